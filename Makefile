@@ -1,0 +1,46 @@
+# Thin wrapper around CMake and the scripts: the README's two commands
+# (make demo, make check) and a few helpers.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg clean services-stop
+
+all: build
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan:
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+fuzz:
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+deps:
+	@scripts/deps.sh
+
+demo: deps build
+	@scripts/demo.sh
+
+check:
+	@scripts/check.sh
+
+docs: build
+	@$(BUILD)/sluice config-docs > docs/CONFIGURATION.md
+
+docs-check: build
+	@$(BUILD)/sluice config-docs | diff -u docs/CONFIGURATION.md - >/dev/null || \
+	  { echo "docs/CONFIGURATION.md is stale: run 'make docs' and commit it"; exit 1; }
+	@echo "docs/CONFIGURATION.md is up to date"
+
+bench-pg: deps build
+	@bench/bench_pg.sh
+
+services-stop:
+	@scripts/services.sh stop all
+
+clean:
+	rm -rf build build-asan build-fuzz

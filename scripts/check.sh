@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make check: installs dependencies, builds (normal with -Werror, ASan/UBSan,
+# libFuzzer), starts the test services, runs unit tests under both builds,
+# the integration tests against the real servers and each fuzzer briefly,
+# checks that docs/CONFIGURATION.md is current, and stops the services even
+# when something fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+
+step "build (-Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_WERROR=ON >/dev/null
+cmake --build build -j "$JOBS"
+step "build (ASan/UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+step "build (libFuzzer)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j "$JOBS"
+
+step "docs/CONFIGURATION.md is generated and current"
+build/sluice config-docs | diff -u docs/CONFIGURATION.md - || {
+  echo "docs/CONFIGURATION.md is stale: run 'make docs' and commit it"; exit 1; }
+
+step "unit tests (normal build)"
+(cd build && ctest --output-on-failure -j "$JOBS")
+step "unit tests (ASan/UBSan build)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$JOBS")
+
+step "fuzzers (${SLUICE_FUZZ_SECONDS:-20}s each)"
+for f in build-fuzz/fuzz_*; do
+  name=$(basename "$f"); name=${name#fuzz_}
+  work=$(mktemp -d)
+  [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+  "$f" -max_total_time="${SLUICE_FUZZ_SECONDS:-20}" -print_final_stats=1 "$work" 2>&1 | tail -n 3
+  rm -rf "$work"
+done
+
+step "services"
+trap 'scripts/services.sh stop all >/dev/null 2>&1 || true' EXIT
+scripts/services.sh start pg mariadb redis
+
+step "integration tests"
+SLUICE_BIN="$PWD/build/sluice" SLUICE_ASAN_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it

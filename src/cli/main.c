@@ -1,0 +1,183 @@
+/*
+ * sluice command line: run | validate | offsets | version | help.
+ * Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config.
+ */
+#include "core/connector.h"
+#include "core/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) { stop_requested = sig; }
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "sluice %s - change data capture\n\n"
+            "usage:\n"
+            "  sluice run CONFIG...            run connectors in the foreground (SIGINT/SIGTERM: drain, commit, exit 0)\n"
+            "  sluice validate CONFIG...       check configs without touching any database (exit 2 on problems)\n"
+            "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
+            "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
+            "  sluice version                  print the version\n"
+            "  sluice config-docs              print the configuration reference (Markdown)\n\n"
+            "CONFIG is a Kafka Connect-style JSON file {\"name\": ..., \"config\": {...}} or a .properties file.\n",
+            SLUICE_VERSION);
+}
+
+/* Loads and validates one config; prints every problem. NULL if any. */
+static sl_connector *load(const char *path, sl_config **cfg_out) {
+    char err[1024];
+    sl_config *cfg = sl_config_load(path, err, sizeof err);
+    *cfg_out = cfg;
+    if (!cfg) {
+        sl_log_redact(err);
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    sl_errs errs = {0};
+    sl_connector *c = sl_connector_new(cfg, &errs);
+    for (int i = 0; i < errs.n; i++) fprintf(stderr, "%s: %s\n", path, errs.msg[i]);
+    sl_errs_free(&errs);
+    return c;
+}
+
+static int cmd_validate(int argc, char **argv) {
+    int bad = 0;
+    for (int i = 0; i < argc; i++) {
+        sl_config *cfg;
+        sl_connector *c = load(argv[i], &cfg);
+        if (c) printf("%s: ok (connector %s)\n", argv[i], sl_connector_name(c));
+        else bad = 1;
+        sl_connector_destroy(c);
+        sl_config_destroy(cfg);
+    }
+    return bad ? 2 : 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    sl_connector **cs = sl_calloc((size_t)argc, sizeof *cs);
+    sl_config **cfgs = sl_calloc((size_t)argc, sizeof *cfgs);
+    int rc = 0, started = 0;
+    char err[1024];
+    for (int i = 0; i < argc; i++)
+        if (!(cs[i] = load(argv[i], &cfgs[i]))) rc = 2;
+    if (rc) goto out;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < argc; i++, started++) {
+        if (sl_connector_start(cs[i], err, sizeof err) < 0) {
+            sl_log_redact(err);
+            SL_ERR("sluice", "connector %s failed to start: %s", sl_connector_name(cs[i]), err);
+            fprintf(stderr, "sluice: %s: %s\n", sl_connector_name(cs[i]), err);
+            rc = 1;
+            started++;
+            break;
+        }
+    }
+    for (;;) {
+        int running = 0;
+        for (int i = 0; i < started; i++) running += sl_connector_running(cs[i]);
+        if (!running || stop_requested || rc) break;
+        sl_sleep_ms(100, NULL);
+    }
+    if (stop_requested) SL_INFO("sluice", "signal %d: draining and committing", (int)stop_requested);
+    for (int i = 0; i < started; i++) sl_connector_stop(cs[i]);
+    for (int i = 0; i < started; i++) {
+        if (sl_connector_wait(cs[i], err, sizeof err) < 0) {
+            SL_ERR("sluice", "connector %s failed: %s", sl_connector_name(cs[i]), err);
+            fprintf(stderr, "sluice: %s: %s\n", sl_connector_name(cs[i]), err);
+            rc = 1;
+        } else {
+            sl_ctx_stats st = {0};
+            SL_INFO("sluice", "connector %s stopped cleanly", sl_connector_name(cs[i]));
+            (void)st;
+        }
+    }
+out:
+    for (int i = 0; i < argc; i++) sl_connector_destroy(cs[i]), sl_config_destroy(cfgs[i]);
+    sl_free(cs);
+    sl_free(cfgs);
+    return rc;
+}
+
+static int cmd_offsets(int argc, char **argv) {
+    if (argc != 2 || (strcmp(argv[0], "list") && strcmp(argv[0], "reset"))) {
+        fprintf(stderr, "usage: sluice offsets list|reset CONFIG\n");
+        return 2;
+    }
+    sl_config *cfg;
+    sl_connector *c = load(argv[1], &cfg);
+    char err[1024];
+    int rc = 2;
+    if (c && strcmp(argv[0], "list") == 0) {
+        rc = sl_connector_offsets_list(c, stdout, err, sizeof err) < 0 ? 1 : 0;
+    } else if (c) {
+        int removed = 0;
+        rc = sl_connector_offsets_reset(c, &removed, err, sizeof err) < 0 ? 1 : 0;
+        if (!rc) printf("removed %d offset(s) of connector %s\n", removed, sl_connector_name(c));
+    }
+    if (rc == 1) fprintf(stderr, "sluice: %s\n", err);
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+    return rc;
+}
+
+static int cmd_config_docs(void) {
+    printf("# Configuration reference\n\n"
+           "Generated by `sluice config-docs` from the property tables in the source; do not edit by hand "
+           "(`make docs` regenerates it, CI fails when it is stale).\n\n"
+           "A connector config is Kafka Connect's JSON (`{\"name\": ..., \"config\": {...}}`) or a flat "
+           "`.properties` file. Values may reference `${env:NAME}` and `${file:/path/to/file.properties:key}`. "
+           "Keys that Debezium and Kafka Connect configs carry but sluice does not need (`tasks.max`, "
+           "`database.server.name`, `key.converter`, `schema.history.internal.*`, ...) are accepted quietly; "
+           "any other unknown key is logged as a warning.\n\n");
+    sl_conf_doc(stdout, "Connector (all connectors)", "Runtime, offsets and converter settings.", sl_core_props);
+    for (int i = 0; sl_sources[i]; i++) {
+        char title[128], intro[1024];
+        snprintf(title, sizeof title, "Source `%s`", sl_sources[i]->name);
+        snprintf(intro, sizeof intro, "%s `connector.class`: `%s`%s%s.", sl_sources[i]->doc, sl_sources[i]->name,
+                 sl_sources[i]->aliases ? ", also `" : "", sl_sources[i]->aliases ? sl_sources[i]->aliases : "");
+        for (char *p = intro; *p; p++)
+            if (*p == '|') *p = ',';
+        sl_conf_doc(stdout, title, intro, sl_sources[i]->props);
+    }
+    for (int i = 0; sl_sinks[i]; i++) {
+        char title[128], intro[1024];
+        snprintf(title, sizeof title, "Sink `%s`", sl_sinks[i]->name);
+        snprintf(intro, sizeof intro, "%s `sink.type`: `%s`.", sl_sinks[i]->doc, sl_sinks[i]->name);
+        if (sl_sinks[i]->props[0].name) sl_conf_doc(stdout, title, intro, sl_sinks[i]->props);
+        else printf("## %s\n\n%s No keys of its own.\n\n", title, intro);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("sluice %s\n", SLUICE_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "config-docs")) return cmd_config_docs();
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "validate")) return cmd_validate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "offsets")) return cmd_offsets(argc - 2, argv + 2);
+    fprintf(stderr, "sluice: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

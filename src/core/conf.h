@@ -1,0 +1,89 @@
+/*
+ * Configuration: a connector config is a list of string key/values (loaded
+ * from Kafka Connect-style JSON {"name":..., "config":{...}} or a flat
+ * .properties file, with ${env:NAME} and ${file:/path:key} resolved), and
+ * each component describes its keys in a property table. One generic
+ * routine parses and checks a table's keys into the component's settings
+ * struct; the same tables drive `sluice validate`, secret redaction and the
+ * generated docs/CONFIGURATION.md.
+ */
+#ifndef SL_CORE_CONF_H
+#define SL_CORE_CONF_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { SL_PT_STRING, SL_PT_INT, SL_PT_BOOL, SL_PT_ENUM, SL_PT_LIST } sl_ptype;
+
+#define SL_PF_SENSITIVE 1u  /* redacted in logs, errors and API output */
+#define SL_PF_REQUIRED 2u   /* no default: must be set */
+
+/*
+ * One property. Settings struct field types: STRING/LIST -> char * (owned),
+ * INT -> int64_t, BOOL -> bool, ENUM -> int (index into enums).
+ */
+typedef struct sl_prop {
+    const char *name;
+    sl_ptype type;
+    const char *def;     /* default as text; NULL: unset */
+    const char *enums;   /* ENUM: allowed values "a|b|c" (matched case-insensitively) */
+    int64_t min, max;    /* INT range (min == max == 0: unbounded) */
+    unsigned flags;
+    size_t off;          /* offsetof() the field in the settings struct */
+    const char *doc;
+    const char *aliases; /* other accepted names "a|b", e.g. deprecated spellings */
+} sl_prop;
+
+typedef struct sl_kv {
+    char *key, *value;
+    bool used;           /* claimed by some property table */
+    bool sensitive;
+} sl_kv;
+
+typedef struct sl_config {
+    char *name;          /* connector name */
+    char *origin;        /* file it came from */
+    sl_kv *kv;
+    int n, cap;
+} sl_config;
+
+/* Problems found while loading/validating; each names the key. */
+typedef struct sl_errs {
+    char **msg;
+    int n, cap;
+} sl_errs;
+
+void sl_errs_add(sl_errs *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_errs_free(sl_errs *e);
+
+/* Loads JSON or .properties (chosen by content). Returns NULL with errstr set. */
+sl_config *sl_config_load(const char *path, char *errstr, size_t errstr_size);
+/* Parses JSON text (connector document or flat object). */
+sl_config *sl_config_parse_json(const char *text, const char *origin, char *errstr, size_t errstr_size);
+sl_config *sl_config_parse_properties(const char *text, const char *origin, char *errstr, size_t errstr_size);
+void sl_config_destroy(sl_config *c);
+void sl_config_set(sl_config *c, const char *key, const char *value);
+/* Raw value of key, or NULL. */
+const char *sl_config_get(const sl_config *c, const char *key);
+/* Marks the key as known without a table (e.g. "name"). */
+void sl_config_claim(sl_config *c, const char *key);
+
+/*
+ * Applies tbl to settings: for each property takes the configured value (or
+ * its default), parses and range-checks it, stores it, marks the key used and
+ * registers sensitive values with the log redactor. Problems go to errs.
+ * Returns the number of problems added.
+ */
+int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *errs);
+/* Frees the strings a table stored in settings. */
+void sl_conf_free(const sl_prop *tbl, void *settings);
+/* Keys nobody claimed and that Debezium/Connect users carry harmlessly are
+ * ignored; others are reported through warn(). */
+void sl_conf_unknown_keys(const sl_config *cfg, void (*warn)(const char *key, void *arg), void *arg);
+/* Writes the Markdown table of a component's properties. */
+void sl_conf_doc(FILE *out, const char *title, const char *intro, const sl_prop *tbl);
+/* True when s is in the comma-separated list (whitespace around items ignored). */
+bool sl_list_has(const char *list, const char *s);
+
+#endif

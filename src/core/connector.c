@@ -1,0 +1,357 @@
+/*
+ * Connector runtime (see connector.h): config resolution, the source and
+ * sink threads, and the ack -> commit path.
+ */
+#include "core/connector.h"
+#include "core/log.h"
+#include "core/queue.h"
+#include "state/offsets.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define F(x) offsetof(sl_core_conf, x)
+const sl_prop sl_core_props[] = {
+    {"connector.class", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(connector_class),
+     "Source connector: postgres (alias io.debezium.connector.postgresql.PostgresConnector)."},
+    {"sink.type", SL_PT_STRING, "kafka", NULL, 0, 0, 0, F(sink_type),
+     "Where change events go: file or stdout (kafka, the default of Debezium configs, is not available yet)."},
+    {"max.batch.size", SL_PT_INT, "2048", NULL, 1, 1000000, 0, F(max_batch_size),
+     "Most records in one batch handed from the source to the sink."},
+    {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
+     "Most records queued between source and sink; the source waits when it is reached."},
+    {"max.queue.size.in.bytes", SL_PT_INT, "16777216", NULL, 0, INT64_MAX, 0, F(max_queue_bytes),
+     "Most bytes of batches queued between source and sink (0 = no byte bound)."},
+    {"poll.interval.ms", SL_PT_INT, "500", NULL, 1, 3600000, 0, F(poll_interval_ms),
+     "Longest time a partly filled batch waits before it is handed to the sink."},
+    {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite", 0, 0, 0, F(offset_storage),
+     "Where committed source offsets live: sqlite (one local file)."},
+    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
+     "SQLite file of the offset store (WAL mode, fsync on commit)."},
+    {"offset.flush.interval.ms", SL_PT_INT, "1000", NULL, 0, 86400000, 0, F(offset_flush_ms),
+     "How often durable offsets are committed to the offset store (and reported to the source database)."},
+    {"log.level", SL_PT_STRING, "info", NULL, 0, 0, 0, F(log_level), "error, warn, info, debug or trace."},
+    {"key.converter.schemas.enable", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(key_schemas),
+     "Keys as JsonConverter {schema, payload} (true) or the bare payload (false)."},
+    {"value.converter.schemas.enable", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(value_schemas),
+     "Values as JsonConverter {schema, payload} (true) or the bare payload (false)."},
+    {"tombstones.on.delete", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(tombstones),
+     "After a delete event, also emit a tombstone (same key, null value) so compacted topics drop the key."},
+    {"transforms", SL_PT_LIST, "", NULL, 0, 0, 0, F(transforms),
+     "Comma-separated transform names applied between source and sink (none are available yet)."},
+    {NULL}};
+#undef F
+
+struct sl_ctx {
+    sl_connector *conn;
+};
+
+struct sl_connector {
+    sl_ctx ctx;
+    sl_config *cfg;
+    char *name;
+    sl_core_conf core;
+    const sl_source_ops *src_ops;
+    const sl_sink_ops *sink_ops;
+    void *src_settings, *sink_settings;
+    void *src, *sink;
+    sl_dbz_opts dbz;
+    sl_queue *q;
+    sl_offsets *store;
+    char *partition;
+    char *stored_offset;
+    bool stored_loaded;
+    _Atomic int stop;
+    _Atomic int failed;
+    _Atomic uint64_t committed_seq;
+    _Atomic uint64_t n_read, n_written, n_batches, n_commits;
+    pthread_t src_thr, sink_thr;
+    _Atomic int threads_done;
+    bool started;
+    pthread_mutex_t err_lock;
+    char err[1024];
+};
+
+static void warn_key(const char *key, void *arg) {
+    SL_WARN("config", "unknown key ignored: key=%s connector=%s", key, (const char *)arg);
+}
+
+static void list_names(char *out, size_t outsz, bool sources) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0;; i++) {
+        const char *name = sources ? (sl_sources[i] ? sl_sources[i]->name : NULL)
+                                   : (sl_sinks[i] ? sl_sinks[i]->name : NULL);
+        if (!name) break;
+        n += (size_t)snprintf(out + n, n < outsz ? outsz - n : 0, "%s%s", i ? ", " : "", name);
+    }
+}
+
+sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
+    sl_connector *c = sl_calloc(1, sizeof *c);
+    c->ctx.conn = c;
+    c->cfg = cfg;
+    pthread_mutex_init(&c->err_lock, NULL);
+    int before = errs->n;
+    if (!cfg->name || !*cfg->name) sl_errs_add(errs, "name: required, not set (the connector's name)");
+    c->name = sl_strdup(cfg->name ? cfg->name : "");
+    sl_conf_apply(sl_core_props, cfg, &c->core, errs);
+    if (c->core.log_level && sl_log_parse_level(c->core.log_level) < 0)
+        sl_errs_add(errs, "log.level: '%s' is not allowed (allowed: error, warn, info, debug, trace)", c->core.log_level);
+    if (c->core.transforms && *c->core.transforms)
+        sl_errs_add(errs, "transforms: '%s' cannot be applied: this build has no transform types yet",
+                    c->core.transforms);
+    char names[256];
+    if (c->core.connector_class && !(c->src_ops = sl_source_find(c->core.connector_class))) {
+        list_names(names, sizeof names, true);
+        sl_errs_add(errs, "connector.class: '%s' is not a known connector (allowed: %s)", c->core.connector_class,
+                    names);
+    }
+    if (c->core.sink_type && !(c->sink_ops = sl_sink_find(c->core.sink_type))) {
+        list_names(names, sizeof names, false);
+        sl_errs_add(errs, "sink.type: '%s' is not available (allowed: %s)", c->core.sink_type, names);
+    }
+    if (c->src_ops) {
+        c->src_settings = sl_calloc(1, c->src_ops->settings_size);
+        sl_conf_apply(c->src_ops->props, cfg, c->src_settings, errs);
+        if (c->src_ops->check) c->src_ops->check(c->src_settings, cfg, errs);
+    }
+    if (c->sink_ops) {
+        c->sink_settings = sl_calloc(1, c->sink_ops->settings_size);
+        sl_conf_apply(c->sink_ops->props, cfg, c->sink_settings, errs);
+        if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
+    }
+    if (errs->n > before) {
+        sl_connector_destroy(c);
+        return NULL;
+    }
+    sl_conf_unknown_keys(cfg, warn_key, c->name);
+    c->dbz.key_schemas = c->core.key_schemas;
+    c->dbz.value_schemas = c->core.value_schemas;
+    c->dbz.version = SLUICE_VERSION;
+    return c;
+}
+
+const char *sl_connector_name(const sl_connector *c) { return c->name; }
+const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; }
+
+/* ---- plugin-facing context ---- */
+
+const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
+const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
+sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return &x->conn->dbz; }
+bool sl_ctx_stopping(const sl_ctx *x) { return atomic_load(&x->conn->stop) != 0; }
+uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
+
+void sl_ctx_set_partition(sl_ctx *x, const char *partition_json) {
+    sl_free(x->conn->partition);
+    x->conn->partition = sl_strdup(partition_json);
+    x->conn->stored_loaded = false;
+}
+
+const char *sl_ctx_stored_offset(sl_ctx *x) {
+    sl_connector *c = x->conn;
+    if (!c->stored_loaded && c->store && c->partition) {
+        char err[512];
+        sl_free(c->stored_offset);
+        if (sl_offsets_get(c->store, c->name, c->partition, &c->stored_offset, err, sizeof err) < 0)
+            SL_ERR("offsets", "%s", err);
+        c->stored_loaded = true;
+    }
+    return c->stored_offset;
+}
+
+void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
+    sl_connector *c = x->conn;
+    pthread_mutex_lock(&c->err_lock);
+    if (!atomic_load(&c->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof c->err, fmt, ap);
+        va_end(ap);
+        sl_log_redact(c->err);
+        atomic_store(&c->failed, 1);
+    }
+    pthread_mutex_unlock(&c->err_lock);
+    atomic_store(&c->stop, 1);
+    if (c->q) sl_queue_close(c->q);
+}
+
+int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
+    sl_connector *c = x->conn;
+    atomic_fetch_add(&c->n_read, (uint64_t)b->n);
+    if (sl_queue_push(c->q, b) < 0) {
+        sl_batch_destroy(b);
+        return -1;
+    }
+    return 0;
+}
+
+sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
+    const sl_connector *c = x->conn;
+    return (sl_ctx_stats){atomic_load(&c->n_read), atomic_load(&c->n_written), atomic_load(&c->n_batches),
+                          atomic_load(&c->n_commits)};
+}
+
+/* ---- threads ---- */
+
+static void *source_main(void *arg) {
+    sl_connector *c = arg;
+    if (c->src_ops->run(c->src) < 0 && !atomic_load(&c->failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
+    sl_queue_close(c->q); /* the sink drains what is queued, then stops */
+    atomic_fetch_add(&c->threads_done, 1);
+    return NULL;
+}
+
+/* Sink-thread state of the commit path. */
+typedef struct commit_state {
+    char *offset;      /* newest durable offset not yet stored */
+    uint64_t seq;
+    int64_t last_store_ms;
+} commit_state;
+
+static int store_offset(sl_connector *c, commit_state *cs) {
+    if (!cs->offset) return 0;
+    char err[512];
+    if (sl_offsets_put(c->store, c->name, c->partition ? c->partition : "{}", cs->offset, err, sizeof err) < 0) {
+        sl_ctx_fail(&c->ctx, "%s", err);
+        return -1;
+    }
+    atomic_store(&c->committed_seq, cs->seq);
+    atomic_fetch_add(&c->n_commits, 1);
+    SL_DEBUG("offsets", "committed offset=%s", cs->offset);
+    sl_free(cs->offset);
+    cs->offset = NULL;
+    cs->last_store_ms = sl_mono_ms();
+    return 0;
+}
+
+/* Writes a run of queued batches, flushes once, and records their offset as durable. */
+static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
+    sl_batch *run[64];
+    int n = 0;
+    bool wrote = false;
+    char err[1024];
+    for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
+        run[n++] = b;
+        if (b->n == 0) continue;
+        if (c->sink_ops->write(c->sink, b, err, sizeof err) < 0) goto fail;
+        wrote = true;
+        atomic_fetch_add(&c->n_written, (uint64_t)b->n);
+        atomic_fetch_add(&c->n_batches, 1);
+    }
+    if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
+    for (int i = 0; i < n; i++) {
+        if (run[i]->offset) {
+            sl_free(cs->offset);
+            cs->offset = sl_strdup(run[i]->offset);
+            cs->seq = run[i]->offset_seq;
+        }
+        sl_batch_destroy(run[i]);
+    }
+    return 0;
+fail:
+    sl_ctx_fail(&c->ctx, "sink %s: %s", c->sink_ops->name, err);
+    for (int i = 0; i < n; i++) sl_batch_destroy(run[i]);
+    return -1;
+}
+
+static void *sink_main(void *arg) {
+    sl_connector *c = arg;
+    commit_state cs = {NULL, 0, sl_mono_ms()};
+    for (;;) {
+        sl_batch *b = sl_queue_pop(c->q, 100);
+        if (b && write_run(c, b, &cs) < 0) break;
+        bool drained = sl_queue_drained(c->q);
+        if (cs.offset && (drained || sl_mono_ms() - cs.last_store_ms >= c->core.offset_flush_ms))
+            if (store_offset(c, &cs) < 0) break;
+        if (drained) break;
+    }
+    /* Whatever is in cs.offset was flushed: storing it is safe even after a failure. */
+    if (cs.offset) store_offset(c, &cs);
+    sl_free(cs.offset);
+    /* A sink that stopped early must not leave the source blocked on a full queue. */
+    sl_queue_close(c->q);
+    atomic_store(&c->stop, 1);
+    atomic_fetch_add(&c->threads_done, 1);
+    return NULL;
+}
+
+int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
+    if (c->core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->core.log_level));
+    c->store = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    if (!c->store) return -1;
+    c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
+    if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
+    if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) < 0) return -1;
+    SL_INFO("connector", "started connector=%s source=%s sink=%s", c->name, c->src_ops->name, c->sink_ops->name);
+    pthread_create(&c->sink_thr, NULL, sink_main, c);
+    pthread_create(&c->src_thr, NULL, source_main, c);
+    c->started = true;
+    return 0;
+}
+
+void sl_connector_stop(sl_connector *c) { atomic_store(&c->stop, 1); }
+
+bool sl_connector_running(sl_connector *c) { return c->started && atomic_load(&c->threads_done) < 2; }
+
+int sl_connector_wait(sl_connector *c, char *errstr, size_t errsz) {
+    if (c->started) {
+        pthread_join(c->src_thr, NULL);
+        pthread_join(c->sink_thr, NULL);
+        c->started = false;
+    }
+    if (atomic_load(&c->failed)) {
+        pthread_mutex_lock(&c->err_lock);
+        snprintf(errstr, errsz, "%s", c->err);
+        pthread_mutex_unlock(&c->err_lock);
+        return -1;
+    }
+    return 0;
+}
+
+void sl_connector_destroy(sl_connector *c) {
+    if (!c) return;
+    if (c->started) {
+        char tmp[16];
+        sl_connector_stop(c);
+        sl_connector_wait(c, tmp, sizeof tmp);
+    }
+    if (c->src) c->src_ops->close(c->src);
+    if (c->sink) c->sink_ops->close(c->sink);
+    if (c->src_settings) sl_conf_free(c->src_ops->props, c->src_settings), sl_free(c->src_settings);
+    if (c->sink_settings) sl_conf_free(c->sink_ops->props, c->sink_settings), sl_free(c->sink_settings);
+    sl_conf_free(sl_core_props, &c->core);
+    sl_queue_destroy(c->q);
+    sl_offsets_close(c->store);
+    sl_free(c->partition);
+    sl_free(c->stored_offset);
+    sl_free(c->name);
+    pthread_mutex_destroy(&c->err_lock);
+    sl_free(c);
+}
+
+static void print_row(const char *conn, const char *part, const char *off, int64_t ms, void *arg) {
+    fprintf((FILE *)arg, "%s\t%s\t%s\t%lld\n", conn, part, off, (long long)ms);
+}
+
+int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errsz) {
+    sl_offsets *s = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    if (!s) return -1;
+    int rc = sl_offsets_list(s, c->name, print_row, out, errstr, errsz);
+    sl_offsets_close(s);
+    return rc;
+}
+
+int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errsz) {
+    sl_offsets *s = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    if (!s) return -1;
+    int rc = sl_offsets_delete(s, c->name, removed, errstr, errsz);
+    sl_offsets_close(s);
+    return rc;
+}

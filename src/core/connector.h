@@ -1,0 +1,87 @@
+/*
+ * The connector runtime: one source thread, a bounded queue, one sink
+ * thread, and the delivery contract between them.
+ *
+ * The source emits batches; a batch may carry the source offset that is safe
+ * once it and everything before it is durable. The sink thread applies the
+ * transform chain, writes batches, flushes the sink (durable), and only then
+ * takes the newest offset of the flushed batches as committed: it is stored
+ * in the offset store at most every offset.flush.interval.ms (and at
+ * shutdown), and published to the source (sl_ctx_committed_seq) only after
+ * it is stored, so that e.g. PostgreSQL's slot never moves past what the
+ * offset store and the sink hold.
+ */
+#ifndef SL_CORE_CONNECTOR_H
+#define SL_CORE_CONNECTOR_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/conf.h"
+#include "core/plugin.h"
+#include "format/dbz_json.h"
+
+/* Connector-level settings (the runtime's own property table). */
+typedef struct sl_core_conf {
+    char *connector_class;
+    char *sink_type;
+    int64_t max_batch_size;
+    int64_t max_queue_size;
+    int64_t max_queue_bytes;
+    int64_t poll_interval_ms;
+    int offset_storage;      /* 0 = sqlite */
+    char *offset_file;
+    int64_t offset_flush_ms;
+    char *log_level;
+    bool key_schemas, value_schemas;
+    bool tombstones;
+    char *transforms;
+} sl_core_conf;
+
+extern const sl_prop sl_core_props[];
+
+typedef struct sl_connector sl_connector;
+
+/*
+ * Parses and validates cfg (all components' tables, cross-key checks) without
+ * touching any database. Returns NULL when errs has problems. Takes no
+ * ownership of cfg (it must outlive the connector).
+ */
+sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs);
+/* Opens the offset store, sink and source, and starts the threads. */
+int sl_connector_start(sl_connector *c, char *errstr, size_t errstr_size);
+/* True while the source or sink thread is still running. */
+bool sl_connector_running(sl_connector *c);
+/* Asks the connector to stop (async-signal-safe: sets a flag). */
+void sl_connector_stop(sl_connector *c);
+/* Joins the threads; returns 0 after a clean stop, -1 if it failed (message in errstr). */
+int sl_connector_wait(sl_connector *c, char *errstr, size_t errstr_size);
+void sl_connector_destroy(sl_connector *c);
+const char *sl_connector_name(const sl_connector *c);
+const sl_core_conf *sl_connector_core(const sl_connector *c);
+/* Offsets of this connector: list / delete, with the configured store. */
+int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errstr_size);
+int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errstr_size);
+
+/* ---- for plugins ---- */
+const char *sl_ctx_name(const sl_ctx *x);
+const sl_core_conf *sl_ctx_core(const sl_ctx *x);
+/* Encoder options: sources fill connector name, server name and type modes in open(). */
+sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
+bool sl_ctx_stopping(const sl_ctx *x);
+/* Source, in open(): names the source partition, e.g. {"server":"prefix"}. */
+void sl_ctx_set_partition(sl_ctx *x, const char *partition_json);
+/* Source: the offset stored for this connector's partition at start, or NULL. */
+const char *sl_ctx_stored_offset(sl_ctx *x);
+/* Source thread: hands a batch to the sink (blocks while the queue is full).
+ * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
+int sl_ctx_emit(sl_ctx *x, sl_batch *b);
+/* Newest offset_seq that is durable in the sink and stored. Any thread. */
+uint64_t sl_ctx_committed_seq(const sl_ctx *x);
+/* Records the failure reason and stops the connector. Any thread. */
+void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Counters for status and metrics. */
+typedef struct sl_ctx_stats {
+    uint64_t records_read, records_written, batches_written, offsets_committed;
+} sl_ctx_stats;
+sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
+
+#endif

@@ -1,0 +1,33 @@
+/* The plugin registry: every source and sink sluice has, by name and alias. */
+#include "core/plugin.h"
+#include <string.h>
+#include <strings.h>
+
+extern const sl_source_ops sl_pg_source_ops;
+extern const sl_sink_ops sl_file_sink_ops, sl_stdout_sink_ops;
+
+const sl_source_ops *const sl_sources[] = {&sl_pg_source_ops, NULL};
+const sl_sink_ops *const sl_sinks[] = {&sl_file_sink_ops, &sl_stdout_sink_ops, NULL};
+
+static int matches(const char *name, const char *aliases, const char *want) {
+    if (strcasecmp(name, want) == 0) return 1;
+    for (const char *p = aliases; p && *p;) {
+        const char *e = strchr(p, '|');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == strlen(want) && strncmp(p, want, n) == 0) return 1;
+        p = e ? e + 1 : p + n;
+    }
+    return 0;
+}
+
+const sl_source_ops *sl_source_find(const char *name) {
+    for (int i = 0; name && sl_sources[i]; i++)
+        if (matches(sl_sources[i]->name, sl_sources[i]->aliases, name)) return sl_sources[i];
+    return NULL;
+}
+
+const sl_sink_ops *sl_sink_find(const char *name) {
+    for (int i = 0; name && sl_sinks[i]; i++)
+        if (matches(sl_sinks[i]->name, sl_sinks[i]->aliases, name)) return sl_sinks[i];
+    return NULL;
+}

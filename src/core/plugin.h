@@ -1,0 +1,55 @@
+/*
+ * Every source, sink and (later) transform fills one ops struct and is
+ * listed in the registry (plugin.c) under its name and aliases, which
+ * include the Java class names users paste from Debezium / Connect configs.
+ *
+ * The runtime parses the plugin's property table into a settings struct of
+ * settings_size bytes, calls check() for cross-key rules, then open() on
+ * the thread that starts the connector and run() on the plugin's own thread.
+ */
+#ifndef SL_CORE_PLUGIN_H
+#define SL_CORE_PLUGIN_H
+#include <stddef.h>
+#include "core/conf.h"
+#include "core/record.h"
+
+typedef struct sl_ctx sl_ctx;
+
+typedef struct sl_source_ops {
+    const char *name;
+    const char *aliases;   /* "a|b": other names, Java class names */
+    const char *doc;
+    const sl_prop *props;
+    size_t settings_size;
+    /* Cross-key rules; adds to errs, no I/O. May be NULL. */
+    void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
+    /* Connects and prepares; sets the offset partition with sl_ctx_set_partition. */
+    int (*open)(void **src, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
+    /* Source thread: reads until sl_ctx_stopping(); emits batches with sl_ctx_emit.
+     * Returns 0 on a clean stop, -1 on failure (with sl_ctx_fail called). */
+    int (*run)(void *src);
+    void (*close)(void *src);
+} sl_source_ops;
+
+typedef struct sl_sink_ops {
+    const char *name;
+    const char *aliases;
+    const char *doc;
+    const sl_prop *props;
+    size_t settings_size;
+    void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
+    int (*open)(void **sink, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
+    /* Sink thread: encodes and writes (may buffer). */
+    int (*write)(void *sink, sl_batch *b, char *errstr, size_t errstr_size);
+    /* Sink thread: returns once everything written so far is durable. */
+    int (*flush)(void *sink, char *errstr, size_t errstr_size);
+    void (*close)(void *sink);
+} sl_sink_ops;
+
+const sl_source_ops *sl_source_find(const char *name);
+const sl_sink_ops *sl_sink_find(const char *name);
+/* NULL-terminated lists, for docs and help. */
+extern const sl_source_ops *const sl_sources[];
+extern const sl_sink_ops *const sl_sinks[];
+
+#endif

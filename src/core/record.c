@@ -1,0 +1,88 @@
+/* Table schemas (refcounted) and batches (arena + record array). */
+#include "core/record.h"
+#include "util/mem.h"
+#include <stdatomic.h>
+#include <string.h>
+
+sl_table *sl_table_new(const char *db, const char *schema, const char *name, int ncols) {
+    sl_table *t = sl_calloc(1, sizeof *t);
+    t->refcnt = 1;
+    t->db = sl_strdup(db ? db : "");
+    t->schema = sl_strdup(schema ? schema : "");
+    t->name = sl_strdup(name ? name : "");
+    t->ncols = ncols;
+    t->cols = sl_calloc(ncols > 0 ? (size_t)ncols : 1, sizeof *t->cols);
+    return t;
+}
+
+sl_table *sl_table_ref(sl_table *t) {
+    if (t) atomic_fetch_add_explicit((_Atomic int *)&t->refcnt, 1, memory_order_relaxed);
+    return t;
+}
+
+void sl_table_unref(sl_table *t) {
+    if (!t || atomic_fetch_sub_explicit((_Atomic int *)&t->refcnt, 1, memory_order_acq_rel) != 1) return;
+    for (int i = 0; i < t->ncols; i++) {
+        sl_free(t->cols[i].name);
+        sl_free(t->cols[i].type_name);
+        sl_free(t->cols[i].enum_values);
+    }
+    sl_free(t->cols);
+    sl_free(t->db), sl_free(t->schema), sl_free(t->name), sl_free(t->topic);
+    sl_free(t->enc_key_schema), sl_free(t->enc_value_schema);
+    sl_free(t);
+}
+
+sl_batch *sl_batch_new(void) {
+    sl_batch *b = sl_calloc(1, sizeof *b);
+    sl_arena_init(&b->arena);
+    return b;
+}
+
+sl_record *sl_batch_add(sl_batch *b, sl_table *t) {
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->recs = sl_realloc(b->recs, (size_t)b->cap * sizeof *b->recs);
+    }
+    if (t && (b->ntables == 0 || b->tables[b->ntables - 1] != t)) {
+        int found = 0;
+        for (int i = 0; i < b->ntables && !found; i++) found = b->tables[i] == t;
+        if (!found) {
+            if (b->ntables == b->tcap) {
+                b->tcap = b->tcap ? b->tcap * 2 : 8;
+                b->tables = sl_realloc(b->tables, (size_t)b->tcap * sizeof *b->tables);
+            }
+            b->tables[b->ntables++] = sl_table_ref(t);
+        }
+    }
+    sl_record *r = &b->recs[b->n++];
+    memset(r, 0, sizeof *r);
+    r->table = t;
+    return r;
+}
+
+size_t sl_batch_bytes(const sl_batch *b) {
+    return b->arena.used + (size_t)b->cap * sizeof *b->recs + sizeof *b;
+}
+
+void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq) {
+    b->offset = offset_json ? sl_arena_strndup(&b->arena, offset_json, strlen(offset_json)) : NULL;
+    b->offset_seq = seq;
+}
+
+void sl_batch_destroy(sl_batch *b) {
+    if (!b) return;
+    for (int i = 0; i < b->ntables; i++) sl_table_unref(b->tables[i]);
+    sl_free(b->tables);
+    sl_free(b->recs);
+    sl_arena_free(&b->arena);
+    sl_free(b);
+}
+
+const char *sl_ctype_name(sl_ctype t) {
+    static const char *names[] = {"unknown", "bool", "int16", "int32", "int64", "float32", "float64",
+                                  "numeric", "money", "string", "bytes", "date", "time", "timetz",
+                                  "timestamp", "timestamptz", "interval", "uuid", "json", "xml",
+                                  "enum", "bit", "array"};
+    return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
+}

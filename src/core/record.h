@@ -1,0 +1,161 @@
+/*
+ * The change record and its batch.
+ *
+ * A record is one change (op c/u/d/r/t/m) to one table, with its key, the
+ * row before and after, its source position, commit time and transaction.
+ * Rows are arrays of cells, one per column of the record's table schema; a
+ * cell points at the value in the source's wire representation (for
+ * PostgreSQL: the type's text output) inside the batch arena, and the
+ * encoders turn it into the output format in one step. Table schemas are
+ * reference counted because a schema change mid-stream creates a new schema
+ * while records of the old one are still queued.
+ *
+ * Threads: a batch is filled by the source thread, then owned by the queue,
+ * then by the sink thread, which frees it after the sink made it durable.
+ */
+#ifndef SL_CORE_RECORD_H
+#define SL_CORE_RECORD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util/arena.h"
+
+typedef enum sl_op {
+    SL_OP_CREATE = 'c',
+    SL_OP_UPDATE = 'u',
+    SL_OP_DELETE = 'd',
+    SL_OP_READ = 'r',     /* snapshot */
+    SL_OP_TRUNCATE = 't',
+    SL_OP_MESSAGE = 'm',  /* logical decoding message */
+} sl_op;
+
+/* Logical column types; the encoders map each to Debezium's Connect schema. */
+typedef enum sl_ctype {
+    SL_T_UNKNOWN = 0,
+    SL_T_BOOL,
+    SL_T_INT16,
+    SL_T_INT32,
+    SL_T_INT64,
+    SL_T_FLOAT32,
+    SL_T_FLOAT64,
+    SL_T_NUMERIC,     /* precision/scale in the column; scale < 0: variable */
+    SL_T_MONEY,
+    SL_T_STRING,      /* text, varchar, char, inet, cidr, macaddr, and unknown types */
+    SL_T_BYTES,       /* bytea */
+    SL_T_DATE,
+    SL_T_TIME,        /* precision in the column */
+    SL_T_TIMETZ,
+    SL_T_TIMESTAMP,   /* precision in the column */
+    SL_T_TIMESTAMPTZ,
+    SL_T_INTERVAL,
+    SL_T_UUID,
+    SL_T_JSON,        /* json and jsonb */
+    SL_T_XML,
+    SL_T_ENUM,        /* allowed values in the column */
+    SL_T_BIT,         /* bit(n) / varbit; length in the column */
+    SL_T_ARRAY,       /* element type in column.elem */
+} sl_ctype;
+
+typedef struct sl_column {
+    char *name;
+    sl_ctype type;
+    sl_ctype elem;        /* element type when type == SL_T_ARRAY */
+    uint32_t src_type;    /* source type id (PostgreSQL: type OID, base type for domains) */
+    int32_t typmod;       /* source type modifier, -1 if none */
+    int precision;        /* numeric precision, -1 if unconstrained */
+    int scale;            /* numeric scale or fractional-second digits, -1 if unconstrained */
+    int length;           /* bit(n) length, char(n) length; -1 if none */
+    char *type_name;      /* source type name, e.g. "int4", "mood" */
+    char *enum_values;    /* comma-separated labels for enums, else NULL */
+    bool key;             /* part of the record key */
+    bool optional;        /* nullable */
+} sl_column;
+
+/* Schema of one captured table. Immutable once published; reference counted. */
+typedef struct sl_table {
+    int refcnt;           /* atomic */
+    uint32_t id;          /* source id (PostgreSQL relation OID) */
+    char *db, *schema, *name;
+    char *topic;          /* <topic.prefix>.<schema>.<table> */
+    int ncols;
+    sl_column *cols;
+    int nkeys;            /* columns with key == true */
+    char replident;       /* PostgreSQL replica identity: d n f i */
+    /* Encoder caches (schema JSON), filled lazily by the sink thread. */
+    char *enc_key_schema, *enc_value_schema;
+} sl_table;
+
+sl_table *sl_table_new(const char *db, const char *schema, const char *name, int ncols);
+sl_table *sl_table_ref(sl_table *t);
+void sl_table_unref(sl_table *t);
+
+enum { SL_CELL_NULL = 1, SL_CELL_UNCHANGED = 2 /* unchanged TOAST, value not sent */ };
+
+typedef struct sl_cell {
+    const char *data;     /* value bytes (not NUL-terminated), in the batch arena */
+    uint32_t len;
+    uint8_t flags;        /* SL_CELL_* */
+} sl_cell;
+
+typedef enum sl_snap { SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST } sl_snap;
+
+/* Source position of one record. PostgreSQL fills the LSN fields. */
+typedef struct sl_pos {
+    uint64_t lsn;          /* LSN of this change (or of the commit for snapshot records) */
+    uint64_t commit_lsn;   /* end LSN of the enclosing transaction's commit */
+    uint64_t last_commit_lsn; /* end LSN of the previous transaction: Debezium's sequence[0] */
+} sl_pos;
+
+typedef struct sl_header {
+    const char *key;
+    const char *value;
+    uint32_t value_len;
+} sl_header;
+
+typedef struct sl_record {
+    sl_op op;
+    sl_snap snapshot;
+    sl_table *table;        /* borrowed: the batch holds a reference; NULL for op m */
+    sl_cell *before;        /* table->ncols cells or NULL */
+    sl_cell *after;         /* table->ncols cells or NULL */
+    sl_pos pos;
+    int64_t ts_us;          /* source commit time, microseconds since the epoch */
+    uint64_t txid;          /* 0 when not in a transaction */
+    uint64_t tx_order;      /* 1-based position inside the transaction */
+    /* op m (logical decoding message) */
+    const char *msg_prefix;
+    const char *msg_content;
+    uint32_t msg_len;
+    bool msg_transactional;
+    sl_header *headers;
+    int nheaders;
+} sl_record;
+
+/*
+ * A batch of records. offset/offset_seq describe the source position that is
+ * safe to commit once this batch and every batch before it are durable in the
+ * sink (NULL: the batch does not advance the position).
+ */
+typedef struct sl_batch {
+    sl_arena arena;
+    sl_record *recs;
+    int n, cap;
+    char *offset;           /* source offset as a JSON object, in the arena, or NULL */
+    uint64_t offset_seq;    /* monotonic form of offset (PostgreSQL: LSN) for feedback */
+    sl_table **tables;      /* references held by this batch */
+    int ntables, tcap;
+    struct sl_batch *next;  /* queue link */
+    int64_t created_ms;     /* monotonic time the first record was added */
+} sl_batch;
+
+sl_batch *sl_batch_new(void);
+/* Appends a zeroed record referencing table t (may be NULL) and returns it. */
+sl_record *sl_batch_add(sl_batch *b, sl_table *t);
+/* Approximate memory held by the batch, for the byte-bounded queue. */
+size_t sl_batch_bytes(const sl_batch *b);
+void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq);
+void sl_batch_destroy(sl_batch *b);
+
+const char *sl_ctype_name(sl_ctype t);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Debezium change events as Kafka Connect's JsonConverter writes them.
+ *
+ * Key: the primary-key struct; value: the envelope {before, after, source,
+ * transaction, op, ts_ms, ts_us, ts_ns}. With schemas enabled each is
+ * {"schema": {...}, "payload": {...}}, otherwise the bare payload. Column
+ * values follow Debezium's type mapping for the configured
+ * decimal.handling.mode / time.precision.mode / binary.handling.mode.
+ * Schema JSON per table is computed once and cached on the sl_table.
+ *
+ * Thread: the sink thread of a connector (the table caches are not locked).
+ */
+#ifndef SL_FORMAT_DBZ_JSON_H
+#define SL_FORMAT_DBZ_JSON_H
+#include <stdbool.h>
+#include "core/record.h"
+#include "util/buf.h"
+
+typedef enum { SL_DEC_PRECISE = 0, SL_DEC_DOUBLE, SL_DEC_STRING } sl_decimal_mode;
+typedef enum { SL_TIME_ADAPTIVE = 0, SL_TIME_ADAPTIVE_MICRO, SL_TIME_CONNECT } sl_time_mode;
+typedef enum { SL_BIN_BYTES = 0, SL_BIN_BASE64, SL_BIN_BASE64_URL, SL_BIN_HEX } sl_binary_mode;
+
+typedef struct sl_dbz_opts {
+    const char *connector;    /* source.connector, e.g. "postgresql" */
+    const char *server_name;  /* topic.prefix, also source.name */
+    const char *version;      /* source.version */
+    sl_decimal_mode decimal_mode;
+    sl_time_mode time_mode;
+    sl_binary_mode binary_mode;
+    bool key_schemas;         /* key.converter.schemas.enable */
+    bool value_schemas;       /* value.converter.schemas.enable */
+    bool provide_tx;          /* provide.transaction.metadata: fill "transaction" */
+} sl_dbz_opts;
+
+/* Topic of a record: the table's topic, or <prefix>.message for op m. */
+const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scratch);
+/* Appends the JSON key; "null" when the record has no key (no key columns, op t). */
+void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
+/* Appends the JSON value (the envelope). */
+void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
+/* Appends one column's Connect field schema (with "field":name) / one cell's JSON value. */
+void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out);
+void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *v, sl_buf *out);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * File and stdout sinks: one JSON line per record,
+ *   {"topic": T, "key": K, "value": V, "headers": {...}}
+ * where K and V are exactly what Kafka Connect's JsonConverter writes for
+ * the Debezium event. A delete is followed by a tombstone line (value null)
+ * when tombstones.on.delete is true.
+ *
+ * Lines are encoded into one buffer and written with write(2); flush()
+ * writes the rest and fsyncs, and only then does the runtime treat the
+ * records as durable. On open, a torn last line left by a crash is cut off,
+ * so every line in the file is whole.
+ */
+#include "core/connector.h"
+#include "core/log.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct file_conf {
+    char *path;
+    int64_t buffer_bytes;
+    bool fsync;
+} file_conf;
+
+typedef struct file_sink {
+    sl_ctx *ctx;
+    int fd;
+    bool is_stdout;
+    bool fsync;
+    size_t buffer_bytes;
+    sl_buf out, scratch;
+} file_sink;
+
+#define F(x) offsetof(file_conf, x)
+static const sl_prop file_props[] = {
+    {"sink.file.path", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(path),
+     "File the file sink appends JSON lines to (created if missing). Required for sink.type=file."},
+    {"sink.file.buffer.bytes", SL_PT_INT, "1048576", NULL, 4096, 1073741824, 0, F(buffer_bytes),
+     "Bytes encoded in memory before a write(2); a flush always writes everything."},
+    {"sink.file.fsync", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(fsync),
+     "fsync the file before records count as durable (turning it off gives up crash safety)."},
+    {NULL}};
+static const sl_prop stdout_props[] = {{NULL}};
+#undef F
+
+static void file_check(void *settings, sl_config *cfg, sl_errs *errs) {
+    file_conf *fc = settings;
+    if (!fc->path || !*fc->path) sl_errs_add(errs, "sink.file.path: required when sink.type=file (a file path)");
+}
+
+static int write_all(file_sink *s, char *errstr, size_t errsz) {
+    size_t off = 0;
+    while (off < s->out.len) {
+        ssize_t n = write(s->fd, s->out.data + off, s->out.len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(errstr, errsz, "write failed: %s", strerror(errno));
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    sl_buf_reset(&s->out);
+    return 0;
+}
+
+/* Cuts a torn last line (no trailing newline) left by a crash mid-write. */
+static int cut_torn_tail(int fd, const char *path, char *errstr, size_t errsz) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size == 0 || !S_ISREG(st.st_mode)) return 0;
+    off_t end = st.st_size;
+    char buf[4096];
+    while (end > 0) {
+        off_t start = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - start), start);
+        if (n <= 0) break;
+        for (ssize_t i = n - 1; i >= 0; i--) {
+            if (buf[i] != '\n') continue;
+            off_t keep = start + i + 1;
+            if (keep == st.st_size) return 0;
+            SL_WARN("sink", "cutting a torn last line path=%s bytes=%lld", path, (long long)(st.st_size - keep));
+            if (ftruncate(fd, keep) < 0 || fsync(fd) < 0) {
+                snprintf(errstr, errsz, "sink.file.path %s: cannot cut torn line: %s", path, strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        end = start;
+    }
+    SL_WARN("sink", "cutting a torn first line path=%s", path);
+    return ftruncate(fd, 0) < 0 ? -1 : 0;
+}
+
+static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_fsync, size_t bufsz) {
+    file_sink *s = sl_calloc(1, sizeof *s);
+    s->ctx = ctx;
+    s->fd = fd;
+    s->is_stdout = is_stdout;
+    s->fsync = do_fsync;
+    s->buffer_bytes = bufsz;
+    sl_buf_init(&s->out);
+    sl_buf_init(&s->scratch);
+    *out = s;
+    return 0;
+}
+
+static int file_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    file_conf *fc = settings;
+    int fd = open(fc->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(errstr, errsz, "sink.file.path %s: %s", fc->path, strerror(errno));
+        return -1;
+    }
+    if (cut_torn_tail(fd, fc->path, errstr, errsz) < 0) {
+        close(fd);
+        return -1;
+    }
+    return open_common(out, ctx, fd, false, fc->fsync, (size_t)fc->buffer_bytes);
+}
+
+static int stdout_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    return open_common(out, ctx, STDOUT_FILENO, true, false, 65536);
+}
+
+static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, bool tombstone) {
+    sl_buf *b = &s->out;
+    sl_buf_puts(b, "{\"topic\":");
+    sl_buf_reset(&s->scratch);
+    const char *topic = sl_dbz_topic(o, r, &s->scratch);
+    sl_buf_put_json_str(b, topic, strlen(topic));
+    sl_buf_puts(b, ",\"key\":");
+    sl_dbz_key(o, r, b);
+    sl_buf_puts(b, ",\"value\":");
+    if (tombstone) sl_buf_puts(b, "null");
+    else sl_dbz_value(o, r, b);
+    sl_buf_puts(b, ",\"headers\":{");
+    for (int i = 0; i < r->nheaders; i++) {
+        if (i) sl_buf_putc(b, ',');
+        sl_buf_put_json_str(b, r->headers[i].key, strlen(r->headers[i].key));
+        sl_buf_putc(b, ':');
+        if (r->headers[i].value) sl_buf_put_json_str(b, r->headers[i].value, r->headers[i].value_len);
+        else sl_buf_puts(b, "null");
+    }
+    sl_buf_puts(b, "}}\n");
+}
+
+static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
+    file_sink *s = sink;
+    sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
+    bool tombstones = sl_ctx_core(s->ctx)->tombstones;
+    for (int i = 0; i < batch->n; i++) {
+        const sl_record *r = &batch->recs[i];
+        put_line(s, o, r, false);
+        if (tombstones && r->op == SL_OP_DELETE && r->table && r->table->nkeys > 0) put_line(s, o, r, true);
+        if (s->out.len >= s->buffer_bytes && write_all(s, errstr, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+static int file_flush(void *sink, char *errstr, size_t errsz) {
+    file_sink *s = sink;
+    if (write_all(s, errstr, errsz) < 0) return -1;
+    if (s->fsync && !s->is_stdout && fdatasync(s->fd) < 0) {
+        snprintf(errstr, errsz, "fsync failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void file_close(void *sink) {
+    file_sink *s = sink;
+    if (!s) return;
+    if (!s->is_stdout) close(s->fd);
+    sl_buf_free(&s->out);
+    sl_buf_free(&s->scratch);
+    sl_free(s);
+}
+
+const sl_sink_ops sl_file_sink_ops = {
+    "file", "io.sluice.sink.FileSink", "Appends one JSON line per change event to a file, fsynced before commit.",
+    file_props, sizeof(file_conf), file_check, file_open, file_write, file_flush, file_close};
+
+const sl_sink_ops sl_stdout_sink_ops = {
+    "stdout", "io.sluice.sink.StdoutSink", "Writes one JSON line per change event to standard output.",
+    stdout_props, 0, NULL, stdout_open, file_write, file_flush, file_close};

@@ -1,0 +1,110 @@
+/*
+ * Private parts of the PostgreSQL source shared by its files:
+ * pg_source.c (config, start-up decisions, the replication loop),
+ * pg_catalog.c (connections, catalog look-ups, table schemas, filters) and
+ * pg_snapshot.c (the initial snapshot inside the slot's exported snapshot).
+ */
+#ifndef SL_SOURCE_PG_INT_H
+#define SL_SOURCE_PG_INT_H
+#include <libpq-fe.h>
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/connector.h"
+#include "source/pg/pgoutput.h"
+
+enum { SNAP_INITIAL, SNAP_INITIAL_ONLY, SNAP_NO_DATA, SNAP_NEVER, SNAP_WHEN_NEEDED, SNAP_ALWAYS };
+enum { PUB_ALL_TABLES, PUB_DISABLED, PUB_FILTERED };
+
+typedef struct pg_conf {
+    char *host;
+    int64_t port;
+    char *user, *password, *dbname, *sslmode;
+    char *topic_prefix;
+    int plugin;
+    char *slot_name;
+    bool slot_drop_on_stop;
+    char *publication;
+    int pub_mode;
+    char *table_include, *table_exclude, *column_include, *column_exclude;
+    char *schema_include, *schema_exclude;
+    int snapshot_mode;
+    int64_t snapshot_fetch_size;
+    int64_t heartbeat_ms;
+    char *heartbeat_query;
+    int decimal_mode, time_mode, binary_mode;
+    char *skipped_ops;
+    char *message_key_columns;
+    bool provide_tx;
+    int64_t status_interval_ms;
+    char *msg_prefix_include, *msg_prefix_exclude;
+} pg_conf;
+
+/* A compiled include/exclude pair of anchored, case-insensitive regex lists. */
+typedef struct pg_filter {
+    regex_t *inc, *exc;
+    int ninc, nexc;
+} pg_filter;
+
+int pg_filter_init(pg_filter *f, const char *include, const char *exclude, const char *key_inc,
+                   const char *key_exc, char *errstr, size_t errsz);
+bool pg_filter_match(const pg_filter *f, const char *name);
+void pg_filter_free(pg_filter *f);
+
+/* A relation as the stream knows it: the published schema and the column map. */
+typedef struct pg_rel {
+    uint32_t relid;
+    bool captured;
+    sl_table *table;    /* captured columns only */
+    int nsrc;           /* columns in the Relation message */
+    int *map;           /* source column -> table column, or -1 */
+} pg_rel;
+
+typedef struct pg_source {
+    pg_conf *cf;
+    sl_ctx *ctx;
+    PGconn *sql;        /* regular connection: catalog, snapshot, heartbeats */
+    PGconn *repl;       /* replication=database connection */
+    pg_filter tables, columns, msg_prefixes;
+    /* Start-up decisions. */
+    bool do_snapshot, stream, created_slot, created_pub;
+    char *snapshot_name;
+    uint64_t start_lsn;
+    /* Stream state. */
+    pg_rel *rels;
+    int nrels, rels_cap;
+    sl_pgo_scratch scratch;
+    sl_batch *batch;
+    bool in_txn;
+    uint32_t txid;
+    int64_t txn_ts_us;
+    uint64_t txn_order;
+    uint64_t last_commit_lsn; /* end LSN of the last commit seen */
+    uint64_t received_lsn;    /* highest WAL position received */
+    uint64_t offset_lsn;      /* newest offset attached to a batch */
+    int64_t last_status_ms, last_heartbeat_ms;
+    char **key_cols;          /* message.key.columns: "schema.table" -> "a,b" pairs */
+    int nkey_cols;
+} pg_source;
+
+/* pg_catalog.c */
+PGconn *pg_connect(const pg_conf *cf, bool replication, char *errstr, size_t errsz);
+/* Runs a query expecting tuples or a command; returns the result or NULL (errstr set). */
+PGresult *pg_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+                   char *errstr, size_t errsz);
+/* Builds the table schema of relid from the catalog; cols restricts/orders it to the
+ * Relation message's columns when given. NULL on error. */
+sl_table *pg_describe(pg_source *s, uint32_t relid, const sl_pgo_col *cols, int ncols, int **map_out,
+                      char *errstr, size_t errsz);
+/* Captured tables ("schema.table" OIDs) in the order of the include list matching. */
+int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t errsz);
+uint64_t pg_parse_lsn(const char *s);
+
+/* pg_snapshot.c */
+int pg_snapshot_run(pg_source *s);
+
+/* pg_source.c */
+int pg_emit_batch(pg_source *s);
+void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us);
+
+#endif

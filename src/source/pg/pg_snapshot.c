@@ -1,0 +1,214 @@
+/*
+ * PostgreSQL source: the initial snapshot.
+ *
+ * Runs on the regular connection inside a REPEATABLE READ transaction that
+ * imports the snapshot exported by CREATE_REPLICATION_SLOT, so the rows read
+ * here and the changes streamed from the slot's consistent point join with
+ * no gap and no overlap. Each table is read with COPY ... TO STDOUT (text),
+ * whose values are the same type output that pgoutput sends, so one encoder
+ * serves both. Records are op r; the first is snapshot=first and the last
+ * snapshot=last, which is why a full batch is handed on only when the next
+ * row arrives. The snapshot's offset rides on the last batch: until that
+ * batch is durable nothing is committed, and a crash restarts the snapshot.
+ */
+#include "core/log.h"
+#include "source/pg/pg_int.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Unescapes one COPY text field in place; returns its new length. */
+static size_t unescape(char *p, size_t n) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c != '\\' || i + 1 == n) {
+            p[o++] = c;
+            continue;
+        }
+        c = p[++i];
+        switch (c) {
+        case 'b': p[o++] = '\b'; break;
+        case 'f': p[o++] = '\f'; break;
+        case 'n': p[o++] = '\n'; break;
+        case 'r': p[o++] = '\r'; break;
+        case 't': p[o++] = '\t'; break;
+        case 'v': p[o++] = '\v'; break;
+        case 'x': {
+            int v = 0, k = 0;
+            while (k < 2 && i + 1 < n && strchr("0123456789abcdefABCDEF", p[i + 1]) && p[i + 1]) {
+                char h = p[++i];
+                v = v * 16 + (h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
+                k++;
+            }
+            p[o++] = k ? (char)v : 'x';
+            break;
+        }
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = c - '0', k = 1;
+                while (k < 3 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7') v = v * 8 + (p[++i] - '0'), k++;
+                p[o++] = (char)v;
+            } else {
+                p[o++] = c;
+            }
+        }
+    }
+    return o;
+}
+
+/* Splits one COPY text row (copied into the batch arena) into cells. */
+static int parse_row(char *line, size_t len, sl_cell *cells, int ncols) {
+    if (len && line[len - 1] == '\n') len--;
+    int col = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && line[i] != '\t') continue;
+        if (col >= ncols) return -1;
+        char *f = line + start;
+        size_t flen = i - start;
+        if (flen == 2 && f[0] == '\\' && f[1] == 'N') {
+            cells[col] = (sl_cell){NULL, 0, SL_CELL_NULL};
+        } else {
+            cells[col] = (sl_cell){f, (uint32_t)unescape(f, flen), 0};
+        }
+        col++;
+        start = i + 1;
+    }
+    return col == ncols ? 0 : -1;
+}
+
+static void progress(const char *name, int64_t done, double est, int64_t t0, bool final) {
+    double secs = (double)(sl_mono_ms() - t0) / 1000.0;
+    double rate = secs > 0 ? (double)done / secs : 0;
+    double left = est > (double)done && rate > 0 ? (est - (double)done) / rate : 0;
+    fprintf(stderr, "\r  snapshot %-40s %10" PRId64 " / %-10.0f rows %9.0f rows/s  ETA %5.0fs%s", name, done,
+            est > (double)done ? est : (double)done, rate, left, final ? "\n" : "");
+}
+
+/* Reads one table with COPY into batches. *last is the newest record added. */
+static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count, char *errstr, size_t errsz) {
+    int *map = NULL;
+    sl_table *t = pg_describe(s, oid, NULL, 0, &map, errstr, errsz);
+    if (!t) return -1;
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf_puts(&q, "COPY (SELECT ");
+    for (int i = 0; i < t->ncols; i++) {
+        char *id = PQescapeIdentifier(s->sql, t->cols[i].name, strlen(t->cols[i].name));
+        sl_buf_printf(&q, "%s%s", i ? ", " : "", id);
+        PQfreemem(id);
+    }
+    if (t->ncols == 0) sl_buf_puts(&q, "NULL");
+    char *nsp = PQescapeIdentifier(s->sql, t->schema, strlen(t->schema));
+    char *rel = PQescapeIdentifier(s->sql, t->name, strlen(t->name));
+    sl_buf_printf(&q, " FROM %s.%s) TO STDOUT", nsp, rel);
+    PQfreemem(nsp), PQfreemem(rel);
+    char estq[64];
+    snprintf(estq, sizeof estq, "SELECT reltuples FROM pg_class WHERE oid = %u", oid);
+    PGresult *er = PQexec(s->sql, estq);
+    double est = PQresultStatus(er) == PGRES_TUPLES_OK && PQntuples(er) ? atof(PQgetvalue(er, 0, 0)) : 0;
+    PQclear(er);
+    PGresult *r = PQexec(s->sql, sl_buf_cstr(&q));
+    sl_buf_free(&q);
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        snprintf(errstr, errsz, "snapshot of %s.%s: %s", t->schema, t->name, PQresultErrorMessage(r));
+        errstr[strcspn(errstr, "\n")] = 0;
+        PQclear(r);
+        goto out;
+    }
+    PQclear(r);
+    bool tty = isatty(STDERR_FILENO);
+    int64_t t0 = sl_mono_ms(), last_print = t0, done = 0;
+    char fq[512];
+    snprintf(fq, sizeof fq, "%s.%s", t->schema, t->name);
+    SL_INFO("pg", "snapshot table=%s estimated_rows=%.0f", fq, est);
+    char *line;
+    int n;
+    while ((n = PQgetCopyData(s->sql, &line, 0)) > 0) {
+        if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size && pg_emit_batch(s) < 0) {
+            PQfreemem(line);
+            goto out; /* stopping */
+        }
+        sl_record *rec = sl_batch_add(s->batch, t);
+        char *copy = sl_arena_memdup(&s->batch->arena, line, (size_t)n);
+        PQfreemem(line);
+        rec->op = SL_OP_READ;
+        rec->snapshot = *count == 0 ? SL_SNAP_FIRST : SL_SNAP_TRUE;
+        rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));
+        rec->pos.lsn = rec->pos.commit_lsn = s->start_lsn;
+        rec->ts_us = ts_us;
+        if (parse_row(copy, (size_t)n, rec->after, t->ncols) < 0) {
+            snprintf(errstr, errsz, "snapshot of %s: malformed COPY row", fq);
+            goto out;
+        }
+        (*count)++;
+        done++;
+        if (tty && sl_mono_ms() - last_print >= 500) progress(fq, done, est, t0, false), last_print = sl_mono_ms();
+        if (sl_ctx_stopping(s->ctx)) goto out;
+    }
+    if (n == -2) {
+        snprintf(errstr, errsz, "snapshot of %s: %s", fq, PQerrorMessage(s->sql));
+        goto out;
+    }
+    r = PQgetResult(s->sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(errstr, errsz, "snapshot of %s: %s", fq, PQresultErrorMessage(r));
+        PQclear(r);
+        goto out;
+    }
+    PQclear(r);
+    if (tty) progress(fq, done, est, t0, true);
+    SL_INFO("pg", "snapshot done table=%s rows=%" PRId64, fq, done);
+    rc = 0;
+out:
+    sl_free(map);
+    sl_table_unref(t); /* records hold the batch's reference */
+    return rc;
+}
+
+int pg_snapshot_run(pg_source *s) {
+    char err[1024];
+    uint32_t *oids = NULL;
+    int n = 0, count = 0;
+    char q[256];
+    snprintf(q, sizeof q, "SET TRANSACTION SNAPSHOT '%s'", s->snapshot_name);
+    PGresult *r = pg_query(s->sql, "starting snapshot transaction", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                           0, NULL, err, sizeof err);
+    if (r) PQclear(r), r = pg_query(s->sql, "importing the slot's snapshot", q, 0, NULL, err, sizeof err);
+    if (!r) goto fail;
+    PQclear(r);
+    if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
+    int64_t ts_us = sl_wall_us();
+    SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn);
+    for (int i = 0; i < n; i++) {
+        if (snapshot_table(s, oids[i], ts_us, &count, err, sizeof err) < 0) {
+            if (sl_ctx_stopping(s->ctx)) goto stopped;
+            goto fail;
+        }
+    }
+    r = PQexec(s->sql, "COMMIT");
+    PQclear(r);
+    sl_free(oids);
+    if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
+    char off[256];
+    pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us);
+    sl_batch_set_offset(s->batch, off, s->start_lsn);
+    s->offset_lsn = s->last_commit_lsn = s->start_lsn;
+    SL_INFO("pg", "snapshot complete records=%d", count);
+    return pg_emit_batch(s);
+fail:
+    sl_free(oids);
+    sl_ctx_fail(s->ctx, "%s", err);
+    return -1;
+stopped:
+    sl_free(oids);
+    PQclear(PQexec(s->sql, "ROLLBACK"));
+    return 0;
+}

@@ -1,0 +1,735 @@
+/*
+ * PostgreSQL source (pgoutput logical replication), Debezium's keys and
+ * semantics.
+ *
+ * open():  checks everything that can be checked without side effects
+ *          (connection, wal_level, tables, slot vs stored offset), then
+ *          creates the publication and the slot (with an exported snapshot
+ *          when a snapshot is due).
+ * run():   the snapshot, then START_REPLICATION and the receive loop: each
+ *          XLogData payload is copied once into the batch arena and decoded
+ *          there, so cells point at it. A batch carries the offset of the
+ *          last commit it contains; keepalives outside a transaction advance
+ *          the offset too, so a slot on an idle or filtered-out database
+ *          still moves. Standby status updates report only the LSN the
+ *          runtime says is durable and stored (sl_ctx_committed_seq).
+ * close(): final status update, optional slot drop.
+ */
+#include "core/log.h"
+#include "source/pg/pg_int.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#define F(x) offsetof(pg_conf, x)
+static const sl_prop pg_props[] = {
+    {"database.hostname", SL_PT_STRING, "localhost", NULL, 0, 0, 0, F(host), "PostgreSQL host."},
+    {"database.port", SL_PT_INT, "5432", NULL, 1, 65535, 0, F(port), "PostgreSQL port."},
+    {"database.user", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(user),
+     "User with the REPLICATION attribute (and CREATE on the database to create the publication)."},
+    {"database.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, F(password), "Password of database.user."},
+    {"database.dbname", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(dbname), "Database to capture."},
+    {"database.sslmode", SL_PT_STRING, "prefer", NULL, 0, 0, 0, F(sslmode),
+     "libpq sslmode: disable, allow, prefer, require, verify-ca or verify-full."},
+    {"topic.prefix", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(topic_prefix),
+     "Logical server name: prefix of every topic (<prefix>.<schema>.<table>) and source.name."},
+    {"plugin.name", SL_PT_ENUM, "pgoutput", "pgoutput", 0, 0, 0, F(plugin),
+     "Logical decoding plugin; sluice speaks pgoutput (built into PostgreSQL 10+)."},
+    {"slot.name", SL_PT_STRING, "debezium", NULL, 0, 0, 0, F(slot_name), "Replication slot name."},
+    {"slot.drop.on.stop", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(slot_drop_on_stop),
+     "Drop the slot when the connector stops cleanly (for tests; loses the position)."},
+    {"publication.name", SL_PT_STRING, "dbz_publication", NULL, 0, 0, 0, F(publication), "Publication name."},
+    {"publication.autocreate.mode", SL_PT_ENUM, "all_tables", "all_tables|disabled|filtered", 0, 0, 0, F(pub_mode),
+     "all_tables: create the publication FOR ALL TABLES if missing; disabled: it must exist; filtered: create or "
+     "update it for the tables the include/exclude lists select."},
+    {"schema.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(schema_include),
+     "Regexes of schemas to capture (anchored, case-insensitive)."},
+    {"schema.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(schema_exclude), "Regexes of schemas not to capture."},
+    {"table.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(table_include),
+     "Regexes of schema.table names to capture (anchored, case-insensitive). Each must match some table."},
+    {"table.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(table_exclude),
+     "Regexes of schema.table names not to capture (when no include list is set)."},
+    {"column.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(column_include),
+     "Regexes of schema.table.column names to keep in events."},
+    {"column.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(column_exclude),
+     "Regexes of schema.table.column names to leave out of events."},
+    {"snapshot.mode", SL_PT_ENUM, "initial", "initial|initial_only|no_data|never|when_needed|always", 0, 0, 0,
+     F(snapshot_mode),
+     "initial: snapshot when no offset is stored, then stream; initial_only: snapshot, then stop; no_data (never): "
+     "stream only; when_needed: snapshot again if the slot or stored position is unusable; always: snapshot at "
+     "every start."},
+    {"snapshot.fetch.size", SL_PT_INT, "10240", NULL, 1, 100000000, 0, F(snapshot_fetch_size),
+     "Rows per batch while snapshotting (at most max.batch.size are handed on at once)."},
+    {"heartbeat.interval.ms", SL_PT_INT, "0", NULL, 0, 86400000, 0, F(heartbeat_ms),
+     "Every this often (0 = off) ask the server for its WAL position and commit it when no captured change is "
+     "pending, so the slot advances while captured tables are idle; runs heartbeat.action.query too."},
+    {"heartbeat.action.query", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(heartbeat_query),
+     "SQL run on every heartbeat (e.g. an UPDATE of a heartbeat table so a quiet database produces WAL)."},
+    {"decimal.handling.mode", SL_PT_ENUM, "precise", "precise|double|string", 0, 0, 0, F(decimal_mode),
+     "numeric and money as Connect Decimal bytes (precise), JSON numbers (double) or strings (string)."},
+    {"time.precision.mode", SL_PT_ENUM, "adaptive", "adaptive|adaptive_time_microseconds|connect", 0, 0, 0,
+     F(time_mode), "How time and timestamp values are represented (Debezium's modes)."},
+    {"binary.handling.mode", SL_PT_ENUM, "bytes", "bytes|base64|base64-url-safe|hex", 0, 0, 0, F(binary_mode),
+     "bytea as Connect bytes (base64 in JSON) or as a base64 / base64-url-safe / hex string."},
+    {"skipped.operations", SL_PT_LIST, "t", NULL, 0, 0, 0, F(skipped_ops),
+     "Comma-separated operations not to emit: c, u, d, t, or none."},
+    {"message.key.columns", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(message_key_columns),
+     "Key columns per table instead of the primary key: <table regex>:<col>,<col>;<table regex>:<col>"},
+    {"provide.transaction.metadata", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(provide_tx),
+     "Fill the transaction block (id, total_order, data_collection_order) of each event."},
+    {"status.update.interval.ms", SL_PT_INT, "10000", NULL, 10, 3600000, 0, F(status_interval_ms),
+     "How often the committed position is reported to the slot."},
+    {"message.prefix.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(msg_prefix_include),
+     "Regexes of pg_logical_emit_message prefixes to emit (op m)."},
+    {"message.prefix.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(msg_prefix_exclude),
+     "Regexes of pg_logical_emit_message prefixes not to emit."},
+    {NULL}};
+#undef F
+
+static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
+    pg_conf *cf = settings;
+    static const char *modes = "|disable|allow|prefer|require|verify-ca|verify-full|";
+    char m[64];
+    snprintf(m, sizeof m, "|%s|", cf->sslmode ? cf->sslmode : "");
+    if (!strstr(modes, m))
+        sl_errs_add(errs, "database.sslmode: '%s' is not allowed (allowed: disable, allow, prefer, require, "
+                    "verify-ca, verify-full)", cf->sslmode);
+    if (cf->skipped_ops) {
+        char *c = sl_strdup(cf->skipped_ops), *save = NULL;
+        for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
+                sl_errs_add(errs, "skipped.operations: '%s' is not allowed (allowed: c, u, d, t, none)", t);
+        sl_free(c);
+    }
+    if (cf->table_include && *cf->table_include && cf->table_exclude && *cf->table_exclude)
+        sl_errs_add(errs, "table.exclude.list: cannot be combined with table.include.list");
+    if (cf->column_include && *cf->column_include && cf->column_exclude && *cf->column_exclude)
+        sl_errs_add(errs, "column.exclude.list: cannot be combined with column.include.list");
+    if (cf->slot_name) {
+        for (const char *p = cf->slot_name; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
+                sl_errs_add(errs, "slot.name: '%s' may contain only lower-case letters, digits and '_'",
+                            cf->slot_name);
+                break;
+            }
+    }
+    char err[256];
+    pg_filter f;
+    if (pg_filter_init(&f, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list", err,
+                       sizeof err) < 0)
+        sl_errs_add(errs, "%s", err);
+    pg_filter_free(&f);
+    if (pg_filter_init(&f, cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list", err,
+                       sizeof err) < 0)
+        sl_errs_add(errs, "%s", err);
+    pg_filter_free(&f);
+}
+
+void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us) {
+    snprintf(out, outsz, "{\"lsn\":%" PRIu64 ",\"lsn_commit\":%" PRIu64 ",\"txId\":%u,\"ts_usec\":%" PRId64 "}",
+             lsn, commit_lsn, txid, ts_us);
+}
+
+int pg_emit_batch(pg_source *s) {
+    sl_batch *b = s->batch;
+    s->batch = sl_batch_new();
+    if (b->n == 0 && !b->offset) {
+        sl_batch_destroy(b);
+        return 0;
+    }
+    return sl_ctx_emit(s->ctx, b);
+}
+
+/* ---- start-up ---- */
+
+static int exec_simple(PGconn *c, const char *what, const char *sql, char *errstr, size_t errsz) {
+    PGresult *r = pg_query(c, what, sql, 0, NULL, errstr, errsz);
+    if (!r) return -1;
+    PQclear(r);
+    return 0;
+}
+
+/* Creates or checks the publication per publication.autocreate.mode. */
+static int ensure_publication(pg_source *s, char *errstr, size_t errsz) {
+    const char *params[] = {s->cf->publication};
+    PGresult *r = pg_query(s->sql, "checking the publication", "SELECT puballtables FROM pg_publication WHERE pubname = $1",
+                           1, params, errstr, errsz);
+    if (!r) return -1;
+    bool exists = PQntuples(r) == 1;
+    PQclear(r);
+    char *pub = PQescapeIdentifier(s->sql, s->cf->publication, strlen(s->cf->publication));
+    sl_buf q;
+    sl_buf_init(&q);
+    int rc = 0;
+    if (s->cf->pub_mode == PUB_DISABLED) {
+        if (!exists)
+            snprintf(errstr, errsz, "publication.name: publication '%s' does not exist and "
+                     "publication.autocreate.mode=disabled", s->cf->publication), rc = -1;
+    } else if (s->cf->pub_mode == PUB_ALL_TABLES) {
+        if (!exists) {
+            sl_buf_printf(&q, "CREATE PUBLICATION %s FOR ALL TABLES", pub);
+            rc = exec_simple(s->sql, "creating the publication (publication.autocreate.mode=all_tables)",
+                             sl_buf_cstr(&q), errstr, errsz);
+            s->created_pub = rc == 0;
+        }
+    } else {
+        uint32_t *oids = NULL;
+        int n = 0;
+        if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) rc = -1;
+        else if (n == 0) snprintf(errstr, errsz, "publication.autocreate.mode=filtered: no table selected"), rc = -1;
+        else {
+            sl_buf_printf(&q, "%s PUBLICATION %s %s TABLE ", exists ? "ALTER" : "CREATE", pub, exists ? "SET" : "FOR");
+            for (int i = 0; i < n; i++) {
+                char p[16];
+                snprintf(p, sizeof p, "%u", oids[i]);
+                const char *pp[] = {p};
+                PGresult *nr = pg_query(s->sql, "table name", "SELECT $1::oid::regclass::text", 1, pp, errstr, errsz);
+                if (!nr) { rc = -1; break; }
+                sl_buf_printf(&q, "%s%s", i ? ", " : "", PQgetvalue(nr, 0, 0));
+                PQclear(nr);
+            }
+            if (rc == 0) {
+                rc = exec_simple(s->sql, "creating the publication (publication.autocreate.mode=filtered)",
+                                 sl_buf_cstr(&q), errstr, errsz);
+                s->created_pub = rc == 0 && !exists;
+            }
+        }
+        sl_free(oids);
+    }
+    sl_buf_free(&q);
+    PQfreemem(pub);
+    return rc;
+}
+
+static uint64_t stored_lsn(pg_source *s) {
+    const char *off = sl_ctx_stored_offset(s->ctx);
+    if (!off) return 0;
+    json_t *j = json_loads(off, 0, NULL);
+    uint64_t lsn = j ? (uint64_t)json_integer_value(json_object_get(j, "lsn")) : 0;
+    json_decref(j);
+    return lsn;
+}
+
+/* Decides snapshot/stream from snapshot.mode, the stored offset and the slot; no side effects. */
+static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, char *errstr, size_t errsz) {
+    const char *params[] = {s->cf->slot_name};
+    PGresult *r = pg_query(s->sql, "checking the replication slot",
+                           "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots"
+                           " WHERE slot_name = $1",
+                           1, params, errstr, errsz);
+    if (!r) return -1;
+    *slot_exists = PQntuples(r) == 1;
+    *slot_flush = 0;
+    if (*slot_exists) {
+        if (strcmp(PQgetvalue(r, 0, 0), "pgoutput") != 0 || strcmp(PQgetvalue(r, 0, 1), s->cf->dbname) != 0) {
+            snprintf(errstr, errsz, "slot.name: slot '%s' exists for plugin %s on database %s, not pgoutput on %s",
+                     s->cf->slot_name, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), s->cf->dbname);
+            PQclear(r);
+            return -1;
+        }
+        if (PQgetvalue(r, 0, 3)[0] == 't') {
+            snprintf(errstr, errsz, "slot.name: slot '%s' is in use by another connection", s->cf->slot_name);
+            PQclear(r);
+            return -1;
+        }
+        *slot_flush = pg_parse_lsn(PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    uint64_t stored = stored_lsn(s);
+    int mode = s->cf->snapshot_mode;
+    bool have = sl_ctx_stored_offset(s->ctx) != NULL;
+    s->do_snapshot = mode == SNAP_ALWAYS || ((mode == SNAP_INITIAL || mode == SNAP_INITIAL_ONLY || mode == SNAP_WHEN_NEEDED) && !have);
+    s->stream = mode != SNAP_INITIAL_ONLY;
+    s->start_lsn = stored;
+    if (have && !s->do_snapshot) {
+        const char *problem = !*slot_exists ? "does not exist" : *slot_flush > stored ? "is ahead of" : NULL;
+        if (problem && mode == SNAP_WHEN_NEEDED) {
+            SL_WARN("pg", "slot %s %s the stored offset (lsn %X/%X): taking a new snapshot (snapshot.mode=when_needed)",
+                    s->cf->slot_name, problem, (unsigned)(stored >> 32), (unsigned)stored);
+            s->do_snapshot = true;
+        } else if (problem) {
+            snprintf(errstr, errsz, "slot.name: replication slot '%s' %s the stored offset (lsn %X/%X, slot %X/%X): "
+                     "changes may be lost; set snapshot.mode=when_needed to re-snapshot, or reset offsets with "
+                     "'sluice offsets reset'", s->cf->slot_name, !*slot_exists ? "does not exist, unlike" : problem,
+                     (unsigned)(stored >> 32), (unsigned)stored, (unsigned)(*slot_flush >> 32), (unsigned)*slot_flush);
+            return -1;
+        }
+    }
+    if (mode == SNAP_INITIAL_ONLY && have) s->do_snapshot = false;
+    return 0;
+}
+
+static int create_slot(pg_source *s, bool exists, char *errstr, size_t errsz) {
+    char q[256];
+    if (exists) {
+        /* A new snapshot needs a new slot: its exported snapshot is the join point. */
+        snprintf(q, sizeof q, "DROP_REPLICATION_SLOT \"%s\" WAIT", s->cf->slot_name);
+        if (exec_simple(s->repl, "dropping the old slot for a new snapshot", q, errstr, errsz) < 0) return -1;
+    }
+    snprintf(q, sizeof q, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput (SNAPSHOT '%s')", s->cf->slot_name,
+             s->do_snapshot ? "export" : "nothing");
+    PGresult *r = pg_query(s->repl, "creating the replication slot", q, 0, NULL, errstr, errsz);
+    if (!r) return -1;
+    s->start_lsn = pg_parse_lsn(PQgetvalue(r, 0, 1));
+    if (s->do_snapshot) s->snapshot_name = sl_strdup(PQgetvalue(r, 0, 2));
+    PQclear(r);
+    s->created_slot = true;
+    SL_INFO("pg", "created slot=%s consistent_point=%X/%X", s->cf->slot_name, (unsigned)(s->start_lsn >> 32),
+            (unsigned)s->start_lsn);
+    return 0;
+}
+
+static void pg_close(void *src);
+
+static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    pg_conf *cf = settings;
+    pg_source *s = sl_calloc(1, sizeof *s);
+    s->cf = cf;
+    s->ctx = ctx;
+    s->batch = sl_batch_new();
+    *out = s;
+    char part[512];
+    sl_buf pb;
+    sl_buf_init(&pb);
+    sl_buf_puts(&pb, "{\"server\":");
+    sl_buf_put_json_str(&pb, cf->topic_prefix, strlen(cf->topic_prefix));
+    sl_buf_putc(&pb, '}');
+    snprintf(part, sizeof part, "%s", sl_buf_cstr(&pb));
+    sl_buf_free(&pb);
+    sl_ctx_set_partition(ctx, part);
+    sl_dbz_opts *o = sl_ctx_dbz(ctx);
+    o->connector = "postgresql";
+    o->server_name = cf->topic_prefix;
+    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
+    o->time_mode = (sl_time_mode)cf->time_mode;
+    o->binary_mode = (sl_binary_mode)cf->binary_mode;
+    o->provide_tx = cf->provide_tx;
+
+    /* Table filter: schema lists narrow the table lists. */
+    sl_buf tinc, texc;
+    sl_buf_init(&tinc), sl_buf_init(&texc);
+    if (cf->table_include && *cf->table_include) sl_buf_puts(&tinc, cf->table_include);
+    else if (cf->schema_include && *cf->schema_include) sl_buf_printf(&tinc, "(%s)\\.[^.]+", cf->schema_include);
+    if (cf->table_exclude && *cf->table_exclude) sl_buf_puts(&texc, cf->table_exclude);
+    if (cf->schema_exclude && *cf->schema_exclude)
+        sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", cf->schema_exclude);
+    int frc = pg_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
+                             "table.include.list", "table.exclude.list", errstr, errsz);
+    sl_buf_free(&tinc), sl_buf_free(&texc);
+    if (frc < 0) return -1;
+    if (pg_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
+                       "column.exclude.list", errstr, errsz) < 0 ||
+        pg_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
+                       "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
+        return -1;
+
+    if (!(s->sql = pg_connect(cf, false, errstr, errsz))) return -1;
+    PGresult *r = pg_query(s->sql, "reading wal_level", "SHOW wal_level", 0, NULL, errstr, errsz);
+    if (!r) return -1;
+    if (strcmp(PQgetvalue(r, 0, 0), "logical") != 0) {
+        snprintf(errstr, errsz, "wal_level is '%s' on %s:%lld; logical decoding needs wal_level=logical "
+                 "(ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)",
+                 PQgetvalue(r, 0, 0), cf->host, (long long)cf->port);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    uint32_t *oids = NULL;
+    int n = 0;
+    if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) return -1;
+    sl_free(oids);
+    bool slot_exists;
+    uint64_t slot_flush;
+    if (plan_start(s, &slot_exists, &slot_flush, errstr, errsz) < 0) return -1;
+    if (!s->do_snapshot && !s->stream) {
+        SL_INFO("pg", "snapshot.mode=initial_only and the snapshot is complete: nothing to do");
+        return 0;
+    }
+    if (!(s->repl = pg_connect(cf, true, errstr, errsz))) return -1;
+    if (ensure_publication(s, errstr, errsz) < 0) goto undo;
+    if (s->do_snapshot || !slot_exists) {
+        if (create_slot(s, slot_exists, errstr, errsz) < 0) goto undo;
+    } else if (!sl_ctx_stored_offset(ctx)) {
+        s->start_lsn = slot_flush; /* no_data with an existing slot: go on from where the slot is */
+    }
+    s->last_commit_lsn = s->offset_lsn = s->start_lsn;
+    return 0;
+undo: {
+    /* Leave nothing behind that this failed start created. */
+    char q[256], e2[256];
+    if (s->created_slot) {
+        snprintf(q, sizeof q, "DROP_REPLICATION_SLOT \"%s\"", cf->slot_name);
+        exec_simple(s->repl, "drop slot", q, e2, sizeof e2);
+        s->created_slot = false;
+    }
+    if (s->created_pub) {
+        char *pub = PQescapeIdentifier(s->sql, cf->publication, strlen(cf->publication));
+        snprintf(q, sizeof q, "DROP PUBLICATION IF EXISTS %s", pub);
+        PQfreemem(pub);
+        exec_simple(s->sql, "drop publication", q, e2, sizeof e2);
+    }
+    return -1;
+}
+}
+
+/* ---- streaming ---- */
+
+static void put_be64(char *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) p[i] = (char)(v & 0xff), v >>= 8;
+}
+
+static uint64_t get_be64(const char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | (unsigned char)p[i];
+    return v;
+}
+
+static int send_status(pg_source *s, bool reply) {
+    uint64_t lsn = sl_ctx_committed_seq(s->ctx);
+    char msg[34];
+    msg[0] = 'r';
+    put_be64(msg + 1, lsn);
+    put_be64(msg + 9, lsn);
+    put_be64(msg + 17, lsn);
+    put_be64(msg + 25, (uint64_t)(sl_wall_us() - SL_PG_EPOCH_OFFSET_US));
+    msg[33] = reply ? 1 : 0;
+    if (PQputCopyData(s->repl, msg, sizeof msg) <= 0 || PQflush(s->repl) < 0) {
+        sl_ctx_fail(s->ctx, "sending status to PostgreSQL: %s", PQerrorMessage(s->repl));
+        return -1;
+    }
+    s->last_status_ms = sl_mono_ms();
+    SL_DEBUG("pg", "status update flush=%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+    return 0;
+}
+
+static pg_rel *find_rel(pg_source *s, uint32_t relid) {
+    for (int i = 0; i < s->nrels; i++)
+        if (s->rels[i].relid == relid) return &s->rels[i];
+    return NULL;
+}
+
+static int on_relation(pg_source *s, const sl_pgo_msg *m, char *errstr, size_t errsz) {
+    pg_rel *rel = find_rel(s, m->u.relation.relid);
+    if (!rel) {
+        if (s->nrels == s->rels_cap) {
+            s->rels_cap = s->rels_cap ? s->rels_cap * 2 : 16;
+            s->rels = sl_realloc(s->rels, (size_t)s->rels_cap * sizeof *s->rels);
+        }
+        rel = &s->rels[s->nrels++];
+        memset(rel, 0, sizeof *rel);
+        rel->relid = m->u.relation.relid;
+    }
+    sl_table_unref(rel->table);
+    sl_free(rel->map);
+    rel->table = NULL, rel->map = NULL;
+    char fq[512];
+    snprintf(fq, sizeof fq, "%s.%s", m->u.relation.nspname, m->u.relation.relname);
+    rel->captured = pg_filter_match(&s->tables, fq);
+    rel->nsrc = m->u.relation.ncols;
+    if (!rel->captured) return 0;
+    rel->table = pg_describe(s, rel->relid, m->u.relation.cols, m->u.relation.ncols, &rel->map, errstr, errsz);
+    if (!rel->table) return -1;
+    /* The stream's names win over the catalog's (a rename may be ahead in the catalog). */
+    sl_free(rel->table->schema), sl_free(rel->table->name), sl_free(rel->table->topic);
+    rel->table->schema = sl_strdup(m->u.relation.nspname);
+    rel->table->name = sl_strdup(m->u.relation.relname);
+    sl_buf tb;
+    sl_buf_init(&tb);
+    sl_buf_printf(&tb, "%s.%s.%s", s->cf->topic_prefix, m->u.relation.nspname, m->u.relation.relname);
+    rel->table->topic = sl_strdup(sl_buf_cstr(&tb));
+    sl_buf_free(&tb);
+    rel->table->replident = m->u.relation.replident;
+    SL_DEBUG("pg", "relation %s columns=%d captured=%d", fq, rel->nsrc, rel->table->ncols);
+    return 0;
+}
+
+static sl_cell *map_cells(pg_source *s, pg_rel *rel, const sl_pgo_tuple *t) {
+    int n = rel->table->ncols;
+    sl_cell *cells = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) cells[i] = (sl_cell){NULL, 0, SL_CELL_NULL};
+    for (int i = 0; i < t->ncols && i < rel->nsrc; i++)
+        if (rel->map[i] >= 0) cells[rel->map[i]] = t->cells[i];
+    return cells;
+}
+
+static bool skipped(pg_source *s, char op) {
+    char o[2] = {op, 0};
+    return sl_list_has(s->cf->skipped_ops, o);
+}
+
+static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) {
+    sl_record *r = sl_batch_add(s->batch, t);
+    r->op = op;
+    r->pos.lsn = lsn;
+    r->pos.last_commit_lsn = s->last_commit_lsn;
+    r->ts_us = s->txn_ts_us;
+    r->txid = s->txid;
+    r->tx_order = ++s->txn_order;
+    return r;
+}
+
+static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errstr, size_t errsz) {
+    pg_rel *rel = find_rel(s, m->u.change.relid);
+    if (!rel) {
+        snprintf(errstr, errsz, "pgoutput: change for relation %u before its Relation message", m->u.change.relid);
+        return -1;
+    }
+    if (!rel->captured) return 0;
+    sl_op op = m->kind == 'I' ? SL_OP_CREATE : m->kind == 'U' ? SL_OP_UPDATE : SL_OP_DELETE;
+    if (skipped(s, (char)op)) return 0;
+    sl_record *r = add_record(s, rel->table, op, lsn);
+    if (m->kind != 'D') r->after = map_cells(s, rel, &m->u.change.new_);
+    if (m->u.change.old_kind) r->before = map_cells(s, rel, &m->u.change.old);
+    return 0;
+}
+
+static void on_truncate(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
+    if (skipped(s, 't')) return;
+    for (int i = 0; i < m->u.truncate.nrels; i++) {
+        pg_rel *rel = find_rel(s, m->u.truncate.relids[i]);
+        if (rel && rel->captured) add_record(s, rel->table, SL_OP_TRUNCATE, lsn);
+    }
+}
+
+static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
+    if (!pg_filter_match(&s->msg_prefixes, m->u.message.prefix)) return;
+    bool tx = m->u.message.flags & 1;
+    sl_record *r = add_record(s, NULL, SL_OP_MESSAGE, lsn);
+    if (!tx) r->ts_us = sl_wall_us(), r->txid = 0, r->tx_order = 0;
+    r->msg_prefix = m->u.message.prefix;
+    r->msg_content = m->u.message.content;
+    r->msg_len = m->u.message.len;
+    r->msg_transactional = tx;
+    r->pos.commit_lsn = tx ? 0 : m->u.message.lsn;
+}
+
+static void on_commit(pg_source *s, const sl_pgo_msg *m) {
+    /* Records of the transaction learn their commit LSN (Debezium's lsn_commit). */
+    for (int i = s->batch->n - 1; i >= 0 && s->batch->recs[i].txid == s->txid && !s->batch->recs[i].pos.commit_lsn; i--)
+        s->batch->recs[i].pos.commit_lsn = m->u.commit.end_lsn;
+    char off[256];
+    pg_offset_json(off, sizeof off, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us);
+    sl_batch_set_offset(s->batch, off, m->u.commit.end_lsn);
+    s->offset_lsn = s->last_commit_lsn = m->u.commit.end_lsn;
+    s->in_txn = false;
+}
+
+/* Decodes one XLogData payload, copied into the current batch's arena. */
+static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_start) {
+    char errstr[512];
+    if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size && pg_emit_batch(s) < 0) return -1;
+    char *copy = sl_arena_memdup(&s->batch->arena, data, len);
+    sl_pgo_msg m;
+    if (sl_pgo_decode(copy, len, false, &m, &s->scratch, errstr, sizeof errstr) < 0) {
+        sl_ctx_fail(s->ctx, "at LSN %X/%X: %s", (unsigned)(wal_start >> 32), (unsigned)wal_start, errstr);
+        return -1;
+    }
+    switch (m.kind) {
+    case 'B':
+        s->in_txn = true;
+        s->txid = m.u.begin.xid;
+        s->txn_ts_us = m.u.begin.commit_ts + SL_PG_EPOCH_OFFSET_US;
+        s->txn_order = 0;
+        break;
+    case 'C': on_commit(s, &m); break;
+    case 'R':
+        if (on_relation(s, &m, errstr, sizeof errstr) < 0) {
+            sl_ctx_fail(s->ctx, "%s", errstr);
+            return -1;
+        }
+        break;
+    case 'I':
+    case 'U':
+    case 'D':
+        if (on_change(s, &m, wal_start, errstr, sizeof errstr) < 0) {
+            sl_ctx_fail(s->ctx, "%s", errstr);
+            return -1;
+        }
+        break;
+    case 'T': on_truncate(s, &m, wal_start); break;
+    case 'M': on_message(s, &m, wal_start); break;
+    default: break; /* Origin, Type: nothing to emit (types are resolved from the catalog) */
+    }
+    if (wal_start > s->received_lsn) s->received_lsn = wal_start;
+    return 0;
+}
+
+/* Outside a transaction, everything up to the server's WAL end has been seen: commit it. */
+static int advance_idle(pg_source *s, uint64_t wal_end) {
+    if (s->in_txn || wal_end <= s->offset_lsn) return 0;
+    char off[256];
+    pg_offset_json(off, sizeof off, wal_end, s->last_commit_lsn, s->txid, sl_wall_us());
+    sl_batch_set_offset(s->batch, off, wal_end);
+    s->offset_lsn = wal_end;
+    return pg_emit_batch(s);
+}
+
+static int start_replication(pg_source *s) {
+    char q[512], err[512];
+    char *pub = PQescapeLiteral(s->repl, s->cf->publication, strlen(s->cf->publication));
+    snprintf(q, sizeof q,
+             "START_REPLICATION SLOT \"%s\" LOGICAL %X/%X (proto_version '1', publication_names %s, messages 'true')",
+             s->cf->slot_name, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn, pub);
+    PQfreemem(pub);
+    PGresult *r = PQexec(s->repl, q);
+    if (PQresultStatus(r) != PGRES_COPY_BOTH) {
+        snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+        err[strcspn(err, "\n")] = 0;
+        sl_ctx_fail(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    SL_INFO("pg", "streaming slot=%s from=%X/%X", s->cf->slot_name, (unsigned)(s->start_lsn >> 32),
+            (unsigned)s->start_lsn);
+    return 0;
+}
+
+static void heartbeat(pg_source *s) {
+    if (s->cf->heartbeat_query && *s->cf->heartbeat_query) {
+        char err[512];
+        PGresult *r = pg_query(s->sql, "heartbeat.action.query", s->cf->heartbeat_query, 0, NULL, err, sizeof err);
+        if (!r) SL_WARN("pg", "%s", err);
+        PQclear(r);
+    }
+    send_status(s, true); /* the keepalive answer carries the server's WAL end */
+    s->last_heartbeat_ms = sl_mono_ms();
+}
+
+/* Waits for the socket or the next timer (status update, heartbeat, partial batch). */
+static void wait_socket(pg_source *s) {
+    int fd = PQsocket(s->repl);
+    fd_set rf;
+    FD_ZERO(&rf);
+    FD_SET(fd, &rf);
+    struct timeval tv = {0, 100000};
+    select(fd + 1, &rf, NULL, NULL, &tv);
+}
+
+static int stream(pg_source *s) {
+    if (start_replication(s) < 0) return -1;
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    uint64_t reported = 0;
+    s->last_status_ms = s->last_heartbeat_ms = sl_mono_ms();
+    int64_t batch_started = 0;
+    while (!sl_ctx_stopping(s->ctx)) {
+        char *buf = NULL;
+        int n = PQgetCopyData(s->repl, &buf, 1);
+        if (n == 0) {
+            if (!PQconsumeInput(s->repl)) {
+                sl_ctx_fail(s->ctx, "replication connection lost: %s", PQerrorMessage(s->repl));
+                return -1;
+            }
+            if ((n = PQgetCopyData(s->repl, &buf, 1)) == 0) {
+                /* Idle: hand on what we have, keep the timers, wait. */
+                if ((s->batch->n || s->batch->offset) && pg_emit_batch(s) < 0) break;
+                uint64_t committed = sl_ctx_committed_seq(s->ctx);
+                int64_t now = sl_mono_ms();
+                if ((committed != reported && now - s->last_status_ms >= 1000) ||
+                    now - s->last_status_ms >= s->cf->status_interval_ms) {
+                    if (send_status(s, false) < 0) return -1;
+                    reported = committed;
+                }
+                if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms) heartbeat(s);
+                wait_socket(s);
+                continue;
+            }
+        }
+        if (n == -1) {
+            PGresult *r = PQgetResult(s->repl);
+            sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", r ? PQresultErrorMessage(r) : "");
+            PQclear(r);
+            return -1;
+        }
+        if (n < 0) {
+            sl_ctx_fail(s->ctx, "replication stream error: %s", PQerrorMessage(s->repl));
+            return -1;
+        }
+        if (buf[0] == 'w' && n >= 25) {
+            if (s->batch->n == 0) batch_started = sl_mono_ms();
+            int rc = on_xlogdata(s, buf + 25, (size_t)n - 25, get_be64(buf + 1));
+            PQfreemem(buf);
+            if (rc < 0) return sl_ctx_stopping(s->ctx) ? 0 : -1;
+            if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && pg_emit_batch(s) < 0) break;
+        } else if (buf[0] == 'k' && n >= 18) {
+            uint64_t wal_end = get_be64(buf + 1);
+            bool reply = buf[17] != 0;
+            PQfreemem(buf);
+            if (advance_idle(s, wal_end) < 0) break;
+            if (reply && send_status(s, false) < 0) return -1;
+        } else {
+            PQfreemem(buf);
+        }
+    }
+    pg_emit_batch(s); /* what was read is handed on; a partial transaction carries no offset */
+    return 0;
+}
+
+static int pg_run(void *src) {
+    pg_source *s = src;
+    if (!s->repl) return 0; /* initial_only with nothing to do */
+    if (s->do_snapshot) {
+        if (pg_snapshot_run(s) < 0) return -1;
+        if (sl_ctx_stopping(s->ctx)) return 0;
+    }
+    if (!s->stream) {
+        SL_INFO("pg", "snapshot.mode=initial_only: snapshot done, stopping");
+        return 0;
+    }
+    return stream(s);
+}
+
+static void pg_close(void *src) {
+    pg_source *s = src;
+    if (!s) return;
+    if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
+        send_status(s, false); /* report what the runtime committed at shutdown */
+    if (s->cf->slot_drop_on_stop && s->sql) {
+        PQfinish(s->repl);
+        s->repl = NULL;
+        char q[256], err[256];
+        snprintf(q, sizeof q, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s'",
+                 s->cf->slot_name);
+        for (int i = 0; i < 50; i++) {
+            PGresult *r = pg_query(s->sql, "dropping the slot (slot.drop.on.stop)", q, 0, NULL, err, sizeof err);
+            if (r) {
+                PQclear(r);
+                SL_INFO("pg", "dropped slot=%s", s->cf->slot_name);
+                break;
+            }
+            sl_sleep_ms(100, NULL); /* the walsender may still hold the slot for a moment */
+        }
+    }
+    PQfinish(s->repl);
+    PQfinish(s->sql);
+    for (int i = 0; i < s->nrels; i++) sl_table_unref(s->rels[i].table), sl_free(s->rels[i].map);
+    sl_free(s->rels);
+    sl_pgo_scratch_free(&s->scratch);
+    sl_batch_destroy(s->batch);
+    pg_filter_free(&s->tables);
+    pg_filter_free(&s->columns);
+    pg_filter_free(&s->msg_prefixes);
+    sl_free(s->snapshot_name);
+    sl_free(s);
+}
+
+const sl_source_ops sl_pg_source_ops = {
+    "postgres",
+    "postgresql|io.debezium.connector.postgresql.PostgresConnector",
+    "PostgreSQL logical replication (pgoutput): snapshot, then streaming of every insert, update, delete, "
+    "truncate and logical decoding message.",
+    pg_props,
+    sizeof(pg_conf),
+    pg_check,
+    pg_open,
+    pg_run,
+    pg_close,
+};

@@ -1,0 +1,51 @@
+/* Chunked bump allocator; chunks grow to fit oversized requests. */
+#include "util/arena.h"
+#include "util/mem.h"
+#include <string.h>
+
+#define CHUNK 65536
+
+struct sl_arena_chunk {
+    sl_arena_chunk *next;
+    size_t cap, off;
+    _Alignas(16) char data[];
+};
+
+void sl_arena_init(sl_arena *a) { a->head = NULL, a->used = 0; }
+
+void *sl_arena_alloc(sl_arena *a, size_t n) {
+    n = (n + 15) & ~(size_t)15;
+    sl_arena_chunk *c = a->head;
+    if (!c || c->cap - c->off < n) {
+        size_t cap = n > CHUNK ? n : CHUNK;
+        c = sl_malloc(sizeof *c + cap);
+        c->cap = cap, c->off = 0;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = c->data + c->off;
+    c->off += n;
+    a->used += n;
+    return p;
+}
+
+void *sl_arena_memdup(sl_arena *a, const void *p, size_t n) {
+    void *d = sl_arena_alloc(a, n ? n : 1);
+    if (n) memcpy(d, p, n);
+    return d;
+}
+
+char *sl_arena_strndup(sl_arena *a, const char *s, size_t n) {
+    char *d = sl_arena_alloc(a, n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+void sl_arena_free(sl_arena *a) {
+    for (sl_arena_chunk *c = a->head, *n; c; c = n) {
+        n = c->next;
+        sl_free(c);
+    }
+    sl_arena_init(a);
+}

@@ -1,0 +1,126 @@
+/* Growable buffer and the JSON/base64 writers every encoder shares. */
+#include "util/buf.h"
+#include "util/mem.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void sl_buf_init(sl_buf *b) { b->data = NULL, b->len = b->cap = 0; }
+void sl_buf_free(sl_buf *b) { sl_free(b->data), sl_buf_init(b); }
+void sl_buf_reset(sl_buf *b) { b->len = 0; }
+
+void sl_buf_reserve(sl_buf *b, size_t extra) {
+    if (b->len + extra + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) cap *= 2;
+    b->data = sl_realloc(b->data, cap);
+    b->cap = cap;
+}
+
+void sl_buf_put(sl_buf *b, const void *p, size_t n) {
+    sl_buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void sl_buf_puts(sl_buf *b, const char *s) { sl_buf_put(b, s, strlen(s)); }
+
+void sl_buf_putc(sl_buf *b, char c) {
+    sl_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+}
+
+void sl_buf_printf(sl_buf *b, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n <= 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sl_buf_put(b, tmp, (size_t)n);
+        return;
+    }
+    sl_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void sl_buf_put_u64(sl_buf *b, uint64_t v) {
+    char tmp[24];
+    int i = sizeof tmp;
+    do tmp[--i] = (char)('0' + v % 10), v /= 10;
+    while (v);
+    sl_buf_put(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void sl_buf_put_i64(sl_buf *b, int64_t v) {
+    if (v < 0) {
+        sl_buf_putc(b, '-');
+        sl_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        sl_buf_put_u64(b, (uint64_t)v);
+    }
+}
+
+void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    sl_buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        sl_buf_put(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': sl_buf_put(b, "\\\"", 2); break;
+        case '\\': sl_buf_put(b, "\\\\", 2); break;
+        case '\n': sl_buf_put(b, "\\n", 2); break;
+        case '\r': sl_buf_put(b, "\\r", 2); break;
+        case '\t': sl_buf_put(b, "\\t", 2); break;
+        case '\b': sl_buf_put(b, "\\b", 2); break;
+        case '\f': sl_buf_put(b, "\\f", 2); break;
+        default: {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sl_buf_put(b, e, 6);
+        }
+        }
+    }
+    sl_buf_put(b, s + run, n - run);
+    sl_buf_putc(b, '"');
+}
+
+void sl_buf_put_base64(sl_buf *b, const void *p, size_t n) {
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = p;
+    sl_buf_reserve(b, (n + 2) / 3 * 4);
+    char *o = b->data + b->len;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        *o++ = t[s[i] >> 2];
+        *o++ = t[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+        *o++ = t[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+        *o++ = t[s[i + 2] & 63];
+    }
+    if (i < n) {
+        *o++ = t[s[i] >> 2];
+        if (i + 1 < n) {
+            *o++ = t[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+            *o++ = t[(s[i + 1] & 15) << 2];
+        } else {
+            *o++ = t[(s[i] & 3) << 4];
+            *o++ = '=';
+        }
+        *o++ = '=';
+    }
+    b->len = (size_t)(o - b->data);
+}
+
+const char *sl_buf_cstr(sl_buf *b) {
+    sl_buf_reserve(b, 0);
+    b->data[b->len] = 0;
+    return b->data;
+}

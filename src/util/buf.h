@@ -1,0 +1,33 @@
+/*
+ * Growable byte buffer, the one output primitive of the encoders: JSON is
+ * written straight into it (no intermediate DOM), then handed to the sink.
+ */
+#ifndef SL_UTIL_BUF_H
+#define SL_UTIL_BUF_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} sl_buf;
+
+void sl_buf_init(sl_buf *b);
+void sl_buf_free(sl_buf *b);
+void sl_buf_reset(sl_buf *b);
+void sl_buf_reserve(sl_buf *b, size_t extra);
+void sl_buf_put(sl_buf *b, const void *p, size_t n);
+void sl_buf_puts(sl_buf *b, const char *s);
+void sl_buf_putc(sl_buf *b, char c);
+void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_buf_put_i64(sl_buf *b, int64_t v);
+void sl_buf_put_u64(sl_buf *b, uint64_t v);
+/* A JSON string literal, quotes included, escaping per RFC 8259. */
+void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n);
+/* Standard base64 (with padding) of n bytes. */
+void sl_buf_put_base64(sl_buf *b, const void *p, size_t n);
+/* Ensures data[len] == 0 (not counted in len) and returns data. */
+const char *sl_buf_cstr(sl_buf *b);
+
+#endif

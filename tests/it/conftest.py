@@ -1,0 +1,172 @@
+"""Integration-test harness: real PostgreSQL (started by scripts/services.sh),
+the real sluice binary, and helpers to run it, kill it and read its output."""
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_env():
+    env_file = ROOT / ".run" / "env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export "):
+                k, _, v = line[len("export "):].partition("=")
+                os.environ.setdefault(k, shlex.split(v)[0] if v else "")
+
+
+load_env()
+SLUICE = os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice"))
+
+
+def pg_params(**over):
+    p = dict(host="127.0.0.1", port=int(os.environ["SLUICE_PG_PORT"]), user=os.environ["SLUICE_PG_USER"],
+             password=os.environ["SLUICE_PG_PASSWORD"], dbname=os.environ["SLUICE_PG_DB"])
+    p.update(over)
+    return p
+
+
+@pytest.fixture
+def pg():
+    conn = psycopg2.connect(**pg_params())
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def sql(conn, q, *args):
+    with conn.cursor() as c:
+        c.execute(q, args or None)
+        return c.fetchall() if c.description else None
+
+
+class Sluice:
+    """One connector config plus the files it writes, run as a real process."""
+
+    def __init__(self, tmp_path, pg, **config):
+        self.dir = tmp_path
+        self.pg = pg
+        tag = uuid.uuid4().hex[:8]
+        self.slot = config.pop("slot", f"it_{tag}")
+        self.publication = config.pop("publication", f"it_pub_{tag}")
+        self.out = tmp_path / "events.jsonl"
+        self.log = tmp_path / "sluice.log"
+        self.config = {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": "127.0.0.1",
+            "database.port": os.environ["SLUICE_PG_PORT"],
+            "database.user": os.environ["SLUICE_PG_USER"],
+            "database.password": os.environ["SLUICE_PG_PASSWORD"],
+            "database.dbname": os.environ["SLUICE_PG_DB"],
+            "topic.prefix": "it",
+            "slot.name": self.slot,
+            "publication.name": self.publication,
+            "publication.autocreate.mode": "filtered",
+            "sink.type": "file",
+            "sink.file.path": str(self.out),
+            "offset.storage.file.filename": str(tmp_path / "offsets.db"),
+            "offset.flush.interval.ms": "100",
+            "status.update.interval.ms": "200",
+        }
+        self.config.update({k.replace("_", "."): v for k, v in config.items()})
+        self.name = "it-" + tag
+        self.proc = None
+        self.write_config()
+
+    def write_config(self):
+        self.cfg_path = self.dir / "connector.json"
+        self.cfg_path.write_text(json.dumps({"name": self.name, "config": self.config}))
+
+    def start(self, binary=None):
+        self.write_config()
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([binary or SLUICE, "run", str(self.cfg_path)], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        return self
+
+    def run_to_end(self, timeout=60):
+        """Runs a connector that stops by itself (initial_only); returns the exit code."""
+        self.start()
+        return self.proc.wait(timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.logf.close()
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def events(self):
+        if not self.out.exists():
+            return []
+        return [json.loads(l) for l in self.out.read_text().splitlines() if l.strip()]
+
+    def wait_events(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ev = self.events()
+            if len(ev) >= n:
+                return ev
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"sluice exited ({self.proc.returncode}):\n{self.log.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"got {len(self.events())} events, wanted {n}:\n{self.log.read_text()[-3000:]}")
+
+    def cleanup(self):
+        self.stop()
+        for _ in range(50):
+            try:
+                sql(self.pg, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                             "WHERE slot_name = %s", self.slot)
+                break
+            except psycopg2.Error:
+                time.sleep(0.1)
+        sql(self.pg, f'DROP PUBLICATION IF EXISTS "{self.publication}"')
+
+
+@pytest.fixture
+def sluice(tmp_path, pg):
+    made = []
+
+    def make(**config):
+        s = Sluice(tmp_path, pg, **config)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()
+
+
+def payload(event):
+    """The Debezium value payload, whether or not schemas are enabled."""
+    v = event["value"]
+    if v is not None and "schema" in v and "payload" in v:
+        return v["payload"]
+    return v
+
+
+def key_payload(event):
+    k = event["key"]
+    if k is not None and "schema" in k and "payload" in k:
+        return k["payload"]
+    return k
+
+
+def run_cli(*args, timeout=60, env=None):
+    return subprocess.run([SLUICE, *args], capture_output=True, text=True, timeout=timeout, env=env)

@@ -1,0 +1,166 @@
+/* Unit tests of util/ and core/: buffers, config tables and providers, queue bounds, offset store. */
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/queue.h"
+#include "state/offsets.h"
+#include "test.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void test_buf(void) {
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_put_json_str(&b, "a\"b\\c\n\x01", 7);
+    CHECK_STR(sl_buf_cstr(&b), "\"a\\\"b\\\\c\\n\\u0001\"");
+    sl_buf_reset(&b);
+    sl_buf_put_base64(&b, "hello", 5);
+    CHECK_STR(sl_buf_cstr(&b), "aGVsbG8=");
+    sl_buf_reset(&b);
+    sl_buf_put_base64(&b, "hell", 4);
+    CHECK_STR(sl_buf_cstr(&b), "aGVsbA==");
+    sl_buf_reset(&b);
+    sl_buf_put_i64(&b, INT64_MIN);
+    CHECK_STR(sl_buf_cstr(&b), "-9223372036854775808");
+    sl_buf_free(&b);
+}
+
+static void count(const char *k, void *a) { (void)k, (*(int *)a)++; }
+
+typedef struct settings {
+    char *s;
+    int64_t i;
+    bool b;
+    int e;
+    char *secret;
+} settings;
+
+static const sl_prop props[] = {
+    {"a.string", SL_PT_STRING, "dflt", NULL, 0, 0, 0, offsetof(settings, s), "a string"},
+    {"a.int", SL_PT_INT, "5", NULL, 1, 10, 0, offsetof(settings, i), "an int", "old.int"},
+    {"a.bool", SL_PT_BOOL, "false", NULL, 0, 0, 0, offsetof(settings, b), "a bool"},
+    {"a.enum", SL_PT_ENUM, "one", "one|two|three", 0, 0, 0, offsetof(settings, e), "an enum"},
+    {"a.secret", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE | SL_PF_REQUIRED, offsetof(settings, secret), "pw"},
+    {NULL}};
+
+static void test_conf(void) {
+    char err[512];
+    setenv("SL_TEST_PW", "hunter2-secret", 1);
+    sl_config *c = sl_config_parse_json(
+        "{\"name\":\"x\",\"config\":{\"a.string\":\"v\",\"old.int\":7,\"a.bool\":true,\"a.enum\":\"TWO\","
+        "\"a.secret\":\"${env:SL_TEST_PW}\",\"tasks.max\":\"1\",\"zzz.unknown\":\"1\"}}",
+        "t", err, sizeof err);
+    CHECK(c != NULL);
+    if (!c) return;
+    CHECK_STR(c->name, "x");
+    settings s = {0};
+    sl_errs errs = {0};
+    CHECK(sl_conf_apply(props, c, &s, &errs) == 0);
+    CHECK_STR(s.s, "v");
+    CHECK(s.i == 7);
+    CHECK(s.b == true);
+    CHECK(s.e == 1);
+    CHECK_STR(s.secret, "hunter2-secret");
+    char line[128] = "password=hunter2-secret end";
+    sl_log_redact(line);
+    CHECK_STR(line, "password=******** end");
+    int unknown = 0;
+    sl_conf_unknown_keys(c, count, &unknown);
+    CHECK(unknown == 1); /* tasks.max is quiet, zzz.unknown is not */
+    sl_conf_free(props, &s);
+    sl_config_destroy(c);
+
+    c = sl_config_parse_json("{\"config\":{\"a.int\":\"99\",\"a.enum\":\"four\",\"a.bool\":\"yes\"}}", "t", err,
+                             sizeof err);
+    memset(&s, 0, sizeof s);
+    CHECK(sl_conf_apply(props, c, &s, &errs) == 4);
+    CHECK(errs.n == 4);
+    CHECK(errs.n > 0 && strstr(errs.msg[0], "a.int") && strstr(errs.msg[0], "[1, 10]"));
+    CHECK(errs.n > 1 && strstr(errs.msg[1], "a.bool"));
+    CHECK(errs.n > 2 && strstr(errs.msg[2], "a.enum") && strstr(errs.msg[2], "one, two, three"));
+    CHECK(errs.n > 3 && strstr(errs.msg[3], "a.secret") && strstr(errs.msg[3], "required"));
+    sl_errs_free(&errs);
+    sl_conf_free(props, &s);
+    sl_config_destroy(c);
+
+    CHECK(sl_config_parse_json("{\"config\": [1,", "bad.json", err, sizeof err) == NULL);
+    CHECK(strstr(err, "bad.json") && strstr(err, "malformed JSON"));
+    CHECK(sl_config_parse_json("{\"a\":\"${env:SL_NOPE_NOT_SET}\"}", "t", err, sizeof err) == NULL);
+    CHECK(strstr(err, "SL_NOPE_NOT_SET") != NULL);
+
+    char path[] = "/tmp/sl_conf_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(write(fd, "# comment\nuser = bob\npass=s3cr3t\n", 33) == 33);
+    close(fd);
+    char json[256];
+    snprintf(json, sizeof json, "{\"p\":\"${file:%s:pass}\"}", path);
+    c = sl_config_parse_json(json, "t", err, sizeof err);
+    CHECK(c && strcmp(sl_config_get(c, "p"), "s3cr3t") == 0);
+    sl_config_destroy(c);
+    c = sl_config_parse_properties("name=props\na.int = 3\n", "p", err, sizeof err);
+    CHECK(c && strcmp(c->name, "props") == 0 && strcmp(sl_config_get(c, "a.int"), "3") == 0);
+    sl_config_destroy(c);
+    unlink(path);
+    CHECK(sl_list_has("c, u ,d", "u"));
+    CHECK(!sl_list_has("c,u", "d"));
+}
+
+static void test_queue(void) {
+    sl_queue *q = sl_queue_new(0, 3);
+    sl_batch *b1 = sl_batch_new(), *b2 = sl_batch_new();
+    for (int i = 0; i < 3; i++) sl_batch_add(b1, NULL);
+    sl_batch_add(b2, NULL);
+    CHECK(sl_queue_push(q, b1) == 0); /* an empty queue takes any batch */
+    size_t recs = 0, batches = 0;
+    sl_queue_stats(q, NULL, &recs, &batches);
+    CHECK(recs == 3 && batches == 1);
+    CHECK(sl_queue_pop(q, 0) == b1);
+    CHECK(sl_queue_pop(q, 10) == NULL); /* timeout */
+    CHECK(sl_queue_push(q, b2) == 0);
+    sl_queue_close(q);
+    CHECK(!sl_queue_drained(q));
+    CHECK(sl_queue_pop(q, 10) == b2);
+    CHECK(sl_queue_drained(q));
+    sl_batch *b3 = sl_batch_new();
+    CHECK(sl_queue_push(q, b3) == -1); /* closed: caller keeps it */
+    sl_batch_destroy(b1), sl_batch_destroy(b2), sl_batch_destroy(b3);
+    sl_queue_destroy(q);
+}
+
+static void test_offsets(void) {
+    char path[] = "/tmp/sl_off_XXXXXX", err[512];
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    sl_offsets *s = sl_offsets_open(path, err, sizeof err);
+    CHECK(s != NULL);
+    char *off = NULL;
+    CHECK(sl_offsets_get(s, "c1", "{\"server\":\"p\"}", &off, err, sizeof err) == 0 && off == NULL);
+    CHECK(sl_offsets_put(s, "c1", "{\"server\":\"p\"}", "{\"lsn\":1}", err, sizeof err) == 0);
+    CHECK(sl_offsets_put(s, "c1", "{\"server\":\"p\"}", "{\"lsn\":2}", err, sizeof err) == 0);
+    sl_offsets_close(s);
+    s = sl_offsets_open(path, err, sizeof err); /* survives reopen */
+    CHECK(sl_offsets_get(s, "c1", "{\"server\":\"p\"}", &off, err, sizeof err) == 0);
+    CHECK_STR(off, "{\"lsn\":2}");
+    sl_free(off);
+    int removed = 0;
+    CHECK(sl_offsets_delete(s, "c1", &removed, err, sizeof err) == 0 && removed == 1);
+    sl_offsets_close(s);
+    CHECK(sl_offsets_open("/nonexistent-dir/x.db", err, sizeof err) == NULL);
+    CHECK(strstr(err, "offset.storage.file.filename") != NULL);
+    unlink(path);
+    char wal[64];
+    snprintf(wal, sizeof wal, "%s-wal", path), unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path), unlink(wal);
+}
+
+int main(void) {
+    test_buf();
+    test_conf();
+    test_queue();
+    test_offsets();
+    TEST_END();
+}
