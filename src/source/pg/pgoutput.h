@@ -45,7 +45,7 @@ typedef struct sl_pgo_msg {
             sl_pgo_col *cols;
         } relation;
         struct { uint32_t oid; const char *nspname, *typname; } type;
-        /* 'I','U','D': old is filled for U with 'K'/'O' and for D; has_old tells. */
+        /* 'I','U','D': old is filled for U with 'K'/'O' and for D; old_kind tells which. */
         struct {
             uint32_t relid;
             char old_kind;    /* 'K' (key only), 'O' (full old row) or 0 */
