@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""bench-pg: sluice (PostgreSQL -> file) against pg_recvlogical (pgoutput), in one run.
+
+A table like an orders table gets 1,000,000 inserts and 500,000 updates while
+two slots (one per consumer) hold the WAL. Then each consumer drains the same
+backlog on its own: pg_recvlogical with --endpos (it receives the pgoutput
+messages and writes them to /dev/null: the limit of what the server emits),
+and sluice decoding, encoding Debezium JSON and writing + fsyncing a file.
+Prints events/s of each, their ratio, sluice's peak RSS and CPU seconds.
+Sizes can be scaled with BENCH_INSERTS / BENCH_UPDATES.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "it"))
+from conftest import pg_params  # noqa: E402  (reads .run/env)
+
+INSERTS = int(os.environ.get("BENCH_INSERTS", 1_000_000))
+UPDATES = int(os.environ.get("BENCH_UPDATES", 500_000))
+SLUICE = os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice"))
+RECV = "/usr/lib/postgresql/15/bin/pg_recvlogical"
+
+
+def q(conn, sql, *args):
+    with conn.cursor() as c:
+        c.execute(sql, args or None)
+        return c.fetchall() if c.description else None
+
+
+def setup(conn):
+    for slot in ("bench_recv", "bench_sluice"):
+        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+    q(conn, "DROP TABLE IF EXISTS bench_orders; DROP PUBLICATION IF EXISTS bench_pub")
+    q(conn, """CREATE TABLE bench_orders (id bigserial PRIMARY KEY, customer_id bigint, status text,
+               total numeric(12,2), created_at timestamptz, note text)""")
+    q(conn, "CREATE PUBLICATION bench_pub FOR TABLE bench_orders")
+    q(conn, "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')")
+    q(conn, "SELECT pg_create_logical_replication_slot('bench_sluice', 'pgoutput')")
+
+
+def workload(conn):
+    t0 = time.time()
+    step = 10_000
+    for lo in range(0, INSERTS, step):
+        n = min(step, INSERTS - lo)
+        q(conn, """INSERT INTO bench_orders (customer_id, status, total, created_at, note)
+                   SELECT (random() * 100000)::bigint, 'new', round((random() * 1000)::numeric, 2), now(),
+                          'order note ' || g FROM generate_series(1, %s) g""", n)
+    for lo in range(0, UPDATES, step):
+        n = min(step, UPDATES - lo)
+        q(conn, "UPDATE bench_orders SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
+          lo, lo + n)
+    (end,), = q(conn, "SELECT pg_current_wal_lsn()::text")
+    print(f"workload: {INSERTS} inserts + {UPDATES} updates in {time.time() - t0:.1f}s, WAL end {end}")
+    return end
+
+
+def run_recvlogical(end_lsn):
+    p = pg_params()
+    env = dict(os.environ, PGPASSWORD=p["password"])
+    cmd = [RECV, "-h", p["host"], "-p", str(p["port"]), "-U", p["user"], "-d", p["dbname"], "--slot", "bench_recv",
+           "--start", "-o", "proto_version=1", "-o", "publication_names=bench_pub", "--endpos", end_lsn,
+           "-f", "/dev/null", "--no-loop"]
+    t0 = time.time()
+    subprocess.run(cmd, check=True, env=env)
+    return time.time() - t0
+
+
+def proc_stats(pid):
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) * 1024
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return rss, (int(fields[11]) + int(fields[12])) / tck
+
+
+def run_sluice(workdir, expected):
+    p = pg_params()
+    out = workdir / "events.jsonl"
+    cfg = {"name": "bench", "config": {
+        "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
+        "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
+        "topic.prefix": "bench", "slot.name": "bench_sluice", "publication.name": "bench_pub",
+        "publication.autocreate.mode": "disabled", "snapshot.mode": "no_data",
+        "sink.type": "file", "sink.file.path": str(out),
+        "offset.storage.file.filename": str(workdir / "offsets.db")}}
+    (workdir / "bench.json").write_text(json.dumps(cfg))
+    log = open(workdir / "sluice.log", "wb")
+    t0 = time.time()
+    proc = subprocess.Popen([SLUICE, "run", str(workdir / "bench.json")], stderr=log)
+    seen, pos = 0, 0
+    rss = cpu = 0
+    while seen < expected:
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            sys.exit(f"sluice exited early: {(workdir / 'sluice.log').read_text()[-2000:]}")
+        if out.exists():
+            with open(out, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+            cut = chunk.rfind(b"\n") + 1
+            seen += chunk.count(b"\n", 0, cut)
+            pos += cut
+        rss, cpu = proc_stats(proc.pid)
+    elapsed = time.time() - t0
+    rss, cpu = proc_stats(proc.pid)
+    proc.terminate()
+    proc.wait(60)
+    return elapsed, rss, cpu, out.stat().st_size
+
+
+def main():
+    conn = psycopg2.connect(**pg_params())
+    conn.autocommit = True
+    setup(conn)
+    end = workload(conn)
+    events = INSERTS + UPDATES
+    with tempfile.TemporaryDirectory(dir=ROOT / ".run") as d:
+        t_recv = run_recvlogical(end)
+        t_sl, rss, cpu, size = run_sluice(Path(d), events)
+    for slot in ("bench_recv", "bench_sluice"):
+        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+    q(conn, "DROP TABLE bench_orders; DROP PUBLICATION bench_pub")
+    r_recv, r_sl = events / t_recv, events / t_sl
+    print(f"pg_recvlogical: {events} events in {t_recv:.2f}s = {r_recv:,.0f} events/s")
+    print(f"sluice -> file: {events} events in {t_sl:.2f}s = {r_sl:,.0f} events/s "
+          f"({size / 1e6:.0f} MB of Debezium JSON)")
+    print(f"ratio sluice/pg_recvlogical: {r_sl / r_recv:.2f} (goal >= 0.9)")
+    print(f"sluice peak RSS: {rss / 1048576:.1f} MiB (goal <= 64), CPU: {cpu:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
