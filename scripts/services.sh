@@ -1,0 +1,588 @@
+#!/usr/bin/env bash
+# services.sh - private database servers for sluice's integration tests.
+#
+# Why: tests need a PostgreSQL with logical decoding, a MariaDB with a
+# full-row binlog and GTIDs, and a Redis, configured the same way on every
+# machine, without touching the system-wide instances or default ports.
+#
+# How: each server runs as the unprivileged user `sluicesvc` (created by
+# scripts/deps.sh) with its data, config, socket, pid file and log under
+# <repo>/.run/<name>, listening on 127.0.0.1 only, on a fixed non-default
+# port.  Configuration files are regenerated on every start (data is only
+# initialised once), so a restart picks up edits to this script.  After start
+# and stop, <repo>/.run/env is rewritten with `export` lines describing the
+# services that are up; tests and shells pick them up with `. .run/env`.
+#
+# Usage: scripts/services.sh start|stop|status pg|mariadb|redis|all ...
+#   Ports (env): SLUICE_PG_PORT=54329 SLUICE_MARIADB_PORT=33069
+#                SLUICE_REDIS_PORT=63799
+#   SLUICE_START_TIMEOUT=60 seconds to wait for a server to accept connections.
+# Exit status: 0 ok, 1 failure, 2 usage error or service not provided yet,
+#              3 (status only) at least one listed service is down.
+# Credentials everywhere: user sluice, password sluice, database sluice.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(dirname "$SCRIPT_DIR")
+RUN_DIR=$REPO/.run
+ENV_FILE=$RUN_DIR/env
+SVC_USER=sluicesvc
+HOST=127.0.0.1
+
+PG_PORT=${SLUICE_PG_PORT:-54329}
+MARIADB_PORT=${SLUICE_MARIADB_PORT:-33069}
+REDIS_PORT=${SLUICE_REDIS_PORT:-63799}
+START_TIMEOUT=${SLUICE_START_TIMEOUT:-60}
+
+PG_BIN=/usr/lib/postgresql/15/bin
+MARIADBD=/usr/sbin/mariadbd
+REDIS_SERVER=/usr/bin/redis-server
+
+ALL_SERVICES=(pg mariadb redis)
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    cat >&2 <<'EOF'
+usage: scripts/services.sh start|stop|status SERVICE...
+  SERVICE: pg mariadb redis all   (kafka, mongo: not provided yet)
+EOF
+    exit 2
+}
+
+# ------------------------------------------------------------- privileges
+# Servers and their files belong to $SVC_USER.  As root we switch with
+# runuser; otherwise we need passwordless sudo.
+if [ "$(id -u)" -eq 0 ]; then
+    as_svc() { runuser -u "$SVC_USER" -- "$@"; }
+    as_root() { "$@"; }
+else
+    as_svc() { sudo -n -u "$SVC_USER" -- "$@"; }
+    as_root() { sudo -n -- "$@"; }
+fi
+
+# Write stdin to a file owned by the service user.
+svc_write() { as_svc tee "$1" >/dev/null; }
+
+# Start a program detached (own session, no terminal, output appended to a
+# log) as the service user, and print its pid.  runuser's PAM session resets
+# the open-files soft limit to 1024, so lift it to the hard limit first.
+spawn() {
+    local log=$1
+    shift
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    as_svc sh -c 'log=$1; shift; cd "$(dirname "$log")"
+                  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+                  setsid "$@" </dev/null >>"$log" 2>&1 9>&- &
+                  echo $!' spawn "$log" "$@"
+}
+
+# True when pid $1 is a live (not zombie) process whose name is $2.
+pid_alive() {
+    local pid=$1 comm=$2 stat
+    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# First line of a pid file, or nothing.
+read_pidfile() {
+    local f=$1 pid=""
+    pid=$(head -n1 "$f" 2>/dev/null) || pid=$(as_svc head -n1 "$f" 2>/dev/null) || true
+    case $pid in '' | *[!0-9]*) return 0 ;; esac
+    printf '%s\n' "$pid"
+}
+
+wait_gone() {    # pid comm seconds
+    local end=$((SECONDS + $3))
+    while pid_alive "$1" "$2"; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+
+# Wait until "<svc>_probe" succeeds.  A server that dies on the way, or does
+# not come up in time, fails the start with the tail of its log.
+wait_ready() {    # svc log launched-pid-or-empty
+    local svc=$1 log=$2 launched=$3 start=$SECONDS alive
+    while ! "${svc}_probe"; do
+        if [ -n "$launched" ]; then
+            pid_alive "$launched" "$("${svc}_comm")" && alive=1 || alive=0
+        else
+            [ -n "$("${svc}_pid")" ] || [ $((SECONDS - start)) -lt 5 ] && alive=1 || alive=0
+        fi
+        if [ "$alive" = 0 ]; then
+            show_log "$log"
+            die "$svc: server exited during startup (log: $log)"
+        fi
+        if [ $((SECONDS - start)) -ge "$START_TIMEOUT" ]; then
+            show_log "$log"
+            say "$svc: not accepting connections after ${START_TIMEOUT}s, stopping it" >&2
+            "${svc}_stop" >&2 || true
+            if [ -n "$launched" ] && pid_alive "$launched" "$("${svc}_comm")"; then
+                as_root kill -KILL "$launched" 2>/dev/null || true
+            fi
+            die "$svc: start timed out (log: $log)"
+        fi
+        sleep 0.3
+    done
+}
+
+show_log() {
+    say "---- last lines of $1 ----" >&2
+    { tail -n 25 "$1" 2>/dev/null || as_svc tail -n 25 "$1" 2>/dev/null || true; } >&2
+    say "----" >&2
+}
+
+# Stop pid $2 (named $3) of service $1: run the clean shutdown command given
+# after the pid (each one is bounded by a timeout), then fall back to SIGTERM
+# and finally SIGKILL.
+stop_process() {
+    local svc=$1 pid=$2 comm=$3
+    shift 3
+    say "$svc: stopping (pid $pid)"
+    "$@" >/dev/null 2>&1 || say "$svc: clean shutdown command failed, waiting anyway"
+    wait_gone "$pid" "$comm" 30 && return 0
+    say "$svc: still running, sending SIGTERM"
+    as_root kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" "$comm" 20 && return 0
+    say "$svc: still running, sending SIGKILL"
+    as_root kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" "$comm" 10 || die "$svc: cannot stop pid $pid"
+}
+
+# ---------------------------------------------------------- data location
+# Data lives in <repo>/.run/<name> when $SVC_USER can reach it and the path is
+# short enough for unix sockets (108 bytes); otherwise in a per-repo /tmp dir.
+BASE=""
+resolve_base() {
+    [ -n "$BASE" ] && return 0
+    id -u "$SVC_USER" >/dev/null 2>&1 || die "user $SVC_USER does not exist; run scripts/deps.sh first"
+    [ -d "$RUN_DIR" ] || mkdir -m 0755 "$RUN_DIR" || die "cannot create $RUN_DIR"
+    local why=""
+    if ! as_svc test -x "$RUN_DIR" 2>/dev/null; then
+        why="user $SVC_USER cannot traverse $RUN_DIR"
+    elif [ "${#RUN_DIR}" -gt 80 ]; then
+        why="$RUN_DIR is too long for unix socket paths"
+    fi
+    if [ -z "$why" ]; then
+        BASE=$RUN_DIR
+        return 0
+    fi
+    BASE=/tmp/sluice-run-$(printf '%s' "$REPO" | cksum | cut -d' ' -f1)
+    [ ! -L "$BASE" ] || die "$BASE is a symlink; refusing to use it"
+    [ -d "$BASE" ] || mkdir -m 0755 "$BASE" || die "cannot create $BASE"
+    [ "$(stat -c %u "$BASE")" = "$(id -u)" ] || die "$BASE is owned by someone else"
+    chmod 0755 "$BASE"
+    say "note: $why; service data goes to $BASE instead" >&2
+}
+
+# Create a service directory owned by $SVC_USER.
+svc_dir() {
+    as_root install -d -o "$SVC_USER" -g "$SVC_USER" -m 0755 "$1"
+}
+
+recorded_port() {    # dir default
+    local p
+    p=$(cat "$1/port" 2>/dev/null || true)
+    printf '%s\n' "${p:-$2}"
+}
+
+# ------------------------------------------------------------- PostgreSQL
+pg_dir() { printf '%s\n' "$BASE/pg"; }
+pg_comm() { echo postgres; }
+pg_pid() {
+    local pid
+    pid=$(read_pidfile "$(pg_dir)/data/postmaster.pid")
+    pid_alive "$pid" postgres && printf '%s\n' "$pid" || true
+}
+pg_port() { recorded_port "$(pg_dir)" "$PG_PORT"; }
+pg_probe() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$(pg_port)" -t 2 >/dev/null 2>&1; }
+
+pg_start() {
+    local dir data log pid out port=$PG_PORT
+    dir=$(pg_dir)
+    data=$dir/data
+    log=$dir/postgresql.log
+    svc_dir "$dir"
+    if ! as_svc test -s "$data/PG_VERSION"; then
+        say "pg: initdb in $data"
+        if ! out=$(as_svc "$PG_BIN/initdb" -D "$data" --encoding=UTF8 --locale=C \
+                --auth-local=trust --auth-host=scram-sha-256 2>&1); then
+            printf '%s\n' "$out" >&2
+            die "pg: initdb failed"
+        fi
+        printf '%s\n' "$out" | svc_write "$dir/initdb.log"
+        # Our settings live in sluice.conf, included last so they win.
+        printf "\n# Added by scripts/services.sh; settings are in sluice.conf.\ninclude = 'sluice.conf'\n" \
+            | as_svc tee -a "$data/postgresql.conf" >/dev/null
+    fi
+    svc_write "$data/sluice.conf" <<EOF
+# Generated by scripts/services.sh on every start; edits are lost.
+listen_addresses = '$HOST'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = logical
+max_replication_slots = 32
+max_wal_senders = 32
+shared_buffers = 128MB
+# Durability stays real: tests exercise crash/restart paths.
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+# stderr goes to $log (see services.sh spawn)
+log_destination = 'stderr'
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+    svc_write "$data/pg_hba.conf" <<EOF
+# Generated by scripts/services.sh on every start; edits are lost.
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 trust
+local   replication  all                 trust
+host    all          all   $HOST/32  scram-sha-256
+host    replication  all   $HOST/32  scram-sha-256
+EOF
+    printf '%s\n' "$port" | svc_write "$dir/port"
+    say "pg: starting on $HOST:$port"
+    pid=$(spawn "$log" "$PG_BIN/postgres" -D "$data")
+    wait_ready pg "$log" "$pid"
+    pg_provision
+    pg_check
+}
+
+pg_check() {
+    PGPASSWORD=sluice PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -At \
+        -h "$HOST" -p "$(pg_port)" -U sluice -d sluice -c 'select 1' >/dev/null \
+        || die "pg: server is up but user sluice cannot log in over TCP"
+}
+
+# Role and database for the tests; run on every start, creates only what is
+# missing.  Goes through the unix socket, where auth is trust.
+pg_provision() {
+    PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pg_dir)" -p "$(pg_port)" \
+        -U "$SVC_USER" -d postgres >/dev/null <<'EOF' || die "pg: creating role/database sluice failed"
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sluice') THEN
+        CREATE ROLE sluice LOGIN SUPERUSER REPLICATION PASSWORD 'sluice';
+    END IF;
+END
+$$;
+SELECT 'CREATE DATABASE sluice OWNER sluice'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'sluice') \gexec
+EOF
+}
+
+pg_stop() {
+    local pid
+    pid=$(pg_pid)
+    [ -n "$pid" ] || { say "pg: not running"; return 0; }
+    stop_process pg "$pid" postgres \
+        as_svc timeout 70 "$PG_BIN/pg_ctl" stop -D "$(pg_dir)/data" -m fast -w -t 60
+}
+
+pg_env() {
+    local port
+    port=$(pg_port)
+    cat <<EOF
+export SLUICE_PG_HOST='$HOST'
+export SLUICE_PG_PORT='$port'
+export SLUICE_PG_USER='sluice'
+export SLUICE_PG_PASSWORD='sluice'
+export SLUICE_PG_DB='sluice'
+export SLUICE_PG_SOCKET_DIR='$(pg_dir)'
+export SLUICE_PG_DSN='host=$HOST port=$port user=sluice password=sluice dbname=sluice'
+EOF
+}
+
+# ---------------------------------------------------------------- MariaDB
+mariadb_dir() { printf '%s\n' "$BASE/mariadb"; }
+mariadb_comm() { echo mariadbd; }
+mariadb_pid() {
+    local pid
+    pid=$(read_pidfile "$(mariadb_dir)/mariadbd.pid")
+    pid_alive "$pid" mariadbd && printf '%s\n' "$pid" || true
+}
+mariadb_port() { recorded_port "$(mariadb_dir)" "$MARIADB_PORT"; }
+# Ping through the unix socket as the admin account.  (A TCP ping from an
+# unknown user is no good: before the sluice users exist the server answers
+# "host not allowed", which the client reports as a failure.)  TCP itself is
+# checked at the end of mariadb_start by logging in as sluice.
+mariadb_probe() {
+    as_svc timeout 5 mariadb-admin --defaults-file="$(mariadb_dir)/my.cnf" \
+        --protocol=socket -u "$SVC_USER" --connect-timeout=2 ping >/dev/null 2>&1
+}
+# Administrative client: unix socket as $SVC_USER, which mariadb-install-db
+# made an all-privileges account authenticated by unix_socket.
+mariadb_admin() {
+    local dir
+    dir=$(mariadb_dir)
+    as_svc timeout 70 "$1" --defaults-file="$dir/my.cnf" --protocol=socket \
+        -u "$SVC_USER" "${@:2}"
+}
+
+mariadb_start() {
+    local dir data log pid out port=$MARIADB_PORT
+    dir=$(mariadb_dir)
+    data=$dir/data
+    log=$dir/mariadb.log
+    svc_dir "$dir"
+    svc_write "$dir/my.cnf" <<EOF
+# Generated by scripts/services.sh on every start; edits are lost.
+[client]
+socket = $dir/mariadb.sock
+port = $port
+
+[mysqld]
+datadir = $data
+socket = $dir/mariadb.sock
+pid-file = $dir/mariadbd.pid
+log-error = $log
+bind-address = $HOST
+port = $port
+skip-name-resolve
+server-id = 1
+log-bin = mariadb-bin
+binlog_format = ROW
+binlog_row_image = FULL
+binlog_row_metadata = FULL
+gtid_strict_mode = ON
+sync_binlog = 1
+innodb_flush_log_at_trx_commit = 1
+innodb_buffer_pool_size = 128M
+character-set-server = utf8mb4
+EOF
+    if ! as_svc test -d "$data/mysql"; then
+        say "mariadb: mariadb-install-db in $data"
+        if ! out=$(as_svc mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
+                --auth-root-authentication-method=socket \
+                --auth-root-socket-user="$SVC_USER" 2>&1); then
+            printf '%s\n' "$out" >&2
+            die "mariadb: mariadb-install-db failed (remove $data before retrying)"
+        fi
+        printf '%s\n' "$out" | svc_write "$dir/install-db.log"
+    fi
+    printf '%s\n' "$port" | svc_write "$dir/port"
+    say "mariadb: starting on $HOST:$port"
+    pid=$(spawn "$log" "$MARIADBD" --defaults-file="$dir/my.cnf")
+    wait_ready mariadb "$log" "$pid"
+    mariadb_provision
+    mariadb_check
+}
+
+mariadb_check() {
+    MYSQL_PWD=sluice mariadb --no-defaults --connect-timeout=5 --protocol=tcp -h "$HOST" -P "$(mariadb_port)" \
+        -u sluice -D sluice -e 'select 1' >/dev/null \
+        || die "mariadb: server is up but user sluice cannot log in over TCP"
+}
+
+# Users and database for the tests; run on every start with sql_log_bin off,
+# so restarts do not add events to the binlog the tests read.
+mariadb_provision() {
+    mariadb_admin mariadb <<'EOF' || die "mariadb: creating user/database sluice failed"
+SET SESSION sql_log_bin = 0;
+CREATE USER IF NOT EXISTS 'sluice'@'127.0.0.1' IDENTIFIED BY 'sluice';
+CREATE USER IF NOT EXISTS 'sluice'@'localhost' IDENTIFIED BY 'sluice';
+GRANT ALL PRIVILEGES ON *.* TO 'sluice'@'127.0.0.1', 'sluice'@'localhost';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR ON *.*
+   TO 'sluice'@'127.0.0.1', 'sluice'@'localhost';
+CREATE DATABASE IF NOT EXISTS sluice;
+EOF
+}
+
+mariadb_stop() {
+    local pid
+    pid=$(mariadb_pid)
+    [ -n "$pid" ] || { say "mariadb: not running"; return 0; }
+    stop_process mariadb "$pid" mariadbd mariadb_admin mariadb-admin shutdown
+}
+
+mariadb_env() {
+    cat <<EOF
+export SLUICE_MARIADB_HOST='$HOST'
+export SLUICE_MARIADB_PORT='$(mariadb_port)'
+export SLUICE_MARIADB_USER='sluice'
+export SLUICE_MARIADB_PASSWORD='sluice'
+export SLUICE_MARIADB_DB='sluice'
+export SLUICE_MARIADB_SOCKET='$(mariadb_dir)/mariadb.sock'
+EOF
+}
+
+# ------------------------------------------------------------------ Redis
+redis_dir() { printf '%s\n' "$BASE/redis"; }
+redis_comm() { echo redis-server; }
+redis_pid() {
+    local pid
+    pid=$(read_pidfile "$(redis_dir)/redis.pid")
+    pid_alive "$pid" redis-server && printf '%s\n' "$pid" || true
+}
+redis_port() { recorded_port "$(redis_dir)" "$REDIS_PORT"; }
+redis_probe() {
+    [ "$(timeout 5 redis-cli -h "$HOST" -p "$(redis_port)" ping 2>/dev/null)" = PONG ]
+}
+
+redis_start() {
+    local dir out port=$REDIS_PORT
+    dir=$(redis_dir)
+    svc_dir "$dir"
+    svc_write "$dir/redis.conf" <<EOF
+# Generated by scripts/services.sh on every start; edits are lost.
+bind $HOST
+protected-mode yes
+port $port
+daemonize yes
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+dir $dir
+EOF
+    printf '%s\n' "$port" | svc_write "$dir/port"
+    say "redis: starting on $HOST:$port"
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    if ! out=$(cd "$dir" && as_svc sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+                                          exec "$@"' redis "$REDIS_SERVER" "$dir/redis.conf" 2>&1 9>&-); then
+        printf '%s\n' "$out" >&2
+        show_log "$dir/redis.log"
+        die "redis: redis-server refused to start"
+    fi
+    wait_ready redis "$dir/redis.log" ""
+}
+
+redis_provision() { :; }
+redis_check() { :; }
+
+redis_stop() {
+    local pid
+    pid=$(redis_pid)
+    [ -n "$pid" ] || { say "redis: not running"; return 0; }
+    stop_process redis "$pid" redis-server \
+        timeout 30 redis-cli -h "$HOST" -p "$(redis_port)" shutdown nosave
+}
+
+redis_env() {
+    cat <<EOF
+export SLUICE_REDIS_HOST='$HOST'
+export SLUICE_REDIS_PORT='$(redis_port)'
+EOF
+}
+
+# --------------------------------------------------------------- commands
+# Port a start would use now (env or default); the *_port functions give the
+# port recorded by the last start, which is what a running server listens on.
+wanted_port() {
+    case $1 in
+        pg) echo "$PG_PORT" ;;
+        mariadb) echo "$MARIADB_PORT" ;;
+        redis) echo "$REDIS_PORT" ;;
+    esac
+}
+
+do_start() {
+    local svc=$1 pid
+    pid=$("${svc}_pid")
+    if [ -n "$pid" ]; then
+        # Nothing to start; re-assert users/databases (idempotent) in case an
+        # earlier start was interrupted before creating them.
+        "${svc}_provision"
+        "${svc}_check"
+        say "$svc: already running on $HOST:$("${svc}_port") (pid $pid)"
+        local want
+        want=$(wanted_port "$svc")
+        [ "$want" = "$("${svc}_port")" ] \
+            || say "$svc: note: requested port $want ignored; stop it first to change ports"
+        return 0
+    fi
+    "${svc}_start"
+    say "$svc: up on $HOST:$("${svc}_port") (pid $("${svc}_pid"), data $("${svc}_dir"))"
+}
+
+do_stop() {
+    local svc=$1
+    [ -n "$("${svc}_pid")" ] || { say "$svc: not running"; return 0; }
+    "${svc}_stop"
+    say "$svc: stopped"
+}
+
+do_status() {
+    local svc=$1 pid
+    pid=$("${svc}_pid")
+    if [ -z "$pid" ]; then
+        say "$svc: down (port $(wanted_port "$svc"))"
+        return 1
+    fi
+    if "${svc}_probe"; then
+        say "$svc: up on $HOST:$("${svc}_port") (pid $pid)"
+    else
+        say "$svc: running but not accepting connections on $HOST:$("${svc}_port") (pid $pid)"
+        return 1
+    fi
+}
+
+# Rewrite .run/env from what is actually running.
+write_env() {
+    local tmp svc
+    tmp=$(mktemp "$RUN_DIR/.env.XXXXXX") || return 0
+    {
+        say "# Written by scripts/services.sh after every start/stop: one block per"
+        say "# service that is up.  Load it with:  . .run/env"
+        for svc in "${ALL_SERVICES[@]}"; do
+            [ -n "$("${svc}_pid")" ] && "${svc}_env"
+        done
+        true
+    } >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$ENV_FILE"
+}
+
+[ $# -ge 2 ] || usage
+action=$1
+shift
+case $action in
+    start | stop | status) ;;
+    *) usage ;;
+esac
+
+services=()
+for arg in "$@"; do
+    case $arg in
+        all) services+=("${ALL_SERVICES[@]}") ;;
+        pg | mariadb | redis) services+=("$arg") ;;
+        kafka | mongo)
+            printf 'service %s: not provided yet\n' "$arg" >&2
+            exit 2
+            ;;
+        *)
+            printf 'unknown service "%s" (known: pg mariadb redis all)\n' "$arg" >&2
+            exit 2
+            ;;
+    esac
+done
+# Drop duplicates, keep order.
+declare -A seen=()
+todo=()
+for svc in "${services[@]}"; do
+    [ -n "${seen[$svc]:-}" ] || todo+=("$svc")
+    seen[$svc]=1
+done
+
+resolve_base
+
+if [ "$action" = status ]; then
+    rc=0
+    for svc in "${todo[@]}"; do
+        do_status "$svc" || rc=3
+    done
+    exit "$rc"
+fi
+
+# start/stop: one at a time per repo, and .run/env rewritten however we exit.
+# (fd 9 holds the lock; spawned servers must not inherit it, see spawn.)
+exec 9>"$RUN_DIR/.lock"
+flock -w 300 9 || die "another services.sh is still running (lock $RUN_DIR/.lock)"
+trap write_env EXIT
+for svc in "${todo[@]}"; do
+    "do_$action" "$svc"
+done
