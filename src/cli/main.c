@@ -24,7 +24,7 @@ static void usage(FILE *out) {
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
             "  sluice version                  print the version\n"
-            "  sluice config-docs              print the configuration reference (Markdown)\n\n"
+            "  sluice config-docs [PLUGIN]     print the configuration reference (Markdown)\n\n"
             "CONFIG is a Kafka Connect-style JSON file {\"name\": ..., \"config\": {...}} or a .properties file.\n",
             SLUICE_VERSION);
 }
@@ -159,6 +159,20 @@ static int cmd_config_docs(void) {
     return 0;
 }
 
+/* The keys of one source or sink, for its page under docs/connectors/. */
+static int cmd_plugin_docs(const char *name) {
+    const sl_source_ops *so = sl_source_find(name);
+    const sl_sink_ops *si = so ? NULL : sl_sink_find(name);
+    if (!so && !si) {
+        fprintf(stderr, "sluice: no source or sink named '%s'\n", name);
+        return 2;
+    }
+    sl_conf_doc(stdout, "Keys", so ? "Source keys (generated from the property table):" : "Sink keys:",
+                so ? so->props : si->props);
+    sl_conf_doc(stdout, "Keys every connector has", "Runtime, offsets and converters:", sl_core_props);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -169,7 +183,8 @@ int main(int argc, char **argv) {
         printf("sluice %s\n", SLUICE_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "config-docs")) return cmd_config_docs();
+    if (!strcmp(cmd, "config-docs") && argc == 2) return cmd_config_docs();
+    if (!strcmp(cmd, "config-docs")) return cmd_plugin_docs(argv[2]);
     if (argc < 3) {
         usage(stderr);
         return 2;

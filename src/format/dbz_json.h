@@ -24,6 +24,7 @@ typedef struct sl_dbz_opts {
     const char *connector;    /* source.connector, e.g. "postgresql" */
     const char *server_name;  /* topic.prefix, also source.name */
     const char *version;      /* source.version */
+    const char *db;           /* source.db of events without a table (op m) */
     sl_decimal_mode decimal_mode;
     sl_time_mode time_mode;
     sl_binary_mode binary_mode;

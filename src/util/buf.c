@@ -66,7 +66,7 @@ void sl_buf_put_i64(sl_buf *b, int64_t v) {
 }
 
 void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* Jackson writes upper-case \u escapes */
     sl_buf_reserve(b, n + 2);
     b->data[b->len++] = '"';
     size_t run = 0;

@@ -308,6 +308,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     sl_dbz_opts *o = sl_ctx_dbz(ctx);
     o->connector = "postgresql";
     o->server_name = cf->topic_prefix;
+    o->db = cf->dbname;
     o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
     o->time_mode = (sl_time_mode)cf->time_mode;
     o->binary_mode = (sl_binary_mode)cf->binary_mode;

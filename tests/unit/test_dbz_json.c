@@ -1,0 +1,719 @@
+/*
+ * Debezium JSON encoder: every PostgreSQL type in every handling mode, and
+ * whole key/value envelopes for c/u/d/r/t/m with schemas on and off. The
+ * expected strings come from Debezium 2.7's documented event shapes, its
+ * PostgresValueConverter/JdbcValueConverters and its own
+ * AbstractRecordsProducerTest expectations (e.g. 2016-11-04T11:51:30.123456Z,
+ * bit strings as little-endian BitSet bytes), and Kafka's JsonConverter.
+ * The processing timestamps (top-level ts_ms/ts_us/ts_ns) are volatile:
+ * they are masked to 0 before comparing and checked separately.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <time.h>
+#include "format/dbz_json.h"
+#include "source/pg/pgtypes.h"
+#include "util/mem.h"
+#include "test.h"
+
+static sl_dbz_opts opts(void) {
+    sl_dbz_opts o = {.connector = "postgresql", .server_name = "srv", .version = "0.1.0"};
+    return o;
+}
+
+#define NUMERIC_TM(p, s) ((int32_t)((((p) << 16) | (s)) + 4))
+
+static char res[16384];
+
+/* One cell's JSON value (text NULL: a NULL cell). */
+static const char *valx(const sl_dbz_opts *o, uint32_t oid, int32_t typmod, bool optional, const char *text,
+                        uint8_t flags) {
+    sl_column c = {.name = "c", .src_type = oid, .typmod = typmod, .optional = optional};
+    sl_pg_type_map(oid, typmod, &c);
+    sl_cell v = {.data = text, .len = text ? (uint32_t)strlen(text) : 0, .flags = text ? flags : SL_CELL_NULL};
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_cell_value(o, &c, &v, &b);
+    snprintf(res, sizeof res, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    sl_free(c.type_name);
+    return res;
+}
+static const char *val(const sl_dbz_opts *o, uint32_t oid, int32_t typmod, const char *text) {
+    return valx(o, oid, typmod, true, text, 0);
+}
+
+static const char *sch(const sl_dbz_opts *o, uint32_t oid, int32_t typmod, bool optional) {
+    sl_column c = {.name = "c", .src_type = oid, .typmod = typmod, .optional = optional};
+    sl_pg_type_map(oid, typmod, &c);
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_field_schema(o, &c, &b);
+    snprintf(res, sizeof res, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    sl_free(c.type_name);
+    return res;
+}
+
+static void test_pgtypes(void) {
+    sl_column c = {0};
+    CHECK(sl_pg_type_map(1700, NUMERIC_TM(12, 2), &c) && c.type == SL_T_NUMERIC && c.precision == 12 && c.scale == 2);
+    CHECK_STR(c.type_name, "numeric");
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1700, -1, &c) && c.precision == -1 && c.scale == -1);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1007, -1, &c) && c.type == SL_T_ARRAY && c.elem == SL_T_INT32);
+    CHECK_STR(c.type_name, "_int4");
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1083, -1, &c) && c.type == SL_T_TIME && c.scale == 6);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1083, 3, &c) && c.scale == 3);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1043, 24, &c) && c.type == SL_T_STRING && c.length == 20);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1560, 8, &c) && c.type == SL_T_BIT && c.length == 8);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(26, -1, &c) && c.type == SL_T_INT64);
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(1231, NUMERIC_TM(10, 2), &c) && c.elem == SL_T_NUMERIC && c.scale == 2);
+    CHECK_STR(c.type_name, "_numeric");
+    sl_free(c.type_name);
+    CHECK(!sl_pg_type_map(600 /* point */, -1, &c) && c.type == SL_T_UNKNOWN);
+    CHECK(sl_pg_array_elem(1009) == 25 && sl_pg_array_elem(3807) == 3802 && sl_pg_array_elem(1270) == 1266);
+    CHECK(sl_pg_array_elem(25) == 0 && sl_pg_array_elem(12345) == 0);
+}
+
+static void test_scalars(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(val(&o, 16, -1, "t"), "true");
+    CHECK_STR(val(&o, 16, -1, "f"), "false");
+    CHECK_STR(val(&o, 21, -1, "-32768"), "-32768");
+    CHECK_STR(val(&o, 21, -1, "32768"), "null"); /* out of range: null, not garbage */
+    CHECK_STR(val(&o, 23, -1, "123456"), "123456");
+    CHECK_STR(val(&o, 23, -1, "12a"), "null");
+    CHECK_STR(val(&o, 23, -1, ""), "null");
+    CHECK_STR(val(&o, 20, -1, "-9223372036854775808"), "-9223372036854775808");
+    CHECK_STR(val(&o, 20, -1, "9223372036854775808"), "null");
+    CHECK_STR(val(&o, 26, -1, "4000000000"), "4000000000");
+    CHECK_STR(val(&o, 25, -1, "tab\there \"q\" \\ \xc5\xbe"), "\"tab\\there \\\"q\\\" \\\\ \xc5\xbe\"");
+    CHECK_STR(val(&o, 1042, 8, "ab  "), "\"ab  \"");
+    CHECK_STR(val(&o, 2950, -1, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
+    CHECK_STR(val(&o, 3802, -1, "{\"bar\": \"baz\"}"), "\"{\\\"bar\\\": \\\"baz\\\"}\"");
+    CHECK_STR(val(&o, 869, -1, "192.168.2.0/12"), "\"192.168.2.0/12\"");
+    CHECK_STR(val(&o, 774, -1, "08:00:2b:01:02:03:04:05"), "\"08:00:2b:01:02:03:04:05\"");
+    CHECK_STR(val(&o, 23, -1, NULL), "null");
+    /* NULL in a NOT NULL column: Debezium's converter fallback */
+    CHECK_STR(valx(&o, 23, -1, false, NULL, 0), "0");
+    CHECK_STR(valx(&o, 25, -1, false, NULL, 0), "\"\"");
+    CHECK_STR(valx(&o, 16, -1, false, NULL, 0), "false");
+    CHECK_STR(valx(&o, 1184, -1, false, NULL, 0), "\"1970-01-01T00:00:00Z\"");
+    CHECK_STR(valx(&o, 1266, -1, false, NULL, 0), "\"00:00:00Z\"");
+    CHECK_STR(valx(&o, 1700, NUMERIC_TM(5, 2), false, NULL, 0), "\"AA==\"");
+    CHECK_STR(valx(&o, 1700, -1, false, NULL, 0), "{\"scale\":0,\"value\":\"AA==\"}");
+    CHECK_STR(valx(&o, 1007, -1, false, NULL, 0), "[]");
+}
+
+static void test_floats(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(val(&o, 701, -1, "1.5"), "1.5");
+    CHECK_STR(val(&o, 701, -1, "100"), "100.0");
+    CHECK_STR(val(&o, 701, -1, "1234567"), "1234567.0");
+    CHECK_STR(val(&o, 701, -1, "12345678"), "1.2345678E7");
+    CHECK_STR(val(&o, 701, -1, "1e+20"), "1.0E20");
+    CHECK_STR(val(&o, 701, -1, "1.5e-07"), "1.5E-7");
+    CHECK_STR(val(&o, 701, -1, "0.001"), "0.001");
+    CHECK_STR(val(&o, 701, -1, "0.0001"), "1.0E-4");
+    CHECK_STR(val(&o, 701, -1, "4.44"), "4.44");
+    CHECK_STR(val(&o, 701, -1, "0.3333333333333333"), "0.3333333333333333");
+    CHECK_STR(val(&o, 701, -1, "0.10000000000000001"), "0.1"); /* extra_float_digits=3 output */
+    CHECK_STR(val(&o, 701, -1, "-0"), "-0.0");
+    CHECK_STR(val(&o, 701, -1, "NaN"), "\"NaN\"");
+    CHECK_STR(val(&o, 701, -1, "Infinity"), "\"Infinity\"");
+    CHECK_STR(val(&o, 700, -1, "-Infinity"), "\"-Infinity\"");
+    CHECK_STR(val(&o, 700, -1, "3.3"), "3.3");
+    CHECK_STR(val(&o, 700, -1, "3.4028235e+38"), "3.4028235E38");
+    CHECK_STR(val(&o, 700, -1, "0.100000001"), "0.1");
+    CHECK_STR(val(&o, 701, -1, "1.2.3"), "null");
+    CHECK_STR(sch(&o, 700, -1, true), "{\"type\":\"float\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 701, -1, false), "{\"type\":\"double\",\"optional\":false,\"field\":\"c\"}");
+}
+
+static void test_numeric(void) {
+    sl_dbz_opts o = opts();
+    int32_t tm22 = NUMERIC_TM(22, 2);
+    CHECK_STR(sch(&o, 1700, tm22, true),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
+              "\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"22\"},\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1700, tm22, "12345678901234567890.12"), "\"Qu0SOwvYIDoU\"");
+    CHECK_STR(val(&o, 1700, tm22, "-12345678901234567890.12"), "\"vRLtxPQn38Xs\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "1.10"), "\"bg==\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "1.1"), "\"bg==\""); /* scale adjusted to the column's */
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "0.00"), "\"AA==\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "-0.01"), "\"/w==\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "-1.28"), "\"gA==\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "-1.29"), "\"/38=\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "2.55"), "\"AP8=\"");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "NaN"), "null"); /* Debezium fails the record in precise mode */
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "1e5"), "null");
+    CHECK_STR(sch(&o, 1700, -1, true),
+              "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
+              "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"
+              "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"version\":1,\"doc\":\"Variable scaled decimal\","
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1700, -1, "10.1111"), "{\"scale\":4,\"value\":\"AYr3\"}");
+    CHECK_STR(val(&o, 1700, -1, "22"), "{\"scale\":0,\"value\":\"Fg==\"}");
+    CHECK_STR(val(&o, 1700, -1, "100.500"), "{\"scale\":1,\"value\":\"A+0=\"}");
+    CHECK_STR(val(&o, 1700, -1, "10000000000000000000000000000000000000000"),
+              "{\"scale\":0,\"value\":\"HWMp8cNcpL+rufVhAAAAAAA=\"}");
+    CHECK_STR(val(&o, 1700, -1, "-10000000000000000000000000000000000000000.000"),
+              "{\"scale\":0,\"value\":\"4pzWDjyjW0BURgqfAAAAAAA=\"}");
+    /* a 1001-digit value (more than the stack scratch): 10^1000 has 3322 bits → 416 bytes */
+    {
+        static char big[1100];
+        big[0] = '1';
+        memset(big + 1, '0', 1000);
+        big[1001] = 0;
+        const char *got = val(&o, 1700, -1, big);
+        size_t len = strlen(got);
+        CHECK(strncmp(got, "{\"scale\":0,\"value\":\"", 20) == 0 && len == 20 + 556 + 2);
+    }
+    o.decimal_mode = SL_DEC_DOUBLE;
+    CHECK_STR(sch(&o, 1700, tm22, true), "{\"type\":\"double\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "1.10"), "1.1");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(4, 0), "10"), "10.0");
+    CHECK_STR(val(&o, 1700, tm22, "12345678901234567890.12"), "1.2345678901234567E19");
+    CHECK_STR(val(&o, 1700, -1, "NaN"), "\"NaN\"");
+    CHECK_STR(val(&o, 1700, -1, "-Infinity"), "\"-Infinity\"");
+    o.decimal_mode = SL_DEC_STRING;
+    CHECK_STR(sch(&o, 1700, -1, false), "{\"type\":\"string\",\"optional\":false,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1700, NUMERIC_TM(3, 2), "1.1"), "\"1.10\"");
+    CHECK_STR(val(&o, 1700, -1, "-0.500"), "\"-0.500\"");
+    CHECK_STR(val(&o, 1700, -1, "NaN"), "\"NAN\"");
+    CHECK_STR(val(&o, 1700, -1, "Infinity"), "\"POSITIVE_INFINITY\"");
+    CHECK_STR(valx(&o, 1700, NUMERIC_TM(5, 2), false, NULL, 0), "\"0.00\"");
+}
+
+static void test_money(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(sch(&o, 790, -1, true),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
+              "\"parameters\":{\"scale\":\"2\"},\"field\":\"c\"}");
+    CHECK_STR(val(&o, 790, -1, "$1,234.56"), "\"AeJA\"");
+    CHECK_STR(val(&o, 790, -1, "-$1.00"), "\"nA==\"");
+    CHECK_STR(val(&o, 790, -1, "($1.00)"), "\"nA==\"");
+    o.decimal_mode = SL_DEC_STRING;
+    CHECK_STR(val(&o, 790, -1, "$1,234.56"), "\"1234.56\"");
+    CHECK_STR(val(&o, 790, -1, "-$1.00"), "\"-1.00\"");
+    o.decimal_mode = SL_DEC_DOUBLE;
+    CHECK_STR(val(&o, 790, -1, "$1,234.11"), "1234.11");
+    CHECK_STR(val(&o, 790, -1, "-$1,234.11"), "-1234.11");
+    CHECK_STR(sch(&o, 790, -1, true), "{\"type\":\"double\",\"optional\":true,\"field\":\"c\"}");
+}
+
+static void test_binary(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(sch(&o, 17, -1, true), "{\"type\":\"bytes\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 17, -1, "\\x010203"), "\"AQID\"");
+    CHECK_STR(val(&o, 17, -1, "\\x"), "\"\"");
+    CHECK_STR(val(&o, 17, -1, "\\x0g"), "null");
+    CHECK_STR(val(&o, 17, -1, "a\\\\\\001"), "\"YVwB\""); /* escape format: a \ \001 */
+    o.binary_mode = SL_BIN_BASE64;
+    CHECK_STR(sch(&o, 17, -1, true), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 17, -1, "\\xfbff"), "\"+/8=\"");
+    o.binary_mode = SL_BIN_BASE64_URL;
+    CHECK_STR(val(&o, 17, -1, "\\xfbff"), "\"-_8=\"");
+    o.binary_mode = SL_BIN_HEX;
+    CHECK_STR(val(&o, 17, -1, "\\x010203"), "\"010203\"");
+    o.binary_mode = SL_BIN_BYTES;
+    /* bit strings: BitSet with the last character as bit 0, toByteArray() */
+    CHECK_STR(sch(&o, 1560, 2, true),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"io.debezium.data.Bits\",\"version\":1,"
+              "\"parameters\":{\"length\":\"2\"},\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1560, 2, "11"), "\"Aw==\"");
+    CHECK_STR(val(&o, 1560, 7, "1000000"), "\"QA==\"");
+    CHECK_STR(val(&o, 1560, 2, "00"), "\"\"");
+    CHECK_STR(val(&o, 1560, 24, "000000110000001000000001"), "\"AQID\"");
+    CHECK_STR(val(&o, 1560, 64, "1000000000000000000000000000000000000000000000000000000000000000"), "\"AAAAAAAAAIA=\"");
+    CHECK_STR(val(&o, 1562, -1, "111011010001000110000001000000001"), "\"AQIj2gE=\"");
+    CHECK_STR(sch(&o, 1562, -1, true),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"io.debezium.data.Bits\",\"version\":1,"
+              "\"parameters\":{\"length\":\"2147483647\"},\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 1560, 1, false), "{\"type\":\"boolean\",\"optional\":false,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1560, 1, "1"), "true");
+    CHECK_STR(val(&o, 1560, 1, "0"), "false");
+    CHECK_STR(val(&o, 1560, 2, "12"), "null");
+}
+
+static void test_temporal(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(sch(&o, 1082, -1, true),
+              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1082, -1, "2024-01-31"), "19753");
+    CHECK_STR(val(&o, 1082, -1, "1970-01-01"), "0");
+    CHECK_STR(val(&o, 1082, -1, "0044-03-15 BC"), "-735160");
+    CHECK_STR(val(&o, 1082, -1, "12000-01-01"), "3663382");
+    CHECK_STR(val(&o, 1082, -1, "infinity"), "-2147472692");
+    CHECK_STR(val(&o, 1082, -1, "-infinity"), "-2147472691");
+    CHECK_STR(val(&o, 1082, -1, "2024-13-01"), "null");
+    /* time: precision 6 → MicroTime, 0..3 → Time (ms) */
+    CHECK_STR(sch(&o, 1083, -1, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1083, -1, "13:51:30"), "49890000000");
+    CHECK_STR(val(&o, 1083, -1, "24:00:00"), "86400000000");
+    CHECK_STR(sch(&o, 1083, 3, true),
+              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Time\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1083, 3, "13:51:30.123"), "49890123");
+    /* timestamp */
+    CHECK_STR(sch(&o, 1114, -1, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1114, -1, "2016-11-04 13:51:30.123456"), "1478267490123456");
+    CHECK_STR(val(&o, 1114, -1, "1936-10-25 22:10:12.608"), "-1047174587392000");
+    CHECK_STR(val(&o, 1114, -1, "0044-03-15 10:00:00 BC"), "-63517788000000000");
+    CHECK_STR(val(&o, 1114, -1, "infinity"), "9223372036825200000");
+    CHECK_STR(val(&o, 1114, -1, "-infinity"), "-9223372036832400000");
+    CHECK_STR(sch(&o, 1114, 3, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1114, 3, "2016-11-04 13:51:30.123"), "1478267490123");
+    CHECK_STR(val(&o, 1114, 3, "1936-10-25 22:10:12.608"), "-1047174587392");
+    /* timestamptz: UTC, fractional width = column scale */
+    CHECK_STR(sch(&o, 1184, -1, true),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1184, -1, "2016-11-04 13:51:30.123456+02"), "\"2016-11-04T11:51:30.123456Z\"");
+    CHECK_STR(val(&o, 1184, -1, "21016-11-04 13:51:30+07"), "\"+21016-11-04T06:51:30.000000Z\"");
+    CHECK_STR(val(&o, 1184, -1, "2024-01-31 14:50:30.123456+05:30"), "\"2024-01-31T09:20:30.123456Z\"");
+    CHECK_STR(val(&o, 1184, -1, "1800-01-01 00:19:32+00:19:32"), "\"1800-01-01T00:00:00.000000Z\"");
+    CHECK_STR(val(&o, 1184, -1, "0044-03-15 10:00:00+05:53:28 BC"), "\"-0043-03-15T04:06:32.000000Z\"");
+    CHECK_STR(val(&o, 1184, -1, "2024-01-01 00:30:00-01"), "\"2024-01-01T01:30:00.000000Z\"");
+    CHECK_STR(val(&o, 1184, 0, "2024-01-31 10:20:30+00"), "\"2024-01-31T10:20:30Z\"");
+    CHECK_STR(val(&o, 1184, 3, "2024-01-31 10:20:30.12+00"), "\"2024-01-31T10:20:30.120Z\"");
+    CHECK_STR(val(&o, 1184, -1, "infinity"), "\"infinity\"");
+    CHECK_STR(val(&o, 1184, -1, "-infinity"), "\"-infinity\"");
+    CHECK_STR(val(&o, 1184, -1, "2024-01-31 10:20:30"), "null");
+    /* timetz */
+    CHECK_STR(val(&o, 1266, -1, "13:51:30.123789+02"), "\"11:51:30.123789Z\"");
+    CHECK_STR(val(&o, 1266, -1, "13:51:30.123+02"), "\"11:51:30.123Z\"");
+    CHECK_STR(val(&o, 1266, -1, "01:00:00+02"), "\"23:00:00Z\"");
+    CHECK_STR(val(&o, 1266, -1, "10:20:30.5+05:30"), "\"04:50:30.5Z\"");
+    CHECK_STR(sch(&o, 1266, -1, true),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTime\",\"version\":1,\"field\":\"c\"}");
+    /* interval: MicroDuration with 365.25/12 days per month */
+    CHECK_STR(sch(&o, 1186, -1, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroDuration\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1186, -1, "1 year 2 mons 3 days 04:05:06.78"), "37091106780000");
+    CHECK_STR(val(&o, 1186, -1, "1 year 2 mons 3 days 04:05:06.5"), "37091106500000");
+    CHECK_STR(val(&o, 1186, -1, "P1Y2M3DT4H5M6.78S"), "37091106780000");
+    CHECK_STR(val(&o, 1186, -1, "-00:00:01"), "-1000000");
+    CHECK_STR(val(&o, 1186, -1, "-1 days +02:00:00"), "-79200000000");
+    CHECK_STR(val(&o, 1186, -1, "@ 1 day ago"), "-86400000000");
+    CHECK_STR(val(&o, 1186, -1, "00:00:00"), "0");
+    CHECK_STR(val(&o, 1186, -1, "x years"), "null");
+    /* adaptive_time_microseconds: time always µs, timestamps still by precision */
+    o.time_mode = SL_TIME_ADAPTIVE_MICRO;
+    CHECK_STR(val(&o, 1083, 3, "13:51:30.123"), "49890123000");
+    CHECK_STR(sch(&o, 1114, 3, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":\"c\"}");
+    /* connect */
+    o.time_mode = SL_TIME_CONNECT;
+    CHECK_STR(sch(&o, 1082, -1, false),
+              "{\"type\":\"int32\",\"optional\":false,\"name\":\"org.apache.kafka.connect.data.Date\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 1083, -1, true),
+              "{\"type\":\"int32\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Time\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1083, -1, "13:51:30.123456"), "49890123");
+    CHECK_STR(sch(&o, 1114, -1, true),
+              "{\"type\":\"int64\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Timestamp\",\"version\":1,"
+              "\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1114, -1, "2016-11-04 13:51:30.123456"), "1478267490123");
+    CHECK_STR(val(&o, 1114, -1, "infinity"), "9223372036825200");
+}
+
+static void test_named_strings(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(sch(&o, 2950, -1, true),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 114, -1, true),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 142, -1, false),
+              "{\"type\":\"string\",\"optional\":false,\"name\":\"io.debezium.data.Xml\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 25, -1, true), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 16, -1, false), "{\"type\":\"boolean\",\"optional\":false,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 21, -1, true), "{\"type\":\"int16\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(sch(&o, 26, -1, true), "{\"type\":\"int64\",\"optional\":true,\"field\":\"c\"}");
+    /* enum (a custom type the source resolves): Enum with the allowed labels */
+    sl_column e = {.name = "mood", .type = SL_T_ENUM, .type_name = "mood", .enum_values = "sad,ok,happy",
+                   .optional = true};
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_field_schema(&o, &e, &b);
+    CHECK_STR(sl_buf_cstr(&b), "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"
+                               "\"parameters\":{\"allowed\":\"sad,ok,happy\"},\"field\":\"mood\"}");
+    sl_buf_reset(&b);
+    sl_cell v = {.data = "ok", .len = 2};
+    sl_dbz_cell_value(&o, &e, &v, &b);
+    CHECK_STR(sl_buf_cstr(&b), "\"ok\"");
+    /* enum[]: element schema is not optional */
+    sl_column ea = {.name = "moods", .type = SL_T_ARRAY, .elem = SL_T_ENUM, .type_name = "_mood",
+                    .enum_values = "sad,ok", .optional = true};
+    sl_buf_reset(&b);
+    sl_dbz_field_schema(&o, &ea, &b);
+    CHECK_STR(sl_buf_cstr(&b), "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":false,"
+                               "\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":\"sad,ok\"}},"
+                               "\"optional\":true,\"field\":\"moods\"}");
+    sl_buf_free(&b);
+}
+
+static void test_arrays(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(sch(&o, 1007, -1, true),
+              "{\"type\":\"array\",\"items\":{\"type\":\"int32\",\"optional\":true},\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1007, -1, "{1,2,NULL}"), "[1,2,null]");
+    CHECK_STR(val(&o, 1007, -1, "{}"), "[]");
+    CHECK_STR(val(&o, 1007, -1, "[0:1]={1,2}"), "[1,2]");
+    CHECK_STR(val(&o, 1007, -1, "{{1,2},{3,4}}"), "[null,null]");
+    CHECK_STR(val(&o, 1007, -1, "{1,x}"), "[1,null]");
+    CHECK_STR(val(&o, 1007, -1, "{1,2"), "null");
+    CHECK_STR(val(&o, 1009, -1, "{\"a b\",\"c\\\"d\",\"NULL\",NULL,\"x\\\\y\",plain}"),
+              "[\"a b\",\"c\\\"d\",\"NULL\",null,\"x\\\\y\",\"plain\"]");
+    CHECK_STR(val(&o, 1009, -1, "{\"{\\\"q\\\"}\",\"}\"}"), "[\"{\\\"q\\\"}\",\"}\"]");
+    CHECK_STR(val(&o, 1000, -1, "{t,f}"), "[true,false]");
+    CHECK_STR(val(&o, 1001, -1, "{\"\\\\x0102\"}"), "[\"AQI=\"]");
+    CHECK_STR(val(&o, 1185, -1, "{\"2024-01-01 05:00:00+00\"}"), "[\"2024-01-01T05:00:00.000000Z\"]");
+    CHECK_STR(val(&o, 3807, -1, "{\"{\\\"a\\\": 1}\"}"), "[\"{\\\"a\\\": 1}\"]");
+    CHECK_STR(val(&o, 1182, -1, "{2016-11-04,NULL}"), "[17109,null]");
+    CHECK_STR(val(&o, 1231, NUMERIC_TM(10, 2), "{1.20,3.40}"), "[\"eA==\",\"AVQ=\"]");
+    CHECK_STR(sch(&o, 1231, NUMERIC_TM(10, 2), true),
+              "{\"type\":\"array\",\"items\":{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data."
+              "Decimal\",\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"}},"
+              "\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1231, -1, "{1.1,2.22}"), "[{\"scale\":1,\"value\":\"Cw==\"},{\"scale\":2,\"value\":\"AN4=\"}]");
+    /* time[] is MicroTime whatever the mode, from java.sql.Time (millisecond precision) */
+    CHECK_STR(sch(&o, 1183, 3, true),
+              "{\"type\":\"array\",\"items\":{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\","
+              "\"version\":1},\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1183, -1, "{00:01:02,01:02:03.123456}"), "[62000000,3723123000]");
+    CHECK_STR(val(&o, 1270, -1, "{13:51:02+02,14:51:03.5+02}"), "[\"11:51:02Z\",\"12:51:03.5Z\"]");
+    CHECK_STR(val(&o, 1021, -1, "{1.5,NaN}"), "[1.5,\"NaN\"]");
+    /* arrays Debezium has no schema for are left out */
+    CHECK_STR(sch(&o, 791, -1, true), "");
+    CHECK_STR(sch(&o, 1187, -1, true), "");
+    CHECK_STR(sch(&o, 1003, -1, true), "");
+    CHECK_STR(sch(&o, 143, -1, true), "");
+}
+
+static void test_toast(void) {
+    sl_dbz_opts o = opts();
+    CHECK_STR(valx(&o, 25, -1, true, "", SL_CELL_UNCHANGED), "\"__debezium_unavailable_value\"");
+    CHECK_STR(valx(&o, 3802, -1, true, "", SL_CELL_UNCHANGED), "\"__debezium_unavailable_value\"");
+    CHECK_STR(valx(&o, 17, -1, true, "", SL_CELL_UNCHANGED), "\"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"");
+    CHECK_STR(valx(&o, 1009, -1, true, "", SL_CELL_UNCHANGED), "[\"__debezium_unavailable_value\"]");
+    CHECK_STR(valx(&o, 1007, -1, true, "", SL_CELL_UNCHANGED),
+              "[95,95,100,101,98,101,122,105,117,109,95,117,110,97,118,97,105,108,97,98,108,101,95,118,97,108,117,101]");
+    CHECK_STR(valx(&o, 2951, -1, true, "", SL_CELL_UNCHANGED), "[\"b68a35a7-17ad-35b3-af2a-ae46edb4545a\"]");
+    CHECK_STR(valx(&o, 1700, -1, true, "", SL_CELL_UNCHANGED), "null");
+    o.binary_mode = SL_BIN_HEX;
+    CHECK_STR(valx(&o, 17, -1, true, "", SL_CELL_UNCHANGED), "\"__debezium_unavailable_value\"");
+    o.binary_mode = SL_BIN_BASE64;
+    CHECK_STR(valx(&o, 17, -1, true, "", SL_CELL_UNCHANGED), "null");
+}
+
+/* ------------------------------------------------------------------------
+ * Envelopes
+ */
+
+static const char SOURCE_SCHEMA[] =
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":false,"
+    "\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\","
+    "\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":"
+    "\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":\"string\","
+    "\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":"
+    "\"ts_ns\"},{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\",\"optional\":"
+    "false,\"field\":\"table\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},{\"type\":\"int64\","
+    "\"optional\":true,\"field\":\"lsn\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
+    "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}";
+
+#define ROW_SCHEMA                                                                                          \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},{\"type\":"  \
+    "\"string\",\"optional\":true,\"field\":\"name\"},{\"type\":\"int32\",\"optional\":false,\"field\":"    \
+    "\"qty\"},{\"type\":\"string\",\"optional\":true,\"field\":\"doc\"}],\"optional\":true,\"name\":"       \
+    "\"srv.public.t.Value\""
+
+#define TX_SCHEMA                                                                                           \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":" \
+    "\"int64\",\"optional\":false,\"field\":\"total_order\"},{\"type\":\"int64\",\"optional\":false,"       \
+    "\"field\":\"data_collection_order\"}],\"optional\":true,\"name\":\"event.block\",\"version\":1,"       \
+    "\"field\":\"transaction\"}"
+
+#define SOURCE_PAYLOAD(snap, seq, tx, lsn)                                                                   \
+    "{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"srv\",\"ts_ms\":1706696430123,"          \
+    "\"snapshot\":\"" snap "\",\"db\":\"db\",\"sequence\":\"" seq "\",\"ts_us\":1706696430123456,"           \
+    "\"ts_ns\":1706696430123456000,\"schema\":\"public\",\"table\":\"t\",\"txId\":" tx ",\"lsn\":" lsn       \
+    ",\"xmin\":null}"
+
+static sl_table *mk_table(bool with_key) {
+    sl_table *t = sl_table_new("db", "public", "t", 4);
+    const char *names[] = {"id", "name", "qty", "doc"};
+    uint32_t oids[] = {23, 1043, 23, 25};
+    int32_t tms[] = {-1, 24, -1, -1};
+    bool opt[] = {false, true, false, true};
+    for (int i = 0; i < 4; i++) {
+        sl_column *c = &t->cols[i];
+        c->name = sl_strdup(names[i]);
+        c->src_type = oids[i], c->typmod = tms[i], c->optional = opt[i];
+        sl_pg_type_map(oids[i], tms[i], c);
+    }
+    t->cols[0].key = with_key;
+    t->nkeys = with_key ? 1 : 0;
+    return t;
+}
+
+static sl_cell txt(const char *s) {
+    sl_cell c = {.data = s, .len = (uint32_t)strlen(s)};
+    return c;
+}
+static sl_cell nul(void) {
+    sl_cell c = {.flags = SL_CELL_NULL};
+    return c;
+}
+
+/*
+ * Replaces the values of the first `nkeys` of ts_ms/ts_us/ts_ns after the
+ * top-level "op" with 0, after checking they are a consistent wall clock.
+ */
+static const char *mask(const char *json, int nkeys) {
+    static char out[16384];
+    snprintf(out, sizeof out, "%s", json);
+    char *p = strstr(out, "\"op\":\"");
+    if (!p) return out;
+    const char *keys[] = {"\"ts_ms\":", "\"ts_us\":", "\"ts_ns\":"};
+    long long v[3] = {0, 0, 0};
+    for (int k = 0; k < nkeys; k++) {
+        char *q = strstr(p, keys[k]);
+        if (!q) return out;
+        q += strlen(keys[k]);
+        char *e = q;
+        v[k] = strtoll(q, &e, 10);
+        memmove(q + 1, e, strlen(e) + 1);
+        *q = '0';
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    CHECK(v[0] > now_ms - 60000 && v[0] <= now_ms);
+    if (nkeys == 3) CHECK(v[1] / 1000 == v[0] && v[2] == v[1] * 1000);
+    return out;
+}
+
+static bool valid_json(const char *s) {
+    json_error_t err;
+    json_t *j = json_loads(s, JSON_DECODE_ANY, &err);
+    if (!j) fprintf(stderr, "invalid JSON (%s): %s\n", err.text, s);
+    json_decref(j);
+    return j != NULL;
+}
+
+static const char *enc_key(const sl_dbz_opts *o, const sl_record *r) {
+    static char out[16384];
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_key(o, r, &b);
+    snprintf(out, sizeof out, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    CHECK(valid_json(out));
+    return out;
+}
+static const char *enc_value(const sl_dbz_opts *o, const sl_record *r, int nmask) {
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_value(o, r, &b);
+    CHECK(valid_json(sl_buf_cstr(&b)));
+    const char *m = mask(sl_buf_cstr(&b), nmask);
+    sl_buf_free(&b);
+    return m;
+}
+
+static void fill_rec(sl_record *r, sl_table *t, sl_op op) {
+    memset(r, 0, sizeof *r);
+    r->op = op, r->table = t;
+    r->ts_us = 1706696430123456LL;
+    r->txid = 555, r->tx_order = 3;
+    r->pos.lsn = 200, r->pos.last_commit_lsn = 100, r->pos.commit_lsn = 300;
+}
+
+static void test_envelope_insert(void) {
+    sl_dbz_opts o = opts();
+    o.key_schemas = o.value_schemas = true;
+    sl_table *t = mk_table(true);
+    sl_cell after[4] = {txt("1"), txt("a\"b"), txt("5"), nul()};
+    sl_record r;
+    fill_rec(&r, t, SL_OP_CREATE);
+    r.after = after;
+    CHECK_STR(enc_key(&o, &r),
+              "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],"
+              "\"optional\":false,\"name\":\"srv.public.t.Key\"},\"payload\":{\"id\":1}}");
+    CHECK(t->enc_key_schema && strstr(t->enc_key_schema, "srv.public.t.Key"));
+    char want[16384];
+    snprintf(want, sizeof want,
+             "{\"schema\":{\"type\":\"struct\",\"fields\":[" ROW_SCHEMA ",\"field\":\"before\"}," ROW_SCHEMA
+             ",\"field\":\"after\"},%s," TX_SCHEMA ",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\",\"optional\":true,"
+             "\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"}],\"optional\":false,"
+             "\"name\":\"srv.public.t.Envelope\",\"version\":2},\"payload\":{\"before\":null,\"after\":{\"id\":1,"
+             "\"name\":\"a\\\"b\",\"qty\":5,\"doc\":null},\"source\":" SOURCE_PAYLOAD("false", "[\\\"100\\\",\\\"200\\\"]",
+                                                                                      "555", "200")
+             ",\"transaction\":null,\"op\":\"c\",\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}}",
+             SOURCE_SCHEMA);
+    CHECK_STR(enc_value(&o, &r, 3), want);
+    CHECK(t->enc_value_schema && strncmp(t->enc_value_schema, "{\"type\":\"struct\"", 16) == 0);
+    /* the cached schema is reused verbatim */
+    CHECK_STR(enc_value(&o, &r, 3), want);
+    /* schemas disabled: bare payloads */
+    o.key_schemas = o.value_schemas = false;
+    CHECK_STR(enc_key(&o, &r), "{\"id\":1}");
+    CHECK_STR(enc_value(&o, &r, 3), "{\"before\":null,\"after\":{\"id\":1,\"name\":\"a\\\"b\",\"qty\":5,\"doc\":null},"
+                                    "\"source\":" SOURCE_PAYLOAD("false", "[\\\"100\\\",\\\"200\\\"]", "555", "200")
+                                    ",\"transaction\":null,\"op\":\"c\",\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
+    /* transaction metadata */
+    o.provide_tx = true;
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":null,\"after\":{\"id\":1,\"name\":\"a\\\"b\",\"qty\":5,\"doc\":null},\"source\":" SOURCE_PAYLOAD(
+                  "false", "[\\\"100\\\",\\\"200\\\"]", "555", "200") ",\"transaction\":{\"id\":\"555\",\"total_order\":3,"
+                                                                      "\"data_collection_order\":3},\"op\":\"c\","
+                                                                      "\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
+    sl_buf scratch;
+    sl_buf_init(&scratch);
+    CHECK_STR(sl_dbz_topic(&o, &r, &scratch), "srv.public.t");
+    t->topic = sl_strdup("routed.topic");
+    CHECK_STR(sl_dbz_topic(&o, &r, &scratch), "routed.topic");
+    sl_buf_free(&scratch);
+    sl_table_unref(t);
+}
+
+static void test_envelope_ops(void) {
+    sl_dbz_opts o = opts();
+    sl_table *t = mk_table(true);
+    sl_record r;
+    /* snapshot read: no sequence[0], snapshot flag */
+    sl_cell row[4] = {txt("7"), txt("x"), txt("1"), txt("d")};
+    fill_rec(&r, t, SL_OP_READ);
+    r.after = row, r.snapshot = SL_SNAP_LAST, r.pos.last_commit_lsn = 0;
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":null,\"after\":{\"id\":7,\"name\":\"x\",\"qty\":1,\"doc\":\"d\"},\"source\":" SOURCE_PAYLOAD(
+                  "last", "[null,\\\"200\\\"]", "555", "200") ",\"transaction\":null,\"op\":\"r\",\"ts_ms\":0,\"ts_us\":0,"
+                                                              "\"ts_ns\":0}");
+    r.snapshot = SL_SNAP_FIRST;
+    CHECK(strstr(enc_value(&o, &r, 3), "\"snapshot\":\"first\"") != NULL);
+    /* update with REPLICA IDENTITY DEFAULT: no before; unchanged TOAST stays a placeholder */
+    sl_cell upd[4] = {txt("7"), txt("y"), txt("2"), {.flags = SL_CELL_UNCHANGED}};
+    fill_rec(&r, t, SL_OP_UPDATE);
+    r.after = upd;
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":null,\"after\":{\"id\":7,\"name\":\"y\",\"qty\":2,\"doc\":\"__debezium_unavailable_value\"},"
+              "\"source\":" SOURCE_PAYLOAD("false", "[\\\"100\\\",\\\"200\\\"]", "555", "200")
+              ",\"transaction\":null,\"op\":\"u\",\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
+    /* REPLICA IDENTITY FULL: before present and the unchanged TOAST value is taken from it */
+    sl_cell old[4] = {txt("7"), txt("x"), txt("1"), txt("long doc")};
+    r.before = old;
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":{\"id\":7,\"name\":\"x\",\"qty\":1,\"doc\":\"long doc\"},\"after\":{\"id\":7,\"name\":\"y\","
+              "\"qty\":2,\"doc\":\"long doc\"},\"source\":" SOURCE_PAYLOAD("false", "[\\\"100\\\",\\\"200\\\"]", "555", "200")
+              ",\"transaction\":null,\"op\":\"u\",\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
+    CHECK_STR(enc_key(&o, &r), "{\"id\":7}");
+    /* delete with REPLICA IDENTITY DEFAULT: key columns only; NOT NULL qty gets the fallback 0 */
+    sl_cell del[4] = {txt("7"), nul(), nul(), nul()};
+    fill_rec(&r, t, SL_OP_DELETE);
+    r.before = del;
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":{\"id\":7,\"name\":null,\"qty\":0,\"doc\":null},\"after\":null,\"source\":" SOURCE_PAYLOAD(
+                  "false", "[\\\"100\\\",\\\"200\\\"]", "555", "200") ",\"transaction\":null,\"op\":\"d\",\"ts_ms\":0,"
+                                                                      "\"ts_us\":0,\"ts_ns\":0}");
+    CHECK_STR(enc_key(&o, &r), "{\"id\":7}");
+    /* truncate: no key, before/after null */
+    fill_rec(&r, t, SL_OP_TRUNCATE);
+    CHECK_STR(enc_key(&o, &r), "null");
+    CHECK_STR(enc_value(&o, &r, 3),
+              "{\"before\":null,\"after\":null,\"source\":" SOURCE_PAYLOAD("false", "[\\\"100\\\",\\\"200\\\"]", "555",
+                                                                           "200") ",\"transaction\":null,\"op\":\"t\","
+                                                                                  "\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
+    o.key_schemas = true;
+    CHECK_STR(enc_key(&o, &r), "null");
+    o.key_schemas = false;
+    /* malformed integer text in a NOT NULL column: null, no crash */
+    sl_cell bad[4] = {txt("7"), txt("x"), txt("1x"), nul()};
+    fill_rec(&r, t, SL_OP_CREATE);
+    r.after = bad, r.txid = 0, r.pos.lsn = 0;
+    CHECK(strstr(enc_value(&o, &r, 3), "\"qty\":null") != NULL);
+    CHECK(strstr(enc_value(&o, &r, 3), "\"txId\":null,\"lsn\":null") != NULL);
+    sl_table_unref(t);
+
+    /* table without a primary key: key is null, value unchanged */
+    t = mk_table(false);
+    fill_rec(&r, t, SL_OP_CREATE);
+    r.after = row;
+    CHECK_STR(enc_key(&o, &r), "null");
+    o.value_schemas = true;
+    const char *v = enc_value(&o, &r, 3);
+    CHECK(strstr(v, "\"name\":\"srv.public.t.Envelope\",\"version\":2},\"payload\":{\"before\":null,") != NULL);
+    sl_table_unref(t);
+}
+
+static void test_message(void) {
+    sl_dbz_opts o = opts();
+    sl_record r;
+    memset(&r, 0, sizeof r);
+    r.op = SL_OP_MESSAGE;
+    r.ts_us = 1706696430123456LL;
+    r.pos.lsn = 200, r.pos.last_commit_lsn = 100;
+    r.msg_prefix = "audit";
+    r.msg_content = "hello";
+    r.msg_len = 5;
+    sl_buf scratch;
+    sl_buf_init(&scratch);
+    CHECK_STR(sl_dbz_topic(&o, &r, &scratch), "srv.message");
+    sl_buf_free(&scratch);
+    CHECK_STR(enc_key(&o, &r), "{\"prefix\":\"audit\"}");
+    CHECK_STR(enc_value(&o, &r, 1),
+              "{\"op\":\"m\",\"ts_ms\":0,\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"srv\","
+              "\"ts_ms\":1706696430123,\"snapshot\":\"false\",\"db\":\"\",\"sequence\":\"[\\\"100\\\",\\\"200\\\"]\","
+              "\"ts_us\":1706696430123456,\"ts_ns\":1706696430123456000,\"schema\":\"\",\"table\":\"\",\"txId\":null,"
+              "\"lsn\":200,\"xmin\":null},\"message\":{\"prefix\":\"audit\",\"content\":\"aGVsbG8=\"}}");
+    o.key_schemas = o.value_schemas = true;
+    CHECK_STR(enc_key(&o, &r), "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,"
+                               "\"field\":\"prefix\"}],\"optional\":false,\"name\":"
+                               "\"io.debezium.connector.postgresql.MessageKey\",\"version\":1},\"payload\":{\"prefix\":"
+                               "\"audit\"}}");
+    char want[8192];
+    snprintf(want, sizeof want,
+             "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},%s,{\"type\":\"struct\",\"fields\":[{\"type\":"
+             "\"string\",\"optional\":true,\"field\":\"prefix\"},{\"type\":\"bytes\",\"optional\":true,\"field\":"
+             "\"content\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Message\",\"version\":1,"
+             "\"field\":\"message\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\","
+             "\"version\":1},\"payload\":",
+             SOURCE_SCHEMA);
+    CHECK(strncmp(enc_value(&o, &r, 1), want, strlen(want)) == 0);
+    o.binary_mode = SL_BIN_HEX;
+    CHECK(strstr(enc_value(&o, &r, 1), "\"content\":\"68656c6c6f\"}}}") != NULL);
+}
+
+int main(void) {
+    test_pgtypes();
+    test_scalars();
+    test_floats();
+    test_numeric();
+    test_money();
+    test_binary();
+    test_temporal();
+    test_named_strings();
+    test_arrays();
+    test_toast();
+    test_envelope_insert();
+    test_envelope_ops();
+    test_message();
+    TEST_END();
+}
