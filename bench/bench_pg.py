@@ -94,7 +94,8 @@ def run_sluice(workdir, expected):
         "topic.prefix": "bench", "slot.name": "bench_sluice", "publication.name": "bench_pub",
         "publication.autocreate.mode": "disabled", "snapshot.mode": "no_data",
         "sink.type": "file", "sink.file.path": str(out),
-        "offset.storage.file.filename": str(workdir / "offsets.db")}}
+        "offset.storage.file.filename": str(workdir / "offsets.db"),
+        **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
     (workdir / "bench.json").write_text(json.dumps(cfg))
     log = open(workdir / "sluice.log", "wb")
     t0 = time.time()
