@@ -231,33 +231,44 @@ static int store_offset(sl_connector *c, commit_state *cs) {
     return 0;
 }
 
-/* Writes a run of queued batches, flushes once, and records their offset as durable. */
+/*
+ * Writes a run of queued batches (each freed as soon as the sink has taken
+ * it), flushes once, and records the newest offset among them as durable.
+ */
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
-    sl_batch *run[64];
     int n = 0;
     bool wrote = false;
     char err[1024];
+    char *offset = NULL;
+    uint64_t seq = 0;
     for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
-        run[n++] = b;
-        if (b->n == 0) continue;
-        if (c->sink_ops->write(c->sink, b, err, sizeof err) < 0) goto fail;
-        wrote = true;
-        atomic_fetch_add(&c->n_written, (uint64_t)b->n);
-        atomic_fetch_add(&c->n_batches, 1);
+        n++;
+        if (b->n > 0 && c->sink_ops->write(c->sink, b, err, sizeof err) < 0) {
+            sl_batch_destroy(b);
+            goto fail;
+        }
+        if (b->n > 0) {
+            wrote = true;
+            atomic_fetch_add(&c->n_written, (uint64_t)b->n);
+            atomic_fetch_add(&c->n_batches, 1);
+        }
+        if (b->offset) {
+            sl_free(offset);
+            offset = sl_strdup(b->offset);
+            seq = b->offset_seq;
+        }
+        sl_batch_destroy(b);
     }
     if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
-    for (int i = 0; i < n; i++) {
-        if (run[i]->offset) {
-            sl_free(cs->offset);
-            cs->offset = sl_strdup(run[i]->offset);
-            cs->seq = run[i]->offset_seq;
-        }
-        sl_batch_destroy(run[i]);
+    if (offset) {
+        sl_free(cs->offset);
+        cs->offset = offset;
+        cs->seq = seq;
     }
     return 0;
 fail:
+    sl_free(offset);
     sl_ctx_fail(&c->ctx, "sink %s: %s", c->sink_ops->name, err);
-    for (int i = 0; i < n; i++) sl_batch_destroy(run[i]);
     return -1;
 }
 

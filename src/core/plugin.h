@@ -39,7 +39,8 @@ typedef struct sl_sink_ops {
     size_t settings_size;
     void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
     int (*open)(void **sink, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
-    /* Sink thread: encodes and writes (may buffer). */
+    /* Sink thread: encodes and writes (may buffer). The batch is freed when this
+     * returns: a sink keeps copies of what it still needs, never pointers. */
     int (*write)(void *sink, sl_batch *b, char *errstr, size_t errstr_size);
     /* Sink thread: returns once everything written so far is durable. */
     int (*flush)(void *sink, char *errstr, size_t errstr_size);

@@ -83,6 +83,7 @@ typedef struct sl_table {
     char replident;       /* PostgreSQL replica identity: d n f i */
     /* Encoder caches (schema JSON), filled lazily by the sink thread. */
     char *enc_key_schema, *enc_value_schema;
+    size_t enc_key_schema_len, enc_value_schema_len;
 } sl_table;
 
 sl_table *sl_table_new(const char *db, const char *schema, const char *name, int ncols);

@@ -1346,20 +1346,22 @@ static const char TX_SCHEMA[] =
     "{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],"
     "\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":\"transaction\"}";
 
-static const char *key_schema(const sl_dbz_opts *o, sl_table *t) {
+/* Appends the table's cached key schema (built on first use). */
+static void put_key_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
     if (!t->enc_key_schema) {
         sl_buf b;
         sl_buf_init(&b);
         struct_schema(o, t, true, false, ".Key", &b);
         sl_buf_putc(&b, '}');
         t->enc_key_schema = sl_strndup(b.data, b.len);
+        t->enc_key_schema_len = b.len;
         sl_buf_free(&b);
     }
-    return t->enc_key_schema;
+    sl_buf_put(out, t->enc_key_schema, t->enc_key_schema_len);
 }
 
 /* Envelope: before, after, source, transaction, op, ts_ms, ts_us, ts_ns; version 2 (Envelope.SCHEMA_VERSION). */
-static const char *value_schema(const sl_dbz_opts *o, sl_table *t) {
+static void put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
     if (!t->enc_value_schema) {
         sl_buf b, row;
         sl_buf_init(&b), sl_buf_init(&row);
@@ -1380,9 +1382,10 @@ static const char *value_schema(const sl_dbz_opts *o, sl_table *t) {
         put_name(&b, o, t, ".Envelope");
         sl_buf_puts(&b, ",\"version\":2}");
         t->enc_value_schema = sl_strndup(b.data, b.len);
+        t->enc_value_schema_len = b.len;
         sl_buf_free(&b), sl_buf_free(&row);
     }
-    return t->enc_value_schema;
+    sl_buf_put(out, t->enc_value_schema, t->enc_value_schema_len);
 }
 
 /*
@@ -1521,7 +1524,7 @@ void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     }
     if (o->key_schemas) {
         sl_buf_puts(out, "{\"schema\":");
-        sl_buf_puts(out, key_schema(o, t));
+        put_key_schema(o, t, out);
         sl_buf_puts(out, ",\"payload\":");
     }
     put_row(o, t, cells, NULL, true, out);
@@ -1540,7 +1543,7 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     }
     if (o->value_schemas) {
         sl_buf_puts(out, "{\"schema\":");
-        sl_buf_puts(out, value_schema(o, t));
+        put_value_schema(o, t, out);
         sl_buf_puts(out, ",\"payload\":");
     }
     bool has_before = (r->op == SL_OP_UPDATE || r->op == SL_OP_DELETE) && r->before;

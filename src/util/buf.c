@@ -9,25 +9,11 @@ void sl_buf_init(sl_buf *b) { b->data = NULL, b->len = b->cap = 0; }
 void sl_buf_free(sl_buf *b) { sl_free(b->data), sl_buf_init(b); }
 void sl_buf_reset(sl_buf *b) { b->len = 0; }
 
-void sl_buf_reserve(sl_buf *b, size_t extra) {
-    if (b->len + extra + 1 <= b->cap) return;
+void sl_buf_grow(sl_buf *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1) cap *= 2;
     b->data = sl_realloc(b->data, cap);
     b->cap = cap;
-}
-
-void sl_buf_put(sl_buf *b, const void *p, size_t n) {
-    sl_buf_reserve(b, n);
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-void sl_buf_puts(sl_buf *b, const char *s) { sl_buf_put(b, s, strlen(s)); }
-
-void sl_buf_putc(sl_buf *b, char c) {
-    sl_buf_reserve(b, 1);
-    b->data[b->len++] = c;
 }
 
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) {
@@ -49,10 +35,23 @@ void sl_buf_printf(sl_buf *b, const char *fmt, ...) {
 }
 
 void sl_buf_put_u64(sl_buf *b, uint64_t v) {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char tmp[24];
     int i = sizeof tmp;
-    do tmp[--i] = (char)('0' + v % 10), v /= 10;
-    while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--i] = pairs[d + 1];
+        tmp[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--i] = pairs[v * 2 + 1];
+        tmp[--i] = pairs[v * 2];
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
     sl_buf_put(b, tmp + i, sizeof tmp - (size_t)i);
 }
 

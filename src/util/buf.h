@@ -6,6 +6,7 @@
 #define SL_UTIL_BUF_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct sl_buf {
     char *data;
@@ -16,10 +17,23 @@ typedef struct sl_buf {
 void sl_buf_init(sl_buf *b);
 void sl_buf_free(sl_buf *b);
 void sl_buf_reset(sl_buf *b);
-void sl_buf_reserve(sl_buf *b, size_t extra);
-void sl_buf_put(sl_buf *b, const void *p, size_t n);
-void sl_buf_puts(sl_buf *b, const char *s);
-void sl_buf_putc(sl_buf *b, char c);
+/* Slow path of sl_buf_reserve: grows the allocation. */
+void sl_buf_grow(sl_buf *b, size_t extra);
+
+/* The appenders are inline: they run several times per encoded value. */
+static inline void sl_buf_reserve(sl_buf *b, size_t extra) {
+    if (b->len + extra + 1 > b->cap) sl_buf_grow(b, extra);
+}
+static inline void sl_buf_put(sl_buf *b, const void *p, size_t n) {
+    sl_buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+static inline void sl_buf_puts(sl_buf *b, const char *s) { sl_buf_put(b, s, strlen(s)); }
+static inline void sl_buf_putc(sl_buf *b, char c) {
+    sl_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+}
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_buf_put_i64(sl_buf *b, int64_t v);
 void sl_buf_put_u64(sl_buf *b, uint64_t v);
