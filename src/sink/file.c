@@ -78,7 +78,12 @@ static int cut_torn_tail(int fd, const char *path, char *errstr, size_t errsz) {
     while (end > 0) {
         off_t start = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
         ssize_t n = pread(fd, buf, (size_t)(end - start), start);
-        if (n <= 0) break;
+        if (n <= 0) {
+            /* Never cut what could not be read: that would lose records. */
+            snprintf(errstr, errsz, "sink.file.path %s: cannot read its end: %s", path,
+                     n < 0 ? strerror(errno) : "short read");
+            return -1;
+        }
         for (ssize_t i = n - 1; i >= 0; i--) {
             if (buf[i] != '\n') continue;
             off_t keep = start + i + 1;
@@ -92,8 +97,12 @@ static int cut_torn_tail(int fd, const char *path, char *errstr, size_t errsz) {
         }
         end = start;
     }
-    SL_WARN("sink", "cutting a torn first line path=%s", path);
-    return ftruncate(fd, 0) < 0 ? -1 : 0;
+    SL_WARN("sink", "cutting a torn first line path=%s bytes=%lld", path, (long long)st.st_size);
+    if (ftruncate(fd, 0) < 0) {
+        snprintf(errstr, errsz, "sink.file.path %s: cannot cut torn line: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_fsync, size_t bufsz) {
@@ -111,7 +120,7 @@ static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_
 
 static int file_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     file_conf *fc = settings;
-    int fd = open(fc->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(fc->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(errstr, errsz, "sink.file.path %s: %s", fc->path, strerror(errno));
         return -1;

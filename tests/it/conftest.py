@@ -114,7 +114,10 @@ class Sluice:
     def events(self):
         if not self.out.exists():
             return []
-        return [json.loads(l) for l in self.out.read_text().splitlines() if l.strip()]
+        text = self.out.read_text()
+        # A line still being written (no newline yet) is not an event yet.
+        text = text[:text.rfind("\n") + 1]
+        return [json.loads(l) for l in text.splitlines() if l.strip()]
 
     def wait_events(self, n, timeout=30):
         deadline = time.time() + timeout
@@ -170,3 +173,114 @@ def key_payload(event):
 
 def run_cli(*args, timeout=60, env=None):
     return subprocess.run([SLUICE, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+# ---- helpers added for the crash / bad-input / snapshot-mode / feature tests ----
+
+def ops(events):
+    """op of each event; None for a tombstone."""
+    return [payload(e)["op"] if e["value"] is not None else None for e in events]
+
+
+def log_text(s, since=0):
+    """sluice's log (stdout+stderr of every run so far), from byte offset since."""
+    return s.log.read_bytes()[since:].decode(errors="replace") if s.log.exists() else ""
+
+
+def start_run(s):
+    """Starts sluice and remembers where this run's log output begins (s.mark)."""
+    s.mark = s.log.stat().st_size if s.log.exists() else 0
+    return s.start()
+
+
+def wait_log(s, text, timeout=30, since=None):
+    """Waits until this run's log (see start_run) contains text."""
+    since = getattr(s, "mark", 0) if since is None else since
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in log_text(s, since):
+            return
+        if s.proc and s.proc.poll() is not None:
+            raise AssertionError(f"sluice exited ({s.proc.returncode}) before logging {text!r}:\n"
+                                 f"{log_text(s)[-3000:]}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} in the log after {timeout}s:\n{log_text(s)[-3000:]}")
+
+
+def wait_streaming(s, timeout=30):
+    """Waits until this run logged "streaming slot=" (START_REPLICATION succeeded): a change committed
+    after that is captured."""
+    wait_log(s, "streaming slot=", timeout)
+
+
+def wait_until(pred, timeout=30, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def slot_row(conn, slot):
+    """(active, confirmed_flush_lsn as int) of a slot, or None when it does not exist."""
+    rows = sql(conn, "SELECT active, confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s", slot)
+    return (rows[0][0], int(rows[0][1]) if rows[0][1] is not None else None) if rows else None
+
+
+def publication_exists(conn, name):
+    return bool(sql(conn, "SELECT 1 FROM pg_publication WHERE pubname = %s", name))
+
+
+@pytest.fixture
+def tables(pg):
+    """make(name, columns, *sql): drops and creates a table; every table made is dropped after the
+    test. List it before `sluice` in a test's arguments so that sluice is stopped first."""
+    made = []
+
+    def make(name, columns, *extra_sql):
+        sql(pg, f'DROP TABLE IF EXISTS "{name}"')
+        sql(pg, f'CREATE TABLE "{name}" ({columns})')
+        for q in extra_sql:
+            sql(pg, q)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        try:
+            sql(pg, "SET lock_timeout = '5s'")
+            sql(pg, f'DROP TABLE IF EXISTS "{name}"')
+        except psycopg2.Error:
+            pass
+
+
+def new_output(s):
+    """Points the file sink of s at a fresh file (for the next start); all_events() still reads the old
+    ones. Lets a test about something else restart sluice without depending on the sink's append path."""
+    s.outs = getattr(s, "outs", []) + [s.out]
+    s.out = s.dir / f"events-{len(s.outs)}.jsonl"
+    s.config["sink.file.path"] = str(s.out)
+    return s
+
+
+def all_events(s):
+    """Events of every output file s has used, in order."""
+    ev = []
+    for path in getattr(s, "outs", []) + [s.out]:
+        if path.exists():
+            ev += [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    return ev
+
+
+def wait_all_events(s, n, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ev = all_events(s)
+        if len(ev) >= n:
+            return ev
+        if s.proc and s.proc.poll() is not None:
+            raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s)[-3000:]}")
+        time.sleep(0.05)
+    raise AssertionError(f"got {len(all_events(s))} events, wanted {n}:\n{log_text(s)[-3000:]}")
