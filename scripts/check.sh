@@ -44,4 +44,6 @@ trap 'scripts/services.sh stop all >/dev/null 2>&1 || true' EXIT
 scripts/services.sh start pg mariadb redis
 
 step "integration tests"
-SLUICE_BIN="$PWD/build/sluice" SLUICE_ASAN_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it
+SLUICE_BIN="$PWD/build/sluice" python3 -m pytest -q tests/it
+step "integration tests with the ASan/UBSan binary (streaming and golden)"
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_pg_stream.py tests/it/test_golden.py
