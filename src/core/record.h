@@ -109,8 +109,9 @@ typedef struct sl_pos {
 
 typedef struct sl_header {
     const char *key;
-    const char *value;
+    const char *value;      /* in the batch arena; NULL: a null header */
     uint32_t value_len;
+    bool is_json;           /* value is JSON text (e.g. a key struct), not a plain string */
 } sl_header;
 
 typedef struct sl_record {

@@ -152,7 +152,8 @@ static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, boo
         if (i) sl_buf_putc(b, ',');
         sl_buf_put_json_str(b, r->headers[i].key, strlen(r->headers[i].key));
         sl_buf_putc(b, ':');
-        if (r->headers[i].value) sl_buf_put_json_str(b, r->headers[i].value, r->headers[i].value_len);
+        if (r->headers[i].value && r->headers[i].is_json) sl_buf_put(b, r->headers[i].value, r->headers[i].value_len);
+        else if (r->headers[i].value) sl_buf_put_json_str(b, r->headers[i].value, r->headers[i].value_len);
         else sl_buf_puts(b, "null");
     }
     sl_buf_puts(b, "}}\n");

@@ -65,3 +65,19 @@ def test_slot_confirmed_flush_advances(pg, sluice):
         time.sleep(0.2)
     assert int(flushed) > lsn
     assert s.stop() == 0
+
+
+def test_primary_key_change_is_delete_then_create(pg, sluice):
+    sql(pg, "DROP TABLE IF EXISTS it_pk; CREATE TABLE it_pk (id int PRIMARY KEY, v text)")
+    sql(pg, "INSERT INTO it_pk VALUES (1, 'a')")
+    s = sluice(table_include_list="public.it_pk").start()
+    s.wait_events(1)
+    sql(pg, "UPDATE it_pk SET id = 2 WHERE id = 1")
+    ev = s.wait_events(4)
+    d, tomb, c = ev[1:4]
+    assert payload(d)["op"] == "d" and key_payload(d) == {"id": 1} and payload(d)["before"]["id"] == 1
+    assert d["headers"] == {"__debezium.newkey": {"id": 2}}
+    assert tomb["value"] is None and key_payload(tomb) == {"id": 1}
+    assert payload(c)["op"] == "c" and key_payload(c) == {"id": 2} and payload(c)["after"] == {"id": 2, "v": "a"}
+    assert c["headers"] == {"__debezium.oldkey": {"id": 1}}
+    assert s.stop() == 0
