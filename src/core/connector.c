@@ -42,6 +42,10 @@ const sl_prop sl_core_props[] = {
      "Values as JsonConverter {schema, payload} (true) or the bare payload (false)."},
     {"tombstones.on.delete", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(tombstones),
      "After a delete event, also emit a tombstone (same key, null value) so compacted topics drop the key."},
+    {"errors.max.retries", SL_PT_INT, "-1", NULL, -1, INT32_MAX, 0, F(max_retries),
+     "How often in a row a lost source connection is retried before the connector fails (-1: always)."},
+    {"retriable.restart.connector.wait.ms", SL_PT_INT, "10000", NULL, 0, 3600000, 0, F(retry_wait_ms),
+     "Pause before reconnecting after the source connection was lost."},
     {"transforms", SL_PT_LIST, "", NULL, 0, 0, 0, F(transforms),
      "Comma-separated transform names applied between source and sink (none are available yet)."},
     {NULL}};
@@ -66,6 +70,7 @@ struct sl_connector {
     char *partition;
     char *stored_offset;
     bool stored_loaded;
+    char *resume_offset;     /* newest offset emitted: where a reconnect resumes (source thread) */
     _Atomic int stop;
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
@@ -75,6 +80,7 @@ struct sl_connector {
     bool started;
     pthread_mutex_t err_lock;
     char err[1024];
+    char retry_err[1024];
 };
 
 static void warn_key(const char *key, void *arg) {
@@ -182,8 +188,23 @@ void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
     if (c->q) sl_queue_close(c->q);
 }
 
+void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
+    sl_connector *c = x->conn;
+    pthread_mutex_lock(&c->err_lock);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->retry_err, sizeof c->retry_err, fmt, ap);
+    va_end(ap);
+    sl_log_redact(c->retry_err);
+    pthread_mutex_unlock(&c->err_lock);
+}
+
 int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
     sl_connector *c = x->conn;
+    if (b->offset) {
+        sl_free(c->resume_offset);
+        c->resume_offset = sl_strdup(b->offset);
+    }
     atomic_fetch_add(&c->n_read, (uint64_t)b->n);
     if (sl_queue_push(c->q, b) < 0) {
         sl_batch_destroy(b);
@@ -200,9 +221,49 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
 
 /* ---- threads ---- */
 
+/* After SL_RETRY: pause, close the source and open it again until it works,
+ * the retries run out, or the connector stops. Returns 0 when reopened. */
+static int reopen_source(sl_connector *c) {
+    char err[1024];
+    for (int64_t attempt = 1;; attempt++) {
+        pthread_mutex_lock(&c->err_lock);
+        snprintf(err, sizeof err, "%s", c->retry_err);
+        pthread_mutex_unlock(&c->err_lock);
+        if (c->core.max_retries >= 0 && attempt > c->core.max_retries) {
+            sl_ctx_fail(&c->ctx, "%s (gave up after %lld retries: errors.max.retries)", err, (long long)attempt - 1);
+            return -1;
+        }
+        SL_WARN("connector", "source connection lost, reconnecting connector=%s attempt=%lld wait_ms=%lld error=%s",
+                c->name, (long long)attempt, (long long)c->core.retry_wait_ms, err);
+        sl_sleep_ms(c->core.retry_wait_ms, (volatile int *)&c->stop);
+        if (atomic_load(&c->stop)) return -1;
+        c->src_ops->close(c->src);
+        c->src = NULL;
+        /* Resume after what is already queued for the sink, else from the store. */
+        sl_free(c->stored_offset);
+        c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
+        c->stored_loaded = c->resume_offset != NULL;
+        int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, sizeof err);
+        if (rc == 0) {
+            SL_INFO("connector", "source reconnected connector=%s", c->name);
+            return 0;
+        }
+        if (rc != SL_RETRY) {
+            sl_ctx_fail(&c->ctx, "%s", err);
+            return -1;
+        }
+        sl_ctx_retry(&c->ctx, "%s", err);
+    }
+}
+
 static void *source_main(void *arg) {
     sl_connector *c = arg;
-    if (c->src_ops->run(c->src) < 0 && !atomic_load(&c->failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
+    for (;;) {
+        int rc = c->src_ops->run(c->src);
+        if (rc == SL_RETRY && !atomic_load(&c->stop) && reopen_source(c) == 0) continue;
+        if (rc < 0 && !atomic_load(&c->failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
+        break;
+    }
     sl_queue_close(c->q); /* the sink drains what is queued, then stops */
     atomic_fetch_add(&c->threads_done, 1);
     return NULL;
@@ -299,7 +360,7 @@ int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
     if (!c->store) return -1;
     c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
     if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
-    if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) < 0) return -1;
+    if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
     SL_INFO("connector", "started connector=%s source=%s sink=%s", c->name, c->src_ops->name, c->sink_ops->name);
     pthread_create(&c->sink_thr, NULL, sink_main, c);
     pthread_create(&c->src_thr, NULL, source_main, c);
@@ -342,6 +403,7 @@ void sl_connector_destroy(sl_connector *c) {
     sl_offsets_close(c->store);
     sl_free(c->partition);
     sl_free(c->stored_offset);
+    sl_free(c->resume_offset);
     sl_free(c->name);
     pthread_mutex_destroy(&c->err_lock);
     sl_free(c);

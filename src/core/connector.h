@@ -33,6 +33,8 @@ typedef struct sl_core_conf {
     char *log_level;
     bool key_schemas, value_schemas;
     bool tombstones;
+    int64_t max_retries;
+    int64_t retry_wait_ms;
     char *transforms;
 } sl_core_conf;
 
@@ -69,13 +71,17 @@ sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
 bool sl_ctx_stopping(const sl_ctx *x);
 /* Source, in open(): names the source partition, e.g. {"server":"prefix"}. */
 void sl_ctx_set_partition(sl_ctx *x, const char *partition_json);
-/* Source: the offset stored for this connector's partition at start, or NULL. */
+/* Source: the offset to resume from: the one stored for this connector's
+ * partition at start, or after a reconnect the newest offset already handed
+ * to the sink (everything before it will be delivered). NULL: none. */
 const char *sl_ctx_stored_offset(sl_ctx *x);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);
 /* Newest offset_seq that is durable in the sink and stored. Any thread. */
 uint64_t sl_ctx_committed_seq(const sl_ctx *x);
+/* Source thread: records why run() returns SL_RETRY (logged by the runtime). */
+void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Records the failure reason and stops the connector. Any thread. */
 void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Counters for status and metrics. */

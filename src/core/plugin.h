@@ -15,6 +15,8 @@
 
 typedef struct sl_ctx sl_ctx;
 
+#define SL_RETRY 1
+
 typedef struct sl_source_ops {
     const char *name;
     const char *aliases;   /* "a|b": other names, Java class names */
@@ -23,10 +25,14 @@ typedef struct sl_source_ops {
     size_t settings_size;
     /* Cross-key rules; adds to errs, no I/O. May be NULL. */
     void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
-    /* Connects and prepares; sets the offset partition with sl_ctx_set_partition. */
+    /* Connects and prepares; sets the offset partition with sl_ctx_set_partition.
+     * Returns 0, -1 (fatal: bad config, missing table, ...) or SL_RETRY (the
+     * database could not be reached: worth trying again later). */
     int (*open)(void **src, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
     /* Source thread: reads until sl_ctx_stopping(); emits batches with sl_ctx_emit.
-     * Returns 0 on a clean stop, -1 on failure (with sl_ctx_fail called). */
+     * Returns 0 on a clean stop, -1 on failure (with sl_ctx_fail called), or
+     * SL_RETRY after sl_ctx_retry() when the connection was lost: the runtime
+     * closes the source and opens it again after a pause. */
     int (*run)(void *src);
     void (*close)(void *src);
 } sl_source_ops;

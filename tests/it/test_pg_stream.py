@@ -81,3 +81,32 @@ def test_primary_key_change_is_delete_then_create(pg, sluice):
     assert payload(c)["op"] == "c" and key_payload(c) == {"id": 2} and payload(c)["after"] == {"id": 2, "v": "a"}
     assert c["headers"] == {"__debezium.oldkey": {"id": 1}}
     assert s.stop() == 0
+
+
+def test_reconnects_after_the_server_drops_the_connection(pg, sluice):
+    sql(pg, "DROP TABLE IF EXISTS it_reconnect; CREATE TABLE it_reconnect (id int PRIMARY KEY)")
+    s = sluice(table_include_list="public.it_reconnect", snapshot_mode="no_data", slot_drop_on_stop="true",
+               retriable_restart_connector_wait_ms="200").start()
+    time.sleep(1.0)
+    sql(pg, "INSERT INTO it_reconnect VALUES (1)")
+    s.wait_events(1)
+    killed = sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
+                 s.slot)
+    assert killed == [(True,)]
+    sql(pg, "INSERT INTO it_reconnect VALUES (2)")
+    ev = s.wait_events(2)
+    sql(pg, "INSERT INTO it_reconnect VALUES (3)")
+    ev = s.wait_events(3)
+    assert [payload(e)["after"]["id"] for e in ev] == [1, 2, 3]
+    assert "reconnecting" in s.log.read_text() and "source reconnected" in s.log.read_text()
+    assert s.stop() == 0
+
+
+def test_gives_up_after_errors_max_retries(pg, sluice):
+    sql(pg, "DROP TABLE IF EXISTS it_giveup; CREATE TABLE it_giveup (id int PRIMARY KEY)")
+    s = sluice(table_include_list="public.it_giveup", snapshot_mode="no_data", errors_max_retries="0").start()
+    time.sleep(1.0)
+    sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s", s.slot)
+    assert s.proc.wait(30) == 1
+    assert "errors.max.retries" in s.log.read_text()
+    s.stop()

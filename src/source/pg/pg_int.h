@@ -68,6 +68,7 @@ typedef struct pg_source {
     pg_filter tables, columns, msg_prefixes;
     /* Start-up decisions. */
     bool do_snapshot, stream, created_slot, created_pub;
+    bool retrying;      /* run() asked for a reconnect */
     char *snapshot_name;
     uint64_t start_lsn;
     /* Stream state. */

@@ -205,6 +205,10 @@ int pg_snapshot_run(pg_source *s) {
     return pg_emit_batch(s);
 fail:
     sl_free(oids);
+    if (PQstatus(s->sql) == CONNECTION_BAD) { /* lost the server: the runtime reconnects, the snapshot restarts */
+        sl_ctx_retry(s->ctx, "%s", err);
+        return SL_RETRY;
+    }
     sl_ctx_fail(s->ctx, "%s", err);
     return -1;
 stopped:

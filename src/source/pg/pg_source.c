@@ -332,7 +332,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
                        "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
         return -1;
 
-    if (!(s->sql = pg_connect(cf, false, errstr, errsz))) return -1;
+    if (!(s->sql = pg_connect(cf, false, errstr, errsz))) return SL_RETRY; /* fatal at first start */
     PGresult *r = pg_query(s->sql, "reading wal_level", "SHOW wal_level", 0, NULL, errstr, errsz);
     if (!r) return -1;
     if (strcmp(PQgetvalue(r, 0, 0), "logical") != 0) {
@@ -354,7 +354,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         SL_INFO("pg", "snapshot.mode=initial_only and the snapshot is complete: nothing to do");
         return 0;
     }
-    if (!(s->repl = pg_connect(cf, true, errstr, errsz))) return -1;
+    if (!(s->repl = pg_connect(cf, true, errstr, errsz))) return SL_RETRY;
     if (ensure_publication(s, errstr, errsz) < 0) goto undo;
     if (s->do_snapshot || !slot_exists) {
         if (create_slot(s, slot_exists, errstr, errsz) < 0) goto undo;
@@ -403,8 +403,8 @@ static int send_status(pg_source *s, bool reply) {
     put_be64(msg + 25, (uint64_t)(sl_wall_us() - SL_PG_EPOCH_OFFSET_US));
     msg[33] = reply ? 1 : 0;
     if (PQputCopyData(s->repl, msg, sizeof msg) <= 0 || PQflush(s->repl) < 0) {
-        sl_ctx_fail(s->ctx, "sending status to PostgreSQL: %s", PQerrorMessage(s->repl));
-        return -1;
+        sl_ctx_retry(s->ctx, "sending status to PostgreSQL: %s", PQerrorMessage(s->repl));
+        return SL_RETRY;
     }
     s->last_status_ms = sl_mono_ms();
     SL_DEBUG("pg", "status update flush=%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
@@ -579,6 +579,10 @@ static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_
     case 'C': on_commit(s, &m); break;
     case 'R':
         if (on_relation(s, &m, errstr, sizeof errstr) < 0) {
+            if (PQstatus(s->sql) == CONNECTION_BAD) {
+                sl_ctx_retry(s->ctx, "%s", errstr);
+                return SL_RETRY;
+            }
             sl_ctx_fail(s->ctx, "%s", errstr);
             return -1;
         }
@@ -609,6 +613,16 @@ static int advance_idle(pg_source *s, uint64_t wal_end) {
     return pg_emit_batch(s);
 }
 
+/* Lost connections, shutdowns and a slot still held by a dying walsender are
+ * worth a reconnect; other server errors (bad publication, ...) are not. */
+static bool retriable(pg_source *s, const PGresult *r) {
+    if (PQstatus(s->repl) == CONNECTION_BAD || !r) return true;
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!state) return true; /* no server error: a client-side connection failure */
+    return strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+           strcmp(state, "55006") == 0;
+}
+
 static int start_replication(pg_source *s) {
     char q[512], err[512];
     char *pub = PQescapeLiteral(s->repl, s->cf->publication, strlen(s->cf->publication));
@@ -620,9 +634,11 @@ static int start_replication(pg_source *s) {
     if (PQresultStatus(r) != PGRES_COPY_BOTH) {
         snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
         err[strcspn(err, "\n")] = 0;
-        sl_ctx_fail(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
+        int rc = retriable(s, r) ? SL_RETRY : -1;
+        if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
+        else sl_ctx_fail(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
         PQclear(r);
-        return -1;
+        return rc;
     }
     PQclear(r);
     SL_INFO("pg", "streaming slot=%s from=%X/%X", s->cf->slot_name, (unsigned)(s->start_lsn >> 32),
@@ -630,15 +646,15 @@ static int start_replication(pg_source *s) {
     return 0;
 }
 
-static void heartbeat(pg_source *s) {
+static int heartbeat(pg_source *s) {
     if (s->cf->heartbeat_query && *s->cf->heartbeat_query) {
         char err[512];
         PGresult *r = pg_query(s->sql, "heartbeat.action.query", s->cf->heartbeat_query, 0, NULL, err, sizeof err);
         if (!r) SL_WARN("pg", "%s", err);
         PQclear(r);
     }
-    send_status(s, true); /* the keepalive answer carries the server's WAL end */
     s->last_heartbeat_ms = sl_mono_ms();
+    return send_status(s, true); /* the keepalive answer carries the server's WAL end */
 }
 
 /* Waits for the socket or the next timer (status update, heartbeat, partial batch). */
@@ -652,7 +668,8 @@ static void wait_socket(pg_source *s) {
 }
 
 static int stream(pg_source *s) {
-    if (start_replication(s) < 0) return -1;
+    int src = start_replication(s);
+    if (src != 0) return src;
     const sl_core_conf *core = sl_ctx_core(s->ctx);
     uint64_t reported = 0;
     s->last_status_ms = s->last_heartbeat_ms = sl_mono_ms();
@@ -662,8 +679,8 @@ static int stream(pg_source *s) {
         int n = PQgetCopyData(s->repl, &buf, 1);
         if (n == 0) {
             if (!PQconsumeInput(s->repl)) {
-                sl_ctx_fail(s->ctx, "replication connection lost: %s", PQerrorMessage(s->repl));
-                return -1;
+                sl_ctx_retry(s->ctx, "replication connection lost: %s", PQerrorMessage(s->repl));
+                return SL_RETRY;
             }
             if ((n = PQgetCopyData(s->repl, &buf, 1)) == 0) {
                 /* Idle: hand on what we have, keep the timers, wait. */
@@ -672,28 +689,36 @@ static int stream(pg_source *s) {
                 int64_t now = sl_mono_ms();
                 if ((committed != reported && now - s->last_status_ms >= 1000) ||
                     now - s->last_status_ms >= s->cf->status_interval_ms) {
-                    if (send_status(s, false) < 0) return -1;
+                    if (send_status(s, false) != 0) return SL_RETRY;
                     reported = committed;
                 }
-                if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms) heartbeat(s);
+                if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms &&
+                    heartbeat(s) != 0)
+                    return SL_RETRY;
                 wait_socket(s);
                 continue;
             }
         }
         if (n == -1) {
             PGresult *r = PQgetResult(s->repl);
-            sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", r ? PQresultErrorMessage(r) : "");
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : "");
+            msg[strcspn(msg, "\n")] = 0;
+            int rc = retriable(s, r) ? SL_RETRY : -1;
             PQclear(r);
-            return -1;
+            if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "PostgreSQL ended replication: %s", msg);
+            else sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", msg);
+            return rc;
         }
         if (n < 0) {
-            sl_ctx_fail(s->ctx, "replication stream error: %s", PQerrorMessage(s->repl));
-            return -1;
+            sl_ctx_retry(s->ctx, "replication stream error: %s", PQerrorMessage(s->repl));
+            return SL_RETRY;
         }
         if (buf[0] == 'w' && n >= 25) {
             if (s->batch->n == 0) batch_started = sl_mono_ms();
             int rc = on_xlogdata(s, buf + 25, (size_t)n - 25, get_be64(buf + 1));
             PQfreemem(buf);
+            if (rc == SL_RETRY) return rc;
             if (rc < 0) return sl_ctx_stopping(s->ctx) ? 0 : -1;
             if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && pg_emit_batch(s) < 0) break;
         } else if (buf[0] == 'k' && n >= 18) {
@@ -701,7 +726,7 @@ static int stream(pg_source *s) {
             bool reply = buf[17] != 0;
             PQfreemem(buf);
             if (advance_idle(s, wal_end) < 0) break;
-            if (reply && send_status(s, false) < 0) return -1;
+            if (reply && send_status(s, false) != 0) return SL_RETRY;
         } else {
             PQfreemem(buf);
         }
@@ -710,11 +735,20 @@ static int stream(pg_source *s) {
     return 0;
 }
 
+static int pg_run_once(pg_source *s);
+
 static int pg_run(void *src) {
     pg_source *s = src;
+    int rc = pg_run_once(s);
+    s->retrying = rc == SL_RETRY; /* close() then keeps the slot, whatever slot.drop.on.stop says */
+    return rc;
+}
+
+static int pg_run_once(pg_source *s) {
     if (!s->repl) return 0; /* initial_only with nothing to do */
     if (s->do_snapshot) {
-        if (pg_snapshot_run(s) < 0) return -1;
+        int rc = pg_snapshot_run(s);
+        if (rc != 0) return rc;
         if (sl_ctx_stopping(s->ctx)) return 0;
     }
     if (!s->stream) {
@@ -729,7 +763,7 @@ static void pg_close(void *src) {
     if (!s) return;
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
         send_status(s, false); /* report what the runtime committed at shutdown */
-    if (s->cf->slot_drop_on_stop && s->sql) {
+    if (s->cf->slot_drop_on_stop && s->sql && !s->retrying) {
         PQfinish(s->repl);
         s->repl = NULL;
         char q[256], err[256];
