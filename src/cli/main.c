@@ -74,12 +74,9 @@ static int cmd_run(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < argc; i++, started++) {
         if (sl_connector_start(cs[i], err, sizeof err) < 0) {
-            sl_log_redact(err);
             SL_ERR("sluice", "connector %s failed to start: %s", sl_connector_name(cs[i]), err);
-            fprintf(stderr, "sluice: %s: %s\n", sl_connector_name(cs[i]), err);
             rc = 1;
-            started++;
-            break;
+            break; /* not counted as started: nothing to wait for */
         }
     }
     for (;;) {
@@ -93,12 +90,9 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < started; i++) {
         if (sl_connector_wait(cs[i], err, sizeof err) < 0) {
             SL_ERR("sluice", "connector %s failed: %s", sl_connector_name(cs[i]), err);
-            fprintf(stderr, "sluice: %s: %s\n", sl_connector_name(cs[i]), err);
             rc = 1;
         } else {
-            sl_ctx_stats st = {0};
             SL_INFO("sluice", "connector %s stopped cleanly", sl_connector_name(cs[i]));
-            (void)st;
         }
     }
 out:

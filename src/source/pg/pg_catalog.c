@@ -17,6 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Server notices go to the log, not straight to stderr. */
+static void notice(void *arg, const char *msg) {
+    char m[1024];
+    snprintf(m, sizeof m, "%s", msg);
+    m[strcspn(m, "\n")] = 0;
+    SL_DEBUG("pg", "server notice: %s", m);
+}
+
 PGconn *pg_connect(const pg_conf *cf, bool replication, char *errstr, size_t errsz) {
     char port[16];
     snprintf(port, sizeof port, "%lld", (long long)cf->port);
@@ -35,6 +43,7 @@ PGconn *pg_connect(const pg_conf *cf, bool replication, char *errstr, size_t err
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, notice, NULL);
     if (!replication) {
         PGresult *r = PQexec(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
                                 "SET TimeZone = 'UTC'");

@@ -24,6 +24,7 @@ typedef struct pg_conf {
     int plugin;
     char *slot_name;
     bool slot_drop_on_stop;
+    int64_t slot_max_retries, slot_retry_delay_ms;
     char *publication;
     int pub_mode;
     char *table_include, *table_exclude, *column_include, *column_exclude;

@@ -46,6 +46,10 @@ static const sl_prop pg_props[] = {
     {"slot.name", SL_PT_STRING, "debezium", NULL, 0, 0, 0, F(slot_name), "Replication slot name."},
     {"slot.drop.on.stop", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(slot_drop_on_stop),
      "Drop the slot when the connector stops cleanly (for tests; loses the position)."},
+    {"slot.max.retries", SL_PT_INT, "6", NULL, 0, 1000000, 0, F(slot_max_retries),
+     "How often to check again, at start, for a slot that another connection still holds."},
+    {"slot.retry.delay.ms", SL_PT_INT, "10000", NULL, 0, 3600000, 0, F(slot_retry_delay_ms),
+     "Pause between those checks."},
     {"publication.name", SL_PT_STRING, "dbz_publication", NULL, 0, 0, 0, F(publication), "Publication name."},
     {"publication.autocreate.mode", SL_PT_ENUM, "all_tables", "all_tables|disabled|filtered", 0, 0, 0, F(pub_mode),
      "all_tables: create the publication FOR ALL TABLES if missing; disabled: it must exist; filtered: create or "
@@ -221,11 +225,21 @@ static uint64_t stored_lsn(pg_source *s) {
 /* Decides snapshot/stream from snapshot.mode, the stored offset and the slot; no side effects. */
 static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, char *errstr, size_t errsz) {
     const char *params[] = {s->cf->slot_name};
-    PGresult *r = pg_query(s->sql, "checking the replication slot",
-                           "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots"
-                           " WHERE slot_name = $1",
-                           1, params, errstr, errsz);
-    if (!r) return -1;
+    PGresult *r;
+    for (int64_t attempt = 0;; attempt++) {
+        r = pg_query(s->sql, "checking the replication slot",
+                     "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots"
+                     " WHERE slot_name = $1",
+                     1, params, errstr, errsz);
+        if (!r) return -1;
+        /* A slot still held by the connection of a process that just died is released soon. */
+        if (PQntuples(r) != 1 || PQgetvalue(r, 0, 3)[0] != 't' || attempt >= s->cf->slot_max_retries) break;
+        PQclear(r);
+        SL_WARN("pg", "slot %s is in use, retrying in %lld ms (slot.max.retries)", s->cf->slot_name,
+                (long long)s->cf->slot_retry_delay_ms);
+        sl_sleep_ms(s->cf->slot_retry_delay_ms, NULL);
+        if (sl_ctx_stopping(s->ctx)) return -1;
+    }
     *slot_exists = PQntuples(r) == 1;
     *slot_flush = 0;
     if (*slot_exists) {
@@ -236,7 +250,8 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
             return -1;
         }
         if (PQgetvalue(r, 0, 3)[0] == 't') {
-            snprintf(errstr, errsz, "slot.name: slot '%s' is in use by another connection", s->cf->slot_name);
+            snprintf(errstr, errsz, "slot.name: slot '%s' is in use by another connection (still after %lld "
+                     "retries: slot.max.retries)", s->cf->slot_name, (long long)s->cf->slot_max_retries);
             PQclear(r);
             return -1;
         }
@@ -246,6 +261,10 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
     uint64_t stored = stored_lsn(s);
     int mode = s->cf->snapshot_mode;
     bool have = sl_ctx_stored_offset(s->ctx) != NULL;
+    if (mode == SNAP_INITIAL_ONLY && have) { /* done before: the slot no longer matters */
+        s->do_snapshot = s->stream = false;
+        return 0;
+    }
     s->do_snapshot = mode == SNAP_ALWAYS || ((mode == SNAP_INITIAL || mode == SNAP_INITIAL_ONLY || mode == SNAP_WHEN_NEEDED) && !have);
     s->stream = mode != SNAP_INITIAL_ONLY;
     s->start_lsn = stored;
@@ -263,7 +282,6 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
             return -1;
         }
     }
-    if (mode == SNAP_INITIAL_ONLY && have) s->do_snapshot = false;
     return 0;
 }
 
@@ -752,7 +770,12 @@ static int pg_run_once(pg_source *s) {
         if (sl_ctx_stopping(s->ctx)) return 0;
     }
     if (!s->stream) {
-        SL_INFO("pg", "snapshot.mode=initial_only: snapshot done, stopping");
+        /* Nothing will read this slot again: do not let it hold WAL. */
+        char q[256], err[256];
+        snprintf(q, sizeof q, "DROP_REPLICATION_SLOT \"%s\"", s->cf->slot_name);
+        if (exec_simple(s->repl, "dropping the slot after initial_only", q, err, sizeof err) < 0)
+            SL_WARN("pg", "%s", err);
+        SL_INFO("pg", "snapshot.mode=initial_only: snapshot done, slot %s dropped, stopping", s->cf->slot_name);
         return 0;
     }
     return stream(s);

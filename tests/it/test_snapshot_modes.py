@@ -1,0 +1,244 @@
+"""snapshot.mode: initial, initial_only, no_data/never, always, when_needed, the lost-slot error, and
+`sluice offsets list|reset`.
+
+Each restart writes to a fresh sink file (new_output) and the events of all runs are read together:
+these tests are about what the source emits per run; appending to one file across restarts is
+tested in test_crash.py."""
+import json
+import re
+
+import pytest
+
+from conftest import (all_events, log_text, new_output, ops, payload, run_cli, slot_row, sql, start_run,
+                      wait_all_events, wait_streaming, wait_until)
+
+
+def ids(events, op=None):
+    return [payload(e)["after"]["id"] for e in events
+            if e["value"] is not None and (op is None or payload(e)["op"] == op)]
+
+
+def drop_slot(pg, slot):
+    wait_until(lambda: slot_row(pg, slot) is None or not slot_row(pg, slot)[0], 10, what=f"slot {slot} inactive")
+    sql(pg, "SELECT pg_drop_replication_slot(%s)", slot)
+    assert slot_row(pg, slot) is None
+
+
+def test_initial_snapshots_then_streams(pg, tables, sluice):
+    t = tables("it_sm_initial", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 10), (2, 20), (3, 30)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="initial"))
+    ev = wait_all_events(s, 3)
+    assert ops(ev) == ["r", "r", "r"]
+    assert sorted(ids(ev)) == [1, 2, 3]
+    assert [payload(e)["source"]["snapshot"] for e in ev] == ["first", "true", "last"]
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (4, 40)")
+    sql(pg, f"UPDATE {t} SET v = 11 WHERE id = 1")
+    ev = wait_all_events(s, 5)
+    assert ops(ev[3:]) == ["c", "u"]
+    assert payload(ev[3])["after"] == {"id": 4, "v": 40}
+    assert payload(ev[4])["after"] == {"id": 1, "v": 11}
+    assert [payload(e)["source"]["snapshot"] for e in ev[3:]] == ["false", "false"]
+    assert s.stop() == 0
+    # A restart with the stored offset does not snapshot again.
+    start_run(new_output(s))
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (5, 50)")
+    ev = wait_all_events(s, 6)
+    assert ops(ev) == ["r", "r", "r", "c", "u", "c"]
+    assert s.stop() == 0
+
+
+def test_initial_only_stops_by_itself(pg, tables, sluice):
+    t = tables("it_sm_initial_only", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} SELECT g, g * 10 FROM generate_series(1, 25) g")
+    s = sluice(table_include_list=f"public.{t}", snapshot_mode="initial_only")
+    assert s.run_to_end(timeout=60) == 0, log_text(s)[-3000:]
+    ev = all_events(s)
+    assert set(ops(ev)) == {"r"}
+    assert sorted(ids(ev)) == list(range(1, 26))
+    # Changes after the snapshot are never streamed; a second run finds the snapshot done and does nothing.
+    sql(pg, f"INSERT INTO {t} VALUES (100, 1000)")
+    new_output(s)
+    assert s.run_to_end(timeout=60) == 0, log_text(s)[-3000:]
+    assert all_events(s) == ev
+    assert not s.out.exists() or s.out.read_bytes() == b""
+
+
+@pytest.mark.parametrize("mode", ["no_data", "never"])
+def test_no_data_streams_only(pg, tables, sluice, mode):
+    t = tables(f"it_sm_{mode}", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode=mode))
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    sql(pg, f"DELETE FROM {t} WHERE id = 1")
+    ev = wait_all_events(s, 3)
+    assert ops(ev) == ["c", "d", None]
+    assert payload(ev[0])["after"] == {"id": 3, "v": 3}
+    assert payload(ev[1])["before"]["id"] == 1
+    assert s.stop() == 0
+    assert "r" not in ops(all_events(s))
+
+
+def test_always_snapshots_at_every_start(pg, tables, sluice):
+    t = tables("it_sm_always", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="always"))
+    wait_all_events(s, 2)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    wait_all_events(s, 3)
+    assert s.stop() == 0
+    start_run(new_output(s))
+    ev = wait_all_events(s, 6)
+    assert ops(ev) == ["r", "r", "c", "r", "r", "r"]
+    assert sorted(ids(ev[3:])) == [1, 2, 3]
+    assert payload(ev[3])["source"]["snapshot"] == "first" and payload(ev[5])["source"]["snapshot"] == "last"
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (4, 4)")
+    ev = wait_all_events(s, 7)
+    assert ops(ev)[6] == "c" and payload(ev[6])["after"]["id"] == 4
+    assert s.stop() == 0
+
+
+def test_when_needed_resnapshots_after_slot_loss(pg, tables, sluice):
+    t = tables("it_sm_when_needed", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="when_needed"))
+    wait_all_events(s, 2)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    wait_all_events(s, 3)
+    assert s.stop() == 0
+    drop_slot(pg, s.slot)
+    sql(pg, f"INSERT INTO {t} VALUES (4, 4)")  # not in any stream any more: only a new snapshot has it
+    sql(pg, f"DELETE FROM {t} WHERE id = 2")
+    start_run(new_output(s))
+    ev = wait_all_events(s, 6)
+    assert ops(ev) == ["r", "r", "c", "r", "r", "r"]
+    assert sorted(ids(ev[3:])) == [1, 3, 4]
+    assert "when_needed" in log_text(s, s.mark)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (5, 5)")
+    ev = wait_all_events(s, 7)
+    assert ops(ev)[6] == "c" and payload(ev[6])["after"]["id"] == 5
+    assert slot_row(pg, s.slot) is not None
+    assert s.stop() == 0
+
+
+def test_initial_with_lost_slot_fails_and_names_the_fix(pg, tables, sluice):
+    t = tables("it_sm_lost_slot", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="initial"))
+    wait_all_events(s, 1)
+    wait_streaming(s)
+    assert s.stop() == 0
+    drop_slot(pg, s.slot)
+    start_run(new_output(s))
+    rc = s.proc.wait(60)
+    out = log_text(s, s.mark)
+    s.stop()
+    assert rc == 1, out
+    line = next((l for l in out.splitlines() if "slot.name" in l and "when_needed" in l), None)
+    assert line is not None, out
+    assert s.slot in line
+    assert slot_row(pg, s.slot) is None  # the failed start did not create a new slot
+    assert len(all_events(s)) == 1  # and emitted nothing
+
+
+def test_offsets_list_and_reset(pg, tables, sluice):
+    t = tables("it_sm_offsets", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    s = start_run(sluice(table_include_list=f"public.{t}"))
+    wait_all_events(s, 2)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    ev = wait_all_events(s, 3)
+    assert s.stop() == 0
+    last_lsn = payload(ev[2])["source"]["lsn"]
+
+    r = run_cli("offsets", "list", str(s.cfg_path))
+    assert r.returncode == 0, r.stderr
+    rows = [l.split("\t") for l in r.stdout.splitlines() if l.strip()]
+    assert len(rows) == 1, r.stdout
+    name, part, offset, updated = rows[0]
+    assert name == s.name
+    assert json.loads(part) == {"server": "it"}
+    off = json.loads(offset)
+    assert off["lsn"] >= last_lsn  # the commit of the last streamed change is stored
+    assert int(updated) > 0
+
+    r = run_cli("offsets", "reset", str(s.cfg_path))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"removed 1 offset", r.stdout), r.stdout
+    r = run_cli("offsets", "list", str(s.cfg_path))
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout
+
+    # With no stored offset, snapshot.mode=initial snapshots again.
+    start_run(new_output(s))
+    ev = wait_all_events(s, 6)
+    assert ops(ev) == ["r", "r", "c", "r", "r", "r"]
+    assert sorted(ids(ev[3:])) == [1, 2, 3]
+    assert s.stop() == 0
+
+
+def test_initial_only_drops_its_slot_and_then_has_nothing_to_do(pg, tables, sluice):
+    """initial_only never streams, so its slot must not stay behind holding WAL; a second run with the
+    stored offset has nothing to do and needs no slot."""
+    t = tables("it_sm_initial_only_noslot", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1)")
+    s = sluice(table_include_list=f"public.{t}", snapshot_mode="initial_only")
+    assert s.run_to_end(timeout=60) == 0, log_text(s)[-3000:]
+    assert ops(all_events(s)) == ["r"]
+    assert slot_row(pg, s.slot) is None
+    new_output(s)
+    assert s.run_to_end(timeout=60) == 0, log_text(s)[-3000:]
+    assert ops(all_events(s)) == ["r"]
+    assert slot_row(pg, s.slot) is None
+
+
+def test_slot_ahead_of_stored_offset(pg, tables, sluice):
+    """An offset store restored from an old copy is behind the slot: the changes in between are gone
+    from the slot. initial refuses to start (exit 1, names slot.name and when_needed); when_needed
+    takes a new snapshot instead."""
+    import sqlite3
+    t = tables("it_sm_ahead", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="initial"))
+    wait_all_events(s, 1)
+    wait_streaming(s)
+    assert s.stop() == 0
+    old = s.dir / "offsets-old.db"
+    src, dst = sqlite3.connect(s.config["offset.storage.file.filename"]), sqlite3.connect(old)
+    src.backup(dst)
+    src.close(), dst.close()
+    start_run(new_output(s))
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (2, 2)")
+    wait_all_events(s, 2)
+    wait_until(lambda: slot_row(pg, s.slot)[1] > payload(all_events(s)[1])["source"]["lsn"], 20,
+               what="the slot to confirm the insert")
+    assert s.stop() == 0
+
+    s.config["offset.storage.file.filename"] = str(old)
+    start_run(new_output(s))
+    rc = s.proc.wait(60)
+    out = log_text(s, s.mark)
+    s.stop()
+    assert rc == 1, out
+    line = next((l for l in out.splitlines() if "slot.name" in l and "ahead" in l), None)
+    assert line is not None and "when_needed" in line, out
+    assert len(all_events(s)) == 2
+
+    s.config["snapshot.mode"] = "when_needed"
+    start_run(new_output(s))
+    ev = wait_all_events(s, 4)
+    assert ops(ev) == ["r", "c", "r", "r"]
+    assert sorted(ids(ev[2:])) == [1, 2]
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    ev = wait_all_events(s, 5)
+    assert ops(ev)[4] == "c" and payload(ev[4])["after"]["id"] == 3
+    assert s.stop() == 0
