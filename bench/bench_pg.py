@@ -7,7 +7,14 @@ backlog on its own: pg_recvlogical with --endpos (it receives the pgoutput
 messages and writes them to /dev/null: the limit of what the server emits),
 and sluice decoding, encoding Debezium JSON and writing + fsyncing a file.
 Prints events/s of each, their ratio, sluice's peak RSS and CPU seconds.
-Sizes can be scaled with BENCH_INSERTS / BENCH_UPDATES.
+
+Two sluice configurations are measured, each right after its own
+pg_recvlogical run (four slots, consumed in the order recvlogical, sluice,
+recvlogical, sluice, so neither side always gets the colder WAL cache):
+Kafka Connect's default JsonConverter output with schemas (each event carries
+its ~3 KB schema) and bare payloads (schemas.enable=false).
+Sizes can be scaled with BENCH_INSERTS / BENCH_UPDATES; extra sluice keys
+with BENCH_SLUICE_CONFIG (JSON).
 """
 import json
 import os
@@ -36,14 +43,21 @@ def q(conn, sql, *args):
 
 
 def setup(conn):
-    for slot in ("bench_recv", "bench_sluice"):
-        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+    drop_slots(conn)
     q(conn, "DROP TABLE IF EXISTS bench_orders; DROP PUBLICATION IF EXISTS bench_pub")
     q(conn, """CREATE TABLE bench_orders (id bigserial PRIMARY KEY, customer_id bigint, status text,
                total numeric(12,2), created_at timestamptz, note text)""")
     q(conn, "CREATE PUBLICATION bench_pub FOR TABLE bench_orders")
-    q(conn, "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')")
-    q(conn, "SELECT pg_create_logical_replication_slot('bench_sluice', 'pgoutput')")
+    for slot in SLOTS:
+        q(conn, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", slot)
+
+
+SLOTS = ("bench_recv_1", "bench_sluice_1", "bench_recv_2", "bench_sluice_2")
+
+
+def drop_slots(conn):
+    for slot in SLOTS:
+        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
 
 
 def workload(conn):
@@ -63,10 +77,10 @@ def workload(conn):
     return end
 
 
-def run_recvlogical(end_lsn):
+def run_recvlogical(end_lsn, slot):
     p = pg_params()
     env = dict(os.environ, PGPASSWORD=p["password"])
-    cmd = [RECV, "-h", p["host"], "-p", str(p["port"]), "-U", p["user"], "-d", p["dbname"], "--slot", "bench_recv",
+    cmd = [RECV, "-h", p["host"], "-p", str(p["port"]), "-U", p["user"], "-d", p["dbname"], "--slot", slot,
            "--start", "-o", "proto_version=1", "-o", "publication_names=bench_pub", "--endpos", end_lsn,
            "-f", "/dev/null", "--no-loop"]
     t0 = time.time()
@@ -85,17 +99,17 @@ def proc_stats(pid):
     return rss, (int(fields[11]) + int(fields[12])) / tck
 
 
-def run_sluice(workdir, expected):
+def run_sluice(workdir, expected, slot, extra):
     p = pg_params()
     out = workdir / "events.jsonl"
     cfg = {"name": "bench", "config": {
         "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
         "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
-        "topic.prefix": "bench", "slot.name": "bench_sluice", "publication.name": "bench_pub",
+        "topic.prefix": "bench", "slot.name": slot, "publication.name": "bench_pub",
         "publication.autocreate.mode": "disabled", "snapshot.mode": "no_data",
         "sink.type": "file", "sink.file.path": str(out),
         "offset.storage.file.filename": str(workdir / "offsets.db"),
-        **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
+        **extra, **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
     (workdir / "bench.json").write_text(json.dumps(cfg))
     log = open(workdir / "sluice.log", "wb")
     t0 = time.time()
@@ -121,24 +135,44 @@ def run_sluice(workdir, expected):
     return elapsed, rss, cpu, out.stat().st_size
 
 
+def settle():
+    """Lets writeback of the previous run finish and reads the WAL into the page cache, so every
+    consumer starts from the same warm cache (a multi-GB output file can evict the WAL)."""
+    os.sync()
+    wal = ROOT / ".run" / "pg" / "data" / "pg_wal"
+    for f in sorted(wal.glob("0*")) if wal.is_dir() else []:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    time.sleep(1)
+
+
 def main():
     conn = psycopg2.connect(**pg_params())
     conn.autocommit = True
     setup(conn)
     end = workload(conn)
     events = INSERTS + UPDATES
-    with tempfile.TemporaryDirectory(dir=ROOT / ".run") as d:
-        t_recv = run_recvlogical(end)
-        t_sl, rss, cpu, size = run_sluice(Path(d), events)
-    for slot in ("bench_recv", "bench_sluice"):
-        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+    bare = {"key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}
+    results = []
+    for i, (label, extra) in enumerate((("schemas.enable=true (default)", {}), ("schemas.enable=false", bare))):
+        with tempfile.TemporaryDirectory(dir=ROOT / ".run") as d:
+            settle()
+            t_recv = run_recvlogical(end, SLOTS[2 * i])
+            settle()
+            t_sl, rss, cpu, size = run_sluice(Path(d), events, SLOTS[2 * i + 1], extra)
+        results.append((label, t_recv, t_sl, rss, cpu, size))
+    drop_slots(conn)
     q(conn, "DROP TABLE bench_orders; DROP PUBLICATION bench_pub")
-    r_recv, r_sl = events / t_recv, events / t_sl
-    print(f"pg_recvlogical: {events} events in {t_recv:.2f}s = {r_recv:,.0f} events/s")
-    print(f"sluice -> file: {events} events in {t_sl:.2f}s = {r_sl:,.0f} events/s "
-          f"({size / 1e6:.0f} MB of Debezium JSON)")
-    print(f"ratio sluice/pg_recvlogical: {r_sl / r_recv:.2f} (goal >= 0.9)")
-    print(f"sluice peak RSS: {rss / 1048576:.1f} MiB (goal <= 64), CPU: {cpu:.1f}s")
+    for label, t_recv, t_sl, rss, cpu, size in results:
+        r_recv, r_sl = events / t_recv, events / t_sl
+        print(f"\n[{label}]")
+        print(f"pg_recvlogical: {events} events in {t_recv:.2f}s = {r_recv:,.0f} events/s")
+        print(f"sluice -> file: {events} events in {t_sl:.2f}s = {r_sl:,.0f} events/s "
+              f"({size / 1e6:.0f} MB of Debezium JSON, fsynced)")
+        print(f"ratio sluice/pg_recvlogical: {r_sl / r_recv:.2f} (goal >= 0.9)")
+        print(f"sluice peak RSS: {rss / 1048576:.1f} MiB (goal <= 64), CPU: {cpu:.1f}s "
+              f"({cpu / events * 1e6:.2f} us/event)")
 
 
 if __name__ == "__main__":
