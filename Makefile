@@ -9,15 +9,15 @@ all: build
 
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(BUILD) -j $(JOBS)
 
 asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON >/dev/null
-	@cmake --build build-asan -j $(JOBS)
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build build-asan -j $(JOBS)
 
 fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS)
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build build-fuzz -j $(JOBS)
 
 deps:
 	@scripts/deps.sh

@@ -11,7 +11,7 @@ scripts/services.sh start pg >/dev/null
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; scripts/services.sh stop pg >/dev/null 2>&1 || true' EXIT
 . .run/env
 export PGPASSWORD=$SLUICE_PG_PASSWORD
-sql() { psql -q -h 127.0.0.1 -p "$SLUICE_PG_PORT" -U "$SLUICE_PG_USER" -d "$SLUICE_PG_DB" -v ON_ERROR_STOP=1 -c "$1"; }
+sql() { PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -p "$SLUICE_PG_PORT" -U "$SLUICE_PG_USER" -d "$SLUICE_PG_DB" -v ON_ERROR_STOP=1 -c "$1"; }
 
 demo=.run/demo
 rm -rf "$demo" && mkdir -p "$demo"
