@@ -155,9 +155,11 @@ bool sl_ctx_stopping(const sl_ctx *x) { return atomic_load(&x->conn->stop) != 0;
 uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
 
 void sl_ctx_set_partition(sl_ctx *x, const char *partition_json) {
-    sl_free(x->conn->partition);
-    x->conn->partition = sl_strdup(partition_json);
-    x->conn->stored_loaded = false;
+    sl_connector *c = x->conn;
+    if (c->partition && strcmp(c->partition, partition_json) == 0) return; /* keeps a reconnect's resume point */
+    sl_free(c->partition);
+    c->partition = sl_strdup(partition_json);
+    c->stored_loaded = false;
 }
 
 const char *sl_ctx_stored_offset(sl_ctx *x) {

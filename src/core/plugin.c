@@ -6,8 +6,25 @@
 extern const sl_source_ops sl_pg_source_ops;
 extern const sl_sink_ops sl_file_sink_ops, sl_stdout_sink_ops;
 
-const sl_source_ops *const sl_sources[] = {&sl_pg_source_ops, NULL};
-const sl_sink_ops *const sl_sinks[] = {&sl_file_sink_ops, &sl_stdout_sink_ops, NULL};
+#define MAX_PLUGINS 16
+const sl_source_ops *sl_sources[MAX_PLUGINS + 1] = {&sl_pg_source_ops, NULL};
+const sl_sink_ops *sl_sinks[MAX_PLUGINS + 1] = {&sl_file_sink_ops, &sl_stdout_sink_ops, NULL};
+
+int sl_plugin_add_source(const sl_source_ops *ops) {
+    int n = 0;
+    while (sl_sources[n]) n++;
+    if (n == MAX_PLUGINS) return -1;
+    sl_sources[n] = ops;
+    return 0;
+}
+
+int sl_plugin_add_sink(const sl_sink_ops *ops) {
+    int n = 0;
+    while (sl_sinks[n]) n++;
+    if (n == MAX_PLUGINS) return -1;
+    sl_sinks[n] = ops;
+    return 0;
+}
 
 static int matches(const char *name, const char *aliases, const char *want) {
     if (strcasecmp(name, want) == 0) return 1;

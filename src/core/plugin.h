@@ -56,7 +56,10 @@ typedef struct sl_sink_ops {
 const sl_source_ops *sl_source_find(const char *name);
 const sl_sink_ops *sl_sink_find(const char *name);
 /* NULL-terminated lists, for docs and help. */
-extern const sl_source_ops *const sl_sources[];
-extern const sl_sink_ops *const sl_sinks[];
+extern const sl_source_ops *sl_sources[];
+extern const sl_sink_ops *sl_sinks[];
+/* Adds a plugin (tests, embedders) before connectors are created; -1 when full. Not thread-safe. */
+int sl_plugin_add_source(const sl_source_ops *ops);
+int sl_plugin_add_sink(const sl_sink_ops *ops);
 
 #endif

@@ -125,6 +125,8 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
     }
     PQclear(r);
     bool tty = isatty(STDERR_FILENO);
+    int64_t batch_max = sl_ctx_core(s->ctx)->max_batch_size;
+    if (s->cf->snapshot_fetch_size < batch_max) batch_max = s->cf->snapshot_fetch_size;
     int64_t t0 = sl_mono_ms(), last_print = t0, done = 0;
     char fq[512];
     snprintf(fq, sizeof fq, "%s.%s", t->schema, t->name);
@@ -132,7 +134,7 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
     char *line;
     int n;
     while ((n = PQgetCopyData(s->sql, &line, 0)) > 0) {
-        if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size && pg_emit_batch(s) < 0) {
+        if (s->batch->n >= batch_max && pg_emit_batch(s) < 0) {
             PQfreemem(line);
             goto out; /* stopping */
         }

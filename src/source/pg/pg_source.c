@@ -71,7 +71,7 @@ static const sl_prop pg_props[] = {
      "stream only; when_needed: snapshot again if the slot or stored position is unusable; always: snapshot at "
      "every start."},
     {"snapshot.fetch.size", SL_PT_INT, "10240", NULL, 1, 100000000, 0, F(snapshot_fetch_size),
-     "Rows per batch while snapshotting (at most max.batch.size are handed on at once)."},
+     "Most rows per batch handed on while snapshotting (the smaller of this and max.batch.size)."},
     {"heartbeat.interval.ms", SL_PT_INT, "0", NULL, 0, 86400000, 0, F(heartbeat_ms),
      "Every this often (0 = off) ask the server for its WAL position and commit it when no captured change is "
      "pending, so the slot advances while captured tables are idle; runs heartbeat.action.query too."},

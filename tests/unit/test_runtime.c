@@ -1,0 +1,214 @@
+/*
+ * The delivery contract, end to end inside the runtime, with a scripted
+ * source and a recording sink: offsets are stored only after the sink has
+ * flushed the batches before them; a sink failure stores nothing past the
+ * last flush; a source that asks for a retry is reopened and resumes from the
+ * newest offset it had emitted.
+ */
+#include "core/connector.h"
+#include "core/log.h"
+#include "state/offsets.h"
+#include "test.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- scripted source ---- */
+typedef struct tsrc_conf {
+    int64_t batches;     /* batches to emit; every odd one carries an offset */
+    int64_t retry_after; /* return SL_RETRY once after this many batches (0: never) */
+    bool wait_commit;    /* wait until each offset is committed before the next batch */
+} tsrc_conf;
+
+static int opens;
+static char resume_seen[256];
+static _Atomic int retried;
+
+typedef struct tsrc {
+    tsrc_conf *cf;
+    sl_ctx *ctx;
+    int next;
+} tsrc;
+
+static const sl_prop tsrc_props[] = {
+    {"test.batches", SL_PT_INT, "4", NULL, 0, 1000, 0, offsetof(tsrc_conf, batches), "batches"},
+    {"test.retry.after", SL_PT_INT, "0", NULL, 0, 1000, 0, offsetof(tsrc_conf, retry_after), "retry"},
+    {"test.wait.commit", SL_PT_BOOL, "false", NULL, 0, 0, 0, offsetof(tsrc_conf, wait_commit), "wait"},
+    {NULL}};
+
+static int tsrc_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t errsz) {
+    tsrc *s = sl_calloc(1, sizeof *s);
+    s->cf = settings;
+    s->ctx = ctx;
+    sl_ctx_set_partition(ctx, "{\"server\":\"t\"}");
+    const char *resume = sl_ctx_stored_offset(ctx);
+    snprintf(resume_seen, sizeof resume_seen, "%s", resume ? resume : "");
+    if (resume) s->next = atoi(strchr(resume, ':') + 1) + 1; /* {"n":K} -> continue after K */
+    opens++;
+    *out = s;
+    return 0;
+}
+
+static int tsrc_run(void *p) {
+    tsrc *s = p;
+    static sl_table *t;
+    if (!t) {
+        t = sl_table_new("db", "sch", "tbl", 1);
+        t->cols[0].name = sl_strdup("id");
+        t->cols[0].type = SL_T_INT32;
+        t->cols[0].key = true;
+        t->nkeys = 1;
+        t->topic = sl_strdup("t.sch.tbl");
+    }
+    for (; s->next < s->cf->batches && !sl_ctx_stopping(s->ctx); s->next++) {
+        if (s->cf->retry_after && s->next == s->cf->retry_after && !atomic_exchange(&retried, 1)) {
+            sl_ctx_retry(s->ctx, "scripted connection loss");
+            return SL_RETRY;
+        }
+        sl_batch *b = sl_batch_new();
+        sl_record *r = sl_batch_add(b, t);
+        r->op = SL_OP_CREATE;
+        r->after = sl_arena_alloc(&b->arena, sizeof(sl_cell));
+        char *v = sl_arena_strndup(&b->arena, "7", 1);
+        r->after[0] = (sl_cell){v, 1, 0};
+        if (s->next % 2 == 1) {
+            char off[64];
+            snprintf(off, sizeof off, "{\"n\":%d}", s->next);
+            sl_batch_set_offset(b, off, (uint64_t)s->next);
+        }
+        if (sl_ctx_emit(s->ctx, b) < 0) return 0;
+        if (s->cf->wait_commit && s->next % 2 == 1)
+            for (int i = 0; i < 200 && sl_ctx_committed_seq(s->ctx) < (uint64_t)s->next; i++) sl_sleep_ms(10, NULL);
+    }
+    while (!sl_ctx_stopping(s->ctx)) sl_sleep_ms(10, NULL);
+    return 0;
+}
+
+static void tsrc_close(void *p) { sl_free(p); }
+
+static const sl_source_ops tsrc_ops = {"test-source", NULL, "scripted", tsrc_props, sizeof(tsrc_conf), NULL,
+                                       tsrc_open, tsrc_run, tsrc_close};
+
+/* ---- recording sink ---- */
+typedef struct tsink_conf {
+    int64_t fail_at; /* fail the write of the Nth record (1-based, 0: never) */
+} tsink_conf;
+
+static _Atomic int written, flushes;
+static const sl_prop tsink_props[] = {
+    {"test.fail.at", SL_PT_INT, "0", NULL, 0, 1000, 0, offsetof(tsink_conf, fail_at), "fail"}, {NULL}};
+
+static int tsink_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t errsz) {
+    *out = settings;
+    return 0;
+}
+
+static int tsink_write(void *p, sl_batch *b, char *err, size_t errsz) {
+    tsink_conf *cf = p;
+    for (int i = 0; i < b->n; i++) {
+        if (cf->fail_at && atomic_load(&written) + 1 == cf->fail_at) {
+            snprintf(err, errsz, "boom");
+            return -1;
+        }
+        atomic_fetch_add(&written, 1);
+    }
+    return 0;
+}
+
+static int tsink_flush(void *p, char *err, size_t errsz) {
+    atomic_fetch_add(&flushes, 1);
+    return 0;
+}
+
+static void tsink_close(void *p) {}
+
+static const sl_sink_ops tsink_ops = {"test-sink", NULL, "records", tsink_props, sizeof(tsink_conf), NULL,
+                                      tsink_open, tsink_write, tsink_flush, tsink_close};
+
+/* ---- helpers ---- */
+static char dbpath[64];
+
+static int run_connector(const char *extra, char *err, size_t errsz) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"name\":\"rt\",\"config\":{\"connector.class\":\"test-source\",\"sink.type\":\"test-sink\","
+             "\"offset.storage.file.filename\":\"%s\",\"offset.flush.interval.ms\":\"0\","
+             "\"retriable.restart.connector.wait.ms\":\"0\"%s}}",
+             dbpath, extra);
+    sl_config *cfg = sl_config_parse_json(json, "t", err, errsz);
+    sl_errs errs = {0};
+    sl_connector *c = sl_connector_new(cfg, &errs);
+    CHECK(c != NULL && errs.n == 0);
+    if (!c) return -9;
+    CHECK(sl_connector_start(c, err, errsz) == 0);
+    sl_sleep_ms(300, NULL);
+    sl_connector_stop(c);
+    int rc = sl_connector_wait(c, err, errsz);
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+    sl_errs_free(&errs);
+    return rc;
+}
+
+static char *stored(void) {
+    char err[256], *off = NULL;
+    sl_offsets *s = sl_offsets_open(dbpath, err, sizeof err);
+    sl_offsets_get(s, "rt", "{\"server\":\"t\"}", &off, err, sizeof err);
+    sl_offsets_close(s);
+    return off;
+}
+
+static void reset(void) {
+    char p[80];
+    unlink(dbpath);
+    snprintf(p, sizeof p, "%s-wal", dbpath), unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath), unlink(p);
+    atomic_store(&written, 0), atomic_store(&flushes, 0), atomic_store(&retried, 0);
+    opens = 0;
+}
+
+int main(void) {
+    sl_log_set_level(SL_LOG_ERROR);
+    snprintf(dbpath, sizeof dbpath, "/tmp/sl_rt_%d.db", (int)getpid());
+    CHECK(sl_plugin_add_source(&tsrc_ops) == 0);
+    CHECK(sl_plugin_add_sink(&tsink_ops) == 0);
+    char err[512];
+
+    /* Clean run: every batch written and flushed, the newest offset stored. */
+    reset();
+    CHECK(run_connector(",\"test.batches\":\"6\"", err, sizeof err) == 0);
+    CHECK(atomic_load(&written) == 6);
+    CHECK(atomic_load(&flushes) >= 1);
+    char *off = stored();
+    CHECK_STR(off, "{\"n\":5}");
+    sl_free(off);
+
+    /* The sink fails on record 3: offset 1 (flushed before) is stored, nothing after it. */
+    reset();
+    CHECK(run_connector(",\"test.batches\":\"6\",\"test.wait.commit\":\"true\",\"test.fail.at\":\"3\"", err,
+                        sizeof err) == -1);
+    CHECK(strstr(err, "sink test-sink: boom") != NULL);
+    off = stored();
+    CHECK_STR(off, "{\"n\":1}");
+    sl_free(off);
+
+    /* A retry reopens the source, which resumes after the newest offset it emitted. */
+    reset();
+    CHECK(run_connector(",\"test.batches\":\"6\",\"test.retry.after\":\"4\"", err, sizeof err) == 0);
+    CHECK(opens == 2);
+    CHECK_STR(resume_seen, "{\"n\":3}");
+    CHECK(atomic_load(&written) == 6); /* 0..3 before the retry, 4..5 after: none twice */
+    off = stored();
+    CHECK_STR(off, "{\"n\":5}");
+    sl_free(off);
+
+    /* errors.max.retries=0: the retry is refused and the connector fails with the reason. */
+    reset();
+    CHECK(run_connector(",\"test.batches\":\"6\",\"test.retry.after\":\"2\",\"errors.max.retries\":\"0\"", err,
+                        sizeof err) == -1);
+    CHECK(strstr(err, "scripted connection loss") && strstr(err, "errors.max.retries"));
+    reset();
+    TEST_END();
+}
