@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg clean services-stop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql clean services-stop
 
 all: build
 
@@ -31,12 +31,16 @@ check:
 docs: build
 	@$(BUILD)/sluice config-docs > docs/CONFIGURATION.md
 	@{ cat docs/connectors/postgres.in.md; $(BUILD)/sluice config-docs postgres; } > docs/connectors/postgres.md
+	@{ cat docs/connectors/mysql.in.md; $(BUILD)/sluice config-docs mysql; } > docs/connectors/mysql.md
 
 docs-check: build
 	@scripts/docs-check.sh build/sluice
 
 bench-pg: deps build
 	@bench/bench_pg.sh
+
+bench-mysql: deps build
+	@bench/bench_mysql.sh
 
 services-stop:
 	@scripts/services.sh stop all

@@ -32,8 +32,8 @@ PACKAGES=(
     # test runner and process tooling used by the scripts
     python3 python3-pip procps psmisc util-linux
 )
-PY_MODULES_IMPORT='import pytest, psycopg2'
-PY_PACKAGES=(pytest psycopg2-binary)
+PY_MODULES_IMPORT='import pytest, psycopg2, pymysql'
+PY_PACKAGES=(pytest psycopg2-binary pymysql)
 SVC_USER=sluicesvc
 
 step() { printf 'deps: %s\n' "$*"; }
@@ -183,7 +183,7 @@ step "clang: libFuzzer target (-fsanitize=fuzzer,address,undefined) links and ru
 command -v python3 >/dev/null 2>&1 || die "python3 not on PATH"
 py=$(command -v python3)
 if python3 -c "$PY_MODULES_IMPORT" >/dev/null 2>&1; then
-    step "python ($py): pytest, psycopg2 present"
+    step "python ($py): pytest, psycopg2, pymysql present"
 else
     step "python ($py): installing ${PY_PACKAGES[*]}"
     pip_log=$(mktemp)
@@ -200,8 +200,8 @@ else
         fi
     fi
     rm -f "$pip_log"
-    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2 still not importable by $py"
-    step "python ($py): pytest, psycopg2 installed"
+    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2/pymysql still not importable by $py"
+    step "python ($py): pytest, psycopg2, pymysql installed"
 fi
 
 # ------------------------------------------------------------ service user

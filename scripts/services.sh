@@ -387,7 +387,7 @@ mariadb_provision() {
 SET SESSION sql_log_bin = 0;
 CREATE USER IF NOT EXISTS 'sluice'@'127.0.0.1' IDENTIFIED BY 'sluice';
 CREATE USER IF NOT EXISTS 'sluice'@'localhost' IDENTIFIED BY 'sluice';
-GRANT ALL PRIVILEGES ON *.* TO 'sluice'@'127.0.0.1', 'sluice'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'sluice'@'127.0.0.1', 'sluice'@'localhost' WITH GRANT OPTION;
 GRANT REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR ON *.*
    TO 'sluice'@'127.0.0.1', 'sluice'@'localhost';
 CREATE DATABASE IF NOT EXISTS sluice;

@@ -83,6 +83,6 @@ const char *sl_ctype_name(sl_ctype t) {
     static const char *names[] = {"unknown", "bool", "int16", "int32", "int64", "float32", "float64",
                                   "numeric", "money", "string", "bytes", "date", "time", "timetz",
                                   "timestamp", "timestamptz", "interval", "uuid", "json", "xml",
-                                  "enum", "bit", "array"};
+                                  "enum", "bit", "array", "year", "set", "geometry"};
     return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }

@@ -54,7 +54,16 @@ typedef enum sl_ctype {
     SL_T_ENUM,        /* allowed values in the column */
     SL_T_BIT,         /* bit(n) / varbit; length in the column */
     SL_T_ARRAY,       /* element type in column.elem */
+    SL_T_YEAR,        /* MySQL YEAR: io.debezium.time.Year */
+    SL_T_SET,         /* MySQL SET: io.debezium.data.EnumSet; labels in enum_values */
+    SL_T_GEOMETRY,    /* MySQL spatial types: io.debezium.data.geometry.Geometry {wkb, srid} */
 } sl_ctype;
+
+/* How a cell's bytes represent the value. */
+enum {
+    SL_REPR_TEXT = 0, /* the text form (PostgreSQL type output; MySQL cell forms of rowimage.h) */
+    SL_REPR_RAW = 1,  /* raw bytes (MySQL binary strings and geometry) */
+};
 
 typedef struct sl_column {
     char *name;
@@ -69,6 +78,8 @@ typedef struct sl_column {
     char *enum_values;    /* comma-separated labels for enums, else NULL */
     bool key;             /* part of the record key */
     bool optional;        /* nullable */
+    bool is_unsigned;     /* MySQL UNSIGNED integer or decimal */
+    uint8_t repr;         /* SL_REPR_* of this column's cells */
 } sl_column;
 
 /* Schema of one captured table. Immutable once published; reference counted. */
@@ -100,11 +111,19 @@ typedef struct sl_cell {
 
 typedef enum sl_snap { SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST } sl_snap;
 
-/* Source position of one record. PostgreSQL fills the LSN fields. */
+/* Source position of one record. PostgreSQL fills the LSN fields, MySQL the binlog fields. */
 typedef struct sl_pos {
     uint64_t lsn;          /* LSN of this change (or of the commit for snapshot records) */
     uint64_t commit_lsn;   /* end LSN of the enclosing transaction's commit */
     uint64_t last_commit_lsn; /* end LSN of the previous transaction: Debezium's sequence[0] */
+    /* MySQL / MariaDB (strings in the batch arena or static) */
+    const char *file;      /* binlog file of the event */
+    uint64_t file_pos;     /* Debezium's pos: position of the transaction's first event */
+    const char *gtid;      /* GTID of the transaction (MariaDB domain-server-seq), or NULL */
+    uint32_t server_id;
+    uint32_t row;          /* row number inside the rows event */
+    uint64_t thread;       /* thread id of the session that wrote it, 0 if unknown */
+    const char *query;     /* the statement, when the server logs it (annotate rows), else NULL */
 } sl_pos;
 
 typedef struct sl_header {

@@ -284,3 +284,69 @@ def wait_all_events(s, n, timeout=30):
             raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s)[-3000:]}")
         time.sleep(0.05)
     raise AssertionError(f"got {len(all_events(s))} events, wanted {n}:\n{log_text(s)[-3000:]}")
+
+
+# ---- MySQL / MariaDB ----
+
+def my_params():
+    return dict(host="127.0.0.1", port=int(os.environ["SLUICE_MARIADB_PORT"]),
+                user=os.environ.get("SLUICE_MARIADB_USER", "sluice"),
+                password=os.environ.get("SLUICE_MARIADB_PASSWORD", "sluice"),
+                database=os.environ.get("SLUICE_MARIADB_DB", "sluice"), autocommit=True)
+
+
+@pytest.fixture
+def my():
+    import pymysql
+    conn = pymysql.connect(**my_params())
+    yield conn
+    conn.close()
+
+
+def mysql(conn, q, *args):
+    with conn.cursor() as c:
+        c.execute(q, args or None)
+        return c.fetchall() if c.description else None
+
+
+class MySluice(Sluice):
+    """A MariaDB connector run as a real process (same helpers as Sluice)."""
+
+    def __init__(self, tmp_path, conn, **config):
+        self.dir = tmp_path
+        self.pg = None
+        self.my = conn
+        tag = uuid.uuid4().hex[:8]
+        self.out = tmp_path / "events.jsonl"
+        self.log = tmp_path / "sluice.log"
+        p = my_params()
+        self.config = {
+            "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+            "database.hostname": p["host"], "database.port": str(p["port"]),
+            "database.user": p["user"], "database.password": p["password"],
+            "database.server.id": str(5000 + int(tag[:4], 16) % 10000),
+            "topic.prefix": "my", "sink.type": "file", "sink.file.path": str(self.out),
+            "offset.storage.file.filename": str(tmp_path / "offsets.db"),
+            "offset.flush.interval.ms": "100",
+        }
+        self.config.update({k.replace("_", "."): v for k, v in config.items()})
+        self.name = "my-" + tag
+        self.proc = None
+        self.write_config()
+
+    def cleanup(self):
+        self.stop()
+
+
+@pytest.fixture
+def mysluice(tmp_path, my):
+    made = []
+
+    def make(**config):
+        s = MySluice(tmp_path, my, **config)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()

@@ -71,59 +71,6 @@ uint64_t pg_parse_lsn(const char *s) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* ---- filters: comma-separated regexes, anchored, case-insensitive ---- */
-
-static int compile_list(const char *list, regex_t **out, int *n, const char *key, char *errstr, size_t errsz) {
-    *out = NULL, *n = 0;
-    if (!list || !*list) return 0;
-    char *copy = sl_strdup(list), *save = NULL;
-    int cap = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (isspace((unsigned char)*tok)) tok++;
-        size_t len = strlen(tok);
-        while (len && isspace((unsigned char)tok[len - 1])) tok[--len] = 0;
-        if (!len) continue;
-        char *pat = sl_malloc(len + 5);
-        snprintf(pat, len + 5, "^(%s)$", tok);
-        if (*n == cap) cap = cap ? cap * 2 : 4, *out = sl_realloc(*out, (size_t)cap * sizeof **out);
-        int rc = regcomp(&(*out)[*n], pat, REG_EXTENDED | REG_ICASE | REG_NOSUB);
-        sl_free(pat);
-        if (rc) {
-            snprintf(errstr, errsz, "%s: '%s' is not a valid regular expression", key, tok);
-            sl_free(copy);
-            return -1;
-        }
-        (*n)++;
-    }
-    sl_free(copy);
-    return 0;
-}
-
-int pg_filter_init(pg_filter *f, const char *include, const char *exclude, const char *key_inc,
-                   const char *key_exc, char *errstr, size_t errsz) {
-    memset(f, 0, sizeof *f);
-    if (compile_list(include, &f->inc, &f->ninc, key_inc, errstr, errsz) < 0) return -1;
-    return compile_list(exclude, &f->exc, &f->nexc, key_exc, errstr, errsz);
-}
-
-bool pg_filter_match(const pg_filter *f, const char *name) {
-    if (f->ninc) {
-        bool any = false;
-        for (int i = 0; i < f->ninc && !any; i++) any = regexec(&f->inc[i], name, 0, NULL, 0) == 0;
-        return any;
-    }
-    for (int i = 0; i < f->nexc; i++)
-        if (regexec(&f->exc[i], name, 0, NULL, 0) == 0) return false;
-    return true;
-}
-
-void pg_filter_free(pg_filter *f) {
-    for (int i = 0; i < f->ninc; i++) regfree(&f->inc[i]);
-    for (int i = 0; i < f->nexc; i++) regfree(&f->exc[i]);
-    sl_free(f->inc), sl_free(f->exc);
-    memset(f, 0, sizeof *f);
-}
-
 /* ---- tables ---- */
 
 int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t errsz) {
@@ -137,7 +84,7 @@ int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t e
     *n = 0;
     *oids = sl_calloc((size_t)PQntuples(r) + 1, sizeof **oids);
     for (int i = 0; i < PQntuples(r); i++)
-        if (pg_filter_match(&s->tables, PQgetvalue(r, i, 1))) (*oids)[(*n)++] = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        if (sl_filter_match(&s->tables, PQgetvalue(r, i, 1))) (*oids)[(*n)++] = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
     /* An include-list entry that matches no table is almost always a typo: say so. */
     for (int k = 0; k < s->tables.ninc; k++) {
         bool hit = false;
@@ -266,7 +213,7 @@ sl_table *pg_describe(pg_source *s, uint32_t relid, const sl_pgo_col *cols, int 
         const char *name = cols ? cols[i].name : PQgetvalue(r, i, 2);
         char fc[1024];
         snprintf(fc, sizeof fc, "%s.%s", fq, name);
-        map[i] = pg_filter_match(&s->columns, fc) ? nt++ : -1;
+        map[i] = sl_filter_match(&s->columns, fc) ? nt++ : -1;
     }
     sl_table *t = sl_table_new(s->cf->dbname, nsp, rel, nt);
     t->id = relid;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/connector.h"
+#include "core/filter.h"
 #include "source/pg/pgoutput.h"
 
 enum { SNAP_INITIAL, SNAP_INITIAL_ONLY, SNAP_NO_DATA, SNAP_NEVER, SNAP_WHEN_NEEDED, SNAP_ALWAYS };
@@ -41,17 +42,6 @@ typedef struct pg_conf {
     char *msg_prefix_include, *msg_prefix_exclude;
 } pg_conf;
 
-/* A compiled include/exclude pair of anchored, case-insensitive regex lists. */
-typedef struct pg_filter {
-    regex_t *inc, *exc;
-    int ninc, nexc;
-} pg_filter;
-
-int pg_filter_init(pg_filter *f, const char *include, const char *exclude, const char *key_inc,
-                   const char *key_exc, char *errstr, size_t errsz);
-bool pg_filter_match(const pg_filter *f, const char *name);
-void pg_filter_free(pg_filter *f);
-
 /* A relation as the stream knows it: the published schema and the column map. */
 typedef struct pg_rel {
     uint32_t relid;
@@ -66,7 +56,7 @@ typedef struct pg_source {
     sl_ctx *ctx;
     PGconn *sql;        /* regular connection: catalog, snapshot, heartbeats */
     PGconn *repl;       /* replication=database connection */
-    pg_filter tables, columns, msg_prefixes;
+    sl_filter tables, columns, msg_prefixes;
     /* Start-up decisions. */
     bool do_snapshot, stream, created_slot, created_pub;
     bool retrying;      /* run() asked for a reconnect */

@@ -126,15 +126,15 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
             }
     }
     char err[256];
-    pg_filter f;
-    if (pg_filter_init(&f, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list", err,
+    sl_filter f;
+    if (sl_filter_init(&f, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list", err,
                        sizeof err) < 0)
         sl_errs_add(errs, "%s", err);
-    pg_filter_free(&f);
-    if (pg_filter_init(&f, cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list", err,
+    sl_filter_free(&f);
+    if (sl_filter_init(&f, cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list", err,
                        sizeof err) < 0)
         sl_errs_add(errs, "%s", err);
-    pg_filter_free(&f);
+    sl_filter_free(&f);
 }
 
 void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us) {
@@ -340,13 +340,13 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     if (cf->table_exclude && *cf->table_exclude) sl_buf_puts(&texc, cf->table_exclude);
     if (cf->schema_exclude && *cf->schema_exclude)
         sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", cf->schema_exclude);
-    int frc = pg_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
+    int frc = sl_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
                              "table.include.list", "table.exclude.list", errstr, errsz);
     sl_buf_free(&tinc), sl_buf_free(&texc);
     if (frc < 0) return -1;
-    if (pg_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
+    if (sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
                        "column.exclude.list", errstr, errsz) < 0 ||
-        pg_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
+        sl_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
                        "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
         return -1;
 
@@ -451,7 +451,7 @@ static int on_relation(pg_source *s, const sl_pgo_msg *m, char *errstr, size_t e
     rel->table = NULL, rel->map = NULL;
     char fq[512];
     snprintf(fq, sizeof fq, "%s.%s", m->u.relation.nspname, m->u.relation.relname);
-    rel->captured = pg_filter_match(&s->tables, fq);
+    rel->captured = sl_filter_match(&s->tables, fq);
     rel->nsrc = m->u.relation.ncols;
     if (!rel->captured) return 0;
     rel->table = pg_describe(s, rel->relid, m->u.relation.cols, m->u.relation.ncols, &rel->map, errstr, errsz);
@@ -555,7 +555,7 @@ static void on_truncate(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
 }
 
 static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
-    if (!pg_filter_match(&s->msg_prefixes, m->u.message.prefix)) return;
+    if (!sl_filter_match(&s->msg_prefixes, m->u.message.prefix)) return;
     bool tx = m->u.message.flags & 1;
     sl_record *r = add_record(s, NULL, SL_OP_MESSAGE, lsn);
     if (!tx) r->ts_us = sl_wall_us(), r->txid = 0, r->tx_order = 0;
@@ -808,9 +808,9 @@ static void pg_close(void *src) {
     sl_free(s->rels);
     sl_pgo_scratch_free(&s->scratch);
     sl_batch_destroy(s->batch);
-    pg_filter_free(&s->tables);
-    pg_filter_free(&s->columns);
-    pg_filter_free(&s->msg_prefixes);
+    sl_filter_free(&s->tables);
+    sl_filter_free(&s->columns);
+    sl_filter_free(&s->msg_prefixes);
     sl_free(s->snapshot_name);
     sl_free(s);
 }

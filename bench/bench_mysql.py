@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""bench-mysql: sluice (MariaDB binlog -> file) against a bare replication loop, in one run.
+
+A table like bench-pg's gets 1,000,000 inserts and 500,000 updates. Then the
+same binlog range is read twice: by bench_rpl_recv (MariaDB Connector/C's
+replication API, receiving events without decoding rows: the limit) and by
+sluice decoding every row, encoding Debezium JSON and writing + fsyncing a
+file (its offset store is seeded with the range's start). Prints events/s of
+each, their ratio, sluice's peak RSS and CPU seconds. Sizes: BENCH_INSERTS /
+BENCH_UPDATES; extra sluice keys: BENCH_SLUICE_CONFIG (JSON).
+"""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pymysql
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "it"))
+from conftest import my_params  # noqa: E402  (reads .run/env)
+from bench_pg import proc_stats  # noqa: E402
+
+INSERTS = int(os.environ.get("BENCH_INSERTS", 1_000_000))
+UPDATES = int(os.environ.get("BENCH_UPDATES", 500_000))
+SLUICE = os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice"))
+RECV = os.environ.get("BENCH_RPL_RECV", str(ROOT / "build" / "bench_rpl_recv"))
+
+
+def q(conn, sql, *args):
+    with conn.cursor() as c:
+        c.execute(sql, args or None)
+        return c.fetchall() if c.description else None
+
+
+def position(conn):
+    (file, pos, *_), = q(conn, "SHOW MASTER STATUS")
+    (gtids,), = q(conn, "SELECT BINLOG_GTID_POS(%s, %s)", file, pos)
+    return file, int(pos), gtids
+
+
+def workload(conn):
+    q(conn, "DROP TABLE IF EXISTS bench_orders")
+    q(conn, """CREATE TABLE bench_orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT,
+               status VARCHAR(20), total DECIMAL(12,2), created_at TIMESTAMP(6), note TEXT)""")
+    start = position(conn)
+    t0 = time.time()
+    step = 10_000
+    for lo in range(0, INSERTS, step):
+        n = min(step, INSERTS - lo)
+        q(conn, f"""INSERT INTO bench_orders (customer_id, status, total, created_at, note)
+                    SELECT FLOOR(RAND() * 100000), 'new', ROUND(RAND() * 1000, 2), NOW(6), CONCAT('order note ', seq)
+                    FROM seq_1_to_{n}""")
+    for lo in range(0, UPDATES, step):
+        q(conn, "UPDATE bench_orders SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
+          lo, lo + step)
+    end = position(conn)
+    print(f"workload: {INSERTS} inserts + {UPDATES} updates in {time.time() - t0:.1f}s, binlog {start[0]}:{start[1]}"
+          f" .. {end[0]}:{end[1]}")
+    return start, end
+
+
+def run_recv(start, end):
+    p = my_params()
+    t0 = time.time()
+    out = subprocess.run([RECV, p["host"], str(p["port"]), p["user"], p["password"], start[0], str(start[1]),
+                          end[0], str(end[1])], check=True, capture_output=True, text=True)
+    return time.time() - t0, int(out.stdout.strip())
+
+
+def run_sluice(workdir, start, expected):
+    p = my_params()
+    out = workdir / "events.jsonl"
+    db = workdir / "offsets.db"
+    st = sqlite3.connect(db)
+    st.execute("CREATE TABLE offsets (connector TEXT NOT NULL, part TEXT NOT NULL, offset TEXT NOT NULL,"
+               " updated_ms INTEGER NOT NULL, PRIMARY KEY (connector, part))")
+    st.execute("INSERT INTO offsets VALUES ('bench', ?, ?, 0)",
+               (json.dumps({"server": "bench"}, separators=(",", ":")),
+                json.dumps({"file": start[0], "pos": start[1], "gtids": start[2]})))
+    st.commit()
+    st.close()
+    cfg = {"name": "bench", "config": {
+        "connector.class": "mariadb", "database.hostname": p["host"], "database.port": str(p["port"]),
+        "database.user": p["user"], "database.password": p["password"], "topic.prefix": "bench",
+        "table.include.list": "sluice.bench_orders", "sink.type": "file", "sink.file.path": str(out),
+        "offset.storage.file.filename": str(db),
+        **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
+    (workdir / "bench.json").write_text(json.dumps(cfg))
+    log = open(workdir / "sluice.log", "wb")
+    t0 = time.time()
+    proc = subprocess.Popen([SLUICE, "run", str(workdir / "bench.json")], stderr=log)
+    seen, pos = 0, 0
+    rss = cpu = 0
+    while seen < expected:
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            sys.exit(f"sluice exited early: {(workdir / 'sluice.log').read_text()[-2000:]}")
+        if out.exists():
+            with open(out, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+            cut = chunk.rfind(b"\n") + 1
+            seen += chunk.count(b"\n", 0, cut)
+            pos += cut
+        rss, cpu = proc_stats(proc.pid)
+    elapsed = time.time() - t0
+    rss, cpu = proc_stats(proc.pid)
+    proc.terminate()
+    proc.wait(60)
+    return elapsed, rss, cpu, out.stat().st_size
+
+
+def main():
+    conn = pymysql.connect(**my_params())
+    start, end = workload(conn)
+    events = INSERTS + UPDATES
+    os.sync()
+    t_recv, nrows = run_recv(start, end)
+    with tempfile.TemporaryDirectory(dir=ROOT / ".run") as d:
+        t_sl, rss, cpu, size = run_sluice(Path(d), start, events)
+    q(conn, "DROP TABLE bench_orders")
+    r_recv, r_sl = events / t_recv, events / t_sl
+    print(f"bare replication loop: {events} row changes ({nrows} rows events) in {t_recv:.2f}s = {r_recv:,.0f} rows/s")
+    print(f"sluice -> file: {events} events in {t_sl:.2f}s = {r_sl:,.0f} events/s "
+          f"({size / 1e6:.0f} MB of Debezium JSON, fsynced)")
+    print(f"ratio sluice/bare loop: {r_sl / r_recv:.2f} (goal >= 0.8)")
+    print(f"sluice peak RSS: {rss / 1048576:.1f} MiB (goal <= 64), CPU: {cpu:.1f}s ({cpu / events * 1e6:.2f} us/event)")
+
+
+if __name__ == "__main__":
+    main()

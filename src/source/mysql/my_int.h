@@ -1,0 +1,104 @@
+/*
+ * Private parts of the MySQL/MariaDB source shared by its files:
+ * my_source.c (config, start-up checks, the binlog loop), my_schema.c
+ * (TABLE_MAP parsing, table schemas from the binlog's metadata or
+ * information_schema) and my_snapshot.c (the consistent, chunked snapshot).
+ */
+#ifndef SL_SOURCE_MYSQL_INT_H
+#define SL_SOURCE_MYSQL_INT_H
+#include <mysql.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/connector.h"
+#include "core/filter.h"
+#include "source/mysql/rowimage.h"
+
+enum { MY_SNAP_INITIAL, MY_SNAP_INITIAL_ONLY, MY_SNAP_NO_DATA, MY_SNAP_NEVER, MY_SNAP_WHEN_NEEDED };
+enum { MY_LOCK_MINIMAL, MY_LOCK_NONE };
+
+typedef struct my_conf {
+    char *host;
+    int64_t port;
+    char *user, *password;
+    int64_t server_id;
+    char *topic_prefix;
+    char *db_include, *db_exclude, *table_include, *table_exclude, *column_include, *column_exclude;
+    int snapshot_mode, locking_mode;
+    int64_t snapshot_chunk;
+    int decimal_mode, time_mode, binary_mode, bigint_mode;
+    int64_t heartbeat_ms;
+    bool include_query;
+    bool provide_tx;
+    char *gtid_includes, *gtid_excludes;
+    char *skipped_ops;
+    int64_t connect_timeout_ms;
+} my_conf;
+
+/* A table as the binlog describes it (by TABLE_MAP table id). */
+typedef struct my_rel {
+    uint64_t table_id;
+    bool captured;
+    sl_table *table;      /* captured columns only */
+    int ncols;            /* binlog columns */
+    sl_my_col *cols;      /* binlog column descriptions (in arena) */
+    int *map;             /* binlog column -> table column, or -1 */
+    sl_arena arena;       /* strings and labels of cols */
+} my_rel;
+
+/* Binlog position and GTID state: the offset. */
+typedef struct my_pos {
+    char file[256];
+    uint64_t pos;
+    char gtids[1024];     /* MariaDB domain-server-seq list, "" when unknown */
+} my_pos;
+
+typedef struct my_source {
+    my_conf *cf;
+    sl_ctx *ctx;
+    MYSQL *sql;           /* queries, snapshot */
+    MYSQL *binlog;        /* the replication connection */
+    void *rpl;            /* MARIADB_RPL */
+    sl_filter dbs, tables, columns;
+    bool mariadb;         /* server flavour */
+    bool gtid_mode;       /* resume by GTID */
+    int checksum_len;     /* 4 when binlog events end with a CRC32 */
+    bool do_snapshot, stream;
+    char *resume_snapshot; /* snapshot progress from the stored offset (JSON), or NULL */
+    my_pos start;          /* where streaming starts */
+    my_pos cur;            /* position of the next event; gtids = committed state */
+    /* transaction in progress */
+    bool in_txn;
+    char txn_gtid[64];
+    uint64_t txn_pos;
+    uint64_t txn_thread;
+    int64_t txn_ts_us;
+    uint64_t txn_order;
+    char *query;           /* last ANNOTATE_ROWS statement (arena of the current batch) */
+    my_rel *rels;
+    int nrels, rels_cap;
+    sl_batch *batch;
+    uint64_t seq;          /* monotonic counter for offset_seq */
+} my_source;
+
+/* my_schema.c */
+my_rel *my_rel_find(my_source *s, uint64_t table_id);
+/* Parses a TABLE_MAP event body (after the common header) and (re)builds its relation. */
+int my_on_table_map(my_source *s, const uint8_t *body, size_t len, char *errstr, size_t errsz);
+/* Table schema from information_schema (snapshot, or binlog without column names). */
+sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,
+                      sl_arena *arena, char *errstr, size_t errsz);
+void my_rels_free(my_source *s);
+void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);
+
+/* my_snapshot.c */
+int my_snapshot_run(my_source *s);
+
+/* my_source.c */
+MYSQL *my_connect(const my_conf *cf, char *errstr, size_t errsz);
+int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t errsz);
+/* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
+int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);
+int my_emit_batch(my_source *s);
+void my_offset_json(my_source *s, char *out, size_t outsz, const my_pos *p, const char *snapshot_progress);
+
+#endif

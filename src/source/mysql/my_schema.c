@@ -1,0 +1,345 @@
+/*
+ * MySQL/MariaDB source: table schemas.
+ *
+ * The binlog describes each table in its TABLE_MAP event; with
+ * binlog_row_metadata=FULL that includes column names, signedness,
+ * charsets, ENUM/SET labels and the primary key, so the schema of every row
+ * event comes from the binlog itself and stays right across DDL (a table
+ * gets a new table id when its definition changes). information_schema
+ * fills what the binlog lacks: names and keys on servers that log less
+ * metadata, and JSON columns (MariaDB's JSON is LONGTEXT with a json_valid
+ * check). The snapshot, which reads with SQL, uses information_schema only.
+ */
+#include "core/log.h"
+#include "source/mysql/my_int.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+my_rel *my_rel_find(my_source *s, uint64_t table_id) {
+    for (int i = 0; i < s->nrels; i++)
+        if (s->rels[i].table_id == table_id) return &s->rels[i];
+    return NULL;
+}
+
+static void rel_clear(my_rel *r) {
+    sl_table_unref(r->table);
+    sl_free(r->map);
+    sl_arena_free(&r->arena);
+    r->table = NULL, r->map = NULL, r->cols = NULL, r->ncols = 0;
+}
+
+void my_rels_free(my_source *s) {
+    for (int i = 0; i < s->nrels; i++) rel_clear(&s->rels[i]);
+    sl_free(s->rels);
+    s->rels = NULL, s->nrels = s->rels_cap = 0;
+}
+
+static const char *type_name(uint8_t t) {
+    switch (t) {
+    case MYSQL_TYPE_TINY: return "TINYINT";
+    case MYSQL_TYPE_SHORT: return "SMALLINT";
+    case MYSQL_TYPE_INT24: return "MEDIUMINT";
+    case MYSQL_TYPE_LONG: return "INT";
+    case MYSQL_TYPE_LONGLONG: return "BIGINT";
+    case MYSQL_TYPE_FLOAT: return "FLOAT";
+    case MYSQL_TYPE_DOUBLE: return "DOUBLE";
+    case MYSQL_TYPE_NEWDECIMAL: return "DECIMAL";
+    case MYSQL_TYPE_DATE: case MYSQL_TYPE_NEWDATE: return "DATE";
+    case MYSQL_TYPE_TIME: case MYSQL_TYPE_TIME2: return "TIME";
+    case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_DATETIME2: return "DATETIME";
+    case MYSQL_TYPE_TIMESTAMP: case MYSQL_TYPE_TIMESTAMP2: return "TIMESTAMP";
+    case MYSQL_TYPE_YEAR: return "YEAR";
+    case MYSQL_TYPE_BIT: return "BIT";
+    case MYSQL_TYPE_ENUM: return "ENUM";
+    case MYSQL_TYPE_SET: return "SET";
+    case MYSQL_TYPE_JSON: return "JSON";
+    case MYSQL_TYPE_GEOMETRY: return "GEOMETRY";
+    case MYSQL_TYPE_BLOB: case MYSQL_TYPE_TINY_BLOB: case MYSQL_TYPE_MEDIUM_BLOB: case MYSQL_TYPE_LONG_BLOB:
+        return "BLOB";
+    default: return "VARCHAR";
+    }
+}
+
+void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc) {
+    c->type = sl_my_ctype(mc);
+    c->optional = mc->nullable;
+    c->is_unsigned = mc->is_unsigned;
+    c->repr = (mc->binary || mc->type == MYSQL_TYPE_GEOMETRY) ? SL_REPR_RAW : SL_REPR_TEXT;
+    c->precision = c->scale = c->length = -1;
+    c->typmod = -1;
+    c->src_type = mc->type;
+    switch (mc->type) {
+    case MYSQL_TYPE_NEWDECIMAL: c->precision = mc->meta >> 8, c->scale = mc->meta & 0xff; break;
+    case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2: c->scale = mc->meta; break;
+    case MYSQL_TYPE_TIME: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: c->scale = 0; break;
+    case MYSQL_TYPE_BIT: c->length = (mc->meta >> 8) * 8 + (mc->meta & 0xff); break;
+    default: break;
+    }
+    sl_free(c->type_name);
+    c->type_name = sl_strdup(type_name(mc->type));
+    if (mc->nlabels > 0) {
+        sl_buf b;
+        sl_buf_init(&b);
+        for (int i = 0; i < mc->nlabels; i++) sl_buf_printf(&b, "%s%s", i ? "," : "", mc->labels[i]);
+        sl_free(c->enum_values);
+        c->enum_values = sl_strdup(sl_buf_cstr(&b));
+        sl_buf_free(&b);
+    }
+}
+
+/* ---- information_schema ---- */
+
+static char *escape(MYSQL *m, const char *s) {
+    size_t n = strlen(s);
+    char *o = sl_malloc(n * 2 + 1);
+    mysql_real_escape_string(m, o, s, (unsigned long)n);
+    return o;
+}
+
+/* enum('a','b''c') / set(...) labels into arena. */
+static int parse_labels(const char *coltype, sl_arena *arena, const char *const **out) {
+    const char *p = strchr(coltype, '(');
+    int n = 0, cap = 8;
+    const char **labels = sl_arena_alloc(arena, sizeof(char *) * (size_t)cap);
+    while (p && *p) {
+        p = strchr(p, '\'');
+        if (!p) break;
+        sl_buf b;
+        sl_buf_init(&b);
+        for (p++; *p; p++) {
+            if (*p == '\'' && p[1] == '\'') sl_buf_putc(&b, '\''), p++;
+            else if (*p == '\'') break;
+            else sl_buf_putc(&b, *p);
+        }
+        if (n == cap) {
+            const char **more = sl_arena_alloc(arena, sizeof(char *) * (size_t)cap * 2);
+            memcpy(more, labels, sizeof(char *) * (size_t)cap);
+            labels = more, cap *= 2;
+        }
+        labels[n++] = sl_arena_strndup(arena, b.data ? b.data : "", b.len);
+        sl_buf_free(&b);
+        if (*p) p++;
+    }
+    *out = labels;
+    return n;
+}
+
+/* The binlog type byte and metadata a column of this information_schema description has. */
+static void col_from_info(sl_my_col *mc, const char *dtype, const char *coltype, const char *prec, const char *scale,
+                          const char *dtprec, const char *charset, sl_arena *arena) {
+    int p = prec ? atoi(prec) : 0, sc = scale ? atoi(scale) : 0, fsp = dtprec ? atoi(dtprec) : 0;
+    mc->is_unsigned = strstr(coltype, "unsigned") != NULL;
+    mc->binary = !charset || !*charset;
+    mc->charset = 0;
+    if (!strcmp(dtype, "tinyint")) mc->type = MYSQL_TYPE_TINY;
+    else if (!strcmp(dtype, "smallint")) mc->type = MYSQL_TYPE_SHORT;
+    else if (!strcmp(dtype, "mediumint")) mc->type = MYSQL_TYPE_INT24;
+    else if (!strcmp(dtype, "int")) mc->type = MYSQL_TYPE_LONG;
+    else if (!strcmp(dtype, "bigint")) mc->type = MYSQL_TYPE_LONGLONG;
+    else if (!strcmp(dtype, "float")) mc->type = MYSQL_TYPE_FLOAT;
+    else if (!strcmp(dtype, "double")) mc->type = MYSQL_TYPE_DOUBLE;
+    else if (!strcmp(dtype, "decimal")) mc->type = MYSQL_TYPE_NEWDECIMAL, mc->meta = (uint16_t)(p << 8 | sc);
+    else if (!strcmp(dtype, "date")) mc->type = MYSQL_TYPE_DATE;
+    else if (!strcmp(dtype, "time")) mc->type = MYSQL_TYPE_TIME2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "datetime")) mc->type = MYSQL_TYPE_DATETIME2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "timestamp")) mc->type = MYSQL_TYPE_TIMESTAMP2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "year")) mc->type = MYSQL_TYPE_YEAR;
+    else if (!strcmp(dtype, "bit")) mc->type = MYSQL_TYPE_BIT, mc->meta = (uint16_t)((p / 8) << 8 | (p % 8));
+    else if (!strcmp(dtype, "enum") || !strcmp(dtype, "set")) {
+        mc->type = dtype[0] == 'e' ? MYSQL_TYPE_ENUM : MYSQL_TYPE_SET;
+        mc->nlabels = parse_labels(coltype, arena, &mc->labels);
+        mc->binary = false;
+    } else if (!strcmp(dtype, "json")) mc->type = MYSQL_TYPE_JSON, mc->binary = false;
+    else if (strstr(dtype, "blob") || strstr(dtype, "text")) mc->type = MYSQL_TYPE_BLOB;
+    else if (!strcmp(dtype, "geometry") || !strcmp(dtype, "point") || !strcmp(dtype, "linestring") ||
+             !strcmp(dtype, "polygon") || strstr(dtype, "multi") || !strcmp(dtype, "geometrycollection"))
+        mc->type = MYSQL_TYPE_GEOMETRY, mc->binary = true;
+    else mc->type = MYSQL_TYPE_VARCHAR;
+    if (charset && (!strcmp(charset, "latin1"))) mc->charset = 8;
+}
+
+sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,
+                      sl_arena *arena, char *errstr, size_t errsz) {
+    char *edb = escape(s->sql, db), *etb = escape(s->sql, table);
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf_printf(&q,
+                  "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_KEY, c.NUMERIC_PRECISION,"
+                  " c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.CHARACTER_SET_NAME,"
+                  " (SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS k WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA"
+                  "   AND k.TABLE_NAME = c.TABLE_NAME AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)'))"
+                  " FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s'"
+                  " ORDER BY c.ORDINAL_POSITION",
+                  edb, etb);
+    sl_free(edb), sl_free(etb);
+    sl_table *t = NULL;
+    if (mysql_query(s->sql, sl_buf_cstr(&q)) != 0) {
+        snprintf(errstr, errsz, "describing %s.%s: %s", db, table, mysql_error(s->sql));
+        sl_buf_free(&q);
+        return NULL;
+    }
+    sl_buf_free(&q);
+    MYSQL_RES *res = mysql_store_result(s->sql);
+    int n = res ? (int)mysql_num_rows(res) : 0;
+    if (n == 0) {
+        snprintf(errstr, errsz, "table %s.%s not found in information_schema", db, table);
+        mysql_free_result(res);
+        return NULL;
+    }
+    sl_my_col *cols = sl_arena_alloc(arena, sizeof *cols * (size_t)n);
+    memset(cols, 0, sizeof *cols * (size_t)n);
+    t = sl_table_new(db, db, table, n);
+    MYSQL_ROW row;
+    for (int i = 0; (row = mysql_fetch_row(res)) != NULL && i < n; i++) {
+        sl_my_col *mc = &cols[i];
+        mc->name = sl_arena_strndup(arena, row[0], strlen(row[0]));
+        col_from_info(mc, row[1], row[2], row[5], row[6], row[7], row[8], arena);
+        if (row[9] && atoi(row[9]) > 0) mc->type = MYSQL_TYPE_JSON, mc->binary = false;
+        mc->nullable = !strcmp(row[3], "YES");
+        sl_column *c = &t->cols[i];
+        c->name = sl_strdup(mc->name);
+        my_column_from_binlog(s, c, mc);
+        c->key = !strcmp(row[4], "PRI");
+        t->nkeys += c->key;
+    }
+    mysql_free_result(res);
+    *cols_out = cols;
+    *ncols_out = n;
+    return t;
+}
+
+/* ---- TABLE_MAP ---- */
+
+static int lenenc(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    if (*p >= end) return -1;
+    uint8_t b = *(*p)++;
+    int n = b < 0xfb ? 0 : b == 0xfc ? 2 : b == 0xfd ? 3 : b == 0xfe ? 8 : -1;
+    if (n < 0 || end - *p < n) return -1;
+    *v = n ? 0 : b;
+    for (int i = 0; i < n; i++) *v |= (uint64_t)(*p)[i] << (8 * i);
+    *p += n;
+    return 0;
+}
+
+static my_rel *rel_slot(my_source *s, uint64_t id) {
+    my_rel *r = my_rel_find(s, id);
+    if (r) {
+        rel_clear(r);
+        return r;
+    }
+    if (s->nrels == s->rels_cap) {
+        s->rels_cap = s->rels_cap ? s->rels_cap * 2 : 16;
+        s->rels = sl_realloc(s->rels, (size_t)s->rels_cap * sizeof *s->rels);
+    }
+    r = &s->rels[s->nrels++];
+    memset(r, 0, sizeof *r);
+    r->table_id = id;
+    sl_arena_init(&r->arena);
+    return r;
+}
+
+int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, size_t errsz) {
+    const uint8_t *p = b, *end = b + len;
+#define NEED(n) do { if ((size_t)(end - p) < (size_t)(n)) goto bad; } while (0)
+    NEED(9);
+    uint64_t id = 0;
+    for (int i = 0; i < 6; i++) id |= (uint64_t)p[i] << (8 * i);
+    p += 8;
+    uint8_t dblen = *p++;
+    NEED(dblen + 2);
+    char db[256], tb[256];
+    memcpy(db, p, dblen), db[dblen] = 0;
+    p += dblen + 1;
+    uint8_t tblen = *p++;
+    NEED(tblen + 1);
+    memcpy(tb, p, tblen), tb[tblen] = 0;
+    p += tblen + 1;
+    uint64_t ncols, metalen;
+    if (lenenc(&p, end, &ncols) < 0 || ncols == 0 || ncols > SL_MY_MAX_COLS) goto bad;
+    NEED(ncols);
+    const uint8_t *types = p;
+    p += ncols;
+    if (lenenc(&p, end, &metalen) < 0) goto bad;
+    NEED(metalen + (ncols + 7) / 8);
+    const uint8_t *meta = p;
+    p += metalen;
+    const uint8_t *nulls = p;
+    p += (ncols + 7) / 8;
+#undef NEED
+    my_rel *r = rel_slot(s, id);
+    char fq[520];
+    snprintf(fq, sizeof fq, "%s.%s", db, tb);
+    r->captured = sl_filter_match(&s->dbs, db) && sl_filter_match(&s->tables, fq);
+    r->ncols = (int)ncols;
+    if (!r->captured) return 0;
+    r->cols = sl_arena_alloc(&r->arena, sizeof *r->cols * ncols);
+    memset(r->cols, 0, sizeof *r->cols * ncols);
+    for (uint64_t i = 0; i < ncols; i++) {
+        r->cols[i].type = types[i];
+        r->cols[i].nullable = (nulls[i / 8] >> (i % 8)) & 1;
+    }
+    if (sl_my_parse_meta(types, (int)ncols, meta, metalen, r->cols, errstr, errsz) < 0) return -1;
+    int *pk = NULL, npk = 0;
+    if (end > p && sl_my_parse_optional_meta(p, (size_t)(end - p), r->cols, (int)ncols, &r->arena, &pk, &npk, errstr,
+                                             errsz) < 0)
+        return -1;
+    /* information_schema: names/keys when the binlog lacks them, and JSON columns. */
+    sl_my_col *icols = NULL;
+    int nicols = 0;
+    char ierr[256];
+    sl_table *info = my_describe(s, db, tb, &icols, &nicols, &r->arena, ierr, sizeof ierr);
+    bool have_names = r->cols[0].name != NULL;
+    if (!have_names && (!info || nicols != (int)ncols)) {
+        snprintf(errstr, errsz, "table %s: the binlog has no column names (binlog_row_metadata=FULL is needed when "
+                 "the table changed since): %s", fq, info ? "column count differs" : ierr);
+        sl_table_unref(info);
+        return -1;
+    }
+    r->map = sl_malloc(sizeof(int) * ncols);
+    int nt = 0;
+    for (uint64_t i = 0; i < ncols; i++) {
+        const char *name = have_names ? r->cols[i].name : icols[i].name;
+        r->cols[i].name = name;
+        char fc[1024];
+        snprintf(fc, sizeof fc, "%s.%s", fq, name);
+        r->map[i] = sl_filter_match(&s->columns, fc) ? nt++ : -1;
+        if (info && (int)i < nicols && !strcmp(icols[i].name, name) && icols[i].type == MYSQL_TYPE_JSON &&
+            r->cols[i].type == MYSQL_TYPE_BLOB)
+            r->cols[i].type = MYSQL_TYPE_JSON; /* MariaDB JSON: LONGTEXT with json_valid() */
+        if (r->cols[i].nlabels == 0 && info && (int)i < nicols && icols[i].nlabels)
+            r->cols[i].nlabels = icols[i].nlabels, r->cols[i].labels = icols[i].labels;
+    }
+    sl_table *t = sl_table_new(db, db, tb, nt);
+    t->id = (uint32_t)id;
+    sl_buf tb2;
+    sl_buf_init(&tb2);
+    sl_buf_printf(&tb2, "%s.%s.%s", s->cf->topic_prefix, db, tb);
+    t->topic = sl_strdup(sl_buf_cstr(&tb2));
+    sl_buf_free(&tb2);
+    for (uint64_t i = 0; i < ncols; i++) {
+        if (r->map[i] < 0) continue;
+        sl_column *c = &t->cols[r->map[i]];
+        c->name = sl_strdup(r->cols[i].name);
+        my_column_from_binlog(s, c, &r->cols[i]);
+        bool key = false;
+        if (npk) {
+            for (int k = 0; k < npk; k++) key |= pk[k] == (int)i;
+        } else if (info) {
+            for (int k = 0; k < info->ncols; k++)
+                if (!strcmp(info->cols[k].name, c->name)) key = info->cols[k].key;
+        }
+        c->key = key;
+        t->nkeys += key;
+    }
+    sl_table_unref(info);
+    r->table = t;
+    SL_DEBUG("mysql", "table map id=%" PRIu64 " table=%s columns=%d captured=%d", id, fq, (int)ncols, nt);
+    return 0;
+bad:
+    snprintf(errstr, errsz, "malformed TABLE_MAP event (%zu bytes)", len);
+    return -1;
+}

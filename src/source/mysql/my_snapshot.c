@@ -1,0 +1,334 @@
+/*
+ * MySQL/MariaDB source: the snapshot.
+ *
+ * START TRANSACTION WITH CONSISTENT SNAPSHOT gives a read view whose binlog
+ * position MariaDB reports as binlog_snapshot_file/_position (briefly under
+ * FLUSH TABLES WITH READ LOCK with snapshot.locking.mode=minimal, which also
+ * covers MySQL). Each table is read in primary-key order in chunks of
+ * snapshot.fetch.size rows; after each chunk the batch carries an offset
+ * with the snapshot's binlog position and the last key read, so after a
+ * crash the snapshot resumes at that key (in a new read view; the stream
+ * then starts at the first snapshot's position, so changes in between are
+ * replayed and every row converges). Values come from the text protocol and
+ * are brought into the same cell forms the binlog decoder produces.
+ */
+#include "core/log.h"
+#include "source/mysql/my_int.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void quote_ident(sl_buf *b, const char *s) {
+    sl_buf_putc(b, '`');
+    for (; *s; s++) {
+        if (*s == '`') sl_buf_putc(b, '`');
+        sl_buf_putc(b, *s);
+    }
+    sl_buf_putc(b, '`');
+}
+
+static void quote_literal(my_source *s, sl_buf *b, const char *v, size_t n) {
+    char *e = sl_malloc(n * 2 + 1);
+    unsigned long m = mysql_real_escape_string(s->sql, e, v, (unsigned long)n);
+    sl_buf_putc(b, '\'');
+    sl_buf_put(b, e, m);
+    sl_buf_putc(b, '\'');
+    sl_free(e);
+}
+
+/* A text-protocol value in the binlog decoder's cell form (rowimage.h). */
+static sl_cell to_cell(sl_arena *a, const sl_my_col *mc, const char *v, unsigned long n) {
+    if (!v) return (sl_cell){NULL, 0, SL_CELL_NULL};
+    if (mc->type == MYSQL_TYPE_BIT) {
+        int bits = (mc->meta >> 8) * 8 + (mc->meta & 0xff);
+        char *o = sl_arena_alloc(a, (size_t)bits + 1);
+        for (int i = 0; i < bits; i++) {
+            int bit = bits - 1 - i; /* o[0] is the most significant bit */
+            size_t byte = n - 1 - (size_t)(bit / 8);
+            o[i] = (bit / 8 < (int)n && ((unsigned char)v[byte] >> (bit % 8)) & 1) ? '1' : '0';
+        }
+        return (sl_cell){o, (uint32_t)bits, 0};
+    }
+    if (mc->type == MYSQL_TYPE_TIMESTAMP2 || mc->type == MYSQL_TYPE_TIMESTAMP) {
+        char *o = sl_arena_alloc(a, n + 4);
+        memcpy(o, v, n);
+        memcpy(o + n, "+00", 3);
+        return (sl_cell){o, (uint32_t)n + 3, 0};
+    }
+    return (sl_cell){sl_arena_memdup(a, v, n), (uint32_t)n, 0};
+}
+
+typedef struct snap_state {
+    int count;          /* records so far (0: the next is "first") */
+    bool resumed;
+    const char *table;  /* resume: table to start with, NULL from the first */
+    json_t *after;      /* resume: last key values read of that table */
+} snap_state;
+
+static int emit_pending(my_source *s) {
+    return s->batch->n || s->batch->offset ? my_emit_batch(s) : 0;
+}
+
+static void progress_offset(my_source *s, const char *fq, const sl_table *t, MYSQL_ROW last, unsigned long *lens,
+                            const int *keys, int nkeys) {
+    sl_buf p;
+    sl_buf_init(&p);
+    sl_buf_puts(&p, "{\"table\":");
+    sl_buf_put_json_str(&p, fq, strlen(fq));
+    sl_buf_puts(&p, ",\"after\":[");
+    for (int k = 0; k < nkeys; k++) {
+        if (k) sl_buf_putc(&p, ',');
+        sl_buf_put_json_str(&p, last[keys[k]], lens[keys[k]]);
+    }
+    sl_buf_puts(&p, "]}");
+    char off[4096];
+    my_offset_json(s, off, sizeof off, &s->start, sl_buf_cstr(&p));
+    sl_batch_set_offset(s->batch, off, 0);
+    sl_buf_free(&p);
+    (void)t;
+}
+
+static int snapshot_table(my_source *s, const char *db, const char *tb, snap_state *st, char *errstr, size_t errsz) {
+    sl_arena meta;
+    sl_arena_init(&meta);
+    sl_my_col *mcols = NULL;
+    int nm = 0, rc = -1;
+    sl_table *t = my_describe(s, db, tb, &mcols, &nm, &meta, errstr, errsz);
+    if (!t) goto out0;
+    char fq[520];
+    snprintf(fq, sizeof fq, "%s.%s", db, tb);
+    /* Columns kept by the column filters (the full row is read for the key). */
+    int *keep = sl_malloc(sizeof(int) * (size_t)nm), nkeep = 0, *keys = sl_malloc(sizeof(int) * (size_t)nm), nkeys = 0;
+    for (int i = 0; i < nm; i++) {
+        char fc[1024];
+        snprintf(fc, sizeof fc, "%s.%s", fq, mcols[i].name);
+        if (sl_filter_match(&s->columns, fc)) keep[nkeep++] = i;
+        if (t->cols[i].key) keys[nkeys++] = i;
+    }
+    sl_table *out = sl_table_new(db, db, tb, nkeep);
+    sl_buf tp;
+    sl_buf_init(&tp);
+    sl_buf_printf(&tp, "%s.%s.%s", s->cf->topic_prefix, db, tb);
+    out->topic = sl_strdup(sl_buf_cstr(&tp));
+    sl_buf_free(&tp);
+    for (int k = 0; k < nkeep; k++) {
+        sl_column *c = &out->cols[k];
+        c->name = sl_strdup(mcols[keep[k]].name);
+        my_column_from_binlog(s, c, &mcols[keep[k]]);
+        c->key = t->cols[keep[k]].key;
+        out->nkeys += c->key;
+    }
+    sl_buf q;
+    sl_buf_init(&q);
+    json_t *after = st->after && st->table && !strcmp(st->table, fq) ? st->after : NULL;
+    char lastkey[8][256];
+    unsigned long lastlen[8];
+    bool have_last = false;
+    if (after && nkeys <= 8 && (int)json_array_size(after) == nkeys) {
+        for (int k = 0; k < nkeys; k++) {
+            const char *v = json_string_value(json_array_get(after, (size_t)k));
+            snprintf(lastkey[k], sizeof lastkey[k], "%s", v ? v : "");
+            lastlen[k] = (unsigned long)strlen(lastkey[k]);
+        }
+        have_last = true;
+    }
+    SL_INFO("mysql", "snapshot table=%s%s", fq, have_last ? " (resuming after the last chunk read)" : "");
+    int64_t done = 0;
+    for (;;) {
+        sl_buf_reset(&q);
+        sl_buf_puts(&q, "SELECT ");
+        for (int i = 0; i < nm; i++) {
+            if (i) sl_buf_puts(&q, ", ");
+            quote_ident(&q, mcols[i].name);
+        }
+        sl_buf_puts(&q, " FROM ");
+        quote_ident(&q, db);
+        sl_buf_putc(&q, '.');
+        quote_ident(&q, tb);
+        bool chunked = nkeys > 0 && nkeys <= 8;
+        if (chunked && have_last) {
+            sl_buf_puts(&q, " WHERE (");
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_ident(&q, mcols[keys[k]].name);
+            sl_buf_puts(&q, ") > (");
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_literal(s, &q, lastkey[k], lastlen[k]);
+            sl_buf_putc(&q, ')');
+        }
+        if (chunked) {
+            sl_buf_puts(&q, " ORDER BY ");
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_ident(&q, mcols[keys[k]].name);
+            sl_buf_printf(&q, " LIMIT %lld", (long long)s->cf->snapshot_chunk);
+        }
+        if (mysql_query(s->sql, sl_buf_cstr(&q)) != 0) {
+            snprintf(errstr, errsz, "snapshot of %s: %s", fq, mysql_error(s->sql));
+            goto out;
+        }
+        MYSQL_RES *res = mysql_use_result(s->sql);
+        MYSQL_ROW row;
+        int64_t got = 0;
+        while ((row = mysql_fetch_row(res)) != NULL) {
+            unsigned long *lens = mysql_fetch_lengths(res);
+            if ((s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || s->batch->offset) && emit_pending(s) < 0) {
+                mysql_free_result(res);
+                goto out;
+            }
+            sl_record *r = sl_batch_add(s->batch, out);
+            r->op = SL_OP_READ;
+            r->snapshot = st->count == 0 && !st->resumed ? SL_SNAP_FIRST : SL_SNAP_TRUE;
+            r->ts_us = sl_wall_us();
+            r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
+            r->pos.file_pos = s->start.pos;
+            r->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(nkeep ? nkeep : 1));
+            for (int k = 0; k < nkeep; k++)
+                r->after[k] = to_cell(&s->batch->arena, &mcols[keep[k]], row[keep[k]], lens[keep[k]]);
+            for (int k = 0; k < nkeys && k < 8; k++) {
+                lastlen[k] = lens[keys[k]] < sizeof lastkey[k] - 1 ? lens[keys[k]] : sizeof lastkey[k] - 1;
+                memcpy(lastkey[k], row[keys[k]] ? row[keys[k]] : "", lastlen[k]);
+                lastkey[k][lastlen[k]] = 0;
+            }
+            st->count++, got++, done++;
+            if (sl_ctx_stopping(s->ctx)) {
+                mysql_free_result(res);
+                rc = 0;
+                goto out;
+            }
+        }
+        if (mysql_errno(s->sql)) {
+            snprintf(errstr, errsz, "snapshot of %s: %s", fq, mysql_error(s->sql));
+            mysql_free_result(res);
+            goto out;
+        }
+        mysql_free_result(res);
+        have_last = got > 0 || have_last;
+        if (got > 0 && chunked) {
+            char *vals[8];
+            unsigned long lv[8];
+            for (int k = 0; k < nkeys; k++) vals[k] = lastkey[k], lv[k] = lastlen[k];
+            progress_offset(s, fq, out, vals, lv, keys, nkeys);
+        }
+        if (!chunked || got < s->cf->snapshot_chunk) break;
+    }
+    SL_INFO("mysql", "snapshot done table=%s rows=%" PRId64, fq, done);
+    rc = 0;
+out:
+    sl_buf_free(&q);
+    sl_free(keep), sl_free(keys);
+    sl_table_unref(out);
+    sl_table_unref(t);
+out0:
+    sl_arena_free(&meta);
+    return rc;
+}
+
+static int begin_snapshot(my_source *s, char *errstr, size_t errsz) {
+    bool locked = false;
+    if (s->cf->locking_mode == MY_LOCK_MINIMAL) {
+        if (mysql_query(s->sql, "FLUSH TABLES WITH READ LOCK") == 0) locked = true;
+        else SL_WARN("mysql", "snapshot.locking.mode=minimal: FLUSH TABLES WITH READ LOCK failed (%s); going on with "
+                     "the consistent snapshot alone", mysql_error(s->sql));
+    }
+    int rc = my_query(s->sql, "starting the snapshot transaction",
+                      "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errstr, errsz);
+    if (rc == 0) rc = my_query(s->sql, "starting the snapshot transaction", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+                               errstr, errsz);
+    if (rc == 0 && !s->resume_snapshot) {
+        if (s->mariadb) {
+            char *v[2] = {0};
+            rc = my_query_row(s->sql, "reading the snapshot's binlog position",
+                              "SELECT (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME"
+                              " = 'BINLOG_SNAPSHOT_FILE'), (SELECT VARIABLE_VALUE FROM"
+                              " information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_POSITION')",
+                              v, 2, errstr, errsz);
+            if (rc == 0) {
+                snprintf(s->start.file, sizeof s->start.file, "%s", v[0]);
+                s->start.pos = strtoull(v[1], NULL, 10);
+                for (int i = 0; i < 2; i++) sl_free(v[i]);
+                char q[512], *g[1] = {0};
+                snprintf(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")", s->start.file, s->start.pos);
+                rc = my_query_row(s->sql, "reading the snapshot's GTID position", q, g, 1, errstr, errsz);
+                if (rc == 0) snprintf(s->start.gtids, sizeof s->start.gtids, "%s", g[0]), sl_free(g[0]);
+            }
+        } else {
+            char *v[2] = {0};
+            rc = my_query_row(s->sql, "reading the binlog position", "SHOW MASTER STATUS", v, 2, errstr, errsz);
+            if (rc == 0) {
+                snprintf(s->start.file, sizeof s->start.file, "%s", v[0]);
+                s->start.pos = strtoull(v[1], NULL, 10);
+                s->start.gtids[0] = 0;
+                for (int i = 0; i < 2; i++) sl_free(v[i]);
+            }
+        }
+    }
+    if (locked) mysql_query(s->sql, "UNLOCK TABLES");
+    return rc;
+}
+
+int my_snapshot_run(my_source *s) {
+    char err[1024];
+    snap_state st = {0};
+    json_t *prog = NULL;
+    if (s->resume_snapshot) {
+        prog = json_loads(s->resume_snapshot, 0, NULL);
+        st.table = prog ? json_string_value(json_object_get(prog, "table")) : NULL;
+        st.after = prog ? json_object_get(prog, "after") : NULL;
+        st.resumed = true;
+    }
+    if (begin_snapshot(s, err, sizeof err) < 0) goto fail;
+    SL_INFO("mysql", "snapshot start file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos, s->start.gtids);
+    if (mysql_query(s->sql, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE "
+                            "TABLE' AND TABLE_SCHEMA NOT IN ('mysql','sys','information_schema','performance_schema')"
+                            " ORDER BY TABLE_SCHEMA, TABLE_NAME") != 0) {
+        snprintf(err, sizeof err, "listing tables: %s", mysql_error(s->sql));
+        goto fail;
+    }
+    MYSQL_RES *res = mysql_store_result(s->sql);
+    int n = res ? (int)mysql_num_rows(res) : 0;
+    char **names = sl_calloc((size_t)n * 2 + 1, sizeof *names);
+    int nt = 0;
+    MYSQL_ROW row;
+    while (res && (row = mysql_fetch_row(res)) != NULL) {
+        char fq[520];
+        snprintf(fq, sizeof fq, "%s.%s", row[0], row[1]);
+        if (!sl_filter_match(&s->dbs, row[0]) || !sl_filter_match(&s->tables, fq)) continue;
+        names[2 * nt] = sl_strdup(row[0]), names[2 * nt + 1] = sl_strdup(row[1]);
+        nt++;
+    }
+    mysql_free_result(res);
+    bool skipping = st.table != NULL;
+    int rc = 0;
+    for (int i = 0; i < nt && rc == 0 && !sl_ctx_stopping(s->ctx); i++) {
+        char fq[520];
+        snprintf(fq, sizeof fq, "%s.%s", names[2 * i], names[2 * i + 1]);
+        if (skipping && strcmp(fq, st.table) != 0) continue; /* done before the crash */
+        skipping = false;
+        rc = snapshot_table(s, names[2 * i], names[2 * i + 1], &st, err, sizeof err);
+    }
+    for (int i = 0; i < 2 * nt; i++) sl_free(names[i]);
+    sl_free(names);
+    if (rc < 0) goto fail;
+    json_decref(prog);
+    prog = NULL;
+    mysql_query(s->sql, "COMMIT");
+    if (sl_ctx_stopping(s->ctx)) return 0;
+    if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
+    char off[2048];
+    my_offset_json(s, off, sizeof off, &s->start, NULL);
+    sl_batch_set_offset(s->batch, off, 0);
+    SL_INFO("mysql", "snapshot complete records=%d", st.count);
+    sl_free(s->resume_snapshot);
+    s->resume_snapshot = NULL;
+    return my_emit_batch(s);
+fail:
+    json_decref(prog);
+    if (mysql_errno(s->sql) == 2006 || mysql_errno(s->sql) == 2013) { /* server gone / lost connection */
+        sl_ctx_retry(s->ctx, "%s", err);
+        return SL_RETRY;
+    }
+    sl_ctx_fail(s->ctx, "%s", err);
+    return -1;
+}

@@ -1,0 +1,720 @@
+/*
+ * MySQL/MariaDB source: reads the binary log with MariaDB Connector/C's
+ * replication API (mariadb_rpl.h), by GTID on MariaDB and by file+position
+ * otherwise, and emits Debezium's MySQL change events.
+ *
+ * open():  connects, checks log_bin / binlog_format=ROW / binlog_row_image=FULL
+ *          and the replication privileges, and decides between snapshot and
+ *          streaming from the stored offset (no side effects).
+ * run():   the snapshot (my_snapshot.c), then the binlog loop: GTID/BEGIN
+ *          opens a transaction, TABLE_MAP describes tables (my_schema.c),
+ *          rows events are decoded by rowimage.c into cells in the batch
+ *          arena, XID/COMMIT closes the transaction and attaches the offset
+ *          (file, position after the commit, GTID state) to the batch.
+ *          Server heartbeats bound the wait, so stop requests and partly
+ *          filled batches are handled while the database is idle.
+ */
+#include "core/log.h"
+#include "source/mysql/my_int.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <mariadb_rpl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(x) offsetof(my_conf, x)
+static const sl_prop my_props[] = {
+    {"database.hostname", SL_PT_STRING, "localhost", NULL, 0, 0, 0, F(host), "MySQL/MariaDB host."},
+    {"database.port", SL_PT_INT, "3306", NULL, 1, 65535, 0, F(port), "MySQL/MariaDB port."},
+    {"database.user", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(user),
+     "User with REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT."},
+    {"database.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, F(password), "Password of database.user."},
+    {"database.server.id", SL_PT_INT, "184054", NULL, 1, 4294967295LL, 0, F(server_id),
+     "Replica server id sluice uses towards the server; unique among its replicas."},
+    {"topic.prefix", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(topic_prefix),
+     "Logical server name: prefix of every topic (<prefix>.<database>.<table>) and source.name."},
+    {"database.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(db_include),
+     "Regexes of databases to capture (anchored, case-insensitive)."},
+    {"database.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(db_exclude), "Regexes of databases not to capture."},
+    {"table.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(table_include),
+     "Regexes of database.table names to capture. Each must match some table."},
+    {"table.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(table_exclude),
+     "Regexes of database.table names not to capture."},
+    {"column.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(column_include),
+     "Regexes of database.table.column names to keep in events."},
+    {"column.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(column_exclude),
+     "Regexes of database.table.column names to leave out of events."},
+    {"snapshot.mode", SL_PT_ENUM, "initial", "initial|initial_only|no_data|never|when_needed", 0, 0, 0,
+     F(snapshot_mode),
+     "initial: snapshot when no offset is stored, then stream; initial_only: snapshot, then stop; no_data (never): "
+     "stream from the current binlog position; when_needed: snapshot again if the stored position is gone."},
+    {"snapshot.locking.mode", SL_PT_ENUM, "minimal", "minimal|none", 0, 0, 0, F(locking_mode),
+     "minimal: hold a global read lock only while the snapshot transaction starts and reads its binlog position; "
+     "none: no lock (consistent snapshot only)."},
+    {"snapshot.fetch.size", SL_PT_INT, "10000", NULL, 1, 100000000, 0, F(snapshot_chunk),
+     "Rows per primary-key chunk of the snapshot; progress is committed per chunk so a crash resumes there."},
+    {"decimal.handling.mode", SL_PT_ENUM, "precise", "precise|double|string", 0, 0, 0, F(decimal_mode),
+     "DECIMAL as Connect Decimal bytes (precise), JSON numbers (double) or strings (string)."},
+    {"time.precision.mode", SL_PT_ENUM, "adaptive_time_microseconds", "adaptive|adaptive_time_microseconds|connect",
+     0, 0, 0, F(time_mode), "How TIME, DATE and DATETIME values are represented (Debezium's modes)."},
+    {"binary.handling.mode", SL_PT_ENUM, "bytes", "bytes|base64|base64-url-safe|hex", 0, 0, 0, F(binary_mode),
+     "BINARY/VARBINARY/BLOB as Connect bytes or as base64 / base64-url-safe / hex strings."},
+    {"bigint.unsigned.handling.mode", SL_PT_ENUM, "long", "long|precise", 0, 0, 0, F(bigint_mode),
+     "BIGINT UNSIGNED as int64 (long) or as Connect Decimal (precise)."},
+    {"heartbeat.interval.ms", SL_PT_INT, "0", NULL, 0, 86400000, 0, F(heartbeat_ms),
+     "Server heartbeat period while idle (0: 1000 ms); each heartbeat hands on pending events and commits the "
+     "position."},
+    {"include.query", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_query),
+     "Put the statement into source.query (needs binlog_annotate_row_events on MariaDB)."},
+    {"provide.transaction.metadata", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(provide_tx),
+     "Fill the transaction block of each event."},
+    {"gtid.source.includes", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(gtid_includes),
+     "Regexes of GTID source parts (MariaDB: domain-server) whose transactions are captured."},
+    {"gtid.source.excludes", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(gtid_excludes),
+     "Regexes of GTID source parts whose transactions are skipped."},
+    {"skipped.operations", SL_PT_LIST, "t", NULL, 0, 0, 0, F(skipped_ops),
+     "Comma-separated operations not to emit: c, u, d, t, or none."},
+    {"connect.timeout.ms", SL_PT_INT, "30000", NULL, 1000, 3600000, 0, F(connect_timeout_ms),
+     "Connection timeout."},
+    {NULL}};
+#undef F
+
+static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
+    my_conf *cf = settings;
+    char err[256];
+    sl_filter f;
+    const char *pairs[][4] = {{cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list"},
+                              {cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list"},
+                              {cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list"}};
+    for (int i = 0; i < 3; i++) {
+        if (pairs[i][0] && *pairs[i][0] && pairs[i][1] && *pairs[i][1])
+            sl_errs_add(errs, "%s: cannot be combined with %s", pairs[i][3], pairs[i][2]);
+        if (sl_filter_init(&f, pairs[i][0], pairs[i][1], pairs[i][2], pairs[i][3], err, sizeof err) < 0)
+            sl_errs_add(errs, "%s", err);
+        sl_filter_free(&f);
+    }
+    if (cf->skipped_ops) {
+        char *c = sl_strdup(cf->skipped_ops), *save = NULL;
+        for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
+                sl_errs_add(errs, "skipped.operations: '%s' is not allowed (allowed: c, u, d, t, none)", t);
+        sl_free(c);
+    }
+}
+
+/* ---- connections and queries ---- */
+
+MYSQL *my_connect(const my_conf *cf, char *errstr, size_t errsz) {
+    MYSQL *m = mysql_init(NULL);
+    unsigned int timeout = (unsigned int)(cf->connect_timeout_ms / 1000);
+    mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (!mysql_real_connect(m, cf->host, cf->user, cf->password ? cf->password : "", NULL, (unsigned)cf->port, NULL,
+                            0)) {
+        snprintf(errstr, errsz, "cannot connect to MySQL/MariaDB at %s:%lld as %s (database.hostname, database.port, "
+                 "database.user, database.password): %s", cf->host, (long long)cf->port, cf->user, mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    mysql_query(m, "SET time_zone = '+00:00'");
+    return m;
+}
+
+int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t errsz) {
+    if (mysql_query(m, sql) == 0) {
+        MYSQL_RES *r = mysql_store_result(m);
+        mysql_free_result(r);
+        return 0;
+    }
+    snprintf(errstr, errsz, "%s: %s", what, mysql_error(m));
+    return -1;
+}
+
+int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz) {
+    if (mysql_query(m, sql) != 0) {
+        snprintf(errstr, errsz, "%s: %s", what, mysql_error(m));
+        return -1;
+    }
+    MYSQL_RES *r = mysql_store_result(m);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (!row) {
+        snprintf(errstr, errsz, "%s: no result", what);
+        mysql_free_result(r);
+        return -1;
+    }
+    unsigned nf = mysql_num_fields(r);
+    for (int i = 0; i < ncols; i++) vals[i] = sl_strdup(i < (int)nf && row[i] ? row[i] : "");
+    mysql_free_result(r);
+    return 0;
+}
+
+static void free_vals(char **v, int n) {
+    for (int i = 0; i < n; i++) sl_free(v[i]);
+}
+
+/* ---- offsets ---- */
+
+void my_offset_json(my_source *s, char *out, size_t outsz, const my_pos *p, const char *snapshot_progress) {
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, "{\"file\":");
+    sl_buf_put_json_str(&b, p->file, strlen(p->file));
+    sl_buf_printf(&b, ",\"pos\":%" PRIu64 ",\"gtids\":", p->pos);
+    sl_buf_put_json_str(&b, p->gtids, strlen(p->gtids));
+    sl_buf_printf(&b, ",\"ts_sec\":%lld", (long long)(sl_wall_us() / 1000000));
+    if (snapshot_progress) sl_buf_printf(&b, ",\"snapshot\":true,\"snapshot_progress\":%s", snapshot_progress);
+    sl_buf_putc(&b, '}');
+    snprintf(out, outsz, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+}
+
+int my_emit_batch(my_source *s) {
+    sl_batch *b = s->batch;
+    s->batch = sl_batch_new();
+    if (b->n == 0 && !b->offset) {
+        sl_batch_destroy(b);
+        return 0;
+    }
+    return sl_ctx_emit(s->ctx, b);
+}
+
+static void set_offset(my_source *s) {
+    char off[2048];
+    my_offset_json(s, off, sizeof off, &s->cur, NULL);
+    sl_batch_set_offset(s->batch, off, ++s->seq);
+}
+
+/* Parses a stored offset into s->start (and the snapshot progress, if any). */
+static bool parse_offset(my_source *s, const char *off) {
+    json_t *j = json_loads(off, 0, NULL);
+    if (!j) return false;
+    const char *file = json_string_value(json_object_get(j, "file"));
+    const char *gtids = json_string_value(json_object_get(j, "gtids"));
+    snprintf(s->start.file, sizeof s->start.file, "%s", file ? file : "");
+    snprintf(s->start.gtids, sizeof s->start.gtids, "%s", gtids ? gtids : "");
+    s->start.pos = (uint64_t)json_integer_value(json_object_get(j, "pos"));
+    json_t *prog = json_object_get(j, "snapshot_progress");
+    if (json_is_true(json_object_get(j, "snapshot")) && prog) {
+        char *p = json_dumps(prog, JSON_COMPACT);
+        s->resume_snapshot = sl_strdup(p);
+        free(p);
+    }
+    json_decref(j);
+    return true;
+}
+
+/* ---- start-up ---- */
+
+static int check_server(my_source *s, char *errstr, size_t errsz) {
+    char *v[5] = {0};
+    if (my_query_row(s->sql, "reading server settings",
+                     "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@version, @@server_id", v, 5, errstr,
+                     errsz) < 0)
+        return -1;
+    int rc = -1;
+    if (strcmp(v[0], "1") != 0)
+        snprintf(errstr, errsz, "binary logging is off on %s:%lld (log_bin=0): start the server with --log-bin "
+                 "(and binlog_format=ROW, binlog_row_image=FULL)", s->cf->host, (long long)s->cf->port);
+    else if (strcasecmp(v[1], "ROW") != 0)
+        snprintf(errstr, errsz, "binlog_format is %s on %s:%lld; sluice needs ROW (SET GLOBAL binlog_format = 'ROW', "
+                 "and in the server config)", v[1], s->cf->host, (long long)s->cf->port);
+    else if (strcasecmp(v[2], "FULL") != 0)
+        snprintf(errstr, errsz, "binlog_row_image is %s on %s:%lld; sluice needs FULL (SET GLOBAL binlog_row_image = "
+                 "'FULL', and in the server config)", v[2], s->cf->host, (long long)s->cf->port);
+    else {
+        s->mariadb = strstr(v[3], "MariaDB") != NULL;
+        s->gtid_mode = s->mariadb;
+        rc = 0;
+    }
+    free_vals(v, 5);
+    if (rc < 0) return rc;
+    /* Replication privileges: name the missing one rather than fail later in the binlog dump. */
+    if (mysql_query(s->sql, "SHOW GRANTS FOR CURRENT_USER()") != 0) return 0;
+    MYSQL_RES *r = mysql_store_result(s->sql);
+    bool slave = false, client = false;
+    MYSQL_ROW row;
+    while (r && (row = mysql_fetch_row(r)) != NULL) {
+        const char *g = row[0];
+        bool global = strstr(g, " ON *.* ") != NULL;
+        if (!global) continue;
+        if (strstr(g, "ALL PRIVILEGES")) slave = client = true;
+        if (strstr(g, "REPLICATION SLAVE") || strstr(g, "REPLICATION REPLICA")) slave = true;
+        if (strstr(g, "REPLICATION CLIENT") || strstr(g, "BINLOG MONITOR") || strstr(g, "SUPER")) client = true;
+    }
+    mysql_free_result(r);
+    if (!slave || !client) {
+        snprintf(errstr, errsz, "user %s lacks %s%s%s: GRANT REPLICATION SLAVE, %s ON *.* TO the user",
+                 s->cf->user, slave ? "" : "REPLICATION SLAVE", !slave && !client ? " and " : "",
+                 client ? "" : (s->mariadb ? "BINLOG MONITOR" : "REPLICATION CLIENT"),
+                 s->mariadb ? "BINLOG MONITOR" : "REPLICATION CLIENT");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every include-list entry must match some table (a typo otherwise captures nothing, silently). */
+static int check_tables(my_source *s, char *errstr, size_t errsz) {
+    if (!s->tables.ninc) return 0;
+    if (mysql_query(s->sql, "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE "
+                            "TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql','sys','information_schema',"
+                            "'performance_schema')") != 0) {
+        snprintf(errstr, errsz, "listing tables: %s", mysql_error(s->sql));
+        return -1;
+    }
+    MYSQL_RES *r = mysql_store_result(s->sql);
+    int n = r ? (int)mysql_num_rows(r) : 0;
+    char **names = sl_calloc((size_t)n + 1, sizeof *names);
+    MYSQL_ROW row;
+    for (int i = 0; r && (row = mysql_fetch_row(r)) != NULL && i < n; i++) names[i] = sl_strdup(row[0]);
+    mysql_free_result(r);
+    int rc = 0;
+    for (int k = 0; k < s->tables.ninc && rc == 0; k++) {
+        bool hit = false;
+        for (int i = 0; i < n && !hit; i++) hit = regexec(&s->tables.inc[k], names[i], 0, NULL, 0) == 0;
+        if (!hit) {
+            char *list = sl_strdup(s->cf->table_include), *save = NULL, *tok = strtok_r(list, ",", &save);
+            for (int j = 0; j < k && tok; j++) tok = strtok_r(NULL, ",", &save);
+            while (tok && *tok == ' ') tok++;
+            snprintf(errstr, errsz, "table.include.list: '%s' matches no table", tok ? tok : "?");
+            sl_free(list);
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < n; i++) sl_free(names[i]);
+    sl_free(names);
+    return rc;
+}
+
+static int current_position(my_source *s, my_pos *p, char *errstr, size_t errsz) {
+    char *v[2] = {0};
+    if (my_query_row(s->sql, "reading the binlog position (SHOW MASTER STATUS)", "SHOW MASTER STATUS", v, 2, errstr,
+                     errsz) < 0)
+        return -1;
+    snprintf(p->file, sizeof p->file, "%s", v[0]);
+    p->pos = strtoull(v[1], NULL, 10);
+    free_vals(v, 2);
+    p->gtids[0] = 0;
+    if (s->gtid_mode) {
+        char *g[1] = {0};
+        if (my_query_row(s->sql, "reading gtid_binlog_pos", "SELECT @@gtid_binlog_pos", g, 1, errstr, errsz) < 0)
+            return -1;
+        snprintf(p->gtids, sizeof p->gtids, "%s", g[0]);
+        free_vals(g, 1);
+    }
+    return 0;
+}
+
+/* Is the stored position still in the server's binlogs? */
+static bool position_available(my_source *s) {
+    if (mysql_query(s->sql, "SHOW BINARY LOGS") != 0) return false;
+    MYSQL_RES *r = mysql_store_result(s->sql);
+    bool found = false;
+    MYSQL_ROW row;
+    while (r && (row = mysql_fetch_row(r)) != NULL) found |= strcmp(row[0], s->start.file) == 0;
+    mysql_free_result(r);
+    return found;
+}
+
+static int plan_start(my_source *s, char *errstr, size_t errsz) {
+    const char *off = sl_ctx_stored_offset(s->ctx);
+    int mode = s->cf->snapshot_mode;
+    s->stream = mode != MY_SNAP_INITIAL_ONLY;
+    if (off && !parse_offset(s, off)) {
+        snprintf(errstr, errsz, "stored offset is not valid JSON: %s", off);
+        return -1;
+    }
+    if (off && s->resume_snapshot) { /* a snapshot was cut short: go on with it */
+        s->do_snapshot = true;
+        return 0;
+    }
+    if (off && mode == MY_SNAP_INITIAL_ONLY) {
+        s->do_snapshot = s->stream = false;
+        return 0;
+    }
+    if (off) {
+        if (position_available(s)) return 0;
+        if (mode == MY_SNAP_WHEN_NEEDED) {
+            SL_WARN("mysql", "binlog %s of the stored offset is gone: taking a new snapshot (snapshot.mode=when_needed)",
+                    s->start.file);
+            s->do_snapshot = true;
+            return 0;
+        }
+        snprintf(errstr, errsz, "the stored offset's binlog file %s is no longer on the server (purged): changes may "
+                 "be lost; set snapshot.mode=when_needed to re-snapshot, or reset offsets with 'sluice offsets reset'",
+                 s->start.file);
+        return -1;
+    }
+    s->do_snapshot = mode != MY_SNAP_NO_DATA && mode != MY_SNAP_NEVER;
+    if (!s->do_snapshot) return current_position(s, &s->start, errstr, errsz);
+    return 0;
+}
+
+static void my_close(void *src);
+
+static int open_common(void **out, void *settings, sl_ctx *ctx, const char *connector, char *errstr, size_t errsz) {
+    my_conf *cf = settings;
+    my_source *s = sl_calloc(1, sizeof *s);
+    s->cf = cf;
+    s->ctx = ctx;
+    s->batch = sl_batch_new();
+    *out = s;
+    sl_buf pb;
+    sl_buf_init(&pb);
+    sl_buf_puts(&pb, "{\"server\":");
+    sl_buf_put_json_str(&pb, cf->topic_prefix, strlen(cf->topic_prefix));
+    sl_buf_putc(&pb, '}');
+    sl_ctx_set_partition(ctx, sl_buf_cstr(&pb));
+    sl_buf_free(&pb);
+    sl_dbz_opts *o = sl_ctx_dbz(ctx);
+    o->connector = connector;
+    o->server_name = cf->topic_prefix;
+    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
+    o->time_mode = (sl_time_mode)cf->time_mode;
+    o->binary_mode = (sl_binary_mode)cf->binary_mode;
+    o->bigint_unsigned_precise = cf->bigint_mode == 1;
+    o->provide_tx = cf->provide_tx;
+    if (sl_filter_init(&s->dbs, cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list",
+                       errstr, errsz) < 0 ||
+        sl_filter_init(&s->tables, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list",
+                       errstr, errsz) < 0 ||
+        sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
+                       "column.exclude.list", errstr, errsz) < 0)
+        return -1;
+    if (!(s->sql = my_connect(cf, errstr, errsz))) return SL_RETRY;
+    if (check_server(s, errstr, errsz) < 0 || check_tables(s, errstr, errsz) < 0) return -1;
+    if (plan_start(s, errstr, errsz) < 0) return -1;
+    return 0;
+}
+
+static int mysql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    return open_common(out, settings, ctx, "mysql", errstr, errsz);
+}
+
+static int mariadb_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    return open_common(out, settings, ctx, "mariadb", errstr, errsz);
+}
+
+/* ---- the binlog loop ---- */
+
+static bool skipped(my_source *s, char op) {
+    char o[2] = {op, 0};
+    return sl_list_has(s->cf->skipped_ops, o);
+}
+
+static sl_cell *map_cells(my_source *s, my_rel *r, const sl_cell *src) {
+    int n = r->table->ncols;
+    sl_cell *cells = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(n ? n : 1));
+    for (int i = 0; i < r->ncols; i++)
+        if (r->map[i] >= 0) cells[r->map[i]] = src[i];
+    return cells;
+}
+
+static sl_record *add_record(my_source *s, my_rel *r, sl_op op, uint32_t server_id, uint32_t row) {
+    sl_record *rec = sl_batch_add(s->batch, r->table);
+    rec->op = op;
+    rec->ts_us = s->txn_ts_us;
+    rec->tx_order = ++s->txn_order;
+    rec->txid = 0;
+    rec->pos.file = sl_arena_strndup(&s->batch->arena, s->cur.file, strlen(s->cur.file));
+    rec->pos.file_pos = s->txn_pos;
+    rec->pos.gtid = s->txn_gtid[0] ? sl_arena_strndup(&s->batch->arena, s->txn_gtid, strlen(s->txn_gtid)) : NULL;
+    rec->pos.server_id = server_id;
+    rec->pos.row = row;
+    rec->pos.thread = s->txn_thread;
+    rec->pos.query = s->cf->include_query ? s->query : NULL;
+    return rec;
+}
+
+static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
+    struct st_mariadb_rpl_rows_event *rw = &ev->event.rows;
+    my_rel *r = my_rel_find(s, rw->table_id);
+    if (!r) {
+        sl_ctx_fail(s->ctx, "rows event for table id %" PRIu64 " without a TABLE_MAP (binlog %s:%" PRIu64 ")",
+                    (uint64_t)rw->table_id, s->cur.file, s->cur.pos);
+        return -1;
+    }
+    if (!r->captured) return 0;
+    int t = ev->event_type;
+    sl_op op = (t == WRITE_ROWS_EVENT_V1 || t == WRITE_ROWS_EVENT) ? SL_OP_CREATE
+               : (t == UPDATE_ROWS_EVENT_V1 || t == UPDATE_ROWS_EVENT) ? SL_OP_UPDATE : SL_OP_DELETE;
+    if (skipped(s, (char)op)) return 0;
+    const uint8_t *p = rw->row_data;
+    size_t left = rw->row_data_size;
+    sl_cell *before = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols), *after = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols);
+    char err[512];
+    int rc = 0;
+    for (uint32_t row = 0; left > 0; row++) {
+        if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size && my_emit_batch(s) < 0) {
+            rc = -1;
+            break;
+        }
+        sl_cell *first = op == SL_OP_CREATE ? after : before;
+        long used = sl_my_decode_row(r->cols, r->ncols, rw->column_bitmap, p, left, &s->batch->arena, first, err,
+                                     sizeof err);
+        if (used < 0) goto bad;
+        p += used, left -= (size_t)used;
+        if (op == SL_OP_UPDATE) {
+            used = sl_my_decode_row(r->cols, r->ncols, rw->column_update_bitmap, p, left, &s->batch->arena, after, err,
+                                    sizeof err);
+            if (used < 0) goto bad;
+            p += used, left -= (size_t)used;
+        }
+        sl_record *rec = add_record(s, r, op, ev->server_id, row);
+        if (op != SL_OP_DELETE) rec->after = map_cells(s, r, after);
+        if (op != SL_OP_CREATE) rec->before = map_cells(s, r, before);
+    }
+    sl_free(before), sl_free(after);
+    return rc;
+bad:
+    sl_free(before), sl_free(after);
+    sl_ctx_fail(s->ctx, "table %s.%s at binlog %s:%" PRIu64 ": %s", r->table->db, r->table->name, s->cur.file,
+                s->cur.pos, err);
+    return -1;
+}
+
+static void begin_txn(my_source *s, MARIADB_RPL_EVENT *ev) {
+    s->in_txn = true;
+    s->txn_pos = ev->next_event_pos ? ev->next_event_pos - ev->event_length : s->cur.pos;
+    s->txn_ts_us = (int64_t)ev->timestamp * 1000000;
+    s->txn_order = 0;
+    s->query = NULL;
+}
+
+/* Keeps the GTID state: one domain-server-seq per domain, the newest committed. */
+static void gtid_commit(my_source *s) {
+    if (!s->txn_gtid[0]) return;
+    unsigned dom = (unsigned)strtoul(s->txn_gtid, NULL, 10);
+    sl_buf b;
+    sl_buf_init(&b);
+    bool replaced = false;
+    char *copy = sl_strdup(s->cur.gtids), *save = NULL;
+    for (char *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+        while (*g == ' ') g++;
+        if (!*g) continue;
+        if ((unsigned)strtoul(g, NULL, 10) == dom) g = s->txn_gtid, replaced = true;
+        sl_buf_printf(&b, "%s%s", b.len ? "," : "", g);
+    }
+    if (!replaced) sl_buf_printf(&b, "%s%s", b.len ? "," : "", s->txn_gtid);
+    snprintf(s->cur.gtids, sizeof s->cur.gtids, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    sl_free(copy);
+}
+
+static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
+    s->cur.pos = ev->next_event_pos ? ev->next_event_pos : s->cur.pos;
+    gtid_commit(s);
+    s->in_txn = false;
+    s->txn_gtid[0] = 0;
+    s->query = NULL;
+    set_offset(s);
+    int64_t now = sl_mono_ms();
+    /* Hand on at once after a quiet spell, else gather for a few ms. */
+    if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || now - *last_emit >= 20) {
+        *last_emit = now;
+        return my_emit_batch(s);
+    }
+    return 0;
+}
+
+static bool gtid_wanted(my_source *s) {
+    if (!s->txn_gtid[0] || (!s->cf->gtid_includes && !s->cf->gtid_excludes)) return true;
+    char src[64];
+    snprintf(src, sizeof src, "%s", s->txn_gtid);
+    char *last = strrchr(src, '-');
+    if (last) *last = 0; /* domain-server */
+    sl_filter f;
+    char err[128];
+    if (sl_filter_init(&f, s->cf->gtid_includes, s->cf->gtid_excludes, "gtid.source.includes",
+                       "gtid.source.excludes", err, sizeof err) < 0)
+        return true;
+    bool ok = sl_filter_match(&f, src);
+    sl_filter_free(&f);
+    return ok;
+}
+
+static int start_binlog(my_source *s) {
+    char err[2048];
+    if (!(s->binlog = my_connect(s->cf, err, sizeof err))) {
+        sl_ctx_retry(s->ctx, "%s", err);
+        return SL_RETRY;
+    }
+    int64_t hb_ms = s->cf->heartbeat_ms > 0 && s->cf->heartbeat_ms < 1000 ? s->cf->heartbeat_ms : 1000;
+    char q[1400];
+    snprintf(q, sizeof q, "SET @master_heartbeat_period = %lld", (long long)hb_ms * 1000000LL);
+    /* Events keep the server's checksum (Connector/C expects it); their bodies end 4 bytes early then. */
+    char *ck[1] = {0};
+    if (my_query_row(s->binlog, "reading binlog_checksum", "SELECT @@global.binlog_checksum", ck, 1, err, sizeof err) < 0)
+        goto fail;
+    s->checksum_len = strcasecmp(ck[0], "NONE") == 0 ? 0 : 4;
+    sl_free(ck[0]);
+    if (my_query(s->binlog, "setting up the binlog dump", "SET @master_binlog_checksum = @@global.binlog_checksum",
+                 err, sizeof err) < 0 ||
+        my_query(s->binlog, "setting up the binlog dump", q, err, sizeof err) < 0)
+        goto fail;
+    if (s->mariadb) {
+        if (my_query(s->binlog, "setting up the binlog dump", "SET @mariadb_slave_capability = 4", err, sizeof err) < 0)
+            goto fail;
+    }
+    bool by_gtid = s->gtid_mode && s->start.gtids[0];
+    if (by_gtid) {
+        snprintf(q, sizeof q, "SET @slave_connect_state = '%s'", s->start.gtids);
+        if (my_query(s->binlog, "setting the GTID start position", q, err, sizeof err) < 0 ||
+            my_query(s->binlog, "setting up the binlog dump", "SET @slave_gtid_strict_mode = 1", err, sizeof err) < 0)
+            goto fail;
+    }
+    MARIADB_RPL *rpl = mariadb_rpl_init(s->binlog);
+    s->rpl = rpl;
+    mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, (unsigned int)s->cf->server_id);
+    mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, by_gtid ? "" : s->start.file, by_gtid ? 0 : strlen(s->start.file));
+    mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, by_gtid ? 4UL : (unsigned long)s->start.pos);
+    mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, s->cf->include_query ? MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS : 0);
+    if (mariadb_rpl_open(rpl) != 0) {
+        snprintf(err, sizeof err, "starting the binlog dump at %s:%" PRIu64 " (gtids %s): %s", s->start.file,
+                 s->start.pos, s->start.gtids, mysql_error(s->binlog));
+        goto fail;
+    }
+    s->cur = s->start;
+    SL_INFO("mysql", "streaming binlog from file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos,
+            s->start.gtids);
+    return 0;
+fail:
+    if (mysql_errno(s->binlog) == 1227 || mysql_errno(s->binlog) == 1045) { /* access denied: retrying won't help */
+        sl_ctx_fail(s->ctx, "%s", err);
+        return -1;
+    }
+    sl_ctx_retry(s->ctx, "%s", err);
+    return SL_RETRY;
+}
+
+static int stream(my_source *s) {
+    int rc = start_binlog(s);
+    if (rc != 0) return rc;
+    MARIADB_RPL_EVENT *ev = NULL;
+    int64_t last_emit = 0;
+    char err[512];
+    while (!sl_ctx_stopping(s->ctx)) {
+        ev = mariadb_rpl_fetch(s->rpl, ev);
+        if (!ev) {
+            if (sl_ctx_stopping(s->ctx)) break;
+            sl_ctx_retry(s->ctx, "binlog stream ended: %s", mysql_error(s->binlog));
+            rc = SL_RETRY;
+            break;
+        }
+        const uint8_t *body = ev->raw_data + ev->raw_data_ofs + 19;
+        size_t skip = ev->raw_data_ofs + 19 + s->checksum_len;
+        size_t body_len = ev->raw_data_size > skip ? ev->raw_data_size - skip : 0;
+        switch ((int)ev->event_type) {
+        case ROTATE_EVENT:
+            snprintf(s->cur.file, sizeof s->cur.file, "%.*s", (int)ev->event.rotate.filename.length,
+                     ev->event.rotate.filename.str);
+            s->cur.pos = ev->event.rotate.position;
+            continue; /* a rotate's own position is not in the new file */
+        case GTID_EVENT:
+            begin_txn(s, ev);
+            snprintf(s->txn_gtid, sizeof s->txn_gtid, "%u-%u-%" PRIu64, ev->event.gtid.domain_id, ev->server_id,
+                     (uint64_t)ev->event.gtid.sequence_nr);
+            if (!gtid_wanted(s)) s->txn_gtid[0] = 0, s->in_txn = true;
+            break;
+        case QUERY_EVENT: {
+            const char *q = ev->event.query.statement.str;
+            size_t ql = ev->event.query.statement.length;
+            if (ql == 5 && strncasecmp(q, "BEGIN", 5) == 0) {
+                if (!s->in_txn) begin_txn(s, ev);
+                s->txn_thread = ev->event.query.thread_id;
+            } else if (ql >= 6 && strncasecmp(q, "COMMIT", 6) == 0) {
+                if (commit_txn(s, ev, &last_emit) < 0) return 0;
+                continue;
+            } else {
+                /* DDL: table ids of changed tables change, their TABLE_MAPs describe the new shape. */
+                SL_DEBUG("mysql", "statement at %s:%u: %.*s", s->cur.file, ev->next_event_pos, (int)(ql > 200 ? 200 : ql), q);
+                if (commit_txn(s, ev, &last_emit) < 0) return 0;
+                continue;
+            }
+            break;
+        }
+        case ANNOTATE_ROWS_EVENT:
+            if (s->cf->include_query)
+                s->query = sl_arena_strndup(&s->batch->arena, (const char *)body, body_len);
+            break;
+        case TABLE_MAP_EVENT:
+            if (my_on_table_map(s, body, body_len, err, sizeof err) < 0) {
+                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                rc = -1;
+                goto out;
+            }
+            break;
+        case WRITE_ROWS_EVENT_V1: case UPDATE_ROWS_EVENT_V1: case DELETE_ROWS_EVENT_V1:
+        case WRITE_ROWS_EVENT: case UPDATE_ROWS_EVENT: case DELETE_ROWS_EVENT:
+            if (s->in_txn && !s->txn_gtid[0] && s->gtid_mode && (s->cf->gtid_includes || s->cf->gtid_excludes)) break;
+            if (on_rows(s, ev) < 0) {
+                rc = sl_ctx_stopping(s->ctx) ? 0 : -1;
+                goto out;
+            }
+            break;
+        case XID_EVENT:
+            if (commit_txn(s, ev, &last_emit) < 0) return 0;
+            continue;
+        case HEARTBEAT_LOG_EVENT:
+            if (!s->in_txn && (s->batch->n || s->batch->offset) && my_emit_batch(s) < 0) goto out;
+            last_emit = sl_mono_ms();
+            continue;
+        default:
+            break;
+        }
+        if (ev->next_event_pos) s->cur.pos = ev->next_event_pos;
+    }
+out:
+    if (ev) mariadb_free_rpl_event(ev);
+    my_emit_batch(s); /* a partial transaction carries no offset */
+    return rc;
+}
+
+static int my_run_once(my_source *s) {
+    if (!s->do_snapshot && !s->stream) {
+        SL_INFO("mysql", "snapshot.mode=initial_only and the snapshot is complete: nothing to do");
+        return 0;
+    }
+    if (s->do_snapshot) {
+        int rc = my_snapshot_run(s);
+        if (rc != 0 || sl_ctx_stopping(s->ctx)) return rc;
+    }
+    if (!s->stream) {
+        SL_INFO("mysql", "snapshot.mode=initial_only: snapshot done, stopping");
+        return 0;
+    }
+    return stream(s);
+}
+
+static int my_run(void *src) { return my_run_once(src); }
+
+static void my_close(void *src) {
+    my_source *s = src;
+    if (!s) return;
+    if (s->rpl) mariadb_rpl_close(s->rpl);
+    if (s->binlog) mysql_close(s->binlog);
+    if (s->sql) mysql_close(s->sql);
+    my_rels_free(s);
+    sl_batch_destroy(s->batch);
+    sl_filter_free(&s->dbs);
+    sl_filter_free(&s->tables);
+    sl_filter_free(&s->columns);
+    sl_free(s->resume_snapshot);
+    sl_free(s);
+}
+
+const sl_source_ops sl_mysql_source_ops = {
+    "mysql", "io.debezium.connector.mysql.MySqlConnector",
+    "MySQL/MariaDB binlog (row events): snapshot, then streaming of every insert, update and delete, with "
+    "Debezium's MySQL events (source.connector mysql).",
+    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close};
+
+const sl_source_ops sl_mariadb_source_ops = {
+    "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
+    "MariaDB binlog (row events, GTID positions): as mysql, with Debezium's MariaDB events (source.connector "
+    "mariadb).",
+    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close};
