@@ -18,6 +18,14 @@
  * schema for are left out of the row; Java's Double.toString/Float.toString
  * formatting for floating point values.
  *
+ * MySQL / MariaDB (sl_dbz_opts.connector other than "postgresql"): cells
+ * follow source/mysql/rowimage.h's cell forms and get Debezium's binlog
+ * connector mapping (BinlogValueConverters: zero dates as null, time
+ * adjuster for two-digit years, MicroTime TIME, fsp-wide ZonedTimestamp,
+ * padded little-endian BIT, Year, EnumSet, Geometry/Point, BIGINT UNSIGNED
+ * long/precise), the io.debezium.connector.{mysql,mariadb}.Source block and
+ * <prefix>.<db>.<table> names.
+ *
  * Hot path: no allocation except for values larger than the stack scratch
  * buffers (numeric with more than ~1200 digits, array elements with
  * escapes longer than 256 bytes, float text longer than 512 bytes).
@@ -127,6 +135,33 @@ static bs_mode bin_mode(const sl_dbz_opts *o) {
 
 static bool is_variable_numeric(const sl_column *c) { return c->precision <= 0 || c->scale < 0; }
 
+/* MySQL / MariaDB (binlog) connectors: every connector that is not "postgresql". */
+static bool is_binlog(const sl_dbz_opts *o) { return o->connector && strcmp(o->connector, "postgresql") != 0; }
+
+/* MySQL fractional-second digits (the binlog fsp): Debezium's column length, -1/0 when none. */
+static int my_fsp(const sl_column *c) { return c->scale > 0 ? c->scale : 0; }
+
+/* type_name is `name` ignoring case, maybe followed by "(..." or " ..." ("bigint(20) unsigned"). */
+static bool type_is(const sl_column *c, const char *name) {
+    size_t n = strlen(name);
+    return c->type_name && strncasecmp(c->type_name, name, n) == 0 &&
+           (c->type_name[n] == 0 || c->type_name[n] == '(' || c->type_name[n] == ' ');
+}
+
+enum { MYSQL_TYPE_LONGLONG = 8 };
+
+/*
+ * BIGINT UNSIGNED, the type bigint.unsigned.handling.mode applies to (INT
+ * UNSIGNED also maps to int64 but always stays a plain int64).
+ */
+static bool is_my_ubigint(const sl_dbz_opts *o, const sl_column *c) {
+    if (c->type != SL_T_INT64 || !c->is_unsigned || !is_binlog(o)) return false;
+    return c->type_name ? type_is(c, "bigint") || type_is(c, "int8") : c->src_type == MYSQL_TYPE_LONGLONG;
+}
+
+/* MySQL POINT columns get io.debezium.data.geometry.Point, every other spatial type Geometry. */
+static bool is_my_point(const sl_column *c) { return c->type == SL_T_GEOMETRY && type_is(c, "point"); }
+
 static int frac_digits(const sl_column *c) { return c->scale >= 0 ? c->scale : 6; }
 
 /* bit(n)/varbit(n) length as the JDBC driver reports it; unbounded varbit is Integer.MAX_VALUE. */
@@ -189,11 +224,17 @@ static void schema_decimal(sl_buf *b, bool optional, int scale, int precision) {
 static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool optional, bool in_array,
                       sl_buf *b) {
     bool adaptive = o->time_mode != SL_TIME_CONNECT;
+    bool my = is_binlog(o);
     switch (t) {
     case SL_T_BOOL: schema_head(b, "boolean", optional, NULL, 0); break;
     case SL_T_INT16: schema_head(b, "int16", optional, NULL, 0); break;
     case SL_T_INT32: schema_head(b, "int32", optional, NULL, 0); break;
-    case SL_T_INT64: schema_head(b, "int64", optional, NULL, 0); break;
+    case SL_T_INT64:
+        /* bigint.unsigned.handling.mode=precise: SpecialValueDecimal.builder(PRECISE, 20, 0), whatever
+         * decimal.handling.mode says */
+        if (is_my_ubigint(o, c) && o->bigint_unsigned_precise) schema_decimal(b, optional, 0, 20);
+        else schema_head(b, "int64", optional, NULL, 0);
+        break;
     case SL_T_FLOAT32: schema_head(b, "float", optional, NULL, 0); break;
     case SL_T_FLOAT64: schema_head(b, "double", optional, NULL, 0); break;
     case SL_T_NUMERIC:
@@ -220,6 +261,13 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
         schema_head(b, "int32", optional, adaptive ? "io.debezium.time.Date" : "org.apache.kafka.connect.data.Date", 1);
         break;
     case SL_T_TIME:
+        /* MySQL: adaptive_time_microseconds (the default; plain "adaptive" is rejected by the
+         * binlog connectors) → MicroTime whatever the fsp; connect → Time */
+        if (my) {
+            if (adaptive) schema_head(b, "int64", optional, "io.debezium.time.MicroTime", 1);
+            else schema_head(b, "int32", optional, "org.apache.kafka.connect.data.Time", 1);
+            break;
+        }
         /* time[] is always MicroTime (PostgresValueConverter.schemaBuilder TIME_ARRAY) */
         if (in_array || o->time_mode == SL_TIME_ADAPTIVE_MICRO ||
             (o->time_mode == SL_TIME_ADAPTIVE && frac_digits(c) > 3))
@@ -229,7 +277,7 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
         break;
     case SL_T_TIMESTAMP:
         if (!adaptive) schema_head(b, "int64", optional, "org.apache.kafka.connect.data.Timestamp", 1);
-        else if (frac_digits(c) <= 3) schema_head(b, "int64", optional, "io.debezium.time.Timestamp", 1);
+        else if ((my ? my_fsp(c) : frac_digits(c)) <= 3) schema_head(b, "int64", optional, "io.debezium.time.Timestamp", 1);
         else schema_head(b, "int64", optional, "io.debezium.time.MicroTimestamp", 1);
         break;
     case SL_T_TIMETZ: schema_head(b, "string", optional, "io.debezium.time.ZonedTime", 1); break;
@@ -250,6 +298,28 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
             sl_buf_printf(b, ",\"parameters\":{\"length\":\"%lld\"}", (long long)bits_length(c));
         } else {
             schema_head(b, "boolean", optional, NULL, 0);
+        }
+        break;
+    case SL_T_YEAR: schema_head(b, "int32", optional, "io.debezium.time.Year", 1); break;
+    case SL_T_SET:
+        schema_head(b, "string", optional, "io.debezium.data.EnumSet", 1);
+        sl_buf_puts(b, ",\"parameters\":{\"allowed\":");
+        put_str(b, c->enum_values);
+        sl_buf_putc(b, '}');
+        break;
+    case SL_T_GEOMETRY:
+        if (is_my_point(c)) {
+            sl_buf_puts(b, "{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},"
+                           "{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},"
+                           "{\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},"
+                           "{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\"optional\":");
+            put_bool(b, optional);
+            sl_buf_puts(b, ",\"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\"");
+        } else {
+            /* Geometry.builder() is optional() itself, so NOT NULL columns get an optional schema too */
+            sl_buf_puts(b, "{\"type\":\"struct\",\"fields\":[{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},"
+                           "{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\"optional\":true,"
+                           "\"name\":\"io.debezium.data.geometry.Geometry\",\"version\":1,\"doc\":\"Geometry\"");
         }
         break;
     case SL_T_ARRAY:
@@ -657,8 +727,10 @@ static bool put_bytea(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out
  * bit(n>1)/varbit: Debezium builds a BitSet where the last character is bit
  * 0 and emits BitSet.toByteArray() (little-endian, only as many bytes as the
  * highest set bit needs: "00" gives no bytes at all). bit(1): boolean.
+ * MySQL BIT(n) then pads to min_bytes (JdbcValueConverters.padLittleEndian
+ * to ceil(n/8) bytes); PostgreSQL passes 0.
  */
-static bool put_bits(const sl_column *c, const char *s, size_t n, sl_buf *out) {
+static bool put_bits(const sl_column *c, const char *s, size_t n, size_t min_bytes, sl_buf *out) {
     size_t first_one = n;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '0' && s[i] != '1') return false;
@@ -669,6 +741,7 @@ static bool put_bits(const sl_column *c, const char *s, size_t n, sl_buf *out) {
         return true;
     }
     size_t nbytes = first_one == n ? 0 : (n - 1 - first_one) / 8 + 1;
+    if (nbytes < min_bytes) nbytes = min_bytes;
     bsink bs;
     bs_begin(&bs, out, BS_B64);
     for (size_t j = 0; j < nbytes; j++) {
@@ -1034,6 +1107,191 @@ static bool put_interval(const char *s, size_t n, sl_buf *out) {
 }
 
 /* ---------------------------------------------------------------------------
+ * MySQL / MariaDB cells (the "Cell forms" of source/mysql/rowimage.h), as
+ * Debezium's BinlogValueConverters converts what its binlog client's row
+ * deserializers (RowDeserializers) make of the same binlog values.
+ */
+
+/* enable.time.adjuster (default true, BinlogValueConverters.adjustTemporal): years 0..69 → 20xx, 70..99 → 19xx. */
+static int64_t my_adjust_year(int64_t y) { return y >= 0 && y <= 69 ? y + 2000 : y >= 70 && y <= 99 ? y + 1900 : y; }
+
+static int days_in_month(int64_t y, int64_t m) {
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/*
+ * Cells the binlog client turns into a Java null: zero dates and datetimes
+ * (year, month or day 0; RowDeserializers.deserializeDate/Datetime[V2]) and
+ * empty JSON (convertJson). They then become null, or the converter's
+ * fallback in a NOT NULL column, exactly like a NULL.
+ */
+static bool my_null_cell(const sl_column *c, const char *s, size_t n) {
+    if (c->type == SL_T_JSON) return n == 0;
+    if (c->type != SL_T_DATE && c->type != SL_T_TIMESTAMP) return false;
+    cur cu = {s, n, 0};
+    int64_t y, m, d;
+    if (!cur_num(&cu, 1, 10, &y) || !cur_ch(&cu, '-') || !cur_num(&cu, 1, 2, &m) || !cur_ch(&cu, '-') ||
+        !cur_num(&cu, 1, 2, &d))
+        return false;
+    return y == 0 || m == 0 || d == 0;
+}
+
+/* "YYYY-MM-DD" (LocalDate.of: a real date, year not 0) → epoch day of the adjusted date. */
+static bool my_parse_date(cur *c, int64_t *days) {
+    int64_t y, m, d;
+    if (!parse_ymd(c, &y, &m, &d) || y == 0 || d > days_in_month(y, m)) return false;
+    *days = days_from_civil(my_adjust_year(y), m, d);
+    return true;
+}
+
+static bool my_put_date(const char *s, size_t n, sl_buf *out) {
+    cur cu = {s, n, 0};
+    int64_t days;
+    if (!my_parse_date(&cu, &days) || !cur_end(&cu)) return false;
+    sl_buf_put_i64(out, days);
+    return true;
+}
+
+/* DATETIME: Timestamp (ms) for fsp <= 3 and in connect mode, else MicroTimestamp (µs). */
+static bool my_put_datetime(const sl_dbz_opts *o, const sl_column *c, const char *s, size_t n, sl_buf *out) {
+    cur cu = {s, n, 0};
+    int64_t days, ns;
+    if (!my_parse_date(&cu, &days) || !cur_ch(&cu, ' ') || !parse_hms(&cu, &ns) || !cur_end(&cu)) return false;
+    if (ns >= US_PER_DAY * 1000) return false; /* LocalDateTime.of: hour 0..23 */
+    int64_t us = days * US_PER_DAY + ns / 1000;
+    bool ms = o->time_mode == SL_TIME_CONNECT || my_fsp(c) <= 3;
+    sl_buf_put_i64(out, ms ? floor_div(us, 1000) : us);
+    return true;
+}
+
+/*
+ * TIMESTAMP → ZonedTimestamp in UTC. ZonedTimestamp.toIsoString(ZonedDateTime,
+ * column.length()): exactly fsp fraction digits for TIMESTAMP(1..6),
+ * ISO_OFFSET_DATE_TIME (no fraction, as the value has none) for TIMESTAMP(0).
+ * The zero timestamp is epoch second 0 in the binlog: 1970-01-01T00:00:00Z.
+ */
+static bool my_put_timestamptz(const sl_column *c, const char *s, size_t n, sl_buf *out) {
+    int64_t us = 0;
+    if (!(n >= 10 && memcmp(s, "0000-00-00", 10) == 0)) {
+        int kind;
+        if (!parse_timestamp(s, n, true, false, &kind, &us) || kind != TS_FINITE) return false;
+    }
+    int64_t days = floor_div(us, US_PER_DAY);
+    sl_buf_putc(out, '"');
+    put_iso_date(out, days);
+    sl_buf_putc(out, 'T');
+    put_iso_time(out, (us - days * US_PER_DAY) * 1000, my_fsp(c));
+    sl_buf_puts(out, "Z\"");
+    return true;
+}
+
+/*
+ * TIME "[-]HHH:MM:SS[.ffffff]" (a java.time.Duration in Debezium): MicroTime
+ * µs, negative and beyond 24h included; connect mode: Time ms, where
+ * Time.toMilliOfDay rejects negative and > 24:00:00 values (Debezium then
+ * writes no value: null).
+ */
+static bool my_put_time(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out) {
+    cur cu = {s, n, 0};
+    bool neg = cur_ch(&cu, '-');
+    int64_t ns;
+    if (!parse_hms(&cu, &ns) || !cur_end(&cu)) return false;
+    int64_t us = ns / 1000;
+    if (o->time_mode != SL_TIME_CONNECT) {
+        sl_buf_put_i64(out, neg ? -us : us);
+        return true;
+    }
+    if ((neg && us != 0) || us > US_PER_DAY) return false;
+    sl_buf_put_i64(out, us / 1000);
+    return true;
+}
+
+/* YEAR: the binlog client reads Year.of(1900 + byte), so the zero year (byte 0) is 1900; then the adjuster. */
+static bool my_put_year(const char *s, size_t n, sl_buf *out) {
+    int64_t y;
+    if (!parse_i64(s, n, 0, 9999, &y)) return false;
+    sl_buf_put_i64(out, y == 0 ? 1900 : my_adjust_year(y));
+    return true;
+}
+
+/*
+ * BIGINT UNSIGNED: "long" mode converts the binlog client's signed Long, so
+ * values above 2^63-1 wrap to negative; "precise" mode is a Decimal with
+ * scale 0 (BigInteger.toByteArray of the unsigned value).
+ */
+static bool my_put_ubigint(const sl_dbz_opts *o, bool bigint, const char *s, size_t n, sl_buf *out) {
+    uint64_t v = 0;
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i])) return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (bigint && o->bigint_unsigned_precise) put_unscaled_b64(out, false, s, n, NULL, 0, 0);
+    else sl_buf_put_i64(out, (int64_t)v);
+    return true;
+}
+
+/* Raw binary string bytes in the binary.handling.mode; BINARY(n) right-padded with 0x00 to n (DBZ-254). */
+static void my_put_raw(const sl_dbz_opts *o, const sl_column *c, const char *s, size_t n, sl_buf *out) {
+    bsink bs;
+    bs_begin(&bs, out, bin_mode(o));
+    for (size_t i = 0; i < n; i++) bs_byte(&bs, (uint8_t)s[i]);
+    if (c->length > 0 && type_is(c, "binary"))
+        for (size_t i = n; i < (size_t)c->length; i++) bs_byte(&bs, 0);
+    bs_end(&bs);
+}
+
+static uint32_t rd_u32(const uint8_t *p, bool le) {
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
+}
+
+static double rd_double(const uint8_t *p, bool le) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++) u |= (uint64_t)p[le ? i : 7 - i] << (8 * i);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/*
+ * Spatial value: 4-byte little-endian SRID, then WKB (BinlogGeometry.fromBytes;
+ * SRID 0 is null). wkb is a Connect BYTES field: base64 whatever the
+ * binary.handling.mode. POINT columns also carry x and y parsed from a
+ * 21-byte 2D point WKB (anything else fails the conversion in Debezium).
+ */
+static bool my_put_geometry(const sl_column *c, const char *s, size_t n, sl_buf *out) {
+    if (n < 4) return false;
+    const uint8_t *p = (const uint8_t *)s, *wkb = p + 4;
+    size_t wn = n - 4;
+    int32_t srid = (int32_t)rd_u32(p, true);
+    if (is_my_point(c)) {
+        bool le = wn == 21 && wkb[0] != 0;
+        if (wn != 21 || rd_u32(wkb + 1, le) != 1) return false;
+        sl_buf_puts(out, "{\"x\":");
+        put_java_double(out, rd_double(wkb + 5, le), false);
+        sl_buf_puts(out, ",\"y\":");
+        put_java_double(out, rd_double(wkb + 13, le), false);
+        sl_buf_puts(out, ",\"wkb\":");
+    } else {
+        sl_buf_puts(out, "{\"wkb\":");
+    }
+    bsink bs;
+    bs_begin(&bs, out, BS_B64);
+    for (size_t i = 0; i < wn; i++) bs_byte(&bs, wkb[i]);
+    bs_end(&bs);
+    sl_buf_puts(out, ",\"srid\":");
+    if (srid) sl_buf_put_i64(out, srid);
+    else sl_buf_puts(out, "null");
+    sl_buf_putc(out, '}');
+    return true;
+}
+
+/* ---------------------------------------------------------------------------
  * Values
  */
 
@@ -1142,6 +1400,7 @@ static bool put_array(const sl_dbz_opts *o, const sl_column *c, const char *s, s
 static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool in_array, const char *s,
                       size_t n, sl_buf *out) {
     int64_t v;
+    bool my = is_binlog(o);
     switch (t) {
     case SL_T_BOOL: put_bool(out, n == 1 && (s[0] == 't' || s[0] == 'T')); return true; /* "t".equalsIgnoreCase */
     case SL_T_INT16:
@@ -1151,6 +1410,7 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
         if (!parse_i64(s, n, INT32_MIN, INT32_MAX, &v)) return false;
         return sl_buf_put_i64(out, v), true;
     case SL_T_INT64:
+        if (my && c->is_unsigned) return my_put_ubigint(o, is_my_ubigint(o, c), s, n, out);
         if (!parse_i64(s, n, INT64_MIN, INT64_MAX, &v)) return false;
         return sl_buf_put_i64(out, v), true;
     case SL_T_FLOAT32: return put_float_text(out, s, n, true);
@@ -1162,16 +1422,22 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_JSON:
     case SL_T_XML:
     case SL_T_ENUM:
+    case SL_T_SET:
     case SL_T_UNKNOWN: sl_buf_put_json_str(out, s, n); return true;
-    case SL_T_BYTES: return put_bytea(o, s, n, out);
-    case SL_T_DATE: return put_date(s, n, out);
-    case SL_T_TIME: return put_time(o, c, in_array, s, n, out);
+    case SL_T_BYTES:
+        if (c->repr != SL_REPR_RAW) return put_bytea(o, s, n, out);
+        my_put_raw(o, c, s, n, out);
+        return true;
+    case SL_T_DATE: return my ? my_put_date(s, n, out) : put_date(s, n, out);
+    case SL_T_TIME: return my ? my_put_time(o, s, n, out) : put_time(o, c, in_array, s, n, out);
     case SL_T_TIMETZ: return put_timetz(in_array, s, n, out);
-    case SL_T_TIMESTAMP: return put_timestamp(o, c, s, n, out);
-    case SL_T_TIMESTAMPTZ: return put_timestamptz(c, s, n, out);
+    case SL_T_TIMESTAMP: return my ? my_put_datetime(o, c, s, n, out) : put_timestamp(o, c, s, n, out);
+    case SL_T_TIMESTAMPTZ: return my ? my_put_timestamptz(c, s, n, out) : put_timestamptz(c, s, n, out);
     case SL_T_INTERVAL: return put_interval(s, n, out);
-    case SL_T_BIT: return put_bits(c, s, n, out);
+    case SL_T_BIT: return put_bits(c, s, n, my ? (size_t)(bits_length(c) + 7) / 8 : 0, out);
     case SL_T_ARRAY: return !in_array && put_array(o, c, s, n, out);
+    case SL_T_YEAR: return my_put_year(s, n, out);
+    case SL_T_GEOMETRY: return my_put_geometry(c, s, n, out);
     }
     return false;
 }
@@ -1184,9 +1450,13 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
 static void put_fallback(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) {
     switch (c->type) {
     case SL_T_BOOL: sl_buf_puts(out, "false"); break;
+    case SL_T_INT64:
+        /* BIGINT UNSIGNED precise: a zero Decimal (Debezium's 0L fallback would not even serialize) */
+        sl_buf_puts(out, is_my_ubigint(o, c) && o->bigint_unsigned_precise ? "\"AA==\"" : "0");
+        break;
     case SL_T_INT16:
     case SL_T_INT32:
-    case SL_T_INT64:
+    case SL_T_YEAR:
     case SL_T_DATE:
     case SL_T_TIME:
     case SL_T_TIMESTAMP:
@@ -1208,12 +1478,17 @@ static void put_fallback(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) 
     case SL_T_TIMETZ: sl_buf_puts(out, "\"00:00:00Z\""); break;
     case SL_T_TIMESTAMPTZ: sl_buf_puts(out, "\"1970-01-01T00:00:00Z\""); break;
     case SL_T_ARRAY: sl_buf_puts(out, "[]"); break;
+    case SL_T_JSON: sl_buf_puts(out, is_binlog(o) ? "\"{}\"" : "\"\""); break; /* BinlogValueConverters.convertJson */
+    case SL_T_GEOMETRY:
+        /* BinlogGeometry.createEmpty(): GEOMETRYCOLLECTION EMPTY, no SRID (a POINT schema cannot hold it) */
+        sl_buf_puts(out, is_my_point(c) ? "null" : "{\"wkb\":\"AQcAAAAAAAAA\",\"srid\":null}");
+        break;
     case SL_T_STRING:
     case SL_T_BYTES:
     case SL_T_UUID:
-    case SL_T_JSON:
     case SL_T_XML:
     case SL_T_ENUM:
+    case SL_T_SET:
     case SL_T_UNKNOWN: sl_buf_puts(out, "\"\""); break;
     }
 }
@@ -1253,17 +1528,21 @@ static void put_unchanged(const sl_dbz_opts *o, const sl_column *c, sl_buf *out)
 }
 
 void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *v, sl_buf *out) {
+    bool my = is_binlog(o);
+    const char *data = v && v->data ? v->data : "";
+    size_t len = v && v->data ? v->len : 0;
     if (column_omitted(c)) {
         sl_buf_puts(out, "null");
-    } else if (!v || (v->flags & SL_CELL_NULL)) {
+    } else if (!v || (v->flags & SL_CELL_NULL) ||
+               /* binlog: a column missing from a MINIMAL/NOBLOB row image is a null in Debezium */
+               (my && ((v->flags & SL_CELL_UNCHANGED) || my_null_cell(c, data, len)))) {
         if (c->optional) sl_buf_puts(out, "null");
         else put_fallback(o, c, out);
     } else if (v->flags & SL_CELL_UNCHANGED) {
         put_unchanged(o, c, out);
     } else {
         size_t mark = out->len;
-        const char *data = v->data ? v->data : "";
-        if (!put_value(o, c, c->type, false, data, v->data ? v->len : 0, out)) { /* malformed: null, never a crash */
+        if (!put_value(o, c, c->type, false, data, len, out)) { /* malformed: null, never a crash */
             out->len = mark;
             sl_buf_puts(out, "null");
         }
@@ -1274,12 +1553,18 @@ void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *
  * Records
  */
 
+/* The middle part of topic and schema names: the schema (PostgreSQL) or the database (MySQL: <prefix>.<db>.<table>). */
+static const char *table_space(const sl_dbz_opts *o, const sl_table *t) {
+    const char *sp = is_binlog(o) ? (t->db ? t->db : t->schema) : (t->schema ? t->schema : t->db);
+    return sp ? sp : "";
+}
+
 static void put_name(sl_buf *b, const sl_dbz_opts *o, const sl_table *t, const char *suffix) {
     sl_buf tmp;
     sl_buf_init(&tmp);
     sl_buf_puts(&tmp, o->server_name ? o->server_name : "");
     sl_buf_putc(&tmp, '.');
-    sl_buf_puts(&tmp, t->schema);
+    sl_buf_puts(&tmp, table_space(o, t));
     sl_buf_putc(&tmp, '.');
     sl_buf_puts(&tmp, t->name);
     sl_buf_puts(&tmp, suffix);
@@ -1295,7 +1580,7 @@ const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scrat
         sl_buf_puts(scratch, ".message");
     } else {
         sl_buf_putc(scratch, '.');
-        sl_buf_puts(scratch, r->table->schema);
+        sl_buf_puts(scratch, table_space(o, r->table));
         sl_buf_putc(scratch, '.');
         sl_buf_puts(scratch, r->table->name);
     }
@@ -1320,24 +1605,49 @@ static void struct_schema(const sl_dbz_opts *o, const sl_table *t, bool keys_onl
     put_name(b, o, t, suffix);
 }
 
-static const char SOURCE_SCHEMA[] =
-    "{\"type\":\"struct\",\"fields\":["
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},"
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"
-    "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"
-    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"
-    "\"parameters\":{\"allowed\":\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},"
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},"
-    "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
-    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"
+/* AbstractSourceInfoStructMaker.commonSchemaBuilder() (Debezium 2.7: the snapshot enum is "true,last,false,incremental") */
+#define SOURCE_COMMON_FIELDS                                                                                       \
+    "{\"type\":\"struct\",\"fields\":["                                                                           \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"                                             \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},"                                           \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"                                                \
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"                                                \
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"                     \
+    "\"parameters\":{\"allowed\":\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},"     \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},"                                                  \
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"                                             \
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"                                                 \
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},"
+
+static const char SOURCE_SCHEMA[] =
+    SOURCE_COMMON_FIELDS
     "{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},"
     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
     "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}";
+
+/* BinlogSourceInfoStructMaker: the common fields, then table ... query; no schema version in 2.7. */
+#define BINLOG_SOURCE_SCHEMA(module)                                                                               \
+    SOURCE_COMMON_FIELDS                                                                                           \
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"table\"},"                                                \
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"server_id\"},"                                            \
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"gtid\"},"                                                 \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"file\"},"                                                \
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"pos\"},"                                                  \
+    "{\"type\":\"int32\",\"optional\":false,\"field\":\"row\"},"                                                  \
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"thread\"},"                                                \
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"query\"}],"                                               \
+    "\"optional\":false,\"name\":\"io.debezium.connector." module ".Source\",\"field\":\"source\"}"
+
+static const char MYSQL_SOURCE_SCHEMA[] = BINLOG_SOURCE_SCHEMA("mysql");
+static const char MARIADB_SOURCE_SCHEMA[] = BINLOG_SOURCE_SCHEMA("mariadb");
+
+static const char *source_schema(const sl_dbz_opts *o) {
+    if (!is_binlog(o)) return SOURCE_SCHEMA;
+    return strcmp(o->connector, "mariadb") == 0 ? MARIADB_SOURCE_SCHEMA : MYSQL_SOURCE_SCHEMA;
+}
 
 static const char TX_SCHEMA[] =
     "{\"type\":\"struct\",\"fields\":["
@@ -1371,7 +1681,7 @@ static void put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
         sl_buf_puts(&b, ",\"field\":\"before\"},");
         sl_buf_put(&b, row.data, row.len);
         sl_buf_puts(&b, ",\"field\":\"after\"},");
-        sl_buf_puts(&b, SOURCE_SCHEMA);
+        sl_buf_puts(&b, source_schema(o));
         sl_buf_putc(&b, ',');
         sl_buf_puts(&b, TX_SCHEMA);
         sl_buf_puts(&b, ",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
@@ -1394,6 +1704,7 @@ static void put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
  */
 static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cells, const sl_cell *old,
                     bool keys_only, sl_buf *out) {
+    bool my = is_binlog(o); /* MySQL has no TOAST: an absent column stays null */
     sl_buf_putc(out, '{');
     bool first = true;
     for (int i = 0; i < t->ncols; i++) {
@@ -1404,7 +1715,7 @@ static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cell
         put_str(out, c->name);
         sl_buf_putc(out, ':');
         const sl_cell *v = &cells[i];
-        bool old_usable = old && !(old[i].flags & (SL_CELL_NULL | SL_CELL_UNCHANGED)) && old[i].data;
+        bool old_usable = old && !my && !(old[i].flags & (SL_CELL_NULL | SL_CELL_UNCHANGED)) && old[i].data;
         if ((v->flags & SL_CELL_UNCHANGED) && old_usable) v = &old[i];
         sl_dbz_cell_value(o, c, v, out);
     }
@@ -1417,10 +1728,44 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* io.debezium.connector.postgresql.Source payload. */
+static void put_opt_str(sl_buf *out, const char *s) {
+    if (s) put_str(out, s);
+    else sl_buf_puts(out, "null");
+}
+
+/*
+ * io.debezium.connector.{mysql,mariadb}.Source payload (BinlogSourceInfoStructMaker):
+ * no sequence; gtid/query null when absent, thread null when unknown; file is
+ * a required field, so a missing one is written as "" rather than an
+ * invalid null.
+ */
+static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
+    const sl_table *t = r->table;
+    sl_buf_puts(out, ",\"table\":");
+    put_opt_str(out, t ? t->name : NULL);
+    sl_buf_puts(out, ",\"server_id\":");
+    sl_buf_put_u64(out, r->pos.server_id);
+    sl_buf_puts(out, ",\"gtid\":");
+    put_opt_str(out, r->pos.gtid);
+    sl_buf_puts(out, ",\"file\":");
+    put_str(out, r->pos.file);
+    sl_buf_puts(out, ",\"pos\":");
+    sl_buf_put_u64(out, r->pos.file_pos);
+    sl_buf_puts(out, ",\"row\":");
+    sl_buf_put_u64(out, r->pos.row);
+    sl_buf_puts(out, ",\"thread\":");
+    if (r->pos.thread) sl_buf_put_u64(out, r->pos.thread);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"query\":");
+    put_opt_str(out, r->pos.query);
+    sl_buf_putc(out, '}');
+}
+
+/* io.debezium.connector.postgresql.Source payload (or the binlog connectors' one). */
 static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     static const char *snap[] = {"false", "true", "first", "last"};
     const sl_table *t = r->table;
+    bool my = is_binlog(o);
     int64_t ts = r->ts_us ? r->ts_us : now_us();
     sl_buf_puts(out, "{\"version\":");
     put_str(out, o->version);
@@ -1434,6 +1779,14 @@ static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, (unsigned)r->snapshot < 4 ? snap[r->snapshot] : "true");
     sl_buf_puts(out, "\",\"db\":");
     put_str(out, t ? t->db : o->db ? o->db : "");
+    if (my) {
+        sl_buf_puts(out, ",\"sequence\":null,\"ts_us\":");
+        sl_buf_put_i64(out, ts);
+        sl_buf_puts(out, ",\"ts_ns\":");
+        sl_buf_put_i64(out, ts * 1000);
+        put_binlog_source_tail(r, out);
+        return;
+    }
     /* sequence: the JSON array ["<last commit LSN>","<LSN>"] (null when unknown) as a JSON string */
     sl_buf_puts(out, ",\"sequence\":\"[");
     for (int i = 0; i < 2; i++) {
@@ -1482,7 +1835,7 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
     if (o->value_schemas) {
         sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
                          "\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},");
-        sl_buf_puts(out, SOURCE_SCHEMA);
+        sl_buf_puts(out, source_schema(o));
         sl_buf_puts(out, ",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":"
                          "\"prefix\"},{\"type\":\"");
         sl_buf_puts(out, o->binary_mode == SL_BIN_BYTES ? "bytes" : "string");
@@ -1557,7 +1910,31 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"source\":");
     put_source(o, r, out);
     sl_buf_puts(out, ",\"transaction\":");
-    if (o->provide_tx && r->txid) {
+    if (o->provide_tx && is_binlog(o)) {
+        /* BinlogOffsetContext.getTransactionId: the GTID, else "file=<file>,pos=<position of BEGIN>";
+         * snapshot records are not part of a transaction */
+        if (r->op != SL_OP_READ && r->tx_order && (r->pos.gtid || r->pos.file)) {
+            sl_buf txid_buf;
+            sl_buf_init(&txid_buf);
+            if (r->pos.gtid) sl_buf_puts(&txid_buf, r->pos.gtid);
+            else {
+                sl_buf_puts(&txid_buf, "file=");
+                sl_buf_puts(&txid_buf, r->pos.file);
+                sl_buf_puts(&txid_buf, ",pos=");
+                sl_buf_put_u64(&txid_buf, r->pos.file_pos);
+            }
+            sl_buf_puts(out, "{\"id\":");
+            sl_buf_put_json_str(out, txid_buf.data, txid_buf.len);
+            sl_buf_free(&txid_buf);
+            sl_buf_puts(out, ",\"total_order\":");
+            sl_buf_put_u64(out, r->tx_order);
+            sl_buf_puts(out, ",\"data_collection_order\":");
+            sl_buf_put_u64(out, r->tx_order);
+            sl_buf_putc(out, '}');
+        } else {
+            sl_buf_puts(out, "null");
+        }
+    } else if (o->provide_tx && r->txid) {
         /* PostgreSQL transaction ids are the bare txId (PostgresEventMetadataProvider.getTransactionId) */
         sl_buf_puts(out, "{\"id\":\"");
         sl_buf_put_u64(out, r->txid);

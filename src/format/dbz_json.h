@@ -21,7 +21,7 @@ typedef enum { SL_TIME_ADAPTIVE = 0, SL_TIME_ADAPTIVE_MICRO, SL_TIME_CONNECT } s
 typedef enum { SL_BIN_BYTES = 0, SL_BIN_BASE64, SL_BIN_BASE64_URL, SL_BIN_HEX } sl_binary_mode;
 
 typedef struct sl_dbz_opts {
-    const char *connector;    /* source.connector, e.g. "postgresql" */
+    const char *connector;    /* source.connector: "postgresql", "mysql" or "mariadb" (selects the source block) */
     const char *server_name;  /* topic.prefix, also source.name */
     const char *version;      /* source.version */
     const char *db;           /* source.db of events without a table (op m) */
@@ -31,6 +31,7 @@ typedef struct sl_dbz_opts {
     bool key_schemas;         /* key.converter.schemas.enable */
     bool value_schemas;       /* value.converter.schemas.enable */
     bool provide_tx;          /* provide.transaction.metadata: fill "transaction" */
+    bool bigint_unsigned_precise; /* MySQL bigint.unsigned.handling.mode=precise: Decimal, else int64 */
 } sl_dbz_opts;
 
 /* Topic of a record: the table's topic, or <prefix>.message for op m. */

@@ -701,6 +701,472 @@ static void test_message(void) {
     CHECK(strstr(enc_value(&o, &r, 1), "\"content\":\"68656c6c6f\"}}}") != NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * MySQL / MariaDB (binlog cells, rowimage.h "Cell forms"). Expected values
+ * follow Debezium 2.7's BinlogValueConverters/JdbcValueConverters applied to
+ * what its RowDeserializers produce, and the MySQL connector documentation's
+ * type mapping tables.
+ */
+
+static sl_dbz_opts myopts(void) {
+    sl_dbz_opts o = {.connector = "mysql", .server_name = "srv", .version = "0.1.0"};
+    return o;
+}
+
+static sl_column mycol(sl_ctype t, const char *type_name) {
+    sl_column c = {.name = "c", .type = t, .type_name = (char *)type_name, .typmod = -1, .precision = -1,
+                   .scale = -1, .length = -1, .optional = true};
+    return c;
+}
+
+/* One MySQL cell (data NULL: a NULL cell) of n bytes. */
+static const char *mvn(const sl_dbz_opts *o, const sl_column *c, const char *data, size_t n, uint8_t flags) {
+    sl_cell v = {.data = data, .len = (uint32_t)n, .flags = data ? flags : SL_CELL_NULL};
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_cell_value(o, c, &v, &b);
+    snprintf(res, sizeof res, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    return res;
+}
+static const char *mv(const sl_dbz_opts *o, const sl_column *c, const char *text) {
+    return mvn(o, c, text, text ? strlen(text) : 0, 0);
+}
+static const char *msch(const sl_dbz_opts *o, const sl_column *c) {
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_field_schema(o, c, &b);
+    snprintf(res, sizeof res, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    return res;
+}
+
+static void test_mysql_numbers(void) {
+    sl_dbz_opts o = myopts();
+    sl_column c = mycol(SL_T_INT16, "TINYINT");
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int16\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "-128"), "-128");
+    c.is_unsigned = true;
+    CHECK_STR(mv(&o, &c, "255"), "255");
+    c = mycol(SL_T_INT32, "SMALLINT"), c.is_unsigned = true;
+    CHECK_STR(mv(&o, &c, "65535"), "65535");
+    /* INT UNSIGNED: int64, never affected by bigint.unsigned.handling.mode */
+    c = mycol(SL_T_INT64, "INT"), c.is_unsigned = true;
+    CHECK_STR(mv(&o, &c, "4294967295"), "4294967295");
+    o.bigint_unsigned_precise = true;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "4294967295"), "4294967295");
+    o.bigint_unsigned_precise = false;
+    /* signed BIGINT */
+    c = mycol(SL_T_INT64, "BIGINT");
+    CHECK_STR(mv(&o, &c, "-9223372036854775808"), "-9223372036854775808");
+    /* BIGINT UNSIGNED, long mode: Java long wrap-around above 2^63-1 */
+    c.is_unsigned = true;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "9223372036854775807"), "9223372036854775807");
+    CHECK_STR(mv(&o, &c, "9223372036854775808"), "-9223372036854775808");
+    CHECK_STR(mv(&o, &c, "18446744073709551615"), "-1");
+    CHECK_STR(mv(&o, &c, "18446744073709551616"), "null");
+    CHECK_STR(mv(&o, &c, "-1"), "null");
+    /* precise mode: Decimal(20, 0), whatever decimal.handling.mode is */
+    o.bigint_unsigned_precise = true;
+    o.decimal_mode = SL_DEC_DOUBLE;
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
+              "\"parameters\":{\"scale\":\"0\",\"connect.decimal.precision\":\"20\"},\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "18446744073709551615"), "\"AP//////////\"");
+    CHECK_STR(mv(&o, &c, "9223372036854775808"), "\"AIAAAAAAAAAA\"");
+    CHECK_STR(mv(&o, &c, "255"), "\"AP8=\"");
+    CHECK_STR(mv(&o, &c, "0"), "\"AA==\"");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, NULL), "\"AA==\"");
+    o = myopts();
+    /* the src_type decides when there is no type name: 8 = MYSQL_TYPE_LONGLONG */
+    c = mycol(SL_T_INT64, NULL), c.is_unsigned = true, c.src_type = 8;
+    o.bigint_unsigned_precise = true;
+    CHECK_STR(mv(&o, &c, "1"), "\"AQ==\"");
+    o.bigint_unsigned_precise = false;
+    /* FLOAT / DOUBLE: Java Float/Double.toString */
+    c = mycol(SL_T_FLOAT32, "FLOAT");
+    CHECK_STR(msch(&o, &c), "{\"type\":\"float\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "1.5"), "1.5");
+    CHECK_STR(mv(&o, &c, "-2.25E-10"), "-2.25E-10");
+    c = mycol(SL_T_FLOAT64, "DOUBLE");
+    CHECK_STR(mv(&o, &c, "3.141592653589793"), "3.141592653589793");
+    CHECK_STR(mv(&o, &c, "1E20"), "1.0E20");
+    CHECK_STR(mv(&o, &c, "100"), "100.0");
+    /* DECIMAL(10,2) */
+    c = mycol(SL_T_NUMERIC, "DECIMAL"), c.precision = 10, c.scale = 2;
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
+              "\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"},\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "-123.45"), "\"z8c=\"");
+    CHECK_STR(mv(&o, &c, "0.00"), "\"AA==\"");
+    o.decimal_mode = SL_DEC_STRING;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "-123.45"), "\"-123.45\"");
+    o.decimal_mode = SL_DEC_DOUBLE;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"double\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "-123.45"), "-123.45");
+    CHECK_STR(mv(&o, &c, "10.00"), "10.0");
+}
+
+static void test_mysql_temporal(void) {
+    sl_dbz_opts o = myopts();
+    /* DATE */
+    sl_column c = mycol(SL_T_DATE, "DATE");
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2024-01-31"), "19753");
+    CHECK_STR(mv(&o, &c, "1000-01-01"), "-354285");
+    CHECK_STR(mv(&o, &c, "0000-00-00"), "null");     /* zero date: null */
+    CHECK_STR(mv(&o, &c, "2018-00-05"), "null");     /* zero month */
+    CHECK_STR(mv(&o, &c, "2018-04-00"), "null");     /* zero day */
+    CHECK_STR(mv(&o, &c, "0069-01-01"), "36160");    /* time adjuster: 2069-01-01 */
+    CHECK_STR(mv(&o, &c, "0070-06-15"), "165");      /* time adjuster: 1970-06-15 */
+    CHECK_STR(mv(&o, &c, "2023-02-29"), "null");     /* not a date */
+    CHECK_STR(mv(&o, &c, "2024-01-31x"), "null");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, "0000-00-00"), "0");        /* NOT NULL: the epoch fallback */
+    CHECK_STR(mv(&o, &c, NULL), "0");
+    c.optional = true;
+    o.time_mode = SL_TIME_CONNECT;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int32\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Date\","
+                            "\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2024-01-31"), "19753");
+    o.time_mode = SL_TIME_ADAPTIVE_MICRO;
+
+    /* TIME: MicroTime whatever the fsp (adaptive_time_microseconds), negative and > 24h included */
+    c = mycol(SL_T_TIME, "TIME"), c.scale = 0;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1,"
+                            "\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "12:34:56"), "45296000000");
+    CHECK_STR(mv(&o, &c, "838:59:59"), "3020399000000");
+    CHECK_STR(mv(&o, &c, "-838:59:59"), "-3020399000000");
+    CHECK_STR(mv(&o, &c, "00:00:00"), "0");
+    c.scale = 6;
+    CHECK_STR(mv(&o, &c, "-00:00:01.500000"), "-1500000");
+    CHECK_STR(mv(&o, &c, "25:00:00.000001"), "90000000001");
+    CHECK_STR(mv(&o, &c, "12:3x:00"), "null");
+    o.time_mode = SL_TIME_ADAPTIVE; /* not accepted by Debezium's binlog connectors: treated as adaptive_time_microseconds */
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1,"
+                            "\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "-00:00:01.500000"), "-1500000");
+    /* connect: Time (ms); Time.toMilliOfDay rejects negative and > 24:00:00 durations */
+    o.time_mode = SL_TIME_CONNECT;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int32\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Time\","
+                            "\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "12:34:56.789999"), "45296789");
+    CHECK_STR(mv(&o, &c, "24:00:00"), "86400000");
+    CHECK_STR(mv(&o, &c, "24:00:00.000001"), "null");
+    CHECK_STR(mv(&o, &c, "-01:00:00"), "null");
+    o.time_mode = SL_TIME_ADAPTIVE_MICRO;
+
+    /* DATETIME: fsp 0..3 → Timestamp (ms), 4..6 → MicroTimestamp */
+    c = mycol(SL_T_TIMESTAMP, "DATETIME"), c.scale = 0;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,"
+                            "\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03"), "1529476623000");
+    CHECK_STR(mv(&o, &c, "0099-12-31 23:59:59"), "946684799000"); /* time adjuster: 1999 */
+    CHECK_STR(mv(&o, &c, "0000-00-00 00:00:00"), "null");
+    CHECK_STR(mv(&o, &c, "2018-06-20 24:00:00"), "null");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, "0000-00-00 00:00:00"), "0");
+    c.optional = true;
+    c.scale = 3;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,"
+                            "\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03.123"), "1529476623123");
+    CHECK_STR(mv(&o, &c, "1969-12-31 23:59:59.999"), "-1");
+    c.scale = 6;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\","
+                            "\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03.123456"), "1529476623123456");
+    CHECK_STR(mv(&o, &c, "1969-12-31 23:59:59.999999"), "-1");
+    o.time_mode = SL_TIME_CONNECT;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"int64\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Timestamp\","
+                            "\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03.123456"), "1529476623123");
+    CHECK_STR(mv(&o, &c, "1969-12-31 23:59:59.999999"), "-1");
+    o.time_mode = SL_TIME_ADAPTIVE_MICRO;
+
+    /* TIMESTAMP → ZonedTimestamp in UTC: exactly fsp fraction digits, none for TIMESTAMP(0) */
+    c = mycol(SL_T_TIMESTAMPTZ, "TIMESTAMP"), c.scale = 0;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\","
+                            "\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03+00"), "\"2018-06-20T06:37:03Z\"");
+    CHECK_STR(mv(&o, &c, "0000-00-00 00:00:00+00"), "\"1970-01-01T00:00:00Z\""); /* epoch second 0 in the binlog */
+    c.scale = 6;
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03.000000+00"), "\"2018-06-20T06:37:03.000000Z\"");
+    CHECK_STR(mv(&o, &c, "2018-06-20 06:37:03.123450+00"), "\"2018-06-20T06:37:03.123450Z\"");
+    CHECK_STR(mv(&o, &c, "0000-00-00 00:00:00.000000+00"), "\"1970-01-01T00:00:00.000000Z\"");
+    c.scale = 3;
+    CHECK_STR(mv(&o, &c, "2038-01-19 03:14:07.120+00"), "\"2038-01-19T03:14:07.120Z\"");
+    c.scale = 0, c.optional = false;
+    CHECK_STR(mv(&o, &c, NULL), "\"1970-01-01T00:00:00Z\"");
+
+    /* YEAR: io.debezium.time.Year; the zero year is Year.of(1900 + 0) */
+    c = mycol(SL_T_YEAR, "YEAR");
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Year\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "2024"), "2024");
+    CHECK_STR(mv(&o, &c, "1901"), "1901");
+    CHECK_STR(mv(&o, &c, "2155"), "2155");
+    CHECK_STR(mv(&o, &c, "0"), "1900");
+    CHECK_STR(mv(&o, &c, "20x4"), "null");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, NULL), "0");
+}
+
+static void test_mysql_strings(void) {
+    sl_dbz_opts o = myopts();
+    /* BIT(1) → boolean; BIT(n) → Bits, little-endian, padded to ceil(n/8) bytes */
+    sl_column c = mycol(SL_T_BIT, "BIT");
+    c.length = 1;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"boolean\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "1"), "true");
+    CHECK_STR(mv(&o, &c, "0"), "false");
+    c.length = 16;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"bytes\",\"optional\":true,\"name\":\"io.debezium.data.Bits\",\"version\":1,"
+                            "\"parameters\":{\"length\":\"16\"},\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "0000000100000010"), "\"AgE=\"");
+    c.length = 10;
+    CHECK_STR(mv(&o, &c, "1000000001"), "\"AQI=\"");
+    CHECK_STR(mv(&o, &c, "0000000000"), "\"AAA=\"");
+    c.length = 12;
+    CHECK_STR(mv(&o, &c, "000000000001"), "\"AQA=\"");
+    c.length = 64;
+    CHECK_STR(mv(&o, &c, "1000000000000000000000000000000000000000000000000000000000000000"), "\"AAAAAAAAAIA=\"");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, NULL), "\"\"");
+    /* ENUM / SET */
+    c = mycol(SL_T_ENUM, "ENUM"), c.enum_values = (char *)"small,medium,large";
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"
+                            "\"parameters\":{\"allowed\":\"small,medium,large\"},\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "medium"), "\"medium\"");
+    CHECK_STR(mv(&o, &c, ""), "\"\"");
+    c = mycol(SL_T_SET, "SET"), c.enum_values = (char *)"a,b,c";
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.EnumSet\",\"version\":1,"
+                            "\"parameters\":{\"allowed\":\"a,b,c\"},\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "a,c"), "\"a,c\"");
+    CHECK_STR(mv(&o, &c, ""), "\"\"");
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, NULL), "\"\"");
+    /* text */
+    c = mycol(SL_T_STRING, "VARCHAR");
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "h\xc3\xa9llo \"q\""), "\"h\xc3\xa9llo \\\"q\\\"\"");
+    /* JSON */
+    c = mycol(SL_T_JSON, "JSON");
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &c, "{\"a\": [1, 2]}"), "\"{\\\"a\\\": [1, 2]}\"");
+    CHECK_STR(mv(&o, &c, ""), "null"); /* empty binary JSON */
+    c.optional = false;
+    CHECK_STR(mv(&o, &c, ""), "\"{}\"");
+    CHECK_STR(mv(&o, &c, NULL), "\"{}\"");
+    /* binary strings: raw bytes with embedded NULs, every binary.handling.mode */
+    c = mycol(SL_T_BYTES, "BLOB"), c.repr = SL_REPR_RAW;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"bytes\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mvn(&o, &c, "a\0b\0", 4, 0), "\"YQBiAA==\"");
+    CHECK_STR(mvn(&o, &c, "\0", 1, 0), "\"AA==\"");
+    CHECK_STR(mvn(&o, &c, "", 0, 0), "\"\"");
+    CHECK_STR(mvn(&o, &c, "\\x01", 4, 0), "\"XHgwMQ==\""); /* raw means raw: no bytea decoding */
+    o.binary_mode = SL_BIN_BASE64;
+    CHECK_STR(msch(&o, &c), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mvn(&o, &c, "a\0b\0", 4, 0), "\"YQBiAA==\"");
+    o.binary_mode = SL_BIN_BASE64_URL;
+    CHECK_STR(mvn(&o, &c, "\xfb\xff", 2, 0), "\"-_8=\"");
+    o.binary_mode = SL_BIN_HEX;
+    CHECK_STR(mvn(&o, &c, "a\0b\0", 4, 0), "\"61006200\"");
+    o.binary_mode = SL_BIN_BYTES;
+    /* BINARY(n): right-padded with 0x00 to n bytes (DBZ-254); VARBINARY is not */
+    c = mycol(SL_T_BYTES, "BINARY"), c.repr = SL_REPR_RAW, c.length = 4;
+    CHECK_STR(mvn(&o, &c, "ab", 2, 0), "\"YWIAAA==\"");
+    c.type_name = (char *)"VARBINARY";
+    CHECK_STR(mvn(&o, &c, "ab", 2, 0), "\"YWI=\"");
+}
+
+static void test_mysql_geometry(void) {
+    sl_dbz_opts o = myopts();
+    /* POINT(1 1) WKB, SRID 0 (→ null) and 4326 */
+    static const char pt[] = "\0\0\0\0\x01\x01\0\0\0\0\0\0\0\0\0\xf0\x3f\0\0\0\0\0\0\xf0\x3f";
+    static const char pt4326[] = "\xe6\x10\0\0\x01\x01\0\0\0\0\0\0\0\0\0\xf0\x3f\0\0\0\0\0\0\xf0\x3f";
+    /* big-endian POINT(2.5 -3) WKB */
+    static const char ptbe[] = "\0\0\0\0\x00\0\0\0\x01\x40\x04\0\0\0\0\0\0\xc0\x08\0\0\0\0\0\0";
+    sl_column c = mycol(SL_T_GEOMETRY, "GEOMETRY");
+    c.repr = SL_REPR_RAW;
+    const char *geom_schema =
+        "{\"type\":\"struct\",\"fields\":[{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},{\"type\":\"int32\","
+        "\"optional\":true,\"field\":\"srid\"}],\"optional\":true,\"name\":\"io.debezium.data.geometry.Geometry\","
+        "\"version\":1,\"doc\":\"Geometry\",\"field\":\"c\"}";
+    CHECK_STR(msch(&o, &c), geom_schema);
+    c.optional = false; /* Geometry.builder() is optional itself */
+    CHECK_STR(msch(&o, &c), geom_schema);
+    CHECK_STR(mv(&o, &c, NULL), "{\"wkb\":\"AQcAAAAAAAAA\",\"srid\":null}");
+    c.optional = true;
+    CHECK_STR(mvn(&o, &c, pt, 25, 0), "{\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAPA/\",\"srid\":null}");
+    CHECK_STR(mvn(&o, &c, pt4326, 25, 0), "{\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAPA/\",\"srid\":4326}");
+    CHECK_STR(mvn(&o, &c, pt, 3, 0), "null");
+    o.binary_mode = SL_BIN_HEX; /* wkb is a Connect BYTES field, not a binary column */
+    CHECK_STR(mvn(&o, &c, pt, 25, 0), "{\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAPA/\",\"srid\":null}");
+    o.binary_mode = SL_BIN_BYTES;
+    CHECK_STR(mvn(&o, &c, NULL, 0, 0), "null");
+    /* POINT columns: io.debezium.data.geometry.Point with x and y */
+    c.type_name = (char *)"POINT";
+    CHECK_STR(msch(&o, &c),
+              "{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},{\"type\":"
+              "\"double\",\"optional\":false,\"field\":\"y\"},{\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},"
+              "{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\"optional\":true,\"name\":"
+              "\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\",\"field\":\"c\"}");
+    CHECK_STR(mvn(&o, &c, pt4326, 25, 0),
+              "{\"x\":1.0,\"y\":1.0,\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAPA/\",\"srid\":4326}");
+    CHECK_STR(mvn(&o, &c, ptbe, 25, 0), "{\"x\":2.5,\"y\":-3.0,\"wkb\":\"AAAAAAFABAAAAAAAAMAIAAAAAAAA\",\"srid\":null}");
+    CHECK_STR(mvn(&o, &c, pt, 24, 0), "null"); /* not a 2D point WKB */
+}
+
+#define MY_ROW_SCHEMA                                                                                         \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},{\"type\":"  \
+    "\"string\",\"optional\":true,\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":"    \
+    "\"qty\"}],\"optional\":true,\"name\":\"srv.inventory.customers.Value\""
+
+#define MY_SOURCE_SCHEMA(module)                                                                             \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"       \
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":"    \
+    "false,\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":"       \
+    "\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":"          \
+    "{\"allowed\":\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":" \
+    "\"string\",\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":"      \
+    "\"sequence\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\","          \
+    "\"optional\":true,\"field\":\"ts_ns\"},{\"type\":\"string\",\"optional\":true,\"field\":\"table\"},"    \
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"server_id\"},{\"type\":\"string\",\"optional\":"     \
+    "true,\"field\":\"gtid\"},{\"type\":\"string\",\"optional\":false,\"field\":\"file\"},{\"type\":"        \
+    "\"int64\",\"optional\":false,\"field\":\"pos\"},{\"type\":\"int32\",\"optional\":false,\"field\":"      \
+    "\"row\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"thread\"},{\"type\":\"string\","             \
+    "\"optional\":true,\"field\":\"query\"}],\"optional\":false,\"name\":\"io.debezium.connector." module    \
+    ".Source\",\"field\":\"source\"}"
+
+static sl_table *mk_my_table(void) {
+    sl_table *t = sl_table_new("inventory", "inventory", "customers", 3);
+    const char *names[] = {"id", "name", "qty"};
+    sl_ctype types[] = {SL_T_INT32, SL_T_STRING, SL_T_INT64};
+    const char *tn[] = {"INT", "VARCHAR", "BIGINT"};
+    for (int i = 0; i < 3; i++) {
+        sl_column *c = &t->cols[i];
+        c->name = sl_strdup(names[i]);
+        c->type = types[i];
+        c->type_name = sl_strdup(tn[i]);
+        c->precision = c->scale = c->length = c->typmod = -1;
+        c->optional = i == 1;
+    }
+    t->cols[2].is_unsigned = true;
+    t->cols[0].key = true;
+    t->nkeys = 1;
+    return t;
+}
+
+static void fill_my_rec(sl_record *r, sl_table *t, sl_op op) {
+    memset(r, 0, sizeof *r);
+    r->op = op, r->table = t;
+    r->ts_us = 1706696430000000LL;
+    r->tx_order = 2;
+    r->pos.file = "mysql-bin.000003";
+    r->pos.file_pos = 154;
+    r->pos.server_id = 223344;
+    r->pos.row = 1;
+    r->pos.thread = 7;
+}
+
+static void test_mysql_envelope(void) {
+    sl_dbz_opts o = myopts();
+    o.key_schemas = o.value_schemas = true;
+    sl_table *t = mk_my_table();
+    sl_cell after[3] = {txt("1001"), txt("Sally"), txt("18446744073709551615")};
+    sl_record r;
+    fill_my_rec(&r, t, SL_OP_CREATE);
+    r.after = after;
+    CHECK_STR(enc_key(&o, &r),
+              "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],"
+              "\"optional\":false,\"name\":\"srv.inventory.customers.Key\"},\"payload\":{\"id\":1001}}");
+    const char *src = "{\"version\":\"0.1.0\",\"connector\":\"mysql\",\"name\":\"srv\",\"ts_ms\":1706696430000,"
+                      "\"snapshot\":\"false\",\"db\":\"inventory\",\"sequence\":null,\"ts_us\":1706696430000000,"
+                      "\"ts_ns\":1706696430000000000,\"table\":\"customers\",\"server_id\":223344,\"gtid\":null,"
+                      "\"file\":\"mysql-bin.000003\",\"pos\":154,\"row\":1,\"thread\":7,\"query\":null}";
+    char want[16384];
+    snprintf(want, sizeof want,
+             "{\"schema\":{\"type\":\"struct\",\"fields\":[" MY_ROW_SCHEMA ",\"field\":\"before\"}," MY_ROW_SCHEMA
+             ",\"field\":\"after\"}," MY_SOURCE_SCHEMA("mysql") "," TX_SCHEMA ",{\"type\":\"string\",\"optional\":"
+             "false,\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\","
+             "\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"}],"
+             "\"optional\":false,\"name\":\"srv.inventory.customers.Envelope\",\"version\":2},\"payload\":{\"before\":"
+             "null,\"after\":{\"id\":1001,\"name\":\"Sally\",\"qty\":-1},\"source\":%s,\"transaction\":null,\"op\":"
+             "\"c\",\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}}",
+             src);
+    CHECK_STR(enc_value(&o, &r, 3), want);
+    sl_buf scratch;
+    sl_buf_init(&scratch);
+    CHECK_STR(sl_dbz_topic(&o, &r, &scratch), "srv.inventory.customers");
+    sl_buf_free(&scratch);
+
+    /* transaction metadata: id is "file=<file>,pos=<pos>" without GTIDs, else the GTID */
+    o.key_schemas = o.value_schemas = false;
+    o.provide_tx = true;
+    CHECK(strstr(enc_value(&o, &r, 3), ",\"transaction\":{\"id\":\"file=mysql-bin.000003,pos=154\",\"total_order\":2,"
+                                       "\"data_collection_order\":2},\"op\":\"c\"") != NULL);
+    r.pos.gtid = "3e11fa47-71ca-11e1-9e33-c80aa9429562:23";
+    CHECK(strstr(enc_value(&o, &r, 3), ",\"gtid\":\"3e11fa47-71ca-11e1-9e33-c80aa9429562:23\",") != NULL);
+    CHECK(strstr(enc_value(&o, &r, 3), ",\"transaction\":{\"id\":\"3e11fa47-71ca-11e1-9e33-c80aa9429562:23\","
+                                       "\"total_order\":2,") != NULL);
+    /* snapshot reads: no transaction, snapshot flag as for PostgreSQL */
+    fill_my_rec(&r, t, SL_OP_READ);
+    r.after = after, r.snapshot = SL_SNAP_LAST, r.pos.thread = 0, r.pos.row = 0;
+    const char *v = enc_value(&o, &r, 3);
+    CHECK(strstr(v, "\"snapshot\":\"last\",\"db\":\"inventory\",\"sequence\":null,") != NULL);
+    CHECK(strstr(v, "\"row\":0,\"thread\":null,\"query\":null},\"transaction\":null,\"op\":\"r\"") != NULL);
+    o.provide_tx = false;
+
+    /* bigint.unsigned.handling.mode=precise changes the qty field */
+    o.bigint_unsigned_precise = true;
+    fill_my_rec(&r, t, SL_OP_CREATE);
+    r.after = after;
+    CHECK(strstr(enc_value(&o, &r, 3), "\"after\":{\"id\":1001,\"name\":\"Sally\",\"qty\":\"AP//////////\"}") != NULL);
+    o.bigint_unsigned_precise = false;
+
+    /* update with a MINIMAL after image: absent columns are null (fallback when NOT NULL), never merged */
+    sl_cell old[3] = {txt("1001"), txt("Sally"), txt("5")};
+    sl_cell upd[3] = {txt("1001"), {.flags = SL_CELL_UNCHANGED}, {.flags = SL_CELL_UNCHANGED}};
+    fill_my_rec(&r, t, SL_OP_UPDATE);
+    r.before = old, r.after = upd;
+    CHECK(strstr(enc_value(&o, &r, 3), "{\"before\":{\"id\":1001,\"name\":\"Sally\",\"qty\":5},\"after\":{\"id\":1001,"
+                                       "\"name\":null,\"qty\":0},\"source\":") != NULL);
+    /* delete */
+    fill_my_rec(&r, t, SL_OP_DELETE);
+    r.before = old;
+    CHECK_STR(enc_key(&o, &r), "{\"id\":1001}");
+    static const char del_head[] = "{\"before\":{\"id\":1001,\"name\":\"Sally\",\"qty\":5},\"after\":null,";
+    CHECK(strncmp(enc_value(&o, &r, 3), del_head, sizeof del_head - 1) == 0);
+    sl_table_unref(t);
+
+    /* MariaDB: its own Source schema name and connector; GTID domain-server-seq, the annotated query */
+    o = myopts();
+    o.connector = "mariadb";
+    o.value_schemas = true;
+    t = mk_my_table();
+    fill_my_rec(&r, t, SL_OP_CREATE);
+    r.after = after;
+    r.pos.gtid = "0-1-37", r.pos.thread = 0, r.pos.file = "mariadb-bin.000002", r.pos.file_pos = 16043, r.pos.row = 0;
+    r.pos.query = "INSERT INTO customers VALUES (1001, \"Sally\", 18446744073709551615)";
+    v = enc_value(&o, &r, 3);
+    CHECK(strstr(v, "\"optional\":false,\"field\":\"op\"}") != NULL);
+    CHECK(strstr(v, "," MY_SOURCE_SCHEMA("mariadb") ",") != NULL);
+    CHECK(strstr(v, "\"source\":{\"version\":\"0.1.0\",\"connector\":\"mariadb\",\"name\":\"srv\",\"ts_ms\":1706696430000,"
+                    "\"snapshot\":\"false\",\"db\":\"inventory\",\"sequence\":null,\"ts_us\":1706696430000000,"
+                    "\"ts_ns\":1706696430000000000,\"table\":\"customers\",\"server_id\":223344,\"gtid\":\"0-1-37\","
+                    "\"file\":\"mariadb-bin.000002\",\"pos\":16043,\"row\":0,\"thread\":null,\"query\":\"INSERT INTO "
+                    "customers VALUES (1001, \\\"Sally\\\", 18446744073709551615)\"},\"transaction\":null,") != NULL);
+    sl_table_unref(t);
+}
+
 int main(void) {
     test_pgtypes();
     test_scalars();
@@ -715,5 +1181,10 @@ int main(void) {
     test_envelope_insert();
     test_envelope_ops();
     test_message();
+    test_mysql_numbers();
+    test_mysql_temporal();
+    test_mysql_strings();
+    test_mysql_geometry();
+    test_mysql_envelope();
     TEST_END();
 }

@@ -11,9 +11,11 @@
  * check). The snapshot, which reads with SQL, uses information_schema only.
  */
 #include "core/log.h"
+#include "source/mysql/binlog.h"
 #include "source/mysql/my_int.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +173,8 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
                   "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_KEY, c.NUMERIC_PRECISION,"
                   " c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.CHARACTER_SET_NAME,"
                   " (SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS k WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA"
-                  "   AND k.TABLE_NAME = c.TABLE_NAME AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)'))"
+                  "   AND k.TABLE_NAME = c.TABLE_NAME AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)')),"
+                  " c.CHARACTER_MAXIMUM_LENGTH"
                   " FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s'"
                   " ORDER BY c.ORDINAL_POSITION",
                   edb, etb);
@@ -205,6 +208,11 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
         my_column_from_binlog(s, c, mc);
         c->key = !strcmp(row[4], "PRI");
         t->nkeys += c->key;
+        /* The declared type name (BINARY, POINT, ...) and length refine Debezium's mapping. */
+        sl_free(c->type_name);
+        c->type_name = sl_strdup(row[1]);
+        for (char *u = c->type_name; *u; u++) *u = (char)toupper((unsigned char)*u);
+        if (row[10] && c->length < 0 && !strcmp(c->type_name, "BINARY")) c->length = atoi(row[10]);
     }
     mysql_free_result(res);
     *cols_out = cols;
@@ -213,17 +221,6 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
 }
 
 /* ---- TABLE_MAP ---- */
-
-static int lenenc(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-    if (*p >= end) return -1;
-    uint8_t b = *(*p)++;
-    int n = b < 0xfb ? 0 : b == 0xfc ? 2 : b == 0xfd ? 3 : b == 0xfe ? 8 : -1;
-    if (n < 0 || end - *p < n) return -1;
-    *v = n ? 0 : b;
-    for (int i = 0; i < n; i++) *v |= (uint64_t)(*p)[i] << (8 * i);
-    *p += n;
-    return 0;
-}
 
 static my_rel *rel_slot(my_source *s, uint64_t id) {
     my_rel *r = my_rel_find(s, id);
@@ -243,33 +240,12 @@ static my_rel *rel_slot(my_source *s, uint64_t id) {
 }
 
 int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, size_t errsz) {
-    const uint8_t *p = b, *end = b + len;
-#define NEED(n) do { if ((size_t)(end - p) < (size_t)(n)) goto bad; } while (0)
-    NEED(9);
-    uint64_t id = 0;
-    for (int i = 0; i < 6; i++) id |= (uint64_t)p[i] << (8 * i);
-    p += 8;
-    uint8_t dblen = *p++;
-    NEED(dblen + 2);
-    char db[256], tb[256];
-    memcpy(db, p, dblen), db[dblen] = 0;
-    p += dblen + 1;
-    uint8_t tblen = *p++;
-    NEED(tblen + 1);
-    memcpy(tb, p, tblen), tb[tblen] = 0;
-    p += tblen + 1;
-    uint64_t ncols, metalen;
-    if (lenenc(&p, end, &ncols) < 0 || ncols == 0 || ncols > SL_MY_MAX_COLS) goto bad;
-    NEED(ncols);
-    const uint8_t *types = p;
-    p += ncols;
-    if (lenenc(&p, end, &metalen) < 0) goto bad;
-    NEED(metalen + (ncols + 7) / 8);
-    const uint8_t *meta = p;
-    p += metalen;
-    const uint8_t *nulls = p;
-    p += (ncols + 7) / 8;
-#undef NEED
+    sl_my_tmap tm;
+    if (sl_my_tmap_parse(b, len, &tm, errstr, errsz) < 0) return -1;
+    uint64_t id = tm.table_id, ncols = (uint64_t)tm.ncols;
+    const char *db = tm.db, *tb = tm.table;
+    const uint8_t *types = tm.types, *meta = tm.meta, *nulls = tm.nulls, *p = tm.opt, *end = tm.opt + tm.opt_len;
+    size_t metalen = tm.meta_len;
     my_rel *r = rel_slot(s, id);
     char fq[520];
     snprintf(fq, sizeof fq, "%s.%s", db, tb);
@@ -307,9 +283,7 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
         char fc[1024];
         snprintf(fc, sizeof fc, "%s.%s", fq, name);
         r->map[i] = sl_filter_match(&s->columns, fc) ? nt++ : -1;
-        if (info && (int)i < nicols && !strcmp(icols[i].name, name) && icols[i].type == MYSQL_TYPE_JSON &&
-            r->cols[i].type == MYSQL_TYPE_BLOB)
-            r->cols[i].type = MYSQL_TYPE_JSON; /* MariaDB JSON: LONGTEXT with json_valid() */
+
         if (r->cols[i].nlabels == 0 && info && (int)i < nicols && icols[i].nlabels)
             r->cols[i].nlabels = icols[i].nlabels, r->cols[i].labels = icols[i].labels;
     }
@@ -325,6 +299,15 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
         sl_column *c = &t->cols[r->map[i]];
         c->name = sl_strdup(r->cols[i].name);
         my_column_from_binlog(s, c, &r->cols[i]);
+        /* MariaDB's JSON is LONGTEXT with a json_valid() check: decoded as text, typed as JSON. */
+        if (info && (int)i < nicols && !strcmp(icols[i].name, c->name) && icols[i].type == MYSQL_TYPE_JSON &&
+            r->cols[i].type == MYSQL_TYPE_BLOB)
+            c->type = SL_T_JSON;
+        if (info && (int)i < nicols && !strcmp(info->cols[i].name, c->name) && r->cols[i].type != MYSQL_TYPE_BLOB) {
+            sl_free(c->type_name);
+            c->type_name = sl_strdup(info->cols[i].type_name);
+            if (c->length < 0) c->length = info->cols[i].length;
+        }
         bool key = false;
         if (npk) {
             for (int k = 0; k < npk; k++) key |= pk[k] == (int)i;
@@ -339,7 +322,4 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
     r->table = t;
     SL_DEBUG("mysql", "table map id=%" PRIu64 " table=%s columns=%d captured=%d", id, fq, (int)ncols, nt);
     return 0;
-bad:
-    snprintf(errstr, errsz, "malformed TABLE_MAP event (%zu bytes)", len);
-    return -1;
 }
