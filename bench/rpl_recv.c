@@ -44,7 +44,9 @@ int main(int argc, char **argv) {
         if (ev->event_type == ROTATE_EVENT)
             snprintf(file, sizeof file, "%.*s", (int)ev->event.rotate.filename.length, ev->event.rotate.filename.str);
         if (ev->event_type >= WRITE_ROWS_EVENT_V1 && ev->event_type <= DELETE_ROWS_EVENT_V1) rows_events++;
-        if (strcmp(file, end_file) >= 0 && ev->next_event_pos >= end_pos && ev->event_type != ROTATE_EVENT) break;
+        /* The range ends with a transaction's commit (XID) at END_FILE:END_POS; artificial events
+           (format description, GTID list) carry no position and do not count. */
+        if (ev->event_type == XID_EVENT && strcmp(file, end_file) == 0 && ev->next_event_pos >= end_pos) break;
     }
     printf("%llu\n", rows_events);
     if (ev) mariadb_free_rpl_event(ev);
