@@ -115,3 +115,25 @@ def test_missing_replication_privilege_is_a_clear_error(my, mysluice):
     assert rc == 1
     log = s.log.read_text()
     assert "lacks REPLICATION SLAVE" in log and "pw-it-norepl" not in log
+
+
+def test_reconnects_after_the_binlog_connection_is_killed(my, mysluice):
+    mysql(my, "DROP TABLE IF EXISTS it_my_reconnect")
+    mysql(my, "CREATE TABLE it_my_reconnect (id INT PRIMARY KEY)")
+    s = mysluice(table_include_list="sluice.it_my_reconnect", snapshot_mode="no_data",
+                 retriable_restart_connector_wait_ms="200").start()
+    time.sleep(1.0)
+    mysql(my, "INSERT INTO it_my_reconnect VALUES (1)")
+    s.wait_events(1)
+    dumps = mysql(my, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'")
+    assert dumps, "no binlog dump thread"
+    for (pid,) in dumps:
+        mysql(my, f"KILL {pid}")
+    mysql(my, "INSERT INTO it_my_reconnect VALUES (2)")
+    mysql(my, "INSERT INTO it_my_reconnect VALUES (3)")
+    ev = s.wait_events(3)
+    time.sleep(0.5)
+    assert [payload(e)["after"]["id"] for e in s.events()] == [1, 2, 3]
+    log = s.log.read_text()
+    assert "reconnecting" in log and "source reconnected" in log
+    assert s.stop() == 0
