@@ -370,7 +370,7 @@ int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *e
                 sl_log_add_secret(kv->value);
             }
         }
-        if (!kv && (p->flags & SL_PF_REQUIRED)) {
+        if ((!kv || !*kv->value) && (p->flags & SL_PF_REQUIRED)) { /* "" is as good as missing */
             sl_errs_add(errs, "%s: required, not set (%s)", p->name, p->doc);
             bad++;
             continue;

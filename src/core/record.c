@@ -86,3 +86,12 @@ const char *sl_ctype_name(sl_ctype t) {
                                   "enum", "bit", "array", "year", "set", "geometry"};
     return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }
+
+bool sl_cells_key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b) {
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].key || ((a[i].flags | b[i].flags) & SL_CELL_UNCHANGED)) continue;
+        if ((a[i].flags & SL_CELL_NULL) != (b[i].flags & SL_CELL_NULL)) return true;
+        if (a[i].len != b[i].len || (a[i].len && memcmp(a[i].data, b[i].data, a[i].len) != 0)) return true;
+    }
+    return false;
+}

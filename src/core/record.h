@@ -178,5 +178,7 @@ void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq);
 void sl_batch_destroy(sl_batch *b);
 
 const char *sl_ctype_name(sl_ctype t);
+/* True when rows a and b of table t differ in a key column (unchanged-TOAST cells count as equal). */
+bool sl_cells_key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b);
 
 #endif

@@ -1958,3 +1958,17 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_putc(out, '}');
     if (o->value_schemas) sl_buf_putc(out, '}');
 }
+
+void sl_dbz_key_header(const sl_dbz_opts *o, sl_record *r, const char *name, const sl_cell *cells, sl_arena *arena) {
+    sl_record tmp = {.op = SL_OP_CREATE, .table = r->table, .after = (sl_cell *)cells};
+    sl_dbz_opts po = *o;
+    po.key_schemas = false;
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_key(&po, &tmp, &b);
+    sl_header *h = sl_arena_alloc(arena, sizeof *h);
+    *h = (sl_header){name, sl_arena_memdup(arena, b.data, b.len), (uint32_t)b.len, true};
+    sl_buf_free(&b);
+    r->headers = h;
+    r->nheaders = 1;
+}

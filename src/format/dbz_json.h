@@ -43,5 +43,11 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
 /* Appends one column's Connect field schema (with "field":name) / one cell's JSON value. */
 void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out);
 void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *v, sl_buf *out);
+/*
+ * Sets r's only header to `name` = the key struct of `cells` as JSON (the
+ * __debezium.oldkey / __debezium.newkey headers of a key change), in arena.
+ * Payload only, so it touches no table cache: safe on a source thread.
+ */
+void sl_dbz_key_header(const sl_dbz_opts *o, sl_record *r, const char *name, const sl_cell *cells, sl_arena *arena);
 
 #endif

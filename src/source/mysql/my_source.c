@@ -328,9 +328,20 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
         snprintf(errstr, errsz, "stored offset is not valid JSON: %s", off);
         return -1;
     }
-    if (off && s->resume_snapshot) { /* a snapshot was cut short: go on with it */
+    if (off && s->resume_snapshot) { /* a snapshot was cut short: go on with it, if its position still exists */
         s->do_snapshot = true;
-        return 0;
+        if (position_available(s)) return 0;
+        if (mode == MY_SNAP_WHEN_NEEDED) {
+            SL_WARN("mysql", "binlog %s of the unfinished snapshot is gone: starting a new snapshot "
+                    "(snapshot.mode=when_needed)", s->start.file);
+            sl_free(s->resume_snapshot);
+            s->resume_snapshot = NULL;
+            return 0;
+        }
+        snprintf(errstr, errsz, "the binlog file %s of the unfinished snapshot is no longer on the server (purged): "
+                 "set snapshot.mode=when_needed to start a new snapshot, or reset offsets with 'sluice offsets reset'",
+                 s->start.file);
+        return -1;
     }
     if (off && mode == MY_SNAP_INITIAL_ONLY) {
         s->do_snapshot = s->stream = false;
@@ -464,9 +475,21 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
             if (used < 0) goto bad;
             p += used, left -= (size_t)used;
         }
+        sl_cell *a = op != SL_OP_DELETE ? map_cells(s, r, after) : NULL;
+        sl_cell *b = op != SL_OP_CREATE ? map_cells(s, r, before) : NULL;
+        if (op == SL_OP_UPDATE && sl_cells_key_changed(r->table, b, a)) {
+            /* As Debezium: delete of the old key (then its tombstone), create of the new one. */
+            sl_record *d = add_record(s, r, SL_OP_DELETE, ev->server_id, row);
+            d->before = b;
+            sl_dbz_key_header(sl_ctx_dbz(s->ctx), d, "__debezium.newkey", a, &s->batch->arena);
+            sl_record *c = add_record(s, r, SL_OP_CREATE, ev->server_id, row);
+            c->after = a;
+            sl_dbz_key_header(sl_ctx_dbz(s->ctx), c, "__debezium.oldkey", b, &s->batch->arena);
+            continue;
+        }
         sl_record *rec = add_record(s, r, op, ev->server_id, row);
-        if (op != SL_OP_DELETE) rec->after = map_cells(s, r, after);
-        if (op != SL_OP_CREATE) rec->before = map_cells(s, r, before);
+        rec->after = a;
+        rec->before = b;
     }
     sl_free(before), sl_free(after);
     return rc;

@@ -495,30 +495,6 @@ static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) 
     return r;
 }
 
-static bool key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b) {
-    for (int i = 0; i < t->ncols; i++) {
-        if (!t->cols[i].key || ((a[i].flags | b[i].flags) & SL_CELL_UNCHANGED)) continue;
-        if ((a[i].flags & SL_CELL_NULL) != (b[i].flags & SL_CELL_NULL)) return true;
-        if (a[i].len != b[i].len || (a[i].len && memcmp(a[i].data, b[i].data, a[i].len) != 0)) return true;
-    }
-    return false;
-}
-
-/* A __debezium.oldkey / __debezium.newkey header: the other key as a JSON struct. */
-static void key_header(pg_source *s, sl_record *r, const char *name, const sl_cell *cells) {
-    sl_record tmp = {.op = SL_OP_CREATE, .table = r->table, .after = (sl_cell *)cells};
-    sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
-    o.key_schemas = false; /* payload only: touches no encoder cache, safe on this thread */
-    sl_buf b;
-    sl_buf_init(&b);
-    sl_dbz_key(&o, &tmp, &b);
-    sl_header *h = sl_arena_alloc(&s->batch->arena, sizeof *h);
-    *h = (sl_header){name, sl_arena_memdup(&s->batch->arena, b.data, b.len), (uint32_t)b.len, true};
-    sl_buf_free(&b);
-    r->headers = h;
-    r->nheaders = 1;
-}
-
 static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errstr, size_t errsz) {
     pg_rel *rel = find_rel(s, m->u.change.relid);
     if (!rel) {
@@ -530,14 +506,14 @@ static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errs
     if (skipped(s, (char)op)) return 0;
     sl_cell *after = m->kind != 'D' ? map_cells(s, rel, &m->u.change.new_) : NULL;
     sl_cell *before = m->u.change.old_kind ? map_cells(s, rel, &m->u.change.old) : NULL;
-    if (op == SL_OP_UPDATE && before && rel->table->nkeys && key_changed(rel->table, before, after)) {
+    if (op == SL_OP_UPDATE && before && sl_cells_key_changed(rel->table, before, after)) {
         /* As Debezium: a key change is a delete of the old key (then its tombstone) and a create of the new. */
         sl_record *d = add_record(s, rel->table, SL_OP_DELETE, lsn);
         d->before = before;
-        key_header(s, d, "__debezium.newkey", after);
+        sl_dbz_key_header(sl_ctx_dbz(s->ctx), d, "__debezium.newkey", after, &s->batch->arena);
         sl_record *c = add_record(s, rel->table, SL_OP_CREATE, lsn);
         c->after = after;
-        key_header(s, c, "__debezium.oldkey", before);
+        sl_dbz_key_header(sl_ctx_dbz(s->ctx), c, "__debezium.oldkey", before, &s->batch->arena);
         return 0;
     }
     sl_record *r = add_record(s, rel->table, op, lsn);
