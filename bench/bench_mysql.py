@@ -87,7 +87,7 @@ def run_sluice(workdir, start, expected):
     cfg = {"name": "bench", "config": {
         "connector.class": "mariadb", "database.hostname": p["host"], "database.port": str(p["port"]),
         "database.user": p["user"], "database.password": p["password"], "topic.prefix": "bench",
-        "table.include.list": "sluice.bench_orders", "sink.type": "file", "sink.file.path": str(out),
+        "table.include.list": "sluice.bench_orders", "database.server.id": "77001", "sink.type": "file", "sink.file.path": str(out),
         "offset.storage.file.filename": str(db),
         **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
     (workdir / "bench.json").write_text(json.dumps(cfg))
