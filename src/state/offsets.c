@@ -29,7 +29,15 @@ sl_offsets *sl_offsets_open(const char *path, char *errstr, size_t errsz) {
                         "CREATE TABLE IF NOT EXISTS offsets (connector TEXT NOT NULL, part TEXT NOT NULL,"
                         " offset TEXT NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (connector, part));";
     char *msg = NULL;
-    if (sqlite3_exec(s->db, setup, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc;
+    /* Two processes creating the file at once can get SQLITE_BUSY without the busy handler
+       being consulted (switching to WAL): try again for a while. */
+    for (int i = 0; (rc = sqlite3_exec(s->db, setup, NULL, NULL, &msg)) == SQLITE_BUSY && i < 100; i++) {
+        sqlite3_free(msg);
+        msg = NULL;
+        sl_sleep_ms(50, NULL);
+    }
+    if (rc != SQLITE_OK) {
         snprintf(errstr, errsz, "offset store %s (offset.storage.file.filename): %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         goto err;

@@ -1,10 +1,11 @@
 """MariaDB crash tests: kill -9 sluice again and again while a writer changes the table, then replay the file.
 
 The writer (its own pymysql connection) runs random inserts, upserts (INSERT ... ON DUPLICATE KEY UPDATE),
-updates of a few hot rows, deletes and re-inserts of the same ids, in autocommit mode and in
-multi-statement transactions (some rolled back), now and then one statement changing ~1000 rows (more
-than max.batch.size), with text that needs JSON escaping. After each commit it reads @@last_gtid, so it
-knows, per committed transaction (GTID), how many row events that transaction must produce.
+updates of a few hot rows, deletes and re-inserts of the same ids, primary-key changes (d + c events), in
+autocommit mode and in multi-statement transactions (some rolled back), now and then one statement
+changing ~1000 rows (more than max.batch.size), with text that needs JSON escaping. After each commit it
+reads @@last_gtid, so it knows, per committed transaction (GTID), how many row events that transaction
+must produce.
 
 sluice runs with snapshot.mode=initial and snapshot.fetch.size=50 on a table that already has rows. While
 the snapshot is not complete, runs are killed after a random number of new lines in the file (so kills
@@ -45,9 +46,27 @@ NOTES = ["plain", "tab\there", "new\nline", 'quote " and \\ backslash', "unicode
          "ctl \x01\x1f end", "", "x" * 60, "{\"json\": [1, 2]}", "comma,semi;colon:"]
 
 
+_made_tables = []
+
+
+@pytest.fixture(autouse=True)
+def drop_tables_afterwards():
+    """Drops the tables a test made (after sluice was stopped: autouse fixtures are torn down last)."""
+    yield
+    if _made_tables:
+        conn = pymysql.connect(**my_params())
+        try:
+            for name in _made_tables:
+                mysql(conn, f"DROP TABLE IF EXISTS `{name}`")
+        finally:
+            conn.close()
+        _made_tables.clear()
+
+
 def make_table(my, name, columns):
     mysql(my, f"DROP TABLE IF EXISTS `{name}`")
     mysql(my, f"CREATE TABLE `{name}` ({columns})")
+    _made_tables.append(name)
     return name
 
 
@@ -65,7 +84,7 @@ class Writer(threading.Thread):
         self.rnd = random.Random(seed)
         self.stop = threading.Event()
         self.error = None
-        self.ops = self.txns = self.rollbacks = self.big = 0
+        self.ops = self.txns = self.rollbacks = self.big = self.keychanges = 0
         self.committed = {}
         self.n = 0
         self.conn = pymysql.connect(**my_params())
@@ -102,6 +121,10 @@ class Writer(threading.Thread):
             self.execute(cur, f"UPDATE {t} SET v = v + 1, note = %s WHERE id = %s", (self.note(tag), i), ac)
         elif k < 0.85:
             self.execute(cur, f"DELETE FROM {t} WHERE id = %s", (i,), ac)
+        elif k < 0.88:  # a key change: delete (old key) + create (new key); IGNORE skips a taken key
+            self.execute(cur, f"UPDATE IGNORE {t} SET id = %s WHERE id = %s", (self.rnd.randrange(1, ID_SPACE), i),
+                         ac, events_of=lambda rc: 2 * rc)
+            self.keychanges += 1
         elif k < 0.95:  # delete and re-insert the same id (in one transaction or in two)
             self.execute(cur, f"DELETE FROM {t} WHERE id = %s", (i,), ac)
             self.execute(cur, f"INSERT IGNORE INTO {t} VALUES (%s, %s, %s)",
@@ -139,8 +162,9 @@ class Writer(threading.Thread):
                         self.txns += 1
                     else:
                         self.one(cur, True)
-                    # ~100 operations a second: sluice keeps up (see the report: each TABLE_MAP costs an
-                    # information_schema query, which caps streaming at a few hundred transactions/s).
+                    # ~100 operations a second, so that sluice keeps up: each TABLE_MAP event (one per
+                    # transaction) costs it an information_schema query (my_schema.c my_on_table_map ->
+                    # my_describe), which caps streaming at a few hundred transactions a second.
                     time.sleep(0.008)
         except Exception as e:  # reported by the test
             self.error = e
@@ -214,8 +238,8 @@ def replay(lines, topic):
             state.pop(v["before"]["id"], None)
         else:
             row = v["after"]
-            if op == "u":
-                assert v["before"]["id"] == row["id"], line[:300]  # the writer never changes a key
+            if op == "u":  # a key change comes as d + c, never as u
+                assert v["before"]["id"] == row["id"], line[:300]
             state[row["id"]] = (row["v"], row["note"])
     return state, stats, {g: len(o) for g, o in per_tx.items()}
 
@@ -305,6 +329,7 @@ def test_kill9_repeatedly_then_replay_equals_table(my, mysluice):
                f"snapshot_runs={len(starts)} resumed={log.count('resuming after the last chunk')} "
                f"torn_lines_cut={log.count('cutting a torn last line')} writer_ops={writer.ops} "
                f"multi_statement_txns={writer.txns} rolled_back={writer.rollbacks} big_txns={writer.big} "
+               f"key_changes={writer.keychanges} "
                f"committed_txns_with_changes={len(writer.committed)} rows={len(table)} {stats}")
     print("\nmysql crash test:", summary)
     assert not missing and not extra and not wrong, (
@@ -545,10 +570,6 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     assert state == {i: v for i, v in mysql(my, f"SELECT id, v FROM {t}")}
 
 
-class KnownBug(AssertionError):
-    """Raised only by the check an xfail test expects to fail (any other failure fails the test)."""
-
-
 def test_primary_key_change_is_delete_and_create(my, mysluice):
     """A key change must reach a key-based consumer as delete (old key) + tombstone + create (new key);
     replaying the file must then not keep the row under its old key."""
@@ -563,6 +584,10 @@ def test_primary_key_change_is_delete_and_create(my, mysluice):
     assert s.stop() == 0
     ev = s.events()
     got = [(payload(e)["op"] if payload(e) else None, (e["key"]["payload"] if e["key"] else None)) for e in ev]
-    assert got[0] == ("c", {"id": 1}) and got[-1] == ("c", {"id": 3}), got
-    if got != [("c", {"id": 1}), ("d", {"id": 1}), (None, {"id": 1}), ("c", {"id": 2}), ("c", {"id": 3})]:
-        raise KnownBug(got)
+    assert got == [("c", {"id": 1}), ("d", {"id": 1}), (None, {"id": 1}), ("c", {"id": 2}), ("c", {"id": 3})], got
+    d, c = payload(ev[1]), payload(ev[3])
+    assert d["before"] == {"id": 1, "v": 10} and d["after"] is None
+    assert c["before"] is None and c["after"] == {"id": 2, "v": 10}
+    assert d["source"]["gtid"] == c["source"]["gtid"]  # one change of one transaction
+    assert ev[1]["headers"] == {"__debezium.newkey": {"id": 2}}
+    assert ev[3]["headers"] == {"__debezium.oldkey": {"id": 1}}

@@ -43,6 +43,8 @@ typedef struct my_rel {
     sl_my_col *cols;      /* binlog column descriptions (in arena) */
     int *map;             /* binlog column -> table column, or -1 */
     sl_arena arena;       /* strings and labels of cols */
+    uint8_t *tmap;        /* the TABLE_MAP body this was built from (same bytes again: nothing to do) */
+    size_t tmap_len;
 } my_rel;
 
 /* Binlog position and GTID state: the offset. */

@@ -632,11 +632,20 @@ static int stream(my_source *s) {
         size_t skip = ev->raw_data_ofs + 19 + s->checksum_len;
         size_t body_len = ev->raw_data_size > skip ? ev->raw_data_size - skip : 0;
         switch ((int)ev->event_type) {
-        case ROTATE_EVENT:
-            snprintf(s->cur.file, sizeof s->cur.file, "%.*s", (int)ev->event.rotate.filename.length,
-                     ev->event.rotate.filename.str);
+        case ROTATE_EVENT: {
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)ev->event.rotate.filename.length, ev->event.rotate.filename.str);
+            /* Binlog names end in ".NNNNNN"; anything else is a misparsed rotate and must not become the position. */
+            const char *dot = strrchr(name, '.');
+            if (!dot || strlen(dot + 1) < 6 || strspn(dot + 1, "0123456789") != strlen(dot + 1)) {
+                SL_WARN("mysql", "ignoring a rotate event with an unexpected file name '%s' (current %s)", name,
+                        s->cur.file);
+                continue;
+            }
+            snprintf(s->cur.file, sizeof s->cur.file, "%s", name);
             s->cur.pos = ev->event.rotate.position;
             continue; /* a rotate's own position is not in the new file */
+        }
         case GTID_EVENT:
             begin_txn(s, ev);
             snprintf(s->txn_gtid, sizeof s->txn_gtid, "%u-%u-%" PRIu64, ev->event.gtid.domain_id, ev->server_id,
