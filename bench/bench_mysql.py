@@ -55,13 +55,18 @@ def workload(conn):
         q(conn, f"""INSERT INTO bench_orders (customer_id, status, total, created_at, note)
                     SELECT FLOOR(RAND() * 100000), 'new', ROUND(RAND() * 1000, 2), NOW(6), CONCAT('order note ', seq)
                     FROM seq_1_to_{n}""")
-    for lo in range(0, UPDATES, step):
-        q(conn, "UPDATE bench_orders SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
-          lo, lo + step)
+    # Auto-increment leaves gaps after bulk inserts: update by rank, and count what really changed.
+    ids = [r[0] for r in q(conn, "SELECT id FROM bench_orders ORDER BY id LIMIT %s", UPDATES)]
+    updated = 0
+    for lo in range(0, len(ids), step):
+        chunk = ids[lo:lo + step]
+        with conn.cursor() as c:
+            updated += c.execute("UPDATE bench_orders SET status = 'shipped', total = total + 1 WHERE id >= %s AND id <= %s",
+                                 (chunk[0], chunk[-1]))
     end = position(conn)
     print(f"workload: {INSERTS} inserts + {UPDATES} updates in {time.time() - t0:.1f}s, binlog {start[0]}:{start[1]}"
           f" .. {end[0]}:{end[1]}")
-    return start, end
+    return start, end, INSERTS + updated
 
 
 def run_recv(start, end):
@@ -117,8 +122,7 @@ def run_sluice(workdir, start, expected):
 
 def main():
     conn = pymysql.connect(**my_params())
-    start, end = workload(conn)
-    events = INSERTS + UPDATES
+    start, end, events = workload(conn)
     os.sync()
     t_recv, nrows = run_recv(start, end)
     with tempfile.TemporaryDirectory(dir=ROOT / ".run") as d:
