@@ -428,3 +428,12 @@ void sl_conf_doc(FILE *out, const char *title, const char *intro, const sl_prop 
     }
     fprintf(out, "\n");
 }
+
+void sl_conf_check_ops(const char *key, const char *list, sl_errs *errs) {
+    if (!list) return;
+    char *c = sl_strdup(list), *save = NULL;
+    for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
+            sl_errs_add(errs, "%s: '%s' is not allowed (allowed: c, u, d, t, none)", key, t);
+    sl_free(c);
+}

@@ -83,6 +83,8 @@ void sl_conf_free(const sl_prop *tbl, void *settings);
 void sl_conf_unknown_keys(const sl_config *cfg, void (*warn)(const char *key, void *arg), void *arg);
 /* Writes the Markdown table of a component's properties. */
 void sl_conf_doc(FILE *out, const char *title, const char *intro, const sl_prop *tbl);
+/* Checks a comma-separated list of operations (c, u, d, t, or none), as skipped.operations. */
+void sl_conf_check_ops(const char *key, const char *list, sl_errs *errs);
 /* True when s is in the comma-separated list (whitespace around items ignored). */
 bool sl_list_has(const char *list, const char *s);
 

@@ -98,13 +98,7 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
             sl_errs_add(errs, "%s", err);
         sl_filter_free(&f);
     }
-    if (cf->skipped_ops) {
-        char *c = sl_strdup(cf->skipped_ops), *save = NULL;
-        for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-            if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
-                sl_errs_add(errs, "skipped.operations: '%s' is not allowed (allowed: c, u, d, t, none)", t);
-        sl_free(c);
-    }
+    sl_conf_check_ops("skipped.operations", cf->skipped_ops, errs);
 }
 
 /* ---- connections and queries ---- */

@@ -106,13 +106,7 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
     if (!strstr(modes, m))
         sl_errs_add(errs, "database.sslmode: '%s' is not allowed (allowed: disable, allow, prefer, require, "
                     "verify-ca, verify-full)", cf->sslmode);
-    if (cf->skipped_ops) {
-        char *c = sl_strdup(cf->skipped_ops), *save = NULL;
-        for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-            if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
-                sl_errs_add(errs, "skipped.operations: '%s' is not allowed (allowed: c, u, d, t, none)", t);
-        sl_free(c);
-    }
+    sl_conf_check_ops("skipped.operations", cf->skipped_ops, errs);
     if (cf->table_include && *cf->table_include && cf->table_exclude && *cf->table_exclude)
         sl_errs_add(errs, "table.exclude.list: cannot be combined with table.include.list");
     if (cf->column_include && *cf->column_include && cf->column_exclude && *cf->column_exclude)
