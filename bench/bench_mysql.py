@@ -23,11 +23,10 @@ import pymysql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "it"))
 from conftest import my_params  # noqa: E402  (reads .run/env)
-from bench_pg import proc_stats  # noqa: E402
+from bench_pg import run_until  # noqa: E402
 
 INSERTS = int(os.environ.get("BENCH_INSERTS", 1_000_000))
 UPDATES = int(os.environ.get("BENCH_UPDATES", 500_000))
-SLUICE = os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice"))
 RECV = os.environ.get("BENCH_RPL_RECV", str(ROOT / "build" / "bench_rpl_recv"))
 
 
@@ -96,28 +95,7 @@ def run_sluice(workdir, start, expected):
         "offset.storage.file.filename": str(db),
         **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
     (workdir / "bench.json").write_text(json.dumps(cfg))
-    log = open(workdir / "sluice.log", "wb")
-    t0 = time.time()
-    proc = subprocess.Popen([SLUICE, "run", str(workdir / "bench.json")], stderr=log)
-    seen, pos = 0, 0
-    rss = cpu = 0
-    while seen < expected:
-        time.sleep(0.05)
-        if proc.poll() is not None:
-            sys.exit(f"sluice exited early: {(workdir / 'sluice.log').read_text()[-2000:]}")
-        if out.exists():
-            with open(out, "rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-            cut = chunk.rfind(b"\n") + 1
-            seen += chunk.count(b"\n", 0, cut)
-            pos += cut
-        rss, cpu = proc_stats(proc.pid)
-    elapsed = time.time() - t0
-    rss, cpu = proc_stats(proc.pid)
-    proc.terminate()
-    proc.wait(60)
-    return elapsed, rss, cpu, out.stat().st_size
+    return run_until(workdir, out, expected)
 
 
 def main():

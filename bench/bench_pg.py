@@ -99,18 +99,9 @@ def proc_stats(pid):
     return rss, (int(fields[11]) + int(fields[12])) / tck
 
 
-def run_sluice(workdir, expected, slot, extra):
-    p = pg_params()
-    out = workdir / "events.jsonl"
-    cfg = {"name": "bench", "config": {
-        "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
-        "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
-        "topic.prefix": "bench", "slot.name": slot, "publication.name": "bench_pub",
-        "publication.autocreate.mode": "disabled", "snapshot.mode": "no_data",
-        "sink.type": "file", "sink.file.path": str(out),
-        "offset.storage.file.filename": str(workdir / "offsets.db"),
-        **extra, **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
-    (workdir / "bench.json").write_text(json.dumps(cfg))
+def run_until(workdir, out, expected):
+    """Runs sluice on workdir/bench.json until `out` holds `expected` lines; returns
+    (seconds, peak RSS bytes, CPU seconds, output bytes)."""
     log = open(workdir / "sluice.log", "wb")
     t0 = time.time()
     proc = subprocess.Popen([SLUICE, "run", str(workdir / "bench.json")], stderr=log)
@@ -133,6 +124,21 @@ def run_sluice(workdir, expected, slot, extra):
     proc.terminate()
     proc.wait(60)
     return elapsed, rss, cpu, out.stat().st_size
+
+
+def run_sluice(workdir, expected, slot, extra):
+    p = pg_params()
+    out = workdir / "events.jsonl"
+    cfg = {"name": "bench", "config": {
+        "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
+        "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
+        "topic.prefix": "bench", "slot.name": slot, "publication.name": "bench_pub",
+        "publication.autocreate.mode": "disabled", "snapshot.mode": "no_data",
+        "sink.type": "file", "sink.file.path": str(out),
+        "offset.storage.file.filename": str(workdir / "offsets.db"),
+        **extra, **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
+    (workdir / "bench.json").write_text(json.dumps(cfg))
+    return run_until(workdir, out, expected)
 
 
 def settle():
