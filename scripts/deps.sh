@@ -12,7 +12,10 @@
 # scripts/services.sh runs its own private servers (as user sluicesvc, on
 # non-default ports) instead.  Then it checks that clang can link a libFuzzer
 # target, installs the Python test modules for whatever `python3` is on PATH,
-# and creates the unprivileged `sluicesvc` system user.
+# fetches the Apache Kafka broker jars (scripts/kafka/pom.xml) from Maven
+# Central into <repo>/.deps/kafka/libs (skipped when its marker says they are
+# already there for the same pom), and creates the unprivileged `sluicesvc`
+# system user.
 #
 # Usage: scripts/deps.sh        (root, or a user with sudo)
 set -euo pipefail
@@ -29,12 +32,17 @@ PACKAGES=(
     # servers and clients used by the integration tests
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client
     redis-server kcat
+    # the Kafka broker (a JVM program) and the client that fetches its jars
+    openjdk-17-jre-headless maven
     # test runner and process tooling used by the scripts
     python3 python3-pip procps psmisc util-linux
 )
-PY_MODULES_IMPORT='import pytest, psycopg2, pymysql'
-PY_PACKAGES=(pytest psycopg2-binary pymysql)
+PY_MODULES_IMPORT='import pytest, psycopg2, pymysql, confluent_kafka'
+PY_PACKAGES=(pytest psycopg2-binary pymysql confluent-kafka)
 SVC_USER=sluicesvc
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+KAFKA_POM=$REPO/scripts/kafka/pom.xml
+KAFKA_HOME=$REPO/.deps/kafka
 
 step() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -183,7 +191,7 @@ step "clang: libFuzzer target (-fsanitize=fuzzer,address,undefined) links and ru
 command -v python3 >/dev/null 2>&1 || die "python3 not on PATH"
 py=$(command -v python3)
 if python3 -c "$PY_MODULES_IMPORT" >/dev/null 2>&1; then
-    step "python ($py): pytest, psycopg2, pymysql present"
+    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka present"
 else
     step "python ($py): installing ${PY_PACKAGES[*]}"
     pip_log=$(mktemp)
@@ -200,8 +208,46 @@ else
         fi
     fi
     rm -f "$pip_log"
-    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2/pymysql still not importable by $py"
-    step "python ($py): pytest, psycopg2, pymysql installed"
+    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2/pymysql/confluent_kafka still not importable by $py"
+    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka installed"
+fi
+
+# ------------------------------------------------------------ Kafka broker
+# Apache Kafka is not packaged by Debian: Maven resolves kafka_2.13 and its
+# runtime jars (plus the reload4j log binding) from Maven Central into
+# .deps/kafka/libs, where scripts/services.sh runs it from.  The marker holds
+# the Kafka version and the pom's checksum; when both match, nothing is done.
+# Jars go to a fresh directory that replaces the old one only when Maven
+# succeeded, so an interrupted run never leaves a half-filled libs/.
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")
+[ -n "$kafka_version" ] || die "no <kafka.version> in $KAFKA_POM"
+kafka_stamp="kafka $kafka_version pom $(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
+kafka_marker=$KAFKA_HOME/installed
+if [ "$(cat "$kafka_marker" 2>/dev/null || true)" = "$kafka_stamp" ] \
+        && [ -s "$KAFKA_HOME/libs/kafka_2.13-$kafka_version.jar" ]; then
+    step "kafka $kafka_version: jars present in $KAFKA_HOME/libs"
+else
+    step "kafka $kafka_version: fetching jars with maven into $KAFKA_HOME/libs"
+    mkdir -p "$KAFKA_HOME"
+    rm -rf "$KAFKA_HOME/libs.new"
+    mvn_log=$(mktemp)
+    if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+            -DoutputDirectory="$KAFKA_HOME/libs.new" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+        tail -n 40 "$mvn_log" >&2
+        rm -f "$mvn_log"
+        rm -rf "$KAFKA_HOME/libs.new"
+        die "maven could not fetch kafka $kafka_version"
+    fi
+    rm -f "$mvn_log"
+    [ -s "$KAFKA_HOME/libs.new/kafka_2.13-$kafka_version.jar" ] \
+        || die "maven ran but kafka_2.13-$kafka_version.jar is missing"
+    # World-readable: the broker runs as $SVC_USER.
+    chmod -R a+rX "$KAFKA_HOME/libs.new"
+    rm -f "$kafka_marker"
+    rm -rf "$KAFKA_HOME/libs"
+    mv "$KAFKA_HOME/libs.new" "$KAFKA_HOME/libs"
+    printf '%s\n' "$kafka_stamp" >"$kafka_marker"
+    step "kafka $kafka_version: $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars installed"
 fi
 
 # ------------------------------------------------------------ service user

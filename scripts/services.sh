@@ -2,8 +2,9 @@
 # services.sh - private database servers for sluice's integration tests.
 #
 # Why: tests need a PostgreSQL with logical decoding, a MariaDB with a
-# full-row binlog and GTIDs, and a Redis, configured the same way on every
-# machine, without touching the system-wide instances or default ports.
+# full-row binlog and GTIDs, a Redis and an Apache Kafka broker, configured
+# the same way on every machine, without touching the system-wide instances or
+# default ports.
 #
 # How: each server runs as the unprivileged user `sluicesvc` (created by
 # scripts/deps.sh) with its data, config, socket, pid file and log under
@@ -12,10 +13,15 @@
 # initialised once), so a restart picks up edits to this script.  After start
 # and stop, <repo>/.run/env is rewritten with `export` lines describing the
 # services that are up; tests and shells pick them up with `. .run/env`.
+# Kafka is a single KRaft node (broker and controller in one JVM) run from
+# the jars scripts/deps.sh put in <repo>/.deps/kafka/libs; its storage is
+# formatted once, and a stop/start keeps the topics and their data.
+# MongoDB is not provided yet.
 #
-# Usage: scripts/services.sh start|stop|status pg|mariadb|redis|all ...
+# Usage: scripts/services.sh start|stop|status pg|mariadb|redis|kafka|all ...
 #   Ports (env): SLUICE_PG_PORT=54329 SLUICE_MARIADB_PORT=33069
-#                SLUICE_REDIS_PORT=63799
+#                SLUICE_REDIS_PORT=63799 SLUICE_KAFKA_PORT=19092
+#                SLUICE_KAFKA_CONTROLLER_PORT=19093 (KRaft controller)
 #   SLUICE_START_TIMEOUT=60 seconds to wait for a server to accept connections.
 # Exit status: 0 ok, 1 failure, 2 usage error or service not provided yet,
 #              3 (status only) at least one listed service is down.
@@ -32,13 +38,17 @@ HOST=127.0.0.1
 PG_PORT=${SLUICE_PG_PORT:-54329}
 MARIADB_PORT=${SLUICE_MARIADB_PORT:-33069}
 REDIS_PORT=${SLUICE_REDIS_PORT:-63799}
+KAFKA_PORT=${SLUICE_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-19093}
 START_TIMEOUT=${SLUICE_START_TIMEOUT:-60}
 
 PG_BIN=/usr/lib/postgresql/15/bin
 MARIADBD=/usr/sbin/mariadbd
 REDIS_SERVER=/usr/bin/redis-server
+KAFKA_LIBS=$REPO/.deps/kafka/libs
+KAFKA_MARKER=$REPO/.deps/kafka/installed
 
-ALL_SERVICES=(pg mariadb redis)
+ALL_SERVICES=(pg mariadb redis kafka)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -46,7 +56,7 @@ die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
 usage() {
     cat >&2 <<'EOF'
 usage: scripts/services.sh start|stop|status SERVICE...
-  SERVICE: pg mariadb redis all   (kafka, mongo: not provided yet)
+  SERVICE: pg mariadb redis kafka all   (mongo: not provided yet)
 EOF
     exit 2
 }
@@ -131,7 +141,16 @@ wait_ready() {    # svc log launched-pid-or-empty
     done
 }
 
+# LOG_MARK, when set, is the size of the log before this start: errors
+# logged since then are shown too (Kafka buries its fatal error under a
+# hundred lines of shutdown messages).
+LOG_MARK=""
 show_log() {
+    if [ -n "$LOG_MARK" ]; then
+        say "---- errors in $1 since this start ----" >&2
+        { tail -c +"$((LOG_MARK + 1))" "$1" 2>/dev/null || as_svc tail -c +"$((LOG_MARK + 1))" "$1" 2>/dev/null || true; } \
+            | grep -E ' (ERROR|FATAL) |^Caused by: ' | tail -n 8 | cut -c1-400 >&2 || true
+    fi
     say "---- last lines of $1 ----" >&2
     { tail -n 25 "$1" 2>/dev/null || as_svc tail -n 25 "$1" 2>/dev/null || true; } >&2
     say "----" >&2
@@ -469,6 +488,152 @@ export SLUICE_REDIS_PORT='$(redis_port)'
 EOF
 }
 
+# ------------------------------------------------------------------ Kafka
+# One KRaft node, broker and controller in one JVM.  Kafka writes no pid file,
+# so we record the pid spawn reports; a pid only counts when it is a java
+# process started with our server.properties.
+kafka_dir() { printf '%s\n' "$BASE/kafka"; }
+kafka_comm() { echo java; }
+kafka_pid() {
+    local dir pid cmd
+    dir=$(kafka_dir)
+    pid=$(read_pidfile "$dir/kafka.pid")
+    pid_alive "$pid" java || return 0
+    cmd=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
+    grep -qxF "$dir/server.properties" <<<"$cmd" && printf '%s\n' "$pid" || true
+}
+kafka_port() { recorded_port "$(kafka_dir)" "$KAFKA_PORT"; }
+# Ready when a metadata request lists broker 1: a fenced (still starting)
+# broker is left out of metadata responses.
+kafka_probe() {
+    local md
+    md=$(timeout 5 kcat -L -b "$HOST:$(kafka_port)" -m 2 2>/dev/null) || return 1
+    grep -q ' broker 1 at ' <<<"$md"
+}
+
+# Directory of jars the service user can read: .deps/kafka/libs itself, or,
+# when $SVC_USER cannot reach the repo, a copy under the service directory
+# (refreshed when deps.sh installed another version).
+kafka_libs() {
+    local dir=$1 jars jar
+    jars=("$KAFKA_LIBS"/kafka_2.13-*.jar)
+    jar=${jars[0]}
+    [ -s "$jar" ] && [ -s "$KAFKA_MARKER" ] \
+        || die "kafka: no broker jars in $KAFKA_LIBS; run scripts/deps.sh first"
+    if as_svc test -r "$jar" 2>/dev/null; then
+        printf '%s\n' "$KAFKA_LIBS"
+        return 0
+    fi
+    if [ "$(as_svc cat "$dir/libs/installed" 2>/dev/null || true)" != "$(cat "$KAFKA_MARKER")" ]; then
+        say "kafka: $SVC_USER cannot read $KAFKA_LIBS; copying the jars to $dir/libs" >&2
+        as_root rm -rf "$dir/libs"
+        as_root cp -r "$KAFKA_LIBS" "$dir/libs"
+        as_root cp "$KAFKA_MARKER" "$dir/libs/installed"
+        as_root chown -R "$SVC_USER:$SVC_USER" "$dir/libs"
+    fi
+    printf '%s\n' "$dir/libs"
+}
+
+kafka_start() {
+    local dir data log libs java cluster pid out port=$KAFKA_PORT cport=$KAFKA_CONTROLLER_PORT
+    dir=$(kafka_dir)
+    data=$dir/data
+    log=$dir/kafka.log
+    java=$(command -v java) || die "kafka: java not found; run scripts/deps.sh first"
+    svc_dir "$dir"
+    libs=$(kafka_libs "$dir")
+    svc_write "$dir/server.properties" <<EOF
+# Generated by scripts/services.sh on every start; edits are lost.
+# KRaft combined mode: this one node is the broker and the whole controller quorum.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$cport
+listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
+advertised.listeners=PLAINTEXT://$HOST:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$data
+# Single node: every replication factor and ISR minimum is 1.
+default.replication.factor=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+min.insync.replicas=1
+# Internal topics with few partitions: created quickly on first use.
+offsets.topic.num.partitions=4
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+num.partitions=1
+# sluice must create its topics itself.
+auto.create.topics.enable=false
+delete.topic.enable=true
+# Small machine: fewer threads, and a smaller log-cleaner buffer (heap).
+num.network.threads=2
+num.io.threads=4
+log.cleaner.dedupe.buffer.size=33554432
+EOF
+    # Log to stdout, which spawn appends to $log.
+    svc_write "$dir/log4j.properties" <<'EOF'
+# Generated by scripts/services.sh on every start; edits are lost.
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.network.RequestChannel$=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.authorizer.logger=WARN
+log4j.logger.org.apache.kafka.raft=WARN
+log4j.logger.org.apache.kafka.controller=WARN
+log4j.logger.org.apache.kafka.image.loader=WARN
+EOF
+    local jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+        -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+        "-Dlog4j.configuration=file:$dir/log4j.properties" -cp "$libs/*")
+    if ! as_svc test -s "$data/meta.properties"; then
+        cluster=$(as_svc cat "$dir/cluster-id" 2>/dev/null || true)
+        if [ -z "$cluster" ]; then
+            # A Kafka cluster id: 16 random bytes, url-safe base64 without padding.
+            cluster=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+            printf '%s\n' "$cluster" | svc_write "$dir/cluster-id"
+        fi
+        say "kafka: formatting $data (cluster $cluster)"
+        if ! out=$(cd "$dir" && as_svc "$java" "${jvm[@]}" kafka.tools.StorageTool format \
+                -t "$cluster" -c "$dir/server.properties" 2>&1 9>&-); then
+            printf '%s\n' "$out" >&2
+            die "kafka: formatting storage failed (remove $data before retrying)"
+        fi
+        printf '%s\n' "$out" | svc_write "$dir/format.log"
+    fi
+    printf '%s\n' "$port" | svc_write "$dir/port"
+    say "kafka: starting on $HOST:$port (controller $HOST:$cport)"
+    LOG_MARK=$(as_svc stat -c %s "$log" 2>/dev/null || echo 0)
+    pid=$(spawn "$log" "$java" "${jvm[@]}" kafka.Kafka "$dir/server.properties")
+    printf '%s\n' "$pid" | svc_write "$dir/kafka.pid"
+    wait_ready kafka "$log" "$pid"
+}
+
+kafka_provision() { :; }
+kafka_check() { kafka_probe || die "kafka: broker is up but does not answer metadata requests"; }
+
+# SIGTERM makes Kafka shut down cleanly (flushing logs, writing the clean
+# shutdown marker); stop_process waits and escalates to SIGKILL.
+kafka_stop() {
+    local pid
+    pid=$(kafka_pid)
+    [ -n "$pid" ] || { say "kafka: not running"; return 0; }
+    stop_process kafka "$pid" java as_root kill -TERM "$pid"
+}
+
+kafka_env() {
+    cat <<EOF
+export SLUICE_KAFKA_HOST='$HOST'
+export SLUICE_KAFKA_PORT='$(kafka_port)'
+export SLUICE_KAFKA_BOOTSTRAP='$HOST:$(kafka_port)'
+EOF
+}
+
 # --------------------------------------------------------------- commands
 # Port a start would use now (env or default); the *_port functions give the
 # port recorded by the last start, which is what a running server listens on.
@@ -477,6 +642,7 @@ wanted_port() {
         pg) echo "$PG_PORT" ;;
         mariadb) echo "$MARIADB_PORT" ;;
         redis) echo "$REDIS_PORT" ;;
+        kafka) echo "$KAFKA_PORT" ;;
     esac
 }
 
@@ -549,13 +715,13 @@ services=()
 for arg in "$@"; do
     case $arg in
         all) services+=("${ALL_SERVICES[@]}") ;;
-        pg | mariadb | redis) services+=("$arg") ;;
-        kafka | mongo)
+        pg | mariadb | redis | kafka) services+=("$arg") ;;
+        mongo)
             printf 'service %s: not provided yet\n' "$arg" >&2
             exit 2
             ;;
         *)
-            printf 'unknown service "%s" (known: pg mariadb redis all)\n' "$arg" >&2
+            printf 'unknown service "%s" (known: pg mariadb redis kafka all)\n' "$arg" >&2
             exit 2
             ;;
     esac

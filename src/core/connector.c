@@ -13,14 +13,17 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define F(x) offsetof(sl_core_conf, x)
 const sl_prop sl_core_props[] = {
     {"connector.class", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(connector_class),
-     "Source connector: postgres (alias io.debezium.connector.postgresql.PostgresConnector)."},
+     "Source connector: postgres, mysql, mariadb, kafka (or their Java class names, e.g. "
+     "io.debezium.connector.postgresql.PostgresConnector). A sink connector's class (a Kafka Connect sink config) "
+     "reads the config's topics with the kafka source into that sink."},
     {"sink.type", SL_PT_STRING, "kafka", NULL, 0, 0, 0, F(sink_type),
-     "Where change events go: file or stdout (kafka, the default of Debezium configs, is not available yet)."},
+     "Where change events go: kafka (Debezium topics), file (JSON lines) or stdout."},
     {"max.batch.size", SL_PT_INT, "2048", NULL, 1, 1000000, 0, F(max_batch_size),
      "Most records in one batch handed from the source to the sink."},
     {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
@@ -29,8 +32,22 @@ const sl_prop sl_core_props[] = {
      "Most bytes of batches queued between source and sink (0 = no byte bound)."},
     {"poll.interval.ms", SL_PT_INT, "500", NULL, 1, 3600000, 0, F(poll_interval_ms),
      "Longest time a partly filled batch waits before it is handed to the sink."},
-    {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite", 0, 0, 0, F(offset_storage),
-     "Where committed source offsets live: sqlite (one local file)."},
+    {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka", 0, 0, 0, F(offset_storage),
+     "Where committed source offsets live: sqlite (one local file) or kafka (a compacted topic, offset.storage.topic, "
+     "in Kafka Connect's format)."},
+    {"offset.storage.topic", SL_PT_STRING, "connect-offsets", NULL, 0, 0, 0, F(offset_topic),
+     "Compacted topic of the Kafka offset store (offset.storage=kafka, and always with exactly-once)."},
+    {"offset.storage.partitions", SL_PT_INT, "25", NULL, 1, 10000, 0, F(offset_partitions),
+     "Partitions of offset.storage.topic when sluice creates it."},
+    {"offset.storage.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(offset_rf),
+     "Replication factor of offset.storage.topic when sluice creates it (-1: the broker's default)."},
+    {"exactly.once.support", SL_PT_ENUM, "disabled", "disabled|requested|required", 0, 0, 0, F(eos),
+     "required: each batch's records and its source offset commit in one Kafka transaction (sink.type=kafka; the "
+     "offsets live in offset.storage.topic); requested: the same when the sink can, else at-least-once; "
+     "disabled: at-least-once."},
+    {"transactional.id", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(transactional_id),
+     "Transactional id of the exactly-once producer (default sluice-<name>); a second instance with the same id "
+     "fences the first."},
     {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
      "SQLite file of the offset store (WAL mode, fsync on commit)."},
     {"offset.flush.interval.ms", SL_PT_INT, "1000", NULL, 0, 86400000, 0, F(offset_flush_ms),
@@ -46,6 +63,11 @@ const sl_prop sl_core_props[] = {
      "How often in a row a lost source connection is retried before the connector fails (-1: always)."},
     {"retriable.restart.connector.wait.ms", SL_PT_INT, "10000", NULL, 0, 3600000, 0, F(retry_wait_ms),
      "Pause before reconnecting after the source connection was lost."},
+    {"heartbeat.topics.prefix", SL_PT_STRING, "__debezium-heartbeat", NULL, 0, 0, 0, F(heartbeat_prefix),
+     "Heartbeat records (heartbeat.interval.ms > 0) go to <heartbeat.topics.prefix>.<topic.prefix>."},
+    {"topic.transaction", SL_PT_STRING, "transaction", NULL, 0, 0, 0, F(tx_topic),
+     "Transaction metadata (provide.transaction.metadata) goes to <topic.prefix>.<topic.transaction>."},
+    SL_KAFKA_CLIENT_PROPS(sl_core_conf, kafka),
     {"transforms", SL_PT_LIST, "", NULL, 0, 0, 0, F(transforms),
      "Comma-separated transform names applied between source and sink (none are available yet)."},
     {NULL}};
@@ -75,6 +97,9 @@ struct sl_connector {
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
+    bool eos;                /* records and offsets commit together through sink_ops->commit */
+    int64_t heartbeat_ms;    /* > 0: a heartbeat record when the source position moved this long after the last */
+    int64_t last_heartbeat_ms;
     pthread_t src_thr, sink_thr;
     _Atomic int threads_done;
     bool started;
@@ -113,7 +138,16 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_errs_add(errs, "transforms: '%s' cannot be applied: this build has no transform types yet",
                     c->core.transforms);
     char names[256];
-    if (c->core.connector_class && !(c->src_ops = sl_source_find(c->core.connector_class))) {
+    const sl_sink_ops *class_sink = NULL;
+    if (c->core.connector_class && !sl_source_find(c->core.connector_class) &&
+        (class_sink = sl_sink_find(c->core.connector_class)) && sl_source_find("kafka")) {
+        /* A Kafka Connect sink connector's config (e.g. MongoSinkConnector): read its topics with the Kafka source. */
+        c->src_ops = sl_source_find("kafka");
+        if (!sl_config_get(cfg, "sink.type")) {
+            sl_free(c->core.sink_type);
+            c->core.sink_type = sl_strdup(class_sink->name);
+        }
+    } else if (c->core.connector_class && !(c->src_ops = sl_source_find(c->core.connector_class))) {
         list_names(names, sizeof names, true);
         sl_errs_add(errs, "connector.class: '%s' is not a known connector (allowed: %s)", c->core.connector_class,
                     names);
@@ -132,6 +166,15 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_conf_apply(c->sink_ops->props, cfg, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }
+    bool kafka_sink = c->sink_ops && c->sink_ops->commit;
+    if (c->core.eos == 2 && c->sink_ops && !kafka_sink)
+        sl_errs_add(errs, "exactly.once.support: 'required' needs a transactional sink (sink.type=kafka), not %s "
+                          "(allowed here: disabled, requested)",
+                    c->sink_ops->name);
+    c->eos = kafka_sink && c->core.eos > 0;
+    if (kafka_sink || c->eos || c->core.offset_storage == 1 ||
+        (c->src_ops && strcmp(c->src_ops->name, "kafka") == 0))
+        sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
     if (errs->n > before) {
         sl_connector_destroy(c);
         return NULL;
@@ -140,6 +183,11 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     c->dbz.key_schemas = c->core.key_schemas;
     c->dbz.value_schemas = c->core.value_schemas;
     c->dbz.version = SLUICE_VERSION;
+    c->dbz.heartbeat_prefix = c->core.heartbeat_prefix;
+    c->dbz.tx_topic = c->core.tx_topic;
+    /* Debezium's heartbeat.interval.ms belongs to the source's table; the records are the runtime's. */
+    const char *hb = sl_config_get(cfg, "heartbeat.interval.ms");
+    c->heartbeat_ms = hb ? atoll(hb) : 0;
     return c;
 }
 
@@ -150,6 +198,7 @@ const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; 
 
 const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
 const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
+const sl_config *sl_ctx_config(const sl_ctx *x) { return x->conn->cfg; }
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return &x->conn->dbz; }
 bool sl_ctx_stopping(const sl_ctx *x) { return atomic_load(&x->conn->stop) != 0; }
 uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
@@ -322,6 +371,28 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         }
         sl_batch_destroy(b);
     }
+    if (offset && c->heartbeat_ms > 0 && sl_mono_ms() - c->last_heartbeat_ms >= c->heartbeat_ms) {
+        /* Debezium's heartbeat: tells consumers (and the offset topic) that the source is alive and where. */
+        sl_batch *hb = sl_batch_new();
+        sl_batch_add(hb, NULL)->op = SL_OP_HEARTBEAT;
+        int rc = c->sink_ops->write(c->sink, hb, err, sizeof err);
+        sl_batch_destroy(hb);
+        if (rc < 0) goto fail;
+        wrote = true;
+        c->last_heartbeat_ms = sl_mono_ms();
+    }
+    if (c->eos) {
+        /* Records and offset in one transaction: once it commits, the offset is stored. */
+        if ((wrote || offset) &&
+            c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", offset, err, sizeof err) < 0)
+            goto fail;
+        if (offset) {
+            atomic_store(&c->committed_seq, seq);
+            atomic_fetch_add(&c->n_commits, 1);
+        }
+        sl_free(offset);
+        return 0;
+    }
     if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
     if (offset) {
         sl_free(cs->offset);
@@ -356,9 +427,17 @@ static void *sink_main(void *arg) {
     return NULL;
 }
 
+/* The configured offset store; with exactly-once the offsets live in Kafka, where the sink's transactions write them. */
+static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
+    if (c->eos || c->core.offset_storage == 1)
+        return sl_offsets_open_kafka(&c->core.kafka, c->cfg, c->core.offset_topic, (int)c->core.offset_partitions,
+                                     (int)c->core.offset_rf, errstr, errsz);
+    return sl_offsets_open(c->core.offset_file, errstr, errsz);
+}
+
 int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
     if (c->core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->core.log_level));
-    c->store = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    c->store = open_store(c, errstr, errsz);
     if (!c->store) return -1;
     c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
     if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
@@ -371,6 +450,9 @@ int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
 }
 
 void sl_connector_stop(sl_connector *c) { atomic_store(&c->stop, 1); }
+
+bool sl_connector_eos(const sl_connector *c) { return c->eos; }
+bool sl_ctx_eos(const sl_ctx *x) { return x->conn->eos; }
 
 bool sl_connector_running(sl_connector *c) { return c->started && atomic_load(&c->threads_done) < 2; }
 
@@ -416,7 +498,7 @@ static void print_row(const char *conn, const char *part, const char *off, int64
 }
 
 int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errsz) {
-    sl_offsets *s = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    sl_offsets *s = open_store(c, errstr, errsz);
     if (!s) return -1;
     int rc = sl_offsets_list(s, c->name, print_row, out, errstr, errsz);
     sl_offsets_close(s);
@@ -424,7 +506,7 @@ int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t e
 }
 
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errsz) {
-    sl_offsets *s = sl_offsets_open(c->core.offset_file, errstr, errsz);
+    sl_offsets *s = open_store(c, errstr, errsz);
     if (!s) return -1;
     int rc = sl_offsets_delete(s, c->name, removed, errstr, errsz);
     sl_offsets_close(s);

@@ -18,6 +18,7 @@
 #include "core/conf.h"
 #include "core/plugin.h"
 #include "format/dbz_json.h"
+#include "kafka/kclient.h"
 
 /* Connector-level settings (the runtime's own property table). */
 typedef struct sl_core_conf {
@@ -27,8 +28,14 @@ typedef struct sl_core_conf {
     int64_t max_queue_size;
     int64_t max_queue_bytes;
     int64_t poll_interval_ms;
-    int offset_storage;      /* 0 = sqlite */
+    int offset_storage;      /* 0 = sqlite, 1 = kafka */
     char *offset_file;
+    char *offset_topic;
+    int64_t offset_partitions, offset_rf;
+    int eos;                 /* 0 disabled, 1 requested, 2 required */
+    char *transactional_id;
+    sl_kafka_client kafka;   /* the connector's Kafka cluster (sink, source, offset store) */
+    char *heartbeat_prefix, *tx_topic;
     int64_t offset_flush_ms;
     char *log_level;
     bool key_schemas, value_schemas;
@@ -59,6 +66,8 @@ int sl_connector_wait(sl_connector *c, char *errstr, size_t errstr_size);
 void sl_connector_destroy(sl_connector *c);
 const char *sl_connector_name(const sl_connector *c);
 const sl_core_conf *sl_connector_core(const sl_connector *c);
+/* True when records and offsets commit together (exactly.once.support with a transactional sink). */
+bool sl_connector_eos(const sl_connector *c);
 /* Offsets of this connector: list / delete, with the configured store. */
 int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errstr_size);
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errstr_size);
@@ -66,6 +75,10 @@ int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size
 /* ---- for plugins ---- */
 const char *sl_ctx_name(const sl_ctx *x);
 const sl_core_conf *sl_ctx_core(const sl_ctx *x);
+/* The connector's raw configuration (for pass-through keys such as producer.override.*). */
+const sl_config *sl_ctx_config(const sl_ctx *x);
+/* Sink: commit() will be used instead of flush() (exactly-once). */
+bool sl_ctx_eos(const sl_ctx *x);
 /* Encoder options: sources fill connector name, server name and type modes in open(). */
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
 bool sl_ctx_stopping(const sl_ctx *x);

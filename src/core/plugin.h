@@ -51,6 +51,10 @@ typedef struct sl_sink_ops {
     /* Sink thread: returns once everything written so far is durable. */
     int (*flush)(void *sink, char *errstr, size_t errstr_size);
     void (*close)(void *sink);
+    /* Optional, exactly-once sinks (Kafka): like flush, and in the same atomic
+     * step makes `offset` (NULL: none) the stored offset of the connector's
+     * `partition`, so records and offset become durable together or not at all. */
+    int (*commit)(void *sink, const char *partition, const char *offset, char *errstr, size_t errstr_size);
 } sl_sink_ops;
 
 const sl_source_ops *sl_source_find(const char *name);

@@ -27,6 +27,10 @@ typedef enum sl_op {
     SL_OP_READ = 'r',     /* snapshot */
     SL_OP_TRUNCATE = 't',
     SL_OP_MESSAGE = 'm',  /* logical decoding message */
+    /* Not changes: Debezium's side records, each to a topic of its own. */
+    SL_OP_HEARTBEAT = 'h', /* __debezium-heartbeat.<prefix> (heartbeat.interval.ms) */
+    SL_OP_TX_BEGIN = 'B',  /* <prefix>.transaction (provide.transaction.metadata) */
+    SL_OP_TX_END = 'E',
 } sl_op;
 
 /* Logical column types; the encoders map each to Debezium's Connect schema. */
@@ -133,6 +137,24 @@ typedef struct sl_header {
     bool is_json;           /* value is JSON text (e.g. a key struct), not a plain string */
 } sl_header;
 
+/*
+ * A record that arrives already encoded (the Kafka source): its key and value
+ * as JSON text, in the batch arena, exactly as the input converter produced
+ * them (string converter: a JSON string; bytes: a base64 JSON string). Sinks
+ * write them as they are; the record's op is taken from a Debezium envelope
+ * when the value holds one, else SL_OP_CREATE.
+ */
+typedef struct sl_raw {
+    const char *topic;      /* where it came from (and the default target topic) */
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms;          /* Kafka message timestamp, -1 if none */
+    const char *key;        /* JSON text; NULL: null key */
+    uint32_t key_len;
+    const char *value;      /* JSON text; NULL: tombstone */
+    uint32_t value_len;
+} sl_raw;
+
 typedef struct sl_record {
     sl_op op;
     sl_snap snapshot;
@@ -150,6 +172,10 @@ typedef struct sl_record {
     bool msg_transactional;
     sl_header *headers;
     int nheaders;
+    const sl_raw *raw;      /* set for pre-encoded records (table is NULL), else NULL */
+    /* op E: the transaction's event count and its data_collections array (JSON payload, in the arena) */
+    uint64_t tx_events;
+    const char *tx_collections;
 } sl_record;
 
 /*

@@ -1572,7 +1572,123 @@ static void put_name(sl_buf *b, const sl_dbz_opts *o, const sl_table *t, const c
     sl_buf_free(&tmp);
 }
 
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The transaction id of r as a JSON string appended to out (out NULL: only
+ * tells whether r has one). PostgreSQL: the bare txId
+ * (PostgresEventMetadataProvider); binlog sources: the GTID, else
+ * "file=<file>,pos=<position of BEGIN>" (BinlogOffsetContext); snapshot
+ * records are in no transaction.
+ */
+static bool tx_id(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (is_binlog(o)) {
+        if (r->op == SL_OP_READ || !r->tx_order || !(r->pos.gtid || r->pos.file)) return false;
+        if (!out) return true;
+        sl_buf id;
+        sl_buf_init(&id);
+        if (r->pos.gtid) sl_buf_puts(&id, r->pos.gtid);
+        else {
+            sl_buf_puts(&id, "file=");
+            sl_buf_puts(&id, r->pos.file);
+            sl_buf_puts(&id, ",pos=");
+            sl_buf_put_u64(&id, r->pos.file_pos);
+        }
+        sl_buf_put_json_str(out, id.data, id.len);
+        sl_buf_free(&id);
+        return true;
+    }
+    if (!r->txid) return false;
+    if (out) {
+        sl_buf_putc(out, '"');
+        sl_buf_put_u64(out, r->txid);
+        sl_buf_putc(out, '"');
+    }
+    return true;
+}
+
+static bool side_record(const sl_record *r) {
+    return r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END;
+}
+
+/* Heartbeat and transaction metadata keys/values, as Debezium's SchemaFactory defines them. */
+static void side_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    bool hb = r->op == SL_OP_HEARTBEAT;
+    if (o->key_schemas) {
+        sl_buf_puts(out, hb ? "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                              "\"field\":\"serverName\"}],\"optional\":false,\"name\":"
+                              "\"io.debezium.connector.common.ServerNameKey\",\"version\":1},\"payload\":"
+                            : "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                              "\"field\":\"id\"}],\"optional\":false,\"name\":"
+                              "\"io.debezium.connector.common.TransactionMetadataKey\",\"version\":1},\"payload\":");
+    }
+    if (hb) {
+        sl_buf_puts(out, "{\"serverName\":");
+        put_str(out, o->server_name);
+    } else {
+        sl_buf_puts(out, "{\"id\":");
+        if (!tx_id(o, r, out)) sl_buf_puts(out, "\"\"");
+    }
+    sl_buf_putc(out, '}');
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+static void side_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    int64_t ts_ms = floor_div(r->op == SL_OP_HEARTBEAT ? now_us() : r->ts_us, 1000);
+    if (r->op == SL_OP_HEARTBEAT) {
+        if (o->value_schemas)
+            sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
+                             "\"field\":\"ts_ms\"}],\"optional\":false,\"name\":"
+                             "\"io.debezium.connector.common.Heartbeat\",\"version\":1},\"payload\":");
+        sl_buf_puts(out, "{\"ts_ms\":");
+        sl_buf_put_i64(out, ts_ms);
+        sl_buf_putc(out, '}');
+        if (o->value_schemas) sl_buf_putc(out, '}');
+        return;
+    }
+    if (o->value_schemas)
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"status\"},{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},"
+                         "{\"type\":\"int64\",\"optional\":true,\"field\":\"event_count\"},{\"type\":\"array\","
+                         "\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"data_collection\"},{\"type\":\"int64\",\"optional\":false,\"field\":"
+                         "\"event_count\"}],\"optional\":true,\"name\":\"event.collection\",\"version\":1},"
+                         "\"optional\":true,\"field\":\"data_collections\"},{\"type\":\"int64\",\"optional\":false,"
+                         "\"field\":\"ts_ms\"}],\"optional\":false,\"name\":"
+                         "\"io.debezium.connector.common.TransactionMetadataValue\",\"version\":1},\"payload\":");
+    bool end = r->op == SL_OP_TX_END;
+    sl_buf_puts(out, end ? "{\"status\":\"END\",\"id\":" : "{\"status\":\"BEGIN\",\"id\":");
+    if (!tx_id(o, r, out)) sl_buf_puts(out, "\"\"");
+    sl_buf_puts(out, ",\"event_count\":");
+    if (end) sl_buf_put_u64(out, r->tx_events);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"data_collections\":");
+    sl_buf_puts(out, end && r->tx_collections ? r->tx_collections : "null");
+    sl_buf_puts(out, ",\"ts_ms\":");
+    sl_buf_put_i64(out, ts_ms);
+    sl_buf_putc(out, '}');
+    if (o->value_schemas) sl_buf_putc(out, '}');
+}
+
 const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scratch) {
+    if (r->raw) return r->raw->topic;
+    if (side_record(r)) {
+        sl_buf_reset(scratch);
+        if (r->op == SL_OP_HEARTBEAT) {
+            sl_buf_puts(scratch, o->heartbeat_prefix ? o->heartbeat_prefix : "__debezium-heartbeat");
+            sl_buf_putc(scratch, '.');
+            sl_buf_puts(scratch, o->server_name ? o->server_name : "");
+        } else {
+            sl_buf_puts(scratch, o->server_name ? o->server_name : "");
+            sl_buf_putc(scratch, '.');
+            sl_buf_puts(scratch, o->tx_topic ? o->tx_topic : "transaction");
+        }
+        return sl_buf_cstr(scratch);
+    }
     if (r->op != SL_OP_MESSAGE && r->table && r->table->topic) return r->table->topic;
     sl_buf_reset(scratch);
     sl_buf_puts(scratch, o->server_name ? o->server_name : "");
@@ -1722,11 +1838,6 @@ static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cell
     sl_buf_putc(out, '}');
 }
 
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void put_opt_str(sl_buf *out, const char *s) {
     if (s) put_str(out, s);
@@ -1865,6 +1976,15 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
 }
 
 void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (r->raw) {
+        if (r->raw->key) sl_buf_put(out, r->raw->key, r->raw->key_len);
+        else sl_buf_puts(out, "null");
+        return;
+    }
+    if (side_record(r)) {
+        side_key(o, r, out);
+        return;
+    }
     if (r->op == SL_OP_MESSAGE) {
         message_key(o, r, out);
         return;
@@ -1885,6 +2005,15 @@ void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
 }
 
 void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (r->raw) {
+        if (r->raw->value) sl_buf_put(out, r->raw->value, r->raw->value_len);
+        else sl_buf_puts(out, "null");
+        return;
+    }
+    if (side_record(r)) {
+        side_value(o, r, out);
+        return;
+    }
     if (r->op == SL_OP_MESSAGE) {
         message_value(o, r, out);
         return;
@@ -1910,35 +2039,10 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"source\":");
     put_source(o, r, out);
     sl_buf_puts(out, ",\"transaction\":");
-    if (o->provide_tx && is_binlog(o)) {
-        /* BinlogOffsetContext.getTransactionId: the GTID, else "file=<file>,pos=<position of BEGIN>";
-         * snapshot records are not part of a transaction */
-        if (r->op != SL_OP_READ && r->tx_order && (r->pos.gtid || r->pos.file)) {
-            sl_buf txid_buf;
-            sl_buf_init(&txid_buf);
-            if (r->pos.gtid) sl_buf_puts(&txid_buf, r->pos.gtid);
-            else {
-                sl_buf_puts(&txid_buf, "file=");
-                sl_buf_puts(&txid_buf, r->pos.file);
-                sl_buf_puts(&txid_buf, ",pos=");
-                sl_buf_put_u64(&txid_buf, r->pos.file_pos);
-            }
-            sl_buf_puts(out, "{\"id\":");
-            sl_buf_put_json_str(out, txid_buf.data, txid_buf.len);
-            sl_buf_free(&txid_buf);
-            sl_buf_puts(out, ",\"total_order\":");
-            sl_buf_put_u64(out, r->tx_order);
-            sl_buf_puts(out, ",\"data_collection_order\":");
-            sl_buf_put_u64(out, r->tx_order);
-            sl_buf_putc(out, '}');
-        } else {
-            sl_buf_puts(out, "null");
-        }
-    } else if (o->provide_tx && r->txid) {
-        /* PostgreSQL transaction ids are the bare txId (PostgresEventMetadataProvider.getTransactionId) */
-        sl_buf_puts(out, "{\"id\":\"");
-        sl_buf_put_u64(out, r->txid);
-        sl_buf_puts(out, "\",\"total_order\":");
+    if (o->provide_tx && tx_id(o, r, NULL)) {
+        sl_buf_puts(out, "{\"id\":");
+        tx_id(o, r, out);
+        sl_buf_puts(out, ",\"total_order\":");
         sl_buf_put_u64(out, r->tx_order);
         sl_buf_puts(out, ",\"data_collection_order\":");
         sl_buf_put_u64(out, r->tx_order);

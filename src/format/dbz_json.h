@@ -32,9 +32,12 @@ typedef struct sl_dbz_opts {
     bool value_schemas;       /* value.converter.schemas.enable */
     bool provide_tx;          /* provide.transaction.metadata: fill "transaction" */
     bool bigint_unsigned_precise; /* MySQL bigint.unsigned.handling.mode=precise: Decimal, else int64 */
+    const char *heartbeat_prefix; /* heartbeat.topics.prefix (NULL: __debezium-heartbeat) */
+    const char *tx_topic;         /* topic.transaction (NULL: transaction) */
 } sl_dbz_opts;
 
-/* Topic of a record: the table's topic, or <prefix>.message for op m. */
+/* Topic of a record: the table's topic, or <prefix>.message for op m. Pre-encoded
+ * records (r->raw) pass through: their topic, key and value as they came. */
 const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scratch);
 /* Appends the JSON key; "null" when the record has no key (no key columns, op t). */
 void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);

@@ -1,5 +1,6 @@
-/* SQLite-backed offset store (see offsets.h). */
+/* The offset store (see offsets.h): SQLite here, Kafka in offsets_kafka.c. */
 #include "state/offsets.h"
+#include "state/offsets_kafka.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <sqlite3.h>
@@ -9,6 +10,7 @@
 struct sl_offsets {
     sqlite3 *db;
     sqlite3_stmt *put;
+    sl_koffsets *kafka;     /* set: every call goes to the Kafka store */
 };
 
 static int fail(sl_offsets *s, const char *what, char *errstr, size_t errsz) {
@@ -55,8 +57,18 @@ err:
     return NULL;
 }
 
+sl_offsets *sl_offsets_open_kafka(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
+                                  int replication_factor, char *errstr, size_t errsz) {
+    sl_koffsets *k = sl_koffsets_open(kc, cfg, topic, partitions, replication_factor, errstr, errsz);
+    if (!k) return NULL;
+    sl_offsets *s = sl_calloc(1, sizeof *s);
+    s->kafka = k;
+    return s;
+}
+
 void sl_offsets_close(sl_offsets *s) {
     if (!s) return;
+    sl_koffsets_close(s->kafka);
     sqlite3_finalize(s->put);
     sqlite3_close(s->db);
     sl_free(s);
@@ -64,6 +76,7 @@ void sl_offsets_close(sl_offsets *s) {
 
 int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, char **out, char *errstr,
                    size_t errsz) {
+    if (s->kafka) return sl_koffsets_get(s->kafka, connector, partition, out, errstr, errsz);
     sqlite3_stmt *st;
     *out = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT offset FROM offsets WHERE connector = ?1 AND part = ?2", -1, &st, NULL) !=
@@ -79,6 +92,7 @@ int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, 
 
 int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, const char *offset, char *errstr,
                    size_t errsz) {
+    if (s->kafka) return sl_koffsets_put(s->kafka, connector, partition, offset, errstr, errsz);
     sqlite3_reset(s->put);
     sqlite3_bind_text(s->put, 1, connector, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->put, 2, partition, -1, SQLITE_STATIC);
@@ -90,6 +104,7 @@ int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, 
 }
 
 int sl_offsets_delete(sl_offsets *s, const char *connector, int *removed, char *errstr, size_t errsz) {
+    if (s->kafka) return sl_koffsets_delete(s->kafka, connector, removed, errstr, errsz);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM offsets WHERE connector = ?1", -1, &st, NULL) != SQLITE_OK)
         return fail(s, "delete", errstr, errsz);
@@ -104,6 +119,7 @@ int sl_offsets_delete(sl_offsets *s, const char *connector, int *removed, char *
 int sl_offsets_list(sl_offsets *s, const char *connector,
                     void (*cb)(const char *, const char *, const char *, int64_t, void *), void *arg, char *errstr,
                     size_t errsz) {
+    if (s->kafka) return sl_koffsets_list(s->kafka, connector, cb, arg, errstr, errsz);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT connector, part, offset, updated_ms FROM offsets"

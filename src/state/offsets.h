@@ -1,5 +1,5 @@
 /*
- * The offset store: one SQLite file (WAL mode, synchronous=FULL so a
+ * The offset store: by default one SQLite file (WAL mode, synchronous=FULL so a
  * committed offset survives power loss) holding, per connector and source
  * partition, the last source offset whose records are durable in the sink.
  * Offsets are JSON objects, as in Kafka Connect's offset topics, so that they
@@ -10,10 +10,15 @@
 #define SL_STATE_OFFSETS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "core/conf.h"
+#include "kafka/kclient.h"
 
 typedef struct sl_offsets sl_offsets;
 
 sl_offsets *sl_offsets_open(const char *path, char *errstr, size_t errstr_size);
+/* The same store kept in a Kafka topic as Kafka Connect does (offsets_kafka.h). */
+sl_offsets *sl_offsets_open_kafka(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
+                                  int replication_factor, char *errstr, size_t errstr_size);
 void sl_offsets_close(sl_offsets *s);
 /* *offset_out: sl_malloc'ed JSON or NULL when none stored. Returns 0 or -1. */
 int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, char **offset_out, char *errstr,

@@ -350,3 +350,154 @@ def mysluice(tmp_path, my):
     yield make
     for s in made:
         s.cleanup()
+
+
+# ---- Kafka (single KRaft node started by `scripts/services.sh start kafka`) ----
+# Helpers take explicit topic names; the `kafka` fixture adds a per-test topic prefix and deletes
+# that test's topics afterwards. confluent_kafka is imported lazily, like pymysql above.
+
+def kafka_bootstrap():
+    b = os.environ.get("SLUICE_KAFKA_BOOTSTRAP")
+    if not b:
+        pytest.fail("SLUICE_KAFKA_BOOTSTRAP is not set: run scripts/services.sh start kafka")
+    return b
+
+
+def _kafka_admin():
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": kafka_bootstrap()})
+
+
+def kafka_consume_all(topic, *, isolation="read_committed", timeout=30):
+    """Every record of topic (all partitions) from the low watermark to the end as of the call: the
+    high watermark, or for read_committed the last stable offset (an open transaction ends it).
+    Returns dicts {topic, partition, offset, key, value, headers, timestamp} ordered by (partition,
+    offset); key/value are bytes or None, headers a list of (name, bytes-or-None), timestamp in ms."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    assert isolation in ("read_committed", "read_uncommitted"), isolation
+    c = Consumer({"bootstrap.servers": kafka_bootstrap(), "group.id": "it-reader-" + uuid.uuid4().hex[:8],
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "isolation.level": isolation, "auto.offset.reset": "earliest"})
+    try:
+        md = c.list_topics(topic, timeout=timeout).topics[topic]
+        if md.error is not None:
+            raise AssertionError(f"topic {topic}: {md.error}")
+        ends, assign = {}, []
+        for p in sorted(md.partitions):
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if hi > lo:
+                ends[p] = hi
+                assign.append(TopicPartition(topic, p, lo))
+        c.assign(assign)
+        out, pending, deadline = [], set(ends), time.time() + timeout
+        while pending:
+            if time.time() > deadline:
+                raise AssertionError(f"consume_all({topic}): partitions {sorted(pending)} not read to the end "
+                                     f"within {timeout}s (got {len(out)} records)")
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(m.partition())
+                    continue
+                raise AssertionError(f"consume_all({topic}): {m.error()}")
+            if m.offset() < ends[m.partition()]:
+                ts_type, ts = m.timestamp()
+                out.append(dict(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
+                                value=m.value(), headers=list(m.headers() or []),
+                                timestamp=ts if ts_type else None))
+        return sorted(out, key=lambda r: (r["partition"], r["offset"]))
+    finally:
+        c.close()
+
+
+def kafka_produce(topic, key, value, headers=None, partition=None, timeout=30):
+    """Produces one record (str is sent as UTF-8) and waits for the ack; returns (partition, offset)."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": kafka_bootstrap(), "acks": "all"})
+    res = {}
+    kw = {} if partition is None else {"partition": partition}
+    p.produce(topic, key=key, value=value, headers=headers or None,
+              on_delivery=lambda err, msg: res.update(err=err, msg=msg), **kw)
+    p.flush(timeout)
+    if "msg" not in res or res["err"] is not None:
+        raise AssertionError(f"produce to {topic} failed: {res.get('err', 'no delivery report')}")
+    return res["msg"].partition(), res["msg"].offset()
+
+
+def kafka_create_topic(name, partitions=1, config=None, timeout=30):
+    """Creates a topic (replication factor 1) and waits until every partition has a leader."""
+    from confluent_kafka.admin import NewTopic
+    admin = _kafka_admin()
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                  config=config or {})])[name].result(timeout)
+    wait_until(lambda: (t := admin.list_topics(name, timeout=5).topics.get(name)) is not None
+               and t.error is None and len(t.partitions) == partitions
+               and all(p.leader >= 0 for p in t.partitions.values()),
+               timeout=timeout, interval=0.1, what=f"topic {name} to have leaders")
+    return name
+
+
+def kafka_delete_topics(prefix, timeout=30):
+    """Deletes every topic whose name starts with prefix (never the internal __ ones) and waits until
+    they are gone, so that the names can be created again. Returns the deleted names."""
+    admin = _kafka_admin()
+    names = [t for t in admin.list_topics(timeout=timeout).topics
+             if t.startswith(prefix) and not t.startswith("__")]
+    if names:
+        for f in admin.delete_topics(names, operation_timeout=timeout).values():
+            f.result(timeout)
+        wait_until(lambda: not set(names) & set(admin.list_topics(timeout=5).topics),
+                   timeout=timeout, interval=0.1, what=f"topics {names} to be deleted")
+    return names
+
+
+def kafka_service(action, timeout=180):
+    """scripts/services.sh <action> kafka (start, stop, status); raises with its output on failure.
+    Stop then start keeps every topic and record."""
+    r = subprocess.run([str(ROOT / "scripts" / "services.sh"), action, "kafka"], capture_output=True,
+                       text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"services.sh {action} kafka failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def kafka_restart(down_seconds=0):
+    """Stops the broker cleanly, waits down_seconds, starts it again (waits until it answers)."""
+    kafka_service("stop")
+    time.sleep(down_seconds)
+    kafka_service("start")
+
+
+class Kafka:
+    """What the `kafka` fixture yields: the helpers above plus `prefix`, unique to the test."""
+
+    def __init__(self):
+        self.bootstrap = kafka_bootstrap()
+        self.prefix = "it-" + uuid.uuid4().hex[:8] + "-"
+
+    def topic(self, name):
+        """prefix + name: a topic name (not created) that is deleted after the test."""
+        return self.prefix + name
+
+    def create_topic(self, name, partitions=1, config=None):
+        return kafka_create_topic(name, partitions, config)
+
+    consume_all = staticmethod(kafka_consume_all)
+    produce = staticmethod(kafka_produce)
+    delete_topics = staticmethod(kafka_delete_topics)
+    restart = staticmethod(kafka_restart)
+    service = staticmethod(kafka_service)
+
+
+@pytest.fixture
+def kafka():
+    """A Kafka helper; afterwards the broker is started again if the test left it stopped, and the
+    test's topics (k.prefix) are deleted."""
+    k = Kafka()
+    yield k
+    if subprocess.run([str(ROOT / "scripts" / "services.sh"), "status", "kafka"],
+                      capture_output=True).returncode != 0:
+        kafka_service("start")
+    kafka_delete_topics(k.prefix)

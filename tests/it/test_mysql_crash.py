@@ -196,10 +196,16 @@ def replay(lines, topic):
     """Applies the events in order. Returns the state {id: (v, note)}, counters, and for the changes
     streamed after the last snapshot began, {gtid: {total_order: event identity}}."""
     state = {}
-    stats = dict(events=0, tombstones=0, snapshots=0, r=0, c=0, u=0, d=0, duplicates=0)
+    stats = dict(events=0, tombstones=0, snapshots=0, r=0, c=0, u=0, d=0, duplicates=0, tx_markers=0)
     seen, per_tx, prev = {}, {}, None
     for line in lines:
         e = json.loads(line)
+        if e["topic"] == topic.split(".")[0] + ".transaction":  # provide.transaction.metadata's BEGIN/END
+            tv = payload(e)
+            assert tv["status"] in ("BEGIN", "END") and tv["id"] == e["key"]["id"], line[:300]
+            assert tv["status"] == "BEGIN" or tv["event_count"] >= 1, line[:300]
+            stats["tx_markers"] += 1
+            continue
         stats["events"] += 1
         assert e["topic"] == topic, line[:300]
         v = payload(e)
@@ -336,6 +342,7 @@ def test_kill9_repeatedly_then_replay_equals_table(my, mysluice):
         f"{summary}\nmissing={missing[:20]} extra={extra[:20]} "
         f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}")
     assert stats["snapshots"] >= 1 and stats["c"] + stats["u"] + stats["d"] > 0
+    assert stats["tx_markers"] >= 2  # provide.transaction.metadata: BEGIN/END records came along
 
     # Transactions: every one committed after the last snapshot's consistent point is there, whole (its
     # distinct changes counted by transaction.total_order), and nothing else is.

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "core/connector.h"
 #include "core/filter.h"
+#include "core/txmon.h"
 #include "source/mysql/rowimage.h"
 
 enum { MY_SNAP_INITIAL, MY_SNAP_INITIAL_ONLY, MY_SNAP_NO_DATA, MY_SNAP_NEVER, MY_SNAP_WHEN_NEEDED };
@@ -56,6 +57,7 @@ typedef struct my_pos {
 
 typedef struct my_source {
     my_conf *cf;
+    sl_txmon txmon;       /* provide.transaction.metadata: BEGIN/END records */
     sl_ctx *ctx;
     MYSQL *sql;           /* queries, snapshot */
     MYSQL *binlog;        /* the replication connection */

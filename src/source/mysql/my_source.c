@@ -419,7 +419,22 @@ static sl_cell *map_cells(my_source *s, my_rel *r, const sl_cell *src) {
     return cells;
 }
 
+/* The transaction's fields of a record (events and BEGIN/END records alike). */
+static void set_txn_fields(my_source *s, sl_record *rec) {
+    rec->ts_us = s->txn_ts_us;
+    rec->txid = 0;
+    rec->pos.file = sl_arena_strndup(&s->batch->arena, s->cur.file, strlen(s->cur.file));
+    rec->pos.file_pos = s->txn_pos;
+    rec->pos.gtid = s->txn_gtid[0] ? sl_arena_strndup(&s->batch->arena, s->txn_gtid, strlen(s->txn_gtid)) : NULL;
+    rec->pos.thread = s->txn_thread;
+    rec->tx_order = s->txn_order ? s->txn_order : 1;
+}
+
 static sl_record *add_record(my_source *s, my_rel *r, sl_op op, uint32_t server_id, uint32_t row) {
+    if (s->cf->provide_tx && s->in_txn) {
+        sl_record *begin = sl_txmon_event(&s->txmon, s->batch, r->table);
+        if (begin) set_txn_fields(s, begin), begin->pos.server_id = server_id;
+    }
     sl_record *rec = sl_batch_add(s->batch, r->table);
     rec->op = op;
     rec->ts_us = s->txn_ts_us;
@@ -495,6 +510,7 @@ bad:
 }
 
 static void begin_txn(my_source *s, MARIADB_RPL_EVENT *ev) {
+    sl_txmon_reset(&s->txmon);
     s->in_txn = true;
     s->txn_pos = ev->next_event_pos ? ev->next_event_pos - ev->event_length : s->cur.pos;
     s->txn_ts_us = (int64_t)ev->timestamp * 1000000;
@@ -523,6 +539,8 @@ static void gtid_commit(my_source *s) {
 }
 
 static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
+    sl_record *end = sl_txmon_commit(&s->txmon, s->batch);
+    if (end) set_txn_fields(s, end), end->pos.server_id = ev->server_id;
     s->cur.pos = ev->next_event_pos ? ev->next_event_pos : s->cur.pos;
     gtid_commit(s);
     s->in_txn = false;
@@ -721,6 +739,7 @@ static int my_run(void *src) { return my_run_once(src); }
 static void my_close(void *src) {
     my_source *s = src;
     if (!s) return;
+    sl_txmon_free(&s->txmon);
     if (s->rpl) mariadb_rpl_close(s->rpl);
     if (s->binlog) mysql_close(s->binlog);
     if (s->sql) mysql_close(s->sql);

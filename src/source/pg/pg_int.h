@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "core/connector.h"
 #include "core/filter.h"
+#include "core/txmon.h"
 #include "source/pg/pgoutput.h"
 
 enum { SNAP_INITIAL, SNAP_INITIAL_ONLY, SNAP_NO_DATA, SNAP_NEVER, SNAP_WHEN_NEEDED, SNAP_ALWAYS };
@@ -53,6 +54,7 @@ typedef struct pg_rel {
 
 typedef struct pg_source {
     pg_conf *cf;
+    sl_txmon txmon;     /* provide.transaction.metadata: BEGIN/END records */
     sl_ctx *ctx;
     PGconn *sql;        /* regular connection: catalog, snapshot, heartbeats */
     PGconn *repl;       /* replication=database connection */

@@ -478,13 +478,21 @@ static bool skipped(pg_source *s, char op) {
     return sl_list_has(s->cf->skipped_ops, o);
 }
 
-static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) {
-    sl_record *r = sl_batch_add(s->batch, t);
-    r->op = op;
+static void set_txn_fields(pg_source *s, sl_record *r, uint64_t lsn) {
     r->pos.lsn = lsn;
     r->pos.last_commit_lsn = s->last_commit_lsn;
     r->ts_us = s->txn_ts_us;
     r->txid = s->txid;
+}
+
+static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) {
+    if (s->cf->provide_tx && t && s->in_txn) {
+        sl_record *begin = sl_txmon_event(&s->txmon, s->batch, t);
+        if (begin) set_txn_fields(s, begin, lsn);
+    }
+    sl_record *r = sl_batch_add(s->batch, t);
+    r->op = op;
+    set_txn_fields(s, r, lsn);
     r->tx_order = ++s->txn_order;
     return r;
 }
@@ -537,6 +545,8 @@ static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
 }
 
 static void on_commit(pg_source *s, const sl_pgo_msg *m) {
+    sl_record *end = sl_txmon_commit(&s->txmon, s->batch);
+    if (end) set_txn_fields(s, end, m->u.commit.commit_lsn);
     /* Records of the transaction learn their commit LSN (Debezium's lsn_commit). */
     for (int i = s->batch->n - 1; i >= 0 && s->batch->recs[i].txid == s->txid && !s->batch->recs[i].pos.commit_lsn; i--)
         s->batch->recs[i].pos.commit_lsn = m->u.commit.end_lsn;
@@ -559,6 +569,7 @@ static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_
     }
     switch (m.kind) {
     case 'B':
+        sl_txmon_reset(&s->txmon); /* a transaction cut by a lost connection is sent again whole */
         s->in_txn = true;
         s->txid = m.u.begin.xid;
         s->txn_ts_us = m.u.begin.commit_ts + SL_PG_EPOCH_OFFSET_US;
@@ -754,6 +765,7 @@ static int pg_run_once(pg_source *s) {
 static void pg_close(void *src) {
     pg_source *s = src;
     if (!s) return;
+    sl_txmon_free(&s->txmon);
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
         send_status(s, false); /* report what the runtime committed at shutdown */
     if (s->cf->slot_drop_on_stop && s->sql && !s->retrying) {

@@ -1,0 +1,251 @@
+/* Shared Kafka client configuration (see kclient.h). */
+#include "kafka/kclient.h"
+#include "core/log.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const protocols[] = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"};
+
+/* Java client names that librdkafka spells differently or does not have. */
+static const struct {
+    const char *java, *rd; /* rd NULL: has no meaning here, ignored with a warning */
+} renames[] = {
+    {"max.request.size", "message.max.bytes"},
+    {"buffer.memory", "queue.buffering.max.kbytes"}, /* bytes -> KiB below */
+    {"key.serializer", NULL},
+    {"value.serializer", NULL},
+    {"key.deserializer", NULL},
+    {"value.deserializer", NULL},
+    {"max.poll.records", NULL},
+    {"interceptor.classes", NULL},
+    {"metric.reporters", NULL},
+};
+
+/* Java assignor class names -> librdkafka's strategy names. */
+static const struct {
+    const char *java, *rd;
+} assignors[] = {
+    {"org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative-sticky"},
+    {"org.apache.kafka.clients.consumer.RangeAssignor", "range"},
+    {"org.apache.kafka.clients.consumer.RoundRobinAssignor", "roundrobin"},
+};
+
+int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr, size_t errsz) {
+    char tmp[64], err[512];
+    for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++) {
+        if (strcmp(key, renames[i].java) != 0) continue;
+        if (!renames[i].rd) {
+            SL_WARN("kafka", "client property has no effect here, ignored: key=%s", key);
+            return 0;
+        }
+        if (strcmp(key, "buffer.memory") == 0) {
+            snprintf(tmp, sizeof tmp, "%lld", atoll(value) / 1024 > 0 ? atoll(value) / 1024 : 1);
+            value = tmp;
+        }
+        key = renames[i].rd;
+        break;
+    }
+    if (strcmp(key, "partition.assignment.strategy") == 0)
+        for (size_t i = 0; i < sizeof assignors / sizeof assignors[0]; i++)
+            if (strcmp(value, assignors[i].java) == 0) value = assignors[i].rd;
+    if (rd_kafka_conf_set(conf, key, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errsz, "%s: %s", key, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Value of name="..." (or name='...') inside a JAAS line, sl_malloc'ed, or NULL. */
+static char *jaas_value(const char *jaas, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = jaas; (p = strstr(p, name)); p += n) {
+        if (p > jaas && p[-1] != ' ' && p[-1] != '\t' && p[-1] != ';') continue;
+        const char *q = p + n;
+        while (*q == ' ') q++;
+        if (*q != '=') continue;
+        q++;
+        while (*q == ' ') q++;
+        char quote = *q;
+        if (quote != '"' && quote != '\'') continue;
+        const char *e = strchr(q + 1, quote);
+        if (!e) return NULL;
+        return sl_strndup(q + 1, (size_t)(e - q - 1));
+    }
+    return NULL;
+}
+
+static bool sensitive_key(const char *k) {
+    return strstr(k, "password") || strstr(k, "jaas") || strstr(k, "secret") || strstr(k, "token");
+}
+
+static int apply_overrides(rd_kafka_conf_t *conf, const sl_config *cfg, const char *prefix, char *errstr,
+                           size_t errsz) {
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (int i = 0; prefix && i < cfg->n; i++) {
+        const char *k = cfg->kv[i].key;
+        if (strncmp(k, prefix, plen) != 0 || !k[plen]) continue;
+        if (sensitive_key(k)) sl_log_add_secret(cfg->kv[i].value);
+        char err[512];
+        if (sl_kafka_conf_set(conf, k + plen, cfg->kv[i].value, err, sizeof err) < 0) {
+            snprintf(errstr, errsz, "%s%s", prefix, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *sl_kafka_conf_new(const sl_kafka_client *kc, const sl_config *cfg, const char *prefix,
+                                   char *errstr, size_t errsz) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    char *user = NULL, *pass = NULL;
+    const char *proto = protocols[kc->security_protocol];
+#define SET(k, v)                                                                                                     \
+    do {                                                                                                              \
+        if ((v) && sl_kafka_conf_set(conf, k, v, err, sizeof err) < 0) {                                              \
+            snprintf(errstr, errsz, "%s", err);                                                                       \
+            goto fail;                                                                                                \
+        }                                                                                                             \
+    } while (0)
+    SET("bootstrap.servers", kc->bootstrap);
+    SET("security.protocol", proto);
+    if (strncmp(proto, "sasl", 4) == 0) {
+        SET("sasl.mechanisms", kc->sasl_mechanism);
+        user = kc->sasl_username ? sl_strdup(kc->sasl_username)
+                                 : kc->sasl_jaas_config ? jaas_value(kc->sasl_jaas_config, "username") : NULL;
+        pass = kc->sasl_password ? sl_strdup(kc->sasl_password)
+                                 : kc->sasl_jaas_config ? jaas_value(kc->sasl_jaas_config, "password") : NULL;
+        if (pass) sl_log_add_secret(pass);
+        SET("sasl.username", user);
+        SET("sasl.password", pass);
+    }
+    if (strstr(proto, "ssl")) {
+        SET("ssl.ca.location", kc->ssl_ca);
+        SET("ssl.certificate.location", kc->ssl_cert);
+        SET("ssl.key.location", kc->ssl_key);
+        SET("ssl.key.password", kc->ssl_key_password);
+        SET("ssl.endpoint.identification.algorithm", kc->ssl_verify_hostname ? "https" : "none");
+    }
+#undef SET
+    if (apply_overrides(conf, cfg, prefix, errstr, errsz) < 0) goto fail;
+    sl_free(user);
+    sl_free(pass);
+    return conf;
+fail:
+    sl_free(user);
+    sl_free(pass);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+void sl_kafka_client_check(const sl_kafka_client *kc, sl_config *cfg, const char *prefix, const char *what,
+                           sl_errs *errs) {
+    if (!kc) goto overrides;
+    if (!kc->bootstrap || !*kc->bootstrap)
+        sl_errs_add(errs, "bootstrap.servers: required for the Kafka %s (host:port[,host:port...])", what);
+    const char *proto = protocols[kc->security_protocol];
+    if (strncmp(proto, "sasl", 4) == 0) {
+        const char *m = kc->sasl_mechanism ? kc->sasl_mechanism : "";
+        if (strcasecmp(m, "PLAIN") && strcasecmp(m, "SCRAM-SHA-256") && strcasecmp(m, "SCRAM-SHA-512"))
+            sl_errs_add(errs, "sasl.mechanism: '%s' is not supported (allowed: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m);
+        char *u = kc->sasl_username ? NULL : kc->sasl_jaas_config ? jaas_value(kc->sasl_jaas_config, "username") : NULL;
+        if (!kc->sasl_username && !u)
+            sl_errs_add(errs, "sasl.jaas.config: security.protocol=%s needs a user: set sasl.jaas.config "
+                              "(username=\"...\" password=\"...\") or sasl.username/sasl.password",
+                        proto);
+        sl_free(u);
+    }
+overrides:;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (int i = 0; prefix && i < cfg->n; i++)
+        if (strncmp(cfg->kv[i].key, prefix, plen) == 0) sl_config_claim(cfg, cfg->kv[i].key);
+    /* Dry run: librdkafka checks names and values without any network I/O. */
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (apply_overrides(conf, cfg, prefix, err, sizeof err) < 0) sl_errs_add(errs, "%s", err);
+    rd_kafka_conf_destroy(conf);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    /* syslog levels: 0-3 errors, 4 warning, 5-6 notice/info, 7 debug */
+    if (level <= 4) SL_WARN("kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+    else if (level <= 6) SL_INFO("kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+    else SL_DEBUG("kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what) {
+    (void)what;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+}
+
+/* 1: exists, 0: unknown to the broker, -1: error. */
+static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errsz) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+        snprintf(errstr, errsz, "topic %s: metadata request failed: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int rc = 0;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0)
+        rc = 1;
+    else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+             md->topics[0].err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+        snprintf(errstr, errsz, "topic %s: %s", topic, rd_kafka_err2str(md->topics[0].err));
+        rc = -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int rf, const char *const *configs,
+                          int timeout_ms, char *errstr, size_t errsz) {
+    int ex = topic_exists(rk, topic, timeout_ms, errstr, errsz);
+    if (ex != 0) return ex > 0 ? 0 : -1;
+    char err[512];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, rf, err, sizeof err);
+    if (!nt) {
+        snprintf(errstr, errsz, "topic %s: %s", topic, err);
+        return -1;
+    }
+    for (int i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        if (*configs[i + 1] && rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1])) {
+            snprintf(errstr, errsz, "topic %s: bad topic config %s=%s", topic, configs[i], configs[i + 1]);
+            rd_kafka_NewTopic_destroy(nt);
+            return -1;
+        }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, NULL, 0);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, NULL, 0);
+    rd_kafka_CreateTopics(rk, &nt, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    int rc = -1;
+    if (!ev) {
+        snprintf(errstr, errsz, "topic %s: no answer to CreateTopics within %d ms", topic, timeout_ms);
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errsz, "topic %s: cannot create: %s", topic, rd_kafka_event_error_string(ev));
+    } else {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rd_kafka_resp_err_t e = n ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            rc = 0;
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                SL_INFO("kafka", "created topic topic=%s partitions=%d replication_factor=%d", topic, partitions, rf);
+        } else {
+            const char *m = rd_kafka_topic_result_error_string(res[0]);
+            snprintf(errstr, errsz, "topic %s: cannot create: %s", topic, m ? m : rd_kafka_err2str(e));
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}

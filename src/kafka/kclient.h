@@ -1,0 +1,81 @@
+/*
+ * What every Kafka client of sluice shares: the connection and security
+ * keys (bootstrap.servers, security.protocol, sasl.*, ssl.*), their
+ * translation into a librdkafka configuration, and pass-through of
+ * `<prefix>*` keys (producer.override.*, consumer.override.*) to librdkafka,
+ * with the Java client names users paste mapped to librdkafka's.
+ *
+ * A plugin embeds sl_kafka_client in its settings struct and lists
+ * SL_KAFKA_CLIENT_PROPS(its_type, member) in its property table.
+ */
+#ifndef SL_KAFKA_KCLIENT_H
+#define SL_KAFKA_KCLIENT_H
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include "core/conf.h"
+
+typedef struct sl_kafka_client {
+    char *bootstrap;
+    int security_protocol;  /* index into "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL" */
+    char *sasl_mechanism;
+    char *sasl_jaas_config; /* Java form: ... username="u" password="p"; */
+    char *sasl_username, *sasl_password;
+    char *ssl_ca, *ssl_cert, *ssl_key, *ssl_key_password;
+    bool ssl_verify_hostname;
+} sl_kafka_client;
+
+#define SL_KAFKA_CLIENT_PROPS(T, m)                                                                                   \
+    {"bootstrap.servers", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.bootstrap),                                 \
+     "Kafka brokers, host:port[,host:port...].", "sink.kafka.bootstrap.servers|kafka.bootstrap.servers"},              \
+        {"security.protocol", SL_PT_ENUM, "PLAINTEXT", "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL", 0, 0, 0,               \
+         offsetof(T, m.security_protocol), "How the Kafka clients connect."},                                          \
+        {"sasl.mechanism", SL_PT_STRING, "PLAIN", NULL, 0, 0, 0, offsetof(T, m.sasl_mechanism),                         \
+         "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."},                                                    \
+        {"sasl.jaas.config", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, offsetof(T, m.sasl_jaas_config),          \
+         "Java JAAS line as Kafka Connect takes it; its username=\"...\" and password=\"...\" are used."},             \
+        {"sasl.username", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.sasl_username),                             \
+         "SASL user (instead of sasl.jaas.config)."},                                                                  \
+        {"sasl.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, offsetof(T, m.sasl_password),               \
+         "SASL password (instead of sasl.jaas.config)."},                                                              \
+        {"ssl.ca.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_ca),                                   \
+         "PEM file of the CA certificates that sign the brokers' certificates.", "ssl.truststore.location"},           \
+        {"ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_cert),                       \
+         "PEM client certificate (mutual TLS)."},                                                                      \
+        {"ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_key), "PEM client private key."},   \
+        {"ssl.key.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, offsetof(T, m.ssl_key_password),          \
+         "Password of the client private key."},                                                                       \
+    {                                                                                                                  \
+        "ssl.endpoint.identification.algorithm.enabled", SL_PT_BOOL, "true", NULL, 0, 0, 0,                            \
+            offsetof(T, m.ssl_verify_hostname), "Check that a broker's certificate names its host."                   \
+    }
+
+/*
+ * Cross-key checks (bootstrap required, SASL credentials present when the
+ * protocol needs them) and a dry run of every `<override_prefix>*` key
+ * through librdkafka, so a wrong override fails at validation. Claims the
+ * override keys. `what` names the client in messages ("sink", "source").
+ * kc NULL: only the override keys are checked.
+ */
+void sl_kafka_client_check(const sl_kafka_client *kc, sl_config *cfg, const char *override_prefix, const char *what,
+                           sl_errs *errs);
+/*
+ * A librdkafka configuration from kc plus the override keys (applied last,
+ * so they win). NULL with errstr naming the key on a bad value.
+ */
+rd_kafka_conf_t *sl_kafka_conf_new(const sl_kafka_client *kc, const sl_config *cfg, const char *override_prefix,
+                                   char *errstr, size_t errstr_size);
+/* Sets one librdkafka property; -1 with errstr naming the key. Java names mapped. */
+int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr, size_t errstr_size);
+/*
+ * Makes sure `topic` exists: a metadata request, and when the broker does
+ * not know it, CreateTopics with `partitions` / `replication_factor` (-1:
+ * the broker's defaults) and the NULL-terminated key/value list `configs`
+ * (e.g. "cleanup.policy", "compact", NULL). A topic created concurrently by
+ * someone else counts as success. Blocks up to timeout_ms. Returns 0 or -1.
+ */
+int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
+                          const char *const *configs, int timeout_ms, char *errstr, size_t errstr_size);
+/* librdkafka log lines and errors go to sluice's log (set on conf). */
+void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * Kafka sink: each change event becomes one Kafka record, as Debezium on
+ * Kafka Connect writes it: topic <topic.prefix>.<schema>.<table>, key = the
+ * primary-key struct and value = the envelope, both through the
+ * JsonConverter settings, headers as the event's headers, and a tombstone
+ * after each delete. Partitions are chosen by murmur2 of the key bytes like
+ * the Java client's default partitioner, so a topic's layout matches what
+ * Kafka Connect would produce.
+ *
+ * Delivery: an idempotent producer (acks=all). write() hands records to
+ * librdkafka; flush() returns once every one of them is acknowledged by the
+ * broker, and only then does the runtime store the source offset. With
+ * exactly-once (exactly.once.support), the producer is transactional:
+ * write() opens a transaction, and commit() adds the source offset record to
+ * offset.storage.topic and commits both at once. A second instance with the
+ * same transactional.id fences this one (its next commit fails fatally).
+ *
+ * Missing topics are created through the admin API at first sight.
+ */
+#include "core/connector.h"
+#include "core/log.h"
+#include "kafka/kclient.h"
+#include "state/offsets_kafka.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <stdio.h>
+#include <string.h>
+
+#define TXN_TIMEOUT_MS 60000
+
+typedef struct kafka_conf {
+    bool create_topics;
+    int64_t partitions, rf;
+    char *cleanup_policy, *compression;
+} kafka_conf;
+
+/* Topics known to exist, with their librdkafka handles: a small open-addressing set. */
+typedef struct topic_slot {
+    char *name;
+    rd_kafka_topic_t *rkt;
+} topic_slot;
+
+typedef struct kafka_sink {
+    sl_ctx *ctx;
+    kafka_conf *conf;
+    rd_kafka_t *rk;
+    bool eos, in_txn;
+    topic_slot *topics;
+    size_t ntopics, cap;
+    const sl_table *last_table;   /* fast path: the table of the previous record */
+    rd_kafka_topic_t *last_rkt;
+    rd_kafka_topic_t *offsets_rkt;
+    _Atomic int delivery_failed;
+    char delivery_err[512];
+    sl_buf key, value, scratch;
+} kafka_sink;
+
+#define F(x) offsetof(kafka_conf, x)
+static const sl_prop kafka_props[] = {
+    {"topic.creation.enable", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(create_topics),
+     "Create missing topics through the admin API (else a missing topic is an error, unless the broker "
+     "auto-creates)."},
+    {"topic.creation.default.partitions", SL_PT_INT, "-1", NULL, -1, 100000, 0, F(partitions),
+     "Partitions of topics sluice creates (-1: the broker's num.partitions)."},
+    {"topic.creation.default.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(rf),
+     "Replication factor of topics sluice creates (-1: the broker's default.replication.factor)."},
+    {"topic.creation.default.cleanup.policy", SL_PT_STRING, "", NULL, 0, 0, 0, F(cleanup_policy),
+     "cleanup.policy of created topics: delete, compact or compact,delete (empty: the broker's default)."},
+    {"topic.creation.default.compression.type", SL_PT_STRING, "", NULL, 0, 0, 0, F(compression),
+     "compression.type of created topics (empty: the broker's default, which keeps the producer's)."},
+    {NULL}};
+#undef F
+
+static void kafka_check(void *settings, sl_config *cfg, sl_errs *errs) {
+    kafka_conf *kc = settings;
+    if (kc->partitions == 0) sl_errs_add(errs, "topic.creation.default.partitions: must be -1 or at least 1");
+    if (kc->rf == 0) sl_errs_add(errs, "topic.creation.default.replication.factor: must be -1 or at least 1");
+    const char *cp = kc->cleanup_policy ? kc->cleanup_policy : "";
+    if (*cp && strcmp(cp, "delete") && strcmp(cp, "compact") && strcmp(cp, "compact,delete") &&
+        strcmp(cp, "delete,compact"))
+        sl_errs_add(errs, "topic.creation.default.cleanup.policy: '%s' is not allowed (allowed: delete, compact, "
+                          "compact,delete)",
+                    cp);
+    sl_kafka_client_check(NULL, cfg, "producer.override.", "sink", errs);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    kafka_sink *s = opaque;
+    if (!m->err || s->delivery_failed) return;
+    snprintf(s->delivery_err, sizeof s->delivery_err, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+             rd_kafka_err2str(m->err));
+    s->delivery_failed = 1;
+}
+
+/* A producer default that a producer.override.* key has not replaced. */
+static int set_default(rd_kafka_conf_t *conf, const sl_config *cfg, const char *key, const char *val, char *errstr,
+                       size_t errsz) {
+    char ok[256];
+    snprintf(ok, sizeof ok, "producer.override.%s", key);
+    if (sl_config_get(cfg, ok)) return 0;
+    return sl_kafka_conf_set(conf, key, val, errstr, errsz);
+}
+
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static topic_slot *slot_of(kafka_sink *s, const char *name) {
+    size_t i = fnv(name) & (s->cap - 1);
+    while (s->topics[i].name && strcmp(s->topics[i].name, name) != 0) i = (i + 1) & (s->cap - 1);
+    return &s->topics[i];
+}
+
+/* The handle of topic `name`, creating the topic first when it is new to this sink. */
+static rd_kafka_topic_t *topic_handle(kafka_sink *s, const char *name, char *errstr, size_t errsz) {
+    topic_slot *t = slot_of(s, name);
+    if (t->name) return t->rkt;
+    if (s->conf->create_topics) {
+        char cp[64] = "", ct[64] = "";
+        snprintf(cp, sizeof cp, "%s", s->conf->cleanup_policy ? s->conf->cleanup_policy : "");
+        snprintf(ct, sizeof ct, "%s", s->conf->compression ? s->conf->compression : "");
+        const char *cfgs[] = {"cleanup.policy", cp, "compression.type", ct, NULL};
+        if (sl_kafka_ensure_topic(s->rk, name, (int)s->conf->partitions, (int)s->conf->rf, cfgs, 30000, errstr,
+                                  errsz) < 0)
+            return NULL;
+    }
+    if ((s->ntopics + 1) * 2 > s->cap) { /* grow and rehash */
+        topic_slot *old = s->topics;
+        size_t oldcap = s->cap;
+        s->cap *= 2;
+        s->topics = sl_calloc(s->cap, sizeof *s->topics);
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].name) *slot_of(s, old[i].name) = old[i];
+        sl_free(old);
+        t = slot_of(s, name);
+    }
+    t->name = sl_strdup(name);
+    t->rkt = rd_kafka_topic_new(s->rk, name, NULL);
+    s->ntopics++;
+    return t->rkt;
+}
+
+static int txn_error(kafka_sink *s, rd_kafka_error_t *e, const char *what, char *errstr, size_t errsz) {
+    snprintf(errstr, errsz, "%s: %s%s", what, rd_kafka_error_string(e),
+             rd_kafka_error_is_fatal(e) ? " (fatal: another instance with this transactional.id may have fenced "
+                                          "this one)"
+                                        : "");
+    if (rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, TXN_TIMEOUT_MS);
+        if (ae) rd_kafka_error_destroy(ae);
+        s->in_txn = false;
+    }
+    rd_kafka_error_destroy(e);
+    return -1;
+}
+
+static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    const sl_core_conf *core = sl_ctx_core(ctx);
+    kafka_sink *s = sl_calloc(1, sizeof *s);
+    s->ctx = ctx;
+    s->conf = settings;
+    s->eos = sl_ctx_eos(ctx);
+    s->cap = 64;
+    s->topics = sl_calloc(s->cap, sizeof *s->topics);
+    sl_buf_init(&s->key);
+    sl_buf_init(&s->value);
+    sl_buf_init(&s->scratch);
+    *out = s;
+    /* sl_ctx gives no config handle: rebuild the overrides from the core's config copy. */
+    const sl_config *cfg = sl_ctx_config(ctx);
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, cfg, NULL, errstr, errsz);
+    if (!conf) return -1;
+    char txid[512];
+    snprintf(txid, sizeof txid, "%s", core->transactional_id && *core->transactional_id ? core->transactional_id : "");
+    if (!*txid) snprintf(txid, sizeof txid, "sluice-%s", sl_ctx_name(ctx));
+    /* Throughput defaults (before overrides, which win): lz4, 1 MB batches, a short linger. */
+    if (set_default(conf, cfg, "enable.idempotence", "true", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "acks", "all", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "compression.type", "lz4", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "linger.ms", "5", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "batch.size", "1000000", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "queue.buffering.max.kbytes", "65536", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "partitioner", "murmur2_random", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "client.id", sl_ctx_name(ctx), errstr, errsz) < 0 ||
+        (s->eos && sl_kafka_conf_set(conf, "transactional.id", txid, errstr, errsz) < 0) ||
+        (s->eos && set_default(conf, cfg, "transaction.timeout.ms", "60000", errstr, errsz) < 0)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    /* Overrides again, last, so that they win over the defaults above. */
+    for (int i = 0; i < cfg->n; i++)
+        if (strncmp(cfg->kv[i].key, "producer.override.", 18) == 0 &&
+            sl_kafka_conf_set(conf, cfg->kv[i].key + 18, cfg->kv[i].value, errstr, errsz) < 0) {
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    sl_kafka_conf_logging(conf, "sink");
+    char err[512];
+    if (!(s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
+        snprintf(errstr, errsz, "kafka sink: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    if (s->eos) {
+        /* Registers the transactional.id with the coordinator and fences older instances. */
+        rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, TXN_TIMEOUT_MS);
+        if (e) return txn_error(s, e, "kafka sink: init_transactions", errstr, errsz);
+        s->offsets_rkt = rd_kafka_topic_new(s->rk, core->offset_topic, NULL);
+        SL_INFO("sink", "exactly-once producer ready transactional.id=%s offsets_topic=%s", txid, core->offset_topic);
+    }
+    return 0;
+}
+
+static int begin_txn(kafka_sink *s, char *errstr, size_t errsz) {
+    if (!s->eos || s->in_txn) return 0;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(s->rk);
+    if (e) return txn_error(s, e, "kafka sink: begin_transaction", errstr, errsz);
+    s->in_txn = true;
+    return 0;
+}
+
+/* Produces one record; waits for room in librdkafka's queue when it is full. */
+static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, const sl_buf *value,
+                   const sl_record *r, char *errstr, size_t errsz) {
+    rd_kafka_headers_t *h = NULL;
+    if (r && r->nheaders) {
+        h = rd_kafka_headers_new((size_t)r->nheaders);
+        for (int i = 0; i < r->nheaders; i++)
+            rd_kafka_header_add(h, r->headers[i].key, -1, r->headers[i].value,
+                                r->headers[i].value ? (ssize_t)r->headers[i].value_len : 0);
+    }
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
+            RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        if (!e) return 0;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(s->rk, 50); /* serves delivery reports, making room */
+            continue;
+        }
+        if (h) rd_kafka_headers_destroy(h);
+        snprintf(errstr, errsz, "produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
+        return -1;
+    }
+}
+
+static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
+    kafka_sink *s = sink;
+    sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
+    bool tombstones = sl_ctx_core(s->ctx)->tombstones;
+    if (begin_txn(s, errstr, errsz) < 0) return -1;
+    for (int i = 0; i < b->n; i++) {
+        const sl_record *r = &b->recs[i];
+        rd_kafka_topic_t *rkt;
+        if (r->table && r->table == s->last_table && r->op != SL_OP_MESSAGE) {
+            rkt = s->last_rkt;
+        } else {
+            const char *topic = sl_dbz_topic(o, r, &s->scratch);
+            if (!(rkt = topic_handle(s, topic, errstr, errsz))) return -1;
+            s->last_table = r->op != SL_OP_MESSAGE ? r->table : NULL;
+            s->last_rkt = rkt;
+        }
+        sl_buf_reset(&s->key);
+        sl_buf_reset(&s->value);
+        sl_dbz_key(o, r, &s->key);
+        sl_dbz_value(o, r, &s->value);
+        bool null_key = s->key.len == 4 && memcmp(s->key.data, "null", 4) == 0;
+        bool null_value = s->value.len == 4 && memcmp(s->value.data, "null", 4) == 0;
+        if (produce(s, rkt, null_key ? NULL : &s->key, null_value ? NULL : &s->value, r, errstr, errsz) < 0)
+            return -1;
+        if (tombstones && r->op == SL_OP_DELETE && r->table && r->table->nkeys > 0 &&
+            produce(s, rkt, null_key ? NULL : &s->key, NULL, r, errstr, errsz) < 0)
+            return -1;
+    }
+    rd_kafka_poll(s->rk, 0);
+    return 0;
+}
+
+static int kafka_flush(void *sink, char *errstr, size_t errsz) {
+    kafka_sink *s = sink;
+    int64_t start = sl_mono_ms();
+    while (rd_kafka_outq_len(s->rk) > 0) {
+        rd_kafka_flush(s->rk, 500);
+        if (s->delivery_failed) break;
+        /* Asked to stop while the broker does not answer: give up; nothing is committed, so nothing is lost. */
+        if (sl_ctx_stopping(s->ctx) && sl_mono_ms() - start > 30000) {
+            snprintf(errstr, errsz, "stopping with %d records unacknowledged by the broker (they are sent again "
+                                    "on restart)",
+                     rd_kafka_outq_len(s->rk));
+            return -1;
+        }
+    }
+    if (s->delivery_failed) {
+        snprintf(errstr, errsz, "%s", s->delivery_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int kafka_commit(void *sink, const char *partition, const char *offset, char *errstr, size_t errsz) {
+    kafka_sink *s = sink;
+    if (begin_txn(s, errstr, errsz) < 0) return -1;
+    if (offset) {
+        sl_buf_reset(&s->key);
+        sl_koffsets_key(&s->key, sl_ctx_name(s->ctx), partition);
+        sl_buf_reset(&s->value);
+        sl_buf_puts(&s->value, offset);
+        if (produce(s, s->offsets_rkt, &s->key, &s->value, NULL, errstr, errsz) < 0) return -1;
+    }
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, TXN_TIMEOUT_MS);
+    if (e) return txn_error(s, e, "kafka sink: commit_transaction", errstr, errsz);
+    s->in_txn = false;
+    if (s->delivery_failed) { /* cannot happen after a successful commit, but never hide it */
+        snprintf(errstr, errsz, "%s", s->delivery_err);
+        return -1;
+    }
+    return 0;
+}
+
+static void kafka_close(void *sink) {
+    kafka_sink *s = sink;
+    if (!s) return;
+    if (s->rk) {
+        if (s->in_txn) {
+            rd_kafka_error_t *e = rd_kafka_abort_transaction(s->rk, 10000);
+            if (e) rd_kafka_error_destroy(e);
+        }
+        rd_kafka_flush(s->rk, 10000);
+    }
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->topics[i].name) {
+            sl_free(s->topics[i].name);
+            rd_kafka_topic_destroy(s->topics[i].rkt);
+        }
+    if (s->offsets_rkt) rd_kafka_topic_destroy(s->offsets_rkt);
+    if (s->rk) rd_kafka_destroy(s->rk);
+    sl_free(s->topics);
+    sl_buf_free(&s->key);
+    sl_buf_free(&s->value);
+    sl_buf_free(&s->scratch);
+    sl_free(s);
+}
+
+const sl_sink_ops sl_kafka_sink_ops = {
+    "kafka",
+    "io.sluice.sink.KafkaSink",
+    "Produces Debezium change events to Kafka topics (idempotent; transactional with exactly.once.support).",
+    kafka_props,
+    sizeof(kafka_conf),
+    kafka_check,
+    kafka_open,
+    kafka_write,
+    kafka_flush,
+    kafka_close,
+    kafka_commit};

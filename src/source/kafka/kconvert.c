@@ -1,0 +1,157 @@
+/* Kafka Connect's input converters, bytes -> JSON text (see kconvert.h). */
+#include "source/kafka/kconvert.h"
+#include <jansson.h>
+#include <stdio.h>
+
+static const char *const classes[] = {
+    "org.apache.kafka.connect.json.JsonConverter",
+    "org.apache.kafka.connect.storage.StringConverter",
+    "org.apache.kafka.connect.converters.ByteArrayConverter",
+};
+
+const char *sl_kconv_class(sl_kconv_kind k) { return classes[k]; }
+
+/*
+ * Length of the well-formed UTF-8 sequence at s (n > 0 bytes left), or 0
+ * when it is malformed; then *bad is the length of its maximal valid prefix
+ * (at least 1), which is replaced by one U+FFFD (Unicode's "maximal subpart"
+ * practice, which Java's decoder follows).
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c == 0xE0) need = 2, lo = 0xA0;                /* no overlong forms */
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) need = 2;
+    else if (c == 0xED) need = 2, hi = 0x9F;                /* no surrogates */
+    else if (c == 0xF0) need = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) need = 3;
+    else if (c == 0xF4) need = 3, hi = 0x8F;                /* nothing above U+10FFFF */
+    else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80, hi = 0xBF;
+    }
+    return need + 1;
+}
+
+void sl_kconv_put_utf8(sl_buf *out, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, i = 0;
+    while (i < n) {
+        size_t bad = 0, k = utf8_seq(u + i, n - i, &bad);
+        if (k) {
+            i += k;
+            continue;
+        }
+        sl_buf_put(out, s + run, i - run);
+        sl_buf_put(out, "\xEF\xBF\xBD", 3);
+        i += bad;
+        run = i;
+    }
+    sl_buf_put(out, s + run, n - run);
+}
+
+/* A JSON string of the text in s, repaired to valid UTF-8 first. */
+static void put_text(sl_buf *out, const char *s, size_t n) {
+    sl_buf tmp;
+    sl_buf_init(&tmp);
+    sl_kconv_put_utf8(&tmp, s, n);
+    sl_buf_put_json_str(out, tmp.data ? tmp.data : "", tmp.len);
+    sl_buf_free(&tmp);
+}
+
+/* Copies JSON text (already validated) without the whitespace outside strings. */
+static void put_compact(sl_buf *out, const char *s, size_t n) {
+    bool in_str = false;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++; /* the escaped character cannot end the string */
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            sl_buf_put(out, s + run, i - run);
+            run = i + 1;
+        }
+    }
+    if (run < n) sl_buf_put(out, s + run, n - run);
+}
+
+/* The op a Debezium envelope payload carries; null payload: a delete. */
+static sl_op payload_op(json_t *payload) {
+    if (json_is_null(payload)) return SL_OP_DELETE;
+    json_t *op = json_object_get(payload, "op"); /* NULL for a non-object */
+    if (!json_is_string(op) || json_string_length(op) != 1 || !json_is_object(json_object_get(payload, "source")))
+        return SL_OP_CREATE;
+    switch (json_string_value(op)[0]) {
+    case 'c': return SL_OP_CREATE;
+    case 'u': return SL_OP_UPDATE;
+    case 'd': return SL_OP_DELETE;
+    case 'r': return SL_OP_READ;
+    case 't': return SL_OP_TRUNCATE;
+    default: return SL_OP_CREATE;
+    }
+}
+
+static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_op *op, char *errstr, size_t errsz) {
+    json_error_t je;
+    /* INT_AS_REAL: integers wider than 64 bits are valid JSON (Jackson reads them as BigInteger). */
+    json_t *root = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+    if (!root) {
+        snprintf(errstr, errsz,
+                 "Converting byte[] to Kafka Connect data failed due to serialization error: %s "
+                 "(line %d, column %d)",
+                 je.text, je.line, je.column);
+        return -1;
+    }
+    json_t *payload = root;
+    if (schemas) {
+        if (!json_is_object(root) || json_object_size(root) != 2 || !json_object_get(root, "schema") ||
+            !(payload = json_object_get(root, "payload"))) {
+            snprintf(errstr, errsz,
+                     "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not "
+                     "contain additional fields. If you are trying to deserialize plain JSON data, set "
+                     "schemas.enable=false in your converter configuration.");
+            json_decref(root);
+            return -1;
+        }
+    }
+    if (op) *op = payload_op(payload);
+    json_decref(root);
+    put_compact(out, s, n);
+    return 0;
+}
+
+int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
+                     char *errstr, size_t errsz) {
+    if (len > SL_KCONV_MAX_INPUT) {
+        snprintf(errstr, errsz, "message of %zu bytes is larger than the converter's limit of %u bytes", len,
+                 SL_KCONV_MAX_INPUT);
+        return -1;
+    }
+    if (op) *op = SL_OP_CREATE;
+    if (!data) data = ""; /* an empty message may come without a buffer */
+    switch (kind) {
+    case SL_KCONV_JSON: return convert_json(schemas, data, len, out, op, errstr, errsz);
+    case SL_KCONV_STRING: put_text(out, data, len); return 0;
+    case SL_KCONV_BYTES:
+        sl_buf_putc(out, '"');
+        sl_buf_put_base64(out, data, len);
+        sl_buf_putc(out, '"');
+        return 0;
+    }
+    snprintf(errstr, errsz, "unknown converter %d", (int)kind);
+    return -1;
+}
