@@ -29,9 +29,7 @@ check:
 	@scripts/check.sh
 
 docs: build
-	@$(BUILD)/sluice config-docs > docs/CONFIGURATION.md
-	@{ cat docs/connectors/postgres.in.md; $(BUILD)/sluice config-docs postgres; } > docs/connectors/postgres.md
-	@{ cat docs/connectors/mysql.in.md; $(BUILD)/sluice config-docs mysql; } > docs/connectors/mysql.md
+	@scripts/docs-check.sh --write build/sluice
 
 docs-check: build
 	@scripts/docs-check.sh build/sluice

@@ -1,12 +1,40 @@
 #!/usr/bin/env bash
-# Fails when a generated doc differs from what the binary's property tables produce.
+# Generated docs: docs/CONFIGURATION.md and docs/connectors/<name>.md, each
+# from its hand-written <name>*.in.md parts plus the keys the binary's
+# property tables print. Without options: fails when a committed doc differs
+# from what would be generated (CI). With --write: regenerates them (make docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+write=0
+if [ "${1:-}" = --write ]; then write=1; shift; fi
 bin=${1:-build/sluice}
-"$bin" config-docs | diff -u docs/CONFIGURATION.md - ||
-  { echo "docs/CONFIGURATION.md is stale: run 'make docs' and commit it"; exit 1; }
-{ cat docs/connectors/postgres.in.md; "$bin" config-docs postgres; } | diff -u docs/connectors/postgres.md - ||
-  { echo "docs/connectors/postgres.md is stale: run 'make docs' and commit it"; exit 1; }
-{ cat docs/connectors/mysql.in.md; "$bin" config-docs mysql; } | diff -u docs/connectors/mysql.md - ||
-  { echo "docs/connectors/mysql.md is stale: run 'make docs' and commit it"; exit 1; }
-echo "generated docs are current"
+stale=0
+
+# gen OUTPUT COMMAND...: compares (or writes) OUTPUT against COMMAND's output.
+gen() {
+    local out=$1
+    shift
+    if [ $write = 1 ]; then
+        "$@" >"$out"
+    elif ! "$@" | diff -u "$out" -; then
+        echo "$out is stale: run 'make docs' and commit it"
+        stale=1
+    fi
+}
+
+# connector NAME PLUGIN: docs/connectors/NAME.md = NAME.in.md, NAME-*.in.md, then PLUGIN's keys.
+connector() {
+    cat "docs/connectors/$1.in.md"
+    for part in docs/connectors/"$1"-*.in.md; do
+        [ -e "$part" ] && { echo; cat "$part"; }
+    done
+    echo
+    "$bin" config-docs "$2"
+}
+
+gen docs/CONFIGURATION.md "$bin" config-docs
+gen docs/connectors/postgres.md connector postgres postgres
+gen docs/connectors/mysql.md connector mysql mysql
+gen docs/connectors/kafka.md connector kafka kafka
+[ $stale = 0 ] || exit 1
+[ $write = 1 ] && echo "generated docs written" || echo "generated docs are current"

@@ -154,16 +154,17 @@ static int cmd_config_docs(void) {
 }
 
 /* The keys of one source or sink, for its page under docs/connectors/. */
+/* Keys of the source and/or sink with this name (kafka is both), then the keys every connector has. */
 static int cmd_plugin_docs(const char *name) {
     const sl_source_ops *so = sl_source_find(name);
-    const sl_sink_ops *si = so ? NULL : sl_sink_find(name);
+    const sl_sink_ops *si = sl_sink_find(name);
     if (!so && !si) {
         fprintf(stderr, "sluice: no source or sink named '%s'\n", name);
         return 2;
     }
-    sl_conf_doc(stdout, "Keys", so ? "Source keys (generated from the property table):" : "Sink keys:",
-                so ? so->props : si->props);
-    sl_conf_doc(stdout, "Keys every connector has", "Runtime, offsets and converters:", sl_core_props);
+    if (so) sl_conf_doc(stdout, si ? "Source keys" : "Keys", "Source keys (generated from the property table):", so->props);
+    if (si && si->props[0].name) sl_conf_doc(stdout, so ? "Sink keys" : "Keys", "Sink keys:", si->props);
+    sl_conf_doc(stdout, "Keys every connector has", "Runtime, offsets, Kafka client and converters:", sl_core_props);
     return 0;
 }
 
