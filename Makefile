@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql clean services-stop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka clean services-stop
 
 all: build
 
@@ -39,6 +39,9 @@ bench-pg: deps build
 
 bench-mysql: deps build
 	@bench/bench_mysql.sh
+
+bench-kafka: deps build
+	@bench/bench_kafka.sh
 
 services-stop:
 	@scripts/services.sh stop all

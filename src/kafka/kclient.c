@@ -203,6 +203,16 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
     return rc;
 }
 
+/* After CreateTopics: waits until the client's metadata knows the topic's partitions, so the
+ * first records are not held back until librdkafka's next periodic metadata refresh. */
+static void await_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+    char err[256];
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (topic_exists(rk, topic, 1000, err, sizeof err) != 0) return;
+        rd_kafka_poll(rk, 20);
+    }
+}
+
 int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int rf, const char *const *configs,
                           int timeout_ms, char *errstr, size_t errsz) {
     int ex = topic_exists(rk, topic, timeout_ms, errstr, errsz);
@@ -244,6 +254,7 @@ int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
         }
     }
     if (ev) rd_kafka_event_destroy(ev);
+    if (rc == 0) await_metadata(rk, topic, timeout_ms);
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);

@@ -182,7 +182,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         set_default(conf, cfg, "compression.type", "lz4", errstr, errsz) < 0 ||
         set_default(conf, cfg, "linger.ms", "5", errstr, errsz) < 0 ||
         set_default(conf, cfg, "batch.size", "1000000", errstr, errsz) < 0 ||
-        set_default(conf, cfg, "queue.buffering.max.kbytes", "65536", errstr, errsz) < 0 ||
+        set_default(conf, cfg, "queue.buffering.max.kbytes", "16384", errstr, errsz) < 0 ||
         set_default(conf, cfg, "partitioner", "murmur2_random", errstr, errsz) < 0 ||
         set_default(conf, cfg, "client.id", sl_ctx_name(ctx), errstr, errsz) < 0 ||
         (s->eos && sl_kafka_conf_set(conf, "transactional.id", txid, errstr, errsz) < 0) ||
