@@ -47,11 +47,11 @@
 #define PROBE_TIMEOUT_MS 15000  /* open(): how long the cluster has to answer */
 #define LOG_MESSAGE_MAX 1024    /* errors.log.include.messages: bytes of key / value shown */
 #define ERROR_LOG_EVERY_MS 10000
+#define COMMIT_HOLD_MAX_MS 30000 /* longest pause of regular commits around a rebalance */
 
 enum { TOL_NONE = 0, TOL_ALL = 1 };
 
 typedef struct ks_conf {
-    sl_kafka_client kc;
     char *topics, *topics_regex, *group_id;
     int key_conv, value_conv;    /* index into SL_KCONV_NAMES */
     int tolerance;
@@ -60,12 +60,12 @@ typedef struct ks_conf {
     char *dlq_topic;
     int64_t dlq_rf;
     bool dlq_headers;
-    sl_config *cfg;              /* not a property: kept by check() for the override keys */
 } ks_conf;
 
 #define F(x) offsetof(ks_conf, x)
+/* bootstrap.servers and the security keys are the connector's (sl_core_conf.kafka), shared with the
+ * Kafka sink and offset store. */
 static const sl_prop ks_props[] = {
-    SL_KAFKA_CLIENT_PROPS(ks_conf, kc),
     {"topics", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(topics),
      "Comma-separated topics to consume. Set this or topics.regex, not both."},
     {"topics.regex", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(topics_regex),
@@ -207,23 +207,16 @@ static void check_overrides(sl_config *cfg, sl_errs *errs) {
                         i == 2 ? "set group.id instead"
                                : "sluice commits offsets itself, only after the sink made the records durable");
     }
-    /* The DLQ producer's overrides: dry-run them too, keeping only the messages about them
-     * (the shared keys were checked with the consumer's). */
-    sl_errs mine = {0};
-    sl_kafka_client_check(&(sl_kafka_client){.bootstrap = "x"}, cfg, "producer.override.", "dead letter queue",
-                          &mine);
-    for (int i = 0; i < mine.n; i++)
-        if (!strncmp(mine.msg[i], "producer.override.", 18)) sl_errs_add(errs, "%s", mine.msg[i]);
-    sl_errs_free(&mine);
 }
 
 static void ks_check(void *settings, sl_config *cfg, sl_errs *errs) {
     ks_conf *cf = settings;
-    cf->cfg = cfg; /* outlives the connector (sl_connector_new's contract) */
     check_topics(cf, errs);
     if (cf->group_id && !*cf->group_id) sl_errs_add(errs, "group.id: must not be empty (leave it out for the default)");
     check_errors(cf, errs);
-    sl_kafka_client_check(&cf->kc, cfg, "consumer.override.", "source", errs);
+    /* The connector checks bootstrap.servers and security; here only the pass-through keys. */
+    sl_kafka_client_check(NULL, cfg, "consumer.override.", "source", errs);
+    if (!blank(cf->dlq_topic)) sl_kafka_client_check(NULL, cfg, "producer.override.", "dead letter queue", errs);
     check_overrides(cfg, errs);
 }
 
@@ -245,6 +238,8 @@ typedef struct kafka_source {
     uint64_t seen_seq;       /* sl_ctx_committed_seq when last looked at */
     bool commit_failed;
     int64_t commit_next_ms, commit_backoff_ms;
+    int hold_assigns;        /* rebalance callbacks (ASSIGN) still due before regular commits resume */
+    int64_t hold_until_ms;
     bool failed;
     int last_err;
     int64_t last_err_ms;
@@ -301,6 +296,8 @@ static void commit_acked(kafka_source *s, const rd_kafka_topic_partition_list_t 
 static void maybe_commit(kafka_source *s) {
     uint64_t cs = sl_ctx_committed_seq(s->ctx);
     if (cs == s->seen_seq && !s->commit_failed) return;
+    if (s->hold_assigns > 0 && sl_mono_ms() < s->hold_until_ms) return;
+    s->hold_assigns = 0;
     if (s->commit_failed && sl_mono_ms() < s->commit_next_ms) return;
     s->seen_seq = cs;
     commit_acked(s, NULL);
@@ -326,6 +323,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         /* Reading starts at the group's committed offset: nothing noted before counts. */
         for (int i = 0; i < parts->cnt; i++) sl_ktrack_forget(s->track, parts->elems[i].topic, parts->elems[i].partition);
         log_parts("assigned", parts, s->group);
+        if (s->hold_assigns > 0) s->hold_assigns--;
         if (coop) e = rd_kafka_incremental_assign(rk, parts);
         else re = rd_kafka_assign(rk, parts);
     } else {
@@ -335,6 +333,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         if (!lost && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) commit_acked(s, parts);
         for (int i = 0; i < parts->cnt; i++) sl_ktrack_forget(s->track, parts->elems[i].topic, parts->elems[i].partition);
         log_parts(lost ? "lost" : "revoked", parts, s->group);
+        /*
+         * librdkafka before 2.10 (issue #4059) drops the whole assignment when a commit meets
+         * ILLEGAL_GENERATION while the group rejoins, which it does right after a revocation:
+         * the ASSIGN that follows this revoke, the rejoin, then the next generation's ASSIGN.
+         * Regular commits wait for those (they are cumulative: nothing is lost by waiting).
+         */
+        s->hold_assigns = coop && !lost ? 2 : 1;
+        s->hold_until_ms = sl_mono_ms() + COMMIT_HOLD_MAX_MS;
         if (coop) e = rd_kafka_incremental_unassign(rk, parts);
         else re = rd_kafka_assign(rk, NULL);
     }
@@ -553,7 +559,8 @@ static int ks_run(void *src) {
 /* ---- open / close ---- */
 
 static rd_kafka_conf_t *consumer_conf(kafka_source *s, char *errstr, size_t errsz) {
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(&s->cf->kc, s->cf->cfg, "consumer.override.", errstr, errsz);
+    const sl_config *cfg = sl_ctx_config(s->ctx);
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, cfg, "consumer.override.", errstr, errsz);
     if (!conf) return NULL;
     char client_id[256], key[128], err[512];
     snprintf(client_id, sizeof client_id, "connector-consumer-%s-0", sl_ctx_name(s->ctx));
@@ -569,7 +576,7 @@ static rd_kafka_conf_t *consumer_conf(kafka_source *s, char *errstr, size_t errs
                               {"enable.partition.eof", "false"}};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         snprintf(key, sizeof key, "consumer.override.%s", defaults[i][0]);
-        if (!sl_config_get(s->cf->cfg, key) && sl_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, sizeof err) < 0)
+        if (!sl_config_get(cfg, key) && sl_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, sizeof err) < 0)
             goto fail;
     }
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
@@ -590,16 +597,18 @@ static int probe(kafka_source *s, char *errstr, size_t errsz) {
     rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, NULL, &md, PROBE_TIMEOUT_MS);
     if (e) {
         snprintf(errstr, errsz, "bootstrap.servers %s: no answer from the Kafka cluster within %d ms: %s",
-                 s->cf->kc.bootstrap, PROBE_TIMEOUT_MS, rd_kafka_err2str(e));
+                 sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, rd_kafka_err2str(e));
         return SL_RETRY;
     }
-    SL_INFO("kafka", "connected bootstrap.servers=%s brokers=%d", s->cf->kc.bootstrap, md->broker_cnt);
+    SL_INFO("kafka", "connected bootstrap.servers=%s brokers=%d", sl_ctx_core(s->ctx)->kafka.bootstrap,
+            md->broker_cnt);
     rd_kafka_metadata_destroy(md);
     return 0;
 }
 
 static int open_dlq(kafka_source *s, char *errstr, size_t errsz) {
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(&s->cf->kc, s->cf->cfg, "producer.override.", errstr, errsz);
+    rd_kafka_conf_t *conf =
+        sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
     if (!conf) return -1;
     sl_kafka_dlq_opts o = {s->cf->dlq_topic,       s->cf->dlq_rf,           s->cf->dlq_headers, sl_ctx_name(s->ctx),
                            s->cf->retry_timeout_ms, s->cf->retry_delay_max_ms};

@@ -1,0 +1,55 @@
+/*
+ * libFuzzer target for the Kafka source's converters. The first input byte
+ * chooses the converter (value % 3) and schemas.enable (bit 2); the rest is
+ * one message key/value. Beyond memory safety it checks what the sinks rely
+ * on: every output is one line of valid JSON; the JSON converter's output
+ * means the same as its input; the string converter's output is a string
+ * equal to the input whenever the input was valid UTF-8.
+ */
+#include "source/kafka/kconvert.h"
+#include "util/buf.h"
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sl_buf out;
+
+static json_t *load(const char *p, size_t n) {
+    return json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    sl_kconv_kind kind = sl_kconv_from_index(data[0] % 3);
+    bool schemas = (data[0] & 4) != 0;
+    const char *in = (const char *)data + 1;
+    size_t n = size - 1;
+    char err[1024];
+    sl_op op;
+    sl_buf_reset(&out);
+    if (sl_kconv_convert(kind, schemas, in, n, &out, &op, err, sizeof err) < 0) {
+        if (kind != SL_KCONV_JSON || !err[0]) abort(); /* only JSON can fail, always with a reason */
+        return 0;
+    }
+    if (memchr(out.data, '\n', out.len) || memchr(out.data, '\r', out.len)) abort();
+    json_t *got = load(out.data, out.len);
+    if (!got) abort();
+    if (kind == SL_KCONV_JSON) {
+        json_t *want = load(in, n);
+        if (!want || !json_equal(got, want)) abort();
+        json_decref(want);
+    } else {
+        if (!json_is_string(got) || op != SL_OP_CREATE) abort();
+        sl_buf fixed;
+        sl_buf_init(&fixed);
+        sl_kconv_put_utf8(&fixed, in, n);
+        bool valid = fixed.len == n && (n == 0 || memcmp(fixed.data, in, n) == 0);
+        if (kind == SL_KCONV_STRING && valid &&
+            (json_string_length(got) != n || memcmp(json_string_value(got), in, n) != 0))
+            abort();
+        sl_buf_free(&fixed);
+    }
+    json_decref(got);
+    return 0;
+}

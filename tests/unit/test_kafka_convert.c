@@ -1,0 +1,169 @@
+/*
+ * Unit tests of the Kafka source's pure parts: the input converters
+ * (kconvert.c: JSON / string / bytes, envelopes, op detection, UTF-8
+ * repair) and the offset tracker (ktrack.c: only acked batches move the
+ * committable position; a revoked partition is forgotten).
+ */
+#include "source/kafka/kconvert.h"
+#include "source/kafka/ktrack.h"
+#include "test.h"
+#include "util/buf.h"
+#include <stdio.h>
+
+static sl_buf out;
+static char err[1024];
+
+/* Converts s; returns the JSON text, or "ERR" (message in err). */
+static const char *conv(sl_kconv_kind k, bool schemas, const char *s, size_t n, sl_op *op) {
+    sl_buf_reset(&out);
+    err[0] = 0;
+    if (sl_kconv_convert(k, schemas, s, n, &out, op, err, sizeof err) < 0) return "ERR";
+    return sl_buf_cstr(&out);
+}
+#define CONV(k, schemas, lit, op) conv(k, schemas, lit, sizeof(lit) - 1, op)
+
+static void test_json(void) {
+    sl_op op = 0;
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "{\"schema\":{\"type\":\"int32\"},\"payload\":5}", &op),
+              "{\"schema\":{\"type\":\"int32\"},\"payload\":5}");
+    CHECK(op == SL_OP_CREATE);
+    /* Whitespace outside strings goes (one record per line), inside strings it stays. */
+    CHECK_STR(CONV(SL_KCONV_JSON, false, " {\"a b\" :\n [1, \"x\\\" y\"]\t}\r\n", &op), "{\"a b\":[1,\"x\\\" y\"]}");
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "\"just a string\"", &op), "\"just a string\"");
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "123456789012345678901234567890", &op), "123456789012345678901234567890");
+    /* A null payload is a delete. */
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "null", &op), "null");
+    CHECK(op == SL_OP_DELETE);
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "{\"schema\":null,\"payload\":null}", &op), "{\"schema\":null,\"payload\":null}");
+    CHECK(op == SL_OP_DELETE);
+    /* Bad JSON, trailing garbage, empty input, invalid UTF-8 inside a string. */
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "{\"a\":", &op), "ERR");
+    CHECK(strstr(err, "serialization error") != NULL);
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "{} x", &op), "ERR");
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "", &op), "ERR");
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "\"\xff\"", &op), "ERR");
+    /* Schemas on: exactly {schema, payload}. */
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "{\"payload\":1}", &op), "ERR");
+    CHECK(strstr(err, "schemas.enable requires \"schema\" and \"payload\"") != NULL);
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "{\"schema\":{},\"payload\":1,\"extra\":2}", &op), "ERR");
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "[1,2]", &op), "ERR");
+    CHECK_STR(CONV(SL_KCONV_JSON, true, "null", &op), "ERR");
+    /* Keys need no op. */
+    CHECK_STR(CONV(SL_KCONV_JSON, false, "{\"id\":1}", NULL), "{\"id\":1}");
+}
+
+static void test_ops(void) {
+    static const struct {
+        const char *json;
+        bool schemas;
+        sl_op op;
+    } cases[] = {
+        {"{\"op\":\"u\",\"source\":{}}", false, SL_OP_UPDATE},
+        {"{\"op\":\"d\",\"source\":{\"db\":\"x\"},\"before\":{}}", false, SL_OP_DELETE},
+        {"{\"op\":\"r\",\"source\":{}}", false, SL_OP_READ},
+        {"{\"op\":\"t\",\"source\":{}}", false, SL_OP_TRUNCATE},
+        {"{\"op\":\"c\",\"source\":{}}", false, SL_OP_CREATE},
+        {"{\"schema\":{},\"payload\":{\"op\":\"d\",\"source\":{}}}", true, SL_OP_DELETE},
+        /* Not envelopes: no source object, unknown op, op not a one-letter string, envelope not unwrapped. */
+        {"{\"op\":\"d\"}", false, SL_OP_CREATE},
+        {"{\"op\":\"d\",\"source\":\"x\"}", false, SL_OP_CREATE},
+        {"{\"op\":\"x\",\"source\":{}}", false, SL_OP_CREATE},
+        {"{\"op\":\"dd\",\"source\":{}}", false, SL_OP_CREATE},
+        {"{\"op\":1,\"source\":{}}", false, SL_OP_CREATE},
+        {"{\"schema\":{},\"payload\":{\"op\":\"d\",\"source\":{}}}", false, SL_OP_CREATE},
+        {"[\"op\"]", false, SL_OP_CREATE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_op op = 0;
+        const char *got = conv(SL_KCONV_JSON, cases[i].schemas, cases[i].json, strlen(cases[i].json), &op);
+        CHECK(strcmp(got, "ERR") != 0);
+        if (op != cases[i].op) fprintf(stderr, "case %zu: op %c, want %c\n", i, (char)op, (char)cases[i].op);
+        CHECK(op == cases[i].op);
+    }
+    /* String and bytes converters never see envelopes. */
+    sl_op op = 0;
+    conv(SL_KCONV_STRING, true, "{\"op\":\"u\",\"source\":{}}", 23, &op);
+    CHECK(op == SL_OP_CREATE);
+}
+
+static void test_string_bytes(void) {
+    sl_op op;
+    CHECK_STR(CONV(SL_KCONV_STRING, true, "a \"q\"\n\x01", &op), "\"a \\\"q\\\"\\n\\u0001\"");
+    CHECK_STR(CONV(SL_KCONV_STRING, true, "", &op), "\"\"");
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "caf\xc3\xa9 \xe2\x82\xac", &op), "\"caf\xc3\xa9 \xe2\x82\xac\"");
+    /* Malformed UTF-8 becomes U+FFFD, one per maximal subpart. */
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "a\xffz", &op), "\"a\xef\xbf\xbdz\"");
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "a\xe2\x82z", &op), "\"a\xef\xbf\xbdz\"");
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "\xc0\xaf", &op), "\"\xef\xbf\xbd\xef\xbf\xbd\"");   /* overlong */
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "\xed\xa0\x80", &op), "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* surrogate */
+    CHECK_STR(CONV(SL_KCONV_STRING, false, "\xf0\x9f\x98", &op), "\"\xef\xbf\xbd\"");          /* cut short */
+    CHECK_STR(CONV(SL_KCONV_BYTES, true, "\x00\xff\x10hi", &op), "\"AP8QaGk=\"");
+    CHECK_STR(CONV(SL_KCONV_BYTES, true, "", &op), "\"\"");
+    CHECK_STR(conv(SL_KCONV_STRING, true, NULL, 0, &op), "\"\"");
+    CHECK_STR(sl_kconv_class(sl_kconv_from_index(4)), "org.apache.kafka.connect.storage.StringConverter");
+    CHECK_STR(sl_kconv_class(sl_kconv_from_index(2)), "org.apache.kafka.connect.converters.ByteArrayConverter");
+}
+
+static void test_track(void) {
+    sl_ktrack *t = sl_ktrack_new();
+    sl_buf j;
+    sl_buf_init(&j);
+    CHECK(sl_ktrack_open_empty(t));
+    sl_ktrack_note(t, "a", 0, 10);
+    sl_ktrack_note(t, "a", 0, 11);
+    sl_ktrack_note(t, "b", 3, 7);
+    CHECK(!sl_ktrack_open_empty(t));
+    sl_ktrack_seal(t, 5, &j);
+    CHECK_STR(sl_buf_cstr(&j), "{\"a/0\":12,\"b/3\":8}");
+    CHECK(sl_ktrack_open_empty(t));
+    sl_ktrack_note(t, "a", 0, 12);
+    sl_buf_reset(&j);
+    sl_ktrack_seal(t, 9, &j);
+    CHECK_STR(sl_buf_cstr(&j), "{\"a/0\":13}");
+    /* Nothing acked yet: nothing to commit. */
+    CHECK(sl_ktrack_ack(t, 4) == 0);
+    CHECK(sl_ktrack_find(t, "a", 0)->acked == -1);
+    /* The first batch acked: its offsets only. */
+    CHECK(sl_ktrack_ack(t, 8) == 2);
+    CHECK(sl_ktrack_find(t, "a", 0)->acked == 12);
+    CHECK(sl_ktrack_find(t, "b", 3)->acked == 8);
+    sl_ktrack_find(t, "a", 0)->committed = 12;
+    sl_ktrack_find(t, "b", 3)->committed = 8;
+    CHECK(sl_ktrack_ack(t, 8) == 0);
+    /* A revoked partition: its sealed and open entries are dropped. */
+    sl_ktrack_note(t, "a", 0, 13);
+    sl_ktrack_forget(t, "a", 0);
+    CHECK(sl_ktrack_open_empty(t));
+    CHECK(sl_ktrack_ack(t, 100) == 0);
+    CHECK(sl_ktrack_find(t, "a", 0)->acked == -1);
+    CHECK(sl_ktrack_find(t, "zz", 0) == NULL);
+    /* Many partitions: the hash grows and finds every one. */
+    char name[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "t%d", i % 37);
+        sl_ktrack_note(t, name, i, i * 2);
+    }
+    sl_buf_reset(&j);
+    sl_ktrack_seal(t, 200, &j);
+    CHECK(sl_ktrack_ack(t, 200) == 1000);
+    int ok = 1;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "t%d", i % 37);
+        sl_ktp *p = sl_ktrack_find(t, name, i);
+        ok &= p && p->acked == i * 2 + 1;
+    }
+    CHECK(ok);
+    CHECK(sl_ktrack_count(t) == 1002);
+    sl_buf_free(&j);
+    sl_ktrack_destroy(t);
+}
+
+int main(void) {
+    sl_buf_init(&out);
+    test_json();
+    test_ops();
+    test_string_bytes();
+    test_track();
+    sl_buf_free(&out);
+    TEST_END();
+}
