@@ -382,9 +382,11 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         c->last_heartbeat_ms = sl_mono_ms();
     }
     if (c->eos) {
-        /* Records and offset in one transaction: once it commits, the offset is stored. */
-        if ((wrote || offset) &&
-            c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", offset, err, sizeof err) < 0)
+        /* Records and offset in one transaction: once it commits, the offset is stored. A run
+         * without an offset (the first part of a large source transaction) leaves the Kafka
+         * transaction open: committing it alone would repeat those records after a crash, since
+         * the source resumes at the previous offset. */
+        if (offset && c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", offset, err, sizeof err) < 0)
             goto fail;
         if (offset) {
             atomic_store(&c->committed_seq, seq);

@@ -12,7 +12,10 @@
  * broker, and only then does the runtime store the source offset. With
  * exactly-once (exactly.once.support), the producer is transactional:
  * write() opens a transaction, and commit() adds the source offset record to
- * offset.storage.topic and commits both at once. A second instance with the
+ * offset.storage.topic and commits both at once. The runtime commits only
+ * with an offset, so a source transaction larger than one write run stays in
+ * one Kafka transaction; transaction.timeout.ms (default 15 min, the broker's
+ * default maximum) bounds how long that may take. A second instance with the
  * same transactional.id fences this one (its next commit fails fatally).
  *
  * Missing topics are created through the admin API at first sight.
@@ -48,7 +51,7 @@ typedef struct kafka_sink {
     bool eos, in_txn;
     topic_slot *topics;
     size_t ntopics, cap;
-    const sl_table *last_table;   /* fast path: the table of the previous record */
+    sl_table *last_table;         /* fast path: the table of the previous record (a reference) */
     rd_kafka_topic_t *last_rkt;
     rd_kafka_topic_t *offsets_rkt;
     _Atomic int delivery_failed;
@@ -186,7 +189,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         set_default(conf, cfg, "partitioner", "murmur2_random", errstr, errsz) < 0 ||
         set_default(conf, cfg, "client.id", sl_ctx_name(ctx), errstr, errsz) < 0 ||
         (s->eos && sl_kafka_conf_set(conf, "transactional.id", txid, errstr, errsz) < 0) ||
-        (s->eos && set_default(conf, cfg, "transaction.timeout.ms", "60000", errstr, errsz) < 0)) {
+        (s->eos && set_default(conf, cfg, "transaction.timeout.ms", "900000", errstr, errsz) < 0)) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -263,7 +266,9 @@ static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         } else {
             const char *topic = sl_dbz_topic(o, r, &s->scratch);
             if (!(rkt = topic_handle(s, topic, errstr, errsz))) return -1;
-            s->last_table = r->op != SL_OP_MESSAGE ? r->table : NULL;
+            /* Held by reference: a freed schema's address may come back for another table. */
+            if (s->last_table) sl_table_unref(s->last_table);
+            s->last_table = r->op != SL_OP_MESSAGE && r->table ? sl_table_ref(r->table) : NULL;
             s->last_rkt = rkt;
         }
         sl_buf_reset(&s->key);
@@ -339,6 +344,7 @@ static void kafka_close(void *sink) {
             rd_kafka_topic_destroy(s->topics[i].rkt);
         }
     if (s->offsets_rkt) rd_kafka_topic_destroy(s->offsets_rkt);
+    if (s->last_table) sl_table_unref(s->last_table);
     if (s->rk) rd_kafka_destroy(s->rk);
     sl_free(s->topics);
     sl_buf_free(&s->key);
