@@ -5,6 +5,9 @@
  * the client library delivers.
  *
  * usage: rpl_recv HOST PORT USER PASSWORD FILE POS END_FILE END_POS
+ *        rpl_recv HOST PORT USER PASSWORD FILE POS table TABLE
+ * The second form (live mode) stops at the commit of the first transaction
+ * that writes rows of TABLE (a marker written after the workload).
  */
 #include <mysql.h>
 /* after mysql.h, which it needs */
@@ -15,7 +18,7 @@
 
 int main(int argc, char **argv) {
     if (argc != 9) {
-        fprintf(stderr, "usage: rpl_recv HOST PORT USER PASSWORD FILE POS END_FILE END_POS\n");
+        fprintf(stderr, "usage: rpl_recv HOST PORT USER PASSWORD FILE POS (END_FILE END_POS | table TABLE)\n");
         return 2;
     }
     MYSQL *m = mysql_init(NULL);
@@ -36,6 +39,8 @@ int main(int argc, char **argv) {
     }
     const char *end_file = argv[7];
     unsigned long end_pos = strtoul(argv[8], NULL, 10);
+    const char *marker = strcmp(argv[7], "table") == 0 ? argv[8] : NULL;
+    int marker_seen = 0;
     char file[256];
     snprintf(file, sizeof file, "%s", argv[5]);
     unsigned long long rows_events = 0;
@@ -44,6 +49,13 @@ int main(int argc, char **argv) {
         if (ev->event_type == ROTATE_EVENT)
             snprintf(file, sizeof file, "%.*s", (int)ev->event.rotate.filename.length, ev->event.rotate.filename.str);
         if (ev->event_type >= WRITE_ROWS_EVENT_V1 && ev->event_type <= DELETE_ROWS_EVENT_V1) rows_events++;
+        if (marker && ev->event_type == TABLE_MAP_EVENT && ev->event.table_map.table.length == strlen(marker) &&
+            memcmp(ev->event.table_map.table.str, marker, strlen(marker)) == 0)
+            marker_seen = 1;
+        if (marker) {
+            if (ev->event_type == XID_EVENT && marker_seen) break;
+            continue;
+        }
         /* The range ends with a transaction's commit (XID) at END_FILE:END_POS; artificial events
            (format description, GTID list) carry no position and do not count. */
         if (ev->event_type == XID_EVENT && strcmp(file, end_file) == 0 && ev->next_event_pos >= end_pos) break;
