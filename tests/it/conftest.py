@@ -156,6 +156,24 @@ def sluice(tmp_path, pg):
         s.cleanup()
 
 
+@pytest.fixture
+def cfg(tmp_path, pg):
+    """Sluice configs that are never started as a background process; cleaned up like the fixture's
+    (bad-input tests run them in the foreground with `sluice run`)."""
+    made = []
+
+    def make(**config):
+        d = tmp_path / f"c{len(made)}"
+        d.mkdir()
+        s = Sluice(d, pg, **config)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()
+
+
 def payload(event):
     """The Debezium value payload, whether or not schemas are enabled."""
     v = event["value"]

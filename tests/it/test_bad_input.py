@@ -38,23 +38,6 @@ def nothing_left(pg, s):
     assert not publication_exists(pg, s.publication), f"publication {s.publication} left behind"
 
 
-@pytest.fixture
-def cfg(tmp_path, pg):
-    """Sluice configs that are never started as a background process; cleaned up like the fixture's."""
-    made = []
-
-    def make(**config):
-        d = tmp_path / f"c{len(made)}"
-        d.mkdir()
-        s = Sluice(d, pg, **config)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.cleanup()
-
-
 def test_malformed_json(pg, cfg):
     s = cfg()
     s.cfg_path.write_text(json.dumps({"name": s.name, "config": s.config})[:-7] + ', "x": }')

@@ -614,23 +614,6 @@ def test_offset_storage_kafka_resumes_without_snapshot(pg, kafka, tables, mk):
 # 7. bad configurations
 
 
-@pytest.fixture
-def cfgs(tmp_path, pg):
-    """Configs run in the foreground with `sluice run` (never as a background process)."""
-    made = []
-
-    def make(**config):
-        d = tmp_path / f"c{len(made)}"
-        d.mkdir()
-        s = Sluice(d, pg, **config)
-        made.append(s)
-        return s
-
-    yield made, make
-    for s in made:
-        s.cleanup()
-
-
 def run_fg(s):
     s.write_config()
     r = run_cli("run", str(s.cfg_path), timeout=60)
@@ -644,8 +627,8 @@ def line_with(out, *parts):
     raise AssertionError(f"no line with {parts!r} in:\n{out}")
 
 
-def test_exactly_once_required_with_file_sink_refused(pg, kafka, cfgs):
-    made, make = cfgs
+def test_exactly_once_required_with_file_sink_refused(pg, kafka, cfg):
+    make = cfg
     s = make(**{"exactly.once.support": "required", "sink.type": "file", "bootstrap.servers": kafka.bootstrap})
     rc, out = run_fg(s)
     assert rc == 2, out  # a configuration error, as in test_bad_input
@@ -654,8 +637,8 @@ def test_exactly_once_required_with_file_sink_refused(pg, kafka, cfgs):
     assert not (s.dir / "events.jsonl").exists()
 
 
-def test_unknown_producer_override_refused(pg, kafka, cfgs):
-    made, make = cfgs
+def test_unknown_producer_override_refused(pg, kafka, cfg):
+    make = cfg
     s = make(**kcfg(kafka, **{"producer.override.no.such.prop": "1"}))
     rc, out = run_fg(s)
     assert rc == 2, out  # a configuration error, as in test_bad_input
@@ -664,8 +647,8 @@ def test_unknown_producer_override_refused(pg, kafka, cfgs):
     assert topics_with(kafka.prefix) == []
 
 
-def test_kafka_sink_without_bootstrap_servers_refused(pg, kafka, cfgs):
-    made, make = cfgs
+def test_kafka_sink_without_bootstrap_servers_refused(pg, kafka, cfg):
+    make = cfg
     s = make(**{"sink.type": "kafka", "topic.prefix": kafka.prefix + "pg"})
     rc, out = run_fg(s)
     assert rc == 2, out  # a configuration error, as in test_bad_input
@@ -680,9 +663,9 @@ def test_kafka_sink_without_bootstrap_servers_refused(pg, kafka, cfgs):
     assert slot_row(pg, s2.slot) is None and not publication_exists(pg, s2.publication)
 
 
-def test_exactly_once_requested_with_file_sink_runs_at_least_once(pg, tables, cfgs):
+def test_exactly_once_requested_with_file_sink_runs_at_least_once(pg, tables, cfg):
     """The contrast to the refusal above: 'requested' falls back to at-least-once where it cannot be had."""
-    made, make = cfgs
+    make = cfg
     t = tables("it_ks_req", "id int PRIMARY KEY")
     sql(pg, f"INSERT INTO {t} VALUES (1)")
     s = make(**{"exactly.once.support": "requested", "sink.type": "file", "table.include.list": f"public.{t}",
@@ -692,8 +675,8 @@ def test_exactly_once_requested_with_file_sink_runs_at_least_once(pg, tables, cf
     assert [pay(e["value"])["after"] for e in s.events()] == [{"id": 1}]
 
 
-def test_missing_topic_without_topic_creation_fails_naming_it(pg, kafka, tables, cfgs):
-    made, make = cfgs
+def test_missing_topic_without_topic_creation_fails_naming_it(pg, kafka, tables, cfg):
+    make = cfg
     t = tables("it_ks_nocreate", "id int PRIMARY KEY")
     sql(pg, f"INSERT INTO {t} VALUES (1)")
     s = make(**kcfg(kafka, table_include_list=f"public.{t}", snapshot_mode="initial_only", **{
