@@ -62,7 +62,8 @@ sl_record *sl_batch_add(sl_batch *b, sl_table *t) {
 }
 
 size_t sl_batch_bytes(const sl_batch *b) {
-    return b->arena.used + (size_t)b->cap * sizeof *b->recs + sizeof *b;
+    /* What the batch really holds (arena chunks, not just the bytes used in them). */
+    return b->arena.reserved + (size_t)b->cap * sizeof *b->recs + (size_t)b->tcap * sizeof *b->tables + sizeof *b;
 }
 
 void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq) {

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #define TXN_TIMEOUT_MS 60000
+#define STOP_GRACE_MS 30000 /* how long a stopping connector still waits for an unanswering broker */
 
 typedef struct kafka_conf {
     bool create_topics;
@@ -237,18 +238,26 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, cons
             rd_kafka_header_add(h, r->headers[i].key, -1, r->headers[i].value,
                                 r->headers[i].value ? (ssize_t)r->headers[i].value_len : 0);
     }
+    int64_t full_since = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             s->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
             RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e) return 0;
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(s->rk, 50); /* serves delivery reports, making room */
-            continue;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->delivery_failed) {
+            /* Wait for delivery reports to make room, but not forever when the connector is stopping
+             * and the broker does not answer: nothing unacknowledged is committed, so giving up loses nothing. */
+            if (!full_since) full_since = sl_mono_ms();
+            if (!sl_ctx_stopping(s->ctx) || sl_mono_ms() - full_since < STOP_GRACE_MS) {
+                rd_kafka_poll(s->rk, 50);
+                continue;
+            }
         }
+        if (s->delivery_failed) e = RD_KAFKA_RESP_ERR__FAIL;
         if (h) rd_kafka_headers_destroy(h);
-        snprintf(errstr, errsz, "produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
+        if (s->delivery_failed) snprintf(errstr, errsz, "%s", s->delivery_err);
+        else snprintf(errstr, errsz, "produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
         return -1;
     }
 }
@@ -261,6 +270,10 @@ static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     for (int i = 0; i < b->n; i++) {
         const sl_record *r = &b->recs[i];
         rd_kafka_topic_t *rkt;
+        if (s->delivery_failed) { /* fail now: the run cannot be committed anyway */
+            snprintf(errstr, errsz, "%s", s->delivery_err);
+            return -1;
+        }
         if (r->table && r->table == s->last_table && r->op != SL_OP_MESSAGE) {
             rkt = s->last_rkt;
         } else {
@@ -294,7 +307,7 @@ static int kafka_flush(void *sink, char *errstr, size_t errsz) {
         rd_kafka_flush(s->rk, 500);
         if (s->delivery_failed) break;
         /* Asked to stop while the broker does not answer: give up; nothing is committed, so nothing is lost. */
-        if (sl_ctx_stopping(s->ctx) && sl_mono_ms() - start > 30000) {
+        if (sl_ctx_stopping(s->ctx) && sl_mono_ms() - start > STOP_GRACE_MS) {
             snprintf(errstr, errsz, "stopping with %d records unacknowledged by the broker (they are sent again "
                                     "on restart)",
                      rd_kafka_outq_len(s->rk));

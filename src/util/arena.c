@@ -1,8 +1,11 @@
-/* Chunked bump allocator; chunks grow to fit oversized requests. */
+/* Chunked bump allocator. Chunks start small and double up to CHUNK, so a
+ * batch of one small record does not hold 64 KiB; oversized requests get a
+ * chunk of their own size. */
 #include "util/arena.h"
 #include "util/mem.h"
 #include <string.h>
 
+#define FIRST_CHUNK 4096
 #define CHUNK 65536
 
 struct sl_arena_chunk {
@@ -11,14 +14,16 @@ struct sl_arena_chunk {
     _Alignas(16) char data[];
 };
 
-void sl_arena_init(sl_arena *a) { a->head = NULL, a->used = 0; }
+void sl_arena_init(sl_arena *a) { a->head = NULL, a->used = 0, a->reserved = 0; }
 
 void *sl_arena_alloc(sl_arena *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     sl_arena_chunk *c = a->head;
     if (!c || c->cap - c->off < n) {
-        size_t cap = n > CHUNK ? n : CHUNK;
+        size_t next = !c ? FIRST_CHUNK : c->cap >= CHUNK / 2 ? CHUNK : c->cap * 2;
+        size_t cap = n > next ? n : next;
         c = sl_malloc(sizeof *c + cap);
+        a->reserved += sizeof *c + cap;
         c->cap = cap, c->off = 0;
         c->next = a->head;
         a->head = c;

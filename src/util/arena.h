@@ -10,7 +10,8 @@
 typedef struct sl_arena_chunk sl_arena_chunk;
 typedef struct sl_arena {
     sl_arena_chunk *head;
-    size_t used; /* bytes handed out, for queue accounting */
+    size_t used;     /* bytes handed out */
+    size_t reserved; /* bytes of all chunks: what the arena really holds, for queue accounting */
 } sl_arena;
 
 void sl_arena_init(sl_arena *a);
