@@ -15,13 +15,17 @@
 # services that are up; tests and shells pick them up with `. .run/env`.
 # Kafka is a single KRaft node (broker and controller in one JVM) run from
 # the jars scripts/deps.sh put in <repo>/.deps/kafka/libs; its storage is
-# formatted once, and a stop/start keeps the topics and their data.
+# formatted once, and a stop/start keeps the topics and their data.  Besides
+# PLAINTEXT it listens with SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512; user
+# alice, password alice-secret) and with SSL (a throwaway CA and broker
+# certificate made with openssl under .run/kafka/tls on first start).
 # MongoDB is not provided yet.
 #
 # Usage: scripts/services.sh start|stop|status pg|mariadb|redis|kafka|all ...
 #   Ports (env): SLUICE_PG_PORT=54329 SLUICE_MARIADB_PORT=33069
 #                SLUICE_REDIS_PORT=63799 SLUICE_KAFKA_PORT=19092
 #                SLUICE_KAFKA_CONTROLLER_PORT=19093 (KRaft controller)
+#                SLUICE_KAFKA_SASL_PORT=19094 SLUICE_KAFKA_SSL_PORT=19095
 #   SLUICE_START_TIMEOUT=60 seconds to wait for a server to accept connections.
 # Exit status: 0 ok, 1 failure, 2 usage error or service not provided yet,
 #              3 (status only) at least one listed service is down.
@@ -40,6 +44,12 @@ MARIADB_PORT=${SLUICE_MARIADB_PORT:-33069}
 REDIS_PORT=${SLUICE_REDIS_PORT:-63799}
 KAFKA_PORT=${SLUICE_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_SASL_PORT=${SLUICE_KAFKA_SASL_PORT:-19094}
+KAFKA_SSL_PORT=${SLUICE_KAFKA_SSL_PORT:-19095}
+# The one SASL user: PLAIN from the listener's JAAS line, SCRAM-SHA-256/512
+# credentials in the cluster metadata (see kafka_provision).
+KAFKA_SASL_USER=alice
+KAFKA_SASL_PASSWORD=alice-secret
 START_TIMEOUT=${SLUICE_START_TIMEOUT:-60}
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -534,25 +544,101 @@ kafka_libs() {
     printf '%s\n' "$dir/libs"
 }
 
+# Port of listener $1 (SASL_PLAINTEXT, SSL) of the running broker, from the
+# server.properties it was started with; nothing when it has no such listener
+# (a broker started by an older services.sh).
+kafka_listener_port() {
+    local line
+    line=$(sed -n 's/^listeners=//p' "$(kafka_dir)/server.properties" 2>/dev/null) || return 0
+    tr ',' '\n' <<<"$line" | sed -n "s|^$1://.*:\([0-9]*\)\$|\1|p"
+}
+kafka_ca() { printf '%s\n' "$(kafka_dir)/tls/ca.pem"; }
+
+# Metadata request through the SASL_PLAINTEXT listener with mechanism $1.
+kafka_sasl_ok() {
+    local port md
+    port=$(kafka_listener_port SASL_PLAINTEXT)
+    md=$(timeout 5 kcat -L -b "$HOST:$port" -m 2 -X security.protocol=sasl_plaintext \
+        -X sasl.mechanisms="$1" -X sasl.username="$KAFKA_SASL_USER" \
+        -X sasl.password="$KAFKA_SASL_PASSWORD" 2>/dev/null) || return 1
+    grep -q ' broker 1 at ' <<<"$md"
+}
+
+# Metadata request through the SSL listener, verifying the broker's
+# certificate against our CA (host name included).
+kafka_ssl_ok() {
+    local port md
+    port=$(kafka_listener_port SSL)
+    md=$(timeout 5 kcat -L -b "$HOST:$port" -m 2 -X security.protocol=ssl \
+        -X ssl.ca.location="$(kafka_ca)" -X ssl.endpoint.identification.algorithm=https 2>/dev/null) || return 1
+    grep -q ' broker 1 at ' <<<"$md"
+}
+
+# Throwaway CA and a broker certificate for $HOST and localhost, PEM, made
+# once (again only when missing or expiring within a day).  Built in tls.new
+# and renamed, so an interrupted run leaves no half-made set.
+kafka_tls() {
+    local dir=$1 tls=$1/tls new=$1/tls.new out
+    if as_svc test -s "$tls/broker.pem" && as_svc test -s "$tls/ca.pem" \
+        && as_svc openssl x509 -noout -checkend 86400 -in "$tls/broker.pem" >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v openssl >/dev/null || die "kafka: openssl not found (needed for the SSL listener)"
+    say "kafka: making a test CA and broker certificate in $tls"
+    as_svc rm -rf "$new"
+    as_svc mkdir -m 0755 "$new"
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    if ! out=$(cd "$dir" && as_svc sh -ec 'cd "$1"; umask 077
+        printf "%s\n" "subjectAltName=DNS:localhost,IP:$2" "basicConstraints=critical,CA:FALSE" \
+            "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >broker.ext
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -sha256 \
+            -subj "/CN=sluice test CA" -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost"
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" \
+            -days 3650 -sha256 -extfile broker.ext -out broker.crt
+        # Kafka PEM key store: unencrypted PKCS#8 key, then the chain.
+        cat broker.key broker.crt ca.pem >broker.pem
+        chmod 0644 ca.pem broker.crt
+        openssl verify -CAfile ca.pem broker.crt' tls "$new" "$HOST" 2>&1 9>&-); then
+        printf '%s\n' "$out" >&2
+        die "kafka: making the TLS certificates failed"
+    fi
+    as_svc rm -rf "$tls"
+    as_svc mv "$new" "$tls"
+}
+
 kafka_start() {
     local dir data log libs java cluster pid out port=$KAFKA_PORT cport=$KAFKA_CONTROLLER_PORT
+    local sport=$KAFKA_SASL_PORT tport=$KAFKA_SSL_PORT scram
     dir=$(kafka_dir)
     data=$dir/data
     log=$dir/kafka.log
     java=$(command -v java) || die "kafka: java not found; run scripts/deps.sh first"
     svc_dir "$dir"
     libs=$(kafka_libs "$dir")
+    kafka_tls "$dir"
     svc_write "$dir/server.properties" <<EOF
 # Generated by scripts/services.sh on every start; edits are lost.
 # KRaft combined mode: this one node is the broker and the whole controller quorum.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$cport
-listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
-advertised.listeners=PLAINTEXT://$HOST:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport,SASL_PLAINTEXT://$HOST:$sport,SSL://$HOST:$tport
+advertised.listeners=PLAINTEXT://$HOST:$port,SASL_PLAINTEXT://$HOST:$sport,SSL://$HOST:$tport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
+# Client security tests: SASL without TLS (PLAIN users in the JAAS line,
+# SCRAM users in the cluster metadata), and TLS without client certificates.
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER="$KAFKA_SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$dir/tls/broker.pem
+listener.name.ssl.ssl.client.auth=none
 log.dirs=$data
 # Single node: every replication factor and ISR minimum is 1.
 default.replication.factor=1
@@ -599,23 +685,77 @@ EOF
             printf '%s\n' "$cluster" | svc_write "$dir/cluster-id"
         fi
         say "kafka: formatting $data (cluster $cluster)"
+        # The SCRAM users go into the initial metadata; data formatted before
+        # they existed gets them from kafka_provision.
+        scram="name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD"
         if ! out=$(cd "$dir" && as_svc "$java" "${jvm[@]}" kafka.tools.StorageTool format \
-                -t "$cluster" -c "$dir/server.properties" 2>&1 9>&-); then
+                -t "$cluster" -c "$dir/server.properties" \
+                -S "SCRAM-SHA-256=[$scram]" -S "SCRAM-SHA-512=[$scram]" 2>&1 9>&-); then
             printf '%s\n' "$out" >&2
             die "kafka: formatting storage failed (remove $data before retrying)"
         fi
         printf '%s\n' "$out" | svc_write "$dir/format.log"
     fi
     printf '%s\n' "$port" | svc_write "$dir/port"
-    say "kafka: starting on $HOST:$port (controller $HOST:$cport)"
+    say "kafka: starting on $HOST:$port (controller $HOST:$cport, SASL_PLAINTEXT $HOST:$sport, SSL $HOST:$tport)"
     LOG_MARK=$(as_svc stat -c %s "$log" 2>/dev/null || echo 0)
     pid=$(spawn "$log" "$java" "${jvm[@]}" kafka.Kafka "$dir/server.properties")
     printf '%s\n' "$pid" | svc_write "$dir/kafka.pid"
     wait_ready kafka "$log" "$pid"
+    kafka_provision
+    kafka_check
 }
 
-kafka_provision() { :; }
-kafka_check() { kafka_probe || die "kafka: broker is up but does not answer metadata requests"; }
+# SCRAM users live in the cluster metadata, so they survive restarts; a
+# SCRAM login that fails (data formatted before they were added, or someone
+# removed them) makes us (re)create them with ConfigCommand, an idempotent
+# upsert, and wait for the broker to accept them.
+kafka_provision() {
+    local dir java libs out mech spec end ok
+    [ -n "$(kafka_listener_port SASL_PLAINTEXT)" ] || return 0
+    kafka_sasl_ok SCRAM-SHA-256 && kafka_sasl_ok SCRAM-SHA-512 && return 0
+    say "kafka: adding SCRAM-SHA-256/512 credentials for user $KAFKA_SASL_USER"
+    dir=$(kafka_dir)
+    java=$(command -v java) || die "kafka: java not found; run scripts/deps.sh first"
+    libs=$(kafka_libs "$dir")
+    # One mechanism per request: KRaft refuses two alterations of one user's
+    # credentials in the same request (DuplicateResourceException).
+    for spec in "SCRAM-SHA-256=[iterations=4096,password=$KAFKA_SASL_PASSWORD]" \
+        "SCRAM-SHA-512=[iterations=4096,password=$KAFKA_SASL_PASSWORD]"; do
+        if ! out=$(cd "$dir" && as_svc timeout 60 "$java" -Xmx256m -XX:TieredStopAtLevel=1 \
+                "-Dlog4j.configuration=file:$dir/log4j.properties" -cp "$libs/*" kafka.admin.ConfigCommand \
+                --bootstrap-server "$HOST:$(kafka_port)" --alter --entity-type users \
+                --entity-name "$KAFKA_SASL_USER" --add-config "$spec" 2>&1 9>&-); then
+            printf '%s\n' "$out" | grep -E 'rror|xception|^Caused' | head -n 5 >&2
+            die "kafka: adding the ${spec%%=*} credentials of $KAFKA_SASL_USER failed"
+        fi
+    done
+    end=$((SECONDS + 15))
+    while :; do
+        ok=1
+        for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+            kafka_sasl_ok "$mech" || ok=0
+        done
+        [ "$ok" = 0 ] || return 0
+        [ "$SECONDS" -lt "$end" ] || die "kafka: SCRAM login as $KAFKA_SASL_USER still fails after adding the credentials"
+        sleep 0.3
+    done
+}
+
+# Every listener answers: PLAINTEXT, SASL_PLAINTEXT with PLAIN (SCRAM is
+# checked by kafka_provision) and SSL with a verified certificate.
+kafka_check() {
+    local p
+    kafka_probe || die "kafka: broker is up but does not answer metadata requests"
+    p=$(kafka_listener_port SASL_PLAINTEXT)
+    if [ -n "$p" ]; then
+        kafka_sasl_ok PLAIN || die "kafka: SASL_PLAINTEXT listener $HOST:$p refuses PLAIN login of $KAFKA_SASL_USER"
+    fi
+    p=$(kafka_listener_port SSL)
+    if [ -n "$p" ]; then
+        kafka_ssl_ok || die "kafka: SSL listener $HOST:$p does not answer with a certificate signed by $(kafka_ca)"
+    fi
+}
 
 # SIGTERM makes Kafka shut down cleanly (flushing logs, writing the clean
 # shutdown marker); stop_process waits and escalates to SIGKILL.
@@ -626,11 +766,26 @@ kafka_stop() {
     stop_process kafka "$pid" java as_root kill -TERM "$pid"
 }
 
+# The SASL/SSL lines only when the running broker has those listeners.
 kafka_env() {
+    local p
     cat <<EOF
 export SLUICE_KAFKA_HOST='$HOST'
 export SLUICE_KAFKA_PORT='$(kafka_port)'
 export SLUICE_KAFKA_BOOTSTRAP='$HOST:$(kafka_port)'
+EOF
+    p=$(kafka_listener_port SASL_PLAINTEXT)
+    [ -z "$p" ] || cat <<EOF
+export SLUICE_KAFKA_SASL_PORT='$p'
+export SLUICE_KAFKA_SASL_BOOTSTRAP='$HOST:$p'
+export SLUICE_KAFKA_SASL_USER='$KAFKA_SASL_USER'
+export SLUICE_KAFKA_SASL_PASSWORD='$KAFKA_SASL_PASSWORD'
+EOF
+    p=$(kafka_listener_port SSL)
+    [ -z "$p" ] || cat <<EOF
+export SLUICE_KAFKA_SSL_PORT='$p'
+export SLUICE_KAFKA_SSL_BOOTSTRAP='$HOST:$p'
+export SLUICE_KAFKA_CA='$(kafka_ca)'
 EOF
 }
 

@@ -439,10 +439,14 @@ static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
 
 int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
     if (c->core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->core.log_level));
+    c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
+    /* The sink first: an exactly-once sink's init_transactions fences a previous instance and
+     * finishes its last transaction (a commit it had begun completes, an open one is aborted), so
+     * the offsets read next include everything that instance committed. Read before that, a commit
+     * still in flight would be missed and its records sent again. */
+    if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
     c->store = open_store(c, errstr, errsz);
     if (!c->store) return -1;
-    c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
-    if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
     if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
     SL_INFO("connector", "started connector=%s source=%s sink=%s", c->name, c->src_ops->name, c->sink_ops->name);
     pthread_create(&c->sink_thr, NULL, sink_main, c);

@@ -2,6 +2,7 @@
 #include "kafka/kclient.h"
 #include "core/log.h"
 #include "util/mem.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,16 +177,72 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     else SL_DEBUG("kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
+/*
+ * Errors that will not heal by retrying (authentication, TLS), per client
+ * handle, so that waits such as a metadata request end at once with the
+ * real reason instead of a timeout with a vague one.
+ */
+static pthread_mutex_t hard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const rd_kafka_t *rk;
+    char msg[384];
+} hard[16];
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)opaque;
+    SL_WARN("kafka", "%s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL &&
+        err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED && err != RD_KAFKA_RESP_ERR__FATAL)
+        return;
+    pthread_mutex_lock(&hard_lock);
+    size_t slot = ((uintptr_t)rk >> 4) % (sizeof hard / sizeof hard[0]);
+    hard[slot].rk = rk;
+    snprintf(hard[slot].msg, sizeof hard[slot].msg, "%s", reason);
+    pthread_mutex_unlock(&hard_lock);
+}
+
+int sl_kafka_hard_error(const rd_kafka_t *rk, char *out, size_t outsz) {
+    int found = 0;
+    pthread_mutex_lock(&hard_lock);
+    size_t slot = ((uintptr_t)rk >> 4) % (sizeof hard / sizeof hard[0]);
+    if (hard[slot].rk == rk) {
+        snprintf(out, outsz, "%s", hard[slot].msg);
+        found = 1;
+    }
+    pthread_mutex_unlock(&hard_lock);
+    return found;
+}
+
 void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what) {
     (void)what;
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
 }
 
-/* 1: exists, 0: unknown to the broker, -1: error. */
+void sl_kafka_forget(const rd_kafka_t *rk) {
+    pthread_mutex_lock(&hard_lock);
+    size_t slot = ((uintptr_t)rk >> 4) % (sizeof hard / sizeof hard[0]);
+    if (hard[slot].rk == rk) hard[slot].rk = NULL;
+    pthread_mutex_unlock(&hard_lock);
+}
+
+/* 1: exists, 0: unknown to the broker, -1: error. Asks in 500 ms slices so that an
+ * authentication or TLS failure ends the wait at once, with its reason. */
 static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errsz) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    char hard_err[384];
+    for (int waited = 0; waited < timeout_ms; waited += 500) {
+        err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms - waited < 500 ? timeout_ms - waited : 500);
+        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT) break;
+        rd_kafka_poll(rk, 0); /* serves error callbacks */
+        if (sl_kafka_hard_error(rk, hard_err, sizeof hard_err)) {
+            rd_kafka_topic_destroy(rkt);
+            snprintf(errstr, errsz, "cannot talk to the Kafka cluster: %s", hard_err);
+            return -1;
+        }
+    }
     rd_kafka_topic_destroy(rkt);
     if (err) {
         snprintf(errstr, errsz, "topic %s: metadata request failed: %s", topic, rd_kafka_err2str(err));

@@ -75,7 +75,12 @@ int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
  */
 int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *errstr, size_t errstr_size);
-/* librdkafka log lines and errors go to sluice's log (set on conf). */
+/* librdkafka log lines and errors go to sluice's log (set on conf); errors that retrying
+ * cannot heal (authentication, TLS, fatal) are also kept for sl_kafka_hard_error. */
 void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what);
+/* 1 with the reason in out when client rk has met such an error, else 0. */
+int sl_kafka_hard_error(const rd_kafka_t *rk, char *out, size_t outsz);
+/* Call before rd_kafka_destroy(rk) (its address may be reused). */
+void sl_kafka_forget(const rd_kafka_t *rk);
 
 #endif

@@ -358,7 +358,7 @@ static void kafka_close(void *sink) {
         }
     if (s->offsets_rkt) rd_kafka_topic_destroy(s->offsets_rkt);
     if (s->last_table) sl_table_unref(s->last_table);
-    if (s->rk) rd_kafka_destroy(s->rk);
+    if (s->rk) sl_kafka_forget(s->rk), rd_kafka_destroy(s->rk);
     sl_free(s->topics);
     sl_buf_free(&s->key);
     sl_buf_free(&s->value);

@@ -151,6 +151,7 @@ static int load(sl_koffsets *s, const sl_kafka_client *kc, const sl_config *cfg,
 out:
     if (md) rd_kafka_metadata_destroy(md);
     rd_kafka_consumer_close(c);
+    sl_kafka_forget(c);
     rd_kafka_destroy(c);
     return rc;
 }
@@ -195,6 +196,7 @@ void sl_koffsets_close(sl_koffsets *s) {
     if (!s) return;
     if (s->producer) {
         rd_kafka_flush(s->producer, 10000);
+        sl_kafka_forget(s->producer);
         rd_kafka_destroy(s->producer);
     }
     for (int i = 0; i < s->n; i++) entry_free(&s->e[i]);

@@ -452,7 +452,10 @@ def test_kill9_repeatedly_nothing_missing(pg, kafka, tables, mk):
         writer.stop.set()
     assert not exits, f"sluice exited by itself (seed {seed}): {exits[:3]}"
     marker_xid = finish(pg, s, t, writer, topic, "read_uncommitted")
-    stats = check_against_table(pg, t, writer, consume(topic), marker_xid, exactly_once=False)
+    try:
+        stats = check_against_table(pg, t, writer, consume(topic), marker_xid, exactly_once=False)
+    except AssertionError as e:  # the seed makes the run repeatable (SLUICE_CRASH_SEED)
+        raise AssertionError(f"seed {seed}: {e}") from None
     print(f"\nkafka crash test: seed={seed} writer_ops={writer.ops} {stats}")
     assert stats["transactions"] > 100  # the checks had something to check
 
@@ -476,7 +479,10 @@ def test_broker_restart_mid_stream_nothing_missing(pg, kafka, tables, mk):
     finally:
         writer.stop.set()
     marker_xid = finish(pg, s, t, writer, topic, "read_uncommitted")
-    stats = check_against_table(pg, t, writer, consume(topic), marker_xid, exactly_once=False)
+    try:
+        stats = check_against_table(pg, t, writer, consume(topic), marker_xid, exactly_once=False)
+    except AssertionError as e:  # the seed makes the run repeatable (SLUICE_CRASH_SEED)
+        raise AssertionError(f"seed {seed}: {e}") from None
     print(f"\nkafka broker restart: seed={seed} sluice_restarts={restarts} {stats}")
     assert stats["transactions"] > 50
 
@@ -512,7 +518,10 @@ def test_exactly_once_kill9_no_duplicates_none_missing(pg, kafka, tables, mk):
     assert not exits, f"sluice exited by itself (seed {seed}): {exits[:3]}"
     marker_xid = finish(pg, s, t, writer, topic, "read_committed")
     recs = consume(topic, "read_committed")
-    stats = check_against_table(pg, t, writer, recs, marker_xid, exactly_once=True)
+    try:
+        stats = check_against_table(pg, t, writer, recs, marker_xid, exactly_once=True)
+    except AssertionError as e:  # the seed makes the run repeatable (SLUICE_CRASH_SEED)
+        raise AssertionError(f"seed {seed}: {e}") from None
     aborted = len(consume(topic, "read_uncommitted")) - len(recs)  # kills inside a transaction (timing)
     print(f"\nkafka exactly-once crash test: seed={seed} writer_ops={writer.ops} aborted_records={aborted} {stats}")
     assert stats["transactions"] > 100

@@ -227,6 +227,7 @@ void sl_kafka_dlq_close(sl_kafka_dlq *d) {
     if (!d) return;
     if (d->rk) {
         rd_kafka_flush(d->rk, CLOSE_FLUSH_MS);
+        sl_kafka_forget(d->rk);
         rd_kafka_destroy(d->rk);
     }
     sl_free((char *)d->o.topic);

@@ -698,6 +698,7 @@ static void ks_close(void *src) {
         /* The runtime has stored what the sink flushed last: commit it while still a member. */
         commit_acked(s, NULL);
         rd_kafka_consumer_close(s->rk); /* leaves the group; the revoke callback runs here */
+        sl_kafka_forget(s->rk);
         rd_kafka_destroy(s->rk);
     }
     if (s->skipped) SL_INFO("kafka", "records skipped by errors.tolerance=all: %" PRIu64, s->skipped);

@@ -7,8 +7,8 @@
  * event comes from the binlog itself and stays right across DDL (a table
  * gets a new table id when its definition changes). information_schema
  * fills what the binlog lacks: names and keys on servers that log less
- * metadata, and JSON columns (MariaDB's JSON is LONGTEXT with a json_valid
- * check). The snapshot, which reads with SQL, uses information_schema only.
+ * metadata, JSON columns (MariaDB's JSON is LONGTEXT with a json_valid
+ * check), and the precision of old-format (MariaDB 5.3) temporal columns. The snapshot, which reads with SQL, uses information_schema only.
  */
 #include "core/log.h"
 #include "source/mysql/binlog.h"
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 my_rel *my_rel_find(my_source *s, uint64_t table_id) {
     for (int i = 0; i < s->nrels; i++)
@@ -78,8 +79,10 @@ void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc) {
     c->src_type = mc->type;
     switch (mc->type) {
     case MYSQL_TYPE_NEWDECIMAL: c->precision = mc->meta >> 8, c->scale = mc->meta & 0xff; break;
-    case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2: c->scale = mc->meta; break;
-    case MYSQL_TYPE_TIME: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: c->scale = 0; break;
+    case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2:
+    case MYSQL_TYPE_TIME: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: /* fsp set by old_temporal_fsp() */
+        c->scale = mc->meta;
+        break;
     case MYSQL_TYPE_BIT: c->length = (mc->meta >> 8) * 8 + (mc->meta & 0xff); break;
     default: break;
     }
@@ -241,6 +244,41 @@ static my_rel *rel_slot(my_source *s, uint64_t id) {
     return r;
 }
 
+/* The 5.6-format type information_schema's description maps an old-format temporal type to. */
+static uint8_t type56(uint8_t t) {
+    switch (t) {
+    case MYSQL_TYPE_TIME: return MYSQL_TYPE_TIME2;
+    case MYSQL_TYPE_DATETIME: return MYSQL_TYPE_DATETIME2;
+    case MYSQL_TYPE_TIMESTAMP: return MYSQL_TYPE_TIMESTAMP2;
+    default: return 0;
+    }
+}
+
+/*
+ * MariaDB logs TIME/DATETIME/TIMESTAMP columns made with mysql56_temporal_format=OFF (or before
+ * MariaDB 10.1) under the old type codes, and those with a fraction in MariaDB 5.3's "hires" layouts,
+ * whose size depends on the precision; the table map has no metadata for these types. The precision
+ * is the column's DATETIME_PRECISION in information_schema (found by name: the table may have
+ * columns added or dropped since). Without it the classic formats (no fraction) are assumed.
+ */
+static void old_temporal_fsp(my_rel *r, const char *fq, const sl_my_col *icols, int nicols) {
+    for (int i = 0; i < r->ncols; i++) {
+        sl_my_col *mc = &r->cols[i];
+        uint8_t want = type56(mc->type);
+        if (!want) continue;
+        int k = i < nicols && !strcasecmp(icols[i].name, mc->name) ? i : -1;
+        for (int j = 0; k < 0 && j < nicols; j++)
+            if (!strcasecmp(icols[j].name, mc->name)) k = j;
+        if (k >= 0 && icols[k].type == want) {
+            mc->meta = icols[k].meta;
+            continue;
+        }
+        SL_WARN("mysql", "table %s column %s: old-format (MariaDB 5.3) temporal column that information_schema "
+                "does not describe (the table changed or was dropped since): assuming no fractional seconds",
+                fq, mc->name);
+    }
+}
+
 int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, size_t errsz) {
     sl_my_tmap tm;
     if (sl_my_tmap_parse(b, len, &tm, errstr, errsz) < 0) return -1;
@@ -296,6 +334,7 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
         if (r->cols[i].nlabels == 0 && info && (int)i < nicols && icols[i].nlabels)
             r->cols[i].nlabels = icols[i].nlabels, r->cols[i].labels = icols[i].labels;
     }
+    old_temporal_fsp(r, fq, icols, info ? nicols : 0);
     sl_table *t = sl_table_new(db, db, tb, nt);
     t->id = (uint32_t)id;
     sl_buf tb2;

@@ -11,6 +11,15 @@
  * then starts at the first snapshot's position, so changes in between are
  * replayed and every row converges). Values come from the text protocol and
  * are brought into the same cell forms the binlog decoder produces.
+ *
+ * The record marked snapshot=last is the last row read. The rows of the last
+ * chunk stay in the pending batch until the snapshot knows no row follows, so
+ * they go out together with the offset that ends the snapshot: a chunk's
+ * progress is committed only once a later row was read. A resumed snapshot
+ * can still find nothing left (the rows after the committed key, or the
+ * tables after it, are gone by then); the row that ended the snapshot went
+ * out before, marked "true", and is not sent again just to mark it "last", so
+ * that snapshot has no "last" record, but its end is committed all the same.
  */
 #include "core/log.h"
 #include "source/mysql/my_int.h"
@@ -268,6 +277,56 @@ static int begin_snapshot(my_source *s, char *errstr, size_t errsz) {
     return rc;
 }
 
+/*
+ * The captured tables, in the snapshot's order (schema, name as the server sorts them). A resumed
+ * snapshot leaves out the tables before the one it was reading, found by the server's comparison, so
+ * that a resume table that is gone since (dropped, or no longer captured) still ends the skipping at
+ * the right place. Fills names (schema, table pairs; caller frees) and returns their count, or -1.
+ */
+static int list_tables(my_source *s, const char *resume, char ***names_out, char *err, size_t errsz) {
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf_puts(&q, "SELECT TABLE_SCHEMA, TABLE_NAME, ");
+    const char *dot = resume ? strchr(resume, '.') : NULL; /* MySQL names cannot contain '.' */
+    if (dot) {
+        sl_buf_puts(&q, "(TABLE_SCHEMA, TABLE_NAME) >= (");
+        quote_literal(s, &q, resume, (size_t)(dot - resume));
+        sl_buf_puts(&q, ", ");
+        quote_literal(s, &q, dot + 1, strlen(dot + 1));
+        sl_buf_putc(&q, ')');
+    } else {
+        sl_buf_puts(&q, "1");
+    }
+    sl_buf_puts(&q, " FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN "
+                    "('mysql','sys','information_schema','performance_schema') ORDER BY TABLE_SCHEMA, TABLE_NAME");
+    int rc = mysql_query(s->sql, sl_buf_cstr(&q));
+    sl_buf_free(&q);
+    if (rc != 0) {
+        snprintf(err, errsz, "listing tables: %s", mysql_error(s->sql));
+        return -1;
+    }
+    MYSQL_RES *res = mysql_store_result(s->sql);
+    int n = res ? (int)mysql_num_rows(res) : 0, nt = 0;
+    bool found = !resume;
+    char **names = sl_calloc((size_t)n * 2 + 1, sizeof *names);
+    MYSQL_ROW row;
+    while (res && (row = mysql_fetch_row(res)) != NULL) {
+        char fq[520];
+        snprintf(fq, sizeof fq, "%s.%s", row[0], row[1]);
+        if (!sl_filter_match(&s->dbs, row[0]) || !sl_filter_match(&s->tables, fq)) continue;
+        if (row[2] && !strcmp(row[2], "0")) continue; /* read before the restart */
+        found |= resume && !strcmp(fq, resume);
+        names[2 * nt] = sl_strdup(row[0]), names[2 * nt + 1] = sl_strdup(row[1]);
+        nt++;
+    }
+    mysql_free_result(res);
+    if (!found)
+        SL_WARN("mysql", "table %s of the unfinished snapshot is gone or no longer captured: resuming with the "
+                "tables after it", resume);
+    *names_out = names;
+    return nt;
+}
+
 int my_snapshot_run(my_source *s) {
     char err[1024];
     snap_state st = {0};
@@ -280,34 +339,12 @@ int my_snapshot_run(my_source *s) {
     }
     if (begin_snapshot(s, err, sizeof err) < 0) goto fail;
     SL_INFO("mysql", "snapshot start file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos, s->start.gtids);
-    if (mysql_query(s->sql, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE "
-                            "TABLE' AND TABLE_SCHEMA NOT IN ('mysql','sys','information_schema','performance_schema')"
-                            " ORDER BY TABLE_SCHEMA, TABLE_NAME") != 0) {
-        snprintf(err, sizeof err, "listing tables: %s", mysql_error(s->sql));
-        goto fail;
-    }
-    MYSQL_RES *res = mysql_store_result(s->sql);
-    int n = res ? (int)mysql_num_rows(res) : 0;
-    char **names = sl_calloc((size_t)n * 2 + 1, sizeof *names);
-    int nt = 0;
-    MYSQL_ROW row;
-    while (res && (row = mysql_fetch_row(res)) != NULL) {
-        char fq[520];
-        snprintf(fq, sizeof fq, "%s.%s", row[0], row[1]);
-        if (!sl_filter_match(&s->dbs, row[0]) || !sl_filter_match(&s->tables, fq)) continue;
-        names[2 * nt] = sl_strdup(row[0]), names[2 * nt + 1] = sl_strdup(row[1]);
-        nt++;
-    }
-    mysql_free_result(res);
-    bool skipping = st.table != NULL;
+    char **names = NULL;
+    int nt = list_tables(s, st.table, &names, err, sizeof err);
+    if (nt < 0) goto fail;
     int rc = 0;
-    for (int i = 0; i < nt && rc == 0 && !sl_ctx_stopping(s->ctx); i++) {
-        char fq[520];
-        snprintf(fq, sizeof fq, "%s.%s", names[2 * i], names[2 * i + 1]);
-        if (skipping && strcmp(fq, st.table) != 0) continue; /* done before the crash */
-        skipping = false;
+    for (int i = 0; i < nt && rc == 0 && !sl_ctx_stopping(s->ctx); i++)
         rc = snapshot_table(s, names[2 * i], names[2 * i + 1], &st, err, sizeof err);
-    }
     for (int i = 0; i < 2 * nt; i++) sl_free(names[i]);
     sl_free(names);
     if (rc < 0) goto fail;
@@ -316,6 +353,9 @@ int my_snapshot_run(my_source *s) {
     mysql_query(s->sql, "COMMIT");
     if (sl_ctx_stopping(s->ctx)) return 0;
     if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
+    else if (st.resumed && st.count == 0)
+        SL_INFO("mysql", "snapshot resumed with nothing left to read: no record is marked snapshot=last (the last "
+                "row went out before the restart); committing the end of the snapshot");
     char off[2048];
     my_offset_json(s, off, sizeof off, &s->start, NULL);
     sl_batch_set_offset(s->batch, off, 0);
