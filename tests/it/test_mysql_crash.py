@@ -577,6 +577,193 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     assert state == {i: v for i, v in mysql(my, f"SELECT id, v FROM {t}")}
 
 
+def stall_mid_snapshot_then_kill9(s, rows, fraction):
+    """Runs s with a FIFO sink that the test drains until `fraction` of the rows are out, then stops
+    reading: the pipeline stalls in the middle of the snapshot. Waits until the committed offset settles,
+    kills sluice (-9) and returns the whole lines the sink had written (then s writes to s.out again)."""
+    events = s.out
+    fifo = s.dir / "stall.fifo"
+    os.mkfifo(fifo)
+    s.config["sink.file.path"] = str(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    got = b""
+    try:
+        start_run(s)
+        deadline = time.time() + 60
+        while got.count(b"\n") < rows * fraction:
+            assert time.time() < deadline and s.proc.poll() is None, log_text(s)[-3000:]
+            try:
+                data = os.read(reader, 1 << 20)
+            except BlockingIOError:
+                time.sleep(0.001)
+                continue
+            got += data
+        prev = None
+        for _ in range(100):
+            off = offset_of(s)
+            if off is not None and off == prev:
+                break
+            prev = off
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"the committed offset did not settle: {prev}\n{log_text(s)[-3000:]}")
+        assert "snapshot complete" not in log_text(s, s.mark)
+        s.kill9()
+        while True:
+            try:
+                data = os.read(reader, 1 << 20)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            got += data
+    finally:
+        if s.proc and s.proc.poll() is None:
+            s.kill9()
+        os.close(reader)
+    whole = got[:got.rfind(b"\n") + 1]
+    events.write_bytes(whole)
+    s.config["sink.file.path"] = str(events)
+    s.out = events
+    return [json.loads(l) for l in whole.splitlines()]
+
+
+def test_kill9_right_after_the_last_chunk_then_restart_streams(my, mysluice):
+    """A table of exactly 4 chunks: the last chunk's rows, the record marked snapshot=last and the offset
+    that ends the snapshot go out together (the chunk's own progress offset is never committed), so a
+    kill -9 right after them leaves a completed snapshot: the restart streams, reads nothing again."""
+    chunk = 50
+    rows = 4 * chunk
+    t = make_table(my, "it_mycrash_exact", "id INT PRIMARY KEY, v INT")
+    mysql(my, f"INSERT INTO {t} SELECT seq, seq FROM seq_1_to_{rows}")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_fetch_size=str(chunk), max_batch_size="20",
+                 offset_flush_interval_ms="0", key_converter_schemas_enable="false",
+                 value_converter_schemas_enable="false")
+    start_run(s)
+    s.wait_events(rows)
+    wait_until(lambda: (offset_of(s) or {}).get("pos") and "snapshot" not in offset_of(s), 30,
+               what="the offset that ends the snapshot")
+    s.kill9()
+    first = s.events()
+    assert [payload(e)["after"]["id"] for e in first] == list(range(1, rows + 1))
+    marks = [payload(e)["source"]["snapshot"] for e in first]
+    assert marks == ["first"] + ["true"] * (rows - 2) + ["last"], marks[-3:]
+
+    start_run(s)
+    wait_log(s, "streaming binlog from")
+    assert "snapshot start" not in log_text(s, s.mark)
+    mysql(my, f"INSERT INTO {t} VALUES ({rows + 1}, 0)")
+    mysql(my, f"UPDATE {t} SET v = -1 WHERE id = {rows}")
+    ev = s.wait_events(rows + 2)
+    time.sleep(0.5)
+    assert s.stop() == 0
+    ev = s.events()
+    assert [(payload(e)["op"], payload(e)["after"]["id"]) for e in ev[rows:]] == [("c", rows + 1), ("u", rows)]
+
+
+def test_resumed_snapshot_with_nothing_left_completes_and_streams(my, mysluice):
+    """The committed offset names the last key of a whole chunk (snapshot=true, the pipeline stalled and
+    sluice was killed), and by the restart every row after that key is gone: the table now holds an exact
+    multiple of snapshot.fetch.size rows and the chunk that was emitted last is its last. The resumed
+    snapshot finds nothing left. It emits no record (the row that ends the snapshot went out before the
+    crash, marked "true"; sending it again only to mark it "last" would duplicate it), but it commits an
+    offset without the snapshot flag, so the snapshot counts as complete; streaming then starts at the
+    snapshot's binlog position (the deletes come as d events), and a further restart streams on."""
+    rows, chunk = 5000, 100
+    t = make_table(my, "it_mycrash_nothing_left", "id INT PRIMARY KEY, v INT")
+    mysql(my, f"INSERT INTO {t} SELECT seq, seq FROM seq_1_to_{rows}")
+    # A sink run takes up to 64 queued batches before it flushes and an offset can be committed: 64 x 20
+    # rows, well below the 60% of the rows read before the stall.
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_fetch_size=str(chunk), max_batch_size="20",
+                 max_queue_size="100", sink_file_fsync="false", offset_flush_interval_ms="0",
+                 key_converter_schemas_enable="false", value_converter_schemas_enable="false")
+    first = stall_mid_snapshot_then_kill9(s, rows, 0.6)
+    n1 = len(first)
+    assert [payload(e)["after"]["id"] for e in first] == list(range(1, n1 + 1))
+    off = offset_of(s)
+    assert off and off.get("snapshot") is True, off
+    k = int(off["snapshot_progress"]["after"][0])
+    assert k % chunk == 0 and chunk <= k <= n1 < rows, (k, n1)
+
+    mysql(my, f"DELETE FROM {t} WHERE id > {k}")  # the table is now exactly k / chunk chunks
+    start_run(s)
+    wait_log(s, "snapshot complete", timeout=60)
+    mysql(my, f"INSERT INTO {t} VALUES ({rows + 1}, 0)")
+    mysql(my, f"UPDATE {t} SET v = -1 WHERE id = 1")
+    want = n1 + 2 * (rows - k) + 2  # the deletes (+ tombstones) streamed from the snapshot's position, c, u
+    lines = LineCounter(s.out)
+    wait_until(lambda: lines.update() >= want, 60, interval=0.1, what=f"{want} lines")
+    time.sleep(0.5)  # nothing more may come
+    assert s.stop() == 0
+    second_log = log_text(s, s.mark)
+    assert "resuming after the last chunk read" in second_log and "nothing left" in second_log, second_log
+    ev = s.events()
+    assert len(ev) == want, len(ev)
+    second = ev[n1:]
+    assert all(payload(e) is None or payload(e)["op"] != "r" for e in second)  # nothing read again
+    assert not any(payload(e) and payload(e)["source"].get("snapshot") == "last" for e in ev)
+    deleted = [payload(e)["before"]["id"] for e in second if payload(e) and payload(e)["op"] == "d"]
+    assert deleted == list(range(k + 1, rows + 1))
+    assert [(payload(e)["op"], payload(e)["after"]["id"]) for e in second[-2:]] == [("c", rows + 1), ("u", 1)]
+    off = offset_of(s)
+    assert off and "snapshot" not in off and "snapshot_progress" not in off and off["gtids"], off
+    # Replaying the file gives the table: each row read once, the deletes and the later changes applied.
+    reads = [payload(e)["after"]["id"] for e in ev if payload(e) and payload(e)["op"] == "r"]
+    assert reads == list(range(1, n1 + 1))
+    state = {}
+    for e in ev:
+        v = payload(e)
+        if v is None:
+            continue
+        if v["op"] == "d":  # rows never read (deleted before the resumed snapshot) come as d too
+            state.pop(v["before"]["id"], None)
+        else:
+            state[v["after"]["id"]] = v["after"]["v"]
+    assert state == {i: v for i, v in mysql(my, f"SELECT id, v FROM {t}")}
+
+    # The snapshot is over for good: the next run streams on from the committed offset.
+    start_run(s)
+    wait_log(s, "streaming binlog from")
+    assert "snapshot start" not in log_text(s, s.mark)
+    mysql(my, f"INSERT INTO {t} VALUES ({rows + 2}, 0)")
+    s.wait_events(want + 1)
+    time.sleep(0.5)
+    assert s.stop() == 0
+    ev = s.events()
+    assert len(ev) == want + 1 and payload(ev[-1])["op"] == "c" and payload(ev[-1])["after"]["id"] == rows + 2
+
+
+def test_resumed_snapshot_whose_table_is_gone_goes_on_with_the_next(my, mysluice):
+    """The snapshot was cut short in table a; before the restart a is dropped. The resumed snapshot must
+    not skip everything after a: table b is read whole and its last row ends the snapshot."""
+    rows, rows_b, chunk = 5000, 30, 100
+    a = make_table(my, "it_mycrash_gone_a", "id INT PRIMARY KEY, v INT")
+    b = make_table(my, "it_mycrash_gone_b", "id INT PRIMARY KEY, v INT")
+    mysql(my, f"INSERT INTO {a} SELECT seq, seq FROM seq_1_to_{rows}")
+    mysql(my, f"INSERT INTO {b} SELECT seq, -seq FROM seq_1_to_{rows_b}")
+    s = mysluice(table_include_list="sluice.it_mycrash_gone_.*", snapshot_fetch_size=str(chunk),
+                 max_batch_size="20", max_queue_size="100", sink_file_fsync="false", offset_flush_interval_ms="0",
+                 key_converter_schemas_enable="false", value_converter_schemas_enable="false")
+    first = stall_mid_snapshot_then_kill9(s, rows, 0.6)
+    assert {e["topic"] for e in first} == {f"my.sluice.{a}"}
+    off = offset_of(s)
+    assert off and off["snapshot_progress"]["table"] == f"sluice.{a}", off
+
+    mysql(my, f"DROP TABLE {a}")
+    start_run(s)
+    wait_log(s, "snapshot complete", timeout=60)
+    s.wait_events(len(first) + rows_b)
+    time.sleep(0.5)
+    assert s.stop() == 0
+    log = log_text(s, s.mark)
+    assert f".{a} of the unfinished snapshot is gone" in log, log  # (the db name may be redacted)
+    second = [payload(e) for e in s.events()[len(first):]]
+    assert [(p["op"], p["source"]["table"], p["after"]["id"]) for p in second] == \
+           [("r", b, i) for i in range(1, rows_b + 1)]
+    assert [p["source"]["snapshot"] for p in second] == ["true"] * (rows_b - 1) + ["last"]
+    assert "snapshot" not in offset_of(s)
+
+
 def test_primary_key_change_is_delete_and_create(my, mysluice):
     """A key change must reach a key-based consumer as delete (old key) + tombstone + create (new key);
     replaying the file must then not keep the row under its old key."""

@@ -176,6 +176,9 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
  *           ts0 TIMESTAMP NULL, ts4 TIMESTAMP(4) NULL) created with mysql56_temporal_format=OFF
  *   t_old2 (id, t1 TIME(1), t5 TIME(5), dt1 DATETIME(1), dt4 DATETIME(4), ts2 TIMESTAMP(2) NULL,
  *           ts6 TIMESTAMP(6) NULL), mysql56_temporal_format=OFF
+ *   t_old3 (id INT PK, t2 TIME(2), t4 TIME(4), dt3 DATETIME(3), dt5 DATETIME(5), ts1 TIMESTAMP(1) NULL,
+ *           ts3 TIMESTAMP(3) NULL, ts5 TIMESTAMP(5) NULL), mysql56_temporal_format=OFF (with t_old and
+ *           t_old2: every precision of the three hires layouts)
  *   t_frac (id, t1..t5 TIME(1..5), dt1 DATETIME(1), dt5 DATETIME(5), ts2 TIMESTAMP(2) NULL, ts3 TIMESTAMP(3) NULL)
  *   x_sig  (a YEAR, b INT, c BIT(3), d TINYINT UNSIGNED)
  *   x_cs   (id INT PK, a VARCHAR(10), b TEXT, e ENUM('ä','ö') latin1, s SET('ü','b') latin1, e2 ENUM('z','ß'))
@@ -252,6 +255,12 @@ static const tmap M_OLD2 = {7,
     "",
     "7e",
     "010100041902696402743102743503647431036474340374733203747336080100"};
+/* t_old3 */
+static const tmap M_OLD3 = {8,
+    "030b0b0c0c070707",
+    "",
+    "fe",
+    "010100041d0269640274320274340364743303647435037473310374733303747335080100"};
 /* t_int, event type 23 */
 static const rows_ev W_INT1 = {"ff07", NULL,
     "00f801000000800000800000000080000000000000800000000000000000000000800000000000000000"};
@@ -357,6 +366,15 @@ static const rows_ev W_OLD2_1 = {"7f", NULL,
 /* t_old2, event type 23 */
 static const rows_ev W_OLD2_2 = {"7f", NULL,
     "80020000000399c0bf00000000010000000000000cc4f1366fd8f100000000000000000007a120"};
+/* t_old3, event type 23 */
+static const rows_ev W_OLD3_1 = {"ff", NULL,
+    "00010000001200c3bf000000000100422bb811c7ff0cc53398e9f0017fffffff090000000100016681f17f003039"};
+/* t_old3, event type 23 */
+static const rows_ev W_OLD3_2 = {"ff", NULL,
+    "00020000002401871c07084c77000146e4ebd7fc180000000000000000000001000000000000003b9aca00000000"};
+/* t_old3, event type 23 */
+static const rows_ev W_OLD3_3 = {"ff", NULL,
+    "e00300000011bba5b207062725ff00422bb57e9bf41989e26cdfffff"};
 
 /* ------------------------------------------------------------------------ */
 
@@ -527,6 +545,47 @@ static void test_old_temporal(void) {
                                      "1970-01-01 00:00:00.500000+00"};
     check_event("t_old2 insert 1", &t, &W_OLD2_1, v1, 1);
     check_event("t_old2 insert 2", &t, &W_OLD2_2, v2, 1);
+    sl_arena_free(&t.arena);
+
+    CHECK(load(&t, &M_OLD3) == 0);
+    static const uint16_t fsp3[] = {0, 2, 4, 3, 5, 1, 3, 5};
+    for (int i = 0; i < 8; i++) t.cols[i].meta = fsp3[i];
+    static const char *const x1[] = {"1",
+                                     "-00:00:00.01",
+                                     "-838:59:59.9999",
+                                     "2024-02-29 23:59:59.999",
+                                     "1000-01-01 00:00:00.00001",
+                                     "2038-01-19 03:14:07.9+00",
+                                     "1970-01-01 00:00:01.001+00",
+                                     "2024-06-30 23:59:59.12345+00"};
+    static const char *const x2[] = {"2",
+                                     "838:59:59.00",
+                                     "00:00:00.0000",
+                                     "9999-12-31 23:59:59.000",
+                                     "0000-00-00 00:00:00.00000",
+                                     "1970-01-01 00:00:01.0+00",
+                                     "0000-00-00 00:00:00+00",
+                                     "2001-09-09 01:46:40.00000+00"};
+    static const char *const x3[] = {"3", "-12:34:56.78", "-01:00:00.0001", "2024-02-29 12:00:00.500",
+                                     "1999-12-31 23:59:59.99999", N, N, N};
+    check_event("t_old3 insert 1", &t, &W_OLD3_1, x1, 1);
+    check_event("t_old3 insert 2", &t, &W_OLD3_2, x2, 1);
+    check_event("t_old3 insert 3", &t, &W_OLD3_3, x3, 1);
+    /* Without the precision (the table map has none) the hires bytes are misread: TIME(2)'s 4 bytes
+       read as the classic 3-byte HHMMSS give an impossible time. */
+    t.cols[1].meta = 0;
+    {
+        char err[256] = "";
+        size_t n, np;
+        uint8_t *rows = unhex(W_OLD3_1.rows, &n), *present = unhex(W_OLD3_1.present, &np);
+        sl_arena a;
+        sl_cell cells[8];
+        sl_arena_init(&a);
+        CHECK(sl_my_decode_row(t.cols, t.ncols, present, rows, n, &a, cells, err, sizeof err) == -1);
+        CHECK(strstr(err, "column 1 (t2, type 11): time out of range") != NULL);
+        sl_arena_free(&a);
+        free(rows), free(present);
+    }
     sl_arena_free(&t.arena);
 }
 

@@ -80,7 +80,7 @@ void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc) {
     switch (mc->type) {
     case MYSQL_TYPE_NEWDECIMAL: c->precision = mc->meta >> 8, c->scale = mc->meta & 0xff; break;
     case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2:
-    case MYSQL_TYPE_TIME: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: /* fsp set by old_temporal_fsp() */
+    case MYSQL_TYPE_TIME: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: /* fsp: information_schema */
         c->scale = mc->meta;
         break;
     case MYSQL_TYPE_BIT: c->length = (mc->meta >> 8) * 8 + (mc->meta & 0xff); break;
@@ -142,6 +142,9 @@ static void col_from_info(sl_my_col *mc, const char *dtype, const char *coltype,
     mc->is_unsigned = strstr(coltype, "unsigned") != NULL;
     mc->binary = !charset || !*charset;
     mc->charset = 0;
+    /* MariaDB 10.5+ marks the old (5.3) temporal formats in COLUMN_TYPE ("time(3) / * mariadb-5.3 * /"):
+       the binlog logs those under the old type codes. */
+    bool old = strstr(coltype, "mariadb-5.3") != NULL;
     if (!strcmp(dtype, "tinyint")) mc->type = MYSQL_TYPE_TINY;
     else if (!strcmp(dtype, "smallint")) mc->type = MYSQL_TYPE_SHORT;
     else if (!strcmp(dtype, "mediumint")) mc->type = MYSQL_TYPE_INT24;
@@ -151,9 +154,11 @@ static void col_from_info(sl_my_col *mc, const char *dtype, const char *coltype,
     else if (!strcmp(dtype, "double")) mc->type = MYSQL_TYPE_DOUBLE;
     else if (!strcmp(dtype, "decimal")) mc->type = MYSQL_TYPE_NEWDECIMAL, mc->meta = (uint16_t)(p << 8 | sc);
     else if (!strcmp(dtype, "date")) mc->type = MYSQL_TYPE_DATE;
-    else if (!strcmp(dtype, "time")) mc->type = MYSQL_TYPE_TIME2, mc->meta = (uint16_t)fsp;
-    else if (!strcmp(dtype, "datetime")) mc->type = MYSQL_TYPE_DATETIME2, mc->meta = (uint16_t)fsp;
-    else if (!strcmp(dtype, "timestamp")) mc->type = MYSQL_TYPE_TIMESTAMP2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "time")) mc->type = old ? MYSQL_TYPE_TIME : MYSQL_TYPE_TIME2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "datetime"))
+        mc->type = old ? MYSQL_TYPE_DATETIME : MYSQL_TYPE_DATETIME2, mc->meta = (uint16_t)fsp;
+    else if (!strcmp(dtype, "timestamp"))
+        mc->type = old ? MYSQL_TYPE_TIMESTAMP : MYSQL_TYPE_TIMESTAMP2, mc->meta = (uint16_t)fsp;
     else if (!strcmp(dtype, "year")) mc->type = MYSQL_TYPE_YEAR;
     else if (!strcmp(dtype, "bit")) mc->type = MYSQL_TYPE_BIT, mc->meta = (uint16_t)((p / 8) << 8 | (p % 8));
     else if (!strcmp(dtype, "enum") || !strcmp(dtype, "set")) {
@@ -264,12 +269,18 @@ static uint8_t type56(uint8_t t) {
 static void old_temporal_fsp(my_rel *r, const char *fq, const sl_my_col *icols, int nicols) {
     for (int i = 0; i < r->ncols; i++) {
         sl_my_col *mc = &r->cols[i];
-        uint8_t want = type56(mc->type);
-        if (!want) continue;
+        uint8_t t56 = type56(mc->type);
+        if (!t56) continue;
         int k = i < nicols && !strcasecmp(icols[i].name, mc->name) ? i : -1;
         for (int j = 0; k < 0 && j < nicols; j++)
             if (!strcasecmp(icols[j].name, mc->name)) k = j;
-        if (k >= 0 && icols[k].type == want) {
+        if (k >= 0 && (icols[k].type == mc->type || icols[k].type == t56)) {
+            /* A column in the 5.6 format now was rebuilt after this event (an ALTER TABLE that copies
+               converts old columns), or the server does not mark old columns (MySQL, whose old columns
+               have no fraction; MariaDB before 10.5): its precision is the best guess there is. */
+            if (icols[k].type == t56 && icols[k].meta)
+                SL_DEBUG("mysql", "table %s column %s: old-format temporal event, the column is not marked "
+                         "old-format now: taking its current precision %u", fq, mc->name, icols[k].meta);
             mc->meta = icols[k].meta;
             continue;
         }
