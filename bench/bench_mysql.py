@@ -78,7 +78,7 @@ def run_recv(start, end):
     return time.time() - t0, int(out.stdout.strip())
 
 
-def write_config(workdir, start):
+def write_config(workdir, start, tables="sluice.bench_orders"):
     """bench.json with its offset store seeded at `start`; returns the output file."""
     p = my_params()
     out = workdir / "events.jsonl"
@@ -94,7 +94,7 @@ def write_config(workdir, start):
     cfg = {"name": "bench", "config": {
         "connector.class": "mariadb", "database.hostname": p["host"], "database.port": str(p["port"]),
         "database.user": p["user"], "database.password": p["password"], "topic.prefix": "bench",
-        "table.include.list": "sluice.bench_orders,sluice.bench_marker", "database.server.id": "77001",
+        "table.include.list": tables, "database.server.id": "77001",
         "sink.type": "file", "sink.file.path": str(out), "offset.storage.file.filename": str(db),
         **json.loads(os.environ.get("BENCH_SLUICE_CONFIG", "{}"))}}
     (workdir / "bench.json").write_text(json.dumps(cfg))
@@ -111,7 +111,7 @@ def live(conn, workdir):
     q(conn, "DROP TABLE IF EXISTS bench_marker")
     q(conn, "CREATE TABLE bench_marker (id INT PRIMARY KEY)")
     start = position(conn)
-    out = write_config(workdir, start)
+    out = write_config(workdir, start, "sluice.bench_orders,sluice.bench_marker")
     p = my_params()
     log = open(workdir / "sluice.log", "wb")
     sl = subprocess.Popen([SLUICE, "run", str(workdir / "bench.json")], stderr=log)
