@@ -8,6 +8,7 @@
 #include "state/offsets.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -97,6 +98,19 @@ struct sl_connector {
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
+    /* daemon mode */
+    _Atomic int paused;
+    _Atomic uint64_t bytes_read, reconnects, batch_size_sum;
+    _Atomic int64_t lag_records, lag_bytes;
+    pthread_mutex_t m_lock;  /* the metrics below */
+    int64_t source_ts_ms, last_write_ms;
+    uint64_t lat_count, lat_buckets[SL_LATENCY_BUCKETS];
+    double lat_sum_ms;
+    char committed_offset[512];
+    int64_t *run_ts;         /* sink thread: source commit times (µs) of the current run's records */
+    size_t run_ts_n, run_ts_cap;
+    sl_snapshot_table snap[16];
+    int nsnap;
     bool eos;                /* records and offsets commit together through sink_ops->commit */
     int64_t heartbeat_ms;    /* > 0: a heartbeat record when the source position moved this long after the last */
     int64_t last_heartbeat_ms;
@@ -128,6 +142,8 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     c->ctx.conn = c;
     c->cfg = cfg;
     pthread_mutex_init(&c->err_lock, NULL);
+    pthread_mutex_init(&c->m_lock, NULL);
+    c->lag_records = c->lag_bytes = -1;
     int before = errs->n;
     if (!cfg->name || !*cfg->name) sl_errs_add(errs, "name: required, not set (the connector's name)");
     c->name = sl_strdup(cfg->name ? cfg->name : "");
@@ -200,7 +216,18 @@ const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
 const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
 const sl_config *sl_ctx_config(const sl_ctx *x) { return x->conn->cfg; }
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return &x->conn->dbz; }
-bool sl_ctx_stopping(const sl_ctx *x) { return atomic_load(&x->conn->stop) != 0; }
+/* Set on a connector's source thread: the connector it runs. */
+static _Thread_local const sl_connector *source_thread_of;
+
+/* The source thread also sees "stopping" while the connector is paused: it returns from run()
+ * and the runtime closes it until resume. The sink keeps draining. */
+bool sl_ctx_stopping(const sl_ctx *x) {
+    const sl_connector *c = x->conn;
+    if (atomic_load(&c->stop)) return true;
+    return atomic_load(&c->paused) && source_thread_of == c;
+}
+
+bool sl_ctx_paused(const sl_ctx *x) { return atomic_load(&x->conn->paused) != 0; }
 uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
 
 void sl_ctx_set_partition(sl_ctx *x, const char *partition_json) {
@@ -257,11 +284,34 @@ int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
         c->resume_offset = sl_strdup(b->offset);
     }
     atomic_fetch_add(&c->n_read, (uint64_t)b->n);
+    atomic_fetch_add(&c->bytes_read, (uint64_t)sl_batch_bytes(b));
     if (sl_queue_push(c->q, b) < 0) {
         sl_batch_destroy(b);
         return -1;
     }
     return 0;
+}
+
+void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done) {
+    sl_connector *c = x->conn;
+    pthread_mutex_lock(&c->m_lock);
+    int i = 0;
+    while (i < c->nsnap && strcmp(c->snap[i].table, table) != 0) i++;
+    if (i == c->nsnap && c->nsnap < (int)(sizeof c->snap / sizeof c->snap[0])) {
+        c->nsnap++;
+        snprintf(c->snap[i].table, sizeof c->snap[i].table, "%s", table);
+    }
+    if (i < c->nsnap) {
+        c->snap[i].rows_done = rows_done;
+        c->snap[i].rows_total = rows_total;
+        c->snap[i].done = done;
+    }
+    pthread_mutex_unlock(&c->m_lock);
+}
+
+void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind) {
+    atomic_store(&x->conn->lag_records, records_behind);
+    atomic_store(&x->conn->lag_bytes, bytes_behind);
 }
 
 sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
@@ -297,6 +347,7 @@ static int reopen_source(sl_connector *c) {
         int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, sizeof err);
         if (rc == 0) {
             SL_INFO("connector", "source reconnected connector=%s", c->name);
+            atomic_fetch_add(&c->reconnects, 1);
             return 0;
         }
         if (rc != SL_RETRY) {
@@ -307,10 +358,37 @@ static int reopen_source(sl_connector *c) {
     }
 }
 
+/* Paused: closes the source, waits for resume (or stop), opens it again where it stopped.
+ * Returns 0 when reopened. */
+static int pause_source(sl_connector *c) {
+    char err[1024];
+    SL_INFO("connector", "paused connector=%s", c->name);
+    c->src_ops->close(c->src);
+    c->src = NULL;
+    while (atomic_load(&c->paused) && !atomic_load(&c->stop)) sl_sleep_ms(100, (volatile int *)&c->stop);
+    if (atomic_load(&c->stop)) return -1;
+    sl_free(c->stored_offset);
+    c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
+    c->stored_loaded = c->resume_offset != NULL;
+    int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, sizeof err);
+    if (rc == 0) {
+        SL_INFO("connector", "resumed connector=%s", c->name);
+        return 0;
+    }
+    if (rc == SL_RETRY) { /* unreachable now: the usual reconnect loop takes over */
+        sl_ctx_retry(&c->ctx, "%s", err);
+        return reopen_source(c);
+    }
+    sl_ctx_fail(&c->ctx, "%s", err);
+    return -1;
+}
+
 static void *source_main(void *arg) {
     sl_connector *c = arg;
+    source_thread_of = c;
     for (;;) {
         int rc = c->src_ops->run(c->src);
+        if (rc == 0 && atomic_load(&c->paused) && !atomic_load(&c->stop) && pause_source(c) == 0) continue;
         if (rc == SL_RETRY && !atomic_load(&c->stop) && reopen_source(c) == 0) continue;
         if (rc < 0 && !atomic_load(&c->failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
         break;
@@ -327,6 +405,45 @@ typedef struct commit_state {
     int64_t last_store_ms;
 } commit_state;
 
+const double sl_latency_bounds_ms[SL_LATENCY_BUCKETS] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000, INFINITY};
+
+/* Sink thread: remembers the source commit times of a batch's records for the latency histogram. */
+static void note_written(sl_connector *c, const sl_batch *b) {
+    if (c->run_ts_n + (size_t)b->n > c->run_ts_cap) {
+        c->run_ts_cap = (c->run_ts_n + (size_t)b->n) * 2;
+        c->run_ts = sl_realloc(c->run_ts, c->run_ts_cap * sizeof *c->run_ts);
+    }
+    for (int i = 0; i < b->n; i++)
+        if (b->recs[i].ts_us > 0) c->run_ts[c->run_ts_n++] = b->recs[i].ts_us;
+    atomic_fetch_add(&c->batch_size_sum, (uint64_t)b->n);
+}
+
+/* Sink thread, after the run is durable: end-to-end latency of each record, newest source time. */
+static void note_durable(sl_connector *c) {
+    int64_t now_us = sl_wall_us(), newest = 0;
+    pthread_mutex_lock(&c->m_lock);
+    for (size_t i = 0; i < c->run_ts_n; i++) {
+        double ms = (double)(now_us - c->run_ts[i]) / 1000.0;
+        if (ms < 0) ms = 0;
+        int k = 0;
+        while (ms > sl_latency_bounds_ms[k]) k++;
+        for (; k < SL_LATENCY_BUCKETS; k++) c->lat_buckets[k]++;
+        c->lat_count++;
+        c->lat_sum_ms += ms;
+        if (c->run_ts[i] > newest) newest = c->run_ts[i];
+    }
+    if (newest / 1000 > c->source_ts_ms) c->source_ts_ms = newest / 1000;
+    if (c->run_ts_n) c->last_write_ms = sl_mono_ms();
+    pthread_mutex_unlock(&c->m_lock);
+    c->run_ts_n = 0;
+}
+
+static void note_committed(sl_connector *c, const char *offset) {
+    pthread_mutex_lock(&c->m_lock);
+    snprintf(c->committed_offset, sizeof c->committed_offset, "%s", offset);
+    pthread_mutex_unlock(&c->m_lock);
+}
+
 static int store_offset(sl_connector *c, commit_state *cs) {
     if (!cs->offset) return 0;
     char err[512];
@@ -336,6 +453,7 @@ static int store_offset(sl_connector *c, commit_state *cs) {
     }
     atomic_store(&c->committed_seq, cs->seq);
     atomic_fetch_add(&c->n_commits, 1);
+    note_committed(c, cs->offset);
     SL_DEBUG("offsets", "committed offset=%s", cs->offset);
     sl_free(cs->offset);
     cs->offset = NULL;
@@ -363,6 +481,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
             wrote = true;
             atomic_fetch_add(&c->n_written, (uint64_t)b->n);
             atomic_fetch_add(&c->n_batches, 1);
+            note_written(c, b);
         }
         if (b->offset) {
             sl_free(offset);
@@ -391,11 +510,14 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         if (offset) {
             atomic_store(&c->committed_seq, seq);
             atomic_fetch_add(&c->n_commits, 1);
+            note_committed(c, offset);
+            note_durable(c);
         }
         sl_free(offset);
         return 0;
     }
     if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
+    note_durable(c);
     if (offset) {
         sl_free(cs->offset);
         cs->offset = offset;
@@ -458,6 +580,54 @@ int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
 void sl_connector_stop(sl_connector *c) { atomic_store(&c->stop, 1); }
 
 bool sl_connector_eos(const sl_connector *c) { return c->eos; }
+
+void sl_connector_pause(sl_connector *c) {
+    if (c->started && !atomic_exchange(&c->paused, 1)) SL_INFO("connector", "pausing connector=%s", c->name);
+}
+
+void sl_connector_resume(sl_connector *c) {
+    if (atomic_exchange(&c->paused, 0)) SL_INFO("connector", "resuming connector=%s", c->name);
+}
+
+bool sl_connector_paused(const sl_connector *c) { return atomic_load(&c->paused) != 0; }
+
+void sl_connector_last_error(sl_connector *c, char *out, size_t outsz) {
+    pthread_mutex_lock(&c->err_lock);
+    snprintf(out, outsz, "%s", atomic_load(&c->failed) ? c->err : c->retry_err);
+    pthread_mutex_unlock(&c->err_lock);
+}
+
+void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
+    memset(m, 0, sizeof *m);
+    m->records_read = atomic_load(&c->n_read);
+    m->records_written = atomic_load(&c->n_written);
+    m->batches_written = atomic_load(&c->n_batches);
+    m->offsets_committed = atomic_load(&c->n_commits);
+    m->bytes_read = atomic_load(&c->bytes_read);
+    m->reconnects = atomic_load(&c->reconnects);
+    m->batch_size_sum = atomic_load(&c->batch_size_sum);
+    m->batch_size_count = m->batches_written;
+    size_t batches = 0;
+    if (c->q) sl_queue_stats(c->q, &m->queue_bytes, &m->queue_records, &batches);
+    m->queue_max_records = (size_t)c->core.max_queue_size;
+    m->queue_max_bytes = (size_t)c->core.max_queue_bytes;
+    m->lag_records = atomic_load(&c->lag_records);
+    m->lag_bytes = atomic_load(&c->lag_bytes);
+    pthread_mutex_lock(&c->m_lock);
+    m->source_ts_ms = c->source_ts_ms;
+    /* Debezium's MilliSecondsBehindSource: of the newest event, while events flow. */
+    if (c->source_ts_ms && sl_mono_ms() - c->last_write_ms < 60000) m->lag_ms = sl_wall_us() / 1000 - c->source_ts_ms;
+    m->latency_count = c->lat_count;
+    m->latency_sum_ms = c->lat_sum_ms;
+    memcpy(m->latency_buckets, c->lat_buckets, sizeof m->latency_buckets);
+    snprintf(m->offset, sizeof m->offset, "%s", c->committed_offset);
+    m->nsnapshot = c->nsnap;
+    memcpy(m->snapshot, c->snap, sizeof m->snapshot);
+    pthread_mutex_unlock(&c->m_lock);
+    m->running = sl_connector_running(c);
+    m->paused = atomic_load(&c->paused) != 0;
+    m->failed = atomic_load(&c->failed) != 0;
+}
 bool sl_ctx_eos(const sl_ctx *x) { return x->conn->eos; }
 
 bool sl_connector_running(sl_connector *c) { return c->started && atomic_load(&c->threads_done) < 2; }
@@ -496,6 +666,8 @@ void sl_connector_destroy(sl_connector *c) {
     sl_free(c->resume_offset);
     sl_free(c->name);
     pthread_mutex_destroy(&c->err_lock);
+    pthread_mutex_destroy(&c->m_lock);
+    sl_free(c->run_ts);
     sl_free(c);
 }
 

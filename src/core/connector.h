@@ -81,7 +81,11 @@ const sl_config *sl_ctx_config(const sl_ctx *x);
 bool sl_ctx_eos(const sl_ctx *x);
 /* Encoder options: sources fill connector name, server name and type modes in open(). */
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
+/* True when the connector stops; on the source thread also while it is paused (run() should
+ * then return 0 as on a stop: the runtime closes the source and reopens it on resume). */
 bool sl_ctx_stopping(const sl_ctx *x);
+/* True while the connector is paused (a source's close() must then keep what a stop would drop). */
+bool sl_ctx_paused(const sl_ctx *x);
 /* Source, in open(): names the source partition, e.g. {"server":"prefix"}. */
 void sl_ctx_set_partition(sl_ctx *x, const char *partition_json);
 /* Source: the offset to resume from: the one stored for this connector's
@@ -102,5 +106,51 @@ typedef struct sl_ctx_stats {
     uint64_t records_read, records_written, batches_written, offsets_committed;
 } sl_ctx_stats;
 sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
+/* Source: snapshot progress of one table (rows_total -1: unknown); done marks it finished. */
+void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done);
+/* Source: how far the committed position is behind the source, where measurable (-1: unknown). */
+void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind);
+
+/* ---- daemon mode: pause/resume and metrics ---- */
+
+/* Pause: the source stops reading and closes its connection (the position is kept: the PostgreSQL
+ * slot, the binlog position, the consumer group's offsets), the sink drains what is queued.
+ * Resume: the source opens again where it stopped. Any thread; no-ops when not running. */
+void sl_connector_pause(sl_connector *c);
+void sl_connector_resume(sl_connector *c);
+bool sl_connector_paused(const sl_connector *c);
+/* Copies the newest failure reason (empty when none). */
+void sl_connector_last_error(sl_connector *c, char *out, size_t outsz);
+
+#define SL_LATENCY_BUCKETS 12
+/* Upper bounds (ms) of the end-to-end latency histogram buckets; the last is +Inf. */
+extern const double sl_latency_bounds_ms[SL_LATENCY_BUCKETS];
+
+typedef struct sl_snapshot_table {
+    char table[128];
+    int64_t rows_done, rows_total; /* rows_total -1: unknown */
+    bool done;
+} sl_snapshot_table;
+
+typedef struct sl_connector_metrics {
+    uint64_t records_read, records_written, batches_written, offsets_committed;
+    uint64_t bytes_read;              /* change data handed from source to sink (in-memory size) */
+    uint64_t records_filtered;        /* dropped by transforms (none yet: 0) */
+    uint64_t records_failed, records_dlq;
+    uint64_t reconnects;
+    uint64_t batch_size_sum, batch_size_count; /* records per written batch */
+    size_t queue_records, queue_bytes, queue_max_records, queue_max_bytes;
+    int64_t source_ts_ms;             /* source commit time of the newest written record (0: none yet) */
+    int64_t lag_ms;                   /* now - source_ts_ms when records flowed in the last minute, else 0 */
+    int64_t lag_records, lag_bytes;   /* sl_ctx_source_lag, -1 unknown */
+    uint64_t latency_count;           /* end to end: source commit -> durable in the sink */
+    double latency_sum_ms;
+    uint64_t latency_buckets[SL_LATENCY_BUCKETS]; /* cumulative counts, Prometheus style */
+    char offset[512];                 /* newest committed source offset (JSON), "" if none */
+    sl_snapshot_table snapshot[16];   /* snapshot progress of up to 16 tables */
+    int nsnapshot;
+    bool running, paused, failed;
+} sl_connector_metrics;
+void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m);
 
 #endif

@@ -201,6 +201,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
                 lastkey[k][lastlen[k]] = 0;
             }
             st->count++, got++, done++;
+            if ((done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, fq, done, -1, false);
             if (sl_ctx_stopping(s->ctx)) {
                 mysql_free_result(res);
                 rc = 0;
@@ -222,6 +223,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
         }
         if (!chunked || got < s->cf->snapshot_chunk) break;
     }
+    sl_ctx_snapshot_progress(s->ctx, fq, done, done, true);
     SL_INFO("mysql", "snapshot done table=%s rows=%" PRId64, fq, done);
     rc = 0;
 out:

@@ -152,6 +152,7 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
         }
         (*count)++;
         done++;
+        if ((done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, fq, done, est >= 0 ? (int64_t)est : -1, false);
         if (tty && sl_mono_ms() - last_print >= 500) progress(fq, done, est, t0, false), last_print = sl_mono_ms();
         if (sl_ctx_stopping(s->ctx)) goto out;
     }
@@ -167,6 +168,7 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
     }
     PQclear(r);
     if (tty) progress(fq, done, est, t0, true);
+    sl_ctx_snapshot_progress(s->ctx, fq, done, est >= 0 ? (int64_t)est : -1, true);
     SL_INFO("pg", "snapshot done table=%s rows=%" PRId64, fq, done);
     rc = 0;
 out:

@@ -724,6 +724,9 @@ static int stream(pg_source *s) {
             uint64_t wal_end = get_be64(buf + 1);
             bool reply = buf[17] != 0;
             PQfreemem(buf);
+            /* The slot's lag as the server sees it: WAL written past what sluice has committed. */
+            uint64_t committed = sl_ctx_committed_seq(s->ctx);
+            sl_ctx_source_lag(s->ctx, -1, committed && wal_end > committed ? (int64_t)(wal_end - committed) : 0);
             if (advance_idle(s, wal_end) < 0) break;
             if (reply && send_status(s, false) != 0) return SL_RETRY;
         } else {
@@ -768,7 +771,7 @@ static void pg_close(void *src) {
     sl_txmon_free(&s->txmon);
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
         send_status(s, false); /* report what the runtime committed at shutdown */
-    if (s->cf->slot_drop_on_stop && s->sql && !s->retrying) {
+    if (s->cf->slot_drop_on_stop && s->sql && !s->retrying && !sl_ctx_paused(s->ctx)) {
         PQfinish(s->repl);
         s->repl = NULL;
         char q[256], err[256];
