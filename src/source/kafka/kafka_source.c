@@ -531,11 +531,32 @@ static int on_consumer_error(kafka_source *s, const rd_kafka_message_t *m) {
     return 0;
 }
 
+/* Consumer lag (records behind the end of the assigned partitions), from librdkafka's cached
+ * watermarks and positions: no request to the broker. */
+static void report_lag(kafka_source *s) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(s->rk, &parts) || !parts) return;
+    int64_t behind = 0;
+    if (parts->cnt && !rd_kafka_position(s->rk, parts)) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t lo = 0, hi = 0;
+            rd_kafka_topic_partition_t *p = &parts->elems[i];
+            if (rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi) || hi < 0) continue;
+            int64_t pos = p->offset >= 0 ? p->offset : lo;
+            if (hi > pos) behind += hi - pos;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    sl_ctx_source_lag(s->ctx, behind, -1);
+}
+
 static int ks_run(void *src) {
     kafka_source *s = src;
     const sl_core_conf *core = sl_ctx_core(s->ctx);
+    int64_t last_lag = 0;
     while (!sl_ctx_stopping(s->ctx)) {
         maybe_commit(s);
+        if (sl_mono_ms() - last_lag >= 1000) report_lag(s), last_lag = sl_mono_ms();
         int64_t wait = POLL_MS;
         if (s->batch_started) {
             int64_t left = s->batch_started + core->poll_interval_ms - sl_mono_ms();
