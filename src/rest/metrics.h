@@ -1,0 +1,45 @@
+/*
+ * /metrics: the Prometheus text exposition (format 0.0.4) of the process and
+ * its connectors. The renderer is a pure function of what the caller copied
+ * out of the connectors (sl_connector_get_metrics) plus a few reads of
+ * /proc/self, so the REST thread can call it without holding any lock of the
+ * runtime. The metric names are the SL_M_* defines below: `sluice status`
+ * (src/cli/status.c) reads the same names back, and docs/metrics.md lists
+ * every one.
+ */
+#ifndef SL_REST_METRICS_H
+#define SL_REST_METRICS_H
+#include "core/connector.h"
+#include "util/buf.h"
+
+/* The content type of what sl_metrics_render writes. */
+#define SL_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Names the status command reads back (the renderer writes many more). */
+#define SL_M_RECORDS_READ "sluice_connector_records_read_total"
+#define SL_M_RECORDS_WRITTEN "sluice_connector_records_written_total"
+#define SL_M_SOURCE_LAG_MS "sluice_connector_source_lag_milliseconds"
+#define SL_M_STATE "sluice_connector_state"
+#define SL_M_INFO "sluice_connector_info"
+
+/* The states of sluice_connector_state, in the order they are rendered. */
+#define SL_METRICS_NSTATES 5
+extern const char *const sl_metrics_states[SL_METRICS_NSTATES];
+
+typedef struct sl_metrics_conn {
+    const char *name, *state, *source, *sink; /* state: one of sl_metrics_states */
+    const sl_connector_metrics *m;            /* NULL when the connector is not running (STOPPED) */
+} sl_metrics_conn;
+
+/*
+ * Appends the exposition of the process (memory, CPU, uptime, build) and of
+ * these n connectors to out. Every family has its # HELP and # TYPE once,
+ * also when no connector has a sample for it. Reads the conns only; any
+ * thread.
+ */
+void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n);
+
+/* Appends v as an exposition label value: \ " and newline escaped. */
+void sl_metrics_put_label_value(sl_buf *out, const char *v);
+
+#endif

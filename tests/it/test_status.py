@@ -1,0 +1,337 @@
+"""`sluice status` and /metrics.
+
+The status client runs against a scripted fake daemon (a local HTTP server speaking the Kafka
+Connect REST shape and the Prometheus text format), so its parsing, rate, auth and exit codes are
+checked on every run. The end-to-end test against a real `sluice serve` with a PostgreSQL connector
+runs once that command exists."""
+import http.server
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import SLUICE, Sluice, run_cli, sql, wait_until
+
+
+def _cli_ok(*args):
+    try:
+        return subprocess.run([SLUICE, *args], capture_output=True, text=True, timeout=10).returncode == 0
+    except OSError:
+        return False
+
+
+STATUS_WIRED = _cli_ok("status", "--help")
+SERVE_BUILT = _cli_ok("serve", "--help")
+needs_status = pytest.mark.skipif(not STATUS_WIRED, reason="sluice status not wired into src/cli/main.c yet")
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- the exposition format, checked strictly ----
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LVALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
+LABEL = rf"[a-zA-Z_][a-zA-Z0-9_]*={LVALUE}"
+SAMPLE = re.compile(rf"^({NAME})(?:\{{((?:{LABEL})(?:,{LABEL})*)?\}})? (\S+)$")
+LABEL_RE = re.compile(rf"([a-zA-Z_][a-zA-Z0-9_]*)=({LVALUE})")
+
+
+def parse_exposition(text):
+    """[(name, {labels}, value)] of a format 0.0.4 text; asserts every line is valid, each family has
+    one TYPE (after its HELP) and its samples follow it."""
+    assert text.endswith("\n")
+    samples, types, current = [], {}, None
+    for line in text[:-1].split("\n"):
+        if line.startswith("# HELP "):
+            current = line.split(" ")[2]
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ")
+            assert name == current and name not in types, line
+            assert typ in ("counter", "gauge", "histogram", "summary"), line
+            types[name] = typ
+            continue
+        m = SAMPLE.match(line)
+        assert m and current, f"bad exposition line: {line!r}"
+        name, typ = m.group(1), types.get(current)
+        series = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}.get(typ, ("",))
+        assert name in [current + suffix for suffix in series], f"{line!r} outside its family {current}"
+        labels = {k: json.loads(v, strict=False) for k, v in LABEL_RE.findall(m.group(2) or "")}
+        samples.append((name, labels, float(m.group(3))))
+    return samples
+
+
+def value(samples, name, **labels):
+    got = [v for n, l, v in samples if n == name and all(l.get(k) == w for k, w in labels.items())]
+    assert len(got) <= 1, (name, labels, got)
+    return got[0] if got else None
+
+
+# ---- a fake daemon ----
+
+RATE = 2000  # records/s the fake's written counter grows by
+
+
+class FakeDaemon:
+    def __init__(self, token=None):
+        self.token = token
+        self.t0 = time.time()
+        self.requests = []  # (path, Authorization header)
+        daemon = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                daemon.requests.append((self.path, self.headers.get("Authorization")))
+                code, ctype, body = daemon.answer(self.path, self.headers.get("Authorization"))
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def written(self):
+        return int((time.time() - self.t0) * RATE) + 100
+
+    def answer(self, path, auth):
+        if self.token and auth != f"Bearer {self.token}":
+            return 401, "application/json", b'{"error_code":401,"message":"unauthorized"}'
+        if path == "/connectors?expand=status&expand=info":
+            return 200, "application/json", json.dumps({
+                "orders": {"status": {"name": "orders", "connector": {"state": "RUNNING", "worker_id": "w"},
+                                      "tasks": [{"id": 0, "state": "RUNNING", "worker_id": "w"}], "type": "source"},
+                           "info": {"name": "orders", "config": {"connector.class": "x.PostgresConnector",
+                                                                 "sink.type": "kafka"}}},
+                "broken": {"status": {"name": "broken", "connector": {"state": "RUNNING", "worker_id": "w"},
+                                      "tasks": [{"id": 0, "state": "FAILED", "worker_id": "w",
+                                                 "trace": "cannot connect to 10.0.0.9:3306\n\tat reconnect\n"}]},
+                           "info": {"name": "broken", "config": {"connector.class": "mysql", "sink.type": "file"}}},
+                "parked": {"status": {"name": "parked", "connector": {"state": "STOPPED", "worker_id": "w"},
+                                      "tasks": []},
+                           "info": {"name": "parked", "config": {"connector.class": "pg", "sink.type": "file"}}},
+            }).encode()
+        if path == "/metrics":
+            w = self.written()
+            return 200, "text/plain; version=0.0.4", (
+                "# HELP sluice_connector_state s\n# TYPE sluice_connector_state gauge\n"
+                'sluice_connector_state{connector="orders",state="RUNNING"} 1\n'
+                'sluice_connector_state{connector="orders",state="FAILED"} 0\n'
+                "# HELP sluice_connector_info i\n# TYPE sluice_connector_info gauge\n"
+                'sluice_connector_info{connector="orders",source="postgres",sink="kafka"} 1\n'
+                'sluice_connector_info{connector="broken",source="mysql",sink="file"} 1\n'
+                "# HELP sluice_connector_records_read_total r\n# TYPE sluice_connector_records_read_total counter\n"
+                f'sluice_connector_records_read_total{{connector="orders"}} {w + 5}\n'
+                "# HELP sluice_connector_records_written_total w\n"
+                "# TYPE sluice_connector_records_written_total counter\n"
+                f'sluice_connector_records_written_total{{connector="orders"}} {w}\n'
+                'sluice_connector_records_written_total{connector="broken"} 17\n'
+                "# HELP sluice_connector_source_lag_milliseconds l\n"
+                "# TYPE sluice_connector_source_lag_milliseconds gauge\n"
+                'sluice_connector_source_lag_milliseconds{connector="orders"} 42\n'
+                'an unparseable line { that the client must skip\n'
+            ).encode()
+        return 404, "application/json", b'{"error_code":404,"message":"not found"}'
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake():
+    made = []
+
+    def make(**kw):
+        d = FakeDaemon(**kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def status(*args, env=None):
+    e = dict(os.environ)
+    e.pop("SLUICE_REST_TOKEN", None)
+    e.update(env or {})
+    return run_cli("status", *args, timeout=30, env=e)
+
+
+# ---- the status client ----
+
+@needs_status
+def test_status_unreachable_names_the_url():
+    url = f"http://127.0.0.1:{closed_port()}"
+    r = status("--url", url, "--no-rate")
+    assert r.returncode == 1, r
+    assert url in r.stderr and r.stdout == ""
+
+
+@needs_status
+def test_status_usage_errors():
+    for args in (["--bogus"], ["--url"], ["extra"], ["--token", "a", "--token-file", "b"]):
+        r = status(*args)
+        assert r.returncode == 2, (args, r)
+        assert "usage: sluice status" in r.stderr
+    r = status("--token-file", "/nonexistent/token")
+    assert r.returncode == 2 and "/nonexistent/token" in r.stderr
+
+
+@needs_status
+def test_status_table(fake):
+    d = fake()
+    r = status("--url", d.url + "/")  # a trailing slash is fine
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "SOURCE", "→", "SINK", "READ", "WRITTEN", "RATE", "LAG(ms)"]
+    rows = {l.split()[0]: l.split() for l in lines[1:] if not l.startswith(" ")}
+    assert rows["orders"][:5] == ["orders", "RUNNING", "postgres", "→", "kafka"]
+    assert int(rows["orders"][6]) == int(rows["orders"][5]) - 5 > 0 and rows["orders"][8] == "42"
+    assert 0.6 * RATE <= float(rows["orders"][7]) <= 1.4 * RATE
+    assert rows["broken"][:5] == ["broken", "FAILED", "mysql", "→", "file"]  # a failed task fails the connector
+    assert rows["broken"][5:] == ["-", "17", "0", "-"]
+    assert rows["parked"][:5] == ["parked", "STOPPED", "pg", "→", "file"]  # names from the config
+    assert rows["parked"][5:] == ["-", "-", "-", "-"]
+    err = [l for l in lines if l.startswith(" ")]
+    assert err == ["    error: cannot connect to 10.0.0.9:3306"]  # the first line of the trace only
+    assert [p for p, _ in d.requests].count("/metrics") == 2
+
+
+@needs_status
+def test_status_json(fake):
+    d = fake()
+    before = d.written()
+    r = status("--url", d.url, "--json")
+    after = d.written()
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["url"] == d.url
+    c = {x["name"]: x for x in doc["connectors"]}
+    assert sorted(c) == ["broken", "orders", "parked"]
+    o = c["orders"]
+    assert (o["state"], o["source"], o["sink"], o["lag_ms"], o["error"]) == ("RUNNING", "postgres", "kafka", 42, None)
+    assert before < o["records_written"] <= after and o["records_read"] == o["records_written"] + 5
+    assert 0.6 * RATE <= o["rate"] <= 1.4 * RATE
+    b = c["broken"]
+    assert (b["state"], b["records_written"], b["rate"], b["records_read"]) == ("FAILED", 17, 0, None)
+    assert b["error"] == "cannot connect to 10.0.0.9:3306"
+    assert c["parked"]["records_written"] is None and c["parked"]["rate"] is None
+
+    d.requests.clear()
+    r = status("--url", d.url, "--json", "--no-rate")
+    assert r.returncode == 0
+    assert {x["name"]: x["rate"] for x in json.loads(r.stdout)["connectors"]}["orders"] is None
+    assert [p for p, _ in d.requests].count("/metrics") == 1
+
+
+@needs_status
+def test_status_token(fake, tmp_path):
+    d = fake(token="s3cret")
+    r = status("--url", d.url, "--no-rate")
+    assert r.returncode == 1 and "401" in r.stderr and d.url in r.stderr
+    assert status("--url", d.url, "--no-rate", "--token", "s3cret").returncode == 0
+    assert status("--url", d.url, "--no-rate", env={"SLUICE_REST_TOKEN": "s3cret"}).returncode == 0
+    (tmp_path / "tok").write_text("s3cret\n")
+    assert status("--url", d.url, "--no-rate", "--token-file", str(tmp_path / "tok")).returncode == 0
+    assert {a for _, a in d.requests} == {None, "Bearer s3cret"}
+
+
+# ---- against a real `sluice serve` ----
+
+def rest(method, url, body=None):
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read().decode()
+
+
+def metrics(url):
+    code, text = rest("GET", url + "/metrics")
+    assert code == 200
+    return parse_exposition(text)
+
+
+@pytest.mark.skipif(not SERVE_BUILT, reason="sluice serve not built yet")
+def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
+    t = tables("it_status", "id int PRIMARY KEY, v text")
+    s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="no_data")
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    worker = tmp_path / "worker.properties"
+    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
+                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _reachable(url), what="the REST listener")
+        code, _ = rest("POST", url + "/connectors", {"name": s.name, "config": s.config})
+        assert code in (200, 201)
+        wait_until(lambda: value(metrics(url), "sluice_connector_state", connector=s.name, state="RUNNING") == 1,
+                   what="the connector RUNNING in /metrics")
+        time.sleep(1.0)  # streaming has begun
+        sql(pg, f"INSERT INTO {t} SELECT g, 'x' FROM generate_series(1, 100) g")
+        wait_until(lambda: (value(metrics(url), "sluice_connector_records_written_total", connector=s.name) or 0)
+                   >= 100, what="100 records written")
+        m = metrics(url)
+        assert value(m, "sluice_connector_records_read_total", connector=s.name) >= 100
+        assert value(m, "sluice_connector_info", connector=s.name)
+        n = value(m, "sluice_connector_end_to_end_latency_seconds_count", connector=s.name)
+        assert n >= 100 and value(m, "sluice_connector_end_to_end_latency_seconds_bucket",
+                                  connector=s.name, le="+Inf") == n
+        assert value(m, "sluice_process_resident_memory_bytes") > 0
+
+        stop = threading.Event()
+
+        def load():  # keeps changes flowing while status measures its rate
+            i = 1000
+            while not stop.is_set():
+                sql(pg, f"INSERT INTO {t} SELECT g, 'y' FROM generate_series({i}, {i + 49}) g")
+                i += 50
+                time.sleep(0.05)
+
+        th = threading.Thread(target=load)
+        th.start()
+        try:
+            time.sleep(0.5)
+            r = status("--url", url, "--json")
+        finally:
+            stop.set()
+            th.join()
+        assert r.returncode == 0, r.stderr
+        c = {x["name"]: x for x in json.loads(r.stdout)["connectors"]}[s.name]
+        assert c["state"] == "RUNNING" and c["records_written"] > 100 and c["rate"] > 0
+        assert c["source"] and c["sink"]
+        later = metrics(url)
+        assert value(later, "sluice_connector_records_written_total", connector=s.name) > \
+            value(m, "sluice_connector_records_written_total", connector=s.name)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        s.cleanup()
+
+
+def _reachable(url):
+    try:
+        return rest("GET", url + "/connectors")[0] == 200
+    except OSError:
+        return False
