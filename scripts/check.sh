@@ -41,7 +41,7 @@ done
 
 step "services"
 trap 'scripts/services.sh stop all >/dev/null 2>&1 || true' EXIT
-scripts/services.sh start pg mariadb redis kafka
+scripts/services.sh start pg mariadb redis kafka mongo
 
 step "integration tests"
 SLUICE_BIN="$PWD/build/sluice" python3 -m pytest -q tests/it

@@ -14,8 +14,11 @@
 # target, installs the Python test modules for whatever `python3` is on PATH,
 # fetches the Apache Kafka broker jars (scripts/kafka/pom.xml) from Maven
 # Central into <repo>/.deps/kafka/libs (skipped when its marker says they are
-# already there for the same pom), and creates the unprivileged `sluicesvc`
-# system user.
+# already there for the same pom), fetches mongo-java-server, the MongoDB
+# stand-in (scripts/mongo/pom.xml), into <repo>/.deps/mongo/libs and compiles
+# its launcher scripts/mongo/SluiceMongo.java into <repo>/.deps/mongo/classes
+# (each skipped when its marker matches), and creates the unprivileged
+# `sluicesvc` system user.
 #
 # Usage: scripts/deps.sh        (root, or a user with sudo)
 set -euo pipefail
@@ -32,17 +35,26 @@ PACKAGES=(
     # servers and clients used by the integration tests
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client
     redis-server kcat
-    # the Kafka broker (a JVM program) and the client that fetches its jars
-    openjdk-17-jre-headless maven
+    # the Kafka broker and the MongoDB stand-in (JVM programs), the client
+    # that fetches their jars, and javac for the Mongo launcher
+    openjdk-17-jre-headless openjdk-17-jdk-headless maven
     # test runner and process tooling used by the scripts
     python3 python3-pip procps psmisc util-linux
 )
-PY_MODULES_IMPORT='import pytest, psycopg2, pymysql, confluent_kafka'
-PY_PACKAGES=(pytest psycopg2-binary pymysql confluent-kafka)
+# pymongo seeds the Mongo tests' data.  The MongoDB stand-in (see below)
+# reports wire version 8 (MongoDB 4.2), and pymongo refuses such a server
+# from some 4.18-4.20 release on (4.20 requires wire version 9), so the
+# check insists on a pymongo that still accepts it and pip pins one.
+PY_MODULES_IMPORT='import pytest, psycopg2, pymysql, confluent_kafka, pymongo, pymongo.common as c
+assert c.MIN_SUPPORTED_WIRE_VERSION <= 8, "pymongo " + pymongo.version + " needs wire version " + str(c.MIN_SUPPORTED_WIRE_VERSION)'
+PY_PACKAGES=(pytest psycopg2-binary pymysql confluent-kafka 'pymongo>=4.14,<4.18')
 SVC_USER=sluicesvc
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 KAFKA_POM=$REPO/scripts/kafka/pom.xml
 KAFKA_HOME=$REPO/.deps/kafka
+MONGO_POM=$REPO/scripts/mongo/pom.xml
+MONGO_SRC=$REPO/scripts/mongo/SluiceMongo.java
+MONGO_HOME=$REPO/.deps/mongo
 
 step() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -191,7 +203,7 @@ step "clang: libFuzzer target (-fsanitize=fuzzer,address,undefined) links and ru
 command -v python3 >/dev/null 2>&1 || die "python3 not on PATH"
 py=$(command -v python3)
 if python3 -c "$PY_MODULES_IMPORT" >/dev/null 2>&1; then
-    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka present"
+    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka, pymongo $(python3 -c 'import pymongo; print(pymongo.version)') present"
 else
     step "python ($py): installing ${PY_PACKAGES[*]}"
     pip_log=$(mktemp)
@@ -208,8 +220,8 @@ else
         fi
     fi
     rm -f "$pip_log"
-    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2/pymysql/confluent_kafka still not importable by $py"
-    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka installed"
+    python3 -c "$PY_MODULES_IMPORT" || die "pytest/psycopg2/pymysql/confluent_kafka/pymongo still not importable by $py"
+    step "python ($py): pytest, psycopg2, pymysql, confluent_kafka, pymongo $(python3 -c 'import pymongo; print(pymongo.version)') installed"
 fi
 
 # ------------------------------------------------------------ Kafka broker
@@ -248,6 +260,68 @@ else
     mv "$KAFKA_HOME/libs.new" "$KAFKA_HOME/libs"
     printf '%s\n' "$kafka_stamp" >"$kafka_marker"
     step "kafka $kafka_version: $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars installed"
+fi
+
+# ------------------------------------------------------ MongoDB stand-in
+# No MongoDB server can be installed here (Debian does not package one), so
+# the tests run mongo-java-server: Maven resolves it (in-memory backend, plus
+# the slf4j-simple log binding) from Maven Central into .deps/mongo/libs,
+# exactly like Kafka above (marker: version + pom checksum; fresh directory
+# swapped in only on success).  The launcher scripts/mongo/SluiceMongo.java
+# is then compiled into .deps/mongo/classes; its marker holds the source's
+# checksum and the jars' marker, so editing either recompiles.
+mongo_version=$(sed -n 's:.*<mongo-java-server.version>\(.*\)</mongo-java-server.version>.*:\1:p' "$MONGO_POM")
+[ -n "$mongo_version" ] || die "no <mongo-java-server.version> in $MONGO_POM"
+mongo_stamp="mongo-java-server $mongo_version pom $(sha256sum "$MONGO_POM" | cut -d' ' -f1)"
+mongo_marker=$MONGO_HOME/installed
+mongo_core_jar=$MONGO_HOME/libs/mongo-java-server-core-$mongo_version.jar
+if [ "$(cat "$mongo_marker" 2>/dev/null || true)" = "$mongo_stamp" ] && [ -s "$mongo_core_jar" ]; then
+    step "mongo-java-server $mongo_version: jars present in $MONGO_HOME/libs"
+else
+    step "mongo-java-server $mongo_version: fetching jars with maven into $MONGO_HOME/libs"
+    mkdir -p "$MONGO_HOME"
+    rm -rf "$MONGO_HOME/libs.new"
+    mvn_log=$(mktemp)
+    if ! mvn -q -B -f "$MONGO_POM" dependency:copy-dependencies \
+            -DoutputDirectory="$MONGO_HOME/libs.new" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+        tail -n 40 "$mvn_log" >&2
+        rm -f "$mvn_log"
+        rm -rf "$MONGO_HOME/libs.new"
+        die "maven could not fetch mongo-java-server $mongo_version"
+    fi
+    rm -f "$mvn_log"
+    [ -s "$MONGO_HOME/libs.new/mongo-java-server-core-$mongo_version.jar" ] \
+        || die "maven ran but mongo-java-server-core-$mongo_version.jar is missing"
+    # World-readable: the server runs as $SVC_USER.
+    chmod -R a+rX "$MONGO_HOME/libs.new"
+    rm -f "$mongo_marker"
+    rm -rf "$MONGO_HOME/libs"
+    mv "$MONGO_HOME/libs.new" "$MONGO_HOME/libs"
+    printf '%s\n' "$mongo_stamp" >"$mongo_marker"
+    step "mongo-java-server $mongo_version: $(find "$MONGO_HOME/libs" -name '*.jar' | wc -l) jars installed"
+fi
+
+command -v javac >/dev/null 2>&1 || die "javac not found (is openjdk-17-jdk-headless installed?)"
+mongo_cls_stamp="launcher $(sha256sum "$MONGO_SRC" | cut -d' ' -f1) javac $(javac -version 2>&1) jars $mongo_stamp"
+mongo_cls_marker=$MONGO_HOME/classes.installed
+if [ "$(cat "$mongo_cls_marker" 2>/dev/null || true)" = "$mongo_cls_stamp" ] \
+        && [ -s "$MONGO_HOME/classes/SluiceMongo.class" ]; then
+    step "mongo launcher: compiled in $MONGO_HOME/classes"
+else
+    rm -rf "$MONGO_HOME/classes.new"
+    mkdir -p "$MONGO_HOME/classes.new"
+    if ! javac_out=$(javac -Xlint:all -Werror --release 17 -encoding UTF-8 -d "$MONGO_HOME/classes.new" \
+            -cp "$MONGO_HOME/libs/*" "$MONGO_SRC" 2>&1); then
+        printf '%s\n' "$javac_out" >&2
+        rm -rf "$MONGO_HOME/classes.new"
+        die "javac could not compile $MONGO_SRC"
+    fi
+    chmod -R a+rX "$MONGO_HOME/classes.new"
+    rm -f "$mongo_cls_marker"
+    rm -rf "$MONGO_HOME/classes"
+    mv "$MONGO_HOME/classes.new" "$MONGO_HOME/classes"
+    printf '%s\n' "$mongo_cls_stamp" >"$mongo_cls_marker"
+    step "mongo launcher: compiled $MONGO_SRC into $MONGO_HOME/classes"
 fi
 
 # ------------------------------------------------------------ service user

@@ -19,17 +19,27 @@
 # PLAINTEXT it listens with SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512; user
 # alice, password alice-secret) and with SSL (a throwaway CA and broker
 # certificate made with openssl under .run/kafka/tls on first start).
-# MongoDB is not provided yet.
+# MongoDB cannot be installed on these machines, so "mongo" is
+# mongo-java-server (an in-memory MongoDB stand-in, see scripts/mongo/README.md)
+# run by the launcher scripts/mongo/SluiceMongo.java from the jars and
+# classes scripts/deps.sh put in <repo>/.deps/mongo, with its oplog enabled
+# (collection change streams work) and presenting itself as the primary of
+# a one-member replica set named rs0.  IT KEEPS NOTHING ON DISK: every start
+# begins with empty databases and an empty oplog, and resume tokens from
+# before a restart mean nothing to the new server.  It has no
+# authentication: connect without credentials.
 #
-# Usage: scripts/services.sh start|stop|status pg|mariadb|redis|kafka|all ...
+# Usage: scripts/services.sh start|stop|status pg|mariadb|redis|kafka|mongo|all ...
 #   Ports (env): SLUICE_PG_PORT=54329 SLUICE_MARIADB_PORT=33069
 #                SLUICE_REDIS_PORT=63799 SLUICE_KAFKA_PORT=19092
 #                SLUICE_KAFKA_CONTROLLER_PORT=19093 (KRaft controller)
 #                SLUICE_KAFKA_SASL_PORT=19094 SLUICE_KAFKA_SSL_PORT=19095
+#                SLUICE_MONGO_PORT=27117
 #   SLUICE_START_TIMEOUT=60 seconds to wait for a server to accept connections.
-# Exit status: 0 ok, 1 failure, 2 usage error or service not provided yet,
+# Exit status: 0 ok, 1 failure, 2 usage error,
 #              3 (status only) at least one listed service is down.
-# Credentials everywhere: user sluice, password sluice, database sluice.
+# Credentials everywhere: user sluice, password sluice, database sluice
+# (except mongo, which has no users).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -46,6 +56,9 @@ KAFKA_PORT=${SLUICE_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_SASL_PORT=${SLUICE_KAFKA_SASL_PORT:-19094}
 KAFKA_SSL_PORT=${SLUICE_KAFKA_SSL_PORT:-19095}
+MONGO_PORT=${SLUICE_MONGO_PORT:-27117}
+# Replica-set name the mongo stand-in reports in hello (see SluiceMongo.java).
+MONGO_REPLSET=rs0
 # The one SASL user: PLAIN from the listener's JAAS line, SCRAM-SHA-256/512
 # credentials in the cluster metadata (see kafka_provision).
 KAFKA_SASL_USER=alice
@@ -57,8 +70,9 @@ MARIADBD=/usr/sbin/mariadbd
 REDIS_SERVER=/usr/bin/redis-server
 KAFKA_LIBS=$REPO/.deps/kafka/libs
 KAFKA_MARKER=$REPO/.deps/kafka/installed
+MONGO_HOME=$REPO/.deps/mongo
 
-ALL_SERVICES=(pg mariadb redis kafka)
+ALL_SERVICES=(pg mariadb redis kafka mongo)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -66,7 +80,7 @@ die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
 usage() {
     cat >&2 <<'EOF'
 usage: scripts/services.sh start|stop|status SERVICE...
-  SERVICE: pg mariadb redis kafka all   (mongo: not provided yet)
+  SERVICE: pg mariadb redis kafka mongo all
 EOF
     exit 2
 }
@@ -789,6 +803,108 @@ export SLUICE_KAFKA_CA='$(kafka_ca)'
 EOF
 }
 
+# ------------------------------------------------------------------ MongoDB
+# mongo-java-server (in-memory backend) in one JVM, started through
+# scripts/mongo/SluiceMongo.java.  No pid file of its own: we record the pid
+# spawn reports, and a pid only counts when it is a java process started with
+# our -Dsluice.mongo.dir.  In memory only: a stop loses every database.
+mongo_dir() { printf '%s\n' "$BASE/mongo"; }
+mongo_comm() { echo java; }
+mongo_pid() {
+    local dir pid cmd
+    dir=$(mongo_dir)
+    pid=$(read_pidfile "$dir/mongo.pid")
+    pid_alive "$pid" java || return 0
+    cmd=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
+    grep -qxF -- "-Dsluice.mongo.dir=$dir" <<<"$cmd" && printf '%s\n' "$pid" || true
+}
+mongo_port() { recorded_port "$(mongo_dir)" "$MONGO_PORT"; }
+# Ready when the server answers a real `hello` (OP_MSG) as writable primary.
+mongo_probe() {
+    timeout 8 python3 "$SCRIPT_DIR/mongo/hello.py" "$HOST" "$(mongo_port)" >/dev/null 2>&1
+}
+
+# Classpath (launcher classes + jars) the service user can read: the ones in
+# .deps/mongo, or, when $SVC_USER cannot reach the repo, a copy under the
+# service directory (refreshed when deps.sh installed something else).
+mongo_classpath() {
+    local dir=$1 src=$MONGO_HOME stamp
+    [ -s "$src/classes/SluiceMongo.class" ] && [ -s "$src/installed" ] \
+        && [ -s "$src/classes.installed" ] && compgen -G "$src/libs/mongo-java-server-core-*.jar" >/dev/null \
+        || die "mongo: no mongo-java-server jars or launcher in $src; run scripts/deps.sh first"
+    if ! as_svc test -r "$src/classes/SluiceMongo.class" 2>/dev/null; then
+        stamp=$(cat "$src/installed" "$src/classes.installed")
+        if [ "$(as_svc cat "$dir/deps/stamp" 2>/dev/null || true)" != "$stamp" ]; then
+            say "mongo: $SVC_USER cannot read $src; copying the jars and classes to $dir/deps" >&2
+            as_root rm -rf "$dir/deps"
+            as_root mkdir -p "$dir/deps"
+            as_root cp -r "$src/libs" "$src/classes" "$dir/deps/"
+            printf '%s\n' "$stamp" | as_root tee "$dir/deps/stamp" >/dev/null
+            as_root chown -R "$SVC_USER:$SVC_USER" "$dir/deps"
+        fi
+        src=$dir/deps
+    fi
+    printf '%s\n' "$src/classes:$src/libs/*"
+}
+
+mongo_start() {
+    local dir log cp java pid port=$MONGO_PORT
+    dir=$(mongo_dir)
+    log=$dir/mongo.log
+    java=$(command -v java) || die "mongo: java not found; run scripts/deps.sh first"
+    command -v python3 >/dev/null || die "mongo: python3 not found (needed for the readiness probe)"
+    svc_dir "$dir"
+    cp=$(mongo_classpath "$dir")
+    printf '%s\n' "$port" | svc_write "$dir/port"
+    say "mongo: starting mongo-java-server on $HOST:$port (in memory, replica set $MONGO_REPLSET)"
+    LOG_MARK=$(as_svc stat -c %s "$log" 2>/dev/null || echo 0)
+    pid=$(spawn "$log" "$java" -Xms64m -Xmx1g -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
+        -Djava.awt.headless=true "-Dsluice.mongo.dir=$dir" \
+        -Dorg.slf4j.simpleLogger.showDateTime=true \
+        "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ" \
+        -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+        -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.wire.MongoWireProtocolHandler=warn \
+        -cp "$cp" SluiceMongo --host "$HOST" --port "$port" --replset "$MONGO_REPLSET")
+    printf '%s\n' "$pid" | svc_write "$dir/mongo.pid"
+    wait_ready mongo "$log" "$pid"
+    mongo_check
+}
+
+mongo_provision() { :; }
+
+# The hello reply names our replica set and this address as its primary.
+mongo_check() {
+    local reply
+    reply=$(timeout 8 python3 "$SCRIPT_DIR/mongo/hello.py" "$HOST" "$(mongo_port)" 2>&1) \
+        || die "mongo: server does not answer hello: $reply"
+    grep -qF "\"setName\": \"$MONGO_REPLSET\"" <<<"$reply" \
+        && grep -qF "\"primary\": \"$HOST:$(mongo_port)\"" <<<"$reply" \
+        || die "mongo: hello does not describe replica set $MONGO_REPLSET with primary $HOST:$(mongo_port): $reply"
+}
+
+# SIGTERM runs the launcher's shutdown hook (closes clients and the port).
+mongo_stop() {
+    local pid
+    pid=$(mongo_pid)
+    [ -n "$pid" ] || { say "mongo: not running"; return 0; }
+    stop_process mongo "$pid" java as_root kill -TERM "$pid"
+}
+
+# SLUICE_MONGO_URI connects to this one server directly; SLUICE_MONGO_RS_URI
+# goes through replica-set discovery.  Both work for the C driver and for
+# change streams.
+mongo_env() {
+    local port
+    port=$(mongo_port)
+    cat <<EOF
+export SLUICE_MONGO_HOST='$HOST'
+export SLUICE_MONGO_PORT='$port'
+export SLUICE_MONGO_REPLSET='$MONGO_REPLSET'
+export SLUICE_MONGO_URI='mongodb://$HOST:$port/?directConnection=true'
+export SLUICE_MONGO_RS_URI='mongodb://$HOST:$port/?replicaSet=$MONGO_REPLSET'
+EOF
+}
+
 # --------------------------------------------------------------- commands
 # Port a start would use now (env or default); the *_port functions give the
 # port recorded by the last start, which is what a running server listens on.
@@ -798,6 +914,7 @@ wanted_port() {
         mariadb) echo "$MARIADB_PORT" ;;
         redis) echo "$REDIS_PORT" ;;
         kafka) echo "$KAFKA_PORT" ;;
+        mongo) echo "$MONGO_PORT" ;;
     esac
 }
 
@@ -870,13 +987,9 @@ services=()
 for arg in "$@"; do
     case $arg in
         all) services+=("${ALL_SERVICES[@]}") ;;
-        pg | mariadb | redis | kafka) services+=("$arg") ;;
-        mongo)
-            printf 'service %s: not provided yet\n' "$arg" >&2
-            exit 2
-            ;;
+        pg | mariadb | redis | kafka | mongo) services+=("$arg") ;;
         *)
-            printf 'unknown service "%s" (known: pg mariadb redis kafka all)\n' "$arg" >&2
+            printf 'unknown service "%s" (known: pg mariadb redis kafka mongo all)\n' "$arg" >&2
             exit 2
             ;;
     esac

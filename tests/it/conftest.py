@@ -519,3 +519,54 @@ def kafka():
                       capture_output=True).returncode != 0:
         kafka_service("start")
     kafka_delete_topics(k.prefix)
+
+
+# ---- MongoDB (mongo-java-server, an in-memory stand-in, started by `scripts/services.sh start mongo`) ----
+# No users (connect without credentials) and nothing kept across a restart. pymongo is imported lazily;
+# scripts/deps.sh pins a release that still accepts the server's wire version 8. What the server does
+# and does not do like MongoDB: scripts/mongo/README.md.
+
+def mongo_uri():
+    """SLUICE_MONGO_URI (direct connection; SLUICE_MONGO_RS_URI goes through replica-set discovery)."""
+    u = os.environ.get("SLUICE_MONGO_URI")
+    if not u:
+        pytest.fail("SLUICE_MONGO_URI is not set: run scripts/services.sh start mongo")
+    return u
+
+
+def mongo_service(action, timeout=120):
+    """scripts/services.sh <action> mongo (start, stop, status); raises with its output on failure.
+    A stop loses every database and the whole oplog (old resume tokens match nothing afterwards)."""
+    r = subprocess.run([str(ROOT / "scripts" / "services.sh"), action, "mongo"], capture_output=True,
+                       text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"services.sh {action} mongo failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+class Mongo:
+    """What the `mongo` fixture yields: a pymongo client on SLUICE_MONGO_URI and `db`, a database of
+    its own for the test (name in `db_name`), dropped afterwards."""
+
+    def __init__(self):
+        from pymongo import MongoClient
+        self.uri = mongo_uri()
+        self.client = MongoClient(self.uri, serverSelectionTimeoutMS=10000)
+        self.db_name = "it_" + uuid.uuid4().hex[:8]
+        self.db = self.client[self.db_name]
+
+    def collection(self, name):
+        return self.db[name]
+
+    def close(self):
+        try:
+            self.client.drop_database(self.db_name)
+        finally:
+            self.client.close()
+
+
+@pytest.fixture
+def mongo():
+    m = Mongo()
+    yield m
+    m.close()
