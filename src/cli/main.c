@@ -1,11 +1,14 @@
 /*
- * sluice command line: run | validate | offsets | version | help.
+ * sluice command line: run | serve | status | validate | offsets | version | config-docs | help.
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config.
  */
+#include "cli/status.h"
 #include "core/connector.h"
 #include "core/log.h"
+#include "rest/serve.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "worker/worker.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,8 @@ static void usage(FILE *out) {
             "sluice %s - change data capture\n\n"
             "usage:\n"
             "  sluice run CONFIG...            run connectors in the foreground (SIGINT/SIGTERM: drain, commit, exit 0)\n"
+            "  sluice serve --config WORKER    daemon: Kafka Connect's REST API (docs/rest-api.md) manages connectors\n"
+            "  sluice status [--url URL]       the connectors of a running `sluice serve` (status --help)\n"
             "  sluice validate CONFIG...       check configs without touching any database (exit 2 on problems)\n"
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
@@ -150,6 +155,11 @@ static int cmd_config_docs(void) {
         if (sl_sinks[i]->props[0].name) sl_conf_doc(stdout, title, intro, sl_sinks[i]->props);
         else printf("## %s\n\n%s No keys of its own.\n\n", title, intro);
     }
+    sl_conf_doc(stdout, "Worker (`sluice serve`)",
+                "The worker config of `sluice serve --config worker.json` (JSON or `.properties`): REST listeners, "
+                "authentication, where connector configs and target states are kept, automatic restarts. "
+                "See [rest-api.md](rest-api.md).",
+                sl_worker_props);
     return 0;
 }
 
@@ -180,6 +190,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "config-docs") && argc == 2) return cmd_config_docs();
     if (!strcmp(cmd, "config-docs")) return cmd_plugin_docs(argv[2]);
+    if (!strcmp(cmd, "serve")) return sl_cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status")) return sl_cmd_status(argc - 2, argv + 2);
     if (argc < 3) {
         usage(stderr);
         return 2;

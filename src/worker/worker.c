@@ -1,0 +1,916 @@
+/*
+ * The worker (see worker.h): connector entries, the supervisor thread and
+ * the job threads that start and stop instances.
+ *
+ * An entry's wanted state is (target, gen): every config change and restart
+ * request bumps gen, and an instance started for an older gen is replaced.
+ * The supervisor compares it with what exists and hands the slow part to a
+ * job thread: start (build the config, sl_connector_new, sl_connector_start)
+ * or stop (sl_connector_stop, wait, destroy). An entry has at most one job at
+ * a time; the supervisor joins it once it is done.
+ */
+#include "worker/worker.h"
+#include "core/log.h"
+#include "state/offsets.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include "worker/store.h"
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define F(x) offsetof(sl_worker_conf, x)
+const sl_prop sl_worker_props[] = {
+    {"listeners", SL_PT_LIST, "http://127.0.0.1:8083", NULL, 0, 0, 0, F(listeners),
+     "Where the REST API listens: comma-separated http://host:port or https://host:port (host empty or 0.0.0.0: "
+     "every IPv4 address, [::]: every address; port 0: any free port, logged at start)."},
+    {"listeners.https.ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(https_cert),
+     "PEM certificate (chain) of the https listeners.", "listeners.https.ssl.cert.location"},
+    {"listeners.https.ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(https_key),
+     "PEM private key of the https listeners."},
+    {"listeners.https.ssl.key.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, F(https_key_password),
+     "Password of an encrypted listeners.https.ssl.key.location."},
+    {"rest.auth.token", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, F(auth_token),
+     "When set, every request must carry 'Authorization: Bearer <token>' (else 401)."},
+    {"rest.advertised.host.name", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(advertised_host),
+     "Host shown as the worker_id in statuses (default: the first listener's host, or this machine's name when it "
+     "listens on every address)."},
+    {"config.storage.file.filename", SL_PT_STRING, "./sluice-worker.db", NULL, 0, 0, 0, F(config_file),
+     "SQLite file keeping every connector's config and target state (RUNNING, PAUSED, STOPPED) across restarts."},
+    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
+     "Offset store of the connectors whose config does not set offset.storage.file.filename."},
+    {"task.restart.auto", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(restart_auto),
+     "Restart a failed connector by itself, after an exponential backoff (Kafka Connect leaves it FAILED)."},
+    {"task.restart.backoff.initial.ms", SL_PT_INT, "1000", NULL, 1, 86400000, 0, F(backoff_initial_ms),
+     "Wait before the first automatic restart; doubled after each further failure."},
+    {"task.restart.backoff.max.ms", SL_PT_INT, "60000", NULL, 1, 86400000, 0, F(backoff_max_ms),
+     "Longest wait between automatic restarts; a connector that ran this long without failing starts over at "
+     "the initial backoff."},
+    {"log.level", SL_PT_STRING, "info", NULL, 0, 0, 0, F(log_level),
+     "error, warn, info, debug or trace. The level is process-wide: a connector whose config sets log.level "
+     "changes it when it starts."},
+    {NULL}};
+#undef F
+
+int sl_werr_status(sl_werr_code code) {
+    static const int status[] = {
+#define SL_WERR_STATUS(name, st) st,
+        SL_WERR_CODES(SL_WERR_STATUS)
+#undef SL_WERR_STATUS
+    };
+    return status[code];
+}
+
+const char *sl_werr_name(sl_werr_code code) {
+    static const char *names[] = {
+#define SL_WERR_NAME(name, st) #name,
+        SL_WERR_CODES(SL_WERR_NAME)
+#undef SL_WERR_NAME
+    };
+    return names[code];
+}
+
+static int werr(sl_werr *e, sl_werr_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int werr(sl_werr *e, sl_werr_code code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    sl_log_redact(e->msg);
+    e->code = code;
+    return -1;
+}
+
+const char *sl_target_name(sl_target t) {
+    static const char *n[] = {"RUNNING", "PAUSED", "STOPPED"};
+    return n[t];
+}
+
+static int parse_target(const char *s) {
+    for (int t = SL_TARGET_RUNNING; t <= SL_TARGET_STOPPED; t++)
+        if (strcmp(s, sl_target_name((sl_target)t)) == 0) return t;
+    return -1;
+}
+
+typedef struct wconn {
+    char *name;
+    json_t *config;           /* as submitted */
+    sl_target target;
+    uint64_t gen;             /* bumped by config changes and restart requests */
+    bool deleted;             /* gone from the API; freed once its instance is */
+    sl_connector *conn;       /* the instance (NULL: none) */
+    sl_config *cfg;           /* conn's config: destroyed after it */
+    uint64_t conn_gen;        /* gen conn was started for */
+    int64_t running_since_ms;
+    bool job;                 /* a job thread owns the start or stop of an instance */
+    bool job_done;            /* ... and has finished: the supervisor joins it */
+    pthread_t job_thr;
+    int offsets_busy;         /* an offsets request is reading or writing the store: do not start */
+    bool failed, finished;    /* finished: the source ended by itself without an error */
+    char *trace;
+    int restarts;             /* automatic restarts */
+    int fails;                /* failures in a row: the backoff exponent */
+    int64_t next_start_ms;
+} wconn;
+
+struct sl_worker {
+    const sl_worker_conf *wc;
+    sl_wstore *store;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;   /* broadcast when a job ends */
+    pthread_cond_t wake;      /* wakes the supervisor before its next tick: something changed */
+    wconn **cs;
+    int n, cap;
+    pthread_t sup;
+    bool sup_started;
+    _Atomic int stop_sup;
+    _Atomic int shutting_down;
+    int log_level;
+    char id[256];
+};
+
+/* ---- entries (worker lock held) ---- */
+
+static wconn *find(sl_worker *w, const char *name) {
+    for (int i = 0; i < w->n; i++)
+        if (!w->cs[i]->deleted && strcmp(w->cs[i]->name, name) == 0) return w->cs[i];
+    return NULL;
+}
+
+static wconn *add(sl_worker *w, const char *name, json_t *config, sl_target target) {
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->cs = sl_realloc(w->cs, (size_t)w->cap * sizeof *w->cs);
+    }
+    wconn *e = sl_calloc(1, sizeof *e);
+    e->name = sl_strdup(name);
+    e->config = config;
+    e->target = target;
+    e->gen = 1;
+    w->cs[w->n++] = e;
+    return e;
+}
+
+static void entry_free(wconn *e) {
+    json_decref(e->config);
+    sl_free(e->trace);
+    sl_free(e->name);
+    sl_free(e);
+}
+
+/* A deleted entry of the same name still holding an instance: the new one waits for it (same slot, same files). */
+static bool predecessor_alive(sl_worker *w, const wconn *e) {
+    for (int i = 0; i < w->n; i++) {
+        const wconn *o = w->cs[i];
+        if (o != e && o->deleted && (o->conn || o->job) && strcmp(o->name, e->name) == 0) return true;
+    }
+    return false;
+}
+
+/* Forgets a failure: the next start is a fresh one (config change, restart request). */
+static void clear_failure(wconn *e) {
+    e->failed = e->finished = false;
+    e->fails = 0;
+    e->next_start_ms = 0;
+    sl_free(e->trace);
+    e->trace = NULL;
+}
+
+static void record_failure(sl_worker *w, wconn *e, const char *err) {
+    e->failed = true;
+    e->fails++;
+    int64_t delay = w->wc->backoff_initial_ms;
+    for (int i = 1; i < e->fails && delay < w->wc->backoff_max_ms; i++) delay *= 2;
+    if (delay > w->wc->backoff_max_ms) delay = w->wc->backoff_max_ms;
+    e->next_start_ms = sl_mono_ms() + delay;
+    char plan[256];
+    if (w->wc->restart_auto)
+        snprintf(plan, sizeof plan, "automatic restart %d in %lld ms (failures in a row: %d)", e->restarts + 1,
+                 (long long)delay, e->fails);
+    else
+        snprintf(plan, sizeof plan, "task.restart.auto=false: restart it with POST /connectors/%s/restart", e->name);
+    size_t n = strlen(err) + strlen(plan) + 64;
+    sl_free(e->trace);
+    e->trace = sl_malloc(n);
+    snprintf(e->trace, n, "%s\n\tsluice: %s", err, plan);
+    SL_ERR("worker", "connector failed: connector=%s restarts=%d error=%s next=%s", e->name, e->restarts, err, plan);
+}
+
+/* Connect's type, and the source and sink plugins that will run, from the config alone. */
+static const char *type_of(const json_t *config, char *source, size_t srcsz, char *sink, size_t sinksz) {
+    const char *cls = json_string_value(json_object_get(config, "connector.class"));
+    const char *st = json_string_value(json_object_get(config, "sink.type"));
+    const sl_source_ops *so = cls ? sl_source_find(cls) : NULL;
+    const sl_sink_ops *as_sink = !so && cls ? sl_sink_find(cls) : NULL; /* a Connect sink config: kafka -> it */
+    const sl_sink_ops *si = sl_sink_find(st ? st : as_sink ? as_sink->name : "kafka");
+    snprintf(source, srcsz, "%s", so ? so->name : as_sink ? "kafka" : cls ? cls : "");
+    snprintf(sink, sinksz, "%s", si ? si->name : st ? st : "");
+    return so ? "source" : as_sink ? "sink" : "unknown";
+}
+
+static const char *state_of(const wconn *e) {
+    if (e->target == SL_TARGET_STOPPED) return "STOPPED";
+    if (e->conn && e->conn_gen == e->gen && sl_connector_running(e->conn))
+        return sl_connector_paused(e->conn) ? "PAUSED" : "RUNNING";
+    if (e->failed) return "FAILED";
+    if (e->finished) return "STOPPED";
+    if (e->target == SL_TARGET_PAUSED && !e->conn && !e->job) return "PAUSED";
+    return "UNASSIGNED";
+}
+
+static void info_fill(const wconn *e, bool metrics, sl_wconn_info *out) {
+    memset(out, 0, sizeof *out);
+    out->name = sl_strdup(e->name);
+    out->config = json_deep_copy(e->config);
+    out->type = type_of(e->config, out->source, sizeof out->source, out->sink, sizeof out->sink);
+    out->target = e->target;
+    out->state = state_of(e);
+    out->trace = e->failed && e->trace ? sl_strdup(e->trace) : NULL;
+    out->restarts = e->restarts;
+    out->has_task = e->target != SL_TARGET_STOPPED && !e->finished;
+    if (metrics && e->conn) {
+        out->has_metrics = true;
+        sl_connector_get_metrics(e->conn, &out->metrics);
+    }
+}
+
+void sl_wconn_info_free(sl_wconn_info *info) {
+    if (!info) return;
+    sl_free(info->name);
+    json_decref(info->config);
+    sl_free(info->trace);
+    memset(info, 0, sizeof *info);
+}
+
+/* ---- configs ---- */
+
+sl_config *sl_worker_build_config(const sl_worker *w, const char *name, const json_t *config, char *errstr,
+                                  size_t errsz) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "name", json_string(name));
+    json_object_set(doc, "config", (json_t *)config);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    char origin[300];
+    snprintf(origin, sizeof origin, "connector %s", name);
+    sl_config *cfg = text ? sl_config_parse_json(text, origin, errstr, errsz) : NULL;
+    if (!text) snprintf(errstr, errsz, "%s: the config cannot be encoded (invalid UTF-8?)", origin);
+    free(text);
+    if (cfg && w && w->wc->offset_file && !sl_config_get(cfg, "offset.storage.file.filename"))
+        sl_config_set(cfg, "offset.storage.file.filename", w->wc->offset_file);
+    return cfg;
+}
+
+void sl_worker_invalid_msg(const sl_errs *errs, char *out, size_t outsz) {
+    size_t n = (size_t)snprintf(out, outsz, "Connector configuration is invalid and contains the following %d error(s):",
+                                errs->n);
+    for (int i = 0; i < errs->n && n < outsz; i++) n += (size_t)snprintf(out + n, outsz - n, "\n%s", errs->msg[i]);
+    if (n < outsz)
+        snprintf(out + n, outsz - n, "\nYou can also find the above list of errors at the endpoint "
+                                     "`/connector-plugins/{connectorType}/config/validate`");
+}
+
+/* msg with the resolved value of each ${...} reference of config replaced by [hidden]: an error message
+ * must not show what a reference read (a file's content, an environment variable). New string. */
+static char *hide_refs_str(const json_t *config, const sl_config *cfg, const char *msg) {
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, msg);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)config, k, v) {
+        const char *raw = json_string_value(v), *val = cfg ? sl_config_get(cfg, k) : NULL;
+        if (!raw || !strstr(raw, "${") || !val || strlen(val) < 4 || strcmp(raw, val) == 0) continue;
+        sl_buf out;
+        sl_buf_init(&out);
+        const char *p = sl_buf_cstr(&b), *hit;
+        while ((hit = strstr(p, val)) != NULL) {
+            sl_buf_put(&out, p, (size_t)(hit - p));
+            sl_buf_puts(&out, "[hidden]");
+            p = hit + strlen(val);
+        }
+        sl_buf_puts(&out, p);
+        sl_buf_free(&b);
+        b = out;
+    }
+    sl_buf_cstr(&b);
+    return b.data;
+}
+
+void sl_worker_hide_refs(const json_t *config, const sl_config *cfg, sl_errs *errs) {
+    for (int i = 0; i < errs->n; i++) {
+        char *h = hide_refs_str(config, cfg, errs->msg[i]);
+        sl_free(errs->msg[i]);
+        errs->msg[i] = h;
+    }
+}
+
+/* Builds and validates a config the way a start will: 0, or -1 with a 400 naming the keys. */
+static int validate(const sl_worker *w, const char *name, const json_t *config, sl_werr *e) {
+    char err[1024];
+    sl_config *cfg = sl_worker_build_config(w, name, config, err, sizeof err);
+    sl_errs errs = {0};
+    if (!cfg) sl_errs_add(&errs, "%s", err);
+    sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
+    int rc = 0;
+    if (!c) {
+        sl_worker_hide_refs(config, cfg, &errs);
+        sl_worker_invalid_msg(&errs, e->msg, sizeof e->msg);
+        e->code = SL_WERR_INVALID;
+        rc = -1;
+    }
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+    sl_errs_free(&errs);
+    return rc;
+}
+
+/* ---- jobs ---- */
+
+typedef struct job {
+    sl_worker *w;
+    wconn *e;
+    uint64_t gen;
+    json_t *config;      /* start: the config to start with */
+    sl_connector *conn;  /* stop: the detached instance */
+    sl_config *cfg;
+    bool ended;          /* stop: its threads had ended by themselves */
+} job;
+
+static void job_finish(job *j) {
+    sl_worker *w = j->w;
+    j->e->job_done = true;
+    pthread_cond_broadcast(&w->changed);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    json_decref(j->config);
+    sl_free(j);
+}
+
+/* Job thread: starts an instance for gen j->gen and attaches it, unless the entry moved on meanwhile. */
+static void *start_main(void *arg) {
+    job *j = arg;
+    sl_worker *w = j->w;
+    wconn *e = j->e;
+    char err[1024] = "";
+    sl_errs errs = {0};
+    sl_config *cfg = sl_worker_build_config(w, e->name, j->config, err, sizeof err);
+    sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
+    if (cfg && !c) sl_worker_invalid_msg(&errs, err, sizeof err);
+    sl_errs_free(&errs);
+    int rc = c ? sl_connector_start(c, err, sizeof err) : -1;
+    if (cfg && !sl_config_get(cfg, "log.level")) sl_log_set_level((sl_log_level)w->log_level);
+    if (rc < 0) {
+        char *h = hide_refs_str(j->config, cfg, err);
+        snprintf(err, sizeof err, "%s", h);
+        sl_free(h);
+        sl_log_redact(err);
+        sl_connector_destroy(c);
+        sl_config_destroy(cfg);
+        c = NULL, cfg = NULL;
+    }
+    pthread_mutex_lock(&w->lock);
+    bool wanted = e->gen == j->gen && !e->deleted && e->target != SL_TARGET_STOPPED;
+    if (rc == 0 && wanted) {
+        e->conn = c, e->cfg = cfg, e->conn_gen = j->gen;
+        e->running_since_ms = sl_mono_ms();
+        e->failed = e->finished = false;
+        if (e->target == SL_TARGET_PAUSED) sl_connector_pause(c);
+        c = NULL, cfg = NULL;
+    } else if (rc < 0 && wanted) {
+        record_failure(w, e, err);
+    }
+    if (c) { /* superseded while starting: stop it before the entry may start another */
+        pthread_mutex_unlock(&w->lock);
+        sl_connector_stop(c);
+        sl_connector_wait(c, err, sizeof err);
+        sl_connector_destroy(c);
+        sl_config_destroy(cfg);
+        pthread_mutex_lock(&w->lock);
+    }
+    job_finish(j);
+    return NULL;
+}
+
+/* Job thread: stops a detached instance (drain and commit) and records how it ended. */
+static void *stop_main(void *arg) {
+    job *j = arg;
+    sl_worker *w = j->w;
+    wconn *e = j->e;
+    char err[1024] = "";
+    sl_connector_stop(j->conn);
+    int rc = sl_connector_wait(j->conn, err, sizeof err);
+    sl_connector_destroy(j->conn);
+    sl_config_destroy(j->cfg);
+    pthread_mutex_lock(&w->lock);
+    if (j->ended && !e->deleted && e->gen == j->gen) {
+        if (rc < 0) {
+            record_failure(w, e, err);
+        } else {
+            e->finished = true;
+            SL_INFO("worker", "connector finished: its source ended by itself connector=%s", e->name);
+        }
+    } else if (rc < 0) {
+        SL_WARN("worker", "connector failed while stopping: connector=%s error=%s", e->name, err);
+    } else {
+        SL_INFO("worker", "connector stopped cleanly connector=%s", e->name);
+    }
+    job_finish(j);
+    return NULL;
+}
+
+static void spawn(sl_worker *w, wconn *e, void *(*fn)(void *), job *j) {
+    j->w = w, j->e = e;
+    e->job = true;
+    e->job_done = false;
+    int rc = pthread_create(&e->job_thr, NULL, fn, j);
+    if (rc != 0) {
+        SL_ERR("worker", "cannot create a thread: %s", strerror(rc));
+        abort(); /* as on OOM: the worker cannot make progress */
+    }
+}
+
+/* ---- supervisor ---- */
+
+/* One entry's step; returns true when the entry was freed. Worker lock held. */
+static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
+    if (e->job && e->job_done) {
+        pthread_join(e->job_thr, NULL);
+        e->job = false;
+    }
+    if (e->job) return false;
+    if (e->conn) {
+        bool ended = !sl_connector_running(e->conn);
+        if (ended || e->deleted || e->target == SL_TARGET_STOPPED || e->conn_gen != e->gen) {
+            job *j = sl_calloc(1, sizeof *j);
+            j->conn = e->conn, j->cfg = e->cfg, j->gen = e->conn_gen, j->ended = ended;
+            e->conn = NULL, e->cfg = NULL;
+            spawn(w, e, stop_main, j);
+            return false;
+        }
+        if (e->target == SL_TARGET_PAUSED && !sl_connector_paused(e->conn)) sl_connector_pause(e->conn);
+        if (e->target == SL_TARGET_RUNNING && sl_connector_paused(e->conn)) sl_connector_resume(e->conn);
+        if (e->fails && now - e->running_since_ms >= w->wc->backoff_max_ms) e->fails = 0; /* stable again */
+        return false;
+    }
+    if (e->deleted) {
+        if (e->offsets_busy) return false;
+        entry_free(e);
+        return true;
+    }
+    if (e->target != SL_TARGET_RUNNING || e->finished || e->offsets_busy || atomic_load(&w->shutting_down))
+        return false;
+    if (e->failed && (!w->wc->restart_auto || now < e->next_start_ms)) return false;
+    if (predecessor_alive(w, e)) return false;
+    if (e->failed) {
+        e->restarts++;
+        SL_INFO("worker", "restarting failed connector connector=%s restart=%d", e->name, e->restarts);
+    }
+    job *j = sl_calloc(1, sizeof *j);
+    j->gen = e->gen;
+    j->config = json_deep_copy(e->config);
+    spawn(w, e, start_main, j);
+    return false;
+}
+
+/* Every 100 ms, and at once when a request or a job wakes it. */
+static void *supervisor_main(void *arg) {
+    sl_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!atomic_load(&w->stop_sup)) {
+        int64_t now = sl_mono_ms();
+        for (int i = 0; i < w->n; i++)
+            if (reconcile(w, w->cs[i], now)) {
+                memmove(&w->cs[i], &w->cs[i + 1], (size_t)(w->n - i - 1) * sizeof *w->cs);
+                w->n--, i--;
+            }
+        pthread_cond_broadcast(&w->changed);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void load_one(const char *name, const char *config, const char *target, void *arg) {
+    sl_worker *w = arg;
+    json_error_t jerr;
+    json_t *cfg = json_loads(config, 0, &jerr);
+    int t = parse_target(target);
+    if (!cfg || !json_is_object(cfg) || t < 0) {
+        SL_ERR("worker", "config store: connector %s has an unreadable entry, skipped", name);
+        json_decref(cfg);
+        return;
+    }
+    add(w, name, cfg, (sl_target)t);
+    SL_INFO("worker", "loaded connector=%s target=%s", name, target);
+}
+
+sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
+    sl_worker *w = sl_calloc(1, sizeof *w);
+    w->wc = wc;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->changed, &ca);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    w->log_level = sl_log_get_level();
+    snprintf(w->id, sizeof w->id, "127.0.0.1:8083");
+    if (!(w->store = sl_wstore_open(wc->config_file, errstr, errsz))) goto err;
+    if (sl_wstore_load(w->store, load_one, w, errstr, errsz) < 0) goto err;
+    return w;
+err:
+    sl_worker_destroy(w);
+    return NULL;
+}
+
+void sl_worker_set_id(sl_worker *w, const char *worker_id) { snprintf(w->id, sizeof w->id, "%s", worker_id); }
+const char *sl_worker_id(const sl_worker *w) { return w->id; }
+
+void sl_worker_start(sl_worker *w) {
+    if (pthread_create(&w->sup, NULL, supervisor_main, w) != 0) abort();
+    w->sup_started = true;
+}
+
+void sl_worker_begin_shutdown(sl_worker *w) { atomic_store(&w->shutting_down, 1); }
+bool sl_worker_shutting_down(const sl_worker *w) { return atomic_load(&w->shutting_down) != 0; }
+
+void sl_worker_destroy(sl_worker *w) {
+    if (!w) return;
+    atomic_store(&w->shutting_down, 1);
+    if (w->sup_started) {
+        pthread_mutex_lock(&w->lock);
+        atomic_store(&w->stop_sup, 1);
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->sup, NULL);
+    }
+    /* No supervisor and no requests any more: finish the jobs, then stop every instance at once. */
+    pthread_mutex_lock(&w->lock);
+    for (int i = 0; i < w->n; i++) {
+        wconn *e = w->cs[i];
+        if (!e->job) continue;
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(e->job_thr, NULL);
+        pthread_mutex_lock(&w->lock);
+        e->job = false;
+    }
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->n; i++)
+        if (w->cs[i]->conn) sl_connector_stop(w->cs[i]->conn);
+    for (int i = 0; i < w->n; i++) {
+        wconn *e = w->cs[i];
+        if (!e->conn) continue;
+        char err[1024];
+        if (sl_connector_wait(e->conn, err, sizeof err) < 0)
+            SL_ERR("worker", "connector failed while stopping: connector=%s error=%s", e->name, err);
+        else
+            SL_INFO("worker", "connector stopped cleanly connector=%s", e->name);
+        sl_connector_destroy(e->conn);
+        sl_config_destroy(e->cfg);
+    }
+    for (int i = 0; i < w->n; i++) entry_free(w->cs[i]);
+    sl_free(w->cs);
+    sl_wstore_close(w->store);
+    pthread_cond_destroy(&w->changed);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    sl_free(w);
+}
+
+/* ---- requests ---- */
+
+static int cmp_info(const void *a, const void *b) {
+    return strcmp(((const sl_wconn_info *)a)->name, ((const sl_wconn_info *)b)->name);
+}
+
+int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out) {
+    pthread_mutex_lock(&w->lock);
+    sl_wconn_info *v = sl_calloc((size_t)w->n + 1, sizeof *v);
+    int n = 0;
+    for (int i = 0; i < w->n; i++)
+        if (!w->cs[i]->deleted) info_fill(w->cs[i], metrics, &v[n++]);
+    pthread_mutex_unlock(&w->lock);
+    qsort(v, (size_t)n, sizeof *v, cmp_info);
+    *out = v;
+    return n;
+}
+
+int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *out, sl_werr *e) {
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (x) info_fill(x, metrics, out);
+    pthread_mutex_unlock(&w->lock);
+    return x ? 0 : werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+}
+
+#define REFUSE_WHEN_SHUTTING_DOWN(w, e)                                                                          \
+    do {                                                                                                         \
+        if (atomic_load(&(w)->shutting_down))                                                                    \
+            return werr(e, SL_WERR_UNAVAILABLE, "The worker is shutting down; try again once it is back");      \
+    } while (0)
+
+int sl_worker_put(sl_worker *w, const char *name, const json_t *config, sl_put_mode mode, bool *created,
+                  sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    if (validate(w, name, config, e) < 0) return -1;
+    char *text = json_dumps(config, JSON_COMPACT);
+    char err[1024];
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (x && mode == SL_PUT_CREATE) rc = werr(e, SL_WERR_EXISTS, "Connector %s already exists", name);
+    else if (!x && mode == SL_PUT_UPDATE) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (sl_wstore_put(w->store, name, text, sl_target_name(x ? x->target : SL_TARGET_RUNNING), err,
+                           sizeof err) < 0)
+        rc = werr(e, SL_WERR_INTERNAL, "%s", err);
+    else {
+        *created = !x;
+        if (!x) x = add(w, name, json_deep_copy(config), SL_TARGET_RUNNING);
+        else json_decref(x->config), x->config = json_deep_copy(config), x->gen++;
+        clear_failure(x);
+        SL_INFO("worker", "%s connector=%s target=%s", *created ? "created" : "reconfigured", name,
+                sl_target_name(x->target));
+        pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->lock);
+    free(text);
+    return rc;
+}
+
+int sl_worker_delete(sl_worker *w, const char *name, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    char err[1024];
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (sl_wstore_delete(w->store, name, err, sizeof err) < 0) rc = werr(e, SL_WERR_INTERNAL, "%s", err);
+    else {
+        x->deleted = true;
+        pthread_cond_signal(&w->wake);
+        SL_INFO("worker", "deleted connector=%s (its offsets are kept)", name);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int sl_worker_set_target(sl_worker *w, const char *name, sl_target target, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    char err[1024];
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (x->target != target && sl_wstore_set_target(w->store, name, sl_target_name(target), err, sizeof err) < 0)
+        rc = werr(e, SL_WERR_INTERNAL, "%s", err);
+    else {
+        if (x->target != target) SL_INFO("worker", "connector=%s target=%s", name, sl_target_name(target));
+        x->target = target;
+        if (target == SL_TARGET_RUNNING) x->finished = false;
+        /* Right away rather than on the next tick: records read after the answer would surprise. */
+        if (x->conn && target == SL_TARGET_PAUSED) sl_connector_pause(x->conn);
+        if (x->conn && target == SL_TARGET_RUNNING) sl_connector_resume(x->conn);
+        pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *restarting, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    int rc = 0;
+    *restarting = false;
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (x->target != SL_TARGET_STOPPED && (!only_failed || x->failed)) {
+        *restarting = true;
+        x->gen++;
+        clear_failure(x);
+        SL_INFO("worker", "restart requested connector=%s", name);
+        pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+/* ---- offsets ---- */
+
+/* Takes the entry for an offsets request: its config, and for changes the guarantee that no instance runs
+ * (target STOPPED; a stop in progress is waited for) and none starts until offsets_end. */
+static wconn *offsets_begin(sl_worker *w, const char *name, bool change, json_t **config, sl_werr *e) {
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (!x) {
+        werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+        goto out;
+    }
+    if (change && x->target != SL_TARGET_STOPPED) {
+        werr(e, SL_WERR_INVALID,
+             "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for "
+             "the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint",
+             name);
+        x = NULL;
+        goto out;
+    }
+    /* Stopped, or stopping: wait until the instance is gone, so that its last offsets are in the answer
+     * (and nothing writes the store while it is changed). offsets_busy keeps the entry from being freed. */
+    x->offsets_busy++;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 60;
+    while (x->target == SL_TARGET_STOPPED && (x->conn || x->job) && !x->deleted)
+        if (pthread_cond_timedwait(&w->changed, &w->lock, &until) != 0) break;
+    if (change && (x->conn || x->job || x->deleted || x->target != SL_TARGET_STOPPED)) {
+        werr(e, SL_WERR_BUSY, "Connector %s is still stopping (or was changed meanwhile); try again", name);
+        x->offsets_busy--;
+        x = NULL;
+        goto out;
+    }
+    *config = json_deep_copy(x->config);
+out:
+    pthread_mutex_unlock(&w->lock);
+    return x;
+}
+
+static void offsets_end(sl_worker *w, wconn *x, json_t *config) {
+    pthread_mutex_lock(&w->lock);
+    x->offsets_busy--;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    json_decref(config);
+}
+
+/* Opens the connector's offset store as its runtime does (SQLite, or the Kafka topic). */
+static sl_offsets *store_of(sl_worker *w, const char *name, const json_t *config, sl_config **cfg,
+                            sl_connector **conn, sl_werr *e) {
+    char err[1024];
+    sl_errs errs = {0};
+    *conn = NULL;
+    if (!(*cfg = sl_worker_build_config(w, name, config, err, sizeof err))) sl_errs_add(&errs, "%s", err);
+    else *conn = sl_connector_new(*cfg, &errs);
+    if (!*conn) {
+        sl_worker_hide_refs(config, *cfg, &errs);
+        sl_worker_invalid_msg(&errs, e->msg, sizeof e->msg);
+        e->code = SL_WERR_INVALID;
+    }
+    sl_errs_free(&errs);
+    if (!*conn) return NULL;
+    const sl_core_conf *core = sl_connector_core(*conn);
+    sl_offsets *s = sl_connector_eos(*conn) || core->offset_storage == 1
+                        ? sl_offsets_open_kafka(&core->kafka, *cfg, core->offset_topic, (int)core->offset_partitions,
+                                                (int)core->offset_rf, err, sizeof err)
+                        : sl_offsets_open(core->offset_file, err, sizeof err);
+    if (!s) werr(e, SL_WERR_INTERNAL, "%s", err);
+    return s;
+}
+
+static void store_done(sl_offsets *s, sl_config *cfg, sl_connector *conn) {
+    sl_offsets_close(s);
+    sl_connector_destroy(conn);
+    sl_config_destroy(cfg);
+}
+
+static json_t *parse_or_text(const char *text) {
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(text);
+}
+
+/* Rows as stored: partition text (kept: it is the key), parsed partition, offset text. */
+typedef struct off_row {
+    char *part, *offset;
+    json_t *part_json;
+} off_row;
+
+typedef struct off_rows {
+    off_row *v;
+    int n, cap;
+} off_rows;
+
+static void collect(const char *connector, const char *part, const char *offset, int64_t ms, void *arg) {
+    off_rows *r = arg;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->v = sl_realloc(r->v, (size_t)r->cap * sizeof *r->v);
+    }
+    r->v[r->n++] = (off_row){sl_strdup(part), offset ? sl_strdup(offset) : NULL, parse_or_text(part)};
+}
+
+static void rows_free(off_rows *r) {
+    for (int i = 0; i < r->n; i++) sl_free(r->v[i].part), sl_free(r->v[i].offset), json_decref(r->v[i].part_json);
+    sl_free(r->v);
+}
+
+json_t *sl_worker_offsets_get(sl_worker *w, const char *name, sl_werr *e) {
+    json_t *config = NULL;
+    wconn *x = offsets_begin(w, name, false, &config, e);
+    if (!x) return NULL;
+    sl_config *cfg;
+    sl_connector *conn;
+    sl_offsets *s = store_of(w, name, config, &cfg, &conn, e);
+    json_t *out = NULL;
+    off_rows rows = {0};
+    char err[1024];
+    if (s && sl_offsets_list(s, name, collect, &rows, err, sizeof err) < 0) werr(e, SL_WERR_INTERNAL, "%s", err);
+    else if (s) {
+        out = json_array();
+        for (int i = 0; i < rows.n; i++)
+            json_array_append_new(out, json_pack("{s:O, s:o}", "partition", rows.v[i].part_json, "offset",
+                                                 rows.v[i].offset ? parse_or_text(rows.v[i].offset) : json_null()));
+    }
+    rows_free(&rows);
+    store_done(s, cfg, conn);
+    offsets_end(w, x, config);
+    return out;
+}
+
+int sl_worker_offsets_reset(sl_worker *w, const char *name, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    json_t *config = NULL;
+    wconn *x = offsets_begin(w, name, true, &config, e);
+    if (!x) return -1;
+    sl_config *cfg;
+    sl_connector *conn;
+    sl_offsets *s = store_of(w, name, config, &cfg, &conn, e);
+    char err[1024];
+    int removed = 0, rc = -1;
+    if (s && sl_offsets_delete(s, name, &removed, err, sizeof err) < 0) werr(e, SL_WERR_INTERNAL, "%s", err);
+    else if (s) {
+        rc = 0;
+        SL_INFO("worker", "offsets reset connector=%s removed=%d", name, removed);
+    }
+    store_done(s, cfg, conn);
+    offsets_end(w, x, config);
+    return rc;
+}
+
+/*
+ * Applies the request to the stored rows. The store can only write a row or
+ * remove all rows of a connector, so a removal rewrites the rows that stay.
+ */
+static int alter(sl_offsets *s, const char *name, off_rows *rows, const json_t *offsets, sl_werr *e) {
+    char err[1024];
+    bool removal = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(offsets, i, item) {
+        json_t *part = json_object_get(item, "partition"), *off = json_object_get(item, "offset");
+        int k = 0;
+        while (k < rows->n && !json_equal(rows->v[k].part_json, part)) k++;
+        if (k == rows->n) {
+            if (!off || json_is_null(off)) continue; /* removing what is not there */
+            char *pt = json_dumps(part, JSON_COMPACT);
+            collect(name, pt, NULL, 0, rows); /* appended: rows->v[k] */
+            free(pt);
+        }
+        sl_free(rows->v[k].offset);
+        rows->v[k].offset = NULL;
+        if (off && !json_is_null(off)) {
+            char *t = json_dumps(off, JSON_COMPACT);
+            rows->v[k].offset = sl_strdup(t);
+            free(t);
+        } else {
+            removal = true;
+        }
+    }
+    int removed;
+    if (removal && sl_offsets_delete(s, name, &removed, err, sizeof err) < 0)
+        return werr(e, SL_WERR_INTERNAL, "%s", err);
+    for (int k = 0; k < rows->n; k++)
+        if (rows->v[k].offset && sl_offsets_put(s, name, rows->v[k].part, rows->v[k].offset, err, sizeof err) < 0)
+            return werr(e, SL_WERR_INTERNAL, "%s", err);
+    return 0;
+}
+
+int sl_worker_offsets_alter(sl_worker *w, const char *name, const json_t *offsets, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    json_t *config = NULL;
+    wconn *x = offsets_begin(w, name, true, &config, e);
+    if (!x) return -1;
+    sl_config *cfg;
+    sl_connector *conn;
+    sl_offsets *s = store_of(w, name, config, &cfg, &conn, e);
+    off_rows rows = {0};
+    char err[1024];
+    int rc = -1;
+    if (s && sl_offsets_list(s, name, collect, &rows, err, sizeof err) < 0) werr(e, SL_WERR_INTERNAL, "%s", err);
+    else if (s && (rc = alter(s, name, &rows, offsets, e)) == 0)
+        SL_INFO("worker", "offsets altered connector=%s partitions=%zu", name, json_array_size(offsets));
+    rows_free(&rows);
+    store_done(s, cfg, conn);
+    offsets_end(w, x, config);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * The worker of `sluice serve`: owns connectors by name, as a Kafka Connect
+ * worker does. For each it keeps the configuration as submitted, a target
+ * state (RUNNING, PAUSED, STOPPED) persisted in the config store
+ * (worker/store.h) before any request is answered, and at most one running
+ * sl_connector.
+ *
+ * Requests only change the wanted state; a supervisor thread (woken by each change, else every 100 ms)
+ * makes it so. Starting and stopping an instance can take seconds (a
+ * database connection, a drain and commit), so each runs on a short-lived
+ * job thread of its own and never under the worker's lock. The supervisor
+ * also notices instances whose threads ended: a failure is recorded with its
+ * reason (the task's "trace") and, with task.restart.auto, the connector is
+ * started again after an exponential backoff.
+ *
+ * Locking: one mutex guards every connector entry; the config store is used
+ * only under it. An instance is attached to and detached from its entry under
+ * the lock and destroyed after detaching, so a reader holding the lock never
+ * sees a freed connector. An instance's sl_config is destroyed after it.
+ */
+#ifndef SL_WORKER_WORKER_H
+#define SL_WORKER_WORKER_H
+#include "core/conf.h"
+#include "core/connector.h"
+#include <jansson.h>
+#include <stdbool.h>
+
+/* The worker's settings (`sluice serve --config worker.json`). */
+typedef struct sl_worker_conf {
+    char *listeners;
+    char *https_cert, *https_key, *https_key_password;
+    char *auth_token;
+    char *config_file;
+    char *offset_file;
+    bool restart_auto;
+    int64_t backoff_initial_ms, backoff_max_ms;
+    char *log_level;
+    char *advertised_host;
+} sl_worker_conf;
+
+extern const sl_prop sl_worker_props[];
+
+/* Errors that reach the REST API: one code per kind, with its HTTP status. */
+#define SL_WERR_CODES(X)                                                                                       \
+    X(OK, 200)                                                                                                 \
+    X(NOT_FOUND, 404)   /* no such connector or task */                                                        \
+    X(EXISTS, 409)      /* created twice */                                                                    \
+    X(INVALID, 400)     /* a bad config, or the connector is not in the state the request needs */            \
+    X(BUSY, 409)        /* the connector is still stopping: try again */                                       \
+    X(UNAVAILABLE, 503) /* the worker is shutting down */                                                      \
+    X(INTERNAL, 500)    /* the config or offset store failed */
+
+typedef enum {
+#define SL_WERR_ENUM(name, status) SL_WERR_##name,
+    SL_WERR_CODES(SL_WERR_ENUM)
+#undef SL_WERR_ENUM
+} sl_werr_code;
+
+typedef struct sl_werr {
+    sl_werr_code code;
+    char msg[1024];
+} sl_werr;
+
+int sl_werr_status(sl_werr_code code);
+const char *sl_werr_name(sl_werr_code code);
+
+typedef enum { SL_TARGET_RUNNING, SL_TARGET_PAUSED, SL_TARGET_STOPPED } sl_target;
+const char *sl_target_name(sl_target t);
+
+/* One connector as the REST API shows it: a copy taken under the worker's lock. */
+typedef struct sl_wconn_info {
+    char *name;
+    json_t *config;    /* as submitted, secrets included (the REST layer hides them) */
+    const char *type;  /* "source", "sink" or "unknown" */
+    sl_target target;
+    const char *state; /* UNASSIGNED, RUNNING, PAUSED, STOPPED or FAILED */
+    char *trace;       /* FAILED: the reason and the restart plan; else NULL */
+    int restarts;      /* automatic restarts so far */
+    bool has_task;     /* false when STOPPED (Connect lists no tasks then) */
+    char source[64], sink[64]; /* the source and sink plugins it runs */
+    bool has_metrics;  /* an instance exists: metrics are set */
+    sl_connector_metrics metrics;
+} sl_wconn_info;
+
+void sl_wconn_info_free(sl_wconn_info *info);
+
+typedef struct sl_worker sl_worker;
+
+/* Opens the config store and loads the connectors (started by sl_worker_start). wc must outlive the worker. */
+sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errstr_size);
+/* "host:port", shown as worker_id. Set before sl_worker_start. */
+void sl_worker_set_id(sl_worker *w, const char *worker_id);
+const char *sl_worker_id(const sl_worker *w);
+/* Starts the supervisor thread, which starts the connectors per their target states. */
+void sl_worker_start(sl_worker *w);
+/* From now on health answers 503 and changes are refused. Async-signal-safe. */
+void sl_worker_begin_shutdown(sl_worker *w);
+bool sl_worker_shutting_down(const sl_worker *w);
+/* Stops the supervisor and every connector (drain and commit), then frees everything. NULL: no-op. */
+void sl_worker_destroy(sl_worker *w);
+
+/*
+ * A connector's sl_config from its JSON config object (values are strings):
+ * ${env:...}/${file:...} resolved, the worker's offset.storage.file.filename
+ * added when the config has none. NULL with errstr set when a reference
+ * cannot be resolved. The caller destroys it (after any connector using it).
+ */
+sl_config *sl_worker_build_config(const sl_worker *w, const char *name, const json_t *config, char *errstr,
+                                  size_t errstr_size);
+/* Replaces, in each message, the resolved value of every ${...} reference of config with [hidden]: errors
+ * must not show what a reference read. cfg: the config built from it (NULL: nothing to hide). */
+void sl_worker_hide_refs(const json_t *config, const sl_config *cfg, sl_errs *errs);
+/* Connect's 400 message for a config that sl_connector_new rejected. */
+void sl_worker_invalid_msg(const sl_errs *errs, char *out, size_t outsz);
+
+/* Every connector, in name order; *out is sl_malloc'ed (free each with sl_wconn_info_free, then the array). */
+int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out);
+int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *out, sl_werr *e);
+
+typedef enum { SL_PUT_CREATE, SL_PUT_UPSERT, SL_PUT_UPDATE } sl_put_mode;
+/* Validates (400 naming the keys), persists and (re)starts the connector with config (a JSON object of
+ * strings; not owned). CREATE: 409 when it exists; UPDATE: 404 when it does not. */
+int sl_worker_put(sl_worker *w, const char *name, const json_t *config, sl_put_mode mode, bool *created,
+                  sl_werr *e);
+/* Stops the connector and forgets its config (its offsets stay). */
+int sl_worker_delete(sl_worker *w, const char *name, sl_werr *e);
+/* pause / resume / stop. */
+int sl_worker_set_target(sl_worker *w, const char *name, sl_target target, sl_werr *e);
+/* Restarts the connector (only_failed: only when FAILED); *restarting tells whether it does. */
+int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *restarting, sl_werr *e);
+
+/* Offsets (KIP-875): a JSON array [{"partition": {...}, "offset": {...}}] (caller decrefs). */
+json_t *sl_worker_offsets_get(sl_worker *w, const char *name, sl_werr *e);
+/* Only when STOPPED. offsets: [{"partition": {...}, "offset": {...} | null}] (null removes). */
+int sl_worker_offsets_alter(sl_worker *w, const char *name, const json_t *offsets, sl_werr *e);
+int sl_worker_offsets_reset(sl_worker *w, const char *name, sl_werr *e);
+
+#endif

@@ -1,0 +1,647 @@
+"""`sluice serve`: Kafka Connect's REST API against the real binary and the real PostgreSQL.
+
+Each test starts its own daemon on a free port with a fresh worker database, talks to it with
+http.client, and drops the replication slots and publications its connectors made."""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+import psycopg2
+import pytest
+
+from conftest import SLUICE, payload, sql, wait_until
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Serve:
+    """One `sluice serve` process, its worker config and its log."""
+
+    def __init__(self, tmp_path, **keys):
+        self.dir = tmp_path
+        self.port = free_port()
+        self.https = keys.pop("https", False)
+        self.log = tmp_path / f"serve-{self.port}.log"
+        self.conf = {
+            "listeners": f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}",
+            "config.storage.file.filename": str(tmp_path / "worker.db"),
+            "offset.storage.file.filename": str(tmp_path / "offsets.db"),
+            "task.restart.backoff.initial.ms": "200",
+            "task.restart.backoff.max.ms": "2000",
+        }
+        self.conf.update(keys)
+        self.token = self.conf.get("rest.auth.token")
+        self.proc = None
+
+    def start(self, wait=True):
+        path = self.dir / "worker.json"
+        path.write_text(json.dumps(self.conf))
+        self.logf = open(self.log, "ab")
+        self.mark = self.log.stat().st_size
+        self.proc = subprocess.Popen([SLUICE, "serve", "--config", str(path)], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            wait_until(lambda: self._up(), timeout=20, what="the REST API to answer")
+        return self
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"sluice serve exited ({self.proc.returncode}):\n{self.log_text()}")
+        try:
+            return self.req("GET", "/health")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        rc = None
+        if self.proc:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+            rc = self.proc.wait(timeout)
+            self.logf.close()
+            self.proc = None
+        return rc
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def req(self, method, path, body=None, token=None, headers=None):
+        """(status, parsed JSON body or text or None, headers)"""
+        if self.https:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=90,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=90)
+        h = dict(headers or {})
+        tok = token if token is not None else self.token
+        if tok:
+            h["Authorization"] = f"Bearer {tok}"
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            h["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            raw = r.read()
+            ctype = r.getheader("Content-Type") or ""
+            parsed = json.loads(raw) if raw and ctype.startswith("application/json") else (raw.decode() or None)
+            return r.status, parsed, dict(r.getheaders())
+        finally:
+            conn.close()
+
+    def ok(self, method, path, body=None, want=200):
+        st, b, _ = self.req(method, path, body)
+        assert st == want, f"{method} {path}: {st} {b}\n{self.log_text()[-3000:]}"
+        return b
+
+    def status(self, name):
+        return self.ok("GET", f"/connectors/{urllib.parse.quote(name, safe='')}/status")
+
+    def wait_state(self, name, state, timeout=30):
+        last = {}
+
+        def check():
+            nonlocal last
+            last = self.status(name)
+            return last["connector"]["state"] == state
+
+        try:
+            wait_until(check, timeout=timeout, interval=0.1, what=f"{name} to be {state}")
+        except AssertionError:
+            raise AssertionError(f"{name} is not {state}: {last}\n{self.log_text()[-4000:]}")
+        return last
+
+    def wait_log(self, text, timeout=30):
+        wait_until(lambda: text in self.log_text(), timeout=timeout, what=f"{text!r} in the log")
+
+
+class Pg:
+    """Connector configs for the PG test server; remembers slots and publications to drop."""
+
+    def __init__(self, conn, tmp_path):
+        self.conn = conn
+        self.dir = tmp_path
+        self.slots, self.pubs = [], []
+
+    def config(self, table, **over):
+        tag = uuid.uuid4().hex[:8]
+        slot, pub = f"rest_{tag}", f"rest_pub_{tag}"
+        self.slots.append(slot)
+        self.pubs.append(pub)
+        c = {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": "127.0.0.1",
+            "database.port": os.environ["SLUICE_PG_PORT"],
+            "database.user": os.environ["SLUICE_PG_USER"],
+            "database.password": os.environ["SLUICE_PG_PASSWORD"],
+            "database.dbname": os.environ["SLUICE_PG_DB"],
+            "topic.prefix": f"rest{tag}",
+            "slot.name": slot,
+            "slot.retry.delay.ms": "200",
+            "publication.name": pub,
+            "publication.autocreate.mode": "filtered",
+            "table.include.list": f"public.{table}",
+            "sink.type": "file",
+            "sink.file.path": str(self.dir / f"{table}-{tag}.jsonl"),
+            "offset.flush.interval.ms": "100",
+        }
+        c.update(over)
+        return c
+
+    def cleanup(self):
+        for slot in self.slots:
+            for _ in range(50):
+                try:
+                    sql(self.conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                                   "WHERE slot_name = %s", slot)
+                    break
+                except psycopg2.Error:
+                    time.sleep(0.1)
+        for pub in self.pubs:
+            sql(self.conn, f'DROP PUBLICATION IF EXISTS "{pub}"')
+
+
+def events(cfg):
+    path = cfg["sink.file.path"]
+    if not os.path.exists(path):
+        return []
+    text = open(path).read()
+    text = text[:text.rfind("\n") + 1]
+    return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+def wait_events(srv, cfg, n, timeout=30):
+    try:
+        return wait_until(lambda: (ev := events(cfg)) and len(ev) >= n and ev, timeout=timeout,
+                          what=f"{n} events in {cfg['sink.file.path']}")
+    except AssertionError:
+        raise AssertionError(f"got {len(events(cfg))} events, wanted {n}\n{srv.log_text()[-4000:]}")
+
+
+def ids(evs):
+    return [payload(e)["after"]["id"] for e in evs if e["value"] is not None]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    made = []
+
+    def make(**keys):
+        s = Serve(tmp_path, **keys)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
+
+
+@pytest.fixture
+def pgc(pg, tmp_path, serve):
+    """Connector configs; listed after `serve` so that the daemons stop before the slots are dropped."""
+    p = Pg(pg, tmp_path)
+    yield p
+    p.cleanup()
+
+
+def table(pg, name, rows=()):
+    sql(pg, f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (id int PRIMARY KEY, v text)")
+    for r in rows:
+        sql(pg, f"INSERT INTO {name} VALUES (%s, %s)", r, f"v{r}")
+    return name
+
+
+# ---- endpoints without a database ----
+
+def test_root_health_plugins_metrics(serve):
+    s = serve().start()
+    st, body, _ = s.req("GET", "/")
+    assert st == 200 and set(body) == {"version", "commit", "kafka_cluster_id"}
+    assert body["version"] == subprocess.run([SLUICE, "version"], capture_output=True, text=True).stdout.split()[1]
+    assert s.ok("GET", "/health")["status"] == "healthy"
+    plugins = s.ok("GET", "/connector-plugins")
+    assert {"class": "io.debezium.connector.postgresql.PostgresConnector", "type": "source",
+            "version": body["version"]} in plugins
+    assert any(p["class"] == "io.sluice.sink.FileSink" and p["type"] == "sink" for p in plugins)
+    # Connect's names for a plugin: class, simple name, simple name without "Connector"; and ours
+    for name in ("io.debezium.connector.postgresql.PostgresConnector", "PostgresConnector", "Postgres", "postgres"):
+        keys = s.ok("GET", f"/connector-plugins/{name}/config")
+        by = {k["name"]: k for k in keys}
+        assert by["database.password"]["type"] == "PASSWORD"
+        assert by["database.user"]["required"] is True and by["database.user"]["default_value"] is None
+        assert by["snapshot.mode"]["default_value"] == "initial"
+        assert set(by["snapshot.mode"]) == {"name", "type", "required", "default_value", "importance",
+                                            "documentation", "group", "width", "display_name", "dependents", "order"}
+        assert "connector.class" in by  # the runtime's keys too
+    st, body, _ = s.req("GET", "/connector-plugins/NoSuchConnector/config")
+    assert st == 404 and body["error_code"] == 404
+    st, text, hdrs = s.req("GET", "/metrics")
+    assert st == 200 and hdrs["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE" in text
+    assert s.ok("GET", "/connectors") == []
+    assert s.ok("GET", "/connectors?expand=status&expand=info") == {}
+    assert s.stop() == 0
+
+
+def test_error_codes(serve, pgc):
+    s = serve().start()
+    for method, path in [("GET", "/connectors/nope"), ("GET", "/connectors/nope/status"),
+                         ("GET", "/connectors/nope/config"), ("DELETE", "/connectors/nope"),
+                         ("PUT", "/connectors/nope/pause"), ("POST", "/connectors/nope/restart"),
+                         ("GET", "/connectors/nope/offsets"), ("PATCH", "/connectors/nope/config")]:
+        st, body, _ = s.req(method, path, {} if method == "PATCH" else None)
+        assert (st, body) == (404, {"error_code": 404, "message": "Connector nope not found"}), (method, path)
+    st, body, _ = s.req("GET", "/no/such/path")
+    assert st == 404 and body["error_code"] == 404
+    for method, path in [("DELETE", "/"), ("POST", "/connectors/x/status"), ("GET", "/connectors/x/pause"),
+                         ("POST", "/connectors/x/pause"), ("PUT", "/connectors")]:
+        st, body, _ = s.req(method, path)
+        assert st == 405 and body["error_code"] == 405, (method, path, st, body)
+    st, body, _ = s.req("POST", "/connectors", b"{not json")
+    assert st == 400 and body["error_code"] == 400 and "JSON" in body["message"]
+    st, body, _ = s.req("POST", "/connectors", {"config": {"connector.class": "postgres"}})
+    assert st == 400 and "name" in body["message"]
+    # a bad config: 400 naming the key, and nothing is created
+    bad = pgc.config("rest_err", **{"snapshot.mode": "sometimes"})
+    st, body, _ = s.req("POST", "/connectors", {"name": "bad", "config": bad})
+    assert st == 400 and "snapshot.mode" in body["message"] and "sometimes" in body["message"], body
+    bad = pgc.config("rest_err", **{"database.port": "eighty"})
+    del bad["topic.prefix"]
+    st, body, _ = s.req("POST", "/connectors", {"name": "bad", "config": bad})
+    assert st == 400 and "database.port" in body["message"] and "topic.prefix" in body["message"], body
+    assert "2 error(s)" in body["message"]
+    assert s.ok("GET", "/connectors") == []
+    st, body, _ = s.req("POST", "/connectors", {"name": "x", "config": {"connector.class": "postgres",
+                                                                          "nested": {"a": 1}}})
+    assert st == 400 and "nested" in body["message"]
+    # 409: created twice (the connector cannot connect: it fails, which does not matter here)
+    cfg = pgc.config("rest_err", **{"database.port": "1"})
+    assert s.ok("POST", "/connectors", {"name": "twice", "config": cfg}, want=201)["name"] == "twice"
+    st, body, _ = s.req("POST", "/connectors", {"name": "twice", "config": cfg})
+    assert st == 409 and body == {"error_code": 409, "message": "Connector twice already exists"}
+    # offsets change only when STOPPED
+    st, body, _ = s.req("DELETE", "/connectors/twice/offsets")
+    assert st == 400 and "STOPPED" in body["message"] and "/connectors/twice/stop" in body["message"]
+    st, body, _ = s.req("PATCH", "/connectors/twice/offsets", {"offsets": []})
+    assert st == 400
+    assert s.stop() == 0
+
+
+# ---- the deployment sequence of docs/rest-api.md ----
+
+def test_deploy_pause_resume_delete(pg, serve, pgc):
+    t = table(pg, "rest_deploy", [1, 2])
+    s = serve().start()
+    cfg = pgc.config(t)
+    st, body, hdrs = s.req("POST", "/connectors", {"name": "inventory", "config": cfg})
+    assert st == 201, body
+    assert body["name"] == "inventory" and body["type"] == "source"
+    assert body["tasks"] == [{"connector": "inventory", "task": 0}]
+    assert body["config"]["database.password"] == "[hidden]" and body["config"]["name"] == "inventory"
+    assert hdrs["Location"] == "/connectors/inventory"
+    status = s.wait_state("inventory", "RUNNING")
+    assert status["tasks"] == [{"id": 0, "state": "RUNNING", "worker_id": f"127.0.0.1:{s.port}"}]
+    assert status["connector"]["worker_id"] == f"127.0.0.1:{s.port}" and status["type"] == "source"
+    assert ids(wait_events(s, cfg, 2)) == [1, 2]
+    s.wait_log("streaming slot=")
+    sql(pg, f"INSERT INTO {t} VALUES (3, 'v3')")
+    assert ids(wait_events(s, cfg, 3)) == [1, 2, 3]
+
+    st, body, _ = s.req("PUT", "/connectors/inventory/pause")
+    assert st == 202 and body is None
+    status = s.wait_state("inventory", "PAUSED")
+    assert status["tasks"][0]["state"] == "PAUSED"
+    s.wait_log("paused connector=inventory")  # the source has closed its connection
+    sql(pg, f"INSERT INTO {t} VALUES (4, 'v4')")
+    time.sleep(2)
+    assert ids(events(cfg)) == [1, 2, 3], "a row inserted while paused was delivered"
+
+    assert s.req("PUT", "/connectors/inventory/resume")[0] == 202
+    s.wait_state("inventory", "RUNNING")
+    assert ids(wait_events(s, cfg, 4)) == [1, 2, 3, 4]
+
+    st, body, _ = s.req("DELETE", "/connectors/inventory")
+    assert st == 204 and body is None
+    assert s.req("GET", "/connectors/inventory")[0] == 404
+    assert s.ok("GET", "/connectors") == []
+    s.wait_log("connector stopped cleanly connector=inventory")
+    assert s.stop() == 0
+
+
+def test_config_put_patch_tasks_restart(pg, serve, pgc):
+    t = table(pg, "rest_cfg", [1])
+    s = serve().start()
+    cfg = pgc.config(t)
+    # PUT creates (201) ...
+    st, body, _ = s.req("PUT", "/connectors/cfg%20one/config", cfg)
+    assert st == 201 and body["name"] == "cfg one"
+    s.wait_state("cfg one", "RUNNING")
+    got = s.ok("GET", "/connectors/cfg%20one/config")
+    assert got == {**cfg, "name": "cfg one", "database.password": "[hidden]"}
+    # ... and updates (200), restarting with the new config
+    st, body, _ = s.req("PUT", "/connectors/cfg%20one/config", {**cfg, "poll.interval.ms": "100"})
+    assert st == 200 and body["config"]["poll.interval.ms"] == "100"
+    st, body, _ = s.req("PUT", "/connectors/cfg%20one/config", {**cfg, "name": "other"})
+    assert st == 400 and "doesn't match" in body["message"]
+    # PATCH merges; null removes a key; a bad value is 400 and changes nothing
+    body = s.ok("PATCH", "/connectors/cfg%20one/config", {"poll.interval.ms": None, "max.batch.size": 100})
+    assert "poll.interval.ms" not in body["config"] and body["config"]["max.batch.size"] == "100"
+    st, body, _ = s.req("PATCH", "/connectors/cfg%20one/config", {"max.batch.size": "-5"})
+    assert st == 400 and "max.batch.size" in body["message"]
+    assert s.ok("GET", "/connectors/cfg%20one/config")["max.batch.size"] == "100"
+    s.wait_state("cfg one", "RUNNING")
+    info = s.ok("GET", "/connectors/cfg%20one")
+    assert info["tasks"] == [{"connector": "cfg one", "task": 0}] and info["config"]["database.password"] == "[hidden]"
+    tasks = s.ok("GET", "/connectors/cfg%20one/tasks")
+    assert len(tasks) == 1 and tasks[0]["id"] == {"connector": "cfg one", "task": 0}
+    assert tasks[0]["config"]["database.password"] == "[hidden]"
+    assert s.ok("GET", "/connectors/cfg%20one/tasks/0/status") == {"id": 0, "state": "RUNNING",
+                                                                    "worker_id": f"127.0.0.1:{s.port}"}
+    st, body, _ = s.req("GET", "/connectors/cfg%20one/tasks/1/status")
+    assert st == 404 and body["error_code"] == 404
+    assert s.req("GET", "/connectors/cfg%20one/tasks/x/status")[0] == 404
+    # restarts
+    assert s.req("POST", "/connectors/cfg%20one/restart")[:2] == (204, None)
+    st, body, _ = s.req("POST", "/connectors/cfg%20one/restart?includeTasks=true&onlyFailed=false")
+    assert st == 202 and body["connector"]["state"] == "RESTARTING" and body["tasks"][0]["state"] == "RESTARTING"
+    s.wait_state("cfg one", "RUNNING")
+    st, body, _ = s.req("POST", "/connectors/cfg%20one/restart?onlyFailed=true")
+    assert st == 202 and body["connector"]["state"] == "RUNNING"  # nothing failed: nothing restarts
+    assert s.req("POST", "/connectors/cfg%20one/tasks/0/restart")[0] == 204
+    assert s.req("POST", "/connectors/cfg%20one/tasks/3/restart")[0] == 404
+    s.wait_state("cfg one", "RUNNING")
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")
+    wait_until(lambda: 2 in ids(events(cfg)), what="row 2 after the restarts")
+    # expand: Connect's map shape
+    ex = s.ok("GET", "/connectors?expand=status&expand=info")
+    assert set(ex) == {"cfg one"} and set(ex["cfg one"]) == {"status", "info"}
+    assert ex["cfg one"]["info"]["config"]["database.password"] == "[hidden]"
+    assert set(s.ok("GET", "/connectors?expand=status")["cfg one"]) == {"status"}
+    assert s.stop() == 0
+
+
+# ---- stop, offsets, and a snapshot again after the reset ----
+
+def test_stop_offsets_reset_resnapshots(pg, serve, pgc):
+    t = table(pg, "rest_off", [1, 2])
+    s = serve().start()
+    cfg = pgc.config(t, **{"snapshot.mode": "initial"})
+    s.ok("POST", "/connectors", {"name": "off", "config": cfg}, want=201)
+    evs = wait_events(s, cfg, 2)
+    assert [payload(e)["op"] for e in evs] == ["r", "r"]
+    st, body, _ = s.req("DELETE", "/connectors/off/offsets")
+    assert st == 400 and "STOPPED" in body["message"]
+
+    st, body, _ = s.req("PUT", "/connectors/off/stop")
+    assert st == 204
+    status = s.wait_state("off", "STOPPED")
+    assert status["tasks"] == [] and s.ok("GET", "/connectors/off")["tasks"] == []
+    offsets = s.ok("GET", "/connectors/off/offsets")["offsets"]
+    assert len(offsets) == 1 and offsets[0]["partition"] == {"server": cfg["topic.prefix"]}
+    stored = offsets[0]["offset"]
+    assert stored["lsn"] > 0
+
+    assert s.ok("DELETE", "/connectors/off/offsets") == {
+        "message": "The offsets for this connector have been reset successfully"}
+    assert s.ok("GET", "/connectors/off/offsets") == {"offsets": []}
+    part = {"server": cfg["topic.prefix"]}
+    assert s.ok("PATCH", "/connectors/off/offsets", {"offsets": [{"partition": part, "offset": stored}]}) == {
+        "message": "The offsets for this connector have been altered successfully"}
+    assert s.ok("GET", "/connectors/off/offsets")["offsets"] == [{"partition": part, "offset": stored}]
+    s.ok("PATCH", "/connectors/off/offsets", {"offsets": [{"partition": part, "offset": None}]})
+    assert s.ok("GET", "/connectors/off/offsets") == {"offsets": []}
+    st, body, _ = s.req("PATCH", "/connectors/off/offsets", {"offsets": [{"partition": "x", "offset": {}}]})
+    assert st == 400 and "partition" in body["message"]
+
+    # no offset + snapshot.mode=initial: the snapshot runs again (with the offset kept it would not)
+    assert s.req("PUT", "/connectors/off/resume")[0] == 202
+    s.wait_state("off", "RUNNING")
+    evs = wait_events(s, cfg, 4)
+    assert [payload(e)["op"] for e in evs] == ["r", "r", "r", "r"], [payload(e)["op"] for e in evs]
+    assert ids(evs[2:]) == [1, 2]
+    assert s.stop() == 0
+
+
+# ---- kill -9: every connector comes back in its target state ----
+
+def test_sigkill_restores_target_states(pg, serve, pgc):
+    ta, tb, tc = (table(pg, n, [1]) for n in ("rest_ka", "rest_kb", "rest_kc"))
+    s = serve().start()
+    ca, cb, cc = pgc.config(ta), pgc.config(tb), pgc.config(tc)
+    for name, c in (("a", ca), ("b", cb), ("c", cc)):
+        s.ok("POST", "/connectors", {"name": name, "config": c}, want=201)
+    for name, c in (("a", ca), ("b", cb), ("c", cc)):
+        s.wait_state(name, "RUNNING")
+        wait_events(s, c, 1)
+    s.ok("PUT", "/connectors/b/pause", want=202)
+    s.ok("PUT", "/connectors/c/stop", want=204)
+    s.wait_state("b", "PAUSED")
+    s.wait_state("c", "STOPPED")
+    s.wait_log("paused connector=b")
+    assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    for t in (ta, tb, tc):
+        sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")
+    s.start()
+    s.wait_state("a", "RUNNING")
+    assert ids(wait_events(s, ca, 2)) == [1, 2]
+    assert s.status("b")["connector"]["state"] == "PAUSED"
+    status = s.status("c")
+    assert status["connector"]["state"] == "STOPPED" and status["tasks"] == []
+    time.sleep(2)
+    assert ids(events(cb)) == [1] and ids(events(cc)) == [1]
+    assert s.status("b")["connector"]["state"] == "PAUSED"
+    # and they go on from there
+    s.ok("PUT", "/connectors/b/resume", want=202)
+    assert ids(wait_events(s, cb, 2)) == [1, 2]
+    s.ok("PUT", "/connectors/c/resume", want=202)
+    assert ids(wait_events(s, cc, 2)) == [1, 2]
+    assert s.stop() == 0
+
+
+# ---- auth, TLS ----
+
+def test_bearer_token(serve):
+    s = serve(**{"rest.auth.token": "s3cr3t-t0ken"}).start()
+    for tok in ("", "wrong"):
+        st, body, hdrs = s.req("GET", "/connectors", token=tok)
+        assert st == 401 and body["error_code"] == 401 and body["message"]
+        assert hdrs["WWW-Authenticate"].startswith("Bearer")
+    st, body, _ = s.req("POST", "/connectors", {"name": "x", "config": {}}, token="")
+    assert st == 401
+    st, body, _ = s.req("GET", "/connectors", headers={"Authorization": "Basic czNjcjN0LXQwa2Vu"}, token="")
+    assert st == 401
+    assert s.req("GET", "/connectors")[0] == 200
+    assert s.req("GET", "/connectors", token="s3cr3t-t0ken ")[0] == 200
+    assert "s3cr3t-t0ken" not in s.log_text()
+    assert s.stop() == 0
+
+
+def test_https_listener(serve, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    s = serve(https=True, **{"listeners.https.ssl.certificate.location": str(cert),
+                             "listeners.https.ssl.key.location": str(key)}).start()
+    assert s.ok("GET", "/")["commit"] == "sluice"
+    assert s.stop() == 0
+    bad = serve(https=True)
+    bad.start(wait=False)
+    assert bad.proc.wait(20) == 1
+    assert "listeners.https.ssl.certificate.location" in bad.log_text()
+
+
+# ---- failures and automatic restarts ----
+
+def test_failed_connector_restarts_with_backoff(pg, serve, pgc):
+    t = table(pg, "rest_fail", [1])
+    s = serve().start()
+    cfg = pgc.config(t, **{"database.password": "wrong-pw-123"})
+    s.ok("POST", "/connectors", {"name": "failing", "config": cfg}, want=201)
+    status = s.wait_state("failing", "FAILED")
+    trace = status["connector"]["trace"]
+    assert "password authentication failed" in trace and "automatic restart" in trace
+    assert status["tasks"][0]["state"] == "FAILED" and status["tasks"][0]["trace"] == trace
+    # restarted again and again, the waits doubling up to task.restart.backoff.max.ms
+    s.wait_log("restarting failed connector connector=failing restart=3", timeout=30)
+    last = s.wait_state("failing", "FAILED")["connector"]["trace"]
+    assert "automatic restart" in last and "automatic restart 1 " not in last
+    for body in (s.ok("GET", "/connectors/failing/config"), s.ok("GET", "/connectors/failing")["config"]):
+        assert body["database.password"] == "[hidden]"
+    assert "wrong-pw-123" not in json.dumps(s.ok("GET", "/connectors?expand=status&expand=info"))
+    assert "wrong-pw-123" not in s.log_text()
+    # fixed: running
+    s.ok("PATCH", "/connectors/failing/config", {"database.password": os.environ["SLUICE_PG_PASSWORD"]})
+    s.wait_state("failing", "RUNNING")
+    wait_events(s, cfg, 1)
+    assert s.stop() == 0
+
+
+def test_no_auto_restart(pg, serve, pgc):
+    t = table(pg, "rest_noauto", [1])
+    s = serve(**{"task.restart.auto": "false"}).start()
+    cfg = pgc.config(t, **{"database.password": "wrong-pw-456"})
+    s.ok("POST", "/connectors", {"name": "f", "config": cfg}, want=201)
+    trace = s.wait_state("f", "FAILED")["connector"]["trace"]
+    assert "task.restart.auto=false" in trace
+    time.sleep(1.5)
+    assert "restarting failed connector" not in s.log_text()
+    st, body, _ = s.req("POST", "/connectors/f/restart?onlyFailed=true&includeTasks=true")
+    assert st == 202 and body["connector"]["state"] == "RESTARTING"
+    s.wait_state("f", "FAILED")
+    assert s.stop() == 0
+
+
+# ---- validate ----
+
+def test_validate(serve, pgc):
+    s = serve().start()
+    cfg = pgc.config("rest_validate", **{"snapshot.mode": "sometimes", "name": "v", "transforms": "unwrap"})
+    del cfg["connector.class"]
+    res = s.ok("PUT", "/connector-plugins/PostgresConnector/config/validate", cfg)
+    assert res["name"] == "io.debezium.connector.postgresql.PostgresConnector"
+    assert set(res) == {"name", "error_count", "groups", "configs"} and isinstance(res["groups"], list)
+    by = {c["definition"]["name"]: c for c in res["configs"]}
+    assert set(by["snapshot.mode"]["value"]) == {"name", "value", "recommended_values", "errors", "visible"}
+    assert by["snapshot.mode"]["value"]["value"] == "sometimes"
+    assert len(by["snapshot.mode"]["value"]["errors"]) == 1 and "snapshot.mode" in by["snapshot.mode"]["value"]["errors"][0]
+    assert "initial" in by["snapshot.mode"]["value"]["recommended_values"]
+    assert by["transforms"]["value"]["errors"], by["transforms"]
+    assert res["error_count"] == 2, [c["value"] for c in res["configs"] if c["value"]["errors"]]
+    assert by["database.user"]["value"]["errors"] == []
+    assert by["database.password"]["value"]["value"] == "[hidden]"
+    assert by["database.password"]["definition"]["type"] == "PASSWORD"
+    # the name is required; an unknown key is no error (only logged)
+    res = s.ok("PUT", "/connector-plugins/postgres/config/validate",
+               {**pgc.config("rest_validate"), "no.such.key": "1"} | {"name": None})
+    errs = {c["value"]["name"]: c["value"]["errors"] for c in res["configs"] if c["value"]["errors"]}
+    assert res["error_count"] == 1 and list(errs) == ["name"], errs
+    # the body's class must be the plugin's
+    st, body, _ = s.req("PUT", "/connector-plugins/MySqlConnector/config/validate", pgc.config("rest_validate"))
+    assert st == 400 and "does not match" in body["message"]
+    assert s.req("PUT", "/connector-plugins/Nope/config/validate", {})[0] == 404
+    assert s.stop() == 0
+
+
+def test_secrets_hidden_everywhere(serve, pgc, tmp_path):
+    s = serve().start()
+    # what a ${file:...} or ${env:...} reference reads never shows in an error
+    (tmp_path / "vault.properties").write_text("port=file-content-visible-nowhere\n")
+    bad = pgc.config("rest_secret", **{"database.port": f"${{file:{tmp_path}/vault.properties:port}}"})
+    st, body, _ = s.req("POST", "/connectors", {"name": "ref", "config": bad})
+    assert st == 400 and "database.port" in body["message"] and "[hidden]" in body["message"], body
+    res = s.ok("PUT", "/connector-plugins/postgres/config/validate", {**bad, "name": "ref"})
+    port = next(c["value"] for c in res["configs"] if c["definition"]["name"] == "database.port")
+    assert port["errors"] and port["value"] == bad["database.port"]
+    assert "visible-nowhere" not in json.dumps(res)
+    cfg = pgc.config("rest_secret", **{"database.port": "1", "database.password": "pw-visible-nowhere",
+                                       "sasl.password": "sasl-visible-nowhere",
+                                       "producer.override.sasl.jaas.config": "jaas-visible-nowhere"})
+    body = s.ok("POST", "/connectors", {"name": "sec", "config": cfg}, want=201)
+    bodies = [body, s.ok("GET", "/connectors/sec"), s.ok("GET", "/connectors/sec/config"),
+              s.ok("GET", "/connectors/sec/tasks"), s.ok("GET", "/connectors?expand=info&expand=status"),
+              s.ok("PATCH", "/connectors/sec/config", {"max.batch.size": "10"})]
+    for b in bodies:
+        text = json.dumps(b)
+        assert "visible-nowhere" not in text, text
+    c = s.ok("GET", "/connectors/sec/config")
+    assert c["database.password"] == c["sasl.password"] == c["producer.override.sasl.jaas.config"] == "[hidden]"
+    assert "visible-nowhere" not in s.log_text()
+    assert s.stop() == 0
+
+
+def test_offsets_in_kafka(pg, serve, pgc, kafka):
+    """offset.storage=kafka: the same endpoints read and write Connect's offsets topic."""
+    t = table(pg, "rest_koff", [1, 2])
+    s = serve().start()
+    cfg = pgc.config(t, **{"offset.storage": "kafka", "offset.storage.topic": kafka.topic("offsets"),
+                           "offset.storage.partitions": "1", "bootstrap.servers": kafka.bootstrap})
+    s.ok("POST", "/connectors", {"name": "koff", "config": cfg}, want=201)
+    wait_events(s, cfg, 2)
+    s.ok("PUT", "/connectors/koff/stop", want=204)
+    part = {"server": cfg["topic.prefix"]}
+    offsets = s.ok("GET", "/connectors/koff/offsets")["offsets"]
+    assert [o["partition"] for o in offsets] == [part] and offsets[0]["offset"]["lsn"] > 0
+    stored = offsets[0]["offset"]
+    s.ok("DELETE", "/connectors/koff/offsets")
+    assert s.ok("GET", "/connectors/koff/offsets") == {"offsets": []}
+    s.ok("PATCH", "/connectors/koff/offsets", {"offsets": [{"partition": part, "offset": stored}]})
+    assert s.ok("GET", "/connectors/koff/offsets")["offsets"] == [{"partition": part, "offset": stored}]
+    s.ok("PUT", "/connectors/koff/resume", want=202)
+    s.wait_state("koff", "RUNNING")
+    sql(pg, f"INSERT INTO {t} VALUES (3, 'v3')")
+    assert ids(wait_events(s, cfg, 3)) == [1, 2, 3]  # resumed from the patched offset: no new snapshot
+    assert s.stop() == 0
+
+
+def test_runtime_failure_is_restarted(pg, serve, pgc):
+    """A connector that fails while running (not at start) is noticed, shown FAILED, and started again."""
+    t = table(pg, "rest_rtfail", [1])
+    s = serve(**{"task.restart.backoff.initial.ms": "1500"}).start()
+    cfg = pgc.config(t, **{"errors.max.retries": "0"})
+    s.ok("POST", "/connectors", {"name": "rt", "config": cfg}, want=201)
+    s.wait_state("rt", "RUNNING")
+    wait_events(s, cfg, 1)
+    s.wait_log("streaming slot=")
+    killed = sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
+                 cfg["slot.name"])
+    assert killed == [(True,)]
+    trace = s.wait_state("rt", "FAILED", timeout=20)["connector"]["trace"]
+    assert "errors.max.retries" in trace and "automatic restart 1 in 1500 ms" in trace
+    s.wait_log("restarting failed connector connector=rt restart=1")
+    s.wait_state("rt", "RUNNING")
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")
+    assert ids(wait_events(s, cfg, 2)) == [1, 2]
+    assert s.stop() == 0
