@@ -103,6 +103,19 @@ int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, 
     return rc == SQLITE_DONE ? 0 : fail(s, "write", errstr, errsz);
 }
 
+int sl_offsets_remove(sl_offsets *s, const char *connector, const char *partition, char *errstr, size_t errsz) {
+    if (s->kafka) return sl_koffsets_put(s->kafka, connector, partition, NULL, errstr, errsz);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM offsets WHERE connector = ?1 AND part = ?2", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "delete", errstr, errsz);
+    sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partition, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(s, "delete", errstr, errsz);
+}
+
 int sl_offsets_delete(sl_offsets *s, const char *connector, int *removed, char *errstr, size_t errsz) {
     if (s->kafka) return sl_koffsets_delete(s->kafka, connector, removed, errstr, errsz);
     sqlite3_stmt *st;

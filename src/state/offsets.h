@@ -25,6 +25,8 @@ int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, 
                    size_t errstr_size);
 int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, const char *offset, char *errstr,
                    size_t errstr_size);
+/* Removes the offset of one partition (none stored: not an error). */
+int sl_offsets_remove(sl_offsets *s, const char *connector, const char *partition, char *errstr, size_t errstr_size);
 /* Removes every offset of the connector; *removed counts rows. */
 int sl_offsets_delete(sl_offsets *s, const char *connector, int *removed, char *errstr, size_t errstr_size);
 /* Calls cb for every stored row (connector NULL: all connectors). */

@@ -858,40 +858,33 @@ int sl_worker_offsets_reset(sl_worker *w, const char *name, sl_werr *e) {
 }
 
 /*
- * Applies the request to the stored rows. The store can only write a row or
- * remove all rows of a connector, so a removal rewrites the rows that stay.
+ * Applies the request to the store, one partition at a time: an offset is
+ * written, a null offset removes the partition's row (matched by JSON value,
+ * so the stored text of that partition is the key).
  */
 static int alter(sl_offsets *s, const char *name, off_rows *rows, const json_t *offsets, sl_werr *e) {
     char err[1024];
-    bool removal = false;
     size_t i;
     json_t *item;
     json_array_foreach(offsets, i, item) {
         json_t *part = json_object_get(item, "partition"), *off = json_object_get(item, "offset");
         int k = 0;
         while (k < rows->n && !json_equal(rows->v[k].part_json, part)) k++;
-        if (k == rows->n) {
-            if (!off || json_is_null(off)) continue; /* removing what is not there */
-            char *pt = json_dumps(part, JSON_COMPACT);
-            collect(name, pt, NULL, 0, rows); /* appended: rows->v[k] */
-            free(pt);
-        }
-        sl_free(rows->v[k].offset);
-        rows->v[k].offset = NULL;
-        if (off && !json_is_null(off)) {
-            char *t = json_dumps(off, JSON_COMPACT);
-            rows->v[k].offset = sl_strdup(t);
-            free(t);
+        bool remove = !off || json_is_null(off);
+        if (remove && k == rows->n) continue; /* removing what is not there */
+        char *pt = k < rows->n ? NULL : json_dumps(part, JSON_COMPACT);
+        const char *part_text = k < rows->n ? rows->v[k].part : pt;
+        int rc;
+        if (remove) {
+            rc = sl_offsets_remove(s, name, part_text, err, sizeof err);
         } else {
-            removal = true;
+            char *t = json_dumps(off, JSON_COMPACT);
+            rc = sl_offsets_put(s, name, part_text, t, err, sizeof err);
+            free(t);
         }
+        free(pt);
+        if (rc < 0) return werr(e, SL_WERR_INTERNAL, "%s", err);
     }
-    int removed;
-    if (removal && sl_offsets_delete(s, name, &removed, err, sizeof err) < 0)
-        return werr(e, SL_WERR_INTERNAL, "%s", err);
-    for (int k = 0; k < rows->n; k++)
-        if (rows->v[k].offset && sl_offsets_put(s, name, rows->v[k].part, rows->v[k].offset, err, sizeof err) < 0)
-            return werr(e, SL_WERR_INTERNAL, "%s", err);
     return 0;
 }
 

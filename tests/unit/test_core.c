@@ -146,6 +146,14 @@ static void test_offsets(void) {
     CHECK(sl_offsets_get(s, "c1", "{\"server\":\"p\"}", &off, err, sizeof err) == 0);
     CHECK_STR(off, "{\"lsn\":2}");
     sl_free(off);
+    /* One partition removed, the other kept. */
+    CHECK(sl_offsets_put(s, "c1", "{\"server\":\"q\"}", "{\"lsn\":3}", err, sizeof err) == 0);
+    CHECK(sl_offsets_remove(s, "c1", "{\"server\":\"q\"}", err, sizeof err) == 0);
+    CHECK(sl_offsets_remove(s, "c1", "{\"server\":\"q\"}", err, sizeof err) == 0); /* nothing there: fine */
+    CHECK(sl_offsets_get(s, "c1", "{\"server\":\"q\"}", &off, err, sizeof err) == 0 && off == NULL);
+    CHECK(sl_offsets_get(s, "c1", "{\"server\":\"p\"}", &off, err, sizeof err) == 0);
+    CHECK_STR(off, "{\"lsn\":2}");
+    sl_free(off);
     int removed = 0;
     CHECK(sl_offsets_delete(s, "c1", &removed, err, sizeof err) == 0 && removed == 1);
     sl_offsets_close(s);
