@@ -100,7 +100,7 @@ struct sl_connector {
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
     /* daemon mode */
     _Atomic int paused;
-    _Atomic uint64_t bytes_read, reconnects, batch_size_sum;
+    _Atomic uint64_t bytes_read, reconnects, batch_size_sum, n_failed, n_dlq;
     _Atomic int64_t lag_records, lag_bytes;
     pthread_mutex_t m_lock;  /* the metrics below */
     int64_t source_ts_ms, last_write_ms;
@@ -307,6 +307,11 @@ void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, i
         c->snap[i].done = done;
     }
     pthread_mutex_unlock(&c->m_lock);
+}
+
+void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
+    atomic_fetch_add(&x->conn->n_failed, 1);
+    if (sent_to_dlq) atomic_fetch_add(&x->conn->n_dlq, 1);
 }
 
 void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind) {
@@ -605,6 +610,8 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->offsets_committed = atomic_load(&c->n_commits);
     m->bytes_read = atomic_load(&c->bytes_read);
     m->reconnects = atomic_load(&c->reconnects);
+    m->records_failed = atomic_load(&c->n_failed);
+    m->records_dlq = atomic_load(&c->n_dlq);
     m->batch_size_sum = atomic_load(&c->batch_size_sum);
     m->batch_size_count = m->batches_written;
     size_t batches = 0;

@@ -108,6 +108,8 @@ typedef struct sl_ctx_stats {
 sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
 /* Source: snapshot progress of one table (rows_total -1: unknown); done marks it finished. */
 void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done);
+/* A record that could not be delivered and was skipped (errors.tolerance=all), sent to the DLQ or not. */
+void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq);
 /* Source: how far the committed position is behind the source, where measurable (-1: unknown). */
 void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind);
 

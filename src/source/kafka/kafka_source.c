@@ -492,6 +492,7 @@ static int record_error(kafka_source *s, const rd_kafka_message_t *m, const char
         }
     }
     s->skipped++;
+    sl_ctx_record_failed(s->ctx, s->dlq != NULL);
     sl_ktrack_note(s->track, topic, m->partition, m->offset);
     return 0;
 }
