@@ -224,82 +224,59 @@ else
     step "python ($py): pytest, psycopg2, pymysql, confluent_kafka, pymongo $(python3 -c 'import pymongo; print(pymongo.version)') installed"
 fi
 
-# ------------------------------------------------------------ Kafka broker
-# Apache Kafka is not packaged by Debian: Maven resolves kafka_2.13 and its
-# runtime jars (plus the reload4j log binding) from Maven Central into
-# .deps/kafka/libs, where scripts/services.sh runs it from.  The marker holds
-# the Kafka version and the pom's checksum; when both match, nothing is done.
-# Jars go to a fresh directory that replaces the old one only when Maven
-# succeeded, so an interrupted run never leaves a half-filled libs/.
+# ------------------------------------------------ JVM servers from Maven
+# maven_fetch NAME VERSION POM HOME MAIN_JAR: Maven resolves POM's runtime
+# jars from Maven Central into HOME/libs. The marker HOME/installed holds the
+# version and the pom's checksum; when it matches and MAIN_JAR is there,
+# nothing is done. Jars go to a fresh directory that replaces the old one
+# only when Maven succeeded, so an interrupted run never leaves a half-filled
+# libs/. Sets maven_stamp (the marker's text).
+maven_fetch() {
+    local name=$1 version=$2 pom=$3 home=$4 main_jar=$5
+    maven_stamp="$name $version pom $(sha256sum "$pom" | cut -d' ' -f1)"
+    local marker=$home/installed
+    if [ "$(cat "$marker" 2>/dev/null || true)" = "$maven_stamp" ] && [ -s "$home/libs/$main_jar" ]; then
+        step "$name $version: jars present in $home/libs"
+        return
+    fi
+    step "$name $version: fetching jars with maven into $home/libs"
+    mkdir -p "$home"
+    rm -rf "$home/libs.new"
+    local mvn_log
+    mvn_log=$(mktemp)
+    if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
+            -DoutputDirectory="$home/libs.new" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+        tail -n 40 "$mvn_log" >&2
+        rm -f "$mvn_log"
+        rm -rf "$home/libs.new"
+        die "maven could not fetch $name $version"
+    fi
+    rm -f "$mvn_log"
+    [ -s "$home/libs.new/$main_jar" ] || die "maven ran but $main_jar is missing"
+    # World-readable: the server runs as $SVC_USER.
+    chmod -R a+rX "$home/libs.new"
+    rm -f "$marker"
+    rm -rf "$home/libs"
+    mv "$home/libs.new" "$home/libs"
+    printf '%s\n' "$maven_stamp" >"$marker"
+    step "$name $version: $(find "$home/libs" -name '*.jar' | wc -l) jars installed"
+}
+
+# Apache Kafka is not packaged by Debian: kafka_2.13, its runtime jars and the
+# reload4j log binding, run by scripts/services.sh from .deps/kafka/libs.
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")
 [ -n "$kafka_version" ] || die "no <kafka.version> in $KAFKA_POM"
-kafka_stamp="kafka $kafka_version pom $(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
-kafka_marker=$KAFKA_HOME/installed
-if [ "$(cat "$kafka_marker" 2>/dev/null || true)" = "$kafka_stamp" ] \
-        && [ -s "$KAFKA_HOME/libs/kafka_2.13-$kafka_version.jar" ]; then
-    step "kafka $kafka_version: jars present in $KAFKA_HOME/libs"
-else
-    step "kafka $kafka_version: fetching jars with maven into $KAFKA_HOME/libs"
-    mkdir -p "$KAFKA_HOME"
-    rm -rf "$KAFKA_HOME/libs.new"
-    mvn_log=$(mktemp)
-    if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
-            -DoutputDirectory="$KAFKA_HOME/libs.new" -DincludeScope=runtime >"$mvn_log" 2>&1; then
-        tail -n 40 "$mvn_log" >&2
-        rm -f "$mvn_log"
-        rm -rf "$KAFKA_HOME/libs.new"
-        die "maven could not fetch kafka $kafka_version"
-    fi
-    rm -f "$mvn_log"
-    [ -s "$KAFKA_HOME/libs.new/kafka_2.13-$kafka_version.jar" ] \
-        || die "maven ran but kafka_2.13-$kafka_version.jar is missing"
-    # World-readable: the broker runs as $SVC_USER.
-    chmod -R a+rX "$KAFKA_HOME/libs.new"
-    rm -f "$kafka_marker"
-    rm -rf "$KAFKA_HOME/libs"
-    mv "$KAFKA_HOME/libs.new" "$KAFKA_HOME/libs"
-    printf '%s\n' "$kafka_stamp" >"$kafka_marker"
-    step "kafka $kafka_version: $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars installed"
-fi
+maven_fetch kafka "$kafka_version" "$KAFKA_POM" "$KAFKA_HOME" "kafka_2.13-$kafka_version.jar"
 
-# ------------------------------------------------------ MongoDB stand-in
 # No MongoDB server can be installed here (Debian does not package one), so
-# the tests run mongo-java-server: Maven resolves it (in-memory backend, plus
-# the slf4j-simple log binding) from Maven Central into .deps/mongo/libs,
-# exactly like Kafka above (marker: version + pom checksum; fresh directory
-# swapped in only on success).  The launcher scripts/mongo/SluiceMongo.java
-# is then compiled into .deps/mongo/classes; its marker holds the source's
-# checksum and the jars' marker, so editing either recompiles.
+# the tests run mongo-java-server (in-memory backend, slf4j-simple binding).
+# The launcher scripts/mongo/SluiceMongo.java is then compiled into
+# .deps/mongo/classes; its marker holds the source's checksum and the jars'
+# marker, so editing either recompiles.
 mongo_version=$(sed -n 's:.*<mongo-java-server.version>\(.*\)</mongo-java-server.version>.*:\1:p' "$MONGO_POM")
 [ -n "$mongo_version" ] || die "no <mongo-java-server.version> in $MONGO_POM"
-mongo_stamp="mongo-java-server $mongo_version pom $(sha256sum "$MONGO_POM" | cut -d' ' -f1)"
-mongo_marker=$MONGO_HOME/installed
-mongo_core_jar=$MONGO_HOME/libs/mongo-java-server-core-$mongo_version.jar
-if [ "$(cat "$mongo_marker" 2>/dev/null || true)" = "$mongo_stamp" ] && [ -s "$mongo_core_jar" ]; then
-    step "mongo-java-server $mongo_version: jars present in $MONGO_HOME/libs"
-else
-    step "mongo-java-server $mongo_version: fetching jars with maven into $MONGO_HOME/libs"
-    mkdir -p "$MONGO_HOME"
-    rm -rf "$MONGO_HOME/libs.new"
-    mvn_log=$(mktemp)
-    if ! mvn -q -B -f "$MONGO_POM" dependency:copy-dependencies \
-            -DoutputDirectory="$MONGO_HOME/libs.new" -DincludeScope=runtime >"$mvn_log" 2>&1; then
-        tail -n 40 "$mvn_log" >&2
-        rm -f "$mvn_log"
-        rm -rf "$MONGO_HOME/libs.new"
-        die "maven could not fetch mongo-java-server $mongo_version"
-    fi
-    rm -f "$mvn_log"
-    [ -s "$MONGO_HOME/libs.new/mongo-java-server-core-$mongo_version.jar" ] \
-        || die "maven ran but mongo-java-server-core-$mongo_version.jar is missing"
-    # World-readable: the server runs as $SVC_USER.
-    chmod -R a+rX "$MONGO_HOME/libs.new"
-    rm -f "$mongo_marker"
-    rm -rf "$MONGO_HOME/libs"
-    mv "$MONGO_HOME/libs.new" "$MONGO_HOME/libs"
-    printf '%s\n' "$mongo_stamp" >"$mongo_marker"
-    step "mongo-java-server $mongo_version: $(find "$MONGO_HOME/libs" -name '*.jar' | wc -l) jars installed"
-fi
+maven_fetch mongo-java-server "$mongo_version" "$MONGO_POM" "$MONGO_HOME" "mongo-java-server-core-$mongo_version.jar"
+mongo_stamp=$maven_stamp
 
 command -v javac >/dev/null 2>&1 || die "javac not found (is openjdk-17-jdk-headless installed?)"
 mongo_cls_stamp="launcher $(sha256sum "$MONGO_SRC" | cut -d' ' -f1) javac $(javac -version 2>&1) jars $mongo_stamp"
