@@ -81,7 +81,7 @@ int sl_cmd_serve(int argc, char **argv) {
     }
     sl_worker_set_id(w, sl_rest_server_worker_id(srv));
     sl_worker_start(w);
-    SL_INFO("sluice", "serve: worker %s ready (config store %s)", sl_worker_id(w), wc.config_file);
+    SL_INFO("sluice", "serve: worker %s ready", sl_worker_id(w)); /* the worker logged where its config store is */
     while (!stop_signal) sl_sleep_ms(1000, (volatile int *)&stop_signal);
     SL_INFO("sluice", "signal %d: stopping the REST API, then draining and committing every connector",
             (int)stop_signal);

@@ -40,8 +40,21 @@ const sl_prop sl_worker_props[] = {
     {"rest.advertised.host.name", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(advertised_host),
      "Host shown as the worker_id in statuses (default: the first listener's host, or this machine's name when it "
      "listens on every address)."},
+    {"config.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka", 0, 0, 0, F(config_storage),
+     "Where every connector's config and target state (RUNNING, PAUSED, STOPPED) are kept across restarts: "
+     "sqlite (config.storage.file.filename) or kafka (the compacted topic config.storage.topic, in Kafka Connect's "
+     "format, reached through bootstrap.servers and the security keys). Either way a change is durable before "
+     "the request is answered; configs are stored as submitted, secrets included."},
     {"config.storage.file.filename", SL_PT_STRING, "./sluice-worker.db", NULL, 0, 0, 0, F(config_file),
-     "SQLite file keeping every connector's config and target state (RUNNING, PAUSED, STOPPED) across restarts."},
+     "SQLite file keeping every connector's config and target state (RUNNING, PAUSED, STOPPED) across restarts "
+     "(config.storage=sqlite)."},
+    {"config.storage.topic", SL_PT_STRING, "connect-configs", NULL, 0, 0, 0, F(config_topic),
+     "Compacted topic of the connector configs and target states (config.storage=kafka): records "
+     "connector-<name> {\"properties\": {...}} and target-state-<name> {\"state\": ...}, as Kafka Connect writes "
+     "them. Created with one partition when missing; an existing one must have exactly one."},
+    {"config.storage.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(config_rf),
+     "Replication factor of config.storage.topic when the worker creates it; -1: the broker's default."},
+    SL_KAFKA_CLIENT_PROPS(sl_worker_conf, kafka),
     {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
      "Offset store of the connectors whose config does not set offset.storage.file.filename."},
     {"task.restart.auto", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(restart_auto),
@@ -528,8 +541,11 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
     pthread_condattr_destroy(&ca);
     w->log_level = sl_log_get_level();
     snprintf(w->id, sizeof w->id, "127.0.0.1:8083");
-    if (!(w->store = sl_wstore_open(wc->config_file, errstr, errsz))) goto err;
+    sl_wstore_conf sc = {wc->config_storage == 1 ? SL_WSTORE_KAFKA : SL_WSTORE_SQLITE, wc->config_file, &wc->kafka,
+                         wc->config_topic, (int)wc->config_rf};
+    if (!(w->store = sl_wstore_open(&sc, errstr, errsz))) goto err;
     if (sl_wstore_load(w->store, load_one, w, errstr, errsz) < 0) goto err;
+    SL_INFO("worker", "config store: %s connectors=%d", sl_wstore_where(w->store), w->n);
     return w;
 err:
     sl_worker_destroy(w);

@@ -22,6 +22,7 @@
 #define SL_WORKER_WORKER_H
 #include "core/conf.h"
 #include "core/connector.h"
+#include "kafka/kclient.h"
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -31,6 +32,10 @@ typedef struct sl_worker_conf {
     char *https_cert, *https_key, *https_key_password;
     char *auth_token;
     char *config_file;
+    int config_storage;      /* 0: sqlite (config_file), 1: kafka (config_topic) */
+    char *config_topic;
+    int64_t config_rf;       /* of a config topic the worker creates; -1: the broker's default */
+    sl_kafka_client kafka;   /* config.storage=kafka: bootstrap.servers and the security keys */
     char *offset_file;
     bool restart_auto;
     int64_t backoff_initial_ms, backoff_max_ms;

@@ -645,3 +645,113 @@ def test_runtime_failure_is_restarted(pg, serve, pgc):
     sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")
     assert ids(wait_events(s, cfg, 2)) == [1, 2]
     assert s.stop() == 0
+
+
+# ---- config.storage=kafka: connector configs and target states in Connect's config topic ----
+
+def kafka_worker(kafka, topic, **keys):
+    return {"config.storage": "kafka", "config.storage.topic": topic, "bootstrap.servers": kafka.bootstrap, **keys}
+
+
+def config_records(kafka, topic):
+    """(key, parsed value or None) of every record of the config topic, in order."""
+    return [(r["key"].decode(), None if r["value"] is None else json.loads(r["value"]))
+            for r in kafka.consume_all(topic)]
+
+
+def test_config_storage_kafka_survives_sigkill(pg, serve, pgc, kafka, tmp_path):
+    t = table(pg, "rest_kcfg", [1])
+    topic = kafka.topic("configs")
+    s = serve(**kafka_worker(kafka, topic)).start()
+    cfg = pgc.config(t)
+    s.ok("POST", "/connectors", {"name": "kc", "config": cfg}, want=201)
+    s.wait_state("kc", "RUNNING")
+    assert ids(wait_events(s, cfg, 1)) == [1]
+    s.ok("PUT", "/connectors/kc/pause", want=202)
+    s.wait_state("kc", "PAUSED")
+    s.wait_log("paused connector=kc")
+    assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+    db = tmp_path / "worker.db"
+    assert not db.exists(), "config.storage=kafka wrote the SQLite config store"
+    db.unlink(missing_ok=True)
+
+    # Connect's records: the target state before the config, the config as submitted (secrets included)
+    recs = config_records(kafka, topic)
+    assert [k for k, _ in recs] == ["target-state-kc", "connector-kc", "target-state-kc"], recs
+    assert recs[0][1] == {"state": "STARTED", "state.v2": "STARTED"}
+    assert recs[1][1] == {"properties": {**cfg, "name": "kc"}}
+    assert recs[2][1] == {"state": "PAUSED", "state.v2": "PAUSED"}
+
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")
+    s.start()
+    s.wait_log("loaded connector=kc target=PAUSED")
+    assert s.ok("GET", "/connectors") == ["kc"]
+    assert s.ok("GET", "/connectors/kc/config") == {**cfg, "name": "kc", "database.password": "[hidden]"}
+    s.wait_state("kc", "PAUSED")
+    time.sleep(2)
+    assert ids(events(cfg)) == [1], "a paused connector ran after the restart"
+    assert not db.exists()
+    s.ok("PUT", "/connectors/kc/resume", want=202)
+    assert ids(wait_events(s, cfg, 2)) == [1, 2]
+    s.ok("PUT", "/connectors/kc/stop", want=204)
+    assert config_records(kafka, topic)[-2:] == [("target-state-kc", {"state": "STARTED", "state.v2": "STARTED"}),
+                                                 ("target-state-kc", {"state": "PAUSED", "state.v2": "STOPPED"})]
+
+    # DELETE: a tombstone for the config and one for the target state; gone after a restart too
+    assert s.req("DELETE", "/connectors/kc")[0] == 204
+    assert config_records(kafka, topic)[-2:] == [("connector-kc", None), ("target-state-kc", None)]
+    assert s.stop() == 0
+    s.start()
+    assert s.ok("GET", "/connectors") == []
+    assert s.stop() == 0
+
+
+def test_config_storage_kafka_reads_connect_records(serve, pgc, kafka):
+    """A topic written by Kafka Connect: its task and commit records are skipped, a config without a target
+    state or a target state without a config are handled as Connect handles them."""
+    topic = kafka.create_topic(kafka.topic("connect-configs"), config={"cleanup.policy": "compact"})
+    ca, cb, cc = (pgc.config("rest_kconnect") for _ in range(3))
+    records = [
+        ("connector-a", {"properties": {**ca, "name": "a"}}),
+        ("task-a-0", {"properties": {**ca, "task.class": "x"}}),
+        ("commit-a", {"tasks": 1}),
+        ("target-state-a", {"state": "PAUSED", "state.v2": "STOPPED"}),
+        ("target-state-b", {"state": "STOPPED"}),
+        ("connector-b", {"properties": {**cb, "name": "b"}}),
+        ("connector-c", {"properties": {**cc, "name": "c"}}),
+        ("target-state-c", {"state": "STOPPED"}),
+        ("connector-c", None),
+        ("target-state-c", None),
+        ("target-state-d", {"state": "PAUSED"}),
+    ]
+    for key, value in records:
+        kafka.produce(topic, key, None if value is None else json.dumps(value))
+    s = serve(**kafka_worker(kafka, topic)).start()
+    assert s.ok("GET", "/connectors") == ["a", "b"]
+    for name, c in (("a", ca), ("b", cb)):
+        assert s.status(name)["connector"]["state"] == "STOPPED"
+        assert s.ok("GET", f"/connectors/{name}/config") == {**c, "name": name, "database.password": "[hidden]"}
+    assert s.stop() == 0
+
+
+def test_config_storage_kafka_start_failures(serve, kafka, tmp_path):
+    # a closed port: sluice serve gives up at start, naming bootstrap.servers
+    port = free_port()
+    s = serve(**{"config.storage": "kafka", "bootstrap.servers": f"127.0.0.1:{port}"})
+    s.start(wait=False)
+    assert s.proc.wait(90) != 0
+    log = s.log_text()
+    assert f"bootstrap.servers=127.0.0.1:{port}" in log and "config.storage.topic" in log, log[-3000:]
+    s.stop()
+    # no bootstrap.servers at all
+    s = serve(**{"config.storage": "kafka"})
+    s.start(wait=False)
+    assert s.proc.wait(30) != 0 and "bootstrap.servers: required" in s.log_text()
+    s.stop()
+    # Connect's rule: the config topic has exactly one partition
+    topic = kafka.create_topic(kafka.topic("configs3"), partitions=3)
+    s = serve(**kafka_worker(kafka, topic))
+    s.start(wait=False)
+    assert s.proc.wait(60) != 0 and "has 3 partitions" in s.log_text()
+    s.stop()
+    assert not (tmp_path / "worker.db").exists()
