@@ -24,7 +24,7 @@ const sl_prop sl_core_props[] = {
      "io.debezium.connector.postgresql.PostgresConnector). A sink connector's class (a Kafka Connect sink config) "
      "reads the config's topics with the kafka source into that sink."},
     {"sink.type", SL_PT_STRING, "kafka", NULL, 0, 0, 0, F(sink_type),
-     "Where change events go: kafka (Debezium topics), file (JSON lines) or stdout."},
+     "Where change events go: kafka (Debezium topics), mongodb (documents), file (JSON lines) or stdout."},
     {"max.batch.size", SL_PT_INT, "2048", NULL, 1, 1000000, 0, F(max_batch_size),
      "Most records in one batch handed from the source to the sink."},
     {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
@@ -466,9 +466,42 @@ static int store_offset(sl_connector *c, commit_state *cs) {
     return 0;
 }
 
+/* Writes records [from, to) of b (all of them: 0, b->n). */
+static int write_part(sl_connector *c, sl_batch *b, int from, int to, char *err, size_t errsz) {
+    if (to <= from) return 0;
+    sl_record *recs = b->recs;
+    int n = b->n;
+    b->recs += from, b->n = to - from;
+    int rc = c->sink_ops->write(c->sink, b, err, errsz);
+    if (rc == 0) {
+        atomic_fetch_add(&c->n_written, (uint64_t)b->n);
+        note_written(c, b);
+    }
+    b->recs = recs, b->n = n;
+    return rc;
+}
+
+/* Exactly-once: commits the Kafka transaction with the pending offset (what was written so far). */
+static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, size_t errsz) {
+    if (!*pending) return 0;
+    if (c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", *pending, err, errsz) < 0) return -1;
+    atomic_store(&c->committed_seq, seq);
+    atomic_fetch_add(&c->n_commits, 1);
+    note_committed(c, *pending);
+    note_durable(c);
+    sl_free(*pending);
+    *pending = NULL;
+    return 0;
+}
+
 /*
  * Writes a run of queued batches (each freed as soon as the sink has taken
- * it), flushes once, and records the newest offset among them as durable.
+ * it), then flushes once and records the newest offset among them as
+ * durable. With exactly-once, a Kafka transaction must hold exactly the
+ * records its offset covers: records past the newest offset (the start of a
+ * source transaction that goes on in a later batch) are written only after
+ * that offset's transaction committed, so they land in the next one, which
+ * commits with the next offset (a transaction with no offset yet stays open).
  */
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     int n = 0;
@@ -478,22 +511,18 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     uint64_t seq = 0;
     for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
         n++;
-        if (b->n > 0 && c->sink_ops->write(c->sink, b, err, sizeof err) < 0) {
-            sl_batch_destroy(b);
-            goto fail;
-        }
-        if (b->n > 0) {
-            wrote = true;
-            atomic_fetch_add(&c->n_written, (uint64_t)b->n);
-            atomic_fetch_add(&c->n_batches, 1);
-            note_written(c, b);
-        }
-        if (b->offset) {
+        int covered = b->offset ? b->offset_n : b->n;
+        int rc = write_part(c, b, 0, c->eos ? covered : b->n, err, sizeof err);
+        if (rc == 0 && b->offset) {
             sl_free(offset);
             offset = sl_strdup(b->offset);
             seq = b->offset_seq;
         }
+        if (rc == 0 && c->eos && covered < b->n)
+            rc = eos_commit(c, &offset, seq, err, sizeof err) < 0 ? -1 : write_part(c, b, covered, b->n, err, sizeof err);
+        if (b->n > 0) wrote = true, atomic_fetch_add(&c->n_batches, 1);
         sl_batch_destroy(b);
+        if (rc < 0) goto fail;
     }
     if (offset && c->heartbeat_ms > 0 && sl_mono_ms() - c->last_heartbeat_ms >= c->heartbeat_ms) {
         /* Debezium's heartbeat: tells consumers (and the offset topic) that the source is alive and where. */
@@ -506,19 +535,10 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         c->last_heartbeat_ms = sl_mono_ms();
     }
     if (c->eos) {
-        /* Records and offset in one transaction: once it commits, the offset is stored. A run
-         * without an offset (the first part of a large source transaction) leaves the Kafka
-         * transaction open: committing it alone would repeat those records after a crash, since
-         * the source resumes at the previous offset. */
-        if (offset && c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", offset, err, sizeof err) < 0)
-            goto fail;
-        if (offset) {
-            atomic_store(&c->committed_seq, seq);
-            atomic_fetch_add(&c->n_commits, 1);
-            note_committed(c, offset);
-            note_durable(c);
-        }
-        sl_free(offset);
+        /* Records and offset in one transaction: once it commits, the offset is stored. Without an
+         * offset the transaction stays open (committing it alone would repeat its records after a
+         * crash, since the source resumes at the previous offset). */
+        if (eos_commit(c, &offset, seq, err, sizeof err) < 0) goto fail;
         return 0;
     }
     if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;

@@ -69,6 +69,7 @@ size_t sl_batch_bytes(const sl_batch *b) {
 void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq) {
     b->offset = offset_json ? sl_arena_strndup(&b->arena, offset_json, strlen(offset_json)) : NULL;
     b->offset_seq = seq;
+    b->offset_n = b->n;
 }
 
 void sl_batch_destroy(sl_batch *b) {

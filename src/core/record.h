@@ -189,6 +189,8 @@ typedef struct sl_batch {
     int n, cap;
     char *offset;           /* source offset as a JSON object, in the arena, or NULL */
     uint64_t offset_seq;    /* monotonic form of offset (PostgreSQL: LSN) for feedback */
+    int offset_n;           /* the offset covers records [0, offset_n): those added before it was set
+                             * (records after it, e.g. the start of the next transaction, are not) */
     sl_table **tables;      /* references held by this batch */
     int ntables, tcap;
     struct sl_batch *next;  /* queue link */
@@ -200,6 +202,7 @@ sl_batch *sl_batch_new(void);
 sl_record *sl_batch_add(sl_batch *b, sl_table *t);
 /* Approximate memory held by the batch, for the byte-bounded queue. */
 size_t sl_batch_bytes(const sl_batch *b);
+/* Sets the batch's offset; it covers the records added so far (offset_n). */
 void sl_batch_set_offset(sl_batch *b, const char *offset_json, uint64_t seq);
 void sl_batch_destroy(sl_batch *b);
 

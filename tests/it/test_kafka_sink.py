@@ -388,7 +388,7 @@ def finish(pg, s, t, writer, topic, isolation):
 
 def check_against_table(pg, t, writer, recs, marker_xid, exactly_once):
     """The records of the table's topic against the table and the writer's committed transactions."""
-    per_key, parts, per_tx, seen, dups = {}, {}, {}, {}, 0
+    per_key, parts, per_tx, seen, dups, where = {}, {}, {}, {}, 0, {}
     r_count = 0
     for r in recs:  # (partition, offset) order: per key, the order of production
         key = json.dumps(pay(as_json(r["key"])), sort_keys=True)
@@ -406,6 +406,7 @@ def check_against_table(pg, t, writer, recs, marker_xid, exactly_once):
         per_key[key] = (op, v["after"])
         ident = (key, v["source"]["lsn"], op)
         seen[ident] = seen.get(ident, 0) + 1
+        where.setdefault(ident, []).append((r["partition"], r["offset"], v["source"]["txId"]))
         if seen[ident] == 1:
             per_tx[v["source"]["txId"]] = per_tx.get(v["source"]["txId"], 0) + 1
         else:
@@ -427,7 +428,8 @@ def check_against_table(pg, t, writer, recs, marker_xid, exactly_once):
     partial = [(x, per_tx[x], n) for x, (n, _) in writer.committed.items() if per_tx[x] != n]
     assert not partial, f"(xid, distinct changes in Kafka, committed): {partial[:10]}"
     if exactly_once:
-        assert dups == 0, f"{dups} changes delivered more than once"
+        assert dups == 0, (f"{dups} changes delivered more than once: "
+                           f"{[(i, w) for i, w in where.items() if len(w) > 1][:5]}")
         assert r_count == PRE_ROWS
         tombstones = sum(1 for r in recs if r["value"] is None)
         deletes = sum(1 for r in recs if r["value"] is not None and pay(as_json(r["value"]))["op"] == "d")
