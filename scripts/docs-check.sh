@@ -36,5 +36,6 @@ gen docs/CONFIGURATION.md "$bin" config-docs
 gen docs/connectors/postgres.md connector postgres postgres
 gen docs/connectors/mysql.md connector mysql mysql
 gen docs/connectors/kafka.md connector kafka kafka
+gen docs/connectors/mongodb.md connector mongodb mongodb
 [ $stale = 0 ] || exit 1
 [ $write = 1 ] && echo "generated docs written" || echo "generated docs are current"
