@@ -570,3 +570,31 @@ def mongo():
     m = Mongo()
     yield m
     m.close()
+
+
+# ---- MariaDB tables made by a test, dropped after it (after sluice stopped: autouse fixtures end last)
+_my_made_tables = []
+
+
+@pytest.fixture(autouse=True)
+def _drop_my_tables_afterwards():
+    yield
+    if _my_made_tables:
+        import pymysql
+        conn = pymysql.connect(**my_params())
+        try:
+            for name in _my_made_tables:
+                mysql(conn, f"DROP TABLE IF EXISTS `{name}`")
+        finally:
+            conn.close()
+        _my_made_tables.clear()
+
+
+def my_make_table(my, name, columns, *rows_sql):
+    """(Re)creates table `name` with `columns`, runs rows_sql, and drops it after the test."""
+    mysql(my, f"DROP TABLE IF EXISTS `{name}`")
+    mysql(my, f"CREATE TABLE `{name}` ({columns})")
+    _my_made_tables.append(name)
+    for q in rows_sql:
+        mysql(my, q)
+    return name

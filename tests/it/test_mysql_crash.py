@@ -35,7 +35,7 @@ import uuid
 import pymysql
 import pytest
 
-from conftest import log_text, my_params, mysql, payload, run_cli, start_run, wait_log, wait_until
+from conftest import my_make_table as make_table, log_text, my_params, mysql, payload, run_cli, start_run, wait_log, wait_until
 
 KILLS = int(os.environ.get("SLUICE_CRASH_KILLS", "22"))
 PRE_ROWS = 20000
@@ -44,30 +44,6 @@ SNAPSHOT_KILLS = 8  # at most this many kills while the snapshot is not complete
 HOT = list(range(1, 11))
 NOTES = ["plain", "tab\there", "new\nline", 'quote " and \\ backslash', "unicode \u00e9 \u00fc \u20ac \U0001F600",
          "ctl \x01\x1f end", "", "x" * 60, "{\"json\": [1, 2]}", "comma,semi;colon:"]
-
-
-_made_tables = []
-
-
-@pytest.fixture(autouse=True)
-def drop_tables_afterwards():
-    """Drops the tables a test made (after sluice was stopped: autouse fixtures are torn down last)."""
-    yield
-    if _made_tables:
-        conn = pymysql.connect(**my_params())
-        try:
-            for name in _made_tables:
-                mysql(conn, f"DROP TABLE IF EXISTS `{name}`")
-        finally:
-            conn.close()
-        _made_tables.clear()
-
-
-def make_table(my, name, columns):
-    mysql(my, f"DROP TABLE IF EXISTS `{name}`")
-    mysql(my, f"CREATE TABLE `{name}` ({columns})")
-    _made_tables.append(name)
-    return name
 
 
 def gtid_seq(gtid):

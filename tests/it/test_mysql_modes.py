@@ -6,33 +6,7 @@ import time
 import pymysql
 import pytest
 
-from conftest import log_text, my_params, mysql, payload, run_cli, start_run, wait_log, wait_until
-
-
-_made_tables = []
-
-
-@pytest.fixture(autouse=True)
-def drop_tables_afterwards():
-    """Drops the tables a test made (after sluice was stopped: autouse fixtures are torn down last)."""
-    yield
-    if _made_tables:
-        conn = pymysql.connect(**my_params())
-        try:
-            for name in _made_tables:
-                mysql(conn, f"DROP TABLE IF EXISTS `{name}`")
-        finally:
-            conn.close()
-        _made_tables.clear()
-
-
-def make_table(my, name, columns, *rows_sql):
-    mysql(my, f"DROP TABLE IF EXISTS {name}")
-    mysql(my, f"CREATE TABLE {name} ({columns})")
-    _made_tables.append(name)
-    for q in rows_sql:
-        mysql(my, q)
-    return name
+from conftest import my_make_table as make_table, log_text, my_params, mysql, payload, run_cli, start_run, wait_log, wait_until
 
 
 def streaming(s):
