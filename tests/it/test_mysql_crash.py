@@ -33,7 +33,6 @@ import time
 import uuid
 
 import pymysql
-import pytest
 
 from conftest import my_make_table as make_table, log_text, my_params, mysql, payload, run_cli, start_run, wait_log, wait_until
 
