@@ -32,7 +32,18 @@ connector() {
     "$bin" config-docs "$2"
 }
 
+# transforms: docs/transforms.md = transforms.in.md, transforms-*.in.md, then every transform's keys.
+transforms() {
+    cat docs/transforms.in.md
+    for part in docs/transforms-*.in.md; do
+        [ -e "$part" ] && { echo; cat "$part"; }
+    done
+    echo
+    "$bin" config-docs transforms
+}
+
 gen docs/CONFIGURATION.md "$bin" config-docs
+gen docs/transforms.md transforms
 gen docs/connectors/postgres.md connector postgres postgres
 gen docs/connectors/mysql.md connector mysql mysql
 gen docs/connectors/kafka.md connector kafka kafka

@@ -9,6 +9,7 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "worker/worker.h"
+#include "xform/xform.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static void usage(FILE *out) {
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
             "  sluice version                  print the version\n"
-            "  sluice config-docs [PLUGIN]     print the configuration reference (Markdown)\n\n"
+            "  sluice config-docs [PLUGIN]     print the configuration reference (Markdown; PLUGIN transforms: the SMTs)\n\n"
             "CONFIG is a Kafka Connect-style JSON file {\"name\": ..., \"config\": {...}} or a .properties file.\n",
             SLUICE_VERSION);
 }
@@ -166,6 +167,10 @@ static int cmd_config_docs(void) {
 /* The keys of one source or sink, for its page under docs/connectors/. */
 /* Keys of the source and/or sink with this name (kafka is both), then the keys every connector has. */
 static int cmd_plugin_docs(const char *name) {
+    if (!strcmp(name, "transforms")) {
+        sl_xform_doc(stdout);
+        return 0;
+    }
     const sl_source_ops *so = sl_source_find(name);
     const sl_sink_ops *si = sl_sink_find(name);
     if (!so && !si) {

@@ -300,15 +300,19 @@ static void allowed_list(const char *enums, char *out, size_t outsz) {
     out[o] = 0;
 }
 
-/* Finds the configured entry for a property: its name, then its aliases. */
-static sl_kv *lookup(sl_config *cfg, const sl_prop *p) {
-    sl_kv *kv = find(cfg, p->name);
+/* Finds the configured entry for a property: <prefix><name>, then <prefix><alias> for each alias. */
+static sl_kv *lookup(sl_config *cfg, const char *prefix, const sl_prop *p) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, p->name);
+    sl_kv *kv = find(cfg, key);
     if (kv || !p->aliases) return kv;
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", p->aliases);
     char *save = NULL;
-    for (char *a = strtok_r(tmp, "|", &save); a; a = strtok_r(NULL, "|", &save))
-        if ((kv = find(cfg, a)) != NULL) return kv;
+    for (char *a = strtok_r(tmp, "|", &save); a; a = strtok_r(NULL, "|", &save)) {
+        snprintf(key, sizeof key, "%s%s", prefix, a);
+        if ((kv = find(cfg, key)) != NULL) return kv;
+    }
     return NULL;
 }
 
@@ -360,9 +364,13 @@ static int set_one(const sl_prop *p, const char *key, const char *v, void *setti
 }
 
 int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *errs) {
+    return sl_conf_apply_prefixed(tbl, cfg, "", settings, errs);
+}
+
+int sl_conf_apply_prefixed(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs) {
     int bad = 0;
     for (const sl_prop *p = tbl; p->name; p++) {
-        sl_kv *kv = lookup(cfg, p);
+        sl_kv *kv = lookup(cfg, prefix, p);
         if (kv) {
             kv->used = true;
             if (p->flags & SL_PF_SENSITIVE) {
@@ -371,13 +379,15 @@ int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *e
             }
         }
         if ((!kv || !*kv->value) && (p->flags & SL_PF_REQUIRED)) { /* "" is as good as missing */
-            sl_errs_add(errs, "%s: required, not set (%s)", p->name, p->doc);
+            sl_errs_add(errs, "%s%s: required, not set (%s)", prefix, p->name, p->doc);
             bad++;
             continue;
         }
         const char *v = kv ? kv->value : p->def;
         if (!v && p->type != SL_PT_STRING && p->type != SL_PT_LIST) continue;
-        bad += set_one(p, kv ? kv->key : p->name, v, settings, errs);
+        char key[512];
+        snprintf(key, sizeof key, "%s%s", prefix, p->name);
+        bad += set_one(p, kv ? kv->key : key, v, settings, errs);
     }
     return bad;
 }

@@ -76,6 +76,8 @@ void sl_config_claim(sl_config *c, const char *key);
  * Returns the number of problems added.
  */
 int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *errs);
+/* The same for the keys <prefix><name> (e.g. "transforms.unwrap."); errors name the full key. */
+int sl_conf_apply_prefixed(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs);
 /* Frees the strings a table stored in settings. */
 void sl_conf_free(const sl_prop *tbl, void *settings);
 /* Keys nobody claimed and that Debezium/Connect users carry harmlessly are

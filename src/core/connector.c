@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/queue.h"
 #include "state/offsets.h"
+#include "xform/xform.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <math.h>
@@ -70,7 +71,8 @@ const sl_prop sl_core_props[] = {
      "Transaction metadata (provide.transaction.metadata) goes to <topic.prefix>.<topic.transaction>."},
     SL_KAFKA_CLIENT_PROPS(sl_core_conf, kafka),
     {"transforms", SL_PT_LIST, "", NULL, 0, 0, 0, F(transforms),
-     "Comma-separated transform names applied between source and sink (none are available yet)."},
+     "Comma-separated transform names applied in order between source and sink; each is configured by "
+     "transforms.<name>.type and its options (docs/transforms.md)."},
     {NULL}};
 #undef F
 
@@ -89,6 +91,7 @@ struct sl_connector {
     void *src, *sink;
     sl_dbz_opts dbz;
     sl_queue *q;
+    sl_xchain *xchain;       /* transforms, NULL: none */
     sl_offsets *store;
     char *partition;
     char *stored_offset;
@@ -100,7 +103,7 @@ struct sl_connector {
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
     /* daemon mode */
     _Atomic int paused;
-    _Atomic uint64_t bytes_read, reconnects, batch_size_sum, n_failed, n_dlq;
+    _Atomic uint64_t bytes_read, reconnects, batch_size_sum, n_failed, n_dlq, n_filtered;
     _Atomic int64_t lag_records, lag_bytes;
     pthread_mutex_t m_lock;  /* the metrics below */
     int64_t source_ts_ms, last_write_ms;
@@ -150,9 +153,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     sl_conf_apply(sl_core_props, cfg, &c->core, errs);
     if (c->core.log_level && sl_log_parse_level(c->core.log_level) < 0)
         sl_errs_add(errs, "log.level: '%s' is not allowed (allowed: error, warn, info, debug, trace)", c->core.log_level);
-    if (c->core.transforms && *c->core.transforms)
-        sl_errs_add(errs, "transforms: '%s' cannot be applied: this build has no transform types yet",
-                    c->core.transforms);
+    c->xchain = sl_xchain_new(cfg, c->core.transforms, errs);
     char names[256];
     const sl_sink_ops *class_sink = NULL;
     if (c->core.connector_class && !sl_source_find(c->core.connector_class) &&
@@ -511,6 +512,16 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     uint64_t seq = 0;
     for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
         n++;
+        if (c->xchain) {
+            int dropped = sl_xchain_apply(c->xchain, &c->dbz, c->core.tombstones, b, err, sizeof err);
+            if (dropped < 0) {
+                sl_batch_destroy(b);
+                sl_free(offset);
+                sl_ctx_fail(&c->ctx, "%s", err);
+                return -1;
+            }
+            atomic_fetch_add(&c->n_filtered, (uint64_t)dropped);
+        }
         int covered = b->offset ? b->offset_n : b->n;
         int rc = write_part(c, b, 0, c->eos ? covered : b->n, err, sizeof err);
         if (rc == 0 && b->offset) {
@@ -632,6 +643,7 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->reconnects = atomic_load(&c->reconnects);
     m->records_failed = atomic_load(&c->n_failed);
     m->records_dlq = atomic_load(&c->n_dlq);
+    m->records_filtered = atomic_load(&c->n_filtered);
     m->batch_size_sum = atomic_load(&c->batch_size_sum);
     m->batch_size_count = m->batches_written;
     size_t batches = 0;
@@ -685,6 +697,7 @@ void sl_connector_destroy(sl_connector *c) {
     if (c->sink) c->sink_ops->close(c->sink);
     if (c->src_settings) sl_conf_free(c->src_ops->props, c->src_settings), sl_free(c->src_settings);
     if (c->sink_settings) sl_conf_free(c->sink_ops->props, c->sink_settings), sl_free(c->sink_settings);
+    sl_xchain_free(c->xchain);
     sl_conf_free(sl_core_props, &c->core);
     sl_queue_destroy(c->q);
     sl_offsets_close(c->store);

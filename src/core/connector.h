@@ -137,7 +137,7 @@ typedef struct sl_snapshot_table {
 typedef struct sl_connector_metrics {
     uint64_t records_read, records_written, batches_written, offsets_committed;
     uint64_t bytes_read;              /* change data handed from source to sink (in-memory size) */
-    uint64_t records_filtered;        /* dropped by transforms (none yet: 0) */
+    uint64_t records_filtered;        /* dropped by transforms */
     uint64_t records_failed, records_dlq;
     uint64_t reconnects;
     uint64_t batch_size_sum, batch_size_count; /* records per written batch */

@@ -28,25 +28,26 @@ int sl_plugin_add_sink(const sl_sink_ops *ops) {
     return 0;
 }
 
-static int matches(const char *name, const char *aliases, const char *want) {
-    if (strcasecmp(name, want) == 0) return 1;
+/* want is the native name (any case) or exactly one of the "a|b" aliases (Java class names). */
+bool sl_plugin_name_is(const char *want, const char *name, const char *aliases) {
+    if (strcasecmp(name, want) == 0) return true;
     for (const char *p = aliases; p && *p;) {
         const char *e = strchr(p, '|');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == strlen(want) && strncmp(p, want, n) == 0) return 1;
+        if (n == strlen(want) && strncmp(p, want, n) == 0) return true;
         p = e ? e + 1 : p + n;
     }
-    return 0;
+    return false;
 }
 
 const sl_source_ops *sl_source_find(const char *name) {
     for (int i = 0; name && sl_sources[i]; i++)
-        if (matches(sl_sources[i]->name, sl_sources[i]->aliases, name)) return sl_sources[i];
+        if (sl_plugin_name_is(name, sl_sources[i]->name, sl_sources[i]->aliases)) return sl_sources[i];
     return NULL;
 }
 
 const sl_sink_ops *sl_sink_find(const char *name) {
     for (int i = 0; name && sl_sinks[i]; i++)
-        if (matches(sl_sinks[i]->name, sl_sinks[i]->aliases, name)) return sl_sinks[i];
+        if (sl_plugin_name_is(name, sl_sinks[i]->name, sl_sinks[i]->aliases)) return sl_sinks[i];
     return NULL;
 }

@@ -9,6 +9,7 @@
  */
 #ifndef SL_CORE_PLUGIN_H
 #define SL_CORE_PLUGIN_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "core/conf.h"
 #include "core/record.h"
@@ -57,6 +58,8 @@ typedef struct sl_sink_ops {
     int (*commit)(void *sink, const char *partition, const char *offset, char *errstr, size_t errstr_size);
 } sl_sink_ops;
 
+/* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */
+bool sl_plugin_name_is(const char *want, const char *name, const char *aliases);
 const sl_source_ops *sl_source_find(const char *name);
 const sl_sink_ops *sl_sink_find(const char *name);
 /* NULL-terminated lists, for docs and help. */

@@ -153,6 +153,8 @@ typedef struct sl_raw {
     uint32_t key_len;
     const char *value;      /* JSON text; NULL: tombstone */
     uint32_t value_len;
+    bool pinned;            /* a transform chose the target partition: to_partition (else: by key) */
+    int32_t to_partition;
 } sl_raw;
 
 typedef struct sl_record {

@@ -241,7 +241,9 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, cons
     int64_t full_since = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
+            s->rk, RD_KAFKA_V_RKT(rkt),
+            RD_KAFKA_V_PARTITION(r && r->raw && r->raw->pinned ? r->raw->to_partition : RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
             RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e) return 0;

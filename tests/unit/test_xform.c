@@ -1,0 +1,297 @@
+/*
+ * The transform framework: JSON output, the record view built from change
+ * records (it must read exactly what the JsonConverter would have written),
+ * chain config errors, and the batch stage (drops, tombstones, offset
+ * coverage). Two transform types defined here stand in for real ones.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include "format/dbz_json.h"
+#include "test.h"
+#include "util/arena.h"
+#include "xtest.h"
+
+/* ---- two test transforms ---- */
+
+typedef struct up_conf {
+    char *suffix;
+} up_conf;
+static const sl_prop up_props[] = {
+    {"suffix", SL_PT_STRING, "", NULL, 0, 0, 0, offsetof(up_conf, suffix), "appended to the topic"}, {NULL}};
+static void *up_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    up_conf *c = settings;
+    if (strchr(c->suffix, ' ')) {
+        sl_errs_add(errs, "%ssuffix: no spaces allowed", prefix);
+        return NULL;
+    }
+    return c;
+}
+static int up_apply(void *state, sl_xrec *r, char *errstr, size_t errsz) {
+    up_conf *c = state;
+    char t[256];
+    snprintf(t, sizeof t, "%s%s", r->topic, c->suffix);
+    for (char *p = t; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
+    sl_xrec_set_topic(r, t);
+    sl_xrec_add_header(r, "seen", json_string("yes"));
+    return SL_X_KEEP;
+}
+static const sl_xform_ops up_ops = {"test-upper", "com.example.Upper", "Upper-cases the topic.", up_props,
+                                    sizeof(up_conf), up_init, up_apply, NULL};
+
+/* Drops records whose value.after.id (or key.id for tombstones) is odd; errors when there is none. */
+static void *odd_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) { return settings; }
+static int odd_apply(void *state, sl_xrec *r, char *errstr, size_t errsz) {
+    json_t *id = r->value ? json_object_get(json_object_get(r->value, "after"), "id") : json_object_get(r->key, "id");
+    if (!id && r->value) id = json_object_get(json_object_get(r->value, "before"), "id");
+    if (!json_is_integer(id)) {
+        snprintf(errstr, errsz, "no id");
+        return SL_X_ERROR;
+    }
+    return json_integer_value(id) % 2 ? SL_X_DROP : SL_X_KEEP;
+}
+static const sl_prop no_props[] = {{NULL}};
+static const sl_xform_ops odd_ops = {"test-drop-odd", NULL, "Drops odd ids.", no_props, 0, odd_init, odd_apply, NULL};
+
+/* ---- JSON output ---- */
+
+static const char *dump(const char *json) {
+    static char out[1024];
+    json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_json_put(&b, j);
+    snprintf(out, sizeof out, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    json_decref(j);
+    return out;
+}
+
+static void test_json_put(void) {
+    CHECK_STR(dump("0.1"), "0.1");
+    CHECK_STR(dump("1.0"), "1.0");
+    CHECK_STR(dump("-2.5e-7"), "-2.5e-07");
+    CHECK_STR(dump("3.141592653589793"), "3.141592653589793");
+    CHECK_STR(dump("1e300"), "1e+300");
+    CHECK_STR(dump("9007199254740993"), "9007199254740993");
+    CHECK_STR(dump("-9223372036854775808"), "-9223372036854775808");
+    CHECK_STR(dump("{\"z\":1,\"a\":[true,false,null],\"m\":\"q\\\"\\n\\u0001\"}"),
+              "{\"z\":1,\"a\":[true,false,null],\"m\":\"q\\\"\\n\\u0001\"}");
+    CHECK_STR(dump("\"\\u00e9\\ud83d\\ude00\""), "\"\xc3\xa9\xf0\x9f\x98\x80\"");
+    json_t *p = json_pack("{s:i}", "a", 1), *s = json_pack("{s:s}", "type", "struct");
+    char *e = sl_xrec_encode(s, p, true);
+    CHECK_STR(e, "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"a\":1}}");
+    sl_free(e);
+    e = sl_xrec_encode(s, p, false);
+    CHECK_STR(e, "{\"a\":1}");
+    sl_free(e);
+    e = sl_xrec_encode(NULL, p, true); /* schemaless stays schemaless */
+    CHECK_STR(e, "{\"a\":1}");
+    sl_free(e);
+    e = sl_xrec_encode(s, NULL, true);
+    CHECK_STR(e, "{\"schema\":{\"type\":\"struct\"},\"payload\":null}");
+    sl_free(e);
+    json_decref(p);
+    json_decref(s);
+}
+
+/* ---- the record view ---- */
+
+static sl_table *table(void) {
+    sl_table *t = sl_table_new("db", "public", "items", 2);
+    t->cols[0].name = sl_strdup("id");
+    t->cols[0].type = SL_T_INT32;
+    t->cols[0].key = true;
+    t->cols[1].name = sl_strdup("name");
+    t->cols[1].type = SL_T_STRING;
+    t->cols[1].optional = true;
+    t->nkeys = 1;
+    t->topic = sl_strdup("srv.public.items");
+    return t;
+}
+
+static sl_record *add(sl_batch *b, sl_table *t, sl_op op, const char *id, const char *name) {
+    sl_record *r = sl_batch_add(b, t);
+    r->op = op;
+    sl_cell *row = sl_arena_alloc(&b->arena, 2 * sizeof *row);
+    row[0] = (sl_cell){id, (uint32_t)strlen(id), 0};
+    row[1] = name ? (sl_cell){name, (uint32_t)strlen(name), 0} : (sl_cell){NULL, 0, SL_CELL_NULL};
+    if (op == SL_OP_DELETE) r->before = row;
+    else r->after = row;
+    r->ts_us = 1700000000123456;
+    r->pos.lsn = 100;
+    return r;
+}
+
+static sl_dbz_opts opts(bool schemas) {
+    sl_dbz_opts o = {.connector = "postgresql", .server_name = "srv", .version = "0.1.0", .db = "db"};
+    o.key_schemas = o.value_schemas = schemas;
+    return o;
+}
+
+static void test_view(void) {
+    sl_table *t = table();
+    sl_batch *b = sl_batch_new();
+    sl_record *rec = add(b, t, SL_OP_CREATE, "7", "caf\xc3\xa9 \"x\"");
+    sl_dbz_opts o = opts(true);
+    sl_xrec r;
+    sl_xrec_from_record(&r, &o, rec, false);
+    CHECK_STR(r.topic, "srv.public.items");
+    CHECK(r.src == rec && !r.tombstone && r.partition == -1 && r.kafka_offset == -1);
+    CHECK(r.ts_ms == 1700000000123);
+    CHECK(json_integer_value(json_object_get(r.key, "id")) == 7);
+    CHECK_STR(json_string_value(json_object_get(r.key_schema, "type")), "struct");
+    CHECK_STR(json_string_value(json_object_get(r.value, "op")), "c");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r.value, "after"), "name")), "caf\xc3\xa9 \"x\"");
+    /* Encoding the untouched view gives back exactly what the encoder writes. */
+    sl_buf want;
+    sl_buf_init(&want);
+    sl_dbz_key(&o, rec, &want);
+    char *k = sl_xrec_encode(r.key_schema, r.key, true);
+    CHECK_STR(k, sl_buf_cstr(&want));
+    sl_free(k);
+    sl_buf_reset(&want);
+    sl_dbz_value(&o, rec, &want);
+    char *v = sl_xrec_encode(r.value_schema, r.value, true);
+    /* identical up to the processing time (ts_ms/ts_us/ts_ns after op), which differs per encoding */
+    const char *cut = strstr(v, "\"op\":\"c\",\"ts_ms\":");
+    CHECK(cut != NULL);
+    if (cut) v[cut - v] = 0;
+    CHECK(strncmp(sl_buf_cstr(&want), v, strlen(v)) == 0 && strlen(v) > 1000);
+    sl_free(v);
+    sl_xrec_clear(&r);
+    /* Without schemas in the connector the view still has them (transforms need them). */
+    sl_dbz_opts on = opts(false);
+    sl_xrec_from_record(&r, &on, rec, false);
+    CHECK(r.value_schema != NULL && r.key_schema != NULL);
+    sl_xrec_clear(&r);
+    /* The tombstone after a delete: the key, no value. */
+    sl_record *del = add(b, t, SL_OP_DELETE, "7", NULL);
+    sl_xrec_from_record(&r, &o, del, true);
+    CHECK(r.tombstone && r.value == NULL && r.value_schema == NULL);
+    CHECK(json_integer_value(json_object_get(r.key, "id")) == 7);
+    sl_xrec_clear(&r);
+    sl_buf_free(&want);
+    sl_batch_destroy(b);
+    sl_table_unref(t);
+
+    /* Text: {"schema","payload"} splits; anything else is a schemaless payload. */
+    sl_xrec_from_text(&r, "t", "{\"schema\":{\"type\":\"int32\"},\"payload\":5}", "{\"a\":{\"schema\":1}}");
+    CHECK(json_integer_value(r.key) == 5 && r.key_schema);
+    CHECK(r.value_schema == NULL && json_object_get(r.value, "a"));
+    sl_xrec_clear(&r);
+    sl_xrec_from_text(&r, "t", NULL, "null");
+    CHECK(r.key == NULL && r.value == NULL);
+    sl_xrec_clear(&r);
+}
+
+/* ---- config ---- */
+
+static void test_config(void) {
+    char err[512];
+    sl_xchain *x = xt_chain("{\"transforms\":\"\"}", err, sizeof err);
+    CHECK(x == NULL && err[0] == 0); /* none: no chain, no error */
+    x = xt_chain("{\"transforms\":\"a\",\"transforms.a.type\":\"NoSuchThing\"}", err, sizeof err);
+    CHECK(x == NULL && strstr(err, "transforms.a.type: 'NoSuchThing' is not a known transform (allowed: "));
+    CHECK(strstr(err, "test-upper") != NULL);
+    x = xt_chain("{\"transforms\":\"a\"}", err, sizeof err);
+    CHECK(x == NULL && strstr(err, "transforms.a.type: required") == err);
+    x = xt_chain("{\"transforms\":\"a\",\"transforms.a.type\":\"test-upper\",\"transforms.a.suffix\":\"x y\"}", err,
+                 sizeof err);
+    CHECK(x == NULL);
+    CHECK_STR(err, "transforms.a.suffix: no spaces allowed");
+    x = xt_chain("{\"transforms\":\"a\",\"transforms.a.type\":\"test-upper\",\"transforms.a.predicate\":\"p\"}",
+                 err, sizeof err);
+    CHECK(x == NULL && strstr(err, "transforms.a.predicate: 'p' is not one of predicates") == err);
+    x = xt_chain("{\"transforms\":\"a\",\"transforms.a.type\":\"test-upper\",\"transforms.a.negate\":\"maybe\"}", err,
+                 sizeof err);
+    CHECK(x == NULL && strstr(err, "transforms.a.negate: 'maybe' is not a boolean") == err);
+    x = xt_chain("{\"transforms\":\"a\",\"predicates\":\"p\",\"predicates.p.type\":\"Nope\","
+                 "\"transforms.a.type\":\"test-upper\"}",
+                 err, sizeof err);
+    CHECK(x == NULL && strstr(err, "predicates.p.type: 'Nope' is not a known predicate") == err);
+    /* Java class name alias, two steps in order */
+    x = xt_chain("{\"transforms\":\" a , b \",\"transforms.a.type\":\"com.example.Upper\",\"transforms.a.suffix\":"
+                 "\".v1\",\"transforms.b.type\":\"test-upper\",\"transforms.b.suffix\":\"-z\"}",
+                 err, sizeof err);
+    CHECK(x != NULL);
+    if (x) {
+        xt_out o = xt_run(x, "t.a", "{\"id\":1}", "{\"after\":{\"id\":1}}");
+        CHECK(o.rc == SL_X_KEEP);
+        CHECK_STR(o.topic, "T.A.V1-Z");
+        CHECK_STR(o.headers, "[{\"key\":\"seen\",\"value\":\"yes\"},{\"key\":\"seen\",\"value\":\"yes\"}]");
+        sl_xchain_free(x);
+    }
+}
+
+/* ---- the batch stage ---- */
+
+static void test_batch(void) {
+    char err[512];
+    sl_xchain *x = xt_chain("{\"transforms\":\"odd,up\",\"transforms.odd.type\":\"test-drop-odd\","
+                            "\"transforms.up.type\":\"test-upper\"}",
+                            err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    sl_table *t = table();
+    sl_batch *b = sl_batch_new();
+    add(b, t, SL_OP_CREATE, "1", "one");  /* dropped */
+    add(b, t, SL_OP_CREATE, "2", "two");  /* kept */
+    add(b, t, SL_OP_DELETE, "4", NULL);   /* kept, and its tombstone */
+    sl_batch_set_offset(b, "{\"lsn\":100}", 100);
+    add(b, t, SL_OP_CREATE, "6", "six");  /* after the offset */
+    CHECK(b->offset_n == 3);
+    sl_dbz_opts o = opts(false);
+    int dropped = sl_xchain_apply(x, &o, true, b, err, sizeof err);
+    CHECK(dropped == 1);
+    CHECK(b->n == 4);
+    CHECK(b->offset_n == 3); /* two, the delete, its tombstone */
+    for (int i = 0; i < b->n; i++) {
+        CHECK(b->recs[i].raw != NULL && b->recs[i].table == NULL);
+        CHECK_STR(b->recs[i].raw->topic, "SRV.PUBLIC.ITEMS");
+        CHECK(b->recs[i].nheaders == 1 && strcmp(b->recs[i].headers[0].key, "seen") == 0);
+    }
+    CHECK(b->recs[0].op == SL_OP_CREATE && b->recs[0].ts_us == 1700000000123456);
+    CHECK(strncmp(b->recs[0].raw->value, "{\"before\":null,\"after\":{\"id\":2,\"name\":\"two\"}",
+                  strlen("{\"before\":null,\"after\":{\"id\":2,\"name\":\"two\"}")) == 0);
+    CHECK_STR(b->recs[0].raw->key, "{\"id\":2}");
+    CHECK(b->recs[1].op == SL_OP_DELETE && b->recs[1].raw->value != NULL);
+    CHECK(b->recs[2].raw->value == NULL); /* the tombstone */
+    CHECK_STR(b->recs[2].raw->key, "{\"id\":4}");
+    CHECK(strstr(b->recs[3].raw->value, "\"six\"") != NULL);
+    /* The sink encoders pass the result through. */
+    sl_buf out;
+    sl_buf_init(&out);
+    sl_dbz_value(&o, &b->recs[2], &out);
+    CHECK_STR(sl_buf_cstr(&out), "null");
+    sl_buf_free(&out);
+    sl_batch_destroy(b);
+
+    /* A failing record fails the batch with the transform's name and the topic. */
+    b = sl_batch_new();
+    sl_record *bad = sl_batch_add(b, NULL);
+    bad->op = SL_OP_HEARTBEAT;
+    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == -1);
+    CHECK(strstr(err, "transform odd (test-drop-odd) failed on a record of topic __debezium-heartbeat") == err);
+    CHECK(strstr(err, "no id") != NULL);
+    sl_batch_destroy(b);
+    /* Everything dropped: the offset covers nothing left, and says so. */
+    b = sl_batch_new();
+    add(b, t, SL_OP_CREATE, "3", "three");
+    sl_batch_set_offset(b, "{\"lsn\":101}", 101);
+    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == 1);
+    CHECK(b->n == 0 && b->offset_n == 0 && b->offset != NULL);
+    sl_batch_destroy(b);
+    sl_table_unref(t);
+    sl_xchain_free(x);
+}
+
+int main(void) {
+    sl_xform_add(&up_ops);
+    sl_xform_add(&odd_ops);
+    test_json_put();
+    test_view();
+    test_config();
+    test_batch();
+    TEST_END();
+}
