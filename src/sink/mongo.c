@@ -326,6 +326,63 @@ static int add_null_delete(mongo_sink *s, const sl_record *r, char *errstr, size
     return 0;
 }
 
+/*
+ * Write operations a transform computed (embed: {"__sluice_writes": [{"op": "update", "filter": {..},
+ * "update": {..}, "upsert": b, "multi": b} | {"op": "delete", "filter": {..}}, ...]}), applied in order.
+ */
+static int add_writes(mongo_sink *s, const sl_record *r, mongo_run *run, const bson_t *value, char *errstr,
+                      size_t errsz) {
+    bson_iter_t it, arr;
+    if (!bson_iter_init_find(&it, value, "__sluice_writes") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr)) {
+        snprintf(errstr, errsz, "%s: __sluice_writes is not an array", what_of(s, r));
+        return -1;
+    }
+    while (bson_iter_next(&arr)) {
+        bson_t op, filter, update;
+        bson_iter_t f;
+        uint32_t len;
+        const uint8_t *data;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) goto bad;
+        bson_iter_document(&arr, &len, &data);
+        if (!bson_init_static(&op, data, len)) goto bad;
+        const char *kind = bson_iter_init_find(&f, &op, "op") && BSON_ITER_HOLDS_UTF8(&f) ? bson_iter_utf8(&f, NULL)
+                                                                                           : "";
+        if (!bson_iter_init_find(&f, &op, "filter") || !BSON_ITER_HOLDS_DOCUMENT(&f)) goto bad;
+        bson_iter_document(&f, &len, &data);
+        bson_init_static(&filter, data, len);
+        bool multi = bson_iter_init_find(&f, &op, "multi") && bson_iter_as_bool(&f);
+        bool upsert = bson_iter_init_find(&f, &op, "upsert") && bson_iter_as_bool(&f);
+        bson_error_t be;
+        bool ok;
+        if (strcmp(kind, "delete") == 0) {
+            ok = multi ? mongoc_bulk_operation_remove_many_with_opts(run->bulk, &filter, NULL, &be)
+                       : mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+        } else if (strcmp(kind, "update") == 0) {
+            if (!bson_iter_init_find(&f, &op, "update") ||
+                !(BSON_ITER_HOLDS_DOCUMENT(&f) || BSON_ITER_HOLDS_ARRAY(&f)))
+                goto bad;
+            bson_iter_document(&f, &len, &data);
+            if (BSON_ITER_HOLDS_ARRAY(&f)) bson_iter_array(&f, &len, &data);
+            bson_init_static(&update, data, len);
+            const bson_t *opts = upsert ? s->upsert_opts : NULL;
+            ok = multi ? mongoc_bulk_operation_update_many_with_opts(run->bulk, &filter, &update, opts, &be)
+                       : mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &update, opts, &be);
+        } else {
+            goto bad;
+        }
+        if (!ok) {
+            snprintf(errstr, errsz, "%s: %s", what_of(s, r), be.message);
+            return -1;
+        }
+        run->n++;
+    }
+    return 0;
+bad:
+    snprintf(errstr, errsz, "%s: a malformed entry in __sluice_writes", what_of(s, r));
+    return -1;
+}
+
 /* A record read from Kafka: a Debezium event (RdbmsHandler) or a plain document. */
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
@@ -342,7 +399,9 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     }
     int rc = 0;
     mongo_run *run = run_for(s, collection_of(s, r));
-    if (is_envelope(value)) {
+    if (bson_has_field(value, "__sluice_writes")) {
+        rc = add_writes(s, r, run, value, errstr, errsz);
+    } else if (is_envelope(value)) {
         bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
         if (key) key = strip_schema(key);
         bson_t empty = BSON_INITIALIZER;
@@ -375,6 +434,8 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     for (int i = 0; i < b->n; i++) {
         const sl_record *r = &b->recs[i];
         int rc = 0;
+        if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END)
+            continue; /* side records, also after transforms made them pre-encoded */
         if (r->raw) rc = add_raw(s, r, errstr, errsz);
         else if (!r->table || r->op == SL_OP_MESSAGE || r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN ||
                  r->op == SL_OP_TX_END)

@@ -1,4 +1,469 @@
-/* Transform types: relational -> document embedding (type=embed). */
+/*
+ * Relational -> document embedding (type=embed), like MongoDB Relational
+ * Migrator's rules: the rows of a root table become documents (_id from its
+ * primary key) and the rows of child tables are embedded in their parent's
+ * document, as array elements, as a sub-document, or merged into it.
+ *
+ * Each change becomes a list of MongoDB write operations on the root
+ * collection, carried in the value {"__sluice_writes": [...]} that the
+ * MongoDB sink applies in order. The operations are idempotent and need no
+ * state beyond the target collection itself: a child is found through its
+ * own key inside the documents ({"items.id": 7}), so a delete whose before
+ * image holds only the primary key, a child that moves to another parent and
+ * a replay after a crash all come out right without remembering parents.
+ *
+ *   root c/r/u      updateOne({_id: P}, {$set: fields}, upsert)
+ *   root d          deleteOne({_id: P})
+ *   array child     updateMany({"path.k": K}, {$pull: {path: {k: K}}}), then
+ *     c/r/u         updateOne({_id: P}, {$push: {path: {$each: [row], $sort: {k: 1}}}}, upsert)
+ *   array child d   updateMany({"path.k": K}, {$pull: {path: {k: K}}})
+ *   object child    updateMany({"path.k": K, _id: {$ne: P}}, {$unset: {path: ""}}), then
+ *     c/r/u         updateOne({_id: P}, {$set: {path: row}}, upsert)
+ *   object child d  updateMany({"path.k": K}, {$unset: {path: ""}})
+ *   merge child     updateMany({k: K, _id: {$ne: P}}, {$unset: {cols}}), then
+ *     c/r/u         updateOne({_id: P}, {$set: row}, upsert)
+ *   merge child d   updateMany({k: K}, {$unset: {cols}})
+ *
+ * Records of other tables pass through unchanged; tombstones of root and
+ * child tables are dropped (the delete already removed what they stand for).
+ */
 #include "xform/xform.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <string.h>
 
-const sl_xform_ops *const sl_xforms_embed[] = {NULL};
+enum { REL_ARRAY, REL_OBJECT, REL_MERGE };
+
+typedef struct child_conf {
+    char *table, *parent_key, *path, *rename, *exclude, *id;
+    int rel;
+} child_conf;
+
+typedef struct embed_conf {
+    char *root_table, *root_key, *rename, *exclude, *collection, *children;
+} embed_conf;
+
+#define F(x) offsetof(embed_conf, x)
+static const sl_prop embed_props[] = {
+    {"root.table", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(root_table),
+     "The table whose rows become the documents: schema.table (PostgreSQL), db.table (MySQL) or just the table "
+     "name. _id is its primary key: the value for a one-column key, else a sub-document of the key columns; the "
+     "key columns are not repeated as fields."},
+    {"root.key", SL_PT_LIST, "", NULL, 0, 0, 0, F(root_key),
+     "The root's key column names, in the order of each child's parent.key; needed only for a composite key (the "
+     "_id sub-document's field names)."},
+    {"root.fields.rename", SL_PT_LIST, "", NULL, 0, 0, 0, F(rename),
+     "Root fields to rename: old:new,... (applied to the document's fields, not to _id)."},
+    {"root.fields.exclude", SL_PT_LIST, "", NULL, 0, 0, 0, F(exclude), "Root columns left out of the document."},
+    {"collection", SL_PT_STRING, "", NULL, 0, 0, 0, F(collection),
+     "Topic of the output records, which the MongoDB sink uses as the collection (when its own collection is not "
+     "set). Default: the root table's name."},
+    {"children", SL_PT_LIST, "", NULL, 0, 0, 0, F(children),
+     "Names of the embedded child tables; each is configured under child.<name>."},
+    {NULL}};
+#undef F
+
+#define F(x) offsetof(child_conf, x)
+static const sl_prop child_props[] = {
+    {"table", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(table),
+     "child.<name>.table: the child table, named like root.table."},
+    {"parent.key", SL_PT_LIST, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(parent_key),
+     "child.<name>.parent.key: the child's foreign-key column(s) holding the parent's key, in root.key order."},
+    {"path", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(path),
+     "child.<name>.path: the field of the parent document the child goes to (default: the child's name)."},
+    {"relationship", SL_PT_ENUM, "array", "array|object|merge", 0, 0, 0, F(rel),
+     "child.<name>.relationship: array (one-to-many: elements of an array, sorted by the child's key), object "
+     "(one-to-one: a sub-document) or merge (one-to-one: the child's fields merged into the parent)."},
+    {"fields.rename", SL_PT_LIST, "", NULL, 0, 0, 0, F(rename), "child.<name>.fields.rename: old:new,..."},
+    {"fields.exclude", SL_PT_LIST, "", NULL, 0, 0, 0, F(exclude),
+     "child.<name>.fields.exclude: child columns left out (e.g. the foreign key)."},
+    {"id", SL_PT_LIST, "", NULL, 0, 0, 0, F(id),
+     "child.<name>.id: the columns that identify a child inside its parent (default: the child's primary key, "
+     "from the record key). They must not be excluded."},
+    {NULL}};
+#undef F
+
+typedef struct names {
+    char **v;
+    int n;
+} names;
+
+typedef struct child {
+    char *name;
+    child_conf c;
+    names parent_key, exclude, id, ren_from, ren_to;
+} child;
+
+typedef struct embed {
+    embed_conf *conf;
+    names root_key, exclude, ren_from, ren_to;
+    child *kids;
+    int nkids;
+} embed;
+
+static void names_free(names *n) {
+    for (int i = 0; i < n->n; i++) sl_free(n->v[i]);
+    sl_free(n->v);
+    n->v = NULL, n->n = 0;
+}
+
+static void names_add(names *n, const char *s, size_t len) {
+    n->v = sl_realloc(n->v, (size_t)(n->n + 1) * sizeof *n->v);
+    n->v[n->n++] = sl_strndup(s, len);
+}
+
+/* Splits a comma-separated list (items trimmed, empty ones skipped). */
+static void names_split(names *n, const char *list) {
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ',' || *p == ' ') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ') t--;
+        if (t > p) names_add(n, p, (size_t)(t - p));
+        p = e;
+    }
+}
+
+static bool names_has(const names *n, const char *s) {
+    for (int i = 0; i < n->n; i++)
+        if (strcmp(n->v[i], s) == 0) return true;
+    return false;
+}
+
+/* "a:b,c:d" -> from/to; false (with the item) on an item without ':'. */
+static bool renames_split(const char *list, names *from, names *to, char *bad, size_t badsz) {
+    names items = {0};
+    names_split(&items, list);
+    bool ok = true;
+    for (int i = 0; i < items.n && ok; i++) {
+        char *colon = strchr(items.v[i], ':');
+        if (!colon || colon == items.v[i] || !colon[1]) {
+            snprintf(bad, badsz, "%s", items.v[i]);
+            ok = false;
+            break;
+        }
+        names_add(from, items.v[i], (size_t)(colon - items.v[i]));
+        names_add(to, colon + 1, strlen(colon + 1));
+    }
+    names_free(&items);
+    return ok;
+}
+
+static void embed_free(void *state) {
+    embed *e = state;
+    if (!e) return;
+    names_free(&e->root_key);
+    names_free(&e->exclude);
+    names_free(&e->ren_from);
+    names_free(&e->ren_to);
+    for (int i = 0; i < e->nkids; i++) {
+        child *k = &e->kids[i];
+        sl_conf_free(child_props, &k->c);
+        names_free(&k->parent_key);
+        names_free(&k->exclude);
+        names_free(&k->id);
+        names_free(&k->ren_from);
+        names_free(&k->ren_to);
+        sl_free(k->name);
+    }
+    sl_free(e->kids);
+    sl_free(e);
+}
+
+static void *embed_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    embed_conf *c = settings;
+    embed *e = sl_calloc(1, sizeof *e);
+    e->conf = c;
+    int before = errs->n;
+    char bad[256];
+    names_split(&e->root_key, c->root_key);
+    names_split(&e->exclude, c->exclude);
+    if (!renames_split(c->rename, &e->ren_from, &e->ren_to, bad, sizeof bad))
+        sl_errs_add(errs, "%sroot.fields.rename: '%s' is not old:new", prefix, bad);
+    names kids = {0};
+    names_split(&kids, c->children);
+    e->kids = sl_calloc((size_t)(kids.n ? kids.n : 1), sizeof *e->kids);
+    for (int i = 0; i < kids.n; i++) {
+        child *k = &e->kids[e->nkids++];
+        k->name = sl_strdup(kids.v[i]);
+        char cp[512];
+        snprintf(cp, sizeof cp, "%schild.%s.", prefix, kids.v[i]);
+        if (sl_conf_apply_prefixed(child_props, cfg, cp, &k->c, errs)) continue;
+        names_split(&k->parent_key, k->c.parent_key);
+        names_split(&k->exclude, k->c.exclude);
+        names_split(&k->id, k->c.id);
+        if (!renames_split(k->c.rename, &k->ren_from, &k->ren_to, bad, sizeof bad))
+            sl_errs_add(errs, "%sfields.rename: '%s' is not old:new", cp, bad);
+        if (!k->c.path || !*k->c.path) {
+            sl_free(k->c.path);
+            k->c.path = sl_strdup(k->name);
+        }
+        if (strchr(k->c.path, '$') || k->c.path[0] == '.')
+            sl_errs_add(errs, "%spath: '%s' is not a field path", cp, k->c.path);
+        if (k->parent_key.n > 1 && k->parent_key.n != e->root_key.n)
+            sl_errs_add(errs, "%sparent.key: %d columns, but root.key names %d (a composite key needs root.key with "
+                        "the root's key columns in the same order)",
+                        cp, k->parent_key.n, e->root_key.n);
+        for (int j = 0; j < k->id.n; j++)
+            if (names_has(&k->exclude, k->id.v[j]))
+                sl_errs_add(errs, "%sid: '%s' is also in fields.exclude (the id must stay in the document)", cp,
+                            k->id.v[j]);
+        if (strcmp(k->c.table, c->root_table) == 0)
+            sl_errs_add(errs, "%stable: '%s' is the root table", cp, k->c.table);
+    }
+    names_free(&kids); /* no children is fine: the root alone maps a table to a collection with upserts */
+    if (errs->n > before) {
+        embed_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- applying ---- */
+
+/* Does the event's source (schema.table, db.table or table) name `want`? */
+static bool is_table(const json_t *source, const char *want) {
+    const char *t = json_string_value(json_object_get(source, "table"));
+    if (!t) return false;
+    const char *dot = strrchr(want, '.');
+    if (!dot) return strcmp(t, want) == 0;
+    if (strcmp(dot + 1, t) != 0) return false;
+    size_t n = (size_t)(dot - want);
+    const char *s = json_string_value(json_object_get(source, "schema"));
+    const char *d = json_string_value(json_object_get(source, "db"));
+    return (s && strlen(s) == n && strncmp(s, want, n) == 0) || (d && strlen(d) == n && strncmp(d, want, n) == 0);
+}
+
+/* The row's fields for the document: renamed, without the excluded ones. */
+static json_t *shape(const json_t *row, const names *exclude, const names *from, const names *to) {
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)row, k, v) {
+        if (names_has(exclude, k)) continue;
+        const char *name = k;
+        for (int i = 0; i < from->n; i++)
+            if (strcmp(from->v[i], k) == 0) name = to->v[i];
+        json_object_set(out, name, v);
+    }
+    return out;
+}
+
+static const char *renamed(const names *from, const names *to, const char *k) {
+    for (int i = 0; i < from->n; i++)
+        if (strcmp(from->v[i], k) == 0) return to->v[i];
+    return k;
+}
+
+/* _id from the given key columns of row (one: the value; several: {name_i: value}); NULL if any is missing. */
+static json_t *make_id(const json_t *row, const names *cols, const names *field_names) {
+    if (cols->n == 1) {
+        json_t *v = json_object_get(row, cols->v[0]);
+        return v && !json_is_null(v) ? json_incref(v) : NULL;
+    }
+    json_t *id = json_object();
+    for (int i = 0; i < cols->n; i++) {
+        json_t *v = json_object_get(row, cols->v[i]);
+        if (!v || json_is_null(v)) {
+            json_decref(id);
+            return NULL;
+        }
+        json_object_set(id, field_names->v[i], v);
+    }
+    return id;
+}
+
+static json_t *op_update(json_t *filter, json_t *update, bool upsert, bool multi) {
+    return json_pack("{s:s,s:o,s:o,s:b,s:b}", "op", "update", "filter", filter, "update", update, "upsert", upsert,
+                     "multi", multi);
+}
+
+static void set_output(sl_xrec *r, const embed *e, json_t *writes, json_t *id) {
+    const char *coll = e->conf->collection && *e->conf->collection ? e->conf->collection : NULL;
+    if (!coll) {
+        const char *dot = strrchr(e->conf->root_table, '.');
+        coll = dot ? dot + 1 : e->conf->root_table;
+    }
+    sl_xrec_set_topic(r, coll);
+    sl_xrec_set(&r->key_schema, NULL);
+    sl_xrec_set(&r->key, id ? json_pack("{s:o}", "_id", id) : NULL);
+    sl_xrec_set(&r->value_schema, NULL);
+    sl_xrec_set(&r->value, json_pack("{s:o}", "__sluice_writes", writes));
+}
+
+static int apply_root(embed *e, sl_xrec *r, const char *op, json_t *before, json_t *after, char *err, size_t errsz) {
+    names keys = {0};
+    const json_t *row = after && !json_is_null(after) ? after : before;
+    /* root key columns: root.key, else the record key's fields */
+    if (e->root_key.n) {
+        for (int i = 0; i < e->root_key.n; i++) names_add(&keys, e->root_key.v[i], strlen(e->root_key.v[i]));
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(r->key, k, v) names_add(&keys, k, strlen(k));
+    }
+    json_t *id = keys.n ? make_id(row, &keys, &keys) : NULL;
+    if (!id) {
+        names_free(&keys);
+        snprintf(err, errsz, "root row of %s has no key (a primary key, or root.key, is needed for _id)",
+                 e->conf->root_table);
+        return SL_X_ERROR;
+    }
+    json_t *writes = json_array();
+    if (strcmp(op, "d") == 0) {
+        json_array_append_new(writes, json_pack("{s:s,s:{s:O}}", "op", "delete", "filter", "_id", id));
+    } else {
+        json_t *doc = shape(after, &e->exclude, &e->ren_from, &e->ren_to);
+        json_object_del(doc, "_id");
+        for (int i = 0; i < keys.n; i++) /* the key columns are the _id */
+            json_object_del(doc, renamed(&e->ren_from, &e->ren_to, keys.v[i]));
+        json_t *upd = json_object_size(doc) ? json_pack("{s:o}", "$set", doc) : (json_decref(doc), json_pack("{s:{}}", "$setOnInsert"));
+        json_array_append_new(writes, op_update(json_pack("{s:O}", "_id", id), upd, true, false));
+    }
+    names_free(&keys);
+    set_output(r, e, writes, id);
+    return SL_X_KEEP;
+}
+
+/* The child's identity inside its parent: {k: v} over the id columns (renamed), or NULL. */
+static json_t *child_ident(const child *k, const sl_xrec *r, const json_t *row) {
+    json_t *ident = json_object();
+    if (k->id.n) {
+        for (int i = 0; i < k->id.n; i++) {
+            json_t *v = json_object_get(row, k->id.v[i]);
+            if (!v || json_is_null(v)) {
+                json_decref(ident);
+                return NULL;
+            }
+            json_object_set(ident, renamed(&k->ren_from, &k->ren_to, k->id.v[i]), v);
+        }
+    } else {
+        const char *name;
+        json_t *v;
+        json_object_foreach(r->key, name, v) json_object_set(ident, renamed(&k->ren_from, &k->ren_to, name), v);
+    }
+    if (!json_object_size(ident)) {
+        json_decref(ident);
+        return NULL;
+    }
+    return ident;
+}
+
+/* {"<prefix>k": v, ...} for each field of ident. */
+static json_t *prefixed(const char *prefix, const json_t *ident) {
+    json_t *f = json_object();
+    const char *name;
+    json_t *v;
+    char path[512];
+    json_object_foreach((json_t *)ident, name, v) {
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
+        json_object_set(f, path, v);
+    }
+    return f;
+}
+
+/* $unset of every field of the shaped row (merge children). */
+static json_t *unset_fields(const child *k, const json_t *row) {
+    json_t *shaped = shape(row, &k->exclude, &k->ren_from, &k->ren_to), *u = json_object();
+    const char *name;
+    json_t *v;
+    json_object_foreach(shaped, name, v) json_object_set_new(u, name, json_string(""));
+    json_decref(shaped);
+    return json_pack("{s:o}", "$unset", u);
+}
+
+static int apply_child(embed *e, child *k, sl_xrec *r, const char *op, json_t *before, json_t *after, char *err,
+                       size_t errsz) {
+    bool del = strcmp(op, "d") == 0;
+    const json_t *row = del ? before : after;
+    if (!row || json_is_null(row)) {
+        snprintf(err, errsz, "%s event of %s without its row", op, k->c.table);
+        return SL_X_ERROR;
+    }
+    json_t *ident = child_ident(k, r, row);
+    if (!ident) {
+        snprintf(err, errsz, "row of %s has no identity (child.%s.id, or a primary key, is needed)", k->c.table,
+                 k->name);
+        return SL_X_ERROR;
+    }
+    /* the parent: null (or absent, e.g. a delete's key-only before image) means none */
+    json_t *parent = del ? NULL : make_id(row, &k->parent_key, e->root_key.n ? &e->root_key : &k->parent_key);
+    const char *path = k->c.path;
+    json_t *writes = json_array();
+    /* 1. take it out of wherever it is now: for arrays everywhere (its parent included: it is pushed back
+     * below, in key order), else everywhere but its parent (which gets it overwritten below) */
+    json_t *elsewhere = prefixed(k->c.rel == REL_MERGE ? "" : path, ident);
+    if (parent && k->c.rel != REL_ARRAY) json_object_set_new(elsewhere, "_id", json_pack("{s:O}", "$ne", parent));
+    json_t *remove;
+    if (k->c.rel == REL_ARRAY) {
+        remove = json_pack("{s:{s:O}}", "$pull", path, ident);
+    } else if (k->c.rel == REL_OBJECT) {
+        remove = json_pack("{s:{s:s}}", "$unset", path, "");
+    } else {
+        remove = unset_fields(k, row);
+    }
+    json_array_append_new(writes, op_update(elsewhere, remove, false, true));
+    /* 2. put it into its parent */
+    if (parent) {
+        json_t *doc = shape(row, &k->exclude, &k->ren_from, &k->ren_to);
+        json_t *put;
+        if (k->c.rel == REL_ARRAY) {
+            json_t *sort = json_object();
+            const char *name;
+            json_t *v;
+            json_object_foreach(ident, name, v) json_object_set_new(sort, name, json_integer(1));
+            put = json_pack("{s:{s:{s:[o],s:o}}}", "$push", path, "$each", doc, "$sort", sort);
+        } else if (k->c.rel == REL_OBJECT) {
+            put = json_pack("{s:{s:o}}", "$set", path, doc);
+        } else {
+            json_object_del(doc, "_id");
+            put = json_pack("{s:o}", "$set", doc);
+        }
+        json_array_append_new(writes, op_update(json_pack("{s:O}", "_id", parent), put, true, false));
+    }
+    json_decref(ident);
+    set_output(r, e, writes, parent);
+    return SL_X_KEEP;
+}
+
+/* Is t (a source table) the root or one of the children? */
+static bool mapped(const embed *e, const sl_table *t) {
+    json_t *src = json_pack("{s:s,s:s?,s:s?}", "table", t->name, "schema", t->schema, "db", t->db);
+    bool hit = is_table(src, e->conf->root_table);
+    for (int i = 0; !hit && i < e->nkids; i++) hit = is_table(src, e->kids[i].c.table);
+    json_decref(src);
+    return hit;
+}
+
+static int embed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
+    embed *e = state;
+    json_t *v = r->value;
+    const char *op = json_string_value(json_object_get(v, "op"));
+    json_t *source = json_object_get(v, "source");
+    if (!r->value) /* a tombstone: of a mapped table it says nothing its delete did not */
+        return r->src && r->src->table && mapped(e, r->src->table) ? SL_X_DROP : SL_X_KEEP;
+    if (!op || !source) return SL_X_KEEP; /* not a change event: heartbeats, messages, ... */
+    bool root = is_table(source, e->conf->root_table);
+    child *k = NULL;
+    for (int i = 0; !root && !k && i < e->nkids; i++)
+        if (is_table(source, e->kids[i].c.table)) k = &e->kids[i];
+    if (!root && !k) return SL_X_KEEP;
+    if (strcmp(op, "t") == 0) {
+        snprintf(err, errsz, "truncate of %s cannot be embedded (skip truncates: skipped.operations=t)",
+                 json_string_value(json_object_get(source, "table")));
+        return SL_X_ERROR;
+    }
+    if (strcmp(op, "c") && strcmp(op, "r") && strcmp(op, "u") && strcmp(op, "d")) return SL_X_KEEP;
+    json_t *before = json_object_get(v, "before"), *after = json_object_get(v, "after");
+    if (root) return apply_root(e, r, op, before, after, err, errsz);
+    return apply_child(e, k, r, op, before, after, err, errsz);
+}
+
+static const sl_xform_ops embed_ops = {
+    "embed", NULL,
+    "Turns changes of a root table and its child tables into idempotent MongoDB writes on one document per root "
+    "row (child rows as array elements, a sub-document, or merged fields), applied by the MongoDB sink.",
+    embed_props, sizeof(embed_conf), embed_init, embed_apply, embed_free};
+
+const sl_xform_ops *const sl_xforms_embed[] = {&embed_ops, NULL};
