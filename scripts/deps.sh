@@ -32,6 +32,7 @@ PACKAGES=(
     # client libraries linked by sluice
     libpq-dev librdkafka-dev libmongoc-dev libbson-dev libmariadb-dev
     libjansson-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcurl4-openssl-dev
+    libpcre2-dev
     # servers and clients used by the integration tests
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client
     redis-server kcat

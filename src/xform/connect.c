@@ -1,5 +1,818 @@
-/* Transform types: Kafka Connect's built-in transforms (org.apache.kafka.connect.transforms.*) and predicates. */
-#include "xform/xform.h"
+/*
+ * Transform types: Kafka Connect's built-in transforms
+ * (org.apache.kafka.connect.transforms.*) and predicates, behaving as
+ * Kafka Connect 3.x does with schemas (the Connect schema JSON is updated
+ * as Connect's SchemaBuilder would build it) and without (a JSON object is
+ * Connect's Map). This file: the registry, the field transforms
+ * (InsertField, ReplaceField, ExtractField, ValueToKey, HoistField), the
+ * header transforms, Filter and the predicates. Routers are in
+ * connect_route.c; Flatten, MaskField, Cast and TimestampConverter in
+ * connect_conv.c; shared helpers in connect_util.c.
+ */
+#include "xform/connect_int.h"
+#include "util/mem.h"
+#include <string.h>
+#include <strings.h>
 
-const sl_xform_ops *const sl_xforms_connect[] = {NULL};
-const sl_xpred_ops *const sl_xpreds_connect[] = {NULL};
+#define T "org.apache.kafka.connect.transforms."
+#define RNWD_DOC                                                                                                     \
+    "Whether a null field that has a default value in its schema is replaced by that default (true) or kept null."
+
+/* ---- InsertField ---- */
+
+typedef struct insert_conf {
+    char *topic, *partition, *offset, *timestamp, *stat, *static_value;
+    bool rnwd;
+} insert_conf;
+
+#define OPT_DOC " Suffix with `!` to make it a required field, or `?` to keep it optional (the default)."
+#define F(x) offsetof(insert_conf, x)
+static const sl_prop insert_props[] = {
+    {"topic.field", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(topic), "Field name for the record's topic." OPT_DOC},
+    {"partition.field", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(partition),
+     "Field name for the Kafka partition (the partition a record was read from, or the one it is pinned to; "
+     "left out when unknown)." OPT_DOC},
+    {"offset.field", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(offset),
+     "Field name for the Kafka offset: only known for records read from Kafka (the Kafka source); null "
+     "otherwise." OPT_DOC},
+    {"timestamp.field", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(timestamp),
+     "Field name for the record's timestamp (a Connect Timestamp with schemas, epoch milliseconds without)." OPT_DOC},
+    {"static.field", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(stat), "Field name for a static string value." OPT_DOC},
+    {"static.value", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(static_value),
+     "The static value of `static.field` (required with it)."},
+    {"replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(rnwd), RNWD_DOC},
+    {NULL}};
+#undef F
+
+enum { INS_TOPIC, INS_PARTITION, INS_OFFSET, INS_TIMESTAMP, INS_STATIC, INS_N };
+
+typedef struct insert_state {
+    const insert_conf *c;
+    bool key;
+    char *name[INS_N]; /* NULL: not inserted */
+    bool optional[INS_N];
+} insert_state;
+
+static void insert_free(void *st) {
+    insert_state *s = st;
+    for (int i = 0; i < INS_N; i++) sl_free(s->name[i]);
+    sl_free(s);
+}
+
+static void *insert_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs, bool key) {
+    insert_conf *c = settings;
+    insert_state *s = sl_calloc(1, sizeof *s);
+    s->c = c, s->key = key;
+    const char *specs[INS_N] = {c->topic, c->partition, c->offset, c->timestamp, c->stat};
+    int n = 0;
+    for (int i = 0; i < INS_N; i++) {
+        if (!specs[i] || !*specs[i]) continue;
+        size_t len = strlen(specs[i]);
+        char last = specs[i][len - 1];
+        s->optional[i] = last != '!';
+        s->name[i] = sl_strndup(specs[i], last == '!' || last == '?' ? len - 1 : len);
+        n++;
+    }
+    if (n == 0)
+        sl_errs_add(errs, "%stype: no field insertion configured: set at least one of %stopic.field, partition.field, "
+                          "offset.field, timestamp.field, static.field", prefix, prefix);
+    if (s->name[INS_STATIC] && !c->static_value)
+        sl_errs_add(errs, "%sstatic.value: required when static.field is set (no value for static field %s)", prefix,
+                    s->name[INS_STATIC]);
+    if (n == 0 || (s->name[INS_STATIC] && !c->static_value)) {
+        insert_free(s);
+        return NULL;
+    }
+    return s;
+}
+CX_SIDES(insert_init)
+
+/* The value of insertion i for r (a new reference), NULL when the record has none. */
+static json_t *insert_value(const insert_state *s, int i, const sl_xrec *r) {
+    switch (i) {
+    case INS_TOPIC: return json_string(r->topic ? r->topic : "");
+    case INS_PARTITION:
+        return r->kafka_partition >= 0 ? json_integer(r->kafka_partition)
+               : r->partition >= 0     ? json_integer(r->partition)
+                                       : NULL;
+    case INS_OFFSET: return r->kafka_offset >= 0 ? json_integer(r->kafka_offset) : NULL;
+    case INS_TIMESTAMP: return r->ts_ms >= 0 ? json_integer(r->ts_ms) : NULL;
+    default: return json_string(s->c->static_value);
+    }
+}
+
+static json_t *insert_schema(int i, bool optional) {
+    static const char *const types[INS_N] = {"string", "int32", "int64", "int64", "string"};
+    json_t *fs = sl_schema_prim(types[i], optional);
+    if (i == INS_TIMESTAMP) {
+        json_object_set_new(fs, "name", json_string(CX_TIMESTAMP));
+        json_object_set_new(fs, "version", json_integer(1));
+    }
+    return fs;
+}
+
+static int insert_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    insert_state *s = st;
+    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    if (cx_null(*vp)) return SL_X_KEEP;
+    if (!*sp) {
+        if (cx_need_map(*vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
+        json_t *v = json_copy(*vp);
+        for (int i = 0; i < INS_N; i++) {
+            json_t *x = s->name[i] ? insert_value(s, i, r) : NULL;
+            if (x) json_object_set_new(v, s->name[i], x);
+        }
+        sl_xrec_set(vp, v);
+        return SL_X_KEEP;
+    }
+    if (cx_need_struct(*vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
+    json_t *ns = cx_struct_like(*sp), *nv = json_object();
+    size_t k;
+    json_t *fs;
+    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
+        const char *name = json_string_value(json_object_get(fs, "field"));
+        if (!name) continue;
+        sl_schema_put_field(ns, name, json_deep_copy(fs));
+        json_object_set(nv, name, cx_get(*vp, fs, s->c->rnwd));
+    }
+    for (int i = 0; i < INS_N; i++) {
+        if (!s->name[i]) continue;
+        json_t *x = insert_value(s, i, r);
+        if (sl_schema_field(ns, s->name[i])) {
+            snprintf(errstr, errsz, "cannot insert field '%s': the %s already has a field of that name", s->name[i],
+                     s->key ? "key" : "value");
+        } else if (!x && !s->optional[i]) {
+            snprintf(errstr, errsz, "required field '%s' cannot be set: the record has no %s", s->name[i],
+                     i == INS_OFFSET ? "Kafka offset" : i == INS_PARTITION ? "partition" : "timestamp");
+        } else {
+            sl_schema_put_field(ns, s->name[i], insert_schema(i, s->optional[i]));
+            json_object_set_new(nv, s->name[i], x ? x : json_null());
+            continue;
+        }
+        json_decref(x);
+        json_decref(ns);
+        json_decref(nv);
+        return SL_X_ERROR;
+    }
+    sl_xrec_set(sp, ns);
+    sl_xrec_set(vp, nv);
+    return SL_X_KEEP;
+}
+
+#define INSERT_DOC "Inserts fields from the record's metadata (topic, partition, offset, timestamp) or a static value."
+const sl_xform_ops cx_insert_field_value = {"InsertField$Value", T "InsertField$Value",
+                                            INSERT_DOC " Works on the value.", insert_props, sizeof(insert_conf),
+                                            insert_init_value, insert_apply, insert_free};
+const sl_xform_ops cx_insert_field_key = {"InsertField$Key", T "InsertField$Key", INSERT_DOC " Works on the key.",
+                                          insert_props, sizeof(insert_conf), insert_init_key, insert_apply,
+                                          insert_free};
+
+/* ---- ReplaceField ---- */
+
+typedef struct replace_conf {
+    char *exclude, *include, *renames;
+    bool rnwd;
+} replace_conf;
+
+#define F(x) offsetof(replace_conf, x)
+static const sl_prop replace_props[] = {
+    {"exclude", SL_PT_LIST, "", NULL, 0, 0, 0, F(exclude),
+     "Fields to drop. Takes precedence over the fields to include.", "blacklist"},
+    {"include", SL_PT_LIST, "", NULL, 0, 0, 0, F(include),
+     "Fields to keep: when set, only these fields are kept.", "whitelist"},
+    {"renames", SL_PT_LIST, "", NULL, 0, 0, 0, F(renames),
+     "Field renames: a list of colon-delimited pairs, e.g. `foo:bar,abc:xyz`."},
+    {"replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(rnwd), RNWD_DOC},
+    {NULL}};
+#undef F
+
+typedef struct replace_state {
+    const replace_conf *c;
+    bool key;
+    cx_list exclude, include, from, to;
+} replace_state;
+
+static void replace_free(void *st) {
+    replace_state *s = st;
+    cx_list_free(&s->exclude), cx_list_free(&s->include), cx_list_free(&s->from), cx_list_free(&s->to);
+    sl_free(s);
+}
+
+static void *replace_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs, bool key) {
+    replace_conf *c = settings;
+    replace_state *s = sl_calloc(1, sizeof *s);
+    s->c = c, s->key = key;
+    cx_list_parse(&s->exclude, c->exclude);
+    cx_list_parse(&s->include, c->include);
+    cx_list r;
+    cx_list_parse(&r, c->renames);
+    int bad = 0;
+    s->from.v = sl_calloc((size_t)r.n + 1, sizeof(char *));
+    s->to.v = sl_calloc((size_t)r.n + 1, sizeof(char *));
+    for (int i = 0; i < r.n; i++) {
+        char *colon = strchr(r.v[i], ':');
+        if (!colon || strchr(colon + 1, ':') || !colon[1]) {
+            sl_errs_add(errs, "%srenames: invalid rename mapping '%s' (expected colon-delimited pairs, e.g. "
+                              "foo:bar,abc:xyz)", prefix, r.v[i]);
+            bad++;
+            continue;
+        }
+        s->from.v[s->from.n++] = sl_strndup(r.v[i], (size_t)(colon - r.v[i]));
+        s->to.v[s->to.n++] = sl_strdup(colon + 1);
+    }
+    cx_list_free(&r);
+    if (bad) {
+        replace_free(s);
+        return NULL;
+    }
+    return s;
+}
+CX_SIDES(replace_init)
+
+static bool replace_keep(const replace_state *s, const char *name) {
+    return !cx_list_has(&s->exclude, name) && (s->include.n == 0 || cx_list_has(&s->include, name));
+}
+
+/* The new name of a field; the last mapping of a name wins, as in Connect's HashMap. */
+static const char *renamed(const cx_list *from, const cx_list *to, const char *name) {
+    for (int i = from->n - 1; i >= 0; i--)
+        if (strcmp(from->v[i], name) == 0) return to->v[i];
+    return name;
+}
+
+static int replace_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    replace_state *s = st;
+    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    if (cx_null(*vp)) return SL_X_KEEP;
+    const char *name;
+    json_t *v;
+    if (!*sp) {
+        if (cx_need_map(*vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
+        json_t *nv = json_object();
+        json_object_foreach(*vp, name, v) {
+            if (replace_keep(s, name)) json_object_set(nv, renamed(&s->from, &s->to, name), v);
+        }
+        sl_xrec_set(vp, nv);
+        return SL_X_KEEP;
+    }
+    if (cx_need_struct(*vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
+    json_t *ns = cx_struct_like(*sp), *nv = json_object();
+    size_t k;
+    json_t *fs;
+    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
+        name = json_string_value(json_object_get(fs, "field"));
+        if (!name || !replace_keep(s, name)) continue;
+        const char *to = renamed(&s->from, &s->to, name);
+        if (sl_schema_field(ns, to)) {
+            snprintf(errstr, errsz, "cannot rename field '%s' to '%s': the %s already has a field '%s'", name, to,
+                     s->key ? "key" : "value", to);
+            json_decref(ns);
+            json_decref(nv);
+            return SL_X_ERROR;
+        }
+        sl_schema_put_field(ns, to, json_deep_copy(fs));
+        json_object_set(nv, to, cx_get(*vp, fs, s->c->rnwd));
+    }
+    sl_xrec_set(sp, ns);
+    sl_xrec_set(vp, nv);
+    return SL_X_KEEP;
+}
+
+#define REPLACE_DOC "Drops, keeps or renames fields (with their schema)."
+const sl_xform_ops cx_replace_field_value = {"ReplaceField$Value", T "ReplaceField$Value",
+                                             REPLACE_DOC " Works on the value.", replace_props, sizeof(replace_conf),
+                                             replace_init_value, replace_apply, replace_free};
+const sl_xform_ops cx_replace_field_key = {"ReplaceField$Key", T "ReplaceField$Key", REPLACE_DOC " Works on the key.",
+                                           replace_props, sizeof(replace_conf), replace_init_key, replace_apply,
+                                           replace_free};
+
+/* ---- ExtractField ---- */
+
+typedef struct extract_conf {
+    char *field;
+    int syntax; /* 0: V1, 1: V2 */
+    bool rnwd;
+} extract_conf;
+
+#define SYNTAX_DOC                                                                                                   \
+    "How `field` names a field: `V1` a top-level field; `V2` a dotted path to a nested one (wrap a name that holds " \
+    "dots in backticks: `` `foo.bar`.baz ``)."
+#define F(x) offsetof(extract_conf, x)
+static const sl_prop extract_props[] = {
+    {"field", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(field), "The field to extract."},
+    {"field.syntax.version", SL_PT_ENUM, "V1", "V1|V2", 0, 0, 0, F(syntax), SYNTAX_DOC},
+    {"replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(rnwd), RNWD_DOC},
+    {NULL}};
+#undef F
+
+typedef struct extract_state {
+    const extract_conf *c;
+    bool key;
+    cx_list path;
+} extract_state;
+
+static void extract_free(void *st) {
+    extract_state *s = st;
+    cx_list_free(&s->path);
+    sl_free(s);
+}
+
+static void path_add(cx_list *l, const char *p, size_t n) {
+    l->v = sl_realloc(l->v, (size_t)(l->n + 1) * sizeof *l->v);
+    l->v[l->n++] = sl_strndup(p, n);
+}
+
+/* KIP-821's V2 path: steps split on dots; `a.b` is one step (\` inside escapes a backtick). -1: unpaired. */
+static int parse_path_v2(const char *path, cx_list *out) {
+    size_t len = strlen(path), i = 0;
+    while (i < len) {
+        if (path[i] != '`') {
+            const char *dot = strchr(path + i, '.');
+            size_t e = dot ? (size_t)(dot - path) : len;
+            path_add(out, path + i, e - i);
+            i = dot ? e + 1 : len;
+            continue;
+        }
+        sl_buf f;
+        sl_buf_init(&f);
+        size_t start = ++i;
+        for (;;) {
+            const char *bt = strchr(path + i, '`');
+            if (!bt) {
+                sl_buf_free(&f);
+                return -1;
+            }
+            size_t at = (size_t)(bt - path);
+            bool escaped = path[at - 1] == '\\';
+            if (at >= len - 1) { /* the closing backtick ends the path */
+                if (escaped) {
+                    sl_buf_free(&f);
+                    return -1;
+                }
+                sl_buf_put(&f, path + start, at - start);
+                i = at + 1;
+                break;
+            }
+            if (path[at + 1] != '.') {
+                i = at + 1;
+                continue;
+            }
+            if (escaped) {
+                sl_buf_put(&f, path + start, at - 1 - start);
+                sl_buf_putc(&f, '`');
+                start = i = at + 1;
+                continue;
+            }
+            sl_buf_put(&f, path + start, at - start);
+            i = at + 2;
+            break;
+        }
+        path_add(out, f.data ? f.data : "", f.len);
+        sl_buf_free(&f);
+    }
+    if (len && path[len - 1] == '.') path_add(out, "", 0);
+    return 0;
+}
+
+static void *extract_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs, bool key) {
+    extract_conf *c = settings;
+    extract_state *s = sl_calloc(1, sizeof *s);
+    s->c = c, s->key = key;
+    if (c->syntax == 0) {
+        path_add(&s->path, c->field, strlen(c->field));
+    } else if (parse_path_v2(c->field, &s->path) < 0 || s->path.n == 0) {
+        sl_errs_add(errs, "%sfield: incomplete backtick pair in path '%s' (escape a literal backtick with a backslash)",
+                    prefix, c->field);
+        extract_free(s);
+        return NULL;
+    }
+    return s;
+}
+CX_SIDES(extract_init)
+
+static int extract_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    extract_state *s = st;
+    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    const char *part = s->key ? "key" : "value";
+    json_t *cur = cx_null(*vp) ? NULL : *vp;
+    if (!*sp) {
+        if (cur && cx_need_map(cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
+        for (int i = 0; cur && i < s->path.n; i++) {
+            json_t *next = json_object_get(cur, s->path.v[i]);
+            if (i + 1 < s->path.n && !cx_null(next) && cx_need_map(next, "nested field access", errstr, errsz))
+                return SL_X_ERROR;
+            cur = cx_null(next) ? NULL : next;
+        }
+        sl_xrec_set(vp, cur ? json_incref(cur) : NULL);
+        return SL_X_KEEP;
+    }
+    json_t *fs = NULL, *sch = *sp;
+    for (int i = 0; sch && i < s->path.n; i++) sch = fs = sl_schema_field(sch, s->path.v[i]);
+    if (!fs) {
+        snprintf(errstr, errsz, "field '%s' not found in the %s schema (unknown field: %s)", s->c->field, part,
+                 s->c->field);
+        return SL_X_ERROR;
+    }
+    if (cur && cx_need_struct(cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
+    json_t *sch2 = *sp;
+    for (int i = 0; cur && i < s->path.n; i++) {
+        json_t *f = sl_schema_field(sch2, s->path.v[i]);
+        json_t *next = cx_get(cur, f, i + 1 < s->path.n || s->c->rnwd);
+        if (i + 1 < s->path.n && !cx_null(next) && cx_need_struct(next, "nested field access", errstr, errsz))
+            return SL_X_ERROR;
+        cur = cx_null(next) ? NULL : next;
+        sch2 = f;
+    }
+    json_t *ns = json_deep_copy(fs);
+    json_object_del(ns, "field");
+    json_t *nv = cur ? json_incref(cur) : NULL;
+    sl_xrec_set(sp, ns);
+    sl_xrec_set(vp, nv);
+    return SL_X_KEEP;
+}
+
+#define EXTRACT_DOC "Replaces the whole key or value with one of its fields (null stays null)."
+const sl_xform_ops cx_extract_field_value = {"ExtractField$Value", T "ExtractField$Value",
+                                             EXTRACT_DOC " Works on the value.", extract_props, sizeof(extract_conf),
+                                             extract_init_value, extract_apply, extract_free};
+const sl_xform_ops cx_extract_field_key = {"ExtractField$Key", T "ExtractField$Key", EXTRACT_DOC " Works on the key.",
+                                           extract_props, sizeof(extract_conf), extract_init_key, extract_apply,
+                                           extract_free};
+
+/* ---- ValueToKey ---- */
+
+typedef struct v2k_conf {
+    char *fields;
+    bool rnwd;
+} v2k_conf;
+
+#define F(x) offsetof(v2k_conf, x)
+static const sl_prop v2k_props[] = {
+    {"fields", SL_PT_LIST, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(fields),
+     "Fields of the value that form the new key (a struct of these fields)."},
+    {"replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(rnwd), RNWD_DOC},
+    {NULL}};
+#undef F
+
+typedef struct list_state {
+    const void *c;
+    bool key, rnwd;
+    cx_list l, l2;
+    int op; /* HeaderFrom: 0 move, 1 copy */
+} list_state;
+
+static void list_free(void *st) {
+    list_state *s = st;
+    cx_list_free(&s->l);
+    cx_list_free(&s->l2);
+    sl_free(s);
+}
+
+/* A list_state of a non-empty list option (named key) or NULL with an error. */
+static list_state *list_state_new(const void *c, const char *list, const char *prefix, const char *key,
+                                  sl_errs *errs) {
+    list_state *s = sl_calloc(1, sizeof *s);
+    s->c = c;
+    cx_list_parse(&s->l, list);
+    if (s->l.n == 0) {
+        sl_errs_add(errs, "%s%s: must be a non-empty list", prefix, key);
+        list_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void *v2k_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    v2k_conf *c = settings;
+    list_state *s = list_state_new(c, c->fields, prefix, "fields", errs);
+    if (s) s->rnwd = c->rnwd;
+    return s;
+}
+
+static int v2k_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    list_state *s = st;
+    const char *purpose = "copying fields from value to key";
+    if (!r->value_schema) {
+        if (cx_need_map(r->value, purpose, errstr, errsz)) return SL_X_ERROR;
+        json_t *k = json_object();
+        for (int i = 0; i < s->l.n; i++) {
+            json_t *v = json_object_get(r->value, s->l.v[i]);
+            json_object_set(k, s->l.v[i], v ? v : json_null());
+        }
+        sl_xrec_set(&r->key_schema, NULL);
+        sl_xrec_set(&r->key, k);
+        return SL_X_KEEP;
+    }
+    if (cx_need_struct(r->value, purpose, errstr, errsz)) return SL_X_ERROR;
+    json_t *ks = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0), *k = json_object();
+    for (int i = 0; i < s->l.n; i++) {
+        json_t *fs = sl_schema_field(r->value_schema, s->l.v[i]);
+        if (!fs) {
+            snprintf(errstr, errsz, "field '%s' not found in the value (field does not exist: %s)", s->l.v[i],
+                     s->l.v[i]);
+            json_decref(ks);
+            json_decref(k);
+            return SL_X_ERROR;
+        }
+        sl_schema_put_field(ks, s->l.v[i], json_deep_copy(fs));
+        json_object_set(k, s->l.v[i], cx_get(r->value, fs, s->rnwd));
+    }
+    sl_xrec_set(&r->key_schema, ks);
+    sl_xrec_set(&r->key, k);
+    return SL_X_KEEP;
+}
+
+const sl_xform_ops cx_value_to_key = {"ValueToKey", T "ValueToKey",
+                                      "Replaces the key with a struct of fields copied from the value.", v2k_props,
+                                      sizeof(v2k_conf), v2k_init, v2k_apply, list_free};
+
+/* ---- HoistField ---- */
+
+typedef struct hoist_conf {
+    char *field;
+} hoist_conf;
+
+static const sl_prop hoist_props[] = {
+    {"field", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, offsetof(hoist_conf, field),
+     "Name of the single field of the struct (or map) that wraps the key or value."},
+    {NULL}};
+
+typedef struct hoist_state {
+    const hoist_conf *c;
+    bool key;
+} hoist_state;
+
+static void *hoist_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs, bool key) {
+    hoist_state *s = sl_calloc(1, sizeof *s);
+    s->c = settings, s->key = key;
+    return s;
+}
+CX_SIDES(hoist_init)
+
+static int hoist_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    hoist_state *s = st;
+    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    json_t *nv = json_object();
+    json_object_set(nv, s->c->field, *vp ? *vp : json_null());
+    if (*sp) {
+        json_t *ns = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0);
+        sl_schema_put_field(ns, s->c->field, json_deep_copy(*sp));
+        sl_xrec_set(sp, ns);
+    }
+    sl_xrec_set(vp, nv);
+    return SL_X_KEEP;
+}
+
+#define HOIST_DOC "Wraps the whole key or value in a struct (or map) of one field."
+const sl_xform_ops cx_hoist_field_value = {"HoistField$Value", T "HoistField$Value", HOIST_DOC " Works on the value.",
+                                           hoist_props, sizeof(hoist_conf), hoist_init_value, hoist_apply, sl_free};
+const sl_xform_ops cx_hoist_field_key = {"HoistField$Key", T "HoistField$Key", HOIST_DOC " Works on the key.",
+                                         hoist_props, sizeof(hoist_conf), hoist_init_key, hoist_apply, sl_free};
+
+/* ---- Filter ---- */
+
+static const sl_prop no_props[] = {{NULL}};
+
+static void *filter_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) { return settings; }
+static int filter_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) { return SL_X_DROP; }
+static void no_free(void *st) {}
+
+/* Native name "Drop": "filter" belongs to the content-based filter (expr.c); names match case-insensitively. */
+const sl_xform_ops cx_filter = {"Drop", T "Filter",
+                                "Drops every record it applies to (Kafka Connect's Filter): use it with a predicate.",
+                                no_props, 0, filter_init, filter_apply, no_free};
+
+/* ---- InsertHeader ---- */
+
+typedef struct ins_hdr_conf {
+    char *header, *literal;
+} ins_hdr_conf;
+
+static const sl_prop ins_hdr_props[] = {
+    {"header", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, offsetof(ins_hdr_conf, header), "The header's name."},
+    {"value.literal", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(ins_hdr_conf, literal),
+     "The header's value (required), read as Connect's Values.parseString does: `true`/`false` a boolean, a number "
+     "a number, `[...]`/`{...}` an array or map, anything else a string."},
+    {NULL}};
+
+typedef struct ins_hdr_state {
+    const ins_hdr_conf *c;
+    json_t *value;
+} ins_hdr_state;
+
+/* Values.parseString, for the types JSON can hold. */
+static json_t *parse_literal(const char *s) {
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "false")) return json_boolean(!strcasecmp(s, "true"));
+    if (!strcmp(s, "null")) return json_null();
+    if (*s == '-' || (*s >= '0' && *s <= '9') || *s == '[' || *s == '{') {
+        json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+        if (j && (json_is_number(j) || json_is_array(j) || json_is_object(j))) return j;
+        json_decref(j);
+    }
+    return json_string(s);
+}
+
+static void ins_hdr_free(void *st) {
+    ins_hdr_state *s = st;
+    json_decref(s->value);
+    sl_free(s);
+}
+
+static void *ins_hdr_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    ins_hdr_conf *c = settings;
+    if (!c->literal) {
+        sl_errs_add(errs, "%svalue.literal: required, not set (the header's value)", prefix);
+        return NULL;
+    }
+    ins_hdr_state *s = sl_calloc(1, sizeof *s);
+    s->c = c;
+    s->value = parse_literal(c->literal);
+    return s;
+}
+
+static int ins_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    ins_hdr_state *s = st;
+    sl_xrec_add_header(r, s->c->header, json_is_null(s->value) ? NULL : json_incref(s->value));
+    return SL_X_KEEP;
+}
+
+const sl_xform_ops cx_insert_header = {"InsertHeader", T "InsertHeader", "Adds a header with a fixed value.",
+                                       ins_hdr_props, sizeof(ins_hdr_conf), ins_hdr_init, ins_hdr_apply,
+                                       ins_hdr_free};
+
+/* ---- DropHeaders ---- */
+
+typedef struct drop_hdr_conf {
+    char *headers;
+} drop_hdr_conf;
+
+static const sl_prop drop_hdr_props[] = {
+    {"headers", SL_PT_LIST, NULL, NULL, 0, 0, SL_PF_REQUIRED, offsetof(drop_hdr_conf, headers),
+     "Names of the headers to remove (every header of each name)."},
+    {NULL}};
+
+static void *drop_hdr_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    drop_hdr_conf *c = settings;
+    return list_state_new(c, c->headers, prefix, "headers", errs);
+}
+
+static int drop_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    list_state *s = st;
+    for (size_t i = 0; i < json_array_size(r->headers);) {
+        const char *k = json_string_value(json_object_get(json_array_get(r->headers, i), "key"));
+        if (k && cx_list_has(&s->l, k)) json_array_remove(r->headers, i);
+        else i++;
+    }
+    return SL_X_KEEP;
+}
+
+const sl_xform_ops cx_drop_headers = {"DropHeaders", T "DropHeaders", "Removes headers by name.", drop_hdr_props,
+                                      sizeof(drop_hdr_conf), drop_hdr_init, drop_hdr_apply, list_free};
+
+/* ---- HeaderFrom ---- */
+
+typedef struct hdr_from_conf {
+    char *fields, *headers;
+    int op;
+    bool rnwd;
+} hdr_from_conf;
+
+#define F(x) offsetof(hdr_from_conf, x)
+static const sl_prop hdr_from_props[] = {
+    {"fields", SL_PT_LIST, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(fields), "Fields whose values go to headers."},
+    {"headers", SL_PT_LIST, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(headers),
+     "Header names, in the same order as `fields`."},
+    {"operation", SL_PT_ENUM, NULL, "move|copy", 0, 0, SL_PF_REQUIRED, F(op),
+     "`move` removes the fields from the key/value, `copy` keeps them."},
+    {"replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(rnwd), RNWD_DOC},
+    {NULL}};
+#undef F
+
+static void *hdr_from_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs, bool key) {
+    hdr_from_conf *c = settings;
+    list_state *s = list_state_new(c, c->fields, prefix, "fields", errs);
+    if (!s) return NULL;
+    s->key = key, s->rnwd = c->rnwd, s->op = c->op;
+    cx_list_parse(&s->l2, c->headers);
+    if (s->l2.n != s->l.n) {
+        sl_errs_add(errs, "%sheaders: must have the same number of elements as %sfields (%d, not %d)", prefix, prefix,
+                    s->l.n, s->l2.n);
+        list_free(s);
+        return NULL;
+    }
+    return s;
+}
+CX_SIDES(hdr_from_init)
+
+static int hdr_from_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
+    list_state *s = st;
+    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    const char *purpose = s->op == 0 ? "header move" : "header copy";
+    if (!*sp) {
+        if (cx_need_map(*vp, purpose, errstr, errsz)) return SL_X_ERROR;
+        json_t *nv = json_copy(*vp);
+        for (int i = 0; i < s->l.n; i++) {
+            json_t *v = json_object_get(*vp, s->l.v[i]);
+            sl_xrec_add_header(r, s->l2.v[i], cx_null(v) ? NULL : json_incref(v));
+            if (s->op == 0) json_object_del(nv, s->l.v[i]);
+        }
+        sl_xrec_set(vp, nv);
+        return SL_X_KEEP;
+    }
+    if (cx_need_struct(*vp, purpose, errstr, errsz)) return SL_X_ERROR;
+    for (int i = 0; i < s->l.n; i++)
+        if (!sl_schema_field(*sp, s->l.v[i])) {
+            snprintf(errstr, errsz, "field '%s' not found in the %s", s->l.v[i], s->key ? "key" : "value");
+            return SL_X_ERROR;
+        }
+    for (int i = 0; i < s->l.n; i++) {
+        json_t *v = cx_get(*vp, sl_schema_field(*sp, s->l.v[i]), s->rnwd);
+        sl_xrec_add_header(r, s->l2.v[i], cx_null(v) ? NULL : json_incref(v));
+    }
+    if (s->op == 1) return SL_X_KEEP;
+    json_t *ns = cx_struct_like(*sp), *nv = json_object();
+    size_t k;
+    json_t *fs;
+    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
+        const char *name = json_string_value(json_object_get(fs, "field"));
+        if (!name || cx_list_has(&s->l, name)) continue;
+        sl_schema_put_field(ns, name, json_deep_copy(fs));
+        json_object_set(nv, name, cx_get(*vp, fs, s->rnwd));
+    }
+    sl_xrec_set(sp, ns);
+    sl_xrec_set(vp, nv);
+    return SL_X_KEEP;
+}
+
+#define HDR_FROM_DOC "Moves or copies fields into headers (`fields[i]` goes to header `headers[i]`)."
+const sl_xform_ops cx_header_from_value = {"HeaderFrom$Value", T "HeaderFrom$Value", HDR_FROM_DOC
+                                           " Works on the value.", hdr_from_props, sizeof(hdr_from_conf),
+                                           hdr_from_init_value, hdr_from_apply, list_free};
+const sl_xform_ops cx_header_from_key = {"HeaderFrom$Key", T "HeaderFrom$Key", HDR_FROM_DOC " Works on the key.",
+                                         hdr_from_props, sizeof(hdr_from_conf), hdr_from_init_key, hdr_from_apply,
+                                         list_free};
+
+/* ---- predicates ---- */
+
+typedef struct topic_pred_conf {
+    char *pattern;
+} topic_pred_conf;
+
+static const sl_prop topic_pred_props[] = {
+    {"pattern", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, offsetof(topic_pred_conf, pattern),
+     "A Java regular expression the whole topic name must match."},
+    {NULL}};
+
+static void *topic_pred_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    char key[300];
+    snprintf(key, sizeof key, "%spattern", prefix);
+    return cx_regex_new(((topic_pred_conf *)settings)->pattern, key, errs);
+}
+
+static bool topic_pred_test(void *st, const sl_xrec *r) { return r->topic && cx_regex_matches(st, r->topic); }
+static void topic_pred_free(void *st) { cx_regex_free(st); }
+
+typedef struct hdr_pred_conf {
+    char *name;
+} hdr_pred_conf;
+
+static const sl_prop hdr_pred_props[] = {
+    {"name", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, offsetof(hdr_pred_conf, name), "The header name."},
+    {NULL}};
+
+static void *settings_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) { return settings; }
+
+static bool hdr_pred_test(void *st, const sl_xrec *r) {
+    const char *name = ((hdr_pred_conf *)st)->name;
+    size_t i;
+    json_t *h;
+    json_array_foreach(r->headers, i, h) {
+        const char *k = json_string_value(json_object_get(h, "key"));
+        if (k && strcmp(k, name) == 0) return true;
+    }
+    return false;
+}
+
+static bool tomb_pred_test(void *st, const sl_xrec *r) { return cx_null(r->value); }
+
+#define P T "predicates."
+static const sl_xpred_ops topic_pred = {"TopicNameMatches", P "TopicNameMatches",
+                                        "True for records whose whole topic name matches a regular expression.",
+                                        topic_pred_props, sizeof(topic_pred_conf), topic_pred_init, topic_pred_test,
+                                        topic_pred_free};
+static const sl_xpred_ops hdr_pred = {"HasHeaderKey", P "HasHeaderKey",
+                                      "True for records with at least one header of the given name.", hdr_pred_props,
+                                      sizeof(hdr_pred_conf), settings_init, hdr_pred_test, no_free};
+static const sl_xpred_ops tomb_pred = {"RecordIsTombstone", P "RecordIsTombstone",
+                                       "True for tombstones (records whose value is null).", no_props, 0,
+                                       settings_init, tomb_pred_test, no_free};
+
+/* ---- the registry ---- */
+
+const sl_xform_ops *const sl_xforms_connect[] = {
+    &cx_insert_field_value, &cx_insert_field_key, &cx_replace_field_value, &cx_replace_field_key,
+    &cx_extract_field_value, &cx_extract_field_key, &cx_value_to_key, &cx_hoist_field_value, &cx_hoist_field_key,
+    &cx_regex_router, &cx_timestamp_router, &cx_flatten_value, &cx_flatten_key, &cx_mask_field_value,
+    &cx_mask_field_key, &cx_ts_conv_value, &cx_ts_conv_key, &cx_cast_value, &cx_cast_key, &cx_filter,
+    &cx_insert_header, &cx_drop_headers, &cx_header_from_value, &cx_header_from_key, NULL};
+const sl_xpred_ops *const sl_xpreds_connect[] = {&topic_pred, &hdr_pred, &tomb_pred, NULL};

@@ -401,7 +401,12 @@ sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) 
                 p->name = sl_strdup(pnames[i]);
                 p->settings = sl_calloc(1, p->ops->settings_size ? p->ops->settings_size : 1);
                 int bad = sl_conf_apply_prefixed(p->ops->props, cfg, prefix, p->settings, errs);
-                if (!bad && p->ops->init) p->state = p->ops->init(p->settings, cfg, prefix, errs);
+                if (!bad && p->ops->init) {
+                    int e0 = errs->n;
+                    p->state = p->ops->init(p->settings, cfg, prefix, errs);
+                    if (!p->state && errs->n == e0)
+                        sl_errs_add(errs, "%stype: %s could not be set up", prefix, p->ops->name);
+                }
                 x->np++;
             }
         }

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The chain of `json` (a flat config object with "transforms"); NULL with the errors printed and, when
- * want_err is given, the first error copied there. */
+/* The chain of `json` (a flat config object with "transforms"); NULL on errors: the first is copied to
+ * first_err when given, else all are printed. */
 static inline sl_xchain *xt_chain(const char *json, char *first_err, size_t errsz) {
     char err[512];
     sl_config *cfg = sl_config_parse_json(json, "test", err, sizeof err);
