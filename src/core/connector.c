@@ -500,9 +500,10 @@ static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, 
  * it), then flushes once and records the newest offset among them as
  * durable. With exactly-once, a Kafka transaction must hold exactly the
  * records its offset covers: records past the newest offset (the start of a
- * source transaction that goes on in a later batch) are written only after
- * that offset's transaction committed, so they land in the next one, which
- * commits with the next offset (a transaction with no offset yet stays open).
+ * source transaction that goes on in this batch's tail or in later batches
+ * without an offset) are written only after that offset's transaction
+ * committed, so they land in the next one, which commits with the next
+ * offset (a transaction with no offset yet stays open).
  */
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     int n = 0;
@@ -522,14 +523,17 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
             }
             atomic_fetch_add(&c->n_filtered, (uint64_t)dropped);
         }
-        int covered = b->offset ? b->offset_n : b->n;
-        int rc = write_part(c, b, 0, c->eos ? covered : b->n, err, sizeof err);
+        /* Exactly-once: the records this batch's own offset covers join the open transaction (they commit
+         * with that offset); the others (all of a batch without offset) are covered by no offset yet, so
+         * the pending offset commits first, without them, and they open the next transaction. */
+        int covered = !c->eos ? b->n : b->offset ? b->offset_n : 0;
+        int rc = write_part(c, b, 0, covered, err, sizeof err);
         if (rc == 0 && b->offset) {
             sl_free(offset);
             offset = sl_strdup(b->offset);
             seq = b->offset_seq;
         }
-        if (rc == 0 && c->eos && covered < b->n)
+        if (rc == 0 && covered < b->n)
             rc = eos_commit(c, &offset, seq, err, sizeof err) < 0 ? -1 : write_part(c, b, covered, b->n, err, sizeof err);
         if (b->n > 0) wrote = true, atomic_fetch_add(&c->n_batches, 1);
         sl_batch_destroy(b);
@@ -549,11 +553,14 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         /* Records and offset in one transaction: once it commits, the offset is stored. Without an
          * offset the transaction stays open (committing it alone would repeat its records after a
          * crash, since the source resumes at the previous offset). */
+        bool all_covered = offset != NULL; /* the pending offset covers everything written since the last commit */
         if (eos_commit(c, &offset, seq, err, sizeof err) < 0) goto fail;
+        if (all_covered) sl_xchain_durable(c->xchain);
         return 0;
     }
     if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
     note_durable(c);
+    sl_xchain_durable(c->xchain);
     if (offset) {
         sl_free(cs->offset);
         cs->offset = offset;

@@ -406,7 +406,9 @@ def check_against_table(pg, t, writer, recs, marker_xid, exactly_once):
         per_key[key] = (op, v["after"])
         ident = (key, v["source"]["lsn"], op)
         seen[ident] = seen.get(ident, 0) + 1
-        where.setdefault(ident, []).append((r["partition"], r["offset"], v["source"]["txId"]))
+        # produce time and encode time tell a resent message (both equal) from one encoded twice
+        where.setdefault(ident, []).append((r["partition"], r["offset"], v["source"]["txId"], r.get("timestamp"),
+                                            v.get("ts_us")))
         if seen[ident] == 1:
             per_tx[v["source"]["txId"]] = per_tx.get(v["source"]["txId"], 0) + 1
         else:
@@ -523,11 +525,6 @@ def test_exactly_once_kill9_no_duplicates_none_missing(pg, kafka, tables, mk):
     try:
         stats = check_against_table(pg, t, writer, recs, marker_xid, exactly_once=True)
     except AssertionError as e:  # the seed makes the run repeatable (SLUICE_CRASH_SEED)
-        if "delivered more than once" in str(e):
-            # Known open bug (docs/connectors/kafka.md): in about 1 of 8 runs a few changes of one source
-            # transaction appear twice, adjacent in one partition inside one Kafka transaction. Everything
-            # checked before the duplicates (nothing missing, nothing extra, every transaction whole) held.
-            pytest.xfail(f"known duplicate bug, seed {seed}: {e}")
         raise AssertionError(f"seed {seed}: {e}") from None
     aborted = len(consume(topic, "read_uncommitted")) - len(recs)  # kills inside a transaction (timing)
     print(f"\nkafka exactly-once crash test: seed={seed} writer_ops={writer.ops} aborted_records={aborted} {stats}")
