@@ -474,6 +474,11 @@ int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
     return SL_X_KEEP;
 }
 
+void sl_xchain_durable(sl_xchain *x) {
+    for (int i = 0; x && i < x->n; i++)
+        if (x->steps[i].ops->durable && x->steps[i].state) x->steps[i].ops->durable(x->steps[i].state);
+}
+
 /* Stores the transformed record r as a pre-encoded record in b's arena. */
 static void store(sl_xchain *x, const sl_dbz_opts *o, sl_batch *b, sl_record *out, const sl_xrec *r) {
     sl_arena *a = &b->arena;

@@ -74,6 +74,9 @@ typedef struct sl_xform_ops {
      * transform cannot handle, e.g. a missing field it was told to use). */
     int (*apply)(void *state, sl_xrec *r, char *errstr, size_t errsz);
     void (*free)(void *state);
+    /* Optional: everything this transform returned so far is durable in the sink (and, with exactly-once,
+     * committed with its source offset). Sink thread. E.g. the outbox router's purge of published rows. */
+    void (*durable)(void *state);
 } sl_xform_ops;
 
 /* A predicate type (predicates.<name>.type). */
@@ -119,6 +122,9 @@ void sl_xchain_free(sl_xchain *x);
  * the record.
  */
 int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, char *errstr, size_t errsz);
+
+/* Tells every transform with a durable callback that all records the chain returned so far are durable. */
+void sl_xchain_durable(sl_xchain *x);
 
 /* Single-record entry points (tests, the fuzzer): */
 /* Fills r from a change record (tombstone: the tombstone after a delete). */
