@@ -580,7 +580,7 @@ static void no_free(void *st) {}
 /* Native name "Drop": "filter" belongs to the content-based filter (expr.c); names match case-insensitively. */
 const sl_xform_ops cx_filter = {"Drop", T "Filter",
                                 "Drops every record it applies to (Kafka Connect's Filter): use it with a predicate.",
-                                no_props, 0, filter_init, filter_apply, no_free};
+                                no_props, 0, filter_init, filter_apply, no_free, NULL, true};
 
 /* ---- InsertHeader ---- */
 
@@ -638,7 +638,7 @@ static int ins_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
 
 const sl_xform_ops cx_insert_header = {"InsertHeader", T "InsertHeader", "Adds a header with a fixed value.",
                                        ins_hdr_props, sizeof(ins_hdr_conf), ins_hdr_init, ins_hdr_apply,
-                                       ins_hdr_free};
+                                       ins_hdr_free, NULL, true};
 
 /* ---- DropHeaders ---- */
 
@@ -667,7 +667,7 @@ static int drop_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
 }
 
 const sl_xform_ops cx_drop_headers = {"DropHeaders", T "DropHeaders", "Removes headers by name.", drop_hdr_props,
-                                      sizeof(drop_hdr_conf), drop_hdr_init, drop_hdr_apply, list_free};
+                                      sizeof(drop_hdr_conf), drop_hdr_init, drop_hdr_apply, list_free, NULL, true};
 
 /* ---- HeaderFrom ---- */
 

@@ -407,7 +407,10 @@ static void drop_fields(const unwrap *u, sl_xrec *r) {
     } else {
         return;
     }
-    if (u->c->drop_fields_from_key && !is_null(r->key)) drop_named(u, r->key_schema, r->key, names);
+    if (u->c->drop_fields_from_key && !is_null(r->key)) {
+        if (r->key_schema) sl_xrec_set(&r->key_schema, json_deep_copy(r->key_schema)); /* may be shared */
+        drop_named(u, r->key_schema, r->key, names);
+    }
     if (!is_null(r->value)) drop_named(u, r->value_schema, r->value, names);
     json_decref(names);
 }
@@ -454,6 +457,7 @@ static int unwrap_apply(void *st, sl_xrec *r, char *err, size_t errsz) {
 
 const sl_xform_ops sl_xform_unwrap_ops = {
     .name = "unwrap",
+    .schema_readonly = true, /* the new value schema is a copy; a shared key schema is copied before drops */
     .aliases = "io.debezium.transforms.ExtractNewRecordState",
     .doc = "Debezium's event flattening: replaces each change event by its new row state (see *Debezium's "
            "transforms* above). Without delete.tombstone.handling.mode and the deprecated options the mode is "

@@ -464,6 +464,6 @@ static const sl_xform_ops embed_ops = {
     "embed", NULL,
     "Turns changes of a root table and its child tables into idempotent MongoDB writes on one document per root "
     "row (child rows as array elements, a sub-document, or merged fields), applied by the MongoDB sink.",
-    embed_props, sizeof(embed_conf), embed_init, embed_apply, embed_free};
+    embed_props, sizeof(embed_conf), embed_init, embed_apply, embed_free, NULL, true};
 
 const sl_xform_ops *const sl_xforms_embed[] = {&embed_ops, NULL};

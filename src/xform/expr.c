@@ -153,7 +153,7 @@ static const sl_xform_ops filter_ops = {
     "filter", "io.debezium.transforms.Filter",
     "Keeps or drops records by a condition in the sluice expression language (see the language reference "
     "above).",
-    filter_props, sizeof(filter_conf), filter_init, filter_apply, filter_free};
+    filter_props, sizeof(filter_conf), filter_init, filter_apply, filter_free, NULL, true};
 
 /* ---- router ---- */
 
@@ -332,6 +332,6 @@ static const sl_xform_ops router_ops = {
     "router", "io.debezium.transforms.ContentBasedRouter",
     "Sets the topic by content: the first route whose condition is true, or a topic expression (see the "
     "language reference above).",
-    router_props, sizeof(router_conf), router_init, router_apply, router_free};
+    router_props, sizeof(router_conf), router_init, router_apply, router_free, NULL, true};
 
 const sl_xform_ops *const sl_xforms_expr[] = {&filter_ops, &router_ops, NULL};

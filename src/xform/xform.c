@@ -230,7 +230,46 @@ void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const cha
     r->ts_ms = sl_wall_us() / 1000;
 }
 
-void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
+/* Schemas parsed once per table (change events of a table share them); see from_record. */
+enum { SCHEMA_CACHE = 32 };
+typedef struct schema_cache {
+    sl_table *t; /* a reference: the address cannot be reused while cached */
+    json_t *key_schema, *value_schema;
+} schema_cache;
+
+typedef struct xcache {
+    schema_cache e[SCHEMA_CACHE];
+    int n, next;
+} xcache;
+
+static void cache_free(xcache *c) {
+    for (int i = 0; i < c->n; i++) {
+        sl_table_unref(c->e[i].t);
+        json_decref(c->e[i].key_schema);
+        json_decref(c->e[i].value_schema);
+    }
+    c->n = c->next = 0;
+}
+
+static bool cacheable(const sl_record *rec) {
+    return rec->table && !rec->raw &&
+           (rec->op == SL_OP_CREATE || rec->op == SL_OP_UPDATE || rec->op == SL_OP_DELETE || rec->op == SL_OP_READ);
+}
+
+/* A shared schema (the cache holds a reference too) becomes the record's own copy; see sl_xchain_run. */
+static void own_schema(json_t **s) {
+    if (*s && (*s)->refcount > 1) sl_xrec_set(s, json_deep_copy(*s));
+}
+
+/*
+ * Builds the view of a change record. Parsing the ~3 KB Connect schema of
+ * every event was most of the cost of a transform chain: with a cache, the
+ * schemas of a table are parsed once and each record parses only its
+ * payloads (encoded without schemas) and shares the cached schemas; a
+ * step that may change schemas in place (not schema_readonly) gets a copy
+ * first (copy on write, sl_xchain_run).
+ */
+static void from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
     memset(r, 0, sizeof *r);
     r->src = rec;
     r->tombstone = tombstone;
@@ -245,8 +284,6 @@ void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec,
         else if (h->value) v = json_stringn(h->value, h->value_len);
         sl_xrec_add_header(r, h->key, v);
     }
-    sl_buf b;
-    sl_buf_init(&b);
     if (rec->raw) {
         r->topic = sl_strdup(rec->raw->topic ? rec->raw->topic : "");
         split(rec->raw->key, rec->raw->key_len, &r->key_schema, &r->key);
@@ -255,21 +292,46 @@ void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec,
         r->kafka_partition = rec->raw->partition;
         r->kafka_offset = rec->raw->offset;
         if (rec->raw->pinned) r->partition = rec->raw->to_partition;
-    } else {
-        sl_dbz_opts so = *o;
-        so.key_schemas = so.value_schemas = true;
-        r->topic = sl_strdup(sl_dbz_topic(&so, rec, &b));
+        return;
+    }
+    r->ts_ms = rec->ts_us > 0 ? rec->ts_us / 1000 : sl_wall_us() / 1000;
+    schema_cache *hit = NULL;
+    for (int i = 0; cache && cacheable(rec) && i < cache->n; i++)
+        if (cache->e[i].t == rec->table) hit = &cache->e[i];
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_opts so = *o;
+    so.key_schemas = so.value_schemas = hit == NULL;
+    r->topic = sl_strdup(sl_dbz_topic(&so, rec, &b));
+    json_t *none = NULL;
+    sl_buf_reset(&b);
+    sl_dbz_key(&so, rec, &b);
+    split(b.data, b.len, hit ? &none : &r->key_schema, &r->key);
+    if (!tombstone) {
         sl_buf_reset(&b);
-        sl_dbz_key(&so, rec, &b);
-        split(b.data, b.len, &r->key_schema, &r->key);
-        if (!tombstone) {
-            sl_buf_reset(&b);
-            sl_dbz_value(&so, rec, &b);
-            split(b.data, b.len, &r->value_schema, &r->value);
-        }
-        r->ts_ms = rec->ts_us > 0 ? rec->ts_us / 1000 : sl_wall_us() / 1000;
+        sl_dbz_value(&so, rec, &b);
+        split(b.data, b.len, hit ? &none : &r->value_schema, &r->value);
     }
     sl_buf_free(&b);
+    if (hit) {
+        r->key_schema = r->key && hit->key_schema ? json_incref(hit->key_schema) : NULL;
+        r->value_schema = r->value && hit->value_schema ? json_incref(hit->value_schema) : NULL;
+    } else if (cache && cacheable(rec) && !tombstone && r->value_schema) {
+        schema_cache *e = &cache->e[cache->n < SCHEMA_CACHE ? cache->n++ : cache->next];
+        if (e->t) { /* full: the oldest entry goes */
+            sl_table_unref(e->t);
+            json_decref(e->key_schema);
+            json_decref(e->value_schema);
+            cache->next = (cache->next + 1) % SCHEMA_CACHE;
+        }
+        e->t = sl_table_ref(rec->table);
+        e->key_schema = r->key_schema ? json_deep_copy(r->key_schema) : NULL;
+        e->value_schema = json_deep_copy(r->value_schema);
+    }
+}
+
+void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
+    from_record(NULL, r, o, rec, tombstone);
 }
 
 /* ---- the chain ---- */
@@ -294,6 +356,7 @@ struct sl_xchain {
     xpred *preds;
     int np;
     sl_buf buf;
+    xcache cache;
 };
 
 typedef struct step_conf {
@@ -369,6 +432,7 @@ void sl_xchain_free(sl_xchain *x) {
     sl_free(x->steps);
     sl_free(x->preds);
     sl_buf_free(&x->buf);
+    cache_free(&x->cache);
     sl_free(x);
 }
 
@@ -462,6 +526,10 @@ int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
             bool hit = p->ops->test(p->state, r);
             if (hit == s->negate) continue;
         }
+        if (!s->ops->schema_readonly) {
+            own_schema(&r->key_schema);
+            own_schema(&r->value_schema);
+        }
         char err[768] = "";
         int rc = s->ops->apply(s->state, r, err, sizeof err);
         if (rc == SL_X_ERROR) {
@@ -542,7 +610,7 @@ int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batc
         bool tomb = tombstones && !rec->raw && rec->op == SL_OP_DELETE && rec->table && rec->table->nkeys > 0;
         for (int k = 0; k < (tomb ? 2 : 1); k++) {
             sl_xrec r;
-            sl_xrec_from_record(&r, o, rec, k == 1);
+            from_record(&x->cache, &r, o, rec, k == 1);
             int rc = sl_xchain_run(x, &r, errstr, errsz);
             if (rc == SL_X_KEEP) store(x, o, b, &outv[nout++], &r);
             else if (rc == SL_X_DROP) dropped++;

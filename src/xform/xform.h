@@ -31,7 +31,9 @@
 
 /*
  * One record as transforms see it. Every json_t is owned by the record (a
- * transform that replaces one decrefs the old). A schema is NULL when the
+ * transform that replaces one decrefs the old); schemas may be shared with
+ * other records of the table, except while a step that is not
+ * schema_readonly runs (it gets private copies). A schema is NULL when the
  * part is schemaless (converter schemas off, or a transform dropped it); the
  * value is NULL for a tombstone, the key NULL for a record without a key.
  */
@@ -77,6 +79,10 @@ typedef struct sl_xform_ops {
     /* Optional: everything this transform returned so far is durable in the sink (and, with exactly-once,
      * committed with its source offset). Sink thread. E.g. the outbox router's purge of published rows. */
     void (*durable)(void *state);
+    /* True when apply never changes key_schema / value_schema in place (it may replace them with
+     * sl_xrec_set). Otherwise the chain gives the step private copies of schemas that are shared
+     * (parsed once per table and shared by its records: copy on write). */
+    bool schema_readonly;
 } sl_xform_ops;
 
 /* A predicate type (predicates.<name>.type). */

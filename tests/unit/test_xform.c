@@ -286,6 +286,37 @@ static void test_batch(void) {
     sl_xchain_free(x);
 }
 
+/* The per-table schema cache: the second record of a table (schemas from the cache) encodes exactly like the
+ * first (schemas parsed from its own event), and like a chain-less encoding of the same record. */
+static void test_schema_cache(void) {
+    char err[512];
+    sl_xchain *x = xt_chain("{\"transforms\":\"up\",\"transforms.up.type\":\"test-upper\"}", err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    sl_table *t = table();
+    sl_batch *b = sl_batch_new();
+    add(b, t, SL_OP_CREATE, "2", "x");
+    add(b, t, SL_OP_CREATE, "2", "x");
+    add(b, t, SL_OP_DELETE, "2", NULL);
+    sl_dbz_opts o = opts(true);
+    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == 0);
+    CHECK(b->n == 4);
+    if (b->n == 4) {
+        const char *v1 = b->recs[0].raw->value, *v2 = b->recs[1].raw->value;
+        const char *cut1 = strstr(v1, "\"ts_ms\":17"), *cut2 = strstr(v2, "\"ts_ms\":17"); /* processing time */
+        CHECK(cut1 && cut2 && cut1 - v1 == cut2 - v2 && strncmp(v1, v2, (size_t)(cut1 - v1)) == 0);
+        const char *head = "{\"schema\":{\"type\":\"struct\",\"fields\":[";
+        CHECK(strncmp(v1, head, strlen(head)) == 0);
+        CHECK_STR(b->recs[0].raw->key, b->recs[1].raw->key);
+        CHECK(strstr(b->recs[0].raw->key, "\"schema\"") != NULL);
+        CHECK_STR(b->recs[3].raw->key, b->recs[1].raw->key); /* the tombstone's key schema, from the cache */
+        CHECK(b->recs[3].raw->value == NULL);
+    }
+    sl_batch_destroy(b);
+    sl_table_unref(t);
+    sl_xchain_free(x);
+}
+
 int main(void) {
     sl_xform_add(&up_ops);
     sl_xform_add(&odd_ops);
@@ -293,5 +324,6 @@ int main(void) {
     test_view();
     test_config();
     test_batch();
+    test_schema_cache();
     TEST_END();
 }
