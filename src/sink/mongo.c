@@ -383,10 +383,174 @@ bad:
     return -1;
 }
 
+/* ---- MongoDB change events (mongo-kafka's ChangeStreamHandler, Debezium's MongoDB handler) ----
+ *
+ * Records of a MongoDB source (sluice's, mongo-kafka's or Debezium's) replicate a collection:
+ *   mongo-kafka event (operationType, documentKey, fullDocument, updateDescription):
+ *     insert / replace -> replaceOne({_id}, fullDocument, upsert)
+ *     update -> updateOne({_id}, {$set: updatedFields, $unset: removedFields}) when the event has an
+ *               updateDescription, else replaceOne({_id}, fullDocument, upsert) (updateLookup)
+ *     delete -> deleteOne({_id}); drop, rename, dropDatabase, invalidate: skipped
+ *   Debezium MongoDB envelope (source.connector "mongodb", `after` as extended JSON text):
+ *     c / r / u with after -> replaceOne({_id}, after, upsert); u without after -> $set/$unset from
+ *     updateDescription; d -> deleteOne({_id}), _id from the key {"id": "<_id as JSON>"}.
+ * The _id is documentKey._id, else fullDocument._id (mongo-java-server puts the update spec in
+ * documentKey, see scripts/mongo/README.md).
+ */
+
+static bool is_change_stream_event(const bson_t *v) {
+    bson_iter_t it;
+    return bson_iter_init_find(&it, v, "operationType") && BSON_ITER_HOLDS_UTF8(&it) &&
+           (bson_has_field(v, "documentKey") || bson_has_field(v, "ns") || bson_has_field(v, "fullDocument"));
+}
+
+static bool is_mongo_envelope(const bson_t *v) {
+    bson_iter_t it;
+    return is_envelope(v) && bson_iter_init(&it, v) && bson_iter_find_descendant(&it, "source.connector", &it) &&
+           BSON_ITER_HOLDS_UTF8(&it) && !strcmp(bson_iter_utf8(&it, NULL), "mongodb");
+}
+
+/* {$set: updatedFields, $unset: {f: ""...}} of an updateDescription (updatedFields may be JSON text). */
+static bool update_spec(const bson_t *ud, bson_t *spec) {
+    bson_iter_t it, f;
+    bson_t set, unset, tmp;
+    bson_error_t be;
+    bson_t *parsed = NULL;
+    bool any = false;
+    if (bson_iter_init_find(&it, ud, "updatedFields")) {
+        if (BSON_ITER_HOLDS_UTF8(&it)) parsed = bson_new_from_json((const uint8_t *)bson_iter_utf8(&it, NULL), -1, &be);
+        else if (get_doc(ud, "updatedFields", &tmp)) parsed = bson_copy(&tmp);
+    }
+    if (parsed && !bson_empty(parsed)) {
+        BSON_APPEND_DOCUMENT_BEGIN(spec, "$set", &set);
+        bson_iter_init(&f, parsed);
+        while (bson_iter_next(&f)) bson_append_iter(&set, NULL, 0, &f);
+        bson_append_document_end(spec, &set);
+        any = true;
+    }
+    if (parsed) bson_destroy(parsed);
+    if (bson_iter_init_find(&it, ud, "removedFields") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &f)) {
+        bool open = false;
+        while (bson_iter_next(&f)) {
+            if (!BSON_ITER_HOLDS_UTF8(&f)) continue;
+            if (!open) BSON_APPEND_DOCUMENT_BEGIN(spec, "$unset", &unset), open = true;
+            BSON_APPEND_UTF8(&unset, bson_iter_utf8(&f, NULL), "");
+        }
+        if (open) bson_append_document_end(spec, &unset), any = true;
+    }
+    return any;
+}
+
+/* Appends replaceOne(filter, doc with filter's _id, upsert). */
+static bool replace_by_id(mongo_sink *s, mongo_run *run, const bson_t *filter, const bson_t *doc, bson_error_t *be) {
+    bson_t d = BSON_INITIALIZER;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, filter, "_id")) bson_append_iter(&d, "_id", 3, &it);
+    bson_iter_init(&it, doc);
+    while (bson_iter_next(&it))
+        if (strcmp(bson_iter_key(&it), "_id")) bson_append_iter(&d, NULL, 0, &it);
+    bool ok = mongoc_bulk_operation_replace_one_with_opts(run->bulk, filter, &d, s->upsert_opts, be);
+    bson_destroy(&d);
+    return ok;
+}
+
+/* mongo-kafka ChangeStreamHandler. Returns 0 (added or skipped) or -1. */
+static int add_change_stream(mongo_sink *s, mongo_run *run, const bson_t *v, const char *what, char *errstr,
+                             size_t errsz) {
+    bson_iter_t it;
+    bson_t dk, full, ud, filter = BSON_INITIALIZER, spec = BSON_INITIALIZER;
+    bson_error_t be;
+    bson_iter_init_find(&it, v, "operationType");
+    const char *op = bson_iter_utf8(&it, NULL);
+    bool ins = !strcmp(op, "insert") || !strcmp(op, "replace"), upd = !strcmp(op, "update"), del = !strcmp(op, "delete");
+    int rc = 0;
+    if (!ins && !upd && !del) {
+        SL_DEBUG("mongo", "%s: change event '%s' skipped (not a document change)", what, op);
+        goto out;
+    }
+    bool has_full = get_doc(v, "fullDocument", &full);
+    if (get_doc(v, "documentKey", &dk) && bson_iter_init_find(&it, &dk, "_id")) bson_append_iter(&filter, "_id", 3, &it);
+    else if (has_full && bson_iter_init_find(&it, &full, "_id")) bson_append_iter(&filter, "_id", 3, &it);
+    else {
+        snprintf(errstr, errsz, "%s: the %s event has no document _id (documentKey._id or fullDocument._id)", what, op);
+        rc = -1;
+        goto out;
+    }
+    bool ok;
+    if (del) ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+    else if (upd && get_doc(v, "updateDescription", &ud) && update_spec(&ud, &spec))
+        ok = mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &spec, NULL, &be);
+    else if (has_full) ok = replace_by_id(s, run, &filter, &full, &be);
+    else {
+        snprintf(errstr, errsz, "%s: the %s event has neither an updateDescription nor a fullDocument (set "
+                 "change.stream.full.document=updateLookup on the source)", what, op);
+        rc = -1;
+        goto out;
+    }
+    if (!ok) {
+        snprintf(errstr, errsz, "%s: %s", what, be.message);
+        rc = -1;
+        goto out;
+    }
+    run->n++;
+out:
+    bson_destroy(&filter);
+    bson_destroy(&spec);
+    return rc;
+}
+
+/* Debezium's MongoDB envelope; key {"id": "<_id JSON>"} (NULL: take _id from `after`). */
+static int add_mongo_envelope(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_t *v, const char *what,
+                              char *errstr, size_t errsz) {
+    bson_iter_t it;
+    bson_error_t be;
+    bson_t filter = BSON_INITIALIZER, spec = BSON_INITIALIZER, ud;
+    bson_t *after = NULL, *idw = NULL;
+    int rc = -1;
+    const char *op = bson_iter_init_find(&it, v, "op") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+    if (bson_iter_init_find(&it, v, "after") && BSON_ITER_HOLDS_UTF8(&it))
+        after = bson_new_from_json((const uint8_t *)bson_iter_utf8(&it, NULL), -1, &be);
+    if (key && bson_iter_init_find(&it, key, "id") && BSON_ITER_HOLDS_UTF8(&it)) {
+        sl_buf w;
+        sl_buf_init(&w);
+        sl_buf_printf(&w, "{\"_id\": %s}", bson_iter_utf8(&it, NULL));
+        idw = bson_new_from_json((const uint8_t *)w.data, (ssize_t)w.len, &be);
+        sl_buf_free(&w);
+    }
+    if (idw && bson_iter_init_find(&it, idw, "_id")) bson_append_iter(&filter, "_id", 3, &it);
+    else if (after && bson_iter_init_find(&it, after, "_id")) bson_append_iter(&filter, "_id", 3, &it);
+    else {
+        snprintf(errstr, errsz, "%s: Debezium MongoDB event without a document id (key id or after._id)", what);
+        goto out;
+    }
+    bool ok;
+    if (!strcmp(op, "d")) ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+    else if (after) ok = replace_by_id(s, run, &filter, after, &be);
+    else if (!strcmp(op, "u") && get_doc(v, "updateDescription", &ud) && update_spec(&ud, &spec))
+        ok = mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &spec, NULL, &be);
+    else {
+        snprintf(errstr, errsz, "%s: Debezium MongoDB event op '%s' without `after` or updateDescription", what, op);
+        goto out;
+    }
+    if (!ok) {
+        snprintf(errstr, errsz, "%s: %s", what, be.message);
+        goto out;
+    }
+    run->n++;
+    rc = 0;
+out:
+    if (after) bson_destroy(after);
+    if (idw) bson_destroy(idw);
+    bson_destroy(&filter);
+    bson_destroy(&spec);
+    return rc;
+}
+
 /* A record read from Kafka: a Debezium event (RdbmsHandler) or a plain document. */
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
     bson_error_t be;
+    if (r->op == SL_OP_HEARTBEAT) return 0; /* a MongoDB source's heartbeat (key: a resume token, value null) */
     bson_t *value = raw->value ? parse_doc(raw->value, raw->value_len, &be) : NULL;
     if (raw->value && !value) {
         snprintf(errstr, errsz, "%s: the value is not a JSON object (%s)", what_of(s, r), be.message);
@@ -401,6 +565,12 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     mongo_run *run = run_for(s, collection_of(s, r));
     if (bson_has_field(value, "__sluice_writes")) {
         rc = add_writes(s, r, run, value, errstr, errsz);
+    } else if (is_change_stream_event(value)) {
+        rc = add_change_stream(s, run, value, what_of(s, r), errstr, errsz);
+    } else if (is_mongo_envelope(value)) {
+        bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
+        rc = add_mongo_envelope(s, run, key, value, what_of(s, r), errstr, errsz);
+        if (key) bson_destroy(key);
     } else if (is_envelope(value)) {
         bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
         if (key) key = strip_schema(key);

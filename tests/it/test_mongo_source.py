@@ -1,0 +1,550 @@
+"""MongoDB source (connector.class=mongodb / MongoSourceConnector / Debezium's MongoDbConnector) against
+mongo-java-server, into the file sink.
+
+The test server differs from MongoDB (scripts/mongo/README.md); what that prevents here is tested on
+MongoDB's documented event shapes in tests/unit/test_mongo_event.c instead:
+- update events carry documentKey = the update spec and no updateDescription, a replacement arrives as an
+  "update" whose documentKey is the new document, and no event has `ns` (the source then names the topic
+  after the configured database.collection);
+- no postBatchResumeToken: a stream that has seen no event has no token, so the "idle offset advance"
+  (offset-only batches carrying the post-batch token while nothing matches) cannot happen here; the test
+  checks what can: heartbeats carry the newest token and the stored offset is that token;
+- a well-formed but unknown resume token is accepted silently, so ChangeStreamHistoryLost (286) and the
+  policies fail/copy_existing/latest cannot be staged (unit-tested: test_error_policy); a malformed token
+  gives error 17, which must stop the connector with a clear message whatever the policy;
+- no database- or cluster-wide change streams, no pre-images, no invalidate.
+"""
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import ROOT, Sluice, kafka_bootstrap, log_text, run_cli, wait_until
+
+MK = "com.mongodb.kafka.connect.MongoSourceConnector"
+DBZ = "io.debezium.connector.mongodb.MongoDbConnector"
+
+
+class MSluice(Sluice):
+    """A MongoDB-source connector run as a real process, writing to a file in dir."""
+
+    def __init__(self, dirpath, mongo, coll, **config):
+        self.dir = dirpath
+        self.pg = None
+        tag = uuid.uuid4().hex[:8]
+        self.name = "ms-" + tag
+        self.out = dirpath / f"events-{tag}.jsonl"
+        self.log = dirpath / f"sluice-{tag}.log"
+        self.config = {
+            "connector.class": MK,
+            "connection.uri": mongo.uri,
+            "database": mongo.db_name,
+            "collection": coll,
+            "sink.type": "file",
+            "sink.file.path": str(self.out),
+            "offset.storage.file.filename": str(dirpath / f"offsets-{tag}.db"),
+            "offset.flush.interval.ms": "100",
+            "poll.interval.ms": "100",
+        }
+        self.config.update(config)
+        self.proc = None
+        self.write_config()
+
+    def write_config(self):
+        self.cfg_path = self.dir / f"{self.name}.json"
+        self.cfg_path.write_text(json.dumps({"name": self.name, "config": self.config}))
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def run(self):
+        self.mark = self.log.stat().st_size if self.log.exists() else 0
+        self.start()
+        return self
+
+    def wait_open(self, timeout=30):
+        """Waits until this run opened its change stream (a write after this is captured)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "change stream open" in log_text(self, self.mark):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sluice exited ({self.proc.returncode}):\n{log_text(self)[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"no change stream after {timeout}s:\n{log_text(self)[-3000:]}")
+
+    def offset(self):
+        """The stored offset (parsed JSON) of this connector, or None."""
+        db = self.dir / self.config["offset.storage.file.filename"].split("/")[-1]
+        if not db.exists():
+            return None
+        with sqlite3.connect(db) as c:
+            rows = c.execute("SELECT offset FROM offsets WHERE connector = ?", (self.name,)).fetchall()
+        return json.loads(rows[0][0]) if rows else None
+
+    def records(self, topic=None):
+        """Events of the file, optionally of one topic only (the runtime's own heartbeats excluded)."""
+        return [e for e in self.events() if (topic is None or e["topic"] == topic)
+                and not e["topic"].startswith("__debezium-heartbeat")]
+
+    def wait_records(self, n, topic=None, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.records(topic)
+            if len(r) >= n:
+                return r
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"sluice exited ({self.proc.returncode}):\n{log_text(self)[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"got {len(self.records(topic))} records, wanted {n}:\n{log_text(self)[-3000:]}")
+
+
+@pytest.fixture
+def msluice(tmp_path, mongo):
+    made = []
+
+    def make(coll, **config):
+        s = MSluice(tmp_path, mongo, coll, **{k.replace("_", "."): v for k, v in config.items()})
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()
+
+
+def topic_of(mongo, coll):
+    return f"{mongo.db_name}.{coll}"
+
+
+def token(e):
+    return e["key"]["_id"]["_data"]
+
+
+def test_crud_reach_the_file_in_order(mongo, msluice):
+    coll = mongo.collection("crud")
+    s = msluice("crud").run()
+    s.wait_open()
+    coll.insert_one({"_id": 1, "name": "a", "n": 1})
+    coll.update_one({"_id": 1}, {"$set": {"name": "b"}})
+    coll.replace_one({"_id": 1}, {"name": "c", "n": 3})
+    coll.insert_one({"_id": 2, "name": "x"})
+    coll.delete_one({"_id": 1})
+    ev = s.wait_records(5)
+    assert len(ev) == 5
+    assert {e["topic"] for e in ev} == {topic_of(mongo, "crud")}
+    vals = [e["value"] for e in ev]
+    # The test server reports the replacement as an update (README); MongoDB says "replace".
+    assert [v["operationType"] for v in vals] == ["insert", "update", "update", "insert", "delete"]
+    # mongo-kafka's shape: key {"_id": <resume token>} equal to the event's _id.
+    for e in ev:
+        assert e["key"] == {"_id": e["value"]["_id"]}
+        assert set(e["value"]["_id"]) == {"_data"}
+    tokens = [token(e) for e in ev]
+    assert len(set(tokens)) == 5
+    assert vals[0]["fullDocument"] == {"_id": 1, "name": "a", "n": 1}
+    assert vals[0]["documentKey"] == {"_id": 1}
+    assert vals[3]["fullDocument"] == {"_id": 2, "name": "x"}
+    assert vals[4]["documentKey"] == {"_id": 1}
+    assert "$timestamp" in vals[0]["clusterTime"]
+    assert s.stop() == 0
+    # A clean stop stores the last event's token, in mongo-kafka's offset shape.
+    assert s.offset() == {"_id": json.dumps(ev[-1]["value"]["_id"])}
+
+
+def test_formatters_and_types(mongo, msluice):
+    from bson import ObjectId, Int64, Decimal128
+    import datetime
+    coll = mongo.collection("types")
+    oid = ObjectId()
+    when = datetime.datetime(2024, 1, 31, 12, 0, 0, 500000, tzinfo=datetime.timezone.utc)
+    doc = {"_id": oid, "l": Int64(5), "d": Decimal128("1.10"), "t": when, "f": 2.5}
+    s1 = msluice("types", output_json_formatter="SimplifiedJson").run()
+    s2 = msluice("types", output_json_formatter="com.mongodb.kafka.connect.source.json.formatter.DefaultJson").run()
+    s3 = msluice("types", output_json_formatter="ExtendedJson").run()
+    for s in (s1, s2, s3):
+        s.wait_open()
+    coll.insert_one(doc)
+    simp = s1.wait_records(1)[0]["value"]["fullDocument"]
+    assert simp == {"_id": str(oid), "l": 5, "d": "1.10", "t": "2024-01-31T12:00:00.5Z", "f": 2.5}
+    dflt = s2.wait_records(1)[0]["value"]["fullDocument"]
+    assert dflt == {"_id": {"$oid": str(oid)}, "l": {"$numberLong": "5"}, "d": {"$numberDecimal": "1.10"},
+                    "t": {"$date": 1706702400500}, "f": 2.5}
+    ext = s3.wait_records(1)[0]["value"]["fullDocument"]
+    assert ext["l"] == {"$numberLong": "5"} and ext["t"] == {"$date": {"$numberLong": "1706702400500"}}
+    assert ext["f"] == {"$numberDouble": "2.5"}
+
+
+def test_pipeline_filter_and_topic_naming(mongo, msluice):
+    coll = mongo.collection("pipe")
+    s = msluice("pipe", pipeline='[{"$match": {"operationType": "insert", "fullDocument.keep": true}}]',
+                topic_prefix="pre", topic_suffix="suf", topic_separator="-").run()
+    s.wait_open()
+    coll.insert_one({"_id": 1, "keep": False})
+    coll.insert_one({"_id": 2, "keep": True})
+    coll.update_one({"_id": 2}, {"$set": {"x": 1}})
+    coll.delete_one({"_id": 1})
+    coll.insert_one({"_id": 3, "keep": True})
+    ev = s.wait_records(2)
+    time.sleep(1)  # anything the filter should have dropped would have arrived by now
+    ev = s.records()
+    assert [e["value"]["fullDocument"]["_id"] for e in ev] == [2, 3]
+    assert {e["topic"] for e in ev} == {f"pre-{mongo.db_name}-pipe-suf"}
+
+
+def test_namespace_map(mongo, msluice):
+    coll = mongo.collection("mapped")
+    s = msluice("mapped", topic_namespace_map=json.dumps({f"{mongo.db_name}.mapped": "orders-topic"})).run()
+    s.wait_open()
+    coll.insert_one({"_id": 1})
+    assert s.wait_records(1)[0]["topic"] == "orders-topic"
+
+
+def test_update_lookup_and_full_document_only(mongo, msluice):
+    coll = mongo.collection("lookup")
+    s = msluice("lookup", change_stream_full_document="updateLookup").run()
+    s2 = msluice("lookup", change_stream_full_document="updateLookup", publish_full_document_only="true",
+                 publish_full_document_only_tombstone_on_delete="true").run()
+    s.wait_open()
+    s2.wait_open()
+    coll.insert_one({"_id": 7, "a": 1, "b": "x"})
+    coll.update_one({"_id": 7}, {"$set": {"a": 2}})
+    # The lookup happens when the event is read: delete only once both connectors have it.
+    ev = s.wait_records(2)
+    s2.wait_records(2)
+    coll.delete_one({"_id": 7})
+    ev = s.wait_records(3)
+    assert ev[1]["value"]["operationType"] == "update"
+    assert ev[1]["value"]["fullDocument"] == {"_id": 7, "a": 2, "b": "x"}  # the whole document
+    ev2 = s2.wait_records(3)
+    assert [e["key"] for e in ev2] == [{"_id": 7}] * 3
+    assert ev2[0]["value"] == {"_id": 7, "a": 1, "b": "x"}
+    assert ev2[1]["value"] == {"_id": 7, "a": 2, "b": "x"}
+    assert ev2[2]["value"] is None  # tombstone on delete
+
+
+def copied(records):
+    """Records of copy_existing (key {"_id": {"_id": <document _id>}}, not a resume token)."""
+    return [e for e in records if "_data" not in e["key"]["_id"]]
+
+
+def test_copy_existing_resumes_after_kill9(mongo, msluice):
+    coll = mongo.collection("copy")
+    n = 6000
+    coll.insert_many([{"_id": i, "v": "x" * 50} for i in range(n)])
+    # The test server gives no resume token before the first event and no operationTime, so the stream
+    # after a copy starts at the local clock minus 1 s: keep the inserts out of that window.
+    time.sleep(2.2)
+    s = msluice("copy", startup_mode="copy_existing", poll_max_batch_size="50", max_batch_size="50",
+                max_queue_size="200")
+    s.config["offset.flush.interval.ms"] = "50"
+    s.write_config()
+    s.run()
+    wait_until(lambda: len(s.records()) >= 1500, 60, 0.01, "part of the copy")
+    s.kill9()
+    first = copied(s.records())
+    assert len(first) < n, "the copy finished before the kill; make it bigger"
+    off = s.offset()
+    assert off and off.get("copy") == "true" and off["copy_ns"] == f"{mongo.db_name}.copy"
+    last = json.loads(off["copy_last_id"])["_id"]["$numberInt"]
+    s.outs = [s.out]
+    s.out = s.dir / "events-run2.jsonl"
+    s.config["sink.file.path"] = str(s.out)
+    s.run()
+    s.wait_open(timeout=60)
+    second = copied(s.records())
+    ids2 = [e["value"]["fullDocument"]["_id"] for e in second]
+    # The second run resumed after the stored chunk: nothing at or before it is read again.
+    assert ids2 and min(ids2) == int(last) + 1
+    ids1 = {e["value"]["fullDocument"]["_id"] for e in first}
+    assert ids1 | set(ids2) == {d["_id"] for d in coll.find({}, {"_id": 1})}
+    for e in first[:3] + second[:3]:
+        assert e["value"]["operationType"] == "insert" and e["value"]["ns"] == {"db": mongo.db_name, "coll": "copy"}
+        assert e["key"] == {"_id": {"_id": e["value"]["fullDocument"]["_id"]}}
+    # After the copy: the stream, from the point taken before the copy began.
+    coll.insert_one({"_id": "after"})
+    wait_until(lambda: any(e["value"]["fullDocument"] == {"_id": "after"} for e in s.records()), 30, 0.05,
+               "the change after the copy")
+    assert s.stop() == 0
+    assert "copy" not in s.offset()
+
+
+def test_restart_resumes_from_token(mongo, msluice):
+    coll = mongo.collection("resume")
+    s = msluice("resume").run()
+    s.wait_open()
+    coll.insert_many([{"_id": i} for i in range(5)])
+    s.wait_records(5)
+    assert s.stop() == 0
+    coll.insert_many([{"_id": i} for i in range(5, 10)])  # while stopped
+    s.run()
+    s.wait_open()
+    ev = s.wait_records(10)
+    time.sleep(0.5)
+    ids = [e["value"]["fullDocument"]["_id"] for e in s.records()]
+    assert ids == list(range(10))  # nothing lost, nothing twice after a clean stop
+    assert "resumeAfter the stored token" in log_text(s, s.mark)
+    # kill -9: what follows the stored offset is read again, nothing before it, nothing lost.
+    coll.insert_many([{"_id": i} for i in range(10, 20)])
+    s.wait_records(20)
+    s.kill9()
+    stored = json.loads(s.offset()["_id"])["_data"]
+    count_before = len(s.records())
+    s.run()
+    s.wait_open()
+    coll.insert_one({"_id": 20})
+    wait_until(lambda: any(e["value"]["fullDocument"]["_id"] == 20 for e in s.records()), 30, 0.05, "id 20")
+    again = s.records()[count_before:]
+    assert all(token(e) > stored for e in again)  # the test server's tokens are hex timestamps: ordered
+    assert {e["value"]["fullDocument"]["_id"] for e in s.records()} == set(range(21))
+
+
+def test_heartbeat_carries_the_latest_token(mongo, msluice):
+    coll = mongo.collection("hb")
+    s = msluice("hb", heartbeat_interval_ms="300", heartbeat_topic_name="hb-topic").run()
+    s.wait_open()
+    coll.insert_one({"_id": 1})
+    ev = s.wait_records(1, topic=topic_of(mongo, "hb"))
+    hb = s.wait_records(1, topic="hb-topic")
+    # mongo-kafka's heartbeat: key = the resume token as JSON text, value null.
+    assert json.loads(hb[0]["key"]) == ev[0]["value"]["_id"]
+    assert hb[0]["value"] is None
+    time.sleep(1.0)
+    assert len(s.records(topic="hb-topic")) == 1  # only when the token moved
+    coll.insert_one({"_id": 2})
+    ev = s.wait_records(2, topic=topic_of(mongo, "hb"))
+    hb = s.wait_records(2, topic="hb-topic")
+    assert json.loads(hb[1]["key"]) == ev[1]["value"]["_id"]
+    wait_until(lambda: s.offset() and json.loads(s.offset()["_id"]) == ev[1]["value"]["_id"], 10, 0.05,
+               "the offset at the newest token")
+    assert s.offset().get("HEARTBEAT") == "true"
+
+
+def test_malformed_token_stops_clearly(mongo, msluice):
+    coll = mongo.collection("lost")
+    for policy in ("fail", "latest"):
+        s = msluice("lost", change_stream_history_lost_policy=policy).run()
+        s.wait_open()
+        coll.insert_one({"_id": policy})
+        s.wait_records(1)
+        assert s.stop() == 0
+        db = s.dir / s.config["offset.storage.file.filename"].split("/")[-1]
+        with sqlite3.connect(db) as c:
+            c.execute("UPDATE offsets SET offset = ? WHERE connector = ?",
+                      (json.dumps({"_id": json.dumps({"_data": "not-a-token"})}), s.name))
+        s.run()
+        assert s.proc.wait(30) == 1
+        text = log_text(s, s.mark)
+        assert "change stream failed" in text and "not-a-token" in text
+
+
+def test_unknown_token_is_accepted_by_the_test_server(mongo, msluice):
+    """What mongo-java-server does with a well-formed token it never issued (MongoDB: ChangeStreamHistoryLost,
+    handled per change.stream.history.lost.policy, unit-tested): it streams the events after the token's
+    timestamp. With a token older than the collection, sluice re-reads the collection's events and goes on."""
+    coll = mongo.collection("unknown")
+    s = msluice("unknown").run()
+    s.wait_open()
+    coll.insert_many([{"_id": i} for i in range(3)])
+    s.wait_records(3)
+    assert s.stop() == 0
+    db = s.dir / s.config["offset.storage.file.filename"].split("/")[-1]
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE offsets SET offset = ? WHERE connector = ?",
+                  (json.dumps({"_id": json.dumps({"_data": "0000000100000000"})}), s.name))
+    s.run()
+    s.wait_open()
+    ev = s.wait_records(6)
+    assert [e["value"]["fullDocument"]["_id"] for e in ev] == [0, 1, 2, 0, 1, 2]
+    assert s.proc.poll() is None
+
+
+class Proxy:
+    """A TCP proxy to the test server whose connections the test can cut (a lost server, without stopping
+    the shared server)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.conns = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                c.close()
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Refuses new connections and breaks the open ones."""
+        self.up.clear()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+        self.conns = []
+
+    def close(self):
+        self.cut()
+        self.lsock.close()
+
+
+def test_lost_connection_retries_and_loses_nothing(mongo, msluice):
+    coll = mongo.collection("lostconn")
+    proxy = Proxy(int(os.environ.get("SLUICE_MONGO_PORT", "27117")))
+    try:
+        s = msluice("lostconn", retriable_restart_connector_wait_ms="500")
+        s.config["connection.uri"] = (f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
+                                      "&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000")
+        s.write_config()
+        s.run()
+        s.wait_open()
+        coll.insert_many([{"_id": i} for i in range(3)])
+        s.wait_records(3)
+        proxy.cut()
+        coll.insert_many([{"_id": i} for i in range(3, 6)])  # while sluice cannot reach the server
+        wait_until(lambda: "source connection lost, reconnecting" in log_text(s, s.mark), 30, 0.1,
+                   "the runtime's reconnect (SL_RETRY from the source)")
+        assert s.proc.poll() is None  # not failed: retrying
+        proxy.up.set()
+        ev = s.wait_records(6, timeout=60)
+        assert [e["value"]["fullDocument"]["_id"] for e in ev] == list(range(6))
+        assert s.proc.poll() is None
+    finally:
+        proxy.close()
+
+
+def test_debezium_envelope(mongo, msluice):
+    coll = mongo.collection("dbz")
+    coll.insert_one({"_id": 1, "a": "old"})
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (see above)
+    s = msluice("dbz", connector_class=DBZ, topic_prefix="srv", startup_mode="copy_existing",
+                change_stream_full_document="updateLookup").run()
+    s.wait_open()
+    coll.insert_one({"_id": 2, "a": "x"})
+    coll.update_one({"_id": 2}, {"$set": {"a": "y"}})
+    coll.delete_one({"_id": 1})
+    ev = s.wait_records(4)
+    assert {e["topic"] for e in ev} == {f"srv.{mongo.db_name}.dbz"}
+    vals = [e["value"] for e in ev]
+    assert [v["op"] for v in vals] == ["r", "c", "u", "d"]
+    assert [e["key"] for e in ev] == [{"id": "1"}, {"id": "2"}, {"id": "2"}, {"id": "1"}]
+    assert json.loads(vals[0]["after"]) == {"_id": {"$numberInt": "1"}, "a": "old"}
+    assert vals[0]["source"]["snapshot"] == "true"
+    assert json.loads(vals[1]["after"]) == {"_id": {"$numberInt": "2"}, "a": "x"}
+    assert json.loads(vals[2]["after"]) == {"_id": {"$numberInt": "2"}, "a": "y"}
+    assert vals[3]["after"] is None
+    src = vals[1]["source"]
+    assert src["connector"] == "mongodb" and src["name"] == "srv" and src["rs"] == "rs0"
+    assert src["db"] == mongo.db_name and src["collection"] == "dbz" and src["snapshot"] == "false"
+    assert isinstance(src["ord"], int) and src["ts_ms"] > 0
+    assert vals[0]["source"]["ts_ms"] > 0 and vals[0]["ts_ms"] > 0
+
+
+@pytest.mark.parametrize("key,value,want", [
+    ("startup.mode", "earliest", "startup.mode"),
+    ("output.format.value", "bson", "output.format.value: 'bson' is not supported"),
+    ("output.format.key", "schema", "output.format.key"),
+    ("output.json.formatter", "Pretty", "output.json.formatter"),
+    ("output.schema.infer.value", "true", "not implemented"),
+    ("pipeline", '{"$match": {}}', "pipeline"),
+    ("change.stream.full.document", "always", "change.stream.full.document"),
+    ("change.stream.history.lost.policy", "ignore", "change.stream.history.lost.policy"),
+    ("topic.namespace.map", '{"a": 1}', "topic.namespace.map"),
+    ("startup.mode.timestamp.start.at.operation.time", "yesterday", "start.at.operation.time"),
+])
+def test_bad_config_names_the_key(mongo, msluice, key, value, want):
+    s = msluice("bad")
+    s.config[key] = value
+    if key.startswith("startup.mode.timestamp"):
+        s.config["startup.mode"] = "timestamp"
+    s.config["connection.uri"] = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"  # never reached
+    s.write_config()
+    r = run_cli("validate", str(s.cfg_path), timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert want in r.stderr
+    if key in ("startup.mode", "change.stream.history.lost.policy"):
+        assert "allowed:" in r.stderr
+
+
+def test_mongo_to_mongo_through_kafka(mongo, msluice, kafka, tmp_path):
+    """MongoDB -> sluice (this source, Kafka sink) -> Kafka -> sluice (MongoSinkConnector) -> MongoDB.
+    One connector cannot do MongoDB -> MongoDB: source and sink share connection.uri/database/collection."""
+    src = mongo.collection("m2m")
+    src.insert_many([{"_id": i, "n": i} for i in range(3)])
+    topic = kafka.create_topic(kafka.topic("m2m"))
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (see above)
+    # updateLookup: the test server's update events carry no updateDescription and no usable documentKey.
+    s = msluice("m2m", startup_mode="copy_existing", topic_namespace_map=json.dumps({"*": topic}),
+                change_stream_full_document="updateLookup")
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap()})
+    s.config.pop("sink.file.path")
+    s.write_config()
+    s.run()
+    target_db = mongo.db_name + "_copy"
+    sink = msluice("x")
+    sink.config = {"connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
+                   "bootstrap.servers": kafka_bootstrap(), "connection.uri": mongo.uri, "database": target_db,
+                   "collection": "m2m", "key.converter.schemas.enable": "false",
+                   "value.converter.schemas.enable": "false",
+                   "offset.storage.file.filename": str(tmp_path / "sink-offsets.db"),
+                   "offset.flush.interval.ms": "100", "poll.interval.ms": "100"}
+    sink.write_config()
+    sink.run()
+    dst = mongo.client[target_db]["m2m"]
+    try:
+        s.wait_open()
+        src.insert_one({"_id": 10, "n": 10})
+        src.update_one({"_id": 1}, {"$set": {"n": 100}})
+        src.replace_one({"_id": 2}, {"n": 200})
+        src.delete_one({"_id": 0})
+        want = {1: {"_id": 1, "n": 100}, 2: {"_id": 2, "n": 200}, 10: {"_id": 10, "n": 10}}
+
+        def same():
+            for p in (s, sink):
+                if p.proc.poll() is not None:
+                    raise AssertionError(f"sluice exited ({p.proc.returncode}):\n{log_text(p)[-3000:]}")
+            return {d["_id"]: d for d in dst.find()} == want
+        try:
+            wait_until(same, 60, 0.2, "target == source")
+        except AssertionError:
+            raise AssertionError(f"target {list(dst.find())} != {want}\n{log_text(sink)[-2000:]}")
+        assert {d["_id"]: d for d in src.find()} == want
+    finally:
+        mongo.client.drop_database(target_db)
