@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-mongo clean services-stop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-mongo bench-transforms clean services-stop
 
 all: build
 
@@ -45,6 +45,9 @@ bench-kafka: deps build
 
 bench-mongo: deps build
 	@bench/bench_mongo.sh
+
+bench-transforms: deps build
+	@bench/bench_transforms.sh
 
 services-stop:
 	@scripts/services.sh stop all

@@ -116,6 +116,7 @@ struct sl_connector {
     int nsnap;
     bool eos;                /* records and offsets commit together through sink_ops->commit */
     int64_t heartbeat_ms;    /* > 0: a heartbeat record when the source position moved this long after the last */
+    _Atomic int own_heartbeats; /* the source writes its own heartbeat records (mongo-kafka's) */
     int64_t last_heartbeat_ms;
     pthread_t src_thr, sink_thr;
     _Atomic int threads_done;
@@ -227,6 +228,8 @@ bool sl_ctx_stopping(const sl_ctx *x) {
     if (atomic_load(&c->stop)) return true;
     return atomic_load(&c->paused) && source_thread_of == c;
 }
+
+void sl_ctx_own_heartbeats(sl_ctx *x) { atomic_store(&x->conn->own_heartbeats, 1); }
 
 bool sl_ctx_paused(const sl_ctx *x) { return atomic_load(&x->conn->paused) != 0; }
 uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
@@ -539,7 +542,8 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
         sl_batch_destroy(b);
         if (rc < 0) goto fail;
     }
-    if (offset && c->heartbeat_ms > 0 && sl_mono_ms() - c->last_heartbeat_ms >= c->heartbeat_ms) {
+    if (offset && c->heartbeat_ms > 0 && !atomic_load(&c->own_heartbeats) &&
+        sl_mono_ms() - c->last_heartbeat_ms >= c->heartbeat_ms) {
         /* Debezium's heartbeat: tells consumers (and the offset topic) that the source is alive and where. */
         sl_batch *hb = sl_batch_new();
         sl_batch_add(hb, NULL)->op = SL_OP_HEARTBEAT;

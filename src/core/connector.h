@@ -86,6 +86,9 @@ sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
 bool sl_ctx_stopping(const sl_ctx *x);
 /* True while the connector is paused (a source's close() must then keep what a stop would drop). */
 bool sl_ctx_paused(const sl_ctx *x);
+/* The source writes heartbeat records of its own (mongo-kafka's): the runtime adds no Debezium heartbeats
+ * for heartbeat.interval.ms. Call from open(). */
+void sl_ctx_own_heartbeats(sl_ctx *x);
 /* Source, in open(): names the source partition, e.g. {"server":"prefix"}. */
 void sl_ctx_set_partition(sl_ctx *x, const char *partition_json);
 /* Source: the offset to resume from: the one stored for this connector's

@@ -954,7 +954,7 @@ static int idle(mongo_source *s) {
     int64_t now = sl_mono_ms();
     token_json(tok, &s->scratch);
     bool moved = !same_json(&s->last_token, s->scratch.data, s->scratch.len);
-    if (s->cf->hb_ms > 0 && now - s->last_hb_ms >= s->cf->hb_ms) {
+    if (!s->debezium && s->cf->hb_ms > 0 && now - s->last_hb_ms >= s->cf->hb_ms) {
         s->last_hb_ms = now;
         if (!same_json(&s->hb_token, s->scratch.data, s->scratch.len)) {
             sl_buf_reset(&s->hb_token);
@@ -1085,6 +1085,8 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     sl_buf_init(&s->last_token), sl_buf_init(&s->hb_token), sl_buf_init(&s->scratch), sl_buf_init(&s->off);
     const char *cls = sl_ctx_core(ctx)->connector_class;
     s->debezium = cls && !strcmp(cls, DEBEZIUM_CLASS);
+    /* mongo-kafka's heartbeats (heartbeat.topic.name) replace Debezium's, which the runtime writes otherwise */
+    if (!s->debezium) sl_ctx_own_heartbeats(ctx);
     if (!parse_pipeline(cf->pipeline, &s->pipeline) || !parse_pipeline(cf->copy_pipeline, &s->copy_pipeline)) {
         snprintf(errstr, errsz, "pipeline: not a JSON array of stages");
         return -1;
