@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench-mongo: change stream throughput, sluice against a bare libmongoc loop.
+# make bench-mongo: (a) change stream throughput and (b) PostgreSQL -> MongoDB sink throughput, sluice
+# against a bare libmongoc loop each.
 #
 # Part (a): N documents (default 200000, `bench/bench_mongo.sh N`) are inserted
 # into a fresh collection of the test server (scripts/services.sh start mongo:
@@ -28,7 +29,7 @@ done
 scripts/services.sh start mongo >/dev/null
 . .run/env
 export N SLUICE WATCH
-exec python3 - <<'PY'
+python3 - <<'PY'
 import json, os, re, signal, subprocess, tempfile, time, uuid
 from pymongo import MongoClient
 
@@ -100,3 +101,6 @@ finally:
     client.drop_database(db_name)
     client.close()
 PY
+# Part (b): PostgreSQL -> MongoDB sink against a bare libmongoc bulk loop (bench/bench_mongo_sink.py).
+scripts/services.sh start pg >/dev/null
+python3 bench/bench_mongo_sink.py
