@@ -256,6 +256,10 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
     ms_conf *cf = settings;
     char why[256];
     if (cf->copy_legacy) cf->startup_mode = SM_COPY;
+    if (cf->copy_threads > 1)
+        SL_WARN("config", "startup.mode.copy.existing.max.threads=%lld has no effect: sluice copies one collection "
+                "at a time, in _id order, so that a crash resumes the copy where it stopped",
+                (long long)cf->copy_threads);
     if (blank(cf->database) && !blank(cf->collection))
         sl_errs_add(errs, "collection: '%s' is set but database is empty (set database too, or leave both empty "
                     "to watch the whole cluster)", cf->collection);
