@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 
@@ -183,7 +184,26 @@ static int cmd_plugin_docs(const char *name) {
     return 0;
 }
 
+/*
+ * libmongoc (linked for the MongoDB source and sink) initializes itself when
+ * loaded and creates /dev/shm/mongoc-<pid> for its performance counters; a
+ * process killed with SIGKILL leaves that file behind, and a later process
+ * that gets the same pid prints "Falling back to malloc for counters". The
+ * counters are of no use here: the process runs again with
+ * MONGOC_DISABLE_SHM set (read only at that load-time init), after removing
+ * the file this image made.
+ */
+static void without_mongoc_shm(char **argv) {
+    if (getenv("MONGOC_DISABLE_SHM")) return;
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/mongoc-%d", (int)getpid());
+    unlink(shm);
+    setenv("MONGOC_DISABLE_SHM", "1", 1);
+    execv("/proc/self/exe", argv); /* only returns on failure: go on with the counters as they are */
+}
+
 int main(int argc, char **argv) {
+    without_mongoc_shm(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -1,103 +1,322 @@
 /*
- * MongoDB sink (first version): applies change events to MongoDB collections
- * the way the MongoDB Kafka sink connector's Debezium RDBMS CDC handler
- * (RdbmsHandler) does, so that a collection mirrors its source table:
+ * MongoDB sink: the MongoDB Kafka sink connector (mongo-kafka) in C.
  *
- *   key struct K (payload), envelope op c/r/u:
- *       ReplaceOne({_id: K}, {_id: K, <after fields not in K>}, upsert)
- *   op d:  DeleteOne({_id: K})
- *   no key columns: c/r get {_id: new ObjectId}; u/d use the `before`
- *   document as the filter (needs REPLICA IDENTITY FULL)
- *   tombstones, op m, heartbeats, transaction records: skipped
- *   op t (truncate): not supported, an error (RdbmsHandler has no mapping)
+ * Every record becomes zero or more write models queued with the record's
+ * identity (topic/partition@offset or table/op, and its key/value JSON):
  *
- * Pre-encoded records from the Kafka source are handled the same way when the
- * value is a Debezium envelope; any other JSON object is written as is
- * (ReplaceOne by its _id with upsert, InsertOne without one), and a null value
- * deletes by key only with delete.on.null.values.
+ *   change events, by change.data.capture.handler (empty: detected per record)
+ *     Debezium RDBMS envelopes (RdbmsHandler, also every change event of a
+ *     source in this process), mongo-kafka change stream events
+ *     (ChangeStreamHandler), Debezium MongoDB envelopes (MongoDbHandler);
+ *     their tombstones are skipped, as RdbmsHandler does;
+ *   `__sluice_writes` computed by the embed transform: applied as listed;
+ *   plain documents read from Kafka: mongo_model.h (namespace mapper, post
+ *     processors, id strategy, write model strategy), as mongo-kafka does
+ *     without a CDC handler.
  *
- * Events are encoded with the Debezium JSON encoder (schemas off) and parsed
- * by libbson, so every type maps as Debezium's JSON does. write() appends the
- * models to ordered bulk operations, a new one whenever the target collection
- * changes, so per-key order is kept; flush() executes them in order with the
- * URI's write concern (acknowledged at least) and returns only once the
- * server acknowledged every one: only then does the runtime commit the offset.
+ * flush() cuts the queue into bulk writes: one per run of writes to the same
+ * namespace, at most max.batch.size writes, and when bulk.write.ordered=false
+ * also before a write whose filter (_id) is already in the bulk, so that one
+ * key's changes never race. A failed bulk is looked at write by write
+ * (writeErrors[].index -> the queued write -> its record): transient errors
+ * (network, NotWritablePrimary family, writeConcernError, ...) retry what is
+ * not done yet after retries.defer.timeout ms, up to max.num.retries times;
+ * a write the server rejects fails the connector (errors.tolerance=none) or
+ * sends its record to the dead letter queue and goes on with the next write
+ * (errors.tolerance=all). flush() returns only once every write is
+ * acknowledged or dead-lettered: only then does the runtime commit the offset.
  *
- * Thread: open() on the starting thread, the rest on the sink thread; the
- * mongoc client is used by one thread at a time.
+ * The errors.* keys are the Kafka source's when it feeds this sink (its table
+ * defines them); the sink reads them with a private table of the same
+ * definitions applied in check(), so that they work behind any source, are
+ * claimed in every case and appear once in the generated docs.
+ *
+ * Thread: check() and open() on the starting thread, the rest on the sink
+ * thread; the mongoc client is used by one thread at a time.
  */
 #include "core/connector.h"
 #include "core/log.h"
+#include "kafka/kclient.h"
+#include "sink/mongo_model.h"
+#include "source/kafka/dlq.h"
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
+#include <inttypes.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#define MAX_DOC_BYTES (16 * 1024 * 1024) /* the server's maxBsonObjectSize */
+#define EXC_BULK "com.mongodb.MongoBulkWriteException"
+#define EXC_DATA "org.apache.kafka.connect.errors.DataException"
+#define TASK_CLASS "com.mongodb.kafka.connect.sink.MongoSinkTask"
+
+typedef enum { H_AUTO, H_RDBMS, H_DBZ_MONGO, H_CHANGE_STREAM, H_NONE } handler_kind;
+
+#define CDC_PKG "com.mongodb.kafka.connect.sink.cdc."
+static const struct {
+    const char *name;
+    handler_kind kind;
+} handlers[] = {
+    {"", H_AUTO},
+    {CDC_PKG "debezium.rdbms.RdbmsHandler", H_RDBMS},
+    {CDC_PKG "debezium.rdbms.postgres.PostgresHandler", H_RDBMS},
+    {CDC_PKG "debezium.rdbms.mysql.MysqlHandler", H_RDBMS},
+    {CDC_PKG "debezium.mongodb.ChangeStreamHandler", H_DBZ_MONGO},
+    {CDC_PKG "debezium.mongodb.MongoDbHandler", H_DBZ_MONGO},
+    {CDC_PKG "mongodb.ChangeStreamHandler", H_CHANGE_STREAM},
+    {"none", H_NONE},
+};
 
 typedef struct mongo_conf {
     char *uri;
-    char *database;
-    char *collection;
-    bool delete_on_null;
+    sl_mongo_model_conf model;
+    char *cdc_handler;
+    bool ordered;
+    int64_t max_retries, retry_defer_ms;
+    char *mongo_tolerance, *mongo_log_enable;
+    char *ts_field, *ts_meta, *ts_granularity;
+    int64_t ts_expire;
+    /* Filled by check() (not table rows): */
+    handler_kind handler;
+    bool tolerate, log_errors, log_messages, dlq_headers;
+    const char *dlq_topic; /* borrowed from the config, which outlives the connector */
+    int64_t dlq_rf, err_retry_timeout, err_retry_delay_max;
 } mongo_conf;
-
-/* One ordered bulk write to one collection: a run of consecutive records. */
-typedef struct mongo_run {
-    char *coll;
-    mongoc_bulk_operation_t *bulk;
-    size_t n;
-} mongo_run;
-
-typedef struct mongo_sink {
-    sl_ctx *ctx;
-    mongo_conf *conf;
-    mongoc_client_t *client;
-    mongo_run *runs;
-    size_t nruns, cap;
-    bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
-    sl_buf key, value;
-    char what[512]; /* what_of() */
-} mongo_sink;
 
 #define F(x) offsetof(mongo_conf, x)
 static const sl_prop mongo_props[] = {
     {"connection.uri", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE | SL_PF_REQUIRED, F(uri),
      "MongoDB connection string (mongodb:// or mongodb+srv://). Its write concern applies to every write "
      "(w=0 is refused: records must be acknowledged before the source offset is committed)."},
-    {"database", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(database),
-     "Database the MongoDB sink writes to."},
-    {"collection", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(collection),
-     "Collection for every record (empty: the record's table name for change events, its Kafka topic for "
-     "records read from Kafka)."},
-    {"delete.on.null.values", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(delete_on_null),
-     "Records read from Kafka with a null value (that are not Debezium events) delete the document whose _id "
-     "is the record key (the key's _id field when it has one); false: they are skipped, like Debezium "
-     "tombstones."},
+    SL_MONGO_MODEL_PROPS(mongo_conf, model),
+    {"change.data.capture.handler", SL_PT_STRING, "", NULL, 0, 0, 0, F(cdc_handler),
+     "How change events are applied: empty (detected per record: Debezium RDBMS envelopes, mongo-kafka change "
+     "stream events, Debezium MongoDB envelopes; other values are plain documents), or one of mongo-kafka's "
+     "handlers: " CDC_PKG "debezium.rdbms.RdbmsHandler (or .postgres.PostgresHandler, .mysql.MysqlHandler), " CDC_PKG
+     "debezium.mongodb.ChangeStreamHandler (or MongoDbHandler), " CDC_PKG "mongodb.ChangeStreamHandler; "
+     "none: every record is a plain document (write model strategies)."},
+    {"bulk.write.ordered", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(ordered),
+     "Ordered bulk writes (a rejected write stops the rest of its bulk, which is then resumed after it). "
+     "false: unordered, but a bulk never holds two writes to the same _id/filter."},
+    {"max.num.retries", SL_PT_INT, "1", NULL, 0, INT32_MAX, 0, F(max_retries),
+     "How often a bulk write that failed with a transient error (network, primary stepped down, write "
+     "concern) is tried again before the connector fails."},
+    {"retries.defer.timeout", SL_PT_INT, "5000", NULL, 0, 3600000, 0, F(retry_defer_ms),
+     "Pause (ms) before such a retry."},
+    {"mongo.errors.tolerance", SL_PT_STRING, "", NULL, 0, 0, 0, F(mongo_tolerance),
+     "none or all: overrides errors.tolerance for the sink's write errors (empty: errors.tolerance)."},
+    {"mongo.errors.log.enable", SL_PT_STRING, "", NULL, 0, 0, 0, F(mongo_log_enable),
+     "true or false: overrides errors.log.enable for the sink (empty: errors.log.enable)."},
+    {"timeseries.timefield", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_field),
+     "Top-level field holding the time of each document: collections that do not exist yet are created as "
+     "time-series collections, and DefaultWriteModelStrategy inserts (empty: normal collections)."},
+    {"timeseries.metafield", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_meta),
+     "Time series: the field with the metadata of each document (empty: none)."},
+    {"timeseries.expire.after.seconds", SL_PT_INT, "0", NULL, 0, INT64_MAX, 0, F(ts_expire),
+     "Time series: documents are removed this many seconds after their time (0: never)."},
+    {"timeseries.granularity", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_granularity),
+     "Time series: seconds, minutes or hours (empty: the server's default)."},
     {NULL}};
 #undef F
 
+/* The Kafka Connect error keys, as the Kafka source defines them (see the head of the file). */
+typedef struct err_conf {
+    int tolerance;
+    int64_t retry_timeout, retry_delay_max;
+    bool log_enable, log_messages;
+    char *dlq_topic;
+    int64_t dlq_rf;
+    bool dlq_headers;
+} err_conf;
+
+#define F(x) offsetof(err_conf, x)
+static const sl_prop err_props[] = {
+    {"errors.tolerance", SL_PT_ENUM, "none", "none|all", 0, 0, 0, F(tolerance), ""},
+    {"errors.retry.timeout", SL_PT_INT, "0", NULL, -1, INT64_MAX, 0, F(retry_timeout), ""},
+    {"errors.retry.delay.max.ms", SL_PT_INT, "60000", NULL, 1, INT32_MAX, 0, F(retry_delay_max), ""},
+    {"errors.log.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_enable), ""},
+    {"errors.log.include.messages", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_messages), ""},
+    {"errors.deadletterqueue.topic.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(dlq_topic), ""},
+    {"errors.deadletterqueue.topic.replication.factor", SL_PT_INT, "3", NULL, -1, 32767, 0, F(dlq_rf), ""},
+    {"errors.deadletterqueue.context.headers.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(dlq_headers), ""},
+    {NULL}};
+#undef F
+
+typedef enum { W_INSERT, W_REPLACE, W_UPDATE, W_UPDATE_MANY, W_DELETE, W_DELETE_MANY } wkind;
+
+/* A queued write model; filter and doc owned. */
+typedef struct mop {
+    wkind kind;
+    bool upsert, done;
+    bson_t *filter, *doc;
+    const char *db, *coll; /* in the sink's arena */
+    size_t rec;            /* index into recs */
+} mop;
+
+/* The record a write came from: what the error messages and the DLQ need (strings in the arena). */
+typedef struct mrec {
+    const char *what, *topic;
+    int32_t partition;
+    int64_t offset, ts_ms;
+    const char *key, *value; /* NULL: null */
+    size_t key_len, value_len;
+    bool failed;
+} mrec;
+
+typedef enum { TOPIC_UNKNOWN, TOPIC_CDC, TOPIC_PLAIN } topic_kind;
+
+typedef struct mongo_sink {
+    sl_ctx *ctx;
+    mongo_conf *conf;
+    mongoc_client_t *client;
+    sl_mongo_model *model;
+    sl_kafka_dlq *dlq;
+    bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
+    int64_t max_batch;
+    sl_arena arena; /* records and namespaces queued since the last flush */
+    mrec *recs;
+    size_t nrec, caprec;
+    mop *ops;
+    size_t nop, capop;
+    const char *cur_db, *cur_coll; /* namespace of the writes queued now */
+    char **ts_ready;               /* namespaces known to exist (timeseries.timefield) */
+    size_t nts;
+    char **topics; /* topics seen: change events or plain documents (tombstones of the former are skipped) */
+    topic_kind *topic_kinds;
+    size_t ntopics;
+    sl_buf key, value, scratch;
+    uint64_t dead;
+} mongo_sink;
+
+/* ---- configuration ---- */
+
+static handler_kind handler_of(const char *name, bool *ok) {
+    *ok = true;
+    for (size_t i = 0; i < sizeof handlers / sizeof *handlers; i++)
+        if (strcasecmp(name ? name : "", handlers[i].name) == 0) return handlers[i].kind;
+    *ok = false;
+    return H_AUTO;
+}
+
+/* Adds the messages of from to to, except those to already has (the Kafka source checked the same key). */
+static void merge_errs(sl_errs *to, sl_errs *from) {
+    for (int i = 0; i < from->n; i++) {
+        bool dup = false;
+        for (int j = 0; j < to->n && !dup; j++) dup = strcmp(to->msg[j], from->msg[i]) == 0;
+        if (!dup) sl_errs_add(to, "%s", from->msg[i]);
+    }
+    sl_errs_free(from);
+}
+
+static void check_errors(mongo_conf *mc, sl_config *cfg, sl_errs *errs) {
+    err_conf e = {0};
+    sl_errs mine = {0};
+    sl_conf_apply(err_props, cfg, &e, &mine);
+    merge_errs(errs, &mine);
+    mc->tolerate = e.tolerance == 1;
+    mc->log_errors = e.log_enable;
+    mc->log_messages = e.log_messages;
+    mc->dlq_rf = e.dlq_rf;
+    mc->dlq_headers = e.dlq_headers;
+    mc->err_retry_timeout = e.retry_timeout;
+    mc->err_retry_delay_max = e.retry_delay_max;
+    const char *t = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
+    mc->dlq_topic = t && *t ? t : NULL;
+    sl_conf_free(err_props, &e);
+    const char *mt = mc->mongo_tolerance;
+    if (mt && *mt) {
+        if (strcasecmp(mt, "all") && strcasecmp(mt, "none"))
+            sl_errs_add(errs, "mongo.errors.tolerance: '%s' is not allowed (allowed: none, all, or empty)", mt);
+        mc->tolerate = strcasecmp(mt, "all") == 0;
+    }
+    const char *ml = mc->mongo_log_enable;
+    if (ml && *ml) {
+        if (strcasecmp(ml, "true") && strcasecmp(ml, "false"))
+            sl_errs_add(errs, "mongo.errors.log.enable: '%s' is not a boolean (allowed: true, false, or empty)", ml);
+        mc->log_errors = strcasecmp(ml, "true") == 0;
+    }
+    if (!mc->dlq_topic || !mc->tolerate) return;
+    /* The DLQ producer uses the connector's Kafka client keys (also behind a database source). */
+    if (!sl_config_get(cfg, "bootstrap.servers") && !sl_config_get(cfg, "kafka.bootstrap.servers") &&
+        !sl_config_get(cfg, "sink.kafka.bootstrap.servers"))
+        sl_errs_add(errs, "errors.deadletterqueue.topic.name: the dead letter queue needs bootstrap.servers (the "
+                          "Kafka cluster it is produced to)");
+    sl_kafka_client_check(NULL, cfg, "producer.override.", "dead letter queue", &mine);
+    merge_errs(errs, &mine);
+}
+
 static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
     mongo_conf *mc = settings;
-    (void)cfg;
-    if (mc->collection && strchr(mc->collection, '$'))
-        sl_errs_add(errs, "collection: '%s' is not a valid MongoDB collection name (no '$')", mc->collection);
+    bool ok;
+    mc->handler = handler_of(mc->cdc_handler, &ok);
+    if (!ok) {
+        sl_buf names;
+        sl_buf_init(&names);
+        for (size_t i = 1; i < sizeof handlers / sizeof *handlers; i++)
+            sl_buf_printf(&names, "%s%s", i > 1 ? ", " : "", handlers[i].name);
+        sl_errs_add(errs, "change.data.capture.handler: '%s' is not a known handler (allowed: empty for "
+                          "auto-detection, %s)", mc->cdc_handler, sl_buf_cstr(&names));
+        sl_buf_free(&names);
+    }
+    check_errors(mc, cfg, errs);
+    mc->model.timeseries = mc->ts_field && *mc->ts_field;
+    const char *g = mc->ts_granularity;
+    if (g && *g && strcmp(g, "seconds") && strcmp(g, "minutes") && strcmp(g, "hours"))
+        sl_errs_add(errs, "timeseries.granularity: '%s' is not allowed (allowed: seconds, minutes, hours)", g);
+    if (!mc->model.timeseries && ((mc->ts_meta && *mc->ts_meta) || (g && *g) || mc->ts_expire))
+        sl_errs_add(errs, "timeseries.timefield: required by timeseries.metafield, timeseries.granularity and "
+                          "timeseries.expire.after.seconds");
+    const char *auto_conv = sl_config_get(cfg, "timeseries.timefield.auto.convert");
+    sl_config_claim(cfg, "timeseries.timefield.auto.convert");
+    if (auto_conv && strcasecmp(auto_conv, "false"))
+        sl_errs_add(errs, "timeseries.timefield.auto.convert: not implemented: the time field must already be a "
+                          "date (use a transform to convert it)");
+    sl_mongo_model *m = NULL;
+    if (sl_mongo_model_compile(&mc->model, &m, errs) == 0) sl_mongo_model_destroy(m);
 }
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_driver(void) { mongoc_init(); }
 
+static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
+    const mongo_conf *mc = s->conf;
+    rd_kafka_conf_t *conf =
+        sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
+    if (!conf) return -1;
+    sl_kafka_dlq_opts o = {mc->dlq_topic, mc->dlq_rf, mc->dlq_headers, sl_ctx_name(s->ctx), mc->err_retry_timeout,
+                           mc->err_retry_delay_max};
+    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, s->ctx, errstr, errsz))) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    return 0;
+}
+
 static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     mongo_conf *mc = settings;
     bson_error_t be;
+    sl_errs errs = {0};
     pthread_once(&init_once, init_driver);
     mongo_sink *s = sl_calloc(1, sizeof *s);
     s->ctx = ctx;
     s->conf = mc;
+    s->max_batch = sl_ctx_core(ctx)->max_batch_size;
     s->upsert_opts = BCON_NEW("upsert", BCON_BOOL(true));
+    sl_arena_init(&s->arena);
     sl_buf_init(&s->key);
     sl_buf_init(&s->value);
+    sl_buf_init(&s->scratch);
     *out = s;
+    if (sl_mongo_model_compile(&mc->model, &s->model, &errs)) {
+        snprintf(errstr, errsz, "%s", errs.msg[0]);
+        sl_errs_free(&errs);
+        return -1;
+    }
     /* The URI is sensitive: its parser's message may quote it, so it is not repeated. */
     mongoc_uri_t *uri = mongoc_uri_new_with_error(mc->uri, &be);
     if (!uri) {
@@ -128,50 +347,134 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         snprintf(errstr, errsz, "mongodb sink: cannot reach the server of connection.uri: %s", be.message);
         return -1;
     }
-    SL_INFO("mongo", "mongodb sink ready database=%s collection=%s", mc->database,
-            mc->collection && *mc->collection ? mc->collection : "(per table/topic)");
+    if (mc->dlq_topic && mc->tolerate && open_dlq(s, errstr, errsz) < 0) return -1;
+    SL_INFO("mongo", "mongodb sink ready database=%s collection=%s ordered=%s errors.tolerance=%s dlq=%s",
+            mc->model.database, *mc->model.collection ? mc->model.collection : "(per table/topic)",
+            mc->ordered ? "true" : "false", mc->tolerate ? "all" : "none", s->dlq ? mc->dlq_topic : "(none)");
     return 0;
 }
 
-/* Names a record in errors: table and op, or topic/partition@offset. */
-static const char *what_of(mongo_sink *s, const sl_record *r) {
-    if (r->raw)
-        snprintf(s->what, sizeof s->what, "record %s/%d@%lld", r->raw->topic ? r->raw->topic : "?",
-                 (int)r->raw->partition, (long long)r->raw->offset);
-    else if (r->table)
-        snprintf(s->what, sizeof s->what, "record of table %s.%s (op %c)", r->table->schema ? r->table->schema : "",
-                 r->table->name, (char)r->op);
-    else
-        snprintf(s->what, sizeof s->what, "record (op %c)", (char)r->op);
-    return s->what;
+/* ---- the queue: records and their writes ---- */
+
+/* Starts the record r: its identity, for errors and the DLQ (key/value are set by the handler). */
+static mrec *begin_rec(mongo_sink *s, const sl_record *r) {
+    if (s->nrec == s->caprec) {
+        s->caprec = s->caprec ? s->caprec * 2 : 64;
+        s->recs = sl_realloc(s->recs, s->caprec * sizeof *s->recs);
+    }
+    mrec *m = &s->recs[s->nrec++];
+    memset(m, 0, sizeof *m);
+    char what[512];
+    if (r->raw) {
+        const char *t = r->raw->topic ? r->raw->topic : "";
+        m->topic = sl_arena_strndup(&s->arena, t, strlen(t));
+        m->partition = r->raw->partition;
+        m->offset = r->raw->offset;
+        m->ts_ms = r->raw->ts_ms;
+        snprintf(what, sizeof what, "record %s/%d@%lld", m->topic, (int)m->partition, (long long)m->offset);
+    } else {
+        sl_buf_reset(&s->scratch);
+        const char *t = sl_dbz_topic(sl_ctx_dbz(s->ctx), r, &s->scratch);
+        m->topic = sl_arena_strndup(&s->arena, t ? t : "", t ? strlen(t) : 0);
+        m->partition = -1;
+        m->offset = -1;
+        m->ts_ms = r->ts_us / 1000;
+        if (r->table)
+            snprintf(what, sizeof what, "record of table %s.%s (op %c)", r->table->schema ? r->table->schema : "",
+                     r->table->name, (char)r->op);
+        else snprintf(what, sizeof what, "record (op %c)", (char)r->op);
+    }
+    m->what = sl_arena_strndup(&s->arena, what, strlen(what));
+    return m;
 }
 
-/* The bulk of the current run for collection `coll`, starting a new run when the collection changes. */
-static mongo_run *run_for(mongo_sink *s, const char *coll) {
-    if (s->nruns && strcmp(s->runs[s->nruns - 1].coll, coll) == 0) return &s->runs[s->nruns - 1];
-    if (s->nruns == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        s->runs = sl_realloc(s->runs, s->cap * sizeof *s->runs);
-    }
-    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->conf->database, coll);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", true);
-    mongo_run *run = &s->runs[s->nruns++];
-    run->coll = sl_strdup(coll);
-    run->bulk = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
-    run->n = 0;
-    bson_destroy(&opts);
-    mongoc_collection_destroy(c);
-    return run;
+static void set_rec_kv(mongo_sink *s, const char *key, size_t klen, const char *value, size_t vlen) {
+    mrec *m = &s->recs[s->nrec - 1];
+    m->key = key ? sl_arena_memdup(&s->arena, key, klen) : NULL;
+    m->key_len = klen;
+    m->value = value ? sl_arena_memdup(&s->arena, value, vlen) : NULL;
+    m->value_len = vlen;
 }
 
-static void drop_runs(mongo_sink *s) {
-    for (size_t i = 0; i < s->nruns; i++) {
-        mongoc_bulk_operation_destroy(s->runs[i].bulk);
-        sl_free(s->runs[i].coll);
-    }
-    s->nruns = 0;
+/* Sets the namespace of the writes queued next. */
+static void set_ns(mongo_sink *s, const char *db, const char *coll) {
+    if (!s->cur_db || strcmp(s->cur_db, db)) s->cur_db = sl_arena_strndup(&s->arena, db, strlen(db));
+    if (!s->cur_coll || strcmp(s->cur_coll, coll)) s->cur_coll = sl_arena_strndup(&s->arena, coll, strlen(coll));
 }
+
+/* Queues a write of the current record to the current namespace (filter and doc are copied). */
+static void queue_op(mongo_sink *s, wkind kind, const bson_t *filter, const bson_t *doc, bool upsert) {
+    if (s->nop == s->capop) {
+        s->capop = s->capop ? s->capop * 2 : 64;
+        s->ops = sl_realloc(s->ops, s->capop * sizeof *s->ops);
+    }
+    mop *o = &s->ops[s->nop++];
+    o->kind = kind;
+    o->upsert = upsert;
+    o->done = false;
+    o->filter = filter ? bson_copy(filter) : NULL;
+    o->doc = doc ? bson_copy(doc) : NULL;
+    o->db = s->cur_db;
+    o->coll = s->cur_coll;
+    o->rec = s->nrec - 1;
+}
+
+/* Drops the writes from index `from` on (a record that failed half-way). */
+static void drop_ops(mongo_sink *s, size_t from) {
+    for (size_t i = from; i < s->nop; i++) {
+        if (s->ops[i].filter) bson_destroy(s->ops[i].filter);
+        if (s->ops[i].doc) bson_destroy(s->ops[i].doc);
+    }
+    if (from < s->nop) s->nop = from;
+}
+
+static void clear_queue(mongo_sink *s) {
+    drop_ops(s, 0);
+    s->nrec = 0;
+    s->cur_db = s->cur_coll = NULL;
+    sl_arena_free(&s->arena);
+    sl_arena_init(&s->arena);
+}
+
+/*
+ * A record that cannot be written (rejected by the server or the driver, or a handler / model error):
+ * with errors.tolerance=none fills errstr with log_msg (which names the record) and returns -1; with
+ * all logs it (errors.log.enable), sends it to the DLQ when one is configured and returns 0. exc and
+ * exc_msg are the Java exception class and message mongo-kafka would report.
+ */
+static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_msg, const char *log_msg,
+                  char *errstr, size_t errsz) {
+    mrec *m = &s->recs[rec];
+    if (m->failed) return 0;
+    if (!s->conf->tolerate) {
+        snprintf(errstr, errsz, "%s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
+                                "records and sends them to errors.deadletterqueue.topic.name)", log_msg);
+        return -1;
+    }
+    m->failed = true;
+    if (s->conf->log_errors) {
+        if (s->conf->log_messages)
+            SL_ERR("mongo", "skipping %s [%s] key=%.*s value=%.*s", log_msg, exc,
+                   m->key ? (int)(m->key_len > 1024 ? 1024 : m->key_len) : 4, m->key ? m->key : "null",
+                   m->value ? (int)(m->value_len > 1024 ? 1024 : m->value_len) : 4, m->value ? m->value : "null");
+        else SL_ERR("mongo", "skipping %s [%s]", log_msg, exc);
+    }
+    if (s->dlq) {
+        sl_kafka_dlq_rec dr = {m->topic, m->partition, m->offset, m->ts_ms, m->key, m->key_len,
+                               m->value, m->value_len, NULL};
+        char msg[8192], err[1024];
+        snprintf(msg, sizeof msg, "%s: %s", exc, exc_msg);
+        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, msg, err, sizeof err) < 0) {
+            snprintf(errstr, errsz, "mongodb sink: %s could not be sent to the dead letter queue: %s", m->what, err);
+            return -1;
+        }
+    }
+    s->dead++;
+    sl_ctx_record_failed(s->ctx, s->dlq != NULL);
+    return 0;
+}
+
+/* ---- documents ---- */
 
 /* Parses JSON text into a new document; NULL when it is not a JSON object. */
 static bson_t *parse_doc(const char *json, size_t len, bson_error_t *be) {
@@ -206,15 +509,22 @@ static bool is_envelope(const bson_t *v) {
            (bson_has_field(v, "after") || bson_has_field(v, "before"));
 }
 
-/*
- * RdbmsHandler: appends the write model of one Debezium event (key document,
- * may be empty; value = the envelope payload) to the run. Returns 0, 1 when
- * the event is skipped, -1 on an event it cannot apply.
+/* ---- Debezium RDBMS events (RdbmsHandler) ----
+ *
+ *   key struct K (payload), envelope op c/r/u:
+ *       ReplaceOne({_id: K}, {_id: K, <after fields not in K>}, upsert)
+ *   op d:  DeleteOne({_id: K})
+ *   no key columns: c/r get {_id: new ObjectId}; u/d use the `before`
+ *   document as the filter (needs REPLICA IDENTITY FULL)
+ *   tombstones, op m, heartbeats, transaction records: skipped
+ *   op t (truncate): not supported, an error (RdbmsHandler has no mapping)
  */
-static int add_cdc(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_t *value, const char *what,
-                   char *errstr, size_t errsz) {
+
+/* Queues the write model of one Debezium event (key document, may be empty; value = the envelope
+ * payload). Returns 0, or -1 on an event it cannot apply. */
+static int add_cdc(mongo_sink *s, const bson_t *key, const bson_t *value, const char *what, char *errstr,
+                   size_t errsz) {
     bson_iter_t it;
-    bson_error_t be;
     bson_t filter = BSON_INITIALIZER, doc = BSON_INITIALIZER, sub;
     int rc = -1;
     const char *op = bson_iter_init_find(&it, value, "op") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
@@ -225,8 +535,7 @@ static int add_cdc(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_
             snprintf(errstr, errsz, "%s: truncate is not supported (the Debezium RDBMS handler has "
                                     "no write model for op t; add 't' to skipped.operations to ignore truncates)",
                      what);
-        else
-            snprintf(errstr, errsz, "%s: unknown Debezium operation '%s'", what, op);
+        else snprintf(errstr, errsz, "%s: unknown Debezium operation '%s'", what, op);
         goto out;
     }
     /* Filter: {_id: key} with key fields, else a new ObjectId (c/r) or the `before` row (u/d). */
@@ -245,7 +554,6 @@ static int add_cdc(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_
                  what, op);
         goto out;
     }
-    bool ok;
     if (upsert) {
         if (!get_doc(value, "after", &sub) || bson_empty(&sub)) {
             snprintf(errstr, errsz, "%s: the event has no 'after' document for op %s", what, op);
@@ -255,15 +563,10 @@ static int add_cdc(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_
         bson_iter_init(&it, &sub);
         while (bson_iter_next(&it))
             if (!bson_has_field(key, bson_iter_key(&it))) bson_append_iter(&doc, NULL, 0, &it);
-        ok = mongoc_bulk_operation_replace_one_with_opts(run->bulk, &filter, &doc, s->upsert_opts, &be);
+        queue_op(s, W_REPLACE, &filter, &doc, true);
     } else {
-        ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+        queue_op(s, W_DELETE, &filter, NULL, false);
     }
-    if (!ok) {
-        snprintf(errstr, errsz, "%s: %s", what, be.message);
-        goto out;
-    }
-    run->n++;
     rc = 0;
 out:
     bson_destroy(&filter);
@@ -271,71 +574,21 @@ out:
     return rc;
 }
 
+/* The collection of change events: `collection`, else the table name or the Kafka topic. */
 static const char *collection_of(mongo_sink *s, const sl_record *r) {
-    if (s->conf->collection && *s->conf->collection) return s->conf->collection;
+    if (s->conf->model.collection && *s->conf->model.collection) return s->conf->model.collection;
     return r->raw ? r->raw->topic : r->table->name;
-}
-
-/* A change event of a source in this process: encoded as Debezium JSON without schemas, then applied. */
-static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
-    sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
-    o.key_schemas = o.value_schemas = false;
-    sl_buf_reset(&s->key);
-    sl_buf_reset(&s->value);
-    sl_dbz_key(&o, r, &s->key);
-    sl_dbz_value(&o, r, &s->value);
-    bson_error_t be;
-    bson_t empty = BSON_INITIALIZER;
-    bool null_key = s->key.len == 4 && memcmp(s->key.data, "null", 4) == 0;
-    bson_t *key = null_key ? NULL : parse_doc(s->key.data, s->key.len, &be);
-    bson_t *value = parse_doc(s->value.data, s->value.len, &be);
-    int rc = -1;
-    if ((!null_key && !key) || !value)
-        snprintf(errstr, errsz, "%s: cannot parse its JSON: %s", what_of(s, r), be.message);
-    else
-        rc = add_cdc(s, run_for(s, collection_of(s, r)), key ? key : &empty, value, what_of(s, r), errstr, errsz);
-    if (key) bson_destroy(key);
-    if (value) bson_destroy(value);
-    return rc;
-}
-
-/* The delete of a null-valued Kafka record: {_id: key._id} when the key has an _id, else {_id: key}. */
-static int add_null_delete(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
-    const sl_raw *raw = r->raw;
-    bson_error_t be;
-    bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
-    if (key) key = strip_schema(key);
-    if (!key || bson_empty(key)) {
-        if (key) bson_destroy(key);
-        snprintf(errstr, errsz, "%s: delete.on.null.values needs a JSON object key", what_of(s, r));
-        return -1;
-    }
-    bson_t filter = BSON_INITIALIZER;
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, key, "_id")) bson_append_iter(&filter, "_id", 3, &it);
-    else BSON_APPEND_DOCUMENT(&filter, "_id", key);
-    mongo_run *run = run_for(s, collection_of(s, r));
-    bool ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
-    bson_destroy(&filter);
-    bson_destroy(key);
-    if (!ok) {
-        snprintf(errstr, errsz, "%s: %s", what_of(s, r), be.message);
-        return -1;
-    }
-    run->n++;
-    return 0;
 }
 
 /*
  * Write operations a transform computed (embed: {"__sluice_writes": [{"op": "update", "filter": {..},
  * "update": {..}, "upsert": b, "multi": b} | {"op": "delete", "filter": {..}}, ...]}), applied in order.
  */
-static int add_writes(mongo_sink *s, const sl_record *r, mongo_run *run, const bson_t *value, char *errstr,
-                      size_t errsz) {
+static int add_writes(mongo_sink *s, const bson_t *value, const char *what, char *errstr, size_t errsz) {
     bson_iter_t it, arr;
     if (!bson_iter_init_find(&it, value, "__sluice_writes") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &arr)) {
-        snprintf(errstr, errsz, "%s: __sluice_writes is not an array", what_of(s, r));
+        snprintf(errstr, errsz, "%s: __sluice_writes is not an array", what);
         return -1;
     }
     while (bson_iter_next(&arr)) {
@@ -353,33 +606,23 @@ static int add_writes(mongo_sink *s, const sl_record *r, mongo_run *run, const b
         bson_init_static(&filter, data, len);
         bool multi = bson_iter_init_find(&f, &op, "multi") && bson_iter_as_bool(&f);
         bool upsert = bson_iter_init_find(&f, &op, "upsert") && bson_iter_as_bool(&f);
-        bson_error_t be;
-        bool ok;
         if (strcmp(kind, "delete") == 0) {
-            ok = multi ? mongoc_bulk_operation_remove_many_with_opts(run->bulk, &filter, NULL, &be)
-                       : mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+            queue_op(s, multi ? W_DELETE_MANY : W_DELETE, &filter, NULL, false);
         } else if (strcmp(kind, "update") == 0) {
             if (!bson_iter_init_find(&f, &op, "update") ||
                 !(BSON_ITER_HOLDS_DOCUMENT(&f) || BSON_ITER_HOLDS_ARRAY(&f)))
                 goto bad;
-            bson_iter_document(&f, &len, &data);
             if (BSON_ITER_HOLDS_ARRAY(&f)) bson_iter_array(&f, &len, &data);
+            else bson_iter_document(&f, &len, &data);
             bson_init_static(&update, data, len);
-            const bson_t *opts = upsert ? s->upsert_opts : NULL;
-            ok = multi ? mongoc_bulk_operation_update_many_with_opts(run->bulk, &filter, &update, opts, &be)
-                       : mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &update, opts, &be);
+            queue_op(s, multi ? W_UPDATE_MANY : W_UPDATE, &filter, &update, upsert);
         } else {
             goto bad;
         }
-        if (!ok) {
-            snprintf(errstr, errsz, "%s: %s", what_of(s, r), be.message);
-            return -1;
-        }
-        run->n++;
     }
     return 0;
 bad:
-    snprintf(errstr, errsz, "%s: a malformed entry in __sluice_writes", what_of(s, r));
+    snprintf(errstr, errsz, "%s: a malformed entry in __sluice_writes", what);
     return -1;
 }
 
@@ -441,27 +684,25 @@ static bool update_spec(const bson_t *ud, bson_t *spec) {
     return any;
 }
 
-/* Appends replaceOne(filter, doc with filter's _id, upsert). */
-static bool replace_by_id(mongo_sink *s, mongo_run *run, const bson_t *filter, const bson_t *doc, bson_error_t *be) {
+/* Queues replaceOne(filter, doc with filter's _id, upsert). */
+static void replace_by_id(mongo_sink *s, const bson_t *filter, const bson_t *doc) {
     bson_t d = BSON_INITIALIZER;
     bson_iter_t it;
     if (bson_iter_init_find(&it, filter, "_id")) bson_append_iter(&d, "_id", 3, &it);
     bson_iter_init(&it, doc);
     while (bson_iter_next(&it))
         if (strcmp(bson_iter_key(&it), "_id")) bson_append_iter(&d, NULL, 0, &it);
-    bool ok = mongoc_bulk_operation_replace_one_with_opts(run->bulk, filter, &d, s->upsert_opts, be);
+    queue_op(s, W_REPLACE, filter, &d, true);
     bson_destroy(&d);
-    return ok;
 }
 
-/* mongo-kafka ChangeStreamHandler. Returns 0 (added or skipped) or -1. */
-static int add_change_stream(mongo_sink *s, mongo_run *run, const bson_t *v, const char *what, char *errstr,
-                             size_t errsz) {
+/* mongo-kafka ChangeStreamHandler. Returns 0 (queued or skipped) or -1. */
+static int add_change_stream(mongo_sink *s, const bson_t *v, const char *what, char *errstr, size_t errsz) {
     bson_iter_t it;
     bson_t dk, full, ud, filter = BSON_INITIALIZER, spec = BSON_INITIALIZER;
-    bson_error_t be;
-    bson_iter_init_find(&it, v, "operationType");
-    const char *op = bson_iter_utf8(&it, NULL);
+    const char *op = bson_iter_init_find(&it, v, "operationType") && BSON_ITER_HOLDS_UTF8(&it)
+                         ? bson_iter_utf8(&it, NULL)
+                         : "";
     bool ins = !strcmp(op, "insert") || !strcmp(op, "replace"), upd = !strcmp(op, "update"), del = !strcmp(op, "delete");
     int rc = 0;
     if (!ins && !upd && !del) {
@@ -476,23 +717,15 @@ static int add_change_stream(mongo_sink *s, mongo_run *run, const bson_t *v, con
         rc = -1;
         goto out;
     }
-    bool ok;
-    if (del) ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
+    if (del) queue_op(s, W_DELETE, &filter, NULL, false);
     else if (upd && get_doc(v, "updateDescription", &ud) && update_spec(&ud, &spec))
-        ok = mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &spec, NULL, &be);
-    else if (has_full) ok = replace_by_id(s, run, &filter, &full, &be);
+        queue_op(s, W_UPDATE, &filter, &spec, false);
+    else if (has_full) replace_by_id(s, &filter, &full);
     else {
         snprintf(errstr, errsz, "%s: the %s event has neither an updateDescription nor a fullDocument (set "
                  "change.stream.full.document=updateLookup on the source)", what, op);
         rc = -1;
-        goto out;
     }
-    if (!ok) {
-        snprintf(errstr, errsz, "%s: %s", what, be.message);
-        rc = -1;
-        goto out;
-    }
-    run->n++;
 out:
     bson_destroy(&filter);
     bson_destroy(&spec);
@@ -500,8 +733,8 @@ out:
 }
 
 /* Debezium's MongoDB envelope; key {"id": "<_id JSON>"} (NULL: take _id from `after`). */
-static int add_mongo_envelope(mongo_sink *s, mongo_run *run, const bson_t *key, const bson_t *v, const char *what,
-                              char *errstr, size_t errsz) {
+static int add_mongo_envelope(mongo_sink *s, const bson_t *key, const bson_t *v, const char *what, char *errstr,
+                              size_t errsz) {
     bson_iter_t it;
     bson_error_t be;
     bson_t filter = BSON_INITIALIZER, spec = BSON_INITIALIZER, ud;
@@ -523,20 +756,14 @@ static int add_mongo_envelope(mongo_sink *s, mongo_run *run, const bson_t *key, 
         snprintf(errstr, errsz, "%s: Debezium MongoDB event without a document id (key id or after._id)", what);
         goto out;
     }
-    bool ok;
-    if (!strcmp(op, "d")) ok = mongoc_bulk_operation_remove_one_with_opts(run->bulk, &filter, NULL, &be);
-    else if (after) ok = replace_by_id(s, run, &filter, after, &be);
+    if (!strcmp(op, "d")) queue_op(s, W_DELETE, &filter, NULL, false);
+    else if (after) replace_by_id(s, &filter, after);
     else if (!strcmp(op, "u") && get_doc(v, "updateDescription", &ud) && update_spec(&ud, &spec))
-        ok = mongoc_bulk_operation_update_one_with_opts(run->bulk, &filter, &spec, NULL, &be);
+        queue_op(s, W_UPDATE, &filter, &spec, false);
     else {
         snprintf(errstr, errsz, "%s: Debezium MongoDB event op '%s' without `after` or updateDescription", what, op);
         goto out;
     }
-    if (!ok) {
-        snprintf(errstr, errsz, "%s: %s", what, be.message);
-        goto out;
-    }
-    run->n++;
     rc = 0;
 out:
     if (after) bson_destroy(after);
@@ -546,54 +773,139 @@ out:
     return rc;
 }
 
-/* A record read from Kafka: a Debezium event (RdbmsHandler) or a plain document. */
+/* ---- records ---- */
+
+/* What this run has seen on `topic`, to tell change-event tombstones from plain ones. */
+static topic_kind *topic_slot(mongo_sink *s, const char *topic) {
+    for (size_t i = 0; i < s->ntopics; i++)
+        if (strcmp(s->topics[i], topic) == 0) return &s->topic_kinds[i];
+    s->topics = sl_realloc(s->topics, (s->ntopics + 1) * sizeof *s->topics);
+    s->topic_kinds = sl_realloc(s->topic_kinds, (s->ntopics + 1) * sizeof *s->topic_kinds);
+    s->topics[s->ntopics] = sl_strdup(topic);
+    s->topic_kinds[s->ntopics] = TOPIC_UNKNOWN;
+    return &s->topic_kinds[s->ntopics++];
+}
+
+/* A plain document (key / value JSON, value NULL for a tombstone) through the write model pipeline. */
+static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_t offset, int64_t ts_ms,
+                     const char *kjson, size_t klen, const bson_t *value, const char *what, char *errstr,
+                     size_t errsz) {
+    bson_error_t be;
+    bson_t *key = kjson ? parse_doc(kjson, klen, &be) : NULL; /* not an object: as a null key */
+    if (key) key = strip_schema(key);
+    sl_msink_rec mr = {topic, partition, offset, ts_ms, ts_ms >= 0 ? SL_MTS_CREATE_TIME : SL_MTS_NONE, key, value, 0};
+    sl_mwrite w = {0};
+    char err[2048];
+    int rc = 0;
+    if (sl_mongo_model_build(s->model, &mr, &w, err, sizeof err) < 0) {
+        snprintf(errstr, errsz, "%s: %s", what, err);
+        rc = -1;
+    } else {
+        static const wkind kinds[] = {[SL_MW_INSERT] = W_INSERT, [SL_MW_REPLACE] = W_REPLACE,
+                                      [SL_MW_UPDATE] = W_UPDATE, [SL_MW_DELETE] = W_DELETE};
+        set_ns(s, w.db, w.coll);
+        queue_op(s, kinds[w.kind], w.filter, w.doc, w.upsert);
+    }
+    sl_mwrite_clear(&w);
+    if (key) bson_destroy(key);
+    return rc;
+}
+
+/* A change event of a source in this process: encoded as Debezium JSON without schemas, then applied
+ * by RdbmsHandler (or, with change.data.capture.handler=none, written as a plain document). */
+static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
+    const mrec *m = &s->recs[s->nrec - 1];
+    sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
+    o.key_schemas = o.value_schemas = false;
+    sl_buf_reset(&s->key);
+    sl_buf_reset(&s->value);
+    sl_dbz_key(&o, r, &s->key);
+    sl_dbz_value(&o, r, &s->value);
+    bool null_key = s->key.len == 4 && memcmp(s->key.data, "null", 4) == 0;
+    set_rec_kv(s, null_key ? NULL : s->key.data, s->key.len, s->value.data, s->value.len);
+    bson_error_t be;
+    bson_t empty = BSON_INITIALIZER;
+    bson_t *key = null_key ? NULL : parse_doc(s->key.data, s->key.len, &be);
+    bson_t *value = parse_doc(s->value.data, s->value.len, &be);
+    int rc = -1;
+    if ((!null_key && !key) || !value) {
+        snprintf(errstr, errsz, "%s: cannot parse its JSON: %s", m->what, be.message);
+    } else if (s->conf->handler == H_NONE) {
+        rc = add_plain(s, m->topic, -1, -1, m->ts_ms, null_key ? NULL : s->key.data, s->key.len, value, m->what,
+                       errstr, errsz);
+    } else {
+        set_ns(s, s->conf->model.database, collection_of(s, r));
+        rc = add_cdc(s, key ? key : &empty, value, m->what, errstr, errsz);
+    }
+    if (key) bson_destroy(key);
+    if (value) bson_destroy(value);
+    return rc;
+}
+
+/* The handler of a value read from Kafka: the configured one, or detected. */
+static handler_kind detect(const mongo_sink *s, const bson_t *v) {
+    if (s->conf->handler != H_AUTO) return s->conf->handler;
+    if (is_change_stream_event(v)) return H_CHANGE_STREAM;
+    if (is_mongo_envelope(v)) return H_DBZ_MONGO;
+    if (is_envelope(v)) return H_RDBMS;
+    return H_NONE;
+}
+
+/* A change event read from Kafka, by handler h. */
+static int add_raw_cdc(mongo_sink *s, const sl_raw *raw, handler_kind h, const bson_t *value, const char *what,
+                       char *errstr, size_t errsz) {
+    bson_error_t be;
+    bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
+    if (key) key = strip_schema(key);
+    bson_t empty = BSON_INITIALIZER;
+    int rc = -1;
+    if (h == H_CHANGE_STREAM && !is_change_stream_event(value))
+        snprintf(errstr, errsz, "%s: not a MongoDB change stream event (no operationType / documentKey), as "
+                                "change.data.capture.handler=%s expects", what, s->conf->cdc_handler);
+    else if (h != H_CHANGE_STREAM && !is_envelope(value))
+        snprintf(errstr, errsz, "%s: not a Debezium change event (no op / source / before / after), as "
+                                "change.data.capture.handler=%s expects", what, s->conf->cdc_handler);
+    else if (h == H_CHANGE_STREAM) rc = add_change_stream(s, value, what, errstr, errsz);
+    else if (h == H_DBZ_MONGO) rc = add_mongo_envelope(s, key, value, what, errstr, errsz);
+    else rc = add_cdc(s, key ? key : &empty, value, what, errstr, errsz);
+    if (key) bson_destroy(key);
+    return rc;
+}
+
+/* A record read from Kafka: a change event, __sluice_writes, or a plain document. */
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
+    const char *what = s->recs[s->nrec - 1].what;
     bson_error_t be;
-    if (r->op == SL_OP_HEARTBEAT) return 0; /* a MongoDB source's heartbeat (key: a resume token, value null) */
+    set_rec_kv(s, raw->key, raw->key_len, raw->value, raw->value_len);
     bson_t *value = raw->value ? parse_doc(raw->value, raw->value_len, &be) : NULL;
     if (raw->value && !value) {
-        snprintf(errstr, errsz, "%s: the value is not a JSON object (%s)", what_of(s, r), be.message);
+        snprintf(errstr, errsz, "%s: the value is not a JSON object (%s)", what, be.message);
         return -1;
     }
     if (value) value = strip_schema(value);
-    if (!value || bson_empty(value)) { /* tombstone */
-        if (value) bson_destroy(value);
-        return s->conf->delete_on_null ? add_null_delete(s, r, errstr, errsz) : 0;
-    }
+    topic_kind *tk = topic_slot(s, raw->topic ? raw->topic : "");
+    handler_kind h = s->conf->handler;
     int rc = 0;
-    mongo_run *run = run_for(s, collection_of(s, r));
+    if (!value) {
+        /* Tombstones of change-event topics are skipped (RdbmsHandler does); others follow the model. A
+         * topic not seen yet in this run counts as a change-event topic unless delete.on.null.values. */
+        bool cdc = h == H_AUTO ? *tk == TOPIC_CDC || (*tk == TOPIC_UNKNOWN && !s->conf->model.delete_on_null)
+                               : h != H_NONE;
+        if (cdc) return 0;
+        return add_plain(s, raw->topic, raw->partition, raw->offset, raw->ts_ms, raw->key, raw->key_len, NULL, what,
+                         errstr, errsz);
+    }
+    set_ns(s, s->conf->model.database, collection_of(s, r));
     if (bson_has_field(value, "__sluice_writes")) {
-        rc = add_writes(s, r, run, value, errstr, errsz);
-    } else if (is_change_stream_event(value)) {
-        rc = add_change_stream(s, run, value, what_of(s, r), errstr, errsz);
-    } else if (is_mongo_envelope(value)) {
-        bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
-        rc = add_mongo_envelope(s, run, key, value, what_of(s, r), errstr, errsz);
-        if (key) bson_destroy(key);
-    } else if (is_envelope(value)) {
-        bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
-        if (key) key = strip_schema(key);
-        bson_t empty = BSON_INITIALIZER;
-        rc = add_cdc(s, run, key ? key : &empty, value, what_of(s, r), errstr, errsz);
-        if (key) bson_destroy(key);
+        rc = add_writes(s, value, what, errstr, errsz);
+    } else if ((h = detect(s, value)) == H_NONE) {
+        *tk = TOPIC_PLAIN;
+        rc = add_plain(s, raw->topic, raw->partition, raw->offset, raw->ts_ms, raw->key, raw->key_len, value, what,
+                       errstr, errsz);
     } else {
-        bson_iter_t it;
-        bool ok;
-        if (bson_iter_init_find(&it, value, "_id")) {
-            bson_t filter = BSON_INITIALIZER;
-            bson_append_iter(&filter, "_id", 3, &it);
-            ok = mongoc_bulk_operation_replace_one_with_opts(run->bulk, &filter, value, s->upsert_opts, &be);
-            bson_destroy(&filter);
-        } else {
-            ok = mongoc_bulk_operation_insert_with_opts(run->bulk, value, NULL, &be);
-        }
-        if (ok) {
-            run->n++;
-        } else {
-            snprintf(errstr, errsz, "%s: %s", what_of(s, r), be.message);
-            rc = -1;
-        }
+        *tk = TOPIC_CDC;
+        if (!bson_empty(value)) rc = add_raw_cdc(s, raw, h, value, what, errstr, errsz);
     }
     bson_destroy(value);
     return rc;
@@ -601,60 +913,370 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
 
 static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     mongo_sink *s = sink;
+    char err[4096];
     for (int i = 0; i < b->n; i++) {
         const sl_record *r = &b->recs[i];
-        int rc = 0;
         if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END)
-            continue; /* side records, also after transforms made them pre-encoded */
-        if (r->raw) rc = add_raw(s, r, errstr, errsz);
-        else if (!r->table || r->op == SL_OP_MESSAGE || r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN ||
-                 r->op == SL_OP_TX_END)
-            continue; /* not row changes: nothing to apply */
-        else rc = add_change(s, r, errstr, errsz);
-        if (rc < 0) return -1;
+            continue; /* side records (also a MongoDB source's heartbeats), also after transforms made them raw */
+        if (!r->raw && (!r->table || r->op == SL_OP_MESSAGE)) continue; /* not row changes */
+        size_t nop = s->nop;
+        begin_rec(s, r);
+        int rc = r->raw ? add_raw(s, r, err, sizeof err) : add_change(s, r, err, sizeof err);
+        if (rc < 0) {
+            drop_ops(s, nop);
+            if (reject(s, s->nrec - 1, EXC_DATA, err, err, errstr, errsz) < 0) return -1;
+        }
     }
     return 0;
+}
+
+/* ---- bulk writes ---- */
+
+/* The bytes that identify a write's target document in an unordered bulk (the filter; an insert's
+ * {_id}); false when it has none (an insert without _id). */
+static bool op_ident(const mop *o, bson_t *out) {
+    bson_iter_t it;
+    bson_init(out);
+    if (o->kind != W_INSERT) {
+        bson_concat(out, o->filter);
+        return true;
+    }
+    if (!o->doc || !bson_iter_init_find(&it, o->doc, "_id")) return false;
+    bson_append_iter(out, "_id", 3, &it);
+    return true;
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    while (n--) h = (h ^ *p++) * 1099511628211ull;
+    return h;
+}
+
+/* End (exclusive) of the bulk that starts at op i: same namespace, at most max.batch.size writes, and
+ * unordered: no target twice (a multi-document write is a bulk of its own). */
+static size_t bulk_end(mongo_sink *s, size_t i) {
+    const mop *first = &s->ops[i];
+    bool multi = first->kind == W_UPDATE_MANY || first->kind == W_DELETE_MANY;
+    if (!s->conf->ordered && multi) return i + 1;
+    uint64_t *seen = s->conf->ordered ? NULL : sl_malloc((size_t)s->max_batch * sizeof *seen);
+    size_t nseen = 0, j = i;
+    for (; j < s->nop && (int64_t)(j - i) < s->max_batch; j++) {
+        const mop *o = &s->ops[j];
+        if ((o->db != first->db && strcmp(o->db, first->db)) ||
+            (o->coll != first->coll && strcmp(o->coll, first->coll)))
+            break;
+        if (s->conf->ordered) continue;
+        if (o->kind == W_UPDATE_MANY || o->kind == W_DELETE_MANY) break;
+        bson_t id;
+        if (!op_ident(o, &id)) continue;
+        uint64_t h = fnv(bson_get_data(&id), id.len);
+        bson_destroy(&id);
+        bool dup = false;
+        for (size_t k = 0; k < nseen && !dup; k++) dup = seen[k] == h; /* a hash collision only cuts early */
+        if (dup) break;
+        seen[nseen++] = h;
+    }
+    sl_free(seen);
+    return j;
+}
+
+static bool append_op(const mongo_sink *s, mongoc_bulk_operation_t *b, const mop *o, bson_error_t *be) {
+    const bson_t *opts = o->upsert ? s->upsert_opts : NULL;
+    bool ok = false;
+    if (o->doc && o->doc->len > MAX_DOC_BYTES) {
+        bson_set_error(be, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID,
+                       "the document is %u bytes, more than the server's maximum of %d", o->doc->len, MAX_DOC_BYTES);
+        goto out;
+    }
+    switch (o->kind) {
+    case W_INSERT: ok = mongoc_bulk_operation_insert_with_opts(b, o->doc, NULL, be); break;
+    case W_REPLACE: ok = mongoc_bulk_operation_replace_one_with_opts(b, o->filter, o->doc, opts, be); break;
+    case W_UPDATE: ok = mongoc_bulk_operation_update_one_with_opts(b, o->filter, o->doc, opts, be); break;
+    case W_UPDATE_MANY: ok = mongoc_bulk_operation_update_many_with_opts(b, o->filter, o->doc, opts, be); break;
+    case W_DELETE: ok = mongoc_bulk_operation_remove_one_with_opts(b, o->filter, NULL, be); break;
+    case W_DELETE_MANY: ok = mongoc_bulk_operation_remove_many_with_opts(b, o->filter, NULL, be); break;
+    }
+out:
+    return ok;
+}
+
+/* Server error codes worth retrying: network, the NotWritablePrimary family, shutdown, write concern. */
+static bool transient_code(int64_t code) {
+    switch (code) {
+    case 6: case 7: case 64: case 89: case 91: case 189: case 262: case 9001:
+    case 10107: case 11600: case 11602: case 13435: case 13436:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool transient_error(const bson_error_t *be, const bson_t *reply) {
+    bson_iter_t it;
+    if (be->domain == MONGOC_ERROR_STREAM || be->domain == MONGOC_ERROR_SERVER_SELECTION) return true;
+    if (mongoc_error_has_label(reply, "RetryableWriteError") || mongoc_error_has_label(reply, "NetworkError"))
+        return true;
+    if (bson_iter_init_find(&it, reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_array(&it, &len, &data);
+        if (len > 5) return true; /* a non-empty array */
+    }
+    return (be->domain == MONGOC_ERROR_SERVER || be->domain == MONGOC_ERROR_WRITE_CONCERN) &&
+           transient_code(be->code);
+}
+
+static void server_of(mongo_sink *s, mongoc_bulk_operation_t *b, char *out, size_t outsz) {
+    mongoc_server_description_t *sd = mongoc_client_get_server_description(s->client,
+                                                                           mongoc_bulk_operation_get_hint(b));
+    snprintf(out, outsz, "%.200s", sd ? mongoc_server_description_host(sd)->host_and_port : "?");
+    if (sd) mongoc_server_description_destroy(sd);
+}
+
+/* Sleeps ms unless the connector stops first; false when it stops. */
+static bool pause_ms(mongo_sink *s, int64_t ms) {
+    int64_t end = sl_mono_ms() + ms;
+    while (!sl_ctx_stopping(s->ctx)) {
+        int64_t left = end - sl_mono_ms();
+        if (left <= 0) return true;
+        sl_sleep_ms(left < 100 ? left : 100, NULL);
+    }
+    return false;
+}
+
+/*
+ * The write errors of a failed bulk: rejected writes are done (dead-lettered, or -1 with
+ * tolerance none); on a retry an insert failing with a duplicate key was applied by the previous
+ * try. Sets *transient when a write error is worth retrying, *first to the smallest index.
+ */
+static int write_errors(mongo_sink *s, mongoc_bulk_operation_t *b, const bson_t *reply, const size_t *map, size_t n,
+                        int tries, bool *transient, size_t *first, size_t *nerr, char *errstr, size_t errsz) {
+    bson_iter_t it, arr, f;
+    *first = n;
+    *nerr = 0;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
+        return 0;
+    char server[256];
+    server_of(s, b, server, sizeof server);
+    while (bson_iter_next(&arr)) {
+        bson_t e;
+        uint32_t len;
+        const uint8_t *data;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) continue;
+        bson_iter_document(&arr, &len, &data);
+        bson_init_static(&e, data, len);
+        int64_t idx = bson_iter_init_find(&f, &e, "index") ? bson_iter_as_int64(&f) : -1;
+        int64_t code = bson_iter_init_find(&f, &e, "code") ? bson_iter_as_int64(&f) : 0;
+        const char *msg = bson_iter_init_find(&f, &e, "errmsg") && BSON_ITER_HOLDS_UTF8(&f) ? bson_iter_utf8(&f, NULL)
+                                                                                           : "";
+        if (idx < 0 || (size_t)idx >= n) continue;
+        (*nerr)++;
+        if ((size_t)idx < *first) *first = (size_t)idx;
+        mop *o = &s->ops[map[idx]];
+        if (tries > 0 && code == 11000 && o->kind == W_INSERT) {
+            o->done = true; /* applied by the try that failed with a transient error */
+            continue;
+        }
+        if (transient_code(code)) {
+            *transient = true;
+            continue;
+        }
+        o->done = true;
+        char exc[4096], log[4096];
+        snprintf(exc, sizeof exc, "Bulk write operation error on server %s. Write errors: [BulkWriteError{index=%d, "
+                                  "code=%d, message='%s', details={}}].", server, (int)idx, (int)code, msg);
+        snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s (code %d)", s->recs[o->rec].what, o->db, o->coll,
+                 msg, (int)code);
+        if (reject(s, o->rec, EXC_BULK, exc, log, errstr, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Executes ops [i, j) (one namespace) until each is acknowledged or dead-lettered. */
+static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errsz) {
+    const char *db = s->ops[i].db, *coll = s->ops[i].coll;
+    size_t *map = sl_malloc((j - i) * sizeof *map);
+    int tries = 0, rc = 0;
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, db, coll);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", s->conf->ordered);
+    for (;;) {
+        bson_error_t be;
+        bson_t reply;
+        size_t n = 0;
+        mongoc_bulk_operation_t *b = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
+        for (size_t k = i; k < j && rc == 0; k++) {
+            mop *o = &s->ops[k];
+            if (o->done) continue;
+            if (append_op(s, b, o, &be)) {
+                map[n++] = k;
+                continue;
+            }
+            o->done = true; /* refused by the driver: a `$` field name, too large, ... */
+            char exc[2048], log[2048];
+            snprintf(exc, sizeof exc, "%s", be.message);
+            snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s", s->recs[o->rec].what, db, coll, be.message);
+            rc = reject(s, o->rec, "org.bson.BsonInvalidOperationException", exc, log, errstr, errsz);
+        }
+        if (rc < 0 || n == 0) {
+            mongoc_bulk_operation_destroy(b);
+            break;
+        }
+        bool ok = mongoc_bulk_operation_execute(b, &reply, &be);
+        if (ok) {
+            for (size_t k = 0; k < n; k++) s->ops[map[k]].done = true;
+            SL_DEBUG("mongo", "bulk write to %s.%s: %zu operations acknowledged", db, coll, n);
+        } else {
+            bool transient = transient_error(&be, &reply);
+            size_t first, nerr;
+            rc = write_errors(s, b, &reply, map, n, tries, &transient, &first, &nerr, errstr, errsz);
+            if (rc == 0 && !transient && nerr == 0) {
+                snprintf(errstr, errsz, "bulk write to %s.%s failed: %s", db, coll, be.message);
+                rc = -1;
+            } else if (rc == 0 && !transient) {
+                /* Ordered: the writes before the first error were applied, the rest runs again; unordered:
+                 * everything but the write errors was applied. */
+                for (size_t k = 0; k < n; k++)
+                    if (!s->conf->ordered || k < first) s->ops[map[k]].done = true;
+            } else if (rc == 0) {
+                if (++tries > s->conf->max_retries) {
+                    snprintf(errstr, errsz, "bulk write to %s.%s failed after %d retries (max.num.retries): %s", db,
+                             coll, tries - 1, be.message);
+                    rc = -1;
+                } else {
+                    SL_WARN("mongo", "bulk write to %s.%s failed (%s); retry %d of %lld in %lld ms", db, coll,
+                            be.message, tries, (long long)s->conf->max_retries, (long long)s->conf->retry_defer_ms);
+                    if (!pause_ms(s, s->conf->retry_defer_ms)) {
+                        snprintf(errstr, errsz, "bulk write to %s.%s failed: %s (stopping)", db, coll, be.message);
+                        rc = -1;
+                    }
+                }
+            }
+        }
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(b);
+        if (rc < 0 || ok) break;
+    }
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    sl_free(map);
+    return rc;
+}
+
+/* ---- time series ---- */
+
+/* 1 when db.coll exists (*type: its type, "collection" / "timeseries" / ...), 0 when not, -1 on error. */
+static int coll_type(mongoc_database_t *d, const char *coll, char *type, size_t typesz, bson_error_t *be) {
+    bson_t *opts = BCON_NEW("filter", "{", "name", BCON_UTF8(coll), "}");
+    mongoc_cursor_t *cur = mongoc_database_find_collections_with_opts(d, opts);
+    const bson_t *doc;
+    bson_iter_t it;
+    int found = 0;
+    snprintf(type, typesz, "collection");
+    while (mongoc_cursor_next(cur, &doc)) {
+        found = 1;
+        if (bson_iter_init_find(&it, doc, "type") && BSON_ITER_HOLDS_UTF8(&it))
+            snprintf(type, typesz, "%s", bson_iter_utf8(&it, NULL));
+    }
+    if (mongoc_cursor_error(cur, be)) found = -1;
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    return found;
+}
+
+/* timeseries.timefield: creates db.coll as a time-series collection when it does not exist (an existing
+ * collection is used as it is, as mongo-kafka does). */
+static int ensure_timeseries(mongo_sink *s, const char *db, const char *coll, char *errstr, size_t errsz) {
+    const mongo_conf *mc = s->conf;
+    char ns[512], type[64];
+    snprintf(ns, sizeof ns, "%s.%s", db, coll);
+    for (size_t i = 0; i < s->nts; i++)
+        if (strcmp(s->ts_ready[i], ns) == 0) return 0;
+    bson_error_t be;
+    mongoc_database_t *d = mongoc_client_get_database(s->client, db);
+    int rc = -1;
+    int exists = coll_type(d, coll, type, sizeof type, &be);
+    if (exists < 0) {
+        snprintf(errstr, errsz, "timeseries.timefield: cannot list the collections of %s: %s", db, be.message);
+        goto out;
+    }
+    if (!exists) {
+        bson_t opts = BSON_INITIALIZER, ts;
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "timeseries", &ts);
+        BSON_APPEND_UTF8(&ts, "timeField", mc->ts_field);
+        if (*mc->ts_meta) BSON_APPEND_UTF8(&ts, "metaField", mc->ts_meta);
+        if (*mc->ts_granularity) BSON_APPEND_UTF8(&ts, "granularity", mc->ts_granularity);
+        bson_append_document_end(&opts, &ts);
+        if (mc->ts_expire) BSON_APPEND_INT64(&opts, "expireAfterSeconds", mc->ts_expire);
+        mongoc_collection_t *c = mongoc_database_create_collection(d, coll, &opts, &be);
+        bson_destroy(&opts);
+        if (!c && be.code != 48 /* NamespaceExists: created meanwhile */) {
+            snprintf(errstr, errsz, "timeseries.timefield: cannot create the time-series collection %s: %s "
+                                    "(time-series collections need MongoDB 5.0 or newer)", ns, be.message);
+            goto out;
+        }
+        if (c) {
+            if (coll_type(d, coll, type, sizeof type, &be) == 1 && strcmp(type, "timeseries")) {
+                mongoc_collection_drop(c, NULL); /* so that a restart fails the same way */
+                mongoc_collection_destroy(c);
+                snprintf(errstr, errsz, "timeseries.timefield: the server created %s as a '%s', not a time-series "
+                                        "collection: it does not support time series (MongoDB 5.0 or newer does)",
+                         ns, type);
+                goto out;
+            }
+            mongoc_collection_destroy(c);
+            SL_INFO("mongo", "created the time-series collection %s (timeField %s)", ns, mc->ts_field);
+        }
+    }
+    s->ts_ready = sl_realloc(s->ts_ready, (s->nts + 1) * sizeof *s->ts_ready);
+    s->ts_ready[s->nts++] = sl_strdup(ns);
+    rc = 0;
+out:
+    mongoc_database_destroy(d);
+    return rc;
 }
 
 static int mongo_flush(void *sink, char *errstr, size_t errsz) {
     mongo_sink *s = sink;
     int rc = 0;
-    for (size_t i = 0; i < s->nruns && rc == 0; i++) {
-        mongo_run *run = &s->runs[i];
-        if (!run->n) continue;
-        bson_t reply;
-        bson_error_t be;
-        if (!mongoc_bulk_operation_execute(run->bulk, &reply, &be)) {
-            snprintf(errstr, errsz, "bulk write to %s.%s failed: %s", s->conf->database, run->coll,
-                     be.message);
-            rc = -1;
-        } else {
-            SL_DEBUG("mongo", "bulk write to %s.%s: %zu operations acknowledged", s->conf->database, run->coll,
-                     run->n);
-        }
-        bson_destroy(&reply);
+    for (size_t i = 0, j; i < s->nop && rc == 0; i = j) {
+        j = bulk_end(s, i);
+        if (s->conf->model.timeseries) rc = ensure_timeseries(s, s->ops[i].db, s->ops[i].coll, errstr, errsz);
+        if (rc == 0) rc = run_bulk(s, i, j, errstr, errsz);
     }
     /* After a failure nothing of this flush is committed: the runtime restarts from the stored offset. */
-    drop_runs(s);
+    clear_queue(s);
     return rc;
 }
 
 static void mongo_close(void *sink) {
     mongo_sink *s = sink;
     if (!s) return;
-    drop_runs(s);
-    sl_free(s->runs);
+    if (s->dead) SL_INFO("mongo", "records skipped by errors.tolerance=all: %" PRIu64, s->dead);
+    clear_queue(s);
+    sl_arena_free(&s->arena);
+    sl_free(s->recs);
+    sl_free(s->ops);
+    for (size_t i = 0; i < s->nts; i++) sl_free(s->ts_ready[i]);
+    sl_free(s->ts_ready);
+    for (size_t i = 0; i < s->ntopics; i++) sl_free(s->topics[i]);
+    sl_free(s->topics);
+    sl_free(s->topic_kinds);
+    sl_kafka_dlq_close(s->dlq);
+    sl_mongo_model_destroy(s->model);
     if (s->client) mongoc_client_destroy(s->client);
     bson_destroy(s->upsert_opts);
     sl_buf_free(&s->key);
     sl_buf_free(&s->value);
+    sl_buf_free(&s->scratch);
     sl_free(s);
 }
 
 const sl_sink_ops sl_mongo_sink_ops = {
     "mongodb",
     "com.mongodb.kafka.connect.MongoSinkConnector",
-    "Applies change events to MongoDB collections like the MongoDB Kafka sink's Debezium RDBMS handler.",
+    "Writes to MongoDB like the MongoDB Kafka sink connector: CDC handlers for change events, write model "
+    "strategies for plain documents, bulk writes with retries, errors.tolerance and a dead letter queue.",
     mongo_props,
     sizeof(mongo_conf),
     mongo_check,

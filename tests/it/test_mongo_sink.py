@@ -5,6 +5,7 @@ _id = the key struct ({"id": 1}), the other columns of `after` beside it; c/r/u 
 d deletes, tombstones are skipped, truncate is refused. The server is mongo-java-server (see
 scripts/mongo/README.md): in memory, w:1 acknowledged writes, no sessions.
 """
+import json
 import random
 import signal
 import threading
@@ -14,7 +15,8 @@ from decimal import Decimal
 
 import psycopg2
 
-from conftest import log_text, pg_params, run_cli, slot_row, sql, start_run, wait_streaming, wait_until
+from conftest import (log_text, pg_params, run_cli, slot_row, sql, start_run, wait_log, wait_streaming,
+                      wait_until)
 
 
 def mongo_sluice(sluice, mongo, table, **config):
@@ -235,3 +237,409 @@ def test_rejected_write_stops_naming_collection(pg, tables, sluice, mongo):
     s.proc = None
     s.logf.close()
     print("[mongo sink] rejected write:", line)
+
+
+# ---- Kafka -> MongoDB as mongo-kafka: write models, id strategies, post processors, namespaces,
+# errors / DLQ, bulk ordering, retries, time series. Each test has its own topics (kafka fixture)
+# and database (mongo fixture).
+
+SINK = "com.mongodb.kafka.connect.MongoSinkConnector"
+
+
+def ksink(tmp_path, kafka, mongo, topics, **config):
+    """A MongoSinkConnector config run by the Kafka source (schemas off), not started yet."""
+    from test_kafka_source import KSluice
+    base = {"connector.class": SINK, "connection.uri": mongo.uri, "database": mongo.db_name,
+            "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}
+    base.update({k.replace("_", "."): v for k, v in config.items()})
+    s = KSluice(tmp_path, topics, **base)
+    s.config.pop("sink.type")
+    s.config.pop("sink.file.path")
+    s.write_config()
+    return s
+
+
+def produce_all(topic, records):
+    """records: (key, value) pairs; dicts are sent as JSON, None as null. Returns the offsets."""
+    import json
+    from conftest import kafka_produce
+
+    def enc(x):
+        return None if x is None else x if isinstance(x, str) else json.dumps(x)
+    return [kafka_produce(topic, enc(k), enc(v))[1] for k, v in records]
+
+
+def run_until(s, pred, what, timeout=30):
+    def ok():
+        if s.proc.poll() is not None:
+            raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s)[-3000:]}")
+        return pred()
+    try:
+        wait_until(ok, timeout, 0.1, what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{log_text(s)[-3000:]}")
+
+
+def sink_once(tmp_path, kafka, mongo, records, pred, what, config, topic_name="t"):
+    """Produces records to a new topic, runs the sink until pred(collection) holds, stops it cleanly.
+    Returns (collection, topic, offsets)."""
+    t = kafka.create_topic(kafka.topic(topic_name))
+    offsets = produce_all(t, records)
+    s = ksink(tmp_path, kafka, mongo, t, **config)
+    coll = mongo.collection(t)
+    try:
+        start_run(s)
+        run_until(s, lambda: pred(coll), what)
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+    return coll, t, offsets
+
+
+PV = {"document.id.strategy": "ProvidedInValueStrategy"}
+BK = {"document.id.strategy": "PartialValueStrategy",
+      "document.id.strategy.partial.value.projection.type": "AllowList",
+      "document.id.strategy.partial.value.projection.list": "bk"}
+
+
+def test_replace_one_default(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"_id": 1, "a": 1}), (None, {"_id": 1, "b": 2})],
+                           lambda c: c.find_one({"_id": 1}, {"_id": 0}) == {"b": 2}, "replaced document",
+                           {"writemodel.strategy": "ReplaceOneDefaultStrategy", **PV})
+    assert list(coll.find()) == [{"_id": 1, "b": 2}]
+
+
+def test_replace_one_business_key(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo,
+                           [(None, {"bk": "x", "v": 1}), (None, {"bk": "y", "v": 1}), (None, {"bk": "x", "v": 2})],
+                           lambda c: c.count_documents({}) == 2 and c.find_one({"bk": "x"})["v"] == 2,
+                           "business-key replace", {"writemodel.strategy": "ReplaceOneBusinessKeyStrategy", **BK})
+    assert coll.count_documents({"bk": "x"}) == 1
+
+
+def test_update_one_default(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"_id": 1, "a": 1}), (None, {"_id": 1, "b": 2})],
+                           lambda c: c.find_one({"_id": 1}) == {"_id": 1, "a": 1, "b": 2}, "$set update",
+                           {"writemodel.strategy": "UpdateOneDefaultStrategy", **PV})
+
+
+def test_update_one_timestamps(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"_id": 1, "a": 1}), (None, {"_id": 1, "a": 2})],
+                           lambda c: (c.find_one({"_id": 1}) or {}).get("a") == 2, "timestamped update",
+                           {"writemodel.strategy": "UpdateOneTimestampsStrategy", **PV})
+    d = coll.find_one({"_id": 1})
+    assert set(d) == {"_id", "a", "_insertedTS", "_modifiedTS"}, d
+    assert d["_insertedTS"] <= d["_modifiedTS"], d
+
+
+def test_update_one_business_key_timestamp(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"bk": "x", "v": 1}), (None, {"bk": "x", "v": 2})],
+                           lambda c: (c.find_one({"bk": "x"}) or {}).get("v") == 2, "business-key update",
+                           {"writemodel.strategy": "UpdateOneBusinessKeyTimestampStrategy", **BK})
+    assert coll.count_documents({}) == 1
+    d = coll.find_one({"bk": "x"})
+    assert "_insertedTS" in d and "_modifiedTS" in d, d
+
+
+def test_insert_one_default_bson_oid(tmp_path, kafka, mongo):
+    from bson import ObjectId
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"a": 1}), (None, {"a": 1})],
+                           lambda c: c.count_documents({"a": 1}) == 2, "two inserts",
+                           {"writemodel.strategy": "InsertOneDefaultStrategy"})
+    assert all(isinstance(d["_id"], ObjectId) for d in coll.find())
+
+
+def test_delete_one_default(tmp_path, kafka, mongo):
+    t = kafka.topic("t")
+    mongo.collection(t).insert_many([{"_id": 5}, {"_id": 6}])
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [({"_id": 5}, {"x": 1})],
+                           lambda c: c.count_documents({}) == 1, "delete by key",
+                           {"writemodel.strategy": "DeleteOneDefaultStrategy",
+                            "document.id.strategy": "ProvidedInKeyStrategy"})
+    assert list(coll.find()) == [{"_id": 6}]
+
+
+def test_delete_one_business_key(tmp_path, kafka, mongo):
+    t = kafka.topic("t")
+    mongo.collection(t).insert_many([{"bk": "x", "v": 1}, {"bk": "y", "v": 2}])
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"bk": "x", "v": 9})],
+                           lambda c: c.count_documents({}) == 1, "delete by business key",
+                           {"writemodel.strategy": "DeleteOneBusinessKeyStrategy", **BK})
+    assert coll.find_one({})["bk"] == "y"
+
+
+def test_uuid_and_kafka_metadata_ids(tmp_path, kafka, mongo):
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"a": 1})], lambda c: c.count_documents({}) == 1,
+                           "uuid id", {"document.id.strategy": "UuidStrategy"}, topic_name="u")
+    i = coll.find_one({})["_id"]
+    assert isinstance(i, str) and uuid.UUID(i).version == 4, i
+    coll, t, offs = sink_once(tmp_path, kafka, mongo, [(None, {"a": 1}), (None, {"a": 2})],
+                              lambda c: c.count_documents({}) == 2, "kafka metadata ids",
+                              {"document.id.strategy": "KafkaMetaDataStrategy"}, topic_name="m")
+    assert sorted(d["_id"] for d in coll.find()) == [f"{t}#0#{o}" for o in offs]
+
+
+def test_post_processors(tmp_path, kafka, mongo):
+    mapping = '[{"oldName":"value.old","newName":"renamed"}]'
+    coll, t, offs = sink_once(
+        tmp_path, kafka, mongo, [(None, {"_id": 1, "old": "o", "secret": "s", "gone": None, "keep": {"n": None, "m": 1}})],
+        lambda c: c.count_documents({}) == 1, "processed document",
+        {"post.processor.chain": "DocumentIdAdder,BlockListValueProjector,RenameByMapping,KafkaMetaAdder,"
+                                 "NullFieldValueRemover",
+         "value.projection.type": "BlockList", "value.projection.list": "secret",
+         "field.renamer.mapping": mapping, **PV})
+    d = coll.find_one({})
+    assert d["_id"] == 1 and d["renamed"] == "o" and d["keep"] == {"m": 1}, d
+    assert "secret" not in d and "old" not in d and "gone" not in d, d
+    assert d["topic-partition-offset"] == f"{t}-0-{offs[0]}", d
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"_id": 2, "a": 1, "b": {"c": 1, "d": 2}, "e": 3})],
+                           lambda c: c.count_documents({}) == 1, "allow-listed document",
+                           {"post.processor.chain": "AllowListValueProjector", "value.projection.type": "AllowList",
+                            "value.projection.list": "_id,b.c", **PV}, topic_name="allow")
+    assert coll.find_one({}) == {"_id": 2, "b": {"c": 1}}
+
+
+def test_field_path_namespace_mapper(tmp_path, kafka, mongo):
+    t = kafka.create_topic(kafka.topic("ns"))
+    produce_all(t, [(None, {"_id": 1, "kind": "orders"}), (None, {"_id": 2, "kind": "items"}),
+                    (None, {"_id": 3, "kind": "orders"})])
+    s = ksink(tmp_path, kafka, mongo, t, **{"namespace.mapper": "FieldPathNamespaceMapper",
+                                            "namespace.mapper.value.collection.field": "kind", **PV})
+    try:
+        start_run(s)
+        o, i = mongo.collection("orders"), mongo.collection("items")
+        run_until(s, lambda: o.count_documents({}) == 2 and i.count_documents({}) == 1, "two collections")
+        assert sorted(d["_id"] for d in o.find()) == [1, 3] and i.find_one({})["_id"] == 2
+        assert mongo.collection(t).count_documents({}) == 0
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+
+
+def header(rec, name):
+    return dict(rec["headers"]).get(name, b"").decode()
+
+
+def test_rejected_document_goes_to_dlq(tmp_path, kafka, mongo):
+    """InsertOne of a duplicate _id: the server rejects that write (E11000); with errors.tolerance=all
+    the record lands in the DLQ with the reason in Connect's headers and the next records are written."""
+    t = kafka.create_topic(kafka.topic("dup"))
+    dlq = kafka.topic("dlq")
+    offs = produce_all(t, [(None, {"_id": 1, "v": "a"}), (None, {"_id": 1, "v": "b"}), (None, {"_id": 2, "v": "c"}),
+                           (None, {"_id": 2, "v": "d"}), (None, {"_id": 3, "v": "e"})])
+    s = ksink(tmp_path, kafka, mongo, t, **{
+        "writemodel.strategy": "InsertOneDefaultStrategy", **PV, "errors.tolerance": "all",
+        "errors.log.enable": "true", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true"})
+    coll = mongo.collection(t)
+    try:
+        start_run(s)
+        run_until(s, lambda: coll.count_documents({}) == 3, "records after the rejected ones")
+        assert list(coll.find().sort("_id")) == [{"_id": 1, "v": "a"}, {"_id": 2, "v": "c"}, {"_id": 3, "v": "e"}]
+        wait_until(lambda: len(kafka.consume_all(dlq, timeout=10)) >= 2, 30, 0.5, "dead letter records")
+        recs = kafka.consume_all(dlq)
+        assert len(recs) == 2, recs
+        dup, bad = recs
+        assert json.loads(dup["value"]) == {"_id": 1, "v": "b"}
+        assert header(dup, "__connect.errors.topic") == t
+        assert header(dup, "__connect.errors.offset") == str(offs[1])
+        msg = header(dup, "__connect.errors.exception.message")
+        assert "com.mongodb.MongoBulkWriteException" in msg and "11000" in msg, msg
+        assert header(bad, "__connect.errors.offset") == str(offs[3])
+        assert json.loads(bad["value"]) == {"_id": 2, "v": "d"}
+        assert "skipping record" in log_text(s)
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+
+
+def test_rejected_document_tolerance_none_fails(tmp_path, kafka, mongo):
+    t = kafka.create_topic(kafka.topic("dup"))
+    offs = produce_all(t, [(None, {"_id": 1}), (None, {"_id": 1})])
+    s = ksink(tmp_path, kafka, mongo, t, **{"writemodel.strategy": "InsertOneDefaultStrategy", **PV})
+    try:
+        start_run(s)
+        assert s.proc.wait(30) != 0
+        line = next((l for l in log_text(s).splitlines() if "bulk write to" in l), "")
+        assert f"record {t}/0@{offs[1]}" in line and "duplicate key" in line and "errors.tolerance" in line, \
+            log_text(s)[-2000:]
+        assert mongo.collection(t).count_documents({}) == 1
+    finally:
+        s.cleanup()
+
+
+def test_unordered_bulk_keeps_per_key_order(tmp_path, kafka, mongo):
+    """bulk.write.ordered=false: a bulk never holds two writes to one _id, so each key ends with its
+    last value; the debug log shows bulks of at most 5 writes (5 keys, round robin)."""
+    import re
+    t = kafka.create_topic(kafka.topic("u"))
+    produce_all(t, [(None, {"_id": i % 5, "n": i}) for i in range(50)])
+    s = ksink(tmp_path, kafka, mongo, t, **{"bulk.write.ordered": "false", "log.level": "debug", **PV})
+    coll = mongo.collection(t)
+    try:
+        start_run(s)
+        run_until(s, lambda: sorted((d["_id"], d["n"]) for d in coll.find()) == [(k, 45 + k) for k in range(5)],
+                  "last value per key")
+        sizes = [int(m) for m in re.findall(r"bulk write to \S+: (\d+) operations acknowledged", log_text(s))]
+        assert sizes and max(sizes) <= 5 and sum(sizes) == 50, sizes
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+
+
+def test_transient_failure_is_retried(tmp_path, kafka, mongo):
+    from test_mongo_source import Proxy
+    import os
+    proxy = Proxy(int(os.environ.get("SLUICE_MONGO_PORT", "27117")))
+    t = kafka.create_topic(kafka.topic("r"))
+    s = ksink(tmp_path, kafka, mongo, t, **{
+        "connection.uri": f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true&serverSelectionTimeoutMS=1000"
+                          "&connectTimeoutMS=1000",
+        "max.num.retries": "100", "retries.defer.timeout": "300", **PV})
+    coll = mongo.collection(t)
+    try:
+        start_run(s)
+        produce_all(t, [(None, {"_id": 1})])
+        run_until(s, lambda: coll.count_documents({}) == 1, "first record")
+        proxy.cut()
+        produce_all(t, [(None, {"_id": 2}), (None, {"_id": 3})])
+        run_until(s, lambda: "retry 2 of 100" in log_text(s), "retries while the server is cut off")
+        assert coll.count_documents({}) == 1
+        proxy.up.set()
+        run_until(s, lambda: coll.count_documents({}) == 3, "records after the server is back", timeout=60)
+        assert s.stop() == 0
+    finally:
+        proxy.close()
+        s.cleanup()
+
+
+def test_transient_failure_gives_up(tmp_path, kafka, mongo):
+    from test_mongo_source import Proxy
+    import os
+    proxy = Proxy(int(os.environ.get("SLUICE_MONGO_PORT", "27117")))
+    t = kafka.create_topic(kafka.topic("r"))
+    s = ksink(tmp_path, kafka, mongo, t, **{
+        "connection.uri": f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true&serverSelectionTimeoutMS=500"
+                          "&connectTimeoutMS=500",
+        "max.num.retries": "2", "retries.defer.timeout": "100", **PV})
+    try:
+        start_run(s)
+        wait_log(s, "mongodb sink ready")
+        proxy.cut()
+        produce_all(t, [(None, {"_id": 1})])
+        assert s.proc.wait(60) != 0
+        assert "failed after 2 retries (max.num.retries)" in log_text(s), log_text(s)[-2000:]
+    finally:
+        proxy.close()
+        s.cleanup()
+
+
+def test_cdc_handler_config(tmp_path, kafka, mongo):
+    t = kafka.create_topic(kafka.topic("h"))
+    s = ksink(tmp_path, kafka, mongo, t, **{"change.data.capture.handler": "com.example.Nope"})
+    r = run_cli("run", str(s.cfg_path), timeout=30)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "change.data.capture.handler" in out and "RdbmsHandler" in out and "none" in out, out
+    # An explicit handler: a plain document is not a change event -> a clear error (tolerance none).
+    produce_all(t, [(None, {"_id": 1})])
+    s = ksink(tmp_path, kafka, mongo, t, **{
+        "change.data.capture.handler": "com.mongodb.kafka.connect.sink.cdc.debezium.rdbms.RdbmsHandler"})
+    try:
+        start_run(s)
+        assert s.proc.wait(30) != 0
+        assert "not a Debezium change event" in log_text(s), log_text(s)[-2000:]
+    finally:
+        s.cleanup()
+
+
+def test_explicit_rdbms_handler_and_none(tmp_path, kafka, mongo):
+    """The Debezium envelope with the RdbmsHandler named: documents by key; with handler none the same
+    envelope is a plain document (the default write model: replace by a new ObjectId)."""
+    src = {"version": "2.7", "connector": "postgresql", "name": "it"}
+    env = {"before": None, "after": {"id": 1, "v": "a"}, "source": src, "op": "c", "ts_ms": 1}
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [({"id": 1}, env), ({"id": 1}, None)],
+                           lambda c: c.find_one({"_id": {"id": 1}}) == {"_id": {"id": 1}, "v": "a"}, "RdbmsHandler",
+                           {"change.data.capture.handler":
+                            "com.mongodb.kafka.connect.sink.cdc.debezium.rdbms.postgres.PostgresHandler"})
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [({"id": 1}, env)], lambda c: c.count_documents({}) == 1,
+                           "plain envelope", {"change.data.capture.handler": "none"}, topic_name="plain")
+    assert coll.find_one({})["op"] == "c"
+
+
+def test_timeseries_unsupported_by_test_server(tmp_path, kafka, mongo):
+    """mongo-java-server ignores the timeseries option of createCollection (it makes a normal
+    collection): the sink notices, drops it and fails naming the key. On MongoDB 5.0+ the collection
+    would be a time-series one."""
+    t = kafka.create_topic(kafka.topic("ts"))
+    produce_all(t, [(None, {"ts": {"$date": "2024-01-01T00:00:00Z"}, "v": 1})])
+    s = ksink(tmp_path, kafka, mongo, t, **{"timeseries.timefield": "ts", "timeseries.metafield": "m",
+                                            "timeseries.granularity": "minutes"})
+    try:
+        start_run(s)
+        rc = s.proc.wait(30)
+        text = log_text(s)
+        info = {c["name"]: c for c in mongo.db.list_collections()}
+        if rc == 0 or t in info and info[t].get("type") == "timeseries":  # a real MongoDB
+            assert info[t]["type"] == "timeseries"
+        else:
+            assert "timeseries.timefield" in text and "not a time-series collection" in text, text[-2000:]
+            assert t not in info
+    finally:
+        s.cleanup()
+    s = ksink(tmp_path, kafka, mongo, t, **{"timeseries.granularity": "days"})
+    r = run_cli("run", str(s.cfg_path), timeout=30)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "timeseries.granularity" in out and "timeseries.timefield" in out, out
+
+
+def test_pg_rejected_write_to_dlq(pg, tables, sluice, mongo, kafka):
+    """Behind PostgreSQL (no Kafka source) the sink reads errors.* itself: a row MongoDB rejects (unique
+    index) goes to the DLQ as its Debezium key/value, with the reason, and the next rows are written."""
+    from conftest import kafka_bootstrap
+    t = tables("mongo_dlq", "id int PRIMARY KEY, email text", "INSERT INTO mongo_dlq VALUES (1, 'a@x')")
+    mongo.collection(t).create_index("email", unique=True)
+    dlq = kafka.topic("pgdlq")
+    s = mongo_sluice(sluice, mongo, t, **{"errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+                                          "errors.deadletterqueue.topic.replication.factor": "1",
+                                          "errors.deadletterqueue.context.headers.enable": "true",
+                                          "bootstrap.servers": kafka_bootstrap()})
+    start_run(s)
+    wait_streaming(s)
+    coll = mongo.collection(t)
+    wait_until(lambda: coll.count_documents({}) == 1, 30, 0.1, "snapshot row")
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'a@x')")
+    sql(pg, f"INSERT INTO {t} VALUES (3, 'c@x')")
+    wait_until(lambda: coll.count_documents({}) == 2, 30, 0.1, "the row after the rejected one")
+    assert coll.find_one({"_id": {"id": 2}}) is None and coll.find_one({"_id": {"id": 3}})["email"] == "c@x"
+    wait_until(lambda: len(kafka.consume_all(dlq, timeout=10)) == 1, 30, 0.5, "dead letter record")
+    rec = kafka.consume_all(dlq)[0]
+    assert json.loads(rec["key"]) == {"id": 2}, rec
+    assert json.loads(rec["value"])["after"] == {"id": 2, "email": "a@x"}, rec
+    assert "E11000" in header(rec, "__connect.errors.exception.message"), rec
+    assert s.proc.poll() is None
+    assert s.stop() == 0
+
+
+def test_model_error_tolerated(tmp_path, kafka, mongo):
+    """change.data.capture.handler=none: a tombstone without delete.on.null.values is mongo-kafka's
+    'Could not create write model' (a record error); errors.tolerance=all logs and skips it and the
+    records after it are written."""
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [(None, {"_id": 1}), ({"_id": 9}, None), (None, {"_id": 2})],
+                           lambda c: c.count_documents({}) == 2, "records around the tombstone",
+                           {"change.data.capture.handler": "none", "errors.tolerance": "all",
+                            "errors.log.enable": "true", "errors.log.include.messages": "true", **PV})
+    assert sorted(d["_id"] for d in coll.find()) == [1, 2]
+
+
+def test_model_error_tolerance_none_fails(tmp_path, kafka, mongo):
+    t = kafka.create_topic(kafka.topic("tomb"))
+    offs = produce_all(t, [(None, {"_id": 1, "kind": "a"}), ({"_id": 9}, None)])
+    s = ksink(tmp_path, kafka, mongo, t, **{"change.data.capture.handler": "none", **PV})
+    try:
+        start_run(s)
+        assert s.proc.wait(30) != 0
+        text = log_text(s)
+        assert f"record {t}/0@{offs[1]}" in text and "Could not create write model" in text, text[-2000:]
+    finally:
+        s.cleanup()

@@ -548,7 +548,8 @@ def test_no_auto_restart(pg, serve, pgc):
 
 def test_validate(serve, pgc):
     s = serve().start()
-    cfg = pgc.config("rest_validate", **{"snapshot.mode": "sometimes", "name": "v", "transforms": "unwrap"})
+    cfg = pgc.config("rest_validate", **{"snapshot.mode": "sometimes", "name": "v", "transforms": "unwrap",
+                                         "transforms.unwrap.type": "NoSuchTransform"})
     del cfg["connector.class"]
     res = s.ok("PUT", "/connector-plugins/PostgresConnector/config/validate", cfg)
     assert res["name"] == "io.debezium.connector.postgresql.PostgresConnector"
@@ -558,7 +559,9 @@ def test_validate(serve, pgc):
     assert by["snapshot.mode"]["value"]["value"] == "sometimes"
     assert len(by["snapshot.mode"]["value"]["errors"]) == 1 and "snapshot.mode" in by["snapshot.mode"]["value"]["errors"][0]
     assert "initial" in by["snapshot.mode"]["value"]["recommended_values"]
-    assert by["transforms"]["value"]["errors"], by["transforms"]
+    assert by["transforms"]["value"]["errors"] == []
+    t_err = by["transforms.unwrap.type"]["value"]["errors"]  # an error on a key of no table is listed as its own
+    assert len(t_err) == 1 and "'NoSuchTransform' is not a known transform" in t_err[0], t_err
     assert res["error_count"] == 2, [c["value"] for c in res["configs"] if c["value"]["errors"]]
     assert by["database.user"]["value"]["errors"] == []
     assert by["database.password"]["value"]["value"] == "[hidden]"
