@@ -438,6 +438,17 @@ void sl_xchain_free(sl_xchain *x) {
 
 enum { MAX_STEPS = 64 };
 
+/* A transform's or predicate's options (under prefix) into new settings, then its init: *state is NULL on errors. */
+static void setup_type(const sl_prop *props, size_t size, void *(*init)(void *, sl_config *, const char *, sl_errs *),
+                       const char *type, sl_config *cfg, const char *prefix, sl_errs *errs, void **settings,
+                       void **state) {
+    *settings = sl_calloc(1, size ? size : 1);
+    if (sl_conf_apply_prefixed(props, cfg, prefix, *settings, errs) || !init) return;
+    int e0 = errs->n;
+    *state = init(*settings, cfg, prefix, errs);
+    if (!*state && errs->n == e0) sl_errs_add(errs, "%stype: %s could not be set up", prefix, type);
+}
+
 sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) {
     char names[MAX_STEPS][128];
     int n = split_names(transforms, names, MAX_STEPS);
@@ -463,14 +474,8 @@ sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) 
                 sl_errs_add(errs, "%stype: '%s' is not a known predicate (allowed: %s)", prefix, sc.type, allowed);
             } else {
                 p->name = sl_strdup(pnames[i]);
-                p->settings = sl_calloc(1, p->ops->settings_size ? p->ops->settings_size : 1);
-                int bad = sl_conf_apply_prefixed(p->ops->props, cfg, prefix, p->settings, errs);
-                if (!bad && p->ops->init) {
-                    int e0 = errs->n;
-                    p->state = p->ops->init(p->settings, cfg, prefix, errs);
-                    if (!p->state && errs->n == e0)
-                        sl_errs_add(errs, "%stype: %s could not be set up", prefix, p->ops->name);
-                }
+                setup_type(p->ops->props, p->ops->settings_size, p->ops->init, p->ops->name, cfg, prefix, errs,
+                           &p->settings, &p->state);
                 x->np++;
             }
         }
@@ -498,14 +503,8 @@ sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) 
                         sl_errs_add(errs, "%spredicate: '%s' is not one of predicates (%s)", prefix, sc.predicate,
                                     plist && *plist ? plist : "none are defined");
                 }
-                s->settings = sl_calloc(1, s->ops->settings_size ? s->ops->settings_size : 1);
-                int bad = sl_conf_apply_prefixed(s->ops->props, cfg, prefix, s->settings, errs);
-                if (!bad && s->ops->init) {
-                    int e0 = errs->n;
-                    s->state = s->ops->init(s->settings, cfg, prefix, errs);
-                    if (!s->state && errs->n == e0)
-                        sl_errs_add(errs, "%stype: %s could not be set up", prefix, s->ops->name);
-                }
+                setup_type(s->ops->props, s->ops->settings_size, s->ops->init, s->ops->name, cfg, prefix, errs,
+                           &s->settings, &s->state);
                 x->n++;
             }
         }
