@@ -911,6 +911,8 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     return rc;
 }
 
+static int mongo_flush(void *sink, char *errstr, size_t errsz);
+
 static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     mongo_sink *s = sink;
     char err[4096];
@@ -927,6 +929,9 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
             if (reject(s, s->nrec - 1, EXC_DATA, err, err, errstr, errsz) < 0) return -1;
         }
     }
+    /* A full bulk's worth queued: write it now rather than hold every record of the runtime's run (up to
+     * 64 batches) with its copies; what is written early is only committed after the runtime's flush. */
+    if ((int64_t)s->nop >= s->max_batch) return mongo_flush(s, errstr, errsz);
     return 0;
 }
 
