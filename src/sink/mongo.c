@@ -461,10 +461,9 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
     }
     if (s->dlq) {
         sl_kafka_dlq_rec dr = {m->topic, m->partition, m->offset, m->ts_ms, m->key, m->key_len,
-                               m->value, m->value_len, NULL};
-        char msg[8192], err[1024];
-        snprintf(msg, sizeof msg, "%s: %s", exc, exc_msg);
-        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, msg, err, sizeof err) < 0) {
+                               m->value, m->value_len, NULL, exc};
+        char err[1024];
+        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, exc_msg, err, sizeof err) < 0) {
             snprintf(errstr, errsz, "mongodb sink: %s could not be sent to the dead letter queue: %s", m->what, err);
             return -1;
         }

@@ -445,7 +445,9 @@ def test_rejected_document_goes_to_dlq(tmp_path, kafka, mongo):
         assert header(dup, "__connect.errors.topic") == t
         assert header(dup, "__connect.errors.offset") == str(offs[1])
         msg = header(dup, "__connect.errors.exception.message")
-        assert "com.mongodb.MongoBulkWriteException" in msg and "11000" in msg, msg
+        assert msg.startswith("Bulk write operation error") and "11000" in msg, msg
+        assert header(dup, "__connect.errors.exception.class.name") == "com.mongodb.MongoBulkWriteException"
+        assert header(bad, "__connect.errors.exception.class.name") == "com.mongodb.MongoBulkWriteException"
         assert header(bad, "__connect.errors.offset") == str(offs[3])
         assert json.loads(bad["value"]) == {"_id": 2, "v": "d"}
         assert "skipping record" in log_text(s)

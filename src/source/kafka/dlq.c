@@ -161,13 +161,13 @@ static rd_kafka_headers_t *make_headers(const sl_kafka_dlq *d, const sl_kafka_dl
     add_header(h, "__connect.errors.task.id", "0");
     add_header(h, "__connect.errors.stage", stage);
     add_header(h, "__connect.errors.class.name", class_name);
-    add_header(h, "__connect.errors.exception.class.name", "org.apache.kafka.connect.errors.DataException");
+    const char *exc = rec->exception ? rec->exception : "org.apache.kafka.connect.errors.DataException";
+    add_header(h, "__connect.errors.exception.class.name", exc);
     add_header(h, "__connect.errors.exception.message", reason);
     /* There is no Java stack: a trace-shaped text naming the exception, the stage and the class. */
-    size_t n = strlen(reason) + strlen(stage) + strlen(class_name) + 128;
+    size_t n = strlen(exc) + strlen(reason) + strlen(stage) + strlen(class_name) + 64;
     char *trace = sl_malloc(n);
-    snprintf(trace, n, "org.apache.kafka.connect.errors.DataException: %s\n\tat sluice %s (%s)\n", reason, stage,
-             class_name);
+    snprintf(trace, n, "%s: %s\n\tat sluice %s (%s)\n", exc, reason, stage, class_name);
     add_header(h, "__connect.errors.exception.stacktrace", trace);
     sl_free(trace);
     return h;

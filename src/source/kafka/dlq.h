@@ -46,6 +46,7 @@ typedef struct sl_kafka_dlq_rec {
     const void *value;                   /* NULL: null value */
     size_t value_len;
     const rd_kafka_headers_t *headers;   /* original headers (copied), or NULL */
+    const char *exception;               /* the Java exception class of the failure; NULL: Connect's DataException */
 } sl_kafka_dlq_rec;
 
 typedef struct sl_kafka_dlq sl_kafka_dlq;
