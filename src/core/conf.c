@@ -363,14 +363,28 @@ static int set_one(const sl_prop *p, const char *key, const char *v, void *setti
     return 0;
 }
 
+static int apply(const sl_prop *tbl, sl_config *cfg, const char *prefix, bool fallback, void *settings,
+                 sl_errs *errs);
+
 int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *errs) {
     return sl_conf_apply_prefixed(tbl, cfg, "", settings, errs);
 }
 
 int sl_conf_apply_prefixed(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs) {
+    return apply(tbl, cfg, prefix, false, settings, errs);
+}
+
+int sl_conf_apply_preferring(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs) {
+    return apply(tbl, cfg, prefix, true, settings, errs);
+}
+
+/* Applies tbl to the keys <prefix><name>; with fallback, a key missing with the prefix is taken without it. */
+static int apply(const sl_prop *tbl, sl_config *cfg, const char *prefix, bool fallback, void *settings,
+                 sl_errs *errs) {
     int bad = 0;
     for (const sl_prop *p = tbl; p->name; p++) {
         sl_kv *kv = lookup(cfg, prefix, p);
+        if (!kv && fallback) kv = lookup(cfg, "", p);
         if (kv) {
             kv->used = true;
             if (p->flags & SL_PF_SENSITIVE) {
@@ -379,14 +393,14 @@ int sl_conf_apply_prefixed(const sl_prop *tbl, sl_config *cfg, const char *prefi
             }
         }
         if ((!kv || !*kv->value) && (p->flags & SL_PF_REQUIRED)) { /* "" is as good as missing */
-            sl_errs_add(errs, "%s%s: required, not set (%s)", prefix, p->name, p->doc);
+            sl_errs_add(errs, "%s%s: required, not set (%s)", fallback ? "" : prefix, p->name, p->doc);
             bad++;
             continue;
         }
         const char *v = kv ? kv->value : p->def;
         if (!v && p->type != SL_PT_STRING && p->type != SL_PT_LIST) continue;
         char key[512];
-        snprintf(key, sizeof key, "%s%s", prefix, p->name);
+        snprintf(key, sizeof key, "%s%s", fallback ? "" : prefix, p->name);
         bad += set_one(p, kv ? kv->key : key, v, settings, errs);
     }
     return bad;

@@ -78,6 +78,9 @@ void sl_config_claim(sl_config *c, const char *key);
 int sl_conf_apply(const sl_prop *tbl, sl_config *cfg, void *settings, sl_errs *errs);
 /* The same for the keys <prefix><name> (e.g. "transforms.unwrap."); errors name the full key. */
 int sl_conf_apply_prefixed(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs);
+/* The same, but a key given without the prefix is used when the prefixed one is not set (a sink's keys:
+ * sink.<type>.<key> wins over <key>, which a source may also read). */
+int sl_conf_apply_preferring(const sl_prop *tbl, sl_config *cfg, const char *prefix, void *settings, sl_errs *errs);
 /* Frees the strings a table stored in settings. */
 void sl_conf_free(const sl_prop *tbl, void *settings);
 /* Keys nobody claimed and that Debezium/Connect users carry harmlessly are

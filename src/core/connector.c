@@ -181,7 +181,11 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     }
     if (c->sink_ops) {
         c->sink_settings = sl_calloc(1, c->sink_ops->settings_size);
-        sl_conf_apply(c->sink_ops->props, cfg, c->sink_settings, errs);
+        /* sink.<type>.<key> wins over <key>: a source and a sink with keys of the same name (MongoDB's
+         * connection.uri, database, collection) can then differ in one connector. */
+        char sink_prefix[96];
+        snprintf(sink_prefix, sizeof sink_prefix, "sink.%s.", c->sink_ops->name);
+        sl_conf_apply_preferring(c->sink_ops->props, cfg, sink_prefix, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }
     bool kafka_sink = c->sink_ops && c->sink_ops->commit;

@@ -508,8 +508,7 @@ def test_bad_config_names_the_key(mongo, msluice, key, value, want):
 
 
 def test_mongo_to_mongo_through_kafka(mongo, msluice, kafka, tmp_path):
-    """MongoDB -> sluice (this source, Kafka sink) -> Kafka -> sluice (MongoSinkConnector) -> MongoDB.
-    One connector cannot do MongoDB -> MongoDB: source and sink share connection.uri/database/collection."""
+    """MongoDB -> sluice (this source, Kafka sink) -> Kafka -> sluice (MongoSinkConnector) -> MongoDB."""
     src = mongo.collection("m2m")
     src.insert_many([{"_id": i, "n": i} for i in range(3)])
     topic = kafka.create_topic(kafka.topic("m2m"))
@@ -550,5 +549,39 @@ def test_mongo_to_mongo_through_kafka(mongo, msluice, kafka, tmp_path):
         except AssertionError:
             raise AssertionError(f"target {list(dst.find())} != {want}\n{log_text(sink)[-2000:]}")
         assert {d["_id"]: d for d in src.find()} == want
+    finally:
+        mongo.client.drop_database(target_db)
+
+
+def test_mongo_to_mongo_one_connector(mongo, msluice):
+    """MongoDB -> MongoDB in one connector: the sink's keys under sink.mongodb.* win over the source's keys
+    of the same name (database here; connection.uri and collection fall back to the source's)."""
+    src = mongo.collection("m1")
+    src.insert_many([{"_id": i, "n": i} for i in range(3)])
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (see above)
+    target_db = mongo.db_name + "_one"
+    s = msluice("m1", startup_mode="copy_existing", change_stream_full_document="updateLookup")
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
+    s.write_config()
+    s.run()
+    dst = mongo.client[target_db]["m1"]
+    try:
+        s.wait_open()
+        src.insert_one({"_id": 10, "n": 10})
+        src.update_one({"_id": 1}, {"$set": {"n": 100}})
+        src.delete_one({"_id": 0})
+        want = {1: {"_id": 1, "n": 100}, 2: {"_id": 2, "n": 2}, 10: {"_id": 10, "n": 10}}
+
+        def same():
+            if s.proc.poll() is not None:
+                raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s)[-3000:]}")
+            return {d["_id"]: d for d in dst.find()} == want
+        try:
+            wait_until(same, 60, 0.2, "target == source")
+        except AssertionError:
+            raise AssertionError(f"target {list(dst.find())} != {want}\n{log_text(s)[-2000:]}")
+        assert {d["_id"]: d for d in src.find()} == want  # the source database is untouched by the sink
+        assert s.stop() == 0
     finally:
         mongo.client.drop_database(target_db)
