@@ -191,7 +191,8 @@ static int cmd_plugin_docs(const char *name) {
  * that gets the same pid prints "Falling back to malloc for counters". The
  * counters are of no use here: the process runs again with
  * MONGOC_DISABLE_SHM set (read only at that load-time init), after removing
- * the file this image made.
+ * the file this image made, so the process that lives on (and may be
+ * killed) owns no such file.
  */
 static void without_mongoc_shm(char **argv) {
     if (getenv("MONGOC_DISABLE_SHM")) return;
