@@ -154,6 +154,7 @@ typedef struct sl_raw {
     const char *value;      /* JSON text; NULL: tombstone */
     uint32_t value_len;
     bool pinned;            /* a transform chose the target partition: to_partition (else: by key) */
+    bool binary_key, binary_value; /* raw bytes (BSON, output.format=bson), not JSON text: Kafka sink only */
     int32_t to_partition;
 } sl_raw;
 

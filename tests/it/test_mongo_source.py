@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -483,8 +484,8 @@ def test_debezium_envelope(mongo, msluice):
 
 @pytest.mark.parametrize("key,value,want", [
     ("startup.mode", "earliest", "startup.mode"),
-    ("output.format.value", "bson", "output.format.value: 'bson' is not supported"),
-    ("output.format.key", "schema", "output.format.key"),
+    ("output.format.value", "bson", "output.format.value: 'bson' writes raw BSON bytes, which only the Kafka sink"),
+    ("output.format.key", "schema", "output.format.key: not implemented: 'schema'"),
     ("output.json.formatter", "Pretty", "output.json.formatter"),
     ("output.schema.infer.value", "true", "not implemented"),
     ("pipeline", '{"$match": {}}', "pipeline"),
@@ -585,3 +586,35 @@ def test_mongo_to_mongo_one_connector(mongo, msluice):
         assert s.stop() == 0
     finally:
         mongo.client.drop_database(target_db)
+
+
+def test_bson_output_to_kafka(mongo, msluice, kafka):
+    """output.format.key/value=bson: Kafka records hold raw BSON (mongo-kafka with its BSON output), exact types."""
+    import bson  # pymongo's
+    coll = mongo.collection("bsonout")
+    topic = kafka.create_topic(kafka.topic("bsonout"))
+    s = msluice("bsonout", output_format_key="bson", output_format_value="bson",
+                topic_namespace_map=json.dumps({"*": topic}))
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap()})
+    s.config.pop("sink.file.path")
+    s.write_config()
+    s.run()
+    s.wait_open()
+    coll.insert_one({"_id": 1, "n": bson.Int64(5), "i": 7, "d": 1.5, "when": datetime(2024, 5, 6, 7, 8, 9)})
+    coll.delete_one({"_id": 1})
+    wait_until(lambda: len(kafka.consume_all(topic, timeout=5)) >= 2, 30, 0.5, "two BSON records")
+    recs = kafka.consume_all(topic)
+    ins, dele = (bson.decode(r["value"]) for r in recs[:2])
+    assert ins["operationType"] == "insert" and dele["operationType"] == "delete"
+    doc = ins["fullDocument"]
+    assert doc["_id"] == 1 and doc["i"] == 7 and doc["d"] == 1.5
+    assert isinstance(doc["n"], int) and doc["when"] == datetime(2024, 5, 6, 7, 8, 9)
+    assert set(bson.decode(recs[0]["key"])) == {"_id"}  # {_id: <resume token>}
+    assert bson.decode(recs[0]["key"])["_id"] == ins["_id"]
+    assert s.stop() == 0
+
+
+def test_bson_output_needs_the_kafka_sink(mongo, msluice):
+    s = msluice("bsonbad", output_format_value="bson")  # file sink
+    r = run_cli("validate", str(s.cfg_path), timeout=30)
+    assert r.returncode == 2 and "output.format.value: 'bson' writes raw BSON bytes" in r.stderr, r.stderr

@@ -57,6 +57,7 @@ typedef struct sl_mevent {
     bool tombstone;           /* value is null */
     bool skip;                /* nothing to publish (e.g. full.document.only without a fullDocument) */
     bool invalidate;          /* operationType invalidate: the stream has ended */
+    bool binary_key, binary_value; /* key / value hold BSON bytes (output.format=bson; set by the source) */
     sl_op op;
     int64_t ts_us;            /* from wallTime, else clusterTime; 0 when neither */
     char optype[32];          /* operationType (cut at 31 bytes; "copy" for copied documents) */

@@ -139,9 +139,11 @@ static const sl_prop ms_props[] = {
     {"heartbeat.topic.name", SL_PT_STRING, "__mongodb_heartbeats", NULL, 0, 0, 0, F(hb_topic),
      "Topic of the heartbeat records."},
     {"output.format.key", SL_PT_ENUM, "json", "json|bson|schema", 0, 0, 0, F(out_key),
-     "Key format: json (bson and schema are not supported by sluice's JSON-text records)."},
+     "Key format: json, or bson (raw BSON bytes; needs sink.type=kafka and no transforms). schema is not "
+     "implemented."},
     {"output.format.value", SL_PT_ENUM, "json", "json|bson|schema", 0, 0, 0, F(out_value),
-     "Value format: json (bson and schema are not supported by sluice's JSON-text records)."},
+     "Value format: json, or bson (raw BSON bytes; needs sink.type=kafka and no transforms). schema is not "
+     "implemented."},
     {"output.json.formatter", SL_PT_ENUM, "DefaultJson", FMT_NAMES, 0, 0, 0, F(formatter),
      "JSON of keys and values: DefaultJson (legacy extended JSON: {\"$oid\": ...}, {\"$date\": <ms>}, "
      "{\"$numberLong\": \"...\"}), ExtendedJson (canonical extended JSON), SimplifiedJson (plain values: "
@@ -286,13 +288,22 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
         if (!m) sl_errs_add(errs, "topic.namespace.map: %s (allowed: a JSON object of namespace -> topic strings)", why);
         else bson_destroy(m);
     }
-    static const char *const fmt_names[] = {"json", "bson", "schema"};
-    if (cf->out_key != OF_JSON)
-        sl_errs_add(errs, "output.format.key: '%s' is not supported by this source's records (sinks receive JSON "
-                    "text; allowed: json)", fmt_names[cf->out_key]);
-    if (cf->out_value != OF_JSON)
-        sl_errs_add(errs, "output.format.value: '%s' is not supported by this source's records (sinks receive JSON "
-                    "text; allowed: json)", fmt_names[cf->out_value]);
+    /* bson: the record's bytes are BSON, which only the Kafka sink writes as they are (the file and MongoDB
+     * sinks and the transforms read JSON text). */
+    const char *sink = sl_config_get(cfg, "sink.type"), *xf = sl_config_get(cfg, "transforms");
+    bool kafka_only = !sink || !strcasecmp(sink, "kafka");
+    int fmts[2] = {cf->out_key, cf->out_value};
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? "output.format.value" : "output.format.key";
+        if (fmts[i] == OF_SCHEMA)
+            sl_errs_add(errs, "%s: not implemented: 'schema' (Avro-style schemas) is not supported (allowed: json, "
+                        "bson)", key);
+        else if (fmts[i] == OF_BSON && (!kafka_only || (xf && *xf) || is_debezium(cfg)))
+            sl_errs_add(errs, "%s: 'bson' writes raw BSON bytes, which only the Kafka sink takes, without transforms "
+                        "and under mongo-kafka's class name (here: sink.type=%s%s%s; allowed: json)", key,
+                        sink ? sink : "kafka", xf && *xf ? ", transforms set" : "",
+                        is_debezium(cfg) ? ", Debezium's class" : "");
+    }
     if (cf->schema_infer)
         sl_errs_add(errs, "output.schema.infer.value: not implemented: true is not supported (allowed: false)");
     if (cf->full_doc_before == FDB_REQUIRED || cf->full_doc_before == FDB_WHEN_AVAILABLE)
@@ -343,6 +354,7 @@ typedef struct mongo_source {
     sl_buf hb_token;         /* JSON of the token of the last heartbeat */
     int64_t last_idle_offset_ms, last_hb_ms;
     sl_buf scratch, off;
+    sl_mevent ev_bson;       /* output.format=bson: the event again as canonical extended JSON, turned into BSON */
     bool failed;
 } mongo_source;
 
@@ -408,6 +420,39 @@ static int emit(mongo_source *s) {
 static void set_offset(mongo_source *s, const char *json) { sl_batch_set_offset(s->batch, json, ++s->seq); }
 
 /* Copies the encoded event into the batch as a pre-encoded record. */
+/* Replaces the JSON text in *part by the BSON of the same JSON (canonical extended JSON from ev_bson). */
+static int to_bson(sl_buf *part, const sl_buf *canonical, char *err, size_t errsz) {
+    bson_error_t be;
+    bson_t *b = bson_new_from_json((const uint8_t *)canonical->data, (ssize_t)canonical->len, &be);
+    if (!b) {
+        snprintf(err, errsz, "output.format bson: %.400s", be.message);
+        return -1;
+    }
+    sl_buf_reset(part);
+    sl_buf_put(part, bson_get_data(b), b->len);
+    bson_destroy(b);
+    return 0;
+}
+
+/* sl_mevent_encode with output.format: a part in bson is the event encoded as canonical extended JSON
+ * (exact types), then parsed into BSON bytes. */
+static int encode(mongo_source *s, const uint8_t *data, size_t len, bool copy, const char *db, const char *coll,
+                  char *err, size_t errsz) {
+    sl_mevent *ev = &s->ev;
+    ev->binary_key = ev->binary_value = false;
+    if (sl_mevent_encode(&s->eo, data, len, copy, db, coll, ev, err, errsz) < 0) return -1;
+    bool bk = s->cf->out_key == OF_BSON, bv = s->cf->out_value == OF_BSON;
+    if (ev->skip || (!bk && !bv)) return 0;
+    sl_mevent_opts o = s->eo;
+    o.fmt = SL_MJSON_EXTENDED;
+    if (sl_mevent_encode(&o, data, len, copy, db, coll, &s->ev_bson, err, errsz) < 0) return -1;
+    if (bk && ev->key.len && to_bson(&ev->key, &s->ev_bson.key, err, errsz) < 0) return -1;
+    if (bv && !ev->tombstone && to_bson(&ev->value, &s->ev_bson.value, err, errsz) < 0) return -1;
+    ev->binary_key = bk && ev->key.len;
+    ev->binary_value = bv && !ev->tombstone;
+    return 0;
+}
+
 static void add_event(mongo_source *s, const sl_mevent *ev, bool copy) {
     sl_arena *a = &s->batch->arena;
     sl_raw *raw = sl_arena_alloc(a, sizeof *raw);
@@ -416,11 +461,13 @@ static void add_event(mongo_source *s, const sl_mevent *ev, bool copy) {
     raw->partition = -1;
     raw->offset = -1;
     raw->ts_ms = ev->ts_us ? ev->ts_us / 1000 : -1;
-    raw->key = sl_arena_strndup(a, ev->key.data ? ev->key.data : "null", ev->key.data ? ev->key.len : 4);
+    raw->key = sl_arena_memdup(a, ev->key.data ? ev->key.data : "null", ev->key.data ? ev->key.len : 4);
     raw->key_len = ev->key.data ? (uint32_t)ev->key.len : 4;
+    raw->binary_key = ev->binary_key;
     if (!ev->tombstone) {
-        raw->value = sl_arena_strndup(a, ev->value.data ? ev->value.data : "", ev->value.len);
+        raw->value = sl_arena_memdup(a, ev->value.data ? ev->value.data : "", ev->value.len);
         raw->value_len = (uint32_t)ev->value.len;
+        raw->binary_value = ev->binary_value;
     }
     sl_record *r = sl_batch_add(s->batch, NULL);
     r->op = ev->tombstone && ev->op != SL_OP_HEARTBEAT ? SL_OP_DELETE : ev->op;
@@ -812,7 +859,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
         while (mongoc_cursor_next(cur, &d)) {
             got++;
             s->eo.now_ms = sl_wall_us() / 1000;
-            if (sl_mevent_encode(&s->eo, bson_get_data(d), d->len, true, db, coll, &s->ev, err, sizeof err) < 0) {
+            if (encode(s, bson_get_data(d), d->len, true, db, coll, err, sizeof err) < 0) {
                 fail(s, "mongodb source: copy_existing %s: %s", ns, err);
                 rc = -1;
                 break;
@@ -991,7 +1038,7 @@ static int idle(mongo_source *s) {
 static int on_event(mongo_source *s, const bson_t *doc) {
     char err[512];
     s->eo.now_ms = sl_wall_us() / 1000;
-    if (sl_mevent_encode(&s->eo, bson_get_data(doc), doc->len, false, NULL, NULL, &s->ev, err, sizeof err) < 0) {
+    if (encode(s, bson_get_data(doc), doc->len, false, NULL, NULL, err, sizeof err) < 0) {
         fail(s, "mongodb source: %s", err);
         return -1;
     }
@@ -1086,6 +1133,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     s->batch = sl_batch_new();
     s->seq = (uint64_t)sl_wall_us(); /* offset_seq stays monotonic across reopens in one process */
     sl_mevent_init(&s->ev);
+    sl_mevent_init(&s->ev_bson);
     sl_buf_init(&s->last_token), sl_buf_init(&s->hb_token), sl_buf_init(&s->scratch), sl_buf_init(&s->off);
     const char *cls = sl_ctx_core(ctx)->connector_class;
     s->debezium = cls && !strcmp(cls, DEBEZIUM_CLASS);
@@ -1147,6 +1195,7 @@ static void ms_close(void *src) {
     rpoint_clear(&s->start);
     sl_batch_destroy(s->batch);
     sl_mevent_free(&s->ev);
+    sl_mevent_free(&s->ev_bson);
     sl_buf_free(&s->last_token), sl_buf_free(&s->hb_token), sl_buf_free(&s->scratch), sl_buf_free(&s->off);
     sl_free(s->copy_ns);
     sl_free(s->hosts);
