@@ -2,6 +2,7 @@
 #include "kafka/kclient.h"
 #include "core/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,5 +316,95 @@ int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, const char *group,
+                        const char *what, const char *topic_key, int partitions, int timeout_ms,
+                        sl_kafka_record_fn *fn, void *arg, char *errstr, size_t errsz) {
+    char err[512];
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, cfg, NULL, err, sizeof err);
+    if (!conf) {
+        snprintf(errstr, errsz, "%s: %s", what, err);
+        return -1;
+    }
+    if (sl_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) < 0 ||
+        sl_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) < 0 ||
+        sl_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) < 0 ||
+        sl_kafka_conf_set(conf, "group.id", group, err, sizeof err) < 0 ||
+        sl_kafka_conf_set(conf, "client.id", group, err, sizeof err) < 0) {
+        snprintf(errstr, errsz, "%s: %s", what, err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    sl_kafka_conf_logging(conf, what);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!c) {
+        snprintf(errstr, errsz, "%s: %s", what, err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int rc = -1, records = 0;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(c, 0, rkt, &md, 30000);
+    rd_kafka_topic_destroy(rkt);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(errstr, errsz, "%s: topic %s (%s): %s", what, topic, topic_key,
+                 rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        goto out;
+    }
+    int np = md->topics[0].partition_cnt;
+    if (partitions > 0 && np != partitions) {
+        snprintf(errstr, errsz,
+                 "%s: topic %s (%s) has %d partitions; it must have exactly %d, so that every change is read in "
+                 "the order it was made (as Kafka Connect requires): use another topic",
+                 what, topic, topic_key, np, partitions);
+        goto out;
+    }
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(np);
+    for (int i = 0; i < np; i++)
+        rd_kafka_topic_partition_list_add(tp, topic, md->topics[0].partitions[i].id)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    /* every partition's end, once (a partition reports it again only after new records) */
+    char *at_end = sl_calloc((size_t)(np ? np : 1), 1);
+    int ends = 0;
+    int64_t deadline = sl_mono_ms() + timeout_ms;
+    char hard[384];
+    while (ends < np) {
+        if (sl_mono_ms() > deadline) {
+            snprintf(errstr, errsz, "%s: topic %s (%s) not read to its end within %d ms", what, topic, topic_key,
+                     timeout_ms);
+            goto out_free;
+        }
+        if (sl_kafka_hard_error(c, hard, sizeof hard)) {
+            snprintf(errstr, errsz, "%s: reading topic %s: cannot talk to the Kafka cluster: %s", what, topic, hard);
+            goto out_free;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition >= 0 && m->partition < np && !at_end[m->partition]) at_end[m->partition] = 1, ends++;
+        } else if (m->err) {
+            snprintf(errstr, errsz, "%s: reading topic %s: %s", what, topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            goto out_free;
+        } else if (m->key) {
+            rd_kafka_timestamp_type_t tt;
+            fn(arg, m->key, m->key_len, m->payload, m->len, rd_kafka_message_timestamp(m, &tt));
+            records++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rc = records;
+out_free:
+    sl_free(at_end);
+out:
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_consumer_close(c);
+    sl_kafka_forget(c);
+    rd_kafka_destroy(c);
     return rc;
 }

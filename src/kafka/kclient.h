@@ -83,4 +83,21 @@ int sl_kafka_hard_error(const rd_kafka_t *rk, char *out, size_t outsz);
 /* Call before rd_kafka_destroy(rk) (its address may be reused). */
 void sl_kafka_forget(const rd_kafka_t *rk);
 
+/* One record of a topic read by sl_kafka_read_topic. */
+typedef void sl_kafka_record_fn(void *arg, const void *key, size_t key_len, const void *value, size_t value_len,
+                                int64_t ts_ms);
+/*
+ * Reads every partition of `topic` from its beginning to its end (the last
+ * stable offset: read_committed), calling fn for each record that has a key:
+ * how the Kafka stores (offsets, connector configs) load their compacted
+ * topic. group is the client's group.id (assign() only, it never joins);
+ * what and topic_key name the store and its config key in errors;
+ * partitions > 0 requires the topic to have exactly that many. Gives up on
+ * an error retrying cannot heal (authentication, TLS) and after timeout_ms.
+ * Returns the number of records read, or -1 with errstr.
+ */
+int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, const char *group,
+                        const char *what, const char *topic_key, int partitions, int timeout_ms,
+                        sl_kafka_record_fn *fn, void *arg, char *errstr, size_t errstr_size);
+
 #endif

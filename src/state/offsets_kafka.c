@@ -88,72 +88,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (m->err && !s->delivery_err) s->delivery_err = m->err;
 }
 
+static void load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms) {
+    apply(arg, key, klen, val, vlen, ts_ms);
+}
+
 /* Reads the topic from the beginning to its end (the last stable offset). */
 static int load(sl_koffsets *s, const sl_kafka_client *kc, const sl_config *cfg, char *errstr, size_t errsz) {
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, cfg, NULL, errstr, errsz);
-    if (!conf) return -1;
-    char err[512];
-    if (sl_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "group.id", "sluice-offset-reader", err, sizeof err) < 0) {
-        snprintf(errstr, errsz, "%s", err);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    sl_kafka_conf_logging(conf, "offsets");
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!c) {
-        snprintf(errstr, errsz, "offset store: %s", err);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    int rc = -1;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, s->topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(c, 0, rkt, &md, 30000);
-    rd_kafka_topic_destroy(rkt);
-    if (e || md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(errstr, errsz, "offset store: topic %s (offset.storage.topic): %s", s->topic,
-                 rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-        goto out;
-    }
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(np);
-    for (int i = 0; i < np; i++)
-        rd_kafka_topic_partition_list_add(tp, s->topic, md->topics[0].partitions[i].id)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(c, tp);
-    rd_kafka_topic_partition_list_destroy(tp);
-    int eofs = 0;
-    int64_t deadline = sl_mono_ms() + LOAD_TIMEOUT_MS;
-    while (eofs < np) {
-        if (sl_mono_ms() > deadline) {
-            snprintf(errstr, errsz, "offset store: topic %s not read to its end within %d ms", s->topic,
-                     LOAD_TIMEOUT_MS);
-            goto out;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-        if (!m) continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
-        } else if (m->err) {
-            snprintf(errstr, errsz, "offset store: reading %s: %s", s->topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto out;
-        } else if (m->key) {
-            rd_kafka_timestamp_type_t tt;
-            apply(s, m->key, m->key_len, m->payload, m->len, rd_kafka_message_timestamp(m, &tt));
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rc = 0;
-out:
-    if (md) rd_kafka_metadata_destroy(md);
-    rd_kafka_consumer_close(c);
-    sl_kafka_forget(c);
-    rd_kafka_destroy(c);
-    return rc;
+    return sl_kafka_read_topic(kc, cfg, s->topic, "sluice-offset-reader", "offset store", "offset.storage.topic", 0,
+                               LOAD_TIMEOUT_MS, load_one, s, errstr, errsz) < 0 ? -1 : 0;
 }
 
 sl_koffsets *sl_koffsets_open(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,

@@ -389,89 +389,18 @@ static int kload(sl_wstore *base, void (*cb)(const char *, const char *, const c
 
 static const wstore_ops kafka_ops = {kclose, kput, kset_target, kdelete, kload};
 
+static void kread_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms) {
+    (void)ts_ms;
+    kapply(arg, key, klen, val, vlen);
+}
+
 /* Reads the topic from its beginning to its end (the last stable offset) into s. */
 static int kread(kafka_store *s, const sl_kafka_client *kc, char *errstr, size_t errsz) {
-    char err[512];
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, NULL, NULL, err, sizeof err);
-    if (!conf) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        return -1;
-    }
-    if (sl_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "group.id", "sluice-config-reader", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "client.id", "sluice-config-reader", err, sizeof err) < 0) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    sl_kafka_conf_logging(conf, "config store");
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!c) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    int rc = -1, records = 0;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, s->topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(c, 0, rkt, &md, KS_OPEN_TIMEOUT_MS);
-    rd_kafka_topic_destroy(rkt);
-    if (e || md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(errstr, errsz, "config store: topic %s (config.storage.topic): %s", s->topic,
-                 rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-        goto out;
-    }
-    if (md->topics[0].partition_cnt != 1) {
-        snprintf(errstr, errsz,
-                 "config store: topic %s (config.storage.topic) has %d partitions; it must have exactly one, so "
-                 "that every change is read in the order it was made (as Kafka Connect requires): use another "
-                 "topic",
-                 s->topic, md->topics[0].partition_cnt);
-        goto out;
-    }
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tp, s->topic, md->topics[0].partitions[0].id)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(c, tp);
-    rd_kafka_topic_partition_list_destroy(tp);
-    int64_t deadline = sl_mono_ms() + KS_LOAD_TIMEOUT_MS;
-    char hard[384];
-    for (;;) {
-        if (sl_mono_ms() > deadline) {
-            snprintf(errstr, errsz, "config store: topic %s (config.storage.topic) not read to its end within %d ms",
-                     s->topic, KS_LOAD_TIMEOUT_MS);
-            goto out;
-        }
-        if (sl_kafka_hard_error(c, hard, sizeof hard)) {
-            snprintf(errstr, errsz, "config store: reading topic %s: cannot talk to the Kafka cluster: %s", s->topic,
-                     hard);
-            goto out;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-        if (!m) continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rd_kafka_message_destroy(m);
-            break;
-        }
-        if (m->err) {
-            snprintf(errstr, errsz, "config store: reading topic %s: %s", s->topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto out;
-        }
-        if (m->key) kapply(s, m->key, m->key_len, m->payload, m->len);
-        records++;
-        rd_kafka_message_destroy(m);
-    }
+    int records = sl_kafka_read_topic(kc, NULL, s->topic, "sluice-config-reader", "config store",
+                                      "config.storage.topic", 1, KS_LOAD_TIMEOUT_MS, kread_one, s, errstr, errsz);
+    if (records < 0) return -1;
     SL_INFO("worker", "config store: read topic=%s records=%d connectors=%d", s->topic, records, s->n);
-    rc = 0;
-out:
-    if (md) rd_kafka_metadata_destroy(md);
-    rd_kafka_consumer_close(c);
-    sl_kafka_forget(c);
-    rd_kafka_destroy(c);
-    return rc;
+    return 0;
 }
 
 static sl_wstore *kafka_open(const sl_wstore_conf *wc, char *errstr, size_t errsz) {
