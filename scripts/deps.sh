@@ -41,6 +41,8 @@ PACKAGES=(
     openjdk-17-jre-headless openjdk-17-jdk-headless maven
     # test runner and process tooling used by the scripts
     python3 python3-pip procps psmisc util-linux
+    # the docs' curl lines are run as written by test_rest.py
+    curl
 )
 # pymongo seeds the Mongo tests' data.  The MongoDB stand-in (see below)
 # reports wire version 8 (MongoDB 4.2), and pymongo refuses such a server

@@ -34,8 +34,9 @@
 const char sl_status_usage[] =
     "usage: sluice status [--url URL] [--token TOKEN | --token-file FILE] [--json] [--no-rate]\n"
     "  Shows the connectors of a running `sluice serve`: state, source and sink, records read\n"
-    "  and written, records/s written (two /metrics samples 1 s apart), source lag in ms, and\n"
-    "  the first line of the failure of each FAILED connector.\n"
+    "  and written, records/s written (two /metrics samples 1 s apart), source lag in ms, how far\n"
+    "  the source is ahead (bytes or records, where it can tell) and the first line of the\n"
+    "  failure of each FAILED connector.\n"
     "  --url URL          the daemon's REST listener (default " DEFAULT_URL ")\n"
     "  --token TOKEN      bearer token (default: $SLUICE_REST_TOKEN)\n"
     "  --token-file FILE  read the token from FILE\n"
@@ -52,6 +53,7 @@ typedef struct opts {
 typedef struct row {
     char *name, *state, *source, *sink, *error; /* owned; error: first line of the trace */
     double read, written, lag_ms, written_prev, rate;
+    double behind_bytes, behind_records; /* where the source can tell */
 } row;
 
 typedef struct table {
@@ -77,7 +79,7 @@ static row *row_get(table *t, const char *name) {
     row *r = &t->r[t->n++];
     memset(r, 0, sizeof *r);
     r->name = sl_strdup(name);
-    r->read = r->written = r->lag_ms = r->written_prev = r->rate = NAN;
+    r->read = r->written = r->lag_ms = r->written_prev = r->rate = r->behind_bytes = r->behind_records = NAN;
     return r;
 }
 
@@ -232,8 +234,9 @@ static void apply_sample(table *t, const prom_sample *s) {
     bool state = !strcmp(s->name, SL_M_STATE), info = !strcmp(s->name, SL_M_INFO);
     bool read = !strcmp(s->name, SL_M_RECORDS_READ), written = !strcmp(s->name, SL_M_RECORDS_WRITTEN);
     bool lag = !strcmp(s->name, SL_M_SOURCE_LAG_MS);
+    bool bbytes = !strcmp(s->name, SL_M_BEHIND_BYTES), brecs = !strcmp(s->name, SL_M_BEHIND_RECORDS);
     row *r;
-    if (!conn || !(state || info || read || written || lag) || !(r = row_get(t, conn))) return;
+    if (!conn || !(state || info || read || written || lag || bbytes || brecs) || !(r = row_get(t, conn))) return;
     const char *st = label_of(s, "state"), *src = label_of(s, "source"), *snk = label_of(s, "sink");
     if (state && st && s->value == 1 && !r->state) set_str(&r->state, st, strlen(st));
     if (info && src) set_str(&r->source, src, strlen(src));
@@ -241,6 +244,8 @@ static void apply_sample(table *t, const prom_sample *s) {
     if (read) r->read = s->value;
     if (written) r->written = s->value;
     if (lag) r->lag_ms = s->value;
+    if (bbytes) r->behind_bytes = s->value;
+    if (brecs) r->behind_records = s->value;
 }
 
 static void parse_metrics(table *t, const char *text, size_t len) {
@@ -327,6 +332,19 @@ static int width(const char *s) {
     return w;
 }
 
+/* How far the source is ahead: bytes (B, kB, MB, GB) or records ("rec"), "-" when unknown. */
+static void fmt_behind(char *s, size_t n, const row *r) {
+    double b = r->behind_bytes;
+    if (!isnan(b)) {
+        const char *u[] = {"B", "kB", "MB", "GB", "TB"};
+        int k = 0;
+        while (b >= 1000 && k < 4) b /= 1000, k++;
+        if (k == 0) snprintf(s, n, "%.0fB", b);
+        else snprintf(s, n, "%.1f%s", b, u[k]);
+    } else if (!isnan(r->behind_records)) snprintf(s, n, "%.0frec", r->behind_records);
+    else snprintf(s, n, "-");
+}
+
 static void flow(char *s, size_t n, const row *r) {
     snprintf(s, n, "%s \xe2\x86\x92 %s", r->source ? r->source : "?", r->sink ? r->sink : "?");
 }
@@ -341,16 +359,17 @@ static void print_table(const table *t) {
         if (r->state && width(r->state) > ws) ws = width(r->state);
         if (width(f) > wf) wf = width(f);
     }
-    printf("%-*s  %-*s  SOURCE \xe2\x86\x92 SINK%*s  %12s  %12s  %8s  %8s\n", wn, "NAME", ws, "STATE", wf - 13, "",
-           "READ", "WRITTEN", "RATE", "LAG(ms)");
+    printf("%-*s  %-*s  SOURCE \xe2\x86\x92 SINK%*s  %12s  %12s  %8s  %8s  %9s\n", wn, "NAME", ws, "STATE", wf - 13,
+           "", "READ", "WRITTEN", "RATE", "LAG(ms)", "BEHIND");
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
-        char rd[32], wr[32], rt[32], lg[32];
+        char rd[32], wr[32], rt[32], lg[32], bh[32];
         fmt_num(rd, sizeof rd, r->read), fmt_num(wr, sizeof wr, r->written);
         fmt_num(rt, sizeof rt, r->rate), fmt_num(lg, sizeof lg, r->lag_ms);
+        fmt_behind(bh, sizeof bh, r);
         flow(f, sizeof f, r);
-        printf("%s%*s  %-*s  %s%*s  %12s  %12s  %8s  %8s\n", r->name, wn - width(r->name), "", ws,
-               r->state ? r->state : "?", f, wf - width(f), "", rd, wr, rt, lg);
+        printf("%s%*s  %-*s  %s%*s  %12s  %12s  %8s  %8s  %9s\n", r->name, wn - width(r->name), "", ws,
+               r->state ? r->state : "?", f, wf - width(f), "", rd, wr, rt, lg, bh);
         if (r->error && r->state && !strcmp(r->state, "FAILED")) printf("    error: %s\n", r->error);
     }
     if (!t->n) printf("(no connectors)\n");
@@ -366,10 +385,11 @@ static void print_json(const table *t, const char *url) {
         const row *r = &t->r[i];
         bool failed = r->state && !strcmp(r->state, "FAILED");
         json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->name, "state",
+            arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->name, "state",
                            jstrn(r->state), "source", jstrn(r->source), "sink", jstrn(r->sink), "records_read",
                            jint(r->read), "records_written", jint(r->written), "rate", jnum(r->rate), "lag_ms",
-                           jint(r->lag_ms), "error", jstrn(failed ? r->error : NULL)));
+                           jint(r->lag_ms), "behind_bytes", jint(r->behind_bytes), "behind_records",
+                           jint(r->behind_records), "error", jstrn(failed ? r->error : NULL)));
     }
     json_t *doc = json_pack("{s:s, s:o}", "url", url, "connectors", arr);
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -103,10 +103,10 @@ struct sl_connector {
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
     /* daemon mode */
     _Atomic int paused;
-    _Atomic uint64_t bytes_read, reconnects, batch_size_sum, n_failed, n_dlq, n_filtered;
+    _Atomic uint64_t bytes_read, bytes_written, reconnects, batch_size_sum, n_failed, n_dlq, n_filtered;
     _Atomic int64_t lag_records, lag_bytes;
     pthread_mutex_t m_lock;  /* the metrics below */
-    int64_t source_ts_ms, last_write_ms;
+    int64_t source_ts_ms, lag_ms;
     uint64_t lat_count, lat_buckets[SL_LATENCY_BUCKETS];
     double lat_sum_ms;
     char committed_offset[512];
@@ -124,6 +124,7 @@ struct sl_connector {
     pthread_mutex_t err_lock;
     char err[1024];
     char retry_err[1024];
+    int64_t err_ms;          /* wall time of the newest err or retry_err */
 };
 
 static void warn_key(const char *key, void *arg) {
@@ -148,6 +149,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     pthread_mutex_init(&c->err_lock, NULL);
     pthread_mutex_init(&c->m_lock, NULL);
     c->lag_records = c->lag_bytes = -1;
+    c->lag_ms = -1;
     int before = errs->n;
     if (!cfg->name || !*cfg->name) sl_errs_add(errs, "name: required, not set (the connector's name)");
     c->name = sl_strdup(cfg->name ? cfg->name : "");
@@ -267,6 +269,7 @@ void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
         vsnprintf(c->err, sizeof c->err, fmt, ap);
         va_end(ap);
         sl_log_redact(c->err);
+        c->err_ms = sl_wall_us() / 1000;
         atomic_store(&c->failed, 1);
     }
     pthread_mutex_unlock(&c->err_lock);
@@ -282,6 +285,7 @@ void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
     vsnprintf(c->retry_err, sizeof c->retry_err, fmt, ap);
     va_end(ap);
     sl_log_redact(c->retry_err);
+    c->err_ms = sl_wall_us() / 1000;
     pthread_mutex_unlock(&c->err_lock);
 }
 
@@ -321,6 +325,8 @@ void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
     atomic_fetch_add(&x->conn->n_failed, 1);
     if (sent_to_dlq) atomic_fetch_add(&x->conn->n_dlq, 1);
 }
+
+void sl_ctx_bytes_written(sl_ctx *x, uint64_t n) { atomic_fetch_add(&x->conn->bytes_written, n); }
 
 void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind) {
     atomic_store(&x->conn->lag_records, records_behind);
@@ -446,7 +452,11 @@ static void note_durable(sl_connector *c) {
         if (c->run_ts[i] > newest) newest = c->run_ts[i];
     }
     if (newest / 1000 > c->source_ts_ms) c->source_ts_ms = newest / 1000;
-    if (c->run_ts_n) c->last_write_ms = sl_mono_ms();
+    /* Debezium's MilliSecondsBehindSource, taken when the changes became durable; a run without changes
+     * (an idle source advancing its position) with nothing queued behind it means caught up. */
+    size_t qbytes = 0, qrecs = 0, qbatches = 0;
+    if (c->run_ts_n) c->lag_ms = now_us / 1000 - newest / 1000 > 0 ? now_us / 1000 - newest / 1000 : 0;
+    else if (c->q && (sl_queue_stats(c->q, &qbytes, &qrecs, &qbatches), qrecs == 0)) c->lag_ms = 0;
     pthread_mutex_unlock(&c->m_lock);
     c->run_ts_n = 0;
 }
@@ -655,6 +665,7 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->batches_written = atomic_load(&c->n_batches);
     m->offsets_committed = atomic_load(&c->n_commits);
     m->bytes_read = atomic_load(&c->bytes_read);
+    m->bytes_written = atomic_load(&c->bytes_written);
     m->reconnects = atomic_load(&c->reconnects);
     m->records_failed = atomic_load(&c->n_failed);
     m->records_dlq = atomic_load(&c->n_dlq);
@@ -669,8 +680,7 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->lag_bytes = atomic_load(&c->lag_bytes);
     pthread_mutex_lock(&c->m_lock);
     m->source_ts_ms = c->source_ts_ms;
-    /* Debezium's MilliSecondsBehindSource: of the newest event, while events flow. */
-    if (c->source_ts_ms && sl_mono_ms() - c->last_write_ms < 60000) m->lag_ms = sl_wall_us() / 1000 - c->source_ts_ms;
+    m->lag_ms = c->lag_ms;
     m->latency_count = c->lat_count;
     m->latency_sum_ms = c->lat_sum_ms;
     memcpy(m->latency_buckets, c->lat_buckets, sizeof m->latency_buckets);
@@ -678,6 +688,10 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->nsnapshot = c->nsnap;
     memcpy(m->snapshot, c->snap, sizeof m->snapshot);
     pthread_mutex_unlock(&c->m_lock);
+    pthread_mutex_lock(&c->err_lock);
+    snprintf(m->last_error, sizeof m->last_error, "%s", atomic_load(&c->failed) ? c->err : c->retry_err);
+    m->last_error_ms = m->last_error[0] ? c->err_ms : 0;
+    pthread_mutex_unlock(&c->err_lock);
     m->running = sl_connector_running(c);
     m->paused = atomic_load(&c->paused) != 0;
     m->failed = atomic_load(&c->failed) != 0;

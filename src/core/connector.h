@@ -115,6 +115,8 @@ void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, i
 void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq);
 /* Source: how far the committed position is behind the source, where measurable (-1: unknown). */
 void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind);
+/* Sink: bytes it wrote (encoded form: file bytes, Kafka key + value, BSON documents). */
+void sl_ctx_bytes_written(sl_ctx *x, uint64_t n);
 
 /* ---- daemon mode: pause/resume and metrics ---- */
 
@@ -140,18 +142,22 @@ typedef struct sl_snapshot_table {
 typedef struct sl_connector_metrics {
     uint64_t records_read, records_written, batches_written, offsets_committed;
     uint64_t bytes_read;              /* change data handed from source to sink (in-memory size) */
+    uint64_t bytes_written;           /* sl_ctx_bytes_written: what the sink wrote, encoded */
     uint64_t records_filtered;        /* dropped by transforms */
     uint64_t records_failed, records_dlq;
     uint64_t reconnects;
     uint64_t batch_size_sum, batch_size_count; /* records per written batch */
     size_t queue_records, queue_bytes, queue_max_records, queue_max_bytes;
     int64_t source_ts_ms;             /* source commit time of the newest written record (0: none yet) */
-    int64_t lag_ms;                   /* now - source_ts_ms when records flowed in the last minute, else 0 */
+    int64_t lag_ms;                   /* durable time - source commit time of the newest record of the last
+                                       * durable run; 0 after an idle advance with nothing queued; -1 unknown */
     int64_t lag_records, lag_bytes;   /* sl_ctx_source_lag, -1 unknown */
     uint64_t latency_count;           /* end to end: source commit -> durable in the sink */
     double latency_sum_ms;
     uint64_t latency_buckets[SL_LATENCY_BUCKETS]; /* cumulative counts, Prometheus style */
     char offset[512];                 /* newest committed source offset (JSON), "" if none */
+    char last_error[1024];            /* newest failure or retry reason (redacted), "" if none */
+    int64_t last_error_ms;            /* its wall time, ms since the epoch; 0 if none */
     sl_snapshot_table snapshot[16];   /* snapshot progress of up to 16 tables */
     int nsnapshot;
     bool running, paused, failed;

@@ -92,7 +92,7 @@ static bool get_conn(sl_worker *w, const sl_rest_req *req, sl_wconn_info *i, sl_
 static void h_list(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     sl_wconn_info *v;
     int n = sl_worker_list(w, false, &v);
-    json_t *body = req->expand_status || req->expand_info ? json_object() : json_array();
+    json_t *body = req->expand ? json_object() : json_array();
     for (int k = 0; k < n; k++) {
         if (json_is_array(body)) {
             json_array_append_new(body, json_string(v[k].name));
@@ -172,8 +172,9 @@ static void h_restart(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     }
     sl_wconn_info i;
     if (!get_conn(w, req, &i, out)) return;
+    /* The connector and its one task are one instance here: when it restarts, so does the task. */
     const char *r = restarting ? "RESTARTING" : NULL;
-    set_json(out, 202, status_json(w, &i, r, req->include_tasks ? r : NULL));
+    set_json(out, 202, status_json(w, &i, r, r));
     sl_wconn_info_free(&i);
 }
 

@@ -188,6 +188,8 @@ static const struct plain {
      M(records_dlq)},
     {"sluice_connector_bytes_read_total", "counter", "Bytes of change data handed from the source to the sink.", F_U64,
      M(bytes_read)},
+    {"sluice_connector_bytes_written_total", "counter",
+     "Bytes the sink wrote, encoded (file bytes, Kafka keys and values, BSON documents).", F_U64, M(bytes_written)},
     {"sluice_connector_batches_written_total", "counter", "Batches written durably to the sink.", F_U64,
      M(batches_written)},
     {"sluice_connector_offsets_committed_total", "counter", "Source offsets committed to the offset store.", F_U64,
@@ -203,12 +205,14 @@ static const struct plain {
     {"sluice_connector_queue_max_bytes", "gauge", "Byte limit of the queue (max.queue.size.in.bytes; 0: none).", F_SIZE,
      M(queue_max_bytes)},
     {SL_M_SOURCE_LAG_MS, "gauge",
-     "Age of the newest written change at the source (now - its source commit time) while changes flow; 0 when idle.",
+     "Milliseconds the newest durable change was behind its source commit when it became durable; 0 once an "
+     "idle source advanced with nothing queued.",
      F_I64_KNOWN, M(lag_ms)},
-    {"sluice_connector_source_behind_records", "gauge",
+    {SL_M_BEHIND_RECORDS, "gauge",
      "Records the committed position is behind the source, where the source can tell.", F_I64_KNOWN, M(lag_records)},
-    {"sluice_connector_source_behind_bytes", "gauge",
-     "Bytes the committed position is behind the source (e.g. WAL or binlog bytes), where the source can tell.",
+    {SL_M_BEHIND_BYTES, "gauge",
+     "Bytes the committed position is behind the source (PostgreSQL: WAL bytes of the slot; MySQL/MariaDB: binlog "
+     "bytes), where the source can tell.",
      F_I64_KNOWN, M(lag_bytes)},
 #undef M
 };
@@ -244,6 +248,37 @@ static void render_source_time(sl_buf *o, const sl_metrics_conn *cs, int n) {
         if (!cs[i].m || cs[i].m->source_ts_ms <= 0) continue;
         open_sample(o, name, "", cs[i].name);
         close_f(o, (double)cs[i].m->source_ts_ms / 1000.0);
+    }
+}
+
+/* An info series: 1 with a text field of the metrics (at byte offset off) as label lkey; none when empty. */
+static void info_family(sl_buf *o, const char *name, const char *help, const char *lkey, size_t off,
+                        const sl_metrics_conn *cs, int n) {
+    family(o, name, "gauge", help);
+    for (int i = 0; i < n; i++) {
+        const char *v = cs[i].m ? (const char *)cs[i].m + off : "";
+        if (!*v) continue;
+        open_sample(o, name, "", cs[i].name);
+        sl_buf_putc(o, ',');
+        label(o, lkey, v);
+        close_u64(o, 1);
+    }
+}
+
+/* The committed offset and the newest error as info series (the value is in a label), the error's time. */
+static void render_position_error(sl_buf *o, const sl_metrics_conn *cs, int n) {
+    info_family(o, "sluice_connector_source_offset_info",
+                "Always 1; the offset label is the newest committed source offset (JSON).", "offset",
+                offsetof(sl_connector_metrics, offset), cs, n);
+    info_family(o, "sluice_connector_last_error_info",
+                "Always 1; the error label is the newest failure or retry reason (secrets redacted).", "error",
+                offsetof(sl_connector_metrics, last_error), cs, n);
+    const char *name = "sluice_connector_last_error_timestamp_seconds";
+    family(o, name, "gauge", "Time of the newest failure or retry reason, Unix epoch seconds.");
+    for (int i = 0; i < n; i++) {
+        if (!cs[i].m || !cs[i].m->last_error_ms) continue;
+        open_sample(o, name, "", cs[i].name);
+        close_f(o, (double)cs[i].m->last_error_ms / 1000.0);
     }
 }
 
@@ -350,6 +385,7 @@ void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_state(out, conns, n);
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) render_plain(out, &plain[i], conns, n);
     render_source_time(out, conns, n);
+    render_position_error(out, conns, n);
     render_batch_size(out, conns, n);
     render_latency(out, conns, n);
     render_snapshot(out, conns, n);

@@ -19,6 +19,8 @@
 #define SL_M_RECORDS_READ "sluice_connector_records_read_total"
 #define SL_M_RECORDS_WRITTEN "sluice_connector_records_written_total"
 #define SL_M_SOURCE_LAG_MS "sluice_connector_source_lag_milliseconds"
+#define SL_M_BEHIND_BYTES "sluice_connector_source_behind_bytes"
+#define SL_M_BEHIND_RECORDS "sluice_connector_source_behind_records"
 #define SL_M_STATE "sluice_connector_state"
 #define SL_M_INFO "sluice_connector_info"
 

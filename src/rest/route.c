@@ -110,9 +110,15 @@ static int parse_query(const char *q, size_t len, sl_rest_req *r, char *msg, siz
         if (klen < sizeof key && vlen < sizeof val) {
             if (decode(q + i, klen, true, key, sizeof key) < 0 || decode(v, vlen, true, val, sizeof val) < 0)
                 return fail(400, msg, msgsz, "Malformed query string");
-            if (strcmp(key, "expand") == 0 && strcmp(val, "status") == 0) r->expand_status = true;
-            else if (strcmp(key, "expand") == 0 && strcmp(val, "info") == 0) r->expand_info = true;
-            else if (strcmp(key, "includeTasks") == 0) r->include_tasks = query_true(val);
+            if (strcmp(key, "expand") == 0) {
+                /* Connect answers with the map whenever expand is given (unknown values: empty objects);
+                 * "status,info" is taken as both. */
+                r->expand = true;
+                for (char *save = NULL, *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                    if (strcmp(t, "status") == 0) r->expand_status = true;
+                    else if (strcmp(t, "info") == 0) r->expand_info = true;
+                }
+            } else if (strcmp(key, "includeTasks") == 0) r->include_tasks = query_true(val);
             else if (strcmp(key, "onlyFailed") == 0) r->only_failed = query_true(val);
         }
         i = j + 1;

@@ -65,7 +65,7 @@ typedef struct sl_rest_req {
     sl_rest_body body;
     char name[SL_REST_NAME_MAX + 1]; /* {name}, decoded: connector or plugin */
     int task;                        /* {task} */
-    bool expand_status, expand_info; /* GET /connectors?expand=status&expand=info */
+    bool expand, expand_status, expand_info; /* GET /connectors?expand=status&expand=info (or status,info) */
     bool include_tasks, only_failed; /* POST .../restart?includeTasks=true&onlyFailed=true */
 } sl_rest_req;
 

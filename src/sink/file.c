@@ -65,6 +65,7 @@ static int write_all(file_sink *s, char *errstr, size_t errsz) {
         }
         off += (size_t)n;
     }
+    if (s->ctx) sl_ctx_bytes_written(s->ctx, off);
     sl_buf_reset(&s->out);
     return 0;
 }

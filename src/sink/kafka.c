@@ -246,7 +246,10 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, cons
             RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
             RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-        if (!e) return 0;
+        if (!e) {
+            if (s->ctx) sl_ctx_bytes_written(s->ctx, (key ? key->len : 0) + (value ? value->len : 0));
+            return 0;
+        }
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->delivery_failed) {
             /* Wait for delivery reports to make room, but not forever when the connector is stopping
              * and the broker does not answer: nothing unacknowledged is committed, so giving up loses nothing. */

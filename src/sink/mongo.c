@@ -1000,6 +1000,7 @@ static bool append_op(const mongo_sink *s, mongoc_bulk_operation_t *b, const mop
     case W_DELETE: ok = mongoc_bulk_operation_remove_one_with_opts(b, o->filter, NULL, be); break;
     case W_DELETE_MANY: ok = mongoc_bulk_operation_remove_many_with_opts(b, o->filter, NULL, be); break;
     }
+    if (ok && s->ctx) sl_ctx_bytes_written(s->ctx, (o->doc ? o->doc->len : 0) + (o->filter ? o->filter->len : 0));
 out:
     return ok;
 }

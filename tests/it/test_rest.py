@@ -12,11 +12,12 @@ import subprocess
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
 
-from conftest import SLUICE, payload, sql, wait_until
+from conftest import SLUICE, MySluice, my_make_table, mysql, payload, sql, wait_until
 
 
 def free_port():
@@ -296,6 +297,9 @@ def test_error_codes(serve, pgc):
     assert st == 400 and "STOPPED" in body["message"] and "/connectors/twice/stop" in body["message"]
     st, body, _ = s.req("PATCH", "/connectors/twice/offsets", {"offsets": []})
     assert st == 400
+    valid = {"offsets": [{"partition": {"server": "rest_err"}, "offset": {"lsn": 1}}]}
+    st, body, _ = s.req("PATCH", "/connectors/twice/offsets", valid)
+    assert st == 400 and "STOPPED" in body["message"], body  # a valid body, refused for the state
     assert s.stop() == 0
 
 
@@ -324,18 +328,116 @@ def test_deploy_pause_resume_delete(pg, serve, pgc):
     status = s.wait_state("inventory", "PAUSED")
     assert status["tasks"][0]["state"] == "PAUSED"
     s.wait_log("paused connector=inventory")  # the source has closed its connection
-    sql(pg, f"INSERT INTO {t} VALUES (4, 'v4')")
+    # the slot holds the position: still there, nobody reading it
+    assert sql(pg, "SELECT active FROM pg_replication_slots WHERE slot_name = %s", cfg["slot.name"]) == [(False,)]
+    for lo in range(4, 1004, 100):  # 1000 rows in 10 transactions while paused
+        sql(pg, f"INSERT INTO {t} SELECT g, 'p' FROM generate_series({lo}, {lo + 99}) g")
     time.sleep(2)
     assert ids(events(cfg)) == [1, 2, 3], "a row inserted while paused was delivered"
 
     assert s.req("PUT", "/connectors/inventory/resume")[0] == 202
     s.wait_state("inventory", "RUNNING")
-    assert ids(wait_events(s, cfg, 4)) == [1, 2, 3, 4]
+    assert ids(wait_events(s, cfg, 1003)) == list(range(1, 1004))  # every row once, in order
 
     st, body, _ = s.req("DELETE", "/connectors/inventory")
     assert st == 204 and body is None
     assert s.req("GET", "/connectors/inventory")[0] == 404
     assert s.ok("GET", "/connectors") == []
+    s.wait_log("connector stopped cleanly connector=inventory")
+    assert s.stop() == 0
+
+
+def test_mariadb_pause_resume_and_binlog_lag(serve, my, tmp_path):
+    """Pause holds the binlog position (nothing read meanwhile), resume delivers every row once; /metrics
+    shows how many binlog bytes the committed position is behind the server."""
+    t = my_make_table(my, "rest_my_pause", "id INT PRIMARY KEY, v VARCHAR(20)", "INSERT INTO rest_my_pause VALUES (1, 'a')")
+    cfg = MySluice(tmp_path, my, table_include_list=f"sluice.{t}").config
+    cfg["sink.file.path"] = str(tmp_path / "my.jsonl")
+    s = serve().start()
+    s.ok("POST", "/connectors", {"name": "myp", "config": cfg}, want=201)
+    s.wait_state("myp", "RUNNING")
+    assert ids(wait_events(s, cfg, 1)) == [1]
+    s.wait_log("streaming binlog from")
+    mysql(my, f"INSERT INTO {t} VALUES (2, 'b')")
+    assert ids(wait_events(s, cfg, 2)) == [1, 2]
+
+    def behind():
+        got = [v for line in s.ok("GET", "/metrics").splitlines()
+               if line.startswith('sluice_connector_source_behind_bytes{connector="myp"}')
+               for v in [float(line.rsplit(" ", 1)[1])]]
+        return got[0] if got else None
+
+    wait_until(lambda: behind() == 0, what="binlog lag 0 once caught up")
+    s.ok("PUT", "/connectors/myp/pause", want=202)
+    s.wait_state("myp", "PAUSED")
+    s.wait_log("paused connector=myp")
+    for lo in range(3, 503, 50):  # 500 rows in 10 transactions while paused
+        mysql(my, f"INSERT INTO {t} SELECT seq, 'p' FROM seq_{lo}_to_{lo + 49}")
+    time.sleep(2)
+    assert ids(events(cfg)) == [1, 2], "a row inserted while paused was delivered"
+    s.ok("PUT", "/connectors/myp/resume", want=202)
+    # measured at the first commit read after resuming, against the position committed before the pause
+    wait_until(lambda: (behind() or 0) > 500 * 5, interval=0.02, what="binlog bytes behind after the pause")
+    s.wait_state("myp", "RUNNING")
+    assert ids(wait_events(s, cfg, 502)) == list(range(1, 503))
+    wait_until(lambda: behind() == 0, what="binlog lag back to 0")
+    assert s.stop() == 0
+
+
+def doc_block(heading):
+    """The first ```sh block after `heading` in docs/rest-api.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "rest-api.md").read_text()
+    after = text[text.index(heading):]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start:after.index("```", start)]
+
+
+def test_deploy_sequence_as_written_in_the_docs(pg, serve, pgc, tmp_path, monkeypatch):
+    """The docs' shell lines, run by bash with curl; only the connector's database and file change."""
+    t = table(pg, "orders_docs", [1, 2])
+    monkeypatch.setenv("PGPASSWORD", os.environ["SLUICE_PG_PASSWORD"])
+    monkeypatch.setenv("SLUICE_REST_TOKEN", "docs-t0ken")
+    s = serve(**{"rest.auth.token": "${env:SLUICE_REST_TOKEN}"})
+    s.token = "docs-t0ken"  # what the reference resolves to
+    s.start()
+    pgc.slots.append("debezium"), pgc.pubs.append("dbz_publication")  # the defaults the docs' config uses
+    out = tmp_path / "inventory.jsonl"
+    block = doc_block("## Deploying a connector")
+    for a, b in [('"5432"', f'"{os.environ["SLUICE_PG_PORT"]}"'), ('"cdc"', f'"{os.environ["SLUICE_PG_USER"]}"'),
+                 ('"shop"', f'"{os.environ["SLUICE_PG_DB"]}"'), ("public.orders", f"public.{t}"),
+                 ("/var/lib/sluice/inventory.jsonl", str(out))]:
+        assert a in block, a
+        block = block.replace(a, b)
+    setup, curls = block.split("\nEOF\n")
+    setup += "\nEOF\n"
+    curls = [line for line in curls.splitlines() if line.startswith("curl ")]
+    assert len(curls) == 5
+    preamble = doc_block("The examples below use")  # S=... and AUTH=...
+    assert "http://127.0.0.1:8083" in preamble
+    preamble = preamble.replace("http://127.0.0.1:8083", f"http://127.0.0.1:{s.port}")
+
+    def sh(script):
+        r = subprocess.run(["bash", "-c", preamble + script], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    created = json.loads(sh(setup + curls[0]))
+    assert created["name"] == "inventory" and created["config"]["database.password"] == "[hidden]"
+    wait_until(lambda: '"state":"RUNNING"' in sh(curls[1]), what="the status line to say RUNNING")
+    cfg = {"sink.file.path": str(out)}
+    assert ids(wait_events(s, cfg, 2)) == [1, 2]
+    s.wait_log("streaming slot=")
+    assert sh(curls[2]) == ""  # pause: 202, no body
+    s.wait_state("inventory", "PAUSED")
+    s.wait_log("paused connector=inventory")
+    sql(pg, f"INSERT INTO {t} VALUES (3, 'v3')")
+    time.sleep(1)
+    assert ids(events(cfg)) == [1, 2]
+    assert sh(curls[3]) == ""  # resume
+    assert ids(wait_events(s, cfg, 3)) == [1, 2, 3]
+    assert sh(curls[4]) == ""  # delete: 204
+    assert s.req("GET", "/connectors/inventory")[0] == 404
     s.wait_log("connector stopped cleanly connector=inventory")
     assert s.stop() == 0
 
@@ -389,6 +491,8 @@ def test_config_put_patch_tasks_restart(pg, serve, pgc):
     assert set(ex) == {"cfg one"} and set(ex["cfg one"]) == {"status", "info"}
     assert ex["cfg one"]["info"]["config"]["database.password"] == "[hidden]"
     assert set(s.ok("GET", "/connectors?expand=status")["cfg one"]) == {"status"}
+    assert set(s.ok("GET", "/connectors?expand=status,info")["cfg one"]) == {"status", "info"}
+    assert s.ok("GET", "/connectors?expand=nothing") == {"cfg one": {}}  # Connect: the map, empty entries
     assert s.stop() == 0
 
 
@@ -483,6 +587,9 @@ def test_bearer_token(serve):
     assert st == 401
     st, body, _ = s.req("GET", "/connectors", headers={"Authorization": "Basic czNjcjN0LXQwa2Vu"}, token="")
     assert st == 401
+    for path in ("/health", "/metrics", "/", "/connector-plugins"):  # every path needs the token
+        assert s.req("GET", path, token="")[0] == 401, path
+        assert s.req("GET", path)[0] == 200, path
     assert s.req("GET", "/connectors")[0] == 200
     assert s.req("GET", "/connectors", token="s3cr3t-t0ken ")[0] == 200
     assert "s3cr3t-t0ken" not in s.log_text()

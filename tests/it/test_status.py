@@ -146,6 +146,11 @@ class FakeDaemon:
                 "# HELP sluice_connector_source_lag_milliseconds l\n"
                 "# TYPE sluice_connector_source_lag_milliseconds gauge\n"
                 'sluice_connector_source_lag_milliseconds{connector="orders"} 42\n'
+                "# HELP sluice_connector_source_behind_bytes b\n# TYPE sluice_connector_source_behind_bytes gauge\n"
+                'sluice_connector_source_behind_bytes{connector="orders"} 1234567\n'
+                "# HELP sluice_connector_source_behind_records b\n"
+                "# TYPE sluice_connector_source_behind_records gauge\n"
+                'sluice_connector_source_behind_records{connector="broken"} 12\n'
                 'an unparseable line { that the client must skip\n'
             ).encode()
         return 404, "application/json", b'{"error_code":404,"message":"not found"}'
@@ -202,15 +207,16 @@ def test_status_table(fake):
     r = status("--url", d.url + "/")  # a trailing slash is fine
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "SOURCE", "→", "SINK", "READ", "WRITTEN", "RATE", "LAG(ms)"]
+    assert lines[0].split() == ["NAME", "STATE", "SOURCE", "→", "SINK", "READ", "WRITTEN", "RATE", "LAG(ms)",
+                                "BEHIND"]
     rows = {l.split()[0]: l.split() for l in lines[1:] if not l.startswith(" ")}
     assert rows["orders"][:5] == ["orders", "RUNNING", "postgres", "→", "kafka"]
-    assert int(rows["orders"][6]) == int(rows["orders"][5]) - 5 > 0 and rows["orders"][8] == "42"
+    assert int(rows["orders"][6]) == int(rows["orders"][5]) - 5 > 0 and rows["orders"][8:] == ["42", "1.2MB"]
     assert 0.6 * RATE <= float(rows["orders"][7]) <= 1.4 * RATE
     assert rows["broken"][:5] == ["broken", "FAILED", "mysql", "→", "file"]  # a failed task fails the connector
-    assert rows["broken"][5:] == ["-", "17", "0", "-"]
+    assert rows["broken"][5:] == ["-", "17", "0", "-", "12rec"]
     assert rows["parked"][:5] == ["parked", "STOPPED", "pg", "→", "file"]  # names from the config
-    assert rows["parked"][5:] == ["-", "-", "-", "-"]
+    assert rows["parked"][5:] == ["-", "-", "-", "-", "-"]
     err = [l for l in lines if l.startswith(" ")]
     assert err == ["    error: cannot connect to 10.0.0.9:3306"]  # the first line of the trace only
     assert [p for p, _ in d.requests].count("/metrics") == 2
@@ -229,6 +235,8 @@ def test_status_json(fake):
     assert sorted(c) == ["broken", "orders", "parked"]
     o = c["orders"]
     assert (o["state"], o["source"], o["sink"], o["lag_ms"], o["error"]) == ("RUNNING", "postgres", "kafka", 42, None)
+    assert (o["behind_bytes"], o["behind_records"]) == (1234567, None)
+    assert (c["broken"]["behind_bytes"], c["broken"]["behind_records"]) == (None, 12)
     assert before < o["records_written"] <= after and o["records_read"] == o["records_written"] + 5
     assert 0.6 * RATE <= o["rate"] <= 1.4 * RATE
     b = c["broken"]
@@ -273,7 +281,9 @@ def metrics(url):
 @pytest.mark.skipif(not SERVE_BUILT, reason="sluice serve not built yet")
 def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
     t = tables("it_status", "id int PRIMARY KEY, v text")
-    s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="no_data")
+    sql(pg, f"INSERT INTO {t} SELECT g, 's' FROM generate_series(100001, 100010) g")  # for the snapshot
+    s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="initial",
+               retriable_restart_connector_wait_ms="200")
     port = closed_port()
     url = f"http://127.0.0.1:{port}"
     worker = tmp_path / "worker.properties"
@@ -287,17 +297,54 @@ def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
         assert code in (200, 201)
         wait_until(lambda: value(metrics(url), "sluice_connector_state", connector=s.name, state="RUNNING") == 1,
                    what="the connector RUNNING in /metrics")
+        fq = f"public.{t}"
+        wait_until(lambda: value(metrics(url), "sluice_connector_snapshot_done", connector=s.name, table=fq) == 1,
+                   what="the snapshot done in /metrics")
+        m0 = metrics(url)
+        assert value(m0, "sluice_connector_snapshot_rows", connector=s.name, table=fq) == 10
+        wait_until(lambda: (value(metrics(url), "sluice_connector_records_written_total", connector=s.name) or 0)
+                   >= 10, what="the snapshot's 10 records written")
         time.sleep(1.0)  # streaming has begun
         sql(pg, f"INSERT INTO {t} SELECT g, 'x' FROM generate_series(1, 100) g")
         wait_until(lambda: (value(metrics(url), "sluice_connector_records_written_total", connector=s.name) or 0)
-                   >= 100, what="100 records written")
+                   >= 110, what="110 records written")
         m = metrics(url)
-        assert value(m, "sluice_connector_records_read_total", connector=s.name) >= 100
+        assert value(m, "sluice_connector_records_read_total", connector=s.name) >= 110
         assert value(m, "sluice_connector_info", connector=s.name)
         n = value(m, "sluice_connector_end_to_end_latency_seconds_count", connector=s.name)
-        assert n >= 100 and value(m, "sluice_connector_end_to_end_latency_seconds_bucket",
+        assert n >= 110 and value(m, "sluice_connector_end_to_end_latency_seconds_bucket",
                                   connector=s.name, le="+Inf") == n
         assert value(m, "sluice_process_resident_memory_bytes") > 0
+        assert value(m, "sluice_process_allocated_bytes") > 0 and value(m, "sluice_process_uptime_seconds") > 0
+        # bytes: what went in, and the encoded JSON lines the file sink wrote (the file's size)
+        assert value(m, "sluice_connector_bytes_read_total", connector=s.name) > 0
+        wait_until(lambda: value(metrics(url), "sluice_connector_bytes_written_total", connector=s.name)
+                   == s.out.stat().st_size, what="bytes written == the file's size")
+        assert value(m, "sluice_connector_batch_size_records_count", connector=s.name) >= 1
+        assert value(m, "sluice_connector_batch_size_records_sum", connector=s.name) >= 110
+        assert value(m, "sluice_connector_queue_records", connector=s.name) is not None
+        assert value(m, "sluice_connector_queue_bytes", connector=s.name) is not None
+        lag = value(m, "sluice_connector_source_lag_milliseconds", connector=s.name)
+        assert lag is not None and 0 <= lag < 60_000
+        # the slot's lag in WAL bytes comes with the server's keepalives; the committed offset is an LSN
+        wait_until(lambda: value(metrics(url), "sluice_connector_source_behind_bytes", connector=s.name) is not None,
+                   what="PostgreSQL slot lag in bytes")
+        offs = [l for n_, l, _ in metrics(url) if n_ == "sluice_connector_source_offset_info"
+                and l["connector"] == s.name]
+        assert len(offs) == 1 and "lsn" in json.loads(offs[0]["offset"])
+        assert not [1 for n_, l, _ in m if n_ == "sluice_connector_last_error_info" and l["connector"] == s.name]
+        # a lost source connection: counted, and its reason is the last error
+        assert value(m, "sluice_connector_reconnects_total", connector=s.name) == 0
+        killed = sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
+                     s.slot)
+        assert killed == [(True,)]
+        wait_until(lambda: (value(metrics(url), "sluice_connector_reconnects_total", connector=s.name) or 0) >= 1,
+                   what="the reconnect counted")
+        errs = [l["error"] for n_, l, _ in metrics(url) if n_ == "sluice_connector_last_error_info"
+                and l["connector"] == s.name]
+        assert len(errs) == 1 and errs[0]
+        assert time.time() - 60 < value(metrics(url), "sluice_connector_last_error_timestamp_seconds",
+                                        connector=s.name) <= time.time() + 1
 
         stop = threading.Event()
 
@@ -319,6 +366,7 @@ def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
         assert r.returncode == 0, r.stderr
         c = {x["name"]: x for x in json.loads(r.stdout)["connectors"]}[s.name]
         assert c["state"] == "RUNNING" and c["records_written"] > 100 and c["rate"] > 0
+        assert c["behind_bytes"] is not None and c["behind_bytes"] >= 0
         assert c["source"] and c["sink"]
         later = metrics(url)
         assert value(later, "sluice_connector_records_written_total", connector=s.name) > \

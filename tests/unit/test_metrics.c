@@ -171,6 +171,10 @@ static sl_connector_metrics metrics_a(void) {
     m.records_failed = 4;
     m.records_dlq = 5;
     m.bytes_read = 987654;
+    m.bytes_written = 4321;
+    snprintf(m.offset, sizeof m.offset, "{\"lsn\":123,\"txId\":7}");
+    snprintf(m.last_error, sizeof m.last_error, "connection to \"db\" lost\nretrying");
+    m.last_error_ms = 1700000001500;
     m.batches_written = 12;
     m.batch_size_sum = 1200;
     m.batch_size_count = 12;
@@ -230,6 +234,10 @@ static void test_render(void) {
     CHECK(val("sluice_connector_records_failed_total", "a", NULL, NULL) == 4);
     CHECK(val("sluice_connector_records_dlq_total", "a", NULL, NULL) == 5);
     CHECK(val("sluice_connector_bytes_read_total", "a", NULL, NULL) == 987654);
+    CHECK(val("sluice_connector_bytes_written_total", "a", NULL, NULL) == 4321);
+    CHECK(val("sluice_connector_source_offset_info", "a", "offset", "{\"lsn\":123,\"txId\":7}") == 1);
+    CHECK(val("sluice_connector_last_error_info", "a", "error", "connection to \"db\" lost\nretrying") == 1);
+    CHECK(val("sluice_connector_last_error_timestamp_seconds", "a", NULL, NULL) == 1700000001.5);
     CHECK(val("sluice_connector_batches_written_total", "a", NULL, NULL) == 12);
     CHECK(val("sluice_connector_batch_size_records_sum", "a", NULL, NULL) == 1200);
     CHECK(val("sluice_connector_batch_size_records_count", "a", NULL, NULL) == 12);
@@ -265,6 +273,9 @@ static void test_render(void) {
     const sample *info = find("sluice_connector_info", "a", "source", "postgres");
     CHECK(info && info->value == 1 && !strcmp(lab(info, "sink"), "kafka"));
     CHECK(!find("sluice_connector_source_behind_bytes", "c", NULL, NULL));
+    CHECK(!find("sluice_connector_source_offset_info", "c", NULL, NULL)); /* none yet: no sample */
+    CHECK(!find("sluice_connector_last_error_info", "c", NULL, NULL));
+    CHECK(!find("sluice_connector_last_error_timestamp_seconds", "c", NULL, NULL));
 
     /* escaping, and a stopped connector has state and info but no counters */
     CHECK(strstr(text, "connector=\"we\\\"ird\\\\name\\nx\"") != NULL);

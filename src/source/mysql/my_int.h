@@ -81,7 +81,10 @@ typedef struct my_source {
     my_rel *rels;
     int nrels, rels_cap;
     sl_batch *batch;
-    uint64_t seq;          /* monotonic counter for offset_seq */
+    sl_filter gtid_filter; /* gtid.source.includes/excludes, compiled at the first GTID */
+    int gtid_filter_state; /* 0 not compiled yet, 1 compiled, -1 none */
+    int64_t lag_checked_ms; /* when the binlog bytes behind were last measured */
+    bool lag_unavailable;  /* SHOW BINARY LOGS refused: not measured */
 } my_source;
 
 /* my_schema.c */

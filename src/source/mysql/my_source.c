@@ -91,8 +91,9 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
     sl_filter f;
     const char *pairs[][4] = {{cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list"},
                               {cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list"},
-                              {cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list"}};
-    for (int i = 0; i < 3; i++) {
+                              {cf->column_include, cf->column_exclude, "column.include.list", "column.exclude.list"},
+                              {cf->gtid_includes, cf->gtid_excludes, "gtid.source.includes", "gtid.source.excludes"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         if (pairs[i][0] && *pairs[i][0] && pairs[i][1] && *pairs[i][1])
             sl_errs_add(errs, "%s: cannot be combined with %s", pairs[i][3], pairs[i][2]);
         if (sl_filter_init(&f, pairs[i][0], pairs[i][1], pairs[i][2], pairs[i][3], err, sizeof err) < 0)
@@ -178,10 +179,43 @@ int my_emit_batch(my_source *s) {
     return sl_ctx_emit(s->ctx, b);
 }
 
+/* A binlog coordinate as one number, (file number << 32) | position: grows along the binlog. */
+static uint64_t binlog_seq(const char *file, uint64_t pos) {
+    const char *dot = strrchr(file, '.');
+    return (dot ? strtoull(dot + 1, NULL, 10) << 32 : 0) | (pos & 0xffffffffu);
+}
+
 static void set_offset(my_source *s) {
     char off[2048];
     my_offset_json(s, off, sizeof off, &s->cur, NULL);
-    sl_batch_set_offset(s->batch, off, ++s->seq);
+    sl_batch_set_offset(s->batch, off, binlog_seq(s->cur.file, s->cur.pos));
+}
+
+/* Source thread, at most every 2 s: binlog bytes between the committed position and the server's end. */
+static void report_lag(my_source *s) {
+    int64_t now = sl_mono_ms();
+    if (s->lag_unavailable || now - s->lag_checked_ms < 2000) return;
+    s->lag_checked_ms = now;
+    uint64_t committed = sl_ctx_committed_seq(s->ctx);
+    if (!committed) return;
+    if (mysql_query(s->sql, "SHOW BINARY LOGS") != 0) {
+        SL_INFO("mysql", "binlog lag in bytes not measured: SHOW BINARY LOGS: %s", mysql_error(s->sql));
+        s->lag_unavailable = true;
+        return;
+    }
+    MYSQL_RES *res = mysql_store_result(s->sql);
+    if (!res) return;
+    int64_t behind = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        if (!row[0] || !row[1]) continue;
+        uint64_t start = binlog_seq(row[0], 0), size = strtoull(row[1], NULL, 10);
+        if (start >> 32 > committed >> 32) behind += (int64_t)size;
+        else if (start >> 32 == committed >> 32 && size > (committed & 0xffffffffu))
+            behind += (int64_t)(size - (committed & 0xffffffffu));
+    }
+    mysql_free_result(res);
+    sl_ctx_source_lag(s->ctx, -1, behind);
 }
 
 /* Parses a stored offset into s->start (and the snapshot progress, if any). */
@@ -559,18 +593,21 @@ static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
 
 static bool gtid_wanted(my_source *s) {
     if (!s->txn_gtid[0] || (!s->cf->gtid_includes && !s->cf->gtid_excludes)) return true;
+    if (s->gtid_filter_state == 0) {
+        char err[256];
+        s->gtid_filter_state = 1;
+        if (sl_filter_init(&s->gtid_filter, s->cf->gtid_includes, s->cf->gtid_excludes, "gtid.source.includes",
+                           "gtid.source.excludes", err, sizeof err) < 0) {
+            SL_WARN("mysql", "%s: capturing every GTID source", err); /* my_check validated the regexes */
+            s->gtid_filter_state = -1;
+        }
+    }
+    if (s->gtid_filter_state < 0) return true;
     char src[64];
     snprintf(src, sizeof src, "%s", s->txn_gtid);
     char *last = strrchr(src, '-');
     if (last) *last = 0; /* domain-server */
-    sl_filter f;
-    char err[128];
-    if (sl_filter_init(&f, s->cf->gtid_includes, s->cf->gtid_excludes, "gtid.source.includes",
-                       "gtid.source.excludes", err, sizeof err) < 0)
-        return true;
-    bool ok = sl_filter_match(&f, src);
-    sl_filter_free(&f);
-    return ok;
+    return sl_filter_match(&s->gtid_filter, src);
 }
 
 static int start_binlog(my_source *s) {
@@ -705,10 +742,12 @@ static int stream(my_source *s) {
             break;
         case XID_EVENT:
             if (commit_txn(s, ev, &last_emit) < 0) return 0;
+            report_lag(s);
             continue;
         case HEARTBEAT_LOG_EVENT:
             if (!s->in_txn && (s->batch->n || s->batch->offset) && my_emit_batch(s) < 0) goto out;
             last_emit = sl_mono_ms();
+            report_lag(s);
             continue;
         default:
             break;
@@ -751,6 +790,7 @@ static void my_close(void *src) {
     sl_filter_free(&s->dbs);
     sl_filter_free(&s->tables);
     sl_filter_free(&s->columns);
+    if (s->gtid_filter_state > 0) sl_filter_free(&s->gtid_filter);
     sl_free(s->resume_snapshot);
     sl_free(s);
 }
