@@ -405,7 +405,9 @@ static int pause_source(sl_connector *c) {
 static void *source_main(void *arg) {
     sl_connector *c = arg;
     source_thread_of = c;
-    for (;;) {
+    /* Paused before it started: not a read until resumed. */
+    bool run = !atomic_load(&c->paused) || atomic_load(&c->stop) || pause_source(c) == 0;
+    while (run) {
         int rc = c->src_ops->run(c->src);
         if (rc == 0 && atomic_load(&c->paused) && !atomic_load(&c->stop) && pause_source(c) == 0) continue;
         if (rc == SL_RETRY && !atomic_load(&c->stop) && reopen_source(c) == 0) continue;
@@ -643,7 +645,7 @@ void sl_connector_stop(sl_connector *c) { atomic_store(&c->stop, 1); }
 bool sl_connector_eos(const sl_connector *c) { return c->eos; }
 
 void sl_connector_pause(sl_connector *c) {
-    if (c->started && !atomic_exchange(&c->paused, 1)) SL_INFO("connector", "pausing connector=%s", c->name);
+    if (!atomic_exchange(&c->paused, 1) && c->started) SL_INFO("connector", "pausing connector=%s", c->name);
 }
 
 void sl_connector_resume(sl_connector *c) {

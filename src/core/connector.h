@@ -122,7 +122,8 @@ void sl_ctx_bytes_written(sl_ctx *x, uint64_t n);
 
 /* Pause: the source stops reading and closes its connection (the position is kept: the PostgreSQL
  * slot, the binlog position, the consumer group's offsets), the sink drains what is queued.
- * Resume: the source opens again where it stopped. Any thread; no-ops when not running. */
+ * Resume: the source opens again where it stopped. Any thread. Paused before sl_connector_start, a
+ * connector opens its source and closes it again before reading anything. */
 void sl_connector_pause(sl_connector *c);
 void sl_connector_resume(sl_connector *c);
 bool sl_connector_paused(const sl_connector *c);

@@ -376,6 +376,10 @@ static void *start_main(void *arg) {
     sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
     if (cfg && !c) sl_worker_invalid_msg(&errs, err, sizeof err);
     sl_errs_free(&errs);
+    pthread_mutex_lock(&w->lock);
+    bool start_paused = e->target == SL_TARGET_PAUSED; /* not a record read before the pause applies */
+    pthread_mutex_unlock(&w->lock);
+    if (c && start_paused) sl_connector_pause(c);
     int rc = c ? sl_connector_start(c, err, sizeof err) : -1;
     if (cfg && !sl_config_get(cfg, "log.level")) sl_log_set_level((sl_log_level)w->log_level);
     if (rc < 0) {
@@ -394,6 +398,7 @@ static void *start_main(void *arg) {
         e->running_since_ms = sl_mono_ms();
         e->failed = e->finished = false;
         if (e->target == SL_TARGET_PAUSED) sl_connector_pause(c);
+        else sl_connector_resume(c); /* resumed while it started */
         c = NULL, cfg = NULL;
     } else if (rc < 0 && wanted) {
         record_failure(w, e, err);

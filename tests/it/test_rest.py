@@ -270,6 +270,8 @@ def test_error_codes(serve, pgc):
                          ("POST", "/connectors/x/pause"), ("PUT", "/connectors")]:
         st, body, _ = s.req(method, path)
         assert st == 405 and body["error_code"] == 405, (method, path, st, body)
+    st, body, _ = s.req("POST", "/connectors", b'{"name": "big", "config": {"x": "' + b"a" * (1 << 20) + b'"}}')
+    assert st == 413 and body["error_code"] == 413, (st, body)
     st, body, _ = s.req("POST", "/connectors", b"{not json")
     assert st == 400 and body["error_code"] == 400 and "JSON" in body["message"]
     st, body, _ = s.req("POST", "/connectors", {"config": {"connector.class": "postgres"}})
@@ -381,6 +383,36 @@ def test_mariadb_pause_resume_and_binlog_lag(serve, my, tmp_path):
     s.wait_state("myp", "RUNNING")
     assert ids(wait_events(s, cfg, 502)) == list(range(1, 503))
     wait_until(lambda: behind() == 0, what="binlog lag back to 0")
+    assert s.stop() == 0
+
+
+def metric(srv, name, conn):
+    """The value of name{connector=conn} on /metrics, or None."""
+    prefix = f'{name}{{connector="{conn}"}} '
+    got = [float(line[len(prefix):]) for line in srv.ok("GET", "/metrics").splitlines() if line.startswith(prefix)]
+    return got[0] if got else None
+
+
+def test_kafka_source_metrics_dlq_and_consumer_lag(serve, kafka, tmp_path):
+    """A Kafka source in the daemon: a record the converter rejects goes to the DLQ and is counted as failed
+    and sent to the DLQ; the consumer lag in records drops to 0 once everything is read."""
+    from test_kafka_source import KSluice, produce_many, schema_env
+    topic = kafka.create_topic(kafka.topic("in"))
+    dlq = kafka.topic("dlq")
+    good = [schema_env({"n": i}) for i in range(200)]
+    produce_many(topic, [(0, None, v) for v in good[:100]] + [(0, None, b'{"schema": {}, "payload": ')] +
+                 [(0, None, v) for v in good[100:]])
+    cfg = KSluice(tmp_path, topic, **{"errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq}).config
+    s = serve().start()
+    s.ok("POST", "/connectors", {"name": "ksrc", "config": cfg}, want=201)
+    s.wait_state("ksrc", "RUNNING")
+    assert len(wait_events(s, cfg, 200)) == 200
+    wait_until(lambda: metric(s, "sluice_connector_records_dlq_total", "ksrc") == 1, what="1 record to the DLQ")
+    assert metric(s, "sluice_connector_records_failed_total", "ksrc") == 1
+    assert metric(s, "sluice_connector_records_read_total", "ksrc") == 200
+    wait_until(lambda: metric(s, "sluice_connector_source_behind_records", "ksrc") == 0, what="consumer lag 0")
+    wait_until(lambda: metric(s, "sluice_connector_records_written_total", "ksrc") == 200, what="200 written")
+    assert metric(s, "sluice_connector_bytes_written_total", "ksrc") == os.path.getsize(cfg["sink.file.path"])
     assert s.stop() == 0
 
 
@@ -567,6 +599,9 @@ def test_sigkill_restores_target_states(pg, serve, pgc):
     time.sleep(2)
     assert ids(events(cb)) == [1] and ids(events(cc)) == [1]
     assert s.status("b")["connector"]["state"] == "PAUSED"
+    # started paused: it never attached to its slot (nothing read before the pause applied)
+    assert sql(pg, "SELECT active FROM pg_replication_slots WHERE slot_name = %s", cb["slot.name"]) == [(False,)]
+    assert s.log_text()[s.mark:].count("pausing connector=b") == 0
     # and they go on from there
     s.ok("PUT", "/connectors/b/resume", want=202)
     assert ids(wait_events(s, cb, 2)) == [1, 2]
