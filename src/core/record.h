@@ -31,6 +31,7 @@ typedef enum sl_op {
     SL_OP_HEARTBEAT = 'h', /* __debezium-heartbeat.<prefix> (heartbeat.interval.ms) */
     SL_OP_TX_BEGIN = 'B',  /* <prefix>.transaction (provide.transaction.metadata) */
     SL_OP_TX_END = 'E',
+    SL_OP_SCHEMA = 'S',    /* <prefix> (include.schema.changes): a DDL statement, sl_record.schema_change */
 } sl_op;
 
 /* Logical column types; the encoders map each to Debezium's Connect schema. */
@@ -158,6 +159,14 @@ typedef struct sl_raw {
     int32_t to_partition;
 } sl_raw;
 
+/* A schema change (op S): Debezium's SchemaChangeValue parts, strings in the batch arena. */
+typedef struct sl_schema_change {
+    const char *db;           /* databaseName */
+    const char *table;        /* source.table: the (first) table it changes, NULL for database statements */
+    const char *ddl;          /* the statement */
+    const char *table_changes; /* tableChanges: a JSON array of the payload form */
+} sl_schema_change;
+
 typedef struct sl_record {
     sl_op op;
     sl_snap snapshot;
@@ -179,6 +188,7 @@ typedef struct sl_record {
     /* op E: the transaction's event count and its data_collections array (JSON payload, in the arena) */
     uint64_t tx_events;
     const char *tx_collections;
+    const sl_schema_change *schema_change; /* op S */
 } sl_record;
 
 /*

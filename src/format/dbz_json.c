@@ -1689,6 +1689,7 @@ const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scrat
         }
         return sl_buf_cstr(scratch);
     }
+    if (r->op == SL_OP_SCHEMA) return o->server_name ? o->server_name : ""; /* Debezium: <topic.prefix> */
     if (r->op != SL_OP_MESSAGE && r->table && r->table->topic) return r->table->topic;
     sl_buf_reset(scratch);
     sl_buf_puts(scratch, o->server_name ? o->server_name : "");
@@ -1853,7 +1854,7 @@ static void put_opt_str(sl_buf *out, const char *s) {
 static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
     const sl_table *t = r->table;
     sl_buf_puts(out, ",\"table\":");
-    put_opt_str(out, t ? t->name : NULL);
+    put_opt_str(out, t ? t->name : r->schema_change ? r->schema_change->table : NULL);
     sl_buf_puts(out, ",\"server_id\":");
     sl_buf_put_u64(out, r->pos.server_id);
     sl_buf_puts(out, ",\"gtid\":");
@@ -1889,7 +1890,7 @@ static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"snapshot\":\"");
     sl_buf_puts(out, (unsigned)r->snapshot < 4 ? snap[r->snapshot] : "true");
     sl_buf_puts(out, "\",\"db\":");
-    put_str(out, t ? t->db : o->db ? o->db : "");
+    put_str(out, t ? t->db : r->schema_change ? r->schema_change->db : o->db ? o->db : "");
     if (my) {
         sl_buf_puts(out, ",\"sequence\":null,\"ts_us\":");
         sl_buf_put_i64(out, ts);
@@ -1927,6 +1928,74 @@ static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     if (r->pos.lsn) sl_buf_put_u64(out, r->pos.lsn);
     else sl_buf_puts(out, "null");
     sl_buf_puts(out, ",\"xmin\":null}");
+}
+
+#define OPT_STR(f) "{\"type\":\"string\",\"optional\":true,\"field\":\"" f "\"}"
+#define OPT_INT(f) "{\"type\":\"int32\",\"optional\":true,\"field\":\"" f "\"}"
+#define OPT_BOOL(f) "{\"type\":\"boolean\",\"optional\":true,\"field\":\"" f "\"}"
+#define STR_ARRAY(f) "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":false},\"optional\":true,\"field\":\"" f "\"}"
+
+/* SchemaFactory.schemaHistoryChangeSchema(): Change { type, id, table: Table { ..., columns: [Column] } } */
+static const char CHANGE_SCHEMA[] =
+    "{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"type\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"struct\",\"fields\":[" OPT_STR("defaultCharsetName") "," STR_ARRAY("primaryKeyColumnNames") ","
+    "{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"
+    "{\"type\":\"int32\",\"optional\":false,\"field\":\"jdbcType\"}," OPT_INT("nativeType") ","
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"typeName\"}," OPT_STR("typeExpression") ","
+    OPT_STR("charsetName") "," OPT_INT("length") "," OPT_INT("scale") ","
+    "{\"type\":\"int32\",\"optional\":false,\"field\":\"position\"}," OPT_BOOL("optional") ","
+    OPT_BOOL("autoIncremented") "," OPT_BOOL("generated") "," OPT_STR("comment") ","
+    OPT_STR("defaultValueExpression") "," STR_ARRAY("enumValues")
+    "],\"optional\":false,\"name\":\"io.debezium.connector.schema.Column\",\"version\":1},"
+    "\"optional\":false,\"field\":\"columns\"}," OPT_STR("comment")
+    "],\"optional\":true,\"name\":\"io.debezium.connector.schema.Table\",\"version\":1,\"field\":\"table\"}"
+    "],\"optional\":false,\"name\":\"io.debezium.connector.schema.Change\",\"version\":1}";
+
+/* Schema change events (include.schema.changes): SchemaFactory's SchemaChangeKey / SchemaChangeValue. */
+static void schema_change_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (o->key_schemas) {
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"databaseName\"}],\"optional\":false,\"name\":\"io.debezium.connector.");
+        sl_buf_puts(out, o->connector);
+        sl_buf_puts(out, ".SchemaChangeKey\",\"version\":1},\"payload\":");
+    }
+    sl_buf_puts(out, "{\"databaseName\":");
+    put_str(out, r->schema_change->db);
+    sl_buf_putc(out, '}');
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+static void schema_change_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    const sl_schema_change *sc = r->schema_change;
+    if (o->value_schemas) {
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[");
+        sl_buf_puts(out, source_schema(o));
+        sl_buf_puts(out, ",{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"databaseName\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"schemaName\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"ddl\"},"
+                         "{\"type\":\"array\",\"items\":");
+        sl_buf_puts(out, CHANGE_SCHEMA);
+        sl_buf_puts(out, ",\"optional\":false,\"field\":\"tableChanges\"}],\"optional\":false,"
+                         "\"name\":\"io.debezium.connector.");
+        sl_buf_puts(out, o->connector);
+        sl_buf_puts(out, ".SchemaChangeValue\",\"version\":1},\"payload\":");
+    }
+    sl_buf_puts(out, "{\"source\":");
+    put_source(o, r, out);
+    sl_buf_puts(out, ",\"ts_ms\":"); /* as Debezium: when the event was made (source.ts_ms: the statement's) */
+    sl_buf_put_i64(out, floor_div(now_us(), 1000));
+    sl_buf_puts(out, ",\"databaseName\":");
+    put_str(out, sc->db);
+    sl_buf_puts(out, ",\"schemaName\":null,\"ddl\":");
+    put_str(out, sc->ddl);
+    sl_buf_puts(out, ",\"tableChanges\":");
+    sl_buf_puts(out, sc->table_changes ? sc->table_changes : "[]");
+    sl_buf_putc(out, '}');
+    if (o->value_schemas) sl_buf_putc(out, '}');
 }
 
 /* Logical decoding message key/value (LogicalDecodingMessageMonitor). */
@@ -1989,6 +2058,10 @@ void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
         message_key(o, r, out);
         return;
     }
+    if (r->op == SL_OP_SCHEMA && r->schema_change) {
+        schema_change_key(o, r, out);
+        return;
+    }
     sl_table *t = r->table;
     const sl_cell *cells = r->after ? r->after : r->before;
     if (!t || t->nkeys == 0 || r->op == SL_OP_TRUNCATE || !cells) {
@@ -2016,6 +2089,10 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     }
     if (r->op == SL_OP_MESSAGE) {
         message_value(o, r, out);
+        return;
+    }
+    if (r->op == SL_OP_SCHEMA && r->schema_change) {
+        schema_change_value(o, r, out);
         return;
     }
     sl_table *t = r->table;

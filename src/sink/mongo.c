@@ -917,7 +917,7 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     char err[4096];
     for (int i = 0; i < b->n; i++) {
         const sl_record *r = &b->recs[i];
-        if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END)
+        if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END || r->op == SL_OP_SCHEMA)
             continue; /* side records (also a MongoDB source's heartbeats), also after transforms made them raw */
         if (!r->raw && (!r->table || r->op == SL_OP_MESSAGE)) continue; /* not row changes */
         size_t nop = s->nop;

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import key_payload, mysql, payload
+from conftest import MySluice, key_payload, my_make_table, mysql, payload
 
 
 def ops(events):
@@ -54,24 +54,112 @@ def test_multi_statement_transaction(my, mysluice):
     assert s.stop() == 0
 
 
+def columns(change):
+    return [(c["name"], c["typeName"]) for c in change["table"]["columns"]]
+
+
 def test_ddl_mid_stream(my, mysluice):
+    """Rows keep decoding right across ADD/DROP/RENAME COLUMN, and each DDL statement is a Debezium schema
+    change event on the topic <topic.prefix> (each waited for before the next statement: the event describes
+    the table as information_schema shows it when it is read)."""
     mysql(my, "DROP TABLE IF EXISTS it_my_ddl")
     mysql(my, "CREATE TABLE it_my_ddl (id INT PRIMARY KEY, a VARCHAR(10))")
     s = mysluice(table_include_list="sluice.it_my_ddl", snapshot_mode="no_data").start()
     time.sleep(1.0)
-    mysql(my, "INSERT INTO it_my_ddl VALUES (1, 'x')")
-    mysql(my, "ALTER TABLE it_my_ddl ADD COLUMN b INT DEFAULT 7")
-    mysql(my, "INSERT INTO it_my_ddl VALUES (2, 'y', 8)")
-    mysql(my, "ALTER TABLE it_my_ddl DROP COLUMN a")
-    mysql(my, "INSERT INTO it_my_ddl VALUES (3, 9)")
-    mysql(my, "ALTER TABLE it_my_ddl RENAME COLUMN b TO c")
-    mysql(my, "UPDATE it_my_ddl SET c = 10 WHERE id = 3")
-    ev = s.wait_events(4)
-    assert payload(ev[0])["after"] == {"id": 1, "a": "x"}
-    assert payload(ev[1])["after"] == {"id": 2, "a": "y", "b": 8}
-    assert payload(ev[2])["after"] == {"id": 3, "b": 9}
-    assert payload(ev[3])["before"] == {"id": 3, "c": 9} and payload(ev[3])["after"] == {"id": 3, "c": 10}
+    stmts = ["INSERT INTO it_my_ddl VALUES (1, 'x')", "ALTER TABLE it_my_ddl ADD COLUMN b INT DEFAULT 7",
+             "INSERT INTO it_my_ddl VALUES (2, 'y', 8)", "ALTER TABLE it_my_ddl DROP COLUMN a",
+             "INSERT INTO it_my_ddl VALUES (3, 9)", "ALTER TABLE it_my_ddl RENAME COLUMN b TO c",
+             "UPDATE it_my_ddl SET c = 10 WHERE id = 3"]
+    for n, q in enumerate(stmts, 1):
+        mysql(my, q)
+        s.wait_events(n)
+    ev = s.wait_events(7)
+    data = [e for e in ev if e["topic"] == "my.sluice.it_my_ddl"]
+    ddl = [e for e in ev if e["topic"] == "my"]
+    assert len(data) == 4 and len(ddl) == 3
+    assert payload(data[0])["after"] == {"id": 1, "a": "x"}
+    assert payload(data[1])["after"] == {"id": 2, "a": "y", "b": 8}
+    assert payload(data[2])["after"] == {"id": 3, "b": 9}
+    assert payload(data[3])["before"] == {"id": 3, "c": 9} and payload(data[3])["after"] == {"id": 3, "c": 10}
+    assert [payload(e)["ddl"] for e in ddl] == [stmts[1], stmts[3], stmts[5]]
+    assert all(key_payload(e) == {"databaseName": "sluice"} for e in ddl)
+    add, drop, rename = (payload(e) for e in ddl)
+    assert add["databaseName"] == "sluice" and add["schemaName"] is None
+    assert add["source"]["table"] == "it_my_ddl" and add["source"]["db"] == "sluice"
+    assert add["source"]["snapshot"] == "false" and add["source"]["gtid"] and add["source"]["pos"] > 0
+    (ch,) = add["tableChanges"]
+    assert ch["type"] == "ALTER" and ch["id"] == '"sluice"."it_my_ddl"'
+    assert ch["table"]["primaryKeyColumnNames"] == ["id"] and ch["table"]["defaultCharsetName"]
+    assert columns(ch) == [("id", "INT"), ("a", "VARCHAR"), ("b", "INT")]
+    idc, ac, bc = ch["table"]["columns"]
+    assert (idc["jdbcType"], idc["position"], idc["optional"], idc["length"]) == (4, 1, False, 11)
+    assert (ac["jdbcType"], ac["length"], ac["charsetName"], ac["optional"]) == (12, 10, ch["table"][
+        "defaultCharsetName"], True)
+    assert (bc["defaultValueExpression"], bc["position"], bc["comment"]) == ("7", 3, None)
+    assert columns(drop["tableChanges"][0]) == [("id", "INT"), ("b", "INT")]
+    assert columns(rename["tableChanges"][0]) == [("id", "INT"), ("c", "INT")]
+    # the schema change events carry Debezium's Connect schemas
+    assert ddl[0]["value"]["schema"]["name"] == "io.debezium.connector.mariadb.SchemaChangeValue"
+    assert ddl[0]["key"]["schema"]["name"] == "io.debezium.connector.mariadb.SchemaChangeKey"
     assert s.stop() == 0
+
+
+def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path):
+    """CREATE/RENAME/DROP TABLE and database statements; include.schema.changes=false turns them off;
+    TRUNCATE is a truncate event when skipped.operations lets it through."""
+    for t in ("it_my_sc1", "it_my_sc2", "it_my_other"):
+        mysql(my, f"DROP TABLE IF EXISTS {t}")
+    mysql(my, "DROP DATABASE IF EXISTS it_my_scdb")
+    my_make_table(my, "it_my_sc0", "id INT PRIMARY KEY")  # the include list must match a table at start
+    s = mysluice(table_include_list="sluice.it_my_sc.*", snapshot_mode="no_data", skipped_operations="none",
+                 include_schema_comments="true").start()
+    (tmp_path / "off").mkdir()
+    off = MySluice(tmp_path / "off", my, table_include_list="sluice.it_my_sc.*", snapshot_mode="no_data",
+                   include_schema_changes="false", skipped_operations="none").start()
+    time.sleep(1.0)
+    # (each statement's event waited for: an event describes the table as it is when the event is read)
+    for q, n in [("CREATE TABLE it_my_sc1 (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, "
+                  "e ENUM('a','b''c') NOT NULL DEFAULT 'a', d DECIMAL(12,2) COMMENT 'money', j JSON)", 1),
+                 ("CREATE TABLE it_my_other (id INT PRIMARY KEY)", 1),  # not captured: no event
+                 ("INSERT INTO it_my_sc1 (e) VALUES ('b''c')", 2), ("TRUNCATE TABLE it_my_sc1", 3),
+                 ("RENAME TABLE it_my_sc1 TO it_my_sc2", 4), ("DROP TABLE it_my_sc2, it_my_other", 5)]:
+        mysql(my, q)
+        s.wait_events(n)
+    ev = s.wait_events(5)
+    assert [e["topic"] for e in ev] == ["my", "my.sluice.it_my_sc1", "my.sluice.it_my_sc1", "my", "my"]
+    create, ins, trunc, rename, drop = ev
+    c = payload(create)["tableChanges"][0]
+    assert c["type"] == "CREATE" and c["id"] == '"sluice"."it_my_sc1"'
+    assert c["table"]["primaryKeyColumnNames"] == ["id"] and c["table"]["defaultCharsetName"] == "utf8mb4"
+    idc, ec, dc, jc = c["table"]["columns"]
+    assert (idc["typeName"], idc["jdbcType"], idc["autoIncremented"], idc["generated"]) == \
+        ("BIGINT UNSIGNED", -5, True, True)
+    assert (ec["jdbcType"], ec["enumValues"], ec["defaultValueExpression"], ec["optional"]) == \
+        (1, ["'a'", "'b''c'"], "a", False)  # Debezium lists the SQL literals
+    assert (dc["jdbcType"], dc["length"], dc["scale"], dc["comment"]) == (3, 12, 2, "money")
+    assert (jc["typeName"], jc["jdbcType"]) == ("JSON", 1111)
+    assert payload(ins)["op"] == "c" and payload(trunc)["op"] == "t" and trunc["key"] is None
+    r = payload(rename)
+    assert r["ddl"] == "RENAME TABLE it_my_sc1 TO it_my_sc2" and r["source"]["table"] == "it_my_sc2"
+    assert r["tableChanges"][0]["type"] == "ALTER" and r["tableChanges"][0]["id"] == '"sluice"."it_my_sc2"'
+    d = payload(drop)  # one event per dropped captured table, Debezium's rewritten statement
+    assert d["ddl"] == "DROP TABLE `sluice`.`it_my_sc2`" and d["source"]["table"] == "it_my_sc2"
+    assert [(x["type"], x["id"], x["table"]) for x in d["tableChanges"]] == [("DROP", '"sluice"."it_my_sc2"', None)]
+    assert payload(create)["source"]["thread"] is None and payload(create)["source"]["query"] is None
+    # database statements of a captured database (the test user's database filter is open)
+    mysql(my, "CREATE DATABASE it_my_scdb")
+    mysql(my, "DROP DATABASE it_my_scdb")
+    ev = s.wait_events(7)
+    assert [(payload(e)["databaseName"], payload(e)["tableChanges"]) for e in ev[5:]] == \
+        [("it_my_scdb", []), ("it_my_scdb", [])]
+    assert payload(ev[5])["ddl"] == "CREATE DATABASE it_my_scdb"
+    # with include.schema.changes=false: the insert and the truncate only
+    oev = off.wait_events(2)
+    time.sleep(1.0)
+    assert [payload(e)["op"] for e in off.events()] == ["c", "t"]
+    assert off.stop() == 0
+    assert s.stop() == 0
+    mysql(my, "DROP TABLE IF EXISTS it_my_other")
 
 
 def test_restart_resumes_without_gap(my, mysluice):

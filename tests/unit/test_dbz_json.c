@@ -1167,7 +1167,97 @@ static void test_mysql_envelope(void) {
     sl_table_unref(t);
 }
 
+/* True when value is what the Connect schema (JsonConverter form) describes: every struct field present, no
+ * others, nulls only where optional, arrays of their items, the primitive JSON types. */
+static bool conforms(json_t *schema, json_t *value, const char *where) {
+    const char *type = json_string_value(json_object_get(schema, "type"));
+    bool ok = true;
+    if (json_is_null(value)) ok = json_is_true(json_object_get(schema, "optional"));
+    else if (!type) ok = false;
+    else if (!strcmp(type, "struct")) {
+        json_t *fields = json_object_get(schema, "fields"), *f;
+        size_t i;
+        ok = json_is_object(value) && json_object_size(value) == json_array_size(fields);
+        json_array_foreach(fields, i, f) {
+            const char *name = json_string_value(json_object_get(f, "field"));
+            json_t *v = name ? json_object_get(value, name) : NULL;
+            if (!v || !conforms(f, v, name)) ok = false;
+        }
+    } else if (!strcmp(type, "array")) {
+        json_t *items = json_object_get(schema, "items"), *e;
+        size_t i;
+        ok = json_is_array(value);
+        json_array_foreach(value, i, e) if (!conforms(items, e, where)) ok = false;
+    } else if (!strcmp(type, "string")) ok = json_is_string(value);
+    else if (!strcmp(type, "int32") || !strcmp(type, "int64")) ok = json_is_integer(value);
+    else if (!strcmp(type, "boolean")) ok = json_is_boolean(value);
+    else ok = false;
+    if (!ok) fprintf(stderr, "does not conform at %s\n", where);
+    return ok;
+}
+
+/* Schema change events (op S): key/value shapes, topic, the payload conforming to its own schema. */
+static void test_schema_change(void) {
+    sl_dbz_opts o = myopts();
+    o.connector = "mariadb";
+    o.key_schemas = o.value_schemas = true;
+    static const char changes[] =
+        "[{\"type\":\"ALTER\",\"id\":\"\\\"inventory\\\".\\\"customers\\\"\",\"table\":{\"defaultCharsetName\":"
+        "\"utf8mb4\",\"primaryKeyColumnNames\":[\"id\"],\"columns\":[{\"name\":\"id\",\"jdbcType\":4,\"nativeType\":"
+        "null,\"typeName\":\"INT\",\"typeExpression\":\"INT\",\"charsetName\":null,\"length\":11,\"scale\":null,"
+        "\"position\":1,\"optional\":false,\"autoIncremented\":true,\"generated\":true,\"comment\":null,"
+        "\"defaultValueExpression\":null,\"enumValues\":null},{\"name\":\"e\",\"jdbcType\":1,\"nativeType\":null,"
+        "\"typeName\":\"ENUM\",\"typeExpression\":\"ENUM\",\"charsetName\":\"utf8mb4\",\"length\":null,\"scale\":null,"
+        "\"position\":2,\"optional\":true,\"autoIncremented\":false,\"generated\":false,\"comment\":\"c\","
+        "\"defaultValueExpression\":\"a\",\"enumValues\":[\"a\",\"b\"]}],\"comment\":null}},"
+        "{\"type\":\"DROP\",\"id\":\"\\\"inventory\\\".\\\"old\\\"\",\"table\":null}]";
+    sl_schema_change sc = {"inventory", "customers,old", "ALTER TABLE customers ADD e ENUM('a','b')", changes};
+    sl_record r;
+    fill_my_rec(&r, NULL, SL_OP_SCHEMA);
+    r.schema_change = &sc;
+    r.pos.gtid = "0-1-42", r.pos.row = 0, r.pos.thread = 0;
+    CHECK_STR(enc_key(&o, &r), "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                               "\"field\":\"databaseName\"}],\"optional\":false,\"name\":"
+                               "\"io.debezium.connector.mariadb.SchemaChangeKey\",\"version\":1},\"payload\":"
+                               "{\"databaseName\":\"inventory\"}}");
+    sl_buf b, scratch;
+    sl_buf_init(&b), sl_buf_init(&scratch);
+    sl_dbz_value(&o, &r, &b);
+    json_error_t err;
+    json_t *v = json_loads(sl_buf_cstr(&b), 0, &err);
+    CHECK(v != NULL);
+    json_t *schema = json_object_get(v, "schema"), *pl = json_object_get(v, "payload");
+    CHECK_STR(json_string_value(json_object_get(schema, "name")), "io.debezium.connector.mariadb.SchemaChangeValue");
+    CHECK(json_integer_value(json_object_get(schema, "version")) == 1);
+    CHECK(conforms(schema, pl, "payload"));
+    CHECK_STR(json_string_value(json_object_get(pl, "ddl")), "ALTER TABLE customers ADD e ENUM('a','b')");
+    CHECK_STR(json_string_value(json_object_get(pl, "databaseName")), "inventory");
+    CHECK(json_is_null(json_object_get(pl, "schemaName")));
+    CHECK(json_integer_value(json_object_get(pl, "ts_ms")) > 1706696430000LL); /* now; source.ts_ms: the event's */
+    CHECK(json_integer_value(json_object_get(json_object_get(pl, "source"), "ts_ms")) == 1706696430000LL);
+    json_t *src = json_object_get(pl, "source");
+    CHECK_STR(json_string_value(json_object_get(src, "db")), "inventory");
+    CHECK_STR(json_string_value(json_object_get(src, "table")), "customers,old");
+    CHECK_STR(json_string_value(json_object_get(src, "gtid")), "0-1-42");
+    CHECK_STR(json_string_value(json_object_get(src, "connector")), "mariadb");
+    CHECK(json_array_size(json_object_get(pl, "tableChanges")) == 2);
+    /* a payload that breaks the schema is caught by the check itself */
+    json_object_set_new(json_object_get(json_array_get(json_object_get(pl, "tableChanges"), 0), "table"), "extra",
+                        json_true());
+    CHECK(!conforms(schema, pl, "payload (tampered)"));
+    json_decref(v);
+    CHECK_STR(sl_dbz_topic(&o, &r, &scratch), "srv");
+    /* without schemas: the payloads alone */
+    o.key_schemas = o.value_schemas = false;
+    CHECK_STR(enc_key(&o, &r), "{\"databaseName\":\"inventory\"}");
+    sl_buf_reset(&b);
+    sl_dbz_value(&o, &r, &b);
+    CHECK(strncmp(sl_buf_cstr(&b), "{\"source\":{\"version\":\"0.1.0\",\"connector\":\"mariadb\"", 45) == 0);
+    sl_buf_free(&b), sl_buf_free(&scratch);
+}
+
 int main(void) {
+    test_schema_change();
     test_pgtypes();
     test_scalars();
     test_floats();

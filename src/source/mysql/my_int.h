@@ -12,7 +12,9 @@
 #include "core/connector.h"
 #include "core/filter.h"
 #include "core/txmon.h"
+#include "source/mysql/ddl.h"
 #include "source/mysql/rowimage.h"
+#include "util/buf.h"
 
 enum { MY_SNAP_INITIAL, MY_SNAP_INITIAL_ONLY, MY_SNAP_NO_DATA, MY_SNAP_NEVER, MY_SNAP_WHEN_NEEDED };
 enum { MY_LOCK_MINIMAL, MY_LOCK_NONE };
@@ -29,6 +31,7 @@ typedef struct my_conf {
     int decimal_mode, time_mode, binary_mode, bigint_mode;
     int64_t heartbeat_ms;
     bool include_query;
+    bool include_schema_changes, include_schema_comments;
     bool provide_tx;
     char *gtid_includes, *gtid_excludes;
     char *skipped_ops;
@@ -96,6 +99,10 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
                       sl_arena *arena, char *errstr, size_t errsz);
 void my_rels_free(my_source *s);
 void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);
+/* Appends Debezium's tableChanges element for db.table as information_schema describes it now (table
+ * null when it no longer exists). 0, or -1 with errstr when the query failed. */
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, sl_buf *out,
+                    char *errstr, size_t errsz);
 
 /* my_snapshot.c */
 int my_snapshot_run(my_source *s);

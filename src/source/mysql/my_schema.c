@@ -382,3 +382,72 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
     SL_DEBUG("mysql", "table map id=%" PRIu64 " table=%s columns=%d captured=%d", id, fq, (int)ncols, nt);
     return 0;
 }
+
+/* ---- schema change events ---- */
+
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, sl_buf *out,
+                    char *errstr, size_t errsz) {
+    char *edb = escape(s->sql, db), *etb = escape(s->sql, table);
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf_printf(&q,
+                  "SELECT c.COLUMN_NAME, c.ORDINAL_POSITION, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE,"
+                  " c.CHARACTER_SET_NAME, c.COLUMN_DEFAULT, c.EXTRA, c.COLUMN_COMMENT, c.COLUMN_KEY,"
+                  " (SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS k WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA"
+                  "   AND k.TABLE_NAME = c.TABLE_NAME AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)')),"
+                  " (SELECT l.CHARACTER_SET_NAME FROM information_schema.TABLES t JOIN information_schema.COLLATIONS l"
+                  "   ON l.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_SCHEMA = c.TABLE_SCHEMA"
+                  "   AND t.TABLE_NAME = c.TABLE_NAME),"
+                  " (SELECT t.TABLE_COMMENT FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = c.TABLE_SCHEMA"
+                  "   AND t.TABLE_NAME = c.TABLE_NAME),"
+                  " (SELECT u.ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE u WHERE u.TABLE_SCHEMA ="
+                  "   c.TABLE_SCHEMA AND u.TABLE_NAME = c.TABLE_NAME AND u.CONSTRAINT_NAME = 'PRIMARY'"
+                  "   AND u.COLUMN_NAME = c.COLUMN_NAME)"
+                  " FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s'"
+                  " ORDER BY c.ORDINAL_POSITION",
+                  edb, etb);
+    sl_free(edb), sl_free(etb);
+    if (mysql_query(s->sql, sl_buf_cstr(&q)) != 0) {
+        snprintf(errstr, errsz, "describing %s.%s for a schema change event: %s", db, table, mysql_error(s->sql));
+        sl_buf_free(&q);
+        return -1;
+    }
+    sl_buf_free(&q);
+    MYSQL_RES *res = mysql_store_result(s->sql);
+    int n = res ? (int)mysql_num_rows(res) : 0;
+    if (n == 0) { /* dropped (or renamed away) since: no description */
+        mysql_free_result(res);
+        sl_my_table_change_json(out, type, db, table, NULL, NULL, NULL, 0, NULL, 0);
+        return 0;
+    }
+    sl_my_coldesc *cols = sl_calloc((size_t)n, sizeof *cols);
+    const char **pk = sl_calloc((size_t)n, sizeof *pk);
+    int npk = 0;
+    const char *charset = NULL, *comment = NULL;
+    MYSQL_ROW row;
+    for (int i = 0; (row = mysql_fetch_row(res)) != NULL && i < n; i++) {
+        sl_my_coldesc *c = &cols[i];
+        c->name = row[0];
+        c->position = row[1] ? atoi(row[1]) : i + 1;
+        c->data_type = row[10] && atoi(row[10]) > 0 ? "json" : row[2]; /* MariaDB's JSON is LONGTEXT + json_valid */
+        c->column_type = row[3];
+        c->nullable = row[4] && !strcmp(row[4], "YES");
+        c->charset = c->data_type == row[2] ? row[5] : NULL;
+        c->default_expr = row[6];
+        c->extra = row[7];
+        c->comment = comments ? row[8] : NULL;
+        charset = row[11], comment = comments ? row[12] : NULL;
+        if (row[13]) { /* PRIMARY KEY member: keep key order */
+            int at = atoi(row[13]) - 1;
+            if (at >= 0 && at < n && !pk[at]) pk[at] = row[0], npk = at + 1 > npk ? at + 1 : npk;
+        }
+    }
+    int k = 0;
+    for (int i = 0; i < npk; i++)
+        if (pk[i]) pk[k++] = pk[i];
+    sl_my_table_change_json(out, type, db, table, charset, comment, cols, n, pk, k);
+    sl_free(cols);
+    sl_free(pk);
+    mysql_free_result(res);
+    return 0;
+}

@@ -70,6 +70,12 @@ static const sl_prop my_props[] = {
      "Debezium heartbeat records to <heartbeat.topics.prefix>.<topic.prefix> at this interval while the position "
      "moves (0: none). Independently the server sends a replication heartbeat after 100 ms of idle binlog, which "
      "hands on pending events and commits the position."},
+    {"include.schema.changes", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(include_schema_changes),
+     "Debezium's schema change events on the topic <topic.prefix>: each CREATE/ALTER/DROP/RENAME TABLE and "
+     "CREATE/DROP INDEX on a captured table, and CREATE/ALTER/DROP DATABASE of a captured database, with the "
+     "statement and the table as information_schema describes it when the event is read."},
+    {"include.schema.comments", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_schema_comments),
+     "Fill the table and column comments of schema change events (null otherwise, as in Debezium)."},
     {"include.query", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_query),
      "Put the statement into source.query (needs binlog_annotate_row_events on MariaDB)."},
     {"provide.transaction.metadata", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(provide_tx),
@@ -591,6 +597,114 @@ static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
     return 0;
 }
 
+/* ---- DDL: schema change events and truncates ---- */
+
+static bool table_captured(my_source *s, const char *db, const char *table) {
+    char fq[2 * SL_MY_IDENT + 2];
+    snprintf(fq, sizeof fq, "%s.%s", db, table);
+    return sl_filter_match(&s->dbs, db) && sl_filter_match(&s->tables, fq);
+}
+
+/* The captured schema of db.table (a new reference), from a TABLE_MAP seen or from information_schema. */
+static sl_table *captured_table(my_source *s, const char *db, const char *table) {
+    for (int i = 0; i < s->nrels; i++) {
+        sl_table *t = s->rels[i].captured ? s->rels[i].table : NULL;
+        if (t && !strcmp(t->db, db) && !strcmp(t->name, table)) return sl_table_ref(t);
+    }
+    sl_arena a;
+    sl_arena_init(&a);
+    sl_my_col *cols;
+    int n;
+    char err[512];
+    sl_table *t = my_describe(s, db, table, &cols, &n, &a, err, sizeof err);
+    sl_arena_free(&a);
+    if (!t) SL_WARN("mysql", "truncate of %s.%s not sent: %s", db, table, err);
+    return t;
+}
+
+static sl_record *ddl_record(my_source *s, sl_table *t, sl_op op, uint32_t server_id) {
+    sl_record *rec = sl_batch_add(s->batch, t);
+    set_txn_fields(s, rec);
+    rec->op = op;
+    rec->pos.server_id = server_id;
+    rec->pos.thread = 0; /* a DDL statement's group has no BEGIN naming it */
+    return rec;
+}
+
+static void schema_record(my_source *s, uint32_t server_id, const char *db, const char *tables, const char *ddl,
+                          size_t ddl_len, const char *changes, size_t changes_len) {
+    sl_arena *a = &s->batch->arena;
+    sl_schema_change *p = sl_arena_alloc(a, sizeof *p);
+    p->db = sl_arena_strndup(a, db, strlen(db));
+    p->table = tables ? sl_arena_strndup(a, tables, strlen(tables)) : NULL;
+    p->ddl = sl_arena_strndup(a, ddl, ddl_len);
+    p->table_changes = sl_arena_strndup(a, changes, changes_len);
+    ddl_record(s, NULL, SL_OP_SCHEMA, server_id)->schema_change = p;
+}
+
+/* A DDL statement read from the binlog: a truncate record per captured table (unless skipped), or one
+ * schema change record when it changes captured tables or a captured database. */
+static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t len) {
+    char sess[SL_MY_IDENT];
+    snprintf(sess, sizeof sess, "%.*s", (int)ev->event.query.database.length, ev->event.query.database.str);
+    sl_my_ddl *d = sl_malloc(sizeof *d);
+    sl_my_ddl_kind k = sl_my_ddl_parse(sql, len, sess, d);
+    int rc = 0;
+    if (k == SL_MY_DDL_TRUNCATE) {
+        for (int i = 0; i < d->ntables && !skipped(s, 't'); i++) {
+            if (!table_captured(s, d->tables[i].db, d->tables[i].name)) continue;
+            sl_table *t = captured_table(s, d->tables[i].db, d->tables[i].name);
+            if (t) ddl_record(s, t, SL_OP_TRUNCATE, ev->server_id), sl_table_unref(t);
+        }
+        goto done;
+    }
+    if (k == SL_MY_DDL_NONE || !s->cf->include_schema_changes) goto done;
+    if (k == SL_MY_DDL_CREATE_DB || k == SL_MY_DDL_ALTER_DB || k == SL_MY_DDL_DROP_DB) {
+        if (sl_filter_match(&s->dbs, d->db)) schema_record(s, ev->server_id, d->db, NULL, sql, len, "[]", 2);
+        goto done;
+    }
+    if (k == SL_MY_DDL_DROP) { /* as Debezium: one event per dropped table, its statement DROP TABLE `db`.`t` */
+        for (int i = 0; i < d->ntables; i++) {
+            sl_my_ddl_table *t = &d->tables[i];
+            if (!table_captured(s, t->db, t->name)) continue;
+            sl_buf stmt, ch;
+            sl_buf_init(&stmt), sl_buf_init(&ch);
+            sl_buf_printf(&stmt, "DROP TABLE `%s`.`%s`", t->db, t->name);
+            sl_buf_putc(&ch, '[');
+            sl_my_table_change_json(&ch, "DROP", t->db, t->name, NULL, NULL, NULL, 0, NULL, 0);
+            sl_buf_putc(&ch, ']');
+            schema_record(s, ev->server_id, t->db, t->name, stmt.data, stmt.len, ch.data, ch.len);
+            sl_buf_free(&stmt), sl_buf_free(&ch);
+        }
+        goto done;
+    }
+    const char *type = k == SL_MY_DDL_CREATE ? "CREATE" : "ALTER"; /* a rename: ALTER under the new name */
+    const char *db = NULL;
+    sl_buf changes, names;
+    sl_buf_init(&changes), sl_buf_init(&names);
+    sl_buf_putc(&changes, '[');
+    for (int i = 0; i < d->ntables && rc == 0; i++) {
+        sl_my_ddl_table *t = &d->tables[i];
+        bool renamed = k == SL_MY_DDL_RENAME;
+        const char *tdb = renamed ? t->to_db : t->db, *name = renamed ? t->to_name : t->name;
+        if (!table_captured(s, tdb, name) && !(renamed && table_captured(s, t->db, t->name))) continue;
+        char err[512];
+        if (changes.len > 1) sl_buf_putc(&changes, ',');
+        if (my_table_change(s, type, tdb, name, s->cf->include_schema_comments, &changes, err, sizeof err) < 0) {
+            sl_ctx_retry(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+            rc = SL_RETRY;
+        }
+        if (!db) db = tdb;
+        sl_buf_printf(&names, "%s%s", names.len ? "," : "", name);
+    }
+    sl_buf_putc(&changes, ']');
+    if (rc == 0 && db) schema_record(s, ev->server_id, db, sl_buf_cstr(&names), sql, len, changes.data, changes.len);
+    sl_buf_free(&changes), sl_buf_free(&names);
+done:
+    sl_free(d);
+    return rc;
+}
+
 static bool gtid_wanted(my_source *s) {
     if (!s->txn_gtid[0] || (!s->cf->gtid_includes && !s->cf->gtid_excludes)) return true;
     if (s->gtid_filter_state == 0) {
@@ -716,6 +830,8 @@ static int stream(my_source *s) {
             } else {
                 /* DDL: table ids of changed tables change, their TABLE_MAPs describe the new shape. */
                 SL_DEBUG("mysql", "statement at %s:%u: %.*s", s->cur.file, ev->next_event_pos, (int)(ql > 200 ? 200 : ql), q);
+                if (!s->in_txn) begin_txn(s, ev);
+                if ((rc = on_ddl(s, ev, q, ql)) != 0) goto out;
                 if (commit_txn(s, ev, &last_emit) < 0) return 0;
                 continue;
             }
