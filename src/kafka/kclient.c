@@ -220,6 +220,43 @@ void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what) {
     rd_kafka_conf_set_error_cb(conf, error_cb);
 }
 
+rd_kafka_t *sl_kafka_store_producer(const sl_kafka_client *kc, const sl_config *cfg, const char *topic,
+                                    int partitions, int replication_factor, int timeout_ms,
+                                    const char *const *extra, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *,
+                                                                         void *),
+                                    void *opaque, const char *what, bool *topic_failed, char *errstr,
+                                    size_t errsz) {
+    *topic_failed = false;
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, cfg, NULL, errstr, errsz);
+    if (!conf) return NULL;
+    int bad = sl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errsz) < 0 ||
+              sl_kafka_conf_set(conf, "linger.ms", "0", errstr, errsz) < 0;
+    for (const char *const *kv = extra; !bad && kv && kv[0]; kv += 2)
+        bad = sl_kafka_conf_set(conf, kv[0], kv[1], errstr, errsz) < 0;
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    sl_kafka_conf_logging(conf, what);
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        snprintf(errstr, errsz, "%s", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    static const char *const topic_conf[] = {"cleanup.policy", "compact", NULL};
+    if (sl_kafka_ensure_topic(rk, topic, partitions, replication_factor, topic_conf, timeout_ms, errstr, errsz) < 0) {
+        *topic_failed = true;
+        sl_kafka_forget(rk);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
 void sl_kafka_forget(const rd_kafka_t *rk) {
     pthread_mutex_lock(&hard_lock);
     size_t slot = ((uintptr_t)rk >> 4) % (sizeof hard / sizeof hard[0]);

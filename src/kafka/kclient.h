@@ -75,6 +75,18 @@ int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
  */
 int sl_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *errstr, size_t errstr_size);
+/*
+ * The producer of a Kafka store (offsets, connector configs): idempotent, linger 0, plus the
+ * NULL-terminated key/value list extra, delivery reports to dr with opaque; then its compacted
+ * topic is made sure of (sl_kafka_ensure_topic). NULL with the reason in errstr; *topic_failed
+ * tells whether the topic step failed (the producer could be made).
+ */
+rd_kafka_t *sl_kafka_store_producer(const sl_kafka_client *kc, const sl_config *cfg, const char *topic,
+                                    int partitions, int replication_factor, int timeout_ms,
+                                    const char *const *extra, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *,
+                                                                         void *),
+                                    void *opaque, const char *what, bool *topic_failed, char *errstr,
+                                    size_t errstr_size);
 /* librdkafka log lines and errors go to sluice's log (set on conf); errors that retrying
  * cannot heal (authentication, TLS, fatal) are also kept for sl_kafka_hard_error. */
 void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what);

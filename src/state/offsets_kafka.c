@@ -103,27 +103,13 @@ sl_koffsets *sl_koffsets_open(const sl_kafka_client *kc, const sl_config *cfg, c
     sl_koffsets *s = sl_calloc(1, sizeof *s);
     s->topic = sl_strdup(topic);
     sl_buf_init(&s->key);
+    static const char *const extra[] = {"partitioner", "murmur2_random", NULL};
+    bool topic_failed;
     char err[512];
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, cfg, NULL, errstr, errsz);
-    if (!conf) goto fail;
-    if (sl_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "linger.ms", "0", err, sizeof err) < 0) {
-        snprintf(errstr, errsz, "%s", err);
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_opaque(conf, s);
-    sl_kafka_conf_logging(conf, "offsets");
-    if (!(s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-        snprintf(errstr, errsz, "offset store: %s", err);
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    static const char *const topic_conf[] = {"cleanup.policy", "compact", NULL};
-    if (sl_kafka_ensure_topic(s->producer, topic, partitions, rf, topic_conf, 30000, err, sizeof err) < 0) {
-        snprintf(errstr, errsz, "offset store (offset.storage.topic): %s", err);
+    s->producer = sl_kafka_store_producer(kc, cfg, topic, partitions, rf, 30000, extra, dr_cb, s, "offsets",
+                                          &topic_failed, err, sizeof err);
+    if (!s->producer) {
+        snprintf(errstr, errsz, "offset store%s: %s", topic_failed ? " (offset.storage.topic)" : "", err);
         goto fail;
     }
     if (load(s, kc, cfg, errstr, errsz) < 0) goto fail;

@@ -427,35 +427,19 @@ static sl_wstore *kafka_open(const sl_wstore_conf *wc, char *errstr, size_t errs
     s->topic = sl_strdup(wc->topic);
     char err[512], tmo[32];
     snprintf(tmo, sizeof tmo, "%d", KS_WRITE_TIMEOUT_MS);
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(kc, NULL, NULL, err, sizeof err);
-    if (!conf) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        goto fail;
-    }
-    if (sl_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "acks", "all", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "linger.ms", "0", err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "message.timeout.ms", tmo, err, sizeof err) < 0 ||
-        sl_kafka_conf_set(conf, "client.id", "sluice-config-store", err, sizeof err) < 0) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, kdr_cb);
-    rd_kafka_conf_set_opaque(conf, s);
-    sl_kafka_conf_logging(conf, "config store");
-    if (!(s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    static const char *const topic_conf[] = {"cleanup.policy", "compact", NULL};
-    if (sl_kafka_ensure_topic(s->producer, s->topic, 1, wc->replication_factor, topic_conf, KS_OPEN_TIMEOUT_MS, err,
-                              sizeof err) < 0) {
+    const char *const extra[] = {"acks", "all", "message.timeout.ms", tmo, "client.id", "sluice-config-store", NULL};
+    bool topic_failed;
+    s->producer = sl_kafka_store_producer(kc, NULL, s->topic, 1, wc->replication_factor, KS_OPEN_TIMEOUT_MS, extra,
+                                          kdr_cb, s, "config store", &topic_failed, err, sizeof err);
+    if (!s->producer && topic_failed) {
         snprintf(errstr, errsz,
                  "config store (config.storage=kafka): no usable topic %s (config.storage.topic) on the Kafka "
                  "cluster at bootstrap.servers=%s: %s",
                  s->topic, kc->bootstrap, err);
+        goto fail;
+    }
+    if (!s->producer) {
+        snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
         goto fail;
     }
     if (kread(s, kc, errstr, errsz) < 0) goto fail;

@@ -24,7 +24,7 @@ typedef enum sl_my_ddl_kind {
     SL_MY_DDL_DROP_DB,
 } sl_my_ddl_kind;
 
-#define SL_MY_DDL_MAX_TABLES 16
+#define SL_MY_DDL_MAX_TABLES 64
 #define SL_MY_IDENT 256 /* 64 characters of up to 4 bytes, NUL */
 
 typedef struct sl_my_ddl_table {

@@ -650,6 +650,9 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
     sl_my_ddl *d = sl_malloc(sizeof *d);
     sl_my_ddl_kind k = sl_my_ddl_parse(sql, len, sess, d);
     int rc = 0;
+    if (d->truncated)
+        SL_WARN("mysql", "a DDL statement names more than %d tables; only the first are reported (binlog %s:%" PRIu64 ")",
+                SL_MY_DDL_MAX_TABLES, s->cur.file, s->cur.pos);
     if (k == SL_MY_DDL_TRUNCATE) {
         for (int i = 0; i < d->ntables && !skipped(s, 't'); i++) {
             if (!table_captured(s, d->tables[i].db, d->tables[i].name)) continue;
@@ -831,7 +834,8 @@ static int stream(my_source *s) {
                 /* DDL: table ids of changed tables change, their TABLE_MAPs describe the new shape. */
                 SL_DEBUG("mysql", "statement at %s:%u: %.*s", s->cur.file, ev->next_event_pos, (int)(ql > 200 ? 200 : ql), q);
                 if (!s->in_txn) begin_txn(s, ev);
-                if ((rc = on_ddl(s, ev, q, ql)) != 0) goto out;
+                bool excluded = !s->txn_gtid[0] && s->gtid_mode && (s->cf->gtid_includes || s->cf->gtid_excludes);
+                if (!excluded && (rc = on_ddl(s, ev, q, ql)) != 0) goto out;
                 if (commit_txn(s, ev, &last_emit) < 0) return 0;
                 continue;
             }
