@@ -30,7 +30,9 @@ def started(s, **transforms):
     s.config.update(ROUTER)
     s.config.update(transforms)
     s.start()
-    time.sleep(1.0)  # streaming
+    # streaming: the PostgreSQL slot's replication or the binlog dump has begun
+    wait_until(lambda: s.log.exists() and ("streaming slot=" in s.log.read_text() or
+                                           "streaming binlog from" in s.log.read_text()), what="streaming")
     return s
 
 

@@ -1,7 +1,7 @@
 """PostgreSQL -> file: snapshot, streaming, restart and resume, slot feedback."""
 import time
 
-from conftest import key_payload, payload, sql
+from conftest import key_payload, payload, sql, wait_streaming
 
 
 def test_snapshot_then_stream(pg, sluice):
@@ -33,7 +33,7 @@ def test_snapshot_then_stream(pg, sluice):
 def test_restart_resumes_without_gap(pg, sluice):
     sql(pg, "DROP TABLE IF EXISTS it_resume; CREATE TABLE it_resume (id int PRIMARY KEY, v int)")
     s = sluice(table_include_list="public.it_resume", snapshot_mode="no_data").start()
-    time.sleep(1.0)
+    wait_streaming(s)
     sql(pg, "INSERT INTO it_resume VALUES (1, 1)")
     s.wait_events(1)
     time.sleep(0.5)  # let the offset be committed
@@ -51,7 +51,7 @@ def test_restart_resumes_without_gap(pg, sluice):
 def test_slot_confirmed_flush_advances(pg, sluice):
     sql(pg, "DROP TABLE IF EXISTS it_flush; CREATE TABLE it_flush (id int PRIMARY KEY)")
     s = sluice(table_include_list="public.it_flush", snapshot_mode="no_data").start()
-    time.sleep(1.0)
+    wait_streaming(s)
     sql(pg, "INSERT INTO it_flush VALUES (1)")
     s.wait_events(1)
     lsn = payload(s.events()[0])["source"]["lsn"]
@@ -87,7 +87,7 @@ def test_reconnects_after_the_server_drops_the_connection(pg, sluice):
     sql(pg, "DROP TABLE IF EXISTS it_reconnect; CREATE TABLE it_reconnect (id int PRIMARY KEY)")
     s = sluice(table_include_list="public.it_reconnect", snapshot_mode="no_data", slot_drop_on_stop="true",
                retriable_restart_connector_wait_ms="200").start()
-    time.sleep(1.0)
+    wait_streaming(s)
     sql(pg, "INSERT INTO it_reconnect VALUES (1)")
     s.wait_events(1)
     killed = sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
@@ -105,7 +105,7 @@ def test_reconnects_after_the_server_drops_the_connection(pg, sluice):
 def test_gives_up_after_errors_max_retries(pg, sluice):
     sql(pg, "DROP TABLE IF EXISTS it_giveup; CREATE TABLE it_giveup (id int PRIMARY KEY)")
     s = sluice(table_include_list="public.it_giveup", snapshot_mode="no_data", errors_max_retries="0").start()
-    time.sleep(1.0)
+    wait_streaming(s)
     sql(pg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s", s.slot)
     assert s.proc.wait(30) == 1
     assert "errors.max.retries" in s.log.read_text()
