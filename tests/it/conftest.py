@@ -328,9 +328,11 @@ def mysql(conn, q, *args):
 
 
 class MySluice(Sluice):
-    """A MariaDB connector run as a real process (same helpers as Sluice)."""
+    """A MariaDB connector run as a real process (same helpers as Sluice). events() leaves out the schema
+    change events (topic <topic.prefix>; a snapshot starts with them) unless schema_events=True."""
 
-    def __init__(self, tmp_path, conn, **config):
+    def __init__(self, tmp_path, conn, schema_events=False, **config):
+        self.schema_events = schema_events
         self.dir = tmp_path
         self.pg = None
         self.my = conn
@@ -351,6 +353,10 @@ class MySluice(Sluice):
         self.name = "my-" + tag
         self.proc = None
         self.write_config()
+
+    def events(self):
+        ev = super().events()
+        return ev if self.schema_events else [e for e in ev if e["topic"] != self.config["topic.prefix"]]
 
     def cleanup(self):
         self.stop()

@@ -171,7 +171,8 @@ def replay(lines, topic):
     """Applies the events in order. Returns the state {id: (v, note)}, counters, and for the changes
     streamed after the last snapshot began, {gtid: {total_order: event identity}}."""
     state = {}
-    stats = dict(events=0, tombstones=0, snapshots=0, r=0, c=0, u=0, d=0, duplicates=0, tx_markers=0)
+    stats = dict(events=0, tombstones=0, snapshots=0, r=0, c=0, u=0, d=0, duplicates=0, tx_markers=0,
+                 schema_changes=0)
     seen, per_tx, prev = {}, {}, None
     for line in lines:
         e = json.loads(line)
@@ -180,6 +181,10 @@ def replay(lines, topic):
             assert tv["status"] in ("BEGIN", "END") and tv["id"] == e["key"]["id"], line[:300]
             assert tv["status"] == "BEGIN" or tv["event_count"] >= 1, line[:300]
             stats["tx_markers"] += 1
+            continue
+        if e["topic"] == topic.split(".")[0]:  # a snapshot's schema change events (each snapshot run anew)
+            assert payload(e)["tableChanges"] is not None and payload(e)["source"]["snapshot"] == "true", line[:300]
+            stats["schema_changes"] += 1
             continue
         stats["events"] += 1
         assert e["topic"] == topic, line[:300]
@@ -317,6 +322,7 @@ def test_kill9_repeatedly_then_replay_equals_table(my, mysluice):
         f"{summary}\nmissing={missing[:20]} extra={extra[:20]} "
         f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}")
     assert stats["snapshots"] >= 1 and stats["c"] + stats["u"] + stats["d"] > 0
+    assert stats["schema_changes"] >= 2 * stats["snapshots"]  # each snapshot began with the schemas
     assert stats["tx_markers"] >= 2  # provide.transaction.metadata: BEGIN/END records came along
 
     # Transactions: every one committed after the last snapshot's consistent point is there, whole (its
@@ -401,6 +407,9 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
     whole = got[:got.rfind(b"\n") + 1]
     events.write_bytes(whole)  # whole lines only: a line cut in the pipe was never flushed
     first = [json.loads(l) for l in whole.splitlines()]
+    # the snapshot's schema change events come first: CREATE DATABASE, CREATE TABLE
+    assert [e["topic"] for e in first[:2]] == ["my", "my"] and payload(first[1])["tableChanges"][0]["type"] == "CREATE"
+    first = first[2:]
     n1 = len(first)
     assert rows // 2 < n1 < rows, n1  # some, but not all rows, and more than half of them
     assert [payload(e)["op"] for e in first] == ["r"] * n1
@@ -443,7 +452,7 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
         return state
 
     lines = LineCounter(events)
-    want = n1 + above + 5  # the resumed snapshot, then u, u, d + tombstone, c
+    want = 2 + n1 + above + 5  # the schemas, the resumed snapshot (no schemas again), then u, u, d + tombstone, c
     wait_until(lambda: lines.update() >= want, timeout=60, interval=0.1, what=f"{want} lines")
     time.sleep(0.5)  # nothing more may come
     assert s.stop() == 0
@@ -458,7 +467,7 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
     assert len(r2) == above < rows  # exactly the rows after the resume key, as they are now
     assert all(p["source"]["snapshot"] != "first" for p in r2)
     assert r2[-1]["source"]["snapshot"] == "last"
-    assert len(ev) == want, len(ev)
+    assert len(ev) == want - 2, len(ev)
     total_r = sum(1 for e in ev if payload(e) and payload(e)["op"] == "r")
     assert total_r == n1 + above and total_r < 2 * rows
     # (c) the replayed file equals the table, and the changes made while sluice was down were streamed
@@ -522,8 +531,10 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     assert rc == 0, log_text(s)[-3000:]
     assert got.endswith(b"\n")
     first = [json.loads(l) for l in bytes(got).splitlines()]
+    assert [e["topic"] for e in first[:2]] == ["my", "my"]  # the snapshot's schema change events
+    first = first[2:]
     n1 = len(first)
-    assert rows // 3 <= n1 < rows and [payload(e)["after"]["id"] for e in first] == list(range(1, n1 + 1))
+    assert rows // 3 - 2 <= n1 < rows and [payload(e)["after"]["id"] for e in first] == list(range(1, n1 + 1))
     off = offset_of(s)
     assert off and off.get("snapshot") is True, off
     k = int(off["snapshot_progress"]["after"][0])
@@ -536,13 +547,13 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     start_run(s)
     wait_log(s, "snapshot complete", timeout=60)
     lines = LineCounter(events)
-    want = n1 + (rows - k) + 2
+    want = 2 + n1 + (rows - k) + 2  # schemas (not sent again by the resumed snapshot), rows, 2 updates
     wait_until(lambda: lines.update() >= want, 60, what=f"{want} lines")
     time.sleep(0.5)
     assert s.stop() == 0
     assert "resuming" in log_text(s, s.mark)
     ev = s.events()
-    assert len(ev) == want
+    assert len(ev) == want - 2
     second = [payload(e) for e in ev[n1:]]
     assert [p["after"]["id"] for p in second[:-2]] == list(range(k + 1, rows + 1))
     assert [(p["op"], p["after"]["id"]) for p in second[-2:]] == [("u", 1), ("u", rows)]
@@ -555,7 +566,8 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
 def stall_mid_snapshot_then_kill9(s, rows, fraction):
     """Runs s with a FIFO sink that the test drains until `fraction` of the rows are out, then stops
     reading: the pipeline stalls in the middle of the snapshot. Waits until the committed offset settles,
-    kills sluice (-9) and returns the whole lines the sink had written (then s writes to s.out again)."""
+    kills sluice (-9) and returns the row events among the whole lines the sink had written (then s writes
+    to s.out again)."""
     events = s.out
     fifo = s.dir / "stall.fifo"
     os.mkfifo(fifo)
@@ -600,7 +612,10 @@ def stall_mid_snapshot_then_kill9(s, rows, fraction):
     events.write_bytes(whole)
     s.config["sink.file.path"] = str(events)
     s.out = events
-    return [json.loads(l) for l in whole.splitlines()]
+    got = [json.loads(l) for l in whole.splitlines()]
+    n = next((i for i, e in enumerate(got) if e["topic"] != "my"), len(got))
+    assert n >= 2 and all(e["topic"] != "my" for e in got[n:])  # the snapshot's schema change events come first
+    return got[n:]
 
 
 def test_kill9_right_after_the_last_chunk_then_restart_streams(my, mysluice):
@@ -666,8 +681,8 @@ def test_resumed_snapshot_with_nothing_left_completes_and_streams(my, mysluice):
     mysql(my, f"INSERT INTO {t} VALUES ({rows + 1}, 0)")
     mysql(my, f"UPDATE {t} SET v = -1 WHERE id = 1")
     want = n1 + 2 * (rows - k) + 2  # the deletes (+ tombstones) streamed from the snapshot's position, c, u
-    lines = LineCounter(s.out)
-    wait_until(lambda: lines.update() >= want, 60, interval=0.1, what=f"{want} lines")
+    lines = LineCounter(s.out)  # (the file also holds the 2 schema change events the snapshot began with)
+    wait_until(lambda: lines.update() >= want + 2, 60, interval=0.1, what=f"{want + 2} lines")
     time.sleep(0.5)  # nothing more may come
     assert s.stop() == 0
     second_log = log_text(s, s.mark)
@@ -727,14 +742,21 @@ def test_resumed_snapshot_whose_table_is_gone_goes_on_with_the_next(my, mysluice
     mysql(my, f"DROP TABLE {a}")
     start_run(s)
     wait_log(s, "snapshot complete", timeout=60)
-    s.wait_events(len(first) + rows_b + 1)
+    s.schema_events = True  # (3 at the first snapshot's start, the DROP)
+    s.wait_events(3 + len(first) + rows_b + 1)
+    s.schema_events = False
     time.sleep(0.5)
     assert s.stop() == 0
     log = log_text(s, s.mark)
     assert f".{a} of the unfinished snapshot is gone" in log, log  # (the db name may be redacted)
+    # the first run's snapshot began with the schemas (database, a, b), the resumed one sends none again;
     # streaming from the snapshot's binlog position reads the DROP TABLE: a schema change event
-    ddl = [payload(e) for e in s.events()[len(first):] if e["topic"] == "my"]
-    assert [(d["ddl"], d["tableChanges"][0]["type"]) for d in ddl] == [(f"DROP TABLE `sluice`.`{a}`", "DROP")]
+    s.schema_events = True
+    ddl = [payload(e) for e in s.events() if e["topic"] == "my"]
+    s.schema_events = False
+    assert ddl[0]["ddl"].startswith("CREATE DATABASE `sluice`")
+    assert [(d["ddl"].split(" (")[0], d["tableChanges"][0]["type"]) for d in ddl[1:]] == [
+        (f"CREATE TABLE `{a}`", "CREATE"), (f"CREATE TABLE `{b}`", "CREATE"), (f"DROP TABLE `sluice`.`{a}`", "DROP")]
     second = [payload(e) for e in s.events()[len(first):] if e["topic"] != "my"]
     assert [(p["op"], p["source"]["table"], p["after"]["id"]) for p in second] == \
            [("r", b, i) for i in range(1, rows_b + 1)]

@@ -140,7 +140,9 @@ def test_no_data_and_never_stream_from_the_current_position(my, mysluice, mode):
     t = make_table(my, f"it_mym_{mode}", "id INT PRIMARY KEY, v INT",
                    f"INSERT INTO it_mym_{mode} VALUES (1, 1), (2, 2)")
     s = streaming(mysluice(table_include_list=f"sluice.{t}", snapshot_mode=mode))
-    assert "snapshot start" not in log_text(s)
+    # no_data: a snapshot of the schemas (their schema change events), no rows; never: no snapshot at all
+    assert ("snapshot complete records=0 (schemas only: no_data)" in log_text(s)) == (mode == "no_data")
+    assert ("snapshot start" in log_text(s)) == (mode == "no_data")
     mysql(my, f"INSERT INTO {t} VALUES (3, 3)")
     mysql(my, f"UPDATE {t} SET v = 10 WHERE id = 1")
     s.wait_events(2)
@@ -319,7 +321,16 @@ def test_column_filters_leave_columns_out_of_events_and_schemas(my, mysluice, ke
         if e["value"] is not None:
             fields = {f["field"]: f for f in e["value"]["schema"]["fields"]}
             assert [c["field"] for c in fields["after"]["fields"]] == ["id", "name", "n"]
-    assert b"hidden-value" not in s.out.read_bytes() and b"secret" not in s.out.read_bytes()
+    assert b"hidden-value" not in s.out.read_bytes()
+    # the schema change events' tableChanges leave the column out too (their ddl is the statement as it is)
+    s.schema_events = True
+    every = s.events()
+    (db_ev, tb_ev) = [e for e in every if e["topic"] == "my"]
+    assert payload(db_ev)["ddl"].startswith("CREATE DATABASE") and "secret" in payload(tb_ev)["ddl"]
+    (ch,) = payload(tb_ev)["tableChanges"]
+    assert [(c["name"], c["position"]) for c in ch["table"]["columns"]] == [("id", 1), ("name", 2), ("n", 4)]
+    tb_ev["value"]["payload"]["ddl"] = ""
+    assert "secret" not in json.dumps(every)
 
 
 # ---- snapshot.locking.mode ----

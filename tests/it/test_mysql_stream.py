@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import MySluice, key_payload, my_make_table, mysql, payload
+from conftest import MySluice, key_payload, my_make_table, mysql, payload, wait_log
 
 
 def ops(events):
@@ -64,16 +64,28 @@ def test_ddl_mid_stream(my, mysluice):
     the table as information_schema shows it when it is read)."""
     mysql(my, "DROP TABLE IF EXISTS it_my_ddl")
     mysql(my, "CREATE TABLE it_my_ddl (id INT PRIMARY KEY, a VARCHAR(10))")
-    s = mysluice(table_include_list="sluice.it_my_ddl", snapshot_mode="no_data").start()
-    time.sleep(1.0)
+    s = mysluice(table_include_list="sluice.it_my_ddl", snapshot_mode="no_data", schema_events=True).start()
+    # no_data: the snapshot sends the schemas alone, the captured database's then the table's
+    db_ev, tb_ev = s.wait_events(2)
+    wait_log(s, "streaming binlog from")
+    assert [e["topic"] for e in (db_ev, tb_ev)] == ["my", "my"]
+    dbp, tbp = payload(db_ev), payload(tb_ev)
+    assert dbp["ddl"].startswith("CREATE DATABASE `sluice`") and dbp["tableChanges"] == []
+    assert dbp["databaseName"] == "sluice" and dbp["source"]["table"] is None
+    assert tbp["ddl"].startswith("CREATE TABLE `it_my_ddl` (") and "`a` varchar(10)" in tbp["ddl"]
+    assert [payload(e)["source"]["snapshot"] for e in (db_ev, tb_ev)] == ["true", "true"]
+    assert tbp["source"]["table"] == "it_my_ddl" and tbp["source"]["file"] and tbp["source"]["pos"] > 0
+    (ch,) = tbp["tableChanges"]
+    assert ch["type"] == "CREATE" and columns(ch) == [("id", "INT"), ("a", "VARCHAR")]
+    assert ch["table"]["primaryKeyColumnNames"] == ["id"]
     stmts = ["INSERT INTO it_my_ddl VALUES (1, 'x')", "ALTER TABLE it_my_ddl ADD COLUMN b INT DEFAULT 7",
              "INSERT INTO it_my_ddl VALUES (2, 'y', 8)", "ALTER TABLE it_my_ddl DROP COLUMN a",
              "INSERT INTO it_my_ddl VALUES (3, 9)", "ALTER TABLE it_my_ddl RENAME COLUMN b TO c",
              "UPDATE it_my_ddl SET c = 10 WHERE id = 3"]
-    for n, q in enumerate(stmts, 1):
+    for n, q in enumerate(stmts, 3):
         mysql(my, q)
         s.wait_events(n)
-    ev = s.wait_events(7)
+    ev = s.wait_events(9)[2:]
     data = [e for e in ev if e["topic"] == "my.sluice.it_my_ddl"]
     ddl = [e for e in ev if e["topic"] == "my"]
     assert len(data) == 4 and len(ddl) == 3
@@ -112,11 +124,15 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path):
     mysql(my, "DROP DATABASE IF EXISTS it_my_scdb")
     my_make_table(my, "it_my_sc0", "id INT PRIMARY KEY")  # the include list must match a table at start
     s = mysluice(table_include_list="sluice.it_my_sc.*", snapshot_mode="no_data", skipped_operations="none",
-                 include_schema_comments="true").start()
+                 include_schema_comments="true", schema_events=True).start()
     (tmp_path / "off").mkdir()
     off = MySluice(tmp_path / "off", my, table_include_list="sluice.it_my_sc.*", snapshot_mode="no_data",
-                   include_schema_changes="false", skipped_operations="none").start()
-    time.sleep(1.0)
+                   include_schema_changes="false", skipped_operations="none", schema_events=True).start()
+    head = s.wait_events(2)  # the no_data snapshot's: CREATE DATABASE `sluice`, CREATE TABLE `it_my_sc0`
+    assert [payload(e)["ddl"].split(" (")[0].split(" /*")[0] for e in head] == \
+        ["CREATE DATABASE `sluice`", "CREATE TABLE `it_my_sc0`"]
+    wait_log(s, "streaming binlog from")
+    wait_log(off, "streaming binlog from")
     # (each statement's event waited for: an event describes the table as it is when the event is read)
     for q, n in [("CREATE TABLE it_my_sc1 (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, "
                   "e ENUM('a','b''c') NOT NULL DEFAULT 'a', d DECIMAL(12,2) COMMENT 'money', j JSON)", 1),
@@ -124,8 +140,8 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path):
                  ("INSERT INTO it_my_sc1 (e) VALUES ('b''c')", 2), ("TRUNCATE TABLE it_my_sc1", 3),
                  ("RENAME TABLE it_my_sc1 TO it_my_sc2", 4), ("DROP TABLE it_my_sc2, it_my_other", 5)]:
         mysql(my, q)
-        s.wait_events(n)
-    ev = s.wait_events(5)
+        s.wait_events(n + 2)
+    ev = s.wait_events(7)[2:]
     assert [e["topic"] for e in ev] == ["my", "my.sluice.it_my_sc1", "my.sluice.it_my_sc1", "my", "my"]
     create, ins, trunc, rename, drop = ev
     c = payload(create)["tableChanges"][0]
@@ -149,7 +165,7 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path):
     # database statements of a captured database (the test user's database filter is open)
     mysql(my, "CREATE DATABASE it_my_scdb")
     mysql(my, "DROP DATABASE it_my_scdb")
-    ev = s.wait_events(7)
+    ev = s.wait_events(9)[2:]
     assert [(payload(e)["databaseName"], payload(e)["tableChanges"]) for e in ev[5:]] == \
         [("it_my_scdb", []), ("it_my_scdb", [])]
     assert payload(ev[5])["ddl"] == "CREATE DATABASE it_my_scdb"

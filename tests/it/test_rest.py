@@ -356,6 +356,7 @@ def test_mariadb_pause_resume_and_binlog_lag(serve, my, tmp_path):
     t = my_make_table(my, "rest_my_pause", "id INT PRIMARY KEY, v VARCHAR(20)", "INSERT INTO rest_my_pause VALUES (1, 'a')")
     cfg = MySluice(tmp_path, my, table_include_list=f"sluice.{t}").config
     cfg["sink.file.path"] = str(tmp_path / "my.jsonl")
+    cfg["include.schema.changes"] = "false"  # row events only in the file
     s = serve().start()
     s.ok("POST", "/connectors", {"name": "myp", "config": cfg}, want=201)
     s.wait_state("myp", "RUNNING")

@@ -70,6 +70,7 @@ typedef struct my_source {
     bool gtid_mode;       /* resume by GTID */
     int checksum_len;     /* 4 when binlog events end with a CRC32 */
     bool do_snapshot, stream;
+    bool schema_only; /* snapshot.mode=no_data: the snapshot sends the schema change events, no rows */
     char *resume_snapshot; /* snapshot progress from the stored offset (JSON), or NULL */
     my_pos start;          /* where streaming starts */
     my_pos cur;            /* position of the next event; gtids = committed state */
@@ -106,6 +107,10 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
 
 /* my_snapshot.c */
 int my_snapshot_run(my_source *s);
+/* Adds a schema change record (Debezium's SchemaChangeValue) to the batch, positioned at the transaction
+ * being read; tables is the comma-separated names for source.table (NULL: none). */
+sl_record *my_schema_record(my_source *s, uint32_t server_id, const char *db, const char *tables, const char *ddl,
+                            size_t ddl_len, const char *changes, size_t changes_len);
 
 /* my_source.c */
 MYSQL *my_connect(const my_conf *cf, char *errstr, size_t errsz);

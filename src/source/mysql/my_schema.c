@@ -425,7 +425,13 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
     int npk = 0;
     const char *charset = NULL, *comment = NULL;
     MYSQL_ROW row;
-    for (int i = 0; (row = mysql_fetch_row(res)) != NULL && i < n; i++) {
+    int nc = 0;
+    while ((row = mysql_fetch_row(res)) != NULL && nc < n) {
+        char fc[3 * SL_MY_IDENT + 3];
+        snprintf(fc, sizeof fc, "%s.%s.%s", db, table, row[0]);
+        charset = row[11], comment = comments ? row[12] : NULL;
+        if (!sl_filter_match(&s->columns, fc)) continue; /* as in the change events: the column filters apply */
+        int i = nc++;
         sl_my_coldesc *c = &cols[i];
         c->name = row[0];
         c->position = row[1] ? atoi(row[1]) : i + 1;
@@ -436,7 +442,6 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
         c->default_expr = row[6];
         c->extra = row[7];
         c->comment = comments ? row[8] : NULL;
-        charset = row[11], comment = comments ? row[12] : NULL;
         if (row[13]) { /* PRIMARY KEY member: keep key order */
             int at = atoi(row[13]) - 1;
             if (at >= 0 && at < n && !pk[at]) pk[at] = row[0], npk = at + 1 > npk ? at + 1 : npk;
@@ -445,7 +450,7 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
     int k = 0;
     for (int i = 0; i < npk; i++)
         if (pk[i]) pk[k++] = pk[i];
-    sl_my_table_change_json(out, type, db, table, charset, comment, cols, n, pk, k);
+    sl_my_table_change_json(out, type, db, table, charset, comment, cols, nc, pk, k);
     sl_free(cols);
     sl_free(pk);
     mysql_free_result(res);

@@ -20,6 +20,10 @@
  * tables after it, are gone by then); the row that ended the snapshot went
  * out before, marked "true", and is not sent again just to mark it "last", so
  * that snapshot has no "last" record, but its end is committed all the same.
+ *
+ * With include.schema.changes, a fresh snapshot first sends the schema change
+ * events of the captured databases and tables (their SHOW CREATE statements);
+ * snapshot.mode=no_data runs the snapshot for those alone, without rows.
  */
 #include "core/log.h"
 #include "source/mysql/my_int.h"
@@ -329,6 +333,70 @@ static int list_tables(my_source *s, const char *resume, char ***names_out, char
     return nt;
 }
 
+/* The second column of a one-row SHOW CREATE ... (caller frees), or NULL with errstr set. */
+static char *show_create(my_source *s, const char *what, const char *db, const char *tb, char *errstr, size_t errsz) {
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf_printf(&q, "SHOW CREATE %s ", what);
+    quote_ident(&q, db);
+    if (tb) sl_buf_putc(&q, '.'), quote_ident(&q, tb);
+    char *v[2] = {0};
+    int rc = my_query_row(s->sql, "reading the DDL for a snapshot schema change event", sl_buf_cstr(&q), v, 2,
+                          errstr, errsz);
+    sl_buf_free(&q);
+    sl_free(v[0]);
+    return rc == 0 ? v[1] : NULL;
+}
+
+/* One snapshot schema change record: positioned at the snapshot's binlog position, as its rows. */
+static void snapshot_schema_record(my_source *s, const char *db, const char *tb, const char *ddl, const sl_buf *ch) {
+    sl_record *r = my_schema_record(s, 0, db, tb, ddl, strlen(ddl), ch->data, ch->len);
+    r->snapshot = SL_SNAP_TRUE;
+    r->ts_us = sl_wall_us();
+    r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
+    r->pos.file_pos = s->start.pos;
+    r->pos.gtid = NULL;
+    r->tx_order = 0;
+}
+
+/*
+ * Debezium's snapshot schema change events, ahead of the rows: per captured database its CREATE DATABASE
+ * (SHOW CREATE DATABASE), then per captured table its CREATE TABLE (SHOW CREATE TABLE) with a CREATE
+ * table change, read in the snapshot's transaction. (Debezium also sends the SET, DROP ... IF EXISTS and
+ * USE statements it keeps for its schema history; sluice keeps none, so it does not.) Only a fresh
+ * snapshot sends them: a resumed one sent them before its restart.
+ */
+static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, size_t errsz) {
+    for (int i = 0; i < nt; i++) {
+        const char *db = names[2 * i], *tb = names[2 * i + 1];
+        sl_buf ch;
+        sl_buf_init(&ch);
+        char *ddl = NULL;
+        if (i == 0 || strcmp(db, names[2 * i - 2]) != 0) {
+            if (!(ddl = show_create(s, "DATABASE", db, NULL, errstr, errsz))) goto fail;
+            sl_buf_puts(&ch, "[]");
+            snapshot_schema_record(s, db, NULL, ddl, &ch);
+            sl_free(ddl);
+            sl_buf_reset(&ch);
+        }
+        if (!(ddl = show_create(s, "TABLE", db, tb, errstr, errsz))) goto fail;
+        sl_buf_putc(&ch, '[');
+        if (my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, &ch, errstr, errsz) < 0) {
+            sl_free(ddl);
+            goto fail;
+        }
+        sl_buf_putc(&ch, ']');
+        snapshot_schema_record(s, db, tb, ddl, &ch);
+        sl_free(ddl);
+        sl_buf_free(&ch);
+        continue;
+    fail:
+        sl_buf_free(&ch);
+        return -1;
+    }
+    return 0;
+}
+
 int my_snapshot_run(my_source *s) {
     char err[1024];
     snap_state st = {0};
@@ -344,8 +412,8 @@ int my_snapshot_run(my_source *s) {
     char **names = NULL;
     int nt = list_tables(s, st.table, &names, err, sizeof err);
     if (nt < 0) goto fail;
-    int rc = 0;
-    for (int i = 0; i < nt && rc == 0 && !sl_ctx_stopping(s->ctx); i++)
+    int rc = s->cf->include_schema_changes && !st.resumed ? snapshot_schema(s, names, nt, err, sizeof err) : 0;
+    for (int i = 0; i < nt && rc == 0 && !s->schema_only && !sl_ctx_stopping(s->ctx); i++)
         rc = snapshot_table(s, names[2 * i], names[2 * i + 1], &st, err, sizeof err);
     for (int i = 0; i < 2 * nt; i++) sl_free(names[i]);
     sl_free(names);
@@ -354,14 +422,15 @@ int my_snapshot_run(my_source *s) {
     prog = NULL;
     mysql_query(s->sql, "COMMIT");
     if (sl_ctx_stopping(s->ctx)) return 0;
-    if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
+    if (s->batch->n > 0 && s->batch->recs[s->batch->n - 1].op == SL_OP_READ)
+        s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
     else if (st.resumed && st.count == 0)
         SL_INFO("mysql", "snapshot resumed with nothing left to read: no record is marked snapshot=last (the last "
                 "row went out before the restart); committing the end of the snapshot");
     char off[2048];
     my_offset_json(s, off, sizeof off, &s->start, NULL);
     sl_batch_set_offset(s->batch, off, 0);
-    SL_INFO("mysql", "snapshot complete records=%d", st.count);
+    SL_INFO("mysql", "snapshot complete records=%d%s", st.count, s->schema_only ? " (schemas only: no_data)" : "");
     sl_free(s->resume_snapshot);
     s->resume_snapshot = NULL;
     return my_emit_batch(s);

@@ -51,7 +51,8 @@ static const sl_prop my_props[] = {
      "Regexes of database.table.column names to leave out of events."},
     {"snapshot.mode", SL_PT_ENUM, "initial", "initial|initial_only|no_data|never|when_needed", 0, 0, 0,
      F(snapshot_mode),
-     "initial: snapshot when no offset is stored, then stream; initial_only: snapshot, then stop; no_data (never): "
+     "initial: snapshot when no offset is stored, then stream; initial_only: snapshot, then stop; no_data: the "
+     "schemas only (their schema change events, with include.schema.changes), then stream from there; never: "
      "stream from the current binlog position; when_needed: snapshot again if the stored position is gone."},
     {"snapshot.locking.mode", SL_PT_ENUM, "minimal", "minimal|none", 0, 0, 0, F(locking_mode),
      "minimal: hold a global read lock only while the snapshot transaction starts and reads its binlog position; "
@@ -73,7 +74,8 @@ static const sl_prop my_props[] = {
     {"include.schema.changes", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(include_schema_changes),
      "Debezium's schema change events on the topic <topic.prefix>: each CREATE/ALTER/DROP/RENAME TABLE and "
      "CREATE/DROP INDEX on a captured table, and CREATE/ALTER/DROP DATABASE of a captured database, with the "
-     "statement and the table as information_schema describes it when the event is read."},
+     "statement and the table as information_schema describes it when the event is read (kept columns only); "
+     "a snapshot starts with the SHOW CREATE DATABASE/TABLE statements of what it captures."},
     {"include.schema.comments", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_schema_comments),
      "Fill the table and column comments of schema change events (null otherwise, as in Debezium)."},
     {"include.query", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_query),
@@ -395,7 +397,10 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
                  s->start.file);
         return -1;
     }
-    s->do_snapshot = mode != MY_SNAP_NO_DATA && mode != MY_SNAP_NEVER;
+    /* no_data still reads the schemas in a snapshot transaction when it sends schema change events (as
+     * Debezium's schema-only snapshot), for a position consistent with them */
+    s->schema_only = mode == MY_SNAP_NO_DATA && s->cf->include_schema_changes;
+    s->do_snapshot = (mode != MY_SNAP_NO_DATA && mode != MY_SNAP_NEVER) || s->schema_only;
     if (!s->do_snapshot) return current_position(s, &s->start, errstr, errsz);
     return 0;
 }
@@ -631,15 +636,17 @@ static sl_record *ddl_record(my_source *s, sl_table *t, sl_op op, uint32_t serve
     return rec;
 }
 
-static void schema_record(my_source *s, uint32_t server_id, const char *db, const char *tables, const char *ddl,
-                          size_t ddl_len, const char *changes, size_t changes_len) {
+sl_record *my_schema_record(my_source *s, uint32_t server_id, const char *db, const char *tables, const char *ddl,
+                            size_t ddl_len, const char *changes, size_t changes_len) {
     sl_arena *a = &s->batch->arena;
     sl_schema_change *p = sl_arena_alloc(a, sizeof *p);
     p->db = sl_arena_strndup(a, db, strlen(db));
     p->table = tables ? sl_arena_strndup(a, tables, strlen(tables)) : NULL;
     p->ddl = sl_arena_strndup(a, ddl, ddl_len);
     p->table_changes = sl_arena_strndup(a, changes, changes_len);
-    ddl_record(s, NULL, SL_OP_SCHEMA, server_id)->schema_change = p;
+    sl_record *rec = ddl_record(s, NULL, SL_OP_SCHEMA, server_id);
+    rec->schema_change = p;
+    return rec;
 }
 
 /* A DDL statement read from the binlog: a truncate record per captured table (unless skipped), or one
@@ -663,7 +670,7 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
     }
     if (k == SL_MY_DDL_NONE || !s->cf->include_schema_changes) goto done;
     if (k == SL_MY_DDL_CREATE_DB || k == SL_MY_DDL_ALTER_DB || k == SL_MY_DDL_DROP_DB) {
-        if (sl_filter_match(&s->dbs, d->db)) schema_record(s, ev->server_id, d->db, NULL, sql, len, "[]", 2);
+        if (sl_filter_match(&s->dbs, d->db)) my_schema_record(s, ev->server_id, d->db, NULL, sql, len, "[]", 2);
         goto done;
     }
     if (k == SL_MY_DDL_DROP) { /* as Debezium: one event per dropped table, its statement DROP TABLE `db`.`t` */
@@ -676,7 +683,7 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
             sl_buf_putc(&ch, '[');
             sl_my_table_change_json(&ch, "DROP", t->db, t->name, NULL, NULL, NULL, 0, NULL, 0);
             sl_buf_putc(&ch, ']');
-            schema_record(s, ev->server_id, t->db, t->name, stmt.data, stmt.len, ch.data, ch.len);
+            my_schema_record(s, ev->server_id, t->db, t->name, stmt.data, stmt.len, ch.data, ch.len);
             sl_buf_free(&stmt), sl_buf_free(&ch);
         }
         goto done;
@@ -701,7 +708,7 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
         sl_buf_printf(&names, "%s%s", names.len ? "," : "", name);
     }
     sl_buf_putc(&changes, ']');
-    if (rc == 0 && db) schema_record(s, ev->server_id, db, sl_buf_cstr(&names), sql, len, changes.data, changes.len);
+    if (rc == 0 && db) my_schema_record(s, ev->server_id, db, sl_buf_cstr(&names), sql, len, changes.data, changes.len);
     sl_buf_free(&changes), sl_buf_free(&names);
 done:
     sl_free(d);
