@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 void sl_errs_add(sl_errs *e, const char *fmt, ...) {
     char msg[1024];
@@ -46,6 +47,12 @@ static char *read_file(const char *path, char *errstr, size_t errsz) {
     char tmp[8192];
     size_t n;
     while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_put(&b, tmp, n);
+    if (ferror(f)) { /* a directory opens, then fails here (EISDIR) */
+        snprintf(errstr, errsz, "cannot read %s: %s", path, strerror(errno));
+        fclose(f);
+        sl_buf_free(&b);
+        return NULL;
+    }
     fclose(f);
     sl_buf_cstr(&b);
     return b.data;
@@ -96,21 +103,59 @@ void sl_config_claim(sl_config *c, const char *key) {
     if (kv) kv->used = true;
 }
 
-/* ${file:/path:key}: key looked up in a .properties file. */
-static char *file_provider(const char *spec, char *errstr, size_t errsz) {
+/*
+ * A secret file read whole (Docker and Kubernetes mount each secret as one),
+ * less one trailing "\n" or "\r\n": echo and editors end a file with one,
+ * a password never does. Errors name the config key, the reference and the path.
+ */
+static char *whole_file(const char *key, const char *ref, const char *path, char *errstr, size_t errsz) {
+    char err[768];
+    char *text = read_file(path, err, sizeof err);
+    if (!text) {
+        snprintf(errstr, errsz, "%s: ${%s}: %s", key, ref, err);
+        return NULL;
+    }
+    size_t n = strlen(text);
+    if (n && text[n - 1] == '\n') {
+        text[--n] = 0;
+        if (n && text[n - 1] == '\r') text[--n] = 0;
+    }
+    return text;
+}
+
+static bool regular_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * ${file:/path}: the whole file; ${file:/path:key}: key of a .properties file
+ * (Kafka's FileConfigProvider). A path may itself hold a colon: when the
+ * whole spec names a regular file it is the whole-file form, else the spec
+ * splits at its last colon.
+ */
+static char *file_provider(const char *key, const char *spec, char *errstr, size_t errsz) {
+    char ref[600];
+    snprintf(ref, sizeof ref, "file:%s", spec);
     const char *colon = strrchr(spec, ':');
-    if (!colon || colon == spec) {
-        snprintf(errstr, errsz, "${file:%s}: expected ${file:/path:key}", spec);
+    if (!colon || regular_file(spec)) return whole_file(key, ref, spec, errstr, errsz);
+    if (colon == spec || !colon[1]) {
+        snprintf(errstr, errsz, "%s: ${%s}: expected ${file:/path} or ${file:/path:key}", key, ref);
         return NULL;
     }
     char *path = sl_strndup(spec, (size_t)(colon - spec));
-    char *text = read_file(path, errstr, errsz);
-    sl_config *p = text ? sl_config_parse_properties(text, path, errstr, errsz) : NULL;
+    char err[768];
+    char *text = read_file(path, err, sizeof err);
+    sl_config *p = text ? sl_config_parse_properties(text, path, err, sizeof err) : NULL;
     char *val = NULL;
     if (p) {
         const char *v = sl_config_get(p, colon + 1);
         if (v) val = sl_strdup(v);
-        else snprintf(errstr, errsz, "${file:%s}: key '%s' not found in %s", spec, colon + 1, path);
+        else snprintf(errstr, errsz, "%s: ${%s}: key '%s' not found in %s", key, ref, colon + 1, path);
+    } else if (!text) {
+        snprintf(errstr, errsz, "%s: ${%s}: %s (and %s is not a file either)", key, ref, err, spec);
+    } else {
+        snprintf(errstr, errsz, "%s: ${%s}: %s", key, ref, err);
     }
     sl_config_destroy(p);
     sl_free(text);
@@ -118,7 +163,25 @@ static char *file_provider(const char *spec, char *errstr, size_t errsz) {
     return val;
 }
 
-/* Resolves ${env:NAME} and ${file:/path:key} references in v. */
+/* ${dir:/dir:name}: the file `name` in directory /dir (Kafka's DirectoryConfigProvider), read like a whole file. */
+static char *dir_provider(const char *key, const char *spec, char *errstr, size_t errsz) {
+    char ref[600];
+    snprintf(ref, sizeof ref, "dir:%s", spec);
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || !colon[1] || strchr(colon + 1, '/')) {
+        snprintf(errstr, errsz, "%s: ${%s}: expected ${dir:/directory:file} (a file directly in the directory)",
+                 key, ref);
+        return NULL;
+    }
+    size_t dlen = (size_t)(colon - spec);
+    char *path = sl_malloc(strlen(spec) + 2);
+    snprintf(path, strlen(spec) + 2, "%.*s/%s", (int)dlen, spec, colon + 1);
+    char *v = whole_file(key, ref, path, errstr, errsz);
+    sl_free(path);
+    return v;
+}
+
+/* Resolves ${env:NAME}, ${file:/path}, ${file:/path:key} and ${dir:/dir:file} references in the value v of key. */
 static char *resolve(const char *key, const char *v, char *errstr, size_t errsz) {
     sl_buf b;
     sl_buf_init(&b);
@@ -137,8 +200,9 @@ static char *resolve(const char *key, const char *v, char *errstr, size_t errsz)
                 goto fail;
             }
             sl_buf_puts(&b, ev);
-        } else if (strncmp(ref, "file:", 5) == 0) {
-            char *fv = file_provider(ref + 5, errstr, errsz);
+        } else if (strncmp(ref, "file:", 5) == 0 || strncmp(ref, "dir:", 4) == 0) {
+            char *fv = ref[0] == 'f' ? file_provider(key, ref + 5, errstr, errsz)
+                                     : dir_provider(key, ref + 4, errstr, errsz);
             if (!fv) goto fail;
             sl_buf_puts(&b, fv);
             sl_free(fv);

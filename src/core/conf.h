@@ -1,11 +1,12 @@
 /*
  * Configuration: a connector config is a list of string key/values (loaded
  * from Kafka Connect-style JSON {"name":..., "config":{...}} or a flat
- * .properties file, with ${env:NAME} and ${file:/path:key} resolved), and
- * each component describes its keys in a property table. One generic
- * routine parses and checks a table's keys into the component's settings
- * struct; the same tables drive `sluice validate`, secret redaction and the
- * generated docs/CONFIGURATION.md.
+ * .properties file, with ${env:NAME}, ${file:/path} (the whole file, less one
+ * trailing newline), ${file:/path:key} (a key of a .properties file) and
+ * ${dir:/dir:file} resolved as it is loaded), and each component describes
+ * its keys in a property table. One generic routine parses and checks a
+ * table's keys into the component's settings struct; the same tables drive
+ * `sluice validate`, secret redaction and the generated docs/CONFIGURATION.md.
  */
 #ifndef SL_CORE_CONF_H
 #define SL_CORE_CONF_H

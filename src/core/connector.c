@@ -131,6 +131,21 @@ static void warn_key(const char *key, void *arg) {
     SL_WARN("config", "unknown key ignored: key=%s connector=%s", key, (const char *)arg);
 }
 
+/* Kafka Connect classes users paste that sluice does not have yet: refused as such, not as unknown. */
+static const struct {
+    const char *cls, *what;
+} not_yet[] = {
+    {"io.debezium.connector.jdbc.JdbcSinkConnector", "a JDBC sink (rows into a SQL database)"},
+    {"io.confluent.connect.jdbc.JdbcSinkConnector", "a JDBC sink (rows into a SQL database)"},
+    {"io.confluent.connect.jdbc.JdbcSourceConnector", "a JDBC source (polling queries)"},
+};
+
+static const char *not_implemented(const char *cls) {
+    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++)
+        if (strcmp(cls, not_yet[i].cls) == 0) return not_yet[i].what;
+    return NULL;
+}
+
 static void list_names(char *out, size_t outsz, bool sources) {
     size_t n = 0;
     out[0] = 0;
@@ -167,6 +182,10 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
             sl_free(c->core.sink_type);
             c->core.sink_type = sl_strdup(class_sink->name);
         }
+    } else if (c->core.connector_class && not_implemented(c->core.connector_class)) {
+        list_names(names, sizeof names, false);
+        sl_errs_add(errs, "connector.class: '%s' is %s, which sluice does not implement yet (sinks: %s)",
+                    c->core.connector_class, not_implemented(c->core.connector_class), names);
     } else if (c->core.connector_class && !(c->src_ops = sl_source_find(c->core.connector_class))) {
         list_names(names, sizeof names, true);
         sl_errs_add(errs, "connector.class: '%s' is not a known connector (allowed: %s)", c->core.connector_class,
@@ -175,6 +194,17 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     if (c->core.sink_type && !(c->sink_ops = sl_sink_find(c->core.sink_type))) {
         list_names(names, sizeof names, false);
         sl_errs_add(errs, "sink.type: '%s' is not available (allowed: %s)", c->core.sink_type, names);
+    }
+    /* Kafka for the sink, the offsets, the source or a dead letter queue: without bootstrap.servers the
+     * worker's or the default one, set before the plugins read the config. */
+    bool kafka_sink = c->sink_ops && c->sink_ops->commit;
+    const char *dlq = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
+    bool needs_kafka = kafka_sink || c->core.offset_storage == 1 ||
+                       (c->src_ops && strcmp(c->src_ops->name, "kafka") == 0) || (dlq && *dlq);
+    if (needs_kafka) {
+        char who[300];
+        snprintf(who, sizeof who, "connector=%s", c->name);
+        sl_kafka_client_default(&c->core.kafka, cfg, who);
     }
     if (c->src_ops) {
         c->src_settings = sl_calloc(1, c->src_ops->settings_size);
@@ -190,15 +220,12 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_conf_apply_preferring(c->sink_ops->props, cfg, sink_prefix, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }
-    bool kafka_sink = c->sink_ops && c->sink_ops->commit;
     if (c->core.eos == 2 && c->sink_ops && !kafka_sink)
         sl_errs_add(errs, "exactly.once.support: 'required' needs a transactional sink (sink.type=kafka), not %s "
                           "(allowed here: disabled, requested)",
                     c->sink_ops->name);
     c->eos = kafka_sink && c->core.eos > 0;
-    if (kafka_sink || c->eos || c->core.offset_storage == 1 ||
-        (c->src_ops && strcmp(c->src_ops->name, "kafka") == 0))
-        sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
+    if (needs_kafka) sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
     if (errs->n > before) {
         sl_connector_destroy(c);
         return NULL;

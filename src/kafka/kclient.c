@@ -143,6 +143,34 @@ fail:
     return NULL;
 }
 
+static pthread_mutex_t worker_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *worker_bootstrap; /* under worker_lock */
+
+void sl_kafka_set_worker_bootstrap(const char *servers) {
+    pthread_mutex_lock(&worker_lock);
+    sl_free(worker_bootstrap);
+    worker_bootstrap = servers && *servers ? sl_strdup(servers) : NULL;
+    pthread_mutex_unlock(&worker_lock);
+}
+
+void sl_kafka_client_default(sl_kafka_client *kc, sl_config *cfg, const char *who) {
+    if (kc->bootstrap && *kc->bootstrap) return;
+    const char *env = getenv(SL_KAFKA_BOOTSTRAP_ENV), *why;
+    pthread_mutex_lock(&worker_lock);
+    char *v = worker_bootstrap ? sl_strdup(worker_bootstrap) : NULL;
+    pthread_mutex_unlock(&worker_lock);
+    if (v) why = "the worker's bootstrap.servers";
+    else if (env && *env) v = sl_strdup(env), why = "from the environment variable " SL_KAFKA_BOOTSTRAP_ENV;
+    else v = sl_strdup(SL_KAFKA_BOOTSTRAP_DEFAULT), why = "Kafka's default";
+    SL_INFO("kafka", "bootstrap.servers not set: using %s (%s) %s", v, why, who);
+    sl_free(kc->bootstrap);
+    kc->bootstrap = v;
+    if (cfg) {
+        sl_config_set(cfg, "bootstrap.servers", v);
+        sl_config_claim(cfg, "bootstrap.servers");
+    }
+}
+
 void sl_kafka_client_check(const sl_kafka_client *kc, sl_config *cfg, const char *prefix, const char *what,
                            sl_errs *errs) {
     if (!kc) goto overrides;

@@ -50,6 +50,21 @@ typedef struct sl_kafka_client {
     }
 
 /*
+ * Gives a config that needs Kafka and has no bootstrap.servers the one a
+ * Kafka Connect worker would: the worker's (sl_kafka_set_worker_bootstrap,
+ * under `sluice serve`), else the environment variable
+ * SLUICE_BOOTSTRAP_SERVERS, else Kafka's default localhost:9092. Sets
+ * kc->bootstrap and, when cfg is not NULL, its bootstrap.servers (claimed),
+ * so plugins that read the config see it too; logs at INFO which one it used
+ * and why (`who` names the client). Does nothing when kc has one.
+ */
+void sl_kafka_client_default(sl_kafka_client *kc, sl_config *cfg, const char *who);
+/* The worker's bootstrap.servers, offered to its connectors (NULL or "": none). Copied; thread-safe. */
+void sl_kafka_set_worker_bootstrap(const char *servers);
+#define SL_KAFKA_BOOTSTRAP_ENV "SLUICE_BOOTSTRAP_SERVERS"
+#define SL_KAFKA_BOOTSTRAP_DEFAULT "localhost:9092"
+
+/*
  * Cross-key checks (bootstrap required, SASL credentials present when the
  * protocol needs them) and a dry run of every `<override_prefix>*` key
  * through librdkafka, so a wrong override fails at validation. Claims the

@@ -546,6 +546,8 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
     pthread_condattr_destroy(&ca);
     w->log_level = sl_log_get_level();
     snprintf(w->id, sizeof w->id, "127.0.0.1:8083");
+    /* As in Kafka Connect, a connector without bootstrap.servers uses the worker's. */
+    sl_kafka_set_worker_bootstrap(wc->kafka.bootstrap);
     sl_wstore_conf sc = {wc->config_storage == 1 ? SL_WSTORE_KAFKA : SL_WSTORE_SQLITE, wc->config_file, &wc->kafka,
                          wc->config_topic, (int)wc->config_rf};
     if (!(w->store = sl_wstore_open(&sc, errstr, errsz))) goto err;
@@ -605,6 +607,7 @@ void sl_worker_destroy(sl_worker *w) {
     for (int i = 0; i < w->n; i++) entry_free(w->cs[i]);
     sl_free(w->cs);
     sl_wstore_close(w->store);
+    sl_kafka_set_worker_bootstrap(NULL);
     pthread_cond_destroy(&w->changed);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
