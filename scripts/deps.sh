@@ -16,7 +16,7 @@
 # Central into <repo>/.deps/kafka/libs (skipped when its marker says they are
 # already there for the same pom), fetches mongo-java-server, the MongoDB
 # stand-in (scripts/mongo/pom.xml), into <repo>/.deps/mongo/libs and compiles
-# its launcher scripts/mongo/SluiceMongo.java into <repo>/.deps/mongo/classes
+# its launcher scripts/mongo/*.java into <repo>/.deps/mongo/classes
 # (each skipped when its marker matches), and creates the unprivileged
 # `sluicesvc` system user.
 #
@@ -56,7 +56,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 KAFKA_POM=$REPO/scripts/kafka/pom.xml
 KAFKA_HOME=$REPO/.deps/kafka
 MONGO_POM=$REPO/scripts/mongo/pom.xml
-MONGO_SRC=$REPO/scripts/mongo/SluiceMongo.java
+MONGO_SRC_DIR=$REPO/scripts/mongo
 MONGO_HOME=$REPO/.deps/mongo
 
 step() { printf 'deps: %s\n' "$*"; }
@@ -273,16 +273,20 @@ maven_fetch kafka "$kafka_version" "$KAFKA_POM" "$KAFKA_HOME" "kafka_2.13-$kafka
 
 # No MongoDB server can be installed here (Debian does not package one), so
 # the tests run mongo-java-server (in-memory backend, slf4j-simple binding).
-# The launcher scripts/mongo/SluiceMongo.java is then compiled into
-# .deps/mongo/classes; its marker holds the source's checksum and the jars'
-# marker, so editing either recompiles.
+# The launcher scripts/mongo/SluiceMongo.java and the Java beside it
+# (SluiceEvents.java: MongoDB-shaped change streams) are then compiled into
+# .deps/mongo/classes; its marker holds the sources' checksums and the jars'
+# marker, so editing, adding or removing a source or changing the jars
+# recompiles.
 mongo_version=$(sed -n 's:.*<mongo-java-server.version>\(.*\)</mongo-java-server.version>.*:\1:p' "$MONGO_POM")
 [ -n "$mongo_version" ] || die "no <mongo-java-server.version> in $MONGO_POM"
 maven_fetch mongo-java-server "$mongo_version" "$MONGO_POM" "$MONGO_HOME" "mongo-java-server-core-$mongo_version.jar"
 mongo_stamp=$maven_stamp
 
 command -v javac >/dev/null 2>&1 || die "javac not found (is openjdk-17-jdk-headless installed?)"
-mongo_cls_stamp="launcher $(sha256sum "$MONGO_SRC" | cut -d' ' -f1) javac $(javac -version 2>&1) jars $mongo_stamp"
+mongo_srcs=("$MONGO_SRC_DIR"/*.java)
+[ -s "$MONGO_SRC_DIR/SluiceMongo.java" ] || die "no $MONGO_SRC_DIR/SluiceMongo.java"
+mongo_cls_stamp="sources $(cd "$MONGO_SRC_DIR" && sha256sum -- *.java | sha256sum | cut -d' ' -f1) javac $(javac -version 2>&1) jars $mongo_stamp"
 mongo_cls_marker=$MONGO_HOME/classes.installed
 if [ "$(cat "$mongo_cls_marker" 2>/dev/null || true)" = "$mongo_cls_stamp" ] \
         && [ -s "$MONGO_HOME/classes/SluiceMongo.class" ]; then
@@ -291,17 +295,17 @@ else
     rm -rf "$MONGO_HOME/classes.new"
     mkdir -p "$MONGO_HOME/classes.new"
     if ! javac_out=$(javac -Xlint:all -Werror --release 17 -encoding UTF-8 -d "$MONGO_HOME/classes.new" \
-            -cp "$MONGO_HOME/libs/*" "$MONGO_SRC" 2>&1); then
+            -cp "$MONGO_HOME/libs/*" "${mongo_srcs[@]}" 2>&1); then
         printf '%s\n' "$javac_out" >&2
         rm -rf "$MONGO_HOME/classes.new"
-        die "javac could not compile $MONGO_SRC"
+        die "javac could not compile $MONGO_SRC_DIR/*.java"
     fi
     chmod -R a+rX "$MONGO_HOME/classes.new"
     rm -f "$mongo_cls_marker"
     rm -rf "$MONGO_HOME/classes"
     mv "$MONGO_HOME/classes.new" "$MONGO_HOME/classes"
     printf '%s\n' "$mongo_cls_stamp" >"$mongo_cls_marker"
-    step "mongo launcher: compiled $MONGO_SRC into $MONGO_HOME/classes"
+    step "mongo launcher: compiled $MONGO_SRC_DIR/*.java into $MONGO_HOME/classes"
 fi
 
 # ------------------------------------------------------------ service user

@@ -23,20 +23,107 @@
  *    change-stream consumers usually do) can connect with ?replicaSet=NAME
  *    as well as with ?directConnection=true.  mongo-java-server itself does
  *    not care: its change streams work either way.
+ *  - Change streams are MongoDB-shaped (SluiceEvents.java): the collections
+ *    (Coll) report every write with the document before and after, and
+ *    aggregate $changeStream / getMore / killCursors of those cursors are
+ *    served from SluiceEvents' own oplog; every reply of a replica-set member
+ *    carries operationTime and $clusterTime; collMod and create know
+ *    changeStreamPreAndPostImages; admin {sluiceTrimOplog: 1, keep: N} trims
+ *    the oplog (test-only).
  * Deliberately not advertised: logicalSessionTimeoutMinutes (the server has
  * no sessions or transactions) and topologyVersion (it cannot hold an
  * awaitable hello, so drivers must keep polling).
  */
 import java.net.InetSocketAddress;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.ArrayFilters;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
+import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.exception.MongoServerError;
+import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 
 public final class SluiceMongo {
+
+    /** A memory collection that reports every document write to SluiceEvents. */
+    static final class Coll extends MemoryCollection {
+        Coll(MongoDatabase database, String name, CollectionOptions options, CursorRegistry cursors) {
+            super(database, name, options, cursors);
+        }
+
+        @Override
+        protected Integer addDocumentInternal(Document document) {
+            Integer position = super.addDocumentInternal(document);
+            SluiceEvents.LOG.recordInsert(getDatabaseName(), getCollectionName(), document);
+            return position;
+        }
+
+        @Override
+        protected void removeDocument(Integer position) {
+            Document old = getDocument(position);
+            super.removeDocument(position);
+            SluiceEvents.LOG.recordDelete(getDatabaseName(), getCollectionName(), old);
+        }
+
+        @Override
+        protected void handleUpdate(Integer position, Document oldDocument, Document newDocument) {
+            super.handleUpdate(position, oldDocument, newDocument);
+            SluiceEvents.LOG.recordUpdate(getDatabaseName(), getCollectionName(), oldDocument, newDocument,
+                SluiceEvents.UPDATE_SPEC.get());
+        }
+
+        @Override
+        public synchronized Document updateDocuments(Document selector, Document updateQuery, ArrayFilters arrayFilters,
+                                                     boolean isMulti, boolean isUpsert, Oplog oplog) {
+            SluiceEvents.UPDATE_SPEC.set(updateQuery);
+            try {
+                return super.updateDocuments(selector, updateQuery, arrayFilters, isMulti, isUpsert, oplog);
+            } finally {
+                SluiceEvents.UPDATE_SPEC.remove();
+            }
+        }
+
+        @Override
+        public synchronized Document findAndModify(Document query) {
+            Object update = query.get("update");
+            SluiceEvents.UPDATE_SPEC.set(update instanceof Document ? (Document) update : null);
+            try {
+                return super.findAndModify(query);
+            } finally {
+                SluiceEvents.UPDATE_SPEC.remove();
+            }
+        }
+
+        /** A copy of the document with that _id, or null. */
+        synchronized Document lookup(Object id) {
+            for (Document d : queryDocuments(new Document("_id", id), null, 0, 1, 0, null)) {
+                return d.cloneDeeply();
+            }
+            return null;
+        }
+    }
+
+    static final class Db extends MemoryDatabase {
+        Db(String name, CursorRegistry cursors) {
+            super(name, cursors);
+        }
+
+        @Override
+        protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
+            return new Coll(this, collectionName, options, cursorRegistry);
+        }
+    }
 
     /** The in-memory backend with hello and the replica-set identity added. */
     static final class Backend extends MemoryBackend {
@@ -46,10 +133,133 @@ public final class SluiceMongo {
         Backend(String replSet, String me) {
             this.replSet = replSet;
             this.me = me;
+            SluiceEvents.LOG.setLookup(this::lookup);
+        }
+
+        @Override
+        public MemoryDatabase openOrCreateDatabase(String databaseName) {
+            return new Db(databaseName, getCursorRegistry());
+        }
+
+        @Override
+        protected Oplog createOplog() {
+            return SluiceEvents.LOG;
+        }
+
+        private boolean databaseExists(String db) {
+            return listDatabaseNames().contains(db);
+        }
+
+        private MongoCollection<?> existingCollection(String db, String coll) {
+            return databaseExists(db) ? resolveDatabase(db).resolveCollection(coll, false) : null;
+        }
+
+        private Document lookup(String db, String coll, Object id) {
+            MongoCollection<?> c = existingCollection(db, coll);
+            if (c instanceof Coll) {
+                return ((Coll) c).lookup(id);
+            }
+            return null;
         }
 
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
+            Document reply = dispatch(channel, database, command, query);
+            if (replSet != null && reply != null && !reply.containsKey("operationTime")) {
+                SluiceEvents.LOG.addClusterTime(reply);
+            }
+            return reply;
+        }
+
+        private Document dispatch(Channel channel, String database, String command, Document query) {
+            if (command.equalsIgnoreCase("aggregate") && query.get("pipeline") instanceof List) {
+                List<Document> pipeline = Aggregation.parse(query.get("pipeline"));
+                if (!pipeline.isEmpty() && pipeline.get(0).get("$changeStream") instanceof Document) {
+                    return SluiceEvents.LOG.open(database, query.get("aggregate"), query, pipeline,
+                        getCursorRegistry().generateCursorId(),
+                        stages -> Aggregation.fromPipeline(stages, this::resolveDatabase, null, null, SluiceEvents.LOG));
+                }
+            }
+            if (command.equalsIgnoreCase("getMore") && query.get(command) instanceof Number) {
+                long id = ((Number) query.get(command)).longValue();
+                if (SluiceEvents.LOG.owns(id)) {
+                    return SluiceEvents.LOG.getMore(id, query);
+                }
+            }
+            if (command.equalsIgnoreCase("killCursors") && query.get("cursors") instanceof List) {
+                List<Long> mine = new ArrayList<>();
+                List<Long> theirs = new ArrayList<>();
+                for (Object o : (List<?>) query.get("cursors")) {
+                    long id = ((Number) o).longValue();
+                    (SluiceEvents.LOG.kill(id) ? mine : theirs).add(id);
+                }
+                Document reply = super.handleCommand(channel, database, command, new Document(command, query.get(command))
+                    .append("cursors", theirs));
+                @SuppressWarnings("unchecked")
+                List<Object> killed = (List<Object>) reply.get("cursorsKilled");
+                killed.addAll(0, mine);
+                return reply;
+            }
+            if (command.equalsIgnoreCase("renameCollection") && database.equals("admin")) {
+                String from = String.valueOf(query.get(command));
+                String to = String.valueOf(query.get("to"));
+                Document reply = super.handleCommand(channel, database, command, query);
+                if (!from.equals(to)) {
+                    int f = from.indexOf('.');
+                    int t = to.indexOf('.');
+                    SluiceEvents.LOG.recordRename(from.substring(0, f), from.substring(f + 1), to.substring(0, t),
+                        to.substring(t + 1));
+                }
+                return reply;
+            }
+            if (command.equalsIgnoreCase("dropDatabase")) {
+                boolean existed = databaseExists(database);
+                Document reply = super.handleCommand(channel, database, command, query);
+                if (existed) {
+                    SluiceEvents.LOG.recordDropDatabase(database);
+                }
+                return reply;
+            }
+            if (command.equalsIgnoreCase("collMod")) {
+                String coll = String.valueOf(query.get(command));
+                if (existingCollection(database, coll) == null) {
+                    throw new MongoServerError(26, "NamespaceNotFound", "ns does not exist: " + database + "." + coll);
+                }
+                Object images = query.get("changeStreamPreAndPostImages");
+                if (images instanceof Document) {
+                    SluiceEvents.LOG.setPreImages(database, coll, Boolean.TRUE.equals(((Document) images).get("enabled")));
+                }
+                return new Document("ok", 1.0);
+            }
+            if (command.equalsIgnoreCase("create") && query.containsKey("changeStreamPreAndPostImages")) {
+                Document q = new Document(query);
+                Object images = q.remove("changeStreamPreAndPostImages");
+                Document reply = super.handleCommand(channel, database, command, q);
+                if (images instanceof Document) {
+                    SluiceEvents.LOG.setPreImages(database, String.valueOf(query.get(command)),
+                        Boolean.TRUE.equals(((Document) images).get("enabled")));
+                }
+                return reply;
+            }
+            if (command.equalsIgnoreCase("sluiceTrimOplog") && database.equals("admin")) {
+                int keep = query.get("keep") instanceof Number ? ((Number) query.get("keep")).intValue() : 0;
+                int removed = SluiceEvents.LOG.trimTo(keep);
+                return new Document("removed", removed).append("remaining", SluiceEvents.LOG.size()).append("ok", 1.0);
+            }
+            if (command.equalsIgnoreCase("listCollections")) {
+                Document reply = super.handleCommand(channel, database, command, query);
+                Object cursor = reply.get("cursor");
+                if (cursor instanceof Document && ((Document) cursor).get("firstBatch") instanceof List) {
+                    for (Object o : (List<?>) ((Document) cursor).get("firstBatch")) {
+                        Document c = (Document) o;
+                        if (SluiceEvents.LOG.preImagesEnabled(database, String.valueOf(c.get("name")))
+                                && c.get("options") instanceof Document) {
+                            ((Document) c.get("options")).put("changeStreamPreAndPostImages", new Document("enabled", true));
+                        }
+                    }
+                }
+                return reply;
+            }
             if (command.equalsIgnoreCase("hello")) {
                 Document reply = super.handleCommand(channel, database, "isMaster", query);
                 Document hello = new Document();
@@ -150,11 +360,13 @@ public final class SluiceMongo {
 
         String me = host + ":" + port;
         MongoServer server = new MongoServer(new Backend(replSet, me));
-        // The oplog (local.oplog.rs) records inserts, updates, deletes and
-        // drops; change streams are cursors over it.
+        // SluiceEvents replaces the library's oplog (local.oplog.rs): it
+        // records the writes; change streams are cursors over it.
         server.enableOplog();
         try {
-            server.bind(new InetSocketAddress(host, port));
+            // Plenty of event-loop threads: a getMore with maxTimeMS waits on its thread.
+            int threads = Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
+            server.bind(new InetSocketAddress(host, port), 1, threads);
         } catch (Exception e) { // netty rethrows the checked BindException unchecked
             // Exit instead of dying in main: netty's threads would keep the JVM up.
             Throwable cause = e;
@@ -170,7 +382,7 @@ public final class SluiceMongo {
         }, "sluice-mongo-shutdown"));
 
         String version = libraryVersion();
-        System.err.printf("SluiceMongo: mongo-java-server %s (memory backend, oplog enabled) listening on %s, %s%n",
+        System.err.printf("SluiceMongo: mongo-java-server %s (memory backend, MongoDB-shaped change streams) listening on %s, %s%n",
             version == null ? "(unknown version)" : version, me,
             replSet == null ? "standalone" : "replica set " + replSet + " (one member, primary)");
     }
