@@ -467,6 +467,11 @@ final class SluiceEvents implements Oplog {
         }
     }
 
+    /** The cluster time in one of our tokens. */
+    static long tokenTs(Document token) {
+        return Long.parseUnsignedLong(((String) token.get("_data")).substring(2, 18), 16);
+    }
+
     private static MongoServerError invalidToken(String why) {
         return new MongoServerError(260, "InvalidResumeToken", why);
     }
@@ -521,6 +526,8 @@ final class SluiceEvents implements Oplog {
         boolean closed;
         long lastUsed = System.currentTimeMillis();
         Document pbrt;
+        boolean pbrtIsEvent;
+        long pbrtTs;
 
         Stream_(long id, String db, String coll, String ns, String fullDocument, String beforeChange, Aggregation pipeline) {
             this.id = id;
@@ -724,20 +731,25 @@ final class SluiceEvents implements Oplog {
                     break;
                 }
             }
-            if (closed) {
+            // postBatchResumeToken: the last event's token when the scan stopped right after it, else a
+            // high-water mark at the cluster time up to which the oplog has been scanned.
+            if (closed || endedOnEvent) {
                 pbrt = lastToken;
-            } else if (scanned == snapshot.size()) {
-                // everything up to the cluster time of this scan has been seen
-                if (resume == null) {
-                    afterTs = Math.max(afterTs, endTs);
-                    pbrt = token(afterTs, KIND_HWM, 0);
-                } else {
-                    pbrt = resumeToken;
-                }
-            } else if (endedOnEvent) {
-                pbrt = lastToken;
+            } else if (resume != null) {
+                pbrt = resumeToken; // its entry is not in the oplog yet
             } else {
-                pbrt = token(afterTs, KIND_HWM, 0);
+                if (scanned == snapshot.size()) {
+                    afterTs = Math.max(afterTs, endTs);
+                }
+                // a high-water mark at t sorts before an event at t: the last event's token stays the
+                // stream's position until the oplog moves past it
+                if (!(pbrtIsEvent && pbrtTs >= afterTs)) {
+                    pbrt = token(afterTs, KIND_HWM, 0);
+                }
+            }
+            pbrtIsEvent = closed || endedOnEvent || (pbrtIsEvent && pbrtTs >= afterTs && resume == null);
+            if (pbrtIsEvent && lastToken != null) {
+                pbrtTs = tokenTs(lastToken);
             }
             return batch;
         }

@@ -187,15 +187,15 @@ def test_multi_document_writes_and_upserts(rig):
     dels = [e["documentKey"]["_id"] for e in evs if e["operationType"] == "delete"]
     upd = [e for e in evs if e["operationType"] in ("update", "replace")]
     assert ins == [1, 2, 3, 4, 5]  # insert_many 1-3, upsert by update (4) and by replace (5)
-    assert sorted(dels) == [1, 2, 4, 5]
-    assert len(upd) >= 2  # update_many over _id 1 and 2; the no-op update of 3 gives nothing
-    if len(evs) < 13:
-        note(f"findAndModify writes produce no change events ({len(evs)} events, MongoDB: 13): "
-             "find_one_and_update / find_one_and_delete changes are invisible to change streams")
-    gone = [e for e in upd if e["fullDocument"] not in (None,) and "_id" not in e["fullDocument"]]
-    if gone:
-        note("updateLookup of a document deleted before the event is read gives the $set/$unset delta "
-             "(MongoDB: fullDocument null)", *(json.dumps(e["fullDocument"]) for e in gone))
+    # update_many over _id 1 and 2 (the no-op update of 3 gives nothing), find_one_and_update of 3,
+    # then find_one_and_delete of 3 and delete_many of the rest
+    assert [e["documentKey"]["_id"] for e in upd] == [1, 2, 3]
+    assert all(e["operationType"] == "update" for e in upd)
+    assert dels == [3, 1, 2, 4, 5]
+    assert len(evs) == 13
+    # updateLookup when the event is read: every document is gone by then
+    assert [e["fullDocument"] for e in upd] == [None, None, None]
+    assert [e["updateDescription"]["updatedFields"] for e in upd] == [{"v": 1}, {"v": 1}, {"fam": True}]
 
 
 def test_pipeline_match_filters_events(rig):
