@@ -37,8 +37,9 @@
 #include "core/connector.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
+#include "sink/mongo_conv.h"
 #include "sink/mongo_model.h"
-#include "source/kafka/dlq.h"
+#include "kafka/dlq.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -175,6 +176,8 @@ typedef struct mongo_sink {
     mongo_conf *conf;
     mongoc_client_t *client;
     sl_mongo_model *model;
+    sl_mconv *conv;    /* Connect data -> BSON (mongo-kafka's SinkConverter) */
+    bool text_values;  /* the source is MongoDB in this process: bare JSON values are extended JSON text */
     sl_kafka_dlq *dlq;
     bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
     int64_t max_batch;
@@ -311,6 +314,11 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     sl_buf_init(&s->key);
     sl_buf_init(&s->value);
     sl_buf_init(&s->scratch);
+    s->conv = sl_mconv_new();
+    const char *cls = ctx ? sl_config_get(sl_ctx_config(ctx), "connector.class") : NULL;
+    s->text_values = cls && (!strcasecmp(cls, "mongodb") ||
+                             !strcmp(cls, "com.mongodb.kafka.connect.MongoSourceConnector") ||
+                             !strcmp(cls, "io.debezium.connector.mongodb.MongoDbConnector"));
     *out = s;
     if (sl_mongo_model_compile(&mc->model, &s->model, &errs)) {
         snprintf(errstr, errsz, "%s", errs.msg[0]);
@@ -475,9 +483,10 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
 
 /* ---- documents ---- */
 
-/* Parses JSON text into a new document; NULL when it is not a JSON object. */
-static bson_t *parse_doc(const char *json, size_t len, bson_error_t *be) {
-    return bson_new_from_json((const uint8_t *)json, (ssize_t)len, be);
+/* A key or value's JSON text as a document, converted as mongo-kafka's SinkConverter does (Connect schema,
+ * schemaless JSON or string text): 1 with *out set, 0 for null, -1 with err set. */
+static int convert(mongo_sink *s, const char *json, size_t len, bson_t **out, char *err, size_t errsz) {
+    return sl_mconv_json(s->conv, json, len, s->text_values, out, NULL, err, errsz);
 }
 
 /* *sub = the document field `name` of doc; false when missing or not a document. */
@@ -488,18 +497,6 @@ static bool get_doc(const bson_t *doc, const char *name, bson_t *sub) {
     if (!doc || !bson_iter_init_find(&it, doc, name) || !BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
     bson_iter_document(&it, &len, &data);
     return bson_init_static(sub, data, len);
-}
-
-/* Kafka Connect's JsonConverter with schemas: {"schema":..., "payload":...} -> a copy of the payload.
- * Returns doc itself when it is not such a wrapper; NULL when the payload is null (doc is freed then). */
-static bson_t *strip_schema(bson_t *doc) {
-    bson_iter_t it;
-    bson_t sub;
-    if (bson_count_keys(doc) != 2 || !bson_has_field(doc, "schema") || !bson_iter_init_find(&it, doc, "payload"))
-        return doc;
-    bson_t *out = get_doc(doc, "payload", &sub) ? bson_copy(&sub) : NULL;
-    bson_destroy(doc);
-    return out;
 }
 
 static bool is_envelope(const bson_t *v) {
@@ -789,12 +786,11 @@ static topic_kind *topic_slot(mongo_sink *s, const char *topic) {
 static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_t offset, int64_t ts_ms,
                      const char *kjson, size_t klen, const bson_t *value, const char *what, char *errstr,
                      size_t errsz) {
-    bson_error_t be;
-    bson_t *key = kjson ? parse_doc(kjson, klen, &be) : NULL; /* not an object: as a null key */
-    if (key) key = strip_schema(key);
+    bson_t *key = NULL;
+    char err[2048];
+    if (kjson && convert(s, kjson, klen, &key, err, sizeof err) < 0) key = NULL; /* not a document: a null key */
     sl_msink_rec mr = {topic, partition, offset, ts_ms, ts_ms >= 0 ? SL_MTS_CREATE_TIME : SL_MTS_NONE, key, value, 0};
     sl_mwrite w = {0};
-    char err[2048];
     int rc = 0;
     if (sl_mongo_model_build(s->model, &mr, &w, err, sizeof err) < 0) {
         snprintf(errstr, errsz, "%s: %s", what, err);
@@ -810,29 +806,33 @@ static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_
     return rc;
 }
 
-/* A change event of a source in this process: encoded as Debezium JSON without schemas, then applied
- * by RdbmsHandler (or, with change.data.capture.handler=none, written as a plain document). */
+/* A change event of a source in this process: encoded as Debezium JSON with its Connect schemas and
+ * converted as mongo-kafka converts JsonConverter records, then applied by RdbmsHandler (or, with
+ * change.data.capture.handler=none, written as a plain document). */
 static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const mrec *m = &s->recs[s->nrec - 1];
     sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
-    o.key_schemas = o.value_schemas = false;
+    o.key_schemas = o.value_schemas = true;
     sl_buf_reset(&s->key);
     sl_buf_reset(&s->value);
     sl_dbz_key(&o, r, &s->key);
     sl_dbz_value(&o, r, &s->value);
-    bool null_key = s->key.len == 4 && memcmp(s->key.data, "null", 4) == 0;
-    set_rec_kv(s, null_key ? NULL : s->key.data, s->key.len, s->value.data, s->value.len);
-    bson_error_t be;
-    bson_t empty = BSON_INITIALIZER;
-    bson_t *key = null_key ? NULL : parse_doc(s->key.data, s->key.len, &be);
-    bson_t *value = parse_doc(s->value.data, s->value.len, &be);
-    int rc = -1;
-    if ((!null_key && !key) || !value) {
-        snprintf(errstr, errsz, "%s: cannot parse its JSON: %s", m->what, be.message);
+    bson_t *key = NULL, *value = NULL;
+    char err[1024];
+    int rc = -1, krc = convert(s, s->key.data, s->key.len, &key, err, sizeof err);
+    /* The dead letter queue gets the key / value payloads (Debezium's JSON without schemas). */
+    const char *kt = s->key.data, *vt = s->value.data;
+    size_t kn = s->key.len, vn = s->value.len;
+    sl_mconv_payload(s->key.data, s->key.len, &kt, &kn);
+    sl_mconv_payload(s->value.data, s->value.len, &vt, &vn);
+    set_rec_kv(s, krc == 0 ? NULL : kt, kn, vt, vn);
+    if (krc < 0 || convert(s, s->value.data, s->value.len, &value, err, sizeof err) <= 0) {
+        snprintf(errstr, errsz, "%s: cannot convert its %s: %s", m->what, krc < 0 ? "key" : "value", err);
     } else if (s->conf->handler == H_NONE) {
-        rc = add_plain(s, m->topic, -1, -1, m->ts_ms, null_key ? NULL : s->key.data, s->key.len, value, m->what,
+        rc = add_plain(s, m->topic, -1, -1, m->ts_ms, krc == 0 ? NULL : s->key.data, s->key.len, value, m->what,
                        errstr, errsz);
     } else {
+        bson_t empty = BSON_INITIALIZER;
         set_ns(s, s->conf->model.database, collection_of(s, r));
         rc = add_cdc(s, key ? key : &empty, value, m->what, errstr, errsz);
     }
@@ -853,9 +853,9 @@ static handler_kind detect(const mongo_sink *s, const bson_t *v) {
 /* A change event read from Kafka, by handler h. */
 static int add_raw_cdc(mongo_sink *s, const sl_raw *raw, handler_kind h, const bson_t *value, const char *what,
                        char *errstr, size_t errsz) {
-    bson_error_t be;
-    bson_t *key = raw->key ? parse_doc(raw->key, raw->key_len, &be) : NULL;
-    if (key) key = strip_schema(key);
+    bson_t *key = NULL;
+    char err[1024];
+    if (raw->key && convert(s, raw->key, raw->key_len, &key, err, sizeof err) < 0) key = NULL;
     bson_t empty = BSON_INITIALIZER;
     int rc = -1;
     if (h == H_CHANGE_STREAM && !is_change_stream_event(value))
@@ -875,14 +875,13 @@ static int add_raw_cdc(mongo_sink *s, const sl_raw *raw, handler_kind h, const b
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
     const char *what = s->recs[s->nrec - 1].what;
-    bson_error_t be;
+    char err[1024];
     set_rec_kv(s, raw->key, raw->key_len, raw->value, raw->value_len);
-    bson_t *value = raw->value ? parse_doc(raw->value, raw->value_len, &be) : NULL;
-    if (raw->value && !value) {
-        snprintf(errstr, errsz, "%s: the value is not a JSON object (%s)", what, be.message);
+    bson_t *value = NULL;
+    if (raw->value && convert(s, raw->value, raw->value_len, &value, err, sizeof err) < 0) {
+        snprintf(errstr, errsz, "%s: the value cannot be converted to a document: %s", what, err);
         return -1;
     }
-    if (value) value = strip_schema(value);
     topic_kind *tk = topic_slot(s, raw->topic ? raw->topic : "");
     handler_kind h = s->conf->handler;
     int rc = 0;
@@ -1269,6 +1268,7 @@ static void mongo_close(void *sink) {
     sl_free(s->topic_kinds);
     sl_kafka_dlq_close(s->dlq);
     sl_mongo_model_destroy(s->model);
+    sl_mconv_destroy(s->conv);
     if (s->client) mongoc_client_destroy(s->client);
     bson_destroy(s->upsert_opts);
     sl_buf_free(&s->key);

@@ -645,3 +645,97 @@ def test_model_error_tolerance_none_fails(tmp_path, kafka, mongo):
         assert f"record {t}/0@{offs[1]}" in text and "Could not create write model" in text, text[-2000:]
     finally:
         s.cleanup()
+
+
+# ---- BSON types from the Connect schema (mongo-kafka's SchemaRecordConverter) ----
+
+TYPES_COLS = ("id int PRIMARY KEY, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, num numeric(10,2), by bytea, "
+              "d date, ts timestamp, tstz timestamptz, t time, s text")
+CONNECT_MODES = {"decimal.handling.mode": "precise", "time.precision.mode": "connect",
+                 "binary.handling.mode": "bytes"}
+
+
+def types_row(t, i):
+    return (f"INSERT INTO {t} VALUES ({i}, 2, 3, 5, 1.5, 2.25, 1.50, '\\x010203', '2024-05-06', "
+            f"'2024-05-06 07:08:09.123', '2024-05-06 07:08:09.123+00', '07:08:09.123', 'x'), "
+            f"({i + 1}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+
+
+def check_types(coll, i):
+    """Field by field, the BSON types mongo-kafka writes for these columns (int8 5 stays an Int64)."""
+    from datetime import datetime
+    from bson import Decimal128, Int64
+    doc = coll.find_one({"_id": {"id": i}})
+    assert doc is not None, list(coll.find())
+    want = {"i2": (int, 2), "i4": (int, 3), "i8": (Int64, 5), "f4": (float, 1.5), "f8": (float, 2.25),
+            "num": (Decimal128, Decimal128("1.50")), "by": (bytes, b"\x01\x02\x03"),
+            "d": (datetime, datetime(2024, 5, 6)), "ts": (datetime, datetime(2024, 5, 6, 7, 8, 9, 123000)),
+            "tstz": (str, "2024-05-06T07:08:09.123000Z"), "t": (datetime, datetime(1970, 1, 1, 7, 8, 9, 123000)),
+            "s": (str, "x")}
+    for k, (typ, val) in want.items():
+        assert type(doc[k]) is typ and doc[k] == val, (k, doc[k], type(doc[k]))
+    assert type(doc["_id"]["id"]) is int
+    empty = coll.find_one({"_id": {"id": i + 1}})
+    assert all(empty[k] is None for k in want), empty
+
+
+def test_connect_types_direct(pg, tables, sluice, mongo):
+    """PostgreSQL -> MongoDB in one process: the event's Connect schema picks each BSON type."""
+    t = tables("mongo_types", TYPES_COLS, types_row("mongo_types", 1))
+    s = mongo_sluice(sluice, mongo, t, **CONNECT_MODES)
+    start_run(s)
+    coll = mongo.collection(t)
+    wait_until(lambda: coll.count_documents({}) == 2, 30, 0.1, "snapshot rows in MongoDB")
+    check_types(coll, 1)
+    wait_streaming(s)
+    sql(pg, types_row(t, 3))
+    wait_until(lambda: coll.count_documents({}) == 4, 30, 0.1, "streamed rows in MongoDB")
+    check_types(coll, 3)
+    assert s.stop() == 0
+
+
+def test_connect_types_through_kafka(pg, tables, sluice, mongo, kafka, tmp_path):
+    """PostgreSQL -> Kafka (JsonConverter with schemas) -> MongoSinkConnector: the same types."""
+    from test_kafka_source import KSluice
+    t = tables("mongo_ktypes", TYPES_COLS, types_row("mongo_ktypes", 1))
+    prefix = kafka.topic("types")
+    src = sluice(**{"sink.type": "kafka", "bootstrap.servers": kafka.bootstrap, "topic.prefix": prefix,
+                    "table.include.list": f"public.{t}", "key.converter.schemas.enable": "true",
+                    "value.converter.schemas.enable": "true"}, **{k.replace(".", "_"): v
+                                                                  for k, v in CONNECT_MODES.items()})
+    start_run(src)
+    wait_streaming(src)
+    sql(pg, types_row(t, 3))
+    d = tmp_path / "k"
+    d.mkdir()
+    topic = f"{prefix}.public.{t}"
+    s = KSluice(d, topic, **{"connector.class": SINK, "connection.uri": mongo.uri, "database": mongo.db_name,
+                             "collection": t, "key.converter.schemas.enable": "true",
+                             "value.converter.schemas.enable": "true"})
+    s.config.pop("sink.type")
+    s.config.pop("sink.file.path")
+    coll = mongo.collection(t)
+    try:
+        start_run(s)
+        run_until(s, lambda: coll.count_documents({}) == 4, "kafka records in MongoDB")
+        check_types(coll, 1)
+        check_types(coll, 3)
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+    assert src.stop() == 0
+
+
+def test_schemaless_json_integers_are_int64(tmp_path, kafka, mongo):
+    """JsonConverter without schemas gives Connect maps of longs and doubles: Int64 and Double
+    (mongo-kafka's MapRecordConverter); a STRING payload is read as extended JSON with its own types."""
+    from bson import Int64
+    coll, _, _ = sink_once(tmp_path, kafka, mongo, [
+        (None, {"_id": 1, "n": 5, "f": 1.5, "a": [1, {"b": 2}]}),
+        (None, {"schema": {"type": "string"}, "payload": json.dumps({"_id": 2, "n": 5})})],
+        lambda c: c.count_documents({}) == 2, "documents", {})
+    d = coll.find_one({"_id": 1})
+    assert type(d["_id"]) is Int64 and type(d["n"]) is Int64 and type(d["f"]) is float
+    assert type(d["a"][0]) is Int64 and type(d["a"][1]["b"]) is Int64
+    d = coll.find_one({"_id": 2})
+    assert type(d["n"]) is int

@@ -1,0 +1,700 @@
+/*
+ * Kafka Connect data -> BSON the way mongo-kafka's sink converters make it
+ * (see mongo_conv.h for the rules). libbson's JSON reader parses the payload
+ * once; a compiled Connect schema then picks each field's BSON type while the
+ * parsed document is copied into the output (the payload's own JSON types
+ * only matter without a schema). The envelope is split textually, so the
+ * schema text is hashed and looked up instead of being parsed per record.
+ */
+#include "sink/mongo_conv.h"
+#include "util/mem.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum {
+    T_ANY, /* no usable schema: the payload's JSON types (schemaless rules) */
+    T_BOOL, T_INT8, T_INT16, T_INT32, T_INT64, T_FLOAT32, T_FLOAT64, T_STRING, T_BYTES,
+    T_DECIMAL, T_DATE, T_TIME, T_TIMESTAMP,
+    T_STRUCT, T_ARRAY, T_MAP
+} ctype;
+
+static const char *const type_names[] = {"any", "boolean", "int8", "int16", "int32", "int64", "float", "double",
+                                         "string", "bytes", "Decimal", "Date", "Time", "Timestamp", "struct",
+                                         "array", "map"};
+
+typedef struct cs {
+    ctype type;
+    bool optional;
+    int32_t scale;   /* Decimal */
+    bson_t *def;     /* {"d": default} or NULL */
+    size_t n;        /* struct fields; array items / map values: kids[0] */
+    char **names;
+    struct cs **kids;
+} cs;
+
+#define CACHE_N 32
+typedef struct centry {
+    uint64_t hash;
+    char *text;
+    size_t len;
+    cs *schema;
+} centry;
+
+struct sl_mconv {
+    centry cache[CACHE_N];
+    size_t next; /* round-robin victim */
+};
+
+static void cs_free(cs *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->names) sl_free(s->names[i]);
+        cs_free(s->kids[i]);
+    }
+    sl_free(s->names);
+    sl_free(s->kids);
+    if (s->def) bson_destroy(s->def);
+    sl_free(s);
+}
+
+sl_mconv *sl_mconv_new(void) { return sl_calloc(1, sizeof(sl_mconv)); }
+
+void sl_mconv_destroy(sl_mconv *c) {
+    if (!c) return;
+    for (size_t i = 0; i < CACHE_N; i++) {
+        sl_free(c->cache[i].text);
+        cs_free(c->cache[i].schema);
+    }
+    sl_free(c);
+}
+
+/* ---- the envelope, found without parsing ---- */
+
+static const char *ws(const char *p, const char *e) {
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* The end of the JSON value at p (strings and nesting followed, nothing else checked); NULL: truncated. */
+static const char *skip_value(const char *p, const char *e) {
+    int depth = 0;
+    do {
+        p = ws(p, e);
+        if (p >= e) return NULL;
+        if (*p == '"') {
+            for (p++; p < e && *p != '"'; p++)
+                if (*p == '\\') p++;
+            if (p >= e) return NULL;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++, p++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth < 0) return NULL;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (depth == 0) return NULL;
+            p++;
+        } else {
+            while (p < e && !strchr(" \t\r\n,:]}[{\"", *p)) p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+typedef struct span {
+    const char *p;
+    size_t n;
+} span;
+
+/* {"schema": S, "payload": P} with exactly these two members (JsonConverter's envelope). */
+static bool envelope(const char *json, size_t len, span *schema, span *payload) {
+    const char *p = ws(json, json + len), *e = json + len;
+    bool hs = false, hp = false;
+    if (p >= e || *p != '{') return false;
+    for (p++;;) {
+        p = ws(p, e);
+        if (p >= e || *p != '"') return false;
+        const char *k = p + 1, *ke = skip_value(p, e);
+        if (!ke) return false;
+        size_t kl = (size_t)(ke - 1 - k);
+        p = ws(ke, e);
+        if (p >= e || *p != ':') return false;
+        p = ws(p + 1, e);
+        const char *ve = skip_value(p, e);
+        if (!ve) return false;
+        if (kl == 6 && !memcmp(k, "schema", 6) && !hs) *schema = (span){p, (size_t)(ve - p)}, hs = true;
+        else if (kl == 7 && !memcmp(k, "payload", 7) && !hp) *payload = (span){p, (size_t)(ve - p)}, hp = true;
+        else return false;
+        p = ws(ve, e);
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < e && *p == '}') break;
+        return false;
+    }
+    return hs && hp && ws(p + 1, e) == e;
+}
+
+bool sl_mconv_payload(const char *json, size_t len, const char **p, size_t *n) {
+    span s, pl;
+    if (!envelope(json, len, &s, &pl)) return false;
+    *p = pl.p;
+    *n = pl.n;
+    return true;
+}
+
+static bool is_null(span s) { return s.n == 4 && !memcmp(s.p, "null", 4); }
+
+/* ---- schemas ---- */
+
+static const char *str_of(const bson_t *d, const char *k) {
+    bson_iter_t it;
+    return bson_iter_init_find(&it, d, k) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : NULL;
+}
+
+static bool sub_doc(const bson_iter_t *it, bson_t *out) {
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) && !BSON_ITER_HOLDS_ARRAY(it)) return false;
+    if (BSON_ITER_HOLDS_DOCUMENT(it)) bson_iter_document(it, &len, &data);
+    else bson_iter_array(it, &len, &data);
+    return bson_init_static(out, data, len);
+}
+
+static cs *compile(const bson_t *d, int depth, char *err, size_t errsz);
+
+static cs *compile_at(const bson_iter_t *it, int depth, const char *what, char *err, size_t errsz) {
+    bson_t sub;
+    if (!sub_doc(it, &sub)) {
+        snprintf(err, errsz, "schema: %s is not a schema object", what);
+        return NULL;
+    }
+    return compile(&sub, depth, err, errsz);
+}
+
+/* A Connect schema in JsonConverter's JSON form (parsed into d). */
+static cs *compile(const bson_t *d, int depth, char *err, size_t errsz) {
+    static const struct {
+        const char *name;
+        ctype t;
+    } prims[] = {{"boolean", T_BOOL}, {"int8", T_INT8},     {"int16", T_INT16},   {"int32", T_INT32},
+                 {"int64", T_INT64},  {"float", T_FLOAT32}, {"double", T_FLOAT64}, {"string", T_STRING},
+                 {"bytes", T_BYTES},  {"struct", T_STRUCT}, {"array", T_ARRAY},   {"map", T_MAP}};
+    bson_iter_t it, f;
+    if (depth > SL_MCONV_MAX_DEPTH) {
+        snprintf(err, errsz, "schema: nested more than %d levels", SL_MCONV_MAX_DEPTH);
+        return NULL;
+    }
+    cs *s = sl_calloc(1, sizeof *s);
+    const char *type = str_of(d, "type"), *name = str_of(d, "name");
+    s->type = T_ANY;
+    for (size_t i = 0; type && i < sizeof prims / sizeof *prims; i++)
+        if (!strcmp(type, prims[i].name)) s->type = prims[i].t;
+    if (!type || s->type == T_ANY) {
+        snprintf(err, errsz, "schema: unknown type '%s'", type ? type : "(none)");
+        goto bad;
+    }
+    s->optional = bson_iter_init_find(&it, d, "optional") && bson_iter_as_bool(&it);
+    if (name && !strncmp(name, "org.apache.kafka.connect.data.", 30)) {
+        const char *ln = name + 30;
+        if (!strcmp(ln, "Decimal") && s->type == T_BYTES) s->type = T_DECIMAL;
+        else if (!strcmp(ln, "Date") && s->type == T_INT32) s->type = T_DATE;
+        else if (!strcmp(ln, "Time") && s->type == T_INT32) s->type = T_TIME;
+        else if (!strcmp(ln, "Timestamp") && s->type == T_INT64) s->type = T_TIMESTAMP;
+    }
+    if (s->type == T_DECIMAL) {
+        const char *sc = NULL;
+        if (bson_iter_init(&it, d) && bson_iter_find_descendant(&it, "parameters.scale", &f))
+            sc = BSON_ITER_HOLDS_UTF8(&f) ? bson_iter_utf8(&f, NULL) : NULL;
+        s->scale = sc ? (int32_t)strtol(sc, NULL, 10) : 0;
+    }
+    if (bson_iter_init_find(&it, d, "default") && !BSON_ITER_HOLDS_NULL(&it)) {
+        s->def = bson_new();
+        bson_append_iter(s->def, "d", 1, &it);
+    }
+    if (s->type == T_STRUCT) {
+        bson_t fields;
+        /* Without "fields" Connect would refuse the schema; sluice reads the payload schemaless. */
+        if (!bson_iter_init_find(&it, d, "fields")) {
+            s->type = T_ANY;
+            return s;
+        }
+        if (!BSON_ITER_HOLDS_ARRAY(&it) || !sub_doc(&it, &fields)) {
+            snprintf(err, errsz, "schema: a struct's \"fields\" is not an array");
+            goto bad;
+        }
+        uint32_t n = bson_count_keys(&fields);
+        s->names = sl_calloc(n ? n : 1, sizeof *s->names);
+        s->kids = sl_calloc(n ? n : 1, sizeof *s->kids);
+        bson_iter_init(&f, &fields);
+        while (bson_iter_next(&f) && s->n < n) {
+            bson_t fd;
+            const char *fname;
+            if (!sub_doc(&f, &fd) || !(fname = str_of(&fd, "field"))) {
+                snprintf(err, errsz, "schema: a struct field without a \"field\" name");
+                goto bad;
+            }
+            s->names[s->n] = sl_strdup(fname);
+            if (!(s->kids[s->n++] = compile(&fd, depth + 1, err, errsz))) goto bad;
+        }
+    } else if (s->type == T_ARRAY || s->type == T_MAP) {
+        const char *k = s->type == T_ARRAY ? "items" : "values";
+        s->kids = sl_calloc(1, sizeof *s->kids);
+        s->n = 1;
+        if (!bson_iter_init_find(&it, d, k)) {
+            snprintf(err, errsz, "schema: %s without \"%s\"", type, k);
+            goto bad;
+        }
+        if (!(s->kids[0] = compile_at(&it, depth + 1, k, err, errsz))) goto bad;
+    }
+    return s;
+bad:
+    cs_free(s);
+    return NULL;
+}
+
+static uint64_t fnv(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    while (n--) h = (h ^ (uint8_t)*p++) * 1099511628211ull;
+    return h;
+}
+
+/* The compiled schema of text (cached); NULL with err set when it is not a schema. */
+static const cs *schema_of(sl_mconv *c, span t, char *err, size_t errsz) {
+    uint64_t h = fnv(t.p, t.n);
+    for (size_t i = 0; i < CACHE_N; i++) {
+        centry *e = &c->cache[i];
+        if (e->schema && e->hash == h && e->len == t.n && !memcmp(e->text, t.p, t.n)) return e->schema;
+    }
+    bson_error_t be;
+    bson_t *d = bson_new_from_json((const uint8_t *)t.p, (ssize_t)t.n, &be);
+    if (!d) {
+        snprintf(err, errsz, "schema: not a JSON object (%s)", be.message);
+        return NULL;
+    }
+    cs *s = compile(d, 0, err, errsz);
+    bson_destroy(d);
+    if (!s) return NULL;
+    centry *e = &c->cache[c->next];
+    c->next = (c->next + 1) % CACHE_N;
+    sl_free(e->text);
+    cs_free(e->schema);
+    e->text = sl_malloc(t.n ? t.n : 1);
+    memcpy(e->text, t.p, t.n);
+    e->len = t.n;
+    e->hash = h;
+    e->schema = s;
+    return s;
+}
+
+/* ---- values ---- */
+
+static int b64val(unsigned char ch) {
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+' || ch == '-') return 62;
+    if (ch == '/' || ch == '_') return 63;
+    return -1;
+}
+
+/* Standard (or URL-safe) base64, padding optional; *out allocated. false when malformed. */
+static bool b64_decode(const char *s, size_t n, uint8_t **out, size_t *outn) {
+    while (n && s[n - 1] == '=') n--;
+    uint8_t *o = sl_malloc(n * 3 / 4 + 3);
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0) {
+            sl_free(o);
+            return false;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *out = o;
+    *outn = k;
+    return true;
+}
+
+/* A Decimal's unscaled two's complement big-endian bytes and scale -> Decimal128 (exact, as Java's
+ * new Decimal128(BigDecimal): trailing zeros beyond 34 digits are dropped, other digits are an error). */
+static bool decimal_of(const uint8_t *b, size_t n, int32_t scale, bson_decimal128_t *out, char *err, size_t errsz) {
+    if (n > 64) {
+        snprintf(err, errsz, "a Decimal of %zu bytes does not fit a Decimal128", n);
+        return false;
+    }
+    uint8_t mag[64];
+    char digits[200];
+    size_t nd = 0;
+    bool neg = n && (b[0] & 0x80);
+    memcpy(mag, b, n);
+    if (neg) { /* two's complement: invert and add one */
+        for (size_t i = 0; i < n; i++) mag[i] = (uint8_t)~mag[i];
+        for (size_t i = n; i-- > 0;)
+            if (++mag[i]) break;
+    }
+    for (;;) { /* repeated division by 10, least significant digit first */
+        bool zero = true;
+        unsigned rem = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned cur = (rem << 8) | mag[i];
+            mag[i] = (uint8_t)(cur / 10);
+            rem = cur % 10;
+            if (mag[i]) zero = false;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero) break;
+    }
+    int64_t exp = -(int64_t)scale;
+    size_t lo = 0; /* digits[lo..nd) reversed; drop trailing zeros only while too long */
+    while (nd - lo > 34 && digits[lo] == '0') lo++, exp++;
+    if (nd - lo > 34) {
+        snprintf(err, errsz, "Conversion to Decimal128 would require inexact rounding (%zu digits)", nd - lo);
+        return false;
+    }
+    char str[64];
+    size_t k = 0;
+    if (neg) str[k++] = '-';
+    for (size_t i = nd; i-- > lo;) str[k++] = digits[i];
+    snprintf(str + k, sizeof str - k, "E%" PRId64, exp);
+    if (!bson_decimal128_from_string(str, out)) {
+        snprintf(err, errsz, "the Decimal %s does not fit a Decimal128", str);
+        return false;
+    }
+    return true;
+}
+
+static bool as_i64(const bson_iter_t *it, int64_t *v) {
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_INT32: *v = bson_iter_int32(it); return true;
+    case BSON_TYPE_INT64: *v = bson_iter_int64(it); return true;
+    case BSON_TYPE_DOUBLE: {
+        double d = bson_iter_double(it);
+        if (!isfinite(d) || d != floor(d) || fabs(d) > 9.2e18) return false;
+        *v = (int64_t)d;
+        return true;
+    }
+    default: return false;
+    }
+}
+
+static bool as_f64(const bson_iter_t *it, double *v) {
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_INT32: *v = bson_iter_int32(it); return true;
+    case BSON_TYPE_INT64: *v = (double)bson_iter_int64(it); return true;
+    case BSON_TYPE_DOUBLE: *v = bson_iter_double(it); return true;
+    default: return false;
+    }
+}
+
+static const char *json_type(const bson_iter_t *it) {
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8: return "string";
+    case BSON_TYPE_INT32: case BSON_TYPE_INT64: return "integer";
+    case BSON_TYPE_DOUBLE: return "number";
+    case BSON_TYPE_BOOL: return "boolean";
+    case BSON_TYPE_DOCUMENT: return "object";
+    case BSON_TYPE_ARRAY: return "array";
+    default: return "extended JSON value";
+    }
+}
+
+/* Schemaless (MapRecordConverter): every integer an Int64; the rest as parsed. */
+static int plain(const bson_iter_t *it, bson_t *out, const char *key, int depth, char *err, size_t errsz) {
+    bson_iter_t child;
+    bson_t sub;
+    if (depth > SL_MCONV_MAX_DEPTH) {
+        snprintf(err, errsz, "nested more than %d levels", SL_MCONV_MAX_DEPTH);
+        return -1;
+    }
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_INT32: BSON_APPEND_INT64(out, key, bson_iter_int32(it)); return 0;
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY: {
+        bool arr = BSON_ITER_HOLDS_ARRAY(it);
+        if (arr) BSON_APPEND_ARRAY_BEGIN(out, key, &sub);
+        else BSON_APPEND_DOCUMENT_BEGIN(out, key, &sub);
+        bson_iter_recurse(it, &child);
+        int rc = 0;
+        while (rc == 0 && bson_iter_next(&child)) rc = plain(&child, &sub, bson_iter_key(&child), depth + 1, err, errsz);
+        if (arr) bson_append_array_end(out, &sub);
+        else bson_append_document_end(out, &sub);
+        return rc;
+    }
+    default: bson_append_iter(out, key, -1, it); return 0;
+    }
+}
+
+static int conv(const cs *s, const bson_iter_t *it, bson_t *out, const char *key, int depth, char *err,
+                size_t errsz);
+
+/* The fields of struct s from the payload document pd, in the schema's order. */
+static int conv_fields(const cs *s, const bson_t *pd, bson_t *out, int depth, char *err, size_t errsz) {
+    bson_iter_t seq, f;
+    bool in_order = bson_iter_init(&seq, pd);
+    for (size_t i = 0; i < s->n; i++) {
+        const bson_iter_t *v = NULL;
+        if (in_order && bson_iter_next(&seq) && !strcmp(bson_iter_key(&seq), s->names[i])) {
+            v = &seq;
+        } else {
+            in_order = false;
+            if (bson_iter_init_find(&f, pd, s->names[i])) v = &f;
+        }
+        if (conv(s->kids[i], v, out, s->names[i], depth + 1, err, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+static int conv_items(const cs *s, const bson_iter_t *it, bson_t *out, int depth, char *err, size_t errsz) {
+    bson_iter_t child;
+    bson_iter_recurse(it, &child);
+    uint32_t i = 0;
+    while (bson_iter_next(&child)) {
+        char buf[16];
+        const char *k = bson_iter_key(&child);
+        if (s->type == T_ARRAY) bson_uint32_to_string(i++, &k, buf, sizeof buf);
+        if (conv(s->kids[0], &child, out, k, depth + 1, err, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Appends the payload value at it (NULL: missing) as schema s says. */
+static int conv(const cs *s, const bson_iter_t *it, bson_t *out, const char *key, int depth, char *err,
+                size_t errsz) {
+    int64_t i;
+    double d;
+    bson_t sub;
+    if (depth > SL_MCONV_MAX_DEPTH) {
+        snprintf(err, errsz, "nested more than %d levels", SL_MCONV_MAX_DEPTH);
+        return -1;
+    }
+    if (!it || BSON_ITER_HOLDS_NULL(it)) {
+        bson_iter_t def;
+        if (s->def && bson_iter_init_find(&def, s->def, "d")) return conv(s, &def, out, key, depth + 1, err, errsz);
+        BSON_APPEND_NULL(out, key);
+        return 0;
+    }
+    switch (s->type) {
+    case T_ANY: return plain(it, out, key, depth, err, errsz);
+    case T_BOOL:
+        if (!BSON_ITER_HOLDS_BOOL(it)) goto mismatch;
+        BSON_APPEND_BOOL(out, key, bson_iter_bool(it));
+        return 0;
+    case T_INT8: case T_INT16: case T_INT32:
+        if (!as_i64(it, &i) || i < INT32_MIN || i > INT32_MAX) goto mismatch;
+        BSON_APPEND_INT32(out, key, (int32_t)i);
+        return 0;
+    case T_INT64:
+        if (!as_i64(it, &i)) goto mismatch;
+        BSON_APPEND_INT64(out, key, i);
+        return 0;
+    case T_FLOAT32:
+        if (!as_f64(it, &d)) goto mismatch;
+        BSON_APPEND_DOUBLE(out, key, (double)(float)d);
+        return 0;
+    case T_FLOAT64:
+        if (!as_f64(it, &d)) goto mismatch;
+        BSON_APPEND_DOUBLE(out, key, d);
+        return 0;
+    case T_STRING:
+        if (!BSON_ITER_HOLDS_UTF8(it)) goto mismatch;
+        bson_append_iter(out, key, -1, it);
+        return 0;
+    case T_DATE: case T_TIME: case T_TIMESTAMP:
+        if (!as_i64(it, &i)) goto mismatch;
+        if (s->type == T_DATE) i *= 86400000;
+        BSON_APPEND_DATE_TIME(out, key, i);
+        return 0;
+    case T_BYTES:
+    case T_DECIMAL: {
+        uint32_t n;
+        const char *txt;
+        uint8_t *bytes;
+        size_t nb;
+        bson_decimal128_t dec;
+        if (s->type == T_DECIMAL && as_f64(it, &d)) { /* decimal.format=NUMERIC */
+            char num[64];
+            if (BSON_ITER_HOLDS_DOUBLE(it)) snprintf(num, sizeof num, "%.17g", d);
+            else snprintf(num, sizeof num, "%" PRId64, bson_iter_as_int64(it));
+            if (!bson_decimal128_from_string(num, &dec)) goto mismatch;
+            BSON_APPEND_DECIMAL128(out, key, &dec);
+            return 0;
+        }
+        if (!BSON_ITER_HOLDS_UTF8(it)) goto mismatch;
+        txt = bson_iter_utf8(it, &n);
+        if (!b64_decode(txt, n, &bytes, &nb)) {
+            snprintf(err, errsz, "field '%s': not base64 (a %s field)", key, type_names[s->type]);
+            return -1;
+        }
+        bool ok = true;
+        if (s->type == T_BYTES) BSON_APPEND_BINARY(out, key, BSON_SUBTYPE_BINARY, bytes, (uint32_t)nb);
+        else if ((ok = decimal_of(bytes, nb, s->scale, &dec, err, errsz))) BSON_APPEND_DECIMAL128(out, key, &dec);
+        sl_free(bytes);
+        return ok ? 0 : -1;
+    }
+    case T_STRUCT:
+    case T_MAP: {
+        if (!BSON_ITER_HOLDS_DOCUMENT(it)) goto mismatch; /* (maps with non-string keys: arrays of pairs) */
+        bson_t pd;
+        sub_doc(it, &pd);
+        BSON_APPEND_DOCUMENT_BEGIN(out, key, &sub);
+        int rc = s->type == T_STRUCT ? conv_fields(s, &pd, &sub, depth, err, errsz)
+                                     : conv_items(s, it, &sub, depth, err, errsz);
+        bson_append_document_end(out, &sub);
+        return rc;
+    }
+    case T_ARRAY: {
+        if (!BSON_ITER_HOLDS_ARRAY(it)) goto mismatch;
+        BSON_APPEND_ARRAY_BEGIN(out, key, &sub);
+        int rc = conv_items(s, it, &sub, depth, err, errsz);
+        bson_append_array_end(out, &sub);
+        return rc;
+    }
+    }
+mismatch:
+    snprintf(err, errsz, "field '%s': a JSON %s does not fit its schema type %s", key, json_type(it),
+             type_names[s->type]);
+    return -1;
+}
+
+/* ---- entry point ---- */
+
+/* The JSON string literal t unescaped, in *holder as its field "v". */
+static int from_string_raw(span t, bson_t **holder) {
+    bson_error_t be;
+    bson_iter_t it;
+    char *w = sl_malloc(t.n + 8);
+    memcpy(w, "{\"v\":", 5);
+    memcpy(w + 5, t.p, t.n);
+    w[5 + t.n] = '}';
+    *holder = bson_new_from_json((const uint8_t *)w, (ssize_t)t.n + 6, &be);
+    sl_free(w);
+    if (*holder && bson_iter_init_find(&it, *holder, "v") && BSON_ITER_HOLDS_UTF8(&it)) return 0;
+    if (*holder) bson_destroy(*holder);
+    *holder = NULL;
+    return -1;
+}
+
+static const char *holder_str(const bson_t *h) {
+    bson_iter_t it;
+    bson_iter_init_find(&it, h, "v");
+    return bson_iter_utf8(&it, NULL);
+}
+
+static size_t holder_len(const bson_t *h) {
+    bson_iter_t it;
+    uint32_t n;
+    bson_iter_init_find(&it, h, "v");
+    bson_iter_utf8(&it, &n);
+    return n;
+}
+
+/* A JSON string whose content is (extended) JSON: StringRecordConverter. */
+static int from_string(span t, bson_t **out, char *err, size_t errsz) {
+    bson_error_t be;
+    bson_t *holder;
+    if (from_string_raw(t, &holder) < 0) {
+        snprintf(err, errsz, "not a JSON string");
+        return -1;
+    }
+    *out = bson_new_from_json((const uint8_t *)holder_str(holder), (ssize_t)holder_len(holder), &be);
+    bson_destroy(holder);
+    if (!*out) {
+        snprintf(err, errsz, "a string that is not a JSON document (%s)", be.message);
+        return -1;
+    }
+    return 1;
+}
+
+static int walk_doc(const cs *s, span t, bson_t **out, char *err, size_t errsz) {
+    bson_error_t be;
+    bson_iter_t it;
+    bson_t *in = bson_new_from_json((const uint8_t *)t.p, (ssize_t)t.n, &be);
+    if (!in) {
+        snprintf(err, errsz, "not a JSON object (%s)", be.message);
+        return -1;
+    }
+    *out = bson_new();
+    int rc = 0;
+    if (s && s->type == T_STRUCT) {
+        rc = conv_fields(s, in, *out, 0, err, errsz);
+    } else {
+        bson_iter_init(&it, in);
+        while (rc == 0 && bson_iter_next(&it))
+            rc = s ? conv(s->kids[0], &it, *out, bson_iter_key(&it), 1, err, errsz)
+                   : plain(&it, *out, bson_iter_key(&it), 1, err, errsz);
+    }
+    bson_destroy(in);
+    if (rc < 0) {
+        bson_destroy(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+/* Raw BSON bytes as base64 (a bytes schema): ByteArrayRecordConverter. */
+static int from_bytes(span t, bson_t **out, char *err, size_t errsz) {
+    uint8_t *bytes;
+    size_t nb;
+    bson_t *holder = NULL;
+    if (from_string_raw(t, &holder) < 0 || !b64_decode(holder_str(holder), holder_len(holder), &bytes, &nb)) {
+        if (holder) bson_destroy(holder);
+        snprintf(err, errsz, "a bytes payload that is not base64");
+        return -1;
+    }
+    bson_destroy(holder);
+    *out = bson_new_from_data(bytes, nb);
+    sl_free(bytes);
+    if (!*out || !bson_validate(*out, BSON_VALIDATE_NONE, NULL)) {
+        if (*out) bson_destroy(*out);
+        *out = NULL;
+        snprintf(err, errsz, "a bytes payload that is not a BSON document");
+        return -1;
+    }
+    return 1;
+}
+
+int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t **out, bool *enveloped, char *err,
+                  size_t errsz) {
+    span sch, pl;
+    const cs *s = NULL;
+    *out = NULL;
+    bool env = envelope(json, len, &sch, &pl);
+    if (enveloped) *enveloped = env;
+    if (!env) pl = (span){json, len};
+    if (!env && text) { /* a StringConverter's text, not JSON of Connect data */
+        bson_error_t be;
+        if ((*out = bson_new_from_json((const uint8_t *)json, (ssize_t)len, &be))) return 1;
+        snprintf(err, errsz, "not a JSON document (%s)", be.message);
+        return -1;
+    }
+    if (env && !is_null(sch) && !(s = schema_of(c, sch, err, errsz))) return -1;
+    if (s && s->type == T_ANY) s = NULL;
+    const char *p = ws(pl.p, pl.p + pl.n);
+    pl.n -= (size_t)(p - pl.p);
+    pl.p = p;
+    while (pl.n && strchr(" \t\r\n", pl.p[pl.n - 1])) pl.n--;
+    if (is_null(pl)) return 0;
+    if (pl.n && pl.p[0] == '"')
+        return s && s->type == T_BYTES ? from_bytes(pl, out, err, errsz) : from_string(pl, out, err, errsz);
+    if (!pl.n || pl.p[0] != '{') {
+        snprintf(err, errsz, "not a document (%s)", s ? "a payload that is no struct or map" : "not a JSON object");
+        return -1;
+    }
+    if (s && s->type != T_STRUCT && s->type != T_MAP) {
+        snprintf(err, errsz, "a JSON object does not fit its schema type %s", type_names[s->type]);
+        return -1;
+    }
+    return walk_doc(s, pl, out, err, errsz);
+}
