@@ -20,12 +20,16 @@
  *   the namespace; clients must treat them as opaque.
  *
  * The oplog can be trimmed (error 286 for a resume point before what is
- * left): -Dsluice.mongo.oplogMaxEntries=N keeps at most N entries, and the
+ * left): -Dsluice.mongo.oplogMaxEntries=N keeps at most N entries; the
  * test-only admin command {sluiceTrimOplog: 1, keep: N} drops all but the
- * last N entries (default 0) at once.
+ * last N entries (default 0) at once, and {sluiceTrimOplog: 1, ns: "db.coll"}
+ * forgets only that collection's history up to now (collection streams on it
+ * get 286 for older resume points; other streams are not affected), which is
+ * what tests on a shared server should use.
  */
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
@@ -98,6 +102,7 @@ final class SluiceEvents implements Oplog {
     /** Resume points at or before this are gone (server start, trimmed entries). */
     private long lostUpTo;
     private final int maxEntries;
+    private final Map<String, Long> nsLost = new HashMap<>();
     private final Set<String> preImages = ConcurrentHashMap.newKeySet();
     private final Map<Long, Stream_> cursors = new ConcurrentHashMap<>();
     private DocLookup lookup;
@@ -166,6 +171,25 @@ final class SluiceEvents implements Oplog {
             entries.subList(0, n).clear();
         }
         return n;
+    }
+
+    /** Resume points at or before this are gone for a collection stream on db.coll. */
+    private long lostFor(String db, String coll) {
+        Long ns = db == null || coll == null ? null : nsLost.get(db + "." + coll);
+        return ns == null ? lostUpTo : Math.max(lostUpTo, ns);
+    }
+
+    /**
+     * Test-only: forget the history of one collection up to now (its entries go, and
+     * collection streams on it cannot resume from before now), leaving other streams alone.
+     */
+    synchronized int trimNamespace(String db, String coll) {
+        long upTo = lastTs;
+        int before = entries.size();
+        entries.removeIf(e -> e.ts <= upTo && ((db.equals(e.db) && coll.equals(e.coll))
+            || (db.equals(e.toDb) && coll.equals(e.toColl))));
+        nsLost.merge(db + "." + coll, upTo, Math::max);
+        return before - entries.size();
     }
 
     synchronized int size() {
@@ -685,7 +709,7 @@ final class SluiceEvents implements Oplog {
             long endTs;
             synchronized (SluiceEvents.this) {
                 long from = resume != null ? resume.ts - 1 : afterTs;
-                if (from < lostUpTo) {
+                if (from < lostFor(db, coll)) {
                     throw historyLost();
                 }
                 snapshot = new ArrayList<>(entries.subList(firstAfter(from), entries.size()));
@@ -889,6 +913,7 @@ final class SluiceEvents implements Oplog {
 
         Stream_ s = new Stream_(cursorId, sdb, scoll, ns, fullDocument, before, agg);
         synchronized (this) {
+            long lost = lostFor(sdb, scoll);
             if (spec.containsKey("resumeAfter") || spec.containsKey("startAfter")) {
                 boolean startAfter = spec.containsKey("startAfter");
                 Token t = parseToken(startAfter ? "startAfter" : "resumeAfter", spec.get(startAfter ? "startAfter" : "resumeAfter"));
@@ -897,17 +922,17 @@ final class SluiceEvents implements Oplog {
                         + "invalidate notification.");
                 }
                 if (t.kind == KIND_HWM) {
-                    if (t.ts < lostUpTo) {
+                    if (t.ts < lost) {
                         throw historyLost();
                     }
                     s.afterTs = t.ts;
                 } else if (t.kind == KIND_INVALIDATE) {
-                    if (t.ts <= lostUpTo) {
+                    if (t.ts <= lost) {
                         throw historyLost();
                     }
                     s.afterTs = t.ts;
                 } else {
-                    if (t.ts <= lostUpTo) {
+                    if (t.ts <= lost) {
                         throw historyLost();
                     }
                     s.resume = t;
@@ -923,7 +948,7 @@ final class SluiceEvents implements Oplog {
                         "BSON field '$changeStream.startAtOperationTime' is the wrong type, expected type 'timestamp'");
                 }
                 long t = ((BsonTimestamp) v).getValue();
-                if (t <= lostUpTo) {
+                if (t <= lost) {
                     throw historyLost();
                 }
                 s.afterTs = t - 1;

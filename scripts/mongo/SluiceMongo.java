@@ -29,7 +29,8 @@
  *    served from SluiceEvents' own oplog; every reply of a replica-set member
  *    carries operationTime and $clusterTime; collMod and create know
  *    changeStreamPreAndPostImages; admin {sluiceTrimOplog: 1, keep: N} trims
- *    the oplog (test-only).
+ *    the oplog to its last N entries, {sluiceTrimOplog: 1, ns: "db.coll"}
+ *    forgets one collection's history up to now (test-only, for error 286).
  * Deliberately not advertised: logicalSessionTimeoutMinutes (the server has
  * no sessions or transactions) and topologyVersion (it cannot hold an
  * awaitable hello, so drivers must keep polling).
@@ -242,8 +243,14 @@ public final class SluiceMongo {
                 return reply;
             }
             if (command.equalsIgnoreCase("sluiceTrimOplog") && database.equals("admin")) {
-                int keep = query.get("keep") instanceof Number ? ((Number) query.get("keep")).intValue() : 0;
-                int removed = SluiceEvents.LOG.trimTo(keep);
+                int removed;
+                if (query.get("ns") instanceof String && ((String) query.get("ns")).indexOf('.') > 0) {
+                    String ns = (String) query.get("ns");
+                    removed = SluiceEvents.LOG.trimNamespace(ns.substring(0, ns.indexOf('.')), ns.substring(ns.indexOf('.') + 1));
+                } else {
+                    int keep = query.get("keep") instanceof Number ? ((Number) query.get("keep")).intValue() : 0;
+                    removed = SluiceEvents.LOG.trimTo(keep);
+                }
                 return new Document("removed", removed).append("remaining", SluiceEvents.LOG.size()).append("ok", 1.0);
             }
             if (command.equalsIgnoreCase("listCollections")) {
