@@ -5,6 +5,7 @@
 #include "core/connector.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "kafka/dlq.h"
 #include "state/offsets.h"
 #include "xform/xform.h"
 #include "util/mem.h"
@@ -73,6 +74,28 @@ const sl_prop sl_core_props[] = {
     {"transforms", SL_PT_LIST, "", NULL, 0, 0, 0, F(transforms),
      "Comma-separated transform names applied in order between source and sink; each is configured by "
      "transforms.<name>.type and its options (docs/transforms.md)."},
+    {"errors.tolerance", SL_PT_ENUM, "none", "none|all", 0, 0, 0, F(err_tolerance),
+     "A change record that cannot be delivered (a transform fails on it, or a value cannot be written, such as "
+     "text that is not UTF-8): none stops the connector with an error naming the record and its position; all "
+     "logs it, counts it (sluice_connector_records_failed_total), sends it to the dead letter queue when one is "
+     "configured, and goes on. Either way the offset never passes a record that went nowhere."},
+    {"errors.log.include.messages", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(err_log_messages),
+     "Include a skipped record's key and value (first 1024 bytes) in its log line (errors.tolerance=all; the "
+     "line itself is always written)."},
+    {"errors.deadletterqueue.topic.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(dlq_topic),
+     "Kafka topic (on bootstrap.servers) that records skipped by errors.tolerance=all are produced to, as they "
+     "would have been written (key, value, headers), with the reason in __connect.errors.* headers when "
+     "errors.deadletterqueue.context.headers.enable is set. Created if missing. Empty: no dead letter queue."},
+    {"errors.deadletterqueue.topic.replication.factor", SL_PT_INT, "3", NULL, -1, 32767, 0, F(dlq_rf),
+     "Replication factor of a dead letter queue topic created by sluice (-1: the broker's default); lowered to "
+     "the number of brokers when the cluster is smaller."},
+    {"errors.deadletterqueue.context.headers.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(dlq_headers),
+     "Add Kafka Connect's __connect.errors.* headers (stage, class, exception, message) to dead letter queue "
+     "records."},
+    {"errors.retry.timeout", SL_PT_INT, "0", NULL, -1, INT64_MAX, 0, F(err_retry_timeout_ms),
+     "How long (ms) a failing dead letter queue write is retried; 0: not retried, -1: forever."},
+    {"errors.retry.delay.max.ms", SL_PT_INT, "60000", NULL, 1, INT32_MAX, 0, F(err_retry_delay_max_ms),
+     "Longest pause between those retries (they start at 300 ms and double)."},
     {NULL}};
 #undef F
 
@@ -125,6 +148,7 @@ struct sl_connector {
     char err[1024];
     char retry_err[1024];
     int64_t err_ms;          /* wall time of the newest err or retry_err */
+    sl_kafka_dlq *dlq;       /* errors.deadletterqueue.topic.name, opened at the first failed record */
 };
 
 static void warn_key(const char *key, void *arg) {
@@ -551,6 +575,92 @@ static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, 
  * committed, so they land in the next one, which commits with the next
  * offset (a transaction with no offset yet stays open).
  */
+/* ---- records that go nowhere (errors.tolerance) ---- */
+
+/* What a message needs to find a record: its table (or topic) and its position at the source. */
+static void describe(const sl_record *r, char *out, size_t outsz) {
+    char where[320] = "";
+    if (r->pos.file) snprintf(where, sizeof where, " at binlog %s:%llu row %u", r->pos.file,
+                              (unsigned long long)r->pos.file_pos, r->pos.row);
+    else if (r->pos.lsn) snprintf(where, sizeof where, " at lsn %X/%X", (unsigned)(r->pos.lsn >> 32),
+                                  (unsigned)r->pos.lsn);
+    if (r->raw) snprintf(out, outsz, "record of topic %s partition %d offset %lld", r->raw->topic ? r->raw->topic : "?",
+                         (int)r->raw->partition, (long long)r->raw->offset);
+    else if (r->table) snprintf(out, outsz, "'%c' record of table %s.%s%s", (char)r->op, r->table->schema,
+                                r->table->name, where);
+    else snprintf(out, outsz, "'%c' record%s", (char)r->op, where);
+}
+
+static int open_dlq(sl_connector *c, char *err, size_t errsz) {
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&c->core.kafka, c->cfg, "producer.override.", err, errsz);
+    if (!conf) return -1;
+    sl_kafka_dlq_opts o = {c->core.dlq_topic, c->core.dlq_rf, c->core.dlq_headers, c->name,
+                           c->core.err_retry_timeout_ms, c->core.err_retry_delay_max_ms};
+    if (!(c->dlq = sl_kafka_dlq_open(conf, &o, &c->ctx, err, errsz))) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A record no sink will get (a transform failed on it, a value cannot be written). errors.tolerance=none:
+ * err names the record, its position and the reason, and the connector stops before its offset.
+ * all: an error line, the failed-records counter, the dead letter queue when configured (the record as it
+ * would have been written), and 0: the batch goes on without it. Sink thread.
+ */
+static int record_failed(void *arg, const sl_record *r, const char *reason, char *err, size_t errsz) {
+    sl_connector *c = arg;
+    char what[512];
+    describe(r, what, sizeof what);
+    if (c->core.err_tolerance == SL_TOL_NONE) {
+        snprintf(err, errsz, "%s: %s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
+                 "records, logs them and sends them to errors.deadletterqueue.topic.name)", what, reason);
+        return -1;
+    }
+    sl_buf topic, key, value;
+    sl_buf_init(&topic), sl_buf_init(&key), sl_buf_init(&value);
+    const char *t = r->raw ? r->raw->topic : sl_dbz_topic(&c->dbz, r, &topic);
+    if (r->raw) {
+        if (r->raw->key) sl_buf_put(&key, r->raw->key, r->raw->key_len);
+        if (r->raw->value) sl_buf_put(&value, r->raw->value, r->raw->value_len);
+    } else {
+        sl_dbz_key(&c->dbz, r, &key);
+        sl_dbz_value(&c->dbz, r, &value);
+    }
+    if (c->core.err_log_messages)
+        SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s; key=%.*s value=%.*s", c->name, what,
+               reason, (int)(key.len > 1024 ? 1024 : key.len), key.data ? key.data : "",
+               (int)(value.len > 1024 ? 1024 : value.len), value.data ? value.data : "");
+    else SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s", c->name, what, reason);
+    int rc = 0;
+    if (c->core.dlq_topic && *c->core.dlq_topic) {
+        if (!c->dlq && open_dlq(c, err, errsz) < 0) rc = -1;
+        sl_kafka_dlq_rec dr = {t, r->raw ? r->raw->partition : -1, r->raw ? r->raw->offset : -1,
+                               r->ts_us > 0 ? r->ts_us / 1000 : -1, key.len ? key.data : NULL, key.len,
+                               value.len ? value.data : NULL, value.len, NULL, "org.apache.kafka.connect.errors.DataException"};
+        char derr[1024];
+        if (rc == 0 && sl_kafka_dlq_send(c->dlq, &dr, "TRANSFORMATION", "sluice", reason, derr, sizeof derr) < 0) {
+            snprintf(err, errsz, "%s could not be sent to the dead letter queue %s: %s", what, c->core.dlq_topic, derr);
+            rc = -1;
+        }
+    }
+    sl_buf_free(&topic), sl_buf_free(&key), sl_buf_free(&value);
+    if (rc == 0) sl_ctx_record_failed(&c->ctx, c->dlq != NULL);
+    return rc;
+}
+
+/* Records the encoders cannot write (sl_record_check) go through record_failed before anything else. */
+static int check_batch(sl_connector *c, sl_batch *b, char *err, size_t errsz) {
+    char why[512];
+    for (int i = 0; i < b->n; i++) {
+        if (sl_record_check(&b->recs[i], why, sizeof why) == 0) continue;
+        if (record_failed(c, &b->recs[i], why, err, errsz) < 0) return -1;
+        sl_batch_remove(b, i--);
+    }
+    return 0;
+}
+
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     int n = 0;
     bool wrote = false;
@@ -559,8 +669,14 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
     uint64_t seq = 0;
     for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
         n++;
+        if (check_batch(c, b, err, sizeof err) < 0) {
+            sl_batch_destroy(b);
+            sl_free(offset);
+            sl_ctx_fail(&c->ctx, "%s", err);
+            return -1;
+        }
         if (c->xchain) {
-            int dropped = sl_xchain_apply(c->xchain, &c->dbz, c->core.tombstones, b, err, sizeof err);
+            int dropped = sl_xchain_apply(c->xchain, &c->dbz, c->core.tombstones, b, record_failed, c, err, sizeof err);
             if (dropped < 0) {
                 sl_batch_destroy(b);
                 sl_free(offset);
@@ -753,6 +869,7 @@ void sl_connector_destroy(sl_connector *c) {
     }
     if (c->src) c->src_ops->close(c->src);
     if (c->sink) c->sink_ops->close(c->sink);
+    sl_kafka_dlq_close(c->dlq);
     if (c->src_settings) sl_conf_free(c->src_ops->props, c->src_settings), sl_free(c->src_settings);
     if (c->sink_settings) sl_conf_free(c->sink_ops->props, c->sink_settings), sl_free(c->sink_settings);
     sl_xchain_free(c->xchain);

@@ -43,7 +43,16 @@ typedef struct sl_core_conf {
     int64_t max_retries;
     int64_t retry_wait_ms;
     char *transforms;
+    /* errors.*: a record that cannot be delivered (a transform fails on it, a value cannot be encoded) */
+    int err_tolerance;       /* SL_TOL_NONE: the connector stops; SL_TOL_ALL: the record is skipped */
+    bool err_log_messages;
+    char *dlq_topic;         /* "": no dead letter queue */
+    int64_t dlq_rf;
+    bool dlq_headers;
+    int64_t err_retry_timeout_ms, err_retry_delay_max_ms;
 } sl_core_conf;
+
+enum { SL_TOL_NONE = 0, SL_TOL_ALL = 1 };
 
 extern const sl_prop sl_core_props[];
 

@@ -1,6 +1,8 @@
 /* Table schemas (refcounted) and batches (arena + record array). */
 #include "core/record.h"
+#include "util/buf.h"
 #include "util/mem.h"
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -96,4 +98,41 @@ bool sl_cells_key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b)
         if (a[i].len != b[i].len || (a[i].len && memcmp(a[i].data, b[i].data, a[i].len) != 0)) return true;
     }
     return false;
+}
+
+static int check_row(const sl_table *t, const sl_cell *row, const char *which, char *errstr, size_t errsz) {
+    for (int i = 0; row && i < t->ncols; i++) {
+        const sl_cell *c = &row[i];
+        if (c->flags || t->cols[i].repr != SL_REPR_TEXT) continue;
+        long bad = sl_utf8_invalid_at(c->data, c->len);
+        if (bad >= 0) {
+            snprintf(errstr, errsz, "column %s (%s value): not UTF-8 text (bad byte 0x%02x at offset %ld of %u)",
+                     t->cols[i].name, which, (unsigned char)c->data[bad], bad, c->len);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sl_record_check(const sl_record *r, char *errstr, size_t errsz) {
+    if (r->raw) return 0;
+    if (r->table && (check_row(r->table, r->before, "before", errstr, errsz) < 0 ||
+                     check_row(r->table, r->after, "after", errstr, errsz) < 0))
+        return -1;
+    if (r->msg_prefix && sl_utf8_invalid_at(r->msg_prefix, strlen(r->msg_prefix)) >= 0) {
+        snprintf(errstr, errsz, "message prefix: not UTF-8 text");
+        return -1;
+    }
+    if (r->schema_change && r->schema_change->ddl &&
+        sl_utf8_invalid_at(r->schema_change->ddl, strlen(r->schema_change->ddl)) >= 0) {
+        snprintf(errstr, errsz, "DDL statement: not UTF-8 text");
+        return -1;
+    }
+    return 0;
+}
+
+void sl_batch_remove(sl_batch *b, int i) {
+    memmove(&b->recs[i], &b->recs[i + 1], (size_t)(b->n - i - 1) * sizeof *b->recs);
+    b->n--;
+    if (b->offset && i < b->offset_n) b->offset_n--;
 }

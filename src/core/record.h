@@ -222,5 +222,13 @@ void sl_batch_destroy(sl_batch *b);
 const char *sl_ctype_name(sl_ctype t);
 /* True when rows a and b of table t differ in a key column (unchanged-TOAST cells count as equal). */
 bool sl_cells_key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b);
+/*
+ * Checks that r holds only what the encoders can write: the text cells of its rows (columns of
+ * SL_REPR_TEXT), its message prefix and its DDL statement are UTF-8. 0, or -1 with errstr naming the
+ * column and the byte offset of the first bad byte. Pre-encoded records (raw) are the Kafka source's.
+ */
+int sl_record_check(const sl_record *r, char *errstr, size_t errstr_size);
+/* Removes record i, keeping offset_n on the records its offset covers. */
+void sl_batch_remove(sl_batch *b, int i);
 
 #endif

@@ -1,5 +1,5 @@
 /* Dead letter queue writer (see dlq.h). */
-#include "source/kafka/dlq.h"
+#include "kafka/dlq.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
 #include "util/mem.h"

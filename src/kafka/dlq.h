@@ -15,12 +15,12 @@
  * the replication factor clamped to the number of brokers), so it works
  * against brokers that do not auto-create topics.
  *
- * Used by the Kafka source; written so that sinks can reuse it (the failed
- * record is described by a plain struct, not a consumed message).
+ * Used by the Kafka source, the MongoDB sink and the runtime (records that no sink took); the failed
+ * record is described by a plain struct, not a consumed message.
  * Thread: one thread per writer (the caller's).
  */
-#ifndef SL_SOURCE_KAFKA_DLQ_H
-#define SL_SOURCE_KAFKA_DLQ_H
+#ifndef SL_KAFKA_DLQ_H
+#define SL_KAFKA_DLQ_H
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -41,6 +41,9 @@ void sl_buf_put_u64(sl_buf *b, uint64_t v);
 void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n);
 /* Standard base64 (with padding) of n bytes. */
 void sl_buf_put_base64(sl_buf *b, const void *p, size_t n);
+/* Index of the first byte of s[0, n) that does not start a well-formed UTF-8 sequence (RFC 3629: no
+   overlong forms, no surrogates, nothing above U+10FFFF), or -1 when all of it is UTF-8. */
+long sl_utf8_invalid_at(const char *s, size_t n);
 /* Ensures data[len] == 0 (not counted in len) and returns data. */
 const char *sl_buf_cstr(sl_buf *b);
 

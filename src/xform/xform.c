@@ -198,14 +198,17 @@ void sl_xrec_clear(sl_xrec *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Parses converter output: {"schema": s, "payload": p} gives both, anything else is a schemaless payload. */
-static void split(const char *text, size_t len, json_t **schema, json_t **payload) {
+/* Parses converter output: {"schema": s, "payload": p} gives both, anything else is a schemaless payload.
+   False (with jerr) when text is not JSON: a record whose own encoding cannot be read back is an error,
+   never a null (a null value would pass as a tombstone and the record would be lost). */
+static bool split(const char *text, size_t len, json_t **schema, json_t **payload, json_error_t *jerr) {
     *schema = *payload = NULL;
-    if (!text) return;
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    if (!j || json_is_null(j)) {
+    if (!text) return true;
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, jerr);
+    if (!j) return false;
+    if (json_is_null(j)) {
         json_decref(j);
-        return;
+        return true;
     }
     if (json_is_object(j) && json_object_size(j) == 2 && json_object_get(j, "schema") &&
         json_object_get(j, "payload")) {
@@ -214,9 +217,10 @@ static void split(const char *text, size_t len, json_t **schema, json_t **payloa
         json_t *p = json_object_get(j, "payload");
         *payload = json_is_null(p) ? NULL : json_incref(p);
         json_decref(j);
-        return;
+        return true;
     }
     *payload = j;
+    return true;
 }
 
 void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const char *value) {
@@ -225,8 +229,9 @@ void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const cha
     r->kafka_offset = -1;
     r->headers = json_array();
     r->topic = sl_strdup(topic ? topic : "");
-    split(key, key ? strlen(key) : 0, &r->key_schema, &r->key);
-    split(value, value ? strlen(value) : 0, &r->value_schema, &r->value);
+    json_error_t jerr;
+    split(key, key ? strlen(key) : 0, &r->key_schema, &r->key, &jerr);
+    split(value, value ? strlen(value) : 0, &r->value_schema, &r->value, &jerr);
     r->ts_ms = sl_wall_us() / 1000;
 }
 
@@ -269,7 +274,8 @@ static void own_schema(json_t **s) {
  * step that may change schemas in place (not schema_readonly) gets a copy
  * first (copy on write, sl_xchain_run).
  */
-static void from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
+static int from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone,
+                       json_error_t *jerr) {
     memset(r, 0, sizeof *r);
     r->src = rec;
     r->tombstone = tombstone;
@@ -286,13 +292,13 @@ static void from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const s
     }
     if (rec->raw) {
         r->topic = sl_strdup(rec->raw->topic ? rec->raw->topic : "");
-        split(rec->raw->key, rec->raw->key_len, &r->key_schema, &r->key);
-        if (!tombstone) split(rec->raw->value, rec->raw->value_len, &r->value_schema, &r->value);
         r->ts_ms = rec->raw->ts_ms;
         r->kafka_partition = rec->raw->partition;
         r->kafka_offset = rec->raw->offset;
         if (rec->raw->pinned) r->partition = rec->raw->to_partition;
-        return;
+        if (!split(rec->raw->key, rec->raw->key_len, &r->key_schema, &r->key, jerr)) return -1;
+        if (!tombstone && !split(rec->raw->value, rec->raw->value_len, &r->value_schema, &r->value, jerr)) return -1;
+        return 0;
     }
     r->ts_ms = rec->ts_us > 0 ? rec->ts_us / 1000 : sl_wall_us() / 1000;
     schema_cache *hit = NULL;
@@ -306,13 +312,14 @@ static void from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const s
     json_t *none = NULL;
     sl_buf_reset(&b);
     sl_dbz_key(&so, rec, &b);
-    split(b.data, b.len, hit ? &none : &r->key_schema, &r->key);
-    if (!tombstone) {
+    bool ok = split(b.data, b.len, hit ? &none : &r->key_schema, &r->key, jerr);
+    if (ok && !tombstone) {
         sl_buf_reset(&b);
         sl_dbz_value(&so, rec, &b);
-        split(b.data, b.len, hit ? &none : &r->value_schema, &r->value);
+        ok = split(b.data, b.len, hit ? &none : &r->value_schema, &r->value, jerr);
     }
     sl_buf_free(&b);
+    if (!ok) return -1;
     if (hit) {
         r->key_schema = r->key && hit->key_schema ? json_incref(hit->key_schema) : NULL;
         r->value_schema = r->value && hit->value_schema ? json_incref(hit->value_schema) : NULL;
@@ -328,10 +335,12 @@ static void from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const s
         e->key_schema = r->key_schema ? json_deep_copy(r->key_schema) : NULL;
         e->value_schema = json_deep_copy(r->value_schema);
     }
+    return 0;
 }
 
 void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
-    from_record(NULL, r, o, rec, tombstone);
+    json_error_t jerr;
+    from_record(NULL, r, o, rec, tombstone, &jerr);
 }
 
 /* ---- the chain ---- */
@@ -598,7 +607,8 @@ static void store(sl_xchain *x, const sl_dbz_opts *o, sl_batch *b, sl_record *ou
     }
 }
 
-int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, char *errstr, size_t errsz) {
+int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, sl_xfail_fn fail, void *arg,
+                    char *errstr, size_t errsz) {
     if (!x || b->n == 0) return 0;
     /* Output can be up to twice the input (a delete and its tombstone). */
     sl_record *outv = sl_calloc((size_t)b->n * 2, sizeof *outv);
@@ -609,15 +619,22 @@ int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batc
         bool tomb = tombstones && !rec->raw && rec->op == SL_OP_DELETE && rec->table && rec->table->nkeys > 0;
         for (int k = 0; k < (tomb ? 2 : 1); k++) {
             sl_xrec r;
-            from_record(&x->cache, &r, o, rec, k == 1);
-            int rc = sl_xchain_run(x, &r, errstr, errsz);
+            json_error_t jerr;
+            int rc = SL_X_ERROR;
+            char why[1024];
+            if (from_record(&x->cache, &r, o, rec, k == 1, &jerr) < 0)
+                snprintf(why, sizeof why, "the record's JSON could not be read back (%s at byte %d)", jerr.text,
+                         jerr.position);
+            else rc = sl_xchain_run(x, &r, why, sizeof why);
             if (rc == SL_X_KEEP) store(x, o, b, &outv[nout++], &r);
             else if (rc == SL_X_DROP) dropped++;
             sl_xrec_clear(&r);
-            if (rc == SL_X_ERROR) {
+            if (rc == SL_X_ERROR && (!fail || fail(arg, rec, why, errstr, errsz) < 0)) {
+                if (!fail) snprintf(errstr, errsz, "%s", why);
                 sl_free(outv);
                 return -1;
             }
+            if (rc == SL_X_ERROR) break; /* skipped: its tombstone goes with it */
         }
     }
     if (b->offset && covered < 0) covered = nout;

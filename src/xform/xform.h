@@ -125,9 +125,14 @@ void sl_xchain_free(sl_xchain *x);
  * covers. Records that are not data (heartbeats, transaction markers, op m)
  * go through the chain too, as in Kafka Connect. Returns the number of
  * records transforms dropped, or -1 with errstr naming the transform and
- * the record.
+ * the record. A record the chain fails on is handed to fail (when not
+ * NULL) with the reason: it answers 0 to leave the record out and go on
+ * (errors.tolerance=all, its own business to log and count it), or -1 with
+ * errstr to stop.
  */
-int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, char *errstr, size_t errsz);
+typedef int (*sl_xfail_fn)(void *arg, const sl_record *rec, const char *reason, char *errstr, size_t errstr_size);
+int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, sl_xfail_fn fail, void *arg,
+                    char *errstr, size_t errsz);
 
 /* Tells every transform with a durable callback that all records the chain returned so far are durable. */
 void sl_xchain_durable(sl_xchain *x);

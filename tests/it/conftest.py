@@ -327,6 +327,24 @@ def mysql(conn, q, *args):
         return c.fetchall() if c.description else None
 
 
+ROW_METADATA = ("FULL", "MINIMAL", "NO_LOG")
+
+
+@pytest.fixture(params=ROW_METADATA)
+def row_metadata(request):
+    """Runs a MariaDB test with the server's binlog_row_metadata at each setting: FULL (what
+    services.sh configures), MINIMAL (MySQL's default) and NO_LOG (MariaDB's default). The TABLE_MAP
+    events written meanwhile carry that much metadata; FULL comes back afterwards."""
+    import pymysql
+    conn = pymysql.connect(**my_params())
+    try:
+        mysql(conn, f"SET GLOBAL binlog_row_metadata = '{request.param}'")
+        yield request.param
+    finally:
+        mysql(conn, "SET GLOBAL binlog_row_metadata = 'FULL'")
+        conn.close()
+
+
 class MySluice(Sluice):
     """A MariaDB connector run as a real process (same helpers as Sluice). events() leaves out the schema
     change events (topic <topic.prefix>; a snapshot starts with them) unless schema_events=True."""

@@ -37,7 +37,7 @@ SCRIPTS = sorted(p.name for p in GOLDEN.glob("*.sql"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_mysql_golden(my, mysluice, script):
+def test_mysql_golden(my, mysluice, script, row_metadata):
     setup, _, stream = (GOLDEN / script).read_text().partition("\n-- stream\n")
     for st in statements(setup):
         mysql(my, st)

@@ -10,7 +10,7 @@ def ops(events):
     return [payload(e)["op"] if e["value"] else None for e in events]
 
 
-def test_snapshot_then_stream(my, mysluice):
+def test_snapshot_then_stream(my, mysluice, row_metadata):
     mysql(my, "DROP TABLE IF EXISTS it_my_orders")
     mysql(my, "CREATE TABLE it_my_orders (id INT PRIMARY KEY, note VARCHAR(40), qty INT UNSIGNED)")
     mysql(my, "INSERT INTO it_my_orders VALUES (1, 'one', 10), (2, 'two', 20)")
@@ -58,7 +58,7 @@ def columns(change):
     return [(c["name"], c["typeName"]) for c in change["table"]["columns"]]
 
 
-def test_ddl_mid_stream(my, mysluice):
+def test_ddl_mid_stream(my, mysluice, row_metadata):
     """Rows keep decoding right across ADD/DROP/RENAME COLUMN, and each DDL statement is a Debezium schema
     change event on the topic <topic.prefix> (each waited for before the next statement: the event describes
     the table as information_schema shows it when it is read)."""
@@ -116,7 +116,7 @@ def test_ddl_mid_stream(my, mysluice):
     assert s.stop() == 0
 
 
-def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path):
+def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path, row_metadata):
     """CREATE/RENAME/DROP TABLE and database statements; include.schema.changes=false turns them off;
     TRUNCATE is a truncate event when skipped.operations lets it through."""
     for t in ("it_my_sc1", "it_my_sc2", "it_my_other"):

@@ -103,7 +103,7 @@ def test_pg_emit_message(pg, sluice):
     assert s.stop() == 0
 
 
-def test_mariadb_outbox_table(my, mysluice):
+def test_mariadb_outbox_table(my, mysluice, row_metadata):
     name = my_make_table(my, "it_outbox_my", "id BINARY(16) PRIMARY KEY, aggregate_type VARCHAR(255) NOT NULL, "
                          "aggregate_id VARCHAR(255) NOT NULL, event_type VARCHAR(255) NOT NULL, payload JSON, "
                          "metadata JSON, created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)")
@@ -248,7 +248,7 @@ def test_pg_sql_snippets_and_client_library(pg, sluice, tmp_path):
     assert s.stop() == 0
 
 
-def test_mariadb_sql_snippet_and_client_library(my, mysluice, tmp_path):
+def test_mariadb_sql_snippet_and_client_library(my, mysluice, tmp_path, row_metadata):
     name = "it_ob_my_sql"
     ddl = (ROOT / "sql" / "outbox_mariadb.sql").read_text()
     create = ddl[ddl.index("CREATE TABLE"):ddl.index(";", ddl.index("CREATE TABLE"))]

@@ -2,6 +2,7 @@
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "core/record.h"
 #include "state/offsets.h"
 #include "test.h"
 #include "util/buf.h"
@@ -108,6 +109,48 @@ static void test_conf(void) {
     CHECK(!sl_list_has("c,u", "d"));
 }
 
+static void test_utf8(void) {
+    CHECK(sl_utf8_invalid_at("", 0) == -1);
+    CHECK(sl_utf8_invalid_at("plain ascii text, long enough for words", 39) == -1);
+    CHECK(sl_utf8_invalid_at("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14) == -1); /* é € 😀 */
+    CHECK(sl_utf8_invalid_at("caf\xe9", 4) == 3);                   /* Latin-1 é */
+    CHECK(sl_utf8_invalid_at("abcdefghij\x80", 11) == 10);          /* lone continuation after the fast path */
+    CHECK(sl_utf8_invalid_at("\xc0\xaf", 2) == 0);                  /* overlong '/' */
+    CHECK(sl_utf8_invalid_at("\xe0\x80\xaf", 3) == 0);              /* overlong, 3 bytes */
+    CHECK(sl_utf8_invalid_at("\xed\xa0\x80", 3) == 0);              /* a surrogate */
+    CHECK(sl_utf8_invalid_at("\xf4\x90\x80\x80", 4) == 0);          /* above U+10FFFF */
+    CHECK(sl_utf8_invalid_at("ab\xe2\x82", 4) == 2);                 /* cut short */
+    CHECK(sl_utf8_invalid_at("\xe2\x28\xa1", 3) == 0);              /* bad continuation */
+    CHECK(sl_utf8_invalid_at("a\0b", 3) == -1);                      /* NUL is UTF-8 (JSON escapes it) */
+}
+
+static void test_record_check(void) {
+    sl_table *t = sl_table_new("db", "public", "t", 2);
+    t->cols[0].name = sl_strdup("id");
+    t->cols[1].name = sl_strdup("note");
+    t->cols[1].repr = SL_REPR_RAW; /* raw bytes (a binary column): not text, not checked */
+    sl_batch *b = sl_batch_new();
+    sl_cell good[2] = {{"1", 1, 0}, {"\xff", 1, 0}}, bad[2] = {{"caf\xe9", 4, 0}, {NULL, 0, SL_CELL_NULL}};
+    sl_record *r = sl_batch_add(b, t);
+    r->op = SL_OP_UPDATE, r->before = good, r->after = good;
+    char err[256];
+    CHECK(sl_record_check(r, err, sizeof err) == 0);
+    r->before = bad;
+    CHECK(sl_record_check(r, err, sizeof err) == -1);
+    CHECK(strstr(err, "column id (before value): not UTF-8 text (bad byte 0xe9 at offset 3 of 4)") == err);
+    /* Removing a record keeps the offset on the records it covered. */
+    sl_batch_add(b, t)->op = SL_OP_CREATE;
+    sl_batch_set_offset(b, "{}", 1);
+    sl_batch_add(b, t)->op = SL_OP_DELETE;
+    CHECK(b->n == 3 && b->offset_n == 2);
+    sl_batch_remove(b, 0);
+    CHECK(b->n == 2 && b->offset_n == 1 && b->recs[0].op == SL_OP_CREATE && b->recs[1].op == SL_OP_DELETE);
+    sl_batch_remove(b, 1);
+    CHECK(b->n == 1 && b->offset_n == 1);
+    sl_batch_destroy(b);
+    sl_table_unref(t);
+}
+
 static void test_queue(void) {
     sl_queue *q = sl_queue_new(0, 3);
     sl_batch *b1 = sl_batch_new(), *b2 = sl_batch_new();
@@ -167,6 +210,8 @@ static void test_offsets(void) {
 
 int main(void) {
     test_buf();
+    test_utf8();
+    test_record_check();
     test_conf();
     test_queue();
     test_offsets();

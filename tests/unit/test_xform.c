@@ -123,6 +123,19 @@ static sl_record *add(sl_batch *b, sl_table *t, sl_op op, const char *id, const 
     return r;
 }
 
+/* A failure handler: counts (arg >= 0) and skips, or (arg == -1) stops. */
+static int skip_failed(void *arg, const sl_record *rec, const char *reason, char *errstr, size_t errsz) {
+    int *seen = arg;
+    (void)rec;
+    if (*seen < 0) {
+        snprintf(errstr, errsz, "stopped by the handler");
+        return -1;
+    }
+    CHECK(strstr(reason, "transform odd (test-drop-odd) failed") == reason);
+    (*seen)++;
+    return 0;
+}
+
 static sl_dbz_opts opts(bool schemas) {
     sl_dbz_opts o = {.connector = "postgresql", .server_name = "srv", .version = "0.1.0", .db = "db"};
     o.key_schemas = o.value_schemas = schemas;
@@ -242,7 +255,7 @@ static void test_batch(void) {
     add(b, t, SL_OP_CREATE, "6", "six");  /* after the offset */
     CHECK(b->offset_n == 3);
     sl_dbz_opts o = opts(false);
-    int dropped = sl_xchain_apply(x, &o, true, b, err, sizeof err);
+    int dropped = sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err);
     CHECK(dropped == 1);
     CHECK(b->n == 4);
     CHECK(b->offset_n == 3); /* two, the delete, its tombstone */
@@ -271,15 +284,41 @@ static void test_batch(void) {
     b = sl_batch_new();
     sl_record *bad = sl_batch_add(b, NULL);
     bad->op = SL_OP_HEARTBEAT;
-    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == -1);
+    CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == -1);
     CHECK(strstr(err, "transform odd (test-drop-odd) failed on a record of topic __debezium-heartbeat") == err);
     CHECK(strstr(err, "no id") != NULL);
+    sl_batch_destroy(b);
+    /* With a failure handler that skips (errors.tolerance=all), the batch goes on without the record. */
+    b = sl_batch_new();
+    add(b, t, SL_OP_CREATE, "2", "two");
+    sl_batch_add(b, NULL)->op = SL_OP_HEARTBEAT;
+    add(b, t, SL_OP_CREATE, "4", "four");
+    sl_batch_set_offset(b, "{\"lsn\":102}", 102);
+    int seen = 0;
+    CHECK(sl_xchain_apply(x, &o, true, b, skip_failed, &seen, err, sizeof err) == 0);
+    CHECK(seen == 1 && b->n == 2 && b->offset_n == 2);
+    sl_batch_destroy(b);
+    /* A handler that says stop stops the batch with its own message. */
+    b = sl_batch_new();
+    sl_batch_add(b, NULL)->op = SL_OP_HEARTBEAT;
+    seen = -1;
+    CHECK(sl_xchain_apply(x, &o, true, b, skip_failed, &seen, err, sizeof err) == -1);
+    CHECK_STR(err, "stopped by the handler");
+    sl_batch_destroy(b);
+    /* A record whose encoding cannot be read back is a failure, never a null (which would pass as a
+     * tombstone and vanish): here a pre-encoded value that is not JSON. */
+    b = sl_batch_new();
+    sl_record *junk = sl_batch_add(b, NULL);
+    sl_raw raw = {.topic = "in", .key = "{\"id\":2}", .key_len = 8, .value = "{\"id\":", .value_len = 6};
+    junk->op = SL_OP_CREATE, junk->raw = &raw;
+    CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == -1);
+    CHECK(strstr(err, "the record's JSON could not be read back") == err);
     sl_batch_destroy(b);
     /* Everything dropped: the offset covers nothing left, and says so. */
     b = sl_batch_new();
     add(b, t, SL_OP_CREATE, "3", "three");
     sl_batch_set_offset(b, "{\"lsn\":101}", 101);
-    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == 1);
+    CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == 1);
     CHECK(b->n == 0 && b->offset_n == 0 && b->offset != NULL);
     sl_batch_destroy(b);
     sl_table_unref(t);
@@ -299,7 +338,7 @@ static void test_schema_cache(void) {
     add(b, t, SL_OP_CREATE, "2", "x");
     add(b, t, SL_OP_DELETE, "2", NULL);
     sl_dbz_opts o = opts(true);
-    CHECK(sl_xchain_apply(x, &o, true, b, err, sizeof err) == 0);
+    CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == 0);
     CHECK(b->n == 4);
     if (b->n == 4) {
         const char *v1 = b->recs[0].raw->value, *v2 = b->recs[1].raw->value;

@@ -30,7 +30,7 @@
 #include "core/connector.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
-#include "source/kafka/dlq.h"
+#include "kafka/dlq.h"
 #include "source/kafka/kconvert.h"
 #include "source/kafka/ktrack.h"
 #include "util/buf.h"

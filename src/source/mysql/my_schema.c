@@ -290,6 +290,71 @@ static void old_temporal_fsp(my_rel *r, const char *fq, const sl_my_col *icols, 
     }
 }
 
+/* Coarse kind of a column type, equal for the binlog's type code and information_schema's. */
+static int type_kind(uint8_t t) {
+    switch (t) {
+    case MYSQL_TYPE_STRING: case MYSQL_TYPE_VAR_STRING: case MYSQL_TYPE_VARCHAR: case MYSQL_TYPE_BLOB:
+    case MYSQL_TYPE_TINY_BLOB: case MYSQL_TYPE_MEDIUM_BLOB: case MYSQL_TYPE_LONG_BLOB: case MYSQL_TYPE_JSON:
+        return MYSQL_TYPE_VARCHAR;
+    case MYSQL_TYPE_NEWDATE: return MYSQL_TYPE_DATE;
+    default: return type56(t) ? type56(t) : t;
+    }
+}
+
+/*
+ * ik[i] = the information_schema column that describes binlog column i, or -1. With column names in
+ * the binlog (FULL) they are matched by name. Without them (MINIMAL, NO_LOG) information_schema
+ * describes the table as it is now, which is the binlog's shape unless the table changed after the
+ * event was written (the binlog is read behind the DDL): the columns must agree in number and kind,
+ * except that a binlog with fewer columns whose kinds agree with information_schema's first ones is
+ * taken as read before an ADD COLUMN at the end (logged). Anything else is an error that names the
+ * table and the remedy: no row is ever decoded under the wrong column names.
+ */
+static int match_info(my_rel *r, const char *fq, const sl_my_col *icols, int nicols, int *ik, char *errstr,
+                      size_t errsz) {
+    bool names = r->cols[0].name != NULL;
+    int bad = -1;
+    for (int i = 0; i < r->ncols; i++) {
+        ik[i] = -1;
+        if (names) {
+            for (int k = 0; k < nicols && ik[i] < 0; k++)
+                if (!strcasecmp(icols[k].name, r->cols[i].name)) ik[i] = k;
+            /* a name whose type differs now (MODIFY after this event): only its name is trusted */
+            if (ik[i] >= 0 && type_kind(icols[ik[i]].type) != type_kind(r->cols[i].type)) ik[i] = -1;
+            continue;
+        }
+        if (i < nicols && type_kind(icols[i].type) == type_kind(r->cols[i].type)) ik[i] = i;
+        else if (bad < 0) bad = i;
+    }
+    if (names) return 0;
+    if (!icols) {
+        snprintf(errstr, errsz, "table %s: the binlog has no column names (binlog_row_metadata is not FULL) and "
+                 "information_schema does not describe the table (dropped since?): set binlog_row_metadata=FULL",
+                 fq);
+        return -1;
+    }
+    if (bad >= 0 || r->ncols > nicols) {
+        snprintf(errstr, errsz, "table %s: the binlog has no column names (binlog_row_metadata is not FULL) and "
+                 "the table changed after this event was written (binlog column %d of %d does not match "
+                 "information_schema's %d columns): set binlog_row_metadata=FULL on the server, or re-snapshot "
+                 "from a position after the change", fq, bad >= 0 ? bad + 1 : nicols + 1, r->ncols, nicols);
+        return -1;
+    }
+    if (r->ncols < nicols)
+        SL_WARN("mysql", "table %s: binlog event with %d columns, information_schema has %d now: taking the first %d "
+                "(an ADD COLUMN at the end since the event; binlog_row_metadata=FULL avoids this guess)",
+                fq, r->ncols, nicols, r->ncols);
+    return 0;
+}
+
+/* What information_schema knows and the binlog's optional metadata did not say. */
+static void fill_from_info(sl_my_col *mc, const sl_my_col *ic) {
+    if (!(mc->known & SL_MY_KNOWN_SIGN)) mc->is_unsigned = ic->is_unsigned;
+    if (!(mc->known & SL_MY_KNOWN_CHARSET) && mc->type != MYSQL_TYPE_GEOMETRY)
+        mc->binary = ic->binary, mc->charset = ic->charset;
+    if (mc->nlabels == 0 && ic->nlabels) mc->nlabels = ic->nlabels, mc->labels = ic->labels;
+}
+
 int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, size_t errsz) {
     sl_my_tmap tm;
     if (sl_my_tmap_parse(b, len, &tm, errstr, errsz) < 0) return -1;
@@ -321,29 +386,28 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
     if (end > p && sl_my_parse_optional_meta(p, (size_t)(end - p), r->cols, (int)ncols, &r->arena, &pk, &npk, errstr,
                                              errsz) < 0)
         return -1;
-    /* information_schema: names/keys when the binlog lacks them, and JSON columns. */
+    /* information_schema: what the binlog lacks (names, signedness, charsets, labels, keys with less
+       than FULL metadata), and JSON columns. */
     sl_my_col *icols = NULL;
     int nicols = 0;
     char ierr[256];
     sl_table *info = my_describe(s, db, tb, &icols, &nicols, &r->arena, ierr, sizeof ierr);
-    bool have_names = r->cols[0].name != NULL;
-    if (!have_names && (!info || nicols != (int)ncols)) {
-        snprintf(errstr, errsz, "table %s: the binlog has no column names (binlog_row_metadata=FULL is needed when "
-                 "the table changed since): %s", fq, info ? "column count differs" : ierr);
+    int *ik = sl_malloc(sizeof(int) * ncols);
+    if (match_info(r, fq, info ? icols : NULL, nicols, ik, errstr, errsz) < 0) {
+        sl_free(ik);
         sl_table_unref(info);
         return -1;
     }
     r->map = sl_malloc(sizeof(int) * ncols);
     int nt = 0;
     for (uint64_t i = 0; i < ncols; i++) {
-        const char *name = have_names ? r->cols[i].name : icols[i].name;
-        r->cols[i].name = name;
+        sl_my_col *mc = &r->cols[i];
+        const sl_my_col *ic = ik[i] >= 0 ? &icols[ik[i]] : NULL;
+        if (!mc->name) mc->name = ic->name;
+        if (ic) fill_from_info(mc, ic);
         char fc[1024];
-        snprintf(fc, sizeof fc, "%s.%s", fq, name);
+        snprintf(fc, sizeof fc, "%s.%s", fq, mc->name);
         r->map[i] = sl_filter_match(&s->columns, fc) ? nt++ : -1;
-
-        if (r->cols[i].nlabels == 0 && info && (int)i < nicols && icols[i].nlabels)
-            r->cols[i].nlabels = icols[i].nlabels, r->cols[i].labels = icols[i].labels;
     }
     old_temporal_fsp(r, fq, icols, info ? nicols : 0);
     sl_table *t = sl_table_new(db, db, tb, nt);
@@ -358,25 +422,24 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
         sl_column *c = &t->cols[r->map[i]];
         c->name = sl_strdup(r->cols[i].name);
         my_column_from_binlog(s, c, &r->cols[i]);
+        int k = ik[i];
         /* MariaDB's JSON is LONGTEXT with a json_valid() check: decoded as text, typed as JSON. */
-        if (info && (int)i < nicols && !strcmp(icols[i].name, c->name) && icols[i].type == MYSQL_TYPE_JSON &&
-            r->cols[i].type == MYSQL_TYPE_BLOB)
-            c->type = SL_T_JSON;
-        if (info && (int)i < nicols && !strcmp(info->cols[i].name, c->name) && r->cols[i].type != MYSQL_TYPE_BLOB) {
+        if (k >= 0 && icols[k].type == MYSQL_TYPE_JSON && r->cols[i].type == MYSQL_TYPE_BLOB) c->type = SL_T_JSON;
+        if (k >= 0 && r->cols[i].type != MYSQL_TYPE_BLOB) {
             sl_free(c->type_name);
-            c->type_name = sl_strdup(info->cols[i].type_name);
-            if (c->length < 0) c->length = info->cols[i].length;
+            c->type_name = sl_strdup(info->cols[k].type_name);
+            if (c->length < 0) c->length = info->cols[k].length;
         }
         bool key = false;
         if (npk) {
-            for (int k = 0; k < npk; k++) key |= pk[k] == (int)i;
-        } else if (info) {
-            for (int k = 0; k < info->ncols; k++)
-                if (!strcmp(info->cols[k].name, c->name)) key = info->cols[k].key;
+            for (int j = 0; j < npk; j++) key |= pk[j] == (int)i;
+        } else if (k >= 0) {
+            key = info->cols[k].key;
         }
         c->key = key;
         t->nkeys += key;
     }
+    sl_free(ik);
     sl_table_unref(info);
     r->table = t;
     SL_DEBUG("mysql", "table map id=%" PRIu64 " table=%s columns=%d captured=%d", id, fq, (int)ncols, nt);

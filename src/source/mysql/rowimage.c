@@ -300,6 +300,7 @@ static int om_signedness(omctx *x, cur *f) {
     for (int i = 0, k = 0; i < x->ncols; i++) {
         if (!is_numeric(x->cols[i].type, with_year)) continue;
         x->cols[i].is_unsigned = (f->p[k / 8] >> (7 - k % 8)) & 1;
+        x->cols[i].known |= SL_MY_KNOWN_SIGN;
         k++;
     }
     return 0;
@@ -315,7 +316,10 @@ static int om_default_charset(omctx *x, cur *f, bool enum_set) {
     int listed[SL_MY_MAX_COLS], n = 0; /* column index of each listed column */
     if (!get_packed(f, &def)) return om_fail(x, "bad default charset");
     for (int i = 0; i < x->ncols; i++)
-        if (charset_listed(&x->cols[i], enum_set)) x->cols[i].charset = (uint32_t)def, listed[n++] = i;
+        if (charset_listed(&x->cols[i], enum_set)) {
+            x->cols[i].charset = (uint32_t)def, listed[n++] = i;
+            if (!enum_set) x->cols[i].known |= SL_MY_KNOWN_CHARSET;
+        }
     while (left(f)) {
         if (!get_packed(f, &idx) || !get_packed(f, &coll)) return om_fail(x, "bad charset exception");
         if (idx >= (uint64_t)n) return om_fail(x, "charset exception for a column that does not exist");
@@ -332,6 +336,7 @@ static int om_column_charset(omctx *x, cur *f, bool enum_set) {
         uint64_t coll;
         if (!get_packed(f, &coll)) return om_fail(x, "COLUMN_CHARSET shorter than the character columns");
         c->charset = (uint32_t)coll;
+        if (!enum_set) c->known |= SL_MY_KNOWN_CHARSET;
     }
     return left(f) ? om_fail(x, "COLUMN_CHARSET longer than the character columns") : 0;
 }

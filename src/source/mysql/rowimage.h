@@ -19,6 +19,12 @@
 #define SL_MY_MAX_COLS 4096
 
 /* One column as the binlog describes it. */
+/* sl_my_col.known: the binlog's optional metadata gave the column's signedness / charset. Without
+   it (binlog_row_metadata=NO_LOG, or a server before MySQL 8.0.1 / MariaDB 10.5) they come from
+   information_schema. */
+#define SL_MY_KNOWN_SIGN 0x01
+#define SL_MY_KNOWN_CHARSET 0x02
+
 typedef struct sl_my_col {
     uint8_t type;          /* binlog type byte (MYSQL_TYPE_*); for MYSQL_TYPE_STRING the real type
                               (ENUM/SET/STRING) recovered from the metadata */
@@ -27,6 +33,7 @@ typedef struct sl_my_col {
     bool nullable;         /* from the table map's null bitmap */
     bool binary;           /* BINARY/VARBINARY/BLOB (charset 63) rather than text */
     uint32_t charset;      /* collation id (e.g. 45 utf8mb4_general_ci, 8 latin1, 63 binary), 0 unknown */
+    uint8_t known;         /* SL_MY_KNOWN_*: what the optional metadata said of this column */
     const char *name;      /* from COLUMN_NAME optional metadata, or NULL */
     /* ENUM / SET labels in declaration order (from optional metadata or information_schema). */
     int nlabels;
