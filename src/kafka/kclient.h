@@ -24,9 +24,15 @@ typedef struct sl_kafka_client {
     bool ssl_verify_hostname;
 } sl_kafka_client;
 
-#define SL_KAFKA_CLIENT_PROPS(T, m)                                                                                   \
-    {"bootstrap.servers", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.bootstrap),                                 \
-     "Kafka brokers, host:port[,host:port...].", "sink.kafka.bootstrap.servers|kafka.bootstrap.servers"},              \
+#define SL_KAFKA_BOOTSTRAP_DOC                                                                                         \
+    "Kafka brokers, host:port[,host:port...]. Unset in a connector that needs Kafka (its sink, source, offset "     \
+    "store or dead letter queue): the worker's under sluice serve, else the environment variable "                   \
+    "SLUICE_BOOTSTRAP_SERVERS, else localhost:9092 (Kafka's default); the choice is logged."
+#define SL_KAFKA_CLIENT_PROPS(T, m) SL_KAFKA_CLIENT_PROPS_DOC(T, m, SL_KAFKA_BOOTSTRAP_DOC)
+/* The same, with bootstrap.servers described by doc. */
+#define SL_KAFKA_CLIENT_PROPS_DOC(T, m, doc)                                                                          \
+    {"bootstrap.servers", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.bootstrap), doc,                            \
+     "sink.kafka.bootstrap.servers|kafka.bootstrap.servers"},                                                          \
         {"security.protocol", SL_PT_ENUM, "PLAINTEXT", "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL", 0, 0, 0,               \
          offsetof(T, m.security_protocol), "How the Kafka clients connect."},                                          \
         {"sasl.mechanism", SL_PT_STRING, "PLAIN", NULL, 0, 0, 0, offsetof(T, m.sasl_mechanism),                         \

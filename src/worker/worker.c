@@ -54,7 +54,10 @@ const sl_prop sl_worker_props[] = {
      "them. Created with one partition when missing; an existing one must have exactly one."},
     {"config.storage.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(config_rf),
      "Replication factor of config.storage.topic when the worker creates it; -1: the broker's default."},
-    SL_KAFKA_CLIENT_PROPS(sl_worker_conf, kafka),
+    SL_KAFKA_CLIENT_PROPS_DOC(sl_worker_conf, kafka,
+                              "Kafka brokers, host:port[,host:port...]: of the config topic (config.storage=kafka; "
+                              "required then), and the bootstrap.servers of every connector that needs Kafka and "
+                              "sets none (as in Kafka Connect)."),
     {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
      "Offset store of the connectors whose config does not set offset.storage.file.filename."},
     {"task.restart.auto", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(restart_auto),
