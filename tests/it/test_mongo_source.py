@@ -127,7 +127,7 @@ def topic_of(mongo, coll):
 
 
 def token(e):
-    return e["key"]["_id"]["_data"]
+    return e["value"]["_id"]["_data"]
 
 
 def test_crud_reach_the_file_in_order(mongo, msluice):
@@ -145,9 +145,9 @@ def test_crud_reach_the_file_in_order(mongo, msluice):
     vals = [e["value"] for e in ev]
     # The test server reports the replacement as an update (README); MongoDB says "replace".
     assert [v["operationType"] for v in vals] == ["insert", "update", "update", "insert", "delete"]
-    # mongo-kafka's shape: key {"_id": <resume token>} equal to the event's _id.
+    # mongo-kafka 2.x's shape: the key is the event's documentKey (change.stream.document.key.as.key).
     for e in ev:
-        assert e["key"] == {"_id": e["value"]["_id"]}
+        assert e["key"] == e["value"]["documentKey"]
         assert set(e["value"]["_id"]) == {"_data"}
     tokens = [token(e) for e in ev]
     assert len(set(tokens)) == 5
@@ -226,15 +226,16 @@ def test_update_lookup_and_full_document_only(mongo, msluice):
     assert ev[1]["value"]["operationType"] == "update"
     assert ev[1]["value"]["fullDocument"] == {"_id": 7, "a": 2, "b": "x"}  # the whole document
     ev2 = s2.wait_records(3)
-    assert [e["key"] for e in ev2] == [{"_id": 7}] * 3
+    # Keys are documentKey (the test server's update events carry the update spec there, see README).
+    assert [e["key"] for e in ev2] == [e["value"]["documentKey"] for e in ev]
     assert ev2[0]["value"] == {"_id": 7, "a": 1, "b": "x"}
     assert ev2[1]["value"] == {"_id": 7, "a": 2, "b": "x"}
     assert ev2[2]["value"] is None  # tombstone on delete
 
 
 def copied(records):
-    """Records of copy_existing (key {"_id": {"_id": <document _id>}}, not a resume token)."""
-    return [e for e in records if "_data" not in e["key"]["_id"]]
+    """Records of copy_existing (value _id {"_id": <document _id>, "copyingData": true}, not a resume token)."""
+    return [e for e in records if "copyingData" in e["value"]["_id"]]
 
 
 def test_copy_existing_resumes_after_kill9(mongo, msluice):
@@ -269,7 +270,8 @@ def test_copy_existing_resumes_after_kill9(mongo, msluice):
     assert ids1 | set(ids2) == {d["_id"] for d in coll.find({}, {"_id": 1})}
     for e in first[:3] + second[:3]:
         assert e["value"]["operationType"] == "insert" and e["value"]["ns"] == {"db": mongo.db_name, "coll": "copy"}
-        assert e["key"] == {"_id": {"_id": e["value"]["fullDocument"]["_id"]}}
+        assert e["key"] == {"_id": e["value"]["fullDocument"]["_id"]}  # documentKey
+        assert e["value"]["_id"] == {"_id": e["value"]["fullDocument"]["_id"], "copyingData": True}
     # After the copy: the stream, from the point taken before the copy began.
     coll.insert_one({"_id": "after"})
     wait_until(lambda: any(e["value"]["fullDocument"] == {"_id": "after"} for e in s.records()), 30, 0.05,
@@ -609,8 +611,7 @@ def test_bson_output_to_kafka(mongo, msluice, kafka):
     doc = ins["fullDocument"]
     assert doc["_id"] == 1 and doc["i"] == 7 and doc["d"] == 1.5
     assert isinstance(doc["n"], int) and doc["when"] == datetime(2024, 5, 6, 7, 8, 9)
-    assert set(bson.decode(recs[0]["key"])) == {"_id"}  # {_id: <resume token>}
-    assert bson.decode(recs[0]["key"])["_id"] == ins["_id"]
+    assert bson.decode(recs[0]["key"]) == {"_id": 1}  # documentKey
     assert s.stop() == 0
 
 
@@ -618,3 +619,25 @@ def test_bson_output_needs_the_kafka_sink(mongo, msluice):
     s = msluice("bsonbad", output_format_value="bson")  # file sink
     r = run_cli("validate", str(s.cfg_path), timeout=30)
     assert r.returncode == 2 and "output.format.value: 'bson' writes raw BSON bytes" in r.stderr, r.stderr
+
+
+def test_key_is_document_key_or_resume_token(mongo, msluice):
+    """change.stream.document.key.as.key (mongo-kafka 2.x, default true): key = documentKey, also for copied
+    documents; false: {"_id": <the event's _id>} (the resume token, or the copy's {_id, copyingData})."""
+    coll = mongo.collection("keys")
+    coll.insert_one({"_id": "a", "n": 1})
+    time.sleep(2.2)  # the copy's resume point is the clock minus 1 s on this server (see copy_existing)
+    s1 = msluice("keys", startup_mode="copy_existing").run()
+    s2 = msluice("keys", startup_mode="copy_existing", change_stream_document_key_as_key="false").run()
+    s1.wait_open()
+    s2.wait_open()
+    s1.wait_records(1)
+    s2.wait_records(1)
+    coll.insert_one({"_id": "b"})
+    coll.delete_one({"_id": "a"})
+    ev1, ev2 = s1.wait_records(3), s2.wait_records(3)
+    assert [e["key"] for e in ev1] == [{"_id": "a"}, {"_id": "b"}, {"_id": "a"}]
+    assert ev2[0]["key"] == {"_id": {"_id": "a", "copyingData": True}} == {"_id": ev2[0]["value"]["_id"]}
+    for e in ev2[1:]:
+        assert e["key"] == {"_id": e["value"]["_id"]} and set(e["key"]["_id"]) == {"_data"}
+    assert s1.stop() == 0 and s2.stop() == 0

@@ -98,7 +98,12 @@ static void test_insert_formatters(void) {
     o.prefix = "pre";
     CHECK(enc(&o, INSERT) == 0);
     CHECK_STR(T(), "pre.engineering.users");
-    CHECK_STR(K(), "{\"_id\":" TOKEN "}");
+    CHECK_STR(K(), "{\"_id\":" TOKEN "}"); /* change.stream.document.key.as.key=false */
+    o.doc_key_as_key = true;
+    CHECK(enc(&o, INSERT) == 0);
+    CHECK_STR(K(), "{\"_id\":" OID "}"); /* the default: documentKey */
+    o.doc_key_as_key = false;
+    CHECK(enc(&o, INSERT) == 0);
     CHECK(ev.op == SL_OP_CREATE);
     CHECK(ev.ts_us == 1666193824604000LL);
     CHECK_STR(V(), "{\"_id\":" TOKEN ",\"operationType\":\"insert\",\"clusterTime\":{\"$timestamp\":{\"t\":1666193824,"
@@ -140,6 +145,7 @@ static void test_update_mongo_kafka(void) {
                       "\"newSize\":36}]}") != NULL);
     /* publish.full.document.only: an update without fullDocument publishes nothing. */
     o.full_doc_only = true;
+    o.doc_key_as_key = true;
     CHECK(enc(&o, UPDATE) == 0);
     CHECK(ev.skip);
     CHECK(enc(&o, UPDATE_IMAGES) == 0);
@@ -205,6 +211,7 @@ static void test_replace_delete_ddl(void) {
     CHECK(enc(&o, DELETE) == 0);
     CHECK(ev.op == SL_OP_DELETE && !ev.tombstone && !ev.skip);
     o.full_doc_only = true;
+    o.doc_key_as_key = true;
     CHECK(enc(&o, DELETE) == 0);
     CHECK(ev.skip);
     o.tombstone_on_delete = true;
@@ -217,6 +224,7 @@ static void test_replace_delete_ddl(void) {
     o.full_doc_only = o.tombstone_on_delete = false;
     CHECK(enc(&o, DROP) == 0);
     CHECK(ev.op == SL_OP_MESSAGE && !ev.skip);
+    CHECK_STR(K(), "{\"_id\":" TOKEN "}"); /* no documentKey: the resume token */
     CHECK_STR(T(), "engineering.users");
     CHECK(enc(&o, RENAME) == 0);
     CHECK(strstr(V(), "\"to\":{\"db\":\"engineering\",\"coll\":\"people\"}") != NULL);
@@ -231,13 +239,16 @@ static void test_replace_delete_ddl(void) {
 }
 
 static void test_copy_mongo_kafka(void) {
-    sl_mevent_opts o = {0};
+    sl_mevent_opts o = {0}; /* change.stream.document.key.as.key=false: the key is the event's _id */
     CHECK(enc_copy(&o, "{\"_id\":{\"$numberInt\":\"1\"},\"a\":\"x\"}") == 0);
     CHECK(ev.op == SL_OP_CREATE);
-    CHECK_STR(K(), "{\"_id\":{\"_id\":1}}");
-    CHECK_STR(V(), "{\"_id\":{\"_id\":1},\"operationType\":\"insert\",\"ns\":{\"db\":\"engineering\",\"coll\":"
+    CHECK_STR(K(), "{\"_id\":{\"_id\":1,\"copyingData\":true}}");
+    CHECK_STR(V(), "{\"_id\":{\"_id\":1,\"copyingData\":true},\"operationType\":\"insert\",\"ns\":{\"db\":\"engineering\",\"coll\":"
                    "\"users\"},\"documentKey\":{\"_id\":1},\"fullDocument\":{\"_id\":1,\"a\":\"x\"}}");
     CHECK_STR(T(), "engineering.users");
+    o.doc_key_as_key = true; /* the default: documentKey */
+    CHECK(enc_copy(&o, "{\"_id\":{\"$numberInt\":\"1\"},\"a\":\"x\"}") == 0);
+    CHECK_STR(K(), "{\"_id\":1}");
     o.full_doc_only = true;
     CHECK(enc_copy(&o, "{\"_id\":{\"$numberInt\":\"1\"},\"a\":\"x\"}") == 0);
     CHECK_STR(K(), "{\"_id\":1}");

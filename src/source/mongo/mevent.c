@@ -573,34 +573,34 @@ static bool doc_id(const bson_t *ev, bool copy, bson_iter_t *id) {
     return get_doc(ev, "fullDocument", &sub) && bson_iter_init_find(id, &sub, "_id");
 }
 
-/* mongo-kafka: key {"_id": <resume token>}, value the event; or with publish.full.document.only
- * key {"_id": <document _id>} and value fullDocument. */
+/* mongo-kafka 2.x's key: the event's documentKey (change.stream.document.key.as.key, default true),
+ * else (or for events without one: drop, rename, invalidate) {"_id": <the event's _id>}. */
+static int put_event_key(const sl_mevent_opts *o, const bson_t *ev, sl_buf *out) {
+    bson_t dk;
+    bson_iter_t tok;
+    if (o->doc_key_as_key && get_doc(ev, "documentKey", &dk)) return sl_mjson_doc(out, &dk, o->fmt, false);
+    if (!find(ev, "_id", &tok)) return -1;
+    return put_id_key(o, &tok, out);
+}
+
+/* mongo-kafka: value the event, or with publish.full.document.only its fullDocument; key as above. */
 static int encode_mongo_kafka(const sl_mevent_opts *o, const bson_t *doc, bool copy, sl_mevent *ev) {
-    bson_iter_t id, tok;
     bson_t full;
-    bool has_id = doc_id(doc, copy, &id);
-    if (copy) { /* mongo-kafka's copy_existing: an insert-shaped event without a resume token */
-        if (o->full_doc_only) {
-            if (put_id_key(o, has_id ? &id : NULL, &ev->key) < 0) return -1;
-            return sl_mjson_doc(&ev->value, doc, o->fmt, false);
-        }
-        return 1; /* the caller builds the wrapper */
-    }
+    if (copy) return 1; /* the caller builds mongo-kafka's insert-shaped copy event */
     if (!o->full_doc_only) {
-        if (!find(doc, "_id", &tok)) return -1;
-        if (put_id_key(o, &tok, &ev->key) < 0) return -1;
+        if (put_event_key(o, doc, &ev->key) < 0) return -1;
         return sl_mjson_doc(&ev->value, doc, o->fmt, false);
     }
     if (ev->op == SL_OP_DELETE && o->tombstone_on_delete) {
         ev->tombstone = true;
-        return put_id_key(o, has_id ? &id : NULL, &ev->key);
+        return put_event_key(o, doc, &ev->key);
     }
     bson_iter_t fit;
     if (!find(doc, "fullDocument", &fit) || !BSON_ITER_HOLDS_DOCUMENT(&fit) || !get_doc(doc, "fullDocument", &full)) {
         ev->skip = true; /* no document to publish (delete, drop, update without updateLookup, ...) */
         return 0;
     }
-    if (put_id_key(o, has_id ? &id : NULL, &ev->key) < 0) return -1;
+    if (put_event_key(o, doc, &ev->key) < 0) return -1;
     return sl_mjson_doc(&ev->value, &full, o->fmt, false);
 }
 
@@ -611,11 +611,10 @@ static int encode_copy_event(const sl_mevent_opts *o, const bson_t *doc, const c
     bool has_id = find(doc, "_id", &id);
     bson_t e = BSON_INITIALIZER, ns, dk;
     int rc = -1;
-    if (has_id) {
-        BSON_APPEND_DOCUMENT_BEGIN(&e, "_id", &dk);
-        bson_append_iter(&dk, "_id", 3, &id);
-        bson_append_document_end(&e, &dk);
-    }
+    BSON_APPEND_DOCUMENT_BEGIN(&e, "_id", &dk); /* mongo-kafka's {_id: '$_id', copyingData: true} */
+    if (has_id) bson_append_iter(&dk, "_id", 3, &id);
+    BSON_APPEND_BOOL(&dk, "copyingData", true);
+    bson_append_document_end(&e, &dk);
     BSON_APPEND_UTF8(&e, "operationType", "insert");
     BSON_APPEND_DOCUMENT_BEGIN(&e, "ns", &ns);
     BSON_APPEND_UTF8(&ns, "db", db ? db : "");
@@ -625,14 +624,9 @@ static int encode_copy_event(const sl_mevent_opts *o, const bson_t *doc, const c
     if (has_id) bson_append_iter(&dk, "_id", 3, &id);
     bson_append_document_end(&e, &dk);
     BSON_APPEND_DOCUMENT(&e, "fullDocument", doc);
-    /* mongo-kafka's key for copied data is the generated event's _id ({"_id": <document _id>}). */
-    bson_iter_t eid;
-    if (bson_iter_init_find(&eid, &e, "_id")) {
-        if (put_id_key(o, &eid, &ev->key) < 0) goto out;
-    } else if (put_id_key(o, NULL, &ev->key) < 0) {
-        goto out;
-    }
-    rc = sl_mjson_doc(&ev->value, &e, o->fmt, false);
+    /* The key as for any event: documentKey, or the generated _id. */
+    if (put_event_key(o, &e, &ev->key) < 0) goto out;
+    rc = sl_mjson_doc(&ev->value, o->full_doc_only ? doc : &e, o->fmt, false);
 out:
     bson_destroy(&e);
     return rc;

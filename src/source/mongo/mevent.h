@@ -42,6 +42,7 @@ typedef struct sl_mevent_opts {
     bool debezium;            /* Debezium's MongoDB envelope instead of mongo-kafka's event */
     bool full_doc_only;       /* publish.full.document.only */
     bool tombstone_on_delete; /* publish.full.document.only.tombstone.on.delete */
+    bool doc_key_as_key;      /* change.stream.document.key.as.key: key = documentKey, else {"_id": token} */
     const char *prefix, *suffix, *sep; /* topic.prefix / topic.suffix / topic.separator */
     const bson_t *ns_map;     /* topic.namespace.map, parsed; NULL: none */
     const char *def_db, *def_coll; /* namespace of events that carry no `ns` */

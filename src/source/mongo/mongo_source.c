@@ -57,7 +57,7 @@ enum { OF_JSON, OF_BSON, OF_SCHEMA };
 typedef struct ms_conf {
     char *uri, *database, *collection, *pipeline;
     int full_doc, full_doc_before;
-    bool full_doc_only, tombstone_on_delete;
+    bool full_doc_only, tombstone_on_delete, doc_key_as_key;
     int startup_mode;
     char *start_at;
     bool copy_legacy;
@@ -100,8 +100,11 @@ static const sl_prop ms_props[] = {
      "fullDocumentBeforeChange (pre-images, MongoDB 6.0+ with changeStreamPreAndPostImages): default / off: "
      "none; whenAvailable; required (events without one fail)."},
     {"publish.full.document.only", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(full_doc_only),
-     "Publish only fullDocument as the value (key {\"_id\": <document _id>}); events without one (deletes, "
-     "updates without updateLookup) are skipped."},
+     "Publish only fullDocument as the value; events without one (deletes, updates without updateLookup) are "
+     "skipped."},
+    {"change.stream.document.key.as.key", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(doc_key_as_key),
+     "The record key is the event's documentKey ({\"_id\": <document _id>}, plus the shard key on sharded "
+     "collections); false, and for events without one (drop, rename, invalidate): {\"_id\": <resume token>}."},
     {"publish.full.document.only.tombstone.on.delete", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(tombstone_on_delete),
      "With publish.full.document.only: a delete becomes a tombstone (null value) keyed by the document _id."},
     {"startup.mode", SL_PT_ENUM, "latest", "latest|timestamp|copy_existing", 0, 0, 0, F(startup_mode),
@@ -1171,6 +1174,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     s->eo.debezium = s->debezium;
     s->eo.full_doc_only = cf->full_doc_only;
     s->eo.tombstone_on_delete = cf->tombstone_on_delete;
+    s->eo.doc_key_as_key = cf->doc_key_as_key;
     s->eo.prefix = cf->topic_prefix;
     s->eo.suffix = cf->topic_suffix;
     s->eo.sep = blank(cf->topic_sep) ? "." : cf->topic_sep;
