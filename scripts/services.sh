@@ -22,12 +22,13 @@
 # MongoDB cannot be installed on these machines, so "mongo" is
 # mongo-java-server (an in-memory MongoDB stand-in, see scripts/mongo/README.md)
 # run by the launcher scripts/mongo/SluiceMongo.java from the jars and
-# classes scripts/deps.sh put in <repo>/.deps/mongo, with its oplog enabled
-# (collection change streams work) and presenting itself as the primary of
-# a one-member replica set named rs0.  IT KEEPS NOTHING ON DISK: every start
-# begins with empty databases and an empty oplog, and resume tokens from
-# before a restart mean nothing to the new server.  It has no
-# authentication: connect without credentials.
+# classes scripts/deps.sh put in <repo>/.deps/mongo, with its own oplog
+# (scripts/mongo/SluiceEvents.java: MongoDB-shaped change streams on
+# collections, databases and the cluster) and presenting itself as the
+# primary of a one-member replica set named rs0.  IT KEEPS NOTHING ON DISK:
+# every start begins with empty databases and an empty oplog, and resume
+# tokens from before a restart are refused (ChangeStreamHistoryLost).  It
+# has no authentication: connect without credentials.
 #
 # Usage: scripts/services.sh start|stop|status pg|mariadb|redis|kafka|mongo|all ...
 #   Ports (env): SLUICE_PG_PORT=54329 SLUICE_MARIADB_PORT=33069
@@ -805,7 +806,7 @@ EOF
 
 # ------------------------------------------------------------------ MongoDB
 # mongo-java-server (in-memory backend) in one JVM, started through
-# scripts/mongo/SluiceMongo.java.  No pid file of its own: we record the pid
+# scripts/mongo/SluiceMongo.java (+ SluiceEvents.java).  No pid file of its own: we record the pid
 # spawn reports, and a pid only counts when it is a java process started with
 # our -Dsluice.mongo.dir.  In memory only: a stop loses every database.
 mongo_dir() { printf '%s\n' "$BASE/mongo"; }

@@ -598,7 +598,7 @@ final class SluiceEvents implements Oplog {
                 return e.pre.cloneDeeply();
             }
             if (beforeChange.equals("required")) {
-                throw new MongoServerError(280, "ChangeStreamFatalError",
+                throw new MongoServerError(47, "NoMatchingDocument",
                     "Change stream was configured to require a pre-image for all update, delete and replace events, "
                         + "but the pre-image was not found for event: " + base(e, e.op, KIND_EVENT).toString(true));
             }
@@ -634,7 +634,7 @@ final class SluiceEvents implements Oplog {
                                 break;
                             case "required":
                                 if (e.post == null) {
-                                    throw new MongoServerError(280, "ChangeStreamFatalError",
+                                    throw new MongoServerError(47, "NoMatchingDocument",
                                         "Change stream was configured to require a post-image for all update, delete and "
                                             + "replace events, but the post-image was not found for event: "
                                             + base(e, e.op, KIND_EVENT).toString(true));

@@ -302,7 +302,7 @@ def test_required_image_missing_is_an_error(db, option):
         c.update_one({"_id": 1}, {"$set": {"v": 1}})
         with pytest.raises(OperationFailure) as e:
             read(stream, 1)
-    assert "was not found for event" in str(e.value)
+    assert e.value.code == 47 and "was not found for event" in str(e.value)  # NoMatchingDocument
 
 
 # ------------------------------------------------------------------------------------------------ drop, rename
