@@ -151,6 +151,24 @@ def test_ddl_read_behind_without_full_metadata(my, mysluice, row_metadata):
     mysql(my, "DROP TABLE it_my_behind")
 
 
+def test_truncate_after_alter_carries_the_new_columns(my, mysluice):
+    """A TRUNCATE after an ALTER TABLE: its event's schema is the table's new shape, not the one of the
+    rows events read before the ALTER."""
+    my_make_table(my, "it_my_trunc", "id INT PRIMARY KEY, a INT")
+    s = mysluice(table_include_list="sluice.it_my_trunc", snapshot_mode="no_data", skipped_operations="none").start()
+    wait_log(s, "streaming binlog from")
+    mysql(my, "INSERT INTO it_my_trunc VALUES (1, 2)")
+    s.wait_events(1)
+    mysql(my, "ALTER TABLE it_my_trunc ADD COLUMN c INT DEFAULT 7")
+    mysql(my, "TRUNCATE TABLE it_my_trunc")
+    ins, trunc = s.wait_events(2)
+    assert payload(trunc)["op"] == "t"
+    fields = {f["field"]: f for f in trunc["value"]["schema"]["fields"]}
+    assert [f["field"] for f in fields["before"]["fields"]] == ["id", "a", "c"]
+    assert [f["field"] for f in ins["value"]["schema"]["fields"][0]["fields"]] == ["id", "a"]
+    assert s.stop() == 0
+
+
 def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path, row_metadata):
     """CREATE/RENAME/DROP TABLE and database statements; include.schema.changes=false turns them off;
     TRUNCATE is a truncate event when skipped.operations lets it through."""

@@ -99,6 +99,8 @@ int my_on_table_map(my_source *s, const uint8_t *body, size_t len, char *errstr,
 sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,
                       sl_arena *arena, char *errstr, size_t errsz);
 void my_rels_free(my_source *s);
+/* Forgets what TABLE_MAPs said of db.table (a DDL statement changed it). */
+void my_rels_forget(my_source *s, const char *db, const char *table);
 void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);
 /* Appends Debezium's tableChanges element for db.table as information_schema describes it now (table
  * null when it no longer exists). 0, or -1 with errstr when the query failed. */

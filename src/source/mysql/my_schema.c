@@ -43,6 +43,15 @@ void my_rels_free(my_source *s) {
     s->rels = NULL, s->nrels = s->rels_cap = 0;
 }
 
+void my_rels_forget(my_source *s, const char *db, const char *table) {
+    for (int i = 0; i < s->nrels; i++) {
+        const sl_table *t = s->rels[i].table;
+        if (!t || strcmp(t->db, db) || strcmp(t->name, table)) continue;
+        rel_clear(&s->rels[i]);
+        s->rels[i--] = s->rels[--s->nrels];
+    }
+}
+
 static const char *type_name(uint8_t t) {
     switch (t) {
     case MYSQL_TYPE_TINY: return "TINYINT";

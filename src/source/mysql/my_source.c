@@ -668,6 +668,12 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
         }
         goto done;
     }
+    /* The tables' shapes known from earlier TABLE_MAPs are stale now (a TRUNCATE after this statement
+     * must carry the new columns); the next rows event brings a new TABLE_MAP anyway. */
+    for (int i = 0; i < d->ntables; i++) {
+        my_rels_forget(s, d->tables[i].db, d->tables[i].name);
+        if (k == SL_MY_DDL_RENAME) my_rels_forget(s, d->tables[i].to_db, d->tables[i].to_name);
+    }
     if (k == SL_MY_DDL_NONE || !s->cf->include_schema_changes) goto done;
     if (k == SL_MY_DDL_CREATE_DB || k == SL_MY_DDL_ALTER_DB || k == SL_MY_DDL_DROP_DB) {
         if (sl_filter_match(&s->dbs, d->db)) my_schema_record(s, ev->server_id, d->db, NULL, sql, len, "[]", 2);
