@@ -660,20 +660,30 @@ def test_unknown_producer_override_refused(pg, kafka, cfg):
     assert topics_with(kafka.prefix) == []
 
 
-def test_kafka_sink_without_bootstrap_servers_refused(pg, kafka, cfg):
+def test_kafka_sink_without_bootstrap_servers_takes_the_default(pg, tables, kafka, cfg):
+    """As under Kafka Connect, where the worker supplies it: no bootstrap.servers is no error.
+    SLUICE_BOOTSTRAP_SERVERS, else Kafka's default localhost:9092, logged with the reason
+    (tests/it/test_pasted_configs.py runs whole configs that way)."""
     make = cfg
+    env = {k: v for k, v in os.environ.items() if k != "SLUICE_BOOTSTRAP_SERVERS"}
     s = make(**{"sink.type": "kafka", "topic.prefix": kafka.prefix + "pg"})
-    rc, out = run_fg(s)
-    assert rc == 2, out  # a configuration error, as in test_bad_input
-    line_with(out, "bootstrap.servers")
-    assert slot_row(pg, s.slot) is None and not publication_exists(pg, s.publication)
-    # sink.type defaults to kafka: the same without it.
-    s2 = make(**{"topic.prefix": kafka.prefix + "pg"})
+    s.write_config()
+    r = run_cli("validate", str(s.cfg_path), env=env)
+    assert r.returncode == 0, r.stderr
+    line_with(r.stderr, "bootstrap.servers not set: using localhost:9092 (Kafka's default)")
+    # sink.type defaults to kafka: the same without it, and the variable names the cluster
+    t = tables("it_ks_noboot", "id int PRIMARY KEY")
+    s2 = make(**{"topic.prefix": kafka.prefix + "pg", "table.include.list": f"public.{t}",
+                 "snapshot.mode": "initial_only"})
     del s2.config["sink.type"]
-    rc2, out2 = run_fg(s2)
-    assert rc2 == 2, out2
-    line_with(out2, "bootstrap.servers")
-    assert slot_row(pg, s2.slot) is None and not publication_exists(pg, s2.publication)
+    sql(pg, f"INSERT INTO {t} VALUES (1)")
+    s2.write_config()
+    r = run_cli("run", str(s2.cfg_path), env={**env, "SLUICE_BOOTSTRAP_SERVERS": kafka.bootstrap})
+    assert r.returncode == 0, r.stderr
+    line_with(r.stderr, f"bootstrap.servers not set: using {kafka.bootstrap} (from the environment variable "
+                        "SLUICE_BOOTSTRAP_SERVERS)")
+    recs = kafka.consume_all(f"{kafka.prefix}pg.public.{t}")
+    assert [pay(json.loads(x["value"]))["after"] for x in recs] == [{"id": 1}]
 
 
 def test_exactly_once_requested_with_file_sink_runs_at_least_once(pg, tables, cfg):
