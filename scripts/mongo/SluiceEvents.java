@@ -72,6 +72,10 @@ final class SluiceEvents implements Oplog {
         "fullDocument", "fullDocumentBeforeChange", "allChangesForCluster", "showExpandedEvents",
         "allowToRunOnConfigDB", "allowToRunOnSystemNS", "showSystemEvents", "showRawUpdateDescription");
     private static final long IDLE_CURSOR_MS = 10 * 60 * 1000L;
+    /** Oplog entries copied out per look (the lock is not held while they are turned into events). */
+    private static final int SCAN_CHUNK = 4096;
+    /** Batches stop growing at about this size (a reply must stay under 16 MiB of BSON). */
+    private static final long MAX_BATCH_BYTES = 8L << 20;
 
     /** One write. */
     static final class Entry {
@@ -705,53 +709,72 @@ final class SluiceEvents implements Oplog {
             if (closed) {
                 return batch;
             }
-            List<Entry> snapshot;
-            long endTs;
-            synchronized (SluiceEvents.this) {
-                long from = resume != null ? resume.ts - 1 : afterTs;
-                if (from < lostFor(db, coll)) {
-                    throw historyLost();
-                }
-                snapshot = new ArrayList<>(entries.subList(firstAfter(from), entries.size()));
-                endTs = lastTs;
-            }
             Document lastToken = null;
             boolean endedOnEvent = false;
-            int scanned = 0;
-            for (Entry e : snapshot) {
-                if (max > 0 && batch.size() >= max) {
-                    break;
+            long bytes = 0;
+            boolean full = false;
+            while (true) {
+                List<Entry> snapshot;
+                long endTs;
+                boolean atEnd;
+                synchronized (SluiceEvents.this) {
+                    long from = resume != null ? resume.ts - 1 : afterTs;
+                    if (from < lostFor(db, coll)) {
+                        throw historyLost();
+                    }
+                    int i = firstAfter(from);
+                    int j = Math.min(entries.size(), i + SCAN_CHUNK);
+                    snapshot = new ArrayList<>(entries.subList(i, j));
+                    atEnd = j == entries.size();
+                    endTs = atEnd ? lastTs : entries.get(j - 1).ts;
                 }
-                scanned++;
-                endedOnEvent = false;
-                for (Document ev : expand(e)) {
-                    Document tok = (Document) ev.get("_id");
-                    int kind = ev.get("operationType").equals("invalidate") ? KIND_INVALIDATE : KIND_EVENT;
-                    if (resume != null && e.ts == resume.ts && kind <= resume.kind) {
-                        if (kind == KIND_EVENT && resume.kind == KIND_EVENT && passes(ev)) {
-                            mustSeeToken = false;
+                int scanned = 0;
+                for (Entry e : snapshot) {
+                    if ((max > 0 && batch.size() >= max) || bytes >= MAX_BATCH_BYTES) {
+                        full = true;
+                        break;
+                    }
+                    scanned++;
+                    endedOnEvent = false;
+                    for (Document ev : expand(e)) {
+                        Document tok = (Document) ev.get("_id");
+                        int kind = ev.get("operationType").equals("invalidate") ? KIND_INVALIDATE : KIND_EVENT;
+                        if (resume != null && e.ts == resume.ts && kind <= resume.kind) {
+                            if (kind == KIND_EVENT && resume.kind == KIND_EVENT && passes(ev)) {
+                                mustSeeToken = false;
+                            }
+                            continue;
                         }
-                        continue;
+                        List<Document> outs = apply(ev);
+                        if (outs.isEmpty()) {
+                            continue;
+                        }
+                        if (mustSeeToken) {
+                            closed = true;
+                            throw new MongoServerError(280, "ChangeStreamFatalError",
+                                "cannot resume stream; the resume token was not found. " + resumeText);
+                        }
+                        for (Document o : outs) {
+                            batch.add(o);
+                            bytes += approxSize(o);
+                        }
+                        lastToken = tok;
+                        endedOnEvent = true;
+                        if (kind == KIND_INVALIDATE) {
+                            closed = true;
+                        }
                     }
-                    List<Document> outs = apply(ev);
-                    if (outs.isEmpty()) {
-                        continue;
-                    }
-                    if (mustSeeToken) {
-                        closed = true;
-                        throw new MongoServerError(280, "ChangeStreamFatalError",
-                            "cannot resume stream; the resume token was not found. " + resumeText);
-                    }
-                    batch.addAll(outs);
-                    lastToken = tok;
-                    endedOnEvent = true;
-                    if (kind == KIND_INVALIDATE) {
-                        closed = true;
+                    afterTs = e.ts;
+                    resume = null;
+                    if (closed) {
+                        break;
                     }
                 }
-                afterTs = e.ts;
-                resume = null;
-                if (closed) {
+                if (!closed && !full && scanned == snapshot.size() && resume == null) {
+                    // everything up to endTs has been seen
+                    afterTs = Math.max(afterTs, endTs);
+                }
+                if (closed || full || atEnd || resume != null) {
                     break;
                 }
             }
@@ -762,9 +785,6 @@ final class SluiceEvents implements Oplog {
             } else if (resume != null) {
                 pbrt = resumeToken; // its entry is not in the oplog yet
             } else {
-                if (scanned == snapshot.size()) {
-                    afterTs = Math.max(afterTs, endTs);
-                }
                 // a high-water mark at t sorts before an event at t: the last event's token stays the
                 // stream's position until the oplog moves past it
                 if (!(pbrtIsEvent && pbrtTs >= afterTs)) {
@@ -799,6 +819,35 @@ final class SluiceEvents implements Oplog {
             }
             return outs;
         }
+    }
+
+    /** A rough BSON size. */
+    static long approxSize(Object v) {
+        if (v instanceof Document) {
+            long n = 5;
+            for (Map.Entry<String, Object> e : ((Document) v).entrySet()) {
+                n += 2 + e.getKey().length() + approxSize(e.getValue());
+            }
+            return n;
+        }
+        if (v instanceof List) {
+            long n = 5;
+            int i = 0;
+            for (Object o : (List<?>) v) {
+                n += 2 + Integer.toString(i++).length() + approxSize(o);
+            }
+            return n;
+        }
+        if (v instanceof String) {
+            return 5 + 3L * ((String) v).length();
+        }
+        if (v instanceof byte[]) {
+            return 5 + ((byte[]) v).length;
+        }
+        if (v instanceof de.bwaldvogel.mongo.bson.BinData) {
+            return 5 + ((de.bwaldvogel.mongo.bson.BinData) v).getData().length;
+        }
+        return 16;
     }
 
     /** Index of the first entry with ts > t. */
