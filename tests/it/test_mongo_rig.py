@@ -60,7 +60,14 @@ def mongo_check(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rig(mongo_check):
     """Every check, once, through SLUICE_MONGO_URI."""
-    mongo_uri()  # fails with a hint when the service is not up
+    from pymongo import MongoClient
+    c = MongoClient(mongo_uri(), serverSelectionTimeoutMS=10000)  # mongo_uri() fails with a hint when not up
+    try:
+        if "operationTime" not in c.admin.command("ping"):
+            pytest.fail("the mongo service predates scripts/mongo/SluiceEvents.java (no operationTime in replies): "
+                        "run scripts/deps.sh, then scripts/services.sh stop mongo && scripts/services.sh start mongo")
+    finally:
+        c.close()
     return mongo_check("-")
 
 

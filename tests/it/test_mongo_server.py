@@ -32,9 +32,13 @@ DATE = "<date>"
 def client():
     c = pymongo.MongoClient(f"mongodb://{HOST}:{PORT}/?directConnection=true", serverSelectionTimeoutMS=10000)
     try:
-        c.admin.command("ping")
+        reply = c.admin.command("ping")
     except Exception as e:  # noqa: BLE001
         pytest.fail(f"no MongoDB test server on {HOST}:{PORT} ({e}): run scripts/services.sh start mongo")
+    if "operationTime" not in reply:
+        pytest.fail(f"the server on {HOST}:{PORT} predates scripts/mongo/SluiceEvents.java (no operationTime in "
+                    f"replies): run scripts/deps.sh, then scripts/services.sh stop mongo && scripts/services.sh "
+                    f"start mongo")
     yield c
     c.close()
 
