@@ -79,6 +79,9 @@ const sl_prop sl_core_props[] = {
      "text that is not UTF-8): none stops the connector with an error naming the record and its position; all "
      "logs it, counts it (sluice_connector_records_failed_total), sends it to the dead letter queue when one is "
      "configured, and goes on. Either way the offset never passes a record that went nowhere."},
+    {"errors.log.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(err_log_enable),
+     "Kafka Connect's switch for logging skipped records: accepted, but sluice logs every record that "
+     "errors.tolerance=all skips (an ERROR line naming it, its position and the reason) whatever it says."},
     {"errors.log.include.messages", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(err_log_messages),
      "Include a skipped record's key and value (first 1024 bytes) in its log line (errors.tolerance=all; the "
      "line itself is always written)."},
@@ -181,6 +184,21 @@ static void list_names(char *out, size_t outsz, bool sources) {
     }
 }
 
+/* errors.* and the dead letter queue (used by the runtime, the Kafka source and the MongoDB sink). */
+static void check_errors(const sl_core_conf *core, sl_config *cfg, sl_errs *errs) {
+    if (core->dlq_rf == 0)
+        sl_errs_add(errs, "errors.deadletterqueue.topic.replication.factor: 0 is not allowed (-1 for the broker's "
+                    "default, or 1 to 32767)");
+    if (!core->dlq_topic || !*core->dlq_topic) return;
+    if (!sl_kafka_topic_legal(core->dlq_topic))
+        sl_errs_add(errs, "errors.deadletterqueue.topic.name: '%s' is not a valid topic name (1-249 characters "
+                    "of a-z, A-Z, 0-9, '.', '_', '-')", core->dlq_topic);
+    sl_kafka_client_check(NULL, cfg, "producer.override.", "dead letter queue", errs);
+    if (core->err_tolerance == SL_TOL_NONE)
+        SL_WARN("config", "errors.deadletterqueue.topic.name=%s has no effect with errors.tolerance=none (the "
+                "first bad record stops the connector); set errors.tolerance=all to use it", core->dlq_topic);
+}
+
 sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     sl_connector *c = sl_calloc(1, sizeof *c);
     c->ctx.conn = c;
@@ -250,6 +268,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
                     c->sink_ops->name);
     c->eos = kafka_sink && c->core.eos > 0;
     if (needs_kafka) sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
+    check_errors(&c->core, cfg, errs);
     if (errs->n > before) {
         sl_connector_destroy(c);
         return NULL;

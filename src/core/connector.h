@@ -45,7 +45,7 @@ typedef struct sl_core_conf {
     char *transforms;
     /* errors.*: a record that cannot be delivered (a transform fails on it, a value cannot be encoded) */
     int err_tolerance;       /* SL_TOL_NONE: the connector stops; SL_TOL_ALL: the record is skipped */
-    bool err_log_messages;
+    bool err_log_enable, err_log_messages;
     char *dlq_topic;         /* "": no dead letter queue */
     int64_t dlq_rf;
     bool dlq_headers;

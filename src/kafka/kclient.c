@@ -473,3 +473,9 @@ out:
     rd_kafka_destroy(c);
     return rc;
 }
+
+bool sl_kafka_topic_legal(const char *t) {
+    size_t n = strlen(t);
+    if (n == 0 || n > 249 || !strcmp(t, ".") || !strcmp(t, "..")) return false;
+    return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}

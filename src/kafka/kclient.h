@@ -133,4 +133,7 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
                         const char *what, const char *topic_key, int partitions, int timeout_ms,
                         sl_kafka_record_fn *fn, void *arg, char *errstr, size_t errstr_size);
 
+/* Kafka's rule for topic names: 1-249 characters of a-z, A-Z, 0-9, '.', '_', '-', not "." or "..". */
+bool sl_kafka_topic_legal(const char *t);
+
 #endif

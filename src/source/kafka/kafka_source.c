@@ -49,22 +49,14 @@
 #define ERROR_LOG_EVERY_MS 10000
 #define COMMIT_HOLD_MAX_MS 30000 /* longest pause of regular commits around a rebalance */
 
-enum { TOL_NONE = 0, TOL_ALL = 1 };
-
 typedef struct ks_conf {
     char *topics, *topics_regex, *group_id;
     int key_conv, value_conv;    /* index into SL_KCONV_NAMES */
-    int tolerance;
-    int64_t retry_timeout_ms, retry_delay_max_ms;
-    bool log_enable, log_messages;
-    char *dlq_topic;
-    int64_t dlq_rf;
-    bool dlq_headers;
 } ks_conf;
 
 #define F(x) offsetof(ks_conf, x)
 /* bootstrap.servers and the security keys are the connector's (sl_core_conf.kafka), shared with the
- * Kafka sink and offset store. */
+ * Kafka sink and offset store; so are errors.tolerance and the dead letter queue keys (sl_core_conf). */
 static const sl_prop ks_props[] = {
     {"topics", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(topics),
      "Comma-separated topics to consume. Set this or topics.regex, not both."},
@@ -82,27 +74,6 @@ static const sl_prop ks_props[] = {
      F(value_conv),
      "How message values are read: JSON (with {schema, payload} when value.converter.schemas.enable), a "
      "string, or bytes (passed on as base64)."},
-    {"errors.tolerance", SL_PT_ENUM, "none", "none|all", 0, 0, 0, F(tolerance),
-     "none: a record that cannot be converted stops the connector; all: it is skipped (and logged / sent to "
-     "the dead letter queue when configured)."},
-    {"errors.retry.timeout", SL_PT_INT, "0", NULL, -1, INT64_MAX, 0, F(retry_timeout_ms),
-     "How long (ms) a failing dead letter queue write or topic creation is retried; 0: not retried, -1: "
-     "forever."},
-    {"errors.retry.delay.max.ms", SL_PT_INT, "60000", NULL, 1, INT32_MAX, 0, F(retry_delay_max_ms),
-     "Longest pause between those retries (they start at 300 ms and double)."},
-    {"errors.log.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_enable),
-     "Log each skipped record's topic, partition, offset and error (errors.tolerance=all)."},
-    {"errors.log.include.messages", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_messages),
-     "Include the skipped record's key and value (first 1024 bytes) in that log line."},
-    {"errors.deadletterqueue.topic.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(dlq_topic),
-     "Topic that skipped records are produced to, with their original key, value and headers (empty: no dead "
-     "letter queue). Created if missing. Used with errors.tolerance=all."},
-    {"errors.deadletterqueue.topic.replication.factor", SL_PT_INT, "3", NULL, -1, 32767, 0, F(dlq_rf),
-     "Replication factor of a dead letter queue topic created by sluice (-1: the broker's default); lowered "
-     "to the number of brokers when the cluster is smaller."},
-    {"errors.deadletterqueue.context.headers.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(dlq_headers),
-     "Add Kafka Connect's __connect.errors.* headers (origin topic, partition, offset, stage, converter class, "
-     "exception) to dead letter queue records."},
     {NULL}};
 #undef F
 
@@ -121,13 +92,6 @@ static bool next_item(const char **p, char *out, size_t outsz) {
 }
 
 static bool blank(const char *s) { return !s || !*s; }
-
-/* Kafka's rule for topic names. */
-static bool legal_topic(const char *t) {
-    size_t n = strlen(t);
-    if (n == 0 || n > 249 || !strcmp(t, ".") || !strcmp(t, "..")) return false;
-    return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
 
 /* The regex as librdkafka subscribes to it: anchored at both ends, as Java's Pattern.matches. */
 static char *anchored_regex(const char *re) {
@@ -151,7 +115,7 @@ static void check_topics(ks_conf *cf, sl_errs *errs) {
     char item[512];
     int n = 0;
     for (const char *p = cf->topics; t && next_item(&p, item, sizeof item); n++)
-        if (!legal_topic(item))
+        if (!sl_kafka_topic_legal(item))
             sl_errs_add(errs, "topics: '%s' is not a valid topic name (1-249 characters of a-z, A-Z, 0-9, '.', "
                         "'_', '-')", item);
     if (t && n == 0) sl_errs_add(errs, "topics: '%s' names no topic", cf->topics);
@@ -165,35 +129,18 @@ static void check_topics(ks_conf *cf, sl_errs *errs) {
 }
 
 /* Would the connector consume its own dead letter queue? */
-static bool dlq_is_input(const ks_conf *cf) {
-    if (!blank(cf->topics)) return sl_list_has(cf->topics, cf->dlq_topic);
+static bool dlq_is_input(const ks_conf *cf, const char *dlq) {
+    if (!blank(cf->topics)) return sl_list_has(cf->topics, dlq);
     if (blank(cf->topics_regex)) return false;
     regex_t rx;
     char *anchored = anchored_regex(cf->topics_regex);
     bool hit = false;
     if (regcomp(&rx, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
-        hit = regexec(&rx, cf->dlq_topic, 0, NULL, 0) == 0;
+        hit = regexec(&rx, dlq, 0, NULL, 0) == 0;
         regfree(&rx);
     }
     sl_free(anchored);
     return hit;
-}
-
-static void check_errors(ks_conf *cf, sl_errs *errs) {
-    if (cf->dlq_rf == 0)
-        sl_errs_add(errs, "errors.deadletterqueue.topic.replication.factor: 0 is not allowed (-1 for the broker's "
-                    "default, or 1 to 32767)");
-    if (blank(cf->dlq_topic)) return;
-    if (!legal_topic(cf->dlq_topic))
-        sl_errs_add(errs, "errors.deadletterqueue.topic.name: '%s' is not a valid topic name (1-249 characters "
-                    "of a-z, A-Z, 0-9, '.', '_', '-')", cf->dlq_topic);
-    else if (dlq_is_input(cf))
-        sl_errs_add(errs, "errors.deadletterqueue.topic.name: '%s' is also consumed by this connector (%s); "
-                    "a failed record would come back forever", cf->dlq_topic,
-                    blank(cf->topics) ? "topics.regex" : "topics");
-    if (cf->tolerance == TOL_NONE)
-        SL_WARN("config", "errors.deadletterqueue.topic.name=%s has no effect with errors.tolerance=none (the "
-                "first bad record stops the connector); set errors.tolerance=all to use it", cf->dlq_topic);
 }
 
 /* Overrides that would break the delivery contract. */
@@ -213,10 +160,12 @@ static void ks_check(void *settings, sl_config *cfg, sl_errs *errs) {
     ks_conf *cf = settings;
     check_topics(cf, errs);
     if (cf->group_id && !*cf->group_id) sl_errs_add(errs, "group.id: must not be empty (leave it out for the default)");
-    check_errors(cf, errs);
-    /* The connector checks bootstrap.servers and security; here only the pass-through keys. */
+    const char *dlq = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
+    if (!blank(dlq) && dlq_is_input(cf, dlq))
+        sl_errs_add(errs, "errors.deadletterqueue.topic.name: '%s' is also consumed by this connector (%s); "
+                    "a failed record would come back forever", dlq, blank(cf->topics) ? "topics.regex" : "topics");
+    /* The connector checks bootstrap.servers, security and the dead letter queue; here the consumer's keys. */
     sl_kafka_client_check(NULL, cfg, "consumer.override.", "source", errs);
-    if (!blank(cf->dlq_topic)) sl_kafka_client_check(NULL, cfg, "producer.override.", "dead letter queue", errs);
     check_overrides(cfg, errs);
 }
 
@@ -283,7 +232,8 @@ static void commit_acked(kafka_source *s, const rd_kafka_topic_partition_list_t 
     } else {
         /* Not fatal: commits are cumulative, the next one covers these offsets too. */
         s->commit_backoff_ms = s->commit_backoff_ms ? s->commit_backoff_ms * 2 : 300;
-        if (s->commit_backoff_ms > s->cf->retry_delay_max_ms) s->commit_backoff_ms = s->cf->retry_delay_max_ms;
+        int64_t max = sl_ctx_core(s->ctx)->err_retry_delay_max_ms;
+        if (s->commit_backoff_ms > max) s->commit_backoff_ms = max;
         s->commit_next_ms = sl_mono_ms() + s->commit_backoff_ms;
         s->commit_failed = true;
         SL_WARN("kafka", "offset commit failed group=%s partitions=%d error=%s retry_in_ms=%" PRId64, s->group,
@@ -466,20 +416,19 @@ static void describe_message(kafka_source *s, const rd_kafka_message_t *m, sl_bu
 static int record_error(kafka_source *s, const rd_kafka_message_t *m, const char *topic, const char *stage,
                         sl_kconv_kind kind, const char *why) {
     const char *cls = sl_kconv_class(kind);
-    if (s->cf->tolerance == TOL_NONE) {
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    if (core->err_tolerance == SL_TOL_NONE) {
         fail(s, "kafka source: %s failed for the record at topic=%s partition=%d offset=%" PRId64 " (%s): %s "
              "(errors.tolerance=none stops the connector; errors.tolerance=all skips such records)",
              stage, topic, (int)m->partition, m->offset, cls, why);
         return -1;
     }
-    if (s->cf->log_enable) {
-        sl_buf msg;
-        sl_buf_init(&msg);
-        if (s->cf->log_messages) describe_message(s, m, &msg);
-        SL_ERR("kafka", "skipping record topic=%s partition=%d offset=%" PRId64 " stage=%s class=%s error=%s%s",
-               topic, (int)m->partition, m->offset, stage, cls, why, msg.len ? sl_buf_cstr(&msg) : "");
-        sl_buf_free(&msg);
-    }
+    sl_buf msg; /* a skipped record is always logged; errors.log.include.messages adds its key and value */
+    sl_buf_init(&msg);
+    if (core->err_log_messages) describe_message(s, m, &msg);
+    SL_ERR("kafka", "skipping record topic=%s partition=%d offset=%" PRId64 " stage=%s class=%s error=%s%s", topic,
+           (int)m->partition, m->offset, stage, cls, why, msg.len ? sl_buf_cstr(&msg) : "");
+    sl_buf_free(&msg);
     if (s->dlq) {
         rd_kafka_headers_t *h = NULL;
         rd_kafka_message_headers(m, &h);
@@ -632,8 +581,9 @@ static int open_dlq(kafka_source *s, char *errstr, size_t errsz) {
     rd_kafka_conf_t *conf =
         sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
     if (!conf) return -1;
-    sl_kafka_dlq_opts o = {s->cf->dlq_topic,       s->cf->dlq_rf,           s->cf->dlq_headers, sl_ctx_name(s->ctx),
-                           s->cf->retry_timeout_ms, s->cf->retry_delay_max_ms};
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, sl_ctx_name(s->ctx),
+                           core->err_retry_timeout_ms, core->err_retry_delay_max_ms};
     if (!(s->dlq = sl_kafka_dlq_open(conf, &o, s->ctx, errstr, errsz))) {
         rd_kafka_conf_destroy(conf);
         return -1;
@@ -709,7 +659,7 @@ static int ks_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     rd_kafka_poll_set_consumer(s->rk);
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
-    if (!blank(cf->dlq_topic) && cf->tolerance == TOL_ALL && open_dlq(s, errstr, errsz) < 0) return -1;
+    if (!blank(core->dlq_topic) && core->err_tolerance == SL_TOL_ALL && open_dlq(s, errstr, errsz) < 0) return -1;
     return subscribe(s, errstr, errsz);
 }
 
