@@ -876,6 +876,31 @@ final class SluiceEvents implements Oplog {
         return (String) v;
     }
 
+    /**
+     * {"a.b": x} as {"a": {"b": x}}: mongo-java-server's $addFields makes a field named "a.b" of a dotted
+     * name, and merges an embedded document into the existing one, which is what MongoDB does for "a.b".
+     */
+    static Document nestDottedFields(Document spec) {
+        if (spec.keySet().stream().noneMatch(k -> k.contains("."))) {
+            return spec;
+        }
+        Document out = new Document();
+        for (Map.Entry<String, Object> e : spec.entrySet()) {
+            String[] parts = e.getKey().split("\\.");
+            Document cur = out;
+            for (int i = 0; i < parts.length - 1; i++) {
+                Object next = cur.get(parts[i]);
+                if (!(next instanceof Document)) {
+                    next = new Document();
+                    cur.put(parts[i], next);
+                }
+                cur = (Document) next;
+            }
+            cur.put(parts[parts.length - 1], e.getValue());
+        }
+        return out;
+    }
+
     static List<Document> rewritePipeline(List<Document> stages) {
         List<Document> out = new ArrayList<>();
         for (Document stage : stages) {
@@ -889,8 +914,8 @@ final class SluiceEvents implements Oplog {
                 throw new MongoServerError(20, "IllegalOperation",
                     name + " is not permitted in a $changeStream pipeline");
             }
-            if (name.equals("$set")) {
-                out.add(new Document("$addFields", arg));
+            if (name.equals("$set") || name.equals("$addFields")) {
+                out.add(new Document("$addFields", arg instanceof Document ? nestDottedFields((Document) arg) : arg));
             } else if (name.equals("$replaceWith")) {
                 out.add(new Document("$replaceRoot", new Document("newRoot", arg)));
             } else {

@@ -530,15 +530,15 @@ def test_pipeline_set_unset_add_fields_replace_root(db):
     c = db.stages
     pipeline = [{"$match": {"operationType": "insert", "fullDocument.keep": True}},
                 {"$addFields": {"seen": True}},
-                {"$set": {"coll": "$ns.coll"}},
+                {"$set": {"coll": "$ns.coll", "fullDocument.extra": "$operationType"}},
                 {"$unset": ["wallTime", "clusterTime"]},
                 {"$replaceRoot": {"newRoot": {"_id": "$_id", "doc": "$fullDocument", "seen": "$seen", "coll": "$coll"}}}]
     with c.watch(pipeline) as stream:
         c.insert_one({"_id": 1, "keep": False})
         c.insert_one({"_id": 2, "keep": True})
         (ev,) = read(stream, 1)
-    assert {k: v for k, v in ev.items() if k != "_id"} == {"doc": {"_id": 2, "keep": True}, "seen": True,
-                                                           "coll": "stages"}
+    assert {k: v for k, v in ev.items() if k != "_id"} == {"doc": {"_id": 2, "keep": True, "extra": "insert"},
+                                                           "seen": True, "coll": "stages"}
 
 
 def test_pipeline_that_changes_the_token_fails(db):
