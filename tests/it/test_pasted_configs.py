@@ -627,3 +627,21 @@ def test_serve_uses_the_workers_bootstrap_and_resolves_file_refs(tmp_path, pg, p
         assert shown["database.password"] in ("[hidden]", doc["config"]["database.password"]), shown
     finally:
         assert s.stop() == 0, s.log_text()[-3000:]
+
+
+def test_tutorial_schema_without_tables_is_a_clear_error(tmp_path, pg, pg_cleanup):
+    """schema.include.list naming a schema that holds no table yet: an error naming the key (it was a crash)."""
+    pg_cleanup["schemas"].append("inventory")
+    pg_cleanup["slots"].append("debezium")
+    pg_cleanup["pubs"].append("dbz_publication")
+    sql(pg, "DROP SCHEMA IF EXISTS inventory CASCADE")
+    sql(pg, "CREATE SCHEMA inventory")
+    secret(tmp_path, "db-password", PG["password"])
+    _, path = localize(PG_TUTORIAL, tmp_path, **pg_servers())
+    run = Run(tmp_path, path, env_with(kafka_bootstrap()))
+    try:
+        rc = run.proc.wait(60)
+    finally:
+        run.stop()
+    assert rc == 1, (rc, run.text()[-3000:])
+    assert "schema.include.list: 'inventory' holds no table in database" in run.text(), run.text()[-3000:]

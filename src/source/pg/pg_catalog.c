@@ -89,6 +89,15 @@ int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t e
     for (int k = 0; k < s->tables.ninc; k++) {
         bool hit = false;
         for (int i = 0; i < PQntuples(r) && !hit; i++) hit = regexec(&s->tables.inc[k], PQgetvalue(r, i, 1), 0, NULL, 0) == 0;
+        if (!hit && !(s->cf->table_include && *s->cf->table_include)) {
+            /* the include regex was made from schema.include.list */
+            snprintf(errstr, errsz, "schema.include.list: '%s' holds no table in database %s",
+                     s->cf->schema_include ? s->cf->schema_include : "", s->cf->dbname);
+            sl_free(*oids);
+            *oids = NULL;
+            PQclear(r);
+            return -1;
+        }
         if (!hit) {
             char *list = sl_strdup(s->cf->table_include), *save = NULL, *tok = strtok_r(list, ",", &save);
             for (int j = 0; j < k && tok; j++) tok = strtok_r(NULL, ",", &save);
