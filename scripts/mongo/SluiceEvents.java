@@ -232,7 +232,7 @@ final class SluiceEvents implements Oplog {
             return;
         }
         boolean images = preImages.contains(db + "." + coll);
-        boolean replace = spec != null && !spec.isEmpty() && spec.keySet().stream().noneMatch(k -> k.startsWith("$"));
+        boolean replace = spec != null && spec.keySet().stream().noneMatch(k -> k.startsWith("$"));
         Document pre = before.cloneDeeply();
         Document post = after.cloneDeeply();
         Document desc = replace ? null : updateDescription(spec, pre, post);
