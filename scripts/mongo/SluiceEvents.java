@@ -359,7 +359,11 @@ final class SluiceEvents implements Oplog {
         }
     }
 
-    /** What MongoDB (5.0+) reports for an update: per path of the update spec, appended array elements as a.N, shrunk arrays as truncatedArrays. */
+    /**
+     * What MongoDB (5.0+) reports for an operator update: per path of the update spec, its new value; a new
+     * field from its first new component on; elements appended to an array as a.N; the fields changed
+     * through a positional path ($, $[], $[x]) one by one.
+     */
     static Document updateDescription(Document spec, Document before, Document after) {
         Desc d = new Desc();
         if (spec == null || spec.isEmpty()) {
@@ -422,14 +426,28 @@ final class SluiceEvents implements Oplog {
             } else if (a instanceof List && b instanceof List) {
                 List<?> al = (List<?>) a;
                 List<?> bl = (List<?>) b;
-                if (al.size() >= bl.size() && al.subList(0, bl.size()).equals(bl)) {
+                if (al.size() > bl.size() && al.subList(0, bl.size()).equals(bl)) {
+                    // appended ($push, $addToSet): the new elements, by index
                     for (int i = bl.size(); i < al.size(); i++) {
                         d.updated.put(p + "." + i, al.get(i));
                     }
-                } else if (al.size() < bl.size() && bl.subList(0, al.size()).equals(al)) {
-                    d.truncated.add(new Document("field", p).append("newSize", al.size()));
                 } else {
+                    // any other array operator ($pop, $pull...): the whole array (truncatedArrays only
+                    // come from pipeline-style updates)
                     d.updated.put(p, a);
+                }
+            } else if (b == MISSING) {
+                // a new field: from its first new path component on, whole ({"a.b": 1} without a: {"a": {"b": 1}})
+                String created = p;
+                for (int i = 1; i < parts.length; i++) {
+                    String prefix = String.join(".", java.util.Arrays.copyOfRange(parts, 0, i));
+                    if (getPath(before, prefix) == MISSING) {
+                        created = prefix;
+                        break;
+                    }
+                }
+                if (done.add("\u0000" + created) || created.equals(p)) {
+                    d.updated.put(created, getPath(after, created));
                 }
             } else {
                 d.updated.put(p, a);
