@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Sluice, kafka_bootstrap, log_text, run_cli, wait_until
+from conftest import ROOT, Sluice, kafka_bootstrap, log_text, run_cli, start_run, wait_until
 
 MK = "com.mongodb.kafka.connect.MongoSourceConnector"
 DBZ = "io.debezium.connector.mongodb.MongoDbConnector"
@@ -487,9 +487,11 @@ def test_debezium_envelope(mongo, msluice):
 @pytest.mark.parametrize("key,value,want", [
     ("startup.mode", "earliest", "startup.mode"),
     ("output.format.value", "bson", "output.format.value: 'bson' writes raw BSON bytes, which only the Kafka sink"),
-    ("output.format.key", "schema", "output.format.key: not implemented: 'schema'"),
+    ("output.schema.value", '{"type": "record", "name": "v", "fields": [{"name": "e", "type": {"type": "enum", '
+     '"name": "E", "symbols": ["A"]}}]}', "output.schema.value: Field 'e' is invalid. Unsupported Avro schema "
+     "type: 'ENUM'"),
+    ("output.schema.key", '"string"', "output.schema.key: Only Record schemas are supported at the top-level."),
     ("output.json.formatter", "Pretty", "output.json.formatter"),
-    ("output.schema.infer.value", "true", "not implemented"),
     ("pipeline", '{"$match": {}}', "pipeline"),
     ("change.stream.full.document", "always", "change.stream.full.document"),
     ("change.stream.history.lost.policy", "ignore", "change.stream.history.lost.policy"),
@@ -641,3 +643,106 @@ def test_key_is_document_key_or_resume_token(mongo, msluice):
     for e in ev2[1:]:
         assert e["key"] == {"_id": e["value"]["_id"]} and set(e["key"]["_id"]) == {"_data"}
     assert s1.stop() == 0 and s2.stop() == 0
+
+
+CHANGE_STREAM_FIELDS = ["_id", "operationType", "fullDocumentBeforeChange", "fullDocument", "ns", "to", "documentKey",
+                        "updateDescription", "clusterTime", "txnNumber", "lsid"]
+
+
+def test_schema_output_default_schemas(mongo, msluice):
+    """output.format.key/value=schema with mongo-kafka's default Avro schemas: JsonConverter's
+    {"schema", "payload"} (schemas.enable defaults to true), the key a keySchema struct of the event's _id."""
+    coll = mongo.collection("sch")
+    s = msluice("sch", output_format_key="schema", output_format_value="schema").run()
+    s.wait_open()
+    coll.insert_one({"_id": 1, "n": 1})
+    coll.update_one({"_id": 1}, {"$set": {"n": 2}})
+    coll.delete_one({"_id": 1})
+    ev = s.wait_records(3)
+    vs = [e["value"]["schema"] for e in ev]
+    assert all(v == vs[0] for v in vs)
+    v = vs[0]
+    assert v["type"] == "struct" and v["name"] == "ChangeStream" and v["optional"] is False
+    assert [f["field"] for f in v["fields"]] == CHANGE_STREAM_FIELDS
+    f = {x["field"]: x for x in v["fields"]}
+    assert f["_id"] == {"type": "string", "optional": False, "field": "_id"}
+    assert f["fullDocument"] == {"type": "string", "optional": True, "field": "fullDocument"}
+    assert f["txnNumber"] == {"type": "int64", "optional": True, "field": "txnNumber"}
+    assert f["ns"]["type"] == "struct" and f["ns"]["optional"] and f["ns"]["name"] == "ns"
+    assert [(x["field"], x["type"], x["optional"]) for x in f["ns"]["fields"]] == [("db", "string", False),
+                                                                                     ("coll", "string", True)]
+    ud = {x["field"]: x for x in f["updateDescription"]["fields"]}
+    assert ud["removedFields"] == {"type": "array", "items": {"type": "string", "optional": False},
+                                   "optional": True, "field": "removedFields"}
+    ta = ud["truncatedArrays"]["items"]
+    assert ta["name"] == "truncatedArray" and [x["type"] for x in ta["fields"]] == ["string", "int32"]
+    ins, upd, dele = (e["value"]["payload"] for e in ev)
+    assert list(ins) == CHANGE_STREAM_FIELDS
+    assert ins["operationType"] == "insert" and json.loads(ins["fullDocument"]) == {"_id": 1, "n": 1}
+    assert json.loads(ins["documentKey"]) == {"_id": 1} and set(json.loads(ins["_id"])) == {"_data"}
+    assert "$timestamp" in json.loads(ins["clusterTime"])
+    assert ins["txnNumber"] is None and ins["lsid"] is None and ins["updateDescription"] is None
+    assert upd["operationType"] == "update" and dele["operationType"] == "delete"
+    assert dele["fullDocument"] is None
+    for e in ev:
+        assert e["key"]["schema"] == {"type": "struct", "fields": [{"type": "string", "optional": False,
+                                                                     "field": "_id"}],
+                                      "optional": False, "name": "keySchema"}
+        assert e["key"]["payload"] == {"_id": e["value"]["payload"]["_id"]}
+    assert s.stop() == 0
+
+
+def test_schema_output_inferred(mongo, msluice, kafka, tmp_path):
+    """output.schema.infer.value=true (+ publish.full.document.only): the document's own schema, as mongo-kafka
+    infers it (_id first, then the fields by name; Decimal128 -> Decimal, dates -> Timestamp); through Kafka
+    (JsonConverter with schemas) a MongoSinkConnector writes the same BSON types back."""
+    from datetime import datetime
+    from bson import Decimal128, Int64
+    from test_kafka_source import KSluice
+    coll = mongo.collection("infer")
+    topic = kafka.create_topic(kafka.topic("infer"))
+    s = msluice("infer", output_format_value="schema", output_schema_infer_value="true",
+                publish_full_document_only="true", topic_namespace_map=json.dumps({"*": topic}))
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap()})
+    s.config.pop("sink.file.path")
+    s.write_config()
+    s.run()
+    s.wait_open()
+    doc = {"_id": 1, "s": "x", "n": Int64(5), "i": 7, "f": 1.5, "d": Decimal128("1.10"),
+           "when": datetime(2024, 5, 6, 7, 8, 9), "arr": [1, 2], "sub": {"a": "b"}, "nil": None}
+    coll.insert_one(doc)
+    wait_until(lambda: len(kafka.consume_all(topic, timeout=5)) >= 1, 30, 0.5, "the record in Kafka")
+    rec = kafka.consume_all(topic)[0]
+    v = json.loads(rec["value"])
+    sch = v["schema"]
+    assert sch["name"] == "default" and sch["optional"] is False
+    assert [f["field"] for f in sch["fields"]] == ["_id", "arr", "d", "f", "i", "n", "nil", "s", "sub", "when"]
+    f = {x["field"]: x for x in sch["fields"]}
+    assert f["_id"]["type"] == "int32" and f["n"]["type"] == "int64" and f["f"]["type"] == "double"
+    assert f["d"] == {"type": "bytes", "optional": True, "name": "org.apache.kafka.connect.data.Decimal",
+                      "version": 1, "parameters": {"scale": "2"}, "field": "d"}
+    assert f["when"] == {"type": "int64", "optional": True, "name": "org.apache.kafka.connect.data.Timestamp",
+                         "version": 1, "field": "when"}
+    assert f["arr"] == {"type": "array", "items": {"type": "int32", "optional": True}, "optional": True,
+                        "name": "arr", "field": "arr"}
+    assert f["sub"]["type"] == "struct" and f["sub"]["name"] == "sub" and f["nil"]["type"] == "string"
+    assert v["payload"] == {"_id": 1, "arr": [1, 2], "d": "bg==", "f": 1.5, "i": 7, "n": 5, "nil": None, "s": "x",
+                            "sub": {"a": "b"}, "when": 1714979289000}
+    assert s.stop() == 0
+    d = tmp_path / "k"
+    d.mkdir()
+    k = KSluice(d, topic, **{"connector.class": "com.mongodb.kafka.connect.MongoSinkConnector",
+                             "connection.uri": mongo.uri, "database": mongo.db_name, "collection": "infer_copy",
+                             "key.converter.schemas.enable": "false"})
+    k.config.pop("sink.type")
+    k.config.pop("sink.file.path")
+    try:
+        start_run(k)
+        out = mongo.collection("infer_copy")
+        wait_until(lambda: out.count_documents({}) == 1, 30, 0.1, "the document copied back")
+        got = out.find_one({"_id": 1})
+        for key in doc:
+            assert got[key] == doc[key] and type(got[key]) is type(doc[key]), (key, got[key], doc[key])
+        assert k.stop() == 0
+    finally:
+        k.cleanup()

@@ -75,7 +75,7 @@ static void wrap_str(jw *w, const char *name, const char *val) {
 
 /* Java's Double.toString: shortest round-trip digits, "1.0" for integral values, E notation
  * outside [1e-3, 1e7). */
-static void put_java_double(sl_buf *out, double d) {
+void sl_mjson_java_double(sl_buf *out, double d) {
     char tmp[40], mant[40];
     if (d == 0) {
         sl_buf_puts(out, signbit(d) ? "-0.0" : "0.0");
@@ -127,12 +127,12 @@ static void put_double(jw *w, double d) {
         return;
     }
     if (!canon) {
-        put_java_double(w->out, d);
+        sl_mjson_java_double(w->out, d);
         return;
     }
     sl_buf tmp;
     sl_buf_init(&tmp);
-    put_java_double(&tmp, d);
+    sl_mjson_java_double(&tmp, d);
     open1(w, "$numberDouble");
     put_str(w, tmp.data, tmp.len);
     sl_buf_putc(w->out, '}');
@@ -578,6 +578,7 @@ static bool doc_id(const bson_t *ev, bool copy, bson_iter_t *id) {
 static int put_event_key(const sl_mevent_opts *o, const bson_t *ev, sl_buf *out) {
     bson_t dk;
     bson_iter_t tok;
+    if (o->key_is_event) return sl_mjson_doc(out, ev, o->fmt, false);
     if (o->doc_key_as_key && get_doc(ev, "documentKey", &dk)) return sl_mjson_doc(out, &dk, o->fmt, false);
     if (!find(ev, "_id", &tok)) return -1;
     return put_id_key(o, &tok, out);

@@ -5,7 +5,8 @@
  * it copies with startup.mode=copy_existing) to sl_mevent_encode, which
  * produces the record's topic, key and value JSON and its op, in the shape
  * of the MongoDB Kafka source connector (mongo-kafka) or, with the Debezium
- * class name, of Debezium's MongoDB connector. sl_mjson_* write BSON as
+ * class name, of Debezium's MongoDB connector (mschema.h turns a key or value
+ * into a Connect struct for output.format=schema). sl_mjson_* write BSON as
  * JSON in mongo-kafka's three formatters. sl_mongo_error_action decides what
  * a change stream error means (retry, history lost, fatal).
  *
@@ -37,12 +38,16 @@ int sl_mjson_doc(sl_buf *out, const bson_t *doc, sl_mjson_mode mode, bool java_s
 /* Appends the value the iterator is on. */
 int sl_mjson_value(sl_buf *out, const bson_iter_t *it, sl_mjson_mode mode, bool java_spacing);
 
+/* Appends a finite double as Java's Double.toString writes it ("1.0", "1.0E20"). */
+void sl_mjson_java_double(sl_buf *out, double d);
+
 typedef struct sl_mevent_opts {
     sl_mjson_mode fmt;
     bool debezium;            /* Debezium's MongoDB envelope instead of mongo-kafka's event */
     bool full_doc_only;       /* publish.full.document.only */
     bool tombstone_on_delete; /* publish.full.document.only.tombstone.on.delete */
     bool doc_key_as_key;      /* change.stream.document.key.as.key: key = documentKey, else {"_id": token} */
+    bool key_is_event;        /* output.format.key=schema: the key document is the whole event */
     const char *prefix, *suffix, *sep; /* topic.prefix / topic.suffix / topic.separator */
     const bson_t *ns_map;     /* topic.namespace.map, parsed; NULL: none */
     const char *def_db, *def_coll; /* namespace of events that carry no `ns` */

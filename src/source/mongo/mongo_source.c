@@ -29,6 +29,7 @@
 #include "core/connector.h"
 #include "core/log.h"
 #include "source/mongo/mevent.h"
+#include "source/mongo/mschema.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -68,6 +69,7 @@ typedef struct ms_conf {
     int64_t hb_ms;
     char *hb_topic;
     int out_key, out_value, formatter;
+    char *schema_key, *schema_value;
     bool schema_infer;
     char *topic_prefix, *topic_suffix, *topic_sep, *ns_map;
     char *partition_name;
@@ -142,18 +144,28 @@ static const sl_prop ms_props[] = {
     {"heartbeat.topic.name", SL_PT_STRING, "__mongodb_heartbeats", NULL, 0, 0, 0, F(hb_topic),
      "Topic of the heartbeat records."},
     {"output.format.key", SL_PT_ENUM, "json", "json|bson|schema", 0, 0, 0, F(out_key),
-     "Key format: json, or bson (raw BSON bytes; needs sink.type=kafka and no transforms). schema is not "
-     "implemented."},
+     "Key format: json (JSON text), bson (raw BSON bytes; needs sink.type=kafka and no transforms), or schema (a "
+     "Connect struct of output.schema.key made of the whole event; {\"schema\", \"payload\"} JSON with "
+     "key.converter.schemas.enable)."},
     {"output.format.value", SL_PT_ENUM, "json", "json|bson|schema", 0, 0, 0, F(out_value),
-     "Value format: json, or bson (raw BSON bytes; needs sink.type=kafka and no transforms). schema is not "
-     "implemented."},
+     "Value format: json (JSON text), bson (raw BSON bytes; needs sink.type=kafka and no transforms), or schema "
+     "(a Connect struct of output.schema.value, or of the inferred schema with output.schema.infer.value; "
+     "{\"schema\", \"payload\"} JSON with value.converter.schemas.enable)."},
+    {"output.schema.key", SL_PT_STRING, SL_MSCHEMA_DEFAULT_KEY, NULL, 0, 0, 0, F(schema_key),
+     "output.format.key=schema: the key's Avro schema (a record; unions only with null). The default is "
+     "mongo-kafka's: {_id: string}."},
+    {"output.schema.value", SL_PT_STRING, SL_MSCHEMA_DEFAULT_VALUE, NULL, 0, 0, 0, F(schema_value),
+     "output.format.value=schema: the value's Avro schema (a record; unions only with null). The default is "
+     "mongo-kafka's change stream schema (ChangeStream: _id, operationType, fullDocumentBeforeChange, "
+     "fullDocument, ns, to, documentKey, updateDescription, clusterTime, txnNumber, lsid)."},
     {"output.json.formatter", SL_PT_ENUM, "DefaultJson", FMT_NAMES, 0, 0, 0, F(formatter),
      "JSON of keys and values: DefaultJson (legacy extended JSON: {\"$oid\": ...}, {\"$date\": <ms>}, "
      "{\"$numberLong\": \"...\"}), ExtendedJson (canonical extended JSON), SimplifiedJson (plain values: "
      "ObjectId as hex, dates as ISO-8601 strings, Decimal128 as a string, binary as base64). The Java class "
      "names are accepted."},
     {"output.schema.infer.value", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(schema_infer),
-     "Not implemented (true is an error): sluice publishes JSON text."},
+     "output.format.value=schema: infer each value's schema from the document (mongo-kafka's rules) instead of "
+     "output.schema.value."},
     {"topic.prefix", SL_PT_STRING, "", NULL, 0, 0, 0, F(topic_prefix),
      "Topic prefix (Debezium class: the server name, required)."},
     {"topic.suffix", SL_PT_STRING, "", NULL, 0, 0, 0, F(topic_suffix), "Topic suffix."},
@@ -298,17 +310,20 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
     int fmts[2] = {cf->out_key, cf->out_value};
     for (int i = 0; i < 2; i++) {
         const char *key = i ? "output.format.value" : "output.format.key";
-        if (fmts[i] == OF_SCHEMA)
-            sl_errs_add(errs, "%s: not implemented: 'schema' (Avro-style schemas) is not supported (allowed: json, "
-                        "bson)", key);
-        else if (fmts[i] == OF_BSON && (!kafka_only || (xf && *xf) || is_debezium(cfg)))
+        /* Both schemas are checked whatever the formats, as mongo-kafka's validators do. */
+        sl_mschema *sc = sl_mschema_from_avro(i ? cf->schema_value : cf->schema_key, why, sizeof why);
+        if (!sc) sl_errs_add(errs, "%s: %s", i ? "output.schema.value" : "output.schema.key", why);
+        sl_mschema_free(sc);
+        if (fmts[i] == OF_SCHEMA) {
+            if (is_debezium(cfg))
+                sl_errs_add(errs, "%s: 'schema' is mongo-kafka's output (connector.class=%s publishes Debezium's "
+                            "envelope; allowed: json)", key, DEBEZIUM_CLASS);
+        } else if (fmts[i] == OF_BSON && (!kafka_only || (xf && *xf) || is_debezium(cfg)))
             sl_errs_add(errs, "%s: 'bson' writes raw BSON bytes, which only the Kafka sink takes, without transforms "
                         "and under mongo-kafka's class name (here: sink.type=%s%s%s; allowed: json)", key,
                         sink ? sink : "kafka", xf && *xf ? ", transforms set" : "",
                         is_debezium(cfg) ? ", Debezium's class" : "");
     }
-    if (cf->schema_infer)
-        sl_errs_add(errs, "output.schema.infer.value: not implemented: true is not supported (allowed: false)");
     if (cf->full_doc_before == FDB_REQUIRED || cf->full_doc_before == FDB_WHEN_AVAILABLE)
         SL_INFO("config", "change.stream.full.document.before.change needs MongoDB 6.0+ and collections with "
                 "changeStreamPreAndPostImages enabled");
@@ -357,7 +372,9 @@ typedef struct mongo_source {
     sl_buf hb_token;         /* JSON of the token of the last heartbeat */
     int64_t last_idle_offset_ms, last_hb_ms;
     sl_buf scratch, off;
-    sl_mevent ev_bson;       /* output.format=bson: the event again as canonical extended JSON, turned into BSON */
+    sl_mevent ev_bson;       /* output.format=bson/schema: the event again as canonical extended JSON */
+    sl_mschema *key_schema, *value_schema; /* output.format=schema (value_schema NULL with infer.value) */
+    bool key_env, value_env; /* *.converter.schemas.enable: {"schema", "payload"} */
     bool failed;
 } mongo_source;
 
@@ -437,6 +454,34 @@ static int to_bson(sl_buf *part, const sl_buf *canonical, char *err, size_t errs
     return 0;
 }
 
+/* output.format=schema: replaces *part by the Connect struct of the document in canonical (its BSON) under
+ * schema (NULL: inferred from the document), as JsonConverter writes it, with or without the envelope. */
+static int to_schema(mongo_source *s, const sl_mschema *schema, bool env, sl_buf *part, const sl_buf *canonical,
+                     char *err, size_t errsz) {
+    bson_error_t be;
+    char why[1024];
+    bson_t *b = bson_new_from_json((const uint8_t *)canonical->data, (ssize_t)canonical->len, &be);
+    if (!b) {
+        snprintf(err, errsz, "output.format schema: %.400s", be.message);
+        return -1;
+    }
+    sl_mschema *inferred = schema ? NULL : sl_mschema_infer(b);
+    const sl_mschema *sc = schema ? schema : inferred;
+    sl_buf_reset(part);
+    if (env) {
+        sl_buf_puts(part, "{\"schema\":");
+        sl_mschema_json(sc, part);
+        sl_buf_puts(part, ",\"payload\":");
+    }
+    int rc = sl_mschema_value(sc, b, s->eo.fmt, part, why, sizeof why);
+    if (env) sl_buf_putc(part, '}');
+    sl_buf_cstr(part);
+    if (rc < 0) snprintf(err, errsz, "output.format schema: %.400s", why);
+    sl_mschema_free(inferred);
+    bson_destroy(b);
+    return rc;
+}
+
 /* sl_mevent_encode with output.format: a part in bson is the event encoded as canonical extended JSON
  * (exact types), then parsed into BSON bytes. */
 static int encode(mongo_source *s, const uint8_t *data, size_t len, bool copy, const char *db, const char *coll,
@@ -445,12 +490,19 @@ static int encode(mongo_source *s, const uint8_t *data, size_t len, bool copy, c
     ev->binary_key = ev->binary_value = false;
     if (sl_mevent_encode(&s->eo, data, len, copy, db, coll, ev, err, errsz) < 0) return -1;
     bool bk = s->cf->out_key == OF_BSON, bv = s->cf->out_value == OF_BSON;
-    if (ev->skip || (!bk && !bv)) return 0;
+    bool sk = s->cf->out_key == OF_SCHEMA, sv = s->cf->out_value == OF_SCHEMA;
+    if (ev->skip || (!bk && !bv && !sk && !sv)) return 0;
     sl_mevent_opts o = s->eo;
     o.fmt = SL_MJSON_EXTENDED;
+    o.key_is_event = sk; /* mongo-kafka converts the whole event with the key schema */
     if (sl_mevent_encode(&o, data, len, copy, db, coll, &s->ev_bson, err, errsz) < 0) return -1;
     if (bk && ev->key.len && to_bson(&ev->key, &s->ev_bson.key, err, errsz) < 0) return -1;
     if (bv && !ev->tombstone && to_bson(&ev->value, &s->ev_bson.value, err, errsz) < 0) return -1;
+    if (sk && ev->key.len && to_schema(s, s->key_schema, s->key_env, &ev->key, &s->ev_bson.key, err, errsz) < 0)
+        return -1;
+    if (sv && !ev->tombstone &&
+        to_schema(s, s->value_schema, s->value_env, &ev->value, &s->ev_bson.value, err, errsz) < 0)
+        return -1;
     ev->binary_key = bk && ev->key.len;
     ev->binary_value = bv && !ev->tombstone;
     return 0;
@@ -1184,6 +1236,14 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     s->eo.server_name = cf->topic_prefix;
     s->eo.rs_name = s->rs_name;
     s->eo.version = dbz->version;
+    s->key_env = dbz->key_schemas;
+    s->value_env = dbz->value_schemas;
+    if ((cf->out_key == OF_SCHEMA && !(s->key_schema = sl_mschema_from_avro(cf->schema_key, why, sizeof why))) ||
+        (cf->out_value == OF_SCHEMA && !cf->schema_infer &&
+         !(s->value_schema = sl_mschema_from_avro(cf->schema_value, why, sizeof why)))) {
+        snprintf(errstr, errsz, "output.schema: %s", why);
+        return -1;
+    }
     return plan_start(s, errstr, errsz);
 }
 
@@ -1200,6 +1260,8 @@ static void ms_close(void *src) {
     sl_batch_destroy(s->batch);
     sl_mevent_free(&s->ev);
     sl_mevent_free(&s->ev_bson);
+    sl_mschema_free(s->key_schema);
+    sl_mschema_free(s->value_schema);
     sl_buf_free(&s->last_token), sl_buf_free(&s->hb_token), sl_buf_free(&s->scratch), sl_buf_free(&s->off);
     sl_free(s->copy_ns);
     sl_free(s->hosts);
