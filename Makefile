@@ -54,3 +54,10 @@ services-stop:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# The golden tests' events from the real Debezium (Kafka Connect standalone, needs the
+# services and Maven Central): writes tests/it/golden*/<script>.debezium.* and prints the
+# differences with sluice's expected files. Run by hand, not part of `make check`.
+.PHONY: golden-debezium
+golden-debezium:
+	@scripts/golden-from-debezium.sh
