@@ -28,7 +28,9 @@
  *    aggregate $changeStream / getMore / killCursors of those cursors are
  *    served from SluiceEvents' own oplog; every reply of a replica-set member
  *    carries operationTime and $clusterTime; collMod and create know
- *    changeStreamPreAndPostImages; admin {sluiceTrimOplog: 1, keep: N} trims
+ *    changeStreamPreAndPostImages; pipeline-style update statements
+ *    (u: [...]) are computed here (the library cannot); admin
+ *    {sluiceTrimOplog: 1, keep: N} trims
  *    the oplog to its last N entries, {sluiceTrimOplog: 1, ns: "db.coll"}
  *    forgets one collection's history up to now (test-only, for error 286).
  * Deliberately not advertised: logicalSessionTimeoutMinutes (the server has
@@ -56,6 +58,9 @@ import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 
 public final class SluiceMongo {
+
+    /** Set while a pipeline-style update writes its result. */
+    static final ThreadLocal<Boolean> PIPELINE_UPDATE = new ThreadLocal<>();
 
     /** A memory collection that reports every document write to SluiceEvents. */
     static final class Coll extends MemoryCollection {
@@ -87,7 +92,8 @@ public final class SluiceMongo {
         @Override
         public synchronized Document updateDocuments(Document selector, Document updateQuery, ArrayFilters arrayFilters,
                                                      boolean isMulti, boolean isUpsert, Oplog oplog) {
-            SluiceEvents.UPDATE_SPEC.set(updateQuery);
+            // a pipeline-style update arrives as the replacement it computed: its event is a diff
+            SluiceEvents.UPDATE_SPEC.set(Boolean.TRUE.equals(PIPELINE_UPDATE.get()) ? null : updateQuery);
             try {
                 return super.updateDocuments(selector, updateQuery, arrayFilters, isMulti, isUpsert, oplog);
             } finally {
@@ -104,6 +110,15 @@ public final class SluiceMongo {
             } finally {
                 SluiceEvents.UPDATE_SPEC.remove();
             }
+        }
+
+        /** Copies of the documents matching the selector (limit 0: all). */
+        synchronized List<Document> matching(Document selector, int limit) {
+            List<Document> out = new ArrayList<>();
+            for (Document d : queryDocuments(selector, null, 0, limit, 0, null)) {
+                out.add(d.cloneDeeply());
+            }
+            return out;
         }
 
         /** A copy of the document with that _id, or null. */
@@ -172,7 +187,142 @@ public final class SluiceMongo {
             return reply;
         }
 
+        private static final java.util.Set<String> UPDATE_STAGES = java.util.Set.of("$addFields", "$set", "$project",
+            "$unset", "$replaceRoot", "$replaceWith");
+
+        private static boolean isPipelineUpdate(Object statement) {
+            return statement instanceof Document && ((Document) statement).get("u") instanceof List;
+        }
+
+        /**
+         * An update command with pipeline-style statements (u: [...]), which mongo-java-server cannot do:
+         * those are computed here and written as replacements (their events carry the field-by-field
+         * difference, as MongoDB's do); the other statements go to the library one by one.
+         */
+        private Document pipelineUpdates(Channel channel, String database, Document query) {
+            String coll = String.valueOf(query.get("update"));
+            List<?> updates = (List<?>) query.get("updates");
+            boolean ordered = !Boolean.FALSE.equals(query.get("ordered"));
+            int n = 0;
+            int modified = 0;
+            List<Document> upserted = new ArrayList<>();
+            List<Document> errors = new ArrayList<>();
+            for (int i = 0; i < updates.size(); i++) {
+                Document st = (Document) updates.get(i);
+                try {
+                    if (isPipelineUpdate(st)) {
+                        int[] r = new int[2];
+                        Object id = pipelineUpdate(database, coll, st, r);
+                        n += r[0];
+                        modified += r[1];
+                        if (id != null) {
+                            upserted.add(new Document("index", i).append("_id", id));
+                        }
+                    } else {
+                        Document one = new Document("update", coll).append("updates", List.of(st)).append("ordered", true);
+                        Document r = super.handleCommand(channel, database, "update", one);
+                        n += ((Number) r.getOrDefault("n", 0)).intValue();
+                        modified += ((Number) r.getOrDefault("nModified", 0)).intValue();
+                        if (r.get("upserted") instanceof List) {
+                            for (Object u : (List<?>) r.get("upserted")) {
+                                upserted.add(new Document("index", i).append("_id", ((Document) u).get("_id")));
+                            }
+                        }
+                        if (r.get("writeErrors") instanceof List) {
+                            for (Object w : (List<?>) r.get("writeErrors")) {
+                                Document e = new Document((Document) w);
+                                e.put("index", i);
+                                errors.add(e);
+                            }
+                        }
+                    }
+                } catch (MongoServerError e) {
+                    errors.add(new Document("index", i).append("code", e.getCode())
+                        .append("codeName", e.getCodeName()).append("errmsg", e.getMessageWithoutErrorCode()));
+                }
+                if (ordered && !errors.isEmpty()) {
+                    break;
+                }
+            }
+            Document reply = new Document("n", n).append("nModified", modified);
+            if (!upserted.isEmpty()) {
+                reply.put("upserted", upserted);
+            }
+            if (!errors.isEmpty()) {
+                reply.put("writeErrors", errors);
+            }
+            return reply.append("ok", 1.0);
+        }
+
+        /** One pipeline-style statement; r gets {n, nModified}; returns the upserted _id or null. */
+        private Object pipelineUpdate(String database, String coll, Document st, int[] r) {
+            List<Document> stages = Aggregation.parse(st.get("u"));
+            for (Document stage : stages) {
+                String name = stage.isEmpty() ? "" : stage.keySet().iterator().next();
+                if (!UPDATE_STAGES.contains(name)) {
+                    throw new MongoServerError(72, "InvalidOptions", name + " is not allowed to be used within an update");
+                }
+            }
+            Aggregation agg = Aggregation.fromPipeline(SluiceEvents.rewritePipeline(stages), this::resolveDatabase, null, null,
+                SluiceEvents.LOG);
+            Document selector = st.get("q") instanceof Document ? (Document) st.get("q") : new Document();
+            boolean multi = Boolean.TRUE.equals(st.get("multi"));
+            boolean upsert = Boolean.TRUE.equals(st.get("upsert"));
+            MongoDatabase db = resolveDatabase(database);
+            MongoCollection<?> c = db.resolveCollection(coll, false);
+            if (c == null) {
+                if (!upsert) {
+                    return null;
+                }
+                c = db.createCollectionOrThrowIfExists(coll);
+            }
+            if (!(c instanceof Coll)) {
+                throw new MongoServerError(20, "IllegalOperation", "pipeline-style updates are not supported on " + coll);
+            }
+            Coll cc = (Coll) c;
+            for (Document old : cc.matching(selector, multi ? 0 : 1)) {
+                r[0]++;
+                Document now = agg.runStages(java.util.stream.Stream.of(old.cloneDeeply())).get(0);
+                if (!java.util.Objects.equals(now.get("_id"), old.get("_id"))) {
+                    throw new MongoServerError(66, "ImmutableField",
+                        "Performing an update on the path '_id' would modify the immutable field '_id'");
+                }
+                if (now.equals(old)) {
+                    continue;
+                }
+                Document replacement = now.cloneDeeply();
+                replacement.remove("_id");
+                PIPELINE_UPDATE.set(Boolean.TRUE);
+                try {
+                    cc.updateDocuments(new Document("_id", old.get("_id")), replacement, ArrayFilters.empty(), false, false,
+                        SluiceEvents.LOG);
+                } finally {
+                    PIPELINE_UPDATE.remove();
+                }
+                r[1]++;
+            }
+            if (r[0] == 0 && upsert) {
+                Document base = new Document();
+                for (var e : selector.entrySet()) {
+                    Object v = e.getValue();
+                    boolean operator = v instanceof Document && ((Document) v).keySet().stream().anyMatch(k -> k.startsWith("$"));
+                    if (!e.getKey().startsWith("$") && !e.getKey().contains(".") && !operator) {
+                        base.put(e.getKey(), v);
+                    }
+                }
+                Document doc = agg.runStages(java.util.stream.Stream.of(base)).get(0);
+                cc.insertDocuments(List.of(doc), true);
+                r[0]++;
+                return doc.get("_id");
+            }
+            return null;
+        }
+
         private Document dispatch(Channel channel, String database, String command, Document query) {
+            if (command.equalsIgnoreCase("update") && query.get("updates") instanceof List
+                    && ((List<?>) query.get("updates")).stream().anyMatch(Backend::isPipelineUpdate)) {
+                return pipelineUpdates(channel, database, query);
+            }
             if (command.equalsIgnoreCase("aggregate") && query.get("pipeline") instanceof List) {
                 List<Document> pipeline = Aggregation.parse(query.get("pipeline"));
                 if (!pipeline.isEmpty() && pipeline.get(0).get("$changeStream") instanceof Document) {

@@ -196,6 +196,26 @@ def test_update_description_contents(db):
     ]
 
 
+def test_pipeline_style_updates_report_the_difference(db):
+    c = db.pipeupd
+    c.insert_one({"_id": 1, "a": 1, "tags": ["x", "y", "z"], "s": {"p": 1, "q": 2}, "old": True})
+    with c.watch() as stream:
+        r = c.update_one({"_id": 1}, [{"$set": {"a": 2, "tags": {"$slice": ["$tags", 2]}, "s.q": 3}},
+                                      {"$unset": "old"}])
+        assert (r.matched_count, r.modified_count) == (1, 1)
+        r = c.update_one({"_id": 2}, [{"$set": {"v": 1}}], upsert=True)
+        assert r.upserted_id == 2
+        c.update_many({}, [{"$set": {"w": "$a"}}])  # _id 2 has no a: unchanged, no event
+        evs = read(stream, 3)
+        assert read_all(stream) == []
+    assert ops(evs) == ["update", "insert", "update"]
+    assert evs[0]["updateDescription"] == {"updatedFields": {"a": 2, "s.q": 3}, "removedFields": ["old"],
+                                           "truncatedArrays": [{"field": "tags", "newSize": 2}]}
+    assert evs[1]["fullDocument"] == {"_id": 2, "v": 1}
+    assert evs[2]["updateDescription"]["updatedFields"] == {"w": 2}
+    assert c.find_one({"_id": 1}) == {"_id": 1, "a": 2, "tags": ["x", "y"], "s": {"p": 1, "q": 3}, "w": 2}
+
+
 def test_update_lookup_gives_the_current_document_or_null(db):
     c = db.lookup
     with c.watch(full_document="updateLookup") as stream:
