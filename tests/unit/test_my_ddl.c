@@ -108,7 +108,7 @@ static void test_table_change_json(void) {
               "\"position\":1,\"optional\":false,\"autoIncremented\":true,\"generated\":true,\"comment\":null,"
               "\"defaultValueExpression\":null,\"enumValues\":null},"
               "{\"name\":\"e\",\"jdbcType\":1,\"nativeType\":null,\"typeName\":\"ENUM\",\"typeExpression\":\"ENUM\","
-              "\"charsetName\":\"utf8mb4\",\"length\":null,\"scale\":null,\"position\":2,\"optional\":true,"
+              "\"charsetName\":\"utf8mb4\",\"length\":1,\"scale\":null,\"position\":2,\"optional\":true,"
               "\"autoIncremented\":false,\"generated\":false,\"comment\":\"a \\\"note\\\"\",\"defaultValueExpression\":"
               "\"b'c\",\"enumValues\":[\"'a'\",\"'b''c'\",\"'d\\\\\\\\e'\"]},"
               "{\"name\":\"n\",\"jdbcType\":3,\"nativeType\":null,\"typeName\":\"DECIMAL\",\"typeExpression\":"
@@ -125,6 +125,13 @@ static void test_table_change_json(void) {
     sl_buf_reset(&b);
     sl_my_table_change_json(&b, "DROP", "shop", "gone", NULL, NULL, NULL, 0, NULL, 0);
     CHECK_STR(sl_buf_cstr(&b), "{\"type\":\"DROP\",\"id\":\"\\\"shop\\\".\\\"gone\\\"\",\"table\":null}");
+    sl_buf_free(&b);
+    /* a SET's length: its labels and the commas between them (Debezium's DDL parser) */
+    sl_my_coldesc set = {"s", 1, "set", "set('a','b''c','d')", true, "utf8mb4", NULL, "", NULL};
+    sl_buf_init(&b);
+    sl_my_table_change_json(&b, "CREATE", "shop", "u", "utf8mb4", NULL, &set, 1, NULL, 0);
+    CHECK(strstr(sl_buf_cstr(&b), "\"typeName\":\"SET\",\"typeExpression\":\"SET\",\"charsetName\":\"utf8mb4\","
+                                  "\"length\":5,") != NULL);
     sl_buf_free(&b);
     /* Debezium's MySQL DDL parser types */
     CHECK(sl_my_jdbc_type("tinyint") == 5 && sl_my_jdbc_type("MEDIUMINT") == 4 && sl_my_jdbc_type("year") == 4);

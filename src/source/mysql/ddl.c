@@ -7,6 +7,7 @@
 #include "source/mysql/ddl.h"
 #include <stdbool.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -376,10 +377,24 @@ static void put_default(sl_buf *b, const char *d) {
 
 static bool has_word(const char *s, const char *w) { return s && strcasestr(s, w) != NULL; }
 
+/* The labels of COLUMN_TYPE "enum('a','b''c')". */
+static long count_labels(const char *coltype) {
+    long n = 0;
+    const char *p = coltype ? strchr(coltype, '(') : NULL;
+    for (bool in = false; p && *p; p++) {
+        if (*p != '\'') continue;
+        if (in && p[1] == '\'') p++;
+        else if ((in = !in)) n++;
+    }
+    return n;
+}
+
 static void put_column(sl_buf *b, const sl_my_coldesc *c) {
     bool is_enum = c->data_type && (!strcasecmp(c->data_type, "enum") || !strcasecmp(c->data_type, "set"));
     long len, scale;
     type_numbers(is_enum ? NULL : c->column_type, &len, &scale);
+    /* Debezium's DDL parser: an ENUM has length 1, a SET the length of all its labels' flags and commas */
+    if (is_enum) len = tolower((unsigned char)c->data_type[0]) == 'e' ? 1 : 2 * count_labels(c->column_type) - 1;
     char tn[96];
     size_t o = 0;
     for (const char *p = c->data_type ? c->data_type : ""; *p && o + 1 < 64; p++)

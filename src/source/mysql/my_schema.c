@@ -507,10 +507,10 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
         sl_my_coldesc *c = &cols[i];
         c->name = row[0];
         c->position = row[1] ? atoi(row[1]) : i + 1;
-        c->data_type = row[10] && atoi(row[10]) > 0 ? "json" : row[2]; /* MariaDB's JSON is LONGTEXT + json_valid */
+        c->data_type = row[2]; /* MariaDB's JSON is LONGTEXT (with a json_valid check): so Debezium reports it */
         c->column_type = row[3];
         c->nullable = row[4] && !strcmp(row[4], "YES");
-        c->charset = c->data_type == row[2] ? row[5] : NULL;
+        c->charset = row[5];
         c->default_expr = row[6];
         c->extra = row[7];
         c->comment = comments ? row[8] : NULL;

@@ -134,6 +134,11 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
         sl_column *c = &out->cols[k];
         c->name = sl_strdup(mcols[keep[k]].name);
         my_column_from_binlog(s, c, &mcols[keep[k]]);
+        if (mcols[keep[k]].type != MYSQL_TYPE_BLOB) { /* the declared type (POINT, BINARY(n)), as streaming has it */
+            sl_free(c->type_name);
+            c->type_name = sl_strdup(t->cols[keep[k]].type_name);
+            if (c->length < 0) c->length = t->cols[keep[k]].length;
+        }
         c->key = t->cols[keep[k]].key;
         out->nkeys += c->key;
     }
@@ -359,42 +364,84 @@ static void snapshot_schema_record(my_source *s, const char *db, const char *tb,
     r->tx_order = 0;
 }
 
+/* A statement with no table change: the SET, DROP DATABASE, CREATE DATABASE and USE of the snapshot. */
+static void snapshot_statement(my_source *s, const char *db, const char *ddl) {
+    sl_buf ch;
+    sl_buf_init(&ch);
+    sl_buf_puts(&ch, "[]");
+    snapshot_schema_record(s, db, NULL, ddl, &ch);
+    sl_buf_free(&ch);
+}
+
 /*
- * Debezium's snapshot schema change events, ahead of the rows: per captured database its CREATE DATABASE
- * (SHOW CREATE DATABASE), then per captured table its CREATE TABLE (SHOW CREATE TABLE) with a CREATE
- * table change, read in the snapshot's transaction. (Debezium also sends the SET, DROP ... IF EXISTS and
- * USE statements it keeps for its schema history; sluice keeps none, so it does not.) Only a fresh
- * snapshot sends them: a resumed one sent them before its restart.
+ * Debezium's snapshot schema change events, ahead of the rows, in Debezium's order: the server's
+ * character set (SET character_set_server=..., collation_server=...), a DROP TABLE IF EXISTS per captured
+ * table, then per captured database DROP DATABASE IF EXISTS, CREATE DATABASE with its default charset and
+ * collation, USE, and per table its SHOW CREATE TABLE with a CREATE table change, read in the snapshot's
+ * transaction. Only a fresh snapshot sends them: a resumed one sent them before its restart.
  */
 static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, size_t errsz) {
+    char *v[2] = {0};
+    if (my_query_row(s->sql, "reading the server's character set", "SELECT @@character_set_server, @@collation_server",
+                     v, 2, errstr, errsz) < 0)
+        return -1;
+    sl_buf ddl, ch;
+    sl_buf_init(&ddl), sl_buf_init(&ch);
+    sl_buf_printf(&ddl, "SET character_set_server=%s, collation_server=%s", v[0] ? v[0] : "", v[1] ? v[1] : "");
+    sl_free(v[0]), sl_free(v[1]);
+    snapshot_statement(s, "", sl_buf_cstr(&ddl));
     for (int i = 0; i < nt; i++) {
         const char *db = names[2 * i], *tb = names[2 * i + 1];
-        sl_buf ch;
-        sl_buf_init(&ch);
-        char *ddl = NULL;
-        if (i == 0 || strcmp(db, names[2 * i - 2]) != 0) {
-            if (!(ddl = show_create(s, "DATABASE", db, NULL, errstr, errsz))) goto fail;
-            sl_buf_puts(&ch, "[]");
-            snapshot_schema_record(s, db, NULL, ddl, &ch);
-            sl_free(ddl);
-            sl_buf_reset(&ch);
-        }
-        if (!(ddl = show_create(s, "TABLE", db, tb, errstr, errsz))) goto fail;
+        sl_buf_reset(&ddl), sl_buf_reset(&ch);
+        sl_buf_puts(&ddl, "DROP TABLE IF EXISTS "), quote_ident(&ddl, db), sl_buf_putc(&ddl, '.'), quote_ident(&ddl, tb);
         sl_buf_putc(&ch, '[');
-        if (my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, &ch, errstr, errsz) < 0) {
-            sl_free(ddl);
-            goto fail;
-        }
+        sl_my_table_change_json(&ch, "DROP", db, tb, NULL, NULL, NULL, 0, NULL, 0);
         sl_buf_putc(&ch, ']');
-        snapshot_schema_record(s, db, tb, ddl, &ch);
-        sl_free(ddl);
-        sl_buf_free(&ch);
-        continue;
-    fail:
-        sl_buf_free(&ch);
-        return -1;
+        snapshot_schema_record(s, db, tb, sl_buf_cstr(&ddl), &ch);
     }
-    return 0;
+    int rc = -1;
+    for (int i = 0; i < nt; i++) {
+        const char *db = names[2 * i], *tb = names[2 * i + 1];
+        if (i == 0 || strcmp(db, names[2 * i - 2]) != 0) {
+            sl_buf_reset(&ddl);
+            sl_buf_puts(&ddl, "DROP DATABASE IF EXISTS "), quote_ident(&ddl, db);
+            snapshot_statement(s, db, sl_buf_cstr(&ddl));
+            sl_buf q;
+            sl_buf_init(&q);
+            sl_buf_puts(&q, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                            "WHERE SCHEMA_NAME = '");
+            char *e = sl_malloc(strlen(db) * 2 + 1);
+            mysql_real_escape_string(s->sql, e, db, (unsigned long)strlen(db));
+            sl_buf_printf(&q, "%s'", e);
+            sl_free(e);
+            int qrc = my_query_row(s->sql, "reading a database's character set", sl_buf_cstr(&q), v, 2, errstr, errsz);
+            sl_buf_free(&q);
+            if (qrc < 0) goto done;
+            sl_buf_reset(&ddl);
+            sl_buf_puts(&ddl, "CREATE DATABASE "), quote_ident(&ddl, db);
+            if (v[0]) sl_buf_printf(&ddl, " CHARSET %s", v[0]);
+            if (v[1]) sl_buf_printf(&ddl, " COLLATE %s", v[1]);
+            sl_free(v[0]), sl_free(v[1]);
+            v[0] = v[1] = NULL;
+            snapshot_statement(s, db, sl_buf_cstr(&ddl));
+            sl_buf_reset(&ddl);
+            sl_buf_puts(&ddl, "USE "), quote_ident(&ddl, db);
+            snapshot_statement(s, db, sl_buf_cstr(&ddl));
+        }
+        char *create = show_create(s, "TABLE", db, tb, errstr, errsz);
+        if (!create) goto done;
+        sl_buf_reset(&ch);
+        sl_buf_putc(&ch, '[');
+        int trc = my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, &ch, errstr, errsz);
+        sl_buf_putc(&ch, ']');
+        if (trc == 0) snapshot_schema_record(s, db, tb, create, &ch);
+        sl_free(create);
+        if (trc < 0) goto done;
+    }
+    rc = 0;
+done:
+    sl_buf_free(&ddl), sl_buf_free(&ch);
+    return rc;
 }
 
 int my_snapshot_run(my_source *s) {
