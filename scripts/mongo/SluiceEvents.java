@@ -1069,6 +1069,17 @@ final class SluiceEvents implements Oplog {
         return new Document("cursor", cursor).append("ok", 1.0);
     }
 
+    /** A getMore of one of our cursors that asks to wait (maxTimeMS). */
+    boolean mayWait(Document command) {
+        if (command == null || command.isEmpty() || !command.keySet().iterator().next().equals("getMore")) {
+            return false;
+        }
+        Object id = command.get("getMore");
+        Object max = command.get("maxTimeMS");
+        return id instanceof Number && owns(((Number) id).longValue()) && max instanceof Number
+            && ((Number) max).longValue() > 0;
+    }
+
     boolean owns(long cursorId) {
         return cursors.containsKey(cursorId);
     }

@@ -33,6 +33,10 @@
  *    {sluiceTrimOplog: 1, keep: N} trims
  *    the oplog to its last N entries, {sluiceTrimOplog: 1, ns: "db.coll"}
  *    forgets one collection's history up to now (test-only, for error 286).
+ *  - The network setup is MongoServer.bind's, with Handler in place of the
+ *    library's request handler: a change stream getMore that may wait
+ *    (maxTimeMS) runs on a thread of its own instead of blocking a netty
+ *    event loop that other connections share.
  * Deliberately not advertised: logicalSessionTimeoutMinutes (the server has
  * no sessions or transactions) and topologyVersion (it cannot hold an
  * awaitable hello, so drivers must keep polling).
@@ -41,10 +45,15 @@ import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 
+import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.MongoThreadFactory;
 import de.bwaldvogel.mongo.backend.ArrayFilters;
 import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
@@ -55,9 +64,55 @@ import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.MongoServerError;
 import de.bwaldvogel.mongo.oplog.Oplog;
+import de.bwaldvogel.mongo.wire.MongoDatabaseHandler;
+import de.bwaldvogel.mongo.wire.MongoExceptionHandler;
+import de.bwaldvogel.mongo.wire.MongoWireMessageEncoder;
+import de.bwaldvogel.mongo.wire.MongoWireProtocolHandler;
+import de.bwaldvogel.mongo.wire.MongoWireReplyEncoder;
+import de.bwaldvogel.mongo.wire.message.ClientRequest;
+import de.bwaldvogel.mongo.wire.message.MongoMessage;
+import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
 
 public final class SluiceMongo {
+
+    /**
+     * mongo-java-server's request handler, except that a getMore that may wait (a change stream's, with
+     * maxTimeMS) runs on a thread of its own: the network thread it came on serves other connections too.
+     */
+    static final class Handler extends MongoDatabaseHandler {
+        private final ExecutorService waits;
+
+        Handler(MongoBackend backend, ChannelGroup channels, ExecutorService waits) {
+            super(backend, channels);
+            this.waits = waits;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, ClientRequest request) {
+            if (request instanceof MongoMessage && SluiceEvents.LOG.mayWait(((MongoMessage) request).getDocument())) {
+                waits.execute(() -> {
+                    try {
+                        Handler.super.channelRead0(ctx, request);
+                    } catch (RuntimeException e) {
+                        ctx.fireExceptionCaught(e);
+                    }
+                });
+                return;
+            }
+            super.channelRead0(ctx, request);
+        }
+    }
 
     /** Set while a pipeline-style update writes its result. */
     static final ThreadLocal<Boolean> PIPELINE_UPDATE = new ThreadLocal<>();
@@ -516,14 +571,40 @@ public final class SluiceMongo {
         }
 
         String me = host + ":" + port;
-        MongoServer server = new MongoServer(new Backend(replSet, me));
+        Backend backend = new Backend(replSet, me);
         // SluiceEvents replaces the library's oplog (local.oplog.rs): it
         // records the writes; change streams are cursors over it.
-        server.enableOplog();
+        backend.enableOplog();
+        // MongoServer.bind's netty setup, with Handler in place of MongoDatabaseHandler.
+        EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, new MongoThreadFactory("mongo-server-boss"),
+            NioIoHandler.newFactory());
+        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(0, new MongoThreadFactory("mongo-server-worker"),
+            NioIoHandler.newFactory());
+        ExecutorService waits = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "sluice-getmore");
+            t.setDaemon(true);
+            return t;
+        });
+        ChannelGroup channels = new DefaultChannelGroup("mongodb-channels", workers.next());
+        Channel listener;
         try {
-            // Plenty of event-loop threads: a getMore with maxTimeMS waits on its thread.
-            int threads = Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
-            server.bind(new InetSocketAddress(host, port), 1, threads);
+            listener = new ServerBootstrap()
+                .group(boss, workers)
+                .channel(NioServerSocketChannel.class)
+                .option(ChannelOption.SO_BACKLOG, 100)
+                .localAddress(new InetSocketAddress(host, port))
+                .childOption(ChannelOption.TCP_NODELAY, Boolean.TRUE)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    public void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(new MongoWireReplyEncoder());
+                        ch.pipeline().addLast(new MongoWireMessageEncoder());
+                        ch.pipeline().addLast(new MongoWireProtocolHandler());
+                        ch.pipeline().addLast(new Handler(backend, channels, waits));
+                        ch.pipeline().addLast(new MongoExceptionHandler());
+                    }
+                })
+                .bind().syncUninterruptibly().channel();
         } catch (Exception e) { // netty rethrows the checked BindException unchecked
             // Exit instead of dying in main: netty's threads would keep the JVM up.
             Throwable cause = e;
@@ -532,10 +613,17 @@ public final class SluiceMongo {
             }
             System.err.printf("SluiceMongo: ERROR cannot listen on %s: %s%n", me, cause);
             System.exit(1);
+            return;
         }
+        Channel bound = listener;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.err.println("SluiceMongo: shutting down");
-            server.shutdownNow();
+            bound.close().syncUninterruptibly();
+            channels.close().syncUninterruptibly();
+            waits.shutdownNow();
+            boss.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+            backend.close();
         }, "sluice-mongo-shutdown"));
 
         String version = libraryVersion();
