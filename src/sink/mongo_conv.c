@@ -96,8 +96,10 @@ static const char *skip_value(const char *p, const char *e) {
         } else if (*p == ',' || *p == ':') {
             if (depth == 0) return NULL;
             p++;
-        } else {
-            while (p < e && !strchr(" \t\r\n,:]}[{\"", *p)) p++;
+        } else { /* a number or literal; anything else (a NUL, a stray byte) ends the scan */
+            const char *q = p;
+            while (p < e && !memchr(" \t\r\n,:]}[{\"", *p, 11)) p++;
+            if (p == q) return NULL;
         }
     } while (depth > 0);
     return p;
@@ -512,7 +514,10 @@ static int conv(const cs *s, const bson_iter_t *it, bson_t *out, const char *key
         return 0;
     case T_DATE: case T_TIME: case T_TIMESTAMP:
         if (!as_i64(it, &i)) goto mismatch;
-        if (s->type == T_DATE) i *= 86400000;
+        if (s->type == T_DATE) {
+            if (i > INT64_MAX / 86400000 || i < INT64_MIN / 86400000) goto mismatch;
+            i *= 86400000;
+        }
         BSON_APPEND_DATE_TIME(out, key, i);
         return 0;
     case T_BYTES:

@@ -40,12 +40,14 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
 
 /* A JSON string; bytes that are not UTF-8 (BSON regexes and code are not checked by bson_validate)
  * become U+FFFD, so the output is always valid JSON text. */
-static void put_str(jw *w, const char *s, size_t n) {
+static void put_str(jw *w, const char *s, size_t n) { sl_mjson_str(w->out, s, n); }
+
+void sl_mjson_str(sl_buf *out, const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
     while (i < n && (k = utf8_len(u + i, n - i)) != 0) i += k;
     if (i == n) {
-        sl_buf_put_json_str(w->out, s, n);
+        sl_buf_put_json_str(out, s, n);
         return;
     }
     sl_buf fixed;
@@ -55,7 +57,7 @@ static void put_str(jw *w, const char *s, size_t n) {
         if (k) sl_buf_put(&fixed, s + i, k), i += k;
         else sl_buf_puts(&fixed, "\xEF\xBF\xBD"), i++;
     }
-    sl_buf_put_json_str(w->out, fixed.data, fixed.len);
+    sl_buf_put_json_str(out, fixed.data, fixed.len);
     sl_buf_free(&fixed);
 }
 static void put_cstr(jw *w, const char *s) { put_str(w, s, strlen(s)); }

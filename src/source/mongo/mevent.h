@@ -38,6 +38,8 @@ int sl_mjson_doc(sl_buf *out, const bson_t *doc, sl_mjson_mode mode, bool java_s
 /* Appends the value the iterator is on. */
 int sl_mjson_value(sl_buf *out, const bson_iter_t *it, sl_mjson_mode mode, bool java_spacing);
 
+/* Appends a JSON string literal of n bytes; bytes that are not UTF-8 become U+FFFD. */
+void sl_mjson_str(sl_buf *out, const char *s, size_t n);
 /* Appends a finite double as Java's Double.toString writes it ("1.0", "1.0E20"). */
 void sl_mjson_java_double(sl_buf *out, double d);
 

@@ -454,7 +454,7 @@ void sl_mschema_json(const sl_mschema *s, sl_buf *out) {
             sl_mschema_json(s->kids[i], out);
             out->len--; /* reopen the object for "field" */
             sl_buf_puts(out, ",\"field\":");
-            sl_buf_put_json_str(out, s->fields[i], strlen(s->fields[i]));
+            sl_mjson_str(out, s->fields[i], strlen(s->fields[i]));
             sl_buf_putc(out, '}');
         }
         sl_buf_putc(out, ']');
@@ -468,7 +468,7 @@ void sl_mschema_json(const sl_mschema *s, sl_buf *out) {
     sl_buf_printf(out, ",\"optional\":%s", s->optional ? "true" : "false");
     if (s->name) {
         sl_buf_puts(out, ",\"name\":");
-        sl_buf_put_json_str(out, s->name, strlen(s->name));
+        sl_mjson_str(out, s->name, strlen(s->name));
     }
     if (s->logical) sl_buf_puts(out, ",\"version\":1");
     if (s->logical == L_DECIMAL) sl_buf_printf(out, ",\"parameters\":{\"scale\":\"%" PRId32 "\"}", s->scale);
@@ -560,7 +560,7 @@ static int put_struct(const sl_mschema *s, const bson_t *doc, sl_mjson_mode fmt,
     for (size_t i = 0; i < s->n; i++) {
         const sl_mschema *k = s->kids[i];
         if (i) sl_buf_putc(out, ',');
-        sl_buf_put_json_str(out, s->fields[i], strlen(s->fields[i]));
+        sl_mjson_str(out, s->fields[i], strlen(s->fields[i]));
         sl_buf_putc(out, ':');
         bool found = bson_iter_init_find(&f, doc, s->fields[i]) ||
                      (strchr(s->fields[i], '.') && bson_iter_init(&f, doc) &&
@@ -604,7 +604,11 @@ static int put_val(const sl_mschema *s, const bson_iter_t *it, sl_mjson_mode fmt
         switch (bson_iter_type(it)) {
         case BSON_TYPE_INT32: i = bson_iter_int32(it); break;
         case BSON_TYPE_INT64: i = bson_iter_int64(it); break;
-        case BSON_TYPE_DOUBLE: d = bson_iter_double(it), is_d = true, i = isfinite(d) ? (int64_t)d : 0; break;
+        case BSON_TYPE_DOUBLE: /* Java's (long) cast: saturating, NaN 0 */
+            d = bson_iter_double(it), is_d = true;
+            i = isnan(d) ? 0 : d >= 9.2233720368547758e18 ? INT64_MAX : d <= -9.2233720368547758e18 ? INT64_MIN
+                                                                                                : (int64_t)d;
+            break;
         case BSON_TYPE_DATE_TIME: i = bson_iter_date_time(it); break;
         case BSON_TYPE_TIMESTAMP: {
             uint32_t t, inc;
@@ -632,7 +636,7 @@ static int put_val(const sl_mschema *s, const bson_iter_t *it, sl_mjson_mode fmt
         sl_buf_init(&t);
         if (BSON_ITER_HOLDS_UTF8(it)) {
             const char *str = bson_iter_utf8(it, &len);
-            sl_buf_put_json_str(out, str, len);
+            sl_mjson_str(out, str, len);
             sl_buf_free(&t);
             return 0;
         }
@@ -660,7 +664,7 @@ static int put_val(const sl_mschema *s, const bson_iter_t *it, sl_mjson_mode fmt
                 if (p) bson_destroy(p);
             }
         }
-        sl_buf_put_json_str(out, t.data ? t.data : "", t.len);
+        sl_mjson_str(out, t.data ? t.data : "", t.len);
         sl_buf_free(&t);
         return 0;
     }
@@ -709,7 +713,7 @@ static int put_val(const sl_mschema *s, const bson_iter_t *it, sl_mjson_mode fmt
         sl_buf_putc(out, '{');
         for (bool first = true; bson_iter_next(&c); first = false) {
             if (!first) sl_buf_putc(out, ',');
-            sl_buf_put_json_str(out, bson_iter_key(&c), bson_iter_key_len(&c));
+            sl_mjson_str(out, bson_iter_key(&c), bson_iter_key_len(&c));
             sl_buf_putc(out, ':');
             if (put_val(s->kids[0], &c, fmt, out, depth + 1, err, errsz) < 0) return -1;
         }
