@@ -322,7 +322,7 @@ def test_kill9_repeatedly_then_replay_equals_table(my, mysluice):
         f"{summary}\nmissing={missing[:20]} extra={extra[:20]} "
         f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}")
     assert stats["snapshots"] >= 1 and stats["c"] + stats["u"] + stats["d"] > 0
-    assert stats["schema_changes"] >= 2 * stats["snapshots"]  # each snapshot began with the schemas
+    assert stats["schema_changes"] >= 6 * stats["snapshots"]  # each snapshot began with the schemas
     assert stats["tx_markers"] >= 2  # provide.transaction.metadata: BEGIN/END records came along
 
     # Transactions: every one committed after the last snapshot's consistent point is there, whole (its
@@ -407,9 +407,10 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
     whole = got[:got.rfind(b"\n") + 1]
     events.write_bytes(whole)  # whole lines only: a line cut in the pipe was never flushed
     first = [json.loads(l) for l in whole.splitlines()]
-    # the snapshot's schema change events come first: CREATE DATABASE, CREATE TABLE
-    assert [e["topic"] for e in first[:2]] == ["my", "my"] and payload(first[1])["tableChanges"][0]["type"] == "CREATE"
-    first = first[2:]
+    # the snapshot's schema change events come first: SET, DROP TABLE/DATABASE IF EXISTS, CREATE DATABASE, USE,
+    # CREATE TABLE
+    assert [e["topic"] for e in first[:6]] == ["my"] * 6 and payload(first[5])["tableChanges"][0]["type"] == "CREATE"
+    first = first[6:]
     n1 = len(first)
     assert rows // 2 < n1 < rows, n1  # some, but not all rows, and more than half of them
     assert [payload(e)["op"] for e in first] == ["r"] * n1
@@ -452,7 +453,7 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
         return state
 
     lines = LineCounter(events)
-    want = 2 + n1 + above + 5  # the schemas, the resumed snapshot (no schemas again), then u, u, d + tombstone, c
+    want = 6 + n1 + above + 5  # the schemas, the resumed snapshot (no schemas again), then u, u, d + tombstone, c
     wait_until(lambda: lines.update() >= want, timeout=60, interval=0.1, what=f"{want} lines")
     time.sleep(0.5)  # nothing more may come
     assert s.stop() == 0
@@ -467,7 +468,7 @@ def test_kill9_mid_snapshot_resumes_after_the_last_chunk(my, mysluice):
     assert len(r2) == above < rows  # exactly the rows after the resume key, as they are now
     assert all(p["source"]["snapshot"] != "first" for p in r2)
     assert r2[-1]["source"]["snapshot"] == "last"
-    assert len(ev) == want - 2, len(ev)
+    assert len(ev) == want - 6, len(ev)
     total_r = sum(1 for e in ev if payload(e) and payload(e)["op"] == "r")
     assert total_r == n1 + above and total_r < 2 * rows
     # (c) the replayed file equals the table, and the changes made while sluice was down were streamed
@@ -531,8 +532,8 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     assert rc == 0, log_text(s)[-3000:]
     assert got.endswith(b"\n")
     first = [json.loads(l) for l in bytes(got).splitlines()]
-    assert [e["topic"] for e in first[:2]] == ["my", "my"]  # the snapshot's schema change events
-    first = first[2:]
+    assert [e["topic"] for e in first[:6]] == ["my"] * 6  # the snapshot's schema change events
+    first = first[6:]
     n1 = len(first)
     assert rows // 3 - 2 <= n1 < rows and [payload(e)["after"]["id"] for e in first] == list(range(1, n1 + 1))
     off = offset_of(s)
@@ -547,13 +548,13 @@ def test_sigterm_mid_snapshot_exits_0_and_the_next_run_resumes(my, mysluice):
     start_run(s)
     wait_log(s, "snapshot complete", timeout=60)
     lines = LineCounter(events)
-    want = 2 + n1 + (rows - k) + 2  # schemas (not sent again by the resumed snapshot), rows, 2 updates
+    want = 6 + n1 + (rows - k) + 2  # schemas (not sent again by the resumed snapshot), rows, 2 updates
     wait_until(lambda: lines.update() >= want, 60, what=f"{want} lines")
     time.sleep(0.5)
     assert s.stop() == 0
     assert "resuming" in log_text(s, s.mark)
     ev = s.events()
-    assert len(ev) == want - 2
+    assert len(ev) == want - 6
     second = [payload(e) for e in ev[n1:]]
     assert [p["after"]["id"] for p in second[:-2]] == list(range(k + 1, rows + 1))
     assert [(p["op"], p["after"]["id"]) for p in second[-2:]] == [("u", 1), ("u", rows)]
@@ -614,7 +615,7 @@ def stall_mid_snapshot_then_kill9(s, rows, fraction):
     s.out = events
     got = [json.loads(l) for l in whole.splitlines()]
     n = next((i for i, e in enumerate(got) if e["topic"] != "my"), len(got))
-    assert n >= 2 and all(e["topic"] != "my" for e in got[n:])  # the snapshot's schema change events come first
+    assert n >= 6 and all(e["topic"] != "my" for e in got[n:])  # the snapshot's schema change events come first
     return got[n:]
 
 
@@ -742,8 +743,8 @@ def test_resumed_snapshot_whose_table_is_gone_goes_on_with_the_next(my, mysluice
     mysql(my, f"DROP TABLE {a}")
     start_run(s)
     wait_log(s, "snapshot complete", timeout=60)
-    s.schema_events = True  # (3 at the first snapshot's start, the DROP)
-    s.wait_events(3 + len(first) + rows_b + 1)
+    s.schema_events = True  # (8 at the first snapshot's start, the DROP)
+    s.wait_events(8 + len(first) + rows_b + 1)
     s.schema_events = False
     time.sleep(0.5)
     assert s.stop() == 0
@@ -754,8 +755,10 @@ def test_resumed_snapshot_whose_table_is_gone_goes_on_with_the_next(my, mysluice
     s.schema_events = True
     ddl = [payload(e) for e in s.events() if e["topic"] == "my"]
     s.schema_events = False
-    assert ddl[0]["ddl"].startswith("CREATE DATABASE `sluice`")
-    assert [(d["ddl"].split(" (")[0], d["tableChanges"][0]["type"]) for d in ddl[1:]] == [
+    assert [d["ddl"].split(" ")[0] for d in ddl[:6]] == ["SET", "DROP", "DROP", "DROP", "CREATE", "USE"]
+    assert ddl[4]["ddl"].startswith("CREATE DATABASE `sluice`")
+    assert [(d["ddl"].split(" (")[0], d["tableChanges"][0]["type"]) for d in ddl[1:3] + ddl[6:]] == [
+        (f"DROP TABLE IF EXISTS `sluice`.`{a}`", "DROP"), (f"DROP TABLE IF EXISTS `sluice`.`{b}`", "DROP"),
         (f"CREATE TABLE `{a}`", "CREATE"), (f"CREATE TABLE `{b}`", "CREATE"), (f"DROP TABLE `sluice`.`{a}`", "DROP")]
     second = [payload(e) for e in s.events()[len(first):] if e["topic"] != "my"]
     assert [(p["op"], p["source"]["table"], p["after"]["id"]) for p in second] == \

@@ -65,15 +65,23 @@ def test_ddl_mid_stream(my, mysluice, row_metadata):
     mysql(my, "DROP TABLE IF EXISTS it_my_ddl")
     mysql(my, "CREATE TABLE it_my_ddl (id INT PRIMARY KEY, a VARCHAR(10))")
     s = mysluice(table_include_list="sluice.it_my_ddl", snapshot_mode="no_data", schema_events=True).start()
-    # no_data: the snapshot sends the schemas alone, the captured database's then the table's
-    db_ev, tb_ev = s.wait_events(2)
+    # no_data: the snapshot sends the schemas alone, in Debezium's order: the server's charset, DROP TABLE IF
+    # EXISTS, DROP DATABASE IF EXISTS, CREATE DATABASE, USE, CREATE TABLE
+    head = s.wait_events(6)
     wait_log(s, "streaming binlog from")
-    assert [e["topic"] for e in (db_ev, tb_ev)] == ["my", "my"]
+    assert [e["topic"] for e in head] == ["my"] * 6
+    assert [payload(e)["ddl"].split(" (")[0] for e in head] == [
+        "SET character_set_server=utf8mb4, collation_server=utf8mb4_general_ci",
+        "DROP TABLE IF EXISTS `sluice`.`it_my_ddl`", "DROP DATABASE IF EXISTS `sluice`",
+        "CREATE DATABASE `sluice` CHARSET utf8mb4 COLLATE utf8mb4_general_ci", "USE `sluice`",
+        "CREATE TABLE `it_my_ddl`"]
+    assert key_payload(head[0]) == {"databaseName": ""} and payload(head[0])["source"]["db"] == ""
+    assert [x["type"] for x in payload(head[1])["tableChanges"]] == ["DROP"]
+    db_ev, tb_ev = head[3], head[5]
     dbp, tbp = payload(db_ev), payload(tb_ev)
-    assert dbp["ddl"].startswith("CREATE DATABASE `sluice`") and dbp["tableChanges"] == []
-    assert dbp["databaseName"] == "sluice" and dbp["source"]["table"] is None
+    assert dbp["tableChanges"] == [] and dbp["databaseName"] == "sluice" and dbp["source"]["table"] is None
     assert tbp["ddl"].startswith("CREATE TABLE `it_my_ddl` (") and "`a` varchar(10)" in tbp["ddl"]
-    assert [payload(e)["source"]["snapshot"] for e in (db_ev, tb_ev)] == ["true", "true"]
+    assert [payload(e)["source"]["snapshot"] for e in head] == ["true"] * 6
     assert tbp["source"]["table"] == "it_my_ddl" and tbp["source"]["file"] and tbp["source"]["pos"] > 0
     (ch,) = tbp["tableChanges"]
     assert ch["type"] == "CREATE" and columns(ch) == [("id", "INT"), ("a", "VARCHAR")]
@@ -82,10 +90,10 @@ def test_ddl_mid_stream(my, mysluice, row_metadata):
              "INSERT INTO it_my_ddl VALUES (2, 'y', 8)", "ALTER TABLE it_my_ddl DROP COLUMN a",
              "INSERT INTO it_my_ddl VALUES (3, 9)", "ALTER TABLE it_my_ddl RENAME COLUMN b TO c",
              "UPDATE it_my_ddl SET c = 10 WHERE id = 3"]
-    for n, q in enumerate(stmts, 3):
+    for n, q in enumerate(stmts, 7):
         mysql(my, q)
         s.wait_events(n)
-    ev = s.wait_events(9)[2:]
+    ev = s.wait_events(13)[6:]
     data = [e for e in ev if e["topic"] == "my.sluice.it_my_ddl"]
     ddl = [e for e in ev if e["topic"] == "my"]
     assert len(data) == 4 and len(ddl) == 3
@@ -181,9 +189,9 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path, row_me
     (tmp_path / "off").mkdir()
     off = MySluice(tmp_path / "off", my, table_include_list="sluice.it_my_sc.*", snapshot_mode="no_data",
                    include_schema_changes="false", skipped_operations="none", schema_events=True).start()
-    head = s.wait_events(2)  # the no_data snapshot's: CREATE DATABASE `sluice`, CREATE TABLE `it_my_sc0`
-    assert [payload(e)["ddl"].split(" (")[0].split(" /*")[0] for e in head] == \
-        ["CREATE DATABASE `sluice`", "CREATE TABLE `it_my_sc0`"]
+    head = s.wait_events(6)  # the no_data snapshot's: SET, DROP TABLE, DROP DATABASE, CREATE DATABASE, USE, CREATE
+    assert [payload(e)["ddl"].split(" ")[0] for e in head] == ["SET", "DROP", "DROP", "CREATE", "USE", "CREATE"]
+    assert payload(head[5])["ddl"].startswith("CREATE TABLE `it_my_sc0`")
     wait_log(s, "streaming binlog from")
     wait_log(off, "streaming binlog from")
     # (each statement's event waited for: an event describes the table as it is when the event is read)
@@ -193,8 +201,8 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path, row_me
                  ("INSERT INTO it_my_sc1 (e) VALUES ('b''c')", 2), ("TRUNCATE TABLE it_my_sc1", 3),
                  ("RENAME TABLE it_my_sc1 TO it_my_sc2", 4), ("DROP TABLE it_my_sc2, it_my_other", 5)]:
         mysql(my, q)
-        s.wait_events(n + 2)
-    ev = s.wait_events(7)[2:]
+        s.wait_events(n + 6)
+    ev = s.wait_events(11)[6:]
     assert [e["topic"] for e in ev] == ["my", "my.sluice.it_my_sc1", "my.sluice.it_my_sc1", "my", "my"]
     create, ins, trunc, rename, drop = ev
     c = payload(create)["tableChanges"][0]
@@ -218,7 +226,7 @@ def test_schema_changes_tables_databases_truncate(my, mysluice, tmp_path, row_me
     # database statements of a captured database (the test user's database filter is open)
     mysql(my, "CREATE DATABASE it_my_scdb")
     mysql(my, "DROP DATABASE it_my_scdb")
-    ev = s.wait_events(9)[2:]
+    ev = s.wait_events(13)[6:]
     assert [(payload(e)["databaseName"], payload(e)["tableChanges"]) for e in ev[5:]] == \
         [("it_my_scdb", []), ("it_my_scdb", [])]
     assert payload(ev[5])["ddl"] == "CREATE DATABASE it_my_scdb"

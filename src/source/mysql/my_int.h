@@ -104,8 +104,8 @@ void my_rels_forget(my_source *s, const char *db, const char *table);
 void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);
 /* Appends Debezium's tableChanges element for db.table as information_schema describes it now (table
  * null when it no longer exists). 0, or -1 with errstr when the query failed. */
-int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, sl_buf *out,
-                    char *errstr, size_t errsz);
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, bool declared,
+                    sl_buf *out, char *errstr, size_t errsz);
 
 /* my_snapshot.c */
 int my_snapshot_run(my_source *s);

@@ -457,8 +457,8 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
 
 /* ---- schema change events ---- */
 
-int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, sl_buf *out,
-                    char *errstr, size_t errsz) {
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, bool declared,
+                    sl_buf *out, char *errstr, size_t errsz) {
     char *edb = escape(s->sql, db), *etb = escape(s->sql, table);
     sl_buf q;
     sl_buf_init(&q);
@@ -507,10 +507,14 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
         sl_my_coldesc *c = &cols[i];
         c->name = row[0];
         c->position = row[1] ? atoi(row[1]) : i + 1;
-        c->data_type = row[2]; /* MariaDB's JSON is LONGTEXT (with a json_valid check): so Debezium reports it */
+        /* MariaDB's JSON is LONGTEXT with a json_valid() check. Debezium reports what the statement it parses
+           says: JSON for a column declared so in a DDL statement read from the binlog (declared), LONGTEXT
+           with its charset in the snapshot (SHOW CREATE TABLE shows it so). */
+        bool json = declared && row[10] && atoi(row[10]) > 0;
+        c->data_type = json ? "json" : row[2];
         c->column_type = row[3];
         c->nullable = row[4] && !strcmp(row[4], "YES");
-        c->charset = row[5];
+        c->charset = json ? NULL : row[5];
         c->default_expr = row[6];
         c->extra = row[7];
         c->comment = comments ? row[8] : NULL;

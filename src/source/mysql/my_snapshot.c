@@ -432,7 +432,7 @@ static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, siz
         if (!create) goto done;
         sl_buf_reset(&ch);
         sl_buf_putc(&ch, '[');
-        int trc = my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, &ch, errstr, errsz);
+        int trc = my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, false, &ch, errstr, errsz);
         sl_buf_putc(&ch, ']');
         if (trc == 0) snapshot_schema_record(s, db, tb, create, &ch);
         sl_free(create);
