@@ -114,7 +114,11 @@ typedef struct sl_cell {
     uint8_t flags;        /* SL_CELL_* */
 } sl_cell;
 
-typedef enum sl_snap { SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST } sl_snap;
+/* source.snapshot (Debezium's SnapshotRecord): *_IN_DC mark a table's first / last row that is not the
+ * snapshot's first / last. */
+typedef enum sl_snap {
+    SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST, SL_SNAP_FIRST_IN_DC, SL_SNAP_LAST_IN_DC
+} sl_snap;
 
 /* Source position of one record. PostgreSQL fills the LSN fields, MySQL the binlog fields. */
 typedef struct sl_pos {
@@ -129,6 +133,9 @@ typedef struct sl_pos {
     uint32_t row;          /* row number inside the rows event */
     uint64_t thread;       /* thread id of the session that wrote it, 0 if unknown */
     const char *query;     /* the statement, when the server logs it (annotate rows), else NULL */
+    /* PostgreSQL: the replication origin of the transaction (pgoutput Origin message), NULL if none */
+    const char *origin;
+    uint64_t origin_lsn;
 } sl_pos;
 
 typedef struct sl_header {
@@ -177,6 +184,7 @@ typedef struct sl_record {
     int64_t ts_us;          /* source commit time, microseconds since the epoch */
     uint64_t txid;          /* 0 when not in a transaction */
     uint64_t tx_order;      /* 1-based position inside the transaction */
+    uint64_t tx_coll_order; /* 1-based position among the transaction's events of this table (0: tx_order) */
     /* op m (logical decoding message) */
     const char *msg_prefix;
     const char *msg_content;

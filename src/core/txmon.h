@@ -18,6 +18,7 @@ typedef struct sl_txmon {
         uint64_t n;
     } *coll;
     int ncoll, cap;
+    uint64_t coll_order;     /* the last counted event's position among its table's (data_collection_order) */
 } sl_txmon;
 
 /* Before adding a change event of table t: when it is the transaction's
@@ -25,8 +26,14 @@ typedef struct sl_txmon {
  * transaction fields exactly as the event's: txid, pos, ts_us, tx_order);
  * counts the event either way. NULL when no BEGIN was added. */
 sl_record *sl_txmon_event(sl_txmon *m, sl_batch *b, const sl_table *t);
+/* The same for an event counted under the data collection name `coll` when t is NULL. */
+sl_record *sl_txmon_event_coll(sl_txmon *m, sl_batch *b, const sl_table *t, const char *coll);
+/* Opens the transaction at its start (Debezium PostgreSQL emits BEGIN on the BEGIN
+ * message, captured events or not): appends and returns the BEGIN record. */
+sl_record *sl_txmon_begin(sl_txmon *m, sl_batch *b);
 /* At commit: appends and returns the END record (event_count and
- * data_collections filled; the caller fills the rest as for BEGIN), or NULL
+ * data_collections filled, in the order of Debezium's HashMap of the
+ * per-table counts; the caller fills the rest as for BEGIN), or NULL
  * when the transaction had no captured event. Resets the monitor. */
 sl_record *sl_txmon_commit(sl_txmon *m, sl_batch *b);
 /* Forgets an open transaction (the connection was lost mid-transaction). */

@@ -31,6 +31,7 @@
  * escapes longer than 256 bytes, float text longer than 512 bytes).
  */
 #include "format/dbz_json.h"
+#include "util/jhash.h"
 #include "util/mem.h"
 #include <math.h>
 #include <stdio.h>
@@ -159,8 +160,24 @@ static bool is_my_ubigint(const sl_dbz_opts *o, const sl_column *c) {
     return c->type_name ? type_is(c, "bigint") || type_is(c, "int8") : c->src_type == MYSQL_TYPE_LONGLONG;
 }
 
-/* MySQL POINT columns get io.debezium.data.geometry.Point, every other spatial type Geometry. */
-static bool is_my_point(const sl_column *c) { return c->type == SL_T_GEOMETRY && type_is(c, "point"); }
+/* POINT columns (MySQL POINT, PostgreSQL point) get io.debezium.data.geometry.Point, every other spatial type Geometry. */
+static bool is_my_point(const sl_column *c) {
+    return (c->type == SL_T_GEOMETRY && type_is(c, "point")) ||
+           (c->elem == SL_T_GEOMETRY && c->type_name && strcmp(c->type_name, "_point") == 0); /* point[] */
+}
+
+/* MariaDB's JSON is LONGTEXT with a json_valid() check: Debezium's MariaDB connector sees a plain string. */
+static bool is_mariadb(const sl_dbz_opts *o) { return o->connector && strcmp(o->connector, "mariadb") == 0; }
+
+/* PostgreSQL extension / text-search types that Debezium names (others of SL_T_STRING are plain strings). */
+typedef enum { PGX_NONE, PGX_HSTORE, PGX_LTREE, PGX_TSVECTOR } pg_ext;
+static pg_ext pg_ext_type(const sl_dbz_opts *o, const sl_column *c) {
+    if (c->type != SL_T_STRING || !c->type_name || is_binlog(o)) return PGX_NONE;
+    if (strcmp(c->type_name, "hstore") == 0) return PGX_HSTORE;
+    if (strcmp(c->type_name, "ltree") == 0) return PGX_LTREE;
+    if (strcmp(c->type_name, "tsvector") == 0) return PGX_TSVECTOR;
+    return PGX_NONE;
+}
 
 static int frac_digits(const sl_column *c) { return c->scale >= 0 ? c->scale : 6; }
 
@@ -255,7 +272,21 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
         else if (o->decimal_mode == SL_DEC_STRING) schema_head(b, "string", optional, NULL, 0);
         else schema_decimal(b, optional, 2, -1);
         break;
-    case SL_T_STRING: schema_head(b, "string", optional, NULL, 0); break;
+    case SL_T_STRING:
+        switch (pg_ext_type(o, c)) {
+        case PGX_HSTORE: /* hstoreSchema(): Json, or a map of string to optional string */
+            if (!o->hstore_map) schema_head(b, "string", optional, "io.debezium.data.Json", 1);
+            else {
+                sl_buf_puts(b, "{\"type\":\"map\",\"keys\":{\"type\":\"string\",\"optional\":false},"
+                               "\"values\":{\"type\":\"string\",\"optional\":true},\"optional\":");
+                put_bool(b, optional);
+            }
+            break;
+        case PGX_LTREE: schema_head(b, "string", optional, "io.debezium.data.Ltree", 1); break;
+        case PGX_TSVECTOR: schema_head(b, "string", optional, "io.debezium.data.Tsvector", 1); break;
+        case PGX_NONE: schema_head(b, "string", optional, NULL, 0); break;
+        }
+        break;
     case SL_T_BYTES: schema_head(b, o->binary_mode == SL_BIN_BYTES ? "bytes" : "string", optional, NULL, 0); break;
     case SL_T_DATE:
         schema_head(b, "int32", optional, adaptive ? "io.debezium.time.Date" : "org.apache.kafka.connect.data.Date", 1);
@@ -284,7 +315,7 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_TIMESTAMPTZ: schema_head(b, "string", optional, "io.debezium.time.ZonedTimestamp", 1); break;
     case SL_T_INTERVAL: schema_head(b, "int64", optional, "io.debezium.time.MicroDuration", 1); break;
     case SL_T_UUID: schema_head(b, "string", optional, "io.debezium.data.Uuid", 1); break;
-    case SL_T_JSON: schema_head(b, "string", optional, "io.debezium.data.Json", 1); break;
+    case SL_T_JSON: schema_head(b, "string", optional, is_mariadb(o) ? NULL : "io.debezium.data.Json", is_mariadb(o) ? 0 : 1); break;
     case SL_T_XML: schema_head(b, "string", optional, "io.debezium.data.Xml", 1); break;
     case SL_T_ENUM:
         schema_head(b, "string", optional, "io.debezium.data.Enum", 1);
@@ -944,12 +975,19 @@ static bool put_timestamp(const sl_dbz_opts *o, const sl_column *c, const char *
     return true;
 }
 
-/* date: epoch days; 'infinity' is LocalDate -5877611-06-21 and '-infinity' -5877611-06-22 in Debezium. */
-static bool put_date(const char *s, size_t n, sl_buf *out) {
+/*
+ * date: epoch days. 'infinity' / '-infinity' streamed are DateTimeFormat.date()'s LocalDate -5877611-06-21
+ * / -22; read by the snapshot they are pgjdbc's java.sql.Date(DATE_POSITIVE/NEGATIVE_INFINITY), whose
+ * toLocalDate() (UTC; the Julian calendar before 1582 for the negative one) gives +292278994-08-16 /
+ * +292269055-12-02, and Date.toEpochDay's (int) cast of their epoch days.
+ */
+static bool put_date(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out) {
     int kind;
     int64_t days;
     if (!parse_timestamp(s, n, false, true, &kind, &days)) return false;
-    if (kind != TS_FINITE) days = days_from_civil(-5877611, 6, kind == TS_PINF ? 21 : 22);
+    if (kind != TS_FINITE && o->snapshot_read)
+        days = (int32_t)(uint32_t)(uint64_t)(kind == TS_PINF ? 106751991166LL : 106748361128LL);
+    else if (kind != TS_FINITE) days = days_from_civil(-5877611, 6, kind == TS_PINF ? 21 : 22);
     if (days < INT32_MIN || days > INT32_MAX) return false;
     sl_buf_put_i64(out, days);
     return true;
@@ -1127,8 +1165,8 @@ static int days_in_month(int64_t y, int64_t m) {
  * empty JSON (convertJson). They then become null, or the converter's
  * fallback in a NOT NULL column, exactly like a NULL.
  */
-static bool my_null_cell(const sl_column *c, const char *s, size_t n) {
-    if (c->type == SL_T_JSON) return n == 0;
+static bool my_null_cell(const sl_dbz_opts *o, const sl_column *c, const char *s, size_t n) {
+    if (c->type == SL_T_JSON) return n == 0 && !is_mariadb(o);
     if (c->type != SL_T_DATE && c->type != SL_T_TIMESTAMP) return false;
     cur cu = {s, n, 0};
     int64_t y, m, d;
@@ -1292,6 +1330,123 @@ static bool my_put_geometry(const sl_column *c, const char *s, size_t n, sl_buf 
 }
 
 /* ---------------------------------------------------------------------------
+ * PostgreSQL point and hstore
+ */
+
+static void put_le_double(bsink *bs, double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int i = 0; i < 8; i++) bs_byte(bs, (uint8_t)(u >> (8 * i)));
+}
+
+/*
+ * point "(x,y)" → Point.createValue(schema, x, y): x, y, the 21-byte
+ * little-endian WKB Point Debezium builds from them, srid null. The
+ * coordinates are PGpoint's Double.parseDouble of the two parts.
+ */
+static bool put_pg_point(const char *s, size_t n, sl_buf *out) {
+    if (n < 5 || s[0] != '(' || s[n - 1] != ')' || n > 128) return false;
+    char tmp[130];
+    memcpy(tmp, s + 1, n - 2);
+    tmp[n - 2] = 0;
+    char *comma = strchr(tmp, ','), *end;
+    if (!comma) return false;
+    *comma = 0;
+    double x = strtod(tmp, &end);
+    if (end == tmp || *end) return false;
+    double y = strtod(comma + 1, &end);
+    if (end == comma + 1 || *end) return false;
+    sl_buf_puts(out, "{\"x\":");
+    put_java_double(out, x, false);
+    sl_buf_puts(out, ",\"y\":");
+    put_java_double(out, y, false);
+    sl_buf_puts(out, ",\"wkb\":");
+    bsink bs;
+    bs_begin(&bs, out, BS_B64);
+    bs_byte(&bs, 1);
+    bs_byte(&bs, 1), bs_byte(&bs, 0), bs_byte(&bs, 0), bs_byte(&bs, 0);
+    put_le_double(&bs, x);
+    put_le_double(&bs, y);
+    bs_end(&bs);
+    sl_buf_puts(out, ",\"srid\":null}");
+    return true;
+}
+
+/* One "..."-quoted hstore token at s[*i] (a quote), backslash escapes removed, appended to b. */
+static bool hstore_token(const char *s, size_t n, size_t *i, sl_buf *b) {
+    if (*i >= n || s[*i] != '"') return false;
+    for ((*i)++; *i < n && s[*i] != '"'; (*i)++) {
+        if (s[*i] == '\\' && ++*i >= n) return false;
+        sl_buf_putc(b, s[*i]);
+    }
+    if (*i >= n) return false;
+    (*i)++;
+    return true;
+}
+
+/*
+ * hstore text ("k"=>"v", "k2"=>NULL) as pgjdbc's HStoreConverter.fromString
+ * reads it into a HashMap, written by Jackson in the map's order:
+ * {"k":"v","k2":null}. json mode: that object as a JSON string
+ * (convertHstoreToJsonString); map mode: the object itself.
+ */
+static bool put_hstore(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out) {
+    sl_buf text; /* unescaped keys and values, back to back */
+    sl_buf_init(&text);
+    size_t cap = 8, cnt = 0;
+    size_t *ko = sl_malloc(cap * sizeof *ko), *kl = sl_malloc(cap * sizeof *kl);
+    size_t *vo = sl_malloc(cap * sizeof *vo), *vl = sl_malloc(cap * sizeof *vl);
+    bool ok = true;
+    for (size_t i = 0; i < n;) {
+        while (i < n && (s[i] == ' ' || s[i] == ',')) i++;
+        if (i == n) break;
+        if (cnt == cap) {
+            cap *= 2;
+            ko = sl_realloc(ko, cap * sizeof *ko), kl = sl_realloc(kl, cap * sizeof *kl);
+            vo = sl_realloc(vo, cap * sizeof *vo), vl = sl_realloc(vl, cap * sizeof *vl);
+        }
+        ko[cnt] = text.len;
+        if (!(ok = hstore_token(s, n, &i, &text))) break;
+        kl[cnt] = text.len - ko[cnt];
+        if (!(ok = i + 2 <= n && s[i] == '=' && s[i + 1] == '>')) break;
+        i += 2;
+        if (i + 4 <= n && memcmp(s + i, "NULL", 4) == 0) {
+            vo[cnt] = SIZE_MAX, vl[cnt] = 0, i += 4;
+        } else {
+            vo[cnt] = text.len;
+            if (!(ok = hstore_token(s, n, &i, &text))) break;
+            vl[cnt] = text.len - vo[cnt];
+        }
+        cnt++;
+    }
+    if (ok) {
+        const char **keys = sl_malloc((cnt ? cnt : 1) * sizeof *keys);
+        int *order = sl_malloc((cnt ? cnt : 1) * sizeof *order);
+        for (size_t k = 0; k < cnt; k++) keys[k] = text.data + ko[k];
+        sl_java_hashmap_order(keys, kl, (int)cnt, order);
+        sl_buf obj;
+        sl_buf_init(&obj);
+        sl_buf_putc(&obj, '{');
+        for (size_t k = 0; k < cnt; k++) {
+            int e = order[k];
+            if (k) sl_buf_putc(&obj, ',');
+            sl_buf_put_json_str(&obj, text.data + ko[e], kl[e]);
+            sl_buf_putc(&obj, ':');
+            if (vo[e] == SIZE_MAX) sl_buf_puts(&obj, "null");
+            else sl_buf_put_json_str(&obj, text.data + vo[e], vl[e]);
+        }
+        sl_buf_putc(&obj, '}');
+        if (o->hstore_map) sl_buf_put(out, obj.data, obj.len);
+        else sl_buf_put_json_str(out, obj.data, obj.len);
+        sl_buf_free(&obj);
+        sl_free(keys), sl_free(order);
+    }
+    sl_free(ko), sl_free(kl), sl_free(vo), sl_free(vl);
+    sl_buf_free(&text);
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------
  * Values
  */
 
@@ -1418,6 +1573,9 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_NUMERIC: return put_numeric(o, c, s, n, out);
     case SL_T_MONEY: return put_money(o, s, n, out);
     case SL_T_STRING:
+        if (!in_array && pg_ext_type(o, c) == PGX_HSTORE) return put_hstore(o, s, n, out);
+        sl_buf_put_json_str(out, s, n);
+        return true;
     case SL_T_UUID:
     case SL_T_JSON:
     case SL_T_XML:
@@ -1428,7 +1586,7 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
         if (c->repr != SL_REPR_RAW) return put_bytea(o, s, n, out);
         my_put_raw(o, c, s, n, out);
         return true;
-    case SL_T_DATE: return my ? my_put_date(s, n, out) : put_date(s, n, out);
+    case SL_T_DATE: return my ? my_put_date(s, n, out) : put_date(o, s, n, out);
     case SL_T_TIME: return my ? my_put_time(o, s, n, out) : put_time(o, c, in_array, s, n, out);
     case SL_T_TIMETZ: return put_timetz(in_array, s, n, out);
     case SL_T_TIMESTAMP: return my ? my_put_datetime(o, c, s, n, out) : put_timestamp(o, c, s, n, out);
@@ -1437,7 +1595,7 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_BIT: return put_bits(c, s, n, my ? (size_t)(bits_length(c) + 7) / 8 : 0, out);
     case SL_T_ARRAY: return !in_array && put_array(o, c, s, n, out);
     case SL_T_YEAR: return my_put_year(s, n, out);
-    case SL_T_GEOMETRY: return my_put_geometry(c, s, n, out);
+    case SL_T_GEOMETRY: return my ? my_put_geometry(c, s, n, out) : put_pg_point(s, n, out);
     }
     return false;
 }
@@ -1478,12 +1636,20 @@ static void put_fallback(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) 
     case SL_T_TIMETZ: sl_buf_puts(out, "\"00:00:00Z\""); break;
     case SL_T_TIMESTAMPTZ: sl_buf_puts(out, "\"1970-01-01T00:00:00Z\""); break;
     case SL_T_ARRAY: sl_buf_puts(out, "[]"); break;
-    case SL_T_JSON: sl_buf_puts(out, is_binlog(o) ? "\"{}\"" : "\"\""); break; /* BinlogValueConverters.convertJson */
+    case SL_T_JSON: /* BinlogValueConverters.convertJson (MariaDB: a LONGTEXT string) */
+        sl_buf_puts(out, is_binlog(o) && !is_mariadb(o) ? "\"{}\"" : "\"\"");
+        break;
     case SL_T_GEOMETRY:
-        /* BinlogGeometry.createEmpty(): GEOMETRYCOLLECTION EMPTY, no SRID (a POINT schema cannot hold it) */
-        sl_buf_puts(out, is_my_point(c) ? "null" : "{\"wkb\":\"AQcAAAAAAAAA\",\"srid\":null}");
+        /* PostgreSQL point: Point.createValue(schema, 0, 0). Binlog: BinlogGeometry.createEmpty(),
+         * GEOMETRYCOLLECTION EMPTY, no SRID (a POINT schema cannot hold it) */
+        if (!is_binlog(o)) sl_buf_puts(out, "{\"x\":0.0,\"y\":0.0,\"wkb\":\"AQEAAAAAAAAAAAAAAAAAAAAAAAAA\",\"srid\":null}");
+        else sl_buf_puts(out, is_my_point(c) ? "null" : "{\"wkb\":\"AQcAAAAAAAAA\",\"srid\":null}");
         break;
     case SL_T_STRING:
+        /* hstore: convertHstoreToJsonString's "{}" / convertHstoreToMap's empty map */
+        if (pg_ext_type(o, c) == PGX_HSTORE) sl_buf_puts(out, o->hstore_map ? "{}" : "\"{}\"");
+        else sl_buf_puts(out, "\"\"");
+        break;
     case SL_T_BYTES:
     case SL_T_UUID:
     case SL_T_XML:
@@ -1535,7 +1701,7 @@ void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *
         sl_buf_puts(out, "null");
     } else if (!v || (v->flags & SL_CELL_NULL) ||
                /* binlog: a column missing from a MINIMAL/NOBLOB row image is a null in Debezium */
-               (my && ((v->flags & SL_CELL_UNCHANGED) || my_null_cell(c, data, len)))) {
+               (my && ((v->flags & SL_CELL_UNCHANGED) || my_null_cell(o, c, data, len)))) {
         if (c->optional) sl_buf_puts(out, "null");
         else put_fallback(o, c, out);
     } else if (v->flags & SL_CELL_UNCHANGED) {
@@ -1580,8 +1746,10 @@ static int64_t now_us(void) {
 
 /*
  * The transaction id of r as a JSON string appended to out (out NULL: only
- * tells whether r has one). PostgreSQL: the bare txId
- * (PostgresEventMetadataProvider); binlog sources: the GTID, else
+ * tells whether r has one). PostgreSQL: "<txId>:<lsn>" with the LSN of the
+ * record itself (PostgresTransactionMonitor.adjustTxId: the offset's last
+ * seen LSN when the record is made; BEGIN: the first change's, END: the
+ * commit's end); binlog sources: the GTID, else
  * "file=<file>,pos=<position of BEGIN>" (BinlogOffsetContext); snapshot
  * records are in no transaction.
  */
@@ -1606,6 +1774,8 @@ static bool tx_id(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     if (out) {
         sl_buf_putc(out, '"');
         sl_buf_put_u64(out, r->txid);
+        sl_buf_putc(out, ':');
+        sl_buf_put_u64(out, r->pos.lsn);
         sl_buf_putc(out, '"');
     }
     return true;
@@ -1722,7 +1892,10 @@ static void struct_schema(const sl_dbz_opts *o, const sl_table *t, bool keys_onl
     put_name(b, o, t, suffix);
 }
 
-/* AbstractSourceInfoStructMaker.commonSchemaBuilder() (Debezium 2.7: the snapshot enum is "true,last,false,incremental") */
+/*
+ * SchemaFactory.sourceInfoSchemaBuilder() (Debezium 3.x): version 1; the snapshot enum lists
+ * SnapshotRecord's values in declaration order, default "false".
+ */
 #define SOURCE_COMMON_FIELDS                                                                                       \
     "{\"type\":\"struct\",\"fields\":["                                                                           \
     "{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"                                             \
@@ -1730,7 +1903,8 @@ static void struct_schema(const sl_dbz_opts *o, const sl_table *t, bool keys_onl
     "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"                                                \
     "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"                                                \
     "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"                     \
-    "\"parameters\":{\"allowed\":\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},"     \
+    "\"parameters\":{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,last,false,"    \
+    "incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},"                                                   \
     "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},"                                                  \
     "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"                                             \
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"                                                 \
@@ -1742,10 +1916,12 @@ static const char SOURCE_SCHEMA[] =
     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},"
-    "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
-    "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}";
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"origin\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"origin_lsn\"}],"
+    "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"version\":1,\"field\":\"source\"}";
 
-/* BinlogSourceInfoStructMaker: the common fields, then table ... query; no schema version in 2.7. */
+/* BinlogSourceInfoStructMaker: the common fields, then table ... query (schema version 1 as every source block). */
 #define BINLOG_SOURCE_SCHEMA(module)                                                                               \
     SOURCE_COMMON_FIELDS                                                                                           \
     "{\"type\":\"string\",\"optional\":true,\"field\":\"table\"},"                                                \
@@ -1756,7 +1932,7 @@ static const char SOURCE_SCHEMA[] =
     "{\"type\":\"int32\",\"optional\":false,\"field\":\"row\"},"                                                  \
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"thread\"},"                                                \
     "{\"type\":\"string\",\"optional\":true,\"field\":\"query\"}],"                                               \
-    "\"optional\":false,\"name\":\"io.debezium.connector." module ".Source\",\"field\":\"source\"}"
+    "\"optional\":false,\"name\":\"io.debezium.connector." module ".Source\",\"version\":1,\"field\":\"source\"}"
 
 static const char MYSQL_SOURCE_SCHEMA[] = BINLOG_SOURCE_SCHEMA("mysql");
 static const char MARIADB_SOURCE_SCHEMA[] = BINLOG_SOURCE_SCHEMA("mariadb");
@@ -1875,7 +2051,7 @@ static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
 
 /* io.debezium.connector.postgresql.Source payload (or the binlog connectors' one). */
 static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
-    static const char *snap[] = {"false", "true", "first", "last"};
+    static const char *snap[] = {"false", "true", "first", "last", "first_in_data_collection", "last_in_data_collection"};
     const sl_table *t = r->table;
     bool my = is_binlog(o);
     int64_t ts = r->ts_us ? r->ts_us : now_us();
@@ -1888,7 +2064,7 @@ static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"ts_ms\":");
     sl_buf_put_i64(out, floor_div(ts, 1000));
     sl_buf_puts(out, ",\"snapshot\":\"");
-    sl_buf_puts(out, (unsigned)r->snapshot < 4 ? snap[r->snapshot] : "true");
+    sl_buf_puts(out, (unsigned)r->snapshot < sizeof snap / sizeof *snap ? snap[r->snapshot] : "true");
     sl_buf_puts(out, "\",\"db\":");
     put_str(out, t ? t->db : r->schema_change ? r->schema_change->db : o->db ? o->db : "");
     if (my) {
@@ -1927,7 +2103,12 @@ static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"lsn\":");
     if (r->pos.lsn) sl_buf_put_u64(out, r->pos.lsn);
     else sl_buf_puts(out, "null");
-    sl_buf_puts(out, ",\"xmin\":null}");
+    sl_buf_puts(out, ",\"xmin\":null,\"origin\":");
+    put_opt_str(out, r->pos.origin);
+    sl_buf_puts(out, ",\"origin_lsn\":");
+    if (r->pos.origin) sl_buf_put_u64(out, r->pos.origin_lsn);
+    else sl_buf_puts(out, "null");
+    sl_buf_putc(out, '}');
 }
 
 #define OPT_STR(f) "{\"type\":\"string\",\"optional\":true,\"field\":\"" f "\"}"
@@ -1998,7 +2179,26 @@ static void schema_change_value(const sl_dbz_opts *o, const sl_record *r, sl_buf
     if (o->value_schemas) sl_buf_putc(out, '}');
 }
 
-/* Logical decoding message key/value (LogicalDecodingMessageMonitor). */
+/* The envelope's "transaction" (event.block): id, total_order, data_collection_order; null outside one. */
+static void put_tx_block(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (!o->provide_tx || !tx_id(o, r, NULL)) {
+        sl_buf_puts(out, "null");
+        return;
+    }
+    sl_buf_puts(out, "{\"id\":");
+    tx_id(o, r, out);
+    sl_buf_puts(out, ",\"total_order\":");
+    sl_buf_put_u64(out, r->tx_order);
+    sl_buf_puts(out, ",\"data_collection_order\":");
+    sl_buf_put_u64(out, r->tx_coll_order ? r->tx_coll_order : r->tx_order);
+    sl_buf_putc(out, '}');
+}
+
+/*
+ * Logical decoding message key/value (LogicalDecodingMessageMonitor; value
+ * fields op, ts_ms, source, transaction, message). A transactional message
+ * gets its transaction block; a non-transactional one has no txId: null.
+ */
 static void message_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     if (o->key_schemas)
         sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,"
@@ -2016,6 +2216,8 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
         sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
                          "\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},");
         sl_buf_puts(out, source_schema(o));
+        sl_buf_putc(out, ',');
+        sl_buf_puts(out, TX_SCHEMA);
         sl_buf_puts(out, ",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":"
                          "\"prefix\"},{\"type\":\"");
         sl_buf_puts(out, o->binary_mode == SL_BIN_BYTES ? "bytes" : "string");
@@ -2028,6 +2230,8 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
     sl_buf_put_i64(out, floor_div(now_us(), 1000));
     sl_buf_puts(out, ",\"source\":");
     put_source(o, r, out);
+    sl_buf_puts(out, ",\"transaction\":");
+    put_tx_block(o, r, out);
     sl_buf_puts(out, ",\"message\":{\"prefix\":");
     if (r->msg_prefix) put_str(out, r->msg_prefix);
     else sl_buf_puts(out, "null");
@@ -2044,7 +2248,17 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
     if (o->value_schemas) sl_buf_putc(out, '}');
 }
 
+/* The options for r's values: snapshot reads (PostgreSQL) convert some values as JDBC delivers them. */
+static const sl_dbz_opts *record_opts(const sl_dbz_opts *o, const sl_record *r, sl_dbz_opts *tmp) {
+    if (r->op != SL_OP_READ || is_binlog(o) || o->snapshot_read) return o;
+    *tmp = *o;
+    tmp->snapshot_read = true;
+    return tmp;
+}
+
 void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    sl_dbz_opts ro;
+    o = record_opts(o, r, &ro);
     if (r->raw) {
         if (r->raw->key) sl_buf_put(out, r->raw->key, r->raw->key_len);
         else sl_buf_puts(out, "null");
@@ -2078,6 +2292,8 @@ void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
 }
 
 void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    sl_dbz_opts ro;
+    o = record_opts(o, r, &ro);
     if (r->raw) {
         if (r->raw->value) sl_buf_put(out, r->raw->value, r->raw->value_len);
         else sl_buf_puts(out, "null");
@@ -2116,17 +2332,7 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"source\":");
     put_source(o, r, out);
     sl_buf_puts(out, ",\"transaction\":");
-    if (o->provide_tx && tx_id(o, r, NULL)) {
-        sl_buf_puts(out, "{\"id\":");
-        tx_id(o, r, out);
-        sl_buf_puts(out, ",\"total_order\":");
-        sl_buf_put_u64(out, r->tx_order);
-        sl_buf_puts(out, ",\"data_collection_order\":");
-        sl_buf_put_u64(out, r->tx_order);
-        sl_buf_putc(out, '}');
-    } else {
-        sl_buf_puts(out, "null");
-    }
+    put_tx_block(o, r, out);
     int64_t now = now_us();
     sl_buf_puts(out, ",\"op\":\"");
     sl_buf_putc(out, (char)r->op);

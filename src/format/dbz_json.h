@@ -32,6 +32,8 @@ typedef struct sl_dbz_opts {
     bool value_schemas;       /* value.converter.schemas.enable */
     bool provide_tx;          /* provide.transaction.metadata: fill "transaction" */
     bool bigint_unsigned_precise; /* MySQL bigint.unsigned.handling.mode=precise: Decimal, else int64 */
+    bool hstore_map;              /* PostgreSQL hstore.handling.mode=map: Connect map, else a Json string */
+    bool snapshot_read;           /* (set by the encoder per record) values as Debezium's snapshot reads them over JDBC */
     const char *heartbeat_prefix; /* heartbeat.topics.prefix (NULL: __debezium-heartbeat) */
     const char *tx_topic;         /* topic.transaction (NULL: transaction) */
 } sl_dbz_opts;

@@ -167,7 +167,8 @@ static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
     for (int i = 0; i < batch->n; i++) {
         const sl_record *r = &batch->recs[i];
         put_line(s, o, r, false);
-        if (tombstones && r->op == SL_OP_DELETE && r->table && r->table->nkeys > 0) put_line(s, o, r, true);
+        /* as Debezium's EventDispatcher: every delete, keyed or not, is followed by its tombstone */
+        if (tombstones && r->op == SL_OP_DELETE && r->table) put_line(s, o, r, true);
         if (s->out.len >= s->buffer_bytes && write_all(s, errstr, errsz) < 0) return -1;
     }
     return 0;

@@ -297,7 +297,8 @@ static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         bool null_value = s->value.len == 4 && memcmp(s->value.data, "null", 4) == 0;
         if (produce(s, rkt, null_key ? NULL : &s->key, null_value ? NULL : &s->value, r, errstr, errsz) < 0)
             return -1;
-        if (tombstones && r->op == SL_OP_DELETE && r->table && r->table->nkeys > 0 &&
+        /* as Debezium's EventDispatcher: every delete, keyed or not, is followed by its tombstone */
+        if (tombstones && r->op == SL_OP_DELETE && r->table &&
             produce(s, rkt, null_key ? NULL : &s->key, NULL, r, errstr, errsz) < 0)
             return -1;
     }

@@ -1,7 +1,11 @@
 """Golden end-to-end tests: SQL scripts in tests/it/golden/*.sql produce the
-change events in *.expected.jsonl (key and value payloads, volatile fields
-removed), under every snapshot mode. SLUICE_GOLDEN_UPDATE=1 rewrites the
-expected files (review the diff before committing)."""
+change events that the real Debezium (3.6.1) produced from the same SQL, in
+*.debezium.jsonl (key and value payloads, volatile fields removed) and
+*.debezium.schema.json (the first event's schemas), under every snapshot mode.
+Those files come from Debezium, never from sluice:
+scripts/golden-from-debezium.sh (make golden-debezium) writes them.
+SLUICE_GOLDEN_UPDATE=1 rewrites sluice's own *.expected.jsonl / *.schema.json,
+which that script compares with Debezium's field by field."""
 import json
 import os
 from pathlib import Path
@@ -60,7 +64,7 @@ def run_golden(pg, sluice, script, mode):
 
 
 def expected_events(script):
-    path = GOLDEN / (script[:-4] + ".expected.jsonl")
+    path = GOLDEN / (script[:-4] + ".debezium.jsonl")
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
 
 
@@ -73,17 +77,16 @@ def test_golden_initial(pg, sluice, script):
     path = GOLDEN / (script[:-4] + ".expected.jsonl")
     if os.environ.get("SLUICE_GOLDEN_UPDATE"):
         path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in got))
+    # The schema half of the first event is pinned too (JsonConverter's schema JSON).
+    first = json.loads(s.out.read_text().splitlines()[0])
+    schema = {"key": first["key"]["schema"], "value": first["value"]["schema"]}
+    if os.environ.get("SLUICE_GOLDEN_UPDATE"):
+        (GOLDEN / (script[:-4] + ".schema.json")).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
     want = expected_events(script)
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g == w
-    # The schema half of the first event is pinned too (JsonConverter's schema JSON).
-    first = json.loads(s.out.read_text().splitlines()[0])
-    schema_path = GOLDEN / (script[:-4] + ".schema.json")
-    if os.environ.get("SLUICE_GOLDEN_UPDATE"):
-        schema_path.write_text(json.dumps({"key": first["key"]["schema"], "value": first["value"]["schema"]},
-                                          indent=1, sort_keys=True) + "\n")
-    assert {"key": first["key"]["schema"], "value": first["value"]["schema"]} == json.loads(schema_path.read_text())
+    assert schema == json.loads((GOLDEN / (script[:-4] + ".debezium.schema.json")).read_text())
 
 
 @pytest.mark.parametrize("mode", ["initial_only", "no_data", "never", "when_needed", "always"])

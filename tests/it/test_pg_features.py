@@ -1,7 +1,9 @@
 """PostgreSQL specifics: replica identity, unchanged TOAST, truncate, logical decoding messages, column
-filters, heartbeats on a filtered-out workload, message.key.columns and tables without a key."""
+filters, heartbeats on a filtered-out workload, message.key.columns and tables without a key; Debezium 3.x
+transaction metadata, snapshot markers, replication origins and context headers."""
 import base64
 import random
+import re
 import string
 
 from conftest import key_payload, ops, payload, slot_row, sql, start_run, wait_streaming, wait_until
@@ -205,8 +207,145 @@ def test_table_without_primary_key_has_null_key(pg, tables, sluice):
     sql(pg, f"INSERT INTO {t} VALUES (2, 'y')")
     sql(pg, f"DELETE FROM {t} WHERE a = 2")
     sql(pg, f"INSERT INTO {t} VALUES (3, 'z')")
-    ev = s.wait_events(4)
-    assert ops(ev) == ["r", "c", "d", "c"]  # no tombstone without a key
+    ev = s.wait_events(5)
+    # Debezium's EventDispatcher follows every delete with a tombstone, a null-key one too
+    assert ops(ev) == ["r", "c", "d", None, "c"]
     assert all(e["key"] is None for e in ev)
     assert payload(ev[2])["before"] == {"a": 2, "b": "y"}
+    assert ev[3]["topic"] == ev[2]["topic"] and ev[3]["value"] is None
     assert s.stop() == 0
+
+
+def java_hashmap_order(keys):
+    """The iteration order of a java.util.HashMap the keys were put into in this order (String.hashCode,
+    hash ^ (hash >>> 16), 16 buckets doubling past a 0.75 load factor, insertion order within a bucket)."""
+    def jhash(k):
+        h = 0
+        u = k.encode("utf-16-be")
+        for i in range(0, len(u), 2):
+            h = (31 * h + int.from_bytes(u[i:i + 2], "big")) & 0xFFFFFFFF
+        return h
+    cap = 16
+    while len(keys) > cap * 3 // 4:
+        cap *= 2
+    return sorted(keys, key=lambda k: ((jhash(k) ^ (jhash(k) >> 16)) & (cap - 1), keys.index(k)))
+
+
+def test_transaction_metadata(pg, tables, sluice):
+    """PostgresTransactionMonitor: ids "<txId>:<lsn of the record>", BEGIN at the transaction's start,
+    data_collection_order per table (a multi-table TRUNCATE gives 1 to each), END's data_collections in
+    the order of TransactionContext's HashMap; transactional messages count and carry their block, a
+    non-transactional one has transaction null."""
+    a = tables("it_feat_tx_orders", "id int PRIMARY KEY")
+    b = tables("it_feat_tx_items", "id int PRIMARY KEY")
+    s = streaming(sluice, table_include_list=f"public.{a},public.{b}", provide_transaction_metadata="true",
+                  skipped_operations="none")
+    sql(pg, f"BEGIN; INSERT INTO {a} VALUES (1); INSERT INTO {b} VALUES (1); INSERT INTO {a} VALUES (2);"
+            f"SELECT pg_logical_emit_message(true, 'tx', 'in'); TRUNCATE {a}, {b}; COMMIT")
+    sql(pg, "SELECT pg_logical_emit_message(false, 'nt', 'out')")
+    ev = s.wait_events(9)
+    txs = [e for e in ev if e["topic"] == "it.transaction"]
+    data = [e for e in ev if e["topic"] != "it.transaction"]
+    assert [payload(e)["status"] for e in txs] == ["BEGIN", "END"]
+    assert ev[0] is txs[0] and ev[7] is txs[1]  # the message is inside BEGIN ... END
+    assert ops(data) == ["c", "c", "c", "m", "t", "t", "m"]
+    xid = payload(data[0])["source"]["txId"]
+    inside = data[:6]
+    for e in inside:
+        tx = payload(e)["transaction"]
+        assert tx["id"] == f"{xid}:{payload(e)['source']['lsn']}"
+    assert [payload(e)["transaction"]["total_order"] for e in inside] == [1, 2, 3, 4, 5, 6]
+    assert [payload(e)["transaction"]["data_collection_order"] for e in inside] == [1, 1, 2, 1, 3, 2]
+    begin, end = payload(txs[0]), payload(txs[1])
+    assert begin["id"].startswith(f"{xid}:") and begin["event_count"] is None and begin["data_collections"] is None
+    assert key_payload(txs[0]) == {"id": begin["id"]}
+    assert int(begin["id"].split(":")[1]) <= payload(data[0])["source"]["lsn"]
+    assert end["id"].startswith(f"{xid}:") and int(end["id"].split(":")[1]) > payload(data[5])["source"]["lsn"]
+    assert end["event_count"] == 6
+    names = [f"public.{a}", f"public.{b}", "LOGICAL_DECODING_MESSAGE"]
+    assert end["data_collections"] == [
+        {"data_collection": n, "event_count": {f"public.{a}": 3, f"public.{b}": 2}.get(n, 1)}
+        for n in java_hashmap_order(names)]
+    assert payload(data[6])["transaction"] is None  # non-transactional message
+    if "schema" in data[3]["value"]:
+        assert [f["field"] for f in data[3]["value"]["schema"]["fields"]] == [
+            "op", "ts_ms", "source", "transaction", "message"]
+    assert s.stop() == 0
+
+
+def test_snapshot_markers_per_table(pg, tables, sluice):
+    """Debezium 3.x SnapshotRecord: first / first_in_data_collection / true / last_in_data_collection / last."""
+    a = tables("it_feat_snap_a", "id int PRIMARY KEY")
+    b = tables("it_feat_snap_b", "id int PRIMARY KEY")
+    sql(pg, f"INSERT INTO {a} SELECT generate_series(1, 3); INSERT INTO {b} SELECT generate_series(1, 3)")
+    s = start_run(sluice(table_include_list=f"public.{a},public.{b}"))
+    ev = s.wait_events(6)
+    marks = [(payload(e)["source"]["table"], payload(e)["source"]["snapshot"]) for e in ev]
+    first, second = marks[0][0], marks[3][0]
+    assert {first, second} == {a, b}
+    assert marks == [(first, "first"), (first, "true"), (first, "last_in_data_collection"),
+                     (second, "first_in_data_collection"), (second, "true"), (second, "last")]
+    if "schema" in ev[0]["value"]:
+        src = next(f for f in ev[0]["value"]["schema"]["fields"] if f["field"] == "source")
+        snap = next(f for f in src["fields"] if f["field"] == "snapshot")
+        assert snap["parameters"]["allowed"] == \
+            "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"
+        assert src["version"] == 1
+        assert [f["field"] for f in src["fields"]][-2:] == ["origin", "origin_lsn"]
+    assert s.stop() == 0
+
+
+def test_replication_origin_in_source(pg, tables, sluice):
+    """A transaction replayed under a replication origin: source.origin / origin_lsn (pgoutput's Origin
+    message, PostgresSourceInfoStructMaker); other transactions have nulls."""
+    t = tables("it_feat_origin", "id int PRIMARY KEY")
+    sql(pg, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = 'it_feat_origin'")
+    sql(pg, "SELECT pg_replication_origin_create('it_feat_origin')")
+    try:
+        s = streaming(sluice, table_include_list=f"public.{t}")
+        sql(pg, "SELECT pg_replication_origin_session_setup('it_feat_origin'); BEGIN;"
+                "SELECT pg_replication_origin_xact_setup('0/1234', now());"
+                f"INSERT INTO {t} VALUES (1); COMMIT; SELECT pg_replication_origin_session_reset()")
+        sql(pg, f"INSERT INTO {t} VALUES (2)")
+        ev = s.wait_events(2)
+        src = [payload(e)["source"] for e in ev]
+        assert (src[0]["origin"], src[0]["origin_lsn"]) == ("it_feat_origin", 0x1234)
+        assert (src[1]["origin"], src[1]["origin_lsn"]) == (None, None)
+        assert s.stop() == 0
+    finally:
+        sql(pg, "SELECT pg_replication_origin_drop('it_feat_origin')")
+
+
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_context_headers_on_streamed_changes(pg, tables, sluice):
+    """EventDispatcher.getExtendedHeaders (extended.headers.enabled, default true): streamed change events and
+    their tombstones carry __debezium.context.* after their own headers; snapshot reads and messages do not."""
+    t = tables("it_feat_ctxh", "id int PRIMARY KEY")
+    sql(pg, f"INSERT INTO {t} VALUES (1)")
+    s = start_run(sluice(table_include_list=f"public.{t}"))
+    s.wait_events(1)
+    wait_streaming(s)
+    sql(pg, f"UPDATE {t} SET id = 2 WHERE id = 1")
+    sql(pg, "SELECT pg_logical_emit_message(true, 'p', 'x')")
+    ev = s.wait_events(5)
+    assert ops(ev) == ["r", "d", None, "c", "m"]
+    assert ev[0]["headers"] == {} and ev[4]["headers"] == {}
+    ctx = {k: v for k, v in ev[1]["headers"].items() if k.startswith("__debezium.context.")}
+    assert list(ev[1]["headers"])[0] == "__debezium.newkey"  # the event's own header first
+    assert list(ctx) == ["__debezium.context.connectorLogicalName", "__debezium.context.taskId",
+                         "__debezium.context.connectorName", "__debezium.context.runId"]
+    assert ctx["__debezium.context.connectorLogicalName"] == "it"
+    assert ctx["__debezium.context.taskId"] == "0"
+    assert ctx["__debezium.context.connectorName"] == "postgresql"
+    assert UUID7.match(ctx["__debezium.context.runId"])
+    assert ev[2]["headers"] == ev[1]["headers"]  # the tombstone keeps them
+    assert list(ev[3]["headers"]) == ["__debezium.oldkey"] + list(ctx)
+    assert s.stop() == 0
+    s2 = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="no_data", extended_headers_enabled="false"))
+    wait_streaming(s2)
+    sql(pg, f"INSERT INTO {t} VALUES (3)")
+    ev = s2.wait_events(1)
+    assert ev[-1]["headers"] == {}
+    assert s2.stop() == 0

@@ -76,10 +76,11 @@ def test_primary_key_change_is_delete_then_create(pg, sluice):
     ev = s.wait_events(4)
     d, tomb, c = ev[1:4]
     assert payload(d)["op"] == "d" and key_payload(d) == {"id": 1} and payload(d)["before"]["id"] == 1
-    assert d["headers"] == {"__debezium.newkey": {"id": 2}}
+    own = lambda e: {k: v for k, v in e["headers"].items() if not k.startswith("__debezium.context.")}
+    assert own(d) == {"__debezium.newkey": {"id": 2}}  # (plus Debezium 3's context headers)
     assert tomb["value"] is None and key_payload(tomb) == {"id": 1}
     assert payload(c)["op"] == "c" and key_payload(c) == {"id": 2} and payload(c)["after"] == {"id": 2, "v": "a"}
-    assert c["headers"] == {"__debezium.oldkey": {"id": 1}}
+    assert own(c) == {"__debezium.oldkey": {"id": 1}}
     assert s.stop() == 0
 
 

@@ -11,8 +11,10 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <time.h>
+#include "core/txmon.h"
 #include "format/dbz_json.h"
 #include "source/pg/pgtypes.h"
+#include "util/jhash.h"
 #include "util/mem.h"
 #include "test.h"
 
@@ -78,7 +80,12 @@ static void test_pgtypes(void) {
     CHECK(sl_pg_type_map(1231, NUMERIC_TM(10, 2), &c) && c.elem == SL_T_NUMERIC && c.scale == 2);
     CHECK_STR(c.type_name, "_numeric");
     sl_free(c.type_name);
-    CHECK(!sl_pg_type_map(600 /* point */, -1, &c) && c.type == SL_T_UNKNOWN);
+    CHECK(!sl_pg_type_map(601 /* lseg */, -1, &c) && c.type == SL_T_UNKNOWN);
+    CHECK(sl_pg_type_map(600, -1, &c) && c.type == SL_T_GEOMETRY); /* point: io.debezium.data.geometry.Point */
+    sl_free(c.type_name);
+    CHECK(sl_pg_type_map(3614, -1, &c) && c.type == SL_T_STRING); /* tsvector: io.debezium.data.Tsvector */
+    CHECK_STR(c.type_name, "tsvector");
+    sl_free(c.type_name);
     CHECK(sl_pg_array_elem(1009) == 25 && sl_pg_array_elem(3807) == 3802 && sl_pg_array_elem(1270) == 1266);
     CHECK(sl_pg_array_elem(25) == 0 && sl_pg_array_elem(12345) == 0);
 }
@@ -429,13 +436,16 @@ static const char SOURCE_SCHEMA[] =
     "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":false,"
     "\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\","
     "\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":"
-    "\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":\"string\","
+    "\"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental\"},\"default\":"
+    "\"false\",\"field\":\"snapshot\"},{\"type\":\"string\","
     "\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":"
     "\"ts_ns\"},{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\",\"optional\":"
     "false,\"field\":\"table\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},{\"type\":\"int64\","
-    "\"optional\":true,\"field\":\"lsn\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
-    "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}";
+    "\"optional\":true,\"field\":\"lsn\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"origin\"},{\"type\":\"int64\",\"optional\":true,"
+    "\"field\":\"origin_lsn\"}],"
+    "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"version\":1,\"field\":\"source\"}";
 
 #define ROW_SCHEMA                                                                                          \
     "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},{\"type\":"  \
@@ -453,7 +463,7 @@ static const char SOURCE_SCHEMA[] =
     "{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"srv\",\"ts_ms\":1706696430123,"          \
     "\"snapshot\":\"" snap "\",\"db\":\"db\",\"sequence\":\"" seq "\",\"ts_us\":1706696430123456,"           \
     "\"ts_ns\":1706696430123456000,\"schema\":\"public\",\"table\":\"t\",\"txId\":" tx ",\"lsn\":" lsn       \
-    ",\"xmin\":null}"
+    ",\"xmin\":null,\"origin\":null,\"origin_lsn\":null}"
 
 static sl_table *mk_table(bool with_key) {
     sl_table *t = sl_table_new("db", "public", "t", 4);
@@ -582,7 +592,7 @@ static void test_envelope_insert(void) {
     o.provide_tx = true;
     CHECK_STR(enc_value(&o, &r, 3),
               "{\"before\":null,\"after\":{\"id\":1,\"name\":\"a\\\"b\",\"qty\":5,\"doc\":null},\"source\":" SOURCE_PAYLOAD(
-                  "false", "[\\\"100\\\",\\\"200\\\"]", "555", "200") ",\"transaction\":{\"id\":\"555\",\"total_order\":3,"
+                  "false", "[\\\"100\\\",\\\"200\\\"]", "555", "200") ",\"transaction\":{\"id\":\"555:200\",\"total_order\":3,"
                                                                       "\"data_collection_order\":3},\"op\":\"c\","
                                                                       "\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0}");
     sl_buf scratch;
@@ -681,7 +691,8 @@ static void test_message(void) {
               "{\"op\":\"m\",\"ts_ms\":0,\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"srv\","
               "\"ts_ms\":1706696430123,\"snapshot\":\"false\",\"db\":\"\",\"sequence\":\"[\\\"100\\\",\\\"200\\\"]\","
               "\"ts_us\":1706696430123456,\"ts_ns\":1706696430123456000,\"schema\":\"\",\"table\":\"\",\"txId\":null,"
-              "\"lsn\":200,\"xmin\":null},\"message\":{\"prefix\":\"audit\",\"content\":\"aGVsbG8=\"}}");
+              "\"lsn\":200,\"xmin\":null,\"origin\":null,\"origin_lsn\":null},\"transaction\":null,\"message\":"
+              "{\"prefix\":\"audit\",\"content\":\"aGVsbG8=\"}}");
     o.key_schemas = o.value_schemas = true;
     CHECK_STR(enc_key(&o, &r), "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,"
                                "\"field\":\"prefix\"}],\"optional\":false,\"name\":"
@@ -690,7 +701,11 @@ static void test_message(void) {
     char want[8192];
     snprintf(want, sizeof want,
              "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
-             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},%s,{\"type\":\"struct\",\"fields\":[{\"type\":"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},%s,{\"type\":\"struct\",\"fields\":["
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":\"int64\",\"optional\":false,"
+             "\"field\":\"total_order\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],"
+             "\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":\"transaction\"},"
+             "{\"type\":\"struct\",\"fields\":[{\"type\":"
              "\"string\",\"optional\":true,\"field\":\"prefix\"},{\"type\":\"bytes\",\"optional\":true,\"field\":"
              "\"content\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Message\",\"version\":1,"
              "\"field\":\"message\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\","
@@ -1035,7 +1050,8 @@ static void test_mysql_geometry(void) {
     "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":"    \
     "false,\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":"       \
     "\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":"          \
-    "{\"allowed\":\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":" \
+    "{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental\"},"   \
+    "\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":"                                                 \
     "\"string\",\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":"      \
     "\"sequence\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\","          \
     "\"optional\":true,\"field\":\"ts_ns\"},{\"type\":\"string\",\"optional\":true,\"field\":\"table\"},"    \
@@ -1044,7 +1060,7 @@ static void test_mysql_geometry(void) {
     "\"int64\",\"optional\":false,\"field\":\"pos\"},{\"type\":\"int32\",\"optional\":false,\"field\":"      \
     "\"row\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"thread\"},{\"type\":\"string\","             \
     "\"optional\":true,\"field\":\"query\"}],\"optional\":false,\"name\":\"io.debezium.connector." module    \
-    ".Source\",\"field\":\"source\"}"
+    ".Source\",\"version\":1,\"field\":\"source\"}"
 
 static sl_table *mk_my_table(void) {
     sl_table *t = sl_table_new("inventory", "inventory", "customers", 3);
@@ -1256,6 +1272,174 @@ static void test_schema_change(void) {
     sl_buf_free(&b), sl_buf_free(&scratch);
 }
 
+/*
+ * Debezium 3.x (3.6.1 PostgreSQL, 3.5 MariaDB) parity. Expected values come
+ * from Debezium's sources: Point.builder()/createValue (21-byte little-endian
+ * WKB, srid unset), PostgresValueConverter (hstore through pgjdbc's
+ * HStoreConverter HashMap and Jackson, Ltree / TsVector names, infinity
+ * constants), PostgresSourceInfoStructMaker, SnapshotRecord,
+ * PostgresTransactionMonitor.adjustTxId, TransactionContext.event,
+ * LogicalDecodingMessageMonitor, MariaDB's JSON as LONGTEXT.
+ */
+static sl_column pgcol(const char *type_name) {
+    sl_column c = {.name = "c", .type = SL_T_STRING, .type_name = (char *)type_name, .typmod = -1,
+                   .precision = -1, .scale = -1, .length = -1, .optional = true};
+    return c;
+}
+
+static void test_dbz3_types(void) {
+    sl_dbz_opts o = opts();
+    /* point */
+    CHECK_STR(sch(&o, 600, -1, true),
+              "{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},"
+              "{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},{\"type\":\"bytes\",\"optional\":true,"
+              "\"field\":\"wkb\"},{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\"optional\":true,"
+              "\"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\",\"field\":\"c\"}");
+    CHECK_STR(val(&o, 600, -1, "(1,2)"), "{\"x\":1.0,\"y\":2.0,\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAABA\",\"srid\":null}");
+    CHECK_STR(val(&o, 600, -1, "(-1.5,2.25e-10)"),
+              "{\"x\":-1.5,\"y\":2.25E-10,\"wkb\":\"AQEAAAAAAAAAAAD4v3K1EtV77O49\",\"srid\":null}");
+    CHECK_STR(valx(&o, 600, -1, false, NULL, 0), /* Point.createValue(schema, 0, 0) */
+              "{\"x\":0.0,\"y\":0.0,\"wkb\":\"AQEAAAAAAAAAAAAAAAAAAAAAAAAA\",\"srid\":null}");
+    CHECK_STR(val(&o, 600, -1, "(1;2)"), "null");
+    /* point[] */
+    CHECK_STR(sch(&o, 1017, -1, true),
+              "{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,"
+              "\"field\":\"x\"},{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},{\"type\":\"bytes\","
+              "\"optional\":true,\"field\":\"wkb\"},{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],"
+              "\"optional\":true,\"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\"},"
+              "\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 1017, -1, "{\"(1,2)\",NULL}"),
+              "[{\"x\":1.0,\"y\":2.0,\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAABA\",\"srid\":null},null]");
+    /* tsvector, ltree */
+    CHECK_STR(sch(&o, 3614, -1, true),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Tsvector\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(val(&o, 3614, -1, "'a' 'fat':2"), "\"'a' 'fat':2\"");
+    sl_column lt = pgcol("ltree");
+    CHECK_STR(msch(&o, &lt),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Ltree\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &lt, "Top.Science"), "\"Top.Science\"");
+    /* hstore: json mode (default) */
+    sl_column hs = pgcol("hstore");
+    CHECK_STR(msch(&o, &hs),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &hs, "\"k1\"=>\"v1\", \"k2\"=>NULL"), "\"{\\\"k1\\\":\\\"v1\\\",\\\"k2\\\":null}\"");
+    /* PostgreSQL's order (shorter keys first) is not the HashMap's: "aa" is bucket 0, "z" bucket 10 */
+    CHECK_STR(mv(&o, &hs, "\"z\"=>\"1\", \"aa\"=>\"a\\\"b\\\\c\""), "\"{\\\"aa\\\":\\\"a\\\\\\\"b\\\\\\\\c\\\",\\\"z\\\":\\\"1\\\"}\"");
+    CHECK_STR(mv(&o, &hs, ""), "\"{}\"");
+    hs.optional = false;
+    CHECK_STR(mv(&o, &hs, NULL), "\"{}\"");
+    hs.optional = true;
+    /* map mode */
+    o.hstore_map = true;
+    CHECK_STR(msch(&o, &hs), "{\"type\":\"map\",\"keys\":{\"type\":\"string\",\"optional\":false},\"values\":"
+                             "{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&o, &hs, "\"k1\"=>\"v1\", \"k2\"=>NULL"), "{\"k1\":\"v1\",\"k2\":null}");
+    hs.optional = false;
+    CHECK_STR(mv(&o, &hs, NULL), "{}");
+    o.hstore_map = false;
+    /* infinity: DateTimeFormat.date → LocalDate -5877611-06-21 / -22; timestamps: PGStatement's
+     * DATE_POSITIVE/NEGATIVE_INFINITY read as micros; timestamptz: the "infinity" strings */
+    CHECK_STR(val(&o, 1082, -1, "infinity"), "-2147472692");
+    CHECK_STR(val(&o, 1082, -1, "-infinity"), "-2147472691");
+    /* the snapshot reads java.sql.Date(PGStatement.DATE_POSITIVE/NEGATIVE_INFINITY) over JDBC */
+    o.snapshot_read = true;
+    CHECK_STR(val(&o, 1082, -1, "infinity"), "-622191234");
+    CHECK_STR(val(&o, 1082, -1, "-infinity"), "-625821272");
+    CHECK_STR(val(&o, 1082, -1, "2024-02-29"), "19782");
+    o.snapshot_read = false;
+    CHECK_STR(val(&o, 1114, -1, "infinity"), "9223372036825200000");
+    CHECK_STR(val(&o, 1114, 3, "-infinity"), "-9223372036832400");
+    CHECK_STR(val(&o, 1184, -1, "-infinity"), "\"-infinity\"");
+    /* MariaDB JSON: LONGTEXT for Debezium's MariaDB connector, io.debezium.data.Json for MySQL */
+    sl_dbz_opts mo = myopts();
+    sl_column j = mycol(SL_T_JSON, "longtext");
+    CHECK_STR(msch(&mo, &j),
+              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"c\"}");
+    mo.connector = "mariadb";
+    CHECK_STR(msch(&mo, &j), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
+    CHECK_STR(mv(&mo, &j, "{\"a\": 1}"), "\"{\\\"a\\\": 1}\"");
+    CHECK_STR(mv(&mo, &j, ""), "\"\"");
+    j.optional = false;
+    CHECK_STR(mv(&mo, &j, NULL), "\"\"");
+}
+
+static void test_java_hashmap(void) {
+    CHECK(sl_java_string_hash("hello", 5) == 99162322);
+    CHECK(sl_java_string_hash("\xf0\x9f\x98\x80", 4) == 1772899); /* U+1F600: a surrogate pair */
+    const char *k[] = {"z", "aa", "k2", "k1"};
+    size_t l[] = {1, 2, 2, 2};
+    int ord[4];
+    sl_java_hashmap_order(k, l, 4, ord);
+    CHECK(ord[0] == 1 && ord[1] == 3 && ord[2] == 2 && ord[3] == 0); /* buckets aa 0, k1 6, k2 7, z 10 */
+}
+
+static void test_dbz3_envelope(void) {
+    sl_dbz_opts o = opts();
+    o.provide_tx = true;
+    sl_table *t = mk_table(true);
+    sl_cell after[4] = {txt("1"), txt("x"), txt("5"), nul()};
+    sl_record r;
+    fill_rec(&r, t, SL_OP_CREATE);
+    r.after = after;
+    r.tx_coll_order = 1;
+    r.pos.origin = "sub1", r.pos.origin_lsn = 4242;
+    const char *v = enc_value(&o, &r, 1);
+    CHECK(strstr(v, "\"xmin\":null,\"origin\":\"sub1\",\"origin_lsn\":4242},\"transaction\":{\"id\":\"555:200\","
+                    "\"total_order\":3,\"data_collection_order\":1},") != NULL);
+    r.pos.origin = NULL;
+    static const char *snaps[] = {"first_in_data_collection", "last_in_data_collection"};
+    r.op = SL_OP_READ, r.txid = 0;
+    for (int i = 0; i < 2; i++) {
+        r.snapshot = i ? SL_SNAP_LAST_IN_DC : SL_SNAP_FIRST_IN_DC;
+        char want[128];
+        snprintf(want, sizeof want, "\"snapshot\":\"%s\"", snaps[i]);
+        CHECK(strstr(enc_value(&o, &r, 1), want) != NULL);
+    }
+    /* BEGIN / END ids carry the record's LSN too */
+    sl_record b;
+    memset(&b, 0, sizeof b);
+    b.op = SL_OP_TX_END, b.txid = 555, b.pos.lsn = 777, b.tx_events = 2;
+    b.tx_collections = "[{\"data_collection\":\"public.t\",\"event_count\":2}]";
+    CHECK_STR(enc_key(&o, &b), "{\"id\":\"555:777\"}");
+    CHECK(strncmp(enc_value(&o, &b, 1), "{\"status\":\"END\",\"id\":\"555:777\",\"event_count\":2,", 46) == 0);
+    /* a transactional message has its transaction block; a non-transactional one none */
+    sl_record m;
+    memset(&m, 0, sizeof m);
+    m.op = SL_OP_MESSAGE, m.txid = 555, m.tx_order = 2, m.tx_coll_order = 1, m.pos.lsn = 300;
+    m.msg_prefix = "p", m.msg_content = "x", m.msg_len = 1, m.msg_transactional = true;
+    CHECK(strstr(enc_value(&o, &m, 1), "},\"transaction\":{\"id\":\"555:300\",\"total_order\":2,"
+                                        "\"data_collection_order\":1},\"message\":") != NULL);
+    m.txid = 0, m.msg_transactional = false;
+    CHECK(strstr(enc_value(&o, &m, 1), "},\"transaction\":null,\"message\":") != NULL);
+    sl_table_unref(t);
+}
+
+/* TransactionContext: per-table order; END lists the HashMap's order. */
+static void test_txmon_order(void) {
+    sl_txmon m = {0};
+    sl_batch *b = sl_batch_new();
+    sl_table *ta = sl_table_new("db", "public", "a", 0), *tb = sl_table_new("db", "public", "b", 0);
+    CHECK(sl_txmon_begin(&m, b) != NULL);
+    CHECK(sl_txmon_event(&m, b, tb) == NULL && m.coll_order == 1);
+    CHECK(sl_txmon_event(&m, b, ta) == NULL && m.coll_order == 1); /* a multi-table TRUNCATE: 1 each */
+    CHECK(sl_txmon_event(&m, b, tb) == NULL && m.coll_order == 2);
+    CHECK(sl_txmon_event_coll(&m, b, NULL, "LOGICAL_DECODING_MESSAGE") == NULL && m.coll_order == 1);
+    sl_record *end = sl_txmon_commit(&m, b);
+    CHECK(end && end->tx_events == 4);
+    /* buckets: public.a 6, public.b 7, LOGICAL_DECODING_MESSAGE 12 */
+    CHECK_STR(end ? end->tx_collections : NULL,
+              "[{\"data_collection\":\"public.a\",\"event_count\":1},{\"data_collection\":\"public.b\",\"event_count\":2},"
+              "{\"data_collection\":\"LOGICAL_DECODING_MESSAGE\",\"event_count\":1}]");
+    /* a transaction without captured events still ends (BEGIN came with the BEGIN message) */
+    sl_txmon_begin(&m, b);
+    end = sl_txmon_commit(&m, b);
+    CHECK(end && end->tx_events == 0);
+    CHECK_STR(end ? end->tx_collections : NULL, "[]");
+    sl_txmon_free(&m);
+    sl_table_unref(ta), sl_table_unref(tb);
+    sl_batch_destroy(b);
+}
+
 int main(void) {
     test_schema_change();
     test_pgtypes();
@@ -1276,5 +1460,9 @@ int main(void) {
     test_mysql_strings();
     test_mysql_geometry();
     test_mysql_envelope();
+    test_dbz3_types();
+    test_java_hashmap();
+    test_dbz3_envelope();
+    test_txmon_order();
     TEST_END();
 }

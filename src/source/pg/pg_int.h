@@ -41,6 +41,8 @@ typedef struct pg_conf {
     bool provide_tx;
     int64_t status_interval_ms;
     char *msg_prefix_include, *msg_prefix_exclude;
+    int hstore_mode;          /* hstore.handling.mode: 0 json, 1 map */
+    bool extended_headers;    /* extended.headers.enabled: __debezium.context.* headers */
 } pg_conf;
 
 /* A relation as the stream knows it: the published schema and the column map. */
@@ -73,6 +75,14 @@ typedef struct pg_source {
     uint32_t txid;
     int64_t txn_ts_us;
     uint64_t txn_order;
+    uint64_t begin_lsn;       /* WAL position of the transaction's BEGIN message */
+    char *origin;             /* replication origin of the transaction (Origin message), or NULL */
+    uint64_t origin_lsn;
+    const char *origin_in_batch; /* origin copied into the arena of origin_batch (the current batch, or NULL) */
+    const sl_batch *origin_batch;
+    char run_id[37];          /* __debezium.context.runId: a UUID per start */
+    sl_header *ctx_headers;   /* the context headers in the arena of hdr_batch (the current batch, or NULL) */
+    const sl_batch *hdr_batch;
     uint64_t last_commit_lsn; /* end LSN of the last commit seen */
     uint64_t received_lsn;    /* highest WAL position received */
     uint64_t offset_lsn;      /* newest offset attached to a batch */

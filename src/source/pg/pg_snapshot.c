@@ -6,9 +6,13 @@
  * here and the changes streamed from the slot's consistent point join with
  * no gap and no overlap. Each table is read with COPY ... TO STDOUT (text),
  * whose values are the same type output that pgoutput sends, so one encoder
- * serves both. Records are op r; the first is snapshot=first and the last
- * snapshot=last, which is why a full batch is handed on only when the next
- * row arrives. The snapshot's offset rides on the last batch: until that
+ * serves both. Records are op r with Debezium 3's snapshot markers: the
+ * first table's first row "first", every other table's first row
+ * "first_in_data_collection", each table's last row
+ * "last_in_data_collection" and the snapshot's last row "last" (where they
+ * meet, last beats first beats last_in_data_collection, as
+ * SnapshotMarkerResolver orders them) — which is why a full batch is handed
+ * on only when the next row arrives. The snapshot's offset rides on the last batch: until that
  * batch is durable nothing is committed, and a crash restarts the snapshot.
  */
 #include "core/log.h"
@@ -92,7 +96,8 @@ static void progress(const char *name, int64_t done, double est, int64_t t0, boo
 }
 
 /* Reads one table with COPY into batches. *last is the newest record added. */
-static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count, char *errstr, size_t errsz) {
+static int snapshot_table(pg_source *s, uint32_t oid, bool first_table, int64_t ts_us, int *count, char *errstr,
+                          size_t errsz) {
     int *map = NULL;
     sl_table *t = pg_describe(s, oid, NULL, 0, &map, errstr, errsz);
     if (!t) return -1;
@@ -142,7 +147,7 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
         char *copy = sl_arena_memdup(&s->batch->arena, line, (size_t)n);
         PQfreemem(line);
         rec->op = SL_OP_READ;
-        rec->snapshot = *count == 0 ? SL_SNAP_FIRST : SL_SNAP_TRUE;
+        rec->snapshot = done > 0 ? SL_SNAP_TRUE : first_table ? SL_SNAP_FIRST : SL_SNAP_FIRST_IN_DC;
         rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));
         rec->pos.lsn = rec->pos.commit_lsn = s->start_lsn;
         rec->ts_us = ts_us;
@@ -167,6 +172,11 @@ static int snapshot_table(pg_source *s, uint32_t oid, int64_t ts_us, int *count,
         goto out;
     }
     PQclear(r);
+    /* the table's last row (still in the current batch: batches are handed on before an add) */
+    if (done > 0) {
+        sl_record *last = &s->batch->recs[s->batch->n - 1];
+        if (last->snapshot != SL_SNAP_FIRST) last->snapshot = SL_SNAP_LAST_IN_DC;
+    }
     if (tty) progress(fq, done, est, t0, true);
     sl_ctx_snapshot_progress(s->ctx, fq, done, est >= 0 ? (int64_t)est : -1, true);
     SL_INFO("pg", "snapshot done table=%s rows=%" PRId64, fq, done);
@@ -192,7 +202,7 @@ int pg_snapshot_run(pg_source *s) {
     int64_t ts_us = sl_wall_us();
     SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn);
     for (int i = 0; i < n; i++) {
-        if (snapshot_table(s, oids[i], ts_us, &count, err, sizeof err) < 0) {
+        if (snapshot_table(s, oids[i], i == 0, ts_us, &count, err, sizeof err) < 0) {
             if (sl_ctx_stopping(s->ctx)) goto stopped;
             goto fail;
         }
@@ -200,6 +210,7 @@ int pg_snapshot_run(pg_source *s) {
     r = PQexec(s->sql, "COMMIT");
     PQclear(r);
     sl_free(oids);
+    /* BufferingSnapshotChangeRecordReceiver.completeSnapshot: the snapshot's last record is "last" */
     if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
     char off[256];
     pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us);

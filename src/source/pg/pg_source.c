@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <unistd.h>
 
 #define F(x) offsetof(pg_conf, x)
 static const sl_prop pg_props[] = {
@@ -95,6 +96,11 @@ static const sl_prop pg_props[] = {
      "Regexes of pg_logical_emit_message prefixes to emit (op m)."},
     {"message.prefix.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(msg_prefix_exclude),
      "Regexes of pg_logical_emit_message prefixes not to emit."},
+    {"hstore.handling.mode", SL_PT_ENUM, "json", "json|map", 0, 0, 0, F(hstore_mode),
+     "hstore values as a JSON object text (io.debezium.data.Json) or a Connect map of string to optional string."},
+    {"extended.headers.enabled", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(extended_headers),
+     "Add Debezium's __debezium.context.* headers (connectorLogicalName, taskId, connectorName, runId) to "
+     "streamed change events."},
     {NULL}};
 #undef F
 
@@ -139,6 +145,7 @@ void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, 
 int pg_emit_batch(pg_source *s) {
     sl_batch *b = s->batch;
     s->batch = sl_batch_new();
+    s->hdr_batch = s->origin_batch = NULL; /* copies in b's arena; a new batch may reuse a freed one's address */
     if (b->n == 0 && !b->offset) {
         sl_batch_destroy(b);
         return 0;
@@ -301,6 +308,20 @@ static int create_slot(pg_source *s, bool exists, char *errstr, size_t errsz) {
 
 static void pg_close(void *src);
 
+/* UUIDUtils.generateNewUUID(): the time in ms above version 7, random bits, the IETF variant. */
+static void new_run_id(char out[37]) {
+    uint8_t r[16];
+    if (getentropy(r, sizeof r) != 0)
+        for (size_t i = 0; i < sizeof r; i++) r[i] = (uint8_t)rand();
+    uint64_t ms = (uint64_t)sl_wall_us() / 1000;
+    uint64_t msb = ms << 16 | ((uint64_t)(r[0] << 8 | r[1]) & 0x0fff) | 0x7000;
+    uint64_t lsb = 0;
+    for (int i = 2; i < 10; i++) lsb = lsb << 8 | r[i];
+    lsb = (lsb & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(msb >> 32), (unsigned)(msb >> 16 & 0xffff),
+             (unsigned)(msb & 0xffff), (unsigned)(lsb >> 48), (unsigned long long)(lsb & 0xffffffffffffULL));
+}
+
 static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     pg_conf *cf = settings;
     pg_source *s = sl_calloc(1, sizeof *s);
@@ -325,6 +346,8 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     o->time_mode = (sl_time_mode)cf->time_mode;
     o->binary_mode = (sl_binary_mode)cf->binary_mode;
     o->provide_tx = cf->provide_tx;
+    o->hstore_map = cf->hstore_mode == 1;
+    new_run_id(s->run_id);
 
     /* Table filter: schema lists narrow the table lists. */
     sl_buf tinc, texc;
@@ -483,18 +506,66 @@ static void set_txn_fields(pg_source *s, sl_record *r, uint64_t lsn) {
     r->pos.last_commit_lsn = s->last_commit_lsn;
     r->ts_us = s->txn_ts_us;
     r->txid = s->txid;
+    if (s->origin) { /* source.origin / origin_lsn: strings live in the batch's arena */
+        if (s->origin_batch != s->batch)
+            s->origin_in_batch = sl_arena_strndup(&s->batch->arena, s->origin, strlen(s->origin)),
+            s->origin_batch = s->batch;
+        r->pos.origin = s->origin_in_batch;
+        r->pos.origin_lsn = s->origin_lsn;
+    }
 }
 
+/*
+ * Debezium's DataCollectionId of logical decoding messages in the
+ * transaction counts: LogicalDecodingMessageId.identifier() (its toString,
+ * which Debezium uses, is Java's identity string: not reproducible).
+ */
+#define MESSAGE_COLLECTION "LOGICAL_DECODING_MESSAGE"
+
+/* Adds a change (t set) or a transactional message (t NULL) of the open transaction. */
 static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) {
-    if (s->cf->provide_tx && t && s->in_txn) {
-        sl_record *begin = sl_txmon_event(&s->txmon, s->batch, t);
-        if (begin) set_txn_fields(s, begin, lsn);
+    uint64_t coll_order = 0;
+    if (s->cf->provide_tx && s->in_txn) {
+        sl_record *begin = sl_txmon_event_coll(&s->txmon, s->batch, t, t ? NULL : MESSAGE_COLLECTION);
+        if (begin) set_txn_fields(s, begin, s->begin_lsn);
+        coll_order = s->txmon.coll_order;
     }
     sl_record *r = sl_batch_add(s->batch, t);
     r->op = op;
     set_txn_fields(s, r, lsn);
     r->tx_order = ++s->txn_order;
+    r->tx_coll_order = coll_order;
     return r;
+}
+
+/*
+ * Streamed change events carry Debezium's context headers after their own
+ * (EventDispatcher.getExtendedHeaders; snapshot reads, messages and side
+ * records do not). One array per batch, in its arena.
+ */
+static void add_context_headers(pg_source *s, sl_record *r) {
+    if (!s->cf->extended_headers) return;
+    sl_arena *a = &s->batch->arena;
+    if (s->hdr_batch != s->batch) {
+        const char *vals[4] = {s->cf->topic_prefix, "0", "postgresql", s->run_id};
+        static const char *keys[4] = {"__debezium.context.connectorLogicalName", "__debezium.context.taskId",
+                                      "__debezium.context.connectorName", "__debezium.context.runId"};
+        s->ctx_headers = sl_arena_alloc(a, 4 * sizeof *s->ctx_headers);
+        for (int i = 0; i < 4; i++)
+            s->ctx_headers[i] = (sl_header){keys[i], sl_arena_strndup(a, vals[i], strlen(vals[i])),
+                                            (uint32_t)strlen(vals[i]), false};
+        s->hdr_batch = s->batch;
+    }
+    if (!r->nheaders) {
+        r->headers = s->ctx_headers;
+        r->nheaders = 4;
+        return;
+    }
+    sl_header *h = sl_arena_alloc(a, (size_t)(r->nheaders + 4) * sizeof *h);
+    memcpy(h, r->headers, (size_t)r->nheaders * sizeof *h);
+    memcpy(h + r->nheaders, s->ctx_headers, 4 * sizeof *h);
+    r->headers = h;
+    r->nheaders += 4;
 }
 
 static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errstr, size_t errsz) {
@@ -513,14 +584,17 @@ static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errs
         sl_record *d = add_record(s, rel->table, SL_OP_DELETE, lsn);
         d->before = before;
         sl_dbz_key_header(sl_ctx_dbz(s->ctx), d, "__debezium.newkey", after, &s->batch->arena);
+        add_context_headers(s, d);
         sl_record *c = add_record(s, rel->table, SL_OP_CREATE, lsn);
         c->after = after;
         sl_dbz_key_header(sl_ctx_dbz(s->ctx), c, "__debezium.oldkey", before, &s->batch->arena);
+        add_context_headers(s, c);
         return 0;
     }
     sl_record *r = add_record(s, rel->table, op, lsn);
     r->after = after;
     r->before = before;
+    add_context_headers(s, r);
     return 0;
 }
 
@@ -528,15 +602,23 @@ static void on_truncate(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
     if (skipped(s, 't')) return;
     for (int i = 0; i < m->u.truncate.nrels; i++) {
         pg_rel *rel = find_rel(s, m->u.truncate.relids[i]);
-        if (rel && rel->captured) add_record(s, rel->table, SL_OP_TRUNCATE, lsn);
+        if (rel && rel->captured) add_context_headers(s, add_record(s, rel->table, SL_OP_TRUNCATE, lsn));
     }
 }
 
 static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
     if (!sl_filter_match(&s->msg_prefixes, m->u.message.prefix)) return;
     bool tx = m->u.message.flags & 1;
-    sl_record *r = add_record(s, NULL, SL_OP_MESSAGE, lsn);
-    if (!tx) r->ts_us = sl_wall_us(), r->txid = 0, r->tx_order = 0;
+    sl_record *r;
+    if (tx) {
+        r = add_record(s, NULL, SL_OP_MESSAGE, lsn);
+    } else { /* outside any transaction: no txId, no transaction block */
+        r = sl_batch_add(s->batch, NULL);
+        r->op = SL_OP_MESSAGE;
+        r->pos.lsn = lsn;
+        r->pos.last_commit_lsn = s->last_commit_lsn;
+        r->ts_us = sl_wall_us();
+    }
     r->msg_prefix = m->u.message.prefix;
     r->msg_content = m->u.message.content;
     r->msg_len = m->u.message.len;
@@ -546,7 +628,7 @@ static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
 
 static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     sl_record *end = sl_txmon_commit(&s->txmon, s->batch);
-    if (end) set_txn_fields(s, end, m->u.commit.commit_lsn);
+    if (end) set_txn_fields(s, end, m->u.commit.end_lsn); /* the COMMIT message's WAL position */
     /* Records of the transaction learn their commit LSN (Debezium's lsn_commit). */
     for (int i = s->batch->n - 1; i >= 0 && s->batch->recs[i].txid == s->txid && !s->batch->recs[i].pos.commit_lsn; i--)
         s->batch->recs[i].pos.commit_lsn = m->u.commit.end_lsn;
@@ -574,6 +656,15 @@ static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_
         s->txid = m.u.begin.xid;
         s->txn_ts_us = m.u.begin.commit_ts + SL_PG_EPOCH_OFFSET_US;
         s->txn_order = 0;
+        s->begin_lsn = wal_start;
+        sl_free(s->origin), s->origin = NULL; /* PostgresOffsetContext.clearOrigin() */
+        if (s->cf->provide_tx) set_txn_fields(s, sl_txmon_begin(&s->txmon, s->batch), wal_start);
+        break;
+    case 'O':
+        sl_free(s->origin);
+        s->origin = sl_strdup(m.u.origin.name ? m.u.origin.name : "");
+        s->origin_lsn = m.u.origin.lsn;
+        s->origin_batch = NULL;
         break;
     case 'C': on_commit(s, &m); break;
     case 'R':
@@ -596,7 +687,7 @@ static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_
         break;
     case 'T': on_truncate(s, &m, wal_start); break;
     case 'M': on_message(s, &m, wal_start); break;
-    default: break; /* Origin, Type: nothing to emit (types are resolved from the catalog) */
+    default: break; /* Type: nothing to emit (types are resolved from the catalog) */
     }
     if (wal_start > s->received_lsn) s->received_lsn = wal_start;
     return 0;
@@ -769,6 +860,7 @@ static void pg_close(void *src) {
     pg_source *s = src;
     if (!s) return;
     sl_txmon_free(&s->txmon);
+    sl_free(s->origin);
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
         send_status(s, false); /* report what the runtime committed at shutdown */
     if (s->cf->slot_drop_on_stop && s->sql && !s->retrying && !sl_ctx_paused(s->ctx)) {

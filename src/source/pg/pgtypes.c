@@ -37,6 +37,7 @@ static const pg_type_row pg_types[] = {
     {700, 1021, "float4", "_float4", SL_T_FLOAT32, TM_NONE, 0},
     {701, 1022, "float8", "_float8", SL_T_FLOAT64, TM_NONE, 0},
     {774, 775, "macaddr8", "_macaddr8", SL_T_STRING, TM_NONE, 0},
+    {600, 1017, "point", "_point", SL_T_GEOMETRY, TM_NONE, 0}, /* io.debezium.data.geometry.Point */
     {790, 791, "money", "_money", SL_T_MONEY, TM_NONE, 0},
     {829, 1040, "macaddr", "_macaddr", SL_T_STRING, TM_NONE, 0},
     {869, 1041, "inet", "_inet", SL_T_STRING, TM_NONE, 0},
@@ -52,6 +53,7 @@ static const pg_type_row pg_types[] = {
     {1562, 1563, "varbit", "_varbit", SL_T_BIT, TM_BITS, 0},
     {1700, 1231, "numeric", "_numeric", SL_T_NUMERIC, TM_NUMERIC, 0},
     {2950, 2951, "uuid", "_uuid", SL_T_UUID, TM_NONE, 0},
+    {3614, 3643, "tsvector", "_tsvector", SL_T_STRING, TM_NONE, 0}, /* io.debezium.data.Tsvector */
     {3802, 3807, "jsonb", "_jsonb", SL_T_JSON, TM_NONE, 0},
 };
 
