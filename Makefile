@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-mongo bench-transforms clean services-stop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-mongo bench-transforms clean services-stop interop
 
 all: build
 
@@ -61,3 +61,9 @@ clean:
 .PHONY: golden-debezium
 golden-debezium:
 	@scripts/golden-from-debezium.sh
+
+# sluice's MongoDB sink against mongo-kafka 2.0.1 (Kafka Connect standalone, jars from Maven
+# Central) on the same topic, and the direct PostgreSQL -> MongoDB connector: every document
+# compared field by field, BSON types included. Run by hand, not part of `make check`.
+interop: deps build
+	@SLUICE_BIN=$${SLUICE_BIN:-build/sluice} scripts/mongo-interop.sh
