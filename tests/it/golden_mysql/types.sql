@@ -12,7 +12,8 @@ CREATE TABLE golden_types (
   c_ts TIMESTAMP NULL, c_ts6 TIMESTAMP(6) NULL,
   c_char CHAR(10), c_varchar VARCHAR(300), c_latin1 VARCHAR(20) CHARACTER SET latin1,
   c_binary BINARY(4), c_varbinary VARBINARY(10), c_blob BLOB, c_text TEXT,
-  c_json JSON, c_enum ENUM('small','medium','large'), c_set SET('a','b','c'), c_geo GEOMETRY
+  c_json JSON, c_enum ENUM('small','medium','large'), c_set SET('a','b','c'), c_geo GEOMETRY,
+  c_point POINT
 );
 INSERT INTO golden_types VALUES (
   1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
@@ -21,7 +22,8 @@ INSERT INTO golden_types VALUES (
   '2024-02-29', '-838:59:59', '13:45:30.123456', '2024-02-29 13:45:30', '1999-12-31 23:59:59.999', '2024-02-29 13:45:30.123456',
   '2024-02-29 12:00:00', '2024-02-29 12:00:00.654321',
   'ab', 'hello "world"', _latin1 x'636166E9', x'00ff1020', x'0102', x'deadbeef', 'text',
-  '{"a": [1, 2]}', 'medium', 'a,c', ST_GeomFromText('POINT(1 2)', 4326)
+  '{"a": [1, 2]}', 'medium', 'a,c', ST_GeomFromText('POINT(1 2)', 4326),
+  ST_GeomFromText('POINT(1 2)', 4326)
 );
 INSERT INTO golden_types (id) VALUES (2);
 -- stream
@@ -32,7 +34,8 @@ INSERT INTO golden_types VALUES (
   '1970-01-01', '00:00:00', '838:59:59.000000', '1970-01-01 00:00:00', '2038-01-19 03:14:07.500', '9999-12-31 23:59:59.999999',
   '1970-01-01 00:00:01', '2038-01-19 03:14:07.999999',
   '', '', '', x'00000000', x'', x'', '',
-  '[]', 'small', '', ST_GeomFromText('LINESTRING(0 0, 1 1)')
+  '[]', 'small', '', ST_GeomFromText('LINESTRING(0 0, 1 1)'),
+  ST_GeomFromText('POINT(-1.5 2.25)')
 );
 UPDATE golden_types SET c_text = 'updated', c_dec = 0 WHERE id = 1;
 UPDATE golden_types SET c_int = 7 WHERE id = 2;
