@@ -739,3 +739,36 @@ def test_schemaless_json_integers_are_int64(tmp_path, kafka, mongo):
     assert type(d["a"][0]) is Int64 and type(d["a"][1]["b"]) is Int64
     d = coll.find_one({"_id": 2})
     assert type(d["n"]) is int
+
+
+def test_connect_types_direct_mariadb(my, mysluice, mongo):
+    """MariaDB -> MongoDB in one process: the Connect schema of Debezium's MariaDB events picks the types
+    (tinyint/smallint Int32, bigint Int64 even for 5, decimal Decimal128, blob BinData, date/datetime/time
+    dates with time.precision.mode=connect, timestamp Debezium's ISO string)."""
+    from datetime import datetime
+    from bson import Decimal128, Int64
+    from conftest import my_make_table
+    t = my_make_table(my, "mongo_mytypes", "id int PRIMARY KEY, ti tinyint, si smallint, bi bigint, d decimal(10,2), "
+                      "db double, bl blob, dt date, dtt datetime(3), tm time(3), ts timestamp(3) NULL, s varchar(10)",
+                      "INSERT INTO mongo_mytypes VALUES (1, 2, 3, 5, 1.50, 2.25, x'010203', '2024-05-06', "
+                      "'2024-05-06 07:08:09.123', '07:08:09.123', '2024-05-06 07:08:09.123', 'x')")
+    s = mysluice(**{"table.include.list": f"{my_params_db()}.{t}", "sink.type": "mongodb",
+                    "connection.uri": mongo.uri, "database": mongo.db_name, **CONNECT_MODES})
+    s.config.pop("sink.file.path")
+    start_run(s)
+    coll = mongo.collection(t)
+    wait_until(lambda: coll.count_documents({}) == 1, 30, 0.1, "the MariaDB row in MongoDB")
+    doc = coll.find_one({"_id": {"id": 1}})
+    want = {"ti": (int, 2), "si": (int, 3), "bi": (Int64, 5), "d": (Decimal128, Decimal128("1.50")),
+            "db": (float, 2.25), "bl": (bytes, b"\x01\x02\x03"), "dt": (datetime, datetime(2024, 5, 6)),
+            "dtt": (datetime, datetime(2024, 5, 6, 7, 8, 9, 123000)),
+            "tm": (datetime, datetime(1970, 1, 1, 7, 8, 9, 123000)), "s": (str, "x")}
+    for k, (typ, val) in want.items():
+        assert type(doc[k]) is typ and doc[k] == val, (k, doc[k], type(doc[k]))
+    assert type(doc["ts"]) is str and doc["ts"].startswith("2024-05-06T"), doc["ts"]
+    assert s.stop() == 0
+
+
+def my_params_db():
+    from conftest import my_params
+    return my_params()["database"]
