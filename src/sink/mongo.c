@@ -171,6 +171,14 @@ typedef struct mrec {
 
 typedef enum { TOPIC_UNKNOWN, TOPIC_CDC, TOPIC_PLAIN } topic_kind;
 
+/* The compiled Connect schemas of a table of a source in this process (the table is referenced, so its
+ * address is not reused while cached). */
+typedef struct tschema {
+    sl_table *table;
+    sl_mconv_schema *key, *value;
+} tschema;
+#define TSCHEMA_MAX 256
+
 typedef struct mongo_sink {
     sl_ctx *ctx;
     mongo_conf *conf;
@@ -178,6 +186,8 @@ typedef struct mongo_sink {
     sl_mongo_model *model;
     sl_mconv *conv;    /* Connect data -> BSON (mongo-kafka's SinkConverter) */
     bool text_values;  /* the source is MongoDB in this process: bare JSON values are extended JSON text */
+    tschema *tschemas; /* tables of a source in this process, newest last */
+    size_t ntschemas;
     sl_kafka_dlq *dlq;
     bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
     int64_t max_batch;
@@ -782,13 +792,10 @@ static topic_kind *topic_slot(mongo_sink *s, const char *topic) {
     return &s->topic_kinds[s->ntopics++];
 }
 
-/* A plain document (key / value JSON, value NULL for a tombstone) through the write model pipeline. */
-static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_t offset, int64_t ts_ms,
-                     const char *kjson, size_t klen, const bson_t *value, const char *what, char *errstr,
-                     size_t errsz) {
-    bson_t *key = NULL;
+/* A plain document (key document or NULL, value NULL for a tombstone) through the write model pipeline. */
+static int add_plain_doc(mongo_sink *s, const char *topic, int32_t partition, int64_t offset, int64_t ts_ms,
+                         const bson_t *key, const bson_t *value, const char *what, char *errstr, size_t errsz) {
     char err[2048];
-    if (kjson && convert(s, kjson, klen, &key, err, sizeof err) < 0) key = NULL; /* not a document: a null key */
     sl_msink_rec mr = {topic, partition, offset, ts_ms, ts_ms >= 0 ? SL_MTS_CREATE_TIME : SL_MTS_NONE, key, value, 0};
     sl_mwrite w = {0};
     int rc = 0;
@@ -802,35 +809,76 @@ static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_
         queue_op(s, kinds[w.kind], w.filter, w.doc, w.upsert);
     }
     sl_mwrite_clear(&w);
+    return rc;
+}
+
+/* The same with the key as JSON text (a key that is no document counts as null). */
+static int add_plain(mongo_sink *s, const char *topic, int32_t partition, int64_t offset, int64_t ts_ms,
+                     const char *kjson, size_t klen, const bson_t *value, const char *what, char *errstr,
+                     size_t errsz) {
+    bson_t *key = NULL;
+    char err[1024];
+    if (kjson && convert(s, kjson, klen, &key, err, sizeof err) < 0) key = NULL;
+    int rc = add_plain_doc(s, topic, partition, offset, ts_ms, key, value, what, errstr, errsz);
     if (key) bson_destroy(key);
     return rc;
 }
 
-/* A change event of a source in this process: encoded as Debezium JSON with its Connect schemas and
- * converted as mongo-kafka converts JsonConverter records, then applied by RdbmsHandler (or, with
- * change.data.capture.handler=none, written as a plain document). */
+/* The compiled key / value schemas of r's table: from r encoded once with schemas, then cached. */
+static const tschema *table_schemas(mongo_sink *s, const sl_record *r, const sl_dbz_opts *o, char *err,
+                                    size_t errsz) {
+    for (size_t i = s->ntschemas; i-- > 0;)
+        if (s->tschemas[i].table == r->table) return &s->tschemas[i];
+    sl_dbz_opts so = *o;
+    so.key_schemas = so.value_schemas = true;
+    tschema t = {0};
+    sl_buf_reset(&s->key);
+    sl_buf_reset(&s->value);
+    sl_dbz_key(&so, r, &s->key);
+    sl_dbz_value(&so, r, &s->value);
+    bool no_key = s->key.len == 4 && !memcmp(s->key.data, "null", 4);
+    if ((!no_key && sl_mconv_schema_new(s->key.data, s->key.len, &t.key, err, errsz) < 0) ||
+        sl_mconv_schema_new(s->value.data, s->value.len, &t.value, err, errsz) < 0) {
+        sl_mconv_schema_free(t.key);
+        return NULL;
+    }
+    if (s->ntschemas == TSCHEMA_MAX) { /* the oldest goes */
+        sl_mconv_schema_free(s->tschemas[0].key);
+        sl_mconv_schema_free(s->tschemas[0].value);
+        sl_table_unref(s->tschemas[0].table);
+        memmove(s->tschemas, s->tschemas + 1, --s->ntschemas * sizeof *s->tschemas);
+    }
+    if (!s->tschemas) s->tschemas = sl_malloc(TSCHEMA_MAX * sizeof *s->tschemas);
+    t.table = sl_table_ref(r->table);
+    s->tschemas[s->ntschemas] = t;
+    return &s->tschemas[s->ntschemas++];
+}
+
+/* A change event of a source in this process: converted as mongo-kafka converts the JsonConverter record
+ * with schemas (the table's Connect schemas, compiled once; only the payload is encoded per record), then
+ * applied by RdbmsHandler (or, with change.data.capture.handler=none, written as a plain document). */
 static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const mrec *m = &s->recs[s->nrec - 1];
     sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
-    o.key_schemas = o.value_schemas = true;
+    char err[1024];
+    const tschema *ts = table_schemas(s, r, &o, err, sizeof err);
+    if (!ts) {
+        snprintf(errstr, errsz, "%s: cannot read its Connect schema: %s", m->what, err);
+        return -1;
+    }
+    o.key_schemas = o.value_schemas = false;
     sl_buf_reset(&s->key);
     sl_buf_reset(&s->value);
     sl_dbz_key(&o, r, &s->key);
     sl_dbz_value(&o, r, &s->value);
+    bool null_key = s->key.len == 4 && !memcmp(s->key.data, "null", 4);
+    set_rec_kv(s, null_key ? NULL : s->key.data, s->key.len, s->value.data, s->value.len);
     bson_t *key = NULL, *value = NULL;
-    char err[1024];
-    int rc = -1, krc = convert(s, s->key.data, s->key.len, &key, err, sizeof err);
-    /* The dead letter queue gets the key / value payloads (Debezium's JSON without schemas). */
-    const char *kt = s->key.data, *vt = s->value.data;
-    size_t kn = s->key.len, vn = s->value.len;
-    sl_mconv_payload(s->key.data, s->key.len, &kt, &kn);
-    sl_mconv_payload(s->value.data, s->value.len, &vt, &vn);
-    set_rec_kv(s, krc == 0 ? NULL : kt, kn, vt, vn);
-    if (krc < 0 || convert(s, s->value.data, s->value.len, &value, err, sizeof err) <= 0) {
+    int rc = -1, krc = null_key ? 0 : sl_mconv_payload_json(ts->key, s->key.data, s->key.len, &key, err, sizeof err);
+    if (krc < 0 || sl_mconv_payload_json(ts->value, s->value.data, s->value.len, &value, err, sizeof err) <= 0) {
         snprintf(errstr, errsz, "%s: cannot convert its %s: %s", m->what, krc < 0 ? "key" : "value", err);
     } else if (s->conf->handler == H_NONE) {
-        rc = add_plain(s, m->topic, -1, -1, m->ts_ms, krc == 0 ? NULL : s->key.data, s->key.len, value, m->what,
-                       errstr, errsz);
+        rc = add_plain_doc(s, m->topic, -1, -1, m->ts_ms, key, value, m->what, errstr, errsz);
     } else {
         bson_t empty = BSON_INITIALIZER;
         set_ns(s, s->conf->model.database, collection_of(s, r));
@@ -1269,6 +1317,12 @@ static void mongo_close(void *sink) {
     sl_kafka_dlq_close(s->dlq);
     sl_mongo_model_destroy(s->model);
     sl_mconv_destroy(s->conv);
+    for (size_t i = 0; i < s->ntschemas; i++) {
+        sl_mconv_schema_free(s->tschemas[i].key);
+        sl_mconv_schema_free(s->tschemas[i].value);
+        sl_table_unref(s->tschemas[i].table);
+    }
+    sl_free(s->tschemas);
     if (s->client) mongoc_client_destroy(s->client);
     bson_destroy(s->upsert_opts);
     sl_buf_free(&s->key);

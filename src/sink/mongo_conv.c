@@ -24,14 +24,14 @@ static const char *const type_names[] = {"any", "boolean", "int8", "int16", "int
                                          "string", "bytes", "Decimal", "Date", "Time", "Timestamp", "struct",
                                          "array", "map"};
 
-typedef struct cs {
+typedef struct sl_mconv_schema {
     ctype type;
     bool optional;
     int32_t scale;   /* Decimal */
     bson_t *def;     /* {"d": default} or NULL */
     size_t n;        /* struct fields; array items / map values: kids[0] */
     char **names;
-    struct cs **kids;
+    struct sl_mconv_schema **kids;
 } cs;
 
 #define CACHE_N 32
@@ -670,6 +670,8 @@ static int from_bytes(span t, bson_t **out, char *err, size_t errsz) {
     return 1;
 }
 
+static int convert_payload(const cs *s, span pl, bson_t **out, char *err, size_t errsz);
+
 int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t **out, bool *enveloped, char *err,
                   size_t errsz) {
     span sch, pl;
@@ -685,6 +687,11 @@ int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t *
         return -1;
     }
     if (env && !is_null(sch) && !(s = schema_of(c, sch, err, errsz))) return -1;
+    return convert_payload(s, pl, out, err, errsz);
+}
+
+/* The payload text pl under schema s (NULL: schemaless). */
+static int convert_payload(const cs *s, span pl, bson_t **out, char *err, size_t errsz) {
     if (s && s->type == T_ANY) s = NULL;
     const char *p = ws(pl.p, pl.p + pl.n);
     pl.n -= (size_t)(p - pl.p);
@@ -702,4 +709,31 @@ int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t *
         return -1;
     }
     return walk_doc(s, pl, out, err, errsz);
+}
+
+int sl_mconv_schema_new(const char *json, size_t len, sl_mconv_schema **out, char *err, size_t errsz) {
+    span sch, pl;
+    bson_error_t be;
+    *out = NULL;
+    if (!envelope(json, len, &sch, &pl)) {
+        snprintf(err, errsz, "not a {\"schema\", \"payload\"} envelope");
+        return -1;
+    }
+    if (is_null(sch)) return 0;
+    bson_t *d = bson_new_from_json((const uint8_t *)sch.p, (ssize_t)sch.n, &be);
+    if (!d) {
+        snprintf(err, errsz, "schema: not a JSON object (%s)", be.message);
+        return -1;
+    }
+    *out = compile(d, 0, err, errsz);
+    bson_destroy(d);
+    return *out ? 0 : -1;
+}
+
+void sl_mconv_schema_free(sl_mconv_schema *s) { cs_free(s); }
+
+int sl_mconv_payload_json(const sl_mconv_schema *s, const char *payload, size_t len, bson_t **out, char *err,
+                          size_t errsz) {
+    *out = NULL;
+    return convert_payload(s, (span){payload, len}, out, err, errsz);
 }

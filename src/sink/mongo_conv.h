@@ -53,6 +53,19 @@ void sl_mconv_destroy(sl_mconv *c);
 int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t **out, bool *enveloped, char *err,
                   size_t errsz);
 
+/*
+ * A source in this process encodes each table's rows with one schema: the
+ * sink compiles it once (from one record's envelope JSON) and converts the
+ * payloads alone. sl_mconv_schema_new sets *out (NULL when the schema is
+ * JSON null) and returns 0, or -1 with err; the caller frees *out.
+ */
+typedef struct sl_mconv_schema sl_mconv_schema;
+int sl_mconv_schema_new(const char *json, size_t len, sl_mconv_schema **out, char *err, size_t errsz);
+void sl_mconv_schema_free(sl_mconv_schema *s);
+/* As sl_mconv_json for a payload's JSON text under s (NULL: the schemaless rules). */
+int sl_mconv_payload_json(const sl_mconv_schema *s, const char *payload, size_t len, bson_t **out, char *err,
+                          size_t errsz);
+
 /* The payload of a {"schema", "payload"} envelope: sets *p / *n to its text and returns true; false when
  * json is not such an envelope. */
 bool sl_mconv_payload(const char *json, size_t len, const char **p, size_t *n);
