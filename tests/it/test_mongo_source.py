@@ -690,6 +690,15 @@ def test_schema_output_default_schemas(mongo, msluice):
                                       "optional": False, "name": "keySchema"}
         assert e["key"]["payload"] == {"_id": e["value"]["payload"]["_id"]}
     assert s.stop() == 0
+    # Without schemas (JsonConverter schemas.enable=false): the struct alone.
+    s2 = msluice("sch", output_format_key="schema", output_format_value="schema",
+                 key_converter_schemas_enable="false", value_converter_schemas_enable="false").run()
+    s2.wait_open()
+    coll.insert_one({"_id": 2})
+    e = s2.wait_records(1)[0]
+    assert list(e["value"]) == CHANGE_STREAM_FIELDS and json.loads(e["value"]["fullDocument"]) == {"_id": 2}
+    assert e["key"] == {"_id": e["value"]["_id"]}
+    assert s2.stop() == 0
 
 
 def test_schema_output_inferred(mongo, msluice, kafka, tmp_path):
