@@ -1770,7 +1770,7 @@ static bool tx_id(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
         sl_buf_free(&id);
         return true;
     }
-    if (!r->txid) return false;
+    if (!r->txid || r->op == SL_OP_READ) return false; /* snapshot reads have a txId but no transaction */
     if (out) {
         sl_buf_putc(out, '"');
         sl_buf_put_u64(out, r->txid);

@@ -616,7 +616,7 @@ int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batc
     for (int i = 0; i < b->n; i++) {
         if (b->offset && i == b->offset_n) covered = nout;
         const sl_record *rec = &b->recs[i];
-        bool tomb = tombstones && !rec->raw && rec->op == SL_OP_DELETE && rec->table && rec->table->nkeys > 0;
+        bool tomb = tombstones && !rec->raw && rec->op == SL_OP_DELETE && rec->table; /* keyed or not, as Debezium */
         for (int k = 0; k < (tomb ? 2 : 1); k++) {
             sl_xrec r;
             json_error_t jerr;

@@ -2,6 +2,7 @@
 filters, heartbeats on a filtered-out workload, message.key.columns and tables without a key; Debezium 3.x
 transaction metadata, snapshot markers, replication origins and context headers."""
 import base64
+import json
 import random
 import re
 import string
@@ -214,6 +215,14 @@ def test_table_without_primary_key_has_null_key(pg, tables, sluice):
     assert payload(ev[2])["before"] == {"a": 2, "b": "y"}
     assert ev[3]["topic"] == ev[2]["topic"] and ev[3]["value"] is None
     assert s.stop() == 0
+    # through a transform chain too
+    s = streaming(sluice, table_include_list=f"public.{t}", transforms="r",
+                  transforms_r_type="org.apache.kafka.connect.transforms.RegexRouter",
+                  transforms_r_regex="(.*)", transforms_r_replacement="$1")
+    sql(pg, f"DELETE FROM {t} WHERE a = 3")
+    ev = s.wait_events(5 + 2)[5:]  # the same output file
+    assert ops(ev) == ["d", None] and ev[1]["key"] is None
+    assert s.stop() == 0
 
 
 def java_hashmap_order(keys):
@@ -267,6 +276,11 @@ def test_transaction_metadata(pg, tables, sluice):
         {"data_collection": n, "event_count": {f"public.{a}": 3, f"public.{b}": 2}.get(n, 1)}
         for n in java_hashmap_order(names)]
     assert payload(data[6])["transaction"] is None  # non-transactional message
+    # source.sequence[0] (lastCommitLsn): none before the first commit of a start without an offset, then the
+    # COMMIT's LSN (= END's); a non-transactional message is committed at its own LSN first
+    assert all(json.loads(payload(e)["source"]["sequence"])[0] is None for e in inside)
+    nt_lsn = payload(data[6])["source"]["lsn"]
+    assert json.loads(payload(data[6])["source"]["sequence"]) == [str(nt_lsn), str(nt_lsn)]
     if "schema" in data[3]["value"]:
         assert [f["field"] for f in data[3]["value"]["schema"]["fields"]] == [
             "op", "ts_ms", "source", "transaction", "message"]
@@ -278,13 +292,17 @@ def test_snapshot_markers_per_table(pg, tables, sluice):
     a = tables("it_feat_snap_a", "id int PRIMARY KEY")
     b = tables("it_feat_snap_b", "id int PRIMARY KEY")
     sql(pg, f"INSERT INTO {a} SELECT generate_series(1, 3); INSERT INTO {b} SELECT generate_series(1, 3)")
-    s = start_run(sluice(table_include_list=f"public.{a},public.{b}"))
+    # tables in include-list order (RelationalSnapshotChangeEventSource.addSignalingCollectionAndSort)
+    s = start_run(sluice(table_include_list=f"public.{b},public.{a}", provide_transaction_metadata="true"))
     ev = s.wait_events(6)
     marks = [(payload(e)["source"]["table"], payload(e)["source"]["snapshot"]) for e in ev]
-    first, second = marks[0][0], marks[3][0]
-    assert {first, second} == {a, b}
-    assert marks == [(first, "first"), (first, "true"), (first, "last_in_data_collection"),
-                     (second, "first_in_data_collection"), (second, "true"), (second, "last")]
+    assert marks == [(b, "first"), (b, "true"), (b, "last_in_data_collection"),
+                     (a, "first_in_data_collection"), (a, "true"), (a, "last")]
+    # the snapshot transaction's id (pg_current_xact_id()), but no transaction block; sequence [null, lsn]
+    txids = {payload(e)["source"]["txId"] for e in ev}
+    assert len(txids) == 1 and isinstance(txids.pop(), int)
+    assert all(payload(e)["transaction"] is None for e in ev)
+    assert all(payload(e)["source"]["sequence"] == f'[null,"{payload(e)["source"]["lsn"]}"]' for e in ev)
     if "schema" in ev[0]["value"]:
         src = next(f for f in ev[0]["value"]["schema"]["fields"] if f["field"] == "source")
         snap = next(f for f in src["fields"] if f["field"] == "snapshot")
@@ -320,8 +338,8 @@ UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 
 
 def test_context_headers_on_streamed_changes(pg, tables, sluice):
-    """EventDispatcher.getExtendedHeaders (extended.headers.enabled, default true): streamed change events and
-    their tombstones carry __debezium.context.* after their own headers; snapshot reads and messages do not."""
+    """extended.headers.enabled (default true): change events (snapshot reads too) and their tombstones carry
+    __debezium.context.* after their own headers; logical decoding messages do not."""
     t = tables("it_feat_ctxh", "id int PRIMARY KEY")
     sql(pg, f"INSERT INTO {t} VALUES (1)")
     s = start_run(sluice(table_include_list=f"public.{t}"))
@@ -331,7 +349,8 @@ def test_context_headers_on_streamed_changes(pg, tables, sluice):
     sql(pg, "SELECT pg_logical_emit_message(true, 'p', 'x')")
     ev = s.wait_events(5)
     assert ops(ev) == ["r", "d", None, "c", "m"]
-    assert ev[0]["headers"] == {} and ev[4]["headers"] == {}
+    assert ev[4]["headers"] == {}  # messages have none; snapshot reads have them (below)
+    assert ev[0]["headers"] == {k: v for k, v in ev[1]["headers"].items() if k.startswith("__debezium.context.")}
     ctx = {k: v for k, v in ev[1]["headers"].items() if k.startswith("__debezium.context.")}
     assert list(ev[1]["headers"])[0] == "__debezium.newkey"  # the event's own header first
     assert list(ctx) == ["__debezium.context.connectorLogicalName", "__debezium.context.taskId",

@@ -1387,6 +1387,10 @@ static void test_dbz3_envelope(void) {
     CHECK(strstr(v, "\"xmin\":null,\"origin\":\"sub1\",\"origin_lsn\":4242},\"transaction\":{\"id\":\"555:200\","
                     "\"total_order\":3,\"data_collection_order\":1},") != NULL);
     r.pos.origin = NULL;
+    /* a snapshot read has the snapshot transaction's txId but no transaction block */
+    r.op = SL_OP_READ, r.snapshot = SL_SNAP_TRUE;
+    v = enc_value(&o, &r, 1);
+    CHECK(strstr(v, "\"txId\":555,") != NULL && strstr(v, "\"transaction\":null,") != NULL);
     static const char *snaps[] = {"first_in_data_collection", "last_in_data_collection"};
     r.op = SL_OP_READ, r.txid = 0;
     for (int i = 0; i < 2; i++) {

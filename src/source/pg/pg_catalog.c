@@ -78,13 +78,22 @@ int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t e
                            "SELECT c.oid, n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON"
                            " n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND NOT c.relispartition AND"
                            " n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
-                           " ORDER BY 2",
+                           " ORDER BY (n.nspname || '.' || c.relname) COLLATE \"C\"",
                            0, NULL, errstr, errsz);
     if (!r) return -1;
     *n = 0;
     *oids = sl_calloc((size_t)PQntuples(r) + 1, sizeof **oids);
-    for (int i = 0; i < PQntuples(r); i++)
-        if (sl_filter_match(&s->tables, PQgetvalue(r, i, 1))) (*oids)[(*n)++] = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+    /* Debezium's snapshot order (addSignalingCollectionAndSort): the tables of each include-list entry in
+     * turn, each entry's sorted by name; a table counts under the first entry it matches. */
+    for (int k = 0; k < (s->tables.ninc ? s->tables.ninc : 1); k++)
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *fq = PQgetvalue(r, i, 1);
+            if (!sl_filter_match(&s->tables, fq)) continue;
+            int first = 0;
+            while (first < s->tables.ninc && regexec(&s->tables.inc[first], fq, 0, NULL, 0) != 0) first++;
+            if (first == k || (s->tables.ninc == 0 && k == 0))
+                (*oids)[(*n)++] = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        }
     /* An include-list entry that matches no table is almost always a typo: say so. */
     for (int k = 0; k < s->tables.ninc; k++) {
         bool hit = false;

@@ -66,6 +66,7 @@ typedef struct pg_source {
     bool retrying;      /* run() asked for a reconnect */
     char *snapshot_name;
     uint64_t start_lsn;
+    uint64_t snapshot_txid;   /* the snapshot transaction's id (its records' source.txId), 0 if none */
     /* Stream state. */
     pg_rel *rels;
     int nrels, rels_cap;
@@ -84,6 +85,9 @@ typedef struct pg_source {
     sl_header *ctx_headers;   /* the context headers in the arena of hdr_batch (the current batch, or NULL) */
     const sl_batch *hdr_batch;
     uint64_t last_commit_lsn; /* end LSN of the last commit seen */
+    uint64_t seq_commit_lsn;  /* source.sequence[0], Debezium's lastCommitLsn: 0 (null) after a start without
+                               * a stored offset until the first COMMIT, then the last COMMIT's (or
+                               * non-transactional message's) LSN */
     uint64_t received_lsn;    /* highest WAL position received */
     uint64_t offset_lsn;      /* newest offset attached to a batch */
     int64_t last_status_ms, last_heartbeat_ms;
@@ -100,7 +104,7 @@ PGresult *pg_query(PGconn *c, const char *what, const char *sql, int nparams, co
  * Relation message's columns when given. NULL on error. */
 sl_table *pg_describe(pg_source *s, uint32_t relid, const sl_pgo_col *cols, int ncols, int **map_out,
                       char *errstr, size_t errsz);
-/* Captured tables ("schema.table" OIDs) in the order of the include list matching. */
+/* Captured tables ("schema.table" OIDs) in Debezium's snapshot order: by include-list entry, then name. */
 int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t errsz);
 uint64_t pg_parse_lsn(const char *s);
 
@@ -109,6 +113,8 @@ int pg_snapshot_run(pg_source *s);
 
 /* pg_source.c */
 int pg_emit_batch(pg_source *s);
+/* Appends Debezium's __debezium.context.* headers to r (a record of the current batch). */
+void pg_context_headers(pg_source *s, sl_record *r);
 void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us);
 
 #endif

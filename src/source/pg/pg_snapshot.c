@@ -151,6 +151,8 @@ static int snapshot_table(pg_source *s, uint32_t oid, bool first_table, int64_t 
         rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));
         rec->pos.lsn = rec->pos.commit_lsn = s->start_lsn;
         rec->ts_us = ts_us;
+        rec->txid = s->snapshot_txid;
+        pg_context_headers(s, rec);
         if (parse_row(copy, (size_t)n, rec->after, t->ncols) < 0) {
             snprintf(errstr, errsz, "snapshot of %s: malformed COPY row", fq);
             goto out;
@@ -197,6 +199,13 @@ int pg_snapshot_run(pg_source *s) {
                            0, NULL, err, sizeof err);
     if (r) PQclear(r), r = pg_query(s->sql, "importing the slot's snapshot", q, 0, NULL, err, sizeof err);
     if (!r) goto fail;
+    PQclear(r);
+    /* source.txId of the snapshot's records: the transaction's id (PostgresConnection.currentTransactionId) */
+    r = pg_query(s->sql, "reading the snapshot's transaction id",
+                 "SELECT (CASE pg_is_in_recovery() WHEN 't' THEN '0'::xid8 ELSE pg_current_xact_id() END)", 0, NULL,
+                 err, sizeof err);
+    if (!r) goto fail;
+    s->snapshot_txid = PQntuples(r) ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
     int64_t ts_us = sl_wall_us();

@@ -100,7 +100,7 @@ static const sl_prop pg_props[] = {
      "hstore values as a JSON object text (io.debezium.data.Json) or a Connect map of string to optional string."},
     {"extended.headers.enabled", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(extended_headers),
      "Add Debezium's __debezium.context.* headers (connectorLogicalName, taskId, connectorName, runId) to "
-     "streamed change events."},
+     "change events."},
     {NULL}};
 #undef F
 
@@ -397,6 +397,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         s->start_lsn = slot_flush; /* no_data with an existing slot: go on from where the slot is */
     }
     s->last_commit_lsn = s->offset_lsn = s->start_lsn;
+    s->seq_commit_lsn = sl_ctx_stored_offset(ctx) ? s->start_lsn : 0; /* PostgresOffsetContext.initialContext */
     return 0;
 undo: {
     /* Leave nothing behind that this failed start created. */
@@ -503,7 +504,7 @@ static bool skipped(pg_source *s, char op) {
 
 static void set_txn_fields(pg_source *s, sl_record *r, uint64_t lsn) {
     r->pos.lsn = lsn;
-    r->pos.last_commit_lsn = s->last_commit_lsn;
+    r->pos.last_commit_lsn = s->seq_commit_lsn;
     r->ts_us = s->txn_ts_us;
     r->txid = s->txid;
     if (s->origin) { /* source.origin / origin_lsn: strings live in the batch's arena */
@@ -539,11 +540,11 @@ static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) 
 }
 
 /*
- * Streamed change events carry Debezium's context headers after their own
- * (EventDispatcher.getExtendedHeaders; snapshot reads, messages and side
+ * Change events (snapshot reads included) carry Debezium's context headers
+ * after their own (EventDispatcher.getExtendedHeaders; messages and side
  * records do not). One array per batch, in its arena.
  */
-static void add_context_headers(pg_source *s, sl_record *r) {
+void pg_context_headers(pg_source *s, sl_record *r) {
     if (!s->cf->extended_headers) return;
     sl_arena *a = &s->batch->arena;
     if (s->hdr_batch != s->batch) {
@@ -584,17 +585,17 @@ static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errs
         sl_record *d = add_record(s, rel->table, SL_OP_DELETE, lsn);
         d->before = before;
         sl_dbz_key_header(sl_ctx_dbz(s->ctx), d, "__debezium.newkey", after, &s->batch->arena);
-        add_context_headers(s, d);
+        pg_context_headers(s, d);
         sl_record *c = add_record(s, rel->table, SL_OP_CREATE, lsn);
         c->after = after;
         sl_dbz_key_header(sl_ctx_dbz(s->ctx), c, "__debezium.oldkey", before, &s->batch->arena);
-        add_context_headers(s, c);
+        pg_context_headers(s, c);
         return 0;
     }
     sl_record *r = add_record(s, rel->table, op, lsn);
     r->after = after;
     r->before = before;
-    add_context_headers(s, r);
+    pg_context_headers(s, r);
     return 0;
 }
 
@@ -602,7 +603,7 @@ static void on_truncate(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
     if (skipped(s, 't')) return;
     for (int i = 0; i < m->u.truncate.nrels; i++) {
         pg_rel *rel = find_rel(s, m->u.truncate.relids[i]);
-        if (rel && rel->captured) add_context_headers(s, add_record(s, rel->table, SL_OP_TRUNCATE, lsn));
+        if (rel && rel->captured) pg_context_headers(s, add_record(s, rel->table, SL_OP_TRUNCATE, lsn));
     }
 }
 
@@ -612,11 +613,12 @@ static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
     sl_record *r;
     if (tx) {
         r = add_record(s, NULL, SL_OP_MESSAGE, lsn);
-    } else { /* outside any transaction: no txId, no transaction block */
+    } else { /* outside any transaction: no txId, no transaction block; Debezium commits its LSN first */
+        s->seq_commit_lsn = lsn;
         r = sl_batch_add(s->batch, NULL);
         r->op = SL_OP_MESSAGE;
         r->pos.lsn = lsn;
-        r->pos.last_commit_lsn = s->last_commit_lsn;
+        r->pos.last_commit_lsn = s->seq_commit_lsn;
         r->ts_us = sl_wall_us();
     }
     r->msg_prefix = m->u.message.prefix;
@@ -635,7 +637,7 @@ static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     char off[256];
     pg_offset_json(off, sizeof off, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us);
     sl_batch_set_offset(s->batch, off, m->u.commit.end_lsn);
-    s->offset_lsn = s->last_commit_lsn = m->u.commit.end_lsn;
+    s->offset_lsn = s->last_commit_lsn = s->seq_commit_lsn = m->u.commit.end_lsn;
     s->in_txn = false;
 }
 
