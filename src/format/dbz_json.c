@@ -169,13 +169,20 @@ static bool is_my_point(const sl_column *c) {
 /* MariaDB's JSON is LONGTEXT with a json_valid() check: Debezium's MariaDB connector sees a plain string. */
 static bool is_mariadb(const sl_dbz_opts *o) { return o->connector && strcmp(o->connector, "mariadb") == 0; }
 
-/* PostgreSQL extension / text-search types that Debezium names (others of SL_T_STRING are plain strings). */
+/*
+ * PostgreSQL extension / text-search types that Debezium names (others of
+ * SL_T_STRING are plain strings): a column of the type, or of an array of it
+ * (type name "_hstore"; hstore[] and ltree[] only, as Debezium has them).
+ */
 typedef enum { PGX_NONE, PGX_HSTORE, PGX_LTREE, PGX_TSVECTOR } pg_ext;
 static pg_ext pg_ext_type(const sl_dbz_opts *o, const sl_column *c) {
-    if (c->type != SL_T_STRING || !c->type_name || is_binlog(o)) return PGX_NONE;
-    if (strcmp(c->type_name, "hstore") == 0) return PGX_HSTORE;
-    if (strcmp(c->type_name, "ltree") == 0) return PGX_LTREE;
-    if (strcmp(c->type_name, "tsvector") == 0) return PGX_TSVECTOR;
+    const char *n = c->type_name;
+    if (!n || is_binlog(o) || !(c->type == SL_T_STRING || (c->type == SL_T_ARRAY && c->elem == SL_T_STRING)))
+        return PGX_NONE;
+    bool arr = n[0] == '_';
+    if (strcmp(n + arr, "hstore") == 0) return PGX_HSTORE;
+    if (strcmp(n + arr, "ltree") == 0) return PGX_LTREE;
+    if (strcmp(n, "tsvector") == 0) return PGX_TSVECTOR;
     return PGX_NONE;
 }
 
@@ -208,6 +215,7 @@ static bool column_omitted(const sl_column *c) {
     case SL_T_MONEY:
     case SL_T_INTERVAL:
     case SL_T_XML:
+    case SL_T_GEOMETRY: /* point[] */
     case SL_T_BIT: return true;
     default: return has_array_oid(c, OID_NAME_ARR, "_name");
     }
@@ -367,6 +375,11 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
 void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) {
     if (column_omitted(c)) return;
     schema_of(o, c, c->type, c->optional, false, out);
+    if (c->default_value) { /* JsonConverter writes the default last, converted like a value */
+        sl_cell d = {c->default_value, c->default_len, 0};
+        sl_buf_puts(out, ",\"default\":");
+        sl_dbz_cell_value(o, c, &d, out);
+    }
     sl_buf_puts(out, ",\"field\":");
     put_str(out, c->name);
     sl_buf_putc(out, '}');
@@ -1573,7 +1586,7 @@ static bool put_value(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_NUMERIC: return put_numeric(o, c, s, n, out);
     case SL_T_MONEY: return put_money(o, s, n, out);
     case SL_T_STRING:
-        if (!in_array && pg_ext_type(o, c) == PGX_HSTORE) return put_hstore(o, s, n, out);
+        if (pg_ext_type(o, c) == PGX_HSTORE) return put_hstore(o, s, n, out); /* hstore[] elements too */
         sl_buf_put_json_str(out, s, n);
         return true;
     case SL_T_UUID:
