@@ -375,11 +375,6 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
 void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) {
     if (column_omitted(c)) return;
     schema_of(o, c, c->type, c->optional, false, out);
-    if (c->default_value) { /* JsonConverter writes the default last, converted like a value */
-        sl_cell d = {c->default_value, c->default_len, 0};
-        sl_buf_puts(out, ",\"default\":");
-        sl_dbz_cell_value(o, c, &d, out);
-    }
     sl_buf_puts(out, ",\"field\":");
     put_str(out, c->name);
     sl_buf_putc(out, '}');
