@@ -1,6 +1,7 @@
 /*
  * Debezium PostgreSQL change events, byte for byte as Kafka Connect's
- * JsonConverter serializes them (Debezium 2.7, Kafka 3.7).
+ * JsonConverter serializes them (Debezium 3.6 PostgreSQL, 3.5 MariaDB; Kafka
+ * Connect 4.3).
  *
  * How it works: cells hold PostgreSQL's text output; each value is parsed
  * once and written straight into the output buffer in the JSON form of the
