@@ -5,7 +5,8 @@ A PostgreSQL table of many types -> sluice -> Kafka topic (JsonConverter with sc
   mongo-kafka 2.0.1's MongoSinkConnector (Java, on the worker)  -> database interop_mk_<run>
   sluice's MongoSinkConnector (the same topic)                    -> database interop_sl_<run>
   sluice's PostgreSQL -> MongoDB connector (no Kafka)             -> database interop_direct_<run>
-and every document of the three collections is compared field by field, BSON type included.
+and every document of the three collections is compared field by field, BSON type included; then
+mongo-kafka's MongoSourceConnector and sluice's MongoDB source on one collection (source_compare).
 Prints the differences (or that there are none); exit code 1 when any.
 """
 import argparse
@@ -115,6 +116,82 @@ def diff(path, a, b, out):
         out.append(f"{path}: {a} | {b}")
 
 
+def consume(topic, n, timeout):
+    """The first n records of topic as (key, value) parsed JSON (None for null), or fewer at the timeout."""
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": os.environ["SLUICE_KAFKA_BOOTSTRAP"], "group.id": "interop-" + uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out, deadline = [], time.time() + timeout
+    while len(out) < n and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        out.append(tuple(None if x is None else json.loads(x) for x in (m.key(), m.value())))
+    c.close()
+    return out
+
+
+STRING = "org.apache.kafka.connect.storage.StringConverter"
+SOURCE_VARIANTS = {  # name: mongo-kafka source settings (both connectors), converters as Kafka Connect's
+    "schema": {"output.format.key": "schema", "output.format.value": "schema"},
+    "infer": {"output.format.value": "schema", "output.schema.infer.value": "true",
+              "publish.full.document.only": "true", "key.converter": STRING},
+    "json": {"key.converter": STRING, "value.converter": STRING, "output.json.formatter":
+             "com.mongodb.kafka.connect.source.json.formatter.ExtendedJson"},
+    "json-token-key": {"key.converter": STRING, "value.converter": STRING,
+                       "change.stream.document.key.as.key": "false"},
+}
+
+
+def source_compare(a, run, mongo, procs):
+    """mongo-kafka's MongoSourceConnector and sluice's MongoDB source on the same collection, in each of
+    SOURCE_VARIANTS: the Kafka records compared (parsed JSON: sluice's JSON text is compact where Java's
+    has spaces after ':' and ',', except inside strings, which match byte for byte)."""
+    db, coll = f"interop_src_{run}", "docs"
+    c = mongo[db][coll]
+    topics = {}
+    for v, extra in SOURCE_VARIANTS.items():
+        base = {"connection.uri": os.environ["SLUICE_MONGO_RS_URI"], "database": db, "collection": coll,
+                "change.stream.full.document": "updateLookup",
+                # the test server's events carry no ns, which mongo-kafka's topic mapper needs: both add it
+                "pipeline": json.dumps([{"$addFields": {"ns": {"db": db, "coll": coll}}}])}
+        base.update(extra)
+        tag = v.replace("-", "")
+        rest("POST", f"{a.rest}/connectors", {"name": f"mks-{tag}-{run}", "config": dict(base, **{
+            "connector.class": "com.mongodb.kafka.connect.MongoSourceConnector", "topic.prefix": f"mk{tag}{run}",
+            "topic.creation.default.replication.factor": "1", "topic.creation.default.partitions": "1"})})
+        mine = {k: x for k, x in base.items() if not k.endswith(".converter")}
+        procs.append(start(a.work, f"mongo2kafka-{tag}", dict(mine, **{
+            "connector.class": "com.mongodb.kafka.connect.MongoSourceConnector", "topic.prefix": f"sl{tag}{run}",
+            "sink.type": "kafka", "bootstrap.servers": os.environ["SLUICE_KAFKA_BOOTSTRAP"],
+            "offset.storage.file.filename": f"{a.work}/msrc-{tag}.db"})))
+        topics[v] = (f"mk{tag}{run}.{db}.{coll}", f"sl{tag}{run}.{db}.{coll}")
+    time.sleep(10)  # every change stream open (the worker starts its tasks asynchronously)
+    from bson import Decimal128 as D
+    from datetime import datetime
+    c.insert_one({"_id": 1, "n": Int64(5), "i": 7, "d": D("1.10"), "t": datetime(2024, 5, 6, 7, 8, 9),
+                  "o": ObjectId("5f0000000000000000000001"), "sub": {"a": [1, "x"]}, "b": Binary(b"\x01"),
+                  "f": 2.5, "nil": None})
+    c.update_one({"_id": 1}, {"$set": {"i": 8}})
+    c.insert_one({"_id": "two"})
+    time.sleep(4)  # updateLookup reads the document when the event is read: every reader before the delete
+    c.delete_one({"_id": 1})
+    diffs, n = [], 0
+    for v, (tmk, tsl) in topics.items():
+        want = 3 if "publish.full.document.only" in SOURCE_VARIANTS[v] else 4
+        mk, sl = consume(tmk, want, a.timeout), consume(tsl, want, a.timeout)
+        n += len(mk)
+        if len(mk) != len(sl) or not mk:
+            diffs.append(f"source {v}: mongo-kafka published {len(mk)} records, sluice {len(sl)}")
+        for i, (m, s) in enumerate(zip(mk, sl)):
+            for part, x, y in (("key", m[0], s[0]), ("value", m[1], s[1])):
+                out = []
+                diff("", x, y, out)
+                diffs += [f"source {v} record {i} {part}{d}   (mongo-kafka | sluice)" for d in out]
+    return diffs, n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rest", required=True)
@@ -183,6 +260,11 @@ def main():
                 diff("", ref[key], colls[name][key], out)
                 diffs += [f"{name} _id={key} {d}   (mongo-kafka | sluice)" for d in out]
         nfields = sum(len(d) for d in ref.values())
+        sdiffs, nsrc = source_compare(a, run, mongo, procs)
+        print(f"mongo-interop: source: {nsrc} records of mongo-kafka's MongoSourceConnector in "
+              f"{len(SOURCE_VARIANTS)} output settings ({', '.join(SOURCE_VARIANTS)}) compared with sluice's, "
+              f"{len(sdiffs)} differences")
+        diffs += sdiffs
         if diffs:
             print("\n".join(diffs))
             print(f"mongo-interop: {len(diffs)} differences in {len(ref)} documents ({nfields} fields)")
@@ -198,10 +280,11 @@ def main():
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        try:
-            rest("DELETE", f"{a.rest}/connectors/mk-{run}")
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+        for name in [f"mk-{run}"] + [f"mks-{v.replace('-', '')}-{run}" for v in SOURCE_VARIANTS]:
+            try:
+                rest("DELETE", f"{a.rest}/connectors/{name}")
+            except Exception:  # noqa: BLE001 - best effort
+                pass
         with pg.cursor() as c:
             for n in ("k", "d"):
                 c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
@@ -209,7 +292,7 @@ def main():
                 c.execute(f'DROP PUBLICATION IF EXISTS "interop_{n}_{run}"')
             c.execute(f"DROP TABLE IF EXISTS {table}")
         if os.environ.get("INTEROP_KEEP") != "1":
-            for d in dbs.values():
+            for d in list(dbs.values()) + [f"interop_src_{run}"]:
                 mongo.drop_database(d)
     return rc
 
