@@ -60,6 +60,9 @@ const sl_prop sl_core_props[] = {
      "Keys as JsonConverter {schema, payload} (true) or the bare payload (false)."},
     {"value.converter.schemas.enable", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(value_schemas),
      "Values as JsonConverter {schema, payload} (true) or the bare payload (false)."},
+    {"value.converter.replace.null.with.default", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(replace_null_with_default),
+     "As Kafka Connect's JsonConverter: a null value of a column that has a default (the \"default\" of its field "
+     "schema) is written as that default; false writes the null."},
     {"tombstones.on.delete", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(tombstones),
      "After a delete event, also emit a tombstone (same key, null value) so compacted topics drop the key."},
     {"errors.max.retries", SL_PT_INT, "-1", NULL, -1, INT32_MAX, 0, F(max_retries),
@@ -276,6 +279,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     sl_conf_unknown_keys(cfg, warn_key, c->name);
     c->dbz.key_schemas = c->core.key_schemas;
     c->dbz.value_schemas = c->core.value_schemas;
+    c->dbz.keep_nulls = !c->core.replace_null_with_default;
     c->dbz.version = SLUICE_VERSION;
     c->dbz.heartbeat_prefix = c->core.heartbeat_prefix;
     c->dbz.tx_topic = c->core.tx_topic;

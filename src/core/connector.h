@@ -39,6 +39,7 @@ typedef struct sl_core_conf {
     int64_t offset_flush_ms;
     char *log_level;
     bool key_schemas, value_schemas;
+    bool replace_null_with_default;
     bool tombstones;
     int64_t max_retries;
     int64_t retry_wait_ms;

@@ -28,6 +28,7 @@ void sl_table_unref(sl_table *t) {
         sl_free(t->cols[i].name);
         sl_free(t->cols[i].type_name);
         sl_free(t->cols[i].enum_values);
+        sl_free(t->cols[i].default_value);
     }
     sl_free(t->cols);
     sl_free(t->db), sl_free(t->schema), sl_free(t->name), sl_free(t->topic);

@@ -81,6 +81,8 @@ typedef struct sl_column {
     int length;           /* bit(n) length, char(n) length; -1 if none */
     char *type_name;      /* source type name, e.g. "int4", "mood" */
     char *enum_values;    /* comma-separated labels for enums, else NULL */
+    char *default_value;  /* the column's default in its cells' form (the Connect schema's "default"), or NULL */
+    uint32_t default_len;
     bool key;             /* part of the record key */
     bool optional;        /* nullable */
     bool is_unsigned;     /* MySQL UNSIGNED integer or decimal */

@@ -376,6 +376,11 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
 void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out) {
     if (column_omitted(c)) return;
     schema_of(o, c, c->type, c->optional, false, out);
+    if (c->default_value) { /* JsonConverter writes the default last, converted like a value */
+        sl_cell d = {c->default_value, c->default_len, 0};
+        sl_buf_puts(out, ",\"default\":");
+        sl_dbz_cell_value(o, c, &d, out);
+    }
     sl_buf_puts(out, ",\"field\":");
     put_str(out, c->name);
     sl_buf_putc(out, '}');
@@ -1711,7 +1716,10 @@ void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *
     } else if (!v || (v->flags & SL_CELL_NULL) ||
                /* binlog: a column missing from a MINIMAL/NOBLOB row image is a null in Debezium */
                (my && ((v->flags & SL_CELL_UNCHANGED) || my_null_cell(o, c, data, len)))) {
-        if (c->optional) sl_buf_puts(out, "null");
+        if (c->default_value && !o->keep_nulls) { /* JsonConverter's replace.null.with.default */
+            sl_cell d = {c->default_value, c->default_len, 0};
+            sl_dbz_cell_value(o, c, &d, out);
+        } else if (c->optional) sl_buf_puts(out, "null");
         else put_fallback(o, c, out);
     } else if (v->flags & SL_CELL_UNCHANGED) {
         put_unchanged(o, c, out);

@@ -34,6 +34,8 @@ typedef struct sl_dbz_opts {
     bool bigint_unsigned_precise; /* MySQL bigint.unsigned.handling.mode=precise: Decimal, else int64 */
     bool hstore_map;              /* PostgreSQL hstore.handling.mode=map: Connect map, else a Json string */
     bool snapshot_read;           /* (set by the encoder per record) values as Debezium's snapshot reads them over JDBC */
+    bool keep_nulls;              /* value.converter.replace.null.with.default=false: a null stays null even when its
+                                     column has a default (JsonConverter's default writes the default instead) */
     const char *heartbeat_prefix; /* heartbeat.topics.prefix (NULL: __debezium-heartbeat) */
     const char *tx_topic;         /* topic.transaction (NULL: transaction) */
 } sl_dbz_opts;

@@ -110,7 +110,7 @@ static void test_table_change_json(void) {
               "{\"name\":\"e\",\"jdbcType\":1,\"nativeType\":null,\"typeName\":\"ENUM\",\"typeExpression\":\"ENUM\","
               "\"charsetName\":\"utf8mb4\",\"length\":1,\"scale\":null,\"position\":2,\"optional\":true,"
               "\"autoIncremented\":false,\"generated\":false,\"comment\":\"a \\\"note\\\"\",\"defaultValueExpression\":"
-              "\"b'c\",\"enumValues\":[\"'a'\",\"'b''c'\",\"'d\\\\\\\\e'\"]},"
+              "\"b''c\",\"enumValues\":[\"'a'\",\"'b''c'\",\"'d\\\\\\\\e'\"]},"
               "{\"name\":\"n\",\"jdbcType\":3,\"nativeType\":null,\"typeName\":\"DECIMAL\",\"typeExpression\":"
               "\"DECIMAL\",\"charsetName\":null,\"length\":12,\"scale\":2,\"position\":3,\"optional\":true,"
               "\"autoIncremented\":false,\"generated\":false,\"comment\":null,\"defaultValueExpression\":null,"
@@ -121,7 +121,7 @@ static void test_table_change_json(void) {
               "{\"name\":\"t\",\"jdbcType\":93,\"nativeType\":null,\"typeName\":\"DATETIME\",\"typeExpression\":"
               "\"DATETIME\",\"charsetName\":null,\"length\":6,\"scale\":null,\"position\":5,\"optional\":false,"
               "\"autoIncremented\":false,\"generated\":false,\"comment\":null,\"defaultValueExpression\":"
-              "\"current_timestamp(6)\",\"enumValues\":null}],\"comment\":\"orders\"}}");
+              "\"1970-01-01 00:00:00\",\"enumValues\":null}],\"comment\":\"orders\"}}");
     sl_buf_reset(&b);
     sl_my_table_change_json(&b, "DROP", "shop", "gone", NULL, NULL, NULL, 0, NULL, 0);
     CHECK_STR(sl_buf_cstr(&b), "{\"type\":\"DROP\",\"id\":\"\\\"shop\\\".\\\"gone\\\"\",\"table\":null}");
@@ -133,14 +133,28 @@ static void test_table_change_json(void) {
     CHECK(strstr(sl_buf_cstr(&b), "\"typeName\":\"SET\",\"typeExpression\":\"SET\",\"charsetName\":\"utf8mb4\","
                                   "\"length\":5,") != NULL);
     sl_buf_free(&b);
-    /* Debezium's MySQL DDL parser types */
+    /* Debezium's MySQL DDL parser types (defaults: tests/it/golden_mysql/defaults.sql, checked against Debezium) */
     CHECK(sl_my_jdbc_type("tinyint") == 5 && sl_my_jdbc_type("MEDIUMINT") == 4 && sl_my_jdbc_type("year") == 4);
     CHECK(sl_my_jdbc_type("timestamp") == 2014 && sl_my_jdbc_type("datetime") == 93 && sl_my_jdbc_type("text") == 12);
     CHECK(sl_my_jdbc_type("longblob") == 2004 && sl_my_jdbc_type("set") == 1 && sl_my_jdbc_type("point") == 1111);
     CHECK(sl_my_jdbc_type("json") == 1111 && sl_my_jdbc_type(NULL) == 1111 && sl_my_jdbc_type("bit") == -7);
 }
 
+static void test_declared_width(void) {
+    const char *a = "ALTER TABLE t ADD COLUMN c_added INT DEFAULT 7, ADD `w` bigint (20) unsigned, ADD INDEX i (c_int)";
+    CHECK(sl_my_ddl_declared_width(a, strlen(a), "c_added") == 0);
+    CHECK(sl_my_ddl_declared_width(a, strlen(a), "C_ADDED") == 0); /* names are case-insensitive */
+    CHECK(sl_my_ddl_declared_width(a, strlen(a), "w") == 1);
+    CHECK(sl_my_ddl_declared_width(a, strlen(a), "c_int") == -1);  /* an index, not a definition */
+    CHECK(sl_my_ddl_declared_width(a, strlen(a), "c_add") == -1);  /* whole words only */
+    const char *r = "ALTER TABLE t RENAME COLUMN b TO c";
+    CHECK(sl_my_ddl_declared_width(r, strlen(r), "b") == -1);
+    const char *v = "CREATE TABLE t (id INT(11) NOT NULL, s VARCHAR(10))";
+    CHECK(sl_my_ddl_declared_width(v, strlen(v), "id") == 1 && sl_my_ddl_declared_width(v, strlen(v), "s") == -1);
+}
+
 int main(void) {
+    test_declared_width();
     test_table_change_json();
     test_tables();
     test_databases_and_others();

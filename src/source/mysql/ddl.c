@@ -354,25 +354,23 @@ static void put_labels(sl_buf *b, const char *ct) {
 }
 
 /* The default as Debezium's defaultValueExpression: a quoted string literal unquoted; NULL stays null. */
-static void put_default(sl_buf *b, const char *d) {
+/*
+ * defaultValueExpression as Debezium's DDL parser gives it: a quoted literal without its quotes (what is
+ * between them as written: 'it''s' is it''s), b'1' as 1, CURRENT_TIMESTAMP of a TIMESTAMP or DATETIME
+ * column as the epoch, NULL as null, anything else as written.
+ */
+static void put_default(sl_buf *b, const sl_my_coldesc *c) {
+    const char *d = c->default_expr;
     if (!d || strcasecmp(d, "NULL") == 0) {
         sl_buf_puts(b, "null");
         return;
     }
     size_t n = strlen(d);
-    if (n >= 2 && d[0] == '\'' && d[n - 1] == '\'') {
-        sl_buf lit;
-        sl_buf_init(&lit);
-        for (size_t i = 1; i + 1 < n; i++) {
-            if (d[i] == '\'' && d[i + 1] == '\'' && i + 2 < n) sl_buf_putc(&lit, '\''), i++;
-            else if (d[i] == '\\' && i + 2 < n) sl_buf_putc(&lit, d[++i]);
-            else sl_buf_putc(&lit, d[i]);
-        }
-        sl_buf_put_json_str(b, lit.data ? lit.data : "", lit.len);
-        sl_buf_free(&lit);
-        return;
-    }
-    sl_buf_put_json_str(b, d, n);
+    bool temporal = c->data_type && (!strcasecmp(c->data_type, "timestamp") || !strcasecmp(c->data_type, "datetime"));
+    if (temporal && !strncasecmp(d, "current_timestamp", 17)) sl_buf_put_json_str(b, "1970-01-01 00:00:00", 19);
+    else if (n >= 2 && d[0] == '\'' && d[n - 1] == '\'') sl_buf_put_json_str(b, d + 1, n - 2);
+    else if (n >= 3 && (d[0] == 'b' || d[0] == 'B') && d[1] == '\'' && d[n - 1] == '\'') sl_buf_put_json_str(b, d + 2, n - 3);
+    else sl_buf_put_json_str(b, d, n);
 }
 
 static bool has_word(const char *s, const char *w) { return s && strcasestr(s, w) != NULL; }
@@ -392,7 +390,7 @@ static long count_labels(const char *coltype) {
 static void put_column(sl_buf *b, const sl_my_coldesc *c) {
     bool is_enum = c->data_type && (!strcasecmp(c->data_type, "enum") || !strcasecmp(c->data_type, "set"));
     long len, scale;
-    type_numbers(is_enum ? NULL : c->column_type, &len, &scale);
+    type_numbers(is_enum || c->no_width ? NULL : c->column_type, &len, &scale);
     /* Debezium's DDL parser: an ENUM has length 1, a SET the length of all its labels' flags and commas */
     if (is_enum) len = tolower((unsigned char)c->data_type[0]) == 'e' ? 1 : 2 * count_labels(c->column_type) - 1;
     char tn[96];
@@ -423,7 +421,7 @@ static void put_column(sl_buf *b, const sl_my_coldesc *c) {
                   autoinc ? "true" : "false"); /* Debezium: generated means AUTO_INCREMENT, not GENERATED AS */
     put_jstr(b, c->comment && *c->comment ? c->comment : NULL);
     sl_buf_puts(b, ",\"defaultValueExpression\":");
-    put_default(b, c->default_expr);
+    put_default(b, c);
     sl_buf_puts(b, ",\"enumValues\":");
     if (is_enum && c->column_type) put_labels(b, c->column_type);
     else sl_buf_puts(b, "null");
@@ -461,4 +459,32 @@ void sl_my_table_change_json(sl_buf *out, const char *type, const char *db, cons
     sl_buf_puts(out, "],\"comment\":");
     put_jstr(out, table_comment && *table_comment ? table_comment : NULL);
     sl_buf_puts(out, "}}");
+}
+
+int sl_my_ddl_declared_width(const char *stmt, size_t len, const char *col) {
+    size_t cn = strlen(col);
+    if (cn == 0) return -1;
+    for (size_t i = 0; i + cn < len; i++) {
+        /* the name as a whole word, bare or in backquotes */
+        bool q = stmt[i] == '`';
+        size_t at = i + q;
+        if (at + cn > len || strncasecmp(stmt + at, col, cn) != 0) continue;
+        size_t e = at + cn;
+        if (q ? (e >= len || stmt[e] != '`') : (i > 0 && (isalnum((unsigned char)stmt[i - 1]) || stmt[i - 1] == '_')))
+            continue;
+        e += q;
+        if (!q && e < len && (isalnum((unsigned char)stmt[e]) || stmt[e] == '_')) continue;
+        if (e >= len || !isspace((unsigned char)stmt[e])) continue;
+        while (e < len && isspace((unsigned char)stmt[e])) e++;
+        size_t t = e;
+        while (e < len && isalpha((unsigned char)stmt[e])) e++;
+        static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"};
+        bool is_int = false;
+        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
+            is_int |= e - t == strlen(ints[k]) && strncasecmp(stmt + t, ints[k], e - t) == 0;
+        if (!is_int) continue; /* not the column's definition as an integer (an index, a RENAME, ...) */
+        while (e < len && isspace((unsigned char)stmt[e])) e++;
+        return e < len && stmt[e] == '(' ? 1 : 0;
+    }
+    return -1;
 }

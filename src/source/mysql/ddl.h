@@ -56,7 +56,15 @@ typedef struct sl_my_coldesc {
     const char *default_expr; /* COLUMN_DEFAULT (MariaDB: an expression, strings quoted, NULL as "NULL") */
     const char *extra;       /* EXTRA: "auto_increment", "VIRTUAL GENERATED", ... */
     const char *comment;     /* COLUMN_COMMENT */
+    bool no_width;           /* the DDL statement declares this integer column without a display width:
+                                Debezium's parser then reports no length (COLUMN_TYPE always has one) */
 } sl_my_coldesc;
+
+/*
+ * How stmt (a CREATE or ALTER TABLE statement) declares column col as an integer: 1 with a display width
+ * ("n INT(11)"), 0 without ("n INT"), -1 when the statement does not define it as an integer.
+ */
+int sl_my_ddl_declared_width(const char *stmt, size_t len, const char *col);
 
 /* java.sql.Types of a MySQL DATA_TYPE, as Debezium's MySQL DDL parser assigns them (OTHER if unknown). */
 int sl_my_jdbc_type(const char *data_type);

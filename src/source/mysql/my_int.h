@@ -102,10 +102,13 @@ void my_rels_free(my_source *s);
 /* Forgets what TABLE_MAPs said of db.table (a DDL statement changed it). */
 void my_rels_forget(my_source *s, const char *db, const char *table);
 void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);
+/* to's default (the Connect schema's "default") becomes a copy of from's. */
+void my_column_copy_default(sl_column *to, const sl_column *from);
 /* Appends Debezium's tableChanges element for db.table as information_schema describes it now (table
- * null when it no longer exists). 0, or -1 with errstr when the query failed. */
-int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, bool declared,
-                    sl_buf *out, char *errstr, size_t errsz);
+ * null when it no longer exists); stmt is the DDL statement read from the binlog (NULL in the snapshot),
+ * for what Debezium takes from the statement it parses. 0, or -1 with errstr when the query failed. */
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments,
+                    const char *stmt, size_t stmt_len, sl_buf *out, char *errstr, size_t errsz);
 
 /* my_snapshot.c */
 int my_snapshot_run(my_source *s);

@@ -183,6 +183,96 @@ static void col_from_info(sl_my_col *mc, const char *dtype, const char *coltype,
     if (charset && (!strcmp(charset, "latin1"))) mc->charset = 8;
 }
 
+/* A numeric literal: [-]digits[.digits]. */
+static bool numeric_literal(const char *v, bool fraction) {
+    const char *p = v + (*v == '-');
+    size_t n = strspn(p, "0123456789");
+    if (n == 0) return false;
+    if (p[n] == '.' && fraction) p += n + 1, n = strspn(p, "0123456789");
+    return p[n] == 0;
+}
+
+/*
+ * The column's default as Debezium puts it in the field's Connect schema ("default"), kept in the form of
+ * the column's cells (rowimage.h) so that the encoder writes it as it writes values. def is
+ * information_schema's COLUMN_DEFAULT: MariaDB quotes literals ('abc', '2024-01-01') and writes numbers
+ * and expressions bare; NULL and the word NULL mean no default. Expressions (current_timestamp(), ...)
+ * and the types whose default Debezium converts through a time zone or a bit string give none. Checked
+ * against Debezium's events by tests/it/golden_mysql/defaults.sql.
+ */
+static void set_default(const my_source *s, sl_column *c, const char *def) {
+    if (!def || !strcmp(def, "NULL")) return;
+    sl_buf v;
+    sl_buf_init(&v);
+    size_t dn = strlen(def);
+    bool quoted = s->mariadb && dn >= 2 && def[0] == '\'' && def[dn - 1] == '\'';
+    if (quoted) { /* the quotes go, what is between them stays as written ('it''s' is it''s, as in Debezium) */
+        sl_buf_put(&v, def + 1, dn - 2);
+    } else {
+        sl_buf_puts(&v, def);
+    }
+    const char *x = sl_buf_cstr(&v);
+    bool ok = false;
+    switch (c->type) {
+    case SL_T_INT16: case SL_T_INT32: case SL_T_INT64: case SL_T_YEAR: ok = numeric_literal(x, false); break;
+    case SL_T_FLOAT32: case SL_T_FLOAT64: ok = numeric_literal(x, true); break;
+    case SL_T_NUMERIC:
+        if ((ok = numeric_literal(x, true) && c->scale >= 0)) { /* exactly `scale` fraction digits, as the cells */
+            const char *dot = strchr(x, '.');
+            size_t have = dot ? strlen(dot + 1) : 0;
+            sl_buf d;
+            sl_buf_init(&d);
+            sl_buf_put(&d, x, dot ? (size_t)(dot - x) : strlen(x));
+            if (c->scale > 0) sl_buf_putc(&d, '.');
+            for (int i = 0; i < c->scale; i++) sl_buf_putc(&d, (size_t)i < have ? dot[1 + i] : '0');
+            sl_buf_free(&v);
+            v = d;
+        }
+        break;
+    case SL_T_STRING: case SL_T_ENUM: case SL_T_SET: ok = quoted || !s->mariadb; break;
+    case SL_T_DATE: ok = quoted && strlen(x) == 10 && strcmp(x, "0000-00-00") != 0; break;
+    case SL_T_TIME: ok = quoted; break;
+    case SL_T_TIMESTAMP: /* DATETIME; Debezium takes CURRENT_TIMESTAMP as the epoch */
+        if (!quoted && !strncasecmp(x, "current_timestamp", 17)) {
+            sl_buf_reset(&v);
+            sl_buf_puts(&v, "1970-01-01 00:00:00");
+            ok = true;
+        } else {
+            ok = quoted && strncmp(x, "0000-00-00", 10) != 0;
+        }
+        break;
+    case SL_T_BIT: /* b'101': the bits, most significant first, as many as the column has */
+        if ((ok = !quoted && (x[0] == 'b' || x[0] == 'B') && x[1] == '\'' && c->length > 0)) {
+            size_t nb = strspn(x + 2, "01");
+            sl_buf d;
+            sl_buf_init(&d);
+            for (long i = (long)nb; i < c->length; i++) sl_buf_putc(&d, '0');
+            sl_buf_put(&d, x + 2, nb > (size_t)c->length ? (size_t)c->length : nb);
+            sl_buf_free(&v);
+            v = d;
+        }
+        break;
+    default: break; /* TIMESTAMP (time zone conversion): none, as Debezium */
+    }
+    if (ok) {
+        sl_free(c->default_value);
+        c->default_len = (uint32_t)v.len;
+        c->default_value = sl_malloc(v.len + 1);
+        memcpy(c->default_value, v.data ? v.data : "", v.len);
+        c->default_value[v.len] = 0;
+    }
+    sl_buf_free(&v);
+}
+
+void my_column_copy_default(sl_column *to, const sl_column *from) {
+    sl_free(to->default_value);
+    to->default_value = NULL;
+    if (!from->default_value) return;
+    to->default_len = from->default_len;
+    to->default_value = sl_malloc(from->default_len + 1);
+    memcpy(to->default_value, from->default_value, from->default_len + 1);
+}
+
 sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,
                       sl_arena *arena, char *errstr, size_t errsz) {
     char *edb = escape(s->sql, db), *etb = escape(s->sql, table);
@@ -193,7 +283,7 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
                   " c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.CHARACTER_SET_NAME,"
                   " (SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS k WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA"
                   "   AND k.TABLE_NAME = c.TABLE_NAME AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)')),"
-                  " c.CHARACTER_MAXIMUM_LENGTH"
+                  " c.CHARACTER_MAXIMUM_LENGTH, c.COLUMN_DEFAULT"
                   " FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s'"
                   " ORDER BY c.ORDINAL_POSITION",
                   edb, etb);
@@ -232,6 +322,7 @@ sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col
         c->type_name = sl_strdup(row[1]);
         for (char *u = c->type_name; *u; u++) *u = (char)toupper((unsigned char)*u);
         if (row[10] && c->length < 0 && !strcmp(c->type_name, "BINARY")) c->length = atoi(row[10]);
+        set_default(s, c, row[11]);
     }
     mysql_free_result(res);
     *cols_out = cols;
@@ -439,6 +530,7 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
             c->type_name = sl_strdup(info->cols[k].type_name);
             if (c->length < 0) c->length = info->cols[k].length;
         }
+        if (k >= 0) my_column_copy_default(c, &info->cols[k]);
         bool key = false;
         if (npk) {
             for (int j = 0; j < npk; j++) key |= pk[j] == (int)i;
@@ -457,8 +549,8 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
 
 /* ---- schema change events ---- */
 
-int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments, bool declared,
-                    sl_buf *out, char *errstr, size_t errsz) {
+int my_table_change(my_source *s, const char *type, const char *db, const char *table, bool comments,
+                    const char *stmt, size_t stmt_len, sl_buf *out, char *errstr, size_t errsz) {
     char *edb = escape(s->sql, db), *etb = escape(s->sql, table);
     sl_buf q;
     sl_buf_init(&q);
@@ -508,9 +600,9 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
         c->name = row[0];
         c->position = row[1] ? atoi(row[1]) : i + 1;
         /* MariaDB's JSON is LONGTEXT with a json_valid() check. Debezium reports what the statement it parses
-           says: JSON for a column declared so in a DDL statement read from the binlog (declared), LONGTEXT
+           says: JSON for a column declared so in a DDL statement read from the binlog (stmt), LONGTEXT
            with its charset in the snapshot (SHOW CREATE TABLE shows it so). */
-        bool json = declared && row[10] && atoi(row[10]) > 0;
+        bool json = stmt && row[10] && atoi(row[10]) > 0;
         c->data_type = json ? "json" : row[2];
         c->column_type = row[3];
         c->nullable = row[4] && !strcmp(row[4], "YES");
@@ -518,6 +610,7 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
         c->default_expr = row[6];
         c->extra = row[7];
         c->comment = comments ? row[8] : NULL;
+        c->no_width = stmt && sl_my_ddl_declared_width(stmt, stmt_len, c->name) == 0;
         if (row[13]) { /* PRIMARY KEY member: keep key order */
             int at = atoi(row[13]) - 1;
             if (at >= 0 && at < n && !pk[at]) pk[at] = row[0], npk = at + 1 > npk ? at + 1 : npk;

@@ -141,6 +141,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
         }
         c->key = t->cols[keep[k]].key;
         out->nkeys += c->key;
+        my_column_copy_default(c, &t->cols[keep[k]]);
     }
     sl_buf q;
     sl_buf_init(&q);
@@ -432,7 +433,7 @@ static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, siz
         if (!create) goto done;
         sl_buf_reset(&ch);
         sl_buf_putc(&ch, '[');
-        int trc = my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, false, &ch, errstr, errsz);
+        int trc = my_table_change(s, "CREATE", db, tb, s->cf->include_schema_comments, NULL, 0, &ch, errstr, errsz);
         sl_buf_putc(&ch, ']');
         if (trc == 0) snapshot_schema_record(s, db, tb, create, &ch);
         sl_free(create);

@@ -706,7 +706,7 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
         if (!table_captured(s, tdb, name) && !(renamed && table_captured(s, t->db, t->name))) continue;
         char err[512];
         if (changes.len > 1) sl_buf_putc(&changes, ',');
-        if (my_table_change(s, type, tdb, name, s->cf->include_schema_comments, true, &changes, err, sizeof err) < 0) {
+        if (my_table_change(s, type, tdb, name, s->cf->include_schema_comments, sql, len, &changes, err, sizeof err) < 0) {
             sl_ctx_retry(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
             rc = SL_RETRY;
         }
