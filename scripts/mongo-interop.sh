@@ -23,9 +23,9 @@
 #     the same table by sluice's direct PostgreSQL -> MongoDB connector
 #     (interop_direct_<run>). Every document is compared field by field, BSON type
 #     included. Then mongo-kafka's MongoSourceConnector and sluice's MongoDB source
-#     watch one collection (database interop_src_<run>) in four output settings
-#     (schema, inferred schema, JSON, JSON keyed by the resume token) and their Kafka
-#     records are compared. Differences are printed and make the exit code 1.
+#     watch one collection (database interop_src_<run>) in six output settings
+#     (schema, inferred schema, JSON, JSON keyed by the resume token, copy_existing
+#     with either key) and their Kafka records are compared. Differences are printed and make the exit code 1.
 #
 # Not part of `make check` (it downloads jars and takes a minute).
 # Needs: the services of scripts/services.sh (PostgreSQL, Kafka, MongoDB test server),
