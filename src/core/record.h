@@ -129,7 +129,8 @@ typedef struct sl_pos {
     uint64_t last_commit_lsn; /* end LSN of the previous transaction: Debezium's sequence[0] */
     /* MySQL / MariaDB (strings in the batch arena or static) */
     const char *file;      /* binlog file of the event */
-    uint64_t file_pos;     /* Debezium's pos: position of the transaction's first event */
+    uint64_t file_pos;     /* position of the transaction's first event (the transaction id without GTIDs) */
+    uint64_t event_pos;    /* Debezium's source.pos: where the rows event starts; 0: file_pos */
     const char *gtid;      /* GTID of the transaction (MariaDB domain-server-seq), or NULL */
     uint32_t server_id;
     uint32_t row;          /* row number inside the rows event */

@@ -2055,7 +2055,7 @@ static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
     sl_buf_puts(out, ",\"file\":");
     put_str(out, r->pos.file);
     sl_buf_puts(out, ",\"pos\":");
-    sl_buf_put_u64(out, r->pos.file_pos);
+    sl_buf_put_u64(out, r->pos.event_pos ? r->pos.event_pos : r->pos.file_pos);
     sl_buf_puts(out, ",\"row\":");
     sl_buf_put_u64(out, r->pos.row);
     sl_buf_puts(out, ",\"thread\":");

@@ -51,6 +51,13 @@ def test_multi_statement_transaction(my, mysluice):
     gtids = {payload(e)["source"]["gtid"] for e in ev[:4]}
     assert len(gtids) == 1  # one transaction
     assert [payload(e)["source"]["row"] for e in ev[:2]] == [0, 1]  # two rows of one event
+    # source.pos: where each record's rows event starts in the binlog (Debezium's event position), not the
+    # transaction's start
+    src = payload(ev[0])["source"]
+    starts = [int(r[1]) for r in mysql(my, f"SHOW BINLOG EVENTS IN '{src['file']}'")
+              if r[2] in ("Write_rows_v1", "Update_rows_v1", "Delete_rows_v1", "Write_rows", "Update_rows",
+                          "Delete_rows") and int(r[1]) >= src["pos"]][:3]
+    assert [payload(e)["source"]["pos"] for e in ev[:4]] == [starts[0], starts[0], starts[1], starts[2]]
     assert s.stop() == 0
 
 

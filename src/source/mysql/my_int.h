@@ -78,6 +78,7 @@ typedef struct my_source {
     bool in_txn;
     char txn_gtid[64];
     uint64_t txn_pos;
+    uint64_t ev_pos;      /* start of the rows event being decoded: its records' source.pos */
     uint64_t txn_thread;
     int64_t txn_ts_us;
     uint64_t txn_order;

@@ -489,6 +489,7 @@ static sl_record *add_record(my_source *s, my_rel *r, sl_op op, uint32_t server_
     rec->pos.file = sl_arena_strndup(&s->batch->arena, s->cur.file, strlen(s->cur.file));
     rec->pos.file_pos = s->txn_pos;
     rec->pos.gtid = s->txn_gtid[0] ? sl_arena_strndup(&s->batch->arena, s->txn_gtid, strlen(s->txn_gtid)) : NULL;
+    rec->pos.event_pos = s->ev_pos;
     rec->pos.server_id = server_id;
     rec->pos.row = row;
     rec->pos.thread = s->txn_thread;
@@ -505,6 +506,7 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
         return -1;
     }
     if (!r->captured) return 0;
+    s->ev_pos = ev->next_event_pos ? ev->next_event_pos - ev->event_length : s->cur.pos;
     int t = ev->event_type;
     sl_op op = (t == WRITE_ROWS_EVENT_V1 || t == WRITE_ROWS_EVENT) ? SL_OP_CREATE
                : (t == UPDATE_ROWS_EVENT_V1 || t == UPDATE_ROWS_EVENT) ? SL_OP_UPDATE : SL_OP_DELETE;
