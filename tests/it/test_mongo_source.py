@@ -755,3 +755,40 @@ def test_schema_output_inferred(mongo, msluice, kafka, tmp_path):
         assert k.stop() == 0
     finally:
         k.cleanup()
+
+
+def test_mongo_to_mongo_through_kafka_keeps_types(mongo, msluice, kafka, tmp_path):
+    """With StringConverter on the sink side (mongo-kafka's StringRecordConverter) the JSON text is read as
+    extended JSON: Int32 stays Int32, Int64, Decimal128, dates and ObjectIds survive MongoDB -> Kafka ->
+    MongoDB (with JsonConverter and schemas off every integer would be an Int64, as in mongo-kafka)."""
+    from bson import Decimal128, Int64, ObjectId
+    src = mongo.collection("m2mt")
+    topic = kafka.create_topic(kafka.topic("m2mt"))
+    s = msluice("m2mt", topic_namespace_map=json.dumps({"*": topic}))
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap()})
+    s.config.pop("sink.file.path")
+    s.write_config()
+    s.run()
+    target_db = mongo.db_name + "_typed"
+    sink = msluice("x")
+    conv = "org.apache.kafka.connect.storage.StringConverter"
+    sink.config = {"connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
+                   "bootstrap.servers": kafka_bootstrap(), "connection.uri": mongo.uri, "database": target_db,
+                   "collection": "m2mt", "key.converter": conv, "value.converter": conv,
+                   "offset.storage.file.filename": str(tmp_path / "sink-typed.db"),
+                   "offset.flush.interval.ms": "100", "poll.interval.ms": "100"}
+    sink.write_config()
+    sink.run()
+    dst = mongo.client[target_db]["m2mt"]
+    doc = {"_id": ObjectId("5f0000000000000000000009"), "i": 7, "l": Int64(5), "d": Decimal128("1.10"),
+           "t": datetime(2024, 5, 6, 7, 8, 9), "f": 2.5, "sub": {"a": [1, Int64(2)]}}
+    try:
+        s.wait_open()
+        src.insert_one(doc)
+        wait_until(lambda: dst.count_documents({}) == 1, 60, 0.2, "the document in the target")
+        got = dst.find_one()
+        for k, v in doc.items():
+            assert got[k] == v and type(got[k]) is type(v), (k, got[k], v)
+        assert type(got["sub"]["a"][0]) is int and type(got["sub"]["a"][1]) is Int64
+    finally:
+        mongo.client.drop_database(target_db)
