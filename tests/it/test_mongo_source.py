@@ -143,8 +143,12 @@ def test_crud_reach_the_file_in_order(mongo, msluice):
     assert len(ev) == 5
     assert {e["topic"] for e in ev} == {topic_of(mongo, "crud")}
     vals = [e["value"] for e in ev]
-    # The test server reports the replacement as an update (README); MongoDB says "replace".
-    assert [v["operationType"] for v in vals] == ["insert", "update", "update", "insert", "delete"]
+    assert [v["operationType"] for v in vals] == ["insert", "update", "replace", "insert", "delete"]
+    # MongoDB's shapes: an update's delta in updateDescription (no fullDocument without updateLookup), a
+    # replacement's new document, the namespace of every event
+    assert vals[1]["updateDescription"]["updatedFields"] == {"name": "b"} and "fullDocument" not in vals[1]
+    assert vals[2]["fullDocument"] == {"_id": 1, "name": "c", "n": 3} and vals[2]["documentKey"] == {"_id": 1}
+    assert all(v["ns"] == {"db": mongo.db_name, "coll": "crud"} for v in vals)
     # mongo-kafka 2.x's shape: the key is the event's documentKey (change.stream.document.key.as.key).
     for e in ev:
         assert e["key"] == e["value"]["documentKey"]
@@ -159,6 +163,36 @@ def test_crud_reach_the_file_in_order(mongo, msluice):
     assert s.stop() == 0
     # A clean stop stores the last event's token, in mongo-kafka's offset shape.
     assert s.offset() == {"_id": json.dumps(ev[-1]["value"]["_id"])}
+
+
+def test_connector_config_as_users_write_it(mongo, msluice):
+    """A mongo-kafka source config as users write it: $match on insert/update/delete and a $project of the
+    event (applied by the server to MongoDB-shaped events), updateLookup, topic prefix/separator/suffix;
+    and the quick start's pipeline, whose $addFields key is unquoted (the Java driver's relaxed JSON)."""
+    coll = mongo.collection("seed")
+    pipeline = ('[{"$match": {"operationType": {"$in": ["insert", "update", "delete"]}}}, '
+                '{"$project": {"_id": 1, "fullDocument": 1, "ns": 1, "documentKey": 1, "operationType": 1}}]')
+    s = msluice("seed", pipeline=pipeline, change_stream_full_document="updateLookup", topic_prefix="pre",
+                topic_separator="-", topic_suffix="suf").run()
+    quick = msluice("seed", pipeline='[{"$match": {"operationType": "insert"}}, '
+                                     '{$addFields : {"fullDocument.travel":"MongoDB Kafka Connector"}}]').run()
+    s.wait_open(), quick.wait_open()
+    coll.insert_one({"_id": 1, "status": "new"})
+    coll.update_one({"_id": 1}, {"$set": {"status": "completed"}})
+    coll.replace_one({"_id": 1}, {"status": "replaced"})  # not matched: no record
+    coll.delete_one({"_id": 1})
+    ev = s.wait_records(3)
+    assert {e["topic"] for e in ev} == {f"pre-{mongo.db_name}-seed-suf"}
+    vals = [e["value"] for e in ev]
+    assert [v["operationType"] for v in vals] == ["insert", "update", "delete"]
+    assert all(set(v) <= {"_id", "fullDocument", "ns", "documentKey", "operationType"} for v in vals)
+    assert vals[1]["fullDocument"] == {"_id": 1, "status": "completed"}  # updateLookup: the whole document
+    assert vals[1]["documentKey"] == {"_id": 1} and vals[2]["documentKey"] == {"_id": 1}
+    (q,) = quick.wait_records(1)
+    assert q["value"]["fullDocument"] == {"_id": 1, "status": "new", "travel": "MongoDB Kafka Connector"}
+    time.sleep(0.5)
+    assert len(s.records()) == 3 and len(quick.records()) == 1
+    assert s.stop() == 0 and quick.stop() == 0
 
 
 def test_formatters_and_types(mongo, msluice):
@@ -334,7 +368,9 @@ def test_heartbeat_carries_the_latest_token(mongo, msluice):
     assert not [e for e in lines if e["topic"].startswith("__debezium-heartbeat")], lines[-3:]
 
 
-def test_malformed_token_stops_clearly(mongo, msluice):
+def test_malformed_token_follows_the_history_lost_policy(mongo, msluice):
+    """A stored token the server cannot read: InvalidResumeToken (260), which mongo-kafka counts with the lost
+    resume points: policy fail stops naming the token and the code, latest goes on with new changes."""
     coll = mongo.collection("lost")
     for policy in ("fail", "latest"):
         s = msluice("lost", change_stream_history_lost_policy=policy).run()
@@ -347,30 +383,41 @@ def test_malformed_token_stops_clearly(mongo, msluice):
             c.execute("UPDATE offsets SET offset = ? WHERE connector = ?",
                       (json.dumps({"_id": json.dumps({"_data": "not-a-token"})}), s.name))
         s.run()
-        assert s.proc.wait(30) == 1
-        text = log_text(s, s.mark)
-        assert "change stream failed" in text and "not-a-token" in text
+        if policy == "fail":
+            assert s.proc.wait(30) == 1
+            text = log_text(s, s.mark)
+            assert "not-a-token" in text and "code 260" in text and "history.lost.policy" in text, text[-2000:]
+        else:
+            s.wait_open()
+            coll.insert_one({"_id": "after"})
+            assert [e["value"]["documentKey"]["_id"] for e in s.wait_records(2)] == ["latest", "after"]
+            assert s.stop() == 0
 
 
-def test_unknown_token_is_accepted_by_the_test_server(mongo, msluice):
-    """What mongo-java-server does with a well-formed token it never issued (MongoDB: ChangeStreamHistoryLost,
-    handled per change.stream.history.lost.policy, unit-tested): it streams the events after the token's
-    timestamp. With a token older than the collection, sluice re-reads the collection's events and goes on."""
+def test_token_older_than_the_oplog_follows_the_history_lost_policy(mongo, msluice):
+    """The stored token's history is gone from the oplog: ChangeStreamHistoryLost (286). fail stops and says
+    what to do; copy_existing copies the collection again (mongo-kafka's copyingData records), then streams."""
     coll = mongo.collection("unknown")
     s = msluice("unknown").run()
     s.wait_open()
     coll.insert_many([{"_id": i} for i in range(3)])
     s.wait_records(3)
     assert s.stop() == 0
-    db = s.dir / s.config["offset.storage.file.filename"].split("/")[-1]
-    with sqlite3.connect(db) as c:
-        c.execute("UPDATE offsets SET offset = ? WHERE connector = ?",
-                  (json.dumps({"_id": json.dumps({"_data": "0000000100000000"})}), s.name))
+    mongo.client.admin.command("sluiceTrimOplog", 1, ns=coll.full_name)  # (the test server's: forget it)
+    s.run()
+    assert s.proc.wait(30) == 1
+    text = log_text(s, s.mark)
+    assert "no longer in the oplog" in text and "code 286" in text and "copy_existing" in text, text[-2000:]
+    s.config["change.stream.history.lost.policy"] = "copy_existing"
     s.run()
     s.wait_open()
-    ev = s.wait_records(6)
-    assert [e["value"]["fullDocument"]["_id"] for e in ev] == [0, 1, 2, 0, 1, 2]
+    coll.insert_one({"_id": 3})
+    ev = s.wait_records(3 + 3 + 1)[3:]
+    assert [e["value"]["_id"].get("copyingData") for e in ev[:3]] == [True] * 3
+    assert sorted(e["value"]["documentKey"]["_id"] for e in ev[:3]) == [0, 1, 2]
+    assert ev[3]["value"]["operationType"] == "insert" and ev[3]["value"]["documentKey"] == {"_id": 3}
     assert s.proc.poll() is None
+    assert s.stop() == 0
 
 
 class Proxy:

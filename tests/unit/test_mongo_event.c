@@ -384,7 +384,28 @@ static void test_error_policy(void) {
           SL_MACT_FAIL);
 }
 
+/* Pipelines as MongoDB's documentation writes them (the Java driver's relaxed JSON). */
+static void test_relaxed_json(void) {
+    static const char *const cases[][2] = {
+        {"[{\"$match\": {\"operationType\": \"insert\"}}, {$addFields : {\"fullDocument.travel\":\"x\"}}]",
+         "[{\"$match\": {\"operationType\": \"insert\"}}, {\"$addFields\" : {\"fullDocument.travel\":\"x\"}}]"},
+        {"[{$match: {operationType: {$in: ['insert', 'update']}, 'a.b': 1}}]",
+         "[{\"$match\": {\"operationType\": {\"$in\": [\"insert\", \"update\"]}, \"a.b\": 1}}]"},
+        {"[{$match: {s: 'it\\'s \"q\"', t: true, n: null}}]",
+         "[{\"$match\": {\"s\": \"it's \\\"q\\\"\", \"t\": true, \"n\": null}}]"},
+        {"[{\"k\": \"{a: 'b'}\"}]", "[{\"k\": \"{a: 'b'}\"}]"}, /* strict strings stay as they are */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_buf b;
+        sl_buf_init(&b);
+        sl_mjson_relaxed(cases[i][0], &b);
+        CHECK_STR(sl_buf_cstr(&b), cases[i][1]);
+        sl_buf_free(&b);
+    }
+}
+
 int main(void) {
+    test_relaxed_json();
     sl_mevent_init(&ev);
     test_insert_formatters();
     test_update_mongo_kafka();

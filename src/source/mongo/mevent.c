@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <time.h>
 
@@ -847,6 +848,47 @@ int sl_mevent_encode(const sl_mevent_opts *o, const uint8_t *data, size_t len, b
     }
     sl_buf_cstr(&ev->topic), sl_buf_cstr(&ev->key), sl_buf_cstr(&ev->value);
     return 0;
+}
+
+/* ---- relaxed JSON (configs) ---- */
+
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '$' || c == '_' || c == '.'; }
+
+void sl_mjson_relaxed(const char *in, sl_buf *out) {
+    char prev = 0; /* the last character written outside strings and blanks */
+    for (const char *p = in; *p;) {
+        char c = *p;
+        if (c == '"') { /* a strict string: as it is */
+            const char *e = p + 1;
+            while (*e && *e != '"') e += (*e == '\\' && e[1]) ? 2 : 1;
+            if (*e) e++;
+            sl_buf_put(out, p, (size_t)(e - p));
+            p = e, prev = '"';
+        } else if (c == '\'') { /* 'it\'s' -> "it's" */
+            sl_buf_putc(out, '"');
+            for (p++; *p && *p != '\''; p++) {
+                if (*p == '\\' && p[1] == '\'') sl_buf_putc(out, '\''), p++;
+                else if (*p == '\\' && p[1]) sl_buf_putc(out, *p++), sl_buf_putc(out, *p);
+                else if (*p == '"') sl_buf_puts(out, "\\\"");
+                else sl_buf_putc(out, *p);
+            }
+            if (*p) p++;
+            sl_buf_putc(out, '"');
+            prev = '"';
+        } else if ((prev == '{' || prev == ',') && (isalpha((unsigned char)c) || c == '$' || c == '_')) {
+            const char *e = p;
+            while (ident_char(*e)) e++;
+            const char *after = e;
+            while (isspace((unsigned char)*after)) after++;
+            if (*after == ':') sl_buf_putc(out, '"'), sl_buf_put(out, p, (size_t)(e - p)), sl_buf_putc(out, '"');
+            else sl_buf_put(out, p, (size_t)(e - p));
+            p = e, prev = 'a';
+        } else {
+            sl_buf_putc(out, c);
+            if (!isspace((unsigned char)c)) prev = c;
+            p++;
+        }
+    }
 }
 
 /* ---- errors ---- */

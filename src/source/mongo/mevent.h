@@ -40,6 +40,10 @@ int sl_mjson_value(sl_buf *out, const bson_iter_t *it, sl_mjson_mode mode, bool 
 
 /* Appends a JSON string literal of n bytes; bytes that are not UTF-8 become U+FFFD. */
 void sl_mjson_str(sl_buf *out, const char *s, size_t n);
+/* The JSON the Java driver reads in configs (pipelines as MongoDB's docs write them) as strict JSON:
+ * unquoted keys ({$match: ...}) get quotes, 'single-quoted' strings become "double-quoted". Everything
+ * else is copied; the result still goes through a strict parser. */
+void sl_mjson_relaxed(const char *in, sl_buf *out);
 /* Appends a finite double as Java's Double.toString writes it ("1.0", "1.0E20"). */
 void sl_mjson_java_double(sl_buf *out, double d);
 

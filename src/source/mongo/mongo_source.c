@@ -194,7 +194,9 @@ static bool parse_pipeline(const char *text, bson_t **out) {
     bson_error_t be;
     sl_buf b;
     sl_buf_init(&b);
-    sl_buf_printf(&b, "{\"p\":%s}", blank(text) ? "[]" : text);
+    sl_buf_puts(&b, "{\"p\":"); /* pipelines as MongoDB's docs write them: {$match: ...} too */
+    sl_mjson_relaxed(blank(text) ? "[]" : text, &b);
+    sl_buf_putc(&b, '}');
     bson_t *doc = bson_new_from_json((const uint8_t *)b.data, (ssize_t)b.len, &be);
     sl_buf_free(&b);
     bson_iter_t it, st;
