@@ -126,7 +126,8 @@ MONGO_SOURCE = {
         "connection.uri": "mongodb://mongo1:27017/?replicaSet=rs0",
         "database": "quickstart",
         "collection": "sampleData",
-        "pipeline": "[{\"$match\": {\"operationType\": \"insert\"}}]",
+        "pipeline": "[{\"$match\": {\"operationType\": \"insert\"}}, {$addFields : {\"fullDocument.travel\":"
+                    "\"MongoDB Kafka Connector\"}}]",
         "topic.prefix": "mongo",
     },
 }
@@ -474,6 +475,7 @@ def test_e_mongo_kafka_source(tmp_path, topics):
         v = json.loads(recs[0]["value"])
         v = json.loads(v) if isinstance(v, str) else v  # mongo-kafka writes the change event as a JSON string
         assert v["operationType"] == "insert" and v["fullDocument"]["mark"] == mark
+        assert v["fullDocument"]["travel"] == "MongoDB Kafka Connector"  # the quick start's $addFields
     finally:
         assert run.stop() == 0, run.text()[-3000:]
         client.drop_database("quickstart")
