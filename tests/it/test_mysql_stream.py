@@ -65,6 +65,29 @@ def columns(change):
     return [(c["name"], c["typeName"]) for c in change["table"]["columns"]]
 
 
+def test_transaction_metadata_counts_per_table(my, mysluice):
+    """provide.transaction.metadata: each event's transaction block numbers it among the transaction's events
+    (total_order) and among its table's (data_collection_order), as Debezium's TransactionContext does."""
+    a = my_make_table(my, "it_my_txa", "id INT PRIMARY KEY")
+    b = my_make_table(my, "it_my_txb", "id INT PRIMARY KEY")
+    s = mysluice(table_include_list="sluice.it_my_tx[ab]", snapshot_mode="no_data",
+                 provide_transaction_metadata="true").start()
+    wait_log(s, "streaming binlog from")
+    my.begin()
+    mysql(my, f"INSERT INTO {a} VALUES (1)")
+    mysql(my, f"INSERT INTO {b} VALUES (1)")
+    mysql(my, f"INSERT INTO {a} VALUES (2)")
+    my.commit()
+    ev = s.wait_events(5)  # BEGIN, 3 changes, END
+    tx = [payload(e)["transaction"] for e in ev if e["topic"].startswith("my.sluice.")]
+    assert [(t["total_order"], t["data_collection_order"]) for t in tx] == [(1, 1), (2, 1), (3, 2)]
+    end = payload(ev[-1])
+    assert end["status"] == "END" and end["event_count"] == 3
+    assert sorted((d["data_collection"], d["event_count"]) for d in end["data_collections"]) == \
+        [(f"sluice.{a}", 2), (f"sluice.{b}", 1)]
+    assert s.stop() == 0
+
+
 def test_ddl_mid_stream(my, mysluice, row_metadata):
     """Rows keep decoding right across ADD/DROP/RENAME COLUMN, and each DDL statement is a Debezium schema
     change event on the topic <topic.prefix> (each waited for before the next statement: the event describes

@@ -477,14 +477,17 @@ static void set_txn_fields(my_source *s, sl_record *rec) {
 }
 
 static sl_record *add_record(my_source *s, my_rel *r, sl_op op, uint32_t server_id, uint32_t row) {
+    uint64_t coll_order = 0;
     if (s->cf->provide_tx && s->in_txn) {
         sl_record *begin = sl_txmon_event(&s->txmon, s->batch, r->table);
         if (begin) set_txn_fields(s, begin), begin->pos.server_id = server_id;
+        coll_order = s->txmon.coll_order; /* data_collection_order: counted per table */
     }
     sl_record *rec = sl_batch_add(s->batch, r->table);
     rec->op = op;
     rec->ts_us = s->txn_ts_us;
     rec->tx_order = ++s->txn_order;
+    rec->tx_coll_order = coll_order;
     rec->txid = 0;
     rec->pos.file = sl_arena_strndup(&s->batch->arena, s->cur.file, strlen(s->cur.file));
     rec->pos.file_pos = s->txn_pos;
