@@ -763,7 +763,7 @@ def test_resumed_snapshot_whose_table_is_gone_goes_on_with_the_next(my, mysluice
     second = [payload(e) for e in s.events()[len(first):] if e["topic"] != "my"]
     assert [(p["op"], p["source"]["table"], p["after"]["id"]) for p in second] == \
            [("r", b, i) for i in range(1, rows_b + 1)]
-    assert [p["source"]["snapshot"] for p in second] == ["true"] * (rows_b - 1) + ["last"]
+    assert [p["source"]["snapshot"] for p in second] == ["first_in_data_collection"] + ["true"] * (rows_b - 2) + ["last"]
     assert "snapshot" not in offset_of(s)
 
 

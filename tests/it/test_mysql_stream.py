@@ -65,6 +65,18 @@ def columns(change):
     return [(c["name"], c["typeName"]) for c in change["table"]["columns"]]
 
 
+def test_snapshot_marks_each_tables_first_and_last_row(my, mysluice):
+    """source.snapshot as Debezium 3 marks it: first, then each table's first and last rows
+    (first_in_data_collection / last_in_data_collection), last for the snapshot's last row."""
+    a = my_make_table(my, "it_my_snapa", "id INT PRIMARY KEY", "INSERT INTO it_my_snapa VALUES (1), (2), (3)")
+    b = my_make_table(my, "it_my_snapb", "id INT PRIMARY KEY", "INSERT INTO it_my_snapb VALUES (1), (2)")
+    s = mysluice(table_include_list=f"sluice.{a},sluice.{b}", snapshot_mode="initial_only")
+    assert s.run_to_end() == 0
+    marks = [(e["topic"].split(".")[-1], payload(e)["source"]["snapshot"]) for e in s.events()]
+    assert marks == [(a, "first"), (a, "true"), (a, "last_in_data_collection"),
+                     (b, "first_in_data_collection"), (b, "last")]
+
+
 def test_transaction_metadata_counts_per_table(my, mysluice):
     """provide.transaction.metadata: each event's transaction block numbers it among the transaction's events
     (total_order) and among its table's (data_collection_order), as Debezium's TransactionContext does."""

@@ -158,6 +158,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
         have_last = true;
     }
     SL_INFO("mysql", "snapshot table=%s%s", fq, have_last ? " (resuming after the last chunk read)" : "");
+    bool table_resumed = have_last; /* its first row went out before the restart */
     int64_t done = 0;
     for (;;) {
         sl_buf_reset(&q);
@@ -198,7 +199,9 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
             }
             sl_record *r = sl_batch_add(s->batch, out);
             r->op = SL_OP_READ;
-            r->snapshot = st->count == 0 && !st->resumed ? SL_SNAP_FIRST : SL_SNAP_TRUE;
+            /* Debezium 3's markers: the snapshot's first row, each other table's first row */
+            r->snapshot = st->count == 0 && !st->resumed ? SL_SNAP_FIRST
+                          : done == 0 && !table_resumed ? SL_SNAP_FIRST_IN_DC : SL_SNAP_TRUE;
             r->ts_us = sl_wall_us();
             r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
             r->pos.file_pos = s->start.pos;
@@ -232,6 +235,13 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
             progress_offset(s, fq, out, vals, lv, keys, nkeys);
         }
         if (!chunked || got < s->cf->snapshot_chunk) break;
+    }
+    /* the table's last row (still in the batch: a batch is handed on before the next add) is marked
+       last_in_data_collection, unless it is also the snapshot's first; the snapshot's last becomes "last" */
+    if (done > 0 && s->batch->n > 0) {
+        sl_record *last = &s->batch->recs[s->batch->n - 1];
+        if (last->op == SL_OP_READ && last->table == out && last->snapshot != SL_SNAP_FIRST)
+            last->snapshot = SL_SNAP_LAST_IN_DC;
     }
     sl_ctx_snapshot_progress(s->ctx, fq, done, done, true);
     SL_INFO("mysql", "snapshot done table=%s rows=%" PRId64, fq, done);
