@@ -77,6 +77,32 @@ def test_snapshot_marks_each_tables_first_and_last_row(my, mysluice):
                      (b, "first_in_data_collection"), (b, "last")]
 
 
+def test_context_headers(my, mysluice, tmp_path):
+    """Debezium 3's __debezium.context.* headers on change events (snapshot reads, changes, both halves of a
+    key change after their own header); extended.headers.enabled=false leaves them out."""
+    t = my_make_table(my, "it_my_ctxh", "id INT PRIMARY KEY, v INT", "INSERT INTO it_my_ctxh VALUES (1, 1)")
+    s = mysluice(table_include_list=f"sluice.{t}").start()
+    (tmp_path / "off").mkdir()
+    off = MySluice(tmp_path / "off", my, table_include_list=f"sluice.{t}", extended_headers_enabled="false").start()
+    s.wait_events(1), off.wait_events(1)
+    wait_log(s, "streaming binlog from"), wait_log(off, "streaming binlog from")
+    mysql(my, f"INSERT INTO {t} VALUES (2, 2)")
+    mysql(my, f"UPDATE {t} SET id = 3 WHERE id = 2")
+    ev = [e for e in s.wait_events(5) if e["value"] is not None]  # r, c, d (+ tombstone), c
+    ctx = [{k: v for k, v in e["headers"].items() if k.startswith("__debezium.context.")} for e in ev]
+    assert ctx[0]["__debezium.context.connectorLogicalName"] == "my"
+    assert ctx[0]["__debezium.context.taskId"] == "0"
+    assert ctx[0]["__debezium.context.connectorName"] == "mariadb"
+    assert len(ctx[0]["__debezium.context.runId"]) == 36
+    assert all(c == ctx[0] for c in ctx)  # one run: the same four headers on every change event
+    assert list(ev[2]["headers"])[0] == "__debezium.newkey" and list(ev[3]["headers"])[0] == "__debezium.oldkey"
+    try:
+        assert all(not any(k.startswith("__debezium.context.") for k in e["headers"]) for e in off.wait_events(5))
+    finally:
+        off.stop()
+    assert s.stop() == 0
+
+
 def test_transaction_metadata_counts_per_table(my, mysluice):
     """provide.transaction.metadata: each event's transaction block numbers it among the transaction's events
     (total_order) and among its table's (data_collection_order), as Debezium's TransactionContext does."""

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/connector.h"
+#include "core/ctxhdr.h"
 #include "core/filter.h"
 #include "core/txmon.h"
 #include "source/mysql/ddl.h"
@@ -31,6 +32,7 @@ typedef struct my_conf {
     int decimal_mode, time_mode, binary_mode, bigint_mode;
     int64_t heartbeat_ms;
     bool include_query;
+    bool extended_headers;
     bool include_schema_changes, include_schema_comments;
     bool provide_tx;
     char *gtid_includes, *gtid_excludes;
@@ -61,6 +63,7 @@ typedef struct my_pos {
 typedef struct my_source {
     my_conf *cf;
     sl_txmon txmon;       /* provide.transaction.metadata: BEGIN/END records */
+    sl_ctxhdr ctxhdr;     /* __debezium.context.* headers (extended.headers.enabled) */
     sl_ctx *ctx;
     MYSQL *sql;           /* queries, snapshot */
     MYSQL *binlog;        /* the replication connection */
@@ -100,6 +103,8 @@ int my_on_table_map(my_source *s, const uint8_t *body, size_t len, char *errstr,
 sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,
                       sl_arena *arena, char *errstr, size_t errsz);
 void my_rels_free(my_source *s);
+/* Debezium's context headers on a change event r of the current batch (extended.headers.enabled). */
+void my_context_headers(my_source *s, sl_record *r);
 /* Forgets what TABLE_MAPs said of db.table (a DDL statement changed it). */
 void my_rels_forget(my_source *s, const char *db, const char *table);
 void my_column_from_binlog(my_source *s, sl_column *c, const sl_my_col *mc);

@@ -205,6 +205,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
             r->ts_us = sl_wall_us();
             r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
             r->pos.file_pos = s->start.pos;
+            my_context_headers(s, r);
             r->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(nkeep ? nkeep : 1));
             for (int k = 0; k < nkeep; k++)
                 r->after[k] = to_cell(&s->batch->arena, &mcols[keep[k]], row[keep[k]], lens[keep[k]]);

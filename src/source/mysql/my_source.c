@@ -78,6 +78,9 @@ static const sl_prop my_props[] = {
      "a snapshot starts with the SHOW CREATE DATABASE/TABLE statements of what it captures."},
     {"include.schema.comments", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_schema_comments),
      "Fill the table and column comments of schema change events (null otherwise, as in Debezium)."},
+    {"extended.headers.enabled", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(extended_headers),
+     "Add Debezium's __debezium.context.* headers (connectorLogicalName, taskId, connectorName, runId) to "
+     "change events."},
     {"include.query", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(include_query),
      "Put the statement into source.query (needs binlog_annotate_row_events on MariaDB)."},
     {"provide.transaction.metadata", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(provide_tx),
@@ -180,6 +183,7 @@ void my_offset_json(my_source *s, char *out, size_t outsz, const my_pos *p, cons
 int my_emit_batch(my_source *s) {
     sl_batch *b = s->batch;
     s->batch = sl_batch_new();
+    sl_ctxhdr_new_batch(&s->ctxhdr);
     if (b->n == 0 && !b->offset) {
         sl_batch_destroy(b);
         return 0;
@@ -424,6 +428,7 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
     sl_dbz_opts *o = sl_ctx_dbz(ctx);
     o->connector = connector;
     o->server_name = cf->topic_prefix;
+    sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, connector);
     o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
     o->time_mode = (sl_time_mode)cf->time_mode;
     o->binary_mode = (sl_binary_mode)cf->binary_mode;
@@ -474,6 +479,10 @@ static void set_txn_fields(my_source *s, sl_record *rec) {
     rec->pos.gtid = s->txn_gtid[0] ? sl_arena_strndup(&s->batch->arena, s->txn_gtid, strlen(s->txn_gtid)) : NULL;
     rec->pos.thread = s->txn_thread;
     rec->tx_order = s->txn_order ? s->txn_order : 1;
+}
+
+void my_context_headers(my_source *s, sl_record *r) {
+    if (s->cf->extended_headers) sl_ctxhdr_add(&s->ctxhdr, s->batch, r);
 }
 
 static sl_record *add_record(my_source *s, my_rel *r, sl_op op, uint32_t server_id, uint32_t row) {
@@ -542,14 +551,17 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
             sl_record *d = add_record(s, r, SL_OP_DELETE, ev->server_id, row);
             d->before = b;
             sl_dbz_key_header(sl_ctx_dbz(s->ctx), d, "__debezium.newkey", a, &s->batch->arena);
+            my_context_headers(s, d); /* after the record's own headers, as Debezium */
             sl_record *c = add_record(s, r, SL_OP_CREATE, ev->server_id, row);
             c->after = a;
             sl_dbz_key_header(sl_ctx_dbz(s->ctx), c, "__debezium.oldkey", b, &s->batch->arena);
+            my_context_headers(s, c);
             continue;
         }
         sl_record *rec = add_record(s, r, op, ev->server_id, row);
         rec->after = a;
         rec->before = b;
+        my_context_headers(s, rec);
     }
     sl_free(before), sl_free(after);
     return rc;
@@ -669,7 +681,7 @@ static int on_ddl(my_source *s, MARIADB_RPL_EVENT *ev, const char *sql, size_t l
         for (int i = 0; i < d->ntables && !skipped(s, 't'); i++) {
             if (!table_captured(s, d->tables[i].db, d->tables[i].name)) continue;
             sl_table *t = captured_table(s, d->tables[i].db, d->tables[i].name);
-            if (t) ddl_record(s, t, SL_OP_TRUNCATE, ev->server_id), sl_table_unref(t);
+            if (t) my_context_headers(s, ddl_record(s, t, SL_OP_TRUNCATE, ev->server_id)), sl_table_unref(t);
         }
         goto done;
     }

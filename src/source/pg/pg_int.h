@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/connector.h"
+#include "core/ctxhdr.h"
 #include "core/filter.h"
 #include "core/txmon.h"
 #include "source/pg/pgoutput.h"
@@ -81,9 +82,7 @@ typedef struct pg_source {
     uint64_t origin_lsn;
     const char *origin_in_batch; /* origin copied into the arena of origin_batch (the current batch, or NULL) */
     const sl_batch *origin_batch;
-    char run_id[37];          /* __debezium.context.runId: a UUID per start */
-    sl_header *ctx_headers;   /* the context headers in the arena of hdr_batch (the current batch, or NULL) */
-    const sl_batch *hdr_batch;
+    sl_ctxhdr ctxhdr;         /* __debezium.context.* headers */
     uint64_t last_commit_lsn; /* end LSN of the last commit seen */
     uint64_t seq_commit_lsn;  /* source.sequence[0], Debezium's lastCommitLsn: 0 (null) after a start without
                                * a stored offset until the first COMMIT, then the last COMMIT's (or

@@ -145,7 +145,8 @@ void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, 
 int pg_emit_batch(pg_source *s) {
     sl_batch *b = s->batch;
     s->batch = sl_batch_new();
-    s->hdr_batch = s->origin_batch = NULL; /* copies in b's arena; a new batch may reuse a freed one's address */
+    s->origin_batch = NULL; /* copies in b's arena; a new batch may reuse a freed one's address */
+    sl_ctxhdr_new_batch(&s->ctxhdr);
     if (b->n == 0 && !b->offset) {
         sl_batch_destroy(b);
         return 0;
@@ -308,20 +309,6 @@ static int create_slot(pg_source *s, bool exists, char *errstr, size_t errsz) {
 
 static void pg_close(void *src);
 
-/* UUIDUtils.generateNewUUID(): the time in ms above version 7, random bits, the IETF variant. */
-static void new_run_id(char out[37]) {
-    uint8_t r[16];
-    if (getentropy(r, sizeof r) != 0)
-        for (size_t i = 0; i < sizeof r; i++) r[i] = (uint8_t)rand();
-    uint64_t ms = (uint64_t)sl_wall_us() / 1000;
-    uint64_t msb = ms << 16 | ((uint64_t)(r[0] << 8 | r[1]) & 0x0fff) | 0x7000;
-    uint64_t lsb = 0;
-    for (int i = 2; i < 10; i++) lsb = lsb << 8 | r[i];
-    lsb = (lsb & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(msb >> 32), (unsigned)(msb >> 16 & 0xffff),
-             (unsigned)(msb & 0xffff), (unsigned)(lsb >> 48), (unsigned long long)(lsb & 0xffffffffffffULL));
-}
-
 static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     pg_conf *cf = settings;
     pg_source *s = sl_calloc(1, sizeof *s);
@@ -347,7 +334,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     o->binary_mode = (sl_binary_mode)cf->binary_mode;
     o->provide_tx = cf->provide_tx;
     o->hstore_map = cf->hstore_mode == 1;
-    new_run_id(s->run_id);
+    sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, "postgresql");
 
     /* Table filter: schema lists narrow the table lists. */
     sl_buf tinc, texc;
@@ -545,28 +532,7 @@ static sl_record *add_record(pg_source *s, sl_table *t, sl_op op, uint64_t lsn) 
  * records do not). One array per batch, in its arena.
  */
 void pg_context_headers(pg_source *s, sl_record *r) {
-    if (!s->cf->extended_headers) return;
-    sl_arena *a = &s->batch->arena;
-    if (s->hdr_batch != s->batch) {
-        const char *vals[4] = {s->cf->topic_prefix, "0", "postgresql", s->run_id};
-        static const char *keys[4] = {"__debezium.context.connectorLogicalName", "__debezium.context.taskId",
-                                      "__debezium.context.connectorName", "__debezium.context.runId"};
-        s->ctx_headers = sl_arena_alloc(a, 4 * sizeof *s->ctx_headers);
-        for (int i = 0; i < 4; i++)
-            s->ctx_headers[i] = (sl_header){keys[i], sl_arena_strndup(a, vals[i], strlen(vals[i])),
-                                            (uint32_t)strlen(vals[i]), false};
-        s->hdr_batch = s->batch;
-    }
-    if (!r->nheaders) {
-        r->headers = s->ctx_headers;
-        r->nheaders = 4;
-        return;
-    }
-    sl_header *h = sl_arena_alloc(a, (size_t)(r->nheaders + 4) * sizeof *h);
-    memcpy(h, r->headers, (size_t)r->nheaders * sizeof *h);
-    memcpy(h + r->nheaders, s->ctx_headers, 4 * sizeof *h);
-    r->headers = h;
-    r->nheaders += 4;
+    if (s->cf->extended_headers) sl_ctxhdr_add(&s->ctxhdr, s->batch, r);
 }
 
 static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errstr, size_t errsz) {
