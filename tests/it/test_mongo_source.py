@@ -179,6 +179,7 @@ def test_connector_config_as_users_write_it(mongo, msluice):
     s.wait_open(), quick.wait_open()
     coll.insert_one({"_id": 1, "status": "new"})
     coll.update_one({"_id": 1}, {"$set": {"status": "completed"}})
+    s.wait_records(2)  # updateLookup reads the document when the event is read: before the next change
     coll.replace_one({"_id": 1}, {"status": "replaced"})  # not matched: no record
     coll.delete_one({"_id": 1})
     ev = s.wait_records(3)
