@@ -35,6 +35,11 @@ typedef struct file_sink {
     bool fsync;
     size_t buffer_bytes;
     sl_buf out, scratch;
+    /* The headers of the last record written, encoded: change events of a batch share one array of
+     * context headers (core/ctxhdr), written once per batch instead of once per record. */
+    const sl_header *hdr_of;
+    int hdr_n;
+    sl_buf hdr;
 } file_sink;
 
 #define F(x) offsetof(file_conf, x)
@@ -115,6 +120,7 @@ static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_
     s->buffer_bytes = bufsz;
     sl_buf_init(&s->out);
     sl_buf_init(&s->scratch);
+    sl_buf_init(&s->hdr);
     *out = s;
     return 0;
 }
@@ -149,14 +155,20 @@ static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, boo
     if (tombstone) sl_buf_puts(b, "null");
     else sl_dbz_value(o, r, b);
     sl_buf_puts(b, ",\"headers\":{");
-    for (int i = 0; i < r->nheaders; i++) {
-        if (i) sl_buf_putc(b, ',');
-        sl_buf_put_json_str(b, r->headers[i].key, strlen(r->headers[i].key));
-        sl_buf_putc(b, ':');
-        if (r->headers[i].value && r->headers[i].is_json) sl_buf_put(b, r->headers[i].value, r->headers[i].value_len);
-        else if (r->headers[i].value) sl_buf_put_json_str(b, r->headers[i].value, r->headers[i].value_len);
-        else sl_buf_puts(b, "null");
+    if (r->nheaders && (r->headers != s->hdr_of || r->nheaders != s->hdr_n)) {
+        sl_buf_reset(&s->hdr);
+        for (int i = 0; i < r->nheaders; i++) {
+            const sl_header *h = &r->headers[i];
+            if (i) sl_buf_putc(&s->hdr, ',');
+            sl_buf_put_json_str(&s->hdr, h->key, strlen(h->key));
+            sl_buf_putc(&s->hdr, ':');
+            if (h->value && h->is_json) sl_buf_put(&s->hdr, h->value, h->value_len);
+            else if (h->value) sl_buf_put_json_str(&s->hdr, h->value, h->value_len);
+            else sl_buf_puts(&s->hdr, "null");
+        }
+        s->hdr_of = r->headers, s->hdr_n = r->nheaders;
     }
+    if (r->nheaders) sl_buf_put(b, s->hdr.data, s->hdr.len);
     sl_buf_puts(b, "}}\n");
 }
 
@@ -164,6 +176,7 @@ static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
     file_sink *s = sink;
     sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
     bool tombstones = sl_ctx_core(s->ctx)->tombstones;
+    s->hdr_of = NULL; /* a new batch: an address may be reused with other headers */
     for (int i = 0; i < batch->n; i++) {
         const sl_record *r = &batch->recs[i];
         put_line(s, o, r, false);
@@ -190,6 +203,7 @@ static void file_close(void *sink) {
     if (!s->is_stdout) close(s->fd);
     sl_buf_free(&s->out);
     sl_buf_free(&s->scratch);
+    sl_buf_free(&s->hdr);
     sl_free(s);
 }
 
