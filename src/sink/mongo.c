@@ -84,8 +84,9 @@ typedef struct mongo_conf {
     int64_t ts_expire;
     /* Filled by check() (not table rows): */
     handler_kind handler;
-    bool tolerate, log_errors, log_messages, dlq_headers;
-    const char *dlq_topic; /* borrowed from the config, which outlives the connector */
+    /* Filled at open from the connector's errors.* (sl_core_conf): */
+    bool tolerate, log_messages, dlq_headers;
+    const char *dlq_topic; /* borrowed from the connector's settings, which outlive the sink */
     int64_t dlq_rf, err_retry_timeout, err_retry_delay_max;
 } mongo_conf;
 
@@ -112,7 +113,7 @@ static const sl_prop mongo_props[] = {
     {"mongo.errors.tolerance", SL_PT_STRING, "", NULL, 0, 0, 0, F(mongo_tolerance),
      "none or all: overrides errors.tolerance for the sink's write errors (empty: errors.tolerance)."},
     {"mongo.errors.log.enable", SL_PT_STRING, "", NULL, 0, 0, 0, F(mongo_log_enable),
-     "true or false: overrides errors.log.enable for the sink (empty: errors.log.enable)."},
+     "true or false: mongo-kafka's override of errors.log.enable, accepted; sluice logs every record it skips."},
     {"timeseries.timefield", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_field),
      "Top-level field holding the time of each document: collections that do not exist yet are created as "
      "time-series collections, and DefaultWriteModelStrategy inserts (empty: normal collections)."},
@@ -122,29 +123,6 @@ static const sl_prop mongo_props[] = {
      "Time series: documents are removed this many seconds after their time (0: never)."},
     {"timeseries.granularity", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_granularity),
      "Time series: seconds, minutes or hours (empty: the server's default)."},
-    {NULL}};
-#undef F
-
-/* The Kafka Connect error keys, as the Kafka source defines them (see the head of the file). */
-typedef struct err_conf {
-    int tolerance;
-    int64_t retry_timeout, retry_delay_max;
-    bool log_enable, log_messages;
-    char *dlq_topic;
-    int64_t dlq_rf;
-    bool dlq_headers;
-} err_conf;
-
-#define F(x) offsetof(err_conf, x)
-static const sl_prop err_props[] = {
-    {"errors.tolerance", SL_PT_ENUM, "none", "none|all", 0, 0, 0, F(tolerance), ""},
-    {"errors.retry.timeout", SL_PT_INT, "0", NULL, -1, INT64_MAX, 0, F(retry_timeout), ""},
-    {"errors.retry.delay.max.ms", SL_PT_INT, "60000", NULL, 1, INT32_MAX, 0, F(retry_delay_max), ""},
-    {"errors.log.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_enable), ""},
-    {"errors.log.include.messages", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(log_messages), ""},
-    {"errors.deadletterqueue.topic.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(dlq_topic), ""},
-    {"errors.deadletterqueue.topic.replication.factor", SL_PT_INT, "3", NULL, -1, 32767, 0, F(dlq_rf), ""},
-    {"errors.deadletterqueue.context.headers.enable", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(dlq_headers), ""},
     {NULL}};
 #undef F
 
@@ -216,51 +194,27 @@ static handler_kind handler_of(const char *name, bool *ok) {
     return H_AUTO;
 }
 
-/* Adds the messages of from to to, except those to already has (the Kafka source checked the same key). */
-static void merge_errs(sl_errs *to, sl_errs *from) {
-    for (int i = 0; i < from->n; i++) {
-        bool dup = false;
-        for (int j = 0; j < to->n && !dup; j++) dup = strcmp(to->msg[j], from->msg[i]) == 0;
-        if (!dup) sl_errs_add(to, "%s", from->msg[i]);
-    }
-    sl_errs_free(from);
+/* mongo-kafka's own overrides of errors.tolerance / errors.log.enable (the connector's errors.* keys, with
+ * the dead letter queue, are the runtime's: sl_core_conf). */
+static void check_errors(const mongo_conf *mc, sl_errs *errs) {
+    const char *mt = mc->mongo_tolerance;
+    if (mt && *mt && strcasecmp(mt, "all") && strcasecmp(mt, "none"))
+        sl_errs_add(errs, "mongo.errors.tolerance: '%s' is not allowed (allowed: none, all, or empty)", mt);
+    const char *ml = mc->mongo_log_enable;
+    if (ml && *ml && strcasecmp(ml, "true") && strcasecmp(ml, "false"))
+        sl_errs_add(errs, "mongo.errors.log.enable: '%s' is not a boolean (allowed: true, false, or empty)", ml);
 }
 
-static void check_errors(mongo_conf *mc, sl_config *cfg, sl_errs *errs) {
-    err_conf e = {0};
-    sl_errs mine = {0};
-    sl_conf_apply(err_props, cfg, &e, &mine);
-    merge_errs(errs, &mine);
-    mc->tolerate = e.tolerance == 1;
-    mc->log_errors = e.log_enable;
-    mc->log_messages = e.log_messages;
-    mc->dlq_rf = e.dlq_rf;
-    mc->dlq_headers = e.dlq_headers;
-    mc->err_retry_timeout = e.retry_timeout;
-    mc->err_retry_delay_max = e.retry_delay_max;
-    const char *t = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
-    mc->dlq_topic = t && *t ? t : NULL;
-    sl_conf_free(err_props, &e);
+/* The error settings the sink applies: the connector's, mongo.errors.tolerance winning. */
+static void resolve_errors(mongo_conf *mc, const sl_core_conf *core) {
     const char *mt = mc->mongo_tolerance;
-    if (mt && *mt) {
-        if (strcasecmp(mt, "all") && strcasecmp(mt, "none"))
-            sl_errs_add(errs, "mongo.errors.tolerance: '%s' is not allowed (allowed: none, all, or empty)", mt);
-        mc->tolerate = strcasecmp(mt, "all") == 0;
-    }
-    const char *ml = mc->mongo_log_enable;
-    if (ml && *ml) {
-        if (strcasecmp(ml, "true") && strcasecmp(ml, "false"))
-            sl_errs_add(errs, "mongo.errors.log.enable: '%s' is not a boolean (allowed: true, false, or empty)", ml);
-        mc->log_errors = strcasecmp(ml, "true") == 0;
-    }
-    if (!mc->dlq_topic || !mc->tolerate) return;
-    /* The DLQ producer uses the connector's Kafka client keys (also behind a database source). */
-    if (!sl_config_get(cfg, "bootstrap.servers") && !sl_config_get(cfg, "kafka.bootstrap.servers") &&
-        !sl_config_get(cfg, "sink.kafka.bootstrap.servers"))
-        sl_errs_add(errs, "errors.deadletterqueue.topic.name: the dead letter queue needs bootstrap.servers (the "
-                          "Kafka cluster it is produced to)");
-    sl_kafka_client_check(NULL, cfg, "producer.override.", "dead letter queue", &mine);
-    merge_errs(errs, &mine);
+    mc->tolerate = mt && *mt ? strcasecmp(mt, "all") == 0 : core->err_tolerance == SL_TOL_ALL;
+    mc->log_messages = core->err_log_messages;
+    mc->dlq_topic = core->dlq_topic && *core->dlq_topic ? core->dlq_topic : NULL;
+    mc->dlq_rf = core->dlq_rf;
+    mc->dlq_headers = core->dlq_headers;
+    mc->err_retry_timeout = core->err_retry_timeout_ms;
+    mc->err_retry_delay_max = core->err_retry_delay_max_ms;
 }
 
 static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
@@ -276,7 +230,7 @@ static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
                           "auto-detection, %s)", mc->cdc_handler, sl_buf_cstr(&names));
         sl_buf_free(&names);
     }
-    check_errors(mc, cfg, errs);
+    check_errors(mc, errs);
     mc->model.timeseries = mc->ts_field && *mc->ts_field;
     const char *g = mc->ts_granularity;
     if (g && *g && strcmp(g, "seconds") && strcmp(g, "minutes") && strcmp(g, "hours"))
@@ -318,6 +272,7 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     mongo_sink *s = sl_calloc(1, sizeof *s);
     s->ctx = ctx;
     s->conf = mc;
+    resolve_errors(mc, sl_ctx_core(ctx));
     s->max_batch = sl_ctx_core(ctx)->max_batch_size;
     s->upsert_opts = BCON_NEW("upsert", BCON_BOOL(true));
     sl_arena_init(&s->arena);
@@ -469,14 +424,12 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
                                 "records and sends them to errors.deadletterqueue.topic.name)", log_msg);
         return -1;
     }
-    m->failed = true;
-    if (s->conf->log_errors) {
-        if (s->conf->log_messages)
-            SL_ERR("mongo", "skipping %s [%s] key=%.*s value=%.*s", log_msg, exc,
-                   m->key ? (int)(m->key_len > 1024 ? 1024 : m->key_len) : 4, m->key ? m->key : "null",
-                   m->value ? (int)(m->value_len > 1024 ? 1024 : m->value_len) : 4, m->value ? m->value : "null");
-        else SL_ERR("mongo", "skipping %s [%s]", log_msg, exc);
-    }
+    m->failed = true; /* always logged (errors.log.include.messages adds key and value) */
+    if (s->conf->log_messages)
+        SL_ERR("mongo", "skipping %s [%s] key=%.*s value=%.*s", log_msg, exc,
+               m->key ? (int)(m->key_len > 1024 ? 1024 : m->key_len) : 4, m->key ? m->key : "null",
+               m->value ? (int)(m->value_len > 1024 ? 1024 : m->value_len) : 4, m->value ? m->value : "null");
+    else SL_ERR("mongo", "skipping %s [%s]", log_msg, exc);
     if (s->dlq) {
         sl_kafka_dlq_rec dr = {m->topic, m->partition, m->offset, m->ts_ms, m->key, m->key_len,
                                m->value, m->value_len, NULL, exc};
