@@ -130,7 +130,7 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
     size_t off = 0;
     for (int img = 0; img < nimages; img++) {
         const uint8_t *pr = present2 && img % 2 ? present2 : present;
-        long used = sl_my_decode_row(t->cols, t->ncols, pr, rows + off, n - off, &a, cells, err, sizeof err);
+        long used = sl_my_decode_row(t->cols, t->ncols, pr, t->ncols, rows + off, n - off, &a, cells, err, sizeof err);
         if (used < 0) fprintf(stderr, "%s image %d: %s\n", what, img, err);
         CHECK(used > 0);
         if (used <= 0) break;
@@ -144,7 +144,7 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
             sl_arena b;
             sl_arena_init(&b);
             err[0] = 0;
-            if (sl_my_decode_row(t->cols, t->ncols, pr, cut, k, &b, cells, err, sizeof err) != -1 || !err[0]) {
+            if (sl_my_decode_row(t->cols, t->ncols, pr, t->ncols, cut, k, &b, cells, err, sizeof err) != -1 || !err[0]) {
                 fprintf(stderr, "%s image %d: truncated to %zu bytes did not fail\n", what, img, k);
                 wrong++;
             }
@@ -581,7 +581,7 @@ static void test_old_temporal(void) {
         sl_arena a;
         sl_cell cells[8];
         sl_arena_init(&a);
-        CHECK(sl_my_decode_row(t.cols, t.ncols, present, rows, n, &a, cells, err, sizeof err) == -1);
+        CHECK(sl_my_decode_row(t.cols, t.ncols, present, t.ncols, rows, n, &a, cells, err, sizeof err) == -1);
         CHECK(strstr(err, "column 1 (t2, type 11): time out of range") != NULL);
         sl_arena_free(&a);
         free(rows), free(present);
@@ -686,14 +686,14 @@ static void test_charsets(void) {
         size_t n, np;
         uint8_t *rows = unhex(W_CS_MINIMAL.rows, &n), *pr = unhex(W_CS_MINIMAL.present, &np);
         sl_cell cells[6];
-        CHECK(sl_my_decode_row(t.cols, 6, pr, rows, n, &t.arena, cells, err, sizeof err) == -1);
+        CHECK(sl_my_decode_row(t.cols, 6, pr, 6, rows, n, &t.arena, cells, err, sizeof err) == -1);
         CHECK(strstr(err, "column 3") && strstr(err, "ENUM index 2"));
         /* labels from information_schema (UTF-8) make it decodable */
         static const char *const e[] = {"ä", "ö"}, *const s[] = {"ü", "b"}, *const e2[] = {"z", "ß"};
         t.cols[3].labels = e, t.cols[3].nlabels = 2;
         t.cols[4].labels = s, t.cols[4].nlabels = 2;
         t.cols[5].labels = e2, t.cols[5].nlabels = 2;
-        CHECK(sl_my_decode_row(t.cols, 6, pr, rows, n, &t.arena, cells, err, sizeof err) == (long)n);
+        CHECK(sl_my_decode_row(t.cols, 6, pr, 6, rows, n, &t.arena, cells, err, sizeof err) == (long)n);
         CHECK(cells[4].len == 4 && memcmp(cells[4].data, "ü,b", 4) == 0);
         free(rows), free(pr);
     }
@@ -714,7 +714,7 @@ static long one(uint8_t type, uint16_t meta, const char *hex, char *out, size_t 
     sl_arena_init(&a);
     sl_cell cell;
     err[0] = out[0] = 0;
-    long r = sl_my_decode_row(&col, 1, &present, p, n, &a, &cell, err, errsz);
+    long r = sl_my_decode_row(&col, 1, &present, 1, p, n, &a, &cell, err, errsz);
     if (r >= 0) snprintf(out, outsz, "%.*s", (int)cell.len, cell.data ? cell.data : "");
     sl_arena_free(&a);
     free(p);
@@ -777,7 +777,7 @@ static void test_bad_values(void) {
         sl_arena a;
         sl_arena_init(&a);
         sl_cell cell;
-        CHECK(sl_my_decode_row(&col, 1, &present, row, sizeof row, &a, &cell, err, sizeof err) == (long)sizeof row);
+        CHECK(sl_my_decode_row(&col, 1, &present, 1, row, sizeof row, &a, &cell, err, sizeof err) == (long)sizeof row);
         char *h = tohex(cell.data, cell.len);
         CHECK_STR(h, "e282acc281c28dc28fc290c29dc5b8c2a0c3bf");
         free(h);
@@ -790,8 +790,12 @@ static void test_bad_values(void) {
         sl_arena a;
         sl_arena_init(&a);
         sl_cell cell;
-        CHECK(sl_my_decode_row(&col, 0, &present, row, sizeof row, &a, &cell, err, sizeof err) == -1);
-        CHECK(sl_my_decode_row(&col, SL_MY_MAX_COLS + 1, &present, row, sizeof row, &a, &cell, err, sizeof err) == -1);
+        CHECK(sl_my_decode_row(&col, 0, &present, 0, row, sizeof row, &a, &cell, err, sizeof err) == -1);
+        CHECK(sl_my_decode_row(&col, SL_MY_MAX_COLS + 1, &present, SL_MY_MAX_COLS + 1, row, sizeof row, &a, &cell, err,
+                               sizeof err) == -1);
+        /* a rows event whose own column count is not its table map's: refused before its bitmap is read */
+        CHECK(sl_my_decode_row(&col, 1, &present, 0, row, sizeof row, &a, &cell, err, sizeof err) == -1);
+        CHECK(strstr(err, "the rows event has 0 columns, its table map 1") != NULL);
         sl_arena_free(&a);
     }
 }

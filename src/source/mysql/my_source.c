@@ -534,13 +534,13 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
             break;
         }
         sl_cell *first = op == SL_OP_CREATE ? after : before;
-        long used = sl_my_decode_row(r->cols, r->ncols, rw->column_bitmap, p, left, &s->batch->arena, first, err,
-                                     sizeof err);
+        long used = sl_my_decode_row(r->cols, r->ncols, rw->column_bitmap, (int)rw->column_count, p, left,
+                                     &s->batch->arena, first, err, sizeof err);
         if (used < 0) goto bad;
         p += used, left -= (size_t)used;
         if (op == SL_OP_UPDATE) {
-            used = sl_my_decode_row(r->cols, r->ncols, rw->column_update_bitmap, p, left, &s->batch->arena, after, err,
-                                    sizeof err);
+            used = sl_my_decode_row(r->cols, r->ncols, rw->column_update_bitmap, (int)rw->column_count, p, left,
+                                    &s->batch->arena, after, err, sizeof err);
             if (used < 0) goto bad;
             p += used, left -= (size_t)used;
         }

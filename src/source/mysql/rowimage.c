@@ -865,10 +865,14 @@ static int decode_value(dctx *d, cur *c, sl_cell *cell) {
     }
 }
 
-long sl_my_decode_row(const sl_my_col *cols, int ncols, const uint8_t *present, const uint8_t *p, size_t len,
-                      sl_arena *arena, sl_cell *cells, char *errstr, size_t errstr_size) {
+long sl_my_decode_row(const sl_my_col *cols, int ncols, const uint8_t *present, int present_bits, const uint8_t *p,
+                      size_t len, sl_arena *arena, sl_cell *cells, char *errstr, size_t errstr_size) {
     if (ncols < 1 || ncols > SL_MY_MAX_COLS) {
         fail(errstr, errstr_size, "row image: %d columns (limit %d)", ncols, SL_MY_MAX_COLS);
+        return -1;
+    }
+    if (present_bits != ncols) { /* the rows event's own column count against its table map's */
+        fail(errstr, errstr_size, "row image: the rows event has %d columns, its table map %d", present_bits, ncols);
         return -1;
     }
     int npresent = 0;

@@ -68,8 +68,8 @@ int sl_my_parse_optional_meta(const uint8_t *p, size_t len, sl_my_col *cols, int
  * Returns the number of bytes consumed, or -1 with errstr naming the column
  * and what is wrong.
  */
-long sl_my_decode_row(const sl_my_col *cols, int ncols, const uint8_t *present, const uint8_t *p, size_t len,
-                      sl_arena *arena, sl_cell *cells, char *errstr, size_t errstr_size);
+long sl_my_decode_row(const sl_my_col *cols, int ncols, const uint8_t *present, int present_bits, const uint8_t *p,
+                      size_t len, sl_arena *arena, sl_cell *cells, char *errstr, size_t errstr_size);
 
 /* The sl_ctype a binlog column maps to (Debezium's MySQL mapping). */
 sl_ctype sl_my_ctype(const sl_my_col *c);
