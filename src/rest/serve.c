@@ -30,6 +30,12 @@ static int load_conf(sl_config *cfg, sl_worker_conf *wc, const char *path) {
     sl_conf_apply(sl_worker_props, cfg, wc, &errs);
     if (wc->log_level && sl_log_parse_level(wc->log_level) < 0)
         sl_errs_add(&errs, "log.level: '%s' is not allowed (allowed: error, warn, info, debug, trace)", wc->log_level);
+    /* An empty token would turn authentication off without anyone asking for it (a "" in the file, or a
+       ${env:X} whose X is set but empty). */
+    const char *tok = sl_config_get(cfg, "rest.auth.token");
+    if (tok && tok[strspn(tok, " \t\r\n")] == 0)
+        sl_errs_add(&errs, "rest.auth.token: empty (as written, or from a ${env:...} / ${file:...} that gave nothing): "
+                    "give a token, or leave the key out to run without authentication");
     if (wc->backoff_initial_ms > wc->backoff_max_ms)
         sl_errs_add(&errs, "task.restart.backoff.initial.ms: %lld is above task.restart.backoff.max.ms (%lld)",
                     (long long)wc->backoff_initial_ms, (long long)wc->backoff_max_ms);

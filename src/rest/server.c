@@ -252,7 +252,8 @@ static int start_one(sl_rest_server *s, const sl_worker_conf *wc, const sl_liste
     int port = info && info->port ? info->port : l->port;
     s->d[s->nd++] = d;
     SL_INFO("http", "REST API listening on %s://%s%s%s:%d%s", l->https ? "https" : "http", v6 ? "[" : "",
-            l->host[0] ? l->host : "0.0.0.0", v6 ? "]" : "", port, s->token ? " (bearer token required)" : "");
+            l->host[0] ? l->host : "0.0.0.0", v6 ? "]" : "", port,
+            s->token ? " (authentication: bearer token required)" : " (authentication: off, rest.auth.token not set)");
     if (s->nd == 1) {
         const char *host = l->host;
         char name[256];

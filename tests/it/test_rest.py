@@ -641,6 +641,24 @@ def test_bearer_token(serve):
     assert s.stop() == 0
 
 
+def test_empty_token_is_refused_and_the_log_says_whether_auth_is_on(serve, monkeypatch):
+    """An empty rest.auth.token, written so or from an empty ${env:...}, does not silently turn authentication
+    off: the daemon refuses to start, naming the key. The start-up line says whether authentication is on."""
+    monkeypatch.setenv("SLUICE_EMPTY_TOKEN", "")
+    for tok in ("", "  ", "${env:SLUICE_EMPTY_TOKEN}"):
+        s = serve(**{"rest.auth.token": tok})
+        s.start(wait=False)
+        assert s.proc.wait(30) != 0
+        assert "rest.auth.token: empty" in s.log_text(), s.log_text()
+        s.proc = None
+    on = serve(**{"rest.auth.token": "t0ken"}).start()
+    assert "authentication: bearer token required" in on.log_text()
+    assert on.stop() == 0
+    off = serve().start()
+    assert "authentication: off, rest.auth.token not set" in off.log_text()
+    assert off.stop() == 0
+
+
 def test_https_listener(serve, tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
