@@ -137,3 +137,9 @@ void sl_batch_remove(sl_batch *b, int i) {
     b->n--;
     if (b->offset && i < b->offset_n) b->offset_n--;
 }
+
+void sl_column_set_default(sl_column *c, const char *v, size_t n) {
+    sl_free(c->default_value);
+    c->default_value = v ? sl_strndup(v, n) : NULL;
+    c->default_len = v ? (uint32_t)n : 0;
+}

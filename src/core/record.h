@@ -105,6 +105,8 @@ typedef struct sl_table {
 } sl_table;
 
 sl_table *sl_table_new(const char *db, const char *schema, const char *name, int ncols);
+/* Sets c's default (n bytes in the form of its cells; NULL: none), replacing the one it had. */
+void sl_column_set_default(sl_column *c, const char *v, size_t n);
 sl_table *sl_table_ref(sl_table *t);
 void sl_table_unref(sl_table *t);
 

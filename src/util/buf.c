@@ -92,6 +92,22 @@ void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n) {
     sl_buf_putc(b, '"');
 }
 
+bool sl_decimal_text_ok(const char *s, bool fraction) {
+    const char *p = s + (*s == '-');
+    size_t n = strspn(p, "0123456789");
+    if (n == 0) return false;
+    if (fraction && p[n] == '.') p += n + 1, n = strspn(p, "0123456789");
+    return p[n] == 0;
+}
+
+void sl_buf_put_decimal_scaled(sl_buf *b, const char *s, int scale) {
+    const char *dot = strchr(s, '.');
+    size_t have = dot ? strlen(dot + 1) : 0;
+    sl_buf_put(b, s, dot ? (size_t)(dot - s) : strlen(s));
+    if (scale > 0) sl_buf_putc(b, '.');
+    for (int i = 0; i < scale; i++) sl_buf_putc(b, (size_t)i < have ? dot[1 + i] : '0');
+}
+
 long sl_utf8_invalid_at(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;

@@ -4,6 +4,7 @@
  */
 #ifndef SL_UTIL_BUF_H
 #define SL_UTIL_BUF_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -41,6 +42,10 @@ void sl_buf_put_u64(sl_buf *b, uint64_t v);
 void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n);
 /* Standard base64 (with padding) of n bytes. */
 void sl_buf_put_base64(sl_buf *b, const void *p, size_t n);
+/* True when s is a decimal number as SQL writes a literal: [-]digits, or with fraction also [-]digits.digits. */
+bool sl_decimal_text_ok(const char *s, bool fraction);
+/* Appends the decimal text s ([-]digits[.digits]) with exactly `scale` fraction digits (cut or zero-filled). */
+void sl_buf_put_decimal_scaled(sl_buf *b, const char *s, int scale);
 /* Index of the first byte of s[0, n) that does not start a well-formed UTF-8 sequence (RFC 3629: no
    overlong forms, no surrogates, nothing above U+10FFFF), or -1 when all of it is UTF-8. */
 long sl_utf8_invalid_at(const char *s, size_t n);

@@ -124,6 +124,21 @@ static void test_utf8(void) {
     CHECK(sl_utf8_invalid_at("a\0b", 3) == -1);                      /* NUL is UTF-8 (JSON escapes it) */
 }
 
+static void test_decimal_text(void) {
+    CHECK(sl_decimal_text_ok("-12", false) && sl_decimal_text_ok("1.5", true) && !sl_decimal_text_ok("1.5", false));
+    CHECK(!sl_decimal_text_ok("", true) && !sl_decimal_text_ok("-", true) && !sl_decimal_text_ok("1e5", true));
+    CHECK(!sl_decimal_text_ok("(1 + 2)", true) && !sl_decimal_text_ok("1.", false));
+    static const char *const cases[][3] = {{"1.5", "2", "1.50"}, {"-3", "2", "-3.00"}, {"1.2345", "2", "1.23"},
+                                           {"7", "0", "7"}, {"7.9", "0", "7"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_buf b;
+        sl_buf_init(&b);
+        sl_buf_put_decimal_scaled(&b, cases[i][0], atoi(cases[i][1]));
+        CHECK_STR(sl_buf_cstr(&b), cases[i][2]);
+        sl_buf_free(&b);
+    }
+}
+
 static void test_record_check(void) {
     sl_table *t = sl_table_new("db", "public", "t", 2);
     t->cols[0].name = sl_strdup("id");
@@ -211,6 +226,7 @@ static void test_offsets(void) {
 int main(void) {
     test_buf();
     test_utf8();
+    test_decimal_text();
     test_record_check();
     test_conf();
     test_queue();

@@ -183,15 +183,6 @@ static void col_from_info(sl_my_col *mc, const char *dtype, const char *coltype,
     if (charset && (!strcmp(charset, "latin1"))) mc->charset = 8;
 }
 
-/* A numeric literal: [-]digits[.digits]. */
-static bool numeric_literal(const char *v, bool fraction) {
-    const char *p = v + (*v == '-');
-    size_t n = strspn(p, "0123456789");
-    if (n == 0) return false;
-    if (p[n] == '.' && fraction) p += n + 1, n = strspn(p, "0123456789");
-    return p[n] == 0;
-}
-
 /*
  * The column's default as Debezium puts it in the field's Connect schema ("default"), kept in the form of
  * the column's cells (rowimage.h) so that the encoder writes it as it writes values. def is
@@ -214,17 +205,13 @@ static void set_default(const my_source *s, sl_column *c, const char *def) {
     const char *x = sl_buf_cstr(&v);
     bool ok = false;
     switch (c->type) {
-    case SL_T_INT16: case SL_T_INT32: case SL_T_INT64: case SL_T_YEAR: ok = numeric_literal(x, false); break;
-    case SL_T_FLOAT32: case SL_T_FLOAT64: ok = numeric_literal(x, true); break;
+    case SL_T_INT16: case SL_T_INT32: case SL_T_INT64: case SL_T_YEAR: ok = sl_decimal_text_ok(x, false); break;
+    case SL_T_FLOAT32: case SL_T_FLOAT64: ok = sl_decimal_text_ok(x, true); break;
     case SL_T_NUMERIC:
-        if ((ok = numeric_literal(x, true) && c->scale >= 0)) { /* exactly `scale` fraction digits, as the cells */
-            const char *dot = strchr(x, '.');
-            size_t have = dot ? strlen(dot + 1) : 0;
+        if ((ok = sl_decimal_text_ok(x, true) && c->scale >= 0)) { /* exactly `scale` fraction digits, as the cells */
             sl_buf d;
             sl_buf_init(&d);
-            sl_buf_put(&d, x, dot ? (size_t)(dot - x) : strlen(x));
-            if (c->scale > 0) sl_buf_putc(&d, '.');
-            for (int i = 0; i < c->scale; i++) sl_buf_putc(&d, (size_t)i < have ? dot[1 + i] : '0');
+            sl_buf_put_decimal_scaled(&d, x, c->scale);
             sl_buf_free(&v);
             v = d;
         }
@@ -254,23 +241,12 @@ static void set_default(const my_source *s, sl_column *c, const char *def) {
         break;
     default: break; /* TIMESTAMP (time zone conversion): none, as Debezium */
     }
-    if (ok) {
-        sl_free(c->default_value);
-        c->default_len = (uint32_t)v.len;
-        c->default_value = sl_malloc(v.len + 1);
-        memcpy(c->default_value, v.data ? v.data : "", v.len);
-        c->default_value[v.len] = 0;
-    }
+    if (ok) sl_column_set_default(c, v.data ? v.data : "", v.len);
     sl_buf_free(&v);
 }
 
 void my_column_copy_default(sl_column *to, const sl_column *from) {
-    sl_free(to->default_value);
-    to->default_value = NULL;
-    if (!from->default_value) return;
-    to->default_len = from->default_len;
-    to->default_value = sl_malloc(from->default_len + 1);
-    memcpy(to->default_value, from->default_value, from->default_len + 1);
+    sl_column_set_default(to, from->default_value, from->default_len);
 }
 
 sl_table *my_describe(my_source *s, const char *db, const char *table, sl_my_col **cols_out, int *ncols_out,

@@ -198,15 +198,6 @@ static const char *key_override(pg_source *s, const char *fq, char *buf, size_t 
     return found;
 }
 
-/* -?digits[.digits] */
-static bool number_text(const char *v, bool fraction) {
-    const char *p = v + (*v == '-');
-    size_t n = strspn(p, "0123456789");
-    if (n == 0) return false;
-    if (fraction && p[n] == '.') p += n + 1, n = strspn(p, "0123456789");
-    return p[n] == 0;
-}
-
 /*
  * The column's default (pg_get_expr of pg_attrdef) as Debezium 3.6's PostgreSQL connector reads it, in the
  * form of the column's cells: a literal's text ('2024-02-29'::date: PostgreSQL deparses constants in the
@@ -228,31 +219,22 @@ static void set_default(sl_column *c, const char *expr) {
         const char *e = strchr(expr + 1, '\'');
         if (e) sl_buf_put(&v, expr + 1, (size_t)(e - expr - 1));
         const char *x = sl_buf_cstr(&v);
-        ok = e && (is_int ? number_text(x, false)
-                   : c->type == SL_T_NUMERIC || c->type == SL_T_FLOAT32 || c->type == SL_T_FLOAT64 ? number_text(x, true)
-                   : c->type != SL_T_BOOL);
+        bool num = c->type == SL_T_NUMERIC || c->type == SL_T_FLOAT32 || c->type == SL_T_FLOAT64;
+        ok = e && (is_int ? sl_decimal_text_ok(x, false) : num ? sl_decimal_text_ok(x, true) : c->type != SL_T_BOOL);
     } else if (!strcmp(expr, "true") || !strcmp(expr, "false")) {
         if ((ok = c->type == SL_T_BOOL)) sl_buf_putc(&v, expr[0]);
     } else if (is_int || c->type == SL_T_NUMERIC || c->type == SL_T_FLOAT32 || c->type == SL_T_FLOAT64) {
         sl_buf_puts(&v, expr);
-        ok = number_text(expr, !is_int);
+        ok = sl_decimal_text_ok(expr, !is_int);
     }
     if (ok && c->type == SL_T_NUMERIC && c->scale > 0) { /* the cells' form: exactly `scale` fraction digits */
-        const char *x = sl_buf_cstr(&v), *dot = strchr(x, '.');
-        size_t have = dot ? strlen(dot + 1) : 0;
         sl_buf d;
         sl_buf_init(&d);
-        sl_buf_put(&d, x, dot ? (size_t)(dot - x) : strlen(x));
-        sl_buf_putc(&d, '.');
-        for (int i = 0; i < c->scale; i++) sl_buf_putc(&d, (size_t)i < have ? dot[1 + i] : '0');
+        sl_buf_put_decimal_scaled(&d, sl_buf_cstr(&v), c->scale);
         sl_buf_free(&v);
         v = d;
     }
-    if (ok) {
-        sl_free(c->default_value);
-        c->default_len = (uint32_t)v.len;
-        c->default_value = sl_strndup(v.data ? v.data : "", v.len);
-    }
+    if (ok) sl_column_set_default(c, v.data ? v.data : "", v.len);
     sl_buf_free(&v);
 }
 
