@@ -129,6 +129,8 @@ struct sl_connector {
     _Atomic int stop;
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
+    uint64_t sync_req;       /* last sync_id handed on (source thread) */
+    _Atomic uint64_t sync_done; /* newest sync_id whose offset is stored */
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
     /* daemon mode */
     _Atomic int paused;
@@ -374,6 +376,17 @@ int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
     if (sl_queue_push(c->q, b) < 0) {
         sl_batch_destroy(b);
         return -1;
+    }
+    return 0;
+}
+
+int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
+    sl_connector *c = x->conn;
+    uint64_t id = b->sync_id = ++c->sync_req;
+    if (sl_ctx_emit(x, b) < 0) return -1;
+    while (atomic_load(&c->sync_done) < id) {
+        if (sl_ctx_stopping(x)) return -1;
+        sl_sleep_ms(5, NULL);
     }
     return 0;
 }
@@ -684,7 +697,7 @@ static int check_batch(sl_connector *c, sl_batch *b, char *err, size_t errsz) {
     return 0;
 }
 
-static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
+static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_t *sync) {
     int n = 0;
     bool wrote = false;
     char err[1024];
@@ -717,6 +730,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs) {
             sl_free(offset);
             offset = sl_strdup(b->offset);
             seq = b->offset_seq;
+            if (b->sync_id) *sync = b->sync_id;
         }
         if (rc == 0 && covered < b->n)
             rc = eos_commit(c, &offset, seq, err, sizeof err) < 0 ? -1 : write_part(c, b, covered, b->n, err, sizeof err);
@@ -764,10 +778,12 @@ static void *sink_main(void *arg) {
     commit_state cs = {NULL, 0, sl_mono_ms()};
     for (;;) {
         sl_batch *b = sl_queue_pop(c->q, 100);
-        if (b && write_run(c, b, &cs) < 0) break;
+        uint64_t sync = 0;
+        if (b && write_run(c, b, &cs, &sync) < 0) break;
         bool drained = sl_queue_drained(c->q);
-        if (cs.offset && (drained || sl_mono_ms() - cs.last_store_ms >= c->core.offset_flush_ms))
+        if (cs.offset && (drained || sync || sl_mono_ms() - cs.last_store_ms >= c->core.offset_flush_ms))
             if (store_offset(c, &cs) < 0) break;
+        if (sync) atomic_store(&c->sync_done, sync); /* stored, by the store or by the transaction */
         if (drained) break;
     }
     /* Whatever is in cs.offset was flushed: storing it is safe even after a failure. */

@@ -108,6 +108,11 @@ const char *sl_ctx_stored_offset(sl_ctx *x);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);
+/* Source thread: hands on a batch that carries an offset and returns once that offset is stored (the
+ * sink flushed everything before it), without waiting for offset.flush.interval.ms. For a position a
+ * crash must not lose even though no record went out yet, e.g. a snapshot's start before its first
+ * row. Returns 0, or -1 when the connector is stopping. */
+int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b);
 /* Newest offset_seq that is durable in the sink and stored. Any thread. */
 uint64_t sl_ctx_committed_seq(const sl_ctx *x);
 /* Source thread: records why run() returns SL_RETRY (logged by the runtime). */

@@ -217,6 +217,7 @@ typedef struct sl_batch {
     uint64_t offset_seq;    /* monotonic form of offset (PostgreSQL: LSN) for feedback */
     int offset_n;           /* the offset covers records [0, offset_n): those added before it was set
                              * (records after it, e.g. the start of the next transaction, are not) */
+    uint64_t sync_id;       /* non-zero: store the offset at once (sl_ctx_emit_durable waits for it) */
     sl_table **tables;      /* references held by this batch */
     int ntables, tcap;
     struct sl_batch *next;  /* queue link */

@@ -129,6 +129,8 @@ int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t e
 /* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
 int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);
 int my_emit_batch(my_source *s);
+/* Hands on the current batch (it carries an offset) and waits until that offset is stored. */
+int my_emit_durable(my_source *s);
 void my_offset_json(my_source *s, char *out, size_t outsz, const my_pos *p, const char *snapshot_progress);
 
 #endif

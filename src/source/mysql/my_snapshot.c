@@ -5,11 +5,13 @@
  * position MariaDB reports as binlog_snapshot_file/_position (briefly under
  * FLUSH TABLES WITH READ LOCK with snapshot.locking.mode=minimal, which also
  * covers MySQL). Each table is read in primary-key order in chunks of
- * snapshot.fetch.size rows; after each chunk the batch carries an offset
- * with the snapshot's binlog position and the last key read, so after a
- * crash the snapshot resumes at that key (in a new read view; the stream
- * then starts at the first snapshot's position, so changes in between are
- * replayed and every row converges). Values come from the text protocol and
+ * snapshot.fetch.size rows. Before the first record goes out, the
+ * snapshot's binlog position is stored (snapshot_progress {}); after each
+ * chunk the batch carries an offset with that position and the last key
+ * read, so after a crash the snapshot resumes at that key, or from the
+ * start when no chunk was committed (in a new read view; the stream then
+ * starts at the first attempt's position, so changes in between, deletes of
+ * rows already sent included, are replayed and every row converges). Values come from the text protocol and
  * are brought into the same cell forms the binlog decoder produces.
  *
  * The record marked snapshot=last is the last row read. The rows of the last
@@ -464,10 +466,23 @@ int my_snapshot_run(my_source *s) {
         prog = json_loads(s->resume_snapshot, 0, NULL);
         st.table = prog ? json_string_value(json_object_get(prog, "table")) : NULL;
         st.after = prog ? json_object_get(prog, "after") : NULL;
-        st.resumed = true;
+        st.resumed = st.table != NULL; /* else only its start was stored: a fresh snapshot from that start */
     }
     if (begin_snapshot(s, err, sizeof err) < 0) goto fail;
     SL_INFO("mysql", "snapshot start file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos, s->start.gtids);
+    if (!s->resume_snapshot) {
+        /* The start position is stored before the first record goes out: a crash before the first chunk's
+         * offset then restarts the snapshot from here, and the stream from this position brings the
+         * deletes of rows this attempt sent (a new position would skip them). */
+        char off[2048];
+        my_offset_json(s, off, sizeof off, &s->start, "{}");
+        sl_batch_set_offset(s->batch, off, 0);
+        if (my_emit_durable(s) < 0) {
+            json_decref(prog);
+            mysql_query(s->sql, "ROLLBACK");
+            return 0; /* stopping */
+        }
+    }
     char **names = NULL;
     int nt = list_tables(s, st.table, &names, err, sizeof err);
     if (nt < 0) goto fail;

@@ -191,6 +191,13 @@ int my_emit_batch(my_source *s) {
     return sl_ctx_emit(s->ctx, b);
 }
 
+int my_emit_durable(my_source *s) {
+    sl_batch *b = s->batch;
+    s->batch = sl_batch_new();
+    sl_ctxhdr_new_batch(&s->ctxhdr);
+    return sl_ctx_emit_durable(s->ctx, b);
+}
+
 /* A binlog coordinate as one number, (file number << 32) | position: grows along the binlog. */
 static uint64_t binlog_seq(const char *file, uint64_t pos) {
     const char *dot = strrchr(file, '.');

@@ -65,8 +65,10 @@ typedef struct pg_source {
     /* Start-up decisions. */
     bool do_snapshot, stream, created_slot, created_pub;
     bool retrying;      /* run() asked for a reconnect */
+    bool keep_slot;     /* a new snapshot on the slot that holds the stored position (no exported snapshot) */
     char *snapshot_name;
     uint64_t start_lsn;
+    uint64_t stream_until;    /* non-zero: stop streaming at this WAL position (initial_only catching up) */
     uint64_t snapshot_txid;   /* the snapshot transaction's id (its records' source.txId), 0 if none */
     /* Stream state. */
     pg_rel *rels;
@@ -111,9 +113,13 @@ uint64_t pg_parse_lsn(const char *s);
 int pg_snapshot_run(pg_source *s);
 
 /* pg_source.c */
+/* Hands on the current batch (it carries an offset) and waits until that offset is stored. */
+int pg_emit_durable(pg_source *s);
 int pg_emit_batch(pg_source *s);
 /* Appends Debezium's __debezium.context.* headers to r (a record of the current batch). */
 void pg_context_headers(pg_source *s, sl_record *r);
-void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us);
+/* The source offset; snapshot_running marks the position a snapshot started from before its first row. */
+void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us,
+                    bool snapshot_running);
 
 #endif

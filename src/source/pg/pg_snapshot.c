@@ -12,8 +12,15 @@
  * "last_in_data_collection" and the snapshot's last row "last" (where they
  * meet, last beats first beats last_in_data_collection, as
  * SnapshotMarkerResolver orders them) — which is why a full batch is handed
- * on only when the next row arrives. The snapshot's offset rides on the last batch: until that
- * batch is durable nothing is committed, and a crash restarts the snapshot.
+ * on only when the next row arrives.
+ *
+ * Before the first row goes out, the snapshot's start position is stored, marked unfinished
+ * ("snapshot":true); the offset that ends the snapshot rides on its last batch. A crash in between
+ * restarts the snapshot on the same slot: pg_open keeps a slot that still holds the stored position,
+ * the new snapshot reads the tables in a transaction of its own, and streaming starts at the stored
+ * position, so every change since the first attempt began (deletes of rows it sent included) follows
+ * the new snapshot's rows. snapshot.mode=always does the same when a stored position exists, and
+ * initial_only then streams up to the position of its snapshot before it stops.
  */
 #include "core/log.h"
 #include "source/pg/pg_int.h"
@@ -194,10 +201,18 @@ int pg_snapshot_run(pg_source *s) {
     uint32_t *oids = NULL;
     int n = 0, count = 0;
     char q[256];
-    snprintf(q, sizeof q, "SET TRANSACTION SNAPSHOT '%s'", s->snapshot_name);
     PGresult *r = pg_query(s->sql, "starting snapshot transaction", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            0, NULL, err, sizeof err);
-    if (r) PQclear(r), r = pg_query(s->sql, "importing the slot's snapshot", q, 0, NULL, err, sizeof err);
+    if (r && s->snapshot_name) { /* the slot's own snapshot: rows and stream join with no gap, no overlap */
+        snprintf(q, sizeof q, "SET TRANSACTION SNAPSHOT '%s'", s->snapshot_name);
+        PQclear(r), r = pg_query(s->sql, "importing the slot's snapshot", q, 0, NULL, err, sizeof err);
+    } else if (r) {
+        /* A kept slot (pg_open): the stream starts at the stored position, before this snapshot. Its first
+         * statement fixes the snapshot; the WAL insert position read by it is past every commit it sees. */
+        PQclear(r), r = pg_query(s->sql, "reading the snapshot's WAL position", "SELECT pg_current_wal_insert_lsn()",
+                                 0, NULL, err, sizeof err);
+        if (r && !s->stream && s->cf->snapshot_mode == SNAP_INITIAL_ONLY) s->stream_until = pg_parse_lsn(PQgetvalue(r, 0, 0));
+    }
     if (!r) goto fail;
     PQclear(r);
     /* source.txId of the snapshot's records: the transaction's id (PostgresConnection.currentTransactionId) */
@@ -209,7 +224,15 @@ int pg_snapshot_run(pg_source *s) {
     PQclear(r);
     if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
     int64_t ts_us = sl_wall_us();
-    SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn);
+    SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X%s", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn,
+            s->snapshot_name ? "" : " (slot kept: streaming starts at the stored position)");
+    /* Before the first row goes out, the position this snapshot starts from is stored, marked unfinished:
+     * after a crash, the next run keeps the slot and streams from there, so whatever this run sent is
+     * superseded (pg_open) instead of a new slot skipping the changes in between. */
+    char off[256];
+    pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us, true);
+    sl_batch_set_offset(s->batch, off, s->start_lsn);
+    if (pg_emit_durable(s) < 0) goto stopped;
     for (int i = 0; i < n; i++) {
         if (snapshot_table(s, oids[i], i == 0, ts_us, &count, err, sizeof err) < 0) {
             if (sl_ctx_stopping(s->ctx)) goto stopped;
@@ -221,12 +244,13 @@ int pg_snapshot_run(pg_source *s) {
     sl_free(oids);
     /* BufferingSnapshotChangeRecordReceiver.completeSnapshot: the snapshot's last record is "last" */
     if (s->batch->n > 0) s->batch->recs[s->batch->n - 1].snapshot = SL_SNAP_LAST;
-    char off[256];
-    pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us);
+    /* Done, unless initial_only still has to stream up to this snapshot (then that stream's end says so). */
+    pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us, s->stream_until != 0);
     sl_batch_set_offset(s->batch, off, s->start_lsn);
     s->offset_lsn = s->last_commit_lsn = s->start_lsn;
     SL_INFO("pg", "snapshot complete records=%d", count);
-    return pg_emit_batch(s);
+    /* initial_only drops the slot next: its end must be stored first, or a crash would find neither. */
+    return s->stream || s->stream_until ? pg_emit_batch(s) : pg_emit_durable(s);
 fail:
     sl_free(oids);
     if (PQstatus(s->sql) == CONNECTION_BAD) { /* lost the server: the runtime reconnects, the snapshot restarts */

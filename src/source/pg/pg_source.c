@@ -137,9 +137,10 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
     sl_filter_free(&f);
 }
 
-void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us) {
-    snprintf(out, outsz, "{\"lsn\":%" PRIu64 ",\"lsn_commit\":%" PRIu64 ",\"txId\":%u,\"ts_usec\":%" PRId64 "}",
-             lsn, commit_lsn, txid, ts_us);
+void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us,
+                    bool snapshot_running) {
+    snprintf(out, outsz, "{\"lsn\":%" PRIu64 ",\"lsn_commit\":%" PRIu64 ",\"txId\":%u,\"ts_usec\":%" PRId64 "%s}",
+             lsn, commit_lsn, txid, ts_us, snapshot_running ? ",\"snapshot\":true,\"last_snapshot_record\":false" : "");
 }
 
 int pg_emit_batch(pg_source *s) {
@@ -152,6 +153,14 @@ int pg_emit_batch(pg_source *s) {
         return 0;
     }
     return sl_ctx_emit(s->ctx, b);
+}
+
+int pg_emit_durable(pg_source *s) {
+    sl_batch *b = s->batch;
+    s->batch = sl_batch_new();
+    s->origin_batch = NULL;
+    sl_ctxhdr_new_batch(&s->ctxhdr);
+    return sl_ctx_emit_durable(s->ctx, b);
 }
 
 /* ---- start-up ---- */
@@ -215,11 +224,13 @@ static int ensure_publication(pg_source *s, char *errstr, size_t errsz) {
     return rc;
 }
 
-static uint64_t stored_lsn(pg_source *s) {
+static uint64_t stored_lsn(pg_source *s, bool *snapshot_running) {
     const char *off = sl_ctx_stored_offset(s->ctx);
+    *snapshot_running = false;
     if (!off) return 0;
     json_t *j = json_loads(off, 0, NULL);
     uint64_t lsn = j ? (uint64_t)json_integer_value(json_object_get(j, "lsn")) : 0;
+    *snapshot_running = j && json_is_true(json_object_get(j, "snapshot"));
     json_decref(j);
     return lsn;
 }
@@ -260,16 +271,38 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
         *slot_flush = pg_parse_lsn(PQgetvalue(r, 0, 2));
     }
     PQclear(r);
-    uint64_t stored = stored_lsn(s);
+    bool unfinished; /* the stored offset is where a snapshot that did not complete started */
+    uint64_t stored = stored_lsn(s, &unfinished);
     int mode = s->cf->snapshot_mode;
     bool have = sl_ctx_stored_offset(s->ctx) != NULL;
-    if (mode == SNAP_INITIAL_ONLY && have) { /* done before: the slot no longer matters */
+    if (mode == SNAP_INITIAL_ONLY && have && !unfinished) { /* done before: the slot no longer matters */
         s->do_snapshot = s->stream = false;
         return 0;
     }
-    s->do_snapshot = mode == SNAP_ALWAYS || ((mode == SNAP_INITIAL || mode == SNAP_INITIAL_ONLY || mode == SNAP_WHEN_NEEDED) && !have);
+    bool wants = mode == SNAP_INITIAL || mode == SNAP_INITIAL_ONLY || mode == SNAP_WHEN_NEEDED;
+    s->do_snapshot = mode == SNAP_ALWAYS || (wants && (!have || unfinished));
     s->stream = mode != SNAP_INITIAL_ONLY;
     s->start_lsn = stored;
+    if (have && s->do_snapshot) {
+        /* A snapshot again while the slot still holds the stored position: keep the slot, read the tables
+         * in a transaction of their own and stream from the stored position. What happened between that
+         * position and the new snapshot arrives again (at least once), deletes included, so rows that an
+         * interrupted snapshot sent and that are gone since get their delete event. */
+        s->keep_slot = *slot_exists && *slot_flush <= stored;
+        if (!s->keep_slot && unfinished && mode != SNAP_WHEN_NEEDED && mode != SNAP_ALWAYS) {
+            snprintf(errstr, errsz, "slot.name: replication slot '%s' %s the position where an unfinished snapshot "
+                     "started (lsn %X/%X, slot %X/%X): rows it sent and that were deleted since would get no delete "
+                     "event; set snapshot.mode=when_needed to take a new snapshot anyway, or reset offsets with "
+                     "'sluice offsets reset'", s->cf->slot_name, !*slot_exists ? "no longer exists at" : "is ahead of",
+                     (unsigned)(stored >> 32), (unsigned)stored, (unsigned)(*slot_flush >> 32), (unsigned)*slot_flush);
+            return -1;
+        }
+        if (!s->keep_slot && unfinished)
+            SL_WARN("pg", "slot %s %s the position where an unfinished snapshot started: taking a new snapshot from a "
+                    "new slot; rows that snapshot sent and that were deleted since get no delete event "
+                    "(snapshot.mode=%s)", s->cf->slot_name, !*slot_exists ? "no longer exists at" : "is ahead of",
+                    mode == SNAP_ALWAYS ? "always" : "when_needed");
+    }
     if (have && !s->do_snapshot) {
         const char *problem = !*slot_exists ? "does not exist" : *slot_flush > stored ? "is ahead of" : NULL;
         if (problem && mode == SNAP_WHEN_NEEDED) {
@@ -378,7 +411,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     }
     if (!(s->repl = pg_connect(cf, true, errstr, errsz))) return SL_RETRY;
     if (ensure_publication(s, errstr, errsz) < 0) goto undo;
-    if (s->do_snapshot || !slot_exists) {
+    if ((s->do_snapshot && !s->keep_slot) || !slot_exists) {
         if (create_slot(s, slot_exists, errstr, errsz) < 0) goto undo;
     } else if (!sl_ctx_stored_offset(ctx)) {
         s->start_lsn = slot_flush; /* no_data with an existing slot: go on from where the slot is */
@@ -601,7 +634,7 @@ static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     for (int i = s->batch->n - 1; i >= 0 && s->batch->recs[i].txid == s->txid && !s->batch->recs[i].pos.commit_lsn; i--)
         s->batch->recs[i].pos.commit_lsn = m->u.commit.end_lsn;
     char off[256];
-    pg_offset_json(off, sizeof off, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us);
+    pg_offset_json(off, sizeof off, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us, false);
     sl_batch_set_offset(s->batch, off, m->u.commit.end_lsn);
     s->offset_lsn = s->last_commit_lsn = s->seq_commit_lsn = m->u.commit.end_lsn;
     s->in_txn = false;
@@ -665,7 +698,7 @@ static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_
 static int advance_idle(pg_source *s, uint64_t wal_end) {
     if (s->in_txn || wal_end <= s->offset_lsn) return 0;
     char off[256];
-    pg_offset_json(off, sizeof off, wal_end, s->last_commit_lsn, s->txid, sl_wall_us());
+    pg_offset_json(off, sizeof off, wal_end, s->last_commit_lsn, s->txid, sl_wall_us(), false);
     sl_batch_set_offset(s->batch, off, wal_end);
     s->offset_lsn = wal_end;
     return pg_emit_batch(s);
@@ -725,6 +758,16 @@ static void wait_socket(pg_source *s) {
     select(fd + 1, &rf, NULL, NULL, &tv);
 }
 
+/* Ends the replication stream from this side (CopyDone) and reads what the server sends until it has
+ * ended it too, so that the connection is ready for a command. */
+static void end_copy(pg_source *s) {
+    if (PQputCopyEnd(s->repl, NULL) <= 0 || PQflush(s->repl) != 0) return;
+    char *buf;
+    while (PQgetCopyData(s->repl, &buf, 0) > 0) PQfreemem(buf);
+    PGresult *r;
+    while ((r = PQgetResult(s->repl))) PQclear(r);
+}
+
 static int stream(pg_source *s) {
     int src = start_replication(s);
     if (src != 0) return src;
@@ -753,6 +796,8 @@ static int stream(pg_source *s) {
                 if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms &&
                     heartbeat(s) != 0)
                     return SL_RETRY;
+                /* Catching up to a position: ask for the server's WAL end (a keepalive) twice a second. */
+                if (s->stream_until && now - s->last_status_ms >= 500 && send_status(s, true) != 0) return SL_RETRY;
                 wait_socket(s);
                 continue;
             }
@@ -791,6 +836,16 @@ static int stream(pg_source *s) {
         } else {
             PQfreemem(buf);
         }
+        if (s->stream_until && !s->in_txn && s->offset_lsn >= s->stream_until) {
+            SL_INFO("pg", "streamed up to %X/%X, where the snapshot was taken", (unsigned)(s->stream_until >> 32),
+                    (unsigned)s->stream_until);
+            char off[256];
+            pg_offset_json(off, sizeof off, s->offset_lsn, s->last_commit_lsn, s->txid, sl_wall_us(), false);
+            sl_batch_set_offset(s->batch, off, s->offset_lsn);
+            if (pg_emit_durable(s) < 0) return 0;
+            end_copy(s); /* the connection takes commands again (DROP_REPLICATION_SLOT) */
+            return 1;
+        }
     }
     pg_emit_batch(s); /* what was read is handed on; a partial transaction carries no offset */
     return 0;
@@ -811,6 +866,11 @@ static int pg_run_once(pg_source *s) {
         int rc = pg_snapshot_run(s);
         if (rc != 0) return rc;
         if (sl_ctx_stopping(s->ctx)) return 0;
+    }
+    if (s->stream_until) { /* initial_only after an unfinished snapshot: the changes since it started first */
+        int rc = stream(s);
+        if (rc != 1) return rc;
+        s->stream = false;
     }
     if (!s->stream) {
         /* Nothing will read this slot again: do not let it hold WAL. */
