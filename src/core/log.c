@@ -1,6 +1,7 @@
 /* stderr logger with levels and secret redaction (see log.h). */
 #include "core/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,4 +67,38 @@ void sl_log(sl_log_level lvl, const char *ctx, const char *fmt, ...) {
             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], ctx ? ctx : "sluice",
             msg);
     pthread_mutex_unlock(&lock);
+}
+
+bool sl_log_limit_pass(sl_log_limit *l, int64_t now_ms, int64_t interval_ms, unsigned long *suppressed) {
+    pthread_mutex_lock(&lock);
+    bool pass = now_ms >= l->next_ms;
+    if (pass) {
+        *suppressed = l->suppressed;
+        l->suppressed = 0;
+        l->next_ms = now_ms + interval_ms;
+    } else {
+        l->suppressed++;
+    }
+    pthread_mutex_unlock(&lock);
+    return pass;
+}
+
+unsigned long sl_log_limit_take(sl_log_limit *l) {
+    pthread_mutex_lock(&lock);
+    unsigned long n = l->suppressed;
+    l->suppressed = 0;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+void sl_log_limited(sl_log_limit *l, sl_log_level lvl, const char *ctx, const char *fmt, ...) {
+    unsigned long dropped;
+    if (lvl > level || !sl_log_limit_pass(l, sl_mono_ms(), SL_LOG_LIMIT_MS, &dropped)) return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (dropped) sl_log(lvl, ctx, "%s (%lu more like it since the previous such line, not logged)", msg, dropped);
+    else sl_log(lvl, ctx, "%s", msg);
 }

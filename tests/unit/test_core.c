@@ -1,4 +1,4 @@
-/* Unit tests of util/ and core/: buffers, config tables and providers, queue bounds, offset store. */
+/* Unit tests of util/ and core/: buffers, config tables and providers, queue bounds, offset store, log limits. */
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/queue.h"
@@ -223,8 +223,22 @@ static void test_offsets(void) {
     snprintf(wal, sizeof wal, "%s-shm", path), unlink(wal);
 }
 
+/* One line per interval passes; the next one that passes learns how many were dropped. */
+static void test_log_limit(void) {
+    sl_log_limit l = {0};
+    unsigned long dropped = 99;
+    CHECK(sl_log_limit_pass(&l, 1000, 10000, &dropped) && dropped == 0);
+    CHECK(!sl_log_limit_pass(&l, 1001, 10000, &dropped));
+    CHECK(!sl_log_limit_pass(&l, 10999, 10000, &dropped));
+    CHECK(sl_log_limit_pass(&l, 11000, 10000, &dropped) && dropped == 2);
+    CHECK(!sl_log_limit_pass(&l, 11001, 10000, &dropped));
+    CHECK(sl_log_limit_take(&l) == 1 && sl_log_limit_take(&l) == 0);
+    CHECK(sl_log_limit_pass(&l, 30000, 10000, &dropped) && dropped == 0);
+}
+
 int main(void) {
     test_buf();
+    test_log_limit();
     test_utf8();
     test_decimal_text();
     test_record_check();
