@@ -1,6 +1,11 @@
 /*
  * libmicrohttpd glue for the REST API (see server.h).
  *
+ * sluice binds the listeners itself: rest/gate.h accepts each connection and
+ * hands the ones within its limits to the listener's MHD daemon
+ * (MHD_add_connection); MHD's connection notifications and the request
+ * callbacks tell the gate where each request is, for its deadlines.
+ *
  * The raw request target comes from MHD's URI log callback (before MHD
  * unescapes it) so that rest/route.c sees the path as sent. The first call
  * of the access handler checks the bearer token, before any body is read;
@@ -10,12 +15,14 @@
 #include "rest/server.h"
 #include "core/log.h"
 #include "rest/api.h"
+#include "rest/gate.h"
 #include "rest/route.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +30,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_LISTENERS 8
-
 struct sl_rest_server {
     sl_worker *w;
     const char *token;               /* NULL: no auth */
-    struct MHD_Daemon *d[MAX_LISTENERS];
+    sl_rest_gate *gate;
+    struct MHD_Daemon *d[SL_REST_LISTENERS_MAX]; /* by the gate's listener index */
     int nd;
     char *tls_key, *tls_cert;        /* PEM text, kept while the daemons run */
     char worker_id[300];
+    sl_log_limit mhd_log;            /* MHD's messages */
 };
 
 /* Per-request state, from the URI log callback to the completion callback. */
@@ -78,7 +85,27 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     return rq;
 }
 
+/* The gate's handle of c (NULL: none). */
+static sl_rest_gate_conn *gate_conn(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                    enum MHD_ConnectionNotificationCode code) {
+    sl_rest_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? sl_rest_gate_opened(s->gate, ci->connect_fd) : NULL;
+    } else {
+        sl_rest_gate_closed(s->gate, *socket_context); /* MHD closes the socket after this */
+        *socket_context = NULL;
+    }
+}
+
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    sl_rest_server *s = cls;
+    sl_rest_gate_set_phase(s->gate, gate_conn(c), SL_GATE_HEADERS); /* a kept-alive connection's next request */
     request *rq = *con_cls;
     if (!rq) return;
     sl_buf_free(&rq->body);
@@ -137,7 +164,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!rq) *con_cls = rq = on_uri(NULL, url, c);
     if (!rq->started) {
         rq->started = true;
+        sl_rest_gate_set_phase(s->gate, gate_conn(c), SL_GATE_BODY); /* the headers are in */
         if (!authorized(s, c)) {
+            sl_rest_gate_set_phase(s->gate, gate_conn(c), SL_GATE_BUSY);
             SL_DEBUG("http", "%s %s -> 401", method, rq->target);
             return send_error(c, 401, "Authentication required: send 'Authorization: Bearer <rest.auth.token>'");
         }
@@ -149,6 +178,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    /* The request is in: handling it may take long (a connector stopping), answering it has MHD's idle timeout. */
+    sl_rest_gate_set_phase(s->gate, gate_conn(c), SL_GATE_BUSY);
     if (rq->too_big) return send_error(c, 413, "Request body too large");
     sl_rest_req req;
     char msg[512];
@@ -168,7 +199,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
-    SL_WARN("http", "%s", msg);
+    sl_rest_server *s = cls;
+    sl_log_limited(&s->mhd_log, SL_LOG_WARN, "http", "%s", msg); /* mostly about one connection: a client can repeat it */
 }
 
 /* ---- listeners ---- */
@@ -214,13 +246,45 @@ static int resolve(const sl_listener *l, struct sockaddr_storage *ss, socklen_t 
     return 0;
 }
 
-static int start_one(sl_rest_server *s, const sl_worker_conf *wc, const sl_listener *l, char *errstr, size_t errsz) {
+/* A bound, listening, non-blocking socket for l (*port: the port bound), or -1 with errstr. */
+static int listen_on(const sl_listener *l, bool *v6, int *port, char *errstr, size_t errsz) {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    bool v6;
-    if (resolve(l, &ss, &sslen, &v6, errstr, errsz) < 0) return -1;
+    if (resolve(l, &ss, &sslen, v6, errstr, errsz) < 0) return -1;
+    int one = 1, fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (*v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, SOMAXCONN) < 0) {
+        snprintf(errstr, errsz, "listeners: cannot listen on %s://%s%s%s:%d: %s", l->https ? "https" : "http",
+                 *v6 ? "[" : "", l->host, *v6 ? "]" : "", l->port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    sslen = sizeof ss;
+    *port = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0
+                ? ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port)
+                : l->port;
+    return fd;
+}
+
+/* Gate thread: an admitted connection goes to its listener's daemon (which closes it if it cannot take it). */
+static void take(void *arg, int li, int fd, const struct sockaddr *sa, socklen_t salen) {
+    sl_rest_server *s = arg;
+    if (MHD_add_connection(s->d[li], fd, sa, salen) != MHD_YES)
+        SL_DEBUG("http", "MHD refused a connection: %s", strerror(errno));
+}
+
+static int start_one(sl_rest_server *s, const sl_worker_conf *wc, const sl_listener *l, char *errstr, size_t errsz) {
+    if (s->nd == SL_REST_LISTENERS_MAX) {
+        snprintf(errstr, errsz, "listeners: at most %d", SL_REST_LISTENERS_MAX);
+        return -1;
+    }
+    /* The gate accepts: the daemon has no listening socket of its own, and a thread per connection. */
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (l->https) {
         if (!s->tls_cert && !(s->tls_cert = read_pem("listeners.https.ssl.certificate.location", wc->https_cert,
                                                      errstr, errsz)))
@@ -236,21 +300,24 @@ static int start_one(sl_rest_server *s, const sl_worker_conf *wc, const sl_liste
                                     wc->https_key_password},
                                    {MHD_OPTION_END, 0, NULL}};
     struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
+    /* The gate keeps the connections under rest.connections.max: MHD's own limit never closes one unanswered. */
     struct MHD_Daemon *d =
-        MHD_start_daemon(flags, (uint16_t)l->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_ARRAY, l->https ? tls : none,
-                         MHD_OPTION_END);
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_done, s,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_conn, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)wc->rest_max_conns + 16, MHD_OPTION_ARRAY,
+                         l->https ? tls : none, MHD_OPTION_END);
     if (!d) {
-        snprintf(errstr, errsz, "listeners: cannot listen on %s://%s%s%s:%d (address in use%s?)",
-                 l->https ? "https" : "http", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port,
-                 l->https ? ", or a bad TLS key or certificate" : "");
+        snprintf(errstr, errsz, "listeners: cannot serve %s://%s:%d%s", l->https ? "https" : "http", l->host,
+                 l->port, l->https ? " (a bad TLS key or certificate?)" : "");
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    int port = info && info->port ? info->port : l->port;
     s->d[s->nd++] = d;
+    bool v6;
+    int port;
+    int fd = listen_on(l, &v6, &port, errstr, errsz);
+    if (fd < 0) return -1;
+    sl_rest_gate_listen(s->gate, fd, l->https); /* its index is the daemon's, s->nd - 1 */
     SL_INFO("http", "REST API listening on %s://%s%s%s:%d%s", l->https ? "https" : "http", v6 ? "[" : "",
             l->host[0] ? l->host : "0.0.0.0", v6 ? "]" : "", port,
             s->token ? " (authentication: bearer token required)" : " (authentication: off, rest.auth.token not set)");
@@ -273,20 +340,20 @@ sl_rest_server *sl_rest_server_start(sl_worker *w, const sl_worker_conf *wc, cha
     sl_rest_server *s = sl_calloc(1, sizeof *s);
     s->w = w;
     s->token = wc->auth_token && *wc->auth_token ? wc->auth_token : NULL;
+    sl_rest_gate_limits lim = {(int)wc->rest_max_conns, (int)wc->rest_max_per_addr, wc->rest_header_ms,
+                               wc->rest_body_ms};
+    s->gate = sl_rest_gate_new(&lim, take, s);
     char *list = sl_strdup(wc->listeners ? wc->listeners : ""), *save = NULL;
     int n = 0;
     for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save), n++) {
         sl_listener l;
-        if (n == MAX_LISTENERS) {
-            snprintf(errstr, errsz, "listeners: at most %d", MAX_LISTENERS);
-            goto err;
-        }
         if (sl_listener_parse(t, &l, errstr, errsz) < 0 || start_one(s, wc, &l, errstr, errsz) < 0) goto err;
     }
     if (n == 0) {
         snprintf(errstr, errsz, "listeners: empty (e.g. http://127.0.0.1:8083)");
         goto err;
     }
+    if (sl_rest_gate_start(s->gate, errstr, errsz) < 0) goto err;
     sl_free(list);
     return s;
 err:
@@ -299,7 +366,11 @@ const char *sl_rest_server_worker_id(const sl_rest_server *s) { return s->worker
 
 void sl_rest_server_stop(sl_rest_server *s) {
     if (!s) return;
+    if (s->gate) sl_rest_gate_stop(s->gate); /* no new connections */
     for (int i = 0; i < s->nd; i++) MHD_stop_daemon(s->d[i]);
+    sl_rest_gate_destroy(s->gate);
+    unsigned long dropped = sl_log_limit_take(&s->mhd_log);
+    if (dropped) SL_WARN("http", "REST API: %lu more libmicrohttpd messages were not logged", dropped);
     if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key)); /* a private key */
     sl_free(s->tls_cert);
     sl_free(s->tls_key);

@@ -40,6 +40,21 @@ const sl_prop sl_worker_props[] = {
     {"rest.advertised.host.name", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(advertised_host),
      "Host shown as the worker_id in statuses (default: the first listener's host, or this machine's name when it "
      "listens on every address)."},
+    {"rest.connections.max", SL_PT_INT, "256", NULL, 1, 4096, 0, F(rest_max_conns),
+     "Most REST connections open at once (each has a thread while open). One over the limit is answered 503 "
+     "with Retry-After at once (an https one is closed: the answer would need a TLS handshake)."},
+    {"rest.connections.max.per.address", SL_PT_INT, "32", NULL, 1, 4096, 0, F(rest_max_per_addr),
+     "Most REST connections open at once from one client address (an IPv6 address counts by its /64; loopback "
+     "included), below rest.connections.max so that a few slow or greedy clients cannot take every connection. "
+     "One over the limit is answered as over rest.connections.max. Clients behind one address (a proxy, NAT, "
+     "this host) share it."},
+    {"rest.request.header.timeout.ms", SL_PT_INT, "10000", NULL, 100, 3600000, 0, F(rest_header_ms),
+     "Longest time a REST client may take to send a request's headers, from the connection (on a kept-alive "
+     "one: from the previous answer, so it is also how long an idle one stays open). Past it the connection is "
+     "closed, however steadily bytes trickle in."},
+    {"rest.request.body.timeout.ms", SL_PT_INT, "30000", NULL, 100, 3600000, 0, F(rest_body_ms),
+     "Longest time a REST client may take to send a request's body (at most 1 MiB), from the end of its "
+     "headers. Past it the connection is closed, however steadily bytes trickle in."},
     {"config.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka", 0, 0, 0, F(config_storage),
      "Where every connector's config and target state (RUNNING, PAUSED, STOPPED) are kept across restarts: "
      "sqlite (config.storage.file.filename) or kafka (the compacted topic config.storage.topic, in Kafka Connect's "

@@ -41,6 +41,8 @@ typedef struct sl_worker_conf {
     int64_t backoff_initial_ms, backoff_max_ms;
     char *log_level;
     char *advertised_host;
+    int64_t rest_max_conns, rest_max_per_addr;     /* connections in all, from one client address */
+    int64_t rest_header_ms, rest_body_ms;          /* deadlines of a request's headers and body */
 } sl_worker_conf;
 
 extern const sl_prop sl_worker_props[];

@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.parse
 import uuid
@@ -671,6 +672,136 @@ def test_https_listener(serve, tmp_path):
     bad.start(wait=False)
     assert bad.proc.wait(20) == 1
     assert "listeners.https.ssl.certificate.location" in bad.log_text()
+
+
+# ---- slow clients ----
+
+class Slowloris:
+    """n connections from 127.0.0.1 that send a request line, then one header line a second, and never finish.
+    A thread records what each receives (it stops sending to one that got an answer) and whether it was closed."""
+
+    def __init__(self, port, n):
+        self.socks = []
+        for _ in range(n):
+            k = socket.create_connection(("127.0.0.1", port), timeout=10)
+            k.sendall(b"GET /connectors HTTP/1.1\r\nHost: sluice\r\n")
+            k.setblocking(False)
+            self.socks.append(k)
+        self.got = [b""] * n
+        self.closed = [False] * n
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            for i, k in enumerate(self.socks):
+                try:
+                    while not self.closed[i]:
+                        chunk = k.recv(65536)
+                        self.got[i] += chunk
+                        self.closed[i] = not chunk
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed[i] = True
+                if not self.closed[i] and not self.got[i]:
+                    try:
+                        k.send(b"X-Slow: 1\r\n")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        self.closed[i] = True
+            if self.stop.wait(1):
+                return
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        for k in self.socks:
+            k.close()
+
+
+def test_slow_clients_cannot_shut_out_an_authorised_one(serve):
+    """Slowloris: 300 clients from one address each send a header line a second and never finish. The address
+    gets rest.connections.max.per.address (32) connections; the others are answered 503 at once, with Kafka
+    Connect's error body, Retry-After and Connection: close. The admitted ones are never idle, yet they are
+    closed once their headers took rest.request.header.timeout.ms, so an authorised client from the same
+    address gets its answer within seconds. A request whose headers or body trickle in a byte at a time is
+    closed at its deadline too. The log says all this in a few rate-limited lines, not one per connection."""
+    s = serve(**{"rest.auth.token": "t0ken", "rest.request.header.timeout.ms": "2000",
+                 "rest.request.body.timeout.ms": "2000"}).start()
+    slow = Slowloris(s.port, 300)
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                st, body, _ = s.req("GET", "/connectors")
+            except OSError as e:
+                st, body = None, repr(e)
+            if st == 200 or time.monotonic() - t0 > 8:
+                break
+            time.sleep(0.2)
+        assert (st, body) == (200, []), f"the authorised client got {st} {body} for 8 s\n{s.log_text()[-3000:]}"
+        wait_until(lambda: all(slow.closed), timeout=10, what="every slow connection to be closed")
+    finally:
+        slow.close()
+    refused = [g for g in slow.got if g]
+    assert len(refused) >= 200 and len(slow.got) - len(refused) >= 32, (len(refused), set(slow.got))
+    for g in refused:
+        head, _, raw = g.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0] == "HTTP/1.1 503 Service Unavailable", g
+        hdrs = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        assert hdrs["connection"] == "close" and int(hdrs["retry-after"]) >= 1, g
+        assert hdrs["content-type"] == "application/json" and int(hdrs["content-length"]) == len(raw), g
+        err = json.loads(raw)
+        assert err["error_code"] == 503 and "rest.connections.max.per.address" in err["message"], err
+
+    # Never idle, never done: closed at the deadline (2 s) all the same, without an answer.
+    hdr = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    hdr.sendall(b"GET /connectors HTTP/1.1\r\nHost: sluice\r\nX-Trickle: ")
+    body = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    body.sendall(b"PUT /connectors/trickle/config HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer t0ken\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+    t0, cut, answers = time.monotonic(), {}, {}
+    for k in (hdr, body):
+        k.setblocking(False)
+    while len(cut) < 2 and time.monotonic() - t0 < 5:
+        for name, k in (("headers", hdr), ("body", body)):
+            if name in cut:
+                continue
+            try:
+                got = k.recv(65536)
+                answers[name] = answers.get(name, b"") + got
+                if not got:
+                    cut[name] = time.monotonic() - t0
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                cut[name] = time.monotonic() - t0
+                continue
+            try:
+                k.send(b"a")
+            except BlockingIOError:
+                pass
+            except OSError:
+                cut[name] = time.monotonic() - t0
+        time.sleep(0.1)
+    hdr.close()
+    body.close()
+    assert set(cut) == {"headers", "body"}, f"still open after 5 s: {cut}"
+    assert not any(answers.values()), answers
+    assert s.req("GET", "/connectors/trickle")[0] == 404
+
+    assert s.stop() == 0
+    warns = [x for x in s.log_text().splitlines() if " WARN " in x]
+    assert len(warns) <= 6, "\n".join(warns)
+    assert any("refused with 503" in x and "rest.connections.max.per.address" in x for x in warns), warns
+    assert any("rest.request.header.timeout.ms" in x for x in warns), warns
+    assert any("rest.request.body.timeout.ms" in x for x in warns), warns
+    assert any("more refused" in x for x in warns), warns
 
 
 # ---- failures and automatic restarts ----
