@@ -6,10 +6,12 @@
 #include "core/log.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/path.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,8 @@ void sl_errs_free(sl_errs *e) {
     e->msg = NULL, e->n = e->cap = 0;
 }
 
-static char *read_file(const char *path, char *errstr, size_t errsz) {
+/* The whole file (NUL-terminated; *len: its size, NULL: not wanted). NULL with errstr set. */
+static char *read_file(const char *path, size_t *len, char *errstr, size_t errsz) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(errstr, errsz, "cannot open %s: %s", path, strerror(errno));
@@ -55,6 +58,7 @@ static char *read_file(const char *path, char *errstr, size_t errsz) {
     }
     fclose(f);
     sl_buf_cstr(&b);
+    if (len) *len = b.len;
     return b.data;
 }
 
@@ -110,7 +114,7 @@ void sl_config_claim(sl_config *c, const char *key) {
  */
 static char *whole_file(const char *key, const char *ref, const char *path, char *errstr, size_t errsz) {
     char err[768];
-    char *text = read_file(path, err, sizeof err);
+    char *text = read_file(path, NULL, err, sizeof err);
     if (!text) {
         snprintf(errstr, errsz, "%s: ${%s}: %s", key, ref, err);
         return NULL;
@@ -128,43 +132,103 @@ static bool regular_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static sl_config *parse_properties(const char *text, const char *origin, const sl_conf_refs *refs, bool refs_on,
+                                   char *errstr, size_t errsz);
+
+/* The resolved path to read when path lies in one of the comma-separated directories of list (NULL: anywhere,
+ * path as given), else NULL. New string. */
+static char *allowed_path(const char *list, const char *path) {
+    if (!list) return sl_strdup(path);
+    char *real = sl_path_real(path), *copy = sl_strdup(list), *save = NULL;
+    bool in = false;
+    for (char *d = strtok_r(copy, ",", &save); d && !in; d = strtok_r(NULL, ",", &save)) {
+        d = trim(d);
+        if (*d != '/') continue; /* refused when the worker starts (sl_conf_refs_check) */
+        char *dir = sl_path_real(d);
+        in = sl_path_within(real, dir);
+        sl_free(dir);
+    }
+    sl_free(copy);
+    if (in) return real;
+    sl_free(real);
+    return NULL;
+}
+
+/* allowed_path, or NULL with an error naming the config key, the reference, the path, the allow-list key and its
+ * directories. */
+static char *permit(const char *param, const char *list, const char *key, const char *ref, const char *path,
+                    char *errstr, size_t errsz) {
+    char *p = allowed_path(list, path);
+    if (p) return p;
+    char *real = sl_path_real(path);
+    bool same = strcmp(real, path) == 0;
+    snprintf(errstr, errsz, "%s: ${%s}: %s%s%s%s is outside %s (%s): not read", key, ref, path,
+             same ? "" : " (resolved: ", same ? "" : real, same ? "" : ")", param, list);
+    sl_free(real);
+    return NULL;
+}
+
 /*
  * ${file:/path}: the whole file; ${file:/path:key}: key of a .properties file
- * (Kafka's FileConfigProvider). A path may itself hold a colon: when the
- * whole spec names a regular file it is the whole-file form, else the spec
- * splits at its last colon.
+ * (Kafka's FileConfigProvider: its values are taken as written, references in
+ * them are not resolved). A path may itself hold a colon: when the whole spec
+ * names a regular file it is the whole-file form, else the spec splits at its
+ * last colon. Outside refs->file_allowed nothing is read (nor looked at).
  */
-static char *file_provider(const char *key, const char *spec, char *errstr, size_t errsz) {
+static char *file_provider(const char *key, const char *spec, const sl_conf_refs *refs, char *errstr, size_t errsz) {
+    static const char param[] = "config.providers.file.param.allowed.paths";
+    const char *list = refs ? refs->file_allowed : NULL;
     char ref[600];
     snprintf(ref, sizeof ref, "file:%s", spec);
+    if (!*spec) {
+        snprintf(errstr, errsz, "%s: ${file:}: no path given (expected ${file:/path} or ${file:/path:key})", key);
+        return NULL;
+    }
     const char *colon = strrchr(spec, ':');
-    if (!colon || regular_file(spec)) return whole_file(key, ref, spec, errstr, errsz);
+    char *whole = colon ? allowed_path(list, spec) : NULL;
+    bool is_whole = !colon || (whole && regular_file(whole));
+    sl_free(whole);
+    if (is_whole) {
+        char *p = permit(param, list, key, ref, spec, errstr, errsz);
+        char *v = p ? whole_file(key, ref, p, errstr, errsz) : NULL;
+        sl_free(p);
+        return v;
+    }
     if (colon == spec || !colon[1]) {
         snprintf(errstr, errsz, "%s: ${%s}: expected ${file:/path} or ${file:/path:key}", key, ref);
         return NULL;
     }
     char *path = sl_strndup(spec, (size_t)(colon - spec));
+    char *real = permit(param, list, key, ref, path, errstr, errsz);
     char err[768];
-    char *text = read_file(path, err, sizeof err);
-    sl_config *p = text ? sl_config_parse_properties(text, path, err, sizeof err) : NULL;
+    char *text = real ? read_file(real, NULL, err, sizeof err) : NULL;
+    sl_config *p = text ? parse_properties(text, path, NULL, false, err, sizeof err) : NULL;
     char *val = NULL;
     if (p) {
         const char *v = sl_config_get(p, colon + 1);
         if (v) val = sl_strdup(v);
         else snprintf(errstr, errsz, "%s: ${%s}: key '%s' not found in %s", key, ref, colon + 1, path);
-    } else if (!text) {
+    } else if (real && !text) {
         snprintf(errstr, errsz, "%s: ${%s}: %s (and %s is not a file either)", key, ref, err, spec);
-    } else {
+    } else if (real) {
         snprintf(errstr, errsz, "%s: ${%s}: %s", key, ref, err);
     }
     sl_config_destroy(p);
     sl_free(text);
+    sl_free(real);
     sl_free(path);
     return val;
 }
 
 /* ${dir:/dir:name}: the file `name` in directory /dir (Kafka's DirectoryConfigProvider), read like a whole file. */
-static char *dir_provider(const char *key, const char *spec, char *errstr, size_t errsz) {
+static char *dir_provider(const char *key, const char *spec, const sl_conf_refs *refs, char *errstr, size_t errsz) {
     char ref[600];
     snprintf(ref, sizeof ref, "dir:%s", spec);
     const char *colon = strrchr(spec, ':');
@@ -176,13 +240,34 @@ static char *dir_provider(const char *key, const char *spec, char *errstr, size_
     size_t dlen = (size_t)(colon - spec);
     char *path = sl_malloc(strlen(spec) + 2);
     snprintf(path, strlen(spec) + 2, "%.*s/%s", (int)dlen, spec, colon + 1);
-    char *v = whole_file(key, ref, path, errstr, errsz);
+    char *real = permit("config.providers.dir.param.allowed.paths", refs ? refs->dir_allowed : NULL, key, ref, path,
+                        errstr, errsz);
+    char *v = real ? whole_file(key, ref, real, errstr, errsz) : NULL;
+    sl_free(real);
     sl_free(path);
     return v;
 }
 
+/* ${env:NAME}, NAME matching refs->env_allowlist (compiled in env_re) when there is one. */
+static const char *env_provider(const char *key, const char *name, const sl_conf_refs *refs, const regex_t *env_re,
+                                char *errstr, size_t errsz) {
+    if (env_re && regexec(env_re, name, 0, NULL, 0) != 0) {
+        snprintf(errstr, errsz, "%s: ${env:%s}: %s does not match config.providers.env.param.allowlist.pattern (%s): "
+                 "not read", key, name, name, refs->env_allowlist);
+        return NULL;
+    }
+    const char *ev = getenv(name);
+    if (!ev) snprintf(errstr, errsz, "%s: environment variable %s is not set", key, name);
+    return ev;
+}
+
+static bool provider_ref(const char *ref) {
+    return strncmp(ref, "env:", 4) == 0 || strncmp(ref, "file:", 5) == 0 || strncmp(ref, "dir:", 4) == 0;
+}
+
 /* Resolves ${env:NAME}, ${file:/path}, ${file:/path:key} and ${dir:/dir:file} references in the value v of key. */
-static char *resolve(const char *key, const char *v, char *errstr, size_t errsz) {
+static char *resolve(const char *key, const char *v, const sl_conf_refs *refs, const regex_t *env_re, char *errstr,
+                     size_t errsz) {
     sl_buf b;
     sl_buf_init(&b);
     const char *p = v;
@@ -190,19 +275,22 @@ static char *resolve(const char *key, const char *v, char *errstr, size_t errsz)
         const char *s = strstr(p, "${");
         if (!s) break;
         const char *e = strchr(s, '}');
+        if (!e && provider_ref(s + 2)) { /* else the text would go on as it is: to a database, as a password */
+            snprintf(errstr, errsz, "%s: unterminated reference '%.40s': a ${env:...}, ${file:...} or ${dir:...} "
+                     "reference ends with '}'", key, s);
+            sl_buf_free(&b);
+            return NULL;
+        }
         if (!e) break;
         sl_buf_put(&b, p, (size_t)(s - p));
         char *ref = sl_strndup(s + 2, (size_t)(e - s - 2));
         if (strncmp(ref, "env:", 4) == 0) {
-            const char *ev = getenv(ref + 4);
-            if (!ev) {
-                snprintf(errstr, errsz, "%s: environment variable %s is not set", key, ref + 4);
-                goto fail;
-            }
+            const char *ev = env_provider(key, ref + 4, refs, env_re, errstr, errsz);
+            if (!ev) goto fail;
             sl_buf_puts(&b, ev);
         } else if (strncmp(ref, "file:", 5) == 0 || strncmp(ref, "dir:", 4) == 0) {
-            char *fv = ref[0] == 'f' ? file_provider(key, ref + 5, errstr, errsz)
-                                     : dir_provider(key, ref + 4, errstr, errsz);
+            char *fv = ref[0] == 'f' ? file_provider(key, ref + 5, refs, errstr, errsz)
+                                     : dir_provider(key, ref + 4, refs, errstr, errsz);
             if (!fv) goto fail;
             sl_buf_puts(&b, fv);
             sl_free(fv);
@@ -222,20 +310,84 @@ static char *resolve(const char *key, const char *v, char *errstr, size_t errsz)
     return b.data;
 }
 
-static int resolve_all(sl_config *c, char *errstr, size_t errsz) {
-    for (int i = 0; i < c->n; i++) {
-        if (!strstr(c->kv[i].value, "${")) continue;
-        char *r = resolve(c->kv[i].key, c->kv[i].value, errstr, errsz);
-        if (!r) return -1;
-        sl_free(c->kv[i].value);
-        c->kv[i].value = r;
-    }
-    return 0;
+/* Compiles refs->env_allowlist as a whole-name match into re; false with errstr set when it does not compile. */
+static bool env_regex(const sl_conf_refs *refs, regex_t *re, char *errstr, size_t errsz) {
+    size_t n = strlen(refs->env_allowlist) + 8;
+    char *anchored = sl_malloc(n);
+    snprintf(anchored, n, "^(%s)$", refs->env_allowlist);
+    int rc = regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+    sl_free(anchored);
+    if (rc == 0) return true;
+    char msg[256];
+    regerror(rc, re, msg, sizeof msg);
+    snprintf(errstr, errsz, "config.providers.env.param.allowlist.pattern: '%s' is not a regular expression: %s",
+             refs->env_allowlist, msg);
+    return false;
 }
 
-sl_config *sl_config_parse_json(const char *text, const char *origin, char *errstr, size_t errsz) {
+static int resolve_all(sl_config *c, const sl_conf_refs *refs, char *errstr, size_t errsz) {
+    regex_t re;
+    bool has_re = refs && refs->env_allowlist;
+    if (has_re && !env_regex(refs, &re, errstr, errsz)) return -1;
+    int rc = 0;
+    for (int i = 0; i < c->n && rc == 0; i++) {
+        if (!strstr(c->kv[i].value, "${")) continue;
+        char *r = resolve(c->kv[i].key, c->kv[i].value, refs, has_re ? &re : NULL, errstr, errsz);
+        if (!r) rc = -1;
+        else sl_free(c->kv[i].value), c->kv[i].value = r;
+    }
+    if (has_re) regfree(&re);
+    return rc;
+}
+
+int sl_conf_refs_check(const sl_conf_refs *refs, sl_errs *errs) {
+    int before = errs->n;
+    const char *keys[] = {"config.providers.file.param.allowed.paths", "config.providers.dir.param.allowed.paths"};
+    const char *lists[] = {refs->file_allowed, refs->dir_allowed};
+    for (int k = 0; k < 2; k++) {
+        if (!lists[k]) continue;
+        char *copy = sl_strdup(lists[k]), *save = NULL;
+        int dirs = 0;
+        for (char *d = strtok_r(copy, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+            d = trim(d);
+            if (!*d) continue;
+            dirs++;
+            if (*d != '/')
+                sl_errs_add(errs, "%s: '%s' is not an absolute path (a directory such as /run/secrets)", keys[k], d);
+        }
+        if (!dirs)
+            sl_errs_add(errs, "%s: empty: give one or more directories, or leave the key out to allow any path",
+                        keys[k]);
+        sl_free(copy);
+    }
+    char err[512];
+    regex_t re;
+    if (refs->env_allowlist && !env_regex(refs, &re, err, sizeof err)) sl_errs_add(errs, "%s", err);
+    else if (refs->env_allowlist) regfree(&re);
+    return errs->n - before;
+}
+
+/* jansson's message for a duplicate key holds the key only when it is short: this finds it in the text, just
+ * before the error's position (the end of the key's string). */
+static void duplicate_key(const char *text, const json_error_t *jerr, char *out, size_t outsz) {
+    const char *end = text + jerr->position;
+    while (end > text && *end != '"') end--;
+    const char *start = end;
+    while (start > text && !(start[-1] == '"' && (start - 1 == text || start[-2] != '\\'))) start--;
+    snprintf(out, outsz, "%.*s", (int)(end - start), start);
+}
+
+static sl_config *parse_json(const char *text, const char *origin, const sl_conf_refs *refs, char *errstr,
+                             size_t errsz) {
     json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr);
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
+        char key[256];
+        duplicate_key(text, &jerr, key, sizeof key);
+        snprintf(errstr, errsz, "%s: duplicate key \"%s\" (line %d): each key may appear once", origin, key,
+                 jerr.line);
+        return NULL;
+    }
     if (!root) {
         snprintf(errstr, errsz, "%s: malformed JSON at line %d column %d: %s", origin, jerr.line, jerr.column,
                  jerr.text);
@@ -270,7 +422,7 @@ sl_config *sl_config_parse_json(const char *text, const char *origin, char *errs
     else if (sl_config_get(c, "name")) c->name = sl_strdup(sl_config_get(c, "name"));
     sl_config_claim(c, "name");
     json_decref(root);
-    if (resolve_all(c, errstr, errsz) < 0) {
+    if (resolve_all(c, refs, errstr, errsz) < 0) {
         sl_config_destroy(c);
         return NULL;
     }
@@ -281,14 +433,18 @@ fail:
     return NULL;
 }
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    return s;
+sl_config *sl_config_parse_json(const char *text, const char *origin, char *errstr, size_t errsz) {
+    return parse_json(text, origin, NULL, errstr, errsz);
 }
 
-sl_config *sl_config_parse_properties(const char *text, const char *origin, char *errstr, size_t errsz) {
+sl_config *sl_config_parse_json_refs(const char *text, const char *origin, const sl_conf_refs *refs, char *errstr,
+                                     size_t errsz) {
+    return parse_json(text, origin, refs, errstr, errsz);
+}
+
+/* A .properties text; refs_on: resolve its references (not in a file a reference reads). */
+static sl_config *parse_properties(const char *text, const char *origin, const sl_conf_refs *refs, bool refs_on,
+                                   char *errstr, size_t errsz) {
     sl_config *c = config_new(origin);
     char *copy = sl_strdup(text), *save = NULL;
     int lineno = 0;
@@ -309,21 +465,65 @@ sl_config *sl_config_parse_properties(const char *text, const char *origin, char
     sl_free(copy);
     if (sl_config_get(c, "name")) c->name = sl_strdup(sl_config_get(c, "name"));
     sl_config_claim(c, "name");
-    if (resolve_all(c, errstr, errsz) < 0) {
+    if (refs_on && resolve_all(c, refs, errstr, errsz) < 0) {
         sl_config_destroy(c);
         return NULL;
     }
     return c;
 }
 
+sl_config *sl_config_parse_properties(const char *text, const char *origin, char *errstr, size_t errsz) {
+    return parse_properties(text, origin, NULL, true, errstr, errsz);
+}
+
+/* What a config file's text is when it cannot be a config (binary, a JSON array, JSON other than an object), for
+ * the error; false when it may be one. */
+static bool not_a_config(const char *text, size_t len, char *what, size_t whatsz) {
+    const char *p = text;
+    while (isspace((unsigned char)*p)) p++;
+    long bad = sl_utf8_invalid_at(text, len);
+    json_t *j = NULL;
+    if (memchr(text, 0, len))
+        snprintf(what, whatsz, "a binary file (a NUL byte at offset %ld)", (long)(strchr(text, 0) - text));
+    else if (bad >= 0)
+        snprintf(what, whatsz, "a binary file or not UTF-8 text (no UTF-8 at offset %ld)", bad);
+    else if (*p == '[' || *p == '"' || *p == '-' || isdigit((unsigned char)*p) || *p == 't' || *p == 'f' || *p == 'n') {
+        if (!(j = json_loads(text, JSON_DECODE_ANY, NULL)) && *p != '[') return false; /* key=value text */
+        snprintf(what, whatsz, "%s", !j               ? "text that starts with '[' (an INI file?)"
+                                     : json_is_array(j) ? "a JSON array"
+                                     : json_is_string(j) ? "a JSON string"
+                                     : json_is_number(j) ? "a JSON number"
+                                                        : "a JSON literal (true, false or null)");
+        json_decref(j);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 sl_config *sl_config_load(const char *path, char *errstr, size_t errsz) {
-    char *text = read_file(path, errstr, errsz);
+    size_t len;
+    char *text = read_file(path, &len, errstr, errsz);
     if (!text) return NULL;
+    char what[128];
+    if (not_a_config(text, len, what, sizeof what)) {
+        snprintf(errstr, errsz, "%s: this is %s, not a connector config; expected a JSON object {\"name\": ..., "
+                 "\"config\": {...}} or a .properties file of key=value lines (UTF-8 text)", path, what);
+        sl_free(text);
+        return NULL;
+    }
     const char *p = text;
     while (isspace((unsigned char)*p)) p++;
     sl_config *c = *p == '{' ? sl_config_parse_json(text, path, errstr, errsz)
                              : sl_config_parse_properties(text, path, errstr, errsz);
     sl_free(text);
+    /* A reference's error starts with the key: say which file it is in. */
+    size_t n = strlen(path);
+    if (!c && (strncmp(errstr, path, n) != 0 || errstr[n] != ':')) {
+        char *e = sl_strdup(errstr);
+        snprintf(errstr, errsz, "%s: %s", path, e);
+        sl_free(e);
+    }
     return c;
 }
 
@@ -524,4 +724,63 @@ void sl_conf_check_ops(const char *key, const char *list, sl_errs *errs) {
         if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
             sl_errs_add(errs, "%s: '%s' is not allowed (allowed: c, u, d, t, none)", key, t);
     sl_free(c);
+}
+
+/* ---- files named by file keys ---- */
+
+void sl_file_uses_add(sl_file_uses *u, const char *key, const char *path, unsigned flags, const char *owner, int tag) {
+    if (!path || !*path) return;
+    if (u->n == u->cap) {
+        u->cap = u->cap ? u->cap * 2 : 8;
+        u->v = sl_realloc(u->v, (size_t)u->cap * sizeof *u->v);
+    }
+    u->v[u->n++] = (sl_file_use){sl_strdup(key), sl_strdup(owner), sl_strdup(path), sl_path_real(path), flags, tag};
+}
+
+void sl_file_uses_add_props(sl_file_uses *u, const sl_prop *tbl, const void *settings, const char *owner, int tag) {
+    for (const sl_prop *p = tbl; p->name; p++)
+        if (p->flags & (SL_PF_FILE_OUT | SL_PF_FILE_IN))
+            sl_file_uses_add(u, p->name, *(char *const *)((const char *)settings + p->off), p->flags, owner, tag);
+}
+
+static void use_free(sl_file_use *f) { sl_free(f->key), sl_free(f->owner), sl_free(f->path), sl_free(f->real); }
+
+void sl_file_uses_drop(sl_file_uses *u, int from, const char *key) {
+    for (int i = from; i < u->n; i++)
+        if (strcmp(u->v[i].key, key) == 0) {
+            use_free(&u->v[i]);
+            memmove(&u->v[i], &u->v[i + 1], (size_t)(u->n - i - 1) * sizeof *u->v);
+            u->n--, i--;
+        }
+}
+
+void sl_file_uses_append(sl_file_uses *u, const sl_file_uses *from) {
+    for (int i = 0; i < from->n; i++) {
+        const sl_file_use *f = &from->v[i];
+        sl_file_uses_add(u, f->key, f->path, f->flags, f->owner, f->tag);
+    }
+}
+
+int sl_file_uses_check(const sl_file_uses *u, int mine, sl_errs *errs) {
+    int bad = 0;
+    for (int i = 0; i < mine && i < u->n; i++)
+        for (int j = i + 1; j < u->n; j++) {
+            const sl_file_use *a = &u->v[i], *b = &u->v[j];
+            if (strcmp(a->real, b->real) != 0) continue;
+            if (!(a->flags & SL_PF_FILE_OUT) && !(b->flags & SL_PF_FILE_OUT)) continue; /* both read it */
+            if (a->flags & b->flags & SL_PF_FILE_SHARED) continue;
+            bool same = strcmp(a->owner, b->owner) == 0;
+            sl_errs_add(errs, "%s: '%s' is the file %s%s%s names ('%s', both %s): %s", a->key, a->path, b->key,
+                        same ? "" : " of ", same ? "" : b->owner, b->path, a->real,
+                        (a->flags & b->flags & SL_PF_FILE_OUT) ? "would write it and corrupt each other"
+                                                               : "one would write over what the other reads");
+            bad++;
+        }
+    return bad;
+}
+
+void sl_file_uses_free(sl_file_uses *u) {
+    for (int i = 0; i < u->n; i++) use_free(&u->v[i]);
+    sl_free(u->v);
+    u->v = NULL, u->n = u->cap = 0;
 }
