@@ -53,17 +53,51 @@ static sl_connector *load(const char *path, sl_config **cfg_out) {
     return c;
 }
 
-static int cmd_validate(int argc, char **argv) {
-    int bad = 0;
-    for (int i = 0; i < argc; i++) {
-        sl_config *cfg;
-        sl_connector *c = load(argv[i], &cfg);
-        if (c) printf("%s: ok (connector %s)\n", argv[i], sl_connector_name(c));
-        else bad = 1;
-        sl_connector_destroy(c);
-        sl_config_destroy(cfg);
+/*
+ * Two keys naming one file (a sink's file and an offset store, two connectors' sink files, a TLS key a sink would
+ * append to): each clash is printed under the config where it is found, naming the other key and, when it is
+ * another connector's, its connector and config. bad[i] is set for every config in a clash. Returns how many.
+ */
+static int check_files(int n, char **paths, sl_connector **cs, bool *bad) {
+    sl_file_uses earlier = {0};
+    int clashes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!cs[i]) continue;
+        char owner[1200];
+        snprintf(owner, sizeof owner, "connector %s (%s)", sl_connector_name(cs[i]), paths[i]);
+        sl_file_uses mine = {0}, u = {0};
+        sl_errs errs = {0};
+        sl_connector_files(cs[i], owner, i, &mine);
+        sl_file_uses_append(&u, &mine);
+        sl_file_uses_append(&u, &earlier);
+        clashes += sl_file_uses_check(&u, mine.n, &errs);
+        for (int k = 0; k < errs.n; k++) fprintf(stderr, "%s: %s\n", paths[i], errs.msg[k]);
+        for (int k = 0; k < u.n; k++)
+            if (u.v[k].clash) bad[u.v[k].tag] = true;
+        sl_file_uses_append(&earlier, &mine);
+        sl_errs_free(&errs);
+        sl_file_uses_free(&u);
+        sl_file_uses_free(&mine);
     }
-    return bad ? 2 : 0;
+    sl_file_uses_free(&earlier);
+    return clashes;
+}
+
+static int cmd_validate(int argc, char **argv) {
+    sl_connector **cs = sl_calloc((size_t)argc, sizeof *cs);
+    sl_config **cfgs = sl_calloc((size_t)argc, sizeof *cfgs);
+    bool *bad = sl_calloc((size_t)argc, sizeof *bad);
+    int rc = 0;
+    for (int i = 0; i < argc; i++)
+        if (!(cs[i] = load(argv[i], &cfgs[i]))) rc = 2;
+    if (check_files(argc, argv, cs, bad)) rc = 2;
+    for (int i = 0; i < argc; i++)
+        if (cs[i] && !bad[i]) printf("%s: ok (connector %s)\n", argv[i], sl_connector_name(cs[i]));
+    for (int i = 0; i < argc; i++) sl_connector_destroy(cs[i]), sl_config_destroy(cfgs[i]);
+    sl_free(cs);
+    sl_free(cfgs);
+    sl_free(bad);
+    return rc;
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -71,8 +105,11 @@ static int cmd_run(int argc, char **argv) {
     sl_config **cfgs = sl_calloc((size_t)argc, sizeof *cfgs);
     int rc = 0, started = 0;
     char err[1024];
+    bool *bad = sl_calloc((size_t)argc, sizeof *bad);
     for (int i = 0; i < argc; i++)
         if (!(cs[i] = load(argv[i], &cfgs[i]))) rc = 2;
+    if (check_files(argc, argv, cs, bad)) rc = 2;
+    sl_free(bad);
     if (rc) goto out;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -142,8 +179,17 @@ static int cmd_config_docs(void) {
            "FileConfigProvider) and `${dir:/path/to/dir:file}` (the file `file` of that directory, as Kafka's "
            "DirectoryConfigProvider, read like a whole file). A path that itself holds a colon is the whole-file form "
            "when it names a regular file, else it splits at its last colon. A reference that cannot be read fails the "
-           "config with an error naming the key and the path; a value read for a sensitive key is redacted like one "
-           "written in the config. A connector that needs Kafka and has no `bootstrap.servers` takes the worker's "
+           "config with an error naming the key and the path, as does an unterminated `${env:X`; a properties file "
+           "read by `${file:path:key}` is taken as written (references in it are not resolved). Under `sluice serve` "
+           "the worker's `config.providers.file.param.allowed.paths`, `config.providers.dir.param.allowed.paths` and "
+           "`config.providers.env.param.allowlist.pattern` limit what references in connector configs may read (see "
+           "the worker keys). A value read for a sensitive key is redacted like one "
+           "written in the config. A key given twice, a binary file, a JSON array or other JSON that is no object is "
+           "refused. No file may be named by two keys of which one writes it (`sink.file.path`, "
+           "`offset.storage.file.filename`, the worker's `config.storage.file.filename`, TLS files), in one "
+           "connector or across the connectors validated or run together or of one worker, compared after resolving "
+           "relative paths and symlinks; connectors may share one offset store. A connector that needs Kafka and "
+           "has no `bootstrap.servers` takes the worker's "
            "(under `sluice serve`), else the environment variable `SLUICE_BOOTSTRAP_SERVERS`, else Kafka's default "
            "`localhost:9092`, and logs which and why. "
            "Keys that Debezium and Kafka Connect configs carry but sluice does not need (`tasks.max`, "

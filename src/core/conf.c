@@ -734,7 +734,8 @@ void sl_file_uses_add(sl_file_uses *u, const char *key, const char *path, unsign
         u->cap = u->cap ? u->cap * 2 : 8;
         u->v = sl_realloc(u->v, (size_t)u->cap * sizeof *u->v);
     }
-    u->v[u->n++] = (sl_file_use){sl_strdup(key), sl_strdup(owner), sl_strdup(path), sl_path_real(path), flags, tag};
+    u->v[u->n++] = (sl_file_use){sl_strdup(key), sl_strdup(owner), sl_strdup(path), sl_path_real(path), flags, tag,
+                                 false};
 }
 
 void sl_file_uses_add_props(sl_file_uses *u, const sl_prop *tbl, const void *settings, const char *owner, int tag) {
@@ -761,19 +762,20 @@ void sl_file_uses_append(sl_file_uses *u, const sl_file_uses *from) {
     }
 }
 
-int sl_file_uses_check(const sl_file_uses *u, int mine, sl_errs *errs) {
+int sl_file_uses_check(sl_file_uses *u, int mine, sl_errs *errs) {
     int bad = 0;
     for (int i = 0; i < mine && i < u->n; i++)
         for (int j = i + 1; j < u->n; j++) {
-            const sl_file_use *a = &u->v[i], *b = &u->v[j];
+            sl_file_use *a = &u->v[i], *b = &u->v[j];
             if (strcmp(a->real, b->real) != 0) continue;
             if (!(a->flags & SL_PF_FILE_OUT) && !(b->flags & SL_PF_FILE_OUT)) continue; /* both read it */
             if (a->flags & b->flags & SL_PF_FILE_SHARED) continue;
             bool same = strcmp(a->owner, b->owner) == 0;
-            sl_errs_add(errs, "%s: '%s' is the file %s%s%s names ('%s', both %s): %s", a->key, a->path, b->key,
-                        same ? "" : " of ", same ? "" : b->owner, b->path, a->real,
-                        (a->flags & b->flags & SL_PF_FILE_OUT) ? "would write it and corrupt each other"
+            sl_errs_add(errs, "%s: '%s' and %s%s%s ('%s') name the same file %s: %s; give each its own file", a->key,
+                        a->path, b->key, same ? "" : " of ", same ? "" : b->owner, b->path, a->real,
+                        (a->flags & b->flags & SL_PF_FILE_OUT) ? "both would write it, over each other"
                                                                : "one would write over what the other reads");
+            a->clash = b->clash = true;
             bad++;
         }
     return bad;

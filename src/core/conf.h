@@ -123,6 +123,7 @@ typedef struct sl_file_use {
     char *real;   /* sl_path_real(path) */
     unsigned flags;
     int tag;      /* the caller's: e.g. which config file */
+    bool clash;   /* set by sl_file_uses_check */
 } sl_file_use;
 
 typedef struct sl_file_uses {
@@ -139,10 +140,10 @@ void sl_file_uses_append(sl_file_uses *u, const sl_file_uses *from);
 /*
  * Adds to errs one error per two entries naming the same file, the first of them among the first `mine`
  * entries (one owner's: put them first); unless both only read it, or both are SHARED stores. The message
- * starts with the first one's key and names the second's key and, when it is another's, its owner. Returns
- * the number of errors added.
+ * starts with the first one's key and names the second's key and, when it is another's, its owner. Both
+ * entries get clash = true. Returns the number of errors added.
  */
-int sl_file_uses_check(const sl_file_uses *u, int mine, sl_errs *errs);
+int sl_file_uses_check(sl_file_uses *u, int mine, sl_errs *errs);
 void sl_file_uses_free(sl_file_uses *u);
 
 /* Checks a comma-separated list of operations (c, u, d, t, or none), as skipped.operations. */

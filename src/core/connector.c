@@ -51,7 +51,8 @@ const sl_prop sl_core_props[] = {
     {"transactional.id", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(transactional_id),
      "Transactional id of the exactly-once producer (default sluice-<name>); a second instance with the same id "
      "fences the first."},
-    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
+    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0,
+     SL_PF_FILE_OUT | SL_PF_FILE_SHARED, F(offset_file),
      "SQLite file of the offset store (WAL mode, fsync on commit)."},
     {"offset.flush.interval.ms", SL_PT_INT, "1000", NULL, 0, 86400000, 0, F(offset_flush_ms),
      "How often durable offsets are committed to the offset store (and reported to the source database)."},
@@ -289,6 +290,14 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     const char *hb = sl_config_get(cfg, "heartbeat.interval.ms");
     c->heartbeat_ms = hb ? atoll(hb) : 0;
     return c;
+}
+
+void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u) {
+    int first = u->n;
+    sl_file_uses_add_props(u, sl_core_props, &c->core, owner, tag);
+    if (c->eos || c->core.offset_storage == 1) sl_file_uses_drop(u, first, "offset.storage.file.filename"); /* unused */
+    if (c->src_ops) sl_file_uses_add_props(u, c->src_ops->props, c->src_settings, owner, tag);
+    if (c->sink_ops) sl_file_uses_add_props(u, c->sink_ops->props, c->sink_settings, owner, tag);
 }
 
 const char *sl_connector_name(const sl_connector *c) { return c->name; }

@@ -76,6 +76,9 @@ int sl_connector_wait(sl_connector *c, char *errstr, size_t errstr_size);
 void sl_connector_destroy(sl_connector *c);
 const char *sl_connector_name(const sl_connector *c);
 const sl_core_conf *sl_connector_core(const sl_connector *c);
+/* Adds the files the connector's keys name (SL_PF_FILE_*: its sink's file, its SQLite offset store unless the
+ * offsets are in Kafka, TLS files), with owner and tag, to u. */
+void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u);
 /* True when records and offsets commit together (exactly.once.support with a transactional sink). */
 bool sl_connector_eos(const sl_connector *c);
 /* Offsets of this connector: list / delete, with the configured store. */

@@ -43,11 +43,12 @@ typedef struct sl_kafka_client {
          "SASL user (instead of sasl.jaas.config)."},                                                                  \
         {"sasl.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, offsetof(T, m.sasl_password),               \
          "SASL password (instead of sasl.jaas.config)."},                                                              \
-        {"ssl.ca.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_ca),                                   \
+        {"ssl.ca.location", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_IN, offsetof(T, m.ssl_ca),                      \
          "PEM file of the CA certificates that sign the brokers' certificates.", "ssl.truststore.location"},           \
-        {"ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_cert),                       \
+        {"ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_IN, offsetof(T, m.ssl_cert),           \
          "PEM client certificate (mutual TLS)."},                                                                      \
-        {"ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, offsetof(T, m.ssl_key), "PEM client private key."},   \
+        {"ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_IN, offsetof(T, m.ssl_key),                    \
+         "PEM client private key."},                                                                                   \
         {"ssl.key.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, offsetof(T, m.ssl_key_password),          \
          "Password of the client private key."},                                                                       \
     {                                                                                                                  \

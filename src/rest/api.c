@@ -463,6 +463,7 @@ static void h_validate(sl_worker *w, const sl_rest_req *req, json_t *config, sl_
     sl_config *cfg = sl_worker_build_config(w, name ? name : "", config, err, sizeof err);
     if (!cfg) sl_errs_add(&errs, "%s", err);
     sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
+    if (c) sl_worker_check_files(w, name ? name : "", c, &errs);
     sl_worker_hide_refs(config, cfg, &errs);
     sl_connector_destroy(c);
     sl_config_destroy(cfg);

@@ -36,6 +36,12 @@ static int load_conf(sl_config *cfg, sl_worker_conf *wc, const char *path) {
     if (tok && tok[strspn(tok, " \t\r\n")] == 0)
         sl_errs_add(&errs, "rest.auth.token: empty (as written, or from a ${env:...} / ${file:...} that gave nothing): "
                     "give a token, or leave the key out to run without authentication");
+    sl_conf_refs refs = {wc->file_allowed, wc->dir_allowed, wc->env_allowlist}; /* as written: each key once */
+    sl_conf_refs_check(&refs, &errs);
+    sl_file_uses files = {0}; /* e.g. the config store given as the https key */
+    sl_worker_files(wc, &files);
+    sl_file_uses_check(&files, files.n, &errs);
+    sl_file_uses_free(&files);
     if (wc->backoff_initial_ms > wc->backoff_max_ms)
         sl_errs_add(&errs, "task.restart.backoff.initial.ms: %lld is above task.restart.backoff.max.ms (%lld)",
                     (long long)wc->backoff_initial_ms, (long long)wc->backoff_max_ms);

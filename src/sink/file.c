@@ -44,7 +44,7 @@ typedef struct file_sink {
 
 #define F(x) offsetof(file_conf, x)
 static const sl_prop file_props[] = {
-    {"sink.file.path", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(path),
+    {"sink.file.path", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_OUT, F(path),
      "File the file sink appends JSON lines to (created if missing). Required for sink.type=file."},
     {"sink.file.buffer.bytes", SL_PT_INT, "1048576", NULL, 4096, 1073741824, 0, F(buffer_bytes),
      "Bytes encoded in memory before a write(2); a flush always writes everything."},

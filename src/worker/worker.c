@@ -29,9 +29,9 @@ const sl_prop sl_worker_props[] = {
     {"listeners", SL_PT_LIST, "http://127.0.0.1:8083", NULL, 0, 0, 0, F(listeners),
      "Where the REST API listens: comma-separated http://host:port or https://host:port (host empty or 0.0.0.0: "
      "every IPv4 address, [::]: every address; port 0: any free port, logged at start)."},
-    {"listeners.https.ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(https_cert),
+    {"listeners.https.ssl.certificate.location", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_IN, F(https_cert),
      "PEM certificate (chain) of the https listeners.", "listeners.https.ssl.cert.location"},
-    {"listeners.https.ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(https_key),
+    {"listeners.https.ssl.key.location", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_FILE_IN, F(https_key),
      "PEM private key of the https listeners."},
     {"listeners.https.ssl.key.password", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE, F(https_key_password),
      "Password of an encrypted listeners.https.ssl.key.location."},
@@ -60,7 +60,8 @@ const sl_prop sl_worker_props[] = {
      "sqlite (config.storage.file.filename) or kafka (the compacted topic config.storage.topic, in Kafka Connect's "
      "format, reached through bootstrap.servers and the security keys). Either way a change is durable before "
      "the request is answered; configs are stored as submitted, secrets included."},
-    {"config.storage.file.filename", SL_PT_STRING, "./sluice-worker.db", NULL, 0, 0, 0, F(config_file),
+    {"config.storage.file.filename", SL_PT_STRING, "./sluice-worker.db", NULL, 0, 0,
+     SL_PF_FILE_OUT | SL_PF_FILE_SHARED, F(config_file),
      "SQLite file keeping every connector's config and target state (RUNNING, PAUSED, STOPPED) across restarts "
      "(config.storage=sqlite)."},
     {"config.storage.topic", SL_PT_STRING, "connect-configs", NULL, 0, 0, 0, F(config_topic),
@@ -73,8 +74,23 @@ const sl_prop sl_worker_props[] = {
                               "Kafka brokers, host:port[,host:port...]: of the config topic (config.storage=kafka; "
                               "required then), and the bootstrap.servers of every connector that needs Kafka and "
                               "sets none (as in Kafka Connect)."),
-    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0, 0, F(offset_file),
+    {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0,
+     SL_PF_FILE_OUT | SL_PF_FILE_SHARED, F(offset_file),
      "Offset store of the connectors whose config does not set offset.storage.file.filename."},
+    {"config.providers.file.param.allowed.paths", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(file_allowed),
+     "Directories (absolute, comma-separated) that ${file:...} references in connector configs may read, as Kafka "
+     "Connect's FileConfigProvider allowed.paths: a file outside them, after '..' and symlinks are resolved, is "
+     "refused with an error naming the config key, the path and this list. Unset: any file the worker can read. "
+     "Then every client that may create a connector can read any such file into a topic name or another value it "
+     "can see: set this (and rest.auth.token) unless every client is trusted. Connector configs only, not this "
+     "worker config."},
+    {"config.providers.dir.param.allowed.paths", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(dir_allowed),
+     "The same for ${dir:...} references (Kafka's DirectoryConfigProvider). Unset: "
+     "config.providers.file.param.allowed.paths."},
+    {"config.providers.env.param.allowlist.pattern", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(env_allowlist),
+     "Regular expression (POSIX extended) that the whole name of each environment variable a ${env:...} reference "
+     "in a connector config reads must match, as Kafka Connect's EnvVarConfigProvider allowlist.pattern; another "
+     "name is refused with an error naming the config key. Unset: every variable of the worker's environment."},
     {"task.restart.auto", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(restart_auto),
      "Restart a failed connector by itself, after an exponential backoff (Kafka Connect leaves it FAILED)."},
     {"task.restart.backoff.initial.ms", SL_PT_INT, "1000", NULL, 1, 86400000, 0, F(backoff_initial_ms),
@@ -87,6 +103,16 @@ const sl_prop sl_worker_props[] = {
      "changes it when it starts."},
     {NULL}};
 #undef F
+
+void sl_worker_files(const sl_worker_conf *wc, sl_file_uses *u) {
+    int first = u->n;
+    sl_file_uses_add_props(u, sl_worker_props, wc, "the worker", 0);
+    if (wc->config_storage == 1) sl_file_uses_drop(u, first, "config.storage.file.filename"); /* unused */
+}
+
+sl_conf_refs sl_worker_conf_refs(const sl_worker_conf *wc) {
+    return (sl_conf_refs){wc->file_allowed, wc->dir_allowed ? wc->dir_allowed : wc->file_allowed, wc->env_allowlist};
+}
 
 int sl_werr_status(sl_werr_code code) {
     static const int status[] = {
@@ -147,6 +173,7 @@ typedef struct wconn {
     int restarts;             /* automatic restarts */
     int fails;                /* failures in a row: the backoff exponent */
     int64_t next_start_ms;
+    sl_file_uses files;       /* the files its config names (for clashes with another's) */
 } wconn;
 
 struct sl_worker {
@@ -163,6 +190,7 @@ struct sl_worker {
     _Atomic int shutting_down;
     int log_level;
     char id[256];
+    sl_file_uses files;       /* the worker's own: its config store, offset store, TLS files */
 };
 
 /* ---- entries (worker lock held) ---- */
@@ -188,6 +216,7 @@ static wconn *add(sl_worker *w, const char *name, json_t *config, sl_target targ
 }
 
 static void entry_free(wconn *e) {
+    sl_file_uses_free(&e->files);
     json_decref(e->config);
     sl_free(e->trace);
     sl_free(e->name);
@@ -289,7 +318,8 @@ sl_config *sl_worker_build_config(const sl_worker *w, const char *name, const js
     json_decref(doc);
     char origin[300];
     snprintf(origin, sizeof origin, "connector %s", name);
-    sl_config *cfg = text ? sl_config_parse_json(text, origin, errstr, errsz) : NULL;
+    sl_conf_refs refs = w ? sl_worker_conf_refs(w->wc) : (sl_conf_refs){0};
+    sl_config *cfg = text ? sl_config_parse_json_refs(text, origin, &refs, errstr, errsz) : NULL;
     if (!text) snprintf(errstr, errsz, "%s: the config cannot be encoded (invalid UTF-8?)", origin);
     free(text);
     if (cfg && w && w->wc->offset_file && !sl_config_get(cfg, "offset.storage.file.filename"))
@@ -341,14 +371,49 @@ void sl_worker_hide_refs(const json_t *config, const sl_config *cfg, sl_errs *er
     }
 }
 
-/* Builds and validates a config the way a start will: 0, or -1 with a 400 naming the keys. */
-static int validate(const sl_worker *w, const char *name, const json_t *config, sl_werr *e) {
+static void owner_of(const char *name, char *out, size_t outsz) { snprintf(out, outsz, "connector %s", name); }
+
+/*
+ * Two keys naming one file: the files of connector `name` against each other, the worker's own and every other
+ * connector's. Errors to errs, naming both keys (and the other connector). Worker lock held.
+ */
+static int check_files_locked(sl_worker *w, const char *name, const sl_file_uses *files, sl_errs *errs) {
+    sl_file_uses u = {0};
+    sl_file_uses_append(&u, files);
+    sl_file_uses_append(&u, &w->files);
+    for (int i = 0; i < w->n; i++)
+        if (!w->cs[i]->deleted && strcmp(w->cs[i]->name, name) != 0) sl_file_uses_append(&u, &w->cs[i]->files);
+    int bad = sl_file_uses_check(&u, files->n, errs);
+    sl_file_uses_free(&u);
+    return bad;
+}
+
+int sl_worker_check_files(sl_worker *w, const char *name, const sl_connector *c, sl_errs *errs) {
+    char owner[300];
+    owner_of(name, owner, sizeof owner);
+    sl_file_uses files = {0};
+    sl_connector_files(c, owner, 0, &files);
+    pthread_mutex_lock(&w->lock);
+    int bad = check_files_locked(w, name, &files, errs);
+    pthread_mutex_unlock(&w->lock);
+    sl_file_uses_free(&files);
+    return bad;
+}
+
+/* Builds and validates a config the way a start will: 0 and the files it names added to files (NULL: not
+ * wanted), or -1 with a 400 naming the keys. */
+static int validate(const sl_worker *w, const char *name, const json_t *config, sl_file_uses *files, sl_werr *e) {
     char err[1024];
     sl_config *cfg = sl_worker_build_config(w, name, config, err, sizeof err);
     sl_errs errs = {0};
     if (!cfg) sl_errs_add(&errs, "%s", err);
     sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
     int rc = 0;
+    if (c && files) {
+        char owner[300];
+        owner_of(name, owner, sizeof owner);
+        sl_connector_files(c, owner, 0, files);
+    }
     if (!c) {
         sl_worker_hide_refs(config, cfg, &errs);
         sl_worker_invalid_msg(&errs, e->msg, sizeof e->msg);
@@ -548,7 +613,9 @@ static void load_one(const char *name, const char *config, const char *target, v
         json_decref(cfg);
         return;
     }
-    add(w, name, cfg, (sl_target)t);
+    wconn *e = add(w, name, cfg, (sl_target)t);
+    sl_werr ignored; /* a config that no longer validates fails at its start, with the reason */
+    validate(w, name, cfg, &e->files, &ignored);
     SL_INFO("worker", "loaded connector=%s target=%s", name, target);
 }
 
@@ -568,6 +635,7 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
     sl_kafka_set_worker_bootstrap(wc->kafka.bootstrap);
     sl_wstore_conf sc = {wc->config_storage == 1 ? SL_WSTORE_KAFKA : SL_WSTORE_SQLITE, wc->config_file, &wc->kafka,
                          wc->config_topic, (int)wc->config_rf};
+    sl_worker_files(wc, &w->files);
     if (!(w->store = sl_wstore_open(&sc, errstr, errsz))) goto err;
     if (sl_wstore_load(w->store, load_one, w, errstr, errsz) < 0) goto err;
     SL_INFO("worker", "config store: %s connectors=%d", sl_wstore_where(w->store), w->n);
@@ -624,6 +692,7 @@ void sl_worker_destroy(sl_worker *w) {
     }
     for (int i = 0; i < w->n; i++) entry_free(w->cs[i]);
     sl_free(w->cs);
+    sl_file_uses_free(&w->files);
     sl_wstore_close(w->store);
     sl_kafka_set_worker_bootstrap(NULL);
     pthread_cond_destroy(&w->changed);
@@ -667,27 +736,38 @@ int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *o
 int sl_worker_put(sl_worker *w, const char *name, const json_t *config, sl_put_mode mode, bool *created,
                   sl_werr *e) {
     REFUSE_WHEN_SHUTTING_DOWN(w, e);
-    if (validate(w, name, config, e) < 0) return -1;
+    sl_file_uses files = {0};
+    if (validate(w, name, config, &files, e) < 0) return -1;
     char *text = json_dumps(config, JSON_COMPACT);
     char err[1024];
     int rc = 0;
+    sl_errs clashes = {0};
     pthread_mutex_lock(&w->lock);
     wconn *x = find(w, name);
     if (x && mode == SL_PUT_CREATE) rc = werr(e, SL_WERR_EXISTS, "Connector %s already exists", name);
     else if (!x && mode == SL_PUT_UPDATE) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
-    else if (sl_wstore_put(w->store, name, text, sl_target_name(x ? x->target : SL_TARGET_RUNNING), err,
+    else if (check_files_locked(w, name, &files, &clashes)) { /* checked and stored under one lock: no race */
+        sl_worker_invalid_msg(&clashes, e->msg, sizeof e->msg);
+        e->code = SL_WERR_INVALID;
+        rc = -1;
+    } else if (sl_wstore_put(w->store, name, text, sl_target_name(x ? x->target : SL_TARGET_RUNNING), err,
                            sizeof err) < 0)
         rc = werr(e, SL_WERR_INTERNAL, "%s", err);
     else {
         *created = !x;
         if (!x) x = add(w, name, json_deep_copy(config), SL_TARGET_RUNNING);
         else json_decref(x->config), x->config = json_deep_copy(config), x->gen++;
+        sl_file_uses_free(&x->files);
+        x->files = files;
+        files = (sl_file_uses){0};
         clear_failure(x);
         SL_INFO("worker", "%s connector=%s target=%s", *created ? "created" : "reconfigured", name,
                 sl_target_name(x->target));
         pthread_cond_signal(&w->wake);
     }
     pthread_mutex_unlock(&w->lock);
+    sl_errs_free(&clashes);
+    sl_file_uses_free(&files);
     free(text);
     return rc;
 }

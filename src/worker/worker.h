@@ -37,6 +37,7 @@ typedef struct sl_worker_conf {
     int64_t config_rf;       /* of a config topic the worker creates; -1: the broker's default */
     sl_kafka_client kafka;   /* config.storage=kafka: bootstrap.servers and the security keys */
     char *offset_file;
+    char *file_allowed, *dir_allowed, *env_allowlist; /* config.providers.*: what connector configs may read */
     bool restart_auto;
     int64_t backoff_initial_ms, backoff_max_ms;
     char *log_level;
@@ -46,6 +47,11 @@ typedef struct sl_worker_conf {
 } sl_worker_conf;
 
 extern const sl_prop sl_worker_props[];
+
+/* The files the worker's keys name (its SQLite stores, TLS files), added to u. */
+void sl_worker_files(const sl_worker_conf *wc, sl_file_uses *u);
+/* What the references of connector configs may read, per the worker's config.providers.* keys. */
+sl_conf_refs sl_worker_conf_refs(const sl_worker_conf *wc);
 
 /* Errors that reach the REST API: one code per kind, with its HTTP status. */
 #define SL_WERR_CODES(X)                                                                                       \
@@ -108,7 +114,8 @@ void sl_worker_destroy(sl_worker *w);
 
 /*
  * A connector's sl_config from its JSON config object (values are strings):
- * ${env:...}/${file:...} resolved, the worker's offset.storage.file.filename
+ * ${env:...}/${file:...} resolved within the worker's config.providers.* limits
+ * (w NULL: none), the worker's offset.storage.file.filename
  * added when the config has none. NULL with errstr set when a reference
  * cannot be resolved. The caller destroys it (after any connector using it).
  */
@@ -119,6 +126,10 @@ sl_config *sl_worker_build_config(const sl_worker *w, const char *name, const js
 void sl_worker_hide_refs(const json_t *config, const sl_config *cfg, sl_errs *errs);
 /* Connect's 400 message for a config that sl_connector_new rejected. */
 void sl_worker_invalid_msg(const sl_errs *errs, char *out, size_t outsz);
+
+/* Adds an error to errs for each file the connector c (to be named name) names that its other keys, the worker
+ * or another connector also name (as sl_file_uses_check). Returns how many. */
+int sl_worker_check_files(sl_worker *w, const char *name, const sl_connector *c, sl_errs *errs);
 
 /* Every connector, in name order; *out is sl_malloc'ed (free each with sl_wconn_info_free, then the array). */
 int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out);

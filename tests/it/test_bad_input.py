@@ -221,3 +221,98 @@ def test_failed_start_is_not_reported_as_clean_stop(pg, cfg):
     assert rc == 1, out
     error_line(out, "failed to start")
     assert "stopped cleanly" not in out, out
+
+
+# ---- config files and values that are not what they seem ----
+
+def test_duplicate_key_is_refused(pg, cfg):
+    """A key given twice: a JSON parser keeps one of them without a word (the REST API refuses such a body);
+    validate and run name the key and stop before the database."""
+    s = cfg()
+    body = json.dumps({"name": s.name, "config": s.config})
+    s.cfg_path.write_text(body[:-2] + ', "database.password": "the-other-one"}}')
+    for cmd in ("validate", "run"):
+        r = run_cli(cmd, str(s.cfg_path), timeout=30)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        error_line(r.stderr, str(s.cfg_path), 'duplicate key "database.password"')
+        assert "ok (connector" not in r.stdout
+    nothing_left(pg, s)
+
+
+def test_unterminated_env_reference(pg, cfg):
+    """'${env:X' without its '}' went to the database as a literal password; now it is an error naming the key."""
+    s = cfg(**{"database.password": "${env:SLUICE_IT_PW"})
+    for cmd in ("validate", "run"):
+        r = run_cli(cmd, str(s.cfg_path), timeout=30)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        error_line(r.stderr, str(s.cfg_path), "database.password", "unterminated reference '${env:SLUICE_IT_PW'")
+    nothing_left(pg, s)
+
+
+@pytest.mark.parametrize("ref,what", [("${file:}", "no path given"),
+                                      ("${file:/nonexistent/sluice-it-pw}", "No such file")])
+def test_file_reference_error_names_the_key_and_the_config(pg, cfg, ref, what):
+    s = cfg(**{"database.password": ref})
+    r = run_cli("validate", str(s.cfg_path), timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = error_line(r.stderr, "database.password", what)
+    assert line.startswith(f"{s.cfg_path}: database.password: "), line
+    nothing_left(pg, s)
+
+
+@pytest.mark.parametrize("content,kind", [
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00", "a binary file (a NUL byte at offset 7)"),
+    (b"name=caf\xe9\n", "not UTF-8 text"),
+    (b'[{"name": "a", "config": {"connector.class": "postgres"}}]', "this is a JSON array"),
+    (b'"connector.json"\n', "this is a JSON string"),
+    (b"[connector]\nname=a\n", "an INI file?"),
+])
+def test_not_a_config_file(pg, tmp_path, content, kind):
+    """Given a binary file or JSON that is no object, validate and run said 'line 1: expected key=value' (it was
+    read as .properties): now they say what the file is and what a config is."""
+    path = tmp_path / "connector.conf"
+    path.write_bytes(content)
+    for cmd in ("validate", "run"):
+        r = run_cli(cmd, str(path), timeout=30)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        line = error_line(r.stderr, str(path), kind, 'expected a JSON object {"name": ..., "config": {...}}')
+        assert "expected key=value" not in r.stderr and ".properties file" in line
+
+
+# ---- two keys naming one file ----
+
+def test_sink_file_is_the_offset_store(pg, cfg):
+    """sink.file.path naming the offset store (through a symlinked directory) put the events into the SQLite
+    file and lost the snapshot; validate said ok. Both keys are named, nothing is touched."""
+    s = cfg()
+    (s.dir / "via-link").symlink_to(s.dir)
+    s.config["sink.file.path"] = str(s.dir / "via-link" / "offsets.db")
+    s.write_config()
+    for cmd in ("validate", "run"):
+        r = run_cli(cmd, str(s.cfg_path), timeout=30)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        line = error_line(r.stderr, str(s.cfg_path), "offset.storage.file.filename", "sink.file.path",
+                          "name the same file")
+        assert str((s.dir / "offsets.db").resolve()) in line
+        assert "ok (connector" not in r.stdout
+    assert not (s.dir / "offsets.db").exists()
+    nothing_left(pg, s)
+
+
+def test_two_connectors_one_sink_file(pg, cfg):
+    """Two configs validated or run together may share an offset store (its rows are keyed by connector),
+    never a sink file: the second config's line names the first connector."""
+    a = cfg()
+    b = cfg(**{"sink.file.path": str(a.out)})
+    for cmd in ("validate", "run"):
+        r = run_cli(cmd, str(a.cfg_path), str(b.cfg_path), timeout=30)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        error_line(r.stderr, str(b.cfg_path), "sink.file.path", f"connector {a.name} ({a.cfg_path})",
+                   "name the same file")
+        assert "ok (connector" not in r.stdout  # neither is ok
+    c = cfg(**{"offset.storage.file.filename": a.config["offset.storage.file.filename"]})
+    r = run_cli("validate", str(a.cfg_path), str(c.cfg_path), timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"ok (connector {a.name})" in r.stdout and f"ok (connector {c.name})" in r.stdout
+    for s in (a, b, c):
+        nothing_left(pg, s)

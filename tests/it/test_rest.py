@@ -906,6 +906,92 @@ def test_secrets_hidden_everywhere(serve, pgc, tmp_path):
     assert s.stop() == 0
 
 
+def test_config_provider_allowed_paths(serve, pgc, tmp_path, monkeypatch):
+    """With config.providers.file.param.allowed.paths a client that may create connectors no longer reads any
+    file the daemon can read (into a topic name, say): outside the directories, after '..' and symlinks, a
+    reference is refused naming the config key, the path and the list, and nothing it would read shows.
+    config.providers.env.param.allowlist.pattern does the same for ${env:...}."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "pw").write_text(os.environ["SLUICE_PG_PASSWORD"] + "\n")
+    (tmp_path / "outside.txt").write_text("outside-visible-nowhere\n")
+    (secrets / "escape").symlink_to(tmp_path / "outside.txt")
+    (tmp_path / "secretsx").mkdir()
+    (tmp_path / "secretsx" / "pw").write_text("sibling-visible-nowhere\n")
+    monkeypatch.setenv("SLUICE_OK_TOPIC", "okprefix")
+    monkeypatch.setenv("SLUICE_IT_PRIVATE", "env-visible-nowhere")
+    s = serve(**{"config.providers.file.param.allowed.paths": f"/nonexistent, {secrets}",
+                 "config.providers.env.param.allowlist.pattern": "SLUICE_OK_.*"}).start()
+    refused = [
+        (f"${{file:{tmp_path}/outside.txt}}", "config.providers.file.param.allowed.paths"),
+        (f"${{file:{secrets}/../outside.txt}}", "(resolved: "),
+        (f"${{file:{secrets}/escape}}", "(resolved: "),
+        (f"${{file:{tmp_path}/secretsx/pw}}", "secretsx/pw is outside"),
+        (f"${{file:{tmp_path}/outside.txt:key}}", "outside.txt is outside"),
+        (f"${{dir:{tmp_path}:outside.txt}}", "config.providers.dir.param.allowed.paths"),  # defaults to file's list
+        ("${env:SLUICE_IT_PRIVATE}", "does not match config.providers.env.param.allowlist.pattern (SLUICE_OK_.*)"),
+    ]
+    for ref, what in refused:
+        cfg = pgc.config("rest_allowed", **{"topic.prefix": ref})
+        st, body, _ = s.req("POST", "/connectors", {"name": "leak", "config": cfg})
+        assert st == 400, (ref, st, body)
+        assert "topic.prefix: " in body["message"] and what in body["message"], (ref, body)
+        if "file:" in ref or "dir:" in ref:
+            assert str(secrets) in body["message"], body  # the allowed list is named
+        assert "visible-nowhere" not in json.dumps(body)
+    assert s.ok("GET", "/connectors") == []
+    fine = pgc.config("rest_allowed", **{"database.password": f"${{file:{secrets}/pw}}",
+                                         "topic.prefix": "${env:SLUICE_OK_TOPIC}"})
+    res = s.ok("PUT", "/connector-plugins/postgres/config/validate", {**fine, "name": "fine"})
+    assert res["error_count"] == 0, [c["value"] for c in res["configs"] if c["value"]["errors"]]
+    assert "visible-nowhere" not in s.log_text()
+    assert s.stop() == 0
+    # the settings are checked at start: a relative directory, a pattern that does not compile
+    for key, value, what in [("config.providers.file.param.allowed.paths", "relative/dir", "is not an absolute path"),
+                             ("config.providers.env.param.allowlist.pattern", "(", "is not a regular expression")]:
+        bad = serve(**{key: value})
+        bad.start(wait=False)
+        assert bad.proc.wait(20) == 2
+        assert f"{key}: '{value}' {what}" in bad.log_text(), bad.log_text()
+        bad.proc = None
+
+
+def test_file_clashes_are_refused(pg, serve, pgc, tmp_path):
+    """A connector whose sink file is its own offset store, the worker's config store or another connector's
+    sink file (however spelled) is refused with 400 naming both keys and the other connector; sharing the
+    worker's offset store is how it is meant to be. Connectors loaded at a restart are checked against too."""
+    table(pg, "rest_clash")
+    s = serve().start()
+    a = pgc.config("rest_clash")
+    for sink, what in [(tmp_path / "offsets.db", "offset.storage.file.filename: "),
+                       (tmp_path / "worker.db", "config.storage.file.filename of the worker")]:
+        st, body, _ = s.req("POST", "/connectors", {"name": "own", "config": {**a, "sink.file.path": str(sink)}})
+        assert st == 400 and "sink.file.path" in body["message"] and what in body["message"], body
+        assert "name the same file" in body["message"]
+    s.ok("POST", "/connectors", {"name": "a", "config": a}, want=201)
+    (tmp_path / "link").symlink_to(tmp_path)
+    b = pgc.config("rest_clash", **{"sink.file.path": str(tmp_path / "link" / ".." / tmp_path.name /
+                                                          os.path.basename(a["sink.file.path"]))})
+    st, body, _ = s.req("POST", "/connectors", {"name": "b", "config": b})
+    msg = body["message"]
+    assert st == 400 and "sink.file.path: " in msg and "sink.file.path of connector a" in msg, body
+    st, body, _ = s.req("PUT", "/connectors/b/config", b)
+    assert st == 400 and "of connector a" in body["message"], body
+    res = s.ok("PUT", "/connector-plugins/postgres/config/validate", {**b, "name": "b"})
+    errs = {c["value"]["name"]: c["value"]["errors"] for c in res["configs"] if c["value"]["errors"]}
+    assert list(errs) == ["sink.file.path"] and "of connector a" in errs["sink.file.path"][0], errs
+    s.ok("PUT", "/connectors/a/config", a)  # its own files are no clash
+    c = pgc.config("rest_clash")  # the worker's offset store, shared with a
+    s.ok("POST", "/connectors", {"name": "c", "config": c}, want=201)
+    assert s.stop() == 0
+    s.start()
+    st, body, _ = s.req("POST", "/connectors", {"name": "d", "config": {**c, "sink.file.path": c["sink.file.path"]}})
+    assert st == 400 and "of connector c" in body["message"], body
+    s.ok("DELETE", "/connectors/a", want=204)
+    s.ok("POST", "/connectors", {"name": "b", "config": b}, want=201)  # a's file is free now
+    assert s.stop() == 0
+
+
 def test_offsets_in_kafka(pg, serve, pgc, kafka):
     """offset.storage=kafka: the same endpoints read and write Connect's offsets topic."""
     t = table(pg, "rest_koff", [1, 2])

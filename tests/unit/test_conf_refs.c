@@ -276,8 +276,8 @@ static void test_file_uses(void) {
     sl_file_uses_add(&u, "sink.file.path", "./same.db", SL_PF_FILE_OUT, "connector a", 0);
     sl_file_uses_add(&u, "offset.storage.file.filename", abs, SL_PF_FILE_OUT | SL_PF_FILE_SHARED, "connector a", 0);
     CHECK(sl_file_uses_check(&u, 2, &errs) == 1);
-    CHECK(errs.n == 1 && strstr(errs.msg[0], "sink.file.path: './same.db' is the file offset.storage.file.filename "
-                                              "names") && !strstr(errs.msg[0], " of connector"));
+    CHECK(errs.n == 1 && strstr(errs.msg[0], "sink.file.path: './same.db' and offset.storage.file.filename (")
+          && strstr(errs.msg[0], "name the same file") && !strstr(errs.msg[0], " of connector"));
     sl_errs_free(&errs);
     /* another connector's offset store through a symlink: shared stores may meet, a sink may not */
     sl_file_uses_add(&u, "offset.storage.file.filename", link, SL_PF_FILE_OUT | SL_PF_FILE_SHARED, "connector b", 1);
