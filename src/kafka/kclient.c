@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,16 +231,61 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     pthread_mutex_unlock(&hard_lock);
 }
 
-int sl_kafka_hard_error(const rd_kafka_t *rk, char *out, size_t outsz) {
+/* One configuration value of client rk into buf ("" when unset). */
+static const char *conf_value(rd_kafka_t *rk, const char *key, char *buf, size_t bufsz) {
+    size_t n = bufsz;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), key, buf, &n) != RD_KAFKA_CONF_OK) buf[0] = '\0';
+    return buf;
+}
+
+/* "<bootstrap> (<protocol>[, SASL mechanism M, user U])": where rk connects and as whom, never with what password. */
+static void describe_client(rd_kafka_t *rk, char *out, size_t outsz) {
+    char servers[256], proto[32], mech[64], user[128];
+    conf_value(rk, "bootstrap.servers", servers, sizeof servers);
+    conf_value(rk, "security.protocol", proto, sizeof proto);
+    for (char *p = proto; *p; p++) *p = (char)toupper((unsigned char)*p);
+    int n = snprintf(out, outsz, "%s (%s", servers, proto);
+    if (n > 0 && (size_t)n < outsz && strncmp(proto, "SASL", 4) == 0)
+        n += snprintf(out + n, outsz - (size_t)n, ", SASL mechanism %s, user %s",
+                      conf_value(rk, "sasl.mechanisms", mech, sizeof mech),
+                      *conf_value(rk, "sasl.username", user, sizeof user) ? user : "(none)");
+    if (n > 0 && (size_t)n < outsz) snprintf(out + n, outsz - (size_t)n, ")");
+}
+
+int sl_kafka_hard_error(rd_kafka_t *rk, char *out, size_t outsz) {
+    char msg[sizeof hard[0].msg];
     int found = 0;
     pthread_mutex_lock(&hard_lock);
     size_t slot = ((uintptr_t)rk >> 4) % (sizeof hard / sizeof hard[0]);
     if (hard[slot].rk == rk) {
-        snprintf(out, outsz, "%s", hard[slot].msg);
+        snprintf(msg, sizeof msg, "%s", hard[slot].msg);
         found = 1;
     }
     pthread_mutex_unlock(&hard_lock);
+    if (found) {
+        char who[512];
+        describe_client(rk, who, sizeof who);
+        snprintf(out, outsz, "cannot talk to the Kafka cluster at %s: %s", who, msg);
+    }
     return found;
+}
+
+int sl_kafka_poll_hard_error(rd_kafka_t *rk, char *out, size_t outsz) {
+    rd_kafka_poll(rk, 0); /* serves the error callback */
+    return sl_kafka_hard_error(rk, out, outsz);
+}
+
+rd_kafka_resp_err_t sl_kafka_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
+                                      int timeout_ms, char *errstr, size_t errsz) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int64_t deadline = sl_mono_ms() + timeout_ms;
+    for (int64_t left = timeout_ms; left > 0; left = deadline - sl_mono_ms()) {
+        err = rd_kafka_metadata(rk, 0, rkt, md, left < 500 ? (int)left : 500);
+        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT) break;
+        if (sl_kafka_poll_hard_error(rk, errstr, errsz)) return RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    }
+    if (err) snprintf(errstr, errsz, "%s", rd_kafka_err2str(err));
+    return err;
 }
 
 void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what) {
@@ -292,26 +338,19 @@ void sl_kafka_forget(const rd_kafka_t *rk) {
     pthread_mutex_unlock(&hard_lock);
 }
 
-/* 1: exists, 0: unknown to the broker, -1: error. Asks in 500 ms slices so that an
- * authentication or TLS failure ends the wait at once, with its reason. */
+/* 1: exists, 0: unknown to the broker, -1: error (an authentication or TLS failure at once). */
 static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errsz) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    char hard_err[384];
-    for (int waited = 0; waited < timeout_ms; waited += 500) {
-        err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms - waited < 500 ? timeout_ms - waited : 500);
-        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT) break;
-        rd_kafka_poll(rk, 0); /* serves error callbacks */
-        if (sl_kafka_hard_error(rk, hard_err, sizeof hard_err)) {
-            rd_kafka_topic_destroy(rkt);
-            snprintf(errstr, errsz, "cannot talk to the Kafka cluster: %s", hard_err);
-            return -1;
-        }
-    }
+    char why[768];
+    rd_kafka_resp_err_t err = sl_kafka_metadata(rk, rkt, &md, timeout_ms, why, sizeof why);
     rd_kafka_topic_destroy(rkt);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        snprintf(errstr, errsz, "%s", why);
+        return -1;
+    }
     if (err) {
-        snprintf(errstr, errsz, "topic %s: metadata request failed: %s", topic, rd_kafka_err2str(err));
+        snprintf(errstr, errsz, "topic %s: metadata request failed: %s", topic, why);
         return -1;
     }
     int rc = 0;
@@ -412,11 +451,11 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
     int rc = -1, records = 0;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(c, 0, rkt, &md, 30000);
+    rd_kafka_resp_err_t e = sl_kafka_metadata(c, rkt, &md, 30000, err, sizeof err);
     rd_kafka_topic_destroy(rkt);
     if (e || md->topic_cnt != 1 || md->topics[0].err) {
         snprintf(errstr, errsz, "%s: topic %s (%s): %s", what, topic, topic_key,
-                 rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+                 e ? err : rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
         goto out;
     }
     int np = md->topics[0].partition_cnt;
@@ -437,15 +476,15 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
     char *at_end = sl_calloc((size_t)(np ? np : 1), 1);
     int ends = 0;
     int64_t deadline = sl_mono_ms() + timeout_ms;
-    char hard[384];
+    char hard[768];
     while (ends < np) {
         if (sl_mono_ms() > deadline) {
             snprintf(errstr, errsz, "%s: topic %s (%s) not read to its end within %d ms", what, topic, topic_key,
                      timeout_ms);
             goto out_free;
         }
-        if (sl_kafka_hard_error(c, hard, sizeof hard)) {
-            snprintf(errstr, errsz, "%s: reading topic %s: cannot talk to the Kafka cluster: %s", what, topic, hard);
+        if (sl_kafka_poll_hard_error(c, hard, sizeof hard)) {
+            snprintf(errstr, errsz, "%s: reading topic %s: %s", what, topic, hard);
             goto out_free;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);

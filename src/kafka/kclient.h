@@ -112,8 +112,23 @@ rd_kafka_t *sl_kafka_store_producer(const sl_kafka_client *kc, const sl_config *
 /* librdkafka log lines and errors go to sluice's log (set on conf); errors that retrying
  * cannot heal (authentication, TLS, fatal) are also kept for sl_kafka_hard_error. */
 void sl_kafka_conf_logging(rd_kafka_conf_t *conf, const char *what);
-/* 1 with the reason in out when client rk has met such an error, else 0. */
-int sl_kafka_hard_error(const rd_kafka_t *rk, char *out, size_t outsz);
+/*
+ * 1 when client rk has met such an error, with out = "cannot talk to the Kafka cluster at
+ * <bootstrap.servers> (<security.protocol>[, SASL mechanism M, user U]): <librdkafka's reason>"
+ * (never a password); else 0. Only what the error callback has seen counts: see
+ * sl_kafka_poll_hard_error.
+ */
+int sl_kafka_hard_error(rd_kafka_t *rk, char *out, size_t outsz);
+/* The same after serving rk's main queue (rd_kafka_poll(rk, 0), which runs the error callback): for
+ * a blocking wait's slices. Not on a consumer after rd_kafka_poll_set_consumer. */
+int sl_kafka_poll_hard_error(rd_kafka_t *rk, char *out, size_t outsz);
+/*
+ * rd_kafka_metadata (of rkt, or of the brokers alone when NULL) in 500 ms slices, ending at once on an error
+ * retrying cannot heal: then RD_KAFKA_RESP_ERR__AUTHENTICATION with sl_kafka_hard_error's message
+ * in errstr. Other errors: their code, librdkafka's text in errstr.
+ */
+rd_kafka_resp_err_t sl_kafka_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
+                                      int timeout_ms, char *errstr, size_t errsz);
 /* Call before rd_kafka_destroy(rk) (its address may be reused). */
 void sl_kafka_forget(const rd_kafka_t *rk);
 

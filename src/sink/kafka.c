@@ -31,6 +31,7 @@
 #include <string.h>
 
 #define TXN_TIMEOUT_MS 60000
+#define PROBE_TIMEOUT_MS 15000 /* open(): how long the cluster has to answer */
 #define STOP_GRACE_MS 30000 /* how long a stopping connector still waits for an unanswering broker */
 
 typedef struct kafka_conf {
@@ -161,6 +162,48 @@ static int txn_error(kafka_sink *s, rd_kafka_error_t *e, const char *what, char 
     return -1;
 }
 
+/* Asks the cluster for its brokers, so that an unreachable cluster, wrong credentials or TLS
+ * settings fail the start (wrong credentials at once) before the source touches its database. */
+static int probe(kafka_sink *s, char *errstr, size_t errsz) {
+    const struct rd_kafka_metadata *md = NULL;
+    char why[768];
+    rd_kafka_resp_err_t e = sl_kafka_metadata(s->rk, NULL, &md, PROBE_TIMEOUT_MS, why, sizeof why);
+    if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        snprintf(errstr, errsz, "kafka sink: %s", why);
+        return -1;
+    }
+    if (e) {
+        snprintf(errstr, errsz, "kafka sink: bootstrap.servers %s: no answer from the Kafka cluster within %d ms: %s",
+                 sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, why);
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+/*
+ * Registers the transactional.id with the coordinator and fences older instances. Waits in
+ * slices (init_transactions resumes where a timed-out call left off), serving the error
+ * callback between them, so that wrong credentials or TLS settings end the start at once
+ * instead of after TXN_TIMEOUT_MS.
+ */
+static int init_txn(kafka_sink *s, char *errstr, size_t errsz) {
+    int64_t deadline = sl_mono_ms() + TXN_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - sl_mono_ms();
+        rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, left < 500 ? (int)(left > 0 ? left : 1) : 500);
+        if (!e) return 0;
+        if (!rd_kafka_error_is_retriable(e) || sl_mono_ms() >= deadline)
+            return txn_error(s, e, "kafka sink: init_transactions", errstr, errsz);
+        rd_kafka_error_destroy(e);
+        char hard[768];
+        if (sl_kafka_poll_hard_error(s->rk, hard, sizeof hard)) {
+            snprintf(errstr, errsz, "kafka sink: init_transactions: %s", hard);
+            return -1;
+        }
+    }
+}
+
 static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     const sl_core_conf *core = sl_ctx_core(ctx);
     kafka_sink *s = sl_calloc(1, sizeof *s);
@@ -210,10 +253,9 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         rd_kafka_conf_destroy(conf);
         return -1;
     }
+    if (!s->eos && probe(s, errstr, errsz) < 0) return -1;
     if (s->eos) {
-        /* Registers the transactional.id with the coordinator and fences older instances. */
-        rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, TXN_TIMEOUT_MS);
-        if (e) return txn_error(s, e, "kafka sink: init_transactions", errstr, errsz);
+        if (init_txn(s, errstr, errsz) < 0) return -1;
         s->offsets_rkt = rd_kafka_topic_new(s->rk, core->offset_topic, NULL);
         SL_INFO("sink", "exactly-once producer ready transactional.id=%s offsets_topic=%s", txid, core->offset_topic);
     }

@@ -9,8 +9,12 @@ $SLUICE_KAFKA_CA), both made by `scripts/services.sh start kafka`.
 - Kafka source through SASL (SCRAM-SHA-512) into the file sink: every record arrives, the group commits;
 - refused: a wrong password (PLAIN and SCRAM) makes sluice fail with the broker's authentication error in
   its log and no stored offset; SSL without the CA fails with a certificate verification error. These runs
-  wait for librdkafka's 30 s metadata timeout, so they are started at module setup and run beside the
-  other tests; the last tests of the module only collect their outcome.
+  are started at module setup and run beside the other tests; the last tests of the module only collect
+  their outcome;
+- fail fast: with a wrong password each Kafka client's start-up wait (the exactly-once producer's
+  init_transactions, the at-least-once sink's probe, the Kafka offset store, the Kafka source's probe) ends
+  within seconds, far inside its timeout, with an error naming the mechanism, the user and the listener
+  and not the password, before a PostgreSQL source has created its slot.
 """
 import json
 import os
@@ -22,7 +26,8 @@ import psycopg2
 import pytest
 
 from conftest import (Sluice, kafka_bootstrap, kafka_consume_all, kafka_create_topic, kafka_delete_topics,
-                      kafka_produce, log_text, pg_params, run_cli, sql, start_run, wait_streaming, wait_until)
+                      kafka_produce, log_text, pg_params, run_cli, slot_row, sql, start_run, wait_streaming,
+                      wait_until)
 
 JAAS_PLAIN = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="{u}" password="{p}";'
 WRONG_PASSWORD = "not-" + uuid.uuid4().hex[:10]
@@ -227,3 +232,68 @@ def test_refused(refused_runs, name):
     assert not offsets_listed(s), "an offset was stored although nothing reached Kafka"
     if password:
         assert_secret_absent(s, password)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a wrong password fails fast in every Kafka client's start-up wait, whatever the client waits for
+
+FAST_FAIL_S = 15  # every start-up wait below is 30 s (metadata) or 60 s (init_transactions, store load) or more
+
+
+def fast_fail_config(tmp_path, pg, prefix, table, kind, password):
+    """A connector whose Kafka client of kind (eos / sink / offset_store / source) uses a wrong password."""
+    if kind == "source":
+        s = Sluice(tmp_path, pg)
+        s.config = {"connector.class": "kafka", "topics": prefix + "src", "sink.type": "file",
+                    "sink.file.path": str(s.out), "offset.storage.file.filename": str(tmp_path / "offsets.db"),
+                    "poll.interval.ms": "100", "log.level": "debug"}
+        s.config.update(client_config("scram_sha_512", password))
+        s.name = "ks-" + uuid.uuid4().hex[:8]
+        s.write_config()
+        return s
+    if kind == "offset_store":  # file sink, offsets in Kafka
+        s = Sluice(tmp_path, pg, **{"topic.prefix": prefix + "pg", "table.include.list": f"public.{table}",
+                                    "log.level": "debug"})
+        s.config.update({"offset.storage": "kafka", "offset.storage.topic": prefix + "offsets"})
+        s.config.update(client_config("scram_sha_512", password))
+        s.write_config()
+        return s
+    s = pg_kafka(tmp_path, pg, prefix, table, "scram_sha_512", password)
+    if kind == "eos":
+        # The transaction timeout (and so librdkafka's wait in init_transactions) far beyond FAST_FAIL_S.
+        s.config.update({"exactly.once.support": "required", "offset.storage.topic": prefix + "offsets",
+                         "producer.override.transaction.timeout.ms": "600000"})
+        s.write_config()
+    return s
+
+
+@pytest.mark.parametrize("kind", ["eos", "sink", "offset_store", "source"])
+def test_wrong_password_fails_fast(pg, kafka, tables, tmp_path, kind):
+    e = sec()
+    table = tables(f"it_ksec_ff_{kind}", "id int PRIMARY KEY, v text", f"INSERT INTO it_ksec_ff_{kind} VALUES (1, 'x')")
+    s = fast_fail_config(tmp_path, pg, kafka.prefix, table, kind, WRONG_PASSWORD)
+    try:
+        t0 = time.time()
+        start_run(s)
+        try:
+            rc = s.proc.wait(FAST_FAIL_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{kind}: sluice still running after {FAST_FAIL_S} s:\n{log_text(s)[-3000:]}")
+        elapsed = time.time() - t0
+        text = log_text(s)
+        # A sink or store that cannot connect stops the start before the source touches its database.
+        slot = slot_row(pg, s.slot) if kind != "source" else None
+    finally:
+        s.kill9()
+        s.cleanup()
+    assert rc != 0, text[-3000:]
+    assert elapsed < FAST_FAIL_S
+    errors = [l for l in text.splitlines() if " ERROR " in l]
+    assert errors, text[-3000:]
+    # The error names what failed, the mechanism, the user and the listener; never the password.
+    last = errors[-1]
+    assert "authentication" in last.lower(), last
+    assert "SCRAM-SHA-512" in last and f"user {e['user']}" in last and e["sasl"] in last, last
+    assert_secret_absent(s, WRONG_PASSWORD)
+    assert "failed to start" in last, last
+    assert slot is None, f"slot {s.slot} created although the Kafka client could not connect"

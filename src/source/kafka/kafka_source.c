@@ -562,13 +562,20 @@ fail:
     return NULL;
 }
 
-/* A wrong bootstrap.servers fails the start instead of a silent wait. */
+/* A wrong bootstrap.servers fails the start instead of a silent wait, wrong credentials (or TLS
+ * settings) at once and for good. Runs before rd_kafka_poll_set_consumer, so that the wait's
+ * slices can serve the error callback. */
 static int probe(kafka_source *s, char *errstr, size_t errsz) {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, NULL, &md, PROBE_TIMEOUT_MS);
+    char why[768];
+    rd_kafka_resp_err_t e = sl_kafka_metadata(s->rk, NULL, &md, PROBE_TIMEOUT_MS, why, sizeof why);
+    if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        snprintf(errstr, errsz, "kafka source consumer: %s", why);
+        return -1;
+    }
     if (e) {
         snprintf(errstr, errsz, "bootstrap.servers %s: no answer from the Kafka cluster within %d ms: %s",
-                 sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, rd_kafka_err2str(e));
+                 sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, why);
         return SL_RETRY;
     }
     SL_INFO("kafka", "connected bootstrap.servers=%s brokers=%d", sl_ctx_core(s->ctx)->kafka.bootstrap,
@@ -656,9 +663,9 @@ static int ks_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         snprintf(errstr, errsz, "kafka source consumer: %s", err);
         return -1;
     }
-    rd_kafka_poll_set_consumer(s->rk);
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
+    rd_kafka_poll_set_consumer(s->rk);
     if (!blank(core->dlq_topic) && core->err_tolerance == SL_TOL_ALL && open_dlq(s, errstr, errsz) < 0) return -1;
     return subscribe(s, errstr, errsz);
 }
