@@ -308,6 +308,11 @@ const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; 
 const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
 const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
 const sl_config *sl_ctx_config(const sl_ctx *x) { return x->conn->cfg; }
+bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
+    const sl_core_conf *c = &x->conn->core;
+    return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&
+                                         sl_batch_bytes(b) >= (size_t)c->max_queue_bytes);
+}
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return &x->conn->dbz; }
 /* Set on a connector's source thread: the connector it runs. */
 static _Thread_local const sl_connector *source_thread_of;

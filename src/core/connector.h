@@ -108,6 +108,10 @@ void sl_ctx_set_partition(sl_ctx *x, const char *partition_json);
  * partition at start, or after a reconnect the newest offset already handed
  * to the sink (everything before it will be delivered). NULL: none. */
 const char *sl_ctx_stored_offset(sl_ctx *x);
+/* Whether a source should hand b on before adding to it: it holds max.batch.size records, or
+ * max.queue.size.in.bytes bytes (when set), so that very large values do not pile up in one batch
+ * beyond what the queue would hold. */
+bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);

@@ -103,6 +103,7 @@ static void bs_flush(bsink *s) {
             s->out->data[s->out->len++] = hx[s->buf[i] & 15];
         }
     } else {
+        sl_buf_reserve(s->out, (s->n + 2) / 3 * 4); /* may spill: only after it is len where base64 starts */
         size_t from = s->out->len;
         sl_buf_put_base64(s->out, s->buf, s->n);
         if (s->mode == BS_B64URL)
@@ -738,7 +739,14 @@ static int hexval(char c) {
     return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* bytea text (hex "\x0102" or escape format) in the configured binary.handling.mode. */
+/* An escape-format bytea octal escape (backslash, three octal digits, the first 0-3) at s[0]. */
+static bool escape_octal(const char *s, size_t n) {
+    return n >= 4 && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7';
+}
+
+/* bytea text (hex "\x0102" or escape format) in the configured binary.handling.mode. The text is
+ * checked before anything is written, so a malformed value never fails half-way through (after a
+ * spilling buffer may have handed part of it on, see sl_buf). */
 static bool put_bytea(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out) {
     bsink bs;
     if (n >= 2 && s[0] == '\\' && s[1] == 'x') {
@@ -750,18 +758,20 @@ static bool put_bytea(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out
         bs_end(&bs);
         return true;
     }
-    size_t start = out->len;
+    /* escape format: checked whole first, so that nothing written has to be taken back */
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\\') continue;
+        if (i + 1 < n && s[i + 1] == '\\') i++;
+        else if (escape_octal(s + i, n - i)) i += 3;
+        else return false;
+    }
     bs_begin(&bs, out, bin_mode(o));
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\\') bs_byte(&bs, (uint8_t)s[i]);
-        else if (i + 1 < n && s[i + 1] == '\\') bs_byte(&bs, '\\'), i++;
-        else if (i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
-                 s[i + 3] >= '0' && s[i + 3] <= '7') {
+        else if (s[i + 1] == '\\') bs_byte(&bs, '\\'), i++;
+        else {
             bs_byte(&bs, (uint8_t)((s[i + 1] - '0') << 6 | (s[i + 2] - '0') << 3 | (s[i + 3] - '0')));
             i += 3;
-        } else {
-            out->len = start;
-            return false;
         }
     }
     bs_end(&bs);
@@ -1707,6 +1717,27 @@ static void put_unchanged(const sl_dbz_opts *o, const sl_column *c, sl_buf *out)
     }
 }
 
+#define SPILL_VALUE_BYTES 65536 /* smaller values are held: cheaper than asking writes_through */
+/*
+ * Types whose writer cannot fail once it has begun (text is written as it is, bytea is checked
+ * first): only these may be handed on by a spilling buffer while they are written, so that one very
+ * large value is never whole in the sink's memory. The others are held (sl_buf_hold) in case a
+ * malformed value has to be taken back.
+ */
+static bool writes_through(const sl_dbz_opts *o, const sl_column *c) {
+    switch (c->type) {
+    case SL_T_STRING: return pg_ext_type(o, c) != PGX_HSTORE;
+    case SL_T_UUID:
+    case SL_T_JSON:
+    case SL_T_XML:
+    case SL_T_ENUM:
+    case SL_T_SET:
+    case SL_T_UNKNOWN:
+    case SL_T_BYTES: return true;
+    default: return false;
+    }
+}
+
 void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *v, sl_buf *out) {
     bool my = is_binlog(o);
     const char *data = v && v->data ? v->data : "";
@@ -1723,12 +1754,16 @@ void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *
         else put_fallback(o, c, out);
     } else if (v->flags & SL_CELL_UNCHANGED) {
         put_unchanged(o, c, out);
+    } else if (len >= SPILL_VALUE_BYTES && writes_through(o, c)) {
+        if (!put_value(o, c, c->type, false, data, len, out)) sl_buf_puts(out, "null"); /* nothing written */
     } else {
         size_t mark = out->len;
+        sl_buf_hold(out);
         if (!put_value(o, c, c->type, false, data, len, out)) { /* malformed: null, never a crash */
             out->len = mark;
             sl_buf_puts(out, "null");
         }
+        sl_buf_unhold(out);
     }
 }
 

@@ -5,7 +5,8 @@
  * the Debezium event. A delete is followed by a tombstone line (value null)
  * when tombstones.on.delete is true.
  *
- * Lines are encoded into one buffer and written with write(2); flush()
+ * Lines are encoded into one buffer and written with write(2) (a line
+ * larger than twice the buffer in pieces as it is encoded); flush()
  * writes the rest and fsyncs, and only then does the runtime treat the
  * records as durable. On open, a torn last line left by a crash is cut off,
  * so every line in the file is whole.
@@ -35,6 +36,7 @@ typedef struct file_sink {
     bool fsync;
     size_t buffer_bytes;
     sl_buf out, scratch;
+    int spill_errno; /* a write of spill_out failed */
     /* The headers of the last record written, encoded: change events of a batch share one array of
      * context headers (core/ctxhdr), written once per batch instead of once per record. */
     const sl_header *hdr_of;
@@ -59,19 +61,34 @@ static void file_check(void *settings, sl_config *cfg, sl_errs *errs) {
     if (!fc->path || !*fc->path) sl_errs_add(errs, "sink.file.path: required when sink.type=file (a file path)");
 }
 
-static int write_all(file_sink *s, char *errstr, size_t errsz) {
+/* Writes p[0, n) to the file; 0 or an errno. */
+static int write_bytes(file_sink *s, const char *p, size_t n) {
     size_t off = 0;
-    while (off < s->out.len) {
-        ssize_t n = write(s->fd, s->out.data + off, s->out.len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            snprintf(errstr, errsz, "write failed: %s", strerror(errno));
-            return -1;
-        }
-        off += (size_t)n;
+    while (off < n) {
+        ssize_t w = write(s->fd, p + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno;
+        off += (size_t)w;
     }
-    if (s->ctx) sl_ctx_bytes_written(s->ctx, off);
+    if (s->ctx) sl_ctx_bytes_written(s->ctx, n);
+    return 0;
+}
+
+/* The out buffer's spill (util/buf): a line too large to gather goes to the file in pieces as it is
+ * encoded, so a very large value is not held whole a second time. A crash mid-line leaves a torn
+ * line, which open cuts off; nothing counts as durable before flush. The first error is kept. */
+static void spill_out(void *arg, const char *p, size_t n) {
+    file_sink *s = arg;
+    if (!s->spill_errno) s->spill_errno = write_bytes(s, p, n);
+}
+
+static int write_all(file_sink *s, char *errstr, size_t errsz) {
+    int e = s->spill_errno ? s->spill_errno : write_bytes(s, s->out.data, s->out.len);
     sl_buf_reset(&s->out);
+    if (e) {
+        snprintf(errstr, errsz, "write failed: %s", strerror(e));
+        return -1;
+    }
     return 0;
 }
 
@@ -119,6 +136,7 @@ static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_
     s->fsync = do_fsync;
     s->buffer_bytes = bufsz;
     sl_buf_init(&s->out);
+    sl_buf_set_spill(&s->out, spill_out, s, 2 * bufsz); /* lines are written whole below this */
     sl_buf_init(&s->scratch);
     sl_buf_init(&s->hdr);
     *out = s;
@@ -182,7 +200,7 @@ static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
         put_line(s, o, r, false);
         /* as Debezium's EventDispatcher: every delete, keyed or not, is followed by its tombstone */
         if (tombstones && r->op == SL_OP_DELETE && r->table) put_line(s, o, r, true);
-        if (s->out.len >= s->buffer_bytes && write_all(s, errstr, errsz) < 0) return -1;
+        if ((s->out.len >= s->buffer_bytes || s->spill_errno) && write_all(s, errstr, errsz) < 0) return -1;
     }
     return 0;
 }

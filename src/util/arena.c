@@ -14,7 +14,13 @@ struct sl_arena_chunk {
     _Alignas(16) char data[];
 };
 
-void sl_arena_init(sl_arena *a) { a->head = NULL, a->used = 0, a->reserved = 0; }
+struct sl_arena_block {
+    sl_arena_block *next;
+    void *p;
+    void (*release)(void *);
+};
+
+void sl_arena_init(sl_arena *a) { a->head = NULL, a->adopted = NULL, a->used = 0, a->reserved = 0; }
 
 void *sl_arena_alloc(sl_arena *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
@@ -47,7 +53,16 @@ char *sl_arena_strndup(sl_arena *a, const char *s, size_t n) {
     return d;
 }
 
+void sl_arena_adopt(sl_arena *a, void *p, size_t n, void (*release)(void *)) {
+    sl_arena_block *b = sl_arena_alloc(a, sizeof *b); /* the list lives in the arena too */
+    b->p = p, b->release = release;
+    b->next = a->adopted;
+    a->adopted = b;
+    a->reserved += n;
+}
+
 void sl_arena_free(sl_arena *a) {
+    for (sl_arena_block *b = a->adopted; b; b = b->next) b->release(b->p);
     for (sl_arena_chunk *c = a->head, *n; c; c = n) {
         n = c->next;
         sl_free(c);

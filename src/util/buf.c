@@ -5,15 +5,45 @@
 #include <stdio.h>
 #include <string.h>
 
-void sl_buf_init(sl_buf *b) { b->data = NULL, b->len = b->cap = 0; }
+void sl_buf_init(sl_buf *b) { memset(b, 0, sizeof *b); }
 void sl_buf_free(sl_buf *b) { sl_free(b->data), sl_buf_init(b); }
 void sl_buf_reset(sl_buf *b) { b->len = 0; }
 
+void sl_buf_set_spill(sl_buf *b, sl_buf_spill_fn *fn, void *arg, size_t spill_at) {
+    b->spill = fn, b->spill_arg = arg, b->spill_at = spill_at;
+}
+
+void sl_buf_spill(sl_buf *b) {
+    if (!b->spill || b->hold || !b->len) return;
+    b->spill(b->spill_arg, b->data, b->len);
+    b->len = 0;
+}
+
+/* Whether a write of extra more bytes should hand the buffer on instead of growing it. */
+static bool spills(const sl_buf *b, size_t extra) { return b->spill && !b->hold && b->len + extra + 1 > b->spill_at; }
+
 void sl_buf_grow(sl_buf *b, size_t extra) {
+    if (spills(b, extra)) {
+        sl_buf_spill(b);
+        if (extra + 1 <= b->cap) return;
+    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1) cap *= 2;
     b->data = sl_realloc(b->data, cap);
     b->cap = cap;
+}
+
+void sl_buf_put_slow(sl_buf *b, const void *p, size_t n) {
+    if (spills(b, n)) {
+        sl_buf_spill(b);
+        if (n + 1 > b->spill_at) { /* too large to gather: straight through */
+            b->spill(b->spill_arg, p, n);
+            return;
+        }
+    }
+    sl_buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
 }
 
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) {
@@ -66,7 +96,7 @@ void sl_buf_put_i64(sl_buf *b, int64_t v) {
 
 void sl_buf_put_json_str(sl_buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789ABCDEF"; /* Jackson writes upper-case \u escapes */
-    sl_buf_reserve(b, n + 2);
+    sl_buf_reserve(b, (n < 65536 ? n : 65536) + 2); /* not all of a huge string: it may spill */
     b->data[b->len++] = '"';
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {

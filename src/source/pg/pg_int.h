@@ -70,6 +70,7 @@ typedef struct pg_source {
     uint64_t start_lsn;
     uint64_t stream_until;    /* non-zero: stop streaming at this WAL position (initial_only catching up) */
     uint64_t snapshot_txid;   /* the snapshot transaction's id (its records' source.txId), 0 if none */
+    size_t snapshot_max_row;  /* the largest COPY row the snapshot read (libpq's buffer on sql is as large) */
     /* Stream state. */
     pg_rel *rels;
     int nrels, rels_cap;
@@ -116,6 +117,15 @@ int pg_snapshot_run(pg_source *s);
 /* Hands on the current batch (it carries an offset) and waits until that offset is stored. */
 int pg_emit_durable(pg_source *s);
 int pg_emit_batch(pg_source *s);
+/*
+ * Keeps [data, data + len) of buf, a PQgetCopyData buffer of n bytes that this takes over, in the
+ * current batch: copied into its arena (buf freed) or, from PG_ADOPT_BYTES on, buf itself adopted
+ * by the arena (no copy: a 50 MB value is not held twice). Returns where the bytes now are; they
+ * may be changed in place.
+ */
+#define PG_ADOPT_BYTES 65536
+#define PG_RECONNECT_AFTER_BYTES (8u << 20) /* see release_copy_buffer in pg_source.c */
+char *pg_keep_message(pg_source *s, char *buf, size_t n, char *data, size_t len);
 /* Appends Debezium's __debezium.context.* headers to r (a record of the current batch). */
 void pg_context_headers(pg_source *s, sl_record *r);
 /* The source offset; snapshot_running marks the position a snapshot started from before its first row. */

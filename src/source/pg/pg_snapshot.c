@@ -146,13 +146,13 @@ static int snapshot_table(pg_source *s, uint32_t oid, bool first_table, int64_t 
     char *line;
     int n;
     while ((n = PQgetCopyData(s->sql, &line, 0)) > 0) {
-        if (s->batch->n >= batch_max && pg_emit_batch(s) < 0) {
+        if ((s->batch->n >= batch_max || sl_ctx_batch_full(s->ctx, s->batch)) && pg_emit_batch(s) < 0) {
             PQfreemem(line);
             goto out; /* stopping */
         }
         sl_record *rec = sl_batch_add(s->batch, t);
-        char *copy = sl_arena_memdup(&s->batch->arena, line, (size_t)n);
-        PQfreemem(line);
+        if ((size_t)n > s->snapshot_max_row) s->snapshot_max_row = (size_t)n;
+        char *copy = pg_keep_message(s, line, (size_t)n, line, (size_t)n);
         rec->op = SL_OP_READ;
         rec->snapshot = done > 0 ? SL_SNAP_TRUE : first_table ? SL_SNAP_FIRST : SL_SNAP_FIRST_IN_DC;
         rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));

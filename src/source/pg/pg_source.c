@@ -7,8 +7,9 @@
  *          creates the publication and the slot (with an exported snapshot
  *          when a snapshot is due).
  * run():   the snapshot, then START_REPLICATION and the receive loop: each
- *          XLogData payload is copied once into the batch arena and decoded
- *          there, so cells point at it. A batch carries the offset of the
+ *          XLogData payload is copied once into the batch arena (a very
+ *          large one is adopted as libpq returned it) and decoded there, so
+ *          cells point at it. A batch carries the offset of the
  *          last commit it contains; keepalives outside a transaction advance
  *          the offset too, so a slot on an idle or filtered-out database
  *          still moves. Standby status updates report only the LSN the
@@ -161,6 +162,16 @@ int pg_emit_durable(pg_source *s) {
     s->origin_batch = NULL;
     sl_ctxhdr_new_batch(&s->ctxhdr);
     return sl_ctx_emit_durable(s->ctx, b);
+}
+
+char *pg_keep_message(pg_source *s, char *buf, size_t n, char *data, size_t len) {
+    if (n >= PG_ADOPT_BYTES) {
+        sl_arena_adopt(&s->batch->arena, buf, n, PQfreemem);
+        return data;
+    }
+    char *copy = sl_arena_memdup(&s->batch->arena, data, len);
+    PQfreemem(buf);
+    return copy;
 }
 
 /* ---- start-up ---- */
@@ -640,11 +651,21 @@ static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     s->in_txn = false;
 }
 
-/* Decodes one XLogData payload, copied into the current batch's arena. */
-static int on_xlogdata(pg_source *s, const char *data, size_t len, uint64_t wal_start) {
+/*
+ * Decodes one XLogData message (buf of n bytes from PQgetCopyData, which this takes over): its
+ * payload is copied into the current batch's arena, or, from PG_ADOPT_BYTES on, the buffer itself
+ * goes to the batch (sl_arena_adopt), so a very large value is never in memory twice on this side
+ * of libpq.
+ */
+static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     char errstr[512];
-    if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size && pg_emit_batch(s) < 0) return -1;
-    char *copy = sl_arena_memdup(&s->batch->arena, data, len);
+    uint64_t wal_start = get_be64(buf + 1);
+    size_t len = n - 25;
+    if (sl_ctx_batch_full(s->ctx, s->batch) && pg_emit_batch(s) < 0) {
+        PQfreemem(buf);
+        return -1;
+    }
+    const char *copy = pg_keep_message(s, buf, n, buf + 25, len);
     sl_pgo_msg m;
     if (sl_pgo_decode(copy, len, false, &m, &s->scratch, errstr, sizeof errstr) < 0) {
         sl_ctx_fail(s->ctx, "at LSN %X/%X: %s", (unsigned)(wal_start >> 32), (unsigned)wal_start, errstr);
@@ -819,8 +840,7 @@ static int stream(pg_source *s) {
         }
         if (buf[0] == 'w' && n >= 25) {
             if (s->batch->n == 0) batch_started = sl_mono_ms();
-            int rc = on_xlogdata(s, buf + 25, (size_t)n - 25, get_be64(buf + 1));
-            PQfreemem(buf);
+            int rc = on_xlogdata(s, buf, (size_t)n); /* takes buf */
             if (rc == SL_RETRY) return rc;
             if (rc < 0) return sl_ctx_stopping(s->ctx) ? 0 : -1;
             if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && pg_emit_batch(s) < 0) break;
@@ -853,6 +873,26 @@ static int stream(pg_source *s) {
 
 static int pg_run_once(pg_source *s);
 
+/*
+ * libpq keeps a connection's input buffer as large as the largest message it received, for the
+ * connection's life: after a snapshot that read a very large row, the regular connection is opened
+ * anew so that the buffer is not held beside the stream's own. (The replication connection's
+ * buffer stays as large as the largest change; see the memory notes in docs/ARCHITECTURE.md.)
+ */
+static void release_copy_buffer(pg_source *s) {
+    if (s->snapshot_max_row < PG_RECONNECT_AFTER_BYTES) return;
+    char err[512];
+    PGconn *fresh = pg_connect(s->cf, false, err, sizeof err);
+    if (!fresh) { /* the old connection still serves */
+        SL_WARN("pg", "%s", err);
+        return;
+    }
+    PQfinish(s->sql);
+    s->sql = fresh;
+    s->snapshot_max_row = 0;
+    SL_DEBUG("pg", "regular connection opened anew after the snapshot to release libpq's input buffer");
+}
+
 static int pg_run(void *src) {
     pg_source *s = src;
     int rc = pg_run_once(s);
@@ -866,6 +906,7 @@ static int pg_run_once(pg_source *s) {
         int rc = pg_snapshot_run(s);
         if (rc != 0) return rc;
         if (sl_ctx_stopping(s->ctx)) return 0;
+        release_copy_buffer(s);
     }
     if (s->stream_until) { /* initial_only after an unfinished snapshot: the changes since it started first */
         int rc = stream(s);

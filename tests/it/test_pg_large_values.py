@@ -1,0 +1,132 @@
+"""One very large value at a time (a 50 MB text, a 20 MB bytea) through the snapshot (COPY) and the
+stream (pgoutput) into the file sink: every event arrives intact (length and SHA-256 of the decoded value),
+and sluice's peak resident memory (VmHWM) stays within its documented bound — what it used before
+the value, plus twice the largest value's text form, plus the queue's byte bound
+(max.queue.size.in.bytes, set small here) and a little slack for the allocator.
+
+The baseline is the VmHWM of a sluice that has already started, streamed and written a small
+event: for the stream, the same process just before the big values; for the snapshot, a run of the
+same configuration against an empty table (the snapshot reads the big rows as it starts). Every
+number is printed (pytest -s) for the record.
+"""
+import base64
+import hashlib
+import json
+import os
+import time
+
+from conftest import log_text, new_output, sql, start_run, wait_streaming
+
+MB = 1 << 20
+TEXT_SIZE = 50 * MB
+BYTEA_SIZE = 20 * MB
+QUEUE_BYTES = 1 * MB
+SLACK = 8 * MB  # allocator rounding, thread stacks touched deeper, libpq's own buffer rounding
+
+
+def big_text(n):
+    """n bytes of ASCII text with the characters JSON escapes (quote, backslash, newline) now and then."""
+    unit = base64.b64encode(os.urandom(3 * 1024)).decode() + '"\\\n'
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def wait_lines(s, n, timeout=120):
+    """Waits until the sink file holds n whole lines, counting newlines as the file grows (parsing a
+    100 MB file over and over would be the slow part); returns the lines."""
+    seen, count, deadline = 0, 0, time.time() + timeout
+    while time.time() < deadline:
+        if s.out.exists():
+            with open(s.out, "rb") as f:
+                f.seek(seen)
+                chunk = f.read()
+            count += chunk.count(b"\n")
+            seen += len(chunk)
+            if count >= n:
+                return s.out.read_bytes().splitlines()
+        assert s.proc.poll() is None, log_text(s)[-3000:]
+        time.sleep(0.1)
+    raise AssertionError(f"{count} lines in {s.out}, wanted {n}:\n{log_text(s)[-3000:]}")
+
+
+def after(line):
+    return json.loads(line)["value"]["payload"]["after"]
+
+
+def check_events(lines, text, blob):
+    """The big text (row 2) and the big bytea (row 3) each arrive whole in their events."""
+    rows = {r["id"]: r for r in map(after, lines)}
+    assert sorted(rows) == [1, 2, 3]
+    t = rows[2]["t"]
+    assert len(t) == len(text) and hashlib.sha256(t.encode()).digest() == hashlib.sha256(text.encode()).digest()
+    b = base64.b64decode(rows[3]["b"])
+    assert len(b) == len(blob) and hashlib.sha256(b).digest() == hashlib.sha256(blob).digest()
+
+
+def bound(baseline):
+    """The documented peak: baseline + 2 x the largest value's text form + the queue bound."""
+    largest = max(TEXT_SIZE, 2 * BYTEA_SIZE + 2)  # bytea travels as hex text: \x + 2 digits a byte
+    return baseline + 2 * largest + QUEUE_BYTES + SLACK
+
+
+def config(table, **extra):
+    return dict(table_include_list=f"public.{table}", max_queue_size_in_bytes=str(QUEUE_BYTES), **extra)
+
+
+def report(what, baseline, peak):
+    print(f"\n{what}: baseline VmHWM {baseline / MB:.1f} MiB, peak VmHWM {peak / MB:.1f} MiB, "
+          f"peak - baseline {(peak - baseline) / MB:.1f} MiB = {(peak - baseline) / TEXT_SIZE:.2f} x the "
+          f"{TEXT_SIZE // MB} MB value; bound {bound(baseline) / MB:.1f} MiB")
+
+
+def test_large_values_streamed(pg, tables, sluice):
+    table = tables("it_big_stream", "id int PRIMARY KEY, t text, b bytea")
+    text, blob = big_text(TEXT_SIZE), os.urandom(BYTEA_SIZE)
+    s = start_run(sluice(**config(table, snapshot_mode="no_data")))
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {table} VALUES (1, 'small', '\\x00')")
+    wait_lines(s, 1)
+    baseline = vm_hwm(s.proc.pid)
+    sql(pg, f"INSERT INTO {table} (id, t) VALUES (2, %s)", text)
+    wait_lines(s, 2)
+    sql(pg, f"INSERT INTO {table} (id, b) VALUES (3, %s)", blob)
+    lines = wait_lines(s, 3)
+    peak = vm_hwm(s.proc.pid)
+    assert s.stop() == 0, log_text(s)[-3000:]
+    check_events(lines, text, blob)
+    report("stream", baseline, peak)
+    assert peak <= bound(baseline)
+
+
+def test_large_values_snapshot(pg, tables, sluice):
+    empty = tables("it_big_snap_empty", "id int PRIMARY KEY, t text, b bytea", "INSERT INTO it_big_snap_empty "
+                   "VALUES (1, 'small', '\\x00')")
+    table = tables("it_big_snap", "id int PRIMARY KEY, t text, b bytea")
+    # The baseline: the same configuration on a table without big values, after its snapshot.
+    s = start_run(sluice(**config(empty)))
+    wait_streaming(s)
+    wait_lines(s, 1)
+    baseline = vm_hwm(s.proc.pid)
+    assert s.stop() == 0, log_text(s)[-3000:]
+    text, blob = big_text(TEXT_SIZE), os.urandom(BYTEA_SIZE)
+    sql(pg, f"INSERT INTO {table} VALUES (1, 'small', '\\x00')")
+    sql(pg, f"INSERT INTO {table} (id, t) VALUES (2, %s)", text)
+    s = start_run(new_output(sluice(**config(table))))  # the fixture's runs share one directory
+    wait_streaming(s, timeout=120)
+    wait_lines(s, 2)
+    # Not in the snapshot: read right behind the big text it would be a second large value in memory
+    # at once (the snapshot reads one row ahead to mark each table's last row; see ARCHITECTURE.md).
+    sql(pg, f"INSERT INTO {table} (id, b) VALUES (3, %s)", blob)
+    lines = wait_lines(s, 3)
+    peak = vm_hwm(s.proc.pid)
+    assert s.stop() == 0, log_text(s)[-3000:]
+    check_events(lines, text, blob)
+    report("snapshot", baseline, peak)
+    assert peak <= bound(baseline)
