@@ -279,8 +279,10 @@ rd_kafka_resp_err_t sl_kafka_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, con
                                       int timeout_ms, char *errstr, size_t errsz) {
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
     int64_t deadline = sl_mono_ms() + timeout_ms;
-    for (int64_t left = timeout_ms; left > 0; left = deadline - sl_mono_ms()) {
-        err = rd_kafka_metadata(rk, 0, rkt, md, left < 500 ? (int)left : 500);
+    /* A timed-out request is not answered later: the slices double, so a slow broker still can. */
+    int64_t slice = 500;
+    for (int64_t left = timeout_ms; left > 0; left = deadline - sl_mono_ms(), slice *= 2) {
+        err = rd_kafka_metadata(rk, 0, rkt, md, (int)(left < slice ? left : slice));
         if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT) break;
         if (sl_kafka_poll_hard_error(rk, errstr, errsz)) return RD_KAFKA_RESP_ERR__AUTHENTICATION;
     }

@@ -123,7 +123,7 @@ int sl_kafka_hard_error(rd_kafka_t *rk, char *out, size_t outsz);
  * a blocking wait's slices. Not on a consumer after rd_kafka_poll_set_consumer. */
 int sl_kafka_poll_hard_error(rd_kafka_t *rk, char *out, size_t outsz);
 /*
- * rd_kafka_metadata (of rkt, or of the brokers alone when NULL) in 500 ms slices, ending at once on an error
+ * rd_kafka_metadata (of rkt, or of the brokers alone when NULL) in slices (500 ms, doubling), ending at once on an error
  * retrying cannot heal: then RD_KAFKA_RESP_ERR__AUTHENTICATION with sl_kafka_hard_error's message
  * in errstr. Other errors: their code, librdkafka's text in errstr.
  */

@@ -32,6 +32,7 @@
 
 #define TXN_TIMEOUT_MS 60000
 #define PROBE_TIMEOUT_MS 15000 /* open(): how long the cluster has to answer */
+#define HAND_OVER_BYTES 65536   /* values from this size on are handed to librdkafka, not copied */
 #define STOP_GRACE_MS 30000 /* how long a stopping connector still waits for an unanswering broker */
 
 typedef struct kafka_conf {
@@ -90,8 +91,13 @@ static void kafka_check(void *settings, sl_config *cfg, sl_errs *errs) {
     sl_kafka_client_check(NULL, cfg, "producer.override.", "sink", errs);
 }
 
+/* The msg_opaque of a record whose value buffer librdkafka was handed instead of copying it (see
+ * produce): its delivery report frees it. */
+static char handed_over;
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     kafka_sink *s = opaque;
+    if (m->_private == &handed_over) sl_free(m->payload);
     if (!m->err || s->delivery_failed) return;
     snprintf(s->delivery_err, sizeof s->delivery_err, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
              rd_kafka_err2str(m->err));
@@ -270,9 +276,14 @@ static int begin_txn(kafka_sink *s, char *errstr, size_t errsz) {
     return 0;
 }
 
-/* Produces one record; waits for room in librdkafka's queue when it is full. */
-static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, const sl_buf *value,
+/*
+ * Produces one record; waits for room in librdkafka's queue when it is full. A value from
+ * HAND_OVER_BYTES on is not copied: librdkafka gets the buffer itself, which the delivery report
+ * frees, and *value is left empty (a 50 MB value is then not held twice until it is delivered).
+ */
+static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_buf *value,
                    const sl_record *r, char *errstr, size_t errsz) {
+    bool hand_over = value && value->len >= HAND_OVER_BYTES;
     rd_kafka_headers_t *h = NULL;
     if (r && r->nheaders) {
         h = rd_kafka_headers_new((size_t)r->nheaders);
@@ -287,9 +298,11 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, cons
             RD_KAFKA_V_PARTITION(r && r->raw && r->raw->pinned ? r->raw->to_partition : RD_KAFKA_PARTITION_UA),
             RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
             RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(hand_over ? 0 : RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(hand_over ? &handed_over : NULL), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e) {
             if (s->ctx) sl_ctx_bytes_written(s->ctx, (key ? key->len : 0) + (value ? value->len : 0));
+            if (hand_over) sl_buf_init(value); /* librdkafka's now */
             return 0;
         }
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->delivery_failed) {

@@ -9,7 +9,9 @@
 #include "util/mem.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void test_buf(void) {
@@ -27,6 +29,64 @@ static void test_buf(void) {
     sl_buf_put_i64(&b, INT64_MIN);
     CHECK_STR(sl_buf_cstr(&b), "-9223372036854775808");
     sl_buf_free(&b);
+}
+
+/* A spill target: what a spilling buffer hands on, gathered, and how many calls it took. */
+typedef struct spilled {
+    sl_buf all;
+    int calls;
+    const void *last;
+} spilled;
+
+static void spill_to(void *arg, const char *p, size_t n) {
+    spilled *sp = arg;
+    sl_buf_put(&sp->all, p, n);
+    sp->calls++;
+    sp->last = p;
+}
+
+/* A spilling buffer hands on instead of growing past its limit, passes a large write through
+ * untouched, and hands on nothing while held. */
+static void test_buf_spill(void) {
+    spilled sp = {.calls = 0};
+    sl_buf_init(&sp.all);
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_set_spill(&b, spill_to, &sp, 64);
+    static char want[8192];
+    want[0] = 0;
+    for (int i = 0; i < 200; i++) {
+        char piece[16];
+        snprintf(piece, sizeof piece, "<%d>", i);
+        sl_buf_puts(&b, piece);
+        strcat(want, piece);
+    }
+    CHECK(sp.calls > 0 && b.cap <= 256);
+    char big[1000];
+    memset(big, 'x', sizeof big);
+    int before = sp.calls;
+    sl_buf_put(&b, big, sizeof big);
+    CHECK(sp.last == big && b.len == 0); /* the buffer first, then the large write itself */
+    CHECK(sp.calls == before + 2);
+    memcpy(want + strlen(want), big, sizeof big), want[strlen(want) + sizeof big] = 0;
+    sl_buf_hold(&b);
+    sl_buf_puts(&b, "taken back");
+    size_t mark = b.len;
+    for (int i = 0; i < 100; i++) sl_buf_puts(&b, "0123456789");
+    CHECK(sp.calls == before + 2 && b.len == mark + 1000); /* held: grew instead */
+    b.len = mark;
+    sl_buf_unhold(&b);
+    strcat(want, "taken back");
+    sl_buf_put_json_str(&b, big, sizeof big); /* a long string spills too */
+    strcat(want, "\"");
+    size_t at = strlen(want);
+    memcpy(want + at, big, sizeof big);
+    strcpy(want + at + sizeof big, "\"");
+    sl_buf_spill(&b);
+    CHECK(b.len == 0);
+    CHECK_STR(sl_buf_cstr(&sp.all), want);
+    sl_buf_free(&b);
+    sl_buf_free(&sp.all);
 }
 
 static void count(const char *k, void *a) { (void)k, (*(int *)a)++; }
@@ -239,6 +299,7 @@ static void test_log_limit(void) {
 int main(void) {
     test_buf();
     test_log_limit();
+    test_buf_spill();
     test_utf8();
     test_decimal_text();
     test_record_check();

@@ -224,6 +224,8 @@ static void test_binary(void) {
     CHECK_STR(val(&o, 17, -1, "\\x"), "\"\"");
     CHECK_STR(val(&o, 17, -1, "\\x0g"), "null");
     CHECK_STR(val(&o, 17, -1, "a\\\\\\001"), "\"YVwB\""); /* escape format: a \ \001 */
+    CHECK_STR(val(&o, 17, -1, "a\\9"), "null"); /* malformed escape format: checked before writing */
+    CHECK_STR(val(&o, 17, -1, "a\\"), "null");
     o.binary_mode = SL_BIN_BASE64;
     CHECK_STR(sch(&o, 17, -1, true), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
     CHECK_STR(val(&o, 17, -1, "\\xfbff"), "\"+/8=\"");
@@ -1451,7 +1453,60 @@ static void test_txmon_order(void) {
     sl_batch_destroy(b);
 }
 
+static void gather(void *arg, const char *p, size_t n) { sl_buf_put(arg, p, n); }
+
+/* One cell's JSON through a buffer that spills every 1 KiB, gathered: what a file sink writes. */
+static void spilled_value(const sl_dbz_opts *o, uint32_t oid, const char *text, size_t n, sl_buf *all) {
+    sl_column c = {.name = "c", .src_type = oid, .typmod = -1, .optional = true};
+    sl_pg_type_map(oid, -1, &c);
+    sl_cell v = {.data = text, .len = (uint32_t)n};
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_set_spill(&b, gather, all, 1024);
+    sl_buf_puts(&b, "[");
+    sl_dbz_cell_value(o, &c, &v, &b);
+    sl_buf_puts(&b, "]");
+    sl_buf_spill(&b);
+    sl_buf_free(&b);
+    sl_free(c.type_name);
+}
+
+/* Large text and bytea values stream through a spilling buffer and come out as they would whole;
+ * a large malformed bytea, checked before anything is written, is null. */
+static void test_large_values_spill(void) {
+    sl_dbz_opts o = opts();
+    size_t n = 200000;
+    char *text = sl_malloc(n);
+    for (size_t i = 0; i < n; i++) text[i] = i % 101 == 0 ? '"' : (char)('a' + i % 26);
+    sl_buf all, whole;
+    sl_buf_init(&all), sl_buf_init(&whole);
+    spilled_value(&o, 25, text, n, &all);
+    sl_buf_puts(&whole, "[");
+    sl_buf_put_json_str(&whole, text, n);
+    sl_buf_puts(&whole, "]");
+    CHECK(all.len == whole.len && memcmp(all.data, whole.data, all.len) == 0);
+    char *hex = sl_malloc(2 + 2 * n);
+    hex[0] = '\\', hex[1] = 'x';
+    for (size_t i = 0; i < n; i++) hex[2 + 2 * i] = "0123456789abcdef"[i % 16], hex[3 + 2 * i] = 'f';
+    sl_buf_reset(&all), sl_buf_reset(&whole);
+    spilled_value(&o, 17, hex, 2 + 2 * n, &all);
+    uint8_t *bytes = sl_malloc(n);
+    for (size_t i = 0; i < n; i++) bytes[i] = (uint8_t)((i % 16) << 4 | 15);
+    sl_buf_puts(&whole, "[\"");
+    sl_buf_put_base64(&whole, bytes, n);
+    sl_buf_puts(&whole, "\"]");
+    sl_free(bytes);
+    CHECK(all.len == whole.len && memcmp(all.data, whole.data, all.len) == 0);
+    memcpy(text, "a\\9", 3); /* escape format, malformed at its start */
+    sl_buf_reset(&all);
+    spilled_value(&o, 17, text, n, &all);
+    CHECK_STR(sl_buf_cstr(&all), "[null]");
+    sl_buf_free(&all), sl_buf_free(&whole);
+    sl_free(hex), sl_free(text);
+}
+
 int main(void) {
+    test_large_values_spill();
     test_schema_change();
     test_pgtypes();
     test_scalars();
