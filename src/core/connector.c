@@ -69,7 +69,8 @@ const sl_prop sl_core_props[] = {
     {"tombstones.on.delete", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(tombstones),
      "After a delete event, also emit a tombstone (same key, null value) so compacted topics drop the key."},
     {"errors.max.retries", SL_PT_INT, "-1", NULL, -1, INT32_MAX, 0, F(max_retries),
-     "How often in a row a lost source connection is retried before the connector fails (-1: always)."},
+     "How often in a row a lost source connection is retried before the connector fails (-1: always); the "
+     "count goes on across reconnects until the source hands on a change or a new position again."},
     {"retriable.restart.connector.wait.ms", SL_PT_INT, "10000", NULL, 0, 3600000, 0, F(retry_wait_ms),
      "Pause before reconnecting after the source connection was lost."},
     {"heartbeat.topics.prefix", SL_PT_STRING, "__debezium-heartbeat", NULL, 0, 0, 0, F(heartbeat_prefix),
@@ -129,6 +130,7 @@ struct sl_connector {
     char *stored_offset;
     bool stored_loaded;
     char *resume_offset;     /* newest offset emitted: where a reconnect resumes (source thread) */
+    int64_t retries;         /* reconnects since the source last handed on a change or a position (source thread) */
     _Atomic int stop;
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
@@ -383,6 +385,7 @@ void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
 
 int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
     sl_connector *c = x->conn;
+    if (b->n || b->offset) c->retries = 0; /* progress: the next lost connection counts from 1 again */
     if (b->offset) {
         sl_free(c->resume_offset);
         c->resume_offset = sl_strdup(b->offset);
@@ -445,10 +448,14 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
 /* ---- threads ---- */
 
 /* After SL_RETRY: pause, close the source and open it again until it works,
- * the retries run out, or the connector stops. Returns 0 when reopened. */
+ * the retries run out, or the connector stops. Returns 0 when reopened.
+ * The attempts count on across reopens until the source makes progress
+ * (sl_ctx_emit), so a source that opens but fails again before reading
+ * anything still runs into errors.max.retries. */
 static int reopen_source(sl_connector *c) {
     char err[1024];
-    for (int64_t attempt = 1;; attempt++) {
+    for (;;) {
+        int64_t attempt = ++c->retries;
         pthread_mutex_lock(&c->err_lock);
         snprintf(err, sizeof err, "%s", c->retry_err);
         pthread_mutex_unlock(&c->err_lock);

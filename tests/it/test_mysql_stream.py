@@ -1,9 +1,10 @@
-"""MariaDB -> file: snapshot, streaming, transactions, DDL mid-stream, restart, bad input."""
+"""MariaDB -> file: snapshot, streaming, transactions, DDL mid-stream, restart, reconnects, bad input."""
+import re
 import time
 
 import pytest
 
-from conftest import MySluice, key_payload, log_text, my_make_table, mysql, payload, wait_log
+from conftest import MySluice, key_payload, log_text, my_make_table, mysql, payload, wait_log, wait_until
 
 
 def ops(events):
@@ -369,4 +370,51 @@ def test_reconnects_after_the_binlog_connection_is_killed(my, mysluice):
     assert [payload(e)["after"]["id"] for e in s.events()] == [1, 2, 3]
     log = s.log.read_text()
     assert "reconnecting" in log and "source reconnected" in log
+    assert s.stop() == 0
+
+
+def kill_binlog_dumps(my):
+    dumps = mysql(my, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'")
+    assert dumps, "no binlog dump thread"
+    for (pid,) in dumps:
+        mysql(my, f"KILL {pid}")
+
+
+def test_retries_count_across_reconnects_until_errors_max_retries(my, mysluice):
+    """A user allowed one connection: open() works (one connection for queries), then the binlog dump's own
+    connection is refused, again after every reconnect, before anything was read. Each reconnect is one
+    more retry, so errors.max.retries stops the connector (the attempts used to start at 1 every time)."""
+    user, pw = "it_maxconn", "pw-it-maxconn"
+    mysql(my, f"DROP USER IF EXISTS '{user}'@'%'")
+    mysql(my, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}' WITH MAX_USER_CONNECTIONS 1")
+    mysql(my, f"GRANT SELECT, RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'%'")
+    try:
+        s = mysluice(database_user=user, database_password=pw, snapshot_mode="never", errors_max_retries="3",
+                     retriable_restart_connector_wait_ms="100")
+        rc = s.run_to_end(timeout=60)
+    finally:
+        mysql(my, f"DROP USER IF EXISTS '{user}'@'%'")
+    log = log_text(s)
+    assert rc == 1, log
+    assert re.findall(r"reconnecting connector=\S+ attempt=(\d+)", log) == ["1", "2", "3"], log
+    assert "max_user_connections" in log and "gave up after 3 retries: errors.max.retries" in log, log
+
+
+def test_a_reconnect_that_made_progress_starts_the_retry_count_again(my, mysluice):
+    """errors.max.retries=1 allows one reconnect in a row: the binlog connection killed twice, with changes
+    read in between, is two separate single retries, and the connector goes on."""
+    t = my_make_table(my, "it_my_retry_reset", "id INT PRIMARY KEY")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="never", errors_max_retries="1",
+                 retriable_restart_connector_wait_ms="100").start()
+    wait_log(s, "streaming binlog from")
+    for i in (1, 2):
+        kill_binlog_dumps(my)
+        wait_until(lambda: log_text(s).count("streaming binlog from") == i + 1, 30, what=f"reconnect {i}")
+        mysql(my, f"INSERT INTO {t} VALUES ({i})")
+        s.wait_events(i)
+    mysql(my, f"INSERT INTO {t} VALUES (3)")
+    s.wait_events(3)
+    assert s.proc.poll() is None, log_text(s)
+    assert [payload(e)["after"]["id"] for e in s.events()] == [1, 2, 3]
+    assert re.findall(r"attempt=(\d+)", log_text(s)) == ["1", "1"], log_text(s)
     assert s.stop() == 0
