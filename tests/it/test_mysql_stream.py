@@ -1,10 +1,12 @@
 """MariaDB -> file: snapshot, streaming, transactions, DDL mid-stream, restart, reconnects, bad input."""
+import json
 import re
 import time
 
+import pymysql
 import pytest
 
-from conftest import MySluice, key_payload, log_text, my_make_table, mysql, payload, wait_log, wait_until
+from conftest import MySluice, key_payload, log_text, my_make_table, mysql, payload, run_cli, wait_log, wait_until
 
 
 def ops(events):
@@ -418,3 +420,90 @@ def test_a_reconnect_that_made_progress_starts_the_retry_count_again(my, mysluic
     assert [payload(e)["after"]["id"] for e in s.events()] == [1, 2, 3]
     assert re.findall(r"attempt=(\d+)", log_text(s)) == ["1", "1"], log_text(s)
     assert s.stop() == 0
+
+
+def test_rotates_purges_and_killed_binlog_connections_keep_real_file_names(my, mysluice):
+    """The binlog rotates (FLUSH BINARY LOGS), old files are purged and sluice's binlog connection is killed,
+    again and again while rows are written: every offset sluice stores names a binlog file the server has (a
+    rotate event's file name, parsed from its real layout, not cut short), every row arrives, and a restart
+    resumes from the stored offset."""
+    t = my_make_table(my, "it_my_rotate", "id INT PRIMARY KEY")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="never", retriable_restart_connector_wait_ms="100")
+    s.start()
+    wait_log(s, "streaming binlog from")
+    files_seen, n = set(), 0
+
+    def insert():
+        nonlocal n
+        n += 1
+        mysql(my, f"INSERT INTO {t} VALUES ({n})")
+
+    def stored_file():
+        r = run_cli("offsets", "list", str(s.cfg_path))
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        return json.loads(lines[0].split("\t")[2])["file"] if lines else None
+
+    for round_ in range(6):
+        insert()
+        mysql(my, "FLUSH BINARY LOGS")
+        insert()
+        if round_ % 2:
+            kill_binlog_dumps(my)
+            mysql(my, "FLUSH BINARY LOGS")
+        insert()
+        s.wait_events(n)
+        current = mysql(my, "SHOW MASTER STATUS")[0][0]
+        # the offset of the newest row: in the current file, by the name the server gives it
+        wait_until(lambda: stored_file() == current, 10, what=f"the stored offset to name {current}")
+        files_seen.add(current)
+        try:
+            mysql(my, f"PURGE BINARY LOGS TO '{current}'")
+        except pymysql.MySQLError:
+            pass  # a file a dump thread still reads is kept
+    assert [payload(e)["after"]["id"] for e in s.events()] == list(range(1, n + 1))
+    assert "ignoring a rotate event" not in log_text(s) and "reconnecting" in log_text(s)
+    assert s.stop() == 0
+    assert stored_file() in [r[0] for r in mysql(my, "SHOW BINARY LOGS")]
+
+    insert()  # while sluice is down
+    s.start()
+    insert()
+    s.wait_events(n)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    assert [payload(e)["after"]["id"] for e in s.events()] == list(range(1, n + 1))
+    assert len(files_seen) == 6
+
+
+def test_binlog_checksum_switched_while_streaming_and_at_connect(my, mysluice):
+    """binlog_checksum=NONE and back while sluice streams (the server rotates at each change: files with and
+    without CRC32 follow each other), and a connect while it is NONE (the first fake rotate has no checksum):
+    each event is read by its own file's checksum setting, every row arrives, and the stored offset names the
+    current file."""
+    t = my_make_table(my, "it_my_checksum", "id INT PRIMARY KEY, v VARCHAR(20)")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="never")
+    try:
+        s.start()
+        wait_log(s, "streaming binlog from")
+        mysql(my, f"INSERT INTO {t} VALUES (1, 'crc32')")
+        mysql(my, "SET GLOBAL binlog_checksum = 'NONE'")
+        mysql(my, f"INSERT INTO {t} VALUES (2, 'none'), (3, 'none')")
+        s.wait_events(3)
+        time.sleep(0.3)
+        assert s.stop() == 0
+        s.mark = s.log.stat().st_size
+        s.start()
+        wait_log(s, "streaming binlog from", since=s.mark)
+        mysql(my, f"INSERT INTO {t} VALUES (4, 'none')")
+        mysql(my, "SET GLOBAL binlog_checksum = 'CRC32'")
+        mysql(my, f"INSERT INTO {t} VALUES (5, 'crc32')")
+        s.wait_events(5)
+        current = mysql(my, "SHOW MASTER STATUS")[0][0]
+        wait_until(lambda: run_cli("offsets", "list", str(s.cfg_path)).stdout.count(f'"file":"{current}"') == 1, 10,
+                   what=f"the stored offset to name {current}")
+        assert s.stop() == 0
+    finally:
+        mysql(my, "SET GLOBAL binlog_checksum = 'CRC32'")
+    assert [(payload(e)["after"]["id"], payload(e)["after"]["v"]) for e in s.events()] == \
+        [(1, "crc32"), (2, "none"), (3, "none"), (4, "none"), (5, "crc32")]

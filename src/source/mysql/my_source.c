@@ -15,6 +15,7 @@
  *          filled batches are handled while the database is idle.
  */
 #include "core/log.h"
+#include "source/mysql/binlog.h"
 #include "source/mysql/my_int.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -775,16 +776,16 @@ static int start_binlog(my_source *s) {
     int64_t hb_ms = 100;
     char q[1400];
     snprintf(q, sizeof q, "SET @master_heartbeat_period = %lld", (long long)hb_ms * 1000000LL);
-    /* Events keep the server's checksum (Connector/C expects it); their bodies end 4 bytes early then. */
+    /* Events keep the server's checksum (Connector/C expects it); their bodies end 4 bytes early then. The
+     * server checksums the first fake ROTATE as agreed here; each FORMAT_DESCRIPTION says so afterwards. */
     char *ck[1] = {0};
-    if (my_query_row(s->binlog, "reading binlog_checksum", "SELECT @@global.binlog_checksum", ck, 1, err, sizeof err) < 0)
-        goto fail;
-    s->checksum_len = strcasecmp(ck[0], "NONE") == 0 ? 0 : 4;
-    sl_free(ck[0]);
     if (my_query(s->binlog, "setting up the binlog dump", "SET @master_binlog_checksum = @@global.binlog_checksum",
                  err, sizeof err) < 0 ||
-        my_query(s->binlog, "setting up the binlog dump", q, err, sizeof err) < 0)
+        my_query_row(s->binlog, "reading binlog_checksum", "SELECT @master_binlog_checksum", ck, 1, err, sizeof err) < 0)
         goto fail;
+    s->checksum_len = strcasecmp(ck[0], "CRC32") == 0 ? 4 : 0;
+    sl_free(ck[0]);
+    if (my_query(s->binlog, "setting up the binlog dump", q, err, sizeof err) < 0) goto fail;
     if (s->mariadb) {
         if (my_query(s->binlog, "setting up the binlog dump", "SET @mariadb_slave_capability = 4", err, sizeof err) < 0)
             goto fail;
@@ -834,23 +835,35 @@ static int stream(my_source *s) {
             rc = SL_RETRY;
             break;
         }
-        const uint8_t *body = ev->raw_data + ev->raw_data_ofs + 19;
-        size_t skip = ev->raw_data_ofs + 19 + s->checksum_len;
-        size_t body_len = ev->raw_data_size > skip ? ev->raw_data_size - skip : 0;
+        /* the whole event from its common header on, and its body (without the checksum) */
+        const uint8_t *raw = ev->raw_data + ev->raw_data_ofs, *body = raw + SL_MY_EVENT_HEADER_LEN;
+        size_t raw_len = ev->raw_data_size > ev->raw_data_ofs ? ev->raw_data_size - ev->raw_data_ofs : 0;
+        size_t body_len = raw_len > SL_MY_EVENT_HEADER_LEN + (size_t)s->checksum_len
+                              ? raw_len - SL_MY_EVENT_HEADER_LEN - (size_t)s->checksum_len : 0;
         switch ((int)ev->event_type) {
         case ROTATE_EVENT: {
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)ev->event.rotate.filename.length, ev->event.rotate.filename.str);
-            /* Binlog names end in ".NNNNNN"; anything else is a misparsed rotate and must not become the position. */
-            const char *dot = strrchr(name, '.');
-            if (!dot || strlen(dot + 1) < 6 || strspn(dot + 1, "0123456789") != strlen(dot + 1)) {
-                SL_WARN("mysql", "ignoring a rotate event with an unexpected file name '%s' (current %s)", name,
-                        s->cur.file);
-                continue;
+            /* Read from the event itself: Connector/C (3.3.20) reads the position and name 8 bytes late
+             * after a FORMAT_DESCRIPTION, and always takes 4 bytes of checksum off the name. */
+            sl_my_rotate rot;
+            if (sl_my_rotate_parse(raw, raw_len, s->checksum_len, &rot, err, sizeof err) < 0) {
+                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                rc = -1;
+                goto out;
             }
-            snprintf(s->cur.file, sizeof s->cur.file, "%s", name);
-            s->cur.pos = ev->event.rotate.position;
+            SL_DEBUG("mysql", "%s rotate to %s:%" PRIu64, rot.fake ? "fake" : "binlog", rot.file, rot.pos);
+            snprintf(s->cur.file, sizeof s->cur.file, "%s", rot.file);
+            s->cur.pos = rot.pos;
             continue; /* a rotate's own position is not in the new file */
+        }
+        case FORMAT_DESCRIPTION_EVENT: {
+            int ck = sl_my_fde_checksum_len(raw, raw_len, err, sizeof err);
+            if (ck < 0) {
+                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                rc = -1;
+                goto out;
+            }
+            s->checksum_len = ck; /* of this file's events, and of the fake rotate after it */
+            break;
         }
         case GTID_EVENT:
             begin_txn(s, ev);
