@@ -177,7 +177,7 @@ def test_when_needed_takes_a_new_snapshot_after_the_binlog_was_purged(my, myslui
     purge_binlogs_before_current(my, stored)
 
     streaming(s)
-    assert f"binlog {stored} of the stored offset is gone: taking a new snapshot" in log_text(s, s.mark)
+    assert f"the stored offset's binlog file {stored} is no longer on the server (purged): taking a new snapshot" in log_text(s, s.mark)
     mysql(my, f"INSERT INTO {t} VALUES (5, 5)")
     ev = s.wait_events(3 + 3 + 1)
     time.sleep(0.3)
@@ -205,6 +205,115 @@ def test_initial_with_a_purged_binlog_fails_and_names_when_needed(my, mysluice):
     assert "snapshot.mode=when_needed" in log, log
     assert s.out.read_bytes() == before  # nothing written, no new snapshot
     assert offset(s) == stored  # and the offset is left alone
+
+
+def run_after_reset(my, mysluice, t, mode, writes_after_reset):
+    """Streams t from a fresh binlog (RESET MASTER: the offset lands in mariadb-bin.000001), stops, resets the
+    binlog again and writes writes_after_reset rows (fewer transactions than sluice had seen), then runs
+    sluice again: the stored file name exists again, its position and GTID do not."""
+    mysql(my, "RESET MASTER")
+    s = streaming(mysluice(table_include_list=f"sluice.{t}", snapshot_mode=mode))
+    for i in range(1, 6):
+        mysql(my, f"INSERT INTO {t} VALUES ({i})")
+    s.wait_events(5)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    stored = offset(s)
+    assert stored["file"] == "mariadb-bin.000001" and stored["gtids"] == mysql(my, "SELECT @@gtid_binlog_pos")[0][0]
+    mysql(my, "RESET MASTER")
+    for i in range(6, 6 + writes_after_reset):
+        mysql(my, f"INSERT INTO {t} VALUES ({i})")
+    assert master_status(my)[0] == stored["file"]
+    s.mark = s.log.stat().st_size
+    return s, stored
+
+
+@pytest.mark.parametrize("case", ["no writes since", "a few writes since", "file and position"])
+def test_initial_after_reset_master_fails_at_once_naming_the_position(my, mysluice, case):
+    """After RESET MASTER the stored file name is back but neither its GTID (the server has none, or only
+    older ones) nor its position (past the new binlog's end: what counts for an offset without GTIDs) is.
+    sluice used to reconnect for ever (each time attempt=1); now it stops at once, naming the position and
+    what to do, as for a purged binlog, writing nothing and leaving the offset alone."""
+    t = make_table(my, "it_mym_reset", "id INT PRIMARY KEY")
+    s, stored = run_after_reset(my, mysluice, t, "initial", 0 if case == "no writes since" else 2)
+    if case == "file and position":
+        set_stored_offset(s, gtids="")
+        stored["gtids"] = ""
+    before = s.out.read_bytes()
+    t0 = time.time()
+    assert s.run_to_end(timeout=30) == 1
+    assert time.time() - t0 < 10
+    log = log_text(s, s.mark)
+    if case == "file and position":
+        assert f"the stored offset's binlog position {stored['file']}:{stored['pos']} is past the end" in log, log
+    else:
+        assert f"the stored offset's GTID {stored['gtids']} is not in the server's binlog" in log, log
+    assert "RESET MASTER" in log and "snapshot.mode=when_needed" in log and "reconnecting" not in log, log
+    assert s.out.read_bytes() == before
+    assert offset(s) == stored
+
+
+def test_when_needed_after_reset_master_takes_a_new_snapshot(my, mysluice):
+    t = make_table(my, "it_mym_reset_wn", "id INT PRIMARY KEY")
+    s, stored = run_after_reset(my, mysluice, t, "when_needed", 2)
+    streaming(s)
+    mysql(my, f"INSERT INTO {t} VALUES (8)")
+    s.wait_events(5 + 7 + 1)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    log = log_text(s, s.mark)
+    assert f"the stored offset's GTID {stored['gtids']} is not in the server's binlog" in log, log
+    assert "taking a new snapshot (snapshot.mode=when_needed)" in log, log
+    ev = s.events()
+    assert rows_of(ev)[5] == ("r", "first", {"id": 1}) and rows_of(ev)[-1] == ("c", None, {"id": 8})
+    assert replay(ev) == table_rows(my, t)
+    assert offset(s)["gtids"] == mysql(my, "SELECT @@gtid_binlog_pos")[0][0]
+
+
+def set_stored_offset(s, **fields):
+    """Rewrites fields of the connector's stored offset in its SQLite offset store."""
+    import sqlite3
+    with sqlite3.connect(s.config["offset.storage.file.filename"]) as c:
+        (off,), = c.execute("SELECT offset FROM offsets WHERE connector = ?", (s.name,)).fetchall()
+        off = json.loads(off)
+        off.update(fields)
+        c.execute("UPDATE offsets SET offset = ? WHERE connector = ?", (json.dumps(off), s.name))
+
+
+@pytest.mark.parametrize("mode", ["initial", "when_needed"])
+def test_a_gtid_the_binlog_does_not_have_is_a_position_gone(my, mysluice, mode):
+    """The stored file exists and the domain's GTIDs go further, but the stored GTID itself (another server
+    id) is not in the binlog: the checks at start cannot see it, the server's binlog dump refuses it (1236,
+    "not in the master's binlog"). That is not retried: initial stops naming the position; when_needed
+    takes a new snapshot."""
+    t = make_table(my, f"it_mym_gtid_gone_{mode}", "id INT PRIMARY KEY", f"INSERT INTO it_mym_gtid_gone_{mode} VALUES (1)")
+    s = streaming(mysluice(table_include_list=f"sluice.{t}", snapshot_mode=mode, retriable_restart_connector_wait_ms="100"))
+    s.wait_events(1)
+    mysql(my, f"INSERT INTO {t} VALUES (2)")
+    s.wait_events(2)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    domain, server, seq = offset(s)["gtids"].split("-")
+    bogus = f"{domain}-{int(server) + 1000}-{int(seq) - 1}"
+    set_stored_offset(s, gtids=bogus)
+    s.mark = s.log.stat().st_size
+    if mode == "initial":
+        assert s.run_to_end(timeout=30) == 1
+        log = log_text(s, s.mark)
+        assert f"(gtids '{bogus}') is not on the server" in log and "not in the master's binlog" in log, log
+        assert "snapshot.mode=when_needed" in log and "reconnecting" not in log, log
+        assert len(s.events()) == 2
+        return
+    start_run(s)
+    wait_log(s, "snapshot complete")
+    wait_until(lambda: log_text(s, s.mark).count("streaming binlog from") == 2, 30, what="streaming after the snapshot")
+    mysql(my, f"INSERT INTO {t} VALUES (3)")
+    s.wait_events(2 + 2 + 1)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    log = log_text(s, s.mark)
+    assert f"(gtids '{bogus}') is not on the server" in log and "taking a new snapshot" in log, log
+    assert rows_of(s.events())[2:] == [("r", "first", {"id": 1}), ("r", "last", {"id": 2}), ("c", None, {"id": 3})]
 
 
 # ---- offsets ----
@@ -413,7 +522,7 @@ def test_purged_binlog_under_an_unfinished_snapshot(my, mysluice, mode):
     if mode == "initial":
         assert s.run_to_end(timeout=60) == 1
         log = log_text(s)
-        assert f"binlog file {off['file']} of the unfinished snapshot is no longer on the server" in log, log[-2000:]
+        assert f"the unfinished snapshot's binlog file {off['file']} is no longer on the server (purged)" in log, log[-2000:]
         assert "snapshot.mode=when_needed" in log, log[-2000:]
         assert not s.out.exists() or s.out.read_bytes() == b"", "a resumed snapshot was written"
         assert offset(s) == off  # left alone
@@ -427,5 +536,5 @@ def test_purged_binlog_under_an_unfinished_snapshot(my, mysluice, mode):
     assert payload(ev[0])["after"] == {"id": 1, "v": -1}  # from the new consistent point
     assert s.stop() == 0
     log = log_text(s, s.mark)
-    assert f"binlog {off['file']} of the unfinished snapshot is gone: starting a new snapshot" in log, log
+    assert f"the unfinished snapshot's binlog file {off['file']} is no longer on the server (purged): starting a new snapshot" in log, log
     assert "resuming" not in log

@@ -93,6 +93,7 @@ typedef struct my_source {
     int gtid_filter_state; /* 0 not compiled yet, 1 compiled, -1 none */
     int64_t lag_checked_ms; /* when the binlog bytes behind were last measured */
     bool lag_unavailable;  /* SHOW BINARY LOGS refused: not measured */
+    char gone[1700];       /* the server said the position to stream from is not in its binlog (when_needed) */
 } my_source;
 
 /* my_schema.c */

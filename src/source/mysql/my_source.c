@@ -259,6 +259,10 @@ static bool parse_offset(my_source *s, const char *off) {
 
 /* ---- start-up ---- */
 
+/* What to do when the stored position is gone (appended to the reason). */
+#define GONE_ADVICE                                                                                                 \
+    "changes may be lost; set snapshot.mode=when_needed to re-snapshot, or reset offsets with 'sluice offsets reset'"
+
 static int check_server(my_source *s, char *errstr, size_t errsz) {
     char *v[5] = {0};
     if (my_query_row(s->sql, "reading server settings",
@@ -358,20 +362,65 @@ static int current_position(my_source *s, my_pos *p, char *errstr, size_t errsz)
     return 0;
 }
 
-/* Is the stored position still in the server's binlogs? */
-static bool position_available(my_source *s) {
-    if (mysql_query(s->sql, "SHOW BINARY LOGS") != 0) return false;
-    MYSQL_RES *r = mysql_store_result(s->sql);
-    bool found = false;
-    MYSQL_ROW row;
-    while (r && (row = mysql_fetch_row(r)) != NULL) found |= strcmp(row[0], s->start.file) == 0;
-    mysql_free_result(r);
-    return found;
+/* The newest GTID of domain dom in a domain-server-seq list, or NULL. */
+static const char *gtid_of_domain(const char *list, unsigned long dom, char *out, size_t outsz) {
+    for (const char *g = list; g && *g;) {
+        while (*g == ' ' || *g == ',') g++;
+        size_t n = strcspn(g, ",");
+        if (n && strtoul(g, NULL, 10) == dom) {
+            snprintf(out, outsz, "%.*s", (int)n, g);
+            return out;
+        }
+        g += n;
+    }
+    return NULL;
+}
+
+/* Can the server no longer stream from s->start? Then why says so ("binlog file ... (purged)") and the
+ * result is true. What the server cannot tell here (a GTID missing between others) its binlog dump
+ * refuses later (see dump_refused). */
+static bool position_gone(my_source *s, char *why, size_t whysz) {
+    my_pos end;
+    char err[512];
+    if (current_position(s, &end, err, sizeof err) == 0) {
+        /* RESET MASTER starts the binlog again at .000001 and MariaDB's GTIDs again at 1; by GTID first
+         * (where MariaDB resumes), else by file and position */
+        char copy[sizeof s->start.gtids], *save = NULL, have[64];
+        snprintf(copy, sizeof copy, "%s", s->gtid_mode ? s->start.gtids : "");
+        for (char *g = strtok_r(copy, ", ", &save); g; g = strtok_r(NULL, ", ", &save)) {
+            const char *seq = strrchr(g, '-'), *newest = gtid_of_domain(end.gtids, strtoul(g, NULL, 10), have, sizeof have);
+            const char *newest_seq = newest ? strrchr(newest, '-') : NULL;
+            /* the server's newest GTID of that domain is older, or it has none at all */
+            if (seq && (newest_seq ? strtoull(newest_seq + 1, NULL, 10) < strtoull(seq + 1, NULL, 10) : !end.gtids[0])) {
+                snprintf(why, whysz, "GTID %s is not in the server's binlog (gtid_binlog_pos '%s'): the binlog was "
+                         "reset (RESET MASTER)", g, end.gtids);
+                return true;
+            }
+        }
+        const char *dot = strrchr(end.file, '.');
+        bool same_base = dot && strncmp(s->start.file, end.file, (size_t)(dot - end.file + 1)) == 0;
+        if (same_base && binlog_seq(s->start.file, s->start.pos) > binlog_seq(end.file, end.pos)) {
+            snprintf(why, whysz, "binlog position %s:%" PRIu64 " is past the end of the server's binlog (%s:%" PRIu64
+                     "): the binlog was reset (RESET MASTER)", s->start.file, s->start.pos, end.file, end.pos);
+            return true;
+        }
+    }
+    if (mysql_query(s->sql, "SHOW BINARY LOGS") == 0) {
+        MYSQL_RES *r = mysql_store_result(s->sql);
+        MYSQL_ROW row;
+        bool found = false;
+        while (r && (row = mysql_fetch_row(r)) != NULL) found |= strcmp(row[0], s->start.file) == 0;
+        mysql_free_result(r);
+        if (found) return false;
+    }
+    snprintf(why, whysz, "binlog file %s is no longer on the server (purged)", s->start.file);
+    return true;
 }
 
 static int plan_start(my_source *s, char *errstr, size_t errsz) {
     const char *off = sl_ctx_stored_offset(s->ctx);
     int mode = s->cf->snapshot_mode;
+    char why[1400];
     s->stream = mode != MY_SNAP_INITIAL_ONLY;
     if (off && !parse_offset(s, off)) {
         snprintf(errstr, errsz, "stored offset is not valid JSON: %s", off);
@@ -379,17 +428,15 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
     }
     if (off && s->resume_snapshot) { /* a snapshot was cut short: go on with it, if its position still exists */
         s->do_snapshot = true;
-        if (position_available(s)) return 0;
+        if (!position_gone(s, why, sizeof why)) return 0;
         if (mode == MY_SNAP_WHEN_NEEDED) {
-            SL_WARN("mysql", "binlog %s of the unfinished snapshot is gone: starting a new snapshot "
-                    "(snapshot.mode=when_needed)", s->start.file);
+            SL_WARN("mysql", "the unfinished snapshot's %s: starting a new snapshot (snapshot.mode=when_needed)", why);
             sl_free(s->resume_snapshot);
             s->resume_snapshot = NULL;
             return 0;
         }
-        snprintf(errstr, errsz, "the binlog file %s of the unfinished snapshot is no longer on the server (purged): "
-                 "set snapshot.mode=when_needed to start a new snapshot, or reset offsets with 'sluice offsets reset'",
-                 s->start.file);
+        snprintf(errstr, errsz, "the unfinished snapshot's %s: set snapshot.mode=when_needed to start a new snapshot, "
+                 "or reset offsets with 'sluice offsets reset'", why);
         return -1;
     }
     if (off && mode == MY_SNAP_INITIAL_ONLY) {
@@ -397,16 +444,13 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
         return 0;
     }
     if (off) {
-        if (position_available(s)) return 0;
+        if (!position_gone(s, why, sizeof why)) return 0;
         if (mode == MY_SNAP_WHEN_NEEDED) {
-            SL_WARN("mysql", "binlog %s of the stored offset is gone: taking a new snapshot (snapshot.mode=when_needed)",
-                    s->start.file);
+            SL_WARN("mysql", "the stored offset's %s: taking a new snapshot (snapshot.mode=when_needed)", why);
             s->do_snapshot = true;
             return 0;
         }
-        snprintf(errstr, errsz, "the stored offset's binlog file %s is no longer on the server (purged): changes may "
-                 "be lost; set snapshot.mode=when_needed to re-snapshot, or reset offsets with 'sluice offsets reset'",
-                 s->start.file);
+        snprintf(errstr, errsz, "the stored offset's %s: " GONE_ADVICE, why);
         return -1;
     }
     /* no_data still reads the schemas in a snapshot transaction when it sends schema change events (as
@@ -765,6 +809,33 @@ static bool gtid_wanted(my_source *s) {
     return sl_filter_match(&s->gtid_filter, src);
 }
 
+/* Source thread: the binlog connection failed (what: at which step). The server refuses a dump it cannot
+ * serve with ER_MASTER_FATAL_ERROR_READING_BINLOG (1236; MySQL also ER_MASTER_HAS_PURGED_REQUIRED_GTIDS,
+ * 1789), which tells a replica not to reconnect: that fails the connector, with the advice for a position
+ * that is gone when the server says so, or leaves it to my_run_once (s->gone set) for
+ * snapshot.mode=when_needed. Anything else is retried. */
+static int binlog_failed(my_source *s, const char *what) {
+    static const char *const gone[] = {"not in the master's binlog", "missing the GTID", "Could not find GTID state",
+                                       "Could not find first log file", "impossible position", "position > file size"};
+    unsigned e = mysql_errno(s->binlog);
+    const char *msg = mysql_error(s->binlog);
+    if (e != 1236 && e != 1789) {
+        sl_ctx_retry(s->ctx, "%s: %s", what, msg);
+        return SL_RETRY;
+    }
+    bool is_gone = e == 1789;
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) is_gone |= strcasestr(msg, gone[i]) != NULL;
+    if (!is_gone) {
+        sl_ctx_fail(s->ctx, "%s: the server refuses to send its binlog from %s:%" PRIu64 " (gtids '%s'): %s", what,
+                    s->start.file, s->start.pos, s->start.gtids, msg);
+        return -1;
+    }
+    snprintf(s->gone, sizeof s->gone, "binlog position %s:%" PRIu64 " (gtids '%s') is not on the server (%s)",
+             s->start.file, s->start.pos, s->start.gtids, msg);
+    if (s->cf->snapshot_mode != MY_SNAP_WHEN_NEEDED) sl_ctx_fail(s->ctx, "the stored offset's %s: " GONE_ADVICE, s->gone);
+    return -1;
+}
+
 static int start_binlog(my_source *s) {
     char err[2048];
     if (!(s->binlog = my_connect(s->cf, err, sizeof err))) {
@@ -803,11 +874,7 @@ static int start_binlog(my_source *s) {
     mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, by_gtid ? "" : s->start.file, by_gtid ? 0 : strlen(s->start.file));
     mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, by_gtid ? 4UL : (unsigned long)s->start.pos);
     mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, s->cf->include_query ? MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS : 0);
-    if (mariadb_rpl_open(rpl) != 0) {
-        snprintf(err, sizeof err, "starting the binlog dump at %s:%" PRIu64 " (gtids %s): %s", s->start.file,
-                 s->start.pos, s->start.gtids, mysql_error(s->binlog));
-        goto fail;
-    }
+    if (mariadb_rpl_open(rpl) != 0) return binlog_failed(s, "starting the binlog dump");
     s->cur = s->start;
     SL_INFO("mysql", "streaming binlog from file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos,
             s->start.gtids);
@@ -831,8 +898,7 @@ static int stream(my_source *s) {
         ev = mariadb_rpl_fetch(s->rpl, ev);
         if (!ev) {
             if (sl_ctx_stopping(s->ctx)) break;
-            sl_ctx_retry(s->ctx, "binlog stream ended: %s", mysql_error(s->binlog));
-            rc = SL_RETRY;
+            rc = binlog_failed(s, "binlog stream ended");
             break;
         }
         /* the whole event from its common header on, and its body (without the checksum) */
@@ -943,6 +1009,19 @@ static int my_run_once(my_source *s) {
         SL_INFO("mysql", "snapshot.mode=initial_only: snapshot done, stopping");
         return 0;
     }
+    int rc = stream(s);
+    if (!s->gone[0]) return rc;
+    if (sl_ctx_stopping(s->ctx)) return 0;
+    /* snapshot.mode=when_needed, and the server says the position is not in its binlog: as when
+     * plan_start finds it gone, a new snapshot, then streaming from its position */
+    SL_WARN("mysql", "the stored offset's %s: taking a new snapshot (snapshot.mode=when_needed)", s->gone);
+    s->gone[0] = 0;
+    if (s->rpl) mariadb_rpl_close(s->rpl), s->rpl = NULL;
+    mysql_close(s->binlog), s->binlog = NULL;
+    memset(&s->start, 0, sizeof s->start);
+    s->in_txn = false;
+    rc = my_snapshot_run(s);
+    if (rc != 0 || sl_ctx_stopping(s->ctx)) return rc;
     return stream(s);
 }
 
