@@ -316,6 +316,31 @@ def test_a_gtid_the_binlog_does_not_have_is_a_position_gone(my, mysluice, mode):
     assert rows_of(s.events())[2:] == [("r", "first", {"id": 1}), ("r", "last", {"id": 2}), ("c", None, {"id": 3})]
 
 
+def test_an_offset_with_a_file_name_cut_by_a_misread_rotate_resumes(my, mysluice):
+    """Earlier versions stored a rotate's file name without its first 8 bytes ("bin.000008" for
+    "mariadb-bin.000008"), and such an offset was taken for a purged binlog for ever. Its position and GTIDs
+    are right: sluice resumes from the whole name, and the next offset names the file properly."""
+    t = make_table(my, "it_mym_cut_name", "id INT PRIMARY KEY")
+    s = streaming(mysluice(table_include_list=f"sluice.{t}", snapshot_mode="never"))
+    mysql(my, "FLUSH BINARY LOGS")
+    mysql(my, f"INSERT INTO {t} VALUES (1)")
+    s.wait_events(1)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    stored = offset(s)
+    assert stored["file"] == master_status(my)[0]
+    set_stored_offset(s, file=stored["file"][8:])
+    mysql(my, f"INSERT INTO {t} VALUES (2)")
+    streaming(s)
+    mysql(my, f"INSERT INTO {t} VALUES (3)")
+    s.wait_events(3)
+    time.sleep(0.3)
+    assert s.stop() == 0
+    assert f"binlog file {stored['file'][8:]} is {stored['file']} cut short" in log_text(s, s.mark)
+    assert [payload(e)["after"]["id"] for e in s.events()] == [1, 2, 3]
+    assert offset(s)["file"] == master_status(my)[0]
+
+
 # ---- offsets ----
 
 def test_offsets_list_shows_file_pos_and_gtids(my, mysluice):

@@ -409,8 +409,21 @@ static bool position_gone(my_source *s, char *why, size_t whysz) {
         MYSQL_RES *r = mysql_store_result(s->sql);
         MYSQL_ROW row;
         bool found = false;
-        while (r && (row = mysql_fetch_row(r)) != NULL) found |= strcmp(row[0], s->start.file) == 0;
+        char uncut[sizeof s->start.file] = "";
+        while (r && (row = mysql_fetch_row(r)) != NULL) {
+            found |= strcmp(row[0], s->start.file) == 0;
+            /* Earlier versions stored a rotate's file name without its first 8 bytes ("bin.000008" for
+             * "mariadb-bin.000008"); the position in it and the GTIDs are right: take the whole name. */
+            if (strlen(row[0]) == strlen(s->start.file) + 8 && strcmp(row[0] + 8, s->start.file) == 0)
+                snprintf(uncut, sizeof uncut, "%s", row[0]);
+        }
         mysql_free_result(r);
+        if (!found && uncut[0]) {
+            SL_WARN("mysql", "the stored offset's binlog file %s is %s cut short (by a misread rotate event): "
+                    "resuming from %s:%" PRIu64, s->start.file, uncut, uncut, s->start.pos);
+            snprintf(s->start.file, sizeof s->start.file, "%s", uncut);
+            found = true;
+        }
         if (found) return false;
     }
     snprintf(why, whysz, "binlog file %s is no longer on the server (purged)", s->start.file);
