@@ -378,7 +378,7 @@ static const char *gtid_of_domain(const char *list, unsigned long dom, char *out
 
 /* Can the server no longer stream from s->start? Then why says so ("binlog file ... (purged)") and the
  * result is true. What the server cannot tell here (a GTID missing between others) its binlog dump
- * refuses later (see dump_refused). */
+ * refuses later (see binlog_failed). */
 static bool position_gone(my_source *s, char *why, size_t whysz) {
     my_pos end;
     char err[512];
@@ -388,10 +388,12 @@ static bool position_gone(my_source *s, char *why, size_t whysz) {
         char copy[sizeof s->start.gtids], *save = NULL, have[64];
         snprintf(copy, sizeof copy, "%s", s->gtid_mode ? s->start.gtids : "");
         for (char *g = strtok_r(copy, ", ", &save); g; g = strtok_r(NULL, ", ", &save)) {
-            const char *seq = strrchr(g, '-'), *newest = gtid_of_domain(end.gtids, strtoul(g, NULL, 10), have, sizeof have);
+            const char *seq = strrchr(g, '-');
+            const char *newest = gtid_of_domain(end.gtids, strtoul(g, NULL, 10), have, sizeof have);
             const char *newest_seq = newest ? strrchr(newest, '-') : NULL;
             /* the server's newest GTID of that domain is older, or it has none at all */
-            if (seq && (newest_seq ? strtoull(newest_seq + 1, NULL, 10) < strtoull(seq + 1, NULL, 10) : !end.gtids[0])) {
+            bool older = newest_seq && strtoull(newest_seq + 1, NULL, 10) < strtoull(seq ? seq + 1 : g, NULL, 10);
+            if (seq && (older || (!newest_seq && !end.gtids[0]))) {
                 snprintf(why, whysz, "GTID %s is not in the server's binlog (gtid_binlog_pos '%s'): the binlog was "
                          "reset (RESET MASTER)", g, end.gtids);
                 return true;
@@ -843,9 +845,11 @@ static int binlog_failed(my_source *s, const char *what) {
                     s->start.file, s->start.pos, s->start.gtids, msg);
         return -1;
     }
-    snprintf(s->gone, sizeof s->gone, "binlog position %s:%" PRIu64 " (gtids '%s') is not on the server (%s)",
-             s->start.file, s->start.pos, s->start.gtids, msg);
-    if (s->cf->snapshot_mode != MY_SNAP_WHEN_NEEDED) sl_ctx_fail(s->ctx, "the stored offset's %s: " GONE_ADVICE, s->gone);
+    char why[sizeof s->gone];
+    snprintf(why, sizeof why, "binlog position %s:%" PRIu64 " (gtids '%s') is not on the server (%s)", s->start.file,
+             s->start.pos, s->start.gtids, msg);
+    if (s->cf->snapshot_mode == MY_SNAP_WHEN_NEEDED) snprintf(s->gone, sizeof s->gone, "%s", why);
+    else sl_ctx_fail(s->ctx, "the stored offset's %s: " GONE_ADVICE, why);
     return -1;
 }
 
@@ -865,7 +869,8 @@ static int start_binlog(my_source *s) {
     char *ck[1] = {0};
     if (my_query(s->binlog, "setting up the binlog dump", "SET @master_binlog_checksum = @@global.binlog_checksum",
                  err, sizeof err) < 0 ||
-        my_query_row(s->binlog, "reading binlog_checksum", "SELECT @master_binlog_checksum", ck, 1, err, sizeof err) < 0)
+        my_query_row(s->binlog, "reading the binlog checksum", "SELECT @master_binlog_checksum", ck, 1, err,
+                     sizeof err) < 0)
         goto fail;
     s->checksum_len = strcasecmp(ck[0], "CRC32") == 0 ? 4 : 0;
     sl_free(ck[0]);
