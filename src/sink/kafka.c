@@ -28,6 +28,7 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TXN_TIMEOUT_MS 60000
@@ -58,6 +59,7 @@ typedef struct kafka_sink {
     rd_kafka_topic_t *last_rkt;
     rd_kafka_topic_t *offsets_rkt;
     _Atomic int delivery_failed;
+    long long queue_kbytes;       /* queue.buffering.max.kbytes: a record larger cannot be produced */
     char delivery_err[512];
     sl_buf key, value, scratch;
 } kafka_sink;
@@ -250,6 +252,21 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
             rd_kafka_conf_destroy(conf);
             return -1;
         }
+    /* A record must fit in the producer's queue, or it is refused as "queue full" for ever: one raised
+     * message.max.bytes raises the queue's default bound with it (buffer.memory still wins). */
+    char v[64];
+    size_t vn = sizeof v;
+    long long max_msg = rd_kafka_conf_get(conf, "message.max.bytes", v, &vn) == RD_KAFKA_CONF_OK ? atoll(v) : 0;
+    if (max_msg / 1024 + 1 > 16384 && !sl_config_get(cfg, "producer.override.queue.buffering.max.kbytes") &&
+        !sl_config_get(cfg, "producer.override.buffer.memory")) {
+        snprintf(v, sizeof v, "%lld", max_msg / 1024 + 1024);
+        if (sl_kafka_conf_set(conf, "queue.buffering.max.kbytes", v, errstr, errsz) < 0) {
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    }
+    vn = sizeof v;
+    s->queue_kbytes = rd_kafka_conf_get(conf, "queue.buffering.max.kbytes", v, &vn) == RD_KAFKA_CONF_OK ? atoll(v) : 0;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, s);
     sl_kafka_conf_logging(conf, "sink");
@@ -304,6 +321,15 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
             if (s->ctx) sl_ctx_bytes_written(s->ctx, (key ? key->len : 0) + (value ? value->len : 0));
             if (hand_over) sl_buf_init(value); /* librdkafka's now */
             return 0;
+        }
+        size_t size = (key ? key->len : 0) + (value ? value->len : 0);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && rd_kafka_outq_len(s->rk) == 0 && !s->delivery_failed) {
+            /* Nothing queued and still no room: this record alone is larger than the queue. */
+            if (h) rd_kafka_headers_destroy(h);
+            snprintf(errstr, errsz, "produce to %s: a record of %zu bytes does not fit in the producer's buffer "
+                     "(queue.buffering.max.kbytes=%lld); raise producer.override.buffer.memory (bytes) above it",
+                     rd_kafka_topic_name(rkt), size, s->queue_kbytes);
+            return -1;
         }
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->delivery_failed) {
             /* Wait for delivery reports to make room, but not forever when the connector is stopping

@@ -159,3 +159,63 @@ def test_large_value_to_kafka(pg, kafka, tables, sluice):
     got = [json.loads(r["value"])["payload"]["after"] for r in recs]
     assert [(a["id"], len(a["t"])) for a in got] == [(i, len(t)) for i, t in texts.items()]
     assert all(a["t"] == texts[a["id"]] for a in got)
+
+
+def test_50mb_value_to_kafka_with_message_max_bytes_raised(pg, kafka, tables, sluice):
+    """Only message.max.bytes raised (topic and producer): the producer's buffer grows with it, so a 50 MB
+    value is produced (it was refused as "queue full" for ever, since it could never fit in the 16 MiB
+    default buffer). It arrives intact; peak memory stays within baseline + 3x the value (libpq's copy,
+    the record handed to librdkafka, its compressed copy) + slack."""
+    from confluent_kafka import Consumer, TopicPartition
+    from conftest import kafka_bootstrap
+    table = tables("it_big_kafka50", "id int PRIMARY KEY, t text")
+    topic = kafka.create_topic(f"{kafka.prefix}pg.public.{table}", config={"max.message.bytes": str(64 * MB)})
+    s = sluice(**config(table, snapshot_mode="no_data", topic_prefix=kafka.prefix + "pg"))
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap(),
+                     "producer.override.message.max.bytes": str(64 * MB)})
+    start_run(s)
+    wait_streaming(s)
+    base = vm_hwm(s.proc.pid)
+    text = big_text(TEXT_SIZE)
+    sql(pg, f"INSERT INTO {table} VALUES (1, %s)", text)
+    c = Consumer({"bootstrap.servers": kafka_bootstrap(), "group.id": f"big-{time.time()}",
+                  "fetch.max.bytes": 200 * MB, "max.partition.fetch.bytes": 200 * MB,
+                  "receive.message.max.bytes": 300 * MB})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline, m = time.time() + 60, None
+        while time.time() < deadline and (m is None or m.error()):
+            assert s.proc.poll() is None, log_text(s)[-3000:]
+            m = c.poll(1)
+    finally:
+        c.close()
+    assert m is not None and not m.error(), log_text(s)[-3000:]
+    after = json.loads(m.value())["payload"]["after"]
+    assert after["id"] == 1 and hashlib.sha256(after["t"].encode()).digest() == hashlib.sha256(text.encode()).digest()
+    peak = vm_hwm(s.proc.pid)
+    print(f"\nkafka 50 MB: baseline {base / MB:.1f} MiB, peak {peak / MB:.1f} MiB "
+          f"(+{(peak - base) / MB:.1f} MiB, {(peak - base) / TEXT_SIZE:.2f}x the value)")
+    assert peak <= base + 3 * TEXT_SIZE + 2 * QUEUE_BYTES + SLACK
+    assert s.stop() == 0
+
+
+def test_a_record_larger_than_the_producer_buffer_fails_naming_it(pg, kafka, tables, sluice):
+    """A record that can never fit in the producer's buffer (buffer.memory set below it) stops the connector
+    with an error naming the size and the key to raise, instead of waiting for room for ever."""
+    from conftest import kafka_bootstrap
+    table = tables("it_big_kafka_buf", "id int PRIMARY KEY, t text")
+    kafka.create_topic(f"{kafka.prefix}pg.public.{table}", config={"max.message.bytes": str(8 * MB)})
+    s = sluice(**config(table, snapshot_mode="no_data", topic_prefix=kafka.prefix + "pg"))
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "kafka", "bootstrap.servers": kafka_bootstrap(),
+                     "producer.override.message.max.bytes": str(8 * MB),
+                     "producer.override.buffer.memory": str(1 * MB)})
+    start_run(s)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {table} VALUES (1, %s)", big_text(3 * MB))
+    s.proc.wait(30)
+    assert s.proc.returncode == 1
+    log = log_text(s)
+    assert "does not fit in the producer's buffer" in log and "producer.override.buffer.memory" in log, log[-2000:]
+    s.stop()
