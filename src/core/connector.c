@@ -399,6 +399,8 @@ int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
     return 0;
 }
 
+bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms) { return sl_queue_wait_room(x->conn->q, timeout_ms); }
+
 int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
     sl_connector *c = x->conn;
     uint64_t id = b->sync_id = ++c->sync_req;

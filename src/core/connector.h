@@ -115,6 +115,10 @@ bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);
+/* Source thread: waits up to timeout_ms for room in the queue, so that a source can tend its connection (a
+ * status update, a look at the server) instead of blocking in sl_ctx_emit while the sink is behind. True when
+ * sl_ctx_emit would not block now, or the connector stops; false after the timeout. */
+bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms);
 /* Source thread: hands on a batch that carries an offset and returns once that offset is stored (the
  * sink flushed everything before it), without waiting for offset.flush.interval.ms. For a position a
  * crash must not lose even though no record went out yet, e.g. a snapshot's start before its first

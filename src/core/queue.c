@@ -16,10 +16,10 @@ struct sl_queue {
 sl_queue *sl_queue_new(size_t max_bytes, size_t max_records) {
     sl_queue *q = sl_calloc(1, sizeof *q);
     pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->not_full, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->not_full, &ca);
     pthread_cond_init(&q->not_empty, &ca);
     pthread_condattr_destroy(&ca);
     q->max_bytes = max_bytes;
@@ -60,12 +60,28 @@ int sl_queue_push(sl_queue *q, sl_batch *b) {
     return 0;
 }
 
-sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms) {
+/* The CLOCK_MONOTONIC time timeout_ms from now (both condvars use that clock). */
+static struct timespec deadline(int timeout_ms) {
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += timeout_ms / 1000;
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
     if (dl.tv_nsec >= 1000000000) dl.tv_sec++, dl.tv_nsec -= 1000000000;
+    return dl;
+}
+
+bool sl_queue_wait_room(sl_queue *q, int timeout_ms) {
+    struct timespec dl = deadline(timeout_ms);
+    pthread_mutex_lock(&q->lock);
+    while (!q->closed && full(q))
+        if (pthread_cond_timedwait(&q->not_full, &q->lock, &dl) != 0) break;
+    bool room = q->closed || !full(q);
+    pthread_mutex_unlock(&q->lock);
+    return room;
+}
+
+sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms) {
+    struct timespec dl = deadline(timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (!q->head && !q->closed)
         if (pthread_cond_timedwait(&q->not_empty, &q->lock, &dl) != 0) break;

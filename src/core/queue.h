@@ -16,6 +16,9 @@ sl_queue *sl_queue_new(size_t max_bytes, size_t max_records);
 void sl_queue_destroy(sl_queue *q); /* frees batches still queued */
 /* Source thread. Blocks while full; takes ownership and returns 0, or returns -1 (caller keeps b) once closed. */
 int sl_queue_push(sl_queue *q, sl_batch *b);
+/* Source thread: waits up to timeout_ms while the queue is full. True when a push would not block now (with one
+ * producer it stays so until it pushes) or the queue is closed; false after the timeout. */
+bool sl_queue_wait_room(sl_queue *q, int timeout_ms);
 /* Sink thread. Waits up to timeout_ms; NULL on timeout or when closed and empty. */
 sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms);
 /* No more pushes; pops drain what is left. Wakes every waiter. */

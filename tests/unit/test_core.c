@@ -231,14 +231,18 @@ static void test_queue(void) {
     sl_batch *b1 = sl_batch_new(), *b2 = sl_batch_new();
     for (int i = 0; i < 3; i++) sl_batch_add(b1, NULL);
     sl_batch_add(b2, NULL);
+    CHECK(sl_queue_wait_room(q, 0));
     CHECK(sl_queue_push(q, b1) == 0); /* an empty queue takes any batch */
     size_t recs = 0, batches = 0;
     sl_queue_stats(q, NULL, &recs, &batches);
     CHECK(recs == 3 && batches == 1);
+    CHECK(!sl_queue_wait_room(q, 10)); /* full: times out */
     CHECK(sl_queue_pop(q, 0) == b1);
+    CHECK(sl_queue_wait_room(q, 10));
     CHECK(sl_queue_pop(q, 10) == NULL); /* timeout */
     CHECK(sl_queue_push(q, b2) == 0);
     sl_queue_close(q);
+    CHECK(sl_queue_wait_room(q, 10)); /* closed: nothing to wait for */
     CHECK(!sl_queue_drained(q));
     CHECK(sl_queue_pop(q, 10) == b2);
     CHECK(sl_queue_drained(q));

@@ -92,7 +92,8 @@ typedef struct pg_source {
                                * non-transactional message's) LSN */
     uint64_t received_lsn;    /* highest WAL position received */
     uint64_t offset_lsn;      /* newest offset attached to a batch */
-    int64_t last_status_ms, last_heartbeat_ms;
+    uint64_t reported_lsn;    /* flush position of the last status update */
+    int64_t last_status_ms, last_heartbeat_ms, last_sql_check_ms;
     char **key_cols;          /* message.key.columns: "schema.table" -> "a,b" pairs */
     int nkey_cols;
 } pg_source;

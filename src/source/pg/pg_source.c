@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/select.h>
 #include <unistd.h>
 
@@ -474,8 +475,59 @@ static int send_status(pg_source *s, bool reply) {
         return SL_RETRY;
     }
     s->last_status_ms = sl_mono_ms();
+    s->reported_lsn = lsn;
     SL_DEBUG("pg", "status update flush=%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
     return 0;
+}
+
+/* True when the server ended the SQL connection: a fast shutdown terminates the regular backends (57P01)
+ * before it waits for the walsenders. The connection is idle while streaming, so anything to read on it is
+ * the server going away (or a ParameterStatus / notice, which libpq consumes). */
+static bool sql_connection_ended(pg_source *s) {
+    struct pollfd p = {PQsocket(s->sql), POLLIN, 0};
+    if (p.fd < 0) return true;
+    if (poll(&p, 1, 0) <= 0) return false;
+    return !PQconsumeInput(s->sql) || PQstatus(s->sql) == CONNECTION_BAD;
+}
+
+/*
+ * Source thread, while streaming: between messages and while waiting for room in the queue.
+ *
+ * A status update when one is due, however busy a catch-up keeps the loop: the walsender ends a connection
+ * it has not heard from for wal_sender_timeout, and its keepalive asking for an answer would wait behind
+ * everything already in flight (and cannot be read at all while the queue is full).
+ *
+ * A look at the SQL connection: on a fast shutdown PostgreSQL terminates it, then waits until each logical
+ * walsender has sent all WAL and seen it confirmed, which during a catch-up lasts until sluice has read and
+ * committed the whole backlog. Ending the stream then lets the server stop at once; what was not confirmed
+ * comes again after the reconnect. Returns 0 or SL_RETRY.
+ */
+static int tend(pg_source *s) {
+    int64_t now = sl_mono_ms();
+    uint64_t committed = sl_ctx_committed_seq(s->ctx);
+    if (((committed != s->reported_lsn && now - s->last_status_ms >= 1000) ||
+         now - s->last_status_ms >= s->cf->status_interval_ms) &&
+        send_status(s, false) != 0)
+        return SL_RETRY;
+    if (now - s->last_sql_check_ms < 100) return 0;
+    s->last_sql_check_ms = now;
+    if (!sql_connection_ended(s)) return 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(s->sql));
+    msg[strcspn(msg, "\n")] = 0;
+    sl_ctx_retry(s->ctx, "PostgreSQL ended the SQL connection (%s): it is shutting down, or the connection was "
+                 "terminated; ending replication so that the server does not wait for the rest of the stream", msg);
+    return SL_RETRY;
+}
+
+/* Streaming: hands the batch on, tending the connection while the queue is full. 0, -1 (stopping) or
+ * SL_RETRY. */
+static int stream_emit(pg_source *s) {
+    while (!sl_ctx_wait_room(s->ctx, 100)) {
+        int rc = tend(s);
+        if (rc != 0) return rc;
+    }
+    return pg_emit_batch(s) < 0 ? -1 : 0;
 }
 
 static pg_rel *find_rel(pg_source *s, uint32_t relid) {
@@ -661,9 +713,10 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     char errstr[512];
     uint64_t wal_start = get_be64(buf + 1);
     size_t len = n - 25;
-    if (sl_ctx_batch_full(s->ctx, s->batch) && pg_emit_batch(s) < 0) {
+    int rc;
+    if (sl_ctx_batch_full(s->ctx, s->batch) && (rc = stream_emit(s)) != 0) {
         PQfreemem(buf);
-        return -1;
+        return rc;
     }
     const char *copy = pg_keep_message(s, buf, n, buf + 25, len);
     sl_pgo_msg m;
@@ -715,14 +768,14 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     return 0;
 }
 
-/* Outside a transaction, everything up to the server's WAL end has been seen: commit it. */
+/* Outside a transaction, everything up to the server's WAL end has been seen: commit it. 0, -1 or SL_RETRY. */
 static int advance_idle(pg_source *s, uint64_t wal_end) {
     if (s->in_txn || wal_end <= s->offset_lsn) return 0;
     char off[256];
     pg_offset_json(off, sizeof off, wal_end, s->last_commit_lsn, s->txid, sl_wall_us(), false);
     sl_batch_set_offset(s->batch, off, wal_end);
     s->offset_lsn = wal_end;
-    return pg_emit_batch(s);
+    return stream_emit(s);
 }
 
 /* Lost connections, shutdowns and a slot still held by a dying walsender are
@@ -789,14 +842,35 @@ static void end_copy(pg_source *s) {
     while ((r = PQgetResult(s->repl))) PQclear(r);
 }
 
+/* The server ended the COPY: a CopyDone is answered with one (the walsender then leaves the stream and,
+ * when it shuts down, exits), then its final result says why. */
+static int copy_ended(pg_source *s) {
+    PGresult *r = PQgetResult(s->repl);
+    if (PQresultStatus(r) == PGRES_COPY_IN) {
+        PQclear(r);
+        r = PQputCopyEnd(s->repl, NULL) > 0 && PQflush(s->repl) == 0 ? PQgetResult(s->repl) : NULL;
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", r && PQresultStatus(r) != PGRES_COMMAND_OK ? PQresultErrorMessage(r)
+                                                                              : "end of the stream (shutting down?)");
+    msg[strcspn(msg, "\n")] = 0;
+    int rc = retriable(s, r) ? SL_RETRY : -1;
+    PQclear(r);
+    while ((r = PQgetResult(s->repl))) PQclear(r);
+    if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "PostgreSQL ended replication: %s", msg);
+    else sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", msg);
+    return rc;
+}
+
 static int stream(pg_source *s) {
     int src = start_replication(s);
     if (src != 0) return src;
     const sl_core_conf *core = sl_ctx_core(s->ctx);
-    uint64_t reported = 0;
-    s->last_status_ms = s->last_heartbeat_ms = sl_mono_ms();
+    s->last_status_ms = s->last_heartbeat_ms = s->last_sql_check_ms = sl_mono_ms();
     int64_t batch_started = 0;
+    int rc = 0;
     while (!sl_ctx_stopping(s->ctx)) {
+        if ((rc = tend(s)) != 0) return rc;
         char *buf = NULL;
         int n = PQgetCopyData(s->repl, &buf, 1);
         if (n == 0) {
@@ -806,14 +880,8 @@ static int stream(pg_source *s) {
             }
             if ((n = PQgetCopyData(s->repl, &buf, 1)) == 0) {
                 /* Idle: hand on what we have, keep the timers, wait. */
-                if ((s->batch->n || s->batch->offset) && pg_emit_batch(s) < 0) break;
-                uint64_t committed = sl_ctx_committed_seq(s->ctx);
+                if ((s->batch->n || s->batch->offset) && (rc = stream_emit(s)) != 0) break;
                 int64_t now = sl_mono_ms();
-                if ((committed != reported && now - s->last_status_ms >= 1000) ||
-                    now - s->last_status_ms >= s->cf->status_interval_ms) {
-                    if (send_status(s, false) != 0) return SL_RETRY;
-                    reported = committed;
-                }
                 if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms &&
                     heartbeat(s) != 0)
                     return SL_RETRY;
@@ -823,27 +891,18 @@ static int stream(pg_source *s) {
                 continue;
             }
         }
-        if (n == -1) {
-            PGresult *r = PQgetResult(s->repl);
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : "");
-            msg[strcspn(msg, "\n")] = 0;
-            int rc = retriable(s, r) ? SL_RETRY : -1;
-            PQclear(r);
-            if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "PostgreSQL ended replication: %s", msg);
-            else sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", msg);
-            return rc;
-        }
+        if (n == -1) return copy_ended(s);
         if (n < 0) {
             sl_ctx_retry(s->ctx, "replication stream error: %s", PQerrorMessage(s->repl));
             return SL_RETRY;
         }
         if (buf[0] == 'w' && n >= 25) {
             if (s->batch->n == 0) batch_started = sl_mono_ms();
-            int rc = on_xlogdata(s, buf, (size_t)n); /* takes buf */
+            rc = on_xlogdata(s, buf, (size_t)n); /* takes buf */
             if (rc == SL_RETRY) return rc;
             if (rc < 0) return sl_ctx_stopping(s->ctx) ? 0 : -1;
-            if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && pg_emit_batch(s) < 0) break;
+            if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && (rc = stream_emit(s)) != 0)
+                break;
         } else if (buf[0] == 'k' && n >= 18) {
             uint64_t wal_end = get_be64(buf + 1);
             bool reply = buf[17] != 0;
@@ -851,7 +910,7 @@ static int stream(pg_source *s) {
             /* The slot's lag as the server sees it: WAL written past what sluice has committed. */
             uint64_t committed = sl_ctx_committed_seq(s->ctx);
             sl_ctx_source_lag(s->ctx, -1, committed && wal_end > committed ? (int64_t)(wal_end - committed) : 0);
-            if (advance_idle(s, wal_end) < 0) break;
+            if ((rc = advance_idle(s, wal_end)) != 0) break;
             if (reply && send_status(s, false) != 0) return SL_RETRY;
         } else {
             PQfreemem(buf);
@@ -867,6 +926,7 @@ static int stream(pg_source *s) {
             return 1;
         }
     }
+    if (rc == SL_RETRY) return rc;
     pg_emit_batch(s); /* what was read is handed on; a partial transaction carries no offset */
     return 0;
 }
