@@ -962,6 +962,12 @@ int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t e
     return rc;
 }
 
+int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
+                              char *errstr, size_t errsz) {
+    if (!c->src_ops || !c->src_ops->check_offset) return 0;
+    return c->src_ops->check_offset(partition, offset, errstr, errsz);
+}
+
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errsz) {
     sl_offsets *s = open_store(c, errstr, errsz);
     if (!s) return -1;

@@ -15,6 +15,7 @@
 #include "core/record.h"
 
 typedef struct sl_ctx sl_ctx;
+struct json_t;
 
 #define SL_RETRY 1
 
@@ -36,6 +37,11 @@ typedef struct sl_source_ops {
      * closes the source and opens it again after a pause. */
     int (*run)(void *src);
     void (*close)(void *src);
+    /* Optional: checks the shape and types of a partition and offset given from outside (PATCH
+     * /connectors/<name>/offsets) against what the source writes, so that a bad one is refused before it is
+     * stored. No I/O. Returns 0, or -1 with errstr naming the field ("offset.lsn: ..."). */
+    int (*check_offset)(const struct json_t *partition, const struct json_t *offset, char *errstr,
+                        size_t errstr_size);
 } sl_source_ops;
 
 typedef struct sl_sink_ops {

@@ -1010,6 +1010,21 @@ static int alter(sl_offsets *s, const char *name, off_rows *rows, const json_t *
     return 0;
 }
 
+/* Every offset given has the shape its source writes (sl_source_ops.check_offset): checked before any is
+ * stored, so that a bad one changes nothing. */
+static int check_offsets(const sl_connector *conn, const json_t *offsets, sl_werr *e) {
+    char err[512];
+    size_t i;
+    json_t *item;
+    json_array_foreach(offsets, i, item) {
+        json_t *off = json_object_get(item, "offset");
+        if (!off || json_is_null(off)) continue; /* a removal: any partition may go */
+        if (sl_connector_check_offset(conn, json_object_get(item, "partition"), off, err, sizeof err) < 0)
+            return werr(e, SL_WERR_INVALID, "offsets[%zu].%s", i, err);
+    }
+    return 0;
+}
+
 int sl_worker_offsets_alter(sl_worker *w, const char *name, const json_t *offsets, sl_werr *e) {
     REFUSE_WHEN_SHUTTING_DOWN(w, e);
     json_t *config = NULL;
@@ -1021,9 +1036,11 @@ int sl_worker_offsets_alter(sl_worker *w, const char *name, const json_t *offset
     off_rows rows = {0};
     char err[1024];
     int rc = -1;
-    if (s && sl_offsets_list(s, name, collect, &rows, err, sizeof err) < 0) werr(e, SL_WERR_INTERNAL, "%s", err);
-    else if (s && (rc = alter(s, name, &rows, offsets, e)) == 0)
-        SL_INFO("worker", "offsets altered connector=%s partitions=%zu", name, json_array_size(offsets));
+    if (s && check_offsets(conn, offsets, e) == 0) {
+        if (sl_offsets_list(s, name, collect, &rows, err, sizeof err) < 0) werr(e, SL_WERR_INTERNAL, "%s", err);
+        else if ((rc = alter(s, name, &rows, offsets, e)) == 0)
+            SL_INFO("worker", "offsets altered connector=%s partitions=%zu", name, json_array_size(offsets));
+    }
     rows_free(&rows);
     store_done(s, cfg, conn);
     offsets_end(w, x, config);

@@ -583,6 +583,63 @@ def test_stop_offsets_reset_resnapshots(pg, serve, pgc):
     assert s.stop() == 0
 
 
+# ---- offsets given through PATCH are checked ----
+
+def test_patch_offsets_checked_and_future_lsn_refused(pg, serve, pgc):
+    """PATCH /connectors/<name>/offsets: an offset of the wrong shape (lsn "garbage", a negative lsn, a string
+    txId, a partition without "server") is refused with 400 naming the field, and nothing is stored; an lsn
+    past the server's WAL end has the right shape and is stored, but the connector then refuses to start
+    (FAILED, the trace naming the stored lsn, the WAL end and the way out) instead of streaming from it and
+    skipping every change before it. With the offset PATCHed back, the change made meanwhile arrives."""
+    t = table(pg, "rest_patchlsn", [1])
+    s = serve().start()
+    cfg = pgc.config(t, **{"snapshot.mode": "initial"})
+    s.ok("POST", "/connectors", {"name": "p", "config": cfg}, want=201)
+    wait_events(s, cfg, 1)
+    wait_offset_stored(s, "p")
+    s.ok("PUT", "/connectors/p/stop", want=204)
+    s.wait_state("p", "STOPPED")
+    stored = s.ok("GET", "/connectors/p/offsets")["offsets"]
+    part = {"server": cfg["topic.prefix"]}
+    assert [o["partition"] for o in stored] == [part]
+    good = stored[0]["offset"]
+
+    for off, field in [({"lsn": "garbage"}, "offset.lsn"), ({"lsn": -5}, "offset.lsn"), ({"txId": 1}, "offset.lsn"),
+                       (dict(good, txId="12"), "offset.txId"), (dict(good, snapshot="yes"), "offset.snapshot")]:
+        st, body, _ = s.req("PATCH", "/connectors/p/offsets", {"offsets": [{"partition": part, "offset": off}]})
+        assert st == 400 and body["message"].startswith(f"offsets[0].{field}: "), (off, st, body)
+    st, body, _ = s.req("PATCH", "/connectors/p/offsets", {"offsets": [{"partition": {"srv": "x"}, "offset": good}]})
+    assert st == 400 and "offsets[0].partition.server: missing (must be a string)" in body["message"], body
+    # a good offset first and a bad one second: nothing is stored
+    st, body, _ = s.req("PATCH", "/connectors/p/offsets", {"offsets": [
+        {"partition": part, "offset": dict(good, lsn=1)}, {"partition": {"server": "y"}, "offset": {"lsn": "z"}}]})
+    assert st == 400 and "offsets[1].offset.lsn" in body["message"], body
+    assert s.ok("GET", "/connectors/p/offsets")["offsets"] == stored
+    # Debezium's own keys pass
+    dbz = dict(good, lsn_proc=good["lsn"], lsn_commit=good["lsn"], xmin=None, snapshot=False)
+    s.ok("PATCH", "/connectors/p/offsets", {"offsets": [{"partition": part, "offset": dbz}]})
+
+    (wal_end,), = sql(pg, "SELECT pg_current_wal_lsn() - '0/0'")
+    future = int(wal_end) + (1 << 40)
+    s.ok("PATCH", "/connectors/p/offsets", {"offsets": [{"partition": part, "offset": dict(good, lsn=future)}]})
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'v2')")  # would be skipped by a stream from the future position
+    s.ok("PUT", "/connectors/p/resume", want=202)
+    st = s.wait_state("p", "FAILED")
+    trace = st["connector"].get("trace") or "".join(x.get("trace", "") for x in st["tasks"])
+    assert f"lsn {future} (" in trace and "past the WAL end" in trace, st
+    assert "offsets reset" in trace and "snapshot.mode=when_needed" in trace, st  # ("sluice" is masked: the test user)
+    assert len(events(cfg)) == 1
+
+    s.ok("PUT", "/connectors/p/stop", want=204)
+    s.wait_state("p", "STOPPED")
+    s.ok("PATCH", "/connectors/p/offsets", {"offsets": [{"partition": part, "offset": good}]})
+    s.ok("PUT", "/connectors/p/resume", want=202)
+    s.wait_state("p", "RUNNING")
+    evs = wait_events(s, cfg, 2)
+    assert [(payload(e)["op"], payload(e)["after"]["id"]) for e in evs] == [("r", 1), ("c", 2)]
+    assert s.stop() == 0
+
+
 # ---- kill -9: every connector comes back in its target state ----
 
 def test_sigkill_restores_target_states(pg, serve, pgc):

@@ -242,3 +242,63 @@ def test_slot_ahead_of_stored_offset(pg, tables, sluice):
     ev = wait_all_events(s, 5)
     assert ops(ev)[4] == "c" and payload(ev[4])["after"]["id"] == 3
     assert s.stop() == 0
+
+
+def test_stored_offset_past_the_wal_end(pg, tables, sluice):
+    """A stored lsn past the server's WAL end (an offset store from another server, a restored backup, a
+    pg_upgrade): `sluice run` refuses to start (exit 1, naming the stored lsn, the WAL end and the way out)
+    instead of streaming from it, which would skip every change before it; the slot does not move.
+    when_needed takes a new snapshot instead; an offset that is not sluice's or Debezium's is refused too."""
+    import sqlite3
+    t = tables("it_sm_future", "id int PRIMARY KEY, v int")
+    sql(pg, f"INSERT INTO {t} VALUES (1, 1)")
+    s = start_run(sluice(table_include_list=f"public.{t}", snapshot_mode="initial"))
+    wait_all_events(s, 1)
+    wait_streaming(s)
+    assert s.stop() == 0
+    db = s.config["offset.storage.file.filename"]
+
+    def set_offset(change):
+        with sqlite3.connect(db) as c:
+            (text,), = c.execute("SELECT offset FROM offsets WHERE connector = ?", (s.name,)).fetchall()
+            off = json.loads(text)
+            change(off)
+            c.execute("UPDATE offsets SET offset = ? WHERE connector = ?", (json.dumps(off), s.name))
+        return off
+
+    good = set_offset(lambda off: None)
+    (wal_end,), = sql(pg, "SELECT pg_current_wal_lsn() - '0/0'")
+    assert good["lsn"] <= int(wal_end)  # (an idle stream stores the WAL end itself: that one is fine)
+    future = int(wal_end) + (1 << 36)
+    set_offset(lambda off: off.update(lsn=future))
+    sql(pg, f"INSERT INTO {t} VALUES (2, 2)")
+    slot_before = slot_row(pg, s.slot)[1]
+    start_run(new_output(s))
+    rc = s.proc.wait(60)
+    out = log_text(s, s.mark)
+    s.stop()
+    assert rc == 1, out
+    line = next((l for l in out.splitlines() if f"lsn {future} (" in l), None)
+    assert line is not None and "past the WAL end" in line, out
+    assert "offsets reset" in line and "snapshot.mode=when_needed" in line and "PATCH" in line, line
+    assert re.search(r"WAL end of PostgreSQL at \S+ \(\d+/[0-9A-F]+\)", line), line
+    assert len(all_events(s)) == 1 and slot_row(pg, s.slot)[1] == slot_before
+
+    set_offset(lambda off: off.update(lsn="0/1234"))  # an lsn as text is not an offset sluice wrote
+    start_run(new_output(s))
+    assert s.proc.wait(60) == 1
+    out = log_text(s, s.mark)
+    s.stop()
+    assert "stored offset: offset.lsn: must be a non-negative integer" in out, out
+
+    set_offset(lambda off: off.update(lsn=future))
+    s.config["snapshot.mode"] = "when_needed"
+    start_run(new_output(s))
+    ev = wait_all_events(s, 3)
+    assert ops(ev) == ["r", "r", "r"] and sorted(ids(ev[1:])) == [1, 2]
+    assert "past the server's WAL end" in log_text(s, s.mark)
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (3, 3)")
+    ev = wait_all_events(s, 4)
+    assert ops(ev)[3] == "c" and payload(ev[3])["after"]["id"] == 3
+    assert s.stop() == 0

@@ -34,6 +34,7 @@
 #include "source/kafka/kconvert.h"
 #include "source/kafka/ktrack.h"
 #include "util/buf.h"
+#include "util/jcheck.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
@@ -622,6 +623,24 @@ static int subscribe(kafka_source *s, char *errstr, size_t errsz) {
     return 0;
 }
 
+/* check_offset: partition {"group": ...}, offset {"<topic>/<partition>": next offset, ...} (informational: the
+ * position is the group's committed offsets). */
+static int ks_check_offset(const json_t *partition, const json_t *offset, char *errstr, size_t errsz) {
+    const char *key;
+    json_t *v;
+    if (sl_jcheck_string(partition, "partition", "group", true, NULL, errstr, errsz) < 0) return -1;
+    json_object_foreach((json_t *)offset, key, v) {
+        const char *slash = strrchr(key, '/'), *p = slash ? slash + 1 : NULL;
+        while (p && *p >= '0' && *p <= '9') p++;
+        if (!slash || slash == key || p == slash + 1 || *p) {
+            snprintf(errstr, errsz, "offset.%.200s: keys must be <topic>/<partition>", key);
+            return -1;
+        }
+        if (sl_jcheck_uint(offset, "offset", key, true, errstr, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
 static void set_partition(kafka_source *s) {
     sl_buf pb;
     sl_buf_init(&pb);
@@ -701,4 +720,5 @@ const sl_source_ops sl_kafka_source_ops = {
     ks_open,
     ks_run,
     ks_close,
+    ks_check_offset,
 };

@@ -31,6 +31,7 @@
 #include "source/mongo/mevent.h"
 #include "source/mongo/mschema.h"
 #include "util/buf.h"
+#include "util/jcheck.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
@@ -614,6 +615,48 @@ static bson_t *json_field_doc(const bson_t *off, const char *name) {
     bson_error_t be;
     if (!bson_iter_init_find(&it, off, name) || !BSON_ITER_HOLDS_UTF8(&it)) return NULL;
     return bson_new_from_json((const uint8_t *)bson_iter_utf8(&it, NULL), -1, &be);
+}
+
+/* A JSON string field of an offset given from outside: absent, or text that libbson reads as a document. */
+static int check_json_text(const json_t *offset, const char *key, const char *what, char *errstr, size_t errsz) {
+    const char *text;
+    bson_error_t be;
+    if (sl_jcheck_string(offset, "offset", key, false, &text, errstr, errsz) < 0) return -1;
+    bson_t *doc = text ? bson_new_from_json((const uint8_t *)text, -1, &be) : NULL;
+    if (text && !doc) return sl_jcheck_fail(offset, "offset", key, what, errstr, errsz);
+    bson_destroy(doc);
+    return 0;
+}
+
+/* check_offset: what offset_json writes (mongo-kafka's keys); other keys pass unchecked. Whether the resume
+ * point is still in the oplog is for the change stream to see. */
+static int ms_check_offset(const json_t *partition, const json_t *offset, char *errstr, size_t errsz) {
+    static const char *const flags[] = {"copy", "HEARTBEAT", "startAfter"}; /* "true" or "false", as text */
+    const char *ts;
+    unsigned t, i;
+    char end;
+    if (sl_jcheck_string(partition, "partition", "ns", true, NULL, errstr, errsz) < 0 ||
+        check_json_text(offset, "_id", "must be a resume token as JSON text (a string holding {\"_data\": ...})",
+                        errstr, errsz) < 0 ||
+        sl_jcheck_string(offset, "offset", "start_ts", false, &ts, errstr, errsz) < 0)
+        return -1;
+    if (ts && sscanf(ts, "%u,%u%c", &t, &i, &end) != 2)
+        return sl_jcheck_fail(offset, "offset", "start_ts", "must be an operation time \"<seconds>,<increment>\"",
+                              errstr, errsz);
+    if (!json_is_string(json_object_get(offset, "_id")) && !ts && !json_object_get(offset, "copy"))
+        return sl_jcheck_fail(offset, "offset", "_id", "must be a resume token as JSON text (or give start_ts, or "
+                              "copy progress)", errstr, errsz);
+    for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) {
+        const char *v;
+        if (sl_jcheck_string(offset, "offset", flags[k], false, &v, errstr, errsz) < 0) return -1;
+        if (v && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+            return sl_jcheck_fail(offset, "offset", flags[k], "must be \"true\" or \"false\"", errstr, errsz);
+    }
+    if (sl_jcheck_string(offset, "offset", "copy_ns", false, NULL, errstr, errsz) < 0 ||
+        sl_jcheck_bool(offset, "offset", "copyingData", false, errstr, errsz) < 0 ||
+        check_json_text(offset, "copy_last_id", "must be the last copied _id as JSON text", errstr, errsz) < 0)
+        return -1;
+    return 0;
 }
 
 /* Reads the stored offset into the start position and copy progress. */
@@ -1283,4 +1326,5 @@ const sl_source_ops sl_mongo_source_ops = {
     ms_open,
     ms_run,
     ms_close,
+    ms_check_offset,
 };

@@ -18,6 +18,7 @@
 #include "source/mysql/binlog.h"
 #include "source/mysql/my_int.h"
 #include "util/buf.h"
+#include "util/jcheck.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
@@ -239,6 +240,97 @@ static void report_lag(my_source *s) {
 }
 
 /* Parses a stored offset into s->start (and the snapshot progress, if any). */
+/* ---- offsets given from outside (check_offset) ---- */
+
+static const char *digits(const char *p) {
+    const char *q = p;
+    while (*q >= '0' && *q <= '9') q++;
+    return q > p ? q : NULL;
+}
+
+static const char *skip_space(const char *p) {
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+    return p;
+}
+
+/* A binlog file name as the server lists it: <base>.<number>, e.g. mysql-bin.000003. */
+static bool binlog_name_ok(const char *f) {
+    const char *dot = strrchr(f, '.'), *end = dot ? digits(dot + 1) : NULL;
+    return dot && dot > f && end && !*end && !strchr(f, '/') && strlen(f) < sizeof ((my_pos *)0)->file;
+}
+
+/* After a MySQL server UUID (8-4-4-4-12 hex digits), or NULL. */
+static const char *uuid_end(const char *p) {
+    static const int groups[] = {8, 4, 4, 4, 12};
+    for (int g = 0; g < 5; g++) {
+        for (int i = 0; i < groups[g]; i++, p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))) return NULL;
+        if (g < 4 && *p++ != '-') return NULL;
+    }
+    return p;
+}
+
+/* One GTID set item: MariaDB's domain-server-seq ("0-1-42"), or MySQL's uuid[:tag]:interval[:interval...] with
+ * intervals n or n-m. After it, or NULL. */
+static const char *gtid_item_end(const char *p) {
+    const char *q;
+    if ((q = digits(p)) && *q == '-' && (q = digits(q + 1)) && *q == '-' && (q = digits(q + 1))) return q;
+    if (!(q = uuid_end(p))) return NULL;
+    int intervals = 0;
+    while (*q == ':') {
+        const char *r = q + 1;
+        if ((r = digits(r))) {
+            if (*r == '-' && !(r = digits(r + 1))) return NULL;
+            intervals++;
+        } else {
+            r = q + 1; /* a tag (MySQL 8.3+): a letter or _, then letters, digits, _ */
+            if (!((*r >= 'a' && *r <= 'z') || (*r >= 'A' && *r <= 'Z') || *r == '_')) return NULL;
+            while ((*r >= 'a' && *r <= 'z') || (*r >= 'A' && *r <= 'Z') || (*r >= '0' && *r <= '9') || *r == '_') r++;
+        }
+        q = r;
+    }
+    return intervals ? q : NULL;
+}
+
+/* A GTID set (items separated by commas, blanks around them), or "". */
+static bool gtid_set_ok(const char *g) {
+    if (strlen(g) >= sizeof ((my_pos *)0)->gtids) return false;
+    const char *p = skip_space(g);
+    while (*p) {
+        if (!(p = gtid_item_end(p))) return false;
+        p = skip_space(p);
+        if (*p && *p++ != ',') return false;
+        p = skip_space(p);
+    }
+    return true;
+}
+
+/* check_offset: what my_offset_json writes, plus the keys Debezium's MySQL/MariaDB connectors add; other keys
+ * pass unchecked. Whether the position exists on the server is for plan_start to see. */
+static int my_check_offset(const json_t *partition, const json_t *offset, char *errstr, size_t errsz) {
+    static const char *const numbers[] = {"ts_sec", "row", "event", "server_id"};
+    const char *file, *gtids;
+    if (sl_jcheck_string(partition, "partition", "server", true, NULL, errstr, errsz) < 0 ||
+        sl_jcheck_string(offset, "offset", "file", true, &file, errstr, errsz) < 0)
+        return -1;
+    if (!binlog_name_ok(file))
+        return sl_jcheck_fail(offset, "offset", "file", "must be a binlog file name (<base>.<number>, e.g. "
+                              "mysql-bin.000003)", errstr, errsz);
+    if (sl_jcheck_uint(offset, "offset", "pos", true, errstr, errsz) < 0 ||
+        sl_jcheck_string(offset, "offset", "gtids", false, &gtids, errstr, errsz) < 0)
+        return -1;
+    if (gtids && !gtid_set_ok(gtids))
+        return sl_jcheck_fail(offset, "offset", "gtids", "must be a GTID set (MariaDB: domain-server-seq items such "
+                              "as 0-1-42,1-2-7; MySQL: uuid:1-5 items), or empty", errstr, errsz);
+    for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++)
+        if (sl_jcheck_uint(offset, "offset", numbers[i], false, errstr, errsz) < 0) return -1;
+    if (sl_jcheck_bool(offset, "offset", "snapshot", false, errstr, errsz) < 0) return -1;
+    const json_t *prog = json_object_get(offset, "snapshot_progress");
+    if (prog && !json_is_null(prog) && !json_is_object(prog))
+        return sl_jcheck_fail(offset, "offset", "snapshot_progress", "must be an object", errstr, errsz);
+    return 0;
+}
+
 static bool parse_offset(my_source *s, const char *off) {
     json_t *j = json_loads(off, 0, NULL);
     if (!j) return false;
@@ -1066,10 +1158,10 @@ const sl_source_ops sl_mysql_source_ops = {
     "mysql", "io.debezium.connector.mysql.MySqlConnector",
     "MySQL/MariaDB binlog (row events): snapshot, then streaming of every insert, update and delete, with "
     "Debezium's MySQL events (source.connector mysql).",
-    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close};
+    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
     "MariaDB binlog (row events, GTID positions): as mysql, with Debezium's MariaDB events (source.connector "
     "mariadb).",
-    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close};
+    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset};

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "source/pg/pg_int.h"
 #include "util/buf.h"
+#include "util/jcheck.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <errno.h>
@@ -139,6 +140,24 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
     sl_filter_free(&f);
 }
 
+/* check_offset: Debezium's PostgreSQL offset (what pg_offset_json writes, plus the keys Debezium adds); other
+ * keys pass unchecked. Whether the position exists on the server is for plan_start to see. */
+static int check_offset_fields(const json_t *offset, char *errstr, size_t errsz) {
+    static const char *const numbers[] = {"lsn_commit", "lsn_proc", "txId", "ts_usec", "xmin"};
+    static const char *const flags[] = {"snapshot", "last_snapshot_record"};
+    if (sl_jcheck_uint(offset, "offset", "lsn", true, errstr, errsz) < 0) return -1;
+    for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++)
+        if (sl_jcheck_uint(offset, "offset", numbers[i], false, errstr, errsz) < 0) return -1;
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        if (sl_jcheck_bool(offset, "offset", flags[i], false, errstr, errsz) < 0) return -1;
+    return 0;
+}
+
+static int pg_check_offset(const json_t *partition, const json_t *offset, char *errstr, size_t errsz) {
+    if (sl_jcheck_string(partition, "partition", "server", true, NULL, errstr, errsz) < 0) return -1;
+    return check_offset_fields(offset, errstr, errsz);
+}
+
 void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us,
                     bool snapshot_running) {
     snprintf(out, outsz, "{\"lsn\":%" PRIu64 ",\"lsn_commit\":%" PRIu64 ",\"txId\":%u,\"ts_usec\":%" PRId64 "%s}",
@@ -236,15 +255,38 @@ static int ensure_publication(pg_source *s, char *errstr, size_t errsz) {
     return rc;
 }
 
-static uint64_t stored_lsn(pg_source *s, bool *snapshot_running) {
+/* The stored offset's lsn (0: none) and whether it marks an unfinished snapshot; -1 when the offset is not one
+ * that sluice or Debezium writes (errstr names the field). */
+static int stored_lsn(pg_source *s, uint64_t *lsn, bool *snapshot_running, char *errstr, size_t errsz) {
     const char *off = sl_ctx_stored_offset(s->ctx);
+    *lsn = 0;
     *snapshot_running = false;
     if (!off) return 0;
     json_t *j = json_loads(off, 0, NULL);
-    uint64_t lsn = j ? (uint64_t)json_integer_value(json_object_get(j, "lsn")) : 0;
-    *snapshot_running = j && json_is_true(json_object_get(j, "snapshot"));
+    char why[512] = "offset: not a JSON object";
+    int rc = j && check_offset_fields(j, why, sizeof why) == 0 ? 0 : -1;
+    if (rc == 0) {
+        *lsn = (uint64_t)json_integer_value(json_object_get(j, "lsn"));
+        *snapshot_running = json_is_true(json_object_get(j, "snapshot"));
+    } else {
+        snprintf(errstr, errsz, "stored offset: %s; reset offsets with 'sluice offsets reset' (or DELETE "
+                 "/connectors/<name>/offsets) or PATCH a valid offset", why);
+    }
     json_decref(j);
-    return lsn;
+    return rc;
+}
+
+/* The end of the server's WAL: pg_current_wal_lsn(), on a standby what it received or replayed. No position the
+ * server ever sent, so no stored offset of it, lies beyond. UINT64_MAX when the server cannot tell. */
+static int server_wal_end(pg_source *s, uint64_t *end, char *errstr, size_t errsz) {
+    PGresult *r = pg_query(s->sql, "reading the server's WAL position",
+                           "SELECT CASE WHEN pg_is_in_recovery() THEN GREATEST(pg_last_wal_receive_lsn(), "
+                           "pg_last_wal_replay_lsn()) ELSE pg_current_wal_lsn() END",
+                           0, NULL, errstr, errsz);
+    if (!r) return -1;
+    *end = PQgetisnull(r, 0, 0) ? UINT64_MAX : pg_parse_lsn(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
 }
 
 /* Decides snapshot/stream from snapshot.mode, the stored offset and the slot; no side effects. */
@@ -284,7 +326,8 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
     }
     PQclear(r);
     bool unfinished; /* the stored offset is where a snapshot that did not complete started */
-    uint64_t stored = stored_lsn(s, &unfinished);
+    uint64_t stored;
+    if (stored_lsn(s, &stored, &unfinished, errstr, errsz) < 0) return -1;
     int mode = s->cf->snapshot_mode;
     bool have = sl_ctx_stored_offset(s->ctx) != NULL;
     if (mode == SNAP_INITIAL_ONLY && have && !unfinished) { /* done before: the slot no longer matters */
@@ -295,6 +338,31 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
     s->do_snapshot = mode == SNAP_ALWAYS || (wants && (!have || unfinished));
     s->stream = mode != SNAP_INITIAL_ONLY;
     s->start_lsn = stored;
+    /* A stored position past the server's WAL end is not one of this server's (another server's offset, a
+     * restored backup, a pg_upgrade, a mistyped offsets PATCH): streaming from it would skip every change
+     * before it. Between the slot's confirmed_flush_lsn and the WAL end any position can be a good one (the
+     * slot learns of a stored offset only with the next status update), so the WAL end is the line. */
+    uint64_t wal_end = UINT64_MAX;
+    if (have && server_wal_end(s, &wal_end, errstr, errsz) < 0) return -1;
+    if (have && stored > wal_end) {
+        if (mode == SNAP_WHEN_NEEDED || mode == SNAP_ALWAYS) {
+            SL_WARN("pg", "the stored offset (lsn %" PRIu64 ", %X/%X) is past the server's WAL end (%X/%X): taking a "
+                    "new snapshot from a new slot (snapshot.mode=%s)", stored, (unsigned)(stored >> 32),
+                    (unsigned)stored, (unsigned)(wal_end >> 32), (unsigned)wal_end,
+                    mode == SNAP_ALWAYS ? "always" : "when_needed");
+            s->do_snapshot = true;
+            s->keep_slot = false;
+            return 0;
+        }
+        snprintf(errstr, errsz, "stored offset: lsn %" PRIu64 " (%X/%X) is past the WAL end of PostgreSQL at "
+                 "%s:%lld (%X/%X), so it is no position of this server (an offset from another server, a restored "
+                 "backup, a pg_upgrade or a wrong offsets PATCH?) and streaming from it would skip every change "
+                 "before it; reset offsets with 'sluice offsets reset' (or DELETE /connectors/<name>/offsets), "
+                 "PATCH a valid offset, or set snapshot.mode=when_needed to take a new snapshot",
+                 stored, (unsigned)(stored >> 32), (unsigned)stored, s->cf->host, (long long)s->cf->port,
+                 (unsigned)(wal_end >> 32), (unsigned)wal_end);
+        return -1;
+    }
     if (have && s->do_snapshot) {
         /* A snapshot again while the slot still holds the stored position: keep the slot, read the tables
          * in a transaction of their own and stream from the stored position. What happened between that
@@ -1032,4 +1100,5 @@ const sl_source_ops sl_pg_source_ops = {
     pg_open,
     pg_run,
     pg_close,
+    pg_check_offset,
 };
