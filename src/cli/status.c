@@ -35,8 +35,9 @@ const char sl_status_usage[] =
     "usage: sluice status [--url URL] [--token TOKEN | --token-file FILE] [--json] [--no-rate]\n"
     "  Shows the connectors of a running `sluice serve`: state, source and sink, records read\n"
     "  and written, records/s written (two /metrics samples 1 s apart), source lag in ms, how far\n"
-    "  the source is ahead (bytes or records, where it can tell) and the first line of the\n"
-    "  failure of each FAILED connector.\n"
+    "  the source is ahead (bytes or records, where it can tell), the first line of the\n"
+    "  failure of each FAILED connector, and a warning for each replication slot that holds\n"
+    "  back more WAL than its connector's slot.retained.wal.warn.bytes (in any state).\n"
     "  --url URL          the daemon's REST listener (default " DEFAULT_URL ")\n"
     "  --token TOKEN      bearer token (default: $SLUICE_REST_TOKEN)\n"
     "  --token-file FILE  read the token from FILE\n"
@@ -54,6 +55,8 @@ typedef struct row {
     char *name, *state, *source, *sink, *error; /* owned; error: first line of the trace */
     double read, written, lag_ms, written_prev, rate;
     double behind_bytes, behind_records; /* where the source can tell */
+    char *slot;                          /* owned; the replication slot, where the source has one */
+    double retained, retained_warn;      /* WAL the slot holds back, and the threshold of the warning */
 } row;
 
 typedef struct table {
@@ -80,6 +83,7 @@ static row *row_get(table *t, const char *name) {
     memset(r, 0, sizeof *r);
     r->name = sl_strdup(name);
     r->read = r->written = r->lag_ms = r->written_prev = r->rate = r->behind_bytes = r->behind_records = NAN;
+    r->retained = r->retained_warn = NAN;
     return r;
 }
 
@@ -87,6 +91,7 @@ static void table_free(table *t) {
     for (int i = 0; i < t->n; i++) {
         row *r = &t->r[i];
         sl_free(r->name), sl_free(r->state), sl_free(r->source), sl_free(r->sink), sl_free(r->error);
+        sl_free(r->slot);
     }
     sl_free(t->r);
 }
@@ -235,8 +240,11 @@ static void apply_sample(table *t, const prom_sample *s) {
     bool read = !strcmp(s->name, SL_M_RECORDS_READ), written = !strcmp(s->name, SL_M_RECORDS_WRITTEN);
     bool lag = !strcmp(s->name, SL_M_SOURCE_LAG_MS);
     bool bbytes = !strcmp(s->name, SL_M_BEHIND_BYTES), brecs = !strcmp(s->name, SL_M_BEHIND_RECORDS);
+    bool held = !strcmp(s->name, SL_M_SLOT_RETAINED), warn = !strcmp(s->name, SL_M_SLOT_RETAINED_WARN);
     row *r;
-    if (!conn || !(state || info || read || written || lag || bbytes || brecs) || !(r = row_get(t, conn))) return;
+    if (!conn || !(state || info || read || written || lag || bbytes || brecs || held || warn) ||
+        !(r = row_get(t, conn)))
+        return;
     const char *st = label_of(s, "state"), *src = label_of(s, "source"), *snk = label_of(s, "sink");
     if (state && st && s->value == 1 && !r->state) set_str(&r->state, st, strlen(st));
     if (info && src) set_str(&r->source, src, strlen(src));
@@ -246,6 +254,10 @@ static void apply_sample(table *t, const prom_sample *s) {
     if (lag) r->lag_ms = s->value;
     if (bbytes) r->behind_bytes = s->value;
     if (brecs) r->behind_records = s->value;
+    const char *slot = label_of(s, "slot");
+    if ((held || warn) && slot) set_str(&r->slot, slot, strlen(slot));
+    if (held) r->retained = s->value;
+    if (warn) r->retained_warn = s->value;
 }
 
 static void parse_metrics(table *t, const char *text, size_t len) {
@@ -332,17 +344,35 @@ static int width(const char *s) {
     return w;
 }
 
+/* Bytes as B, kB, MB, GB or TB. */
+static void fmt_bytes(char *s, size_t n, double b) {
+    const char *u[] = {"B", "kB", "MB", "GB", "TB"};
+    int k = 0;
+    while (b >= 1000 && k < 4) b /= 1000, k++;
+    if (k == 0) snprintf(s, n, "%.0fB", b);
+    else snprintf(s, n, "%.1f%s", b, u[k]);
+}
+
 /* How far the source is ahead: bytes (B, kB, MB, GB) or records ("rec"), "-" when unknown. */
 static void fmt_behind(char *s, size_t n, const row *r) {
-    double b = r->behind_bytes;
-    if (!isnan(b)) {
-        const char *u[] = {"B", "kB", "MB", "GB", "TB"};
-        int k = 0;
-        while (b >= 1000 && k < 4) b /= 1000, k++;
-        if (k == 0) snprintf(s, n, "%.0fB", b);
-        else snprintf(s, n, "%.1f%s", b, u[k]);
-    } else if (!isnan(r->behind_records)) snprintf(s, n, "%.0frec", r->behind_records);
+    if (!isnan(r->behind_bytes)) fmt_bytes(s, n, r->behind_bytes);
+    else if (!isnan(r->behind_records)) snprintf(s, n, "%.0frec", r->behind_records);
     else snprintf(s, n, "-");
+}
+
+/* The warning about a slot that holds back more WAL than slot.retained.wal.warn.bytes; false when none is due. */
+static bool retained_warning(char *s, size_t n, const row *r) {
+    if (!r->slot || isnan(r->retained) || isnan(r->retained_warn) || r->retained_warn <= 0 ||
+        r->retained <= r->retained_warn)
+        return false;
+    char held[32], warn[32];
+    fmt_bytes(held, sizeof held, r->retained), fmt_bytes(warn, sizeof warn, r->retained_warn);
+    bool running = r->state && !strcmp(r->state, "RUNNING");
+    snprintf(s, n, "slot %s holds back %s of WAL (over slot.retained.wal.warn.bytes, %s): %s", r->slot, held, warn,
+             running ? "the connector is far behind"
+                     : "resume the connector, or drop the slot if it is not coming back (the server keeps the WAL "
+                       "until then)");
+    return true;
 }
 
 static void flow(char *s, size_t n, const row *r) {
@@ -371,6 +401,8 @@ static void print_table(const table *t) {
         printf("%s%*s  %-*s  %s%*s  %12s  %12s  %8s  %8s  %9s\n", r->name, wn - width(r->name), "", ws,
                r->state ? r->state : "?", f, wf - width(f), "", rd, wr, rt, lg, bh);
         if (r->error && r->state && !strcmp(r->state, "FAILED")) printf("    error: %s\n", r->error);
+        char w[512];
+        if (retained_warning(w, sizeof w, r)) printf("    warning: %s\n", w);
     }
     if (!t->n) printf("(no connectors)\n");
 }
@@ -384,12 +416,16 @@ static void print_json(const table *t, const char *url) {
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
         bool failed = r->state && !strcmp(r->state, "FAILED");
+        char w[512];
+        bool warned = retained_warning(w, sizeof w, r);
         json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->name, "state",
-                           jstrn(r->state), "source", jstrn(r->source), "sink", jstrn(r->sink), "records_read",
-                           jint(r->read), "records_written", jint(r->written), "rate", jnum(r->rate), "lag_ms",
-                           jint(r->lag_ms), "behind_bytes", jint(r->behind_bytes), "behind_records",
-                           jint(r->behind_records), "error", jstrn(failed ? r->error : NULL)));
+            arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->name,
+                           "state", jstrn(r->state), "source", jstrn(r->source), "sink", jstrn(r->sink),
+                           "records_read", jint(r->read), "records_written", jint(r->written), "rate", jnum(r->rate),
+                           "lag_ms", jint(r->lag_ms), "behind_bytes", jint(r->behind_bytes), "behind_records",
+                           jint(r->behind_records), "slot", jstrn(r->slot), "slot_retained_wal_bytes",
+                           jint(r->retained), "error", jstrn(failed ? r->error : NULL), "warning",
+                           jstrn(warned ? w : NULL)));
     }
     json_t *doc = json_pack("{s:s, s:o}", "url", url, "connectors", arr);
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

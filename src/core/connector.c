@@ -962,6 +962,11 @@ int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t e
     return rc;
 }
 
+int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errsz) {
+    if (!c->src_ops || !c->src_ops->retained) return 1;
+    return c->src_ops->retained(c->src_settings, out, errstr, errsz);
+}
+
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
                               char *errstr, size_t errsz) {
     if (!c->src_ops || !c->src_ops->check_offset) return 0;

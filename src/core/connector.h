@@ -84,6 +84,9 @@ bool sl_connector_eos(const sl_connector *c);
 /* Offsets of this connector: list / delete, with the configured store. */
 int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errstr_size);
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errstr_size);
+/* What the source's server retains for this connector (sl_source_ops.retained): 0, 1 when nothing (or the source
+ * cannot tell), -1 with errstr. Connects to the database; any thread. */
+int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errstr_size);
 /* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no
  * such check. */
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,

@@ -11,6 +11,7 @@
 #define SL_CORE_PLUGIN_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "core/conf.h"
 #include "core/record.h"
 
@@ -18,6 +19,13 @@ typedef struct sl_ctx sl_ctx;
 struct json_t;
 
 #define SL_RETRY 1
+
+/* What a source's server keeps for the connector whether it runs or not: the WAL a PostgreSQL slot holds back. */
+typedef struct sl_source_retained {
+    char slot[128];     /* what holds it (the replication slot's name) */
+    int64_t bytes;      /* bytes held */
+    int64_t warn_bytes; /* the source's threshold for a warning (0: none) */
+} sl_source_retained;
 
 typedef struct sl_source_ops {
     const char *name;
@@ -42,6 +50,10 @@ typedef struct sl_source_ops {
      * stored. No I/O. Returns 0, or -1 with errstr naming the field ("offset.lsn: ..."). */
     int (*check_offset)(const struct json_t *partition, const struct json_t *offset, char *errstr,
                         size_t errstr_size);
+    /* Optional: measures what the server retains for the connector (see sl_source_retained), with a short
+     * connection of its own; any thread, whatever the connector's state (a stopped connector's slot still holds
+     * WAL). Returns 0, 1 when nothing is held (no slot), or -1 with errstr. */
+    int (*retained)(void *settings, sl_source_retained *out, char *errstr, size_t errstr_size);
 } sl_source_ops;
 
 typedef struct sl_sink_ops {

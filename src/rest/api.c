@@ -236,9 +236,11 @@ static void h_offsets(sl_worker *w, const sl_rest_req *req, json_t *body, sl_res
 static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     sl_wconn_info *v;
     int n = sl_worker_list(w, true, &v);
+    sl_worker_measure_retained(w, v, n);
     sl_metrics_conn *mc = sl_calloc((size_t)n + 1, sizeof *mc);
     for (int k = 0; k < n; k++)
-        mc[k] = (sl_metrics_conn){v[k].name, v[k].state, v[k].source, v[k].sink, v[k].has_metrics ? &v[k].metrics : NULL};
+        mc[k] = (sl_metrics_conn){v[k].name, v[k].state, v[k].source, v[k].sink, v[k].has_metrics ? &v[k].metrics : NULL,
+                                  v[k].has_retained ? &v[k].retained : NULL};
     out->status = 200;
     out->content_type = SL_METRICS_CONTENT_TYPE;
     sl_buf_reset(&out->body);

@@ -380,6 +380,30 @@ static void render_state(sl_buf *o, const sl_metrics_conn *cs, int n) {
     }
 }
 
+/* What a source's server holds for the connector, measured at the scrape whatever the state: a stopped
+ * connector's slot still keeps its WAL. */
+static void render_retained(sl_buf *o, const sl_metrics_conn *cs, int n) {
+    family(o, SL_M_SLOT_RETAINED, "gauge",
+           "WAL bytes the connector's replication slot holds back on the server (PostgreSQL: pg_current_wal_lsn() - "
+           "restart_lsn), in any state of the connector.");
+    for (int i = 0; i < n; i++) {
+        if (!cs[i].retained) continue;
+        open_sample(o, SL_M_SLOT_RETAINED, "", cs[i].name);
+        sl_buf_putc(o, ',');
+        label(o, "slot", cs[i].retained->slot);
+        close_u64(o, (uint64_t)cs[i].retained->bytes);
+    }
+    family(o, SL_M_SLOT_RETAINED_WARN, "gauge",
+           "The connector's slot.retained.wal.warn.bytes: sluice status warns above it. No sample when 0.");
+    for (int i = 0; i < n; i++) {
+        if (!cs[i].retained || cs[i].retained->warn_bytes <= 0) continue;
+        open_sample(o, SL_M_SLOT_RETAINED_WARN, "", cs[i].name);
+        sl_buf_putc(o, ',');
+        label(o, "slot", cs[i].retained->slot);
+        close_u64(o, (uint64_t)cs[i].retained->warn_bytes);
+    }
+}
+
 void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_process(out);
     render_state(out, conns, n);
@@ -389,4 +413,5 @@ void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_batch_size(out, conns, n);
     render_latency(out, conns, n);
     render_snapshot(out, conns, n);
+    render_retained(out, conns, n);
 }

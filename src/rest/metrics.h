@@ -23,6 +23,8 @@
 #define SL_M_BEHIND_RECORDS "sluice_connector_source_behind_records"
 #define SL_M_STATE "sluice_connector_state"
 #define SL_M_INFO "sluice_connector_info"
+#define SL_M_SLOT_RETAINED "sluice_connector_slot_retained_wal_bytes"
+#define SL_M_SLOT_RETAINED_WARN "sluice_connector_slot_retained_wal_warn_bytes"
 
 /* The states of sluice_connector_state, in the order they are rendered. */
 #define SL_METRICS_NSTATES 5
@@ -31,6 +33,7 @@ extern const char *const sl_metrics_states[SL_METRICS_NSTATES];
 typedef struct sl_metrics_conn {
     const char *name, *state, *source, *sink; /* state: one of sl_metrics_states */
     const sl_connector_metrics *m;            /* NULL when the connector is not running (STOPPED) */
+    const sl_source_retained *retained;       /* what the source's server holds for it (any state); NULL: none */
 } sl_metrics_conn;
 
 /*

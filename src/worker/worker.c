@@ -727,6 +727,24 @@ int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *o
     return x ? 0 : werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
 }
 
+void sl_worker_measure_retained(const sl_worker *w, sl_wconn_info *v, int n) {
+    for (int i = 0; i < n; i++) {
+        const sl_source_ops *ops = sl_source_find(v[i].source);
+        if (!ops || !ops->retained) continue; /* nothing to measure: no need to build its config */
+        char err[1024];
+        sl_errs errs = {0};
+        sl_connector *conn = NULL;
+        sl_config *cfg = sl_worker_build_config(w, v[i].name, v[i].config, err, sizeof err);
+        if (cfg) conn = sl_connector_new(cfg, &errs);
+        int rc = conn ? sl_connector_source_retained(conn, &v[i].retained, err, sizeof err) : 1;
+        v[i].has_retained = rc == 0;
+        if (rc < 0) SL_DEBUG("worker", "connector=%s: cannot measure what the source retains: %s", v[i].name, err);
+        sl_errs_free(&errs);
+        sl_connector_destroy(conn);
+        sl_config_destroy(cfg);
+    }
+}
+
 #define REFUSE_WHEN_SHUTTING_DOWN(w, e)                                                                          \
     do {                                                                                                         \
         if (atomic_load(&(w)->shutting_down))                                                                    \

@@ -93,6 +93,8 @@ typedef struct sl_wconn_info {
     char source[64], sink[64]; /* the source and sink plugins it runs */
     bool has_metrics;  /* an instance exists: metrics are set */
     sl_connector_metrics metrics;
+    bool has_retained; /* sl_worker_measure_retained found something the server holds: retained is set */
+    sl_source_retained retained;
 } sl_wconn_info;
 
 void sl_wconn_info_free(sl_wconn_info *info);
@@ -134,6 +136,10 @@ int sl_worker_check_files(sl_worker *w, const char *name, const sl_connector *c,
 /* Every connector, in name order; *out is sl_malloc'ed (free each with sl_wconn_info_free, then the array). */
 int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out);
 int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *out, sl_werr *e);
+/* Fills has_retained / retained of each of the n infos whose source can tell what its server keeps for it
+ * (sl_source_ops.retained: a PostgreSQL slot's WAL), whatever the connector's state. Opens a short database
+ * connection per such connector: call without any lock (the REST thread of a /metrics scrape). */
+void sl_worker_measure_retained(const sl_worker *w, sl_wconn_info *v, int n);
 
 typedef enum { SL_PUT_CREATE, SL_PUT_UPSERT, SL_PUT_UPDATE } sl_put_mode;
 /* Validates (400 naming the keys), persists and (re)starts the connector with config (a JSON object of

@@ -383,3 +383,67 @@ def _reachable(url):
         return rest("GET", url + "/connectors")[0] == 200
     except OSError:
         return False
+
+
+@pytest.mark.skipif(not SERVE_BUILT, reason="sluice serve not built yet")
+def test_stopped_connector_slot_retained_wal(tmp_path, pg, tables):
+    """A stopped connector keeps its slot, which holds back WAL: /metrics shows the bytes per slot whatever the
+    state (sluice_connector_slot_retained_wal_bytes, and the threshold), and `sluice status` warns for the
+    connector whose slot.retained.wal.warn.bytes is passed, not for the one with a higher threshold."""
+    t = tables("it_status_wal", "id int PRIMARY KEY, v text")
+    low = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="no_data",
+                 **{"slot.retained.wal.warn.bytes": str(1 << 20)})
+    high = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="no_data",
+                  **{"slot.retained.wal.warn.bytes": str(1 << 40)})
+    high.config["sink.file.path"] = str(tmp_path / "high.jsonl")
+    high.config["offset.storage.file.filename"] = str(tmp_path / "offsets-high.db")
+    url = f"http://127.0.0.1:{closed_port()}"
+    worker = tmp_path / "worker.properties"
+    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
+                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _reachable(url), what="the REST listener")
+        for s in (low, high):
+            assert rest("POST", url + "/connectors", {"name": s.name, "config": s.config})[0] == 201
+        for s in (low, high):
+            wait_until(lambda: value(metrics(url), "sluice_connector_state", connector=s.name, state="RUNNING") == 1,
+                       what="the connector RUNNING")
+            wait_until(lambda: sql(pg, "SELECT active FROM pg_replication_slots WHERE slot_name = %s", s.slot) ==
+                       [(True,)], what=f"slot {s.slot} in use")
+            assert rest("PUT", f"{url}/connectors/{s.name}/stop")[0] == 204
+        for s in (low, high):
+            wait_until(lambda: value(metrics(url), "sluice_connector_state", connector=s.name, state="STOPPED") == 1,
+                       what="the connector STOPPED")
+        (before,), = sql(pg, "SELECT pg_current_wal_lsn() - '0/0'")
+        for k in range(4):  # a few MB of WAL while both are stopped
+            sql(pg, f"INSERT INTO {t} SELECT g, repeat('w', 500) FROM generate_series({k * 2000 + 1}, {k * 2000 + 2000}) g")
+        (after,), = sql(pg, "SELECT pg_current_wal_lsn() - '0/0'")
+        assert after - before > 3 << 20
+        m = metrics(url)
+        for s, warn in ((low, 1 << 20), (high, 1 << 40)):
+            held = value(m, "sluice_connector_slot_retained_wal_bytes", connector=s.name, slot=s.slot)
+            (want,), = sql(pg, "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots "
+                               "WHERE slot_name = %s", s.slot)
+            assert held is not None and after - before <= held <= want, (held, after - before, want)
+            assert value(m, "sluice_connector_slot_retained_wal_warn_bytes", connector=s.name, slot=s.slot) == warn
+
+        r = status("--url", url, "--no-rate")
+        assert r.returncode == 0, r.stderr
+        warnings = [l for l in r.stdout.splitlines() if l.startswith("    warning: ")]
+        assert len(warnings) == 1, r.stdout
+        assert f"slot {low.slot} holds back " in warnings[0] and "slot.retained.wal.warn.bytes" in warnings[0]
+        assert "MB of WAL" in warnings[0] and "resume the connector" in warnings[0], warnings
+        rows = [l for l in r.stdout.splitlines() if l.startswith(low.name)]
+        assert rows and rows[0].split()[1] == "STOPPED"
+        r = status("--url", url, "--no-rate", "--json")
+        c = {x["name"]: x for x in json.loads(r.stdout)["connectors"]}
+        assert c[low.name]["slot"] == low.slot and c[low.name]["slot_retained_wal_bytes"] > after - before - 1
+        assert c[low.name]["warning"] and c[high.name]["warning"] is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        low.cleanup()
+        high.cleanup()

@@ -208,16 +208,22 @@ static void test_render(void) {
     c.failed = true, c.lag_records = c.lag_bytes = -1;
     c.latency_buckets[0] = 5, c.latency_buckets[1] = 3; /* torn copy: not cumulative */
     c.latency_count = 4;
+    sl_source_retained held = {"slot_\"x", 3 << 20, 1 << 20}, unwarned = {"s2", 5, 0};
     sl_metrics_conn conns[] = {
-        {"a", "RUNNING", "postgres", "kafka", &a},
-        {WEIRD, "STOPPED", "mysql", "file", NULL},
-        {"c", "FAILED", "kafka", "file", &c},
+        {"a", "RUNNING", "postgres", "kafka", &a, &unwarned},
+        {WEIRD, "STOPPED", "mysql", "file", NULL, &held}, /* a stopped connector's slot still holds WAL */
+        {"c", "FAILED", "kafka", "file", &c, NULL},
     };
     sl_buf b;
     sl_buf_init(&b);
     sl_metrics_render(&b, conns, 3);
     char *text = (char *)sl_buf_cstr(&b);
     CHECK(parse_all(text));
+    CHECK(val("sluice_connector_slot_retained_wal_bytes", WEIRD, "slot", "slot_\"x") == 3 << 20);
+    CHECK(val("sluice_connector_slot_retained_wal_warn_bytes", WEIRD, "slot", "slot_\"x") == 1 << 20);
+    CHECK(val("sluice_connector_slot_retained_wal_bytes", "a", "slot", "s2") == 5);
+    CHECK(isnan(val("sluice_connector_slot_retained_wal_warn_bytes", "a", "slot", "s2"))); /* 0: no sample */
+    CHECK(isnan(val("sluice_connector_slot_retained_wal_bytes", "c", NULL, NULL)));
 
     /* process and build */
     CHECK(val("sluice_process_resident_memory_bytes", NULL, NULL, NULL) > 0);
@@ -277,11 +283,11 @@ static void test_render(void) {
     CHECK(!find("sluice_connector_last_error_info", "c", NULL, NULL));
     CHECK(!find("sluice_connector_last_error_timestamp_seconds", "c", NULL, NULL));
 
-    /* escaping, and a stopped connector has state and info but no counters */
+    /* escaping, and a stopped connector has state and info (and its slot's two gauges) but no counters */
     CHECK(strstr(text, "connector=\"we\\\"ird\\\\name\\nx\"") != NULL);
     CHECK(val("sluice_connector_info", WEIRD, "sink", "file") == 1);
     CHECK(val("sluice_connector_failed", WEIRD, NULL, NULL) == 0);
-    CHECK(count_conn(WEIRD) == SL_METRICS_NSTATES + 2);
+    CHECK(count_conn(WEIRD) == SL_METRICS_NSTATES + 2 + 2);
     CHECK(!find("sluice_connector_records_read_total", WEIRD, NULL, NULL));
     CHECK(!find("sluice_connector_end_to_end_latency_seconds_count", WEIRD, NULL, NULL));
     sl_buf_free(&b);

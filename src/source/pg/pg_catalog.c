@@ -26,13 +26,14 @@ static void notice(void *arg, const char *msg) {
     SL_DEBUG("pg", "server notice: %s", m);
 }
 
-PGconn *pg_connect(const pg_conf *cf, bool replication, char *errstr, size_t errsz) {
-    char port[16];
+PGconn *pg_connect(const pg_conf *cf, bool replication, int timeout_s, char *errstr, size_t errsz) {
+    char port[16], timeout[16];
     snprintf(port, sizeof port, "%lld", (long long)cf->port);
+    snprintf(timeout, sizeof timeout, "%d", timeout_s);
     const char *keys[] = {"host", "port", "user", "password", "dbname", "sslmode", "application_name",
                           "connect_timeout", replication ? "replication" : NULL, NULL};
     const char *vals[] = {cf->host, port, cf->user, cf->password ? cf->password : "", cf->dbname, cf->sslmode,
-                          "sluice", "10", "database", NULL};
+                          "sluice", timeout, "database", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(c) != CONNECTION_OK) {
         char msg[512];

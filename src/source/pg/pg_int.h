@@ -41,6 +41,7 @@ typedef struct pg_conf {
     char *message_key_columns;
     bool provide_tx;
     int64_t status_interval_ms;
+    int64_t retained_warn;    /* slot.retained.wal.warn.bytes */
     char *msg_prefix_include, *msg_prefix_exclude;
     int hstore_mode;          /* hstore.handling.mode: 0 json, 1 map */
     bool extended_headers;    /* extended.headers.enabled: __debezium.context.* headers */
@@ -99,7 +100,7 @@ typedef struct pg_source {
 } pg_source;
 
 /* pg_catalog.c */
-PGconn *pg_connect(const pg_conf *cf, bool replication, char *errstr, size_t errsz);
+PGconn *pg_connect(const pg_conf *cf, bool replication, int timeout_s, char *errstr, size_t errsz);
 /* Runs a query expecting tuples or a command; returns the result or NULL (errstr set). */
 PGresult *pg_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
                    char *errstr, size_t errsz);

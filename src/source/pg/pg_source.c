@@ -95,6 +95,9 @@ static const sl_prop pg_props[] = {
      "Fill the transaction block (id, total_order, data_collection_order) of each event."},
     {"status.update.interval.ms", SL_PT_INT, "10000", NULL, 10, 3600000, 0, F(status_interval_ms),
      "How often the committed position is reported to the slot."},
+    {"slot.retained.wal.warn.bytes", SL_PT_INT, "1073741824", NULL, 0, INT64_MAX, 0, F(retained_warn),
+     "sluice status warns when the slot holds back more WAL than this (pg_current_wal_lsn() - restart_lsn, "
+     "measured on each /metrics scrape, also while the connector is stopped or paused); 0: never."},
     {"message.prefix.include.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(msg_prefix_include),
      "Regexes of pg_logical_emit_message prefixes to emit (op m)."},
     {"message.prefix.exclude.list", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(msg_prefix_exclude),
@@ -467,7 +470,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
                        "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
         return -1;
 
-    if (!(s->sql = pg_connect(cf, false, errstr, errsz))) return SL_RETRY; /* fatal at first start */
+    if (!(s->sql = pg_connect(cf, false, 10, errstr, errsz))) return SL_RETRY; /* fatal at first start */
     PGresult *r = pg_query(s->sql, "reading wal_level", "SHOW wal_level", 0, NULL, errstr, errsz);
     if (!r) return -1;
     if (strcmp(PQgetvalue(r, 0, 0), "logical") != 0) {
@@ -489,7 +492,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         SL_INFO("pg", "snapshot.mode=initial_only and the snapshot is complete: nothing to do");
         return 0;
     }
-    if (!(s->repl = pg_connect(cf, true, errstr, errsz))) return SL_RETRY;
+    if (!(s->repl = pg_connect(cf, true, 10, errstr, errsz))) return SL_RETRY;
     if (ensure_publication(s, errstr, errsz) < 0) goto undo;
     if ((s->do_snapshot && !s->keep_slot) || !slot_exists) {
         if (create_slot(s, slot_exists, errstr, errsz) < 0) goto undo;
@@ -1089,6 +1092,29 @@ static void pg_close(void *src) {
     sl_free(s);
 }
 
+/* retained: the WAL the slot holds back, from its restart_lsn to the server's WAL end (on a standby, what it
+ * replayed). A short connection of its own: the connector may be stopped. */
+static int pg_retained(void *settings, sl_source_retained *out, char *errstr, size_t errsz) {
+    pg_conf *cf = settings;
+    PGconn *c = pg_connect(cf, false, 3, errstr, errsz);
+    if (!c) return -1;
+    const char *params[] = {cf->slot_name};
+    PGresult *r = pg_query(c, "reading the WAL the slot retains",
+                           "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE "
+                           "pg_current_wal_lsn() END) - restart_lsn FROM pg_replication_slots WHERE slot_name = $1",
+                           1, params, errstr, errsz);
+    int rc = !r ? -1 : PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ? 1 : 0;
+    if (rc == 0) {
+        snprintf(out->slot, sizeof out->slot, "%s", cf->slot_name);
+        int64_t b = strtoll(PQgetvalue(r, 0, 0), NULL, 10); /* numeric, whole bytes */
+        out->bytes = b > 0 ? b : 0;
+        out->warn_bytes = cf->retained_warn;
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
 const sl_source_ops sl_pg_source_ops = {
     "postgres",
     "postgresql|io.debezium.connector.postgresql.PostgresConnector",
@@ -1101,4 +1127,5 @@ const sl_source_ops sl_pg_source_ops = {
     pg_run,
     pg_close,
     pg_check_offset,
+    pg_retained,
 };
