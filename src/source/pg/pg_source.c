@@ -1013,7 +1013,7 @@ static int pg_run_once(pg_source *s);
 static void release_copy_buffer(pg_source *s) {
     if (s->snapshot_max_row < PG_RECONNECT_AFTER_BYTES) return;
     char err[512];
-    PGconn *fresh = pg_connect(s->cf, false, err, sizeof err);
+    PGconn *fresh = pg_connect(s->cf, false, 10, err, sizeof err);
     if (!fresh) { /* the old connection still serves */
         SL_WARN("pg", "%s", err);
         return;
