@@ -1,6 +1,6 @@
 /* Kafka Connect's input converters, bytes -> JSON text (see kconvert.h). */
 #include "source/kafka/kconvert.h"
-#include <jansson.h>
+#include "util/jscan.h"
 #include <stdio.h>
 
 static const char *const classes[] = {
@@ -90,12 +90,16 @@ static void put_compact(sl_buf *out, const char *s, size_t n) {
 }
 
 /* The op a Debezium envelope payload carries; null payload: a delete. */
-static sl_op payload_op(json_t *payload) {
-    if (json_is_null(payload)) return SL_OP_DELETE;
-    json_t *op = json_object_get(payload, "op"); /* NULL for a non-object */
-    if (!json_is_string(op) || json_string_length(op) != 1 || !json_is_object(json_object_get(payload, "source")))
+static sl_op payload_op(sl_jval payload) {
+    char kind = sl_jval_kind(payload), op[4];
+    if (kind == 'n') return SL_OP_DELETE;
+    static const char *const keys[] = {"op", "source"};
+    sl_jval v[2];
+    unsigned found;
+    if (kind != '{' || sl_jval_members(payload, keys, 2, v, &found) < 0 || found != 3 ||
+        sl_jval_string(v[0], op, sizeof op) != 1 || sl_jval_kind(v[1]) != '{')
         return SL_OP_CREATE;
-    switch (json_string_value(op)[0]) {
+    switch (op[0]) {
     case 'c': return SL_OP_CREATE;
     case 'u': return SL_OP_UPDATE;
     case 'd': return SL_OP_DELETE;
@@ -105,31 +109,29 @@ static sl_op payload_op(json_t *payload) {
     }
 }
 
+/* Validated in one pass and read in place (util/jscan): no tree is built for text that goes on as text. */
 static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_op *op, char *errstr, size_t errsz) {
-    json_error_t je;
-    /* INT_AS_REAL: integers wider than 64 bits are valid JSON (Jackson reads them as BigInteger). */
-    json_t *root = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
-    if (!root) {
+    sl_jscan_err je;
+    if (sl_jscan_validate(s, n, &je) < 0) {
         snprintf(errstr, errsz,
                  "Converting byte[] to Kafka Connect data failed due to serialization error: %s "
                  "(line %d, column %d)",
                  je.text, je.line, je.column);
         return -1;
     }
-    json_t *payload = root;
-    if (schemas) {
-        if (!json_is_object(root) || json_object_size(root) != 2 || !json_object_get(root, "schema") ||
-            !(payload = json_object_get(root, "payload"))) {
-            snprintf(errstr, errsz,
-                     "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not "
-                     "contain additional fields. If you are trying to deserialize plain JSON data, set "
-                     "schemas.enable=false in your converter configuration.");
-            json_decref(root);
-            return -1;
-        }
+    static const char *const envelope[] = {"schema", "payload"};
+    sl_jval root = {s, n}, payload = root, parts[2];
+    unsigned found = 0;
+    if (schemas && (sl_jval_kind(root) != '{' || sl_jval_members(root, envelope, 2, parts, &found) != 2 ||
+                    found != 3)) {
+        snprintf(errstr, errsz,
+                 "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not "
+                 "contain additional fields. If you are trying to deserialize plain JSON data, set "
+                 "schemas.enable=false in your converter configuration.");
+        return -1;
     }
+    if (schemas) payload = parts[1];
     if (op) *op = payload_op(payload);
-    json_decref(root);
     put_compact(out, s, n);
     return 0;
 }
