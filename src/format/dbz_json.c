@@ -33,6 +33,7 @@
  */
 #include "format/dbz_json.h"
 #include "util/jhash.h"
+#include "util/jnum.h"
 #include "util/mem.h"
 #include <math.h>
 #include <stdio.h>
@@ -407,67 +408,6 @@ static bool parse_i64(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *
     return true;
 }
 
-/*
- * Java's Double.toString / Float.toString layout of the decimal
- * d[0].d[1..n-1] x 10^k (digits already the shortest that round-trip):
- * plain notation for 1e-3 <= |v| < 1e7, else computerized scientific.
- */
-static void put_java_digits(sl_buf *b, bool neg, const char *d, int n, int k) {
-    if (neg) sl_buf_putc(b, '-');
-    if (n == 0) {
-        sl_buf_puts(b, "0.0");
-        return;
-    }
-    if (k >= -3 && k < 7) {
-        if (k >= 0) {
-            for (int i = 0; i <= k; i++) sl_buf_putc(b, i < n ? d[i] : '0');
-            sl_buf_putc(b, '.');
-            if (n > k + 1) sl_buf_put(b, d + k + 1, (size_t)(n - k - 1));
-            else sl_buf_putc(b, '0');
-        } else {
-            sl_buf_puts(b, "0.");
-            for (int i = 0; i < -k - 1; i++) sl_buf_putc(b, '0');
-            sl_buf_put(b, d, (size_t)n);
-        }
-    } else {
-        sl_buf_putc(b, d[0]);
-        sl_buf_putc(b, '.');
-        if (n > 1) sl_buf_put(b, d + 1, (size_t)(n - 1));
-        else sl_buf_putc(b, '0');
-        sl_buf_printf(b, "E%d", k);
-    }
-}
-
-/* Shortest round-tripping digits of a finite, non-zero v (float when is_float). */
-static int shortest_digits(double v, bool is_float, char *dig, int *k) {
-    char tmp[48];
-    int maxp = is_float ? 9 : 17;
-    for (int p = 1; p <= maxp; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (is_float ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v) break;
-    }
-    int n = 0;
-    const char *p = tmp;
-    if (*p == '-') p++;
-    for (; *p && *p != 'e'; p++)
-        if (is_digit(*p)) dig[n++] = *p;
-    *k = *p == 'e' ? atoi(p + 1) : 0;
-    while (n > 1 && dig[n - 1] == '0') n--;
-    return n;
-}
-
-/* Writes a double/float the way Jackson writes a DoubleNode/FloatNode (NaN and infinities as strings). */
-static void put_java_double(sl_buf *b, double v, bool is_float) {
-    if (isnan(v)) sl_buf_puts(b, "\"NaN\"");
-    else if (isinf(v)) sl_buf_puts(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-    else if (v == 0) sl_buf_puts(b, signbit(v) ? "-0.0" : "0.0");
-    else {
-        char dig[24];
-        int k, n = shortest_digits(fabs(v), is_float, dig, &k);
-        put_java_digits(b, v < 0, dig, n, k);
-    }
-}
-
 enum { MAXSIG = 40 };
 
 /* Significant digits of [+-]ddd[.ddd][e[+-]dd]: up to MAXSIG of them, with *more set past that. */
@@ -528,7 +468,7 @@ static bool put_float_text(sl_buf *b, const char *s, size_t n, bool is_float) {
     if (!parse_dectext(s, n, &x)) return false;
     int maxfast = is_float ? 6 : 15, krange = is_float ? 36 : 306;
     if (!x.more && x.n <= maxfast && x.k > -krange && x.k < krange) {
-        put_java_digits(b, x.neg, x.d, x.n, x.k);
+        sl_jnum_put_digits(b, x.neg, x.d, x.n, x.k);
         return true;
     }
     char stack[512], *tmp = n < sizeof stack ? stack : sl_malloc(n + 1);
@@ -536,7 +476,7 @@ static bool put_float_text(sl_buf *b, const char *s, size_t n, bool is_float) {
     tmp[n] = 0;
     double v = is_float ? (double)strtof(tmp, NULL) : strtod(tmp, NULL);
     if (tmp != stack) sl_free(tmp);
-    put_java_double(b, v, is_float);
+    sl_jnum_put_json(b, v, is_float);
     return true;
 }
 
@@ -1335,9 +1275,9 @@ static bool my_put_geometry(const sl_column *c, const char *s, size_t n, sl_buf 
         bool le = wn == 21 && wkb[0] != 0;
         if (wn != 21 || rd_u32(wkb + 1, le) != 1) return false;
         sl_buf_puts(out, "{\"x\":");
-        put_java_double(out, rd_double(wkb + 5, le), false);
+        sl_jnum_put_json(out, rd_double(wkb + 5, le), false);
         sl_buf_puts(out, ",\"y\":");
-        put_java_double(out, rd_double(wkb + 13, le), false);
+        sl_jnum_put_json(out, rd_double(wkb + 13, le), false);
         sl_buf_puts(out, ",\"wkb\":");
     } else {
         sl_buf_puts(out, "{\"wkb\":");
@@ -1381,9 +1321,9 @@ static bool put_pg_point(const char *s, size_t n, sl_buf *out) {
     double y = strtod(comma + 1, &end);
     if (end == comma + 1 || *end) return false;
     sl_buf_puts(out, "{\"x\":");
-    put_java_double(out, x, false);
+    sl_jnum_put_json(out, x, false);
     sl_buf_puts(out, ",\"y\":");
-    put_java_double(out, y, false);
+    sl_jnum_put_json(out, y, false);
     sl_buf_puts(out, ",\"wkb\":");
     bsink bs;
     bs_begin(&bs, out, BS_B64);

@@ -6,6 +6,7 @@
  * JsonConverter reads it (integer: Long, real: Double, object: Map).
  */
 #include "xform/connect_int.h"
+#include "util/jnum.h"
 #include "util/mem.h"
 #include <errno.h>
 #include <math.h>
@@ -581,8 +582,8 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
         sl_buf num;
         sl_buf_init(&num);
         if (k == K_LONG) sl_buf_put_i64(&num, l);
-        else if (k == K_DOUBLE && !strcmp(in, "float32")) cx_java_float(&num, (float)d);
-        else if (k == K_DOUBLE) cx_java_double(&num, d);
+        else if (k == K_DOUBLE && !strcmp(in, "float32")) sl_jnum_put_float(&num, (float)d);
+        else if (k == K_DOUBLE) sl_jnum_put_double(&num, d);
         else if (k == K_BOOL) sl_buf_puts(&num, b ? "true" : "false");
         else sl_buf_puts(&num, s);
         out = json_string(sl_buf_cstr(&num));

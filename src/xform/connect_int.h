@@ -62,10 +62,8 @@ bool cx_list_has(const cx_list *l, const char *s);
 
 /* ---- Java numbers ---- */
 
-/* Double.toString / Float.toString. */
-void cx_java_double(sl_buf *out, double d);
-void cx_java_float(sl_buf *out, float f);
-/* The JSON real that prints as Float.toString(f) does (the JsonConverter writes a float32 that way). */
+/* The JSON real that prints as Float.toString(f) does (the JsonConverter writes a float32 that way;
+ * Double/Float.toString themselves are util/jnum.h). */
 json_t *cx_float_json(float f);
 
 /* ---- regexes (java.util.regex semantics through PCRE2) ---- */

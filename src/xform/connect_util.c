@@ -6,6 +6,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "xform/connect_int.h"
+#include "util/jnum.h"
 #include "util/mem.h"
 #include <ctype.h>
 #include <math.h>
@@ -106,59 +107,11 @@ bool cx_list_has(const cx_list *l, const char *s) {
 
 /* ---- Java numbers ---- */
 
-/* Shortest decimal digits of d that read back as d (as float when is_float): digits in dig, returns the
- * decimal exponent of the first digit. */
-static int shortest(double d, bool is_float, char *dig, size_t digsz) {
-    char tmp[64];
-    for (int p = 0; p < 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p, d);
-        if (is_float ? strtof(tmp, NULL) == (float)d : strtod(tmp, NULL) == d) break;
-    }
-    size_t o = 0;
-    const char *p = tmp;
-    for (; *p && *p != 'e'; p++)
-        if (isdigit((unsigned char)*p) && o + 1 < digsz) dig[o++] = *p;
-    while (o > 1 && dig[o - 1] == '0') o--;
-    dig[o] = 0;
-    return *p == 'e' ? atoi(p + 1) : 0;
-}
-
-static void java_fp(sl_buf *out, double d, bool is_float) {
-    if (isnan(d)) return sl_buf_puts(out, "NaN");
-    if (isinf(d)) return sl_buf_puts(out, d > 0 ? "Infinity" : "-Infinity");
-    if (d == 0) return sl_buf_puts(out, signbit(d) ? "-0.0" : "0.0");
-    if (d < 0) sl_buf_putc(out, '-');
-    char dig[32];
-    int e = shortest(fabs(d), is_float, dig, sizeof dig);
-    int n = (int)strlen(dig);
-    if (fabs(d) >= 1e-3 && fabs(d) < 1e7) {
-        if (e < 0) {
-            sl_buf_puts(out, "0.");
-            for (int i = -1; i > e; i--) sl_buf_putc(out, '0');
-            sl_buf_puts(out, dig);
-        } else {
-            for (int i = 0; i <= e; i++) sl_buf_putc(out, i < n ? dig[i] : '0');
-            sl_buf_putc(out, '.');
-            if (n > e + 1) sl_buf_puts(out, dig + e + 1);
-            else sl_buf_putc(out, '0');
-        }
-        return;
-    }
-    sl_buf_putc(out, dig[0]);
-    sl_buf_putc(out, '.');
-    sl_buf_puts(out, n > 1 ? dig + 1 : "0");
-    sl_buf_printf(out, "E%d", e);
-}
-
-void cx_java_double(sl_buf *out, double d) { java_fp(out, d, false); }
-void cx_java_float(sl_buf *out, float f) { java_fp(out, f, true); }
-
 json_t *cx_float_json(float f) {
     if (!isfinite(f)) return json_real(f);
-    char dig[32], tmp[64];
-    int e = shortest(fabs((double)f), true, dig, sizeof dig);
-    snprintf(tmp, sizeof tmp, "%s0.%se%d", f < 0 ? "-" : "", dig, e + 1);
-    return json_real(strtod(tmp, NULL));
+    char t[SL_JNUM_BUFSZ];
+    sl_jnum_float(t, f);
+    return json_real(strtod(t, NULL)); /* the double nearest Float.toString's digits prints them back */
 }
 
 /* ---- regexes ---- */

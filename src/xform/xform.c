@@ -2,9 +2,9 @@
 #include "xform/xform.h"
 #include "core/log.h"
 #include "core/plugin.h"
+#include "util/jnum.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,21 +40,6 @@ const sl_xpred_ops *sl_xpred_find(const char *name) {
 }
 
 /* ---- JSON output ---- */
-
-static void put_double(sl_buf *out, double d) {
-    if (!isfinite(d)) { /* JSON has no NaN/Infinity; Connect's JsonConverter writes them as strings */
-        sl_buf_puts(out, isnan(d) ? "\"NaN\"" : d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-        return;
-    }
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    sl_buf_puts(out, tmp);
-    /* Keep it a floating-point number when read back (Java prints 1.0, not 1). */
-    if (!strpbrk(tmp, ".eEn")) sl_buf_puts(out, ".0");
-}
 
 void sl_json_put(sl_buf *out, const json_t *v) {
     if (!v) {
@@ -95,7 +80,8 @@ void sl_json_put(sl_buf *out, const json_t *v) {
         sl_buf_put_i64(out, (int64_t)json_integer_value(v));
         break;
     case JSON_REAL:
-        put_double(out, json_real_value(v));
+        /* Jackson's DoubleNode: Double.toString, NaN and the infinities as strings (JsonConverter) */
+        sl_jnum_put_json(out, json_real_value(v), false);
         break;
     case JSON_TRUE:
         sl_buf_puts(out, "true");

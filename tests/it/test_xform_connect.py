@@ -1,6 +1,7 @@
 """Kafka Connect's built-in transforms on a real PostgreSQL stream, written by the file sink:
 InsertField (a static field) + RegexRouter, the insert applied through a TopicNameMatches predicate,
-and a bad regex rejected before anything runs."""
+a bad regex rejected before anything runs, and doubles printed alike with and without a transform."""
+import re
 import time
 
 from conftest import key_payload, payload, run_cli, sql
@@ -84,3 +85,36 @@ def test_bad_regex_is_a_config_error(cfg):
     r = run_cli("validate", str(c.cfg_path))
     assert r.returncode == 2, r.stdout + r.stderr
     assert "transforms.route.regex" in r.stdout + r.stderr
+
+
+def test_doubles_print_alike_with_and_without_a_transform(pg, sluice, tmp_path):
+    """A double or real prints as Java's Double/Float.toString whether the event goes out as encoded
+    or is re-encoded by the transform chain (here Debezium's unwrap)."""
+    sql(pg, "DROP TABLE IF EXISTS it_xc_num; CREATE TABLE it_xc_num (id int PRIMARY KEY, d float8, r float4)")
+    rows = [(1, "1e20", "1e10"), (2, "1e-5", "3.4028235e38"), (3, "12345678", "0.1"), (4, "0.30000000000000004", "1e-3"),
+            (5, "100", "-0")]
+    for row in rows:
+        sql(pg, "INSERT INTO it_xc_num VALUES (%s, %s, %s)", *row)
+    want = {1: ("1.0E20", "1.0E10"), 2: ("1.0E-5", "3.4028235E38"), 3: ("1.2345678E7", "0.1"),
+            4: ("0.30000000000000004", "0.001"), 5: ("100.0", "-0.0")}
+    try:
+        printed = []
+        for name, extra in (("plain", {}), ("unwrap", {
+                "transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"})):
+            s = sluice(table_include_list="public.it_xc_num", snapshot_mode="initial_only", **extra)
+            s.out = tmp_path / f"{name}.jsonl"
+            s.config["sink.file.path"] = str(s.out)
+            assert s.run_to_end() == 0
+            lines = [l for l in s.out.read_text().splitlines() if l.strip()]
+            assert len(lines) == len(rows)
+            # the numbers as written, not as Python would read them back
+            got = {}
+            for line in lines:
+                m = re.search(r'"id":(\d+),"d":([^,}]+),"r":([^,}]+)[,}]', line)
+                assert m, line
+                got[int(m.group(1))] = (m.group(2), m.group(3))
+            printed.append(got)
+        assert printed[0] == want
+        assert printed[1] == want
+    finally:
+        sql(pg, "DROP TABLE IF EXISTS it_xc_num")

@@ -95,8 +95,23 @@ static void test_infer(void) {
     sl_mschema_free(s);
 }
 
+/* double and float fields as JsonConverter writes them: Double/Float.toString, NaN and the infinities as strings */
+static void test_floats(void) {
+    sl_mschema *s = sl_mschema_from_avro("{\"type\":\"record\",\"name\":\"r\",\"fields\":[{\"name\":\"d\",\"type\":"
+                                         "\"double\"},{\"name\":\"e\",\"type\":\"double\"},{\"name\":\"f\",\"type\":"
+                                         "\"float\"},{\"name\":\"g\",\"type\":\"float\"}]}",
+                                         err, sizeof err);
+    CHECK(s != NULL);
+    const char *o = run(s, "{\"d\":{\"$numberDouble\":\"NaN\"},\"e\":1e20,\"f\":{\"$numberDouble\":\"-Infinity\"},"
+                           "\"g\":1e-45}");
+    const char *payload = strstr(o, " | ");
+    CHECK_STR(payload, " | {\"d\":\"NaN\",\"e\":1.0E20,\"f\":\"-Infinity\",\"g\":1.4E-45}");
+    sl_mschema_free(s);
+}
+
 int main(void) {
     test_avro();
     test_infer();
+    test_floats();
     TEST_END();
 }

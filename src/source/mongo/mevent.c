@@ -12,6 +12,7 @@
  * for the common types.
  */
 #include "source/mongo/mevent.h"
+#include "util/jnum.h"
 #include <mongoc/mongoc.h>
 #include <inttypes.h>
 #include <math.h>
@@ -76,51 +77,6 @@ static void wrap_str(jw *w, const char *name, const char *val) {
     sl_buf_putc(w->out, '}');
 }
 
-/* Java's Double.toString: shortest round-trip digits, "1.0" for integral values, E notation
- * outside [1e-3, 1e7). */
-void sl_mjson_java_double(sl_buf *out, double d) {
-    char tmp[40], mant[40];
-    if (d == 0) {
-        sl_buf_puts(out, signbit(d) ? "-0.0" : "0.0");
-        return;
-    }
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    /* tmp = [-]D.DDDe[+-]XX */
-    char *e = strchr(tmp, 'e');
-    int exp = atoi(e + 1);
-    *e = 0;
-    bool neg = tmp[0] == '-';
-    const char *m = tmp + neg;
-    size_t k = 0;
-    for (const char *p = m; *p; p++)
-        if (*p != '.') mant[k++] = *p;
-    mant[k] = 0; /* digits, first one before the point */
-    while (k > 1 && mant[k - 1] == '0') mant[--k] = 0;
-    if (neg) sl_buf_putc(out, '-');
-    double a = fabs(d);
-    if (a >= 1e-3 && a < 1e7) {
-        if (exp >= 0) {
-            for (int i = 0; i <= exp; i++) sl_buf_putc(out, (size_t)i < k ? mant[i] : '0');
-            sl_buf_putc(out, '.');
-            if ((size_t)exp + 1 < k) sl_buf_puts(out, mant + exp + 1);
-            else sl_buf_putc(out, '0');
-        } else {
-            sl_buf_puts(out, "0.");
-            for (int i = 0; i < -exp - 1; i++) sl_buf_putc(out, '0');
-            sl_buf_puts(out, mant);
-        }
-    } else {
-        sl_buf_putc(out, mant[0]);
-        sl_buf_putc(out, '.');
-        sl_buf_puts(out, k > 1 ? mant + 1 : "0");
-        sl_buf_printf(out, "E%d", exp);
-    }
-}
-
 static void put_double(jw *w, double d) {
     bool canon = w->mode == SL_MJSON_EXTENDED;
     if (!isfinite(d)) {
@@ -130,12 +86,12 @@ static void put_double(jw *w, double d) {
         return;
     }
     if (!canon) {
-        sl_mjson_java_double(w->out, d);
+        sl_jnum_put_double(w->out, d);
         return;
     }
     sl_buf tmp;
     sl_buf_init(&tmp);
-    sl_mjson_java_double(&tmp, d);
+    sl_jnum_put_double(&tmp, d);
     open1(w, "$numberDouble");
     put_str(w, tmp.data, tmp.len);
     sl_buf_putc(w->out, '}');

@@ -44,8 +44,6 @@ void sl_mjson_str(sl_buf *out, const char *s, size_t n);
  * unquoted keys ({$match: ...}) get quotes, 'single-quoted' strings become "double-quoted". Everything
  * else is copied; the result still goes through a strict parser. */
 void sl_mjson_relaxed(const char *in, sl_buf *out);
-/* Appends a finite double as Java's Double.toString writes it ("1.0", "1.0E20"). */
-void sl_mjson_java_double(sl_buf *out, double d);
 
 typedef struct sl_mevent_opts {
     sl_mjson_mode fmt;

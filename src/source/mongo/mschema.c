@@ -4,6 +4,7 @@
  * JSON JsonConverter would produce for them (no Connect objects in between).
  */
 #include "source/mongo/mschema.h"
+#include "util/jnum.h"
 #include "util/mem.h"
 #include <inttypes.h>
 #include <math.h>
@@ -504,16 +505,6 @@ static int mismatch(const sl_mschema *s, const bson_iter_t *it, char *err, size_
     return -1;
 }
 
-/* Java's Float.toString digits for a float (shortest round trip), through the double formatter. */
-static void put_float(sl_buf *out, float f) {
-    char tmp[40];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(tmp, sizeof tmp, "%.*g", p, (double)f);
-        if ((float)strtod(tmp, NULL) == f) break;
-    }
-    sl_mjson_java_double(out, strtod(tmp, NULL));
-}
-
 /* The unscaled value of a Decimal128 as two's complement big-endian bytes, base64 (Connect's Decimal). */
 static int put_decimal(sl_buf *out, const bson_iter_t *it, char *err, size_t errsz) {
     bson_decimal128_t d;
@@ -619,8 +610,7 @@ static int put_val(const sl_mschema *s, const bson_iter_t *it, sl_mjson_mode fmt
         default: return mismatch(s, it, err, errsz);
         }
         if (!is_d) d = (double)i;
-        if (s->type == M_FLOAT32) put_float(out, (float)d);
-        else if (s->type == M_FLOAT64) sl_mjson_java_double(out, d);
+        if (s->type == M_FLOAT32 || s->type == M_FLOAT64) sl_jnum_put_json(out, d, s->type == M_FLOAT32);
         else if (s->type == M_INT8) sl_buf_put_i64(out, (int8_t)i);
         else if (s->type == M_INT16) sl_buf_put_i64(out, (int16_t)i);
         else if (s->type == M_INT32) sl_buf_put_i64(out, (int32_t)i);
