@@ -9,8 +9,22 @@
 
 static sl_log_level level = SL_LOG_INFO;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char *secrets[32];
-static int nsecrets;
+/*
+ * The secrets to redact: a growable array (a daemon with many connectors has
+ * many passwords), guarded by lock. Each line is checked against all of them,
+ * so a line first notes which 3-byte prefixes occur in it (hashed into a small
+ * bitmap) and a secret whose prefix does not occur is skipped without a
+ * search: a line that holds no secret costs one pass over it plus a bit test
+ * per secret, however many there are.
+ */
+typedef struct secret {
+    char *s;
+    size_t len;
+    unsigned tri; /* hash of its first 3 bytes */
+} secret;
+static secret *secrets;
+static size_t nsecrets, capsecrets;
+enum { TRI_BITS = 8192 };
 static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 
 void sl_log_set_level(sl_log_level lvl) { level = lvl; }
@@ -23,24 +37,54 @@ int sl_log_parse_level(const char *s) {
     return -1;
 }
 
-void sl_log_add_secret(const char *secret) {
-    if (!secret || strlen(secret) < 3) return; /* too short to redact without mangling text */
+static unsigned tri_hash(const char *p) {
+    uint32_t v = (uint32_t)(unsigned char)p[0] << 16 | (uint32_t)(unsigned char)p[1] << 8 | (unsigned char)p[2];
+    return (v * 2654435761u) >> 19; /* 13 bits: TRI_BITS */
+}
+
+void sl_log_add_secret(const char *value) {
+    size_t len = value ? strlen(value) : 0;
+    if (len < 3) return; /* too short to redact without mangling text */
+    unsigned tri = tri_hash(value);
     pthread_mutex_lock(&lock);
-    int dup = 0;
-    for (int i = 0; i < nsecrets; i++) dup |= strcmp(secrets[i], secret) == 0;
-    if (!dup && nsecrets < (int)(sizeof secrets / sizeof *secrets)) secrets[nsecrets++] = sl_strdup(secret);
+    bool dup = false;
+    for (size_t i = 0; i < nsecrets && !dup; i++)
+        dup = secrets[i].tri == tri && secrets[i].len == len && memcmp(secrets[i].s, value, len) == 0;
+    if (!dup) {
+        if (nsecrets == capsecrets) {
+            capsecrets = capsecrets ? 2 * capsecrets : 16;
+            secrets = sl_realloc(secrets, capsecrets * sizeof *secrets);
+        }
+        secrets[nsecrets++] = (secret){sl_strndup(value, len), len, tri};
+    }
     pthread_mutex_unlock(&lock);
 }
 
+/* Marks the hashes of the 3-byte runs of s in map. */
+static void note_tris(const char *s, uint8_t map[TRI_BITS / 8]) {
+    memset(map, 0, TRI_BITS / 8);
+    for (size_t i = 0; s[i] && s[i + 1] && s[i + 2]; i++) {
+        unsigned h = tri_hash(s + i);
+        map[h >> 3] |= (uint8_t)(1u << (h & 7));
+    }
+}
+
 static void redact_locked(char *s) {
-    for (int i = 0; i < nsecrets; i++) {
-        size_t n = strlen(secrets[i]);
+    uint8_t map[TRI_BITS / 8];
+    if (!nsecrets) return;
+    note_tris(s, map);
+    for (size_t i = 0; i < nsecrets; i++) {
+        const secret *sc = &secrets[i];
+        if (!(map[sc->tri >> 3] & (1u << (sc->tri & 7)))) continue; /* its prefix is nowhere in s */
         char *p;
-        while ((p = strstr(s, secrets[i])) != NULL) {
-            size_t stars = n < 8 ? n : 8;
+        bool hit = false;
+        while ((p = strstr(s, sc->s)) != NULL) {
+            size_t stars = sc->len < 8 ? sc->len : 8;
             memset(p, '*', stars);
-            memmove(p + stars, p + n, strlen(p + n) + 1);
+            memmove(p + stars, p + sc->len, strlen(p + sc->len) + 1);
+            hit = true;
         }
+        if (hit) note_tris(s, map); /* the stars made new runs: a later secret may start with them */
     }
 }
 

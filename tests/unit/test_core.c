@@ -300,8 +300,51 @@ static void test_log_limit(void) {
     CHECK(sl_log_limit_pass(&l, 30000, 10000, &dropped) && dropped == 0);
 }
 
+/* Many connectors mean many secrets: every one registered is masked in a logged line, however many. */
+static void test_log_many_secrets(void) {
+    char path[] = "/tmp/sluice-test-log-XXXXXX", secret[64];
+    int fd = mkstemp(path), saved = dup(2);
+    CHECK(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    for (int i = 0; i < 100; i++) {
+        snprintf(secret, sizeof secret, "%c%02d-pw-%d", 'a' + i % 26, i, i * 7919);
+        sl_log_add_secret(secret);
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(secret, sizeof secret, "%c%02d-pw-%d", 'a' + i % 26, i, i * 7919);
+        sl_log(SL_LOG_ERROR, "test", "connector %d: login with password=%s failed", i, secret);
+    }
+    sl_log(SL_LOG_ERROR, "test", "a line with no secret in it");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    rewind(f);
+    char line[512];
+    int lines = 0, masked = 0, clear = 0, plain = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        masked += strstr(line, "password=******** failed") != NULL;
+        clear += strstr(line, "-pw-") != NULL;
+        plain += strstr(line, "a line with no secret in it") != NULL;
+    }
+    fclose(f);
+    unlink(path);
+    CHECK(lines == 101);
+    CHECK(masked == 100); /* the 33rd and later too */
+    CHECK(clear == 0);
+    CHECK(plain == 1);
+    /* a secret that starts where another one's stars end: still found after the first is masked */
+    sl_log_add_secret("***tail-secret");
+    char buf[128] = "x=a00-pw-0tail-secret";
+    sl_log_redact(buf);
+    CHECK_STR(buf, "x=*************"); /* 8 stars, then 5 of them and the tail as 8 more */
+}
+
 int main(void) {
     test_buf();
+    test_log_many_secrets();
     test_log_limit();
     test_buf_spill();
     test_utf8();
