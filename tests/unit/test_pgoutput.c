@@ -17,6 +17,7 @@
  * cleanly, and hand-made malformed messages check each limit.
  */
 #include "source/pg/pgoutput.h"
+#include "faultsim.h"
 #include "test.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -513,6 +514,51 @@ static void test_errors(void) {
     CHECK(sl_pgo_decode("Z", 1, false, &m, &S, NULL, 0) == -1);
 }
 
+/* Every captured message through a fresh scratch with each of its allocations failing in turn, then a
+ * malformed one: a failure leaves the scratch the caller's to free and still fit to decode with, and a
+ * run that gets through decodes as without the hook. */
+typedef struct fs_pgo {
+    sl_pgo_scratch s;
+    int ncols_sum, nrels_sum; /* what the decoded messages held */
+    char err[256];
+} fs_pgo;
+
+static int fs_pgo_run(void *arg) {
+    fs_pgo *f = arg;
+    char b[256];
+    f->ncols_sum = f->nrels_sum = 0;
+    for (size_t i = 0; i < sizeof captures / sizeof *captures; i++) {
+        sl_pgo_msg m;
+        size_t len = unhex(captures[i].hex, b);
+        if (sl_pgo_decode(b, len, captures[i].in_stream, &m, &f->s, f->err, sizeof f->err) < 0) return -1;
+        if (m.kind == 'R') f->ncols_sum += m.u.relation.ncols;
+        if (m.kind == 'I' || m.kind == 'U' || m.kind == 'D') f->ncols_sum += m.u.change.new_.ncols + m.u.change.old.ncols;
+        if (m.kind == 'T') f->nrels_sum += m.u.truncate.nrels;
+    }
+    sl_pgo_msg m;
+    size_t len = unhex(REL_T_DEF, b);
+    return sl_pgo_decode(b, len - 1, false, &m, &f->s, f->err, sizeof f->err); /* truncated: an error */
+}
+
+static void fs_pgo_cleanup(void *arg) { sl_pgo_scratch_free(&((fs_pgo *)arg)->s); }
+
+static void fs_pgo_done(void *arg, int rc) {
+    fs_pgo *f = arg;
+    CHECK(rc == -1 && strncmp(f->err, "pgoutput: ", 10) == 0);
+    CHECK(f->ncols_sum > 20 && f->nrels_sum == 2);
+}
+
+/* After a failed allocation (the hook has fired, nothing fails now) the half-grown scratch decodes everything. */
+static void fs_pgo_failed(void *arg) { fs_pgo_done(arg, fs_pgo_run(arg)); }
+
+static void test_alloc_failures(void) {
+    fs_pgo f = {0};
+    faultsim_ops ops = {
+        .run = fs_pgo_run, .cleanup = fs_pgo_cleanup, .done = fs_pgo_done, .failed = fs_pgo_failed, .strict = true};
+    long n = faultsim("pgoutput", &ops, &f, NULL);
+    CHECK(n >= 3); /* cells, columns and relids at least */
+}
+
 int main(void) {
     test_begin_commit();
     test_origin();
@@ -529,6 +575,7 @@ int main(void) {
     test_stream();
     test_truncated_prefixes();
     test_errors();
+    test_alloc_failures();
     sl_pgo_scratch_free(&S);
     free(cur);
     TEST_END();

@@ -10,6 +10,7 @@
  * lengths and bad metadata.
  */
 #include "source/mysql/rowimage.h"
+#include "faultsim.h"
 #include "test.h"
 #include <stdlib.h>
 
@@ -118,7 +119,57 @@ static void check_cell(const char *what, int img, int col, const sl_cell *c, con
     }
 }
 
-/* Decodes every image of an event, checks each cell, then every truncation of each image. */
+/* FNV-1a over the cells of an image: flags, length and bytes. */
+static uint64_t cells_hash(uint64_t h, const sl_cell *cells, int n) {
+    for (int i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)cells[i].data;
+        h = (h ^ cells[i].flags) * 1099511628211u;
+        h = (h ^ cells[i].len) * 1099511628211u;
+        for (uint32_t k = 0; p && k < cells[i].len; k++) h = (h ^ p[k]) * 1099511628211u;
+    }
+    return h;
+}
+
+/* One event's images decoded with each arena allocation failing in turn (faultsim.h); the arena is
+ * initialized once and emptied by the cleanup. */
+typedef struct fs_rows {
+    const table *t;
+    const uint8_t *rows, *present, *present2;
+    size_t n;
+    int nimages;
+    sl_arena a;
+    uint64_t hash, want_hash;
+} fs_rows;
+
+static int fs_rows_run(void *arg) {
+    fs_rows *f = arg;
+    char err[256];
+    sl_cell cells[32];
+    size_t off = 0;
+    f->hash = 14695981039346656037u;
+    for (int img = 0; img < f->nimages; img++) {
+        const uint8_t *pr = f->present2 && img % 2 ? f->present2 : f->present;
+        long used = sl_my_decode_row(f->t->cols, f->t->ncols, pr, f->t->ncols, f->rows + off, f->n - off, &f->a, cells,
+                                     err, sizeof err);
+        if (used <= 0) return -1;
+        f->hash = cells_hash(f->hash, cells, f->t->ncols);
+        off += (size_t)used;
+    }
+    return off == f->n ? 0 : -1;
+}
+
+static void fs_rows_cleanup(void *arg) { sl_arena_free(&((fs_rows *)arg)->a); }
+
+static void fs_rows_done(void *arg, int rc) {
+    fs_rows *f = arg;
+    CHECK(rc == 0 && f->hash == f->want_hash);
+}
+
+/* After a failed allocation the arena takes the whole event again. */
+static void fs_rows_failed(void *arg) { fs_rows_done(arg, fs_rows_run(arg)); }
+
+/* Decodes every image of an event, checks each cell, then every truncation of each image, then the
+ * whole event with each allocation failing in turn. */
 static void check_event(const char *what, const table *t, const rows_ev *ev, const char *const *want, int nimages) {
     char err[256];
     size_t n, np, np2 = 0;
@@ -128,6 +179,7 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
     sl_arena_init(&a);
     sl_cell cells[32];
     size_t off = 0;
+    uint64_t hash = 14695981039346656037u;
     for (int img = 0; img < nimages; img++) {
         const uint8_t *pr = present2 && img % 2 ? present2 : present;
         long used = sl_my_decode_row(t->cols, t->ncols, pr, t->ncols, rows + off, n - off, &a, cells, err, sizeof err);
@@ -135,6 +187,7 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
         CHECK(used > 0);
         if (used <= 0) break;
         for (int i = 0; i < t->ncols; i++) check_cell(what, img, i, &cells[i], want[img * t->ncols + i]);
+        hash = cells_hash(hash, cells, t->ncols);
         /* truncations: all of them for small images, a sample of the 70 KB one */
         int wrong = 0;
         size_t len = (size_t)used;
@@ -157,6 +210,13 @@ static void check_event(const char *what, const table *t, const rows_ev *ev, con
     if (off != n) fprintf(stderr, "%s: %zu of %zu bytes decoded\n", what, off, n);
     CHECK(off == n);
     sl_arena_free(&a);
+    fs_rows f = {.t = t, .rows = rows, .present = present, .present2 = present2, .n = n, .nimages = nimages,
+                 .want_hash = hash};
+    sl_arena_init(&f.a);
+    faultsim_ops ops = {.run = fs_rows_run, .cleanup = fs_rows_cleanup, .done = fs_rows_done,
+                        .failed = fs_rows_failed, .strict = true};
+    long nalloc = faultsim(what, &ops, &f, NULL);
+    CHECK(nalloc >= 1);
     free(rows), free(present), free(present2);
 }
 

@@ -116,12 +116,14 @@ static uint32_t get_len(cursor *c) {
     return n < 0 ? 0 : (uint32_t)n;
 }
 
-/* Grows *arr to hold need elements; doubling keeps reallocs rare across calls. */
+/* Grows *arr to hold need elements; doubling keeps reallocs rare across calls. The capacity changes only
+ * once the allocation succeeded, so a scratch whose growth failed still says what it holds. */
 static void *grow(void *arr, int *cap, int need_n, size_t elem) {
     if (need_n <= *cap) return arr;
     int n = *cap * 2 > need_n ? *cap * 2 : need_n;
+    arr = sl_realloc(arr, (size_t)n * elem);
     *cap = n;
-    return sl_realloc(arr, (size_t)n * elem);
+    return arr;
 }
 
 static void decode_cell(cursor *c, sl_cell *cell) {
