@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-mongo bench-transforms clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms clean services-stop interop
 
 all: build
 
@@ -42,6 +42,9 @@ bench-mysql: deps build
 
 bench-kafka: deps build
 	@bench/bench_kafka.sh
+
+bench-latency: deps build
+	@bench/bench_latency.sh
 
 bench-mongo: deps build
 	@bench/bench_mongo.sh
