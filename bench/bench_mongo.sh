@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench-mongo: (a) change stream throughput and (b) PostgreSQL -> MongoDB sink throughput, sluice
-# against a bare libmongoc loop each.
+# make bench-mongo: (a) change stream throughput and (b) MongoDB sink throughput (PostgreSQL -> MongoDB
+# and Kafka -> MongoDB), sluice against a bare libmongoc loop each.
 #
 # Part (a): N documents (default 200000, `bench/bench_mongo.sh N`) are inserted
 # into a fresh collection of the test server (scripts/services.sh start mongo:
@@ -101,6 +101,7 @@ finally:
     client.drop_database(db_name)
     client.close()
 PY
-# Part (b): PostgreSQL -> MongoDB sink against a bare libmongoc bulk loop (bench/bench_mongo_sink.py).
-scripts/services.sh start pg >/dev/null
+# Part (b): PostgreSQL -> MongoDB and Kafka -> MongoDB (MongoSinkConnector) against a bare libmongoc
+# bulk loop, with each sluice's peak RSS (bench/bench_mongo_sink.py).
+scripts/services.sh start pg kafka >/dev/null
 python3 bench/bench_mongo_sink.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench-mongo part (b): PostgreSQL -> MongoDB sink documents/s against a bare libmongoc bulk loop.
+"""bench-mongo part (b): the MongoDB sink's documents/s against a bare libmongoc bulk loop.
 
 A PostgreSQL table of BENCH_DOCS rows (default 100,000; orders-like columns) is
   1. exported once as the documents the MongoDB sink makes of it (RdbmsHandler:
@@ -7,12 +7,20 @@ A PostgreSQL table of BENCH_DOCS rows (default 100,000; orders-like columns) is
      written by bench_mongo_bulk (bench/mongo_bulk.c): ordered bulk writes of
      1000 replaceOne(upsert) from memory, timing only the writes: the limit of
      what the server takes;
-  2. copied by sluice (snapshot -> Debezium events -> MongoDB sink, the same
-     replaceOne upserts), timed from process start until the collection holds
-     every document.
-Both write into fresh collections of the same test server (mongo-java-server:
-an in-memory imitation, so absolute numbers say little; compare the two lines).
-Prints documents/s of each, the ratio and sluice's peak RSS.
+  2. copied by sluice in one process (snapshot -> Debezium events -> MongoDB
+     sink, the same replaceOne upserts), timed from process start until the
+     collection holds every document;
+  3. copied through Kafka: sluice (snapshot -> Kafka sink, untimed) first fills
+     a fresh topic with the table's Debezium JSON events with schemas (the
+     JsonConverter default); then sluice as MongoSinkConnector (Kafka source ->
+     MongoDB sink: the same documents and writes) is timed from process start
+     until the collection holds every document.
+Each sluice run is a fresh process; its peak RSS is VmHWM from /proc (goal
+for Kafka -> MongoDB: <= 64 MiB). All write into fresh collections of the same
+test server (mongo-java-server: an in-memory imitation, so absolute numbers
+say little; compare the lines). Prints documents/s of each, each sluice
+path's ratio to the bare loop and its peak RSS. Extra keys for the Kafka ->
+MongoDB run: BENCH_KAFKA_MONGO_CONFIG (JSON).
 """
 import json
 import os
@@ -28,9 +36,68 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_pg as b  # noqa: E402
+from bench_kafka import BOOTSTRAP, acked, delete_topics  # noqa: E402
+
+from confluent_kafka import Consumer  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 N = int(os.environ.get("BENCH_DOCS", 100_000))
 BULK = os.environ.get("BENCH_MONGO_BULK", str(b.ROOT / "build" / "bench_mongo_bulk"))
+
+
+def pg_config(slot, prefix):
+    """The table's snapshot, as a PostgreSQL connector config without its sink."""
+    p = b.pg_params()
+    return {"connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
+            "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
+            "topic.prefix": prefix, "slot.name": slot, "publication.name": "bench_docs_pub",
+            "publication.autocreate.mode": "disabled", "snapshot.mode": "initial",
+            "table.include.list": "public.bench_docs", "decimal.handling.mode": "string", "log.level": "warn"}
+
+
+def run_until(d, name, config, done):
+    """Runs sluice on `config` (written to d/<name>.json) until done() holds; returns (seconds from
+    process start, peak RSS bytes: VmHWM)."""
+    (d / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
+    log = d / f"{name}.log"
+    t0 = time.time()
+    proc = subprocess.Popen([b.SLUICE, "run", str(d / f"{name}.json")], stderr=open(log, "wb"))
+    try:
+        while not done():
+            if proc.poll() is not None:
+                sys.exit(f"sluice ({name}) exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        secs = time.time() - t0
+        rss = b.proc_stats(proc.pid)[0]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)
+    return secs, rss
+
+
+def fill_topic(d, conn, prefix):
+    """sluice PostgreSQL -> Kafka (untimed): the table's N snapshot events, Debezium JSON with schemas, in
+    the fresh topic <prefix>.public.bench_docs, which it returns."""
+    topic = f"{prefix}.public.bench_docs"
+    slot = "bench_docs_k" + uuid.uuid4().hex[:6]
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-mongo-" + prefix, "enable.auto.commit": False})
+    parts = []
+    try:
+        run_until(d, "fill", {**pg_config(slot, prefix), "sink.type": "kafka", "bootstrap.servers": BOOTSTRAP,
+                              "offset.storage.file.filename": str(d / "fill-offsets.db")},
+                  lambda: acked(c, topic, parts) >= N)
+    finally:
+        c.close()
+        b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+    return topic
+
+
+def same_fields(client, db_name, coll):
+    bare = client[db_name]["docs_bare"].find_one({"_id": {"id": 7}})
+    mine = client[db_name][coll].find_one({"_id": {"id": 7}})
+    if set(bare) != set(mine):
+        print(f"note: documents differ in fields: bare {sorted(bare)} {coll} {sorted(mine)}")
 
 
 def main():
@@ -46,6 +113,7 @@ def main():
     client = MongoClient(uri)
     db_name = "bench_" + uuid.uuid4().hex[:8]
     slot = "bench_docs_" + uuid.uuid4().hex[:6]
+    prefix = "bm" + uuid.uuid4().hex[:10]  # the Kafka run's topic prefix
     try:
         with tempfile.TemporaryDirectory(dir=b.ROOT / ".run") as d:
             d = Path(d)
@@ -62,43 +130,32 @@ def main():
             if r.returncode:
                 sys.exit(f"bench_mongo_bulk failed: {r.stderr}")
             bare = json.loads(r.stdout)
-            p = b.pg_params()
-            cfg = {"name": "bench-mongo-sink", "config": {
-                "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
-                "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
-                "topic.prefix": "bench", "slot.name": slot, "publication.name": "bench_docs_pub",
-                "publication.autocreate.mode": "disabled", "snapshot.mode": "initial",
-                "table.include.list": "public.bench_docs",
-                "decimal.handling.mode": "string", "sink.type": "mongodb", "connection.uri": uri,
-                "database": db_name, "collection": "docs_sluice",
-                "offset.storage.file.filename": str(d / "offsets.db"), "log.level": "warn"}}
-            (d / "c.json").write_text(json.dumps(cfg))
             coll = client[db_name]["docs_sluice"]
-            t0 = time.time()
-            proc = subprocess.Popen([b.SLUICE, "run", str(d / "c.json")], stderr=open(d / "sluice.log", "wb"))
-            rss = 0
-            while True:
-                if proc.poll() is not None:
-                    sys.exit(f"sluice exited: {(d / 'sluice.log').read_text()[-2000:]}")
-                rss = max(rss, b.proc_stats(proc.pid)[0])
-                if coll.estimated_document_count() >= N:
-                    break
-                time.sleep(0.2)
-            secs = time.time() - t0
-            rss = max(rss, b.proc_stats(proc.pid)[0])
-            proc.terminate()
-            proc.wait(60)
-            same = client[db_name]["docs_bare"].find_one({"_id": {"id": 7}})
-            mine = coll.find_one({"_id": {"id": 7}})
-            if set(same) != set(mine):
-                print(f"note: documents differ in fields: bare {sorted(same)} sluice {sorted(mine)}")
+            secs, rss = run_until(d, "bench-mongo-sink", {
+                **pg_config(slot, "bench"), "sink.type": "mongodb", "connection.uri": uri, "database": db_name,
+                "collection": "docs_sluice", "offset.storage.file.filename": str(d / "offsets.db")},
+                lambda: coll.estimated_document_count() >= N)
+            same_fields(client, db_name, "docs_sluice")
+            topic = fill_topic(d, conn, prefix)
+            kcoll = client[db_name]["docs_kafka"]
+            ksecs, krss = run_until(d, "bench-kafka-mongo", {
+                "connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
+                "bootstrap.servers": BOOTSTRAP, "connection.uri": uri, "database": db_name,
+                "collection": "docs_kafka", "offset.storage.file.filename": str(d / "k-offsets.db"),
+                "log.level": "warn", **json.loads(os.environ.get("BENCH_KAFKA_MONGO_CONFIG", "{}"))},
+                lambda: kcoll.estimated_document_count() >= N)
+            same_fields(client, db_name, "docs_kafka")
         bare_rate = bare["documents"] / bare["seconds"]
-        sl_rate = N / secs
-        print(f"{'':34}{'documents':>10}{'seconds':>10}{'docs/s':>10}")
-        print(f"{'bare libmongoc bulk replaceOne':34}{bare['documents']:>10}{bare['seconds']:>10.2f}{bare_rate:>10.0f}")
-        print(f"{'sluice PostgreSQL -> MongoDB':34}{N:>10}{secs:>10.2f}{sl_rate:>10.0f}")
-        print(f"ratio sluice / bare: {sl_rate / bare_rate:.2f}   sluice peak RSS: {rss / 1048576:.1f} MiB")
+        print(f"{'':40}{'documents':>10}{'seconds':>10}{'docs/s':>10}{'/ bare':>8}{'peak RSS':>13}")
+        print(f"{'bare libmongoc bulk replaceOne':40}{bare['documents']:>10}{bare['seconds']:>10.2f}"
+              f"{bare_rate:>10.0f}")
+        for label, t, r in (("sluice PostgreSQL -> MongoDB", secs, rss),
+                            ("sluice Kafka (JSON, schemas) -> MongoDB", ksecs, krss)):
+            print(f"{label:40}{N:>10}{t:>10.2f}{N / t:>10.0f}{N / t / bare_rate:>8.2f}{r / 1048576:>9.1f} MiB")
+        print(f"ratio sluice Kafka -> MongoDB / bare: {N / ksecs / bare_rate:.2f}   "
+              f"its peak RSS: {krss / 1048576:.1f} MiB (goal <= 64 MiB)")
     finally:
+        delete_topics(AdminClient({"bootstrap.servers": BOOTSTRAP}), prefix)
         client.drop_database(db_name)
         b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
         b.q(conn, "DROP TABLE bench_docs; DROP PUBLICATION bench_docs_pub")
