@@ -28,7 +28,9 @@ read_committed consumers (the commit itself adds one EndTxn round trip).
 Each latency is also split where the Kafka sink encoded the record (the
 envelope's own ts_us, taken then): commit -> encoded (WAL flush, walsender,
 decoding, batching in the source, the queue to the sink) and encoded ->
-appended (librdkafka's linger and request, the broker).
+appended (librdkafka's linger and request, the broker). Under exactly-once
+the run's offset.storage.topic holds one offset record per Kafka transaction:
+their count and the gaps between their timestamps show the commit cadence.
 
 Two runs, each with its own table, slot, topic and sluice process:
 at-least-once (the default) and exactly.once.support=required. After the
@@ -183,6 +185,29 @@ def read_latencies(topic, skip_id, expected):
     return lat, split, dups, commits, append_time
 
 
+def commit_gaps(topic):
+    """Exactly-once: each transaction carries one offset record (offset.storage.topic, fresh per run);
+    returns the gaps in ms between their timestamps (the producer's, taken just before each commit)."""
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-latency-" + uuid.uuid4().hex[:8],
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "isolation.level": "read_committed", "enable.partition.eof": True})
+    c.subscribe([topic])
+    stamps, eof, parts, deadline = [], set(), None, time.time() + 30
+    try:
+        while time.time() < deadline and (parts is None or len(eof) < parts):
+            for m in c.consume(1000, 0.5):
+                if m.error():
+                    eof.add(m.partition())  # _PARTITION_EOF: this partition is read to its end
+                else:
+                    stamps.append(m.timestamp()[1])
+            if parts is None and c.assignment():
+                parts = len(c.assignment())
+    finally:
+        c.close()
+    stamps.sort()
+    return sorted(b - a for a, b in zip(stamps, stamps[1:]))
+
+
 def pct(sorted_vals, p):
     """Nearest-rank percentile."""
     return sorted_vals[max(0, math.ceil(p / 100 * len(sorted_vals)) - 1)]
@@ -212,6 +237,8 @@ def run(conn, admin, bpid, label, extra, goal):
             lat, split, dups, commits, append_time = read_latencies(topic, skip_id, rows)
             if proc.poll() is not None:
                 sys.exit(f"sluice exited during the run: {log.read_text()[-2000:]}")
+            gaps = commit_gaps(cfg["config"]["offset.storage.topic"]) if "exactly.once.support" in cfg["config"] \
+                else None
             rss, cpu1 = proc_stats(proc.pid)
             bcpu = cpu_of(bpid) - b0
             ids = {i for (i,) in q(conn, f"SELECT id FROM {TABLE} WHERE id <> %s", skip_id)}
@@ -231,7 +258,7 @@ def run(conn, admin, bpid, label, extra, goal):
     # The same records' latencies split where the sink encoded them (the envelope's ts_us, in us).
     src = sorted(x / 1000 for x in split)
     snk = sorted(lat[i] - x / 1000 for i, x in zip(lat, split))
-    return dict(src50=pct(src, 50), src99=pct(src, 99), snk50=pct(snk, 50), snk99=pct(snk, 99),label=label, goal=goal, rows=rows, dups=dups, secs=secs, tps=tps, lag_avg=lag_avg,
+    return dict(gaps=gaps, src50=pct(src, 50), src99=pct(src, 99), snk50=pct(snk, 50), snk99=pct(snk, 99),label=label, goal=goal, rows=rows, dups=dups, secs=secs, tps=tps, lag_avg=lag_avg,
                 lag_max=lag_max, span=span, rss=rss, cpu=cpu1 - cpu0, bcpu=bcpu,
                 p50=pct(vals, 50), p90=pct(vals, 90), p99=pct(vals, 99), max=vals[-1])
 
@@ -251,6 +278,10 @@ def report(r):
     print(f"goal p99 <= {r['goal']} ms: {'met' if r['p99'] <= r['goal'] else 'NOT met'}")
     print(f"  split at the sink's encoding (envelope ts_us): commit -> encoded p50 {r['src50']:.1f} "
           f"p99 {r['src99']:.1f}; encoded -> appended p50 {r['snk50']:.1f} p99 {r['snk99']:.1f}")
+    if r["gaps"]:
+        g = r["gaps"]
+        print(f"  transactions: {len(g) + 1} committed (offset records), gap between commits p50 {pct(g, 50):.0f} ms "
+              f"p99 {pct(g, 99):.0f} ms max {g[-1]:.0f} ms")
     print(f"sluice CPU {r['cpu']:.1f} s ({r['cpu'] / r['secs'] * 100:.0f}% of a core), peak RSS "
           f"{r['rss'] / 1048576:.1f} MiB; broker CPU {r['bcpu']:.1f} s")
 
