@@ -122,7 +122,8 @@ struct sl_connector {
     const sl_sink_ops *sink_ops;
     void *src_settings, *sink_settings;
     void *src, *sink;
-    sl_dbz_opts dbz;
+    sl_dbz_opts dbz;         /* the encoder options: fixed before the threads start (sl_ctx_dbz) */
+    sl_dbz_opts dbz_src;     /* the source thread's copy of dbz, which a reopen may write */
     sl_queue *q;
     sl_xchain *xchain;       /* transforms, NULL: none */
     sl_offsets *store;
@@ -284,6 +285,8 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         return NULL;
     }
     sl_conf_unknown_keys(cfg, warn_key, c->name);
+    /* Fixed here, before any thread runs: the sink thread reads them while the source reopens. */
+    if (c->src_ops->describe) c->src_ops->describe(c->src_settings, &c->dbz);
     c->dbz.key_schemas = c->core.key_schemas;
     c->dbz.value_schemas = c->core.value_schemas;
     c->dbz.keep_nulls = !c->core.replace_null_with_default;
@@ -317,9 +320,10 @@ bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
     return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&
                                          sl_batch_bytes(b) >= (size_t)c->max_queue_bytes);
 }
-sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return &x->conn->dbz; }
 /* Set on a connector's source thread: the connector it runs. */
 static _Thread_local const sl_connector *source_thread_of;
+/* The published options never change once the threads run: a reopen on the source thread gets its copy. */
+sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return source_thread_of == x->conn ? &x->conn->dbz_src : &x->conn->dbz; }
 
 /* The source thread also sees "stopping" while the connector is paused: it returns from run()
  * and the runtime closes it until resume. The sink keeps draining. */
@@ -449,6 +453,17 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
 
 /* ---- threads ---- */
 
+/* Source thread, around a reopen: the source sees a copy of the published encoder options, and what it
+ * writes there is not taken over (the sink thread reads the published ones meanwhile). */
+static int reopen(sl_connector *c, char *err, size_t errsz) {
+    memcpy(&c->dbz_src, &c->dbz, sizeof c->dbz); /* with its padding: compared bytewise below */
+    int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, errsz);
+    if (rc == 0 && memcmp(&c->dbz_src, &c->dbz, sizeof c->dbz) != 0)
+        SL_WARN("connector", "connector=%s: the source changed its encoder options on reopen; the ones of its "
+                "start stay in force", c->name);
+    return rc;
+}
+
 /* After SL_RETRY: pause, close the source and open it again until it works,
  * the retries run out, or the connector stops. Returns 0 when reopened.
  * The attempts count on across reopens until the source makes progress
@@ -475,7 +490,7 @@ static int reopen_source(sl_connector *c) {
         sl_free(c->stored_offset);
         c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
         c->stored_loaded = c->resume_offset != NULL;
-        int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, sizeof err);
+        int rc = reopen(c, err, sizeof err);
         if (rc == 0) {
             SL_INFO("connector", "source reconnected connector=%s", c->name);
             atomic_fetch_add(&c->reconnects, 1);
@@ -501,7 +516,7 @@ static int pause_source(sl_connector *c) {
     sl_free(c->stored_offset);
     c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
     c->stored_loaded = c->resume_offset != NULL;
-    int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, sizeof err);
+    int rc = reopen(c, err, sizeof err);
     if (rc == 0) {
         SL_INFO("connector", "resumed connector=%s", c->name);
         return 0;
@@ -841,6 +856,7 @@ int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
     if (!c->store) return -1;
     if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
     SL_INFO("connector", "started connector=%s source=%s sink=%s", c->name, c->src_ops->name, c->sink_ops->name);
+    memcpy(&c->dbz_src, &c->dbz, sizeof c->dbz); /* from now on the published options are read-only */
     pthread_create(&c->sink_thr, NULL, sink_main, c);
     pthread_create(&c->src_thr, NULL, source_main, c);
     c->started = true;

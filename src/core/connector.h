@@ -99,7 +99,10 @@ const sl_core_conf *sl_ctx_core(const sl_ctx *x);
 const sl_config *sl_ctx_config(const sl_ctx *x);
 /* Sink: commit() will be used instead of flush() (exactly-once). */
 bool sl_ctx_eos(const sl_ctx *x);
-/* Encoder options: sources fill connector name, server name and type modes in open(). */
+/* Encoder options: the runtime's (converters, heartbeat and transaction topics) and the source's
+ * (sl_source_ops.describe), fixed when the connector is created. A source without describe may still fill
+ * them in its first open(); what a reopen writes lands in a copy of the source thread's own (the sink thread
+ * reads the published options meanwhile) and is not taken over. Read-only everywhere else. */
 sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
 /* True when the connector stops; on the source thread also while it is paused (run() should
  * then return 0 as on a stop: the runtime closes the source and reopens it on resume). */

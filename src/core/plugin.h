@@ -16,7 +16,9 @@
 #include "core/record.h"
 
 typedef struct sl_ctx sl_ctx;
+typedef struct sl_sink_ops sl_sink_ops;
 struct json_t;
+struct sl_dbz_opts;
 
 #define SL_RETRY 1
 
@@ -54,9 +56,13 @@ typedef struct sl_source_ops {
      * connection of its own; any thread, whatever the connector's state (a stopped connector's slot still holds
      * WAL). Returns 0, 1 when nothing is held (no slot), or -1 with errstr. */
     int (*retained)(void *settings, sl_source_retained *out, char *errstr, size_t errstr_size);
+    /* Optional: the encoder options its records need (source.connector, topic prefix, type modes), from the
+     * settings alone, no I/O. Called once, when the connector is created: the options are fixed before any
+     * thread runs and never change after (sl_ctx_dbz), so a reopen cannot rewrite what the sink thread reads. */
+    void (*describe)(const void *settings, struct sl_dbz_opts *o);
 } sl_source_ops;
 
-typedef struct sl_sink_ops {
+struct sl_sink_ops {
     const char *name;
     const char *aliases;
     const char *doc;
@@ -74,7 +80,7 @@ typedef struct sl_sink_ops {
      * step makes `offset` (NULL: none) the stored offset of the connector's
      * `partition`, so records and offset become durable together or not at all. */
     int (*commit)(void *sink, const char *partition, const char *offset, char *errstr, size_t errstr_size);
-} sl_sink_ops;
+};
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */
 bool sl_plugin_name_is(const char *want, const char *name, const char *aliases);

@@ -192,7 +192,7 @@ static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, boo
 
 static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
     file_sink *s = sink;
-    sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
+    const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
     bool tombstones = sl_ctx_core(s->ctx)->tombstones;
     s->hdr_of = NULL; /* a new batch: an address may be reused with other headers */
     for (int i = 0; i < batch->n; i++) {

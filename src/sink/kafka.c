@@ -350,7 +350,7 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
 
 static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     kafka_sink *s = sink;
-    sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
+    const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
     bool tombstones = sl_ctx_core(s->ctx)->tombstones;
     if (begin_txn(s, errstr, errsz) < 0) return -1;
     for (int i = 0; i < b->n; i++) {

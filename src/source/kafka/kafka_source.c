@@ -673,7 +673,6 @@ static int ks_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         snprintf(s->group, n, "connect-%s", sl_ctx_name(ctx));
     }
     set_partition(s);
-    sl_ctx_dbz(ctx)->connector = "kafka";
     char err[512];
     rd_kafka_conf_t *conf = consumer_conf(s, errstr, errsz);
     if (!conf) return -1;
@@ -708,6 +707,12 @@ static void ks_close(void *src) {
     sl_free(s);
 }
 
+/* The records come encoded (sl_record.raw); source.connector names the source all the same. */
+static void ks_describe(const void *settings, sl_dbz_opts *o) {
+    (void)settings;
+    o->connector = "kafka";
+}
+
 const sl_source_ops sl_kafka_source_ops = {
     "kafka",
     "io.sluice.source.KafkaSource",
@@ -721,4 +726,5 @@ const sl_source_ops sl_kafka_source_ops = {
     ks_run,
     ks_close,
     ks_check_offset,
+    .describe = ks_describe,
 };

@@ -1262,8 +1262,6 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
     mongoc_client_set_appname(s->client, "sluice-source");
     set_partition(s);
-    sl_dbz_opts *dbz = sl_ctx_dbz(ctx);
-    dbz->connector = "mongodb";
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
     static const sl_mjson_mode fmts[] = {SL_MJSON_DEFAULT, SL_MJSON_EXTENDED, SL_MJSON_SIMPLIFIED};
@@ -1280,6 +1278,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     s->eo.def_coll = cf->collection;
     s->eo.server_name = cf->topic_prefix;
     s->eo.rs_name = s->rs_name;
+    const sl_dbz_opts *dbz = sl_ctx_dbz(ctx);
     s->eo.version = dbz->version;
     s->key_env = dbz->key_schemas;
     s->value_env = dbz->value_schemas;
@@ -1314,6 +1313,12 @@ static void ms_close(void *src) {
     sl_free(s);
 }
 
+/* The records come encoded (sl_record.raw); source.connector names the source all the same. */
+static void ms_describe(const void *settings, sl_dbz_opts *o) {
+    (void)settings;
+    o->connector = "mongodb";
+}
+
 const sl_source_ops sl_mongo_source_ops = {
     "mongodb",
     "com.mongodb.kafka.connect.MongoSourceConnector|" DEBEZIUM_CLASS,
@@ -1327,4 +1332,5 @@ const sl_source_ops sl_mongo_source_ops = {
     ms_run,
     ms_close,
     ms_check_offset,
+    .describe = ms_describe,
 };

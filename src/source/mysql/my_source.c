@@ -584,15 +584,7 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
     sl_buf_putc(&pb, '}');
     sl_ctx_set_partition(ctx, sl_buf_cstr(&pb));
     sl_buf_free(&pb);
-    sl_dbz_opts *o = sl_ctx_dbz(ctx);
-    o->connector = connector;
-    o->server_name = cf->topic_prefix;
     sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, connector);
-    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
-    o->time_mode = (sl_time_mode)cf->time_mode;
-    o->binary_mode = (sl_binary_mode)cf->binary_mode;
-    o->bigint_unsigned_precise = cf->bigint_mode == 1;
-    o->provide_tx = cf->provide_tx;
     if (sl_filter_init(&s->dbs, cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list",
                        errstr, errsz) < 0 ||
         sl_filter_init(&s->tables, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list",
@@ -605,6 +597,21 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
     if (plan_start(s, errstr, errsz) < 0) return -1;
     return 0;
 }
+
+/* The encoder options of this source's events, fixed once per connector (sl_source_ops.describe). */
+static void describe(const my_conf *cf, const char *connector, sl_dbz_opts *o) {
+    o->connector = connector;
+    o->server_name = cf->topic_prefix;
+    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
+    o->time_mode = (sl_time_mode)cf->time_mode;
+    o->binary_mode = (sl_binary_mode)cf->binary_mode;
+    o->bigint_unsigned_precise = cf->bigint_mode == 1;
+    o->provide_tx = cf->provide_tx;
+}
+
+static void mysql_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mysql", o); }
+
+static void mariadb_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mariadb", o); }
 
 static int mysql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     return open_common(out, settings, ctx, "mysql", errstr, errsz);
@@ -1158,10 +1165,10 @@ const sl_source_ops sl_mysql_source_ops = {
     "mysql", "io.debezium.connector.mysql.MySqlConnector",
     "MySQL/MariaDB binlog (row events): snapshot, then streaming of every insert, update and delete, with "
     "Debezium's MySQL events (source.connector mysql).",
-    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset};
+    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
     "MariaDB binlog (row events, GTID positions): as mysql, with Debezium's MariaDB events (source.connector "
     "mariadb).",
-    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset};
+    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe};

@@ -441,15 +441,6 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     snprintf(part, sizeof part, "%s", sl_buf_cstr(&pb));
     sl_buf_free(&pb);
     sl_ctx_set_partition(ctx, part);
-    sl_dbz_opts *o = sl_ctx_dbz(ctx);
-    o->connector = "postgresql";
-    o->server_name = cf->topic_prefix;
-    o->db = cf->dbname;
-    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
-    o->time_mode = (sl_time_mode)cf->time_mode;
-    o->binary_mode = (sl_binary_mode)cf->binary_mode;
-    o->provide_tx = cf->provide_tx;
-    o->hstore_map = cf->hstore_mode == 1;
     sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, "postgresql");
 
     /* Table filter: schema lists narrow the table lists. */
@@ -1115,6 +1106,19 @@ static int pg_retained(void *settings, sl_source_retained *out, char *errstr, si
     return rc;
 }
 
+/* The encoder options of this source's events, fixed once per connector (sl_source_ops.describe). */
+static void pg_encoder_opts(const void *settings, sl_dbz_opts *o) {
+    const pg_conf *cf = settings;
+    o->connector = "postgresql";
+    o->server_name = cf->topic_prefix;
+    o->db = cf->dbname;
+    o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
+    o->time_mode = (sl_time_mode)cf->time_mode;
+    o->binary_mode = (sl_binary_mode)cf->binary_mode;
+    o->provide_tx = cf->provide_tx;
+    o->hstore_map = cf->hstore_mode == 1;
+}
+
 const sl_source_ops sl_pg_source_ops = {
     "postgres",
     "postgresql|io.debezium.connector.postgresql.PostgresConnector",
@@ -1128,4 +1132,5 @@ const sl_source_ops sl_pg_source_ops = {
     pg_close,
     pg_check_offset,
     pg_retained,
+    .describe = pg_encoder_opts,
 };
