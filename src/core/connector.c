@@ -228,9 +228,10 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     char names[256];
     const sl_sink_ops *class_sink = NULL;
     if (c->core.connector_class && !sl_source_find(c->core.connector_class) &&
-        (class_sink = sl_sink_find(c->core.connector_class)) && sl_source_find("kafka")) {
-        /* A Kafka Connect sink connector's config (e.g. MongoSinkConnector): read its topics with the Kafka source. */
-        c->src_ops = sl_source_find("kafka");
+        (class_sink = sl_sink_find(c->core.connector_class)) && sl_source_of_topics()) {
+        /* A Kafka Connect sink connector's config (e.g. MongoSinkConnector): read its topics with the source of
+         * Kafka topics. */
+        c->src_ops = sl_source_of_topics();
         if (!sl_config_get(cfg, "sink.type")) {
             sl_free(c->core.sink_type);
             c->core.sink_type = sl_strdup(class_sink->name);
@@ -250,10 +251,10 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     }
     /* Kafka for the sink, the offsets, the source or a dead letter queue: without bootstrap.servers the
      * worker's or the default one, set before the plugins read the config. */
-    bool kafka_sink = c->sink_ops && c->sink_ops->commit;
+    bool transactional = c->sink_ops && c->sink_ops->commit;
     const char *dlq = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
-    bool needs_kafka = kafka_sink || c->core.offset_storage == 1 ||
-                       (c->src_ops && strcmp(c->src_ops->name, "kafka") == 0) || (dlq && *dlq);
+    bool needs_kafka = (c->sink_ops && c->sink_ops->produces_kafka) || c->core.offset_storage == 1 ||
+                       (c->src_ops && c->src_ops->consumes_kafka) || (dlq && *dlq);
     if (needs_kafka) {
         char who[300];
         snprintf(who, sizeof who, "connector=%s", c->name);
@@ -273,11 +274,12 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_conf_apply_preferring(c->sink_ops->props, cfg, sink_prefix, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }
-    if (c->core.eos == 2 && c->sink_ops && !kafka_sink)
+    if (c->src_ops && c->src_ops->check_sink) c->src_ops->check_sink(c->src_settings, c->sink_ops, cfg, errs);
+    if (c->core.eos == 2 && c->sink_ops && !transactional)
         sl_errs_add(errs, "exactly.once.support: 'required' needs a transactional sink (sink.type=kafka), not %s "
                           "(allowed here: disabled, requested)",
                     c->sink_ops->name);
-    c->eos = kafka_sink && c->core.eos > 0;
+    c->eos = transactional && c->core.eos > 0;
     if (needs_kafka) sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
     check_errors(&c->core, cfg, errs);
     if (errs->n > before) {
@@ -308,6 +310,12 @@ void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_fi
 }
 
 const char *sl_connector_name(const sl_connector *c) { return c->name; }
+
+const char *sl_connector_default_sink(void) {
+    for (const sl_prop *p = sl_core_props; p->name; p++)
+        if (strcmp(p->name, "sink.type") == 0) return p->def;
+    return NULL;
+}
 const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; }
 
 /* ---- plugin-facing context ---- */
@@ -315,6 +323,7 @@ const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; 
 const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
 const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
 const sl_config *sl_ctx_config(const sl_ctx *x) { return x->conn->cfg; }
+const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x) { return x->conn->src_ops; }
 bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
     const sl_core_conf *c = &x->conn->core;
     return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&

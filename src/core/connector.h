@@ -76,6 +76,8 @@ int sl_connector_wait(sl_connector *c, char *errstr, size_t errstr_size);
 void sl_connector_destroy(sl_connector *c);
 const char *sl_connector_name(const sl_connector *c);
 const sl_core_conf *sl_connector_core(const sl_connector *c);
+/* The sink a config without sink.type writes to (sink.type's default). */
+const char *sl_connector_default_sink(void);
 /* Adds the files the connector's keys name (SL_PF_FILE_*: its sink's file, its SQLite offset store unless the
  * offsets are in Kafka, TLS files), with owner and tag, to u. */
 void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u);
@@ -97,6 +99,8 @@ const char *sl_ctx_name(const sl_ctx *x);
 const sl_core_conf *sl_ctx_core(const sl_ctx *x);
 /* The connector's raw configuration (for pass-through keys such as producer.override.*). */
 const sl_config *sl_ctx_config(const sl_ctx *x);
+/* The connector's source (its capabilities, e.g. for a sink: ejson_values). */
+const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x);
 /* Sink: commit() will be used instead of flush() (exactly-once). */
 bool sl_ctx_eos(const sl_ctx *x);
 /* Encoder options: the runtime's (converters, heartbeat and transaction topics) and the source's

@@ -52,3 +52,9 @@ const sl_sink_ops *sl_sink_find(const char *name) {
         if (sl_plugin_name_is(name, sl_sinks[i]->name, sl_sinks[i]->aliases)) return sl_sinks[i];
     return NULL;
 }
+
+const sl_source_ops *sl_source_of_topics(void) {
+    for (int i = 0; sl_sources[i]; i++)
+        if (sl_sources[i]->consumes_kafka) return sl_sources[i];
+    return NULL;
+}

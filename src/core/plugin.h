@@ -60,6 +60,14 @@ typedef struct sl_source_ops {
      * settings alone, no I/O. Called once, when the connector is created: the options are fixed before any
      * thread runs and never change after (sl_ctx_dbz), so a reopen cannot rewrite what the sink thread reads. */
     void (*describe)(const void *settings, struct sl_dbz_opts *o);
+    /* Optional: cross-key rules against the sink the connector writes to (its capabilities; NULL when
+     * sink.type names no sink), after both check()s. Adds to errs, no I/O. */
+    void (*check_sink)(void *settings, const sl_sink_ops *sink, sl_config *cfg, sl_errs *errs);
+    /* Capabilities. consumes_kafka: reads Kafka topics (needs the connector's Kafka cluster; a Kafka Connect
+     * sink connector's config runs with this source). ejson_values: its pre-encoded values (sl_record.raw)
+     * are MongoDB extended JSON text. */
+    bool consumes_kafka;
+    bool ejson_values;
 } sl_source_ops;
 
 struct sl_sink_ops {
@@ -80,12 +88,19 @@ struct sl_sink_ops {
      * step makes `offset` (NULL: none) the stored offset of the connector's
      * `partition`, so records and offset become durable together or not at all. */
     int (*commit)(void *sink, const char *partition, const char *offset, char *errstr, size_t errstr_size);
+    /* Capabilities (commit above is the transactional one). produces_kafka: writes to Kafka (needs the
+     * connector's Kafka cluster). accepts_binary: writes a pre-encoded record's binary key and value
+     * (sl_raw.binary_*) as they are. */
+    bool produces_kafka;
+    bool accepts_binary;
 };
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */
 bool sl_plugin_name_is(const char *want, const char *name, const char *aliases);
 const sl_source_ops *sl_source_find(const char *name);
 const sl_sink_ops *sl_sink_find(const char *name);
+/* The source that reads Kafka topics (consumes_kafka), which a Kafka Connect sink connector's config runs with. */
+const sl_source_ops *sl_source_of_topics(void);
 /* NULL-terminated lists, for docs and help. */
 extern const sl_source_ops *sl_sources[];
 extern const sl_sink_ops *sl_sinks[];

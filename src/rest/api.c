@@ -446,8 +446,8 @@ static void h_validate(sl_worker *w, const sl_rest_req *req, json_t *config, sl_
     if (!cls) json_object_set_new(config, "connector.class", json_string(p.cls));
     /* The tables that apply: the plugin's, the sink's (sink.type, or the sink plugin itself), the runtime's. */
     const char *st = json_string_value(json_object_get(config, "sink.type"));
-    const sl_sink_ops *si = sl_sink_find(st ? st : strcmp(p.type, "sink") == 0 ? p.name : "kafka");
-    const sl_source_ops *so = strcmp(p.type, "source") == 0 ? sl_source_find(p.name) : sl_source_find("kafka");
+    const sl_sink_ops *si = sl_sink_find(st ? st : strcmp(p.type, "sink") == 0 ? p.name : sl_connector_default_sink());
+    const sl_source_ops *so = strcmp(p.type, "source") == 0 ? sl_source_find(p.name) : sl_source_of_topics();
     const sl_prop *tbls[3] = {so ? so->props : NULL, si ? si->props : NULL, sl_core_props};
     json_t *defs = json_array(), *seen = json_object(), *groups = json_array();
     add_keys(defs, seen, groups, tbls[0], so ? so->name : p.name);

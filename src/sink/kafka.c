@@ -464,4 +464,6 @@ const sl_sink_ops sl_kafka_sink_ops = {
     kafka_write,
     kafka_flush,
     kafka_close,
-    kafka_commit};
+    kafka_commit,
+    .produces_kafka = true,
+    .accepts_binary = true};

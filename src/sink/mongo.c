@@ -280,10 +280,8 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     sl_buf_init(&s->value);
     sl_buf_init(&s->scratch);
     s->conv = sl_mconv_new();
-    const char *cls = ctx ? sl_config_get(sl_ctx_config(ctx), "connector.class") : NULL;
-    s->text_values = cls && (!strcasecmp(cls, "mongodb") ||
-                             !strcmp(cls, "com.mongodb.kafka.connect.MongoSourceConnector") ||
-                             !strcmp(cls, "io.debezium.connector.mongodb.MongoDbConnector"));
+    const sl_source_ops *src = ctx ? sl_ctx_source_ops(ctx) : NULL;
+    s->text_values = src && src->ejson_values;
     *out = s;
     if (sl_mongo_model_compile(&mc->model, &s->model, &errs)) {
         snprintf(errstr, errsz, "%s", errs.msg[0]);

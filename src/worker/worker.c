@@ -266,9 +266,10 @@ static const char *type_of(const json_t *config, char *source, size_t srcsz, cha
     const char *cls = json_string_value(json_object_get(config, "connector.class"));
     const char *st = json_string_value(json_object_get(config, "sink.type"));
     const sl_source_ops *so = cls ? sl_source_find(cls) : NULL;
-    const sl_sink_ops *as_sink = !so && cls ? sl_sink_find(cls) : NULL; /* a Connect sink config: kafka -> it */
-    const sl_sink_ops *si = sl_sink_find(st ? st : as_sink ? as_sink->name : "kafka");
-    snprintf(source, srcsz, "%s", so ? so->name : as_sink ? "kafka" : cls ? cls : "");
+    const sl_sink_ops *as_sink = !so && cls ? sl_sink_find(cls) : NULL; /* a Connect sink config: topics -> it */
+    const sl_sink_ops *si = sl_sink_find(st ? st : as_sink ? as_sink->name : sl_connector_default_sink());
+    const sl_source_ops *topics = sl_source_of_topics();
+    snprintf(source, srcsz, "%s", so ? so->name : as_sink && topics ? topics->name : cls ? cls : "");
     snprintf(sink, sinksz, "%s", si ? si->name : st ? st : "");
     return so ? "source" : as_sink ? "sink" : "unknown";
 }

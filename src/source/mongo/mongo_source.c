@@ -272,6 +272,21 @@ static bool is_debezium(sl_config *cfg) {
     return c && !strcmp(c, DEBEZIUM_CLASS);
 }
 
+/* bson: the record's bytes are BSON, which only a sink that takes binary values (the Kafka sink) writes as they
+ * are (the file and MongoDB sinks and the transforms read JSON text). */
+static void ms_check_sink(void *settings, const sl_sink_ops *sink, sl_config *cfg, sl_errs *errs) {
+    ms_conf *cf = settings;
+    const char *st = sl_config_get(cfg, "sink.type"), *xf = sl_config_get(cfg, "transforms");
+    bool binary_ok = sink && sink->accepts_binary;
+    int fmts[2] = {cf->out_key, cf->out_value};
+    for (int i = 0; i < 2; i++)
+        if (fmts[i] == OF_BSON && (!binary_ok || (xf && *xf) || is_debezium(cfg)))
+            sl_errs_add(errs, "%s: 'bson' writes raw BSON bytes, which only the Kafka sink takes, without transforms "
+                        "and under mongo-kafka's class name (here: sink.type=%s%s%s; allowed: json)",
+                        i ? "output.format.value" : "output.format.key", st ? st : "kafka",
+                        xf && *xf ? ", transforms set" : "", is_debezium(cfg) ? ", Debezium's class" : "");
+}
+
 static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
     ms_conf *cf = settings;
     char why[256];
@@ -306,10 +321,6 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
         if (!m) sl_errs_add(errs, "topic.namespace.map: %s (allowed: a JSON object of namespace -> topic strings)", why);
         else bson_destroy(m);
     }
-    /* bson: the record's bytes are BSON, which only the Kafka sink writes as they are (the file and MongoDB
-     * sinks and the transforms read JSON text). */
-    const char *sink = sl_config_get(cfg, "sink.type"), *xf = sl_config_get(cfg, "transforms");
-    bool kafka_only = !sink || !strcasecmp(sink, "kafka");
     int fmts[2] = {cf->out_key, cf->out_value};
     for (int i = 0; i < 2; i++) {
         const char *key = i ? "output.format.value" : "output.format.key";
@@ -321,11 +332,7 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
             if (is_debezium(cfg))
                 sl_errs_add(errs, "%s: 'schema' is mongo-kafka's output (connector.class=%s publishes Debezium's "
                             "envelope; allowed: json)", key, DEBEZIUM_CLASS);
-        } else if (fmts[i] == OF_BSON && (!kafka_only || (xf && *xf) || is_debezium(cfg)))
-            sl_errs_add(errs, "%s: 'bson' writes raw BSON bytes, which only the Kafka sink takes, without transforms "
-                        "and under mongo-kafka's class name (here: sink.type=%s%s%s; allowed: json)", key,
-                        sink ? sink : "kafka", xf && *xf ? ", transforms set" : "",
-                        is_debezium(cfg) ? ", Debezium's class" : "");
+        }
     }
     if (cf->full_doc_before == FDB_REQUIRED || cf->full_doc_before == FDB_WHEN_AVAILABLE)
         SL_INFO("config", "change.stream.full.document.before.change needs MongoDB 6.0+ and collections with "
@@ -1333,4 +1340,6 @@ const sl_source_ops sl_mongo_source_ops = {
     ms_close,
     ms_check_offset,
     .describe = ms_describe,
+    .check_sink = ms_check_sink,
+    .ejson_values = true,
 };
