@@ -40,6 +40,7 @@
 #include "sink/mongo_conv.h"
 #include "sink/mongo_model.h"
 #include "kafka/dlq.h"
+#include "mongo/mclient.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -247,9 +248,6 @@ static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
     if (sl_mongo_model_compile(&mc->model, &m, errs) == 0) sl_mongo_model_destroy(m);
 }
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static void init_driver(void) { mongoc_init(); }
-
 static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
     const mongo_conf *mc = s->conf;
     rd_kafka_conf_t *conf =
@@ -268,7 +266,7 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     mongo_conf *mc = settings;
     bson_error_t be;
     sl_errs errs = {0};
-    pthread_once(&init_once, init_driver);
+    sl_mongo_init();
     mongo_sink *s = sl_calloc(1, sizeof *s);
     s->ctx = ctx;
     s->conf = mc;
@@ -288,27 +286,7 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         sl_errs_free(&errs);
         return -1;
     }
-    /* The URI is sensitive: its parser's message may quote it, so it is not repeated. */
-    mongoc_uri_t *uri = mongoc_uri_new_with_error(mc->uri, &be);
-    if (!uri) {
-        snprintf(errstr, errsz, "connection.uri: not a valid MongoDB connection string");
-        return -1;
-    }
-    const mongoc_write_concern_t *wc = mongoc_uri_get_write_concern(uri);
-    if (wc && !mongoc_write_concern_is_acknowledged(wc)) {
-        mongoc_uri_destroy(uri);
-        snprintf(errstr, errsz, "connection.uri: w=0 (unacknowledged writes) is not allowed: the source offset is "
-                                "committed only after MongoDB acknowledged the writes");
-        return -1;
-    }
-    s->client = mongoc_client_new_from_uri_with_error(uri, &be);
-    mongoc_uri_destroy(uri);
-    if (!s->client) {
-        snprintf(errstr, errsz, "connection.uri: %s", be.message);
-        return -1;
-    }
-    mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_set_appname(s->client, "sluice");
+    if (!(s->client = sl_mongo_client_new(mc->uri, "sluice", true, NULL, errstr, errsz))) return -1;
     /* Fail at start, not at the first flush, when the server is unreachable. */
     bson_t ping = BSON_INITIALIZER;
     BSON_APPEND_INT32(&ping, "ping", 1);

@@ -28,6 +28,7 @@
  */
 #include "core/connector.h"
 #include "core/log.h"
+#include "mongo/mclient.h"
 #include "source/mongo/mevent.h"
 #include "source/mongo/mschema.h"
 #include "util/buf.h"
@@ -544,9 +545,6 @@ static void add_event(mongo_source *s, const sl_mevent *ev, bool copy) {
 
 /* ---- connecting ---- */
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static void init_driver(void) { mongoc_init(); }
-
 /* Server selection / network failures are worth retrying; anything else (auth, bad URI) is not. */
 static bool retriable(const bson_error_t *be) {
     return be->domain == MONGOC_ERROR_STREAM || be->domain == MONGOC_ERROR_SERVER_SELECTION;
@@ -576,26 +574,6 @@ static int probe(mongo_source *s, char *errstr, size_t errsz) {
         return -1;
     }
     return 0;
-}
-
-/* mongodb://<hosts>/<db>[.<coll>], mongo-kafka's default partition name (no credentials, no options). */
-static char *hosts_of(const mongoc_uri_t *uri) {
-    sl_buf b;
-    sl_buf_init(&b);
-    const char *u = mongoc_uri_get_string(uri);
-    sl_buf_puts(&b, strncmp(u, "mongodb+srv://", 14) == 0 ? "mongodb+srv://" : "mongodb://");
-    const char *srv = mongoc_uri_get_srv_hostname(uri);
-    if (srv) {
-        sl_buf_puts(&b, srv);
-    } else {
-        for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); h; h = h->next) {
-            if (h != mongoc_uri_get_hosts(uri)) sl_buf_putc(&b, ',');
-            sl_buf_puts(&b, h->host_and_port);
-        }
-    }
-    char *out = sl_strdup(sl_buf_cstr(&b));
-    sl_buf_free(&b);
-    return out;
 }
 
 static void set_partition(mongo_source *s) {
@@ -1230,9 +1208,8 @@ static int ms_run(void *src) {
 
 static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     ms_conf *cf = settings;
-    bson_error_t be;
     char why[256];
-    pthread_once(&init_once, init_driver);
+    sl_mongo_init();
     mongo_source *s = sl_calloc(1, sizeof *s);
     *out = s; /* close() frees a half-opened source */
     s->cf = cf;
@@ -1254,20 +1231,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         snprintf(errstr, errsz, "topic.namespace.map: %s", why);
         return -1;
     }
-    mongoc_uri_t *uri = mongoc_uri_new_with_error(cf->uri, &be);
-    if (!uri) { /* the URI is sensitive: not repeated */
-        snprintf(errstr, errsz, "connection.uri: not a valid MongoDB connection string");
-        return -1;
-    }
-    s->hosts = hosts_of(uri);
-    s->client = mongoc_client_new_from_uri_with_error(uri, &be);
-    mongoc_uri_destroy(uri);
-    if (!s->client) {
-        snprintf(errstr, errsz, "connection.uri: %s", be.message);
-        return -1;
-    }
-    mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_set_appname(s->client, "sluice-source");
+    if (!(s->client = sl_mongo_client_new(cf->uri, "sluice-source", false, &s->hosts, errstr, errsz))) return -1;
     set_partition(s);
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
