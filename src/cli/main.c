@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config.
  */
 #include "cli/status.h"
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "core/log.h"
 #include "rest/serve.h"
 #include "util/mem.h"

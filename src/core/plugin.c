@@ -1,33 +1,7 @@
-/* The plugin registry: every source and sink sluice has, by name and alias. */
+/* Plugin names: a native name or one of its aliases (the registry, runtime/registry.c, lists the plugins). */
 #include "core/plugin.h"
 #include <string.h>
 #include <strings.h>
-
-extern const sl_source_ops sl_pg_source_ops, sl_mysql_source_ops, sl_mariadb_source_ops, sl_kafka_source_ops,
-    sl_mongo_source_ops;
-extern const sl_sink_ops sl_file_sink_ops, sl_stdout_sink_ops, sl_kafka_sink_ops, sl_mongo_sink_ops;
-
-#define MAX_PLUGINS 16
-const sl_source_ops *sl_sources[MAX_PLUGINS + 1] = {&sl_pg_source_ops, &sl_mysql_source_ops, &sl_mariadb_source_ops,
-                                                    &sl_kafka_source_ops, &sl_mongo_source_ops, NULL};
-const sl_sink_ops *sl_sinks[MAX_PLUGINS + 1] = {&sl_kafka_sink_ops, &sl_file_sink_ops, &sl_stdout_sink_ops,
-                                                &sl_mongo_sink_ops, NULL};
-
-int sl_plugin_add_source(const sl_source_ops *ops) {
-    int n = 0;
-    while (sl_sources[n]) n++;
-    if (n == MAX_PLUGINS) return -1;
-    sl_sources[n] = ops;
-    return 0;
-}
-
-int sl_plugin_add_sink(const sl_sink_ops *ops) {
-    int n = 0;
-    while (sl_sinks[n]) n++;
-    if (n == MAX_PLUGINS) return -1;
-    sl_sinks[n] = ops;
-    return 0;
-}
 
 /* want is the native name (any case) or exactly one of the "a|b" aliases (Java class names). */
 bool sl_plugin_name_is(const char *want, const char *name, const char *aliases) {
@@ -39,22 +13,4 @@ bool sl_plugin_name_is(const char *want, const char *name, const char *aliases) 
         p = e ? e + 1 : p + n;
     }
     return false;
-}
-
-const sl_source_ops *sl_source_find(const char *name) {
-    for (int i = 0; name && sl_sources[i]; i++)
-        if (sl_plugin_name_is(name, sl_sources[i]->name, sl_sources[i]->aliases)) return sl_sources[i];
-    return NULL;
-}
-
-const sl_sink_ops *sl_sink_find(const char *name) {
-    for (int i = 0; name && sl_sinks[i]; i++)
-        if (sl_plugin_name_is(name, sl_sinks[i]->name, sl_sinks[i]->aliases)) return sl_sinks[i];
-    return NULL;
-}
-
-const sl_source_ops *sl_source_of_topics(void) {
-    for (int i = 0; sl_sources[i]; i++)
-        if (sl_sources[i]->consumes_kafka) return sl_sources[i];
-    return NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * Every source, sink and (later) transform fills one ops struct and is
- * listed in the registry (plugin.c) under its name and aliases, which
+ * listed in the registry (runtime/registry.c) under its name and aliases, which
  * include the Java class names users paste from Debezium / Connect configs.
  *
  * The runtime parses the plugin's property table into a settings struct of
@@ -97,6 +97,7 @@ struct sl_sink_ops {
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */
 bool sl_plugin_name_is(const char *want, const char *name, const char *aliases);
+/* ---- the registry (runtime/registry.c: the one place that names every plugin) ---- */
 const sl_source_ops *sl_source_find(const char *name);
 const sl_sink_ops *sl_sink_find(const char *name);
 /* The source that reads Kafka topics (consumes_kafka), which a Kafka Connect sink connector's config runs with. */

@@ -14,7 +14,8 @@
 
 struct sl_kafka_dlq {
     rd_kafka_t *rk;
-    const sl_ctx *ctx;
+    bool (*stopping)(const void *arg); /* the caller's stop flag (NULL: never) */
+    const void *stopping_arg;
     sl_kafka_dlq_opts o;        /* strings owned */
     /* Delivery report of the one record in flight. A report whose id is not
      * `waiting` belongs to a send that was abandoned at shutdown. */
@@ -22,6 +23,8 @@ struct sl_kafka_dlq {
     bool done;
     rd_kafka_resp_err_t err;
 };
+
+static bool caller_stops(const sl_kafka_dlq *d) { return d->stopping && d->stopping(d->stopping_arg); }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     sl_kafka_dlq *d = opaque;
@@ -36,7 +39,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
  * connector is stopping.
  */
 static bool retry_wait(const sl_kafka_dlq *d, int64_t started_ms, int attempt) {
-    if (d->o.retry_timeout_ms == 0 || sl_ctx_stopping(d->ctx)) return false;
+    if (d->o.retry_timeout_ms == 0 || caller_stops(d)) return false;
     int shift = attempt - 1 < 20 ? attempt - 1 : 20;
     int64_t delay = (int64_t)RETRY_DELAY_MIN_MS << shift;
     if (delay > d->o.retry_delay_max_ms) delay = d->o.retry_delay_max_ms;
@@ -45,9 +48,9 @@ static bool retry_wait(const sl_kafka_dlq *d, int64_t started_ms, int attempt) {
         if (left <= 0) return false;
         if (delay > left) delay = left;
     }
-    for (int64_t end = sl_mono_ms() + delay; sl_mono_ms() < end && !sl_ctx_stopping(d->ctx);)
+    for (int64_t end = sl_mono_ms() + delay; sl_mono_ms() < end && !caller_stops(d);)
         sl_sleep_ms(end - sl_mono_ms() < 50 ? end - sl_mono_ms() : 50, NULL);
-    return !sl_ctx_stopping(d->ctx);
+    return !caller_stops(d);
 }
 
 /* Creates the topic (one partition, like Connect); "already exists" is success. */
@@ -107,7 +110,8 @@ static int ensure_topic(sl_kafka_dlq *d, char *errstr, size_t errsz) {
     return create_topic(d, (int)rf, errstr, errsz);
 }
 
-sl_kafka_dlq *sl_kafka_dlq_open(rd_kafka_conf_t *conf, const sl_kafka_dlq_opts *o, const sl_ctx *ctx,
+sl_kafka_dlq *sl_kafka_dlq_open(rd_kafka_conf_t *conf, const sl_kafka_dlq_opts *o, bool (*stopping)(const void *arg),
+                                const void *stopping_arg,
                                 char *errstr, size_t errsz) {
     char err[512];
     /* A copy, so that conf stays the caller's until this succeeds. */
@@ -120,7 +124,8 @@ sl_kafka_dlq *sl_kafka_dlq_open(rd_kafka_conf_t *conf, const sl_kafka_dlq_opts *
         return NULL;
     }
     sl_kafka_dlq *d = sl_calloc(1, sizeof *d);
-    d->ctx = ctx;
+    d->stopping = stopping;
+    d->stopping_arg = stopping_arg;
     d->o = *o;
     d->o.topic = sl_strdup(o->topic);
     d->o.connector = sl_strdup(o->connector ? o->connector : "");
@@ -195,7 +200,7 @@ static rd_kafka_resp_err_t produce_once(sl_kafka_dlq *d, const sl_kafka_dlq_rec 
     d->done = false;
     while (!d->done) {
         rd_kafka_poll(d->rk, 100);
-        if (!d->done && sl_ctx_stopping(d->ctx)) {
+        if (!d->done && caller_stops(d)) {
             d->waiting = 0; /* abandoned: close() gives it a moment, a restart sends it again */
             return RD_KAFKA_RESP_ERR__DESTROY;
         }
@@ -217,7 +222,7 @@ int sl_kafka_dlq_send(sl_kafka_dlq *d, const sl_kafka_dlq_rec *rec, const char *
         if (permanent || !retry_wait(d, started, attempt)) {
             snprintf(errstr, errsz, "dead letter queue topic %s: record %s/%d/%" PRId64 " not delivered: %s%s",
                      d->o.topic, rec->topic, (int)rec->partition, rec->offset, rd_kafka_err2str(e),
-                     permanent || sl_ctx_stopping(d->ctx) ? "" : " (errors.retry.timeout exhausted)");
+                     permanent || caller_stops(d) ? "" : " (errors.retry.timeout exhausted)");
             return -1;
         }
     }

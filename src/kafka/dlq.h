@@ -24,7 +24,6 @@
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "core/connector.h"
 
 typedef struct sl_kafka_dlq_opts {
     const char *topic;           /* errors.deadletterqueue.topic.name */
@@ -54,10 +53,11 @@ typedef struct sl_kafka_dlq sl_kafka_dlq;
 /*
  * Creates the producer from conf (bootstrap, security and override keys
  * already set; takes ownership of conf only on success) and the topic if it
- * does not exist. ctx is consulted for sl_ctx_stopping while waiting.
+ * does not exist. stopping(stopping_arg) (NULL: never) ends a wait early: the caller stops.
  * NULL with errstr naming the topic on failure.
  */
-sl_kafka_dlq *sl_kafka_dlq_open(rd_kafka_conf_t *conf, const sl_kafka_dlq_opts *o, const sl_ctx *ctx,
+sl_kafka_dlq *sl_kafka_dlq_open(rd_kafka_conf_t *conf, const sl_kafka_dlq_opts *o, bool (*stopping)(const void *arg),
+                                const void *stopping_arg,
                                 char *errstr, size_t errstr_size);
 /*
  * Produces rec to the DLQ with the context headers stage ("KEY_CONVERTER",

@@ -5,7 +5,7 @@
  * connector: task 0, which shares the connector's state.
  */
 #include "rest/api.h"
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "rest/metrics.h"

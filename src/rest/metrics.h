@@ -9,7 +9,7 @@
  */
 #ifndef SL_REST_METRICS_H
 #define SL_REST_METRICS_H
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "util/buf.h"
 
 /* The content type of what sl_metrics_render writes. */

@@ -2,7 +2,7 @@
 #include "rest/route.h"
 #include "core/conf.h"
 #include "core/plugin.h"
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * records as durable. On open, a torn last line left by a crash is cut off,
  * so every line in the file is whole.
  */
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/log.h"
 #include "util/buf.h"
 #include "util/mem.h"

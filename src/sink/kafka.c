@@ -20,7 +20,7 @@
  *
  * Missing topics are created through the admin API at first sight.
  */
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
 #include "state/offsets_kafka.h"

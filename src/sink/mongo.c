@@ -34,7 +34,7 @@
  * Thread: check() and open() on the starting thread, the rest on the sink
  * thread; the mongoc client is used by one thread at a time.
  */
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
 #include "sink/mongo_conv.h"
@@ -255,7 +255,7 @@ static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
     if (!conf) return -1;
     sl_kafka_dlq_opts o = {mc->dlq_topic, mc->dlq_rf, mc->dlq_headers, sl_ctx_name(s->ctx), mc->err_retry_timeout,
                            mc->err_retry_delay_max};
-    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, s->ctx, errstr, errsz))) {
+    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }

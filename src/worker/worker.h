@@ -21,7 +21,7 @@
 #ifndef SL_WORKER_WORKER_H
 #define SL_WORKER_WORKER_H
 #include "core/conf.h"
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "kafka/kclient.h"
 #include <jansson.h>
 #include <stdbool.h>

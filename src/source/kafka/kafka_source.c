@@ -27,7 +27,7 @@
  * rebalance callback from rd_kafka_consumer_poll / rd_kafka_consumer_close
  * on that thread too.
  */
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
 #include "kafka/dlq.h"
@@ -592,7 +592,7 @@ static int open_dlq(kafka_source *s, char *errstr, size_t errsz) {
     const sl_core_conf *core = sl_ctx_core(s->ctx);
     sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, sl_ctx_name(s->ctx),
                            core->err_retry_timeout_ms, core->err_retry_delay_max_ms};
-    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, s->ctx, errstr, errsz))) {
+    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }

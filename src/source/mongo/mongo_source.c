@@ -26,7 +26,7 @@
  * Thread: open() on the starting thread, run() and close() on the source
  * thread; the mongoc client is used by one thread at a time.
  */
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/log.h"
 #include "mongo/mclient.h"
 #include "source/mongo/mevent.h"

@@ -9,7 +9,7 @@
 #include <mysql.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/ctxhdr.h"
 #include "core/filter.h"
 #include "core/txmon.h"

@@ -10,7 +10,7 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "core/connector.h"
+#include "ctx/ctx.h"
 #include "core/ctxhdr.h"
 #include "core/filter.h"
 #include "core/txmon.h"

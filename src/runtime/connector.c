@@ -2,7 +2,8 @@
  * Connector runtime (see connector.h): config resolution, the source and
  * sink threads, and the ack -> commit path.
  */
-#include "core/connector.h"
+#include "runtime/connector.h"
+#include "ctx/ctx_int.h"
 #include "core/log.h"
 #include "core/queue.h"
 #include "kafka/dlq.h"
@@ -109,59 +110,25 @@ const sl_prop sl_core_props[] = {
     {NULL}};
 #undef F
 
-struct sl_ctx {
-    sl_connector *conn;
-};
-
+/* The runtime's part of a connector; what its plugins share with it is the context (ctx/ctx_int.h). */
 struct sl_connector {
-    sl_ctx ctx;
-    sl_config *cfg;
-    char *name;
-    sl_core_conf core;
-    const sl_source_ops *src_ops;
+    sl_ctx ctx;              /* first: a context is its connector */
     const sl_sink_ops *sink_ops;
     void *src_settings, *sink_settings;
     void *src, *sink;
-    sl_dbz_opts dbz;         /* the encoder options: fixed before the threads start (sl_ctx_dbz) */
-    sl_dbz_opts dbz_src;     /* the source thread's copy of dbz, which a reopen may write */
-    sl_queue *q;
     sl_xchain *xchain;       /* transforms, NULL: none */
-    sl_offsets *store;
-    char *partition;
-    char *stored_offset;
-    bool stored_loaded;
-    char *resume_offset;     /* newest offset emitted: where a reconnect resumes (source thread) */
-    int64_t retries;         /* reconnects since the source last handed on a change or a position (source thread) */
-    _Atomic int stop;
-    _Atomic int failed;
-    _Atomic uint64_t committed_seq;
-    uint64_t sync_req;       /* last sync_id handed on (source thread) */
-    _Atomic uint64_t sync_done; /* newest sync_id whose offset is stored */
-    _Atomic uint64_t n_read, n_written, n_batches, n_commits;
-    /* daemon mode */
-    _Atomic int paused;
-    _Atomic uint64_t bytes_read, bytes_written, reconnects, batch_size_sum, n_failed, n_dlq, n_filtered;
-    _Atomic int64_t lag_records, lag_bytes;
-    pthread_mutex_t m_lock;  /* the metrics below */
-    int64_t source_ts_ms, lag_ms;
+    _Atomic uint64_t reconnects, batch_size_sum, n_filtered;
+    int64_t source_ts_ms, lag_ms; /* these and the latency below under ctx.m_lock */
     uint64_t lat_count, lat_buckets[SL_LATENCY_BUCKETS];
     double lat_sum_ms;
     char committed_offset[512];
     int64_t *run_ts;         /* sink thread: source commit times (µs) of the current run's records */
     size_t run_ts_n, run_ts_cap;
-    sl_snapshot_table snap[16];
-    int nsnap;
-    bool eos;                /* records and offsets commit together through sink_ops->commit */
     int64_t heartbeat_ms;    /* > 0: a heartbeat record when the source position moved this long after the last */
-    _Atomic int own_heartbeats; /* the source writes its own heartbeat records (mongo-kafka's) */
     int64_t last_heartbeat_ms;
     pthread_t src_thr, sink_thr;
     _Atomic int threads_done;
     bool started;
-    pthread_mutex_t err_lock;
-    char err[1024];
-    char retry_err[1024];
-    int64_t err_ms;          /* wall time of the newest err or retry_err */
     sl_kafka_dlq *dlq;       /* errors.deadletterqueue.topic.name, opened at the first failed record */
 };
 
@@ -212,58 +179,57 @@ static void check_errors(const sl_core_conf *core, sl_config *cfg, sl_errs *errs
 
 sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     sl_connector *c = sl_calloc(1, sizeof *c);
-    c->ctx.conn = c;
-    c->cfg = cfg;
-    pthread_mutex_init(&c->err_lock, NULL);
-    pthread_mutex_init(&c->m_lock, NULL);
-    c->lag_records = c->lag_bytes = -1;
+        c->ctx.cfg = cfg;
+    pthread_mutex_init(&c->ctx.err_lock, NULL);
+    pthread_mutex_init(&c->ctx.m_lock, NULL);
+    c->ctx.lag_records = c->ctx.lag_bytes = -1;
     c->lag_ms = -1;
     int before = errs->n;
     if (!cfg->name || !*cfg->name) sl_errs_add(errs, "name: required, not set (the connector's name)");
-    c->name = sl_strdup(cfg->name ? cfg->name : "");
-    sl_conf_apply(sl_core_props, cfg, &c->core, errs);
-    if (c->core.log_level && sl_log_parse_level(c->core.log_level) < 0)
-        sl_errs_add(errs, "log.level: '%s' is not allowed (allowed: error, warn, info, debug, trace)", c->core.log_level);
-    c->xchain = sl_xchain_new(cfg, c->core.transforms, errs);
+    c->ctx.name = sl_strdup(cfg->name ? cfg->name : "");
+    sl_conf_apply(sl_core_props, cfg, &c->ctx.core, errs);
+    if (c->ctx.core.log_level && sl_log_parse_level(c->ctx.core.log_level) < 0)
+        sl_errs_add(errs, "log.level: '%s' is not allowed (allowed: error, warn, info, debug, trace)", c->ctx.core.log_level);
+    c->xchain = sl_xchain_new(cfg, c->ctx.core.transforms, errs);
     char names[256];
     const sl_sink_ops *class_sink = NULL;
-    if (c->core.connector_class && !sl_source_find(c->core.connector_class) &&
-        (class_sink = sl_sink_find(c->core.connector_class)) && sl_source_of_topics()) {
+    if (c->ctx.core.connector_class && !sl_source_find(c->ctx.core.connector_class) &&
+        (class_sink = sl_sink_find(c->ctx.core.connector_class)) && sl_source_of_topics()) {
         /* A Kafka Connect sink connector's config (e.g. MongoSinkConnector): read its topics with the source of
          * Kafka topics. */
-        c->src_ops = sl_source_of_topics();
+        c->ctx.src_ops = sl_source_of_topics();
         if (!sl_config_get(cfg, "sink.type")) {
-            sl_free(c->core.sink_type);
-            c->core.sink_type = sl_strdup(class_sink->name);
+            sl_free(c->ctx.core.sink_type);
+            c->ctx.core.sink_type = sl_strdup(class_sink->name);
         }
-    } else if (c->core.connector_class && not_implemented(c->core.connector_class)) {
+    } else if (c->ctx.core.connector_class && not_implemented(c->ctx.core.connector_class)) {
         list_names(names, sizeof names, false);
         sl_errs_add(errs, "connector.class: '%s' is %s, which sluice does not implement yet (sinks: %s)",
-                    c->core.connector_class, not_implemented(c->core.connector_class), names);
-    } else if (c->core.connector_class && !(c->src_ops = sl_source_find(c->core.connector_class))) {
+                    c->ctx.core.connector_class, not_implemented(c->ctx.core.connector_class), names);
+    } else if (c->ctx.core.connector_class && !(c->ctx.src_ops = sl_source_find(c->ctx.core.connector_class))) {
         list_names(names, sizeof names, true);
-        sl_errs_add(errs, "connector.class: '%s' is not a known connector (allowed: %s)", c->core.connector_class,
+        sl_errs_add(errs, "connector.class: '%s' is not a known connector (allowed: %s)", c->ctx.core.connector_class,
                     names);
     }
-    if (c->core.sink_type && !(c->sink_ops = sl_sink_find(c->core.sink_type))) {
+    if (c->ctx.core.sink_type && !(c->sink_ops = sl_sink_find(c->ctx.core.sink_type))) {
         list_names(names, sizeof names, false);
-        sl_errs_add(errs, "sink.type: '%s' is not available (allowed: %s)", c->core.sink_type, names);
+        sl_errs_add(errs, "sink.type: '%s' is not available (allowed: %s)", c->ctx.core.sink_type, names);
     }
     /* Kafka for the sink, the offsets, the source or a dead letter queue: without bootstrap.servers the
      * worker's or the default one, set before the plugins read the config. */
     bool transactional = c->sink_ops && c->sink_ops->commit;
     const char *dlq = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
-    bool needs_kafka = (c->sink_ops && c->sink_ops->produces_kafka) || c->core.offset_storage == 1 ||
-                       (c->src_ops && c->src_ops->consumes_kafka) || (dlq && *dlq);
+    bool needs_kafka = (c->sink_ops && c->sink_ops->produces_kafka) || c->ctx.core.offset_storage == 1 ||
+                       (c->ctx.src_ops && c->ctx.src_ops->consumes_kafka) || (dlq && *dlq);
     if (needs_kafka) {
         char who[300];
-        snprintf(who, sizeof who, "connector=%s", c->name);
-        sl_kafka_client_default(&c->core.kafka, cfg, who);
+        snprintf(who, sizeof who, "connector=%s", c->ctx.name);
+        sl_kafka_client_default(&c->ctx.core.kafka, cfg, who);
     }
-    if (c->src_ops) {
-        c->src_settings = sl_calloc(1, c->src_ops->settings_size);
-        sl_conf_apply(c->src_ops->props, cfg, c->src_settings, errs);
-        if (c->src_ops->check) c->src_ops->check(c->src_settings, cfg, errs);
+    if (c->ctx.src_ops) {
+        c->src_settings = sl_calloc(1, c->ctx.src_ops->settings_size);
+        sl_conf_apply(c->ctx.src_ops->props, cfg, c->src_settings, errs);
+        if (c->ctx.src_ops->check) c->ctx.src_ops->check(c->src_settings, cfg, errs);
     }
     if (c->sink_ops) {
         c->sink_settings = sl_calloc(1, c->sink_ops->settings_size);
@@ -274,27 +240,27 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_conf_apply_preferring(c->sink_ops->props, cfg, sink_prefix, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }
-    if (c->src_ops && c->src_ops->check_sink) c->src_ops->check_sink(c->src_settings, c->sink_ops, cfg, errs);
-    if (c->core.eos == 2 && c->sink_ops && !transactional)
+    if (c->ctx.src_ops && c->ctx.src_ops->check_sink) c->ctx.src_ops->check_sink(c->src_settings, c->sink_ops, cfg, errs);
+    if (c->ctx.core.eos == 2 && c->sink_ops && !transactional)
         sl_errs_add(errs, "exactly.once.support: 'required' needs a transactional sink (sink.type=kafka), not %s "
                           "(allowed here: disabled, requested)",
                     c->sink_ops->name);
-    c->eos = transactional && c->core.eos > 0;
-    if (needs_kafka) sl_kafka_client_check(&c->core.kafka, cfg, NULL, "connector", errs);
-    check_errors(&c->core, cfg, errs);
+    c->ctx.eos = transactional && c->ctx.core.eos > 0;
+    if (needs_kafka) sl_kafka_client_check(&c->ctx.core.kafka, cfg, NULL, "connector", errs);
+    check_errors(&c->ctx.core, cfg, errs);
     if (errs->n > before) {
         sl_connector_destroy(c);
         return NULL;
     }
-    sl_conf_unknown_keys(cfg, warn_key, c->name);
+    sl_conf_unknown_keys(cfg, warn_key, c->ctx.name);
     /* Fixed here, before any thread runs: the sink thread reads them while the source reopens. */
-    if (c->src_ops->describe) c->src_ops->describe(c->src_settings, &c->dbz);
-    c->dbz.key_schemas = c->core.key_schemas;
-    c->dbz.value_schemas = c->core.value_schemas;
-    c->dbz.keep_nulls = !c->core.replace_null_with_default;
-    c->dbz.version = SLUICE_VERSION;
-    c->dbz.heartbeat_prefix = c->core.heartbeat_prefix;
-    c->dbz.tx_topic = c->core.tx_topic;
+    if (c->ctx.src_ops->describe) c->ctx.src_ops->describe(c->src_settings, &c->ctx.dbz);
+    c->ctx.dbz.key_schemas = c->ctx.core.key_schemas;
+    c->ctx.dbz.value_schemas = c->ctx.core.value_schemas;
+    c->ctx.dbz.keep_nulls = !c->ctx.core.replace_null_with_default;
+    c->ctx.dbz.version = SLUICE_VERSION;
+    c->ctx.dbz.heartbeat_prefix = c->ctx.core.heartbeat_prefix;
+    c->ctx.dbz.tx_topic = c->ctx.core.tx_topic;
     /* Debezium's heartbeat.interval.ms belongs to the source's table; the records are the runtime's. */
     const char *hb = sl_config_get(cfg, "heartbeat.interval.ms");
     c->heartbeat_ms = hb ? atoll(hb) : 0;
@@ -303,173 +269,31 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
 
 void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u) {
     int first = u->n;
-    sl_file_uses_add_props(u, sl_core_props, &c->core, owner, tag);
-    if (c->eos || c->core.offset_storage == 1) sl_file_uses_drop(u, first, "offset.storage.file.filename"); /* unused */
-    if (c->src_ops) sl_file_uses_add_props(u, c->src_ops->props, c->src_settings, owner, tag);
+    sl_file_uses_add_props(u, sl_core_props, &c->ctx.core, owner, tag);
+    if (c->ctx.eos || c->ctx.core.offset_storage == 1) sl_file_uses_drop(u, first, "offset.storage.file.filename"); /* unused */
+    if (c->ctx.src_ops) sl_file_uses_add_props(u, c->ctx.src_ops->props, c->src_settings, owner, tag);
     if (c->sink_ops) sl_file_uses_add_props(u, c->sink_ops->props, c->sink_settings, owner, tag);
 }
 
-const char *sl_connector_name(const sl_connector *c) { return c->name; }
+const char *sl_connector_name(const sl_connector *c) { return c->ctx.name; }
 
 const char *sl_connector_default_sink(void) {
     for (const sl_prop *p = sl_core_props; p->name; p++)
         if (strcmp(p->name, "sink.type") == 0) return p->def;
     return NULL;
 }
-const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->core; }
-
-/* ---- plugin-facing context ---- */
-
-const char *sl_ctx_name(const sl_ctx *x) { return x->conn->name; }
-const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->conn->core; }
-const sl_config *sl_ctx_config(const sl_ctx *x) { return x->conn->cfg; }
-const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x) { return x->conn->src_ops; }
-bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
-    const sl_core_conf *c = &x->conn->core;
-    return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&
-                                         sl_batch_bytes(b) >= (size_t)c->max_queue_bytes);
-}
-/* Set on a connector's source thread: the connector it runs. */
-static _Thread_local const sl_connector *source_thread_of;
-/* The published options never change once the threads run: a reopen on the source thread gets its copy. */
-sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return source_thread_of == x->conn ? &x->conn->dbz_src : &x->conn->dbz; }
-
-/* The source thread also sees "stopping" while the connector is paused: it returns from run()
- * and the runtime closes it until resume. The sink keeps draining. */
-bool sl_ctx_stopping(const sl_ctx *x) {
-    const sl_connector *c = x->conn;
-    if (atomic_load(&c->stop)) return true;
-    return atomic_load(&c->paused) && source_thread_of == c;
-}
-
-void sl_ctx_own_heartbeats(sl_ctx *x) { atomic_store(&x->conn->own_heartbeats, 1); }
-
-bool sl_ctx_paused(const sl_ctx *x) { return atomic_load(&x->conn->paused) != 0; }
-uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->conn->committed_seq); }
-
-void sl_ctx_set_partition(sl_ctx *x, const char *partition_json) {
-    sl_connector *c = x->conn;
-    if (c->partition && strcmp(c->partition, partition_json) == 0) return; /* keeps a reconnect's resume point */
-    sl_free(c->partition);
-    c->partition = sl_strdup(partition_json);
-    c->stored_loaded = false;
-}
-
-const char *sl_ctx_stored_offset(sl_ctx *x) {
-    sl_connector *c = x->conn;
-    if (!c->stored_loaded && c->store && c->partition) {
-        char err[512];
-        sl_free(c->stored_offset);
-        if (sl_offsets_get(c->store, c->name, c->partition, &c->stored_offset, err, sizeof err) < 0)
-            SL_ERR("offsets", "%s", err);
-        c->stored_loaded = true;
-    }
-    return c->stored_offset;
-}
-
-void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
-    sl_connector *c = x->conn;
-    pthread_mutex_lock(&c->err_lock);
-    if (!atomic_load(&c->failed)) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err, sizeof c->err, fmt, ap);
-        va_end(ap);
-        sl_log_redact(c->err);
-        c->err_ms = sl_wall_us() / 1000;
-        atomic_store(&c->failed, 1);
-    }
-    pthread_mutex_unlock(&c->err_lock);
-    atomic_store(&c->stop, 1);
-    if (c->q) sl_queue_close(c->q);
-}
-
-void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
-    sl_connector *c = x->conn;
-    pthread_mutex_lock(&c->err_lock);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->retry_err, sizeof c->retry_err, fmt, ap);
-    va_end(ap);
-    sl_log_redact(c->retry_err);
-    c->err_ms = sl_wall_us() / 1000;
-    pthread_mutex_unlock(&c->err_lock);
-}
-
-int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
-    sl_connector *c = x->conn;
-    if (b->n || b->offset) c->retries = 0; /* progress: the next lost connection counts from 1 again */
-    if (b->offset) {
-        sl_free(c->resume_offset);
-        c->resume_offset = sl_strdup(b->offset);
-    }
-    atomic_fetch_add(&c->n_read, (uint64_t)b->n);
-    atomic_fetch_add(&c->bytes_read, (uint64_t)sl_batch_bytes(b));
-    if (sl_queue_push(c->q, b) < 0) {
-        sl_batch_destroy(b);
-        return -1;
-    }
-    return 0;
-}
-
-bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms) { return sl_queue_wait_room(x->conn->q, timeout_ms); }
-
-int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
-    sl_connector *c = x->conn;
-    uint64_t id = b->sync_id = ++c->sync_req;
-    if (sl_ctx_emit(x, b) < 0) return -1;
-    while (atomic_load(&c->sync_done) < id) {
-        if (sl_ctx_stopping(x)) return -1;
-        sl_sleep_ms(5, NULL);
-    }
-    return 0;
-}
-
-void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done) {
-    sl_connector *c = x->conn;
-    pthread_mutex_lock(&c->m_lock);
-    int i = 0;
-    while (i < c->nsnap && strcmp(c->snap[i].table, table) != 0) i++;
-    if (i == c->nsnap && c->nsnap < (int)(sizeof c->snap / sizeof c->snap[0])) {
-        c->nsnap++;
-        snprintf(c->snap[i].table, sizeof c->snap[i].table, "%s", table);
-    }
-    if (i < c->nsnap) {
-        c->snap[i].rows_done = rows_done;
-        c->snap[i].rows_total = rows_total;
-        c->snap[i].done = done;
-    }
-    pthread_mutex_unlock(&c->m_lock);
-}
-
-void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
-    atomic_fetch_add(&x->conn->n_failed, 1);
-    if (sent_to_dlq) atomic_fetch_add(&x->conn->n_dlq, 1);
-}
-
-void sl_ctx_bytes_written(sl_ctx *x, uint64_t n) { atomic_fetch_add(&x->conn->bytes_written, n); }
-
-void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind) {
-    atomic_store(&x->conn->lag_records, records_behind);
-    atomic_store(&x->conn->lag_bytes, bytes_behind);
-}
-
-sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
-    const sl_connector *c = x->conn;
-    return (sl_ctx_stats){atomic_load(&c->n_read), atomic_load(&c->n_written), atomic_load(&c->n_batches),
-                          atomic_load(&c->n_commits)};
-}
+const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->ctx.core; }
 
 /* ---- threads ---- */
 
 /* Source thread, around a reopen: the source sees a copy of the published encoder options, and what it
  * writes there is not taken over (the sink thread reads the published ones meanwhile). */
 static int reopen(sl_connector *c, char *err, size_t errsz) {
-    memcpy(&c->dbz_src, &c->dbz, sizeof c->dbz); /* with its padding: compared bytewise below */
-    int rc = c->src_ops->open(&c->src, c->src_settings, &c->ctx, err, errsz);
-    if (rc == 0 && memcmp(&c->dbz_src, &c->dbz, sizeof c->dbz) != 0)
+    memcpy(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz); /* with its padding: compared bytewise below */
+    int rc = c->ctx.src_ops->open(&c->src, c->src_settings, &c->ctx, err, errsz);
+    if (rc == 0 && memcmp(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz) != 0)
         SL_WARN("connector", "connector=%s: the source changed its encoder options on reopen; the ones of its "
-                "start stay in force", c->name);
+                "start stay in force", c->ctx.name);
     return rc;
 }
 
@@ -481,27 +305,27 @@ static int reopen(sl_connector *c, char *err, size_t errsz) {
 static int reopen_source(sl_connector *c) {
     char err[1024];
     for (;;) {
-        int64_t attempt = ++c->retries;
-        pthread_mutex_lock(&c->err_lock);
-        snprintf(err, sizeof err, "%s", c->retry_err);
-        pthread_mutex_unlock(&c->err_lock);
-        if (c->core.max_retries >= 0 && attempt > c->core.max_retries) {
+        int64_t attempt = ++c->ctx.retries;
+        pthread_mutex_lock(&c->ctx.err_lock);
+        snprintf(err, sizeof err, "%s", c->ctx.retry_err);
+        pthread_mutex_unlock(&c->ctx.err_lock);
+        if (c->ctx.core.max_retries >= 0 && attempt > c->ctx.core.max_retries) {
             sl_ctx_fail(&c->ctx, "%s (gave up after %lld retries: errors.max.retries)", err, (long long)attempt - 1);
             return -1;
         }
         SL_WARN("connector", "source connection lost, reconnecting connector=%s attempt=%lld wait_ms=%lld error=%s",
-                c->name, (long long)attempt, (long long)c->core.retry_wait_ms, err);
-        sl_sleep_ms(c->core.retry_wait_ms, (volatile int *)&c->stop);
-        if (atomic_load(&c->stop)) return -1;
-        c->src_ops->close(c->src);
+                c->ctx.name, (long long)attempt, (long long)c->ctx.core.retry_wait_ms, err);
+        sl_sleep_ms(c->ctx.core.retry_wait_ms, (volatile int *)&c->ctx.stop);
+        if (atomic_load(&c->ctx.stop)) return -1;
+        c->ctx.src_ops->close(c->src);
         c->src = NULL;
         /* Resume after what is already queued for the sink, else from the store. */
-        sl_free(c->stored_offset);
-        c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
-        c->stored_loaded = c->resume_offset != NULL;
+        sl_free(c->ctx.stored_offset);
+        c->ctx.stored_offset = c->ctx.resume_offset ? sl_strdup(c->ctx.resume_offset) : NULL;
+        c->ctx.stored_loaded = c->ctx.resume_offset != NULL;
         int rc = reopen(c, err, sizeof err);
         if (rc == 0) {
-            SL_INFO("connector", "source reconnected connector=%s", c->name);
+            SL_INFO("connector", "source reconnected connector=%s", c->ctx.name);
             atomic_fetch_add(&c->reconnects, 1);
             return 0;
         }
@@ -517,17 +341,17 @@ static int reopen_source(sl_connector *c) {
  * Returns 0 when reopened. */
 static int pause_source(sl_connector *c) {
     char err[1024];
-    SL_INFO("connector", "paused connector=%s", c->name);
-    c->src_ops->close(c->src);
+    SL_INFO("connector", "paused connector=%s", c->ctx.name);
+    c->ctx.src_ops->close(c->src);
     c->src = NULL;
-    while (atomic_load(&c->paused) && !atomic_load(&c->stop)) sl_sleep_ms(100, (volatile int *)&c->stop);
-    if (atomic_load(&c->stop)) return -1;
-    sl_free(c->stored_offset);
-    c->stored_offset = c->resume_offset ? sl_strdup(c->resume_offset) : NULL;
-    c->stored_loaded = c->resume_offset != NULL;
+    while (atomic_load(&c->ctx.paused) && !atomic_load(&c->ctx.stop)) sl_sleep_ms(100, (volatile int *)&c->ctx.stop);
+    if (atomic_load(&c->ctx.stop)) return -1;
+    sl_free(c->ctx.stored_offset);
+    c->ctx.stored_offset = c->ctx.resume_offset ? sl_strdup(c->ctx.resume_offset) : NULL;
+    c->ctx.stored_loaded = c->ctx.resume_offset != NULL;
     int rc = reopen(c, err, sizeof err);
     if (rc == 0) {
-        SL_INFO("connector", "resumed connector=%s", c->name);
+        SL_INFO("connector", "resumed connector=%s", c->ctx.name);
         return 0;
     }
     if (rc == SL_RETRY) { /* unreachable now: the usual reconnect loop takes over */
@@ -540,17 +364,17 @@ static int pause_source(sl_connector *c) {
 
 static void *source_main(void *arg) {
     sl_connector *c = arg;
-    source_thread_of = c;
+    sl_ctx_enter_source_thread(&c->ctx);
     /* Paused before it started: not a read until resumed. */
-    bool run = !atomic_load(&c->paused) || atomic_load(&c->stop) || pause_source(c) == 0;
+    bool run = !atomic_load(&c->ctx.paused) || atomic_load(&c->ctx.stop) || pause_source(c) == 0;
     while (run) {
-        int rc = c->src_ops->run(c->src);
-        if (rc == 0 && atomic_load(&c->paused) && !atomic_load(&c->stop) && pause_source(c) == 0) continue;
-        if (rc == SL_RETRY && !atomic_load(&c->stop) && reopen_source(c) == 0) continue;
-        if (rc < 0 && !atomic_load(&c->failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
+        int rc = c->ctx.src_ops->run(c->src);
+        if (rc == 0 && atomic_load(&c->ctx.paused) && !atomic_load(&c->ctx.stop) && pause_source(c) == 0) continue;
+        if (rc == SL_RETRY && !atomic_load(&c->ctx.stop) && reopen_source(c) == 0) continue;
+        if (rc < 0 && !atomic_load(&c->ctx.failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
         break;
     }
-    sl_queue_close(c->q); /* the sink drains what is queued, then stops */
+    sl_queue_close(c->ctx.q); /* the sink drains what is queued, then stops */
     atomic_fetch_add(&c->threads_done, 1);
     return NULL;
 }
@@ -578,7 +402,7 @@ static void note_written(sl_connector *c, const sl_batch *b) {
 /* Sink thread, after the run is durable: end-to-end latency of each record, newest source time. */
 static void note_durable(sl_connector *c) {
     int64_t now_us = sl_wall_us(), newest = 0;
-    pthread_mutex_lock(&c->m_lock);
+    pthread_mutex_lock(&c->ctx.m_lock);
     for (size_t i = 0; i < c->run_ts_n; i++) {
         double ms = (double)(now_us - c->run_ts[i]) / 1000.0;
         if (ms < 0) ms = 0;
@@ -594,26 +418,26 @@ static void note_durable(sl_connector *c) {
      * (an idle source advancing its position) with nothing queued behind it means caught up. */
     size_t qbytes = 0, qrecs = 0, qbatches = 0;
     if (c->run_ts_n) c->lag_ms = now_us / 1000 - newest / 1000 > 0 ? now_us / 1000 - newest / 1000 : 0;
-    else if (c->q && (sl_queue_stats(c->q, &qbytes, &qrecs, &qbatches), qrecs == 0)) c->lag_ms = 0;
-    pthread_mutex_unlock(&c->m_lock);
+    else if (c->ctx.q && (sl_queue_stats(c->ctx.q, &qbytes, &qrecs, &qbatches), qrecs == 0)) c->lag_ms = 0;
+    pthread_mutex_unlock(&c->ctx.m_lock);
     c->run_ts_n = 0;
 }
 
 static void note_committed(sl_connector *c, const char *offset) {
-    pthread_mutex_lock(&c->m_lock);
+    pthread_mutex_lock(&c->ctx.m_lock);
     snprintf(c->committed_offset, sizeof c->committed_offset, "%s", offset);
-    pthread_mutex_unlock(&c->m_lock);
+    pthread_mutex_unlock(&c->ctx.m_lock);
 }
 
 static int store_offset(sl_connector *c, commit_state *cs) {
     if (!cs->offset) return 0;
     char err[512];
-    if (sl_offsets_put(c->store, c->name, c->partition ? c->partition : "{}", cs->offset, err, sizeof err) < 0) {
+    if (sl_offsets_put(c->ctx.store, c->ctx.name, c->ctx.partition ? c->ctx.partition : "{}", cs->offset, err, sizeof err) < 0) {
         sl_ctx_fail(&c->ctx, "%s", err);
         return -1;
     }
-    atomic_store(&c->committed_seq, cs->seq);
-    atomic_fetch_add(&c->n_commits, 1);
+    atomic_store(&c->ctx.committed_seq, cs->seq);
+    atomic_fetch_add(&c->ctx.n_commits, 1);
     note_committed(c, cs->offset);
     SL_DEBUG("offsets", "committed offset=%s", cs->offset);
     sl_free(cs->offset);
@@ -630,7 +454,7 @@ static int write_part(sl_connector *c, sl_batch *b, int from, int to, char *err,
     b->recs += from, b->n = to - from;
     int rc = c->sink_ops->write(c->sink, b, err, errsz);
     if (rc == 0) {
-        atomic_fetch_add(&c->n_written, (uint64_t)b->n);
+        atomic_fetch_add(&c->ctx.n_written, (uint64_t)b->n);
         note_written(c, b);
     }
     b->recs = recs, b->n = n;
@@ -640,9 +464,9 @@ static int write_part(sl_connector *c, sl_batch *b, int from, int to, char *err,
 /* Exactly-once: commits the Kafka transaction with the pending offset (what was written so far). */
 static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, size_t errsz) {
     if (!*pending) return 0;
-    if (c->sink_ops->commit(c->sink, c->partition ? c->partition : "{}", *pending, err, errsz) < 0) return -1;
-    atomic_store(&c->committed_seq, seq);
-    atomic_fetch_add(&c->n_commits, 1);
+    if (c->sink_ops->commit(c->sink, c->ctx.partition ? c->ctx.partition : "{}", *pending, err, errsz) < 0) return -1;
+    atomic_store(&c->ctx.committed_seq, seq);
+    atomic_fetch_add(&c->ctx.n_commits, 1);
     note_committed(c, *pending);
     note_durable(c);
     sl_free(*pending);
@@ -677,11 +501,11 @@ static void describe(const sl_record *r, char *out, size_t outsz) {
 }
 
 static int open_dlq(sl_connector *c, char *err, size_t errsz) {
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(&c->core.kafka, c->cfg, "producer.override.", err, errsz);
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&c->ctx.core.kafka, c->ctx.cfg, "producer.override.", err, errsz);
     if (!conf) return -1;
-    sl_kafka_dlq_opts o = {c->core.dlq_topic, c->core.dlq_rf, c->core.dlq_headers, c->name,
-                           c->core.err_retry_timeout_ms, c->core.err_retry_delay_max_ms};
-    if (!(c->dlq = sl_kafka_dlq_open(conf, &o, &c->ctx, err, errsz))) {
+    sl_kafka_dlq_opts o = {c->ctx.core.dlq_topic, c->ctx.core.dlq_rf, c->ctx.core.dlq_headers, c->ctx.name,
+                           c->ctx.core.err_retry_timeout_ms, c->ctx.core.err_retry_delay_max_ms};
+    if (!(c->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, &c->ctx, err, errsz))) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -698,35 +522,35 @@ static int record_failed(void *arg, const sl_record *r, const char *reason, char
     sl_connector *c = arg;
     char what[512];
     describe(r, what, sizeof what);
-    if (c->core.err_tolerance == SL_TOL_NONE) {
+    if (c->ctx.core.err_tolerance == SL_TOL_NONE) {
         snprintf(err, errsz, "%s: %s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
                  "records, logs them and sends them to errors.deadletterqueue.topic.name)", what, reason);
         return -1;
     }
     sl_buf topic, key, value;
     sl_buf_init(&topic), sl_buf_init(&key), sl_buf_init(&value);
-    const char *t = r->raw ? r->raw->topic : sl_dbz_topic(&c->dbz, r, &topic);
+    const char *t = r->raw ? r->raw->topic : sl_dbz_topic(&c->ctx.dbz, r, &topic);
     if (r->raw) {
         if (r->raw->key) sl_buf_put(&key, r->raw->key, r->raw->key_len);
         if (r->raw->value) sl_buf_put(&value, r->raw->value, r->raw->value_len);
     } else {
-        sl_dbz_key(&c->dbz, r, &key);
-        sl_dbz_value(&c->dbz, r, &value);
+        sl_dbz_key(&c->ctx.dbz, r, &key);
+        sl_dbz_value(&c->ctx.dbz, r, &value);
     }
-    if (c->core.err_log_messages)
-        SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s; key=%.*s value=%.*s", c->name, what,
+    if (c->ctx.core.err_log_messages)
+        SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s; key=%.*s value=%.*s", c->ctx.name, what,
                reason, (int)(key.len > 1024 ? 1024 : key.len), key.data ? key.data : "",
                (int)(value.len > 1024 ? 1024 : value.len), value.data ? value.data : "");
-    else SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s", c->name, what, reason);
+    else SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s", c->ctx.name, what, reason);
     int rc = 0;
-    if (c->core.dlq_topic && *c->core.dlq_topic) {
+    if (c->ctx.core.dlq_topic && *c->ctx.core.dlq_topic) {
         if (!c->dlq && open_dlq(c, err, errsz) < 0) rc = -1;
         sl_kafka_dlq_rec dr = {t, r->raw ? r->raw->partition : -1, r->raw ? r->raw->offset : -1,
                                r->ts_us > 0 ? r->ts_us / 1000 : -1, key.len ? key.data : NULL, key.len,
                                value.len ? value.data : NULL, value.len, NULL, "org.apache.kafka.connect.errors.DataException"};
         char derr[1024];
         if (rc == 0 && sl_kafka_dlq_send(c->dlq, &dr, "TRANSFORMATION", "sluice", reason, derr, sizeof derr) < 0) {
-            snprintf(err, errsz, "%s could not be sent to the dead letter queue %s: %s", what, c->core.dlq_topic, derr);
+            snprintf(err, errsz, "%s could not be sent to the dead letter queue %s: %s", what, c->ctx.core.dlq_topic, derr);
             rc = -1;
         }
     }
@@ -752,7 +576,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
     char err[1024];
     char *offset = NULL;
     uint64_t seq = 0;
-    for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->q, 0) : NULL) {
+    for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->ctx.q, 0) : NULL) {
         n++;
         if (check_batch(c, b, err, sizeof err) < 0) {
             sl_batch_destroy(b);
@@ -761,7 +585,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
             return -1;
         }
         if (c->xchain) {
-            int dropped = sl_xchain_apply(c->xchain, &c->dbz, c->core.tombstones, b, record_failed, c, err, sizeof err);
+            int dropped = sl_xchain_apply(c->xchain, &c->ctx.dbz, c->ctx.core.tombstones, b, record_failed, c, err, sizeof err);
             if (dropped < 0) {
                 sl_batch_destroy(b);
                 sl_free(offset);
@@ -773,7 +597,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
         /* Exactly-once: the records this batch's own offset covers join the open transaction (they commit
          * with that offset); the others (all of a batch without offset) are covered by no offset yet, so
          * the pending offset commits first, without them, and they open the next transaction. */
-        int covered = !c->eos ? b->n : b->offset ? b->offset_n : 0;
+        int covered = !c->ctx.eos ? b->n : b->offset ? b->offset_n : 0;
         int rc = write_part(c, b, 0, covered, err, sizeof err);
         if (rc == 0 && b->offset) {
             sl_free(offset);
@@ -783,11 +607,11 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
         }
         if (rc == 0 && covered < b->n)
             rc = eos_commit(c, &offset, seq, err, sizeof err) < 0 ? -1 : write_part(c, b, covered, b->n, err, sizeof err);
-        if (b->n > 0) wrote = true, atomic_fetch_add(&c->n_batches, 1);
+        if (b->n > 0) wrote = true, atomic_fetch_add(&c->ctx.n_batches, 1);
         sl_batch_destroy(b);
         if (rc < 0) goto fail;
     }
-    if (offset && c->heartbeat_ms > 0 && !atomic_load(&c->own_heartbeats) &&
+    if (offset && c->heartbeat_ms > 0 && !atomic_load(&c->ctx.own_heartbeats) &&
         sl_mono_ms() - c->last_heartbeat_ms >= c->heartbeat_ms) {
         /* Debezium's heartbeat: tells consumers (and the offset topic) that the source is alive and where. */
         sl_batch *hb = sl_batch_new();
@@ -798,7 +622,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
         wrote = true;
         c->last_heartbeat_ms = sl_mono_ms();
     }
-    if (c->eos) {
+    if (c->ctx.eos) {
         /* Records and offset in one transaction: once it commits, the offset is stored. Without an
          * offset the transaction stays open (committing it alone would repeat its records after a
          * crash, since the source resumes at the previous offset). */
@@ -826,111 +650,110 @@ static void *sink_main(void *arg) {
     sl_connector *c = arg;
     commit_state cs = {NULL, 0, sl_mono_ms()};
     for (;;) {
-        sl_batch *b = sl_queue_pop(c->q, 100);
+        sl_batch *b = sl_queue_pop(c->ctx.q, 100);
         uint64_t sync = 0;
         if (b && write_run(c, b, &cs, &sync) < 0) break;
-        bool drained = sl_queue_drained(c->q);
-        if (cs.offset && (drained || sync || sl_mono_ms() - cs.last_store_ms >= c->core.offset_flush_ms))
+        bool drained = sl_queue_drained(c->ctx.q);
+        if (cs.offset && (drained || sync || sl_mono_ms() - cs.last_store_ms >= c->ctx.core.offset_flush_ms))
             if (store_offset(c, &cs) < 0) break;
-        if (sync) atomic_store(&c->sync_done, sync); /* stored, by the store or by the transaction */
+        if (sync) atomic_store(&c->ctx.sync_done, sync); /* stored, by the store or by the transaction */
         if (drained) break;
     }
     /* Whatever is in cs.offset was flushed: storing it is safe even after a failure. */
     if (cs.offset) store_offset(c, &cs);
     sl_free(cs.offset);
     /* A sink that stopped early must not leave the source blocked on a full queue. */
-    sl_queue_close(c->q);
-    atomic_store(&c->stop, 1);
+    sl_queue_close(c->ctx.q);
+    atomic_store(&c->ctx.stop, 1);
     atomic_fetch_add(&c->threads_done, 1);
     return NULL;
 }
 
 /* The configured offset store; with exactly-once the offsets live in Kafka, where the sink's transactions write them. */
 static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
-    if (c->eos || c->core.offset_storage == 1)
-        return sl_offsets_open_kafka(&c->core.kafka, c->cfg, c->core.offset_topic, (int)c->core.offset_partitions,
-                                     (int)c->core.offset_rf, errstr, errsz);
-    return sl_offsets_open(c->core.offset_file, errstr, errsz);
+    if (c->ctx.eos || c->ctx.core.offset_storage == 1)
+        return sl_offsets_open_kafka(&c->ctx.core.kafka, c->ctx.cfg, c->ctx.core.offset_topic, (int)c->ctx.core.offset_partitions,
+                                     (int)c->ctx.core.offset_rf, errstr, errsz);
+    return sl_offsets_open(c->ctx.core.offset_file, errstr, errsz);
 }
 
 int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
-    if (c->core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->core.log_level));
-    c->q = sl_queue_new((size_t)c->core.max_queue_bytes, (size_t)c->core.max_queue_size);
+    if (c->ctx.core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->ctx.core.log_level));
+    c->ctx.q = sl_queue_new((size_t)c->ctx.core.max_queue_bytes, (size_t)c->ctx.core.max_queue_size);
     /* The sink first: an exactly-once sink's init_transactions fences a previous instance and
      * finishes its last transaction (a commit it had begun completes, an open one is aborted), so
      * the offsets read next include everything that instance committed. Read before that, a commit
      * still in flight would be missed and its records sent again. */
     if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
-    c->store = open_store(c, errstr, errsz);
-    if (!c->store) return -1;
-    if (c->src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
-    SL_INFO("connector", "started connector=%s source=%s sink=%s", c->name, c->src_ops->name, c->sink_ops->name);
-    memcpy(&c->dbz_src, &c->dbz, sizeof c->dbz); /* from now on the published options are read-only */
+    c->ctx.store = open_store(c, errstr, errsz);
+    if (!c->ctx.store) return -1;
+    if (c->ctx.src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
+    SL_INFO("connector", "started connector=%s source=%s sink=%s", c->ctx.name, c->ctx.src_ops->name, c->sink_ops->name);
+    memcpy(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz); /* from now on the published options are read-only */
     pthread_create(&c->sink_thr, NULL, sink_main, c);
     pthread_create(&c->src_thr, NULL, source_main, c);
     c->started = true;
     return 0;
 }
 
-void sl_connector_stop(sl_connector *c) { atomic_store(&c->stop, 1); }
+void sl_connector_stop(sl_connector *c) { atomic_store(&c->ctx.stop, 1); }
 
-bool sl_connector_eos(const sl_connector *c) { return c->eos; }
+bool sl_connector_eos(const sl_connector *c) { return c->ctx.eos; }
 
 void sl_connector_pause(sl_connector *c) {
-    if (!atomic_exchange(&c->paused, 1) && c->started) SL_INFO("connector", "pausing connector=%s", c->name);
+    if (!atomic_exchange(&c->ctx.paused, 1) && c->started) SL_INFO("connector", "pausing connector=%s", c->ctx.name);
 }
 
 void sl_connector_resume(sl_connector *c) {
-    if (atomic_exchange(&c->paused, 0)) SL_INFO("connector", "resuming connector=%s", c->name);
+    if (atomic_exchange(&c->ctx.paused, 0)) SL_INFO("connector", "resuming connector=%s", c->ctx.name);
 }
 
-bool sl_connector_paused(const sl_connector *c) { return atomic_load(&c->paused) != 0; }
+bool sl_connector_paused(const sl_connector *c) { return atomic_load(&c->ctx.paused) != 0; }
 
 void sl_connector_last_error(sl_connector *c, char *out, size_t outsz) {
-    pthread_mutex_lock(&c->err_lock);
-    snprintf(out, outsz, "%s", atomic_load(&c->failed) ? c->err : c->retry_err);
-    pthread_mutex_unlock(&c->err_lock);
+    pthread_mutex_lock(&c->ctx.err_lock);
+    snprintf(out, outsz, "%s", atomic_load(&c->ctx.failed) ? c->ctx.err : c->ctx.retry_err);
+    pthread_mutex_unlock(&c->ctx.err_lock);
 }
 
 void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     memset(m, 0, sizeof *m);
-    m->records_read = atomic_load(&c->n_read);
-    m->records_written = atomic_load(&c->n_written);
-    m->batches_written = atomic_load(&c->n_batches);
-    m->offsets_committed = atomic_load(&c->n_commits);
-    m->bytes_read = atomic_load(&c->bytes_read);
-    m->bytes_written = atomic_load(&c->bytes_written);
+    m->records_read = atomic_load(&c->ctx.n_read);
+    m->records_written = atomic_load(&c->ctx.n_written);
+    m->batches_written = atomic_load(&c->ctx.n_batches);
+    m->offsets_committed = atomic_load(&c->ctx.n_commits);
+    m->bytes_read = atomic_load(&c->ctx.bytes_read);
+    m->bytes_written = atomic_load(&c->ctx.bytes_written);
     m->reconnects = atomic_load(&c->reconnects);
-    m->records_failed = atomic_load(&c->n_failed);
-    m->records_dlq = atomic_load(&c->n_dlq);
+    m->records_failed = atomic_load(&c->ctx.n_failed);
+    m->records_dlq = atomic_load(&c->ctx.n_dlq);
     m->records_filtered = atomic_load(&c->n_filtered);
     m->batch_size_sum = atomic_load(&c->batch_size_sum);
     m->batch_size_count = m->batches_written;
     size_t batches = 0;
-    if (c->q) sl_queue_stats(c->q, &m->queue_bytes, &m->queue_records, &batches);
-    m->queue_max_records = (size_t)c->core.max_queue_size;
-    m->queue_max_bytes = (size_t)c->core.max_queue_bytes;
-    m->lag_records = atomic_load(&c->lag_records);
-    m->lag_bytes = atomic_load(&c->lag_bytes);
-    pthread_mutex_lock(&c->m_lock);
+    if (c->ctx.q) sl_queue_stats(c->ctx.q, &m->queue_bytes, &m->queue_records, &batches);
+    m->queue_max_records = (size_t)c->ctx.core.max_queue_size;
+    m->queue_max_bytes = (size_t)c->ctx.core.max_queue_bytes;
+    m->lag_records = atomic_load(&c->ctx.lag_records);
+    m->lag_bytes = atomic_load(&c->ctx.lag_bytes);
+    pthread_mutex_lock(&c->ctx.m_lock);
     m->source_ts_ms = c->source_ts_ms;
     m->lag_ms = c->lag_ms;
     m->latency_count = c->lat_count;
     m->latency_sum_ms = c->lat_sum_ms;
     memcpy(m->latency_buckets, c->lat_buckets, sizeof m->latency_buckets);
     snprintf(m->offset, sizeof m->offset, "%s", c->committed_offset);
-    m->nsnapshot = c->nsnap;
-    memcpy(m->snapshot, c->snap, sizeof m->snapshot);
-    pthread_mutex_unlock(&c->m_lock);
-    pthread_mutex_lock(&c->err_lock);
-    snprintf(m->last_error, sizeof m->last_error, "%s", atomic_load(&c->failed) ? c->err : c->retry_err);
-    m->last_error_ms = m->last_error[0] ? c->err_ms : 0;
-    pthread_mutex_unlock(&c->err_lock);
+    m->nsnapshot = c->ctx.nsnap;
+    memcpy(m->snapshot, c->ctx.snap, sizeof m->snapshot);
+    pthread_mutex_unlock(&c->ctx.m_lock);
+    pthread_mutex_lock(&c->ctx.err_lock);
+    snprintf(m->last_error, sizeof m->last_error, "%s", atomic_load(&c->ctx.failed) ? c->ctx.err : c->ctx.retry_err);
+    m->last_error_ms = m->last_error[0] ? c->ctx.err_ms : 0;
+    pthread_mutex_unlock(&c->ctx.err_lock);
     m->running = sl_connector_running(c);
-    m->paused = atomic_load(&c->paused) != 0;
-    m->failed = atomic_load(&c->failed) != 0;
+    m->paused = atomic_load(&c->ctx.paused) != 0;
+    m->failed = atomic_load(&c->ctx.failed) != 0;
 }
-bool sl_ctx_eos(const sl_ctx *x) { return x->conn->eos; }
 
 bool sl_connector_running(sl_connector *c) { return c->started && atomic_load(&c->threads_done) < 2; }
 
@@ -940,10 +763,10 @@ int sl_connector_wait(sl_connector *c, char *errstr, size_t errsz) {
         pthread_join(c->sink_thr, NULL);
         c->started = false;
     }
-    if (atomic_load(&c->failed)) {
-        pthread_mutex_lock(&c->err_lock);
-        snprintf(errstr, errsz, "%s", c->err);
-        pthread_mutex_unlock(&c->err_lock);
+    if (atomic_load(&c->ctx.failed)) {
+        pthread_mutex_lock(&c->ctx.err_lock);
+        snprintf(errstr, errsz, "%s", c->ctx.err);
+        pthread_mutex_unlock(&c->ctx.err_lock);
         return -1;
     }
     return 0;
@@ -956,21 +779,21 @@ void sl_connector_destroy(sl_connector *c) {
         sl_connector_stop(c);
         sl_connector_wait(c, tmp, sizeof tmp);
     }
-    if (c->src) c->src_ops->close(c->src);
+    if (c->src) c->ctx.src_ops->close(c->src);
     if (c->sink) c->sink_ops->close(c->sink);
     sl_kafka_dlq_close(c->dlq);
-    if (c->src_settings) sl_conf_free(c->src_ops->props, c->src_settings), sl_free(c->src_settings);
+    if (c->src_settings) sl_conf_free(c->ctx.src_ops->props, c->src_settings), sl_free(c->src_settings);
     if (c->sink_settings) sl_conf_free(c->sink_ops->props, c->sink_settings), sl_free(c->sink_settings);
     sl_xchain_free(c->xchain);
-    sl_conf_free(sl_core_props, &c->core);
-    sl_queue_destroy(c->q);
-    sl_offsets_close(c->store);
-    sl_free(c->partition);
-    sl_free(c->stored_offset);
-    sl_free(c->resume_offset);
-    sl_free(c->name);
-    pthread_mutex_destroy(&c->err_lock);
-    pthread_mutex_destroy(&c->m_lock);
+    sl_conf_free(sl_core_props, &c->ctx.core);
+    sl_queue_destroy(c->ctx.q);
+    sl_offsets_close(c->ctx.store);
+    sl_free(c->ctx.partition);
+    sl_free(c->ctx.stored_offset);
+    sl_free(c->ctx.resume_offset);
+    sl_free(c->ctx.name);
+    pthread_mutex_destroy(&c->ctx.err_lock);
+    pthread_mutex_destroy(&c->ctx.m_lock);
     sl_free(c->run_ts);
     sl_free(c);
 }
@@ -982,26 +805,26 @@ static void print_row(const char *conn, const char *part, const char *off, int64
 int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errsz) {
     sl_offsets *s = open_store(c, errstr, errsz);
     if (!s) return -1;
-    int rc = sl_offsets_list(s, c->name, print_row, out, errstr, errsz);
+    int rc = sl_offsets_list(s, c->ctx.name, print_row, out, errstr, errsz);
     sl_offsets_close(s);
     return rc;
 }
 
 int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errsz) {
-    if (!c->src_ops || !c->src_ops->retained) return 1;
-    return c->src_ops->retained(c->src_settings, out, errstr, errsz);
+    if (!c->ctx.src_ops || !c->ctx.src_ops->retained) return 1;
+    return c->ctx.src_ops->retained(c->src_settings, out, errstr, errsz);
 }
 
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
                               char *errstr, size_t errsz) {
-    if (!c->src_ops || !c->src_ops->check_offset) return 0;
-    return c->src_ops->check_offset(partition, offset, errstr, errsz);
+    if (!c->ctx.src_ops || !c->ctx.src_ops->check_offset) return 0;
+    return c->ctx.src_ops->check_offset(partition, offset, errstr, errsz);
 }
 
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errsz) {
     sl_offsets *s = open_store(c, errstr, errsz);
     if (!s) return -1;
-    int rc = sl_offsets_delete(s, c->name, removed, errstr, errsz);
+    int rc = sl_offsets_delete(s, c->ctx.name, removed, errstr, errsz);
     sl_offsets_close(s);
     return rc;
 }

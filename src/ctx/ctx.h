@@ -1,18 +1,16 @@
 /*
- * The connector runtime: one source thread, a bounded queue, one sink
- * thread, and the delivery contract between them.
+ * What a source or sink is given: the context (sl_ctx) of the connector it
+ * runs in, and the connector-level settings (sl_core_conf) it may read.
  *
- * The source emits batches; a batch may carry the source offset that is safe
- * once it and everything before it is durable. The sink thread applies the
- * transform chain, writes batches, flushes the sink (durable), and only then
- * takes the newest offset of the flushed batches as committed: it is stored
- * in the offset store at most every offset.flush.interval.ms (and at
- * shutdown), and published to the source (sl_ctx_committed_seq) only after
- * it is stored, so that e.g. PostgreSQL's slot never moves past what the
- * offset store and the sink hold.
+ * The calls are the plugins' side of the delivery contract (runtime/connector.h
+ * describes it): a source emits batches and learns what became durable, a sink
+ * reports what it wrote; either can fail the connector. The state behind them
+ * is shared by the source thread, the sink thread and the runtime, which
+ * embeds it (ctx_int.h); the runtime calls a plugin only through its ops
+ * struct, so plugins depend on this layer and never on the runtime.
  */
-#ifndef SL_CORE_CONNECTOR_H
-#define SL_CORE_CONNECTOR_H
+#ifndef SL_CTX_CTX_H
+#define SL_CTX_CTX_H
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/conf.h"
@@ -55,46 +53,12 @@ typedef struct sl_core_conf {
 
 enum { SL_TOL_NONE = 0, SL_TOL_ALL = 1 };
 
-extern const sl_prop sl_core_props[];
+typedef struct sl_snapshot_table {
+    char table[128];
+    int64_t rows_done, rows_total; /* rows_total -1: unknown */
+    bool done;
+} sl_snapshot_table;
 
-typedef struct sl_connector sl_connector;
-
-/*
- * Parses and validates cfg (all components' tables, cross-key checks) without
- * touching any database. Returns NULL when errs has problems. Takes no
- * ownership of cfg (it must outlive the connector).
- */
-sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs);
-/* Opens the offset store, sink and source, and starts the threads. */
-int sl_connector_start(sl_connector *c, char *errstr, size_t errstr_size);
-/* True while the source or sink thread is still running. */
-bool sl_connector_running(sl_connector *c);
-/* Asks the connector to stop (async-signal-safe: sets a flag). */
-void sl_connector_stop(sl_connector *c);
-/* Joins the threads; returns 0 after a clean stop, -1 if it failed (message in errstr). */
-int sl_connector_wait(sl_connector *c, char *errstr, size_t errstr_size);
-void sl_connector_destroy(sl_connector *c);
-const char *sl_connector_name(const sl_connector *c);
-const sl_core_conf *sl_connector_core(const sl_connector *c);
-/* The sink a config without sink.type writes to (sink.type's default). */
-const char *sl_connector_default_sink(void);
-/* Adds the files the connector's keys name (SL_PF_FILE_*: its sink's file, its SQLite offset store unless the
- * offsets are in Kafka, TLS files), with owner and tag, to u. */
-void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u);
-/* True when records and offsets commit together (exactly.once.support with a transactional sink). */
-bool sl_connector_eos(const sl_connector *c);
-/* Offsets of this connector: list / delete, with the configured store. */
-int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errstr_size);
-int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errstr_size);
-/* What the source's server retains for this connector (sl_source_ops.retained): 0, 1 when nothing (or the source
- * cannot tell), -1 with errstr. Connects to the database; any thread. */
-int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errstr_size);
-/* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no
- * such check. */
-int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
-                              char *errstr, size_t errstr_size);
-
-/* ---- for plugins ---- */
 const char *sl_ctx_name(const sl_ctx *x);
 const sl_core_conf *sl_ctx_core(const sl_ctx *x);
 /* The connector's raw configuration (for pass-through keys such as producer.override.*). */
@@ -158,51 +122,7 @@ void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind);
 /* Sink: bytes it wrote (encoded form: file bytes, Kafka key + value, BSON documents). */
 void sl_ctx_bytes_written(sl_ctx *x, uint64_t n);
 
-/* ---- daemon mode: pause/resume and metrics ---- */
-
-/* Pause: the source stops reading and closes its connection (the position is kept: the PostgreSQL
- * slot, the binlog position, the consumer group's offsets), the sink drains what is queued.
- * Resume: the source opens again where it stopped. Any thread. Paused before sl_connector_start, a
- * connector opens its source and closes it again before reading anything. */
-void sl_connector_pause(sl_connector *c);
-void sl_connector_resume(sl_connector *c);
-bool sl_connector_paused(const sl_connector *c);
-/* Copies the newest failure reason (empty when none). */
-void sl_connector_last_error(sl_connector *c, char *out, size_t outsz);
-
-#define SL_LATENCY_BUCKETS 12
-/* Upper bounds (ms) of the end-to-end latency histogram buckets; the last is +Inf. */
-extern const double sl_latency_bounds_ms[SL_LATENCY_BUCKETS];
-
-typedef struct sl_snapshot_table {
-    char table[128];
-    int64_t rows_done, rows_total; /* rows_total -1: unknown */
-    bool done;
-} sl_snapshot_table;
-
-typedef struct sl_connector_metrics {
-    uint64_t records_read, records_written, batches_written, offsets_committed;
-    uint64_t bytes_read;              /* change data handed from source to sink (in-memory size) */
-    uint64_t bytes_written;           /* sl_ctx_bytes_written: what the sink wrote, encoded */
-    uint64_t records_filtered;        /* dropped by transforms */
-    uint64_t records_failed, records_dlq;
-    uint64_t reconnects;
-    uint64_t batch_size_sum, batch_size_count; /* records per written batch */
-    size_t queue_records, queue_bytes, queue_max_records, queue_max_bytes;
-    int64_t source_ts_ms;             /* source commit time of the newest written record (0: none yet) */
-    int64_t lag_ms;                   /* durable time - source commit time of the newest record of the last
-                                       * durable run; 0 after an idle advance with nothing queued; -1 unknown */
-    int64_t lag_records, lag_bytes;   /* sl_ctx_source_lag, -1 unknown */
-    uint64_t latency_count;           /* end to end: source commit -> durable in the sink */
-    double latency_sum_ms;
-    uint64_t latency_buckets[SL_LATENCY_BUCKETS]; /* cumulative counts, Prometheus style */
-    char offset[512];                 /* newest committed source offset (JSON), "" if none */
-    char last_error[1024];            /* newest failure or retry reason (redacted), "" if none */
-    int64_t last_error_ms;            /* its wall time, ms since the epoch; 0 if none */
-    sl_snapshot_table snapshot[16];   /* snapshot progress of up to 16 tables */
-    int nsnapshot;
-    bool running, paused, failed;
-} sl_connector_metrics;
-void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m);
+/* sl_ctx_stopping for callbacks that take a void pointer (the dead letter queue's wait). */
+bool sl_ctx_stopping_fn(const void *ctx);
 
 #endif

@@ -1,0 +1,159 @@
+/*
+ * The context a connector's plugins are given (see ctx.h): the state the
+ * source thread, the sink thread and the runtime share, and the calls that
+ * read and change it. The runtime (runtime/connector.c) embeds it.
+ */
+#include "ctx/ctx_int.h"
+#include "core/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+
+const char *sl_ctx_name(const sl_ctx *x) { return x->name; }
+const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->core; }
+const sl_config *sl_ctx_config(const sl_ctx *x) { return x->cfg; }
+const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x) { return x->src_ops; }
+bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
+    const sl_core_conf *c = &x->core;
+    return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&
+                                         sl_batch_bytes(b) >= (size_t)c->max_queue_bytes);
+}
+/* Set on a connector's source thread: the connector it runs. */
+static _Thread_local const sl_ctx *source_thread_of;
+/* The published options never change once the threads run: a reopen on the source thread gets its copy. */
+sl_dbz_opts *sl_ctx_dbz(sl_ctx *x) { return source_thread_of == x ? &x->dbz_src : &x->dbz; }
+
+/* The source thread also sees "stopping" while the connector is paused: it returns from run()
+ * and the runtime closes it until resume. The sink keeps draining. */
+bool sl_ctx_stopping(const sl_ctx *x) {
+    const sl_ctx *c = x;
+    if (atomic_load(&c->stop)) return true;
+    return atomic_load(&c->paused) && source_thread_of == c;
+}
+
+void sl_ctx_own_heartbeats(sl_ctx *x) { atomic_store(&x->own_heartbeats, 1); }
+
+bool sl_ctx_paused(const sl_ctx *x) { return atomic_load(&x->paused) != 0; }
+uint64_t sl_ctx_committed_seq(const sl_ctx *x) { return atomic_load(&x->committed_seq); }
+
+void sl_ctx_set_partition(sl_ctx *x, const char *partition_json) {
+    sl_ctx *c = x;
+    if (c->partition && strcmp(c->partition, partition_json) == 0) return; /* keeps a reconnect's resume point */
+    sl_free(c->partition);
+    c->partition = sl_strdup(partition_json);
+    c->stored_loaded = false;
+}
+
+const char *sl_ctx_stored_offset(sl_ctx *x) {
+    sl_ctx *c = x;
+    if (!c->stored_loaded && c->store && c->partition) {
+        char err[512];
+        sl_free(c->stored_offset);
+        if (sl_offsets_get(c->store, c->name, c->partition, &c->stored_offset, err, sizeof err) < 0)
+            SL_ERR("offsets", "%s", err);
+        c->stored_loaded = true;
+    }
+    return c->stored_offset;
+}
+
+void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
+    sl_ctx *c = x;
+    pthread_mutex_lock(&c->err_lock);
+    if (!atomic_load(&c->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof c->err, fmt, ap);
+        va_end(ap);
+        sl_log_redact(c->err);
+        c->err_ms = sl_wall_us() / 1000;
+        atomic_store(&c->failed, 1);
+    }
+    pthread_mutex_unlock(&c->err_lock);
+    atomic_store(&c->stop, 1);
+    if (c->q) sl_queue_close(c->q);
+}
+
+void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
+    sl_ctx *c = x;
+    pthread_mutex_lock(&c->err_lock);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->retry_err, sizeof c->retry_err, fmt, ap);
+    va_end(ap);
+    sl_log_redact(c->retry_err);
+    c->err_ms = sl_wall_us() / 1000;
+    pthread_mutex_unlock(&c->err_lock);
+}
+
+int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
+    sl_ctx *c = x;
+    if (b->n || b->offset) c->retries = 0; /* progress: the next lost connection counts from 1 again */
+    if (b->offset) {
+        sl_free(c->resume_offset);
+        c->resume_offset = sl_strdup(b->offset);
+    }
+    atomic_fetch_add(&c->n_read, (uint64_t)b->n);
+    atomic_fetch_add(&c->bytes_read, (uint64_t)sl_batch_bytes(b));
+    if (sl_queue_push(c->q, b) < 0) {
+        sl_batch_destroy(b);
+        return -1;
+    }
+    return 0;
+}
+
+bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms) { return sl_queue_wait_room(x->q, timeout_ms); }
+
+int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
+    sl_ctx *c = x;
+    uint64_t id = b->sync_id = ++c->sync_req;
+    if (sl_ctx_emit(x, b) < 0) return -1;
+    while (atomic_load(&c->sync_done) < id) {
+        if (sl_ctx_stopping(x)) return -1;
+        sl_sleep_ms(5, NULL);
+    }
+    return 0;
+}
+
+void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done) {
+    sl_ctx *c = x;
+    pthread_mutex_lock(&c->m_lock);
+    int i = 0;
+    while (i < c->nsnap && strcmp(c->snap[i].table, table) != 0) i++;
+    if (i == c->nsnap && c->nsnap < (int)(sizeof c->snap / sizeof c->snap[0])) {
+        c->nsnap++;
+        snprintf(c->snap[i].table, sizeof c->snap[i].table, "%s", table);
+    }
+    if (i < c->nsnap) {
+        c->snap[i].rows_done = rows_done;
+        c->snap[i].rows_total = rows_total;
+        c->snap[i].done = done;
+    }
+    pthread_mutex_unlock(&c->m_lock);
+}
+
+void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
+    atomic_fetch_add(&x->n_failed, 1);
+    if (sent_to_dlq) atomic_fetch_add(&x->n_dlq, 1);
+}
+
+void sl_ctx_bytes_written(sl_ctx *x, uint64_t n) { atomic_fetch_add(&x->bytes_written, n); }
+
+void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind) {
+    atomic_store(&x->lag_records, records_behind);
+    atomic_store(&x->lag_bytes, bytes_behind);
+}
+
+sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
+    const sl_ctx *c = x;
+    return (sl_ctx_stats){atomic_load(&c->n_read), atomic_load(&c->n_written), atomic_load(&c->n_batches),
+                          atomic_load(&c->n_commits)};
+}
+
+bool sl_ctx_eos(const sl_ctx *x) { return x->eos; }
+
+void sl_ctx_enter_source_thread(const sl_ctx *x) { source_thread_of = x; }
+
+bool sl_ctx_stopping_fn(const void *ctx) { return sl_ctx_stopping(ctx); }

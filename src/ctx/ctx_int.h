@@ -1,0 +1,51 @@
+/*
+ * The context's inside, for the runtime that embeds it (runtime/connector.c)
+ * and its functions (ctx.c): what the source thread, the sink thread and the
+ * runtime share of one connector. Plugins see only ctx/ctx.h.
+ */
+#ifndef SL_CTX_CTX_INT_H
+#define SL_CTX_CTX_INT_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include "core/queue.h"
+#include "ctx/ctx.h"
+#include "state/offsets.h"
+
+struct sl_ctx {
+    sl_config *cfg;
+    char *name;
+    sl_core_conf core;
+    const sl_source_ops *src_ops;
+    sl_dbz_opts dbz;         /* the encoder options: fixed before the threads start (sl_ctx_dbz) */
+    sl_dbz_opts dbz_src;     /* the source thread's copy of dbz, which a reopen may write */
+    sl_queue *q;
+    sl_offsets *store;
+    char *partition;
+    char *stored_offset;
+    bool stored_loaded;
+    char *resume_offset;     /* newest offset emitted: where a reconnect resumes (source thread) */
+    int64_t retries;         /* reconnects since the source last handed on a change or a position (source thread) */
+    _Atomic int stop;
+    _Atomic int failed;
+    _Atomic uint64_t committed_seq;
+    uint64_t sync_req;       /* last sync_id handed on (source thread) */
+    _Atomic uint64_t sync_done; /* newest sync_id whose offset is stored */
+    _Atomic uint64_t n_read, n_written, n_batches, n_commits;
+    _Atomic int paused;
+    _Atomic uint64_t bytes_read, bytes_written, n_failed, n_dlq;
+    _Atomic int64_t lag_records, lag_bytes;
+    pthread_mutex_t m_lock;  /* snapshot progress, and the runtime's latency metrics */
+    sl_snapshot_table snap[16];
+    int nsnap;
+    bool eos;                /* records and offsets commit together through the sink's commit */
+    _Atomic int own_heartbeats; /* the source writes its own heartbeat records (mongo-kafka's) */
+    pthread_mutex_t err_lock;
+    char err[1024];
+    char retry_err[1024];
+    int64_t err_ms;          /* wall time of the newest err or retry_err */
+};
+
+/* Marks the calling thread as x's source thread (sl_ctx_stopping while paused, sl_ctx_dbz's copy). */
+void sl_ctx_enter_source_thread(const sl_ctx *x);
+
+#endif
