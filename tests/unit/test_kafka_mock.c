@@ -28,7 +28,7 @@
  * (or, for a connector that cannot even be stopped, an exit) instead of a
  * hang. SL_TEST_LOG=warn|info|debug shows sluice's and librdkafka's logs.
  */
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "core/log.h"
 #include "state/offsets.h"
 #include "test.h"

@@ -5,7 +5,7 @@
  * last flush; a source that asks for a retry is reopened and resumes from the
  * newest offset it had emitted.
  */
-#include "core/connector.h"
+#include "runtime/connector.h"
 #include "core/log.h"
 #include "state/offsets.h"
 #include "test.h"
