@@ -536,10 +536,13 @@ static rd_kafka_conf_t *consumer_conf(kafka_source *s, char *errstr, size_t errs
     if (!conf) return NULL;
     char client_id[256], key[128], err[512];
     snprintf(client_id, sizeof client_id, "connector-consumer-%s-0", sl_ctx_name(s->ctx));
-    /* Connect's defaults for sink connectors; consumer.override.* may change these. */
+    /* Connect's defaults for sink connectors; consumer.override.* may change these. The prefetch queue is
+     * bounded at 8 MiB instead of librdkafka's 64 MiB: it was most of a connector's memory, and 8 MiB
+     * keeps a loopback broker ahead of any sink. */
     const char *defaults[][2] = {{"auto.offset.reset", "earliest"},
                                  {"partition.assignment.strategy", "cooperative-sticky"},
                                  {"isolation.level", "read_committed"},
+                                 {"queued.max.messages.kbytes", "8192"},
                                  {"client.id", client_id}};
     /* The delivery contract: only the source commits, and only what is durable (check() rejects overrides). */
     const char *fixed[][2] = {{"group.id", s->group},
