@@ -506,7 +506,7 @@ def test_snapshot_locking_mode_none_takes_no_global_lock(my, mysluice):
 
 def interrupt_snapshot(my, s, t):
     """Runs s (snapshot.mode=initial-like) with a FIFO as its sink that nobody reads: the pipeline stalls in
-    the middle of the snapshot after a few chunks are committed. Waits for an offset with snapshot=true,
+    the middle of the snapshot after a few chunks are committed. Waits for an offset with snapshot=true and a chunk's key,
     kills -9 and points the sink at a regular file again. Returns that offset."""
     import os
     fifo = s.dir / "stalled.fifo"
@@ -520,8 +520,9 @@ def interrupt_snapshot(my, s, t):
         # Not before sluice has set up its offset store: `offsets list` racing with that set-up on a new
         # store file makes one of them fail with "database is locked" (state/offsets.c sl_offsets_open).
         wait_log(s, "snapshot table=")
-        off = wait_until(lambda: (offset(s) or {}).get("snapshot") and offset(s), 30,
-                         what="an offset of an unfinished snapshot")
+        # The snapshot's start is stored first (snapshot_progress {}); wait for a committed chunk.
+        off = wait_until(lambda: ((offset(s) or {}).get("snapshot_progress") or {}).get("after") and offset(s), 30,
+                         what="an offset of an unfinished snapshot after a chunk")
         assert "snapshot done" not in log_text(s, s.mark)
     finally:
         if s.proc and s.proc.poll() is None:
