@@ -241,6 +241,46 @@ def wait_until(pred, timeout=30, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def kill_during_snapshots(s, rnd, kills, progress, span, early=0.05):
+    """Starts s `kills` times and kills it (-9) each time at a random point: a quarter of the times within
+    `early` seconds of the start (start-up, the stored start, the first rows), the others once progress()
+    has grown by a random amount below span (or the snapshot completed, or 15 s passed). sluice must not
+    stop by itself. Returns how many kills landed before the snapshot completed."""
+    in_snapshot = 0
+    for _ in range(kills):
+        start_run(s)
+        if rnd.random() < 0.25:
+            time.sleep(rnd.uniform(0, early))
+        else:
+            target = progress() + rnd.randrange(1, span)
+            deadline = time.time() + 15
+            while (progress() < target and time.time() < deadline and s.proc.poll() is None
+                   and "snapshot complete" not in log_text(s, s.mark)):
+                time.sleep(0.001)
+        assert s.proc.poll() is None, log_text(s, s.mark)[-2000:]
+        s.kill9()
+        in_snapshot += "snapshot complete" not in log_text(s, s.mark)
+    return in_snapshot
+
+
+def finish_with_marker(s, streaming_log, write_marker, timeout=120):
+    """Starts s once more, waits until it streams (streaming_log in its log), makes a change with
+    write_marker(marker) and waits for that change's event in the file, so everything before it is there
+    too; then stops s, which must exit 0."""
+    start_run(s)
+    wait_log(s, streaming_log, timeout=timeout)
+    marker = f"marker-{uuid.uuid4().hex}"
+    write_marker(marker)
+
+    def marker_written():
+        if s.proc.poll() is not None:
+            raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s, s.mark)[-3000:]}")
+        return s.out.exists() and marker.encode() in s.out.read_bytes()
+
+    wait_until(marker_written, timeout=timeout, interval=0.1, what="the marker row's event")
+    assert s.stop() == 0, log_text(s, s.mark)[-3000:]
+
+
 def slot_row(conn, slot):
     """(active, confirmed_flush_lsn as int) of a slot, or None when it does not exist."""
     rows = sql(conn, "SELECT active, confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s", slot)

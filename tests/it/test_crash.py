@@ -24,7 +24,8 @@ import uuid
 
 import psycopg2
 
-from conftest import log_text, payload, pg_params, sql, start_run, wait_log, wait_streaming, wait_until
+from conftest import (finish_with_marker, kill_during_snapshots, log_text, payload, pg_params, sql, start_run,
+                      wait_streaming, wait_until)
 
 
 KILLS = int(os.environ.get("SLUICE_CRASH_KILLS", "22"))
@@ -437,39 +438,15 @@ def test_kill9_in_snapshots_then_replay_equals_table(pg, tables, cfg):
                 offset_flush_interval_ms=rnd.choice(["0", "100", "1000"]))
         writer = Writer(t, seed + run)
         writer.start()
-        kills, in_snapshot = rnd.choice([1, 1, 2, 3]), 0
-        try:
-            for _ in range(kills):
-                start_run(s)
-                if rnd.random() < 0.25:  # start-up: slot creation, the stored start, the first rows
-                    time.sleep(rnd.uniform(0, 0.08))
-                else:  # after a random amount of new output (a snapshot row is some 1.5 kB)
-                    target = file_size(s.out) + rnd.randrange(1, SNAPSHOT_ROWS * 1500)
-                    deadline = time.time() + 15
-                    while (file_size(s.out) < target and time.time() < deadline and s.proc.poll() is None
-                           and "snapshot complete" not in log_text(s, s.mark)):
-                        time.sleep(0.001)
-                assert s.proc.poll() is None, log_text(s, s.mark)[-2000:]
-                s.kill9()
-                in_snapshot += "snapshot complete" not in log_text(s, s.mark)
+        kills = rnd.choice([1, 1, 2, 3])
+        try:  # a snapshot row is some 1.5 kB of output
+            in_snapshot = kill_during_snapshots(s, rnd, kills, lambda: file_size(s.out), SNAPSHOT_ROWS * 1500, 0.08)
         finally:
             writer.stop.set()
             writer.join(30)
         assert writer.error is None, writer.error
-        # The end: a change made once the last run streams, so its event comes after everything before it.
-        start_run(s)
-        wait_log(s, "streaming slot=", timeout=120)
-        marker = f"marker-{uuid.uuid4().hex}"
-        sql(pg, f"INSERT INTO {t} VALUES (-1, %s, %s) ON CONFLICT (id) DO UPDATE SET note = excluded.note",
-            run, marker)
-
-        def marker_written():
-            if s.proc.poll() is not None:
-                raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s, s.mark)[-3000:]}")
-            return s.out.exists() and marker.encode() in s.out.read_bytes()
-
-        wait_until(marker_written, timeout=120, interval=0.1, what="the marker row's event")
-        assert s.stop() == 0, log_text(s, s.mark)[-3000:]
+        finish_with_marker(s, "streaming slot=", lambda marker: sql(
+            pg, f"INSERT INTO {t} VALUES (-1, %s, %s) ON CONFLICT (id) DO UPDATE SET note = excluded.note", run, marker))
         lines = s.out.read_bytes().split(b"\n")[:-1]
         state, stats, _, _ = replay(lines)
         table = {i: (v, note) for i, v, note in sql(pg, f"SELECT id, v, note FROM {t}")}

@@ -800,7 +800,7 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
     (MariaDB's default) and FULL. Without the start position stored before the first row, a kill before
     the first chunk's offset made the restart take a new position, and rows the first attempt had sent
     stayed in the replay after they were deleted."""
-    from conftest import MySluice
+    from conftest import MySluice, finish_with_marker, kill_during_snapshots
     seed = int(os.environ.get("SLUICE_CRASH_SEED", str(int(time.time()))))
     rnd = random.Random(seed)
     t = make_table(my, "it_mycrash_snap", "id INT PRIMARY KEY, v INT, note VARCHAR(100)")
@@ -818,39 +818,16 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
                          key_converter_schemas_enable="false", value_converter_schemas_enable="false")
             writer = Writer(t, seed + run)
             writer.start()
-            kills, in_snapshot = rnd.choice([1, 1, 2, 3]), 0
+            kills = rnd.choice([1, 1, 2, 3])
             counter = LineCounter(s.out)
             try:
-                for _ in range(kills):
-                    start_run(s)
-                    if rnd.random() < 0.25:  # start-up, the read lock, the stored start, the first rows
-                        time.sleep(rnd.uniform(0, 0.05))
-                    else:  # after a random number of new lines
-                        target = counter.update() + rnd.randrange(1, SNAPSHOT_ROWS)
-                        deadline = time.time() + 15
-                        while (counter.update() < target and time.time() < deadline and s.proc.poll() is None
-                               and "snapshot complete" not in log_text(s, s.mark)):
-                            time.sleep(0.001)
-                    assert s.proc.poll() is None, log_text(s, s.mark)[-2000:]
-                    s.kill9()
-                    in_snapshot += "snapshot complete" not in log_text(s, s.mark)
+                in_snapshot = kill_during_snapshots(s, rnd, kills, counter.update, SNAPSHOT_ROWS)
             finally:
                 writer.stop.set()
                 writer.join(30)
             assert writer.error is None, writer.error
-            # The end: a change made once the last run streams, so its event comes after everything before it.
-            start_run(s)
-            wait_log(s, "streaming binlog from", timeout=120)
-            marker = f"marker-{uuid.uuid4().hex}"
-            mysql(my, f"INSERT INTO {t} VALUES (-1, %s, %s) ON DUPLICATE KEY UPDATE note = VALUES(note)", run, marker)
-
-            def marker_written():
-                if s.proc.poll() is not None:
-                    raise AssertionError(f"sluice exited ({s.proc.returncode}):\n{log_text(s, s.mark)[-3000:]}")
-                return s.out.exists() and marker.encode() in s.out.read_bytes()
-
-            wait_until(marker_written, timeout=120, interval=0.1, what="the marker row's event")
-            assert s.stop() == 0, log_text(s, s.mark)[-3000:]
+            finish_with_marker(s, "streaming binlog from", lambda marker: mysql(
+                my, f"INSERT INTO {t} VALUES (-1, %s, %s) ON DUPLICATE KEY UPDATE note = VALUES(note)", run, marker))
             lines = s.out.read_bytes().split(b"\n")[:-1]
             state, stats, _ = replay(lines, f"my.sluice.{t}")
             table = {i: (v, note) for i, v, note in mysql(my, f"SELECT id, v, note FROM {t}")}
