@@ -1,0 +1,512 @@
+/*
+ * Debezium change events, byte for byte as Kafka Connect's JsonConverter
+ * serializes them (Debezium 3.6 PostgreSQL, 3.5 MariaDB; Kafka Connect 4.3):
+ * the key, the envelope and the topic of a record, the source block, and the
+ * transaction, heartbeat, logical decoding message and schema change events.
+ * The pieces it is made of are listed in dbz_int.h.
+ *
+ * Debezium behaviours reproduced on purpose (see the notes at each site):
+ * a NULL in a NOT NULL column (delete with REPLICA IDENTITY DEFAULT) gets
+ * the converter's fallback value (0, "", false, ...); unchanged TOAST values
+ * get the "__debezium_unavailable_value" placeholder for the types Debezium
+ * has a placeholder for and null otherwise; array types Debezium has no
+ * schema for are left out of the row; Java's Double.toString/Float.toString
+ * formatting for floating point values.
+ *
+ * MySQL / MariaDB: the binlog value forms (dbz_binlog.c), the
+ * io.debezium.connector.{mysql,mariadb}.Source block and
+ * <prefix>.<db>.<table> names.
+ *
+ * Hot path: no allocation except for values larger than the stack scratch
+ * buffers (numeric with more than ~1200 digits, array elements with
+ * escapes longer than 256 bytes, float text longer than 512 bytes).
+ */
+#include "format/dbz_int.h"
+#include "util/mem.h"
+#include <string.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------------------
+ * Records
+ */
+
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The transaction id of r as a JSON string appended to out (out NULL: only
+ * tells whether r has one). PostgreSQL: "<txId>:<lsn>" with the LSN of the
+ * record itself (PostgresTransactionMonitor.adjustTxId: the offset's last
+ * seen LSN when the record is made; BEGIN: the first change's, END: the
+ * commit's end); binlog sources: the GTID, else
+ * "file=<file>,pos=<position of BEGIN>" (BinlogOffsetContext); snapshot
+ * records are in no transaction.
+ */
+static bool tx_id(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (dbz_is_binlog(o)) {
+        if (r->op == SL_OP_READ || !r->tx_order || !(r->pos.gtid || r->pos.file)) return false;
+        if (!out) return true;
+        sl_buf id;
+        sl_buf_init(&id);
+        if (r->pos.gtid) sl_buf_puts(&id, r->pos.gtid);
+        else {
+            sl_buf_puts(&id, "file=");
+            sl_buf_puts(&id, r->pos.file);
+            sl_buf_puts(&id, ",pos=");
+            sl_buf_put_u64(&id, r->pos.file_pos);
+        }
+        sl_buf_put_json_str(out, id.data, id.len);
+        sl_buf_free(&id);
+        return true;
+    }
+    if (!r->txid || r->op == SL_OP_READ) return false; /* snapshot reads have a txId but no transaction */
+    if (out) {
+        sl_buf_putc(out, '"');
+        sl_buf_put_u64(out, r->txid);
+        sl_buf_putc(out, ':');
+        sl_buf_put_u64(out, r->pos.lsn);
+        sl_buf_putc(out, '"');
+    }
+    return true;
+}
+
+static bool side_record(const sl_record *r) {
+    return r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END;
+}
+
+/* Heartbeat and transaction metadata keys/values, as Debezium's SchemaFactory defines them. */
+static void side_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    bool hb = r->op == SL_OP_HEARTBEAT;
+    if (o->key_schemas) {
+        sl_buf_puts(out, hb ? "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                              "\"field\":\"serverName\"}],\"optional\":false,\"name\":"
+                              "\"io.debezium.connector.common.ServerNameKey\",\"version\":1},\"payload\":"
+                            : "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                              "\"field\":\"id\"}],\"optional\":false,\"name\":"
+                              "\"io.debezium.connector.common.TransactionMetadataKey\",\"version\":1},\"payload\":");
+    }
+    if (hb) {
+        sl_buf_puts(out, "{\"serverName\":");
+        dbz_put_str(out, o->server_name);
+    } else {
+        sl_buf_puts(out, "{\"id\":");
+        if (!tx_id(o, r, out)) sl_buf_puts(out, "\"\"");
+    }
+    sl_buf_putc(out, '}');
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+static void side_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    int64_t ts_ms = sl_floor_div(r->op == SL_OP_HEARTBEAT ? now_us() : r->ts_us, 1000);
+    if (r->op == SL_OP_HEARTBEAT) {
+        if (o->value_schemas)
+            sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
+                             "\"field\":\"ts_ms\"}],\"optional\":false,\"name\":"
+                             "\"io.debezium.connector.common.Heartbeat\",\"version\":1},\"payload\":");
+        sl_buf_puts(out, "{\"ts_ms\":");
+        sl_buf_put_i64(out, ts_ms);
+        sl_buf_putc(out, '}');
+        if (o->value_schemas) sl_buf_putc(out, '}');
+        return;
+    }
+    if (o->value_schemas)
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"status\"},{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},"
+                         "{\"type\":\"int64\",\"optional\":true,\"field\":\"event_count\"},{\"type\":\"array\","
+                         "\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"data_collection\"},{\"type\":\"int64\",\"optional\":false,\"field\":"
+                         "\"event_count\"}],\"optional\":true,\"name\":\"event.collection\",\"version\":1},"
+                         "\"optional\":true,\"field\":\"data_collections\"},{\"type\":\"int64\",\"optional\":false,"
+                         "\"field\":\"ts_ms\"}],\"optional\":false,\"name\":"
+                         "\"io.debezium.connector.common.TransactionMetadataValue\",\"version\":1},\"payload\":");
+    bool end = r->op == SL_OP_TX_END;
+    sl_buf_puts(out, end ? "{\"status\":\"END\",\"id\":" : "{\"status\":\"BEGIN\",\"id\":");
+    if (!tx_id(o, r, out)) sl_buf_puts(out, "\"\"");
+    sl_buf_puts(out, ",\"event_count\":");
+    if (end) sl_buf_put_u64(out, r->tx_events);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"data_collections\":");
+    sl_buf_puts(out, end && r->tx_collections ? r->tx_collections : "null");
+    sl_buf_puts(out, ",\"ts_ms\":");
+    sl_buf_put_i64(out, ts_ms);
+    sl_buf_putc(out, '}');
+    if (o->value_schemas) sl_buf_putc(out, '}');
+}
+
+const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scratch) {
+    if (r->raw) return r->raw->topic;
+    if (side_record(r)) {
+        sl_buf_reset(scratch);
+        if (r->op == SL_OP_HEARTBEAT) {
+            sl_buf_puts(scratch, o->heartbeat_prefix ? o->heartbeat_prefix : "__debezium-heartbeat");
+            sl_buf_putc(scratch, '.');
+            sl_buf_puts(scratch, o->server_name ? o->server_name : "");
+        } else {
+            sl_buf_puts(scratch, o->server_name ? o->server_name : "");
+            sl_buf_putc(scratch, '.');
+            sl_buf_puts(scratch, o->tx_topic ? o->tx_topic : "transaction");
+        }
+        return sl_buf_cstr(scratch);
+    }
+    if (r->op == SL_OP_SCHEMA) return o->server_name ? o->server_name : ""; /* Debezium: <topic.prefix> */
+    if (r->op != SL_OP_MESSAGE && r->table && r->table->topic) return r->table->topic;
+    sl_buf_reset(scratch);
+    sl_buf_puts(scratch, o->server_name ? o->server_name : "");
+    if (r->op == SL_OP_MESSAGE || !r->table) {
+        sl_buf_puts(scratch, ".message");
+    } else {
+        sl_buf_putc(scratch, '.');
+        sl_buf_puts(scratch, dbz_table_space(o, r->table));
+        sl_buf_putc(scratch, '.');
+        sl_buf_puts(scratch, r->table->name);
+    }
+    return sl_buf_cstr(scratch);
+}
+
+/*
+ * Row struct. An unchanged TOAST cell takes the old row's value when there
+ * is one (REPLICA IDENTITY FULL; Debezium's cachedOldToastedValues).
+ */
+static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cells, const sl_cell *old,
+                    bool keys_only, sl_buf *out) {
+    bool my = dbz_is_binlog(o); /* MySQL has no TOAST: an absent column stays null */
+    sl_buf_putc(out, '{');
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        const sl_column *c = &t->cols[i];
+        if ((keys_only && !c->key) || dbz_column_omitted(c)) continue;
+        if (!first) sl_buf_putc(out, ',');
+        first = false;
+        dbz_put_str(out, c->name);
+        sl_buf_putc(out, ':');
+        const sl_cell *v = &cells[i];
+        bool old_usable = old && !my && !(old[i].flags & (SL_CELL_NULL | SL_CELL_UNCHANGED)) && old[i].data;
+        if ((v->flags & SL_CELL_UNCHANGED) && old_usable) v = &old[i];
+        sl_dbz_cell_value(o, c, v, out);
+    }
+    sl_buf_putc(out, '}');
+}
+
+static void put_opt_str(sl_buf *out, const char *s) {
+    if (s) dbz_put_str(out, s);
+    else sl_buf_puts(out, "null");
+}
+
+/*
+ * io.debezium.connector.{mysql,mariadb}.Source payload (BinlogSourceInfoStructMaker):
+ * no sequence; gtid/query null when absent, thread null when unknown; file is
+ * a required field, so a missing one is written as "" rather than an
+ * invalid null.
+ */
+static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
+    const sl_table *t = r->table;
+    sl_buf_puts(out, ",\"table\":");
+    put_opt_str(out, t ? t->name : r->schema_change ? r->schema_change->table : NULL);
+    sl_buf_puts(out, ",\"server_id\":");
+    sl_buf_put_u64(out, r->pos.server_id);
+    sl_buf_puts(out, ",\"gtid\":");
+    put_opt_str(out, r->pos.gtid);
+    sl_buf_puts(out, ",\"file\":");
+    dbz_put_str(out, r->pos.file);
+    sl_buf_puts(out, ",\"pos\":");
+    sl_buf_put_u64(out, r->pos.event_pos ? r->pos.event_pos : r->pos.file_pos);
+    sl_buf_puts(out, ",\"row\":");
+    sl_buf_put_u64(out, r->pos.row);
+    sl_buf_puts(out, ",\"thread\":");
+    if (r->pos.thread) sl_buf_put_u64(out, r->pos.thread);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"query\":");
+    put_opt_str(out, r->pos.query);
+    sl_buf_putc(out, '}');
+}
+
+/* io.debezium.connector.postgresql.Source payload (or the binlog connectors' one). */
+static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    static const char *snap[] = {"false", "true", "first", "last", "first_in_data_collection", "last_in_data_collection"};
+    const sl_table *t = r->table;
+    bool my = dbz_is_binlog(o);
+    int64_t ts = r->ts_us ? r->ts_us : now_us();
+    sl_buf_puts(out, "{\"version\":");
+    dbz_put_str(out, o->version);
+    sl_buf_puts(out, ",\"connector\":");
+    dbz_put_str(out, o->connector);
+    sl_buf_puts(out, ",\"name\":");
+    dbz_put_str(out, o->server_name);
+    sl_buf_puts(out, ",\"ts_ms\":");
+    sl_buf_put_i64(out, sl_floor_div(ts, 1000));
+    sl_buf_puts(out, ",\"snapshot\":\"");
+    sl_buf_puts(out, (unsigned)r->snapshot < sizeof snap / sizeof *snap ? snap[r->snapshot] : "true");
+    sl_buf_puts(out, "\",\"db\":");
+    dbz_put_str(out, t ? t->db : r->schema_change ? r->schema_change->db : o->db ? o->db : "");
+    if (my) {
+        sl_buf_puts(out, ",\"sequence\":null,\"ts_us\":");
+        sl_buf_put_i64(out, ts);
+        sl_buf_puts(out, ",\"ts_ns\":");
+        sl_buf_put_i64(out, ts * 1000);
+        put_binlog_source_tail(r, out);
+        return;
+    }
+    /* sequence: the JSON array ["<last commit LSN>","<LSN>"] (null when unknown) as a JSON string */
+    sl_buf_puts(out, ",\"sequence\":\"[");
+    for (int i = 0; i < 2; i++) {
+        uint64_t lsn = i ? r->pos.lsn : r->pos.last_commit_lsn;
+        if (i) sl_buf_putc(out, ',');
+        if (!lsn) {
+            sl_buf_puts(out, "null");
+            continue;
+        }
+        sl_buf_puts(out, "\\\"");
+        sl_buf_put_u64(out, lsn);
+        sl_buf_puts(out, "\\\"");
+    }
+    sl_buf_puts(out, "]\"");
+    sl_buf_puts(out, ",\"ts_us\":");
+    sl_buf_put_i64(out, ts);
+    sl_buf_puts(out, ",\"ts_ns\":");
+    sl_buf_put_i64(out, ts * 1000);
+    sl_buf_puts(out, ",\"schema\":");
+    dbz_put_str(out, t ? t->schema : "");
+    sl_buf_puts(out, ",\"table\":");
+    dbz_put_str(out, t ? t->name : "");
+    sl_buf_puts(out, ",\"txId\":");
+    if (r->txid) sl_buf_put_u64(out, r->txid);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"lsn\":");
+    if (r->pos.lsn) sl_buf_put_u64(out, r->pos.lsn);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"xmin\":null,\"origin\":");
+    put_opt_str(out, r->pos.origin);
+    sl_buf_puts(out, ",\"origin_lsn\":");
+    if (r->pos.origin) sl_buf_put_u64(out, r->pos.origin_lsn);
+    else sl_buf_puts(out, "null");
+    sl_buf_putc(out, '}');
+}
+
+/* Schema change events (include.schema.changes): SchemaFactory's SchemaChangeKey / SchemaChangeValue. */
+static void schema_change_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (o->key_schemas) {
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"databaseName\"}],\"optional\":false,\"name\":\"io.debezium.connector.");
+        sl_buf_puts(out, o->connector);
+        sl_buf_puts(out, ".SchemaChangeKey\",\"version\":1},\"payload\":");
+    }
+    sl_buf_puts(out, "{\"databaseName\":");
+    dbz_put_str(out, r->schema_change->db);
+    sl_buf_putc(out, '}');
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+static void schema_change_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    const sl_schema_change *sc = r->schema_change;
+    if (o->value_schemas) {
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[");
+        sl_buf_puts(out, dbz_source_schema(o));
+        sl_buf_puts(out, ",{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"databaseName\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"schemaName\"},"
+                         "{\"type\":\"string\",\"optional\":true,\"field\":\"ddl\"},"
+                         "{\"type\":\"array\",\"items\":");
+        sl_buf_puts(out, dbz_change_schema);
+        sl_buf_puts(out, ",\"optional\":false,\"field\":\"tableChanges\"}],\"optional\":false,"
+                         "\"name\":\"io.debezium.connector.");
+        sl_buf_puts(out, o->connector);
+        sl_buf_puts(out, ".SchemaChangeValue\",\"version\":1},\"payload\":");
+    }
+    sl_buf_puts(out, "{\"source\":");
+    put_source(o, r, out);
+    sl_buf_puts(out, ",\"ts_ms\":"); /* as Debezium: when the event was made (source.ts_ms: the statement's) */
+    sl_buf_put_i64(out, sl_floor_div(now_us(), 1000));
+    sl_buf_puts(out, ",\"databaseName\":");
+    dbz_put_str(out, sc->db);
+    sl_buf_puts(out, ",\"schemaName\":null,\"ddl\":");
+    dbz_put_str(out, sc->ddl);
+    sl_buf_puts(out, ",\"tableChanges\":");
+    sl_buf_puts(out, sc->table_changes ? sc->table_changes : "[]");
+    sl_buf_putc(out, '}');
+    if (o->value_schemas) sl_buf_putc(out, '}');
+}
+
+/* The envelope's "transaction" (event.block): id, total_order, data_collection_order; null outside one. */
+static void put_tx_block(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (!o->provide_tx || !tx_id(o, r, NULL)) {
+        sl_buf_puts(out, "null");
+        return;
+    }
+    sl_buf_puts(out, "{\"id\":");
+    tx_id(o, r, out);
+    sl_buf_puts(out, ",\"total_order\":");
+    sl_buf_put_u64(out, r->tx_order);
+    sl_buf_puts(out, ",\"data_collection_order\":");
+    sl_buf_put_u64(out, r->tx_coll_order ? r->tx_coll_order : r->tx_order);
+    sl_buf_putc(out, '}');
+}
+
+/*
+ * Logical decoding message key/value (LogicalDecodingMessageMonitor; value
+ * fields op, ts_ms, source, transaction, message). A transactional message
+ * gets its transaction block; a non-transactional one has no txId: null.
+ */
+static void message_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (o->key_schemas)
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,"
+                         "\"field\":\"prefix\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql."
+                         "MessageKey\",\"version\":1},\"payload\":");
+    sl_buf_puts(out, "{\"prefix\":");
+    if (r->msg_prefix) dbz_put_str(out, r->msg_prefix);
+    else sl_buf_puts(out, "null");
+    sl_buf_putc(out, '}');
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    if (o->value_schemas) {
+        sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,"
+                         "\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},");
+        sl_buf_puts(out, dbz_source_schema(o));
+        sl_buf_putc(out, ',');
+        sl_buf_puts(out, dbz_tx_schema);
+        sl_buf_puts(out, ",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":"
+                         "\"prefix\"},{\"type\":\"");
+        sl_buf_puts(out, o->binary_mode == SL_BIN_BYTES ? "bytes" : "string");
+        sl_buf_puts(out, "\",\"optional\":true,\"field\":\"content\"}],\"optional\":false,\"name\":"
+                         "\"io.debezium.connector.postgresql.Message\",\"version\":1,\"field\":\"message\"}],"
+                         "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\","
+                         "\"version\":1},\"payload\":");
+    }
+    sl_buf_puts(out, "{\"op\":\"m\",\"ts_ms\":");
+    sl_buf_put_i64(out, sl_floor_div(now_us(), 1000));
+    sl_buf_puts(out, ",\"source\":");
+    put_source(o, r, out);
+    sl_buf_puts(out, ",\"transaction\":");
+    put_tx_block(o, r, out);
+    sl_buf_puts(out, ",\"message\":{\"prefix\":");
+    if (r->msg_prefix) dbz_put_str(out, r->msg_prefix);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"content\":");
+    if (!r->msg_content && r->msg_len) {
+        sl_buf_puts(out, "null");
+    } else {
+        bsink bs;
+        dbz_bs_begin(&bs, out, dbz_bin_mode(o));
+        for (uint32_t i = 0; i < r->msg_len; i++) dbz_bs_byte(&bs, (uint8_t)r->msg_content[i]);
+        dbz_bs_end(&bs);
+    }
+    sl_buf_puts(out, "}}");
+    if (o->value_schemas) sl_buf_putc(out, '}');
+}
+
+/* The options for r's values: snapshot reads (PostgreSQL) convert some values as JDBC delivers them. */
+static const sl_dbz_opts *record_opts(const sl_dbz_opts *o, const sl_record *r, sl_dbz_opts *tmp) {
+    if (r->op != SL_OP_READ || dbz_is_binlog(o) || o->snapshot_read) return o;
+    *tmp = *o;
+    tmp->snapshot_read = true;
+    return tmp;
+}
+
+void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    sl_dbz_opts ro;
+    o = record_opts(o, r, &ro);
+    if (r->raw) {
+        if (r->raw->key) sl_buf_put(out, r->raw->key, r->raw->key_len);
+        else sl_buf_puts(out, "null");
+        return;
+    }
+    if (side_record(r)) {
+        side_key(o, r, out);
+        return;
+    }
+    if (r->op == SL_OP_MESSAGE) {
+        message_key(o, r, out);
+        return;
+    }
+    if (r->op == SL_OP_SCHEMA && r->schema_change) {
+        schema_change_key(o, r, out);
+        return;
+    }
+    sl_table *t = r->table;
+    const sl_cell *cells = r->after ? r->after : r->before;
+    if (!t || t->nkeys == 0 || r->op == SL_OP_TRUNCATE || !cells) {
+        sl_buf_puts(out, "null");
+        return;
+    }
+    if (o->key_schemas) {
+        sl_buf_puts(out, "{\"schema\":");
+        dbz_put_key_schema(o, t, out);
+        sl_buf_puts(out, ",\"payload\":");
+    }
+    put_row(o, t, cells, NULL, true, out);
+    if (o->key_schemas) sl_buf_putc(out, '}');
+}
+
+void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    sl_dbz_opts ro;
+    o = record_opts(o, r, &ro);
+    if (r->raw) {
+        if (r->raw->value) sl_buf_put(out, r->raw->value, r->raw->value_len);
+        else sl_buf_puts(out, "null");
+        return;
+    }
+    if (side_record(r)) {
+        side_value(o, r, out);
+        return;
+    }
+    if (r->op == SL_OP_MESSAGE) {
+        message_value(o, r, out);
+        return;
+    }
+    if (r->op == SL_OP_SCHEMA && r->schema_change) {
+        schema_change_value(o, r, out);
+        return;
+    }
+    sl_table *t = r->table;
+    if (!t) { /* a data change without a table cannot be encoded */
+        sl_buf_puts(out, "null");
+        return;
+    }
+    if (o->value_schemas) {
+        sl_buf_puts(out, "{\"schema\":");
+        dbz_put_value_schema(o, t, out);
+        sl_buf_puts(out, ",\"payload\":");
+    }
+    bool has_before = (r->op == SL_OP_UPDATE || r->op == SL_OP_DELETE) && r->before;
+    bool has_after = (r->op == SL_OP_CREATE || r->op == SL_OP_READ || r->op == SL_OP_UPDATE) && r->after;
+    sl_buf_puts(out, "{\"before\":");
+    if (has_before) put_row(o, t, r->before, NULL, false, out);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"after\":");
+    if (has_after) put_row(o, t, r->after, r->op == SL_OP_UPDATE ? r->before : NULL, false, out);
+    else sl_buf_puts(out, "null");
+    sl_buf_puts(out, ",\"source\":");
+    put_source(o, r, out);
+    sl_buf_puts(out, ",\"transaction\":");
+    put_tx_block(o, r, out);
+    int64_t now = now_us();
+    sl_buf_puts(out, ",\"op\":\"");
+    sl_buf_putc(out, (char)r->op);
+    sl_buf_puts(out, "\",\"ts_ms\":");
+    sl_buf_put_i64(out, sl_floor_div(now, 1000));
+    sl_buf_puts(out, ",\"ts_us\":");
+    sl_buf_put_i64(out, now);
+    sl_buf_puts(out, ",\"ts_ns\":");
+    sl_buf_put_i64(out, now * 1000);
+    sl_buf_putc(out, '}');
+    if (o->value_schemas) sl_buf_putc(out, '}');
+}
+
+void sl_dbz_key_header(const sl_dbz_opts *o, sl_record *r, const char *name, const sl_cell *cells, sl_arena *arena) {
+    sl_record tmp = {.op = SL_OP_CREATE, .table = r->table, .after = (sl_cell *)cells};
+    sl_dbz_opts po = *o;
+    po.key_schemas = false;
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_dbz_key(&po, &tmp, &b);
+    sl_header *h = sl_arena_alloc(arena, sizeof *h);
+    *h = (sl_header){name, sl_arena_memdup(arena, b.data, b.len), (uint32_t)b.len, true};
+    sl_buf_free(&b);
+    r->headers = h;
+    r->nheaders = 1;
+}
