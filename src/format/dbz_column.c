@@ -9,9 +9,6 @@
 
 bool dbz_is_variable_numeric(const sl_column *c) { return c->precision <= 0 || c->scale < 0; }
 
-/* MySQL / MariaDB (binlog) connectors: every connector that is not "postgresql". */
-bool dbz_is_binlog(const sl_dbz_opts *o) { return o->connector && strcmp(o->connector, "postgresql") != 0; }
-
 /* MySQL fractional-second digits (the binlog fsp): Debezium's column length, -1/0 when none. */
 int dbz_my_fsp(const sl_column *c) { return c->scale > 0 ? c->scale : 0; }
 
@@ -38,9 +35,6 @@ bool dbz_is_my_point(const sl_column *c) {
     return (c->type == SL_T_GEOMETRY && dbz_type_is(c, "point")) ||
            (c->elem == SL_T_GEOMETRY && c->type_name && strcmp(c->type_name, "_point") == 0); /* point[] */
 }
-
-/* MariaDB's JSON is LONGTEXT with a json_valid() check: Debezium's MariaDB connector sees a plain string. */
-bool dbz_is_mariadb(const sl_dbz_opts *o) { return o->connector && strcmp(o->connector, "mariadb") == 0; }
 
 /*
  * PostgreSQL extension / text-search types that Debezium names (others of

@@ -97,8 +97,10 @@ static inline bs_mode dbz_bin_mode(const sl_dbz_opts *o) {
  * Column classification (dbz_column.c)
  */
 
-bool dbz_is_binlog(const sl_dbz_opts *o);
-bool dbz_is_mariadb(const sl_dbz_opts *o);
+/* MySQL / MariaDB (binlog) cells. */
+static inline bool dbz_is_binlog(const sl_dbz_opts *o) { return o->dialect != SL_DBZ_PG; }
+/* MariaDB's JSON is LONGTEXT with a json_valid() check: Debezium's MariaDB connector sees a plain string. */
+static inline bool dbz_is_mariadb(const sl_dbz_opts *o) { return o->dialect == SL_DBZ_MARIADB; }
 bool dbz_is_variable_numeric(const sl_column *c);
 int dbz_my_fsp(const sl_column *c);
 bool dbz_type_is(const sl_column *c, const char *name);

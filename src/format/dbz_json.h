@@ -19,9 +19,16 @@
 typedef enum { SL_DEC_PRECISE = 0, SL_DEC_DOUBLE, SL_DEC_STRING } sl_decimal_mode;
 typedef enum { SL_TIME_ADAPTIVE = 0, SL_TIME_ADAPTIVE_MICRO, SL_TIME_CONNECT } sl_time_mode;
 typedef enum { SL_BIN_BYTES = 0, SL_BIN_BASE64, SL_BIN_BASE64_URL, SL_BIN_HEX } sl_binary_mode;
+/*
+ * The form of the cells: PostgreSQL's text output, or the binlog cell forms of
+ * source/mysql/rowimage.h (MySQL and MariaDB differ in a few mappings). Chosen
+ * once per connector (by the source's describe op), so that no value compares names.
+ */
+typedef enum { SL_DBZ_PG = 0, SL_DBZ_MYSQL, SL_DBZ_MARIADB } sl_dbz_dialect;
 
 typedef struct sl_dbz_opts {
-    const char *connector;    /* source.connector: "postgresql", "mysql" or "mariadb" (selects the source block) */
+    const char *connector;    /* source.connector: "postgresql", "mysql", "mariadb", ... (as written) */
+    sl_dbz_dialect dialect;   /* the cells' value forms; also selects the source block */
     const char *server_name;  /* topic.prefix, also source.name */
     const char *version;      /* source.version */
     const char *db;           /* source.db of events without a table (op m) */

@@ -111,7 +111,9 @@ static void schema_of(const sl_dbz_opts *o, const sl_column *c, sl_ctype t, bool
     case SL_T_TIMESTAMPTZ: schema_head(b, "string", optional, "io.debezium.time.ZonedTimestamp", 1); break;
     case SL_T_INTERVAL: schema_head(b, "int64", optional, "io.debezium.time.MicroDuration", 1); break;
     case SL_T_UUID: schema_head(b, "string", optional, "io.debezium.data.Uuid", 1); break;
-    case SL_T_JSON: schema_head(b, "string", optional, dbz_is_mariadb(o) ? NULL : "io.debezium.data.Json", dbz_is_mariadb(o) ? 0 : 1); break;
+    case SL_T_JSON:
+        schema_head(b, "string", optional, dbz_is_mariadb(o) ? NULL : "io.debezium.data.Json", dbz_is_mariadb(o) ? 0 : 1);
+        break;
     case SL_T_XML: schema_head(b, "string", optional, "io.debezium.data.Xml", 1); break;
     case SL_T_ENUM:
         schema_head(b, "string", optional, "io.debezium.data.Enum", 1);
@@ -256,7 +258,7 @@ static const char MARIADB_SOURCE_SCHEMA[] = BINLOG_SOURCE_SCHEMA("mariadb");
 
 const char *dbz_source_schema(const sl_dbz_opts *o) {
     if (!dbz_is_binlog(o)) return SOURCE_SCHEMA;
-    return strcmp(o->connector, "mariadb") == 0 ? MARIADB_SOURCE_SCHEMA : MYSQL_SOURCE_SCHEMA;
+    return dbz_is_mariadb(o) ? MARIADB_SOURCE_SCHEMA : MYSQL_SOURCE_SCHEMA;
 }
 
 const char dbz_tx_schema[] =

@@ -726,7 +726,7 @@ static void test_message(void) {
  */
 
 static sl_dbz_opts myopts(void) {
-    sl_dbz_opts o = {.connector = "mysql", .server_name = "srv", .version = "0.1.0"};
+    sl_dbz_opts o = {.connector = "mysql", .dialect = SL_DBZ_MYSQL, .server_name = "srv", .version = "0.1.0"};
     return o;
 }
 
@@ -1167,7 +1167,7 @@ static void test_mysql_envelope(void) {
 
     /* MariaDB: its own Source schema name and connector; GTID domain-server-seq, the annotated query */
     o = myopts();
-    o.connector = "mariadb";
+    o.connector = "mariadb", o.dialect = SL_DBZ_MARIADB;
     o.value_schemas = true;
     t = mk_my_table();
     fill_my_rec(&r, t, SL_OP_CREATE);
@@ -1217,7 +1217,7 @@ static bool conforms(json_t *schema, json_t *value, const char *where) {
 /* Schema change events (op S): key/value shapes, topic, the payload conforming to its own schema. */
 static void test_schema_change(void) {
     sl_dbz_opts o = myopts();
-    o.connector = "mariadb";
+    o.connector = "mariadb", o.dialect = SL_DBZ_MARIADB;
     o.key_schemas = o.value_schemas = true;
     static const char changes[] =
         "[{\"type\":\"ALTER\",\"id\":\"\\\"inventory\\\".\\\"customers\\\"\",\"table\":{\"defaultCharsetName\":"
@@ -1364,7 +1364,7 @@ static void test_dbz3_types(void) {
     sl_column j = mycol(SL_T_JSON, "longtext");
     CHECK_STR(msch(&mo, &j),
               "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"c\"}");
-    mo.connector = "mariadb";
+    mo.connector = "mariadb", mo.dialect = SL_DBZ_MARIADB;
     CHECK_STR(msch(&mo, &j), "{\"type\":\"string\",\"optional\":true,\"field\":\"c\"}");
     CHECK_STR(mv(&mo, &j, "{\"a\": 1}"), "\"{\\\"a\\\": 1}\"");
     CHECK_STR(mv(&mo, &j, ""), "\"\"");

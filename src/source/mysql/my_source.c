@@ -599,8 +599,9 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
 }
 
 /* The encoder options of this source's events, fixed once per connector (sl_source_ops.describe). */
-static void describe(const my_conf *cf, const char *connector, sl_dbz_opts *o) {
+static void describe(const my_conf *cf, const char *connector, sl_dbz_dialect dialect, sl_dbz_opts *o) {
     o->connector = connector;
+    o->dialect = dialect;
     o->server_name = cf->topic_prefix;
     o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
     o->time_mode = (sl_time_mode)cf->time_mode;
@@ -609,9 +610,9 @@ static void describe(const my_conf *cf, const char *connector, sl_dbz_opts *o) {
     o->provide_tx = cf->provide_tx;
 }
 
-static void mysql_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mysql", o); }
+static void mysql_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mysql", SL_DBZ_MYSQL, o); }
 
-static void mariadb_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mariadb", o); }
+static void mariadb_describe(const void *settings, sl_dbz_opts *o) { describe(settings, "mariadb", SL_DBZ_MARIADB, o); }
 
 static int mysql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     return open_common(out, settings, ctx, "mysql", errstr, errsz);

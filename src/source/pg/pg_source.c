@@ -1110,6 +1110,7 @@ static int pg_retained(void *settings, sl_source_retained *out, char *errstr, si
 static void pg_encoder_opts(const void *settings, sl_dbz_opts *o) {
     const pg_conf *cf = settings;
     o->connector = "postgresql";
+    o->dialect = SL_DBZ_PG;
     o->server_name = cf->topic_prefix;
     o->db = cf->dbname;
     o->decimal_mode = (sl_decimal_mode)cf->decimal_mode;
