@@ -3,12 +3,12 @@
  *
  * Cells hold the source's text form; each value is parsed once and written
  * straight into the output buffer as the JSON of the Connect value Debezium
- * would produce. The dialect's value forms live in dbz_pg.c / dbz_binlog.c.
+ * would produce. The value forms of the cells' dialect (sl_dbz_opts.dialect,
+ * fixed per connector) live in dbz_pg.c / dbz_binlog.c.
  */
 #include "format/dbz_int.h"
-#include <stdlib.h>
-#include <string.h>
 #include "util/mem.h"
+#include <string.h>
 #include <strings.h>
 
 /* One value's text (s, n) as column c's JSON value of type t (c's type, or its element type in an array). */
