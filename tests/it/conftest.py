@@ -281,6 +281,17 @@ def finish_with_marker(s, streaming_log, write_marker, timeout=120):
     assert s.stop() == 0, log_text(s, s.mark)[-3000:]
 
 
+def assert_replay_equals(state, table, note, extra_text=""):
+    """A replayed state {id: row} must be exactly the table {id: row}: no row left behind, none missing,
+    none different. The message leads with note."""
+    extra = sorted(set(state) - set(table))
+    missing = sorted(set(table) - set(state))
+    wrong = sorted(i for i in set(table) & set(state) if table[i] != state[i])
+    assert not extra and not missing and not wrong, (
+        f"{note}\nrows left behind={extra[:20]} ({len(extra)}) missing={missing[:20]} "
+        f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}{extra_text}")
+
+
 def slot_row(conn, slot):
     """(active, confirmed_flush_lsn as int) of a slot, or None when it does not exist."""
     rows = sql(conn, "SELECT active, confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s", slot)

@@ -24,7 +24,7 @@ import uuid
 
 import psycopg2
 
-from conftest import (finish_with_marker, kill_during_snapshots, log_text, payload, pg_params, sql, start_run,
+from conftest import (assert_replay_equals, finish_with_marker, kill_during_snapshots, log_text, payload, pg_params, sql, start_run,
                       wait_streaming, wait_until)
 
 
@@ -450,15 +450,10 @@ def test_kill9_in_snapshots_then_replay_equals_table(pg, tables, cfg):
         lines = s.out.read_bytes().split(b"\n")[:-1]
         state, stats, _, _ = replay(lines)
         table = {i: (v, note) for i, v, note in sql(pg, f"SELECT id, v, note FROM {t}")}
-        extra = sorted(set(state) - set(table))
-        missing = sorted(set(table) - set(state))
-        wrong = sorted(i for i in set(table) & set(state) if table[i] != state[i])
         note = (f"run {run}: seed={seed} kills={kills} in_snapshot={in_snapshot} writer_ops={writer.ops} "
                 f"snapshots_started={stats['snapshots']} deletes={stats['d']}")
         summary.append(note)
-        assert not extra and not missing and not wrong, (
-            f"{note}\nrows left behind={extra[:20]} ({len(extra)}) missing={missing[:20]} "
-            f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}")
+        assert_replay_equals(state, table, note)
         s.cleanup()
     print("\n" + "\n".join(summary))
     assert sum(" in_snapshot=0 " not in n for n in summary) >= SNAPSHOT_RUNS // 2  # most kills hit a snapshot

@@ -800,7 +800,7 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
     (MariaDB's default) and FULL. Without the start position stored before the first row, a kill before
     the first chunk's offset made the restart take a new position, and rows the first attempt had sent
     stayed in the replay after they were deleted."""
-    from conftest import MySluice, finish_with_marker, kill_during_snapshots
+    from conftest import MySluice, assert_replay_equals, finish_with_marker, kill_during_snapshots
     seed = int(os.environ.get("SLUICE_CRASH_SEED", str(int(time.time()))))
     rnd = random.Random(seed)
     t = make_table(my, "it_mycrash_snap", "id INT PRIMARY KEY, v INT, note VARCHAR(100)")
@@ -831,15 +831,10 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
             lines = s.out.read_bytes().split(b"\n")[:-1]
             state, stats, _ = replay(lines, f"my.sluice.{t}")
             table = {i: (v, note) for i, v, note in mysql(my, f"SELECT id, v, note FROM {t}")}
-            extra = sorted(set(state) - set(table))
-            missing = sorted(set(table) - set(state))
-            wrong = sorted(i for i in set(table) & set(state) if table[i] != state[i])
             note = (f"run {run}: seed={seed} binlog_row_metadata={metadata} kills={kills} in_snapshot={in_snapshot} "
                     f"writer_ops={writer.ops} snapshots_started={stats['snapshots']} deletes={stats['d']}")
             summary.append(note)
-            assert not extra and not missing and not wrong, (
-                f"{note}\nrows left behind={extra[:20]} ({len(extra)}) missing={missing[:20]} "
-                f"wrong={[(i, table[i], state[i]) for i in wrong[:10]]}\n{log_text(s)[-3000:]}")
+            assert_replay_equals(state, table, note, "\n" + log_text(s)[-3000:])
     finally:
         mysql(my, "SET GLOBAL binlog_row_metadata = 'FULL'")
     print("\n" + "\n".join(summary))
