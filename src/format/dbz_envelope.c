@@ -31,7 +31,7 @@
  */
 
 
-static int64_t now_us(void) {
+int64_t dbz_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -101,7 +101,7 @@ static void side_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
 }
 
 static void side_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
-    int64_t ts_ms = sl_floor_div(r->op == SL_OP_HEARTBEAT ? now_us() : r->ts_us, 1000);
+    int64_t ts_ms = sl_floor_div(r->op == SL_OP_HEARTBEAT ? dbz_now_us() : r->ts_us, 1000);
     if (r->op == SL_OP_HEARTBEAT) {
         if (o->value_schemas)
             sl_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
@@ -171,7 +171,7 @@ const char *sl_dbz_topic(const sl_dbz_opts *o, const sl_record *r, sl_buf *scrat
  * Row struct. An unchanged TOAST cell takes the old row's value when there
  * is one (REPLICA IDENTITY FULL; Debezium's cachedOldToastedValues).
  */
-static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cells, const sl_cell *old,
+void dbz_put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cells, const sl_cell *old,
                     bool keys_only, sl_buf *out) {
     bool my = dbz_is_binlog(o); /* MySQL has no TOAST: an absent column stays null */
     sl_buf_putc(out, '{');
@@ -191,9 +191,62 @@ static void put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cell
     sl_buf_putc(out, '}');
 }
 
-static void put_opt_str(sl_buf *out, const char *s) {
-    if (s) dbz_put_str(out, s);
-    else sl_buf_puts(out, "null");
+/* ---- one writer for a struct's fields: JSON text, or the members of a value (the record view) ---- */
+
+void dbz_fields_json(dbz_fields *f, sl_buf *out) {
+    *f = (dbz_fields){.out = out};
+    sl_buf_putc(out, '{');
+}
+
+void dbz_fields_val(dbz_fields *f, sl_vheap *h, sl_val *obj) { *f = (dbz_fields){.h = h, .obj = obj}; }
+
+void dbz_fields_end(dbz_fields *f) {
+    if (f->out) sl_buf_putc(f->out, '}');
+}
+
+/* JSON: the separator and the (plain ASCII) name; value: NULL, the caller appends. */
+static bool field_name(dbz_fields *f, const char *name) {
+    if (!f->out) return false;
+    if (f->n++) sl_buf_putc(f->out, ',');
+    sl_buf_putc(f->out, '"');
+    sl_buf_puts(f->out, name);
+    sl_buf_puts(f->out, "\":");
+    return true;
+}
+
+/* Appends member name (each block writes a name once, so there is nothing to replace). */
+static void field_val(dbz_fields *f, const char *name, sl_val *v) {
+    sl_val *o = f->obj;
+    if (o->n == o->cap) {
+        sl_v_set_ref(f->h, o, name, strlen(name), v); /* grows it */
+        return;
+    }
+    o->m[o->n++] = (sl_vmember){name, (uint32_t)strlen(name), v};
+}
+
+void dbz_f_strn(dbz_fields *f, const char *name, const char *s, size_t n) {
+    if (field_name(f, name)) sl_buf_put_json_str(f->out, s, n);
+    else field_val(f, name, sl_v_strn(f->h, s, n));
+}
+
+void dbz_f_str(dbz_fields *f, const char *name, const char *s) {
+    if (!s) dbz_f_null(f, name);
+    else dbz_f_strn(f, name, s, strlen(s));
+}
+
+void dbz_f_i64(dbz_fields *f, const char *name, int64_t v) {
+    if (field_name(f, name)) sl_buf_put_i64(f->out, v);
+    else field_val(f, name, sl_v_int(f->h, v));
+}
+
+void dbz_f_u64(dbz_fields *f, const char *name, uint64_t v) {
+    if (field_name(f, name)) sl_buf_put_u64(f->out, v);
+    else field_val(f, name, v > INT64_MAX ? sl_v_real(f->h, (double)v) : sl_v_int(f->h, (int64_t)v));
+}
+
+void dbz_f_null(dbz_fields *f, const char *name) {
+    if (field_name(f, name)) sl_buf_puts(f->out, "null");
+    else field_val(f, name, sl_v_null(f->h));
 }
 
 /*
@@ -202,88 +255,76 @@ static void put_opt_str(sl_buf *out, const char *s) {
  * a required field, so a missing one is written as "" rather than an
  * invalid null.
  */
-static void put_binlog_source_tail(const sl_record *r, sl_buf *out) {
+static void binlog_source_tail(const sl_record *r, dbz_fields *f) {
     const sl_table *t = r->table;
-    sl_buf_puts(out, ",\"table\":");
-    put_opt_str(out, t ? t->name : r->schema_change ? r->schema_change->table : NULL);
-    sl_buf_puts(out, ",\"server_id\":");
-    sl_buf_put_u64(out, r->pos.server_id);
-    sl_buf_puts(out, ",\"gtid\":");
-    put_opt_str(out, r->pos.gtid);
-    sl_buf_puts(out, ",\"file\":");
-    dbz_put_str(out, r->pos.file);
-    sl_buf_puts(out, ",\"pos\":");
-    sl_buf_put_u64(out, r->pos.event_pos ? r->pos.event_pos : r->pos.file_pos);
-    sl_buf_puts(out, ",\"row\":");
-    sl_buf_put_u64(out, r->pos.row);
-    sl_buf_puts(out, ",\"thread\":");
-    if (r->pos.thread) sl_buf_put_u64(out, r->pos.thread);
-    else sl_buf_puts(out, "null");
-    sl_buf_puts(out, ",\"query\":");
-    put_opt_str(out, r->pos.query);
-    sl_buf_putc(out, '}');
+    dbz_f_str(f, "table", t ? t->name : r->schema_change ? r->schema_change->table : NULL);
+    dbz_f_u64(f, "server_id", r->pos.server_id);
+    dbz_f_str(f, "gtid", r->pos.gtid);
+    dbz_f_str(f, "file", r->pos.file ? r->pos.file : "");
+    dbz_f_u64(f, "pos", r->pos.event_pos ? r->pos.event_pos : r->pos.file_pos);
+    dbz_f_u64(f, "row", r->pos.row);
+    if (r->pos.thread) dbz_f_u64(f, "thread", r->pos.thread);
+    else dbz_f_null(f, "thread");
+    dbz_f_str(f, "query", r->pos.query);
 }
 
 /* io.debezium.connector.postgresql.Source payload (or the binlog connectors' one). */
-static void put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+void dbz_source_fields(const sl_dbz_opts *o, const sl_record *r, dbz_fields *f) {
     static const char *snap[] = {"false", "true", "first", "last", "first_in_data_collection", "last_in_data_collection"};
     const sl_table *t = r->table;
-    bool my = dbz_is_binlog(o);
-    int64_t ts = r->ts_us ? r->ts_us : now_us();
-    sl_buf_puts(out, "{\"version\":");
-    dbz_put_str(out, o->version);
-    sl_buf_puts(out, ",\"connector\":");
-    dbz_put_str(out, o->connector);
-    sl_buf_puts(out, ",\"name\":");
-    dbz_put_str(out, o->server_name);
-    sl_buf_puts(out, ",\"ts_ms\":");
-    sl_buf_put_i64(out, sl_floor_div(ts, 1000));
-    sl_buf_puts(out, ",\"snapshot\":\"");
-    sl_buf_puts(out, (unsigned)r->snapshot < sizeof snap / sizeof *snap ? snap[r->snapshot] : "true");
-    sl_buf_puts(out, "\",\"db\":");
-    dbz_put_str(out, t ? t->db : r->schema_change ? r->schema_change->db : o->db ? o->db : "");
-    if (my) {
-        sl_buf_puts(out, ",\"sequence\":null,\"ts_us\":");
-        sl_buf_put_i64(out, ts);
-        sl_buf_puts(out, ",\"ts_ns\":");
-        sl_buf_put_i64(out, ts * 1000);
-        put_binlog_source_tail(r, out);
+    int64_t ts = r->ts_us ? r->ts_us : dbz_now_us();
+    dbz_f_str(f, "version", o->version ? o->version : "");
+    dbz_f_str(f, "connector", o->connector ? o->connector : "");
+    dbz_f_str(f, "name", o->server_name ? o->server_name : "");
+    dbz_f_i64(f, "ts_ms", sl_floor_div(ts, 1000));
+    dbz_f_str(f, "snapshot", (unsigned)r->snapshot < sizeof snap / sizeof *snap ? snap[r->snapshot] : "true");
+    dbz_f_str(f, "db", t ? t->db : r->schema_change ? r->schema_change->db : o->db ? o->db : "");
+    if (dbz_is_binlog(o)) {
+        dbz_f_null(f, "sequence");
+        dbz_f_i64(f, "ts_us", ts);
+        dbz_f_i64(f, "ts_ns", ts * 1000);
+        binlog_source_tail(r, f);
         return;
     }
     /* sequence: the JSON array ["<last commit LSN>","<LSN>"] (null when unknown) as a JSON string */
-    sl_buf_puts(out, ",\"sequence\":\"[");
+    char seq[64];
+    size_t k = 0;
+    seq[k++] = '[';
     for (int i = 0; i < 2; i++) {
         uint64_t lsn = i ? r->pos.lsn : r->pos.last_commit_lsn;
-        if (i) sl_buf_putc(out, ',');
+        if (i) seq[k++] = ',';
         if (!lsn) {
-            sl_buf_puts(out, "null");
+            memcpy(seq + k, "null", 4), k += 4;
             continue;
         }
-        sl_buf_puts(out, "\\\"");
-        sl_buf_put_u64(out, lsn);
-        sl_buf_puts(out, "\\\"");
+        char dig[24];
+        int nd = 0;
+        for (; lsn; lsn /= 10) dig[nd++] = (char)('0' + lsn % 10);
+        seq[k++] = '"';
+        while (nd) seq[k++] = dig[--nd];
+        seq[k++] = '"';
     }
-    sl_buf_puts(out, "]\"");
-    sl_buf_puts(out, ",\"ts_us\":");
-    sl_buf_put_i64(out, ts);
-    sl_buf_puts(out, ",\"ts_ns\":");
-    sl_buf_put_i64(out, ts * 1000);
-    sl_buf_puts(out, ",\"schema\":");
-    dbz_put_str(out, t ? t->schema : "");
-    sl_buf_puts(out, ",\"table\":");
-    dbz_put_str(out, t ? t->name : "");
-    sl_buf_puts(out, ",\"txId\":");
-    if (r->txid) sl_buf_put_u64(out, r->txid);
-    else sl_buf_puts(out, "null");
-    sl_buf_puts(out, ",\"lsn\":");
-    if (r->pos.lsn) sl_buf_put_u64(out, r->pos.lsn);
-    else sl_buf_puts(out, "null");
-    sl_buf_puts(out, ",\"xmin\":null,\"origin\":");
-    put_opt_str(out, r->pos.origin);
-    sl_buf_puts(out, ",\"origin_lsn\":");
-    if (r->pos.origin) sl_buf_put_u64(out, r->pos.origin_lsn);
-    else sl_buf_puts(out, "null");
-    sl_buf_putc(out, '}');
+    seq[k++] = ']';
+    dbz_f_strn(f, "sequence", seq, k);
+    dbz_f_i64(f, "ts_us", ts);
+    dbz_f_i64(f, "ts_ns", ts * 1000);
+    dbz_f_str(f, "schema", t ? t->schema : "");
+    dbz_f_str(f, "table", t ? t->name : "");
+    if (r->txid) dbz_f_u64(f, "txId", r->txid);
+    else dbz_f_null(f, "txId");
+    if (r->pos.lsn) dbz_f_u64(f, "lsn", r->pos.lsn);
+    else dbz_f_null(f, "lsn");
+    dbz_f_null(f, "xmin");
+    dbz_f_str(f, "origin", r->pos.origin);
+    if (r->pos.origin) dbz_f_u64(f, "origin_lsn", r->pos.origin_lsn);
+    else dbz_f_null(f, "origin_lsn");
+}
+
+void dbz_put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    dbz_fields f;
+    dbz_fields_json(&f, out);
+    dbz_source_fields(o, r, &f);
+    dbz_fields_end(&f);
 }
 
 /* Schema change events (include.schema.changes): SchemaFactory's SchemaChangeKey / SchemaChangeValue. */
@@ -317,9 +358,9 @@ static void schema_change_value(const sl_dbz_opts *o, const sl_record *r, sl_buf
         sl_buf_puts(out, ".SchemaChangeValue\",\"version\":1},\"payload\":");
     }
     sl_buf_puts(out, "{\"source\":");
-    put_source(o, r, out);
+    dbz_put_source(o, r, out);
     sl_buf_puts(out, ",\"ts_ms\":"); /* as Debezium: when the event was made (source.ts_ms: the statement's) */
-    sl_buf_put_i64(out, sl_floor_div(now_us(), 1000));
+    sl_buf_put_i64(out, sl_floor_div(dbz_now_us(), 1000));
     sl_buf_puts(out, ",\"databaseName\":");
     dbz_put_str(out, sc->db);
     sl_buf_puts(out, ",\"schemaName\":null,\"ddl\":");
@@ -331,7 +372,7 @@ static void schema_change_value(const sl_dbz_opts *o, const sl_record *r, sl_buf
 }
 
 /* The envelope's "transaction" (event.block): id, total_order, data_collection_order; null outside one. */
-static void put_tx_block(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+void dbz_put_tx_block(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     if (!o->provide_tx || !tx_id(o, r, NULL)) {
         sl_buf_puts(out, "null");
         return;
@@ -378,11 +419,11 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
                          "\"version\":1},\"payload\":");
     }
     sl_buf_puts(out, "{\"op\":\"m\",\"ts_ms\":");
-    sl_buf_put_i64(out, sl_floor_div(now_us(), 1000));
+    sl_buf_put_i64(out, sl_floor_div(dbz_now_us(), 1000));
     sl_buf_puts(out, ",\"source\":");
-    put_source(o, r, out);
+    dbz_put_source(o, r, out);
     sl_buf_puts(out, ",\"transaction\":");
-    put_tx_block(o, r, out);
+    dbz_put_tx_block(o, r, out);
     sl_buf_puts(out, ",\"message\":{\"prefix\":");
     if (r->msg_prefix) dbz_put_str(out, r->msg_prefix);
     else sl_buf_puts(out, "null");
@@ -400,7 +441,7 @@ static void message_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out)
 }
 
 /* The options for r's values: snapshot reads (PostgreSQL) convert some values as JDBC delivers them. */
-static const sl_dbz_opts *record_opts(const sl_dbz_opts *o, const sl_record *r, sl_dbz_opts *tmp) {
+const sl_dbz_opts *dbz_record_opts(const sl_dbz_opts *o, const sl_record *r, sl_dbz_opts *tmp) {
     if (r->op != SL_OP_READ || dbz_is_binlog(o) || o->snapshot_read) return o;
     *tmp = *o;
     tmp->snapshot_read = true;
@@ -409,7 +450,7 @@ static const sl_dbz_opts *record_opts(const sl_dbz_opts *o, const sl_record *r, 
 
 void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_dbz_opts ro;
-    o = record_opts(o, r, &ro);
+    o = dbz_record_opts(o, r, &ro);
     if (r->raw) {
         if (r->raw->key) sl_buf_put(out, r->raw->key, r->raw->key_len);
         else sl_buf_puts(out, "null");
@@ -438,13 +479,13 @@ void sl_dbz_key(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
         dbz_put_key_schema(o, t, out);
         sl_buf_puts(out, ",\"payload\":");
     }
-    put_row(o, t, cells, NULL, true, out);
+    dbz_put_row(o, t, cells, NULL, true, out);
     if (o->key_schemas) sl_buf_putc(out, '}');
 }
 
 void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     sl_dbz_opts ro;
-    o = record_opts(o, r, &ro);
+    o = dbz_record_opts(o, r, &ro);
     if (r->raw) {
         if (r->raw->value) sl_buf_put(out, r->raw->value, r->raw->value_len);
         else sl_buf_puts(out, "null");
@@ -475,16 +516,16 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     bool has_before = (r->op == SL_OP_UPDATE || r->op == SL_OP_DELETE) && r->before;
     bool has_after = (r->op == SL_OP_CREATE || r->op == SL_OP_READ || r->op == SL_OP_UPDATE) && r->after;
     sl_buf_puts(out, "{\"before\":");
-    if (has_before) put_row(o, t, r->before, NULL, false, out);
+    if (has_before) dbz_put_row(o, t, r->before, NULL, false, out);
     else sl_buf_puts(out, "null");
     sl_buf_puts(out, ",\"after\":");
-    if (has_after) put_row(o, t, r->after, r->op == SL_OP_UPDATE ? r->before : NULL, false, out);
+    if (has_after) dbz_put_row(o, t, r->after, r->op == SL_OP_UPDATE ? r->before : NULL, false, out);
     else sl_buf_puts(out, "null");
     sl_buf_puts(out, ",\"source\":");
-    put_source(o, r, out);
+    dbz_put_source(o, r, out);
     sl_buf_puts(out, ",\"transaction\":");
-    put_tx_block(o, r, out);
-    int64_t now = now_us();
+    dbz_put_tx_block(o, r, out);
+    int64_t now = dbz_now_us();
     sl_buf_puts(out, ",\"op\":\"");
     sl_buf_putc(out, (char)r->op);
     sl_buf_puts(out, "\",\"ts_ms\":");

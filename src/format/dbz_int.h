@@ -197,6 +197,42 @@ void dbz_my_raw(const sl_dbz_opts *o, const sl_column *c, const char *s, size_t 
 bool dbz_my_geometry(const sl_column *c, const char *s, size_t n, sl_buf *out);
 
 /* ---------------------------------------------------------------------------
+ * Envelope parts (dbz_envelope.c), which the record view (dbz_view.c) writes lazily
+ */
+
+/* A row struct (keys_only: the key struct); an unchanged TOAST cell takes old's value when usable. */
+void dbz_put_row(const sl_dbz_opts *o, const sl_table *t, const sl_cell *cells, const sl_cell *old, bool keys_only,
+                 sl_buf *out);
+void dbz_put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
+
+/*
+ * One writer for the fields of a struct whichever form it takes: JSON text
+ * ({"a":1,...}, names plain ASCII) or the members of an object value. A
+ * block written with these (the source block) comes out the same both ways.
+ */
+typedef struct dbz_fields {
+    sl_buf *out;   /* JSON text, or NULL: members of obj in h */
+    sl_vheap *h;
+    sl_val *obj;
+    int n;
+} dbz_fields;
+void dbz_fields_json(dbz_fields *f, sl_buf *out);
+void dbz_fields_val(dbz_fields *f, sl_vheap *h, sl_val *obj);
+void dbz_fields_end(dbz_fields *f);
+void dbz_f_strn(dbz_fields *f, const char *name, const char *s, size_t n);
+void dbz_f_str(dbz_fields *f, const char *name, const char *s); /* NULL: null */
+void dbz_f_i64(dbz_fields *f, const char *name, int64_t v);
+void dbz_f_u64(dbz_fields *f, const char *name, uint64_t v);
+void dbz_f_null(dbz_fields *f, const char *name);
+/* The source block's fields. */
+void dbz_source_fields(const sl_dbz_opts *o, const sl_record *r, dbz_fields *f);
+void dbz_put_tx_block(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
+/* The options for r's values: o, or (PostgreSQL snapshot reads) *tmp, a copy with snapshot_read set. */
+const sl_dbz_opts *dbz_record_opts(const sl_dbz_opts *o, const sl_record *r, sl_dbz_opts *tmp);
+/* The envelope's ts_ms / ts_us / ts_ns clock (microseconds). */
+int64_t dbz_now_us(void);
+
+/* ---------------------------------------------------------------------------
  * Schemas (dbz_schema.c)
  */
 

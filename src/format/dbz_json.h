@@ -14,6 +14,7 @@
 #define SL_FORMAT_DBZ_JSON_H
 #include <stdbool.h>
 #include "core/record.h"
+#include "core/val.h"
 #include "util/buf.h"
 
 typedef enum { SL_DEC_PRECISE = 0, SL_DEC_DOUBLE, SL_DEC_STRING } sl_decimal_mode;
@@ -57,6 +58,16 @@ void sl_dbz_value(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
 /* Appends one column's Connect field schema (with "field":name) / one cell's JSON value. */
 void sl_dbz_field_schema(const sl_dbz_opts *o, const sl_column *c, sl_buf *out);
 void sl_dbz_cell_value(const sl_dbz_opts *o, const sl_column *c, const sl_cell *v, sl_buf *out);
+/*
+ * The record view of a data change (op c/u/d/r of a table, not pre-encoded):
+ * its key and value payloads as values in h, lazy where they come from the
+ * record (rows, cells, the source and transaction blocks), written by the
+ * same code as sl_dbz_key / sl_dbz_value. *key is NULL when the record has
+ * no key; value may be NULL (key only). The values point into r and o (and
+ * r's table and batch): they live no longer than those. False for other
+ * records (their text from sl_dbz_key / sl_dbz_value is the view).
+ */
+bool sl_dbz_view(const sl_dbz_opts *o, const sl_record *r, sl_vheap *h, sl_val **key, sl_val **value);
 /*
  * Sets r's only header to `name` = the key struct of `cells` as JSON (the
  * __debezium.oldkey / __debezium.newkey headers of a key change), in arena.

@@ -69,3 +69,19 @@ void sl_arena_free(sl_arena *a) {
     }
     sl_arena_init(a);
 }
+
+void sl_arena_reset(sl_arena *a) {
+    for (sl_arena_block *b = a->adopted; b; b = b->next) b->release(b->p);
+    sl_arena_chunk *keep = a->head;
+    for (sl_arena_chunk *c = keep ? keep->next : NULL, *n; c; c = n) {
+        n = c->next;
+        sl_free(c);
+    }
+    sl_arena_init(a);
+    if (keep) {
+        keep->next = NULL;
+        keep->off = 0;
+        a->head = keep;
+        a->reserved = sizeof *keep + keep->cap;
+    }
+}

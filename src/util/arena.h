@@ -30,5 +30,7 @@ char *sl_arena_strndup(sl_arena *a, const char *s, size_t n);
  */
 void sl_arena_adopt(sl_arena *a, void *p, size_t n, void (*release)(void *));
 void sl_arena_free(sl_arena *a);
+/* Releases everything handed out but keeps the newest chunk for reuse (a scratch arena reused per record). */
+void sl_arena_reset(sl_arena *a);
 
 #endif

@@ -87,85 +87,86 @@ static void *insert_init(void *settings, sl_config *cfg, const char *prefix, sl_
 }
 CX_SIDES(insert_init)
 
-/* The value of insertion i for r (a new reference), NULL when the record has none. */
-static json_t *insert_value(const insert_state *s, int i, const sl_xrec *r) {
+/* The value of insertion i for r, NULL when the record has none. */
+static sl_val *insert_value(const insert_state *s, int i, sl_xrec *r) {
+    sl_vheap *h = r->heap;
     switch (i) {
-    case INS_TOPIC: return json_string(r->topic ? r->topic : "");
+    case INS_TOPIC: return sl_v_str(h, r->topic ? r->topic : "");
     case INS_PARTITION:
-        return r->kafka_partition >= 0 ? json_integer(r->kafka_partition)
-               : r->partition >= 0     ? json_integer(r->partition)
+        return r->kafka_partition >= 0 ? sl_v_int(h, r->kafka_partition)
+               : r->partition >= 0     ? sl_v_int(h, r->partition)
                                        : NULL;
-    case INS_OFFSET: return r->kafka_offset >= 0 ? json_integer(r->kafka_offset) : NULL;
-    case INS_TIMESTAMP: return r->ts_ms >= 0 ? json_integer(r->ts_ms) : NULL;
-    default: return json_string(s->c->static_value);
+    case INS_OFFSET: return r->kafka_offset >= 0 ? sl_v_int(h, r->kafka_offset) : NULL;
+    case INS_TIMESTAMP: return r->ts_ms >= 0 ? sl_v_int(h, r->ts_ms) : NULL;
+    default: return sl_v_str_ref(h, s->c->static_value, strlen(s->c->static_value));
     }
 }
 
-static json_t *insert_schema(int i, bool optional) {
+static sl_val *insert_schema(sl_vheap *h, int i, bool optional) {
     static const char *const types[INS_N] = {"string", "int32", "int64", "int64", "string"};
-    json_t *fs = sl_schema_prim(types[i], optional);
+    sl_val *fs = sl_vschema_prim(h, types[i], optional);
     if (i == INS_TIMESTAMP) {
-        json_object_set_new(fs, "name", json_string(CX_TIMESTAMP));
-        json_object_set_new(fs, "version", json_integer(1));
+        sl_v_set_ref(h, fs, "name", 4, sl_v_str_ref(h, CX_TIMESTAMP, strlen(CX_TIMESTAMP)));
+        sl_v_set_ref(h, fs, "version", 7, sl_v_int(h, 1));
     }
     return fs;
 }
 
 static int insert_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     insert_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
-    if (cx_null(*vp)) return SL_X_KEEP;
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
+    if (sl_v_is_null(h, *vp)) return SL_X_KEEP;
     if (!*sp) {
-        if (cx_need_map(*vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
-        json_t *v = json_copy(*vp);
+        if (cx_vneed_map(h, *vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
+        sl_val *v = sl_v_clone(h, *vp);
         for (int i = 0; i < INS_N; i++) {
-            json_t *x = s->name[i] ? insert_value(s, i, r) : NULL;
-            if (x) json_object_set_new(v, s->name[i], x);
+            sl_val *x = s->name[i] ? insert_value(s, i, r) : NULL;
+            if (x) sl_v_set(h, v, s->name[i], x);
         }
-        sl_xrec_set(vp, v);
+        *vp = v;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(*vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
-    json_t *ns = cx_struct_like(*sp), *nv = json_object();
-    size_t k;
-    json_t *fs;
-    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
-        const char *name = json_string_value(json_object_get(fs, "field"));
+    if (cx_vneed_struct(h, *vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
+    sl_val *ns = cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, (*vp)->n + INS_N);
+    sl_val *fields = sl_v_get(h, *sp, "fields"), *nf = sl_v_get(h, ns, "fields");
+    for (uint32_t k = 0; fields && fields->kind == SL_V_ARR && k < fields->n; k++) {
+        sl_val *fs = fields->e[k];
+        size_t len;
+        const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), &len);
         if (!name) continue;
-        sl_schema_put_field(ns, name, json_deep_copy(fs));
-        json_object_set(nv, name, cx_get(*vp, fs, s->c->rnwd));
+        sl_v_push(h, nf, fs); /* shared, as it is: its "field" is already name */
+        sl_val *x = cx_vget(h, *vp, fs, s->c->rnwd);
+        sl_v_set_ref(h, nv, name, len, x ? x : sl_v_null(h));
     }
     for (int i = 0; i < INS_N; i++) {
         if (!s->name[i]) continue;
-        json_t *x = insert_value(s, i, r);
-        if (sl_schema_field(ns, s->name[i])) {
+        sl_val *x = insert_value(s, i, r);
+        if (sl_vschema_field(h, ns, s->name[i])) {
             snprintf(errstr, errsz, "cannot insert field '%s': the %s already has a field of that name", s->name[i],
                      s->key ? "key" : "value");
         } else if (!x && !s->optional[i]) {
             snprintf(errstr, errsz, "required field '%s' cannot be set: the record has no %s", s->name[i],
                      i == INS_OFFSET ? "Kafka offset" : i == INS_PARTITION ? "partition" : "timestamp");
         } else {
-            sl_schema_put_field(ns, s->name[i], insert_schema(i, s->optional[i]));
-            json_object_set_new(nv, s->name[i], x ? x : json_null());
+            sl_vschema_put_field(h, ns, s->name[i], insert_schema(h, i, s->optional[i]));
+            sl_v_set(h, nv, s->name[i], x ? x : sl_v_null(h));
             continue;
         }
-        json_decref(x);
-        json_decref(ns);
-        json_decref(nv);
         return SL_X_ERROR;
     }
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, nv);
+    *sp = ns;
+    *vp = nv;
     return SL_X_KEEP;
 }
 
 #define INSERT_DOC "Inserts fields from the record's metadata (topic, partition, offset, timestamp) or a static value."
 const sl_xform_ops cx_insert_field_value = {"InsertField$Value", T "InsertField$Value",
                                             INSERT_DOC " Works on the value.", insert_props, sizeof(insert_conf),
-                                            insert_init_value, insert_apply, insert_free};
+                                            insert_init_value, NULL, insert_free, .apply_v = insert_apply};
 const sl_xform_ops cx_insert_field_key = {"InsertField$Key", T "InsertField$Key", INSERT_DOC " Works on the key.",
-                                          insert_props, sizeof(insert_conf), insert_init_key, insert_apply,
-                                          insert_free};
+                                          insert_props, sizeof(insert_conf), insert_init_key, NULL,
+                                          insert_free, .apply_v = insert_apply};
 
 /* ---- ReplaceField ---- */
 
@@ -782,18 +783,9 @@ static const sl_prop hdr_pred_props[] = {
 
 static void *settings_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) { return settings; }
 
-static bool hdr_pred_test(void *st, const sl_xrec *r) {
-    const char *name = ((hdr_pred_conf *)st)->name;
-    size_t i;
-    json_t *h;
-    json_array_foreach(r->headers, i, h) {
-        const char *k = json_string_value(json_object_get(h, "key"));
-        if (k && strcmp(k, name) == 0) return true;
-    }
-    return false;
-}
+static bool hdr_pred_test(void *st, const sl_xrec *r) { return sl_xrec_has_header(r, ((hdr_pred_conf *)st)->name); }
 
-static bool tomb_pred_test(void *st, const sl_xrec *r) { return cx_null(r->value); }
+static bool tomb_pred_test(void *st, const sl_xrec *r) { return sl_xrec_value_is_null(r); }
 
 #define P T "predicates."
 static const sl_xpred_ops topic_pred = {"TopicNameMatches", P "TopicNameMatches",

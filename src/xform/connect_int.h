@@ -24,6 +24,10 @@ static inline json_t **cx_schema(sl_xrec *r, bool key) { return key ? &r->key_sc
 static inline json_t **cx_value(sl_xrec *r, bool key) { return key ? &r->key : &r->value; }
 static inline bool cx_null(const json_t *v) { return !v || json_is_null(v); }
 
+/* The same on the view. */
+static inline sl_val **cx_vschema(sl_xrec *r, bool key) { return key ? &r->vkey_schema : &r->vvalue_schema; }
+static inline sl_val **cx_vvalue(sl_xrec *r, bool key) { return key ? &r->vkey : &r->vvalue; }
+
 /* Declares name_key() and name_value(): init functions that call name(settings, cfg, prefix, errs, key). */
 #define CX_SIDES(name)                                                                 \
     static void *name##_key(void *s, sl_config *c, const char *p, sl_errs *e) {         \
@@ -48,6 +52,12 @@ const char *cx_jtype(const json_t *v);
 /* "Only Map objects supported in absence of schema for [purpose], found: type" (Requirements.requireMap). */
 int cx_need_map(const json_t *v, const char *purpose, char *errstr, size_t errsz);
 int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t errsz);
+
+/* The same on the view (values in h). cx_vget: NULL when absent. */
+sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s);
+sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default);
+int cx_vneed_map(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
+int cx_vneed_struct(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
 
 /* ---- lists ---- */
 

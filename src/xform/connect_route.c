@@ -65,7 +65,8 @@ static int regex_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
 
 const sl_xform_ops cx_regex_router = {"RegexRouter", T "RegexRouter",
                                       "Renames the topic of records whose whole topic matches a regular expression.",
-                                      regex_props, sizeof(regex_conf), regex_init, regex_apply, regex_free, NULL, true};
+                                      regex_props, sizeof(regex_conf), regex_init, regex_apply, regex_free, NULL, true,
+                                      .any_form = true};
 
 /* ---- TimestampRouter ---- */
 
@@ -137,4 +138,4 @@ const sl_xform_ops cx_timestamp_router = {"TimestampRouter", T "TimestampRouter"
                                           "Renames the topic from the topic and the record's timestamp "
                                           "(e.g. one topic per day).",
                                           ts_route_props, sizeof(ts_route_conf), ts_route_init, ts_route_apply,
-                                          ts_route_free, NULL, true};
+                                          ts_route_free, NULL, true, .any_form = true};

@@ -73,6 +73,51 @@ int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t er
     return -1;
 }
 
+sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s) {
+    sl_val *n = sl_v_obj(h, 7);
+    sl_v_set_ref(h, n, "type", 4, sl_v_str_ref(h, "struct", 6));
+    sl_v_set_ref(h, n, "fields", 6, sl_v_arr(h, 0));
+    sl_v_set_ref(h, n, "optional", 8, sl_v_bool(h, false));
+    static const char *const basics[] = {"name", "version", "doc", "parameters"};
+    for (size_t i = 0; i < sizeof basics / sizeof *basics; i++) {
+        sl_val *v = sl_v_get(h, s, basics[i]);
+        if (v) sl_v_set_ref(h, n, basics[i], strlen(basics[i]), v); /* shared: nothing changes them in place */
+    }
+    return n;
+}
+
+sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default) {
+    const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
+    sl_val *v = name ? sl_v_get(h, obj, name) : NULL;
+    if (sl_v_is_null(h, v) && with_default && sl_v_get(h, fs, "default")) v = sl_v_get(h, fs, "default");
+    return v;
+}
+
+static const char *vjtype(sl_vheap *h, sl_val *v) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_OBJ: return "Map";
+    case SL_V_ARR: return "List";
+    case SL_V_STR: return "String";
+    case SL_V_INT: return "Long";
+    case SL_V_REAL: return "Double";
+    case SL_V_BOOL: return "Boolean";
+    default: return "null";
+    }
+}
+
+int cx_vneed_map(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz) {
+    if (sl_v_kind(h, v) == SL_V_OBJ) return 0;
+    snprintf(errstr, errsz, "only a Map (JSON object) is supported in absence of schema for [%s], found: %s", purpose,
+             vjtype(h, v));
+    return -1;
+}
+
+int cx_vneed_struct(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz) {
+    if (sl_v_kind(h, v) == SL_V_OBJ) return 0;
+    snprintf(errstr, errsz, "only a Struct is supported for [%s], found: %s", purpose, vjtype(h, v));
+    return -1;
+}
+
 /* ---- lists ---- */
 
 void cx_list_parse(cx_list *l, const char *s) {

@@ -49,8 +49,6 @@ json_t *sl_xdbz_field_schema(const json_t *fs) {
     return c;
 }
 
-static bool is_null(const json_t *v) { return !v || json_is_null(v); }
-
 /* ---- ExtractNewRecordState ---- */
 
 enum { DTH_DROP, DTH_TOMBSTONE, DTH_REWRITE, DTH_REWRITE_TOMB, DTH_DELETE_TO_TOMB };
@@ -240,218 +238,258 @@ static void *unwrap_init(void *settings, sl_config *cfg, const char *prefix, sl_
 }
 
 /*
- * Finds reference f in envelope v (schema s, NULL when schemaless): its value (borrowed, NULL for null)
- * and field schema (borrowed; NULL when schemaless). False when the field does not exist (Debezium then
- * adds nothing). As Debezium: looked up in the named struct, then in the envelope itself (a field another
- * transform added there); a null struct (no transaction) gives a null value.
+ * Finds reference f in envelope v (schema s, NULL when schemaless): its value (NULL for null) and field
+ * schema (NULL when schemaless). False when the field does not exist (Debezium then adds nothing). As
+ * Debezium: looked up in the named struct, then in the envelope itself (a field another transform added
+ * there); a null struct (no transaction) gives a null value.
  */
-static bool fref_find(const fref *f, const json_t *s, const json_t *v, json_t **val, json_t **fs) {
+static bool v_null(sl_xrec *r, sl_val *v) { return sl_v_is_null(r->heap, v); }
+
+static bool v_is_envelope(sl_xrec *r) {
+    sl_vheap *h = r->heap;
+    if (sl_v_kind(h, r->vvalue) != SL_V_OBJ) return false;
+    if (r->vvalue_schema) {
+        size_t len;
+        const char *n = sl_v_strval(h, sl_v_get(h, r->vvalue_schema, "name"), &len);
+        return n && len >= 9 && strcmp(n + len - 9, ".Envelope") == 0;
+    }
+    return sl_v_kind(h, sl_v_get(h, r->vvalue, "op")) == SL_V_STR &&
+           (sl_v_get(h, r->vvalue, "after") || sl_v_get(h, r->vvalue, "before"));
+}
+
+/* A struct field's schema as a schema of its own (Connect's ExtractField): a copy without "field". */
+static sl_val *v_field_schema(sl_vheap *h, sl_val *fs) {
+    if (!fs) return NULL;
+    sl_val *c = sl_v_clone(h, fs);
+    sl_v_del(h, c, "field");
+    return c;
+}
+
+/* A copy of field schema fs made optional, without its field name and default (Connect's
+ * SchemaUtil.copySchemaBasics(..).optional()). */
+
+static sl_val *v_optional_copy(sl_vheap *h, sl_val *fs) {
+    sl_val *c = v_field_schema(h, fs);
+    sl_v_del(h, c, "default");
+    sl_v_set_ref(h, c, "optional", 8, sl_v_bool(h, true));
+    return c;
+}
+
+static bool v_fref_find(sl_xrec *r, const fref *f, sl_val *s, sl_val *v, sl_val **val, sl_val **fs) {
+    sl_vheap *h = r->heap;
     *val = *fs = NULL;
-    json_t *pv = f->strct ? json_object_get(v, f->strct) : (json_t *)v;
+    sl_val *pv = f->strct ? sl_v_get(h, v, f->strct) : v;
     if (s) {
-        json_t *ps = (json_t *)s;
+        sl_val *ps = s;
         if (f->strct) {
-            json_t *sf = sl_schema_field(s, f->strct);
+            sl_val *sf = sl_vschema_field(h, s, f->strct);
             if (!sf) return false;
             ps = sf;
         }
-        bool in_parent = (*fs = sl_schema_field(ps, f->field)) != NULL;
-        if (!in_parent && !(*fs = sl_schema_field(s, f->field))) return false;
-        if (is_null(pv)) return true;
-        *val = json_object_get(in_parent ? pv : v, f->field);
+        bool in_parent = (*fs = sl_vschema_field(h, ps, f->field)) != NULL;
+        if (!in_parent && !(*fs = sl_vschema_field(h, s, f->field))) return false;
+        if (v_null(r, pv)) return true;
+        *val = sl_v_get(h, in_parent ? pv : v, f->field);
         return true;
     }
-    if (json_is_object(pv) && json_object_get(pv, f->field)) {
-        *val = json_object_get(pv, f->field);
+    if (sl_v_kind(h, pv) == SL_V_OBJ && sl_v_get(h, pv, f->field)) {
+        *val = sl_v_get(h, pv, f->field);
         return true;
     }
-    if (json_object_get(v, f->field)) {
-        *val = json_object_get(v, f->field);
+    if (sl_v_get(h, v, f->field)) {
+        *val = sl_v_get(h, v, f->field);
         return true;
     }
-    return f->strct && json_object_get(v, f->strct) && is_null(pv);
+    return f->strct && sl_v_get(h, v, f->strct) && v_null(r, pv);
 }
 
-static void add_headers(const unwrap *u, sl_xrec *r, bool tomb) {
+/* add.headers (a tombstone: only op, "d"). */
+static void v_add_headers(const unwrap *u, sl_xrec *r, bool tomb) {
     for (int i = 0; i < u->nheaders; i++) {
         const fref *f = &u->headers[i];
         if (tomb) {
-            if (!strcmp(f->field, "op")) sl_xrec_add_header(r, f->name, json_string("d"));
+            if (!strcmp(f->field, "op")) sl_xrec_add_vheader(r, f->name, sl_v_str_ref(r->heap, "d", 1));
             continue;
         }
-        json_t *val, *fs;
-        if (fref_find(f, r->value_schema, r->value, &val, &fs))
-            sl_xrec_add_header(r, f->name, is_null(val) ? NULL : json_deep_copy(val));
+        sl_val *val, *fs;
+        if (v_fref_find(r, f, r->vvalue_schema, r->vvalue, &val, &fs))
+            sl_xrec_add_vheader(r, f->name, v_null(r, val) ? NULL : sl_v_copy(r->heap, val));
     }
 }
 
 /* Connect's copySchemaBasics: the rebuilt struct schema is no longer optional and has no default. */
-static void rebuilt(json_t *schema) {
+static void v_rebuilt(sl_vheap *h, sl_val *schema) {
     if (!schema) return;
-    json_object_set_new(schema, "optional", json_false());
-    json_object_del(schema, "default");
+    sl_v_set_ref(h, schema, "optional", 8, sl_v_bool(h, false));
+    sl_v_del(h, schema, "default");
 }
 
-static void add_deleted(const unwrap *u, sl_xrec *r, const char *deleted) {
-    if (r->value_schema) {
-        rebuilt(r->value_schema);
-        if (u->c->replace_null_with_default) {
-            size_t i;
-            json_t *fs;
-            json_array_foreach(json_object_get(r->value_schema, "fields"), i, fs) {
-                const char *n = json_string_value(json_object_get(fs, "field"));
-                json_t *def = json_object_get(fs, "default");
-                if (n && def && !json_is_null(def) && is_null(json_object_get(r->value, n)))
-                    json_object_set(r->value, n, def);
-            }
+static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted) {
+    sl_vheap *h = r->heap;
+    if (r->vvalue_schema) {
+        v_rebuilt(h, r->vvalue_schema);
+        sl_val *fields = sl_v_get(h, r->vvalue_schema, "fields");
+        for (uint32_t i = 0; u->c->replace_null_with_default && fields && fields->kind == SL_V_ARR && i < fields->n;
+             i++) {
+            sl_val *fs = fields->e[i];
+            const char *n = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
+            sl_val *def = sl_v_get(h, fs, "default");
+            if (n && def && !v_null(r, def) && v_null(r, sl_v_get(h, r->vvalue, n))) sl_v_set(h, r->vvalue, n, def);
         }
-        sl_schema_put_field(r->value_schema, "__deleted", sl_schema_prim("string", true));
+        sl_vschema_put_field(h, r->vvalue_schema, "__deleted", sl_vschema_prim(h, "string", true));
     }
-    json_object_set_new(r->value, "__deleted", json_string(deleted));
+    sl_v_set_ref(h, r->vvalue, "__deleted", 9, sl_v_str_ref(h, deleted, strlen(deleted)));
 }
 
 /* add.fields from the original envelope (schema os, value ov) into the unwrapped value. */
-static void add_fields(const unwrap *u, sl_xrec *r, const json_t *os, const json_t *ov) {
-    rebuilt(r->value_schema);
+static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov) {
+    sl_vheap *h = r->heap;
+    v_rebuilt(h, r->vvalue_schema);
     for (int i = 0; i < u->nfields; i++) {
         const fref *f = &u->fields[i];
-        json_t *val, *fs;
-        if (!fref_find(f, os, ov, &val, &fs)) continue;
-        if (r->value_schema && fs) sl_schema_put_field(r->value_schema, f->name, sl_xdbz_optional_copy(fs));
-        json_object_set_new(r->value, f->name, is_null(val) ? json_null() : json_deep_copy(val));
+        sl_val *val, *fs;
+        if (!v_fref_find(r, f, os, ov, &val, &fs)) continue;
+        if (r->vvalue_schema && fs) sl_vschema_put_field(h, r->vvalue_schema, f->name, v_optional_copy(h, fs));
+        sl_v_set(h, r->vvalue, f->name, v_null(r, val) ? sl_v_null(h) : sl_v_copy(h, val));
     }
 }
 
 /* Sets the topic from field `route.by.field` of struct v; SL_X_ERROR when the field is missing or not a string. */
-static int route(const unwrap *u, sl_xrec *r, const json_t *v, char *err, size_t errsz) {
+static int v_route(const unwrap *u, sl_xrec *r, sl_val *v, char *err, size_t errsz) {
     const char *f = u->c->route_by_field;
     if (!f || !*f) return SL_X_KEEP;
-    json_t *t = json_object_get(v, f);
+    sl_val *t = sl_v_get(r->heap, v, f);
     if (!t) {
         snprintf(err, errsz, "route.by.field: field '%s' is not in the record", f);
         return SL_X_ERROR;
     }
-    if (json_is_null(t)) return SL_X_KEEP;
-    if (!json_is_string(t)) {
+    if (v_null(r, t)) return SL_X_KEEP;
+    size_t n;
+    const char *ts = sl_v_strval(r->heap, t, &n);
+    if (!ts) {
         snprintf(err, errsz, "route.by.field: field '%s' is not a string", f);
         return SL_X_ERROR;
     }
-    if (json_string_length(t) && strspn(json_string_value(t), " \t\r\n") < json_string_length(t))
-        sl_xrec_set_topic(r, json_string_value(t));
+    if (n && strspn(ts, " \t\r\n") < n) sl_xrec_set_topic(r, ts);
     return SL_X_KEEP;
 }
 
-static bool name_in(const json_t *names, const char *n) {
-    size_t i;
-    json_t *e;
-    json_array_foreach(names, i, e) if (json_is_string(e) && !strcmp(json_string_value(e), n)) return true;
+static bool v_name_in(sl_vheap *h, sl_val *names, const char *n) {
+    for (uint32_t i = 0; i < names->n; i++) {
+        const char *e = sl_v_strval(h, names->e[i], NULL);
+        if (e && !strcmp(e, n)) return true;
+    }
     return false;
 }
 
-/* Removes the named fields from struct value v and its schema s (NULL: schemaless). */
-static void drop_named(const unwrap *u, json_t *s, json_t *v, const json_t *names) {
-    if (!json_is_object(v)) return;
-    if (s) {
-        json_t *fields = json_object_get(s, "fields");
-        for (size_t i = 0; i < json_array_size(fields);) {
-            json_t *fs = json_array_get(fields, i);
-            const char *n = json_string_value(json_object_get(fs, "field"));
-            bool opt = json_is_true(json_object_get(fs, "optional"));
-            if (n && name_in(names, n) && (opt || !u->c->drop_fields_keep_compat)) {
-                json_object_del(v, n);
-                json_array_remove(fields, i);
+/* Removes the named fields from struct value v and its schema *sp (NULL: schemaless; thawed here when a field
+ * goes). */
+static void v_drop_named(const unwrap *u, sl_xrec *r, sl_val **sp, sl_val *v, sl_val *names) {
+    sl_vheap *h = r->heap;
+    if (sl_v_kind(h, v) != SL_V_OBJ) return;
+    if (*sp) {
+        sl_val *fields = sl_v_get(h, *sp, "fields");
+        for (uint32_t i = 0; fields && fields->kind == SL_V_ARR && i < fields->n;) {
+            sl_val *fs = fields->e[i];
+            const char *n = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
+            sl_val *opt = sl_v_get(h, fs, "optional");
+            bool is_opt = sl_v_kind(h, opt) == SL_V_BOOL && opt->b;
+            if (n && v_name_in(h, names, n) && (is_opt || !u->c->drop_fields_keep_compat)) {
+                sl_v_del(h, v, n);
+                if (fields->frozen) {
+                    *sp = sl_v_thaw(h, *sp);
+                    fields = sl_v_thaw(h, fields);
+                    sl_v_set_ref(h, *sp, "fields", 6, fields);
+                }
+                sl_v_remove(h, fields, i);
             } else {
                 i++;
             }
         }
         return;
     }
-    size_t i;
-    json_t *e;
-    json_array_foreach(names, i, e) if (json_is_string(e)) json_object_del(v, json_string_value(e));
+    for (uint32_t i = 0; i < names->n; i++) {
+        const char *e = sl_v_strval(h, names->e[i], NULL);
+        if (e) sl_v_del(h, v, e);
+    }
 }
 
 /* drop.fields.header.name: the header's list of names (a JSON array, or a comma-separated string). */
-static void drop_fields(const unwrap *u, sl_xrec *r) {
+static void v_drop_fields(const unwrap *u, sl_xrec *r) {
+    sl_vheap *h = r->heap;
     const char *hn = u->c->drop_fields_header;
     if (!hn || !*hn) return;
-    json_t *hv = NULL;
-    size_t i;
-    json_t *h;
-    json_array_foreach(r->headers, i, h) {
-        const char *k = json_string_value(json_object_get(h, "key"));
+    sl_val *hv = NULL;
+    for (uint32_t i = 0; i < r->vheaders->n; i++) {
+        const char *k = sl_v_strval(h, sl_v_get(h, r->vheaders->e[i], "key"), NULL);
         if (k && !strcmp(k, hn)) {
-            hv = json_object_get(h, "value");
+            hv = sl_v_get(h, r->vheaders->e[i], "value");
             break;
         }
     }
-    if (is_null(hv)) return;
-    json_t *names;
-    if (json_is_array(hv)) {
-        names = json_incref(hv);
-    } else if (json_is_string(hv)) {
-        names = json_loads(json_string_value(hv), JSON_DECODE_ANY, NULL);
-        if (!json_is_array(names)) {
-            json_decref(names);
-            names = json_array();
-            const char *p = json_string_value(hv);
+    if (v_null(r, hv)) return;
+    sl_val *names;
+    size_t n;
+    const char *hs = sl_v_strval(h, hv, &n);
+    if (sl_v_kind(h, hv) == SL_V_ARR) {
+        names = hv;
+    } else if (hs) {
+        names = sl_v_parse(h, hs, n, NULL, 0);
+        if (sl_v_kind(h, names) != SL_V_ARR) {
+            names = sl_v_arr(h, 4);
+            const char *p = hs;
             while (*p) {
-                size_t n = strcspn(p, ",");
-                const char *a = p, *b = p + n;
+                size_t k = strcspn(p, ",");
+                const char *a = p, *b = p + k;
                 while (a < b && *a == ' ') a++;
                 while (b > a && b[-1] == ' ') b--;
-                if (b > a) json_array_append_new(names, json_stringn(a, (size_t)(b - a)));
-                p += n + (p[n] == ',');
+                if (b > a) sl_v_push(h, names, sl_v_strn(h, a, (size_t)(b - a)));
+                p += k + (p[k] == ',');
             }
         }
     } else {
         return;
     }
-    if (u->c->drop_fields_from_key && !is_null(r->key)) {
-        if (r->key_schema) sl_xrec_set(&r->key_schema, json_deep_copy(r->key_schema)); /* may be shared */
-        drop_named(u, r->key_schema, r->key, names);
-    }
-    if (!is_null(r->value)) drop_named(u, r->value_schema, r->value, names);
-    json_decref(names);
+    if (u->c->drop_fields_from_key && !v_null(r, r->vkey)) v_drop_named(u, r, &r->vkey_schema, r->vkey, names);
+    if (!v_null(r, r->vvalue)) v_drop_named(u, r, &r->vvalue_schema, r->vvalue, names);
 }
 
-static int unwrap_apply(void *st, sl_xrec *r, char *err, size_t errsz) {
+static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
     const unwrap *u = st;
-    bool tomb = is_null(r->value);
-    bool env = !tomb && sl_xdbz_is_envelope(r);
-    if ((env || tomb) && u->nheaders) add_headers(u, r, tomb);
+    sl_vheap *h = r->heap;
+    bool tomb = v_null(r, r->vvalue);
+    bool env = !tomb && v_is_envelope(r);
+    if ((env || tomb) && u->nheaders) v_add_headers(u, r, tomb);
     if (tomb) return u->keep_tombstones ? SL_X_KEEP : SL_X_DROP;
     if (!env) return SL_X_KEEP;
 
-    json_t *os = r->value_schema, *ov = r->value; /* the envelope, now ours */
-    r->value_schema = r->value = NULL;
-    json_t *after = json_object_get(ov, "after"), *before = json_object_get(ov, "before");
+    sl_val *os = r->vvalue_schema, *ov = r->vvalue; /* the envelope */
+    r->vvalue_schema = r->vvalue = NULL;
+    sl_val *after = sl_v_get(h, ov, "after"), *before = sl_v_get(h, ov, "before");
     int rc = SL_X_KEEP;
-    if (is_null(after) && is_null(before)) {
+    if (v_null(r, after) && v_null(r, before)) {
         rc = SL_X_DROP; /* truncate */
-    } else if (is_null(after)) {
+    } else if (v_null(r, after)) {
         if (u->del == DHM_DROP) {
             rc = SL_X_DROP;
         } else if (u->del == DHM_NONE) {
-            r->value_schema = sl_xdbz_field_schema(sl_schema_field(os, "after"));
+            r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         } else if (u->del == DHM_REWRITE) {
-            r->value_schema = sl_xdbz_field_schema(sl_schema_field(os, "before"));
-            r->value = json_deep_copy(before);
-            if (json_is_object(r->value)) add_deleted(u, r, "true");
+            r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
+            r->vvalue = sl_v_copy(h, before);
+            if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true");
         }
-        if (rc == SL_X_KEEP) rc = route(u, r, before, err, errsz);
-        if (rc == SL_X_KEEP) drop_fields(u, r);
-        if (rc == SL_X_KEEP && json_is_object(r->value)) add_fields(u, r, os, ov);
+        if (rc == SL_X_KEEP) rc = v_route(u, r, before, err, errsz);
+        if (rc == SL_X_KEEP) v_drop_fields(u, r);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov);
     } else {
-        r->value_schema = sl_xdbz_field_schema(sl_schema_field(os, "after"));
-        r->value = json_deep_copy(after);
-        if (u->del == DHM_REWRITE && json_is_object(r->value)) add_deleted(u, r, "false");
-        rc = route(u, r, r->value, err, errsz);
-        if (rc == SL_X_KEEP && json_is_object(r->value)) add_fields(u, r, os, ov);
-        if (rc == SL_X_KEEP) drop_fields(u, r);
+        r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
+        r->vvalue = sl_v_copy(h, after);
+        if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false");
+        rc = v_route(u, r, r->vvalue, err, errsz);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov);
+        if (rc == SL_X_KEEP) v_drop_fields(u, r);
     }
-    json_decref(os);
-    json_decref(ov);
     return rc;
 }
 
@@ -465,6 +503,6 @@ const sl_xform_ops sl_xform_unwrap_ops = {
     .props = unwrap_props,
     .settings_size = sizeof(unwrap_conf),
     .init = unwrap_init,
-    .apply = unwrap_apply,
+    .apply_v = unwrap_apply_v,
     .free = unwrap_free,
 };

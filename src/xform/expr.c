@@ -74,7 +74,7 @@ static void scope_free(scope *s) {
 /* SL_X_KEEP: leave r alone (topic out of scope, or a tombstone kept); SL_X_DROP: drop it; 2: evaluate. */
 static int scope_check(const scope *s, const sl_xrec *r) {
     if (s->has_re && regexec(&s->re, r->topic ? r->topic : "", 0, NULL, 0) != 0) return SL_X_KEEP;
-    if (r->value && !json_is_null(r->value)) return 2;
+    if (!sl_xrec_value_is_null(r)) return 2;
     return s->nulls == NULLS_KEEP ? SL_X_KEEP : s->nulls == NULLS_DROP ? SL_X_DROP : 2;
 }
 
@@ -153,7 +153,7 @@ static const sl_xform_ops filter_ops = {
     "filter", "io.debezium.transforms.Filter",
     "Keeps or drops records by a condition in the sluice expression language (see the language reference "
     "above).",
-    filter_props, sizeof(filter_conf), filter_init, filter_apply, filter_free, NULL, true};
+    filter_props, sizeof(filter_conf), filter_init, NULL, filter_free, NULL, true, .apply_v = filter_apply};
 
 /* ---- router ---- */
 
@@ -332,6 +332,6 @@ static const sl_xform_ops router_ops = {
     "router", "io.debezium.transforms.ContentBasedRouter",
     "Sets the topic by content: the first route whose condition is true, or a topic expression (see the "
     "language reference above).",
-    router_props, sizeof(router_conf), router_init, router_apply, router_free, NULL, true};
+    router_props, sizeof(router_conf), router_init, NULL, router_free, NULL, true, .apply_v = router_apply};
 
 const sl_xform_ops *const sl_xforms_expr[] = {&filter_ops, &router_ops, NULL};

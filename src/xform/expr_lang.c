@@ -721,44 +721,45 @@ sl_expr *sl_expr_parse(const char *text, char *errstr, size_t errsz) {
 
 /* ---- evaluation ---- */
 
-static void from_json(const json_t *j, sl_expr_val *v) {
+static void from_val(sl_vheap *h, sl_val *j, sl_expr_val *v) {
     memset(v, 0, sizeof *v);
-    switch (j ? json_typeof(j) : JSON_NULL) {
-    case JSON_NULL:
+    switch (sl_v_kind(h, j)) {
+    case SL_V_NULL:
+    case SL_V_LAZY:
         v->t = SL_EV_NULL;
         break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        v->t = SL_EV_BOOL, v->b = json_is_true(j);
+    case SL_V_BOOL:
+        v->t = SL_EV_BOOL, v->b = j->b;
         break;
-    case JSON_INTEGER:
-        v->t = SL_EV_INT, v->i = (int64_t)json_integer_value(j);
+    case SL_V_INT:
+        v->t = SL_EV_INT, v->i = j->i;
         break;
-    case JSON_REAL:
-        v->t = SL_EV_REAL, v->d = json_real_value(j);
+    case SL_V_REAL:
+        v->t = SL_EV_REAL, v->d = j->d;
         break;
-    case JSON_STRING:
-        v->t = SL_EV_STR, v->s = json_string_value(j), v->n = json_string_length(j);
+    case SL_V_STR:
+        v->t = SL_EV_STR, v->s = j->s, v->n = j->n;
         break;
-    default:
-        v->t = SL_EV_JSON, v->j = j;
+    case SL_V_OBJ:
+    case SL_V_ARR:
+        sl_v_force(h, j);
+        v->t = SL_EV_JSON, v->j = j, v->h = h;
         break;
     }
 }
 
-static const json_t *header(const sl_xrec *r, const char *name) {
-    const json_t *found = NULL;
-    size_t i;
-    json_t *h;
-    json_array_foreach(r->headers, i, h) {
-        const char *k = json_string_value(json_object_get(h, "key"));
-        if (k && strcmp(k, name) == 0) found = json_object_get(h, "value");
+static sl_val *header(const sl_xrec *r, const char *name) {
+    sl_val *found = NULL;
+    for (uint32_t i = 0; i < r->vheaders->n; i++) {
+        sl_val *hd = r->vheaders->e[i];
+        const char *k = sl_v_strval(r->heap, sl_v_get(r->heap, hd, "key"), NULL);
+        if (k && strcmp(k, name) == 0) found = sl_v_get(r->heap, hd, "value");
     }
     return found;
 }
 
 static void eval_path(const sl_expr *e, const node *n, const sl_xrec *r, sl_expr_val *out) {
-    const json_t *j = NULL;
+    sl_val *j = NULL;
     int k = n->b, end = n->b + n->c;
     switch ((rkind)n->root) {
     case R_TOPIC:
@@ -767,20 +768,20 @@ static void eval_path(const sl_expr *e, const node *n, const sl_xrec *r, sl_expr
     case R_TS:
         *out = (sl_expr_val){.t = SL_EV_INT, .i = r->ts_ms};
         return;
-    case R_VALUE: j = r->value; break;
-    case R_KEY: j = r->key; break;
-    case R_VSCHEMA: j = r->value_schema; break;
-    case R_KSCHEMA: j = r->key_schema; break;
+    case R_VALUE: j = r->vvalue; break;
+    case R_KEY: j = r->vkey; break;
+    case R_VSCHEMA: j = r->vvalue_schema; break;
+    case R_KSCHEMA: j = r->vkey_schema; break;
     case R_HEADERS:
-        j = r->headers;
+        j = r->vheaders;
         if (k < end) j = header(r, e->segs[k++].name);
         break;
     }
     for (; j && k < end; k++) {
         const seg *s = &e->segs[k];
-        j = s->name ? json_object_get(j, s->name) : json_array_get(j, (size_t)s->idx);
+        j = s->name ? sl_v_get(r->heap, j, s->name) : s->idx >= 0 ? sl_v_at(r->heap, j, (size_t)s->idx) : NULL;
     }
-    from_json(j, out);
+    from_val(r->heap, j, out);
 }
 
 static bool is_num(const sl_expr_val *v) { return v->t == SL_EV_INT || v->t == SL_EV_REAL; }
@@ -807,7 +808,7 @@ static bool equal(const sl_expr_val *a, const sl_expr_val *b) {
     switch (a->t) {
     case SL_EV_NULL: return true;
     case SL_EV_BOOL: return a->b == b->b;
-    case SL_EV_JSON: return json_equal((json_t *)a->j, (json_t *)b->j);
+    case SL_EV_JSON: return sl_v_equal(a->h, a->j, b->j);
     default: return false;
     }
 }
@@ -896,12 +897,10 @@ static void arith(nkind k, const sl_expr_val *a, const sl_expr_val *b, sl_expr_v
 }
 
 static bool str_op(nkind k, const sl_expr_val *a, const sl_expr_val *b) {
-    if (k == N_CONTAINS && a->t == SL_EV_JSON && json_is_array(a->j)) { /* array contains element */
-        size_t i;
-        json_t *el;
-        json_array_foreach((json_t *)a->j, i, el) {
+    if (k == N_CONTAINS && a->t == SL_EV_JSON && a->j->kind == SL_V_ARR) { /* array contains element */
+        for (uint32_t i = 0; i < a->j->n; i++) {
             sl_expr_val v;
-            from_json(el, &v);
+            from_val(a->h, a->j->e[i], &v);
             if (equal(&v, b)) return true;
         }
         return false;
@@ -1010,7 +1009,7 @@ const char *sl_expr_type_name(const sl_expr_val *v) {
     case SL_EV_INT:
     case SL_EV_REAL: return "number";
     case SL_EV_STR: return "string";
-    case SL_EV_JSON: return json_is_array(v->j) ? "array" : "object";
+    case SL_EV_JSON: return v->j->kind == SL_V_ARR ? "array" : "object";
     }
     return "?";
 }
@@ -1022,9 +1021,11 @@ void sl_expr_val_str(const sl_expr_val *v, char *out, size_t outsz) {
     if (text_of(v, tmp, sizeof tmp, &s, &n)) {
         snprintf(out, outsz, "%.*s", (int)n, s);
     } else if (v->t == SL_EV_JSON) {
-        char *d = json_dumps(v->j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-        snprintf(out, outsz, "%s", d ? d : "?");
-        free(d);
+        sl_buf b;
+        sl_buf_init(&b);
+        sl_v_put_json(&b, v->j);
+        snprintf(out, outsz, "%s", sl_buf_cstr(&b));
+        sl_buf_free(&b);
     } else {
         snprintf(out, outsz, "null");
     }

@@ -47,7 +47,8 @@ typedef struct sl_expr_val {
     double d;
     const char *s;
     size_t n;
-    const json_t *j;
+    sl_val *j;      /* an object or array of the record's view (built) */
+    sl_vheap *h;    /* where j lives */
 } sl_expr_val;
 
 typedef struct sl_expr sl_expr;
@@ -56,7 +57,7 @@ typedef struct sl_expr sl_expr;
 sl_expr *sl_expr_parse(const char *text, char *errstr, size_t errsz);
 void sl_expr_free(sl_expr *e);
 
-/* Evaluates e over r into *out. Returns 0, or -1 with errstr set (only when a concatenation
+/* Evaluates e over r (in the view: sl_xrec_to_view) into *out. Returns 0, or -1 with errstr set (only when a concatenation
  * outgrows SL_EXPR_SCRATCH). Paths missing from r evaluate to null. */
 int sl_expr_eval(sl_expr *e, const sl_xrec *r, sl_expr_val *out, char *errstr, size_t errsz);
 /* True when e evaluates to the boolean true (false, null, other types and errors: false). */

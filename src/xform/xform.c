@@ -157,6 +157,61 @@ json_t *sl_schema_prim(const char *type, bool optional) {
     return json_pack("{s:s,s:b}", "type", type, "optional", optional);
 }
 
+/* ---- the view's schema helpers ---- */
+
+sl_val *sl_vschema_field(sl_vheap *h, sl_val *s, const char *name) {
+    sl_val *fields = sl_v_get(h, s, "fields");
+    for (uint32_t i = 0; fields && fields->kind == SL_V_ARR && i < fields->n; i++) {
+        const char *n = sl_v_strval(h, sl_v_get(h, fields->e[i], "field"), NULL);
+        if (n && strcmp(n, name) == 0) return fields->e[i];
+    }
+    return NULL;
+}
+
+/* s's "fields" array, thawed (s itself must be). */
+static sl_val *own_fields(sl_vheap *h, sl_val *s) {
+    sl_val *fields = sl_v_get(h, s, "fields");
+    if (!fields || sl_v_kind(h, fields) != SL_V_ARR) {
+        fields = sl_v_arr(h, 4);
+        sl_v_set_ref(h, s, "fields", 6, fields);
+    } else if (fields->frozen) {
+        fields = sl_v_thaw(h, fields);
+        sl_v_set_ref(h, s, "fields", 6, fields);
+    }
+    return fields;
+}
+
+void sl_vschema_del_field(sl_vheap *h, sl_val *s, const char *name) {
+    sl_val *fields = sl_v_get(h, s, "fields");
+    for (uint32_t i = 0; fields && fields->kind == SL_V_ARR && i < fields->n; i++) {
+        const char *n = sl_v_strval(h, sl_v_get(h, fields->e[i], "field"), NULL);
+        if (n && strcmp(n, name) == 0) {
+            sl_v_remove(h, own_fields(h, s), i);
+            return;
+        }
+    }
+}
+
+void sl_vschema_put_field(sl_vheap *h, sl_val *s, const char *name, sl_val *fs) {
+    sl_v_set(h, fs, "field", sl_v_str(h, name));
+    sl_val *fields = own_fields(h, s);
+    for (uint32_t i = 0; i < fields->n; i++) {
+        const char *n = sl_v_strval(h, sl_v_get(h, fields->e[i], "field"), NULL);
+        if (n && strcmp(n, name) == 0) {
+            fields->e[i] = fs;
+            return;
+        }
+    }
+    sl_v_push(h, fields, fs);
+}
+
+sl_val *sl_vschema_prim(sl_vheap *h, const char *type, bool optional) {
+    sl_val *s = sl_v_obj(h, 4);
+    sl_v_set_ref(h, s, "type", 4, sl_v_str(h, type));
+    sl_v_set_ref(h, s, "optional", 8, sl_v_bool(h, optional));
+    return s;
+}
+
 /* ---- the record view ---- */
 
 void sl_xrec_set(json_t **slot, json_t *v) {
@@ -174,6 +229,34 @@ void sl_xrec_add_header(sl_xrec *r, const char *key, json_t *value) {
     json_array_append_new(r->headers, json_pack("{s:s,s:o}", "key", key, "value", value ? value : json_null()));
 }
 
+void sl_xrec_add_vheader(sl_xrec *r, const char *key, sl_val *value) {
+    sl_val *h = sl_v_obj(r->heap, 2);
+    sl_v_set_ref(r->heap, h, "key", 3, sl_v_str(r->heap, key));
+    sl_v_set_ref(r->heap, h, "value", 5, value ? value : sl_v_null(r->heap));
+    sl_v_push(r->heap, r->vheaders, h);
+}
+
+bool sl_xrec_value_is_null(const sl_xrec *r) {
+    return r->json_form ? !r->value || json_is_null(r->value) : sl_v_is_null(r->heap, r->vvalue);
+}
+
+bool sl_xrec_has_header(const sl_xrec *r, const char *name) {
+    if (r->json_form) {
+        size_t i;
+        json_t *h;
+        json_array_foreach(r->headers, i, h) {
+            const char *k = json_string_value(json_object_get(h, "key"));
+            if (k && strcmp(k, name) == 0) return true;
+        }
+        return false;
+    }
+    for (uint32_t i = 0; i < r->vheaders->n; i++) {
+        const char *k = sl_v_strval(r->heap, sl_v_get(r->heap, r->vheaders->e[i], "key"), NULL);
+        if (k && strcmp(k, name) == 0) return true;
+    }
+    return false;
+}
+
 void sl_xrec_clear(sl_xrec *r) {
     sl_free(r->topic);
     json_decref(r->key_schema);
@@ -181,51 +264,79 @@ void sl_xrec_clear(sl_xrec *r) {
     json_decref(r->value_schema);
     json_decref(r->value);
     json_decref(r->headers);
+    if (r->own_heap) {
+        sl_vheap_free(r->own_heap);
+        sl_free(r->own_heap);
+    }
     memset(r, 0, sizeof *r);
 }
 
-/* Parses converter output: {"schema": s, "payload": p} gives both, anything else is a schemaless payload.
-   False (with jerr) when text is not JSON: a record whose own encoding cannot be read back is an error,
-   never a null (a null value would pass as a tombstone and the record would be lost). */
-static bool split(const char *text, size_t len, json_t **schema, json_t **payload, json_error_t *jerr) {
-    *schema = *payload = NULL;
-    if (!text) return true;
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, jerr);
-    if (!j) return false;
-    if (json_is_null(j)) {
-        json_decref(j);
-        return true;
+/* ---- between the two forms ---- */
+
+/* A JSON tree as a view value in h (NULL for NULL). */
+static sl_val *from_json(sl_vheap *h, const json_t *j) {
+    if (!j) return NULL;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        sl_val *o = sl_v_obj(h, (uint32_t)json_object_size(j));
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)j, k, e) {
+            size_t kn = strlen(k);
+            o->m[o->n++] = (sl_vmember){sl_arena_strndup(&h->arena, k, kn), (uint32_t)kn, from_json(h, e)};
+        }
+        return o;
     }
-    if (json_is_object(j) && json_object_size(j) == 2 && json_object_get(j, "schema") &&
-        json_object_get(j, "payload")) {
-        json_t *s = json_object_get(j, "schema");
-        *schema = json_is_null(s) ? NULL : json_incref(s);
-        json_t *p = json_object_get(j, "payload");
-        *payload = json_is_null(p) ? NULL : json_incref(p);
-        json_decref(j);
-        return true;
+    case JSON_ARRAY: {
+        sl_val *a = sl_v_arr(h, (uint32_t)json_array_size(j));
+        size_t i;
+        json_t *e;
+        json_array_foreach(j, i, e) a->e[a->n++] = from_json(h, e);
+        return a;
     }
-    *payload = j;
-    return true;
+    case JSON_STRING: return sl_v_strn(h, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER: return sl_v_int(h, (int64_t)json_integer_value(j));
+    case JSON_REAL: return sl_v_real(h, json_real_value(j));
+    case JSON_TRUE: return sl_v_bool(h, true);
+    case JSON_FALSE: return sl_v_bool(h, false);
+    case JSON_NULL: return sl_v_null(h);
+    }
+    return NULL;
 }
 
-void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const char *value) {
-    memset(r, 0, sizeof *r);
-    r->partition = r->kafka_partition = -1;
-    r->kafka_offset = -1;
-    r->headers = json_array();
-    r->topic = sl_strdup(topic ? topic : "");
-    json_error_t jerr;
-    split(key, key ? strlen(key) : 0, &r->key_schema, &r->key, &jerr);
-    split(value, value ? strlen(value) : 0, &r->value_schema, &r->value, &jerr);
-    r->ts_ms = sl_wall_us() / 1000;
+/* A view value as a new JSON tree (NULL for NULL); lazy parts are built on the way. */
+static json_t *to_json(sl_vheap *h, sl_val *v) {
+    if (!v) return NULL;
+    switch (sl_v_kind(h, v)) {
+    case SL_V_OBJ: {
+        sl_v_force(h, v);
+        json_t *o = json_object();
+        for (uint32_t i = 0; i < v->n; i++) json_object_setn_new_nocheck(o, v->m[i].name, v->m[i].len, to_json(h, v->m[i].v));
+        return o;
+    }
+    case SL_V_ARR: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; i < v->n; i++) json_array_append_new(a, to_json(h, v->e[i]));
+        return a;
+    }
+    case SL_V_STR: return json_stringn_nocheck(v->s, v->n);
+    case SL_V_INT: return json_integer((json_int_t)v->i);
+    case SL_V_REAL: return json_real(v->d);
+    case SL_V_BOOL: return json_boolean(v->b);
+    case SL_V_NULL:
+    case SL_V_LAZY: break;
+    }
+    return json_null();
 }
 
-/* Schemas parsed once per table (change events of a table share them); see from_record. */
+/* Schemas parsed once per table (change events of a table share them); see from_record. Each entry holds
+ * the frozen view schemas and, made when a JSON-form step first needs them, their JSON twins. */
 enum { SCHEMA_CACHE = 32 };
 typedef struct schema_cache {
     sl_table *t; /* a reference: the address cannot be reused while cached */
-    json_t *key_schema, *value_schema;
+    sl_vheap heap;
+    sl_val *key_schema, *value_schema;
+    json_t *jkey_schema, *jvalue_schema;
 } schema_cache;
 
 typedef struct xcache {
@@ -233,13 +344,119 @@ typedef struct xcache {
     int n, next;
 } xcache;
 
+static void entry_clear(schema_cache *e) {
+    sl_table_unref(e->t);
+    sl_vheap_free(&e->heap);
+    json_decref(e->jkey_schema);
+    json_decref(e->jvalue_schema);
+    memset(e, 0, sizeof *e);
+}
+
 static void cache_free(xcache *c) {
-    for (int i = 0; i < c->n; i++) {
-        sl_table_unref(c->e[i].t);
-        json_decref(c->e[i].key_schema);
-        json_decref(c->e[i].value_schema);
-    }
+    for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
     c->n = c->next = 0;
+}
+
+/* The record's cache, for the two forms' schema twins (NULL for a record outside a chain). */
+static xcache *rec_cache(const sl_xrec *r) { return r->cache; }
+
+/* Schema s in JSON form: the cached twin when s is a cached schema, else a new tree. */
+static json_t *schema_to_json(sl_xrec *r, sl_val *s) {
+    xcache *c = rec_cache(r);
+    for (int i = 0; s && c && i < c->n; i++) {
+        schema_cache *e = &c->e[i];
+        if (s == e->key_schema || s == e->value_schema) {
+            json_t **twin = s == e->key_schema ? &e->jkey_schema : &e->jvalue_schema;
+            if (!*twin) *twin = to_json(&e->heap, s);
+            return json_incref(*twin);
+        }
+    }
+    return to_json(r->heap, s);
+}
+
+static sl_val *schema_to_view(sl_xrec *r, const json_t *j) {
+    xcache *c = rec_cache(r);
+    for (int i = 0; j && c && i < c->n; i++) {
+        if (j == c->e[i].jkey_schema) return c->e[i].key_schema;
+        if (j == c->e[i].jvalue_schema) return c->e[i].value_schema;
+    }
+    return from_json(r->heap, j);
+}
+
+void sl_xrec_to_json(sl_xrec *r) {
+    if (r->json_form) return;
+    r->key_schema = schema_to_json(r, r->vkey_schema);
+    r->key = to_json(r->heap, r->vkey);
+    r->value_schema = schema_to_json(r, r->vvalue_schema);
+    r->value = to_json(r->heap, r->vvalue);
+    r->headers = to_json(r->heap, r->vheaders);
+    r->vkey_schema = r->vkey = r->vvalue_schema = r->vvalue = r->vheaders = NULL;
+    r->json_form = true;
+}
+
+int sl_xrec_to_view(sl_xrec *r, char *errstr, size_t errsz) {
+    (void)errstr, (void)errsz;
+    if (!r->json_form) return 0;
+    if (!r->heap) {
+        r->own_heap = r->heap = sl_malloc(sizeof *r->heap);
+        sl_vheap_init(r->heap);
+    }
+    r->vkey_schema = schema_to_view(r, r->key_schema);
+    r->vkey = from_json(r->heap, r->key);
+    r->vvalue_schema = schema_to_view(r, r->value_schema);
+    r->vvalue = from_json(r->heap, r->value);
+    r->vheaders = r->headers ? from_json(r->heap, r->headers) : sl_v_arr(r->heap, 0);
+    json_decref(r->key_schema);
+    json_decref(r->key);
+    json_decref(r->value_schema);
+    json_decref(r->value);
+    json_decref(r->headers);
+    r->key_schema = r->key = r->value_schema = r->value = r->headers = NULL;
+    r->json_form = false;
+    return 0;
+}
+
+/* Parses converter output into the view: {"schema": s, "payload": p} gives both, anything else is a
+   schemaless payload. False (with err) when text is not JSON: a record whose own encoding cannot be read
+   back is an error, never a null (a null value would pass as a tombstone and the record would be lost). */
+static bool split(sl_vheap *h, const char *text, size_t len, sl_val **schema, sl_val **payload, char *err,
+                  size_t errsz) {
+    *schema = *payload = NULL;
+    if (!text) return true;
+    sl_val *j = sl_v_parse(h, text, len, err, errsz);
+    if (!j) return false;
+    if (j->kind == SL_V_NULL) return true;
+    if (j->kind == SL_V_OBJ && j->n == 2) {
+        sl_val *s = sl_v_get(h, j, "schema"), *p = sl_v_get(h, j, "payload");
+        if (s && p) {
+            *schema = s->kind == SL_V_NULL ? NULL : s;
+            *payload = p->kind == SL_V_NULL ? NULL : p;
+            return true;
+        }
+    }
+    *payload = j;
+    return true;
+}
+
+static void view_init(sl_xrec *r, sl_vheap *h) {
+    memset(r, 0, sizeof *r);
+    r->heap = h;
+    r->partition = r->kafka_partition = -1;
+    r->kafka_offset = -1;
+    r->vheaders = sl_v_arr(h, 0);
+}
+
+void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const char *value) {
+    sl_vheap *h = sl_malloc(sizeof *h);
+    sl_vheap_init(h);
+    view_init(r, h);
+    r->own_heap = h;
+    r->topic = sl_strdup(topic ? topic : "");
+    char err[128];
+    split(h, key, key ? strlen(key) : 0, &r->vkey_schema, &r->vkey, err, sizeof err);
+    split(h, value, value ? strlen(value) : 0, &r->vvalue_schema, &r->vvalue, err, sizeof err);
+    r->ts_ms = sl_wall_us() / 1000;
+    sl_xrec_to_json(r);
 }
 
 static bool cacheable(const sl_record *rec) {
@@ -252,29 +469,49 @@ static void own_schema(json_t **s) {
     if (*s && (*s)->refcount > 1) sl_xrec_set(s, json_deep_copy(*s));
 }
 
+/* The cache entry of rec's table: its schemas read once from the encoder's text and frozen. */
+static schema_cache *cached_schemas(xcache *cache, const sl_dbz_opts *o, const sl_record *rec, sl_buf *b) {
+    for (int i = 0; i < cache->n; i++)
+        if (cache->e[i].t == rec->table) return &cache->e[i];
+    schema_cache *e = &cache->e[cache->n < SCHEMA_CACHE ? cache->n++ : cache->next];
+    if (e->t) { /* full: the oldest entry goes */
+        entry_clear(e);
+        cache->next = (cache->next + 1) % SCHEMA_CACHE;
+    }
+    e->t = sl_table_ref(rec->table);
+    sl_vheap_init(&e->heap);
+    sl_dbz_opts so = *o;
+    so.key_schemas = so.value_schemas = true;
+    sl_val *payload;
+    char err[128];
+    sl_buf_reset(b);
+    sl_dbz_key(&so, rec, b);
+    if (split(&e->heap, b->data, b->len, &e->key_schema, &payload, err, sizeof err)) sl_v_freeze(&e->heap, e->key_schema);
+    sl_buf_reset(b);
+    sl_record full = *rec; /* a delete's tombstone still has the envelope's schema */
+    sl_dbz_value(&so, &full, b);
+    if (split(&e->heap, b->data, b->len, &e->value_schema, &payload, err, sizeof err))
+        sl_v_freeze(&e->heap, e->value_schema);
+    return e;
+}
+
 /*
- * Builds the view of a change record. Parsing the ~3 KB Connect schema of
- * every event was most of the cost of a transform chain: with a cache, the
- * schemas of a table are parsed once and each record parses only its
- * payloads (encoded without schemas) and shares the cached schemas; a
- * step that may change schemas in place (not schema_readonly) gets a copy
- * first (copy on write, sl_xchain_run).
+ * Builds the view of a change record. A data change of a table is the
+ * encoder's lazy view (sl_dbz_view: nothing encoded until a transform reads
+ * into it) with the table's schemas from the cache; other records (and
+ * pre-encoded ones) are read from their text.
  */
-static int from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone,
-                       json_error_t *jerr) {
-    memset(r, 0, sizeof *r);
+static int from_record(xcache *cache, sl_vheap *h, sl_buf *b, sl_xrec *r, const sl_dbz_opts *o,
+                       const sl_record *rec, bool tombstone, char *err, size_t errsz) {
+    view_init(r, h);
     r->src = rec;
     r->tombstone = tombstone;
-    r->partition = -1;
-    r->kafka_partition = -1;
-    r->kafka_offset = -1;
-    r->headers = json_array();
     for (int i = 0; i < rec->nheaders; i++) {
-        const sl_header *h = &rec->headers[i];
-        json_t *v = NULL;
-        if (h->value && h->is_json) v = json_loadb(h->value, h->value_len, JSON_DECODE_ANY, NULL);
-        else if (h->value) v = json_stringn(h->value, h->value_len);
-        sl_xrec_add_header(r, h->key, v);
+        const sl_header *hd = &rec->headers[i];
+        sl_val *v = NULL;
+        if (hd->value && hd->is_json) v = sl_v_parse(h, hd->value, hd->value_len, NULL, 0);
+        else if (hd->value) v = sl_v_strn(h, hd->value, hd->value_len);
+        sl_xrec_add_vheader(r, hd->key, v);
     }
     if (rec->raw) {
         r->topic = sl_strdup(rec->raw->topic ? rec->raw->topic : "");
@@ -282,51 +519,43 @@ static int from_record(xcache *cache, sl_xrec *r, const sl_dbz_opts *o, const sl
         r->kafka_partition = rec->raw->partition;
         r->kafka_offset = rec->raw->offset;
         if (rec->raw->pinned) r->partition = rec->raw->to_partition;
-        if (!split(rec->raw->key, rec->raw->key_len, &r->key_schema, &r->key, jerr)) return -1;
-        if (!tombstone && !split(rec->raw->value, rec->raw->value_len, &r->value_schema, &r->value, jerr)) return -1;
+        if (!split(h, rec->raw->key, rec->raw->key_len, &r->vkey_schema, &r->vkey, err, errsz)) return -1;
+        if (!tombstone && !split(h, rec->raw->value, rec->raw->value_len, &r->vvalue_schema, &r->vvalue, err, errsz))
+            return -1;
         return 0;
     }
     r->ts_ms = rec->ts_us > 0 ? rec->ts_us / 1000 : sl_wall_us() / 1000;
-    schema_cache *hit = NULL;
-    for (int i = 0; cache && cacheable(rec) && i < cache->n; i++)
-        if (cache->e[i].t == rec->table) hit = &cache->e[i];
-    sl_buf b;
-    sl_buf_init(&b);
+    sl_buf_reset(b);
+    r->topic = sl_strdup(sl_dbz_topic(o, rec, b));
+    if (cache && cacheable(rec)) {
+        schema_cache *e = cached_schemas(cache, o, rec, b);
+        sl_dbz_view(o, rec, h, &r->vkey, tombstone ? NULL : &r->vvalue);
+        r->vkey_schema = r->vkey ? e->key_schema : NULL;
+        r->vvalue_schema = r->vvalue ? e->value_schema : NULL;
+        return 0;
+    }
+    /* Transforms see the Connect schemas whatever the converters write (as in Kafka Connect). */
     sl_dbz_opts so = *o;
-    so.key_schemas = so.value_schemas = hit == NULL;
-    r->topic = sl_strdup(sl_dbz_topic(&so, rec, &b));
-    json_t *none = NULL;
-    sl_buf_reset(&b);
-    sl_dbz_key(&so, rec, &b);
-    bool ok = split(b.data, b.len, hit ? &none : &r->key_schema, &r->key, jerr);
-    if (ok && !tombstone) {
-        sl_buf_reset(&b);
-        sl_dbz_value(&so, rec, &b);
-        ok = split(b.data, b.len, hit ? &none : &r->value_schema, &r->value, jerr);
-    }
-    sl_buf_free(&b);
-    if (!ok) return -1;
-    if (hit) {
-        r->key_schema = r->key && hit->key_schema ? json_incref(hit->key_schema) : NULL;
-        r->value_schema = r->value && hit->value_schema ? json_incref(hit->value_schema) : NULL;
-    } else if (cache && cacheable(rec) && !tombstone && r->value_schema) {
-        schema_cache *e = &cache->e[cache->n < SCHEMA_CACHE ? cache->n++ : cache->next];
-        if (e->t) { /* full: the oldest entry goes */
-            sl_table_unref(e->t);
-            json_decref(e->key_schema);
-            json_decref(e->value_schema);
-            cache->next = (cache->next + 1) % SCHEMA_CACHE;
-        }
-        e->t = sl_table_ref(rec->table);
-        e->key_schema = r->key_schema ? json_deep_copy(r->key_schema) : NULL;
-        e->value_schema = json_deep_copy(r->value_schema);
-    }
-    return 0;
+    so.key_schemas = so.value_schemas = true;
+    sl_buf_reset(b);
+    sl_dbz_key(&so, rec, b);
+    if (!split(h, b->data, b->len, &r->vkey_schema, &r->vkey, err, errsz)) return -1;
+    if (tombstone) return 0;
+    sl_buf_reset(b);
+    sl_dbz_value(&so, rec, b);
+    return split(h, b->data, b->len, &r->vvalue_schema, &r->vvalue, err, errsz) ? 0 : -1;
 }
 
 void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone) {
-    json_error_t jerr;
-    from_record(NULL, r, o, rec, tombstone, &jerr);
+    sl_vheap *h = sl_malloc(sizeof *h);
+    sl_vheap_init(h);
+    sl_buf b;
+    sl_buf_init(&b);
+    char err[128];
+    from_record(NULL, h, &b, r, o, rec, tombstone, err, sizeof err);
+    r->own_heap = h;
+    sl_buf_free(&b);
+    sl_xrec_to_json(r);
 }
 
 /* ---- the chain ---- */
@@ -352,6 +581,7 @@ struct sl_xchain {
     int np;
     sl_buf buf;
     xcache cache;
+    sl_vheap heap; /* the view of the record being transformed (reset per record) */
 };
 
 typedef struct step_conf {
@@ -428,6 +658,7 @@ void sl_xchain_free(sl_xchain *x) {
     sl_free(x->preds);
     sl_buf_free(&x->buf);
     cache_free(&x->cache);
+    sl_vheap_free(&x->heap);
     sl_free(x);
 }
 
@@ -451,6 +682,7 @@ sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) 
     int before = errs->n;
     sl_xchain *x = sl_calloc(1, sizeof *x);
     sl_buf_init(&x->buf);
+    sl_vheap_init(&x->heap);
     char allowed[2048], prefix[256];
 
     /* predicates first: transforms refer to them */
@@ -512,7 +744,8 @@ sl_xchain *sl_xchain_new(sl_config *cfg, const char *transforms, sl_errs *errs) 
     return x;
 }
 
-int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
+/* Runs the steps on r, converting it between the two forms as each step needs. */
+static int run_steps(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
     for (int i = 0; i < x->n; i++) {
         xstep *s = &x->steps[i];
         if (s->pred >= 0) {
@@ -520,12 +753,22 @@ int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
             bool hit = p->ops->test(p->state, r);
             if (hit == s->negate) continue;
         }
-        if (!s->ops->schema_readonly) {
-            own_schema(&r->key_schema);
-            own_schema(&r->value_schema);
-        }
+        bool view = s->ops->apply_v != NULL;
         char err[768] = "";
-        int rc = s->ops->apply(s->state, r, err, sizeof err);
+        if (view) {
+            if (sl_xrec_to_view(r, err, sizeof err) < 0) {
+                snprintf(errstr, errsz, "transform %s (%s) failed on a record of topic %s: %s", s->name,
+                         s->ops->name, r->topic ? r->topic : "?", err);
+                return SL_X_ERROR;
+            }
+        } else if (!s->ops->any_form) {
+            sl_xrec_to_json(r);
+            if (!s->ops->schema_readonly) {
+                own_schema(&r->key_schema);
+                own_schema(&r->value_schema);
+            }
+        }
+        int rc = view ? s->ops->apply_v(s->state, r, err, sizeof err) : s->ops->apply(s->state, r, err, sizeof err);
         if (rc == SL_X_ERROR) {
             snprintf(errstr, errsz, "transform %s (%s) failed on a record of topic %s: %s", s->name, s->ops->name,
                      r->topic ? r->topic : "?", err[0] ? err : "no reason given");
@@ -536,13 +779,93 @@ int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
     return SL_X_KEEP;
 }
 
+int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
+    int rc = run_steps(x, r, errstr, errsz);
+    sl_xrec_to_json(r);
+    return rc;
+}
+
 void sl_xchain_durable(sl_xchain *x) {
     for (int i = 0; x && i < x->n; i++)
         if (x->steps[i].ops->durable && x->steps[i].state) x->steps[i].ops->durable(x->steps[i].state);
 }
 
+/* Key or value of r in the converter's form (schema: with {"schema","payload"}) into the arena; NULL for
+ * none. Either form. */
+static const char *emit(sl_xchain *x, sl_arena *a, const sl_xrec *r, bool key, bool schemas, uint32_t *len) {
+    sl_buf *b = &x->buf;
+    sl_buf_reset(b);
+    if (r->json_form) {
+        const json_t *v = key ? r->key : r->value, *s = key ? r->key_schema : r->value_schema;
+        if (!v || json_is_null(v)) return NULL;
+        if (schemas && s) {
+            sl_buf_puts(b, "{\"schema\":");
+            sl_json_put(b, s);
+            sl_buf_puts(b, ",\"payload\":");
+            sl_json_put(b, v);
+            sl_buf_putc(b, '}');
+        } else {
+            sl_json_put(b, v);
+        }
+    } else {
+        sl_val *v = key ? r->vkey : r->vvalue, *s = key ? r->vkey_schema : r->vvalue_schema;
+        if (sl_v_is_null(r->heap, v)) return NULL;
+        if (schemas && s) {
+            sl_buf_puts(b, "{\"schema\":");
+            sl_v_put_json(b, s);
+            sl_buf_puts(b, ",\"payload\":");
+            sl_v_put_json(b, v);
+            sl_buf_putc(b, '}');
+        } else {
+            sl_v_put_json(b, v);
+        }
+    }
+    *len = (uint32_t)b->len;
+    return sl_arena_strndup(a, b->data, b->len);
+}
+
+/* Header i of r (either form): its name, and its value as a string or as JSON text (is_json). */
+static void emit_header(sl_xchain *x, sl_arena *a, sl_xrec *r, size_t i, sl_header *oh) {
+    const char *k;
+    size_t kn;
+    oh->is_json = false;
+    oh->value = NULL, oh->value_len = 0;
+    if (r->json_form) {
+        json_t *h = json_array_get(r->headers, i);
+        json_t *v = json_object_get(h, "value");
+        k = json_string_value(json_object_get(h, "key"));
+        kn = k ? strlen(k) : 0;
+        if (v && json_is_string(v)) {
+            oh->value = sl_arena_strndup(a, json_string_value(v), json_string_length(v));
+            oh->value_len = (uint32_t)json_string_length(v);
+        } else if (v && !json_is_null(v)) {
+            sl_buf_reset(&x->buf);
+            sl_json_put(&x->buf, v);
+            oh->is_json = true;
+        }
+    } else {
+        sl_val *h = r->vheaders->e[i];
+        sl_val *v = sl_v_get(r->heap, h, "value");
+        k = sl_v_strval(r->heap, sl_v_get(r->heap, h, "key"), &kn);
+        sl_vkind kind = sl_v_kind(r->heap, v);
+        if (kind == SL_V_STR) {
+            oh->value = sl_arena_strndup(a, v->s, v->n);
+            oh->value_len = v->n;
+        } else if (kind != SL_V_NULL) {
+            sl_buf_reset(&x->buf);
+            sl_v_put_json(&x->buf, v);
+            oh->is_json = true;
+        }
+    }
+    oh->key = sl_arena_strndup(a, k ? k : "", k ? kn : 0);
+    if (oh->is_json) {
+        oh->value = sl_arena_strndup(a, x->buf.data, x->buf.len);
+        oh->value_len = (uint32_t)x->buf.len;
+    }
+}
+
 /* Stores the transformed record r as a pre-encoded record in b's arena. */
-static void store(sl_xchain *x, const sl_dbz_opts *o, sl_batch *b, sl_record *out, const sl_xrec *r) {
+static void store(sl_xchain *x, const sl_dbz_opts *o, sl_batch *b, sl_record *out, sl_xrec *r) {
     sl_arena *a = &b->arena;
     *out = *r->src;
     out->table = NULL;
@@ -555,42 +878,13 @@ static void store(sl_xchain *x, const sl_dbz_opts *o, sl_batch *b, sl_record *ou
     raw->ts_ms = r->ts_ms;
     raw->pinned = r->partition >= 0;
     raw->to_partition = r->partition;
-    if (r->key && !json_is_null(r->key)) {
-        char *k = sl_xrec_encode(r->key_schema, r->key, o->key_schemas);
-        raw->key_len = (uint32_t)strlen(k);
-        raw->key = sl_arena_strndup(a, k, raw->key_len);
-        sl_free(k);
-    }
-    if (r->value && !json_is_null(r->value)) {
-        char *v = sl_xrec_encode(r->value_schema, r->value, o->value_schemas);
-        raw->value_len = (uint32_t)strlen(v);
-        raw->value = sl_arena_strndup(a, v, raw->value_len);
-        sl_free(v);
-    }
+    raw->key = emit(x, a, r, true, o->key_schemas, &raw->key_len);
+    raw->value = emit(x, a, r, false, o->value_schemas, &raw->value_len);
     out->raw = raw;
-    size_t nh = json_array_size(r->headers);
+    size_t nh = r->json_form ? json_array_size(r->headers) : r->vheaders->n;
     out->nheaders = (int)nh;
     out->headers = nh ? sl_arena_alloc(a, nh * sizeof *out->headers) : NULL;
-    for (size_t i = 0; i < nh; i++) {
-        json_t *h = json_array_get(r->headers, i);
-        const char *k = json_string_value(json_object_get(h, "key"));
-        json_t *v = json_object_get(h, "value");
-        sl_header *oh = &out->headers[i];
-        oh->key = sl_arena_strndup(a, k ? k : "", k ? strlen(k) : 0);
-        oh->is_json = false;
-        if (!v || json_is_null(v)) {
-            oh->value = NULL, oh->value_len = 0;
-        } else if (json_is_string(v)) {
-            oh->value = sl_arena_strndup(a, json_string_value(v), json_string_length(v));
-            oh->value_len = (uint32_t)json_string_length(v);
-        } else {
-            sl_buf_reset(&x->buf);
-            sl_json_put(&x->buf, v);
-            oh->value = sl_arena_strndup(a, x->buf.data, x->buf.len);
-            oh->value_len = (uint32_t)x->buf.len;
-            oh->is_json = true;
-        }
-    }
+    for (size_t i = 0; i < nh; i++) emit_header(x, a, r, i, &out->headers[i]);
 }
 
 int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, sl_xfail_fn fail, void *arg,
@@ -605,13 +899,15 @@ int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batc
         bool tomb = tombstones && !rec->raw && rec->op == SL_OP_DELETE && rec->table; /* keyed or not, as Debezium */
         for (int k = 0; k < (tomb ? 2 : 1); k++) {
             sl_xrec r;
-            json_error_t jerr;
             int rc = SL_X_ERROR;
-            char why[1024];
-            if (from_record(&x->cache, &r, o, rec, k == 1, &jerr) < 0)
-                snprintf(why, sizeof why, "the record's JSON could not be read back (%s at byte %d)", jerr.text,
-                         jerr.position);
-            else rc = sl_xchain_run(x, &r, why, sizeof why);
+            char why[1024], err[128];
+            sl_vheap_reset(&x->heap);
+            if (from_record(&x->cache, &x->heap, &x->buf, &r, o, rec, k == 1, err, sizeof err) < 0) {
+                snprintf(why, sizeof why, "the record's JSON could not be read back (%s)", err);
+            } else {
+                r.cache = &x->cache;
+                rc = run_steps(x, &r, why, sizeof why);
+            }
             if (rc == SL_X_KEEP) store(x, o, b, &outv[nout++], &r);
             else if (rc == SL_X_DROP) dropped++;
             sl_xrec_clear(&r);

@@ -25,23 +25,42 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "core/conf.h"
+#include "core/val.h"
 #include "core/record.h"
 #include "format/dbz_json.h"
 #include "util/buf.h"
 
 /*
- * One record as transforms see it. Every json_t is owned by the record (a
- * transform that replaces one decrefs the old); schemas may be shared with
- * other records of the table, except while a step that is not
- * schema_readonly runs (it gets private copies). A schema is NULL when the
- * part is schemaless (converter schemas off, or a transform dropped it); the
- * value is NULL for a tombstone, the key NULL for a record without a key.
+ * One record as transforms see it, in one of two forms:
+ *
+ * - the view (sl_val values in r->heap: vkey, vvalue, their schemas and
+ *   vheaders), which the chain builds from the batch's cells without
+ *   encoding anything (format/dbz_json.h sl_dbz_view) and which the
+ *   emitter writes out; a transform type with apply_v works on it;
+ * - JSON trees (jansson: key, value, their schemas and headers), for a
+ *   transform type with apply; the chain converts the record when a step
+ *   needs the other form, so a chain of view steps never builds a tree.
+ *
+ * Only the fields of the current form are set (json_form tells which). In
+ * the view, schemas are frozen values shared with the chain's per-table
+ * cache (sl_v_thaw before changing one, one level at a time); payloads
+ * belong to the record. In JSON form every json_t is owned by the record
+ * (a transform that replaces one decrefs the old), and schemas may be
+ * shared, except while a step that is not schema_readonly runs (it gets
+ * private copies). A schema is NULL when the part is schemaless (converter
+ * schemas off, or a transform dropped it); the value is NULL for a
+ * tombstone, the key NULL for a record without a key.
  */
 typedef struct sl_xrec {
     char *topic;              /* owned (sl_strdup) */
+    bool json_form;           /* the JSON fields hold the record, else the view fields */
     json_t *key_schema, *key;
     json_t *value_schema, *value;
-    json_t *headers;          /* array of {"key": name, "value": JSON value or null}; never NULL */
+    json_t *headers;          /* array of {"key": name, "value": JSON value or null}; never NULL in JSON form */
+    sl_val *vkey_schema, *vkey;
+    sl_val *vvalue_schema, *vvalue;
+    sl_val *vheaders;         /* array of {"key": name, "value": value or null}; never NULL in the view */
+    sl_vheap *heap;           /* where the view's values live */
     int64_t ts_ms;            /* the record's timestamp (source commit time, or the Kafka message's) */
     int32_t partition;        /* target partition, -1: chosen by the sink from the key */
     /* Read-only context */
@@ -49,14 +68,25 @@ typedef struct sl_xrec {
     bool tombstone;           /* the tombstone that follows a delete */
     int32_t kafka_partition;  /* Kafka source: where it was read (-1 otherwise) */
     int64_t kafka_offset;
+    sl_vheap *own_heap;       /* the heap when the record made its own (single-record entry points) */
+    void *cache;              /* private: the chain's schema cache (schemas shared by both forms) */
 } sl_xrec;
 
 /* Replaces a field: decrefs *slot and stores v (a new reference is taken over). */
 void sl_xrec_set(json_t **slot, json_t *v);
 /* Sets the topic (copied). */
 void sl_xrec_set_topic(sl_xrec *r, const char *topic);
-/* Appends a header (value: a new reference, NULL for a null header). */
+/* Appends a header (value: a new reference, NULL for a null header). JSON form. */
 void sl_xrec_add_header(sl_xrec *r, const char *key, json_t *value);
+/* Appends a header (value in r->heap, NULL for a null header). View form. */
+void sl_xrec_add_vheader(sl_xrec *r, const char *key, sl_val *value);
+/* Either form: the value is null (a tombstone); header `name` exists. */
+bool sl_xrec_value_is_null(const sl_xrec *r);
+bool sl_xrec_has_header(const sl_xrec *r, const char *name);
+/* Puts r in the view / in JSON form (no-op when it is). to_view: 0, or -1 with errstr when a JSON value
+ * cannot be read (a bug, not data). */
+int sl_xrec_to_view(sl_xrec *r, char *errstr, size_t errsz);
+void sl_xrec_to_json(sl_xrec *r);
 
 /* Result of a transform or a whole chain on one record. */
 enum { SL_X_KEEP = 1, SL_X_DROP = 0, SL_X_ERROR = -1 };
@@ -83,6 +113,10 @@ typedef struct sl_xform_ops {
      * sl_xrec_set). Otherwise the chain gives the step private copies of schemas that are shared
      * (parsed once per table and shared by its records: copy on write). */
     bool schema_readonly;
+    /* True when apply reads and writes only topic, partition and ts_ms: it runs on either form. */
+    bool any_form;
+    /* apply on the view (r->json_form is false); a type has apply or apply_v. */
+    int (*apply_v)(void *state, sl_xrec *r, char *errstr, size_t errsz);
 } sl_xform_ops;
 
 /* A predicate type (predicates.<name>.type). */
@@ -93,6 +127,7 @@ typedef struct sl_xpred_ops {
     const sl_prop *props;
     size_t settings_size;
     void *(*init)(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs);
+    /* Reads r through topic, ts_ms and the either-form helpers (sl_xrec_value_is_null, sl_xrec_has_header). */
     bool (*test)(void *state, const sl_xrec *r);
     void (*free)(void *state);
 } sl_xpred_ops;
@@ -142,7 +177,7 @@ void sl_xchain_durable(sl_xchain *x);
 void sl_xrec_from_record(sl_xrec *r, const sl_dbz_opts *o, const sl_record *rec, bool tombstone);
 /* Fills r from converter output (JSON text: {"schema","payload"} or a bare payload; NULL: null); src is NULL. */
 void sl_xrec_from_text(sl_xrec *r, const char *topic, const char *key, const char *value);
-/* Runs the chain on one record: SL_X_KEEP, SL_X_DROP or SL_X_ERROR. */
+/* Runs the chain on one record: SL_X_KEEP, SL_X_DROP or SL_X_ERROR; r ends in JSON form. */
 int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz);
 void sl_xrec_clear(sl_xrec *r);
 /* Key or value as the JsonConverter writes it: {"schema":..,"payload":..} when schemas and a schema
@@ -162,6 +197,12 @@ void sl_schema_del_field(json_t *s, const char *name);
 void sl_schema_put_field(json_t *s, const char *name, json_t *fs);
 /* A new primitive field schema {"type": type, "optional": optional} (name/version/params may be added). */
 json_t *sl_schema_prim(const char *type, bool optional);
+/* The view's schema helpers, as the JSON ones above (s thawed by the caller before a change). */
+sl_val *sl_vschema_field(sl_vheap *h, sl_val *s, const char *name);
+void sl_vschema_del_field(sl_vheap *h, sl_val *s, const char *name);
+/* fs: not frozen (it gets a "field" member). */
+void sl_vschema_put_field(sl_vheap *h, sl_val *s, const char *name, sl_val *fs);
+sl_val *sl_vschema_prim(sl_vheap *h, const char *type, bool optional);
 /* Appends v as compact JSON (object keys in their order; doubles in the shortest form that reads back
  * the same, as Java prints them). NULL writes null. */
 void sl_json_put(sl_buf *out, const json_t *v);

@@ -29,6 +29,7 @@ static void setup(void) {
     sl_xrec_add_header(&recs[0], "nul", NULL);
     sl_xrec_from_text(&recs[1], "inv.public.orders", "{\"id\":7}", NULL);
     sl_xrec_from_text(&recs[2], "__debezium-heartbeat.inv", NULL, "{\"ts_ms\":1700000000999}");
+    for (int i = 0; i < 3; i++) sl_xrec_to_view(&recs[i], NULL, 0);
     ready = true;
 }
 

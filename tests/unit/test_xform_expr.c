@@ -52,6 +52,7 @@ static const char *ev_on(const char *expr, const char *key, const char *value) {
     sl_xrec_add_header(&r, "h1", json_string("one"));
     sl_xrec_add_header(&r, "n", json_integer(3));
     sl_xrec_add_header(&r, "h1", json_string("last"));
+    sl_xrec_to_view(&r, err, sizeof err);
     sl_expr_val v;
     if (sl_expr_eval(e, &r, &v, err, sizeof err) < 0) {
         snprintf(out, sizeof out, "eval: %s", err);
