@@ -318,7 +318,7 @@ void sl_v_put_json(sl_buf *out, const sl_val *v) {
 
 /* ---- JSON in ---- */
 
-enum { MAX_DEPTH = 2048 };
+enum { MAX_DEPTH = 2048 }; /* levels of nesting, as jansson */
 
 typedef struct parser {
     sl_vheap *h;
@@ -494,7 +494,7 @@ static bool lit(parser *ps, const char *w, size_t n) {
 }
 
 static sl_val *value(parser *ps, int depth) {
-    if (depth > MAX_DEPTH) {
+    if (depth >= MAX_DEPTH) {
         ps->err = "too deeply nested";
         return NULL;
     }
