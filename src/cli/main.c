@@ -118,7 +118,8 @@ static int cmd_run(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < argc; i++, started++) {
         if (sl_connector_start(cs[i], err, sizeof err) < 0) {
-            SL_ERR("sluice", "connector %s failed to start: %s", sl_connector_name(cs[i]), err);
+            SL_ERR("sluice", "connector %s failed to start: %s (code=%s)", sl_connector_name(cs[i]), err,
+                   sl_err_name(sl_connector_error_code(cs[i])));
             rc = 1;
             break; /* not counted as started: nothing to wait for */
         }
@@ -133,7 +134,8 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < started; i++) sl_connector_stop(cs[i]);
     for (int i = 0; i < started; i++) {
         if (sl_connector_wait(cs[i], err, sizeof err) < 0) {
-            SL_ERR("sluice", "connector %s failed: %s", sl_connector_name(cs[i]), err);
+            SL_ERR("sluice", "connector %s failed: %s (code=%s)", sl_connector_name(cs[i]), err,
+                   sl_err_name(sl_connector_error_code(cs[i])));
             rc = 1;
         } else {
             SL_INFO("sluice", "connector %s stopped cleanly", sl_connector_name(cs[i]));

@@ -59,15 +59,12 @@ const char *sl_ctx_stored_offset(sl_ctx *x) {
     return c->stored_offset;
 }
 
-void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
+void sl_ctx_fail_err(sl_ctx *x, const sl_err *e) {
     sl_ctx *c = x;
     pthread_mutex_lock(&c->err_lock);
-    if (!atomic_load(&c->failed)) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err, sizeof c->err, fmt, ap);
-        va_end(ap);
-        sl_log_redact(c->err);
+    if (!atomic_load(&c->failed)) { /* the first failure is the cause; what follows is its consequence */
+        c->err = *e;
+        sl_log_redact(c->err.msg);
         c->err_ms = sl_wall_us() / 1000;
         atomic_store(&c->failed, 1);
     }
@@ -76,17 +73,118 @@ void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
     if (c->q) sl_queue_close(c->q);
 }
 
-void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
-    sl_ctx *c = x;
-    pthread_mutex_lock(&c->err_lock);
+void sl_ctx_fail_code(sl_ctx *x, sl_err_code code, const char *fmt, ...) {
+    sl_err e;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->retry_err, sizeof c->retry_err, fmt, ap);
+    sl_err_vset(&e, code, fmt, ap);
     va_end(ap);
-    sl_log_redact(c->retry_err);
+    sl_ctx_fail_err(x, &e);
+}
+
+void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) {
+    sl_err e;
+    va_list ap;
+    va_start(ap, fmt);
+    sl_err_vset(&e, SL_E_INTERNAL, fmt, ap);
+    va_end(ap);
+    sl_ctx_fail_err(x, &e);
+}
+
+void sl_ctx_retry_err(sl_ctx *x, const sl_err *e) {
+    sl_ctx *c = x;
+    pthread_mutex_lock(&c->err_lock);
+    c->retry_err = *e;
+    c->retry_err.retriable = true; /* whatever its code's default: the runtime retries it */
+    sl_log_redact(c->retry_err.msg);
     c->err_ms = sl_wall_us() / 1000;
     pthread_mutex_unlock(&c->err_lock);
 }
+
+void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) {
+    sl_err e;
+    va_list ap;
+    va_start(ap, fmt);
+    sl_err_vset(&e, SL_E_CONNECT, fmt, ap);
+    va_end(ap);
+    sl_ctx_retry_err(x, &e);
+}
+
+int sl_ctx_raise(sl_ctx *x, const sl_err *e) {
+    if (e->retriable) {
+        sl_ctx_retry_err(x, e);
+        return SL_RETRY;
+    }
+    sl_ctx_fail_err(x, e);
+    return -1;
+}
+
+int sl_ctx_raisef(sl_ctx *x, sl_err_code code, const char *fmt, ...) {
+    sl_err e;
+    va_list ap;
+    va_start(ap, fmt);
+    sl_err_vset(&e, code, fmt, ap);
+    va_end(ap);
+    return sl_ctx_raise(x, &e);
+}
+
+/* What sl_ctx_error_code named on this thread: it travels beside the errstr of the same call. */
+static _Thread_local sl_err_code call_code;
+
+int sl_ctx_error_code(sl_ctx *x, sl_err_code code) {
+    (void)x; /* the code belongs to the call this thread is making for x */
+    call_code = code;
+    return sl_err_code_retriable(code) ? SL_RETRY : -1;
+}
+
+sl_err_code sl_ctx_take_error_code(void) {
+    sl_err_code code = call_code;
+    call_code = SL_E_NONE;
+    return code;
+}
+
+/* ---- the source's lifecycle ---- */
+
+static const char *const state_names[] = {
+#define SL_SRC_NAME(st, name) name,
+    SL_SRC_STATES(SL_SRC_NAME)
+#undef SL_SRC_NAME
+};
+
+const char *sl_src_state_name(sl_src_state st) {
+    return (unsigned)st < (unsigned)SL_SRC__COUNT ? state_names[st] : "?";
+}
+
+bool sl_src_state_allowed(sl_src_state from, sl_src_state to) {
+#define B(st) (1u << SL_SRC_##st)
+    static const unsigned next[SL_SRC__COUNT] = {
+        [SL_SRC_STOPPED] = B(OPENING),
+        [SL_SRC_OPENING] = B(SNAPSHOTTING) | B(STREAMING) | B(RECONNECTING) | B(PAUSED) | B(STOPPING) |
+                           B(STOPPED) | B(FAILED),
+        [SL_SRC_SNAPSHOTTING] = B(STREAMING) | B(RECONNECTING) | B(PAUSED) | B(STOPPING) | B(FAILED),
+        [SL_SRC_STREAMING] = B(SNAPSHOTTING) | B(RECONNECTING) | B(PAUSED) | B(STOPPING) | B(FAILED),
+        [SL_SRC_RECONNECTING] = B(OPENING) | B(STOPPED) | B(FAILED),
+        [SL_SRC_PAUSED] = B(OPENING) | B(STOPPED) | B(FAILED),
+        [SL_SRC_STOPPING] = B(STOPPED) | B(FAILED),
+        [SL_SRC_FAILED] = 0, /* a failed connector is replaced, not reopened */
+    };
+#undef B
+    if ((unsigned)from >= (unsigned)SL_SRC__COUNT || (unsigned)to >= (unsigned)SL_SRC__COUNT) return false;
+    return from == to || (next[from] & (1u << to)) != 0;
+}
+
+bool sl_ctx_set_source_state(sl_ctx *x, sl_src_state st) {
+    int cur = atomic_load(&x->src_state);
+    do {
+        if (!sl_src_state_allowed((sl_src_state)cur, st)) return false;
+    } while (!atomic_compare_exchange_weak(&x->src_state, &cur, (int)st));
+    if (cur != (int)st)
+        SL_DEBUG("connector", "source %s -> %s connector=%s", sl_src_state_name((sl_src_state)cur),
+                 sl_src_state_name(st), x->name ? x->name : "");
+    return true;
+}
+
+sl_src_state sl_ctx_source_state(const sl_ctx *x) { return (sl_src_state)atomic_load(&x->src_state); }
 
 int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
     sl_ctx *c = x;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/conf.h"
+#include "core/err.h"
 #include "core/plugin.h"
 #include "format/dbz_json.h"
 #include "kafka/kclient.h"
@@ -104,10 +105,61 @@ bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms);
 int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b);
 /* Newest offset_seq that is durable in the sink and stored. Any thread. */
 uint64_t sl_ctx_committed_seq(const sl_ctx *x);
-/* Source thread: records why run() returns SL_RETRY (logged by the runtime). */
+/*
+ * Failures (core/err.h). A source's run() raises what went wrong with sl_ctx_raise, whose answer it returns:
+ * SL_RETRY for a retriable error (the runtime closes the source and opens it again after a pause), -1 for any
+ * other (the connector stops). open() and a sink's write/flush/commit put the message in errstr as ever and
+ * name its kind with sl_ctx_error_code. The runtime keeps the newest failure and retry reason with their codes
+ * (REST status, metrics, the worker's log line).
+ */
+/* Source thread, in run(): records e; returns SL_RETRY when e->retriable (e becomes the retry reason), else
+ * -1 after failing the connector as sl_ctx_fail_err. */
+int sl_ctx_raise(sl_ctx *x, const sl_err *e);
+/* sl_ctx_raise of an error of kind code (its default retriable flag) with that message. */
+int sl_ctx_raisef(sl_ctx *x, sl_err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records e as the failure reason and stops the connector, whether e is retriable or not. Any thread. */
+void sl_ctx_fail_err(sl_ctx *x, const sl_err *e);
+void sl_ctx_fail_code(sl_ctx *x, sl_err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Source thread: records why run() returns SL_RETRY, a lost connection (SL_E_CONNECT). */
 void sl_ctx_retry(sl_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Records the failure reason and stops the connector. Any thread. */
+/* sl_ctx_fail_code with SL_E_INTERNAL: a failure its raiser does not classify. Any thread. */
 void sl_ctx_fail(sl_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* open(), or a sink's write/flush/commit, at a failure whose message is in errstr: names its kind for the runtime,
+ * on the calling thread (the runtime reads it right after the call, as errno). Returns what open() returns for
+ * it: SL_RETRY when the code is retriable by default, else -1 (write/flush/commit return -1 either way: a sink
+ * failure stops the connector, whose restart the worker's policy decides). */
+int sl_ctx_error_code(sl_ctx *x, sl_err_code code);
+
+/*
+ * The source's lifecycle, kept in the context: set by the runtime and the source at each transition, read
+ * by anyone (atomic). STOPPED -> OPENING at start; the source moves on to SNAPSHOTTING and STREAMING (back to
+ * SNAPSHOTTING when it must copy again); the runtime sets RECONNECTING after a retriable error (then OPENING
+ * again), PAUSED while paused, STOPPING when run() ended, and STOPPED or FAILED once the source is closed for
+ * good. A source closed while RECONNECTING or PAUSED keeps what it holds at the server (a PostgreSQL slot).
+ * sl_src_state_allowed is the table of transitions; a change it does not allow is refused (returns false):
+ * e.g. a source that reaches STREAMING after the runtime saw its run() end.
+ */
+#define SL_SRC_STATES(X)                                                                                          \
+    X(STOPPED, "stopped")           /* not started yet, or closed after a clean stop */                          \
+    X(OPENING, "opening")           /* open() runs: connecting, checking, planning the start */                  \
+    X(SNAPSHOTTING, "snapshotting") /* copying the existing rows or documents */                                \
+    X(STREAMING, "streaming")       /* reading changes */                                                       \
+    X(RECONNECTING, "reconnecting") /* run() or a reopen asked for a retry: waiting to open again */            \
+    X(PAUSED, "paused")             /* closed while the connector is paused */                                  \
+    X(STOPPING, "stopping")         /* run() ended: the sink drains, then the source is closed */               \
+    X(FAILED, "failed")             /* closed after the connector failed */
+typedef enum {
+#define SL_SRC_ENUM(st, name) SL_SRC_##st,
+    SL_SRC_STATES(SL_SRC_ENUM)
+#undef SL_SRC_ENUM
+    SL_SRC__COUNT
+} sl_src_state;
+const char *sl_src_state_name(sl_src_state st);
+/* Whether a source may go from one state to the other (staying is always allowed). */
+bool sl_src_state_allowed(sl_src_state from, sl_src_state to);
+/* Moves x's source to st when the table allows it; false (and no change) otherwise. Any thread. */
+bool sl_ctx_set_source_state(sl_ctx *x, sl_src_state st);
+sl_src_state sl_ctx_source_state(const sl_ctx *x);
 /* Counters for status and metrics. */
 typedef struct sl_ctx_stats {
     uint64_t records_read, records_written, batches_written, offsets_committed;

@@ -39,13 +39,19 @@ struct sl_ctx {
     int nsnap;
     bool eos;                /* records and offsets commit together through the sink's commit */
     _Atomic int own_heartbeats; /* the source writes its own heartbeat records (mongo-kafka's) */
+    _Atomic int src_state;   /* sl_src_state */
     pthread_mutex_t err_lock;
-    char err[1024];
-    char retry_err[1024];
+    sl_err err;              /* the failure (when failed) */
+    sl_err retry_err;        /* the newest reason for a retry */
     int64_t err_ms;          /* wall time of the newest err or retry_err */
 };
 
 /* Marks the calling thread as x's source thread (sl_ctx_stopping while paused, sl_ctx_dbz's copy). */
 void sl_ctx_enter_source_thread(const sl_ctx *x);
+/* The code that the plugin call this thread made last named with sl_ctx_error_code (SL_E_NONE: none); clears it.
+ * The runtime clears it before an open/write/flush/commit and takes it after one that failed. */
+sl_err_code sl_ctx_take_error_code(void);
+/* Records e as the retry reason (the runtime's reconnect loop). */
+void sl_ctx_retry_err(sl_ctx *x, const sl_err *e);
 
 #endif

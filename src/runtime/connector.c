@@ -130,6 +130,7 @@ struct sl_connector {
     _Atomic int threads_done;
     bool started;
     sl_kafka_dlq *dlq;       /* errors.deadletterqueue.topic.name, opened at the first failed record */
+    sl_err_code rec_fail_code; /* sink thread: why the last record_failed returned -1 */
 };
 
 static void warn_key(const char *key, void *arg) {
@@ -286,11 +287,30 @@ const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->ctx.co
 
 /* ---- threads ---- */
 
+/* Opens the source (state OPENING); 0, or -1 with e: the plugin's message and the code it named, retriable
+ * by that code (by SL_RETRY when it named none, SL_E_CONNECT then, else SL_E_INTERNAL). */
+static int open_source(sl_connector *c, sl_err *e) {
+    sl_err_clear(e);
+    sl_ctx_set_source_state(&c->ctx, SL_SRC_OPENING);
+    sl_ctx_take_error_code();
+    int rc = c->ctx.src_ops->open(&c->src, c->src_settings, &c->ctx, e->msg, sizeof e->msg);
+    sl_err_code code = sl_ctx_take_error_code();
+    if (rc == 0) return 0;
+    if (code == SL_E_NONE) {
+        e->code = rc == SL_RETRY ? SL_E_CONNECT : SL_E_INTERNAL;
+        e->retriable = rc == SL_RETRY;
+    } else {
+        e->code = code;
+        e->retriable = sl_err_code_retriable(code);
+    }
+    return -1;
+}
+
 /* Source thread, around a reopen: the source sees a copy of the published encoder options, and what it
  * writes there is not taken over (the sink thread reads the published ones meanwhile). */
-static int reopen(sl_connector *c, char *err, size_t errsz) {
+static int reopen(sl_connector *c, sl_err *e) {
     memcpy(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz); /* with its padding: compared bytewise below */
-    int rc = c->ctx.src_ops->open(&c->src, c->src_settings, &c->ctx, err, errsz);
+    int rc = open_source(c, e);
     if (rc == 0 && memcmp(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz) != 0)
         SL_WARN("connector", "connector=%s: the source changed its encoder options on reopen; the ones of its "
                 "start stay in force", c->ctx.name);
@@ -303,18 +323,21 @@ static int reopen(sl_connector *c, char *err, size_t errsz) {
  * (sl_ctx_emit), so a source that opens but fails again before reading
  * anything still runs into errors.max.retries. */
 static int reopen_source(sl_connector *c) {
-    char err[1024];
+    sl_err e;
     for (;;) {
+        sl_ctx_set_source_state(&c->ctx, SL_SRC_RECONNECTING);
         int64_t attempt = ++c->ctx.retries;
         pthread_mutex_lock(&c->ctx.err_lock);
-        snprintf(err, sizeof err, "%s", c->ctx.retry_err);
+        e = c->ctx.retry_err;
         pthread_mutex_unlock(&c->ctx.err_lock);
         if (c->ctx.core.max_retries >= 0 && attempt > c->ctx.core.max_retries) {
-            sl_ctx_fail(&c->ctx, "%s (gave up after %lld retries: errors.max.retries)", err, (long long)attempt - 1);
+            sl_ctx_fail_code(&c->ctx, e.code != SL_E_NONE ? e.code : SL_E_CONNECT, "%s (gave up after %lld retries: errors.max.retries)", e.msg,
+                             (long long)attempt - 1);
             return -1;
         }
-        SL_WARN("connector", "source connection lost, reconnecting connector=%s attempt=%lld wait_ms=%lld error=%s",
-                c->ctx.name, (long long)attempt, (long long)c->ctx.core.retry_wait_ms, err);
+        SL_WARN("connector", "source connection lost, reconnecting connector=%s attempt=%lld wait_ms=%lld code=%s "
+                "error=%s", c->ctx.name, (long long)attempt, (long long)c->ctx.core.retry_wait_ms,
+                sl_err_name(e.code), e.msg);
         sl_sleep_ms(c->ctx.core.retry_wait_ms, (volatile int *)&c->ctx.stop);
         if (atomic_load(&c->ctx.stop)) return -1;
         c->ctx.src_ops->close(c->src);
@@ -323,25 +346,25 @@ static int reopen_source(sl_connector *c) {
         sl_free(c->ctx.stored_offset);
         c->ctx.stored_offset = c->ctx.resume_offset ? sl_strdup(c->ctx.resume_offset) : NULL;
         c->ctx.stored_loaded = c->ctx.resume_offset != NULL;
-        int rc = reopen(c, err, sizeof err);
-        if (rc == 0) {
+        if (reopen(c, &e) == 0) {
             SL_INFO("connector", "source reconnected connector=%s", c->ctx.name);
             atomic_fetch_add(&c->reconnects, 1);
             return 0;
         }
-        if (rc != SL_RETRY) {
-            sl_ctx_fail(&c->ctx, "%s", err);
+        if (!e.retriable) {
+            sl_ctx_fail_err(&c->ctx, &e);
             return -1;
         }
-        sl_ctx_retry(&c->ctx, "%s", err);
+        sl_ctx_retry_err(&c->ctx, &e);
     }
 }
 
 /* Paused: closes the source, waits for resume (or stop), opens it again where it stopped.
  * Returns 0 when reopened. */
 static int pause_source(sl_connector *c) {
-    char err[1024];
+    sl_err e;
     SL_INFO("connector", "paused connector=%s", c->ctx.name);
+    sl_ctx_set_source_state(&c->ctx, SL_SRC_PAUSED);
     c->ctx.src_ops->close(c->src);
     c->src = NULL;
     while (atomic_load(&c->ctx.paused) && !atomic_load(&c->ctx.stop)) sl_sleep_ms(100, (volatile int *)&c->ctx.stop);
@@ -349,16 +372,15 @@ static int pause_source(sl_connector *c) {
     sl_free(c->ctx.stored_offset);
     c->ctx.stored_offset = c->ctx.resume_offset ? sl_strdup(c->ctx.resume_offset) : NULL;
     c->ctx.stored_loaded = c->ctx.resume_offset != NULL;
-    int rc = reopen(c, err, sizeof err);
-    if (rc == 0) {
+    if (reopen(c, &e) == 0) {
         SL_INFO("connector", "resumed connector=%s", c->ctx.name);
         return 0;
     }
-    if (rc == SL_RETRY) { /* unreachable now: the usual reconnect loop takes over */
-        sl_ctx_retry(&c->ctx, "%s", err);
+    if (e.retriable) { /* unreachable now: the usual reconnect loop takes over */
+        sl_ctx_retry_err(&c->ctx, &e);
         return reopen_source(c);
     }
-    sl_ctx_fail(&c->ctx, "%s", err);
+    sl_ctx_fail_err(&c->ctx, &e);
     return -1;
 }
 
@@ -369,11 +391,14 @@ static void *source_main(void *arg) {
     bool run = !atomic_load(&c->ctx.paused) || atomic_load(&c->ctx.stop) || pause_source(c) == 0;
     while (run) {
         int rc = c->ctx.src_ops->run(c->src);
+        if (rc == SL_RETRY) sl_ctx_set_source_state(&c->ctx, SL_SRC_RECONNECTING); /* whether or not it reopens */
         if (rc == 0 && atomic_load(&c->ctx.paused) && !atomic_load(&c->ctx.stop) && pause_source(c) == 0) continue;
         if (rc == SL_RETRY && !atomic_load(&c->ctx.stop) && reopen_source(c) == 0) continue;
         if (rc < 0 && !atomic_load(&c->ctx.failed)) sl_ctx_fail(&c->ctx, "source stopped with an error");
         break;
     }
+    /* A source given up while reconnecting stays so until it is closed (it keeps what the server holds). */
+    if (sl_ctx_source_state(&c->ctx) != SL_SRC_RECONNECTING) sl_ctx_set_source_state(&c->ctx, SL_SRC_STOPPING);
     sl_queue_close(c->ctx.q); /* the sink drains what is queued, then stops */
     atomic_fetch_add(&c->threads_done, 1);
     return NULL;
@@ -433,7 +458,7 @@ static int store_offset(sl_connector *c, commit_state *cs) {
     if (!cs->offset) return 0;
     char err[512];
     if (sl_offsets_put(c->ctx.store, c->ctx.name, c->ctx.partition ? c->ctx.partition : "{}", cs->offset, err, sizeof err) < 0) {
-        sl_ctx_fail(&c->ctx, "%s", err);
+        sl_ctx_fail_code(&c->ctx, SL_E_RESOURCE, "%s", err);
         return -1;
     }
     atomic_store(&c->ctx.committed_seq, cs->seq);
@@ -523,6 +548,7 @@ static int record_failed(void *arg, const sl_record *r, const char *reason, char
     char what[512];
     describe(r, what, sizeof what);
     if (c->ctx.core.err_tolerance == SL_TOL_NONE) {
+        c->rec_fail_code = SL_E_SINK_REJECTED;
         snprintf(err, errsz, "%s: %s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
                  "records, logs them and sends them to errors.deadletterqueue.topic.name)", what, reason);
         return -1;
@@ -544,6 +570,7 @@ static int record_failed(void *arg, const sl_record *r, const char *reason, char
     else SL_ERR("connector", "connector %s: skipping %s (errors.tolerance=all): %s", c->ctx.name, what, reason);
     int rc = 0;
     if (c->ctx.core.dlq_topic && *c->ctx.core.dlq_topic) {
+        c->rec_fail_code = SL_E_SINK_UNAVAILABLE; /* the dead letter queue's Kafka */
         if (!c->dlq && open_dlq(c, err, errsz) < 0) rc = -1;
         sl_kafka_dlq_rec dr = {t, r->raw ? r->raw->partition : -1, r->raw ? r->raw->offset : -1,
                                r->ts_us > 0 ? r->ts_us / 1000 : -1, key.len ? key.data : NULL, key.len,
@@ -576,20 +603,22 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
     char err[1024];
     char *offset = NULL;
     uint64_t seq = 0;
+    sl_ctx_take_error_code(); /* the sink's calls below name their failure's kind afresh */
+    c->rec_fail_code = SL_E_INTERNAL;
     for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->ctx.q, 0) : NULL) {
         n++;
         if (check_batch(c, b, err, sizeof err) < 0) {
             sl_batch_destroy(b);
             sl_free(offset);
-            sl_ctx_fail(&c->ctx, "%s", err);
+            sl_ctx_fail_code(&c->ctx, c->rec_fail_code, "%s", err);
             return -1;
         }
         if (c->xchain) {
             int dropped = sl_xchain_apply(c->xchain, &c->ctx.dbz, c->ctx.core.tombstones, b, record_failed, c, err, sizeof err);
-            if (dropped < 0) {
+            if (dropped < 0) { /* a record no sink will get (record_failed), or the chain itself failed */
                 sl_batch_destroy(b);
                 sl_free(offset);
-                sl_ctx_fail(&c->ctx, "%s", err);
+                sl_ctx_fail_code(&c->ctx, c->rec_fail_code, "%s", err);
                 return -1;
             }
             atomic_fetch_add(&c->n_filtered, (uint64_t)dropped);
@@ -642,7 +671,8 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
     return 0;
 fail:
     sl_free(offset);
-    sl_ctx_fail(&c->ctx, "sink %s: %s", c->sink_ops->name, err);
+    sl_err_code code = sl_ctx_take_error_code();
+    sl_ctx_fail_code(&c->ctx, code != SL_E_NONE ? code : SL_E_INTERNAL, "sink %s: %s", c->sink_ops->name, err);
     return -1;
 }
 
@@ -677,6 +707,14 @@ static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
     return sl_offsets_open(c->ctx.core.offset_file, errstr, errsz);
 }
 
+/* A start that failed: errstr's message becomes the connector's failure, of kind code (sl_connector_error_code). */
+static int start_failed(sl_connector *c, sl_err_code code, const char *errstr) {
+    sl_err e;
+    sl_err_set(&e, code, "%s", errstr);
+    sl_ctx_fail_err(&c->ctx, &e);
+    return -1;
+}
+
 int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
     if (c->ctx.core.log_level) sl_log_set_level((sl_log_level)sl_log_parse_level(c->ctx.core.log_level));
     c->ctx.q = sl_queue_new((size_t)c->ctx.core.max_queue_bytes, (size_t)c->ctx.core.max_queue_size);
@@ -684,10 +722,18 @@ int sl_connector_start(sl_connector *c, char *errstr, size_t errsz) {
      * finishes its last transaction (a commit it had begun completes, an open one is aborted), so
      * the offsets read next include everything that instance committed. Read before that, a commit
      * still in flight would be missed and its records sent again. */
-    if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) return -1;
+    sl_ctx_take_error_code();
+    if (c->sink_ops->open(&c->sink, c->sink_settings, &c->ctx, errstr, errsz) < 0) {
+        sl_err_code code = sl_ctx_take_error_code();
+        return start_failed(c, code != SL_E_NONE ? code : SL_E_INTERNAL, errstr);
+    }
     c->ctx.store = open_store(c, errstr, errsz);
-    if (!c->ctx.store) return -1;
-    if (c->ctx.src_ops->open(&c->src, c->src_settings, &c->ctx, errstr, errsz) != 0) return -1; /* fail fast at start */
+    if (!c->ctx.store) return start_failed(c, SL_E_RESOURCE, errstr);
+    sl_err e;
+    if (open_source(c, &e) != 0) { /* fail fast at start, retriable or not */
+        snprintf(errstr, errsz, "%s", e.msg);
+        return start_failed(c, e.code, errstr);
+    }
     SL_INFO("connector", "started connector=%s source=%s sink=%s", c->ctx.name, c->ctx.src_ops->name, c->sink_ops->name);
     memcpy(&c->ctx.dbz_src, &c->ctx.dbz, sizeof c->ctx.dbz); /* from now on the published options are read-only */
     pthread_create(&c->sink_thr, NULL, sink_main, c);
@@ -712,9 +758,18 @@ bool sl_connector_paused(const sl_connector *c) { return atomic_load(&c->ctx.pau
 
 void sl_connector_last_error(sl_connector *c, char *out, size_t outsz) {
     pthread_mutex_lock(&c->ctx.err_lock);
-    snprintf(out, outsz, "%s", atomic_load(&c->ctx.failed) ? c->ctx.err : c->ctx.retry_err);
+    snprintf(out, outsz, "%s", atomic_load(&c->ctx.failed) ? c->ctx.err.msg : c->ctx.retry_err.msg);
     pthread_mutex_unlock(&c->ctx.err_lock);
 }
+
+sl_err_code sl_connector_error_code(sl_connector *c) {
+    pthread_mutex_lock(&c->ctx.err_lock);
+    sl_err_code code = atomic_load(&c->ctx.failed) ? c->ctx.err.code : SL_E_NONE;
+    pthread_mutex_unlock(&c->ctx.err_lock);
+    return code;
+}
+
+sl_src_state sl_connector_source_state(const sl_connector *c) { return sl_ctx_source_state(&c->ctx); }
 
 void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     memset(m, 0, sizeof *m);
@@ -747,12 +802,15 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     memcpy(m->snapshot, c->ctx.snap, sizeof m->snapshot);
     pthread_mutex_unlock(&c->ctx.m_lock);
     pthread_mutex_lock(&c->ctx.err_lock);
-    snprintf(m->last_error, sizeof m->last_error, "%s", atomic_load(&c->ctx.failed) ? c->ctx.err : c->ctx.retry_err);
+    const sl_err *le = atomic_load(&c->ctx.failed) ? &c->ctx.err : &c->ctx.retry_err;
+    snprintf(m->last_error, sizeof m->last_error, "%s", le->msg);
+    m->last_error_code = le->code;
     m->last_error_ms = m->last_error[0] ? c->ctx.err_ms : 0;
     pthread_mutex_unlock(&c->ctx.err_lock);
     m->running = sl_connector_running(c);
     m->paused = atomic_load(&c->ctx.paused) != 0;
     m->failed = atomic_load(&c->ctx.failed) != 0;
+    m->source_state = sl_ctx_source_state(&c->ctx);
 }
 
 bool sl_connector_running(sl_connector *c) { return c->started && atomic_load(&c->threads_done) < 2; }
@@ -765,7 +823,7 @@ int sl_connector_wait(sl_connector *c, char *errstr, size_t errsz) {
     }
     if (atomic_load(&c->ctx.failed)) {
         pthread_mutex_lock(&c->ctx.err_lock);
-        snprintf(errstr, errsz, "%s", c->ctx.err);
+        snprintf(errstr, errsz, "%s", c->ctx.err.msg);
         pthread_mutex_unlock(&c->ctx.err_lock);
         return -1;
     }
@@ -780,6 +838,7 @@ void sl_connector_destroy(sl_connector *c) {
         sl_connector_wait(c, tmp, sizeof tmp);
     }
     if (c->src) c->ctx.src_ops->close(c->src);
+    sl_ctx_set_source_state(&c->ctx, atomic_load(&c->ctx.failed) ? SL_SRC_FAILED : SL_SRC_STOPPED);
     if (c->sink) c->sink_ops->close(c->sink);
     sl_kafka_dlq_close(c->dlq);
     if (c->src_settings) sl_conf_free(c->ctx.src_ops->props, c->src_settings), sl_free(c->src_settings);

@@ -72,6 +72,10 @@ void sl_connector_resume(sl_connector *c);
 bool sl_connector_paused(const sl_connector *c);
 /* Copies the newest failure reason (empty when none). */
 void sl_connector_last_error(sl_connector *c, char *out, size_t outsz);
+/* The kind of the connector's failure (core/err.h), at start or while running; SL_E_NONE when it has not failed. */
+sl_err_code sl_connector_error_code(sl_connector *c);
+/* Where its source is in its lifecycle (ctx/ctx.h). Any thread. */
+sl_src_state sl_connector_source_state(const sl_connector *c);
 
 #define SL_LATENCY_BUCKETS 12
 /* Upper bounds (ms) of the end-to-end latency histogram buckets; the last is +Inf. */
@@ -96,10 +100,12 @@ typedef struct sl_connector_metrics {
     uint64_t latency_buckets[SL_LATENCY_BUCKETS]; /* cumulative counts, Prometheus style */
     char offset[512];                 /* newest committed source offset (JSON), "" if none */
     char last_error[1024];            /* newest failure or retry reason (redacted), "" if none */
+    sl_err_code last_error_code;      /* its kind (SL_E_NONE if none) */
     int64_t last_error_ms;            /* its wall time, ms since the epoch; 0 if none */
     sl_snapshot_table snapshot[16];   /* snapshot progress of up to 16 tables */
     int nsnapshot;
     bool running, paused, failed;
+    sl_src_state source_state;
 } sl_connector_metrics;
 void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m);
 

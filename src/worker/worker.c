@@ -241,7 +241,9 @@ static void clear_failure(wconn *e) {
     e->trace = NULL;
 }
 
-static void record_failure(sl_worker *w, wconn *e, const char *err) {
+/* The restart policy is the same for every kind of failure (code is logged): a retriable one may pass, and a
+ * fatal one may have been fixed at the server meanwhile (a purged binlog, a missing slot, a privilege). */
+static void record_failure(sl_worker *w, wconn *e, const char *err, sl_err_code code) {
     e->failed = true;
     e->fails++;
     int64_t delay = w->wc->backoff_initial_ms;
@@ -258,7 +260,8 @@ static void record_failure(sl_worker *w, wconn *e, const char *err) {
     sl_free(e->trace);
     e->trace = sl_malloc(n);
     snprintf(e->trace, n, "%s\n\tsluice: %s", err, plan);
-    SL_ERR("worker", "connector failed: connector=%s restarts=%d error=%s next=%s", e->name, e->restarts, err, plan);
+    SL_ERR("worker", "connector failed: connector=%s restarts=%d code=%s error=%s next=%s", e->name, e->restarts,
+           sl_err_name(code), err, plan);
 }
 
 /* Connect's type, and the source and sink plugins that will run, from the config alone. */
@@ -465,6 +468,7 @@ static void *start_main(void *arg) {
     pthread_mutex_unlock(&w->lock);
     if (c && start_paused) sl_connector_pause(c);
     int rc = c ? sl_connector_start(c, err, sizeof err) : -1;
+    sl_err_code code = c ? sl_connector_error_code(c) : SL_E_CONFIG; /* without a connector: its config */
     if (cfg && !sl_config_get(cfg, "log.level")) sl_log_set_level((sl_log_level)w->log_level);
     if (rc < 0) {
         char *h = hide_refs_str(j->config, cfg, err);
@@ -485,7 +489,7 @@ static void *start_main(void *arg) {
         else sl_connector_resume(c); /* resumed while it started */
         c = NULL, cfg = NULL;
     } else if (rc < 0 && wanted) {
-        record_failure(w, e, err);
+        record_failure(w, e, err, code);
     }
     if (c) { /* superseded while starting: stop it before the entry may start another */
         pthread_mutex_unlock(&w->lock);
@@ -507,12 +511,13 @@ static void *stop_main(void *arg) {
     char err[1024] = "";
     sl_connector_stop(j->conn);
     int rc = sl_connector_wait(j->conn, err, sizeof err);
+    sl_err_code code = sl_connector_error_code(j->conn);
     sl_connector_destroy(j->conn);
     sl_config_destroy(j->cfg);
     pthread_mutex_lock(&w->lock);
     if (j->ended && !e->deleted && e->gen == j->gen) {
         if (rc < 0) {
-            record_failure(w, e, err);
+            record_failure(w, e, err, code);
         } else {
             e->finished = true;
             SL_INFO("worker", "connector finished: its source ended by itself connector=%s", e->name);
