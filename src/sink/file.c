@@ -87,6 +87,7 @@ static int write_all(file_sink *s, char *errstr, size_t errsz) {
     sl_buf_reset(&s->out);
     if (e) {
         snprintf(errstr, errsz, "write failed: %s", strerror(e));
+        sl_ctx_error_code(s->ctx, SL_E_RESOURCE); /* the disk: full, gone, read-only */
         return -1;
     }
     return 0;
@@ -148,10 +149,12 @@ static int file_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size
     int fd = open(fc->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(errstr, errsz, "sink.file.path %s: %s", fc->path, strerror(errno));
+        sl_ctx_error_code(ctx, SL_E_RESOURCE);
         return -1;
     }
     if (cut_torn_tail(fd, fc->path, errstr, errsz) < 0) {
         close(fd);
+        sl_ctx_error_code(ctx, SL_E_RESOURCE);
         return -1;
     }
     return open_common(out, ctx, fd, false, fc->fsync, (size_t)fc->buffer_bytes);
@@ -210,6 +213,7 @@ static int file_flush(void *sink, char *errstr, size_t errsz) {
     if (write_all(s, errstr, errsz) < 0) return -1;
     if (s->fsync && !s->is_stdout && fdatasync(s->fd) < 0) {
         snprintf(errstr, errsz, "fsync failed: %s", strerror(errno));
+        sl_ctx_error_code(s->ctx, SL_E_RESOURCE);
         return -1;
     }
     return 0;

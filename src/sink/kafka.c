@@ -59,6 +59,7 @@ typedef struct kafka_sink {
     rd_kafka_topic_t *last_rkt;
     rd_kafka_topic_t *offsets_rkt;
     _Atomic int delivery_failed;
+    _Atomic int delivery_code;    /* sl_err_code of delivery_err */
     long long queue_kbytes;       /* queue.buffering.max.kbytes: a record larger cannot be produced */
     char delivery_err[512];
     sl_buf key, value, scratch;
@@ -93,6 +94,34 @@ static void kafka_check(void *settings, sl_config *cfg, sl_errs *errs) {
     sl_kafka_client_check(NULL, cfg, "producer.override.", "sink", errs);
 }
 
+/* The kind of a Kafka error: refused credentials or ACLs are auth; a record, a batch or a producer the broker
+ * refuses (too large, invalid, fenced) is rejected; anything else (timeouts, brokers down) is the sink being
+ * unavailable. */
+static sl_err_code code_of(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED: return SL_E_AUTH;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR__FENCED:
+    case RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH: return SL_E_SINK_REJECTED;
+    default: return SL_E_SINK_UNAVAILABLE;
+    }
+}
+
+/* A failed write, flush or commit of kind code (errstr has the message). Returns -1. */
+static int failed(kafka_sink *s, sl_err_code code) {
+    sl_ctx_error_code(s->ctx, code);
+    return -1;
+}
+
 /* The msg_opaque of a record whose value buffer librdkafka was handed instead of copying it (see
  * produce): its delivery report frees it. */
 static char handed_over;
@@ -103,6 +132,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (!m->err || s->delivery_failed) return;
     snprintf(s->delivery_err, sizeof s->delivery_err, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
              rd_kafka_err2str(m->err));
+    s->delivery_code = code_of(m->err);
     s->delivery_failed = 1;
 }
 
@@ -137,8 +167,10 @@ static rd_kafka_topic_t *topic_handle(kafka_sink *s, const char *name, char *err
         snprintf(ct, sizeof ct, "%s", s->conf->compression ? s->conf->compression : "");
         const char *cfgs[] = {"cleanup.policy", cp, "compression.type", ct, NULL};
         if (sl_kafka_ensure_topic(s->rk, name, (int)s->conf->partitions, (int)s->conf->rf, cfgs, 30000, errstr,
-                                  errsz) < 0)
+                                  errsz) < 0) {
+            failed(s, SL_E_SINK_UNAVAILABLE);
             return NULL;
+        }
     }
     if ((s->ntopics + 1) * 2 > s->cap) { /* grow and rehash */
         topic_slot *old = s->topics;
@@ -166,8 +198,9 @@ static int txn_error(kafka_sink *s, rd_kafka_error_t *e, const char *what, char 
         if (ae) rd_kafka_error_destroy(ae);
         s->in_txn = false;
     }
+    sl_err_code code = rd_kafka_error_is_fatal(e) ? SL_E_SINK_REJECTED : code_of(rd_kafka_error_code(e));
     rd_kafka_error_destroy(e);
-    return -1;
+    return failed(s, code);
 }
 
 /* Asks the cluster for its brokers, so that an unreachable cluster, wrong credentials or TLS
@@ -178,12 +211,12 @@ static int probe(kafka_sink *s, char *errstr, size_t errsz) {
     rd_kafka_resp_err_t e = sl_kafka_metadata(s->rk, NULL, &md, PROBE_TIMEOUT_MS, why, sizeof why);
     if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         snprintf(errstr, errsz, "kafka sink: %s", why);
-        return -1;
+        return failed(s, SL_E_AUTH);
     }
     if (e) {
         snprintf(errstr, errsz, "kafka sink: bootstrap.servers %s: no answer from the Kafka cluster within %d ms: %s",
                  sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, why);
-        return -1;
+        return failed(s, SL_E_SINK_UNAVAILABLE);
     }
     rd_kafka_metadata_destroy(md);
     return 0;
@@ -207,7 +240,7 @@ static int init_txn(kafka_sink *s, char *errstr, size_t errsz) {
         char hard[768];
         if (sl_kafka_poll_hard_error(s->rk, hard, sizeof hard)) {
             snprintf(errstr, errsz, "kafka sink: init_transactions: %s", hard);
-            return -1;
+            return failed(s, SL_E_AUTH); /* credentials or TLS settings */
         }
     }
 }
@@ -227,7 +260,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     /* sl_ctx gives no config handle: rebuild the overrides from the core's config copy. */
     const sl_config *cfg = sl_ctx_config(ctx);
     rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, cfg, NULL, errstr, errsz);
-    if (!conf) return -1;
+    if (!conf) return failed(s, SL_E_CONFIG);
     char txid[512];
     snprintf(txid, sizeof txid, "%s", core->transactional_id && *core->transactional_id ? core->transactional_id : "");
     if (!*txid) snprintf(txid, sizeof txid, "sluice-%s", sl_ctx_name(ctx));
@@ -243,14 +276,14 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         (s->eos && sl_kafka_conf_set(conf, "transactional.id", txid, errstr, errsz) < 0) ||
         (s->eos && set_default(conf, cfg, "transaction.timeout.ms", "900000", errstr, errsz) < 0)) {
         rd_kafka_conf_destroy(conf);
-        return -1;
+        return failed(s, SL_E_CONFIG);
     }
     /* Overrides again, last, so that they win over the defaults above. */
     for (int i = 0; i < cfg->n; i++)
         if (strncmp(cfg->kv[i].key, "producer.override.", 18) == 0 &&
             sl_kafka_conf_set(conf, cfg->kv[i].key + 18, cfg->kv[i].value, errstr, errsz) < 0) {
             rd_kafka_conf_destroy(conf);
-            return -1;
+            return failed(s, SL_E_CONFIG);
         }
     /* A record must fit in the producer's queue, or it is refused as "queue full" for ever: one raised
      * message.max.bytes raises the queue's default bound with it (buffer.memory still wins). */
@@ -262,7 +295,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         snprintf(v, sizeof v, "%lld", max_msg / 1024 + 1024);
         if (sl_kafka_conf_set(conf, "queue.buffering.max.kbytes", v, errstr, errsz) < 0) {
             rd_kafka_conf_destroy(conf);
-            return -1;
+            return failed(s, SL_E_CONFIG);
         }
     }
     vn = sizeof v;
@@ -274,7 +307,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     if (!(s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
         snprintf(errstr, errsz, "kafka sink: %s", err);
         rd_kafka_conf_destroy(conf);
-        return -1;
+        return failed(s, SL_E_CONFIG);
     }
     if (!s->eos && probe(s, errstr, errsz) < 0) return -1;
     if (s->eos) {
@@ -329,7 +362,7 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
             snprintf(errstr, errsz, "produce to %s: a record of %zu bytes does not fit in the producer's buffer "
                      "(queue.buffering.max.kbytes=%lld); raise producer.override.buffer.memory (bytes) above it",
                      rd_kafka_topic_name(rkt), size, s->queue_kbytes);
-            return -1;
+            return failed(s, SL_E_SINK_REJECTED);
         }
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->delivery_failed) {
             /* Wait for delivery reports to make room, but not forever when the connector is stopping
@@ -344,7 +377,7 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
         if (h) rd_kafka_headers_destroy(h);
         if (s->delivery_failed) snprintf(errstr, errsz, "%s", s->delivery_err);
         else snprintf(errstr, errsz, "produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
-        return -1;
+        return failed(s, s->delivery_failed ? (sl_err_code)s->delivery_code : code_of(e));
     }
 }
 
@@ -358,7 +391,7 @@ static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         rd_kafka_topic_t *rkt;
         if (s->delivery_failed) { /* fail now: the run cannot be committed anyway */
             snprintf(errstr, errsz, "%s", s->delivery_err);
-            return -1;
+            return failed(s, (sl_err_code)s->delivery_code);
         }
         if (r->table && r->table == s->last_table && r->op != SL_OP_MESSAGE) {
             rkt = s->last_rkt;
@@ -398,12 +431,12 @@ static int kafka_flush(void *sink, char *errstr, size_t errsz) {
             snprintf(errstr, errsz, "stopping with %d records unacknowledged by the broker (they are sent again "
                                     "on restart)",
                      rd_kafka_outq_len(s->rk));
-            return -1;
+            return failed(s, SL_E_CANCELLED);
         }
     }
     if (s->delivery_failed) {
         snprintf(errstr, errsz, "%s", s->delivery_err);
-        return -1;
+        return failed(s, (sl_err_code)s->delivery_code);
     }
     return 0;
 }
@@ -423,7 +456,7 @@ static int kafka_commit(void *sink, const char *partition, const char *offset, c
     s->in_txn = false;
     if (s->delivery_failed) { /* cannot happen after a successful commit, but never hide it */
         snprintf(errstr, errsz, "%s", s->delivery_err);
-        return -1;
+        return failed(s, (sl_err_code)s->delivery_code);
     }
     return 0;
 }

@@ -248,6 +248,12 @@ static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
     if (sl_mongo_model_compile(&mc->model, &m, errs) == 0) sl_mongo_model_destroy(m);
 }
 
+/* A failed open, write or flush of kind code (errstr has the message). Returns -1. */
+static int failed(mongo_sink *s, sl_err_code code) {
+    sl_ctx_error_code(s->ctx, code);
+    return -1;
+}
+
 static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
     const mongo_conf *mc = s->conf;
     rd_kafka_conf_t *conf =
@@ -284,9 +290,10 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     if (sl_mongo_model_compile(&mc->model, &s->model, &errs)) {
         snprintf(errstr, errsz, "%s", errs.msg[0]);
         sl_errs_free(&errs);
-        return -1;
+        return failed(s, SL_E_CONFIG);
     }
-    if (!(s->client = sl_mongo_client_new(mc->uri, "sluice", true, NULL, errstr, errsz))) return -1;
+    if (!(s->client = sl_mongo_client_new(mc->uri, "sluice", true, NULL, errstr, errsz)))
+        return failed(s, SL_E_CONFIG); /* connection.uri */
     /* Fail at start, not at the first flush, when the server is unreachable. */
     bson_t ping = BSON_INITIALIZER;
     BSON_APPEND_INT32(&ping, "ping", 1);
@@ -294,9 +301,9 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     bson_destroy(&ping);
     if (!ok) {
         snprintf(errstr, errsz, "mongodb sink: cannot reach the server of connection.uri: %s", be.message);
-        return -1;
+        return failed(s, SL_E_SINK_UNAVAILABLE);
     }
-    if (mc->dlq_topic && mc->tolerate && open_dlq(s, errstr, errsz) < 0) return -1;
+    if (mc->dlq_topic && mc->tolerate && open_dlq(s, errstr, errsz) < 0) return failed(s, SL_E_SINK_UNAVAILABLE);
     SL_INFO("mongo", "mongodb sink ready database=%s collection=%s ordered=%s errors.tolerance=%s dlq=%s",
             mc->model.database, *mc->model.collection ? mc->model.collection : "(per table/topic)",
             mc->ordered ? "true" : "false", mc->tolerate ? "all" : "none", s->dlq ? mc->dlq_topic : "(none)");
@@ -398,7 +405,7 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
     if (!s->conf->tolerate) {
         snprintf(errstr, errsz, "%s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
                                 "records and sends them to errors.deadletterqueue.topic.name)", log_msg);
-        return -1;
+        return failed(s, SL_E_SINK_REJECTED);
     }
     m->failed = true; /* always logged (errors.log.include.messages adds key and value) */
     if (s->conf->log_messages)
@@ -412,7 +419,7 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
         char err[1024];
         if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, exc_msg, err, sizeof err) < 0) {
             snprintf(errstr, errsz, "mongodb sink: %s could not be sent to the dead letter queue: %s", m->what, err);
-            return -1;
+            return failed(s, SL_E_SINK_UNAVAILABLE);
         }
     }
     s->dead++;
@@ -1113,7 +1120,7 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
             rc = write_errors(s, b, &reply, map, n, tries, &transient, &first, &nerr, errstr, errsz);
             if (rc == 0 && !transient && nerr == 0) {
                 snprintf(errstr, errsz, "bulk write to %s.%s failed: %s", db, coll, be.message);
-                rc = -1;
+                rc = failed(s, SL_E_SINK_REJECTED);
             } else if (rc == 0 && !transient) {
                 /* Ordered: the writes before the first error were applied, the rest runs again; unordered:
                  * everything but the write errors was applied. */
@@ -1123,13 +1130,13 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
                 if (++tries > s->conf->max_retries) {
                     snprintf(errstr, errsz, "bulk write to %s.%s failed after %d retries (max.num.retries): %s", db,
                              coll, tries - 1, be.message);
-                    rc = -1;
+                    rc = failed(s, SL_E_SINK_UNAVAILABLE);
                 } else {
                     SL_WARN("mongo", "bulk write to %s.%s failed (%s); retry %d of %lld in %lld ms", db, coll,
                             be.message, tries, (long long)s->conf->max_retries, (long long)s->conf->retry_defer_ms);
                     if (!pause_ms(s, s->conf->retry_defer_ms)) {
                         snprintf(errstr, errsz, "bulk write to %s.%s failed: %s (stopping)", db, coll, be.message);
-                        rc = -1;
+                        rc = failed(s, SL_E_CANCELLED);
                     }
                 }
             }
@@ -1222,7 +1229,8 @@ static int mongo_flush(void *sink, char *errstr, size_t errsz) {
     int rc = 0;
     for (size_t i = 0, j; i < s->nop && rc == 0; i = j) {
         j = bulk_end(s, i);
-        if (s->conf->model.timeseries) rc = ensure_timeseries(s, s->ops[i].db, s->ops[i].coll, errstr, errsz);
+        if (s->conf->model.timeseries && (rc = ensure_timeseries(s, s->ops[i].db, s->ops[i].coll, errstr, errsz)) < 0)
+            failed(s, SL_E_SINK_REJECTED); /* the collection cannot be the time-series one asked for */
         if (rc == 0) rc = run_bulk(s, i, j, errstr, errsz);
     }
     /* After a failure nothing of this flush is committed: the runtime restarts from the stored offset. */

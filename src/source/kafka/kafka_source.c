@@ -197,15 +197,15 @@ typedef struct kafka_source {
     sl_buf kb, vb, scratch, offset_json;
 } kafka_source;
 
-static void fail(kafka_source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(kafka_source *s, const char *fmt, ...) {
+static void fail(kafka_source *s, sl_err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(kafka_source *s, sl_err_code code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     s->failed = true;
-    sl_ctx_fail(s->ctx, "%s", msg);
+    sl_ctx_fail_code(s->ctx, code, "%s", msg);
 }
 
 /* Commits the acked offsets (of the partitions in `only`, or all). */
@@ -419,7 +419,7 @@ static int record_error(kafka_source *s, const rd_kafka_message_t *m, const char
     const char *cls = sl_kconv_class(kind);
     const sl_core_conf *core = sl_ctx_core(s->ctx);
     if (core->err_tolerance == SL_TOL_NONE) {
-        fail(s, "kafka source: %s failed for the record at topic=%s partition=%d offset=%" PRId64 " (%s): %s "
+        fail(s, SL_E_PROTOCOL, "kafka source: %s failed for the record at topic=%s partition=%d offset=%" PRId64 " (%s): %s "
              "(errors.tolerance=none stops the connector; errors.tolerance=all skips such records)",
              stage, topic, (int)m->partition, m->offset, cls, why);
         return -1;
@@ -437,7 +437,7 @@ static int record_error(kafka_source *s, const rd_kafka_message_t *m, const char
                                 m->payload, m->len, h};
         char err[1024];
         if (sl_kafka_dlq_send(s->dlq, &rec, stage, cls, why, err, sizeof err) < 0) {
-            if (!sl_ctx_stopping(s->ctx)) fail(s, "kafka source: %s", err);
+            if (!sl_ctx_stopping(s->ctx)) fail(s, SL_E_SINK_UNAVAILABLE, "kafka source: %s", err);
             return -1; /* when stopping: not noted, so read (and sent) again after a restart */
         }
     }
@@ -469,7 +469,7 @@ static int on_consumer_error(kafka_source *s, const rd_kafka_message_t *m) {
     char fatal[512];
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return 0;
     if (m->err == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_fatal_error(s->rk, fatal, sizeof fatal)) {
-        fail(s, "kafka source: fatal consumer error in group %s: %s", s->group, fatal);
+        fail(s, SL_E_PROTOCOL, "kafka source: fatal consumer error in group %s: %s", s->group, fatal);
         return -1;
     }
     int64_t now = sl_mono_ms();
@@ -505,6 +505,7 @@ static int ks_run(void *src) {
     kafka_source *s = src;
     const sl_core_conf *core = sl_ctx_core(s->ctx);
     int64_t last_lag = 0;
+    sl_ctx_set_source_state(s->ctx, SL_SRC_STREAMING); /* subscribed: what it reads are changes */
     while (!sl_ctx_stopping(s->ctx)) {
         maybe_commit(s);
         if (sl_mono_ms() - last_lag >= 1000) report_lag(s), last_lag = sl_mono_ms();
@@ -575,12 +576,12 @@ static int probe(kafka_source *s, char *errstr, size_t errsz) {
     rd_kafka_resp_err_t e = sl_kafka_metadata(s->rk, NULL, &md, PROBE_TIMEOUT_MS, why, sizeof why);
     if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         snprintf(errstr, errsz, "kafka source consumer: %s", why);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_AUTH);
     }
     if (e) {
         snprintf(errstr, errsz, "bootstrap.servers %s: no answer from the Kafka cluster within %d ms: %s",
                  sl_ctx_core(s->ctx)->kafka.bootstrap, PROBE_TIMEOUT_MS, why);
-        return SL_RETRY;
+        return sl_ctx_error_code(s->ctx, SL_E_CONNECT);
     }
     SL_INFO("kafka", "connected bootstrap.servers=%s brokers=%d", sl_ctx_core(s->ctx)->kafka.bootstrap,
             md->broker_cnt);
@@ -617,7 +618,7 @@ static int subscribe(kafka_source *s, char *errstr, size_t errsz) {
     if (e) {
         snprintf(errstr, errsz, "%s: cannot subscribe: %s", blank(s->cf->topics) ? "topics.regex" : "topics",
                  rd_kafka_err2str(e));
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     SL_INFO("kafka", "subscribed group=%s %s=%s key.converter=%s value.converter=%s", s->group,
             blank(s->cf->topics) ? "topics.regex" : "topics",
@@ -678,16 +679,17 @@ static int ks_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     set_partition(s);
     char err[512];
     rd_kafka_conf_t *conf = consumer_conf(s, errstr, errsz);
-    if (!conf) return -1;
+    if (!conf) return sl_ctx_error_code(ctx, SL_E_CONFIG);
     if (!(s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
         rd_kafka_conf_destroy(conf);
         snprintf(errstr, errsz, "kafka source consumer: %s", err);
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
     rd_kafka_poll_set_consumer(s->rk);
-    if (!blank(core->dlq_topic) && core->err_tolerance == SL_TOL_ALL && open_dlq(s, errstr, errsz) < 0) return -1;
+    if (!blank(core->dlq_topic) && core->err_tolerance == SL_TOL_ALL && open_dlq(s, errstr, errsz) < 0)
+        return sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE); /* the dead letter queue's cluster */
     return subscribe(s, errstr, errsz);
 }
 

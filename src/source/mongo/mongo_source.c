@@ -389,15 +389,15 @@ typedef struct mongo_source {
     bool failed;
 } mongo_source;
 
-static void fail(mongo_source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(mongo_source *s, const char *fmt, ...) {
+static void fail(mongo_source *s, sl_err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(mongo_source *s, sl_err_code code, const char *fmt, ...) {
     char msg[1536];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     s->failed = true;
-    sl_ctx_fail(s->ctx, "%s", msg);
+    sl_ctx_fail_code(s->ctx, code, "%s", msg);
 }
 
 static void rpoint_clear(rpoint *p) {
@@ -545,10 +545,18 @@ static void add_event(mongo_source *s, const sl_mevent *ev, bool copy) {
 
 /* ---- connecting ---- */
 
-/* Server selection / network failures are worth retrying; anything else (auth, bad URI) is not. */
-static bool retriable(const bson_error_t *be) {
-    return be->domain == MONGOC_ERROR_STREAM || be->domain == MONGOC_ERROR_SERVER_SELECTION;
+/* The kind of a driver error: server selection and network failures are a lost connection (retried);
+ * refused credentials or privileges (AuthenticationFailed 18, Unauthorized 13) are auth; anything else the
+ * server or the driver says (a bad URI, a bad pipeline) is SL_E_PROTOCOL. */
+static sl_err_code code_of(const bson_error_t *be) {
+    if (be->domain == MONGOC_ERROR_STREAM || be->domain == MONGOC_ERROR_SERVER_SELECTION) return SL_E_CONNECT;
+    if ((be->domain == MONGOC_ERROR_CLIENT && be->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) || be->code == 18 ||
+        be->code == 13)
+        return SL_E_AUTH;
+    return SL_E_PROTOCOL;
 }
+
+static bool retriable(const bson_error_t *be) { return sl_err_code_retriable(code_of(be)); }
 
 /* hello: the replica set name (Debezium's source.rs) and whether change streams can work at all. */
 static int probe(mongo_source *s, char *errstr, size_t errsz) {
@@ -560,7 +568,7 @@ static int probe(mongo_source *s, char *errstr, size_t errsz) {
     if (!ok) {
         bson_destroy(&reply);
         snprintf(errstr, errsz, "mongodb source: cannot reach the server of connection.uri: %s", be.message);
-        return retriable(&be) ? SL_RETRY : -1;
+        return sl_ctx_error_code(s->ctx, code_of(&be));
     }
     bson_iter_t it;
     if (bson_iter_init_find(&it, &reply, "setName") && BSON_ITER_HOLDS_UTF8(&it))
@@ -571,7 +579,7 @@ static int probe(mongo_source *s, char *errstr, size_t errsz) {
     if (!s->rs_name && !mongos) {
         snprintf(errstr, errsz, "mongodb source: the server of connection.uri is a standalone server; change streams "
                                 "need a replica set or a sharded cluster (start it with --replSet)");
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     return 0;
 }
@@ -663,7 +671,7 @@ static int plan_start(mongo_source *s, char *errstr, size_t errsz) {
     bson_t *off = bson_new_from_json((const uint8_t *)stored, -1, &be);
     if (!off) {
         snprintf(errstr, errsz, "mongodb source: the stored offset is not JSON: %s", be.message);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     bson_iter_t it;
     s->start.token = json_field_doc(off, "_id");
@@ -671,7 +679,7 @@ static int plan_start(mongo_source *s, char *errstr, size_t errsz) {
         bson_destroy(off);
         snprintf(errstr, errsz, "mongodb source: the stored offset's _id is not a resume token (JSON text): %s",
                  stored);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     if (bson_iter_init_find(&it, off, "start_ts") && BSON_ITER_HOLDS_UTF8(&it) &&
         sscanf(bson_iter_utf8(&it, NULL), "%" SCNu32 ",%" SCNu32, &t, &i) == 2)
@@ -775,7 +783,7 @@ static int copy_take_start(mongo_source *s) {
             sl_ctx_retry(s->ctx, "copy_existing: opening the change stream: %s", be.message);
             return SL_RETRY;
         }
-        fail(s, "mongodb source: copy_existing: cannot open the change stream: %s", be.message);
+        fail(s, code_of(&be), "mongodb source: copy_existing: cannot open the change stream: %s", be.message);
         return -1;
     }
     const bson_t *tok = mongoc_change_stream_get_resume_token(s->cs);
@@ -841,7 +849,7 @@ err:
         sl_ctx_retry(s->ctx, "copy_existing: listing collections: %s", be.message);
         return SL_RETRY;
     }
-    fail(s, "mongodb source: copy_existing: cannot list the collections to copy: %s", be.message);
+    fail(s, code_of(&be), "mongodb source: copy_existing: cannot list the collections to copy: %s", be.message);
     return -1;
 }
 
@@ -945,7 +953,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
             got++;
             s->eo.now_ms = sl_wall_us() / 1000;
             if (encode(s, bson_get_data(d), d->len, true, db, coll, err, sizeof err) < 0) {
-                fail(s, "mongodb source: copy_existing %s: %s", ns, err);
+                fail(s, SL_E_PROTOCOL, "mongodb source: copy_existing %s: %s", ns, err);
                 rc = -1;
                 break;
             }
@@ -953,7 +961,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
                 if (next_last) bson_destroy(next_last);
                 next_last = id_doc(d);
                 if (!next_last) {
-                    fail(s, "mongodb source: copy_existing %s: a document without _id", ns);
+                    fail(s, SL_E_PROTOCOL, "mongodb source: copy_existing %s: a document without _id", ns);
                     rc = -1;
                     break;
                 }
@@ -974,7 +982,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
         if (rc != 0) {
             if (next_last) bson_destroy(next_last);
             if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "copy_existing %s: %s", ns, be.message);
-            else if (!s->failed) fail(s, "mongodb source: copy_existing %s: %s", ns, be.message);
+            else if (!s->failed) fail(s, code_of(&be), "mongodb source: copy_existing %s: %s", ns, be.message);
             break;
         }
         done += got;
@@ -998,6 +1006,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
 #define COPY_STOPPED 2 /* not 0, -1 or SL_RETRY */
 static int copy_phase(mongo_source *s) {
     int rc;
+    sl_ctx_set_source_state(s->ctx, SL_SRC_SNAPSHOTTING);
     if (!s->copy_ns) { /* a fresh copy: take the resume point first */
         if ((rc = copy_take_start(s)) != 0) return rc;
     }
@@ -1040,9 +1049,11 @@ static int stream_error(mongo_source *s, const bson_error_t *be) {
     close_stream(s);
     switch (a) {
     case SL_MACT_RETRY: sl_ctx_retry(s->ctx, "change stream: %s", be->message); return SL_RETRY;
-    case SL_MACT_FAIL: fail(s, "mongodb source: change stream failed: %s (code %u)", be->message, be->code); return -1;
+    case SL_MACT_FAIL:
+        fail(s, code_of(be), "mongodb source: change stream failed: %s (code %u)", be->message, be->code);
+        return -1;
     case SL_MACT_LOST_FAIL:
-        fail(s, "mongodb source: the stored resume point is no longer in the oplog (%s, code %u): changes were "
+        fail(s, SL_E_POSITION_LOST, "mongodb source: the stored resume point is no longer in the oplog (%s, code %u): changes were "
              "lost. Set change.stream.history.lost.policy=copy_existing to copy the data again, or =latest to "
              "continue with new changes only, or reset the offsets (sluice offsets reset)",
              be->message, be->code);
@@ -1124,7 +1135,7 @@ static int on_event(mongo_source *s, const bson_t *doc) {
     char err[512];
     s->eo.now_ms = sl_wall_us() / 1000;
     if (encode(s, bson_get_data(doc), doc->len, false, NULL, NULL, err, sizeof err) < 0) {
-        fail(s, "mongodb source: %s", err);
+        fail(s, SL_E_PROTOCOL, "mongodb source: %s", err);
         return -1;
     }
     if (!s->ev.skip) add_event(s, &s->ev, false);
@@ -1161,10 +1172,13 @@ static int stream_loop(mongo_source *s) {
             int rc = copy_phase(s);
             if (rc != 0 || s->copy_due) return rc; /* copy_due still set: stopped mid-copy */
         }
-        if (!s->cs && !open_stream(s, &be, false)) {
-            int rc = stream_error(s, &be);
-            if (rc != 0) return rc;
-            continue;
+        if (!s->cs) {
+            if (!open_stream(s, &be, false)) {
+                int rc = stream_error(s, &be);
+                if (rc != 0) return rc;
+                continue;
+            }
+            sl_ctx_set_source_state(s->ctx, SL_SRC_STREAMING);
         }
         const bson_t *doc;
         int64_t t0 = sl_mono_ms();
@@ -1225,13 +1239,14 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     if (!s->debezium) sl_ctx_own_heartbeats(ctx);
     if (!parse_pipeline(cf->pipeline, &s->pipeline) || !parse_pipeline(cf->copy_pipeline, &s->copy_pipeline)) {
         snprintf(errstr, errsz, "pipeline: not a JSON array of stages");
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
     if (!blank(cf->ns_map) && !(s->ns_map = parse_ns_map(cf->ns_map, why, sizeof why))) {
         snprintf(errstr, errsz, "topic.namespace.map: %s", why);
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
-    if (!(s->client = sl_mongo_client_new(cf->uri, "sluice-source", false, &s->hosts, errstr, errsz))) return -1;
+    if (!(s->client = sl_mongo_client_new(cf->uri, "sluice-source", false, &s->hosts, errstr, errsz)))
+        return sl_ctx_error_code(ctx, SL_E_CONFIG); /* connection.uri */
     set_partition(s);
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
@@ -1257,7 +1272,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         (cf->out_value == OF_SCHEMA && !cf->schema_infer &&
          !(s->value_schema = sl_mschema_from_avro(cf->schema_value, why, sizeof why)))) {
         snprintf(errstr, errsz, "output.schema: %s", why);
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
     return plan_start(s, errstr, errsz);
 }

@@ -462,6 +462,7 @@ int my_snapshot_run(my_source *s) {
     char err[1024];
     snap_state st = {0};
     json_t *prog = NULL;
+    sl_ctx_set_source_state(s->ctx, SL_SRC_SNAPSHOTTING);
     if (s->resume_snapshot) {
         prog = json_loads(s->resume_snapshot, 0, NULL);
         st.table = prog ? json_string_value(json_object_get(prog, "table")) : NULL;
@@ -510,10 +511,6 @@ int my_snapshot_run(my_source *s) {
     return my_emit_batch(s);
 fail:
     json_decref(prog);
-    if (mysql_errno(s->sql) == 2006 || mysql_errno(s->sql) == 2013) { /* server gone / lost connection */
-        sl_ctx_retry(s->ctx, "%s", err);
-        return SL_RETRY;
-    }
-    sl_ctx_fail(s->ctx, "%s", err);
-    return -1;
+    unsigned no = mysql_errno(s->sql); /* 2006, 2013: server gone, lost connection */
+    return sl_ctx_raisef(s->ctx, no == 2006 || no == 2013 ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 }

@@ -531,7 +531,7 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
     s->stream = mode != MY_SNAP_INITIAL_ONLY;
     if (off && !parse_offset(s, off)) {
         snprintf(errstr, errsz, "stored offset is not valid JSON: %s", off);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     if (off && s->resume_snapshot) { /* a snapshot was cut short: go on with it, if its position still exists */
         s->do_snapshot = true;
@@ -544,7 +544,7 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
         }
         snprintf(errstr, errsz, "the unfinished snapshot's %s: set snapshot.mode=when_needed to start a new snapshot, "
                  "or reset offsets with 'sluice offsets reset'", why);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_POSITION_LOST);
     }
     if (off && mode == MY_SNAP_INITIAL_ONLY) {
         s->do_snapshot = s->stream = false;
@@ -558,13 +558,14 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
             return 0;
         }
         snprintf(errstr, errsz, "the stored offset's %s: " GONE_ADVICE, why);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_POSITION_LOST);
     }
     /* no_data still reads the schemas in a snapshot transaction when it sends schema change events (as
      * Debezium's schema-only snapshot), for a position consistent with them */
     s->schema_only = mode == MY_SNAP_NO_DATA && s->cf->include_schema_changes;
     s->do_snapshot = (mode != MY_SNAP_NO_DATA && mode != MY_SNAP_NEVER) || s->schema_only;
-    if (!s->do_snapshot) return current_position(s, &s->start, errstr, errsz);
+    if (!s->do_snapshot && current_position(s, &s->start, errstr, errsz) < 0)
+        return sl_ctx_error_code(s->ctx, SL_E_CONFIG); /* no binlog: log_bin off, or no privilege to read it */
     return 0;
 }
 
@@ -591,10 +592,12 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
                        errstr, errsz) < 0 ||
         sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
                        "column.exclude.list", errstr, errsz) < 0)
-        return -1;
-    if (!(s->sql = my_connect(cf, errstr, errsz))) return SL_RETRY;
-    if (check_server(s, errstr, errsz) < 0 || check_tables(s, errstr, errsz) < 0) return -1;
-    if (plan_start(s, errstr, errsz) < 0) return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
+    /* Unreachable: SL_RETRY, which the runtime retries on a reopen (and fails on at the first start). */
+    if (!(s->sql = my_connect(cf, errstr, errsz))) return sl_ctx_error_code(ctx, SL_E_CONNECT);
+    if (check_server(s, errstr, errsz) < 0 || check_tables(s, errstr, errsz) < 0)
+        return sl_ctx_error_code(ctx, SL_E_CONFIG); /* binlog_format, binlog_row_image, a table list */
+    if (plan_start(s, errstr, errsz) != 0) return -1; /* it named the kind */
     return 0;
 }
 
@@ -680,9 +683,9 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
     struct st_mariadb_rpl_rows_event *rw = &ev->event.rows;
     my_rel *r = my_rel_find(s, rw->table_id);
     if (!r) {
-        sl_ctx_fail(s->ctx, "rows event for table id %" PRIu64 " without a TABLE_MAP (binlog %s:%" PRIu64 ")",
-                    (uint64_t)rw->table_id, s->cur.file, s->cur.pos);
-        return -1;
+        return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL,
+                             "rows event for table id %" PRIu64 " without a TABLE_MAP (binlog %s:%" PRIu64 ")",
+                             (uint64_t)rw->table_id, s->cur.file, s->cur.pos);
     }
     if (!r->captured) return 0;
     s->ev_pos = ev->next_event_pos ? ev->next_event_pos - ev->event_length : s->cur.pos;
@@ -734,9 +737,8 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
     return rc;
 bad:
     sl_free(before), sl_free(after);
-    sl_ctx_fail(s->ctx, "table %s.%s at binlog %s:%" PRIu64 ": %s", r->table->db, r->table->name, s->cur.file,
-                s->cur.pos, err);
-    return -1;
+    return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL, "table %s.%s at binlog %s:%" PRIu64 ": %s", r->table->db,
+                         r->table->name, s->cur.file, s->cur.pos, err);
 }
 
 static void begin_txn(my_source *s, MARIADB_RPL_EVENT *ev) {
@@ -926,30 +928,25 @@ static bool gtid_wanted(my_source *s) {
 
 /* Source thread: the binlog connection failed (what: at which step). The server refuses a dump it cannot
  * serve with ER_MASTER_FATAL_ERROR_READING_BINLOG (1236; MySQL also ER_MASTER_HAS_PURGED_REQUIRED_GTIDS,
- * 1789), which tells a replica not to reconnect: that fails the connector, with the advice for a position
- * that is gone when the server says so, or leaves it to my_run_once (s->gone set) for
- * snapshot.mode=when_needed. Anything else is retried. */
+ * 1789), which tells a replica not to reconnect: that fails the connector (SL_E_PROTOCOL), with the advice for
+ * a position that is gone when the server says so (SL_E_POSITION_LOST), or leaves it to my_run_once (s->gone
+ * set) for snapshot.mode=when_needed. Anything else is a lost connection (SL_E_CONNECT): retried. */
 static int binlog_failed(my_source *s, const char *what) {
     static const char *const gone[] = {"not in the master's binlog", "missing the GTID", "Could not find GTID state",
                                        "Could not find first log file", "impossible position", "position > file size"};
     unsigned e = mysql_errno(s->binlog);
     const char *msg = mysql_error(s->binlog);
-    if (e != 1236 && e != 1789) {
-        sl_ctx_retry(s->ctx, "%s: %s", what, msg);
-        return SL_RETRY;
-    }
+    if (e != 1236 && e != 1789) return sl_ctx_raisef(s->ctx, SL_E_CONNECT, "%s: %s", what, msg);
     bool is_gone = e == 1789;
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) is_gone |= strcasestr(msg, gone[i]) != NULL;
-    if (!is_gone) {
-        sl_ctx_fail(s->ctx, "%s: the server refuses to send its binlog from %s:%" PRIu64 " (gtids '%s'): %s", what,
-                    s->start.file, s->start.pos, s->start.gtids, msg);
-        return -1;
-    }
+    if (!is_gone)
+        return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL, "%s: the server refuses to send its binlog from %s:%" PRIu64
+                             " (gtids '%s'): %s", what, s->start.file, s->start.pos, s->start.gtids, msg);
     char why[sizeof s->gone];
     snprintf(why, sizeof why, "binlog position %s:%" PRIu64 " (gtids '%s') is not on the server (%s)", s->start.file,
              s->start.pos, s->start.gtids, msg);
     if (s->cf->snapshot_mode == MY_SNAP_WHEN_NEEDED) snprintf(s->gone, sizeof s->gone, "%s", why);
-    else sl_ctx_fail(s->ctx, "the stored offset's %s: " GONE_ADVICE, why);
+    else sl_ctx_fail_code(s->ctx, SL_E_POSITION_LOST, "the stored offset's %s: " GONE_ADVICE, why);
     return -1;
 }
 
@@ -994,16 +991,14 @@ static int start_binlog(my_source *s) {
     mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, s->cf->include_query ? MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS : 0);
     if (mariadb_rpl_open(rpl) != 0) return binlog_failed(s, "starting the binlog dump");
     s->cur = s->start;
+    sl_ctx_set_source_state(s->ctx, SL_SRC_STREAMING);
     SL_INFO("mysql", "streaming binlog from file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos,
             s->start.gtids);
     return 0;
-fail:
-    if (mysql_errno(s->binlog) == 1227 || mysql_errno(s->binlog) == 1045) { /* access denied: retrying won't help */
-        sl_ctx_fail(s->ctx, "%s", err);
-        return -1;
-    }
-    sl_ctx_retry(s->ctx, "%s", err);
-    return SL_RETRY;
+fail: /* access denied: retrying won't help; anything else is the connection's */
+    return sl_ctx_raisef(s->ctx, mysql_errno(s->binlog) == 1227 || mysql_errno(s->binlog) == 1045 ? SL_E_AUTH
+                                                                                                  : SL_E_CONNECT,
+                         "%s", err);
 }
 
 static int stream(my_source *s) {
@@ -1030,7 +1025,7 @@ static int stream(my_source *s) {
              * after a FORMAT_DESCRIPTION, and always takes 4 bytes of checksum off the name. */
             sl_my_rotate rot;
             if (sl_my_rotate_parse(raw, raw_len, s->checksum_len, &rot, err, sizeof err) < 0) {
-                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                sl_ctx_fail_code(s->ctx, SL_E_PROTOCOL, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
                 rc = -1;
                 goto out;
             }
@@ -1042,7 +1037,7 @@ static int stream(my_source *s) {
         case FORMAT_DESCRIPTION_EVENT: {
             int ck = sl_my_fde_checksum_len(raw, raw_len, err, sizeof err);
             if (ck < 0) {
-                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                sl_ctx_fail_code(s->ctx, SL_E_PROTOCOL, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
                 rc = -1;
                 goto out;
             }
@@ -1081,7 +1076,7 @@ static int stream(my_source *s) {
             break;
         case TABLE_MAP_EVENT:
             if (my_on_table_map(s, body, body_len, err, sizeof err) < 0) {
-                sl_ctx_fail(s->ctx, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
+                sl_ctx_fail_code(s->ctx, SL_E_PROTOCOL, "binlog %s:%" PRIu64 ": %s", s->cur.file, s->cur.pos, err);
                 rc = -1;
                 goto out;
             }

@@ -65,7 +65,6 @@ typedef struct pg_source {
     sl_filter tables, columns, msg_prefixes;
     /* Start-up decisions. */
     bool do_snapshot, stream, created_slot, created_pub;
-    bool retrying;      /* run() asked for a reconnect */
     bool keep_slot;     /* a new snapshot on the slot that holds the stored position (no exported snapshot) */
     char *snapshot_name;
     uint64_t start_lsn;

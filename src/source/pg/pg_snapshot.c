@@ -201,6 +201,7 @@ int pg_snapshot_run(pg_source *s) {
     uint32_t *oids = NULL;
     int n = 0, count = 0;
     char q[256];
+    sl_ctx_set_source_state(s->ctx, SL_SRC_SNAPSHOTTING);
     PGresult *r = pg_query(s->sql, "starting snapshot transaction", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            0, NULL, err, sizeof err);
     if (r && s->snapshot_name) { /* the slot's own snapshot: rows and stream join with no gap, no overlap */
@@ -253,12 +254,8 @@ int pg_snapshot_run(pg_source *s) {
     return s->stream || s->stream_until ? pg_emit_batch(s) : pg_emit_durable(s);
 fail:
     sl_free(oids);
-    if (PQstatus(s->sql) == CONNECTION_BAD) { /* lost the server: the runtime reconnects, the snapshot restarts */
-        sl_ctx_retry(s->ctx, "%s", err);
-        return SL_RETRY;
-    }
-    sl_ctx_fail(s->ctx, "%s", err);
-    return -1;
+    /* Lost the server: the runtime reconnects, the snapshot restarts. */
+    return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 stopped:
     sl_free(oids);
     PQclear(PQexec(s->sql, "ROLLBACK"));

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +275,7 @@ static int stored_lsn(pg_source *s, uint64_t *lsn, bool *snapshot_running, char 
     } else {
         snprintf(errstr, errsz, "stored offset: %s; reset offsets with 'sluice offsets reset' (or DELETE "
                  "/connectors/<name>/offsets) or PATCH a valid offset", why);
+        sl_ctx_error_code(s->ctx, SL_E_CONFIG);
     }
     json_decref(j);
     return rc;
@@ -301,14 +303,14 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
                      "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots"
                      " WHERE slot_name = $1",
                      1, params, errstr, errsz);
-        if (!r) return -1;
+        if (!r) return sl_ctx_error_code(s->ctx, SL_E_PROTOCOL);
         /* A slot still held by the connection of a process that just died is released soon. */
         if (PQntuples(r) != 1 || PQgetvalue(r, 0, 3)[0] != 't' || attempt >= s->cf->slot_max_retries) break;
         PQclear(r);
         SL_WARN("pg", "slot %s is in use, retrying in %lld ms (slot.max.retries)", s->cf->slot_name,
                 (long long)s->cf->slot_retry_delay_ms);
         sl_sleep_ms(s->cf->slot_retry_delay_ms, NULL);
-        if (sl_ctx_stopping(s->ctx)) return -1;
+        if (sl_ctx_stopping(s->ctx)) return sl_ctx_error_code(s->ctx, SL_E_CANCELLED);
     }
     *slot_exists = PQntuples(r) == 1;
     *slot_flush = 0;
@@ -317,20 +319,20 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
             snprintf(errstr, errsz, "slot.name: slot '%s' exists for plugin %s on database %s, not pgoutput on %s",
                      s->cf->slot_name, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), s->cf->dbname);
             PQclear(r);
-            return -1;
+            return sl_ctx_error_code(s->ctx, SL_E_CONFIG);
         }
         if (PQgetvalue(r, 0, 3)[0] == 't') {
             snprintf(errstr, errsz, "slot.name: slot '%s' is in use by another connection (still after %lld "
                      "retries: slot.max.retries)", s->cf->slot_name, (long long)s->cf->slot_max_retries);
             PQclear(r);
-            return -1;
+            return sl_ctx_error_code(s->ctx, SL_E_CONFIG); /* another connector on the same slot */
         }
         *slot_flush = pg_parse_lsn(PQgetvalue(r, 0, 2));
     }
     PQclear(r);
     bool unfinished; /* the stored offset is where a snapshot that did not complete started */
     uint64_t stored;
-    if (stored_lsn(s, &stored, &unfinished, errstr, errsz) < 0) return -1;
+    if (stored_lsn(s, &stored, &unfinished, errstr, errsz) < 0) return -1; /* SL_E_CONFIG */
     int mode = s->cf->snapshot_mode;
     bool have = sl_ctx_stored_offset(s->ctx) != NULL;
     if (mode == SNAP_INITIAL_ONLY && have && !unfinished) { /* done before: the slot no longer matters */
@@ -346,7 +348,7 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
      * before it. Between the slot's confirmed_flush_lsn and the WAL end any position can be a good one (the
      * slot learns of a stored offset only with the next status update), so the WAL end is the line. */
     uint64_t wal_end = UINT64_MAX;
-    if (have && server_wal_end(s, &wal_end, errstr, errsz) < 0) return -1;
+    if (have && server_wal_end(s, &wal_end, errstr, errsz) < 0) return sl_ctx_error_code(s->ctx, SL_E_PROTOCOL);
     if (have && stored > wal_end) {
         if (mode == SNAP_WHEN_NEEDED || mode == SNAP_ALWAYS) {
             SL_WARN("pg", "the stored offset (lsn %" PRIu64 ", %X/%X) is past the server's WAL end (%X/%X): taking a "
@@ -364,7 +366,7 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
                  "PATCH a valid offset, or set snapshot.mode=when_needed to take a new snapshot",
                  stored, (unsigned)(stored >> 32), (unsigned)stored, s->cf->host, (long long)s->cf->port,
                  (unsigned)(wal_end >> 32), (unsigned)wal_end);
-        return -1;
+        return sl_ctx_error_code(s->ctx, SL_E_POSITION_LOST);
     }
     if (have && s->do_snapshot) {
         /* A snapshot again while the slot still holds the stored position: keep the slot, read the tables
@@ -378,7 +380,7 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
                      "event; set snapshot.mode=when_needed to take a new snapshot anyway, or reset offsets with "
                      "'sluice offsets reset'", s->cf->slot_name, !*slot_exists ? "no longer exists at" : "is ahead of",
                      (unsigned)(stored >> 32), (unsigned)stored, (unsigned)(*slot_flush >> 32), (unsigned)*slot_flush);
-            return -1;
+            return sl_ctx_error_code(s->ctx, SL_E_POSITION_LOST);
         }
         if (!s->keep_slot && unfinished)
             SL_WARN("pg", "slot %s %s the position where an unfinished snapshot started: taking a new snapshot from a "
@@ -397,7 +399,7 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
                      "changes may be lost; set snapshot.mode=when_needed to re-snapshot, or reset offsets with "
                      "'sluice offsets reset'", s->cf->slot_name, !*slot_exists ? "does not exist, unlike" : problem,
                      (unsigned)(stored >> 32), (unsigned)stored, (unsigned)(*slot_flush >> 32), (unsigned)*slot_flush);
-            return -1;
+            return sl_ctx_error_code(s->ctx, SL_E_POSITION_LOST);
         }
     }
     return 0;
@@ -454,36 +456,37 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     int frc = sl_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
                              "table.include.list", "table.exclude.list", errstr, errsz);
     sl_buf_free(&tinc), sl_buf_free(&texc);
-    if (frc < 0) return -1;
+    if (frc < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
     if (sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
                        "column.exclude.list", errstr, errsz) < 0 ||
         sl_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
                        "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
 
-    if (!(s->sql = pg_connect(cf, false, 10, errstr, errsz))) return SL_RETRY; /* fatal at first start */
+    /* Unreachable: SL_RETRY, which the runtime retries on a reopen (and fails on at the first start). */
+    if (!(s->sql = pg_connect(cf, false, 10, errstr, errsz))) return sl_ctx_error_code(ctx, SL_E_CONNECT);
     PGresult *r = pg_query(s->sql, "reading wal_level", "SHOW wal_level", 0, NULL, errstr, errsz);
-    if (!r) return -1;
+    if (!r) return sl_ctx_error_code(ctx, SL_E_PROTOCOL);
     if (strcmp(PQgetvalue(r, 0, 0), "logical") != 0) {
         snprintf(errstr, errsz, "wal_level is '%s' on %s:%lld; logical decoding needs wal_level=logical "
                  "(ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)",
                  PQgetvalue(r, 0, 0), cf->host, (long long)cf->port);
         PQclear(r);
-        return -1;
+        return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
     PQclear(r);
     uint32_t *oids = NULL;
     int n = 0;
-    if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) return -1;
+    if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
     sl_free(oids);
-    bool slot_exists;
-    uint64_t slot_flush;
-    if (plan_start(s, &slot_exists, &slot_flush, errstr, errsz) < 0) return -1;
+    bool slot_exists = false;
+    uint64_t slot_flush = 0;
+    if (plan_start(s, &slot_exists, &slot_flush, errstr, errsz) != 0) return -1; /* it named the kind */
     if (!s->do_snapshot && !s->stream) {
         SL_INFO("pg", "snapshot.mode=initial_only and the snapshot is complete: nothing to do");
         return 0;
     }
-    if (!(s->repl = pg_connect(cf, true, 10, errstr, errsz))) return SL_RETRY;
+    if (!(s->repl = pg_connect(cf, true, 10, errstr, errsz))) return sl_ctx_error_code(ctx, SL_E_CONNECT);
     if (ensure_publication(s, errstr, errsz) < 0) goto undo;
     if ((s->do_snapshot && !s->keep_slot) || !slot_exists) {
         if (create_slot(s, slot_exists, errstr, errsz) < 0) goto undo;
@@ -507,7 +510,7 @@ undo: {
         PQfreemem(pub);
         exec_simple(s->sql, "drop publication", q, e2, sizeof e2);
     }
-    return -1;
+    return sl_ctx_error_code(ctx, SL_E_CONFIG); /* a publication or slot it may not create, or has not */
 }
 }
 
@@ -783,8 +786,8 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     const char *copy = pg_keep_message(s, buf, n, buf + 25, len);
     sl_pgo_msg m;
     if (sl_pgo_decode(copy, len, false, &m, &s->scratch, errstr, sizeof errstr) < 0) {
-        sl_ctx_fail(s->ctx, "at LSN %X/%X: %s", (unsigned)(wal_start >> 32), (unsigned)wal_start, errstr);
-        return -1;
+        return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL, "at LSN %X/%X: %s", (unsigned)(wal_start >> 32),
+                             (unsigned)wal_start, errstr);
     }
     switch (m.kind) {
     case 'B':
@@ -805,22 +808,15 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
         break;
     case 'C': on_commit(s, &m); break;
     case 'R':
-        if (on_relation(s, &m, errstr, sizeof errstr) < 0) {
-            if (PQstatus(s->sql) == CONNECTION_BAD) {
-                sl_ctx_retry(s->ctx, "%s", errstr);
-                return SL_RETRY;
-            }
-            sl_ctx_fail(s->ctx, "%s", errstr);
-            return -1;
-        }
+        if (on_relation(s, &m, errstr, sizeof errstr) < 0) /* the catalog query's connection lost, or its answer */
+            return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s",
+                                 errstr);
         break;
     case 'I':
     case 'U':
     case 'D':
-        if (on_change(s, &m, wal_start, errstr, sizeof errstr) < 0) {
-            sl_ctx_fail(s->ctx, "%s", errstr);
-            return -1;
-        }
+        if (on_change(s, &m, wal_start, errstr, sizeof errstr) < 0)
+            return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL, "%s", errstr);
         break;
     case 'T': on_truncate(s, &m, wal_start); break;
     case 'M': on_message(s, &m, wal_start); break;
@@ -840,14 +836,25 @@ static int advance_idle(pg_source *s, uint64_t wal_end) {
     return stream_emit(s);
 }
 
-/* Lost connections, shutdowns and a slot still held by a dying walsender are
- * worth a reconnect; other server errors (bad publication, ...) are not. */
-static bool retriable(pg_source *s, const PGresult *r) {
-    if (PQstatus(s->repl) == CONNECTION_BAD || !r) return true;
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (!state) return true; /* no server error: a client-side connection failure */
-    return strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-           strcmp(state, "55006") == 0;
+static void repl_error(pg_source *s, const PGresult *r, sl_err *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* e: what the replication connection's error r says. The connection or the server going away (SQLSTATE 08,
+ * 57) and a slot another walsender still holds (55006) pass: SL_E_CONNECT; so does the server's shortage of
+ * resources (53: SL_E_RESOURCE, retriable here). A missing slot (42704) is a lost position, refused privileges
+ * (28, 42501) are auth, anything else the server says is SL_E_PROTOCOL. */
+static void repl_error(pg_source *s, const PGresult *r, sl_err *e, const char *fmt, ...) {
+    const char *state = PQstatus(s->repl) == CONNECTION_BAD || !r ? NULL : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    sl_err_code code = !state /* no server error: a client-side connection failure */ ? SL_E_CONNECT
+                       : !strncmp(state, "08", 2) || !strncmp(state, "57", 2) || !strcmp(state, "55006") ? SL_E_CONNECT
+                       : !strncmp(state, "53", 2) ? SL_E_RESOURCE
+                       : !strcmp(state, "42704") ? SL_E_POSITION_LOST
+                       : !strncmp(state, "28", 2) || !strcmp(state, "42501") ? SL_E_AUTH
+                                                                            : SL_E_PROTOCOL;
+    va_list ap;
+    va_start(ap, fmt);
+    sl_err_vset(e, code, fmt, ap);
+    va_end(ap);
+    if (code == SL_E_RESOURCE) e->retriable = true;
 }
 
 static int start_replication(pg_source *s) {
@@ -861,13 +868,13 @@ static int start_replication(pg_source *s) {
     if (PQresultStatus(r) != PGRES_COPY_BOTH) {
         snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
         err[strcspn(err, "\n")] = 0;
-        int rc = retriable(s, r) ? SL_RETRY : -1;
-        if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
-        else sl_ctx_fail(s->ctx, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
+        sl_err e;
+        repl_error(s, r, &e, "START_REPLICATION on slot %s: %s", s->cf->slot_name, err);
         PQclear(r);
-        return rc;
+        return sl_ctx_raise(s->ctx, &e);
     }
     PQclear(r);
+    sl_ctx_set_source_state(s->ctx, SL_SRC_STREAMING);
     SL_INFO("pg", "streaming slot=%s from=%X/%X", s->cf->slot_name, (unsigned)(s->start_lsn >> 32),
             (unsigned)s->start_lsn);
     return 0;
@@ -916,12 +923,11 @@ static int copy_ended(pg_source *s) {
     snprintf(msg, sizeof msg, "%s", r && PQresultStatus(r) != PGRES_COMMAND_OK ? PQresultErrorMessage(r)
                                                                               : "end of the stream (shutting down?)");
     msg[strcspn(msg, "\n")] = 0;
-    int rc = retriable(s, r) ? SL_RETRY : -1;
+    sl_err e;
+    repl_error(s, r, &e, "PostgreSQL ended replication: %s", msg);
     PQclear(r);
     while ((r = PQgetResult(s->repl))) PQclear(r);
-    if (rc == SL_RETRY) sl_ctx_retry(s->ctx, "PostgreSQL ended replication: %s", msg);
-    else sl_ctx_fail(s->ctx, "PostgreSQL ended replication: %s", msg);
-    return rc;
+    return sl_ctx_raise(s->ctx, &e);
 }
 
 static int stream(pg_source *s) {
@@ -993,7 +999,6 @@ static int stream(pg_source *s) {
     return 0;
 }
 
-static int pg_run_once(pg_source *s);
 
 /*
  * libpq keeps a connection's input buffer as large as the largest message it received, for the
@@ -1017,12 +1022,6 @@ static void release_copy_buffer(pg_source *s) {
 
 static int pg_run(void *src) {
     pg_source *s = src;
-    int rc = pg_run_once(s);
-    s->retrying = rc == SL_RETRY; /* close() then keeps the slot, whatever slot.drop.on.stop says */
-    return rc;
-}
-
-static int pg_run_once(pg_source *s) {
     if (!s->repl) return 0; /* initial_only with nothing to do */
     if (s->do_snapshot) {
         int rc = pg_snapshot_run(s);
@@ -1054,7 +1053,9 @@ static void pg_close(void *src) {
     sl_free(s->origin);
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
         send_status(s, false); /* report what the runtime committed at shutdown */
-    if (s->cf->slot_drop_on_stop && s->sql && !s->retrying && !sl_ctx_paused(s->ctx)) {
+    /* A source closed to reconnect, or while paused, keeps its slot, whatever slot.drop.on.stop says. */
+    bool keep = sl_ctx_source_state(s->ctx) == SL_SRC_RECONNECTING || sl_ctx_paused(s->ctx);
+    if (s->cf->slot_drop_on_stop && s->sql && !keep) {
         PQfinish(s->repl);
         s->repl = NULL;
         char q[256], err[256];
