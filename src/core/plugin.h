@@ -6,6 +6,22 @@
  * The runtime parses the plugin's property table into a settings struct of
  * settings_size bytes, calls check() for cross-key rules, then open() on
  * the thread that starts the connector and run() on the plugin's own thread.
+ *
+ * What open() leaves behind (sources and sinks alike):
+ *  - open may store its object in *src (*sink) as soon as the object exists, before it is complete. From
+ *    then on the object is the runtime's, whatever open returns: the runtime calls close() on it exactly
+ *    once, and never run() or write() on an object whose open failed.
+ *  - So close() accepts NULL and a partly opened object: any member may still be unset (no connection, no
+ *    consumer, nothing subscribed), and close does at most what the parts that exist allow.
+ *  - open never frees what it stored in *src and never leaves *src pointing at freed memory; what it holds
+ *    that is not yet part of the object (a librdkafka conf not yet given to rd_kafka_new, a PGresult) it
+ *    releases before returning. It may undo what it did at the server (pg_open drops the slot and the
+ *    publication it created), as that is not the object's.
+ *  - After -1 the runtime closes the object when the connector is destroyed. After SL_RETRY (a source
+ *    whose server could not be reached) the same at the first start; on a reopen the runtime keeps the
+ *    partial object through the pause and closes it right before it opens again (the source's state is then
+ *    RECONNECTING, ctx/ctx.h, so close keeps what the server holds for the connector).
+ * A failure's message goes to errstr, its kind to sl_ctx_error_code (ctx/ctx.h).
  */
 #ifndef SL_CORE_PLUGIN_H
 #define SL_CORE_PLUGIN_H
@@ -20,6 +36,7 @@ typedef struct sl_sink_ops sl_sink_ops;
 struct json_t;
 struct sl_dbz_opts;
 
+/* A retriable failure (a source's open or run; see sl_ctx_raise and sl_ctx_error_code in ctx/ctx.h). */
 #define SL_RETRY 1
 
 /* What a source's server keeps for the connector whether it runs or not: the WAL a PostgreSQL slot holds back. */
@@ -39,12 +56,14 @@ typedef struct sl_source_ops {
     void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
     /* Connects and prepares; sets the offset partition with sl_ctx_set_partition.
      * Returns 0, -1 (fatal: bad config, missing table, ...) or SL_RETRY (the
-     * database could not be reached: worth trying again later). */
+     * database could not be reached: worth trying again later), which is what
+     * sl_ctx_error_code returns for the failure's code. Partial objects: above. */
     int (*open)(void **src, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
     /* Source thread: reads until sl_ctx_stopping(); emits batches with sl_ctx_emit.
-     * Returns 0 on a clean stop, -1 on failure (with sl_ctx_fail called), or
-     * SL_RETRY after sl_ctx_retry() when the connection was lost: the runtime
-     * closes the source and opens it again after a pause. */
+     * Returns 0 on a clean stop, or what sl_ctx_raise returned for its error:
+     * -1 (the connector failed) or SL_RETRY (retriable, e.g. the connection was
+     * lost: the runtime closes the source and opens it again after a pause).
+     * Sets the source's state to SNAPSHOTTING and STREAMING as it gets there. */
     int (*run)(void *src);
     void (*close)(void *src);
     /* Optional: checks the shape and types of a partition and offset given from outside (PATCH
@@ -77,8 +96,10 @@ struct sl_sink_ops {
     const sl_prop *props;
     size_t settings_size;
     void (*check)(void *settings, sl_config *cfg, sl_errs *errs);
+    /* As a source's open (partial objects: above), but 0 or -1: a sink that cannot open fails the start. */
     int (*open)(void **sink, void *settings, sl_ctx *ctx, char *errstr, size_t errstr_size);
-    /* Sink thread: encodes and writes (may buffer). The batch is freed when this
+    /* write, flush and commit return 0 or -1 with errstr, and name the failure's kind with sl_ctx_error_code.
+     * Sink thread: encodes and writes (may buffer). The batch is freed when this
      * returns: a sink keeps copies of what it still needs, never pointers. */
     int (*write)(void *sink, sl_batch *b, char *errstr, size_t errstr_size);
     /* Sink thread: returns once everything written so far is durable. */
