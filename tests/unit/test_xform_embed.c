@@ -78,8 +78,54 @@ int main(void) {
           "{\"$unset\":{\"k\":\"\",\"xid\":\"\",\"color\":\"\"}},\"upsert\":false,\"multi\":true},{\"op\":\"update\","
           "\"filter\":{\"_id\":2},\"update\":{\"$set\":{\"k\":9,\"xid\":5,\"color\":\"red\"}},\"upsert\":true,"
           "\"multi\":false}]}");
+    /* a root row of only its key: $setOnInsert; a column renamed onto an existing one takes its place */
+    check(x, "{\"id\":2}", "{\"before\":null,\"after\":{\"id\":2}," SRC("public", "orders") ",\"op\":\"r\"}",
+          "orders", "{\"_id\":2}",
+          "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"_id\":2},\"update\":{\"$setOnInsert\":{}},"
+          "\"upsert\":true,\"multi\":false}]}");
+    check(x, "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":"
+          "\"id\"}],\"optional\":false},\"payload\":{\"id\":3}}",
+          "{\"before\":null,\"after\":{\"name\":\"x\",\"id\":3,\"customer\":\"ann\",\"n\":1.0}," SRC("public", "orders")
+          ",\"op\":\"c\"}",
+          "orders", "{\"_id\":3}",
+          "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"_id\":3},\"update\":{\"$set\":{\"name\":\"ann\","
+          "\"n\":1.0}},\"upsert\":true,\"multi\":false}]}");
+    /* deletes of object and merge children: taken out wherever they are */
+    check(x, "{\"id\":3}", "{\"before\":{\"id\":3,\"oid\":null,\"body\":null},\"after\":null," SRC("public", "notes")
+          ",\"op\":\"d\"}",
+          "orders", "null",
+          "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"note.id\":3},\"update\":{\"$unset\":{\"note\":\"\"}},"
+          "\"upsert\":false,\"multi\":true}]}");
+    check(x, "{\"k\":9}", "{\"before\":{\"k\":9,\"xid\":5,\"oid\":2,\"color\":null},\"after\":null,"
+          "\"source\":{\"db\":\"shop\",\"table\":\"extra\"},\"op\":\"d\"}",
+          "orders", "null",
+          "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"xid\":5},\"update\":{\"$unset\":{\"k\":\"\","
+          "\"xid\":\"\",\"color\":\"\"}},\"upsert\":false,\"multi\":true}]}");
+    /* rows that cannot be placed fail the record, naming the table */
+    xt_out o = xt_run(x, "it.public.orders", NULL,
+                      "{\"before\":null,\"after\":{\"id\":1}," SRC("public", "orders") ",\"op\":\"c\"}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_STR(o.err, "transform e (embed) failed on a record of topic it.public.orders: root row of public.orders has "
+                     "no key (a primary key, or root.key, is needed for _id)");
+    o = xt_run(x, "it.public.order_items", NULL,
+               "{\"before\":null,\"after\":{\"id\":1,\"order_id\":1}," SRC("public", "order_items") ",\"op\":\"c\"}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_STR(o.err, "transform e (embed) failed on a record of topic it.public.order_items: row of public.order_items "
+                     "has no identity (child.items.id, or a primary key, is needed)");
+    o = xt_run(x, "it.public.order_items", "{\"id\":1}",
+               "{\"before\":null,\"after\":null," SRC("public", "order_items") ",\"op\":\"u\"}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_STR(o.err, "transform e (embed) failed on a record of topic it.public.order_items: u event of "
+                     "public.order_items without its row");
+    /* other ops of mapped tables, and tombstones outside a batch (no source record), pass */
+    o = xt_run(x, "it.public.orders", NULL, "{\"op\":\"m\"," SRC("public", "orders") "}");
+    CHECK(o.rc == SL_X_KEEP);
+    CHECK_STR(o.value, "{\"op\":\"m\"," SRC("public", "orders") "}");
+    o = xt_run(x, "it.public.orders", "{\"id\":1}", NULL);
+    CHECK(o.rc == SL_X_KEEP);
+    CHECK_STR(o.value, "null");
     /* other tables, heartbeats: untouched; truncate of a mapped table: an error */
-    xt_out o = xt_run(x, "it.public.other", "{\"id\":1}",
+    o = xt_run(x, "it.public.other", "{\"id\":1}",
                       "{\"before\":null,\"after\":{\"id\":1}," SRC("public", "other") ",\"op\":\"c\"}");
     CHECK(o.rc == SL_X_KEEP && strcmp(o.topic, "it.public.other") == 0 && strstr(o.value, "__sluice") == NULL);
     o = xt_run(x, "__debezium-heartbeat.it", "{\"serverName\":\"it\"}", "{\"ts_ms\":1}");
@@ -103,6 +149,27 @@ int main(void) {
                    "{\"after\":{\"id\":4,\"oa\":1,\"ob\":\"x\"},\"source\":{\"table\":\"c\"},\"op\":\"c\"}");
         CHECK(o.rc == SL_X_KEEP);
         CHECK_STR(o.key, "{\"_id\":{\"a\":1,\"b\":\"x\"}}");
+        sl_xchain_free(x);
+    }
+    /* a child identified by its record key, renamed */
+    x = xt_chain("{\"transforms\":\"e\",\"transforms.e.type\":\"embed\",\"transforms.e.root.table\":\"o\","
+                 "\"transforms.e.collection\":\"docs\",\"transforms.e.root.fields.exclude\":\"secret\","
+                 "\"transforms.e.children\":\"c\",\"transforms.e.child.c.table\":\"c\","
+                 "\"transforms.e.child.c.parent.key\":\"oid\",\"transforms.e.child.c.fields.rename\":\"id:cid\"}",
+                 err, sizeof err);
+    CHECK(x != NULL);
+    if (x) {
+        check(x, "{\"id\":4,\"v\":1}", "{\"after\":{\"id\":4,\"v\":1,\"oid\":[1]},\"source\":{\"table\":\"c\"},\"op\":\"c\"}",
+              "docs", "{\"_id\":[1]}",
+              "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"c.cid\":4,\"c.v\":1},\"update\":{\"$pull\":"
+              "{\"c\":{\"cid\":4,\"v\":1}}},\"upsert\":false,\"multi\":true},{\"op\":\"update\",\"filter\":{\"_id\":"
+              "[1]},\"update\":{\"$push\":{\"c\":{\"$each\":[{\"cid\":4,\"v\":1,\"oid\":[1]}],\"$sort\":{\"cid\":1,"
+              "\"v\":1}}}},\"upsert\":true,\"multi\":false}]}");
+        check(x, "{\"id\":5}", "{\"after\":{\"id\":5,\"secret\":\"s\",\"a\":true},\"source\":{\"table\":\"o\"},"
+              "\"op\":\"u\"}",
+              "docs", "{\"_id\":5}",
+              "{\"__sluice_writes\":[{\"op\":\"update\",\"filter\":{\"_id\":5},\"update\":{\"$set\":{\"a\":true}},"
+              "\"upsert\":true,\"multi\":false}]}");
         sl_xchain_free(x);
     }
     x = xt_chain("{\"transforms\":\"e\",\"transforms.e.type\":\"embed\"}", err, sizeof err);
