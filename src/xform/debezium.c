@@ -23,29 +23,29 @@ const sl_xform_ops *const sl_xforms_debezium[] = {&sl_xform_unwrap_ops, &sl_xfor
 
 /* ---- shared helpers ---- */
 
-bool sl_xdbz_is_envelope(const sl_xrec *r) {
-    if (!json_is_object(r->value)) return false;
-    if (r->value_schema) {
-        const char *n = json_string_value(json_object_get(r->value_schema, "name"));
-        size_t len = n ? strlen(n) : 0;
-        return len >= 9 && strcmp(n + len - 9, ".Envelope") == 0;
+bool sl_xdbz_is_envelope(sl_xrec *r) {
+    sl_vheap *h = r->heap;
+    if (sl_v_kind(h, r->vvalue) != SL_V_OBJ) return false;
+    if (r->vvalue_schema) {
+        size_t len;
+        const char *n = sl_v_strval(h, sl_v_get(h, r->vvalue_schema, "name"), &len);
+        return n && len >= 9 && strcmp(n + len - 9, ".Envelope") == 0;
     }
-    return json_is_string(json_object_get(r->value, "op")) &&
-           (json_object_get(r->value, "after") || json_object_get(r->value, "before"));
+    return sl_v_kind(h, sl_v_get(h, r->vvalue, "op")) == SL_V_STR &&
+           (sl_v_get(h, r->vvalue, "after") || sl_v_get(h, r->vvalue, "before"));
 }
 
-json_t *sl_xdbz_optional_copy(const json_t *fs) {
-    json_t *c = json_deep_copy(fs);
-    json_object_del(c, "field");
-    json_object_del(c, "default");
-    json_object_set_new(c, "optional", json_true());
+sl_val *sl_xdbz_field_schema(sl_vheap *h, sl_val *fs) {
+    if (!fs) return NULL;
+    sl_val *c = sl_v_clone(h, fs);
+    sl_v_del(h, c, "field");
     return c;
 }
 
-json_t *sl_xdbz_field_schema(const json_t *fs) {
-    if (!fs) return NULL;
-    json_t *c = json_deep_copy(fs);
-    json_object_del(c, "field");
+sl_val *sl_xdbz_optional_copy(sl_vheap *h, sl_val *fs) {
+    sl_val *c = sl_xdbz_field_schema(h, fs);
+    sl_v_del(h, c, "default");
+    sl_v_set_ref(h, c, "optional", 8, sl_v_bool(h, true));
     return c;
 }
 
@@ -245,36 +245,6 @@ static void *unwrap_init(void *settings, sl_config *cfg, const char *prefix, sl_
  */
 static bool v_null(sl_xrec *r, sl_val *v) { return sl_v_is_null(r->heap, v); }
 
-static bool v_is_envelope(sl_xrec *r) {
-    sl_vheap *h = r->heap;
-    if (sl_v_kind(h, r->vvalue) != SL_V_OBJ) return false;
-    if (r->vvalue_schema) {
-        size_t len;
-        const char *n = sl_v_strval(h, sl_v_get(h, r->vvalue_schema, "name"), &len);
-        return n && len >= 9 && strcmp(n + len - 9, ".Envelope") == 0;
-    }
-    return sl_v_kind(h, sl_v_get(h, r->vvalue, "op")) == SL_V_STR &&
-           (sl_v_get(h, r->vvalue, "after") || sl_v_get(h, r->vvalue, "before"));
-}
-
-/* A struct field's schema as a schema of its own (Connect's ExtractField): a copy without "field". */
-static sl_val *v_field_schema(sl_vheap *h, sl_val *fs) {
-    if (!fs) return NULL;
-    sl_val *c = sl_v_clone(h, fs);
-    sl_v_del(h, c, "field");
-    return c;
-}
-
-/* A copy of field schema fs made optional, without its field name and default (Connect's
- * SchemaUtil.copySchemaBasics(..).optional()). */
-
-static sl_val *v_optional_copy(sl_vheap *h, sl_val *fs) {
-    sl_val *c = v_field_schema(h, fs);
-    sl_v_del(h, c, "default");
-    sl_v_set_ref(h, c, "optional", 8, sl_v_bool(h, true));
-    return c;
-}
-
 static bool v_fref_find(sl_xrec *r, const fref *f, sl_val *s, sl_val *v, sl_val **val, sl_val **fs) {
     sl_vheap *h = r->heap;
     *val = *fs = NULL;
@@ -349,7 +319,7 @@ static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov) {
         const fref *f = &u->fields[i];
         sl_val *val, *fs;
         if (!v_fref_find(r, f, os, ov, &val, &fs)) continue;
-        if (r->vvalue_schema && fs) sl_vschema_put_field(h, r->vvalue_schema, f->name, v_optional_copy(h, fs));
+        if (r->vvalue_schema && fs) sl_vschema_put_field(h, r->vvalue_schema, f->name, sl_xdbz_optional_copy(h, fs));
         sl_v_set(h, r->vvalue, f->name, v_null(r, val) ? sl_v_null(h) : sl_v_copy(h, val));
     }
 }
@@ -458,7 +428,7 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
     const unwrap *u = st;
     sl_vheap *h = r->heap;
     bool tomb = v_null(r, r->vvalue);
-    bool env = !tomb && v_is_envelope(r);
+    bool env = !tomb && sl_xdbz_is_envelope(r);
     if ((env || tomb) && u->nheaders) v_add_headers(u, r, tomb);
     if (tomb) return u->keep_tombstones ? SL_X_KEEP : SL_X_DROP;
     if (!env) return SL_X_KEEP;
@@ -473,9 +443,9 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
         if (u->del == DHM_DROP) {
             rc = SL_X_DROP;
         } else if (u->del == DHM_NONE) {
-            r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
+            r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         } else if (u->del == DHM_REWRITE) {
-            r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
+            r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
             r->vvalue = sl_v_copy(h, before);
             if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true");
         }
@@ -483,7 +453,7 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
         if (rc == SL_X_KEEP) v_drop_fields(u, r);
         if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov);
     } else {
-        r->vvalue_schema = v_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
+        r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         r->vvalue = sl_v_copy(h, after);
         if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false");
         rc = v_route(u, r, r->vvalue, err, errsz);

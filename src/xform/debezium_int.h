@@ -10,15 +10,15 @@
 extern const sl_xform_ops sl_xform_unwrap_ops;
 extern const sl_xform_ops sl_xform_outbox_ops;
 
-/* True when r's value is a Debezium change envelope: a value schema named *.Envelope, or (schemaless)
- * an object with a string "op" and a "before" or "after" member. */
-bool sl_xdbz_is_envelope(const sl_xrec *r);
-/* A copy of field schema fs made optional, without its field name and default (Connect's
- * SchemaUtil.copySchemaBasics(..).optional()). New reference. */
-json_t *sl_xdbz_optional_copy(const json_t *fs);
-/* A struct field's schema as a schema of its own (Connect's ExtractField): a copy without "field"; NULL
- * for NULL. New reference. */
-json_t *sl_xdbz_field_schema(const json_t *fs);
+/* True when r's value (the view) is a Debezium change envelope: a value schema named *.Envelope, or
+ * (schemaless) an object with a string "op" and a "before" or "after" member. */
+bool sl_xdbz_is_envelope(sl_xrec *r);
+/* A struct field's schema as a schema of its own (Connect's ExtractField): a copy of fs's top level in h
+ * without "field" (its children stay shared); NULL for NULL. */
+sl_val *sl_xdbz_field_schema(sl_vheap *h, sl_val *fs);
+/* sl_xdbz_field_schema(fs) made optional and without its default (Connect's
+ * SchemaUtil.copySchemaBasics(..).optional()). */
+sl_val *sl_xdbz_optional_copy(sl_vheap *h, sl_val *fs);
 
 /*
  * Outbox purge (transforms.<name>.table.purge=durable). The router keeps the

@@ -22,8 +22,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "xform/debezium_int.h"
 #include "core/log.h"
+#include "util/jscan.h"
 #include "util/mem.h"
 #include <ctype.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <pcre2.h>
@@ -128,10 +130,6 @@ typedef struct outbox {
     PGconn *pgc;          /* purge connections, made on first use */
     MYSQL *myc;
 } outbox;
-
-/* Tests flip this to simulate the runtime's durability hook (see table.purge in outbox_init). */
-
-static bool is_null(const json_t *v) { return !v || json_is_null(v); }
 
 /* ---- Java replacement strings ---- */
 
@@ -361,169 +359,226 @@ static int decode_bytes(const char *s, size_t n, int mode, sl_buf *out) {
     return 0;
 }
 
-/* The event id as header value: a 16-byte binary id becomes a UUID string. New reference. */
-static json_t *render_id(const json_t *id, const json_t *fs) {
-    if (is_null(id)) return NULL;
-    const char *type = json_string_value(json_object_get(fs, "type"));
-    if (json_is_string(id) && type && !strcmp(type, "bytes")) {
+/* The event id as header value: a 16-byte binary id becomes a UUID string; NULL for a null id. */
+static sl_val *render_id(sl_vheap *h, sl_val *id, sl_val *fs) {
+    if (sl_v_is_null(h, id)) return NULL;
+    const char *type = sl_v_strval(h, sl_v_get(h, fs, "type"), NULL);
+    size_t n;
+    const char *s = sl_v_strval(h, id, &n);
+    if (s && type && !strcmp(type, "bytes")) {
         sl_buf b;
         sl_buf_init(&b);
-        json_t *out = NULL;
-        if (decode_bytes(json_string_value(id), json_string_length(id), 0, &b) == 0 && b.len == 16) {
+        sl_val *out = NULL;
+        if (decode_bytes(s, n, 0, &b) == 0 && b.len == 16) {
             const unsigned char *u = (const unsigned char *)b.data;
-            char s[37];
-            snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                     u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-            out = json_string(s);
+            char uuid[37];
+            snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                     u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+            out = sl_v_str(h, uuid);
         }
         sl_buf_free(&b);
         if (out) return out;
     }
-    return json_deep_copy(id);
+    return sl_v_copy(h, id);
+}
+
+/* ---- JSON text, read as jansson reads it ---- */
+
+/* True when well-formed JSON text s holds what jansson refuses and sl_v_parse reads: an integer beyond 64
+ * bits (jansson: "too big integer"; sl_v_parse: a double) or \u0000 in a string. */
+static bool jansson_refuses(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') {
+            for (i++; i < n && s[i] != '"'; i++) {
+                if (s[i] != '\\') continue;
+                if (n - i > 5 && !memcmp(s + i + 1, "u0000", 5)) return true;
+                i++;
+            }
+        } else if (s[i] == '-' || isdigit((unsigned char)s[i])) {
+            size_t j = i;
+            bool real = false;
+            for (; j < n && (isdigit((unsigned char)s[j]) || (s[j] && strchr("+-.eE", s[j]))); j++)
+                real = real || s[j] == '.' || s[j] == 'e' || s[j] == 'E';
+            char num[32];
+            if (!real && j - i >= sizeof num) return true;
+            if (!real) {
+                snprintf(num, sizeof num, "%.*s", (int)(j - i), s + i);
+                errno = 0;
+                (void)strtoll(num, NULL, 10);
+                if (errno == ERANGE) return true;
+            }
+            i = j - 1;
+        }
+    }
+    return false;
+}
+
+/* JSON text parsed into h, when jansson's json_loadb(text, len, flags) would read it (flags: JSON_DECODE_ANY,
+ * or 0 for an object or array only); else NULL with jansson's reason in why (jansson is asked, on this
+ * error path only, so the messages stay its own). */
+static sl_val *parse_json(sl_vheap *h, const char *text, size_t len, size_t flags, char *why, size_t whysz) {
+    sl_jscan_err je;
+    sl_val *v = NULL;
+    if (sl_jscan_validate(text, len, &je) == 0 && !jansson_refuses(text, len))
+        v = sl_v_parse(h, text, len, NULL, 0);
+    if (v && !(flags & JSON_DECODE_ANY) && v->kind != SL_V_OBJ && v->kind != SL_V_ARR) v = NULL;
+    if (!v) {
+        json_error_t e;
+        json_t *j = json_loadb(text, len, flags, &e);
+        snprintf(why, whysz, "%s", j ? "unreadable JSON" : e.text);
+        json_decref(j);
+    }
+    return v;
 }
 
 /* ---- JSON payload expansion (Debezium's JsonSchemaData) ---- */
 
-static json_t *infer(const outbox *o, const char *key, const json_t *v, char *err, size_t errsz);
+static sl_val *infer(const outbox *o, sl_vheap *h, const char *key, sl_val *v, char *err, size_t errsz);
 
-static json_t *opt_prim(const char *type) { return sl_schema_prim(type, true); }
+static sl_val *opt_prim(sl_vheap *h, const char *type) { return sl_vschema_prim(h, type, true); }
 
-static bool fits_int32(json_int_t i) { return i >= INT32_MIN && i <= INT32_MAX; }
+/* A new schema {"type": "struct", "fields": [], "optional": optional}. */
+static sl_val *struct_schema(sl_vheap *h, bool optional) {
+    sl_val *s = sl_v_obj(h, 5);
+    sl_v_set_ref(h, s, "type", 4, sl_v_str_ref(h, "struct", 6));
+    sl_v_set_ref(h, s, "fields", 6, sl_v_arr(h, 4));
+    sl_v_set_ref(h, s, "optional", 8, sl_v_bool(h, optional));
+    return s;
+}
 
-/* Field-by-field union of two struct schemas (left's order, then right's new fields). New reference. */
-static json_t *merge(json_t *left, const json_t *right) {
-    if (!left) return json_deep_copy(right);
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(right, "fields"), i, f) {
-        const char *n = json_string_value(json_object_get(f, "field"));
-        json_t *old = sl_schema_field(left, n);
-        const char *ot = old ? json_string_value(json_object_get(old, "type")) : NULL;
-        const char *nt = json_string_value(json_object_get(f, "type"));
-        if (!old || (ot && nt && !strcmp(ot, "bytes") && strcmp(nt, "bytes"))) {
-            json_t *c = json_deep_copy(f);
-            sl_schema_put_field(left, n, c);
-        }
+/* A new schema {"type": "array", "items": items, "optional": true}. */
+static sl_val *array_schema(sl_vheap *h, sl_val *items) {
+    sl_val *s = sl_v_obj(h, 3);
+    sl_v_set_ref(h, s, "type", 4, sl_v_str_ref(h, "array", 5));
+    sl_v_set_ref(h, s, "items", 5, items);
+    sl_v_set_ref(h, s, "optional", 8, sl_v_bool(h, true));
+    return s;
+}
+
+static bool fits_int32(int64_t i) { return i >= INT32_MIN && i <= INT32_MAX; }
+
+/* Field-by-field union of two struct schemas (left's order, then right's new fields): left changed, or right
+ * when left is NULL. right's fields move into left (right is dropped after). */
+static sl_val *merge(sl_vheap *h, sl_val *left, sl_val *right) {
+    if (!left) return right;
+    sl_val *fields = sl_v_get(h, right, "fields");
+    for (uint32_t i = 0; fields && fields->kind == SL_V_ARR && i < fields->n; i++) {
+        sl_val *f = fields->e[i];
+        const char *n = sl_v_strval(h, sl_v_get(h, f, "field"), NULL);
+        sl_val *old = sl_vschema_field(h, left, n);
+        const char *ot = old ? sl_v_strval(h, sl_v_get(h, old, "type"), NULL) : NULL;
+        const char *nt = sl_v_strval(h, sl_v_get(h, f, "type"), NULL);
+        if (!old || (ot && nt && !strcmp(ot, "bytes") && strcmp(nt, "bytes"))) sl_vschema_put_field(h, left, n, f);
     }
     return left;
 }
 
-static json_t *infer_array(const outbox *o, const char *key, const json_t *a, char *err, size_t errsz) {
-    if (json_array_size(a) == 0) {
-        if (o->c->json_empty_array == 0) return NULL;
-        return json_pack("{s:s,s:o,s:b}", "type", "array", "items", opt_prim("string"), "optional", 1);
-    }
-    const json_t *ref = NULL;
-    size_t i;
-    json_t *e;
-    json_array_foreach(a, i, e) {
-        if (json_is_null(e)) continue;
+static sl_val *infer_array(const outbox *o, sl_vheap *h, const char *key, sl_val *a, char *err, size_t errsz) {
+    if (a->n == 0) return o->c->json_empty_array == 0 ? NULL : array_schema(h, opt_prim(h, "string"));
+    sl_val *ref = NULL;
+    for (uint32_t i = 0; i < a->n; i++) {
+        sl_val *e = a->e[i];
+        sl_vkind k = sl_v_kind(h, e);
+        if (k == SL_V_NULL) continue;
         if (!ref) ref = e;
-        bool same = json_typeof(e) == json_typeof(ref) || (json_is_boolean(e) && json_is_boolean(ref));
-        if (same && json_is_integer(e)) same = fits_int32(json_integer_value(e)) == fits_int32(json_integer_value(ref));
+        bool same = k == ref->kind;
+        if (same && k == SL_V_INT) same = fits_int32(e->i) == fits_int32(ref->i);
         if (!same) {
             snprintf(err, errsz, "field %s is not a homogenous array", key ? key : "payload");
             return NULL;
         }
     }
-    json_t *items = NULL;
-    if (ref && json_is_object(ref)) {
-        json_array_foreach(a, i, e) {
-            if (!json_is_object(e)) continue;
-            json_t *s = infer(o, key, e, err, errsz);
-            if (!s) return json_decref(items), NULL;
-            items = merge(items, s);
-            json_decref(s);
+    sl_val *items = NULL;
+    if (ref && ref->kind == SL_V_OBJ) {
+        for (uint32_t i = 0; i < a->n; i++) {
+            if (a->e[i]->kind != SL_V_OBJ) continue;
+            sl_val *s = infer(o, h, key, a->e[i], err, errsz);
+            if (!s) return NULL;
+            items = merge(h, items, s);
         }
     } else {
-        items = ref ? infer(o, NULL, ref, err, errsz) : NULL;
+        items = ref ? infer(o, h, NULL, ref, err, errsz) : NULL;
         if (!items) {
             if (!*err) snprintf(err, errsz, "array %s has unrecognized member schema", key ? key : "payload");
             return NULL;
         }
     }
-    return json_pack("{s:s,s:o,s:b}", "type", "array", "items", items, "optional", 1);
+    return array_schema(h, items);
 }
 
 /* The Connect schema of JSON value v (NULL: left out, or an error when err is set). */
-static json_t *infer(const outbox *o, const char *key, const json_t *v, char *err, size_t errsz) {
-    switch (json_typeof(v)) {
-    case JSON_STRING: return opt_prim("string");
-    case JSON_TRUE:
-    case JSON_FALSE: return opt_prim("boolean");
-    case JSON_INTEGER: return opt_prim(fits_int32(json_integer_value(v)) ? "int32" : "int64");
-    case JSON_REAL: return opt_prim("float64");
-    case JSON_NULL: return o->c->json_null ? opt_prim("bytes") : NULL;
-    case JSON_ARRAY: return infer_array(o, key, v, err, errsz);
-    case JSON_OBJECT: {
-        json_t *s = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 1);
-        if (key && *key) json_object_set_new(s, "name", json_string(key));
-        const char *k;
-        json_t *e;
-        json_object_foreach((json_t *)v, k, e) {
+static sl_val *infer(const outbox *o, sl_vheap *h, const char *key, sl_val *v, char *err, size_t errsz) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_STR: return opt_prim(h, "string");
+    case SL_V_BOOL: return opt_prim(h, "boolean");
+    case SL_V_INT: return opt_prim(h, fits_int32(v->i) ? "int32" : "int64");
+    case SL_V_REAL: return opt_prim(h, "float64");
+    case SL_V_NULL: return o->c->json_null ? opt_prim(h, "bytes") : NULL;
+    case SL_V_ARR: return infer_array(o, h, key, v, err, errsz);
+    case SL_V_OBJ: {
+        sl_val *s = struct_schema(h, true);
+        if (key && *key) sl_v_set_ref(h, s, "name", 4, sl_v_str(h, key));
+        for (uint32_t i = 0; i < v->n; i++) {
+            const char *k = v->m[i].name;
             char fk[512];
             snprintf(fk, sizeof fk, "%s%s%s", key && *key ? key : "", key && *key ? "." : "", k);
-            json_t *fs = infer(o, fk, e, err, errsz);
-            if (*err) return json_decref(fs), json_decref(s), NULL;
-            if (fs && !sl_schema_field(s, k)) sl_schema_put_field(s, k, fs);
-            else json_decref(fs);
+            sl_val *fs = infer(o, h, fk, v->m[i].v, err, errsz);
+            if (*err) return NULL;
+            if (fs && !sl_vschema_field(h, s, k)) sl_vschema_put_field(h, s, k, fs);
         }
         return s;
     }
+    case SL_V_LAZY: break;
     }
     return NULL;
 }
 
-/* v shaped by schema s (Connect Struct semantics: every schema field, null when absent). New reference. */
-static json_t *conform(const json_t *v, const json_t *s) {
-    const char *t = json_string_value(json_object_get(s, "type"));
-    if (is_null(v) || !t) return json_null();
-    if (!strcmp(t, "struct") && json_is_object(v)) {
-        json_t *out = json_object();
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(s, "fields"), i, f) {
-            const char *n = json_string_value(json_object_get(f, "field"));
-            json_object_set_new(out, n, conform(json_object_get(v, n), f));
+/* v shaped by schema s (Connect Struct semantics: every schema field, null when absent), a new value. */
+static sl_val *conform(sl_vheap *h, sl_val *v, sl_val *s) {
+    const char *t = sl_v_strval(h, sl_v_get(h, s, "type"), NULL);
+    if (sl_v_is_null(h, v) || !t) return sl_v_null(h);
+    if (!strcmp(t, "struct") && sl_v_kind(h, v) == SL_V_OBJ) {
+        sl_val *fields = sl_v_get(h, s, "fields");
+        uint32_t nf = fields && fields->kind == SL_V_ARR ? fields->n : 0;
+        sl_val *out = sl_v_obj(h, nf);
+        for (uint32_t i = 0; i < nf; i++) {
+            size_t len;
+            const char *n = sl_v_strval(h, sl_v_get(h, fields->e[i], "field"), &len);
+            if (n) sl_v_set_ref(h, out, n, len, conform(h, sl_v_get(h, v, n), fields->e[i]));
         }
         return out;
     }
-    if (!strcmp(t, "array") && json_is_array(v)) {
-        json_t *out = json_array();
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e) json_array_append_new(out, conform(e, json_object_get(s, "items")));
+    if (!strcmp(t, "array") && sl_v_kind(h, v) == SL_V_ARR) {
+        sl_val *out = sl_v_arr(h, v->n), *items = sl_v_get(h, s, "items");
+        for (uint32_t i = 0; i < v->n; i++) sl_v_push(h, out, conform(h, v->e[i], items));
         return out;
     }
-    return json_deep_copy(v);
+    return sl_v_copy(h, v);
 }
 
 /* Expands a JSON text (object or array) into value + schema named key; false (err set) when it cannot. */
-static bool expand_json(const outbox *o, const char *key, const json_t *text, json_t **val, json_t **schema, char *err,
-                        size_t errsz) {
-    const char *s = json_string_value(text);
+static bool expand_json(const outbox *o, sl_vheap *h, const char *key, sl_val *text, sl_val **val, sl_val **schema,
+                        char *err, size_t errsz) {
+    const char *s = sl_v_strval(h, text, NULL);
     if (!s || (s[0] != '{' && s[0] != '[')) {
         snprintf(err, errsz, "payload does not start with { or [");
         return false;
     }
-    json_error_t je;
-    json_t *doc = json_loads(s, JSON_DECODE_ANY, &je);
+    char why[JSON_ERROR_TEXT_LENGTH];
+    sl_val *doc = parse_json(h, s, strlen(s), JSON_DECODE_ANY, why, sizeof why);
     if (!doc) {
-        snprintf(err, errsz, "payload is not JSON: %s", je.text);
+        snprintf(err, errsz, "payload is not JSON: %s", why);
         return false;
     }
-    bool ok = false;
     err[0] = 0;
-    json_t *sc = infer(o, key, doc, err, errsz);
+    sl_val *sc = infer(o, h, key, doc, err, errsz);
     if (sc) {
         *schema = sc;
-        *val = conform(doc, sc);
-        ok = true;
-    } else if (!*err) {
-        snprintf(err, errsz, "payload has no schema");
+        *val = conform(h, doc, sc);
+        return true;
     }
-    json_decref(doc);
-    return ok;
+    if (!*err) snprintf(err, errsz, "payload has no schema");
+    return false;
 }
 
 /* ---- timestamps ---- */
@@ -554,17 +609,17 @@ static bool iso_ms(const char *s, int64_t *ms) {
 }
 
 /* The record timestamp from table.field.event.timestamp; SL_X_ERROR as Debezium for unsupported types. */
-static int event_ts(const outbox *o, const json_t *es, const json_t *ev, int64_t *ts, char *err, size_t errsz) {
+static int event_ts(const outbox *o, sl_vheap *h, sl_val *es, sl_val *ev, int64_t *ts, char *err, size_t errsz) {
     const char *f = o->c->f_ts;
     if (!f || !*f) return SL_X_KEEP;
-    json_t *fs = es ? sl_schema_field(es, f) : NULL;
+    sl_val *fs = es ? sl_vschema_field(h, es, f) : NULL;
     if (es && !fs) {
         snprintf(err, errsz, "unable to find timestamp field %s in event", f);
         return SL_X_ERROR;
     }
-    json_t *v = json_object_get(ev, f);
-    if (is_null(v)) return SL_X_KEEP;
-    const char *name = json_string_value(json_object_get(fs, "name"));
+    sl_val *v = sl_v_get(h, ev, f);
+    if (sl_v_is_null(h, v)) return SL_X_KEEP;
+    const char *name = sl_v_strval(h, sl_v_get(h, fs, "name"), NULL);
     int64_t div = 1;
     if (name && (!strcmp(name, "io.debezium.time.MicroTimestamp"))) div = 1000;
     else if (name && !strcmp(name, "io.debezium.time.NanoTimestamp")) div = 1000000;
@@ -575,11 +630,12 @@ static int event_ts(const outbox *o, const json_t *es, const json_t *ev, int64_t
                  name ? "" : " (without logical schema name)", f);
         return SL_X_ERROR;
     }
-    if (json_is_integer(v)) {
-        *ts = json_integer_value(v) / div;
+    if (sl_v_kind(h, v) == SL_V_INT) {
+        *ts = v->i / div;
         return SL_X_KEEP;
     }
-    if (json_is_string(v) && iso_ms(json_string_value(v), ts)) return SL_X_KEEP;
+    const char *s = sl_v_strval(h, v, NULL);
+    if (s && iso_ms(s, ts)) return SL_X_KEEP;
     snprintf(err, errsz, "event timestamp field %s is neither an integer nor an ISO-8601 timestamp", f);
     return SL_X_ERROR;
 }
@@ -587,35 +643,35 @@ static int event_ts(const outbox *o, const json_t *es, const json_t *ev, int64_t
 /* ---- routing one event ---- */
 
 /* The routed value schema's name: Debezium inserts the route value before the last name segment. */
-static json_t *value_schema_name(const json_t *es, const char *routed) {
-    const char *n = json_string_value(json_object_get(es, "name"));
-    if (!n) return json_string(routed);
+static sl_val *value_schema_name(sl_vheap *h, sl_val *es, const char *routed) {
+    const char *n = sl_v_strval(h, sl_v_get(h, es, "name"), NULL);
+    if (!n) return sl_v_str(h, routed);
     const char *dot = strrchr(n, '.');
     char buf[1024];
     if (dot) snprintf(buf, sizeof buf, "%.*s%s.%s", (int)(dot - n + 1), n, routed, dot + 1);
     else snprintf(buf, sizeof buf, "%s.%s", routed, n);
-    return json_string(buf);
+    return sl_v_str(h, buf);
 }
 
 /* True when column `col` exists in the row (its schema es, or the value when schemaless). */
-static bool has_col(const json_t *es, const json_t *ev, const char *col) {
-    return es ? sl_schema_field(es, col) != NULL : json_object_get(ev, col) != NULL;
+static bool has_col(sl_vheap *h, sl_val *es, sl_val *ev, const char *col) {
+    return es ? sl_vschema_field(h, es, col) != NULL : sl_v_get(h, ev, col) != NULL;
 }
 
 /* The columns the router needs must exist (Debezium's ConnectExceptions). */
-static int check_columns(const outbox *o, const json_t *es, const json_t *ev, char *err, size_t errsz) {
+static int check_columns(const outbox *o, sl_vheap *h, sl_val *es, sl_val *ev, char *err, size_t errsz) {
     const outbox_conf *c = o->c;
     const char *what = NULL, *col = NULL;
-    if (!has_col(es, ev, c->f_payload)) what = "payload", col = c->f_payload;
-    else if (!has_col(es, ev, c->f_id)) what = "event-id", col = c->f_id;
-    else if (c->f_key && *c->f_key && !has_col(es, ev, c->f_key)) what = "event key", col = c->f_key;
-    json_t *rv = json_object_get(ev, c->route_by);
-    if (!what && !json_is_string(rv)) {
+    if (!has_col(h, es, ev, c->f_payload)) what = "payload", col = c->f_payload;
+    else if (!has_col(h, es, ev, c->f_id)) what = "event-id", col = c->f_id;
+    else if (c->f_key && *c->f_key && !has_col(h, es, ev, c->f_key)) what = "event key", col = c->f_key;
+    sl_val *rv = sl_v_get(h, ev, c->route_by);
+    if (!what && sl_v_kind(h, rv) != SL_V_STR) {
         snprintf(err, errsz, "route.by.field %s is %s in the event", c->route_by, rv ? "not a string" : "missing");
         return SL_X_ERROR;
     }
     for (int i = 0; !what && i < o->nextras; i++)
-        if (!has_col(es, ev, o->extras[i].col) && c->additional_missing == 0)
+        if (!has_col(h, es, ev, o->extras[i].col) && c->additional_missing == 0)
             what = "additional (table.fields.additional.placement)", col = o->extras[i].col;
     if (what) {
         snprintf(err, errsz, "unable to find %s field %s in event", what, col);
@@ -624,99 +680,91 @@ static int check_columns(const outbox *o, const json_t *es, const json_t *ev, ch
     return SL_X_KEEP;
 }
 
-/* The payload column (schema *ps, NULL when schemaless), expanded from JSON text when asked. New references. */
-static json_t *event_payload(const outbox *o, const json_t *es, const json_t *ev, json_t **ps) {
+/* The payload column (its schema in *ps, NULL when schemaless), expanded from JSON text when asked. */
+static sl_val *event_payload(const outbox *o, sl_vheap *h, sl_val *es, sl_val *ev, sl_val **ps) {
     const outbox_conf *c = o->c;
-    json_t *payload = json_incref(json_object_get(ev, c->f_payload));
-    json_t *pfs = es ? sl_schema_field(es, c->f_payload) : NULL;
-    *ps = pfs ? sl_xdbz_field_schema(pfs) : NULL;
-    if (c->expand_json && json_is_string(payload)) {
-        json_t *v = NULL, *s = NULL;
+    sl_val *payload = sl_v_get(h, ev, c->f_payload);
+    *ps = sl_xdbz_field_schema(h, es ? sl_vschema_field(h, es, c->f_payload) : NULL);
+    if (c->expand_json && sl_v_kind(h, payload) == SL_V_STR) {
+        sl_val *v = NULL, *s = NULL;
         char why[256] = "";
-        if (expand_json(o, c->f_payload, payload, &v, &s, why, sizeof why)) {
-            json_decref(payload);
-            json_decref(*ps);
+        if (expand_json(o, h, c->f_payload, payload, &v, &s, why, sizeof why)) {
             *ps = s;
             return v;
         }
         SL_WARN("xform", "outbox: JSON expansion of the payload failed (%s): left as a string", why);
-    } else if (c->expand_json && !is_null(payload)) {
+    } else if (c->expand_json && !sl_v_is_null(h, payload)) {
         SL_WARN("xform", "outbox: table.expand.json.payload is on but the payload is not a string");
     }
     return payload;
 }
 
-/* The record value: the payload alone, or with envelope placements a struct {payload, aliases...}. */
-static void event_value(const outbox *o, const json_t *es, const json_t *ev, json_t *payload, const json_t *ps,
-                        json_t **value, json_t **vs) {
+/* The record value: the payload alone, or with envelope placements a struct {payload, aliases...}. The
+ * payload and its schema ps are placed as they are (they are the caller's to give). */
+static void event_value(const outbox *o, sl_vheap *h, sl_val *es, sl_val *ev, sl_val *payload, sl_val *ps,
+                        sl_val **value, sl_val **vs) {
     const outbox_conf *c = o->c;
     if (!o->envelope) {
-        *value = payload ? json_incref(payload) : NULL;
-        *vs = ps ? json_incref((json_t *)ps) : NULL;
+        *value = payload;
+        *vs = ps;
         return;
     }
-    *value = json_object();
-    json_object_set(*value, "payload", payload ? payload : json_null());
+    *value = sl_v_obj(h, (uint32_t)o->nextras + 1);
+    sl_v_set_ref(h, *value, "payload", 7, payload ? payload : sl_v_null(h));
     *vs = NULL;
     if (es) {
-        *vs = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0);
-        json_object_set_new(*vs, "name", value_schema_name(es, json_string_value(json_object_get(ev, c->route_by))));
-        json_t *ver = c->f_version && *c->f_version ? json_object_get(ev, c->f_version) : NULL;
-        if (json_is_integer(ver)) json_object_set(*vs, "version", ver);
-        sl_schema_put_field(*vs, "payload", ps ? json_deep_copy(ps) : sl_schema_prim("string", true));
+        *vs = struct_schema(h, false);
+        sl_v_set_ref(h, *vs, "name", 4,
+                     value_schema_name(h, es, sl_v_strval(h, sl_v_get(h, ev, c->route_by), NULL)));
+        sl_val *ver = c->f_version && *c->f_version ? sl_v_get(h, ev, c->f_version) : NULL;
+        if (sl_v_kind(h, ver) == SL_V_INT) sl_v_set_ref(h, *vs, "version", 7, sl_v_copy(h, ver));
+        sl_vschema_put_field(h, *vs, "payload", ps ? ps : opt_prim(h, "string"));
     }
     for (int i = 0; i < o->nextras; i++) {
         const extra *x = &o->extras[i];
-        if (x->place != PLACE_ENVELOPE || !has_col(es, ev, x->col)) continue;
-        json_t *v = json_object_get(ev, x->col);
-        json_object_set_new(*value, x->alias, is_null(v) ? json_null() : json_deep_copy(v));
-        if (*vs) sl_schema_put_field(*vs, x->alias, json_deep_copy(sl_schema_field(es, x->col)));
+        if (x->place != PLACE_ENVELOPE || !has_col(h, es, ev, x->col)) continue;
+        sl_val *v = sl_v_get(h, ev, x->col);
+        sl_v_set(h, *value, x->alias, sl_v_is_null(h, v) ? sl_v_null(h) : sl_v_copy(h, v));
+        if (*vs) sl_vschema_put_field(h, *vs, x->alias, sl_v_clone(h, sl_vschema_field(h, es, x->col)));
     }
 }
 
 /*
  * Turns r into the event of outbox row ev (struct schema es, NULL when schemaless) whose change event
- * had timestamp def_ts. The row's values are borrowed.
+ * had timestamp def_ts. The row's values move into the event (r's old value is dropped).
  */
-static int route_event(outbox *o, sl_xrec *r, const json_t *es, const json_t *ev, int64_t def_ts, char *err,
-                       size_t errsz) {
+static int route_event(outbox *o, sl_xrec *r, sl_val *es, sl_val *ev, int64_t def_ts, char *err, size_t errsz) {
     const outbox_conf *c = o->c;
+    sl_vheap *h = r->heap;
     int64_t ts = def_ts;
-    if (check_columns(o, es, ev, err, errsz) == SL_X_ERROR || event_ts(o, es, ev, &ts, err, errsz) == SL_X_ERROR)
+    if (check_columns(o, h, es, ev, err, errsz) == SL_X_ERROR || event_ts(o, h, es, ev, &ts, err, errsz) == SL_X_ERROR)
         return SL_X_ERROR;
-    json_t *ps, *payload = event_payload(o, es, ev, &ps);
-    json_t *value, *vs;
-    event_value(o, es, ev, payload, ps, &value, &vs);
+    sl_val *ps, *payload = event_payload(o, h, es, ev, &ps);
+    sl_val *value, *vs;
+    event_value(o, h, es, ev, payload, ps, &value, &vs);
 
     /* headers: id, then header placements; partition placement */
-    sl_xrec_add_header(r, "id", render_id(json_object_get(ev, c->f_id), es ? sl_schema_field(es, c->f_id) : NULL));
+    sl_xrec_add_vheader(r, "id", render_id(h, sl_v_get(h, ev, c->f_id), es ? sl_vschema_field(h, es, c->f_id) : NULL));
     r->partition = -1;
     for (int i = 0; i < o->nextras; i++) {
         const extra *x = &o->extras[i];
-        json_t *v = json_object_get(ev, x->col);
-        if (!has_col(es, ev, x->col)) continue; /* missing, ignored */
-        if (x->place == PLACE_HEADER) sl_xrec_add_header(r, x->alias, is_null(v) ? NULL : json_deep_copy(v));
-        else if (x->place == PLACE_PARTITION && json_is_integer(v)) r->partition = (int32_t)json_integer_value(v);
+        sl_val *v = sl_v_get(h, ev, x->col);
+        if (!has_col(h, es, ev, x->col)) continue; /* missing, ignored */
+        if (x->place == PLACE_HEADER) sl_xrec_add_vheader(r, x->alias, sl_v_is_null(h, v) ? NULL : sl_v_copy(h, v));
+        else if (x->place == PLACE_PARTITION && sl_v_kind(h, v) == SL_V_INT) r->partition = (int32_t)v->i;
     }
 
-    bool empty = is_null(payload);
-    if (json_is_string(payload)) {
-        const char *s = json_string_value(payload);
-        empty = strspn(s, " \t\r\n\f\v") == strlen(s);
-    }
-    if (empty && c->tombstone_on_empty) {
-        json_decref(value), json_decref(vs);
-        value = vs = NULL;
-    }
-    json_decref(payload);
-    json_decref(ps);
-    sl_xrec_set(&r->value, value);
-    sl_xrec_set(&r->value_schema, vs);
-    json_t *kfs = es && c->f_key && *c->f_key ? sl_schema_field(es, c->f_key) : NULL;
-    json_t *key = c->f_key && *c->f_key ? json_object_get(ev, c->f_key) : NULL;
-    sl_xrec_set(&r->key, is_null(key) ? NULL : json_deep_copy(key));
-    sl_xrec_set(&r->key_schema, kfs ? sl_xdbz_field_schema(kfs) : key ? sl_schema_prim("string", false) : NULL);
-    char *topic = route_topic(o, json_string_value(json_object_get(ev, c->route_by)));
+    bool empty = sl_v_is_null(h, payload);
+    const char *s = sl_v_strval(h, payload, NULL);
+    if (s) empty = strspn(s, " \t\r\n\f\v") == strlen(s);
+    if (empty && c->tombstone_on_empty) value = vs = NULL;
+    r->vvalue = value;
+    r->vvalue_schema = vs;
+    sl_val *kfs = es && c->f_key && *c->f_key ? sl_vschema_field(h, es, c->f_key) : NULL;
+    sl_val *key = c->f_key && *c->f_key ? sl_v_get(h, ev, c->f_key) : NULL;
+    r->vkey = sl_v_is_null(h, key) ? NULL : sl_v_copy(h, key);
+    r->vkey_schema = kfs ? sl_xdbz_field_schema(h, kfs) : key ? sl_vschema_prim(h, "string", false) : NULL;
+    char *topic = route_topic(o, sl_v_strval(h, sl_v_get(h, ev, c->route_by), NULL));
     sl_xrec_set_topic(r, topic);
     sl_free(topic);
     r->ts_ms = ts;
@@ -725,13 +773,14 @@ static int route_event(outbox *o, sl_xrec *r, const json_t *es, const json_t *ev
 
 /* ---- purge bookkeeping ---- */
 
-/* Remembers the id of the emitted row of table `source` (a Debezium source block). */
-static void remember(outbox *o, const json_t *source, const json_t *id, const json_t *idfs) {
-    const char *conn = json_string_value(json_object_get(source, "connector"));
-    const char *db = json_string_value(json_object_get(source, "db"));
-    const char *schema = json_string_value(json_object_get(source, "schema"));
-    const char *table = json_string_value(json_object_get(source, "table"));
-    if (!conn || !table || is_null(id)) return;
+/* Remembers the id of the emitted row of table `source` (a Debezium source block); idfs: the id's field
+ * schema. The SQL writes integer and string ids; any other id is kept as null (NULL in the statement). */
+static void remember(outbox *o, sl_vheap *h, sl_val *source, sl_val *id, sl_val *idfs) {
+    const char *conn = sl_v_strval(h, sl_v_get(h, source, "connector"), NULL);
+    const char *db = sl_v_strval(h, sl_v_get(h, source, "db"), NULL);
+    const char *schema = sl_v_strval(h, sl_v_get(h, source, "schema"), NULL);
+    const char *table = sl_v_strval(h, sl_v_get(h, source, "table"), NULL);
+    if (!conn || !table || sl_v_is_null(h, id)) return;
     char dialect = !strcmp(conn, "postgresql") ? 'p' : 'm';
     const char *qual = dialect == 'p' ? schema : db;
     pending *p = NULL;
@@ -747,8 +796,13 @@ static void remember(outbox *o, const json_t *source, const json_t *id, const js
         p->col = sl_strdup(o->c->f_id);
         p->ids = json_array();
     }
-    const char *type = json_string_value(json_object_get(idfs, "type"));
-    json_array_append_new(p->ids, json_pack("{s:O,s:b}", "v", id, "bytes", type && !strcmp(type, "bytes")));
+    const char *type = sl_v_strval(h, sl_v_get(h, idfs, "type"), NULL);
+    size_t n;
+    const char *s = sl_v_strval(h, id, &n);
+    json_t *v = sl_v_kind(h, id) == SL_V_INT ? json_integer((json_int_t)id->i)
+                : s                          ? json_stringn_nocheck(s, n)
+                                             : json_null();
+    json_array_append_new(p->ids, json_pack("{s:o,s:b}", "v", v, "bytes", type && !strcmp(type, "bytes")));
 }
 
 static void put_ident(sl_buf *out, char dialect, const char *id) {
@@ -895,14 +949,15 @@ static void outbox_durable(void *state) { (void)sl_outbox_durable(state); }
 
 /* ---- table-less outbox: logical decoding messages ---- */
 
-static bool is_message(const sl_xrec *r) {
-    if (!json_is_object(r->value)) return false;
-    if (r->value_schema) {
-        const char *n = json_string_value(json_object_get(r->value_schema, "name"));
+static bool is_message(sl_xrec *r) {
+    sl_vheap *h = r->heap;
+    if (sl_v_kind(h, r->vvalue) != SL_V_OBJ) return false;
+    if (r->vvalue_schema) {
+        const char *n = sl_v_strval(h, sl_v_get(h, r->vvalue_schema, "name"), NULL);
         return n && strlen(n) >= 12 && !strcmp(n + strlen(n) - 12, "MessageValue");
     }
-    const char *op = json_string_value(json_object_get(r->value, "op"));
-    return op && !strcmp(op, "m") && json_is_object(json_object_get(r->value, "message"));
+    const char *op = sl_v_strval(h, sl_v_get(h, r->vvalue, "op"), NULL);
+    return op && !strcmp(op, "m") && sl_v_kind(h, sl_v_get(h, r->vvalue, "message")) == SL_V_OBJ;
 }
 
 static bool prefix_accepted(const outbox *o, const char *prefix) {
@@ -910,96 +965,88 @@ static bool prefix_accepted(const outbox *o, const char *prefix) {
 }
 
 /* The event schema of a message event: inferred from its members (the payload expanded). */
-static json_t *message_schema(const outbox *o, const char *topic, const json_t *ev, char *err, size_t errsz) {
+static sl_val *message_schema(const outbox *o, sl_vheap *h, const char *topic, sl_val *ev, char *err, size_t errsz) {
     char name[512];
     snprintf(name, sizeof name, "%s.Value", topic);
-    json_t *s = json_pack("{s:s,s:[],s:b,s:s}", "type", "struct", "fields", "optional", 0, "name", name);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)ev, k, v) {
-        json_t *fs = json_is_null(v) ? opt_prim("string") : infer(o, k, v, err, errsz);
-        if (*err) return json_decref(s), NULL;
-        if (fs && o->c->f_ts && !strcmp(k, o->c->f_ts)) /* epoch ms, or an ISO-8601 string */
-            json_object_set_new(fs, "name", json_string(json_is_string(v) ? "io.debezium.time.ZonedTimestamp"
-                                                                           : "org.apache.kafka.connect.data.Timestamp"));
-        if (fs) sl_schema_put_field(s, k, fs);
+    sl_val *s = struct_schema(h, false);
+    sl_v_set_ref(h, s, "name", 4, sl_v_str(h, name));
+    for (uint32_t i = 0; i < ev->n; i++) {
+        const char *k = ev->m[i].name;
+        sl_val *v = ev->m[i].v, *fs = sl_v_is_null(h, v) ? opt_prim(h, "string") : infer(o, h, k, v, err, errsz);
+        if (*err) return NULL;
+        if (fs && o->c->f_ts && !strcmp(k, o->c->f_ts)) { /* epoch ms, or an ISO-8601 string */
+            const char *tn = sl_v_kind(h, v) == SL_V_STR ? "io.debezium.time.ZonedTimestamp"
+                                                         : "org.apache.kafka.connect.data.Timestamp";
+            sl_v_set_ref(h, fs, "name", 4, sl_v_str_ref(h, tn, strlen(tn)));
+        }
+        if (fs) sl_vschema_put_field(h, s, k, fs);
     }
     return s;
 }
 
 /* A message's members have fixed names (id, aggregatetype, aggregateid, type, payload, timestamp); a router
  * whose options name the columns of an outbox table otherwise finds them under those names too. */
-static void canonical_names(const outbox *o, json_t *ev) {
+static void canonical_names(const outbox *o, sl_vheap *h, sl_val *ev) {
     const outbox_conf *c = o->c;
     const char *map[][2] = {{c->f_id, "id"},     {c->f_key, "aggregateid"}, {c->route_by, "aggregatetype"},
                             {c->f_type, "type"}, {c->f_payload, "payload"}, {c->f_ts, "timestamp"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         const char *name = map[i][0], *canon = map[i][1];
-        if (name && *name && strcmp(name, canon) && !json_object_get(ev, name) && json_object_get(ev, canon))
-            json_object_set(ev, name, json_object_get(ev, canon));
+        if (name && *name && strcmp(name, canon) && !sl_v_get(h, ev, name) && sl_v_get(h, ev, canon))
+            sl_v_set(h, ev, name, sl_v_get(h, ev, canon));
     }
-    if (c->f_ts && *c->f_ts && !json_object_get(ev, c->f_ts)) /* optional: the change event's time */
-        json_object_set_new(ev, c->f_ts, json_null());
+    if (c->f_ts && *c->f_ts && !sl_v_get(h, ev, c->f_ts)) /* optional: the change event's time */
+        sl_v_set(h, ev, c->f_ts, sl_v_null(h));
 }
 
 static int route_message(outbox *o, sl_xrec *r, char *err, size_t errsz) {
-    json_t *msg = json_object_get(r->value, "message");
-    const char *prefix = json_string_value(json_object_get(msg, "prefix"));
+    sl_vheap *h = r->heap;
+    sl_val *msg = sl_v_get(h, r->vvalue, "message");
+    const char *prefix = sl_v_strval(h, sl_v_get(h, msg, "prefix"), NULL);
     if (!prefix_accepted(o, prefix)) return SL_X_KEEP;
-    json_t *content = json_object_get(msg, "content");
-    const char *cs = json_string_value(content);
+    const char *cs = sl_v_strval(h, sl_v_get(h, msg, "content"), NULL);
+    sl_val *cfs = sl_vschema_field(h, sl_vschema_field(h, r->vvalue_schema, "message"), "content");
+    const char *type = sl_v_strval(h, sl_v_get(h, cfs, "type"), NULL);
+    int mode = type && !strcmp(type, "bytes") ? 0 : o->bin_mode;
     sl_buf b;
     sl_buf_init(&b);
-    const char *type = json_string_value(json_object_get(sl_schema_field(sl_schema_field(r->value_schema, "message"),
-                                                                         "content"), "type"));
-    int mode = type && !strcmp(type, "bytes") ? 0 : o->bin_mode;
     if (!cs || decode_bytes(cs, strlen(cs), mode, &b) < 0) {
         sl_buf_free(&b);
         snprintf(err, errsz, "outbox message (prefix %s): content is not %s bytes", prefix ? prefix : "",
                  mode == 2 ? "hex" : "base64");
         return SL_X_ERROR;
     }
-    json_error_t je;
-    json_t *ev = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+    char why[JSON_ERROR_TEXT_LENGTH];
+    sl_val *ev = parse_json(h, b.data ? b.data : "", b.len, 0, why, sizeof why);
     sl_buf_free(&b);
-    if (!json_is_object(ev)) {
+    if (sl_v_kind(h, ev) != SL_V_OBJ) {
         snprintf(err, errsz, "outbox message (prefix %s): content is not a JSON object: %s", prefix ? prefix : "",
-                 ev ? "another JSON value" : je.text);
-        json_decref(ev);
+                 ev ? "another JSON value" : why);
         return SL_X_ERROR;
     }
-    json_t *hdrs = json_incref(json_object_get(ev, "headers"));
-    json_object_del(ev, "headers");
-    canonical_names(o, ev);
+    sl_val *hdrs = sl_v_get(h, ev, "headers");
+    sl_v_del(h, ev, "headers");
+    canonical_names(o, h, ev);
     err[0] = 0;
-    json_t *es = r->value_schema ? message_schema(o, r->topic, ev, err, errsz) : NULL;
-    int rc = SL_X_ERROR;
-    if (!*err) {
-        json_t *tsv = json_object_get(r->value, "ts_ms");
-        int64_t ts = json_is_integer(tsv) ? json_integer_value(tsv) : r->ts_ms;
-        const char *k;
-        json_t *v;
-        if (json_is_object(hdrs))
-            json_object_foreach(hdrs, k, v) sl_xrec_add_header(r, k, is_null(v) ? NULL : json_deep_copy(v));
-        /* its payload is JSON already: shaped by its inferred schema, as an expanded payload */
-        json_t *shaped = es ? conform(ev, es) : json_incref(ev);
-        rc = route_event(o, r, es, shaped, ts, err, errsz);
-        json_decref(shaped);
-    }
-    json_decref(hdrs);
-    json_decref(es);
-    json_decref(ev);
-    return rc;
+    sl_val *es = r->vvalue_schema ? message_schema(o, h, r->topic, ev, err, errsz) : NULL;
+    if (*err) return SL_X_ERROR;
+    sl_val *tsv = sl_v_get(h, r->vvalue, "ts_ms");
+    int64_t ts = sl_v_kind(h, tsv) == SL_V_INT ? tsv->i : r->ts_ms;
+    for (uint32_t i = 0; sl_v_kind(h, hdrs) == SL_V_OBJ && i < hdrs->n; i++)
+        sl_xrec_add_vheader(r, hdrs->m[i].name, sl_v_is_null(h, hdrs->m[i].v) ? NULL : sl_v_copy(h, hdrs->m[i].v));
+    /* its payload is JSON already: shaped by its inferred schema, as an expanded payload */
+    return route_event(o, r, es, es ? conform(h, ev, es) : ev, ts, err, errsz);
 }
 
 /* ---- apply ---- */
 
 static int outbox_apply(void *st, sl_xrec *r, char *err, size_t errsz) {
     outbox *o = st;
-    if (is_null(r->value)) return SL_X_DROP; /* tombstones are ignored */
+    sl_vheap *h = r->heap;
+    if (sl_v_is_null(h, r->vvalue)) return SL_X_DROP; /* tombstones are ignored */
     if (o->c->message_prefix && *o->c->message_prefix && is_message(r)) return route_message(o, r, err, errsz);
     if (o->c->message_only || !sl_xdbz_is_envelope(r)) return SL_X_KEEP;
-    const char *op = json_string_value(json_object_get(r->value, "op"));
+    const char *op = sl_v_strval(h, sl_v_get(h, r->vvalue, "op"), NULL);
     if (!op || !strcmp(op, "d") || !strcmp(op, "t")) return SL_X_DROP;
     if (!strcmp(op, "u")) {
         if (o->c->invalid_op == INV_FATAL) {
@@ -1010,22 +1057,17 @@ static int outbox_apply(void *st, sl_xrec *r, char *err, size_t errsz) {
         else SL_WARN("xform", "outbox: unexpected update message ignored");
         return SL_X_DROP;
     }
-    json_t *env = json_incref(r->value), *envs = json_incref(r->value_schema);
-    json_t *after = json_object_get(env, "after");
-    json_t *es = sl_schema_field(envs, "after");
-    int rc;
-    if (!json_is_object(after)) {
+    sl_val *env = r->vvalue; /* route_event replaces r's value */
+    sl_val *after = sl_v_get(h, env, "after");
+    sl_val *es = sl_vschema_field(h, r->vvalue_schema, "after");
+    if (sl_v_kind(h, after) != SL_V_OBJ) {
         snprintf(err, errsz, "outbox event without an after state (op %s)", op);
-        rc = SL_X_ERROR;
-    } else {
-        json_t *tsv = json_object_get(env, "ts_ms");
-        rc = route_event(o, r, es, after, json_is_integer(tsv) ? json_integer_value(tsv) : r->ts_ms, err, errsz);
-        if (rc == SL_X_KEEP && o->c->purge == PURGE_DURABLE)
-            remember(o, json_object_get(env, "source"), json_object_get(after, o->c->f_id),
-                     sl_schema_field(es, o->c->f_id));
+        return SL_X_ERROR;
     }
-    json_decref(env);
-    json_decref(envs);
+    sl_val *tsv = sl_v_get(h, env, "ts_ms");
+    int rc = route_event(o, r, es, after, sl_v_kind(h, tsv) == SL_V_INT ? tsv->i : r->ts_ms, err, errsz);
+    if (rc == SL_X_KEEP && o->c->purge == PURGE_DURABLE)
+        remember(o, h, sl_v_get(h, env, "source"), sl_v_get(h, after, o->c->f_id), sl_vschema_field(h, es, o->c->f_id));
     return rc;
 }
 
@@ -1037,7 +1079,7 @@ const sl_xform_ops sl_xform_outbox_ops = {
     .props = outbox_props,
     .settings_size = sizeof(outbox_conf),
     .init = outbox_init,
-    .apply = outbox_apply,
+    .apply_v = outbox_apply,
     .free = outbox_free,
     .durable = outbox_durable,
 };
