@@ -222,30 +222,43 @@ static void *embed_init(void *settings, sl_config *cfg, const char *prefix, sl_e
 
 /* ---- applying ---- */
 
-/* Does the event's source (schema.table, db.table or table) name `want`? */
-static bool is_table(const json_t *source, const char *want) {
-    const char *t = json_string_value(json_object_get(source, "table"));
+/* Is the source table t (in schema s or database d, either may be NULL) the one named `want` (schema.table,
+ * db.table or table)? */
+static bool table_is(const char *t, const char *s, const char *d, const char *want) {
     if (!t) return false;
     const char *dot = strrchr(want, '.');
     if (!dot) return strcmp(t, want) == 0;
     if (strcmp(dot + 1, t) != 0) return false;
     size_t n = (size_t)(dot - want);
-    const char *s = json_string_value(json_object_get(source, "schema"));
-    const char *d = json_string_value(json_object_get(source, "db"));
     return (s && strlen(s) == n && strncmp(s, want, n) == 0) || (d && strlen(d) == n && strncmp(d, want, n) == 0);
 }
 
-/* The row's fields for the document: renamed, without the excluded ones. */
-static json_t *shape(const json_t *row, const names *exclude, const names *from, const names *to) {
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)row, k, v) {
+/* table_is for an event's source block. */
+static bool is_table(sl_vheap *h, sl_val *source, const char *want) {
+    const char *t = sl_v_strval(h, sl_v_get(h, source, "table"), NULL);
+    const char *s = sl_v_strval(h, sl_v_get(h, source, "schema"), NULL);
+    return table_is(t, s, sl_v_strval(h, sl_v_get(h, source, "db"), NULL), want);
+}
+
+/* A new object of one member {name: v}. */
+static sl_val *obj1(sl_vheap *h, const char *name, sl_val *v) {
+    sl_val *o = sl_v_obj(h, 1);
+    sl_v_set(h, o, name, v);
+    return o;
+}
+
+/* The row's fields for the document: renamed, without the excluded ones (the row's values, not copies). */
+static sl_val *shape(sl_vheap *h, sl_val *row, const names *exclude, const names *from, const names *to) {
+    sl_val *out = sl_v_obj(h, 8);
+    if (sl_v_kind(h, row) != SL_V_OBJ) return out;
+    sl_v_force(h, row);
+    for (uint32_t m = 0; m < row->n; m++) {
+        const char *k = row->m[m].name;
         if (names_has(exclude, k)) continue;
         const char *name = k;
         for (int i = 0; i < from->n; i++)
             if (strcmp(from->v[i], k) == 0) name = to->v[i];
-        json_object_set(out, name, v);
+        sl_v_set(h, out, name, row->m[m].v);
     }
     return out;
 }
@@ -256,214 +269,216 @@ static const char *renamed(const names *from, const names *to, const char *k) {
     return k;
 }
 
-/* _id from the given key columns of row (one: the value; several: {name_i: value}); NULL if any is missing. */
-static json_t *make_id(const json_t *row, const names *cols, const names *field_names) {
+/* _id from the given key columns of row (one: the value; several: {name_i: value}), copied; NULL if any is
+ * missing. */
+static sl_val *make_id(sl_vheap *h, sl_val *row, const names *cols, const names *field_names) {
     if (cols->n == 1) {
-        json_t *v = json_object_get(row, cols->v[0]);
-        return v && !json_is_null(v) ? json_incref(v) : NULL;
+        sl_val *v = sl_v_get(h, row, cols->v[0]);
+        return sl_v_is_null(h, v) ? NULL : sl_v_copy(h, v);
     }
-    json_t *id = json_object();
+    sl_val *id = sl_v_obj(h, (uint32_t)cols->n);
     for (int i = 0; i < cols->n; i++) {
-        json_t *v = json_object_get(row, cols->v[i]);
-        if (!v || json_is_null(v)) {
-            json_decref(id);
-            return NULL;
-        }
-        json_object_set(id, field_names->v[i], v);
+        sl_val *v = sl_v_get(h, row, cols->v[i]);
+        if (sl_v_is_null(h, v)) return NULL;
+        sl_v_set(h, id, field_names->v[i], sl_v_copy(h, v));
     }
     return id;
 }
 
-static json_t *op_update(json_t *filter, json_t *update, bool upsert, bool multi) {
-    return json_pack("{s:s,s:o,s:o,s:b,s:b}", "op", "update", "filter", filter, "update", update, "upsert", upsert,
-                     "multi", multi);
+static sl_val *op_update(sl_vheap *h, sl_val *filter, sl_val *update, bool upsert, bool multi) {
+    sl_val *op = sl_v_obj(h, 5);
+    sl_v_set_ref(h, op, "op", 2, sl_v_str_ref(h, "update", 6));
+    sl_v_set_ref(h, op, "filter", 6, filter);
+    sl_v_set_ref(h, op, "update", 6, update);
+    sl_v_set_ref(h, op, "upsert", 6, sl_v_bool(h, upsert));
+    sl_v_set_ref(h, op, "multi", 5, sl_v_bool(h, multi));
+    return op;
 }
 
-static void set_output(sl_xrec *r, const embed *e, json_t *writes, json_t *id) {
+/* {"_id": a copy of id}: the filter of one document. */
+static sl_val *by_id(sl_vheap *h, sl_val *id) { return obj1(h, "_id", sl_v_copy(h, id)); }
+
+static void set_output(sl_xrec *r, const embed *e, sl_val *writes, sl_val *id) {
     const char *coll = e->conf->collection && *e->conf->collection ? e->conf->collection : NULL;
     if (!coll) {
         const char *dot = strrchr(e->conf->root_table, '.');
         coll = dot ? dot + 1 : e->conf->root_table;
     }
     sl_xrec_set_topic(r, coll);
-    sl_xrec_set(&r->key_schema, NULL);
-    sl_xrec_set(&r->key, id ? json_pack("{s:o}", "_id", id) : NULL);
-    sl_xrec_set(&r->value_schema, NULL);
-    sl_xrec_set(&r->value, json_pack("{s:o}", "__sluice_writes", writes));
+    r->vkey_schema = NULL;
+    r->vkey = id ? obj1(r->heap, "_id", id) : NULL;
+    r->vvalue_schema = NULL;
+    r->vvalue = obj1(r->heap, "__sluice_writes", writes);
 }
 
-static int apply_root(embed *e, sl_xrec *r, const char *op, json_t *before, json_t *after, char *err, size_t errsz) {
+static int apply_root(embed *e, sl_xrec *r, const char *op, sl_val *before, sl_val *after, char *err, size_t errsz) {
+    sl_vheap *h = r->heap;
     names keys = {0};
-    const json_t *row = after && !json_is_null(after) ? after : before;
+    sl_val *row = !sl_v_is_null(h, after) ? after : before;
     /* root key columns: root.key, else the record key's fields */
     if (e->root_key.n) {
         for (int i = 0; i < e->root_key.n; i++) names_add(&keys, e->root_key.v[i], strlen(e->root_key.v[i]));
-    } else {
-        const char *k;
-        json_t *v;
-        json_object_foreach(r->key, k, v) names_add(&keys, k, strlen(k));
+    } else if (sl_v_kind(h, r->vkey) == SL_V_OBJ) {
+        sl_v_force(h, r->vkey);
+        for (uint32_t i = 0; i < r->vkey->n; i++) names_add(&keys, r->vkey->m[i].name, strlen(r->vkey->m[i].name));
     }
-    json_t *id = keys.n ? make_id(row, &keys, &keys) : NULL;
+    sl_val *id = keys.n ? make_id(h, row, &keys, &keys) : NULL;
     if (!id) {
         names_free(&keys);
         snprintf(err, errsz, "root row of %s has no key (a primary key, or root.key, is needed for _id)",
                  e->conf->root_table);
         return SL_X_ERROR;
     }
-    json_t *writes = json_array();
+    sl_val *writes = sl_v_arr(h, 1);
     if (strcmp(op, "d") == 0) {
-        json_array_append_new(writes, json_pack("{s:s,s:{s:O}}", "op", "delete", "filter", "_id", id));
+        sl_val *del = sl_v_obj(h, 2);
+        sl_v_set_ref(h, del, "op", 2, sl_v_str_ref(h, "delete", 6));
+        sl_v_set_ref(h, del, "filter", 6, by_id(h, id));
+        sl_v_push(h, writes, del);
     } else {
-        json_t *doc = shape(after, &e->exclude, &e->ren_from, &e->ren_to);
-        json_object_del(doc, "_id");
+        sl_val *doc = shape(h, after, &e->exclude, &e->ren_from, &e->ren_to);
+        sl_v_del(h, doc, "_id");
         for (int i = 0; i < keys.n; i++) /* the key columns are the _id */
-            json_object_del(doc, renamed(&e->ren_from, &e->ren_to, keys.v[i]));
-        json_t *upd = json_object_size(doc) ? json_pack("{s:o}", "$set", doc) : (json_decref(doc), json_pack("{s:{}}", "$setOnInsert"));
-        json_array_append_new(writes, op_update(json_pack("{s:O}", "_id", id), upd, true, false));
+            sl_v_del(h, doc, renamed(&e->ren_from, &e->ren_to, keys.v[i]));
+        sl_val *upd = doc->n ? obj1(h, "$set", doc) : obj1(h, "$setOnInsert", sl_v_obj(h, 0));
+        sl_v_push(h, writes, op_update(h, by_id(h, id), upd, true, false));
     }
     names_free(&keys);
     set_output(r, e, writes, id);
     return SL_X_KEEP;
 }
 
-/* The child's identity inside its parent: {k: v} over the id columns (renamed), or NULL. */
-static json_t *child_ident(const child *k, const sl_xrec *r, const json_t *row) {
-    json_t *ident = json_object();
+/* The child's identity inside its parent: {k: v} over the id columns (renamed), values copied, or NULL. */
+static sl_val *child_ident(const child *k, sl_xrec *r, sl_val *row) {
+    sl_vheap *h = r->heap;
+    sl_val *ident = sl_v_obj(h, 4);
     if (k->id.n) {
         for (int i = 0; i < k->id.n; i++) {
-            json_t *v = json_object_get(row, k->id.v[i]);
-            if (!v || json_is_null(v)) {
-                json_decref(ident);
-                return NULL;
-            }
-            json_object_set(ident, renamed(&k->ren_from, &k->ren_to, k->id.v[i]), v);
+            sl_val *v = sl_v_get(h, row, k->id.v[i]);
+            if (sl_v_is_null(h, v)) return NULL;
+            sl_v_set(h, ident, renamed(&k->ren_from, &k->ren_to, k->id.v[i]), sl_v_copy(h, v));
         }
-    } else {
-        const char *name;
-        json_t *v;
-        json_object_foreach(r->key, name, v) json_object_set(ident, renamed(&k->ren_from, &k->ren_to, name), v);
+    } else if (sl_v_kind(h, r->vkey) == SL_V_OBJ) {
+        sl_v_force(h, r->vkey);
+        for (uint32_t i = 0; i < r->vkey->n; i++)
+            sl_v_set(h, ident, renamed(&k->ren_from, &k->ren_to, r->vkey->m[i].name), sl_v_copy(h, r->vkey->m[i].v));
     }
-    if (!json_object_size(ident)) {
-        json_decref(ident);
-        return NULL;
-    }
-    return ident;
+    return ident->n ? ident : NULL;
 }
 
-/* {"<prefix>k": v, ...} for each field of ident. */
-static json_t *prefixed(const char *prefix, const json_t *ident) {
-    json_t *f = json_object();
-    const char *name;
-    json_t *v;
+/* {"<prefix>k": v, ...} for each field of ident (values copied). */
+static sl_val *prefixed(sl_vheap *h, const char *prefix, sl_val *ident) {
+    sl_val *f = sl_v_obj(h, ident->n + 1);
     char path[512];
-    json_object_foreach((json_t *)ident, name, v) {
-        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
-        json_object_set(f, path, v);
+    for (uint32_t i = 0; i < ident->n; i++) {
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", ident->m[i].name);
+        sl_v_set(h, f, path, sl_v_copy(h, ident->m[i].v));
     }
     return f;
 }
 
 /* $unset of every field of the shaped row (merge children). */
-static json_t *unset_fields(const child *k, const json_t *row) {
-    json_t *shaped = shape(row, &k->exclude, &k->ren_from, &k->ren_to), *u = json_object();
-    const char *name;
-    json_t *v;
-    json_object_foreach(shaped, name, v) json_object_set_new(u, name, json_string(""));
-    json_decref(shaped);
-    return json_pack("{s:o}", "$unset", u);
+static sl_val *unset_fields(sl_vheap *h, const child *k, sl_val *row) {
+    sl_val *shaped = shape(h, row, &k->exclude, &k->ren_from, &k->ren_to), *u = sl_v_obj(h, shaped->n);
+    for (uint32_t i = 0; i < shaped->n; i++)
+        sl_v_set_ref(h, u, shaped->m[i].name, shaped->m[i].len, sl_v_str_ref(h, "", 0));
+    return obj1(h, "$unset", u);
 }
 
-static int apply_child(embed *e, child *k, sl_xrec *r, const char *op, json_t *before, json_t *after, char *err,
+static int apply_child(embed *e, child *k, sl_xrec *r, const char *op, sl_val *before, sl_val *after, char *err,
                        size_t errsz) {
+    sl_vheap *h = r->heap;
     bool del = strcmp(op, "d") == 0;
-    const json_t *row = del ? before : after;
-    if (!row || json_is_null(row)) {
+    sl_val *row = del ? before : after;
+    if (sl_v_is_null(h, row)) {
         snprintf(err, errsz, "%s event of %s without its row", op, k->c.table);
         return SL_X_ERROR;
     }
-    json_t *ident = child_ident(k, r, row);
+    sl_val *ident = child_ident(k, r, row);
     if (!ident) {
         snprintf(err, errsz, "row of %s has no identity (child.%s.id, or a primary key, is needed)", k->c.table,
                  k->name);
         return SL_X_ERROR;
     }
     /* the parent: null (or absent, e.g. a delete's key-only before image) means none */
-    json_t *parent = del ? NULL : make_id(row, &k->parent_key, e->root_key.n ? &e->root_key : &k->parent_key);
+    sl_val *parent = del ? NULL : make_id(h, row, &k->parent_key, e->root_key.n ? &e->root_key : &k->parent_key);
     const char *path = k->c.path;
-    json_t *writes = json_array();
+    sl_val *writes = sl_v_arr(h, 2);
     /* 1. take it out of wherever it is now: for arrays everywhere (its parent included: it is pushed back
      * below, in key order), else everywhere but its parent (which gets it overwritten below) */
-    json_t *elsewhere = prefixed(k->c.rel == REL_MERGE ? "" : path, ident);
-    if (parent && k->c.rel != REL_ARRAY) json_object_set_new(elsewhere, "_id", json_pack("{s:O}", "$ne", parent));
-    json_t *remove;
-    if (k->c.rel == REL_ARRAY) {
-        remove = json_pack("{s:{s:O}}", "$pull", path, ident);
-    } else if (k->c.rel == REL_OBJECT) {
-        remove = json_pack("{s:{s:s}}", "$unset", path, "");
-    } else {
-        remove = unset_fields(k, row);
-    }
-    json_array_append_new(writes, op_update(elsewhere, remove, false, true));
+    sl_val *elsewhere = prefixed(h, k->c.rel == REL_MERGE ? "" : path, ident);
+    if (parent && k->c.rel != REL_ARRAY) sl_v_set_ref(h, elsewhere, "_id", 3, obj1(h, "$ne", sl_v_copy(h, parent)));
+    sl_val *remove;
+    if (k->c.rel == REL_ARRAY) remove = obj1(h, "$pull", obj1(h, path, ident));
+    else if (k->c.rel == REL_OBJECT) remove = obj1(h, "$unset", obj1(h, path, sl_v_str_ref(h, "", 0)));
+    else remove = unset_fields(h, k, row);
+    sl_v_push(h, writes, op_update(h, elsewhere, remove, false, true));
     /* 2. put it into its parent */
     if (parent) {
-        json_t *doc = shape(row, &k->exclude, &k->ren_from, &k->ren_to);
-        json_t *put;
+        sl_val *doc = shape(h, row, &k->exclude, &k->ren_from, &k->ren_to);
+        sl_val *put;
         if (k->c.rel == REL_ARRAY) {
-            json_t *sort = json_object();
-            const char *name;
-            json_t *v;
-            json_object_foreach(ident, name, v) json_object_set_new(sort, name, json_integer(1));
-            put = json_pack("{s:{s:{s:[o],s:o}}}", "$push", path, "$each", doc, "$sort", sort);
+            sl_val *sort = sl_v_obj(h, ident->n), *each = sl_v_arr(h, 1), *spec = sl_v_obj(h, 2);
+            for (uint32_t i = 0; i < ident->n; i++)
+                sl_v_set_ref(h, sort, ident->m[i].name, ident->m[i].len, sl_v_int(h, 1));
+            sl_v_push(h, each, doc);
+            sl_v_set_ref(h, spec, "$each", 5, each);
+            sl_v_set_ref(h, spec, "$sort", 5, sort);
+            put = obj1(h, "$push", obj1(h, path, spec));
         } else if (k->c.rel == REL_OBJECT) {
-            put = json_pack("{s:{s:o}}", "$set", path, doc);
+            put = obj1(h, "$set", obj1(h, path, doc));
         } else {
-            json_object_del(doc, "_id");
-            put = json_pack("{s:o}", "$set", doc);
+            sl_v_del(h, doc, "_id");
+            put = obj1(h, "$set", doc);
         }
-        json_array_append_new(writes, op_update(json_pack("{s:O}", "_id", parent), put, true, false));
+        sl_v_push(h, writes, op_update(h, by_id(h, parent), put, true, false));
     }
-    json_decref(ident);
     set_output(r, e, writes, parent);
     return SL_X_KEEP;
 }
 
 /* Is t (a source table) the root or one of the children? */
 static bool mapped(const embed *e, const sl_table *t) {
-    json_t *src = json_pack("{s:s,s:s?,s:s?}", "table", t->name, "schema", t->schema, "db", t->db);
-    bool hit = is_table(src, e->conf->root_table);
-    for (int i = 0; !hit && i < e->nkids; i++) hit = is_table(src, e->kids[i].c.table);
-    json_decref(src);
+    bool hit = table_is(t->name, t->schema, t->db, e->conf->root_table);
+    for (int i = 0; !hit && i < e->nkids; i++) hit = table_is(t->name, t->schema, t->db, e->kids[i].c.table);
     return hit;
 }
 
 static int embed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
     embed *e = state;
-    json_t *v = r->value;
-    const char *op = json_string_value(json_object_get(v, "op"));
-    json_t *source = json_object_get(v, "source");
-    if (!r->value) /* a tombstone: of a mapped table it says nothing its delete did not */
+    sl_vheap *h = r->heap;
+    sl_val *v = r->vvalue;
+    if (!v) /* a tombstone: of a mapped table it says nothing its delete did not */
         return r->src && r->src->table && mapped(e, r->src->table) ? SL_X_DROP : SL_X_KEEP;
+    const char *op = sl_v_strval(h, sl_v_get(h, v, "op"), NULL);
+    sl_val *source = sl_v_get(h, v, "source");
     if (!op || !source) return SL_X_KEEP; /* not a change event: heartbeats, messages, ... */
-    bool root = is_table(source, e->conf->root_table);
+    bool root = is_table(h, source, e->conf->root_table);
     child *k = NULL;
     for (int i = 0; !root && !k && i < e->nkids; i++)
-        if (is_table(source, e->kids[i].c.table)) k = &e->kids[i];
+        if (is_table(h, source, e->kids[i].c.table)) k = &e->kids[i];
     if (!root && !k) return SL_X_KEEP;
     if (strcmp(op, "t") == 0) {
         snprintf(err, errsz, "truncate of %s cannot be embedded (skip truncates: skipped.operations=t)",
-                 json_string_value(json_object_get(source, "table")));
+                 sl_v_strval(h, sl_v_get(h, source, "table"), NULL));
         return SL_X_ERROR;
     }
     if (strcmp(op, "c") && strcmp(op, "r") && strcmp(op, "u") && strcmp(op, "d")) return SL_X_KEEP;
-    json_t *before = json_object_get(v, "before"), *after = json_object_get(v, "after");
+    sl_val *before = sl_v_get(h, v, "before"), *after = sl_v_get(h, v, "after");
     if (root) return apply_root(e, r, op, before, after, err, errsz);
     return apply_child(e, k, r, op, before, after, err, errsz);
 }
 
 static const sl_xform_ops embed_ops = {
-    "embed", NULL,
-    "Turns changes of a root table and its child tables into idempotent MongoDB writes on one document per root "
-    "row (child rows as array elements, a sub-document, or merged fields), applied by the MongoDB sink.",
-    embed_props, sizeof(embed_conf), embed_init, embed_apply, embed_free, NULL, true};
+    .name = "embed",
+    .doc = "Turns changes of a root table and its child tables into idempotent MongoDB writes on one document per "
+           "root row (child rows as array elements, a sub-document, or merged fields), applied by the MongoDB sink.",
+    .props = embed_props,
+    .settings_size = sizeof(embed_conf),
+    .init = embed_init,
+    .apply_v = embed_apply,
+    .free = embed_free,
+    .schema_readonly = true,
+};
 
 const sl_xform_ops *const sl_xforms_embed[] = {&embed_ops, NULL};
