@@ -456,14 +456,182 @@ static void test_alloc_failures(void) {
     sl_table_unref(f.t);
 }
 
+/* ---- transforms on the encoder's lazy values ---- */
+
+/* A JSON-form step that changes nothing: in front of view steps it makes the chain turn the record into JSON
+ * trees and back, so they see built values instead of the encoder's lazy rows and the cached frozen schemas. */
+static int nop_apply(void *state, sl_xrec *r, char *errstr, size_t errsz) { return SL_X_KEEP; }
+static const sl_xform_ops nop_json_ops = {"test-json", NULL, "Does nothing, on JSON trees.", no_props, 0, odd_init,
+                                          nop_apply, NULL};
+
+/* A table with a default, a double, a date, a timestamp and a decimal beside the key. */
+static sl_table *wide_table(void) {
+    static const struct {
+        const char *name;
+        sl_ctype type;
+        int scale;
+    } cols[] = {{"id", SL_T_INT32, -1},  {"name", SL_T_STRING, -1},   {"price", SL_T_FLOAT64, -1},
+                {"day", SL_T_DATE, -1},  {"at", SL_T_TIMESTAMP, 3},    {"amount", SL_T_NUMERIC, 2}};
+    int n = (int)(sizeof cols / sizeof *cols);
+    sl_table *t = sl_table_new("db", "public", "wide", n);
+    for (int i = 0; i < n; i++) {
+        t->cols[i].name = sl_strdup(cols[i].name);
+        t->cols[i].type = cols[i].type;
+        t->cols[i].scale = cols[i].scale;
+        t->cols[i].precision = cols[i].type == SL_T_NUMERIC ? 10 : -1;
+        t->cols[i].optional = i > 0;
+    }
+    t->cols[0].key = true;
+    t->nkeys = 1;
+    sl_column_set_default(&t->cols[1], "dflt", 4);
+    t->topic = sl_strdup("srv.public.wide");
+    return t;
+}
+
+static void add_wide(sl_batch *b, sl_table *t, sl_op op, const char *const *cells) {
+    sl_record *r = sl_batch_add(b, t);
+    r->op = op;
+    sl_cell *row = sl_arena_alloc(&b->arena, (size_t)t->ncols * sizeof *row);
+    for (int i = 0; i < t->ncols; i++)
+        row[i] = cells[i] ? (sl_cell){cells[i], (uint32_t)strlen(cells[i]), 0} : (sl_cell){NULL, 0, SL_CELL_NULL};
+    if (op == SL_OP_DELETE) r->before = row;
+    else r->after = row;
+    r->ts_us = 1700000000123456;
+    r->pos.lsn = 100;
+}
+
+/* The records a chain writes for a batch of changes to wide_table, without tombstones (processing times, the
+ * only runs of 12 digits or more that differ between runs, masked), or its error. */
+static void wide_run(const char *cfg_json, bool schemas, sl_buf *out) {
+    char err[512];
+    sl_xchain *x = xt_chain(cfg_json, err, sizeof err);
+    sl_buf_reset(out);
+    if (!x) {
+        sl_buf_printf(out, "config: %s", err);
+        return;
+    }
+    sl_table *t = wide_table();
+    sl_batch *b = sl_batch_new();
+    const char *const c1[] = {"2", "two \"2\" caf\xc3\xa9", "2.5", "2024-01-31", "2024-01-31 10:20:30.123", "12.50"};
+    const char *const c2[] = {"3", NULL, "1e300", NULL, NULL, "-0.01"};
+    const char *const c3[] = {"4", "four", NULL, "1970-01-01", "1969-12-31 23:59:59.999", NULL};
+    add_wide(b, t, SL_OP_CREATE, c1);
+    add_wide(b, t, SL_OP_UPDATE, c2);
+    add_wide(b, t, SL_OP_DELETE, c3);
+    add_wide(b, t, SL_OP_READ, c1);
+    sl_dbz_opts o = opts(schemas);
+    if (sl_xchain_apply(x, &o, false, b, NULL, NULL, err, sizeof err) < 0) {
+        sl_buf_printf(out, "error: %s\n", err);
+    } else {
+        for (int i = 0; i < b->n; i++) {
+            const sl_record *r = &b->recs[i];
+            sl_buf_printf(out, "%s %s %s", r->raw->topic, r->raw->key ? r->raw->key : "-",
+                          r->raw->value ? r->raw->value : "-");
+            for (int k = 0; k < r->nheaders; k++)
+                sl_buf_printf(out, " [%s%s=%.*s]", r->headers[k].key, r->headers[k].is_json ? " json" : "",
+                              (int)r->headers[k].value_len, r->headers[k].value ? r->headers[k].value : "(null)");
+            sl_buf_putc(out, '\n');
+        }
+    }
+    for (size_t i = 0; i < out->len;) {
+        size_t k = i;
+        while (k < out->len && out->data[k] >= '0' && out->data[k] <= '9') k++;
+        if (k - i >= 12) memset(out->data + i, '#', k - i);
+        i = k > i ? k : i + 1;
+    }
+    sl_batch_destroy(b);
+    sl_table_unref(t);
+    sl_xchain_free(x);
+}
+
+/* Every Kafka Connect transform (and chains of them behind unwrap) on lazy rows and cached frozen schemas writes
+ * what it writes on the same records built as JSON trees first. */
+static void test_lazy_equals_built(void) {
+#define UNWRAP "'t.type':'unwrap','t.delete.tombstone.handling.mode':'rewrite',"
+    /* steps t[,u[,v]] of the chain: 't.type' and 't.option' stand for transforms.t.type and transforms.t.option */
+    static const char *const chains[] = {
+        "'t.type':'ReplaceField$Value','t.exclude':'source','t.renames':'op:operation,after:row'",
+        "'t.type':'ReplaceField$Key','t.renames':'id:pk'",
+        "'t.type':'ReplaceField$Value','t.include':'after,op,ts_ms'",
+        "'t.type':'ExtractField$Value','t.field':'after'",
+        "'t.type':'ExtractField$Value','t.field':'after.name','t.field.syntax.version':'V2'",
+        "'t.type':'ExtractField$Key','t.field':'id'",
+        "'t.type':'ValueToKey','t.fields':'op,after'",
+        "'t.type':'HoistField$Value','t.field':'e'",
+        "'t.type':'HoistField$Key','t.field':'k'",
+        "'t.type':'InsertHeader','t.header':'h','t.value.literal':'[1,2.0]'",
+        "'t.type':'HeaderFrom$Value','t.fields':'op,after,source','t.headers':'a,b,c','t.operation':'move'",
+        "'t.type':'HeaderFrom$Key','t.fields':'id','t.headers':'pk','t.operation':'copy'",
+        "'t.type':'Flatten$Value'",
+        "'t.type':'Flatten$Key','t.delimiter':'_'",
+        "'t.type':'MaskField$Value','t.fields':'op'",
+        "'t.type':'Cast$Value','t.spec':'op:int8'",
+        "'t.type':'Drop','t.predicate':'p','predicates':'p','predicates.p.type':'RecordIsTombstone'",
+        "'t.type':'ExtractField$Key','t.field':'id','u.type':'Cast$Key','u.spec':'string'",
+        "'t.type':'ExtractField$Value','t.field':'source','u.type':'TimestampConverter$Value','u.field':'ts_ms',"
+        "'u.target.type':'string','u.format':'yyyy-MM-dd HH:mm:ss.SSS'",
+        UNWRAP "'u.type':'Flatten$Value','u.delimiter':'/'",
+        UNWRAP "'u.type':'Cast$Value','u.spec':'id:string,name:string,amount:float64,day:string'",
+        UNWRAP "'u.type':'Cast$Value','u.spec':'id:int8,at:string,amount:int32,name:boolean'",
+        UNWRAP "'u.type':'Cast$Value','u.spec':'price:float32'",
+        UNWRAP "'u.type':'MaskField$Value','u.fields':'name,day,at,amount'",
+        UNWRAP "'u.type':'MaskField$Value','u.fields':'price'",
+        UNWRAP "'u.type':'MaskField$Value','u.fields':'name','u.replacement':'***'",
+        UNWRAP "'u.type':'HeaderFrom$Value','u.fields':'name,price','u.headers':'n,p','u.operation':'move'",
+        UNWRAP "'u.type':'ValueToKey','u.fields':'name,id'",
+        UNWRAP "'u.type':'ReplaceField$Value','u.renames':'name:n','u.exclude':'price'",
+        UNWRAP "'u.type':'ExtractField$Value','u.field':'name'",
+        UNWRAP "'u.type':'TimestampConverter$Value','u.field':'at','u.target.type':'Date'",
+        UNWRAP "'u.type':'TimestampConverter$Value','u.field':'day','u.target.type':'string',"
+        "'u.format':'yyyy'",
+        UNWRAP "'u.type':'HoistField$Value','u.field':'row','v.type':'Flatten$Value'",
+        UNWRAP "'u.type':'InsertHeader','u.header':'x','u.value.literal':'1','v.type':'DropHeaders',"
+        "'v.headers':'x'",
+    };
+    sl_buf cfg, lazy, built;
+    sl_buf_init(&cfg), sl_buf_init(&lazy), sl_buf_init(&built);
+    bool dump = getenv("SLUICE_XTEST_DUMP") != NULL;
+    for (size_t i = 0; i < sizeof chains / sizeof *chains; i++) {
+        const char *steps = strstr(chains[i], "'v.") ? "t,u,v" : strstr(chains[i], "'u.") ? "t,u" : "t";
+        for (int schemas = 0; schemas < 2; schemas++) {
+            for (int nop = 0; nop < 2; nop++) {
+                sl_buf_reset(&cfg);
+                sl_buf_printf(&cfg, "{'transforms':'%s%s','transforms.nop.type':'test-json',", nop ? "nop," : "",
+                              steps);
+                for (const char *p = chains[i]; *p; p++) {
+                    bool key = *p == '\'' && (p == chains[i] || p[-1] == ',') && p[1] != 'p';
+                    sl_buf_putc(&cfg, *p);
+                    if (key) sl_buf_puts(&cfg, "transforms.");
+                }
+                sl_buf_putc(&cfg, '}');
+                for (char *c = cfg.data; c < cfg.data + cfg.len; c++)
+                    if (*c == '\'') *c = '"';
+                wide_run(sl_buf_cstr(&cfg), schemas, nop ? &built : &lazy);
+            }
+            if (strcmp(sl_buf_cstr(&lazy), sl_buf_cstr(&built)) == 0) {
+                t_pass++;
+            } else {
+                t_fail++;
+                fprintf(stderr, "chain %s (schemas %d):\nlazy:  %s\nbuilt: %s\n", chains[i], schemas,
+                        sl_buf_cstr(&lazy), sl_buf_cstr(&built));
+            }
+            if (dump) fprintf(stderr, "== %s (schemas %d)\n%s", chains[i], schemas, sl_buf_cstr(&built));
+        }
+    }
+    sl_buf_free(&cfg), sl_buf_free(&lazy), sl_buf_free(&built);
+#undef UNWRAP
+}
+
 int main(void) {
     sl_xform_add(&up_ops);
     sl_xform_add(&odd_ops);
+    sl_xform_add(&nop_json_ops);
     test_json_put();
     test_view();
     test_config();
     test_batch();
     test_schema_cache();
     test_alloc_failures();
+    test_lazy_equals_built();
     TEST_END();
 }

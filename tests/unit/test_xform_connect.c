@@ -651,6 +651,240 @@ static void test_chain(void) {
     CHECK(sl_xpred_find("org.apache.kafka.connect.transforms.predicates.RecordIsTombstone") != NULL);
 }
 
+/* ---- edge cases of each transform, exact output (the record view must give what the JSON trees gave) ---- */
+
+/* A struct schema with every basic (Connect's copySchemaBasics keeps name, version, doc, parameters; the new
+ * struct is required) and a field whose "field" comes first. */
+#define BASICS_S                                                                                                 \
+    "{'type':'struct','fields':[{'field':'a','type':'int32','optional':true,'default':3},{'type':'string',"       \
+    "'optional':true,'field':'b'}],'optional':true,'name':'n','version':4,'doc':'d','parameters':{'p':'q'},"     \
+    "'default':{'a':3,'b':null}}"
+#define BASICS "{'schema':" BASICS_S ",'payload':{'a':null,'b':'s'}}"
+
+static void test_field_edges(void) {
+    /* ReplaceField: basics kept, the struct required; a renamed field keeps its members' order; defaults */
+    xt_out o = run1(mk("ReplaceField$Value", "renames", "a:x", NULL), NULL, BASICS);
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'field':'x','type':'int32','optional':true,"
+        "'default':3},{'type':'string','optional':true,'field':'b'}],'optional':false,'name':'n','version':4,"
+        "'doc':'d','parameters':{'p':'q'}},'payload':{'x':3,'b':'s'}}"));
+    o = run1(mk("ReplaceField$Value", "renames", "a:x", "replace.null.with.default", "false", NULL), NULL,
+             BASICS);
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'field':'x','type':'int32','optional':true,"
+        "'default':3},{'type':'string','optional':true,'field':'b'}],'optional':false,'name':'n','version':4,"
+        "'doc':'d','parameters':{'p':'q'}},'payload':{'x':null,'b':'s'}}"));
+    /* schemaless: two names renamed to one (the later value in the first one's place); a tombstone passes */
+    o = run1(mk("ReplaceField$Value", "renames", "a:z,c:z", NULL), NULL, "{'a':1,'b':2,'c':3}");
+    CHECK_STR(o.value, Q("{'z':3,'b':2}"));
+    o = run1(mk("ReplaceField$Value", "renames", "a:z", NULL), KEY, NULL);
+    CHECK(o.rc == SL_X_KEEP);
+    CHECK_STR(o.value, Q("null"));
+    /* ExtractField: a tombstone with a schema keeps the field's schema; a null field takes its default or not */
+    o = run1(mk("ExtractField$Value", "field", "after", NULL), NULL, "{'schema':" ENV_S("") ",'payload':null}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'int32','optional':false,'field':'id'},"
+        "{'type':'string','optional':true,'field':'name'}],'optional':true,'name':'srv.public.t.Value'},"
+        "'payload':null}"));
+    o = run1(mk("ExtractField$Value", "field", "a", NULL), NULL, BASICS);
+    CHECK_STR(o.value, Q("{'schema':{'type':'int32','optional':true,'default':3},'payload':3}"));
+    o = run1(mk("ExtractField$Value", "field", "a", "replace.null.with.default", "false", NULL), NULL,
+             BASICS);
+    CHECK_STR(o.value, Q("{'schema':{'type':'int32','optional':true,'default':3},'payload':null}"));
+    o = run1(mk("ExtractField$Value", "field", "after.id", "field.syntax.version", "V2", NULL), NULL, VAL);
+    CHECK_STR(o.value, Q("{'schema':{'type':'int32','optional':false},'payload':1}"));
+    o = run1(mk("ExtractField$Value", "field", "before.id", "field.syntax.version", "V2", NULL), NULL, VAL);
+    CHECK_STR(o.value, Q("{'schema':{'type':'int32','optional':false},'payload':null}"));
+    o = run1(mk("ExtractField$Value", "field", "op.x", "field.syntax.version", "V2", NULL), NULL, ENV_P(""));
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "only a Map (JSON object) is supported in absence of schema for [nested field access],"
+        " found: String");
+    /* ValueToKey: defaults; a field named twice */
+    o = run1(mk("ValueToKey", "fields", "a,b,a", NULL), KEY, BASICS);
+    CHECK_STR(o.key, Q("{'schema':{'type':'struct','fields':[{'field':'a','type':'int32','optional':true,'default':3},"
+        "{'type':'string','optional':true,'field':'b'}],'optional':false},'payload':{'a':3,'b':'s'}}"));
+    o = run1(mk("ValueToKey", "fields", "b,a,b", NULL), KEY, "{'a':1,'b':[2]}");
+    CHECK_STR(o.key, Q("{'b':[2],'a':1}"));
+    /* HoistField: a tombstone becomes a struct with a null field */
+    o = run1(mk("HoistField$Value", "field", "e", NULL), NULL, NULL);
+    CHECK_STR(o.value, Q("{'e':null}"));
+    o = run1(mk("HoistField$Key", "field", "k", NULL), KEY, NULL);
+    CHECK_STR(o.key, Q("{'schema':{'type':'struct','fields':[{'type':'struct','fields':[{'type':'int32',"
+        "'optional':false,'field':'id'}],'optional':false,'name':'srv.public.t.Key','field':'k'}],"
+        "'optional':false},'payload':{'k':{'id':1}}}"));
+}
+
+static void test_header_edges(void) {
+    /* InsertHeader: Values.parseString on the literal */
+    static const char *const lits[][2] = {
+        {"[1,{'a':2.0}]", "[1,{'a':2.0}]"}, {"{'x':1,'x':2}", "{'x':2}"}, {"null", "null"}, {"1.50", "1.5"},
+        {"-", "'-'"}, {"99999999999999999999", "'99999999999999999999'"}, /* beyond a long: a string */
+        {"12abc", "'12abc'"}, {"FALSE", "false"}, {"-0", "0"}, {"1e400", "'1e400'"}, {"", "''"}};
+    for (size_t i = 0; i < sizeof lits / sizeof *lits; i++) {
+        xt_out o = run1(mk("InsertHeader", "header", "h", "value.literal", Q(lits[i][0]), NULL), KEY, VAL);
+        char want[256];
+        snprintf(want, sizeof want, "[{'key':'h','value':%s}]", lits[i][1]);
+        CHECK_STR(o.headers, Q(want));
+    }
+    /* DropHeaders: every header of a name goes, the others keep their order */
+    sl_xchain *x = xt_chain(Q("{'transforms':'a,b,c,d,drop','transforms.a.type':'InsertHeader',"
+                              "'transforms.a.header':'x','transforms.a.value.literal':'1','transforms.b.type':"
+                              "'InsertHeader','transforms.b.header':'y','transforms.b.value.literal':'2',"
+                              "'transforms.c.type':'InsertHeader',"
+                              "'transforms.c.header':'x','transforms.c.value.literal':'3','transforms.d.type':"
+                              "'InsertHeader','transforms.d.header':'z','transforms.d.value.literal':'[4]',"
+                              "'transforms.drop.type':'DropHeaders','transforms.drop.headers':'x,q'}"), NULL, 0);
+    xt_out o = run1(x, KEY, VAL);
+    CHECK_STR(o.headers, Q("[{'key':'y','value':2},{'key':'z','value':[4]}]"));
+    /* HeaderFrom: a null field with a default (or not); the key's fields moved away; schemaless copy */
+    o = run1(mk("HeaderFrom$Value", "fields", "a,b", "headers", "ha,hb", "operation", "move", NULL), NULL,
+             "{'schema':" BASICS_S ",'payload':{'a':null,'b':null}}");
+    CHECK_STR(o.headers, Q("[{'key':'ha','value':3},{'key':'hb','value':null}]"));
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[],'optional':false,'name':'n','version':4,'doc':'d',"
+        "'parameters':{'p':'q'}},'payload':{}}"));
+    o = run1(mk("HeaderFrom$Value", "fields", "a", "headers", "ha", "operation", "copy", "replace.null.with.default",
+                "false", NULL), NULL, "{'schema':" BASICS_S ",'payload':{'a':null,'b':null}}");
+    CHECK_STR(o.headers, Q("[{'key':'ha','value':null}]"));
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'field':'a','type':'int32','optional':true,"
+        "'default':3},{'type':'string','optional':true,'field':'b'}],'optional':true,'name':'n','version':4,"
+        "'doc':'d','parameters':{'p':'q'},'default':{'a':3,'b':null}},'payload':{'a':null,'b':null}}"));
+    o = run1(mk("HeaderFrom$Key", "fields", "id", "headers", "pk", "operation", "move", NULL), KEY, VAL);
+    CHECK_STR(o.headers, Q("[{'key':'pk','value':1}]"));
+    CHECK_STR(o.key, Q("{'schema':{'type':'struct','fields':[],'optional':false,'name':'srv.public.t.Key'},"
+        "'payload':{}}"));
+    o = run1(mk("HeaderFrom$Value", "fields", "after,op,after", "headers", "a,o,a2", "operation", "copy", NULL), NULL,
+             ENV_P(""));
+    CHECK_STR(o.headers, Q("[{'key':'a','value':{'id':1,'name':'a'}},{'key':'o','value':'c'},{'key':'a2',"
+        "'value':{'id':1,'name':'a'}}]"));
+    CHECK_STR(o.value, Q("{'before':null,'after':{'id':1,'name':'a'},'source':{'db':'db','table':'t'},'op':'c',"
+        "'ts_ms':1706696430200}"));
+    o = run1(mk("HeaderFrom$Value", "fields", "a", "headers", "h", "operation", "copy", NULL), NULL, "[1]");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "only a Map (JSON object) is supported in absence of schema for [header copy], found: List");
+    /* a copied struct stays as it was when the value changes after */
+    x = xt_chain(Q("{'transforms':'h,m','transforms.h.type':'HeaderFrom$Value','transforms.h.fields':'after',"
+                   "'transforms.h.headers':'row','transforms.h.operation':'copy','transforms.m.type':"
+                   "'ExtractField$Value','transforms.m.field':'after'}"), NULL, 0);
+    o = run1(x, KEY, VAL);
+    CHECK_STR(o.headers, Q("[{'key':'row','value':{'id':1,'name':'a'}}]"));
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'int32','optional':false,'field':'id'},"
+        "{'type':'string','optional':true,'field':'name'}],'optional':true,'name':'srv.public.t.Value'},"
+        "'payload':{'id':1,'name':'a'}}"));
+}
+
+static void test_conv_edges(void) {
+    /* Flatten: a field's own default and optional flag; a non-unique name; a tombstone; an optional struct */
+    xt_out o = run1(mk("Flatten$Value", NULL), NULL, BASICS);
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'field':'a','type':'int32','optional':true,"
+        "'default':3},{'type':'string','optional':true,'field':'b'}],'optional':false,'name':'n','version':4,"
+        "'doc':'d','parameters':{'p':'q'}},'payload':{'a':3,'b':'s'}}"));
+    o = run1(mk("Flatten$Value", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'int32','optional':false,'field':'a.b'},{'type':'struct',"
+             "'fields':[{'type':'int32','optional':false,'field':'b'}],'optional':false,'field':'a'}],'optional':"
+             "false},'payload':{'a.b':1,'a':{'b':2}}}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "flattened field name 'a.b' is not unique");
+    o = run1(mk("Flatten$Value", NULL), KEY, NULL);
+    CHECK(o.rc == SL_X_KEEP);
+    CHECK_STR(o.value, Q("null"));
+    o = run1(mk("Flatten$Value", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'struct','fields':[{'type':'int32','optional':false,"
+             "'field':'x'},{'field':'y','type':'float64','optional':false}],'optional':true,'field':'p'},{'type':"
+             "'array','items':{'type':'int32','optional':false},'optional':false,'field':'l'}],'optional':false},"
+             "'payload':{'p':{'x':1,'y':2.0},'l':[1]}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'int32','optional':true,'field':'p.x'},"
+        "{'field':'p.y','type':'float64','optional':true},{'type':'array','items':{'type':'int32',"
+        "'optional':false},'optional':false,'field':'l'}],'optional':false},'payload':{'p.x':1,'p.y':2.0,'l':[1]}}"));
+    o = run1(mk("Flatten$Value", NULL), NULL, "{'a':{},'b':{'c':{'d':1.0}},'e':null,'b.c.d':2}");
+    CHECK_STR(o.value, Q("{'b.c.d':2,'e':null}"));
+    /* MaskField: decimals, logical types, narrowing, a float32, a replacement without a schema */
+    o = run1(mk("MaskField$Value", "fields", "n,d,i,f", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'bytes','optional':false,'name':"
+             "'org.apache.kafka.connect.data.Decimal','version':1,'parameters':{'scale':'2'},'field':'n'},{'type':"
+             "'int32','optional':false,'name':'org.apache.kafka.connect.data.Date','version':1,'field':'d'},{'type':"
+             "'int8','optional':true,'field':'i'},{'type':'float32','optional':true,'field':'f'},{'type':'int32',"
+             "'optional':true,'default':6,'field':'k'}],'optional':false},'payload':{'n':'MDk=','d':19000,'i':5,"
+             "'f':1.5,'k':null}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'bytes','optional':false,"
+        "'name':'org.apache.kafka.connect.data.Decimal','version':1,'parameters':{'scale':'2'},'field':'n'},"
+        "{'type':'int32','optional':false,'name':'org.apache.kafka.connect.data.Date','version':1,'field':'d'},"
+        "{'type':'int8','optional':true,'field':'i'},{'type':'float32','optional':true,'field':'f'},"
+        "{'type':'int32','optional':true,'default':6,'field':'k'}],'optional':false},'payload':{'n':'AA==','d':0,"
+        "'i':0,'f':0.0,'k':6}}"));
+    o = run1(mk("MaskField$Value", "fields", "i,f", "replacement", "300.7", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'int8','optional':true,'field':'i'},{'type':'float32',"
+             "'optional':true,'field':'f'}],'optional':false},'payload':{'i':5,'f':null}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'int8','optional':true,'field':'i'},"
+        "{'type':'float32','optional':true,'field':'f'}],'optional':false},'payload':{'i':44,'f':null}}"));
+    o = run1(mk("MaskField$Value", "fields", "i,f", "replacement", "1.1", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'int8','optional':true,'field':'i'},{'type':'float32',"
+             "'optional':true,'field':'f'}],'optional':false},'payload':{'i':5,'f':2.0}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'int8','optional':true,'field':'i'},"
+        "{'type':'float32','optional':true,'field':'f'}],'optional':false},'payload':{'i':1,'f':1.1}}"));
+    o = run1(mk("MaskField$Value", "fields", "a,b,c,x", "replacement", "7", NULL), NULL, "{'a':1,'b':2.5,'c':'s'}");
+    CHECK_STR(o.value, Q("{'a':7,'b':7.0,'c':'7','x':null}"));
+    o = run1(mk("MaskField$Value", "fields", "f", "replacement", "1e999", NULL), NULL, "{'f':1.5}");
+    CHECK(o.rc == SL_X_ERROR);
+    o = run1(mk("MaskField$Value", "fields", "d", "replacement", "1", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'int32','optional':false,'name':"
+             "'org.apache.kafka.connect.data.Date','version':1,'field':'d'}],'optional':false},'payload':{'d':1}}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "cannot mask field 'd': a value of type int32 org.apache.kafka.connect.data.Date cannot take a "
+                     "custom replacement");
+    /* Cast: the whole value keeps its schema's basics and casts the default; float32 input; bytes */
+    o = run1(mk("Cast$Value", "spec", "string", NULL), NULL,
+             "{'schema':{'type':'int32','optional':true,'name':'x','version':3,'doc':'d','default':5},'payload':7}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'string','optional':true,'name':'x','version':3,'doc':'d','default':'5'},"
+        "'payload':'7'}"));
+    o = run1(mk("Cast$Value", "spec", "int16", NULL), NULL, "'12'");
+    CHECK_STR(o.value, Q("12"));
+    o = run1(mk("Cast$Value", "spec", "f:string,g:float64,b:string,t:float32", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'float32','optional':false,'field':'f'},{'type':"
+             "'float32','optional':false,'field':'g'},{'type':'bytes','optional':true,'field':'b'},{'type':'string',"
+             "'optional':true,'field':'t'}],'optional':true},'payload':{'f':1.1,'g':1.1,'b':'AAE=','t':' 2.5 '}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'string','optional':false,'field':'f'},"
+        "{'type':'float64','optional':false,'field':'g'},{'type':'string','optional':true,'field':'b'},"
+        "{'type':'float32','optional':true,'field':'t'}],'optional':true},'payload':{'f':'1.1',"
+        "'g':1.100000023841858,'b':'AAE=','t':2.5}}"));
+    o = run1(mk("Cast$Value", "spec", "b:int8", NULL), NULL,
+             "{'schema':{'type':'struct','fields':[{'type':'bytes','optional':true,'field':'b'}],'optional':false},"
+             "'payload':{'b':'AAE='}}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "cannot cast field 'b': bytes can only be cast to string");
+    o = run1(mk("Cast$Value", "spec", "a:float32", NULL), NULL, "{'a':'1e39'}");
+    CHECK(o.rc == SL_X_ERROR);
+    o = run1(mk("Cast$Value", "spec", "a:int64,b:boolean,c:float64,d:int32", NULL), NULL,
+             "{'a':1.0e30,'b':'yes','c':5,'d':-2147483649}");
+    CHECK_STR(o.value, Q("{'a':9223372036854775807,'b':false,'c':5.0,'d':2147483647}"));
+    o = run1(mk("Cast$Value", "spec", "a:int64", NULL), NULL, "{'b':1}");
+    CHECK_STR(o.value, Q("{'b':1,'a':null}"));
+    /* TimestampConverter: a null value with a schema (the schema changes); Date in; a missing field */
+    o = run1(mk("TimestampConverter$Value", "field", "at", "target.type", "string", "format", "yyyy", NULL), NULL,
+             "{'schema':" "{'type':'struct','fields':[{'type':'int32','optional':false,'name':"
+             "'org.apache.kafka.connect.data.Date','version':1,'field':'at'}],'optional':true}" ",'payload':null}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'string','optional':false,'field':'at'}],"
+        "'optional':true},'payload':null}"));
+    o = run1(mk("TimestampConverter$Value", "field", "at", "target.type", "string", "format", "yyyy-MM-dd", NULL), NULL,
+             "{'schema':" "{'type':'struct','fields':[{'type':'int32','optional':false,'name':"
+             "'org.apache.kafka.connect.data.Date','version':1,'field':'at'},{'type':'int32','optional':true,"
+             "'default':9,'field':'o'}],'optional':true}" ",'payload':{'at':19753,'o':null}}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'struct','fields':[{'type':'string','optional':false,'field':'at'},"
+        "{'type':'int32','optional':true,'default':9,'field':'o'}],'optional':true},'payload':{'at':'2024-01-31',"
+        "'o':9}}"));
+    o = run1(mk("TimestampConverter$Value", "target.type", "Time", NULL), NULL,
+             "{'schema':{'type':'int64','optional':true,'name':'org.apache.kafka.connect.data.Timestamp','version':1},"
+             "'payload':null}");
+    CHECK_STR(o.value, Q("{'schema':{'type':'int32','optional':true,'name':'org.apache.kafka.connect.data.Time',"
+        "'version':1},'payload':null}"));
+    o = run1(mk("TimestampConverter$Value", "field", "at", "target.type", "Date", NULL), NULL, "{'x':1}");
+    CHECK_STR(o.value, Q("{'x':1,'at':null}"));
+    o = run1(mk("TimestampConverter$Value", "field", "at", "target.type", "Date", NULL), NULL, "{'at':1.5}");
+    CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "field 'at': TimestampConverter does not support Double values as timestamps");
+    o = run1(mk("TimestampConverter$Value", "target.type", "unix", "format", "yyyy-MM-dd", NULL), NULL,
+             "'2024-01-31'");
+    CHECK_STR(o.value, Q("1706659200000"));
+    o = run1(mk("TimestampConverter$Value", "target.type", "unix", NULL), NULL, "null");
+    CHECK_STR(o.value, Q("null"));
+}
+
 int main(void) {
     test_insert_field();
     test_replace_field();
@@ -665,5 +899,8 @@ int main(void) {
     test_predicates();
     test_headers();
     test_chain();
+    test_field_edges();
+    test_header_edges();
+    test_conv_edges();
     TEST_END();
 }
