@@ -243,49 +243,51 @@ static const char *renamed(const cx_list *from, const cx_list *to, const char *n
 
 static int replace_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     replace_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
-    if (cx_null(*vp)) return SL_X_KEEP;
-    const char *name;
-    json_t *v;
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
+    if (sl_v_is_null(h, *vp)) return SL_X_KEEP;
     if (!*sp) {
-        if (cx_need_map(*vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
-        json_t *nv = json_object();
-        json_object_foreach(*vp, name, v) {
-            if (replace_keep(s, name)) json_object_set(nv, renamed(&s->from, &s->to, name), v);
+        if (cx_vneed_map(h, *vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
+        sl_val *v = *vp;
+        sl_v_force(h, v); /* a lazy row: built to be read member by member */
+        sl_val *nv = sl_v_obj(h, v->n);
+        for (uint32_t i = 0; i < v->n; i++) {
+            if (!replace_keep(s, v->m[i].name)) continue;
+            const char *to = renamed(&s->from, &s->to, v->m[i].name); /* v's name, or the state's */
+            sl_v_set_ref(h, nv, to, strlen(to), v->m[i].v);
         }
-        sl_xrec_set(vp, nv);
+        *vp = nv;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(*vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
-    json_t *ns = cx_struct_like(*sp), *nv = json_object();
-    size_t k;
-    json_t *fs;
-    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
-        name = json_string_value(json_object_get(fs, "field"));
+    if (cx_vneed_struct(h, *vp, "field replacement", errstr, errsz)) return SL_X_ERROR;
+    sl_val *ns = cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, 8), *fields = cx_vfields(h, *sp);
+    for (uint32_t k = 0; fields && k < fields->n; k++) {
+        sl_val *fs = fields->e[k];
+        const char *name = cx_vfield_name(h, fs);
         if (!name || !replace_keep(s, name)) continue;
         const char *to = renamed(&s->from, &s->to, name);
-        if (sl_schema_field(ns, to)) {
+        if (sl_vschema_field(h, ns, to)) {
             snprintf(errstr, errsz, "cannot rename field '%s' to '%s': the %s already has a field '%s'", name, to,
                      s->key ? "key" : "value", to);
-            json_decref(ns);
-            json_decref(nv);
             return SL_X_ERROR;
         }
-        sl_schema_put_field(ns, to, json_deep_copy(fs));
-        json_object_set(nv, to, cx_get(*vp, fs, s->c->rnwd));
+        if (to == name) cx_vkeep_field(h, ns, fs);
+        else sl_vschema_put_field(h, ns, to, sl_v_clone(h, fs));
+        sl_val *x = cx_vget(h, *vp, fs, s->c->rnwd);
+        sl_v_set_ref(h, nv, to, strlen(to), x ? x : sl_v_null(h));
     }
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, nv);
+    *sp = ns;
+    *vp = nv;
     return SL_X_KEEP;
 }
 
 #define REPLACE_DOC "Drops, keeps or renames fields (with their schema)."
 const sl_xform_ops cx_replace_field_value = {"ReplaceField$Value", T "ReplaceField$Value",
                                              REPLACE_DOC " Works on the value.", replace_props, sizeof(replace_conf),
-                                             replace_init_value, replace_apply, replace_free};
+                                             replace_init_value, NULL, replace_free, .apply_v = replace_apply};
 const sl_xform_ops cx_replace_field_key = {"ReplaceField$Key", T "ReplaceField$Key", REPLACE_DOC " Works on the key.",
-                                           replace_props, sizeof(replace_conf), replace_init_key, replace_apply,
-                                           replace_free};
+                                           replace_props, sizeof(replace_conf), replace_init_key, NULL,
+                                           replace_free, .apply_v = replace_apply};
 
 /* ---- ExtractField ---- */
 
@@ -393,52 +395,54 @@ CX_SIDES(extract_init)
 
 static int extract_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     extract_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
     const char *part = s->key ? "key" : "value";
-    json_t *cur = cx_null(*vp) ? NULL : *vp;
+    sl_val *cur = sl_v_is_null(h, *vp) ? NULL : *vp;
     if (!*sp) {
-        if (cur && cx_need_map(cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
+        if (cur && cx_vneed_map(h, cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
         for (int i = 0; cur && i < s->path.n; i++) {
-            json_t *next = json_object_get(cur, s->path.v[i]);
-            if (i + 1 < s->path.n && !cx_null(next) && cx_need_map(next, "nested field access", errstr, errsz))
+            sl_val *next = sl_v_get(h, cur, s->path.v[i]);
+            bool null = sl_v_is_null(h, next);
+            if (i + 1 < s->path.n && !null && cx_vneed_map(h, next, "nested field access", errstr, errsz))
                 return SL_X_ERROR;
-            cur = cx_null(next) ? NULL : next;
+            cur = null ? NULL : next;
         }
-        sl_xrec_set(vp, cur ? json_incref(cur) : NULL);
+        *vp = cur;
         return SL_X_KEEP;
     }
-    json_t *fs = NULL, *sch = *sp;
-    for (int i = 0; sch && i < s->path.n; i++) sch = fs = sl_schema_field(sch, s->path.v[i]);
+    sl_val *fs = NULL, *sch = *sp;
+    for (int i = 0; sch && i < s->path.n; i++) sch = fs = sl_vschema_field(h, sch, s->path.v[i]);
     if (!fs) {
         snprintf(errstr, errsz, "field '%s' not found in the %s schema (unknown field: %s)", s->c->field, part,
                  s->c->field);
         return SL_X_ERROR;
     }
-    if (cur && cx_need_struct(cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
-    json_t *sch2 = *sp;
+    if (cur && cx_vneed_struct(h, cur, "field extraction", errstr, errsz)) return SL_X_ERROR;
+    sl_val *sch2 = *sp;
     for (int i = 0; cur && i < s->path.n; i++) {
-        json_t *f = sl_schema_field(sch2, s->path.v[i]);
-        json_t *next = cx_get(cur, f, i + 1 < s->path.n || s->c->rnwd);
-        if (i + 1 < s->path.n && !cx_null(next) && cx_need_struct(next, "nested field access", errstr, errsz))
+        sl_val *f = sl_vschema_field(h, sch2, s->path.v[i]);
+        sl_val *next = cx_vget(h, cur, f, i + 1 < s->path.n || s->c->rnwd);
+        bool null = sl_v_is_null(h, next);
+        if (i + 1 < s->path.n && !null && cx_vneed_struct(h, next, "nested field access", errstr, errsz))
             return SL_X_ERROR;
-        cur = cx_null(next) ? NULL : next;
+        cur = null ? NULL : next;
         sch2 = f;
     }
-    json_t *ns = json_deep_copy(fs);
-    json_object_del(ns, "field");
-    json_t *nv = cur ? json_incref(cur) : NULL;
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, nv);
+    sl_val *ns = sl_v_clone(h, fs); /* the field's schema as a schema of its own */
+    sl_v_del(h, ns, "field");
+    *sp = ns;
+    *vp = cur;
     return SL_X_KEEP;
 }
 
 #define EXTRACT_DOC "Replaces the whole key or value with one of its fields (null stays null)."
 const sl_xform_ops cx_extract_field_value = {"ExtractField$Value", T "ExtractField$Value",
                                              EXTRACT_DOC " Works on the value.", extract_props, sizeof(extract_conf),
-                                             extract_init_value, extract_apply, extract_free};
+                                             extract_init_value, NULL, extract_free, .apply_v = extract_apply};
 const sl_xform_ops cx_extract_field_key = {"ExtractField$Key", T "ExtractField$Key", EXTRACT_DOC " Works on the key.",
-                                           extract_props, sizeof(extract_conf), extract_init_key, extract_apply,
-                                           extract_free};
+                                           extract_props, sizeof(extract_conf), extract_init_key, NULL,
+                                           extract_free, .apply_v = extract_apply};
 
 /* ---- ValueToKey ---- */
 
@@ -490,42 +494,43 @@ static void *v2k_init(void *settings, sl_config *cfg, const char *prefix, sl_err
     return s;
 }
 
+/* The key's fields are copies: the value keeps its own, which a later transform may change in place. */
 static int v2k_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     list_state *s = st;
+    sl_vheap *h = r->heap;
     const char *purpose = "copying fields from value to key";
-    if (!r->value_schema) {
-        if (cx_need_map(r->value, purpose, errstr, errsz)) return SL_X_ERROR;
-        json_t *k = json_object();
+    sl_val *k = sl_v_obj(h, (uint32_t)s->l.n);
+    if (!r->vvalue_schema) {
+        if (cx_vneed_map(h, r->vvalue, purpose, errstr, errsz)) return SL_X_ERROR;
         for (int i = 0; i < s->l.n; i++) {
-            json_t *v = json_object_get(r->value, s->l.v[i]);
-            json_object_set(k, s->l.v[i], v ? v : json_null());
+            sl_val *v = sl_v_get(h, r->vvalue, s->l.v[i]);
+            sl_v_set_ref(h, k, s->l.v[i], strlen(s->l.v[i]), v ? sl_v_copy(h, v) : sl_v_null(h));
         }
-        sl_xrec_set(&r->key_schema, NULL);
-        sl_xrec_set(&r->key, k);
+        r->vkey_schema = NULL;
+        r->vkey = k;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(r->value, purpose, errstr, errsz)) return SL_X_ERROR;
-    json_t *ks = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0), *k = json_object();
+    if (cx_vneed_struct(h, r->vvalue, purpose, errstr, errsz)) return SL_X_ERROR;
+    sl_val *ks = cx_vstruct_like(h, NULL);
     for (int i = 0; i < s->l.n; i++) {
-        json_t *fs = sl_schema_field(r->value_schema, s->l.v[i]);
+        sl_val *fs = sl_vschema_field(h, r->vvalue_schema, s->l.v[i]);
         if (!fs) {
             snprintf(errstr, errsz, "field '%s' not found in the value (field does not exist: %s)", s->l.v[i],
                      s->l.v[i]);
-            json_decref(ks);
-            json_decref(k);
             return SL_X_ERROR;
         }
-        sl_schema_put_field(ks, s->l.v[i], json_deep_copy(fs));
-        json_object_set(k, s->l.v[i], cx_get(r->value, fs, s->rnwd));
+        sl_vschema_put_field(h, ks, s->l.v[i], sl_v_clone(h, fs));
+        sl_val *v = cx_vget(h, r->vvalue, fs, s->rnwd);
+        sl_v_set_ref(h, k, s->l.v[i], strlen(s->l.v[i]), v ? sl_v_copy(h, v) : sl_v_null(h));
     }
-    sl_xrec_set(&r->key_schema, ks);
-    sl_xrec_set(&r->key, k);
+    r->vkey_schema = ks;
+    r->vkey = k;
     return SL_X_KEEP;
 }
 
 const sl_xform_ops cx_value_to_key = {"ValueToKey", T "ValueToKey",
                                       "Replaces the key with a struct of fields copied from the value.", v2k_props,
-                                      sizeof(v2k_conf), v2k_init, v2k_apply, list_free};
+                                      sizeof(v2k_conf), v2k_init, NULL, list_free, .apply_v = v2k_apply};
 
 /* ---- HoistField ---- */
 
@@ -552,23 +557,27 @@ CX_SIDES(hoist_init)
 
 static int hoist_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     hoist_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
-    json_t *nv = json_object();
-    json_object_set(nv, s->c->field, *vp ? *vp : json_null());
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
+    const char *field = s->c->field;
+    sl_val *nv = sl_v_obj(h, 1);
+    sl_v_set_ref(h, nv, field, strlen(field), *vp ? *vp : sl_v_null(h));
     if (*sp) {
-        json_t *ns = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0);
-        sl_schema_put_field(ns, s->c->field, json_deep_copy(*sp));
-        sl_xrec_set(sp, ns);
+        sl_val *ns = cx_vstruct_like(h, NULL);
+        sl_vschema_put_field(h, ns, field, sl_v_clone(h, *sp));
+        *sp = ns;
     }
-    sl_xrec_set(vp, nv);
+    *vp = nv;
     return SL_X_KEEP;
 }
 
 #define HOIST_DOC "Wraps the whole key or value in a struct (or map) of one field."
 const sl_xform_ops cx_hoist_field_value = {"HoistField$Value", T "HoistField$Value", HOIST_DOC " Works on the value.",
-                                           hoist_props, sizeof(hoist_conf), hoist_init_value, hoist_apply, sl_free};
+                                           hoist_props, sizeof(hoist_conf), hoist_init_value, NULL, sl_free,
+                                           .apply_v = hoist_apply};
 const sl_xform_ops cx_hoist_field_key = {"HoistField$Key", T "HoistField$Key", HOIST_DOC " Works on the key.",
-                                         hoist_props, sizeof(hoist_conf), hoist_init_key, hoist_apply, sl_free};
+                                         hoist_props, sizeof(hoist_conf), hoist_init_key, NULL, sl_free,
+                                         .apply_v = hoist_apply};
 
 /* ---- Filter ---- */
 
@@ -581,7 +590,7 @@ static void no_free(void *st) {}
 /* Native name "Drop": "filter" belongs to the content-based filter (expr.c); names match case-insensitively. */
 const sl_xform_ops cx_filter = {"Drop", T "Filter",
                                 "Drops every record it applies to (Kafka Connect's Filter): use it with a predicate.",
-                                no_props, 0, filter_init, filter_apply, no_free, NULL, true};
+                                no_props, 0, filter_init, filter_apply, no_free, .any_form = true};
 
 /* ---- InsertHeader ---- */
 
@@ -598,24 +607,29 @@ static const sl_prop ins_hdr_props[] = {
 
 typedef struct ins_hdr_state {
     const ins_hdr_conf *c;
-    json_t *value;
+    sl_vheap heap;
+    sl_val *value; /* in heap; NULL for a null header */
 } ins_hdr_state;
 
-/* Values.parseString, for the types JSON can hold. */
-static json_t *parse_literal(const char *s) {
-    if (!strcasecmp(s, "true") || !strcasecmp(s, "false")) return json_boolean(!strcasecmp(s, "true"));
-    if (!strcmp(s, "null")) return json_null();
+/* Values.parseString, for the types JSON can hold. Whether the literal reads as JSON is jansson's call, as it
+ * was (an integer beyond 64 bits, a \u0000 or text that is not UTF-8 keep it a string); the value is then read
+ * into h. */
+static sl_val *parse_literal(sl_vheap *h, const char *s) {
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "false")) return sl_v_bool(h, !strcasecmp(s, "true"));
+    if (!strcmp(s, "null")) return NULL;
     if (*s == '-' || (*s >= '0' && *s <= '9') || *s == '[' || *s == '{') {
         json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
-        if (j && (json_is_number(j) || json_is_array(j) || json_is_object(j))) return j;
+        bool json = j && (json_is_number(j) || json_is_array(j) || json_is_object(j));
         json_decref(j);
+        sl_val *v = json ? sl_v_parse(h, s, strlen(s), NULL, 0) : NULL;
+        if (v) return v;
     }
-    return json_string(s);
+    return sl_v_str(h, s);
 }
 
 static void ins_hdr_free(void *st) {
     ins_hdr_state *s = st;
-    json_decref(s->value);
+    sl_vheap_free(&s->heap);
     sl_free(s);
 }
 
@@ -627,19 +641,21 @@ static void *ins_hdr_init(void *settings, sl_config *cfg, const char *prefix, sl
     }
     ins_hdr_state *s = sl_calloc(1, sizeof *s);
     s->c = c;
-    s->value = parse_literal(c->literal);
+    sl_vheap_init(&s->heap);
+    s->value = parse_literal(&s->heap, c->literal);
     return s;
 }
 
+/* Each record gets a copy: its headers are its own. */
 static int ins_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     ins_hdr_state *s = st;
-    sl_xrec_add_header(r, s->c->header, json_is_null(s->value) ? NULL : json_incref(s->value));
+    sl_xrec_add_vheader(r, s->c->header, s->value ? sl_v_copy(r->heap, s->value) : NULL);
     return SL_X_KEEP;
 }
 
 const sl_xform_ops cx_insert_header = {"InsertHeader", T "InsertHeader", "Adds a header with a fixed value.",
-                                       ins_hdr_props, sizeof(ins_hdr_conf), ins_hdr_init, ins_hdr_apply,
-                                       ins_hdr_free, NULL, true};
+                                       ins_hdr_props, sizeof(ins_hdr_conf), ins_hdr_init, NULL, ins_hdr_free,
+                                       .apply_v = ins_hdr_apply};
 
 /* ---- DropHeaders ---- */
 
@@ -659,16 +675,18 @@ static void *drop_hdr_init(void *settings, sl_config *cfg, const char *prefix, s
 
 static int drop_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     list_state *s = st;
-    for (size_t i = 0; i < json_array_size(r->headers);) {
-        const char *k = json_string_value(json_object_get(json_array_get(r->headers, i), "key"));
-        if (k && cx_list_has(&s->l, k)) json_array_remove(r->headers, i);
+    sl_vheap *h = r->heap;
+    for (uint32_t i = 0; i < r->vheaders->n;) {
+        const char *k = sl_v_strval(h, sl_v_get(h, r->vheaders->e[i], "key"), NULL);
+        if (k && cx_list_has(&s->l, k)) sl_v_remove(h, r->vheaders, i);
         else i++;
     }
     return SL_X_KEEP;
 }
 
 const sl_xform_ops cx_drop_headers = {"DropHeaders", T "DropHeaders", "Removes headers by name.", drop_hdr_props,
-                                      sizeof(drop_hdr_conf), drop_hdr_init, drop_hdr_apply, list_free, NULL, true};
+                                      sizeof(drop_hdr_conf), drop_hdr_init, NULL, list_free,
+                                      .apply_v = drop_hdr_apply};
 
 /* ---- HeaderFrom ---- */
 
@@ -705,53 +723,54 @@ static void *hdr_from_init(void *settings, sl_config *cfg, const char *prefix, s
 }
 CX_SIDES(hdr_from_init)
 
+/* A header's value: a copy of the field's (which the key or value may keep), NULL for null. */
+static sl_val *hdr_value(sl_vheap *h, sl_val *v) { return sl_v_is_null(h, v) ? NULL : sl_v_copy(h, v); }
+
 static int hdr_from_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     list_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
     const char *purpose = s->op == 0 ? "header move" : "header copy";
     if (!*sp) {
-        if (cx_need_map(*vp, purpose, errstr, errsz)) return SL_X_ERROR;
-        json_t *nv = json_copy(*vp);
+        if (cx_vneed_map(h, *vp, purpose, errstr, errsz)) return SL_X_ERROR;
+        sl_val *nv = sl_v_clone(h, *vp);
         for (int i = 0; i < s->l.n; i++) {
-            json_t *v = json_object_get(*vp, s->l.v[i]);
-            sl_xrec_add_header(r, s->l2.v[i], cx_null(v) ? NULL : json_incref(v));
-            if (s->op == 0) json_object_del(nv, s->l.v[i]);
+            sl_xrec_add_vheader(r, s->l2.v[i], hdr_value(h, sl_v_get(h, *vp, s->l.v[i])));
+            if (s->op == 0) sl_v_del(h, nv, s->l.v[i]);
         }
-        sl_xrec_set(vp, nv);
+        *vp = nv;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(*vp, purpose, errstr, errsz)) return SL_X_ERROR;
+    if (cx_vneed_struct(h, *vp, purpose, errstr, errsz)) return SL_X_ERROR;
     for (int i = 0; i < s->l.n; i++)
-        if (!sl_schema_field(*sp, s->l.v[i])) {
+        if (!sl_vschema_field(h, *sp, s->l.v[i])) {
             snprintf(errstr, errsz, "field '%s' not found in the %s", s->l.v[i], s->key ? "key" : "value");
             return SL_X_ERROR;
         }
-    for (int i = 0; i < s->l.n; i++) {
-        json_t *v = cx_get(*vp, sl_schema_field(*sp, s->l.v[i]), s->rnwd);
-        sl_xrec_add_header(r, s->l2.v[i], cx_null(v) ? NULL : json_incref(v));
-    }
+    for (int i = 0; i < s->l.n; i++)
+        sl_xrec_add_vheader(r, s->l2.v[i], hdr_value(h, cx_vget(h, *vp, sl_vschema_field(h, *sp, s->l.v[i]), s->rnwd)));
     if (s->op == 1) return SL_X_KEEP;
-    json_t *ns = cx_struct_like(*sp), *nv = json_object();
-    size_t k;
-    json_t *fs;
-    json_array_foreach(json_object_get(*sp, "fields"), k, fs) {
-        const char *name = json_string_value(json_object_get(fs, "field"));
+    sl_val *ns = cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, 8), *fields = cx_vfields(h, *sp);
+    for (uint32_t k = 0; fields && k < fields->n; k++) {
+        sl_val *fs = fields->e[k];
+        const char *name = cx_vfield_name(h, fs);
         if (!name || cx_list_has(&s->l, name)) continue;
-        sl_schema_put_field(ns, name, json_deep_copy(fs));
-        json_object_set(nv, name, cx_get(*vp, fs, s->rnwd));
+        cx_vkeep_field(h, ns, fs);
+        sl_val *v = cx_vget(h, *vp, fs, s->rnwd);
+        sl_v_set_ref(h, nv, name, strlen(name), v ? v : sl_v_null(h));
     }
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, nv);
+    *sp = ns;
+    *vp = nv;
     return SL_X_KEEP;
 }
 
 #define HDR_FROM_DOC "Moves or copies fields into headers (`fields[i]` goes to header `headers[i]`)."
 const sl_xform_ops cx_header_from_value = {"HeaderFrom$Value", T "HeaderFrom$Value", HDR_FROM_DOC
                                            " Works on the value.", hdr_from_props, sizeof(hdr_from_conf),
-                                           hdr_from_init_value, hdr_from_apply, list_free};
+                                           hdr_from_init_value, NULL, list_free, .apply_v = hdr_from_apply};
 const sl_xform_ops cx_header_from_key = {"HeaderFrom$Key", T "HeaderFrom$Key", HDR_FROM_DOC " Works on the key.",
-                                         hdr_from_props, sizeof(hdr_from_conf), hdr_from_init_key, hdr_from_apply,
-                                         list_free};
+                                         hdr_from_props, sizeof(hdr_from_conf), hdr_from_init_key, NULL,
+                                         list_free, .apply_v = hdr_from_apply};
 
 /* ---- predicates ---- */
 

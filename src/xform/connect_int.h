@@ -53,11 +53,22 @@ const char *cx_jtype(const json_t *v);
 int cx_need_map(const json_t *v, const char *purpose, char *errstr, size_t errsz);
 int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t errsz);
 
-/* The same on the view (values in h). cx_vget: NULL when absent. */
+/* The same on the view (values in h). cx_vstruct_like(h, NULL): an empty required struct schema. cx_vget:
+ * NULL when absent; a default comes as a copy (the schema's is frozen, the payload may change in place). */
+const char *cx_vtype(sl_vheap *h, sl_val *schema);
+const char *cx_vname(sl_vheap *h, sl_val *schema);
+bool cx_voptional(sl_vheap *h, sl_val *schema);
 sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s);
 sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default);
+const char *cx_vjtype(sl_vheap *h, sl_val *v);
 int cx_vneed_map(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
 int cx_vneed_struct(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
+/* Struct schema s's "fields" array, or NULL when it has none; a field schema's name, or NULL. */
+sl_val *cx_vfields(sl_vheap *h, sl_val *s);
+const char *cx_vfield_name(sl_vheap *h, sl_val *fs);
+/* Appends field schema fs (its "field" already says its name) to struct schema ns as it is: shared, so
+ * without a copy. For a struct built from another's fields, whose names are unique. */
+void cx_vkeep_field(sl_vheap *h, sl_val *ns, sl_val *fs);
 
 /* ---- lists ---- */
 
@@ -75,6 +86,8 @@ bool cx_list_has(const cx_list *l, const char *s);
 /* The JSON real that prints as Float.toString(f) does (the JsonConverter writes a float32 that way;
  * Double/Float.toString themselves are util/jnum.h). */
 json_t *cx_float_json(float f);
+/* The same as a view value; NULL when f is NaN or infinite (as jansson has no such reals). */
+sl_val *cx_vfloat(sl_vheap *h, float f);
 
 /* ---- regexes (java.util.regex semantics through PCRE2) ---- */
 

@@ -73,6 +73,30 @@ int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t er
     return -1;
 }
 
+const char *cx_vtype(sl_vheap *h, sl_val *schema) {
+    const char *t = sl_v_strval(h, sl_v_get(h, schema, "type"), NULL);
+    return t ? t : "";
+}
+
+const char *cx_vname(sl_vheap *h, sl_val *schema) {
+    const char *n = sl_v_strval(h, sl_v_get(h, schema, "name"), NULL);
+    return n ? n : "";
+}
+
+bool cx_voptional(sl_vheap *h, sl_val *schema) {
+    sl_val *o = sl_v_get(h, schema, "optional");
+    return sl_v_kind(h, o) == SL_V_BOOL && o->b;
+}
+
+sl_val *cx_vfields(sl_vheap *h, sl_val *s) {
+    sl_val *f = sl_v_get(h, s, "fields");
+    return sl_v_kind(h, f) == SL_V_ARR ? f : NULL;
+}
+
+const char *cx_vfield_name(sl_vheap *h, sl_val *fs) { return sl_v_strval(h, sl_v_get(h, fs, "field"), NULL); }
+
+void cx_vkeep_field(sl_vheap *h, sl_val *ns, sl_val *fs) { sl_v_push(h, sl_v_get(h, ns, "fields"), fs); }
+
 sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s) {
     sl_val *n = sl_v_obj(h, 7);
     sl_v_set_ref(h, n, "type", 4, sl_v_str_ref(h, "struct", 6));
@@ -89,11 +113,11 @@ sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s) {
 sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default) {
     const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
     sl_val *v = name ? sl_v_get(h, obj, name) : NULL;
-    if (sl_v_is_null(h, v) && with_default && sl_v_get(h, fs, "default")) v = sl_v_get(h, fs, "default");
+    if (sl_v_is_null(h, v) && with_default && sl_v_get(h, fs, "default")) v = sl_v_copy(h, sl_v_get(h, fs, "default"));
     return v;
 }
 
-static const char *vjtype(sl_vheap *h, sl_val *v) {
+const char *cx_vjtype(sl_vheap *h, sl_val *v) {
     switch (sl_v_kind(h, v)) {
     case SL_V_OBJ: return "Map";
     case SL_V_ARR: return "List";
@@ -108,13 +132,13 @@ static const char *vjtype(sl_vheap *h, sl_val *v) {
 int cx_vneed_map(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz) {
     if (sl_v_kind(h, v) == SL_V_OBJ) return 0;
     snprintf(errstr, errsz, "only a Map (JSON object) is supported in absence of schema for [%s], found: %s", purpose,
-             vjtype(h, v));
+             cx_vjtype(h, v));
     return -1;
 }
 
 int cx_vneed_struct(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz) {
     if (sl_v_kind(h, v) == SL_V_OBJ) return 0;
-    snprintf(errstr, errsz, "only a Struct is supported for [%s], found: %s", purpose, vjtype(h, v));
+    snprintf(errstr, errsz, "only a Struct is supported for [%s], found: %s", purpose, cx_vjtype(h, v));
     return -1;
 }
 
@@ -157,6 +181,13 @@ json_t *cx_float_json(float f) {
     char t[SL_JNUM_BUFSZ];
     sl_jnum_float(t, f);
     return json_real(strtod(t, NULL)); /* the double nearest Float.toString's digits prints them back */
+}
+
+sl_val *cx_vfloat(sl_vheap *h, float f) {
+    if (!isfinite(f)) return NULL;
+    char t[SL_JNUM_BUFSZ];
+    sl_jnum_float(t, f);
+    return sl_v_real(h, strtod(t, NULL));
 }
 
 /* ---- regexes ---- */
