@@ -18,10 +18,6 @@
 #define RNWD_DOC                                                                                                     \
     "Whether a null field that has a default value in its schema is replaced by that default (true) or kept null."
 
-static void put_field_copy(json_t *ns, const char *name, const json_t *fs) {
-    sl_schema_put_field(ns, name, json_deep_copy(fs));
-}
-
 /* ---- Flatten ---- */
 
 typedef struct flatten_conf {
@@ -52,60 +48,59 @@ static void join_name(sl_buf *b, const char *prefix, const char *delim, const ch
     sl_buf_cstr(b);
 }
 
-static void flatten_map(const json_t *m, const char *prefix, const char *delim, json_t *out) {
-    const char *k;
-    json_t *v;
+static void flatten_map(sl_vheap *h, sl_val *m, const char *prefix, const char *delim, sl_val *out) {
     sl_buf name;
     sl_buf_init(&name);
-    json_object_foreach((json_t *)m, k, v) {
-        join_name(&name, prefix, delim, k);
-        if (json_is_object(v)) {
+    sl_v_force(h, m);
+    for (uint32_t i = 0; i < m->n; i++) {
+        sl_val *v = m->m[i].v;
+        join_name(&name, prefix, delim, m->m[i].name);
+        if (sl_v_kind(h, v) == SL_V_OBJ) {
             char *p = sl_strdup(name.data);
-            flatten_map(v, p, delim, out);
+            flatten_map(h, v, p, delim, out);
             sl_free(p);
         } else {
-            json_object_set(out, name.data, v);
+            sl_v_set(h, out, name.data, v);
         }
     }
     sl_buf_free(&name);
 }
 
 /* Flattens struct value v (NULL: a null struct, its leaves null) of schema s into ns/out. */
-static int flatten_struct(const json_t *s, const json_t *v, const char *prefix, const char *delim, bool optional,
-                          const json_t *parent_default, json_t *ns, json_t *out, char *errstr, size_t errsz) {
-    size_t i;
-    json_t *fs;
+static int flatten_struct(sl_vheap *h, sl_val *s, sl_val *v, const char *prefix, const char *delim, bool optional,
+                          sl_val *parent_default, sl_val *ns, sl_val *out, char *errstr, size_t errsz) {
     int rc = 0;
     sl_buf name;
     sl_buf_init(&name);
-    json_array_foreach(json_object_get(s, "fields"), i, fs) {
-        const char *fname = json_string_value(json_object_get(fs, "field"));
+    sl_val *fields = cx_vfields(h, s);
+    for (uint32_t i = 0; fields && i < fields->n && !rc; i++) {
+        sl_val *fs = fields->e[i];
+        const char *fname = cx_vfield_name(h, fs);
         if (!fname) continue;
         join_name(&name, prefix, delim, fname);
-        bool fopt = optional || cx_optional(fs);
-        json_t *def = json_object_get(fs, "default");
-        if (!def && parent_default) def = json_object_get(parent_default, fname);
-        if (def && json_is_null(def)) def = NULL;
-        const char *type = cx_type(fs);
-        json_t *fv = v ? cx_get(v, fs, true) : NULL;
+        bool fopt = optional || cx_voptional(h, fs);
+        sl_val *def = sl_v_get(h, fs, "default");
+        if (!def && parent_default) def = sl_v_get(h, parent_default, fname);
+        if (def && sl_v_is_null(h, def)) def = NULL;
+        const char *type = cx_vtype(h, fs);
+        sl_val *fv = v ? cx_vget(h, v, fs, true) : NULL;
         if (strcmp(type, "struct") == 0) {
             char *p = sl_strdup(name.data);
-            rc = flatten_struct(fs, cx_null(fv) ? NULL : fv, p, delim, fopt, def, ns, out, errstr, errsz);
+            rc = flatten_struct(h, fs, sl_v_is_null(h, fv) ? NULL : fv, p, delim, fopt, def, ns, out, errstr, errsz);
             sl_free(p);
         } else if (strcmp(type, "map") == 0) {
             snprintf(errstr, errsz, "Flatten does not support MAP for records with schemas (for field %s)", name.data);
             rc = -1;
-        } else if (sl_schema_field(ns, name.data)) {
+        } else if (sl_vschema_field(h, ns, name.data)) {
             snprintf(errstr, errsz, "flattened field name '%s' is not unique", name.data);
             rc = -1;
         } else {
-            json_t *nf = json_deep_copy(fs);
-            json_object_set_new(nf, "optional", json_boolean(fopt));
-            if (def) json_object_set(nf, "default", def);
-            sl_schema_put_field(ns, name.data, nf);
-            json_object_set(out, name.data, fv ? fv : json_null());
+            sl_val *nf = sl_v_clone(h, fs); /* the default is the schema's: shared, frozen */
+            sl_v_set_ref(h, nf, "optional", 8, sl_v_bool(h, fopt));
+            if (def) sl_v_set_ref(h, nf, "default", 7, def);
+            sl_vschema_put_field(h, ns, name.data, nf);
+            sl_v_set(h, out, name.data, fv ? fv : sl_v_null(h));
         }
-        if (rc) break;
     }
     sl_buf_free(&name);
     return rc;
@@ -113,38 +108,35 @@ static int flatten_struct(const json_t *s, const json_t *v, const char *prefix, 
 
 static int flatten_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     side_state *s = st;
+    sl_vheap *h = r->heap;
     const char *delim = ((const flatten_conf *)s->c)->delimiter;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
-    if (cx_null(*vp)) return SL_X_KEEP;
-    json_t *out = json_object();
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
+    if (sl_v_is_null(h, *vp)) return SL_X_KEEP;
+    sl_val *out = sl_v_obj(h, 8);
     if (!*sp) {
-        if (cx_need_map(*vp, "flattening", errstr, errsz)) goto err;
-        flatten_map(*vp, "", delim, out);
-        sl_xrec_set(vp, out);
+        if (cx_vneed_map(h, *vp, "flattening", errstr, errsz)) return SL_X_ERROR;
+        flatten_map(h, *vp, "", delim, out);
+        *vp = out;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(*vp, "flattening", errstr, errsz)) goto err;
-    json_t *ns = cx_struct_like(*sp);
-    if (flatten_struct(*sp, *vp, "", delim, cx_optional(*sp), json_object_get(*sp, "default"), ns, out, errstr,
-                       errsz) < 0) {
-        json_decref(ns);
-        goto err;
-    }
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, out);
+    if (cx_vneed_struct(h, *vp, "flattening", errstr, errsz)) return SL_X_ERROR;
+    sl_val *ns = cx_vstruct_like(h, *sp);
+    if (flatten_struct(h, *sp, *vp, "", delim, cx_voptional(h, *sp), sl_v_get(h, *sp, "default"), ns, out, errstr,
+                       errsz) < 0)
+        return SL_X_ERROR;
+    *sp = ns;
+    *vp = out;
     return SL_X_KEEP;
-err:
-    json_decref(out);
-    return SL_X_ERROR;
 }
 
 #define FLATTEN_DOC                                                                                                  \
     "Flattens nested structs (or maps) into one level, joining the field names with a delimiter; arrays are kept " \
     "as they are."
 const sl_xform_ops cx_flatten_value = {"Flatten$Value", T "Flatten$Value", FLATTEN_DOC " Works on the value.",
-                                       flatten_props, sizeof(flatten_conf), side_init_value, flatten_apply, sl_free};
+                                       flatten_props, sizeof(flatten_conf), side_init_value, NULL, sl_free,
+                                       .apply_v = flatten_apply};
 const sl_xform_ops cx_flatten_key = {"Flatten$Key", T "Flatten$Key", FLATTEN_DOC " Works on the key.", flatten_props,
-                                     sizeof(flatten_conf), side_init_key, flatten_apply, sl_free};
+                                     sizeof(flatten_conf), side_init_key, NULL, sl_free, .apply_v = flatten_apply};
 
 /* ---- numbers shared by MaskField and Cast ---- */
 
@@ -168,8 +160,12 @@ static int64_t d2l(double d, bool to_int) {
     return (int64_t)d;
 }
 
-/* A JSON number of Connect type t from a double (float32 printed as Java prints a float). */
-static json_t *fp_json(const char *t, double d) { return !strcmp(t, "float32") ? cx_float_json((float)d) : json_real(d); }
+/* A number of Connect type t from a double (float32 printed as Java prints a float). NULL for NaN and the
+ * infinities, which fail the transform (JSON has no such numbers). */
+static sl_val *fp_val(sl_vheap *h, const char *t, double d) {
+    if (!strcmp(t, "float32")) return cx_vfloat(h, (float)d);
+    return isfinite(d) ? sl_v_real(h, d) : NULL;
+}
 
 /* Parses s as Java's Double.parseDouble does (trimmed, optional f/d suffix). */
 static int parse_java_double(const char *s, double *d) {
@@ -232,8 +228,8 @@ static int decimal_unscaled(const char *b64, int64_t *out) {
 }
 
 /* The scale of a Decimal schema; INT32_MIN when beyond what is supported (|scale| > 100). */
-static int decimal_scale(const json_t *schema) {
-    const char *s = json_string_value(json_object_get(json_object_get(schema, "parameters"), "scale"));
+static int decimal_scale(sl_vheap *h, sl_val *schema) {
+    const char *s = sl_v_strval(h, sl_v_get(h, sl_v_get(h, schema, "parameters"), "scale"), NULL);
     long v = s ? strtol(s, NULL, 10) : 0;
     return v > 100 || v < -100 ? INT32_MIN : (int)v;
 }
@@ -310,28 +306,36 @@ static void *mask_init(void *settings, sl_config *cfg, const char *prefix, sl_er
 }
 CX_SIDES(mask_init)
 
-/* The masked form of v (field `name`, schema fs or NULL): a new reference, or NULL with errstr set. */
-static json_t *masked(const mask_state *s, const char *name, const json_t *fs, json_t *v, char *errstr,
+/* Connect's type of a schemaless value (as the JsonConverter reads it), or "?". */
+static const char *value_type(sl_vheap *h, sl_val *v) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_INT: return "int64";
+    case SL_V_REAL: return "float64";
+    case SL_V_STR: return "string";
+    case SL_V_BOOL: return "boolean";
+    case SL_V_ARR: return "array";
+    case SL_V_OBJ: return "map";
+    default: return "?";
+    }
+}
+
+/* The masked form of v (field `name`, schema fs or NULL), or NULL with errstr set. */
+static sl_val *masked(const mask_state *s, sl_vheap *h, const char *name, sl_val *fs, sl_val *v, char *errstr,
                       size_t errsz) {
-    if (cx_null(v)) return json_null();
-    const char *type = fs ? cx_type(fs) : json_is_integer(v) ? "int64" : json_is_real(v) ? "float64"
-                                        : json_is_string(v)  ? "string"
-                                        : json_is_boolean(v) ? "boolean"
-                                        : json_is_array(v)   ? "array"
-                                        : json_is_object(v)  ? "map"
-                                                             : "?";
-    const char *lname = fs ? cx_name(fs) : "";
+    if (sl_v_is_null(h, v)) return sl_v_null(h);
+    const char *type = fs ? cx_vtype(h, fs) : value_type(h, v);
+    const char *lname = fs ? cx_vname(h, fs) : "";
     bool logical_date = !strcmp(lname, CX_DATE) || !strcmp(lname, CX_TIME) || !strcmp(lname, CX_TIMESTAMP);
     bool decimal = !strcmp(lname, CX_DECIMAL);
     const char *repl = s->c->replacement;
     if (!repl) {
-        if (logical_date || (is_int_type(type))) return json_integer(0);
-        if (decimal) return json_string("AA==");
-        if (is_float_type(type)) return fp_json(type, 0);
-        if (!strcmp(type, "string")) return json_string("");
-        if (!strcmp(type, "boolean")) return json_false();
-        if (!strcmp(type, "array")) return json_array();
-        if (!strcmp(type, "map")) return json_object();
+        if (logical_date || (is_int_type(type))) return sl_v_int(h, 0);
+        if (decimal) return sl_v_str_ref(h, "AA==", 4);
+        if (is_float_type(type)) return fp_val(h, type, 0);
+        if (!strcmp(type, "string")) return sl_v_str_ref(h, "", 0);
+        if (!strcmp(type, "boolean")) return sl_v_bool(h, false);
+        if (!strcmp(type, "array")) return sl_v_arr(h, 0);
+        if (!strcmp(type, "map")) return sl_v_obj(h, 0);
         snprintf(errstr, errsz, "cannot mask field '%s': values of type %s cannot be masked", name, type);
         return NULL;
     }
@@ -341,9 +345,13 @@ static json_t *masked(const mask_state *s, const char *name, const json_t *fs, j
             snprintf(errstr, errsz, "cannot mask field '%s' (%s) with replacement '%s': not a number", name, type, repl);
             return NULL;
         }
-        return is_int_type(type) ? json_integer(narrow(d2l(d, false), type)) : fp_json(type, d);
+        sl_val *m = is_int_type(type) ? sl_v_int(h, narrow(d2l(d, false), type)) : fp_val(h, type, d);
+        if (!m)
+            snprintf(errstr, errsz, "cannot mask field '%s' (%s) with replacement '%s': not a finite %s", name, type,
+                     repl, type);
+        return m;
     }
-    if (!strcmp(type, "string")) return json_string(repl);
+    if (!strcmp(type, "string")) return sl_v_str_ref(h, repl, strlen(repl)); /* the settings outlive the record */
     snprintf(errstr, errsz, "cannot mask field '%s': a value of type %s%s%s cannot take a custom replacement", name,
              type, *lname ? " " : "", lname);
     return NULL;
@@ -351,42 +359,45 @@ static json_t *masked(const mask_state *s, const char *name, const json_t *fs, j
 
 static int mask_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     mask_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
-    json_t *nv = NULL;
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
+    sl_val *nv;
     if (!*sp) {
-        if (cx_need_map(*vp, "mask fields", errstr, errsz)) return SL_X_ERROR;
-        nv = json_copy(*vp);
+        if (cx_vneed_map(h, *vp, "mask fields", errstr, errsz)) return SL_X_ERROR;
+        nv = sl_v_clone(h, *vp);
         for (int i = 0; i < s->fields.n; i++) {
-            json_t *m = masked(s, s->fields.v[i], NULL, json_object_get(*vp, s->fields.v[i]), errstr, errsz);
-            if (!m) goto err;
-            json_object_set_new(nv, s->fields.v[i], m);
+            const char *f = s->fields.v[i];
+            sl_val *m = masked(s, h, f, NULL, sl_v_get(h, *vp, f), errstr, errsz);
+            if (!m) return SL_X_ERROR;
+            sl_v_set_ref(h, nv, f, strlen(f), m);
         }
     } else {
-        if (cx_need_struct(*vp, "mask fields", errstr, errsz)) return SL_X_ERROR;
-        nv = json_object();
-        size_t i;
-        json_t *fs;
-        json_array_foreach(json_object_get(*sp, "fields"), i, fs) {
-            const char *name = json_string_value(json_object_get(fs, "field"));
+        if (cx_vneed_struct(h, *vp, "mask fields", errstr, errsz)) return SL_X_ERROR;
+        nv = sl_v_obj(h, 8);
+        sl_val *fields = cx_vfields(h, *sp);
+        for (uint32_t i = 0; fields && i < fields->n; i++) {
+            sl_val *fs = fields->e[i];
+            const char *name = cx_vfield_name(h, fs);
             if (!name) continue;
-            json_t *v = cx_get(*vp, fs, s->c->rnwd);
-            json_t *m = cx_list_has(&s->fields, name) ? masked(s, name, fs, v, errstr, errsz) : json_incref(v);
-            if (!m) goto err;
-            json_object_set_new(nv, name, m);
+            sl_val *v = cx_vget(h, *vp, fs, s->c->rnwd);
+            sl_val *m = cx_list_has(&s->fields, name) ? masked(s, h, name, fs, v, errstr, errsz)
+                        : v                           ? v
+                                                      : sl_v_null(h);
+            if (!m) return SL_X_ERROR;
+            sl_v_set_ref(h, nv, name, strlen(name), m);
         }
     }
-    sl_xrec_set(vp, nv);
+    *vp = nv;
     return SL_X_KEEP;
-err:
-    json_decref(nv);
-    return SL_X_ERROR;
 }
 
 #define MASK_DOC "Replaces the values of fields by an empty value of their type, or by a given replacement."
 const sl_xform_ops cx_mask_field_value = {"MaskField$Value", T "MaskField$Value", MASK_DOC " Works on the value.",
-                                          mask_props, sizeof(mask_conf), mask_init_value, mask_apply, mask_free};
+                                          mask_props, sizeof(mask_conf), mask_init_value, NULL, mask_free,
+                                          .apply_v = mask_apply};
 const sl_xform_ops cx_mask_field_key = {"MaskField$Key", T "MaskField$Key", MASK_DOC " Works on the key.",
-                                        mask_props, sizeof(mask_conf), mask_init_key, mask_apply, mask_free};
+                                        mask_props, sizeof(mask_conf), mask_init_key, NULL, mask_free,
+                                        .apply_v = mask_apply};
 
 /* ---- Cast ---- */
 
@@ -481,15 +492,13 @@ static void logical_string(sl_buf *out, int64_t ms) {
     else cx_format_ms("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", ms, out);
 }
 
-/* Casts v (schema fs, NULL: schemaless) to type t: a new reference, or NULL with errstr set. */
-static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char *what, char *errstr, size_t errsz) {
-    if (cx_null(v)) return json_null();
-    const char *in = fs ? cx_type(fs) : json_is_integer(v) ? "int64" : json_is_real(v) ? "float64"
-                                      : json_is_string(v)  ? "string"
-                                      : json_is_boolean(v) ? "boolean"
-                                      : json_is_array(v)   ? "array"
-                                                           : "map";
-    const char *lname = fs ? cx_name(fs) : "";
+/* Casts v (schema fs, NULL: schemaless) to type t, or NULL with errstr set. */
+static sl_val *cast_value(sl_vheap *h, sl_val *fs, sl_val *v, const char *t, const char *what, char *errstr,
+                          size_t errsz) {
+    sl_vkind vk = sl_v_kind(h, v);
+    if (vk == SL_V_NULL) return sl_v_null(h);
+    const char *in = fs ? cx_vtype(h, fs) : value_type(h, v);
+    const char *lname = fs ? cx_vname(h, fs) : "";
     static const char *const inputs = "|int8|int16|int32|int64|float32|float64|boolean|string|bytes|";
     char probe[32];
     snprintf(probe, sizeof probe, "|%s|", in);
@@ -505,18 +514,19 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
     bool b = false;
     sl_buf text;
     sl_buf_init(&text);
-    json_t *out = NULL;
+    sl_val *out = NULL;
     if (!strcmp(lname, CX_DECIMAL)) {
         int64_t u;
-        int scale = decimal_scale(fs);
-        if (!json_is_string(v) || decimal_unscaled(json_string_value(v), &u) < 0 || scale == INT32_MIN) {
+        int scale = decimal_scale(h, fs);
+        const char *b64 = sl_v_strval(h, v, NULL);
+        if (!b64 || decimal_unscaled(b64, &u) < 0 || scale == INT32_MIN) {
             snprintf(errstr, errsz, "cannot cast %s: the decimal is not a base64 value of at most 64 bits with a "
                                     "scale within [-100, 100]", what);
             goto done;
         }
         decimal_string(&text, u, scale);
         if (!strcmp(t, "string")) {
-            out = json_string(sl_buf_cstr(&text));
+            out = sl_v_str(h, sl_buf_cstr(&text));
             goto done;
         }
         if (scale <= 0) {
@@ -539,23 +549,23 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
             snprintf(errstr, errsz, "cannot cast %s: bytes can only be cast to string", what);
             goto done;
         }
-        out = json_incref(v); /* the JsonConverter's bytes are base64 already */
+        out = v; /* the JsonConverter's bytes are base64 already */
         goto done;
-    } else if (json_is_integer(v)) {
-        k = K_LONG, l = json_integer_value(v);
+    } else if (vk == SL_V_INT) {
+        k = K_LONG, l = v->i;
         if (!strcmp(t, "string") && (!strcmp(lname, CX_DATE) || !strcmp(lname, CX_TIME) || !strcmp(lname, CX_TIMESTAMP))) {
             logical_string(&text, !strcmp(lname, CX_DATE) ? (int64_t)((uint64_t)l * CX_MS_PER_DAY) : l);
-            out = json_string(sl_buf_cstr(&text));
+            out = sl_v_str(h, sl_buf_cstr(&text));
             goto done;
         }
-    } else if (json_is_real(v)) {
-        k = K_DOUBLE, d = json_real_value(v);
+    } else if (vk == SL_V_REAL) {
+        k = K_DOUBLE, d = v->d;
         if (!strcmp(in, "float32")) d = (float)d;
-    } else if (json_is_boolean(v)) {
-        k = K_BOOL, b = json_is_true(v);
-    } else if (json_is_string(v)) {
+    } else if (vk == SL_V_BOOL) {
+        k = K_BOOL, b = v->b;
+    } else if (vk == SL_V_STR) {
         k = K_TEXT;
-        sl_buf_puts(&text, json_string_value(v));
+        sl_buf_puts(&text, v->s); /* up to a NUL, as it always was */
     } else {
         snprintf(errstr, errsz, "cannot cast %s: unexpected JSON value for type %s", what, in);
         goto done;
@@ -567,7 +577,7 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
             snprintf(errstr, errsz, "cannot cast %s: value (%s) was out of range for requested data type %s", what, s, t);
             goto done;
         }
-        out = json_integer(r);
+        out = sl_v_int(h, r);
     } else if (is_float_type(t)) {
         double r = k == K_LONG ? (double)l : k == K_DOUBLE ? d : b;
         if (k == K_LONG && !strcmp(t, "float32")) r = (float)l;
@@ -575,9 +585,12 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
             snprintf(errstr, errsz, "cannot cast %s: value (%s) is not a number", what, s);
             goto done;
         }
-        out = fp_json(t, r);
+        if (!(out = fp_val(h, t, r))) snprintf(errstr, errsz, "cannot cast %s: the result is not a finite %s", what, t);
     } else if (!strcmp(t, "boolean")) {
-        out = json_boolean(k == K_LONG ? l != 0 : k == K_DOUBLE ? d2l(d, false) != 0 : k == K_BOOL ? b : !strcasecmp(s, "true"));
+        out = sl_v_bool(h, k == K_LONG     ? l != 0
+                           : k == K_DOUBLE ? d2l(d, false) != 0
+                           : k == K_BOOL   ? b
+                                           : !strcasecmp(s, "true"));
     } else {
         sl_buf num;
         sl_buf_init(&num);
@@ -586,7 +599,7 @@ static json_t *cast_value(const json_t *fs, json_t *v, const char *t, const char
         else if (k == K_DOUBLE) sl_jnum_put_double(&num, d);
         else if (k == K_BOOL) sl_buf_puts(&num, b ? "true" : "false");
         else sl_buf_puts(&num, s);
-        out = json_string(sl_buf_cstr(&num));
+        out = sl_v_str(h, sl_buf_cstr(&num));
         sl_buf_free(&num);
     }
 done:
@@ -595,18 +608,18 @@ done:
 }
 
 /* The schema of a cast field: type t, the old optional flag (and name etc. when keep_basics), the default cast. */
-static json_t *cast_schema(const json_t *fs, const char *t, bool keep_basics) {
-    json_t *ns = sl_schema_prim(t, cx_optional(fs));
+static sl_val *cast_schema(sl_vheap *h, sl_val *fs, const char *t, bool keep_basics) {
+    sl_val *ns = sl_vschema_prim(h, t, cx_voptional(h, fs));
     static const char *const basics[] = {"name", "version", "doc", "parameters"};
     for (size_t i = 0; keep_basics && i < sizeof basics / sizeof *basics; i++) {
-        json_t *v = json_object_get(fs, basics[i]);
-        if (v) json_object_set_new(ns, basics[i], json_deep_copy(v));
+        sl_val *v = sl_v_get(h, fs, basics[i]);
+        if (v) sl_v_set_ref(h, ns, basics[i], strlen(basics[i]), v); /* shared: schemas are not changed in place */
     }
-    json_t *def = json_object_get(fs, "default");
-    if (!cx_null(def)) {
+    sl_val *def = sl_v_get(h, fs, "default");
+    if (!sl_v_is_null(h, def)) {
         char err[8];
-        json_t *nd = cast_value(fs, def, t, "default", err, sizeof err);
-        if (nd) json_object_set_new(ns, "default", nd);
+        sl_val *nd = cast_value(h, fs, def, t, "default", err, sizeof err);
+        if (nd) sl_v_set_ref(h, ns, "default", 7, nd);
     }
     return ns;
 }
@@ -619,66 +632,61 @@ static const char *cast_of(const cast_state *s, const char *name) {
 
 static int cast_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     cast_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
     char what[300];
-    if (cx_null(*vp)) return SL_X_KEEP;
+    if (sl_v_is_null(h, *vp)) return SL_X_KEEP;
     if (s->whole) {
         snprintf(what, sizeof what, "the whole %s", s->key ? "key" : "value");
-        json_t *nv = cast_value(*sp, *vp, s->whole, what, errstr, errsz);
+        sl_val *nv = cast_value(h, *sp, *vp, s->whole, what, errstr, errsz);
         if (!nv) return SL_X_ERROR;
-        if (*sp) sl_xrec_set(sp, cast_schema(*sp, s->whole, true));
-        sl_xrec_set(vp, nv);
+        if (*sp) *sp = cast_schema(h, *sp, s->whole, true);
+        *vp = nv;
         return SL_X_KEEP;
     }
-    json_t *nv = NULL, *ns = NULL;
     if (!*sp) {
-        if (cx_need_map(*vp, "cast types", errstr, errsz)) return SL_X_ERROR;
-        nv = json_copy(*vp);
+        if (cx_vneed_map(h, *vp, "cast types", errstr, errsz)) return SL_X_ERROR;
+        sl_val *nv = sl_v_clone(h, *vp);
         for (int i = 0; i < s->fields.n; i++) {
-            snprintf(what, sizeof what, "field '%s'", s->fields.v[i]);
-            json_t *c = cast_value(NULL, json_object_get(*vp, s->fields.v[i]), s->types[i], what, errstr, errsz);
-            if (!c) goto err;
-            json_object_set_new(nv, s->fields.v[i], c);
+            const char *f = s->fields.v[i];
+            snprintf(what, sizeof what, "field '%s'", f);
+            sl_val *c = cast_value(h, NULL, sl_v_get(h, *vp, f), s->types[i], what, errstr, errsz);
+            if (!c) return SL_X_ERROR;
+            sl_v_set_ref(h, nv, f, strlen(f), c);
         }
-        sl_xrec_set(vp, nv);
+        *vp = nv;
         return SL_X_KEEP;
     }
-    if (cx_need_struct(*vp, "cast types", errstr, errsz)) return SL_X_ERROR;
-    ns = cx_struct_like(*sp);
-    if (cx_optional(*sp)) json_object_set_new(ns, "optional", json_true());
-    nv = json_object();
-    size_t i;
-    json_t *fs;
-    json_array_foreach(json_object_get(*sp, "fields"), i, fs) {
-        const char *name = json_string_value(json_object_get(fs, "field"));
+    if (cx_vneed_struct(h, *vp, "cast types", errstr, errsz)) return SL_X_ERROR;
+    sl_val *ns = cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, 8), *fields = cx_vfields(h, *sp);
+    if (cx_voptional(h, *sp)) sl_v_set_ref(h, ns, "optional", 8, sl_v_bool(h, true));
+    for (uint32_t i = 0; fields && i < fields->n; i++) {
+        sl_val *fs = fields->e[i];
+        const char *name = cx_vfield_name(h, fs);
         if (!name) continue;
         const char *t = cast_of(s, name);
-        json_t *v = cx_get(*vp, fs, s->c->rnwd);
+        sl_val *v = cx_vget(h, *vp, fs, s->c->rnwd);
         if (!t) {
-            put_field_copy(ns, name, fs);
-            json_object_set(nv, name, v);
+            cx_vkeep_field(h, ns, fs);
+            sl_v_set_ref(h, nv, name, strlen(name), v ? v : sl_v_null(h));
             continue;
         }
         snprintf(what, sizeof what, "field '%s'", name);
-        json_t *c = cast_value(fs, v, t, what, errstr, errsz);
-        if (!c) goto err;
-        sl_schema_put_field(ns, name, cast_schema(fs, t, false));
-        json_object_set_new(nv, name, c);
+        sl_val *c = cast_value(h, fs, v, t, what, errstr, errsz);
+        if (!c) return SL_X_ERROR;
+        sl_vschema_put_field(h, ns, name, cast_schema(h, fs, t, false));
+        sl_v_set_ref(h, nv, name, strlen(name), c);
     }
-    sl_xrec_set(sp, ns);
-    sl_xrec_set(vp, nv);
+    *sp = ns;
+    *vp = nv;
     return SL_X_KEEP;
-err:
-    json_decref(ns);
-    json_decref(nv);
-    return SL_X_ERROR;
 }
 
 #define CAST_DOC "Casts fields, or the whole key or value, to another primitive type (schema included)."
 const sl_xform_ops cx_cast_value = {"Cast$Value", T "Cast$Value", CAST_DOC " Works on the value.", cast_props,
-                                    sizeof(cast_conf), cast_init_value, cast_apply, cast_free};
+                                    sizeof(cast_conf), cast_init_value, NULL, cast_free, .apply_v = cast_apply};
 const sl_xform_ops cx_cast_key = {"Cast$Key", T "Cast$Key", CAST_DOC " Works on the key.", cast_props,
-                                  sizeof(cast_conf), cast_init_key, cast_apply, cast_free};
+                                  sizeof(cast_conf), cast_init_key, NULL, cast_free, .apply_v = cast_apply};
 
 /* ---- TimestampConverter ---- */
 
@@ -741,20 +749,20 @@ static void *tsc_init(void *settings, sl_config *cfg, const char *prefix, sl_err
 }
 CX_SIDES(tsc_init)
 
-static json_t *tsc_schema(int target, bool optional) {
+static sl_val *tsc_schema(sl_vheap *h, int target, bool optional) {
     static const char *const types[] = {"string", "int64", "int32", "int32", "int64"};
     static const char *const names[] = {NULL, NULL, CX_DATE, CX_TIME, CX_TIMESTAMP};
-    json_t *s = sl_schema_prim(types[target], optional);
+    sl_val *s = sl_vschema_prim(h, types[target], optional);
     if (names[target]) {
-        json_object_set_new(s, "name", json_string(names[target]));
-        json_object_set_new(s, "version", json_integer(1));
+        sl_v_set_ref(h, s, "name", 4, sl_v_str_ref(h, names[target], strlen(names[target])));
+        sl_v_set_ref(h, s, "version", 7, sl_v_int(h, 1));
     }
     return s;
 }
 
 /* The input kind of a field from its schema (TT_*), or -1. */
-static int tsc_kind(const json_t *fs) {
-    const char *n = cx_name(fs), *t = cx_type(fs);
+static int tsc_kind(sl_vheap *h, sl_val *fs) {
+    const char *n = cx_vname(h, fs), *t = cx_vtype(h, fs);
     if (!strcmp(n, CX_TIMESTAMP)) return TT_TIMESTAMP;
     if (!strcmp(n, CX_DATE)) return TT_DATE;
     if (!strcmp(n, CX_TIME)) return TT_TIME;
@@ -772,49 +780,51 @@ static int64_t sat_mul(int64_t a, int64_t b) {
     return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
 }
 
-/* Converts v of kind `kind` (-1: inferred from the JSON value): a new reference, or NULL with errstr set. */
-static json_t *tsc_convert(const tsc_state *s, json_t *v, int kind, const char *what, char *errstr, size_t errsz) {
-    if (cx_null(v)) return json_null();
-    if (kind < 0) kind = json_is_integer(v) ? TT_UNIX : json_is_string(v) ? TT_STRING : -1;
+/* Converts v of kind `kind` (-1: inferred from the value), or NULL with errstr set. */
+static sl_val *tsc_convert(const tsc_state *s, sl_vheap *h, sl_val *v, int kind, const char *what, char *errstr,
+                           size_t errsz) {
+    sl_vkind vk = sl_v_kind(h, v);
+    if (vk == SL_V_NULL) return sl_v_null(h);
+    if (kind < 0) kind = vk == SL_V_INT ? TT_UNIX : vk == SL_V_STR ? TT_STRING : -1;
     int64_t ms;
     static const int64_t unit[] = {1000, 1, 1000, 1000000};
     switch (kind) {
     case TT_STRING:
-        if (!json_is_string(v)) {
-            snprintf(errstr, errsz, "%s: expected a string timestamp, found %s", what, cx_jtype(v));
+        if (vk != SL_V_STR) {
+            snprintf(errstr, errsz, "%s: expected a string timestamp, found %s", what, cx_vjtype(h, v));
             return NULL;
         }
         if (!s->fmt) {
-            snprintf(errstr, errsz, "%s: cannot read the string timestamp '%s': no format is configured", what,
-                     json_string_value(v));
+            snprintf(errstr, errsz, "%s: cannot read the string timestamp '%s': no format is configured", what, v->s);
             return NULL;
         }
-        if (cx_datefmt_parse(s->fmt, json_string_value(v), &ms) < 0) {
+        if (cx_datefmt_parse(s->fmt, v->s, &ms) < 0) {
             snprintf(errstr, errsz, "%s: could not parse timestamp: value (%s) does not match pattern (%s)", what,
-                     json_string_value(v), cx_datefmt_pattern(s->fmt));
+                     v->s, cx_datefmt_pattern(s->fmt));
             return NULL;
         }
         break;
     case TT_UNIX:
-        if (!json_is_integer(v)) {
-            snprintf(errstr, errsz, "%s: expected a unix timestamp (a Long), found %s", what, cx_jtype(v));
+        if (vk != SL_V_INT) {
+            snprintf(errstr, errsz, "%s: expected a unix timestamp (a Long), found %s", what, cx_vjtype(h, v));
             return NULL;
         }
-        ms = json_integer_value(v);
+        ms = v->i;
         ms = s->precision == UP_SECONDS ? sat_mul(ms, 1000) : s->precision == UP_MILLIS ? ms : ms / unit[s->precision];
         break;
     case TT_DATE:
     case TT_TIME:
     case TT_TIMESTAMP:
-        if (!json_is_integer(v)) {
+        if (vk != SL_V_INT) {
             snprintf(errstr, errsz, "%s: expected a Connect Date/Time/Timestamp (an integer), found %s", what,
-                     cx_jtype(v));
+                     cx_vjtype(h, v));
             return NULL;
         }
-        ms = (int64_t)((uint64_t)json_integer_value(v) * (uint64_t)(kind == TT_DATE ? CX_MS_PER_DAY : 1)); /* wraps as in Java */
+        ms = (int64_t)((uint64_t)v->i * (uint64_t)(kind == TT_DATE ? CX_MS_PER_DAY : 1)); /* wraps as in Java */
         break;
     default:
-        snprintf(errstr, errsz, "%s: TimestampConverter does not support %s values as timestamps", what, cx_jtype(v));
+        snprintf(errstr, errsz, "%s: TimestampConverter does not support %s values as timestamps", what,
+                 cx_vjtype(h, v));
         return NULL;
     }
     switch (s->c->target) {
@@ -822,88 +832,82 @@ static json_t *tsc_convert(const tsc_state *s, json_t *v, int kind, const char *
         sl_buf b;
         sl_buf_init(&b);
         cx_datefmt_format(s->fmt, ms, &b);
-        json_t *r = json_string(sl_buf_cstr(&b));
+        sl_val *r = sl_v_strn(h, b.data ? b.data : "", b.len);
         sl_buf_free(&b);
         return r;
     }
     case TT_UNIX:
-        return json_integer(s->precision == UP_SECONDS ? ms / 1000
-                            : s->precision == UP_MILLIS ? ms
-                                                        : sat_mul(ms, unit[s->precision]));
-    case TT_DATE: return json_integer(floor_div(ms, CX_MS_PER_DAY));
-    case TT_TIME: return json_integer(ms - floor_div(ms, CX_MS_PER_DAY) * CX_MS_PER_DAY);
-    default: return json_integer(ms);
+        return sl_v_int(h, s->precision == UP_SECONDS ? ms / 1000
+                           : s->precision == UP_MILLIS ? ms
+                                                       : sat_mul(ms, unit[s->precision]));
+    case TT_DATE: return sl_v_int(h, floor_div(ms, CX_MS_PER_DAY));
+    case TT_TIME: return sl_v_int(h, ms - floor_div(ms, CX_MS_PER_DAY) * CX_MS_PER_DAY);
+    default: return sl_v_int(h, ms);
     }
 }
 
 static int tsc_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     tsc_state *s = st;
-    json_t **sp = cx_schema(r, s->key), **vp = cx_value(r, s->key);
+    sl_vheap *h = r->heap;
+    sl_val **sp = cx_vschema(r, s->key), **vp = cx_vvalue(r, s->key);
     const char *field = s->c->field;
     char what[300];
     if (!*field) snprintf(what, sizeof what, "the %s", s->key ? "key" : "value");
     else snprintf(what, sizeof what, "field '%s'", field);
     if (!*sp) {
-        json_t *nv;
-        if (cx_null(*vp) || !*field) {
-            if (!(nv = tsc_convert(s, *vp, -1, what, errstr, errsz))) return SL_X_ERROR;
+        sl_val *nv;
+        if (sl_v_is_null(h, *vp) || !*field) {
+            if (!(nv = tsc_convert(s, h, *vp, -1, what, errstr, errsz))) return SL_X_ERROR;
         } else {
-            if (cx_need_map(*vp, "converting timestamp formats", errstr, errsz)) return SL_X_ERROR;
-            json_t *c = tsc_convert(s, json_object_get(*vp, field), -1, what, errstr, errsz);
+            if (cx_vneed_map(h, *vp, "converting timestamp formats", errstr, errsz)) return SL_X_ERROR;
+            sl_val *c = tsc_convert(s, h, sl_v_get(h, *vp, field), -1, what, errstr, errsz);
             if (!c) return SL_X_ERROR;
-            nv = json_copy(*vp);
-            json_object_set_new(nv, field, c);
+            nv = sl_v_clone(h, *vp);
+            sl_v_set_ref(h, nv, field, strlen(field), c);
         }
-        sl_xrec_set(vp, cx_null(nv) ? NULL : nv);
-        if (cx_null(nv)) json_decref(nv);
+        *vp = sl_v_is_null(h, nv) ? NULL : nv;
         return SL_X_KEEP;
     }
     if (!*field) {
-        int kind = tsc_kind(*sp);
+        int kind = tsc_kind(h, *sp);
         if (kind < 0) {
             snprintf(errstr, errsz, "%s: schema type %s is not a timestamp (Timestamp, Date, Time, string or int64)",
-                     what, cx_type(*sp));
+                     what, cx_vtype(h, *sp));
             return SL_X_ERROR;
         }
-        json_t *nv = tsc_convert(s, *vp, kind, what, errstr, errsz);
+        sl_val *nv = tsc_convert(s, h, *vp, kind, what, errstr, errsz);
         if (!nv) return SL_X_ERROR;
-        sl_xrec_set(sp, tsc_schema(s->c->target, cx_optional(*sp)));
-        sl_xrec_set(vp, cx_null(nv) ? NULL : nv);
-        if (cx_null(nv)) json_decref(nv);
+        *sp = tsc_schema(h, s->c->target, cx_voptional(h, *sp));
+        *vp = sl_v_is_null(h, nv) ? NULL : nv;
         return SL_X_KEEP;
     }
-    if (!cx_null(*vp) && cx_need_struct(*vp, "converting timestamp formats", errstr, errsz)) return SL_X_ERROR;
-    json_t *ns = cx_struct_like(*sp), *nv = cx_null(*vp) ? NULL : json_object();
-    if (cx_optional(*sp)) json_object_set_new(ns, "optional", json_true());
-    size_t i;
-    json_t *fs;
-    json_array_foreach(json_object_get(*sp, "fields"), i, fs) {
-        const char *name = json_string_value(json_object_get(fs, "field"));
+    bool null = sl_v_is_null(h, *vp);
+    if (!null && cx_vneed_struct(h, *vp, "converting timestamp formats", errstr, errsz)) return SL_X_ERROR;
+    sl_val *ns = cx_vstruct_like(h, *sp), *nv = null ? NULL : sl_v_obj(h, 8), *fields = cx_vfields(h, *sp);
+    if (cx_voptional(h, *sp)) sl_v_set_ref(h, ns, "optional", 8, sl_v_bool(h, true));
+    for (uint32_t i = 0; fields && i < fields->n; i++) {
+        sl_val *fs = fields->e[i];
+        const char *name = cx_vfield_name(h, fs);
         if (!name) continue;
-        json_t *v = nv ? cx_get(*vp, fs, s->c->rnwd) : NULL;
+        sl_val *v = nv ? cx_vget(h, *vp, fs, s->c->rnwd) : NULL;
         if (strcmp(name, field) != 0) {
-            put_field_copy(ns, name, fs);
-            if (nv) json_object_set(nv, name, v);
+            cx_vkeep_field(h, ns, fs);
+            if (nv) sl_v_set_ref(h, nv, name, strlen(name), v ? v : sl_v_null(h));
             continue;
         }
-        int kind = tsc_kind(fs);
-        json_t *c = NULL;
+        int kind = tsc_kind(h, fs);
+        sl_val *c = NULL;
         if (kind < 0)
             snprintf(errstr, errsz, "%s: schema type %s is not a timestamp (Timestamp, Date, Time, string or int64)",
-                     what, cx_type(fs));
-        else if (!nv) c = json_null();
-        else c = tsc_convert(s, v, kind, what, errstr, errsz);
-        if (!c) {
-            json_decref(ns);
-            json_decref(nv);
-            return SL_X_ERROR;
-        }
-        sl_schema_put_field(ns, name, tsc_schema(s->c->target, cx_optional(fs)));
-        if (nv) json_object_set_new(nv, name, c);
-        else json_decref(c);
+                     what, cx_vtype(h, fs));
+        else if (!nv) c = sl_v_null(h);
+        else c = tsc_convert(s, h, v, kind, what, errstr, errsz);
+        if (!c) return SL_X_ERROR;
+        sl_vschema_put_field(h, ns, name, tsc_schema(h, s->c->target, cx_voptional(h, fs)));
+        if (nv) sl_v_set_ref(h, nv, name, strlen(name), c);
     }
-    sl_xrec_set(sp, ns);
-    if (nv) sl_xrec_set(vp, nv);
+    *sp = ns;
+    if (nv) *vp = nv;
     return SL_X_KEEP;
 }
 
@@ -913,6 +917,6 @@ static int tsc_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     "milliseconds of the day, epoch milliseconds)."
 const sl_xform_ops cx_ts_conv_value = {"TimestampConverter$Value", T "TimestampConverter$Value",
                                        TSC_DOC " Works on the value.", tsc_props, sizeof(tsc_conf), tsc_init_value,
-                                       tsc_apply, tsc_free};
+                                       NULL, tsc_free, .apply_v = tsc_apply};
 const sl_xform_ops cx_ts_conv_key = {"TimestampConverter$Key", T "TimestampConverter$Key", TSC_DOC " Works on the key.",
-                                     tsc_props, sizeof(tsc_conf), tsc_init_key, tsc_apply, tsc_free};
+                                     tsc_props, sizeof(tsc_conf), tsc_init_key, NULL, tsc_free, .apply_v = tsc_apply};

@@ -3,10 +3,11 @@
  * (connect*.c): the key/value accessors, Connect schema helpers, field
  * lists, Java-compatible regexes (PCRE2) and SimpleDateFormat patterns.
  *
- * Values follow the JsonConverter: a Struct is a JSON object whose keys
- * follow its schema's fields, a schemaless Map is a JSON object, a JSON
- * integer without a schema is a Long and a real a Double. Logical types keep
- * their JSON form: Timestamp and Time are milliseconds, Date is days.
+ * The transforms work on the record view (core/val.h, xform.h). Values
+ * follow the JsonConverter: a Struct is an object whose members follow its
+ * schema's fields, a schemaless Map is an object, an integer without a
+ * schema is a Long and a real a Double. Logical types keep their JSON form:
+ * Timestamp and Time are milliseconds, Date is days.
  */
 #ifndef SL_XFORM_CONNECT_INT_H
 #define SL_XFORM_CONNECT_INT_H
@@ -20,11 +21,6 @@
 #define CX_MS_PER_DAY 86400000LL
 
 /* The half of the record a $Key / $Value transform works on. */
-static inline json_t **cx_schema(sl_xrec *r, bool key) { return key ? &r->key_schema : &r->value_schema; }
-static inline json_t **cx_value(sl_xrec *r, bool key) { return key ? &r->key : &r->value; }
-static inline bool cx_null(const json_t *v) { return !v || json_is_null(v); }
-
-/* The same on the view. */
 static inline sl_val **cx_vschema(sl_xrec *r, bool key) { return key ? &r->vkey_schema : &r->vvalue_schema; }
 static inline sl_val **cx_vvalue(sl_xrec *r, bool key) { return key ? &r->vkey : &r->vvalue; }
 
@@ -39,28 +35,20 @@ static inline sl_val **cx_vvalue(sl_xrec *r, bool key) { return key ? &r->vkey :
 
 /* ---- schemas ---- */
 
-const char *cx_type(const json_t *schema);     /* "struct", "int32", ...; "" when absent */
-const char *cx_name(const json_t *schema);     /* the schema's name, or "" */
-bool cx_optional(const json_t *schema);
-/* A new required struct schema with s's name, version, doc and parameters (Connect's copySchemaBasics). */
-json_t *cx_struct_like(const json_t *s);
-/* The value of field fs (a field schema of obj's struct): obj[name], or the field's default when that is
- * null and with_default (Struct.get vs getWithoutDefault). Borrowed; json_null() when absent. */
-json_t *cx_get(const json_t *obj, const json_t *fs, bool with_default);
-/* Connect's type name of a schemaless JSON value (Long, Double, String, Map, ...) or "null". */
-const char *cx_jtype(const json_t *v);
-/* "Only Map objects supported in absence of schema for [purpose], found: type" (Requirements.requireMap). */
-int cx_need_map(const json_t *v, const char *purpose, char *errstr, size_t errsz);
-int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t errsz);
-
-/* The same on the view (values in h). cx_vstruct_like(h, NULL): an empty required struct schema. cx_vget:
- * NULL when absent; a default comes as a copy (the schema's is frozen, the payload may change in place). */
-const char *cx_vtype(sl_vheap *h, sl_val *schema);
-const char *cx_vname(sl_vheap *h, sl_val *schema);
+/* Schemas and values live in h; schemas may be frozen (read them, change copies). */
+const char *cx_vtype(sl_vheap *h, sl_val *schema);  /* "struct", "int32", ...; "" when absent */
+const char *cx_vname(sl_vheap *h, sl_val *schema);  /* the schema's name, or "" */
 bool cx_voptional(sl_vheap *h, sl_val *schema);
+/* A new required struct schema with s's name, version, doc and parameters (Connect's copySchemaBasics;
+ * shared with s); s NULL: an empty struct schema. */
 sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s);
+/* The value of field fs (a field schema of obj's struct): obj[name], or the field's default when that is
+ * null and with_default (Struct.get vs getWithoutDefault): a copy, as the schema's is frozen and the payload
+ * may change in place. NULL when absent. */
 sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default);
+/* Connect's type name of a schemaless value (Long, Double, String, Map, ...) or "null". */
 const char *cx_vjtype(sl_vheap *h, sl_val *v);
+/* "Only Map objects supported in absence of schema for [purpose], found: type" (Requirements.requireMap). */
 int cx_vneed_map(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
 int cx_vneed_struct(sl_vheap *h, sl_val *v, const char *purpose, char *errstr, size_t errsz);
 /* Struct schema s's "fields" array, or NULL when it has none; a field schema's name, or NULL. */
@@ -83,10 +71,9 @@ bool cx_list_has(const cx_list *l, const char *s);
 
 /* ---- Java numbers ---- */
 
-/* The JSON real that prints as Float.toString(f) does (the JsonConverter writes a float32 that way;
- * Double/Float.toString themselves are util/jnum.h). */
-json_t *cx_float_json(float f);
-/* The same as a view value; NULL when f is NaN or infinite (as jansson has no such reals). */
+/* The real that prints as Float.toString(f) does (the JsonConverter writes a float32 that way;
+ * Double/Float.toString themselves are util/jnum.h); NULL when f is NaN or infinite (a transform fails on
+ * those, as it did when it built JSON trees, which have no such numbers). */
 sl_val *cx_vfloat(sl_vheap *h, float f);
 
 /* ---- regexes (java.util.regex semantics through PCRE2) ---- */

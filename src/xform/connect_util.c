@@ -18,61 +18,6 @@
 
 /* ---- schemas ---- */
 
-const char *cx_type(const json_t *schema) {
-    const char *t = json_string_value(json_object_get(schema, "type"));
-    return t ? t : "";
-}
-
-const char *cx_name(const json_t *schema) {
-    const char *n = json_string_value(json_object_get(schema, "name"));
-    return n ? n : "";
-}
-
-bool cx_optional(const json_t *schema) { return json_is_true(json_object_get(schema, "optional")); }
-
-json_t *cx_struct_like(const json_t *s) {
-    json_t *n = json_pack("{s:s,s:[],s:b}", "type", "struct", "fields", "optional", 0);
-    static const char *const basics[] = {"name", "version", "doc", "parameters"};
-    for (size_t i = 0; i < sizeof basics / sizeof *basics; i++) {
-        json_t *v = json_object_get(s, basics[i]);
-        if (v) json_object_set_new(n, basics[i], json_deep_copy(v));
-    }
-    return n;
-}
-
-json_t *cx_get(const json_t *obj, const json_t *fs, bool with_default) {
-    const char *name = json_string_value(json_object_get(fs, "field"));
-    json_t *v = name ? json_object_get(obj, name) : NULL;
-    if (cx_null(v) && with_default && json_object_get(fs, "default")) v = json_object_get(fs, "default");
-    return v ? v : json_null();
-}
-
-const char *cx_jtype(const json_t *v) {
-    switch (v ? json_typeof(v) : JSON_NULL) {
-    case JSON_OBJECT: return "Map";
-    case JSON_ARRAY: return "List";
-    case JSON_STRING: return "String";
-    case JSON_INTEGER: return "Long";
-    case JSON_REAL: return "Double";
-    case JSON_TRUE:
-    case JSON_FALSE: return "Boolean";
-    default: return "null";
-    }
-}
-
-int cx_need_map(const json_t *v, const char *purpose, char *errstr, size_t errsz) {
-    if (json_is_object(v)) return 0;
-    snprintf(errstr, errsz, "only a Map (JSON object) is supported in absence of schema for [%s], found: %s", purpose,
-             cx_jtype(v));
-    return -1;
-}
-
-int cx_need_struct(const json_t *v, const char *purpose, char *errstr, size_t errsz) {
-    if (json_is_object(v)) return 0;
-    snprintf(errstr, errsz, "only a Struct is supported for [%s], found: %s", purpose, cx_jtype(v));
-    return -1;
-}
-
 const char *cx_vtype(sl_vheap *h, sl_val *schema) {
     const char *t = sl_v_strval(h, sl_v_get(h, schema, "type"), NULL);
     return t ? t : "";
@@ -113,8 +58,8 @@ sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s) {
 sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default) {
     const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
     sl_val *v = name ? sl_v_get(h, obj, name) : NULL;
-    if (sl_v_is_null(h, v) && with_default && sl_v_get(h, fs, "default")) v = sl_v_copy(h, sl_v_get(h, fs, "default"));
-    return v;
+    sl_val *def = sl_v_is_null(h, v) && with_default ? sl_v_get(h, fs, "default") : NULL;
+    return def ? sl_v_copy(h, def) : v;
 }
 
 const char *cx_vjtype(sl_vheap *h, sl_val *v) {
@@ -175,13 +120,6 @@ bool cx_list_has(const cx_list *l, const char *s) {
 }
 
 /* ---- Java numbers ---- */
-
-json_t *cx_float_json(float f) {
-    if (!isfinite(f)) return json_real(f);
-    char t[SL_JNUM_BUFSZ];
-    sl_jnum_float(t, f);
-    return json_real(strtod(t, NULL)); /* the double nearest Float.toString's digits prints them back */
-}
 
 sl_val *cx_vfloat(sl_vheap *h, float f) {
     if (!isfinite(f)) return NULL;

@@ -822,6 +822,7 @@ static void test_conv_edges(void) {
     CHECK_STR(o.value, Q("{'a':7,'b':7.0,'c':'7','x':null}"));
     o = run1(mk("MaskField$Value", "fields", "f", "replacement", "1e999", NULL), NULL, "{'f':1.5}");
     CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "cannot mask field 'f' (float64) with replacement '1e999': not a finite float64");
     o = run1(mk("MaskField$Value", "fields", "d", "replacement", "1", NULL), NULL,
              "{'schema':{'type':'struct','fields':[{'type':'int32','optional':false,'name':"
              "'org.apache.kafka.connect.data.Date','version':1,'field':'d'}],'optional':false},'payload':{'d':1}}");
@@ -850,6 +851,7 @@ static void test_conv_edges(void) {
     CHECK_ERR(o.err, "cannot cast field 'b': bytes can only be cast to string");
     o = run1(mk("Cast$Value", "spec", "a:float32", NULL), NULL, "{'a':'1e39'}");
     CHECK(o.rc == SL_X_ERROR);
+    CHECK_ERR(o.err, "cannot cast field 'a': the result is not a finite float32");
     o = run1(mk("Cast$Value", "spec", "a:int64,b:boolean,c:float64,d:int32", NULL), NULL,
              "{'a':1.0e30,'b':'yes','c':5,'d':-2147483649}");
     CHECK_STR(o.value, Q("{'a':9223372036854775807,'b':false,'c':5.0,'d':2147483647}"));
