@@ -168,6 +168,9 @@ typedef struct sl_raw {
     uint32_t value_len;
     bool pinned;            /* a transform chose the target partition: to_partition (else: by key) */
     bool binary_key, binary_value; /* raw bytes (BSON, output.format=bson), not JSON text: Kafka sink only */
+    /* Where the value's {"schema": S, "payload": P} parts are in its text, when the reader found them (lengths 0:
+     * not known): a sink can take them without scanning the text again. */
+    uint32_t value_schema_at, value_schema_len, value_payload_at, value_payload_len;
     int32_t to_partition;
 } sl_raw;
 

@@ -18,8 +18,10 @@ const sl_config *sl_ctx_config(const sl_ctx *x) { return x->cfg; }
 const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x) { return x->src_ops; }
 bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b) {
     const sl_core_conf *c = &x->core;
+    /* A quarter of the queue's byte bound: the batch being filled, the queued ones and the one being written
+     * then stay within about twice the bound together. */
     return b->n >= c->max_batch_size || (c->max_queue_bytes > 0 && b->n > 0 &&
-                                         sl_batch_bytes(b) >= (size_t)c->max_queue_bytes);
+                                         sl_batch_bytes(b) >= (size_t)c->max_queue_bytes / 4);
 }
 /* Set on a connector's source thread: the connector it runs. */
 static _Thread_local const sl_ctx *source_thread_of;

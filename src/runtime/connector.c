@@ -33,9 +33,9 @@ const sl_prop sl_core_props[] = {
     {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
      "Most records queued between source and sink; the source waits when it is reached."},
     {"max.queue.size.in.bytes", SL_PT_INT, "16777216", NULL, 0, INT64_MAX, 0, F(max_queue_bytes),
-     "Most bytes of batches queued between source and sink (0 = no byte bound); the PostgreSQL source also hands "
-     "a batch on once it holds this many. A connector's memory stays within a fixed baseline, a few times this "
-     "bound and twice its largest value (file sink; docs/ARCHITECTURE.md, Memory)."},
+     "Most bytes of batches queued between source and sink (0 = no byte bound); the PostgreSQL and Kafka "
+     "sources also hand a batch on once it holds a quarter of this. A connector's memory stays within a fixed "
+     "baseline, about twice this bound and twice its largest value (file sink; docs/ARCHITECTURE.md, Memory)."},
     {"poll.interval.ms", SL_PT_INT, "500", NULL, 1, 3600000, 0, F(poll_interval_ms),
      "Longest time a partly filled batch waits before it is handed to the sink."},
     {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka", 0, 0, 0, F(offset_storage),

@@ -862,7 +862,12 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     char err[1024];
     set_rec_kv(s, raw->key, raw->key_len, raw->value, raw->value_len);
     bson_t *value = NULL;
-    if (raw->value && convert(s, raw->value, raw->value_len, &value, err, sizeof err) < 0) {
+    int crc = !raw->value ? 0
+              : raw->value_schema_len && raw->value_payload_len
+                  ? sl_mconv_parts(s->conv, raw->value + raw->value_schema_at, raw->value_schema_len,
+                                   raw->value + raw->value_payload_at, raw->value_payload_len, &value, err, sizeof err)
+                  : convert(s, raw->value, raw->value_len, &value, err, sizeof err);
+    if (crc < 0) {
         snprintf(errstr, errsz, "%s: the value cannot be converted to a document: %s", what, err);
         return -1;
     }

@@ -4,11 +4,12 @@
  * once; a compiled Connect schema then picks each field's BSON type while the
  * parsed document is copied into the output (the payload's own JSON types
  * only matter without a schema). The envelope is split textually, so the
- * schema text is hashed and looked up instead of being parsed per record.
+ * schema text is looked up (by length and bytes) instead of being parsed per record.
  */
 #include "sink/mongo_conv.h"
 #include "util/mem.h"
 #include <inttypes.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,6 @@ typedef struct sl_mconv_schema {
 
 #define CACHE_N 32
 typedef struct centry {
-    uint64_t hash;
     char *text;
     size_t len;
     cs *schema;
@@ -77,6 +77,19 @@ static const char *ws(const char *p, const char *e) {
     return p;
 }
 
+/* Past the closing quote of the string whose text starts at p (the opening quote is before it); NULL when
+ * truncated. A quote counts when an even number of backslashes precedes it; memchr finds the candidates. */
+static const char *string_end(const char *p, const char *e) {
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (!q) return NULL;
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
+        if (bs % 2 == 0) return q + 1;
+        p = q + 1;
+    }
+}
+
 /* The end of the JSON value at p (strings and nesting followed, nothing else checked); NULL: truncated. */
 static const char *skip_value(const char *p, const char *e) {
     int depth = 0;
@@ -84,10 +97,7 @@ static const char *skip_value(const char *p, const char *e) {
         p = ws(p, e);
         if (p >= e) return NULL;
         if (*p == '"') {
-            for (p++; p < e && *p != '"'; p++)
-                if (*p == '\\') p++;
-            if (p >= e) return NULL;
-            p++;
+            if (!(p = string_end(p + 1, e))) return NULL;
         } else if (*p == '{' || *p == '[') {
             depth++, p++;
         } else if (*p == '}' || *p == ']') {
@@ -258,18 +268,12 @@ bad:
     return NULL;
 }
 
-static uint64_t fnv(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    while (n--) h = (h ^ (uint8_t)*p++) * 1099511628211ull;
-    return h;
-}
-
-/* The compiled schema of text (cached); NULL with err set when it is not a schema. */
+/* The compiled schema of text (cached); NULL with err set when it is not a schema. Entries are compared
+ * by length, then by their bytes (memcmp: cheaper than hashing text of several KB per record). */
 static const cs *schema_of(sl_mconv *c, span t, char *err, size_t errsz) {
-    uint64_t h = fnv(t.p, t.n);
     for (size_t i = 0; i < CACHE_N; i++) {
         centry *e = &c->cache[i];
-        if (e->schema && e->hash == h && e->len == t.n && !memcmp(e->text, t.p, t.n)) return e->schema;
+        if (e->schema && e->len == t.n && !memcmp(e->text, t.p, t.n)) return e->schema;
     }
     bson_error_t be;
     bson_t *d = bson_new_from_json((const uint8_t *)t.p, (ssize_t)t.n, &be);
@@ -287,7 +291,6 @@ static const cs *schema_of(sl_mconv *c, span t, char *err, size_t errsz) {
     e->text = sl_malloc(t.n ? t.n : 1);
     memcpy(e->text, t.p, t.n);
     e->len = t.n;
-    e->hash = h;
     e->schema = s;
     return s;
 }
@@ -688,6 +691,15 @@ int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t *
     }
     if (env && !is_null(sch) && !(s = schema_of(c, sch, err, errsz))) return -1;
     return convert_payload(s, pl, out, err, errsz);
+}
+
+int sl_mconv_parts(sl_mconv *c, const char *schema, size_t slen, const char *payload, size_t plen, bson_t **out,
+                   char *err, size_t errsz) {
+    span sch = {schema, slen};
+    const cs *s = NULL;
+    *out = NULL;
+    if (!is_null(sch) && !(s = schema_of(c, sch, err, errsz))) return -1;
+    return convert_payload(s, (span){payload, plen}, out, err, errsz);
 }
 
 /* The payload text pl under schema s (NULL: schemaless). */

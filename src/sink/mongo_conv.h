@@ -53,6 +53,11 @@ void sl_mconv_destroy(sl_mconv *c);
 int sl_mconv_json(sl_mconv *c, const char *json, size_t len, bool text, bson_t **out, bool *enveloped, char *err,
                   size_t errsz);
 
+/* As sl_mconv_json for an envelope whose schema and payload texts the caller already found (the Kafka source
+ * notes them while it validates a record). */
+int sl_mconv_parts(sl_mconv *c, const char *schema, size_t slen, const char *payload, size_t plen, bson_t **out,
+                   char *err, size_t errsz);
+
 /*
  * A source in this process encodes each table's rows with one schema: the
  * sink compiles it once (from one record's envelope JSON) and converts the

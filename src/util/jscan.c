@@ -14,6 +14,8 @@
 typedef struct scan {
     const char *s, *end, *p;
     sl_jscan_err *err;
+    sl_jscan_top *top; /* what to note about the top-level value, or NULL */
+    size_t ws;         /* whitespace bytes outside strings */
 } scan;
 
 static int fail(scan *x, const char *fmt, ...) {
@@ -33,7 +35,20 @@ static int fail(scan *x, const char *fmt, ...) {
 }
 
 static void skip_ws(scan *x) {
+    const char *p0 = x->p;
     while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r')) x->p++;
+    x->ws += (size_t)(x->p - p0);
+}
+
+/* A member of the top-level object: counted, and noted when its key (raw bytes) is one of top->keys. */
+static void note_member(scan *x, const char *k, size_t kn, const char *v, size_t vn) {
+    sl_jscan_top *t = x->top;
+    t->members++;
+    for (int i = 0; i < t->nkeys; i++)
+        if (strlen(t->keys[i]) == kn && memcmp(t->keys[i], k, kn) == 0) {
+            t->vals[i] = (sl_jval){v, vn};
+            t->found |= 1u << i;
+        }
 }
 
 static int hex4(const char *p, const char *end, unsigned *v) {
@@ -151,11 +166,16 @@ static int scan_value(scan *x, int depth) {
         for (;;) {
             skip_ws(x);
             if (x->p == x->end || *x->p != '"') return fail(x, "string or '}' expected");
+            const char *k = x->p + 1;
             if (scan_string(x, true) < 0) return -1;
+            size_t kn = (size_t)(x->p - 1 - k);
             skip_ws(x);
             if (x->p == x->end || *x->p != ':') return fail(x, "':' expected");
             x->p++;
+            skip_ws(x);
+            const char *v = x->p;
             if (scan_value(x, depth + 1) < 0) return -1;
+            if (depth == 1 && x->top) note_member(x, k, kn, v, (size_t)(x->p - v));
             skip_ws(x);
             if (x->p < x->end && *x->p == ',') {
                 x->p++;
@@ -195,18 +215,24 @@ static int scan_value(scan *x, int depth) {
     }
 }
 
-int sl_jscan_validate(const char *s, size_t n, sl_jscan_err *err) {
-    scan x = {s, s + n, s, err};
+int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_top *top) {
+    scan x = {s, s + n, s, err, top, 0};
+    if (top) top->found = 0, top->members = 0, top->ws = 0;
     long bad = sl_utf8_invalid_at(s, n);
     if (bad >= 0) {
         x.p = s + bad;
         return fail(&x, "unable to decode byte 0x%x", (unsigned)(unsigned char)s[bad]);
     }
+    skip_ws(&x);
+    if (top && (x.p == x.end || *x.p != '{')) top->members = -1;
     if (scan_value(&x, 1) < 0) return -1;
     skip_ws(&x);
     if (x.p != x.end) return fail(&x, "end of file expected");
+    if (top) top->ws = x.ws;
     return 0;
 }
+
+int sl_jscan_validate(const char *s, size_t n, sl_jscan_err *err) { return sl_jscan_validate_top(s, n, err, NULL); }
 
 /* ---- reading well-formed text ---- */
 

@@ -30,6 +30,25 @@ typedef struct sl_jval {
     size_t n;
 } sl_jval;
 
+/*
+ * sl_jscan_validate that also notes, in the same pass, what a reader of the
+ * top-level value wants next: how many members the top-level object has
+ * (-1: the value is no object), where the members named keys[0, nkeys) are
+ * (at most 8; keys compared as their raw bytes, so a key written with
+ * escapes is not found: look it up with sl_jval_members then; the last
+ * occurrence wins, bit i of found set), and how many whitespace bytes lie
+ * outside strings (0: the text is already compact).
+ */
+typedef struct sl_jscan_top {
+    const char *const *keys;
+    int nkeys;
+    sl_jval vals[8];
+    unsigned found;
+    int members;
+    size_t ws;
+} sl_jscan_top;
+int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_top *top);
+
 /* The value v with the whitespace around it left out. */
 sl_jval sl_jval_trim(sl_jval v);
 /* Its kind by its first character: '{', '[', '"', 'n' (null), 't', 'f', or '0' (a number). */

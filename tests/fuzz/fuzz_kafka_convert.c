@@ -6,7 +6,8 @@
  * means the same as its input; the string converter's output is a string
  * equal to the input whenever the input was valid UTF-8. The JSON converter
  * reads its input without a tree (util/jscan): it must accept exactly what
- * jansson accepts, find the same envelope and the same op.
+ * jansson accepts, find the same envelope and the same op, and the parts it
+ * notes (sl_kconv_convert_parts) must be that envelope's schema and payload.
  */
 #include "source/kafka/kconvert.h"
 #include "util/buf.h"
@@ -56,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_op op;
     sl_buf_reset(&out);
     int want_op = kind == SL_KCONV_JSON && n <= SL_KCONV_MAX_INPUT ? expected(in, n, schemas) : 0;
-    if (sl_kconv_convert(kind, schemas, in, n, &out, &op, err, sizeof err) < 0) {
+    sl_kconv_parts parts;
+    if (sl_kconv_convert_parts(kind, schemas, in, n, &out, &op, &parts, err, sizeof err) < 0) {
         if (kind != SL_KCONV_JSON || !err[0]) abort(); /* only JSON can fail, always with a reason */
         /* and only where jansson fails too (but jansson takes a raw NUL byte right after a last number
          * or literal for the end of the input, "0\0"; a raw NUL is never JSON, jscan refuses it) */
@@ -70,6 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (kind == SL_KCONV_JSON) {
         json_t *want = load(in, n);
         if (!want || !json_equal(got, want)) abort();
+        /* parts, when noted, are exactly the envelope's schema and payload in the output */
+        if (parts.schema_len || parts.payload_len) {
+            if (!schemas || parts.schema_at + parts.schema_len > out.len || parts.payload_at + parts.payload_len > out.len)
+                abort();
+            json_t *ps = load(out.data + parts.schema_at, parts.schema_len);
+            json_t *pp = load(out.data + parts.payload_at, parts.payload_len);
+            if (!ps || !pp || !json_equal(ps, json_object_get(want, "schema")) ||
+                !json_equal(pp, json_object_get(want, "payload")))
+                abort();
+            json_decref(ps);
+            json_decref(pp);
+        }
         json_decref(want);
     } else {
         if (!json_is_string(got) || op != SL_OP_CREATE) abort();

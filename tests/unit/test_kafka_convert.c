@@ -9,6 +9,7 @@
 #include "test.h"
 #include "util/buf.h"
 #include <stdio.h>
+#include <string.h>
 
 static sl_buf out;
 static char err[1024];
@@ -158,9 +159,31 @@ static void test_track(void) {
     sl_ktrack_destroy(t);
 }
 
+/* The envelope's parts, noted while validating: offsets into the output, only when it was copied as it is. */
+static void test_parts(void) {
+    sl_kconv_parts p;
+    const char *in = "{\"schema\":{\"type\":\"int32\"},\"payload\":5}";
+    sl_buf_reset(&out);
+    CHECK(sl_kconv_convert_parts(SL_KCONV_JSON, true, in, strlen(in), &out, NULL, &p, err, sizeof err) == 0);
+    CHECK(p.schema_len == 16 && !memcmp(out.data + p.schema_at, "{\"type\":\"int32\"}", 16));
+    CHECK(p.payload_len == 1 && out.data[p.payload_at] == '5');
+    const char *spaced = "{\"payload\": 5, \"schema\": null}"; /* compacted: the offsets would move */
+    sl_buf_reset(&out);
+    CHECK(sl_kconv_convert_parts(SL_KCONV_JSON, true, spaced, strlen(spaced), &out, NULL, &p, err, sizeof err) == 0);
+    CHECK(p.schema_len == 0 && p.payload_len == 0);
+    const char *escaped = "{\"sch\\u0065ma\":null,\"payload\":7}"; /* found by the slower lookup, no parts */
+    sl_buf_reset(&out);
+    CHECK(sl_kconv_convert_parts(SL_KCONV_JSON, true, escaped, strlen(escaped), &out, NULL, &p, err, sizeof err) == 0);
+    CHECK(p.payload_len == 0 || out.data[p.payload_at] == '7');
+    sl_buf_reset(&out);
+    CHECK(sl_kconv_convert_parts(SL_KCONV_JSON, false, in, strlen(in), &out, NULL, &p, err, sizeof err) == 0);
+    CHECK(p.schema_len == 0 && p.payload_len == 0); /* schemaless: the whole value is the payload */
+}
+
 int main(void) {
     sl_buf_init(&out);
     test_json();
+    test_parts();
     test_ops();
     test_string_bytes();
     test_track();

@@ -365,7 +365,8 @@ static int64_t message_ts(const rd_kafka_message_t *m) {
     return tt == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
 }
 
-static void add_record(kafka_source *s, const rd_kafka_message_t *m, const char *topic, sl_op op) {
+static void add_record(kafka_source *s, const rd_kafka_message_t *m, const char *topic, sl_op op,
+                       const sl_kconv_parts *parts) {
     sl_arena *a = &s->batch->arena;
     sl_raw *raw = sl_arena_alloc(a, sizeof *raw);
     memset(raw, 0, sizeof *raw);
@@ -380,6 +381,8 @@ static void add_record(kafka_source *s, const rd_kafka_message_t *m, const char 
     if (m->payload) {
         raw->value = sl_arena_strndup(a, s->vb.data ? s->vb.data : "", s->vb.len);
         raw->value_len = (uint32_t)s->vb.len;
+        raw->value_schema_at = parts->schema_at, raw->value_schema_len = parts->schema_len;
+        raw->value_payload_at = parts->payload_at, raw->value_payload_len = parts->payload_len;
     }
     sl_record *r = sl_batch_add(s->batch, NULL);
     r->op = op;
@@ -456,10 +459,11 @@ static int on_message(kafka_source *s, const rd_kafka_message_t *m) {
     /* Key first, then value: the order of Connect's stages. */
     if (m->key && sl_kconv_convert(s->key_kind, s->key_schemas, m->key, m->key_len, &s->kb, NULL, why, sizeof why) < 0)
         return record_error(s, m, topic, "KEY_CONVERTER", s->key_kind, why);
-    if (m->payload &&
-        sl_kconv_convert(s->value_kind, s->value_schemas, m->payload, m->len, &s->vb, &op, why, sizeof why) < 0)
+    sl_kconv_parts parts = {0};
+    if (m->payload && sl_kconv_convert_parts(s->value_kind, s->value_schemas, m->payload, m->len, &s->vb, &op, &parts,
+                                             why, sizeof why) < 0)
         return record_error(s, m, topic, "VALUE_CONVERTER", s->value_kind, why);
-    add_record(s, m, topic, op);
+    add_record(s, m, topic, op, &parts);
     sl_ktrack_note(s->track, topic, m->partition, m->offset);
     return 0;
 }
@@ -522,7 +526,7 @@ static int ks_run(void *src) {
             if (rc < 0) break;
         }
         if (!s->batch_started && batch_has_content(s)) s->batch_started = sl_mono_ms();
-        if (s->batch->n >= core->max_batch_size && emit_batch(s) < 0) break;
+        if (sl_ctx_batch_full(s->ctx, s->batch) && emit_batch(s) < 0) break;
     }
     if (s->failed) return -1;
     emit_batch(s); /* hand on what was read: the sink drains it before the connector stops */

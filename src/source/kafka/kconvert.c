@@ -2,6 +2,7 @@
 #include "source/kafka/kconvert.h"
 #include "util/jscan.h"
 #include <stdio.h>
+#include <string.h>
 
 static const char *const classes[] = {
     "org.apache.kafka.connect.json.JsonConverter",
@@ -68,19 +69,25 @@ static void put_text(sl_buf *out, const char *s, size_t n) {
     sl_buf_free(&tmp);
 }
 
-/* Copies JSON text (already validated) without the whitespace outside strings. */
+/* Copies JSON text (already validated) without the whitespace outside strings. Strings are jumped over
+ * with memchr (most of a Connect envelope's bytes are in strings); a quote ends one when an even number of
+ * backslashes precedes it. */
 static void put_compact(sl_buf *out, const char *s, size_t n) {
-    bool in_str = false;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (in_str) {
-            if (c == '\\') i++; /* the escaped character cannot end the string */
-            else if (c == '"') in_str = false;
-            continue;
-        }
         if (c == '"') {
-            in_str = true;
+            for (size_t from = i + 1;;) {
+                const char *q = memchr(s + from, '"', n - from);
+                if (!q) return sl_buf_put(out, s + run, n - run); /* cannot happen: validated */
+                size_t k = (size_t)(q - s), bs = 0;
+                while (k - bs > i + 1 && s[k - 1 - bs] == '\\') bs++;
+                from = k + 1;
+                if (bs % 2 == 0) {
+                    i = k;
+                    break;
+                }
+            }
         } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
             sl_buf_put(out, s + run, i - run);
             run = i + 1;
@@ -109,35 +116,54 @@ static sl_op payload_op(sl_jval payload) {
     }
 }
 
-/* Validated in one pass and read in place (util/jscan): no tree is built for text that goes on as text. */
-static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_op *op, char *errstr, size_t errsz) {
+/* Validated in one pass and read in place (util/jscan): no tree is built for text that goes on as text. The
+ * validating pass also finds the envelope's parts and whether the text is already compact (as the
+ * JsonConverter writes it): then it is copied as it is and the parts keep their offsets. */
+static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_op *op, sl_kconv_parts *parts,
+                        char *errstr, size_t errsz) {
+    static const char *const envelope[] = {"schema", "payload"};
     sl_jscan_err je;
-    if (sl_jscan_validate(s, n, &je) < 0) {
+    sl_jscan_top top = {.keys = envelope, .nkeys = 2};
+    if (sl_jscan_validate_top(s, n, &je, &top) < 0) {
         snprintf(errstr, errsz,
                  "Converting byte[] to Kafka Connect data failed due to serialization error: %s "
                  "(line %d, column %d)",
                  je.text, je.line, je.column);
         return -1;
     }
-    static const char *const envelope[] = {"schema", "payload"};
-    sl_jval root = {s, n}, payload = root, parts[2];
+    sl_jval root = {s, n}, payload = root, parts2[2];
     unsigned found = 0;
-    if (schemas && (sl_jval_kind(root) != '{' || sl_jval_members(root, envelope, 2, parts, &found) != 2 ||
-                    found != 3)) {
+    bool quick = top.members == 2 && top.found == 3; /* exactly these two keys, written without escapes */
+    if (quick) parts2[0] = top.vals[0], parts2[1] = top.vals[1], found = 3;
+    if (schemas && !quick &&
+        (sl_jval_kind(root) != '{' || sl_jval_members(root, envelope, 2, parts2, &found) != 2 || found != 3)) {
         snprintf(errstr, errsz,
                  "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not "
                  "contain additional fields. If you are trying to deserialize plain JSON data, set "
                  "schemas.enable=false in your converter configuration.");
         return -1;
     }
-    if (schemas) payload = parts[1];
+    if (schemas) payload = parts2[1];
     if (op) *op = payload_op(payload);
-    put_compact(out, s, n);
+    if (top.ws == 0) sl_buf_put(out, s, n);
+    else put_compact(out, s, n);
+    if (parts) {
+        *parts = (sl_kconv_parts){0};
+        if (schemas && top.ws == 0) /* compact: the offsets in the input are those in the output */
+            *parts = (sl_kconv_parts){(uint32_t)(parts2[0].p - s), (uint32_t)parts2[0].n, (uint32_t)(parts2[1].p - s),
+                                      (uint32_t)parts2[1].n};
+    }
     return 0;
 }
 
 int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
                      char *errstr, size_t errsz) {
+    return sl_kconv_convert_parts(kind, schemas, data, len, out, op, NULL, errstr, errsz);
+}
+
+int sl_kconv_convert_parts(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
+                           sl_kconv_parts *parts, char *errstr, size_t errsz) {
+    if (parts) *parts = (sl_kconv_parts){0};
     if (len > SL_KCONV_MAX_INPUT) {
         snprintf(errstr, errsz, "message of %zu bytes is larger than the converter's limit of %u bytes", len,
                  SL_KCONV_MAX_INPUT);
@@ -146,7 +172,7 @@ int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t 
     if (op) *op = SL_OP_CREATE;
     if (!data) data = ""; /* an empty message may come without a buffer */
     switch (kind) {
-    case SL_KCONV_JSON: return convert_json(schemas, data, len, out, op, errstr, errsz);
+    case SL_KCONV_JSON: return convert_json(schemas, data, len, out, op, parts, errstr, errsz);
     case SL_KCONV_STRING: put_text(out, data, len); return 0;
     case SL_KCONV_BYTES:
         sl_buf_putc(out, '"');

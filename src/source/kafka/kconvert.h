@@ -49,6 +49,14 @@ const char *sl_kconv_class(sl_kconv_kind k);
  * above). Returns 0, or -1 with errstr set to the reason (the message of the
  * DataException Connect would throw); out may then hold a partial result.
  */
+/* Where a JsonConverter (schemas.enable) {"schema": S, "payload": P} value's parts are in the text appended to
+ * out, as byte offsets from where it starts; lengths 0 when not known. */
+typedef struct sl_kconv_parts {
+    uint32_t schema_at, schema_len, payload_at, payload_len;
+} sl_kconv_parts;
+/* As sl_kconv_convert, noting the parts too (parts may be NULL). */
+int sl_kconv_convert_parts(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
+                           sl_kconv_parts *parts, char *errstr, size_t errsz);
 int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
                      char *errstr, size_t errstr_size);
 
