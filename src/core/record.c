@@ -44,7 +44,7 @@ sl_batch *sl_batch_new(void) {
 
 sl_record *sl_batch_add(sl_batch *b, sl_table *t) {
     if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 256;
+        b->cap = b->cap ? b->cap * 2 : 16; /* small: the queue counts a batch by what it holds */
         b->recs = sl_realloc(b->recs, (size_t)b->cap * sizeof *b->recs);
     }
     if (t && (b->ntables == 0 || b->tables[b->ntables - 1] != t)) {
