@@ -499,16 +499,6 @@ static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, 
     return 0;
 }
 
-/*
- * Writes a run of queued batches (each freed as soon as the sink has taken
- * it), then flushes once and records the newest offset among them as
- * durable. With exactly-once, a Kafka transaction must hold exactly the
- * records its offset covers: records past the newest offset (the start of a
- * source transaction that goes on in this batch's tail or in later batches
- * without an offset) are written only after that offset's transaction
- * committed, so they land in the next one, which commits with the next
- * offset (a transaction with no offset yet stays open).
- */
 /* ---- records that go nowhere (errors.tolerance) ---- */
 
 /* What a message needs to find a record: its table (or topic) and its position at the source. */
@@ -597,6 +587,26 @@ static int check_batch(sl_connector *c, sl_batch *b, char *err, size_t errsz) {
     return 0;
 }
 
+/* A run has taken enough once it holds 64 batches and max.batch.size records (see write_run). */
+static bool run_full(const sl_connector *c, int batches, int64_t records) {
+    return batches >= 64 && records >= c->ctx.core.max_batch_size;
+}
+
+/*
+ * Writes a run of queued batches (each freed as soon as the sink has taken
+ * it), then flushes once and records the newest offset among them as
+ * durable. A run takes what is queued, at least 64 batches and at least
+ * max.batch.size records when there are so many: a source that hands on
+ * every few records as they arrive (PostgreSQL whenever its socket is
+ * momentarily idle) still gets one flush or commit for many of them.
+ *
+ * With exactly-once, a Kafka transaction must hold exactly the records its
+ * offset covers: records past the newest offset (the start of a source
+ * transaction that goes on in this batch's tail or in later batches
+ * without an offset) are written only after that offset's transaction
+ * committed, so they land in the next one, which commits with the next
+ * offset (a transaction with no offset yet stays open).
+ */
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_t *sync) {
     int n = 0;
     bool wrote = false;
@@ -605,8 +615,10 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
     uint64_t seq = 0;
     sl_ctx_take_error_code(); /* the sink's calls below name their failure's kind afresh */
     c->rec_fail_code = SL_E_INTERNAL;
-    for (sl_batch *b = first; b; b = n < 64 ? sl_queue_pop(c->ctx.q, 0) : NULL) {
+    int64_t recs = 0;
+    for (sl_batch *b = first; b; b = !run_full(c, n, recs) ? sl_queue_pop(c->ctx.q, 0) : NULL) {
         n++;
+        recs += b->n;
         if (check_batch(c, b, err, sizeof err) < 0) {
             sl_batch_destroy(b);
             sl_free(offset);

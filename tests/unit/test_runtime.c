@@ -25,7 +25,7 @@ typedef struct tsrc_conf {
 
 static int opens, closes;
 static char resume_seen[256];
-static _Atomic int retried;
+static _Atomic int retried, emitted;
 
 typedef struct tsrc {
     tsrc_conf *cf;
@@ -82,6 +82,7 @@ static int tsrc_run(void *p) {
             sl_batch_set_offset(b, off, (uint64_t)s->next);
         }
         if (sl_ctx_emit(s->ctx, b) < 0) return 0;
+        atomic_fetch_add(&emitted, 1);
         if (s->cf->delay_ms) sl_sleep_ms(s->cf->delay_ms, NULL);
         if (s->cf->wait_commit && s->next % 2 == 1)
             for (int i = 0; i < 200 && sl_ctx_committed_seq(s->ctx) < (uint64_t)s->next; i++) sl_sleep_ms(10, NULL);
@@ -101,11 +102,14 @@ static const sl_source_ops tsrc_ops = {"test-source", NULL, "scripted", tsrc_pro
 /* ---- recording sink ---- */
 typedef struct tsink_conf {
     int64_t fail_at; /* fail the write of the Nth record (1-based, 0: never) */
+    int64_t hold;    /* the first write waits until the source has emitted this many batches (0: no wait) */
 } tsink_conf;
 
-static _Atomic int written, flushes;
+static _Atomic int written, flushes, held;
 static const sl_prop tsink_props[] = {
-    {"test.fail.at", SL_PT_INT, "0", NULL, 0, 1000, 0, offsetof(tsink_conf, fail_at), "fail"}, {NULL}};
+    {"test.fail.at", SL_PT_INT, "0", NULL, 0, 1000, 0, offsetof(tsink_conf, fail_at), "fail"},
+    {"test.hold", SL_PT_INT, "0", NULL, 0, 100000, 0, offsetof(tsink_conf, hold), "hold"},
+    {NULL}};
 
 static int tsink_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t errsz) {
     *out = settings;
@@ -114,6 +118,9 @@ static int tsink_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t
 
 static int tsink_write(void *p, sl_batch *b, char *err, size_t errsz) {
     tsink_conf *cf = p;
+    /* Bounded: a source that cannot emit them all (a queue too small) fails the test instead of hanging it. */
+    if (cf->hold && !atomic_exchange(&held, 1))
+        for (int i = 0; i < 1000 && atomic_load(&emitted) < cf->hold; i++) sl_sleep_ms(10, NULL);
     for (int i = 0; i < b->n; i++) {
         if (cf->fail_at && atomic_load(&written) + 1 == cf->fail_at) {
             snprintf(err, errsz, "boom");
@@ -173,6 +180,7 @@ static void reset(void) {
     snprintf(p, sizeof p, "%s-wal", dbpath), unlink(p);
     snprintf(p, sizeof p, "%s-shm", dbpath), unlink(p);
     atomic_store(&written, 0), atomic_store(&flushes, 0), atomic_store(&retried, 0);
+    atomic_store(&emitted, 0), atomic_store(&held, 0);
     opens = closes = 0;
 }
 
@@ -261,6 +269,18 @@ int main(void) {
     CHECK(run_connector(",\"test.batches\":\"6\",\"test.retry.after\":\"2\",\"errors.max.retries\":\"0\"", err,
                         sizeof err) == -1);
     CHECK(strstr(err, "scripted connection loss") && strstr(err, "errors.max.retries"));
+    /* A source that hands on one record at a time (PostgreSQL while its socket is momentarily idle) still gets
+     * one flush for a queue full of them: the sink's first write waits until all 301 batches are emitted, and
+     * its run goes on to take them all (at least 64 batches and max.batch.size records), not 64 at a time. */
+    reset();
+    CHECK(run_connector(",\"test.batches\":\"301\",\"test.hold\":\"301\",\"max.queue.size.in.bytes\":\"0\"", err,
+                        sizeof err) == 0);
+    CHECK(atomic_load(&emitted) == 301 && atomic_load(&written) == 301);
+    CHECK(atomic_load(&flushes) == 1);
+    off = stored();
+    CHECK_STR(off, "{\"n\":299}");
+    sl_free(off);
+
     reset();
     test_pause_resume();
     reset();
