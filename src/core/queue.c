@@ -99,6 +99,13 @@ sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms) {
     return b;
 }
 
+const sl_batch *sl_queue_peek(sl_queue *q) {
+    pthread_mutex_lock(&q->lock);
+    const sl_batch *b = q->head;
+    pthread_mutex_unlock(&q->lock);
+    return b;
+}
+
 void sl_queue_close(sl_queue *q) {
     pthread_mutex_lock(&q->lock);
     q->closed = true;

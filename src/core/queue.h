@@ -21,6 +21,9 @@ int sl_queue_push(sl_queue *q, sl_batch *b);
 bool sl_queue_wait_room(sl_queue *q, int timeout_ms);
 /* Sink thread. Waits up to timeout_ms; NULL on timeout or when closed and empty. */
 sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms);
+/* Sink thread: the batch the next pop returns, or NULL when none is queued; it stays queued (and valid) until
+ * that pop, since the sink thread is the one consumer. Read-only: the source built it before pushing it. */
+const sl_batch *sl_queue_peek(sl_queue *q);
 /* No more pushes; pops drain what is left. Wakes every waiter. */
 void sl_queue_close(sl_queue *q);
 bool sl_queue_drained(sl_queue *q); /* closed and empty */

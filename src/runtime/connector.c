@@ -601,11 +601,14 @@ static bool run_full(const sl_connector *c, int batches, int64_t records) {
  * momentarily idle) still gets one flush or commit for many of them.
  *
  * With exactly-once, a Kafka transaction must hold exactly the records its
- * offset covers: records past the newest offset (the start of a source
- * transaction that goes on in this batch's tail or in later batches
- * without an offset) are written only after that offset's transaction
- * committed, so they land in the next one, which commits with the next
- * offset (a transaction with no offset yet stays open).
+ * offset covers. Records past the newest offset (the start of a source
+ * transaction that goes on in this batch's tail or in later batches) join
+ * the open transaction at once when the next queued batch carries an
+ * offset: that offset covers them (an offset covers everything before it),
+ * so the run goes on to it and the transaction commits whole with it.
+ * Otherwise (or once the run is full) the pending offset commits first,
+ * without them, and they land in the next transaction, which commits with
+ * the next offset (a transaction with no offset yet stays open).
  */
 static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_t *sync) {
     int n = 0;
@@ -616,7 +619,8 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
     sl_ctx_take_error_code(); /* the sink's calls below name their failure's kind afresh */
     c->rec_fail_code = SL_E_INTERNAL;
     int64_t recs = 0;
-    for (sl_batch *b = first; b; b = !run_full(c, n, recs) ? sl_queue_pop(c->ctx.q, 0) : NULL) {
+    bool promised = false; /* records are written that only the next queued batch's offset covers */
+    for (sl_batch *b = first; b; b = promised || !run_full(c, n, recs) ? sl_queue_pop(c->ctx.q, 0) : NULL) {
         n++;
         recs += b->n;
         if (check_batch(c, b, err, sizeof err) < 0) {
@@ -636,8 +640,9 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
             atomic_fetch_add(&c->n_filtered, (uint64_t)dropped);
         }
         /* Exactly-once: the records this batch's own offset covers join the open transaction (they commit
-         * with that offset); the others (all of a batch without offset) are covered by no offset yet, so
-         * the pending offset commits first, without them, and they open the next transaction. */
+         * with that offset); the others (all of a batch without offset) are covered by no offset yet:
+         * they join it too when the next queued batch brings one, else the pending offset commits first,
+         * without them, and they open the next transaction. */
         int covered = !c->ctx.eos ? b->n : b->offset ? b->offset_n : 0;
         int rc = write_part(c, b, 0, covered, err, sizeof err);
         if (rc == 0 && b->offset) {
@@ -646,8 +651,15 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
             seq = b->offset_seq;
             if (b->sync_id) *sync = b->sync_id;
         }
-        if (rc == 0 && covered < b->n)
-            rc = eos_commit(c, &offset, seq, err, sizeof err) < 0 ? -1 : write_part(c, b, covered, b->n, err, sizeof err);
+        promised = false;
+        if (rc == 0 && covered < b->n) {
+            /* A full run ends all the same: a backlog cannot keep one transaction open for ever. */
+            const sl_batch *next = sl_queue_peek(c->ctx.q);
+            promised = next && next->offset && !run_full(c, n, recs);
+            if (promised) sl_free(offset), offset = NULL; /* no longer covers all that is written */
+            else rc = eos_commit(c, &offset, seq, err, sizeof err);
+            if (rc == 0) rc = write_part(c, b, covered, b->n, err, sizeof err);
+        }
         if (b->n > 0) wrote = true, atomic_fetch_add(&c->ctx.n_batches, 1);
         sl_batch_destroy(b);
         if (rc < 0) goto fail;

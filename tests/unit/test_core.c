@@ -237,7 +237,9 @@ static void test_queue(void) {
     sl_queue_stats(q, NULL, &recs, &batches);
     CHECK(recs == 3 && batches == 1);
     CHECK(!sl_queue_wait_room(q, 10)); /* full: times out */
+    CHECK(sl_queue_peek(q) == b1 && sl_queue_peek(q) == b1); /* it stays queued */
     CHECK(sl_queue_pop(q, 0) == b1);
+    CHECK(sl_queue_peek(q) == NULL);
     CHECK(sl_queue_wait_room(q, 10));
     CHECK(sl_queue_pop(q, 10) == NULL); /* timeout */
     CHECK(sl_queue_push(q, b2) == 0);

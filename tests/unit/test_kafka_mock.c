@@ -22,7 +22,8 @@
  * errors, 4a delivery timeout with the leader kept down, 4b a non-retriable
  * Produce error, 5a/5b slow broker (500 ms RTT) with a small byte-bounded
  * queue and sluice's allocator peak, 6 exactly-once (transactions on the
- * mock, offsets in offset.storage.topic).
+ * mock, offsets in offset.storage.topic), 7 and 8 the runtime's cut of
+ * exactly-once transactions (a recording transactional sink).
  *
  * No timing assertions: every wait is bounded and turns into a failed CHECK
  * (or, for a connector that cannot even be stopped, an exit) instead of a
@@ -50,7 +51,7 @@
 
 /* ---- fake source ---- */
 typedef struct ksrc_conf {
-    int64_t records, batch, pad, pause_at, offset_every;
+    int64_t records, batch, pad, pause_at, offset_every, tail;
     bool pause_committed;
     char *topic;
 } ksrc_conf;
@@ -66,6 +67,8 @@ static const sl_prop ksrc_props[] = {
     {"test.topic", SL_PT_STRING, "mk.sch.tbl", NULL, 0, 0, 0, F(topic), "topic of the table"},
     {"test.offset.every", SL_PT_INT, "1", NULL, 1, 1000, 0, F(offset_every),
      "only every Nth batch carries an offset (a source transaction spanning batches)"},
+    {"test.tail.records", SL_PT_INT, "0", NULL, 0, 1000000, 0, F(tail),
+     "a batch's offset covers all but its last N records (the next transaction begins in its tail)"},
     {NULL}};
 #undef F
 
@@ -124,7 +127,13 @@ static int ksrc_run(void *p) {
         int64_t end = s->next + cf->batch < cf->records ? s->next + cf->batch : cf->records;
         if (cf->pause_at > s->next && cf->pause_at < end) end = cf->pause_at;
         sl_batch *b = sl_batch_new();
+        bool last = end == cf->records;
         for (int64_t id = s->next; id < end; id++) {
+            if (cf->tail && !last && id == end - cf->tail) { /* the records before id are covered */
+                char off[64];
+                snprintf(off, sizeof off, "{\"n\":%lld}", (long long)id - 1);
+                sl_batch_set_offset(b, off, (uint64_t)id);
+            }
             sl_record *r = sl_batch_add(b, s->t);
             r->op = SL_OP_CREATE;
             r->ts_us = sl_wall_us();
@@ -136,7 +145,7 @@ static int ksrc_run(void *p) {
             r->after[1] = (sl_cell){sl_arena_strndup(&b->arena, s->pad, (size_t)cf->pad), (uint32_t)cf->pad, 0};
         }
         s->nbatch++;
-        if (s->nbatch % cf->offset_every == 0 || end == cf->records) {
+        if ((!cf->tail && s->nbatch % cf->offset_every == 0) || last) {
             char off[64];
             snprintf(off, sizeof off, "{\"n\":%lld}", (long long)end - 1);
             sl_batch_set_offset(b, off, (uint64_t)end);
@@ -717,14 +726,18 @@ static void scenario_eos(void) {
 static int64_t txn_pending[16384];
 static int txn_npending, txn_commits, txn_beyond, txn_empty_offset;
 static int64_t txn_last_committed = -1;
+static bool txs_slept;
+static int64_t txs_hold; /* > 0: the first write waits until the source has emitted this many records */
 
 static int txs_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t errsz) {
     *out = ctx;
     return 0;
 }
 static int txs_write(void *p, sl_batch *b, char *err, size_t errsz) {
-    static bool slept;
-    if (!slept) sl_sleep_ms(300, NULL), slept = true; /* let the queue fill up */
+    if (!txs_slept && txs_hold) /* bounded: a source that cannot emit them all fails the test, not hangs it */
+        for (int i = 0; i < 1000 && atomic_load(&g_emitted) < txs_hold; i++) sl_sleep_ms(10, NULL);
+    else if (!txs_slept) sl_sleep_ms(300, NULL); /* let the queue fill up */
+    txs_slept = true;
     for (int i = 0; i < b->n; i++)
         if (b->recs[i].after && txn_npending < 16384)
             txn_pending[txn_npending++] = atoll(b->recs[i].after[0].data);
@@ -769,6 +782,45 @@ static void scenario_eos_cut(void) {
     rm_db(r.db);
 }
 
+/*
+ * 8. Batches whose offset covers all but their last records, as the PostgreSQL source hands on a batch
+ * whenever its socket is momentarily idle, often in the middle of the next transaction: the tail joins
+ * the open Kafka transaction when the next queued batch's offset covers it, so a queue full of such
+ * batches commits as one transaction, not one per batch. The sink's first write waits until all 100
+ * batches are queued; each transaction still holds only what its offset covers. With max.batch.size=100
+ * the first run is full after 64 batches: it commits there and the remaining 36 commit in a second run.
+ */
+static void scenario_eos_tails(const char *name, const char *extra, int want_commits) {
+    printf("8. exactly-once: uncovered batch tails join the transaction of the offset after them%s\n", extra);
+    mock m = {0};
+    run r = {0};
+    char topic[64], cfg[512];
+    snprintf(topic, sizeof topic, "%s-offsets", name);
+    snprintf(cfg, sizeof cfg,
+             ",\"test.records\":\"1000\",\"test.batch.records\":\"10\",\"test.tail.records\":\"3\","
+             "\"exactly.once.support\":\"required\",\"offset.storage.topic\":\"%s\"%s",
+             topic, extra);
+    CHECK(mock_up(&m) && mock_topic(&m, topic, 5));
+    g_sink_type = "test-txn-sink";
+    txn_npending = txn_commits = txn_beyond = txn_empty_offset = 0;
+    txn_last_committed = -1;
+    txs_slept = false, txs_hold = 1000;
+    if (start(&r, name, &m, cfg)) {
+        CHECK(finish(&r, 60) == 0);
+        printf("  commits=%d records-beyond-their-offset=%d last-offset-n=%lld left-uncommitted=%d\n", txn_commits,
+               txn_beyond, (long long)txn_last_committed, txn_npending);
+        CHECK(txn_commits == want_commits);
+        CHECK(txn_beyond == 0);
+        CHECK(txn_empty_offset == 0);
+        CHECK(txn_last_committed == 999);
+        CHECK(txn_npending == 0);
+    }
+    txs_hold = 0;
+    g_sink_type = "kafka";
+    mock_down(&m);
+    rm_db(r.db);
+}
+
 int main(void) {
     const char *lvl = getenv("SL_TEST_LOG");
     sl_log_set_level(lvl && sl_log_parse_level(lvl) >= 0 ? (sl_log_level)sl_log_parse_level(lvl) : SL_LOG_ERROR);
@@ -791,6 +843,8 @@ int main(void) {
     TIMED(scenario_slow_broker("mk5b", 300, 1));
     TIMED(scenario_eos());
     TIMED(scenario_eos_cut());
+    TIMED(scenario_eos_tails("mk8", "", 1));                               /* one run: the whole queue */
+    TIMED(scenario_eos_tails("mk8b", ",\"max.batch.size\":\"100\"", 2)); /* 64 batches, then 36 */
     printf("total %.1f s\n", (double)(sl_mono_ms() - t0) / 1000.0);
     TEST_END();
 }
