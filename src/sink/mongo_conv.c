@@ -7,6 +7,8 @@
  * schema text is looked up (by length and bytes) instead of being parsed per record.
  */
 #include "sink/mongo_conv.h"
+#include "core/val.h"
+#include "util/buf.h"
 #include "util/mem.h"
 #include <inttypes.h>
 #include <stddef.h>
@@ -624,7 +626,218 @@ static int from_string(span t, bson_t **out, char *err, size_t errsz) {
     return 1;
 }
 
-static int walk_doc(const cs *s, span t, bson_t **out, char *err, size_t errsz) {
+/* ---- the same from the record view's values (payload text read by sl_v_parse, no BSON in between) ---- */
+
+static const char *val_type(sl_vheap *h, sl_val *v) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_STR: return "string";
+    case SL_V_INT: return "integer";
+    case SL_V_REAL: return "number";
+    case SL_V_BOOL: return "boolean";
+    case SL_V_OBJ: return "object";
+    case SL_V_ARR: return "array";
+    default: return "null";
+    }
+}
+
+static bool val_i64(sl_vheap *h, sl_val *v, int64_t *out) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_INT: *out = v->i; return true;
+    case SL_V_REAL:
+        if (!isfinite(v->d) || v->d != floor(v->d) || fabs(v->d) > 9.2e18) return false;
+        *out = (int64_t)v->d;
+        return true;
+    default: return false;
+    }
+}
+
+static bool val_f64(sl_vheap *h, sl_val *v, double *out) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_INT: *out = (double)v->i; return true;
+    case SL_V_REAL: *out = v->d; return true;
+    default: return false;
+    }
+}
+
+static int plain_v(sl_vheap *h, sl_val *v, bson_t *out, const char *key, int depth, char *err, size_t errsz) {
+    bson_t sub;
+    if (depth > SL_MCONV_MAX_DEPTH) {
+        snprintf(err, errsz, "nested more than %d levels", SL_MCONV_MAX_DEPTH);
+        return -1;
+    }
+    switch (sl_v_kind(h, v)) {
+    case SL_V_INT: BSON_APPEND_INT64(out, key, v->i); return 0;
+    case SL_V_REAL: BSON_APPEND_DOUBLE(out, key, v->d); return 0;
+    case SL_V_STR: bson_append_utf8(out, key, -1, v->s, (int)v->n); return 0;
+    case SL_V_BOOL: BSON_APPEND_BOOL(out, key, v->b); return 0;
+    case SL_V_OBJ:
+    case SL_V_ARR: {
+        sl_v_force(h, v);
+        bool arr = v->kind == SL_V_ARR;
+        if (arr) BSON_APPEND_ARRAY_BEGIN(out, key, &sub);
+        else BSON_APPEND_DOCUMENT_BEGIN(out, key, &sub);
+        int rc = 0;
+        for (uint32_t i = 0; rc == 0 && i < v->n; i++) {
+            char buf[16];
+            const char *k = arr ? NULL : v->m[i].name;
+            if (arr) bson_uint32_to_string(i, &k, buf, sizeof buf);
+            rc = plain_v(h, arr ? v->e[i] : v->m[i].v, &sub, k, depth + 1, err, errsz);
+        }
+        if (arr) bson_append_array_end(out, &sub);
+        else bson_append_document_end(out, &sub);
+        return rc;
+    }
+    default: BSON_APPEND_NULL(out, key); return 0;
+    }
+}
+
+static int conv_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, const char *key, int depth, char *err,
+                  size_t errsz);
+
+/* The fields of struct s from object v, in the schema's order (v's members mostly are in that order). */
+static int conv_fields_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, int depth, char *err, size_t errsz) {
+    sl_v_force(h, v);
+    for (size_t i = 0; i < s->n; i++) {
+        sl_val *f = i < v->n && !strcmp(v->m[i].name, s->names[i]) ? v->m[i].v : sl_v_get(h, v, s->names[i]);
+        if (conv_v(s->kids[i], h, f, out, s->names[i], depth + 1, err, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+static int conv_items_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, int depth, char *err, size_t errsz) {
+    sl_v_force(h, v);
+    bool arr = v->kind == SL_V_ARR;
+    for (uint32_t i = 0; i < v->n; i++) {
+        char buf[16];
+        const char *k = arr ? NULL : v->m[i].name;
+        if (arr || s->type == T_ARRAY) bson_uint32_to_string(i, &k, buf, sizeof buf);
+        if (conv_v(s->kids[0], h, arr ? v->e[i] : v->m[i].v, out, k, depth + 1, err, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+/* conv for a value of the view (NULL: missing). */
+static int conv_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, const char *key, int depth, char *err,
+                  size_t errsz) {
+    int64_t i;
+    double d;
+    bson_t sub;
+    if (depth > SL_MCONV_MAX_DEPTH) {
+        snprintf(err, errsz, "nested more than %d levels", SL_MCONV_MAX_DEPTH);
+        return -1;
+    }
+    sl_vkind k = sl_v_kind(h, v);
+    if (k == SL_V_NULL) {
+        bson_iter_t def;
+        if (s->def && bson_iter_init_find(&def, s->def, "d")) return conv(s, &def, out, key, depth + 1, err, errsz);
+        BSON_APPEND_NULL(out, key);
+        return 0;
+    }
+    switch (s->type) {
+    case T_ANY: return plain_v(h, v, out, key, depth, err, errsz);
+    case T_BOOL:
+        if (k != SL_V_BOOL) goto mismatch;
+        BSON_APPEND_BOOL(out, key, v->b);
+        return 0;
+    case T_INT8: case T_INT16: case T_INT32:
+        if (!val_i64(h, v, &i) || i < INT32_MIN || i > INT32_MAX) goto mismatch;
+        BSON_APPEND_INT32(out, key, (int32_t)i);
+        return 0;
+    case T_INT64:
+        if (!val_i64(h, v, &i)) goto mismatch;
+        BSON_APPEND_INT64(out, key, i);
+        return 0;
+    case T_FLOAT32:
+        if (!val_f64(h, v, &d)) goto mismatch;
+        BSON_APPEND_DOUBLE(out, key, (double)(float)d);
+        return 0;
+    case T_FLOAT64:
+        if (!val_f64(h, v, &d)) goto mismatch;
+        BSON_APPEND_DOUBLE(out, key, d);
+        return 0;
+    case T_STRING:
+        if (k != SL_V_STR) goto mismatch;
+        bson_append_utf8(out, key, -1, v->s, (int)v->n);
+        return 0;
+    case T_DATE: case T_TIME: case T_TIMESTAMP:
+        if (!val_i64(h, v, &i)) goto mismatch;
+        if (s->type == T_DATE) {
+            if (i > INT64_MAX / 86400000 || i < INT64_MIN / 86400000) goto mismatch;
+            i *= 86400000;
+        }
+        BSON_APPEND_DATE_TIME(out, key, i);
+        return 0;
+    case T_BYTES:
+    case T_DECIMAL: {
+        uint8_t *bytes;
+        size_t nb;
+        bson_decimal128_t dec;
+        if (s->type == T_DECIMAL && val_f64(h, v, &d)) { /* decimal.format=NUMERIC */
+            char num[64];
+            if (k == SL_V_REAL) snprintf(num, sizeof num, "%.17g", d);
+            else snprintf(num, sizeof num, "%" PRId64, v->i);
+            if (!bson_decimal128_from_string(num, &dec)) goto mismatch;
+            BSON_APPEND_DECIMAL128(out, key, &dec);
+            return 0;
+        }
+        if (k != SL_V_STR) goto mismatch;
+        if (!b64_decode(v->s, v->n, &bytes, &nb)) {
+            snprintf(err, errsz, "field '%s': not base64 (a %s field)", key, type_names[s->type]);
+            return -1;
+        }
+        bool ok = true;
+        if (s->type == T_BYTES) BSON_APPEND_BINARY(out, key, BSON_SUBTYPE_BINARY, bytes, (uint32_t)nb);
+        else if ((ok = decimal_of(bytes, nb, s->scale, &dec, err, errsz))) BSON_APPEND_DECIMAL128(out, key, &dec);
+        sl_free(bytes);
+        return ok ? 0 : -1;
+    }
+    case T_STRUCT:
+    case T_MAP: {
+        if (k != SL_V_OBJ) goto mismatch;
+        BSON_APPEND_DOCUMENT_BEGIN(out, key, &sub);
+        int rc = s->type == T_STRUCT ? conv_fields_v(s, h, v, &sub, depth, err, errsz)
+                                     : conv_items_v(s, h, v, &sub, depth, err, errsz);
+        bson_append_document_end(out, &sub);
+        return rc;
+    }
+    case T_ARRAY: {
+        if (k != SL_V_ARR) goto mismatch;
+        BSON_APPEND_ARRAY_BEGIN(out, key, &sub);
+        int rc = conv_items_v(s, h, v, &sub, depth, err, errsz);
+        bson_append_array_end(out, &sub);
+        return rc;
+    }
+    }
+mismatch:
+    snprintf(err, errsz, "field '%s': a JSON %s does not fit its schema type %s", key, val_type(h, v),
+             type_names[s->type]);
+    return -1;
+}
+
+/* A payload object under s (NULL or T_ANY: schemaless; a map: its values under kids[0]) into *out. */
+static int doc_v(const cs *s, sl_vheap *h, sl_val *in, bson_t **out, char *err, size_t errsz) {
+    *out = bson_new();
+    int rc;
+    if (s && s->type == T_STRUCT) {
+        rc = conv_fields_v(s, h, in, *out, 0, err, errsz);
+    } else {
+        sl_v_force(h, in);
+        rc = 0;
+        for (uint32_t i = 0; rc == 0 && i < in->n; i++)
+            rc = s ? conv_v(s->kids[0], h, in->m[i].v, *out, in->m[i].name, 1, err, errsz)
+                   : plain_v(h, in->m[i].v, *out, in->m[i].name, 1, err, errsz);
+    }
+    if (rc < 0) {
+        bson_destroy(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+/* The payload object text t through libbson's JSON reader: extended JSON wrappers ({"$oid": ...}) become
+ * their BSON types (schemaless), as mongo-kafka's reader makes them. */
+static int walk_doc_bson(const cs *s, span t, bson_t **out, char *err, size_t errsz) {
     bson_error_t be;
     bson_iter_t it;
     bson_t *in = bson_new_from_json((const uint8_t *)t.p, (ssize_t)t.n, &be);
@@ -649,6 +862,27 @@ static int walk_doc(const cs *s, span t, bson_t **out, char *err, size_t errsz) 
         return -1;
     }
     return 1;
+}
+
+/* The payload object text t: read once into values (sl_v_parse, an arena) and written as BSON by the
+ * schema. Text with a '$' (possible extended JSON), a \u0000 (which BSON keys cannot hold) or bytes that are
+ * not UTF-8 goes through libbson's reader, so that those keep their meaning (or their error) exactly. */
+static int walk_doc(const cs *s, span t, bson_t **out, char *err, size_t errsz) {
+    if (memchr(t.p, '$', t.n) || memmem(t.p, t.n, "\\u0000", 6) || sl_utf8_invalid_at(t.p, t.n) >= 0)
+        return walk_doc_bson(s, t, out, err, errsz);
+    sl_vheap h;
+    sl_vheap_init(&h);
+    char perr[128];
+    sl_val *in = sl_v_parse(&h, t.p, t.n, perr, sizeof perr);
+    int rc;
+    if (!in || in->kind != SL_V_OBJ) {
+        snprintf(err, errsz, "not a JSON object (%s)", in ? "not an object" : perr);
+        rc = -1;
+    } else {
+        rc = doc_v(s, &h, in, out, err, errsz);
+    }
+    sl_vheap_free(&h);
+    return rc;
 }
 
 /* Raw BSON bytes as base64 (a bytes schema): ByteArrayRecordConverter. */
