@@ -339,9 +339,20 @@ typedef struct schema_cache {
     json_t *jkey_schema, *jvalue_schema;
 } schema_cache;
 
+/* Schemas of records that arrive as text (the Kafka source), by their text: parsed once, frozen. */
+enum { TEXT_CACHE = 8 };
+typedef struct text_schema {
+    char *text;
+    size_t len;
+    sl_vheap heap;
+    sl_val *schema;
+} text_schema;
+
 typedef struct xcache {
     schema_cache e[SCHEMA_CACHE];
     int n, next;
+    text_schema t[TEXT_CACHE];
+    int tnext;
 } xcache;
 
 static void entry_clear(schema_cache *e) {
@@ -352,9 +363,36 @@ static void entry_clear(schema_cache *e) {
     memset(e, 0, sizeof *e);
 }
 
+static void text_clear(text_schema *t) {
+    if (t->text) sl_vheap_free(&t->heap);
+    sl_free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
 static void cache_free(xcache *c) {
     for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
-    c->n = c->next = 0;
+    for (int i = 0; i < TEXT_CACHE; i++) text_clear(&c->t[i]);
+    c->n = c->next = c->tnext = 0;
+}
+
+/* The frozen schema of schema text [p, p + n) (compared by length and bytes), parsed on first sight;
+ * NULL with err when it is not JSON. */
+static sl_val *text_schema_of(xcache *c, const char *p, size_t n, char *err, size_t errsz) {
+    for (int i = 0; i < TEXT_CACHE; i++)
+        if (c->t[i].text && c->t[i].len == n && !memcmp(c->t[i].text, p, n)) return c->t[i].schema;
+    text_schema *t = &c->t[c->tnext];
+    c->tnext = (c->tnext + 1) % TEXT_CACHE;
+    text_clear(t);
+    sl_vheap_init(&t->heap);
+    t->text = sl_malloc(n ? n : 1);
+    memcpy(t->text, p, n);
+    t->len = n;
+    if (!(t->schema = sl_v_parse(&t->heap, t->text, n, err, errsz))) {
+        text_clear(t);
+        return NULL;
+    }
+    sl_v_freeze(&t->heap, t->schema);
+    return t->schema;
 }
 
 /* The record's cache, for the two forms' schema twins (NULL for a record outside a chain). */
@@ -520,9 +558,19 @@ static int from_record(xcache *cache, sl_vheap *h, sl_buf *b, sl_xrec *r, const 
         r->kafka_offset = rec->raw->offset;
         if (rec->raw->pinned) r->partition = rec->raw->to_partition;
         if (!split(h, rec->raw->key, rec->raw->key_len, &r->vkey_schema, &r->vkey, err, errsz)) return -1;
-        if (!tombstone && !split(h, rec->raw->value, rec->raw->value_len, &r->vvalue_schema, &r->vvalue, err, errsz))
-            return -1;
-        return 0;
+        if (tombstone) return 0;
+        const sl_raw *w = rec->raw;
+        if (cache && w->value && w->value_schema_len && w->value_payload_len) {
+            /* the reader found the envelope's parts: the schema is looked up by its text, only the payload is
+             * read (a null one is a tombstone, as in split) */
+            sl_val *sch = text_schema_of(cache, w->value + w->value_schema_at, w->value_schema_len, err, errsz);
+            sl_val *pl = sch ? sl_v_parse(h, w->value + w->value_payload_at, w->value_payload_len, err, errsz) : NULL;
+            if (!pl) return -1;
+            r->vvalue_schema = sch->kind == SL_V_NULL ? NULL : sch;
+            r->vvalue = pl->kind == SL_V_NULL ? NULL : pl;
+            return 0;
+        }
+        return split(h, w->value, w->value_len, &r->vvalue_schema, &r->vvalue, err, errsz) ? 0 : -1;
     }
     r->ts_ms = rec->ts_us > 0 ? rec->ts_us / 1000 : sl_wall_us() / 1000;
     sl_buf_reset(b);

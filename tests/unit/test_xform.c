@@ -622,6 +622,49 @@ static void test_lazy_equals_built(void) {
 #undef UNWRAP
 }
 
+/* Records read from Kafka whose envelope parts the reader noted (sl_raw.value_schema_at...): the chain reads the
+ * schema by its text (cached) and only the payload, with the same result as reading the whole text. */
+static void test_raw_parts(void) {
+    char err[512];
+    sl_xchain *x = xt_chain("{\"transforms\":\"u\",\"transforms.u.type\":\"io.debezium.transforms.ExtractNewRecordState\","
+                            "\"transforms.u.add.fields\":\"op\"}", err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    sl_dbz_opts o = opts(true);
+    static const char v[] = "{\"schema\":{\"type\":\"struct\",\"name\":\"t.Envelope\",\"fields\":[{\"type\":\"struct\","
+                            "\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],\"optional\":true,"
+                            "\"field\":\"after\"},{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],"
+                            "\"optional\":false},\"payload\":{\"after\":{\"id\":%d},\"op\":\"c\"}}";
+    char text[4][600];
+    sl_raw raw[4];
+    sl_batch *b = sl_batch_new();
+    for (int i = 0; i < 4; i++) {
+        snprintf(text[i], sizeof text[i], v, i);
+        const char *sch = strstr(text[i], "{\"type\":\"struct\",\"name\""), *pl = strstr(text[i], "{\"after\"");
+        raw[i] = (sl_raw){.topic = "t", .value = text[i], .value_len = (uint32_t)strlen(text[i]), .partition = 0};
+        if (i % 2) { /* odd ones with their parts noted */
+            raw[i].value_schema_at = (uint32_t)(sch - text[i]);
+            raw[i].value_schema_len = (uint32_t)(pl - 11 - sch); /* up to ,"payload": */
+            raw[i].value_payload_at = (uint32_t)(pl - text[i]);
+            raw[i].value_payload_len = (uint32_t)(strlen(text[i]) - 1 - (size_t)(pl - text[i]));
+        }
+        sl_record *r = sl_batch_add(b, NULL);
+        r->op = SL_OP_CREATE, r->raw = &raw[i];
+    }
+    CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == 0);
+    CHECK(b->n == 4);
+    for (int i = 0; i < 4 && b->n == 4; i++) {
+        char want[600];
+        snprintf(want, sizeof want,
+                 "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":"
+                 "\"id\"},{\"type\":\"string\",\"optional\":true,\"field\":\"__op\"}],\"optional\":false},"
+                 "\"payload\":{\"id\":%d,\"__op\":\"c\"}}", i);
+        CHECK_STR(b->recs[i].raw->value, want);
+    }
+    sl_batch_destroy(b);
+    sl_xchain_free(x);
+}
+
 int main(void) {
     sl_xform_add(&up_ops);
     sl_xform_add(&odd_ops);
@@ -633,5 +676,6 @@ int main(void) {
     test_schema_cache();
     test_alloc_failures();
     test_lazy_equals_built();
+    test_raw_parts();
     TEST_END();
 }
