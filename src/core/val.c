@@ -281,6 +281,28 @@ sl_val *sl_v_copy(sl_vheap *h, const sl_val *v) {
     return c;
 }
 
+sl_val *sl_v_detach(sl_vheap *h, sl_val *v) {
+    if (!v) return NULL;
+    sl_v_force(h, v);
+    sl_val *c = node(h, (sl_vkind)v->kind);
+    *c = *v;
+    c->frozen = false;
+    if (v->kind == SL_V_STR) {
+        c->s = sl_arena_strndup(&h->arena, v->s, v->n);
+    } else if (v->kind == SL_V_OBJ) {
+        c->cap = v->n;
+        c->m = v->n ? sl_arena_alloc(&h->arena, v->n * sizeof *c->m) : NULL;
+        for (uint32_t i = 0; i < v->n; i++)
+            c->m[i] = (sl_vmember){sl_arena_strndup(&h->arena, v->m[i].name, v->m[i].len), v->m[i].len,
+                                   sl_v_detach(h, v->m[i].v)};
+    } else if (v->kind == SL_V_ARR) {
+        c->cap = v->n;
+        c->e = v->n ? sl_arena_alloc(&h->arena, v->n * sizeof *c->e) : NULL;
+        for (uint32_t i = 0; i < v->n; i++) c->e[i] = sl_v_detach(h, v->e[i]);
+    }
+    return c;
+}
+
 /* ---- JSON out ---- */
 
 void sl_v_put_json(sl_buf *out, const sl_val *v) {

@@ -146,6 +146,10 @@ sl_val *sl_v_clone(sl_vheap *h, sl_val *v);
 /* A deep copy of v in h, not frozen (lazy values stay lazy). */
 sl_val *sl_v_copy(sl_vheap *h, const sl_val *v);
 
+/* A deep copy of v in h that owns everything it holds, strings and member names included, so that it
+ * outlives the heaps v's parts live in (lazy values are built first). */
+sl_val *sl_v_detach(sl_vheap *h, sl_val *v);
+
 /* ---- JSON ---- */
 /* Parses JSON text (one value, whitespace around it allowed) into h. Strings are decoded; integers that
  * do not fit 64 bits become doubles. The text must be valid UTF-8 (sl_jscan_validate checks text from

@@ -128,34 +128,36 @@ static int insert_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
         return SL_X_KEEP;
     }
     if (cx_vneed_struct(h, *vp, "field insertion", errstr, errsz)) return SL_X_ERROR;
-    sl_val *ns = cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, (*vp)->n + INS_N);
-    sl_val *fields = sl_v_get(h, *sp, "fields"), *nf = sl_v_get(h, ns, "fields");
+    /* The new schema depends on the old one alone: derived once per schema (the step's memo). */
+    sl_val *known = sl_xrec_memo_get(r, *sp, 0);
+    sl_val *ns = known ? known : cx_vstruct_like(h, *sp), *nv = sl_v_obj(h, (*vp)->n + INS_N);
+    sl_val *fields = sl_v_get(h, *sp, "fields"), *nf = known ? NULL : sl_v_get(h, ns, "fields");
     for (uint32_t k = 0; fields && fields->kind == SL_V_ARR && k < fields->n; k++) {
         sl_val *fs = fields->e[k];
         size_t len;
         const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), &len);
         if (!name) continue;
-        sl_v_push(h, nf, fs); /* shared, as it is: its "field" is already name */
+        if (nf) sl_v_push(h, nf, fs); /* shared, as it is: its "field" is already name */
         sl_val *x = cx_vget(h, *vp, fs, s->c->rnwd);
         sl_v_set_ref(h, nv, name, len, x ? x : sl_v_null(h));
     }
     for (int i = 0; i < INS_N; i++) {
         if (!s->name[i]) continue;
         sl_val *x = insert_value(s, i, r);
-        if (sl_vschema_field(h, ns, s->name[i])) {
+        if (!known && sl_vschema_field(h, ns, s->name[i])) {
             snprintf(errstr, errsz, "cannot insert field '%s': the %s already has a field of that name", s->name[i],
                      s->key ? "key" : "value");
         } else if (!x && !s->optional[i]) {
             snprintf(errstr, errsz, "required field '%s' cannot be set: the record has no %s", s->name[i],
                      i == INS_OFFSET ? "Kafka offset" : i == INS_PARTITION ? "partition" : "timestamp");
         } else {
-            sl_vschema_put_field(h, ns, s->name[i], insert_schema(h, i, s->optional[i]));
+            if (!known) sl_vschema_put_field(h, ns, s->name[i], insert_schema(h, i, s->optional[i]));
             sl_v_set(h, nv, s->name[i], x ? x : sl_v_null(h));
             continue;
         }
         return SL_X_ERROR;
     }
-    *sp = ns;
+    *sp = known ? known : sl_xrec_memo_put(r, *sp, 0, ns);
     *vp = nv;
     return SL_X_KEEP;
 }

@@ -294,10 +294,11 @@ static void v_rebuilt(sl_vheap *h, sl_val *schema) {
     sl_v_del(h, schema, "default");
 }
 
-static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted) {
+/* schema_final: the value schema already is the derived one (from the step's memo): only the value changes. */
+static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted, bool schema_final) {
     sl_vheap *h = r->heap;
     if (r->vvalue_schema) {
-        v_rebuilt(h, r->vvalue_schema);
+        if (!schema_final) v_rebuilt(h, r->vvalue_schema);
         sl_val *fields = sl_v_get(h, r->vvalue_schema, "fields");
         for (uint32_t i = 0; u->c->replace_null_with_default && fields && fields->kind == SL_V_ARR && i < fields->n;
              i++) {
@@ -306,20 +307,21 @@ static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted) {
             sl_val *def = sl_v_get(h, fs, "default");
             if (n && def && !v_null(r, def) && v_null(r, sl_v_get(h, r->vvalue, n))) sl_v_set(h, r->vvalue, n, def);
         }
-        sl_vschema_put_field(h, r->vvalue_schema, "__deleted", sl_vschema_prim(h, "string", true));
+        if (!schema_final) sl_vschema_put_field(h, r->vvalue_schema, "__deleted", sl_vschema_prim(h, "string", true));
     }
     sl_v_set_ref(h, r->vvalue, "__deleted", 9, sl_v_str_ref(h, deleted, strlen(deleted)));
 }
 
 /* add.fields from the original envelope (schema os, value ov) into the unwrapped value. */
-static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov) {
+static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov, bool schema_final) {
     sl_vheap *h = r->heap;
-    v_rebuilt(h, r->vvalue_schema);
+    if (!schema_final) v_rebuilt(h, r->vvalue_schema);
     for (int i = 0; i < u->nfields; i++) {
         const fref *f = &u->fields[i];
         sl_val *val, *fs;
         if (!v_fref_find(r, f, os, ov, &val, &fs)) continue;
-        if (r->vvalue_schema && fs) sl_vschema_put_field(h, r->vvalue_schema, f->name, sl_xdbz_optional_copy(h, fs));
+        if (!schema_final && r->vvalue_schema && fs)
+            sl_vschema_put_field(h, r->vvalue_schema, f->name, sl_xdbz_optional_copy(h, fs));
         sl_v_set(h, r->vvalue, f->name, v_null(r, val) ? sl_v_null(h) : sl_v_copy(h, val));
     }
 }
@@ -436,30 +438,38 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
     sl_val *os = r->vvalue_schema, *ov = r->vvalue; /* the envelope */
     r->vvalue_schema = r->vvalue = NULL;
     sl_val *after = sl_v_get(h, ov, "after"), *before = sl_v_get(h, ov, "before");
+    /* The new value schema depends only on the envelope's schema, the branch taken and whether the new value
+     * is an object, unless a header names fields to drop: derived once per envelope schema (the step's memo). */
+    bool deleted = v_null(r, after);
+    sl_val *base = deleted && u->del == DHM_REWRITE ? before : after;
+    int variant = (deleted ? u->del == DHM_REWRITE ? 2 : 1 : 0) * 2 + (sl_v_kind(h, base) == SL_V_OBJ);
+    bool memo = os && os->frozen && !(u->c->drop_fields_header && *u->c->drop_fields_header);
+    sl_val *known = memo ? sl_xrec_memo_get(r, os, variant) : NULL;
     int rc = SL_X_KEEP;
     if (v_null(r, after) && v_null(r, before)) {
-        rc = SL_X_DROP; /* truncate */
-    } else if (v_null(r, after)) {
+        return SL_X_DROP; /* truncate */
+    } else if (deleted) {
         if (u->del == DHM_DROP) {
-            rc = SL_X_DROP;
+            return SL_X_DROP;
         } else if (u->del == DHM_NONE) {
-            r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
+            r->vvalue_schema = known ? known : sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         } else if (u->del == DHM_REWRITE) {
-            r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
+            r->vvalue_schema = known ? known : sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
             r->vvalue = sl_v_copy(h, before);
-            if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true");
+            if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true", known != NULL);
         }
         if (rc == SL_X_KEEP) rc = v_route(u, r, before, err, errsz);
         if (rc == SL_X_KEEP) v_drop_fields(u, r);
-        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL);
     } else {
-        r->vvalue_schema = sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
+        r->vvalue_schema = known ? known : sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         r->vvalue = sl_v_copy(h, after);
-        if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false");
+        if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false", known != NULL);
         rc = v_route(u, r, r->vvalue, err, errsz);
-        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL);
         if (rc == SL_X_KEEP) v_drop_fields(u, r);
     }
+    if (rc == SL_X_KEEP && memo && !known) r->vvalue_schema = sl_xrec_memo_put(r, os, variant, r->vvalue_schema);
     return rc;
 }
 

@@ -348,11 +348,25 @@ typedef struct text_schema {
     sl_val *schema;
 } text_schema;
 
+/* Schemas the steps derived from frozen ones (sl_xrec_memo_put), with what they were derived from. Cleared,
+ * between records, whenever a cached schema goes (its address may come back) or when full. */
+enum { MEMO_N = 128 };
+typedef struct memo {
+    int step, variant;
+    const sl_val *in;
+    sl_val *out;
+} memo;
+
 typedef struct xcache {
     schema_cache e[SCHEMA_CACHE];
     int n, next;
     text_schema t[TEXT_CACHE];
     int tnext;
+    memo m[MEMO_N];
+    int nm;
+    bool memo_stale;    /* clear before the next record */
+    bool memo_heap_set;
+    sl_vheap memo_heap; /* the derived schemas */
 } xcache;
 
 static void entry_clear(schema_cache *e) {
@@ -373,6 +387,42 @@ static void cache_free(xcache *c) {
     for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
     for (int i = 0; i < TEXT_CACHE; i++) text_clear(&c->t[i]);
     c->n = c->next = c->tnext = 0;
+    if (c->memo_heap_set) sl_vheap_free(&c->memo_heap);
+    c->memo_heap_set = false;
+    c->nm = 0;
+}
+
+/* Between records: forgets the derived schemas when one they came from went (or the memo is full). */
+static void memo_settle(xcache *c) {
+    if (!c->memo_stale) return;
+    if (c->memo_heap_set) sl_vheap_reset(&c->memo_heap);
+    c->nm = 0;
+    c->memo_stale = false;
+}
+
+sl_val *sl_xrec_memo_get(const sl_xrec *r, const sl_val *in, int variant) {
+    const xcache *c = r->cache;
+    if (!c || !in || !in->frozen || r->step < 0) return NULL;
+    for (int i = 0; i < c->nm; i++)
+        if (c->m[i].in == in && c->m[i].step == r->step && c->m[i].variant == variant) return c->m[i].out;
+    return NULL;
+}
+
+sl_val *sl_xrec_memo_put(sl_xrec *r, const sl_val *in, int variant, sl_val *out) {
+    xcache *c = r->cache;
+    if (!c || !in || !in->frozen || !out || r->step < 0) return out;
+    if (c->nm == MEMO_N) {
+        c->memo_stale = true; /* full: start again with the next record */
+        return out;
+    }
+    if (!c->memo_heap_set) {
+        sl_vheap_init(&c->memo_heap);
+        c->memo_heap_set = true;
+    }
+    sl_val *kept = sl_v_detach(&c->memo_heap, out);
+    sl_v_freeze(&c->memo_heap, kept);
+    c->m[c->nm++] = (memo){r->step, variant, in, kept};
+    return kept;
 }
 
 /* The frozen schema of schema text [p, p + n) (compared by length and bytes), parsed on first sight;
@@ -382,6 +432,7 @@ static sl_val *text_schema_of(xcache *c, const char *p, size_t n, char *err, siz
         if (c->t[i].text && c->t[i].len == n && !memcmp(c->t[i].text, p, n)) return c->t[i].schema;
     text_schema *t = &c->t[c->tnext];
     c->tnext = (c->tnext + 1) % TEXT_CACHE;
+    if (t->text) c->memo_stale = true;
     text_clear(t);
     sl_vheap_init(&t->heap);
     t->text = sl_malloc(n ? n : 1);
@@ -478,6 +529,7 @@ static bool split(sl_vheap *h, const char *text, size_t len, sl_val **schema, sl
 
 static void view_init(sl_xrec *r, sl_vheap *h) {
     memset(r, 0, sizeof *r);
+    r->step = -1;
     r->heap = h;
     r->partition = r->kafka_partition = -1;
     r->kafka_offset = -1;
@@ -514,6 +566,7 @@ static schema_cache *cached_schemas(xcache *cache, const sl_dbz_opts *o, const s
     schema_cache *e = &cache->e[cache->n < SCHEMA_CACHE ? cache->n++ : cache->next];
     if (e->t) { /* full: the oldest entry goes */
         entry_clear(e);
+        cache->memo_stale = true;
         cache->next = (cache->next + 1) % SCHEMA_CACHE;
     }
     e->t = sl_table_ref(rec->table);
@@ -816,7 +869,9 @@ static int run_steps(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
                 own_schema(&r->value_schema);
             }
         }
+        r->step = i;
         int rc = view ? s->ops->apply_v(s->state, r, err, sizeof err) : s->ops->apply(s->state, r, err, sizeof err);
+        r->step = -1;
         if (rc == SL_X_ERROR) {
             snprintf(errstr, errsz, "transform %s (%s) failed on a record of topic %s: %s", s->name, s->ops->name,
                      r->topic ? r->topic : "?", err[0] ? err : "no reason given");
@@ -954,6 +1009,7 @@ int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batc
                 snprintf(why, sizeof why, "the record's JSON could not be read back (%s)", err);
             } else {
                 r.cache = &x->cache;
+                memo_settle(&x->cache); /* no derived schema is in use between records */
                 rc = run_steps(x, &r, why, sizeof why);
             }
             if (rc == SL_X_KEEP) store(x, o, b, &outv[nout++], &r);

@@ -70,6 +70,7 @@ typedef struct sl_xrec {
     int64_t kafka_offset;
     sl_vheap *own_heap;       /* the heap when the record made its own (single-record entry points) */
     void *cache;              /* private: the chain's schema cache (schemas shared by both forms) */
+    int step;                 /* private: the step running (its derived schemas), -1: none */
 } sl_xrec;
 
 /* Replaces a field: decrefs *slot and stores v (a new reference is taken over). */
@@ -80,6 +81,16 @@ void sl_xrec_set_topic(sl_xrec *r, const char *topic);
 void sl_xrec_add_header(sl_xrec *r, const char *key, json_t *value);
 /* Appends a header (value in r->heap, NULL for a null header). View form. */
 void sl_xrec_add_vheader(sl_xrec *r, const char *key, sl_val *value);
+/*
+ * Schemas a step derived, kept per step (as Connect's transforms keep a
+ * schemaUpdateCache): the schema the running step derived before from the
+ * frozen schema `in` and `variant` (whatever else the derivation depends
+ * on), or NULL. memo_put keeps a frozen copy of out and returns it (or out
+ * itself when in is not frozen or r is outside a chain). A step that reads a
+ * per-record input (a header, the value) to make a schema must not use them.
+ */
+sl_val *sl_xrec_memo_get(const sl_xrec *r, const sl_val *in, int variant);
+sl_val *sl_xrec_memo_put(sl_xrec *r, const sl_val *in, int variant, sl_val *out);
 /* Either form: the value is null (a tombstone); header `name` exists. */
 bool sl_xrec_value_is_null(const sl_xrec *r);
 bool sl_xrec_has_header(const sl_xrec *r, const char *name);

@@ -665,6 +665,56 @@ static void test_raw_parts(void) {
     sl_xchain_free(x);
 }
 
+/* Derived schemas are kept per step and input schema; when the per-table cache drops a table (more than 32
+ * of them), no record may get a schema derived from another table's (an address that came back). Each table
+ * here has a column of its own name: every output's schema must name that column, and its own table. */
+static void test_memo_eviction(void) {
+    char err[512];
+    sl_xchain *x = xt_chain("{\"transforms\":\"u,i\",\"transforms.u.type\":\"unwrap\",\"transforms.u.add.fields\":\"op\","
+                            "\"transforms.i.type\":\"InsertField$Value\",\"transforms.i.static.field\":\"s\","
+                            "\"transforms.i.static.value\":\"v\"}", err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    sl_dbz_opts o = opts(true);
+    enum { NT = 40 };
+    sl_table *ts[NT];
+    for (int round = 0; round < 3; round++) {
+        sl_batch *b = sl_batch_new();
+        for (int i = 0; i < NT; i++) {
+            char name[32];
+            if (round == 0) {
+                snprintf(name, sizeof name, "t%d", i);
+                ts[i] = sl_table_new("db", "public", name, 2);
+                ts[i]->cols[0].name = sl_strdup("id");
+                ts[i]->cols[0].type = SL_T_INT32;
+                ts[i]->cols[0].key = true;
+                snprintf(name, sizeof name, "c%d", i);
+                ts[i]->cols[1].name = sl_strdup(name);
+                ts[i]->cols[1].type = SL_T_STRING;
+                ts[i]->cols[1].optional = true;
+                ts[i]->nkeys = 1;
+                snprintf(name, sizeof name, "srv.public.t%d", i);
+                ts[i]->topic = sl_strdup(name);
+            }
+            add(b, ts[i], SL_OP_CREATE, "1", "a");
+            add(b, ts[i], SL_OP_UPDATE, "1", "b");
+        }
+        CHECK(sl_xchain_apply(x, &o, true, b, NULL, NULL, err, sizeof err) == 0);
+        CHECK(b->n == 2 * NT);
+        for (int k = 0; k < b->n; k++) {
+            char want_col[64], want_name[64];
+            snprintf(want_col, sizeof want_col, "\"field\":\"c%d\"", k / 2);
+            snprintf(want_name, sizeof want_name, "\"name\":\"srv.public.t%d.Value\"", k / 2);
+            const char *v = b->recs[k].raw->value;
+            CHECK(strstr(v, want_col) && strstr(v, want_name) && strstr(v, "\"field\":\"__op\"") &&
+                  strstr(v, "\"field\":\"s\""));
+        }
+        sl_batch_destroy(b);
+    }
+    for (int i = 0; i < NT; i++) sl_table_unref(ts[i]);
+    sl_xchain_free(x);
+}
+
 int main(void) {
     sl_xform_add(&up_ops);
     sl_xform_add(&odd_ops);
@@ -677,5 +727,6 @@ int main(void) {
     test_alloc_failures();
     test_lazy_equals_built();
     test_raw_parts();
+    test_memo_eviction();
     TEST_END();
 }
