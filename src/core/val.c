@@ -93,15 +93,34 @@ void sl_v_force(sl_vheap *h, sl_val *v) {
     }
     /* By its text: the one writer of the value is also the one reader. The scratch buffer may be in use
      * by an outer force, so the text goes after what it holds. */
-    size_t from = h->scratch.len;
-    v->z.ops->put_json(v, &h->scratch);
     char err[128];
-    sl_val *built = sl_v_parse(h, h->scratch.data + from, h->scratch.len - from, err, sizeof err);
-    h->scratch.len = from;
+    sl_val *built;
+    if (v->z.text) {
+        built = sl_v_parse(h, v->z.text, v->z.tlen, err, sizeof err);
+    } else {
+        size_t from = h->scratch.len;
+        v->z.ops->put_json(v, &h->scratch);
+        built = sl_v_parse(h, h->scratch.data + from, h->scratch.len - from, err, sizeof err);
+        h->scratch.len = from;
+    }
     bool frozen = v->frozen;
     if (built) *v = *built;
     else *v = (sl_val){.kind = SL_V_NULL}; /* the encoder wrote what it cannot read back: a bug, not data */
     v->frozen = frozen;
+}
+
+bool sl_v_is_null(sl_vheap *h, sl_val *v) {
+    if (!v || v->kind == SL_V_NULL) return true;
+    if (v->kind != SL_V_LAZY) return false;
+    if (v->z.ops->kind != SL_V_LAZY) return v->z.ops->kind == SL_V_NULL;
+    if (!v->z.text) {
+        size_t from = h->scratch.len;
+        v->z.ops->put_json(v, &h->scratch);
+        v->z.tlen = (uint32_t)(h->scratch.len - from);
+        v->z.text = sl_arena_memdup(&h->arena, h->scratch.data + from, v->z.tlen);
+        h->scratch.len = from;
+    }
+    return v->z.tlen == 4 && memcmp(v->z.text, "null", 4) == 0;
 }
 
 sl_vkind sl_v_kind(sl_vheap *h, sl_val *v) {
@@ -334,7 +353,10 @@ void sl_v_put_json(sl_buf *out, const sl_val *v) {
         }
         sl_buf_putc(out, ']');
         break;
-    case SL_V_LAZY: v->z.ops->put_json(v, out); break;
+    case SL_V_LAZY:
+        if (v->z.text) sl_buf_put(out, v->z.text, v->z.tlen);
+        else v->z.ops->put_json(v, out);
+        break;
     }
 }
 

@@ -77,6 +77,8 @@ struct sl_val {
             const sl_vlazy_ops *ops;
             const void *p[4];
             uint32_t flags;
+            uint32_t tlen;
+            const char *text; /* its JSON, once written (sl_v_is_null), or NULL */
         } z;               /* SL_V_LAZY */
     };
 };
@@ -112,7 +114,9 @@ sl_val *sl_v_lazy(sl_vheap *h, const sl_vlazy_ops *ops, const void *p0, const vo
 sl_vkind sl_v_kind(sl_vheap *h, sl_val *v);
 /* Builds a lazy v in place (no-op otherwise). */
 void sl_v_force(sl_vheap *h, sl_val *v);
-static inline bool sl_v_is_null(sl_vheap *h, sl_val *v) { return sl_v_kind(h, v) == SL_V_NULL; }
+/* True for NULL and null. A lazy value of unknown kind is written once (its text kept for the emitter), not
+ * built: a null test does not parse the value. */
+bool sl_v_is_null(sl_vheap *h, sl_val *v);
 /* Member `name` of object v, or NULL (v no object, or no such member). */
 sl_val *sl_v_get(sl_vheap *h, sl_val *v, const char *name);
 /* Element i of array v, or NULL. */

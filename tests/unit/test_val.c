@@ -108,6 +108,28 @@ static void test_lazy(void) {
     CHECK_STR(sl_buf_cstr(&out), "{\"n\":42,\"m\":null}");
 }
 
+/* A lazy value of unknown kind: a null test writes it once and keeps the text (no parse, no second write). */
+static int written;
+static void lz2_json(const sl_val *v, sl_buf *o) {
+    written++;
+    sl_buf_puts(o, v->z.p[0] ? (const char *)v->z.p[0] : "null");
+}
+static const sl_vlazy_ops lz2_ops = {SL_V_LAZY, lz2_json, NULL};
+
+static void test_lazy_null(void) {
+    written = 0;
+    sl_val *n = sl_v_lazy(&h, &lz2_ops, NULL, NULL, NULL, NULL, 0);
+    sl_val *x = sl_v_lazy(&h, &lz2_ops, "12.5", NULL, NULL, NULL, 0);
+    CHECK(sl_v_is_null(&h, n) && !sl_v_is_null(&h, x));
+    CHECK(sl_v_is_null(&h, n) && !sl_v_is_null(&h, x));
+    CHECK(written == 2 && n->kind == SL_V_LAZY && x->kind == SL_V_LAZY); /* written once each, not built */
+    sl_buf_reset(&out);
+    sl_v_put_json(&out, x);
+    CHECK_STR(sl_buf_cstr(&out), "12.5");
+    CHECK(written == 2); /* the kept text */
+    CHECK(sl_v_kind(&h, x) == SL_V_REAL && x->d == 12.5 && written == 2); /* built from the kept text */
+}
+
 /* A reset heap gives its memory back for the next record. */
 static void test_reset(void) {
     sl_vheap_reset(&h);
@@ -123,6 +145,7 @@ int main(void) {
     test_equal();
     test_share();
     test_lazy();
+    test_lazy_null();
     test_reset();
     sl_buf_free(&out);
     sl_vheap_free(&h);
