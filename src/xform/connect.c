@@ -138,7 +138,7 @@ static int insert_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
         const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), &len);
         if (!name) continue;
         if (nf) sl_v_push(h, nf, fs); /* shared, as it is: its "field" is already name */
-        sl_val *x = cx_vget(h, *vp, fs, s->c->rnwd);
+        sl_val *x = cx_vget_at(h, *vp, fs, (long)k, s->c->rnwd);
         sl_v_set_ref(h, nv, name, len, x ? x : sl_v_null(h));
     }
     for (int i = 0; i < INS_N; i++) {

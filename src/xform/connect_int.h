@@ -46,6 +46,8 @@ sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s);
  * null and with_default (Struct.get vs getWithoutDefault): a copy, as the schema's is frozen and the payload
  * may change in place. NULL when absent. */
 sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default);
+/* cx_vget trying obj's member at position at first (the usual place: -1 for none). */
+sl_val *cx_vget_at(sl_vheap *h, sl_val *obj, sl_val *fs, long at, bool with_default);
 /* Connect's type name of a schemaless value (Long, Double, String, Map, ...) or "null". */
 const char *cx_vjtype(sl_vheap *h, sl_val *v);
 /* "Only Map objects supported in absence of schema for [purpose], found: type" (Requirements.requireMap). */

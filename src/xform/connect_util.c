@@ -55,12 +55,22 @@ sl_val *cx_vstruct_like(sl_vheap *h, sl_val *s) {
     return n;
 }
 
-sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default) {
-    const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
-    sl_val *v = name ? sl_v_get(h, obj, name) : NULL;
-    sl_val *def = sl_v_is_null(h, v) && with_default ? sl_v_get(h, fs, "default") : NULL;
-    return def ? sl_v_copy(h, def) : v;
+sl_val *cx_vget_at(sl_vheap *h, sl_val *obj, sl_val *fs, long at, bool with_default) {
+    size_t len;
+    const char *name = sl_v_strval(h, sl_v_get(h, fs, "field"), &len);
+    sl_val *v = NULL;
+    if (name) {
+        sl_v_force(h, obj);
+        if (at >= 0 && obj && obj->kind == SL_V_OBJ && (size_t)at < obj->n && obj->m[at].len == len &&
+            !memcmp(obj->m[at].name, name, len))
+            v = obj->m[at].v; /* members mostly follow the schema's fields */
+        else v = sl_v_get(h, obj, name);
+    }
+    sl_val *def = with_default ? sl_v_get(h, fs, "default") : NULL; /* the null test only where it matters */
+    return def && sl_v_is_null(h, v) ? sl_v_copy(h, def) : v;
 }
+
+sl_val *cx_vget(sl_vheap *h, sl_val *obj, sl_val *fs, bool with_default) { return cx_vget_at(h, obj, fs, -1, with_default); }
 
 const char *cx_vjtype(sl_vheap *h, sl_val *v) {
     switch (sl_v_kind(h, v)) {
