@@ -170,6 +170,7 @@ typedef struct mongo_sink {
     sl_kafka_dlq *dlq;
     bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
     int64_t max_batch;
+    size_t max_held;    /* bytes of copies the queued writes may hold before they are written (0: no bound) */
     sl_arena arena; /* records and namespaces queued since the last flush */
     mrec *recs;
     size_t nrec, caprec;
@@ -278,6 +279,7 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     s->conf = mc;
     resolve_errors(mc, sl_ctx_core(ctx));
     s->max_batch = sl_ctx_core(ctx)->max_batch_size;
+    s->max_held = (size_t)sl_ctx_core(ctx)->max_queue_bytes / 4; /* as a source's batch: see sl_ctx_batch_full */
     s->upsert_opts = BCON_NEW("upsert", BCON_BOOL(true));
     sl_arena_init(&s->arena);
     sl_buf_init(&s->key);
@@ -916,9 +918,11 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
             if (reject(s, s->nrec - 1, EXC_DATA, err, err, errstr, errsz) < 0) return -1;
         }
     }
-    /* A full bulk's worth queued: write it now rather than hold every record of the runtime's run (up to
-     * 64 batches) with its copies; what is written early is only committed after the runtime's flush. */
-    if ((int64_t)s->nop >= s->max_batch) return mongo_flush(s, errstr, errsz);
+    /* A full bulk's worth queued, or copies as large as a source's batch: write it now rather than hold every
+     * record of the runtime's run (up to 64 batches) with its copies; what is written early is only committed
+     * after the runtime's flush. */
+    if ((int64_t)s->nop >= s->max_batch || (s->max_held && s->arena.reserved >= s->max_held))
+        return mongo_flush(s, errstr, errsz);
     return 0;
 }
 
