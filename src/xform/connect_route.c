@@ -26,11 +26,15 @@ static const sl_prop regex_props[] = {
 typedef struct regex_state {
     const regex_conf *c;
     cx_regex *re;
+    char *last_in, *last_out; /* the last topic seen and what it became (NULL: unchanged): most records of a
+                               * batch share their topic, and the result depends on the topic alone */
 } regex_state;
 
 static void regex_free(void *st) {
     regex_state *s = st;
     cx_regex_free(s->re);
+    sl_free(s->last_in);
+    sl_free(s->last_out);
     sl_free(s);
 }
 
@@ -56,10 +60,14 @@ static void *regex_init(void *settings, sl_config *cfg, const char *prefix, sl_e
 
 static int regex_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     regex_state *s = st;
-    if (!cx_regex_matches(s->re, r->topic)) return SL_X_KEEP;
-    char *t = cx_regex_replace_first(s->re, r->topic, s->c->replacement);
-    sl_free(r->topic);
-    r->topic = t;
+    if (!s->last_in || strcmp(s->last_in, r->topic) != 0) {
+        sl_free(s->last_in);
+        sl_free(s->last_out);
+        s->last_in = sl_strdup(r->topic);
+        s->last_out = cx_regex_matches(s->re, r->topic) ? cx_regex_replace_first(s->re, r->topic, s->c->replacement)
+                                                        : NULL;
+    }
+    if (s->last_out) sl_xrec_set_topic(r, s->last_out);
     return SL_X_KEEP;
 }
 
