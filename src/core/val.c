@@ -140,6 +140,7 @@ static sl_vmember *find(sl_val *obj, const char *name, size_t len) {
 
 sl_val *sl_v_get(sl_vheap *h, sl_val *v, const char *name) {
     if (!v) return NULL;
+    if (v->kind == SL_V_LAZY && v->z.ops->get) return v->z.ops->get(v, h, name);
     sl_v_force(h, v);
     if (v->kind != SL_V_OBJ) return NULL;
     sl_vmember *m = find(v, name, strlen(name));

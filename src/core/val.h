@@ -53,6 +53,8 @@ typedef struct sl_vlazy_ops {
     void (*put_json)(const sl_val *v, sl_buf *out);
     /* Optional: turns v into a built value in place (its nodes in h). NULL: by parsing put_json's text. */
     void (*force)(sl_val *v, sl_vheap *h);
+    /* Optional, for an object: its member `name` built alone (NULL when it has none), v left lazy. */
+    sl_val *(*get)(sl_val *v, sl_vheap *h, const char *name);
 } sl_vlazy_ops;
 
 typedef struct sl_vmember {

@@ -200,9 +200,14 @@ void dbz_fields_json(dbz_fields *f, sl_buf *out) {
 
 void dbz_fields_val(dbz_fields *f, sl_vheap *h, sl_val *obj) { *f = (dbz_fields){.h = h, .obj = obj}; }
 
+void dbz_fields_one(dbz_fields *f, sl_vheap *h, const char *name) { *f = (dbz_fields){.h = h, .only = name}; }
+
 void dbz_fields_end(dbz_fields *f) {
     if (f->out) sl_buf_putc(f->out, '}');
 }
+
+/* Values with only: false for every other field (nothing is built for it). */
+static inline bool wanted(const dbz_fields *f, const char *name) { return !f->only || !strcmp(f->only, name); }
 
 /* JSON: the separator and the (plain ASCII) name; value: NULL, the caller appends. */
 static bool field_name(dbz_fields *f, const char *name) {
@@ -216,6 +221,10 @@ static bool field_name(dbz_fields *f, const char *name) {
 
 /* Appends member name (each block writes a name once, so there is nothing to replace). */
 static void field_val(dbz_fields *f, const char *name, sl_val *v) {
+    if (f->only) {
+        f->found = v;
+        return;
+    }
     sl_val *o = f->obj;
     if (o->n == o->cap) {
         sl_v_set_ref(f->h, o, name, strlen(name), v); /* grows it */
@@ -225,6 +234,7 @@ static void field_val(dbz_fields *f, const char *name, sl_val *v) {
 }
 
 void dbz_f_strn(dbz_fields *f, const char *name, const char *s, size_t n) {
+    if (!wanted(f, name)) return;
     if (field_name(f, name)) sl_buf_put_json_str(f->out, s, n);
     else field_val(f, name, sl_v_strn(f->h, s, n));
 }
@@ -235,16 +245,19 @@ void dbz_f_str(dbz_fields *f, const char *name, const char *s) {
 }
 
 void dbz_f_i64(dbz_fields *f, const char *name, int64_t v) {
+    if (!wanted(f, name)) return;
     if (field_name(f, name)) sl_buf_put_i64(f->out, v);
     else field_val(f, name, sl_v_int(f->h, v));
 }
 
 void dbz_f_u64(dbz_fields *f, const char *name, uint64_t v) {
+    if (!wanted(f, name)) return;
     if (field_name(f, name)) sl_buf_put_u64(f->out, v);
     else field_val(f, name, v > INT64_MAX ? sl_v_real(f->h, (double)v) : sl_v_int(f->h, (int64_t)v));
 }
 
 void dbz_f_null(dbz_fields *f, const char *name) {
+    if (!wanted(f, name)) return;
     if (field_name(f, name)) sl_buf_puts(f->out, "null");
     else field_val(f, name, sl_v_null(f->h));
 }

@@ -211,13 +211,17 @@ void dbz_put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out);
  * block written with these (the source block) comes out the same both ways.
  */
 typedef struct dbz_fields {
-    sl_buf *out;   /* JSON text, or NULL: members of obj in h */
+    sl_buf *out;      /* JSON text, or NULL: members of obj in h */
     sl_vheap *h;
-    sl_val *obj;
+    sl_val *obj;      /* NULL with only: just find that one */
     int n;
+    const char *only; /* values: only the field of this name, into found */
+    sl_val *found;
 } dbz_fields;
 void dbz_fields_json(dbz_fields *f, sl_buf *out);
 void dbz_fields_val(dbz_fields *f, sl_vheap *h, sl_val *obj);
+/* Values, but only field `name` is built (into f->found, NULL when the struct has none). */
+void dbz_fields_one(dbz_fields *f, sl_vheap *h, const char *name);
 void dbz_fields_end(dbz_fields *f);
 void dbz_f_strn(dbz_fields *f, const char *name, const char *s, size_t n);
 void dbz_f_str(dbz_fields *f, const char *name, const char *s); /* NULL: null */

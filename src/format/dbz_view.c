@@ -58,7 +58,14 @@ static void source_force(sl_val *v, sl_vheap *h) {
     *v = *obj;
     v->frozen = frozen;
 }
-static const sl_vlazy_ops source_ops = {SL_V_OBJ, source_json, source_force};
+/* One field of the source block (add.fields=source.ts_ms reads one of its 17): built alone. */
+static sl_val *source_get(sl_val *v, sl_vheap *h, const char *name) {
+    dbz_fields f;
+    dbz_fields_one(&f, h, name);
+    dbz_source_fields(v->z.p[0], v->z.p[1], &f);
+    return f.found;
+}
+static const sl_vlazy_ops source_ops = {SL_V_OBJ, source_json, source_force, source_get};
 static void tx_json(const sl_val *v, sl_buf *out) { dbz_put_tx_block(v->z.p[0], v->z.p[1], out); }
 static const sl_vlazy_ops tx_ops = {SL_V_LAZY, tx_json, NULL};
 

@@ -552,6 +552,9 @@ static void test_lazy_equals_built(void) {
     static const char *const chains[] = {
         "'t.type':'ReplaceField$Value','t.exclude':'source','t.renames':'op:operation,after:row'",
         "'t.type':'ReplaceField$Key','t.renames':'id:pk'",
+        /* fields of the lazy source block read one by one (its get op), and of transaction and the envelope */
+        UNWRAP "'t.add.fields':'op,source.ts_ms,lsn,table,db,snapshot,sequence,txId,id,ts_us','t.add.headers':'db,lsn'",
+        "'t.type':'ExtractField$Value','t.field':'source.ts_ms','t.field.syntax.version':'V2'",
         "'t.type':'ReplaceField$Value','t.include':'after,op,ts_ms'",
         "'t.type':'ExtractField$Value','t.field':'after'",
         "'t.type':'ExtractField$Value','t.field':'after.name','t.field.syntax.version':'V2'",
