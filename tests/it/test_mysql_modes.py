@@ -514,7 +514,12 @@ def interrupt_snapshot(my, s, t):
     s.config.update({"sink.file.path": str(fifo), "snapshot.fetch.size": "20", "max.batch.size": "1",
                      "offset.flush.interval.ms": "0", "sink.file.buffer.bytes": "4096", "sink.file.fsync": "false",
                      "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"})
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never drained: 64 kB and it is full
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never drained: once full, the sink stalls
+    try:  # 256 kB instead of 64 kB: room for several committed runs (of 64 events) before the stall
+        import fcntl
+        fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 256 * 1024)
+    except (AttributeError, OSError):
+        pass
     try:
         start_run(s)
         # Not before sluice has set up its offset store: `offsets list` racing with that set-up on a new
