@@ -381,6 +381,23 @@ static bool decimal_of(const uint8_t *b, size_t n, int32_t scale, bson_decimal12
     return true;
 }
 
+/* A bytes or Decimal field's base64 text (Connect's JSON form): BinData subtype 0, or Decimal128 at the
+ * schema's scale. 0, or -1 with err. */
+static int put_base64(const cs *s, const char *txt, size_t n, bson_t *out, const char *key, char *err, size_t errsz) {
+    uint8_t *bytes;
+    size_t nb;
+    bson_decimal128_t dec;
+    if (!b64_decode(txt, n, &bytes, &nb)) {
+        snprintf(err, errsz, "field '%s': not base64 (a %s field)", key, type_names[s->type]);
+        return -1;
+    }
+    bool ok = true;
+    if (s->type == T_BYTES) BSON_APPEND_BINARY(out, key, BSON_SUBTYPE_BINARY, bytes, (uint32_t)nb);
+    else if ((ok = decimal_of(bytes, nb, s->scale, &dec, err, errsz))) BSON_APPEND_DECIMAL128(out, key, &dec);
+    sl_free(bytes);
+    return ok ? 0 : -1;
+}
+
 static bool as_i64(const bson_iter_t *it, int64_t *v) {
     switch (bson_iter_type(it)) {
     case BSON_TYPE_INT32: *v = bson_iter_int32(it); return true;
@@ -529,8 +546,6 @@ static int conv(const cs *s, const bson_iter_t *it, bson_t *out, const char *key
     case T_DECIMAL: {
         uint32_t n;
         const char *txt;
-        uint8_t *bytes;
-        size_t nb;
         bson_decimal128_t dec;
         if (s->type == T_DECIMAL && as_f64(it, &d)) { /* decimal.format=NUMERIC */
             char num[64];
@@ -542,15 +557,7 @@ static int conv(const cs *s, const bson_iter_t *it, bson_t *out, const char *key
         }
         if (!BSON_ITER_HOLDS_UTF8(it)) goto mismatch;
         txt = bson_iter_utf8(it, &n);
-        if (!b64_decode(txt, n, &bytes, &nb)) {
-            snprintf(err, errsz, "field '%s': not base64 (a %s field)", key, type_names[s->type]);
-            return -1;
-        }
-        bool ok = true;
-        if (s->type == T_BYTES) BSON_APPEND_BINARY(out, key, BSON_SUBTYPE_BINARY, bytes, (uint32_t)nb);
-        else if ((ok = decimal_of(bytes, nb, s->scale, &dec, err, errsz))) BSON_APPEND_DECIMAL128(out, key, &dec);
-        sl_free(bytes);
-        return ok ? 0 : -1;
+        return put_base64(s, txt, n, out, key, err, errsz);
     }
     case T_STRUCT:
     case T_MAP: {
@@ -769,8 +776,6 @@ static int conv_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, const char *
         return 0;
     case T_BYTES:
     case T_DECIMAL: {
-        uint8_t *bytes;
-        size_t nb;
         bson_decimal128_t dec;
         if (s->type == T_DECIMAL && val_f64(h, v, &d)) { /* decimal.format=NUMERIC */
             char num[64];
@@ -781,15 +786,7 @@ static int conv_v(const cs *s, sl_vheap *h, sl_val *v, bson_t *out, const char *
             return 0;
         }
         if (k != SL_V_STR) goto mismatch;
-        if (!b64_decode(v->s, v->n, &bytes, &nb)) {
-            snprintf(err, errsz, "field '%s': not base64 (a %s field)", key, type_names[s->type]);
-            return -1;
-        }
-        bool ok = true;
-        if (s->type == T_BYTES) BSON_APPEND_BINARY(out, key, BSON_SUBTYPE_BINARY, bytes, (uint32_t)nb);
-        else if ((ok = decimal_of(bytes, nb, s->scale, &dec, err, errsz))) BSON_APPEND_DECIMAL128(out, key, &dec);
-        sl_free(bytes);
-        return ok ? 0 : -1;
+        return put_base64(s, v->s, v->n, out, key, err, errsz);
     }
     case T_STRUCT:
     case T_MAP: {
