@@ -340,6 +340,94 @@ void sl_kafka_forget(const rd_kafka_t *rk) {
     pthread_mutex_unlock(&hard_lock);
 }
 
+/* ---- fetch waker (kclient.h) ---- */
+
+struct sl_kafka_waker {
+    rd_kafka_t *rk;
+    size_t every, read; /* half the prefetch bound; bytes read since the last poke */
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool due, stop;
+    char topic[256];
+    int32_t partition;
+    uint64_t pokes;
+};
+
+static void *waker_main(void *arg) {
+    sl_kafka_waker *w = arg;
+    char topic[sizeof w->topic];
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->due && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop) break;
+        memcpy(topic, w->topic, sizeof topic);
+        int32_t partition = w->partition;
+        pthread_mutex_unlock(&w->mu);
+        int64_t lo, hi; /* the answer is not needed: the request is what wakes the broker thread */
+        rd_kafka_query_watermark_offsets(w->rk, topic, partition, &lo, &hi, 1000);
+        pthread_mutex_lock(&w->mu);
+        w->due = false; /* reads while the request was out are covered by it */
+        w->pokes++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+sl_kafka_waker *sl_kafka_waker_new(rd_kafka_t *rk) {
+    char kb[32];
+    long long bound = atoll(conf_value(rk, "queued.max.messages.kbytes", kb, sizeof kb));
+    if (bound <= 0) return NULL;
+    sl_kafka_waker *w = sl_calloc(1, sizeof *w);
+    w->rk = rk;
+    w->every = (size_t)bound * 512;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thr, NULL, waker_main, w) != 0) {
+        SL_WARN("kafka", "no fetch waker thread: a source faster than its prefetch bound per second waits");
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        sl_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void sl_kafka_waker_read(sl_kafka_waker *w, const rd_kafka_message_t *m) {
+    if (!w || m->err || !m->rkt) return;
+    w->read += m->len + m->key_len;
+    if (w->read < w->every) return;
+    w->read = 0;
+    pthread_mutex_lock(&w->mu);
+    if (!w->due) {
+        snprintf(w->topic, sizeof w->topic, "%s", rd_kafka_topic_name(m->rkt));
+        w->partition = m->partition;
+        w->due = true;
+        pthread_cond_signal(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t sl_kafka_waker_pokes(const sl_kafka_waker *w) {
+    if (!w) return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&w->mu);
+    uint64_t n = w->pokes;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+    return n;
+}
+
+void sl_kafka_waker_free(sl_kafka_waker *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thr, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    sl_free(w);
+}
+
 /* 1: exists, 0: unknown to the broker, -1: error (an authentication or TLS failure at once). */
 static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errsz) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);

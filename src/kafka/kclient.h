@@ -12,6 +12,7 @@
 #define SL_KAFKA_KCLIENT_H
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "core/conf.h"
 
 typedef struct sl_kafka_client {
@@ -131,6 +132,26 @@ rd_kafka_resp_err_t sl_kafka_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, con
                                       int timeout_ms, char *errstr, size_t errsz);
 /* Call before rd_kafka_destroy(rk) (its address may be reused). */
 void sl_kafka_forget(const rd_kafka_t *rk);
+
+/*
+ * A consumer's fetch waker. librdkafka 2.0 (Debian 12's) stops fetching while
+ * the prefetch queue holds queued.max.messages.kbytes and looks again only
+ * when the broker thread wakes: at a request to that broker, or after its
+ * one-second sleep. Read faster than that, the bound becomes a rate (about one
+ * bound per second: 7.7k records/s of 7.4 KB at 8 MiB). The waker counts the
+ * bytes the application has read; each half bound, its own thread asks the
+ * leader of the partition just read for its watermarks, which wakes that
+ * broker's thread to refill the queue. It runs apart from the caller because
+ * the request waits behind a fetch the broker is holding (fetch.wait.max.ms).
+ * new(): NULL when rk bounds no bytes. read(): the caller's thread, after each
+ * message. free(): before rd_kafka_destroy; waits for a request in flight.
+ */
+typedef struct sl_kafka_waker sl_kafka_waker;
+sl_kafka_waker *sl_kafka_waker_new(rd_kafka_t *rk);
+void sl_kafka_waker_read(sl_kafka_waker *w, const rd_kafka_message_t *m);
+void sl_kafka_waker_free(sl_kafka_waker *w);
+/* Requests sent (for tests). */
+uint64_t sl_kafka_waker_pokes(const sl_kafka_waker *w);
 
 /* One record of a topic read by sl_kafka_read_topic. */
 typedef void sl_kafka_record_fn(void *arg, const void *key, size_t key_len, const void *value, size_t value_len,

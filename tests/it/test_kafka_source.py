@@ -14,6 +14,7 @@
 - bad configs fail before connecting.
 """
 import base64
+import datetime
 import json
 import re
 import threading
@@ -323,6 +324,36 @@ def test_commit_follows_the_sink_and_kill9_loses_nothing(ksluice, kafka):
     assert s.stop() == 0
     assert committed(group, topic, parts) == {p: per_part for p in range(parts)}
     check_committed_within_file()
+
+
+def test_prefetch_refilled_as_the_source_reads(ksluice, kafka):
+    """librdkafka 2.0 stops fetching once its prefetch queue holds queued.max.messages.kbytes and, left alone,
+    looks again only after its broker thread's one-second sleep: one bound per second. The source's waker
+    (kclient.h) asks the partition's leader for its watermarks each half bound read, which wakes that thread.
+    With a 256 KiB bound and 12 MiB in the topic, librdkafka's own fetch log shows the queue refilled well
+    within that second, and every record arrives once, in order."""
+    topic = kafka.create_topic(kafka.topic("prefetch"))
+    n = 1536
+    values = [(f"{i:06d}" + "x" * 8186).encode() for i in range(n)]
+    produce_many(topic, [(0, str(i).encode(), v) for i, v in enumerate(values)])
+    s = ksluice(topic, **{"key.converter": "string", "value.converter": "string",
+                          "consumer.override.queued.max.messages.kbytes": "256",
+                          "consumer.override.debug": "fetch", "log.level": "debug"}).start()
+    ev = s.wait_events(n, timeout=120)
+    assert [e["value"][:6] for e in ev] == [f"{i:06d}" for i in range(n)]
+    assert s.stop() == 0
+    stamp = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z .*Topic " + re.escape(topic) + r" \[0\].* is "
+    full, gaps = None, []
+    for m in re.finditer(stamp + r"(not fetchable: queued\.max\.messages\.kbytes|fetchable)", log_text(s)):
+        t = datetime.datetime.fromisoformat(m[1]).timestamp()
+        if m[2] != "fetchable":
+            full = t
+        elif full is not None:
+            gaps.append(t - full)
+            full = None
+    assert len(gaps) >= 5, f"the 256 KiB bound was reached {len(gaps)} times: {log_text(s)[-3000:]}"
+    gaps.sort()
+    assert gaps[len(gaps) // 2] < 0.5, f"refilled after {gaps} s: the broker thread slept out its second"
 
 
 def test_rebalance_between_two_processes(tmp_path, ksluice, kafka):

@@ -25,7 +25,8 @@
  *
  * Thread: everything runs on the source thread; librdkafka calls the
  * rebalance callback from rd_kafka_consumer_poll / rd_kafka_consumer_close
- * on that thread too.
+ * on that thread too. The fetch waker (kclient.h) has a thread of its own
+ * that only sends watermark requests.
  */
 #include "ctx/ctx.h"
 #include "core/log.h"
@@ -176,6 +177,7 @@ typedef struct kafka_source {
     ks_conf *cf;
     sl_ctx *ctx;
     rd_kafka_t *rk;
+    sl_kafka_waker *waker; /* refills the prefetch queue as the source reads it (kclient.h) */
     sl_kafka_dlq *dlq;
     sl_ktrack *track;
     char *group;
@@ -521,6 +523,7 @@ static int ks_run(void *src) {
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, (int)wait);
         if (m) {
+            sl_kafka_waker_read(s->waker, m);
             int rc = m->err ? on_consumer_error(s, m) : on_message(s, m);
             rd_kafka_message_destroy(m);
             if (rc < 0) break;
@@ -692,6 +695,7 @@ static int ks_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     int rc = probe(s, errstr, errsz);
     if (rc != 0) return rc;
     rd_kafka_poll_set_consumer(s->rk);
+    s->waker = sl_kafka_waker_new(s->rk);
     if (!blank(core->dlq_topic) && core->err_tolerance == SL_TOL_ALL && open_dlq(s, errstr, errsz) < 0)
         return sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE); /* the dead letter queue's cluster */
     return subscribe(s, errstr, errsz);
@@ -703,6 +707,7 @@ static void ks_close(void *src) {
     if (s->rk) {
         /* The runtime has stored what the sink flushed last: commit it while still a member. */
         commit_acked(s, NULL);
+        sl_kafka_waker_free(s->waker);
         rd_kafka_consumer_close(s->rk); /* leaves the group; the revoke callback runs here */
         sl_kafka_forget(s->rk);
         rd_kafka_destroy(s->rk);
