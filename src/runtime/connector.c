@@ -32,7 +32,7 @@ const sl_prop sl_core_props[] = {
      "Most records in one batch handed from the source to the sink."},
     {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
      "Most records queued between source and sink; the source waits when it is reached."},
-    {"max.queue.size.in.bytes", SL_PT_INT, "16777216", NULL, 0, INT64_MAX, 0, F(max_queue_bytes),
+    {"max.queue.size.in.bytes", SL_PT_INT, "8388608", NULL, 0, INT64_MAX, 0, F(max_queue_bytes),
      "Most bytes of batches queued between source and sink (0 = no byte bound); the PostgreSQL and Kafka "
      "sources also hand a batch on once it holds a quarter of this. A connector's memory stays within a fixed "
      "baseline, about twice this bound and twice its largest value (file sink; docs/ARCHITECTURE.md, Memory)."},

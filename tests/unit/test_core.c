@@ -254,7 +254,7 @@ static void test_queue(void) {
     sl_queue_destroy(q);
     /* A batch counts what it holds, and a batch of one record holds little: a source that hands on every
      * record as it arrives (PostgreSQL while its stream is momentarily idle) fills the default byte bound
-     * (16 MiB) with thousands of them, not with 256. */
+     * (8 MiB) with thousands of them, not with 256. */
     sl_batch *one = sl_batch_new();
     sl_batch_add(one, NULL);
     CHECK(sl_batch_bytes(one) < 16384);
