@@ -35,6 +35,12 @@
 #define PROBE_TIMEOUT_MS 15000 /* open(): how long the cluster has to answer */
 #define HAND_OVER_BYTES 65536   /* values from this size on are handed to librdkafka, not copied */
 #define STOP_GRACE_MS 30000 /* how long a stopping connector still waits for an unanswering broker */
+/* The broker writes a commit's markers after EndTxn has returned; a transaction that registers a
+ * partition before they are written is refused (CONCURRENT_TRANSACTIONS) and librdkafka asks again
+ * 20 ms later. Beginning the next transaction this long after a commit avoids most refusals: at 5,000
+ * single-row transactions/s (bench-latency, two pairs) exactly-once p50 went from 15-16 to 9 ms and p99
+ * from 56-68 to 24-27 ms. */
+#define TXN_SETTLE_MS 5
 
 typedef struct kafka_conf {
     bool create_topics;
@@ -53,6 +59,7 @@ typedef struct kafka_sink {
     kafka_conf *conf;
     rd_kafka_t *rk;
     bool eos, in_txn;
+    int64_t committed_ms; /* mono ms of the last commit_transaction that succeeded */
     topic_slot *topics;
     size_t ntopics, cap;
     sl_table *last_table;         /* fast path: the table of the previous record (a reference) */
@@ -320,6 +327,8 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
 
 static int begin_txn(kafka_sink *s, char *errstr, size_t errsz) {
     if (!s->eos || s->in_txn) return 0;
+    int64_t settle = s->committed_ms + TXN_SETTLE_MS - sl_mono_ms();
+    if (s->committed_ms && settle > 0) sl_sleep_ms(settle, NULL);
     rd_kafka_error_t *e = rd_kafka_begin_transaction(s->rk);
     if (e) return txn_error(s, e, "kafka sink: begin_transaction", errstr, errsz);
     s->in_txn = true;
@@ -454,6 +463,7 @@ static int kafka_commit(void *sink, const char *partition, const char *offset, c
     rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, TXN_TIMEOUT_MS);
     if (e) return txn_error(s, e, "kafka sink: commit_transaction", errstr, errsz);
     s->in_txn = false;
+    s->committed_ms = sl_mono_ms();
     if (s->delivery_failed) { /* cannot happen after a successful commit, but never hide it */
         snprintf(errstr, errsz, "%s", s->delivery_err);
         return failed(s, (sl_err_code)s->delivery_code);
