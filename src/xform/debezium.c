@@ -245,9 +245,11 @@ static void *unwrap_init(void *settings, sl_config *cfg, const char *prefix, sl_
  */
 static bool v_null(sl_xrec *r, sl_val *v) { return sl_v_is_null(r->heap, v); }
 
-static bool v_fref_find(sl_xrec *r, const fref *f, sl_val *s, sl_val *v, sl_val **val, sl_val **fs) {
+static bool v_fref_find(sl_xrec *r, const fref *f, sl_val *s, sl_val *v, sl_val **val, sl_val **fs,
+                        bool *found_in_parent) {
     sl_vheap *h = r->heap;
     *val = *fs = NULL;
+    *found_in_parent = false;
     sl_val *pv = f->strct ? sl_v_get(h, v, f->strct) : v;
     if (s) {
         sl_val *ps = s;
@@ -258,6 +260,7 @@ static bool v_fref_find(sl_xrec *r, const fref *f, sl_val *s, sl_val *v, sl_val 
         }
         bool in_parent = (*fs = sl_vschema_field(h, ps, f->field)) != NULL;
         if (!in_parent && !(*fs = sl_vschema_field(h, s, f->field))) return false;
+        *found_in_parent = in_parent;
         if (v_null(r, pv)) return true;
         *val = sl_v_get(h, in_parent ? pv : v, f->field);
         return true;
@@ -282,7 +285,8 @@ static void v_add_headers(const unwrap *u, sl_xrec *r, bool tomb) {
             continue;
         }
         sl_val *val, *fs;
-        if (v_fref_find(r, f, r->vvalue_schema, r->vvalue, &val, &fs))
+        bool in_parent;
+        if (v_fref_find(r, f, r->vvalue_schema, r->vvalue, &val, &fs, &in_parent))
             sl_xrec_add_vheader(r, f->name, v_null(r, val) ? NULL : sl_v_copy(r->heap, val));
     }
 }
@@ -294,10 +298,29 @@ static void v_rebuilt(sl_vheap *h, sl_val *schema) {
     sl_v_del(h, schema, "default");
 }
 
-/* schema_final: the value schema already is the derived one (from the step's memo): only the value changes. */
-static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted, bool schema_final) {
+/*
+ * What an envelope schema decides for all its records, kept in the step's memo beside the derived schema
+ * (variant PLAN + the schema's variant): the derived schema's fields whose default is not null
+ * (replace.null.with.default), and which add.fields exist, found in their struct or in the envelope itself.
+ * With it, a record's unwrap reads no schema.
+ */
+enum { PLAN = 16 };
+typedef struct uplan {
+    sl_val *defaults;            /* field schemas with a default; NULL: not known (and not collected) */
+    uint64_t found, in_parent;   /* add.fields bits */
+} uplan;
+
+/* schema_final: the value schema already is the derived one (from the step's memo): only the value changes.
+ * p: a known plan (p->defaults set), or one to fill (p->defaults an empty array), or NULL. */
+static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted, bool schema_final, uplan *p) {
     sl_vheap *h = r->heap;
-    if (r->vvalue_schema) {
+    if (p && schema_final && p->defaults) {
+        for (uint32_t i = 0; u->c->replace_null_with_default && i < p->defaults->n; i++) {
+            sl_val *fs = p->defaults->e[i];
+            const char *n = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
+            if (n && v_null(r, sl_v_get(h, r->vvalue, n))) sl_v_set(h, r->vvalue, n, sl_v_get(h, fs, "default"));
+        }
+    } else if (r->vvalue_schema) {
         if (!schema_final) v_rebuilt(h, r->vvalue_schema);
         sl_val *fields = sl_v_get(h, r->vvalue_schema, "fields");
         for (uint32_t i = 0; u->c->replace_null_with_default && fields && fields->kind == SL_V_ARR && i < fields->n;
@@ -305,21 +328,32 @@ static void v_add_deleted(const unwrap *u, sl_xrec *r, const char *deleted, bool
             sl_val *fs = fields->e[i];
             const char *n = sl_v_strval(h, sl_v_get(h, fs, "field"), NULL);
             sl_val *def = sl_v_get(h, fs, "default");
-            if (n && def && !v_null(r, def) && v_null(r, sl_v_get(h, r->vvalue, n))) sl_v_set(h, r->vvalue, n, def);
+            if (!n || !def || v_null(r, def)) continue;
+            if (p && p->defaults) sl_v_push(h, p->defaults, fs);
+            if (v_null(r, sl_v_get(h, r->vvalue, n))) sl_v_set(h, r->vvalue, n, def);
         }
         if (!schema_final) sl_vschema_put_field(h, r->vvalue_schema, "__deleted", sl_vschema_prim(h, "string", true));
     }
     sl_v_set_ref(h, r->vvalue, "__deleted", 9, sl_v_str_ref(h, deleted, strlen(deleted)));
 }
 
-/* add.fields from the original envelope (schema os, value ov) into the unwrapped value. */
-static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov, bool schema_final) {
+/* add.fields from the original envelope (schema os, value ov) into the unwrapped value; p as v_add_deleted's. */
+static void v_add_fields(const unwrap *u, sl_xrec *r, sl_val *os, sl_val *ov, bool schema_final, uplan *p) {
     sl_vheap *h = r->heap;
     if (!schema_final) v_rebuilt(h, r->vvalue_schema);
+    bool planned = p && schema_final && p->defaults;
     for (int i = 0; i < u->nfields; i++) {
         const fref *f = &u->fields[i];
-        sl_val *val, *fs;
-        if (!v_fref_find(r, f, os, ov, &val, &fs)) continue;
+        sl_val *val, *fs = NULL;
+        if (planned) {
+            if (!(p->found >> i & 1)) continue;
+            sl_val *pv = f->strct ? sl_v_get(h, ov, f->strct) : ov;
+            val = v_null(r, pv) ? NULL : sl_v_get(h, (p->in_parent >> i & 1) ? pv : ov, f->field);
+        } else {
+            bool in_parent = false;
+            if (!v_fref_find(r, f, os, ov, &val, &fs, &in_parent)) continue;
+            if (p && p->defaults && i < 64) p->found |= 1ull << i, p->in_parent |= (uint64_t)in_parent << i;
+        }
         if (!schema_final && r->vvalue_schema && fs)
             sl_vschema_put_field(h, r->vvalue_schema, f->name, sl_xdbz_optional_copy(h, fs));
         sl_v_set(h, r->vvalue, f->name, v_null(r, val) ? sl_v_null(h) : sl_v_copy(h, val));
@@ -443,8 +477,17 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
     bool deleted = v_null(r, after);
     sl_val *base = deleted && u->del == DHM_REWRITE ? before : after;
     int variant = (deleted ? u->del == DHM_REWRITE ? 2 : 1 : 0) * 2 + (sl_v_kind(h, base) == SL_V_OBJ);
-    bool memo = os && os->frozen && !(u->c->drop_fields_header && *u->c->drop_fields_header);
+    bool memo = os && os->frozen && !(u->c->drop_fields_header && *u->c->drop_fields_header) && u->nfields <= 64;
     sl_val *known = memo ? sl_xrec_memo_get(r, os, variant) : NULL;
+    uplan plan = {0};
+    sl_val *kplan = known ? sl_xrec_memo_get(r, os, PLAN + variant) : NULL;
+    if (kplan && kplan->kind == SL_V_ARR && kplan->n == 3) {
+        plan.defaults = kplan->e[0];
+        plan.found = (uint64_t)kplan->e[1]->i, plan.in_parent = (uint64_t)kplan->e[2]->i;
+    } else if (memo && !known) {
+        plan.defaults = sl_v_arr(h, 4); /* collected while the schema is derived */
+    }
+    uplan *pp = plan.defaults ? &plan : NULL;
     int rc = SL_X_KEEP;
     if (v_null(r, after) && v_null(r, before)) {
         return SL_X_DROP; /* truncate */
@@ -456,20 +499,30 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
         } else if (u->del == DHM_REWRITE) {
             r->vvalue_schema = known ? known : sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "before") : NULL);
             r->vvalue = sl_v_copy(h, before);
-            if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true", known != NULL);
+            if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "true", known != NULL, pp);
         }
         if (rc == SL_X_KEEP) rc = v_route(u, r, before, err, errsz);
         if (rc == SL_X_KEEP) v_drop_fields(u, r);
-        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL, pp);
     } else {
         r->vvalue_schema = known ? known : sl_xdbz_field_schema(h, os ? sl_vschema_field(h, os, "after") : NULL);
         r->vvalue = sl_v_copy(h, after);
-        if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false", known != NULL);
+        if (u->del == DHM_REWRITE && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_deleted(u, r, "false", known != NULL, pp);
         rc = v_route(u, r, r->vvalue, err, errsz);
-        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL);
+        if (rc == SL_X_KEEP && sl_v_kind(h, r->vvalue) == SL_V_OBJ) v_add_fields(u, r, os, ov, known != NULL, pp);
         if (rc == SL_X_KEEP) v_drop_fields(u, r);
     }
-    if (rc == SL_X_KEEP && memo && !known) r->vvalue_schema = sl_xrec_memo_put(r, os, variant, r->vvalue_schema);
+    if (rc == SL_X_KEEP && memo && !known) {
+        r->vvalue_schema = sl_xrec_memo_put(r, os, variant, r->vvalue_schema);
+        /* The plan holds only when the derivation above ran whole (both helpers see an object value). */
+        if (sl_v_kind(h, r->vvalue) == SL_V_OBJ) {
+            sl_val *pl = sl_v_arr(h, 3);
+            sl_v_push(h, pl, plan.defaults);
+            sl_v_push(h, pl, sl_v_int(h, (int64_t)plan.found));
+            sl_v_push(h, pl, sl_v_int(h, (int64_t)plan.in_parent));
+            sl_xrec_memo_put(r, os, PLAN + variant, pl);
+        }
+    }
     return rc;
 }
 
