@@ -155,6 +155,7 @@ typedef enum { TOPIC_UNKNOWN, TOPIC_CDC, TOPIC_PLAIN } topic_kind;
 typedef struct tschema {
     sl_table *table;
     sl_mconv_schema *key, *value;
+    bool view; /* payloads convert from the record view (sl_mconv_schema_view_safe) */
 } tschema;
 #define TSCHEMA_MAX 256
 
@@ -183,6 +184,7 @@ typedef struct mongo_sink {
     topic_kind *topic_kinds;
     size_t ntopics;
     sl_buf key, value, scratch;
+    sl_vheap vh; /* one record's view (add_change), reset per record */
     uint64_t dead;
 } mongo_sink;
 
@@ -283,6 +285,7 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     s->upsert_opts = BCON_NEW("upsert", BCON_BOOL(true));
     sl_arena_init(&s->arena);
     sl_buf_init(&s->key);
+    sl_vheap_init(&s->vh);
     sl_buf_init(&s->value);
     sl_buf_init(&s->scratch);
     s->conv = sl_mconv_new();
@@ -788,6 +791,7 @@ static const tschema *table_schemas(mongo_sink *s, const sl_record *r, const sl_
     }
     if (!s->tschemas) s->tschemas = sl_malloc(TSCHEMA_MAX * sizeof *s->tschemas);
     t.table = sl_table_ref(r->table);
+    t.view = sl_mconv_schema_view_safe(t.key) && sl_mconv_schema_view_safe(t.value);
     s->tschemas[s->ntschemas] = t;
     return &s->tschemas[s->ntschemas++];
 }
@@ -805,15 +809,27 @@ static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t er
         return -1;
     }
     o.key_schemas = o.value_schemas = false;
-    sl_buf_reset(&s->key);
-    sl_buf_reset(&s->value);
-    sl_dbz_key(&o, r, &s->key);
-    sl_dbz_value(&o, r, &s->value);
-    bool null_key = s->key.len == 4 && !memcmp(s->key.data, "null", 4);
-    set_rec_kv(s, null_key ? NULL : s->key.data, s->key.len, s->value.data, s->value.len);
     bson_t *key = NULL, *value = NULL;
-    int rc = -1, krc = null_key ? 0 : sl_mconv_payload_json(ts->key, s->key.data, s->key.len, &key, err, sizeof err);
-    if (krc < 0 || sl_mconv_payload_json(ts->value, s->value.data, s->value.len, &value, err, sizeof err) <= 0) {
+    int rc = -1, krc, vrc;
+    sl_val *vk, *vv;
+    sl_vheap_reset(&s->vh);
+    if (!s->conf->tolerate && ts->view && sl_dbz_view(&o, r, &s->vh, &vk, &vv)) {
+        /* No JSON in between: the payloads go from the record's cells to BSON. Their text is only kept for a
+         * record the sink may skip (errors.tolerance=all logs it and sends it to the DLQ); without that, a
+         * rejected record stops the connector with its identity alone. */
+        krc = sl_mconv_payload_view(ts->key, &s->vh, vk, &key, err, sizeof err);
+        vrc = krc < 0 ? -1 : sl_mconv_payload_view(ts->value, &s->vh, vv, &value, err, sizeof err);
+    } else {
+        sl_buf_reset(&s->key);
+        sl_buf_reset(&s->value);
+        sl_dbz_key(&o, r, &s->key);
+        sl_dbz_value(&o, r, &s->value);
+        bool null_key = s->key.len == 4 && !memcmp(s->key.data, "null", 4);
+        set_rec_kv(s, null_key ? NULL : s->key.data, s->key.len, s->value.data, s->value.len);
+        krc = null_key ? 0 : sl_mconv_payload_json(ts->key, s->key.data, s->key.len, &key, err, sizeof err);
+        vrc = krc < 0 ? -1 : sl_mconv_payload_json(ts->value, s->value.data, s->value.len, &value, err, sizeof err);
+    }
+    if (krc < 0 || vrc <= 0) {
         snprintf(errstr, errsz, "%s: cannot convert its %s: %s", m->what, krc < 0 ? "key" : "value", err);
     } else if (s->conf->handler == H_NONE) {
         rc = add_plain_doc(s, m->topic, -1, -1, m->ts_ms, key, value, m->what, errstr, errsz);
@@ -1272,6 +1288,7 @@ static void mongo_close(void *sink) {
     if (s->client) mongoc_client_destroy(s->client);
     bson_destroy(s->upsert_opts);
     sl_buf_free(&s->key);
+    sl_vheap_free(&s->vh);
     sl_buf_free(&s->value);
     sl_buf_free(&s->scratch);
     sl_free(s);

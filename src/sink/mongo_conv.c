@@ -980,3 +980,22 @@ int sl_mconv_payload_json(const sl_mconv_schema *s, const char *payload, size_t 
     *out = NULL;
     return convert_payload(s, (span){payload, len}, out, err, errsz);
 }
+
+bool sl_mconv_schema_view_safe(const sl_mconv_schema *s) {
+    if (!s) return true;
+    if (s->type == T_MAP || s->type == T_ANY) return false;
+    for (size_t i = 0; i < s->n; i++)
+        if ((s->type == T_STRUCT && s->names[i][0] == '$') || !sl_mconv_schema_view_safe(s->kids[i])) return false;
+    return true;
+}
+
+int sl_mconv_payload_view(const sl_mconv_schema *s, sl_vheap *h, sl_val *payload, bson_t **out, char *err,
+                          size_t errsz) {
+    *out = NULL;
+    if (!payload || sl_v_is_null(h, payload)) return 0;
+    if (!s || s->type != T_STRUCT || sl_v_kind(h, payload) != SL_V_OBJ) {
+        snprintf(err, errsz, "not a document (a payload that is no struct)");
+        return -1;
+    }
+    return doc_v(s, h, payload, out, err, errsz);
+}

@@ -29,6 +29,7 @@
 #ifndef SL_SINK_MONGO_CONV_H
 #define SL_SINK_MONGO_CONV_H
 #include <bson/bson.h>
+#include "core/val.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -69,6 +70,17 @@ int sl_mconv_schema_new(const char *json, size_t len, sl_mconv_schema **out, cha
 void sl_mconv_schema_free(sl_mconv_schema *s);
 /* As sl_mconv_json for a payload's JSON text under s (NULL: the schemaless rules). */
 int sl_mconv_payload_json(const sl_mconv_schema *s, const char *payload, size_t len, bson_t **out, char *err,
+                          size_t errsz);
+
+/*
+ * A payload of the record view (sl_dbz_view) under s, with no JSON text in
+ * between: 1 with *out set, 0 for null, -1 with err. Only for schemas that
+ * sl_mconv_schema_view_safe accepts (structs of fixed types, no field name
+ * starting with '$', no maps): the text path reads those through libbson's
+ * extended-JSON reader, which a view would not imitate.
+ */
+bool sl_mconv_schema_view_safe(const sl_mconv_schema *s);
+int sl_mconv_payload_view(const sl_mconv_schema *s, sl_vheap *h, sl_val *payload, bson_t **out, char *err,
                           size_t errsz);
 
 /* The payload of a {"schema", "payload"} envelope: sets *p / *n to its text and returns true; false when

@@ -14,6 +14,7 @@ import uuid
 from decimal import Decimal
 
 import psycopg2
+import pytest
 
 from conftest import (log_text, pg_params, run_cli, slot_row, sql, start_run, wait_log, wait_streaming,
                       wait_until)
@@ -679,10 +680,13 @@ def check_types(coll, i):
     assert all(empty[k] is None for k in want), empty
 
 
-def test_connect_types_direct(pg, tables, sluice, mongo):
-    """PostgreSQL -> MongoDB in one process: the event's Connect schema picks each BSON type."""
+@pytest.mark.parametrize("tolerance", ["none", "all"])
+def test_connect_types_direct(pg, tables, sluice, mongo, tolerance):
+    """PostgreSQL -> MongoDB in one process: the event's Connect schema picks each BSON type. With
+    errors.tolerance=none the payloads go from the record view to BSON; with all, through their JSON text
+    (kept for the dead letter queue): both give the same documents."""
     t = tables("mongo_types", TYPES_COLS, types_row("mongo_types", 1))
-    s = mongo_sluice(sluice, mongo, t, **CONNECT_MODES)
+    s = mongo_sluice(sluice, mongo, t, **CONNECT_MODES, **{"errors.tolerance": tolerance})
     start_run(s)
     coll = mongo.collection(t)
     wait_until(lambda: coll.count_documents({}) == 2, 30, 0.1, "snapshot rows in MongoDB")
