@@ -2,7 +2,8 @@
  * MongoDB sink: the MongoDB Kafka sink connector (mongo-kafka) in C.
  *
  * Every record becomes zero or more write models queued with the record's
- * identity (topic/partition@offset or table/op, and its key/value JSON):
+ * identity (topic/partition@offset or table/op, and with errors.tolerance=all
+ * its key/value JSON):
  *
  *   change events, by change.data.capture.handler (empty: detected per record)
  *     Debezium RDBMS envelopes (RdbmsHandler, also every change event of a
@@ -31,8 +32,15 @@
  * definitions applied in check(), so that they work behind any source, are
  * claimed in every case and appear once in the generated docs.
  *
- * Thread: check() and open() on the starting thread, the rest on the sink
- * thread; the mongoc client is used by one thread at a time.
+ * Threads: check() and open() on the starting thread, conversion on the sink
+ * thread, bulk writes on the sink's writer thread. write() fills a queue and,
+ * once it holds max.batch.size writes (or a quarter of
+ * max.queue.size.in.bytes of record copies), hands it to the writer and fills
+ * the other one; a queue is handed over only after the one before it is
+ * written, so writes keep their order, and flush() waits for the writer. A
+ * failure of a queue in flight is reported by the next write() or flush().
+ * After open() only the writer uses the mongoc client. reject() runs on both
+ * threads, under a lock.
  */
 #include "ctx/ctx.h"
 #include "core/log.h"
@@ -159,6 +167,16 @@ typedef struct tschema {
 } tschema;
 #define TSCHEMA_MAX 256
 
+/* Records and their writes queued since the last hand-over. */
+typedef struct mqueue {
+    sl_arena arena; /* records' copies and namespaces */
+    mrec *recs;
+    size_t nrec, caprec;
+    mop *ops;
+    size_t nop, capop;
+    const char *cur_db, *cur_coll; /* namespace of the writes queued now */
+} mqueue;
+
 typedef struct mongo_sink {
     sl_ctx *ctx;
     mongo_conf *conf;
@@ -172,12 +190,20 @@ typedef struct mongo_sink {
     bson_t *upsert_opts; /* a pointer: bson_t wants 128-byte alignment, more than sl_calloc gives */
     int64_t max_batch;
     size_t max_held;    /* bytes of copies the queued writes may hold before they are written (0: no bound) */
-    sl_arena arena; /* records and namespaces queued since the last flush */
-    mrec *recs;
-    size_t nrec, caprec;
-    mop *ops;
-    size_t nop, capop;
-    const char *cur_db, *cur_coll; /* namespace of the writes queued now */
+    /* Two queues: the sink thread fills one while the writer thread writes the other, so that converting
+     * records overlaps the server's work on the writes before them (one queue in flight at a time keeps the
+     * writes in order). */
+    mqueue qbuf[2];
+    mqueue *q;  /* being filled (sink thread) */
+    mqueue *wq; /* handed to the writer and not yet collected, or NULL */
+    pthread_t writer;
+    bool writer_started, writer_stop, w_busy; /* w_busy: the writer has wq to write */
+    pthread_mutex_t mu;     /* the hand-over */
+    pthread_cond_t cv;
+    pthread_mutex_t rej_mu; /* reject() runs on both threads: its log lines, DLQ sends and counters */
+    int w_rc;           /* the last queue's result, its errstr and error code */
+    sl_err_code w_code;
+    char w_err[4096];
     char **ts_ready;               /* namespaces known to exist (timeseries.timefield) */
     size_t nts;
     char **topics; /* topics seen: change events or plain documents (tombstones of the former are skipped) */
@@ -252,7 +278,11 @@ static void mongo_check(void *settings, sl_config *cfg, sl_errs *errs) {
 }
 
 /* A failed open, write or flush of kind code (errstr has the message). Returns -1. */
+/* The code failed() raised last on this thread: the writer thread hands it to the sink thread's call. */
+static _Thread_local sl_err_code failed_code;
+
 static int failed(mongo_sink *s, sl_err_code code) {
+    failed_code = code;
     sl_ctx_error_code(s->ctx, code);
     return -1;
 }
@@ -271,19 +301,26 @@ static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
     return 0;
 }
 
+static void *writer_main(void *arg);
+
 static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     mongo_conf *mc = settings;
     bson_error_t be;
     sl_errs errs = {0};
     sl_mongo_init();
     mongo_sink *s = sl_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->rej_mu, NULL);
+    sl_arena_init(&s->qbuf[0].arena);
+    sl_arena_init(&s->qbuf[1].arena);
+    s->q = &s->qbuf[0];
     s->ctx = ctx;
     s->conf = mc;
     resolve_errors(mc, sl_ctx_core(ctx));
     s->max_batch = sl_ctx_core(ctx)->max_batch_size;
     s->max_held = (size_t)sl_ctx_core(ctx)->max_queue_bytes / 4; /* as a source's batch: see sl_ctx_batch_full */
     s->upsert_opts = BCON_NEW("upsert", BCON_BOOL(true));
-    sl_arena_init(&s->arena);
     sl_buf_init(&s->key);
     sl_vheap_init(&s->vh);
     sl_buf_init(&s->value);
@@ -309,6 +346,8 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         return failed(s, SL_E_SINK_UNAVAILABLE);
     }
     if (mc->dlq_topic && mc->tolerate && open_dlq(s, errstr, errsz) < 0) return failed(s, SL_E_SINK_UNAVAILABLE);
+    if (pthread_create(&s->writer, NULL, writer_main, s) == 0) s->writer_started = true;
+    else SL_WARN("mongo", "no writer thread: records are converted and written one after the other");
     SL_INFO("mongo", "mongodb sink ready database=%s collection=%s ordered=%s errors.tolerance=%s dlq=%s",
             mc->model.database, *mc->model.collection ? mc->model.collection : "(per table/topic)",
             mc->ordered ? "true" : "false", mc->tolerate ? "all" : "none", s->dlq ? mc->dlq_topic : "(none)");
@@ -319,16 +358,16 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
 
 /* Starts the record r: its identity, for errors and the DLQ (key/value are set by the handler). */
 static mrec *begin_rec(mongo_sink *s, const sl_record *r) {
-    if (s->nrec == s->caprec) {
-        s->caprec = s->caprec ? s->caprec * 2 : 64;
-        s->recs = sl_realloc(s->recs, s->caprec * sizeof *s->recs);
+    if (s->q->nrec == s->q->caprec) {
+        s->q->caprec = s->q->caprec ? s->q->caprec * 2 : 64;
+        s->q->recs = sl_realloc(s->q->recs, s->q->caprec * sizeof *s->q->recs);
     }
-    mrec *m = &s->recs[s->nrec++];
+    mrec *m = &s->q->recs[s->q->nrec++];
     memset(m, 0, sizeof *m);
     char what[512];
     if (r->raw) {
         const char *t = r->raw->topic ? r->raw->topic : "";
-        m->topic = sl_arena_strndup(&s->arena, t, strlen(t));
+        m->topic = sl_arena_strndup(&s->q->arena, t, strlen(t));
         m->partition = r->raw->partition;
         m->offset = r->raw->offset;
         m->ts_ms = r->raw->ts_ms;
@@ -336,7 +375,7 @@ static mrec *begin_rec(mongo_sink *s, const sl_record *r) {
     } else {
         sl_buf_reset(&s->scratch);
         const char *t = sl_dbz_topic(sl_ctx_dbz(s->ctx), r, &s->scratch);
-        m->topic = sl_arena_strndup(&s->arena, t ? t : "", t ? strlen(t) : 0);
+        m->topic = sl_arena_strndup(&s->q->arena, t ? t : "", t ? strlen(t) : 0);
         m->partition = -1;
         m->offset = -1;
         m->ts_ms = r->ts_us / 1000;
@@ -345,56 +384,59 @@ static mrec *begin_rec(mongo_sink *s, const sl_record *r) {
                      r->table->name, (char)r->op);
         else snprintf(what, sizeof what, "record (op %c)", (char)r->op);
     }
-    m->what = sl_arena_strndup(&s->arena, what, strlen(what));
+    m->what = sl_arena_strndup(&s->q->arena, what, strlen(what));
     return m;
 }
 
+/* Keeps a copy of the record's key and value text for reject() (the log and the DLQ of errors.tolerance=all;
+ * without it a rejected record stops the connector, named by its identity alone, and no copy is needed). */
 static void set_rec_kv(mongo_sink *s, const char *key, size_t klen, const char *value, size_t vlen) {
-    mrec *m = &s->recs[s->nrec - 1];
-    m->key = key ? sl_arena_memdup(&s->arena, key, klen) : NULL;
+    if (!s->conf->tolerate) return;
+    mrec *m = &s->q->recs[s->q->nrec - 1];
+    m->key = key ? sl_arena_memdup(&s->q->arena, key, klen) : NULL;
     m->key_len = klen;
-    m->value = value ? sl_arena_memdup(&s->arena, value, vlen) : NULL;
+    m->value = value ? sl_arena_memdup(&s->q->arena, value, vlen) : NULL;
     m->value_len = vlen;
 }
 
 /* Sets the namespace of the writes queued next. */
 static void set_ns(mongo_sink *s, const char *db, const char *coll) {
-    if (!s->cur_db || strcmp(s->cur_db, db)) s->cur_db = sl_arena_strndup(&s->arena, db, strlen(db));
-    if (!s->cur_coll || strcmp(s->cur_coll, coll)) s->cur_coll = sl_arena_strndup(&s->arena, coll, strlen(coll));
+    if (!s->q->cur_db || strcmp(s->q->cur_db, db)) s->q->cur_db = sl_arena_strndup(&s->q->arena, db, strlen(db));
+    if (!s->q->cur_coll || strcmp(s->q->cur_coll, coll)) s->q->cur_coll = sl_arena_strndup(&s->q->arena, coll, strlen(coll));
 }
 
 /* Queues a write of the current record to the current namespace (filter and doc are copied). */
 static void queue_op(mongo_sink *s, wkind kind, const bson_t *filter, const bson_t *doc, bool upsert) {
-    if (s->nop == s->capop) {
-        s->capop = s->capop ? s->capop * 2 : 64;
-        s->ops = sl_realloc(s->ops, s->capop * sizeof *s->ops);
+    if (s->q->nop == s->q->capop) {
+        s->q->capop = s->q->capop ? s->q->capop * 2 : 64;
+        s->q->ops = sl_realloc(s->q->ops, s->q->capop * sizeof *s->q->ops);
     }
-    mop *o = &s->ops[s->nop++];
+    mop *o = &s->q->ops[s->q->nop++];
     o->kind = kind;
     o->upsert = upsert;
     o->done = false;
     o->filter = filter ? bson_copy(filter) : NULL;
     o->doc = doc ? bson_copy(doc) : NULL;
-    o->db = s->cur_db;
-    o->coll = s->cur_coll;
-    o->rec = s->nrec - 1;
+    o->db = s->q->cur_db;
+    o->coll = s->q->cur_coll;
+    o->rec = s->q->nrec - 1;
 }
 
 /* Drops the writes from index `from` on (a record that failed half-way). */
-static void drop_ops(mongo_sink *s, size_t from) {
-    for (size_t i = from; i < s->nop; i++) {
-        if (s->ops[i].filter) bson_destroy(s->ops[i].filter);
-        if (s->ops[i].doc) bson_destroy(s->ops[i].doc);
+static void drop_ops(mqueue *q, size_t from) {
+    for (size_t i = from; i < q->nop; i++) {
+        if (q->ops[i].filter) bson_destroy(q->ops[i].filter);
+        if (q->ops[i].doc) bson_destroy(q->ops[i].doc);
     }
-    if (from < s->nop) s->nop = from;
+    if (from < q->nop) q->nop = from;
 }
 
-static void clear_queue(mongo_sink *s) {
-    drop_ops(s, 0);
-    s->nrec = 0;
-    s->cur_db = s->cur_coll = NULL;
-    sl_arena_free(&s->arena);
-    sl_arena_init(&s->arena);
+static void clear_queue(mqueue *q) {
+    drop_ops(q, 0);
+    q->nrec = 0;
+    q->cur_db = q->cur_coll = NULL;
+    sl_arena_free(&q->arena);
+    sl_arena_init(&q->arena);
 }
 
 /*
@@ -403,9 +445,9 @@ static void clear_queue(mongo_sink *s) {
  * all logs it (errors.log.enable), sends it to the DLQ when one is configured and returns 0. exc and
  * exc_msg are the Java exception class and message mongo-kafka would report.
  */
-static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_msg, const char *log_msg,
-                  char *errstr, size_t errsz) {
-    mrec *m = &s->recs[rec];
+static int reject0(mongo_sink *s, mqueue *q, size_t rec, const char *exc, const char *exc_msg, const char *log_msg,
+                   char *errstr, size_t errsz) {
+    mrec *m = &q->recs[rec];
     if (m->failed) return 0;
     if (!s->conf->tolerate) {
         snprintf(errstr, errsz, "%s (errors.tolerance=none stops the connector; errors.tolerance=all skips such "
@@ -430,6 +472,14 @@ static int reject(mongo_sink *s, size_t rec, const char *exc, const char *exc_ms
     s->dead++;
     sl_ctx_record_failed(s->ctx, s->dlq != NULL);
     return 0;
+}
+
+static int reject(mongo_sink *s, mqueue *q, size_t rec, const char *exc, const char *exc_msg, const char *log_msg,
+                  char *errstr, size_t errsz) {
+    pthread_mutex_lock(&s->rej_mu);
+    int rc = reject0(s, q, rec, exc, exc_msg, log_msg, errstr, errsz);
+    pthread_mutex_unlock(&s->rej_mu);
+    return rc;
 }
 
 /* ---- documents ---- */
@@ -800,7 +850,7 @@ static const tschema *table_schemas(mongo_sink *s, const sl_record *r, const sl_
  * with schemas (the table's Connect schemas, compiled once; only the payload is encoded per record), then
  * applied by RdbmsHandler (or, with change.data.capture.handler=none, written as a plain document). */
 static int add_change(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
-    const mrec *m = &s->recs[s->nrec - 1];
+    const mrec *m = &s->q->recs[s->q->nrec - 1];
     sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
     char err[1024];
     const tschema *ts = table_schemas(s, r, &o, err, sizeof err);
@@ -876,7 +926,7 @@ static int add_raw_cdc(mongo_sink *s, const sl_raw *raw, handler_kind h, const b
 /* A record read from Kafka: a change event, __sluice_writes, or a plain document. */
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
-    const char *what = s->recs[s->nrec - 1].what;
+    const char *what = s->q->recs[s->q->nrec - 1].what;
     char err[1024];
     set_rec_kv(s, raw->key, raw->key_len, raw->value, raw->value_len);
     bson_t *value = NULL;
@@ -916,7 +966,7 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     return rc;
 }
 
-static int mongo_flush(void *sink, char *errstr, size_t errsz);
+static int hand_over(mongo_sink *s, char *errstr, size_t errsz);
 
 static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
     mongo_sink *s = sink;
@@ -926,19 +976,19 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END || r->op == SL_OP_SCHEMA)
             continue; /* side records (also a MongoDB source's heartbeats), also after transforms made them raw */
         if (!r->raw && (!r->table || r->op == SL_OP_MESSAGE)) continue; /* not row changes */
-        size_t nop = s->nop;
+        size_t nop = s->q->nop;
         begin_rec(s, r);
         int rc = r->raw ? add_raw(s, r, err, sizeof err) : add_change(s, r, err, sizeof err);
         if (rc < 0) {
-            drop_ops(s, nop);
-            if (reject(s, s->nrec - 1, EXC_DATA, err, err, errstr, errsz) < 0) return -1;
+            drop_ops(s->q, nop);
+            if (reject(s, s->q, s->q->nrec - 1, EXC_DATA, err, err, errstr, errsz) < 0) return -1;
         }
     }
     /* A full bulk's worth queued, or copies as large as a source's batch: write it now rather than hold every
      * record of the runtime's run (up to 64 batches) with its copies; what is written early is only committed
      * after the runtime's flush. */
-    if ((int64_t)s->nop >= s->max_batch || (s->max_held && s->arena.reserved >= s->max_held))
-        return mongo_flush(s, errstr, errsz);
+    if ((int64_t)s->q->nop >= s->max_batch || (s->max_held && s->q->arena.reserved >= s->max_held))
+        return hand_over(s, errstr, errsz);
     return 0;
 }
 
@@ -966,14 +1016,14 @@ static uint64_t fnv(const uint8_t *p, size_t n) {
 
 /* End (exclusive) of the bulk that starts at op i: same namespace, at most max.batch.size writes, and
  * unordered: no target twice (a multi-document write is a bulk of its own). */
-static size_t bulk_end(mongo_sink *s, size_t i) {
-    const mop *first = &s->ops[i];
+static size_t bulk_end(mongo_sink *s, const mqueue *q, size_t i) {
+    const mop *first = &q->ops[i];
     bool multi = first->kind == W_UPDATE_MANY || first->kind == W_DELETE_MANY;
     if (!s->conf->ordered && multi) return i + 1;
     uint64_t *seen = s->conf->ordered ? NULL : sl_malloc((size_t)s->max_batch * sizeof *seen);
     size_t nseen = 0, j = i;
-    for (; j < s->nop && (int64_t)(j - i) < s->max_batch; j++) {
-        const mop *o = &s->ops[j];
+    for (; j < q->nop && (int64_t)(j - i) < s->max_batch; j++) {
+        const mop *o = &q->ops[j];
         if ((o->db != first->db && strcmp(o->db, first->db)) ||
             (o->coll != first->coll && strcmp(o->coll, first->coll)))
             break;
@@ -1062,7 +1112,7 @@ static bool pause_ms(mongo_sink *s, int64_t ms) {
  * tolerance none); on a retry an insert failing with a duplicate key was applied by the previous
  * try. Sets *transient when a write error is worth retrying, *first to the smallest index.
  */
-static int write_errors(mongo_sink *s, mongoc_bulk_operation_t *b, const bson_t *reply, const size_t *map, size_t n,
+static int write_errors(mongo_sink *s, mqueue *q, mongoc_bulk_operation_t *b, const bson_t *reply, const size_t *map, size_t n,
                         int tries, bool *transient, size_t *first, size_t *nerr, char *errstr, size_t errsz) {
     bson_iter_t it, arr, f;
     *first = n;
@@ -1085,7 +1135,7 @@ static int write_errors(mongo_sink *s, mongoc_bulk_operation_t *b, const bson_t 
         if (idx < 0 || (size_t)idx >= n) continue;
         (*nerr)++;
         if ((size_t)idx < *first) *first = (size_t)idx;
-        mop *o = &s->ops[map[idx]];
+        mop *o = &q->ops[map[idx]];
         if (tries > 0 && code == 11000 && o->kind == W_INSERT) {
             o->done = true; /* applied by the try that failed with a transient error */
             continue;
@@ -1098,16 +1148,16 @@ static int write_errors(mongo_sink *s, mongoc_bulk_operation_t *b, const bson_t 
         char exc[4096], log[4096];
         snprintf(exc, sizeof exc, "Bulk write operation error on server %s. Write errors: [BulkWriteError{index=%d, "
                                   "code=%d, message='%s', details={}}].", server, (int)idx, (int)code, msg);
-        snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s (code %d)", s->recs[o->rec].what, o->db, o->coll,
+        snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s (code %d)", q->recs[o->rec].what, o->db, o->coll,
                  msg, (int)code);
-        if (reject(s, o->rec, EXC_BULK, exc, log, errstr, errsz) < 0) return -1;
+        if (reject(s, q, o->rec, EXC_BULK, exc, log, errstr, errsz) < 0) return -1;
     }
     return 0;
 }
 
 /* Executes ops [i, j) (one namespace) until each is acknowledged or dead-lettered. */
-static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errsz) {
-    const char *db = s->ops[i].db, *coll = s->ops[i].coll;
+static int run_bulk(mongo_sink *s, mqueue *q, size_t i, size_t j, char *errstr, size_t errsz) {
+    const char *db = q->ops[i].db, *coll = q->ops[i].coll;
     size_t *map = sl_malloc((j - i) * sizeof *map);
     int tries = 0, rc = 0;
     mongoc_collection_t *c = mongoc_client_get_collection(s->client, db, coll);
@@ -1119,7 +1169,7 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
         size_t n = 0;
         mongoc_bulk_operation_t *b = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
         for (size_t k = i; k < j && rc == 0; k++) {
-            mop *o = &s->ops[k];
+            mop *o = &q->ops[k];
             if (o->done) continue;
             if (append_op(s, b, o, &be)) {
                 map[n++] = k;
@@ -1128,8 +1178,8 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
             o->done = true; /* refused by the driver: a `$` field name, too large, ... */
             char exc[2048], log[2048];
             snprintf(exc, sizeof exc, "%s", be.message);
-            snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s", s->recs[o->rec].what, db, coll, be.message);
-            rc = reject(s, o->rec, "org.bson.BsonInvalidOperationException", exc, log, errstr, errsz);
+            snprintf(log, sizeof log, "%s: bulk write to %s.%s failed: %s", q->recs[o->rec].what, db, coll, be.message);
+            rc = reject(s, q, o->rec, "org.bson.BsonInvalidOperationException", exc, log, errstr, errsz);
         }
         if (rc < 0 || n == 0) {
             mongoc_bulk_operation_destroy(b);
@@ -1137,12 +1187,12 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
         }
         bool ok = mongoc_bulk_operation_execute(b, &reply, &be);
         if (ok) {
-            for (size_t k = 0; k < n; k++) s->ops[map[k]].done = true;
+            for (size_t k = 0; k < n; k++) q->ops[map[k]].done = true;
             SL_DEBUG("mongo", "bulk write to %s.%s: %zu operations acknowledged", db, coll, n);
         } else {
             bool transient = transient_error(&be, &reply);
             size_t first, nerr;
-            rc = write_errors(s, b, &reply, map, n, tries, &transient, &first, &nerr, errstr, errsz);
+            rc = write_errors(s, q, b, &reply, map, n, tries, &transient, &first, &nerr, errstr, errsz);
             if (rc == 0 && !transient && nerr == 0) {
                 snprintf(errstr, errsz, "bulk write to %s.%s failed: %s", db, coll, be.message);
                 rc = failed(s, SL_E_SINK_REJECTED);
@@ -1150,7 +1200,7 @@ static int run_bulk(mongo_sink *s, size_t i, size_t j, char *errstr, size_t errs
                 /* Ordered: the writes before the first error were applied, the rest runs again; unordered:
                  * everything but the write errors was applied. */
                 for (size_t k = 0; k < n; k++)
-                    if (!s->conf->ordered || k < first) s->ops[map[k]].done = true;
+                    if (!s->conf->ordered || k < first) q->ops[map[k]].done = true;
             } else if (rc == 0) {
                 if (++tries > s->conf->max_retries) {
                     snprintf(errstr, errsz, "bulk write to %s.%s failed after %d retries (max.num.retries): %s", db,
@@ -1249,28 +1299,104 @@ out:
     return rc;
 }
 
+/* Writes queue q bulk by bulk (bulk_end: one namespace each), each until acknowledged or dead-lettered,
+ * then empties it. After a failure nothing of q is committed: the runtime restarts from the stored offset. */
+static int write_queue(mongo_sink *s, mqueue *q, char *errstr, size_t errsz) {
+    int rc = 0;
+    for (size_t i = 0, j; i < q->nop && rc == 0; i = j) {
+        j = bulk_end(s, q, i);
+        if (s->conf->model.timeseries && (rc = ensure_timeseries(s, q->ops[i].db, q->ops[i].coll, errstr, errsz)) < 0)
+            failed(s, SL_E_SINK_REJECTED); /* the collection cannot be the time-series one asked for */
+        if (rc == 0) rc = run_bulk(s, q, i, j, errstr, errsz);
+    }
+    clear_queue(q);
+    return rc;
+}
+
+/* The writer thread: writes each queue handed over (wq), the only user of the client after open. */
+static void *writer_main(void *arg) {
+    mongo_sink *s = arg;
+    char err[sizeof s->w_err];
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->w_busy && !s->writer_stop) pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->w_busy) break; /* stopping, nothing left */
+        mqueue *q = s->wq;
+        pthread_mutex_unlock(&s->mu);
+        err[0] = '\0';
+        failed_code = SL_E_NONE;
+        int rc = write_queue(s, q, err, sizeof err);
+        sl_err_code code = failed_code;
+        pthread_mutex_lock(&s->mu);
+        s->w_rc = rc;
+        s->w_code = code;
+        memcpy(s->w_err, err, sizeof err);
+        s->w_busy = false;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Waits for the writer to finish the queue handed over last: 0, or -1 with its errstr, its error code
+ * raised again on this thread. */
+static int collect(mongo_sink *s, char *errstr, size_t errsz) {
+    if (!s->wq) return 0;
+    pthread_mutex_lock(&s->mu);
+    while (s->w_busy) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    s->wq = NULL;
+    if (s->w_rc == 0) return 0;
+    s->w_rc = 0;
+    snprintf(errstr, errsz, "%s", s->w_err);
+    return failed(s, s->w_code != SL_E_NONE ? s->w_code : SL_E_INTERNAL);
+}
+
+/* Hands the queue filled so far to the writer, once it is done with the one before (writes stay in order),
+ * and goes on filling the other. Without a writer thread the queue is written here. */
+static int hand_over(mongo_sink *s, char *errstr, size_t errsz) {
+    if (collect(s, errstr, errsz) < 0) return -1;
+    if (s->q->nop == 0) {
+        clear_queue(s->q);
+        return 0;
+    }
+    if (!s->writer_started) return write_queue(s, s->q, errstr, errsz);
+    pthread_mutex_lock(&s->mu);
+    s->wq = s->q;
+    s->w_busy = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->q = s->q == &s->qbuf[0] ? &s->qbuf[1] : &s->qbuf[0];
+    return 0;
+}
+
+/* The runtime's flush: everything queued is written (acknowledged or dead-lettered) when it returns 0. */
 static int mongo_flush(void *sink, char *errstr, size_t errsz) {
     mongo_sink *s = sink;
-    int rc = 0;
-    for (size_t i = 0, j; i < s->nop && rc == 0; i = j) {
-        j = bulk_end(s, i);
-        if (s->conf->model.timeseries && (rc = ensure_timeseries(s, s->ops[i].db, s->ops[i].coll, errstr, errsz)) < 0)
-            failed(s, SL_E_SINK_REJECTED); /* the collection cannot be the time-series one asked for */
-        if (rc == 0) rc = run_bulk(s, i, j, errstr, errsz);
-    }
-    /* After a failure nothing of this flush is committed: the runtime restarts from the stored offset. */
-    clear_queue(s);
-    return rc;
+    if (hand_over(s, errstr, errsz) < 0) return -1;
+    return collect(s, errstr, errsz);
 }
 
 static void mongo_close(void *sink) {
     mongo_sink *s = sink;
     if (!s) return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->writer_stop = true; /* a queue still handed over is written first (nothing commits it now) */
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->rej_mu);
     if (s->dead) SL_INFO("mongo", "records skipped by errors.tolerance=all: %" PRIu64, s->dead);
-    clear_queue(s);
-    sl_arena_free(&s->arena);
-    sl_free(s->recs);
-    sl_free(s->ops);
+    for (int i = 0; i < 2; i++) {
+        clear_queue(&s->qbuf[i]);
+        sl_arena_free(&s->qbuf[i].arena);
+        sl_free(s->qbuf[i].recs);
+        sl_free(s->qbuf[i].ops);
+    }
     for (size_t i = 0; i < s->nts; i++) sl_free(s->ts_ready[i]);
     sl_free(s->ts_ready);
     for (size_t i = 0; i < s->ntopics; i++) sl_free(s->topics[i]);
