@@ -234,6 +234,16 @@ int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_t
 
 int sl_jscan_validate(const char *s, size_t n, sl_jscan_err *err) { return sl_jscan_validate_top(s, n, err, NULL); }
 
+bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v) {
+    /* The prefix ends at an ASCII ':', so no UTF-8 sequence spans the cut. */
+    if (from >= n || sl_utf8_invalid_at(s + from, n - from) >= 0) return false;
+    scan x = {s, s + n, s + from, NULL, NULL, 0};
+    const char *v0 = x.p;
+    if (scan_value(&x, 2) < 0 || x.ws || x.end - x.p != 1 || *x.p != '}') return false;
+    *v = (sl_jval){v0, (size_t)(x.p - v0)};
+    return true;
+}
+
 /* ---- reading well-formed text ---- */
 
 /* Past the string whose opening quote is at p (well-formed text). */

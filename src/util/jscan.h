@@ -48,6 +48,14 @@ typedef struct sl_jscan_top {
     size_t ws;
 } sl_jscan_top;
 int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_top *top);
+/*
+ * The end of a compact top-level object whose text before `from` is known to
+ * be valid up to a member's colon (the prefix of an earlier text that
+ * validated): s[from, n) must be one value with no whitespace outside
+ * strings, then the closing '}' and nothing else. True with *v the value's
+ * span; false for anything else (the caller then validates the whole text).
+ */
+bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v);
 
 /* The value v with the whitespace around it left out. */
 sl_jval sl_jval_trim(sl_jval v);

@@ -58,7 +58,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_buf_reset(&out);
     int want_op = kind == SL_KCONV_JSON && n <= SL_KCONV_MAX_INPUT ? expected(in, n, schemas) : 0;
     sl_kconv_parts parts;
-    if (sl_kconv_convert_parts(kind, schemas, in, n, &out, &op, &parts, err, sizeof err) < 0) {
+    err[0] = '\0';
+    int rc = sl_kconv_convert_parts(kind, schemas, in, n, &out, &op, &parts, err, sizeof err);
+    /* With a memo of the last schema (kept across inputs, then primed by this one), the same result. */
+    static sl_kconv_memo memo;
+    static sl_buf mout;
+    for (int k = 0; k < 2; k++) {
+        sl_op mop = 0;
+        sl_kconv_parts mparts;
+        char merr[1024] = "";
+        sl_buf_reset(&mout);
+        int mrc = sl_kconv_convert_memo(kind, schemas, in, n, &mout, &mop, &mparts, &memo, merr, sizeof merr);
+        if (mrc != rc || strcmp(merr, err)) abort();
+        if (rc == 0 && (mout.len != out.len || memcmp(mout.data, out.data, out.len) || mop != op ||
+                        memcmp(&mparts, &parts, sizeof parts)))
+            abort();
+    }
+    if (rc < 0) {
         if (kind != SL_KCONV_JSON || !err[0]) abort(); /* only JSON can fail, always with a reason */
         /* and only where jansson fails too (but jansson takes a raw NUL byte right after a last number
          * or literal for the end of the input, "0\0"; a raw NUL is never JSON, jscan refuses it) */

@@ -180,10 +180,56 @@ static void test_parts(void) {
     CHECK(p.schema_len == 0 && p.payload_len == 0); /* schemaless: the whole value is the payload */
 }
 
+/* A memo of the last schema: each input converts exactly as without it (text, op, parts, error), whether it
+ * shares the remembered prefix or not. */
+static void test_memo(void) {
+    static const char *const ins[] = {
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\",\"source\":{}}}",
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\",\"source\":{}}}",   /* prefix: payload only */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"d\",\"source\":{}}} ",  /* trailing space */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\" :\"d\",\"source\":{}}}",  /* space in the payload */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":null}",                           /* a delete */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\"},\"x\":1}",         /* a third member */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\"",                   /* cut short */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":\"\xff\"}",                       /* bad UTF-8 */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"r\",\"source\":{}}}}",  /* one brace too many */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":1}",
+        "{\"schema\":{\"type\":\"int32\"},\"payload\":2}",                               /* another schema */
+        "{\"schema\":{\"type\":\"int32\"},\"payload\":[2,{\"a\":\"}\"}]}",
+    };
+    sl_kconv_memo memo = {0};
+    sl_buf with;
+    sl_buf_init(&with);
+    int fast = 0;
+    for (size_t i = 0; i < sizeof ins / sizeof *ins; i++) {
+        size_t n = strlen(ins[i]);
+        sl_kconv_parts p1, p2;
+        sl_op o1 = 0, o2 = 0;
+        char e1[512] = "", e2[512] = "";
+        sl_buf_reset(&out);
+        sl_buf_reset(&with);
+        bool primed = memo.n > 0 && n > memo.n && memcmp(ins[i], memo.prefix, memo.n) == 0;
+        int r1 = sl_kconv_convert_parts(SL_KCONV_JSON, true, ins[i], n, &out, &o1, &p1, e1, sizeof e1);
+        int r2 = sl_kconv_convert_memo(SL_KCONV_JSON, true, ins[i], n, &with, &o2, &p2, &memo, e2, sizeof e2);
+        fast += primed && r2 == 0;
+        CHECK(r1 == r2);
+        CHECK_STR(e1, e2);
+        if (r1 == 0) {
+            CHECK(out.len == with.len && !memcmp(out.data, with.data, out.len));
+            CHECK(o1 == o2);
+            CHECK(!memcmp(&p1, &p2, sizeof p1));
+        }
+    }
+    CHECK(fast >= 4); /* u, null, 1, and the array after int32 were read from the payload on */
+    sl_kconv_memo_free(&memo);
+    sl_buf_free(&with);
+}
+
 int main(void) {
     sl_buf_init(&out);
     test_json();
     test_parts();
+    test_memo();
     test_ops();
     test_string_bytes();
     test_track();

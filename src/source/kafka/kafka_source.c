@@ -197,6 +197,7 @@ typedef struct kafka_source {
     int64_t last_err_ms;
     uint64_t skipped;
     sl_buf kb, vb, scratch, offset_json;
+    sl_kconv_memo vmemo; /* the last value's schema text (kconvert.h) */
 } kafka_source;
 
 static void fail(kafka_source *s, sl_err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -462,8 +463,8 @@ static int on_message(kafka_source *s, const rd_kafka_message_t *m) {
     if (m->key && sl_kconv_convert(s->key_kind, s->key_schemas, m->key, m->key_len, &s->kb, NULL, why, sizeof why) < 0)
         return record_error(s, m, topic, "KEY_CONVERTER", s->key_kind, why);
     sl_kconv_parts parts = {0};
-    if (m->payload && sl_kconv_convert_parts(s->value_kind, s->value_schemas, m->payload, m->len, &s->vb, &op, &parts,
-                                             why, sizeof why) < 0)
+    if (m->payload && sl_kconv_convert_memo(s->value_kind, s->value_schemas, m->payload, m->len, &s->vb, &op, &parts,
+                                            &s->vmemo, why, sizeof why) < 0)
         return record_error(s, m, topic, "VALUE_CONVERTER", s->value_kind, why);
     add_record(s, m, topic, op, &parts);
     sl_ktrack_note(s->track, topic, m->partition, m->offset);
@@ -724,6 +725,7 @@ static void ks_close(void *src) {
     sl_ktrack_destroy(s->track);
     sl_batch_destroy(s->batch);
     sl_buf_free(&s->kb), sl_buf_free(&s->vb), sl_buf_free(&s->scratch), sl_buf_free(&s->offset_json);
+    sl_kconv_memo_free(&s->vmemo);
     sl_free(s->group);
     sl_free(s);
 }

@@ -1,5 +1,6 @@
 /* Kafka Connect's input converters, bytes -> JSON text (see kconvert.h). */
 #include "source/kafka/kconvert.h"
+#include "util/mem.h"
 #include "util/jscan.h"
 #include <stdio.h>
 #include <string.h>
@@ -120,8 +121,17 @@ static sl_op payload_op(sl_jval payload) {
  * validating pass also finds the envelope's parts and whether the text is already compact (as the
  * JsonConverter writes it): then it is copied as it is and the parts keep their offsets. */
 static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_op *op, sl_kconv_parts *parts,
-                        char *errstr, size_t errsz) {
+                        sl_kconv_memo *memo, char *errstr, size_t errsz) {
     static const char *const envelope[] = {"schema", "payload"};
+    sl_jval pv;
+    if (memo && schemas && memo->n && n > memo->n && memcmp(s, memo->prefix, memo->n) == 0 &&
+        sl_jscan_last_member(s, n, memo->n, &pv)) {
+        /* The same schema as the record before, written the same way: only the payload is new. */
+        if (op) *op = payload_op(pv);
+        sl_buf_put(out, s, n);
+        if (parts) *parts = (sl_kconv_parts){memo->schema_at, memo->schema_len, (uint32_t)memo->n, (uint32_t)pv.n};
+        return 0;
+    }
     sl_jscan_err je;
     sl_jscan_top top = {.keys = envelope, .nkeys = 2};
     if (sl_jscan_validate_top(s, n, &je, &top) < 0) {
@@ -153,7 +163,22 @@ static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_o
             *parts = (sl_kconv_parts){(uint32_t)(parts2[0].p - s), (uint32_t)parts2[0].n, (uint32_t)(parts2[1].p - s),
                                       (uint32_t)parts2[1].n};
     }
+    /* Remembered for the next record: a compact envelope of exactly these two members, schema first, whose
+     * payload ends the object (the text before the payload then is the same for a record of the same schema). */
+    if (memo && schemas && quick && top.ws == 0 && parts2[0].p < parts2[1].p && parts2[1].p + parts2[1].n + 1 == s + n) {
+        size_t pre = (size_t)(parts2[1].p - s);
+        if (pre > memo->cap) memo->prefix = sl_realloc(memo->prefix, memo->cap = pre);
+        memcpy(memo->prefix, s, pre);
+        memo->n = pre;
+        memo->schema_at = (uint32_t)(parts2[0].p - s);
+        memo->schema_len = (uint32_t)parts2[0].n;
+    }
     return 0;
+}
+
+void sl_kconv_memo_free(sl_kconv_memo *memo) {
+    sl_free(memo->prefix);
+    *memo = (sl_kconv_memo){0};
 }
 
 int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
@@ -163,6 +188,11 @@ int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t 
 
 int sl_kconv_convert_parts(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
                            sl_kconv_parts *parts, char *errstr, size_t errsz) {
+    return sl_kconv_convert_memo(kind, schemas, data, len, out, op, parts, NULL, errstr, errsz);
+}
+
+int sl_kconv_convert_memo(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
+                          sl_kconv_parts *parts, sl_kconv_memo *memo, char *errstr, size_t errsz) {
     if (parts) *parts = (sl_kconv_parts){0};
     if (len > SL_KCONV_MAX_INPUT) {
         snprintf(errstr, errsz, "message of %zu bytes is larger than the converter's limit of %u bytes", len,
@@ -172,7 +202,7 @@ int sl_kconv_convert_parts(sl_kconv_kind kind, bool schemas, const void *data, s
     if (op) *op = SL_OP_CREATE;
     if (!data) data = ""; /* an empty message may come without a buffer */
     switch (kind) {
-    case SL_KCONV_JSON: return convert_json(schemas, data, len, out, op, parts, errstr, errsz);
+    case SL_KCONV_JSON: return convert_json(schemas, data, len, out, op, parts, memo, errstr, errsz);
     case SL_KCONV_STRING: put_text(out, data, len); return 0;
     case SL_KCONV_BYTES:
         sl_buf_putc(out, '"');

@@ -59,6 +59,22 @@ int sl_kconv_convert_parts(sl_kconv_kind kind, bool schemas, const void *data, s
                            sl_kconv_parts *parts, char *errstr, size_t errsz);
 int sl_kconv_convert(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
                      char *errstr, size_t errstr_size);
+/*
+ * What a JsonConverter (schemas.enable) remembers of the last compact
+ * {"schema": S, "payload": P} value it read: the text before P. A topic's
+ * records mostly carry the same schema; one that starts with the same bytes
+ * has only its payload checked (the schema is most of the text). Zeroed to
+ * start; sl_kconv_memo_free releases it.
+ */
+typedef struct sl_kconv_memo {
+    char *prefix;
+    size_t n, cap;
+    uint32_t schema_at, schema_len;
+} sl_kconv_memo;
+/* As sl_kconv_convert_parts, with memo (NULL: none): the same results. */
+int sl_kconv_convert_memo(sl_kconv_kind kind, bool schemas, const void *data, size_t len, sl_buf *out, sl_op *op,
+                          sl_kconv_parts *parts, sl_kconv_memo *memo, char *errstr, size_t errsz);
+void sl_kconv_memo_free(sl_kconv_memo *memo);
 
 /* Appends s as valid UTF-8: each malformed sequence becomes U+FFFD. */
 void sl_kconv_put_utf8(sl_buf *out, const char *s, size_t n);
