@@ -728,16 +728,8 @@ static void test_unwrap_plan(void) {
     char err[512];
     sl_dbz_opts o = opts(true);
     o.keep_nulls = true; /* the converter keeps nulls: unwrap's replace.null.with.default is what fills them */
-    sl_table *t = sl_table_new("db", "public", "p", 2);
-    t->cols[0].name = sl_strdup("id");
-    t->cols[0].type = SL_T_INT32;
-    t->cols[0].key = true;
-    t->cols[1].name = sl_strdup("name");
-    t->cols[1].type = SL_T_STRING;
-    t->cols[1].optional = true;
+    sl_table *t = table();
     sl_column_set_default(&t->cols[1], "dflt", 4);
-    t->nkeys = 1;
-    t->topic = sl_strdup("srv.public.p");
     static const struct {
         sl_op op;
         const char *id, *name;
