@@ -351,7 +351,6 @@ struct sl_kafka_waker {
     bool due, stop;
     char topic[256];
     int32_t partition;
-    uint64_t pokes;
 };
 
 static void *waker_main(void *arg) {
@@ -368,7 +367,6 @@ static void *waker_main(void *arg) {
         rd_kafka_query_watermark_offsets(w->rk, topic, partition, &lo, &hi, 1000);
         pthread_mutex_lock(&w->mu);
         w->due = false; /* reads while the request was out are covered by it */
-        w->pokes++;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -406,14 +404,6 @@ void sl_kafka_waker_read(sl_kafka_waker *w, const rd_kafka_message_t *m) {
         pthread_cond_signal(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
-}
-
-uint64_t sl_kafka_waker_pokes(const sl_kafka_waker *w) {
-    if (!w) return 0;
-    pthread_mutex_lock((pthread_mutex_t *)&w->mu);
-    uint64_t n = w->pokes;
-    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
-    return n;
 }
 
 void sl_kafka_waker_free(sl_kafka_waker *w) {

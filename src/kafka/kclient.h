@@ -12,7 +12,6 @@
 #define SL_KAFKA_KCLIENT_H
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
-#include <stdint.h>
 #include "core/conf.h"
 
 typedef struct sl_kafka_client {
@@ -150,8 +149,6 @@ typedef struct sl_kafka_waker sl_kafka_waker;
 sl_kafka_waker *sl_kafka_waker_new(rd_kafka_t *rk);
 void sl_kafka_waker_read(sl_kafka_waker *w, const rd_kafka_message_t *m);
 void sl_kafka_waker_free(sl_kafka_waker *w);
-/* Requests sent (for tests). */
-uint64_t sl_kafka_waker_pokes(const sl_kafka_waker *w);
 
 /* One record of a topic read by sl_kafka_read_topic. */
 typedef void sl_kafka_record_fn(void *arg, const void *key, size_t key_len, const void *value, size_t value_len,
