@@ -9,6 +9,7 @@
 #include "sink/mongo_conv.h"
 #include "core/val.h"
 #include "util/buf.h"
+#include "util/codec.h"
 #include "util/mem.h"
 #include <inttypes.h>
 #include <stddef.h>
@@ -299,37 +300,14 @@ static const cs *schema_of(sl_mconv *c, span t, char *err, size_t errsz) {
 
 /* ---- values ---- */
 
-static int b64val(unsigned char ch) {
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+' || ch == '-') return 62;
-    if (ch == '/' || ch == '_') return 63;
-    return -1;
-}
-
 /* Standard (or URL-safe) base64, padding optional; *out allocated. false when malformed. */
 static bool b64_decode(const char *s, size_t n, uint8_t **out, size_t *outn) {
-    while (n && s[n - 1] == '=') n--;
-    uint8_t *o = sl_malloc(n * 3 / 4 + 3);
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            sl_free(o);
-            return false;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (uint8_t)(acc >> bits);
-        }
+    uint8_t *o = sl_malloc(SL_B64_DECODED_MAX(n));
+    if (!sl_b64_decode(s, n, o, outn)) {
+        sl_free(o);
+        return false;
     }
     *out = o;
-    *outn = k;
     return true;
 }
 
@@ -340,28 +318,9 @@ static bool decimal_of(const uint8_t *b, size_t n, int32_t scale, bson_decimal12
         snprintf(err, errsz, "a Decimal of %zu bytes does not fit a Decimal128", n);
         return false;
     }
-    uint8_t mag[64];
     char digits[200];
-    size_t nd = 0;
-    bool neg = n && (b[0] & 0x80);
-    memcpy(mag, b, n);
-    if (neg) { /* two's complement: invert and add one */
-        for (size_t i = 0; i < n; i++) mag[i] = (uint8_t)~mag[i];
-        for (size_t i = n; i-- > 0;)
-            if (++mag[i]) break;
-    }
-    for (;;) { /* repeated division by 10, least significant digit first */
-        bool zero = true;
-        unsigned rem = 0;
-        for (size_t i = 0; i < n; i++) {
-            unsigned cur = (rem << 8) | mag[i];
-            mag[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            if (mag[i]) zero = false;
-        }
-        digits[nd++] = (char)('0' + rem);
-        if (zero) break;
-    }
+    bool neg;
+    size_t nd = sl_unscaled_digits(b, n, digits, &neg);
     int64_t exp = -(int64_t)scale;
     size_t lo = 0; /* digits[lo..nd) reversed; drop trailing zeros only while too long */
     while (nd - lo > 34 && digits[lo] == '0') lo++, exp++;

@@ -6,6 +6,7 @@
  * JsonConverter reads it (integer: Long, real: Double, object: Map).
  */
 #include "xform/connect_int.h"
+#include "util/codec.h"
 #include "util/jnum.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -196,31 +197,11 @@ static int parse_java_int(const char *s, const char *t, int64_t *v) {
 
 /* ---- decimals (org.apache.kafka.connect.data.Decimal: base64 of the big-endian unscaled value) ---- */
 
-static int b64val(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* The unscaled value of a Decimal payload; -1 when it is not base64 or does not fit 64 bits. */
 static int decimal_unscaled(const char *b64, int64_t *out) {
-    uint8_t bytes[16];
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (const char *p = b64; *p && *p != '='; p++) {
-        int v = b64val((unsigned char)*p);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            if (n == sizeof bytes) return -1;
-            bytes[n++] = (uint8_t)(acc >> (bits - 8));
-            bits -= 8;
-        }
-    }
-    if (n == 0 || n > 8) return -1;
+    uint8_t bytes[SL_B64_DECODED_MAX(16)];
+    size_t n = strlen(b64);
+    if (n > 16 || !sl_b64_decode(b64, n, bytes, &n) || n == 0 || n > 8) return -1;
     uint64_t u = bytes[0] & 0x80 ? UINT64_MAX : 0;
     for (size_t i = 0; i < n; i++) u = (u << 8) | bytes[i];
     *out = (int64_t)u;

@@ -1,0 +1,1237 @@
+/*
+ * SQL sink: PostgreSQL and MariaDB/MySQL targets, configured like the
+ * Debezium JDBC sink connector (Confluent's JDBC sink keys are aliases).
+ *
+ * write() turns each record into a row of its target table: a Debezium
+ * envelope (of a source in this process, read through the record view, or
+ * read from Kafka) gives its `after` for c/r/u, a delete by key for d and
+ * tombstones, a TRUNCATE for t; a flat record (after unwrap, or any Kafka
+ * record with a struct schema) is upserted as it is. Each value is rendered
+ * at once in the target's form by the SQL-row emitter (format/sql_row.h), so
+ * the sink holds text, not records. Rows are reduced per table and key as
+ * they come (the last state wins; a column the source marked as an unchanged
+ * TOAST value takes the value an earlier row of the same key had in this
+ * flush, or is left out of the row's update), in segments: a table's rows
+ * with one column layout (a new layout or a TRUNCATE starts a new segment,
+ * so order is kept).
+ *
+ * flush() makes every segment's table exist as the rows need it
+ * (schema.evolution=basic: CREATE TABLE, ADD COLUMN; before the transaction,
+ * as MariaDB commits DDL implicitly), then writes all segments in one
+ * transaction and commits: a connection lost on the way is opened again and
+ * the whole transaction written again (flush.max.retries, every
+ * flush.retry.delay.ms), since the sink still holds every row of it.
+ *
+ * Threads: everything on the sink thread.
+ */
+#include "sink/sql_int.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "ctx/ctx.h"
+#include "format/dbz_json.h"
+#include "util/jscan.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define F(x) offsetof(sql_conf, x)
+static const sl_prop sql_props[] = {
+    {"connection.url", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_SENSITIVE | SL_PF_REQUIRED, F(url),
+     "The target as a JDBC URL: jdbc:postgresql://host[:port]/database[?params], jdbc:mariadb://... or "
+     "jdbc:mysql://host[:port]/database[?params]. Parameters user, password; PostgreSQL: sslmode, sslrootcert, "
+     "sslcert, sslkey; MariaDB/MySQL: sslMode (disable, trust, verify-ca, verify-full; MySQL's DISABLED, "
+     "REQUIRED, VERIFY_CA, VERIFY_IDENTITY), useSSL, serverSslCert (CA file)."},
+    {"connection.username", SL_PT_STRING, "", NULL, 0, 0, 0, F(user), "User (else the URL's user parameter).", "connection.user"},
+    {"connection.password", SL_PT_STRING, "", NULL, 0, 0, SL_PF_SENSITIVE, F(password),
+     "Password (else the URL's password parameter)."},
+    {"insert.mode", SL_PT_ENUM, "insert", "insert|upsert|update", 0, 0, 0, F(ins),
+     "insert: INSERT (a row that exists is an error); upsert: insert or replace by primary key; update: UPDATE "
+     "by primary key (a missing row is left missing)."},
+    {"delete.enabled", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(delete_enabled),
+     "Deletes and tombstones delete the row by key (needs primary.key.mode record_key or record_value); "
+     "false: they are skipped."},
+    {"truncate.enabled", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(truncate_enabled),
+     "Truncate events (op t) truncate the table; false: they are skipped."},
+    {"primary.key.mode", SL_PT_ENUM, "none", "none|kafka|record_key|record_value", 0, 0, 0, F(pk),
+     "Where the target's primary key comes from: none (no key: insert only), kafka (__connect_topic, "
+     "__connect_partition, __connect_offset), record_key (the record key's fields), record_value (value fields "
+     "named in primary.key.fields, all of them when empty).", "pk.mode"},
+    {"primary.key.fields", SL_PT_LIST, "", NULL, 0, 0, 0, F(pk_fields),
+     "Key fields: with record_key a subset of the key's fields (a primitive key: the column's name); with "
+     "record_value the value's fields that make the key.", "pk.fields"},
+    {"schema.evolution", SL_PT_ENUM, "none", "none|basic", 0, 0, 0, F(evolution),
+     "basic: a missing table is created and missing columns are added (nullable) as records need them; none: "
+     "the tables must exist with every column."},
+    {"auto.create", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(auto_create),
+     "Confluent's key: true creates missing tables (as schema.evolution=basic)."},
+    {"auto.evolve", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(auto_evolve),
+     "Confluent's key: true adds missing columns (as schema.evolution=basic)."},
+    {"collection.name.format", SL_PT_STRING, "${topic}", NULL, 0, 0, 0, F(table_format),
+     "Target table name: ${topic} (its dots become underscores), ${source.db}, ${source.schema}, "
+     "${source.table} and other ${source.<field>} of the event's source block; a dot in the result separates the "
+     "schema (PostgreSQL) or database (MariaDB) from the table.", "table.name.format"},
+    {"quote.identifiers", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(quote_ids),
+     "Quote every table and column name (keeps their case on PostgreSQL); false: only names that need it "
+     "(not letters, digits and underscores, or a reserved word)."},
+    {"quote.sql.identifiers", SL_PT_STRING, "", NULL, 0, 0, 0, F(quote_sql_ids),
+     "Confluent's key: always or never (overrides quote.identifiers when set)."},
+    {"batch.size", SL_PT_INT, "500", NULL, 1, 1000000, 0, F(batch_size),
+     "Rows per INSERT or DELETE statement on MariaDB/MySQL (PostgreSQL copies a flush's rows in one COPY)."},
+    {"use.reduction.buffer", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(reduction),
+     "Accepted for Debezium configs: rows are always reduced per key within a flush when the table has a key."},
+    {"field.include.list", SL_PT_LIST, "", NULL, 0, 0, 0, F(field_include),
+     "Value fields written (field or topic:field); empty: all.", "fields.whitelist"},
+    {"field.exclude.list", SL_PT_LIST, "", NULL, 0, 0, 0, F(field_exclude),
+     "Value fields left out (field or topic:field)."},
+    {"use.time.zone", SL_PT_STRING, "UTC", NULL, 0, 0, 0, F(time_zone),
+     "The session time zone of the target (timestamps are written as the UTC times the events carry).",
+     "database.time_zone|db.timezone"},
+    {"flush.max.retries", SL_PT_INT, "5", NULL, 0, 1000000, 0, F(max_retries),
+     "How often a flush whose connection failed (or that hit a deadlock) is tried again on a new connection "
+     "before the connector fails.", "max.retries"},
+    {"flush.retry.delay.ms", SL_PT_INT, "1000", NULL, 0, 3600000, 0, F(retry_ms),
+     "Pause before such a retry (ms).", "retry.backoff.ms"},
+    {NULL}};
+#undef F
+
+/* ---- configuration ---- */
+
+static const char *const ins_names[] = {"insert", "upsert", "update"};
+static const char *const pk_names[] = {"none", "kafka", "record_key", "record_value"};
+
+/* Parses jdbc:<driver>://host[:port][,more hosts]/db[?params] into c. */
+static int parse_url(sql_conf *c, char *err, size_t errsz) {
+    const char *u = c->url, *rest;
+    if (strncasecmp(u, "jdbc:postgresql://", 18) == 0) c->dialect = SL_SQL_PG, rest = u + 18, c->port = 5432;
+    else if (strncasecmp(u, "jdbc:mariadb://", 15) == 0) c->dialect = SL_SQL_MY, rest = u + 15, c->port = 3306;
+    else if (strncasecmp(u, "jdbc:mysql://", 13) == 0) c->dialect = SL_SQL_MY, rest = u + 13, c->port = 3306;
+    else {
+        snprintf(err, errsz, "connection.url: '%.60s' is not a supported JDBC URL (allowed: jdbc:postgresql://, "
+                             "jdbc:mariadb://, jdbc:mysql://)", u);
+        return -1;
+    }
+    size_t hl = strcspn(rest, "/?");
+    char hosts[256];
+    snprintf(hosts, sizeof hosts, "%.*s", (int)(hl < sizeof hosts ? hl : sizeof hosts - 1), rest);
+    hosts[strcspn(hosts, ",")] = 0; /* the first of several hosts */
+    char *port = NULL;
+    if (hosts[0] == '[') { /* [v6]:port */
+        char *e = strchr(hosts, ']');
+        if (!e) goto bad;
+        *e = 0;
+        if (e[1] == ':') port = e + 2;
+        memmove(hosts, hosts + 1, strlen(hosts + 1) + 1);
+    } else if ((port = strrchr(hosts, ':'))) {
+        *port++ = 0;
+    }
+    if (!*hosts) goto bad;
+    snprintf(c->host, sizeof c->host, "%s", hosts);
+    if (port) {
+        char *e;
+        long p = strtol(port, &e, 10);
+        if (*e || p <= 0 || p > 65535) goto bad;
+        c->port = (int)p;
+    }
+    rest += hl;
+    c->db[0] = 0;
+    if (*rest == '/') {
+        size_t dl = strcspn(rest + 1, "?");
+        snprintf(c->db, sizeof c->db, "%.*s", (int)dl, rest + 1);
+        rest += 1 + dl;
+    }
+    snprintf(c->url_params, sizeof c->url_params, "%s", *rest == '?' ? rest + 1 : "");
+    return 0;
+bad:
+    snprintf(err, errsz, "connection.url: cannot read the host and port of '%.60s' (expected "
+                         "jdbc:<driver>://host[:port]/database)", u);
+    return -1;
+}
+
+/* The value of URL parameter k (case-insensitive), or NULL; in out. */
+const char *sql_url_param(const sql_conf *c, const char *k, char *out, size_t outsz) {
+    size_t kl = strlen(k);
+    for (const char *p = c->url_params; *p;) {
+        size_t n = strcspn(p, "&;");
+        if (n > kl && p[kl] == '=' && strncasecmp(p, k, kl) == 0) {
+            snprintf(out, outsz, "%.*s", (int)(n - kl - 1), p + kl + 1);
+            /* percent-decoding */
+            char *w = out;
+            for (const char *r = out; *r; r++) {
+                if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+                    char hx[3] = {r[1], r[2], 0};
+                    *w++ = (char)strtol(hx, NULL, 16);
+                    r += 2;
+                } else *w++ = *r;
+            }
+            *w = 0;
+            return out;
+        }
+        p += n;
+        if (*p) p++;
+    }
+    return NULL;
+}
+
+static void sql_check(void *settings, sl_config *cfg, sl_errs *errs) {
+    sql_conf *c = settings;
+    char err[512];
+    c->evolve = c->evolution == 1 || c->auto_create || c->auto_evolve;
+    c->quote = c->quote_ids;
+    if (c->quote_sql_ids && *c->quote_sql_ids) {
+        if (strcasecmp(c->quote_sql_ids, "always") == 0) c->quote = true;
+        else if (strcasecmp(c->quote_sql_ids, "never") == 0) c->quote = false;
+        else sl_errs_add(errs, "quote.sql.identifiers: '%s' is not allowed (allowed: always, never)", c->quote_sql_ids);
+    }
+    if (c->url && parse_url(c, err, sizeof err) < 0) sl_errs_add(errs, "%s", err);
+    if (c->url && !*c->user) {
+        char u[256];
+        if (!sql_url_param(c, "user", u, sizeof u))
+            sl_errs_add(errs, "connection.username: required (or a user parameter in connection.url)");
+    }
+    if (c->ins != INS_INSERT && (c->pk == PK_NONE))
+        sl_errs_add(errs, "primary.key.mode: insert.mode=%s needs a primary key: set primary.key.mode to kafka, "
+                          "record_key or record_value", ins_names[c->ins]);
+    if (c->delete_enabled && c->pk != PK_RECORD_KEY && c->pk != PK_RECORD_VALUE)
+        sl_errs_add(errs, "primary.key.mode: delete.enabled=true needs the rows' key: set primary.key.mode to "
+                          "record_key or record_value (it is %s)", pk_names[c->pk]);
+    if (c->field_include && *c->field_include && c->field_exclude && *c->field_exclude)
+        sl_errs_add(errs, "field.exclude.list: cannot be combined with field.include.list");
+    const char *tf = c->table_format;
+    if (!tf || !*tf) sl_errs_add(errs, "collection.name.format: must not be empty");
+    for (const char *p = tf ? strstr(tf, "${") : NULL; p; p = strstr(p + 2, "${")) {
+        const char *e = strchr(p, '}');
+        if (!e) {
+            sl_errs_add(errs, "collection.name.format: unterminated placeholder in '%s'", tf);
+            break;
+        }
+        if (!(e - p == 7 && !strncmp(p, "${topic}", 8)) && strncmp(p, "${source.", 9))
+            sl_errs_add(errs, "collection.name.format: unknown placeholder '%.*s' (allowed: ${topic}, "
+                              "${source.<field>})", (int)(e - p + 1), p);
+    }
+    /* Debezium's keys that other sinks' users carry over: accepted and said so. */
+    static const char *const ignored[] = {"connection.pool.min_size", "connection.pool.max_size",
+                                          "connection.pool.timeout", "connection.pool.acquire_increment",
+                                          "connection.provider", "connection.restart.on.errors",
+                                          "column.naming.strategy", "collection.naming.strategy",
+                                          "table.naming.strategy", "dialect.name", "table.types",
+                                          "hibernate.dialect", "db.timezone.ignored"};
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
+        const char *v = sl_config_get(cfg, ignored[i]);
+        if (!v) continue;
+        sl_config_claim(cfg, ignored[i]);
+        if (strstr(ignored[i], "naming.strategy") && !strstr(v, ".Default") && !strstr(v, "Default"))
+            sl_errs_add(errs, "%s: '%s' is not supported (only the default naming)", ignored[i], v);
+    }
+}
+
+/* ---- identifiers ---- */
+
+static bool reserved(const char *id) {
+    static const char *const words[] = {
+        "all", "alter", "and", "any", "as", "asc", "between", "both", "by", "case", "check", "column", "constraint",
+        "create", "cross", "current_date", "current_time", "current_timestamp", "current_user", "default",
+        "delete", "desc", "distinct", "do", "drop", "else", "end", "except", "exists", "false", "fetch", "for",
+        "foreign", "from", "full", "grant", "group", "having", "in", "index", "inner", "insert", "intersect",
+        "interval", "into", "is", "join", "key", "leading", "left", "like", "limit", "natural", "not", "null",
+        "of", "offset", "on", "or", "order", "outer", "primary", "range", "references", "right", "select",
+        "set", "some", "table", "then", "to", "trailing", "true", "union", "unique", "update", "user", "using",
+        "values", "when", "where", "window", "with"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcasecmp(id, words[i]) == 0) return true;
+    return false;
+}
+
+/* True when id can be written without quotes. */
+static bool plain_ident(const char *id) {
+    if (!*id || !(isalpha((unsigned char)*id) || *id == '_')) return false;
+    for (const char *p = id; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_')) return false;
+    return !reserved(id);
+}
+
+void sql_put_ident(sl_buf *out, const sql_sink *s, const char *id) {
+    if (!s->conf->quote && plain_ident(id)) sl_buf_puts(out, id);
+    else sl_sql_put_ident(out, s->conf->dialect, id);
+}
+
+void sql_put_table(sl_buf *out, const sql_sink *s, const tname *t) {
+    if (t->schema[0]) {
+        sql_put_ident(out, s, t->schema);
+        sl_buf_putc(out, '.');
+    }
+    sql_put_ident(out, s, t->table);
+}
+
+/* The name as the target stores it: unquoted names fold to lower case on PostgreSQL. */
+static void fold(const sql_sink *s, const char *in, char *out, size_t outsz) {
+    bool lower = s->conf->dialect == SL_SQL_PG && !s->conf->quote && plain_ident(in);
+    size_t i = 0;
+    for (; in[i] && i + 1 < outsz; i++) out[i] = lower ? (char)tolower((unsigned char)in[i]) : in[i];
+    out[i] = 0;
+}
+
+/* ---- what a record's schemas say: its shape ---- */
+
+enum { SRC_KEY, SRC_VAL, SRC_TOPIC, SRC_PARTITION, SRC_OFFSET, SRC_KEY_WHOLE };
+
+typedef struct shape {
+    sl_table *table;             /* a source in this process: its table (referenced) */
+    char *ktext, *vtext;         /* records read from Kafka: the schema texts (key, value) it was made from */
+    size_t klen, vlen;
+    bool envelope;               /* value is a Debezium envelope (op, before, after) */
+    bool ok;                     /* false: err says why the records of this shape cannot be written */
+    char err[512];
+    sl_sqlcol *cols;             /* the target's columns: nkeys key columns first */
+    int ncols, nkeys;
+    int *src, *src_at;           /* per column: SRC_* and the field's name (in cols) */
+} shape;
+
+#define SHAPES_MAX 256
+
+typedef struct sql_state {
+    shape *shapes;
+    size_t nshapes;
+    sl_vheap vh;      /* one record's values */
+    sl_vheap sh;      /* schemas being compiled */
+    sl_buf key, value, row, keytext;
+    /* the target's tables as known from the catalog: name -> columns */
+    struct known {
+        tname name;
+        tcol *cols;
+        int ncols;
+        uint64_t gen;
+    } *known;
+    size_t nknown;
+    uint64_t dead;
+} sql_state;
+
+static sql_state *st(sql_sink *s) { return s->dialect_state; }
+
+static void shape_free(shape *sh) {
+    for (int i = 0; i < sh->ncols; i++) sl_sqlcol_free(&sh->cols[i]);
+    sl_free(sh->cols);
+    sl_free(sh->src);
+    sl_free(sh->src_at);
+    sl_free(sh->ktext);
+    sl_free(sh->vtext);
+    if (sh->table) sl_table_unref(sh->table);
+}
+
+static bool in_list(const char *list, const char *name, const char *topic) {
+    if (!list || !*list) return false;
+    size_t nl = strlen(name), tl = topic ? strlen(topic) : 0;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        size_t n = strcspn(p, ",");
+        size_t e = n;
+        while (e && p[e - 1] == ' ') e--;
+        if (e == nl && !strncmp(p, name, nl)) return true;
+        if (topic && e == tl + 1 + nl && !strncmp(p, topic, tl) && p[tl] == ':' && !strncmp(p + tl + 1, name, nl))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+static void add_col(shape *sh, const sl_sqlcol *c, int src, bool key) {
+    sh->cols = sl_realloc(sh->cols, (size_t)(sh->ncols + 1) * sizeof *sh->cols);
+    sh->src = sl_realloc(sh->src, (size_t)(sh->ncols + 1) * sizeof *sh->src);
+    sl_sqlcol *n = &sh->cols[sh->ncols];
+    *n = *c;
+    n->name = sl_strdup(c->name);
+    n->allowed = c->allowed ? sl_strdup(c->allowed) : NULL;
+    n->src_type = c->src_type ? sl_strdup(c->src_type) : NULL;
+    n->elem = NULL;
+    if (c->elem) { /* deep copy of the element */
+        n->elem = sl_calloc(1, sizeof *n->elem);
+        *n->elem = *c->elem;
+        n->elem->name = sl_strdup(c->elem->name);
+        n->elem->allowed = c->elem->allowed ? sl_strdup(c->elem->allowed) : NULL;
+        n->elem->src_type = c->elem->src_type ? sl_strdup(c->elem->src_type) : NULL;
+        n->elem->elem = NULL;
+    }
+    if (key) n->optional = false;
+    sh->src[sh->ncols++] = src;
+    if (key) sh->nkeys++;
+}
+
+static int find_col(const sl_sqlcol *cols, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(cols[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Compiles the fields of struct schema `st` into an array. */
+static int compile_fields(sl_vheap *h, sl_val *stv, sl_sqlcol **out, int *n, char *err, size_t errsz) {
+    *out = NULL;
+    *n = 0;
+    sl_val *fields = sl_v_get(h, stv, "fields");
+    if (!fields || sl_v_kind(h, fields) != SL_V_ARR) {
+        snprintf(err, errsz, "the schema is not a struct (type %s)", sl_v_strval(h, sl_v_get(h, stv, "type"), NULL)
+                                                                       ? sl_v_strval(h, sl_v_get(h, stv, "type"), NULL)
+                                                                       : "unknown");
+        return -1;
+    }
+    *out = sl_calloc(fields->n ? fields->n : 1, sizeof **out);
+    for (uint32_t i = 0; i < fields->n; i++) {
+        if (sl_sqlcol_compile(h, sl_v_at(h, fields, i), &(*out)[i], err, errsz) < 0) {
+            for (uint32_t j = 0; j < i; j++) sl_sqlcol_free(&(*out)[j]);
+            sl_free(*out);
+            *out = NULL;
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+/* Builds sh's columns from the key and value schemas (NULL: none) for the primary key mode. */
+static void shape_build(sql_sink *s, shape *sh, sl_vheap *h, sl_val *kschema, sl_val *vschema, const char *topic) {
+    const sql_conf *c = s->conf;
+    sl_sqlcol *kf = NULL, *vf = NULL, kprim;
+    int nk = 0, nv = 0;
+    bool prim = false;
+    sh->ok = false;
+    memset(&kprim, 0, sizeof kprim);
+    sl_val *row = vschema;
+    if (vschema) {
+        const char *name = sl_v_strval(h, sl_v_get(h, vschema, "name"), NULL);
+        sl_val *fields = sl_v_get(h, vschema, "fields");
+        bool has_op = false;
+        for (uint32_t i = 0; fields && sl_v_kind(h, fields) == SL_V_ARR && i < fields->n; i++) {
+            const char *f = sl_v_strval(h, sl_v_get(h, sl_v_at(h, fields, i), "field"), NULL);
+            if (f && !strcmp(f, "op")) has_op = true;
+            if (f && !strcmp(f, "after")) row = sl_v_at(h, fields, i);
+        }
+        size_t nl = name ? strlen(name) : 0;
+        sh->envelope = (nl > 9 && !strcmp(name + nl - 9, ".Envelope")) || (!name && has_op);
+        if (!sh->envelope) row = vschema;
+        if (name && strstr(name, "SchemaChangeValue")) {
+            snprintf(sh->err, sizeof sh->err, "a schema change event (the SQL sink skips them)");
+            return;
+        }
+        if (compile_fields(h, row, &vf, &nv, sh->err, sizeof sh->err) < 0) return;
+    }
+    if (kschema && c->pk == PK_RECORD_KEY) {
+        const char *kt = sl_v_strval(h, sl_v_get(h, kschema, "type"), NULL);
+        if (kt && !strcmp(kt, "struct")) {
+            if (compile_fields(h, kschema, &kf, &nk, sh->err, sizeof sh->err) < 0) goto out;
+        } else {
+            char first[256];
+            const char *pf = c->pk_fields ? c->pk_fields : "";
+            size_t fl = strcspn(pf, ",");
+            snprintf(first, sizeof first, "%.*s", (int)fl, pf);
+            if (!*first) {
+                snprintf(sh->err, sizeof sh->err, "the record key is a primitive (%s): primary.key.fields must name "
+                                                  "its column", kt ? kt : "no type");
+                goto out;
+            }
+            if (sl_sqlcol_compile(h, kschema, &kprim, sh->err, sizeof sh->err) < 0) goto out;
+            sl_free(kprim.name);
+            kprim.name = sl_strdup(first);
+            prim = true;
+        }
+    }
+    switch (c->pk) {
+    case PK_RECORD_KEY:
+        if (prim) add_col(sh, &kprim, SRC_KEY_WHOLE, true);
+        for (int i = 0; i < nk; i++)
+            if (!c->pk_fields || !*c->pk_fields || in_list(c->pk_fields, kf[i].name, NULL)) add_col(sh, &kf[i], SRC_KEY, true);
+        if (!sh->nkeys) {
+            snprintf(sh->err, sizeof sh->err, "primary.key.mode=record_key: the record has no key fields%s",
+                     c->pk_fields && *c->pk_fields ? " named in primary.key.fields" : "");
+            goto out;
+        }
+        break;
+    case PK_RECORD_VALUE:
+        for (int i = 0; i < nv; i++)
+            if (!c->pk_fields || !*c->pk_fields || in_list(c->pk_fields, vf[i].name, NULL)) add_col(sh, &vf[i], SRC_VAL, true);
+        if (!sh->nkeys) {
+            snprintf(sh->err, sizeof sh->err, "primary.key.mode=record_value: the value has none of the fields "
+                                              "in primary.key.fields");
+            goto out;
+        }
+        break;
+    case PK_KAFKA: {
+        sl_sqlcol t = {.name = "__connect_topic", .kind = SL_SQLK_STRING, .precision = -1, .scale = -1, .length = -1};
+        add_col(sh, &t, SRC_TOPIC, true);
+        t.name = "__connect_partition", t.kind = SL_SQLK_INT32;
+        add_col(sh, &t, SRC_PARTITION, true);
+        t.name = "__connect_offset", t.kind = SL_SQLK_INT64;
+        add_col(sh, &t, SRC_OFFSET, true);
+        break;
+    }
+    default: break;
+    }
+    for (int i = 0; i < nv; i++) {
+        if (find_col(sh->cols, sh->ncols, vf[i].name) >= 0) continue; /* a key column: its value is the key's */
+        if (c->field_include && *c->field_include && !in_list(c->field_include, vf[i].name, topic)) continue;
+        if (in_list(c->field_exclude, vf[i].name, topic)) continue;
+        add_col(sh, &vf[i], SRC_VAL, false);
+    }
+    sh->src_at = sl_malloc((size_t)(sh->ncols ? sh->ncols : 1) * sizeof *sh->src_at);
+    sh->ok = true;
+out:
+    for (int i = 0; i < nk; i++) sl_sqlcol_free(&kf[i]);
+    for (int i = 0; i < nv; i++) sl_sqlcol_free(&vf[i]);
+    sl_free(kf);
+    sl_free(vf);
+    sl_sqlcol_free(&kprim);
+}
+
+static shape *new_shape(sql_sink *s) {
+    sql_state *t = st(s);
+    if (t->nshapes == SHAPES_MAX) { /* the oldest goes */
+        shape_free(&t->shapes[0]);
+        memmove(t->shapes, t->shapes + 1, --t->nshapes * sizeof *t->shapes);
+    }
+    if (!t->shapes) t->shapes = sl_malloc(SHAPES_MAX * sizeof *t->shapes);
+    shape *sh = &t->shapes[t->nshapes++];
+    memset(sh, 0, sizeof *sh);
+    return sh;
+}
+
+/* The shape of a change of a source in this process: from its table's Connect schemas, encoded once. */
+static shape *table_shape(sql_sink *s, const sl_record *r, const char *topic) {
+    sql_state *t = st(s);
+    for (size_t i = t->nshapes; i-- > 0;)
+        if (t->shapes[i].table == r->table) return &t->shapes[i];
+    sl_dbz_opts o = *sl_ctx_dbz(s->ctx);
+    o.key_schemas = o.value_schemas = true;
+    sl_buf_reset(&t->key);
+    sl_buf_reset(&t->value);
+    sl_dbz_key(&o, r, &t->key);
+    sl_dbz_value(&o, r, &t->value);
+    shape *sh = new_shape(s);
+    sh->table = sl_table_ref(r->table);
+    sl_vheap_reset(&t->sh);
+    char err[256];
+    sl_val *k = sl_v_parse(&t->sh, t->key.data, t->key.len, err, sizeof err);
+    sl_val *v = sl_v_parse(&t->sh, t->value.data, t->value.len, err, sizeof err);
+    shape_build(s, sh, &t->sh, k ? sl_v_get(&t->sh, k, "schema") : NULL, v ? sl_v_get(&t->sh, v, "schema") : NULL,
+                topic);
+    return sh;
+}
+
+/* The {"schema", "payload"} parts of JSON text (a Kafka record's key or value, validated by the source). */
+static bool split_envelope(const char *text, size_t len, sl_jval *sch, sl_jval *pl) {
+    static const char *const keys[] = {"schema", "payload"};
+    sl_jval v = {text, len}, out[2];
+    unsigned found = 0;
+    if (!text || sl_jval_members(v, keys, 2, out, &found) != 2 || found != 3) return false;
+    *sch = sl_jval_trim(out[0]);
+    *pl = sl_jval_trim(out[1]);
+    return true;
+}
+
+static shape *raw_shape(sql_sink *s, const char *ks, size_t kl, const char *vs, size_t vl, const char *topic) {
+    sql_state *t = st(s);
+    for (size_t i = t->nshapes; i-- > 0;) {
+        shape *sh = &t->shapes[i];
+        if (!sh->table && sh->klen == kl && sh->vlen == vl && (!kl || !memcmp(sh->ktext, ks, kl)) &&
+            (!vl || !memcmp(sh->vtext, vs, vl)))
+            return sh;
+    }
+    shape *sh = new_shape(s);
+    sh->ktext = kl ? sl_strndup(ks, kl) : NULL;
+    sh->vtext = vl ? sl_strndup(vs, vl) : NULL;
+    sh->klen = kl;
+    sh->vlen = vl;
+    sl_vheap_reset(&t->sh);
+    char err[256];
+    sl_val *k = kl ? sl_v_parse(&t->sh, ks, kl, err, sizeof err) : NULL;
+    sl_val *v = vl ? sl_v_parse(&t->sh, vs, vl, err, sizeof err) : NULL;
+    if (k && sl_v_kind(&t->sh, k) == SL_V_NULL) k = NULL;
+    if (v && sl_v_kind(&t->sh, v) == SL_V_NULL) v = NULL;
+    shape_build(s, sh, &t->sh, k, v, topic);
+    return sh;
+}
+
+/* ---- rows: segments and the reduction ---- */
+
+static bool same_layout(const seg *g, const shape *sh, bool keys_only) {
+    if (g->nkeys != sh->nkeys || (!keys_only && g->ncols != sh->ncols)) return false;
+    for (int i = 0; i < (keys_only ? g->nkeys : g->ncols); i++)
+        if (!sl_sqlcol_same(&g->cols[i], &sh->cols[i])) return false;
+    return true;
+}
+
+static void seg_free(seg *g) {
+    for (int i = 0; i < g->ncols; i++) sl_sqlcol_free(&g->cols[i]);
+    sl_free(g->cols);
+    sl_free(g->rows);
+    sl_free(g->slots);
+    sl_free(g);
+}
+
+static seg *seg_new(sql_sink *s, const tname *n) {
+    seg *g = sl_calloc(1, sizeof *g);
+    g->name = *n;
+    if (s->nsegs == s->capsegs) {
+        s->capsegs = s->capsegs ? 2 * s->capsegs : 16;
+        s->segs = sl_realloc(s->segs, s->capsegs * sizeof *s->segs);
+    }
+    s->segs[s->nsegs++] = g;
+    return g;
+}
+
+/* The segment rows of table n with sh's layout go to: the table's last one when its layout is the same (a
+ * delete needs the same key columns only), else a new one. */
+static seg *seg_for(sql_sink *s, const tname *n, const shape *sh, bool del) {
+    for (size_t i = s->nsegs; i-- > 0;) {
+        seg *g = s->segs[i];
+        if (strcmp(g->name.table, n->table) || strcmp(g->name.schema, n->schema)) continue;
+        if (!g->truncate && same_layout(g, sh, del)) return g;
+        break;
+    }
+    seg *g = seg_new(s, n);
+    int nc = del ? sh->nkeys : sh->ncols;
+    g->cols = sl_calloc((size_t)(nc ? nc : 1), sizeof *g->cols);
+    for (int i = 0; i < nc; i++) {
+        shape tmp = {0};
+        add_col(&tmp, &sh->cols[i], 0, false);
+        g->cols[i] = tmp.cols[0];
+        sl_free(tmp.cols);
+        sl_free(tmp.src);
+    }
+    g->ncols = nc;
+    g->nkeys = sh->nkeys;
+    return g;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The hash of a row's key values (text + at[0..nkeys]). */
+static uint64_t key_hash(const seg *g, const char *text, const uint32_t *at) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < g->nkeys; i++) h = (hash_bytes(text + at[i], at[i + 1] - at[i]) ^ h) * 1099511628211ULL;
+    return h;
+}
+
+static bool key_equal(const seg *g, const char *text, const uint32_t *at, const srow *r) {
+    for (int i = 0; i < g->nkeys; i++) {
+        size_t n;
+        const char *v = srow_val(r, i, &n);
+        if (n != at[i + 1] - at[i] || memcmp(v, text + at[i], n)) return false;
+    }
+    return true;
+}
+
+/* The live row with the key values of text/at, or -1; *slot: where it is (or where it would go). */
+static long seg_lookup(seg *g, const char *text, const uint32_t *at, size_t *slot) {
+    if (!g->nslots) return -1;
+    size_t i = key_hash(g, text, at) & (g->nslots - 1);
+    for (;; i = (i + 1) & (g->nslots - 1)) {
+        if (!g->slots[i]) {
+            *slot = i;
+            return -1;
+        }
+        const srow *r = &g->rows[g->slots[i] - 1];
+        if (key_equal(g, text, at, r)) {
+            *slot = i;
+            return (long)g->slots[i] - 1;
+        }
+    }
+}
+
+static void seg_index(seg *g, size_t row) {
+    size_t slot;
+    if ((g->live + 1) * 2 > g->nslots) { /* grow and re-insert the live rows */
+        size_t n = g->nslots ? 2 * g->nslots : 1024;
+        while (n < (g->live + 1) * 2) n *= 2;
+        sl_free(g->slots);
+        g->slots = sl_calloc(n, sizeof *g->slots);
+        g->nslots = n;
+        for (size_t i = 0; i < g->nrows; i++) {
+            if (g->rows[i].dead || i == row) continue;
+            if (seg_lookup(g, g->rows[i].text, g->rows[i].at, &slot) < 0) g->slots[slot] = (uint32_t)i + 1;
+        }
+    }
+    seg_lookup(g, g->rows[row].text, g->rows[row].at, &slot);
+    g->slots[slot] = (uint32_t)row + 1;
+}
+
+typedef struct rowsrc {
+    sl_vheap *h;
+    sl_val *key, *row; /* the key payload; the row (after, before or the flat value) */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+} rowsrc;
+
+static sl_val *col_value(const shape *sh, int i, const rowsrc *rs) {
+    switch (sh->src[i]) {
+    case SRC_KEY: return sl_v_get(rs->h, rs->key, sh->cols[i].name);
+    case SRC_KEY_WHOLE: return rs->key;
+    case SRC_VAL: return sl_v_get(rs->h, rs->row, sh->cols[i].name);
+    case SRC_TOPIC: return sl_v_str(rs->h, rs->topic ? rs->topic : "");
+    case SRC_PARTITION: return sl_v_int(rs->h, rs->partition);
+    case SRC_OFFSET: return sl_v_int(rs->h, rs->offset);
+    }
+    return NULL;
+}
+
+/* Adds the row of rs to table n: op 'u' (all columns) or 'd' (key columns). 0, or -1 with err. */
+static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, const rowsrc *rs, uint32_t rec, char *err,
+                   size_t errsz) {
+    sql_state *t = st(s);
+    sl_sql_dialect d = s->conf->dialect;
+    int nc = op == 'd' ? sh->nkeys : sh->ncols;
+    uint32_t at[nc + 1];
+    sl_buf *b = &t->row;
+    sl_buf_reset(b);
+    uint8_t *unch = NULL;
+    for (int i = 0; i < sh->nkeys; i++) {
+        at[i] = (uint32_t)b->len;
+        sl_val *v = col_value(sh, i, rs);
+        if (sl_v_is_null(rs->h, v)) {
+            snprintf(err, errsz, "key column '%s' is null or missing", sh->cols[i].name);
+            return -1;
+        }
+        int rc = sl_sql_put_value(&sh->cols[i], d, rs->h, v, b, err, errsz);
+        if (rc < 0) return -1;
+        if (rc == 1) {
+            snprintf(err, errsz, "key column '%s' holds Debezium's unavailable-value placeholder", sh->cols[i].name);
+            return -1;
+        }
+    }
+    at[sh->nkeys] = (uint32_t)b->len;
+    seg *g = seg_for(s, n, sh, op == 'd');
+    long old = -1;
+    size_t slot = 0;
+    if (g->nkeys) old = seg_lookup(g, b->data, at, &slot);
+    srow *o = old >= 0 ? &g->rows[old] : NULL;
+    for (int i = sh->nkeys; i < nc; i++) {
+        at[i] = (uint32_t)b->len;
+        int rc = sl_sql_put_value(&sh->cols[i], d, rs->h, col_value(sh, i, rs), b, err, errsz);
+        if (rc < 0) return -1;
+        if (rc == 1) {
+            if (o && o->op == 'u' && !srow_unchanged(o, i) && o->at) { /* the value an earlier row of the key had */
+                size_t vn;
+                const char *vt = srow_val(o, i, &vn);
+                sl_buf_put(b, vt, vn);
+            } else {
+                if (!unch) unch = sl_arena_alloc(&s->arena, (size_t)(nc + 7) / 8), memset(unch, 0, (size_t)(nc + 7) / 8);
+                unch[i / 8] |= (uint8_t)(1u << (i % 8));
+            }
+        }
+    }
+    at[nc] = (uint32_t)b->len;
+    if (g->nrows == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 256;
+        g->rows = sl_realloc(g->rows, g->cap * sizeof *g->rows);
+    }
+    srow *r = &g->rows[g->nrows];
+    memset(r, 0, sizeof *r);
+    r->op = op;
+    r->rec = rec;
+    r->unchanged = unch;
+    r->text = sl_arena_memdup(&s->arena, b->data, b->len ? b->len : 1);
+    r->at = sl_arena_memdup(&s->arena, at, sizeof at);
+    if (o) {
+        o->dead = true;
+        g->live--;
+    }
+    g->nrows++;
+    g->live++;
+    if (g->nkeys) seg_index(g, g->nrows - 1);
+    return 0;
+}
+
+static void add_truncate(sql_sink *s, const tname *n) {
+    seg *g = seg_new(s, n);
+    g->truncate = true;
+}
+
+/* ---- records ---- */
+
+static uint32_t add_rec(sql_sink *s, const char *what) {
+    if (s->nrecs == s->caprecs) {
+        s->caprecs = s->caprecs ? 2 * s->caprecs : 256;
+        s->recs = sl_realloc(s->recs, s->caprecs * sizeof *s->recs);
+    }
+    s->recs[s->nrecs].what = sl_arena_strndup(&s->arena, what, strlen(what));
+    return (uint32_t)s->nrecs++;
+}
+
+/* Expands collection.name.format for a record of topic whose source block is `source` (may be NULL). */
+static int table_of(sql_sink *s, const char *topic, sl_vheap *h, sl_val *source, tname *out, char *err,
+                    size_t errsz) {
+    sl_buf *b = &s->scratch;
+    sl_buf_reset(b);
+    for (const char *p = s->conf->table_format; *p;) {
+        if (!strncmp(p, "${topic}", 8)) {
+            for (const char *q = topic ? topic : ""; *q; q++) sl_buf_putc(b, *q == '.' ? '_' : *q);
+            p += 8;
+        } else if (!strncmp(p, "${source.", 9)) {
+            const char *e = strchr(p, '}');
+            char field[128];
+            snprintf(field, sizeof field, "%.*s", (int)(e - p - 9), p + 9);
+            sl_val *v = source ? sl_v_get(h, source, field) : NULL;
+            size_t vn;
+            const char *vs = sl_v_strval(h, v, &vn);
+            if (vs) sl_buf_put(b, vs, vn);
+            else if (v && sl_v_kind(h, v) == SL_V_INT) sl_buf_put_i64(b, v->i);
+            else {
+                snprintf(err, errsz, "collection.name.format: the record has no source field '%s'", field);
+                return -1;
+            }
+            p = e + 1;
+        } else {
+            sl_buf_putc(b, *p++);
+        }
+    }
+    const char *name = sl_buf_cstr(b);
+    const char *dot = strrchr(name, '.');
+    memset(out, 0, sizeof *out);
+    if (dot) {
+        const char *sch = name;
+        for (const char *q = name; q < dot; q++)
+            if (*q == '.') sch = q + 1; /* catalog.schema.table: the catalog is not used */
+        snprintf(out->schema, sizeof out->schema, "%.*s", (int)(dot - sch), sch);
+        name = dot + 1;
+    }
+    snprintf(out->table, sizeof out->table, "%s", name);
+    if (!out->table[0]) {
+        snprintf(err, errsz, "collection.name.format: '%s' gives an empty table name", s->conf->table_format);
+        return -1;
+    }
+    return 0;
+}
+
+/* One change: its op, key and value payloads (value: the envelope or the flat row; NULL: a tombstone). */
+static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, const char *what, char *err,
+                      size_t errsz) {
+    sql_state *t = st(s);
+    sl_vheap *h = rs->h;
+    if (!sh->ok) {
+        if (strstr(sh->err, "schema change")) {
+            SL_DEBUG("sql", "%s: skipped: %s", what, sh->err);
+            return 0;
+        }
+        snprintf(err, errsz, "%s", sh->err);
+        return -1;
+    }
+    char op;
+    sl_val *source = NULL;
+    if (!value || sl_v_is_null(h, value)) {
+        op = 'd'; /* a tombstone */
+        rs->row = NULL;
+    } else if (sh->envelope) {
+        const char *ops = sl_v_strval(h, sl_v_get(h, value, "op"), NULL);
+        op = ops ? ops[0] : 0;
+        source = sl_v_get(h, value, "source");
+        if (op == 'c' || op == 'r' || op == 'u') rs->row = sl_v_get(h, value, "after");
+        else if (op == 'd') rs->row = sl_v_get(h, value, "before");
+        else if (op != 't') {
+            SL_DEBUG("sql", "%s: op '%s' skipped", what, ops ? ops : "(none)");
+            return 0;
+        }
+        if (op != 'd' && op != 't' && sl_v_is_null(h, rs->row)) {
+            snprintf(err, errsz, "a change event (op %c) without 'after'", op);
+            return -1;
+        }
+    } else {
+        op = 'u';
+        rs->row = value;
+    }
+    if (op == 'd' && !s->conf->delete_enabled) return 0;
+    if (op == 't' && !s->conf->truncate_enabled) return 0;
+    if (op == 'd' && sh->nkeys == 0) return 0;
+    if (op == 'd' && s->conf->pk == PK_RECORD_VALUE && !rs->row) return 0; /* a tombstone: the key is in the event */
+    tname n;
+    if (table_of(s, rs->topic, h, source, &n, err, errsz) < 0) return -1;
+    uint32_t rec = add_rec(s, what);
+    if (op == 't') {
+        add_truncate(s, &n);
+        return 0;
+    }
+    if (op == 'u') op = 'u';
+    (void)t;
+    return add_row(s, &n, sh, op == 'd' ? 'd' : 'u', rs, rec, err, errsz);
+}
+
+static void what_of(const sl_record *r, const char *topic, char *out, size_t outsz) {
+    if (r->raw)
+        snprintf(out, outsz, "record %s/%d@%lld", r->raw->topic ? r->raw->topic : "", (int)r->raw->partition,
+                 (long long)r->raw->offset);
+    else if (r->table)
+        snprintf(out, outsz, "record of table %s.%s (op %c)", r->table->schema ? r->table->schema : "",
+                 r->table->name, (char)r->op);
+    else snprintf(out, outsz, "record of %s (op %c)", topic ? topic : "?", (char)r->op);
+}
+
+static int add_record(sql_sink *s, const sl_record *r, char *err, size_t errsz) {
+    sql_state *t = st(s);
+    char what[512];
+    sl_vheap_reset(&t->vh);
+    rowsrc rs = {&t->vh, NULL, NULL, NULL, -1, -1};
+    int rc;
+    if (r->raw) {
+        const sl_raw *raw = r->raw;
+        rs.topic = raw->topic;
+        rs.partition = raw->partition;
+        rs.offset = raw->offset;
+        what_of(r, NULL, what, sizeof what);
+        sl_jval ks = {0}, kp = {0}, vs = {0}, vp = {0};
+        bool kenv = raw->key && split_envelope(raw->key, raw->key_len, &ks, &kp);
+        bool venv = raw->value && (raw->value_schema_len && raw->value_payload_len
+                                       ? (vs.p = raw->value + raw->value_schema_at, vs.n = raw->value_schema_len,
+                                          vp.p = raw->value + raw->value_payload_at, vp.n = raw->value_payload_len, true)
+                                       : split_envelope(raw->value, raw->value_len, &vs, &vp));
+        if (raw->value && !venv) {
+            snprintf(err, errsz, "%s: the value has no Connect schema ({\"schema\", \"payload\"}: use the "
+                                 "JsonConverter with schemas.enable=true)", what);
+            return -1;
+        }
+        if (s->conf->pk == PK_RECORD_KEY && raw->key && !kenv) {
+            snprintf(err, errsz, "%s: primary.key.mode=record_key: the key has no Connect schema", what);
+            return -1;
+        }
+        const shape *sh = raw_shape(s, ks.p, ks.n, vs.p, vs.n, raw->topic);
+        if (!raw->value && !sh->nkeys) return 0; /* a tombstone of a topic whose first record was one */
+        char e2[512];
+        if (kenv && !(rs.key = sl_v_parse(&t->vh, kp.p, kp.n, e2, sizeof e2))) {
+            snprintf(err, errsz, "%s: the key: %s", what, e2);
+            return -1;
+        }
+        sl_val *value = NULL;
+        if (venv && !(value = sl_v_parse(&t->vh, vp.p, vp.n, e2, sizeof e2))) {
+            snprintf(err, errsz, "%s: the value: %s", what, e2);
+            return -1;
+        }
+        rc = add_change(s, sh, &rs, value, what, e2, sizeof e2);
+        if (rc < 0) snprintf(err, errsz, "%s: %s", what, e2);
+        return rc;
+    }
+    sl_buf_reset(&t->key);
+    const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
+    char topic[512];
+    snprintf(topic, sizeof topic, "%s", sl_dbz_topic(o, r, &t->key));
+    rs.topic = topic;
+    what_of(r, topic, what, sizeof what);
+    const shape *sh = table_shape(s, r, topic);
+    char e2[512];
+    if (r->op == SL_OP_TRUNCATE) {
+        if (!s->conf->truncate_enabled) return 0;
+        sl_val *src = sl_v_obj(&t->vh, 3);
+        sl_v_set(&t->vh, src, "db", sl_v_str(&t->vh, r->table->db ? r->table->db : ""));
+        sl_v_set(&t->vh, src, "schema", sl_v_str(&t->vh, r->table->schema ? r->table->schema : ""));
+        sl_v_set(&t->vh, src, "table", sl_v_str(&t->vh, r->table->name));
+        tname n;
+        if (table_of(s, topic, &t->vh, src, &n, e2, sizeof e2) < 0) {
+            snprintf(err, errsz, "%s: %s", what, e2);
+            return -1;
+        }
+        add_rec(s, what);
+        add_truncate(s, &n);
+        return 0;
+    }
+    sl_val *value = NULL;
+    if (!sl_dbz_view(o, r, &t->vh, &rs.key, &value)) return 0;
+    rc = add_change(s, sh, &rs, value, what, e2, sizeof e2);
+    if (rc < 0) snprintf(err, errsz, "%s: %s", what, e2);
+    return rc;
+}
+
+static int sql_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
+    sql_sink *s = sink;
+    for (int i = 0; i < b->n; i++) {
+        const sl_record *r = &b->recs[i];
+        if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END || r->op == SL_OP_SCHEMA ||
+            r->op == SL_OP_MESSAGE)
+            continue;
+        if (!r->raw && !r->table) continue;
+        if (add_record(s, r, errstr, errsz) < 0) {
+            sl_ctx_error_code(s->ctx, SL_E_SINK_REJECTED);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- flush: tables as the rows need them, one transaction ---- */
+
+static void known_drop_all(sql_state *t) {
+    for (size_t i = 0; i < t->nknown; i++) {
+        for (int j = 0; j < t->known[i].ncols; j++) {
+            sl_free(t->known[i].cols[j].name);
+            sl_free(t->known[i].cols[j].type);
+        }
+        sl_free(t->known[i].cols);
+    }
+    t->nknown = 0;
+}
+
+static struct known *known_of(sql_sink *s, const tname *n) {
+    sql_state *t = st(s);
+    for (size_t i = 0; i < t->nknown; i++)
+        if (!strcmp(t->known[i].name.table, n->table) && !strcmp(t->known[i].name.schema, n->schema)) return &t->known[i];
+    return NULL;
+}
+
+static int load_known(sql_sink *s, const tname *n, struct known **out, char *err, size_t errsz) {
+    sql_state *t = st(s);
+    struct known *k = known_of(s, n);
+    if (!k) {
+        t->known = sl_realloc(t->known, (t->nknown + 1) * sizeof *t->known);
+        k = &t->known[t->nknown++];
+        memset(k, 0, sizeof *k);
+        k->name = *n;
+    } else {
+        for (int j = 0; j < k->ncols; j++) {
+            sl_free(k->cols[j].name);
+            sl_free(k->cols[j].type);
+        }
+        sl_free(k->cols);
+        k->cols = NULL;
+        k->ncols = 0;
+    }
+    *out = k;
+    tname f;
+    fold(s, n->schema, f.schema, sizeof f.schema);
+    fold(s, n->table, f.table, sizeof f.table);
+    return s->d->columns(s, &f, &k->cols, &k->ncols, err, errsz);
+}
+
+static const tcol *known_col(const sql_sink *s, const struct known *k, const char *name) {
+    char f[256];
+    fold(s, name, f, sizeof f);
+    for (int i = 0; i < k->ncols; i++)
+        if (!strcmp(k->cols[i].name, f) || (s->conf->dialect == SL_SQL_MY && !strcasecmp(k->cols[i].name, f)))
+            return &k->cols[i];
+    return NULL;
+}
+
+static void put_col_def(sql_sink *s, sl_buf *b, const sl_sqlcol *c, bool key, bool nullable) {
+    sql_put_ident(b, s, c->name);
+    sl_buf_putc(b, ' ');
+    sl_sql_put_type(c, s->conf->dialect, key, b);
+    sl_buf_puts(b, nullable ? " NULL" : " NOT NULL");
+}
+
+/* Makes the target table of g hold g's columns: creates it or adds what is missing (schema.evolution=basic),
+ * else says which table or column is missing. */
+static int ensure_table(sql_sink *s, seg *g, char *err, size_t errsz) {
+    struct known *k = known_of(s, &g->name);
+    bool complete = k && k->ncols > 0;
+    for (int i = 0; complete && i < g->ncols; i++)
+        if (!known_col(s, k, g->cols[i].name)) complete = false;
+    if (complete) return 0;
+    if (load_known(s, &g->name, &k, err, errsz) < 0) return -1;
+    sl_buf *b = &s->sql;
+    sl_buf_reset(b);
+    if (k->ncols == 0) {
+        if (!s->conf->evolve) {
+            sl_buf_reset(&s->scratch);
+            sql_put_table(&s->scratch, s, &g->name);
+            snprintf(err, errsz, "table %s does not exist in the target (schema.evolution=none: create it, or set "
+                                 "schema.evolution=basic or auto.create=true)", sl_buf_cstr(&s->scratch));
+            return -1;
+        }
+        if (g->truncate) return 0;
+        sl_buf_puts(b, "CREATE TABLE ");
+        sql_put_table(b, s, &g->name);
+        sl_buf_puts(b, " (");
+        for (int i = 0; i < g->ncols; i++) {
+            if (i) sl_buf_puts(b, ", ");
+            put_col_def(s, b, &g->cols[i], i < g->nkeys, i >= g->nkeys && g->cols[i].optional);
+        }
+        if (g->nkeys) {
+            sl_buf_puts(b, ", PRIMARY KEY (");
+            for (int i = 0; i < g->nkeys; i++) {
+                if (i) sl_buf_puts(b, ", ");
+                sql_put_ident(b, s, g->cols[i].name);
+            }
+            sl_buf_putc(b, ')');
+        }
+        sl_buf_putc(b, ')');
+        SL_INFO("sql", "creating table: %s", sl_buf_cstr(b));
+    } else {
+        int added = 0;
+        for (int i = 0; i < g->ncols; i++) {
+            if (known_col(s, k, g->cols[i].name)) continue;
+            if (!s->conf->evolve) {
+                sl_buf_reset(&s->scratch);
+                sql_put_table(&s->scratch, s, &g->name);
+                snprintf(err, errsz, "table %s has no column '%s' (schema.evolution=none: add it, or set "
+                                     "schema.evolution=basic or auto.evolve=true)", sl_buf_cstr(&s->scratch),
+                         g->cols[i].name);
+                return -1;
+            }
+            if (i < g->nkeys) {
+                sl_buf_reset(&s->scratch);
+                sql_put_table(&s->scratch, s, &g->name);
+                snprintf(err, errsz, "table %s has no column '%s', which is part of the records' primary key: a key "
+                                     "column cannot be added", sl_buf_cstr(&s->scratch), g->cols[i].name);
+                return -1;
+            }
+            sl_buf_puts(b, added++ ? ", " : "ALTER TABLE ");
+            if (added == 1) {
+                sql_put_table(b, s, &g->name);
+                sl_buf_putc(b, ' ');
+            }
+            sl_buf_puts(b, "ADD COLUMN ");
+            put_col_def(s, b, &g->cols[i], false, true); /* nullable: the rows already there have no value */
+        }
+        if (!added) return 0;
+        SL_INFO("sql", "adding columns: %s", sl_buf_cstr(b));
+    }
+    if (s->d->exec(s, sl_buf_cstr(b), err, errsz) != SQL_OK) {
+        int rc = -1;
+        /* another writer may have created it meanwhile: look again */
+        if (load_known(s, &g->name, &k, err + strlen(err), errsz - strlen(err)) == 0 && k->ncols) rc = 0;
+        for (int i = 0; rc == 0 && i < g->ncols; i++)
+            if (!known_col(s, k, g->cols[i].name)) rc = -1;
+        return rc;
+    }
+    return load_known(s, &g->name, &k, err, errsz);
+}
+
+static void clear_rows(sql_sink *s) {
+    for (size_t i = 0; i < s->nsegs; i++) seg_free(s->segs[i]);
+    s->nsegs = 0;
+    s->nrecs = 0;
+    sl_arena_reset(&s->arena);
+}
+
+/* One attempt: tables, then BEGIN, every segment, COMMIT. */
+static int write_all(sql_sink *s, char *err, size_t errsz) {
+    int rc;
+    if (!s->conn && (rc = s->d->connect(s, err, errsz)) != SQL_OK) return rc;
+    for (size_t i = 0; i < s->nsegs; i++)
+        if (ensure_table(s, s->segs[i], err, errsz) < 0) return s->conn ? SQL_REFUSED : SQL_RETRY;
+    if ((rc = s->d->exec(s, "BEGIN", err, errsz)) != SQL_OK) return rc;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        seg *g = s->segs[i];
+        if (g->truncate) {
+            if (!known_of(s, &g->name) || !known_of(s, &g->name)->ncols) continue; /* nothing to truncate */
+            sl_buf_reset(&s->sql);
+            sl_buf_puts(&s->sql, "TRUNCATE TABLE ");
+            sql_put_table(&s->sql, s, &g->name);
+            rc = s->d->exec(s, sl_buf_cstr(&s->sql), err, errsz);
+        } else if (g->live) {
+            rc = s->d->apply(s, g, err, errsz);
+        }
+        if (rc != SQL_OK) {
+            char e2[256];
+            if (s->conn) s->d->exec(s, "ROLLBACK", e2, sizeof e2);
+            return rc;
+        }
+    }
+    return s->d->exec(s, "COMMIT", err, errsz);
+}
+
+static int sql_flush(void *sink, char *errstr, size_t errsz) {
+    sql_sink *s = sink;
+    if (!s->nsegs) return 0;
+    int64_t tries = 0;
+    for (;;) {
+        char err[2048] = "";
+        int rc = write_all(s, err, sizeof err);
+        if (rc == SQL_OK) break;
+        if (rc == SQL_REFUSED || tries++ >= s->conf->max_retries || sl_ctx_stopping(s->ctx)) {
+            snprintf(errstr, errsz, "sql sink: %s%s", err,
+                     rc == SQL_RETRY ? " (flush.max.retries exhausted)" : "");
+            sl_ctx_error_code(s->ctx, rc == SQL_RETRY ? SL_E_SINK_UNAVAILABLE : SL_E_SINK_REJECTED);
+            return -1;
+        }
+        SL_WARN("sql", "flush failed, trying again in %lld ms (%lld of %lld): %s", (long long)s->conf->retry_ms,
+                (long long)tries, (long long)s->conf->max_retries, err);
+        s->d->disconnect(s);
+        known_drop_all(st(s));
+        for (int64_t waited = 0; waited < s->conf->retry_ms && !sl_ctx_stopping(s->ctx); waited += 50)
+            sl_sleep_ms(50, NULL);
+    }
+    clear_rows(s);
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
+    sql_conf *c = settings;
+    sql_sink *s = sl_calloc(1, sizeof *s);
+    *out = s;
+    s->ctx = ctx;
+    s->conf = c;
+    s->d = c->dialect == SL_SQL_PG ? &sql_pg_dialect : &sql_my_dialect;
+    sql_state *t = sl_calloc(1, sizeof *t);
+    s->dialect_state = t;
+    sl_vheap_init(&t->vh);
+    sl_vheap_init(&t->sh);
+    sl_buf_init(&t->key);
+    sl_buf_init(&t->value);
+    sl_buf_init(&t->row);
+    sl_buf_init(&t->keytext);
+    sl_arena_init(&s->arena);
+    sl_buf_init(&s->sql);
+    sl_buf_init(&s->scratch);
+    const sl_source_ops *src = ctx ? sl_ctx_source_ops(ctx) : NULL;
+    if (c->pk == PK_KAFKA && src && !src->consumes_kafka) {
+        snprintf(errstr, errsz, "primary.key.mode=kafka: the records do not come from Kafka (the source is %s): use "
+                                "record_key or record_value", src->name);
+        sl_ctx_error_code(ctx, SL_E_CONFIG);
+        return -1;
+    }
+    if (s->d->connect(s, errstr, errsz) != SQL_OK) {
+        sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE);
+        return -1;
+    }
+    SL_INFO("sql", "sql sink ready: %s at %s:%d database %s, insert.mode=%s primary.key.mode=%s schema.evolution=%s",
+            c->dialect == SL_SQL_PG ? "PostgreSQL" : "MariaDB/MySQL", c->host, c->port, c->db, ins_names[c->ins],
+            pk_names[c->pk], c->evolve ? "basic" : "none");
+    return 0;
+}
+
+static void sql_close(void *sink) {
+    sql_sink *s = sink;
+    if (!s) return;
+    if (s->d) s->d->disconnect(s);
+    clear_rows(s);
+    sql_state *t = st(s);
+    if (t) {
+        for (size_t i = 0; i < t->nshapes; i++) shape_free(&t->shapes[i]);
+        sl_free(t->shapes);
+        known_drop_all(t);
+        sl_free(t->known);
+        sl_vheap_free(&t->vh);
+        sl_vheap_free(&t->sh);
+        sl_buf_free(&t->key);
+        sl_buf_free(&t->value);
+        sl_buf_free(&t->row);
+        sl_buf_free(&t->keytext);
+        sl_free(t);
+    }
+    sl_free(s->segs);
+    sl_free(s->recs);
+    sl_arena_free(&s->arena);
+    sl_buf_free(&s->sql);
+    sl_buf_free(&s->scratch);
+    sl_free(s);
+}
+
+const sl_sink_ops sl_sql_sink_ops = {
+    "jdbc",
+    "postgresql|mariadb|mysql|sql|io.debezium.connector.jdbc.JdbcSinkConnector|"
+    "io.confluent.connect.jdbc.JdbcSinkConnector",
+    "Writes rows into PostgreSQL or MariaDB/MySQL tables like the Debezium JDBC sink connector (Confluent's JDBC "
+    "sink keys are accepted): upserts and deletes by key, reduced per key and written in one transaction per "
+    "flush, tables created and evolved on demand.",
+    sql_props,
+    sizeof(sql_conf),
+    sql_check,
+    sql_open,
+    sql_write,
+    sql_flush,
+    sql_close,
+    NULL};
