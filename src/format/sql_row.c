@@ -257,6 +257,31 @@ static void put_time(sl_buf *t, int64_t v, int64_t per_s) {
                   secs / 60 % 60, secs % 60, per_s == 1000 ? 3 : 6, frac);
 }
 
+/*
+ * PostgreSQL's infinite dates and timestamps as Debezium sends them: a timestamp as pgjdbc's
+ * DATE_POSITIVE/NEGATIVE_INFINITY in µs (or ms); a streamed date as LocalDate -5877611-06-21 / -22, a
+ * snapshot's as the int cast of pgjdbc's dates' epoch days. 1: +infinity, -1: -infinity, 0: a date.
+ * PostgreSQL takes 'infinity'; MariaDB/MySQL have none, and get their types' last and first days.
+ */
+#define PINF_US 9223372036825200000LL
+#define NINF_US (-9223372036832400000LL)
+static int infinite_ts(int64_t v, int64_t per_s) {
+    if (per_s == 1000) return v == sl_floor_div(PINF_US, 1000) ? 1 : v == sl_floor_div(NINF_US, 1000) ? -1 : 0;
+    return v == PINF_US ? 1 : v == NINF_US ? -1 : 0;
+}
+
+static int infinite_date(int64_t days) {
+    if (days == sl_days_from_civil(-5877611, 6, 21) || days == (int32_t)(uint32_t)(uint64_t)106751991166LL) return 1;
+    if (days == sl_days_from_civil(-5877611, 6, 22) || days == (int32_t)(uint32_t)(uint64_t)106748361128LL) return -1;
+    return 0;
+}
+
+static void put_infinite(sl_buf *t, sl_sql_dialect d, int inf, bool date) {
+    if (d == SL_SQL_PG) sl_buf_puts(t, inf > 0 ? "infinity" : "-infinity");
+    else if (date) sl_buf_puts(t, inf > 0 ? "9999-12-31" : "0001-01-01");
+    else sl_buf_puts(t, inf > 0 ? "9999-12-31 23:59:59.999999" : "0001-01-01 00:00:00");
+}
+
 /* The value's text (what put_text then quotes) for the kinds that have one; 0, or -1 with err. *quote: the
  * text is a string literal for MariaDB (else a bare number or a bare SQL expression). */
 static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v, sl_buf *t, sl_buf *tmp,
@@ -353,9 +378,10 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
     case SL_SQLK_DATE: {
         bool bc;
         if (!int_of(h, v, &i)) return bad(c, err, errsz, "not a date (epoch days)");
+        *quote = true;
+        if (infinite_date(i)) return put_infinite(t, d, infinite_date(i), true), 0;
         put_date(t, d, i, &bc);
         if (bc) sl_buf_puts(t, " BC");
-        *quote = true;
         return 0;
     }
     case SL_SQLK_TIME_MS:
@@ -369,9 +395,11 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
     case SL_SQLK_TS_US:
     case SL_SQLK_TS_NS:
         if (!int_of(h, v, &i)) return bad(c, err, errsz, "not a timestamp (an integer)");
+        *quote = true;
+        if (c->kind != SL_SQLK_TS_NS && infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000))
+            return put_infinite(t, d, infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000), false), 0;
         if (c->kind == SL_SQLK_TS_NS) i = sl_floor_div(i, 1000);
         put_ts(t, d, i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000);
-        *quote = true;
         return 0;
     case SL_SQLK_ZTS:
     case SL_SQLK_ZTIME: {
@@ -379,6 +407,8 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
         if (!s) return bad(c, err, errsz, "not a string (ISO-8601)");
         *quote = true;
         if (d == SL_SQL_PG) return sl_buf_put(t, s, n), 0;
+        if (c->kind == SL_SQLK_ZTS && (!strcmp(s, "infinity") || !strcmp(s, "-infinity")))
+            return put_infinite(t, d, s[0] == '-' ? -1 : 1, false), 0;
         /* MariaDB/MySQL have no zone in their values: the UTC time Debezium writes ("...Z"), without the Z */
         if (n < 2 || s[n - 1] != 'Z') return bad(c, err, errsz, "a zoned time that is not in UTC ('Z')");
         for (size_t j = 0; j + 1 < n; j++) sl_buf_putc(t, s[j] == 'T' ? ' ' : s[j]);
@@ -417,8 +447,10 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
     case SL_SQLK_BITS: {
         if (!b64_of(h, v, tmp, &n)) return bad(c, err, errsz, "Bits that are not base64");
         /* java.util.BitSet.toByteArray: bit k is bit k%8 of byte k/8; the text starts with the highest bit */
-        int64_t nbits = c->length > 0 ? c->length : (int64_t)n * 8;
         const uint8_t *b = (const uint8_t *)tmp->data;
+        int64_t nbits = c->length > 0 ? c->length : (int64_t)n * 8;
+        if (c->length <= 0) /* a length the schema does not give (varbit): the significant bits, at least one */
+            while (nbits > 1 && !((size_t)((nbits - 1) / 8) < n && (b[(nbits - 1) / 8] >> ((nbits - 1) % 8)) & 1)) nbits--;
         if (d == SL_SQL_MY) sl_buf_puts(t, "b'");
         for (int64_t j = nbits; j-- > 0;)
             sl_buf_putc(t, (size_t)(j / 8) < n && (b[j / 8] >> (j % 8)) & 1 ? '1' : '0');

@@ -29,6 +29,8 @@
 #include "core/plugin.h"
 #include "ctx/ctx.h"
 #include "format/dbz_json.h"
+#include "kafka/dlq.h"
+#include "kafka/kclient.h"
 #include "util/jscan.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -38,6 +40,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#define EXC_DATA "org.apache.kafka.connect.errors.DataException"
+#define EXC_SQL "java.sql.SQLException"
+#define TASK_CLASS "io.debezium.connector.jdbc.JdbcSinkConnectorTask"
 
 #define F(x) offsetof(sql_conf, x)
 static const sl_prop sql_props[] = {
@@ -754,13 +760,94 @@ static void add_truncate(sql_sink *s, const tname *n) {
 
 /* ---- records ---- */
 
-static uint32_t add_rec(sql_sink *s, const char *what) {
+/* Starts the record r: its identity for errors and, with errors.tolerance=all, copies of its key and value for
+ * the log and the dead letter queue. Returns its index. */
+static uint32_t begin_rec(sql_sink *s, const sl_record *r, const char *topic, const char *what) {
     if (s->nrecs == s->caprecs) {
         s->caprecs = s->caprecs ? 2 * s->caprecs : 256;
         s->recs = sl_realloc(s->recs, s->caprecs * sizeof *s->recs);
     }
-    s->recs[s->nrecs].what = sl_arena_strndup(&s->arena, what, strlen(what));
+    srec *m = &s->recs[s->nrecs];
+    memset(m, 0, sizeof *m);
+    m->what = sl_arena_strndup(&s->arena, what, strlen(what));
+    m->topic = sl_arena_strndup(&s->arena, topic ? topic : "", topic ? strlen(topic) : 0);
+    m->partition = r->raw ? r->raw->partition : -1;
+    m->offset = r->raw ? r->raw->offset : -1;
+    m->ts_ms = r->raw ? r->raw->ts_ms : r->ts_us / 1000;
+    if (s->tolerate) {
+        const char *k = NULL, *v = NULL;
+        size_t kl = 0, vl = 0;
+        sql_state *t = st(s);
+        if (r->raw) {
+            k = r->raw->key, kl = r->raw->key_len, v = r->raw->value, vl = r->raw->value_len;
+        } else {
+            sl_buf_reset(&t->key);
+            sl_buf_reset(&t->value);
+            sl_dbz_key(sl_ctx_dbz(s->ctx), r, &t->key);
+            sl_dbz_value(sl_ctx_dbz(s->ctx), r, &t->value);
+            k = t->key.data, kl = t->key.len, v = t->value.data, vl = t->value.len;
+            if (kl == 4 && !memcmp(k, "null", 4)) k = NULL;
+        }
+        m->key = k ? sl_arena_memdup(&s->arena, k, kl) : NULL;
+        m->key_len = kl;
+        m->value = v ? sl_arena_memdup(&s->arena, v, vl) : NULL;
+        m->value_len = vl;
+    }
     return (uint32_t)s->nrecs++;
+}
+
+static int open_dlq(sql_sink *s, char *errstr, size_t errsz) {
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
+    if (!conf) return -1;
+    sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, sl_ctx_name(s->ctx),
+                           core->err_retry_timeout_ms, core->err_retry_delay_max_ms};
+    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Record rec cannot be written (reason: why). errors.tolerance=none: errstr names it, -1 (the connector stops
+ * before its offset). all: logged, counted and sent to the dead letter queue when one is configured; 0.
+ */
+static int reject(sql_sink *s, uint32_t rec, const char *exc, const char *reason, char *errstr, size_t errsz) {
+    srec *m = &s->recs[rec];
+    if (m->failed) return 0;
+    if (!s->tolerate) {
+        snprintf(errstr, errsz, "sql sink: %s: %s (errors.tolerance=none stops the connector; errors.tolerance=all "
+                                "skips such records and sends them to errors.deadletterqueue.topic.name)",
+                 m->what, reason);
+        sl_ctx_error_code(s->ctx, SL_E_SINK_REJECTED);
+        return -1;
+    }
+    m->failed = true;
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    if (core->err_log_messages)
+        SL_ERR("sql", "skipping %s: %s key=%.*s value=%.*s", m->what, reason,
+               m->key ? (int)(m->key_len > 1024 ? 1024 : m->key_len) : 4, m->key ? m->key : "null",
+               m->value ? (int)(m->value_len > 1024 ? 1024 : m->value_len) : 4, m->value ? m->value : "null");
+    else SL_ERR("sql", "skipping %s: %s", m->what, reason);
+    if (core->dlq_topic && *core->dlq_topic) {
+        char err[1024];
+        if (!s->dlq && open_dlq(s, err, sizeof err) < 0) {
+            snprintf(errstr, errsz, "sql sink: the dead letter queue cannot be opened: %s", err);
+            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
+            return -1;
+        }
+        sl_kafka_dlq_rec dr = {m->topic, m->partition, m->offset, m->ts_ms, m->key, m->key_len, m->value,
+                               m->value_len, NULL, exc};
+        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, reason, err, sizeof err) < 0) {
+            snprintf(errstr, errsz, "sql sink: %s could not be sent to the dead letter queue: %s", m->what, err);
+            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
+            return -1;
+        }
+    }
+    s->dead++;
+    sl_ctx_record_failed(s->ctx, s->dlq != NULL);
+    return 0;
 }
 
 /* Expands collection.name.format for a record of topic whose source block is `source` (may be NULL). */
@@ -809,8 +896,9 @@ static int table_of(sql_sink *s, const char *topic, sl_vheap *h, sl_val *source,
 }
 
 /* One change: its op, key and value payloads (value: the envelope or the flat row; NULL: a tombstone). */
-static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, const char *what, char *err,
+static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, uint32_t rec, char *err,
                       size_t errsz) {
+    const char *what = s->recs[rec].what;
     sql_state *t = st(s);
     sl_vheap *h = rs->h;
     if (!sh->ok) {
@@ -850,7 +938,6 @@ static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, c
     if (op == 'd' && s->conf->pk == PK_RECORD_VALUE && !rs->row) return 0; /* a tombstone: the key is in the event */
     tname n;
     if (table_of(s, rs->topic, h, source, &n, err, errsz) < 0) return -1;
-    uint32_t rec = add_rec(s, what);
     if (op == 't') {
         add_truncate(s, &n);
         return 0;
@@ -870,18 +957,20 @@ static void what_of(const sl_record *r, const char *topic, char *out, size_t out
     else snprintf(out, outsz, "record of %s (op %c)", topic ? topic : "?", (char)r->op);
 }
 
-static int add_record(sql_sink *s, const sl_record *r, char *err, size_t errsz) {
+/* Adds record r's row (or truncate). 0, or -1 with err saying why it cannot be written (*rec: the record, for
+ * reject()). */
+static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err, size_t errsz) {
     sql_state *t = st(s);
     char what[512];
     sl_vheap_reset(&t->vh);
     rowsrc rs = {&t->vh, NULL, NULL, NULL, -1, -1};
-    int rc;
     if (r->raw) {
         const sl_raw *raw = r->raw;
         rs.topic = raw->topic;
         rs.partition = raw->partition;
         rs.offset = raw->offset;
         what_of(r, NULL, what, sizeof what);
+        *rec = begin_rec(s, r, raw->topic, what);
         sl_jval ks = {0}, kp = {0}, vs = {0}, vp = {0};
         bool kenv = raw->key && split_envelope(raw->key, raw->key_len, &ks, &kp);
         bool venv = raw->value && (raw->value_schema_len && raw->value_payload_len
@@ -889,29 +978,28 @@ static int add_record(sql_sink *s, const sl_record *r, char *err, size_t errsz) 
                                           vp.p = raw->value + raw->value_payload_at, vp.n = raw->value_payload_len, true)
                                        : split_envelope(raw->value, raw->value_len, &vs, &vp));
         if (raw->value && !venv) {
-            snprintf(err, errsz, "%s: the value has no Connect schema ({\"schema\", \"payload\"}: use the "
-                                 "JsonConverter with schemas.enable=true)", what);
+            snprintf(err, errsz, "the value has no Connect schema (a {\"schema\", \"payload\"} envelope: the "
+                                 "JsonConverter with schemas.enable=true)");
             return -1;
         }
         if (s->conf->pk == PK_RECORD_KEY && raw->key && !kenv) {
-            snprintf(err, errsz, "%s: primary.key.mode=record_key: the key has no Connect schema", what);
+            snprintf(err, errsz, "primary.key.mode=record_key: the key has no Connect schema (a {\"schema\", "
+                                 "\"payload\"} envelope)");
             return -1;
         }
         const shape *sh = raw_shape(s, ks.p, ks.n, vs.p, vs.n, raw->topic);
-        if (!raw->value && !sh->nkeys) return 0; /* a tombstone of a topic whose first record was one */
+        if (!raw->value && !sh->nkeys) return 0; /* a tombstone with nothing to key a delete by */
         char e2[512];
         if (kenv && !(rs.key = sl_v_parse(&t->vh, kp.p, kp.n, e2, sizeof e2))) {
-            snprintf(err, errsz, "%s: the key: %s", what, e2);
+            snprintf(err, errsz, "the key: %s", e2);
             return -1;
         }
         sl_val *value = NULL;
         if (venv && !(value = sl_v_parse(&t->vh, vp.p, vp.n, e2, sizeof e2))) {
-            snprintf(err, errsz, "%s: the value: %s", what, e2);
+            snprintf(err, errsz, "the value: %s", e2);
             return -1;
         }
-        rc = add_change(s, sh, &rs, value, what, e2, sizeof e2);
-        if (rc < 0) snprintf(err, errsz, "%s: %s", what, e2);
-        return rc;
+        return add_change(s, sh, &rs, value, *rec, err, errsz);
     }
     sl_buf_reset(&t->key);
     const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
@@ -919,8 +1007,7 @@ static int add_record(sql_sink *s, const sl_record *r, char *err, size_t errsz) 
     snprintf(topic, sizeof topic, "%s", sl_dbz_topic(o, r, &t->key));
     rs.topic = topic;
     what_of(r, topic, what, sizeof what);
-    const shape *sh = table_shape(s, r, topic);
-    char e2[512];
+    *rec = begin_rec(s, r, topic, what);
     if (r->op == SL_OP_TRUNCATE) {
         if (!s->conf->truncate_enabled) return 0;
         sl_val *src = sl_v_obj(&t->vh, 3);
@@ -928,19 +1015,14 @@ static int add_record(sql_sink *s, const sl_record *r, char *err, size_t errsz) 
         sl_v_set(&t->vh, src, "schema", sl_v_str(&t->vh, r->table->schema ? r->table->schema : ""));
         sl_v_set(&t->vh, src, "table", sl_v_str(&t->vh, r->table->name));
         tname n;
-        if (table_of(s, topic, &t->vh, src, &n, e2, sizeof e2) < 0) {
-            snprintf(err, errsz, "%s: %s", what, e2);
-            return -1;
-        }
-        add_rec(s, what);
+        if (table_of(s, topic, &t->vh, src, &n, err, errsz) < 0) return -1;
         add_truncate(s, &n);
         return 0;
     }
+    const shape *sh = table_shape(s, r, topic);
     sl_val *value = NULL;
     if (!sl_dbz_view(o, r, &t->vh, &rs.key, &value)) return 0;
-    rc = add_change(s, sh, &rs, value, what, e2, sizeof e2);
-    if (rc < 0) snprintf(err, errsz, "%s: %s", what, e2);
-    return rc;
+    return add_change(s, sh, &rs, value, *rec, err, errsz);
 }
 
 static int sql_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
@@ -951,10 +1033,10 @@ static int sql_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
             r->op == SL_OP_MESSAGE)
             continue;
         if (!r->raw && !r->table) continue;
-        if (add_record(s, r, errstr, errsz) < 0) {
-            sl_ctx_error_code(s->ctx, SL_E_SINK_REJECTED);
+        uint32_t rec = 0;
+        char err[1024];
+        if (add_record(s, r, &rec, err, sizeof err) < 0 && reject(s, rec, EXC_DATA, err, errstr, errsz) < 0)
             return -1;
-        }
     }
     return 0;
 }
@@ -1104,6 +1186,40 @@ static void clear_rows(sql_sink *s) {
     sl_arena_reset(&s->arena);
 }
 
+/* Applies the rows [lo, hi) of g in a savepoint. A refused apply is cut in halves until the refused row is
+ * alone: its record goes to reject() (the dead letter queue, or the connector stops: then err has reject's
+ * message and the result is SQL_REFUSED). */
+static int isolate(sql_sink *s, seg *g, size_t lo, size_t hi, char *err, size_t errsz) {
+    size_t live = 0, last = lo;
+    for (size_t i = lo; i < hi; i++)
+        if (!g->rows[i].dead) live++, last = i;
+    if (!live) return SQL_OK;
+    for (size_t i = 0; i < g->nrows; i++) g->rows[i].out = i < lo || i >= hi;
+    char e2[256];
+    int rc = s->d->exec(s, "SAVEPOINT sluice_rows", err, errsz);
+    if (rc == SQL_OK) rc = s->d->apply(s, g, err, errsz);
+    for (size_t i = 0; i < g->nrows; i++) g->rows[i].out = false;
+    if (rc == SQL_OK) return s->d->exec(s, "RELEASE SAVEPOINT sluice_rows", err, errsz);
+    if (rc == SQL_RETRY || !s->conn) return SQL_RETRY;
+    if ((rc = s->d->exec(s, "ROLLBACK TO SAVEPOINT sluice_rows", e2, sizeof e2)) != SQL_OK) {
+        snprintf(err, errsz, "%s", e2);
+        return rc;
+    }
+    if (live == 1) {
+        char reason[2048];
+        snprintf(reason, sizeof reason, "%s", err);
+        srow *w = &g->rows[last];
+        w->dead = true;
+        if (g->live) g->live--;
+        return reject(s, w->rec, EXC_SQL, reason, err, errsz) < 0 ? SQL_REFUSED : SQL_OK;
+    }
+    size_t mid = lo, seen = 0;
+    while (seen < live / 2)
+        if (!g->rows[mid++].dead) seen++;
+    if ((rc = isolate(s, g, lo, mid, err, errsz)) != SQL_OK) return rc;
+    return isolate(s, g, mid, hi, err, errsz);
+}
+
 /* One attempt: tables, then BEGIN, every segment, COMMIT. */
 static int write_all(sql_sink *s, char *err, size_t errsz) {
     int rc;
@@ -1120,7 +1236,7 @@ static int write_all(sql_sink *s, char *err, size_t errsz) {
             sql_put_table(&s->sql, s, &g->name);
             rc = s->d->exec(s, sl_buf_cstr(&s->sql), err, errsz);
         } else if (g->live) {
-            rc = s->d->apply(s, g, err, errsz);
+            rc = isolate(s, g, 0, g->nrows, err, errsz);
         }
         if (rc != SQL_OK) {
             char e2[256];
@@ -1140,8 +1256,8 @@ static int sql_flush(void *sink, char *errstr, size_t errsz) {
         int rc = write_all(s, err, sizeof err);
         if (rc == SQL_OK) break;
         if (rc == SQL_REFUSED || tries++ >= s->conf->max_retries || sl_ctx_stopping(s->ctx)) {
-            snprintf(errstr, errsz, "sql sink: %s%s", err,
-                     rc == SQL_RETRY ? " (flush.max.retries exhausted)" : "");
+            if (strncmp(err, "sql sink: ", 10) == 0) snprintf(errstr, errsz, "%s", err); /* reject()'s */
+            else snprintf(errstr, errsz, "sql sink: %s%s", err, rc == SQL_RETRY ? " (flush.max.retries exhausted)" : "");
             sl_ctx_error_code(s->ctx, rc == SQL_RETRY ? SL_E_SINK_UNAVAILABLE : SL_E_SINK_REJECTED);
             return -1;
         }
@@ -1176,6 +1292,7 @@ static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_
     sl_arena_init(&s->arena);
     sl_buf_init(&s->sql);
     sl_buf_init(&s->scratch);
+    s->tolerate = ctx && sl_ctx_core(ctx)->err_tolerance == SL_TOL_ALL;
     const sl_source_ops *src = ctx ? sl_ctx_source_ops(ctx) : NULL;
     if (c->pk == PK_KAFKA && src && !src->consumes_kafka) {
         snprintf(errstr, errsz, "primary.key.mode=kafka: the records do not come from Kafka (the source is %s): use "
@@ -1197,6 +1314,8 @@ static void sql_close(void *sink) {
     sql_sink *s = sink;
     if (!s) return;
     if (s->d) s->d->disconnect(s);
+    if (s->dead) SL_INFO("sql", "records skipped by errors.tolerance=all: %llu", (unsigned long long)s->dead);
+    sl_kafka_dlq_close(s->dlq);
     clear_rows(s);
     sql_state *t = st(s);
     if (t) {

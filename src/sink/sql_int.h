@@ -59,7 +59,8 @@ typedef struct tcol {
  * row is its columns' values rendered in the dialect's form (format/sql_row.h), one after the other. */
 typedef struct srow {
     char op;            /* 'u' (insert/upsert/update) or 'd' */
-    bool dead;          /* replaced by a later row of the same key */
+    bool dead;          /* replaced by a later row of the same key, or its record was rejected */
+    bool out;           /* left out of this apply (the sink is isolating a refused row) */
     uint32_t *at;       /* ncols + 1 offsets into text (the row's values: text + at[i] .. at[i + 1]) */
     const char *text;
     uint8_t *unchanged; /* bitmap of columns the source did not send (NULL: none) */
@@ -95,7 +96,12 @@ typedef struct sql_dialect {
 
 /* A record a row came from: for errors and the dead letter queue. */
 typedef struct srec {
-    const char *what;
+    const char *what, *topic;
+    int32_t partition;
+    int64_t offset, ts_ms;
+    const char *key, *value; /* copies for the log and the DLQ (errors.tolerance=all only); NULL: null */
+    size_t key_len, value_len;
+    bool failed;
 } srec;
 
 struct sql_sink {
@@ -110,6 +116,9 @@ struct sql_sink {
     srec *recs;
     size_t nrecs, caprecs;
     void *dialect_state;
+    struct sl_kafka_dlq *dlq; /* errors.deadletterqueue.topic.name, opened at the first rejected record */
+    bool tolerate;            /* errors.tolerance=all */
+    uint64_t dead;
     sl_buf sql, scratch;
 };
 
@@ -124,6 +133,8 @@ static inline const char *srow_val(const srow *r, int i, size_t *n) {
     *n = r->at[i + 1] - r->at[i];
     return r->text + r->at[i];
 }
+/* True for a row the dialect's apply leaves alone. */
+static inline bool srow_skip(const srow *r) { return r->dead || r->out; }
 static inline bool srow_unchanged(const srow *r, int i) { return r->unchanged && (r->unchanged[i / 8] >> (i % 8)) & 1; }
 
 extern const sql_dialect sql_pg_dialect, sql_my_dialect;

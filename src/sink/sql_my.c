@@ -164,7 +164,7 @@ static int deletes(sql_sink *s, seg *g, char *err, size_t errsz) {
         int64_t n = 0;
         for (; i < g->nrows && n < s->conf->batch_size && b->len < STMT_BYTES; i++) {
             const srow *w = &g->rows[i];
-            if (w->dead || w->op != 'd') continue;
+            if (srow_skip(w) || w->op != 'd') continue;
             if (n++) sl_buf_putc(b, ',');
             put_tuple(b, g, w, 0, g->nkeys, NULL);
         }
@@ -202,7 +202,7 @@ static int inserts(sql_sink *s, seg *g, const uint8_t *mask, char *err, size_t e
         int64_t n = 0;
         for (; i < g->nrows && n < c->batch_size && b->len < STMT_BYTES; i++) {
             srow *w = &g->rows[i];
-            if (w->dead || w->op != 'u' || !mask_eq(w->unchanged, mask, mb)) continue;
+            if (srow_skip(w) || w->op != 'u' || !mask_eq(w->unchanged, mask, mb)) continue;
             if (n++) sl_buf_putc(b, ',');
             put_tuple(b, g, w, 0, g->ncols, mask);
         }
@@ -235,7 +235,7 @@ static int updates(sql_sink *s, seg *g, char *err, size_t errsz) {
     sl_buf *b = &s->sql;
     for (size_t i = 0; i < g->nrows; i++) {
         const srow *w = &g->rows[i];
-        if (w->dead || w->op != 'u') continue;
+        if (srow_skip(w) || w->op != 'u') continue;
         sl_buf_reset(b);
         sl_buf_puts(b, "UPDATE ");
         sql_put_table(b, s, &g->name);
@@ -270,7 +270,7 @@ static int updates(sql_sink *s, seg *g, char *err, size_t errsz) {
 static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     int rc = SQL_OK;
     bool dels = false;
-    for (size_t i = 0; i < g->nrows && !dels; i++) dels = !g->rows[i].dead && g->rows[i].op == 'd';
+    for (size_t i = 0; i < g->nrows && !dels; i++) dels = !srow_skip(&g->rows[i]) && g->rows[i].op == 'd';
     if (dels && (rc = deletes(s, g, err, errsz)) != SQL_OK) return rc;
     if (s->conf->ins == INS_UPDATE) return updates(s, g, err, errsz);
     /* each distinct unchanged mask once, in the order of first appearance (NULL: all columns) */
@@ -279,7 +279,7 @@ static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     size_t ndone = 0;
     for (size_t i = 0; i < g->nrows && rc == SQL_OK; i++) {
         const srow *w = &g->rows[i];
-        if (w->dead || w->op != 'u') continue;
+        if (srow_skip(w) || w->op != 'u') continue;
         size_t k = 0;
         while (k < ndone && !mask_eq(done[k], w->unchanged, mb)) k++;
         if (k < ndone) continue;

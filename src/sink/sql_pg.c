@@ -162,7 +162,7 @@ static int copy_rows(sql_sink *s, seg *g, const char *stage, char *err, size_t e
     bool ok = true;
     for (size_t i = 0; i < g->nrows && ok; i++) {
         const srow *w = &g->rows[i];
-        if (w->dead) continue;
+        if (srow_skip(w)) continue;
         int nvals = w->op == 'd' ? g->nkeys : g->ncols;
         for (int c = 0; c < g->ncols; c++) {
             if (c) sl_buf_putc(b, '\t');
@@ -200,7 +200,7 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     bool dels = false, ups = false;
     for (size_t i = 0; i < g->nrows; i++) {
         srow *w = &g->rows[i];
-        if (w->dead) continue;
+        if (srow_skip(w)) continue;
         if (w->op == 'd') {
             dels = true;
             continue;
