@@ -123,7 +123,8 @@ static bool str_eq(const char *a, const char *b) { return a == b || (a && b && s
 bool sl_sqlcol_same(const sl_sqlcol *a, const sl_sqlcol *b) {
     if (!str_eq(a->name, b->name) || a->kind != b->kind || a->optional != b->optional ||
         a->precision != b->precision || a->scale != b->scale || a->length != b->length ||
-        !str_eq(a->allowed, b->allowed) || !str_eq(a->src_type, b->src_type) || !a->elem != !b->elem)
+        !str_eq(a->allowed, b->allowed) || !str_eq(a->src_type, b->src_type) || !a->elem != !b->elem ||
+        a->duration != b->duration)
         return false;
     return !a->elem || sl_sqlcol_same(a->elem, b->elem);
 }
@@ -388,6 +389,12 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
     case SL_SQLK_TIME_US:
     case SL_SQLK_TIME_NS:
         if (!int_of(h, v, &i)) return bad(c, err, errsz, "not a time (an integer)");
+        if (c->duration && d == SL_SQL_PG) {
+            sl_buf_put_i64(t, c->kind == SL_SQLK_TIME_MS ? i * 1000 : c->kind == SL_SQLK_TIME_NS ? i / 1000 : i);
+            sl_buf_puts(t, " microseconds");
+            *quote = true;
+            return 0;
+        }
         put_time(t, i, c->kind == SL_SQLK_TIME_MS ? 1000 : c->kind == SL_SQLK_TIME_US ? 1000000 : 1000000000);
         *quote = true;
         return 0;
@@ -582,9 +589,9 @@ void sl_sql_put_type(const sl_sqlcol *c, sl_sql_dialect d, bool key, sl_buf *out
     case SL_SQLK_DECIMAL: put_decimal_type(out, c, d); return;
     case SL_SQLK_VSDECIMAL: sl_buf_puts(out, pg ? "numeric" : "decimal(65,30)"); return;
     case SL_SQLK_DATE: sl_buf_puts(out, "date"); return;
-    case SL_SQLK_TIME_MS: sl_buf_puts(out, "time(3)"); return;
+    case SL_SQLK_TIME_MS: sl_buf_puts(out, pg && c->duration ? "interval" : "time(3)"); return;
     case SL_SQLK_TIME_US:
-    case SL_SQLK_TIME_NS: sl_buf_puts(out, "time(6)"); return;
+    case SL_SQLK_TIME_NS: sl_buf_puts(out, pg && c->duration ? "interval" : "time(6)"); return;
     case SL_SQLK_TS_MS: sl_buf_puts(out, pg ? "timestamp(3)" : "datetime(3)"); return;
     case SL_SQLK_TS_US:
     case SL_SQLK_TS_NS: sl_buf_puts(out, pg ? "timestamp(6)" : "datetime(6)"); return;
@@ -596,7 +603,7 @@ void sl_sql_put_type(const sl_sqlcol *c, sl_sql_dialect d, bool key, sl_buf *out
     case SL_SQLK_UUID: sl_buf_puts(out, pg ? "uuid" : "char(36)"); return;
     case SL_SQLK_BITS:
         if (c->length > 0 && c->length <= (pg ? 83886080 : 64)) sl_buf_printf(out, "bit(%d)", c->length);
-        else sl_buf_puts(out, pg ? "bit varying" : "varbinary(8192)");
+        else sl_buf_puts(out, pg ? "bit varying" : "bit(64)");
         return;
     case SL_SQLK_GEOMETRY: sl_buf_puts(out, pg ? "bytea" : "geometry"); return;
     case SL_SQLK_POINT: sl_buf_puts(out, pg ? "point" : "point"); return;

@@ -56,6 +56,8 @@ typedef struct sl_sqlcol {
     char *allowed;       /* Enum / EnumSet labels, comma-separated, or NULL */
     char *src_type;      /* __debezium.source.column.type (propagated), or NULL */
     struct sl_sqlcol *elem; /* ARRAY: the element */
+    bool duration;       /* a time of day that is a duration (MySQL's TIME, -838:59:59 to 838:59:59): PostgreSQL
+                          * gets an interval (the caller sets it; the schema does not say) */
 } sl_sqlcol;
 
 /* Compiles the Connect field schema `schema` (a struct field: it names itself with "field") into *c.

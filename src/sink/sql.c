@@ -408,11 +408,15 @@ static void shape_build(sql_sink *s, shape *sh, sl_vheap *h, sl_val *kschema, sl
     if (vschema) {
         const char *name = sl_v_strval(h, sl_v_get(h, vschema, "name"), NULL);
         sl_val *fields = sl_v_get(h, vschema, "fields");
-        bool has_op = false;
+        bool has_op = false, mysql_time = false;
         for (uint32_t i = 0; fields && sl_v_kind(h, fields) == SL_V_ARR && i < fields->n; i++) {
             const char *f = sl_v_strval(h, sl_v_get(h, sl_v_at(h, fields, i), "field"), NULL);
             if (f && !strcmp(f, "op")) has_op = true;
             if (f && !strcmp(f, "after")) row = sl_v_at(h, fields, i);
+            if (f && !strcmp(f, "source")) { /* MySQL's and MariaDB's TIME is a duration */
+                const char *sn = sl_v_strval(h, sl_v_get(h, sl_v_at(h, fields, i), "name"), NULL);
+                mysql_time = sn && (strstr(sn, "connector.mysql.") || strstr(sn, "connector.mariadb."));
+            }
         }
         size_t nl = name ? strlen(name) : 0;
         sh->envelope = (nl > 9 && !strcmp(name + nl - 9, ".Envelope")) || (!name && has_op);
@@ -422,6 +426,8 @@ static void shape_build(sql_sink *s, shape *sh, sl_vheap *h, sl_val *kschema, sl
             return;
         }
         if (compile_fields(h, row, &vf, &nv, sh->err, sizeof sh->err) < 0) return;
+        for (int i = 0; mysql_time && i < nv; i++)
+            vf[i].duration = vf[i].kind == SL_SQLK_TIME_MS || vf[i].kind == SL_SQLK_TIME_US || vf[i].kind == SL_SQLK_TIME_NS;
     }
     if (kschema && c->pk == PK_RECORD_KEY) {
         const char *kt = sl_v_strval(h, sl_v_get(h, kschema, "type"), NULL);
