@@ -141,8 +141,6 @@ static void warn_key(const char *key, void *arg) {
 static const struct {
     const char *cls, *what;
 } not_yet[] = {
-    {"io.debezium.connector.jdbc.JdbcSinkConnector", "a JDBC sink (rows into a SQL database)"},
-    {"io.confluent.connect.jdbc.JdbcSinkConnector", "a JDBC sink (rows into a SQL database)"},
     {"io.confluent.connect.jdbc.JdbcSourceConnector", "a JDBC source (polling queries)"},
 };
 

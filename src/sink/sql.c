@@ -117,8 +117,8 @@ static int parse_url(sql_conf *c, char *err, size_t errsz) {
     else if (strncasecmp(u, "jdbc:mariadb://", 15) == 0) c->dialect = SL_SQL_MY, rest = u + 15, c->port = 3306;
     else if (strncasecmp(u, "jdbc:mysql://", 13) == 0) c->dialect = SL_SQL_MY, rest = u + 13, c->port = 3306;
     else {
-        snprintf(err, errsz, "connection.url: '%.60s' is not a supported JDBC URL (allowed: jdbc:postgresql://, "
-                             "jdbc:mariadb://, jdbc:mysql://)", u);
+        snprintf(err, errsz, "connection.url: not a supported JDBC URL (allowed: jdbc:postgresql://, "
+                             "jdbc:mariadb://, jdbc:mysql://)");
         return -1;
     }
     size_t hl = strcspn(rest, "/?");
@@ -153,8 +153,8 @@ static int parse_url(sql_conf *c, char *err, size_t errsz) {
     snprintf(c->url_params, sizeof c->url_params, "%s", *rest == '?' ? rest + 1 : "");
     return 0;
 bad:
-    snprintf(err, errsz, "connection.url: cannot read the host and port of '%.60s' (expected "
-                         "jdbc:<driver>://host[:port]/database)", u);
+    snprintf(err, errsz, "connection.url: cannot read the host and port (expected "
+                         "jdbc:<driver>://host[:port]/database)");
     return -1;
 }
 

@@ -12,6 +12,7 @@ refused for that reason alone, with its secret and bootstrap.servers resolved.
 Also: the default bootstrap.servers (SLUICE_BOOTSTRAP_SERVERS, else localhost:9092) is logged with its
 reason, and `sluice serve` gives a connector the worker's and resolves ${file:...} on PUT.
 """
+import datetime
 import json
 import os
 import signal
@@ -510,22 +511,60 @@ def test_f_mongo_kafka_sink(tmp_path, topics):
         client.close()
 
 
-def test_g_jdbc_sink_is_refused_as_not_implemented(tmp_path):
+def dbz_order_event(op, id_, quantity=None):
+    """A Debezium envelope of inventory.orders as Debezium's MySQL connector writes it with JsonConverter
+    (key and value with schemas)."""
+    row = {"type": "struct", "optional": True, "name": "dbserver1.inventory.orders.Value", "fields": [
+        {"type": "int32", "optional": False, "field": "id"},
+        {"type": "int32", "optional": False, "field": "quantity"},
+        {"type": "int32", "optional": False, "name": "io.debezium.time.Date", "version": 1, "field": "order_date"}]}
+    source = {"type": "struct", "optional": False, "name": "io.debezium.connector.mysql.Source", "fields": [
+        {"type": "string", "optional": False, "field": "connector"}, {"type": "string", "optional": False, "field": "db"},
+        {"type": "string", "optional": True, "field": "table"}]}
+    value_schema = {"type": "struct", "optional": False, "name": "dbserver1.inventory.orders.Envelope", "version": 2,
+                    "fields": [dict(row, field="before"), dict(row, field="after"), dict(source, field="source"),
+                               {"type": "string", "optional": False, "field": "op"},
+                               {"type": "int64", "optional": True, "field": "ts_ms"}]}
+    key = {"schema": {"type": "struct", "optional": False, "name": "dbserver1.inventory.orders.Key",
+                      "fields": [{"type": "int32", "optional": False, "field": "id"}]}, "payload": {"id": id_}}
+    img = {"id": id_, "quantity": quantity, "order_date": 19782}
+    payload = {"before": img if op in ("u", "d") else None, "after": None if op == "d" else img,
+               "source": {"connector": "mysql", "db": "inventory", "table": "orders"}, "op": op, "ts_ms": 1}
+    return json.dumps(key), json.dumps({"schema": value_schema, "payload": payload})
+
+
+def test_g_debezium_jdbc_sink(tmp_path, pg, topics):
+    topics("orders")
     env = env_with(kafka_bootstrap())
-    d, path = localize(JDBC_SINK, tmp_path)
+    url = f"jdbc:postgresql://{PG['host']}:{PG['port']}/{PG['db']}"
+    d, path = localize(JDBC_SINK, tmp_path, connection_url=url, connection_username=PG["user"])
     # the secret file is missing: the reference is resolved, and its error names the key and the path
     r = validate(path, env)
     assert r.returncode == 2
     assert "connection.password" in r.stderr and f"{tmp_path}/secrets/db-password" in r.stderr, r.stderr
-    # with the secret: only the refusal, naming connector.class, no provider or bootstrap error
-    secret(tmp_path, "db-password", "jdbc-secret-" + uuid.uuid4().hex)
-    r = validate(path, env)
-    assert r.returncode == 2
-    errors = [l for l in r.stderr.splitlines() if l.startswith(str(path))]
-    assert len(errors) == 1, r.stderr
-    assert "connector.class: 'io.debezium.connector.jdbc.JdbcSinkConnector'" in errors[0]
-    assert "not implement" in errors[0] and "JDBC sink" in errors[0]
-    assert ENV_LINE.format(kafka_bootstrap()) in r.stderr
+    secret(tmp_path, "db-password", PG["password"])
+    validated(path, env, "jdbc-connector")
+    sql(pg, "DROP TABLE IF EXISTS public.orders")
+    kafka_create_topic("orders")
+    for op, id_, q in (("c", 1, 5), ("u", 1, 7), ("c", 2, 1), ("d", 2, 1)):
+        k, v = dbz_order_event(op, id_, q)
+        kafka_produce("orders", k, v)
+    kafka_produce("orders", dbz_order_event("d", 2)[0], None)  # the delete's tombstone
+    run = Run(tmp_path, path, env)
+    try:
+        def written():
+            if run.proc.poll() is not None:
+                raise AssertionError(run.text()[-3000:])
+            try:
+                return sql(pg, "SELECT id, quantity, order_date FROM public.orders ORDER BY id")
+            except psycopg2.errors.UndefinedTable:
+                return None
+        rows = wait_until(written, 60, 0.2, "the orders table")
+        # ${topic} names the table; upsert by the record key; the delete removed row 2 (created by schema.evolution)
+        assert rows == [(1, 7, datetime.date(2024, 2, 29))], rows
+    finally:
+        assert run.stop() == 0, run.text()[-3000:]
+        sql(pg, "DROP TABLE IF EXISTS public.orders")
 
 
 # ---------------------------------------------------------------------------------------------------------
