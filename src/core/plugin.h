@@ -109,6 +109,11 @@ struct sl_sink_ops {
      * step makes `offset` (NULL: none) the stored offset of the connector's
      * `partition`, so records and offset become durable together or not at all. */
     int (*commit)(void *sink, const char *partition, const char *offset, char *errstr, size_t errstr_size);
+    /* Optional, sinks that keep the offsets commit writes in their own target (offset.storage=target): the
+     * stored offset of the connector's partition (*offset sl_malloc'ed, NULL when none). Any thread, with a
+     * short connection of its own. 0, or -1 with errstr. */
+    int (*stored_offset)(void *sink, const char *connector, const char *partition, char **offset, char *errstr,
+                         size_t errstr_size);
     /* Capabilities (commit above is the transactional one). produces_kafka: writes to Kafka (needs the
      * connector's Kafka cluster). accepts_binary: writes a pre-encoded record's binary key and value
      * (sl_raw.binary_*) as they are. */

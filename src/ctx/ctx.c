@@ -254,6 +254,8 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
 
 bool sl_ctx_eos(const sl_ctx *x) { return x->eos; }
 
+bool sl_ctx_offsets_in_sink(const sl_ctx *x) { return x->offsets_in_sink; }
+
 void sl_ctx_enter_source_thread(const sl_ctx *x) { source_thread_of = x; }
 
 bool sl_ctx_stopping_fn(const void *ctx) { return sl_ctx_stopping(ctx); }

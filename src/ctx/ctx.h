@@ -68,6 +68,9 @@ const sl_config *sl_ctx_config(const sl_ctx *x);
 const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x);
 /* Sink: commit() will be used instead of flush() (exactly-once). */
 bool sl_ctx_eos(const sl_ctx *x);
+/* True when the sink keeps the offsets in its own target, written with the records (offset.storage=target): the
+ * stored offset is where to resume, even for a source that has a position of its own elsewhere (Kafka's group). */
+bool sl_ctx_offsets_in_sink(const sl_ctx *x);
 /* Encoder options: the runtime's (converters, heartbeat and transaction topics) and the source's
  * (sl_source_ops.describe), fixed when the connector is created. A source without describe may still fill
  * them in its first open(); what a reopen writes lands in a copy of the source thread's own (the sink thread

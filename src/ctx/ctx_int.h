@@ -38,6 +38,7 @@ struct sl_ctx {
     sl_snapshot_table snap[16];
     int nsnap;
     bool eos;                /* records and offsets commit together through the sink's commit */
+    bool offsets_in_sink;    /* ... and the sink keeps them in its target (offset.storage=target): the truth */
     _Atomic int own_heartbeats; /* the source writes its own heartbeat records (mongo-kafka's) */
     _Atomic int src_state;   /* sl_src_state */
     pthread_mutex_t err_lock;

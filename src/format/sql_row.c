@@ -620,6 +620,16 @@ void sl_sql_put_type(const sl_sqlcol *c, sl_sql_dialect d, bool key, sl_buf *out
     }
 }
 
+void sl_sql_put_literal(sl_buf *out, sl_sql_dialect d, const char *s, size_t n) {
+    if (d == SL_SQL_MY) return put_my_quoted(out, s, n);
+    sl_buf_putc(out, '\'');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\'') sl_buf_putc(out, '\'');
+        sl_buf_putc(out, s[i]);
+    }
+    sl_buf_putc(out, '\'');
+}
+
 void sl_sql_put_ident(sl_buf *out, sl_sql_dialect d, const char *s) {
     char q = d == SL_SQL_PG ? '"' : '`';
     sl_buf_putc(out, q);

@@ -81,6 +81,10 @@ int sl_sql_put_value(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *
 /* Appends the column type a created table gives c (key: the column is part of the primary key). */
 void sl_sql_put_type(const sl_sqlcol *c, sl_sql_dialect d, bool key, sl_buf *out);
 
+/* Appends n bytes of text as a string literal of d ('...' with '' on PostgreSQL, backslash escapes on
+ * MariaDB/MySQL). */
+void sl_sql_put_literal(sl_buf *out, sl_sql_dialect d, const char *s, size_t n);
+
 /* Appends identifier s quoted for d ("s" or `s`, the quote doubled inside). */
 void sl_sql_put_ident(sl_buf *out, sl_sql_dialect d, const char *s);
 

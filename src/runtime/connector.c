@@ -38,9 +38,10 @@ const sl_prop sl_core_props[] = {
      "baseline, about twice this bound and twice its largest value (file sink; docs/ARCHITECTURE.md, Memory)."},
     {"poll.interval.ms", SL_PT_INT, "500", NULL, 1, 3600000, 0, F(poll_interval_ms),
      "Longest time a partly filled batch waits before it is handed to the sink."},
-    {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka", 0, 0, 0, F(offset_storage),
-     "Where committed source offsets live: sqlite (one local file) or kafka (a compacted topic, offset.storage.topic, "
-     "in Kafka Connect's format)."},
+    {"offset.storage", SL_PT_ENUM, "sqlite", "sqlite|kafka|target", 0, 0, 0, F(offset_storage),
+     "Where committed source offsets live: sqlite (one local file), kafka (a compacted topic, offset.storage.topic, "
+     "in Kafka Connect's format) or target (a table of the sink's database, written in the same transaction as the "
+     "rows: exactly-once; sink.type=jdbc)."},
     {"offset.storage.topic", SL_PT_STRING, "connect-offsets", NULL, 0, 0, 0, F(offset_topic),
      "Compacted topic of the Kafka offset store (offset.storage=kafka, and always with exactly-once)."},
     {"offset.storage.partitions", SL_PT_INT, "25", NULL, 1, 10000, 0, F(offset_partitions),
@@ -244,7 +245,13 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         sl_errs_add(errs, "exactly.once.support: 'required' needs a transactional sink (sink.type=kafka), not %s "
                           "(allowed here: disabled, requested)",
                     c->sink_ops->name);
-    c->ctx.eos = transactional && c->ctx.core.eos > 0;
+    if (c->ctx.core.offset_storage == 2 && c->sink_ops && !c->sink_ops->stored_offset)
+        sl_errs_add(errs, "offset.storage: 'target' needs a sink that keeps the offsets in its target database "
+                          "(sink.type=jdbc), not %s (allowed here: sqlite, kafka)", c->sink_ops->name);
+    /* A sink that keeps offsets in its target does so whenever records and offsets commit together. */
+    c->ctx.offsets_in_sink = transactional && c->sink_ops->stored_offset &&
+                             (c->ctx.core.offset_storage == 2 || c->ctx.core.eos > 0);
+    c->ctx.eos = transactional && (c->ctx.core.eos > 0 || c->ctx.offsets_in_sink);
     if (needs_kafka) sl_kafka_client_check(&c->ctx.core.kafka, cfg, NULL, "connector", errs);
     check_errors(&c->ctx.core, cfg, errs);
     if (errs->n > before) {
@@ -269,7 +276,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
 void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u) {
     int first = u->n;
     sl_file_uses_add_props(u, sl_core_props, &c->ctx.core, owner, tag);
-    if (c->ctx.eos || c->ctx.core.offset_storage == 1) sl_file_uses_drop(u, first, "offset.storage.file.filename"); /* unused */
+    if (c->ctx.eos || c->ctx.core.offset_storage >= 1) sl_file_uses_drop(u, first, "offset.storage.file.filename"); /* unused */
     if (c->ctx.src_ops) sl_file_uses_add_props(u, c->ctx.src_ops->props, c->src_settings, owner, tag);
     if (c->sink_ops) sl_file_uses_add_props(u, c->sink_ops->props, c->sink_settings, owner, tag);
 }
@@ -722,7 +729,19 @@ static void *sink_main(void *arg) {
 }
 
 /* The configured offset store; with exactly-once the offsets live in Kafka, where the sink's transactions write them. */
+static int sink_offset(void *arg, const char *connector, const char *partition, char **offset, char *errstr,
+                       size_t errsz) {
+    sl_connector *c = arg;
+    if (!c->sink) { /* a command that reads offsets without running the connector */
+        snprintf(errstr, errsz, "offset store: offset.storage=target keeps the offsets in the sink's target database "
+                                "(its offsets table)");
+        return -1;
+    }
+    return c->sink_ops->stored_offset(c->sink, connector, partition, offset, errstr, errsz);
+}
+
 static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
+    if (c->ctx.offsets_in_sink) return sl_offsets_open_fn(sink_offset, c);
     if (c->ctx.eos || c->ctx.core.offset_storage == 1)
         return sl_offsets_open_kafka(&c->ctx.core.kafka, c->ctx.cfg, c->ctx.core.offset_topic, (int)c->ctx.core.offset_partitions,
                                      (int)c->ctx.core.offset_rf, errstr, errsz);

@@ -102,6 +102,9 @@ static const sl_prop sql_props[] = {
      "before the connector fails.", "max.retries"},
     {"flush.retry.delay.ms", SL_PT_INT, "1000", NULL, 0, 3600000, 0, F(retry_ms),
      "Pause before such a retry (ms).", "retry.backoff.ms"},
+    {"offset.storage.table", SL_PT_STRING, "sluice_offsets", NULL, 0, 0, 0, F(offsets_table),
+     "With offset.storage=target: the target's table (schema.table or table) that holds each connector's source "
+     "offset, written in the same transaction as the rows; created when missing."},
     {NULL}};
 #undef F
 
@@ -1192,6 +1195,66 @@ static void clear_rows(sql_sink *s) {
     sl_arena_reset(&s->arena);
 }
 
+/* ---- offsets in the target (offset.storage=target) ---- */
+
+static void offsets_table(const sql_sink *s, tname *t) {
+    const char *n = s->conf->offsets_table, *dot = strrchr(n, '.');
+    memset(t, 0, sizeof *t);
+    if (dot) snprintf(t->schema, sizeof t->schema, "%.*s", (int)(dot - n), n);
+    snprintf(t->table, sizeof t->table, "%s", dot ? dot + 1 : n);
+}
+
+static int create_offsets_table(sql_sink *s, char *err, size_t errsz) {
+    tname t;
+    offsets_table(s, &t);
+    sl_buf *b = &s->sql;
+    sl_buf_reset(b);
+    sl_buf_puts(b, "CREATE TABLE IF NOT EXISTS ");
+    sql_put_table(b, s, &t);
+    if (s->conf->dialect == SL_SQL_PG)
+        sl_buf_puts(b, " (connector text NOT NULL, source_partition text NOT NULL, source_offset text NOT NULL, "
+                       "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (connector, source_partition))");
+    else
+        sl_buf_puts(b, " (connector varchar(255) NOT NULL, source_partition varchar(500) NOT NULL, source_offset "
+                       "longtext NOT NULL, updated_at datetime(6) NOT NULL DEFAULT current_timestamp(6), "
+                       "PRIMARY KEY (connector, source_partition))");
+    return s->d->exec(s, sl_buf_cstr(b), err, errsz);
+}
+
+static void put_offset_select(sql_sink *s, sl_buf *b, const char *connector, const char *partition) {
+    tname t;
+    offsets_table(s, &t);
+    sl_buf_reset(b);
+    sl_buf_puts(b, "SELECT source_offset FROM ");
+    sql_put_table(b, s, &t);
+    sl_buf_puts(b, " WHERE connector = ");
+    sl_sql_put_literal(b, s->conf->dialect, connector, strlen(connector));
+    sl_buf_puts(b, " AND source_partition = ");
+    sl_sql_put_literal(b, s->conf->dialect, partition, strlen(partition));
+}
+
+static int write_offset(sql_sink *s, char *err, size_t errsz) {
+    tname t;
+    offsets_table(s, &t);
+    const char *name = sl_ctx_name(s->ctx);
+    sl_sql_dialect d = s->conf->dialect;
+    sl_buf *b = &s->sql;
+    sl_buf_reset(b);
+    sl_buf_puts(b, "INSERT INTO ");
+    sql_put_table(b, s, &t);
+    sl_buf_puts(b, " (connector, source_partition, source_offset) VALUES (");
+    sl_sql_put_literal(b, d, name, strlen(name));
+    sl_buf_putc(b, ',');
+    sl_sql_put_literal(b, d, s->commit_part, strlen(s->commit_part));
+    sl_buf_putc(b, ',');
+    sl_sql_put_literal(b, d, s->commit_offset, strlen(s->commit_offset));
+    sl_buf_puts(b, d == SL_SQL_PG ? ") ON CONFLICT (connector, source_partition) DO UPDATE SET source_offset = "
+                                    "EXCLUDED.source_offset, updated_at = now()"
+                                  : ") ON DUPLICATE KEY UPDATE source_offset = VALUES(source_offset), updated_at = "
+                                    "current_timestamp(6)");
+    return s->d->exec(s, sl_buf_cstr(b), err, errsz);
+}
+
 /* Applies the rows [lo, hi) of g in a savepoint. A refused apply is cut in halves until the refused row is
  * alone: its record goes to reject() (the dead letter queue, or the connector stops: then err has reject's
  * message and the result is SQL_REFUSED). */
@@ -1250,15 +1313,34 @@ static int write_all(sql_sink *s, char *err, size_t errsz) {
             return rc;
         }
     }
+    if (s->commit_offset && (rc = write_offset(s, err, errsz)) != SQL_OK) {
+        char e2[256];
+        if (s->conn) s->d->exec(s, "ROLLBACK", e2, sizeof e2);
+        return rc;
+    }
     return s->d->exec(s, "COMMIT", err, errsz);
 }
 
-static int sql_flush(void *sink, char *errstr, size_t errsz) {
-    sql_sink *s = sink;
-    if (!s->nsegs) return 0;
+/* After a failure that may have hit the COMMIT itself: true when the offset being committed is what the target
+ * holds (the transaction did commit: writing it again would apply its rows twice). */
+static bool committed_already(sql_sink *s) {
+    char err[512], *got = NULL;
+    if (!s->commit_offset || (!s->conn && s->d->connect(s, err, sizeof err) != SQL_OK)) return false;
+    put_offset_select(s, &s->scratch, sl_ctx_name(s->ctx), s->commit_part);
+    bool same = s->d->query1(s, sl_buf_cstr(&s->scratch), &got, err, sizeof err) == SQL_OK && got &&
+                strcmp(got, s->commit_offset) == 0;
+    sl_free(got);
+    return same;
+}
+
+static int flush_all(sql_sink *s, char *errstr, size_t errsz) {
     int64_t tries = 0;
     for (;;) {
         char err[2048] = "";
+        if (tries && committed_already(s)) {
+            SL_INFO("sql", "the transaction whose commit was not acknowledged did commit (its offset is stored)");
+            break;
+        }
         int rc = write_all(s, err, sizeof err);
         if (rc == SQL_OK) break;
         if (rc == SQL_REFUSED || tries++ >= s->conf->max_retries || sl_ctx_stopping(s->ctx)) {
@@ -1276,6 +1358,46 @@ static int sql_flush(void *sink, char *errstr, size_t errsz) {
     }
     clear_rows(s);
     return 0;
+}
+
+static int sql_flush(void *sink, char *errstr, size_t errsz) {
+    sql_sink *s = sink;
+    return s->nsegs ? flush_all(s, errstr, errsz) : 0;
+}
+
+/* Exactly-once (offset.storage=target): the rows written so far and the offset, in one transaction. */
+static int sql_commit(void *sink, const char *partition, const char *offset, char *errstr, size_t errsz) {
+    sql_sink *s = sink;
+    if (!s->offsets) return sql_flush(sink, errstr, errsz);
+    s->commit_part = sl_strdup(partition);
+    s->commit_offset = offset ? sl_strdup(offset) : NULL;
+    int rc = flush_all(s, errstr, errsz);
+    sl_free(s->commit_part);
+    sl_free(s->commit_offset);
+    s->commit_part = s->commit_offset = NULL;
+    return rc;
+}
+
+/* The offset a connector stored in the target, read on a connection of its own (the sink thread may be using
+ * the sink's). */
+static int sql_stored_offset(void *sink, const char *connector, const char *partition, char **offset, char *errstr,
+                             size_t errsz) {
+    sql_sink *s = sink, t = {0};
+    t.ctx = s->ctx;
+    t.conf = s->conf;
+    t.d = s->d;
+    sl_buf_init(&t.sql);
+    sl_buf_init(&t.scratch);
+    *offset = NULL;
+    int rc = t.d->connect(&t, errstr, errsz);
+    if (rc == SQL_OK) {
+        put_offset_select(&t, &t.scratch, connector, partition);
+        rc = t.d->query1(&t, sl_buf_cstr(&t.scratch), offset, errstr, errsz);
+        t.d->disconnect(&t);
+    }
+    sl_buf_free(&t.sql);
+    sl_buf_free(&t.scratch);
+    return rc == SQL_OK ? 0 : -1;
 }
 
 /* ---- open / close ---- */
@@ -1310,6 +1432,12 @@ static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_
         sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE);
         return -1;
     }
+    s->offsets = ctx && sl_ctx_offsets_in_sink(ctx);
+    if (s->offsets && create_offsets_table(s, errstr, errsz) != SQL_OK) {
+        snprintf(errstr + strlen(errstr), errsz - strlen(errstr), " (offset.storage.table)");
+        sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE);
+        return -1;
+    }
     SL_INFO("sql", "sql sink ready: %s at %s:%d database %s, insert.mode=%s primary.key.mode=%s schema.evolution=%s",
             c->dialect == SL_SQL_PG ? "PostgreSQL" : "MariaDB/MySQL", c->host, c->port, c->db, ins_names[c->ins],
             pk_names[c->pk], c->evolve ? "basic" : "none");
@@ -1339,6 +1467,8 @@ static void sql_close(void *sink) {
     }
     sl_free(s->segs);
     sl_free(s->recs);
+    sl_free(s->commit_part);
+    sl_free(s->commit_offset);
     sl_arena_free(&s->arena);
     sl_buf_free(&s->sql);
     sl_buf_free(&s->scratch);
@@ -1359,4 +1489,5 @@ const sl_sink_ops sl_sql_sink_ops = {
     sql_write,
     sql_flush,
     sql_close,
-    NULL};
+    sql_commit,
+    sql_stored_offset};

@@ -30,6 +30,7 @@ typedef struct sql_conf {
     char *field_include, *field_exclude;
     char *time_zone;
     int64_t max_retries, retry_ms;
+    char *offsets_table; /* offset.storage.table */
     /* Filled by check() (not table rows): */
     bool evolve, quote;
     /* Parsed from connection.url */
@@ -88,6 +89,8 @@ typedef struct sql_dialect {
     void (*disconnect)(sql_sink *s);
     /* Runs statements that return no rows. */
     int (*exec)(sql_sink *s, const char *sql, char *err, size_t errsz);
+    /* Runs a query that returns at most one value: *out sl_malloc'ed, NULL for no row or a null. */
+    int (*query1)(sql_sink *s, const char *sql, char **out, char *err, size_t errsz);
     /* The columns of table t (none: it does not exist). */
     int (*columns)(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz);
     /* Writes seg's live rows (inside the transaction). */
@@ -118,6 +121,8 @@ struct sql_sink {
     void *dialect_state;
     struct sl_kafka_dlq *dlq; /* errors.deadletterqueue.topic.name, opened at the first rejected record */
     bool tolerate;            /* errors.tolerance=all */
+    bool offsets;             /* offset.storage=target: commit() writes the offset with the rows */
+    char *commit_part, *commit_offset; /* the offset the transaction being written stores (NULL: none) */
     uint64_t dead;
     sl_buf sql, scratch;
 };

@@ -107,6 +107,17 @@ static void put_lit(sl_buf *b, MYSQL *m, const char *v) {
     sl_free(q);
 }
 
+static int my_query1(sql_sink *s, const char *q, char **out, char *err, size_t errsz) {
+    *out = NULL;
+    if (mysql_real_query(conn(s), q, strlen(q)) != 0) return failure(s, "reading the offsets table", err, errsz);
+    MYSQL_RES *r = mysql_store_result(conn(s));
+    if (!r) return failure(s, "reading the offsets table", err, errsz);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    if (row && row[0]) *out = sl_strdup(row[0]);
+    mysql_free_result(r);
+    return SQL_OK;
+}
+
 static int my_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
     sl_buf *b = &s->scratch;
     sl_buf_reset(b);
@@ -291,4 +302,4 @@ static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     return rc;
 }
 
-const sql_dialect sql_my_dialect = {my_connect_, my_disconnect, my_exec, my_columns, my_apply};
+const sql_dialect sql_my_dialect = {my_connect_, my_disconnect, my_exec, my_query1, my_columns, my_apply};

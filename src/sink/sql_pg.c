@@ -70,7 +70,8 @@ static int pg_connect_(sql_sink *s, char *err, size_t errsz) {
     s->conn_gen++;
     sl_buf *b = &s->sql;
     sl_buf_reset(b);
-    sl_buf_puts(b, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET client_encoding = 'UTF8'; SET TimeZone = ");
+    sl_buf_puts(b, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET client_encoding = 'UTF8'; "
+                   "SET standard_conforming_strings = on; SET TimeZone = ");
     char *tz = PQescapeLiteral(pc, c->time_zone && *c->time_zone ? c->time_zone : "UTC", strlen(c->time_zone ? c->time_zone : "UTC"));
     sl_buf_puts(b, tz ? tz : "'UTC'");
     PQfreemem(tz);
@@ -100,6 +101,15 @@ static int pg_exec(sql_sink *s, const char *sql, char *err, size_t errsz) {
     char what[96];
     snprintf(what, sizeof what, "%.80s", sql);
     return failure(s, r, what, err, errsz);
+}
+
+static int pg_query1(sql_sink *s, const char *q, char **out, char *err, size_t errsz) {
+    *out = NULL;
+    PGresult *r = PQexec(conn(s), q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return failure(s, r, "reading the offsets table", err, errsz);
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) *out = sl_strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return SQL_OK;
 }
 
 static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
@@ -295,4 +305,4 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     return rc;
 }
 
-const sql_dialect sql_pg_dialect = {pg_connect_, pg_disconnect, pg_exec, pg_columns, pg_apply};
+const sql_dialect sql_pg_dialect = {pg_connect_, pg_disconnect, pg_exec, pg_query1, pg_columns, pg_apply};

@@ -11,7 +11,22 @@ struct sl_offsets {
     sqlite3 *db;
     sqlite3_stmt *put;
     sl_koffsets *kafka;     /* set: every call goes to the Kafka store */
+    sl_offsets_get_fn *get; /* set: the sink's target keeps them (reads only) */
+    void *get_arg;
 };
+
+sl_offsets *sl_offsets_open_fn(sl_offsets_get_fn *get, void *arg) {
+    sl_offsets *s = sl_calloc(1, sizeof *s);
+    s->get = get;
+    s->get_arg = arg;
+    return s;
+}
+
+static int in_sink(char *errstr, size_t errsz) {
+    snprintf(errstr, errsz, "offset store: offset.storage=target keeps the offsets in the sink's target database "
+                            "(its offsets table), written with the rows: change them there");
+    return -1;
+}
 
 static int fail(sl_offsets *s, const char *what, char *errstr, size_t errsz) {
     snprintf(errstr, errsz, "offset store: %s: %s", what, sqlite3_errmsg(s->db));
@@ -77,6 +92,7 @@ void sl_offsets_close(sl_offsets *s) {
 int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, char **out, char *errstr,
                    size_t errsz) {
     if (s->kafka) return sl_koffsets_get(s->kafka, connector, partition, out, errstr, errsz);
+    if (s->get) return s->get(s->get_arg, connector, partition, out, errstr, errsz);
     sqlite3_stmt *st;
     *out = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT offset FROM offsets WHERE connector = ?1 AND part = ?2", -1, &st, NULL) !=
@@ -93,6 +109,7 @@ int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, 
 int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, const char *offset, char *errstr,
                    size_t errsz) {
     if (s->kafka) return sl_koffsets_put(s->kafka, connector, partition, offset, errstr, errsz);
+    if (s->get) return in_sink(errstr, errsz);
     sqlite3_reset(s->put);
     sqlite3_bind_text(s->put, 1, connector, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->put, 2, partition, -1, SQLITE_STATIC);
@@ -105,6 +122,7 @@ int sl_offsets_put(sl_offsets *s, const char *connector, const char *partition, 
 
 int sl_offsets_remove(sl_offsets *s, const char *connector, const char *partition, char *errstr, size_t errsz) {
     if (s->kafka) return sl_koffsets_put(s->kafka, connector, partition, NULL, errstr, errsz);
+    if (s->get) return in_sink(errstr, errsz);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM offsets WHERE connector = ?1 AND part = ?2", -1, &st, NULL) !=
         SQLITE_OK)
@@ -118,6 +136,7 @@ int sl_offsets_remove(sl_offsets *s, const char *connector, const char *partitio
 
 int sl_offsets_delete(sl_offsets *s, const char *connector, int *removed, char *errstr, size_t errsz) {
     if (s->kafka) return sl_koffsets_delete(s->kafka, connector, removed, errstr, errsz);
+    if (s->get) return in_sink(errstr, errsz);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM offsets WHERE connector = ?1", -1, &st, NULL) != SQLITE_OK)
         return fail(s, "delete", errstr, errsz);
@@ -133,6 +152,7 @@ int sl_offsets_list(sl_offsets *s, const char *connector,
                     void (*cb)(const char *, const char *, const char *, int64_t, void *), void *arg, char *errstr,
                     size_t errsz) {
     if (s->kafka) return sl_koffsets_list(s->kafka, connector, cb, arg, errstr, errsz);
+    if (s->get) return in_sink(errstr, errsz);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT connector, part, offset, updated_ms FROM offsets"

@@ -19,6 +19,11 @@ sl_offsets *sl_offsets_open(const char *path, char *errstr, size_t errstr_size);
 /* The same store kept in a Kafka topic as Kafka Connect does (offsets_kafka.h). */
 sl_offsets *sl_offsets_open_kafka(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
                                   int replication_factor, char *errstr, size_t errstr_size);
+/* A store that the sink keeps in its target (offset.storage=target): reads call get(arg, ...); writes happen in
+ * the sink's own transactions, so put, remove, delete and list are refused with a message saying so. */
+typedef int sl_offsets_get_fn(void *arg, const char *connector, const char *partition, char **offset, char *errstr,
+                              size_t errstr_size);
+sl_offsets *sl_offsets_open_fn(sl_offsets_get_fn *get, void *arg);
 void sl_offsets_close(sl_offsets *s);
 /* *offset_out: sl_malloc'ed JSON or NULL when none stored. Returns 0 or -1. */
 int sl_offsets_get(sl_offsets *s, const char *connector, const char *partition, char **offset_out, char *errstr,

@@ -916,6 +916,11 @@ static sl_offsets *store_of(sl_worker *w, const char *name, const json_t *config
     sl_errs_free(&errs);
     if (!*conn) return NULL;
     const sl_core_conf *core = sl_connector_core(*conn);
+    if (core->offset_storage == 2) {
+        werr(e, SL_WERR_INVALID, "offset.storage=target keeps the offsets in the sink's target database (its offsets "
+                                 "table), written with the rows: read or change them there");
+        return NULL;
+    }
     sl_offsets *s = sl_connector_eos(*conn) || core->offset_storage == 1
                         ? sl_offsets_open_kafka(&core->kafka, *cfg, core->offset_topic, (int)core->offset_partitions,
                                                 (int)core->offset_rf, err, sizeof err)

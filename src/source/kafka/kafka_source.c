@@ -38,6 +38,7 @@
 #include "util/jcheck.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include <jansson.h>
 #include <inttypes.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -267,6 +268,24 @@ static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *p
     sl_buf_free(&b);
 }
 
+/* offset.storage=target: the sink's target holds the positions, written with the rows; reading starts there,
+ * not at the group's committed offsets (which follow later and may be behind). */
+static void seek_stored(kafka_source *s, rd_kafka_topic_partition_list_t *parts) {
+    const char *stored = sl_ctx_stored_offset(s->ctx);
+    json_t *o = stored ? json_loads(stored, 0, NULL) : NULL;
+    char key[512];
+    for (int i = 0; o && i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        snprintf(key, sizeof key, "%s/%d", p->topic, (int)p->partition);
+        json_t *v = json_object_get(o, key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0) continue;
+        p->offset = json_integer_value(v);
+        sl_ktrack_set_last(s->track, p->topic, p->partition, p->offset);
+        SL_INFO("kafka", "partition %s starts at offset %" PRId64 " (stored in the sink's target)", key, p->offset);
+    }
+    json_decref(o);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
     kafka_source *s = opaque;
@@ -276,6 +295,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Reading starts at the group's committed offset: nothing noted before counts. */
         for (int i = 0; i < parts->cnt; i++) sl_ktrack_forget(s->track, parts->elems[i].topic, parts->elems[i].partition);
+        if (sl_ctx_offsets_in_sink(s->ctx)) seek_stored(s, parts);
         log_parts("assigned", parts, s->group);
         if (s->hold_assigns > 0) s->hold_assigns--;
         if (coop) e = rd_kafka_incremental_assign(rk, parts);
@@ -322,6 +342,10 @@ static int emit_batch(kafka_source *s) {
     uint64_t seq = next_seq(s);
     sl_buf_reset(&s->offset_json);
     sl_ktrack_seal(s->track, seq, &s->offset_json);
+    if (sl_ctx_offsets_in_sink(s->ctx)) { /* the stored offset is where to resume: every partition's position */
+        sl_buf_reset(&s->offset_json);
+        sl_ktrack_positions(s->track, &s->offset_json);
+    }
     sl_batch *b = s->batch;
     sl_batch_set_offset(b, sl_buf_cstr(&s->offset_json), seq);
     s->batch = sl_batch_new();

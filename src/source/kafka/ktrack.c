@@ -65,7 +65,7 @@ static int add_tp(sl_ktrack *t, const char *topic, int32_t partition) {
         t->tps = sl_realloc(t->tps, (size_t)t->cap * sizeof *t->tps);
     }
     int idx = t->ntps++;
-    t->tps[idx] = (sl_ktp){sl_strdup(topic), partition, -1, -1, -1};
+    t->tps[idx] = (sl_ktp){sl_strdup(topic), partition, -1, -1, -1, -1};
     if ((t->ntps) * 2 > t->nslots) rehash(t); /* load factor <= 1/2 */
     else slot_put(t, idx);
     return idx;
@@ -122,6 +122,7 @@ void sl_ktrack_seal(sl_ktrack *t, uint64_t seq, sl_buf *json) {
         sl_buf_putc(json, ':');
         sl_buf_put_i64(json, p->pending);
         s->e[s->n++] = (entry){t->open[i], p->pending};
+        p->last = p->pending;
         p->pending = -1;
     }
     sl_buf_free(&key);
@@ -154,6 +155,32 @@ sl_ktp *sl_ktrack_at(sl_ktrack *t, int i) { return &t->tps[i]; }
 sl_ktp *sl_ktrack_find(sl_ktrack *t, const char *topic, int32_t partition) {
     int idx = find_index(t, topic, partition);
     return idx < 0 ? NULL : &t->tps[idx];
+}
+
+void sl_ktrack_positions(const sl_ktrack *t, sl_buf *json) {
+    sl_buf key;
+    sl_buf_init(&key);
+    sl_buf_putc(json, '{');
+    bool first = true;
+    for (int i = 0; i < t->ntps; i++) {
+        const sl_ktp *p = &t->tps[i];
+        if (p->last < 0) continue;
+        sl_buf_reset(&key);
+        sl_buf_printf(&key, "%s/%d", p->topic, (int)p->partition);
+        if (!first) sl_buf_putc(json, ',');
+        first = false;
+        sl_buf_put_json_str(json, key.data, key.len);
+        sl_buf_putc(json, ':');
+        sl_buf_put_i64(json, p->last);
+    }
+    sl_buf_putc(json, '}');
+    sl_buf_free(&key);
+}
+
+void sl_ktrack_set_last(sl_ktrack *t, const char *topic, int32_t partition, int64_t next) {
+    int idx = find_index(t, topic, partition);
+    if (idx < 0) idx = add_tp(t, topic, partition);
+    t->tps[idx].last = next;
 }
 
 void sl_ktrack_forget(sl_ktrack *t, const char *topic, int32_t partition) {

@@ -29,6 +29,7 @@ typedef struct sl_ktp {
     int64_t pending;   /* -1: none; likewise below */
     int64_t acked;
     int64_t committed;
+    int64_t last;      /* in the newest sealed batch that had the partition (kept when it is forgotten) */
 } sl_ktp;
 
 typedef struct sl_ktrack sl_ktrack;
@@ -44,6 +45,11 @@ bool sl_ktrack_open_empty(const sl_ktrack *t);
  * calls) and appends its offset JSON {"<topic>/<partition>": next, ...} to json.
  */
 void sl_ktrack_seal(sl_ktrack *t, uint64_t seq, sl_buf *json);
+/* Appends {"<topic>/<partition>": next, ...} of every partition any sealed batch had (its `last`): the position
+ * of everything so far, as a store that is the source's truth keeps it (sl_ctx_offsets_in_sink). */
+void sl_ktrack_positions(const sl_ktrack *t, sl_buf *json);
+/* Sets the position of a partition that reading starts at (from such a store). */
+void sl_ktrack_set_last(sl_ktrack *t, const char *topic, int32_t partition, int64_t next);
 /* Every sealed batch with seq <= committed_seq is durable: moves the acked
  * positions. Returns how many partitions have acked > committed. */
 int sl_ktrack_ack(sl_ktrack *t, uint64_t committed_seq);
