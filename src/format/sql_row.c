@@ -79,6 +79,7 @@ int sl_sqlcol_compile(sl_vheap *h, sl_val *schema, sl_sqlcol *c, char *err, size
     if (!found) {
         snprintf(err, errsz, "field '%s': Connect type '%s'%s%s%s has no SQL column type", c->name,
                  type ? type : "(none)", name ? " (" : "", name ? name : "", name ? ")" : "");
+        sl_sqlcol_free(c);
         return -1;
     }
     sl_val *params = sl_v_get(h, schema, "parameters");
@@ -97,9 +98,9 @@ int sl_sqlcol_compile(sl_vheap *h, sl_val *schema, sl_sqlcol *c, char *err, size
         c->elem = sl_malloc(sizeof *c->elem);
         if (!items || sl_sqlcol_compile(h, items, c->elem, err, errsz) < 0) {
             if (!items) snprintf(err, errsz, "field '%s': an array schema without items", c->name);
-            sl_sqlcol_free(c->elem);
-            sl_free(c->elem);
+            sl_free(c->elem); /* the element freed what it had */
             c->elem = NULL;
+            sl_sqlcol_free(c);
             return -1;
         }
     }
@@ -527,9 +528,10 @@ int sl_sql_put_value(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *
     if (rc == 0 && t.len && memchr(t.data, 0, t.len) && d == SL_SQL_PG)
         rc = bad(c, err, errsz, "PostgreSQL text cannot hold a NUL character");
     if (rc == 0) {
-        if (d == SL_SQL_PG) put_copy_escaped(out, t.data, t.len);
-        else if (quote) put_my_quoted(out, t.data, t.len);
-        else sl_buf_put(out, t.data, t.len);
+        const char *td = t.data ? t.data : ""; /* an empty text: nothing was allocated */
+        if (d == SL_SQL_PG) put_copy_escaped(out, td, t.len);
+        else if (quote) put_my_quoted(out, td, t.len);
+        else sl_buf_put(out, td, t.len);
     }
     sl_buf_free(&t);
     sl_buf_free(&tmp);
