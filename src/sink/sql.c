@@ -966,6 +966,30 @@ static void what_of(const sl_record *r, const char *topic, char *out, size_t out
     else snprintf(out, outsz, "record of %s (op %c)", topic ? topic : "?", (char)r->op);
 }
 
+/* A Connect schema for schemaless JSON (JsonConverter with schemas.enable=false), from its JSON types: integers
+ * int64, other numbers double, strings, booleans, objects and arrays as JSON text (a map), a null as an optional
+ * string. The top object is a struct of its members. */
+static void infer_schema(sl_vheap *h, sl_val *v, const char *field, size_t flen, bool top, sl_buf *out) {
+    sl_vkind k = sl_v_kind(h, v);
+    if (top && k == SL_V_OBJ) {
+        sl_buf_puts(out, "{\"type\":\"struct\",\"optional\":false,\"fields\":[");
+        for (uint32_t i = 0; i < v->n; i++) {
+            if (i) sl_buf_putc(out, ',');
+            infer_schema(h, v->m[i].v, v->m[i].name, v->m[i].len, false, out);
+        }
+        sl_buf_puts(out, "]}");
+        return;
+    }
+    const char *t = k == SL_V_BOOL ? "boolean" : k == SL_V_INT ? "int64" : k == SL_V_REAL ? "double"
+                  : k == SL_V_OBJ || k == SL_V_ARR ? "map" : "string";
+    sl_buf_printf(out, "{\"type\":\"%s\",\"optional\":true", t);
+    if (field) {
+        sl_buf_puts(out, ",\"field\":");
+        sl_buf_put_json_str(out, field, flen);
+    }
+    sl_buf_putc(out, '}');
+}
+
 /* Adds record r's row (or truncate). 0, or -1 with err saying why it cannot be written (*rec: the record, for
  * reject()). */
 static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err, size_t errsz) {
@@ -986,24 +1010,38 @@ static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err,
                                        ? (vs.p = raw->value + raw->value_schema_at, vs.n = raw->value_schema_len,
                                           vp.p = raw->value + raw->value_payload_at, vp.n = raw->value_payload_len, true)
                                        : split_envelope(raw->value, raw->value_len, &vs, &vp));
-        if (raw->value && !venv) {
-            snprintf(err, errsz, "the value has no Connect schema (a {\"schema\", \"payload\"} envelope: the "
-                                 "JsonConverter with schemas.enable=true)");
-            return -1;
+        char e2[512];
+        sl_val *value = NULL;
+        /* schemaless JSON: the schemas come from the JSON types (the shape is cached by their text) */
+        sl_buf_reset(&t->key);
+        sl_buf_reset(&t->value);
+        if (raw->key && !kenv) {
+            if (!(rs.key = sl_v_parse(&t->vh, raw->key, raw->key_len, e2, sizeof e2))) {
+                snprintf(err, errsz, "the key: %s", e2);
+                return -1;
+            }
+            infer_schema(&t->vh, rs.key, NULL, 0, true, &t->key);
+            ks.p = t->key.data, ks.n = t->key.len;
         }
-        if (s->conf->pk == PK_RECORD_KEY && raw->key && !kenv) {
-            snprintf(err, errsz, "primary.key.mode=record_key: the key has no Connect schema (a {\"schema\", "
-                                 "\"payload\"} envelope)");
-            return -1;
+        if (raw->value && !venv) {
+            if (!(value = sl_v_parse(&t->vh, raw->value, raw->value_len, e2, sizeof e2))) {
+                snprintf(err, errsz, "the value: %s", e2);
+                return -1;
+            }
+            if (sl_v_kind(&t->vh, value) != SL_V_OBJ) {
+                snprintf(err, errsz, "a value without a Connect schema must be a JSON object (with "
+                                     "value.converter.schemas.enable=true its schema gives the columns)");
+                return -1;
+            }
+            infer_schema(&t->vh, value, NULL, 0, true, &t->value);
+            vs.p = t->value.data, vs.n = t->value.len;
         }
         const shape *sh = raw_shape(s, ks.p, ks.n, vs.p, vs.n, raw->topic);
         if (!raw->value && !sh->nkeys) return 0; /* a tombstone with nothing to key a delete by */
-        char e2[512];
         if (kenv && !(rs.key = sl_v_parse(&t->vh, kp.p, kp.n, e2, sizeof e2))) {
             snprintf(err, errsz, "the key: %s", e2);
             return -1;
         }
-        sl_val *value = NULL;
         if (venv && !(value = sl_v_parse(&t->vh, vp.p, vp.n, e2, sizeof e2))) {
             snprintf(err, errsz, "the value: %s", e2);
             return -1;
@@ -1110,13 +1148,61 @@ static void put_col_def(sql_sink *s, sl_buf *b, const sl_sqlcol *c, bool key, bo
     sl_buf_puts(b, nullable ? " NULL" : " NOT NULL");
 }
 
+/* The type a column of the target must be widened to for field c (NULL: it holds c as it is): integers to a
+ * wider integer, varchar(n) to the field's longer source length. Nothing narrower, nothing else. */
+static const char *widening(const sql_sink *s, const tcol *tc, const sl_sqlcol *c, char *buf, size_t bufsz) {
+    bool pg = s->conf->dialect == SL_SQL_PG;
+    const char *t = tc->type;
+    int have = !strcmp(t, "tinyint") ? 1 : !strcmp(t, "smallint") ? 2 : !strcmp(t, "mediumint") ? 3
+             : !strcmp(t, "integer") || !strcmp(t, "int") ? 4 : !strcmp(t, "bigint") ? 8 : 0;
+    int need = c->kind == SL_SQLK_INT64 ? 8 : c->kind == SL_SQLK_INT32 ? 4 : c->kind == SL_SQLK_INT16 ? 2 : 0;
+    if (have && need > have) return need == 8 ? "bigint" : need == 4 ? (pg ? "integer" : "int") : "smallint";
+    if ((!strcmp(t, "character varying") || !strcmp(t, "varchar")) && c->kind == SL_SQLK_STRING && c->length > 0 &&
+        tc->length > 0 && c->length > tc->length) {
+        snprintf(buf, bufsz, "varchar(%d)", c->length);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Widens the columns of g's table that hold less than g's fields need (schema.evolution=basic); 0 or -1. */
+static int widen(sql_sink *s, seg *g, struct known *k, bool *changed, char *err, size_t errsz) {
+    sl_buf *b = &s->sql;
+    for (int i = 0; i < g->ncols; i++) {
+        const tcol *tc = known_col(s, k, g->cols[i].name);
+        char tb[64];
+        const char *to = tc ? widening(s, tc, &g->cols[i], tb, sizeof tb) : NULL;
+        if (!to) continue;
+        sl_buf_reset(b);
+        sl_buf_puts(b, "ALTER TABLE ");
+        sql_put_table(b, s, &g->name);
+        if (s->conf->dialect == SL_SQL_PG) {
+            sl_buf_puts(b, " ALTER COLUMN ");
+            sql_put_ident(b, s, g->cols[i].name);
+            sl_buf_printf(b, " TYPE %s", to);
+        } else {
+            sl_buf_puts(b, " MODIFY COLUMN ");
+            sql_put_ident(b, s, g->cols[i].name);
+            sl_buf_printf(b, " %s %s", to, tc->nullable ? "NULL" : "NOT NULL");
+        }
+        SL_INFO("sql", "widening column %s (%s) for the records' %s: %s", g->cols[i].name, tc->type, to,
+                sl_buf_cstr(b));
+        if (s->d->exec(s, sl_buf_cstr(b), err, errsz) != SQL_OK) return -1;
+        *changed = true;
+    }
+    return 0;
+}
+
 /* Makes the target table of g hold g's columns: creates it or adds what is missing (schema.evolution=basic),
  * else says which table or column is missing. */
 static int ensure_table(sql_sink *s, seg *g, char *err, size_t errsz) {
     struct known *k = known_of(s, &g->name);
     bool complete = k && k->ncols > 0;
-    for (int i = 0; complete && i < g->ncols; i++)
-        if (!known_col(s, k, g->cols[i].name)) complete = false;
+    char tb[64];
+    for (int i = 0; complete && i < g->ncols; i++) {
+        const tcol *tc = known_col(s, k, g->cols[i].name);
+        if (!tc || (s->conf->evolve && widening(s, tc, &g->cols[i], tb, sizeof tb))) complete = false;
+    }
     if (complete) return 0;
     if (load_known(s, &g->name, &k, err, errsz) < 0) return -1;
     sl_buf *b = &s->sql;
@@ -1174,7 +1260,11 @@ static int ensure_table(sql_sink *s, seg *g, char *err, size_t errsz) {
             sl_buf_puts(b, "ADD COLUMN ");
             put_col_def(s, b, &g->cols[i], false, true); /* nullable: the rows already there have no value */
         }
-        if (!added) return 0;
+        if (!added) {
+            bool changed = false;
+            if (s->conf->evolve && widen(s, g, k, &changed, err, errsz) < 0) return -1;
+            return changed ? load_known(s, &g->name, &k, err, errsz) : 0;
+        }
         SL_INFO("sql", "adding columns: %s", sl_buf_cstr(b));
     }
     if (s->d->exec(s, sl_buf_cstr(b), err, errsz) != SQL_OK) {
@@ -1185,7 +1275,10 @@ static int ensure_table(sql_sink *s, seg *g, char *err, size_t errsz) {
             if (!known_col(s, k, g->cols[i].name)) rc = -1;
         return rc;
     }
-    return load_known(s, &g->name, &k, err, errsz);
+    if (load_known(s, &g->name, &k, err, errsz) < 0) return -1;
+    bool changed = false; /* a new column of a table that also needs a wider one */
+    if (widen(s, g, k, &changed, err, errsz) < 0) return -1;
+    return changed ? load_known(s, &g->name, &k, err, errsz) : 0;
 }
 
 static void clear_rows(sql_sink *s) {

@@ -54,6 +54,7 @@ typedef struct tcol {
     char *name;      /* as stored (PostgreSQL folds unquoted names to lower case) */
     char *type;      /* the catalog's type name, lower case (integer, character varying, int, varchar, ...) */
     int64_t length;  /* character maximum length, -1 */
+    bool nullable;
 } tcol;
 
 /* A run of rows for one table with one column layout: key columns first (nkeys of them), then the rest. Each

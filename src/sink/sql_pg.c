@@ -115,7 +115,7 @@ static int pg_query1(sql_sink *s, const char *q, char **out, char *err, size_t e
 static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
     const char *params[2] = {t->schema, t->table};
     PGresult *r = PQexecParams(conn(s),
-                               "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1) "
+                               "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable "
                                "FROM information_schema.columns WHERE table_schema = coalesce(nullif($1, ''), "
                                "current_schema()) AND table_name = $2 ORDER BY ordinal_position",
                                2, NULL, params, NULL, NULL, 0);
@@ -126,6 +126,7 @@ static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
         (*out)[i].name = sl_strdup(PQgetvalue(r, i, 0));
         (*out)[i].type = sl_strdup(PQgetvalue(r, i, 1));
         (*out)[i].length = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        (*out)[i].nullable = strcmp(PQgetvalue(r, i, 3), "YES") == 0;
     }
     PQclear(r);
     return SQL_OK;
@@ -228,7 +229,8 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     }
     sl_buf *b = &s->sql;
     sl_buf_reset(b);
-    sl_buf_printf(b, "CREATE TEMP TABLE IF NOT EXISTS %s AS SELECT ", stage);
+    /* dropped at commit: the next transaction's copy has the target's column types of then (after a widening) */
+    sl_buf_printf(b, "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT ", stage);
     put_cols(b, s, g, NULL, NULL);
     sl_buf_puts(b, ", NULL::\"char\" AS __sluice_op, 0 AS __sluice_grp FROM ");
     sql_put_table(b, s, &g->name);

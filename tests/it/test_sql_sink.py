@@ -737,3 +737,50 @@ def test_exactly_once_kafka_to_mariadb_with_kills(tmp_path, kafka, myt):
         assert "stored in the sink's target" in r.text()
     finally:
         assert r.stop() == 0, r.text()[-3000:]
+
+
+def test_widening_and_schemaless_json(tmp_path, sluice, pg, tables, myt, kafka):
+    """schema.evolution=basic widens an integer column when the source's becomes bigint (PostgreSQL ->
+    MariaDB, MODIFY COLUMN); records without a Connect schema (JsonConverter with schemas.enable=false) get
+    columns from their JSON types, keyed by the record key's fields."""
+    tables("widen_me", "id int PRIMARY KEY, n int")
+    s = pg_source(sluice, ["public.widen_me"], "my", f"{myt.name}.${{source.table}}").start()
+    wait_streaming(s)
+    sql(pg, "INSERT INTO widen_me VALUES (1, 5)")
+    t = f"{myt.name}.widen_me"
+    wait_until(lambda: rows_my(myt, t) == [(1, 5)], what="the first row")
+    assert mysql(myt.conn, f"SELECT data_type FROM information_schema.columns WHERE table_schema = '{myt.name}' "
+                           "AND table_name = 'widen_me' AND column_name = 'n'") == (("int",),)
+    sql(pg, "ALTER TABLE widen_me ALTER COLUMN n TYPE bigint")
+    sql(pg, "INSERT INTO widen_me VALUES (2, 9000000000)")
+    wait_until(lambda: rows_my(myt, t) == [(1, 5), (2, 9000000000)], what="the bigint row")
+    assert mysql(myt.conn, f"SELECT data_type FROM information_schema.columns WHERE table_schema = '{myt.name}' "
+                           "AND table_name = 'widen_me' AND column_name = 'n'") == (("bigint",),)
+    assert "widening column n (int)" in s.log.read_text()
+    assert s.stop() == 0
+    # schemaless JSON from Kafka
+    topic = kafka.topic("plain")
+    kafka.create_topic(topic)
+    p = my_params()
+    cfg = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": topic,
+           "connection.url": f"jdbc:mariadb://{p['host']}:{p['port']}/{myt.name}", "connection.username": p["user"],
+           "connection.password": p["password"], "insert.mode": "upsert", "primary.key.mode": "record_key",
+           "delete.enabled": "true", "schema.evolution": "basic", "bootstrap.servers": kafka.bootstrap,
+           "key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+           "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
+           "offset.storage.file.filename": str(tmp_path / "plain.db")}
+    kafka.produce(topic, json.dumps({"sku": "a-1"}), json.dumps({"sku": "a-1", "qty": 3, "price": 2.5, "tags": ["x"],
+                                                                  "active": True}))
+    kafka.produce(topic, json.dumps({"sku": "b-2"}), json.dumps({"sku": "b-2", "qty": 1, "price": 0.5, "tags": [],
+                                                                  "active": False}))
+    kafka.produce(topic, json.dumps({"sku": "b-2"}), None)
+    r = KafkaRun(tmp_path, {"name": "plain-" + uuid.uuid4().hex[:6], "config": cfg}).start()
+    try:
+        t2 = f"`{myt.name}`.`{topic}`"
+        wait_until(lambda: rows_my(myt, t2, "sku, qty, price, tags, active") == [("a-1", 3, 2.5, '["x"]', 1)],
+                   what="the schemaless rows")
+        types = dict(mysql(myt.conn, f"SELECT column_name, data_type FROM information_schema.columns WHERE "
+                                     f"table_schema = '{myt.name}' AND table_name = '{topic}'"))
+        assert types["qty"] == "bigint" and types["price"] == "double" and types["sku"] == "varchar"
+    finally:
+        assert r.stop() == 0, r.text()[-3000:]
