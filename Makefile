@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql clean services-stop interop
 
 all: build
 
@@ -51,6 +51,9 @@ bench-mongo: deps build
 
 bench-transforms: deps build
 	@bench/bench_transforms.sh
+
+bench-sql: deps build
+	@bench/bench_sql.sh
 
 services-stop:
 	@scripts/services.sh stop all

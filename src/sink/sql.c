@@ -316,6 +316,11 @@ typedef struct sql_state {
         uint64_t gen;
     } *known;
     size_t nknown;
+    struct topic_table {
+        char *topic;
+        tname name;
+    } *topics; /* the table of each topic's last event */
+    size_t ntopics;
     uint64_t dead;
 } sql_state;
 
@@ -904,6 +909,28 @@ static int table_of(sql_sink *s, const char *topic, sl_vheap *h, sl_val *source,
     return 0;
 }
 
+/* The table the last event of `topic` went to (for its tombstones). */
+static void remember_table(sql_sink *s, const char *topic, const tname *n) {
+    sql_state *t = st(s);
+    if (!topic) return;
+    for (size_t i = 0; i < t->ntopics; i++)
+        if (!strcmp(t->topics[i].topic, topic)) {
+            t->topics[i].name = *n;
+            return;
+        }
+    if (t->ntopics == 1024) return; /* enough: a tombstone of a topic beyond it is skipped */
+    t->topics = sl_realloc(t->topics, (t->ntopics + 1) * sizeof *t->topics);
+    t->topics[t->ntopics].topic = sl_strdup(topic);
+    t->topics[t->ntopics++].name = *n;
+}
+
+static bool last_table_of(sql_sink *s, const char *topic, tname *n) {
+    sql_state *t = st(s);
+    for (size_t i = 0; topic && i < t->ntopics; i++)
+        if (!strcmp(t->topics[i].topic, topic)) return *n = t->topics[i].name, true;
+    return false;
+}
+
 /* One change: its op, key and value payloads (value: the envelope or the flat row; NULL: a tombstone). */
 static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, uint32_t rec, char *err,
                       size_t errsz) {
@@ -946,7 +973,18 @@ static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, u
     if (op == 'd' && sh->nkeys == 0) return 0;
     if (op == 'd' && s->conf->pk == PK_RECORD_VALUE && !rs->row) return 0; /* a tombstone: the key is in the event */
     tname n;
-    if (table_of(s, rs->topic, h, source, &n, err, errsz) < 0) return -1;
+    if (!source && strstr(s->conf->table_format, "${source.")) {
+        /* a tombstone has no source block: it goes to the table the topic's last event went to (its delete came
+         * just before it and did the work; with no such event it is skipped, as Debezium's sink does) */
+        if (!last_table_of(s, rs->topic, &n)) {
+            SL_DEBUG("sql", "%s: a tombstone whose table collection.name.format cannot name: skipped", what);
+            return 0;
+        }
+    } else if (table_of(s, rs->topic, h, source, &n, err, errsz) < 0) {
+        return -1;
+    } else if (source) {
+        remember_table(s, rs->topic, &n);
+    }
     if (op == 't') {
         add_truncate(s, &n);
         return 0;
@@ -1550,6 +1588,8 @@ static void sql_close(void *sink) {
         sl_free(t->shapes);
         known_drop_all(t);
         sl_free(t->known);
+        for (size_t i = 0; i < t->ntopics; i++) sl_free(t->topics[i].topic);
+        sl_free(t->topics);
         sl_vheap_free(&t->vh);
         sl_vheap_free(&t->sh);
         sl_buf_free(&t->key);
