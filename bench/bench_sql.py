@@ -124,7 +124,8 @@ def main():
     prefix = "bsql" + uuid.uuid4().hex[:8]
     try:
         with tempfile.TemporaryDirectory(dir=b.ROOT / ".run") as d:
-            d = Path(d)
+            d = Path(os.environ.get("BENCH_SQL_KEEP") or d)  # BENCH_SQL_KEEP=dir: the runs' configs and logs stay there
+            d.mkdir(exist_ok=True)
             # 1. COPY of the final rows into PostgreSQL
             buf = io.StringIO()
             with conn.cursor() as c:

@@ -119,6 +119,10 @@ struct sl_sink_ops {
      * (sl_raw.binary_*) as they are. */
     bool produces_kafka;
     bool accepts_binary;
+    /* Optional, sinks that keep (a rendering of) what they were given until the flush: the bytes they hold now.
+     * The runtime ends a run once that reaches a quarter of max.queue.size.in.bytes, so the sink's memory stays
+     * within it as a source's batch does. Sink thread. */
+    size_t (*held_bytes)(void *sink);
 };
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */

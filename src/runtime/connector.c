@@ -594,6 +594,9 @@ static int check_batch(sl_connector *c, sl_batch *b, char *err, size_t errsz) {
 
 /* A run has taken enough once it holds 64 batches and max.batch.size records (see write_run). */
 static bool run_full(const sl_connector *c, int batches, int64_t records) {
+    if (c->sink_ops->held_bytes && c->ctx.core.max_queue_bytes &&
+        c->sink_ops->held_bytes(c->sink) >= (size_t)c->ctx.core.max_queue_bytes / 4)
+        return true;
     return batches >= 64 && records >= c->ctx.core.max_batch_size;
 }
 

@@ -1080,7 +1080,36 @@ static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err,
             snprintf(err, errsz, "the key: %s", e2);
             return -1;
         }
-        if (venv && !(value = sl_v_parse(&t->vh, vp.p, vp.n, e2, sizeof e2))) {
+        if (venv && sh->envelope && vp.n && *vp.p == '{') {
+            /* an envelope: only the members a row needs are read (a Debezium event's source block and the
+             * unused image are most of its payload) */
+            static const char *const keys[] = {"op", "after", "before", "source"};
+            sl_jval m[4];
+            unsigned found = 0;
+            if (sl_jval_members(vp, keys, 4, m, &found) < 0) {
+                snprintf(err, errsz, "the value's payload is not an object");
+                return -1;
+            }
+            value = sl_v_obj(&t->vh, 4);
+            char op = 0;
+            if (found & 1) {
+                sl_val *o = sl_v_parse(&t->vh, m[0].p, m[0].n, e2, sizeof e2);
+                const char *ops = o ? sl_v_strval(&t->vh, o, NULL) : NULL;
+                if (o) sl_v_set_ref(&t->vh, value, "op", 2, o);
+                op = ops ? ops[0] : 0;
+            }
+            bool need_src = strstr(s->conf->table_format, "${source.") != NULL;
+            for (int i = 1; i < 4; i++) {
+                if (!(found & (1u << i)) || (i == 1 && op == 'd') || (i == 2 && op != 'd') || (i == 3 && !need_src))
+                    continue;
+                sl_val *x = sl_v_parse(&t->vh, m[i].p, m[i].n, e2, sizeof e2);
+                if (!x) {
+                    snprintf(err, errsz, "the value's %s: %s", keys[i], e2);
+                    return -1;
+                }
+                sl_v_set_ref(&t->vh, value, keys[i], strlen(keys[i]), x);
+            }
+        } else if (venv && !(value = sl_v_parse(&t->vh, vp.p, vp.n, e2, sizeof e2))) {
             snprintf(err, errsz, "the value: %s", e2);
             return -1;
         }
@@ -1465,7 +1494,9 @@ static bool committed_already(sql_sink *s) {
 }
 
 static int flush_all(sql_sink *s, char *errstr, size_t errsz) {
-    int64_t tries = 0;
+    int64_t tries = 0, t0 = sl_mono_ms();
+    size_t live = 0;
+    for (size_t i = 0; i < s->nsegs; i++) live += s->segs[i]->live;
     for (;;) {
         char err[2048] = "";
         if (tries && committed_already(s)) {
@@ -1487,6 +1518,8 @@ static int flush_all(sql_sink *s, char *errstr, size_t errsz) {
         for (int64_t waited = 0; waited < s->conf->retry_ms && !sl_ctx_stopping(s->ctx); waited += 50)
             sl_sleep_ms(50, NULL);
     }
+    SL_DEBUG("sql", "transaction: %zu records -> %zu rows in %zu segments, %lld ms", s->nrecs, live, s->nsegs,
+             (long long)(sl_mono_ms() - t0));
     clear_rows(s);
     return 0;
 }
@@ -1529,6 +1562,14 @@ static int sql_stored_offset(void *sink, const char *connector, const char *part
     sl_buf_free(&t.sql);
     sl_buf_free(&t.scratch);
     return rc == SQL_OK ? 0 : -1;
+}
+
+/* What the rows rendered since the last flush hold (the runtime ends its run at a bound of it). */
+static size_t sql_held(void *sink) {
+    const sql_sink *s = sink;
+    size_t n = s->arena.reserved + s->caprecs * sizeof(srec);
+    for (size_t i = 0; i < s->nsegs; i++) n += s->segs[i]->cap * sizeof(srow) + s->segs[i]->nslots * sizeof(uint32_t);
+    return n;
 }
 
 /* ---- open / close ---- */
@@ -1623,4 +1664,5 @@ const sl_sink_ops sl_sql_sink_ops = {
     sql_flush,
     sql_close,
     sql_commit,
-    sql_stored_offset};
+    sql_stored_offset,
+    .held_bytes = sql_held};

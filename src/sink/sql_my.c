@@ -167,18 +167,24 @@ static int deletes(sql_sink *s, seg *g, char *err, size_t errsz) {
         sl_buf_reset(b);
         sl_buf_puts(b, "DELETE FROM ");
         sql_put_table(b, s, &g->name);
-        sl_buf_puts(b, " WHERE (");
+        /* one key column: a plain IN list (a one-column row constructor may not use the index) */
+        sl_buf_puts(b, g->nkeys > 1 ? " WHERE (" : " WHERE ");
         for (int k = 0; k < g->nkeys; k++) {
             if (k) sl_buf_putc(b, ',');
             sql_put_ident(b, s, g->cols[k].name);
         }
-        sl_buf_puts(b, ") IN (");
+        sl_buf_puts(b, g->nkeys > 1 ? ") IN (" : " IN (");
         int64_t n = 0;
         for (; i < g->nrows && n < s->conf->batch_size && b->len < STMT_BYTES; i++) {
             const srow *w = &g->rows[i];
             if (srow_skip(w) || w->op != 'd') continue;
             if (n++) sl_buf_putc(b, ',');
-            put_tuple(b, g, w, 0, g->nkeys, NULL);
+            if (g->nkeys > 1) put_tuple(b, g, w, 0, g->nkeys, NULL);
+            else {
+                size_t vn;
+                const char *v = srow_val(w, 0, &vn);
+                sl_buf_put(b, v, vn);
+            }
         }
         if (!n) break;
         sl_buf_putc(b, ')');
