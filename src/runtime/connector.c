@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +237,11 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         /* sink.<type>.<key> wins over <key>: a source and a sink with keys of the same name (MongoDB's
          * connection.uri, database, collection) can then differ in one connector. */
         char sink_prefix[96];
-        snprintf(sink_prefix, sizeof sink_prefix, "sink.%s.", c->sink_ops->name);
+        /* the name sink.type gave (sink.type=postgresql: sink.postgresql.<key>), when it is a plain word */
+        const char *st = c->ctx.core.sink_type;
+        bool plain = st && *st && strlen(st) < 64 && !strchr(st, '.');
+        snprintf(sink_prefix, sizeof sink_prefix, "sink.%s.", plain ? st : c->sink_ops->name);
+        for (char *p = sink_prefix; *p; p++) *p = (char)tolower((unsigned char)*p);
         sl_conf_apply_preferring(c->sink_ops->props, cfg, sink_prefix, c->sink_settings, errs);
         if (c->sink_ops->check) c->sink_ops->check(c->sink_settings, cfg, errs);
     }

@@ -784,3 +784,21 @@ def test_widening_and_schemaless_json(tmp_path, sluice, pg, tables, myt, kafka):
         assert types["qty"] == "bigint" and types["price"] == "double" and types["sku"] == "varchar"
     finally:
         assert r.stop() == 0, r.text()[-3000:]
+
+
+def test_sink_keys_under_the_sink_type_name(sluice, pg, tables, pgt):
+    """sink.type=postgresql: every sink key given as sink.postgresql.<key> (which wins over <key>)."""
+    tables("prefixed", "id int PRIMARY KEY, v text")
+    s = sluice(table_include_list="public.prefixed")
+    s.config.pop("sink.file.path")
+    s.config.update({f"sink.postgresql.{k}": v for k, v in sink_config("pg").items() if k != "sink.type"})
+    s.config.update({"sink.type": "postgresql", "connection.url": "jdbc:postgresql://wrong:1/nothing",
+                     "sink.postgresql.collection.name.format": f"{pgt.name}.${{source.table}}"})
+    s.write_config()
+    r = run_cli("validate", str(s.cfg_path))
+    assert r.returncode == 0 and "key=sink.postgresql." not in r.stderr, r.stderr
+    s.start()
+    wait_streaming(s)
+    sql(pg, "INSERT INTO prefixed VALUES (1, 'one')")
+    wait_until(lambda: rows_pg(pgt, f"{pgt.name}.prefixed") == [(1, "one")], what="the row")
+    assert s.stop() == 0
