@@ -757,8 +757,8 @@ static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, const 
     r->unchanged = unch;
     r->text = sl_arena_memdup(&s->arena, b->data, b->len ? b->len : 1);
     r->at = sl_arena_memdup(&s->arena, at, sizeof at);
-    if (o) {
-        o->dead = true;
+    if (old >= 0) { /* by index: the realloc above may have moved the rows */
+        g->rows[old].dead = true;
         g->live--;
     }
     g->nrows++;
