@@ -5,6 +5,7 @@
  */
 #include "ctx/ctx_int.h"
 #include "core/log.h"
+#include "kafka/dlq.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <stdarg.h>
@@ -255,6 +256,17 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x) {
 bool sl_ctx_eos(const sl_ctx *x) { return x->eos; }
 
 bool sl_ctx_offsets_in_sink(const sl_ctx *x) { return x->offsets_in_sink; }
+
+sl_kafka_dlq *sl_ctx_open_dlq(sl_ctx *x, char *errstr, size_t errsz) {
+    const sl_core_conf *core = &x->core;
+    rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, x->cfg, "producer.override.", errstr, errsz);
+    if (!conf) return NULL;
+    sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, x->name, core->err_retry_timeout_ms,
+                           core->err_retry_delay_max_ms};
+    sl_kafka_dlq *d = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, x, errstr, errsz);
+    if (!d) rd_kafka_conf_destroy(conf);
+    return d;
+}
 
 void sl_ctx_enter_source_thread(const sl_ctx *x) { source_thread_of = x; }
 

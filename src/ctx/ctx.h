@@ -71,6 +71,9 @@ bool sl_ctx_eos(const sl_ctx *x);
 /* True when the sink keeps the offsets in its own target, written with the records (offset.storage=target): the
  * stored offset is where to resume, even for a source that has a position of its own elsewhere (Kafka's group). */
 bool sl_ctx_offsets_in_sink(const sl_ctx *x);
+/* Opens the connector's dead letter queue writer (errors.deadletterqueue.*, the Kafka client's keys with
+ * producer.override.*): NULL with errstr naming the topic when it cannot. Its waits end when the connector stops. */
+struct sl_kafka_dlq *sl_ctx_open_dlq(sl_ctx *x, char *errstr, size_t errstr_size);
 /* Encoder options: the runtime's (converters, heartbeat and transaction topics) and the source's
  * (sl_source_ops.describe), fixed when the connector is created. A source without describe may still fill
  * them in its first open(); what a reopen writes lands in a copy of the source thread's own (the sink thread

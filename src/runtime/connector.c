@@ -526,15 +526,7 @@ static void describe(const sl_record *r, char *out, size_t outsz) {
 }
 
 static int open_dlq(sl_connector *c, char *err, size_t errsz) {
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(&c->ctx.core.kafka, c->ctx.cfg, "producer.override.", err, errsz);
-    if (!conf) return -1;
-    sl_kafka_dlq_opts o = {c->ctx.core.dlq_topic, c->ctx.core.dlq_rf, c->ctx.core.dlq_headers, c->ctx.name,
-                           c->ctx.core.err_retry_timeout_ms, c->ctx.core.err_retry_delay_max_ms};
-    if (!(c->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, &c->ctx, err, errsz))) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    return 0;
+    return (c->dlq = sl_ctx_open_dlq(&c->ctx, err, errsz)) ? 0 : -1;
 }
 
 /*

@@ -288,17 +288,7 @@ static int failed(mongo_sink *s, sl_err_code code) {
 }
 
 static int open_dlq(mongo_sink *s, char *errstr, size_t errsz) {
-    const mongo_conf *mc = s->conf;
-    rd_kafka_conf_t *conf =
-        sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
-    if (!conf) return -1;
-    sl_kafka_dlq_opts o = {mc->dlq_topic, mc->dlq_rf, mc->dlq_headers, sl_ctx_name(s->ctx), mc->err_retry_timeout,
-                           mc->err_retry_delay_max};
-    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    return 0;
+    return (s->dlq = sl_ctx_open_dlq(s->ctx, errstr, errsz)) ? 0 : -1;
 }
 
 static void *writer_main(void *arg);

@@ -811,16 +811,7 @@ static uint32_t begin_rec(sql_sink *s, const sl_record *r, const char *topic, co
 }
 
 static int open_dlq(sql_sink *s, char *errstr, size_t errsz) {
-    const sl_core_conf *core = sl_ctx_core(s->ctx);
-    rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
-    if (!conf) return -1;
-    sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, sl_ctx_name(s->ctx),
-                           core->err_retry_timeout_ms, core->err_retry_delay_max_ms};
-    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    return 0;
+    return (s->dlq = sl_ctx_open_dlq(s->ctx, errstr, errsz)) ? 0 : -1;
 }
 
 /*

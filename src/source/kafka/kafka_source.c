@@ -629,17 +629,7 @@ static int probe(kafka_source *s, char *errstr, size_t errsz) {
 }
 
 static int open_dlq(kafka_source *s, char *errstr, size_t errsz) {
-    rd_kafka_conf_t *conf =
-        sl_kafka_conf_new(&sl_ctx_core(s->ctx)->kafka, sl_ctx_config(s->ctx), "producer.override.", errstr, errsz);
-    if (!conf) return -1;
-    const sl_core_conf *core = sl_ctx_core(s->ctx);
-    sl_kafka_dlq_opts o = {core->dlq_topic, core->dlq_rf, core->dlq_headers, sl_ctx_name(s->ctx),
-                           core->err_retry_timeout_ms, core->err_retry_delay_max_ms};
-    if (!(s->dlq = sl_kafka_dlq_open(conf, &o, sl_ctx_stopping_fn, s->ctx, errstr, errsz))) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    return 0;
+    return (s->dlq = sl_ctx_open_dlq(s->ctx, errstr, errsz)) ? 0 : -1;
 }
 
 static int subscribe(kafka_source *s, char *errstr, size_t errsz) {
