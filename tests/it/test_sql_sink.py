@@ -15,7 +15,7 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import (ROOT, MySluice, Sluice, my_params, mysql, pg_params, run_cli, sql, wait_log,
+from conftest import (ROOT, MySluice, Sluice, my_params, mysql, pg_params, run_cli, sql, start_run, wait_log,
                       wait_streaming, wait_until)
 
 GOLDEN = ROOT / "tests" / "it" / "golden"
@@ -802,3 +802,82 @@ def test_sink_keys_under_the_sink_type_name(sluice, pg, tables, pgt):
     sql(pg, "INSERT INTO prefixed VALUES (1, 'one')")
     wait_until(lambda: rows_pg(pgt, f"{pgt.name}.prefixed") == [(1, "one")], what="the row")
     assert s.stop() == 0
+
+
+@pytest.mark.parametrize("target", ["pg", "my"])
+def test_composite_keys_and_insert_modes(sluice, pg, tables, pgt, myt, target):
+    """A two-column primary key (deletes by both columns), insert.mode=update (an existing row is updated, a
+    missing one stays missing) and insert.mode=insert (a plain INSERT)."""
+    tables("pairs", "a int, b text, v int, PRIMARY KEY (a, b)")
+    tgt = pgt if target == "pg" else myt
+    rows = rows_pg if target == "pg" else rows_my
+    s = pg_source(sluice, ["public.pairs"], target, f"{tgt.name}.${{source.table}}").start()
+    wait_streaming(s)
+    sql(pg, "INSERT INTO pairs VALUES (1, 'x', 1), (1, 'y', 2), (2, 'x', 3)")
+    sql(pg, "DELETE FROM pairs WHERE a = 1 AND b = 'y'")
+    sql(pg, "UPDATE pairs SET v = 30 WHERE a = 2")
+    t = f"{tgt.name}.pairs"
+    wait_until(lambda: rows(tgt, t, "a, b, v") == [(1, "x", 1), (2, "x", 30)], what="the composite-key rows")
+    assert s.stop() == 0
+    # update mode: only rows that exist are changed
+    tables("upd_only", "id int PRIMARY KEY, v int")
+    if target == "pg":
+        sql(pgt.conn, f"CREATE TABLE {pgt.name}.upd_only (id int PRIMARY KEY, v int)")
+        sql(pgt.conn, f"INSERT INTO {pgt.name}.upd_only VALUES (1, 0)")
+    else:
+        mysql(myt.conn, f"CREATE TABLE {myt.name}.upd_only (id int PRIMARY KEY, v int)")
+        mysql(myt.conn, f"INSERT INTO {myt.name}.upd_only VALUES (1, 0)")
+    s2 = start_run(pg_source(sluice, ["public.upd_only"], target, f"{tgt.name}.${{source.table}}",
+                             insert_mode="update", delete_enabled="false"))  # its log lines from here on
+    wait_streaming(s2)
+    sql(pg, "INSERT INTO upd_only VALUES (1, 5), (2, 6)")
+    sql(pg, "INSERT INTO upd_only VALUES (3, 7)")
+    u = f"{tgt.name}.upd_only"
+    wait_until(lambda: rows(tgt, u) == [(1, 5)], what="the update of the existing row")
+    time.sleep(0.5)
+    assert rows(tgt, u) == [(1, 5)]
+    assert s2.stop() == 0
+    # insert mode: plain inserts (a replayed row would be refused: this is what upsert is for)
+    tables("ins_only", "id int PRIMARY KEY, v int")
+    s3 = start_run(pg_source(sluice, ["public.ins_only"], target, f"{tgt.name}.${{source.table}}",
+                             insert_mode="insert", delete_enabled="false", errors_tolerance="all"))
+    wait_streaming(s3)
+    sql(pg, "INSERT INTO ins_only VALUES (1, 1), (2, 2)")
+    wait_until(lambda: rows(tgt, f"{tgt.name}.ins_only") == [(1, 1), (2, 2)], what="the inserted rows")
+    sql(pg, "UPDATE ins_only SET v = 9 WHERE id = 1")  # an INSERT of an existing key: refused, skipped
+    wait_log(s3, "skipping record of table public.ins_only (op u)")
+    assert rows(tgt, f"{tgt.name}.ins_only") == [(1, 1), (2, 2)]
+    assert s3.stop() == 0
+
+
+def test_kafka_and_record_value_key_modes(tmp_path, kafka, pgt):
+    """primary.key.mode=kafka (the record's topic, partition and offset are the key: one row per record) and
+    record_value (the key columns named in primary.key.fields come from the value)."""
+    topic = kafka.topic("events")
+    kafka.create_topic(topic)
+    for i, (prod, q) in enumerate([("apple", 3), ("pear", 1), ("apple", 4)], 1):
+        kafka.produce(topic, *order(i, prod, q))
+    p = pg_params()
+    base = {"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector", "topics": topic,
+            "connection.url": pg_url(), "connection.user": p["user"], "connection.password": p["password"],
+            "auto.create": "true", "bootstrap.servers": kafka.bootstrap}
+    r = KafkaRun(tmp_path, {"name": "by-offset", "config": dict(
+        base, **{"pk.mode": "kafka", "insert.mode": "upsert", "table.name.format": f"{pgt.name}.by_offset",
+                 "offset.storage.file.filename": str(tmp_path / "a.db")})}).start()
+    try:
+        wait_until(lambda: rows_pg(pgt, f"{pgt.name}.by_offset", "__connect_offset, product, quantity") ==
+                   [(0, "apple", 3), (1, "pear", 1), (2, "apple", 4)], what="one row per record")
+        assert sql(pgt.conn, f"SELECT DISTINCT __connect_topic, __connect_partition FROM {pgt.name}.by_offset") == \
+            [(topic, 0)]
+    finally:
+        assert r.stop() == 0, r.text()[-2000:]
+    r2 = KafkaRun(tmp_path, {"name": "by-product", "config": dict(
+        base, **{"pk.mode": "record_value", "pk.fields": "product", "insert.mode": "upsert",
+                 "table.name.format": f"{pgt.name}.by_product", "offset.storage.file.filename": str(tmp_path / "b.db")})})
+    r2.log = tmp_path / "sluice2.log"
+    r2.start()
+    try:
+        wait_until(lambda: rows_pg(pgt, f"{pgt.name}.by_product", "product, quantity") == [("apple", 4), ("pear", 1)],
+                   what="one row per product")
+    finally:
+        assert r2.stop() == 0, r2.text()[-2000:]
