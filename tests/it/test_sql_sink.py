@@ -881,3 +881,20 @@ def test_kafka_and_record_value_key_modes(tmp_path, kafka, pgt):
                    what="one row per product")
     finally:
         assert r2.stop() == 0, r2.text()[-2000:]
+
+
+@pytest.mark.parametrize("target, param, expect", [
+    ("pg", "sslmode=require", "server does not support SSL"),
+    ("my", "sslMode=verify-full", "SSL"),
+])
+def test_tls_options_reach_the_driver(sluice, pg, tables, target, param, expect):
+    """The test servers run without TLS: a URL that demands it is refused at start, by the driver, with its
+    message (the parameter got through), and the connector exits before reading anything."""
+    tables("tls_probe", "id int PRIMARY KEY")
+    s = pg_source(sluice, ["public.tls_probe"], target, "${source.table}")
+    s.config["connection.url"] += ("&" if "?" in s.config["connection.url"] else "?") + param
+    s.write_config()
+    s.start()
+    assert s.proc.wait(60) == 1
+    log = s.log.read_text()
+    assert "cannot connect to" in log and expect in log, log[-2000:]
