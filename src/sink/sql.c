@@ -307,7 +307,7 @@ typedef struct sql_state {
     size_t nshapes;
     sl_vheap vh;      /* one record's values */
     sl_vheap sh;      /* schemas being compiled */
-    sl_buf key, value, row, keytext;
+    sl_buf key, value, row;
     /* the target's tables as known from the catalog: name -> columns */
     struct known {
         tname name;
@@ -926,7 +926,6 @@ static bool last_table_of(sql_sink *s, const char *topic, tname *n) {
 static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, uint32_t rec, char *err,
                       size_t errsz) {
     const char *what = s->recs[rec].what;
-    sql_state *t = st(s);
     sl_vheap *h = rs->h;
     if (!sh->ok) {
         if (strstr(sh->err, "schema change")) {
@@ -980,8 +979,6 @@ static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, u
         add_truncate(s, &n);
         return 0;
     }
-    if (op == 'u') op = 'u';
-    (void)t;
     return add_row(s, &n, sh, op == 'd' ? 'd' : 'u', rs, rec, err, errsz);
 }
 
@@ -1579,7 +1576,6 @@ static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_
     sl_buf_init(&t->key);
     sl_buf_init(&t->value);
     sl_buf_init(&t->row);
-    sl_buf_init(&t->keytext);
     sl_arena_init(&s->arena);
     sl_buf_init(&s->sql);
     sl_buf_init(&s->scratch);
@@ -1627,7 +1623,6 @@ static void sql_close(void *sink) {
         sl_buf_free(&t->key);
         sl_buf_free(&t->value);
         sl_buf_free(&t->row);
-        sl_buf_free(&t->keytext);
         sl_free(t);
     }
     sl_free(s->segs);
