@@ -161,47 +161,35 @@ static bool is_placeholder(const sl_sqlcol *c, sl_vheap *h, sl_val *v) {
     return true;
 }
 
-/* PostgreSQL COPY text: the characters that need a backslash. */
-static void put_copy_escaped(sl_buf *out, const char *s, size_t n) {
+/* Characters written as a backslash and a letter: from[i] becomes '\\' to[i]. */
+typedef struct escapes {
+    const char *from, *to;
+    size_t n;
+} escapes;
+
+/* PostgreSQL COPY text. */
+static const escapes copy_escapes = {"\\\n\r\t", "\\nrt", 4};
+/* A MariaDB/MySQL string literal (backslash escapes: the session's sql_mode keeps them). */
+static const escapes my_escapes = {"\0\\'\n\r\x1a", "0\\'nrZ", 6};
+
+static void put_escaped(sl_buf *out, const char *s, size_t n, const escapes *e) {
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
-        char e = 0;
-        switch (s[i]) {
-        case '\\': e = '\\'; break;
-        case '\n': e = 'n'; break;
-        case '\r': e = 'r'; break;
-        case '\t': e = 't'; break;
-        default: continue;
-        }
+        const char *hit = memchr(e->from, s[i], e->n);
+        if (!hit) continue;
         sl_buf_put(out, s + from, i - from);
         sl_buf_putc(out, '\\');
-        sl_buf_putc(out, e);
+        sl_buf_putc(out, e->to[hit - e->from]);
         from = i + 1;
     }
     sl_buf_put(out, s + from, n - from);
 }
 
-/* A MariaDB/MySQL string literal (backslash escapes: the session's sql_mode keeps them). */
+static void put_copy_escaped(sl_buf *out, const char *s, size_t n) { put_escaped(out, s, n, &copy_escapes); }
+
 static void put_my_quoted(sl_buf *out, const char *s, size_t n) {
     sl_buf_putc(out, '\'');
-    size_t from = 0;
-    for (size_t i = 0; i < n; i++) {
-        char e = 0;
-        switch (s[i]) {
-        case '\\': e = '\\'; break;
-        case '\'': e = '\''; break;
-        case '\0': e = '0'; break;
-        case '\n': e = 'n'; break;
-        case '\r': e = 'r'; break;
-        case 0x1a: e = 'Z'; break;
-        default: continue;
-        }
-        sl_buf_put(out, s + from, i - from);
-        sl_buf_putc(out, '\\');
-        sl_buf_putc(out, e);
-        from = i + 1;
-    }
-    sl_buf_put(out, s + from, n - from);
+    put_escaped(out, s, n, &my_escapes);
     sl_buf_putc(out, '\'');
 }
 
