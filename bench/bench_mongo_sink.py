@@ -55,27 +55,6 @@ def pg_config(slot, prefix):
             "table.include.list": "public.bench_docs", "decimal.handling.mode": "string", "log.level": "warn"}
 
 
-def run_until(d, name, config, done):
-    """Runs sluice on `config` (written to d/<name>.json) until done() holds; returns (seconds from
-    process start, peak RSS bytes: VmHWM)."""
-    (d / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
-    log = d / f"{name}.log"
-    t0 = time.time()
-    proc = subprocess.Popen([b.SLUICE, "run", str(d / f"{name}.json")], stderr=open(log, "wb"))
-    try:
-        while not done():
-            if proc.poll() is not None:
-                sys.exit(f"sluice ({name}) exited: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        secs = time.time() - t0
-        rss = b.proc_stats(proc.pid)[0]
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
-    return secs, rss
-
-
 def fill_topic(d, conn, prefix):
     """sluice PostgreSQL -> Kafka (untimed): the table's N snapshot events, Debezium JSON with schemas, in
     the fresh topic <prefix>.public.bench_docs, which it returns."""
@@ -84,7 +63,7 @@ def fill_topic(d, conn, prefix):
     c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-mongo-" + prefix, "enable.auto.commit": False})
     parts = []
     try:
-        run_until(d, "fill", {**pg_config(slot, prefix), "sink.type": "kafka", "bootstrap.servers": BOOTSTRAP,
+        b.run_config_until(d, "fill", {**pg_config(slot, prefix), "sink.type": "kafka", "bootstrap.servers": BOOTSTRAP,
                               "offset.storage.file.filename": str(d / "fill-offsets.db")},
                   lambda: acked(c, topic, parts) >= N)
     finally:
@@ -135,14 +114,14 @@ def main():
             client[db_name]["docs_warmup"].drop()
             bare = json.loads(r.stdout)
             coll = client[db_name]["docs_sluice"]
-            secs, rss = run_until(d, "bench-mongo-sink", {
+            secs, rss = b.run_config_until(d, "bench-mongo-sink", {
                 **pg_config(slot, "bench"), "sink.type": "mongodb", "connection.uri": uri, "database": db_name,
                 "collection": "docs_sluice", "offset.storage.file.filename": str(d / "offsets.db")},
                 lambda: coll.estimated_document_count() >= N)
             same_fields(client, db_name, "docs_sluice")
             topic = fill_topic(d, conn, prefix)
             kcoll = client[db_name]["docs_kafka"]
-            ksecs, krss = run_until(d, "bench-kafka-mongo", {
+            ksecs, krss = b.run_config_until(d, "bench-kafka-mongo", {
                 "connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
                 "bootstrap.servers": BOOTSTRAP, "connection.uri": uri, "database": db_name,
                 "collection": "docs_kafka", "offset.storage.file.filename": str(d / "k-offsets.db"),

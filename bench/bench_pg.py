@@ -126,6 +126,27 @@ def run_until(workdir, out, expected):
     return elapsed, rss, cpu, out.stat().st_size
 
 
+def run_config_until(d, name, config, done):
+    """Runs sluice on `config` (written to d/<name>.json) until done() holds; returns (seconds from
+    process start, peak RSS bytes: VmHWM)."""
+    (d / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
+    log = d / f"{name}.log"
+    t0 = time.time()
+    proc = subprocess.Popen([SLUICE, "run", str(d / f"{name}.json")], stderr=open(log, "wb"))
+    try:
+        while not done():
+            if proc.poll() is not None:
+                sys.exit(f"sluice ({name}) exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        secs = time.time() - t0
+        rss = proc_stats(proc.pid)[0]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)
+    return secs, rss
+
+
 def run_sluice(workdir, expected, slot, extra):
     p = pg_params()
     out = workdir / "events.jsonl"

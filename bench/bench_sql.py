@@ -67,28 +67,6 @@ def workload(conn):
     print(f"workload: {INSERTS} inserts + {UPDATES} updates + {DELETES} deletes in {time.time() - t0:.1f}s")
 
 
-def run_until(d, name, config, done):
-    """sluice on config until done(); (seconds from process start, peak RSS bytes)."""
-    (d / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
-    log = d / f"{name}.log"
-    t0 = time.time()
-    proc = subprocess.Popen([b.SLUICE, "run", str(d / f"{name}.json")], stderr=open(log, "wb"))
-    rss = 0
-    try:
-        while not done():
-            if proc.poll() is not None:
-                sys.exit(f"sluice ({name}) exited: {log.read_text()[-2000:]}")
-            rss = max(rss, b.proc_stats(proc.pid)[0])
-            time.sleep(0.1)
-        secs = time.time() - t0
-        rss = max(rss, b.proc_stats(proc.pid)[0])
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
-    return secs, rss
-
-
 def pg_source(slot, prefix):
     p = b.pg_params()
     return {"connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
@@ -143,7 +121,7 @@ def main():
             parts = []
             events = INSERTS + UPDATES + 2 * DELETES  # a delete and its tombstone
             try:
-                run_until(d, "fill", {**pg_source(SLOTS[0], prefix), "sink.type": "kafka",
+                b.run_config_until(d, "fill", {**pg_source(SLOTS[0], prefix), "sink.type": "kafka",
                                       "bootstrap.servers": BOOTSTRAP,
                                       "offset.storage.file.filename": str(d / "fill.db")},
                           lambda: acked(cons, topic, parts) >= events)
@@ -157,7 +135,7 @@ def main():
                 except psycopg2.Error:
                     return False
             p = b.pg_params()
-            ksecs, krss = run_until(d, "kafka-pg", {
+            ksecs, krss = b.run_config_until(d, "kafka-pg", {
                 "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": topic,
                 "bootstrap.servers": BOOTSTRAP, "log.level": "warn",
                 "connection.url": f"jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
@@ -187,7 +165,7 @@ def main():
                 except pymysql.Error:
                     return False
             mp = my_params()
-            msecs, mrss = run_until(d, "pg-mariadb", {
+            msecs, mrss = b.run_config_until(d, "pg-mariadb", {
                 **pg_source(SLOTS[1], "bench"), "sink.type": "jdbc",
                 "connection.url": f"jdbc:mariadb://{mp['host']}:{mp['port']}/{db}", "connection.username": mp["user"],
                 "connection.password": mp["password"], **SINK,
