@@ -700,9 +700,10 @@ static sl_val *col_value(const shape *sh, int i, const rowsrc *rs) {
     return NULL;
 }
 
-/* Adds the row of rs to table n: op 'u' (all columns) or 'd' (key columns). 0, or -1 with err. */
-static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, const rowsrc *rs, uint32_t rec, char *err,
-                   size_t errsz) {
+/* Adds the row of rs to table n: op 'u' (all columns) or 'd' (key columns); created: the change created the row
+ * (op c or r). 0, or -1 with err. */
+static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, bool created, const rowsrc *rs, uint32_t rec,
+                   char *err, size_t errsz) {
     sql_state *t = st(s);
     sl_sql_dialect d = s->conf->dialect;
     int nc = op == 'd' ? sh->nkeys : sh->ncols;
@@ -755,6 +756,9 @@ static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, const 
     r->op = op;
     r->rec = rec;
     r->unchanged = unch;
+    /* a create, or an update of a row created earlier in this transaction (after a delete: not fresh, the target
+     * may hold the key until the delete, which this row replaces, would have run) */
+    r->fresh = op == 'u' && !unch && (o ? o->fresh && o->op == 'u' : created);
     r->text = sl_arena_memdup(&s->arena, b->data, b->len ? b->len : 1);
     r->at = sl_arena_memdup(&s->arena, at, sizeof at);
     if (old >= 0) { /* by index: the realloc above may have moved the rows */
@@ -979,7 +983,7 @@ static int add_change(sql_sink *s, const shape *sh, rowsrc *rs, sl_val *value, u
         add_truncate(s, &n);
         return 0;
     }
-    return add_row(s, &n, sh, op == 'd' ? 'd' : 'u', rs, rec, err, errsz);
+    return add_row(s, &n, sh, op == 'd' ? 'd' : 'u', op == 'c' || op == 'r', rs, rec, err, errsz);
 }
 
 static void what_of(const sl_record *r, const char *topic, char *out, size_t outsz) {
@@ -1336,6 +1340,21 @@ static int ensure_table(sql_sink *s, seg *g, char *err, size_t errsz) {
     return changed ? load_known(s, &g->name, &k, err, errsz) : 0;
 }
 
+/* True when the target's primary key (as the catalog had it) is made of g's key columns only: then the target
+ * refuses a second row of a key. */
+static bool key_unique(sql_sink *s, const seg *g) {
+    const struct known *k = known_of(s, &g->name);
+    bool any = false;
+    for (int i = 0; k && i < k->ncols; i++) {
+        if (!k->cols[i].pk) continue;
+        int j = 0;
+        while (j < g->nkeys && known_col(s, k, g->cols[j].name) != &k->cols[i]) j++;
+        if (j == g->nkeys) return false;
+        any = true;
+    }
+    return any;
+}
+
 static void clear_rows(sql_sink *s) {
     for (size_t i = 0; i < s->nsegs; i++) seg_free(s->segs[i]);
     s->nsegs = 0;
@@ -1403,6 +1422,30 @@ static int write_offset(sql_sink *s, char *err, size_t errsz) {
     return s->d->exec(s, sl_buf_cstr(b), err, errsz);
 }
 
+/* The rows of g created in this transaction written the dialect's fast way (no upsert), in a savepoint: when the
+ * target refuses them (it holds one of their keys already: a replay after a crash, rows that were there before),
+ * the savepoint undoes them and apply() upserts them with the others. Written rows are marked out for apply(). */
+static int apply_fresh(sql_sink *s, seg *g, char *err, size_t errsz) {
+    size_t n = 0;
+    for (size_t i = 0; i < g->nrows; i++) n += !srow_skip(&g->rows[i]) && g->rows[i].fresh;
+    if (!n || !g->unique_key || s->conf->ins == INS_UPDATE) return SQL_OK;
+    int rc = s->d->exec(s, "SAVEPOINT sluice_fresh", err, errsz);
+    if (rc != SQL_OK) return rc;
+    char why[1024];
+    if ((rc = s->d->fresh(s, g, why, sizeof why)) == SQL_OK) {
+        for (size_t i = 0; i < g->nrows; i++)
+            if (g->rows[i].fresh) g->rows[i].out = true;
+        return s->d->exec(s, "RELEASE SAVEPOINT sluice_fresh", err, errsz);
+    }
+    if (rc == SQL_RETRY || !s->conn) {
+        snprintf(err, errsz, "%s", why);
+        return SQL_RETRY;
+    }
+    SL_DEBUG("sql", "%zu created rows written straight into %s%s%s refused (%s): applied as upserts", n,
+             g->name.schema, *g->name.schema ? "." : "", g->name.table, why);
+    return s->d->exec(s, "ROLLBACK TO SAVEPOINT sluice_fresh", err, errsz);
+}
+
 /* Applies the rows [lo, hi) of g in a savepoint. A refused apply is cut in halves until the refused row is
  * alone: its record goes to reject() (the dead letter queue, or the connector stops: then err has reject's
  * message and the result is SQL_REFUSED). */
@@ -1414,6 +1457,7 @@ static int isolate(sql_sink *s, seg *g, size_t lo, size_t hi, char *err, size_t 
     for (size_t i = 0; i < g->nrows; i++) g->rows[i].out = i < lo || i >= hi;
     char e2[256];
     int rc = s->d->exec(s, "SAVEPOINT sluice_rows", err, errsz);
+    if (rc == SQL_OK) rc = apply_fresh(s, g, err, errsz);
     if (rc == SQL_OK) rc = s->d->apply(s, g, err, errsz);
     for (size_t i = 0; i < g->nrows; i++) g->rows[i].out = false;
     if (rc == SQL_OK) return s->d->exec(s, "RELEASE SAVEPOINT sluice_rows", err, errsz);
@@ -1441,8 +1485,11 @@ static int isolate(sql_sink *s, seg *g, size_t lo, size_t hi, char *err, size_t 
 static int write_all(sql_sink *s, char *err, size_t errsz) {
     int rc;
     if (!s->conn && (rc = s->d->connect(s, err, errsz)) != SQL_OK) return rc;
-    for (size_t i = 0; i < s->nsegs; i++)
-        if (ensure_table(s, s->segs[i], err, errsz) < 0) return s->conn ? SQL_REFUSED : SQL_RETRY;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        seg *g = s->segs[i];
+        if (ensure_table(s, g, err, errsz) < 0) return s->conn ? SQL_REFUSED : SQL_RETRY;
+        g->unique_key = key_unique(s, g);
+    }
     if ((rc = s->d->exec(s, "BEGIN", err, errsz)) != SQL_OK) return rc;
     for (size_t i = 0; i < s->nsegs; i++) {
         seg *g = s->segs[i];

@@ -55,12 +55,15 @@ typedef struct tcol {
     char *type;      /* the catalog's type name, lower case (integer, character varying, int, varchar, ...) */
     int64_t length;  /* character maximum length, -1 */
     bool nullable;
+    bool pk;         /* part of the table's primary key */
 } tcol;
 
 /* A run of rows for one table with one column layout: key columns first (nkeys of them), then the rest. Each
  * row is its columns' values rendered in the dialect's form (format/sql_row.h), one after the other. */
 typedef struct srow {
     char op;            /* 'u' (insert/upsert/update) or 'd' */
+    bool fresh;         /* the key's first change in this transaction created its row (op c or r, no unchanged
+                         * columns): the target should not hold the key yet, so the row can be copied straight in */
     bool dead;          /* replaced by a later row of the same key, or its record was rejected */
     bool out;           /* left out of this apply (the sink is isolating a refused row) */
     uint32_t *at;       /* ncols + 1 offsets into text (the row's values: text + at[i] .. at[i + 1]) */
@@ -75,6 +78,8 @@ typedef struct seg {
     sl_sqlcol *cols;    /* owned copies */
     int ncols, nkeys;
     bool truncate;      /* a TRUNCATE, no rows */
+    bool unique_key;    /* the target's primary key lies within the key columns: a second row of a key is refused
+                         * (set before each apply; a dialect may then copy fresh rows straight into the table) */
     srow *rows;
     size_t nrows, cap;
     /* key text -> row index, for the reduction (open addressing, power-of-two size; 0 = empty, else idx + 1) */
@@ -94,7 +99,11 @@ typedef struct sql_dialect {
     int (*query1)(sql_sink *s, const char *sql, char **out, char *err, size_t errsz);
     /* The columns of table t (none: it does not exist). */
     int (*columns)(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz);
-    /* Writes seg's live rows (inside the transaction). */
+    /* Writes seg's fresh rows (live, not out) the fastest way the target has, without upserting: the generic
+     * part runs it in a savepoint when the target's key is unique, and on a refusal (a key the target holds)
+     * undoes it and leaves the rows to apply. */
+    int (*fresh)(sql_sink *s, seg *g, char *err, size_t errsz);
+    /* Writes seg's live rows that are not out (inside the transaction). */
     int (*apply)(sql_sink *s, seg *g, char *err, size_t errsz);
 } sql_dialect;
 

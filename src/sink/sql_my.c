@@ -121,7 +121,7 @@ static int my_query1(sql_sink *s, const char *q, char **out, char *err, size_t e
 static int my_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
     sl_buf *b = &s->scratch;
     sl_buf_reset(b);
-    sl_buf_puts(b, "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable FROM "
+    sl_buf_puts(b, "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable, column_key FROM "
                    "information_schema.columns WHERE table_schema = ");
     if (t->schema[0]) put_lit(b, conn(s), t->schema);
     else sl_buf_puts(b, "DATABASE()");
@@ -139,6 +139,7 @@ static int my_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
         (*out)[i].type = sl_strdup(row[1] ? row[1] : "");
         (*out)[i].length = row[2] ? strtoll(row[2], NULL, 10) : -1;
         (*out)[i].nullable = row[3] && strcmp(row[3], "YES") == 0;
+        (*out)[i].pk = row[4] && strcmp(row[4], "PRI") == 0;
     }
     mysql_free_result(r);
     return SQL_OK;
@@ -199,8 +200,9 @@ static bool mask_eq(const uint8_t *a, const uint8_t *b, size_t n) {
     return !memcmp(a, b, n);
 }
 
-/* Inserts (upserts) the rows whose unchanged mask is `mask`, without the columns it names. */
-static int inserts(sql_sink *s, seg *g, const uint8_t *mask, char *err, size_t errsz) {
+/* Inserts (upserts) the rows whose unchanged mask is `mask`, without the columns it names; with fresh, the fresh
+ * rows only, with plain INSERTs. */
+static int inserts(sql_sink *s, seg *g, const uint8_t *mask, bool fresh, char *err, size_t errsz) {
     const sql_conf *c = s->conf;
     sl_buf *b = &s->sql;
     size_t mb = (size_t)(g->ncols + 7) / 8, i = 0;
@@ -220,12 +222,12 @@ static int inserts(sql_sink *s, seg *g, const uint8_t *mask, char *err, size_t e
         int64_t n = 0;
         for (; i < g->nrows && n < c->batch_size && b->len < STMT_BYTES; i++) {
             srow *w = &g->rows[i];
-            if (srow_skip(w) || w->op != 'u' || !mask_eq(w->unchanged, mask, mb)) continue;
+            if (srow_skip(w) || w->op != 'u' || !mask_eq(w->unchanged, mask, mb) || (fresh && !w->fresh)) continue;
             if (n++) sl_buf_putc(b, ',');
             put_tuple(b, g, w, 0, g->ncols, mask);
         }
         if (!n) break;
-        if (c->ins == INS_UPSERT && g->nkeys) {
+        if (c->ins == INS_UPSERT && g->nkeys && !fresh) {
             sl_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
             bool any = false;
             for (int k = g->nkeys; k < g->ncols; k++) {
@@ -285,6 +287,8 @@ static int updates(sql_sink *s, seg *g, char *err, size_t errsz) {
     return SQL_OK;
 }
 
+static int my_fresh(sql_sink *s, seg *g, char *err, size_t errsz) { return inserts(s, g, NULL, true, err, errsz); }
+
 static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     int rc = SQL_OK;
     bool dels = false;
@@ -303,10 +307,10 @@ static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
         if (k < ndone) continue;
         done = sl_realloc(done, (ndone + 1) * sizeof *done);
         done[ndone++] = w->unchanged;
-        rc = inserts(s, g, w->unchanged, err, errsz);
+        rc = inserts(s, g, w->unchanged, false, err, errsz);
     }
     sl_free(done);
     return rc;
 }
 
-const sql_dialect sql_my_dialect = {my_connect_, my_disconnect, my_exec, my_query1, my_columns, my_apply};
+const sql_dialect sql_my_dialect = {my_connect_, my_disconnect, my_exec, my_query1, my_columns, my_fresh, my_apply};

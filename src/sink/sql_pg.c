@@ -4,7 +4,8 @@
  * target's column types, then applied with one DELETE ... USING for the
  * deletes and one INSERT ... SELECT ... ON CONFLICT DO UPDATE for the rows
  * (per group of rows whose unchanged TOAST columns are the same: those
- * columns are left out of the group's SET list).
+ * columns are left out of the group's SET list). Rows created in the
+ * transaction are first copied straight into the target (pg_fresh).
  */
 #include "sink/sql_int.h"
 #include "core/log.h"
@@ -115,8 +116,11 @@ static int pg_query1(sql_sink *s, const char *q, char **out, char *err, size_t e
 static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
     const char *params[2] = {t->schema, t->table};
     PGresult *r = PQexecParams(conn(s),
-                               "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable "
-                               "FROM information_schema.columns WHERE table_schema = coalesce(nullif($1, ''), "
+                               "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable, "
+                               "EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+                               "a.attnum = ANY (i.indkey) WHERE i.indisprimary AND i.indrelid = (quote_ident(c.table_schema) "
+                               "|| '.' || quote_ident(c.table_name))::regclass AND a.attname = c.column_name) "
+                               "FROM information_schema.columns c WHERE table_schema = coalesce(nullif($1, ''), "
                                "current_schema()) AND table_name = $2 ORDER BY ordinal_position",
                                2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) return failure(s, r, "reading the target's columns", err, errsz);
@@ -127,6 +131,7 @@ static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
         (*out)[i].type = sl_strdup(PQgetvalue(r, i, 1));
         (*out)[i].length = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         (*out)[i].nullable = strcmp(PQgetvalue(r, i, 3), "YES") == 0;
+        (*out)[i].pk = strcmp(PQgetvalue(r, i, 4), "t") == 0;
     }
     PQclear(r);
     return SQL_OK;
@@ -159,21 +164,25 @@ static void put_cols(sl_buf *b, sql_sink *s, const seg *g, const uint8_t *skip, 
     }
 }
 
-/* Sends the rows through COPY. */
-static int copy_rows(sql_sink *s, seg *g, const char *stage, char *err, size_t errsz) {
+/* Sends the rows through COPY: into the staging table (all rows this apply writes, with their op and group), or
+ * with direct, straight into the target (the fresh upserted rows, their columns only). */
+static int copy_rows(sql_sink *s, seg *g, const char *stage, bool direct, char *err, size_t errsz) {
     sl_buf *b = &s->sql;
     sl_buf_reset(b);
-    sl_buf_printf(b, "COPY %s (", stage);
+    sl_buf_puts(b, "COPY ");
+    if (direct) sql_put_table(b, s, &g->name);
+    else sl_buf_puts(b, stage);
+    sl_buf_puts(b, " (");
     put_cols(b, s, g, NULL, NULL);
-    sl_buf_puts(b, ", __sluice_op, __sluice_grp) FROM STDIN");
+    sl_buf_puts(b, direct ? ") FROM STDIN" : ", __sluice_op, __sluice_grp) FROM STDIN");
     PGresult *r = PQexec(conn(s), sl_buf_cstr(b));
-    if (PQresultStatus(r) != PGRES_COPY_IN) return failure(s, r, "COPY into the staging table", err, errsz);
+    if (PQresultStatus(r) != PGRES_COPY_IN) return failure(s, r, "COPY of the rows", err, errsz);
     PQclear(r);
     sl_buf_reset(b);
     bool ok = true;
     for (size_t i = 0; i < g->nrows && ok; i++) {
         const srow *w = &g->rows[i];
-        if (srow_skip(w)) continue;
+        if (srow_skip(w) || (direct && !w->fresh)) continue;
         int nvals = w->op == 'd' ? g->nkeys : g->ncols;
         for (int c = 0; c < g->ncols; c++) {
             if (c) sl_buf_putc(b, '\t');
@@ -184,7 +193,8 @@ static int copy_rows(sql_sink *s, seg *g, const char *stage, char *err, size_t e
                 sl_buf_put(b, v, n);
             }
         }
-        sl_buf_printf(b, "\t%c\t%u\n", w->op, w->grp);
+        if (direct) sl_buf_putc(b, '\n');
+        else sl_buf_printf(b, "\t%c\t%u\n", w->op, w->grp);
         if (b->len >= COPY_CHUNK) {
             ok = PQputCopyData(conn(s), b->data, (int)b->len) == 1;
             sl_buf_reset(b);
@@ -199,6 +209,9 @@ static int copy_rows(sql_sink *s, seg *g, const char *stage, char *err, size_t e
     while ((r = PQgetResult(conn(s)))) PQclear(r);
     return rc;
 }
+
+/* The fresh rows straight into the target (the generic part wraps this in a savepoint). */
+static int pg_fresh(sql_sink *s, seg *g, char *err, size_t errsz) { return copy_rows(s, g, NULL, true, err, errsz); }
 
 static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     const sql_conf *c = s->conf;
@@ -227,6 +240,10 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
         }
         w->grp = k + 1;
     }
+    if (!dels && !ups) {
+        sl_free(masks);
+        return SQL_OK;
+    }
     sl_buf *b = &s->sql;
     sl_buf_reset(b);
     /* dropped at commit: the next transaction's copy has the target's column types of then (after a widening) */
@@ -236,7 +253,7 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     sql_put_table(b, s, &g->name);
     sl_buf_printf(b, " WITH NO DATA; TRUNCATE %s", stage);
     int rc = pg_exec(s, sl_buf_cstr(b), err, errsz);
-    if (rc == SQL_OK) rc = copy_rows(s, g, stage, err, errsz);
+    if (rc == SQL_OK) rc = copy_rows(s, g, stage, false, err, errsz);
     if (rc == SQL_OK && dels) {
         sl_buf_reset(b);
         sl_buf_puts(b, "DELETE FROM ");
@@ -307,4 +324,4 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     return rc;
 }
 
-const sql_dialect sql_pg_dialect = {pg_connect_, pg_disconnect, pg_exec, pg_query1, pg_columns, pg_apply};
+const sql_dialect sql_pg_dialect = {pg_connect_, pg_disconnect, pg_exec, pg_query1, pg_columns, pg_fresh, pg_apply};
