@@ -12,9 +12,12 @@ Then, one after the other:
      holds the final rows (count and sum of total);
   3. the limit, MariaDB: LOAD DATA LOCAL INFILE of the final rows into an identical empty table;
   4. sluice PostgreSQL -> MariaDB directly (the second slot; the same sink settings), timed the same way.
+  5. for reference, each server applying the same changes itself: the workload's set-based statements
+     (STEP rows each, autocommit) run against a table of the target server, after the sluice runs.
 Prints rows/s, each sluice run's ratio to its limit (limit seconds / sluice seconds: the sluice run applies
-every change, the limit loads only the final rows) and each run's peak RSS (VmHWM). Goal: ratio >= 0.5,
-peak RSS <= 64 MiB. Extra sink keys for both runs: BENCH_SQL_CONFIG (JSON).
+every change, the limit loads only the final rows), the same ratio for the servers' own apply (what a sink
+that cost nothing and wrote as the server's own statements do would reach) and each run's peak RSS (VmHWM).
+Goal: ratio >= 0.5, peak RSS <= 64 MiB. Extra sink keys for both runs: BENCH_SQL_CONFIG (JSON).
 """
 import io
 import json
@@ -51,20 +54,44 @@ def my_params(db=None):
                 local_infile=True)
 
 
-def workload(conn):
+STEP = 10_000  # rows per statement of the workload
+
+
+def workload(conn, table="bench_orders", quiet=False):
+    """The changes, as set-based statements of STEP rows each (autocommit). Returns the seconds they took."""
     t0 = time.time()
-    step = 10_000
-    for lo in range(0, INSERTS, step):
-        b.q(conn, """INSERT INTO bench_orders (customer_id, status, total, created_at, note)
+    for lo in range(0, INSERTS, STEP):
+        b.q(conn, f"""INSERT INTO {table} (customer_id, status, total, created_at, note)
                      SELECT (random() * 100000)::bigint, 'new', round((random() * 1000)::numeric, 2), now(),
-                            'order note ' || g FROM generate_series(1, %s) g""", min(step, INSERTS - lo))
-    for lo in range(0, UPDATES, step):
-        b.q(conn, "UPDATE bench_orders SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
-            lo, lo + min(step, UPDATES - lo))
-    for lo in range(0, DELETES, step):  # the last inserted rows
-        b.q(conn, "DELETE FROM bench_orders WHERE id > %s AND id <= %s", INSERTS - lo - min(step, DELETES - lo),
+                            'order note ' || g FROM generate_series(1, %s) g""", min(STEP, INSERTS - lo))
+    for lo in range(0, UPDATES, STEP):
+        b.q(conn, f"UPDATE {table} SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
+            lo, lo + min(STEP, UPDATES - lo))
+    for lo in range(0, DELETES, STEP):  # the last inserted rows
+        b.q(conn, f"DELETE FROM {table} WHERE id > %s AND id <= %s", INSERTS - lo - min(STEP, DELETES - lo),
             INSERTS - lo)
-    print(f"workload: {INSERTS} inserts + {UPDATES} updates + {DELETES} deletes in {time.time() - t0:.1f}s")
+    secs = time.time() - t0
+    if not quiet:
+        print(f"workload: {INSERTS} inserts + {UPDATES} updates + {DELETES} deletes in {secs:.1f}s")
+    return secs
+
+
+def my_workload(my, table):
+    """The same changes as MariaDB statements (its sequence engine for the rows), as the server applies them
+    itself. Returns the seconds."""
+    t0 = time.time()
+    with my.cursor() as c:
+        for lo in range(0, INSERTS, STEP):
+            c.execute(f"""INSERT INTO {table} (customer_id, status, total, created_at, note)
+                          SELECT floor(rand() * 100000), 'new', round(rand() * 1000, 2), now(6),
+                                 concat('order note ', seq) FROM {table.split('.')[0]}.seq_1_to_{min(STEP, INSERTS - lo)}""")
+        for lo in range(0, UPDATES, STEP):
+            c.execute(f"UPDATE {table} SET status = 'shipped', total = total + 1 WHERE id > %s AND id <= %s",
+                      (lo, lo + min(STEP, UPDATES - lo)))
+        for lo in range(0, DELETES, STEP):
+            c.execute(f"DELETE FROM {table} WHERE id > %s AND id <= %s",
+                      (INSERTS - lo - min(STEP, DELETES - lo), INSERTS - lo))
+    return time.time() - t0
 
 
 def pg_source(slot, prefix):
@@ -171,6 +198,15 @@ def main():
                 "connection.password": mp["password"], **SINK,
                 "offset.storage.file.filename": str(d / "pg-my.db"), **EXTRA}, my_done)
             myc.close()
+            # 5. the reference: each server applying the same changes itself, as set-based statements (after the
+            # sluice runs: the slots need not read past this WAL)
+            b.q(conn, f"CREATE TABLE bench_sql_copy.native_orders (id bigserial PRIMARY KEY, customer_id bigint, "
+                      "status text, total numeric(12,2), created_at timestamptz, note text)")
+            pg_native = workload(conn, "bench_sql_copy.native_orders", quiet=True)
+            with my.cursor() as c:
+                c.execute(f"CREATE TABLE {db}.native_orders (id bigint AUTO_INCREMENT PRIMARY KEY, customer_id bigint, "
+                          "status longtext, total decimal(12,2), created_at datetime(6), note longtext)")
+            my_native = my_workload(my, f"{db}.native_orders")
         print(f"{'':36}{'rows':>9}{'events':>9}{'seconds':>9}{'rows/s':>10}{'ratio':>7}{'peak RSS':>11}")
         print(f"{'PostgreSQL COPY of the final rows':36}{final_rows:>9}{'':>9}{pg_limit:>9.2f}"
               f"{final_rows / pg_limit:>10.0f}")
@@ -180,6 +216,10 @@ def main():
               f"{final_rows / my_limit:>10.0f}")
         print(f"{'sluice PostgreSQL -> MariaDB':36}{final_rows:>9}{INSERTS + UPDATES + DELETES:>9}{msecs:>9.2f}"
               f"{final_rows / msecs:>10.0f}{my_limit / msecs:>7.2f}{mrss / 1048576:>7.1f} MiB")
+        print(f"{'PostgreSQL own set-based apply':36}{final_rows:>9}{INSERTS + UPDATES + DELETES:>9}"
+              f"{pg_native:>9.2f}{final_rows / pg_native:>10.0f}{pg_limit / pg_native:>7.2f}")
+        print(f"{'MariaDB own set-based apply':36}{final_rows:>9}{INSERTS + UPDATES + DELETES:>9}"
+              f"{my_native:>9.2f}{final_rows / my_native:>10.0f}{my_limit / my_native:>7.2f}")
         print(f"ratios (limit seconds / sluice seconds; goal >= 0.5): Kafka -> PostgreSQL {pg_limit / ksecs:.2f}, "
               f"PostgreSQL -> MariaDB {my_limit / msecs:.2f}; peak RSS {krss / 1048576:.1f} / {mrss / 1048576:.1f} MiB "
               f"(goal <= 64)")
