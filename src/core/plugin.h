@@ -35,6 +35,7 @@ typedef struct sl_ctx sl_ctx;
 typedef struct sl_sink_ops sl_sink_ops;
 struct json_t;
 struct sl_dbz_opts;
+struct sl_vside;
 
 /* A retriable failure (a source's open or run; see sl_ctx_raise and sl_ctx_error_code in ctx/ctx.h). */
 #define SL_RETRY 1
@@ -82,6 +83,9 @@ typedef struct sl_source_ops {
     /* Optional: cross-key rules against the sink the connector writes to (its capabilities; NULL when
      * sink.type names no sink), after both check()s. Adds to errs, no I/O. */
     void (*check_sink)(void *settings, const sl_sink_ops *sink, sl_config *cfg, sl_errs *errs);
+    /* Optional (sluice verify): a read-only view of the tables it captures, in one snapshot, on a connection of
+     * its own; nothing is written. *out is set even on failure (then close it). 0, or -1 with errstr. */
+    int (*verify_open)(void *settings, struct sl_vside **out, char *errstr, size_t errstr_size);
     /* Capabilities. consumes_kafka: reads Kafka topics (needs the connector's Kafka cluster; a Kafka Connect
      * sink connector's config runs with this source). ejson_values: its pre-encoded values (sl_record.raw)
      * are MongoDB extended JSON text. */
@@ -123,6 +127,9 @@ struct sl_sink_ops {
      * The runtime ends a run once that reaches a quarter of max.queue.size.in.bytes, so the sink's memory stays
      * within it as a source's batch does. Sink thread. */
     size_t (*held_bytes)(void *sink);
+    /* Optional (sluice verify): a read-only view of the target, where each source table's rows went (as the
+     * source's verify_open). */
+    int (*verify_open)(void *settings, struct sl_vside **out, char *errstr, size_t errstr_size);
 };
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */

@@ -75,4 +75,11 @@ bool sl_dbz_view(const sl_dbz_opts *o, const sl_record *r, sl_vheap *h, sl_val *
  */
 void sl_dbz_key_header(const sl_dbz_opts *o, sl_record *r, const char *name, const sl_cell *cells, sl_arena *arena);
 
+/* Date and time text as PostgreSQL (DateStyle ISO) and MariaDB write it, or ISO-8601 with 'T' and 'Z': the
+ * epoch microseconds of a timestamp (with_tz: an offset or 'Z' must follow, the result is UTC), or the epoch day
+ * (date_only). *inf: 0, or +1 / -1 for PostgreSQL's infinity / -infinity. false: not such text. */
+bool sl_dbz_read_timestamp(const char *s, size_t n, bool with_tz, bool date_only, int *inf, int64_t *out);
+/* [-]H:MM:SS[.fraction] (hours may exceed 23: a MySQL TIME duration) -> microseconds. */
+bool sl_dbz_read_time(const char *s, size_t n, int64_t *us);
+
 #endif

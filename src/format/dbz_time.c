@@ -83,3 +83,25 @@ bool dbz_parse_timestamp(const char *s, size_t n, bool with_tz, bool date_only, 
         return false;
     return true;
 }
+
+bool sl_dbz_read_timestamp(const char *s, size_t n, bool with_tz, bool date_only, int *inf, int64_t *out) {
+    char buf[64];
+    if (with_tz && n > 1 && n < sizeof buf - 2 && s[n - 1] == 'Z') { /* ISO's Z: offset zero */
+        memcpy(buf, s, n - 1);
+        memcpy(buf + n - 1, "+00", 3);
+        s = buf, n = n + 2;
+    }
+    int kind;
+    if (!dbz_parse_timestamp(s, n, with_tz, date_only, &kind, out)) return false;
+    *inf = kind == TS_PINF ? 1 : kind == TS_NINF ? -1 : 0;
+    return true;
+}
+
+bool sl_dbz_read_time(const char *s, size_t n, int64_t *us) {
+    bool neg = n && s[0] == '-';
+    dbz_cur c = {s, n, neg ? 1u : 0u};
+    int64_t ns;
+    if (!dbz_parse_hms(&c, &ns) || !dbz_cur_end(&c)) return false;
+    *us = (neg ? -1 : 1) * (ns / 1000);
+    return true;
+}

@@ -915,6 +915,30 @@ int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out,
     return c->ctx.src_ops->retained(c->src_settings, out, errstr, errsz);
 }
 
+int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, char *errstr,
+                             size_t errsz) {
+    *src = *dst = NULL;
+    const sl_source_ops *so = c->ctx.src_ops;
+    if (!so || !so->verify_open) {
+        snprintf(errstr, errsz, "sluice verify cannot read a %s source yet (it reads PostgreSQL and MySQL/MariaDB sources)",
+                 so ? so->name : "missing");
+        return -1;
+    }
+    if (!c->sink_ops || !c->sink_ops->verify_open) {
+        snprintf(errstr, errsz, "sluice verify cannot read back a %s sink yet (it reads the SQL sink's PostgreSQL "
+                                "and MariaDB/MySQL targets: sink.type=jdbc)", c->sink_ops ? c->sink_ops->name : "missing");
+        return -1;
+    }
+    if (c->xchain) {
+        snprintf(errstr, errsz, "sluice verify does not compare through transforms yet (transforms=%s): it compares "
+                                "the source's rows with the target's as the sink writes them untransformed",
+                 c->ctx.core.transforms);
+        return -1;
+    }
+    if (so->verify_open(c->src_settings, src, errstr, errsz) < 0) return -1;
+    return c->sink_ops->verify_open(c->sink_settings, dst, errstr, errsz);
+}
+
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
                               char *errstr, size_t errsz) {
     if (!c->ctx.src_ops || !c->ctx.src_ops->check_offset) return 0;

@@ -34,6 +34,8 @@
 #include "util/jscan.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "core/vside.h"
+#include "vread/vread.h"
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -240,19 +242,43 @@ static void sql_check(void *settings, sl_config *cfg, sl_errs *errs) {
 
 /* ---- identifiers ---- */
 
+/* The reserved words of MariaDB 10.11 and PostgreSQL 15 (both lists: a quoted name means the same in either), sorted. */
+static int word_cmp(const void *a, const void *b) { return strcasecmp(a, *(const char *const *)b); }
+
 static bool reserved(const char *id) {
     static const char *const words[] = {
-        "all", "alter", "and", "any", "as", "asc", "between", "both", "by", "case", "check", "column", "constraint",
-        "create", "cross", "current_date", "current_time", "current_timestamp", "current_user", "default",
-        "delete", "desc", "distinct", "do", "drop", "else", "end", "except", "exists", "false", "fetch", "for",
-        "foreign", "from", "full", "grant", "group", "having", "in", "index", "inner", "insert", "intersect",
-        "interval", "into", "is", "join", "key", "leading", "left", "like", "limit", "natural", "not", "null",
-        "of", "offset", "on", "or", "order", "outer", "primary", "range", "references", "right", "select",
-        "set", "some", "table", "then", "to", "trailing", "true", "union", "unique", "update", "user", "using",
-        "values", "when", "where", "window", "with"};
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strcasecmp(id, words[i]) == 0) return true;
-    return false;
+        "accessible", "add", "all", "alter", "analyse", "analyze", "and", "any", "array", "as", "asc", "asensitive",
+        "asymmetric", "authorization", "before", "between", "bigint", "binary", "blob", "both", "by", "call",
+        "cascade", "case", "cast", "change", "char", "character", "check", "collate", "collation", "column",
+        "concurrently", "condition", "constraint", "continue", "convert", "create", "cross", "current_catalog",
+        "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user",
+        "cursor", "database", "databases", "day_hour", "day_microsecond", "day_minute", "day_second", "dec",
+        "decimal", "declare", "default", "deferrable", "delayed", "delete", "delete_domain_id", "desc", "describe",
+        "deterministic", "distinct", "distinctrow", "div", "do", "do_domain_ids", "double", "drop", "dual", "each",
+        "else", "elseif", "enclosed", "end", "escaped", "except", "exists", "exit", "explain", "false", "fetch",
+        "float", "float4", "float8", "for", "force", "foreign", "freeze", "from", "full", "fulltext", "general",
+        "grant", "group", "having", "high_priority", "hour_microsecond", "hour_minute", "hour_second", "if",
+        "ignore", "ignore_domain_ids", "ignore_server_ids", "ilike", "in", "index", "infile", "initially", "inner",
+        "inout", "insensitive", "insert", "int", "int1", "int2", "int3", "int4", "int8", "integer", "intersect",
+        "interval", "into", "is", "isnull", "iterate", "join", "key", "keys", "kill", "lateral", "leading", "leave",
+        "left", "like", "limit", "linear", "lines", "load", "localtime", "localtimestamp", "lock", "long",
+        "longblob", "longtext", "loop", "low_priority", "master_heartbeat_period", "master_ssl_verify_server_cert",
+        "match", "maxvalue", "mediumblob", "mediumint", "mediumtext", "middleint", "minute_microsecond",
+        "minute_second", "mod", "modifies", "natural", "no_write_to_binlog", "not", "notnull", "null", "numeric",
+        "offset", "on", "only", "optimize", "option", "optionally", "or", "order", "out", "outer", "outfile", "over",
+        "overlaps", "page_checksum", "parse_vcol_expr", "partition", "placing", "position", "precision", "primary",
+        "procedure", "purge", "range", "read", "read_write", "reads", "real", "recursive", "ref_system_id",
+        "references", "regexp", "release", "rename", "repeat", "replace", "require", "resignal", "restrict",
+        "return", "returning", "revoke", "right", "rlike", "row_number", "rows", "schema", "schemas",
+        "second_microsecond", "select", "sensitive", "separator", "session_user", "set", "show", "signal", "similar",
+        "slow", "smallint", "some", "spatial", "specific", "sql", "sql_big_result", "sql_calc_found_rows",
+        "sql_small_result", "sqlexception", "sqlstate", "sqlwarning", "ssl", "starting", "stats_auto_recalc",
+        "stats_persistent", "stats_sample_pages", "straight_join", "symmetric", "system_user", "table",
+        "tablesample", "terminated", "then", "tinyblob", "tinyint", "tinytext", "to", "trailing", "trigger", "true",
+        "undo", "union", "unique", "unlock", "unsigned", "update", "usage", "use", "user", "using", "utc_date",
+        "utc_time", "utc_timestamp", "values", "varbinary", "varchar", "varcharacter", "variadic", "varying",
+        "verbose", "when", "where", "while", "window", "with", "write", "xor", "year_month", "zerofill"};
+    return bsearch(id, words, sizeof words / sizeof *words, sizeof *words, word_cmp) != NULL;
 }
 
 /* True when id can be written without quotes. */
@@ -1682,6 +1708,85 @@ static void sql_close(void *sink) {
     sl_free(s);
 }
 
+/* ---- sluice verify: the target read back (core/vside.h) ---- */
+
+typedef struct sql_vside {
+    vread_side side; /* first: the scans */
+    sql_sink *s;
+} sql_vside;
+
+/* True for a catalog type that holds bytes (read as hex). */
+static bool binary_type(const char *t) {
+    return !strcmp(t, "bytea") || strstr(t, "blob") || !strcmp(t, "binary") || !strcmp(t, "varbinary");
+}
+
+static int sqlv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz) {
+    sql_vside *p = (sql_vside *)v;
+    sql_sink *s = p->s;
+    sql_state *t = st(s);
+    memset(out, 0, sizeof *out);
+    /* the source block the table's events carry: db, schema (PostgreSQL), table */
+    sl_vheap_reset(&t->vh);
+    sl_val *source = sl_v_obj(&t->vh, 3);
+    sl_v_set(&t->vh, source, "db", sl_v_str(&t->vh, src->db));
+    if (strcmp(src->schema, src->db)) sl_v_set(&t->vh, source, "schema", sl_v_str(&t->vh, src->schema));
+    sl_v_set(&t->vh, source, "table", sl_v_str(&t->vh, src->table));
+    tname n, f;
+    if (table_of(s, src->topic, &t->vh, source, &n, errstr, errsz) < 0) return -1;
+    fold(s, n.schema, f.schema, sizeof f.schema);
+    fold(s, n.table, f.table, sizeof f.table);
+    snprintf(out->schema, sizeof out->schema, "%s", f.schema);
+    snprintf(out->table, sizeof out->table, "%s", f.table);
+    struct known *k;
+    if (load_known(s, &n, &k, errstr, errsz) < 0) return -1;
+    if (!k->ncols) return 0; /* no such table */
+    out->cols = sl_calloc((size_t)src->ncols + 1, sizeof *out->cols);
+    out->src_col = sl_calloc((size_t)src->ncols + 1, sizeof *out->src_col);
+    out->nkeys = src->nkeys;
+    for (int i = 0; i < src->ncols; i++) {
+        const char *name = src->cols[i].name;
+        if (i >= src->nkeys && ((s->conf->field_include && *s->conf->field_include &&
+                                 !in_list(s->conf->field_include, name, src->topic)) ||
+                                in_list(s->conf->field_exclude, name, src->topic)))
+            continue; /* not written: not compared */
+        sl_vcol *c = &out->cols[out->ncols];
+        *c = src->cols[i];
+        const tcol *tc = known_col(s, k, name);
+        snprintf(c->name, sizeof c->name, "%s", tc ? tc->name : ""); /* "": the target lacks it */
+        c->hex = tc && binary_type(tc->type);
+        c->scale = tc && c->kind != SL_CK_INT && c->kind != SL_CK_FLOAT ? tc->scale : -1;
+        out->src_col[out->ncols++] = i;
+    }
+    return 0;
+}
+
+static void sqlv_close(sl_vside *v) {
+    sql_vside *p = (sql_vside *)v;
+    if (!p) return;
+    vread_side_end(&p->side);
+    sql_close(p->s);
+    sl_free(p);
+}
+
+static const sl_vside_ops sqlv_ops = {NULL, sqlv_target, vread_side_scan, vread_side_next, vread_side_position,
+                                      sqlv_close};
+
+static int sql_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
+    sql_vside *p = sl_calloc(1, sizeof *p);
+    const sql_conf *c = settings;
+    p->side.base.ops = &sqlv_ops;
+    p->side.pg = c->dialect == SL_SQL_PG;
+    snprintf(p->side.base.what, sizeof p->side.base.what, "%s %s:%d database %s",
+             c->dialect == SL_SQL_PG ? "PostgreSQL" : "MariaDB/MySQL", c->host, c->port, c->db);
+    *out = &p->side.base;
+    void *sink = NULL;
+    int rc = sql_open(&sink, settings, NULL, errstr, errsz);
+    p->s = sink;
+    if (rc < 0) return -1;
+    p->side.conn = p->s->conn;
+    return vread_side_begin(&p->side, errstr, errsz);
+}
+
 const sl_sink_ops sl_sql_sink_ops = {
     "jdbc",
     "postgresql|mariadb|mysql|sql|io.debezium.connector.jdbc.JdbcSinkConnector|"
@@ -1698,4 +1803,5 @@ const sl_sink_ops sl_sql_sink_ops = {
     sql_close,
     sql_commit,
     sql_stored_offset,
-    .held_bytes = sql_held};
+    .held_bytes = sql_held,
+    .verify_open = sql_verify_open};

@@ -56,6 +56,7 @@ typedef struct tcol {
     int64_t length;  /* character maximum length, -1 */
     bool nullable;
     bool pk;         /* part of the table's primary key */
+    int scale;       /* numeric scale or fractional-second digits, -1 none */
 } tcol;
 
 /* A run of rows for one table with one column layout: key columns first (nkeys of them), then the rest. Each

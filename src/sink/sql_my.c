@@ -121,7 +121,8 @@ static int my_query1(sql_sink *s, const char *q, char **out, char *err, size_t e
 static int my_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err, size_t errsz) {
     sl_buf *b = &s->scratch;
     sl_buf_reset(b);
-    sl_buf_puts(b, "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable, column_key FROM "
+    sl_buf_puts(b, "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable, column_key, "
+                   "coalesce(numeric_scale, datetime_precision, -1) FROM "
                    "information_schema.columns WHERE table_schema = ");
     if (t->schema[0]) put_lit(b, conn(s), t->schema);
     else sl_buf_puts(b, "DATABASE()");
@@ -140,6 +141,7 @@ static int my_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
         (*out)[i].length = row[2] ? strtoll(row[2], NULL, 10) : -1;
         (*out)[i].nullable = row[3] && strcmp(row[3], "YES") == 0;
         (*out)[i].pk = row[4] && strcmp(row[4], "PRI") == 0;
+        (*out)[i].scale = row[5] ? (int)strtol(row[5], NULL, 10) : -1;
     }
     mysql_free_result(r);
     return SQL_OK;

@@ -119,7 +119,8 @@ static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
                                "SELECT column_name, lower(data_type), coalesce(character_maximum_length, -1), is_nullable, "
                                "EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
                                "a.attnum = ANY (i.indkey) WHERE i.indisprimary AND i.indrelid = (quote_ident(c.table_schema) "
-                               "|| '.' || quote_ident(c.table_name))::regclass AND a.attname = c.column_name) "
+                               "|| '.' || quote_ident(c.table_name))::regclass AND a.attname = c.column_name), "
+                               "coalesce(numeric_scale, datetime_precision, -1) "
                                "FROM information_schema.columns c WHERE table_schema = coalesce(nullif($1, ''), "
                                "current_schema()) AND table_name = $2 ORDER BY ordinal_position",
                                2, NULL, params, NULL, NULL, 0);
@@ -132,6 +133,7 @@ static int pg_columns(sql_sink *s, const tname *t, tcol **out, int *n, char *err
         (*out)[i].length = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         (*out)[i].nullable = strcmp(PQgetvalue(r, i, 3), "YES") == 0;
         (*out)[i].pk = strcmp(PQgetvalue(r, i, 4), "t") == 0;
+        (*out)[i].scale = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
     }
     PQclear(r);
     return SQL_OK;

@@ -126,6 +126,12 @@ sl_record *my_schema_record(my_source *s, uint32_t server_id, const char *db, co
 
 /* my_source.c */
 MYSQL *my_connect(const my_conf *cf, char *errstr, size_t errsz);
+/* The database, table and column filters of s->cf. 0, or -1 with errstr. */
+int my_setup_filters(my_source *s, char *errstr, size_t errsz);
+
+/* my_verify.c: sl_source_ops.verify_open */
+struct sl_vside;
+int my_verify_open(void *settings, struct sl_vside **out, char *errstr, size_t errsz);
 int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t errsz);
 /* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
 int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);

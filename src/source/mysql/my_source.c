@@ -571,6 +571,18 @@ static int plan_start(my_source *s, char *errstr, size_t errsz) {
 
 static void my_close(void *src);
 
+int my_setup_filters(my_source *s, char *errstr, size_t errsz) {
+    const my_conf *cf = s->cf;
+    if (sl_filter_init(&s->dbs, cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list",
+                       errstr, errsz) < 0 ||
+        sl_filter_init(&s->tables, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list",
+                       errstr, errsz) < 0 ||
+        sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
+                       "column.exclude.list", errstr, errsz) < 0)
+        return -1;
+    return 0;
+}
+
 static int open_common(void **out, void *settings, sl_ctx *ctx, const char *connector, char *errstr, size_t errsz) {
     my_conf *cf = settings;
     my_source *s = sl_calloc(1, sizeof *s);
@@ -586,13 +598,7 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
     sl_ctx_set_partition(ctx, sl_buf_cstr(&pb));
     sl_buf_free(&pb);
     sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, connector);
-    if (sl_filter_init(&s->dbs, cf->db_include, cf->db_exclude, "database.include.list", "database.exclude.list",
-                       errstr, errsz) < 0 ||
-        sl_filter_init(&s->tables, cf->table_include, cf->table_exclude, "table.include.list", "table.exclude.list",
-                       errstr, errsz) < 0 ||
-        sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
-                       "column.exclude.list", errstr, errsz) < 0)
-        return sl_ctx_error_code(ctx, SL_E_CONFIG);
+    if (my_setup_filters(s, errstr, errsz) < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
     /* Unreachable: SL_RETRY, which the runtime retries on a reopen (and fails on at the first start). */
     if (!(s->sql = my_connect(cf, errstr, errsz))) return sl_ctx_error_code(ctx, SL_E_CONNECT);
     if (check_server(s, errstr, errsz) < 0 || check_tables(s, errstr, errsz) < 0)
@@ -1161,10 +1167,12 @@ const sl_source_ops sl_mysql_source_ops = {
     "mysql", "io.debezium.connector.mysql.MySqlConnector",
     "MySQL/MariaDB binlog (row events): snapshot, then streaming of every insert, update and delete, with "
     "Debezium's MySQL events (source.connector mysql).",
-    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe};
+    my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe,
+    .verify_open = my_verify_open};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
     "MariaDB binlog (row events, GTID positions): as mysql, with Debezium's MariaDB events (source.connector "
     "mariadb).",
-    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe};
+    my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe,
+    .verify_open = my_verify_open};

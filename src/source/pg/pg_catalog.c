@@ -73,6 +73,30 @@ uint64_t pg_parse_lsn(const char *s) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* ---- filters ---- */
+
+int pg_setup_filters(pg_source *s, char *errstr, size_t errsz) {
+    const pg_conf *cf = s->cf;
+    /* Table filter: schema lists narrow the table lists. */
+    sl_buf tinc, texc;
+    sl_buf_init(&tinc), sl_buf_init(&texc);
+    if (cf->table_include && *cf->table_include) sl_buf_puts(&tinc, cf->table_include);
+    else if (cf->schema_include && *cf->schema_include) sl_buf_printf(&tinc, "(%s)\\.[^.]+", cf->schema_include);
+    if (cf->table_exclude && *cf->table_exclude) sl_buf_puts(&texc, cf->table_exclude);
+    if (cf->schema_exclude && *cf->schema_exclude)
+        sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", cf->schema_exclude);
+    int frc = sl_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
+                             "table.include.list", "table.exclude.list", errstr, errsz);
+    sl_buf_free(&tinc), sl_buf_free(&texc);
+    if (frc < 0) return -1;
+    if (sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
+                       "column.exclude.list", errstr, errsz) < 0 ||
+        sl_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
+                       "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
+        return -1;
+    return 0;
+}
+
 /* ---- tables ---- */
 
 int pg_list_tables(pg_source *s, uint32_t **oids, int *n, char *errstr, size_t errsz) {

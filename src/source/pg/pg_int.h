@@ -98,7 +98,13 @@ typedef struct pg_source {
     int nkey_cols;
 } pg_source;
 
+/* pg_verify.c: sl_source_ops.verify_open */
+struct sl_vside;
+int pg_verify_open(void *settings, struct sl_vside **out, char *errstr, size_t errsz);
+
 /* pg_catalog.c */
+/* The table, column and message-prefix filters of s->cf (s->tables, s->columns, s->msg_prefixes). 0 or -1. */
+int pg_setup_filters(pg_source *s, char *errstr, size_t errsz);
 PGconn *pg_connect(const pg_conf *cf, bool replication, int timeout_s, char *errstr, size_t errsz);
 /* Runs a query expecting tuples or a command; returns the result or NULL (errstr set). */
 PGresult *pg_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,

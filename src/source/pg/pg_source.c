@@ -445,23 +445,7 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     sl_ctx_set_partition(ctx, part);
     sl_ctxhdr_init(&s->ctxhdr, cf->topic_prefix, "postgresql");
 
-    /* Table filter: schema lists narrow the table lists. */
-    sl_buf tinc, texc;
-    sl_buf_init(&tinc), sl_buf_init(&texc);
-    if (cf->table_include && *cf->table_include) sl_buf_puts(&tinc, cf->table_include);
-    else if (cf->schema_include && *cf->schema_include) sl_buf_printf(&tinc, "(%s)\\.[^.]+", cf->schema_include);
-    if (cf->table_exclude && *cf->table_exclude) sl_buf_puts(&texc, cf->table_exclude);
-    if (cf->schema_exclude && *cf->schema_exclude)
-        sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", cf->schema_exclude);
-    int frc = sl_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
-                             "table.include.list", "table.exclude.list", errstr, errsz);
-    sl_buf_free(&tinc), sl_buf_free(&texc);
-    if (frc < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
-    if (sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
-                       "column.exclude.list", errstr, errsz) < 0 ||
-        sl_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,
-                       "message.prefix.include.list", "message.prefix.exclude.list", errstr, errsz) < 0)
-        return sl_ctx_error_code(ctx, SL_E_CONFIG);
+    if (pg_setup_filters(s, errstr, errsz) < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
 
     /* Unreachable: SL_RETRY, which the runtime retries on a reopen (and fails on at the first start). */
     if (!(s->sql = pg_connect(cf, false, 10, errstr, errsz))) return sl_ctx_error_code(ctx, SL_E_CONNECT);
@@ -1135,4 +1119,5 @@ const sl_source_ops sl_pg_source_ops = {
     pg_check_offset,
     pg_retained,
     .describe = pg_encoder_opts,
+    .verify_open = pg_verify_open,
 };

@@ -1,0 +1,95 @@
+/*
+ * One side of `sluice verify` (src/verify): a read-only view of a store's
+ * tables, read in one consistent snapshot where the store has them. A source
+ * gives one over its database (the tables it captures, as it would capture
+ * them), a sink over its target (where each source table's rows went). Nothing
+ * is ever written through it.
+ *
+ * Rows are read in key order: numbers by value, text by its bytes (the "C" /
+ * binary collation), so that both sides of a pair come in the same order and
+ * can be merged in one pass with bounded memory. Values come as text in the
+ * store's own rendering (bytes as lowercase hex); verify's normalisation
+ * (verify/vnorm.h) makes the two sides' texts comparable by the column's kind.
+ */
+#ifndef SL_CORE_VSIDE_H
+#define SL_CORE_VSIDE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a column's values are, as verify compares them (from the source column's type). */
+typedef enum {
+    SL_CK_TEXT,  /* bytes as they are */
+    SL_CK_INT,   /* an integer (also booleans kept as 0/1) */
+    SL_CK_DEC,   /* an exact decimal: compared by value, within the scale */
+    SL_CK_FLOAT, /* binary floating point: compared at its precision (single: float4 / FLOAT) */
+    SL_CK_BOOL,
+    SL_CK_BYTES, /* lowercase hex */
+    SL_CK_DATE,
+    SL_CK_TIME,  /* time of day (or a MySQL TIME duration) */
+    SL_CK_TS,    /* a timestamp without a zone */
+    SL_CK_TSTZ,  /* an instant: text with an offset, compared in UTC */
+    SL_CK_JSON,  /* compared as parsed JSON (object member order does not count) */
+    SL_CK_UUID,  /* case does not count */
+    SL_CK_TIMETZ,   /* a time of day with an offset: compared in UTC */
+    SL_CK_INTERVAL, /* a duration: compared in microseconds, a month as 30.4375 days (Debezium's MicroDuration) */
+    SL_CK_HSTORE,   /* PostgreSQL hstore text against the JSON object Debezium makes of it */
+    SL_CK_BITS,     /* a bit string (text of 0 and 1, or raw bytes): compared as a number */
+    SL_CK_ARRAY,    /* a PostgreSQL array literal, or the JSON array a target without arrays holds */
+    SL_CK_POINT,    /* a point: "(x,y)" text or WKB (with MariaDB's 4-byte SRID before it) */
+    SL_CK_GEOMETRY, /* WKB, raw or hex, with or without MariaDB's 4-byte SRID before it */
+} sl_ckind;
+
+typedef struct sl_vcol {
+    char name[128]; /* as this side spells it */
+    sl_ckind kind;
+    int scale;      /* decimals: the scale; times: fractional-second digits; -1 unknown */
+    bool single;    /* SL_CK_FLOAT of single precision */
+    bool hex;       /* the column holds bytes: read as lowercase hex */
+} sl_vcol;
+
+/* A table of one side. Key columns come first (nkeys of them, in key order). */
+typedef struct sl_vtable {
+    char schema[128];  /* what qualifies the table on its server: schema (PostgreSQL) or database (MariaDB); ""
+                        * the connection's */
+    char db[128];      /* sources: the database (the source block's db) */
+    char table[128];
+    char topic[384];   /* sources: the topic its records go to */
+    int ncols, nkeys;
+    sl_vcol *cols;     /* sl_malloc'ed */
+    int *src_col;      /* targets: for each column, the index of the source column it holds (sl_malloc'ed) */
+} sl_vtable;
+
+void sl_vtable_clear(sl_vtable *t);
+
+struct sl_column;
+struct sl_table;
+/* The kind of a captured column's values (scale: fraction digits or decimal scale, -1 unknown). */
+sl_ckind sl_ckind_of(const struct sl_column *c, int *scale, bool *single);
+/* A captured table as a verify table: key columns first. */
+int sl_vtable_of(const struct sl_table *t, sl_vtable *out);
+
+typedef struct sl_vside sl_vside;
+
+typedef struct sl_vside_ops {
+    /* Sources: the tables captured (sl_malloc'ed array, each to sl_vtable_clear). */
+    int (*tables)(sl_vside *v, sl_vtable **out, int *n, char *errstr, size_t errsz);
+    /* Sinks: where the rows of source table src go, with the target's columns that hold source columns (an
+     * absent table: 0 with out->ncols == 0). */
+    int (*target)(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz);
+    /* Starts reading t's rows (its columns, in that order) in key order. */
+    int (*scan)(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz);
+    /* The next row of the scan: 1 with vals/lens (NULL value: SQL null; valid until the next call), 0 at the
+     * end, -1 with errstr. */
+    int (*next)(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);
+    /* Where the side stands: the source's position in its log at the snapshot (text; "" when unknown). */
+    const char *(*position)(sl_vside *v);
+    void (*close)(sl_vside *v);
+} sl_vside_ops;
+
+struct sl_vside {
+    const sl_vside_ops *ops;
+    char what[640]; /* "PostgreSQL 127.0.0.1:5432 database app" */
+};
+
+#endif

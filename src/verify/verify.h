@@ -1,0 +1,25 @@
+/*
+ * sluice verify: proves that a connector's target holds what its source holds
+ * (docs/verify.md). Each source table is read in key order beside the target
+ * table its rows go to (core/vside.h: one snapshot per side, rows streamed)
+ * and merged in one pass, so memory does not grow with the tables: a key only
+ * in the source is missing in the target, a key only in the target is extra,
+ * and a key on both sides is compared column by column after normalisation
+ * (vnorm.h).
+ */
+#ifndef SL_VERIFY_VERIFY_H
+#define SL_VERIFY_VERIFY_H
+#include "core/vside.h"
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct sl_verify_opts {
+    bool json;        /* --output json */
+    long max_listed;  /* differences listed in the report (the counts are always complete) */
+} sl_verify_opts;
+
+/* Compares every table of src with its target in dst and prints the report to out. Returns 0 (equal), 1
+ * (differences) or -1 with errstr (nothing could be compared: no report is printed). */
+int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *out, char *errstr, size_t errsz);
+
+#endif

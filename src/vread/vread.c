@@ -1,0 +1,234 @@
+/* Row readers for sluice verify (see vread.h). */
+#include "vread/vread.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include <libpq-fe.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FETCH_ROWS 2000
+
+struct vread {
+    PGconn *pg;
+    MYSQL *my;
+    PGresult *res;    /* PostgreSQL: the current FETCH */
+    int at;           /* its next row */
+    MYSQL_RES *mres;  /* MariaDB: the unbuffered result */
+    int ncols;
+    const char **vals;
+    size_t *lens;
+};
+
+static void pg_err(PGconn *c, PGresult *r, const char *what, char *errstr, size_t errsz) {
+    char m[512];
+    snprintf(m, sizeof m, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    m[strcspn(m, "\n")] = 0;
+    snprintf(errstr, errsz, "PostgreSQL: %s: %s", what, m);
+}
+
+static int pg_run(PGconn *c, const char *sql, const char *what, PGresult **out, char *errstr, size_t errsz) {
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        pg_err(c, r, what, errstr, errsz);
+        PQclear(r);
+        return -1;
+    }
+    if (out) *out = r;
+    else PQclear(r);
+    return 0;
+}
+
+int vread_pg_begin(void *pgconn, char *pos, size_t possz, char *errstr, size_t errsz) {
+    PGconn *c = pgconn;
+    PGresult *r;
+    if (pg_run(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+                  "SET TimeZone = 'UTC'; SET bytea_output = 'hex'; "
+                  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+               "starting a read-only snapshot", NULL, errstr, errsz) < 0 ||
+        pg_run(c, "SELECT pg_current_wal_insert_lsn()::text", "reading the WAL position", &r, errstr, errsz) < 0)
+        return -1;
+    snprintf(pos, possz, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return 0;
+}
+
+static void put_pg_ident(sl_buf *b, const char *id) {
+    sl_buf_putc(b, '"');
+    for (const char *p = id; *p; p++) {
+        if (*p == '"') sl_buf_putc(b, '"');
+        sl_buf_putc(b, *p);
+    }
+    sl_buf_putc(b, '"');
+}
+
+static void put_my_ident(sl_buf *b, const char *id) {
+    sl_buf_putc(b, '`');
+    for (const char *p = id; *p; p++) {
+        if (*p == '`') sl_buf_putc(b, '`');
+        sl_buf_putc(b, *p);
+    }
+    sl_buf_putc(b, '`');
+}
+
+/* SELECT of t's columns in key order, text keys by their bytes. */
+static void put_select(sl_buf *b, const sl_vtable *t, bool pg) {
+    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
+    sl_buf_puts(b, "SELECT ");
+    for (int i = 0; i < t->ncols; i++) {
+        if (i) sl_buf_puts(b, ", ");
+        if (t->cols[i].hex) sl_buf_puts(b, pg ? "encode(" : "lower(hex(");
+        ident(b, t->cols[i].name);
+        if (t->cols[i].hex) sl_buf_puts(b, pg ? ", 'hex')" : "))"); /* else the type's own output (char(n) keeps
+                                                                         * its padding, inet its short form) */
+    }
+    sl_buf_puts(b, " FROM ");
+    if (t->schema[0]) {
+        ident(b, t->schema);
+        sl_buf_putc(b, '.');
+    }
+    ident(b, t->table);
+    sl_buf_puts(b, " AS sluice_t"); /* ORDER BY the columns, not the (text) output columns of the same names */
+    for (int i = 0; i < t->nkeys; i++) {
+        sl_buf_puts(b, i ? ", " : " ORDER BY ");
+        bool bytes = t->cols[i].kind == SL_CK_TEXT || t->cols[i].kind == SL_CK_JSON;
+        if (bytes && pg) sl_buf_puts(b, "(");
+        if (bytes && !pg) sl_buf_puts(b, "CAST(");
+        sl_buf_puts(b, "sluice_t.");
+        ident(b, t->cols[i].name);
+        if (bytes) sl_buf_puts(b, pg ? ")::text COLLATE \"C\"" : " AS BINARY)");
+    }
+}
+
+vread *vread_pg_scan(void *pgconn, const sl_vtable *t, char *errstr, size_t errsz) {
+    PGconn *c = pgconn;
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, "DECLARE sluice_verify NO SCROLL CURSOR FOR ");
+    put_select(&b, t, true);
+    int rc = pg_run(c, sl_buf_cstr(&b), "reading the table", NULL, errstr, errsz);
+    sl_buf_free(&b);
+    if (rc < 0) return NULL;
+    vread *r = sl_calloc(1, sizeof *r);
+    r->pg = c;
+    r->ncols = t->ncols;
+    r->vals = sl_calloc((size_t)t->ncols + 1, sizeof *r->vals);
+    r->lens = sl_calloc((size_t)t->ncols + 1, sizeof *r->lens);
+    return r;
+}
+
+int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, size_t errsz) {
+    MYSQL *m = mysql;
+    static const char *const setup[] = {"SET SESSION time_zone = '+00:00'",
+                                        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"};
+    for (int i = 0; i < 2; i++)
+        if (mysql_query(m, setup[i]) != 0) {
+            snprintf(errstr, errsz, "MariaDB/MySQL: starting a read-only snapshot: %s", mysql_error(m));
+            return -1;
+        }
+    *pos = 0;
+    /* MariaDB: the binlog position of the consistent snapshot; MySQL has no such variables */
+    if (mysql_query(m, "SHOW STATUS LIKE 'binlog_snapshot_%'") == 0) {
+        MYSQL_RES *res = mysql_store_result(m);
+        char file[256] = "", p[32] = "";
+        MYSQL_ROW row;
+        while (res && (row = mysql_fetch_row(res))) {
+            if (row[0] && row[1] && !strcmp(row[0], "Binlog_snapshot_file")) snprintf(file, sizeof file, "%s", row[1]);
+            if (row[0] && row[1] && !strcmp(row[0], "Binlog_snapshot_position")) snprintf(p, sizeof p, "%s", row[1]);
+        }
+        if (res) mysql_free_result(res);
+        if (*file) snprintf(pos, possz, "%s:%s", file, p);
+    }
+    return 0;
+}
+
+vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz) {
+    MYSQL *m = mysql;
+    sl_buf b;
+    sl_buf_init(&b);
+    put_select(&b, t, false);
+    int rc = mysql_real_query(m, b.data, b.len);
+    sl_buf_free(&b);
+    MYSQL_RES *res = rc == 0 ? mysql_use_result(m) : NULL;
+    if (!res) {
+        snprintf(errstr, errsz, "MariaDB/MySQL: reading the table: %s", mysql_error(m));
+        return NULL;
+    }
+    vread *r = sl_calloc(1, sizeof *r);
+    r->my = m;
+    r->mres = res;
+    r->ncols = t->ncols;
+    r->vals = sl_calloc((size_t)t->ncols + 1, sizeof *r->vals);
+    r->lens = sl_calloc((size_t)t->ncols + 1, sizeof *r->lens);
+    return r;
+}
+
+int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
+    if (r->my) {
+        MYSQL_ROW row = mysql_fetch_row(r->mres);
+        if (!row) {
+            if (mysql_errno(r->my)) {
+                snprintf(errstr, errsz, "MariaDB/MySQL: reading the table: %s", mysql_error(r->my));
+                return -1;
+            }
+            return 0;
+        }
+        unsigned long *l = mysql_fetch_lengths(r->mres);
+        for (int i = 0; i < r->ncols; i++) r->vals[i] = row[i], r->lens[i] = row[i] ? l[i] : 0;
+    } else {
+        if (!r->res || r->at >= PQntuples(r->res)) {
+            PQclear(r->res);
+            r->res = NULL;
+            r->at = 0;
+            char q[64];
+            snprintf(q, sizeof q, "FETCH FORWARD %d FROM sluice_verify", FETCH_ROWS);
+            if (pg_run(r->pg, q, "reading the table", &r->res, errstr, errsz) < 0) return -1;
+            if (PQntuples(r->res) == 0) return 0;
+        }
+        for (int i = 0; i < r->ncols; i++) {
+            bool null = PQgetisnull(r->res, r->at, i);
+            r->vals[i] = null ? NULL : PQgetvalue(r->res, r->at, i);
+            r->lens[i] = null ? 0 : (size_t)PQgetlength(r->res, r->at, i);
+        }
+        r->at++;
+    }
+    *vals = r->vals;
+    *lens = r->lens;
+    return 1;
+}
+
+void vread_end(vread *r) {
+    if (!r) return;
+    if (r->mres) mysql_free_result(r->mres); /* reads what is left of an unbuffered result */
+    if (r->pg) {
+        PQclear(r->res);
+        PQclear(PQexec(r->pg, "CLOSE sluice_verify"));
+    }
+    sl_free(r->vals);
+    sl_free(r->lens);
+    sl_free(r);
+}
+
+int vread_side_begin(vread_side *s, char *errstr, size_t errsz) {
+    return s->pg ? vread_pg_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz)
+                 : vread_my_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz);
+}
+
+int vread_side_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_end(s->scan);
+    s->scan = s->pg ? vread_pg_scan(s->conn, t, errstr, errsz) : vread_my_scan(s->conn, t, errstr, errsz);
+    return s->scan ? 0 : -1;
+}
+
+int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
+    return vread_next(((vread_side *)v)->scan, vals, lens, errstr, errsz);
+}
+
+const char *vread_side_position(sl_vside *v) { return ((vread_side *)v)->pos; }
+
+void vread_side_end(vread_side *s) {
+    vread_end(s->scan);
+    s->scan = NULL;
+}

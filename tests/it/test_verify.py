@@ -1,0 +1,177 @@
+"""sluice verify against the real servers: a PostgreSQL source synced by the SQL sink into PostgreSQL and into
+MariaDB, then compared; planted differences (a missing row, an extra row, a changed value, a missing column, a
+missing table) must each be reported exactly, and nothing else, while type-only differences the normalisation
+accepts (numeric 10.50 against a double 10.5, microseconds against a millisecond column, JSON member order,
+boolean against tinyint, UUID case) must not be. Pairs verify cannot compare are refused with exit 2."""
+import json
+
+import pytest
+
+import os
+
+from conftest import MySluice, mysql, run_cli, sql, wait_log, wait_streaming, wait_until
+from test_sql_sink import (as_sql_sink, my_golden, myt, pg_source, pgt, rows_my, rows_pg,  # noqa: F401 (fixtures)
+                           start_pg_golden)
+
+COLS = ("id int PRIMARY KEY, name text, amount numeric(10,2), ratio float8, small float4, ok boolean, born date, "
+        "at timestamp(6), atz timestamptz, data jsonb, blob bytea, uid uuid")
+
+
+def fill(pg, table, n):
+    sql(pg, f"""INSERT INTO {table} SELECT g, 'name ' || g, g + 0.5, g / 3.0, g / 7.0, g % 2 = 0,
+                   date '2024-01-01' + g, timestamp '2024-01-01 00:00:00.123456' + g * interval '1 hour',
+                   timestamptz '2024-01-01 00:00:00.654321+00' + g * interval '1 minute',
+                   jsonb_build_object('g', g, 'tags', jsonb_build_array('a', 'b')), decode(md5(g::text), 'hex'),
+                   md5(g::text)::uuid FROM generate_series(1, {n}) g""")
+
+
+def verify(s, *args):
+    r = run_cli("verify", "--output", "json", *args, str(s.cfg_path))
+    assert r.returncode in (0, 1), r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def synced(pg, pgt, myt, sluice, tables, target, n=40):
+    tables("vfy", COLS)
+    fill(pg, "vfy", n)
+    tt = pgt if target == "pg" else myt
+    s = pg_source(sluice, ["public.vfy"], target, f"{tt.name}.${{source.table}}").start()
+    wait_streaming(s)
+    t = f"{tt.name}.vfy"
+    rows = (lambda: rows_pg(pgt, t, "id")) if target == "pg" else (lambda: rows_my(myt, t, "id"))
+    wait_until(lambda: rows() is not None and len(rows()) == n, what="the synced rows")
+    assert s.stop() == 0
+    return s, tt, t
+
+
+def on_target(target, tt, q):
+    return sql(tt.conn, q) if target == "pg" else mysql(tt.conn, q)
+
+
+@pytest.mark.parametrize("target", ["pg", "my"])
+def test_planted_differences_are_reported_exactly(sluice, pg, tables, pgt, myt, target):
+    s, tt, t = synced(pg, pgt, myt, sluice, tables, target)
+    rc, rep = verify(s)
+    assert (rc, rep["result"], rep["total"]) == (0, "equal", 0), json.dumps(rep["differences"][:8])
+    assert [(x["source"], x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [("public.vfy", 40, 40)]
+    # type-only differences the normalisation accepts
+    if target == "pg":
+        on_target(target, tt, f"ALTER TABLE {t} ALTER amount TYPE float8, ALTER at TYPE timestamp(3)")
+    else:
+        on_target(target, tt, f"ALTER TABLE {t} MODIFY amount double, MODIFY at datetime(3)")
+    on_target(target, tt, f"UPDATE {t} SET data = '{{\"tags\": [\"a\", \"b\"], \"g\": 3}}' WHERE id = 3")
+    if target == "my":  # char(36) there; a PostgreSQL uuid has one spelling
+        on_target(target, tt, f"UPDATE {t} SET uid = upper(uid) WHERE id = 3")
+    rc, rep = verify(s)
+    assert (rc, rep["total"]) == (0, 0), rep["differences"]
+    # planted differences
+    on_target(target, tt, f"DELETE FROM {t} WHERE id = 5")
+    on_target(target, tt, f"INSERT INTO {t} (id, name) VALUES (999, 'stray')")
+    on_target(target, tt, f"UPDATE {t} SET name = 'changed' WHERE id = 7")
+    on_target(target, tt, f"UPDATE {t} SET ok = NOT ok, small = 1.5 WHERE id = 8")
+    sql(pg, "UPDATE vfy SET at = at + interval '1 second' WHERE id = 9")  # the source moved on (no sync running)
+    rc, rep = verify(s)
+    assert rc == 1 and rep["result"] == "differences"
+    got = sorted((d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+    assert got == [("extra_in_target", "999", None), ("field_differs", "7", "name"), ("field_differs", "8", "ok"),
+                   ("field_differs", "8", "small"), ("field_differs", "9", "at"), ("missing_in_target", "5", None)]
+    d7 = next(d for d in rep["differences"] if d["key"]["id"] == "7")
+    assert (d7["source"], d7["target"]) == ("name 7", "changed")
+    tab = rep["tables"][0]
+    assert (tab["source_rows"], tab["target_rows"], tab["missing_in_target"], tab["extra_in_target"],
+            tab["differing"]) == (40, 40, 1, 1, 3)
+    assert rep["total"] == 6
+    # the human report says the same, and --max-differences bounds the listing, not the counts
+    r = run_cli("verify", "--max-differences", "2", str(s.cfg_path))
+    assert r.returncode == 1
+    assert "result: 6 differences" in r.stdout and "(the first 2 of 6)" in r.stdout
+    # a column the target lost, and a table it does not have
+    on_target(target, tt, f"ALTER TABLE {t} DROP COLUMN name")
+    rc, rep = verify(s)
+    assert rep["tables"][0]["missing_columns"] == ["name"]
+    assert not [d for d in rep["differences"] if d.get("field") == "name"]
+    on_target(target, tt, f"DROP TABLE {t}")
+    rc, rep = verify(s)
+    tab = rep["tables"][0]
+    assert rc == 1 and tab["target_table_exists"] is False and tab["missing_in_target"] == 40
+    assert tab["target_rows"] == 0
+
+
+def converges(s, timeout=30):
+    """verify of a running connector until it says equal (the sync catching up); its last report otherwise."""
+    last = {}
+
+    def equal():
+        nonlocal last
+        rc, last = verify(s)
+        return rc == 0
+    try:
+        wait_until(equal, timeout=timeout, interval=0.5, what="verify to find the stores equal")
+    except AssertionError:
+        raise AssertionError(json.dumps(last.get("differences", [])[:10]))
+    return last
+
+
+@pytest.mark.parametrize("target", ["pg", "my"])
+def test_golden_types_from_postgresql_are_equal(sluice, pg, pgt, myt, target):
+    """Every type of the golden table, synced into each target, compares equal: the normalisation follows what
+    the sink writes (money, char padding, timetz in UTC, intervals, bit strings, arrays as JSON on MariaDB, points
+    as WKB, infinite dates as the type's last day, hstore as JSON)."""
+    tt = pgt if target == "pg" else myt
+    s = start_pg_golden(sluice, pg, dict(target=target, collection_name_format=f"{tt.name}.${{source.table}}",
+                                         errors_tolerance="all"))  # MariaDB cannot store row 3's NaN
+    rep = converges(s)
+    assert [(x["source"], x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [("public.golden_types", 2, 2)]
+    # one changed value among them is found
+    sql(tt.conn, f"UPDATE {tt.name}.golden_types SET c_int4 = 8 WHERE id = 2") if target == "pg" else \
+        mysql(tt.conn, f"UPDATE {tt.name}.golden_types SET c_int4 = 8 WHERE id = 2")
+    rc, rep = verify(s)
+    assert rc == 1 and [(d["key"]["id"], d["field"]) for d in rep["differences"]] == [("2", "c_int4")]
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("target", ["pg", "my"])
+def test_golden_types_from_mariadb_are_equal(tmp_path, my, pgt, myt, target):
+    setup, stream, run = my_golden(my)
+    mysql(my, "SET time_zone = '+00:00'")
+    run(setup)
+    db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
+    tt = pgt if target == "pg" else myt
+    s = MySluice(tmp_path, my, table_include_list=f"{db}.golden_types", bigint_unsigned_handling_mode="precise")
+    as_sql_sink(s, target, collection_name_format=f"{tt.name}.${{source.table}}")
+    s.start()
+    try:
+        wait_log(s, "streaming", timeout=30)
+        run(stream)
+        rep = converges(s)
+        assert rep["tables"][0]["source"] == f"{db}.golden_types" and rep["tables"][0]["source_rows"] >= 2
+    finally:
+        s.stop()
+
+
+def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_path):
+    tables("vfy", COLS)
+    s = pg_source(sluice, ["public.vfy"], "pg", f"{pgt.name}.${{source.table}}")
+    cfg = json.loads(s.cfg_path.read_text())
+    cases = [
+        ({"sink.type": "file", "sink.file.path": str(tmp_path / "out.jsonl")}, "cannot read back a file sink"),
+        ({"transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"},
+         "does not compare through transforms yet"),
+    ]
+    for i, (extra, expect) in enumerate(cases):
+        c = dict(cfg["config"], **extra)
+        if extra.get("sink.type") == "file":
+            for k in ("connection.url", "connection.username", "connection.password", "insert.mode",
+                      "primary.key.mode", "delete.enabled", "schema.evolution", "collection.name.format"):
+                c.pop(k, None)
+        p = tmp_path / f"c{i}.json"
+        p.write_text(json.dumps({"name": "v", "config": c}))
+        r = run_cli("verify", str(p))
+        assert r.returncode == 2 and expect in r.stderr, (r.returncode, r.stderr)
+    r = run_cli("verify", "--output", "yaml", str(s.cfg_path))
+    assert r.returncode == 2 and "--output takes json or text" in r.stderr
+    # a wrong config is refused before any database is touched
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"name": "v", "config": dict(cfg["config"], **{"insert.mode": "merge"})}))
+    r = run_cli("verify", str(p))
+    assert r.returncode == 2 and "insert.mode" in r.stderr

@@ -1,0 +1,150 @@
+/* sluice verify's normalisation (verify/vnorm.h): which source and target texts are the same value, and the
+ * order of key values. */
+#include "test.h"
+#include "verify/vnorm.h"
+
+static sl_vcol col(sl_ckind k, int scale) {
+    sl_vcol c = {"c", k, scale, false, false};
+    return c;
+}
+
+static bool eq(sl_ckind k, int ss, const char *a, int ts, const char *b) {
+    sl_vcol s = col(k, ss), t = col(k, ts);
+    return sl_vnorm_equal(&s, a, a ? strlen(a) : 0, &t, b, b ? strlen(b) : 0);
+}
+
+static int cmp(sl_ckind k, const char *a, const char *b) {
+    sl_vcol c = col(k, -1);
+    int r = sl_vnorm_cmp(&c, a, strlen(a), &c, b, strlen(b));
+    return r < 0 ? -1 : r > 0;
+}
+
+int main(void) {
+    /* nulls */
+    CHECK(eq(SL_CK_TEXT, -1, NULL, -1, NULL));
+    CHECK(!eq(SL_CK_TEXT, -1, NULL, -1, ""));
+    CHECK(!eq(SL_CK_INT, -1, "0", -1, NULL));
+    /* text: the bytes */
+    CHECK(eq(SL_CK_TEXT, -1, "abc", -1, "abc"));
+    CHECK(!eq(SL_CK_TEXT, -1, "abc", -1, "ABC"));
+    CHECK(!eq(SL_CK_TEXT, -1, "a", -1, "a "));
+    /* integers, booleans kept as integers */
+    CHECK(eq(SL_CK_INT, -1, "42", -1, "+042"));
+    CHECK(eq(SL_CK_INT, -1, "t", -1, "1"));
+    CHECK(eq(SL_CK_INT, -1, "-0", -1, "0"));
+    CHECK(!eq(SL_CK_INT, -1, "42", -1, "42.5"));
+    CHECK(!eq(SL_CK_INT, -1, "9223372036854775807", -1, "9223372036854775806"));
+    CHECK(eq(SL_CK_INT, -1, "123456789012345678901234567890", -1, "123456789012345678901234567890"));
+    /* decimals by value, within the smaller scale */
+    CHECK(eq(SL_CK_DEC, 2, "10.50", -1, "10.5"));
+    CHECK(eq(SL_CK_DEC, 2, "-0.00", -1, "0"));
+    CHECK(!eq(SL_CK_DEC, 2, "10.50", -1, "10.51"));
+    CHECK(eq(SL_CK_DEC, 3, "1.005", 2, "1.01"));  /* rounded half up into a scale-2 target */
+    CHECK(eq(SL_CK_DEC, 3, "1.005", 2, "1.00"));  /* or truncated */
+    CHECK(!eq(SL_CK_DEC, 3, "1.005", 2, "1.02"));
+    CHECK(eq(SL_CK_DEC, 2, "9.995", 2, "10.00")); /* a carry through every digit */
+    CHECK(!eq(SL_CK_DEC, -1, "1.005", -1, "1.01")); /* no scale known: exact */
+    CHECK(eq(SL_CK_DEC, 2, "-12.345", 2, "-12.35"));
+    CHECK(eq(SL_CK_DEC, -1, "NaN", -1, "NaN"));
+    CHECK(!eq(SL_CK_DEC, 2, "abc", 2, "0"));
+    /* floating point at the column's precision */
+    CHECK(eq(SL_CK_FLOAT, -1, "0.1", -1, "0.1"));
+    CHECK(eq(SL_CK_FLOAT, -1, "3.3333333333333335", -1, "3.33333333333333"));
+    CHECK(!eq(SL_CK_FLOAT, -1, "3.3333333333333335", -1, "3.3333"));
+    {
+        sl_vcol s = col(SL_CK_FLOAT, -1), t = col(SL_CK_FLOAT, -1);
+        s.single = true;
+        CHECK(sl_vnorm_equal(&s, "1.1", 3, &t, "1.100000023841858", 17));
+        CHECK(!sl_vnorm_equal(&s, "1.1", 3, &t, "1.1001", 6));
+        CHECK(sl_vnorm_equal(&s, "1.1428572", 9, &t, "1.14286", 7)); /* MariaDB's 6 digits */
+        CHECK(!sl_vnorm_equal(&s, "1.1428572", 9, &t, "1.14285", 7));
+    }
+    CHECK(eq(SL_CK_FLOAT, -1, "NaN", -1, "nan"));
+    CHECK(!eq(SL_CK_FLOAT, -1, "NaN", -1, "0"));
+    CHECK(eq(SL_CK_FLOAT, -1, "-Infinity", -1, "-inf"));
+    /* booleans */
+    CHECK(eq(SL_CK_BOOL, -1, "t", -1, "1"));
+    CHECK(eq(SL_CK_BOOL, -1, "false", -1, "0"));
+    CHECK(!eq(SL_CK_BOOL, -1, "t", -1, "0"));
+    /* bytes as hex */
+    CHECK(eq(SL_CK_BYTES, -1, "\\x0aff", -1, "0AFF"));
+    CHECK(!eq(SL_CK_BYTES, -1, "0aff", -1, "0afe"));
+    /* dates and times */
+    CHECK(eq(SL_CK_DATE, -1, "2024-02-29", -1, "2024-02-29 00:00:00"));
+    CHECK(!eq(SL_CK_DATE, -1, "2024-02-29", -1, "2024-03-01"));
+    CHECK(eq(SL_CK_DATE, -1, "infinity", -1, "infinity"));
+    CHECK(eq(SL_CK_TIME, 6, "12:00:00.5", 6, "12:00:00.500000"));
+    CHECK(eq(SL_CK_TIME, 6, "838:59:59", 0, "838:59:59"));
+    CHECK(eq(SL_CK_TIME, 6, "-01:00:00", 0, "-01:00:00"));
+    CHECK(eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123456", 3, "2024-01-01 00:00:00.123"));
+    CHECK(eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123656", 3, "2024-01-01 00:00:00.124")); /* rounded */
+    CHECK(!eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123456", 6, "2024-01-01 00:00:00.123"));
+    CHECK(!eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123456", 3, "2024-01-01 00:00:01.123"));
+    CHECK(eq(SL_CK_TS, 6, "2024-01-01 00:00:00", -1, "2024-01-01T00:00:00"));
+    CHECK(eq(SL_CK_TS, 6, "1969-12-31 23:59:59.999999", 3, "1970-01-01 00:00:00.000")); /* rounded across 0 */
+    CHECK(eq(SL_CK_TS, 6, "1969-12-31 23:59:59.9994", 3, "1969-12-31 23:59:59.999"));
+    CHECK(eq(SL_CK_TSTZ, 6, "2024-01-01 02:00:00+02", 6, "2024-01-01 00:00:00"));
+    CHECK(eq(SL_CK_TSTZ, 6, "2024-01-01 00:00:00.5+00", 6, "2024-01-01T00:00:00.500000Z"));
+    CHECK(!eq(SL_CK_TSTZ, 6, "2024-01-01 02:00:00+02", 6, "2024-01-01 02:00:00"));
+    /* json as parsed values */
+    CHECK(eq(SL_CK_JSON, -1, "{\"a\": 1, \"b\": [1, 2]}", -1, "{\"b\":[1,2],\"a\":1}"));
+    CHECK(!eq(SL_CK_JSON, -1, "{\"b\": [1, 2]}", -1, "{\"b\":[2,1]}"));
+    CHECK(!eq(SL_CK_JSON, -1, "{\"a\": 1}", -1, "{\"a\": 1"));
+    /* uuids without case */
+    CHECK(eq(SL_CK_UUID, -1, "c4ca4238-a0b9-2382-0dcc-509a6f75849b", -1, "C4CA4238-A0B9-2382-0DCC-509A6F75849B"));
+    /* PostgreSQL forms Debezium converts */
+    CHECK(eq(SL_CK_DEC, 2, "$1,234.56", 2, "1234.56"));
+    CHECK(eq(SL_CK_DEC, 2, "-$5.00", 2, "-5"));
+    CHECK(!eq(SL_CK_DEC, 2, "$1,234.56", 2, "1234.57"));
+    CHECK(eq(SL_CK_TIMETZ, -1, "10:00:00+02", -1, "08:00:00Z"));
+    CHECK(eq(SL_CK_TIMETZ, -1, "01:00:00+02", -1, "23:00:00+00")); /* across midnight */
+    CHECK(!eq(SL_CK_TIMETZ, -1, "10:00:00+02", -1, "10:00:00Z"));
+    CHECK(eq(SL_CK_INTERVAL, -1, "1 year 2 mons 3 days 04:05:06.5", -1, "10303:05:06.5"));
+    CHECK(eq(SL_CK_INTERVAL, -1, "-1 days", -1, "-24:00:00"));
+    CHECK(!eq(SL_CK_INTERVAL, -1, "1 day", -1, "23:59:59"));
+    CHECK(eq(SL_CK_HSTORE, -1, "\"k1\"=>\"v1\", \"k2\"=>NULL", -1, "{\"k2\":null,\"k1\":\"v1\"}"));
+    CHECK(eq(SL_CK_HSTORE, -1, "\"a\\\"b\"=>\"x\"", -1, "{\"a\\\"b\":\"x\"}"));
+    CHECK(!eq(SL_CK_HSTORE, -1, "\"k1\"=>\"v1\"", -1, "{\"k1\":\"v2\"}"));
+    CHECK(eq(SL_CK_BITS, -1, "10100101", -1, "\xa5"));
+    {
+        sl_vcol c = col(SL_CK_BITS, -1);
+        CHECK(sl_vnorm_equal(&c, "101", 3, &c, "\0\0\0\5", 4));
+        CHECK(!sl_vnorm_equal(&c, "101", 3, &c, "\0\0\0\6", 4));
+    }
+    CHECK(eq(SL_CK_ARRAY, -1, "{1,2,NULL}", -1, "[1,2,null]"));
+    CHECK(eq(SL_CK_ARRAY, -1, "{\"a b\",\"c\\\"d\",NULL}", -1, "[\"a b\",\"c\\\"d\",null]"));
+    CHECK(eq(SL_CK_ARRAY, -1, "{{1,2},{3,4}}", -1, "[[1,2],[3,4]]"));
+    CHECK(eq(SL_CK_ARRAY, -1, "{}", -1, "[]"));
+    CHECK(!eq(SL_CK_ARRAY, -1, "{1,2}", -1, "[2,1]"));
+    CHECK(eq(SL_CK_POINT, -1, "(1,2)", -1, "\\x000000000101000000000000000000f03f0000000000000040"));
+    CHECK(!eq(SL_CK_POINT, -1, "(1,3)", -1, "\\x000000000101000000000000000000f03f0000000000000040"));
+    {
+        sl_vcol c = col(SL_CK_BOOL, -1), g = col(SL_CK_GEOMETRY, -1);
+        CHECK(sl_vnorm_equal(&c, "\1", 1, &c, "t", 1));
+        CHECK(sl_vnorm_equal(&c, "\0", 1, &c, "0", 1));
+        const char wkb_srid[] = "\xe6\x10\0\0\x01\x01\0\0\0";
+        CHECK(sl_vnorm_equal(&g, wkb_srid, 9, &g, "0101000000", 10));
+        CHECK(sl_vnorm_equal(&g, wkb_srid, 9, &g, "\\xe61000000101000000", 20));
+        CHECK(!sl_vnorm_equal(&g, wkb_srid, 9, &g, "0102000000", 10));
+    }
+    CHECK(eq(SL_CK_DATE, -1, "infinity", -1, "9999-12-31"));
+    CHECK(eq(SL_CK_DATE, -1, "-infinity", -1, "0001-01-01"));
+    CHECK(!eq(SL_CK_DATE, -1, "infinity", -1, "2024-01-01"));
+    CHECK(eq(SL_CK_TS, 6, "-infinity", 6, "0001-01-01 00:00:00.000000"));
+    CHECK(eq(SL_CK_TSTZ, 6, "infinity", 6, "9999-12-31 23:59:59.999999"));
+    CHECK(eq(SL_CK_INTERVAL, -1, "1 year 2 mons 3 days 04:05:06.5", -1, "37091106500000"));
+    /* key order */
+    CHECK(cmp(SL_CK_INT, "9", "10") < 0);
+    CHECK(cmp(SL_CK_INT, "-10", "-9") < 0);
+    CHECK(cmp(SL_CK_INT, "007", "7") == 0);
+    CHECK(cmp(SL_CK_DEC, "1.5", "1.50") == 0);
+    CHECK(cmp(SL_CK_DEC, "-1.5", "1") < 0);
+    CHECK(cmp(SL_CK_DEC, "2.05", "2.5") < 0);
+    CHECK(cmp(SL_CK_TEXT, "B", "a") < 0); /* by bytes */
+    CHECK(cmp(SL_CK_TEXT, "a", "ab") < 0);
+    CHECK(cmp(SL_CK_UUID, "A0", "a1") < 0);
+    CHECK(cmp(SL_CK_TS, "2024-01-01 00:00:00+00", "2023-12-31 23:59:59") > 0);
+    CHECK(cmp(SL_CK_FLOAT, "1e3", "999.5") > 0);
+    CHECK(strcmp(sl_ckind_name(SL_CK_TSTZ), "tstz") == 0);
+    TEST_END();
+}
