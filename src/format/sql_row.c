@@ -255,12 +255,12 @@ static void put_time(sl_buf *t, int64_t v, int64_t per_s) {
  */
 #define PINF_US 9223372036825200000LL
 #define NINF_US (-9223372036832400000LL)
-static int infinite_ts(int64_t v, int64_t per_s) {
+int sl_sql_infinite_ts(int64_t v, int64_t per_s) {
     if (per_s == 1000) return v == sl_floor_div(PINF_US, 1000) ? 1 : v == sl_floor_div(NINF_US, 1000) ? -1 : 0;
     return v == PINF_US ? 1 : v == NINF_US ? -1 : 0;
 }
 
-static int infinite_date(int64_t days) {
+int sl_sql_infinite_date(int64_t days) {
     if (days == sl_days_from_civil(-5877611, 6, 21) || days == (int32_t)(uint32_t)(uint64_t)106751991166LL) return 1;
     if (days == sl_days_from_civil(-5877611, 6, 22) || days == (int32_t)(uint32_t)(uint64_t)106748361128LL) return -1;
     return 0;
@@ -369,7 +369,7 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
         bool bc;
         if (!int_of(h, v, &i)) return bad(c, err, errsz, "not a date (epoch days)");
         *quote = true;
-        if (infinite_date(i)) return put_infinite(t, d, infinite_date(i), true), 0;
+        if (sl_sql_infinite_date(i)) return put_infinite(t, d, sl_sql_infinite_date(i), true), 0;
         put_date(t, d, i, &bc);
         if (bc) sl_buf_puts(t, " BC");
         return 0;
@@ -392,8 +392,8 @@ static int text_of(const sl_sqlcol *c, sl_sql_dialect d, sl_vheap *h, sl_val *v,
     case SL_SQLK_TS_NS:
         if (!int_of(h, v, &i)) return bad(c, err, errsz, "not a timestamp (an integer)");
         *quote = true;
-        if (c->kind != SL_SQLK_TS_NS && infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000))
-            return put_infinite(t, d, infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000), false), 0;
+        if (c->kind != SL_SQLK_TS_NS && sl_sql_infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000))
+            return put_infinite(t, d, sl_sql_infinite_ts(i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000), false), 0;
         if (c->kind == SL_SQLK_TS_NS) i = sl_floor_div(i, 1000);
         put_ts(t, d, i, c->kind == SL_SQLK_TS_MS ? 1000 : 1000000);
         return 0;

@@ -88,4 +88,9 @@ void sl_sql_put_literal(sl_buf *out, sl_sql_dialect d, const char *s, size_t n);
 /* Appends identifier s quoted for d ("s" or `s`, the quote doubled inside). */
 void sl_sql_put_ident(sl_buf *out, sl_sql_dialect d, const char *s);
 
+/* PostgreSQL's infinite dates and timestamps as Debezium sends them (pgjdbc's sentinels): a timestamp v in units
+ * of 1/per_s s (1000: ms, 1000000: µs), a date as epoch days. 1: +infinity, -1: -infinity, 0: a finite value. */
+int sl_sql_infinite_ts(int64_t v, int64_t per_s);
+int sl_sql_infinite_date(int64_t days);
+
 #endif

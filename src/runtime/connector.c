@@ -925,7 +925,7 @@ int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_v
         return -1;
     }
     if (!c->sink_ops || !c->sink_ops->verify_open) {
-        snprintf(errstr, errsz, "sluice verify cannot read back a %s sink yet (it reads the SQL sink's PostgreSQL "
+        snprintf(errstr, errsz, "sluice verify cannot read back a %s sink yet (it reads the MongoDB sink and the SQL sink's PostgreSQL "
                                 "and MariaDB/MySQL targets: sink.type=jdbc)", c->sink_ops ? c->sink_ops->name : "missing");
         return -1;
     }

@@ -53,7 +53,10 @@
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/civil.h"
+#include "core/vside.h"
 #include <inttypes.h>
+#include <math.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1410,6 +1413,237 @@ static void mongo_close(void *sink) {
     sl_free(s);
 }
 
+/* ---- sluice verify: the target read back (core/vside.h) ----
+ *
+ * A source table's rows are the documents the RdbmsHandler wrote: {_id: {<key columns>}, <other columns>} in
+ * `database`.`collection` (or the table's name), read sorted by _id (a key document orders by its fields in
+ * the key's order). Values are rendered as text for verify's normalisation: numbers, Decimal128 and strings as
+ * written, dates as ISO-8601 UTC, binary and ObjectIds as hex, documents and arrays as relaxed extended JSON.
+ * A missing field reads as null. */
+
+typedef struct mongo_vside {
+    sl_vside base;
+    mongo_conf *conf;
+    mongoc_client_t *client;
+    mongoc_cursor_t *cursor;
+    const sl_vtable *t; /* the scan's table */
+    sl_buf text;
+    size_t *at;
+    const char **vals;
+    size_t *lens;
+    int cap;
+} mongo_vside;
+
+static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    memset(out, 0, sizeof *out);
+    const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
+                                                                              : src->table;
+    snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
+    snprintf(out->table, sizeof out->table, "%s", coll);
+    mongoc_database_t *db = mongoc_client_get_database(p->client, out->schema);
+    bson_error_t be;
+    bool exists = mongoc_database_has_collection(db, coll, &be);
+    mongoc_database_destroy(db);
+    if (!exists && be.code) {
+        snprintf(errstr, errsz, "MongoDB: looking up collection %s.%s: %s", out->schema, coll, be.message);
+        return -1;
+    }
+    if (!exists) return 0;
+    out->cols = sl_calloc((size_t)src->ncols + 1, sizeof *out->cols);
+    out->src_col = sl_calloc((size_t)src->ncols + 1, sizeof *out->src_col);
+    out->nkeys = src->nkeys;
+    for (int i = 0; i < src->ncols; i++) {
+        out->cols[out->ncols] = src->cols[i];
+        out->cols[out->ncols].hex = false;
+        out->cols[out->ncols].scale = -1;
+        out->src_col[out->ncols++] = i;
+    }
+    return 0;
+}
+
+static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    if (p->cursor) mongoc_cursor_destroy(p->cursor);
+    p->cursor = NULL;
+    p->t = t;
+    if (t->ncols > p->cap) {
+        p->cap = t->ncols;
+        p->at = sl_realloc(p->at, (size_t)(p->cap + 1) * sizeof *p->at);
+        p->vals = sl_realloc(p->vals, (size_t)(p->cap + 1) * sizeof *p->vals);
+        p->lens = sl_realloc(p->lens, (size_t)(p->cap + 1) * sizeof *p->lens);
+    }
+    mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+    p->cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    bson_error_t be;
+    if (mongoc_cursor_error(p->cursor, &be)) {
+        snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", t->schema, t->table, be.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* One BSON value as text (false: null or undefined). */
+static bool bson_text(const bson_iter_t *it, sl_buf *b) {
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_NULL:
+    case BSON_TYPE_UNDEFINED: return false;
+    case BSON_TYPE_UTF8: {
+        uint32_t n;
+        const char *s = bson_iter_utf8(it, &n);
+        sl_buf_put(b, s, n);
+        return true;
+    }
+    case BSON_TYPE_INT32: sl_buf_put_i64(b, bson_iter_int32(it)); return true;
+    case BSON_TYPE_INT64: sl_buf_put_i64(b, bson_iter_int64(it)); return true;
+    case BSON_TYPE_BOOL: sl_buf_puts(b, bson_iter_bool(it) ? "true" : "false"); return true;
+    case BSON_TYPE_DOUBLE: {
+        double d = bson_iter_double(it);
+        if (isnan(d)) sl_buf_puts(b, "NaN");
+        else if (isinf(d)) sl_buf_puts(b, d > 0 ? "Infinity" : "-Infinity");
+        else sl_buf_printf(b, "%.17g", d);
+        return true;
+    }
+    case BSON_TYPE_DECIMAL128: {
+        bson_decimal128_t d;
+        char s[BSON_DECIMAL128_STRING];
+        bson_iter_decimal128(it, &d);
+        bson_decimal128_to_string(&d, s);
+        sl_buf_puts(b, s);
+        return true;
+    }
+    case BSON_TYPE_DATE_TIME: {
+        int64_t ms = bson_iter_date_time(it);
+        sl_put_iso_date(b, sl_floor_div(ms, 86400000));
+        sl_buf_putc(b, 'T');
+        sl_put_iso_time(b, (ms - sl_floor_div(ms, 86400000) * 86400000) * 1000000, 3);
+        sl_buf_putc(b, 'Z');
+        return true;
+    }
+    case BSON_TYPE_BINARY: {
+        uint32_t n;
+        const uint8_t *d;
+        bson_subtype_t st;
+        bson_iter_binary(it, &st, &n, &d);
+        sl_buf_puts(b, "\\x"); /* as PostgreSQL writes bytea: the normalisation knows it for bytes */
+        for (uint32_t i = 0; i < n; i++) sl_buf_printf(b, "%02x", d[i]);
+        return true;
+    }
+    case BSON_TYPE_OID: {
+        char s[25];
+        bson_oid_to_string(bson_iter_oid(it), s);
+        sl_buf_puts(b, s);
+        return true;
+    }
+    default: {
+        bson_t one = BSON_INITIALIZER;
+        bson_append_iter(&one, "v", 1, it);
+        size_t n;
+        char *j = bson_as_relaxed_extended_json(&one, &n);
+        bson_destroy(&one);
+        /* {"v" : <value>}: the value alone */
+        const char *from = j ? strchr(j, ':') : NULL, *to = j ? j + n - 1 : NULL; /* the closing brace */
+        if (from && to > from) {
+            for (from++; from < to && *from == ' '; from++) {}
+            while (to > from && to[-1] == ' ') to--;
+            sl_buf_put(b, from, (size_t)(to - from));
+        }
+        bson_free(j);
+        return true;
+    }
+    }
+}
+
+static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    const bson_t *doc;
+    if (!mongoc_cursor_next(p->cursor, &doc)) {
+        bson_error_t be;
+        if (mongoc_cursor_error(p->cursor, &be)) {
+            snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", p->t->schema, p->t->table, be.message);
+            return -1;
+        }
+        return 0;
+    }
+    const sl_vtable *t = p->t;
+    sl_buf_reset(&p->text);
+    bson_iter_t id, it;
+    bson_t key = BSON_INITIALIZER;
+    bool key_doc = false;
+    if (bson_iter_init_find(&id, doc, "_id") && BSON_ITER_HOLDS_DOCUMENT(&id)) {
+        uint32_t n;
+        const uint8_t *d;
+        bson_iter_document(&id, &n, &d);
+        key_doc = bson_init_static(&key, d, n);
+    }
+    bool null[t->ncols + 1];
+    for (int i = 0; i < t->ncols; i++) {
+        p->at[i] = p->text.len;
+        bool found;
+        if (i < t->nkeys && key_doc) found = bson_iter_init_find(&it, &key, t->cols[i].name);
+        else if (i < t->nkeys && t->nkeys == 1) found = bson_iter_init_find(&it, doc, "_id"); /* a plain _id */
+        else found = bson_iter_init_find(&it, doc, t->cols[i].name);
+        null[i] = !found || !bson_text(&it, &p->text);
+    }
+    p->at[t->ncols] = p->text.len;
+    for (int i = 0; i < t->ncols; i++) {
+        p->vals[i] = null[i] ? NULL : (p->text.data ? p->text.data : "") + p->at[i];
+        p->lens[i] = p->at[i + 1] - p->at[i];
+    }
+    *vals = p->vals;
+    *lens = p->lens;
+    return 1;
+}
+
+static const char *mv_position(sl_vside *v) {
+    (void)v;
+    return "";
+}
+
+static void mv_close(sl_vside *v) {
+    mongo_vside *p = (mongo_vside *)v;
+    if (!p) return;
+    if (p->cursor) mongoc_cursor_destroy(p->cursor);
+    if (p->client) mongoc_client_destroy(p->client);
+    sl_buf_free(&p->text);
+    sl_free(p->at);
+    sl_free(p->vals);
+    sl_free(p->lens);
+    sl_free(p);
+}
+
+static const sl_vside_ops mv_ops = {NULL, mv_target, mv_scan, mv_next, mv_position, mv_close};
+
+static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
+    mongo_vside *p = sl_calloc(1, sizeof *p);
+    p->base.ops = &mv_ops;
+    p->conf = settings;
+    sl_buf_init(&p->text);
+    *out = &p->base;
+    if (p->conf->handler != H_AUTO && p->conf->handler != H_RDBMS) {
+        snprintf(errstr, errsz, "sluice verify reads back the documents of the Debezium RDBMS handler only "
+                                "(change.data.capture.handler=%s)", p->conf->cdc_handler);
+        return -1;
+    }
+    snprintf(p->base.what, sizeof p->base.what, "MongoDB database %s", p->conf->model.database);
+    sl_mongo_init();
+    if (!(p->client = sl_mongo_client_new(p->conf->uri, "sluice-verify", false, NULL, errstr, errsz))) return -1;
+    bson_t ping = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&ping, "ping", 1);
+    bson_error_t be;
+    bool ok = mongoc_client_command_simple(p->client, "admin", &ping, NULL, NULL, &be);
+    bson_destroy(&ping);
+    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
+    return ok ? 0 : -1;
+}
+
 const sl_sink_ops sl_mongo_sink_ops = {
     "mongodb",
     "com.mongodb.kafka.connect.MongoSinkConnector",
@@ -1422,4 +1656,5 @@ const sl_sink_ops sl_mongo_sink_ops = {
     mongo_write,
     mongo_flush,
     mongo_close,
-    NULL};
+    NULL,
+    .verify_open = mongo_verify_open};

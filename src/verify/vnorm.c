@@ -1,6 +1,8 @@
 /* sluice verify's value normalisation (see vnorm.h). */
 #include "verify/vnorm.h"
 #include "format/dbz_json.h"
+#include "format/sql_row.h"
+#include "util/codec.h"
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -104,14 +106,87 @@ static bool money_text(const char *s, size_t n, char *buf, size_t bufsz, size_t 
     return k > 0;
 }
 
+/* Scientific text (1.5E+3, 12E-5: Decimal128's form for some values) as plain digits in buf. */
+static bool sci_text(const char *s, size_t n, char *buf, size_t bufsz, size_t *out) {
+    const char *e = memchr(s, 'E', n);
+    if (!e) e = memchr(s, 'e', n);
+    if (!e) return false;
+    char num[64];
+    size_t en = n - (size_t)(e - s) - 1;
+    if (en == 0 || en >= sizeof num) return false;
+    memcpy(num, e + 1, en);
+    num[en] = 0;
+    char *end;
+    long exp = strtol(num, &end, 10);
+    if (*end || exp > 60 || exp < -60) return false;
+    char digits[128];
+    size_t nd = 0, point = 0;
+    bool neg = false, seen_point = false;
+    for (const char *p = s; p < e; p++) {
+        if (p == s && (*p == '-' || *p == '+')) neg = *p == '-';
+        else if (*p == '.' && !seen_point) seen_point = true, point = nd;
+        else if (isdigit((unsigned char)*p) && nd < sizeof digits) digits[nd++] = *p;
+        else return false;
+    }
+    if (!nd) return false;
+    if (!seen_point) point = nd;
+    long at = (long)point + exp; /* the decimal point's place among the digits */
+    size_t k = 0;
+    if (neg) buf[k++] = '-';
+    if (at <= 0) {
+        buf[k++] = '0', buf[k++] = '.';
+        for (long i = at; i < 0 && k + 2 < bufsz; i++) buf[k++] = '0';
+        for (size_t i = 0; i < nd && k + 1 < bufsz; i++) buf[k++] = digits[i];
+    } else {
+        for (long i = 0; i < at && k + 2 < bufsz; i++) buf[k++] = i < (long)nd ? digits[i] : '0';
+        if ((size_t)at < nd) {
+            buf[k++] = '.';
+            for (size_t i = (size_t)at; i < nd && k + 1 < bufsz; i++) buf[k++] = digits[i];
+        }
+    }
+    *out = k;
+    return true;
+}
+
+/* The bytes of a {"$binary": {"base64": ...}} value (relaxed extended JSON) into out. */
+static bool ejson_binary(json_t *v, sl_buf *out) {
+    const char *b64 = json_string_value(json_object_get(json_object_get(v, "$binary"), "base64"));
+    if (!b64) return false;
+    size_t n = strlen(b64), got = 0;
+    sl_buf_reset(out);
+    sl_buf_reserve(out, n);
+    if (!sl_b64_decode(b64, n, (uint8_t *)out->data, &got)) return false;
+    out->len = got;
+    return true;
+}
+
+/* Debezium's VariableScaleDecimal struct {scale, value: unscaled bytes} as a document (a MongoDB target). */
+static bool vsd_text(const char *s, size_t n, char *buf, size_t bufsz, size_t *out) {
+    if (!n || s[0] != '{') return false;
+    json_t *o = json_loadb(s, n, 0, NULL), *sc = json_object_get(o, "scale");
+    sl_buf raw, txt;
+    sl_buf_init(&raw), sl_buf_init(&txt);
+    bool ok = json_is_integer(sc) && ejson_binary(json_object_get(o, "value"), &raw);
+    if (ok) {
+        sl_put_unscaled_decimal(&txt, (const uint8_t *)(raw.data ? raw.data : ""), raw.len,
+                                (int32_t)json_integer_value(sc));
+        ok = txt.len < bufsz;
+        if (ok) memcpy(buf, txt.data, txt.len), *out = txt.len;
+    }
+    sl_buf_free(&raw), sl_buf_free(&txt);
+    json_decref(o);
+    return ok;
+}
+
 static bool dec_read_any(const char *s, size_t n, dec *d, char *buf, size_t bufsz) {
     size_t k;
-    return dec_read(s, n, d) || (money_text(s, n, buf, bufsz, &k) && dec_read(buf, k, d));
+    return dec_read(s, n, d) || (money_text(s, n, buf, bufsz, &k) && dec_read(buf, k, d)) ||
+           (sci_text(s, n, buf, bufsz, &k) && dec_read(buf, k, d)) || (vsd_text(s, n, buf, bufsz, &k) && dec_read(buf, k, d));
 }
 
 static bool dec_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn) {
     dec x, y;
-    char ma[128], mb[128];
+    char ma[192], mb[192];
     if (!dec_read_any(a, an, &x, ma, sizeof ma) || !dec_read_any(b, bn, &y, mb, sizeof mb)) return false;
     if (dec_cmp(&x, &y) == 0) return true;
     int scale = sc->scale >= 0 && (tc->scale < 0 || sc->scale <= tc->scale) ? sc->scale : tc->scale;
@@ -165,7 +240,20 @@ static bool float_equal(bool single, double x, double y) {
     return fabs(x - y) <= tol * m;
 }
 
-/* Microseconds (days for dates) of a temporal value; *inf for PostgreSQL's infinities. */
+/* A plain integer (Debezium's numeric form of a date, timestamp or time, as a MongoDB target holds it). */
+static bool plain_int(const char *s, size_t n, int64_t *v) {
+    if (n == 0 || n > 20) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]) && !(i == 0 && s[i] == '-' && n > 1)) return false;
+    char buf[24];
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    *v = strtoll(buf, NULL, 10);
+    return true;
+}
+
+/* Microseconds (days for dates) of a temporal value; *inf for PostgreSQL's infinities. scale: the source
+ * */
 static bool read_temporal(sl_ckind k, const char *s, size_t n, int64_t *v, int *inf) {
     *inf = 0;
     *v = 0; /* an infinity has no value */
@@ -297,6 +385,18 @@ static json_t *hstore_json(const char *s, size_t n) {
 
 /* A bit string as its binary digits without leading zeros ("0" for none): text of 0 and 1, or raw bytes. */
 static void bits_of(const char *s, size_t n, sl_buf *out) {
+    if (n >= 2 && s[0] == '\\' && s[1] == 'x') { /* Debezium's Bits bytes (a MongoDB target): little-endian */
+        sl_buf raw;
+        sl_buf_init(&raw);
+        for (size_t i = n; i >= 4 && isxdigit((unsigned char)s[i - 1]) && isxdigit((unsigned char)s[i - 2]); i -= 2) {
+            unsigned v;
+            sscanf(s + i - 2, "%2x", &v);
+            sl_buf_putc(&raw, (char)v);
+        }
+        bits_of(raw.data ? raw.data : "", raw.len, out);
+        sl_buf_free(&raw);
+        return;
+    }
     bool text = n > 0;
     for (size_t i = 0; i < n && text; i++) text = s[i] == '0' || s[i] == '1';
     sl_buf_reset(out);
@@ -391,12 +491,23 @@ static void raw_bytes(const char *s, size_t n, sl_buf *out) {
     }
 }
 
+/* Bytes of a geometry: raw or hex WKB, or Debezium's Geometry struct {wkb, srid} as a document. */
+static void geometry_bytes(const char *s, size_t n, sl_buf *out) {
+    if (n && s[0] == '{') {
+        json_t *o = json_loadb(s, n, 0, NULL);
+        bool ok = o && ejson_binary(json_object_get(o, "wkb"), out);
+        json_decref(o);
+        if (ok) return;
+    }
+    raw_bytes(s, n, out);
+}
+
 /* The same WKB, one side perhaps with MariaDB's 4-byte SRID before it. */
 static bool wkb_same(const char *a, size_t an, const char *b, size_t bn) {
     sl_buf x, y;
     sl_buf_init(&x), sl_buf_init(&y);
-    raw_bytes(a, an, &x);
-    raw_bytes(b, bn, &y);
+    geometry_bytes(a, an, &x);
+    geometry_bytes(b, bn, &y);
     const char *p = x.data ? x.data : "", *q = y.data ? y.data : "";
     size_t pn = x.len, qn = y.len;
     if (pn == qn + 4) p += 4, pn -= 4;
@@ -409,6 +520,13 @@ static bool wkb_same(const char *a, size_t an, const char *b, size_t bn) {
 /* A point's coordinates: "(x,y)" text, or WKB of a point (after MariaDB's 4-byte SRID, or hex of either). */
 static bool read_point(const char *s, size_t n, double *x, double *y) {
     char buf[128];
+    if (n && s[0] == '{') { /* Debezium's Point struct {x, y, wkb, srid} as a document */
+        json_t *o = json_loadb(s, n, 0, NULL), *jx = json_object_get(o, "x"), *jy = json_object_get(o, "y");
+        bool ok = json_is_number(jx) && json_is_number(jy);
+        if (ok) *x = json_number_value(jx), *y = json_number_value(jy);
+        json_decref(o);
+        return ok;
+    }
     if (n && s[0] == '(' && n < sizeof buf) {
         memcpy(buf, s, n);
         buf[n] = 0;
@@ -442,18 +560,8 @@ static bool read_point(const char *s, size_t n, double *x, double *y) {
 
 static int frac_digits(const sl_vcol *c) { return c->scale >= 0 && c->scale < 6 ? c->scale : 6; }
 
-static bool temporal_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn) {
-    int64_t x, y;
-    int ix, iy;
-    if (!read_temporal(sc->kind, a, an, &x, &ix) || !read_temporal(sc->kind, b, bn, &y, &iy)) return false;
-    if (ix || iy) { /* a target without infinities holds its type's last or first day (the SQL sink's rule) */
-        if (ix && iy) return ix == iy;
-        int inf = ix ? ix : iy;
-        int64_t v = ix ? y : x;
-        bool date = sc->kind == SL_CK_DATE;
-        int64_t last = date ? 2932896 : 2932896 * 86400000000LL + 86399000000LL, first = date ? -719162 : -719162 * 86400000000LL;
-        return inf > 0 ? v >= last : v <= first;
-    }
+/* x and y (µs, days for dates) are the same at the coarser precision of the two columns. */
+static bool same_at_precision(const sl_vcol *sc, const sl_vcol *tc, int64_t x, int64_t y) {
     if (x == y) return true;
     if (sc->kind == SL_CK_DATE) return false;
     int p = frac_digits(sc) < frac_digits(tc) ? frac_digits(sc) : frac_digits(tc);
@@ -464,6 +572,40 @@ static bool temporal_equal(const sl_vcol *sc, const char *a, size_t an, const sl
     if (fx == fy) return true;
     int64_t rx = fx + ((x - fx * f) * 2 >= f), ry = fy + ((y - fy * f) * 2 >= f);
     return rx == ry;
+}
+
+/* One side's temporal value: text, or Debezium's number (epoch days; a timestamp or time in ms or µs, which the
+ * number alone does not say: *scales holds the readings to try, µs first). */
+static bool temporal_side(sl_ckind k, const char *s, size_t n, int64_t *v, int *nv, int *inf) {
+    int64_t i;
+    if (k != SL_CK_TSTZ && plain_int(s, n, &i)) {
+        *inf = k == SL_CK_DATE ? sl_sql_infinite_date(i)
+                               : sl_sql_infinite_ts(i, 1000000) ? sl_sql_infinite_ts(i, 1000000) : sl_sql_infinite_ts(i, 1000);
+        v[0] = i;
+        *nv = 1;
+        if (k != SL_CK_DATE && !__builtin_mul_overflow(i, 1000, &v[1])) *nv = 2;
+        return true;
+    }
+    *nv = 1;
+    return read_temporal(k, s, n, v, inf);
+}
+
+static bool temporal_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn) {
+    int64_t x[2], y[2];
+    int nx, ny, ix, iy;
+    if (!temporal_side(sc->kind, a, an, x, &nx, &ix) || !temporal_side(sc->kind, b, bn, y, &ny, &iy)) return false;
+    if (ix || iy) { /* a target without infinities holds its type's last or first day (the SQL sink's rule) */
+        if (ix && iy) return ix == iy;
+        int inf = ix ? ix : iy;
+        int64_t v = ix ? y[0] : x[0];
+        bool date = sc->kind == SL_CK_DATE;
+        int64_t last = date ? 2932896 : 2932896 * 86400000000LL + 86399000000LL, first = date ? -719162 : -719162 * 86400000000LL;
+        return inf > 0 ? v >= last : v <= first;
+    }
+    for (int i = 0; i < nx; i++)
+        for (int j = 0; j < ny; j++)
+            if (same_at_precision(sc, tc, x[i], y[j])) return true;
+    return false;
 }
 
 static bool json_same(const char *a, size_t an, const char *b, size_t bn) {

@@ -10,8 +10,8 @@ import pytest
 import os
 
 from conftest import MySluice, mysql, run_cli, sql, wait_log, wait_streaming, wait_until
-from test_sql_sink import (as_sql_sink, my_golden, myt, pg_source, pgt, rows_my, rows_pg,  # noqa: F401 (fixtures)
-                           start_pg_golden)
+from test_sql_sink import (GOLDEN, my_golden, myt, pg_source, pgt, rows_my, rows_pg,  # noqa: F401 (fixtures)
+                           sink_config)
 
 COLS = ("id int PRIMARY KEY, name text, amount numeric(10,2), ratio float8, small float4, ok boolean, born date, "
         "at timestamp(6), atz timestamptz, data jsonb, blob bytea, uid uuid")
@@ -112,41 +112,96 @@ def converges(s, timeout=30):
     return last
 
 
-@pytest.mark.parametrize("target", ["pg", "my"])
-def test_golden_types_from_postgresql_are_equal(sluice, pg, pgt, myt, target):
-    """Every type of the golden table, synced into each target, compares equal: the normalisation follows what
-    the sink writes (money, char padding, timetz in UTC, intervals, bit strings, arrays as JSON on MariaDB, points
-    as WKB, infinite dates as the type's last day, hstore as JSON)."""
+def golden_sink(target, pgt, myt, mongo):
+    """The sink keys into target (pg, my: the SQL sink; mongo: the MongoDB sink) and where the table lands."""
+    if target == "mongo":
+        return {"sink.type": "mongodb", "connection.uri": mongo.uri, "database": mongo.db_name}
     tt = pgt if target == "pg" else myt
-    s = start_pg_golden(sluice, pg, dict(target=target, collection_name_format=f"{tt.name}.${{source.table}}",
-                                         errors_tolerance="all"))  # MariaDB cannot store row 3's NaN
+    return dict(sink_config(target), **{"collection.name.format": f"{tt.name}.${{source.table}}"})
+
+
+def change_one(target, pgt, myt, mongo):
+    if target == "pg":
+        sql(pgt.conn, f"UPDATE {pgt.name}.golden_types SET c_int4 = 8 WHERE id = 2")
+    elif target == "my":
+        mysql(myt.conn, f"UPDATE {myt.name}.golden_types SET c_int4 = 8 WHERE id = 2")
+    else:
+        mongo.collection("golden_types").update_one({"_id": {"id": 2}}, {"$set": {"c_int4": 8}})
+
+
+@pytest.mark.parametrize("target", ["pg", "my", "mongo"])
+def test_golden_types_from_postgresql_are_equal(sluice, pg, pgt, myt, mongo, target):
+    """Every type of the golden table, synced into each target, compares equal: the normalisation follows what
+    the sinks write (money, char padding, timetz in UTC, intervals, bit strings, arrays as JSON on MariaDB, points
+    as WKB or Debezium's Point struct, infinite dates as the type's last day or pgjdbc's sentinels, hstore as
+    JSON, VariableScaleDecimal structs, Debezium's epoch days and microseconds in MongoDB)."""
+    text = (GOLDEN / "types.sql").read_text()
+    setup, _, stream = text.partition("\n-- stream\n")
+    sql(pg, setup)
+    # errors.tolerance=all: row 3's NaN, which MariaDB cannot store and the MongoDB sink refuses for a float
+    s = sluice(table_include_list="public.golden_types", errors_tolerance="all")
+    s.config.pop("sink.file.path", None)
+    s.config.update(golden_sink(target, pgt, myt, mongo))
+    s.start()
+    wait_streaming(s)
+    sql(pg, stream)
     rep = converges(s)
     assert [(x["source"], x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [("public.golden_types", 2, 2)]
-    # one changed value among them is found
-    sql(tt.conn, f"UPDATE {tt.name}.golden_types SET c_int4 = 8 WHERE id = 2") if target == "pg" else \
-        mysql(tt.conn, f"UPDATE {tt.name}.golden_types SET c_int4 = 8 WHERE id = 2")
+    change_one(target, pgt, myt, mongo)  # one changed value among them is found
     rc, rep = verify(s)
     assert rc == 1 and [(d["key"]["id"], d["field"]) for d in rep["differences"]] == [("2", "c_int4")]
     assert s.stop() == 0
 
 
-@pytest.mark.parametrize("target", ["pg", "my"])
-def test_golden_types_from_mariadb_are_equal(tmp_path, my, pgt, myt, target):
+@pytest.mark.parametrize("target", ["pg", "my", "mongo"])
+def test_golden_types_from_mariadb_are_equal(tmp_path, my, pgt, myt, mongo, target):
     setup, stream, run = my_golden(my)
     mysql(my, "SET time_zone = '+00:00'")
     run(setup)
     db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
-    tt = pgt if target == "pg" else myt
     s = MySluice(tmp_path, my, table_include_list=f"{db}.golden_types", bigint_unsigned_handling_mode="precise")
-    as_sql_sink(s, target, collection_name_format=f"{tt.name}.${{source.table}}")
+    s.config.pop("sink.file.path", None)
+    s.config.update(golden_sink(target, pgt, myt, mongo))
     s.start()
     try:
         wait_log(s, "streaming", timeout=30)
         run(stream)
         rep = converges(s)
         assert rep["tables"][0]["source"] == f"{db}.golden_types" and rep["tables"][0]["source_rows"] >= 2
+        assert rep["tables"][0]["target_rows"] == rep["tables"][0]["source_rows"]
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("decimals", ["precise", "double"])
+def test_postgresql_into_mongodb(sluice, pg, tables, mongo, decimals):
+    """PostgreSQL -> MongoDB (the test server, mongo-java-server, through the official C driver): the documents
+    the RdbmsHandler wrote ({_id: {id}, ...}: Decimal128 or doubles, Debezium's epoch days and microseconds,
+    ISO text for timestamptz, binary, booleans) compare equal to the rows; planted differences are reported."""
+    tables("vfy", COLS)
+    fill(pg, "vfy", 30)
+    s = sluice(sink_type="mongodb", connection_uri=mongo.uri, database=mongo.db_name, collection="docs",
+               table_include_list="public.vfy", decimal_handling_mode=decimals)
+    s.config.pop("sink.file.path", None)
+    s.start()
+    wait_streaming(s)
+    coll = mongo.collection("docs")
+    wait_until(lambda: coll.count_documents({}) == 30, what="the documents")
+    assert s.stop() == 0
+    rc, rep = verify(s)
+    assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+    assert [(x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [(30, 30)]
+    assert rep["target"]["store"] == f"MongoDB database {mongo.db_name}"
+    coll.delete_one({"_id": {"id": 5}})
+    coll.insert_one({"_id": {"id": 999}, "name": "stray"})
+    coll.update_one({"_id": {"id": 7}}, {"$set": {"name": "changed"}})
+    coll.update_one({"_id": {"id": 8}}, {"$unset": {"born": ""}})  # a missing field: null against the date
+    rc, rep = verify(s)
+    got = sorted((d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+    assert rc == 1 and got == [("extra_in_target", "999", None), ("field_differs", "7", "name"),
+                               ("field_differs", "8", "born"), ("missing_in_target", "5", None)], got
+    d8 = next(d for d in rep["differences"] if d["key"]["id"] == "8")
+    assert d8["target"] is None and d8["source"] == "2024-01-09"
 
 
 def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_path):
@@ -155,6 +210,7 @@ def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_pa
     cfg = json.loads(s.cfg_path.read_text())
     cases = [
         ({"sink.type": "file", "sink.file.path": str(tmp_path / "out.jsonl")}, "cannot read back a file sink"),
+        ({"sink.type": "kafka", "bootstrap.servers": "127.0.0.1:1"}, "cannot read back a kafka sink"),
         ({"transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"},
          "does not compare through transforms yet"),
     ]
@@ -168,6 +224,13 @@ def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_pa
         p.write_text(json.dumps({"name": "v", "config": c}))
         r = run_cli("verify", str(p))
         assert r.returncode == 2 and expect in r.stderr, (r.returncode, r.stderr)
+    # a Kafka topics -> SQL connector: its source is Kafka
+    p = tmp_path / "k.json"
+    p.write_text(json.dumps({"name": "v", "config": {
+        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": "t1",
+        "bootstrap.servers": "127.0.0.1:1", **{k: v for k, v in cfg["config"].items() if k.startswith("connection.")}}}))
+    r = run_cli("verify", str(p))
+    assert r.returncode == 2 and "cannot read a kafka source yet" in r.stderr, r.stderr
     r = run_cli("verify", "--output", "yaml", str(s.cfg_path))
     assert r.returncode == 2 and "--output takes json or text" in r.stderr
     # a wrong config is refused before any database is touched

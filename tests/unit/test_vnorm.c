@@ -133,6 +133,27 @@ int main(void) {
     CHECK(eq(SL_CK_TS, 6, "-infinity", 6, "0001-01-01 00:00:00.000000"));
     CHECK(eq(SL_CK_TSTZ, 6, "infinity", 6, "9999-12-31 23:59:59.999999"));
     CHECK(eq(SL_CK_INTERVAL, -1, "1 year 2 mons 3 days 04:05:06.5", -1, "37091106500000"));
+    /* Debezium's numeric forms (a MongoDB target) */
+    CHECK(eq(SL_CK_DATE, -1, "2024-01-02", -1, "19724"));
+    CHECK(eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123456", 6, "1704067200123456"));
+    CHECK(eq(SL_CK_TS, 3, "2024-01-01 00:00:00.123", 3, "1704067200123"));
+    CHECK(eq(SL_CK_TIME, 6, "01:00:00.5", 6, "3600500000"));
+    CHECK(!eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123456", 6, "1704067200123457"));
+    CHECK(eq(SL_CK_TS, 6, "2024-01-01 00:00:00.123", 3, "2024-01-01T00:00:00.123Z")); /* a BSON date */
+    CHECK(eq(SL_CK_DEC, 2, "1500.00", -1, "1.5E+3"));
+    CHECK(eq(SL_CK_DEC, 5, "0.00012", -1, "12E-5"));
+    CHECK(!eq(SL_CK_DEC, 2, "1500.00", -1, "1.5E+2"));
+    CHECK(eq(SL_CK_POINT, -1, "(1,2)", -1, "{\"x\": 1.0, \"y\": 2.0, \"wkb\": null, \"srid\": null}"));
+    CHECK(eq(SL_CK_BITS, -1, "\\x02aa", -1, "\\xaa02") == false); /* both little-endian: not the same bits */
+    {
+        sl_vcol c = col(SL_CK_BITS, -1);
+        CHECK(sl_vnorm_equal(&c, "\x02\xaa", 2, &c, "\\xaa02", 6)); /* MariaDB BIT (big-endian) vs Debezium Bits */
+        CHECK(sl_vnorm_equal(&c, "1010101010", 10, &c, "\\xaa02", 6));
+    }
+    /* VariableScaleDecimal {scale: 2, value: 0x04d2 = 1234} and a Geometry struct */
+    CHECK(eq(SL_CK_DEC, -1, "12.34", -1, "{\"scale\": 2, \"value\": {\"$binary\": {\"base64\": \"BNI=\", \"subType\": \"00\"}}}"));
+    CHECK(!eq(SL_CK_DEC, -1, "12.35", -1, "{\"scale\": 2, \"value\": {\"$binary\": {\"base64\": \"BNI=\", \"subType\": \"00\"}}}"));
+    CHECK(eq(SL_CK_GEOMETRY, -1, "\\x0101000000", -1, "{\"wkb\": {\"$binary\": {\"base64\": \"AQEAAAA=\", \"subType\": \"00\"}}, \"srid\": null}"));
     /* key order */
     CHECK(cmp(SL_CK_INT, "9", "10") < 0);
     CHECK(cmp(SL_CK_INT, "-10", "-9") < 0);
