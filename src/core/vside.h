@@ -79,6 +79,12 @@ typedef struct sl_vside_ops {
     int (*target)(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz);
     /* Starts reading t's rows (its columns, in that order) in key order. */
     int (*scan)(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz);
+    /* Starts reading the rows of t whose key columns equal one of nrows tuples (keys: nrows * t->nkeys values as
+     * text, in key order), in key order. */
+    int (*scan_keys)(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                     char *errstr, size_t errsz);
+    /* Ends the snapshot and reads from a new one (the rechecks of keys that differed). */
+    int (*refresh)(sl_vside *v, char *errstr, size_t errsz);
     /* The next row of the scan: 1 with vals/lens (NULL value: SQL null; valid until the next call), 0 at the
      * end, -1 with errstr. */
     int (*next)(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);

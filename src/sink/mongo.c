@@ -1462,8 +1462,8 @@ static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *er
     return 0;
 }
 
-static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
-    mongo_vside *p = (mongo_vside *)v;
+/* Finds the documents of t matching filter, in _id order. */
+static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, char *errstr, size_t errsz) {
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
     p->cursor = NULL;
     p->t = t;
@@ -1474,12 +1474,11 @@ static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) 
         p->lens = sl_realloc(p->lens, (size_t)(p->cap + 1) * sizeof *p->lens);
     }
     mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+    bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
-    p->cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-    bson_destroy(&filter);
+    p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
     bson_destroy(&opts);
     mongoc_collection_destroy(c);
     bson_error_t be;
@@ -1487,6 +1486,68 @@ static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) 
         snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", t->schema, t->table, be.message);
         return -1;
     }
+    return 0;
+}
+
+static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
+    bson_t all = BSON_INITIALIZER;
+    int rc = mv_find((mongo_vside *)v, t, &all, errstr, errsz);
+    bson_destroy(&all);
+    return rc;
+}
+
+/* A key value's text as the BSON value the sink wrote for a column of that kind. */
+static void append_key_value(bson_t *d, const char *name, const sl_vcol *c, const char *v, size_t n) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%.*s", (int)(n < sizeof buf ? n : sizeof buf - 1), v);
+    char *end;
+    if (c->kind == SL_CK_INT) {
+        long long i = strtoll(buf, &end, 10);
+        if (*end == 0 && n) {
+            BSON_APPEND_INT64(d, name, i);
+            return;
+        }
+    } else if (c->kind == SL_CK_DEC) {
+        bson_decimal128_t dec;
+        if (bson_decimal128_from_string(buf, &dec)) {
+            BSON_APPEND_DECIMAL128(d, name, &dec);
+            return;
+        }
+    } else if (c->kind == SL_CK_FLOAT) {
+        double x = strtod(buf, &end);
+        if (*end == 0 && n) {
+            BSON_APPEND_DOUBLE(d, name, x);
+            return;
+        }
+    }
+    bson_append_utf8(d, name, -1, v, (int)n);
+}
+
+static int mv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                        char *errstr, size_t errsz) {
+    bson_t filter = BSON_INITIALIZER, id, in, one;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+    BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+    for (size_t r = 0; r < nrows; r++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", r);
+        BSON_APPEND_DOCUMENT_BEGIN(&in, idx, &one);
+        for (int i = 0; i < t->nkeys; i++) {
+            size_t k = r * (size_t)t->nkeys + (size_t)i;
+            append_key_value(&one, t->cols[i].name, &t->cols[i], keys[k] ? keys[k] : "", lens[k]);
+        }
+        bson_append_document_end(&in, &one);
+    }
+    bson_append_array_end(&id, &in);
+    bson_append_document_end(&filter, &id);
+    int rc = mv_find((mongo_vside *)v, t, &filter, errstr, errsz);
+    bson_destroy(&filter);
+    return rc;
+}
+
+/* MongoDB's side has no snapshot: each read sees the collection as it is then. */
+static int mv_refresh(sl_vside *v, char *errstr, size_t errsz) {
+    (void)v, (void)errstr, (void)errsz;
     return 0;
 }
 
@@ -1619,7 +1680,8 @@ static void mv_close(sl_vside *v) {
     sl_free(p);
 }
 
-static const sl_vside_ops mv_ops = {NULL, mv_target, mv_scan, mv_next, mv_position, mv_close};
+static const sl_vside_ops mv_ops = {.target = mv_target, .scan = mv_scan, .scan_keys = mv_scan_keys,
+                                    .refresh = mv_refresh, .next = mv_next, .position = mv_position, .close = mv_close};
 
 static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     mongo_vside *p = sl_calloc(1, sizeof *p);

@@ -1768,8 +1768,9 @@ static void sqlv_close(sl_vside *v) {
     sl_free(p);
 }
 
-static const sl_vside_ops sqlv_ops = {NULL, sqlv_target, vread_side_scan, vread_side_next, vread_side_position,
-                                      sqlv_close};
+static const sl_vside_ops sqlv_ops = {.target = sqlv_target, .scan = vread_side_scan, .scan_keys = vread_side_scan_keys,
+                                      .refresh = vread_side_refresh, .next = vread_side_next,
+                                      .position = vread_side_position, .close = sqlv_close};
 
 static int sql_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     sql_vside *p = sl_calloc(1, sizeof *p);

@@ -1,26 +1,74 @@
-/* sluice verify: the merge of two key-ordered sides and the report (see verify.h). */
+/* sluice verify: the merge of two key-ordered sides, rechecks, and the report (see verify.h). */
 #include "verify/verify.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include "verify/vnorm.h"
 #include <stdio.h>
 #include <string.h>
 
+#define RECHECK_MAX 100000 /* differing keys kept per table for rechecks */
+#define RECHECK_CHUNK 500  /* keys per read of a recheck */
+
+/* Key tuples (text), in key order: the keys of one table that differed. */
+typedef struct keyset {
+    sl_buf text;
+    size_t *at; /* n * nkeys + 1 offsets */
+    size_t n, cap;
+    int nkeys;
+    bool overflow; /* more than RECHECK_MAX */
+} keyset;
+
 typedef struct tstats {
     char source[300], target[300];
     long long source_rows, target_rows, missing, extra, differing;
-    sl_buf missing_cols; /* JSON array items */
-    char error[512];     /* the table could not be compared */
-    bool absent;         /* the target has no such table */
+    long long fields;     /* field differences (of the differing rows) */
+    long long first_pass; /* differences of the full pass */
+    sl_buf missing_cols;  /* JSON array items */
+    long long nmissing_cols;
+    char error[512];      /* the table could not be compared */
+    bool absent;          /* the target has no such table */
+    sl_buf diffs;         /* its listed differences (text lines or JSON items) */
+    long listed;
 } tstats;
+
+typedef struct job {
+    sl_vtable *st;   /* the source table (borrowed) */
+    sl_vtable tt;    /* its target */
+    sl_vtable scan;  /* the target's readable columns */
+    tstats ts;
+    keyset keys;
+} job;
 
 typedef struct run {
     const sl_verify_opts *o;
     FILE *out;
-    long listed;
-    long long total;
-    sl_buf diffs; /* JSON: the listed differences */
+    long listed; /* over all tables */
 } run;
+
+static void keyset_clear(keyset *k) {
+    sl_buf_free(&k->text);
+    sl_free(k->at);
+    memset(k, 0, sizeof *k);
+}
+
+static void keyset_add(keyset *k, const char *const *vals, const size_t *lens, int nkeys) {
+    if (k->n >= RECHECK_MAX) {
+        k->overflow = true;
+        return;
+    }
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->at = sl_realloc(k->at, (k->cap * (size_t)nkeys + 1) * sizeof *k->at);
+    }
+    k->nkeys = nkeys;
+    for (int i = 0; i < nkeys; i++) {
+        k->at[k->n * (size_t)nkeys + (size_t)i] = k->text.len;
+        sl_buf_put(&k->text, vals[i] ? vals[i] : "", lens[i]);
+    }
+    k->n++;
+    k->at[k->n * (size_t)nkeys] = k->text.len;
+}
 
 /* A copy of a row's key values, to check that each side's keys come in strictly increasing order. */
 typedef struct keycopy {
@@ -95,21 +143,21 @@ static void put_key(sl_buf *b, const sl_vtable *t, const char *const *vals, cons
     if (json) sl_buf_putc(b, '}');
 }
 
+
 enum { MISSING, EXTRA, DIFFERS };
 static const char *const kind_json[] = {"missing_in_target", "extra_in_target", "field_differs"};
 static const char *const kind_text[] = {"missing in target", "extra in target", "differs"};
 
-/* One difference: counted, and listed while the report has room. field < 0: a whole row. */
+/* One difference, listed while the report has room. */
 static void report(run *r, tstats *ts, int kind, const sl_vtable *keyt, const char *const *kv, const size_t *kl,
                    const char *field, const char *sv, size_t sn, const char *tv, size_t tn) {
-    r->total++;
     if (r->listed >= r->o->max_listed) return;
     r->listed++;
-    sl_buf *b = &r->diffs;
+    ts->listed++;
+    sl_buf *b = &ts->diffs;
     bool json = r->o->json;
     if (json) {
-        if (b->len) sl_buf_putc(b, ',');
-        sl_buf_puts(b, "\n    {\"table\":");
+        sl_buf_puts(b, ",\n    {\"table\":");
         sl_buf_put_json_str(b, ts->source, strlen(ts->source));
         sl_buf_printf(b, ",\"kind\":\"%s\",\"key\":", kind_json[kind]);
         put_key(b, keyt, kv, kl, true);
@@ -135,47 +183,55 @@ static void report(run *r, tstats *ts, int kind, const sl_vtable *keyt, const ch
     }
 }
 
-/* Compares one source table with its target. 0, or -1 with errstr (a failure to read: the run stops). */
-static int compare_table(run *r, sl_vside *src, sl_vside *dst, const sl_vtable *st, tstats *ts, char *errstr,
-                         size_t errsz) {
-    sl_vtable tt = {0}, scan = {0};
-    int rc = -1;
+/* The table's target and the columns both sides are read with. 0, or -1 with errstr (the run stops). */
+static int prepare(sl_vside *dst, job *j, char *errstr, size_t errsz) {
+    const sl_vtable *st = j->st;
+    tstats *ts = &j->ts;
     snprintf(ts->source, sizeof ts->source, "%s%s%s", st->schema, *st->schema ? "." : "", st->table);
-    if (dst->ops->target(dst, st, &tt, errstr, errsz) < 0) goto out;
-    snprintf(ts->target, sizeof ts->target, "%s%s%s", tt.schema, *tt.schema ? "." : "", tt.table);
-    bool absent = tt.ncols == 0;
-    /* the target's readable columns; a column it lacks is one difference of the table, not one per row */
-    scan = tt;
-    scan.cols = sl_calloc((size_t)tt.ncols + 1, sizeof *scan.cols);
-    scan.src_col = sl_calloc((size_t)tt.ncols + 1, sizeof *scan.src_col);
-    scan.ncols = 0;
-    for (int j = 0; j < tt.ncols; j++) {
-        if (tt.cols[j].name[0]) {
-            scan.cols[scan.ncols] = tt.cols[j];
-            scan.src_col[scan.ncols++] = tt.src_col[j];
+    if (st->nkeys == 0) {
+        snprintf(ts->error, sizeof ts->error, "the table has no primary key (or message.key.columns): its rows "
+                                              "cannot be matched");
+        return 0;
+    }
+    if (dst->ops->target(dst, st, &j->tt, errstr, errsz) < 0) return -1;
+    snprintf(ts->target, sizeof ts->target, "%s%s%s", j->tt.schema, *j->tt.schema ? "." : "", j->tt.table);
+    ts->absent = j->tt.ncols == 0;
+    j->scan = j->tt;
+    j->scan.cols = sl_calloc((size_t)j->tt.ncols + 1, sizeof *j->scan.cols);
+    j->scan.src_col = sl_calloc((size_t)j->tt.ncols + 1, sizeof *j->scan.src_col);
+    j->scan.ncols = 0;
+    for (int c = 0; c < j->tt.ncols; c++) {
+        if (j->tt.cols[c].name[0]) {
+            j->scan.cols[j->scan.ncols] = j->tt.cols[c];
+            j->scan.src_col[j->scan.ncols++] = j->tt.src_col[c];
             continue;
         }
-        const char *name = st->cols[tt.src_col[j]].name;
-        if (tt.src_col[j] < st->nkeys) {
+        const char *name = st->cols[j->tt.src_col[c]].name;
+        if (j->tt.src_col[c] < st->nkeys) {
             snprintf(ts->error, sizeof ts->error, "the target table has no column '%s', which is part of the key: "
                                                   "its rows cannot be matched", name);
-            rc = 0;
-            goto out;
+            return 0;
         }
         if (ts->missing_cols.len) sl_buf_putc(&ts->missing_cols, ',');
         sl_buf_put_json_str(&ts->missing_cols, name, strlen(name));
-        r->total++;
+        ts->nmissing_cols++;
     }
-    if (src->ops->scan(src, st, errstr, errsz) < 0) goto out;
-    if (!absent && dst->ops->scan(dst, &scan, errstr, errsz) < 0) goto out;
+    return 0;
+}
+
+/* Merges the two scans started on src and dst: counts, lists and collects (keys that differ) what differs.
+ * full: the whole tables (row counts are taken). 0, or -1 with errstr. */
+static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset *collect, char *errstr,
+                 size_t errsz) {
+    const sl_vtable *st = j->st, *scan = &j->scan;
+    tstats *ts = &j->ts;
     const char *const *sv = NULL, *const *tv = NULL;
     const size_t *sl = NULL, *tl = NULL;
     int sgot = src->ops->next(src, &sv, &sl, errstr, errsz);
-    int tgot = absent ? 0 : dst->ops->next(dst, &tv, &tl, errstr, errsz);
+    int tgot = ts->absent || sgot < 0 ? 0 : dst->ops->next(dst, &tv, &tl, errstr, errsz);
     keycopy sk = {0}, tk = {0};
     sl_buf_init(&sk.text), sl_buf_init(&tk.text);
     bool failed = sgot < 0 || tgot < 0;
-    ts->absent = absent;
     while (!failed && (sgot > 0 || tgot > 0)) {
         if (sgot > 0 && !key_after(&sk, st->cols, sv, sl, st->nkeys)) {
             snprintf(errstr, errsz, "the rows of %s do not come in key order (a collation verify cannot follow)",
@@ -183,51 +239,91 @@ static int compare_table(run *r, sl_vside *src, sl_vside *dst, const sl_vtable *
             failed = true;
             break;
         }
-        if (tgot > 0 && !key_after(&tk, scan.cols, tv, tl, st->nkeys)) {
+        if (tgot > 0 && !key_after(&tk, scan->cols, tv, tl, st->nkeys)) {
             snprintf(errstr, errsz, "the rows of %s do not come in key order (a collation verify cannot follow, or "
                                     "duplicate keys)", ts->target);
             failed = true;
             break;
         }
-        int c = sgot <= 0 ? 1 : tgot <= 0 ? -1 : key_cmp(st->cols, sv, sl, scan.cols, tv, tl, st->nkeys);
+        int c = sgot <= 0 ? 1 : tgot <= 0 ? -1 : key_cmp(st->cols, sv, sl, scan->cols, tv, tl, st->nkeys);
         if (c < 0) {
             ts->missing++;
             report(r, ts, MISSING, st, sv, sl, NULL, NULL, 0, NULL, 0);
+            keyset_add(collect, sv, sl, st->nkeys);
         } else if (c > 0) {
             ts->extra++;
-            report(r, ts, EXTRA, &scan, tv, tl, NULL, NULL, 0, NULL, 0);
+            report(r, ts, EXTRA, scan, tv, tl, NULL, NULL, 0, NULL, 0);
+            keyset_add(collect, tv, tl, st->nkeys);
         } else {
             bool same = true;
-            for (int j = st->nkeys; j < scan.ncols; j++) {
-                int i = scan.src_col[j];
-                if (sl_vnorm_equal(&st->cols[i], sv[i], sl[i], &scan.cols[j], tv[j], tl[j])) continue;
-                if (same) ts->differing++;
+            for (int k = st->nkeys; k < scan->ncols; k++) {
+                int i = scan->src_col[k];
+                if (sl_vnorm_equal(&st->cols[i], sv[i], sl[i], &scan->cols[k], tv[k], tl[k])) continue;
+                if (same) ts->differing++, keyset_add(collect, sv, sl, st->nkeys);
                 same = false;
-                report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], tv[j], tl[j]);
+                ts->fields++;
+                report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], tv[k], tl[k]);
             }
         }
         if (c <= 0) {
-            ts->source_rows++;
+            ts->source_rows += full;
             key_keep(&sk, sv, sl, st->nkeys);
             sgot = src->ops->next(src, &sv, &sl, errstr, errsz);
         }
         if (c >= 0) {
-            ts->target_rows++;
+            ts->target_rows += full;
             key_keep(&tk, tv, tl, st->nkeys);
-            tgot = dst->ops->next(dst, &tv, &tl, errstr, errsz);
+            tgot = sgot < 0 ? 0 : dst->ops->next(dst, &tv, &tl, errstr, errsz);
         }
         failed = sgot < 0 || tgot < 0;
     }
-    rc = failed ? -1 : 0;
     sl_buf_free(&sk.text), sl_buf_free(&tk.text);
-out:
-    sl_free(scan.cols);
-    sl_free(scan.src_col);
-    sl_vtable_clear(&tt);
+    return failed ? -1 : 0;
+}
+
+/* The full pass over one table. */
+static int compare_full(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, size_t errsz) {
+    if (src->ops->scan(src, j->st, errstr, errsz) < 0) return -1;
+    if (!j->ts.absent && dst->ops->scan(dst, &j->scan, errstr, errsz) < 0) return -1;
+    if (merge(r, j, src, dst, true, &j->keys, errstr, errsz) < 0) return -1;
+    j->ts.first_pass = j->ts.missing + j->ts.extra + j->ts.fields;
+    return 0;
+}
+
+/* One recheck of the keys that differed, in chunks (fresh snapshots: the caller refreshed both sides). */
+static int recheck(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, size_t errsz) {
+    keyset old = j->keys, next = {0};
+    sl_buf_init(&next.text);
+    r->listed -= j->ts.listed;
+    j->ts.listed = 0;
+    sl_buf_reset(&j->ts.diffs);
+    j->ts.missing = j->ts.extra = j->ts.differing = j->ts.fields = 0;
+    int rc = 0;
+    for (size_t from = 0; from < old.n && rc == 0; from += RECHECK_CHUNK) {
+        size_t n = old.n - from < RECHECK_CHUNK ? old.n - from : RECHECK_CHUNK, nk = (size_t)old.nkeys;
+        const char **kv = sl_malloc(n * nk * sizeof *kv);
+        size_t *kl = sl_malloc(n * nk * sizeof *kl);
+        for (size_t i = 0; i < n * nk; i++) {
+            size_t at = (from * nk) + i;
+            kv[i] = old.text.data + old.at[at];
+            kl[i] = old.at[at + 1] - old.at[at];
+        }
+        rc = src->ops->scan_keys(src, j->st, kv, kl, n, errstr, errsz);
+        if (rc == 0 && !j->ts.absent) rc = dst->ops->scan_keys(dst, &j->scan, kv, kl, n, errstr, errsz);
+        if (rc == 0) rc = merge(r, j, src, dst, false, &next, errstr, errsz);
+        sl_free(kv);
+        sl_free(kl);
+    }
+    keyset_clear(&old);
+    j->keys = next;
     return rc;
 }
 
-static void print_json(run *r, sl_vside *src, sl_vside *dst, tstats *ts, int n) {
+static long long table_total(const tstats *ts) {
+    return ts->missing + ts->extra + ts->fields + ts->nmissing_cols + (ts->error[0] != 0);
+}
+
+static void print_json(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, long long total) {
     sl_buf b;
     sl_buf_init(&b);
     sl_buf_puts(&b, "{\n  \"source\": {\"store\": ");
@@ -238,51 +334,72 @@ static void print_json(run *r, sl_vside *src, sl_vside *dst, tstats *ts, int n) 
     sl_buf_puts(&b, "},\n  \"target\": {\"store\": ");
     sl_buf_put_json_str(&b, dst->what, strlen(dst->what));
     sl_buf_puts(&b, "},\n  \"tables\": [");
+    long long first = 0;
     for (int i = 0; i < n; i++) {
+        const tstats *ts = &jobs[i].ts;
+        first += ts->first_pass;
         sl_buf_puts(&b, i ? ",\n    {\"source\": " : "\n    {\"source\": ");
-        sl_buf_put_json_str(&b, ts[i].source, strlen(ts[i].source));
+        sl_buf_put_json_str(&b, ts->source, strlen(ts->source));
         sl_buf_puts(&b, ", \"target\": ");
-        sl_buf_put_json_str(&b, ts[i].target, strlen(ts[i].target));
+        sl_buf_put_json_str(&b, ts->target, strlen(ts->target));
         sl_buf_printf(&b, ", \"source_rows\": %lld, \"target_rows\": %lld, \"missing_in_target\": %lld, "
                           "\"extra_in_target\": %lld, \"differing\": %lld, \"missing_columns\": [",
-                      ts[i].source_rows, ts[i].target_rows, ts[i].missing, ts[i].extra, ts[i].differing);
-        sl_buf_put(&b, ts[i].missing_cols.data ? ts[i].missing_cols.data : "", ts[i].missing_cols.len);
+                      ts->source_rows, ts->target_rows, ts->missing, ts->extra, ts->differing);
+        sl_buf_put(&b, ts->missing_cols.data ? ts->missing_cols.data : "", ts->missing_cols.len);
         sl_buf_putc(&b, ']');
-        if (ts[i].absent) sl_buf_puts(&b, ", \"target_table_exists\": false");
-        if (ts[i].error[0]) {
+        if (ts->absent) sl_buf_puts(&b, ", \"target_table_exists\": false");
+        if (jobs[i].keys.overflow) sl_buf_puts(&b, ", \"rechecked\": false");
+        if (ts->error[0]) {
             sl_buf_puts(&b, ", \"error\": ");
-            sl_buf_put_json_str(&b, ts[i].error, strlen(ts[i].error));
+            sl_buf_put_json_str(&b, ts->error, strlen(ts->error));
         }
         sl_buf_putc(&b, '}');
     }
     sl_buf_puts(&b, n ? "\n  ],\n  \"differences\": [" : "],\n  \"differences\": [");
-    sl_buf_put(&b, r->diffs.data ? r->diffs.data : "", r->diffs.len);
-    sl_buf_printf(&b, "%s],\n  \"listed\": %ld,\n  \"total\": %lld,\n  \"result\": \"%s\"\n}\n", r->listed ? "\n  " : "",
-                  r->listed, r->total, r->total ? "differences" : "equal");
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        const sl_buf *d = &jobs[i].ts.diffs;
+        if (!d->len) continue;
+        sl_buf_put(&b, d->data + (any ? 0 : 1), d->len - (any ? 0 : 1)); /* items start with a comma */
+        any = true;
+    }
+    sl_buf_printf(&b, "%s],\n  \"listed\": %ld,\n  \"total\": %lld,\n", any ? "\n  " : "", r->listed, total);
+    if (rounds >= 0)
+        sl_buf_printf(&b, "  \"rechecks\": {\"rounds\": %d, \"in_flight\": %lld},\n", rounds,
+                      first > total ? first - total : 0);
+    sl_buf_printf(&b, "  \"result\": \"%s\"\n}\n", total ? "differences" : "equal");
     fwrite(b.data, 1, b.len, r->out);
     sl_buf_free(&b);
 }
 
-static void print_text(run *r, sl_vside *src, sl_vside *dst, tstats *ts, int n) {
+static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, long long total) {
     FILE *o = r->out;
     const char *p = src->ops->position(src);
     fprintf(o, "source: %s%s%s\ntarget: %s\n\n", src->what, *p ? " at " : "", p, dst->what);
     fprintf(o, "%-32s %-32s %11s %11s %8s %8s %9s\n", "source table", "target table", "source rows", "target rows",
             "missing", "extra", "differing");
+    long long first = 0;
     for (int i = 0; i < n; i++) {
-        fprintf(o, "%-32s %-32s %11lld %11lld %8lld %8lld %9lld\n", ts[i].source, ts[i].target, ts[i].source_rows,
-                ts[i].target_rows, ts[i].missing, ts[i].extra, ts[i].differing);
-        if (ts[i].missing_cols.len)
-            fprintf(o, "  columns missing in the target: %.*s\n", (int)ts[i].missing_cols.len, ts[i].missing_cols.data);
-        if (ts[i].error[0]) fprintf(o, "  not compared: %s\n", ts[i].error);
-        if (ts[i].absent) fprintf(o, "  the target table does not exist\n");
+        const tstats *ts = &jobs[i].ts;
+        first += ts->first_pass;
+        fprintf(o, "%-32s %-32s %11lld %11lld %8lld %8lld %9lld\n", ts->source, ts->target, ts->source_rows,
+                ts->target_rows, ts->missing, ts->extra, ts->differing);
+        if (ts->missing_cols.len)
+            fprintf(o, "  columns missing in the target: %.*s\n", (int)ts->missing_cols.len, ts->missing_cols.data);
+        if (ts->error[0]) fprintf(o, "  not compared: %s\n", ts->error);
+        if (ts->absent) fprintf(o, "  the target table does not exist\n");
+        if (jobs[i].keys.overflow) fprintf(o, "  not rechecked: more than %d keys differ\n", RECHECK_MAX);
     }
-    if (r->diffs.len) {
+    if (r->listed) {
         fprintf(o, "\ndifferences");
-        if (r->listed < r->total) fprintf(o, " (the first %ld of %lld)", r->listed, r->total);
-        fprintf(o, ":\n%.*s", (int)r->diffs.len, r->diffs.data);
+        if (r->listed < total) fprintf(o, " (the first %ld of %lld)", r->listed, total);
+        fprintf(o, ":\n");
+        for (int i = 0; i < n; i++) fwrite(jobs[i].ts.diffs.data ? jobs[i].ts.diffs.data : "", 1, jobs[i].ts.diffs.len, o);
     }
-    if (r->total) fprintf(o, "\nresult: %lld difference%s\n", r->total, r->total == 1 ? "" : "s");
+    if (rounds >= 0)
+        fprintf(o, "\nrechecks: %d round%s; %lld difference%s of the first pass were changes in flight\n", rounds,
+                rounds == 1 ? "" : "s", first > total ? first - total : 0, first - total == 1 ? "" : "s");
+    if (total) fprintf(o, "\nresult: %lld difference%s\n", total, total == 1 ? "" : "s");
     else fprintf(o, "\nresult: equal\n");
 }
 
@@ -291,34 +408,56 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *o
     int n = 0;
     errstr[0] = 0;
     if (src->ops->tables(src, &tables, &n, errstr, errsz) < 0) return -1;
-    run r = {o, out, 0, 0, {0}};
-    sl_buf_init(&r.diffs);
-    tstats *ts = sl_calloc((size_t)n + 1, sizeof *ts);
+    run r = {o, out, 0};
+    job *jobs = sl_calloc((size_t)n + 1, sizeof *jobs);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        sl_buf_init(&ts[i].missing_cols);
-        if (tables[i].nkeys == 0) {
-            snprintf(ts[i].source, sizeof ts[i].source, "%s.%s", tables[i].schema, tables[i].table);
-            snprintf(ts[i].error, sizeof ts[i].error, "the table has no primary key (or message.key.columns): its "
-                                                      "rows cannot be matched");
-            r.total++;
-            continue;
-        }
-        if (compare_table(&r, src, dst, &tables[i], &ts[i], errstr, errsz) < 0) rc = -1;
-        if (ts[i].error[0]) r.total++;
+        job *j = &jobs[i];
+        j->st = &tables[i];
+        sl_buf_init(&j->ts.missing_cols);
+        sl_buf_init(&j->ts.diffs);
+        sl_buf_init(&j->keys.text);
+        if (prepare(dst, j, errstr, errsz) < 0 || (!j->ts.error[0] && compare_full(&r, src, dst, j, errstr, errsz) < 0))
+            rc = -1;
     }
+    /* rechecks: the keys that differed, read again from fresh snapshots until they agree or time is up */
+    int rounds = o->until_ms > 0 ? 0 : -1;
+    int64_t deadline = sl_mono_ms() + o->until_ms;
+    for (;;) {
+        bool pending = false;
+        for (int i = 0; i < n; i++) pending |= jobs[i].keys.n > 0 && !jobs[i].keys.overflow && !jobs[i].ts.error[0];
+        if (rc != 0 || rounds < 0 || !pending || sl_mono_ms() >= deadline) break;
+        sl_sleep_ms(o->recheck_ms, NULL);
+        if (src->ops->refresh(src, errstr, errsz) < 0 || dst->ops->refresh(dst, errstr, errsz) < 0) {
+            rc = -1;
+            break;
+        }
+        rounds++;
+        for (int i = 0; i < n && rc == 0; i++) {
+            job *j = &jobs[i];
+            if (j->keys.n && !j->keys.overflow && !j->ts.error[0] && recheck(&r, src, dst, j, errstr, errsz) < 0)
+                rc = -1;
+        }
+    }
+    long long total = 0;
+    for (int i = 0; i < n; i++) total += table_total(&jobs[i].ts);
     if (rc == 0) {
-        if (o->json) print_json(&r, src, dst, ts, n);
-        else print_text(&r, src, dst, ts, n);
+        if (o->json) print_json(&r, src, dst, jobs, n, rounds, total);
+        else print_text(&r, src, dst, jobs, n, rounds, total);
         fflush(out);
-        rc = r.total ? 1 : 0;
+        rc = total ? 1 : 0;
     }
     for (int i = 0; i < n; i++) {
-        sl_buf_free(&ts[i].missing_cols);
+        job *j = &jobs[i];
+        sl_buf_free(&j->ts.missing_cols);
+        sl_buf_free(&j->ts.diffs);
+        keyset_clear(&j->keys);
+        sl_free(j->scan.cols);
+        sl_free(j->scan.src_col);
+        sl_vtable_clear(&j->tt);
         sl_vtable_clear(&tables[i]);
     }
-    sl_free(ts);
+    sl_free(jobs);
     sl_free(tables);
-    sl_buf_free(&r.diffs);
     return rc;
 }

@@ -11,11 +11,14 @@
 #define SL_VERIFY_VERIFY_H
 #include "core/vside.h"
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct sl_verify_opts {
-    bool json;        /* --output json */
-    long max_listed;  /* differences listed in the report (the counts are always complete) */
+    bool json;          /* --output json */
+    long max_listed;    /* differences listed in the report (the counts are always complete) */
+    int64_t until_ms;   /* --until-consistent: recheck differing keys for at most this long (0: no rechecks) */
+    int64_t recheck_ms; /* pause before each recheck */
 } sl_verify_opts;
 
 /* Compares every table of src with its target in dst and prints the report to out. Returns 0 (equal), 1

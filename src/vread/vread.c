@@ -90,6 +90,50 @@ static void put_select(sl_buf *b, const sl_vtable *t, bool pg) {
     }
     ident(b, t->table);
     sl_buf_puts(b, " AS sluice_t"); /* ORDER BY the columns, not the (text) output columns of the same names */
+}
+
+/* A literal of value v (n bytes) in the connection's quoting. */
+static void put_literal(sl_buf *b, void *conn, bool pg, const char *v, size_t n) {
+    if (pg) {
+        char *q = PQescapeLiteral(conn, v, n);
+        sl_buf_puts(b, q ? q : "NULL");
+        PQfreemem(q);
+        return;
+    }
+    char *q = sl_malloc(2 * n + 1);
+    unsigned long k = mysql_real_escape_string(conn, q, v, (unsigned long)n);
+    sl_buf_putc(b, '\'');
+    sl_buf_put(b, q, k);
+    sl_buf_putc(b, '\'');
+    sl_free(q);
+}
+
+/* WHERE the key columns equal one of nrows tuples of keys. */
+static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, const char *const *keys,
+                           const size_t *lens, size_t nrows) {
+    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
+    sl_buf_puts(b, t->nkeys > 1 ? " WHERE (" : " WHERE ");
+    for (int i = 0; i < t->nkeys; i++) {
+        if (i) sl_buf_puts(b, ", ");
+        sl_buf_puts(b, "sluice_t.");
+        ident(b, t->cols[i].name);
+    }
+    sl_buf_puts(b, t->nkeys > 1 ? ") IN (" : " IN (");
+    for (size_t r = 0; r < nrows; r++) {
+        if (r) sl_buf_putc(b, ',');
+        if (t->nkeys > 1) sl_buf_putc(b, '(');
+        for (int i = 0; i < t->nkeys; i++) {
+            if (i) sl_buf_putc(b, ',');
+            size_t k = r * (size_t)t->nkeys + (size_t)i;
+            put_literal(b, conn, pg, keys[k] ? keys[k] : "", lens[k]);
+        }
+        if (t->nkeys > 1) sl_buf_putc(b, ')');
+    }
+    sl_buf_putc(b, ')');
+}
+
+static void put_order(sl_buf *b, const sl_vtable *t, bool pg) {
+    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
     for (int i = 0; i < t->nkeys; i++) {
         sl_buf_puts(b, i ? ", " : " ORDER BY ");
         bool bytes = t->cols[i].kind == SL_CK_TEXT || t->cols[i].kind == SL_CK_JSON;
@@ -101,12 +145,15 @@ static void put_select(sl_buf *b, const sl_vtable *t, bool pg) {
     }
 }
 
-vread *vread_pg_scan(void *pgconn, const sl_vtable *t, char *errstr, size_t errsz) {
+static vread *pg_scan(void *pgconn, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                      char *errstr, size_t errsz) {
     PGconn *c = pgconn;
     sl_buf b;
     sl_buf_init(&b);
     sl_buf_puts(&b, "DECLARE sluice_verify NO SCROLL CURSOR FOR ");
     put_select(&b, t, true);
+    if (keys) put_key_filter(&b, t, true, c, keys, lens, nrows);
+    put_order(&b, t, true);
     int rc = pg_run(c, sl_buf_cstr(&b), "reading the table", NULL, errstr, errsz);
     sl_buf_free(&b);
     if (rc < 0) return NULL;
@@ -143,11 +190,14 @@ int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, size_t er
     return 0;
 }
 
-vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz) {
+static vread *my_scan(void *mysql, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                      char *errstr, size_t errsz) {
     MYSQL *m = mysql;
     sl_buf b;
     sl_buf_init(&b);
     put_select(&b, t, false);
+    if (keys) put_key_filter(&b, t, false, m, keys, lens, nrows);
+    put_order(&b, t, false);
     int rc = mysql_real_query(m, b.data, b.len);
     sl_buf_free(&b);
     MYSQL_RES *res = rc == 0 ? mysql_use_result(m) : NULL;
@@ -162,6 +212,14 @@ vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz
     r->vals = sl_calloc((size_t)t->ncols + 1, sizeof *r->vals);
     r->lens = sl_calloc((size_t)t->ncols + 1, sizeof *r->lens);
     return r;
+}
+
+vread *vread_pg_scan(void *pgconn, const sl_vtable *t, char *errstr, size_t errsz) {
+    return pg_scan(pgconn, t, NULL, NULL, 0, errstr, errsz);
+}
+
+vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz) {
+    return my_scan(mysql, t, NULL, NULL, 0, errstr, errsz);
 }
 
 int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
@@ -220,6 +278,27 @@ int vread_side_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz)
     vread_end(s->scan);
     s->scan = s->pg ? vread_pg_scan(s->conn, t, errstr, errsz) : vread_my_scan(s->conn, t, errstr, errsz);
     return s->scan ? 0 : -1;
+}
+
+int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                         char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_end(s->scan);
+    s->scan = s->pg ? pg_scan(s->conn, t, keys, lens, nrows, errstr, errsz)
+                    : my_scan(s->conn, t, keys, lens, nrows, errstr, errsz);
+    return s->scan ? 0 : -1;
+}
+
+int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_side_end(s);
+    if (s->pg) {
+        PGresult *r = PQexec(s->conn, "COMMIT");
+        PQclear(r);
+    } else {
+        mysql_query(s->conn, "COMMIT");
+    }
+    return vread_side_begin(s, errstr, errsz);
 }
 
 int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {

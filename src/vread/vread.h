@@ -39,6 +39,10 @@ int vread_side_begin(vread_side *s, char *errstr, size_t errsz);
 int vread_side_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz);
 int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);
 const char *vread_side_position(sl_vside *v);
+int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
+                         char *errstr, size_t errsz);
+/* Ends the snapshot and starts a new one (and a new position). */
+int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz);
 /* Ends a scan still open (before the owner closes its connection). */
 void vread_side_end(vread_side *s);
 

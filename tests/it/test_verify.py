@@ -204,6 +204,45 @@ def test_postgresql_into_mongodb(sluice, pg, tables, mongo, decimals):
     assert d8["target"] is None and d8["source"] == "2024-01-09"
 
 
+def test_until_consistent_tells_changes_in_flight_from_divergence(sluice, pg, tables, pgt):
+    """Live: keys that differ are read again from fresh snapshots until they agree. Changes the sync has not
+    applied yet (it starts only after verify's first pass) clear in a recheck: exit 0, counted as in flight;
+    with the sync stopped they stay and are reported; a planted difference always stays."""
+    import subprocess
+    import threading
+    import time
+    from conftest import SLUICE
+    s, tt, t = synced(pg, pgt, None, sluice, tables, "pg")
+    # with the connector stopped: changes on the source, then verify with rechecks, and the sync started later
+    sql(pg, "UPDATE vfy SET name = 'moved on' WHERE id <= 3")
+    sql(pg, "DELETE FROM vfy WHERE id = 4")
+    sql(pg, "INSERT INTO vfy (id, name) VALUES (100, 'new')")
+    out = {}
+
+    def run_verify():
+        out["r"] = subprocess.run([SLUICE, "verify", "--output", "json", "--until-consistent=30", str(s.cfg_path)],
+                                  capture_output=True, text=True, timeout=60)
+    th = threading.Thread(target=run_verify)
+    th.start()
+    time.sleep(2)
+    s.start()
+    th.join()
+    r = out["r"]
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["result"] == "equal" and rep["rechecks"]["rounds"] >= 1 and rep["rechecks"]["in_flight"] == 5, rep
+    assert s.stop() == 0
+    # the sync stopped: the source's changes are reported after the rechecks run out
+    sql(pg, "UPDATE vfy SET name = 'stuck' WHERE id = 10")
+    on_target("pg", tt, f"UPDATE {t} SET name = 'planted' WHERE id = 11")
+    t0 = time.time()
+    rc, rep = verify(s, "--until-consistent=2")
+    assert rc == 1 and time.time() - t0 >= 2
+    assert sorted((d["key"]["id"], d["field"], d["target"]) for d in rep["differences"]) == \
+        [("10", "name", "name 10"), ("11", "name", "planted")]
+    assert rep["rechecks"]["in_flight"] == 0 and rep["rechecks"]["rounds"] >= 1
+
+
 def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_path):
     tables("vfy", COLS)
     s = pg_source(sluice, ["public.vfy"], "pg", f"{pgt.name}.${{source.table}}")

@@ -91,7 +91,9 @@ static void myv_close(sl_vside *v) {
     sl_free(p);
 }
 
-static const sl_vside_ops myv_ops = {myv_tables, NULL, vread_side_scan, vread_side_next, vread_side_position, myv_close};
+static const sl_vside_ops myv_ops = {.tables = myv_tables, .scan = vread_side_scan, .scan_keys = vread_side_scan_keys,
+                                     .refresh = vread_side_refresh, .next = vread_side_next,
+                                     .position = vread_side_position, .close = myv_close};
 
 int my_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     my_vside *p = sl_calloc(1, sizeof *p);

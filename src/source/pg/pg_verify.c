@@ -51,7 +51,9 @@ static void pgv_close(sl_vside *v) {
     sl_free(p);
 }
 
-static const sl_vside_ops pgv_ops = {pgv_tables, NULL, vread_side_scan, vread_side_next, vread_side_position, pgv_close};
+static const sl_vside_ops pgv_ops = {.tables = pgv_tables, .scan = vread_side_scan, .scan_keys = vread_side_scan_keys,
+                                     .refresh = vread_side_refresh, .next = vread_side_next,
+                                     .position = vread_side_position, .close = pgv_close};
 
 int pg_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     pg_vside *p = sl_calloc(1, sizeof *p);
