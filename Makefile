@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify clean services-stop interop
 
 all: build
 
@@ -54,6 +54,9 @@ bench-transforms: deps build
 
 bench-sql: deps build
 	@bench/bench_sql.sh
+
+bench-verify: deps build
+	@bench/bench_verify.sh
 
 services-stop:
 	@scripts/services.sh stop all
