@@ -30,7 +30,8 @@ static void usage(FILE *out) {
             "  sluice status [--url URL]       the connectors of a running `sluice serve` (status --help)\n"
             "  sluice validate CONFIG...       check configs without touching any database (exit 2 on problems)\n"
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
-            "  sluice verify [--output json] [--max-differences N] [--until-consistent[=SECONDS]] CONFIG\n"
+            "  sluice verify [--output json] [--max-differences N] [--until-consistent[=SECONDS]] [--rate ROWS]\n"
+            "                [--strict-missing] CONFIG\n"
             "                                  compare the connector's source with its target (exit 0 equal,\n"
             "                                  1 differences, 2 error; docs/verify.md)\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
@@ -177,7 +178,7 @@ static int cmd_offsets(int argc, char **argv) {
 /* sluice verify: 0 equal, 1 differences, 2 an error (the config, a store that cannot be read, a pair that cannot be
  * compared). */
 static int cmd_verify(int argc, char **argv) {
-    sl_verify_opts o = {false, 100, 0, 1000};
+    sl_verify_opts o = {false, 100, 0, 1000, 0, false};
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--output") && i + 1 < argc) {
@@ -193,6 +194,15 @@ static int cmd_verify(int argc, char **argv) {
                 fprintf(stderr, "sluice verify: --max-differences takes a number >= 0, not '%s'\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--rate") && i + 1 < argc) {
+            char *end;
+            o.rate = strtoll(argv[++i], &end, 10);
+            if (*end || o.rate <= 0) {
+                fprintf(stderr, "sluice verify: --rate takes a number of rows per second > 0, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--strict-missing")) {
+            o.strict_missing = true;
         } else if (!strncmp(argv[i], "--until-consistent", 18) && (!argv[i][18] || argv[i][18] == '=')) {
             char *end;
             double secs = argv[i][18] ? strtod(argv[i] + 19, &end) : 60;
@@ -204,7 +214,7 @@ static int cmd_verify(int argc, char **argv) {
             o.until_ms = (int64_t)(secs * 1000);
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                            "[--until-consistent[=SECONDS]] CONFIG\n");
+                            "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] CONFIG\n");
             return 2;
         } else {
             path = argv[i];
@@ -212,7 +222,7 @@ static int cmd_verify(int argc, char **argv) {
     }
     if (!path) {
         fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                        "[--until-consistent[=SECONDS]] CONFIG\n");
+                        "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] CONFIG\n");
         return 2;
     }
     sl_config *cfg;

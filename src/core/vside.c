@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+const char sl_vmissing[] = "";
+
 void sl_vtable_clear(sl_vtable *t) {
     sl_free(t->cols);
     sl_free(t->src_col);

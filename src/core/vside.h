@@ -93,6 +93,9 @@ typedef struct sl_vside_ops {
     void (*close)(sl_vside *v);
 } sl_vside_ops;
 
+/* A value a document does not have (the field is missing), as a side's next() gives it: not NULL (SQL null). */
+extern const char sl_vmissing[];
+
 struct sl_vside {
     const sl_vside_ops *ops;
     char what[640]; /* "PostgreSQL 127.0.0.1:5432 database app" */

@@ -1419,7 +1419,7 @@ static void mongo_close(void *sink) {
  * `database`.`collection` (or the table's name), read sorted by _id (a key document orders by its fields in
  * the key's order). Values are rendered as text for verify's normalisation: numbers, Decimal128 and strings as
  * written, dates as ISO-8601 UTC, binary and ObjectIds as hex, documents and arrays as relaxed extended JSON.
- * A missing field reads as null. */
+ * A missing field reads as sl_vmissing. */
 
 typedef struct mongo_vside {
     sl_vside base;
@@ -1644,18 +1644,19 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
         bson_iter_document(&id, &n, &d);
         key_doc = bson_init_static(&key, d, n);
     }
-    bool null[t->ncols + 1];
+    bool null[t->ncols + 1], missing[t->ncols + 1];
     for (int i = 0; i < t->ncols; i++) {
         p->at[i] = p->text.len;
         bool found;
         if (i < t->nkeys && key_doc) found = bson_iter_init_find(&it, &key, t->cols[i].name);
         else if (i < t->nkeys && t->nkeys == 1) found = bson_iter_init_find(&it, doc, "_id"); /* a plain _id */
         else found = bson_iter_init_find(&it, doc, t->cols[i].name);
+        missing[i] = !found;
         null[i] = !found || !bson_text(&it, &p->text);
     }
     p->at[t->ncols] = p->text.len;
     for (int i = 0; i < t->ncols; i++) {
-        p->vals[i] = null[i] ? NULL : (p->text.data ? p->text.data : "") + p->at[i];
+        p->vals[i] = missing[i] ? sl_vmissing : null[i] ? NULL : (p->text.data ? p->text.data : "") + p->at[i];
         p->lens[i] = p->at[i + 1] - p->at[i];
     }
     *vals = p->vals;

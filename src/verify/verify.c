@@ -43,7 +43,9 @@ typedef struct job {
 typedef struct run {
     const sl_verify_opts *o;
     FILE *out;
-    long listed; /* over all tables */
+    long listed;    /* over all tables */
+    int64_t rows;   /* rows merged (--rate) */
+    int64_t t0;     /* when the run started (ms) */
 } run;
 
 static void keyset_clear(keyset *k) {
@@ -233,6 +235,10 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
     sl_buf_init(&sk.text), sl_buf_init(&tk.text);
     bool failed = sgot < 0 || tgot < 0;
     while (!failed && (sgot > 0 || tgot > 0)) {
+        if (r->o->rate > 0 && ++r->rows % (r->o->rate >= 1000 ? 100 : 1) == 0) { /* --rate: rows/s from each side */
+            int64_t due = r->t0 + r->rows * 1000 / r->o->rate - sl_mono_ms();
+            if (due > 0) sl_sleep_ms(due, NULL);
+        }
         if (sgot > 0 && !key_after(&sk, st->cols, sv, sl, st->nkeys)) {
             snprintf(errstr, errsz, "the rows of %s do not come in key order (a collation verify cannot follow)",
                      ts->source);
@@ -258,11 +264,22 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
             bool same = true;
             for (int k = st->nkeys; k < scan->ncols; k++) {
                 int i = scan->src_col[k];
-                if (sl_vnorm_equal(&st->cols[i], sv[i], sl[i], &scan->cols[k], tv[k], tl[k])) continue;
+                const char *tval = tv[k];
+                if (tval == sl_vmissing) { /* a field the document does not have */
+                    if (r->o->strict_missing) {
+                        if (same) ts->differing++, keyset_add(collect, sv, sl, st->nkeys);
+                        same = false;
+                        ts->fields++;
+                        report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], "(missing)", 9);
+                        continue;
+                    }
+                    tval = NULL; /* as null */
+                }
+                if (sl_vnorm_equal(&st->cols[i], sv[i], sl[i], &scan->cols[k], tval, tl[k])) continue;
                 if (same) ts->differing++, keyset_add(collect, sv, sl, st->nkeys);
                 same = false;
                 ts->fields++;
-                report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], tv[k], tl[k]);
+                report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], tval, tl[k]);
             }
         }
         if (c <= 0) {
@@ -408,7 +425,7 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *o
     int n = 0;
     errstr[0] = 0;
     if (src->ops->tables(src, &tables, &n, errstr, errsz) < 0) return -1;
-    run r = {o, out, 0};
+    run r = {o, out, 0, 0, sl_mono_ms()};
     job *jobs = sl_calloc((size_t)n + 1, sizeof *jobs);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -19,6 +19,8 @@ typedef struct sl_verify_opts {
     long max_listed;    /* differences listed in the report (the counts are always complete) */
     int64_t until_ms;   /* --until-consistent: recheck differing keys for at most this long (0: no rechecks) */
     int64_t recheck_ms; /* pause before each recheck */
+    int64_t rate;       /* --rate: at most this many rows per second from each side (0: no limit) */
+    bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
 } sl_verify_opts;
 
 /* Compares every table of src with its target in dst and prints the report to out. Returns 0 (equal), 1

@@ -202,6 +202,19 @@ def test_postgresql_into_mongodb(sluice, pg, tables, mongo, decimals):
                                ("field_differs", "8", "born"), ("missing_in_target", "5", None)], got
     d8 = next(d for d in rep["differences"] if d["key"]["id"] == "8")
     assert d8["target"] is None and d8["source"] == "2024-01-09"
+    # a missing field is a null unless --strict-missing; and a null the source has
+    sql(pg, "UPDATE vfy SET name = NULL WHERE id = 12")
+    coll.update_one({"_id": {"id": 12}}, {"$unset": {"name": ""}})
+    rc, rep = verify(s)
+    assert not [d for d in rep["differences"] if d["key"]["id"] == "12"]
+    rc, rep = verify(s, "--strict-missing")
+    assert [(d["field"], d["source"], d["target"]) for d in rep["differences"] if d["key"]["id"] == "12"] == \
+        [("name", None, "(missing)")]
+    # --rate bounds the rows read per second (30 rows at 20/s: at least a second)
+    import time
+    t0 = time.time()
+    rc, _ = verify(s, "--rate", "20")
+    assert rc == 1 and time.time() - t0 >= 1.0
 
 
 def test_until_consistent_tells_changes_in_flight_from_divergence(sluice, pg, tables, pgt):
