@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     }
     mongoc_collection_t *coll = mongoc_client_get_collection(client, argv[2], argv[3]);
     bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "batchSize", BCON_INT32(1000));
     double t0 = now_s();
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
     const bson_t *doc;

@@ -1478,6 +1478,7 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT32(&opts, "batchSize", 1000); /* the test server otherwise answers a sorted find in one reply */
     p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
     bson_destroy(&opts);
     mongoc_collection_destroy(c);
