@@ -320,9 +320,10 @@ static int recheck(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, s
         size_t n = old.n - from < RECHECK_CHUNK ? old.n - from : RECHECK_CHUNK, nk = (size_t)old.nkeys;
         const char **kv = sl_malloc(n * nk * sizeof *kv);
         size_t *kl = sl_malloc(n * nk * sizeof *kl);
+        const char *base = old.text.data ? old.text.data : "";
         for (size_t i = 0; i < n * nk; i++) {
             size_t at = (from * nk) + i;
-            kv[i] = old.text.data + old.at[at];
+            kv[i] = base + old.at[at];
             kl[i] = old.at[at + 1] - old.at[at];
         }
         rc = src->ops->scan_keys(src, j->st, kv, kl, n, errstr, errsz);
