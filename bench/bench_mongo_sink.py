@@ -82,11 +82,8 @@ def same_fields(client, db_name, coll):
 def main():
     conn = psycopg2.connect(**b.pg_params())
     conn.autocommit = True
-    b.q(conn, "DROP TABLE IF EXISTS bench_docs; DROP PUBLICATION IF EXISTS bench_docs_pub")
-    b.q(conn, """CREATE TABLE bench_docs (id bigint PRIMARY KEY, customer_id bigint, status text,
-                 total numeric(12,2), created_at timestamptz, note text)""")
-    b.q(conn, """INSERT INTO bench_docs SELECT g, (random() * 100000)::bigint, 'new',
-                 round((random() * 1000)::numeric, 2), now(), 'order note ' || g FROM generate_series(1, %s) g""", N)
+    b.q(conn, "DROP PUBLICATION IF EXISTS bench_docs_pub")
+    b.orders_table(conn, "bench_docs", N)
     b.q(conn, "CREATE PUBLICATION bench_docs_pub FOR TABLE bench_docs")
     uri = os.environ["SLUICE_MONGO_URI"]
     client = MongoClient(uri)

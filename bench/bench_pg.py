@@ -126,6 +126,15 @@ def run_until(workdir, out, expected):
     return elapsed, rss, cpu, out.stat().st_size
 
 
+def orders_table(conn, name, n):
+    """(Re)creates the orders-like table `name` (bench-mongo's and bench-verify's) with n rows."""
+    q(conn, f"DROP TABLE IF EXISTS {name}")
+    q(conn, f"""CREATE TABLE {name} (id bigint PRIMARY KEY, customer_id bigint, status text,
+                total numeric(12,2), created_at timestamptz, note text)""")
+    q(conn, f"""INSERT INTO {name} SELECT g, (random() * 100000)::bigint, 'new',
+                round((random() * 1000)::numeric, 2), now(), 'order note ' || g FROM generate_series(1, %s) g""", n)
+
+
 def run_config_until(d, name, config, done):
     """Runs sluice on `config` (written to d/<name>.json) until done() holds; returns (seconds from
     process start, peak RSS bytes: VmHWM)."""

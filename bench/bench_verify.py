@@ -41,11 +41,7 @@ class Null:
 def main():
     conn = psycopg2.connect(**b.pg_params())
     conn.autocommit = True
-    b.q(conn, "DROP TABLE IF EXISTS bench_verify")
-    b.q(conn, """CREATE TABLE bench_verify (id bigint PRIMARY KEY, customer_id bigint, status text,
-                 total numeric(12,2), created_at timestamptz, note text)""")
-    b.q(conn, """INSERT INTO bench_verify SELECT g, (random() * 100000)::bigint, 'new',
-                 round((random() * 1000)::numeric, 2), now(), 'order note ' || g FROM generate_series(1, %s) g""", N)
+    b.orders_table(conn, "bench_verify", N)
     b.q(conn, "VACUUM ANALYZE bench_verify")
     uri = os.environ["SLUICE_MONGO_URI"]
     client = MongoClient(uri)
