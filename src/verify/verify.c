@@ -75,13 +75,12 @@ static void keyset_add(keyset *k, const char *const *vals, const size_t *lens, i
 /* A copy of a row's key values, to check that each side's keys come in strictly increasing order. */
 typedef struct keycopy {
     sl_buf text;
-    size_t at[65], n;
+    size_t at[65];
     bool any;
 } keycopy;
 
 static void key_keep(keycopy *k, const char *const *vals, const size_t *lens, int nkeys) {
     sl_buf_reset(&k->text);
-    k->n = (size_t)nkeys;
     for (int i = 0; i < nkeys && i < 64; i++) {
         k->at[i] = k->text.len;
         sl_buf_put(&k->text, vals[i] ? vals[i] : "", lens[i]);

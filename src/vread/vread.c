@@ -1,4 +1,4 @@
-/* Row readers for sluice verify (see vread.h). */
+/* Row readers for sluice verify (see vread.h): one engine's snapshot and scans per connection. */
 #include "vread/vread.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -40,7 +40,7 @@ static int pg_run(PGconn *c, const char *sql, const char *what, PGresult **out, 
     return 0;
 }
 
-int vread_pg_begin(void *pgconn, char *pos, size_t possz, char *errstr, size_t errsz) {
+static int vread_pg_begin(void *pgconn, char *pos, size_t possz, char *errstr, size_t errsz) {
     PGconn *c = pgconn;
     PGresult *r;
     if (pg_run(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
@@ -54,41 +54,33 @@ int vread_pg_begin(void *pgconn, char *pos, size_t possz, char *errstr, size_t e
     return 0;
 }
 
-static void put_pg_ident(sl_buf *b, const char *id) {
-    sl_buf_putc(b, '"');
+/* Identifier id quoted by q (" on PostgreSQL, ` on MariaDB), the quote doubled inside. */
+static void put_ident(sl_buf *b, const char *id, bool pg) {
+    char q = pg ? '"' : '`';
+    sl_buf_putc(b, q);
     for (const char *p = id; *p; p++) {
-        if (*p == '"') sl_buf_putc(b, '"');
+        if (*p == q) sl_buf_putc(b, q);
         sl_buf_putc(b, *p);
     }
-    sl_buf_putc(b, '"');
-}
-
-static void put_my_ident(sl_buf *b, const char *id) {
-    sl_buf_putc(b, '`');
-    for (const char *p = id; *p; p++) {
-        if (*p == '`') sl_buf_putc(b, '`');
-        sl_buf_putc(b, *p);
-    }
-    sl_buf_putc(b, '`');
+    sl_buf_putc(b, q);
 }
 
 /* SELECT of t's columns in key order, text keys by their bytes. */
 static void put_select(sl_buf *b, const sl_vtable *t, bool pg) {
-    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
     sl_buf_puts(b, "SELECT ");
     for (int i = 0; i < t->ncols; i++) {
         if (i) sl_buf_puts(b, ", ");
         if (t->cols[i].hex) sl_buf_puts(b, pg ? "encode(" : "lower(hex(");
-        ident(b, t->cols[i].name);
+        put_ident(b, t->cols[i].name, pg);
         if (t->cols[i].hex) sl_buf_puts(b, pg ? ", 'hex')" : "))"); /* else the type's own output (char(n) keeps
                                                                          * its padding, inet its short form) */
     }
     sl_buf_puts(b, " FROM ");
     if (t->schema[0]) {
-        ident(b, t->schema);
+        put_ident(b, t->schema, pg);
         sl_buf_putc(b, '.');
     }
-    ident(b, t->table);
+    put_ident(b, t->table, pg);
     sl_buf_puts(b, " AS sluice_t"); /* ORDER BY the columns, not the (text) output columns of the same names */
 }
 
@@ -111,12 +103,11 @@ static void put_literal(sl_buf *b, void *conn, bool pg, const char *v, size_t n)
 /* WHERE the key columns equal one of nrows tuples of keys. */
 static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, const char *const *keys,
                            const size_t *lens, size_t nrows) {
-    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
     sl_buf_puts(b, t->nkeys > 1 ? " WHERE (" : " WHERE ");
     for (int i = 0; i < t->nkeys; i++) {
         if (i) sl_buf_puts(b, ", ");
         sl_buf_puts(b, "sluice_t.");
-        ident(b, t->cols[i].name);
+        put_ident(b, t->cols[i].name, pg);
     }
     sl_buf_puts(b, t->nkeys > 1 ? ") IN (" : " IN (");
     for (size_t r = 0; r < nrows; r++) {
@@ -133,14 +124,13 @@ static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, c
 }
 
 static void put_order(sl_buf *b, const sl_vtable *t, bool pg) {
-    void (*ident)(sl_buf *, const char *) = pg ? put_pg_ident : put_my_ident;
     for (int i = 0; i < t->nkeys; i++) {
         sl_buf_puts(b, i ? ", " : " ORDER BY ");
         bool bytes = t->cols[i].kind == SL_CK_TEXT || t->cols[i].kind == SL_CK_JSON;
         if (bytes && pg) sl_buf_puts(b, "(");
         if (bytes && !pg) sl_buf_puts(b, "CAST(");
         sl_buf_puts(b, "sluice_t.");
-        ident(b, t->cols[i].name);
+        put_ident(b, t->cols[i].name, pg);
         if (bytes) sl_buf_puts(b, pg ? ")::text COLLATE \"C\"" : " AS BINARY)");
     }
 }
@@ -165,7 +155,7 @@ static vread *pg_scan(void *pgconn, const sl_vtable *t, const char *const *keys,
     return r;
 }
 
-int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, size_t errsz) {
+static int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, size_t errsz) {
     MYSQL *m = mysql;
     static const char *const setup[] = {"SET SESSION time_zone = '+00:00'",
                                         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"};
@@ -214,15 +204,7 @@ static vread *my_scan(void *mysql, const sl_vtable *t, const char *const *keys, 
     return r;
 }
 
-vread *vread_pg_scan(void *pgconn, const sl_vtable *t, char *errstr, size_t errsz) {
-    return pg_scan(pgconn, t, NULL, NULL, 0, errstr, errsz);
-}
-
-vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz) {
-    return my_scan(mysql, t, NULL, NULL, 0, errstr, errsz);
-}
-
-int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
+static int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
     if (r->my) {
         MYSQL_ROW row = mysql_fetch_row(r->mres);
         if (!row) {
@@ -256,7 +238,7 @@ int vread_next(vread *r, const char *const **vals, const size_t **lens, char *er
     return 1;
 }
 
-void vread_end(vread *r) {
+static void vread_end(vread *r) {
     if (!r) return;
     if (r->mres) mysql_free_result(r->mres); /* reads what is left of an unbuffered result */
     if (r->pg) {
@@ -274,10 +256,7 @@ int vread_side_begin(vread_side *s, char *errstr, size_t errsz) {
 }
 
 int vread_side_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
-    vread_side *s = (vread_side *)v;
-    vread_end(s->scan);
-    s->scan = s->pg ? vread_pg_scan(s->conn, t, errstr, errsz) : vread_my_scan(s->conn, t, errstr, errsz);
-    return s->scan ? 0 : -1;
+    return vread_side_scan_keys(v, t, NULL, NULL, 0, errstr, errsz);
 }
 
 int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,

@@ -11,19 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+typedef struct vread vread; /* a scan in progress */
 
-typedef struct vread vread;
-
-/* PostgreSQL: settings (UTC, ISO dates, exact floats), BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, and the
- * WAL insert position at the snapshot in pos. */
-int vread_pg_begin(void *pgconn, char *pos, size_t possz, char *errstr, size_t errsz);
-/* MariaDB/MySQL: time_zone +00:00, START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY; the binlog position of
- * the snapshot (file:position, MariaDB's binlog_snapshot_*) or the executed GTID set in pos. */
-int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, size_t errsz);
-
-/* Starts reading t (schema "" = the connection's) in key order. */
-vread *vread_pg_scan(void *pgconn, const sl_vtable *t, char *errstr, size_t errsz);
-vread *vread_my_scan(void *mysql, const sl_vtable *t, char *errstr, size_t errsz);
 /* A verify side over one PostgreSQL or MariaDB connection (the first member of a source's or sink's side): the
  * scan, next and position ops; its owner adds tables or target, and close (which calls vread_side_end). */
 typedef struct vread_side {
@@ -34,7 +23,9 @@ typedef struct vread_side {
     vread *scan;
 } vread_side;
 
-/* Starts the snapshot on s->conn (vread_pg_begin / vread_my_begin) and keeps its position. */
+/* Starts the snapshot on s->conn and keeps its position: PostgreSQL (UTC, ISO dates, exact floats) REPEATABLE READ
+ * READ ONLY and the WAL insert position; MariaDB/MySQL (time_zone +00:00) WITH CONSISTENT SNAPSHOT, READ ONLY and
+ * the snapshot's binlog file:position. */
 int vread_side_begin(vread_side *s, char *errstr, size_t errsz);
 int vread_side_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz);
 int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);
@@ -45,10 +36,5 @@ int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
 int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz);
 /* Ends a scan still open (before the owner closes its connection). */
 void vread_side_end(vread_side *s);
-
-/* 1 with a row (valid until the next call), 0 at the end, -1 with errstr. */
-int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);
-/* Ends the scan (the connection can run the next one). */
-void vread_end(vread *r);
 
 #endif
