@@ -773,6 +773,10 @@ static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, bool c
         }
     }
     at[nc] = (uint32_t)b->len;
+    /* a create, or an update of a row created earlier in this transaction (after a delete: not fresh, the target
+     * may hold the key until the delete, which this row replaces, would have run); read before the realloc below
+     * may move the row o points at */
+    bool fresh = op == 'u' && !unch && (o ? o->fresh && o->op == 'u' : created);
     if (g->nrows == g->cap) {
         g->cap = g->cap ? 2 * g->cap : 256;
         g->rows = sl_realloc(g->rows, g->cap * sizeof *g->rows);
@@ -782,9 +786,7 @@ static int add_row(sql_sink *s, const tname *n, const shape *sh, char op, bool c
     r->op = op;
     r->rec = rec;
     r->unchanged = unch;
-    /* a create, or an update of a row created earlier in this transaction (after a delete: not fresh, the target
-     * may hold the key until the delete, which this row replaces, would have run) */
-    r->fresh = op == 'u' && !unch && (o ? o->fresh && o->op == 'u' : created);
+    r->fresh = fresh;
     r->text = sl_arena_memdup(&s->arena, b->data, b->len ? b->len : 1);
     r->at = sl_arena_memdup(&s->arena, at, sizeof at);
     if (old >= 0) { /* by index: the realloc above may have moved the rows */
