@@ -234,8 +234,9 @@ static int cmd_verify(int argc, char **argv) {
     sl_log_set_level(SL_LOG_WARN); /* the report is the output */
     char err[1024] = "";
     sl_vside *src = NULL, *dst = NULL;
-    int rc = sl_connector_verify_open(c, &src, &dst, err, sizeof err);
-    if (rc == 0) rc = sl_verify_run(src, dst, &o, stdout, err, sizeof err);
+    sl_vmap map;
+    int rc = sl_connector_verify_open(c, &src, &dst, &map, err, sizeof err);
+    if (rc == 0) rc = sl_verify_run(src, dst, &map, &o, stdout, err, sizeof err);
     if (rc < 0) {
         sl_log_redact(err);
         fprintf(stderr, "sluice verify: %s\n", err);

@@ -14,6 +14,29 @@ void sl_vtable_clear(sl_vtable *t) {
     memset(t, 0, sizeof *t);
 }
 
+void sl_vtable_copy(sl_vtable *dst, const sl_vtable *t) {
+    *dst = *t;
+    dst->cols = sl_calloc((size_t)t->ncols + 1, sizeof *dst->cols);
+    dst->src_col = sl_calloc((size_t)t->ncols + 1, sizeof *dst->src_col);
+    for (int i = 0; i < t->ncols; i++) {
+        dst->cols[i] = t->cols[i];
+        dst->src_col[i] = t->src_col ? t->src_col[i] : i;
+    }
+}
+
+int sl_vtable_col(const sl_vtable *t, const char *name) {
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i].name, name) == 0) return i;
+    return -1;
+}
+
+void sl_vtable_drop(sl_vtable *t, int i) {
+    memmove(&t->cols[i], &t->cols[i + 1], (size_t)(t->ncols - i - 1) * sizeof *t->cols);
+    if (t->src_col) memmove(&t->src_col[i], &t->src_col[i + 1], (size_t)(t->ncols - i - 1) * sizeof *t->src_col);
+    t->ncols--;
+    if (i < t->nkeys) t->nkeys--;
+}
+
 sl_ckind sl_ckind_of(const sl_column *c, int *scale, bool *single) {
     *scale = -1;
     *single = false;

@@ -57,10 +57,33 @@ typedef struct sl_vtable {
     char topic[384];   /* sources: the topic its records go to */
     int ncols, nkeys;
     sl_vcol *cols;     /* sl_malloc'ed */
-    int *src_col;      /* targets: for each column, the index of the source column it holds (sl_malloc'ed) */
+    int *src_col;      /* targets, and a mapped source table: for each column, the index of the source column it
+                        * holds (-1: none; sl_malloc'ed) */
+    /* What the stage between source and sink makes of the table's records (sl_vmap_fn), which the sink's
+     * target() reads: */
+    bool transformed;  /* records reach the sink through transforms: topic is the one they end with */
+    bool flat;         /* the value is the row itself (unwrapped), not a change event */
+    char deleted[128]; /* a field that holds "true" in the rows of deleted keys (unwrap's rewrite mode); "" none */
+    int layout;        /* targets: how the target holds the table's keys (the sink's own note for its scans) */
 } sl_vtable;
 
 void sl_vtable_clear(sl_vtable *t);
+/* A deep copy of t (src_col: identity when t has none). */
+void sl_vtable_copy(sl_vtable *dst, const sl_vtable *t);
+/* The index of column `name` in t, or -1. */
+int sl_vtable_col(const sl_vtable *t, const char *name);
+/* Removes column i (and its src_col). */
+void sl_vtable_drop(sl_vtable *t, int i);
+
+/*
+ * How the records of a captured table reach the sink (the connector's transforms): maps t in place (column
+ * names as the sink sees them, columns it does not get removed, src_col kept; topic, flat, deleted). 0, or -1
+ * with errstr when the mapping cannot be followed (the pair cannot be compared).
+ */
+typedef struct sl_vmap {
+    int (*fn)(void *arg, sl_vtable *t, char *errstr, size_t errsz);
+    void *arg;
+} sl_vmap;
 
 struct sl_column;
 struct sl_table;

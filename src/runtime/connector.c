@@ -915,9 +915,11 @@ int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out,
     return c->ctx.src_ops->retained(c->src_settings, out, errstr, errsz);
 }
 
-int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, char *errstr,
-                             size_t errsz) {
+int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, sl_vmap *map,
+                             char *errstr, size_t errsz) {
     *src = *dst = NULL;
+    map->fn = c->xchain ? sl_xchain_vmap : NULL; /* the transforms' mapping of each table's rows */
+    map->arg = c->xchain;
     const sl_source_ops *so = c->ctx.src_ops;
     if (!so || !so->verify_open) {
         snprintf(errstr, errsz, "sluice verify cannot read a %s source yet (it reads PostgreSQL and MySQL/MariaDB sources)",
@@ -927,12 +929,6 @@ int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_v
     if (!c->sink_ops || !c->sink_ops->verify_open) {
         snprintf(errstr, errsz, "sluice verify cannot read back a %s sink yet (it reads the MongoDB sink and the SQL sink's PostgreSQL "
                                 "and MariaDB/MySQL targets: sink.type=jdbc)", c->sink_ops ? c->sink_ops->name : "missing");
-        return -1;
-    }
-    if (c->xchain) {
-        snprintf(errstr, errsz, "sluice verify does not compare through transforms yet (transforms=%s): it compares "
-                                "the source's rows with the target's as the sink writes them untransformed",
-                 c->ctx.core.transforms);
         return -1;
     }
     if (so->verify_open(c->src_settings, src, errstr, errsz) < 0) return -1;

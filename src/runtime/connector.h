@@ -56,12 +56,14 @@ int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size
 /* What the source's server retains for this connector (sl_source_ops.retained): 0, 1 when nothing (or the source
  * cannot tell), -1 with errstr. Connects to the database; any thread. */
 int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errstr_size);
-/* sluice verify: read-only views of the connector's source and target (core/vside.h), each in one snapshot. A
- * connector whose pair cannot be compared is an error that says why. *src and *dst are set (NULL or partial
- * objects to close) whatever the result. 0, or -1 with errstr. */
+/* sluice verify: read-only views of the connector's source and target (core/vside.h), each in one snapshot,
+ * and the mapping of its transforms (map->fn NULL: none). A connector whose pair cannot be compared is an
+ * error that says why. *src and *dst are set (NULL or partial objects to close) whatever the result. 0, or -1
+ * with errstr. */
 struct sl_vside;
-int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, char *errstr,
-                             size_t errstr_size);
+struct sl_vmap;
+int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, struct sl_vmap *map,
+                             char *errstr, size_t errstr_size);
 /* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no
  * such check. */
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,

@@ -1415,15 +1415,25 @@ static void mongo_close(void *sink) {
 
 /* ---- sluice verify: the target read back (core/vside.h) ----
  *
- * A source table's rows are the documents the RdbmsHandler wrote: {_id: {<key columns>}, <other columns>} in
- * `database`.`collection` (or the table's name), read sorted by _id (a key document orders by its fields in
- * the key's order). Values are rendered as text for verify's normalisation: numbers, Decimal128 and strings as
- * written, dates as ISO-8601 UTC, binary and ObjectIds as hex, documents and arrays as relaxed extended JSON.
- * A missing field reads as sl_vmissing. */
+ * A source table's rows are documents in one of two layouts. Change events (the RdbmsHandler) are
+ * {_id: {<key columns>}, <other columns>} in `database`.`collection` (or the table's name, or with transforms
+ * the topic). Rows that transforms unwrapped go through the write model (namespace mapper, post processors,
+ * id strategy), whose effect on a table is found by building the write of one probe row whose every column
+ * holds a marker: where each marker lands in the filter and the document is where that column is read back
+ * (renamed, dropped, in _id, or at the top level beside a generated _id).
+ *
+ * Each column is read by its dotted path (sl_vcol.name). Documents come sorted by _id when _id is the whole
+ * key (a scalar, or a document of the key columns in key order), else by the key fields' paths. Values are
+ * rendered as text for verify's normalisation: numbers, Decimal128 and strings as written, dates as ISO-8601
+ * UTC, binary as \x and hex, ObjectIds as hex, documents and arrays as relaxed extended JSON. A missing field
+ * reads as sl_vmissing. */
+
+enum { MV_ID_DOC, MV_ID_SCALAR, MV_FIELDS }; /* sl_vtable.layout: how the documents hold the key */
 
 typedef struct mongo_vside {
     sl_vside base;
     mongo_conf *conf;
+    sl_mongo_model *model;
     mongoc_client_t *client;
     mongoc_cursor_t *cursor;
     const sl_vtable *t; /* the scan's table */
@@ -1434,35 +1444,142 @@ typedef struct mongo_vside {
     int cap;
 } mongo_vside;
 
-static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz) {
-    mongo_vside *p = (mongo_vside *)v;
-    memset(out, 0, sizeof *out);
-    const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
-                                                                              : src->table;
-    snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
-    snprintf(out->table, sizeof out->table, "%s", coll);
-    mongoc_database_t *db = mongoc_client_get_database(p->client, out->schema);
-    bson_error_t be;
-    bool exists = mongoc_database_has_collection(db, coll, &be);
-    mongoc_database_destroy(db);
-    if (!exists && be.code) {
-        snprintf(errstr, errsz, "MongoDB: looking up collection %s.%s: %s", out->schema, coll, be.message);
+#define MV_MARK "\001sluice-verify:"
+
+/* Records where each marker of the probe row lands in d (paths below prefix), into paths[column]. */
+static void mv_find_marks(const bson_t *d, const char *prefix, char (*paths)[128], int ncols, bool in_update) {
+    bson_iter_t it;
+    if (!bson_iter_init(&it, d)) return;
+    while (bson_iter_next(&it)) {
+        const char *k = bson_iter_key(&it);
+        char path[128];
+        if (in_update && k[0] == '$') snprintf(path, sizeof path, "%s", prefix); /* $set: {..}: its fields */
+        else snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", k);
+        if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            uint32_t n;
+            const uint8_t *data;
+            bson_t sub;
+            bson_iter_document(&it, &n, &data);
+            if (bson_init_static(&sub, data, n)) mv_find_marks(&sub, path, paths, ncols, false);
+        } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+            const char *v = bson_iter_utf8(&it, NULL);
+            if (strncmp(v, MV_MARK, strlen(MV_MARK)) != 0) continue;
+            int c = atoi(v + strlen(MV_MARK));
+            if (c >= 0 && c < ncols && !paths[c][0]) snprintf(paths[c], sizeof paths[c], "%s", path);
+        }
+    }
+}
+
+/* The namespace and column paths of unwrapped rows: the write model of a probe row. */
+static int mv_probe(mongo_vside *p, const sl_vtable *src, sl_vtable *out, char (*paths)[128], char *errstr,
+                    size_t errsz) {
+    bson_t key = BSON_INITIALIZER, value = BSON_INITIALIZER;
+    for (int i = 0; i < src->ncols; i++) {
+        char mark[64];
+        snprintf(mark, sizeof mark, MV_MARK "%d", i);
+        if (i < src->nkeys) BSON_APPEND_UTF8(&key, src->cols[i].name, mark);
+        BSON_APPEND_UTF8(&value, src->cols[i].name, mark);
+    }
+    sl_msink_rec rec = {.topic = src->topic, .key = &key, .value = &value, .offset = -1};
+    sl_mwrite w = {0};
+    char err[512];
+    int rc = sl_mongo_model_build(p->model, &rec, &w, err, sizeof err);
+    bson_destroy(&key);
+    bson_destroy(&value);
+    if (rc < 0 || w.kind == SL_MW_DELETE) {
+        snprintf(errstr, errsz, "the sink's write model does not write the rows of %s as documents: %s", src->topic,
+                 rc < 0 ? err : "it deletes them");
+        sl_mwrite_clear(&w);
         return -1;
     }
-    if (!exists) return 0;
-    out->cols = sl_calloc((size_t)src->ncols + 1, sizeof *out->cols);
-    out->src_col = sl_calloc((size_t)src->ncols + 1, sizeof *out->src_col);
-    out->nkeys = src->nkeys;
-    for (int i = 0; i < src->ncols; i++) {
-        out->cols[out->ncols] = src->cols[i];
-        out->cols[out->ncols].hex = false;
-        out->cols[out->ncols].scale = -1;
-        out->src_col[out->ncols++] = i;
+    snprintf(out->schema, sizeof out->schema, "%s", w.db);
+    snprintf(out->table, sizeof out->table, "%s", w.coll);
+    if (w.filter) mv_find_marks(w.filter, "", paths, src->ncols, false); /* the key's place first */
+    if (w.doc) mv_find_marks(w.doc, "", paths, src->ncols, w.kind == SL_MW_UPDATE);
+    /* _id as the whole key: a scalar, or a document of exactly the key columns in key order */
+    bson_iter_t it;
+    const bson_t *d = w.filter ? w.filter : w.doc;
+    out->layout = MV_FIELDS;
+    if (src->nkeys == 1 && !strcmp(paths[0], "_id")) out->layout = MV_ID_SCALAR;
+    else if (d && bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_iter_t f;
+        int n = 0;
+        bool in_order = bson_iter_recurse(&it, &f);
+        while (in_order && bson_iter_next(&f)) {
+            char want[140];
+            snprintf(want, sizeof want, "_id.%s", bson_iter_key(&f));
+            in_order = n < src->nkeys && !strcmp(paths[n], want);
+            n++;
+        }
+        if (in_order && n == src->nkeys) out->layout = MV_ID_DOC;
     }
+    sl_mwrite_clear(&w);
+    for (int i = 0; i < src->nkeys; i++)
+        if (!paths[i][0]) {
+            snprintf(errstr, errsz, "the documents of %s.%s do not hold key column '%s' (the sink's id strategy and "
+                                    "post processors leave it out): their rows cannot be matched",
+                     out->schema, out->table, src->cols[i].name);
+            return -1;
+        }
     return 0;
 }
 
-/* Finds the documents of t matching filter, in _id order. */
+static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    memset(out, 0, sizeof *out);
+    char (*paths)[128] = sl_calloc((size_t)src->ncols + 1, sizeof *paths);
+    int rc = 0;
+    if (src->flat) {
+        if (p->conf->handler == H_RDBMS) {
+            snprintf(errstr, errsz, "change.data.capture.handler=%s expects change events, and the transforms "
+                                    "unwrap them: the sink cannot write these rows", p->conf->cdc_handler);
+            rc = -1;
+        } else {
+            rc = mv_probe(p, src, out, paths, errstr, errsz);
+        }
+    } else if (p->conf->handler != H_AUTO && p->conf->handler != H_RDBMS) {
+        snprintf(errstr, errsz, "with change.data.capture.handler=%s the documents are the change events "
+                                "themselves, not rows (unwrap them, or use the RdbmsHandler)",
+                 p->conf->cdc_handler);
+        rc = -1;
+    } else { /* RdbmsHandler: _id holds the key columns */
+        const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
+                           : src->transformed                                      ? src->topic
+                                                                                   : src->table;
+        snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
+        snprintf(out->table, sizeof out->table, "%.127s", coll);
+        out->layout = MV_ID_DOC;
+        for (int i = 0; i < src->ncols; i++)
+            snprintf(paths[i], sizeof paths[i], "%s%.123s", i < src->nkeys ? "_id." : "", src->cols[i].name);
+    }
+    bool exists = false;
+    if (rc == 0) {
+        mongoc_database_t *db = mongoc_client_get_database(p->client, out->schema);
+        bson_error_t be;
+        exists = mongoc_database_has_collection(db, out->table, &be);
+        mongoc_database_destroy(db);
+        if (!exists && be.code) {
+            snprintf(errstr, errsz, "MongoDB: looking up collection %s.%s: %s", out->schema, out->table, be.message);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && exists) {
+        out->cols = sl_calloc((size_t)src->ncols + 1, sizeof *out->cols);
+        out->src_col = sl_calloc((size_t)src->ncols + 1, sizeof *out->src_col);
+        out->nkeys = src->nkeys;
+        for (int i = 0; i < src->ncols; i++) {
+            out->cols[out->ncols] = src->cols[i];
+            snprintf(out->cols[out->ncols].name, sizeof out->cols[out->ncols].name, "%s", paths[i]); /* "": dropped */
+            out->cols[out->ncols].hex = false;
+            out->cols[out->ncols].scale = -1;
+            out->src_col[out->ncols++] = i;
+        }
+    }
+    sl_free(paths);
+    return rc;
+}
+
+/* Finds the documents of t matching filter, in key order. */
 static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, char *errstr, size_t errsz) {
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
     p->cursor = NULL;
@@ -1476,8 +1593,12 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
     mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
     bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "_id", 1);
+    if (t->layout == MV_FIELDS)
+        for (int i = 0; i < t->nkeys; i++) BSON_APPEND_INT32(&sort, t->cols[i].name, 1);
+    else
+        BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
+    if (t->layout == MV_FIELDS) BSON_APPEND_BOOL(&opts, "allowDiskUse", true); /* no index may cover the sort */
     BSON_APPEND_INT32(&opts, "batchSize", 1000); /* the test server otherwise answers a sorted find in one reply */
     p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
     bson_destroy(&opts);
@@ -1527,20 +1648,29 @@ static void append_key_value(bson_t *d, const char *name, const sl_vcol *c, cons
 static int mv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
                         char *errstr, size_t errsz) {
     bson_t filter = BSON_INITIALIZER, id, in, one;
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
-    BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+    bool by_id = t->layout != MV_FIELDS, or = !by_id && t->nkeys > 1;
+    /* {_id: {$in: [..]}}, {k: {$in: [..]}}, or {$or: [{k1: .., k2: ..}, ..]} */
+    if (or) BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &in);
+    else {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, by_id ? "_id" : t->cols[0].name, &id);
+        BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+    }
     for (size_t r = 0; r < nrows; r++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", r);
-        BSON_APPEND_DOCUMENT_BEGIN(&in, idx, &one);
-        for (int i = 0; i < t->nkeys; i++) {
-            size_t k = r * (size_t)t->nkeys + (size_t)i;
-            append_key_value(&one, t->cols[i].name, &t->cols[i], keys[k] ? keys[k] : "", lens[k]);
+        size_t k = r * (size_t)t->nkeys;
+        if (t->layout == MV_ID_SCALAR || (!by_id && !or)) {
+            append_key_value(&in, idx, &t->cols[0], keys[k] ? keys[k] : "", lens[k]);
+            continue;
         }
+        BSON_APPEND_DOCUMENT_BEGIN(&in, idx, &one);
+        for (int i = 0; i < t->nkeys; i++) /* by _id: the field within it */
+            append_key_value(&one, t->cols[i].name + (by_id ? 4 : 0), &t->cols[i], keys[k + i] ? keys[k + i] : "",
+                             lens[k + i]);
         bson_append_document_end(&in, &one);
     }
-    bson_append_array_end(&id, &in);
-    bson_append_document_end(&filter, &id);
+    bson_append_array_end(or ? &filter : &id, &in);
+    if (!or) bson_append_document_end(&filter, &id);
     int rc = mv_find((mongo_vside *)v, t, &filter, errstr, errsz);
     bson_destroy(&filter);
     return rc;
@@ -1636,22 +1766,13 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
     }
     const sl_vtable *t = p->t;
     sl_buf_reset(&p->text);
-    bson_iter_t id, it;
-    bson_t key = BSON_INITIALIZER;
-    bool key_doc = false;
-    if (bson_iter_init_find(&id, doc, "_id") && BSON_ITER_HOLDS_DOCUMENT(&id)) {
-        uint32_t n;
-        const uint8_t *d;
-        bson_iter_document(&id, &n, &d);
-        key_doc = bson_init_static(&key, d, n);
-    }
+    bson_iter_t it;
     bool null[t->ncols + 1], missing[t->ncols + 1];
     for (int i = 0; i < t->ncols; i++) {
         p->at[i] = p->text.len;
-        bool found;
-        if (i < t->nkeys && key_doc) found = bson_iter_init_find(&it, &key, t->cols[i].name);
-        else if (i < t->nkeys && t->nkeys == 1) found = bson_iter_init_find(&it, doc, "_id"); /* a plain _id */
-        else found = bson_iter_init_find(&it, doc, t->cols[i].name);
+        const char *path = t->cols[i].name;
+        bool found = strchr(path, '.') ? bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &it)
+                                       : bson_iter_init_find(&it, doc, path);
         missing[i] = !found;
         null[i] = !found || !bson_text(&it, &p->text);
     }
@@ -1675,6 +1796,7 @@ static void mv_close(sl_vside *v) {
     if (!p) return;
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
     if (p->client) mongoc_client_destroy(p->client);
+    if (p->model) sl_mongo_model_destroy(p->model);
     sl_buf_free(&p->text);
     sl_free(p->at);
     sl_free(p->vals);
@@ -1691,11 +1813,19 @@ static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_
     p->conf = settings;
     sl_buf_init(&p->text);
     *out = &p->base;
-    if (p->conf->handler != H_AUTO && p->conf->handler != H_RDBMS) {
-        snprintf(errstr, errsz, "sluice verify reads back the documents of the Debezium RDBMS handler only "
-                                "(change.data.capture.handler=%s)", p->conf->cdc_handler);
+    if (p->conf->handler != H_AUTO && p->conf->handler != H_RDBMS && p->conf->handler != H_NONE) {
+        snprintf(errstr, errsz, "sluice verify reads back rows written by the Debezium RDBMS handler or as plain "
+                                "documents, not change.data.capture.handler=%s (change events of a MongoDB source)",
+                 p->conf->cdc_handler);
         return -1;
     }
+    sl_errs errs = {0};
+    if (sl_mongo_model_compile(&p->conf->model, &p->model, &errs)) {
+        snprintf(errstr, errsz, "%s", errs.n ? errs.msg[0] : "the write model does not compile");
+        sl_errs_free(&errs);
+        return -1;
+    }
+    sl_errs_free(&errs);
     snprintf(p->base.what, sizeof p->base.what, "MongoDB database %s", p->conf->model.database);
     sl_mongo_init();
     if (!(p->client = sl_mongo_client_new(p->conf->uri, "sluice-verify", false, NULL, errstr, errsz))) return -1;

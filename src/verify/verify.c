@@ -35,7 +35,8 @@ typedef struct tstats {
 typedef struct job {
     sl_vtable *st;   /* the source table (borrowed) */
     sl_vtable tt;    /* its target */
-    sl_vtable scan;  /* the target's readable columns */
+    sl_vtable scan;  /* the target's readable columns (src_col: into st; -1 the deleted marker) */
+    int deleted_at;  /* the scan column that marks the rows of deleted keys ("true"), -1: none */
     tstats ts;
     keyset keys;
 } job;
@@ -185,16 +186,36 @@ static void report(run *r, tstats *ts, int kind, const sl_vtable *keyt, const ch
 }
 
 /* The table's target and the columns both sides are read with. 0, or -1 with errstr (the run stops). */
-static int prepare(sl_vside *dst, job *j, char *errstr, size_t errsz) {
+static int prepare(sl_vside *dst, const sl_vmap *map, job *j, char *errstr, size_t errsz) {
     const sl_vtable *st = j->st;
     tstats *ts = &j->ts;
+    j->deleted_at = -1;
     snprintf(ts->source, sizeof ts->source, "%s%s%s", st->schema, *st->schema ? "." : "", st->table);
     if (st->nkeys == 0) {
         snprintf(ts->error, sizeof ts->error, "the table has no primary key (or message.key.columns): its rows "
                                               "cannot be matched");
         return 0;
     }
-    if (dst->ops->target(dst, st, &j->tt, errstr, errsz) < 0) return -1;
+    /* the table as its rows reach the sink (the transforms' renames, drops, topic), with the deleted marker as a
+     * column of its own */
+    sl_vtable mt;
+    sl_vtable_copy(&mt, st);
+    if (map && map->fn && map->fn(map->arg, &mt, errstr, errsz) < 0) {
+        sl_vtable_clear(&mt);
+        return -1;
+    }
+    if (mt.deleted[0]) {
+        sl_vcol *c = &mt.cols[mt.ncols];
+        memset(c, 0, sizeof *c);
+        snprintf(c->name, sizeof c->name, "%s", mt.deleted);
+        c->kind = SL_CK_TEXT;
+        c->scale = -1;
+        mt.src_col[mt.ncols++] = -1;
+    }
+    int rc = dst->ops->target(dst, &mt, &j->tt, errstr, errsz);
+    for (int c = 0; rc == 0 && c < j->tt.ncols; c++) j->tt.src_col[c] = mt.src_col[j->tt.src_col[c]]; /* into st */
+    sl_vtable_clear(&mt);
+    if (rc < 0) return -1;
     snprintf(ts->target, sizeof ts->target, "%s%s%s", j->tt.schema, *j->tt.schema ? "." : "", j->tt.table);
     ts->absent = j->tt.ncols == 0;
     j->scan = j->tt;
@@ -203,10 +224,12 @@ static int prepare(sl_vside *dst, job *j, char *errstr, size_t errsz) {
     j->scan.ncols = 0;
     for (int c = 0; c < j->tt.ncols; c++) {
         if (j->tt.cols[c].name[0]) {
+            if (j->tt.src_col[c] < 0) j->deleted_at = j->scan.ncols;
             j->scan.cols[j->scan.ncols] = j->tt.cols[c];
             j->scan.src_col[j->scan.ncols++] = j->tt.src_col[c];
             continue;
         }
+        if (j->tt.src_col[c] < 0) continue; /* no deleted marker in the target: no rows of deleted keys either */
         const char *name = st->cols[j->tt.src_col[c]].name;
         if (j->tt.src_col[c] < st->nkeys) {
             snprintf(ts->error, sizeof ts->error, "the target table has no column '%s', which is part of the key: "
@@ -220,6 +243,15 @@ static int prepare(sl_vside *dst, job *j, char *errstr, size_t errsz) {
     return 0;
 }
 
+/* The target's next row, past the rows of deleted keys (unwrap's rewrite mode keeps them, marked). */
+static int target_next(job *j, sl_vside *dst, const char *const **tv, const size_t **tl, char *errstr, size_t errsz) {
+    for (;;) {
+        int got = dst->ops->next(dst, tv, tl, errstr, errsz);
+        int d = j->deleted_at;
+        if (got <= 0 || d < 0 || !(*tv)[d] || (*tl)[d] != 4 || memcmp((*tv)[d], "true", 4) != 0) return got;
+    }
+}
+
 /* Merges the two scans started on src and dst: counts, lists and collects (keys that differ) what differs.
  * full: the whole tables (row counts are taken). 0, or -1 with errstr. */
 static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset *collect, char *errstr,
@@ -229,7 +261,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
     const char *const *sv = NULL, *const *tv = NULL;
     const size_t *sl = NULL, *tl = NULL;
     int sgot = src->ops->next(src, &sv, &sl, errstr, errsz);
-    int tgot = ts->absent || sgot < 0 ? 0 : dst->ops->next(dst, &tv, &tl, errstr, errsz);
+    int tgot = ts->absent || sgot < 0 ? 0 : target_next(j, dst, &tv, &tl, errstr, errsz);
     keycopy sk = {0}, tk = {0};
     sl_buf_init(&sk.text), sl_buf_init(&tk.text);
     bool failed = sgot < 0 || tgot < 0;
@@ -257,12 +289,13 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
             keyset_add(collect, sv, sl, st->nkeys);
         } else if (c > 0) {
             ts->extra++;
-            report(r, ts, EXTRA, scan, tv, tl, NULL, NULL, 0, NULL, 0);
+            report(r, ts, EXTRA, st, tv, tl, NULL, NULL, 0, NULL, 0); /* keys by their source names */
             keyset_add(collect, tv, tl, st->nkeys);
         } else {
             bool same = true;
             for (int k = st->nkeys; k < scan->ncols; k++) {
                 int i = scan->src_col[k];
+                if (i < 0) continue; /* the deleted marker */
                 const char *tval = tv[k];
                 if (tval == sl_vmissing) { /* a field the document does not have */
                     if (r->o->strict_missing) {
@@ -289,7 +322,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
         if (c >= 0) {
             ts->target_rows += full;
             key_keep(&tk, tv, tl, st->nkeys);
-            tgot = sgot < 0 ? 0 : dst->ops->next(dst, &tv, &tl, errstr, errsz);
+            tgot = sgot < 0 ? 0 : target_next(j, dst, &tv, &tl, errstr, errsz);
         }
         failed = sgot < 0 || tgot < 0;
     }
@@ -420,7 +453,8 @@ static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, i
     else fprintf(o, "\nresult: equal\n");
 }
 
-int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *out, char *errstr, size_t errsz) {
+int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
+                  char *errstr, size_t errsz) {
     sl_vtable *tables = NULL;
     int n = 0;
     errstr[0] = 0;
@@ -434,7 +468,7 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *o
         sl_buf_init(&j->ts.missing_cols);
         sl_buf_init(&j->ts.diffs);
         sl_buf_init(&j->keys.text);
-        if (prepare(dst, j, errstr, errsz) < 0 || (!j->ts.error[0] && compare_full(&r, src, dst, j, errstr, errsz) < 0))
+        if (prepare(dst, map, j, errstr, errsz) < 0 || (!j->ts.error[0] && compare_full(&r, src, dst, j, errstr, errsz) < 0))
             rc = -1;
     }
     /* rechecks: the keys that differed, read again from fresh snapshots until they agree or time is up */

@@ -23,8 +23,10 @@ typedef struct sl_verify_opts {
     bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
 } sl_verify_opts;
 
-/* Compares every table of src with its target in dst and prints the report to out. Returns 0 (equal), 1
- * (differences) or -1 with errstr (nothing could be compared: no report is printed). */
-int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, FILE *out, char *errstr, size_t errsz);
+/* Compares every table of src with its target in dst, each table as map (NULL: none) says its rows reach dst,
+ * and prints the report to out. Returns 0 (equal), 1 (differences) or -1 with errstr (nothing could be
+ * compared: no report is printed). */
+int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
+                  char *errstr, size_t errsz);
 
 #endif

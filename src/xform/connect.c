@@ -162,13 +162,29 @@ static int insert_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     return SL_X_KEEP;
 }
 
+/* sluice verify: a field inserted into the value under a column's name replaces that column. */
+static int insert_vmap(void *st, sl_vtable *t, char *errstr, size_t errsz) {
+    const insert_state *s = st;
+    for (int i = 0; i < INS_N; i++) {
+        int c = s->name[i] ? sl_vtable_col(t, s->name[i]) : -1;
+        if (c < 0 || (s->key ? c >= t->nkeys : c < t->nkeys)) continue; /* keys come from the record's key */
+        if (s->key) {
+            snprintf(errstr, errsz, "it replaces key column '%s'", s->name[i]);
+            return -1;
+        }
+        if (t->flat) sl_vtable_drop(t, c); /* else a field of the change event beside before/after */
+    }
+    return 0;
+}
+
 #define INSERT_DOC "Inserts fields from the record's metadata (topic, partition, offset, timestamp) or a static value."
 const sl_xform_ops cx_insert_field_value = {"InsertField$Value", T "InsertField$Value",
                                             INSERT_DOC " Works on the value.", insert_props, sizeof(insert_conf),
-                                            insert_init_value, NULL, insert_free, .apply_v = insert_apply};
+                                            insert_init_value, NULL, insert_free, .apply_v = insert_apply,
+                                            .vmap = insert_vmap};
 const sl_xform_ops cx_insert_field_key = {"InsertField$Key", T "InsertField$Key", INSERT_DOC " Works on the key.",
                                           insert_props, sizeof(insert_conf), insert_init_key, NULL,
-                                          insert_free, .apply_v = insert_apply};
+                                          insert_free, .apply_v = insert_apply, .vmap = insert_vmap};
 
 /* ---- ReplaceField ---- */
 
@@ -283,13 +299,45 @@ static int replace_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     return SL_X_KEEP;
 }
 
+/* sluice verify: renames and drops of the row's columns. Keys come from the record's key: the value's copies
+ * of key columns may go; a change event's own fields may be renamed or dropped except the row's. */
+static int replace_vmap(void *st, sl_vtable *t, char *errstr, size_t errsz) {
+    const replace_state *s = st;
+    if (!s->key && !t->flat) {
+        static const char *const row[] = {"after", "before", "op"};
+        for (int i = 0; i < 3; i++)
+            if (!replace_keep(s, row[i]) || renamed(&s->from, &s->to, row[i]) != row[i]) {
+                snprintf(errstr, errsz, "it renames or drops the change event's '%s' (put it after unwrap to "
+                                        "change the row's columns)", row[i]);
+                return -1;
+            }
+        return 0;
+    }
+    for (int i = t->ncols - 1; i >= 0; i--) {
+        bool key = i < t->nkeys;
+        if (key != s->key) continue; /* value steps: the row's other columns; key steps: the key */
+        const char *to = renamed(&s->from, &s->to, t->cols[i].name);
+        if (!replace_keep(s, t->cols[i].name)) {
+            if (key) {
+                snprintf(errstr, errsz, "it drops key column '%s'", t->cols[i].name);
+                return -1;
+            }
+            sl_vtable_drop(t, i);
+        } else if (to != t->cols[i].name) {
+            snprintf(t->cols[i].name, sizeof t->cols[i].name, "%s", to);
+        }
+    }
+    return 0;
+}
+
 #define REPLACE_DOC "Drops, keeps or renames fields (with their schema)."
 const sl_xform_ops cx_replace_field_value = {"ReplaceField$Value", T "ReplaceField$Value",
                                              REPLACE_DOC " Works on the value.", replace_props, sizeof(replace_conf),
-                                             replace_init_value, NULL, replace_free, .apply_v = replace_apply};
+                                             replace_init_value, NULL, replace_free, .apply_v = replace_apply,
+                                             .vmap = replace_vmap};
 const sl_xform_ops cx_replace_field_key = {"ReplaceField$Key", T "ReplaceField$Key", REPLACE_DOC " Works on the key.",
                                            replace_props, sizeof(replace_conf), replace_init_key, NULL,
-                                           replace_free, .apply_v = replace_apply};
+                                           replace_free, .apply_v = replace_apply, .vmap = replace_vmap};
 
 /* ---- ExtractField ---- */
 
@@ -657,7 +705,7 @@ static int ins_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
 
 const sl_xform_ops cx_insert_header = {"InsertHeader", T "InsertHeader", "Adds a header with a fixed value.",
                                        ins_hdr_props, sizeof(ins_hdr_conf), ins_hdr_init, NULL, ins_hdr_free,
-                                       .apply_v = ins_hdr_apply};
+                                       .apply_v = ins_hdr_apply, .vmap = sl_xform_vmap_same};
 
 /* ---- DropHeaders ---- */
 
@@ -688,7 +736,7 @@ static int drop_hdr_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
 
 const sl_xform_ops cx_drop_headers = {"DropHeaders", T "DropHeaders", "Removes headers by name.", drop_hdr_props,
                                       sizeof(drop_hdr_conf), drop_hdr_init, NULL, list_free,
-                                      .apply_v = drop_hdr_apply};
+                                      .apply_v = drop_hdr_apply, .vmap = sl_xform_vmap_same};
 
 /* ---- HeaderFrom ---- */
 
@@ -812,13 +860,13 @@ static bool tomb_pred_test(void *st, const sl_xrec *r) { return sl_xrec_value_is
 static const sl_xpred_ops topic_pred = {"TopicNameMatches", P "TopicNameMatches",
                                         "True for records whose whole topic name matches a regular expression.",
                                         topic_pred_props, sizeof(topic_pred_conf), topic_pred_init, topic_pred_test,
-                                        topic_pred_free};
+                                        topic_pred_free, .by_topic = true};
 static const sl_xpred_ops hdr_pred = {"HasHeaderKey", P "HasHeaderKey",
                                       "True for records with at least one header of the given name.", hdr_pred_props,
                                       sizeof(hdr_pred_conf), settings_init, hdr_pred_test, no_free};
 static const sl_xpred_ops tomb_pred = {"RecordIsTombstone", P "RecordIsTombstone",
                                        "True for tombstones (records whose value is null).", no_props, 0,
-                                       settings_init, tomb_pred_test, no_free};
+                                       settings_init, tomb_pred_test, no_free, .by_topic = true};
 
 /* ---- the registry ---- */
 

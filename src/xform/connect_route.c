@@ -71,10 +71,20 @@ static int regex_apply(void *st, sl_xrec *r, char *errstr, size_t errsz) {
     return SL_X_KEEP;
 }
 
+static int regex_vmap(void *st, sl_vtable *t, char *errstr, size_t errsz) {
+    const regex_state *s = st;
+    (void)errstr, (void)errsz;
+    if (!cx_regex_matches(s->re, t->topic)) return 0;
+    char *to = cx_regex_replace_first(s->re, t->topic, s->c->replacement);
+    snprintf(t->topic, sizeof t->topic, "%s", to);
+    sl_free(to);
+    return 0;
+}
+
 const sl_xform_ops cx_regex_router = {"RegexRouter", T "RegexRouter",
                                       "Renames the topic of records whose whole topic matches a regular expression.",
                                       regex_props, sizeof(regex_conf), regex_init, regex_apply, regex_free, NULL, true,
-                                      .any_form = true};
+                                      .any_form = true, .vmap = regex_vmap};
 
 /* ---- TimestampRouter ---- */
 

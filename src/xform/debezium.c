@@ -526,7 +526,28 @@ static int unwrap_apply_v(void *st, sl_xrec *r, char *err, size_t errsz) {
     return rc;
 }
 
+/* sluice verify: the rows arrive flat; rewrite keeps deleted rows, marked by __deleted. */
+static int unwrap_vmap(void *st, sl_vtable *t, char *errstr, size_t errsz) {
+    const unwrap *u = st;
+    if (u->c->route_by_field && *u->c->route_by_field) {
+        snprintf(errstr, errsz, "route.by.field routes each row by one of its values");
+        return -1;
+    }
+    if (u->c->drop_fields_header && *u->c->drop_fields_header) {
+        snprintf(errstr, errsz, "drop.fields.header.name drops fields record by record");
+        return -1;
+    }
+    t->flat = true;
+    if (u->del == DHM_REWRITE) snprintf(t->deleted, sizeof t->deleted, "__deleted");
+    for (int i = 0; i < u->nfields; i++) { /* an added field named like a column replaces it */
+        int c = sl_vtable_col(t, u->fields[i].name);
+        if (c >= t->nkeys) sl_vtable_drop(t, c);
+    }
+    return 0;
+}
+
 const sl_xform_ops sl_xform_unwrap_ops = {
+    .vmap = unwrap_vmap,
     .name = "unwrap",
     .schema_readonly = true, /* the new value schema is a copy; a shared key schema is copied before drops */
     .aliases = "io.debezium.transforms.ExtractNewRecordState",

@@ -888,6 +888,51 @@ int sl_xchain_run(sl_xchain *x, sl_xrec *r, char *errstr, size_t errsz) {
     return rc;
 }
 
+int sl_xform_vmap_same(void *state, sl_vtable *t, char *errstr, size_t errsz) {
+    (void)state, (void)t, (void)errstr, (void)errsz;
+    return 0;
+}
+
+int sl_xchain_vmap(void *chain, sl_vtable *t, char *errstr, size_t errsz) {
+    sl_xchain *x = chain;
+    t->transformed = true;
+    for (int i = 0; x && i < x->n; i++) {
+        const xstep *s = &x->steps[i];
+        if (s->pred >= 0) {
+            const xpred *p = &x->preds[s->pred];
+            if (!p->ops->by_topic) {
+                snprintf(errstr, errsz, "sluice verify cannot tell which rows transform '%s' applies to (its predicate "
+                                        "'%s' is a %s, which depends on more than the topic)", s->name, p->name,
+                         p->ops->name);
+                return -1;
+            }
+            sl_xrec r = {.topic = t->topic, .json_form = true, .value = json_object()}; /* a row, not a tombstone */
+            bool match = p->ops->test(p->state, &r);
+            json_decref(r.value);
+            if (match == s->negate) continue;
+        }
+        if (!s->ops->vmap) {
+            sl_buf ok;
+            sl_buf_init(&ok);
+            for (int g = 0; xform_groups[g]; g++)
+                for (int k = 0; xform_groups[g][k]; k++)
+                    if (xform_groups[g][k]->vmap) sl_buf_printf(&ok, "%s%s", ok.len ? ", " : "", xform_groups[g][k]->name);
+            snprintf(errstr, errsz, "sluice verify cannot compare through transform '%s' (%s): it follows %s",
+                     s->name, s->ops->name, sl_buf_cstr(&ok));
+            sl_buf_free(&ok);
+            return -1;
+        }
+        char why[400];
+        why[0] = 0;
+        if (s->ops->vmap(s->state, t, why, sizeof why) < 0) {
+            snprintf(errstr, errsz, "sluice verify cannot compare through transform '%s' (%s): %s", s->name,
+                     s->ops->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void sl_xchain_durable(sl_xchain *x) {
     for (int i = 0; x && i < x->n; i++)
         if (x->steps[i].ops->durable && x->steps[i].state) x->steps[i].ops->durable(x->steps[i].state);

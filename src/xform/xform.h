@@ -27,6 +27,7 @@
 #include "core/conf.h"
 #include "core/val.h"
 #include "core/record.h"
+#include "core/vside.h"
 #include "format/dbz_json.h"
 #include "util/buf.h"
 
@@ -128,6 +129,9 @@ typedef struct sl_xform_ops {
     bool any_form;
     /* apply on the view (r->json_form is false); a type has apply or apply_v. */
     int (*apply_v)(void *state, sl_xrec *r, char *errstr, size_t errsz);
+    /* Optional (sluice verify): what the transform makes of a table's rows, as sl_vmap_fn (core/vside.h) does;
+     * a type without it cannot be verified through. */
+    int (*vmap)(void *state, sl_vtable *t, char *errstr, size_t errsz);
 } sl_xform_ops;
 
 /* A predicate type (predicates.<name>.type). */
@@ -141,6 +145,9 @@ typedef struct sl_xpred_ops {
     /* Reads r through topic, ts_ms and the either-form helpers (sl_xrec_value_is_null, sl_xrec_has_header). */
     bool (*test)(void *state, const sl_xrec *r);
     void (*free)(void *state);
+    /* test reads only the topic, and a record that is not a tombstone (sluice verify can tell which tables'
+     * rows it selects) */
+    bool by_topic;
 } sl_xpred_ops;
 
 /*
@@ -179,6 +186,11 @@ void sl_xchain_free(sl_xchain *x);
 typedef int (*sl_xfail_fn)(void *arg, const sl_record *rec, const char *reason, char *errstr, size_t errstr_size);
 int sl_xchain_apply(sl_xchain *x, const sl_dbz_opts *o, bool tombstones, sl_batch *b, sl_xfail_fn fail, void *arg,
                     char *errstr, size_t errsz);
+
+/* sluice verify: maps t (a captured table) through the chain as its rows go through it (sl_vmap_fn). */
+int sl_xchain_vmap(void *chain, sl_vtable *t, char *errstr, size_t errsz);
+/* For types whose rows come out as they went in (header and routing steps that keep the topic). */
+int sl_xform_vmap_same(void *state, sl_vtable *t, char *errstr, size_t errsz);
 
 /* Tells every transform with a durable callback that all records the chain returned so far are durable. */
 void sl_xchain_durable(sl_xchain *x);

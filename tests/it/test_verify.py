@@ -263,8 +263,14 @@ def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_pa
     cases = [
         ({"sink.type": "file", "sink.file.path": str(tmp_path / "out.jsonl")}, "cannot read back a file sink"),
         ({"sink.type": "kafka", "bootstrap.servers": "127.0.0.1:1"}, "cannot read back a kafka sink"),
-        ({"transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"},
-         "does not compare through transforms yet"),
+        ({"transforms": "ts", "transforms.ts.type": "org.apache.kafka.connect.transforms.TimestampRouter"},
+         "cannot compare through transform 'ts' (TimestampRouter): it follows "),
+        ({"transforms": "u", "transforms.u.type": "io.debezium.transforms.ExtractNewRecordState",
+          "transforms.u.route.by.field": "name"}, "route.by.field routes each row by one of its values"),
+        ({"transforms": "u", "transforms.u.type": "io.debezium.transforms.ExtractNewRecordState",
+          "transforms.u.predicate": "h", "predicates": "h",
+          "predicates.h.type": "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
+          "predicates.h.name": "x"}, "its predicate 'h' is a HasHeaderKey"),
     ]
     for i, (extra, expect) in enumerate(cases):
         c = dict(cfg["config"], **extra)
@@ -290,3 +296,110 @@ def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_pa
     p.write_text(json.dumps({"name": "v", "config": dict(cfg["config"], **{"insert.mode": "merge"})}))
     r = run_cli("verify", str(p))
     assert r.returncode == 2 and "insert.mode" in r.stderr
+
+
+# unwrap with deletes kept as rows marked __deleted, a renamed and a dropped column, a topic rerouted: what a
+# pasted Confluent JDBC sink config does to the rows
+TRANSFORMS = {
+    "transforms": "unwrap,fields,route",
+    "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+    "transforms.unwrap.delete.handling.mode": "rewrite",
+    "transforms.unwrap.add.fields": "op,table",
+    "transforms.fields.type": "org.apache.kafka.connect.transforms.ReplaceField$Value",
+    "transforms.fields.renames": "name:full_name,ok:is_ok",
+    "transforms.fields.exclude": "blob",
+    "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+    "transforms.route.regex": "(.*)vfy",
+    "transforms.route.replacement": "$1vfy_copy",
+}
+
+
+def test_through_transforms_into_sql(sluice, pg, tables, pgt):
+    """The rows reach the target through unwrap (rewrite: a deleted row stays, marked __deleted), ReplaceField
+    (renamed and dropped columns) and RegexRouter (another table): verify maps each column the same way, takes
+    marked rows as deleted, and reports differences under the source's column names."""
+    tables("vfy", COLS)
+    fill(pg, "vfy", 30)
+    s = pg_source(sluice, ["public.vfy"], "pg", f"{pgt.name}.${{topic}}")
+    s.config.update(TRANSFORMS)
+    s.start()
+    wait_streaming(s)
+    sql(pg, "DELETE FROM vfy WHERE id IN (3, 4)")
+    found = lambda: sql(pgt.conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                        pgt.name)
+    wait_until(lambda: found() and rows_pg(pgt, f"{pgt.name}.{found()[0][0]}", "count(*)") == [(30,)],
+               what="the synced rows")
+    [(table,)] = found()
+    assert table.endswith("vfy_copy"), table
+    t = f"{pgt.name}.{table}"
+    wait_until(lambda: rows_pg(pgt, t, "count(*) FILTER (WHERE __deleted = 'true')") == [(2,)], what="the deletes")
+    assert s.stop() == 0
+    cols = [c for (c,) in sql(pgt.conn, "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                        "AND table_name = %s", pgt.name, table)]
+    assert "full_name" in cols and "name" not in cols and "blob" not in cols, cols
+    rc, rep = verify(s)
+    assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+    assert [(x["source_rows"], x["target_rows"], x["target"]) for x in rep["tables"]] == [(28, 28, t)]
+    sql(pgt.conn, f"UPDATE {t} SET full_name = 'changed', is_ok = NOT is_ok WHERE id = 7")
+    sql(pgt.conn, f"UPDATE {t} SET __deleted = 'true' WHERE id = 9")  # marked deleted: missing
+    sql(pgt.conn, f"UPDATE {t} SET __deleted = 'false' WHERE id = 3")  # a deleted row back: extra
+    sql(pg, "UPDATE vfy SET blob = '\\x00' WHERE id = 10")  # a column the target does not get: not compared
+    rc, rep = verify(s)
+    got = sorted((d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+    assert rc == 1 and got == [("extra_in_target", "3", None), ("field_differs", "7", "name"),
+                               ("field_differs", "7", "ok"), ("missing_in_target", "9", None)], got
+    assert rep["tables"][0]["missing_columns"] == []
+
+
+@pytest.mark.parametrize("ids", ["full_key", "business_key"])
+def test_through_transforms_into_mongodb(sluice, pg, tables, mongo, ids):
+    """Unwrapped rows written by the MongoDB sink's write model: _id from the whole key (FullKeyStrategy), or a
+    generated _id with the key as a business key field (PartialKeyStrategy + ReplaceOneBusinessKeyStrategy);
+    deletes through delete.on.null.values; renamed fields."""
+    tables("vfy", COLS)
+    fill(pg, "vfy", 30)
+    s = sluice(sink_type="mongodb", connection_uri=mongo.uri, database=mongo.db_name, table_include_list="public.vfy")
+    s.config.pop("sink.file.path", None)
+    s.config.update({
+        "transforms": "unwrap,fields",
+        "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+        "transforms.fields.type": "org.apache.kafka.connect.transforms.ReplaceField$Value",
+        "transforms.fields.renames": "name:full_name",
+        "delete.on.null.values": "true",
+    })
+    if ids == "full_key":
+        s.config["document.id.strategy"] = "com.mongodb.kafka.connect.sink.processor.id.strategy.FullKeyStrategy"
+    else:
+        s.config.update({
+            "document.id.strategy": "com.mongodb.kafka.connect.sink.processor.id.strategy.PartialKeyStrategy",
+            "document.id.strategy.partial.key.projection.type": "AllowList",
+            "document.id.strategy.partial.key.projection.list": "id",
+            "writemodel.strategy": "com.mongodb.kafka.connect.sink.writemodel.strategy.ReplaceOneBusinessKeyStrategy",
+            "delete.writemodel.strategy":
+                "com.mongodb.kafka.connect.sink.writemodel.strategy.DeleteOneTombstoneBusinessKeyStrategy",
+        })
+    s.start()
+    wait_streaming(s)
+    sql(pg, "DELETE FROM vfy WHERE id = 4")
+    coll = mongo.collection(s.config["topic.prefix"] + ".public.vfy")
+    wait_until(lambda: coll.count_documents({}) == 29, what="the documents")
+    assert s.stop() == 0
+    by = (lambda i: {"_id": {"id": i}}) if ids == "full_key" else (lambda i: {"id": i})
+    assert coll.find_one(by(7))["full_name"] == "name 7"
+    rc, rep = verify(s)
+    assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+    assert [(x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [(29, 29)]
+    coll.update_one(by(7), {"$set": {"full_name": "changed"}})
+    coll.delete_one(by(9))
+    coll.insert_one(dict(by(999), full_name="stray"))
+    rc, rep = verify(s)
+    got = sorted((d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+    assert rc == 1 and got == [("extra_in_target", "999", None), ("field_differs", "7", "name"),
+                               ("missing_in_target", "9", None)], got
+    d7 = next(d for d in rep["differences"] if d["key"]["id"] == "7")
+    assert (d7["source"], d7["target"]) == ("name 7", "changed")
+    # the rechecks read the differing keys back through the same layout
+    coll.update_one(by(7), {"$set": {"full_name": "name 7"}})
+    rc, rep = verify(s, "--until-consistent=1")
+    assert sorted((d["kind"], d["key"]["id"]) for d in rep["differences"]) == \
+        [("extra_in_target", "999"), ("missing_in_target", "9")]
