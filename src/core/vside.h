@@ -46,6 +46,9 @@ typedef struct sl_vcol {
     int scale;      /* decimals: the scale; times: fractional-second digits; -1 unknown */
     bool single;    /* SL_CK_FLOAT of single precision */
     bool hex;       /* the column holds bytes: read as lowercase hex */
+    /* Set by the mapping (sl_vmap_fn) of rows embedded in documents: */
+    bool parent;    /* the value is the parent document's (name: a path in it), not the embedded row's */
+    bool required;  /* a source row with a null here does not reach the target (it has no parent) */
 } sl_vcol;
 
 /* A table of one side. Key columns come first (nkeys of them, in key order). */
@@ -64,8 +67,15 @@ typedef struct sl_vtable {
     bool transformed;  /* records reach the sink through transforms: topic is the one they end with */
     bool flat;         /* the value is the row itself (unwrapped), not a change event */
     char deleted[128]; /* a field that holds "true" in the rows of deleted keys (unwrap's rewrite mode); "" none */
+    bool docs;         /* the transforms write documents themselves: column names are paths in them, the topic
+                        * names the collection */
+    char within[128];  /* docs: the path of the array, sub-document (within_kind) that holds each row in its
+                        * parent document, "" the documents themselves; merged: the row's fields are the parent's */
+    int within_kind;   /* SL_VW_* */
     int layout;        /* targets: how the target holds the table's keys (the sink's own note for its scans) */
 } sl_vtable;
+
+enum { SL_VW_ARRAY = 1, SL_VW_OBJECT, SL_VW_MERGE };
 
 void sl_vtable_clear(sl_vtable *t);
 /* A deep copy of t (src_col: identity when t has none). */

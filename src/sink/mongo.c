@@ -1529,7 +1529,20 @@ static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *er
     memset(out, 0, sizeof *out);
     char (*paths)[128] = sl_calloc((size_t)src->ncols + 1, sizeof *paths);
     int rc = 0;
-    if (src->flat) {
+    if (src->docs) { /* the transforms' own writes (embed): column names are paths, the topic the collection */
+        const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
+                                                                                  : src->topic;
+        snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
+        snprintf(out->table, sizeof out->table, "%.127s", coll);
+        snprintf(out->within, sizeof out->within, "%s", src->within);
+        out->within_kind = src->within_kind;
+        out->layout = !src->within[0] && src->nkeys == 1 && !strcmp(src->cols[0].name, "_id") ? MV_ID_SCALAR
+                                                                                               : MV_FIELDS;
+        for (int i = 0; i < src->ncols; i++) /* embedded rows: {p: the parent's _id, e: the row} (mv_find) */
+            if (!src->within[0]) snprintf(paths[i], sizeof paths[i], "%s", src->cols[i].name);
+            else if (src->cols[i].parent) snprintf(paths[i], sizeof paths[i], "p%.124s", src->cols[i].name + 3);
+            else snprintf(paths[i], sizeof paths[i], "e.%.125s", src->cols[i].name);
+    } else if (src->flat) {
         if (p->conf->handler == H_RDBMS) {
             snprintf(errstr, errsz, "change.data.capture.handler=%s expects change events, and the transforms "
                                     "unwrap them: the sink cannot write these rows", p->conf->cdc_handler);
@@ -1579,6 +1592,58 @@ static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *er
     return rc;
 }
 
+/* The rows embedded in the documents of t (elements of an array, a sub-document, or fields merged into the
+ * document) as {p: the document's _id, e: the row}, matching filter (on those paths), in key order. */
+static void mv_aggregate(mongo_vside *p, mongoc_collection_t *c, const sl_vtable *t, const bson_t *filter) {
+    bson_t pipe = BSON_INITIALIZER, arr, st, a, b;
+    char dollar[140], idx[16];
+    int n = 0;
+    snprintf(dollar, sizeof dollar, "$%s", t->within);
+    /* the documents that hold such rows (merged: those with the row's first own key field) */
+    const char *must = t->within;
+    for (int i = 0; t->within_kind == SL_VW_MERGE && i < t->nkeys && must == t->within; i++)
+        if (strncmp(t->cols[i].name, "e.", 2) == 0) must = t->cols[i].name + 2;
+    BSON_APPEND_ARRAY_BEGIN(&pipe, "pipeline", &arr);
+#define STAGE(op, d) snprintf(idx, sizeof idx, "%d", n++), BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st), \
+                     BSON_APPEND_DOCUMENT_BEGIN(&st, op, d)
+#define END(d) bson_append_document_end(&st, d), bson_append_document_end(&arr, &st)
+    STAGE("$match", &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&a, must, &b);
+    BSON_APPEND_BOOL(&b, "$exists", true);
+    BSON_APPEND_NULL(&b, "$ne");
+    bson_append_document_end(&a, &b);
+    END(&a);
+    if (t->within_kind == SL_VW_ARRAY) { /* one per element */
+        snprintf(idx, sizeof idx, "%d", n++);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st);
+        BSON_APPEND_UTF8(&st, "$unwind", dollar);
+        bson_append_document_end(&arr, &st);
+    }
+    STAGE("$project", &a);
+    BSON_APPEND_INT32(&a, "_id", 0);
+    BSON_APPEND_UTF8(&a, "p", "$_id");
+    BSON_APPEND_UTF8(&a, "e", t->within_kind == SL_VW_MERGE ? "$$ROOT" : dollar);
+    END(&a);
+    if (!bson_empty(filter)) { /* the keys asked for */
+        snprintf(idx, sizeof idx, "%d", n++);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st);
+        BSON_APPEND_DOCUMENT(&st, "$match", filter);
+        bson_append_document_end(&arr, &st);
+    }
+    STAGE("$sort", &a);
+    for (int i = 0; i < t->nkeys; i++) BSON_APPEND_INT32(&a, t->cols[i].name, 1);
+    END(&a);
+#undef STAGE
+#undef END
+    bson_append_array_end(&pipe, &arr);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "allowDiskUse", true);
+    BSON_APPEND_INT32(&opts, "batchSize", 1000);
+    p->cursor = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &pipe, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&pipe);
+}
+
 /* Finds the documents of t matching filter, in key order. */
 static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, char *errstr, size_t errsz) {
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
@@ -1591,6 +1656,16 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
         p->lens = sl_realloc(p->lens, (size_t)(p->cap + 1) * sizeof *p->lens);
     }
     mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
+    if (t->within[0]) { /* embedded rows, one {p: parent _id, e: row} each */
+        mv_aggregate(p, c, t, filter);
+        mongoc_collection_destroy(c);
+        bson_error_t be;
+        if (mongoc_cursor_error(p->cursor, &be)) {
+            snprintf(errstr, errsz, "MongoDB: reading %s.%s (%s): %s", t->schema, t->table, t->within, be.message);
+            return -1;
+        }
+        return 0;
+    }
     bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     if (t->layout == MV_FIELDS)

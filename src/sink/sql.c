@@ -1727,6 +1727,11 @@ static int sqlv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *
     sql_sink *s = p->s;
     sql_state *t = st(s);
     memset(out, 0, sizeof *out);
+    if (src->docs) {
+        snprintf(errstr, errsz, "the transforms turn the rows of %s into MongoDB writes (embed), which the SQL sink "
+                                "does not take", src->table);
+        return -1;
+    }
     /* the source block the table's events carry: db, schema (PostgreSQL), table */
     sl_vheap_reset(&t->vh);
     sl_val *source = sl_v_obj(&t->vh, 3);

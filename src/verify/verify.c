@@ -34,6 +34,7 @@ typedef struct tstats {
 
 typedef struct job {
     sl_vtable *st;   /* the source table (borrowed) */
+    bool *required;  /* per source column: a row with a null there does not reach the target (no parent) */
     sl_vtable tt;    /* its target */
     sl_vtable scan;  /* the target's readable columns (src_col: into st; -1 the deleted marker) */
     int deleted_at;  /* the scan column that marks the rows of deleted keys ("true"), -1: none */
@@ -212,6 +213,11 @@ static int prepare(sl_vside *dst, const sl_vmap *map, job *j, char *errstr, size
         c->scale = -1;
         mt.src_col[mt.ncols++] = -1;
     }
+    for (int c = 0; c < mt.ncols; c++)
+        if (mt.cols[c].required && mt.src_col[c] >= 0) {
+            if (!j->required) j->required = sl_calloc((size_t)st->ncols + 1, sizeof *j->required);
+            j->required[mt.src_col[c]] = true;
+        }
     int rc = dst->ops->target(dst, &mt, &j->tt, errstr, errsz);
     for (int c = 0; rc == 0 && c < j->tt.ncols; c++) j->tt.src_col[c] = mt.src_col[j->tt.src_col[c]]; /* into st */
     sl_vtable_clear(&mt);
@@ -252,6 +258,17 @@ static int target_next(job *j, sl_vside *dst, const char *const **tv, const size
     }
 }
 
+/* The source's next row, past rows that do not reach the target (a null parent key of embedded rows). */
+static int source_next(job *j, sl_vside *src, const char *const **sv, const size_t **sl, char *errstr,
+                       size_t errsz) {
+    for (;;) {
+        int got = src->ops->next(src, sv, sl, errstr, errsz);
+        bool skip = false;
+        for (int c = 0; got > 0 && j->required && c < j->st->ncols && !skip; c++) skip = j->required[c] && !(*sv)[c];
+        if (!skip) return got;
+    }
+}
+
 /* Merges the two scans started on src and dst: counts, lists and collects (keys that differ) what differs.
  * full: the whole tables (row counts are taken). 0, or -1 with errstr. */
 static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset *collect, char *errstr,
@@ -260,7 +277,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
     tstats *ts = &j->ts;
     const char *const *sv = NULL, *const *tv = NULL;
     const size_t *sl = NULL, *tl = NULL;
-    int sgot = src->ops->next(src, &sv, &sl, errstr, errsz);
+    int sgot = source_next(j, src, &sv, &sl, errstr, errsz);
     int tgot = ts->absent || sgot < 0 ? 0 : target_next(j, dst, &tv, &tl, errstr, errsz);
     keycopy sk = {0}, tk = {0};
     sl_buf_init(&sk.text), sl_buf_init(&tk.text);
@@ -317,7 +334,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
         if (c <= 0) {
             ts->source_rows += full;
             key_keep(&sk, sv, sl, st->nkeys);
-            sgot = src->ops->next(src, &sv, &sl, errstr, errsz);
+            sgot = source_next(j, src, &sv, &sl, errstr, errsz);
         }
         if (c >= 0) {
             ts->target_rows += full;
@@ -503,6 +520,7 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
         sl_buf_free(&j->ts.missing_cols);
         sl_buf_free(&j->ts.diffs);
         keyset_clear(&j->keys);
+        sl_free(j->required);
         sl_free(j->scan.cols);
         sl_free(j->scan.src_col);
         sl_vtable_clear(&j->tt);

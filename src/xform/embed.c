@@ -298,13 +298,15 @@ static sl_val *op_update(sl_vheap *h, sl_val *filter, sl_val *update, bool upser
 /* {"_id": a copy of id}: the filter of one document. */
 static sl_val *by_id(sl_vheap *h, sl_val *id) { return obj1(h, "_id", sl_v_copy(h, id)); }
 
+/* The output topic: `collection`, else the root table's name. */
+static const char *collection(const embed *e) {
+    if (e->conf->collection && *e->conf->collection) return e->conf->collection;
+    const char *dot = strrchr(e->conf->root_table, '.');
+    return dot ? dot + 1 : e->conf->root_table;
+}
+
 static void set_output(sl_xrec *r, const embed *e, sl_val *writes, sl_val *id) {
-    const char *coll = e->conf->collection && *e->conf->collection ? e->conf->collection : NULL;
-    if (!coll) {
-        const char *dot = strrchr(e->conf->root_table, '.');
-        coll = dot ? dot + 1 : e->conf->root_table;
-    }
-    sl_xrec_set_topic(r, coll);
+    sl_xrec_set_topic(r, collection(e));
     r->vkey_schema = NULL;
     r->vkey = id ? obj1(r->heap, "_id", id) : NULL;
     r->vvalue_schema = NULL;
@@ -469,7 +471,78 @@ static int embed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
     return apply_child(e, k, r, op, before, after, err, errsz);
 }
 
+/* ---- sluice verify: where the rows of the root and the child tables are in the documents ---- */
+
+/* Renames and drops of t's own columns (not the parent's) from column `from` on; drop_id: a field renamed to _id
+ * is dropped (the document's _id is the key's). */
+static void vmap_fields(sl_vtable *t, int from, const names *exclude, const names *ren_from, const names *ren_to,
+                        bool drop_id) {
+    for (int i = t->ncols - 1; i >= from; i--) {
+        if (t->cols[i].parent) continue;
+        const char *to = renamed(ren_from, ren_to, t->cols[i].name);
+        if (names_has(exclude, t->cols[i].name) || (drop_id && !strcmp(to, "_id"))) sl_vtable_drop(t, i);
+        else if (to != t->cols[i].name) snprintf(t->cols[i].name, sizeof t->cols[i].name, "%s", to);
+    }
+}
+
+static int embed_vmap(void *state, sl_vtable *t, char *errstr, size_t errsz) {
+    const embed *e = state;
+    bool root = table_is(t->table, t->schema, t->db, e->conf->root_table);
+    const child *k = NULL;
+    for (int i = 0; !root && !k && i < e->nkids; i++)
+        if (table_is(t->table, t->schema, t->db, e->kids[i].c.table)) k = &e->kids[i];
+    if ((!root && !k) || t->flat) return 0; /* rows that are not change events pass through */
+    snprintf(t->topic, sizeof t->topic, "%s", collection(e));
+    t->docs = t->flat = true;
+    if (root) { /* {_id: key (one column) or {key columns}, other columns} */
+        if (e->root_key.n) {
+            bool same = e->root_key.n == t->nkeys;
+            for (int i = 0; same && i < e->root_key.n; i++) {
+                int c = sl_vtable_col(t, e->root_key.v[i]);
+                same = c >= 0 && c < t->nkeys;
+            }
+            if (!same) {
+                snprintf(errstr, errsz, "root.key=%s is not the primary key of %s (verify matches rows by it)",
+                         e->conf->root_key, e->conf->root_table);
+                return -1;
+            }
+        }
+        for (int i = 0; i < t->nkeys; i++) {
+            char path[140];
+            snprintf(path, sizeof path, "%s%s", t->nkeys == 1 ? "_id" : "_id.", t->nkeys == 1 ? "" : t->cols[i].name);
+            snprintf(t->cols[i].name, sizeof t->cols[i].name, "%.127s", path);
+        }
+        vmap_fields(t, t->nkeys, &e->exclude, &e->ren_from, &e->ren_to, true);
+        return 0;
+    }
+    snprintf(t->within, sizeof t->within, "%s", k->c.path);
+    t->within_kind = k->c.rel == REL_ARRAY ? SL_VW_ARRAY : k->c.rel == REL_OBJECT ? SL_VW_OBJECT : SL_VW_MERGE;
+    /* the parent key columns are the parent's _id (a child without one is in no document) */
+    const names *idn = e->root_key.n ? &e->root_key : &k->parent_key;
+    for (int i = 0; i < k->parent_key.n; i++) {
+        int c = sl_vtable_col(t, k->parent_key.v[i]);
+        if (c < 0) {
+            snprintf(errstr, errsz, "child.%s.parent.key: %s has no column '%s'", k->name, k->c.table,
+                     k->parent_key.v[i]);
+            return -1;
+        }
+        sl_vcol *v = &t->cols[c];
+        v->parent = v->required = true;
+        snprintf(v->name, sizeof v->name, "%s%.120s", k->parent_key.n == 1 ? "_id" : "_id.",
+                 k->parent_key.n == 1 ? "" : idn->v[i]);
+    }
+    for (int i = 0; i < t->nkeys; i++)
+        if (!t->cols[i].parent && names_has(&k->exclude, t->cols[i].name)) {
+            snprintf(errstr, errsz, "child.%s.fields.exclude leaves key column '%s' out of the documents (verify "
+                                    "matches rows by it)", k->name, t->cols[i].name);
+            return -1;
+        }
+    vmap_fields(t, 0, &k->exclude, &k->ren_from, &k->ren_to, k->c.rel == REL_MERGE);
+    return 0;
+}
+
 static const sl_xform_ops embed_ops = {
+    .vmap = embed_vmap,
     .name = "embed",
     .doc = "Turns changes of a root table and its child tables into idempotent MongoDB writes on one document per "
            "root row (child rows as array elements, a sub-document, or merged fields), applied by the MongoDB sink.",

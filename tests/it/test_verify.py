@@ -403,3 +403,54 @@ def test_through_transforms_into_mongodb(sluice, pg, tables, mongo, ids):
     rc, rep = verify(s, "--until-consistent=1")
     assert sorted((d["kind"], d["key"]["id"]) for d in rep["differences"]) == \
         [("extra_in_target", "999"), ("missing_in_target", "9")]
+
+
+@pytest.mark.parametrize("note", ["object", "merge"])
+def test_embedded_documents(sluice, pg, tables, mongo, note):
+    """PostgreSQL orders + items + notes embedded into one MongoDB collection (items as a sorted array, the note
+    as a sub-document or merged fields): verify compares the root rows with the documents and each child table
+    with the rows embedded in them (the parent key against the document's _id), and finds a changed element of
+    the array, a child moved to another parent, a missing and an extra element, a changed note, a missing
+    document. Children without a parent are in no document and not compared."""
+    from test_embed import embed_sluice, make_tables
+    o, i, n = make_tables(pg, tables)
+    sql(pg, f"INSERT INTO {o} SELECT g, 'cust ' || g, g * 1.5 FROM generate_series(1, 20) g")
+    sql(pg, f"INSERT INTO {i} SELECT g, 1 + g % 20, 'sku' || g, g FROM generate_series(1, 60) g")
+    sql(pg, f"INSERT INTO {i} VALUES (99, NULL, 'loose', 1)")  # no parent: in no document
+    sql(pg, f"INSERT INTO {n} SELECT g, g, 'note ' || g FROM generate_series(1, 10) g")
+    extra = {"transforms.embed.child.note.relationship": note}
+    if note == "merge":
+        extra["transforms.embed.child.note.fields.rename"] = "id:note_id,body:note_body"
+    s = embed_sluice(sluice, mongo, o, i, n, **extra)
+    s.start()
+    wait_streaming(s)
+    coll = mongo.collection("orders")
+    wait_until(lambda: coll.count_documents({}) == 20 and sum(len(d.get("items", [])) for d in coll.find()) == 60,
+               what="the documents")
+    assert s.stop() == 0
+    rc, rep = verify(s)
+    assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+    o, i, n = (f"public.{t}" for t in (o, i, n))
+    assert sorted((x["source"], x["source_rows"], x["target_rows"]) for x in rep["tables"]) == \
+        sorted([(o, 20, 20), (i, 60, 60), (n, 10, 10)])
+    coll.update_one({"_id": 2, "items.id": 1}, {"$set": {"items.$.quantity": 100}})  # a changed element
+    el = coll.find_one({"_id": 3, "items.id": 2}, {"items.$": 1})["items"][0]
+    coll.update_one({"_id": 3}, {"$pull": {"items": {"id": 2}}})
+    coll.update_one({"_id": 7}, {"$push": {"items": el}})  # moved to another parent
+    coll.update_one({"_id": 4}, {"$pull": {"items": {"id": 3}}})  # missing
+    coll.update_one({"_id": 5}, {"$push": {"items": {"id": 500, "sku": "x", "quantity": 1}}})  # extra
+    if note == "object":
+        coll.update_one({"_id": 6}, {"$set": {"note.body": "changed"}})
+    else:
+        coll.update_one({"_id": 6}, {"$set": {"note_body": "changed"}})
+    coll.delete_one({"_id": 20})  # a missing document (and its elements and note-less)
+    rc, rep = verify(s)
+    got = sorted((d["table"], d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+    want = [(i, "extra_in_target", "500", None), (i, "field_differs", "1", "qty"),
+            (i, "field_differs", "2", "order_id"), (i, "missing_in_target", "19", None),
+            (i, "missing_in_target", "3", None), (i, "missing_in_target", "39", None),
+            (i, "missing_in_target", "59", None), (n, "field_differs", "6", "body"),
+            (o, "missing_in_target", "20", None)]
+    assert rc == 1 and got == sorted(want), got
+    moved = next(d for d in rep["differences"] if d["key"]["id"] == "2")
+    assert (moved["source"], moved["target"]) == ("3", "7")
