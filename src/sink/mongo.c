@@ -916,6 +916,15 @@ static int add_raw_cdc(mongo_sink *s, const sl_raw *raw, handler_kind h, const b
     return rc;
 }
 
+/* embed's writes: extended JSON, whose typed values ({"$numberDecimal": ..}, {"$date": ..}, {"$binary": ..}) it
+ * made from the rows' Connect schemas. 1 with *out, or -1 with err. */
+static int sluice_writes(const char *json, size_t len, bson_t **out, char *err, size_t errsz) {
+    bson_error_t be;
+    *out = bson_new_from_json((const uint8_t *)json, (ssize_t)len, &be);
+    if (!*out) snprintf(err, errsz, "%s", be.message);
+    return *out ? 1 : -1;
+}
+
 /* A record read from Kafka: a change event, __sluice_writes, or a plain document. */
 static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz) {
     const sl_raw *raw = r->raw;
@@ -923,7 +932,10 @@ static int add_raw(mongo_sink *s, const sl_record *r, char *errstr, size_t errsz
     char err[1024];
     set_rec_kv(s, raw->key, raw->key_len, raw->value, raw->value_len);
     bson_t *value = NULL;
+    static const char writes[] = "{\"__sluice_writes\":";
     int crc = !raw->value ? 0
+              : raw->value_len > sizeof writes - 1 && !memcmp(raw->value, writes, sizeof writes - 1)
+                  ? sluice_writes(raw->value, raw->value_len, &value, err, sizeof err)
               : raw->value_schema_len && raw->value_payload_len
                   ? sl_mconv_parts(s->conv, raw->value + raw->value_schema_at, raw->value_schema_len,
                                    raw->value + raw->value_payload_at, raw->value_payload_len, &value, err, sizeof err)

@@ -28,8 +28,10 @@
  * child tables are dropped (the delete already removed what they stand for).
  */
 #include "xform/xform.h"
+#include "util/codec.h"
 #include "util/mem.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { REL_ARRAY, REL_OBJECT, REL_MERGE };
@@ -245,6 +247,62 @@ static sl_val *obj1(sl_vheap *h, const char *name, sl_val *v) {
     sl_val *o = sl_v_obj(h, 1);
     sl_v_set(h, o, name, v);
     return o;
+}
+
+/*
+ * A value as MongoDB should hold it, by its Connect schema fs, as mongo-kafka converts a record with schemas:
+ * Decimal -> Decimal128, bytes -> binary, Date / Time / Timestamp -> a date. The writes are read back as
+ * extended JSON (the MongoDB sink parses __sluice_writes so), which says those types: {"$numberDecimal": ..},
+ * {"$binary": ..}, {"$date": ..}. Other values, and values without a schema, stay as they are.
+ */
+static sl_val *typed(sl_vheap *h, sl_val *v, sl_val *fs) {
+    if (!fs || sl_v_is_null(h, v)) return v;
+    const char *type = sl_v_strval(h, sl_v_get(h, fs, "type"), NULL), *name = sl_v_strval(h, sl_v_get(h, fs, "name"), NULL);
+    if (!type) return v;
+    size_t n;
+    const char *str = sl_v_strval(h, v, &n);
+    if (!strcmp(type, "bytes") && str) {
+        if (name && !strcmp(name, "org.apache.kafka.connect.data.Decimal")) {
+            const char *sc = sl_v_strval(h, sl_v_get(h, sl_v_get(h, fs, "parameters"), "scale"), NULL);
+            uint8_t *b = sl_arena_alloc(&h->arena, SL_B64_DECODED_MAX(n) + 1);
+            size_t bn;
+            if (!sc || !sl_b64_decode(str, n, b, &bn)) return v;
+            sl_buf d;
+            sl_buf_init(&d);
+            sl_put_unscaled_decimal(&d, b, bn, (int32_t)atoi(sc));
+            size_t digits = 0;
+            for (size_t i = 0; i < d.len; i++) digits += d.data[i] >= '0' && d.data[i] <= '9';
+            sl_val *out = digits <= 34 ? obj1(h, "$numberDecimal", sl_v_strn(h, d.data, d.len))
+                                       : sl_v_strn(h, d.data, d.len); /* beyond Decimal128: the exact text */
+            sl_buf_free(&d);
+            return out;
+        }
+        sl_val *bin = sl_v_obj(h, 2);
+        sl_v_set(h, bin, "base64", v);
+        sl_v_set(h, bin, "subType", sl_v_str_ref(h, "00", 2));
+        return obj1(h, "$binary", bin);
+    }
+    if (name && sl_v_kind(h, v) == SL_V_INT && !strncmp(name, "org.apache.kafka.connect.data.", 30)) {
+        const char *ln = name + 30;
+        int64_t ms = !strcmp(ln, "Date") ? v->i * 86400000 : !strcmp(ln, "Time") || !strcmp(ln, "Timestamp") ? v->i
+                                                                                                          : INT64_MIN;
+        if (ms == INT64_MIN) return v;
+        char t[32];
+        snprintf(t, sizeof t, "%lld", (long long)ms);
+        return obj1(h, "$date", obj1(h, "$numberLong", sl_v_str(h, t)));
+    }
+    return v;
+}
+
+/* The row (an object) with its values typed by its struct schema (unchanged values shared). */
+static sl_val *typed_row(sl_vheap *h, sl_val *row, sl_val *schema) {
+    if (!schema || sl_v_kind(h, row) != SL_V_OBJ) return row;
+    sl_v_force(h, row);
+    sl_val *out = sl_v_obj(h, row->n);
+    for (uint32_t m = 0; m < row->n; m++)
+        sl_v_set_ref(h, out, row->m[m].name, row->m[m].len,
+                     typed(h, row->m[m].v, sl_vschema_field(h, schema, row->m[m].name)));
+    return out;
 }
 
 /* The row's fields for the document: renamed, without the excluded ones (the row's values, not copies). */
@@ -466,7 +524,9 @@ static int embed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
         return SL_X_ERROR;
     }
     if (strcmp(op, "c") && strcmp(op, "r") && strcmp(op, "u") && strcmp(op, "d")) return SL_X_KEEP;
-    sl_val *before = sl_v_get(h, v, "before"), *after = sl_v_get(h, v, "after");
+    sl_val *rs = sl_vschema_field(h, r->vvalue_schema, "after"); /* the row's struct schema, if any */
+    sl_val *before = typed_row(h, sl_v_get(h, v, "before"), rs), *after = typed_row(h, sl_v_get(h, v, "after"), rs);
+    r->vkey = typed_row(h, r->vkey, r->vkey_schema);
     if (root) return apply_root(e, r, op, before, after, err, errsz);
     return apply_child(e, k, r, op, before, after, err, errsz);
 }

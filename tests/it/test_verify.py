@@ -454,3 +454,56 @@ def test_embedded_documents(sluice, pg, tables, mongo, note):
     assert rc == 1 and got == sorted(want), got
     moved = next(d for d in rep["differences"] if d["key"]["id"] == "2")
     assert (moved["source"], moved["target"]) == ("3", "7")
+
+
+def test_embedded_documents_from_mariadb(tmp_path, my, mongo):
+    """MariaDB orders + items embedded into MongoDB documents: equal after the sync; a changed element, a child
+    moved to another parent and a missing document are found."""
+    import uuid
+    db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
+    tag = uuid.uuid4().hex[:6]
+    o, i = f"vo_{tag}", f"vi_{tag}"
+    mysql(my, f"CREATE TABLE {db}.{o} (id int PRIMARY KEY, customer varchar(40), total decimal(10,2), "
+              f"placed datetime(3))")
+    mysql(my, f"CREATE TABLE {db}.{i} (id int PRIMARY KEY, order_id int, sku varchar(20), price double)")
+    try:
+        mysql(my, f"INSERT INTO {db}.{o} SELECT seq, concat('c', seq), seq * 1.25, "
+                  f"'2024-05-01 10:00:00.125' + INTERVAL seq HOUR FROM seq_1_to_15")
+        mysql(my, f"INSERT INTO {db}.{i} SELECT seq, 1 + seq % 15, concat('s', seq), seq / 4 FROM seq_1_to_45")
+        my.commit()
+        s = MySluice(tmp_path, my, table_include_list=f"{db}.{o},{db}.{i}")
+        s.config.pop("sink.file.path", None)
+        s.config.update({
+            "sink.type": "mongodb", "connection.uri": mongo.uri, "database": mongo.db_name,
+            "transforms": "embed", "transforms.embed.type": "embed",
+            "transforms.embed.root.table": f"{db}.{o}", "transforms.embed.collection": "orders",
+            "transforms.embed.children": "items",
+            "transforms.embed.child.items.table": f"{db}.{i}",
+            "transforms.embed.child.items.parent.key": "order_id",
+            "transforms.embed.child.items.fields.exclude": "order_id",
+        })
+        s.start()
+        try:
+            wait_log(s, "streaming", timeout=30)
+            coll = mongo.collection("orders")
+            wait_until(lambda: sum(len(d.get("items", [])) for d in coll.find()) == 45, what="the documents")
+        finally:
+            assert s.stop() == 0
+        from bson.decimal128 import Decimal128
+        assert coll.find_one({"_id": 1})["total"] == Decimal128("1.25")  # typed as the RdbmsHandler would
+        rc, rep = verify(s)
+        assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+        assert sorted((x["source_rows"], x["target_rows"]) for x in rep["tables"]) == [(15, 15), (45, 45)]
+        coll.update_one({"_id": 2, "items.id": 1}, {"$set": {"items.$.price": 9.5}})
+        el = coll.find_one({"_id": 3, "items.id": 2}, {"items.$": 1})["items"][0]
+        coll.update_one({"_id": 3}, {"$pull": {"items": {"id": 2}}})
+        coll.update_one({"_id": 7}, {"$push": {"items": el}})
+        coll.delete_one({"_id": 15})
+        rc, rep = verify(s)
+        got = sorted((d["table"], d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+        want = [(f"{db}.{i}", "field_differs", "1", "price"), (f"{db}.{i}", "field_differs", "2", "order_id"),
+                (f"{db}.{i}", "missing_in_target", "14", None), (f"{db}.{i}", "missing_in_target", "29", None),
+                (f"{db}.{i}", "missing_in_target", "44", None), (f"{db}.{o}", "missing_in_target", "15", None)]
+        assert rc == 1 and got == want, got
+    finally:
+        mysql(my, f"DROP TABLE IF EXISTS {db}.{o}, {db}.{i}")
