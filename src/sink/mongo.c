@@ -1454,6 +1454,16 @@ typedef struct mongo_vside {
     const char **vals;
     size_t *lens;
     int cap;
+    /* embedded rows (t->within): the document read last and its rows (their bytes in it), in key order (not
+     * bson_t views: a static bson_t points into itself and cannot be moved) */
+    const bson_t *doc;
+    struct mv_row {
+        const uint8_t *data;
+        uint32_t len;
+    } *rows;
+    size_t nrows, irows, caprows;
+    sl_buf want;       /* scan_keys: the key tuples asked for (texts, each key column NUL-terminated) */
+    size_t nwant;
 } mongo_vside;
 
 #define MV_MARK "\001sluice-verify:"
@@ -1604,56 +1614,96 @@ static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *er
     return rc;
 }
 
-/* The rows embedded in the documents of t (elements of an array, a sub-document, or fields merged into the
- * document) as {p: the document's _id, e: the row}, matching filter (on those paths), in key order. */
-static void mv_aggregate(mongo_vside *p, mongoc_collection_t *c, const sl_vtable *t, const bson_t *filter) {
-    bson_t pipe = BSON_INITIALIZER, arr, st, a, b;
-    char dollar[140], idx[16];
-    int n = 0;
-    snprintf(dollar, sizeof dollar, "$%s", t->within);
-    /* the documents that hold such rows (merged: those with the row's first own key field) */
-    const char *must = t->within;
-    for (int i = 0; t->within_kind == SL_VW_MERGE && i < t->nkeys && must == t->within; i++)
-        if (strncmp(t->cols[i].name, "e.", 2) == 0) must = t->cols[i].name + 2;
-    BSON_APPEND_ARRAY_BEGIN(&pipe, "pipeline", &arr);
-#define STAGE(op, d) snprintf(idx, sizeof idx, "%d", n++), BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st), \
-                     BSON_APPEND_DOCUMENT_BEGIN(&st, op, d)
-#define END(d) bson_append_document_end(&st, d), bson_append_document_end(&arr, &st)
-    STAGE("$match", &a);
-    BSON_APPEND_DOCUMENT_BEGIN(&a, must, &b);
-    BSON_APPEND_BOOL(&b, "$exists", true);
-    BSON_APPEND_NULL(&b, "$ne");
-    bson_append_document_end(&a, &b);
-    END(&a);
-    if (t->within_kind == SL_VW_ARRAY) { /* one per element */
-        snprintf(idx, sizeof idx, "%d", n++);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st);
-        BSON_APPEND_UTF8(&st, "$unwind", dollar);
-        bson_append_document_end(&arr, &st);
+/* Order of two BSON values as MongoDB sorts them within one type (numbers by value, strings by bytes); values
+ * of different kinds by kind. */
+static int mv_value_cmp(const bson_iter_t *a, const bson_iter_t *b) {
+    bson_type_t ta = bson_iter_type(a), tb = bson_iter_type(b);
+    bool na = BSON_ITER_HOLDS_NUMBER(a) || ta == BSON_TYPE_DECIMAL128, nb = BSON_ITER_HOLDS_NUMBER(b) ||
+                                                                             tb == BSON_TYPE_DECIMAL128;
+    if (na && nb) {
+        double x, y;
+        char s[BSON_DECIMAL128_STRING];
+        bson_decimal128_t d;
+        if (ta == BSON_TYPE_DECIMAL128) bson_iter_decimal128(a, &d), bson_decimal128_to_string(&d, s), x = strtod(s, NULL);
+        else x = bson_iter_as_double(a);
+        if (tb == BSON_TYPE_DECIMAL128) bson_iter_decimal128(b, &d), bson_decimal128_to_string(&d, s), y = strtod(s, NULL);
+        else y = bson_iter_as_double(b);
+        if (ta == BSON_TYPE_INT64 && tb == BSON_TYPE_INT64) { /* exact beyond 2^53 */
+            int64_t p = bson_iter_int64(a), q = bson_iter_int64(b);
+            return p < q ? -1 : p > q;
+        }
+        return x < y ? -1 : x > y;
     }
-    STAGE("$project", &a);
-    BSON_APPEND_INT32(&a, "_id", 0);
-    BSON_APPEND_UTF8(&a, "p", "$_id");
-    BSON_APPEND_UTF8(&a, "e", t->within_kind == SL_VW_MERGE ? "$$ROOT" : dollar);
-    END(&a);
-    if (!bson_empty(filter)) { /* the keys asked for */
-        snprintf(idx, sizeof idx, "%d", n++);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, idx, &st);
-        BSON_APPEND_DOCUMENT(&st, "$match", filter);
-        bson_append_document_end(&arr, &st);
+    if (na != nb) return na ? -1 : 1;
+    if (ta == BSON_TYPE_UTF8 && tb == BSON_TYPE_UTF8) {
+        uint32_t la, lb;
+        const char *sa = bson_iter_utf8(a, &la), *sb = bson_iter_utf8(b, &lb);
+        int c = memcmp(sa, sb, la < lb ? la : lb);
+        return c ? c : la < lb ? -1 : la > lb;
     }
-    STAGE("$sort", &a);
-    for (int i = 0; i < t->nkeys; i++) BSON_APPEND_INT32(&a, t->cols[i].name, 1);
-    END(&a);
-#undef STAGE
-#undef END
-    bson_append_array_end(&pipe, &arr);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "allowDiskUse", true);
-    BSON_APPEND_INT32(&opts, "batchSize", 1000);
-    p->cursor = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &pipe, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&pipe);
+    return ta < tb ? -1 : ta > tb;
+}
+
+static const sl_vtable *mv_sort_t; /* the table whose rows mv_row_cmp orders (qsort has no argument) */
+
+/* Order of two embedded rows by the child's own key columns ("e." paths). */
+static int mv_row_cmp(const void *x, const void *y) {
+    const sl_vtable *t = mv_sort_t;
+    for (int i = 0; i < t->nkeys; i++) {
+        if (t->cols[i].parent) continue;
+        const struct mv_row *rx = x, *ry = y;
+        bson_iter_t a, b;
+        bool fa = bson_iter_init_from_data(&a, rx->data, rx->len) &&
+                  bson_iter_find_descendant(&a, t->cols[i].name + 2, &a);
+        bool fb = bson_iter_init_from_data(&b, ry->data, ry->len) &&
+                  bson_iter_find_descendant(&b, t->cols[i].name + 2, &b);
+        if (fa != fb) return fa ? 1 : -1;
+        int c = fa ? mv_value_cmp(&a, &b) : 0;
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* The rows the document holds (views into it): the elements of the array, the sub-document, or the document
+ * itself for merged fields (when it has the row's first own key field), sorted by the child's key. */
+static void mv_collect(mongo_vside *p, const bson_t *doc) {
+    const sl_vtable *t = p->t;
+    p->doc = doc;
+    p->nrows = p->irows = 0;
+    bson_iter_t it, el;
+    uint32_t n;
+    const uint8_t *data;
+    if (t->within_kind == SL_VW_MERGE) {
+        const char *first = NULL;
+        for (int i = 0; i < t->nkeys && !first; i++)
+            if (!t->cols[i].parent) first = t->cols[i].name + 2;
+        if (first && bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, first, &it) &&
+            !BSON_ITER_HOLDS_NULL(&it)) {
+            if (!p->caprows) p->caprows = 8, p->rows = sl_realloc(p->rows, p->caprows * sizeof *p->rows);
+            p->rows[p->nrows++] = (struct mv_row){bson_get_data(doc), doc->len};
+        }
+        return;
+    }
+    if (!bson_iter_init(&it, doc) || !bson_iter_find_descendant(&it, t->within, &it)) return;
+    if (t->within_kind == SL_VW_OBJECT) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return;
+        if (!p->caprows) p->caprows = 8, p->rows = sl_realloc(p->rows, p->caprows * sizeof *p->rows);
+        bson_iter_document(&it, &n, &data);
+        p->rows[p->nrows++] = (struct mv_row){data, n};
+        return;
+    }
+    if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &el)) return;
+    while (bson_iter_next(&el)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&el)) continue;
+        if (p->nrows == p->caprows) {
+            p->caprows = p->caprows ? 2 * p->caprows : 16;
+            p->rows = sl_realloc(p->rows, p->caprows * sizeof *p->rows);
+        }
+        bson_iter_document(&el, &n, &data);
+        p->rows[p->nrows++] = (struct mv_row){data, n};
+    }
+    mv_sort_t = t; /* the sink thread's: verify runs on one thread */
+    qsort(p->rows, p->nrows, sizeof *p->rows, mv_row_cmp);
 }
 
 /* Finds the documents of t matching filter, in key order. */
@@ -1668,24 +1718,24 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
         p->lens = sl_realloc(p->lens, (size_t)(p->cap + 1) * sizeof *p->lens);
     }
     mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
-    if (t->within[0]) { /* embedded rows, one {p: parent _id, e: row} each */
-        mv_aggregate(p, c, t, filter);
-        mongoc_collection_destroy(c);
-        bson_error_t be;
-        if (mongoc_cursor_error(p->cursor, &be)) {
-            snprintf(errstr, errsz, "MongoDB: reading %s.%s (%s): %s", t->schema, t->table, t->within, be.message);
-            return -1;
-        }
-        return 0;
-    }
+    p->doc = NULL;
+    p->nrows = p->irows = 0;
     bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    if (t->layout == MV_FIELDS)
+    if (t->layout == MV_FIELDS && !t->within[0])
         for (int i = 0; i < t->nkeys; i++) BSON_APPEND_INT32(&sort, t->cols[i].name, 1);
-    else
+    else /* embedded rows: their documents in _id order (each document's rows sorted as read) */
         BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
-    if (t->layout == MV_FIELDS) BSON_APPEND_BOOL(&opts, "allowDiskUse", true); /* no index may cover the sort */
+    if (t->layout == MV_FIELDS && !t->within[0])
+        BSON_APPEND_BOOL(&opts, "allowDiskUse", true); /* no index may cover the sort */
+    if (t->within[0] && t->within_kind != SL_VW_MERGE) { /* only what the rows are read from */
+        bson_t proj;
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+        BSON_APPEND_INT32(&proj, "_id", 1);
+        BSON_APPEND_INT32(&proj, t->within, 1);
+        bson_append_document_end(&opts, &proj);
+    }
     BSON_APPEND_INT32(&opts, "batchSize", 1000); /* the test server otherwise answers a sorted find in one reply */
     p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
     bson_destroy(&opts);
@@ -1699,6 +1749,7 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
 }
 
 static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
+    ((mongo_vside *)v)->nwant = 0;
     bson_t all = BSON_INITIALIZER;
     int rc = mv_find((mongo_vside *)v, t, &all, errstr, errsz);
     bson_destroy(&all);
@@ -1732,8 +1783,44 @@ static void append_key_value(bson_t *d, const char *name, const sl_vcol *c, cons
     bson_append_utf8(d, name, -1, v, (int)n);
 }
 
+/* scan_keys of embedded rows: the documents of the parents asked for, and the key tuples to pick their rows by. */
+static int mv_scan_rows(mongo_vside *p, const sl_vtable *t, const char *const *keys, const size_t *lens,
+                        size_t nrows, char *errstr, size_t errsz) {
+    bson_t filter = BSON_INITIALIZER, id, in, one;
+    int np = 0;
+    while (np < t->nkeys && t->cols[np].parent) np++;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+    BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+    sl_buf_reset(&p->want);
+    for (size_t r = 0; r < nrows; r++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", r);
+        size_t k = r * (size_t)t->nkeys;
+        if (np == 1 && !t->cols[0].name[1]) { /* "p": the _id itself */
+            append_key_value(&in, idx, &t->cols[0], keys[k] ? keys[k] : "", lens[k]);
+        } else {
+            BSON_APPEND_DOCUMENT_BEGIN(&in, idx, &one);
+            for (int i = 0; i < np; i++) /* "p.x": field x of _id */
+                append_key_value(&one, t->cols[i].name + 2, &t->cols[i], keys[k + i] ? keys[k + i] : "", lens[k + i]);
+            bson_append_document_end(&in, &one);
+        }
+        for (int i = 0; i < t->nkeys; i++) {
+            sl_buf_put(&p->want, keys[k + i] ? keys[k + i] : "", lens[k + i]);
+            sl_buf_putc(&p->want, 0);
+        }
+    }
+    bson_append_array_end(&id, &in);
+    bson_append_document_end(&filter, &id);
+    int rc = mv_find(p, t, &filter, errstr, errsz);
+    p->nwant = nrows;
+    bson_destroy(&filter);
+    return rc;
+}
+
 static int mv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
                         char *errstr, size_t errsz) {
+    if (t->within[0]) return mv_scan_rows((mongo_vside *)v, t, keys, lens, nrows, errstr, errsz);
+    ((mongo_vside *)v)->nwant = 0;
     bson_t filter = BSON_INITIALIZER, id, in, one;
     bool by_id = t->layout != MV_FIELDS, or = !by_id && t->nkeys > 1;
     /* {_id: {$in: [..]}}, {k: {$in: [..]}}, or {$or: [{k1: .., k2: ..}, ..]} */
@@ -1840,17 +1927,8 @@ static bool bson_text(const bson_iter_t *it, sl_buf *b) {
     }
 }
 
-static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
-    mongo_vside *p = (mongo_vside *)v;
-    const bson_t *doc;
-    if (!mongoc_cursor_next(p->cursor, &doc)) {
-        bson_error_t be;
-        if (mongoc_cursor_error(p->cursor, &be)) {
-            snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", p->t->schema, p->t->table, be.message);
-            return -1;
-        }
-        return 0;
-    }
+/* The row's values as text (embedded rows: "p..." paths from the document's _id, "e." paths from the row). */
+static void mv_fill(mongo_vside *p, const bson_t *doc, const bson_t *row) {
     const sl_vtable *t = p->t;
     sl_buf_reset(&p->text);
     bson_iter_t it;
@@ -1858,8 +1936,16 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
     for (int i = 0; i < t->ncols; i++) {
         p->at[i] = p->text.len;
         const char *path = t->cols[i].name;
-        bool found = strchr(path, '.') ? bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &it)
-                                       : bson_iter_init_find(&it, doc, path);
+        const bson_t *in = doc;
+        char idpath[140];
+        if (row && path[0] == 'e' && path[1] == '.') {
+            in = row, path += 2;
+        } else if (row && path[0] == 'p') {
+            snprintf(idpath, sizeof idpath, "_id%s", path + 1);
+            path = idpath;
+        }
+        bool found = strchr(path, '.') ? bson_iter_init(&it, in) && bson_iter_find_descendant(&it, path, &it)
+                                       : bson_iter_init_find(&it, in, path);
         missing[i] = !found;
         null[i] = !found || !bson_text(&it, &p->text);
     }
@@ -1868,9 +1954,61 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
         p->vals[i] = missing[i] ? sl_vmissing : null[i] ? NULL : (p->text.data ? p->text.data : "") + p->at[i];
         p->lens[i] = p->at[i + 1] - p->at[i];
     }
-    *vals = p->vals;
-    *lens = p->lens;
-    return 1;
+}
+
+/* scan_keys of embedded rows: is the row filled last one of the key tuples asked for? */
+static bool mv_wanted(const mongo_vside *p) {
+    const char *w = p->want.data;
+    for (size_t r = 0; r < p->nwant; r++) {
+        bool same = true;
+        for (int i = 0; i < p->t->nkeys; i++) {
+            size_t n = strlen(w);
+            const char *v = p->vals[i];
+            if (same && (!v || v == sl_vmissing || p->lens[i] != n || memcmp(v, w, n) != 0)) {
+                /* numbers: by value (an int64 key against a double, a Decimal128) */
+                char a[64], *end;
+                snprintf(a, sizeof a, "%.*s", (int)(v && p->lens[i] < 63 ? p->lens[i] : 0), v ? v : "");
+                double x = strtod(a, &end);
+                same = *a && !*end && strtod(w, &end) == x && !*end;
+            }
+            w += n + 1;
+        }
+        if (same) return true;
+    }
+    return false;
+}
+
+static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    const bson_t *doc;
+    for (;;) {
+        while (p->t->within[0] && p->irows < p->nrows) {
+            bson_t row;
+            const struct mv_row *r = &p->rows[p->irows++];
+            if (!bson_init_static(&row, r->data, r->len)) continue;
+            mv_fill(p, p->doc, &row);
+            if (p->nwant && !mv_wanted(p)) continue;
+            *vals = p->vals;
+            *lens = p->lens;
+            return 1;
+        }
+        if (!mongoc_cursor_next(p->cursor, &doc)) {
+            bson_error_t be;
+            if (mongoc_cursor_error(p->cursor, &be)) {
+                snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", p->t->schema, p->t->table, be.message);
+                return -1;
+            }
+            return 0;
+        }
+        if (p->t->within[0]) {
+            mv_collect(p, doc);
+            continue;
+        }
+        mv_fill(p, doc, NULL);
+        *vals = p->vals;
+        *lens = p->lens;
+        return 1;
+    }
 }
 
 static const char *mv_position(sl_vside *v) {
@@ -1884,6 +2022,8 @@ static void mv_close(sl_vside *v) {
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
     if (p->client) mongoc_client_destroy(p->client);
     if (p->model) sl_mongo_model_destroy(p->model);
+    sl_free(p->rows);
+    sl_buf_free(&p->want);
     sl_buf_free(&p->text);
     sl_free(p->at);
     sl_free(p->vals);
@@ -1899,6 +2039,7 @@ static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_
     p->base.ops = &mv_ops;
     p->conf = settings;
     sl_buf_init(&p->text);
+    sl_buf_init(&p->want);
     *out = &p->base;
     if (p->conf->handler != H_AUTO && p->conf->handler != H_RDBMS && p->conf->handler != H_NONE) {
         snprintf(errstr, errsz, "sluice verify reads back rows written by the Debezium RDBMS handler or as plain "

@@ -34,7 +34,8 @@ typedef struct tstats {
 
 typedef struct job {
     sl_vtable *st;   /* the source table (borrowed) */
-    bool *required;  /* per source column: a row with a null there does not reach the target (no parent) */
+    sl_vtable ss;    /* what is read of it: the columns that reach the target, keys first in the order the target
+                      * holds them (cols[].required: a row with a null there reaches no document) */
     sl_vtable tt;    /* its target */
     sl_vtable scan;  /* the target's readable columns (src_col: into st; -1 the deleted marker) */
     int deleted_at;  /* the scan column that marks the rows of deleted keys ("true"), -1: none */
@@ -213,13 +214,20 @@ static int prepare(sl_vside *dst, const sl_vmap *map, job *j, char *errstr, size
         c->scale = -1;
         mt.src_col[mt.ncols++] = -1;
     }
-    for (int c = 0; c < mt.ncols; c++)
-        if (mt.cols[c].required && mt.src_col[c] >= 0) {
-            if (!j->required) j->required = sl_calloc((size_t)st->ncols + 1, sizeof *j->required);
-            j->required[mt.src_col[c]] = true;
-        }
+    /* the source is read as mapped: the columns that reach the target, in the mapping's order (its keys first) */
+    j->ss = *st;
+    j->ss.cols = sl_calloc((size_t)mt.ncols + 1, sizeof *j->ss.cols);
+    j->ss.src_col = NULL;
+    j->ss.ncols = 0;
+    j->ss.nkeys = mt.nkeys;
+    for (int c = 0; c < mt.ncols; c++) {
+        if (mt.src_col[c] < 0) break; /* the deleted marker, last */
+        j->ss.cols[j->ss.ncols] = st->cols[mt.src_col[c]];
+        j->ss.cols[j->ss.ncols++].required = mt.cols[c].required;
+    }
     int rc = dst->ops->target(dst, &mt, &j->tt, errstr, errsz);
-    for (int c = 0; rc == 0 && c < j->tt.ncols; c++) j->tt.src_col[c] = mt.src_col[j->tt.src_col[c]]; /* into st */
+    for (int c = 0; rc == 0 && c < j->tt.ncols; c++) /* into ss (the same index as mt's; the marker: -1) */
+        if (j->tt.src_col[c] >= j->ss.ncols) j->tt.src_col[c] = -1;
     sl_vtable_clear(&mt);
     if (rc < 0) return -1;
     snprintf(ts->target, sizeof ts->target, "%s%s%s", j->tt.schema, *j->tt.schema ? "." : "", j->tt.table);
@@ -236,8 +244,8 @@ static int prepare(sl_vside *dst, const sl_vmap *map, job *j, char *errstr, size
             continue;
         }
         if (j->tt.src_col[c] < 0) continue; /* no deleted marker in the target: no rows of deleted keys either */
-        const char *name = st->cols[j->tt.src_col[c]].name;
-        if (j->tt.src_col[c] < st->nkeys) {
+        const char *name = j->ss.cols[j->tt.src_col[c]].name;
+        if (j->tt.src_col[c] < j->ss.nkeys) {
             snprintf(ts->error, sizeof ts->error, "the target table has no column '%s', which is part of the key: "
                                                   "its rows cannot be matched", name);
             return 0;
@@ -264,7 +272,7 @@ static int source_next(job *j, sl_vside *src, const char *const **sv, const size
     for (;;) {
         int got = src->ops->next(src, sv, sl, errstr, errsz);
         bool skip = false;
-        for (int c = 0; got > 0 && j->required && c < j->st->ncols && !skip; c++) skip = j->required[c] && !(*sv)[c];
+        for (int c = 0; got > 0 && c < j->ss.ncols && !skip; c++) skip = j->ss.cols[c].required && !(*sv)[c];
         if (!skip) return got;
     }
 }
@@ -273,7 +281,7 @@ static int source_next(job *j, sl_vside *src, const char *const **sv, const size
  * full: the whole tables (row counts are taken). 0, or -1 with errstr. */
 static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset *collect, char *errstr,
                  size_t errsz) {
-    const sl_vtable *st = j->st, *scan = &j->scan;
+    const sl_vtable *st = &j->ss, *scan = &j->scan;
     tstats *ts = &j->ts;
     const char *const *sv = NULL, *const *tv = NULL;
     const size_t *sl = NULL, *tl = NULL;
@@ -349,7 +357,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
 
 /* The full pass over one table. */
 static int compare_full(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, size_t errsz) {
-    if (src->ops->scan(src, j->st, errstr, errsz) < 0) return -1;
+    if (src->ops->scan(src, &j->ss, errstr, errsz) < 0) return -1;
     if (!j->ts.absent && dst->ops->scan(dst, &j->scan, errstr, errsz) < 0) return -1;
     if (merge(r, j, src, dst, true, &j->keys, errstr, errsz) < 0) return -1;
     j->ts.first_pass = j->ts.missing + j->ts.extra + j->ts.fields;
@@ -375,7 +383,7 @@ static int recheck(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, s
             kv[i] = base + old.at[at];
             kl[i] = old.at[at + 1] - old.at[at];
         }
-        rc = src->ops->scan_keys(src, j->st, kv, kl, n, errstr, errsz);
+        rc = src->ops->scan_keys(src, &j->ss, kv, kl, n, errstr, errsz);
         if (rc == 0 && !j->ts.absent) rc = dst->ops->scan_keys(dst, &j->scan, kv, kl, n, errstr, errsz);
         if (rc == 0) rc = merge(r, j, src, dst, false, &next, errstr, errsz);
         sl_free(kv);
@@ -520,7 +528,7 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
         sl_buf_free(&j->ts.missing_cols);
         sl_buf_free(&j->ts.diffs);
         keyset_clear(&j->keys);
-        sl_free(j->required);
+        sl_free(j->ss.cols);
         sl_free(j->scan.cols);
         sl_free(j->scan.src_col);
         sl_vtable_clear(&j->tt);

@@ -579,24 +579,48 @@ static int embed_vmap(void *state, sl_vtable *t, char *errstr, size_t errsz) {
     t->within_kind = k->c.rel == REL_ARRAY ? SL_VW_ARRAY : k->c.rel == REL_OBJECT ? SL_VW_OBJECT : SL_VW_MERGE;
     /* the parent key columns are the parent's _id (a child without one is in no document) */
     const names *idn = e->root_key.n ? &e->root_key : &k->parent_key;
+    int *pc = sl_calloc((size_t)k->parent_key.n + 1, sizeof *pc);
     for (int i = 0; i < k->parent_key.n; i++) {
-        int c = sl_vtable_col(t, k->parent_key.v[i]);
+        int c = pc[i] = sl_vtable_col(t, k->parent_key.v[i]);
         if (c < 0) {
             snprintf(errstr, errsz, "child.%s.parent.key: %s has no column '%s'", k->name, k->c.table,
                      k->parent_key.v[i]);
+            sl_free(pc);
             return -1;
         }
-        sl_vcol *v = &t->cols[c];
-        v->parent = v->required = true;
-        snprintf(v->name, sizeof v->name, "%s%.120s", k->parent_key.n == 1 ? "_id" : "_id.",
-                 k->parent_key.n == 1 ? "" : idn->v[i]);
     }
-    for (int i = 0; i < t->nkeys; i++)
-        if (!t->cols[i].parent && names_has(&k->exclude, t->cols[i].name)) {
-            snprintf(errstr, errsz, "child.%s.fields.exclude leaves key column '%s' out of the documents (verify "
-                                    "matches rows by it)", k->name, t->cols[i].name);
-            return -1;
+    /* keys: the parent's (in parent.key order: the documents come in _id order), then the child's own, so that
+     * the rows come in the documents' order and each document's rows in their key order */
+    sl_vcol *cols = sl_calloc((size_t)t->ncols + 1, sizeof *cols);
+    int *src = sl_calloc((size_t)t->ncols + 1, sizeof *src), n = 0;
+    for (int i = 0; i < k->parent_key.n; i++) {
+        cols[n] = t->cols[pc[i]];
+        cols[n].parent = cols[n].required = true;
+        snprintf(cols[n].name, sizeof cols[n].name, "%s%.120s", k->parent_key.n == 1 ? "_id" : "_id.",
+                 k->parent_key.n == 1 ? "" : idn->v[i]);
+        src[n++] = t->src_col ? t->src_col[pc[i]] : pc[i];
+    }
+    int keys = n;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < t->ncols; i++) {
+            bool parent = false;
+            for (int c = 0; c < k->parent_key.n; c++) parent |= pc[c] == i;
+            if (parent || (pass == 0) != (i < t->nkeys)) continue;
+            if (pass == 0 && names_has(&k->exclude, t->cols[i].name)) {
+                snprintf(errstr, errsz, "child.%s.fields.exclude leaves key column '%s' out of the documents "
+                                        "(verify matches rows by it)", k->name, t->cols[i].name);
+                sl_free(pc), sl_free(cols), sl_free(src);
+                return -1;
+            }
+            cols[n] = t->cols[i];
+            src[n++] = t->src_col ? t->src_col[i] : i;
+            keys += pass == 0;
         }
+    memcpy(t->cols, cols, (size_t)n * sizeof *cols);
+    if (t->src_col) memcpy(t->src_col, src, (size_t)n * sizeof *src);
+    t->ncols = n;
+    t->nkeys = keys;
+    sl_free(pc), sl_free(cols), sl_free(src);
     vmap_fields(t, 0, &k->exclude, &k->ren_from, &k->ren_to, k->c.rel == REL_MERGE);
     return 0;
 }
