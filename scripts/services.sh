@@ -860,7 +860,8 @@ mongo_start() {
     say "mongo: starting mongo-java-server on $HOST:$port (in memory, replica set $MONGO_REPLSET)"
     LOG_MARK=$(as_svc stat -c %s "$log" 2>/dev/null || echo 0)
     # 4 GiB of heap: the in-memory oplog is never trimmed, and a whole make check (plus benches) fills 1 GiB.
-    pid=$(spawn "$log" "$java" -Xms64m -Xmx4g -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
+    # SLUICE_MONGO_HEAP sets another (bench-verify's million documents with embedded arrays need more).
+    pid=$(spawn "$log" "$java" -Xms64m "-Xmx${SLUICE_MONGO_HEAP:-4g}" -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
         -Djava.awt.headless=true "-Dsluice.mongo.dir=$dir" \
         -Dorg.slf4j.simpleLogger.showDateTime=true \
         "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ" \

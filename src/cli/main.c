@@ -178,7 +178,7 @@ static int cmd_offsets(int argc, char **argv) {
 /* sluice verify: 0 equal, 1 differences, 2 an error (the config, a store that cannot be read, a pair that cannot be
  * compared). */
 static int cmd_verify(int argc, char **argv) {
-    sl_verify_opts o = {false, 100, 0, 1000, 0, false};
+    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL};
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--output") && i + 1 < argc) {
@@ -236,7 +236,7 @@ static int cmd_verify(int argc, char **argv) {
     sl_vside *src = NULL, *dst = NULL;
     sl_vmap map;
     int rc = sl_connector_verify_open(c, &src, &dst, &map, err, sizeof err);
-    if (rc == 0) rc = sl_verify_run(src, dst, &map, &o, stdout, err, sizeof err);
+    if (rc == 0) rc = sl_verify_run(src, dst, &map, &o, stdout, NULL, err, sizeof err);
     if (rc < 0) {
         sl_log_redact(err);
         fprintf(stderr, "sluice verify: %s\n", err);

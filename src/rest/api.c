@@ -233,6 +233,22 @@ static void h_offsets(sl_worker *w, const sl_rest_req *req, json_t *body, sl_res
     }
 }
 
+static void h_verify(sl_worker *w, const sl_rest_req *req, json_t *in, sl_rest_resp *out) {
+    sl_werr e;
+    if (req->route == SL_ROUTE_VERIFY_START) {
+        json_t *u = json_object_get(in, "until_consistent_seconds"), *m = json_object_get(in, "max_differences"),
+               *r = json_object_get(in, "rate");
+        sl_verify_opts o = {.json = true, .max_listed = m ? (long)json_integer_value(m) : 100,
+                            .until_ms = u ? (int64_t)(json_number_value(u) * 1000) : 0, .recheck_ms = 1000,
+                            .rate = r ? json_integer_value(r) : 0,
+                            .strict_missing = json_is_true(json_object_get(in, "strict_missing"))};
+        if (sl_worker_verify_start(w, req->name, &o, &e) < 0) return werr_answer(out, &e);
+    }
+    json_t *v = sl_worker_verify_get(w, req->name, &e);
+    if (!v) return werr_answer(out, &e);
+    set_json(out, req->route == SL_ROUTE_VERIFY_START ? 202 : 200, v);
+}
+
 static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     sl_wconn_info *v;
     int n = sl_worker_list(w, true, &v);
@@ -240,7 +256,7 @@ static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     sl_metrics_conn *mc = sl_calloc((size_t)n + 1, sizeof *mc);
     for (int k = 0; k < n; k++)
         mc[k] = (sl_metrics_conn){v[k].name, v[k].state, v[k].source, v[k].sink, v[k].has_metrics ? &v[k].metrics : NULL,
-                                  v[k].has_retained ? &v[k].retained : NULL};
+                                  v[k].has_retained ? &v[k].retained : NULL, v[k].has_verify ? &v[k].verify : NULL};
     out->status = 200;
     out->content_type = SL_METRICS_CONTENT_TYPE;
     sl_buf_reset(&out->body);
@@ -544,6 +560,8 @@ void sl_rest_api_handle(sl_worker *w, const sl_rest_req *req, const char *body, 
     case SL_ROUTE_OFFSETS_GET:
     case SL_ROUTE_OFFSETS_PATCH:
     case SL_ROUTE_OFFSETS_DELETE: h_offsets(w, req, in, out); break;
+    case SL_ROUTE_VERIFY_START:
+    case SL_ROUTE_VERIFY_GET: h_verify(w, req, in, out); break;
     case SL_ROUTE_PLUGINS: h_plugins(out); break;
     case SL_ROUTE_PLUGIN_CONFIG: h_plugin_config(req, out); break;
     case SL_ROUTE_PLUGIN_VALIDATE: h_validate(w, req, in, out); break;

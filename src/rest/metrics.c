@@ -404,6 +404,44 @@ static void render_retained(sl_buf *o, const sl_metrics_conn *cs, int n) {
     }
 }
 
+/* sluice verify: the last run of each connector that had one. */
+static void render_verify(sl_buf *o, const sl_metrics_conn *cs, int n) {
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"sluice_verify_running", "gauge", "1 while a verify run of the connector is under way."},
+        {"sluice_verify_last_run_timestamp_seconds", "gauge",
+         "When the last verify run ended (seconds since the epoch). The last_run and result families have no sample "
+         "while a run is under way."},
+        {"sluice_verify_last_run_duration_seconds", "gauge", "How long the last verify run took."},
+        {"sluice_verify_last_run_failed", "gauge", "1 when the last verify run ended with an error, not a report."},
+        {"sluice_verify_keys_checked", "gauge", "Source rows (keys) the last verify run compared."},
+        {"sluice_verify_mismatches", "gauge",
+         "Differences the last verify run reported (missing, extra, differing fields, missing columns)."},
+        {"sluice_verify_in_flight", "gauge", "Differences of the last run's full pass that its rechecks found gone."},
+        {"sluice_verify_divergence_ratio", "gauge", "The last run's mismatches per key checked."},
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        family(o, fams[f].name, fams[f].type, fams[f].help);
+        for (int i = 0; i < n; i++) {
+            const sl_verify_info *v = cs[i].verify;
+            if (!v || (f > 0 && (v->running || v->ended_ms == 0))) continue; /* no run ended, or one runs */
+            open_sample(o, fams[f].name, "", cs[i].name);
+            const sl_verify_stats *s = &v->stats;
+            switch (f) {
+            case 0: close_u64(o, v->running); break;
+            case 1: close_f(o, (double)v->ended_ms / 1000.0); break;
+            case 2: close_f(o, (double)(v->ended_ms - v->started_ms) / 1000.0); break;
+            case 3: close_u64(o, v->failed); break;
+            case 4: close_u64(o, (uint64_t)s->rows); break;
+            case 5: close_u64(o, (uint64_t)s->differences); break;
+            case 6: close_u64(o, (uint64_t)s->in_flight); break;
+            default: close_f(o, s->rows ? (double)s->differences / (double)s->rows : 0); break;
+            }
+        }
+    }
+}
+
 void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_process(out);
     render_state(out, conns, n);
@@ -414,4 +452,5 @@ void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_latency(out, conns, n);
     render_snapshot(out, conns, n);
     render_retained(out, conns, n);
+    render_verify(out, conns, n);
 }

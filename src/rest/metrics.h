@@ -10,6 +10,7 @@
 #ifndef SL_REST_METRICS_H
 #define SL_REST_METRICS_H
 #include "runtime/connector.h"
+#include "verify/verify.h"
 #include "util/buf.h"
 
 /* The content type of what sl_metrics_render writes. */
@@ -34,6 +35,7 @@ typedef struct sl_metrics_conn {
     const char *name, *state, *source, *sink; /* state: one of sl_metrics_states */
     const sl_connector_metrics *m;            /* NULL when the connector is not running (STOPPED) */
     const sl_source_retained *retained;       /* what the source's server holds for it (any state); NULL: none */
+    const sl_verify_info *verify;             /* its last verify run; NULL: none */
 } sl_metrics_conn;
 
 /*

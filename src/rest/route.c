@@ -297,10 +297,35 @@ static json_t *offsets_body(json_t *in, char *msg, size_t msgsz) {
     return json_incref(list);
 }
 
+/* A verify run's options: known keys of the right types. */
+static json_t *verify_body(json_t *in, char *msg, size_t msgsz) {
+    if (!json_is_object(in)) {
+        fail(400, msg, msgsz, "Expected the options of the run as a JSON object (or no body)");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v) {
+        bool ok = !strcmp(k, "strict_missing") ? json_is_boolean(v)
+                  : !strcmp(k, "until_consistent_seconds") ? json_is_number(v) && json_number_value(v) > 0
+                  : !strcmp(k, "max_differences") ? json_is_integer(v) && json_integer_value(v) >= 0
+                  : !strcmp(k, "rate") ? json_is_integer(v) && json_integer_value(v) > 0
+                                       : false;
+        if (!ok) {
+            fail(400, msg, msgsz, "verify option '%s': expected until_consistent_seconds (a number > 0), "
+                                  "max_differences (an integer >= 0), rate (an integer > 0) or strict_missing (true or "
+                                  "false)", k);
+            return NULL;
+        }
+    }
+    return json_incref(in);
+}
+
 json_t *sl_rest_parse_body(const sl_rest_req *r, const char *body, size_t len, int *status, char *msg,
                            size_t msgsz) {
     *status = 400;
     if (r->body == SL_BODY_NONE) return json_null();
+    if (r->body == SL_BODY_VERIFY && len == 0) return json_object();
     if (len > SL_REST_BODY_MAX) {
         *status = 413;
         fail(413, msg, msgsz, "Request body over %d bytes", SL_REST_BODY_MAX);
@@ -331,6 +356,9 @@ json_t *sl_rest_parse_body(const sl_rest_req *r, const char *body, size_t len, i
         break;
     case SL_BODY_OFFSETS:
         out = offsets_body(in, msg, msgsz);
+        break;
+    case SL_BODY_VERIFY:
+        out = verify_body(in, msg, msgsz);
         break;
     case SL_BODY_NONE:
         break;

@@ -23,8 +23,9 @@
 #define SL_REST_VALUE_MAX (256 << 10) /* bytes of a config value */
 #define SL_REST_OFFSETS_MAX 100000    /* partitions in one offsets request */
 
-/* What a body must be: nothing read, a create request, a flat config, a config patch, KIP-875 offsets. */
-typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_BODY_OFFSETS } sl_rest_body;
+/* What a body must be: nothing read, a create request, a flat config, a config patch, KIP-875 offsets, the
+ * options of a verify run (optional). */
+typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_BODY_OFFSETS, SL_BODY_VERIFY } sl_rest_body;
 
 /* id, method, path pattern ({name}: a name segment, {task}: a task number), body */
 #define SL_REST_ROUTES(X)                                                                                     \
@@ -49,6 +50,8 @@ typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_B
     X(OFFSETS_GET, "GET", "/connectors/{name}/offsets", NONE)                                                 \
     X(OFFSETS_PATCH, "PATCH", "/connectors/{name}/offsets", OFFSETS)                                          \
     X(OFFSETS_DELETE, "DELETE", "/connectors/{name}/offsets", NONE)                                           \
+    X(VERIFY_START, "POST", "/connectors/{name}/verify", VERIFY)                                              \
+    X(VERIFY_GET, "GET", "/connectors/{name}/verify", NONE)                                                   \
     X(PLUGINS, "GET", "/connector-plugins", NONE)                                                             \
     X(PLUGIN_CONFIG, "GET", "/connector-plugins/{name}/config", NONE)                                         \
     X(PLUGIN_VALIDATE, "PUT", "/connector-plugins/{name}/config/validate", CONFIG)
@@ -85,6 +88,8 @@ const char *sl_rest_route_name(sl_route route);
  *   CONFIG  the config object (PUT .../config: config["name"] set to r->name)
  *   PATCH   the patch object (null values kept: they remove keys)
  *   OFFSETS the "offsets" array, each item {"partition": {...}, "offset": {...} | null}
+ *   VERIFY  the options object ({} for no body): until_consistent_seconds (> 0), max_differences (>= 0),
+ *           rate (> 0), strict_missing (boolean)
  * or NULL with the HTTP status (400) and msg set.
  */
 json_t *sl_rest_parse_body(const sl_rest_req *r, const char *body, size_t len, int *status, char *msg, size_t msgsz);

@@ -291,7 +291,13 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
     sl_buf_init(&sk.text), sl_buf_init(&tk.text);
     bool failed = sgot < 0 || tgot < 0;
     while (!failed && (sgot > 0 || tgot > 0)) {
-        if (r->o->rate > 0 && ++r->rows % (r->o->rate >= 1000 ? 100 : 1) == 0) { /* --rate: rows/s from each side */
+        if (r->o->cancel && (r->rows & 1023) == 0 && *r->o->cancel) {
+            snprintf(errstr, errsz, "the verify run was cancelled");
+            failed = true;
+            break;
+        }
+        r->rows++;
+        if (r->o->rate > 0 && r->rows % (r->o->rate >= 1000 ? 100 : 1) == 0) { /* --rate: rows/s from each side */
             int64_t due = r->t0 + r->rows * 1000 / r->o->rate - sl_mono_ms();
             if (due > 0) sl_sleep_ms(due, NULL);
         }
@@ -479,7 +485,7 @@ static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, i
 }
 
 int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
-                  char *errstr, size_t errsz) {
+                  sl_verify_stats *stats, char *errstr, size_t errsz) {
     sl_vtable *tables = NULL;
     int n = 0;
     errstr[0] = 0;
@@ -503,6 +509,11 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
         bool pending = false;
         for (int i = 0; i < n; i++) pending |= jobs[i].keys.n > 0 && !jobs[i].keys.overflow && !jobs[i].ts.error[0];
         if (rc != 0 || rounds < 0 || !pending || sl_mono_ms() >= deadline) break;
+        if (o->cancel && *o->cancel) {
+            snprintf(errstr, errsz, "the verify run was cancelled");
+            rc = -1;
+            break;
+        }
         sl_sleep_ms(o->recheck_ms, NULL);
         if (src->ops->refresh(src, errstr, errsz) < 0 || dst->ops->refresh(dst, errstr, errsz) < 0) {
             rc = -1;
@@ -515,8 +526,13 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
                 rc = -1;
         }
     }
-    long long total = 0;
-    for (int i = 0; i < n; i++) total += table_total(&jobs[i].ts);
+    long long total = 0, first = 0, rows = 0;
+    for (int i = 0; i < n; i++) {
+        total += table_total(&jobs[i].ts);
+        first += jobs[i].ts.first_pass;
+        rows += jobs[i].ts.source_rows;
+    }
+    if (stats) *stats = (sl_verify_stats){rows, total, rounds >= 0 && first > total ? first - total : 0, n};
     if (rc == 0) {
         if (o->json) print_json(&r, src, dst, jobs, n, rounds, total);
         else print_text(&r, src, dst, jobs, n, rounds, total);

@@ -21,12 +21,29 @@ typedef struct sl_verify_opts {
     int64_t recheck_ms; /* pause before each recheck */
     int64_t rate;       /* --rate: at most this many rows per second from each side (0: no limit) */
     bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
+    const _Atomic int *cancel; /* when not NULL and set: the run stops with an error (a daemon shutting down) */
 } sl_verify_opts;
 
+/* What a run found, for metrics. */
+typedef struct sl_verify_stats {
+    long long rows;        /* source rows compared in the full pass */
+    long long differences; /* the report's total */
+    long long in_flight;   /* differences of the full pass that rechecks found gone */
+    int tables;
+} sl_verify_stats;
+
+/* A run as a daemon shows it (sluice serve: GET /connectors/<name>/verify, /metrics). */
+typedef struct sl_verify_info {
+    bool running, failed;          /* failed: it ended with an error, not a report */
+    int64_t started_ms, ended_ms;  /* wall clock, ms since the epoch; ended 0 while running */
+    int result;                    /* 0 equal, 1 differences (when ended and not failed) */
+    sl_verify_stats stats;
+} sl_verify_info;
+
 /* Compares every table of src with its target in dst, each table as map (NULL: none) says its rows reach dst,
- * and prints the report to out. Returns 0 (equal), 1 (differences) or -1 with errstr (nothing could be
+ * and prints the report to out (stats: filled when not NULL). Returns 0 (equal), 1 (differences) or -1 with errstr (nothing could be
  * compared: no report is printed). */
 int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
-                  char *errstr, size_t errsz);
+                  sl_verify_stats *stats, char *errstr, size_t errsz);
 
 #endif

@@ -174,6 +174,14 @@ typedef struct wconn {
     int fails;                /* failures in a row: the backoff exponent */
     int64_t next_start_ms;
     sl_file_uses files;       /* the files its config names (for clashes with another's) */
+    /* sluice verify: the last run (POST /connectors/<name>/verify) */
+    bool verifying;           /* its thread exists (joined by the supervisor once verify.running is false) */
+    pthread_t verify_thr;
+    _Atomic int verify_cancel;
+    bool has_verify;
+    sl_verify_info verify;
+    char *verify_report;      /* DONE: the JSON report */
+    char *verify_error;       /* FAILED */
 } wconn;
 
 struct sl_worker {
@@ -216,6 +224,8 @@ static wconn *add(sl_worker *w, const char *name, json_t *config, sl_target targ
 }
 
 static void entry_free(wconn *e) {
+    sl_free(e->verify_report);
+    sl_free(e->verify_error);
     sl_file_uses_free(&e->files);
     json_decref(e->config);
     sl_free(e->trace);
@@ -301,6 +311,8 @@ static void info_fill(const wconn *e, bool metrics, sl_wconn_info *out) {
         out->has_metrics = true;
         sl_connector_get_metrics(e->conn, &out->metrics);
     }
+    out->has_verify = e->has_verify;
+    out->verify = e->verify;
 }
 
 void sl_wconn_info_free(sl_wconn_info *info) {
@@ -550,6 +562,10 @@ static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
         pthread_join(e->job_thr, NULL);
         e->job = false;
     }
+    if (e->verifying && !e->verify.running) {
+        pthread_join(e->verify_thr, NULL);
+        e->verifying = false;
+    }
     if (e->job) return false;
     if (e->conn) {
         bool ended = !sl_connector_running(e->conn);
@@ -566,7 +582,7 @@ static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
         return false;
     }
     if (e->deleted) {
-        if (e->offsets_busy) return false;
+        if (e->offsets_busy || e->verifying) return false;
         entry_free(e);
         return true;
     }
@@ -672,15 +688,18 @@ void sl_worker_destroy(sl_worker *w) {
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->sup, NULL);
     }
-    /* No supervisor and no requests any more: finish the jobs, then stop every instance at once. */
+    /* No supervisor and no requests any more: finish the jobs and cancel the verify runs, then stop every
+     * instance at once. */
     pthread_mutex_lock(&w->lock);
+    for (int i = 0; i < w->n; i++) atomic_store(&w->cs[i]->verify_cancel, 1);
     for (int i = 0; i < w->n; i++) {
         wconn *e = w->cs[i];
-        if (!e->job) continue;
+        if (!e->job && !e->verifying) continue;
         pthread_mutex_unlock(&w->lock);
-        pthread_join(e->job_thr, NULL);
+        if (e->job) pthread_join(e->job_thr, NULL);
+        if (e->verifying) pthread_join(e->verify_thr, NULL);
         pthread_mutex_lock(&w->lock);
-        e->job = false;
+        e->job = e->verifying = false;
     }
     pthread_mutex_unlock(&w->lock);
     for (int i = 0; i < w->n; i++)
@@ -806,6 +825,7 @@ int sl_worker_delete(sl_worker *w, const char *name, sl_werr *e) {
     else if (sl_wstore_delete(w->store, name, err, sizeof err) < 0) rc = werr(e, SL_WERR_INTERNAL, "%s", err);
     else {
         x->deleted = true;
+        atomic_store(&x->verify_cancel, 1); /* a verify run of it ends */
         pthread_cond_signal(&w->wake);
         SL_INFO("worker", "deleted connector=%s (its offsets are kept)", name);
     }
@@ -898,6 +918,144 @@ static void offsets_end(sl_worker *w, wconn *x, json_t *config) {
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     json_decref(config);
+}
+
+/* ---- sluice verify ---- */
+
+typedef struct vjob {
+    sl_worker *w;
+    wconn *e;              /* kept alive while e->verifying */
+    json_t *config;
+    sl_verify_opts o;
+} vjob;
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Verify thread: reads both stores through the connector's mapping and keeps the report. */
+static void *verify_main(void *arg) {
+    vjob *j = arg;
+    sl_worker *w = j->w;
+    wconn *e = j->e;
+    char err[1024] = "";
+    sl_errs errs = {0};
+    sl_connector *conn = NULL;
+    sl_vside *src = NULL, *dst = NULL;
+    sl_vmap map = {0};
+    sl_verify_stats stats = {0};
+    char *report = NULL;
+    size_t len = 0;
+    int rc = -1;
+    sl_config *cfg = sl_worker_build_config(w, e->name, j->config, err, sizeof err);
+    if (cfg && !(conn = sl_connector_new(cfg, &errs))) {
+        sl_worker_hide_refs(j->config, cfg, &errs);
+        sl_worker_invalid_msg(&errs, err, sizeof err);
+    }
+    if (conn && sl_connector_verify_open(conn, &src, &dst, &map, err, sizeof err) == 0) {
+        FILE *out = open_memstream(&report, &len);
+        rc = out ? sl_verify_run(src, dst, &map, &j->o, out, &stats, err, sizeof err) : -1;
+        if (out) fclose(out);
+        if (!out) snprintf(err, sizeof err, "out of memory");
+    }
+    if (src) src->ops->close(src);
+    if (dst) dst->ops->close(dst);
+    sl_errs_free(&errs);
+    sl_connector_destroy(conn);
+    if (rc < 0) {
+        char *h = hide_refs_str(j->config, cfg, err);
+        snprintf(err, sizeof err, "%s", h);
+        sl_free(h);
+        sl_log_redact(err);
+    }
+    sl_config_destroy(cfg);
+    if (rc < 0) SL_WARN("worker", "verify failed connector=%s error=%s", e->name, err);
+    else SL_INFO("worker", "verify done connector=%s rows=%lld differences=%lld", e->name, stats.rows, stats.differences);
+    pthread_mutex_lock(&w->lock);
+    sl_free(e->verify_report);
+    sl_free(e->verify_error);
+    e->verify_report = rc >= 0 && report ? sl_strdup(report) : NULL;
+    e->verify_error = rc < 0 ? sl_strdup(err) : NULL;
+    e->verify.failed = rc < 0;
+    e->verify.result = rc < 0 ? 0 : rc;
+    e->verify.stats = stats;
+    e->verify.ended_ms = wall_ms();
+    e->verify.running = false; /* the supervisor joins the thread */
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    free(report); /* open_memstream's */
+    json_decref(j->config);
+    sl_free(j);
+    return NULL;
+}
+
+int sl_worker_verify_start(sl_worker *w, const char *name, const sl_verify_opts *o, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    int rc = 0;
+    if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (x->verifying)
+        rc = werr(e, x->verify.running ? SL_WERR_EXISTS : SL_WERR_BUSY, "A verify run of connector %s %s", name,
+                  x->verify.running ? "is under way (GET /connectors/<name>/verify shows its progress)"
+                                    : "has just ended; try again");
+    if (rc == 0) {
+        vjob *j = sl_calloc(1, sizeof *j);
+        j->w = w, j->e = x, j->config = json_deep_copy(x->config), j->o = *o;
+        j->o.json = true;
+        j->o.cancel = &x->verify_cancel;
+        x->has_verify = x->verifying = true;
+        x->verify = (sl_verify_info){.running = true, .started_ms = wall_ms()};
+        int prc = pthread_create(&x->verify_thr, NULL, verify_main, j);
+        if (prc != 0) {
+            SL_ERR("worker", "cannot create a thread: %s", strerror(prc));
+            abort(); /* as on OOM */
+        }
+        SL_INFO("worker", "verify started connector=%s", name);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+static json_t *iso_ms(int64_t ms) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char s[64];
+    snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(s);
+}
+
+json_t *sl_worker_verify_get(sl_worker *w, const char *name, sl_werr *e) {
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    if (!x) {
+        pthread_mutex_unlock(&w->lock);
+        werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+        return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "connector", json_string(name));
+    const sl_verify_info *v = &x->verify;
+    const char *state = !x->has_verify ? "NONE" : v->running ? "RUNNING" : v->failed ? "FAILED" : "DONE";
+    json_object_set_new(o, "state", json_string(state));
+    if (x->has_verify) {
+        json_object_set_new(o, "started", iso_ms(v->started_ms));
+        if (!v->running) {
+            json_object_set_new(o, "ended", iso_ms(v->ended_ms));
+            json_object_set_new(o, "seconds", json_real((double)(v->ended_ms - v->started_ms) / 1000.0));
+        }
+    }
+    if (x->verify_report && !v->running) {
+        json_t *r = json_loads(x->verify_report, 0, NULL);
+        json_object_set_new(o, "report", r ? r : json_string(x->verify_report));
+    }
+    if (x->verify_error && !v->running) json_object_set_new(o, "error", json_string(x->verify_error));
+    pthread_mutex_unlock(&w->lock);
+    return o;
 }
 
 /* Opens the connector's offset store as its runtime does (SQLite, or the Kafka topic). */

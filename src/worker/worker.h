@@ -22,6 +22,7 @@
 #define SL_WORKER_WORKER_H
 #include "core/conf.h"
 #include "runtime/connector.h"
+#include "verify/verify.h"
 #include "kafka/kclient.h"
 #include <jansson.h>
 #include <stdbool.h>
@@ -95,6 +96,8 @@ typedef struct sl_wconn_info {
     sl_connector_metrics metrics;
     bool has_retained; /* sl_worker_measure_retained found something the server holds: retained is set */
     sl_source_retained retained;
+    bool has_verify;   /* a verify run was started (since the worker started): verify is set */
+    sl_verify_info verify;
 } sl_wconn_info;
 
 void sl_wconn_info_free(sl_wconn_info *info);
@@ -152,6 +155,14 @@ int sl_worker_delete(sl_worker *w, const char *name, sl_werr *e);
 int sl_worker_set_target(sl_worker *w, const char *name, sl_target target, sl_werr *e);
 /* Restarts the connector (only_failed: only when FAILED); *restarting tells whether it does. */
 int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *restarting, sl_werr *e);
+
+/* sluice verify of the connector's stores (docs/verify.md), on a thread of its own: starts a run with o (its
+ * output and cancel fields are the worker's); 409 while one runs. The run reads the config as it is now, whatever
+ * the connector's state. */
+int sl_worker_verify_start(sl_worker *w, const char *name, const sl_verify_opts *o, sl_werr *e);
+/* The last run: {"connector", "state": NONE | RUNNING | DONE | FAILED, "started", "ended", "seconds",
+ * "report": the JSON report (DONE), "error" (FAILED)} (caller decrefs). */
+json_t *sl_worker_verify_get(sl_worker *w, const char *name, sl_werr *e);
 
 /* Offsets (KIP-875): a JSON array [{"partition": {...}, "offset": {...}}] (caller decrefs). */
 json_t *sl_worker_offsets_get(sl_worker *w, const char *name, sl_werr *e);

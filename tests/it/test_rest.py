@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 
 from conftest import SLUICE, MySluice, my_make_table, mysql, payload, sql, wait_until
+from test_sql_sink import pgt  # noqa: F401 (a fixture)
 
 
 def free_port():
@@ -1206,3 +1207,63 @@ def test_config_storage_kafka_start_failures(serve, kafka, tmp_path):
     assert s.proc.wait(60) != 0 and "has 3 partitions" in s.log_text()
     s.stop()
     assert not (tmp_path / "worker.db").exists()
+
+
+def test_verify_runs_in_the_daemon(pg, serve, pgc, pgt):
+    """POST /connectors/<name>/verify starts sluice verify of the connector's stores on a thread of the daemon;
+    GET shows its state and report; /metrics has the last run's counts. A second start while one runs is
+    refused, bad options are a 400, and stopping the daemon cancels a run."""
+    from test_sql_sink import rows_pg, sink_config
+    t = table(pg, "rest_verify", range(1, 41))
+    s = serve().start()
+    cfg = pgc.config(t)
+    cfg.pop("sink.file.path")
+    cfg.update(sink_config("pg"))
+    cfg["collection.name.format"] = f"{pgt.name}.${{source.table}}"
+    s.ok("POST", "/connectors", {"name": "vfy", "config": cfg}, want=201)
+    s.wait_state("vfy", "RUNNING")
+    wait_until(lambda: rows_pg(pgt, f"{pgt.name}.rest_verify", "count(*)") == [(40,)], what="the synced rows")
+    assert s.ok("GET", "/connectors/vfy/verify") == {"connector": "vfy", "state": "NONE"}
+
+    def finished():
+        last = {}
+
+        def done():
+            nonlocal last
+            last = s.ok("GET", "/connectors/vfy/verify")
+            return last["state"] in ("DONE", "FAILED")
+        wait_until(done, timeout=60, interval=0.1, what="the verify run to end")
+        return last
+    b = s.ok("POST", "/connectors/vfy/verify", want=202)
+    assert b["state"] in ("RUNNING", "DONE") and "started" in b
+    v = finished()
+    assert v["state"] == "DONE", v
+    assert v["report"]["result"] == "equal" and v["report"]["tables"][0]["source_rows"] == 40, v
+    assert v["seconds"] >= 0 and v["ended"] >= v["started"]
+    # differences, with options
+    sql(pgt.conn, f"UPDATE {pgt.name}.rest_verify SET v = 'changed' WHERE id IN (3, 4)")
+    s.ok("POST", "/connectors/vfy/verify", {"max_differences": 1, "strict_missing": True}, want=202)
+    v = finished()
+    rep = v["report"]
+    assert (rep["result"], rep["total"], len(rep["differences"])) == ("differences", 2, 1), rep
+    text = s.ok("GET", "/metrics")
+    for line in ('sluice_verify_running{connector="vfy"} 0', 'sluice_verify_keys_checked{connector="vfy"} 40',
+                 'sluice_verify_mismatches{connector="vfy"} 2', 'sluice_verify_last_run_failed{connector="vfy"} 0',
+                 'sluice_verify_divergence_ratio{connector="vfy"} 0.05'):
+        assert line in text, line
+    # bad options, an unknown connector
+    for body in ({"rate": 0}, {"colour": "red"}, {"until_consistent_seconds": "soon"}, [1]):
+        st, b, _ = s.req("POST", "/connectors/vfy/verify", body)
+        assert st == 400, (body, b)
+    assert "verify option 'colour'" in s.req("POST", "/connectors/vfy/verify", {"colour": 1})[1]["message"]
+    assert s.req("GET", "/connectors/nope/verify")[0] == 404
+    assert s.req("POST", "/connectors/nope/verify")[0] == 404
+    # a slow run (2 rows/s): a second start is refused while it runs; stopping the daemon cancels it
+    s.ok("POST", "/connectors/vfy/verify", {"rate": 2}, want=202)
+    st, b, _ = s.req("POST", "/connectors/vfy/verify")
+    assert st == 409 and "under way" in b["message"], b
+    assert 'sluice_verify_running{connector="vfy"} 1' in s.ok("GET", "/metrics")
+    t0 = time.time()
+    assert s.stop() == 0
+    assert time.time() - t0 < 15
+    assert "verify failed connector=vfy error=the verify run was cancelled" in s.log_text()
