@@ -38,6 +38,7 @@ typedef enum {
     SL_CK_ARRAY,    /* a PostgreSQL array literal, or the JSON array a target without arrays holds */
     SL_CK_POINT,    /* a point: "(x,y)" text or WKB (with MariaDB's 4-byte SRID before it) */
     SL_CK_GEOMETRY, /* WKB, raw or hex, with or without MariaDB's 4-byte SRID before it */
+    SL_CK_MKEY,     /* a MongoDB _id as typed text (mongo/mkey.h), ordered as MongoDB orders _id values */
 } sl_ckind;
 
 typedef struct sl_vcol {
@@ -67,6 +68,8 @@ typedef struct sl_vtable {
     bool transformed;  /* records reach the sink through transforms: topic is the one they end with */
     bool flat;         /* the value is the row itself (unwrapped), not a change event */
     char deleted[128]; /* a field that holds "true" in the rows of deleted keys (unwrap's rewrite mode); "" none */
+    bool documents;    /* sources: rows are whole documents (a MongoDB source): an _id column (SL_CK_MKEY) and
+                        * "$$ROOT", the document less its _id as relaxed extended JSON (SL_CK_JSON) */
     bool docs;         /* the transforms write documents themselves: column names are paths in them, the topic
                         * names the collection */
     char within[128];  /* docs: the path of the array, sub-document (within_kind) that holds each row in its

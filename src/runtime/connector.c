@@ -922,7 +922,7 @@ int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_v
     map->arg = c->xchain;
     const sl_source_ops *so = c->ctx.src_ops;
     if (!so || !so->verify_open) {
-        snprintf(errstr, errsz, "sluice verify cannot read a %s source yet (it reads PostgreSQL and MySQL/MariaDB sources)",
+        snprintf(errstr, errsz, "sluice verify cannot read a %s source yet (it reads PostgreSQL, MySQL/MariaDB and MongoDB sources)",
                  so ? so->name : "missing");
         return -1;
     }

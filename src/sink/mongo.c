@@ -49,6 +49,7 @@
 #include "sink/mongo_model.h"
 #include "kafka/dlq.h"
 #include "mongo/mclient.h"
+#include "mongo/mkey.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -1499,6 +1500,7 @@ static int mv_probe(mongo_vside *p, const sl_vtable *src, sl_vtable *out, char (
     for (int i = 0; i < src->ncols; i++) {
         char mark[64];
         snprintf(mark, sizeof mark, MV_MARK "%d", i);
+        if (src->documents && i >= src->nkeys) break; /* a document's other fields are read whole ($$ROOT) */
         if (i < src->nkeys) BSON_APPEND_UTF8(&key, src->cols[i].name, mark);
         BSON_APPEND_UTF8(&value, src->cols[i].name, mark);
     }
@@ -1551,7 +1553,28 @@ static int mv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *er
     memset(out, 0, sizeof *out);
     char (*paths)[128] = sl_calloc((size_t)src->ncols + 1, sizeof *paths);
     int rc = 0;
-    if (src->docs) { /* the transforms' own writes (embed): column names are paths, the topic the collection */
+    if (src->documents && !src->flat) { /* a MongoDB source's change events: the target holds the same documents */
+        if (p->conf->handler == H_RDBMS || p->conf->handler == H_NONE) {
+            snprintf(errstr, errsz, "change.data.capture.handler=%s does not apply MongoDB change events (use "
+                                    "mongo-kafka's ChangeStreamHandler, Debezium's MongoDB handler, or none)",
+                     p->conf->cdc_handler);
+            rc = -1;
+        }
+        const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
+                                                                                  : src->topic;
+        snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
+        snprintf(out->table, sizeof out->table, "%.127s", coll);
+        out->layout = MV_ID_SCALAR;
+        for (int i = 0; i < src->ncols; i++) snprintf(paths[i], sizeof paths[i], "%s", src->cols[i].name);
+    } else if (src->documents) { /* the documents themselves (publish.full.document.only), by the write model */
+        rc = mv_probe(p, src, out, paths, errstr, errsz);
+        if (rc == 0 && out->layout != MV_ID_SCALAR) {
+            snprintf(errstr, errsz, "the sink's id strategy does not keep the documents' _id (%s): verify matches "
+                                    "documents by it", p->conf->model.id_strategy);
+            rc = -1;
+        }
+        for (int i = src->nkeys; i < src->ncols; i++) snprintf(paths[i], sizeof paths[i], "%s", src->cols[i].name);
+    } else if (src->docs) { /* the transforms' own writes (embed): column names are paths, the topic the collection */
         const char *coll = p->conf->model.collection && *p->conf->model.collection ? p->conf->model.collection
                                                                                   : src->topic;
         snprintf(out->schema, sizeof out->schema, "%s", p->conf->model.database);
@@ -1758,6 +1781,7 @@ static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) 
 
 /* A key value's text as the BSON value the sink wrote for a column of that kind. */
 static void append_key_value(bson_t *d, const char *name, const sl_vcol *c, const char *v, size_t n) {
+    if (c->kind == SL_CK_MKEY && sl_mkey_append(d, name, v, n)) return;
     char buf[128];
     snprintf(buf, sizeof buf, "%.*s", (int)(n < sizeof buf ? n : sizeof buf - 1), v);
     char *end;
@@ -1944,10 +1968,16 @@ static void mv_fill(mongo_vside *p, const bson_t *doc, const bson_t *row) {
             snprintf(idpath, sizeof idpath, "_id%s", path + 1);
             path = idpath;
         }
+        if (!strcmp(path, "$$ROOT")) { /* the whole document less its _id */
+            sl_mdoc_put(in, &p->text);
+            missing[i] = null[i] = false;
+            continue;
+        }
         bool found = strchr(path, '.') ? bson_iter_init(&it, in) && bson_iter_find_descendant(&it, path, &it)
                                        : bson_iter_init_find(&it, in, path);
         missing[i] = !found;
-        null[i] = !found || !bson_text(&it, &p->text);
+        if (found && t->cols[i].kind == SL_CK_MKEY) sl_mkey_put(&it, &p->text), null[i] = false;
+        else null[i] = !found || !bson_text(&it, &p->text);
     }
     p->at[t->ncols] = p->text.len;
     for (int i = 0; i < t->ncols; i++) {

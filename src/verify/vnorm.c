@@ -14,7 +14,7 @@
 
 static const char *const kind_names[] = {"text", "int",  "dec",  "float",  "bool",     "bytes",  "date", "time",
                                          "ts",   "tstz", "json", "uuid",   "timetz", "interval", "hstore",
-                                         "bits", "array", "point", "geometry"};
+                                         "bits", "array", "point", "geometry", "mkey"};
 
 const char *sl_ckind_name(sl_ckind k) {
     return (unsigned)k < sizeof kind_names / sizeof *kind_names ? kind_names[k] : "?";
@@ -624,6 +624,8 @@ static bool hex_same(const char *a, size_t an, const char *b, size_t bn) {
     return an == bn && strncasecmp(a, b, an) == 0;
 }
 
+static int mkey_cmp(const char *a, size_t an, const char *b, size_t bn);
+
 bool sl_vnorm_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn) {
     if (!a || !b) return !a && !b;
     if (an == bn && memcmp(a, b, an) == 0) return true;
@@ -685,6 +687,7 @@ bool sl_vnorm_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *
         return same;
     }
     case SL_CK_GEOMETRY: return wkb_same(a, an, b, bn);
+    case SL_CK_MKEY: return mkey_cmp(a, an, b, bn) == 0;
     case SL_CK_POINT: {
         double ax, ay, bx, by;
         return read_point(a, an, &ax, &ay) && read_point(b, bn, &bx, &by) && float_equal(false, ax, bx) &&
@@ -701,10 +704,42 @@ static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn, bool no
     return an == bn ? 0 : an < bn ? -1 : 1;
 }
 
+/* The rank of a typed _id text's type, in MongoDB's order of BSON types (null < numbers < strings < documents,
+ * arrays, binary < ObjectId < booleans < dates). */
+static int mkey_rank(char t) {
+    switch (t) {
+    case 'z': return 1;
+    case 'n': return 2;
+    case 's': return 3;
+    case 'j': return 4;
+    case 'o': return 7;
+    case 'b': return 8;
+    case 'd': return 9;
+    default: return 10;
+    }
+}
+
+static int mkey_cmp(const char *a, size_t an, const char *b, size_t bn) {
+    if (!an || !bn) return an == bn ? 0 : !an ? -1 : 1;
+    int ra = mkey_rank(a[0]), rb = mkey_rank(b[0]);
+    if (ra != rb) return ra < rb ? -1 : 1;
+    if ((a[0] == 'n' || a[0] == 'd') && an < 64 && bn < 64) { /* by value */
+        char x[64], y[64];
+        snprintf(x, sizeof x, "%.*s", (int)an - 1, a + 1);
+        snprintf(y, sizeof y, "%.*s", (int)bn - 1, b + 1);
+        long double p = strtold(x, NULL), q = strtold(y, NULL);
+        if (isnan(p) || isnan(q)) return isnan(p) && isnan(q) ? 0 : isnan(p) ? -1 : 1; /* NaN first */
+        if (p != q) return p < q ? -1 : 1;
+        return 0;
+    }
+    return bytes_cmp(a, an, b, bn, false);
+}
+
 int sl_vnorm_cmp(const sl_vcol *c, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn) {
     (void)tc;
     if (!a || !b) return !a && !b ? 0 : !a ? -1 : 1;
     switch (c->kind) {
+    case SL_CK_MKEY: return mkey_cmp(a, an, b, bn);
     case SL_CK_INT:
     case SL_CK_DEC: {
         dec x, y;

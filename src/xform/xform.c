@@ -896,6 +896,11 @@ int sl_xform_vmap_same(void *state, sl_vtable *t, char *errstr, size_t errsz) {
 int sl_xchain_vmap(void *chain, sl_vtable *t, char *errstr, size_t errsz) {
     sl_xchain *x = chain;
     t->transformed = true;
+    if (t->documents && x && x->n) {
+        snprintf(errstr, errsz, "sluice verify does not follow transforms of a MongoDB source's documents "
+                                "(transform '%s')", x->steps[0].name);
+        return -1;
+    }
     for (int i = 0; x && i < x->n; i++) {
         const xstep *s = &x->steps[i];
         if (s->pred >= 0) {

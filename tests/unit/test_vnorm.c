@@ -167,5 +167,19 @@ int main(void) {
     CHECK(cmp(SL_CK_TS, "2024-01-01 00:00:00+00", "2023-12-31 23:59:59") > 0);
     CHECK(cmp(SL_CK_FLOAT, "1e3", "999.5") > 0);
     CHECK(strcmp(sl_ckind_name(SL_CK_TSTZ), "tstz") == 0);
+    CHECK(strcmp(sl_ckind_name(SL_CK_MKEY), "mkey") == 0);
+    /* MongoDB _ids as typed text: numbers by value whatever their type, types in MongoDB's order */
+    CHECK(cmp(SL_CK_MKEY, "n9", "n10") < 0);
+    CHECK(cmp(SL_CK_MKEY, "n10", "n10.0") == 0);
+    CHECK(eq(SL_CK_MKEY, -1, "n1E+1", -1, "n10"));
+    CHECK(cmp(SL_CK_MKEY, "n-Infinity", "n-5") < 0);
+    CHECK(cmp(SL_CK_MKEY, "z", "n-5") < 0);
+    CHECK(cmp(SL_CK_MKEY, "n99", "sa") < 0);
+    CHECK(cmp(SL_CK_MKEY, "sz", "o000000000000000000000000") < 0);
+    CHECK(cmp(SL_CK_MKEY, "o65f0a0000000000000000000", "o65f0a0000000000000000001") < 0);
+    CHECK(cmp(SL_CK_MKEY, "o65f0a0000000000000000000", "b0") < 0);
+    CHECK(cmp(SL_CK_MKEY, "b1", "d0") < 0);
+    CHECK(cmp(SL_CK_MKEY, "d-86400000", "d5") < 0);
+    CHECK(!eq(SL_CK_MKEY, -1, "s10", -1, "n10"));
     TEST_END();
 }

@@ -31,6 +31,7 @@
 #include "mongo/mclient.h"
 #include "source/mongo/mevent.h"
 #include "source/mongo/mschema.h"
+#include "source/mongo/ms_int.h"
 #include "util/buf.h"
 #include "util/jcheck.h"
 #include "util/mem.h"
@@ -52,31 +53,6 @@
 #define IDLE_SLEEP_MS 50        /* pacing when the server answers an empty getMore at once */
 #define COPY_LIST_MAX 100000    /* namespaces copy_existing will consider */
 
-enum { FD_DEFAULT, FD_UPDATE_LOOKUP, FD_WHEN_AVAILABLE, FD_REQUIRED };
-enum { FDB_DEFAULT, FDB_WHEN_AVAILABLE, FDB_REQUIRED, FDB_OFF };
-enum { SM_LATEST, SM_TIMESTAMP, SM_COPY };
-enum { OF_JSON, OF_BSON, OF_SCHEMA };
-
-typedef struct ms_conf {
-    char *uri, *database, *collection, *pipeline;
-    int full_doc, full_doc_before;
-    bool full_doc_only, tombstone_on_delete, doc_key_as_key;
-    int startup_mode;
-    char *start_at;
-    bool copy_legacy;
-    char *copy_regex, *copy_pipeline;
-    int64_t copy_threads, copy_queue;
-    bool copy_disk;
-    int64_t batch_size, await_ms;
-    int64_t hb_ms;
-    char *hb_topic;
-    int out_key, out_value, formatter;
-    char *schema_key, *schema_value;
-    bool schema_infer;
-    char *topic_prefix, *topic_suffix, *topic_sep, *ns_map;
-    char *partition_name;
-    int lost_policy;
-} ms_conf;
 
 #define F(x) offsetof(ms_conf, x)
 #define FMT_NAMES                                                                                                  \
@@ -215,7 +191,7 @@ static bool parse_pipeline(const char *text, bson_t **out) {
     return ok;
 }
 
-static bson_t *parse_ns_map(const char *text, char *why, size_t whysz) {
+bson_t *ms_parse_ns_map(const char *text, char *why, size_t whysz) {
     bson_error_t be;
     bson_t *m = bson_new_from_json((const uint8_t *)text, -1, &be);
     if (!m) {
@@ -318,7 +294,7 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
         else regfree(&rx);
     }
     if (!blank(cf->ns_map)) {
-        bson_t *m = parse_ns_map(cf->ns_map, why, sizeof why);
+        bson_t *m = ms_parse_ns_map(cf->ns_map, why, sizeof why);
         if (!m) sl_errs_add(errs, "topic.namespace.map: %s (allowed: a JSON object of namespace -> topic strings)", why);
         else bson_destroy(m);
     }
@@ -1241,7 +1217,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
         snprintf(errstr, errsz, "pipeline: not a JSON array of stages");
         return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
-    if (!blank(cf->ns_map) && !(s->ns_map = parse_ns_map(cf->ns_map, why, sizeof why))) {
+    if (!blank(cf->ns_map) && !(s->ns_map = ms_parse_ns_map(cf->ns_map, why, sizeof why))) {
         snprintf(errstr, errsz, "topic.namespace.map: %s", why);
         return sl_ctx_error_code(ctx, SL_E_CONFIG);
     }
@@ -1321,4 +1297,5 @@ const sl_source_ops sl_mongo_source_ops = {
     .describe = ms_describe,
     .check_sink = ms_check_sink,
     .ejson_values = true,
+    .verify_open = ms_verify_open,
 };

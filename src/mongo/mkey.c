@@ -1,0 +1,115 @@
+/* Documents as sluice verify reads them (see mkey.h). */
+#include "mongo/mkey.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sl_mkey_put(const bson_iter_t *it, sl_buf *out) {
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_NULL:
+    case BSON_TYPE_UNDEFINED: sl_buf_putc(out, 'z'); return;
+    case BSON_TYPE_INT32: sl_buf_printf(out, "n%" PRId32, bson_iter_int32(it)); return;
+    case BSON_TYPE_INT64: sl_buf_printf(out, "n%" PRId64, bson_iter_int64(it)); return;
+    case BSON_TYPE_DOUBLE: {
+        double d = bson_iter_double(it);
+        if (isnan(d)) sl_buf_puts(out, "nNaN");
+        else if (isinf(d)) sl_buf_puts(out, d > 0 ? "nInfinity" : "n-Infinity");
+        else sl_buf_printf(out, "n%.17g", d);
+        return;
+    }
+    case BSON_TYPE_DECIMAL128: {
+        bson_decimal128_t d;
+        char s[BSON_DECIMAL128_STRING];
+        bson_iter_decimal128(it, &d);
+        bson_decimal128_to_string(&d, s);
+        sl_buf_printf(out, "n%s", s);
+        return;
+    }
+    case BSON_TYPE_UTF8: {
+        uint32_t n;
+        const char *s = bson_iter_utf8(it, &n);
+        sl_buf_putc(out, 's');
+        sl_buf_put(out, s, n);
+        return;
+    }
+    case BSON_TYPE_OID: {
+        char s[25];
+        bson_oid_to_string(bson_iter_oid(it), s);
+        sl_buf_printf(out, "o%s", s);
+        return;
+    }
+    case BSON_TYPE_BOOL: sl_buf_puts(out, bson_iter_bool(it) ? "b1" : "b0"); return;
+    case BSON_TYPE_DATE_TIME: sl_buf_printf(out, "d%" PRId64, bson_iter_date_time(it)); return;
+    default: {
+        bson_t one = BSON_INITIALIZER;
+        bson_append_iter(&one, "v", 1, it);
+        size_t n;
+        char *j = bson_as_canonical_extended_json(&one, &n);
+        bson_destroy(&one);
+        sl_buf_putc(out, 'j');
+        sl_buf_puts(out, j ? j : "");
+        bson_free(j);
+        return;
+    }
+    }
+}
+
+bool sl_mkey_append(bson_t *d, const char *key, const char *t, size_t n) {
+    if (n == 0) return false;
+    char num[128];
+    const char *v = t + 1;
+    size_t vn = n - 1;
+    switch (t[0]) {
+    case 'z': return bson_append_null(d, key, -1);
+    case 's': return bson_append_utf8(d, key, -1, v, (int)vn);
+    case 'b': return bson_append_bool(d, key, -1, vn == 1 && v[0] == '1');
+    case 'o': {
+        char hex[25];
+        if (vn != 24) return false;
+        memcpy(hex, v, 24);
+        hex[24] = 0;
+        if (!bson_oid_is_valid(hex, 24)) return false;
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, hex);
+        return bson_append_oid(d, key, -1, &oid);
+    }
+    case 'd':
+    case 'n': {
+        if (vn >= sizeof num) return false;
+        memcpy(num, v, vn);
+        num[vn] = 0;
+        char *end;
+        long long i = strtoll(num, &end, 10);
+        if (t[0] == 'd') return *end == 0 && bson_append_date_time(d, key, -1, i);
+        /* the number as it most likely was: an integer (int32 when it fits), else a double; MongoDB matches
+         * numbers by value whatever their type */
+        if (*end == 0 && vn) return i >= INT32_MIN && i <= INT32_MAX ? bson_append_int32(d, key, -1, (int32_t)i)
+                                                                    : bson_append_int64(d, key, -1, i);
+        double x = strtod(num, &end);
+        if (*end == 0) return bson_append_double(d, key, -1, x);
+        bson_decimal128_t dec;
+        return bson_decimal128_from_string(num, &dec) && bson_append_decimal128(d, key, -1, &dec);
+    }
+    case 'j': {
+        bson_error_t be;
+        bson_t *one = bson_new_from_json((const uint8_t *)v, (ssize_t)vn, &be);
+        bson_iter_t it;
+        bool ok = one && bson_iter_init_find(&it, one, "v") && bson_append_iter(d, key, -1, &it);
+        if (one) bson_destroy(one);
+        return ok;
+    }
+    default: return false;
+    }
+}
+
+void sl_mdoc_put(const bson_t *doc, sl_buf *out) {
+    bson_t rest = BSON_INITIALIZER;
+    bson_copy_to_excluding_noinit(doc, &rest, "_id", NULL);
+    size_t n;
+    char *j = bson_as_relaxed_extended_json(&rest, &n);
+    bson_destroy(&rest);
+    sl_buf_put(out, j ? j : "{}", j ? n : 2);
+    bson_free(j);
+}
