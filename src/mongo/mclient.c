@@ -59,3 +59,13 @@ mongoc_client_t *sl_mongo_client_new(const char *uri_text, const char *appname, 
     mongoc_client_set_appname(client, appname);
     return client;
 }
+
+bool sl_mongo_ping(mongoc_client_t *client, char *errstr, size_t errsz) {
+    bson_t ping = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&ping, "ping", 1);
+    bson_error_t be;
+    bool ok = mongoc_client_command_simple(client, "admin", &ping, NULL, NULL, &be);
+    bson_destroy(&ping);
+    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
+    return ok;
+}

@@ -22,4 +22,7 @@ void sl_mongo_init(void);
 mongoc_client_t *sl_mongo_client_new(const char *uri, const char *appname, bool acked_writes, char **hosts,
                                      char *errstr, size_t errstr_size);
 
+/* Asks the server for a ping: true, or false with errstr ("cannot reach the MongoDB server of connection.uri: ..."). */
+bool sl_mongo_ping(mongoc_client_t *client, char *errstr, size_t errstr_size);
+
 #endif

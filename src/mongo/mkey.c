@@ -113,3 +113,27 @@ void sl_mdoc_put(const bson_t *doc, sl_buf *out) {
     sl_buf_put(out, j ? j : "{}", j ? n : 2);
     bson_free(j);
 }
+
+mongoc_cursor_t *sl_mread_find(mongoc_client_t *client, const char *db, const char *coll, const bson_t *filter,
+                               bson_t *opts, char *errstr, size_t errsz) {
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db, coll);
+    BSON_APPEND_INT32(opts, "batchSize", 1000); /* the test server otherwise answers a sorted find in one reply */
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
+    mongoc_collection_destroy(c);
+    bson_error_t be;
+    if (mongoc_cursor_error(cur, &be)) {
+        snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", db, coll, be.message);
+        mongoc_cursor_destroy(cur);
+        return NULL;
+    }
+    return cur;
+}
+
+int sl_mread_next(mongoc_cursor_t *cursor, const bson_t **doc, const char *db, const char *coll, char *errstr,
+                  size_t errsz) {
+    if (mongoc_cursor_next(cursor, doc)) return 1;
+    bson_error_t be;
+    if (!mongoc_cursor_error(cursor, &be)) return 0;
+    snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", db, coll, be.message);
+    return -1;
+}

@@ -16,7 +16,7 @@
 #ifndef SL_MONGO_MKEY_H
 #define SL_MONGO_MKEY_H
 #include "util/buf.h"
-#include <bson/bson.h>
+#include <mongoc/mongoc.h>
 #include <stdbool.h>
 
 /* Appends the typed text of the value at it. */
@@ -25,5 +25,13 @@ void sl_mkey_put(const bson_iter_t *it, sl_buf *out);
 bool sl_mkey_append(bson_t *d, const char *key, const char *t, size_t n);
 /* Appends doc less its _id as relaxed extended JSON ({} when nothing else). */
 void sl_mdoc_put(const bson_t *doc, sl_buf *out);
+
+/* A find of db.coll matching filter with opts (a sort, a projection: verify's reads), 1000 documents a batch; NULL
+ * with errstr. */
+mongoc_cursor_t *sl_mread_find(mongoc_client_t *client, const char *db, const char *coll, const bson_t *filter,
+                               bson_t *opts, char *errstr, size_t errsz);
+/* The next document of a find of db.coll: 1 with *doc, 0 at the end, -1 with errstr. */
+int sl_mread_next(mongoc_cursor_t *cursor, const bson_t **doc, const char *db, const char *coll, char *errstr,
+                  size_t errsz);
 
 #endif

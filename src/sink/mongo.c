@@ -299,7 +299,6 @@ static void *writer_main(void *arg);
 
 static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
     mongo_conf *mc = settings;
-    bson_error_t be;
     sl_errs errs = {0};
     sl_mongo_init();
     mongo_sink *s = sl_calloc(1, sizeof *s);
@@ -331,12 +330,9 @@ static int mongo_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     if (!(s->client = sl_mongo_client_new(mc->uri, "sluice", true, NULL, errstr, errsz)))
         return failed(s, SL_E_CONFIG); /* connection.uri */
     /* Fail at start, not at the first flush, when the server is unreachable. */
-    bson_t ping = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&ping, "ping", 1);
-    bool ok = mongoc_client_command_simple(s->client, "admin", &ping, NULL, NULL, &be);
-    bson_destroy(&ping);
-    if (!ok) {
-        snprintf(errstr, errsz, "mongodb sink: cannot reach the server of connection.uri: %s", be.message);
+    char why[512];
+    if (!sl_mongo_ping(s->client, why, sizeof why)) {
+        snprintf(errstr, errsz, "mongodb sink: %s", why);
         return failed(s, SL_E_SINK_UNAVAILABLE);
     }
     if (mc->dlq_topic && mc->tolerate && open_dlq(s, errstr, errsz) < 0) return failed(s, SL_E_SINK_UNAVAILABLE);
@@ -1740,7 +1736,6 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
         p->vals = sl_realloc(p->vals, (size_t)(p->cap + 1) * sizeof *p->vals);
         p->lens = sl_realloc(p->lens, (size_t)(p->cap + 1) * sizeof *p->lens);
     }
-    mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->schema, t->table);
     p->doc = NULL;
     p->nrows = p->irows = 0;
     bson_t opts = BSON_INITIALIZER, sort;
@@ -1759,16 +1754,9 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
         BSON_APPEND_INT32(&proj, t->within, 1);
         bson_append_document_end(&opts, &proj);
     }
-    BSON_APPEND_INT32(&opts, "batchSize", 1000); /* the test server otherwise answers a sorted find in one reply */
-    p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    p->cursor = sl_mread_find(p->client, t->schema, t->table, filter, &opts, errstr, errsz);
     bson_destroy(&opts);
-    mongoc_collection_destroy(c);
-    bson_error_t be;
-    if (mongoc_cursor_error(p->cursor, &be)) {
-        snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", t->schema, t->table, be.message);
-        return -1;
-    }
-    return 0;
+    return p->cursor ? 0 : -1;
 }
 
 static int mv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
@@ -2022,14 +2010,8 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
             *lens = p->lens;
             return 1;
         }
-        if (!mongoc_cursor_next(p->cursor, &doc)) {
-            bson_error_t be;
-            if (mongoc_cursor_error(p->cursor, &be)) {
-                snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", p->t->schema, p->t->table, be.message);
-                return -1;
-            }
-            return 0;
-        }
+        int got = sl_mread_next(p->cursor, &doc, p->t->schema, p->t->table, errstr, errsz);
+        if (got <= 0) return got;
         if (p->t->within[0]) {
             mv_collect(p, doc);
             continue;
@@ -2087,13 +2069,7 @@ static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_
     snprintf(p->base.what, sizeof p->base.what, "MongoDB database %s", p->conf->model.database);
     sl_mongo_init();
     if (!(p->client = sl_mongo_client_new(p->conf->uri, "sluice-verify", false, NULL, errstr, errsz))) return -1;
-    bson_t ping = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&ping, "ping", 1);
-    bson_error_t be;
-    bool ok = mongoc_client_command_simple(p->client, "admin", &ping, NULL, NULL, &be);
-    bson_destroy(&ping);
-    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
-    return ok ? 0 : -1;
+    return sl_mongo_ping(p->client, errstr, errsz) ? 0 : -1;
 }
 
 const sl_sink_ops sl_mongo_sink_ops = {

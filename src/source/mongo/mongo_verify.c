@@ -113,21 +113,13 @@ static int msv_tables(sl_vside *v, sl_vtable **out, int *n, char *errstr, size_t
 static int msv_find(ms_vside *p, const sl_vtable *t, const bson_t *filter, char *errstr, size_t errsz) {
     if (p->cursor) mongoc_cursor_destroy(p->cursor);
     p->t = t;
-    mongoc_collection_t *c = mongoc_client_get_collection(p->client, t->db, t->table);
     bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT32(&opts, "batchSize", 1000);
-    p->cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    p->cursor = sl_mread_find(p->client, t->db, t->table, filter, &opts, errstr, errsz);
     bson_destroy(&opts);
-    mongoc_collection_destroy(c);
-    bson_error_t be;
-    if (mongoc_cursor_error(p->cursor, &be)) {
-        snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", t->db, t->table, be.message);
-        return -1;
-    }
-    return 0;
+    return p->cursor ? 0 : -1;
 }
 
 static int msv_scan(sl_vside *v, const sl_vtable *t, char *errstr, size_t errsz) {
@@ -162,14 +154,8 @@ static int msv_refresh(sl_vside *v, char *errstr, size_t errsz) {
 static int msv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
     ms_vside *p = (ms_vside *)v;
     const bson_t *doc;
-    if (!mongoc_cursor_next(p->cursor, &doc)) {
-        bson_error_t be;
-        if (mongoc_cursor_error(p->cursor, &be)) {
-            snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", p->t->db, p->t->table, be.message);
-            return -1;
-        }
-        return 0;
-    }
+    int got = sl_mread_next(p->cursor, &doc, p->t->db, p->t->table, errstr, errsz);
+    if (got <= 0) return got;
     sl_buf_reset(&p->text);
     bson_iter_t it;
     if (bson_iter_init_find(&it, doc, "_id")) sl_mkey_put(&it, &p->text);
@@ -227,11 +213,5 @@ int ms_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     }
     sl_mongo_init();
     if (!(p->client = sl_mongo_client_new(cf->uri, "sluice-verify", false, NULL, errstr, errsz))) return -1;
-    bson_t ping = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&ping, "ping", 1);
-    bson_error_t be;
-    bool ok = mongoc_client_command_simple(p->client, "admin", &ping, NULL, NULL, &be);
-    bson_destroy(&ping);
-    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
-    return ok ? 0 : -1;
+    return sl_mongo_ping(p->client, errstr, errsz) ? 0 : -1;
 }
