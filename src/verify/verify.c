@@ -342,7 +342,16 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
                 if (same) ts->differing++, keyset_add(collect, sv, sl, st->nkeys);
                 same = false;
                 ts->fields++;
-                report(r, ts, DIFFERS, st, sv, sl, st->cols[i].name, sv[i], sl[i], tval, tl[k]);
+                const char *field = st->cols[i].name;
+                sl_buf path;
+                sl_buf_init(&path);
+                if (st->cols[i].kind == SL_CK_JSON && sv[i] && tval && r->listed < r->o->max_listed) {
+                    sl_buf_puts(&path, field); /* the column and, in it, the first member that differs */
+                    sl_vnorm_json_diff_path(sv[i], sl[i], tval, tl[k], &path);
+                    field = sl_buf_cstr(&path);
+                }
+                report(r, ts, DIFFERS, st, sv, sl, field, sv[i], sl[i], tval, tl[k]);
+                sl_buf_free(&path);
             }
         }
         if (c <= 0) {

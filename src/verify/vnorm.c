@@ -617,6 +617,42 @@ static bool json_same(const char *a, size_t an, const char *b, size_t bn) {
     return eq;
 }
 
+/* The path of the first difference of x and y (both differ), appended to path. */
+static void diff_path(const json_t *x, const json_t *y, sl_buf *path, int depth) {
+    if (depth > 64 || json_typeof(x) != json_typeof(y)) return;
+    if (json_is_object(x)) {
+        /* the members in name order: the first that differs (or is on one side only) */
+        const char *best = NULL, *k;
+        json_t *v;
+        json_object_foreach((json_t *)x, k, v) {
+            json_t *w = json_object_get(y, k);
+            if ((!w || !json_equal(v, w)) && (!best || strcmp(k, best) < 0)) best = k;
+        }
+        json_object_foreach((json_t *)y, k, v) {
+            if (!json_object_get(x, k) && (!best || strcmp(k, best) < 0)) best = k;
+        }
+        if (!best) return;
+        sl_buf_printf(path, ".%s", best);
+        json_t *a = json_object_get(x, best), *b = json_object_get(y, best);
+        if (a && b) diff_path(a, b, path, depth + 1);
+    } else if (json_is_array(x)) {
+        size_t n = json_array_size(x), m = json_array_size(y), i = 0;
+        while (i < n && i < m && json_equal(json_array_get(x, i), json_array_get(y, i))) i++;
+        sl_buf_printf(path, "[%zu]", i);
+        if (i < n && i < m) diff_path(json_array_get(x, i), json_array_get(y, i), path, depth + 1);
+    }
+}
+
+bool sl_vnorm_json_diff_path(const char *a, size_t an, const char *b, size_t bn, sl_buf *path) {
+    json_t *x = json_loadb(a, an, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_t *y = x ? json_loadb(b, bn, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    if (x && y) diff_path(x, y, path, 0);
+    bool ok = x && y;
+    json_decref(x);
+    json_decref(y);
+    return ok;
+}
+
 /* Hex text without a "\x" prefix, compared without case. */
 static bool hex_same(const char *a, size_t an, const char *b, size_t bn) {
     if (an >= 2 && a[0] == '\\' && a[1] == 'x') a += 2, an -= 2;

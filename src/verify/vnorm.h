@@ -16,6 +16,7 @@
  *           (truncated or rounded: a target that keeps milliseconds holds
  *           either)
  *   json    parsed: object member order does not count, array order does
+ *   mkey    a MongoDB _id as typed text (mongo/mkey.h): numbers by value
  *   uuid    case does not count
  *   text    the bytes
  * A value that does not read as its kind is compared by its bytes.
@@ -31,6 +32,9 @@
 bool sl_vnorm_equal(const sl_vcol *sc, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn);
 /* Orders two key values of one kind (NULL first): <0, 0, >0. */
 int sl_vnorm_cmp(const sl_vcol *c, const char *a, size_t an, const sl_vcol *tc, const char *b, size_t bn);
+/* Two JSON texts that differ: appends the path of their first difference (".a.b[2]"; "" for the whole value)
+ * and returns true, or false when either is not JSON. */
+bool sl_vnorm_json_diff_path(const char *a, size_t an, const char *b, size_t bn, sl_buf *path);
 /* The kind's name: "int", "dec", ... */
 const char *sl_ckind_name(sl_ckind k);
 

@@ -181,5 +181,20 @@ int main(void) {
     CHECK(cmp(SL_CK_MKEY, "b1", "d0") < 0);
     CHECK(cmp(SL_CK_MKEY, "d-86400000", "d5") < 0);
     CHECK(!eq(SL_CK_MKEY, -1, "s10", -1, "n10"));
+    /* where two JSON values first differ */
+    {
+        sl_buf p;
+        sl_buf_init(&p);
+        const char *a = "{\"n\": 1, \"sub\": {\"a\": [1, 2, {\"x\": 1}]}}", *b = "{\"sub\": {\"a\": [1, 2, {\"x\": 2}]}, \"n\": 1}";
+        CHECK(sl_vnorm_json_diff_path(a, strlen(a), b, strlen(b), &p) && strcmp(sl_buf_cstr(&p), ".sub.a[2].x") == 0);
+        sl_buf_reset(&p);
+        CHECK(sl_vnorm_json_diff_path("{\"a\": 1}", 8, "{\"b\": 1}", 8, &p) && strcmp(sl_buf_cstr(&p), ".a") == 0);
+        sl_buf_reset(&p);
+        CHECK(sl_vnorm_json_diff_path("[1]", 3, "[1, 2]", 6, &p) && strcmp(sl_buf_cstr(&p), "[1]") == 0);
+        sl_buf_reset(&p);
+        CHECK(sl_vnorm_json_diff_path("1", 1, "\"1\"", 3, &p) && strcmp(sl_buf_cstr(&p), "") == 0);
+        CHECK(!sl_vnorm_json_diff_path("{", 1, "{}", 2, &p));
+        sl_buf_free(&p);
+    }
     TEST_END();
 }
