@@ -3,7 +3,8 @@
  * which reads value text from the two stores it compares. The first byte
  * chooses the kind and the scales, the rest is "a\0b". What must hold:
  * equality is reflexive and symmetric, and a value equal to itself orders
- * equal to itself; nothing reads past the text (ASan).
+ * equal to itself; nothing reads past the text (ASan), also where two JSON
+ * values first differ.
  */
 #include "verify/vnorm.h"
 #include <stdint.h>
@@ -27,6 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (sl_vnorm_equal(&s, a, an, &s, b, bn) != sl_vnorm_equal(&s, b, bn, &s, a, an)) abort();
     if (sl_vnorm_cmp(&s, a, an, &s, a, an) != 0) abort();
     (void)sl_vnorm_equal(&s, a, an, &t, b, bn);
+    if (s.kind == SL_CK_JSON) { /* where two documents first differ */
+        sl_buf path;
+        sl_buf_init(&path);
+        (void)sl_vnorm_json_diff_path(a, an, b, bn, &path);
+        sl_buf_free(&path);
+    }
     free(a);
     free(b);
     return 0;
