@@ -8,6 +8,7 @@
 #include "rest/serve.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/path.h"
 #include "verify/verify.h"
 #include "worker/worker.h"
 #include "xform/xform.h"
@@ -31,9 +32,10 @@ static void usage(FILE *out) {
             "  sluice validate CONFIG...       check configs without touching any database (exit 2 on problems)\n"
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
             "  sluice verify [--output json] [--max-differences N] [--until-consistent[=SECONDS]] [--rate ROWS]\n"
-            "                [--strict-missing] CONFIG\n"
-            "                                  compare the connector's source with its target (exit 0 equal,\n"
-            "                                  1 differences, 2 error; docs/verify.md)\n"
+            "                [--strict-missing] [--queries FILE [--runs N] [--every SECONDS]] CONFIG\n"
+            "                                  compare the connector's source with its target, or run the query\n"
+            "                                  pairs of FILE on both (exit 0 equal, 1 differences, 2 error;\n"
+            "                                  docs/verify.md)\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
             "  sluice version                  print the version\n"
             "  sluice config-docs [PLUGIN]     print the configuration reference (Markdown; PLUGIN transforms: the SMTs)\n\n"
@@ -179,7 +181,9 @@ static int cmd_offsets(int argc, char **argv) {
  * compared). */
 static int cmd_verify(int argc, char **argv) {
     sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL};
-    const char *path = NULL;
+    const char *path = NULL, *queries = NULL;
+    long runs = 1;
+    double every = 60;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--output") && i + 1 < argc) {
             if (strcmp(argv[i + 1], "json") && strcmp(argv[i + 1], "text")) {
@@ -203,6 +207,19 @@ static int cmd_verify(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--strict-missing")) {
             o.strict_missing = true;
+        } else if (!strcmp(argv[i], "--queries") && i + 1 < argc) {
+            queries = argv[++i];
+        } else if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "--every")) && i + 1 < argc) {
+            char *end;
+            bool r = !strcmp(argv[i], "--runs");
+            double x = strtod(argv[++i], &end);
+            if (*end || x <= 0 || (r && x != (long)x)) {
+                fprintf(stderr, "sluice verify: %s takes a number %s> 0, not '%s'\n", argv[i - 1],
+                        r ? "of runs " : "of seconds ", argv[i]);
+                return 2;
+            }
+            if (r) runs = (long)x;
+            else every = x;
         } else if (!strncmp(argv[i], "--until-consistent", 18) && (!argv[i][18] || argv[i][18] == '=')) {
             char *end;
             double secs = argv[i][18] ? strtod(argv[i] + 19, &end) : 60;
@@ -214,7 +231,8 @@ static int cmd_verify(int argc, char **argv) {
             o.until_ms = (int64_t)(secs * 1000);
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                            "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] CONFIG\n");
+                            "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--queries FILE [--runs N] "
+                            "[--every SECONDS]] CONFIG\n");
             return 2;
         } else {
             path = argv[i];
@@ -222,7 +240,8 @@ static int cmd_verify(int argc, char **argv) {
     }
     if (!path) {
         fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                        "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] CONFIG\n");
+                        "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--queries FILE [--runs N] "
+                        "[--every SECONDS]] CONFIG\n");
         return 2;
     }
     sl_config *cfg;
@@ -236,7 +255,18 @@ static int cmd_verify(int argc, char **argv) {
     sl_vside *src = NULL, *dst = NULL;
     sl_vmap map;
     int rc = sl_connector_verify_open(c, &src, &dst, &map, err, sizeof err);
-    if (rc == 0) rc = sl_verify_run(src, dst, &map, &o, stdout, NULL, err, sizeof err);
+    char *checks = NULL;
+    if (rc == 0 && queries) {
+        char why[512];
+        if (!(checks = sl_read_file(queries, NULL, why, sizeof why))) {
+            snprintf(err, sizeof err, "--queries: %s", why);
+            rc = -1;
+        }
+    }
+    if (rc == 0) rc = checks ? sl_verify_queries(src, dst, checks, &o, (int)runs, (int64_t)(every * 1000), stdout, err,
+                                                 sizeof err)
+                             : sl_verify_run(src, dst, &map, &o, stdout, NULL, err, sizeof err);
+    sl_free(checks);
     if (rc < 0) {
         sl_log_redact(err);
         fprintf(stderr, "sluice verify: %s\n", err);

@@ -38,30 +38,6 @@ void sl_errs_free(sl_errs *e) {
     e->msg = NULL, e->n = e->cap = 0;
 }
 
-/* The whole file (NUL-terminated; *len: its size, NULL: not wanted). NULL with errstr set. */
-static char *read_file(const char *path, size_t *len, char *errstr, size_t errsz) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(errstr, errsz, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    sl_buf b;
-    sl_buf_init(&b);
-    char tmp[8192];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_put(&b, tmp, n);
-    if (ferror(f)) { /* a directory opens, then fails here (EISDIR) */
-        snprintf(errstr, errsz, "cannot read %s: %s", path, strerror(errno));
-        fclose(f);
-        sl_buf_free(&b);
-        return NULL;
-    }
-    fclose(f);
-    sl_buf_cstr(&b);
-    if (len) *len = b.len;
-    return b.data;
-}
-
 static sl_config *config_new(const char *origin) {
     sl_config *c = sl_calloc(1, sizeof *c);
     c->origin = sl_strdup(origin ? origin : "-");
@@ -114,7 +90,7 @@ void sl_config_claim(sl_config *c, const char *key) {
  */
 static char *whole_file(const char *key, const char *ref, const char *path, char *errstr, size_t errsz) {
     char err[768];
-    char *text = read_file(path, NULL, err, sizeof err);
+    char *text = sl_read_file(path, NULL, err, sizeof err);
     if (!text) {
         snprintf(errstr, errsz, "%s: ${%s}: %s", key, ref, err);
         return NULL;
@@ -208,7 +184,7 @@ static char *file_provider(const char *key, const char *spec, const sl_conf_refs
     char *path = sl_strndup(spec, (size_t)(colon - spec));
     char *real = permit(param, list, key, ref, path, errstr, errsz);
     char err[768];
-    char *text = real ? read_file(real, NULL, err, sizeof err) : NULL;
+    char *text = real ? sl_read_file(real, NULL, err, sizeof err) : NULL;
     sl_config *p = text ? parse_properties(text, path, NULL, false, err, sizeof err) : NULL;
     char *val = NULL;
     if (p) {
@@ -503,7 +479,7 @@ static bool not_a_config(const char *text, size_t len, char *what, size_t whatsz
 
 sl_config *sl_config_load(const char *path, char *errstr, size_t errsz) {
     size_t len;
-    char *text = read_file(path, &len, errstr, errsz);
+    char *text = sl_read_file(path, &len, errstr, errsz);
     if (!text) return NULL;
     char what[128];
     if (not_a_config(text, len, what, sizeof what)) {

@@ -124,6 +124,11 @@ typedef struct sl_vside_ops {
     /* The next row of the scan: 1 with vals/lens (NULL value: SQL null; valid until the next call), 0 at the
      * end, -1 with errstr. */
     int (*next)(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz);
+    /* Query pairs: starts one read-only query of the store, whose rows next() then gives, one value each: the
+     * row as a JSON object (SQL stores: q is the SQL text, read in the snapshot; MongoDB: q is a JSON object,
+     * {"collection", "filter", "projection", "sort", "limit"} or {"collection", "aggregate": [stages]}, a row
+     * a document as relaxed extended JSON). NULL: the side has no queries. */
+    int (*query)(sl_vside *v, const char *q, char *errstr, size_t errsz);
     /* Where the side stands: the source's position in its log at the snapshot (text; "" when unknown). */
     const char *(*position)(sl_vside *v);
     void (*close)(sl_vside *v);

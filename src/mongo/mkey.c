@@ -137,3 +137,79 @@ int sl_mread_next(mongoc_cursor_t *cursor, const bson_t **doc, const char *db, c
     snprintf(errstr, errsz, "MongoDB: reading %s.%s: %s", db, coll, be.message);
     return -1;
 }
+
+mongoc_cursor_t *sl_mread_query(mongoc_client_t *client, const char *db, const char *spec, char *errstr,
+                                size_t errsz) {
+    bson_error_t be;
+    bson_t *q = bson_new_from_json((const uint8_t *)spec, -1, &be);
+    if (!q) {
+        snprintf(errstr, errsz, "a MongoDB query must be a JSON object ({\"collection\": ..., \"filter\": ...} or "
+                                "{\"collection\": ..., \"aggregate\": [...]}): %s", be.message);
+        return NULL;
+    }
+    bson_iter_t it;
+    const char *coll = bson_iter_init_find(&it, q, "collection") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
+                                                                                             : NULL;
+    if (bson_iter_init_find(&it, q, "database") && BSON_ITER_HOLDS_UTF8(&it)) db = bson_iter_utf8(&it, NULL);
+    mongoc_cursor_t *cur = NULL;
+    if (!coll || !db || !*db) {
+        snprintf(errstr, errsz, "a MongoDB query needs \"collection\"%s", db && *db ? "" : " and \"database\"");
+        bson_destroy(q);
+        return NULL;
+    }
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db, coll);
+    bson_t sub;
+    uint32_t n;
+    const uint8_t *data;
+    if (bson_iter_init_find(&it, q, "aggregate")) {
+        bson_iter_t st, op;
+        const char *bad = BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &st) ? NULL : "";
+        while (!bad && bson_iter_next(&st)) { /* read-only: no stage that writes */
+            if (!BSON_ITER_HOLDS_DOCUMENT(&st) || !bson_iter_recurse(&st, &op) || !bson_iter_next(&op)) bad = "";
+            else if (!strcmp(bson_iter_key(&op), "$out") || !strcmp(bson_iter_key(&op), "$merge")) bad = bson_iter_key(&op);
+        }
+        if (bad && *bad) snprintf(errstr, errsz, "a query pair's aggregation must not write (%s)", bad);
+        else if (bad) snprintf(errstr, errsz, "\"aggregate\" must be an array of pipeline stages");
+        if (!bad) {
+            bson_iter_array(&it, &n, &data);
+            bson_init_static(&sub, data, n);
+            bson_t pipe = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+            BSON_APPEND_ARRAY(&pipe, "pipeline", &sub);
+            BSON_APPEND_INT32(&opts, "batchSize", 1000);
+            cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &pipe, &opts, NULL);
+            bson_destroy(&pipe);
+            bson_destroy(&opts);
+        }
+    } else {
+        bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+        static const char *const keys[] = {"filter", "projection", "sort"};
+        for (int i = 0; i < 3; i++)
+            if (bson_iter_init_find(&it, q, keys[i]) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+                bson_iter_document(&it, &n, &data);
+                bson_init_static(&sub, data, n);
+                if (i == 0) bson_concat(&filter, &sub);
+                else BSON_APPEND_DOCUMENT(&opts, keys[i], &sub);
+            }
+        if (bson_iter_init_find(&it, q, "limit") && BSON_ITER_HOLDS_NUMBER(&it))
+            BSON_APPEND_INT64(&opts, "limit", bson_iter_as_int64(&it));
+        BSON_APPEND_INT32(&opts, "batchSize", 1000);
+        cur = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+        bson_destroy(&filter);
+        bson_destroy(&opts);
+    }
+    mongoc_collection_destroy(c);
+    bson_destroy(q);
+    if (cur && mongoc_cursor_error(cur, &be)) {
+        snprintf(errstr, errsz, "MongoDB: running the query: %s", be.message);
+        mongoc_cursor_destroy(cur);
+        cur = NULL;
+    }
+    return cur;
+}
+
+void sl_mread_json(const bson_t *doc, sl_buf *out) {
+    size_t n;
+    char *j = bson_as_relaxed_extended_json(doc, &n);
+    sl_buf_put(out, j ? j : "{}", j ? n : 2);
+    bson_free(j);
+}

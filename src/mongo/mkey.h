@@ -30,6 +30,12 @@ void sl_mdoc_put(const bson_t *doc, sl_buf *out);
  * with errstr. */
 mongoc_cursor_t *sl_mread_find(mongoc_client_t *client, const char *db, const char *coll, const bson_t *filter,
                                bson_t *opts, char *errstr, size_t errsz);
+/* Query pairs: a read-only query of the store given as JSON, {"collection", "database"?, "filter"?,
+ * "projection"?, "sort"?, "limit"?} or {"collection", "database"?, "aggregate": [stages]} (no $out, no $merge);
+ * db: the database when the query names none. NULL with errstr. */
+mongoc_cursor_t *sl_mread_query(mongoc_client_t *client, const char *db, const char *spec, char *errstr, size_t errsz);
+/* A document as relaxed extended JSON (a query's row). */
+void sl_mread_json(const bson_t *doc, sl_buf *out);
 /* The next document of a find of db.coll: 1 with *doc, 0 at the end, -1 with errstr. */
 int sl_mread_next(mongoc_cursor_t *cursor, const bson_t **doc, const char *db, const char *coll, char *errstr,
                   size_t errsz);

@@ -1461,6 +1461,7 @@ typedef struct mongo_vside {
     size_t nrows, irows, caprows;
     sl_buf want;       /* scan_keys: the key tuples asked for (texts, each key column NUL-terminated) */
     size_t nwant;
+    bool qrows;        /* a query pair's query: each document is one row, as JSON */
 } mongo_vside;
 
 #define MV_MARK "\001sluice-verify:"
@@ -1738,6 +1739,7 @@ static int mv_find(mongo_vside *p, const sl_vtable *t, const bson_t *filter, cha
     }
     p->doc = NULL;
     p->nrows = p->irows = 0;
+    p->qrows = false;
     bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     if (t->layout == MV_FIELDS && !t->within[0])
@@ -2000,7 +2002,7 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
     mongo_vside *p = (mongo_vside *)v;
     const bson_t *doc;
     for (;;) {
-        while (p->t->within[0] && p->irows < p->nrows) {
+        while (p->t && p->t->within[0] && p->irows < p->nrows) {
             bson_t row;
             const struct mv_row *r = &p->rows[p->irows++];
             if (!bson_init_static(&row, r->data, r->len)) continue;
@@ -2010,8 +2012,17 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
             *lens = p->lens;
             return 1;
         }
-        int got = sl_mread_next(p->cursor, &doc, p->t->schema, p->t->table, errstr, errsz);
+        int got = sl_mread_next(p->cursor, &doc, p->qrows ? p->conf->model.database : p->t->schema,
+                                p->qrows ? "(query)" : p->t->table, errstr, errsz);
         if (got <= 0) return got;
+        if (p->qrows) {
+            sl_buf_reset(&p->text);
+            sl_mread_json(doc, &p->text);
+            p->vals[0] = p->text.data, p->lens[0] = p->text.len;
+            *vals = p->vals;
+            *lens = p->lens;
+            return 1;
+        }
         if (p->t->within[0]) {
             mv_collect(p, doc);
             continue;
@@ -2021,6 +2032,21 @@ static int mv_next(sl_vside *v, const char *const **vals, const size_t **lens, c
         *lens = p->lens;
         return 1;
     }
+}
+
+static int mv_query(sl_vside *v, const char *q, char *errstr, size_t errsz) {
+    mongo_vside *p = (mongo_vside *)v;
+    if (p->cursor) mongoc_cursor_destroy(p->cursor);
+    if (p->cap < 1) {
+        p->cap = 1;
+        p->at = sl_realloc(p->at, 2 * sizeof *p->at);
+        p->vals = sl_realloc(p->vals, 2 * sizeof *p->vals);
+        p->lens = sl_realloc(p->lens, 2 * sizeof *p->lens);
+    }
+    p->t = NULL, p->nrows = p->irows = 0, p->nwant = 0;
+    p->qrows = true;
+    p->cursor = sl_mread_query(p->client, p->conf->model.database, q, errstr, errsz);
+    return p->cursor ? 0 : -1;
 }
 
 static const char *mv_position(sl_vside *v) {
@@ -2044,7 +2070,8 @@ static void mv_close(sl_vside *v) {
 }
 
 static const sl_vside_ops mv_ops = {.target = mv_target, .scan = mv_scan, .scan_keys = mv_scan_keys,
-                                    .refresh = mv_refresh, .next = mv_next, .position = mv_position, .close = mv_close};
+                                    .refresh = mv_refresh, .next = mv_next, .query = mv_query,
+                                    .position = mv_position, .close = mv_close};
 
 static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     mongo_vside *p = sl_calloc(1, sizeof *p);

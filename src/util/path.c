@@ -1,6 +1,8 @@
 /* Resolved file paths (see path.h). */
 #include "util/path.h"
+#include "util/buf.h"
 #include "util/mem.h"
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,4 +35,27 @@ bool sl_path_within(const char *path, const char *dir) {
     while (n > 1 && dir[n - 1] == '/') n--;
     if (strncmp(path, dir, n) != 0) return false;
     return path[n] == 0 || path[n] == '/' || (n == 1 && dir[0] == '/');
+}
+
+char *sl_read_file(const char *path, size_t *len, char *errstr, size_t errsz) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(errstr, errsz, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    sl_buf b;
+    sl_buf_init(&b);
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_put(&b, tmp, n);
+    if (ferror(f)) { /* a directory opens, then fails here (EISDIR) */
+        snprintf(errstr, errsz, "cannot read %s: %s", path, strerror(errno));
+        fclose(f);
+        sl_buf_free(&b);
+        return NULL;
+    }
+    fclose(f);
+    sl_buf_cstr(&b);
+    if (len) *len = b.len;
+    return b.data;
 }

@@ -4,6 +4,7 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "verify/vnorm.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -562,4 +563,213 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
     sl_free(jobs);
     sl_free(tables);
     return rc;
+}
+
+/* ---- query pairs ---- */
+
+#define QUERY_ROWS_MAX 100000 /* rows of one query: pairs compare small results (aggregates, samples) */
+
+typedef struct qrows {
+    sl_buf text;
+    size_t *at; /* n + 1 offsets */
+    size_t n, cap;
+} qrows;
+
+typedef struct qcheck {
+    char name[256];
+    char *q[2];           /* source, target: SQL text or a JSON object's text */
+    int runs, differing;
+    bool last_differs;
+    size_t rows[2];
+    long row;             /* the first row that differs, -1: none */
+    sl_buf field, sv, tv; /* its path and both rows (JSON, or null) */
+} qcheck;
+
+static void qrows_add(qrows *r, const char *v, size_t n) {
+    if (r->n + 1 >= r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->at = sl_realloc(r->at, r->cap * sizeof *r->at);
+    }
+    if (r->n == 0) r->at[0] = 0;
+    sl_buf_put(&r->text, v, n);
+    r->at[++r->n] = r->text.len;
+}
+
+/* Runs q on side v and keeps its rows. */
+static int run_query(sl_vside *v, const char *q, const char *name, qrows *r, char *errstr, size_t errsz) {
+    if (!v->ops->query) {
+        snprintf(errstr, errsz, "check '%s': %s has no queries", name, v->what);
+        return -1;
+    }
+    char e[768] = "";
+    r->n = 0;
+    sl_buf_reset(&r->text);
+    if (v->ops->query(v, q, e, sizeof e) < 0) {
+        snprintf(errstr, errsz, "check '%s': %s", name, e);
+        return -1;
+    }
+    const char *const *vals;
+    const size_t *lens;
+    int got;
+    while ((got = v->ops->next(v, &vals, &lens, e, sizeof e)) > 0) {
+        if (r->n >= QUERY_ROWS_MAX) {
+            snprintf(errstr, errsz, "check '%s': more than %d rows from %s (query pairs compare small results: "
+                                    "aggregates, samples)", name, QUERY_ROWS_MAX, v->what);
+            return -1;
+        }
+        qrows_add(r, vals[0], lens[0]);
+    }
+    if (got < 0) snprintf(errstr, errsz, "check '%s': %s", name, e);
+    return got < 0 ? -1 : 0;
+}
+
+/* The checks of the checks file; -1 with errstr naming what is wrong. */
+static int parse_checks(const char *text, qcheck **out, int *n, char *errstr, size_t errsz) {
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    json_t *list = json_is_object(root) ? json_object_get(root, "checks") : root;
+    *out = NULL, *n = 0;
+    if (!json_is_array(list) || !json_array_size(list)) {
+        snprintf(errstr, errsz, "the checks file must be a JSON array of checks, or {\"checks\": [...]}%s%s",
+                 root ? "" : ": ", root ? "" : je.text);
+        json_decref(root);
+        return -1;
+    }
+    size_t k = json_array_size(list);
+    qcheck *c = sl_calloc(k, sizeof *c);
+    int rc = 0;
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        json_t *it = json_array_get(list, i), *nm = json_object_get(it, "name");
+        snprintf(c[i].name, sizeof c[i].name, "%s", json_is_string(nm) ? json_string_value(nm) : "");
+        if (!c[i].name[0]) snprintf(c[i].name, sizeof c[i].name, "check %zu", i + 1);
+        sl_buf_init(&c[i].field), sl_buf_init(&c[i].sv), sl_buf_init(&c[i].tv);
+        c[i].row = -1;
+        static const char *const sides[] = {"source", "target"};
+        for (int s = 0; s < 2 && rc == 0; s++) {
+            json_t *q = json_object_get(it, sides[s]);
+            if (json_is_string(q)) c[i].q[s] = sl_strdup(json_string_value(q));
+            else if (json_is_object(q)) {
+                char *d = json_dumps(q, JSON_COMPACT);
+                c[i].q[s] = sl_strdup(d);
+                free(d);
+            } else {
+                snprintf(errstr, errsz, "checks[%zu].%s: a SQL query (a string) or a MongoDB query (an object) is "
+                                        "needed", i, sides[s]);
+                rc = -1;
+            }
+        }
+    }
+    json_decref(root);
+    *out = c, *n = (int)k;
+    return rc;
+}
+
+/* One run of check c: both queries, and their rows compared in order. */
+static int run_check(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, qcheck *c, qrows *r, char *errstr,
+                     size_t errsz) {
+    if (run_query(src, c->q[0], c->name, &r[0], errstr, errsz) < 0 ||
+        run_query(dst, c->q[1], c->name, &r[1], errstr, errsz) < 0)
+        return -1;
+    c->runs++;
+    c->rows[0] = r[0].n, c->rows[1] = r[1].n;
+    c->row = -1;
+    sl_buf_reset(&c->field), sl_buf_reset(&c->sv), sl_buf_reset(&c->tv);
+    size_t n = r[0].n > r[1].n ? r[0].n : r[1].n;
+    for (size_t i = 0; i < n && c->row < 0; i++) {
+        const char *a = i < r[0].n ? r[0].text.data + r[0].at[i] : NULL;
+        const char *b = i < r[1].n ? r[1].text.data + r[1].at[i] : NULL;
+        size_t an = a ? r[0].at[i + 1] - r[0].at[i] : 0, bn = b ? r[1].at[i + 1] - r[1].at[i] : 0;
+        if (a && b && sl_vnorm_rows_same(a, an, b, bn, o->strict_missing, &c->field)) continue;
+        c->row = (long)i;
+        sl_buf_put(&c->sv, a ? a : "null", a ? an : 4);
+        sl_buf_put(&c->tv, b ? b : "null", b ? bn : 4);
+    }
+    c->last_differs = c->row >= 0;
+    c->differing += c->last_differs;
+    return 0;
+}
+
+static void print_checks(sl_vside *src, sl_vside *dst, const sl_verify_opts *o, qcheck *c, int n, FILE *out) {
+    bool any = false;
+    for (int i = 0; i < n; i++) any |= c[i].last_differs;
+    if (!o->json) {
+        fprintf(out, "source: %s\ntarget: %s\n\n%-40s %6s %9s %11s %11s  %s\n", src->what, dst->what, "check", "runs",
+                "differing", "source rows", "target rows", "last run");
+        for (int i = 0; i < n; i++) {
+            fprintf(out, "%-40s %6d %9d %11zu %11zu  %s\n", c[i].name, c[i].runs, c[i].differing, c[i].rows[0],
+                    c[i].rows[1], c[i].last_differs ? "differs" : "equal");
+            if (c[i].last_differs)
+                fprintf(out, "  row %ld%s%s\n    source: %.300s\n    target: %.300s\n", c[i].row + 1,
+                        c[i].field.len ? ", at " : "", sl_buf_cstr(&c[i].field) + (c[i].field.len ? 1 : 0),
+                        sl_buf_cstr(&c[i].sv), sl_buf_cstr(&c[i].tv));
+        }
+        fprintf(out, "\nresult: %s\n", any ? "differences" : "equal");
+        return;
+    }
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, "{\n  \"source\": {\"store\": ");
+    sl_buf_put_json_str(&b, src->what, strlen(src->what));
+    sl_buf_puts(&b, "},\n  \"target\": {\"store\": ");
+    sl_buf_put_json_str(&b, dst->what, strlen(dst->what));
+    sl_buf_puts(&b, "},\n  \"checks\": [");
+    for (int i = 0; i < n; i++) {
+        sl_buf_puts(&b, i ? ",\n    {\"name\": " : "\n    {\"name\": ");
+        sl_buf_put_json_str(&b, c[i].name, strlen(c[i].name));
+        sl_buf_printf(&b, ", \"runs\": %d, \"differing_runs\": %d, \"divergence_rate\": %.4g, \"result\": \"%s\", "
+                          "\"source_rows\": %zu, \"target_rows\": %zu",
+                      c[i].runs, c[i].differing, c[i].runs ? (double)c[i].differing / c[i].runs : 0.0,
+                      c[i].last_differs ? "differs" : "equal", c[i].rows[0], c[i].rows[1]);
+        if (c[i].last_differs) {
+            sl_buf_printf(&b, ", \"difference\": {\"row\": %ld, \"field\": ", c[i].row);
+            const char *f = sl_buf_cstr(&c[i].field);
+            sl_buf_put_json_str(&b, f + (*f == '.'), strlen(f + (*f == '.')));
+            sl_buf_puts(&b, ", \"source\": ");
+            sl_buf_put(&b, c[i].sv.data, c[i].sv.len);
+            sl_buf_puts(&b, ", \"target\": ");
+            sl_buf_put(&b, c[i].tv.data, c[i].tv.len);
+            sl_buf_putc(&b, '}');
+        }
+        sl_buf_putc(&b, '}');
+    }
+    sl_buf_printf(&b, "\n  ],\n  \"result\": \"%s\"\n}\n", any ? "differences" : "equal");
+    fwrite(b.data, 1, b.len, out);
+    sl_buf_free(&b);
+}
+
+int sl_verify_queries(sl_vside *src, sl_vside *dst, const char *checks, const sl_verify_opts *o, int runs,
+                      int64_t every_ms, FILE *out, char *errstr, size_t errsz) {
+    qcheck *c;
+    int n, rc = parse_checks(checks, &c, &n, errstr, errsz);
+    qrows r[2];
+    memset(r, 0, sizeof r);
+    sl_buf_init(&r[0].text), sl_buf_init(&r[1].text);
+    for (int run = 0; rc == 0 && run < (runs > 0 ? runs : 1); run++) {
+        if (run > 0) {
+            if (o->cancel && *o->cancel) {
+                snprintf(errstr, errsz, "the verify run was cancelled");
+                rc = -1;
+                break;
+            }
+            sl_sleep_ms(every_ms, NULL);
+            if (src->ops->refresh(src, errstr, errsz) < 0 || dst->ops->refresh(dst, errstr, errsz) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+        for (int i = 0; i < n && rc == 0; i++) rc = run_check(src, dst, o, &c[i], r, errstr, errsz);
+    }
+    bool any = false;
+    if (rc == 0) {
+        print_checks(src, dst, o, c, n, out);
+        fflush(out);
+        for (int i = 0; i < n; i++) any |= c[i].last_differs;
+    }
+    for (int i = 0; i < n; i++) {
+        sl_free(c[i].q[0]), sl_free(c[i].q[1]);
+        sl_buf_free(&c[i].field), sl_buf_free(&c[i].sv), sl_buf_free(&c[i].tv);
+    }
+    sl_free(c);
+    for (int s = 0; s < 2; s++) sl_buf_free(&r[s].text), sl_free(r[s].at);
+    return rc < 0 ? -1 : any ? 1 : 0;
 }

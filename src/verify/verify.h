@@ -46,4 +46,15 @@ typedef struct sl_verify_info {
 int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
                   sl_verify_stats *stats, char *errstr, size_t errsz);
 
+/*
+ * Query pairs (the parallel-run pattern): checks is JSON, [{"name": ..., "source": query, "target": query}, ...]
+ * or {"checks": [...]}, a query being SQL text for a SQL store and a JSON object for MongoDB (core/vside.h
+ * query). Each check runs on both sides and their rows must be the same, in order, after normalisation
+ * (sl_vnorm_rows_same); runs times, every_ms apart (fresh snapshots), with each check's divergence rate over
+ * those runs. Prints the report; returns 0 (every check equal in its last run), 1 (differences) or -1 with
+ * errstr (a bad checks file, a query that fails: no report).
+ */
+int sl_verify_queries(sl_vside *src, sl_vside *dst, const char *checks, const sl_verify_opts *o, int runs,
+                      int64_t every_ms, FILE *out, char *errstr, size_t errsz);
+
 #endif

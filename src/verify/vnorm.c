@@ -2,6 +2,7 @@
 #include "verify/vnorm.h"
 #include "format/dbz_json.h"
 #include "format/sql_row.h"
+#include "util/civil.h"
 #include "util/codec.h"
 #include <ctype.h>
 #include <inttypes.h>
@@ -651,6 +652,149 @@ bool sl_vnorm_json_diff_path(const char *a, size_t an, const char *b, size_t bn,
     json_decref(x);
     json_decref(y);
     return ok;
+}
+
+/* ---- query pairs: rows as JSON ---- */
+
+enum { QN_NULL, QN_BOOL, QN_NUM, QN_STR, QN_DATE, QN_OBJ, QN_ARR, QN_OTHER };
+
+typedef struct qval {
+    int kind;
+    const json_t *j;  /* QN_OBJ, QN_ARR, QN_OTHER: the value */
+    char num[80];     /* QN_NUM: the number as text */
+    const char *s;    /* QN_STR */
+    size_t n;
+    int64_t ms;       /* QN_DATE */
+    bool b;
+} qval;
+
+/* A JSON value with MongoDB's extended JSON wrappers read as what they stand for. */
+static void qread(const json_t *v, qval *q) {
+    memset(q, 0, sizeof *q);
+    q->j = v;
+    if (!v || json_is_null(v)) return;
+    if (json_is_boolean(v)) {
+        q->kind = QN_BOOL, q->b = json_is_true(v);
+        return;
+    }
+    if (json_is_integer(v)) {
+        q->kind = QN_NUM;
+        snprintf(q->num, sizeof q->num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return;
+    }
+    if (json_is_real(v)) {
+        q->kind = QN_NUM;
+        snprintf(q->num, sizeof q->num, "%.17g", json_real_value(v));
+        return;
+    }
+    if (json_is_string(v)) {
+        q->kind = QN_STR, q->s = json_string_value(v), q->n = json_string_length(v);
+        return;
+    }
+    q->kind = json_is_array(v) ? QN_ARR : json_is_object(v) ? QN_OBJ : QN_OTHER;
+    if (!json_is_object(v) || json_object_size(v) != 1) return;
+    const char *k = json_object_iter_key(json_object_iter((json_t *)v));
+    const json_t *w = json_object_iter_value(json_object_iter((json_t *)v));
+    if ((!strcmp(k, "$numberDecimal") || !strcmp(k, "$numberLong") || !strcmp(k, "$numberInt") ||
+         !strcmp(k, "$numberDouble")) && json_is_string(w)) {
+        q->kind = QN_NUM;
+        snprintf(q->num, sizeof q->num, "%s", json_string_value(w));
+    } else if (!strcmp(k, "$oid") && json_is_string(w)) {
+        q->kind = QN_STR, q->s = json_string_value(w), q->n = json_string_length(w);
+    } else if (!strcmp(k, "$date")) {
+        int inf;
+        int64_t us;
+        const json_t *nl = json_is_object(w) ? json_object_get(w, "$numberLong") : NULL;
+        if (json_is_string(w) && read_temporal(SL_CK_TSTZ, json_string_value(w), json_string_length(w), &us, &inf))
+            q->kind = QN_DATE, q->ms = sl_floor_div(us, 1000);
+        else if (json_is_integer(w))
+            q->kind = QN_DATE, q->ms = json_integer_value(w);
+        else if (json_is_string(nl))
+            q->kind = QN_DATE, q->ms = strtoll(json_string_value(nl), NULL, 10);
+    }
+}
+
+static bool qnum_same(const char *a, const char *b) {
+    dec x, y;
+    if (dec_read(a, strlen(a), &x) && dec_read(b, strlen(b), &y) && dec_cmp(&x, &y) == 0) return true;
+    double p, q;
+    if (!read_double(a, strlen(a), &p) || !read_double(b, strlen(b), &q)) return false;
+    return p == q || fabs(p - q) <= 1e-9 * fmax(fabs(p), fabs(q));
+}
+
+static bool qsame(const json_t *x, const json_t *y, bool strict, sl_buf *path, int depth);
+
+/* Objects member by member (a member on one side only: a null, unless strict). */
+static bool qobj_same(const json_t *x, const json_t *y, bool strict, sl_buf *path, int depth) {
+    const char *k;
+    json_t *v;
+    for (int side = 0; side < 2; side++)
+        json_object_foreach((json_t *)(side ? y : x), k, v) {
+            json_t *o = json_object_get(side ? x : y, k);
+            if (side && o) continue; /* compared on the first pass */
+            if (!o && strict) {
+                sl_buf_printf(path, ".%s", k);
+                return false;
+            }
+            size_t mark = path->len;
+            sl_buf_printf(path, ".%s", k);
+            if (!(side ? qsame(o, v, strict, path, depth + 1) : qsame(v, o, strict, path, depth + 1))) return false;
+            path->len = mark;
+            sl_buf_cstr(path);
+        }
+    return true;
+}
+
+static bool qsame(const json_t *x, const json_t *y, bool strict, sl_buf *path, int depth) {
+    if (depth > 64) return json_equal(x, y);
+    qval a, b;
+    qread(x, &a);
+    qread(y, &b);
+    if (a.kind == QN_BOOL && b.kind == QN_NUM) a.kind = QN_NUM, snprintf(a.num, sizeof a.num, "%d", a.b);
+    if (b.kind == QN_BOOL && a.kind == QN_NUM) b.kind = QN_NUM, snprintf(b.num, sizeof b.num, "%d", b.b);
+    if (a.kind == QN_STR && (b.kind == QN_NUM || b.kind == QN_DATE)) { /* a number or a timestamp as text */
+        int inf;
+        int64_t us;
+        if (b.kind == QN_NUM && a.n < sizeof a.num) a.kind = QN_NUM, snprintf(a.num, sizeof a.num, "%s", a.s);
+        else if (b.kind == QN_DATE && read_temporal(SL_CK_TSTZ, a.s, a.n, &us, &inf)) a.kind = QN_DATE, a.ms = sl_floor_div(us, 1000);
+    }
+    if (b.kind == QN_STR && (a.kind == QN_NUM || a.kind == QN_DATE)) {
+        int inf;
+        int64_t us;
+        if (a.kind == QN_NUM && b.n < sizeof b.num) b.kind = QN_NUM, snprintf(b.num, sizeof b.num, "%s", b.s);
+        else if (a.kind == QN_DATE && read_temporal(SL_CK_TSTZ, b.s, b.n, &us, &inf)) b.kind = QN_DATE, b.ms = sl_floor_div(us, 1000);
+    }
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+    case QN_NULL: return true;
+    case QN_BOOL: return a.b == b.b;
+    case QN_NUM: return qnum_same(a.num, b.num);
+    case QN_STR: return a.n == b.n && memcmp(a.s, b.s, a.n) == 0;
+    case QN_DATE: return a.ms == b.ms;
+    case QN_OBJ: return qobj_same(x, y, strict, path, depth);
+    case QN_ARR: {
+        size_t n = json_array_size(x);
+        if (n != json_array_size(y)) return false;
+        for (size_t i = 0; i < n; i++) {
+            size_t mark = path->len;
+            sl_buf_printf(path, "[%zu]", i);
+            if (!qsame(json_array_get(x, i), json_array_get(y, i), strict, path, depth + 1)) return false;
+            path->len = mark;
+            sl_buf_cstr(path);
+        }
+        return true;
+    }
+    default: return json_equal(x, y);
+    }
+}
+
+bool sl_vnorm_rows_same(const char *a, size_t an, const char *b, size_t bn, bool strict_missing, sl_buf *path) {
+    json_t *x = json_loadb(a, an, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_t *y = x ? json_loadb(b, bn, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    bool same = x && y && qsame(x, y, strict_missing, path, 0);
+    json_decref(x);
+    json_decref(y);
+    return same;
 }
 
 /* Hex text without a "\x" prefix, compared without case. */

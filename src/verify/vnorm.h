@@ -35,6 +35,15 @@ int sl_vnorm_cmp(const sl_vcol *c, const char *a, size_t an, const sl_vcol *tc, 
 /* Two JSON texts that differ: appends the path of their first difference (".a.b[2]"; "" for the whole value)
  * and returns true, or false when either is not JSON. */
 bool sl_vnorm_json_diff_path(const char *a, size_t an, const char *b, size_t bn, sl_buf *path);
+/*
+ * Query pairs: two rows (JSON objects: a SQL row by column name, a document as relaxed extended JSON) are the
+ * same when each member is, whatever their order: numbers by value (exact decimals, else within 1e-9 relative:
+ * a sum of doubles), $numberDecimal / $numberLong as numbers, booleans against 1 / 0, $date against timestamp
+ * text (in UTC, to the millisecond), $oid against its hex text, objects member by member, arrays in order; a
+ * missing member is a null unless strict_missing. False (appending the path of the first difference to path)
+ * when they differ or either is not JSON.
+ */
+bool sl_vnorm_rows_same(const char *a, size_t an, const char *b, size_t bn, bool strict_missing, sl_buf *path);
 /* The kind's name: "int", "dec", ... */
 const char *sl_ckind_name(sl_ckind k);
 

@@ -18,7 +18,41 @@ struct vread {
     int ncols;
     const char **vals;
     size_t *lens;
+    bool rows_json;   /* a query: each row as one JSON object */
+    sl_buf row;
 };
+
+enum { QV_STR, QV_NUM, QV_BOOL, QV_JSON };
+
+/* How a query column's values go into JSON, by its PostgreSQL type oid. */
+static int pg_qkind(Oid t) {
+    switch (t) {
+    case 16: return QV_BOOL;                                           /* bool */
+    case 20: case 21: case 23: case 26: case 700: case 701: case 1700: return QV_NUM; /* ints, floats, numeric */
+    case 114: case 3802: return QV_JSON;                               /* json, jsonb */
+    default: return QV_STR;
+    }
+}
+
+/* How a query column's values go into JSON, by its MariaDB/MySQL type. */
+static int my_qkind(const MYSQL_FIELD *f) {
+    if (f->type == MYSQL_TYPE_JSON) return QV_JSON;
+    if (f->type == MYSQL_TYPE_BIT || f->type == MYSQL_TYPE_TIMESTAMP || f->type == MYSQL_TYPE_YEAR) return QV_STR;
+    return IS_NUM(f->type) ? QV_NUM : QV_STR;
+}
+
+/* One value of a query row into JSON: numbers as written unless not JSON numbers (NaN), booleans, json as is. */
+static void put_qvalue(sl_buf *b, int kind, const char *v, size_t n) {
+    if (!v) return sl_buf_puts(b, "null");
+    if (kind == QV_BOOL) return sl_buf_puts(b, n && (v[0] == 't' || v[0] == '1') ? "true" : "false");
+    if (kind == QV_JSON) return sl_buf_put(b, v, n);
+    if (kind == QV_NUM) {
+        bool plain = n > 0;
+        for (size_t i = 0; i < n && plain; i++) plain = strchr("0123456789+-.eE", v[i]) != NULL;
+        if (plain && v[0] != '.' && !(n > 1 && v[0] == '0' && v[1] != '.')) return sl_buf_put(b, v, n);
+    }
+    sl_buf_put_json_str(b, v, n);
+}
 
 static void pg_err(PGconn *c, PGresult *r, const char *what, char *errstr, size_t errsz) {
     char m[512];
@@ -204,6 +238,29 @@ static vread *my_scan(void *mysql, const sl_vtable *t, const char *const *keys, 
     return r;
 }
 
+/* A query row as one JSON object into r->row (names and kinds from the result). */
+static void query_row(vread *r, MYSQL_ROW myrow, const unsigned long *mylens) {
+    sl_buf_reset(&r->row);
+    sl_buf_putc(&r->row, '{');
+    MYSQL_FIELD *f = r->my ? mysql_fetch_fields(r->mres) : NULL;
+    for (int i = 0; i < r->ncols; i++) {
+        const char *name = r->my ? f[i].name : PQfname(r->res, i);
+        if (i) sl_buf_putc(&r->row, ',');
+        sl_buf_put_json_str(&r->row, name, strlen(name));
+        sl_buf_putc(&r->row, ':');
+        if (r->my) {
+            put_qvalue(&r->row, my_qkind(&f[i]), myrow[i], myrow[i] ? mylens[i] : 0);
+        } else {
+            bool null = PQgetisnull(r->res, r->at, i);
+            put_qvalue(&r->row, pg_qkind(PQftype(r->res, i)), null ? NULL : PQgetvalue(r->res, r->at, i),
+                       null ? 0 : (size_t)PQgetlength(r->res, r->at, i));
+        }
+    }
+    sl_buf_putc(&r->row, '}');
+    r->vals[0] = r->row.data;
+    r->lens[0] = r->row.len;
+}
+
 static int vread_next(vread *r, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
     if (r->my) {
         MYSQL_ROW row = mysql_fetch_row(r->mres);
@@ -215,7 +272,9 @@ static int vread_next(vread *r, const char *const **vals, const size_t **lens, c
             return 0;
         }
         unsigned long *l = mysql_fetch_lengths(r->mres);
-        for (int i = 0; i < r->ncols; i++) r->vals[i] = row[i], r->lens[i] = row[i] ? l[i] : 0;
+        if (r->rows_json) query_row(r, row, l);
+        else
+            for (int i = 0; i < r->ncols; i++) r->vals[i] = row[i], r->lens[i] = row[i] ? l[i] : 0;
     } else {
         if (!r->res || r->at >= PQntuples(r->res)) {
             PQclear(r->res);
@@ -225,12 +284,15 @@ static int vread_next(vread *r, const char *const **vals, const size_t **lens, c
             snprintf(q, sizeof q, "FETCH FORWARD %d FROM sluice_verify", FETCH_ROWS);
             if (pg_run(r->pg, q, "reading the table", &r->res, errstr, errsz) < 0) return -1;
             if (PQntuples(r->res) == 0) return 0;
+            if (r->rows_json) r->ncols = PQnfields(r->res);
         }
-        for (int i = 0; i < r->ncols; i++) {
-            bool null = PQgetisnull(r->res, r->at, i);
-            r->vals[i] = null ? NULL : PQgetvalue(r->res, r->at, i);
-            r->lens[i] = null ? 0 : (size_t)PQgetlength(r->res, r->at, i);
-        }
+        if (r->rows_json) query_row(r, NULL, NULL);
+        else
+            for (int i = 0; i < r->ncols; i++) {
+                bool null = PQgetisnull(r->res, r->at, i);
+                r->vals[i] = null ? NULL : PQgetvalue(r->res, r->at, i);
+                r->lens[i] = null ? 0 : (size_t)PQgetlength(r->res, r->at, i);
+            }
         r->at++;
     }
     *vals = r->vals;
@@ -245,6 +307,7 @@ static void vread_end(vread *r) {
         PQclear(r->res);
         PQclear(PQexec(r->pg, "CLOSE sluice_verify"));
     }
+    sl_buf_free(&r->row);
     sl_free(r->vals);
     sl_free(r->lens);
     sl_free(r);
@@ -266,6 +329,42 @@ int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
     s->scan = s->pg ? pg_scan(s->conn, t, keys, lens, nrows, errstr, errsz)
                     : my_scan(s->conn, t, keys, lens, nrows, errstr, errsz);
     return s->scan ? 0 : -1;
+}
+
+int vread_side_query(sl_vside *v, const char *q, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_side_end(s);
+    vread *r = sl_calloc(1, sizeof *r);
+    r->rows_json = true;
+    sl_buf_init(&r->row);
+    r->vals = sl_calloc(1, sizeof *r->vals);
+    r->lens = sl_calloc(1, sizeof *r->lens);
+    if (s->pg) { /* a cursor in the READ ONLY snapshot: a statement that writes fails */
+        sl_buf b;
+        sl_buf_init(&b);
+        sl_buf_printf(&b, "DECLARE sluice_verify NO SCROLL CURSOR FOR %s", q);
+        r->pg = s->conn;
+        int rc = pg_run(s->conn, sl_buf_cstr(&b), "running the query", NULL, errstr, errsz);
+        sl_buf_free(&b);
+        if (rc < 0) {
+            r->pg = NULL;
+            vread_end(r);
+            return -1;
+        }
+    } else {
+        MYSQL *m = s->conn;
+        r->my = m;
+        r->mres = mysql_real_query(m, q, strlen(q)) == 0 ? mysql_use_result(m) : NULL;
+        if (!r->mres) {
+            snprintf(errstr, errsz, "MariaDB/MySQL: running the query: %s", mysql_errno(m) ? mysql_error(m)
+                                                                                       : "it returns no rows");
+            vread_end(r);
+            return -1;
+        }
+        r->ncols = (int)mysql_num_fields(r->mres);
+    }
+    s->scan = r;
+    return 0;
 }
 
 int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz) {

@@ -32,6 +32,9 @@ int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, 
 const char *vread_side_position(sl_vside *v);
 int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
                          char *errstr, size_t errsz);
+/* Query pairs: q (a SELECT) through a cursor in the snapshot; each row a JSON object by the result's column
+ * names (numbers and booleans as such, json columns as JSON, everything else as strings). */
+int vread_side_query(sl_vside *v, const char *q, char *errstr, size_t errsz);
 /* Ends the snapshot and starts a new one (and a new position). */
 int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz);
 /* Ends a scan still open (before the owner closes its connection). */

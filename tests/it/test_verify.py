@@ -504,6 +504,16 @@ def test_embedded_documents_from_mariadb(tmp_path, my, mongo):
         rc, rep = verify(s)
         assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
         assert sorted((x["source_rows"], x["target_rows"]) for x in rep["tables"]) == [(15, 15), (45, 45)]
+        # a query pair on MariaDB: the items per order against the arrays' sizes
+        q = tmp_path / "checks.json"
+        q.write_text(json.dumps([{"name": "items per order",
+                                  "source": f"SELECT order_id AS _id, count(*) AS n, sum(price) AS p FROM {db}.{i} "
+                                            f"GROUP BY order_id ORDER BY order_id",
+                                  "target": {"collection": "orders", "aggregate": [
+                                      {"$project": {"n": {"$size": "$items"}, "p": {"$sum": "$items.price"}}},
+                                      {"$sort": {"_id": 1}}]}}]))
+        rc, qrep = verify(s, "--queries", str(q))
+        assert rc == 0 and qrep["checks"][0]["source_rows"] == 15, qrep
         coll.update_one({"_id": 2, "items.id": 1}, {"$set": {"items.$.price": 9.5}})
         el = coll.find_one({"_id": 3, "items.id": 2}, {"items.$": 1})["items"][0]
         coll.update_one({"_id": 3}, {"$pull": {"items": {"id": 2}}})
@@ -576,3 +586,55 @@ def test_mongodb_into_mongodb(tmp_path, mongo, published):
     finally:
         s.cleanup()
         mongo.client.drop_database(target_db)
+
+
+def test_query_pairs(sluice, pg, tables, mongo, tmp_path):
+    """Query pairs (the parallel-run pattern): a SQL aggregate on the source against a MongoDB aggregation on the
+    target, and a SQL select against a find; equal after normalisation (numeric sums against Decimal128, a
+    count), then a divergent document is reported with both results, with the divergence rate over several
+    runs. An aggregation that writes is refused."""
+    tables("vq", "id int PRIMARY KEY, customer text, total numeric(10,2)")
+    sql(pg, "INSERT INTO vq SELECT g, 'c' || (g % 4), g * 1.25 FROM generate_series(1, 40) g")
+    s = sluice(sink_type="mongodb", connection_uri=mongo.uri, database=mongo.db_name, collection="orders",
+               table_include_list="public.vq")
+    s.config.pop("sink.file.path", None)
+    s.start()
+    wait_streaming(s)
+    coll = mongo.collection("orders")
+    wait_until(lambda: coll.count_documents({}) == 40, what="the documents")
+    assert s.stop() == 0
+    checks = [
+        {"name": "totals per customer",
+         "source": "SELECT customer AS _id, sum(total) AS total, count(*) AS n FROM vq GROUP BY customer ORDER BY 1",
+         "target": {"collection": "orders", "aggregate": [
+             {"$group": {"_id": "$customer", "total": {"$sum": "$total"}, "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]}},
+        {"name": "orders of c1",
+         "source": "SELECT customer, total FROM vq WHERE customer = 'c1' ORDER BY id",
+         "target": {"collection": "orders", "filter": {"customer": "c1"}, "projection": {"_id": 0, "customer": 1,
+                                                                                        "total": 1},
+                    "sort": {"_id.id": 1}}},
+    ]
+    f = tmp_path / "checks.json"
+    f.write_text(json.dumps({"checks": checks}))
+    rc, rep = verify(s, "--queries", str(f))
+    assert rc == 0 and rep["result"] == "equal", rep
+    assert [(c["name"], c["source_rows"], c["target_rows"], c["result"]) for c in rep["checks"]] == \
+        [("totals per customer", 4, 4, "equal"), ("orders of c1", 10, 10, "equal")]
+    coll.update_one({"_id": {"id": 5}}, {"$set": {"total": 99}})  # customer c1
+    rc, rep = verify(s, "--queries", str(f), "--runs", "2", "--every", "0.1")
+    assert rc == 1 and rep["result"] == "differences"
+    tot, c1 = rep["checks"]
+    assert (tot["runs"], tot["differing_runs"], tot["divergence_rate"]) == (2, 2, 1)
+    assert tot["difference"]["row"] == 1 and tot["difference"]["field"] == "total", tot
+    assert tot["difference"]["source"]["_id"] == "c1" and tot["difference"]["source"]["total"] == 237.5, tot
+    assert c1["difference"]["row"] == 1 and c1["difference"]["target"]["total"] == 99, c1
+    r = run_cli("verify", "--queries", str(f), str(s.cfg_path))  # the human report
+    assert r.returncode == 1 and "totals per customer" in r.stdout and "row 2, at total" in r.stdout, r.stdout
+    # an aggregation that writes, a bad file
+    f.write_text(json.dumps([{"source": "SELECT 1 AS n", "target": {"collection": "orders",
+                                                                     "aggregate": [{"$out": "elsewhere"}]}}]))
+    r = run_cli("verify", "--queries", str(f), str(s.cfg_path))
+    assert r.returncode == 2 and "must not write ($out)" in r.stderr, r.stderr
+    f.write_text(json.dumps([{"source": "SELECT 1"}]))
+    r = run_cli("verify", "--queries", str(f), str(s.cfg_path))
+    assert r.returncode == 2 and "checks[0].target" in r.stderr, r.stderr

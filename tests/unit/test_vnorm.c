@@ -196,5 +196,28 @@ int main(void) {
         CHECK(!sl_vnorm_json_diff_path("{", 1, "{}", 2, &p));
         sl_buf_free(&p);
     }
+    /* query pairs: rows by member, numbers by value, MongoDB's wrappers read */
+    {
+        sl_buf p;
+        sl_buf_init(&p);
+#define ROWS(a, b, strict) (sl_buf_reset(&p), sl_vnorm_rows_same(a, strlen(a), b, strlen(b), strict, &p))
+        CHECK(ROWS("{\"_id\": \"c1\", \"total\": 237.50, \"n\": 10}",
+                   "{\"n\": 10, \"total\": {\"$numberDecimal\": \"237.5\"}, \"_id\": \"c1\"}", false));
+        CHECK(ROWS("{\"at\": \"2024-01-01 00:00:00.123+00\"}", "{\"at\": {\"$date\": \"2024-01-01T00:00:00.123Z\"}}", false));
+        CHECK(ROWS("{\"at\": \"2024-01-01 00:00:00+00\"}", "{\"at\": {\"$date\": {\"$numberLong\": \"1704067200000\"}}}", false));
+        CHECK(!ROWS("{\"at\": \"2024-01-01 00:00:01+00\"}", "{\"at\": {\"$date\": \"2024-01-01T00:00:00Z\"}}", false));
+        CHECK(ROWS("{\"ok\": true, \"id\": {\"$oid\": \"65f0a0000000000000000000\"}}",
+                   "{\"ok\": 1, \"id\": \"65f0a0000000000000000000\"}", false));
+        CHECK(ROWS("{\"s\": 0.30000000000000004}", "{\"s\": 0.3}", false)); /* a sum of doubles */
+        CHECK(!ROWS("{\"s\": 0.31}", "{\"s\": 0.3}", false) && strcmp(sl_buf_cstr(&p), ".s") == 0);
+        CHECK(ROWS("{\"a\": null}", "{}", false));
+        CHECK(!ROWS("{\"a\": null}", "{}", true) && strcmp(sl_buf_cstr(&p), ".a") == 0);
+        CHECK(!ROWS("{\"x\": {\"y\": [1, 2]}}", "{\"x\": {\"y\": [1, 3]}}", false) && strcmp(sl_buf_cstr(&p), ".x.y[1]") == 0);
+        CHECK(!ROWS("{\"n\": \"10\"}", "{\"n\": \"10.0\"}", false)); /* text is text */
+        CHECK(ROWS("{\"n\": \"10\"}", "{\"n\": 10.0}", false));          /* a number as text */
+        CHECK(!ROWS("{", "{}", false));
+#undef ROWS
+        sl_buf_free(&p);
+    }
     TEST_END();
 }

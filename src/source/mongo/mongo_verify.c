@@ -24,7 +24,7 @@ typedef struct ms_vside {
     mongoc_client_t *client;
     mongoc_cursor_t *cursor;
     bson_t *ns_map;
-    const sl_vtable *t;
+    const sl_vtable *t; /* NULL: a query pair's query (each document one row, as JSON) */
     sl_buf text;
     const char *vals[2];
     size_t lens[2];
@@ -154,9 +154,17 @@ static int msv_refresh(sl_vside *v, char *errstr, size_t errsz) {
 static int msv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
     ms_vside *p = (ms_vside *)v;
     const bson_t *doc;
-    int got = sl_mread_next(p->cursor, &doc, p->t->db, p->t->table, errstr, errsz);
+    int got = sl_mread_next(p->cursor, &doc, p->t ? p->t->db : p->cf->database, p->t ? p->t->table : "(query)",
+                            errstr, errsz);
     if (got <= 0) return got;
     sl_buf_reset(&p->text);
+    if (!p->t) {
+        sl_mread_json(doc, &p->text);
+        p->vals[0] = p->text.data, p->lens[0] = p->text.len;
+        *vals = p->vals;
+        *lens = p->lens;
+        return 1;
+    }
     bson_iter_t it;
     if (bson_iter_init_find(&it, doc, "_id")) sl_mkey_put(&it, &p->text);
     size_t at = p->text.len;
@@ -166,6 +174,14 @@ static int msv_next(sl_vside *v, const char *const **vals, const size_t **lens, 
     *vals = p->vals;
     *lens = p->lens;
     return 1;
+}
+
+static int msv_query(sl_vside *v, const char *q, char *errstr, size_t errsz) {
+    ms_vside *p = (ms_vside *)v;
+    if (p->cursor) mongoc_cursor_destroy(p->cursor);
+    p->t = NULL;
+    p->cursor = sl_mread_query(p->client, p->cf->database, q, errstr, errsz);
+    return p->cursor ? 0 : -1;
 }
 
 static const char *msv_position(sl_vside *v) {
@@ -184,7 +200,8 @@ static void msv_close(sl_vside *v) {
 }
 
 static const sl_vside_ops msv_ops = {.tables = msv_tables, .scan = msv_scan, .scan_keys = msv_scan_keys,
-                                     .refresh = msv_refresh, .next = msv_next, .position = msv_position,
+                                     .refresh = msv_refresh, .next = msv_next, .query = msv_query,
+                                     .position = msv_position,
                                      .close = msv_close};
 
 int ms_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
