@@ -2,6 +2,7 @@
 #include "core/vside.h"
 #include "core/record.h"
 #include "util/mem.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -84,4 +85,56 @@ int sl_vtable_of(const sl_table *t, sl_vtable *out) {
             out->nkeys += c->key;
         }
     return 0;
+}
+
+bool sl_mkey_from_sql(sl_ckind k, const char *v, size_t n, sl_buf *out) {
+    if (!v) return sl_buf_putc(out, 'z'), true;
+    if ((k == SL_CK_TEXT || k == SL_CK_UUID) && !(n && v[0] == '{' && sl_mkey_from_sql(SL_CK_JSON, v, n, out))) {
+        sl_buf_putc(out, 's'); /* a string (a text column holding a key document's JSON: as JSON) */
+        sl_buf_put(out, v, n);
+        return true;
+    }
+    if (k == SL_CK_TEXT || k == SL_CK_UUID) return true;
+    if (k == SL_CK_INT || k == SL_CK_DEC || k == SL_CK_FLOAT) {
+        sl_buf_putc(out, 'n');
+        sl_buf_put(out, v, n);
+        return true;
+    }
+    if (k == SL_CK_BOOL) return sl_buf_puts(out, n && (v[0] == 't' || v[0] == '1') ? "b1" : "b0"), true;
+    json_t *j = json_loadb(v, n, JSON_DECODE_ANY, NULL);
+    if (!j) return false;
+    bool ok = true;
+    const char *key = json_is_object(j) && json_object_size(j) == 1 ? json_object_iter_key(json_object_iter(j)) : NULL;
+    json_t *w = key ? json_object_iter_value(json_object_iter(j)) : NULL;
+    json_t *nl = json_is_object(w) ? json_object_get(w, "$numberLong") : NULL;
+    if (json_is_null(j)) sl_buf_putc(out, 'z');
+    else if (json_is_boolean(j)) sl_buf_puts(out, json_is_true(j) ? "b1" : "b0");
+    else if (json_is_integer(j)) sl_buf_printf(out, "n%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    else if (json_is_real(j)) sl_buf_printf(out, "n%.17g", json_real_value(j));
+    else if (json_is_string(j)) sl_buf_putc(out, 's'), sl_buf_put(out, json_string_value(j), json_string_length(j));
+    else if (key && !strcmp(key, "$oid") && json_is_string(w)) sl_buf_printf(out, "o%s", json_string_value(w));
+    else if (key && !strcmp(key, "$date") && json_is_integer(w)) sl_buf_printf(out, "d%" JSON_INTEGER_FORMAT, json_integer_value(w));
+    else if (key && !strcmp(key, "$date") && json_is_string(nl)) sl_buf_printf(out, "d%s", json_string_value(nl));
+    else if (key && !strncmp(key, "$number", 7) && json_is_string(w)) sl_buf_printf(out, "n%s", json_string_value(w));
+    else ok = false;
+    json_decref(j);
+    return ok;
+}
+
+bool sl_mkey_to_sql(sl_ckind k, const char *t, size_t n, sl_buf *out) {
+    if (!n) return false;
+    const char *v = t + 1;
+    size_t vn = n - 1;
+    if ((k == SL_CK_TEXT || k == SL_CK_UUID) && t[0] == 's') return sl_buf_put(out, v, vn), true;
+    if (k == SL_CK_INT || k == SL_CK_DEC || k == SL_CK_FLOAT) return t[0] == 'n' && (sl_buf_put(out, v, vn), true);
+    if (k == SL_CK_BOOL) return t[0] == 'b' && (sl_buf_puts(out, vn && v[0] == '1' ? "true" : "false"), true);
+    switch (t[0]) { /* extended JSON, as mongo-kafka's DefaultJson writes it (also into a text column) */
+    case 'z': sl_buf_puts(out, "null"); return true;
+    case 'b': sl_buf_puts(out, vn && v[0] == '1' ? "true" : "false"); return true;
+    case 'n': sl_buf_put(out, v, vn); return true;
+    case 's': sl_buf_put_json_str(out, v, vn); return true;
+    case 'o': sl_buf_puts(out, "{\"$oid\": "), sl_buf_put_json_str(out, v, vn), sl_buf_putc(out, '}'); return true;
+    case 'd': sl_buf_puts(out, "{\"$date\": "), sl_buf_put(out, v, vn), sl_buf_putc(out, '}'); return true;
+    default: return false;
+    }
 }

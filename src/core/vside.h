@@ -13,6 +13,7 @@
  */
 #ifndef SL_CORE_VSIDE_H
 #define SL_CORE_VSIDE_H
+#include "util/buf.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ typedef enum {
     SL_CK_POINT,    /* a point: "(x,y)" text or WKB (with MariaDB's 4-byte SRID before it) */
     SL_CK_GEOMETRY, /* WKB, raw or hex, with or without MariaDB's 4-byte SRID before it */
     SL_CK_MKEY,     /* a MongoDB _id as typed text (mongo/mkey.h), ordered as MongoDB orders _id values */
+    SL_CK_DOC,      /* a document (less its _id) as JSON: compared member by member as query rows are */
 } sl_ckind;
 
 typedef struct sl_vcol {
@@ -68,8 +70,9 @@ typedef struct sl_vtable {
     bool transformed;  /* records reach the sink through transforms: topic is the one they end with */
     bool flat;         /* the value is the row itself (unwrapped), not a change event */
     char deleted[128]; /* a field that holds "true" in the rows of deleted keys (unwrap's rewrite mode); "" none */
-    bool documents;    /* sources: rows are whole documents (a MongoDB source): an _id column (SL_CK_MKEY) and
-                        * "$$ROOT", the document less its _id as relaxed extended JSON (SL_CK_JSON) */
+    bool documents;    /* rows are whole documents (a MongoDB source): an _id column (SL_CK_MKEY) and "$$ROOT",
+                        * the document less its _id as JSON (SL_CK_DOC); a SQL target's table of them is read as
+                        * its key (as typed text) and its other columns as one JSON object */
     bool docs;         /* the transforms write documents themselves: column names are paths in them, the topic
                         * names the collection */
     char within[128];  /* docs: the path of the array, sub-document (within_kind) that holds each row in its
@@ -83,6 +86,14 @@ enum { SL_VW_ARRAY = 1, SL_VW_OBJECT, SL_VW_MERGE };
 void sl_vtable_clear(sl_vtable *t);
 /* A deep copy of t (src_col: identity when t has none). */
 void sl_vtable_copy(sl_vtable *dst, const sl_vtable *t);
+/*
+ * A MongoDB _id as a SQL target holds it (a column of kind k: JSON holds mongo-kafka's extended JSON, {"$oid":
+ * ..} and the like; text a string; numbers a number) and back as typed text (SL_CK_MKEY): appends it to out.
+ * False when the value has no such form.
+ */
+bool sl_mkey_from_sql(sl_ckind k, const char *v, size_t n, sl_buf *out);
+bool sl_mkey_to_sql(sl_ckind k, const char *t, size_t n, sl_buf *out);
+
 /* The index of column `name` in t, or -1. */
 int sl_vtable_col(const sl_vtable *t, const char *name);
 /* Removes column i (and its src_col). */

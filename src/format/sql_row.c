@@ -599,14 +599,14 @@ void sl_sql_put_type(const sl_sqlcol *c, sl_sql_dialect d, bool key, sl_buf *out
     case SL_SQLK_POINT: sl_buf_puts(out, pg ? "point" : "point"); return;
     case SL_SQLK_ARRAY:
         if (!pg) {
-            sl_buf_puts(out, "json");
+            sl_buf_puts(out, key ? "varchar(255)" : "json"); /* MariaDB keys no JSON (a BLOB) */
             return;
         }
         sl_sql_put_type(c->elem, d, false, out);
         sl_buf_puts(out, "[]");
         return;
     case SL_SQLK_MAP:
-    case SL_SQLK_STRUCT: sl_buf_puts(out, pg ? "jsonb" : "json"); return;
+    case SL_SQLK_STRUCT: sl_buf_puts(out, pg ? "jsonb" : key ? "varchar(255)" : "json"); return;
     }
 }
 

@@ -1727,10 +1727,6 @@ static int sqlv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *
     sql_sink *s = p->s;
     sql_state *t = st(s);
     memset(out, 0, sizeof *out);
-    if (src->documents) {
-        snprintf(errstr, errsz, "sluice verify cannot compare a MongoDB source's documents with SQL rows yet");
-        return -1;
-    }
     if (src->docs) {
         snprintf(errstr, errsz, "the transforms turn the rows of %s into MongoDB writes (embed), which the SQL sink "
                                 "does not take", src->table);
@@ -1754,6 +1750,21 @@ static int sqlv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *
     out->cols = sl_calloc((size_t)src->ncols + 1, sizeof *out->cols);
     out->src_col = sl_calloc((size_t)src->ncols + 1, sizeof *out->src_col);
     out->nkeys = src->nkeys;
+    if (src->documents) { /* a MongoDB source's documents: the _id column, the others as one document */
+        const tcol *tc = known_col(s, k, src->cols[0].name);
+        out->documents = true;
+        out->ncols = 2;
+        out->cols[0] = src->cols[0], out->cols[1] = src->cols[1];
+        snprintf(out->cols[0].name, sizeof out->cols[0].name, "%s", tc ? tc->name : "");
+        /* how the column holds the _id: extended JSON, text or a number (the key's reading and filters) */
+        const char *ty = tc ? tc->type : "";
+        out->cols[0].kind = strstr(ty, "json") || strstr(ty, "longtext") ? SL_CK_JSON
+                            : strstr(ty, "int") || strstr(ty, "numeric") || strstr(ty, "decimal") ? SL_CK_INT
+                            : strstr(ty, "double") || strstr(ty, "float") || strstr(ty, "real") ? SL_CK_FLOAT
+                                                                                                 : SL_CK_TEXT;
+        out->src_col[0] = 0, out->src_col[1] = 1;
+        return 0;
+    }
     for (int i = 0; i < src->ncols; i++) {
         const char *name = src->cols[i].name;
         if (i >= src->nkeys && ((s->conf->field_include && *s->conf->field_include &&

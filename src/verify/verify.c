@@ -346,9 +346,11 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
                 const char *field = st->cols[i].name;
                 sl_buf path;
                 sl_buf_init(&path);
-                if (st->cols[i].kind == SL_CK_JSON && sv[i] && tval && r->listed < r->o->max_listed) {
+                if ((st->cols[i].kind == SL_CK_JSON || st->cols[i].kind == SL_CK_DOC) && sv[i] && tval &&
+                    r->listed < r->o->max_listed) {
                     sl_buf_puts(&path, field); /* the column and, in it, the first member that differs */
-                    sl_vnorm_json_diff_path(sv[i], sl[i], tval, tl[k], &path);
+                    if (st->cols[i].kind == SL_CK_JSON) sl_vnorm_json_diff_path(sv[i], sl[i], tval, tl[k], &path);
+                    else sl_vnorm_rows_same(sv[i], sl[i], tval, tl[k], r->o->strict_missing, &path);
                     field = sl_buf_cstr(&path);
                 }
                 report(r, ts, DIFFERS, st, sv, sl, field, sv[i], sl[i], tval, tl[k]);

@@ -17,6 +17,7 @@
  *           either)
  *   json    parsed: object member order does not count, array order does
  *   mkey    a MongoDB _id as typed text (mongo/mkey.h): numbers by value
+ *   doc     a document less its _id: member by member as query rows (sl_vnorm_rows_same)
  *   uuid    case does not count
  *   text    the bytes
  * A value that does not read as its kind is compared by its bytes.
@@ -39,8 +40,8 @@ bool sl_vnorm_json_diff_path(const char *a, size_t an, const char *b, size_t bn,
  * Query pairs: two rows (JSON objects: a SQL row by column name, a document as relaxed extended JSON) are the
  * same when each member is, whatever their order: numbers by value (exact decimals, else within 1e-9 relative:
  * a sum of doubles), $numberDecimal / $numberLong as numbers, booleans against 1 / 0, $date against timestamp
- * text (in UTC, to the millisecond), $oid against its hex text, objects member by member, arrays in order; a
- * missing member is a null unless strict_missing. False (appending the path of the first difference to path)
+ * text (in UTC, to the millisecond), $oid against its hex text, a JSON column's text against a sub-document,
+ * objects member by member, arrays in order; a missing member is a null unless strict_missing. False (appending the path of the first difference to path)
  * when they differ or either is not JSON.
  */
 bool sl_vnorm_rows_same(const char *a, size_t an, const char *b, size_t bn, bool strict_missing, sl_buf *path);

@@ -20,6 +20,10 @@ struct vread {
     size_t *lens;
     bool rows_json;   /* a query: each row as one JSON object */
     sl_buf row;
+    bool docs;        /* a table of documents (sl_vtable.documents): the key as typed text, the rest as JSON */
+    sl_ckind key_kind;
+    char key_name[128];
+    sl_buf key;
 };
 
 enum { QV_STR, QV_NUM, QV_BOOL, QV_JSON };
@@ -99,10 +103,11 @@ static void put_ident(sl_buf *b, const char *id, bool pg) {
     sl_buf_putc(b, q);
 }
 
-/* SELECT of t's columns in key order, text keys by their bytes. */
+/* SELECT of t's columns in key order, text keys by their bytes (a table of documents: every column). */
 static void put_select(sl_buf *b, const sl_vtable *t, bool pg) {
     sl_buf_puts(b, "SELECT ");
-    for (int i = 0; i < t->ncols; i++) {
+    if (t->documents) sl_buf_puts(b, "sluice_t.*");
+    for (int i = 0; i < t->ncols && !t->documents; i++) {
         if (i) sl_buf_puts(b, ", ");
         if (t->cols[i].hex) sl_buf_puts(b, pg ? "encode(" : "lower(hex(");
         put_ident(b, t->cols[i].name, pg);
@@ -134,9 +139,31 @@ static void put_literal(sl_buf *b, void *conn, bool pg, const char *v, size_t n)
     sl_free(q);
 }
 
+/* MariaDB, a table of documents: WHERE its key column holds one of the keys, a key document compared as JSON
+ * (MariaDB keeps JSON as text, spaced as written). */
+static void put_doc_key_filter(sl_buf *b, const sl_vtable *t, void *conn, const char *const *keys,
+                               const size_t *lens, size_t nrows) {
+    sl_buf_puts(b, " WHERE ");
+    sl_buf lit;
+    sl_buf_init(&lit);
+    for (size_t r = 0; r < nrows; r++) {
+        sl_buf_reset(&lit);
+        if (!sl_mkey_to_sql(t->cols[0].kind, keys[r] ? keys[r] : "", lens[r], &lit)) sl_buf_put(&lit, keys[r] ? keys[r] : "", lens[r]);
+        bool json = lit.len && lit.data[0] == '{';
+        sl_buf_puts(b, r ? " OR " : "");
+        sl_buf_puts(b, json ? "JSON_COMPACT(sluice_t." : "sluice_t.");
+        put_ident(b, t->cols[0].name, false);
+        sl_buf_puts(b, json ? ") = JSON_COMPACT(" : " = ");
+        put_literal(b, conn, false, lit.data, lit.len);
+        if (json) sl_buf_putc(b, ')');
+    }
+    sl_buf_free(&lit);
+}
+
 /* WHERE the key columns equal one of nrows tuples of keys. */
 static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, const char *const *keys,
                            const size_t *lens, size_t nrows) {
+    if (t->documents && !pg) return put_doc_key_filter(b, t, conn, keys, lens, nrows);
     sl_buf_puts(b, t->nkeys > 1 ? " WHERE (" : " WHERE ");
     for (int i = 0; i < t->nkeys; i++) {
         if (i) sl_buf_puts(b, ", ");
@@ -150,7 +177,14 @@ static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, c
         for (int i = 0; i < t->nkeys; i++) {
             if (i) sl_buf_putc(b, ',');
             size_t k = r * (size_t)t->nkeys + (size_t)i;
-            put_literal(b, conn, pg, keys[k] ? keys[k] : "", lens[k]);
+            sl_buf lit;
+            sl_buf_init(&lit);
+            if (t->documents && sl_mkey_to_sql(t->cols[i].kind, keys[k] ? keys[k] : "", lens[k], &lit)) {
+                put_literal(b, conn, pg, lit.data, lit.len);
+            } else {
+                put_literal(b, conn, pg, keys[k] ? keys[k] : "", lens[k]);
+            }
+            sl_buf_free(&lit);
         }
         if (t->nkeys > 1) sl_buf_putc(b, ')');
     }
@@ -167,6 +201,16 @@ static void put_order(sl_buf *b, const sl_vtable *t, bool pg) {
         put_ident(b, t->cols[i].name, pg);
         if (bytes) sl_buf_puts(b, pg ? ")::text COLLATE \"C\"" : " AS BINARY)");
     }
+}
+
+/* A table of documents: its key column, read as typed text, and the others as one JSON object. */
+static void docs_of(vread *r, const sl_vtable *t) {
+    if (!t->documents) return;
+    r->docs = true;
+    r->key_kind = t->cols[0].kind;
+    snprintf(r->key_name, sizeof r->key_name, "%s", t->cols[0].name);
+    sl_buf_init(&r->key);
+    sl_buf_init(&r->row);
 }
 
 static vread *pg_scan(void *pgconn, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
@@ -186,6 +230,7 @@ static vread *pg_scan(void *pgconn, const sl_vtable *t, const char *const *keys,
     r->ncols = t->ncols;
     r->vals = sl_calloc((size_t)t->ncols + 1, sizeof *r->vals);
     r->lens = sl_calloc((size_t)t->ncols + 1, sizeof *r->lens);
+    docs_of(r, t);
     return r;
 }
 
@@ -232,20 +277,32 @@ static vread *my_scan(void *mysql, const sl_vtable *t, const char *const *keys, 
     vread *r = sl_calloc(1, sizeof *r);
     r->my = m;
     r->mres = res;
-    r->ncols = t->ncols;
+    r->ncols = t->documents ? (int)mysql_num_fields(res) : t->ncols;
     r->vals = sl_calloc((size_t)t->ncols + 1, sizeof *r->vals);
     r->lens = sl_calloc((size_t)t->ncols + 1, sizeof *r->lens);
+    docs_of(r, t);
     return r;
 }
 
-/* A query row as one JSON object into r->row (names and kinds from the result). */
+/* A query row as one JSON object into r->row (names and kinds from the result). A table of documents: the key
+ * column as typed text first, the others as the object. */
 static void query_row(vread *r, MYSQL_ROW myrow, const unsigned long *mylens) {
     sl_buf_reset(&r->row);
     sl_buf_putc(&r->row, '{');
     MYSQL_FIELD *f = r->my ? mysql_fetch_fields(r->mres) : NULL;
+    bool first = true;
     for (int i = 0; i < r->ncols; i++) {
         const char *name = r->my ? f[i].name : PQfname(r->res, i);
-        if (i) sl_buf_putc(&r->row, ',');
+        if (r->docs && !strcmp(name, r->key_name)) {
+            bool null = r->my ? !myrow[i] : PQgetisnull(r->res, r->at, i);
+            const char *v = null ? NULL : r->my ? myrow[i] : PQgetvalue(r->res, r->at, i);
+            size_t n = null ? 0 : r->my ? mylens[i] : (size_t)PQgetlength(r->res, r->at, i);
+            sl_buf_reset(&r->key);
+            if (!sl_mkey_from_sql(r->key_kind, v, n, &r->key)) sl_buf_put(&r->key, v ? v : "", n);
+            continue;
+        }
+        if (!first) sl_buf_putc(&r->row, ',');
+        first = false;
         sl_buf_put_json_str(&r->row, name, strlen(name));
         sl_buf_putc(&r->row, ':');
         if (r->my) {
@@ -257,6 +314,11 @@ static void query_row(vread *r, MYSQL_ROW myrow, const unsigned long *mylens) {
         }
     }
     sl_buf_putc(&r->row, '}');
+    if (r->docs) {
+        r->vals[0] = r->key.data ? r->key.data : "", r->lens[0] = r->key.len;
+        r->vals[1] = r->row.data, r->lens[1] = r->row.len;
+        return;
+    }
     r->vals[0] = r->row.data;
     r->lens[0] = r->row.len;
 }
@@ -272,7 +334,7 @@ static int vread_next(vread *r, const char *const **vals, const size_t **lens, c
             return 0;
         }
         unsigned long *l = mysql_fetch_lengths(r->mres);
-        if (r->rows_json) query_row(r, row, l);
+        if (r->rows_json || r->docs) query_row(r, row, l);
         else
             for (int i = 0; i < r->ncols; i++) r->vals[i] = row[i], r->lens[i] = row[i] ? l[i] : 0;
     } else {
@@ -284,9 +346,9 @@ static int vread_next(vread *r, const char *const **vals, const size_t **lens, c
             snprintf(q, sizeof q, "FETCH FORWARD %d FROM sluice_verify", FETCH_ROWS);
             if (pg_run(r->pg, q, "reading the table", &r->res, errstr, errsz) < 0) return -1;
             if (PQntuples(r->res) == 0) return 0;
-            if (r->rows_json) r->ncols = PQnfields(r->res);
+            if (r->rows_json || r->docs) r->ncols = PQnfields(r->res);
         }
-        if (r->rows_json) query_row(r, NULL, NULL);
+        if (r->rows_json || r->docs) query_row(r, NULL, NULL);
         else
             for (int i = 0; i < r->ncols; i++) {
                 bool null = PQgetisnull(r->res, r->at, i);
@@ -308,6 +370,7 @@ static void vread_end(vread *r) {
         PQclear(PQexec(r->pg, "CLOSE sluice_verify"));
     }
     sl_buf_free(&r->row);
+    sl_buf_free(&r->key);
     sl_free(r->vals);
     sl_free(r->lens);
     sl_free(r);

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
-    sl_vcol s = {"c", (sl_ckind)(data[0] % 20), (data[0] >> 4) % 8 - 1, (data[0] & 0x80) != 0, false};
+    sl_vcol s = {"c", (sl_ckind)(data[0] % 21), (data[0] >> 4) % 8 - 1, (data[0] & 0x80) != 0, false};
     sl_vcol t = s;
     t.scale = (data[1] % 8) - 1;
     const char *p = (const char *)data + 2;

@@ -216,6 +216,10 @@ int main(void) {
         CHECK(!ROWS("{\"n\": \"10\"}", "{\"n\": \"10.0\"}", false)); /* text is text */
         CHECK(ROWS("{\"n\": \"10\"}", "{\"n\": 10.0}", false));          /* a number as text */
         CHECK(!ROWS("{", "{}", false));
+        CHECK(ROWS("{\"sub\": {\"a\": [1, 2]}, \"w\": {\"$date\": \"2024-01-01T00:00:00Z\"}}",
+                   "{\"sub\": \"{\\\"a\\\":[1,2]}\", \"w\": \"{\\\"$date\\\":1704067200000}\"}", false)); /* JSON text */
+        CHECK(!ROWS("{\"sub\": {\"a\": [1, 2]}}", "{\"sub\": \"{\\\"a\\\":[1,3]}\"}", false) &&
+              strcmp(sl_buf_cstr(&p), ".sub.a[1]") == 0);
 #undef ROWS
         sl_buf_free(&p);
     }

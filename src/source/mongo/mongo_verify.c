@@ -59,7 +59,7 @@ static void add_table(ms_vside *p, const char *db, const char *coll, sl_vtable *
     snprintf(t->cols[0].name, sizeof t->cols[0].name, "_id");
     t->cols[0].kind = SL_CK_MKEY;
     snprintf(t->cols[1].name, sizeof t->cols[1].name, "$$ROOT");
-    t->cols[1].kind = SL_CK_JSON;
+    t->cols[1].kind = SL_CK_DOC;
     t->cols[0].scale = t->cols[1].scale = -1;
 }
 
