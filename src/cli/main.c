@@ -180,7 +180,7 @@ static int cmd_offsets(int argc, char **argv) {
 /* sluice verify: 0 equal, 1 differences, 2 an error (the config, a store that cannot be read, a pair that cannot be
  * compared). */
 static int cmd_verify(int argc, char **argv) {
-    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL};
+    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL, isatty(STDERR_FILENO) ? stderr : NULL};
     const char *path = NULL, *queries = NULL;
     long runs = 1;
     double every = 60;

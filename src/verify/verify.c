@@ -50,7 +50,27 @@ typedef struct run {
     long listed;    /* over all tables */
     int64_t rows;   /* rows merged (--rate) */
     int64_t t0;     /* when the run started (ms) */
+    int64_t shown;  /* when the progress line was written last (ms) */
+    int table, ntables;
 } run;
+
+/* The progress line: the table, the rows merged so far and their rate (a terminal only; done: cleared). */
+static void progress(run *r, const tstats *ts, bool done) {
+    FILE *p = r->o->progress;
+    if (!p) return;
+    int64_t now = sl_mono_ms();
+    if (!done && now - r->shown < 250) return;
+    r->shown = now;
+    if (done) {
+        fprintf(p, "\r\033[K");
+    } else {
+        double secs = (double)(now - r->t0) / 1000.0;
+        fprintf(p, "\r\033[Ktable %d/%d %s: %lld rows; %lld rows in all, %.0f rows/s, %lld differences", r->table,
+                r->ntables, ts->source, ts->source_rows, (long long)r->rows, secs > 0 ? (double)r->rows / secs : 0.0,
+                ts->missing + ts->extra + ts->fields);
+    }
+    fflush(p);
+}
 
 static void keyset_clear(keyset *k) {
     sl_buf_free(&k->text);
@@ -298,6 +318,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
             break;
         }
         r->rows++;
+        if ((r->rows & 4095) == 0) progress(r, ts, false);
         if (r->o->rate > 0 && r->rows % (r->o->rate >= 1000 ? 100 : 1) == 0) { /* --rate: rows/s from each side */
             int64_t due = r->t0 + r->rows * 1000 / r->o->rate - sl_mono_ms();
             if (due > 0) sl_sleep_ms(due, NULL);
@@ -502,11 +523,12 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
     int n = 0;
     errstr[0] = 0;
     if (src->ops->tables(src, &tables, &n, errstr, errsz) < 0) return -1;
-    run r = {o, out, 0, 0, sl_mono_ms()};
+    run r = {o, out, 0, 0, sl_mono_ms(), 0, 0, n};
     job *jobs = sl_calloc((size_t)n + 1, sizeof *jobs);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         job *j = &jobs[i];
+        r.table = i + 1;
         j->st = &tables[i];
         sl_buf_init(&j->ts.missing_cols);
         sl_buf_init(&j->ts.diffs);
@@ -538,6 +560,7 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
                 rc = -1;
         }
     }
+    if (n) progress(&r, &jobs[0].ts, true);
     long long total = 0, first = 0, rows = 0;
     for (int i = 0; i < n; i++) {
         total += table_total(&jobs[i].ts);

@@ -22,6 +22,7 @@ typedef struct sl_verify_opts {
     int64_t rate;       /* --rate: at most this many rows per second from each side (0: no limit) */
     bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
     const _Atomic int *cancel; /* when not NULL and set: the run stops with an error (a daemon shutting down) */
+    FILE *progress;     /* when not NULL (a terminal): a progress line, rewritten in place */
 } sl_verify_opts;
 
 /* What a run found, for metrics. */

@@ -687,3 +687,30 @@ def test_mongodb_into_sql(tmp_path, mongo, pgt, myt, target):
         assert len(rep["differences"]) == 3 and rep["rechecks"]["rounds"] >= 1, rep
     finally:
         s.cleanup()
+
+
+def test_progress_line_on_a_terminal(sluice, pg, tables, pgt, myt):
+    """On a terminal (standard error a pty) verify writes a progress line and clears it; the report on standard
+    output is unchanged; off a terminal there is none."""
+    import pty
+    import subprocess
+    from conftest import SLUICE
+    s, tt, t = synced(pg, pgt, myt, sluice, tables, "pg", n=9000)
+    master, slave = pty.openpty()
+    p = subprocess.run([SLUICE, "verify", "--output", "json", str(s.cfg_path)], stdout=subprocess.PIPE,
+                       stderr=slave, timeout=120)
+    os.close(slave)
+    err = b""
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            err += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert p.returncode == 0 and json.loads(p.stdout)["result"] == "equal"
+    assert b"table 1/1 public.vfy:" in err and b"rows/s" in err and err.endswith(b"\r\x1b[K"), err[-300:]
+    r = run_cli("verify", str(s.cfg_path))
+    assert r.returncode == 0 and "table 1/1" not in r.stderr
