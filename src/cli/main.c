@@ -180,7 +180,7 @@ static int cmd_offsets(int argc, char **argv) {
 /* sluice verify: 0 equal, 1 differences, 2 an error (the config, a store that cannot be read, a pair that cannot be
  * compared). */
 static int cmd_verify(int argc, char **argv) {
-    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL, isatty(STDERR_FILENO) ? stderr : NULL};
+    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL, isatty(STDERR_FILENO) ? stderr : NULL, NULL, NULL};
     const char *path = NULL, *queries = NULL;
     long runs = 1;
     double every = 60;
@@ -255,6 +255,7 @@ static int cmd_verify(int argc, char **argv) {
     sl_vside *src = NULL, *dst = NULL;
     sl_vmap map;
     int rc = sl_connector_verify_open(c, &src, &dst, &map, err, sizeof err);
+    o.gate = sl_connector_position_passed, o.gate_arg = c; /* rechecks wait for the sync (its offsets) */
     char *checks = NULL;
     if (rc == 0 && queries) {
         char why[512];

@@ -86,6 +86,9 @@ typedef struct sl_source_ops {
     /* Optional (sluice verify): a read-only view of the tables it captures, in one snapshot, on a connection of
      * its own; nothing is written. *out is set even on failure (then close it). 0, or -1 with errstr. */
     int (*verify_open)(void *settings, struct sl_vside **out, char *errstr, size_t errstr_size);
+    /* Optional (sluice verify): 1 when the committed offset (its JSON text) covers log position pos (as the
+     * verify side's position() gives it), 0 when not yet, -1 when it cannot tell. No I/O. */
+    int (*position_passed)(const char *offset, const char *pos);
     /* Capabilities. consumes_kafka: reads Kafka topics (needs the connector's Kafka cluster; a Kafka Connect
      * sink connector's config runs with this source). ejson_values: its pre-encoded values (sl_record.raw)
      * are MongoDB extended JSON text. */

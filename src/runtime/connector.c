@@ -910,6 +910,32 @@ int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t e
     return rc;
 }
 
+typedef struct passed_ctx {
+    const sl_source_ops *ops;
+    const char *pos;
+    int rc; /* 1 all passed so far, 0 one has not, -1 one cannot tell; -2 no offsets yet */
+} passed_ctx;
+
+static void passed_row(const char *conn, const char *part, const char *off, int64_t ms, void *arg) {
+    (void)conn, (void)part, (void)ms;
+    passed_ctx *p = arg;
+    int r = p->ops->position_passed(off, p->pos);
+    if (p->rc == -2 || r < p->rc) p->rc = r;
+}
+
+int sl_connector_position_passed(void *conn, const char *pos) {
+    sl_connector *c = conn;
+    const sl_source_ops *so = c->ctx.src_ops;
+    if (!so || !so->position_passed || !pos || !*pos || c->ctx.offsets_in_sink) return -1;
+    char err[512];
+    sl_offsets *s = open_store(c, err, sizeof err);
+    if (!s) return -1;
+    passed_ctx p = {so, pos, -2};
+    int rc = sl_offsets_list(s, c->ctx.name, passed_row, &p, err, sizeof err);
+    sl_offsets_close(s);
+    return rc < 0 || p.rc == -2 ? -1 : p.rc;
+}
+
 int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out, char *errstr, size_t errsz) {
     if (!c->ctx.src_ops || !c->ctx.src_ops->retained) return 1;
     return c->ctx.src_ops->retained(c->src_settings, out, errstr, errsz);

@@ -62,6 +62,10 @@ int sl_connector_source_retained(const sl_connector *c, sl_source_retained *out,
  * with errstr. */
 struct sl_vside;
 struct sl_vmap;
+/* sluice verify's rechecks: 1 when the connector's committed offsets cover source log position pos (a source
+ * side's position()), 0 when not yet, -1 when that cannot be told (no offsets, a source that cannot compare,
+ * offsets kept in the target). conn: the sl_connector (an sl_verify_opts.gate). Opens the offset store. */
+int sl_connector_position_passed(void *conn, const char *pos);
 int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, struct sl_vmap *map,
                              char *errstr, size_t errstr_size);
 /* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no

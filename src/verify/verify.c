@@ -437,7 +437,8 @@ static long long table_total(const tstats *ts) {
     return ts->missing + ts->extra + ts->fields + ts->nmissing_cols + (ts->error[0] != 0);
 }
 
-static void print_json(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, long long total) {
+static void print_json(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, int gated,
+                       long long total) {
     sl_buf b;
     sl_buf_init(&b);
     sl_buf_puts(&b, "{\n  \"source\": {\"store\": ");
@@ -479,14 +480,15 @@ static void print_json(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, i
     }
     sl_buf_printf(&b, "%s],\n  \"listed\": %ld,\n  \"total\": %lld,\n", any ? "\n  " : "", r->listed, total);
     if (rounds >= 0)
-        sl_buf_printf(&b, "  \"rechecks\": {\"rounds\": %d, \"in_flight\": %lld},\n", rounds,
+        sl_buf_printf(&b, "  \"rechecks\": {\"rounds\": %d, \"gated\": %d, \"in_flight\": %lld},\n", rounds, gated,
                       first > total ? first - total : 0);
     sl_buf_printf(&b, "  \"result\": \"%s\"\n}\n", total ? "differences" : "equal");
     fwrite(b.data, 1, b.len, r->out);
     sl_buf_free(&b);
 }
 
-static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, long long total) {
+static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, int rounds, int gated,
+                       long long total) {
     FILE *o = r->out;
     const char *p = src->ops->position(src);
     fprintf(o, "source: %s%s%s\ntarget: %s\n\n", src->what, *p ? " at " : "", p, dst->what);
@@ -511,8 +513,9 @@ static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, i
         for (int i = 0; i < n; i++) fwrite(jobs[i].ts.diffs.data ? jobs[i].ts.diffs.data : "", 1, jobs[i].ts.diffs.len, o);
     }
     if (rounds >= 0)
-        fprintf(o, "\nrechecks: %d round%s; %lld difference%s of the first pass were changes in flight\n", rounds,
-                rounds == 1 ? "" : "s", first > total ? first - total : 0, first - total == 1 ? "" : "s");
+        fprintf(o, "\nrechecks: %d round%s (%d after the sync passed the source's position); %lld difference%s of the "
+                   "first pass were changes in flight\n", rounds, rounds == 1 ? "" : "s", gated,
+                first > total ? first - total : 0, first - total == 1 ? "" : "s");
     if (total) fprintf(o, "\nresult: %lld difference%s\n", total, total == 1 ? "" : "s");
     else fprintf(o, "\nresult: equal\n");
 }
@@ -537,8 +540,9 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
             rc = -1;
     }
     /* rechecks: the keys that differed, read again from fresh snapshots until they agree or time is up */
-    int rounds = o->until_ms > 0 ? 0 : -1;
+    int rounds = o->until_ms > 0 ? 0 : -1, gated = 0;
     int64_t deadline = sl_mono_ms() + o->until_ms;
+    bool gate = o->gate != NULL;
     for (;;) {
         bool pending = false;
         for (int i = 0; i < n; i++) pending |= jobs[i].keys.n > 0 && !jobs[i].keys.overflow && !jobs[i].ts.error[0];
@@ -548,8 +552,28 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
             rc = -1;
             break;
         }
-        sl_sleep_ms(o->recheck_ms, NULL);
-        if (src->ops->refresh(src, errstr, errsz) < 0 || dst->ops->refresh(dst, errstr, errsz) < 0) {
+        if (rounds > 0 || !gate) sl_sleep_ms(o->recheck_ms, NULL);
+        /* the source's new snapshot first: the target is read once the sync has applied the source up to it
+         * (gated: what still differs then is no change in flight), else after a pause */
+        if (src->ops->refresh(src, errstr, errsz) < 0) {
+            rc = -1;
+            break;
+        }
+        bool passed = false;
+        for (const char *pos = src->ops->position(src); gate;) {
+            int g = o->gate(o->gate_arg, pos);
+            if (g < 0) { /* the sync's position cannot be told: timed rechecks */
+                gate = false;
+                if (rounds == 0) sl_sleep_ms(o->recheck_ms, NULL);
+            }
+            if (g != 0 || sl_mono_ms() >= deadline || (o->cancel && *o->cancel)) {
+                passed = g > 0;
+                break;
+            }
+            sl_sleep_ms(100, NULL);
+        }
+        gated += passed;
+        if (dst->ops->refresh(dst, errstr, errsz) < 0) {
             rc = -1;
             break;
         }
@@ -567,10 +591,10 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
         first += jobs[i].ts.first_pass;
         rows += jobs[i].ts.source_rows;
     }
-    if (stats) *stats = (sl_verify_stats){rows, total, rounds >= 0 && first > total ? first - total : 0, n};
+    if (stats) *stats = (sl_verify_stats){rows, total, rounds >= 0 && first > total ? first - total : 0, n, gated};
     if (rc == 0) {
-        if (o->json) print_json(&r, src, dst, jobs, n, rounds, total);
-        else print_text(&r, src, dst, jobs, n, rounds, total);
+        if (o->json) print_json(&r, src, dst, jobs, n, rounds, gated, total);
+        else print_text(&r, src, dst, jobs, n, rounds, gated, total);
         fflush(out);
         rc = total ? 1 : 0;
     }

@@ -23,6 +23,10 @@ typedef struct sl_verify_opts {
     bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
     const _Atomic int *cancel; /* when not NULL and set: the run stops with an error (a daemon shutting down) */
     FILE *progress;     /* when not NULL (a terminal): a progress line, rewritten in place */
+    /* Rechecks gated on the sync: 1 when the sync has applied the source up to log position pos (the source
+     * side's position() of the recheck's snapshot), 0 not yet, -1 cannot tell (NULL: timed rechecks). */
+    int (*gate)(void *arg, const char *pos);
+    void *gate_arg;
 } sl_verify_opts;
 
 /* What a run found, for metrics. */
@@ -31,6 +35,7 @@ typedef struct sl_verify_stats {
     long long differences; /* the report's total */
     long long in_flight;   /* differences of the full pass that rechecks found gone */
     int tables;
+    int gated;             /* rechecks that waited for the sync to pass the source's position */
 } sl_verify_stats;
 
 /* A run as a daemon shows it (sluice serve: GET /connectors/<name>/verify, /metrics). */

@@ -954,6 +954,7 @@ static void *verify_main(void *arg) {
         sl_worker_hide_refs(j->config, cfg, &errs);
         sl_worker_invalid_msg(&errs, err, sizeof err);
     }
+    j->o.gate = sl_connector_position_passed, j->o.gate_arg = conn;
     if (conn && sl_connector_verify_open(conn, &src, &dst, &map, err, sizeof err) == 0) {
         FILE *out = open_memstream(&report, &len);
         rc = out ? sl_verify_run(src, dst, &map, &j->o, out, &stats, err, sizeof err) : -1;

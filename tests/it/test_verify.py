@@ -244,6 +244,8 @@ def test_until_consistent_tells_changes_in_flight_from_divergence(sluice, pg, ta
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
     assert rep["result"] == "equal" and rep["rechecks"]["rounds"] >= 1 and rep["rechecks"]["in_flight"] == 5, rep
+    # the recheck read the target once the sync's committed offset had passed the source's new snapshot
+    assert rep["rechecks"]["gated"] >= 1, rep["rechecks"]
     assert s.stop() == 0
     # the sync stopped: the source's changes are reported after the rechecks run out
     sql(pg, "UPDATE vfy SET name = 'stuck' WHERE id = 10")
@@ -254,6 +256,7 @@ def test_until_consistent_tells_changes_in_flight_from_divergence(sluice, pg, ta
     assert sorted((d["key"]["id"], d["field"], d["target"]) for d in rep["differences"]) == \
         [("10", "name", "name 10"), ("11", "name", "planted")]
     assert rep["rechecks"]["in_flight"] == 0 and rep["rechecks"]["rounds"] >= 1
+    assert rep["rechecks"]["gated"] == 0  # the stopped sync never passed the source's position
 
 
 def test_pairs_verify_cannot_compare_are_refused(sluice, pg, tables, pgt, tmp_path):

@@ -1,4 +1,5 @@
-/* The sources' check_offset: offsets given through PATCH /connectors/<name>/offsets, by shape and type. */
+/* The sources' check_offset: offsets given through PATCH /connectors/<name>/offsets, by shape and type; and
+ * position_passed: whether a committed offset covers a verify snapshot's log position. */
 #include "core/plugin.h"
 #include "test.h"
 #include <jansson.h>
@@ -88,5 +89,20 @@ int main(void) {
     test_postgres();
     test_mysql();
     test_mongo_kafka();
+    /* position_passed (sluice verify's gated rechecks) */
+    const sl_source_ops *pg = sl_source_find("postgres"), *my = sl_source_find("mysql");
+    CHECK(pg && pg->position_passed && my && my->position_passed);
+    if (pg && pg->position_passed && my && my->position_passed) {
+        CHECK(pg->position_passed("{\"lsn\": 4294967396, \"txId\": 7}", "1/64") == 1); /* 1/64 = 2^32 + 100 */
+        CHECK(pg->position_passed("{\"lsn\": 4294967395}", "1/64") == 0);
+        CHECK(pg->position_passed("{\"lsn\": 10, \"lsn_commit\": 4294967400}", "1/64") == 1);
+        CHECK(pg->position_passed("{\"ts_usec\": 1}", "1/64") == -1);
+        CHECK(pg->position_passed("{\"lsn\": 1}", "") == -1);
+        CHECK(my->position_passed("{\"file\": \"mysql-bin.000003\", \"pos\": 500}", "mysql-bin.000003:500") == 1);
+        CHECK(my->position_passed("{\"file\": \"mysql-bin.000003\", \"pos\": 499}", "mysql-bin.000003:500") == 0);
+        CHECK(my->position_passed("{\"file\": \"mysql-bin.000004\", \"pos\": 4}", "mysql-bin.000003:500") == 1);
+        CHECK(my->position_passed("{\"file\": \"mysql-bin.000002\", \"pos\": 9000}", "mysql-bin.000003:500") == 0);
+        CHECK(my->position_passed("{\"gtids\": \"0-1-5\"}", "mysql-bin.000003:500") == -1);
+    }
     TEST_END();
 }

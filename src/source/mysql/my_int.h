@@ -132,6 +132,8 @@ int my_setup_filters(my_source *s, char *errstr, size_t errsz);
 /* my_verify.c: sl_source_ops.verify_open */
 struct sl_vside;
 int my_verify_open(void *settings, struct sl_vside **out, char *errstr, size_t errsz);
+/* sluice verify's rechecks: does the committed offset cover the snapshot's binlog file:position (my_verify.c)? */
+int my_position_passed(const char *offset, const char *pos);
 int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t errsz);
 /* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
 int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);

@@ -1168,11 +1168,13 @@ const sl_source_ops sl_mysql_source_ops = {
     "MySQL/MariaDB binlog (row events): snapshot, then streaming of every insert, update and delete, with "
     "Debezium's MySQL events (source.connector mysql).",
     my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe,
-    .verify_open = my_verify_open};
+    .verify_open = my_verify_open,
+    .position_passed = my_position_passed};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
     "MariaDB binlog (row events, GTID positions): as mysql, with Debezium's MariaDB events (source.connector "
     "mariadb).",
     my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe,
-    .verify_open = my_verify_open};
+    .verify_open = my_verify_open,
+    .position_passed = my_position_passed};

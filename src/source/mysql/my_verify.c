@@ -9,7 +9,9 @@
 #include "util/arena.h"
 #include "util/mem.h"
 #include "vread/vread.h"
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct my_vside {
@@ -106,4 +108,30 @@ int my_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     if (!(p->s.sql = my_connect(cf, errstr, errsz))) return -1;
     p->side.conn = p->s.sql;
     return vread_side_begin(&p->side, errstr, errsz);
+}
+
+/* The binlog file's number: "mysql-bin.000042" -> 42 (-1: none). */
+static long binlog_seq(const char *file, size_t n) {
+    const char *dot = memrchr(file, '.', n);
+    if (!dot || dot + 1 >= file + n) return -1;
+    char *end;
+    long v = strtol(dot + 1, &end, 10);
+    return end == file + n ? v : -1;
+}
+
+/* The offset's binlog file and position against the snapshot's "file:position". */
+int my_position_passed(const char *offset, const char *pos) {
+    const char *colon = strrchr(pos, ':');
+    if (!colon) return -1;
+    long want_seq = binlog_seq(pos, (size_t)(colon - pos));
+    long long want_pos = strtoll(colon + 1, NULL, 10);
+    json_t *o = json_loads(offset, 0, NULL);
+    json_t *f = json_object_get(o, "file"), *p = json_object_get(o, "pos");
+    int rc = -1;
+    if (json_is_string(f) && json_is_integer(p) && want_seq >= 0) {
+        long seq = binlog_seq(json_string_value(f), json_string_length(f));
+        rc = seq < 0 ? -1 : seq > want_seq || (seq == want_seq && json_integer_value(p) >= want_pos) ? 1 : 0;
+    }
+    json_decref(o);
+    return rc;
 }

@@ -101,6 +101,8 @@ typedef struct pg_source {
 /* pg_verify.c: sl_source_ops.verify_open */
 struct sl_vside;
 int pg_verify_open(void *settings, struct sl_vside **out, char *errstr, size_t errsz);
+/* sluice verify's rechecks: does the committed offset cover the snapshot's WAL position (pg_verify.c)? */
+int pg_position_passed(const char *offset, const char *pos);
 
 /* pg_catalog.c */
 /* The table, column and message-prefix filters of s->cf (s->tables, s->columns, s->msg_prefixes). 0 or -1. */

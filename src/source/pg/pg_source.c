@@ -1120,4 +1120,5 @@ const sl_source_ops sl_pg_source_ops = {
     pg_retained,
     .describe = pg_encoder_opts,
     .verify_open = pg_verify_open,
+    .position_passed = pg_position_passed,
 };

@@ -8,6 +8,7 @@
 #include "source/pg/pg_int.h"
 #include "util/mem.h"
 #include "vread/vread.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,4 +68,20 @@ int pg_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     if (!(p->s.sql = pg_connect(p->s.cf, false, 10, errstr, errsz))) return -1;
     p->side.conn = p->s.sql;
     return vread_side_begin(&p->side, errstr, errsz);
+}
+
+/* The offset's LSN (Debezium's lsn, or the last commit's) against a pg_lsn text "X/Y". */
+int pg_position_passed(const char *offset, const char *pos) {
+    unsigned hi, lo;
+    if (sscanf(pos, "%X/%X", &hi, &lo) != 2) return -1;
+    json_t *o = json_loads(offset, 0, NULL);
+    json_int_t lsn = -1;
+    static const char *const keys[] = {"lsn", "lsn_commit"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(o, keys[i]);
+        if (json_is_integer(v) && json_integer_value(v) > lsn) lsn = json_integer_value(v);
+    }
+    json_decref(o);
+    if (lsn < 0) return -1;
+    return (uint64_t)lsn >= ((uint64_t)hi << 32 | lo) ? 1 : 0;
 }
