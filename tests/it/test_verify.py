@@ -717,3 +717,111 @@ def test_progress_line_on_a_terminal(sluice, pg, tables, pgt, myt):
     assert b"table 1/1 public.vfy:" in err and b"rows/s" in err and err.endswith(b"\r\x1b[K"), err[-300:]
     r = run_cli("verify", str(s.cfg_path))
     assert r.returncode == 0 and "table 1/1" not in r.stderr
+
+
+@pytest.mark.parametrize("target", ["my", "mongo"])
+def test_planted_differences_from_mariadb(tmp_path, my, myt, mongo, target):
+    """MariaDB (at its default binlog_row_metadata) into MariaDB (SQL sink) and into MongoDB (RdbmsHandler): a
+    missing row, an extra row, a changed value and a type-only difference (decimal 10.50 against a double) are
+    reported exactly, and nothing else."""
+    import uuid
+    db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
+    t = f"vmy_{uuid.uuid4().hex[:6]}"
+    mysql(my, f"CREATE TABLE {db}.{t} (id int PRIMARY KEY, name varchar(40), amount decimal(10,2), at datetime(6), "
+              f"ok tinyint(1))")
+    try:
+        mysql(my, f"INSERT INTO {db}.{t} SELECT seq, concat('n', seq), seq + 0.5, '2024-03-01 10:00:00.250000' + "
+                  f"INTERVAL seq MINUTE, seq % 2 FROM seq_1_to_30")
+        my.commit()
+        s = MySluice(tmp_path, my, table_include_list=f"{db}.{t}")
+        s.config.pop("sink.file.path", None)
+        if target == "my":
+            s.config.update(dict(sink_config("my"), **{"collection.name.format": f"{myt.name}.${{source.table}}"}))
+            rows = lambda: rows_my(myt, f"{myt.name}.{t}", "count(*)")  # noqa: E731
+        else:
+            s.config.update({"sink.type": "mongodb", "connection.uri": mongo.uri, "database": mongo.db_name})
+            rows = lambda: [(mongo.collection(t).count_documents({}),)]  # noqa: E731
+        s.start()
+        try:
+            wait_log(s, "streaming", timeout=30)
+            wait_until(lambda: _count(rows) == 30, what="the rows")
+        finally:
+            assert s.stop() == 0
+        rc, rep = verify(s)
+        assert (rc, rep["total"]) == (0, 0), json.dumps(rep["differences"][:8])
+        if target == "my":
+            tt = f"{myt.name}.{t}"
+            mysql(myt.conn, f"ALTER TABLE {tt} MODIFY amount double")  # type only
+            mysql(myt.conn, f"DELETE FROM {tt} WHERE id = 5")
+            mysql(myt.conn, f"INSERT INTO {tt} (id, name) VALUES (999, 'stray')")
+            mysql(myt.conn, f"UPDATE {tt} SET name = 'changed' WHERE id = 7")
+            myt.conn.commit()
+        else:
+            coll = mongo.collection(t)
+            coll.delete_one({"_id": {"id": 5}})
+            coll.insert_one({"_id": {"id": 999}, "name": "stray"})
+            coll.update_one({"_id": {"id": 7}}, {"$set": {"name": "changed"}})
+            coll.update_one({"_id": {"id": 8}}, {"$set": {"amount": 8.5}})  # a double for the decimal 8.50
+        rc, rep = verify(s)
+        got = sorted((d["kind"], d["key"]["id"], d.get("field")) for d in rep["differences"])
+        assert rc == 1 and got == [("extra_in_target", "999", None), ("field_differs", "7", "name"),
+                                   ("missing_in_target", "5", None)], got
+    finally:
+        mysql(my, f"DROP TABLE IF EXISTS {db}.{t}")
+
+
+def _count(rows):
+    r = rows()
+    return r[0][0] if r else -1
+
+
+def test_no_false_differences_under_live_random_writes(sluice, pg, tables, pgt):
+    """Random inserts, updates, deletes and key changes keep coming while the sync runs and verify compares with
+    --until-consistent (the writes go on until verify returns, at most 3 s): the rechecks, each reading the
+    target once the sync has passed the source snapshot's position, end with no difference; the ones the first
+    pass found were changes in flight."""
+    import random
+    import threading
+    import time
+    tables("vlive", "id int PRIMARY KEY, v text, n int")
+    sql(pg, "INSERT INTO vlive SELECT g, md5(g::text), g FROM generate_series(1, 2000) g")
+    s = pg_source(sluice, ["public.vlive"], "pg", f"{pgt.name}.${{source.table}}").start()
+    wait_streaming(s)
+    wait_until(lambda: rows_pg(pgt, f"{pgt.name}.vlive", "count(*)") == [(2000,)], what="the snapshot")
+    rnd = random.Random(7)
+    stop = threading.Event()
+
+    def writes():
+        import psycopg2
+        from conftest import pg_params
+        c = psycopg2.connect(**pg_params())
+        c.autocommit = True
+        nid = 10000
+        while not stop.is_set():
+            r = rnd.random()
+            i = rnd.randint(1, 2000)
+            with c.cursor() as cur:
+                if r < 0.4:
+                    cur.execute("UPDATE vlive SET v = md5(random()::text), n = n + 1 WHERE id = %s", (i,))
+                elif r < 0.6:
+                    cur.execute("INSERT INTO vlive VALUES (%s, 'new', 0) ON CONFLICT DO NOTHING", (nid,))
+                    nid += 1
+                elif r < 0.8:
+                    cur.execute("DELETE FROM vlive WHERE id = %s", (i,))
+                else:
+                    cur.execute("UPDATE vlive SET id = %s WHERE id = %s", (nid, i))
+                    nid += 1
+            time.sleep(0.002)
+        c.close()
+    th = threading.Thread(target=writes)
+    th.start()
+    try:
+        time.sleep(1)
+        threading.Timer(3, stop.set).start()  # the writes stop while verify runs
+        rc, rep = verify(s, "--until-consistent=60")
+    finally:
+        stop.set()
+        th.join()
+    assert rc == 0 and rep["result"] == "equal", json.dumps(rep["differences"][:5])
+    assert rep["rechecks"]["rounds"] >= 1 and rep["rechecks"]["in_flight"] >= 1, rep["rechecks"]
+    assert s.stop() == 0
