@@ -6,6 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+void sl_mvalue_json(const bson_iter_t *it, bool canonical, sl_buf *out) {
+    bson_t one = BSON_INITIALIZER;
+    bson_append_iter(&one, "v", 1, it);
+    size_t n;
+    char *j = canonical ? bson_as_canonical_extended_json(&one, &n) : bson_as_relaxed_extended_json(&one, &n);
+    bson_destroy(&one);
+    /* {"v" : <value>}: the value alone */
+    const char *from = j ? strchr(j, ':') : NULL, *to = j ? j + n - 1 : NULL; /* the closing brace */
+    if (from && to > from) {
+        for (from++; from < to && *from == ' '; from++) {}
+        while (to > from && to[-1] == ' ') to--;
+        sl_buf_put(out, from, (size_t)(to - from));
+    }
+    bson_free(j);
+}
+
 void sl_mkey_put(const bson_iter_t *it, sl_buf *out) {
     switch (bson_iter_type(it)) {
     case BSON_TYPE_NULL:
@@ -42,17 +58,10 @@ void sl_mkey_put(const bson_iter_t *it, sl_buf *out) {
     }
     case BSON_TYPE_BOOL: sl_buf_puts(out, bson_iter_bool(it) ? "b1" : "b0"); return;
     case BSON_TYPE_DATE_TIME: sl_buf_printf(out, "d%" PRId64, bson_iter_date_time(it)); return;
-    default: {
-        bson_t one = BSON_INITIALIZER;
-        bson_append_iter(&one, "v", 1, it);
-        size_t n;
-        char *j = bson_as_canonical_extended_json(&one, &n);
-        bson_destroy(&one);
+    default:
         sl_buf_putc(out, 'j');
-        sl_buf_puts(out, j ? j : "");
-        bson_free(j);
+        sl_mvalue_json(it, true, out);
         return;
-    }
     }
 }
 
@@ -94,7 +103,13 @@ bool sl_mkey_append(bson_t *d, const char *key, const char *t, size_t n) {
     }
     case 'j': {
         bson_error_t be;
-        bson_t *one = bson_new_from_json((const uint8_t *)v, (ssize_t)vn, &be);
+        sl_buf w;
+        sl_buf_init(&w);
+        sl_buf_puts(&w, "{\"v\": ");
+        sl_buf_put(&w, v, vn);
+        sl_buf_putc(&w, '}');
+        bson_t *one = bson_new_from_json((const uint8_t *)w.data, (ssize_t)w.len, &be);
+        sl_buf_free(&w);
         bson_iter_t it;
         bool ok = one && bson_iter_init_find(&it, one, "v") && bson_append_iter(d, key, -1, &it);
         if (one) bson_destroy(one);

@@ -8,7 +8,7 @@
  *   z          null
  *   n<number>  int32, int64, double, decimal128 (as written: 42, -1.5, 1E+3)
  *   s<bytes>   string
- *   j<json>    document, array, binary and anything else: canonical extended JSON
+ *   j<json>    document, array, binary and anything else: its canonical extended JSON
  *   o<hex>     ObjectId (24 lowercase hex digits)
  *   b<0|1>     boolean
  *   d<ms>      date (milliseconds since the epoch)
@@ -19,6 +19,8 @@
 #include <mongoc/mongoc.h>
 #include <stdbool.h>
 
+/* Appends the value at it alone as extended JSON (canonical or relaxed). */
+void sl_mvalue_json(const bson_iter_t *it, bool canonical, sl_buf *out);
 /* Appends the typed text of the value at it. */
 void sl_mkey_put(const bson_iter_t *it, sl_buf *out);
 /* Appends the value of typed text t (n bytes) to d as field key; false when t is not such a text. */

@@ -1922,22 +1922,7 @@ static bool bson_text(const bson_iter_t *it, sl_buf *b) {
         sl_buf_puts(b, s);
         return true;
     }
-    default: {
-        bson_t one = BSON_INITIALIZER;
-        bson_append_iter(&one, "v", 1, it);
-        size_t n;
-        char *j = bson_as_relaxed_extended_json(&one, &n);
-        bson_destroy(&one);
-        /* {"v" : <value>}: the value alone */
-        const char *from = j ? strchr(j, ':') : NULL, *to = j ? j + n - 1 : NULL; /* the closing brace */
-        if (from && to > from) {
-            for (from++; from < to && *from == ' '; from++) {}
-            while (to > from && to[-1] == ' ') to--;
-            sl_buf_put(b, from, (size_t)(to - from));
-        }
-        bson_free(j);
-        return true;
-    }
+    default: sl_mvalue_json(it, false, b); return true;
     }
 }
 
