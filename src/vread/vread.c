@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FETCH_ROWS 2000
@@ -191,6 +192,29 @@ static void put_key_filter(sl_buf *b, const sl_vtable *t, bool pg, void *conn, c
     sl_buf_putc(b, ')');
 }
 
+/* True for the text of an integer (what a key range is given in). */
+static bool is_int(const char *s) {
+    if (!s || !*s) return false;
+    if (*s == '-') s++;
+    if (!*s || strlen(s) > 20) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
+/* WHERE (AND when where_done) the first key column lies in [range[0], range[1]] (each NULL: unbounded). */
+static void put_range(sl_buf *b, const sl_vtable *t, bool pg, const char *const *range) {
+    const char *w = " WHERE ";
+    for (int i = 0; i < 2; i++) {
+        if (!is_int(range[i])) continue;
+        sl_buf_puts(b, w);
+        sl_buf_puts(b, "sluice_t.");
+        put_ident(b, t->cols[0].name, pg);
+        sl_buf_printf(b, " %s %s", i ? "<=" : ">=", range[i]);
+        w = " AND ";
+    }
+}
+
 static void put_order(sl_buf *b, const sl_vtable *t, bool pg) {
     for (int i = 0; i < t->nkeys; i++) {
         sl_buf_puts(b, i ? ", " : " ORDER BY ");
@@ -214,13 +238,14 @@ static void docs_of(vread *r, const sl_vtable *t) {
 }
 
 static vread *pg_scan(void *pgconn, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
-                      char *errstr, size_t errsz) {
+                      const char *const *range, char *errstr, size_t errsz) {
     PGconn *c = pgconn;
     sl_buf b;
     sl_buf_init(&b);
     sl_buf_puts(&b, "DECLARE sluice_verify NO SCROLL CURSOR FOR ");
     put_select(&b, t, true);
     if (keys) put_key_filter(&b, t, true, c, keys, lens, nrows);
+    if (range) put_range(&b, t, true, range);
     put_order(&b, t, true);
     int rc = pg_run(c, sl_buf_cstr(&b), "reading the table", NULL, errstr, errsz);
     sl_buf_free(&b);
@@ -260,12 +285,13 @@ static int vread_my_begin(void *mysql, char *pos, size_t possz, char *errstr, si
 }
 
 static vread *my_scan(void *mysql, const sl_vtable *t, const char *const *keys, const size_t *lens, size_t nrows,
-                      char *errstr, size_t errsz) {
+                      const char *const *range, char *errstr, size_t errsz) {
     MYSQL *m = mysql;
     sl_buf b;
     sl_buf_init(&b);
     put_select(&b, t, false);
     if (keys) put_key_filter(&b, t, false, m, keys, lens, nrows);
+    if (range) put_range(&b, t, false, range);
     put_order(&b, t, false);
     int rc = mysql_real_query(m, b.data, b.len);
     sl_buf_free(&b);
@@ -377,6 +403,7 @@ static void vread_end(vread *r) {
 }
 
 int vread_side_begin(vread_side *s, char *errstr, size_t errsz) {
+    s->base.hashes = s->pg ? "postgresql-md5-60" : "mariadb-md5-60";
     return s->pg ? vread_pg_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz)
                  : vread_my_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz);
 }
@@ -389,9 +416,80 @@ int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
                          char *errstr, size_t errsz) {
     vread_side *s = (vread_side *)v;
     vread_end(s->scan);
-    s->scan = s->pg ? pg_scan(s->conn, t, keys, lens, nrows, errstr, errsz)
-                    : my_scan(s->conn, t, keys, lens, nrows, errstr, errsz);
+    s->scan = s->pg ? pg_scan(s->conn, t, keys, lens, nrows, NULL, errstr, errsz)
+                    : my_scan(s->conn, t, keys, lens, nrows, NULL, errstr, errsz);
     return s->scan ? 0 : -1;
+}
+
+int vread_side_scan_range(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_end(s->scan);
+    const char *range[2] = {lo, hi};
+    s->scan = s->pg ? pg_scan(s->conn, t, NULL, NULL, 0, range, errstr, errsz)
+                    : my_scan(s->conn, t, NULL, NULL, 0, range, errstr, errsz);
+    return s->scan ? 0 : -1;
+}
+
+/* A row's hash as a number: the first 60 bits of the md5 of its columns' text, '|' between them, \N for null. */
+static void put_row_hash(sl_buf *b, const sl_vtable *t, bool pg) {
+    sl_buf_puts(b, pg ? "('x' || substr(md5(concat_ws('|'" : "CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|'");
+    for (int i = 0; i < t->ncols; i++) { /* MariaDB: every type has a HEX (geometry has no CAST AS CHAR) */
+        sl_buf_puts(b, pg ? ", coalesce(sluice_t." : ", COALESCE(HEX(sluice_t.");
+        put_ident(b, t->cols[i].name, pg);
+        sl_buf_puts(b, pg ? "::text, '\\N')" : "), '\\\\N')");
+    }
+    sl_buf_puts(b, pg ? ")), 1, 15))::bit(60)::bigint::numeric" : ")), 1, 15), 16, 10) AS DECIMAL(65, 0))");
+}
+
+int vread_side_range_hash(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, long long *count, char *sum,
+                          size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    vread_side_end(s);
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, "SELECT count(*), coalesce(sum(");
+    put_row_hash(&b, t, s->pg);
+    sl_buf_puts(&b, "), 0), min(sluice_t.");
+    put_ident(&b, t->cols[0].name, s->pg);
+    sl_buf_puts(&b, "), max(sluice_t.");
+    put_ident(&b, t->cols[0].name, s->pg);
+    sl_buf_puts(&b, ") FROM ");
+    if (t->schema[0]) {
+        put_ident(&b, t->schema, s->pg);
+        sl_buf_putc(&b, '.');
+    }
+    put_ident(&b, t->table, s->pg);
+    sl_buf_puts(&b, " AS sluice_t");
+    const char *range[2] = {lo, hi};
+    put_range(&b, t, s->pg, range);
+    const char *vals[4] = {NULL};
+    int rc = -1;
+    PGresult *r = NULL;
+    MYSQL_RES *res = NULL;
+    if (s->pg) {
+        if (pg_run(s->conn, sl_buf_cstr(&b), "hashing a key range", &r, errstr, errsz) == 0 && PQntuples(r) == 1) {
+            for (int i = 0; i < 4; i++) vals[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
+            rc = 0;
+        }
+    } else if (mysql_real_query(s->conn, b.data, b.len) == 0 && (res = mysql_store_result(s->conn))) {
+        MYSQL_ROW row = mysql_fetch_row(res);
+        if (row) {
+            for (int i = 0; i < 4; i++) vals[i] = row[i];
+            rc = 0;
+        }
+    } else {
+        snprintf(errstr, errsz, "MariaDB/MySQL: hashing a key range: %s", mysql_error(s->conn));
+    }
+    if (rc == 0) {
+        *count = vals[0] ? strtoll(vals[0], NULL, 10) : 0;
+        snprintf(sum, sumsz, "%s", vals[1] ? vals[1] : "0");
+        snprintf(min, msz, "%s", vals[2] ? vals[2] : "");
+        snprintf(max, msz, "%s", vals[3] ? vals[3] : "");
+    }
+    PQclear(r);
+    if (res) mysql_free_result(res);
+    sl_buf_free(&b);
+    return rc;
 }
 
 int vread_side_query(sl_vside *v, const char *q, char *errstr, size_t errsz) {

@@ -35,6 +35,11 @@ int vread_side_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
 /* Query pairs: q (a SELECT) through a cursor in the snapshot; each row a JSON object by the result's column
  * names (numbers and booleans as such, json columns as JSON, everything else as strings). */
 int vread_side_query(sl_vside *v, const char *q, char *errstr, size_t errsz);
+/* Levels (core/vside.h range_hash, scan_range): count and md5-based sum of the rows of a key range, and the
+ * rows of a key range. */
+int vread_side_range_hash(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, long long *count, char *sum,
+                          size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz);
+int vread_side_scan_range(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, char *errstr, size_t errsz);
 /* Ends the snapshot and starts a new one (and a new position). */
 int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz);
 /* Ends a scan still open (before the owner closes its connection). */
