@@ -32,7 +32,7 @@ static void usage(FILE *out) {
             "  sluice validate CONFIG...       check configs without touching any database (exit 2 on problems)\n"
             "  sluice offsets list CONFIG      show the committed source offsets of a connector\n"
             "  sluice verify [--output json] [--max-differences N] [--until-consistent[=SECONDS]] [--rate ROWS]\n"
-            "                [--strict-missing] [--queries FILE [--runs N] [--every SECONDS]] CONFIG\n"
+            "                [--strict-missing] [--levels on|off] [--queries FILE [--runs N] [--every SECONDS]] CONFIG\n"
             "                                  compare the connector's source with its target, or run the query\n"
             "                                  pairs of FILE on both (exit 0 equal, 1 differences, 2 error;\n"
             "                                  docs/verify.md)\n"
@@ -180,7 +180,7 @@ static int cmd_offsets(int argc, char **argv) {
 /* sluice verify: 0 equal, 1 differences, 2 an error (the config, a store that cannot be read, a pair that cannot be
  * compared). */
 static int cmd_verify(int argc, char **argv) {
-    sl_verify_opts o = {false, 100, 0, 1000, 0, false, NULL, isatty(STDERR_FILENO) ? stderr : NULL, NULL, NULL};
+    sl_verify_opts o = {.max_listed = 100, .recheck_ms = 1000, .progress = isatty(STDERR_FILENO) ? stderr : NULL};
     const char *path = NULL, *queries = NULL;
     long runs = 1;
     double every = 60;
@@ -207,6 +207,12 @@ static int cmd_verify(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--strict-missing")) {
             o.strict_missing = true;
+        } else if (!strcmp(argv[i], "--levels") && i + 1 < argc) {
+            if (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off")) {
+                fprintf(stderr, "sluice verify: --levels takes on or off, not '%s'\n", argv[i + 1]);
+                return 2;
+            }
+            o.no_levels = !strcmp(argv[++i], "off");
         } else if (!strcmp(argv[i], "--queries") && i + 1 < argc) {
             queries = argv[++i];
         } else if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "--every")) && i + 1 < argc) {
@@ -231,8 +237,8 @@ static int cmd_verify(int argc, char **argv) {
             o.until_ms = (int64_t)(secs * 1000);
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                            "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--queries FILE [--runs N] "
-                            "[--every SECONDS]] CONFIG\n");
+                            "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--levels on|off] "
+                            "[--queries FILE [--runs N] [--every SECONDS]] CONFIG\n");
             return 2;
         } else {
             path = argv[i];
@@ -240,8 +246,8 @@ static int cmd_verify(int argc, char **argv) {
     }
     if (!path) {
         fprintf(stderr, "usage: sluice verify [--output json|text] [--max-differences N] "
-                        "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--queries FILE [--runs N] "
-                        "[--every SECONDS]] CONFIG\n");
+                        "[--until-consistent[=SECONDS]] [--rate ROWS] [--strict-missing] [--levels on|off] "
+                        "[--queries FILE [--runs N] [--every SECONDS]] CONFIG\n");
         return 2;
     }
     sl_config *cfg;

@@ -241,7 +241,8 @@ static void h_verify(sl_worker *w, const sl_rest_req *req, json_t *in, sl_rest_r
         sl_verify_opts o = {.json = true, .max_listed = m ? (long)json_integer_value(m) : 100,
                             .until_ms = u ? (int64_t)(json_number_value(u) * 1000) : 0, .recheck_ms = 1000,
                             .rate = r ? json_integer_value(r) : 0,
-                            .strict_missing = json_is_true(json_object_get(in, "strict_missing"))};
+                            .strict_missing = json_is_true(json_object_get(in, "strict_missing")),
+                            .no_levels = json_is_false(json_object_get(in, "levels"))};
         if (sl_worker_verify_start(w, req->name, &o, &e) < 0) return werr_answer(out, &e);
     }
     json_t *v = sl_worker_verify_get(w, req->name, &e);

@@ -306,15 +306,15 @@ static json_t *verify_body(json_t *in, char *msg, size_t msgsz) {
     const char *k;
     json_t *v;
     json_object_foreach(in, k, v) {
-        bool ok = !strcmp(k, "strict_missing") ? json_is_boolean(v)
+        bool ok = !strcmp(k, "strict_missing") || !strcmp(k, "levels") ? json_is_boolean(v)
                   : !strcmp(k, "until_consistent_seconds") ? json_is_number(v) && json_number_value(v) > 0
                   : !strcmp(k, "max_differences") ? json_is_integer(v) && json_integer_value(v) >= 0
                   : !strcmp(k, "rate") ? json_is_integer(v) && json_integer_value(v) > 0
                                        : false;
         if (!ok) {
             fail(400, msg, msgsz, "verify option '%s': expected until_consistent_seconds (a number > 0), "
-                                  "max_differences (an integer >= 0), rate (an integer > 0) or strict_missing (true or "
-                                  "false)", k);
+                                  "max_differences (an integer >= 0), rate (an integer > 0), strict_missing or levels "
+                                  "(true or false)", k);
             return NULL;
         }
     }

@@ -404,7 +404,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
 static bool levels_apply(const run *r, sl_vside *src, sl_vside *dst, const job *j) {
     const sl_vtable *ss = &j->ss, *sc = &j->scan;
     if (!src->ops->range_hash || !dst->ops->range_hash || !src->hashes || !dst->hashes ||
-        strcmp(src->hashes, dst->hashes) || r->o->rate > 0 || j->ts.absent || j->ts.nmissing_cols ||
+        strcmp(src->hashes, dst->hashes) || r->o->rate > 0 || r->o->no_levels || j->ts.absent || j->ts.nmissing_cols ||
         ss->nkeys != 1 || ss->cols[0].kind != SL_CK_INT || ss->documents || sc->documents || j->deleted_at >= 0 ||
         sc->ncols != ss->ncols)
         return false;

@@ -23,6 +23,7 @@ typedef struct sl_verify_opts {
     bool strict_missing; /* --strict-missing: a missing document field differs from a SQL null */
     const _Atomic int *cancel; /* when not NULL and set: the run stops with an error (a daemon shutting down) */
     FILE *progress;     /* when not NULL (a terminal): a progress line, rewritten in place */
+    bool no_levels;     /* --levels off: every row read even where key ranges could be compared by hashes */
     /* Rechecks gated on the sync: 1 when the sync has applied the source up to log position pos (the source
      * side's position() of the recheck's snapshot), 0 not yet, -1 cannot tell (NULL: timed rechecks). */
     int (*gate)(void *arg, const char *pos);

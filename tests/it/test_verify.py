@@ -853,3 +853,6 @@ def test_levels_find_differences_in_a_large_table(sluice, pg, tables, pgt):
     assert tab["rows_equal_by_hash"] >= 30000, tab  # more than half never read row by row
     # the differences come in key order
     assert [d["key"]["id"] for d in rep["differences"]] == ["123", "30001", "59999", "70000"]
+    # --levels off: every row read, the same differences
+    rc, off = verify(s, "--levels", "off")
+    assert rc == 1 and "rows_equal_by_hash" not in off["tables"][0] and off["differences"] == rep["differences"]
