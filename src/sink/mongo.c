@@ -1493,6 +1493,11 @@ static void mv_find_marks(const bson_t *d, const char *prefix, char (*paths)[128
 /* The namespace and column paths of unwrapped rows: the write model of a probe row. */
 static int mv_probe(mongo_vside *p, const sl_vtable *src, sl_vtable *out, char (*paths)[128], char *errstr,
                     size_t errsz) {
+    if (sl_mongo_model_ns_by_value(p->model)) {
+        snprintf(errstr, errsz, "namespace.mapper=%s takes each record's collection from its own fields: verify cannot "
+                                "tell where the rows of %s went", p->conf->model.ns_mapper, src->topic);
+        return -1;
+    }
     bson_t key = BSON_INITIALIZER, value = BSON_INITIALIZER;
     for (int i = 0; i < src->ncols; i++) {
         char mark[64];

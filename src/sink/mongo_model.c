@@ -733,6 +733,8 @@ static void compile_wm(sl_mongo_model *m, const sl_mongo_model_conf *c, sl_errs 
     }
 }
 
+bool sl_mongo_model_ns_by_value(const sl_mongo_model *m) { return m->field_mapper; }
+
 int sl_mongo_model_compile(const sl_mongo_model_conf *c, sl_mongo_model **out, sl_errs *errs) {
     int before = errs->n;
     sl_mongo_model *m = sl_calloc(1, sizeof *m);

@@ -137,6 +137,8 @@ typedef struct sl_mongo_model sl_mongo_model;
  */
 int sl_mongo_model_compile(const sl_mongo_model_conf *conf, sl_mongo_model **out, sl_errs *errs);
 void sl_mongo_model_destroy(sl_mongo_model *m);
+/* True when the namespace comes from each record's own fields (FieldPathNamespaceMapper). */
+bool sl_mongo_model_ns_by_value(const sl_mongo_model *m);
 
 /*
  * Id sources, for deterministic tests: oid() fills an ObjectId (default

@@ -408,6 +408,13 @@ def test_through_transforms_into_mongodb(sluice, pg, tables, mongo, ids):
     rc, rep = verify(s, "--until-consistent=1")
     assert sorted((d["kind"], d["key"]["id"]) for d in rep["differences"]) == \
         [("extra_in_target", "999"), ("missing_in_target", "9")]
+    # a namespace taken from each record's fields cannot be followed: refused
+    c = dict(s.config, **{"namespace.mapper": "com.mongodb.kafka.connect.sink.namespace.mapping.FieldPathNamespaceMapper",
+                          "namespace.mapper.value.collection.field": "name"})
+    p = s.cfg_path.parent / "fieldpath.json"
+    p.write_text(json.dumps({"name": "fp", "config": c}))
+    r = run_cli("verify", str(p))
+    assert r.returncode == 2 and "takes each record's collection from its own fields" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("note", ["object", "merge"])
@@ -681,15 +688,17 @@ def test_mongodb_into_sql(tmp_path, mongo, pgt, myt, target):
         assert [(x["source_rows"], x["target_rows"]) for x in rep["tables"]] == [(12, 12)]
         on_target(target, tt, f"UPDATE {table} SET name = 'changed' WHERE n = 5")
         on_target(target, tt, f"DELETE FROM {table} WHERE n = 7")
+        on_target(target, tt, f"INSERT INTO {table} (_id, n) VALUES ('{{\"$oid\": \"000000000000000000000001\"}}', 1)")
         src.update_one({"_id": ids[8]}, {"$set": {"sub.a": [1, 0]}})  # the source moved on
         rc, rep = verify(s)
         got = sorted((d["kind"], d["key"]["_id"], d.get("field")) for d in rep["differences"])
         assert rc == 1 and got == sorted([("field_differs", f"o{ids[5]}", "$$ROOT.name"),
                                           ("missing_in_target", f"o{ids[7]}", None),
+                                          ("extra_in_target", "o000000000000000000000001", None),
                                           ("field_differs", f"o{ids[8]}", "$$ROOT.sub.a[1]")]), got
         # rechecks find the rows by their _id
         rc, rep = verify(s, "--until-consistent=1")
-        assert len(rep["differences"]) == 3 and rep["rechecks"]["rounds"] >= 1, rep
+        assert len(rep["differences"]) == 4 and rep["rechecks"]["rounds"] >= 1, rep
     finally:
         s.cleanup()
 
