@@ -600,6 +600,60 @@ def test_mongodb_into_mongodb(tmp_path, mongo, published):
         mongo.client.drop_database(target_db)
 
 
+def test_mongodb_source_rechecks_wait_for_the_sync(tmp_path, mongo):
+    """Gated rechecks from a MongoDB source: verify takes the server's operation time when it reads the source
+    again; the recheck reads the target once the connector's committed resume token has passed that time. With
+    the sync stopped, no round is gated and the source's changes are reported."""
+    import subprocess
+    import threading
+    import time
+    from conftest import SLUICE
+    from test_mongo_source import MSluice
+    src = mongo.collection("mg")
+    src.insert_many([{"_id": i, "n": i} for i in range(30)])
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
+    target_db = mongo.db_name + "_vg"
+    s = MSluice(tmp_path, mongo, "mg", **{"startup.mode": "copy_existing",
+                                          "change.stream.full.document": "updateLookup"})
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
+    s.write_config()
+    dst = mongo.client[target_db]["mg"]
+    try:
+        s.run()
+        s.wait_open()
+        wait_until(lambda: dst.count_documents({}) == 30, timeout=60, what="the copy")
+        assert s.stop() == 0
+        src.update_many({"_id": {"$lt": 3}}, {"$set": {"n": -1}})
+        src.delete_one({"_id": 4})
+        src.insert_one({"_id": 100, "n": 100})
+        out = {}
+
+        def run_verify():
+            out["r"] = subprocess.run([SLUICE, "verify", "--output", "json", "--until-consistent=40",
+                                       str(s.cfg_path)], capture_output=True, text=True, timeout=80)
+        th = threading.Thread(target=run_verify)
+        th.start()
+        time.sleep(2)
+        s.run()
+        th.join()
+        r = out["r"]
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["result"] == "equal" and rep["rechecks"]["in_flight"] == 5, rep
+        assert rep["rechecks"]["gated"] >= 1, rep["rechecks"]
+        assert "," in rep["source"]["position"], rep["source"]
+        assert s.stop() == 0
+        src.update_one({"_id": 10}, {"$set": {"n": "stuck"}})
+        rc, rep = verify(s, "--until-consistent=2")
+        assert rc == 1 and [(d["key"]["_id"], d["kind"]) for d in rep["differences"]] == \
+            [("n10", "field_differs")], rep["differences"]
+        assert rep["rechecks"]["gated"] == 0 and rep["rechecks"]["rounds"] >= 1, rep["rechecks"]
+    finally:
+        s.cleanup()
+        mongo.client.drop_database(target_db)
+
+
 def test_query_pairs(sluice, pg, tables, mongo, tmp_path):
     """Query pairs (the parallel-run pattern): a SQL aggregate on the source against a MongoDB aggregation on the
     target, and a SQL select against a find; equal after normalisation (numeric sums against Decimal128, a

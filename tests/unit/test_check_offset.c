@@ -104,5 +104,23 @@ int main(void) {
         CHECK(my->position_passed("{\"file\": \"mysql-bin.000002\", \"pos\": 9000}", "mysql-bin.000003:500") == 0);
         CHECK(my->position_passed("{\"gtids\": \"0-1-5\"}", "mysql-bin.000003:500") == -1);
     }
+    /* MongoDB: the resume token's timestamp (0x82, then seconds and increment big-endian) against an
+     * operation time; 0x6752A1B0 = 1733468592 */
+    const sl_source_ops *mo = sl_source_find("mongodb");
+    CHECK(mo && mo->position_passed);
+    if (mo && mo->position_passed) {
+        const char *tok = "{\"_id\": \"{\\\"_data\\\": \\\"826752A1B000000005010000\\\"}\"}";
+        CHECK(mo->position_passed(tok, "1733468592,5") == 1);
+        CHECK(mo->position_passed(tok, "1733468592,4") == 1);
+        CHECK(mo->position_passed(tok, "1733468592,6") == 0);
+        CHECK(mo->position_passed(tok, "1733468593,0") == 0);
+        CHECK(mo->position_passed("{\"_id\": \"{\\\"_data\\\": \\\"826752a1b100000001\\\"}\"}", "1733468592,9") == 1);
+        CHECK(mo->position_passed("{\"_id\": \"{\\\"_data\\\": \\\"not-hex\\\"}\"}", "1733468592,9") == -1);
+        CHECK(mo->position_passed("{\"start_ts\": \"1733468592,5\"}", "1733468592,5") == 1);
+        CHECK(mo->position_passed("{\"start_ts\": \"1733468591,9\"}", "1733468592,5") == 0);
+        CHECK(mo->position_passed("{\"copy\": \"true\", \"_id\": \"{\\\"_data\\\": \\\"826752A1B000000005\\\"}\"}",
+                                  "1733468592,1") == 0);
+        CHECK(mo->position_passed(tok, "") == -1);
+    }
     TEST_END();
 }

@@ -1298,4 +1298,5 @@ const sl_source_ops sl_mongo_source_ops = {
     .check_sink = ms_check_sink,
     .ejson_values = true,
     .verify_open = ms_verify_open,
+    .position_passed = ms_position_passed,
 };

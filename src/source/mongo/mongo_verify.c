@@ -14,6 +14,8 @@
 #include "source/mongo/ms_int.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include <inttypes.h>
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,7 @@ typedef struct ms_vside {
     sl_buf text;
     const char *vals[2];
     size_t lens[2];
+    char pos[32]; /* the cluster's operation time when the read began: "<seconds>,<increment>" */
 } ms_vside;
 
 static bool blank(const char *s) { return !s || !*s; }
@@ -146,9 +149,25 @@ static int msv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
     return rc;
 }
 
+/* A fresh read begins: the operation time the server reports now is where it stands (a replica set puts
+ * operationTime into every reply; a standalone server has none, then the position is unknown). */
 static int msv_refresh(sl_vside *v, char *errstr, size_t errsz) {
-    (void)v, (void)errstr, (void)errsz;
-    return 0;
+    ms_vside *p = (ms_vside *)v;
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t be;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    bool ok = mongoc_client_command_simple(p->client, "admin", &cmd, NULL, &reply, &be);
+    bson_destroy(&cmd);
+    bson_iter_t it;
+    p->pos[0] = 0;
+    if (ok && bson_iter_init_find(&it, &reply, "operationTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+        uint32_t t, i;
+        bson_iter_timestamp(&it, &t, &i);
+        snprintf(p->pos, sizeof p->pos, "%" PRIu32 ",%" PRIu32, t, i);
+    }
+    bson_destroy(&reply);
+    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
+    return ok ? 0 : -1;
 }
 
 static int msv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
@@ -184,10 +203,7 @@ static int msv_query(sl_vside *v, const char *q, char *errstr, size_t errsz) {
     return p->cursor ? 0 : -1;
 }
 
-static const char *msv_position(sl_vside *v) {
-    (void)v;
-    return "";
-}
+static const char *msv_position(sl_vside *v) { return ((ms_vside *)v)->pos; }
 
 static void msv_close(sl_vside *v) {
     ms_vside *p = (ms_vside *)v;
@@ -230,5 +246,43 @@ int ms_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     }
     sl_mongo_init();
     if (!(p->client = sl_mongo_client_new(cf->uri, "sluice-verify", false, NULL, errstr, errsz))) return -1;
-    return sl_mongo_ping(p->client, errstr, errsz) ? 0 : -1;
+    return msv_refresh(&p->base, errstr, errsz);
+}
+
+/* The operation time a resume token stands for: _data is hex, its first byte 0x82 (a timestamp) followed by
+ * the timestamp's 8 bytes big-endian, seconds then increment. false when the token is of another form. */
+static bool token_time(const char *token_json, uint64_t *ts) {
+    json_t *o = json_loads(token_json, 0, NULL);
+    const char *d = json_string_value(json_object_get(o, "_data"));
+    bool ok = d && strlen(d) >= 18 && d[0] == '8' && d[1] == '2';
+    *ts = 0;
+    for (int k = 2; ok && k < 18; k++) {
+        int c = d[k], x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        ok = x >= 0;
+        *ts = *ts << 4 | (uint64_t)(ok ? x : 0);
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* The committed offset's resume token (or, before the first event, its start_ts) against the operation time
+ * "<seconds>,<increment>" that msv_position gave. The events of one transaction share an operation time: the
+ * offset at that time counts as passed, so a recheck may come early once, and the next round sees the rest. */
+int ms_position_passed(const char *offset, const char *pos) {
+    unsigned pt, pi, t, i;
+    char end;
+    if (sscanf(pos, "%u,%u%c", &pt, &pi, &end) != 2) return -1;
+    json_t *o = json_loads(offset, 0, NULL);
+    const char *tok = json_string_value(json_object_get(o, "_id"));
+    const char *start = json_string_value(json_object_get(o, "start_ts"));
+    const char *copy = json_string_value(json_object_get(o, "copy"));
+    uint64_t ts = 0;
+    bool known = false;
+    if (tok) known = token_time(tok, &ts);
+    else if (start && sscanf(start, "%u,%u%c", &t, &i, &end) == 2) ts = (uint64_t)t << 32 | i, known = true;
+    int rc = copy && strcmp(copy, "true") == 0 ? 0 /* still copying: the stream has not begun */
+             : known ? ts >= ((uint64_t)pt << 32 | pi) : -1;
+    json_decref(o);
+    return rc;
 }

@@ -41,5 +41,6 @@ bson_t *ms_parse_ns_map(const char *text, char *why, size_t whysz);
 struct sl_vside;
 /* sluice verify: the collections the source captures, read in _id order (mongo_verify.c). */
 int ms_verify_open(void *settings, struct sl_vside **out, char *errstr, size_t errsz);
+int ms_position_passed(const char *offset, const char *pos);
 
 #endif
