@@ -140,12 +140,15 @@ typedef struct sl_vside_ops {
      * {"collection", "filter", "projection", "sort", "limit"} or {"collection", "aggregate": [stages]}, a row
      * a document as relaxed extended JSON). NULL: the side has no queries. */
     int (*query)(sl_vside *v, const char *q, char *errstr, size_t errsz);
-    /* Optional (levels): the rows of t (one integer key column) whose key lies in [lo, hi] (decimal text; NULL:
-     * unbounded): how many, the sum of their row hashes (decimal text) and their smallest and largest key (""
-     * when none). Two sides' sums are comparable when their `hashes` names are equal. */
-    int (*range_hash)(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, long long *count, char *sum,
-                      size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz);
-    /* Optional (levels): starts reading the rows of t whose key lies in [lo, hi], in key order. */
+    /* Optional (levels): the rows of t (its first key column an integer) whose first key lies in [lo, hi]
+     * (decimal text; NULL: unbounded): how many, the sum of their row hashes (decimal text) and their smallest
+     * and largest first key ("" when none). Two sides' sums are comparable when their `hashes` names are equal
+     * (the server's own text of each column), or when both hash with norm (each column's normal form, which is
+     * the same text on every server that has norm_hashes). 1 when t cannot be hashed with norm here (a column
+     * without a normal form). */
+    int (*range_hash)(sl_vside *v, const sl_vtable *t, bool norm, const char *lo, const char *hi, long long *count,
+                      char *sum, size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz);
+    /* Optional (levels): starts reading the rows of t whose first key lies in [lo, hi], in key order. */
     int (*scan_range)(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, char *errstr, size_t errsz);
     /* Where the side stands: the source's position in its log at the snapshot (text; "" when unknown). */
     const char *(*position)(sl_vside *v);
@@ -159,6 +162,7 @@ struct sl_vside {
     const sl_vside_ops *ops;
     char what[640];     /* "PostgreSQL 127.0.0.1:5432 database app" */
     const char *hashes; /* range_hash's way of hashing a row (NULL: none): the same on both sides, or no levels */
+    bool norm_hashes;   /* range_hash hashes normal forms too (norm) */
 };
 
 #endif

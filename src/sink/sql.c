@@ -1785,7 +1785,7 @@ static int sqlv_target(sl_vside *v, const sl_vtable *src, sl_vtable *out, char *
 static void sqlv_close(sl_vside *v) {
     sql_vside *p = (sql_vside *)v;
     if (!p) return;
-    vread_side_end(&p->side);
+    vread_side_close(&p->side);
     sql_close(p->s);
     sl_free(p);
 }

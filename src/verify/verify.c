@@ -399,37 +399,70 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
 #define LEVEL_ROWS 10000 /* a key range of at most this many rows is compared row by row */
 #define LEVEL_SPLIT 8     /* a larger one that differs is split into this many */
 
-/* Levels apply: both sides hash rows the same way, one integer key, every column on both sides, nothing that
- * filters rows on the way (a deleted marker, rows without a parent, documents). */
-static bool levels_apply(const run *r, sl_vside *src, sl_vside *dst, const job *j) {
+/* Levels apply: both sides hash rows the same way (the same server's text of each column; else each column's
+ * normal form, which range_hash may find a column lacks), the first key column an integer, every column on both
+ * sides (or a UUID, split by its first 60 bits), nothing that filters rows on the way (a deleted marker, rows without a parent, documents).
+ * 0 no, 1 the servers' text, 2 normal forms. */
+static int levels_apply(const run *r, sl_vside *src, sl_vside *dst, const job *j) {
     const sl_vtable *ss = &j->ss, *sc = &j->scan;
-    if (!src->ops->range_hash || !dst->ops->range_hash || !src->hashes || !dst->hashes ||
-        strcmp(src->hashes, dst->hashes) || r->o->rate > 0 || r->o->no_levels || j->ts.absent || j->ts.nmissing_cols ||
-        ss->nkeys != 1 || ss->cols[0].kind != SL_CK_INT || ss->documents || sc->documents || j->deleted_at >= 0 ||
-        sc->ncols != ss->ncols)
-        return false;
+    if (!src->ops->range_hash || !dst->ops->range_hash || r->o->rate > 0 || r->o->no_levels || j->ts.absent ||
+        j->ts.nmissing_cols || ss->nkeys < 1 || (ss->cols[0].kind != SL_CK_INT && ss->cols[0].kind != SL_CK_UUID) ||
+        ss->documents || sc->documents ||
+        j->deleted_at >= 0 || sc->ncols != ss->ncols)
+        return 0;
     for (int c = 0; c < ss->ncols; c++)
-        if (ss->cols[c].required || sc->src_col[c] != c) return false; /* the same columns in the same order */
-    return true;
+        if (ss->cols[c].required || sc->src_col[c] != c) return 0; /* the same columns in the same order */
+    if (src->hashes && dst->hashes && !strcmp(src->hashes, dst->hashes)) return 1;
+    return src->norm_hashes && dst->norm_hashes ? 2 : 0;
+}
+
+/* A key range's bound as text: an integer key's value, or a UUID whose first 60 bits (15 hex digits) are pos,
+ * the rest all 0 (low) or all f (high). */
+static void level_bound(bool uuid, long long pos, bool high, char *out, size_t outsz) {
+    if (!uuid) {
+        snprintf(out, outsz, "%lld", pos);
+        return;
+    }
+    char hex[33];
+    snprintf(hex, sizeof hex, "%015llx%s", (unsigned long long)pos, high ? "fffffffffffffffff" : "00000000000000000");
+    snprintf(out, outsz, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+/* A key (range_hash's smallest or largest) as a position in the key space: an integer key's value, a UUID's
+ * first 60 bits. */
+static long long level_pos(bool uuid, const char *key) {
+    if (!uuid) return atoll(key);
+    long long pos = 0;
+    for (int n = 0; *key && n < 15; key++) {
+        int c = *key, x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (x >= 0) pos = pos << 4 | x, n++;
+    }
+    return pos;
 }
 
 /* Levels: key ranges whose count and row hashes agree on both sides are equal; a differing range is split until
- * it is small enough to be merged row by row. Ranges go in key order, so differences are listed in key order. */
-static int compare_levels(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, size_t errsz) {
+ * it is small enough to be merged row by row. Ranges go in key order, so differences are listed in key order.
+ * 1 (nothing read yet) when a side cannot hash the table with norm. */
+static int compare_levels(run *r, sl_vside *src, sl_vside *dst, job *j, bool norm, char *errstr, size_t errsz) {
     typedef struct range {
         long long lo, hi;
     } range;
-    char sum[2][80], mn[2][32], mx[2][32], lo[24], hi[24];
+    char sum[2][80], mn[2][48], mx[2][48], lo[48], hi[48];
     long long cnt[2];
     sl_vside *side[2] = {src, dst};
     const sl_vtable *tab[2] = {&j->ss, &j->scan};
-    for (int k = 0; k < 2; k++) /* the key span */
-        if (side[k]->ops->range_hash(side[k], tab[k], NULL, NULL, &cnt[k], sum[k], sizeof sum[k], mn[k], mx[k],
-                                     sizeof mn[k], errstr, errsz) < 0)
-            return -1;
+    for (int k = 0; k < 2; k++) { /* the key span */
+        int h = side[k]->ops->range_hash(side[k], tab[k], norm, NULL, NULL, &cnt[k], sum[k], sizeof sum[k], mn[k],
+                                         mx[k], sizeof mn[k], errstr, errsz);
+        if (h) return h;
+    }
     if (!cnt[0] && !cnt[1]) return 0;
-    long long a = !cnt[0] ? atoll(mn[1]) : !cnt[1] ? atoll(mn[0]) : atoll(mn[0]) < atoll(mn[1]) ? atoll(mn[0]) : atoll(mn[1]);
-    long long b = !cnt[0] ? atoll(mx[1]) : !cnt[1] ? atoll(mx[0]) : atoll(mx[0]) > atoll(mx[1]) ? atoll(mx[0]) : atoll(mx[1]);
+    bool uuid = j->ss.cols[0].kind == SL_CK_UUID;
+    long long mn0 = level_pos(uuid, mn[0]), mn1 = level_pos(uuid, mn[1]), mx0 = level_pos(uuid, mx[0]),
+              mx1 = level_pos(uuid, mx[1]);
+    long long a = !cnt[0] ? mn1 : !cnt[1] ? mn0 : mn0 < mn1 ? mn0 : mn1;
+    long long b = !cnt[0] ? mx1 : !cnt[1] ? mx0 : mx0 > mx1 ? mx0 : mx1;
     size_t cap = 64, n = 0;
     range *stack = sl_malloc(cap * sizeof *stack);
     stack[n++] = (range){a, b};
@@ -437,10 +470,10 @@ static int compare_levels(run *r, sl_vside *src, sl_vside *dst, job *j, char *er
     int rc = 0;
     while (n && rc == 0) {
         range g = stack[--n];
-        snprintf(lo, sizeof lo, "%lld", g.lo);
-        snprintf(hi, sizeof hi, "%lld", g.hi);
+        level_bound(uuid, g.lo, false, lo, sizeof lo);
+        level_bound(uuid, g.hi, true, hi, sizeof hi);
         for (int k = 0; k < 2 && rc == 0 && !whole; k++)
-            rc = side[k]->ops->range_hash(side[k], tab[k], lo, hi, &cnt[k], sum[k], sizeof sum[k], mn[k], mx[k],
+            rc = side[k]->ops->range_hash(side[k], tab[k], norm, lo, hi, &cnt[k], sum[k], sizeof sum[k], mn[k], mx[k],
                                           sizeof mn[k], errstr, errsz);
         whole = false;
         if (rc < 0) break;
@@ -470,8 +503,9 @@ static int compare_levels(run *r, sl_vside *src, sl_vside *dst, job *j, char *er
 
 /* The full pass over one table. */
 static int compare_full(run *r, sl_vside *src, sl_vside *dst, job *j, char *errstr, size_t errsz) {
-    if (levels_apply(r, src, dst, j)) {
-        if (compare_levels(r, src, dst, j, errstr, errsz) < 0) return -1;
+    int how = levels_apply(r, src, dst, j), lv = how ? compare_levels(r, src, dst, j, how == 2, errstr, errsz) : 1;
+    if (lv < 0) return -1;
+    if (lv == 0) {
         j->ts.first_pass = j->ts.missing + j->ts.extra + j->ts.fields;
         return 0;
     }

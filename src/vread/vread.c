@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FETCH_ROWS 2000
 
@@ -202,15 +203,26 @@ static bool is_int(const char *s) {
     return true;
 }
 
-/* WHERE (AND when where_done) the first key column lies in [range[0], range[1]] (each NULL: unbounded). */
+/* True for the text of a UUID (a UUID key's range bound). */
+static bool is_uuid(const char *s) {
+    if (!s || strlen(s) != 36) return false;
+    for (int i = 0; i < 36; i++)
+        if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+            return false;
+    return true;
+}
+
+/* WHERE the first key column lies in [range[0], range[1]] (each NULL: unbounded): integers, or UUIDs (their
+ * text order, which is the uuid type's, and a char(36) column's in any collation). */
 static void put_range(sl_buf *b, const sl_vtable *t, bool pg, const char *const *range) {
     const char *w = " WHERE ";
+    bool uuid = t->cols[0].kind == SL_CK_UUID;
     for (int i = 0; i < 2; i++) {
-        if (!is_int(range[i])) continue;
+        if (uuid ? !is_uuid(range[i]) : !is_int(range[i])) continue;
         sl_buf_puts(b, w);
         sl_buf_puts(b, "sluice_t.");
         put_ident(b, t->cols[0].name, pg);
-        sl_buf_printf(b, " %s %s", i ? "<=" : ">=", range[i]);
+        sl_buf_printf(b, uuid ? " %s '%s'" : " %s %s", i ? "<=" : ">=", range[i]);
         w = " AND ";
     }
 }
@@ -404,6 +416,7 @@ static void vread_end(vread *r) {
 
 int vread_side_begin(vread_side *s, char *errstr, size_t errsz) {
     s->base.hashes = s->pg ? "postgresql-md5-60" : "mariadb-md5-60";
+    s->base.norm_hashes = true;
     return s->pg ? vread_pg_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz)
                  : vread_my_begin(s->conn, s->pos, sizeof s->pos, errstr, errsz);
 }
@@ -430,30 +443,174 @@ int vread_side_scan_range(sl_vside *v, const sl_vtable *t, const char *lo, const
     return s->scan ? 0 : -1;
 }
 
-/* A row's hash as a number: the first 60 bits of the md5 of its columns' text, '|' between them, \N for null. */
-static void put_row_hash(sl_buf *b, const sl_vtable *t, bool pg) {
+/* A row's hash as a number: the first 60 bits of the md5 of its columns' text. cols NULL: as the server writes
+ * each column, unambiguously (PostgreSQL: the row's record text, which quotes what holds a comma, a quote or a
+ * parenthesis; MariaDB: HEX of each, '|' between them, \N for null); else the columns' normal forms
+ * (norm_cols), '|' between them. */
+static void put_row_hash(sl_buf *b, const sl_vtable *t, bool pg, const char *cols) {
+    if (pg && !cols) {
+        sl_buf_puts(b, "('x' || substr(md5(ROW(");
+        for (int i = 0; i < t->ncols; i++) {
+            sl_buf_puts(b, i ? ", sluice_t." : "sluice_t.");
+            put_ident(b, t->cols[i].name, pg);
+        }
+        sl_buf_puts(b, ")::text), 1, 15))::bit(60)::bigint::numeric");
+        return;
+    }
     sl_buf_puts(b, pg ? "('x' || substr(md5(concat_ws('|'" : "CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|'");
-    for (int i = 0; i < t->ncols; i++) { /* MariaDB: every type has a HEX (geometry has no CAST AS CHAR) */
-        sl_buf_puts(b, pg ? ", coalesce(sluice_t." : ", COALESCE(HEX(sluice_t.");
+    if (cols) sl_buf_puts(b, cols);
+    for (int i = 0; i < t->ncols && !cols; i++) { /* every type has a HEX (geometry has no CAST AS CHAR) */
+        sl_buf_puts(b, ", COALESCE(HEX(sluice_t.");
         put_ident(b, t->cols[i].name, pg);
-        sl_buf_puts(b, pg ? "::text, '\\N')" : "), '\\\\N')");
+        sl_buf_puts(b, "), '\\\\N')");
     }
     sl_buf_puts(b, pg ? ")), 1, 15))::bit(60)::bigint::numeric" : ")), 1, 15), 16, 10) AS DECIMAL(65, 0))");
 }
 
-int vread_side_range_hash(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, long long *count, char *sum,
-                          size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz) {
+static bool in(const char *ty, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(ty, *list)) return true;
+    return false;
+}
+
+/* One column's normal form, the same text on PostgreSQL and MariaDB for the same value: integers and booleans in
+ * decimal (1/0), decimals without trailing fraction zeros, text as UTF-8 with \ and | escaped, bytes as lowercase
+ * hex, UUIDs in lowercase, dates and times as ISO text with six fraction digits (instants in UTC). ty and scale
+ * are the column's data_type and numeric_scale in information_schema on this server. False when the column has no normal form here (its
+ * kind or its type: floating point, JSON, arrays, geometry, intervals, char(n) on PostgreSQL, ...). */
+static bool put_norm_col(sl_buf *b, const sl_vcol *c, const char *ty, int scale, bool pg, int pg_version) {
+    static const char *const pg_ints[] = {"smallint", "integer", "bigint", NULL};
+    static const char *const my_ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint", "year", NULL};
+    static const char *const pg_text[] = {"text", "character varying", NULL};
+    static const char *const my_text[] = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum",
+                                          "set", NULL};
+    static const char *const my_bytes[] = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", NULL};
+    static const char *const my_times[] = {"datetime", "timestamp", NULL};
+    const char *pre = NULL, *post = NULL;
+    switch (c->kind) {
+    case SL_CK_INT:
+    case SL_CK_BOOL:
+    case SL_CK_DEC:
+        if (pg && in(ty, pg_ints)) pre = "", post = "::text";
+        else if (pg && !strcmp(ty, "boolean") && c->kind != SL_CK_DEC) pre = "CASE ", post = " WHEN true THEN '1' WHEN false THEN '0' END";
+        else if (pg && !strcmp(ty, "numeric") && pg_version >= 130000) pre = "trim_scale(", post = ")::text";
+        else if (!pg && in(ty, my_ints)) pre = "CAST(", post = " AS CHAR)";
+        else if (!pg && !strcmp(ty, "decimal") && scale == 0) pre = "CAST(", post = " AS CHAR)";
+        else if (!pg && !strcmp(ty, "decimal") && scale > 0) /* always a point: "10.50" as "10.5", "0.00" as "0" */
+            pre = "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(", post = " AS CHAR)))";
+        break;
+    case SL_CK_TEXT:
+        if (pg && in(ty, pg_text)) pre = "replace(replace(", post = "::text, '\\', '\\\\'), '|', '\\|')";
+        else if (!pg && in(ty, my_text))
+            pre = "REPLACE(REPLACE(CONVERT(", post = " USING utf8mb4), '\\\\', '\\\\\\\\'), '|', '\\\\|')";
+        break;
+    case SL_CK_UUID:
+        if (pg && !strcmp(ty, "uuid")) pre = "", post = "::text";
+        else if (!pg && (in(ty, my_text) || !strcmp(ty, "uuid"))) pre = "LOWER(CONVERT(", post = " USING utf8mb4))";
+        break;
+    case SL_CK_BYTES:
+        if (pg && !strcmp(ty, "bytea")) pre = "encode(", post = ", 'hex')";
+        else if (!pg && in(ty, my_bytes)) pre = "LOWER(HEX(", post = "))";
+        break;
+    case SL_CK_DATE:
+        if (pg && !strcmp(ty, "date")) pre = "to_char(", post = ", 'YYYY-MM-DD')";
+        else if (!pg && !strcmp(ty, "date")) pre = "DATE_FORMAT(", post = ", '%Y-%m-%d')";
+        break;
+    case SL_CK_TS:
+    case SL_CK_TSTZ: /* the session's time zone is UTC on both (vread_side_begin) */
+        if (pg && !strcmp(ty, c->kind == SL_CK_TS ? "timestamp without time zone" : "timestamp with time zone"))
+            pre = "to_char(", post = ", 'YYYY-MM-DD HH24:MI:SS.US')";
+        else if (!pg && in(ty, my_times)) pre = "DATE_FORMAT(", post = ", '%Y-%m-%d %H:%i:%s.%f')";
+        break;
+    case SL_CK_TIME:
+        if (pg && !strcmp(ty, "time without time zone")) pre = "to_char(", post = ", 'HH24:MI:SS.US')";
+        else if (!pg && !strcmp(ty, "time")) pre = "TIME_FORMAT(", post = ", '%H:%i:%s.%f')";
+        break;
+    default: break;
+    }
+    if (!pre) return false;
+    sl_buf_puts(b, pg ? ", coalesce(" : ", COALESCE(");
+    sl_buf_puts(b, pre);
+    sl_buf_puts(b, "sluice_t.");
+    put_ident(b, c->name, pg);
+    sl_buf_puts(b, post);
+    sl_buf_puts(b, pg ? ", '\\N')" : ", '\\\\N')");
+    return true;
+}
+
+/* The normal forms of t's columns for put_row_hash, kept in s for t's later ranges: 0, 1 when a column has none
+ * here (s->norm empty), -1 with errstr. */
+static int norm_cols(vread_side *s, const sl_vtable *t, char *errstr, size_t errsz) {
+    char id[400];
+    snprintf(id, sizeof id, "%s.%s.%d", t->schema, t->table, t->ncols);
+    if (s->norm_of && !strcmp(s->norm_of, id)) return s->norm.len ? 0 : 1;
+    sl_free(s->norm_of);
+    s->norm_of = sl_strdup(id);
+    sl_buf_reset(&s->norm);
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_puts(&b, "SELECT column_name, data_type, coalesce(numeric_scale, -1) FROM information_schema.columns "
+                   "WHERE table_schema = ");
+    if (t->schema[0]) put_literal(&b, s->conn, s->pg, t->schema, strlen(t->schema));
+    else sl_buf_puts(&b, s->pg ? "current_schema()" : "DATABASE()");
+    sl_buf_puts(&b, " AND table_name = ");
+    put_literal(&b, s->conn, s->pg, t->table, strlen(t->table));
+    char(*types)[64] = sl_calloc((size_t)t->ncols + 1, sizeof *types);
+    int *scales = sl_calloc((size_t)t->ncols + 1, sizeof *scales);
+    int rc = 0;
+    PGresult *r = NULL;
+    MYSQL_RES *res = NULL;
+    if (s->pg) {
+        rc = pg_run(s->conn, sl_buf_cstr(&b), "reading the column types", &r, errstr, errsz);
+        for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+            for (int c = 0; c < t->ncols; c++)
+                if (!strcmp(PQgetvalue(r, i, 0), t->cols[c].name)) {
+                    snprintf(types[c], sizeof types[c], "%s", PQgetvalue(r, i, 1));
+                    scales[c] = atoi(PQgetvalue(r, i, 2));
+                }
+    } else if (mysql_real_query(s->conn, b.data, b.len) == 0 && (res = mysql_store_result(s->conn))) {
+        MYSQL_ROW row;
+        while ((row = mysql_fetch_row(res)))
+            for (int c = 0; c < t->ncols; c++)
+                if (row[0] && row[1] && row[2] && !strcasecmp(row[0], t->cols[c].name)) {
+                    snprintf(types[c], sizeof types[c], "%s", row[1]);
+                    scales[c] = atoi(row[2]);
+                }
+    } else {
+        snprintf(errstr, errsz, "MariaDB/MySQL: reading the column types: %s", mysql_error(s->conn));
+        rc = -1;
+    }
+    PQclear(r);
+    if (res) mysql_free_result(res);
+    sl_buf_free(&b);
+    int version = s->pg ? PQserverVersion(s->conn) : 0;
+    for (int c = 0; rc == 0 && c < t->ncols; c++)
+        if (!put_norm_col(&s->norm, &t->cols[c], types[c], scales[c], s->pg, version)) rc = 1;
+    sl_free(types);
+    sl_free(scales);
+    if (rc) sl_buf_reset(&s->norm);
+    if (rc < 0) sl_free(s->norm_of), s->norm_of = NULL;
+    return rc;
+}
+
+int vread_side_range_hash(sl_vside *v, const sl_vtable *t, bool norm, const char *lo, const char *hi, long long *count,
+                          char *sum, size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz) {
     vread_side *s = (vread_side *)v;
     vread_side_end(s);
+    if (norm) {
+        int n = norm_cols(s, t, errstr, errsz);
+        if (n) return n;
+    }
     sl_buf b;
     sl_buf_init(&b);
     sl_buf_puts(&b, "SELECT count(*), coalesce(sum(");
-    put_row_hash(&b, t, s->pg);
+    put_row_hash(&b, t, s->pg, norm ? sl_buf_cstr(&s->norm) : NULL);
+    const char *as_text = s->pg && t->cols[0].kind != SL_CK_INT ? "::text" : ""; /* uuid has no min() */
     sl_buf_puts(&b, "), 0), min(sluice_t.");
     put_ident(&b, t->cols[0].name, s->pg);
-    sl_buf_puts(&b, "), max(sluice_t.");
+    sl_buf_printf(&b, "%s), max(sluice_t.", as_text);
     put_ident(&b, t->cols[0].name, s->pg);
-    sl_buf_puts(&b, ") FROM ");
+    sl_buf_printf(&b, "%s) FROM ", as_text);
     if (t->schema[0]) {
         put_ident(&b, t->schema, s->pg);
         sl_buf_putc(&b, '.');
@@ -549,4 +706,11 @@ const char *vread_side_position(sl_vside *v) { return ((vread_side *)v)->pos; }
 void vread_side_end(vread_side *s) {
     vread_end(s->scan);
     s->scan = NULL;
+}
+
+void vread_side_close(vread_side *s) {
+    vread_side_end(s);
+    sl_buf_free(&s->norm);
+    sl_free(s->norm_of);
+    s->norm_of = NULL;
 }

@@ -85,7 +85,7 @@ static int myv_tables(sl_vside *v, sl_vtable **out, int *n, char *errstr, size_t
 static void myv_close(sl_vside *v) {
     my_vside *p = (my_vside *)v;
     if (!p) return;
-    vread_side_end(&p->side);
+    vread_side_close(&p->side);
     if (p->s.sql) mysql_close(p->s.sql);
     sl_filter_free(&p->s.dbs);
     sl_filter_free(&p->s.tables);

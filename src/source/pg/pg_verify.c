@@ -44,7 +44,7 @@ static int pgv_tables(sl_vside *v, sl_vtable **out, int *n, char *errstr, size_t
 static void pgv_close(sl_vside *v) {
     pg_vside *p = (pg_vside *)v;
     if (!p) return;
-    vread_side_end(&p->side);
+    vread_side_close(&p->side);
     if (p->s.sql) PQfinish(p->s.sql);
     sl_filter_free(&p->s.tables);
     sl_filter_free(&p->s.columns);
