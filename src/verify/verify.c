@@ -400,9 +400,9 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
 #define LEVEL_SPLIT 8     /* a larger one that differs is split into this many */
 
 /* Levels apply: both sides hash rows the same way (the same server's text of each column; else each column's
- * normal form, which range_hash may find a column lacks), the first key column an integer, every column on both
- * sides (or a UUID, split by its first 60 bits), nothing that filters rows on the way (a deleted marker, rows without a parent, documents).
- * 0 no, 1 the servers' text, 2 normal forms. */
+ * normal form, which range_hash may find a column lacks), the first key column an integer or a UUID (split by
+ * its first 60 bits), every column on both sides, nothing that filters rows on the way (a deleted marker, rows
+ * without a parent, documents). 0 no, 1 the servers' text, 2 normal forms. */
 static int levels_apply(const run *r, sl_vside *src, sl_vside *dst, const job *j) {
     const sl_vtable *ss = &j->ss, *sc = &j->scan;
     if (!src->ops->range_hash || !dst->ops->range_hash || r->o->rate > 0 || r->o->no_levels || j->ts.absent ||

@@ -476,8 +476,9 @@ static bool in(const char *ty, const char *const *list) {
 /* One column's normal form, the same text on PostgreSQL and MariaDB for the same value: integers and booleans in
  * decimal (1/0), decimals without trailing fraction zeros, text as UTF-8 with \ and | escaped, bytes as lowercase
  * hex, UUIDs in lowercase, dates and times as ISO text with six fraction digits (instants in UTC). ty and scale
- * are the column's data_type and numeric_scale in information_schema on this server. False when the column has no normal form here (its
- * kind or its type: floating point, JSON, arrays, geometry, intervals, char(n) on PostgreSQL, ...). */
+ * are the column's data_type and numeric_scale in information_schema on this server. False when the column has
+ * no normal form here (its kind or its type: floating point, JSON, arrays, geometry, intervals, char(n) on
+ * PostgreSQL, ...). */
 static bool put_norm_col(sl_buf *b, const sl_vcol *c, const char *ty, int scale, bool pg, int pg_version) {
     static const char *const pg_ints[] = {"smallint", "integer", "bigint", NULL};
     static const char *const my_ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint", "year", NULL};
@@ -492,7 +493,8 @@ static bool put_norm_col(sl_buf *b, const sl_vcol *c, const char *ty, int scale,
     case SL_CK_BOOL:
     case SL_CK_DEC:
         if (pg && in(ty, pg_ints)) pre = "", post = "::text";
-        else if (pg && !strcmp(ty, "boolean") && c->kind != SL_CK_DEC) pre = "CASE ", post = " WHEN true THEN '1' WHEN false THEN '0' END";
+        else if (pg && !strcmp(ty, "boolean") && c->kind != SL_CK_DEC)
+            pre = "CASE ", post = " WHEN true THEN '1' WHEN false THEN '0' END";
         else if (pg && !strcmp(ty, "numeric") && pg_version >= 130000) pre = "trim_scale(", post = ")::text";
         else if (!pg && in(ty, my_ints)) pre = "CAST(", post = " AS CHAR)";
         else if (!pg && !strcmp(ty, "decimal") && scale == 0) pre = "CAST(", post = " AS CHAR)";
@@ -534,6 +536,12 @@ static bool put_norm_col(sl_buf *b, const sl_vcol *c, const char *ty, int scale,
     sl_buf_puts(b, "sluice_t.");
     put_ident(b, c->name, pg);
     sl_buf_puts(b, post);
+    if (c->kind == SL_CK_DATE || c->kind == SL_CK_TIME || c->kind == SL_CK_TS || c->kind == SL_CK_TSTZ) {
+        /* a value the format gives no text for (infinity, a zero date): its own text, never \N */
+        sl_buf_puts(b, pg ? ", sluice_t." : ", CAST(sluice_t.");
+        put_ident(b, c->name, pg);
+        sl_buf_puts(b, pg ? "::text" : " AS CHAR)");
+    }
     sl_buf_puts(b, pg ? ", '\\N')" : ", '\\\\N')");
     return true;
 }

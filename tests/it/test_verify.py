@@ -896,6 +896,122 @@ def test_no_false_differences_under_live_random_writes(sluice, pg, tables, pgt):
     assert s.stop() == 0
 
 
+def _random_writes(run_one, stop, done, seed):
+    """Random updates, inserts, deletes and key changes through run_one(kind, i, nid) until stop is set."""
+    import random
+    import time
+    rnd = random.Random(seed)
+    nid = 10000
+    while not stop.is_set():
+        r = rnd.random()
+        kind = "update" if r < 0.4 else "insert" if r < 0.6 else "delete" if r < 0.8 else "rekey"
+        run_one(kind, rnd.randint(1, 2000), nid)
+        nid += kind in ("insert", "rekey")
+        done[0] += 1
+        time.sleep(0.002)
+
+
+def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my, pgt):
+    """The same from MariaDB (binlog positions gate the rechecks) into PostgreSQL."""
+    import threading
+    import time
+    import uuid
+    import pymysql
+    from conftest import my_params
+    db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
+    t = f"vml_{uuid.uuid4().hex[:6]}"
+    mysql(my, f"CREATE TABLE {db}.{t} (id int PRIMARY KEY, v varchar(40), n int)")
+    try:
+        mysql(my, f"INSERT INTO {db}.{t} SELECT seq, md5(seq), seq FROM seq_1_to_2000")
+        s = MySluice(tmp_path, my, table_include_list=f"{db}.{t}")
+        s.config.pop("sink.file.path", None)
+        s.config.update(dict(sink_config("pg"), **{"collection.name.format": f"{pgt.name}.${{source.table}}"}))
+        s.write_config()
+        s.start()
+        wait_log(s, "streaming", timeout=30)
+        wait_until(lambda: rows_pg(pgt, f"{pgt.name}.{t}", "count(*)") == [(2000,)], what="the snapshot")
+        c = pymysql.connect(**my_params())
+        stmts = {"update": f"UPDATE {t} SET v = md5(rand()), n = n + 1 WHERE id = %s",
+                 "insert": f"INSERT IGNORE INTO {t} VALUES (%s, 'new', 0)",
+                 "delete": f"DELETE FROM {t} WHERE id = %s",
+                 "rekey": f"UPDATE IGNORE {t} SET id = %s WHERE id = %s"}
+
+        def run_one(kind, i, nid):
+            args = (nid, i) if kind == "rekey" else (nid,) if kind == "insert" else (i,)
+            mysql(c, stmts[kind], *args)
+        stop, done = threading.Event(), [0]
+        th = threading.Thread(target=_random_writes, args=(run_one, stop, done, 11))
+        th.start()
+        try:
+            time.sleep(1)
+            threading.Timer(3, stop.set).start()
+            before = done[0]
+            rc, rep = verify(s, "--until-consistent=60")
+            during = done[0] - before
+        finally:
+            stop.set()
+            th.join()
+            c.close()
+        assert during >= 5, during  # writes went on while verify compared
+        assert rc == 0 and rep["result"] == "equal", json.dumps(rep["differences"][:5])
+        assert ":" in rep["source"]["position"], rep["source"]
+        assert s.stop() == 0
+    finally:
+        mysql(my, f"DROP TABLE IF EXISTS {db}.{t}")
+
+
+def test_no_false_differences_under_live_random_writes_from_mongodb(tmp_path, mongo):
+    """The same from a MongoDB source (operation times against resume tokens gate the rechecks) into MongoDB."""
+    import threading
+    import time
+    from test_mongo_source import MSluice
+    src = mongo.collection("mlive")
+    src.insert_many([{"_id": i, "v": str(i), "n": i} for i in range(1, 2001)])
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
+    target_db = mongo.db_name + "_vl"
+    s = MSluice(tmp_path, mongo, "mlive", **{"startup.mode": "copy_existing",
+                                             "change.stream.full.document": "updateLookup"})
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
+    s.write_config()
+    dst = mongo.client[target_db]["mlive"]
+
+    def run_one(kind, i, nid):
+        if kind == "update":
+            src.update_one({"_id": i}, {"$set": {"v": str(time.time())}, "$inc": {"n": 1}})
+        elif kind == "insert":
+            src.update_one({"_id": nid}, {"$setOnInsert": {"v": "new", "n": 0}}, upsert=True)
+        elif kind == "delete":
+            src.delete_one({"_id": i})
+        else:  # a new _id for a document: delete and insert (an _id cannot change in place)
+            d = src.find_one_and_delete({"_id": i})
+            if d:
+                d["_id"] = nid
+                src.insert_one(d)
+    try:
+        s.run()
+        s.wait_open()
+        wait_until(lambda: dst.count_documents({}) == 2000, timeout=60, what="the copy")
+        stop, done = threading.Event(), [0]
+        th = threading.Thread(target=_random_writes, args=(run_one, stop, done, 13))
+        th.start()
+        try:
+            time.sleep(1)
+            threading.Timer(3, stop.set).start()
+            before = done[0]
+            rc, rep = verify(s, "--until-consistent=60")
+            during = done[0] - before
+        finally:
+            stop.set()
+            th.join()
+        assert during >= 5, during  # writes went on while verify compared
+        assert rc == 0 and rep["result"] == "equal", json.dumps(rep["differences"][:5])
+        assert s.stop() == 0
+    finally:
+        s.cleanup()
+        mongo.client.drop_database(target_db)
+
+
 def test_levels_find_differences_in_a_large_table(sluice, pg, tables, pgt):
     """PostgreSQL to PostgreSQL, 60,000 rows: key ranges whose counts and row hashes agree are skipped, a range
     that differs is split until it is small enough to compare row by row. The planted differences (spread over
