@@ -6,7 +6,7 @@ A PostgreSQL table of BENCH_DOCS rows (default 100,000; orders-like columns) is
      {_id: {id}, other columns}; numeric as string, timestamptz as ISO text) and
      written by bench_mongo_bulk (bench/mongo_bulk.c): ordered bulk writes of
      1000 replaceOne(upsert) from memory, timing only the writes: the limit of
-     what the server takes (run twice, the first to warm the server up);
+     what the server takes (after a run that warms the server up);
   2. copied by sluice in one process (snapshot -> Debezium events -> MongoDB
      sink, the same replaceOne upserts), timed from process start until the
      collection holds every document;
@@ -15,6 +15,10 @@ A PostgreSQL table of BENCH_DOCS rows (default 100,000; orders-like columns) is
      JsonConverter default); then sluice as MongoSinkConnector (Kafka source ->
      MongoDB sink: the same documents and writes) is timed from process start
      until the collection holds every document.
+The three run BENCH_ROUNDS times (default 3) in turn, each round on a
+freshly restarted and warmed-up test server (its collector pauses for up to
+a second now and then, and it slows down as its oplog, never trimmed,
+grows), each into a fresh collection; the medians are compared.
 Each sluice run is a fresh process; its peak RSS is VmHWM from /proc (goal
 for Kafka -> MongoDB: <= 64 MiB). All write into fresh collections of the same
 test server (mongo-java-server: an in-memory imitation, so absolute numbers
@@ -24,6 +28,7 @@ MongoDB run: BENCH_KAFKA_MONGO_CONFIG (JSON).
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +47,7 @@ from confluent_kafka import Consumer  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 N = int(os.environ.get("BENCH_DOCS", 100_000))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 BULK = os.environ.get("BENCH_MONGO_BULK", str(b.ROOT / "build" / "bench_mongo_bulk"))
 
 
@@ -72,8 +78,8 @@ def fill_topic(d, conn, prefix):
     return topic
 
 
-def same_fields(client, db_name, coll):
-    bare = client[db_name]["docs_bare"].find_one({"_id": {"id": 7}})
+def same_fields(client, db_name, bare_coll, coll):
+    bare = client[db_name][bare_coll].find_one({"_id": {"id": 7}})
     mine = client[db_name][coll].find_one({"_id": {"id": 7}})
     if set(bare) != set(mine):
         print(f"note: documents differ in fields: bare {sorted(bare)} {coll} {sorted(mine)}")
@@ -88,7 +94,7 @@ def main():
     uri = os.environ["SLUICE_MONGO_URI"]
     client = MongoClient(uri)
     db_name = "bench_" + uuid.uuid4().hex[:8]
-    slot = "bench_docs_" + uuid.uuid4().hex[:6]
+    slots = []
     prefix = "bm" + uuid.uuid4().hex[:10]  # the Kafka run's topic prefix
     try:
         with tempfile.TemporaryDirectory(dir=b.ROOT / ".run") as d:
@@ -101,43 +107,69 @@ def main():
                              'note', note)::text FROM bench_docs ORDER BY id""")
                 for (row,) in c:
                     f.write(row + "\n")
-            # Twice: the test server (a JVM) takes the first run's documents much slower than later ones while
-            # it warms up (19.5k docs/s cold, 29-37k warm, seen here); the second run is the limit compared.
-            for coll_name in ("docs_warmup", "docs_bare"):
-                r = subprocess.run([BULK, uri, db_name, coll_name, str(docs), "1000"], capture_output=True,
+            # The test server (a JVM, in memory) takes the first documents much slower than later ones while it
+            # warms up (19.5k docs/s cold, 29-37k warm, seen here), pauses for its collector now and then, and
+            # slows down as its oplog grows (it never trims it): each round restarts it and warms it up, then
+            # runs the three, each into a fresh collection; the medians are compared.
+            topic = fill_topic(d, conn, prefix)
+            runs = {"bare": [], "pg": [], "kafka": []}
+            rss = {"pg": [], "kafka": []}
+            for k in range(ROUNDS):
+                for what in ("stop", "start"):
+                    subprocess.run([str(b.ROOT / "scripts" / "services.sh"), what, "mongo"], check=True,
+                                   capture_output=True, timeout=300)
+                r = subprocess.run([BULK, uri, db_name, "docs_warmup", str(docs), "1000"], capture_output=True,
                                    text=True, timeout=3600)
                 if r.returncode:
                     sys.exit(f"bench_mongo_bulk failed: {r.stderr}")
-            client[db_name]["docs_warmup"].drop()
-            bare = json.loads(r.stdout)
-            coll = client[db_name]["docs_sluice"]
-            secs, rss = b.run_config_until(d, "bench-mongo-sink", {
-                **pg_config(slot, "bench"), "sink.type": "mongodb", "connection.uri": uri, "database": db_name,
-                "collection": "docs_sluice", "offset.storage.file.filename": str(d / "offsets.db")},
-                lambda: coll.estimated_document_count() >= N)
-            same_fields(client, db_name, "docs_sluice")
-            topic = fill_topic(d, conn, prefix)
-            kcoll = client[db_name]["docs_kafka"]
-            ksecs, krss = b.run_config_until(d, "bench-kafka-mongo", {
-                "connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
-                "bootstrap.servers": BOOTSTRAP, "connection.uri": uri, "database": db_name,
-                "collection": "docs_kafka", "offset.storage.file.filename": str(d / "k-offsets.db"),
-                "log.level": "warn", **json.loads(os.environ.get("BENCH_KAFKA_MONGO_CONFIG", "{}"))},
-                lambda: kcoll.estimated_document_count() >= N)
-            same_fields(client, db_name, "docs_kafka")
-        bare_rate = bare["documents"] / bare["seconds"]
-        print(f"{'':40}{'documents':>10}{'seconds':>10}{'docs/s':>10}{'/ bare':>8}{'peak RSS':>13}")
-        print(f"{'bare libmongoc bulk replaceOne':40}{bare['documents']:>10}{bare['seconds']:>10.2f}"
-              f"{bare_rate:>10.0f}")
-        for label, t, r in (("sluice PostgreSQL -> MongoDB", secs, rss),
-                            ("sluice Kafka (JSON, schemas) -> MongoDB", ksecs, krss)):
-            print(f"{label:40}{N:>10}{t:>10.2f}{N / t:>10.0f}{N / t / bare_rate:>8.2f}{r / 1048576:>9.1f} MiB")
-        print(f"ratio sluice Kafka -> MongoDB / bare: {N / ksecs / bare_rate:.2f}   "
-              f"its peak RSS: {krss / 1048576:.1f} MiB (goal <= 64 MiB)")
+                client[db_name]["docs_warmup"].drop()
+                r = subprocess.run([BULK, uri, db_name, f"docs_bare{k}", str(docs), "1000"], capture_output=True,
+                                   text=True, timeout=3600)
+                if r.returncode:
+                    sys.exit(f"bench_mongo_bulk failed: {r.stderr}")
+                bare = json.loads(r.stdout)
+                runs["bare"].append(bare["seconds"] * N / bare["documents"])
+                slot = f"bench_docs_{uuid.uuid4().hex[:6]}"
+                slots.append(slot)
+                coll = client[db_name][f"docs_sluice{k}"]
+                secs, m = b.run_config_until(d, f"bench-mongo-sink-{k}", {
+                    **pg_config(slot, "bench"), "sink.type": "mongodb", "connection.uri": uri, "database": db_name,
+                    "collection": coll.name, "offset.storage.file.filename": str(d / f"offsets-{k}.db")},
+                    lambda: coll.estimated_document_count() >= N)
+                runs["pg"].append(secs), rss["pg"].append(m)
+                b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE slot_name = %s", slot)
+                kcoll = client[db_name][f"docs_kafka{k}"]
+                ksecs, km = b.run_config_until(d, f"bench-kafka-mongo-{k}", {
+                    "connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": topic,
+                    "bootstrap.servers": BOOTSTRAP, "connection.uri": uri, "database": db_name,
+                    "collection": kcoll.name, "offset.storage.file.filename": str(d / f"k-offsets-{k}.db"),
+                    "log.level": "warn", **json.loads(os.environ.get("BENCH_KAFKA_MONGO_CONFIG", "{}"))},
+                    lambda: kcoll.estimated_document_count() >= N)
+                runs["kafka"].append(ksecs), rss["kafka"].append(km)
+                if k == 0:
+                    same_fields(client, db_name, f"docs_bare{k}", coll.name)
+                    same_fields(client, db_name, f"docs_bare{k}", kcoll.name)
+                for c in (f"docs_bare{k}", coll.name, kcoll.name):
+                    client[db_name][c].drop()
+                print(f"round {k + 1}: seconds bare {runs['bare'][-1]:.2f}, PostgreSQL -> MongoDB {secs:.2f}, "
+                      f"Kafka -> MongoDB {ksecs:.2f}", flush=True)
+        med = {name: statistics.median(v) for name, v in runs.items()}
+        print(f"{'':40}{'documents':>10}{'seconds':>10}{'docs/s':>10}{'/ bare':>8}{'peak RSS':>13}   "
+              f"(medians of {ROUNDS} rounds)")
+        print(f"{'bare libmongoc bulk replaceOne':40}{N:>10}{med['bare']:>10.2f}{N / med['bare']:>10.0f}")
+        for label, key in (("sluice PostgreSQL -> MongoDB", "pg"), ("sluice Kafka (JSON, schemas) -> MongoDB", "kafka")):
+            print(f"{label:40}{N:>10}{med[key]:>10.2f}{N / med[key]:>10.0f}{med['bare'] / med[key]:>8.2f}"
+                  f"{max(rss[key]) / 1048576:>9.1f} MiB")
+        print(f"ratio sluice Kafka -> MongoDB / bare: {med['bare'] / med['kafka']:.2f} (rounds: "
+              f"{', '.join(f'{x / y:.2f}' for x, y in zip(runs['bare'], runs['kafka']))})   "
+              f"its peak RSS: {max(rss['kafka']) / 1048576:.1f} MiB (goal <= 64 MiB)")
     finally:
         delete_topics(AdminClient({"bootstrap.servers": BOOTSTRAP}), prefix)
         client.drop_database(db_name)
-        b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
+        for slot in slots:
+            b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                slot)
         b.q(conn, "DROP TABLE bench_docs; DROP PUBLICATION bench_docs_pub")
 
 

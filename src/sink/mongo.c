@@ -978,6 +978,8 @@ static int mongo_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         if (r->op == SL_OP_HEARTBEAT || r->op == SL_OP_TX_BEGIN || r->op == SL_OP_TX_END || r->op == SL_OP_SCHEMA)
             continue; /* side records (also a MongoDB source's heartbeats), also after transforms made them raw */
         if (!r->raw && (!r->table || r->op == SL_OP_MESSAGE)) continue; /* not row changes */
+        /* a full bulk's worth queued: to the writer now, so that each queue is one bulk (one round trip) */
+        if ((int64_t)s->q->nop >= s->max_batch && hand_over(s, errstr, errsz) < 0) return -1;
         size_t nop = s->q->nop;
         begin_rec(s, r);
         int rc = r->raw ? add_raw(s, r, err, sizeof err) : add_change(s, r, err, sizeof err);

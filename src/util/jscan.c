@@ -16,6 +16,7 @@ typedef struct scan {
     sl_jscan_err *err;
     sl_jscan_top *top; /* what to note about the top-level value, or NULL */
     size_t ws;         /* whitespace bytes outside strings */
+    int top_depth;     /* the depth of the value top is about (1: the top-level value) */
 } scan;
 
 static int fail(scan *x, const char *fmt, ...) {
@@ -44,6 +45,7 @@ static void skip_ws(scan *x) {
 static void note_member(scan *x, const char *k, size_t kn, const char *v, size_t vn) {
     sl_jscan_top *t = x->top;
     t->members++;
+    if (memchr(k, '\\', kn)) t->escaped = true;
     for (int i = 0; i < t->nkeys; i++)
         if (strlen(t->keys[i]) == kn && memcmp(t->keys[i], k, kn) == 0) {
             t->vals[i] = (sl_jval){v, vn};
@@ -175,7 +177,7 @@ static int scan_value(scan *x, int depth) {
             skip_ws(x);
             const char *v = x->p;
             if (scan_value(x, depth + 1) < 0) return -1;
-            if (depth == 1 && x->top) note_member(x, k, kn, v, (size_t)(x->p - v));
+            if (depth == x->top_depth && x->top) note_member(x, k, kn, v, (size_t)(x->p - v));
             skip_ws(x);
             if (x->p < x->end && *x->p == ',') {
                 x->p++;
@@ -216,8 +218,8 @@ static int scan_value(scan *x, int depth) {
 }
 
 int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_top *top) {
-    scan x = {s, s + n, s, err, top, 0};
-    if (top) top->found = 0, top->members = 0, top->ws = 0;
+    scan x = {s, s + n, s, err, top, 0, 1};
+    if (top) top->found = 0, top->members = 0, top->ws = 0, top->escaped = false;
     long bad = sl_utf8_invalid_at(s, n);
     if (bad >= 0) {
         x.p = s + bad;
@@ -234,10 +236,11 @@ int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_t
 
 int sl_jscan_validate(const char *s, size_t n, sl_jscan_err *err) { return sl_jscan_validate_top(s, n, err, NULL); }
 
-bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v) {
+bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v, sl_jscan_top *top) {
     /* The prefix ends at an ASCII ':', so no UTF-8 sequence spans the cut. */
     if (from >= n || sl_utf8_invalid_at(s + from, n - from) >= 0) return false;
-    scan x = {s, s + n, s + from, NULL, NULL, 0};
+    scan x = {s, s + n, s + from, NULL, top, 0, 2};
+    if (top) top->found = 0, top->members = s[from] == '{' ? 0 : -1, top->ws = 0, top->escaped = false;
     const char *v0 = x.p;
     if (scan_value(&x, 2) < 0 || x.ws || x.end - x.p != 1 || *x.p != '}') return false;
     *v = (sl_jval){v0, (size_t)(x.p - v0)};

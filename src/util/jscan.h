@@ -36,8 +36,9 @@ typedef struct sl_jval {
  * (-1: the value is no object), where the members named keys[0, nkeys) are
  * (at most 8; keys compared as their raw bytes, so a key written with
  * escapes is not found: look it up with sl_jval_members then; the last
- * occurrence wins, bit i of found set), and how many whitespace bytes lie
- * outside strings (0: the text is already compact).
+ * occurrence wins, bit i of found set), whether a key of it is written with
+ * escapes, and how many whitespace bytes lie outside strings (0: the text is
+ * already compact).
  */
 typedef struct sl_jscan_top {
     const char *const *keys;
@@ -45,6 +46,7 @@ typedef struct sl_jscan_top {
     sl_jval vals[8];
     unsigned found;
     int members;
+    bool escaped;
     size_t ws;
 } sl_jscan_top;
 int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_top *top);
@@ -54,8 +56,9 @@ int sl_jscan_validate_top(const char *s, size_t n, sl_jscan_err *err, sl_jscan_t
  * validated): s[from, n) must be one value with no whitespace outside
  * strings, then the closing '}' and nothing else. True with *v the value's
  * span; false for anything else (the caller then validates the whole text).
+ * top (or NULL): what sl_jscan_validate_top notes, about that value (ws: 0).
  */
-bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v);
+bool sl_jscan_last_member(const char *s, size_t n, size_t from, sl_jval *v, sl_jscan_top *top);
 
 /* The value v with the whitespace around it left out. */
 sl_jval sl_jval_trim(sl_jval v);

@@ -921,6 +921,7 @@ def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my
     db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
     t = f"vml_{uuid.uuid4().hex[:6]}"
     mysql(my, f"CREATE TABLE {db}.{t} (id int PRIMARY KEY, v varchar(40), n int)")
+    s = None
     try:
         mysql(my, f"INSERT INTO {db}.{t} SELECT seq, md5(seq), seq FROM seq_1_to_2000")
         s = MySluice(tmp_path, my, table_include_list=f"{db}.{t}")
@@ -957,6 +958,8 @@ def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my
         assert ":" in rep["source"]["position"], rep["source"]
         assert s.stop() == 0
     finally:
+        if s:
+            s.cleanup()
         mysql(my, f"DROP TABLE IF EXISTS {db}.{t}")
 
 

@@ -186,6 +186,10 @@ static void test_memo(void) {
     static const char *const ins[] = {
         "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\",\"source\":{}}}",
         "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\",\"source\":{}}}",   /* prefix: payload only */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\",\"o\\u0070\":\"d\",\"source\":{}}}", /* escaped */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\",\"source\":{},\"op\":\"t\"}}", /* last wins */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\"}}",                 /* no source */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"before\":{\"op\":\"d\"},\"source\":{},\"op\":\"r\"}}",
         "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"d\",\"source\":{}}} ",  /* trailing space */
         "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\" :\"d\",\"source\":{}}}",  /* space in the payload */
         "{\"schema\":{\"type\":\"struct\"},\"payload\":null}",                           /* a delete */
@@ -197,6 +201,8 @@ static void test_memo(void) {
         "{\"schema\":{\"type\":\"int32\"},\"payload\":2}",                               /* another schema */
         "{\"schema\":{\"type\":\"int32\"},\"payload\":[2,{\"a\":\"}\"}]}",
     };
+    /* the ops of inputs 1 to 5 (escaped keys decoded, the last occurrence, no source: c, a nested op ignored) */
+    static const sl_op want[] = {SL_OP_CREATE, SL_OP_UPDATE, SL_OP_DELETE, SL_OP_TRUNCATE, SL_OP_CREATE, SL_OP_READ};
     sl_kconv_memo memo = {0};
     sl_buf with;
     sl_buf_init(&with);
@@ -217,10 +223,12 @@ static void test_memo(void) {
         if (r1 == 0) {
             CHECK(out.len == with.len && !memcmp(out.data, with.data, out.len));
             CHECK(o1 == o2);
+            if (i < sizeof want / sizeof *want) CHECK(o2 == want[i]);
             CHECK(!memcmp(&p1, &p2, sizeof p1));
         }
     }
-    CHECK(fast >= 4); /* u, null, 1, and the array after int32 were read from the payload on */
+    CHECK(fast >= 8); /* u, the escaped, repeated and nested keys, null, 1, and the array after int32 were read
+                       * from the payload on */
     sl_kconv_memo_free(&memo);
     sl_buf_free(&with);
 }

@@ -97,17 +97,11 @@ static void put_compact(sl_buf *out, const char *s, size_t n) {
     if (run < n) sl_buf_put(out, s + run, n - run);
 }
 
-/* The op a Debezium envelope payload carries; null payload: a delete. */
-static sl_op payload_op(sl_jval payload) {
-    char kind = sl_jval_kind(payload), op[4];
-    if (kind == 'n') return SL_OP_DELETE;
-    static const char *const keys[] = {"op", "source"};
-    sl_jval v[2];
-    unsigned found;
-    if (kind != '{' || sl_jval_members(payload, keys, 2, v, &found) < 0 || found != 3 ||
-        sl_jval_string(v[0], op, sizeof op) != 1 || sl_jval_kind(v[1]) != '{')
-        return SL_OP_CREATE;
-    switch (op[0]) {
+/* The op of a payload whose "op" and "source" are op and source (present: found bits 1 and 2). */
+static sl_op op_of(sl_jval op, sl_jval source, unsigned found) {
+    char text[4];
+    if (found != 3 || sl_jval_string(op, text, sizeof text) != 1 || sl_jval_kind(source) != '{') return SL_OP_CREATE;
+    switch (text[0]) {
     case 'c': return SL_OP_CREATE;
     case 'u': return SL_OP_UPDATE;
     case 'd': return SL_OP_DELETE;
@@ -117,6 +111,18 @@ static sl_op payload_op(sl_jval payload) {
     }
 }
 
+static const char *const op_keys[] = {"op", "source"};
+
+/* The op a Debezium envelope payload carries; null payload: a delete. */
+static sl_op payload_op(sl_jval payload) {
+    char kind = sl_jval_kind(payload);
+    if (kind == 'n') return SL_OP_DELETE;
+    sl_jval v[2];
+    unsigned found;
+    if (kind != '{' || sl_jval_members(payload, op_keys, 2, v, &found) < 0) return SL_OP_CREATE;
+    return op_of(v[0], v[1], found);
+}
+
 /* Validated in one pass and read in place (util/jscan): no tree is built for text that goes on as text. The
  * validating pass also finds the envelope's parts and whether the text is already compact (as the
  * JsonConverter writes it): then it is copied as it is and the parts keep their offsets. */
@@ -124,10 +130,12 @@ static int convert_json(bool schemas, const char *s, size_t n, sl_buf *out, sl_o
                         sl_kconv_memo *memo, char *errstr, size_t errsz) {
     static const char *const envelope[] = {"schema", "payload"};
     sl_jval pv;
+    sl_jscan_top pt = {.keys = op_keys, .nkeys = 2};
     if (memo && schemas && memo->n && n > memo->n && memcmp(s, memo->prefix, memo->n) == 0 &&
-        sl_jscan_last_member(s, n, memo->n, &pv)) {
-        /* The same schema as the record before, written the same way: only the payload is new. */
-        if (op) *op = payload_op(pv);
+        sl_jscan_last_member(s, n, memo->n, &pv, &pt)) {
+        /* The same schema as the record before, written the same way: only the payload is new (its op found
+         * by the validating pass, unless a key is written with escapes). */
+        if (op) *op = pt.members >= 0 && !pt.escaped ? op_of(pt.vals[0], pt.vals[1], pt.found) : payload_op(pv);
         sl_buf_put(out, s, n);
         if (parts) *parts = (sl_kconv_parts){memo->schema_at, memo->schema_len, (uint32_t)memo->n, (uint32_t)pv.n};
         return 0;
