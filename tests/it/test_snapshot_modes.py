@@ -302,3 +302,44 @@ def test_stored_offset_past_the_wal_end(pg, tables, sluice):
     ev = wait_all_events(s, 4)
     assert ops(ev)[3] == "c" and payload(ev[3])["after"]["id"] == 3
     assert s.stop() == 0
+
+
+def test_parallel_snapshot_gives_the_events_of_one_reader(pg, tables, cfg):
+    """snapshot.max.threads=3: the readers share the slot's snapshot, a large table is split into ranges of its
+    pages read in parallel; the events are those of one reader (every value alike, a table without a key too),
+    in another order, with one first and one last marker for the whole snapshot and one first_in_data_collection
+    and last_in_data_collection per table."""
+    big = tables("it_par_big", "id int PRIMARY KEY, name text, amount numeric(12,3), at timestamptz, blob bytea, "
+                               "tags text[]")
+    small = tables("it_par_small", "id int PRIMARY KEY, v int")
+    nokey = tables("it_par_nokey", "a int, b text")
+    sql(pg, f"""INSERT INTO {big} SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'name\t' || g END, g / 3.0,
+                   timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', decode(md5(g::text), 'hex'),
+                   ARRAY['a', g::text] FROM generate_series(1, 60000) g""")
+    sql(pg, f"INSERT INTO {small} VALUES (1, 1), (2, 2)")
+    sql(pg, f"INSERT INTO {nokey} SELECT g % 100, 'b' || g FROM generate_series(1, 30000) g")
+    include = ",".join(f"public.{t}" for t in (big, small, nokey))
+    got = {}
+    for threads in ("1", "3"):
+        s = cfg(table_include_list=include, snapshot_mode="initial_only", snapshot_max_threads=threads,
+                log_level="debug")
+        assert s.run_to_end(timeout=120) == 0, log_text(s)[-3000:]
+        ev = [e for e in all_events(s) if e["value"] is not None]
+        got[threads] = (ev, log_text(s))
+    one, par = got["1"][0], got["3"][0]
+    assert len(one) == len(par) == 90002
+
+    def rows(ev):
+        return sorted((e["topic"], json.dumps(payload(e)["after"], sort_keys=True)) for e in ev)
+    assert rows(one) == rows(par)
+    marks = [payload(e)["source"]["snapshot"] for e in par]
+    assert marks.count("first") == 1 and marks.count("last") == 1 and marks[0] == "first" and marks[-1] == "last"
+    assert marks.count("first_in_data_collection") == 2 and marks.count("last_in_data_collection") == 2
+    by_topic = {}
+    for e in par:  # each table's rows come together, one table after the other
+        by_topic.setdefault(e["topic"], []).append(payload(e)["after"])
+    assert [len(v) for v in by_topic.values()] == [60000, 2, 30000]
+    assert re.search(r"snapshot table=public\.it_par_big\S* pages=\d+ chunks=12 readers=3", got["3"][1]), \
+        got["3"][1][-2000:]
+    # the parallel reading came in another order than one COPY's
+    assert [payload(e)["after"] for e in par[:60000]] != [payload(e)["after"] for e in one[:60000]]

@@ -34,6 +34,7 @@ typedef struct pg_conf {
     char *schema_include, *schema_exclude;
     int snapshot_mode;
     int64_t snapshot_fetch_size;
+    int64_t snapshot_threads;
     int64_t heartbeat_ms;
     char *heartbeat_query;
     int decimal_mode, time_mode, binary_mode;

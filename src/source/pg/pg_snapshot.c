@@ -28,6 +28,7 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,15 +103,324 @@ static void progress(const char *name, int64_t done, double est, int64_t t0, boo
             est > (double)done ? est : (double)done, rate, left, final ? "\n" : "");
 }
 
-/* Reads one table with COPY into batches. *last is the newest record added. */
-static int snapshot_table(pg_source *s, uint32_t oid, bool first_table, int64_t ts_us, int *count, char *errstr,
-                          size_t errsz) {
+/* ---- parallel reading (snapshot.max.threads > 1) ---- */
+
+#define BLOCK_BYTES (256 * 1024) /* rows a reader hands on at once */
+#define BLOCKS_QUEUED 4           /* per reader: what the readers may be ahead of the records */
+
+/* Rows of one chunk as a reader read them: each a 4-byte length and its COPY text. */
+typedef struct rowblock {
+    struct rowblock *next;
+    bool chunk_end; /* the chunk's last block */
+    size_t len, cap;
+    char *data;
+} rowblock;
+
+typedef struct reader {
+    pthread_t th;
+    PGconn *c;
+    struct readers *p;
+    bool started;
+} reader;
+
+/* The readers and what they share (under mu): the chunks of the table being read and the blocks read. */
+typedef struct readers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_main, cv_read;
+    reader *r;
+    int n;
+    char *select;     /* "SELECT cols FROM nsp.rel" of the table being read */
+    int64_t pages;    /* its pages when split (0: one chunk, no ctid condition) */
+    int nchunks, next_chunk;
+    rowblock *head, *tail;
+    int queued;
+    bool stop;        /* the snapshot ends (done, stopping or failed) */
+    char err[640];    /* a reader's failure (then stop) */
+} readers;
+
+static void push_block(readers *p, rowblock *b) {
+    pthread_mutex_lock(&p->mu);
+    while (p->queued >= BLOCKS_QUEUED * p->n && !p->stop) pthread_cond_wait(&p->cv_read, &p->mu);
+    if (p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        sl_free(b->data), sl_free(b);
+        return;
+    }
+    if (p->tail) p->tail->next = b;
+    else p->head = b;
+    p->tail = b;
+    p->queued++;
+    pthread_cond_signal(&p->cv_main);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void reader_fail(readers *p, const char *msg) {
+    pthread_mutex_lock(&p->mu);
+    if (!p->err[0]) snprintf(p->err, sizeof p->err, "%s", msg);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv_main);
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Reads chunk k of the current table (sql: its COPY) into blocks. */
+static void read_chunk(reader *r, const char *sql) {
+    readers *p = r->p;
+    PGresult *res = PQexec(r->c, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        char m[600];
+        snprintf(m, sizeof m, "snapshot: %s", PQresultErrorMessage(res));
+        m[strcspn(m, "\n")] = 0;
+        PQclear(res);
+        return reader_fail(p, m);
+    }
+    PQclear(res);
+    rowblock *b = sl_calloc(1, sizeof *b);
+    char *line;
+    int n;
+    while ((n = PQgetCopyData(r->c, &line, 0)) > 0) {
+        if (b->len + 4 + (size_t)n > b->cap) {
+            if (b->len) { /* full: on to the records */
+                push_block(p, b);
+                b = sl_calloc(1, sizeof *b);
+            }
+            b->cap = 4 + (size_t)n > BLOCK_BYTES ? 4 + (size_t)n : BLOCK_BYTES;
+            b->data = sl_realloc(b->data, b->cap);
+        }
+        uint32_t len = (uint32_t)n;
+        memcpy(b->data + b->len, &len, 4);
+        memcpy(b->data + b->len + 4, line, (size_t)n);
+        b->len += 4 + (size_t)n;
+        PQfreemem(line);
+        if (p->stop) break; /* read unlocked: a late look only costs a few rows */
+    }
+    if (n == -2 || (n == -1 && (res = PQgetResult(r->c)) && PQresultStatus(res) != PGRES_COMMAND_OK)) {
+        char m[600];
+        snprintf(m, sizeof m, "snapshot: %s", n == -2 ? PQerrorMessage(r->c) : PQresultErrorMessage(res));
+        m[strcspn(m, "\n")] = 0;
+        if (n == -1) PQclear(res);
+        sl_free(b->data), sl_free(b);
+        return reader_fail(p, m);
+    }
+    if (n == -1) PQclear(res);
+    b->chunk_end = true;
+    push_block(p, b);
+}
+
+static void *reader_main(void *arg) {
+    reader *r = arg;
+    readers *p = r->p;
+    sl_buf q;
+    sl_buf_init(&q);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next_chunk >= p->nchunks) pthread_cond_wait(&p->cv_read, &p->mu);
+        if (p->stop) break;
+        int k = p->next_chunk++;
+        sl_buf_reset(&q);
+        sl_buf_printf(&q, "COPY (%s", p->select);
+        if (p->pages && k > 0) sl_buf_printf(&q, " WHERE ctid >= '(%" PRId64 ",0)'::tid", p->pages * k / p->nchunks);
+        if (p->pages && k < p->nchunks - 1)
+            sl_buf_printf(&q, " %s ctid < '(%" PRId64 ",0)'::tid", k > 0 ? "AND" : "WHERE",
+                          p->pages * (k + 1) / p->nchunks);
+        sl_buf_puts(&q, ") TO STDOUT");
+        pthread_mutex_unlock(&p->mu);
+        read_chunk(r, sl_buf_cstr(&q));
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    sl_buf_free(&q);
+    return NULL;
+}
+
+/* Ends the readers: they stop, are joined, their connections closed and what they read freed. */
+static void readers_end(readers *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n; i++) {
+        if (p->r[i].started) pthread_join(p->r[i].th, NULL);
+        if (p->r[i].c) PQfinish(p->r[i].c);
+    }
+    for (rowblock *b = p->head, *nb; b; b = nb) nb = b->next, sl_free(b->data), sl_free(b);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_main);
+    pthread_cond_destroy(&p->cv_read);
+    sl_free(p->select);
+    sl_free(p->r);
+    sl_free(p);
+}
+
+/* n readers, each on a connection of its own in the snapshot named snap (NULL: none, errstr set). */
+static readers *readers_start(pg_source *s, int n, const char *snap, char *errstr, size_t errsz) {
+    readers *p = sl_calloc(1, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_main, NULL);
+    pthread_cond_init(&p->cv_read, NULL);
+    p->r = sl_calloc((size_t)n, sizeof *p->r);
+    p->n = n;
+    char q[256];
+    snprintf(q, sizeof q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'", snap);
+    for (int i = 0; i < n; i++) {
+        reader *r = &p->r[i];
+        r->p = p;
+        PGresult *res = NULL;
+        if (!(r->c = pg_connect(s->cf, false, 10, errstr, errsz)) ||
+            !(res = pg_query(r->c, "a snapshot reader importing the snapshot", q, 0, NULL, errstr, errsz))) {
+            readers_end(p);
+            return NULL;
+        }
+        PQclear(res);
+    }
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&p->r[i].th, NULL, reader_main, &p->r[i]) != 0) {
+            snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
+            readers_end(p);
+            return NULL;
+        }
+        p->r[i].started = true;
+    }
+    return p;
+}
+
+/* ---- one table ---- */
+
+/* A table being read: what its rows need. */
+typedef struct tread {
+    sl_table *t;
+    char fq[512];
+    double est;
+    int64_t done, batch_max, t0, last_print, ts_us;
+    bool first_table, tty;
+} tread;
+
+/* Adds one COPY row (copy: n bytes in the current batch's arena) as a record of tr's table. */
+static int add_row(pg_source *s, tread *tr, char *copy, size_t n, char *errstr, size_t errsz) {
+    sl_table *t = tr->t;
+    sl_record *rec = sl_batch_add(s->batch, t);
+    if (n > s->snapshot_max_row) s->snapshot_max_row = n;
+    rec->op = SL_OP_READ;
+    rec->snapshot = tr->done > 0 ? SL_SNAP_TRUE : tr->first_table ? SL_SNAP_FIRST : SL_SNAP_FIRST_IN_DC;
+    rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));
+    rec->pos.lsn = rec->pos.commit_lsn = s->start_lsn;
+    rec->ts_us = tr->ts_us;
+    rec->txid = s->snapshot_txid;
+    pg_context_headers(s, rec);
+    if (parse_row(copy, n, rec->after, t->ncols) < 0) {
+        snprintf(errstr, errsz, "snapshot of %s: malformed COPY row", tr->fq);
+        return -1;
+    }
+    tr->done++;
+    if ((tr->done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, tr->fq, tr->done, tr->est >= 0 ? (int64_t)tr->est : -1, false);
+    if (tr->tty && sl_mono_ms() - tr->last_print >= 500)
+        progress(tr->fq, tr->done, tr->est, tr->t0, false), tr->last_print = sl_mono_ms();
+    return 0;
+}
+
+/* A full batch is handed on before the next row goes in: 1 handed on or not full, 0 stopping. */
+static int make_room(pg_source *s, tread *tr) {
+    if (s->batch->n >= tr->batch_max || sl_ctx_batch_full(s->ctx, s->batch)) return pg_emit_batch(s) < 0 ? 0 : 1;
+    return 1;
+}
+
+/* The table's rows from one COPY on the snapshot's own connection. */
+static int read_serial(pg_source *s, tread *tr, const char *select, char *errstr, size_t errsz) {
+    char *sql = sl_malloc(strlen(select) + 32);
+    sprintf(sql, "COPY (%s) TO STDOUT", select);
+    PGresult *r = PQexec(s->sql, sql);
+    sl_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        snprintf(errstr, errsz, "snapshot of %s: %s", tr->fq, PQresultErrorMessage(r));
+        errstr[strcspn(errstr, "\n")] = 0;
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    char *line;
+    int n;
+    while ((n = PQgetCopyData(s->sql, &line, 0)) > 0) {
+        if (!make_room(s, tr)) {
+            PQfreemem(line);
+            return -1; /* stopping */
+        }
+        char *copy = pg_keep_message(s, line, (size_t)n, line, (size_t)n);
+        if (add_row(s, tr, copy, (size_t)n, errstr, errsz) < 0) return -1;
+        if (sl_ctx_stopping(s->ctx)) return -1;
+    }
+    if (n == -2) {
+        snprintf(errstr, errsz, "snapshot of %s: %s", tr->fq, PQerrorMessage(s->sql));
+        return -1;
+    }
+    r = PQgetResult(s->sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(errstr, errsz, "snapshot of %s: %s", tr->fq, PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* The table's rows from the readers: its pages split into chunks, read in parallel, rows in no order. */
+static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, const char *select, char *errstr,
+                         size_t errsz) {
+    char q[160];
+    snprintf(q, sizeof q, "SELECT pg_relation_size(%u) / current_setting('block_size')::bigint", oid);
+    PGresult *r = pg_query(s->sql, "reading the table's size", q, 0, NULL, errstr, errsz);
+    if (!r) return -1;
+    int64_t pages = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    int chunks = PQserverVersion(s->sql) < 140000 || pages < 2 * p->n ? 1 /* no TID range scans before 14 */
+                 : pages < 4 * p->n                                  ? p->n
+                                                                     : 4 * p->n;
+    pthread_mutex_lock(&p->mu);
+    sl_free(p->select);
+    p->select = sl_strdup(select);
+    p->pages = chunks > 1 ? pages : 0;
+    p->nchunks = chunks, p->next_chunk = 0;
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+    SL_DEBUG("pg", "snapshot table=%s pages=%" PRId64 " chunks=%d readers=%d", tr->fq, pages, chunks, p->n);
+    int rc = 0;
+    for (int ended = 0; ended < chunks && rc == 0;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stop) pthread_cond_wait(&p->cv_main, &p->mu);
+        rowblock *b = p->head;
+        if (b) {
+            p->head = b->next;
+            if (!p->head) p->tail = NULL;
+            p->queued--;
+            pthread_cond_broadcast(&p->cv_read);
+        } else {
+            snprintf(errstr, errsz, "%s", p->err[0] ? p->err : "snapshot: the readers stopped");
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (!b) return -1;
+        for (size_t at = 0; at < b->len && rc == 0;) {
+            uint32_t n;
+            memcpy(&n, b->data + at, 4);
+            if (!make_room(s, tr)) rc = -1; /* stopping */
+            else rc = add_row(s, tr, sl_arena_memdup(&s->batch->arena, b->data + at + 4, n), n, errstr, errsz);
+            at += 4 + n;
+        }
+        ended += b->chunk_end;
+        sl_free(b->data), sl_free(b);
+        if (sl_ctx_stopping(s->ctx)) rc = -1;
+    }
+    return rc;
+}
+
+/* Reads one table into batches (through the readers when there are). */
+static int snapshot_table(pg_source *s, readers *p, uint32_t oid, bool first_table, int64_t ts_us, int *count,
+                          char *errstr, size_t errsz) {
     int *map = NULL;
     sl_table *t = pg_describe(s, oid, NULL, 0, &map, errstr, errsz);
     if (!t) return -1;
     sl_buf q;
     sl_buf_init(&q);
-    sl_buf_puts(&q, "COPY (SELECT ");
+    sl_buf_puts(&q, "SELECT ");
     for (int i = 0; i < t->ncols; i++) {
         char *id = PQescapeIdentifier(s->sql, t->cols[i].name, strlen(t->cols[i].name));
         sl_buf_printf(&q, "%s%s", i ? ", " : "", id);
@@ -119,81 +429,62 @@ static int snapshot_table(pg_source *s, uint32_t oid, bool first_table, int64_t 
     if (t->ncols == 0) sl_buf_puts(&q, "NULL");
     char *nsp = PQescapeIdentifier(s->sql, t->schema, strlen(t->schema));
     char *rel = PQescapeIdentifier(s->sql, t->name, strlen(t->name));
-    sl_buf_printf(&q, " FROM %s.%s) TO STDOUT", nsp, rel);
+    sl_buf_printf(&q, " FROM %s.%s", nsp, rel);
     PQfreemem(nsp), PQfreemem(rel);
     char estq[64];
     snprintf(estq, sizeof estq, "SELECT reltuples FROM pg_class WHERE oid = %u", oid);
     PGresult *er = PQexec(s->sql, estq);
-    double est = PQresultStatus(er) == PGRES_TUPLES_OK && PQntuples(er) ? atof(PQgetvalue(er, 0, 0)) : 0;
+    tread tr = {.t = t, .est = PQresultStatus(er) == PGRES_TUPLES_OK && PQntuples(er) ? atof(PQgetvalue(er, 0, 0)) : 0,
+                .batch_max = sl_ctx_core(s->ctx)->max_batch_size, .ts_us = ts_us, .first_table = first_table,
+                .tty = isatty(STDERR_FILENO)};
     PQclear(er);
-    PGresult *r = PQexec(s->sql, sl_buf_cstr(&q));
+    if (s->cf->snapshot_fetch_size < tr.batch_max) tr.batch_max = s->cf->snapshot_fetch_size;
+    tr.t0 = tr.last_print = sl_mono_ms();
+    snprintf(tr.fq, sizeof tr.fq, "%s.%s", t->schema, t->name);
+    SL_INFO("pg", "snapshot table=%s estimated_rows=%.0f", tr.fq, tr.est);
+    int rc = p ? read_parallel(s, p, oid, &tr, sl_buf_cstr(&q), errstr, errsz)
+               : read_serial(s, &tr, sl_buf_cstr(&q), errstr, errsz);
     sl_buf_free(&q);
-    int rc = -1;
-    if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        snprintf(errstr, errsz, "snapshot of %s.%s: %s", t->schema, t->name, PQresultErrorMessage(r));
-        errstr[strcspn(errstr, "\n")] = 0;
-        PQclear(r);
-        goto out;
-    }
-    PQclear(r);
-    bool tty = isatty(STDERR_FILENO);
-    int64_t batch_max = sl_ctx_core(s->ctx)->max_batch_size;
-    if (s->cf->snapshot_fetch_size < batch_max) batch_max = s->cf->snapshot_fetch_size;
-    int64_t t0 = sl_mono_ms(), last_print = t0, done = 0;
-    char fq[512];
-    snprintf(fq, sizeof fq, "%s.%s", t->schema, t->name);
-    SL_INFO("pg", "snapshot table=%s estimated_rows=%.0f", fq, est);
-    char *line;
-    int n;
-    while ((n = PQgetCopyData(s->sql, &line, 0)) > 0) {
-        if ((s->batch->n >= batch_max || sl_ctx_batch_full(s->ctx, s->batch)) && pg_emit_batch(s) < 0) {
-            PQfreemem(line);
-            goto out; /* stopping */
+    *count += (int)tr.done;
+    if (rc == 0) {
+        /* the table's last row (still in the current batch: batches are handed on before an add) */
+        if (tr.done > 0) {
+            sl_record *last = &s->batch->recs[s->batch->n - 1];
+            if (last->snapshot != SL_SNAP_FIRST) last->snapshot = SL_SNAP_LAST_IN_DC;
         }
-        sl_record *rec = sl_batch_add(s->batch, t);
-        if ((size_t)n > s->snapshot_max_row) s->snapshot_max_row = (size_t)n;
-        char *copy = pg_keep_message(s, line, (size_t)n, line, (size_t)n);
-        rec->op = SL_OP_READ;
-        rec->snapshot = done > 0 ? SL_SNAP_TRUE : first_table ? SL_SNAP_FIRST : SL_SNAP_FIRST_IN_DC;
-        rec->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(t->ncols ? t->ncols : 1));
-        rec->pos.lsn = rec->pos.commit_lsn = s->start_lsn;
-        rec->ts_us = ts_us;
-        rec->txid = s->snapshot_txid;
-        pg_context_headers(s, rec);
-        if (parse_row(copy, (size_t)n, rec->after, t->ncols) < 0) {
-            snprintf(errstr, errsz, "snapshot of %s: malformed COPY row", fq);
-            goto out;
-        }
-        (*count)++;
-        done++;
-        if ((done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, fq, done, est >= 0 ? (int64_t)est : -1, false);
-        if (tty && sl_mono_ms() - last_print >= 500) progress(fq, done, est, t0, false), last_print = sl_mono_ms();
-        if (sl_ctx_stopping(s->ctx)) goto out;
+        if (tr.tty) progress(tr.fq, tr.done, tr.est, tr.t0, true);
+        sl_ctx_snapshot_progress(s->ctx, tr.fq, tr.done, tr.est >= 0 ? (int64_t)tr.est : -1, true);
+        SL_INFO("pg", "snapshot done table=%s rows=%" PRId64, tr.fq, tr.done);
     }
-    if (n == -2) {
-        snprintf(errstr, errsz, "snapshot of %s: %s", fq, PQerrorMessage(s->sql));
-        goto out;
-    }
-    r = PQgetResult(s->sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        snprintf(errstr, errsz, "snapshot of %s: %s", fq, PQresultErrorMessage(r));
-        PQclear(r);
-        goto out;
-    }
-    PQclear(r);
-    /* the table's last row (still in the current batch: batches are handed on before an add) */
-    if (done > 0) {
-        sl_record *last = &s->batch->recs[s->batch->n - 1];
-        if (last->snapshot != SL_SNAP_FIRST) last->snapshot = SL_SNAP_LAST_IN_DC;
-    }
-    if (tty) progress(fq, done, est, t0, true);
-    sl_ctx_snapshot_progress(s->ctx, fq, done, est >= 0 ? (int64_t)est : -1, true);
-    SL_INFO("pg", "snapshot done table=%s rows=%" PRId64, fq, done);
-    rc = 0;
-out:
     sl_free(map);
     sl_table_unref(t); /* records hold the batch's reference */
     return rc;
+}
+
+/* snapshot.max.threads readers in this transaction's snapshot: the slot's exported one, else one exported here
+ * (a kept slot). 0 with *out set, or NULL when the server cannot export a snapshot (a standby of an old
+ * version...: then this connection reads alone); -1 with errstr. */
+static int start_readers(pg_source *s, readers **out, char *errstr, size_t errsz) {
+    int n = (int)s->cf->snapshot_threads;
+    *out = NULL;
+    if (s->snapshot_name) return (*out = readers_start(s, n, s->snapshot_name, errstr, errsz)) ? 0 : -1;
+    char e[512];
+    PGresult *r = pg_query(s->sql, "setting a savepoint", "SAVEPOINT sluice_export", 0, NULL, errstr, errsz);
+    if (!r) return -1;
+    PQclear(r);
+    if (!(r = pg_query(s->sql, "exporting the snapshot", "SELECT pg_export_snapshot()", 0, NULL, e, sizeof e))) {
+        SL_WARN("pg", "snapshot.max.threads=%d: %s; the snapshot is read by one connection", n, e);
+        if (!(r = pg_query(s->sql, "rolling back to the savepoint", "ROLLBACK TO SAVEPOINT sluice_export", 0, NULL,
+                           errstr, errsz)))
+            return -1;
+        PQclear(r);
+        return 0;
+    }
+    char *name = sl_strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    *out = readers_start(s, n, name, errstr, errsz);
+    sl_free(name);
+    return *out ? 0 : -1;
 }
 
 int pg_snapshot_run(pg_source *s) {
@@ -201,6 +492,7 @@ int pg_snapshot_run(pg_source *s) {
     uint32_t *oids = NULL;
     int n = 0, count = 0;
     char q[256];
+    readers *p = NULL;
     sl_ctx_set_source_state(s->ctx, SL_SRC_SNAPSHOTTING);
     PGresult *r = pg_query(s->sql, "starting snapshot transaction", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            0, NULL, err, sizeof err);
@@ -224,6 +516,7 @@ int pg_snapshot_run(pg_source *s) {
     s->snapshot_txid = PQntuples(r) ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
+    if (s->cf->snapshot_threads > 1 && n > 0 && start_readers(s, &p, err, sizeof err) < 0) goto fail;
     int64_t ts_us = sl_wall_us();
     SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X%s", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn,
             s->snapshot_name ? "" : " (slot kept: streaming starts at the stored position)");
@@ -235,11 +528,12 @@ int pg_snapshot_run(pg_source *s) {
     sl_batch_set_offset(s->batch, off, s->start_lsn);
     if (pg_emit_durable(s) < 0) goto stopped;
     for (int i = 0; i < n; i++) {
-        if (snapshot_table(s, oids[i], i == 0, ts_us, &count, err, sizeof err) < 0) {
+        if (snapshot_table(s, p, oids[i], i == 0, ts_us, &count, err, sizeof err) < 0) {
             if (sl_ctx_stopping(s->ctx)) goto stopped;
             goto fail;
         }
     }
+    readers_end(p);
     r = PQexec(s->sql, "COMMIT");
     PQclear(r);
     sl_free(oids);
@@ -253,10 +547,12 @@ int pg_snapshot_run(pg_source *s) {
     /* initial_only drops the slot next: its end must be stored first, or a crash would find neither. */
     return s->stream || s->stream_until ? pg_emit_batch(s) : pg_emit_durable(s);
 fail:
+    readers_end(p);
     sl_free(oids);
     /* Lost the server: the runtime reconnects, the snapshot restarts. */
     return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 stopped:
+    readers_end(p);
     sl_free(oids);
     PQclear(PQexec(s->sql, "ROLLBACK"));
     return 0;

@@ -77,6 +77,10 @@ static const sl_prop pg_props[] = {
      "every start."},
     {"snapshot.fetch.size", SL_PT_INT, "10240", NULL, 1, 100000000, 0, F(snapshot_fetch_size),
      "Most rows per batch handed on while snapshotting (the smaller of this and max.batch.size)."},
+    {"snapshot.max.threads", SL_PT_INT, "1", NULL, 1, 64, 0, F(snapshot_threads),
+     "Connections that read the initial snapshot, all in the slot's snapshot: above 1, each table is split into "
+     "ranges of its pages (ctid, PostgreSQL 14 or later) read in parallel, one table after the other; the rows "
+     "of a table then come in no particular order."},
     {"heartbeat.interval.ms", SL_PT_INT, "0", NULL, 0, 86400000, 0, F(heartbeat_ms),
      "Every this often (0 = off) ask the server for its WAL position and commit it when no captured change is "
      "pending, so the slot advances while captured tables are idle; runs heartbeat.action.query too."},
