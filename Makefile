@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot clean services-stop interop
 
 all: build
 
@@ -57,6 +57,9 @@ bench-sql: deps build
 
 bench-verify: deps build
 	@bench/bench_verify.sh
+
+bench-snapshot: deps build
+	@bench/bench_snapshot.sh
 
 services-stop:
 	@scripts/services.sh stop all

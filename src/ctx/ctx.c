@@ -235,6 +235,13 @@ void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, i
     pthread_mutex_unlock(&c->m_lock);
 }
 
+void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks_done) {
+    pthread_mutex_lock(&x->m_lock);
+    for (int i = 0; i < x->nsnap; i++)
+        if (strcmp(x->snap[i].table, table) == 0) x->snap[i].chunks = chunks, x->snap[i].chunks_done = chunks_done;
+    pthread_mutex_unlock(&x->m_lock);
+}
+
 void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
     atomic_fetch_add(&x->n_failed, 1);
     if (sent_to_dlq) atomic_fetch_add(&x->n_dlq, 1);

@@ -58,6 +58,7 @@ typedef struct sl_snapshot_table {
     char table[128];
     int64_t rows_done, rows_total; /* rows_total -1: unknown */
     bool done;
+    int chunks, chunks_done;        /* the table read in parallel ranges (0: in one) */
 } sl_snapshot_table;
 
 const char *sl_ctx_name(const sl_ctx *x);
@@ -173,6 +174,8 @@ typedef struct sl_ctx_stats {
 sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
 /* Source: snapshot progress of one table (rows_total -1: unknown); done marks it finished. */
 void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done);
+/* Source: the table is read in chunks ranges, chunks_done of them complete. */
+void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks_done);
 /* A record that could not be delivered and was skipped (errors.tolerance=all), sent to the DLQ or not. */
 void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq);
 /* Source: how far the committed position is behind the source, where measurable (-1: unknown). */

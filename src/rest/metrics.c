@@ -334,7 +334,8 @@ static void snapshot_family(sl_buf *o, const char *name, const char *help, int w
         const sl_connector_metrics *m = cs[i].m;
         for (int t = 0; m && t < m->nsnapshot && t < (int)(sizeof m->snapshot / sizeof m->snapshot[0]); t++) {
             const sl_snapshot_table *st = &m->snapshot[t];
-            int64_t v = what == 0 ? st->rows_done : what == 1 ? st->rows_total : st->done;
+            int64_t v = what == 0 ? st->rows_done : what == 1 ? st->rows_total : what == 2 ? st->done
+                        : what == 3 ? (st->chunks ? st->chunks : -1) : (st->chunks ? st->chunks_done : -1);
             if (v < 0) continue;
             char table[sizeof st->table + 1];
             snprintf(table, sizeof table, "%.*s", (int)sizeof st->table, st->table);
@@ -352,6 +353,9 @@ static void render_snapshot(sl_buf *o, const sl_metrics_conn *cs, int n) {
     snapshot_family(o, "sluice_connector_snapshot_rows_estimate",
                     "Estimated rows of the table at snapshot start, where the source can tell.", 1, cs, n);
     snapshot_family(o, "sluice_connector_snapshot_done", "1 once the snapshot of the table is complete.", 2, cs, n);
+    snapshot_family(o, "sluice_connector_snapshot_chunks",
+                    "Ranges the table is read in by parallel snapshot readers (snapshot.max.threads).", 3, cs, n);
+    snapshot_family(o, "sluice_connector_snapshot_chunks_done", "Ranges of the table read completely.", 4, cs, n);
 }
 
 static void render_state(sl_buf *o, const sl_metrics_conn *cs, int n) {

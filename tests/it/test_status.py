@@ -447,3 +447,34 @@ def test_stopped_connector_slot_retained_wal(tmp_path, pg, tables):
         log.close()
         low.cleanup()
         high.cleanup()
+
+
+@pytest.mark.skipif(not SERVE_BUILT, reason="sluice serve not built yet")
+def test_parallel_snapshot_chunks_in_metrics(tmp_path, pg, tables):
+    """snapshot.max.threads=2: the table read in 8 ranges of its pages, all of them done in /metrics."""
+    t = tables("it_status_chunks", "id int PRIMARY KEY, v text")
+    sql(pg, f"INSERT INTO {t} SELECT g, repeat('s', 40) FROM generate_series(1, 5000) g")
+    s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="initial", snapshot_max_threads="2")
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    worker = tmp_path / "worker.properties"
+    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
+                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _reachable(url), what="the REST listener")
+        code, _ = rest("POST", url + "/connectors", {"name": s.name, "config": s.config})
+        assert code in (200, 201)
+        fq = f"public.{t}"
+        wait_until(lambda: value(metrics(url), "sluice_connector_snapshot_done", connector=s.name, table=fq) == 1,
+                   what="the snapshot done in /metrics")
+        m = metrics(url)
+        assert value(m, "sluice_connector_snapshot_rows", connector=s.name, table=fq) == 5000
+        assert value(m, "sluice_connector_snapshot_chunks", connector=s.name, table=fq) == 8
+        assert value(m, "sluice_connector_snapshot_chunks_done", connector=s.name, table=fq) == 8
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sql(pg, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s "
+                "AND NOT active", s.slot)

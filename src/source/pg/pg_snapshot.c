@@ -383,6 +383,8 @@ static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, cons
     pthread_cond_broadcast(&p->cv_read);
     pthread_mutex_unlock(&p->mu);
     SL_DEBUG("pg", "snapshot table=%s pages=%" PRId64 " chunks=%d readers=%d", tr->fq, pages, chunks, p->n);
+    sl_ctx_snapshot_progress(s->ctx, tr->fq, 0, tr->est >= 0 ? (int64_t)tr->est : -1, false);
+    sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, 0);
     int rc = 0;
     for (int ended = 0; ended < chunks && rc == 0;) {
         pthread_mutex_lock(&p->mu);
@@ -405,7 +407,7 @@ static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, cons
             else rc = add_row(s, tr, sl_arena_memdup(&s->batch->arena, b->data + at + 4, n), n, errstr, errsz);
             at += 4 + n;
         }
-        ended += b->chunk_end;
+        if (b->chunk_end) sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, ++ended);
         sl_free(b->data), sl_free(b);
         if (sl_ctx_stopping(s->ctx)) rc = -1;
     }

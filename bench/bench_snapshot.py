@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""make bench-snapshot: the initial snapshot of a PostgreSQL table against COPY, with 1, 2 and 4 readers.
+
+BENCH_SNAPSHOT_ROWS rows (default 2,000,000) of the orders-like table bench-mongo and bench-verify use are
+  1. read by `COPY (SELECT * FROM t) TO STDOUT` through psql into /dev/null: the limit (the faster of two);
+  2. snapshotted by sluice (snapshot.mode=initial_only, so the process ends when the snapshot is stored)
+     into a file with JSON schemas off, with snapshot.max.threads 1, 2 and 4;
+  3. the same into Kafka (Debezium JSON with schemas, a fresh topic each), when Kafka is up.
+The file is several times larger than COPY's text (each event carries its envelope, source block and
+headers): the time dd takes to write as many bytes into the page cache is printed beside it.
+Each sluice run is timed from process start to its exit, its peak RSS from /usr/bin/time. Prints rows/s
+and the ratio to COPY of each. On this 2-core machine PostgreSQL's COPY backends, sluice and the broker
+share two cores: more readers only help while a core is idle.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_pg as b  # noqa: E402
+from bench_kafka import BOOTSTRAP, delete_topics  # noqa: E402
+
+N = int(os.environ.get("BENCH_SNAPSHOT_ROWS", 2_000_000))
+THREADS = [int(x) for x in os.environ.get("BENCH_SNAPSHOT_THREADS", "1,2,4").split(",")]
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+BARE = {"key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}
+
+
+def copy_limit():
+    p = b.pg_params()
+    env = dict(os.environ, PGPASSWORD=p["password"])
+    best = None
+    for _ in range(2):
+        t0 = time.time()
+        subprocess.run([PSQL, "-X", "-q", "-h", p["host"], "-p", str(p["port"]), "-U", p["user"], p["dbname"],
+                        "-c", "COPY (SELECT * FROM bench_snap) TO STDOUT"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        secs = time.time() - t0
+        best = secs if best is None else min(best, secs)
+    return best
+
+
+def run_snapshot(d, name, sink):
+    """sluice initial_only on the table with `sink` keys; (seconds to exit, peak RSS bytes)."""
+    p = b.pg_params()
+    cfg = {"name": name, "config": {
+        "connector.class": "postgres", "database.hostname": p["host"], "database.port": str(p["port"]),
+        "database.user": p["user"], "database.password": p["password"], "database.dbname": p["dbname"],
+        "topic.prefix": name, "slot.name": name.replace("-", "_"), "publication.name": "bench_snap_pub",
+        "publication.autocreate.mode": "disabled", "snapshot.mode": "initial_only",
+        "table.include.list": "public.bench_snap", "offset.storage.file.filename": str(d / f"{name}.db"),
+        "log.level": "warn", **sink}}
+    path = d / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    t0 = time.time()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", b.SLUICE, "run", str(path)], capture_output=True, text=True,
+                       timeout=3600)
+    secs = time.time() - t0
+    if r.returncode:
+        sys.exit(f"sluice ({name}) failed: {r.stderr[-2000:]}")
+    return secs, int(r.stderr.strip().splitlines()[-1]) * 1024
+
+
+def kafka_up():
+    if not BOOTSTRAP:
+        return False
+    import socket
+    host, port = BOOTSTRAP.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), 2).close()
+        return True
+    except OSError:
+        return False
+
+
+def main():
+    conn = __import__("psycopg2").connect(**b.pg_params())
+    conn.autocommit = True
+    b.q(conn, "DROP PUBLICATION IF EXISTS bench_snap_pub")
+    t0 = time.time()
+    b.orders_table(conn, "bench_snap", N)
+    b.q(conn, "VACUUM ANALYZE bench_snap")
+    b.q(conn, "CREATE PUBLICATION bench_snap_pub FOR TABLE bench_snap")
+    print(f"filled bench_snap with {N} rows in {time.time() - t0:.1f} s (untimed)", flush=True)
+    rows = []
+    prefixes = []
+    try:
+        limit = copy_limit()
+        rows.append(("COPY ... TO STDOUT > /dev/null (psql)", limit, None, None))
+        with tempfile.TemporaryDirectory(dir=b.ROOT / ".run") as d:
+            d = Path(d)
+            for n in THREADS:
+                out = d / f"file-{n}.jsonl"
+                secs, rss = run_snapshot(d, f"bsnap-file-{n}-{uuid.uuid4().hex[:6]}", {
+                    "sink.type": "file", "sink.file.path": str(out), "snapshot.max.threads": str(n), **BARE})
+                lines = sum(1 for _ in open(out, "rb"))
+                if lines != N:
+                    sys.exit(f"the file holds {lines} events, not {N}")
+                size = out.stat().st_size
+                out.unlink()
+                if n == THREADS[0]:  # the file's own limit: writing as many bytes into the page cache
+                    t1 = time.time()
+                    subprocess.run(["dd", "if=/dev/zero", f"of={d / 'dd.out'}", "bs=1M", f"count={size >> 20}"],
+                                   check=True, capture_output=True)
+                    dd = time.time() - t1
+                    (d / "dd.out").unlink()
+                    rows.append((f"dd of the file's {size >> 20} MiB (page cache)", dd, None, None))
+                rows.append((f"sluice -> file, schemas off, {n} reader{'s' if n > 1 else ''}", secs, limit / secs, rss))
+                print(f"  file, {n} readers: {secs:.2f} s", flush=True)
+            if kafka_up():
+                for n in THREADS:
+                    name = f"bsnap-kafka-{n}-{uuid.uuid4().hex[:6]}"
+                    prefixes.append(name)
+                    secs, rss = run_snapshot(d, name, {"sink.type": "kafka", "bootstrap.servers": BOOTSTRAP,
+                                                       "snapshot.max.threads": str(n)})
+                    rows.append((f"sluice -> Kafka, {n} reader{'s' if n > 1 else ''}", secs, limit / secs, rss))
+                    print(f"  Kafka, {n} readers: {secs:.2f} s", flush=True)
+            else:
+                print("Kafka is not up (scripts/services.sh start kafka): no Kafka runs")
+    finally:
+        if prefixes:
+            from confluent_kafka.admin import AdminClient
+            admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+            for pfx in prefixes:
+                delete_topics(admin, pfx)
+        b.q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE "
+                  "'bsnap_%%' AND NOT active")
+        b.q(conn, "DROP TABLE bench_snap; DROP PUBLICATION bench_snap_pub")
+    print(f"{'':44}{'rows':>9}{'seconds':>9}{'rows/s':>10}{'/ COPY':>8}{'peak RSS':>12}")
+    for label, secs, ratio, rss in rows:
+        print(f"{label:44}{N:>9}{secs:>9.2f}{N / secs:>10.0f}" +
+              (f"{ratio:>8.2f}{rss / 1048576:>8.1f} MiB" if ratio is not None else ""))
+
+
+if __name__ == "__main__":
+    main()
