@@ -60,6 +60,21 @@ mongoc_client_t *sl_mongo_client_new(const char *uri_text, const char *appname, 
     return client;
 }
 
+bool sl_mongo_operation_time(mongoc_client_t *client, uint32_t *t, uint32_t *i, char *errstr, size_t errsz) {
+    bson_t ping = BSON_INITIALIZER, reply;
+    BSON_APPEND_INT32(&ping, "ping", 1);
+    bson_error_t be;
+    bool ok = mongoc_client_command_simple(client, "admin", &ping, NULL, &reply, &be);
+    bson_destroy(&ping);
+    bson_iter_t it;
+    *t = *i = 0;
+    if (ok && bson_iter_init_find(&it, &reply, "operationTime") && BSON_ITER_HOLDS_TIMESTAMP(&it))
+        bson_iter_timestamp(&it, t, i);
+    bson_destroy(&reply);
+    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
+    return ok;
+}
+
 bool sl_mongo_ping(mongoc_client_t *client, char *errstr, size_t errsz) {
     bson_t ping = BSON_INITIALIZER;
     BSON_APPEND_INT32(&ping, "ping", 1);

@@ -24,5 +24,8 @@ mongoc_client_t *sl_mongo_client_new(const char *uri, const char *appname, bool 
 
 /* Asks the server for a ping: true, or false with errstr ("cannot reach the MongoDB server of connection.uri: ..."). */
 bool sl_mongo_ping(mongoc_client_t *client, char *errstr, size_t errstr_size);
+/* A ping whose reply's operationTime (a replica set's or sharded cluster's) goes to *t, *i (both 0 when the
+ * reply has none, as a standalone server's). False with errstr when the server cannot be reached. */
+bool sl_mongo_operation_time(mongoc_client_t *client, uint32_t *t, uint32_t *i, char *errstr, size_t errstr_size);
 
 #endif

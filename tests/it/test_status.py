@@ -278,21 +278,32 @@ def metrics(url):
     return parse_exposition(text)
 
 
+def start_serve(tmp_path):
+    """`sluice serve` on a free port with file-backed configs and offsets in tmp_path, once its REST listener
+    answers: (process, base URL)."""
+    url = f"http://127.0.0.1:{closed_port()}"
+    worker = tmp_path / "worker.properties"
+    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
+                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
+    with open(tmp_path / "serve.log", "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _reachable(url), what="the REST listener")
+    except BaseException:
+        proc.kill()
+        proc.wait(30)
+        raise
+    return proc, url
+
+
 @pytest.mark.skipif(not SERVE_BUILT, reason="sluice serve not built yet")
 def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
     t = tables("it_status", "id int PRIMARY KEY, v text")
     sql(pg, f"INSERT INTO {t} SELECT g, 's' FROM generate_series(100001, 100010) g")  # for the snapshot
     s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="initial",
                retriable_restart_connector_wait_ms="200")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    worker = tmp_path / "worker.properties"
-    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
-                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    proc, url = start_serve(tmp_path)
     try:
-        wait_until(lambda: _reachable(url), what="the REST listener")
         code, _ = rest("POST", url + "/connectors", {"name": s.name, "config": s.config})
         assert code in (200, 201)
         wait_until(lambda: value(metrics(url), "sluice_connector_state", connector=s.name, state="RUNNING") == 1,
@@ -374,7 +385,6 @@ def test_serve_metrics_and_status_move_with_data(tmp_path, pg, tables):
     finally:
         proc.terminate()
         proc.wait(30)
-        log.close()
         s.cleanup()
 
 
@@ -397,14 +407,8 @@ def test_stopped_connector_slot_retained_wal(tmp_path, pg, tables):
                   **{"slot.retained.wal.warn.bytes": str(1 << 40)})
     high.config["sink.file.path"] = str(tmp_path / "high.jsonl")
     high.config["offset.storage.file.filename"] = str(tmp_path / "offsets-high.db")
-    url = f"http://127.0.0.1:{closed_port()}"
-    worker = tmp_path / "worker.properties"
-    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
-                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    proc, url = start_serve(tmp_path)
     try:
-        wait_until(lambda: _reachable(url), what="the REST listener")
         for s in (low, high):
             assert rest("POST", url + "/connectors", {"name": s.name, "config": s.config})[0] == 201
         for s in (low, high):
@@ -444,7 +448,6 @@ def test_stopped_connector_slot_retained_wal(tmp_path, pg, tables):
     finally:
         proc.terminate()
         proc.wait(30)
-        log.close()
         low.cleanup()
         high.cleanup()
 
@@ -455,15 +458,8 @@ def test_parallel_snapshot_chunks_in_metrics(tmp_path, pg, tables):
     t = tables("it_status_chunks", "id int PRIMARY KEY, v text")
     sql(pg, f"INSERT INTO {t} SELECT g, repeat('s', 40) FROM generate_series(1, 5000) g")
     s = Sluice(tmp_path, pg, table_include_list=f"public.{t}", snapshot_mode="initial", snapshot_max_threads="2")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    worker = tmp_path / "worker.properties"
-    worker.write_text(f"listeners={url}\nconfig.storage.file.filename={tmp_path / 'configs.db'}\n"
-                      f"offset.storage.file.filename={tmp_path / 'offsets.db'}\n")
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([SLUICE, "serve", str(worker)], stdout=log, stderr=subprocess.STDOUT)
+    proc, url = start_serve(tmp_path)
     try:
-        wait_until(lambda: _reachable(url), what="the REST listener")
         code, _ = rest("POST", url + "/connectors", {"name": s.name, "config": s.config})
         assert code in (200, 201)
         fq = f"public.{t}"

@@ -911,10 +911,27 @@ def _random_writes(run_one, stop, done, seed):
         time.sleep(0.002)
 
 
-def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my, pgt):
-    """The same from MariaDB (binlog positions gate the rechecks) into PostgreSQL."""
+def _verify_while_writing(s, run_one, seed):
+    """verify --until-consistent=60 of s while _random_writes go on (they stop 3 s after verify starts);
+    (exit code, report, writes made while verify ran)."""
     import threading
     import time
+    stop, done = threading.Event(), [0]
+    th = threading.Thread(target=_random_writes, args=(run_one, stop, done, seed))
+    th.start()
+    try:
+        time.sleep(1)
+        threading.Timer(3, stop.set).start()
+        before = done[0]
+        rc, rep = verify(s, "--until-consistent=60")
+        return rc, rep, done[0] - before
+    finally:
+        stop.set()
+        th.join()
+
+
+def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my, pgt):
+    """The same from MariaDB (binlog positions gate the rechecks) into PostgreSQL."""
     import uuid
     import pymysql
     from conftest import my_params
@@ -940,18 +957,9 @@ def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my
         def run_one(kind, i, nid):
             args = (nid, i) if kind == "rekey" else (nid,) if kind == "insert" else (i,)
             mysql(c, stmts[kind], *args)
-        stop, done = threading.Event(), [0]
-        th = threading.Thread(target=_random_writes, args=(run_one, stop, done, 11))
-        th.start()
         try:
-            time.sleep(1)
-            threading.Timer(3, stop.set).start()
-            before = done[0]
-            rc, rep = verify(s, "--until-consistent=60")
-            during = done[0] - before
+            rc, rep, during = _verify_while_writing(s, run_one, 11)
         finally:
-            stop.set()
-            th.join()
             c.close()
         assert during >= 5, during  # writes went on while verify compared
         assert rc == 0 and rep["result"] == "equal", json.dumps(rep["differences"][:5])
@@ -965,7 +973,6 @@ def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my
 
 def test_no_false_differences_under_live_random_writes_from_mongodb(tmp_path, mongo):
     """The same from a MongoDB source (operation times against resume tokens gate the rechecks) into MongoDB."""
-    import threading
     import time
     from test_mongo_source import MSluice
     src = mongo.collection("mlive")
@@ -995,18 +1002,7 @@ def test_no_false_differences_under_live_random_writes_from_mongodb(tmp_path, mo
         s.run()
         s.wait_open()
         wait_until(lambda: dst.count_documents({}) == 2000, timeout=60, what="the copy")
-        stop, done = threading.Event(), [0]
-        th = threading.Thread(target=_random_writes, args=(run_one, stop, done, 13))
-        th.start()
-        try:
-            time.sleep(1)
-            threading.Timer(3, stop.set).start()
-            before = done[0]
-            rc, rep = verify(s, "--until-consistent=60")
-            during = done[0] - before
-        finally:
-            stop.set()
-            th.join()
+        rc, rep, during = _verify_while_writing(s, run_one, 13)
         assert during >= 5, during  # writes went on while verify compared
         assert rc == 0 and rep["result"] == "equal", json.dumps(rep["differences"][:5])
         assert s.stop() == 0

@@ -731,22 +731,14 @@ static bool open_stream(mongo_source *s, bson_error_t *be, bool probe_only) {
 /* The operation time to stream from after a copy when the server gives no resume token yet:
  * the reply's operationTime, else the local clock one second back (a few duplicate events at worst). */
 static void copy_start_time(mongo_source *s, rpoint *p) {
-    bson_t cmd = BSON_INITIALIZER, reply;
-    bson_error_t be;
-    BSON_APPEND_INT32(&cmd, "ping", 1);
-    bool ok = mongoc_client_command_simple(s->client, "admin", &cmd, NULL, &reply, &be);
-    bson_destroy(&cmd);
-    bson_iter_t it;
-    if (ok && bson_iter_init_find(&it, &reply, "operationTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
-        bson_iter_timestamp(&it, &p->t, &p->i);
-    } else {
+    char err[512];
+    if (!sl_mongo_operation_time(s->client, &p->t, &p->i, err, sizeof err) || (!p->t && !p->i)) {
         p->t = (uint32_t)(time(NULL) - 1);
         p->i = 0;
         SL_INFO("mongo", "copy_existing: the server reports no resume token or operationTime; the stream after the "
                 "copy starts at the local clock minus 1 s (Timestamp(%" PRIu32 ", 0))", p->t);
     }
     p->has_ts = true;
-    bson_destroy(&reply);
 }
 
 /* Takes the resume point before copying: the new stream's (post-batch) resume token, else a time. */

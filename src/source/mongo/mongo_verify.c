@@ -153,21 +153,11 @@ static int msv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *key
  * operationTime into every reply; a standalone server has none, then the position is unknown). */
 static int msv_refresh(sl_vside *v, char *errstr, size_t errsz) {
     ms_vside *p = (ms_vside *)v;
-    bson_t cmd = BSON_INITIALIZER, reply;
-    bson_error_t be;
-    BSON_APPEND_INT32(&cmd, "ping", 1);
-    bool ok = mongoc_client_command_simple(p->client, "admin", &cmd, NULL, &reply, &be);
-    bson_destroy(&cmd);
-    bson_iter_t it;
+    uint32_t t, i;
+    if (!sl_mongo_operation_time(p->client, &t, &i, errstr, errsz)) return -1;
     p->pos[0] = 0;
-    if (ok && bson_iter_init_find(&it, &reply, "operationTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
-        uint32_t t, i;
-        bson_iter_timestamp(&it, &t, &i);
-        snprintf(p->pos, sizeof p->pos, "%" PRIu32 ",%" PRIu32, t, i);
-    }
-    bson_destroy(&reply);
-    if (!ok) snprintf(errstr, errsz, "cannot reach the MongoDB server of connection.uri: %s", be.message);
-    return ok ? 0 : -1;
+    if (t || i) snprintf(p->pos, sizeof p->pos, "%" PRIu32 ",%" PRIu32, t, i);
+    return 0;
 }
 
 static int msv_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
