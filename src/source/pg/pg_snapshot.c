@@ -29,6 +29,7 @@
 #include "util/timeutil.h"
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,7 @@ typedef struct readers {
     int nchunks, next_chunk;
     rowblock *head, *tail;
     int queued;
-    bool stop;        /* the snapshot ends (done, stopping or failed) */
+    atomic_bool stop; /* the snapshot ends (done, stopping or failed); set under mu */
     char err[640];    /* a reader's failure (then stop) */
 } readers;
 
@@ -192,7 +193,7 @@ static void read_chunk(reader *r, const char *sql) {
         memcpy(b->data + b->len + 4, line, (size_t)n);
         b->len += 4 + (size_t)n;
         PQfreemem(line);
-        if (p->stop) break; /* read unlocked: a late look only costs a few rows */
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed)) break; /* unlocked: a late look costs a few rows */
     }
     if (n == -2 || (n == -1 && (res = PQgetResult(r->c)) && PQresultStatus(res) != PGRES_COMMAND_OK)) {
         char m[600];
