@@ -544,6 +544,22 @@ def test_embedded_documents_from_mariadb(tmp_path, my, mongo):
         mysql(my, f"DROP TABLE IF EXISTS {db}.{o}, {db}.{i}")
 
 
+def mongo_pair(tmp_path, mongo, coll, docs, suffix, **extra):
+    """A MongoDB source connector (copy_existing, then the change stream) of collection coll, filled with docs
+    first, into the MongoDB sink's database <test db><suffix> (not started): (connector, target collection)."""
+    import time
+    from test_mongo_source import MSluice
+    mongo.collection(coll).insert_many(docs)
+    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
+    target_db = mongo.db_name + suffix
+    s = MSluice(tmp_path, mongo, coll, **{"startup.mode": "copy_existing",
+                                          "change.stream.full.document": "updateLookup"})
+    s.config.pop("sink.file.path")
+    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db, **extra})
+    s.write_config()
+    return s, mongo.client[target_db][coll]
+
+
 @pytest.mark.parametrize("published", ["events", "documents"])
 def test_mongodb_into_mongodb(tmp_path, mongo, published):
     """A MongoDB source (copy_existing, then the change stream) into the MongoDB sink, in one connector: change
@@ -551,25 +567,16 @@ def test_mongodb_into_mongodb(tmp_path, mongo, published):
     written by the write model with their own _id. Documents compare whole (less _id); _ids of several types
     come in MongoDB's order; a changed nested value, a missing and an extra document are found."""
     import datetime
-    import time
     from bson import ObjectId
-    from test_mongo_source import MSluice
     src = mongo.collection("mv")
     oid = ObjectId()
-    src.insert_many([{"_id": i, "n": i, "sub": {"a": [1, i]}, "when": datetime.datetime(2024, 1, 1 + i % 28)}
-                     for i in range(20)] + [{"_id": "str", "n": -1}, {"_id": oid, "n": -2}, {"_id": 2.5, "x": None}])
-    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
-    target_db = mongo.db_name + "_vt"
-    s = MSluice(tmp_path, mongo, "mv", **{"startup.mode": "copy_existing",
-                                          "change.stream.full.document": "updateLookup"})
-    s.config.pop("sink.file.path")
-    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
-    if published == "documents":
-        s.config.update({"publish.full.document.only": "true",
-                         "document.id.strategy":
-                             "com.mongodb.kafka.connect.sink.processor.id.strategy.ProvidedInValueStrategy"})
-    s.write_config()
-    dst = mongo.client[target_db]["mv"]
+    docs = [{"_id": i, "n": i, "sub": {"a": [1, i]}, "when": datetime.datetime(2024, 1, 1 + i % 28)}
+            for i in range(20)] + [{"_id": "str", "n": -1}, {"_id": oid, "n": -2}, {"_id": 2.5, "x": None}]
+    extra = {} if published == "events" else {
+        "publish.full.document.only": "true",
+        "document.id.strategy": "com.mongodb.kafka.connect.sink.processor.id.strategy.ProvidedInValueStrategy"}
+    s, dst = mongo_pair(tmp_path, mongo, "mv", docs, "_vt", **extra)
+    target_db = dst.database.name
     try:
         s.run()
         s.wait_open()
@@ -608,17 +615,9 @@ def test_mongodb_source_rechecks_wait_for_the_sync(tmp_path, mongo):
     import threading
     import time
     from conftest import SLUICE
-    from test_mongo_source import MSluice
     src = mongo.collection("mg")
-    src.insert_many([{"_id": i, "n": i} for i in range(30)])
-    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
-    target_db = mongo.db_name + "_vg"
-    s = MSluice(tmp_path, mongo, "mg", **{"startup.mode": "copy_existing",
-                                          "change.stream.full.document": "updateLookup"})
-    s.config.pop("sink.file.path")
-    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
-    s.write_config()
-    dst = mongo.client[target_db]["mg"]
+    s, dst = mongo_pair(tmp_path, mongo, "mg", [{"_id": i, "n": i} for i in range(30)], "_vg")
+    target_db = dst.database.name
     try:
         s.run()
         s.wait_open()
@@ -974,17 +973,9 @@ def test_no_false_differences_under_live_random_writes_from_mariadb(tmp_path, my
 def test_no_false_differences_under_live_random_writes_from_mongodb(tmp_path, mongo):
     """The same from a MongoDB source (operation times against resume tokens gate the rechecks) into MongoDB."""
     import time
-    from test_mongo_source import MSluice
     src = mongo.collection("mlive")
-    src.insert_many([{"_id": i, "v": str(i), "n": i} for i in range(1, 2001)])
-    time.sleep(2.2)  # out of the window the stream after the copy replays on this server (test_mongo_source)
-    target_db = mongo.db_name + "_vl"
-    s = MSluice(tmp_path, mongo, "mlive", **{"startup.mode": "copy_existing",
-                                             "change.stream.full.document": "updateLookup"})
-    s.config.pop("sink.file.path")
-    s.config.update({"sink.type": "mongodb", "sink.mongodb.database": target_db})
-    s.write_config()
-    dst = mongo.client[target_db]["mlive"]
+    s, dst = mongo_pair(tmp_path, mongo, "mlive", [{"_id": i, "v": str(i), "n": i} for i in range(1, 2001)], "_vl")
+    target_db = dst.database.name
 
     def run_one(kind, i, nid):
         if kind == "update":
