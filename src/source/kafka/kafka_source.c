@@ -542,9 +542,10 @@ static int ks_run(void *src) {
         if (sl_mono_ms() - last_lag >= 1000) report_lag(s), last_lag = sl_mono_ms();
         int64_t wait = POLL_MS;
         if (s->batch_started) {
-            int64_t left = s->batch_started + core->poll_interval_ms - sl_mono_ms();
-            if (left <= 0 && emit_batch(s) < 0) break;
-            if (left > 0 && left < wait) wait = left;
+            /* Records read wait for no timer while nothing else is queued (as Connect hands a sink task
+             * whatever one poll returned): poll.interval.ms only bounds a batch that never runs dry. */
+            if (s->batch_started + core->poll_interval_ms <= sl_mono_ms() && emit_batch(s) < 0) break;
+            wait = 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, (int)wait);
         if (m) {
@@ -552,6 +553,8 @@ static int ks_run(void *src) {
             int rc = m->err ? on_consumer_error(s, m) : on_message(s, m);
             rd_kafka_message_destroy(m);
             if (rc < 0) break;
+        } else if (wait == 0 && emit_batch(s) < 0) {
+            break; /* the consumer's queue is empty: hand on what was read */
         }
         if (!s->batch_started && batch_has_content(s)) s->batch_started = sl_mono_ms();
         if (sl_ctx_batch_full(s->ctx, s->batch) && emit_batch(s) < 0) break;
