@@ -94,6 +94,8 @@ typedef struct sl_source_ops {
      * are MongoDB extended JSON text. */
     bool consumes_kafka;
     bool ejson_values;
+    /* takes_signals: reads signals (sl_ctx_signal_next; signal.* keys) and runs ad hoc snapshots on them. */
+    bool takes_signals;
 } sl_source_ops;
 
 struct sl_sink_ops {

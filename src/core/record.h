@@ -121,7 +121,8 @@ typedef struct sl_cell {
 /* source.snapshot (Debezium's SnapshotRecord): *_IN_DC mark a table's first / last row that is not the
  * snapshot's first / last. */
 typedef enum sl_snap {
-    SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST, SL_SNAP_FIRST_IN_DC, SL_SNAP_LAST_IN_DC
+    SL_SNAP_NONE = 0, SL_SNAP_TRUE, SL_SNAP_FIRST, SL_SNAP_LAST, SL_SNAP_FIRST_IN_DC, SL_SNAP_LAST_IN_DC,
+    SL_SNAP_INCREMENTAL
 } sl_snap;
 
 /* Source position of one record. PostgreSQL fills the LSN fields, MySQL the binlog fields. */

@@ -50,6 +50,10 @@ typedef struct sl_core_conf {
     int64_t dlq_rf;
     bool dlq_headers;
     int64_t err_retry_timeout_ms, err_retry_delay_max_ms;
+    /* signal.*: signals to the source (ctx/signal.c), incremental.snapshot.* */
+    char *sig_channels, *sig_collection, *sig_file, *sig_kafka_topic, *sig_kafka_bootstrap, *sig_kafka_group;
+    int64_t sig_poll_ms;
+    int64_t isnap_chunk;
 } sl_core_conf;
 
 enum { SL_TOL_NONE = 0, SL_TOL_ALL = 1 };
@@ -182,6 +186,29 @@ void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq);
 void sl_ctx_source_lag(sl_ctx *x, int64_t records_behind, int64_t bytes_behind);
 /* Sink: bytes it wrote (encoded form: file bytes, Kafka key + value, BSON documents). */
 void sl_ctx_bytes_written(sl_ctx *x, uint64_t n);
+
+/*
+ * Signals (ctx/signal.c): {id, type, data} from the source's signal table, signal.file, the Kafka signal topic or
+ * the REST API, for sources that take them (sl_source_ops.takes_signals).
+ */
+struct json_t;
+typedef struct sl_signal {
+    char *id, *type;
+    struct json_t *data;     /* a JSON object, or NULL */
+    const char *channel;     /* "source", "file", "kafka", "rest" */
+} sl_signal;
+/* A signal from its parts (data: JSON text of an object, or NULL/empty). NULL with errstr when data is no object. */
+sl_signal *sl_signal_new(const char *id, const char *type, const char *data, const char *channel, char *errstr,
+                         size_t errstr_size);
+/* A signal in its JSON form {"id", "type", "data"} (id defaults to default_id). NULL with errstr. */
+sl_signal *sl_signal_parse(const char *json, size_t len, const char *channel, const char *default_id, char *errstr,
+                           size_t errstr_size);
+void sl_signal_free(sl_signal *s);
+/* Any thread (the REST API): queues a signal in its JSON form for x's source. 0, or -1 with errstr. */
+int sl_ctx_signal_push(sl_ctx *x, const char *json, size_t len, char *errstr, size_t errstr_size);
+/* Source thread: the next signal of the file, Kafka and REST channels (polled here, without waiting), or NULL.
+ * The caller frees it. */
+sl_signal *sl_ctx_signal_next(sl_ctx *x);
 
 /* sl_ctx_stopping for callbacks that take a void pointer (the dead letter queue's wait). */
 bool sl_ctx_stopping_fn(const void *ctx);

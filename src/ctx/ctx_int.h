@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include "core/queue.h"
 #include "ctx/ctx.h"
+#include "core/log.h"
 #include "state/offsets.h"
 
 struct sl_ctx {
@@ -45,8 +46,17 @@ struct sl_ctx {
     sl_err err;              /* the failure (when failed) */
     sl_err retry_err;        /* the newest reason for a retry */
     int64_t err_ms;          /* wall time of the newest err or retry_err */
+    /* Signals (signal.c): the queue under sig_lock; the rest is the source thread's. */
+    pthread_mutex_t sig_lock;
+    struct sl_signal_node *sig_head;
+    char *sig_topic;         /* signal.kafka.topic, or <topic.prefix>-signal */
+    rd_kafka_t *sig_rk;
+    int64_t sig_file_ms, sig_kafka_ms, sig_rk_failed_ms;
+    sl_log_limit sig_log_limit;
 };
 
+/* Closes the Kafka signal consumer and drops queued signals (the runtime, once the source is closed). */
+void sl_ctx_signals_close(sl_ctx *x);
 /* Marks the calling thread as x's source thread (sl_ctx_stopping while paused, sl_ctx_dbz's copy). */
 void sl_ctx_enter_source_thread(const sl_ctx *x);
 /* The code that the plugin call this thread made last named with sl_ctx_error_code (SL_E_NONE: none); clears it.

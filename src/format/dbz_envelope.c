@@ -283,7 +283,8 @@ static void binlog_source_tail(const sl_record *r, dbz_fields *f) {
 
 /* io.debezium.connector.postgresql.Source payload (or the binlog connectors' one). */
 void dbz_source_fields(const sl_dbz_opts *o, const sl_record *r, dbz_fields *f) {
-    static const char *snap[] = {"false", "true", "first", "last", "first_in_data_collection", "last_in_data_collection"};
+    static const char *snap[] = {"false", "true", "first", "last", "first_in_data_collection", "last_in_data_collection",
+                                 "incremental"};
     const sl_table *t = r->table;
     int64_t ts = r->ts_us ? r->ts_us : dbz_now_us();
     dbz_f_str(f, "version", o->version ? o->version : "");

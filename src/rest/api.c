@@ -516,6 +516,15 @@ static void h_health(sl_worker *w, sl_rest_resp *out) {
                                      "Worker has completed startup and is ready to handle requests."));
 }
 
+static void h_signal(sl_worker *w, const sl_rest_req *req, json_t *in, sl_rest_resp *out) {
+    sl_werr e;
+    char *text = json_dumps(in, JSON_COMPACT);
+    int rc = sl_worker_signal(w, req->name, text, &e);
+    free(text);
+    if (rc < 0) werr_answer(out, &e);
+    else set_json(out, 202, json_pack("{s:s}", "message", "The signal was handed to the connector's source"));
+}
+
 static void h_simple(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     sl_wconn_info i;
     if (!get_conn(w, req, &i, out)) return;
@@ -563,6 +572,7 @@ void sl_rest_api_handle(sl_worker *w, const sl_rest_req *req, const char *body, 
     case SL_ROUTE_OFFSETS_DELETE: h_offsets(w, req, in, out); break;
     case SL_ROUTE_VERIFY_START:
     case SL_ROUTE_VERIFY_GET: h_verify(w, req, in, out); break;
+    case SL_ROUTE_SIGNAL: h_signal(w, req, in, out); break;
     case SL_ROUTE_PLUGINS: h_plugins(out); break;
     case SL_ROUTE_PLUGIN_CONFIG: h_plugin_config(req, out); break;
     case SL_ROUTE_PLUGIN_VALIDATE: h_validate(w, req, in, out); break;

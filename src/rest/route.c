@@ -360,6 +360,10 @@ json_t *sl_rest_parse_body(const sl_rest_req *r, const char *body, size_t len, i
     case SL_BODY_VERIFY:
         out = verify_body(in, msg, msgsz);
         break;
+    case SL_BODY_SIGNAL:
+        if (json_is_object(in) && json_is_string(json_object_get(in, "type"))) out = json_incref(in);
+        else fail(400, msg, msgsz, "Expected a signal {\"id\": ..., \"type\": \"execute-snapshot\", \"data\": {...}}");
+        break;
     case SL_BODY_NONE:
         break;
     }

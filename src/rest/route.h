@@ -25,7 +25,8 @@
 
 /* What a body must be: nothing read, a create request, a flat config, a config patch, KIP-875 offsets, the
  * options of a verify run (optional). */
-typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_BODY_OFFSETS, SL_BODY_VERIFY } sl_rest_body;
+typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_BODY_OFFSETS, SL_BODY_VERIFY,
+               SL_BODY_SIGNAL } sl_rest_body;
 
 /* id, method, path pattern ({name}: a name segment, {task}: a task number), body */
 #define SL_REST_ROUTES(X)                                                                                     \
@@ -52,6 +53,7 @@ typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_B
     X(OFFSETS_DELETE, "DELETE", "/connectors/{name}/offsets", NONE)                                           \
     X(VERIFY_START, "POST", "/connectors/{name}/verify", VERIFY)                                              \
     X(VERIFY_GET, "GET", "/connectors/{name}/verify", NONE)                                                   \
+    X(SIGNAL, "POST", "/connectors/{name}/signals", SIGNAL)                                                   \
     X(PLUGINS, "GET", "/connector-plugins", NONE)                                                             \
     X(PLUGIN_CONFIG, "GET", "/connector-plugins/{name}/config", NONE)                                         \
     X(PLUGIN_VALIDATE, "PUT", "/connector-plugins/{name}/config/validate", CONFIG)
@@ -90,6 +92,7 @@ const char *sl_rest_route_name(sl_route route);
  *   OFFSETS the "offsets" array, each item {"partition": {...}, "offset": {...} | null}
  *   VERIFY  the options object ({} for no body): until_consistent_seconds (> 0), max_differences (>= 0),
  *           rate (> 0), strict_missing (boolean)
+ *   SIGNAL  a signal {"id": string (optional), "type": string, "data": object (optional)}
  * or NULL with the HTTP status (400) and msg set.
  */
 json_t *sl_rest_parse_body(const sl_rest_req *r, const char *body, size_t len, int *status, char *msg, size_t msgsz);

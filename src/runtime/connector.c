@@ -109,6 +109,27 @@ const sl_prop sl_core_props[] = {
      "How long (ms) a failing dead letter queue write is retried; 0: not retried, -1: forever."},
     {"errors.retry.delay.max.ms", SL_PT_INT, "60000", NULL, 1, INT32_MAX, 0, F(err_retry_delay_max_ms),
      "Longest pause between those retries (they start at 300 ms and double)."},
+    {"signal.enabled.channels", SL_PT_LIST, "source", NULL, 0, 0, 0, F(sig_channels),
+     "Where the source takes signals (ad hoc snapshots and their stop/pause/resume, log lines) from, comma-separated: "
+     "source (rows inserted into signal.data.collection), file (signal.file), kafka (signal.kafka.topic). "
+     "POST /connectors/<name>/signals of sluice serve always works. PostgreSQL sources only."},
+    {"signal.data.collection", SL_PT_STRING, "", NULL, 0, 0, 0, F(sig_collection),
+     "The signal table, <schema>.<table>, with columns id, type and data (as Debezium's); a row inserted there is a "
+     "signal. It must be in the publication (publication.autocreate.mode=filtered adds it). Empty: none."},
+    {"signal.file", SL_PT_STRING, "file-signals.txt", NULL, 0, 0, 0, F(sig_file),
+     "File of the file channel: one JSON signal {\"id\", \"type\", \"data\"} per line; emptied once read."},
+    {"signal.poll.interval.ms", SL_PT_INT, "5000", NULL, 1, 3600000, 0, F(sig_poll_ms),
+     "How often signal.file is read."},
+    {"signal.kafka.topic", SL_PT_STRING, "", NULL, 0, 0, 0, F(sig_kafka_topic),
+     "Topic of the Kafka channel (default <topic.prefix>-signal): records keyed by the connector's topic.prefix, "
+     "valued {\"type\", \"data\"}."},
+    {"signal.kafka.bootstrap.servers", SL_PT_STRING, "", NULL, 0, 0, 0, F(sig_kafka_bootstrap),
+     "Kafka cluster of the signal topic (default: the connector's bootstrap.servers); signal.consumer.* keys go "
+     "to its consumer."},
+    {"signal.kafka.groupId", SL_PT_STRING, "kafka-signal", NULL, 0, 0, 0, F(sig_kafka_group),
+     "Consumer group of the Kafka channel; each signal is committed once taken."},
+    {"incremental.snapshot.chunk.size", SL_PT_INT, "1024", NULL, 1, 1000000, 0, F(isnap_chunk),
+     "Rows an incremental snapshot reads per chunk (one watermark window)."},
     {NULL}};
 #undef F
 
@@ -164,6 +185,29 @@ static void list_names(char *out, size_t outsz, bool sources) {
 }
 
 /* errors.* and the dead letter queue (used by the runtime, the Kafka source and the MongoDB sink). */
+/* signal.*: known channels, and only for a source that takes signals. */
+static void check_signals(const sl_core_conf *core, const sl_source_ops *src, sl_config *cfg, sl_errs *errs) {
+    char *list = sl_strdup(core->sig_channels ? core->sig_channels : "");
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t n = strlen(tok);
+        while (n && tok[n - 1] == ' ') tok[--n] = 0;
+        if (n && strcmp(tok, "source") && strcmp(tok, "file") && strcmp(tok, "kafka"))
+            sl_errs_add(errs, "signal.enabled.channels: '%s' is not %s (allowed: source, file, kafka; "
+                              "sluice serve also takes POST /connectors/<name>/signals)",
+                        tok, strcmp(tok, "jmx") == 0 ? "available in sluice (no JVM)" : "a signal channel");
+    }
+    sl_free(list);
+    if (!src || src->takes_signals) return;
+    const char *ch = sl_config_get(cfg, "signal.enabled.channels");
+    if (core->sig_collection && *core->sig_collection)
+        sl_errs_add(errs, "signal.data.collection: the %s source takes no signals yet (ad hoc and incremental "
+                          "snapshots are implemented for PostgreSQL sources)", src->name);
+    else if (ch && (sl_list_has(ch, "file") || sl_list_has(ch, "kafka")))
+        sl_errs_add(errs, "signal.enabled.channels: the %s source takes no signals yet (ad hoc and incremental "
+                          "snapshots are implemented for PostgreSQL sources)", src->name);
+}
+
 static void check_errors(const sl_core_conf *core, sl_config *cfg, sl_errs *errs) {
     if (core->dlq_rf == 0)
         sl_errs_add(errs, "errors.deadletterqueue.topic.replication.factor: 0 is not allowed (-1 for the broker's "
@@ -183,6 +227,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
         c->ctx.cfg = cfg;
     pthread_mutex_init(&c->ctx.err_lock, NULL);
     pthread_mutex_init(&c->ctx.m_lock, NULL);
+    pthread_mutex_init(&c->ctx.sig_lock, NULL);
     c->ctx.lag_records = c->ctx.lag_bytes = -1;
     c->lag_ms = -1;
     int before = errs->n;
@@ -221,7 +266,8 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     bool transactional = c->sink_ops && c->sink_ops->commit;
     const char *dlq = sl_config_get(cfg, "errors.deadletterqueue.topic.name");
     bool needs_kafka = (c->sink_ops && c->sink_ops->produces_kafka) || c->ctx.core.offset_storage == 1 ||
-                       (c->ctx.src_ops && c->ctx.src_ops->consumes_kafka) || (dlq && *dlq);
+                       (c->ctx.src_ops && c->ctx.src_ops->consumes_kafka) || (dlq && *dlq) ||
+                       (c->ctx.src_ops && c->ctx.src_ops->takes_signals && sl_list_has(c->ctx.core.sig_channels, "kafka"));
     if (needs_kafka) {
         char who[300];
         snprintf(who, sizeof who, "connector=%s", c->ctx.name);
@@ -259,6 +305,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     c->ctx.eos = transactional && (c->ctx.core.eos > 0 || c->ctx.offsets_in_sink);
     if (needs_kafka) sl_kafka_client_check(&c->ctx.core.kafka, cfg, NULL, "connector", errs);
     check_errors(&c->ctx.core, cfg, errs);
+    check_signals(&c->ctx.core, c->ctx.src_ops, cfg, errs);
     if (errs->n > before) {
         sl_connector_destroy(c);
         return NULL;
@@ -272,6 +319,13 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
     c->ctx.dbz.version = SLUICE_VERSION;
     c->ctx.dbz.heartbeat_prefix = c->ctx.core.heartbeat_prefix;
     c->ctx.dbz.tx_topic = c->ctx.core.tx_topic;
+    if (c->ctx.core.sig_kafka_topic && *c->ctx.core.sig_kafka_topic) {
+        c->ctx.sig_topic = sl_strdup(c->ctx.core.sig_kafka_topic);
+    } else {
+        const char *prefix = c->ctx.dbz.server_name ? c->ctx.dbz.server_name : c->ctx.name;
+        c->ctx.sig_topic = sl_malloc(strlen(prefix) + 8);
+        sprintf(c->ctx.sig_topic, "%s-signal", prefix);
+    }
     /* Debezium's heartbeat.interval.ms belongs to the source's table; the records are the runtime's. */
     const char *hb = sl_config_get(cfg, "heartbeat.interval.ms");
     c->heartbeat_ms = hb ? atoll(hb) : 0;
@@ -894,6 +948,9 @@ void sl_connector_destroy(sl_connector *c) {
     sl_free(c->ctx.name);
     pthread_mutex_destroy(&c->ctx.err_lock);
     pthread_mutex_destroy(&c->ctx.m_lock);
+    sl_ctx_signals_close(&c->ctx);
+    sl_free(c->ctx.sig_topic);
+    pthread_mutex_destroy(&c->ctx.sig_lock);
     sl_free(c->run_ts);
     sl_free(c);
 }
@@ -959,6 +1016,10 @@ int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_v
     }
     if (so->verify_open(c->src_settings, src, errstr, errsz) < 0) return -1;
     return c->sink_ops->verify_open(c->sink_settings, dst, errstr, errsz);
+}
+
+int sl_connector_signal(sl_connector *c, const char *json, char *errstr, size_t errsz) {
+    return sl_ctx_signal_push(&c->ctx, json, strlen(json), errstr, errsz);
 }
 
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,

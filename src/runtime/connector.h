@@ -70,6 +70,8 @@ int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_v
                              char *errstr, size_t errstr_size);
 /* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no
  * such check. */
+/* Queues a signal (its JSON text) for the source (sl_ctx_signal_push). 0, or -1 with errstr. */
+int sl_connector_signal(sl_connector *c, const char *json, char *errstr, size_t errstr_size);
 int sl_connector_check_offset(const sl_connector *c, const struct json_t *partition, const struct json_t *offset,
                               char *errstr, size_t errstr_size);
 

@@ -992,6 +992,22 @@ static void *verify_main(void *arg) {
     return NULL;
 }
 
+int sl_worker_signal(sl_worker *w, const char *name, const char *json, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name);
+    int rc = 0;
+    char err[512];
+    if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
+    else if (!x->conn)
+        rc = werr(e, SL_WERR_INVALID, "Connector %s is not running (state %s): signals go to a running or paused "
+                                      "connector", name, x->target == SL_TARGET_STOPPED ? "STOPPED" : "not started");
+    else if (sl_connector_signal(x->conn, json, err, sizeof err) < 0)
+        rc = werr(e, SL_WERR_INVALID, "%s", err);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
 int sl_worker_verify_start(sl_worker *w, const char *name, const sl_verify_opts *o, sl_werr *e) {
     REFUSE_WHEN_SHUTTING_DOWN(w, e);
     pthread_mutex_lock(&w->lock);

@@ -160,6 +160,8 @@ int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *re
  * output and cancel fields are the worker's); 409 while one runs. The run reads the config as it is now, whatever
  * the connector's state. */
 int sl_worker_verify_start(sl_worker *w, const char *name, const sl_verify_opts *o, sl_werr *e);
+/* POST /connectors/<name>/signals: hands a signal (its JSON text) to the running connector's source. */
+int sl_worker_signal(sl_worker *w, const char *name, const char *json, sl_werr *e);
 /* The last run: {"connector", "state": NONE | RUNNING | DONE | FAILED, "started", "ended", "seconds",
  * "report": the JSON report (DONE), "error" (FAILED)} (caller decrefs). */
 json_t *sl_worker_verify_get(sl_worker *w, const char *name, sl_werr *e);

@@ -52,6 +52,7 @@ typedef struct pg_conf {
 typedef struct pg_rel {
     uint32_t relid;
     bool captured;
+    int signal[3];      /* the signal table (signal.data.collection): its id, type and data columns; else -1s */
     sl_table *table;    /* captured columns only */
     int nsrc;           /* columns in the Relation message */
     int *map;           /* source column -> table column, or -1 */
@@ -97,6 +98,8 @@ typedef struct pg_source {
     int64_t last_status_ms, last_heartbeat_ms, last_sql_check_ms;
     char **key_cols;          /* message.key.columns: "schema.table" -> "a,b" pairs */
     int nkey_cols;
+    struct pg_isnap *isnap;   /* signals and incremental snapshots (pg_incremental.c), NULL until the first */
+    int64_t isnap_poll_ms;
 } pg_source;
 
 /* pg_verify.c: sl_source_ops.verify_open */
@@ -122,6 +125,22 @@ uint64_t pg_parse_lsn(const char *s);
 
 /* pg_snapshot.c */
 int pg_snapshot_run(pg_source *s);
+
+/* pg_incremental.c: signals and incremental snapshots. */
+/* Stream loop, between messages: acts on signals, reads the next chunk when one is due. 0, -1 or SL_RETRY. */
+int pg_isnap_step(pg_source *s);
+/* A row inserted into the signal table. */
+void pg_isnap_signal_row(pg_source *s, const char *id, const char *type, const char *data);
+/* A logical decoding message: true when it is a watermark (it is then not emitted). */
+bool pg_isnap_on_message(pg_source *s, const char *prefix, const char *content, size_t len, uint64_t lsn);
+/* A change (or truncate) of table t in the stream: drops its key from an open window's chunk. */
+void pg_isnap_on_change(pg_source *s, const sl_table *t, const sl_cell *before, const sl_cell *after);
+void pg_isnap_on_truncate(pg_source *s, const sl_table *t);
+/* The incremental_snapshot_* members (",..." or "") the source offset carries while a snapshot runs. */
+const char *pg_isnap_offset_fields(pg_source *s);
+/* Takes up an incremental snapshot from the stored offset. 0, or -1 with errstr. */
+int pg_isnap_resume(pg_source *s, const char *offset, char *errstr, size_t errsz);
+void pg_isnap_free(pg_source *s);
 
 /* pg_source.c */
 /* Hands on the current batch (it carries an offset) and waits until that offset is stored. */

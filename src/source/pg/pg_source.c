@@ -172,6 +172,22 @@ void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, 
              lsn, commit_lsn, txid, ts_us, snapshot_running ? ",\"snapshot\":true,\"last_snapshot_record\":false" : "");
 }
 
+/* The streaming offset of the current batch, with an incremental snapshot's progress. */
+static void set_offset(pg_source *s, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us) {
+    char off[256];
+    pg_offset_json(off, sizeof off, lsn, commit_lsn, txid, ts_us, false);
+    const char *extra = s->isnap ? pg_isnap_offset_fields(s) : "";
+    if (!*extra) {
+        sl_batch_set_offset(s->batch, off, lsn);
+        return;
+    }
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_printf(&b, "%.*s%s}", (int)strlen(off) - 1, off, extra);
+    sl_batch_set_offset(s->batch, sl_buf_cstr(&b), lsn);
+    sl_buf_free(&b);
+}
+
 int pg_emit_batch(pg_source *s) {
     sl_batch *b = s->batch;
     s->batch = sl_batch_new();
@@ -248,6 +264,22 @@ static int ensure_publication(pg_source *s, char *errstr, size_t errsz) {
                 PGresult *nr = pg_query(s->sql, "table name", "SELECT $1::oid::regclass::text", 1, pp, errstr, errsz);
                 if (!nr) { rc = -1; break; }
                 sl_buf_printf(&q, "%s%s", i ? ", " : "", PQgetvalue(nr, 0, 0));
+                PQclear(nr);
+            }
+            /* The signal table (source channel) is read from the stream too, captured or not. */
+            const sl_core_conf *core = sl_ctx_core(s->ctx);
+            if (rc == 0 && core->sig_collection && *core->sig_collection && sl_list_has(core->sig_channels, "source")) {
+                const char *pp[] = {core->sig_collection};
+                PGresult *nr = pg_query(s->sql, "finding the signal table",
+                                        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON "
+                                        "n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = $1",
+                                        1, pp, errstr, errsz);
+                if (!nr) rc = -1;
+                else if (PQntuples(nr) == 0)
+                    SL_WARN("pg", "signal.data.collection: table %s does not exist: no signals from it",
+                            core->sig_collection);
+                else if (!strstr(sl_buf_cstr(&q), PQgetvalue(nr, 0, 0)) || !sl_filter_match(&s->tables, core->sig_collection))
+                    sl_buf_printf(&q, ", %s", PQgetvalue(nr, 0, 0));
                 PQclear(nr);
             }
             if (rc == 0) {
@@ -483,6 +515,10 @@ static int pg_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     }
     s->last_commit_lsn = s->offset_lsn = s->start_lsn;
     s->seq_commit_lsn = sl_ctx_stored_offset(ctx) ? s->start_lsn : 0; /* PostgresOffsetContext.initialContext */
+    if (pg_isnap_resume(s, sl_ctx_stored_offset(ctx), errstr, errsz) < 0) {
+        sl_ctx_error_code(ctx, SL_E_CONFIG);
+        goto undo;
+    }
     return 0;
 undo: {
     /* Leave nothing behind that this failed start created. */
@@ -607,6 +643,16 @@ static int on_relation(pg_source *s, const sl_pgo_msg *m, char *errstr, size_t e
     snprintf(fq, sizeof fq, "%s.%s", m->u.relation.nspname, m->u.relation.relname);
     rel->captured = sl_filter_match(&s->tables, fq);
     rel->nsrc = m->u.relation.ncols;
+    const sl_core_conf *core = sl_ctx_core(s->ctx);
+    rel->signal[0] = rel->signal[1] = rel->signal[2] = -1;
+    if (core->sig_collection && strcmp(core->sig_collection, fq) == 0 && sl_list_has(core->sig_channels, "source")) {
+        static const char *const names[] = {"id", "type", "data"};
+        for (int i = 0; i < m->u.relation.ncols; i++)
+            for (int k = 0; k < 3; k++)
+                if (strcmp(m->u.relation.cols[i].name, names[k]) == 0) rel->signal[k] = i;
+        if (rel->signal[1] < 0)
+            SL_ERR("pg", "signal table %s has no column 'type' (it needs id, type and data): its rows are no signals", fq);
+    }
     if (!rel->captured) return 0;
     rel->table = pg_describe(s, rel->relid, m->u.relation.cols, m->u.relation.ncols, &rel->map, errstr, errsz);
     if (!rel->table) return -1;
@@ -690,11 +736,21 @@ static int on_change(pg_source *s, const sl_pgo_msg *m, uint64_t lsn, char *errs
         snprintf(errstr, errsz, "pgoutput: change for relation %u before its Relation message", m->u.change.relid);
         return -1;
     }
+    if (m->kind == 'I' && rel->signal[1] >= 0) { /* a signal (source channel) */
+        const sl_pgo_tuple *t = &m->u.change.new_;
+        char *v[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < 3; k++)
+            if (rel->signal[k] >= 0 && rel->signal[k] < t->ncols && !(t->cells[rel->signal[k]].flags & SL_CELL_NULL))
+                v[k] = sl_strndup(t->cells[rel->signal[k]].data, t->cells[rel->signal[k]].len);
+        pg_isnap_signal_row(s, v[0], v[1], v[2]);
+        for (int k = 0; k < 3; k++) sl_free(v[k]);
+    }
     if (!rel->captured) return 0;
     sl_op op = m->kind == 'I' ? SL_OP_CREATE : m->kind == 'U' ? SL_OP_UPDATE : SL_OP_DELETE;
     if (skipped(s, (char)op)) return 0;
     sl_cell *after = m->kind != 'D' ? map_cells(s, rel, &m->u.change.new_) : NULL;
     sl_cell *before = m->u.change.old_kind ? map_cells(s, rel, &m->u.change.old) : NULL;
+    if (s->isnap) pg_isnap_on_change(s, rel->table, before, after);
     if (op == SL_OP_UPDATE && before && sl_cells_key_changed(rel->table, before, after)) {
         /* As Debezium: a key change is a delete of the old key (then its tombstone) and a create of the new. */
         sl_record *d = add_record(s, rel->table, SL_OP_DELETE, lsn);
@@ -718,11 +774,15 @@ static void on_truncate(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
     if (skipped(s, 't')) return;
     for (int i = 0; i < m->u.truncate.nrels; i++) {
         pg_rel *rel = find_rel(s, m->u.truncate.relids[i]);
+        if (rel && rel->captured && s->isnap) pg_isnap_on_truncate(s, rel->table);
         if (rel && rel->captured) pg_context_headers(s, add_record(s, rel->table, SL_OP_TRUNCATE, lsn));
     }
 }
 
 static void on_message(pg_source *s, const sl_pgo_msg *m, uint64_t lsn) {
+    if (!(m->u.message.flags & 1) &&
+        pg_isnap_on_message(s, m->u.message.prefix, m->u.message.content, m->u.message.len, lsn))
+        return; /* an incremental snapshot's watermark */
     if (!sl_filter_match(&s->msg_prefixes, m->u.message.prefix)) return;
     bool tx = m->u.message.flags & 1;
     sl_record *r;
@@ -749,9 +809,7 @@ static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     /* Records of the transaction learn their commit LSN (Debezium's lsn_commit). */
     for (int i = s->batch->n - 1; i >= 0 && s->batch->recs[i].txid == s->txid && !s->batch->recs[i].pos.commit_lsn; i--)
         s->batch->recs[i].pos.commit_lsn = m->u.commit.end_lsn;
-    char off[256];
-    pg_offset_json(off, sizeof off, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us, false);
-    sl_batch_set_offset(s->batch, off, m->u.commit.end_lsn);
+    set_offset(s, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us);
     s->offset_lsn = s->last_commit_lsn = s->seq_commit_lsn = m->u.commit.end_lsn;
     s->in_txn = false;
 }
@@ -817,9 +875,7 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
 /* Outside a transaction, everything up to the server's WAL end has been seen: commit it. 0, -1 or SL_RETRY. */
 static int advance_idle(pg_source *s, uint64_t wal_end) {
     if (s->in_txn || wal_end <= s->offset_lsn) return 0;
-    char off[256];
-    pg_offset_json(off, sizeof off, wal_end, s->last_commit_lsn, s->txid, sl_wall_us(), false);
-    sl_batch_set_offset(s->batch, off, wal_end);
+    set_offset(s, wal_end, s->last_commit_lsn, s->txid, sl_wall_us());
     s->offset_lsn = wal_end;
     return stream_emit(s);
 }
@@ -927,6 +983,7 @@ static int stream(pg_source *s) {
     int rc = 0;
     while (!sl_ctx_stopping(s->ctx)) {
         if ((rc = tend(s)) != 0) return rc;
+        if ((rc = pg_isnap_step(s)) != 0) return rc;
         char *buf = NULL;
         int n = PQgetCopyData(s->repl, &buf, 1);
         if (n == 0) {
@@ -1037,6 +1094,7 @@ static int pg_run(void *src) {
 static void pg_close(void *src) {
     pg_source *s = src;
     if (!s) return;
+    pg_isnap_free(s);
     sl_txmon_free(&s->txmon);
     sl_free(s->origin);
     if (s->repl && PQstatus(s->repl) == CONNECTION_OK && PQtransactionStatus(s->repl) == PQTRANS_ACTIVE)
@@ -1124,5 +1182,6 @@ const sl_source_ops sl_pg_source_ops = {
     pg_retained,
     .describe = pg_encoder_opts,
     .verify_open = pg_verify_open,
+    .takes_signals = true,
     .position_passed = pg_position_passed,
 };
