@@ -32,17 +32,21 @@ appended (librdkafka's linger and request, the broker). Under exactly-once
 the run's offset.storage.topic holds one offset record per Kafka transaction:
 their count and the gaps between their timestamps show the commit cadence.
 
-Two runs, each with its own table, slot, topic and sluice process:
-at-least-once (the default) and exactly.once.support=required. After the
+Three runs, each with its own table, slot, topic and sluice process:
+at-least-once (the default), exactly.once.support=required, and
+at-least-once while an incremental snapshot (a signal in signal.file as the
+writers start) reads the BENCH_LATENCY_ISNAP_ROWS (1,000,000) rows the table
+held before the run: its reads go to the same topic and are counted apart,
+the goal for the writers' changes is p99 < 100 ms. After the
 writers stop, the topic is read (read_committed) until it holds every row
 written (counted in the table); a run whose counts differ fails. A warm-up
 row, written and awaited before the writers start, is not counted. Prints
 p50/p90/p99/max per run against the goals (p99 <= 50 ms at-least-once,
 <= 250 ms exactly-once; an earlier measurement found 56 ms and 958 ms),
 sluice's and the broker's CPU, and the machine's load average (other work
-on it skews these figures). About 3 minutes with the defaults.
-Extra sluice keys (both runs): BENCH_SLUICE_CONFIG (JSON); one run only:
-BENCH_LATENCY_MODES=alo or eos.
+on it skews these figures). About 5 minutes with the defaults.
+Extra sluice keys (every run): BENCH_SLUICE_CONFIG (JSON); some runs only:
+BENCH_LATENCY_MODES=alo, eos, isnap (comma-separated).
 """
 import json
 import math
@@ -70,11 +74,16 @@ SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", 60))
 CLIENTS = int(os.environ.get("BENCH_LATENCY_CLIENTS", 16))
 PGBENCH = str(Path(RECV).parent / "pgbench")
 TABLE, PUB, SLOT = "bench_latency", "bench_latency_pub", "bench_latency"
-# (key, label, extra sluice keys (given the run's topic prefix), goal for p99 in ms)
-MODES = (("alo", "at-least-once (default)", lambda prefix: {}, 50),
+ISNAP_ROWS = int(os.environ.get("BENCH_LATENCY_ISNAP_ROWS", 1_000_000))
+# (key, label, extra sluice keys (given the run's topic prefix), goal for p99 in ms, rows in the table before the
+# run that an incremental snapshot reads while the writers run: 0 for none)
+MODES = (("alo", "at-least-once (default)", lambda prefix: {}, 50, 0),
          ("eos", "exactly.once.support=required",
           lambda prefix: {"exactly.once.support": "required", "offset.storage.topic": prefix + ".offsets",
-                          "transactional.id": prefix + "-tx"}, 250))
+                          "transactional.id": prefix + "-tx"}, 250, 0),
+         ("isnap", "at-least-once + incremental snapshot",
+          lambda prefix: {"signal.enabled.channels": "file", "signal.file": str(ROOT / ".run" / f"{prefix}.signals"),
+                          "signal.poll.interval.ms": "100"}, 100, ISNAP_ROWS))
 INSERT = """\\set c random(1, 100000)
 INSERT INTO bench_latency (customer_id, status, total, created_at, note)
   VALUES (:c, 'new', round((random() * 1000)::numeric, 2), now(), 'order note ' || :c);
@@ -86,11 +95,17 @@ def teardown(conn):
     q(conn, f"DROP TABLE IF EXISTS {TABLE}; DROP PUBLICATION IF EXISTS {PUB}")
 
 
-def setup(conn):
-    """A fresh table, its publication and a slot made before the writers start (snapshot.mode=no_data)."""
+def setup(conn, prefill):
+    """A fresh table (with `prefill` rows), its publication and a slot made before the writers start
+    (snapshot.mode=no_data)."""
     teardown(conn)
     q(conn, f"""CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, customer_id bigint, status text,
                 total numeric(12,2), created_at timestamptz, note text)""")
+    if prefill:
+        q(conn, f"""INSERT INTO {TABLE} (customer_id, status, total, created_at, note)
+                    SELECT g % 100000, 'old', (g % 1000) / 10.0, now(), 'existing order ' || g
+                    FROM generate_series(1, {prefill}) g""")
+        q(conn, f"ANALYZE {TABLE}")
     q(conn, f"CREATE PUBLICATION {PUB} FOR TABLE {TABLE}")
     q(conn, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", SLOT)
 
@@ -149,15 +164,16 @@ def pgbench():
             num(r"schedule lag: avg ([\d.]+)"), num(r"schedule lag: avg [\d.]+ \(max ([\d.]+)\)"))
 
 
-def read_latencies(topic, skip_id, expected):
+def read_latencies(topic, skip_id, expected, first_id):
     """Reads the topic (read_committed) until `expected` distinct rows (ids other than skip_id) are seen,
     or nothing new came for 30 s. Returns ({id: latency ms}, [commit -> encode us], duplicates,
-    [commit time us], whether every timestamp was a LogAppendTime)."""
+    [commit time us], whether every timestamp was a LogAppendTime, incremental snapshot reads seen). Rows below
+    first_id were in the table before the run: their events (the incremental snapshot's) are counted apart."""
     c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-latency-" + uuid.uuid4().hex[:8],
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
                   "isolation.level": "read_committed"})
     c.subscribe([topic])
-    lat, split, commits, dups, append_time, last_new = {}, [], [], 0, True, time.time()
+    lat, split, commits, dups, append_time, last_new, reads = {}, [], [], 0, True, time.time(), 0
     try:
         while len(lat) < expected and time.time() - last_new < 30:
             for m in c.consume(1000, 0.5):
@@ -169,6 +185,9 @@ def read_latencies(topic, skip_id, expected):
                 ev = ev.get("payload", ev)
                 rid = ev["after"]["id"]
                 if rid == skip_id:
+                    continue
+                if rid < first_id:
+                    reads += ev["op"] == "r"
                     continue
                 if rid in lat:
                     dups += 1
@@ -182,7 +201,7 @@ def read_latencies(topic, skip_id, expected):
                 last_new = time.time()
     finally:
         c.close()
-    return lat, split, dups, commits, append_time
+    return lat, split, dups, commits, append_time, reads
 
 
 def commit_gaps(topic):
@@ -213,11 +232,11 @@ def pct(sorted_vals, p):
     return sorted_vals[max(0, math.ceil(p / 100 * len(sorted_vals)) - 1)]
 
 
-def run(conn, admin, bpid, label, extra, goal, prefixes):
+def run(conn, admin, bpid, label, extra, goal, prefill, prefixes):
     prefix = "bl" + uuid.uuid4().hex[:10]
     prefixes.append(prefix)  # its topics are deleted after the last run: not while another one runs
     topic = f"{prefix}.public.{TABLE}"
-    setup(conn)
+    setup(conn, prefill)
     create_topic(admin, topic)
     proc = None
     try:
@@ -233,16 +252,23 @@ def run(conn, admin, bpid, label, extra, goal, prefixes):
             skip_id = warm_up(conn, topic)
             _, cpu0 = proc_stats(proc.pid)
             b0 = cpu_of(bpid)
+            sigfile = cfg["config"].get("signal.file")
+            if sigfile:  # the incremental snapshot of the rows already there, as the writers start
+                Path(sigfile).write_text(json.dumps({"id": "bench", "type": "execute-snapshot", "data": {
+                    "data-collections": [f"public.{TABLE}"], "type": "incremental"}}) + "\n")
             n, secs, tps, lag_avg, lag_max = pgbench()
-            (rows,), = q(conn, f"SELECT count(*) FROM {TABLE} WHERE id <> %s", skip_id)
-            lat, split, dups, commits, append_time = read_latencies(topic, skip_id, rows)
+            (rows,), = q(conn, f"SELECT count(*) FROM {TABLE} WHERE id <> %s AND id > %s", skip_id, prefill)
+            lat, split, dups, commits, append_time, reads = read_latencies(topic, skip_id, rows, prefill + 1)
+            isnap_log = log.read_text() if sigfile else ""
+            if sigfile:
+                Path(sigfile).unlink(missing_ok=True)
             if proc.poll() is not None:
                 sys.exit(f"sluice exited during the run: {log.read_text()[-2000:]}")
             gaps = commit_gaps(cfg["config"]["offset.storage.topic"]) if "exactly.once.support" in cfg["config"] \
                 else None
             rss, cpu1 = proc_stats(proc.pid)
             bcpu = cpu_of(bpid) - b0
-            ids = {i for (i,) in q(conn, f"SELECT id FROM {TABLE} WHERE id <> %s", skip_id)}
+            ids = {i for (i,) in q(conn, f"SELECT id FROM {TABLE} WHERE id <> %s AND id > %s", skip_id, prefill)}
     finally:
         if proc and proc.poll() is None:
             proc.terminate()
@@ -258,7 +284,10 @@ def run(conn, admin, bpid, label, extra, goal, prefixes):
     # The same records' latencies split where the sink encoded them (the envelope's ts_us, in us).
     src = sorted(x / 1000 for x in split)
     snk = sorted(lat[i] - x / 1000 for i, x in zip(lat, split))
-    return dict(gaps=gaps, src50=pct(src, 50), src99=pct(src, 99), snk50=pct(snk, 50), snk99=pct(snk, 99),label=label, goal=goal, rows=rows, dups=dups, secs=secs, tps=tps, lag_avg=lag_avg,
+    isnap = None
+    if prefill:
+        isnap = dict(rows=prefill, reads=reads, finished="incremental snapshot finished" in isnap_log)
+    return dict(isnap=isnap, gaps=gaps, src50=pct(src, 50), src99=pct(src, 99), snk50=pct(snk, 50), snk99=pct(snk, 99),label=label, goal=goal, rows=rows, dups=dups, secs=secs, tps=tps, lag_avg=lag_avg,
                 lag_max=lag_max, span=span, rss=rss, cpu=cpu1 - cpu0, bcpu=bcpu,
                 p50=pct(vals, 50), p90=pct(vals, 90), p99=pct(vals, 99), max=vals[-1])
 
@@ -282,6 +311,11 @@ def report(r):
         g = r["gaps"]
         print(f"  transactions: {len(g) + 1} committed (offset records), gap between commits p50 {pct(g, 50):.0f} ms "
               f"p99 {pct(g, 99):.0f} ms max {g[-1]:.0f} ms")
+    if r["isnap"]:
+        i = r["isnap"]
+        print(f"  incremental snapshot of the {i['rows']:,} rows there before: {i['reads']:,} read during the run "
+              f"({'finished' if i['finished'] else 'not finished'}), {i['reads'] / r['secs']:,.0f} rows/s beside "
+              f"the writers")
     print(f"sluice CPU {r['cpu']:.1f} s ({r['cpu'] / r['secs'] * 100:.0f}% of a core), peak RSS "
           f"{r['rss'] / 1048576:.1f} MiB; broker CPU {r['bcpu']:.1f} s")
 
@@ -304,8 +338,8 @@ def main():
     conn.autocommit = True
     results, prefixes = [], []
     try:
-        for _, label, extra, goal in modes:
-            results.append(run(conn, admin, bpid, label, extra, goal, prefixes))
+        for _, label, extra, goal, prefill in modes:
+            results.append(run(conn, admin, bpid, label, extra, goal, prefill, prefixes))
             print(f"  {label}: done", flush=True)
     finally:
         # A deleted topic's files go 60 s later (file.delete.delay.ms): deleted between runs, the first run's

@@ -316,3 +316,32 @@ def test_two_connectors_one_sink_file(pg, cfg):
     assert f"ok (connector {a.name})" in r.stdout and f"ok (connector {c.name})" in r.stdout
     for s in (a, b, c):
         nothing_left(pg, s)
+
+
+@pytest.mark.parametrize("key,value,parts", [
+    ("signal.enabled.channels", "source,jmx", ("signal.enabled.channels", "jmx", "allowed: source, file, kafka")),
+    ("signal.enabled.channels", "smoke", ("signal.enabled.channels", "smoke", "allowed: source, file, kafka")),
+    ("snapshot.new.tables", "parallel", ("snapshot.new.tables", "parallel", "off", "incremental")),
+    ("incremental.snapshot.chunk.size", "0", ("incremental.snapshot.chunk.size",)),
+])
+def test_bad_signal_and_incremental_keys(pg, cfg, key, value, parts):
+    s = cfg(snapshot_mode="no_data")
+    s.config[key] = value
+    rc, out = run(s)
+    assert rc == 2, out
+    error_line(out, *parts)
+    nothing_left(pg, s)
+
+
+def test_signals_on_a_source_that_takes_none(tmp_path):
+    """Signals are a PostgreSQL source's: a Kafka-source (sink connector) config with a signal table is refused
+    at start, naming the key, instead of never acting on its signals."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"name": "nosig", "config": {
+        "connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "topics": "t",
+        "connection.uri": "mongodb://127.0.0.1:1", "database": "d", "bootstrap.servers": "127.0.0.1:1",
+        "signal.data.collection": "public.debezium_signal",
+        "offset.storage.file.filename": str(tmp_path / "o.db")}}))
+    r = run_cli("run", str(path))
+    assert r.returncode == 2, r.stdout + r.stderr
+    error_line(r.stdout + r.stderr, "signal.data.collection", "kafka source takes no signals")

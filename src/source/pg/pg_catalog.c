@@ -75,20 +75,26 @@ uint64_t pg_parse_lsn(const char *s) {
 
 /* ---- filters ---- */
 
-int pg_setup_filters(pg_source *s, char *errstr, size_t errsz) {
-    const pg_conf *cf = s->cf;
+int pg_table_filter(sl_filter *f, const char *table_include, const char *table_exclude, const char *schema_include,
+                    const char *schema_exclude, char *errstr, size_t errsz) {
     /* Table filter: schema lists narrow the table lists. */
     sl_buf tinc, texc;
     sl_buf_init(&tinc), sl_buf_init(&texc);
-    if (cf->table_include && *cf->table_include) sl_buf_puts(&tinc, cf->table_include);
-    else if (cf->schema_include && *cf->schema_include) sl_buf_printf(&tinc, "(%s)\\.[^.]+", cf->schema_include);
-    if (cf->table_exclude && *cf->table_exclude) sl_buf_puts(&texc, cf->table_exclude);
-    if (cf->schema_exclude && *cf->schema_exclude)
-        sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", cf->schema_exclude);
-    int frc = sl_filter_init(&s->tables, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
+    if (table_include && *table_include) sl_buf_puts(&tinc, table_include);
+    else if (schema_include && *schema_include) sl_buf_printf(&tinc, "(%s)\\.[^.]+", schema_include);
+    if (table_exclude && *table_exclude) sl_buf_puts(&texc, table_exclude);
+    if (schema_exclude && *schema_exclude) sl_buf_printf(&texc, "%s(%s)\\.[^.]+", texc.len ? "," : "", schema_exclude);
+    int frc = sl_filter_init(f, tinc.len ? sl_buf_cstr(&tinc) : NULL, texc.len ? sl_buf_cstr(&texc) : NULL,
                              "table.include.list", "table.exclude.list", errstr, errsz);
     sl_buf_free(&tinc), sl_buf_free(&texc);
-    if (frc < 0) return -1;
+    return frc;
+}
+
+int pg_setup_filters(pg_source *s, char *errstr, size_t errsz) {
+    const pg_conf *cf = s->cf;
+    if (pg_table_filter(&s->tables, cf->table_include, cf->table_exclude, cf->schema_include, cf->schema_exclude,
+                        errstr, errsz) < 0)
+        return -1;
     if (sl_filter_init(&s->columns, cf->column_include, cf->column_exclude, "column.include.list",
                        "column.exclude.list", errstr, errsz) < 0 ||
         sl_filter_init(&s->msg_prefixes, cf->msg_prefix_include, cf->msg_prefix_exclude,

@@ -77,6 +77,7 @@ typedef struct pg_isnap {
     /* signals waiting for the end of the stream's transaction */
     sl_signal **pending;
     int npending;
+    char *captured;           /* snapshot.new.tables=incremental: the table filters, JSON text for the offset */
 } pg_isnap;
 
 /* ---- keys ---- */
@@ -218,23 +219,29 @@ static pg_isnap *isnap(pg_source *s) {
 
 /* ---- signals ---- */
 
-/* The captured tables whose "schema.table" one of the regexes (a JSON array) matches: "oid\tfq" lines. */
-static int matching_tables(pg_source *s, const json_t *colls, sl_buf *out, char *errstr, size_t errsz) {
+/* The captured tables in the connector's order: rows (oid, "schema.table"). NULL with errstr. */
+static PGresult *captured_tables(pg_source *s, char *errstr, size_t errsz) {
     uint32_t *oids = NULL;
     int n = 0;
-    if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) return -1;
+    if (pg_list_tables(s, &oids, &n, errstr, errsz) < 0) return NULL;
     sl_buf q;
     sl_buf_init(&q);
     sl_buf_puts(&q, "{");
     for (int i = 0; i < n; i++) sl_buf_printf(&q, "%s%u", i ? "," : "", oids[i]);
     sl_buf_puts(&q, "}");
     const char *p[1] = {sl_buf_cstr(&q)};
-    PGresult *r = pg_query(s->sql, "listing the tables of a snapshot signal",
+    PGresult *r = pg_query(s->sql, "listing the captured tables",
                            "SELECT c.oid, n.nspname || '.' || c.relname FROM unnest($1::oid[]) WITH ORDINALITY u(o, k)"
                            " JOIN pg_class c ON c.oid = u.o JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY k",
                            1, p, errstr, errsz);
     sl_buf_free(&q);
     sl_free(oids);
+    return r;
+}
+
+/* The captured tables whose "schema.table" one of the regexes (a JSON array) matches: "oid\tfq" lines. */
+static int matching_tables(pg_source *s, const json_t *colls, sl_buf *out, char *errstr, size_t errsz) {
+    PGresult *r = captured_tables(s, errstr, errsz);
     if (!r) return -1;
     for (size_t k = 0; k < json_array_size(colls); k++) {
         const char *re = json_string_value(json_array_get(colls, k));
@@ -655,7 +662,16 @@ void pg_isnap_on_truncate(pg_source *s, const sl_table *t) {
 
 const char *pg_isnap_offset_fields(pg_source *s) {
     pg_isnap *z = s->isnap;
-    if (!z || !z->ncolls) return "";
+    if (!z || (!z->ncolls && !z->captured)) return "";
+    if (!z->ncolls) {
+        json_t *o = json_pack("{s:s}", "captured_tables", z->captured);
+        char *t = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        sl_buf_reset(&z->offset);
+        sl_buf_printf(&z->offset, ",%.*s", (int)strlen(t) - 2, t + 1);
+        free(t);
+        return sl_buf_cstr(&z->offset);
+    }
     json_t *colls = json_array();
     for (int i = 0; i < z->ncolls; i++) {
         json_t *c = json_pack("{s:s}", "incremental_snapshot_collections_id", z->colls[i].fq);
@@ -666,6 +682,7 @@ const char *pg_isnap_offset_fields(pg_source *s) {
         json_array_append_new(colls, c);
     }
     json_t *o = json_object();
+    if (z->captured) json_object_set_new(o, "captured_tables", json_string(z->captured));
     json_object_set_new(o, "incremental_snapshot_correlation_id", json_string(z->id ? z->id : ""));
     char *t = json_dumps(colls, JSON_COMPACT);
     json_object_set_new(o, "incremental_snapshot_collections", json_string(t));
@@ -691,12 +708,57 @@ const char *pg_isnap_offset_fields(pg_source *s) {
     return sl_buf_cstr(&z->offset);
 }
 
+/* snapshot.new.tables=incremental: the tables the filters capture now and the stored ones did not are queued. */
+static int new_tables(pg_source *s, const json_t *offset, char *errstr, size_t errsz) {
+    const pg_conf *cf = s->cf;
+    json_t *now = json_pack("{s:s,s:s,s:s,s:s}", "table.include.list", cf->table_include ? cf->table_include : "",
+                            "table.exclude.list", cf->table_exclude ? cf->table_exclude : "", "schema.include.list",
+                            cf->schema_include ? cf->schema_include : "", "schema.exclude.list",
+                            cf->schema_exclude ? cf->schema_exclude : "");
+    pg_isnap *z = isnap(s);
+    sl_free(z->captured);
+    char *t = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
+    z->captured = sl_strdup(t);
+    free(t);
+    json_decref(now);
+    const char *stored = json_string_value(json_object_get(offset, "captured_tables"));
+    if (!stored || strcmp(stored, z->captured) == 0 || s->do_snapshot) return 0;
+    json_t *old = json_loads(stored, 0, NULL);
+    sl_filter f;
+    int rc = pg_table_filter(&f, json_string_value(json_object_get(old, "table.include.list")),
+                             json_string_value(json_object_get(old, "table.exclude.list")),
+                             json_string_value(json_object_get(old, "schema.include.list")),
+                             json_string_value(json_object_get(old, "schema.exclude.list")), errstr, errsz);
+    json_decref(old);
+    if (rc < 0) return -1;
+    PGresult *r = captured_tables(s, errstr, errsz);
+    if (!r) {
+        sl_filter_free(&f);
+        return -1;
+    }
+    int added = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *fq = PQgetvalue(r, i, 1);
+        if (sl_filter_match(&f, fq)) continue;
+        if (!z->id) z->id = sl_strdup("snapshot.new.tables");
+        add_coll(z, fq, NULL, NULL);
+        SL_INFO("pg", "snapshot.new.tables=incremental: %s is captured now and was not: incremental snapshot queued",
+                fq);
+        added++;
+    }
+    PQclear(r);
+    sl_filter_free(&f);
+    if (!added) SL_INFO("pg", "snapshot.new.tables=incremental: the table filters changed, no table was added");
+    return 0;
+}
+
 int pg_isnap_resume(pg_source *s, const char *offset, char *errstr, size_t errsz) {
     json_t *o = offset ? json_loads(offset, 0, NULL) : NULL;
     const char *colls_text = json_string_value(json_object_get(o, "incremental_snapshot_collections"));
     if (!colls_text) {
+        int rc = s->cf->snapshot_new_tables ? new_tables(s, o, errstr, errsz) : 0;
         json_decref(o);
-        return 0;
+        return rc;
     }
     json_t *colls = json_loads(colls_text, 0, NULL);
     if (!json_is_array(colls)) {
@@ -732,11 +794,12 @@ int pg_isnap_resume(pg_source *s, const char *offset, char *errstr, size_t errsz
         n1 = 0;
     }
     z->resume_n = n1;
-    json_decref(o);
     if (z->ncolls)
         SL_INFO("pg", "incremental snapshot goes on: %d table(s) left, %s from %s", z->ncolls, z->colls[0].fq,
                 z->resume_last ? "after the stored key" : "the start");
-    return 0;
+    int rc = s->cf->snapshot_new_tables ? new_tables(s, o, errstr, errsz) : 0;
+    json_decref(o);
+    return rc;
 }
 
 void pg_isnap_free(pg_source *s) {
@@ -753,7 +816,7 @@ void pg_isnap_free(pg_source *s) {
     for (int i = 0; i < z->npending; i++) sl_signal_free(z->pending[i]);
     sl_free(z->pending);
     sl_free(z->slots), sl_free(z->gone);
-    sl_free(z->id);
+    sl_free(z->id), sl_free(z->captured);
     sl_buf_free(&z->scratch), sl_buf_free(&z->offset);
     sl_free(z);
     s->isnap = NULL;

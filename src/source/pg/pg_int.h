@@ -35,6 +35,7 @@ typedef struct pg_conf {
     int snapshot_mode;
     int64_t snapshot_fetch_size;
     int64_t snapshot_threads;
+    int snapshot_new_tables;  /* snapshot.new.tables: 0 off, 1 incremental */
     int64_t heartbeat_ms;
     char *heartbeat_query;
     int decimal_mode, time_mode, binary_mode;
@@ -111,6 +112,9 @@ int pg_position_passed(const char *offset, const char *pos);
 /* pg_catalog.c */
 /* The table, column and message-prefix filters of s->cf (s->tables, s->columns, s->msg_prefixes). 0 or -1. */
 int pg_setup_filters(pg_source *s, char *errstr, size_t errsz);
+/* A table filter from the four lists (s->tables is made so). 0 or -1 with errstr. */
+int pg_table_filter(sl_filter *f, const char *table_include, const char *table_exclude, const char *schema_include,
+                    const char *schema_exclude, char *errstr, size_t errsz);
 PGconn *pg_connect(const pg_conf *cf, bool replication, int timeout_s, char *errstr, size_t errsz);
 /* Runs a query expecting tuples or a command; returns the result or NULL (errstr set). */
 PGresult *pg_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,

@@ -81,6 +81,11 @@ static const sl_prop pg_props[] = {
      "Connections that read the initial snapshot, all in the slot's snapshot: above 1, each table is split into "
      "ranges of its pages (ctid, PostgreSQL 14 or later) read in parallel, one table after the other; the rows "
      "of a table then come in no particular order."},
+    {"snapshot.new.tables", SL_PT_ENUM, "off", "off|incremental", 0, 0, 0, F(snapshot_new_tables),
+     "incremental: the source offset records the table filters (table/schema include and exclude lists); at a "
+     "start whose filters capture tables the stored ones did not, those tables get an incremental snapshot "
+     "while streaming goes on (as an execute-snapshot signal would ask). off: a table added to the lists is "
+     "only streamed from then on."},
     {"heartbeat.interval.ms", SL_PT_INT, "0", NULL, 0, 86400000, 0, F(heartbeat_ms),
      "Every this often (0 = off) ask the server for its WAL position and commit it when no captured change is "
      "pending, so the slot advances while captured tables are idle; runs heartbeat.action.query too."},
@@ -176,7 +181,7 @@ void pg_offset_json(char *out, size_t outsz, uint64_t lsn, uint64_t commit_lsn, 
 static void set_offset(pg_source *s, uint64_t lsn, uint64_t commit_lsn, uint32_t txid, int64_t ts_us) {
     char off[256];
     pg_offset_json(off, sizeof off, lsn, commit_lsn, txid, ts_us, false);
-    const char *extra = s->isnap ? pg_isnap_offset_fields(s) : "";
+    const char *extra = pg_isnap_offset_fields(s);
     if (!*extra) {
         sl_batch_set_offset(s->batch, off, lsn);
         return;
