@@ -207,6 +207,12 @@ int sl_ctx_emit(sl_ctx *x, sl_batch *b) {
 
 bool sl_ctx_wait_room(sl_ctx *x, int timeout_ms) { return sl_queue_wait_room(x->q, timeout_ms); }
 
+size_t sl_ctx_queued_records(const sl_ctx *x) {
+    size_t bytes = 0, recs = 0, batches = 0;
+    if (x->q) sl_queue_stats(x->q, &bytes, &recs, &batches);
+    return recs;
+}
+
 int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
     sl_ctx *c = x;
     uint64_t id = b->sync_id = ++c->sync_req;

@@ -102,6 +102,8 @@ const char *sl_ctx_stored_offset(sl_ctx *x);
  * max.queue.size.in.bytes bytes (when set), so that very large values do not pile up in one batch
  * beyond what the queue would hold. */
 bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b);
+/* Records queued between source and sink (not yet taken by the sink thread). */
+size_t sl_ctx_queued_records(const sl_ctx *x);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);

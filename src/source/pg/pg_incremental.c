@@ -535,6 +535,12 @@ static int read_chunk(pg_source *s, char *errstr, size_t errsz) {
     return 0;
 }
 
+/* A chunk is read only once the sink has taken the one before (fewer records queued than a chunk holds): the
+ * stream's changes never wait behind more than one chunk of snapshot rows, whatever the sink's pace. */
+static bool room_for_chunk(pg_source *s) {
+    return sl_ctx_queued_records(s->ctx) + (size_t)s->batch->n < (size_t)sl_ctx_core(s->ctx)->isnap_chunk;
+}
+
 static int pg_isnap_tick(pg_source *s) {
     pg_isnap *z = s->isnap;
     if (!z) return 0;
@@ -543,7 +549,7 @@ static int pg_isnap_tick(pg_source *s) {
     sl_signal *sig;
     while ((sig = sl_ctx_signal_next(s->ctx))) act(s, sig);
     char err[1024];
-    while (z->ncolls && !z->paused && !z->in_flight) {
+    while (z->ncolls && !z->paused && !z->in_flight && room_for_chunk(s)) {
         if (!z->t) {
             int rc = start_table(s, err, sizeof err);
             if (rc < 0) goto fail;
@@ -561,7 +567,7 @@ fail:
 
 int pg_isnap_step(pg_source *s) {
     pg_isnap *z = s->isnap;
-    bool due = z && (z->npending || (z->ncolls && !z->paused && !z->in_flight));
+    bool due = z && (z->npending || (z->ncolls && !z->paused && !z->in_flight && room_for_chunk(s)));
     int64_t now = sl_mono_ms();
     if (!due && now - s->isnap_poll_ms < 100) return 0;
     s->isnap_poll_ms = now;
