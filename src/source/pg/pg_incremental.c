@@ -15,16 +15,21 @@
  *
  * A table is read in chunks of incremental.snapshot.chunk.size rows in key
  * order, up to the largest key it held when its turn came. Each chunk is
- * read on the SQL connection between two watermarks, non-transactional
- * logical decoding messages (pg_logical_emit_message, prefix
- * __sluice_isnap: no table is written, so no signal table is needed for
- * them): "open" before the SELECT, "close" after it. The stream goes on
- * meanwhile. When the stream reaches "open", the window opens: a change of
- * the table in the window (it committed between the watermarks, so it is
- * as new as the chunk's row or newer) drops that key's row from the chunk.
- * At "close" the rows left are emitted as op r with source.snapshot
+ * read on the SQL connection, between two transactions of the stream, in a
+ * REPEATABLE READ transaction whose snapshot is noted (xmax and the running
+ * transactions); then a watermark follows, a non-transactional logical
+ * decoding message (pg_logical_emit_message, prefix __sluice_isnap: no
+ * table is written, so no signal table is needed). The stream goes on
+ * meanwhile. Until it reaches the watermark, a change of the table whose
+ * transaction the snapshot does not see (it committed later, so it is newer
+ * than the chunk's row) drops that key's row from the chunk. At the
+ * watermark the rows left are emitted as op r with source.snapshot
  * "incremental", right there in the stream: no row read by a chunk ever
- * lands after a newer change of its key, and the stream never stops.
+ * lands after a newer change of its key, and the stream never stops. (The
+ * snapshot's own list decides, not an opening watermark: a commit is in
+ * the WAL before it is visible, so a transaction before such a watermark
+ * could still be missing from the chunk. One the stream has already handed
+ * on and the snapshot lists as running makes the chunk be read again.)
  *
  * Progress rides in the source offset (incremental_snapshot_* fields): the
  * queue and the last key emitted. A restart (or a kill -9) goes on after the
@@ -68,9 +73,12 @@ typedef struct pg_isnap {
     /* the chunk in flight */
     char nonce[20];
     uint64_t chunk_no;
-    bool in_flight, window_open;
+    bool in_flight;           /* read, its rows not emitted yet (until the close watermark) */
+    uint32_t xmax;            /* the chunk's snapshot: transactions from xmax on, and those in xip, are not in it */
+    uint32_t *xip;
+    int nxip;
     PGresult *chunk;          /* its rows */
-    bool *gone;               /* rows dropped by changes in the window */
+    bool *gone;               /* rows dropped by newer changes */
     uint32_t *slots;          /* hash of the rows' keys: row + 1, 0 empty */
     uint32_t nslots;
     sl_buf scratch, offset;
@@ -129,7 +137,7 @@ static void index_chunk(pg_isnap *z) {
     }
 }
 
-/* Drops the chunk row whose key is v (a change of it in the window). */
+/* Drops the chunk row whose key is v (a newer change of it). */
 static void drop_key(pg_isnap *z, const char *const *v, const size_t *len) {
     uint32_t at = (uint32_t)key_hash(z->nkeys, v, len) & (z->nslots - 1);
     for (; z->slots[at]; at = (at + 1) & (z->nslots - 1)) {
@@ -176,7 +184,7 @@ static char **keys_from_json(const json_t *a, int *n) {
 static void end_chunk(pg_isnap *z) {
     PQclear(z->chunk);
     z->chunk = NULL;
-    z->in_flight = z->window_open = false;
+    z->in_flight = false;
 }
 
 static void end_table(pg_isnap *z) {
@@ -515,19 +523,49 @@ static int read_chunk(pg_source *s, char *errstr, size_t errsz) {
     sl_buf_puts(q, " ORDER BY ");
     key_list(s, q, false);
     sl_buf_printf(q, " LIMIT %" PRId64, sl_ctx_core(s->ctx)->isnap_chunk);
-    z->chunk_no++;
-    if (emit_watermark(s, "open", errstr, errsz) < 0) return -1;
-    PGresult *r = PQexecParams(s->sql, sl_buf_cstr(q), np, types, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errsz, "incremental snapshot of %s: %s", c->fq, PQresultErrorMessage(r));
+    /* The chunk in a snapshot whose transactions it knows (REPEATABLE READ: the snapshot of its first query). */
+    PGresult *r = pg_query(s->sql, "beginning a snapshot chunk", "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL,
+                           errstr, errsz);
+    if (!r) return -1;
+    PQclear(r);
+    r = pg_query(s->sql, "reading a chunk's snapshot",
+                 "SELECT pg_snapshot_xmax(s)::text, (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) x)"
+                 " FROM pg_current_snapshot() s", 0, NULL, errstr, errsz);
+    PGresult *rows = r ? PQexecParams(s->sql, sl_buf_cstr(q), np, types, params, NULL, NULL, 0) : NULL;
+    if (rows && PQresultStatus(rows) != PGRES_TUPLES_OK) {
+        snprintf(errstr, errsz, "incremental snapshot of %s: %s", c->fq, PQresultErrorMessage(rows));
         errstr[strcspn(errstr, "\n")] = 0;
+        PQclear(rows), rows = NULL;
+    }
+    PGresult *end = PQexec(s->sql, rows ? "COMMIT" : "ROLLBACK");
+    PQclear(end);
+    if (!rows) {
         PQclear(r);
         return -1;
     }
+    /* 64-bit transaction ids; the stream's are their low 32 bits */
+    z->xmax = (uint32_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    z->nxip = 0;
+    const char *xl = PQgetvalue(r, 0, 1);
+    z->xip = sl_realloc(z->xip, sizeof *z->xip * (strlen(xl) / 2 + 1));
+    for (char *e; *xl; xl = *e ? e + 1 : e) z->xip[z->nxip++] = (uint32_t)strtoull(xl, &e, 10);
+    PQclear(r);
+    /* A transaction the stream has already handed on can still be in the snapshot's running list (its commit is
+     * in the WAL, it waited for the flush before it became visible): the chunk would then hold rows older than
+     * changes already sent. Read it again. */
+    for (int i = 0; i < z->nxip; i++)
+        if (pg_recently_committed(s, z->xip[i])) {
+            SL_DEBUG("pg", "incremental snapshot table=%s: transaction %u was handed on but not yet visible to the "
+                           "chunk: reading it again", c->fq, z->xip[i]);
+            PQclear(rows);
+            return 0;
+        }
+    z->chunk_no++;
     if (emit_watermark(s, "close", errstr, errsz) < 0) {
-        PQclear(r);
+        PQclear(rows);
         return -1;
     }
+    r = rows;
     z->chunk = r;
     z->in_flight = true;
     index_chunk(z);
@@ -567,6 +605,9 @@ fail:
 
 int pg_isnap_step(pg_source *s) {
     pg_isnap *z = s->isnap;
+    /* Between transactions only: a chunk's check against the transactions the stream handed on (read_chunk)
+     * must not meet one half handed on. */
+    if (s->in_txn) return 0;
     bool due = z && (z->npending || (z->ncolls && !z->paused && !z->in_flight && room_for_chunk(s)));
     int64_t now = sl_mono_ms();
     if (!due && now - s->isnap_poll_ms < 100) return 0;
@@ -580,7 +621,7 @@ int pg_isnap_step(pg_source *s) {
     return pg_isnap_tick(s);
 }
 
-/* The window's rows, at the close watermark: op r, source.snapshot "incremental". */
+/* The chunk's rows left, at its watermark: op r, source.snapshot "incremental". */
 static void emit_rows(pg_source *s, uint64_t lsn) {
     pg_isnap *z = s->isnap;
     int n = PQntuples(z->chunk), kept = 0;
@@ -628,19 +669,22 @@ bool pg_isnap_on_message(pg_source *s, const char *prefix, const char *content, 
     pg_isnap *z = s->isnap;
     if (!z || !z->in_flight) return true; /* an earlier run's, or another connector's */
     char want[96];
-    int n = snprintf(want, sizeof want, "open:%s:%" PRIu64, z->nonce, z->chunk_no);
-    if ((size_t)n == len && memcmp(content, want, len) == 0) {
-        z->window_open = true;
-        return true;
-    }
-    n = snprintf(want, sizeof want, "close:%s:%" PRIu64, z->nonce, z->chunk_no);
-    if ((size_t)n == len && memcmp(content, want, len) == 0 && z->window_open) emit_rows(s, lsn);
+    int n = snprintf(want, sizeof want, "close:%s:%" PRIu64, z->nonce, z->chunk_no);
+    if ((size_t)n == len && memcmp(content, want, len) == 0) emit_rows(s, lsn);
     return true;
+}
+
+/* Whether the stream's transaction xid is one the chunk's snapshot does not see (it committed later). */
+static bool after_chunk(const pg_isnap *z, uint32_t xid) {
+    if ((int32_t)(xid - z->xmax) >= 0) return true;
+    for (int i = 0; i < z->nxip; i++)
+        if (z->xip[i] == xid) return true;
+    return false;
 }
 
 void pg_isnap_on_change(pg_source *s, const sl_table *t, const sl_cell *before, const sl_cell *after) {
     pg_isnap *z = s->isnap;
-    if (!z || !z->window_open || !z->t || t->id != z->oid) return;
+    if (!z || !z->in_flight || !z->t || t->id != z->oid || !after_chunk(z, s->txid)) return;
     const char *v[32];
     size_t len[32];
     for (int side = 0; side < 2; side++) {
@@ -662,7 +706,7 @@ void pg_isnap_on_change(pg_source *s, const sl_table *t, const sl_cell *before, 
 
 void pg_isnap_on_truncate(pg_source *s, const sl_table *t) {
     pg_isnap *z = s->isnap;
-    if (!z || !z->window_open || !z->t || t->id != z->oid) return;
+    if (!z || !z->in_flight || !z->t || t->id != z->oid || !after_chunk(z, s->txid)) return;
     for (int i = 0; i < PQntuples(z->chunk); i++) z->gone[i] = true;
 }
 
@@ -821,7 +865,7 @@ void pg_isnap_free(pg_source *s) {
     sl_free(z->colls);
     for (int i = 0; i < z->npending; i++) sl_signal_free(z->pending[i]);
     sl_free(z->pending);
-    sl_free(z->slots), sl_free(z->gone);
+    sl_free(z->slots), sl_free(z->gone), sl_free(z->xip);
     sl_free(z->id), sl_free(z->captured);
     sl_buf_free(&z->scratch), sl_buf_free(&z->offset);
     sl_free(z);

@@ -101,6 +101,8 @@ typedef struct pg_source {
     int nkey_cols;
     struct pg_isnap *isnap;   /* signals and incremental snapshots (pg_incremental.c), NULL until the first */
     int64_t isnap_poll_ms;
+    uint32_t recent_xids[4096]; /* the last transactions the stream committed (a ring), for pg_recently_committed */
+    unsigned recent_at;
 } pg_source;
 
 /* pg_verify.c: sl_source_ops.verify_open */
@@ -130,6 +132,8 @@ uint64_t pg_parse_lsn(const char *s);
 /* pg_snapshot.c */
 int pg_snapshot_run(pg_source *s);
 
+/* pg_source.c: whether the stream handed on transaction xid among its last 4096. */
+bool pg_recently_committed(const pg_source *s, uint32_t xid);
 /* pg_incremental.c: signals and incremental snapshots. */
 /* Stream loop, between messages: acts on signals, reads the next chunk when one is due. 0, -1 or SL_RETRY. */
 int pg_isnap_step(pg_source *s);

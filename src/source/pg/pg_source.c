@@ -817,6 +817,7 @@ static void on_commit(pg_source *s, const sl_pgo_msg *m) {
     set_offset(s, m->u.commit.end_lsn, m->u.commit.end_lsn, s->txid, s->txn_ts_us);
     s->offset_lsn = s->last_commit_lsn = s->seq_commit_lsn = m->u.commit.end_lsn;
     s->in_txn = false;
+    s->recent_xids[s->recent_at++ % (sizeof s->recent_xids / sizeof *s->recent_xids)] = s->txid;
 }
 
 /*
@@ -875,6 +876,13 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     }
     if (wal_start > s->received_lsn) s->received_lsn = wal_start;
     return 0;
+}
+
+bool pg_recently_committed(const pg_source *s, uint32_t xid) {
+    size_t n = sizeof s->recent_xids / sizeof *s->recent_xids;
+    for (size_t i = 0; i < n && i < s->recent_at; i++)
+        if (s->recent_xids[i] == xid) return true;
+    return false;
 }
 
 /* Outside a transaction, everything up to the server's WAL end has been seen: commit it. 0, -1 or SL_RETRY. */
