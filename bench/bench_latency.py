@@ -32,7 +32,11 @@ appended (librdkafka's linger and request, the broker). Under exactly-once
 the run's offset.storage.topic holds one offset record per Kafka transaction:
 their count and the gaps between their timestamps show the commit cadence.
 
-Three runs, each with its own table, slot, topic and sluice process:
+First the floor: the same writers with no sluice, the server's logical
+decoding read by pg_recvlogical (test_decoding, commit timestamps on) alone,
+each COMMIT stamped as it arrives: what any logical replication client gets
+on this machine at this rate. Then three runs, each with its own table,
+slot, topic and sluice process:
 at-least-once (the default), exactly.once.support=required, and
 at-least-once while an incremental snapshot (a signal in signal.file as the
 writers start) reads the BENCH_LATENCY_ISNAP_ROWS (1,000,000) rows the table
@@ -44,10 +48,11 @@ row, written and awaited before the writers start, is not counted. Prints
 p50/p90/p99/max per run against the goals (p99 <= 50 ms at-least-once,
 <= 250 ms exactly-once; an earlier measurement found 56 ms and 958 ms),
 sluice's and the broker's CPU, and the machine's load average (other work
-on it skews these figures). About 5 minutes with the defaults.
+on it skews these figures). About 6 minutes with the defaults.
 Extra sluice keys (every run): BENCH_SLUICE_CONFIG (JSON); some runs only:
-BENCH_LATENCY_MODES=alo, eos, isnap (comma-separated).
+BENCH_LATENCY_MODES=floor, alo, eos, isnap (comma-separated).
 """
+import datetime
 import json
 import math
 import os
@@ -55,6 +60,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -74,6 +80,7 @@ SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", 60))
 CLIENTS = int(os.environ.get("BENCH_LATENCY_CLIENTS", 16))
 PGBENCH = str(Path(RECV).parent / "pgbench")
 TABLE, PUB, SLOT = "bench_latency", "bench_latency_pub", "bench_latency"
+FLOOR_SLOT = "bench_latency_floor"  # pg_recvlogical's (test_decoding), read beside sluice in every run
 ISNAP_ROWS = int(os.environ.get("BENCH_LATENCY_ISNAP_ROWS", 1_000_000))
 # (key, label, extra sluice keys (given the run's topic prefix), goal for p99 in ms, rows in the table before the
 # run that an incremental snapshot reads while the writers run: 0 for none)
@@ -91,7 +98,8 @@ INSERT INTO bench_latency (customer_id, status, total, created_at, note)
 
 
 def teardown(conn):
-    q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", SLOT)
+    for slot in (SLOT, FLOOR_SLOT):
+        q(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", slot)
     q(conn, f"DROP TABLE IF EXISTS {TABLE}; DROP PUBLICATION IF EXISTS {PUB}")
 
 
@@ -108,6 +116,42 @@ def setup(conn, prefill):
         q(conn, f"ANALYZE {TABLE}")
     q(conn, f"CREATE PUBLICATION {PUB} FOR TABLE {TABLE}")
     q(conn, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", SLOT)
+    q(conn, "SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", FLOOR_SLOT)
+
+
+class Floor:
+    """The same server's logical decoding read by pg_recvlogical (test_decoding, commit timestamps on) beside
+    sluice, under the same load: each COMMIT line stamped as it arrives. Its commit -> received latency is
+    what any logical replication client gets here: the floor under sluice's."""
+
+    COMMIT = re.compile(rb"^COMMIT(?: \d+)? \(at (\S+ \S+)\)")
+
+    def __init__(self):
+        p = pg_params()
+        self.proc = subprocess.Popen(
+            [RECV, "-h", p["host"], "-p", str(p["port"]), "-U", p["user"], "-d", p["dbname"], "--slot", FLOOR_SLOT,
+             "--start", "-o", "include-timestamp=1", "-o", "skip-empty-xacts=1", "-f", "-"],
+            stdout=subprocess.PIPE, env=dict(os.environ, PGPASSWORD=p["password"]))
+        self.lat, self.t0 = [], time.time()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            now = time.time()
+            m = self.COMMIT.match(line)
+            if m:
+                ts = datetime.datetime.fromisoformat(m.group(1).decode().replace(" ", "T")).timestamp()
+                if ts >= self.t0:  # not the warm-up row's, committed before this reader started
+                    self.lat.append((now - ts) * 1000)
+
+    def stop(self, expected, timeout=30):
+        deadline = time.time() + timeout
+        while len(self.lat) < expected and time.time() < deadline:
+            time.sleep(0.1)
+        self.proc.terminate()
+        self.proc.wait(30)
+        return sorted(self.lat)
 
 
 def create_topic(admin, topic):
@@ -292,6 +336,21 @@ def run(conn, admin, bpid, label, extra, goal, prefill, prefixes):
                 p50=pct(vals, 50), p90=pct(vals, 90), p99=pct(vals, 99), max=vals[-1])
 
 
+def run_floor(conn):
+    """The same writers with no sluice, the server's decoding read by pg_recvlogical alone: what any logical
+    replication client gets on this machine at this rate (commit -> received)."""
+    setup(conn, 0)
+    try:
+        floor = Floor()
+        time.sleep(0.5)
+        pgbench()
+        (rows,), = q(conn, f"SELECT count(*) FROM {TABLE}")
+        fl = floor.stop(rows)
+    finally:
+        teardown(conn)
+    return dict(n=len(fl), p50=pct(fl, 50), p90=pct(fl, 90), p99=pct(fl, 99), max=fl[-1]) if fl else None
+
+
 def report(r):
     rate = r["rows"] / r["span"]
     print(f"\n[{r['label']}]")
@@ -336,8 +395,11 @@ def main():
     bpid = broker_pid()
     conn = psycopg2.connect(**pg_params())
     conn.autocommit = True
-    results, prefixes = [], []
+    results, prefixes, floor = [], [], None
     try:
+        if not which or "floor" in which.split(","):
+            floor = run_floor(conn)
+            print("  floor (pg_recvlogical alone): done", flush=True)
         for _, label, extra, goal, prefill in modes:
             results.append(run(conn, admin, bpid, label, extra, goal, prefill, prefixes))
             print(f"  {label}: done", flush=True)
@@ -349,9 +411,12 @@ def main():
             delete_topics(admin, prefix)
     for r in results:
         report(r)
-    print(f"\n{'':32}{'rows':>9}{'rate/s':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  goal (p99, ms)")
+    print(f"\n{'':38}{'rows':>9}{'rate/s':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  goal (p99, ms)")
+    if floor:
+        print(f"{'floor: pg_recvlogical alone':38}{floor['n']:>9}{'':>8}{floor['p50']:>8.1f}{floor['p90']:>8.1f}"
+              f"{floor['p99']:>8.1f}{floor['max']:>8.1f}  (commit -> received, no sluice)")
     for r in results:
-        print(f"{r['label']:32}{r['rows']:>9}{r['rows'] / r['span']:>8.0f}{r['p50']:>8.1f}{r['p90']:>8.1f}"
+        print(f"{r['label']:38}{r['rows']:>9}{r['rows'] / r['span']:>8.0f}{r['p50']:>8.1f}{r['p90']:>8.1f}"
               f"{r['p99']:>8.1f}{r['max']:>8.1f}  <= {r['goal']} {'met' if r['p99'] <= r['goal'] else 'NOT met'}")
     conn.close()
 
