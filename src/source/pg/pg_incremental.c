@@ -480,7 +480,8 @@ ready:
     return 0;
 }
 
-/* Reads the next chunk of the current table between its watermarks. 0, 1 when the table is done, -1. */
+/* Reads the next chunk of the current table and writes its watermark. 0, 1 to read it again later (at the
+ * next step: the stream goes on meanwhile), -1 with errstr. */
 static int read_chunk(pg_source *s, char *errstr, size_t errsz) {
     pg_isnap *z = s->isnap;
     isnap_coll *c = &z->colls[0];
@@ -558,7 +559,7 @@ static int read_chunk(pg_source *s, char *errstr, size_t errsz) {
             SL_DEBUG("pg", "incremental snapshot table=%s: transaction %u was handed on but not yet visible to the "
                            "chunk: reading it again", c->fq, z->xip[i]);
             PQclear(rows);
-            return 0;
+            return 1;
         }
     z->chunk_no++;
     if (emit_watermark(s, "close", errstr, errsz) < 0) {
@@ -596,7 +597,9 @@ static int pg_isnap_tick(pg_source *s) {
                 continue;
             }
         }
-        if (read_chunk(s, err, sizeof err) < 0) goto fail;
+        int rc = read_chunk(s, err, sizeof err);
+        if (rc < 0) goto fail;
+        if (rc > 0) break;
     }
     return 0;
 fail:
