@@ -693,12 +693,23 @@ void sl_conf_doc(FILE *out, const char *title, const char *intro, const sl_prop 
     fprintf(out, "\n");
 }
 
-void sl_conf_check_ops(const char *key, const char *list, sl_errs *errs) {
+void sl_conf_check_list(const char *key, const char *list, const char *allowed, sl_errs *errs) {
     if (!list) return;
     char *c = sl_strdup(list), *save = NULL;
-    for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strcmp(t, "none") && (strlen(t) != 1 || !strchr("cudt", t[0])))
-            sl_errs_add(errs, "%s: '%s' is not allowed (allowed: c, u, d, t, none)", key, t);
+    for (char *t = strtok_r(c, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        bool ok = false;
+        for (const char *a = allowed; *a && !ok; a += strcspn(a, "|"), a += *a == '|') {
+            size_t n = strcspn(a, "|");
+            ok = strlen(t) == n && strncmp(a, t, n) == 0;
+        }
+        if (!ok) {
+            sl_buf names;
+            sl_buf_init(&names);
+            for (const char *a = allowed; *a; a++) sl_buf_printf(&names, *a == '|' ? ", " : "%c", *a);
+            sl_errs_add(errs, "%s: '%s' is not allowed (allowed: %s)", key, t, sl_buf_cstr(&names));
+            sl_buf_free(&names);
+        }
+    }
     sl_free(c);
 }
 

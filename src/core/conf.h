@@ -146,8 +146,9 @@ void sl_file_uses_append(sl_file_uses *u, const sl_file_uses *from);
 int sl_file_uses_check(sl_file_uses *u, int mine, sl_errs *errs);
 void sl_file_uses_free(sl_file_uses *u);
 
-/* Checks a comma-separated list of operations (c, u, d, t, or none), as skipped.operations. */
-void sl_conf_check_ops(const char *key, const char *list, sl_errs *errs);
+/* Checks each item of a comma-separated list against allowed ("a|b|c"): one error per other item, naming key
+ * and the allowed values. */
+void sl_conf_check_list(const char *key, const char *list, const char *allowed, sl_errs *errs);
 /* True when s is in the comma-separated list (whitespace around items ignored). */
 bool sl_list_has(const char *list, const char *s);
 

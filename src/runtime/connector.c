@@ -187,17 +187,7 @@ static void list_names(char *out, size_t outsz, bool sources) {
 /* errors.* and the dead letter queue (used by the runtime, the Kafka source and the MongoDB sink). */
 /* signal.*: known channels, and only for a source that takes signals. */
 static void check_signals(const sl_core_conf *core, const sl_source_ops *src, sl_config *cfg, sl_errs *errs) {
-    char *list = sl_strdup(core->sig_channels ? core->sig_channels : "");
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        size_t n = strlen(tok);
-        while (n && tok[n - 1] == ' ') tok[--n] = 0;
-        if (n && strcmp(tok, "source") && strcmp(tok, "file") && strcmp(tok, "kafka"))
-            sl_errs_add(errs, "signal.enabled.channels: '%s' is not %s (allowed: source, file, kafka; "
-                              "sluice serve also takes POST /connectors/<name>/signals)",
-                        tok, strcmp(tok, "jmx") == 0 ? "available in sluice (no JVM)" : "a signal channel");
-    }
-    sl_free(list);
+    sl_conf_check_list("signal.enabled.channels", core->sig_channels, "source|file|kafka", errs);
     if (!src || src->takes_signals) return;
     const char *ch = sl_config_get(cfg, "signal.enabled.channels");
     if (core->sig_collection && *core->sig_collection)

@@ -113,7 +113,7 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
             sl_errs_add(errs, "%s", err);
         sl_filter_free(&f);
     }
-    sl_conf_check_ops("skipped.operations", cf->skipped_ops, errs);
+    sl_conf_check_list("skipped.operations", cf->skipped_ops, "c|u|d|t|none", errs);
 }
 
 /* ---- connections and queries ---- */

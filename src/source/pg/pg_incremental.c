@@ -247,8 +247,12 @@ static PGresult *captured_tables(pg_source *s, char *errstr, size_t errsz) {
     return r;
 }
 
-/* The captured tables whose "schema.table" one of the regexes (a JSON array) matches: "oid\tfq" lines. */
-static int matching_tables(pg_source *s, const json_t *colls, sl_buf *out, char *errstr, size_t errsz) {
+static const char *condition_for(const json_t *data, const char *fq);
+
+/* Queues the captured tables whose "schema.table" one of execute-snapshot's data-collections regexes matches. */
+static int queue_matching(pg_source *s, pg_isnap *z, const json_t *d, char *errstr, size_t errsz) {
+    const json_t *colls = json_object_get(d, "data-collections");
+    const char *skey = json_string_value(json_object_get(d, "surrogate-key"));
     PGresult *r = captured_tables(s, errstr, errsz);
     if (!r) return -1;
     for (size_t k = 0; k < json_array_size(colls); k++) {
@@ -266,7 +270,7 @@ static int matching_tables(pg_source *s, const json_t *colls, sl_buf *out, char 
         bool hit = false;
         for (int i = 0; i < PQntuples(r); i++)
             if (regexec(&rx, PQgetvalue(r, i, 1), 0, NULL, 0) == 0)
-                hit = true, sl_buf_printf(out, "%s\t%s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+                hit = true, add_coll(z, PQgetvalue(r, i, 1), condition_for(d, PQgetvalue(r, i, 1)), skey);
         regfree(&rx);
         if (!hit)
             SL_WARN("pg", "snapshot signal: data-collections entry '%s' matches no table the connector captures", re);
@@ -301,24 +305,13 @@ static void execute_snapshot(pg_source *s, const sl_signal *sig) {
         return;
     }
     char err[512];
-    sl_buf tables;
-    sl_buf_init(&tables);
-    if (matching_tables(s, colls, &tables, err, sizeof err) < 0) {
+    pg_isnap *z = isnap(s);
+    int before = z->ncolls;
+    if (queue_matching(s, z, d, err, sizeof err) < 0) {
         SL_ERR("pg", "signal %s (execute-snapshot) ignored: %s", sig->id, err);
-        sl_buf_free(&tables);
         return;
     }
-    pg_isnap *z = isnap(s);
-    if (!z->id) z->id = sl_strdup(sig->id);
-    int before = z->ncolls;
-    const char *skey = json_string_value(json_object_get(d, "surrogate-key"));
-    for (char *line = (char *)sl_buf_cstr(&tables), *nl; *line; line = nl + 1) {
-        nl = strchr(line, '\n');
-        *nl = 0;
-        const char *fq = strchr(line, '\t') + 1;
-        add_coll(z, fq, condition_for(d, fq), skey);
-    }
-    sl_buf_free(&tables);
+    if (z->ncolls > before && !z->id) z->id = sl_strdup(sig->id);
     SL_INFO("pg", "incremental snapshot requested by signal %s: %d table(s) queued, %d in all", sig->id,
             z->ncolls - before, z->ncolls);
 }

@@ -128,7 +128,7 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
     if (!strstr(modes, m))
         sl_errs_add(errs, "database.sslmode: '%s' is not allowed (allowed: disable, allow, prefer, require, "
                     "verify-ca, verify-full)", cf->sslmode);
-    sl_conf_check_ops("skipped.operations", cf->skipped_ops, errs);
+    sl_conf_check_list("skipped.operations", cf->skipped_ops, "c|u|d|t|none", errs);
     if (cf->table_include && *cf->table_include && cf->table_exclude && *cf->table_exclude)
         sl_errs_add(errs, "table.exclude.list: cannot be combined with table.include.list");
     if (cf->column_include && *cf->column_include && cf->column_exclude && *cf->column_exclude)
