@@ -135,6 +135,16 @@ struct sl_sink_ops {
     /* Optional (sluice verify): a read-only view of the target, where each source table's rows went (as the
      * source's verify_open). */
     int (*verify_open)(void *settings, struct sl_vside **out, char *errstr, size_t errstr_size);
+    /* Optional, sinks whose target confirms writes one by one as they land (Kafka's acks): pipelined delivery.
+     * mark() closes what was written since the previous mark under a ticket (tickets increase) and returns it,
+     * or 0 when the sink holds too many open tickets (then the runtime flushes). acked() serves the target's
+     * confirmations, waiting up to wait_ms for one, and sets *ticket to the newest ticket whose records and all
+     * before them are durable (0: none yet); it returns -1 with errstr once a write has failed. With both,
+     * the runtime writes on while earlier runs await their confirmations and stores an offset once the ticket
+     * of its run is acked, instead of flushing after every run (flush still makes everything durable, and
+     * everything marked before it counts as acked). Sink thread. */
+    uint64_t (*mark)(void *sink);
+    int (*acked)(void *sink, int wait_ms, uint64_t *ticket, char *errstr, size_t errstr_size);
 };
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */

@@ -145,8 +145,11 @@ struct sl_connector {
     uint64_t lat_count, lat_buckets[SL_LATENCY_BUCKETS];
     double lat_sum_ms;
     char committed_offset[512];
-    int64_t *run_ts;         /* sink thread: source commit times (µs) of the current run's records */
+    int64_t *run_ts;         /* sink thread: source commit times (µs) of the records not yet durable */
     size_t run_ts_n, run_ts_cap;
+    struct pending_run *pend; /* sink thread, pipelined sinks (mark/acked): runs awaiting their acks, oldest first */
+    size_t npend, pend_cap;
+    int64_t last_flush_ms;
     int64_t heartbeat_ms;    /* > 0: a heartbeat record when the source position moved this long after the last */
     int64_t last_heartbeat_ms;
     pthread_t src_thr, sink_thr;
@@ -458,6 +461,14 @@ static void *source_main(void *arg) {
     return NULL;
 }
 
+/* A run written to a pipelined sink whose ticket is not acked yet: what becomes durable with it. */
+struct pending_run {
+    uint64_t ticket;
+    char *offset;     /* the newest offset among its batches, or NULL */
+    uint64_t seq;
+    size_t ts_n;      /* run_ts entries up to the end of this run */
+};
+
 /* Sink-thread state of the commit path. */
 typedef struct commit_state {
     char *offset;      /* newest durable offset not yet stored */
@@ -478,11 +489,11 @@ static void note_written(sl_connector *c, const sl_batch *b) {
     atomic_fetch_add(&c->batch_size_sum, (uint64_t)b->n);
 }
 
-/* Sink thread, after the run is durable: end-to-end latency of each record, newest source time. */
-static void note_durable(sl_connector *c) {
+/* Sink thread, once the first n records of run_ts are durable: end-to-end latency of each, newest source time. */
+static void note_durable(sl_connector *c, size_t n) {
     int64_t now_us = sl_wall_us(), newest = 0;
     pthread_mutex_lock(&c->ctx.m_lock);
-    for (size_t i = 0; i < c->run_ts_n; i++) {
+    for (size_t i = 0; i < n; i++) {
         double ms = (double)(now_us - c->run_ts[i]) / 1000.0;
         if (ms < 0) ms = 0;
         int k = 0;
@@ -496,10 +507,13 @@ static void note_durable(sl_connector *c) {
     /* Debezium's MilliSecondsBehindSource, taken when the changes became durable; a run without changes
      * (an idle source advancing its position) with nothing queued behind it means caught up. */
     size_t qbytes = 0, qrecs = 0, qbatches = 0;
-    if (c->run_ts_n) c->lag_ms = now_us / 1000 - newest / 1000 > 0 ? now_us / 1000 - newest / 1000 : 0;
-    else if (c->ctx.q && (sl_queue_stats(c->ctx.q, &qbytes, &qrecs, &qbatches), qrecs == 0)) c->lag_ms = 0;
+    if (n) c->lag_ms = now_us / 1000 - newest / 1000 > 0 ? now_us / 1000 - newest / 1000 : 0;
+    else if (c->run_ts_n == 0 && c->ctx.q && (sl_queue_stats(c->ctx.q, &qbytes, &qrecs, &qbatches), qrecs == 0))
+        c->lag_ms = 0;
     pthread_mutex_unlock(&c->ctx.m_lock);
-    c->run_ts_n = 0;
+    memmove(c->run_ts, c->run_ts + n, (c->run_ts_n - n) * sizeof *c->run_ts);
+    c->run_ts_n -= n;
+    for (size_t i = 0; i < c->npend; i++) c->pend[i].ts_n -= n;
 }
 
 static void note_committed(sl_connector *c, const char *offset) {
@@ -525,6 +539,56 @@ static int store_offset(sl_connector *c, commit_state *cs) {
     return 0;
 }
 
+/* ---- pipelined sinks (mark/acked): runs written on while earlier ones await their acks ---- */
+
+static void pend_push(sl_connector *c, uint64_t ticket, char *offset, uint64_t seq) {
+    if (c->npend == c->pend_cap) {
+        c->pend_cap = c->pend_cap ? c->pend_cap * 2 : 16;
+        c->pend = sl_realloc(c->pend, c->pend_cap * sizeof *c->pend);
+    }
+    c->pend[c->npend++] = (struct pending_run){ticket, offset, seq, c->run_ts_n};
+}
+
+/* The runs whose ticket is at most upto are durable: the newest offset among them becomes the one to store. */
+static void pend_settle(sl_connector *c, commit_state *cs, uint64_t upto) {
+    size_t k = 0;
+    while (k < c->npend && c->pend[k].ticket <= upto) k++;
+    if (!k) return;
+    for (size_t i = 0; i < k; i++)
+        if (c->pend[i].offset) {
+            sl_free(cs->offset);
+            cs->offset = c->pend[i].offset;
+            cs->seq = c->pend[i].seq;
+        }
+    size_t ts_n = c->pend[k - 1].ts_n;
+    c->npend -= k;
+    memmove(c->pend, c->pend + k, c->npend * sizeof *c->pend);
+    note_durable(c, ts_n);
+    if (!c->npend) sl_xchain_durable(c->xchain); /* everything the chain returned so far is durable */
+}
+
+/* Takes the acks that have come (waiting up to wait_ms for one) and settles the runs they complete. */
+static int settle(sl_connector *c, commit_state *cs, int wait_ms) {
+    if (!c->npend) return 0;
+    uint64_t ticket = 0;
+    char err[1024];
+    if (c->sink_ops->acked(c->sink, wait_ms, &ticket, err, sizeof err) < 0) {
+        sl_err_code code = sl_ctx_take_error_code();
+        sl_ctx_fail_code(&c->ctx, code != SL_E_NONE ? code : SL_E_SINK_UNAVAILABLE, "sink %s: %s", c->sink_ops->name, err);
+        return -1;
+    }
+    pend_settle(c, cs, ticket);
+    return 0;
+}
+
+/* Flushes: whatever was written is durable, every pending run with it. */
+static int flush_all(sl_connector *c, commit_state *cs, char *err, size_t errsz) {
+    if (c->sink_ops->flush(c->sink, err, errsz) < 0) return -1;
+    c->last_flush_ms = sl_mono_ms();
+    pend_settle(c, cs, UINT64_MAX);
+    return 0;
+}
+
 /* Writes records [from, to) of b (all of them: 0, b->n). */
 static int write_part(sl_connector *c, sl_batch *b, int from, int to, char *err, size_t errsz) {
     if (to <= from) return 0;
@@ -547,7 +611,7 @@ static int eos_commit(sl_connector *c, char **pending, uint64_t seq, char *err, 
     atomic_store(&c->ctx.committed_seq, seq);
     atomic_fetch_add(&c->ctx.n_commits, 1);
     note_committed(c, *pending);
-    note_durable(c);
+    note_durable(c, c->run_ts_n);
     sl_free(*pending);
     *pending = NULL;
     return 0;
@@ -733,8 +797,20 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
         if (all_covered) sl_xchain_durable(c->xchain);
         return 0;
     }
-    if (wrote && c->sink_ops->flush(c->sink, err, sizeof err) < 0) goto fail;
-    note_durable(c);
+    /* A pipelined sink takes the next run while this one awaits its acks; its offset waits with it (a run that
+     * wrote nothing but moves the offset too: it may not overtake the runs before it). A sync (stored at once)
+     * flushes, and so does a chain that purges what is durable once per offset.flush.interval.ms, so that a
+     * backlog that never lets the runs settle all at once does not hold the purge back. */
+    uint64_t ticket = 0;
+    if (c->sink_ops->mark && !*sync && (wrote || c->npend) &&
+        !(sl_xchain_has_durable(c->xchain) && sl_mono_ms() - c->last_flush_ms >= c->ctx.core.offset_flush_ms))
+        ticket = c->sink_ops->mark(c->sink);
+    if (ticket) {
+        pend_push(c, ticket, offset, seq);
+        return settle(c, cs, 0);
+    }
+    if ((wrote || c->npend) && flush_all(c, cs, err, sizeof err) < 0) goto fail;
+    note_durable(c, c->run_ts_n);
     sl_xchain_durable(c->xchain);
     if (offset) {
         sl_free(cs->offset);
@@ -753,18 +829,30 @@ static void *sink_main(void *arg) {
     sl_connector *c = arg;
     commit_state cs = {NULL, 0, sl_mono_ms()};
     for (;;) {
-        sl_batch *b = sl_queue_pop(c->ctx.q, 100);
+        sl_batch *b = sl_queue_pop(c->ctx.q, c->npend ? 5 : 100);
         uint64_t sync = 0;
         if (b && write_run(c, b, &cs, &sync) < 0) break;
+        if (!b && settle(c, &cs, 0) < 0) break; /* nothing to write: the acks that came meanwhile */
         bool drained = sl_queue_drained(c->ctx.q);
+        if (drained && c->npend) {
+            char err[1024];
+            if (flush_all(c, &cs, err, sizeof err) < 0) {
+                sl_err_code code = sl_ctx_take_error_code();
+                sl_ctx_fail_code(&c->ctx, code != SL_E_NONE ? code : SL_E_INTERNAL, "sink %s: %s", c->sink_ops->name, err);
+                break;
+            }
+        }
         if (cs.offset && (drained || sync || sl_mono_ms() - cs.last_store_ms >= c->ctx.core.offset_flush_ms))
             if (store_offset(c, &cs) < 0) break;
         if (sync) atomic_store(&c->ctx.sync_done, sync); /* stored, by the store or by the transaction */
         if (drained) break;
     }
-    /* Whatever is in cs.offset was flushed: storing it is safe even after a failure. */
+    /* Whatever is in cs.offset was acked: storing it is safe even after a failure. The offsets of runs still
+     * awaiting acks are dropped: a restart reads their records again. */
     if (cs.offset) store_offset(c, &cs);
     sl_free(cs.offset);
+    for (size_t i = 0; i < c->npend; i++) sl_free(c->pend[i].offset);
+    c->npend = 0;
     /* A sink that stopped early must not leave the source blocked on a full queue. */
     sl_queue_close(c->ctx.q);
     atomic_store(&c->ctx.stop, 1);
@@ -942,6 +1030,7 @@ void sl_connector_destroy(sl_connector *c) {
     sl_free(c->ctx.sig_topic);
     pthread_mutex_destroy(&c->ctx.sig_lock);
     sl_free(c->run_ts);
+    sl_free(c->pend);
     sl_free(c);
 }
 

@@ -943,6 +943,12 @@ void sl_xchain_durable(sl_xchain *x) {
         if (x->steps[i].ops->durable && x->steps[i].state) x->steps[i].ops->durable(x->steps[i].state);
 }
 
+bool sl_xchain_has_durable(const sl_xchain *x) {
+    for (int i = 0; x && i < x->n; i++)
+        if (x->steps[i].ops->durable && x->steps[i].state) return true;
+    return false;
+}
+
 /* Key or value of r in the converter's form (schema: with {"schema","payload"}) into the arena; NULL for
  * none. Either form. */
 static const char *emit(sl_xchain *x, sl_arena *a, const sl_xrec *r, bool key, bool schemas, uint32_t *len) {

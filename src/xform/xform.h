@@ -194,6 +194,8 @@ int sl_xform_vmap_same(void *state, sl_vtable *t, char *errstr, size_t errsz);
 
 /* Tells every transform with a durable callback that all records the chain returned so far are durable. */
 void sl_xchain_durable(sl_xchain *x);
+/* True when some transform of the chain (NULL: none) has a durable callback. */
+bool sl_xchain_has_durable(const sl_xchain *x);
 
 /* Single-record entry points (tests, the fuzzer): */
 /* Fills r from a change record (tombstone: the tombstone after a delete). */

@@ -141,6 +141,39 @@ static void tsink_close(void *p) {}
 static const sl_sink_ops tsink_ops = {"test-sink", NULL, "records", tsink_props, sizeof(tsink_conf), NULL,
                                       tsink_open, tsink_write, tsink_flush, tsink_close};
 
+/* ---- pipelined sink (mark/acked): acks what the test releases, or fails once a ticket is reached ---- */
+static _Atomic uint64_t p_marked, p_release, p_fail_at, p_reported;
+static uint64_t p_seq_upto[1024]; /* the newest offset seq written up to each ticket */
+static uint64_t p_newest_seq;
+
+static int psink_write(void *p, sl_batch *b, char *err, size_t errsz) {
+    atomic_fetch_add(&written, b->n);
+    if (b->offset && b->offset_seq > p_newest_seq) p_newest_seq = b->offset_seq;
+    return 0;
+}
+
+static uint64_t psink_mark(void *p) {
+    uint64_t t = atomic_fetch_add(&p_marked, 1) + 1;
+    if (t < 1024) p_seq_upto[t] = p_newest_seq;
+    return t;
+}
+
+static int psink_acked(void *p, int wait_ms, uint64_t *ticket, char *err, size_t errsz) {
+    uint64_t fail = atomic_load(&p_fail_at);
+    if (fail && atomic_load(&p_marked) >= fail) {
+        snprintf(err, errsz, "delivery failed");
+        return -1;
+    }
+    uint64_t m = atomic_load(&p_marked), r = atomic_load(&p_release);
+    *ticket = m < r ? m : r;
+    atomic_store(&p_reported, *ticket);
+    return 0;
+}
+
+static const sl_sink_ops psink_ops = {"test-pipe-sink", NULL, "acks when released", tsink_props, sizeof(tsink_conf), NULL, tsink_open,
+                                      psink_write, tsink_flush, tsink_close, .mark = psink_mark,
+                                      .acked = psink_acked};
+
 /* ---- helpers ---- */
 static char dbpath[64];
 
@@ -229,11 +262,89 @@ static void test_pause_resume(void) {
     sl_errs_free(&errs);
 }
 
+static sl_connector *start_pipelined(sl_config **cfg, char *err, size_t errsz) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"name\":\"rt\",\"config\":{\"connector.class\":\"test-source\",\"sink.type\":\"test-pipe-sink\","
+             "\"offset.storage.file.filename\":\"%s\",\"offset.flush.interval.ms\":\"0\","
+             "\"test.batches\":\"40\",\"test.delay.ms\":\"2\"}}",
+             dbpath);
+    *cfg = sl_config_parse_json(json, "t", err, errsz);
+    sl_errs errs = {0};
+    sl_connector *c = sl_connector_new(*cfg, &errs);
+    sl_errs_free(&errs);
+    CHECK(c && sl_connector_start(c, err, errsz) == 0);
+    return c;
+}
+
+/* A pipelined sink: runs follow each other without a flush, and an offset is stored only once the ticket of
+ * the run that carried it is acked; a failed delivery stores what was acked before it and nothing after. */
+static void test_pipelined(void) {
+    char err[512], *off;
+    atomic_store(&p_marked, 0), atomic_store(&p_release, 0), atomic_store(&p_fail_at, 0);
+    p_newest_seq = 0;
+    sl_config *cfg;
+    sl_connector *c = start_pipelined(&cfg, err, sizeof err);
+    for (int i = 0; i < 300 && atomic_load(&written) < 40; i++) sl_sleep_ms(10, NULL);
+    CHECK(atomic_load(&written) == 40 && atomic_load(&p_marked) >= 2);
+    sl_sleep_ms(50, NULL);
+    CHECK((off = stored()) == NULL); /* written, none acked: nothing stored */
+    sl_free(off);
+    CHECK(atomic_load(&flushes) == 0);
+    uint64_t half = atomic_load(&p_marked) / 2;
+    atomic_store(&p_release, half);
+    off = NULL;
+    char want[64];
+    snprintf(want, sizeof want, "{\"n\":%llu}", (unsigned long long)p_seq_upto[half]);
+    for (int i = 0; i < 200; i++, sl_sleep_ms(10, NULL)) {
+        sl_free(off);
+        if ((off = stored()) && !strcmp(off, want)) break;
+    }
+    CHECK_STR(off, want); /* the newest offset of the acked runs, not of the ones after them */
+    sl_free(off);
+    atomic_store(&p_release, UINT64_MAX);
+    for (int i = 0; i < 200; i++, sl_sleep_ms(10, NULL)) {
+        if ((off = stored()) && !strcmp(off, "{\"n\":39}")) break;
+        sl_free(off);
+        off = NULL;
+    }
+    CHECK_STR(off, "{\"n\":39}"); /* stored by the acks, before any stop */
+    sl_free(off);
+    CHECK(atomic_load(&flushes) == 0);
+    sl_connector_stop(c);
+    CHECK(sl_connector_wait(c, err, sizeof err) == 0);
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+
+    /* The sink reports a failed delivery once 6 tickets are out: the connector fails, and the stored offset is
+     * the newest one the last successful acked() covered. */
+    reset();
+    atomic_store(&p_marked, 0), atomic_store(&p_release, UINT64_MAX), atomic_store(&p_fail_at, 6);
+    atomic_store(&p_reported, 0);
+    p_newest_seq = 0;
+    c = start_pipelined(&cfg, err, sizeof err);
+    sl_sleep_ms(500, NULL);
+    sl_connector_stop(c);
+    CHECK(sl_connector_wait(c, err, sizeof err) == -1);
+    CHECK(strstr(err, "sink test-pipe-sink: delivery failed") != NULL);
+    uint64_t acked = atomic_load(&p_reported);
+    CHECK(acked >= 1 && acked < 6);
+    off = stored();
+    snprintf(want, sizeof want, "{\"n\":%llu}", (unsigned long long)p_seq_upto[acked]);
+    if (p_seq_upto[acked]) CHECK_STR(off, want);
+    else CHECK(off == NULL);
+    sl_free(off);
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+    atomic_store(&p_fail_at, 0);
+}
+
 int main(void) {
     sl_log_set_level(SL_LOG_ERROR);
     snprintf(dbpath, sizeof dbpath, "/tmp/sl_rt_%d.db", (int)getpid());
     CHECK(sl_plugin_add_source(&tsrc_ops) == 0);
     CHECK(sl_plugin_add_sink(&tsink_ops) == 0);
+    CHECK(sl_plugin_add_sink(&psink_ops) == 0);
     char err[512];
 
     /* Clean run: every batch written and flushed, the newest offset stored. */
@@ -283,6 +394,8 @@ int main(void) {
 
     reset();
     test_pause_resume();
+    reset();
+    test_pipelined();
     reset();
     TEST_END();
 }

@@ -786,8 +786,10 @@ static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
     s->query = NULL;
     set_offset(s);
     int64_t now = sl_mono_ms();
-    /* Hand on at once after a quiet spell, else gather for a few ms. */
-    if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || now - *last_emit >= 20) {
+    /* Hand on at once after a quiet spell or when the sink has nothing queued (it waits), else gather for a
+     * few ms. */
+    if (s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || now - *last_emit >= 20 ||
+        sl_ctx_queued_records(s->ctx) == 0) {
         *last_emit = now;
         return my_emit_batch(s);
     }

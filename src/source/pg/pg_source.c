@@ -1027,7 +1027,12 @@ static int stream(pg_source *s) {
             rc = on_xlogdata(s, buf, (size_t)n); /* takes buf */
             if (rc == SL_RETRY) return rc;
             if (rc < 0) return sl_ctx_stopping(s->ctx) ? 0 : -1;
-            if (s->batch->n && sl_mono_ms() - batch_started >= core->poll_interval_ms && (rc = stream_emit(s)) != 0)
+            /* Handed on at a transaction's end when the sink has nothing queued (it waits, or is about to), else
+             * when the socket is idle or the batch is poll.interval.ms old: a steady stream of small
+             * transactions never leaves the socket idle, and its records would wait for the timer. */
+            if (s->batch->n && ((!s->in_txn && sl_ctx_queued_records(s->ctx) == 0) ||
+                                sl_mono_ms() - batch_started >= core->poll_interval_ms) &&
+                (rc = stream_emit(s)) != 0)
                 break;
         } else if (buf[0] == 'k' && n >= 18) {
             uint64_t wal_end = get_be64(buf + 1);
