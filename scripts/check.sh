@@ -51,4 +51,4 @@ SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.
   -k "reduction or toast or confluent or kill9_under_load or golden_types_into or widening"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
-SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py

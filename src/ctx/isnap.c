@@ -28,6 +28,7 @@ sl_isnap *sl_isnap_new(sl_ctx *ctx, const char *fac) {
     z->fac = fac;
     sl_arena_init(&z->arena);
     sl_buf_init(&z->offset);
+    sl_buf_init(&z->scratch);
     snprintf(z->nonce, sizeof z->nonce, "%016" PRIx64, (uint64_t)sl_wall_us() ^ ((uint64_t)(uintptr_t)z << 16));
     return z;
 }
@@ -310,6 +311,21 @@ static void act(sl_isnap *z, const sl_isnap_ops *ops, void *src, sl_signal *sig)
     sl_signal_free(sig);
 }
 
+bool sl_isnap_wake(const sl_isnap *z, sl_ctx *ctx, int64_t *last_ms, size_t batched, sl_signal **first) {
+    *first = NULL;
+    bool due = z && (z->npending || sl_isnap_due(z, batched));
+    int64_t now = sl_mono_ms();
+    if (!due && now - *last_ms < 100) return false;
+    *last_ms = now;
+    if (z) return true;
+    return (*first = sl_ctx_signal_next(ctx)) != NULL; /* nothing yet: only the channels to look at */
+}
+
+void sl_isnap_push(sl_isnap *z, sl_signal *sig) {
+    z->pending = sl_realloc(z->pending, sizeof *z->pending * (size_t)(z->npending + 1));
+    z->pending[z->npending++] = sig;
+}
+
 void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const char *data) {
     char err[512];
     sl_signal *sig = sl_signal_new(id, type, data, "source", err, sizeof err);
@@ -318,8 +334,7 @@ void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const ch
         return;
     }
     SL_INFO("signal", "received connector=%s channel=source id=%s type=%s", sl_ctx_name(z->ctx), sig->id, sig->type);
-    z->pending = sl_realloc(z->pending, sizeof *z->pending * (size_t)(z->npending + 1));
-    z->pending[z->npending++] = sig;
+    sl_isnap_push(z, sig);
 }
 
 /* A chunk is read only once the sink has taken the one before (fewer records queued than a chunk holds): the
@@ -503,5 +518,6 @@ void sl_isnap_free(sl_isnap *z) {
     sl_free(z->rows), sl_free(z->slots), sl_free(z->gone);
     sl_free(z->id), sl_free(z->captured);
     sl_buf_free(&z->offset);
+    sl_buf_free(&z->scratch);
     sl_free(z);
 }

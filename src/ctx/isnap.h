@@ -61,6 +61,7 @@ typedef struct sl_isnap {
     int npending;
     char *captured;           /* snapshot.new.tables=incremental: the table filters, JSON text for the offset */
     sl_buf offset;
+    sl_buf scratch;           /* the source's, for its queries */
 } sl_isnap;
 
 /* What a source does its own way. Each returns -1 with errstr on an error. */
@@ -79,6 +80,12 @@ typedef struct sl_isnap_ops {
 sl_isnap *sl_isnap_new(sl_ctx *ctx, const char *fac);
 void sl_isnap_free(sl_isnap *z);
 
+/* Whether the source's snapshot z (NULL: none yet) should tick now: signals wait, a chunk is due, or 100 ms
+ * passed since *last_ms. With no snapshot yet, only a signal from the channels makes it so: *first is that
+ * signal, for sl_isnap_push once the source has made its snapshot. */
+bool sl_isnap_wake(const sl_isnap *z, sl_ctx *ctx, int64_t *last_ms, size_t batched, struct sl_signal **first);
+/* A signal acted on at the next tick. */
+void sl_isnap_push(sl_isnap *z, struct sl_signal *sig);
 /* A row of the signal table (channel "source"): acted on at the next tick. */
 void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const char *data);
 /* True when a chunk is due: a table queued, not paused, no chunk in flight, and fewer records queued for the

@@ -112,10 +112,12 @@ const sl_prop sl_core_props[] = {
     {"signal.enabled.channels", SL_PT_LIST, "source", NULL, 0, 0, 0, F(sig_channels),
      "Where the source takes signals (ad hoc snapshots and their stop/pause/resume, log lines) from, comma-separated: "
      "source (rows inserted into signal.data.collection), file (signal.file), kafka (signal.kafka.topic). "
-     "POST /connectors/<name>/signals of sluice serve always works. PostgreSQL sources only."},
+     "POST /connectors/<name>/signals of sluice serve always works. PostgreSQL and MySQL/MariaDB sources."},
     {"signal.data.collection", SL_PT_STRING, "", NULL, 0, 0, 0, F(sig_collection),
-     "The signal table, <schema>.<table>, with columns id, type and data (as Debezium's); a row inserted there is a "
-     "signal. It must be in the publication (publication.autocreate.mode=filtered adds it). Empty: none."},
+     "The signal table, <schema>.<table> (MySQL/MariaDB: <database>.<table>), with columns id, type and data (as "
+     "Debezium's); a row inserted there is a signal. PostgreSQL: it must be in the publication "
+     "(publication.autocreate.mode=filtered adds it). MySQL/MariaDB: needed by incremental snapshots whatever the "
+     "channel, which write their watermark rows into it. Empty: none."},
     {"signal.file", SL_PT_STRING, "file-signals.txt", NULL, 0, 0, 0, F(sig_file),
      "File of the file channel: one JSON signal {\"id\", \"type\", \"data\"} per line; emptied once read."},
     {"signal.poll.interval.ms", SL_PT_INT, "5000", NULL, 1, 3600000, 0, F(sig_poll_ms),
@@ -191,14 +193,26 @@ static void list_names(char *out, size_t outsz, bool sources) {
 /* signal.*: known channels, and only for a source that takes signals. */
 static void check_signals(const sl_core_conf *core, const sl_source_ops *src, sl_config *cfg, sl_errs *errs) {
     sl_conf_check_list("signal.enabled.channels", core->sig_channels, "source|file|kafka", errs);
-    if (!src || src->takes_signals) return;
     const char *ch = sl_config_get(cfg, "signal.enabled.channels");
-    if (core->sig_collection && *core->sig_collection)
-        sl_errs_add(errs, "signal.data.collection: the %s source takes no signals yet (ad hoc and incremental "
-                          "snapshots are implemented for PostgreSQL sources)", src->name);
-    else if (ch && (sl_list_has(ch, "file") || sl_list_has(ch, "kafka")))
-        sl_errs_add(errs, "signal.enabled.channels: the %s source takes no signals yet (ad hoc and incremental "
-                          "snapshots are implemented for PostgreSQL sources)", src->name);
+    bool table = core->sig_collection && *core->sig_collection;
+    bool channels = ch && (sl_list_has(ch, "file") || sl_list_has(ch, "kafka"));
+    if (!src) return;
+    if (!src->takes_signals) {
+        if (table)
+            sl_errs_add(errs, "signal.data.collection: the %s source takes no signals yet (ad hoc and incremental "
+                              "snapshots are implemented for PostgreSQL and MySQL/MariaDB sources)", src->name);
+        else if (channels)
+            sl_errs_add(errs, "signal.enabled.channels: the %s source takes no signals yet (ad hoc and incremental "
+                              "snapshots are implemented for PostgreSQL and MySQL/MariaDB sources)", src->name);
+        return;
+    }
+    if (src->watermarks_in_signal_table && channels && !table)
+        sl_errs_add(errs, "signal.data.collection: the %s source's incremental snapshots write their watermarks "
+                          "as rows of the signal table: name it (<database>.<table>, with the columns id, type and "
+                          "data, which the connector's user may insert into), also for signals sent by file or Kafka",
+                    src->name);
+    if (src->watermarks_in_signal_table && table && !strchr(core->sig_collection, '.'))
+        sl_errs_add(errs, "signal.data.collection: '%s' must be <database>.<table>", core->sig_collection);
 }
 
 static void check_errors(const sl_core_conf *core, sl_config *cfg, sl_errs *errs) {
@@ -511,7 +525,7 @@ static void note_durable(sl_connector *c, size_t n) {
     else if (c->run_ts_n == 0 && c->ctx.q && (sl_queue_stats(c->ctx.q, &qbytes, &qrecs, &qbatches), qrecs == 0))
         c->lag_ms = 0;
     pthread_mutex_unlock(&c->ctx.m_lock);
-    memmove(c->run_ts, c->run_ts + n, (c->run_ts_n - n) * sizeof *c->run_ts);
+    if (n && c->run_ts_n > n) memmove(c->run_ts, c->run_ts + n, (c->run_ts_n - n) * sizeof *c->run_ts);
     c->run_ts_n -= n;
     for (size_t i = 0; i < c->npend; i++) c->pend[i].ts_n -= n;
 }

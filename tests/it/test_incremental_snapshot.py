@@ -30,8 +30,27 @@ def all_events(s):
 
 
 def incremental(ev):
-    return [e for e in ev if e["value"] is not None and payload(e)["op"] == "r"
+    return [e for e in ev if e["value"] is not None and payload(e).get("op") == "r"
             and payload(e)["source"]["snapshot"] == "incremental"]
+
+
+def kill9_rounds(s, rnd, streaming, low, high):
+    """Up to 4 times: waits for low..high more incremental rows, kill -9, restart; then waits for the end of the
+    incremental snapshot. Returns how many restarts said the snapshot goes on."""
+    resumed = 0
+    for _ in range(4):
+        target = len(incremental(all_events(s))) + rnd.randrange(low, high)
+        wait_until(lambda: len(incremental(all_events(s))) >= target or "snapshot finished" in log_text(s),
+                   timeout=60, what="more incremental rows")
+        if "snapshot finished" in log_text(s):
+            break
+        s.kill9()
+        start_run(s)
+        streaming(s)
+        resumed += "incremental snapshot goes on" in log_text(s, s.mark)
+    wait_until(lambda: "incremental snapshot finished" in log_text(s), timeout=120,
+               what="the end of the incremental snapshot")
+    return resumed
 
 
 def signal_row(pg, table, sid, type_, data):
@@ -266,22 +285,10 @@ def test_kill9_during_incremental_snapshot_then_replay_equals_table(pg, tables, 
 
     th = threading.Thread(target=writer)
     th.start()
-    resumed = 0
     try:
         signal_row(pg, sig, "k-1", "execute-snapshot", execute(t, **{"additional-conditions": [
             {"data-collection": f"public.{t}", "filter": "(SELECT pg_sleep(0.01)) IS NOT NULL"}]}))
-        for _ in range(4):
-            target = len(incremental(all_events(s))) + rnd.randrange(300, 1200)
-            wait_until(lambda: len(incremental(all_events(s))) >= target or "snapshot finished" in log_text(s),
-                       timeout=60, what="more incremental rows")
-            if "snapshot finished" in log_text(s):
-                break
-            s.kill9()
-            start_run(s)
-            wait_streaming(s)
-            resumed += "incremental snapshot goes on" in log_text(s, s.mark)
-        wait_until(lambda: "incremental snapshot finished" in log_text(s), timeout=120,
-                   what="the end of the incremental snapshot")
+        resumed = kill9_rounds(s, rnd, wait_streaming, 300, 1200)
     finally:
         stop.set()
         th.join()

@@ -50,6 +50,8 @@ typedef struct my_rel {
     int *map;             /* binlog column -> table column, or -1 */
     sl_arena arena;       /* strings and labels of cols */
     uint8_t *tmap;        /* the TABLE_MAP body this was built from (same bytes again: nothing to do) */
+    bool signal;          /* the signal table (signal.data.collection): its inserts are signals and watermarks */
+    bool hidden;          /* the signal table, not captured: decoded for its signals, no records */
     size_t tmap_len;
 } my_rel;
 
@@ -94,6 +96,8 @@ typedef struct my_source {
     int64_t lag_checked_ms; /* when the binlog bytes behind were last measured */
     bool lag_unavailable;  /* SHOW BINARY LOGS refused: not measured */
     char gone[1700];       /* the server said the position to stream from is not in its binlog (when_needed) */
+    struct my_isnap *isnap; /* signals and incremental snapshots (my_incremental.c), NULL until the first */
+    int64_t isnap_poll_ms;
 } my_source;
 
 /* my_schema.c */
@@ -119,6 +123,22 @@ int my_table_change(my_source *s, const char *type, const char *db, const char *
 
 /* my_snapshot.c */
 int my_snapshot_run(my_source *s);
+/* A table as a snapshot reads it: the server's columns and the captured ones' schema. */
+typedef struct my_snap_table {
+    sl_table *t;          /* information_schema's description, every column */
+    sl_table *out;        /* the captured columns' schema, as streaming has it */
+    sl_my_col *mcols;     /* every column */
+    int nm;
+    int *keep, nkeep;     /* the mcols of out's columns */
+    int *keys, nkeys;     /* the mcols of the primary key */
+    sl_arena meta;
+} my_snap_table;
+int my_snap_table_open(my_source *s, const char *db, const char *tb, my_snap_table *st, char *errstr, size_t errsz);
+void my_snap_table_close(my_snap_table *st);
+/* A text-protocol value in the binlog decoder's cell form (rowimage.h). */
+sl_cell my_snap_cell(sl_arena *a, const sl_my_col *mc, const char *v, unsigned long n);
+void my_quote_ident(sl_buf *b, const char *s);
+void my_quote_literal(my_source *s, sl_buf *b, const char *v, size_t n);
 /* Adds a schema change record (Debezium's SchemaChangeValue) to the batch, positioned at the transaction
  * being read; tables is the comma-separated names for source.table (NULL: none). */
 sl_record *my_schema_record(my_source *s, uint32_t server_id, const char *db, const char *tables, const char *ddl,
@@ -138,6 +158,18 @@ int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t e
 /* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
 int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);
 int my_emit_batch(my_source *s);
+
+/* my_incremental.c: signals and incremental snapshots */
+/* Between transactions: acts on signals, reads a chunk when one is due. 0, or what sl_ctx_raise returned. */
+int my_isnap_step(my_source *s);
+/* An insert into the signal table (t's first three columns: id, type, data): a signal or a watermark. */
+void my_isnap_signal_row(my_source *s, const sl_table *t, const sl_cell *after, uint32_t server_id);
+/* A streamed change of a captured table (cells of t, NULL for a side the change has not). */
+void my_isnap_on_change(my_source *s, const sl_table *t, const sl_cell *before, const sl_cell *after);
+/* The offset's incremental_snapshot_* members (",..." or ""). */
+const char *my_isnap_offset_fields(my_source *s);
+int my_isnap_resume(my_source *s, const char *offset, char *errstr, size_t errsz);
+void my_isnap_free(my_source *s);
 /* Hands on the current batch (it carries an offset) and waits until that offset is stored. */
 int my_emit_durable(my_source *s);
 void my_offset_json(my_source *s, char *out, size_t outsz, const my_pos *p, const char *snapshot_progress);

@@ -445,7 +445,11 @@ int my_on_table_map(my_source *s, const uint8_t *b, size_t len, char *errstr, si
     my_rel *r = rel_slot(s, id);
     char fq[520];
     snprintf(fq, sizeof fq, "%s.%s", db, tb);
-    r->captured = sl_filter_match(&s->dbs, db) && sl_filter_match(&s->tables, fq);
+    const char *sc = sl_ctx_core(s->ctx)->sig_collection;
+    bool match = sl_filter_match(&s->dbs, db) && sl_filter_match(&s->tables, fq);
+    r->signal = sc && *sc && strcmp(fq, sc) == 0;
+    r->hidden = !match;
+    r->captured = match || r->signal;
     r->ncols = (int)ncols;
     r->tmap = sl_malloc(len);
     memcpy(r->tmap, b, len);

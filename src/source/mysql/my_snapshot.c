@@ -39,7 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void quote_ident(sl_buf *b, const char *s) {
+void my_quote_ident(sl_buf *b, const char *s) {
     sl_buf_putc(b, '`');
     for (; *s; s++) {
         if (*s == '`') sl_buf_putc(b, '`');
@@ -48,7 +48,7 @@ static void quote_ident(sl_buf *b, const char *s) {
     sl_buf_putc(b, '`');
 }
 
-static void quote_literal(my_source *s, sl_buf *b, const char *v, size_t n) {
+void my_quote_literal(my_source *s, sl_buf *b, const char *v, size_t n) {
     char *e = sl_malloc(n * 2 + 1);
     unsigned long m = mysql_real_escape_string(s->sql, e, v, (unsigned long)n);
     sl_buf_putc(b, '\'');
@@ -58,7 +58,7 @@ static void quote_literal(my_source *s, sl_buf *b, const char *v, size_t n) {
 }
 
 /* A text-protocol value in the binlog decoder's cell form (rowimage.h). */
-static sl_cell to_cell(sl_arena *a, const sl_my_col *mc, const char *v, unsigned long n) {
+sl_cell my_snap_cell(sl_arena *a, const sl_my_col *mc, const char *v, unsigned long n) {
     if (!v) return (sl_cell){NULL, 0, SL_CELL_NULL};
     if (mc->type == MYSQL_TYPE_BIT) {
         int bits = (mc->meta >> 8) * 8 + (mc->meta & 0xff);
@@ -109,42 +109,63 @@ static void progress_offset(my_source *s, const char *fq, const sl_table *t, MYS
     (void)t;
 }
 
-static int snapshot_table(my_source *s, const char *db, const char *tb, snap_state *st, char *errstr, size_t errsz) {
-    sl_arena meta;
-    sl_arena_init(&meta);
-    sl_my_col *mcols = NULL;
-    int nm = 0, rc = -1;
-    sl_table *t = my_describe(s, db, tb, &mcols, &nm, &meta, errstr, errsz);
-    if (!t) goto out0;
+int my_snap_table_open(my_source *s, const char *db, const char *tb, my_snap_table *st, char *errstr, size_t errsz) {
+    memset(st, 0, sizeof *st);
+    sl_arena_init(&st->meta);
+    st->t = my_describe(s, db, tb, &st->mcols, &st->nm, &st->meta, errstr, errsz);
+    if (!st->t) return -1;
+    int nm = st->nm;
+    sl_my_col *mcols = st->mcols;
     char fq[520];
     snprintf(fq, sizeof fq, "%s.%s", db, tb);
     /* Columns kept by the column filters (the full row is read for the key). */
-    int *keep = sl_malloc(sizeof(int) * (size_t)nm), nkeep = 0, *keys = sl_malloc(sizeof(int) * (size_t)nm), nkeys = 0;
+    st->keep = sl_malloc(sizeof(int) * (size_t)(nm + 1)), st->keys = sl_malloc(sizeof(int) * (size_t)(nm + 1));
     for (int i = 0; i < nm; i++) {
         char fc[1024];
         snprintf(fc, sizeof fc, "%s.%s", fq, mcols[i].name);
-        if (sl_filter_match(&s->columns, fc)) keep[nkeep++] = i;
-        if (t->cols[i].key) keys[nkeys++] = i;
+        if (sl_filter_match(&s->columns, fc)) st->keep[st->nkeep++] = i;
+        if (st->t->cols[i].key) st->keys[st->nkeys++] = i;
     }
-    sl_table *out = sl_table_new(db, db, tb, nkeep);
+    sl_table *out = st->out = sl_table_new(db, db, tb, st->nkeep);
     sl_buf tp;
     sl_buf_init(&tp);
     sl_buf_printf(&tp, "%s.%s.%s", s->cf->topic_prefix, db, tb);
     out->topic = sl_strdup(sl_buf_cstr(&tp));
     sl_buf_free(&tp);
-    for (int k = 0; k < nkeep; k++) {
+    for (int k = 0; k < st->nkeep; k++) {
+        int m = st->keep[k];
         sl_column *c = &out->cols[k];
-        c->name = sl_strdup(mcols[keep[k]].name);
-        my_column_from_binlog(s, c, &mcols[keep[k]]);
-        if (mcols[keep[k]].type != MYSQL_TYPE_BLOB) { /* the declared type (POINT, BINARY(n)), as streaming has it */
+        c->name = sl_strdup(mcols[m].name);
+        my_column_from_binlog(s, c, &mcols[m]);
+        if (mcols[m].type != MYSQL_TYPE_BLOB) { /* the declared type (POINT, BINARY(n)), as streaming has it */
             sl_free(c->type_name);
-            c->type_name = sl_strdup(t->cols[keep[k]].type_name);
-            if (c->length < 0) c->length = t->cols[keep[k]].length;
+            c->type_name = sl_strdup(st->t->cols[m].type_name);
+            if (c->length < 0) c->length = st->t->cols[m].length;
         }
-        c->key = t->cols[keep[k]].key;
+        c->key = st->t->cols[m].key;
         out->nkeys += c->key;
-        my_column_copy_default(c, &t->cols[keep[k]]);
+        my_column_copy_default(c, &st->t->cols[m]);
     }
+    return 0;
+}
+
+void my_snap_table_close(my_snap_table *st) {
+    sl_free(st->keep), sl_free(st->keys);
+    sl_table_unref(st->out);
+    sl_table_unref(st->t);
+    sl_arena_free(&st->meta);
+    memset(st, 0, sizeof *st);
+}
+
+static int snapshot_table(my_source *s, const char *db, const char *tb, snap_state *st, char *errstr, size_t errsz) {
+    my_snap_table sn;
+    int rc = -1;
+    if (my_snap_table_open(s, db, tb, &sn, errstr, errsz) < 0) goto out0;
+    sl_my_col *mcols = sn.mcols;
+    int nm = sn.nm, *keep = sn.keep, nkeep = sn.nkeep, *keys = sn.keys, nkeys = sn.nkeys;
+    sl_table *out = sn.out;
+    char fq[520];
+    snprintf(fq, sizeof fq, "%s.%s", db, tb);
     sl_buf q;
     sl_buf_init(&q);
     json_t *after = st->after && st->table && !strcmp(st->table, fq) ? st->after : NULL;
@@ -167,23 +188,23 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
         sl_buf_puts(&q, "SELECT ");
         for (int i = 0; i < nm; i++) {
             if (i) sl_buf_puts(&q, ", ");
-            quote_ident(&q, mcols[i].name);
+            my_quote_ident(&q, mcols[i].name);
         }
         sl_buf_puts(&q, " FROM ");
-        quote_ident(&q, db);
+        my_quote_ident(&q, db);
         sl_buf_putc(&q, '.');
-        quote_ident(&q, tb);
+        my_quote_ident(&q, tb);
         bool chunked = nkeys > 0 && nkeys <= 8;
         if (chunked && have_last) {
             sl_buf_puts(&q, " WHERE (");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_ident(&q, mcols[keys[k]].name);
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, mcols[keys[k]].name);
             sl_buf_puts(&q, ") > (");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_literal(s, &q, lastkey[k], lastlen[k]);
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_literal(s, &q, lastkey[k], lastlen[k]);
             sl_buf_putc(&q, ')');
         }
         if (chunked) {
             sl_buf_puts(&q, " ORDER BY ");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), quote_ident(&q, mcols[keys[k]].name);
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, mcols[keys[k]].name);
             sl_buf_printf(&q, " LIMIT %lld", (long long)s->cf->snapshot_chunk);
         }
         if (mysql_query(s->sql, sl_buf_cstr(&q)) != 0) {
@@ -210,7 +231,7 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
             my_context_headers(s, r);
             r->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(nkeep ? nkeep : 1));
             for (int k = 0; k < nkeep; k++)
-                r->after[k] = to_cell(&s->batch->arena, &mcols[keep[k]], row[keep[k]], lens[keep[k]]);
+                r->after[k] = my_snap_cell(&s->batch->arena, &mcols[keep[k]], row[keep[k]], lens[keep[k]]);
             for (int k = 0; k < nkeys && k < 8; k++) {
                 lastlen[k] = lens[keys[k]] < sizeof lastkey[k] - 1 ? lens[keys[k]] : sizeof lastkey[k] - 1;
                 memcpy(lastkey[k], row[keys[k]] ? row[keys[k]] : "", lastlen[k]);
@@ -251,11 +272,8 @@ static int snapshot_table(my_source *s, const char *db, const char *tb, snap_sta
     rc = 0;
 out:
     sl_buf_free(&q);
-    sl_free(keep), sl_free(keys);
-    sl_table_unref(out);
-    sl_table_unref(t);
 out0:
-    sl_arena_free(&meta);
+    my_snap_table_close(&sn);
     return rc;
 }
 
@@ -315,9 +333,9 @@ static int list_tables(my_source *s, const char *resume, char ***names_out, char
     const char *dot = resume ? strchr(resume, '.') : NULL; /* MySQL names cannot contain '.' */
     if (dot) {
         sl_buf_puts(&q, "(TABLE_SCHEMA, TABLE_NAME) >= (");
-        quote_literal(s, &q, resume, (size_t)(dot - resume));
+        my_quote_literal(s, &q, resume, (size_t)(dot - resume));
         sl_buf_puts(&q, ", ");
-        quote_literal(s, &q, dot + 1, strlen(dot + 1));
+        my_quote_literal(s, &q, dot + 1, strlen(dot + 1));
         sl_buf_putc(&q, ')');
     } else {
         sl_buf_puts(&q, "1");
@@ -357,8 +375,8 @@ static char *show_create(my_source *s, const char *what, const char *db, const c
     sl_buf q;
     sl_buf_init(&q);
     sl_buf_printf(&q, "SHOW CREATE %s ", what);
-    quote_ident(&q, db);
-    if (tb) sl_buf_putc(&q, '.'), quote_ident(&q, tb);
+    my_quote_ident(&q, db);
+    if (tb) sl_buf_putc(&q, '.'), my_quote_ident(&q, tb);
     char *v[2] = {0};
     int rc = my_query_row(s->sql, "reading the DDL for a snapshot schema change event", sl_buf_cstr(&q), v, 2,
                           errstr, errsz);
@@ -407,7 +425,7 @@ static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, siz
     for (int i = 0; i < nt; i++) {
         const char *db = names[2 * i], *tb = names[2 * i + 1];
         sl_buf_reset(&ddl), sl_buf_reset(&ch);
-        sl_buf_puts(&ddl, "DROP TABLE IF EXISTS "), quote_ident(&ddl, db), sl_buf_putc(&ddl, '.'), quote_ident(&ddl, tb);
+        sl_buf_puts(&ddl, "DROP TABLE IF EXISTS "), my_quote_ident(&ddl, db), sl_buf_putc(&ddl, '.'), my_quote_ident(&ddl, tb);
         sl_buf_putc(&ch, '[');
         sl_my_table_change_json(&ch, "DROP", db, tb, NULL, NULL, NULL, 0, NULL, 0);
         sl_buf_putc(&ch, ']');
@@ -418,7 +436,7 @@ static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, siz
         const char *db = names[2 * i], *tb = names[2 * i + 1];
         if (i == 0 || strcmp(db, names[2 * i - 2]) != 0) {
             sl_buf_reset(&ddl);
-            sl_buf_puts(&ddl, "DROP DATABASE IF EXISTS "), quote_ident(&ddl, db);
+            sl_buf_puts(&ddl, "DROP DATABASE IF EXISTS "), my_quote_ident(&ddl, db);
             snapshot_statement(s, db, sl_buf_cstr(&ddl));
             sl_buf q;
             sl_buf_init(&q);
@@ -432,14 +450,14 @@ static int snapshot_schema(my_source *s, char **names, int nt, char *errstr, siz
             sl_buf_free(&q);
             if (qrc < 0) goto done;
             sl_buf_reset(&ddl);
-            sl_buf_puts(&ddl, "CREATE DATABASE "), quote_ident(&ddl, db);
+            sl_buf_puts(&ddl, "CREATE DATABASE "), my_quote_ident(&ddl, db);
             if (v[0]) sl_buf_printf(&ddl, " CHARSET %s", v[0]);
             if (v[1]) sl_buf_printf(&ddl, " COLLATE %s", v[1]);
             sl_free(v[0]), sl_free(v[1]);
             v[0] = v[1] = NULL;
             snapshot_statement(s, db, sl_buf_cstr(&ddl));
             sl_buf_reset(&ddl);
-            sl_buf_puts(&ddl, "USE "), quote_ident(&ddl, db);
+            sl_buf_puts(&ddl, "USE "), my_quote_ident(&ddl, db);
             snapshot_statement(s, db, sl_buf_cstr(&ddl));
         }
         char *create = show_create(s, "TABLE", db, tb, errstr, errsz);

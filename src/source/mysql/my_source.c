@@ -209,7 +209,16 @@ static uint64_t binlog_seq(const char *file, uint64_t pos) {
 static void set_offset(my_source *s) {
     char off[2048];
     my_offset_json(s, off, sizeof off, &s->cur, NULL);
-    sl_batch_set_offset(s->batch, off, binlog_seq(s->cur.file, s->cur.pos));
+    const char *extra = my_isnap_offset_fields(s);
+    if (!*extra) {
+        sl_batch_set_offset(s->batch, off, binlog_seq(s->cur.file, s->cur.pos));
+        return;
+    }
+    sl_buf b; /* the incremental snapshot's progress, after the offset's own members */
+    sl_buf_init(&b);
+    sl_buf_printf(&b, "%.*s%s}", (int)strlen(off) - 1, off, extra);
+    sl_batch_set_offset(s->batch, sl_buf_cstr(&b), binlog_seq(s->cur.file, s->cur.pos));
+    sl_buf_free(&b);
 }
 
 /* Source thread, at most every 2 s: binlog bytes between the committed position and the server's end. */
@@ -604,6 +613,7 @@ static int open_common(void **out, void *settings, sl_ctx *ctx, const char *conn
     if (check_server(s, errstr, errsz) < 0 || check_tables(s, errstr, errsz) < 0)
         return sl_ctx_error_code(ctx, SL_E_CONFIG); /* binlog_format, binlog_row_image, a table list */
     if (plan_start(s, errstr, errsz) != 0) return -1; /* it named the kind */
+    if (my_isnap_resume(s, sl_ctx_stored_offset(ctx), errstr, errsz) < 0) return sl_ctx_error_code(ctx, SL_E_CONFIG);
     return 0;
 }
 
@@ -698,7 +708,7 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
     int t = ev->event_type;
     sl_op op = (t == WRITE_ROWS_EVENT_V1 || t == WRITE_ROWS_EVENT) ? SL_OP_CREATE
                : (t == UPDATE_ROWS_EVENT_V1 || t == UPDATE_ROWS_EVENT) ? SL_OP_UPDATE : SL_OP_DELETE;
-    if (skipped(s, (char)op)) return 0;
+    if (skipped(s, (char)op) && !r->signal) return 0;
     const uint8_t *p = rw->row_data;
     size_t left = rw->row_data_size;
     sl_cell *before = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols), *after = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols);
@@ -722,6 +732,9 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
         }
         sl_cell *a = op != SL_OP_DELETE ? map_cells(s, r, after) : NULL;
         sl_cell *b = op != SL_OP_CREATE ? map_cells(s, r, before) : NULL;
+        if (r->signal && op == SL_OP_CREATE) my_isnap_signal_row(s, r->table, a, ev->server_id);
+        if (r->hidden || skipped(s, (char)op)) continue;
+        if (s->isnap) my_isnap_on_change(s, r->table, b, a);
         if (op == SL_OP_UPDATE && sl_cells_key_changed(r->table, b, a)) {
             /* As Debezium: delete of the old key (then its tombstone), create of the new one. */
             sl_record *d = add_record(s, r, SL_OP_DELETE, ev->server_id, row);
@@ -1016,6 +1029,7 @@ static int stream(my_source *s) {
     int64_t last_emit = 0;
     char err[512];
     while (!sl_ctx_stopping(s->ctx)) {
+        if ((rc = my_isnap_step(s)) != 0) break;
         ev = mariadb_rpl_fetch(s->rpl, ev);
         if (!ev) {
             if (sl_ctx_stopping(s->ctx)) break;
@@ -1162,6 +1176,7 @@ static void my_close(void *src) {
     sl_filter_free(&s->columns);
     if (s->gtid_filter_state > 0) sl_filter_free(&s->gtid_filter);
     sl_free(s->resume_snapshot);
+    my_isnap_free(s);
     sl_free(s);
 }
 
@@ -1171,7 +1186,9 @@ const sl_source_ops sl_mysql_source_ops = {
     "Debezium's MySQL events (source.connector mysql).",
     my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe,
     .verify_open = my_verify_open,
-    .position_passed = my_position_passed};
+    .position_passed = my_position_passed,
+    .takes_signals = true,
+    .watermarks_in_signal_table = true};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
@@ -1179,4 +1196,6 @@ const sl_source_ops sl_mariadb_source_ops = {
     "mariadb).",
     my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe,
     .verify_open = my_verify_open,
-    .position_passed = my_position_passed};
+    .position_passed = my_position_passed,
+    .takes_signals = true,
+    .watermarks_in_signal_table = true};

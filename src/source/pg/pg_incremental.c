@@ -50,14 +50,12 @@ typedef struct pg_isnap {
     uint32_t xmax;            /* the chunk's snapshot: transactions from xmax on, and those in xip, are not in it */
     uint32_t *xip;
     int nxip;
-    sl_buf scratch;
 } pg_isnap;
 
 static pg_isnap *isnap(pg_source *s) {
     if (!s->isnap) {
         s->isnap = sl_calloc(1, sizeof *s->isnap);
         s->isnap->z = sl_isnap_new(s->ctx, "pg");
-        sl_buf_init(&s->isnap->scratch);
     }
     return s->isnap;
 }
@@ -181,7 +179,7 @@ static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
     pg_source *s = src;
     pg_isnap *pz = s->isnap;
     sl_isnap_coll *c = &z->colls[0];
-    sl_buf *q = &pz->scratch;
+    sl_buf *q = &z->scratch;
     sl_buf_reset(q);
     sl_buf_puts(q, "SELECT ");
     for (int i = 0; i < z->t->ncols; i++) {
@@ -283,20 +281,13 @@ static const sl_isnap_ops pg_isnap_ops = {list_tables, start_table, read_chunk};
 int pg_isnap_step(pg_source *s) {
     /* Between transactions only: a chunk's check against the transactions the stream handed on (read_chunk)
      * must not meet one half handed on. */
-    if (s->in_txn) return 0;
-    sl_isnap *z = s->isnap ? s->isnap->z : NULL;
-    bool due = z && (z->npending || sl_isnap_due(z, (size_t)s->batch->n));
-    int64_t now = sl_mono_ms();
-    if (!due && now - s->isnap_poll_ms < 100) return 0;
-    s->isnap_poll_ms = now;
+    sl_signal *first;
+    if (s->in_txn || !sl_isnap_wake(s->isnap ? s->isnap->z : NULL, s->ctx, &s->isnap_poll_ms, (size_t)s->batch->n,
+                                    &first))
+        return 0;
+    sl_isnap *z = isnap(s)->z;
+    if (first) sl_isnap_push(z, first);
     char err[1024];
-    if (!z) { /* nothing yet: only the channels to look at */
-        sl_signal *sig = sl_ctx_signal_next(s->ctx);
-        if (!sig) return 0;
-        z = isnap(s)->z;
-        z->pending = sl_realloc(z->pending, sizeof *z->pending * (size_t)(z->npending + 1));
-        z->pending[z->npending++] = sig;
-    }
     if (sl_isnap_tick(z, &pg_isnap_ops, s, (size_t)s->batch->n, err, sizeof err) == 0) return 0;
     return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 }
@@ -410,7 +401,6 @@ void pg_isnap_free(pg_source *s) {
     if (!pz) return;
     sl_isnap_free(pz->z);
     sl_free(pz->xip);
-    sl_buf_free(&pz->scratch);
     sl_free(pz);
     s->isnap = NULL;
 }
