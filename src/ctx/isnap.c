@@ -165,6 +165,12 @@ void sl_isnap_drop_all(sl_isnap *z) {
 
 /* ---- the queue ---- */
 
+static int nonblocking(const sl_isnap *z) {
+    int n = 0;
+    for (int i = 0; i < z->ncolls; i++) n += !z->colls[i].blocking;
+    return n;
+}
+
 static void end_table(sl_isnap *z) {
     sl_isnap_chunk_begin(z);
     sl_table_unref(z->t);
@@ -184,17 +190,26 @@ static void drop_coll(sl_isnap *z, int i) {
     if (z->ncolls == 0) sl_free(z->id), z->id = NULL;
 }
 
-static void add_coll(sl_isnap *z, const char *fq, const char *cond, const char *skey) {
+static void add_coll(sl_isnap *z, const char *fq, const char *cond, const char *skey, bool blocking) {
     for (int i = 0; i < z->ncolls; i++)
-        if (strcmp(z->colls[i].fq, fq) == 0) return; /* already queued */
+        if (strcmp(z->colls[i].fq, fq) == 0 && z->colls[i].blocking == blocking) return; /* already queued */
     z->colls = sl_realloc(z->colls, sizeof *z->colls * (size_t)(z->ncolls + 1));
-    z->colls[z->ncolls++] = (sl_isnap_coll){sl_strdup(fq), cond && *cond ? sl_strdup(cond) : NULL,
-                                            skey && *skey ? sl_strdup(skey) : NULL};
+    sl_isnap_coll c = {sl_strdup(fq), cond && *cond ? sl_strdup(cond) : NULL, skey && *skey ? sl_strdup(skey) : NULL,
+                       blocking};
+    if (blocking) { /* ahead of the incremental ones (after the table being read): the stream waits for it */
+        int at = z->t ? 1 : 0;
+        while (at < z->ncolls && z->colls[at].blocking) at++;
+        memmove(&z->colls[at + 1], &z->colls[at], sizeof *z->colls * (size_t)(z->ncolls - at));
+        z->colls[at] = c;
+        z->ncolls++;
+        return;
+    }
+    z->colls[z->ncolls++] = c;
 }
 
 void sl_isnap_queue(sl_isnap *z, const char *id, const char *fq, const char *cond, const char *skey) {
     if (!z->id) z->id = sl_strdup(id);
-    add_coll(z, fq, cond, skey);
+    add_coll(z, fq, cond, skey, false);
 }
 
 /* ---- signals ---- */
@@ -211,8 +226,8 @@ static const char *condition_for(const json_t *data, const char *fq) {
 }
 
 /* Queues the captured tables whose name one of execute-snapshot's data-collections regexes matches. */
-static int queue_matching(sl_isnap *z, const sl_isnap_ops *ops, void *src, const json_t *d, char *errstr,
-                          size_t errsz) {
+static int queue_matching(sl_isnap *z, const sl_isnap_ops *ops, void *src, const json_t *d, bool blocking,
+                          char *errstr, size_t errsz) {
     const json_t *colls = json_object_get(d, "data-collections");
     const char *skey = json_string_value(json_object_get(d, "surrogate-key"));
     char **names = NULL;
@@ -232,7 +247,8 @@ static int queue_matching(sl_isnap *z, const sl_isnap_ops *ops, void *src, const
         }
         bool hit = false;
         for (int i = 0; i < n; i++)
-            if (regexec(&rx, names[i], 0, NULL, 0) == 0) hit = true, add_coll(z, names[i], condition_for(d, names[i]), skey);
+            if (regexec(&rx, names[i], 0, NULL, 0) == 0)
+                hit = true, add_coll(z, names[i], condition_for(d, names[i]), skey, blocking);
         regfree(&rx);
         if (!hit)
             SL_WARN(z->fac, "snapshot signal: data-collections entry '%s' matches no table the connector captures", re);
@@ -250,20 +266,21 @@ static void execute_snapshot(sl_isnap *z, const sl_isnap_ops *ops, void *src, co
                        "table names or regexes", sig->id);
         return;
     }
-    if (type && strcasecmp(type, "incremental") != 0) {
-        SL_ERR(z->fac, "signal %s (execute-snapshot) ignored: type '%s' is not supported (allowed: incremental)",
-               sig->id, type);
+    if (type && strcasecmp(type, "incremental") != 0 && strcasecmp(type, "blocking") != 0) {
+        SL_ERR(z->fac, "signal %s (execute-snapshot) ignored: type '%s' is not supported (allowed: incremental, "
+                       "blocking)", sig->id, type);
         return;
     }
+    bool blocking = type && strcasecmp(type, "blocking") == 0;
     char err[512];
     int before = z->ncolls;
-    if (queue_matching(z, ops, src, d, err, sizeof err) < 0) {
+    if (queue_matching(z, ops, src, d, blocking, err, sizeof err) < 0) {
         SL_ERR(z->fac, "signal %s (execute-snapshot) ignored: %s", sig->id, err);
         return;
     }
-    if (z->ncolls > before && !z->id) z->id = sl_strdup(sig->id);
-    SL_INFO(z->fac, "incremental snapshot requested by signal %s: %d table(s) queued, %d in all", sig->id,
-            z->ncolls - before, z->ncolls);
+    if (z->ncolls > before && !z->id && !blocking) z->id = sl_strdup(sig->id);
+    SL_INFO(z->fac, "%s snapshot requested by signal %s: %d table(s) queued, %d in all", blocking ? "blocking"
+            : "incremental", sig->id, z->ncolls - before, z->ncolls);
 }
 
 static void stop_snapshot(sl_isnap *z, const sl_signal *sig) {
@@ -340,8 +357,27 @@ void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const ch
 /* A chunk is read only once the sink has taken the one before (fewer records queued than a chunk holds): the
  * stream's changes never wait behind more than one chunk of snapshot rows, whatever the sink's pace. */
 bool sl_isnap_due(const sl_isnap *z, size_t batched) {
-    return z->ncolls && !z->paused && !z->in_flight &&
-           sl_ctx_queued_records(z->ctx) + batched < (size_t)sl_ctx_core(z->ctx)->isnap_chunk;
+    return z->ncolls && !z->in_flight &&
+           ((z->colls[0].blocking && !z->t) ||
+            (!z->paused && sl_ctx_queued_records(z->ctx) + batched < (size_t)sl_ctx_core(z->ctx)->isnap_chunk));
+}
+
+/* A blocking snapshot of colls[0] (started): every chunk read and emitted while the stream waits. */
+static int read_blocking(sl_isnap *z, const sl_isnap_ops *ops, void *src, char *errstr, size_t errsz) {
+    const char *fq = z->colls[0].fq;
+    SL_INFO(z->fac, "blocking snapshot table=%s: streaming waits until it is read", fq);
+    while (z->ncolls && z->colls[0].blocking && z->t && strcmp(z->colls[0].fq, fq) == 0) {
+        if (sl_ctx_stopping(z->ctx)) return 0;
+        z->chunk_no++;
+        if (ops->read_chunk(src, z, true, errstr, errsz) != 0) return -1;
+        int rc = ops->emit_chunk(src, z);
+        if (rc != 0) {
+            *errstr = 0;
+            return rc;
+        }
+    }
+    SL_INFO(z->fac, "blocking snapshot done: streaming goes on");
+    return 0;
 }
 
 int sl_isnap_tick(sl_isnap *z, const sl_isnap_ops *ops, void *src, size_t batched, char *errstr, size_t errsz) {
@@ -357,12 +393,17 @@ int sl_isnap_tick(sl_isnap *z, const sl_isnap_ops *ops, void *src, size_t batche
                 drop_coll(z, 0);
                 continue;
             }
-            SL_INFO(z->fac, "incremental snapshot table=%s estimated_rows=%.0f chunk_size=%" PRId64 "%s%s",
-                    z->colls[0].fq, z->est, sl_ctx_core(z->ctx)->isnap_chunk, z->colls[0].cond ? " condition=" : "",
+            SL_INFO(z->fac, "%s snapshot table=%s estimated_rows=%.0f chunk_size=%" PRId64 "%s%s",
+                    z->colls[0].blocking ? "blocking" : "incremental", z->colls[0].fq, z->est, sl_ctx_core(z->ctx)->isnap_chunk, z->colls[0].cond ? " condition=" : "",
                     z->colls[0].cond ? z->colls[0].cond : "");
             sl_ctx_snapshot_progress(z->ctx, z->colls[0].fq, z->rows_done, z->est >= 0 ? (int64_t)z->est : -1, false);
         }
-        int rc = ops->read_chunk(src, z, errstr, errsz);
+        if (z->colls[0].blocking) {
+            int rc = read_blocking(z, ops, src, errstr, errsz);
+            if (rc != 0) return rc;
+            continue;
+        }
+        int rc = ops->read_chunk(src, z, false, errstr, errsz);
         if (rc < 0) return -1;
         if (rc > 0) break;
         SL_DEBUG(z->fac, "incremental snapshot table=%s chunk=%" PRIu64 " rows=%d", z->colls[0].fq, z->chunk_no,
@@ -382,7 +423,7 @@ void sl_isnap_emit(sl_isnap *z, sl_batch *b, void (*fill)(void *src, sl_record *
         if (z->gone[row]) continue;
         sl_record *rec = sl_batch_add(b, z->t);
         rec->op = SL_OP_READ;
-        rec->snapshot = SL_SNAP_INCREMENTAL;
+        rec->snapshot = z->colls[0].blocking ? SL_SNAP_TRUE : SL_SNAP_INCREMENTAL;
         rec->after = sl_arena_alloc(&b->arena, sizeof(sl_cell) * (size_t)(nc ? nc : 1));
         for (int i = 0; i < nc; i++) {
             const sl_cell *c = &z->rows[row][i];
@@ -405,21 +446,24 @@ void sl_isnap_emit(sl_isnap *z, sl_batch *b, void (*fill)(void *src, sl_record *
     SL_DEBUG(z->fac, "incremental snapshot table=%s chunk=%" PRIu64 " emitted=%d of %d", fq, z->chunk_no, kept, n);
     sl_isnap_chunk_begin(z);
     if (done) {
-        SL_INFO(z->fac, "incremental snapshot done table=%s rows=%" PRId64, fq, z->rows_done);
+        bool blocking = z->colls[0].blocking;
+        SL_INFO(z->fac, "%s snapshot done table=%s rows=%" PRId64, blocking ? "blocking" : "incremental", fq,
+                z->rows_done);
         drop_coll(z, 0);
-        if (!z->ncolls) SL_INFO(z->fac, "incremental snapshot finished");
+        if (!blocking && !nonblocking(z)) SL_INFO(z->fac, "incremental snapshot finished");
     }
 }
 
 /* ---- the offset ---- */
 
 const char *sl_isnap_offset_fields(sl_isnap *z) {
-    if (!z || (!z->ncolls && !z->captured)) return "";
+    if (!z || (!nonblocking(z) && !z->captured)) return "";
     json_t *o = json_object();
     if (z->captured) json_object_set_new(o, "captured_tables", json_string(z->captured));
-    if (z->ncolls) {
+    if (nonblocking(z)) {
         json_t *colls = json_array();
         for (int i = 0; i < z->ncolls; i++) {
+            if (z->colls[i].blocking) continue;
             json_t *c = json_pack("{s:s}", "incremental_snapshot_collections_id", z->colls[i].fq);
             json_object_set_new(c, "incremental_snapshot_collections_additional_condition",
                                 z->colls[i].cond ? json_string(z->colls[i].cond) : json_null());
@@ -432,7 +476,7 @@ const char *sl_isnap_offset_fields(sl_isnap *z) {
         json_object_set_new(o, "incremental_snapshot_collections", json_string(t));
         free(t);
         json_decref(colls);
-        for (int side = 0; side < 2; side++) {
+        for (int side = 0; side < 2 && !z->colls[0].blocking; side++) {
             char **k = side ? z->last : z->max;
             if (!k) continue;
             json_t *a = keys_json(k, z->nkeys);
@@ -466,7 +510,7 @@ int sl_isnap_resume(sl_isnap *z, const json_t *o, char *errstr, size_t errsz) {
         const char *fq = json_string_value(json_object_get(c, "incremental_snapshot_collections_id"));
         if (fq)
             add_coll(z, fq, json_string_value(json_object_get(c, "incremental_snapshot_collections_additional_condition")),
-                     json_string_value(json_object_get(c, "incremental_snapshot_collections_surrogate_key")));
+                     json_string_value(json_object_get(c, "incremental_snapshot_collections_surrogate_key")), false);
     }
     json_decref(colls);
     int n1 = 0, n2 = 0;

@@ -28,6 +28,7 @@ typedef struct sl_isnap_coll {
     char *fq;    /* "schema.table" (MySQL: "db.table") */
     char *cond;  /* additional condition (SQL), or NULL */
     char *skey;  /* surrogate key column, or NULL */
+    bool blocking; /* execute-snapshot type blocking: read whole while the stream waits (not in the offset) */
 } sl_isnap_coll;
 
 typedef struct sl_isnap {
@@ -73,8 +74,12 @@ typedef struct sl_isnap_ops {
      * when the table has nothing to read (gone, no key, no rows: logged). */
     int (*start_table)(void *src, sl_isnap *z, char *errstr, size_t errsz);
     /* Reads the next chunk (keys after z->last up to z->max, chunk-size rows: sl_isnap_chunk_begin, _row,
-     * _ready) and writes its watermarks. 0, or 1 to read it again at the next tick. */
-    int (*read_chunk)(void *src, sl_isnap *z, char *errstr, size_t errsz);
+     * _ready) and, unless `blocking`, writes its watermarks. 0, or 1 to read it again at the next tick
+     * (never when blocking). */
+    int (*read_chunk)(void *src, sl_isnap *z, bool blocking, char *errstr, size_t errsz);
+    /* A blocking snapshot's chunk: emits its rows at the stream's current position (sl_isnap_emit) and hands
+     * the batch on, waiting for room in the queue as the stream does. 0, or what sl_ctx_raise returned. */
+    int (*emit_chunk)(void *src, sl_isnap *z);
 } sl_isnap_ops;
 
 sl_isnap *sl_isnap_new(sl_ctx *ctx, const char *fac);
@@ -92,7 +97,8 @@ void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const ch
  * sink (with `batched` in the source's batch) than a chunk holds. */
 bool sl_isnap_due(const sl_isnap *z, size_t batched);
 /* Between two transactions of the stream: acts on the signals that came (the signal table's, then the
- * context's channels), then reads chunks while one is due. 0, or -1 with errstr. */
+ * context's channels), then reads chunks while one is due: a blocking snapshot's table whole, the stream
+ * waiting. 0, -1 with errstr, or (from emit_chunk) what sl_ctx_raise returned with errstr empty. */
 int sl_isnap_tick(sl_isnap *z, const sl_isnap_ops *ops, void *src, size_t batched, char *errstr, size_t errsz);
 
 /* The chunk: begin, one sl_isnap_chunk_row per row read (its t->ncols + nkeys cells to fill; data copied into
@@ -105,8 +111,9 @@ void sl_isnap_chunk_ready(sl_isnap *z);
 void sl_isnap_on_change(sl_isnap *z, const sl_table *t, const sl_cell *before, const sl_cell *after);
 /* The table was truncated after the chunk: all its rows go. */
 void sl_isnap_drop_all(sl_isnap *z);
-/* At the chunk's closing watermark: its rows left become op r records (source.snapshot "incremental") of b,
- * each passed to fill (position, headers) before the next; the table ends when the chunk was short. */
+/* At the chunk's closing watermark: its rows left become op r records (source.snapshot "incremental"; "true"
+ * for a blocking snapshot's) of b, each passed to fill (position, headers) before the next; the table ends
+ * when the chunk was short. */
 void sl_isnap_emit(sl_isnap *z, sl_batch *b, void (*fill)(void *src, sl_record *r), void *src);
 
 /* The offset's incremental_snapshot_* (and captured_tables) members, ",\"k\":v..." ("" when none). */

@@ -364,3 +364,56 @@ def test_table_added_to_the_include_list_is_snapshotted_incrementally(pg, tables
     sql(pg, f"UPDATE {b} SET v = -1 WHERE id = 5")  # b streams too now
     wait_until(lambda: replay(all_events(s), b).get(5, {}).get("v") == -1, what="b's streamed update")
     assert s.stop() == 0
+
+
+def blocking_run_is_whole(ev, topic_suffix, n_rows):
+    """The blocking snapshot's rows (op r, snapshot "true") of the table: each key once, in key order, and no
+    streamed change of the table between the first and the last of them (the stream waited)."""
+    idx = [i for i, e in enumerate(ev) if e["value"] is not None and e["topic"].endswith(topic_suffix)
+           and payload(e).get("op") == "r" and payload(e)["source"]["snapshot"] == "true"]
+    ids = [payload(ev[i])["after"]["id"] for i in idx]
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) and len(ids) >= n_rows, (len(ids), n_rows)
+    between = [e for e in ev[idx[0]:idx[-1] + 1] if e["topic"].endswith(topic_suffix)
+               and (e["value"] is None or payload(e).get("op") != "r")]
+    assert between == [], between[:3]
+    return ids
+
+
+def test_blocking_snapshot_while_writes_go_on(pg, tables, sluice):
+    """execute-snapshot with type blocking: the stream waits while the table is read whole (rows as op r,
+    snapshot "true", none interleaved with streamed changes), then goes on; the replay equals the table."""
+    t = tables("it_inc_b", "id int PRIMARY KEY, v int")
+    sig = tables("it_inc_bsig", SIGNAL_COLS)
+    sql(pg, f"INSERT INTO {t} SELECT g, 0 FROM generate_series(1, 4000) g")
+    s = sluice(table_include_list=f"public.{t}", snapshot_mode="no_data", signal_data_collection=f"public.{sig}",
+               incremental_snapshot_chunk_size="500").start()
+    wait_streaming(s)
+    stop = threading.Event()
+
+    def writer():
+        conn = psycopg2.connect(**pg_params())
+        conn.autocommit = True
+        wr = random.Random(5)
+        with conn.cursor() as c:
+            while not stop.is_set():
+                c.execute(f"UPDATE {t} SET v = v + 1 WHERE id = %s", (wr.randrange(1, 4000),))
+                time.sleep(0.002)
+        conn.close()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(0.3)
+        signal_row(pg, sig, "b-1", "execute-snapshot", {"data-collections": [f"public.{t}"], "type": "blocking"})
+        wait_log(s, "blocking snapshot done", timeout=60)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        th.join()
+    sql(pg, f"INSERT INTO {t} VALUES (1000000, -1)")
+    wait_until(lambda: 1000000 in replay(all_events(s), t), timeout=30, what="the marker row")
+    ev = all_events(s)
+    assert blocking_run_is_whole(ev, "." + t, 4000) == list(range(1, 4001))
+    assert not incremental(ev)
+    assert_replay_equals(replay(ev, t), table_rows(pg, t), "replay after a blocking snapshot")
+    assert "streaming waits" in log_text(s)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import (assert_replay_equals, log_text, my_make_table, my_params, mysql, payload, start_run,
                       wait_log, wait_until)
-from test_incremental_snapshot import all_events, incremental, kill9_rounds, replay
+from test_incremental_snapshot import all_events, blocking_run_is_whole, incremental, kill9_rounds, replay
 
 SIGNAL_COLS = "id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL"
 
@@ -176,3 +176,46 @@ def test_signals_without_a_signal_table_are_refused(my, mysluice, tmp_path):
     rc = s.run_to_end(timeout=30)
     assert rc != 0
     assert "signal.data.collection" in log_text(s) and "watermarks" in log_text(s)
+
+
+def test_blocking_snapshot_while_writes_go_on(my, mysluice):
+    """execute-snapshot with type blocking (by signal.file): the binlog waits while the table is read whole,
+    then goes on; the replay equals the table."""
+    t = my_make_table(my, "it_myinc_b", "id INT PRIMARY KEY, v INT")
+    sig = my_make_table(my, "it_myinc_bsig", SIGNAL_COLS)
+    mysql(my, f"INSERT INTO `{t}` SELECT seq, 0 FROM seq_1_to_3000")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="no_data", signal_data_collection=f"sluice.{sig}",
+                 signal_enabled_channels="source,file", incremental_snapshot_chunk_size="400")
+    sigfile = s.dir / "signals.jsonl"
+    s.config["signal.file"] = str(sigfile)
+    s.config["signal.poll.interval.ms"] = "100"
+    s.start()
+    wait_streaming(s)
+    stop = threading.Event()
+
+    def writer():
+        conn = pymysql.connect(**my_params())
+        wr = random.Random(5)
+        with conn.cursor() as c:
+            while not stop.is_set():
+                c.execute(f"UPDATE `{t}` SET v = v + 1 WHERE id = %s", (wr.randrange(1, 3000),))
+                time.sleep(0.002)
+        conn.close()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(0.3)
+        sigfile.write_text(json.dumps({"id": "b-1", "type": "execute-snapshot",
+                                       "data": {"data-collections": [f"sluice.{t}"], "type": "blocking"}}) + "\n")
+        wait_log(s, "blocking snapshot done", timeout=60)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        th.join()
+    mysql(my, f"INSERT INTO `{t}` VALUES (1000000, -1)")
+    wait_until(lambda: 1000000 in replay(all_events(s), t), timeout=30, what="the marker row")
+    ev = all_events(s)
+    assert blocking_run_is_whole(ev, "." + t, 3000) == list(range(1, 3001))
+    assert_replay_equals(replay(ev, t), table_rows(my, t), "replay after a blocking snapshot")
+    assert s.stop() == 0

@@ -203,13 +203,13 @@ static void key_cmp(my_source *s, my_isnap *mz, sl_buf *q, const char *op, char 
     sl_buf_putc(q, ')');
 }
 
-/* Reads the next chunk between its two watermarks (ops.read_chunk). */
-static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
+/* Reads the next chunk between its two watermarks, or without them when blocking (ops.read_chunk). */
+static int read_chunk(void *src, sl_isnap *z, bool blocking, char *errstr, size_t errsz) {
     my_source *s = src;
     my_isnap *mz = s->isnap;
     sl_isnap_coll *c = &z->colls[0];
-    z->chunk_no++;
-    if (watermark(s, "open", errstr, errsz) < 0) return -1;
+    if (!blocking) z->chunk_no++;
+    if (!blocking && watermark(s, "open", errstr, errsz) < 0) return -1;
     sl_buf *q = &mz->z->scratch;
     sl_buf_reset(q);
     sl_buf_puts(q, "SELECT ");
@@ -249,10 +249,26 @@ static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
     if (failed) return -1;
     sl_isnap_chunk_ready(z);
     mz->window_open = false;
-    return watermark(s, "close", errstr, errsz);
+    return blocking ? 0 : watermark(s, "close", errstr, errsz);
 }
 
-static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk};
+static void fill(void *arg, sl_record *rec);
+typedef struct fill_arg {
+    my_source *s;
+    uint32_t server_id;
+} fill_arg;
+
+/* A blocking snapshot's chunk, at the stream's position (between two transactions). */
+static int emit_chunk(void *src, sl_isnap *z) {
+    my_source *s = src;
+    fill_arg f = {s, 0};
+    s->txn_pos = s->ev_pos = s->cur.pos;
+    sl_isnap_emit(z, s->batch, fill, &f);
+    if (!z->t) table_done(s->isnap);
+    return my_emit_batch(s) < 0 ? -1 : 0;
+}
+
+static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk};
 
 int my_isnap_step(my_source *s) {
     sl_signal *first;
@@ -262,16 +278,12 @@ int my_isnap_step(my_source *s) {
     sl_isnap *z = isnap(s)->z;
     if (first) sl_isnap_push(z, first);
     char err[1024];
-    if (sl_isnap_tick(z, &my_isnap_ops, s, (size_t)s->batch->n, err, sizeof err) == 0) return 0;
+    int rc = sl_isnap_tick(z, &my_isnap_ops, s, (size_t)s->batch->n, err, sizeof err);
+    if (rc == 0 || !*err) return rc < 0 && sl_ctx_stopping(s->ctx) ? 0 : rc; /* !*err: emit_chunk's */
     return sl_ctx_raisef(s->ctx, mysql_errno(s->sql) == 2006 || mysql_errno(s->sql) == 2013 ? SL_E_CONNECT
                                                                                             : SL_E_PROTOCOL,
                          "%s", err);
 }
-
-typedef struct fill_arg {
-    my_source *s;
-    uint32_t server_id;
-} fill_arg;
 
 static void fill(void *arg, sl_record *rec) {
     fill_arg *f = arg;

@@ -174,8 +174,25 @@ static int start_table(void *src, sl_isnap *z, char *errstr, size_t errsz) {
     return 0;
 }
 
-/* Reads the next chunk of the current table and writes its watermark (ops.read_chunk). */
-static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
+/* The chunk's rows into z (ops.read_chunk's end). */
+static void take_rows(sl_isnap *z, PGresult *rows) {
+    sl_isnap_chunk_begin(z);
+    for (int row = 0; row < PQntuples(rows); row++) {
+        sl_cell *cells = sl_isnap_chunk_row(z);
+        for (int i = 0; i < z->t->ncols; i++)
+            cells[i] = PQgetisnull(rows, row, i)
+                           ? (sl_cell){NULL, 0, SL_CELL_NULL}
+                           : (sl_cell){sl_arena_memdup(&z->arena, PQgetvalue(rows, row, i),
+                                                       (size_t)PQgetlength(rows, row, i)),
+                                       (uint32_t)PQgetlength(rows, row, i), 0};
+        for (int i = 0; i < z->nkeys; i++) cells[z->t->ncols + i] = cells[z->keys[i]]; /* text: as the query takes it */
+    }
+    PQclear(rows);
+    sl_isnap_chunk_ready(z);
+}
+
+/* Reads the next chunk of the current table and, unless blocking, writes its watermark (ops.read_chunk). */
+static int read_chunk(void *src, sl_isnap *z, bool blocking, char *errstr, size_t errsz) {
     pg_source *s = src;
     pg_isnap *pz = s->isnap;
     sl_isnap_coll *c = &z->colls[0];
@@ -218,6 +235,17 @@ static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
     sl_buf_puts(q, " ORDER BY ");
     key_list(s, q, false);
     sl_buf_printf(q, " LIMIT %" PRId64, sl_ctx_core(s->ctx)->isnap_chunk);
+    if (blocking) { /* the stream waits: no window to watch */
+        PGresult *rows = PQexecParams(s->sql, sl_buf_cstr(q), np, types, params, NULL, NULL, 0);
+        if (PQresultStatus(rows) != PGRES_TUPLES_OK) {
+            snprintf(errstr, errsz, "blocking snapshot of %s: %s", c->fq, PQresultErrorMessage(rows));
+            errstr[strcspn(errstr, "\n")] = 0;
+            PQclear(rows);
+            return -1;
+        }
+        take_rows(z, rows);
+        return 0;
+    }
     /* The chunk in a snapshot whose transactions it knows (REPEATABLE READ: the snapshot of its first query). */
     PGresult *r = pg_query(s->sql, "beginning a snapshot chunk", "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL,
                            errstr, errsz);
@@ -260,23 +288,31 @@ static int read_chunk(void *src, sl_isnap *z, char *errstr, size_t errsz) {
         PQclear(rows);
         return -1;
     }
-    sl_isnap_chunk_begin(z);
-    for (int row = 0; row < PQntuples(rows); row++) {
-        sl_cell *cells = sl_isnap_chunk_row(z);
-        for (int i = 0; i < z->t->ncols; i++)
-            cells[i] = PQgetisnull(rows, row, i)
-                           ? (sl_cell){NULL, 0, SL_CELL_NULL}
-                           : (sl_cell){sl_arena_memdup(&z->arena, PQgetvalue(rows, row, i),
-                                                       (size_t)PQgetlength(rows, row, i)),
-                                       (uint32_t)PQgetlength(rows, row, i), 0};
-        for (int i = 0; i < z->nkeys; i++) cells[z->t->ncols + i] = cells[z->keys[i]]; /* text: as the query takes it */
-    }
-    PQclear(rows);
-    sl_isnap_chunk_ready(z);
+    take_rows(z, rows);
     return 0;
 }
 
-static const sl_isnap_ops pg_isnap_ops = {list_tables, start_table, read_chunk};
+typedef struct fill_arg {
+    pg_source *s;
+    uint64_t lsn;
+} fill_arg;
+
+/* Position and headers of a chunk row emitted at lsn (the watermark's, or the stream's for a blocking one). */
+static void fill(void *arg, sl_record *rec) {
+    fill_arg *f = arg;
+    rec->pos.lsn = rec->pos.commit_lsn = f->lsn;
+    rec->pos.last_commit_lsn = f->s->seq_commit_lsn;
+    pg_context_headers(f->s, rec);
+}
+
+static int emit_chunk(void *src, sl_isnap *z) {
+    pg_source *s = src;
+    fill_arg f = {s, s->offset_lsn};
+    sl_isnap_emit(z, s->batch, fill, &f);
+    return pg_stream_emit(s);
+}
+
+static const sl_isnap_ops pg_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk};
 
 int pg_isnap_step(pg_source *s) {
     /* Between transactions only: a chunk's check against the transactions the stream handed on (read_chunk)
@@ -288,21 +324,9 @@ int pg_isnap_step(pg_source *s) {
     sl_isnap *z = isnap(s)->z;
     if (first) sl_isnap_push(z, first);
     char err[1024];
-    if (sl_isnap_tick(z, &pg_isnap_ops, s, (size_t)s->batch->n, err, sizeof err) == 0) return 0;
+    int rc = sl_isnap_tick(z, &pg_isnap_ops, s, (size_t)s->batch->n, err, sizeof err);
+    if (rc == 0 || !*err) return rc < 0 && sl_ctx_stopping(s->ctx) ? 0 : rc; /* !*err: emit_chunk's */
     return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
-}
-
-/* Position and headers of a chunk row emitted at the watermark at lsn. */
-typedef struct fill_arg {
-    pg_source *s;
-    uint64_t lsn;
-} fill_arg;
-
-static void fill(void *arg, sl_record *rec) {
-    fill_arg *f = arg;
-    rec->pos.lsn = rec->pos.commit_lsn = f->lsn;
-    rec->pos.last_commit_lsn = f->s->seq_commit_lsn;
-    pg_context_headers(f->s, rec);
 }
 
 bool pg_isnap_on_message(pg_source *s, const char *prefix, const char *content, size_t len, uint64_t lsn) {

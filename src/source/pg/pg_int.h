@@ -137,6 +137,8 @@ bool pg_recently_committed(const pg_source *s, uint32_t xid);
 /* pg_incremental.c: signals and incremental snapshots. */
 /* Stream loop, between messages: acts on signals, reads the next chunk when one is due. 0, -1 or SL_RETRY. */
 int pg_isnap_step(pg_source *s);
+/* Streaming: hands the batch on, tending the connection while the queue is full. 0, -1 (stopping) or SL_RETRY. */
+int pg_stream_emit(pg_source *s);
 /* A row inserted into the signal table. */
 void pg_isnap_signal_row(pg_source *s, const char *id, const char *type, const char *data);
 /* A logical decoding message: true when it is a watermark (it is then not emitted). */

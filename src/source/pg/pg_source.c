@@ -616,7 +616,7 @@ static int tend(pg_source *s) {
 
 /* Streaming: hands the batch on, tending the connection while the queue is full. 0, -1 (stopping) or
  * SL_RETRY. */
-static int stream_emit(pg_source *s) {
+int pg_stream_emit(pg_source *s) {
     while (!sl_ctx_wait_room(s->ctx, 100)) {
         int rc = tend(s);
         if (rc != 0) return rc;
@@ -831,7 +831,7 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     uint64_t wal_start = get_be64(buf + 1);
     size_t len = n - 25;
     int rc;
-    if (sl_ctx_batch_full(s->ctx, s->batch) && (rc = stream_emit(s)) != 0) {
+    if (sl_ctx_batch_full(s->ctx, s->batch) && (rc = pg_stream_emit(s)) != 0) {
         PQfreemem(buf);
         return rc;
     }
@@ -890,7 +890,7 @@ static int advance_idle(pg_source *s, uint64_t wal_end) {
     if (s->in_txn || wal_end <= s->offset_lsn) return 0;
     set_offset(s, wal_end, s->last_commit_lsn, s->txid, sl_wall_us());
     s->offset_lsn = wal_end;
-    return stream_emit(s);
+    return pg_stream_emit(s);
 }
 
 static void repl_error(pg_source *s, const PGresult *r, sl_err *e, const char *fmt, ...)
@@ -1006,7 +1006,7 @@ static int stream(pg_source *s) {
             }
             if ((n = PQgetCopyData(s->repl, &buf, 1)) == 0) {
                 /* Idle: hand on what we have, keep the timers, wait. */
-                if ((s->batch->n || s->batch->offset) && (rc = stream_emit(s)) != 0) break;
+                if ((s->batch->n || s->batch->offset) && (rc = pg_stream_emit(s)) != 0) break;
                 int64_t now = sl_mono_ms();
                 if (s->cf->heartbeat_ms > 0 && now - s->last_heartbeat_ms >= s->cf->heartbeat_ms &&
                     heartbeat(s) != 0)
@@ -1032,7 +1032,7 @@ static int stream(pg_source *s) {
              * transactions never leaves the socket idle, and its records would wait for the timer. */
             if (s->batch->n && ((!s->in_txn && sl_ctx_queued_records(s->ctx) == 0) ||
                                 sl_mono_ms() - batch_started >= core->poll_interval_ms) &&
-                (rc = stream_emit(s)) != 0)
+                (rc = pg_stream_emit(s)) != 0)
                 break;
         } else if (buf[0] == 'k' && n >= 18) {
             uint64_t wal_end = get_be64(buf + 1);
