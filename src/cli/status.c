@@ -5,7 +5,8 @@
  * ?expand=status&expand=info (Kafka Connect's shape: state and failure trace
  * per connector) and GET /metrics (Prometheus text: counters, lag, and the
  * source and sink names). /metrics is read twice one second apart so that
- * the written-records counter gives a rate. Both answers are untrusted
+ * the written-records counter gives a rate, and each table a snapshot is
+ * reading its rows/s and time left. Both answers are untrusted
  * input: bodies are capped, the exposition parser bounds every field and
  * skips lines it does not understand.
  */
@@ -30,6 +31,7 @@
 #define MAX_LABELS 16
 #define MAX_LABEL_VALUE 1024
 #define RATE_WINDOW_MS 1000
+#define MAX_SNAP 64 /* tables per connector whose snapshot progress is shown */
 
 const char sl_status_usage[] =
     "usage: sluice status [--url URL] [--token TOKEN | --token-file FILE] [--json] [--no-rate]\n"
@@ -37,7 +39,8 @@ const char sl_status_usage[] =
     "  and written, records/s written (two /metrics samples 1 s apart), source lag in ms, how far\n"
     "  the source is ahead (bytes or records, where it can tell), the first line of the\n"
     "  failure of each FAILED connector, and a warning for each replication slot that holds\n"
-    "  back more WAL than its connector's slot.retained.wal.warn.bytes (in any state).\n"
+    "  back more WAL than its connector's slot.retained.wal.warn.bytes (in any state), and for\n"
+    "  each table a snapshot is reading: rows read of the estimate, rows/s and the time left.\n"
     "  --url URL          the daemon's REST listener (default " DEFAULT_URL ")\n"
     "  --token TOKEN      bearer token (default: $SLUICE_REST_TOKEN)\n"
     "  --token-file FILE  read the token from FILE\n"
@@ -50,6 +53,12 @@ typedef struct opts {
     bool json, no_rate;
 } opts;
 
+/* A table a snapshot reads (the sluice_connector_snapshot_* families); numbers NAN when unknown. */
+typedef struct snap {
+    char *table;
+    double rows, rows_prev, est, done, chunks, chunks_done, rate;
+} snap;
+
 /* One connector as shown; numbers are NAN when unknown. */
 typedef struct row {
     char *name, *state, *source, *sink, *error; /* owned; error: first line of the trace */
@@ -57,6 +66,8 @@ typedef struct row {
     double behind_bytes, behind_records; /* where the source can tell */
     char *slot;                          /* owned; the replication slot, where the source has one */
     double retained, retained_warn;      /* WAL the slot holds back, and the threshold of the warning */
+    snap *snap;                          /* owned */
+    int nsnap;
 } row;
 
 typedef struct table {
@@ -92,6 +103,8 @@ static void table_free(table *t) {
         row *r = &t->r[i];
         sl_free(r->name), sl_free(r->state), sl_free(r->source), sl_free(r->sink), sl_free(r->error);
         sl_free(r->slot);
+        for (int k = 0; k < r->nsnap; k++) sl_free(r->snap[k].table);
+        sl_free(r->snap);
     }
     sl_free(t->r);
 }
@@ -234,6 +247,32 @@ static bool parse_sample(const char *p, const char *end, prom_sample *s) {
     return n && *e == 0;
 }
 
+static snap *snap_get(row *r, const char *table) {
+    for (int k = 0; k < r->nsnap; k++)
+        if (!strcmp(r->snap[k].table, table)) return &r->snap[k];
+    if (r->nsnap == MAX_SNAP) return NULL;
+    r->snap = sl_realloc(r->snap, (size_t)(r->nsnap + 1) * sizeof *r->snap);
+    snap *p = &r->snap[r->nsnap++];
+    *p = (snap){sl_strdup(table), NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    return p;
+}
+
+/* The sluice_connector_snapshot_* samples: true when s was one. */
+static bool apply_snapshot(table *t, const prom_sample *s, const char *conn) {
+    static const char *const names[] = {SL_M_SNAPSHOT_ROWS, SL_M_SNAPSHOT_ROWS_ESTIMATE, SL_M_SNAPSHOT_DONE,
+                                        SL_M_SNAPSHOT_CHUNKS, SL_M_SNAPSHOT_CHUNKS_DONE};
+    int which = -1;
+    for (int i = 0; i < 5 && which < 0; i++)
+        if (!strcmp(s->name, names[i])) which = i;
+    const char *tb = label_of(s, "table");
+    row *r;
+    snap *p;
+    if (which < 0 || !tb || !(r = row_get(t, conn)) || !(p = snap_get(r, tb))) return which >= 0;
+    double *field[] = {&p->rows, &p->est, &p->done, &p->chunks, &p->chunks_done};
+    *field[which] = s->value;
+    return true;
+}
+
 static void apply_sample(table *t, const prom_sample *s) {
     const char *conn = label_of(s, "connector");
     bool state = !strcmp(s->name, SL_M_STATE), info = !strcmp(s->name, SL_M_INFO);
@@ -242,6 +281,7 @@ static void apply_sample(table *t, const prom_sample *s) {
     bool bbytes = !strcmp(s->name, SL_M_BEHIND_BYTES), brecs = !strcmp(s->name, SL_M_BEHIND_RECORDS);
     bool held = !strcmp(s->name, SL_M_SLOT_RETAINED), warn = !strcmp(s->name, SL_M_SLOT_RETAINED_WARN);
     row *r;
+    if (conn && apply_snapshot(t, s, conn)) return;
     if (!conn || !(state || info || read || written || lag || bbytes || brecs || held || warn) ||
         !(r = row_get(t, conn)))
         return;
@@ -379,6 +419,25 @@ static void flow(char *s, size_t n, const row *r) {
     snprintf(s, n, "%s \xe2\x86\x92 %s", r->source ? r->source : "?", r->sink ? r->sink : "?");
 }
 
+/* "public.orders: 1234567 of ~2000000 rows (61%), 8/20 chunks, 350000 rows/s, 2s left" (snapshot not done). */
+static bool snap_line(char *s, size_t n, const snap *p) {
+    if (p->done == 1 || isnan(p->rows)) return false;
+    sl_buf b;
+    sl_buf_init(&b);
+    sl_buf_printf(&b, "%s: %.0f", p->table, p->rows);
+    if (!isnan(p->est) && p->est > 0)
+        sl_buf_printf(&b, " of ~%.0f rows (%.0f%%)", p->est, p->rows < p->est ? 100.0 * p->rows / p->est : 99.0);
+    else sl_buf_puts(&b, " rows");
+    if (!isnan(p->chunks) && p->chunks > 0) sl_buf_printf(&b, ", %.0f/%.0f chunks", p->chunks_done, p->chunks);
+    if (!isnan(p->rate)) {
+        sl_buf_printf(&b, ", %.0f rows/s", p->rate);
+        if (p->rate > 0 && !isnan(p->est) && p->est > p->rows) sl_buf_printf(&b, ", %.0fs left", (p->est - p->rows) / p->rate);
+    }
+    snprintf(s, n, "%s", sl_buf_cstr(&b));
+    sl_buf_free(&b);
+    return true;
+}
+
 static void print_table(const table *t) {
     int wn = 4, ws = 5, wf = 13;
     char f[512];
@@ -403,6 +462,8 @@ static void print_table(const table *t) {
         if (r->error && r->state && !strcmp(r->state, "FAILED")) printf("    error: %s\n", r->error);
         char w[512];
         if (retained_warning(w, sizeof w, r)) printf("    warning: %s\n", w);
+        for (int k = 0; k < r->nsnap; k++)
+            if (snap_line(w, sizeof w, &r->snap[k])) printf("    snapshot: %s\n", w);
     }
     if (!t->n) printf("(no connectors)\n");
 }
@@ -418,6 +479,16 @@ static void print_json(const table *t, const char *url) {
         bool failed = r->state && !strcmp(r->state, "FAILED");
         char w[512];
         bool warned = retained_warning(w, sizeof w, r);
+        json_t *snaps = json_array();
+        for (int k = 0; k < r->nsnap; k++) {
+            const snap *p = &r->snap[k];
+            bool left = p->rate > 0 && !isnan(p->est) && p->est > p->rows && p->done != 1;
+            json_array_append_new(snaps, json_pack("{s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o}", "table", p->table,
+                                                   "rows", jint(p->rows), "rows_estimate", jint(p->est), "done",
+                                                   p->done == 1, "chunks", jint(p->chunks), "chunks_done",
+                                                   jint(p->chunks_done), "rows_per_s", jnum(p->rate), "seconds_left",
+                                                   left ? jnum((p->est - p->rows) / p->rate) : json_null()));
+        }
         json_array_append_new(
             arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->name,
                            "state", jstrn(r->state), "source", jstrn(r->source), "sink", jstrn(r->sink),
@@ -426,6 +497,7 @@ static void print_json(const table *t, const char *url) {
                            jint(r->behind_records), "slot", jstrn(r->slot), "slot_retained_wal_bytes",
                            jint(r->retained), "error", jstrn(failed ? r->error : NULL), "warning",
                            jstrn(warned ? w : NULL)));
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "snapshot", snaps);
     }
     json_t *doc = json_pack("{s:s, s:o}", "url", url, "connectors", arr);
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -502,12 +574,21 @@ static int get(const char *base, const char *path, const char *token, sl_buf *bo
 /* Reads /metrics into t; a second call turns written into written_prev and sets rate. */
 static int sample_metrics(table *t, const char *base, const char *token, sl_buf *body, bool second, int64_t dt_ms) {
     if (get(base, "/metrics", token, body)) return 1;
-    for (int i = 0; second && i < t->n; i++) t->r[i].written_prev = t->r[i].written, t->r[i].written = NAN;
+    for (int i = 0; second && i < t->n; i++) {
+        t->r[i].written_prev = t->r[i].written, t->r[i].written = NAN;
+        for (int k = 0; k < t->r[i].nsnap; k++) t->r[i].snap[k].rows_prev = t->r[i].snap[k].rows;
+    }
     parse_metrics(t, body->data ? body->data : "", body->len);
+    double secs = (double)(dt_ms > 0 ? dt_ms : 1) / 1000.0;
     for (int i = 0; second && i < t->n; i++) {
         row *r = &t->r[i];
         if (!isnan(r->written) && !isnan(r->written_prev) && r->written >= r->written_prev)
-            r->rate = (r->written - r->written_prev) * 1000.0 / (double)(dt_ms > 0 ? dt_ms : 1);
+            r->rate = (r->written - r->written_prev) / secs;
+        for (int k = 0; k < r->nsnap; k++) {
+            snap *p = &r->snap[k];
+            if (!isnan(p->rows) && !isnan(p->rows_prev) && p->rows >= p->rows_prev)
+                p->rate = (p->rows - p->rows_prev) / secs;
+        }
     }
     return 0;
 }

@@ -8,9 +8,12 @@
 #include "kafka/dlq.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#define SNAPSHOT_LOG_MS 10000 /* a snapshot's progress line in the log at most this often per table */
 
 
 const char *sl_ctx_name(const sl_ctx *x) { return x->name; }
@@ -233,12 +236,28 @@ void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, i
         c->nsnap++;
         snprintf(c->snap[i].table, sizeof c->snap[i].table, "%s", table);
     }
+    int64_t now = sl_mono_ms(), since = 0, rows_then = 0;
     if (i < c->nsnap) {
-        c->snap[i].rows_done = rows_done;
-        c->snap[i].rows_total = rows_total;
-        c->snap[i].done = done;
+        sl_snapshot_table *t = &c->snap[i];
+        t->rows_done = rows_done;
+        t->rows_total = rows_total;
+        t->done = done;
+        if (!t->logged_ms || rows_done < t->logged_rows) t->logged_ms = now, t->logged_rows = rows_done;
+        else if (!done && now - t->logged_ms >= SNAPSHOT_LOG_MS) {
+            since = now - t->logged_ms, rows_then = t->logged_rows;
+            t->logged_ms = now, t->logged_rows = rows_done;
+        }
     }
     pthread_mutex_unlock(&c->m_lock);
+    if (!since) return;
+    double rate = (double)(rows_done - rows_then) * 1000.0 / (double)since;
+    if (rows_total > rows_done && rate > 0)
+        SL_INFO("snapshot", "progress connector=%s table=%s rows=%" PRId64 " of ~%" PRId64 " (%.0f%%) rows/s=%.0f "
+                "left=%.0fs", c->name, table, rows_done, rows_total, 100.0 * (double)rows_done / (double)rows_total,
+                rate, (double)(rows_total - rows_done) / rate);
+    else
+        SL_INFO("snapshot", "progress connector=%s table=%s rows=%" PRId64 " rows/s=%.0f", c->name, table, rows_done,
+                rate);
 }
 
 void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks_done) {

@@ -63,6 +63,7 @@ typedef struct sl_snapshot_table {
     int64_t rows_done, rows_total; /* rows_total -1: unknown */
     bool done;
     int chunks, chunks_done;        /* the table read in parallel ranges (0: in one) */
+    int64_t logged_ms, logged_rows; /* the last progress line in the log (every 10 s) */
 } sl_snapshot_table;
 
 const char *sl_ctx_name(const sl_ctx *x);

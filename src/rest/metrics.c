@@ -348,14 +348,13 @@ static void snapshot_family(sl_buf *o, const char *name, const char *help, int w
 }
 
 static void render_snapshot(sl_buf *o, const sl_metrics_conn *cs, int n) {
-    snapshot_family(o, "sluice_connector_snapshot_rows", "Rows of the table copied by the initial snapshot so far.", 0,
-                    cs, n);
-    snapshot_family(o, "sluice_connector_snapshot_rows_estimate",
+    snapshot_family(o, SL_M_SNAPSHOT_ROWS, "Rows of the table copied by the snapshot so far.", 0, cs, n);
+    snapshot_family(o, SL_M_SNAPSHOT_ROWS_ESTIMATE,
                     "Estimated rows of the table at snapshot start, where the source can tell.", 1, cs, n);
-    snapshot_family(o, "sluice_connector_snapshot_done", "1 once the snapshot of the table is complete.", 2, cs, n);
-    snapshot_family(o, "sluice_connector_snapshot_chunks",
+    snapshot_family(o, SL_M_SNAPSHOT_DONE, "1 once the snapshot of the table is complete.", 2, cs, n);
+    snapshot_family(o, SL_M_SNAPSHOT_CHUNKS,
                     "Ranges the table is read in by parallel snapshot readers (snapshot.max.threads).", 3, cs, n);
-    snapshot_family(o, "sluice_connector_snapshot_chunks_done", "Ranges of the table read completely.", 4, cs, n);
+    snapshot_family(o, SL_M_SNAPSHOT_CHUNKS_DONE, "Ranges of the table read completely.", 4, cs, n);
 }
 
 static void render_state(sl_buf *o, const sl_metrics_conn *cs, int n) {

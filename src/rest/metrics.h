@@ -26,6 +26,11 @@
 #define SL_M_INFO "sluice_connector_info"
 #define SL_M_SLOT_RETAINED "sluice_connector_slot_retained_wal_bytes"
 #define SL_M_SLOT_RETAINED_WARN "sluice_connector_slot_retained_wal_warn_bytes"
+#define SL_M_SNAPSHOT_ROWS "sluice_connector_snapshot_rows"
+#define SL_M_SNAPSHOT_ROWS_ESTIMATE "sluice_connector_snapshot_rows_estimate"
+#define SL_M_SNAPSHOT_DONE "sluice_connector_snapshot_done"
+#define SL_M_SNAPSHOT_CHUNKS "sluice_connector_snapshot_chunks"
+#define SL_M_SNAPSHOT_CHUNKS_DONE "sluice_connector_snapshot_chunks_done"
 
 /* The states of sluice_connector_state, in the order they are rendered. */
 #define SL_METRICS_NSTATES 5

@@ -94,6 +94,8 @@ def test_signal_table_snapshots_a_table_in_chunks(pg, tables, sluice):
     wait_streaming(s)
     signal_row(pg, sig, "ad-hoc-1", "execute-snapshot", execute(t))
     wait_log(s, "incremental snapshot finished", timeout=60)
+    # logged as the last chunk is handed on: the file sink writes it a moment later
+    wait_until(lambda: len(incremental(all_events(s))) >= 5000, timeout=30, what="the last chunk in the file")
     ev = incremental(all_events(s))
     assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 5001))  # key order, each row once
     assert ev[0]["topic"] == f"it.public.{t}" and payload(ev[0])["source"]["table"] == t
@@ -175,6 +177,7 @@ def test_additional_conditions_and_two_tables(pg, tables, sluice):
     signal_row(pg, sig, "c-1", "execute-snapshot", {"data-collections": ["public\\.it_inc_c[12]"],
                "additional-conditions": [{"data-collection": f"public.{a}", "filter": "v = 1"}]})
     wait_log(s, "incremental snapshot finished", timeout=60)
+    wait_until(lambda: len(incremental(all_events(s))) >= 700, timeout=30, what="the last chunk in the file")
     ev = incremental(all_events(s))
     got_a = [payload(e)["after"]["id"] for e in ev if e["topic"].endswith(a)]
     assert got_a == [i for i in range(1, 901) if i % 3 == 1]
@@ -243,6 +246,7 @@ def test_file_and_kafka_channels(pg, tables, sluice, tmp_path):
     wait_log(s, "channel=file id=f-1 type=execute-snapshot")
     wait_log(s, "incremental snapshot finished", timeout=60)
     assert sigfile.read_text() == ""  # read and emptied
+    wait_until(lambda: len(incremental(all_events(s))) >= 1500, timeout=30, what="the last chunk in the file")
     assert len(incremental(all_events(s))) == 1500
     # Kafka: a record keyed by another prefix is skipped, the connector's own is taken
     kafka_produce(topic, "someone-else", json.dumps({"type": "log", "data": {"message": "not for us"}}))
@@ -358,6 +362,7 @@ def test_table_added_to_the_include_list_is_snapshotted_incrementally(pg, tables
     start_run(s)
     wait_log(s, "incremental snapshot finished", timeout=60)
     assert f"public.{b} is captured now and was not" in log_text(s, s.mark)
+    wait_until(lambda: len(incremental(all_events(s))) >= 1200, timeout=30, what="the last chunk in the file")
     ev = incremental(all_events(s))
     assert {e["topic"] for e in ev} == {f"it.public.{b}"}
     assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 1201))

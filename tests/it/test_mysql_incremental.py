@@ -50,6 +50,8 @@ def test_signal_table_snapshots_a_table_in_chunks(my, mysluice, row_metadata):
     wait_streaming(s)
     signal_row(my, sig, "ad-hoc-1", "execute-snapshot", execute(t))
     wait_log(s, "incremental snapshot finished", timeout=60)
+    # logged as the last chunk is handed on: the file sink writes it a moment later
+    wait_until(lambda: len(incremental(all_events(s))) >= 2000, timeout=30, what="the last chunk in the file")
     ev = incremental(all_events(s))
     assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 2001))  # key order, each row once
     assert ev[0]["topic"] == f"my.sluice.{t}" and payload(ev[0])["source"]["table"] == t

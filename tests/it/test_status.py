@@ -82,6 +82,8 @@ def value(samples, name, **labels):
 # ---- a fake daemon ----
 
 RATE = 2000  # records/s the fake's written counter grows by
+SNAP_RATE = 50000  # rows/s the fake's snapshot of public.big reads
+SNAP_EST = 10_000_000
 
 
 class FakeDaemon:
@@ -110,6 +112,9 @@ class FakeDaemon:
 
     def written(self):
         return int((time.time() - self.t0) * RATE) + 100
+
+    def snap_rows(self):
+        return int((time.time() - self.t0) * SNAP_RATE) + 1000
 
     def answer(self, path, auth):
         if self.token and auth != f"Bearer {self.token}":
@@ -151,6 +156,19 @@ class FakeDaemon:
                 "# HELP sluice_connector_source_behind_records b\n"
                 "# TYPE sluice_connector_source_behind_records gauge\n"
                 'sluice_connector_source_behind_records{connector="broken"} 12\n'
+                "# HELP sluice_connector_snapshot_rows r\n# TYPE sluice_connector_snapshot_rows gauge\n"
+                f'sluice_connector_snapshot_rows{{connector="orders",table="public.big"}} {self.snap_rows()}\n'
+                'sluice_connector_snapshot_rows{connector="orders",table="public.small"} 30\n'
+                "# HELP sluice_connector_snapshot_rows_estimate e\n"
+                "# TYPE sluice_connector_snapshot_rows_estimate gauge\n"
+                f'sluice_connector_snapshot_rows_estimate{{connector="orders",table="public.big"}} {SNAP_EST}\n'
+                'sluice_connector_snapshot_rows_estimate{connector="orders",table="public.small"} 30\n'
+                "# HELP sluice_connector_snapshot_done d\n# TYPE sluice_connector_snapshot_done gauge\n"
+                'sluice_connector_snapshot_done{connector="orders",table="public.big"} 0\n'
+                'sluice_connector_snapshot_done{connector="orders",table="public.small"} 1\n'
+                "# HELP sluice_connector_snapshot_chunks c\n# TYPE sluice_connector_snapshot_chunks gauge\n"
+                'sluice_connector_snapshot_chunks{connector="orders",table="public.big"} 20\n'
+                'sluice_connector_snapshot_chunks_done{connector="orders",table="public.big"} 3\n'
                 'an unparseable line { that the client must skip\n'
             ).encode()
         return 404, "application/json", b'{"error_code":404,"message":"not found"}'
@@ -217,8 +235,17 @@ def test_status_table(fake):
     assert rows["broken"][5:] == ["-", "17", "0", "-", "12rec"]
     assert rows["parked"][:5] == ["parked", "STOPPED", "pg", "→", "file"]  # names from the config
     assert rows["parked"][5:] == ["-", "-", "-", "-", "-"]
-    err = [l for l in lines if l.startswith(" ")]
+    err = [l for l in lines if l.startswith("    error")]
     assert err == ["    error: cannot connect to 10.0.0.9:3306"]  # the first line of the trace only
+    # the snapshot still reading (public.small is done: no line), under its connector
+    snaps = [l for l in lines if l.startswith("    snapshot: ")]
+    assert len(snaps) == 1 and lines.index(snaps[0]) == lines.index(next(l for l in lines if l.startswith("orders"))) + 1
+    m = re.fullmatch(r"    snapshot: public\.big: (\d+) of ~10000000 rows \((\d+)%\), 3/20 chunks, (\d+) rows/s, "
+                     r"(\d+)s left", snaps[0])
+    assert m, snaps[0]
+    rows, pct, rate, left = (int(x) for x in m.groups())
+    assert 0.6 * SNAP_RATE <= rate <= 1.4 * SNAP_RATE and abs(pct - 100 * rows / SNAP_EST) <= 1
+    assert abs(left - (SNAP_EST - rows) / rate) <= 1
     assert [p for p, _ in d.requests].count("/metrics") == 2
 
 
@@ -243,6 +270,14 @@ def test_status_json(fake):
     assert (b["state"], b["records_written"], b["rate"], b["records_read"]) == ("FAILED", 17, 0, None)
     assert b["error"] == "cannot connect to 10.0.0.9:3306"
     assert c["parked"]["records_written"] is None and c["parked"]["rate"] is None
+    sn = {x["table"]: x for x in o["snapshot"]}
+    assert sn["public.small"] == {"table": "public.small", "rows": 30, "rows_estimate": 30, "done": True,
+                                  "chunks": None, "chunks_done": None, "rows_per_s": 0.0, "seconds_left": None}
+    big = sn["public.big"]
+    assert (big["done"], big["chunks"], big["chunks_done"], big["rows_estimate"]) == (False, 20, 3, SNAP_EST)
+    assert 0.6 * SNAP_RATE <= big["rows_per_s"] <= 1.4 * SNAP_RATE
+    assert abs(big["seconds_left"] - (SNAP_EST - big["rows"]) / big["rows_per_s"]) < 1
+    assert c["parked"]["snapshot"] == []
 
     d.requests.clear()
     r = status("--url", d.url, "--json", "--no-rate")
