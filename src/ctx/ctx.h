@@ -24,6 +24,7 @@ typedef struct sl_core_conf {
     char *connector_class;
     char *sink_type;
     int64_t max_batch_size;
+    int64_t encode_threads;  /* sink.encode.threads (format/benc.h) */
     int64_t max_queue_size;
     int64_t max_queue_bytes;
     int64_t poll_interval_ms;

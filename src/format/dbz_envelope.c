@@ -334,11 +334,80 @@ void dbz_source_fields(const sl_dbz_opts *o, const sl_record *r, dbz_fields *f) 
     else dbz_f_null(f, "origin_lsn");
 }
 
+/*
+ * The source block's JSON depends only on the inputs below, and consecutive records often share all of them
+ * (every row of a snapshot, the rows of one binlog event but for their row number): the last block written on
+ * this thread is kept with its inputs and written again when they match. Per thread, since a batch may be
+ * encoded by several (format/benc.h).
+ */
+enum { SRC_KEY_MAX = 512, SRC_TEXT_MAX = 1536 };
+static _Thread_local struct {
+    size_t kn, tn;
+    char key[SRC_KEY_MAX];
+    char text[SRC_TEXT_MAX];
+} last_source;
+
+typedef struct { char *p; size_t n; bool full; } src_key;
+
+static void key_put(src_key *k, const void *v, size_t n) {
+    if (k->full || k->n + n > SRC_KEY_MAX) {
+        k->full = true;
+        return;
+    }
+    memcpy(k->p + k->n, v, n);
+    k->n += n;
+}
+
+static void key_str(src_key *k, const char *s) {
+    uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0; /* NULL and "" differ */
+    key_put(k, &n, sizeof n);
+    if (n) key_put(k, s, n - 1);
+}
+
+/* The inputs of r's source block; 0 when it is not to be kept (its time is "now", or the inputs are too long). */
+static size_t source_key(const sl_dbz_opts *o, const sl_record *r, char *buf) {
+    if (!r->ts_us) return 0;
+    src_key k = {buf, 0, false};
+    const sl_pos *p = &r->pos;
+    uint8_t head[2] = {(uint8_t)o->dialect, (uint8_t)r->snapshot};
+    key_put(&k, head, sizeof head);
+    key_put(&k, &r->ts_us, sizeof r->ts_us);
+    key_str(&k, o->version), key_str(&k, o->connector), key_str(&k, o->server_name), key_str(&k, o->db);
+    if (r->table) key_str(&k, r->table->db), key_str(&k, r->table->schema), key_str(&k, r->table->name);
+    else if (r->schema_change) key_str(&k, r->schema_change->db), key_str(&k, r->schema_change->table);
+    else key_put(&k, "", 1);
+    if (dbz_is_binlog(o)) {
+        uint64_t v[5] = {p->server_id, p->event_pos, p->file_pos, p->row, p->thread};
+        key_put(&k, v, sizeof v);
+        key_str(&k, p->gtid), key_str(&k, p->file), key_str(&k, p->query);
+    } else {
+        uint64_t v[4] = {p->lsn, p->last_commit_lsn, r->txid, p->origin_lsn};
+        key_put(&k, v, sizeof v);
+        key_str(&k, p->origin);
+    }
+    return k.full ? 0 : k.n;
+}
+
 void dbz_put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
+    char key[SRC_KEY_MAX];
+    size_t kn = source_key(o, r, key);
+    if (kn && kn == last_source.kn && memcmp(key, last_source.key, kn) == 0) {
+        sl_buf_put(out, last_source.text, last_source.tn);
+        return;
+    }
+    size_t at = out->len;
+    sl_buf_hold(out); /* what is written stays in out, to be kept */
     dbz_fields f;
     dbz_fields_json(&f, out);
     dbz_source_fields(o, r, &f);
     dbz_fields_end(&f);
+    sl_buf_unhold(out);
+    last_source.kn = 0;
+    if (kn && out->len - at <= SRC_TEXT_MAX) {
+        memcpy(last_source.key, key, kn);
+        memcpy(last_source.text, out->data + at, out->len - at);
+        last_source.kn = kn, last_source.tn = out->len - at;
+    }
 }
 
 /* Schema change events (include.schema.changes): SchemaFactory's SchemaChangeKey / SchemaChangeValue. */

@@ -248,6 +248,9 @@ extern const char dbz_tx_schema[];     /* the envelope's "transaction" field (ev
 extern const char dbz_change_schema[]; /* a schema change event's Change struct */
 /* Append the table's cached key / envelope schema (built on first use). */
 void dbz_put_key_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out);
+/* Fills r's table's schema caches that sl_dbz_key / sl_dbz_value would fill for r (format/benc.c: before the
+ * records are shared out among threads, which then only read them). */
+void dbz_fill_caches(const sl_dbz_opts *o, const sl_record *r);
 void dbz_put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out);
 
 #endif

@@ -135,7 +135,44 @@ bool dbz_pg_bytea(const sl_dbz_opts *o, const char *s, size_t n, sl_buf *out) {
  * column's fractional width (scale, default 6: "...30.000000Z"); scale 0
  * falls back to ISO_OFFSET_DATE_TIME (no fraction when zero).
  */
+static inline bool digits(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+/*
+ * The time of day (ns) of PostgreSQL's output in the UTC time zone, "YYYY-MM-DD HH:MM:SS[.f{1,6}]+00" with a
+ * year from 1000 on: its date is then the ISO date as it stands, and nothing has to be moved across days.
+ * -1 for any other form (the general path reads it).
+ */
+static int64_t utc_time_of_day(const char *s, size_t n) {
+    if (n < 22 || n > 29 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+        memcmp(s + n - 3, "+00", 3) != 0 || s[0] == '0' || !digits(s, 4) || !digits(s + 5, 2) ||
+        !digits(s + 8, 2) || !digits(s + 11, 2) || !digits(s + 14, 2) || !digits(s + 17, 2))
+        return -1;
+    int64_t frac = 0;
+    if (n > 22) {
+        size_t fd = n - 23; /* digits after the point */
+        if (s[19] != '.' || fd == 0 || !digits(s + 20, fd)) return -1;
+        for (size_t i = 0; i < 9; i++) frac = frac * 10 + (i < fd ? s[20 + i] - '0' : 0);
+    }
+    int h = (s[11] - '0') * 10 + s[12] - '0', m = (s[14] - '0') * 10 + s[15] - '0',
+        sec = (s[17] - '0') * 10 + s[18] - '0';
+    if (h > 23 || m > 59 || sec > 59) return -1;
+    return ((int64_t)(h * 60 + m) * 60 + sec) * 1000000000LL + frac;
+}
+
 bool dbz_pg_timestamptz(const sl_column *c, const char *s, size_t n, sl_buf *out) {
+    int64_t tod = utc_time_of_day(s, n);
+    if (tod >= 0) {
+        sl_buf_putc(out, '"');
+        sl_buf_put(out, s, 10);
+        sl_buf_putc(out, 'T');
+        sl_put_iso_time(out, tod, dbz_frac_digits(c));
+        sl_buf_puts(out, "Z\"");
+        return true;
+    }
     int kind;
     int64_t us;
     if (!dbz_parse_timestamp(s, n, true, false, &kind, &us)) return false;

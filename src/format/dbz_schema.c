@@ -270,7 +270,7 @@ const char dbz_tx_schema[] =
 
 /* Appends the table's cached key schema (built on first use). */
 
-void dbz_put_key_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
+static void fill_key_schema(const sl_dbz_opts *o, sl_table *t) {
     if (!t->enc_key_schema) {
         sl_buf b;
         sl_buf_init(&b);
@@ -280,11 +280,15 @@ void dbz_put_key_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
         t->enc_key_schema_len = b.len;
         sl_buf_free(&b);
     }
+}
+
+void dbz_put_key_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
+    fill_key_schema(o, t);
     sl_buf_put(out, t->enc_key_schema, t->enc_key_schema_len);
 }
 
 /* Envelope: before, after, source, transaction, op, ts_ms, ts_us, ts_ns; version 2 (Envelope.SCHEMA_VERSION). */
-void dbz_put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
+static void fill_value_schema(const sl_dbz_opts *o, sl_table *t) {
     if (!t->enc_value_schema) {
         sl_buf b, row;
         sl_buf_init(&b), sl_buf_init(&row);
@@ -308,7 +312,19 @@ void dbz_put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
         t->enc_value_schema_len = b.len;
         sl_buf_free(&b), sl_buf_free(&row);
     }
+}
+
+void dbz_put_value_schema(const sl_dbz_opts *o, sl_table *t, sl_buf *out) {
+    fill_value_schema(o, t);
     sl_buf_put(out, t->enc_value_schema, t->enc_value_schema_len);
+}
+
+void dbz_fill_caches(const sl_dbz_opts *o, const sl_record *r) {
+    if (r->raw || !r->table) return;
+    sl_dbz_opts ro;
+    o = dbz_record_opts(o, r, &ro);
+    if (o->key_schemas && r->table->nkeys) fill_key_schema(o, r->table);
+    if (o->value_schemas) fill_value_schema(o, r->table);
 }
 
 #define OPT_STR(f) "{\"type\":\"string\",\"optional\":true,\"field\":\"" f "\"}"

@@ -31,6 +31,11 @@ const sl_prop sl_core_props[] = {
      "Where change events go: kafka (Debezium topics), mongodb (documents), file (JSON lines) or stdout."},
     {"max.batch.size", SL_PT_INT, "2048", NULL, 1, 1000000, 0, F(max_batch_size),
      "Most records in one batch handed from the source to the sink."},
+    {"sink.encode.threads", SL_PT_INT, "0", NULL, 0, 64, 0, F(encode_threads),
+     "Threads that encode the change events of a large batch (512 records or more: a snapshot, a backlog) for "
+     "the kafka, file and stdout sinks, the sink's own included; each takes a consecutive part of the batch and "
+     "the events are written in their order. 0: half the cores this process may use, 1 to 4; 1: the sink's "
+     "thread alone."},
     {"max.queue.size", SL_PT_INT, "8192", NULL, 1, 100000000, 0, F(max_queue_size),
      "Most records queued between source and sink; the source waits when it is reached."},
     {"max.queue.size.in.bytes", SL_PT_INT, "8388608", NULL, 0, INT64_MAX, 0, F(max_queue_bytes),

@@ -13,6 +13,7 @@
  */
 #include "ctx/ctx.h"
 #include "core/log.h"
+#include "format/benc.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -35,13 +36,9 @@ typedef struct file_sink {
     bool is_stdout;
     bool fsync;
     size_t buffer_bytes;
-    sl_buf out, scratch;
+    sl_buf out, scratch, hdr;
     int spill_errno; /* a write of spill_out failed */
-    /* The headers of the last record written, encoded: change events of a batch share one array of
-     * context headers (core/ctxhdr), written once per batch instead of once per record. */
-    const sl_header *hdr_of;
-    int hdr_n;
-    sl_buf hdr;
+    sl_benc enc;     /* large batches: encoded on several threads */
 } file_sink;
 
 #define F(x) offsetof(file_conf, x)
@@ -140,6 +137,7 @@ static int open_common(void **out, sl_ctx *ctx, int fd, bool is_stdout, bool do_
     sl_buf_set_spill(&s->out, spill_out, s, 2 * bufsz); /* lines are written whole below this */
     sl_buf_init(&s->scratch);
     sl_buf_init(&s->hdr);
+    sl_benc_init(&s->enc, (int)sl_ctx_core(ctx)->encode_threads, "sl-file-enc");
     *out = s;
     return 0;
 }
@@ -164,11 +162,21 @@ static int stdout_open(void **out, void *settings, sl_ctx *ctx, char *errstr, si
     return open_common(out, ctx, STDOUT_FILENO, true, false, 65536);
 }
 
-static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, bool tombstone) {
-    sl_buf *b = &s->out;
+/* Where lines are encoded: the sink's own buffers, or those of a part of a batch encoded on several threads. */
+typedef struct lines {
+    sl_buf *out, *scratch;
+    /* The headers of the last record written, encoded: change events of a batch share one array of context
+     * headers (core/ctxhdr), written once per batch instead of once per record. */
+    sl_buf *hdr;
+    const void *hdr_of;
+    int hdr_n;
+} lines;
+
+static void put_line(lines *l, const sl_dbz_opts *o, const sl_record *r, bool tombstone) {
+    sl_buf *b = l->out;
     sl_buf_puts(b, "{\"topic\":");
-    sl_buf_reset(&s->scratch);
-    const char *topic = sl_dbz_topic(o, r, &s->scratch);
+    sl_buf_reset(l->scratch);
+    const char *topic = sl_dbz_topic(o, r, l->scratch);
     sl_buf_put_json_str(b, topic, strlen(topic));
     sl_buf_puts(b, ",\"key\":");
     sl_dbz_key(o, r, b);
@@ -176,35 +184,55 @@ static void put_line(file_sink *s, const sl_dbz_opts *o, const sl_record *r, boo
     if (tombstone) sl_buf_puts(b, "null");
     else sl_dbz_value(o, r, b);
     sl_buf_puts(b, ",\"headers\":{");
-    if (r->nheaders && (r->headers != s->hdr_of || r->nheaders != s->hdr_n)) {
-        sl_buf_reset(&s->hdr);
+    if (r->nheaders && ((const void *)r->headers != l->hdr_of || r->nheaders != l->hdr_n)) {
+        sl_buf_reset(l->hdr);
         for (int i = 0; i < r->nheaders; i++) {
             const sl_header *h = &r->headers[i];
-            if (i) sl_buf_putc(&s->hdr, ',');
-            sl_buf_put_json_str(&s->hdr, h->key, strlen(h->key));
-            sl_buf_putc(&s->hdr, ':');
-            if (h->value && h->is_json) sl_buf_put(&s->hdr, h->value, h->value_len);
-            else if (h->value) sl_buf_put_json_str(&s->hdr, h->value, h->value_len);
-            else sl_buf_puts(&s->hdr, "null");
+            if (i) sl_buf_putc(l->hdr, ',');
+            sl_buf_put_json_str(l->hdr, h->key, strlen(h->key));
+            sl_buf_putc(l->hdr, ':');
+            if (h->value && h->is_json) sl_buf_put(l->hdr, h->value, h->value_len);
+            else if (h->value) sl_buf_put_json_str(l->hdr, h->value, h->value_len);
+            else sl_buf_puts(l->hdr, "null");
         }
-        s->hdr_of = r->headers, s->hdr_n = r->nheaders;
+        l->hdr_of = r->headers, l->hdr_n = r->nheaders;
     }
-    if (r->nheaders) sl_buf_put(b, s->hdr.data, s->hdr.len);
+    if (r->nheaders) sl_buf_put(b, l->hdr->data, l->hdr->len);
     sl_buf_puts(b, "}}\n");
+}
+
+/* r's line, and as Debezium's EventDispatcher, every delete, keyed or not, followed by its tombstone. */
+static void put_lines(lines *l, const sl_dbz_opts *o, bool tombstones, const sl_record *r) {
+    put_line(l, o, r, false);
+    if (tombstones && r->op == SL_OP_DELETE && r->table) put_line(l, o, r, true);
+}
+
+/* A part's records (format/benc): their lines are one piece each. Thread: one of the batch's encoding threads. */
+static void encode_part(void *arg, const sl_dbz_opts *o, sl_benc_part *p, const sl_record *r) {
+    const bool *tombstones = arg;
+    lines l = {&p->out, &p->scratch, &p->aux, p->aux_key, p->aux_n};
+    put_lines(&l, o, *tombstones, r);
+    p->aux_key = l.hdr_of, p->aux_n = l.hdr_n;
+    sl_benc_piece_end(p);
 }
 
 static int file_write(void *sink, sl_batch *batch, char *errstr, size_t errsz) {
     file_sink *s = sink;
     const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
     bool tombstones = sl_ctx_core(s->ctx)->tombstones;
-    s->hdr_of = NULL; /* a new batch: an address may be reused with other headers */
+    lines l = {&s->out, &s->scratch, &s->hdr, NULL, 0}; /* a new batch: an address may be reused with other headers */
+    bool par = sl_benc_start(&s->enc, o, batch, 1, encode_part, &tombstones);
     for (int i = 0; i < batch->n; i++) {
-        const sl_record *r = &batch->recs[i];
-        put_line(s, o, r, false);
-        /* as Debezium's EventDispatcher: every delete, keyed or not, is followed by its tombstone */
-        if (tombstones && r->op == SL_OP_DELETE && r->table) put_line(s, o, r, true);
-        if ((s->out.len >= s->buffer_bytes || s->spill_errno) && write_all(s, errstr, errsz) < 0) return -1;
+        size_t n;
+        const char *line = par ? sl_benc_piece(&s->enc, i, 0, &n) : NULL;
+        if (line) sl_buf_put(&s->out, line, n);
+        else put_lines(&l, o, tombstones, &batch->recs[i]);
+        if ((s->out.len >= s->buffer_bytes || s->spill_errno) && write_all(s, errstr, errsz) < 0) {
+            sl_benc_end(&s->enc);
+            return -1;
+        }
     }
+    sl_benc_end(&s->enc);
     return 0;
 }
 
@@ -226,6 +254,7 @@ static void file_close(void *sink) {
     sl_buf_free(&s->out);
     sl_buf_free(&s->scratch);
     sl_buf_free(&s->hdr);
+    sl_benc_free(&s->enc);
     sl_free(s);
 }
 

@@ -25,6 +25,7 @@
  * Missing topics are created through the admin API at first sight.
  */
 #include "ctx/ctx.h"
+#include "format/benc.h"
 #include "core/log.h"
 #include "kafka/kclient.h"
 #include "state/offsets_kafka.h"
@@ -79,6 +80,7 @@ typedef struct kafka_sink {
     uint32_t unacked[TICKETS];    /* records awaiting their delivery report, by ticket % TICKETS */
     char delivery_err[512];
     sl_buf key, value, scratch;
+    sl_benc enc; /* large batches: encoded on several threads */
 } kafka_sink;
 
 #define F(x) offsetof(kafka_conf, x)
@@ -277,6 +279,7 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     sl_buf_init(&s->value);
     sl_buf_init(&s->scratch);
     *out = s;
+    sl_benc_init(&s->enc, (int)core->encode_threads, "sl-kafka-enc");
     /* sl_ctx gives no config handle: rebuild the overrides from the core's config copy. */
     const sl_config *cfg = sl_ctx_config(ctx);
     rd_kafka_conf_t *conf = sl_kafka_conf_new(&core->kafka, cfg, NULL, errstr, errsz);
@@ -352,13 +355,14 @@ static int begin_txn(kafka_sink *s, char *errstr, size_t errsz) {
 }
 
 /*
- * Produces one record; waits for room in librdkafka's queue when it is full. A value from
- * HAND_OVER_BYTES on is not copied: librdkafka gets the buffer itself, which the delivery report
- * frees, and *value is left empty (a 50 MB value is then not held twice until it is delivered).
+ * Produces one record (key or value NULL: a null one); waits for room in librdkafka's queue when it is
+ * full. A value in own (the sink's buffer, not a part of format/benc) from HAND_OVER_BYTES on is not
+ * copied: librdkafka gets the buffer itself, which the delivery report frees, and own is left empty (a
+ * 50 MB value is then not held twice until it is delivered).
  */
-static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_buf *value,
-                   const sl_record *r, char *errstr, size_t errsz) {
-    bool hand_over = value && value->len >= HAND_OVER_BYTES;
+static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const char *key, size_t key_len, const char *value,
+                   size_t value_len, sl_buf *own, const sl_record *r, char *errstr, size_t errsz) {
+    bool hand_over = own && value == own->data && value_len >= HAND_OVER_BYTES;
     rd_kafka_headers_t *h = NULL;
     if (r && r->nheaders) {
         h = rd_kafka_headers_new((size_t)r->nheaders);
@@ -371,18 +375,18 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
         rd_kafka_resp_err_t e = rd_kafka_producev(
             s->rk, RD_KAFKA_V_RKT(rkt),
             RD_KAFKA_V_PARTITION(r && r->raw && r->raw->pinned ? r->raw->to_partition : RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_KEY(key ? key->data : NULL, key ? key->len : 0),
-            RD_KAFKA_V_VALUE(value ? value->data : NULL, value ? value->len : 0),
+            RD_KAFKA_V_KEY(key, key ? key_len : 0),
+            RD_KAFKA_V_VALUE((void *)(uintptr_t)value, value ? value_len : 0), /* copied unless handed over */
             RD_KAFKA_V_MSGFLAGS(hand_over ? 0 : RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(s->ticket << 1 | (hand_over ? HANDED_OVER : 0))),
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e) {
             s->unacked[s->ticket % TICKETS]++;
-            if (s->ctx) sl_ctx_bytes_written(s->ctx, (key ? key->len : 0) + (value ? value->len : 0));
-            if (hand_over) sl_buf_init(value); /* librdkafka's now */
+            if (s->ctx) sl_ctx_bytes_written(s->ctx, (key ? key_len : 0) + (value ? value_len : 0));
+            if (hand_over) sl_buf_init(own); /* librdkafka's now */
             return 0;
         }
-        size_t size = (key ? key->len : 0) + (value ? value->len : 0);
+        size_t size = (key ? key_len : 0) + (value ? value_len : 0);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && rd_kafka_outq_len(s->rk) == 0 && !s->delivery_failed) {
             /* Nothing queued and still no room: this record alone is larger than the queue. */
             if (h) rd_kafka_headers_destroy(h);
@@ -408,11 +412,20 @@ static int produce(kafka_sink *s, rd_kafka_topic_t *rkt, const sl_buf *key, sl_b
     }
 }
 
-static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
-    kafka_sink *s = sink;
+/* A part's records (format/benc): key and value, two pieces each. Thread: one of the batch's encoding threads. */
+static void encode_part(void *arg, const sl_dbz_opts *o, sl_benc_part *p, const sl_record *r) {
+    (void)arg;
+    sl_dbz_key(o, r, &p->out);
+    sl_benc_piece_end(p);
+    sl_dbz_value(o, r, &p->out);
+    sl_benc_piece_end(p);
+}
+
+static bool is_null(const char *p, size_t n) { return n == 4 && memcmp(p, "null", 4) == 0; }
+
+static int write_records(kafka_sink *s, sl_batch *b, bool par, char *errstr, size_t errsz) {
     const sl_dbz_opts *o = sl_ctx_dbz(s->ctx);
     bool tombstones = sl_ctx_core(s->ctx)->tombstones;
-    if (begin_txn(s, errstr, errsz) < 0) return -1;
     for (int i = 0; i < b->n; i++) {
         const sl_record *r = &b->recs[i];
         rd_kafka_topic_t *rkt;
@@ -430,21 +443,36 @@ static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
             s->last_table = r->op != SL_OP_MESSAGE && r->table ? sl_table_ref(r->table) : NULL;
             s->last_rkt = rkt;
         }
-        sl_buf_reset(&s->key);
-        sl_buf_reset(&s->value);
-        sl_dbz_key(o, r, &s->key);
-        sl_dbz_value(o, r, &s->value);
-        bool null_key = s->key.len == 4 && memcmp(s->key.data, "null", 4) == 0;
-        bool null_value = s->value.len == 4 && memcmp(s->value.data, "null", 4) == 0;
-        if (produce(s, rkt, null_key ? NULL : &s->key, null_value ? NULL : &s->value, r, errstr, errsz) < 0)
-            return -1;
+        size_t kn = 0, vn = 0;
+        const char *k = par ? sl_benc_piece(&s->enc, i, 0, &kn) : NULL, *v = NULL;
+        if (k) {
+            v = sl_benc_piece(&s->enc, i, 1, &vn);
+        } else {
+            sl_buf_reset(&s->key);
+            sl_buf_reset(&s->value);
+            sl_dbz_key(o, r, &s->key);
+            sl_dbz_value(o, r, &s->value);
+            k = s->key.data, kn = s->key.len, v = s->value.data, vn = s->value.len;
+        }
+        if (is_null(k, kn)) k = NULL;
+        if (is_null(v, vn)) v = NULL;
+        if (produce(s, rkt, k, kn, v, vn, &s->value, r, errstr, errsz) < 0) return -1;
         /* as Debezium's EventDispatcher: every delete, keyed or not, is followed by its tombstone */
         if (tombstones && r->op == SL_OP_DELETE && r->table &&
-            produce(s, rkt, null_key ? NULL : &s->key, NULL, r, errstr, errsz) < 0)
+            produce(s, rkt, k, kn, NULL, 0, NULL, r, errstr, errsz) < 0)
             return -1;
     }
-    rd_kafka_poll(s->rk, 0);
     return 0;
+}
+
+static int kafka_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
+    kafka_sink *s = sink;
+    if (begin_txn(s, errstr, errsz) < 0) return -1;
+    bool par = sl_benc_start(&s->enc, sl_ctx_dbz(s->ctx), b, 2, encode_part, NULL);
+    int rc = write_records(s, b, par, errstr, errsz);
+    sl_benc_end(&s->enc);
+    rd_kafka_poll(s->rk, 0);
+    return rc;
 }
 
 static int kafka_flush(void *sink, char *errstr, size_t errsz) {
@@ -500,7 +528,9 @@ static int kafka_commit(void *sink, const char *partition, const char *offset, c
         sl_koffsets_key(&s->key, sl_ctx_name(s->ctx), partition);
         sl_buf_reset(&s->value);
         sl_buf_puts(&s->value, offset);
-        if (produce(s, s->offsets_rkt, &s->key, &s->value, NULL, errstr, errsz) < 0) return -1;
+        if (produce(s, s->offsets_rkt, s->key.data, s->key.len, s->value.data, s->value.len, NULL, NULL, errstr,
+                    errsz) < 0)
+            return -1;
     }
     rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, TXN_TIMEOUT_MS);
     if (e) return txn_error(s, e, "kafka sink: commit_transaction", errstr, errsz);
@@ -535,6 +565,7 @@ static void kafka_close(void *sink) {
     sl_buf_free(&s->key);
     sl_buf_free(&s->value);
     sl_buf_free(&s->scratch);
+    sl_benc_free(&s->enc);
     sl_free(s);
 }
 

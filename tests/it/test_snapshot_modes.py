@@ -343,3 +343,63 @@ def test_parallel_snapshot_gives_the_events_of_one_reader(pg, tables, cfg):
         got["3"][1][-2000:]
     # the parallel reading came in another order than one COPY's
     assert [payload(e)["after"] for e in par[:60000]] != [payload(e)["after"] for e in one[:60000]]
+
+
+
+def _masked_lines(text):
+    """Each event line without what differs between two connectors reading the same rows: the times, the
+    snapshots' own transaction and position (each has its slot's), the run id."""
+    text = re.sub(r'"(ts_ms|ts_us|ts_ns|txId|lsn)":\d+', r'"\1":0', text)
+    text = re.sub(r'"(sequence|__debezium.context.runId)":"(?:[^"\\]|\\.)*"', r'"\1":""', text)
+    return text.splitlines()
+
+
+@pytest.mark.parametrize("sink", ["file", "kafka"])
+def test_encoding_threads_write_what_one_thread_writes(pg, tables, cfg, kafka, sink):
+    """sink.encode.threads=3: large batches are encoded in parts on three threads. Two connectors, one with one
+    thread and one with three, snapshot the same table and stream the same transaction of 3,000 changes
+    (updates, deletes with their tombstones): the file's lines, or the topic's keys and values, are byte for
+    byte alike, in the same order (but for the connectors' names, the times, and the snapshots' transaction and
+    position, which each connector's slot has of its own)."""
+    t = tables("it_benc", "id int PRIMARY KEY, name text, amount numeric(12,3), at timestamptz, tags text[]")
+    sql(pg, f"ALTER TABLE {t} REPLICA IDENTITY FULL")
+    sql(pg, f"""INSERT INTO {t} SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'name "' || g || E'"\\n' END,
+                   g / 3.0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 second', ARRAY['a', g::text]
+                FROM generate_series(1, 20000) g""")
+    runs = {}
+    for threads in ("1", "3"):
+        extra = {}
+        if sink == "kafka":
+            extra = dict(sink_type="kafka", bootstrap_servers=kafka.bootstrap, topic_prefix=kafka.topic(f"benc{threads}"))
+        runs[threads] = cfg(table_include_list=f"public.{t}", sink_encode_threads=threads, max_batch_size="4096",
+                            **extra).start()
+
+    def lines(threads):
+        s = runs[threads]
+        if sink == "file":
+            text = s.out.read_text() if s.out.exists() else ""
+            return _masked_lines(text[:text.rfind("\n") + 1])
+        try:
+            recs = kafka.consume_all(kafka.topic(f"benc{threads}") + f".public.{t}", timeout=60)
+        except AssertionError as e:  # not created yet
+            if "UNKNOWN_TOPIC" in str(e):
+                return []
+            raise
+        name = kafka.topic(f"benc{threads}")
+        return [((r["key"] or b"").decode().replace(name, "X"),
+                 _masked_lines(r["value"].decode())[0].replace(name, "X") if r["value"] is not None else None)
+                for r in recs]
+
+    def have(n):
+        return all(len(lines(th)) >= n for th in runs)
+    wait_until(lambda: have(20000), timeout=120, what="both snapshots")
+    sql(pg, f"BEGIN; UPDATE {t} SET amount = amount + 1 WHERE id <= 1500; DELETE FROM {t} WHERE id > 18500; COMMIT")
+    wait_until(lambda: have(20000 + 1500 + 2 * 1500), timeout=120, what="the streamed transaction")
+    for s in runs.values():
+        assert s.stop() == 0, log_text(s)[-3000:]
+    one, par = lines("1"), lines("3")
+    if sink == "file":
+        one = [l.replace(runs["1"].name, "X") for l in one]
+        par = [l.replace(runs["3"].name, "X") for l in par]
+    assert len(one) == 24500
+    assert one == par

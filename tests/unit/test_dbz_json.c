@@ -297,6 +297,31 @@ static void test_temporal(void) {
     CHECK_STR(val(&o, 1184, -1, "2024-01-01 00:30:00-01"), "\"2024-01-01T01:30:00.000000Z\"");
     CHECK_STR(val(&o, 1184, 0, "2024-01-31 10:20:30+00"), "\"2024-01-31T10:20:30Z\"");
     CHECK_STR(val(&o, 1184, 3, "2024-01-31 10:20:30.12+00"), "\"2024-01-31T10:20:30.120Z\"");
+    /* the UTC form "+00" (copied date, time of day read alone) writes what the general reader writes for the
+     * same instant given as "+00:00", for every fraction width and column scale */
+    {
+        srand(17);
+        int differ = 0;
+        for (int i = 0; i < 20000; i++) {
+            char a[64], b[64], fa[64];
+            int fd = rand() % 7, y = 1000 + rand() % 9000;
+            snprintf(fa, sizeof fa, ".%06d", rand() % 1000000);
+            fa[fd ? fd + 1 : 0] = 0;
+            int n = snprintf(a, sizeof a, "%04d-%02d-%02d %02d:%02d:%02d%s", y, 1 + rand() % 12, 1 + rand() % 28,
+                             rand() % 24, rand() % 60, rand() % 60, fa);
+            snprintf(b, sizeof b, "%.*s+00:00", n, a);
+            snprintf(a + n, sizeof a - (size_t)n, "+00");
+            int32_t tm = rand() % 8 - 1;
+            char want[64];
+            snprintf(want, sizeof want, "%s", val(&o, 1184, tm, b));
+            if (strcmp(val(&o, 1184, tm, a), want) != 0 && !differ++) fprintf(stderr, "%s: %s != %s\n", a, res, want);
+        }
+        CHECK(differ == 0);
+    }
+    /* near the fast form: read by the general reader */
+    CHECK_STR(val(&o, 1184, -1, "0999-01-31 10:20:30+00"), "\"0999-01-31T10:20:30.000000Z\"");
+    CHECK_STR(val(&o, 1184, -1, "2024-01-31 10:20:30.+00"), "\"2024-01-31T10:20:30.000000Z\"");
+    CHECK_STR(val(&o, 1184, -1, "2024-01-31 24:00:00+00"), "\"2024-02-01T00:00:00.000000Z\"");
     CHECK_STR(val(&o, 1184, -1, "infinity"), "\"infinity\"");
     CHECK_STR(val(&o, 1184, -1, "-infinity"), "\"-infinity\"");
     CHECK_STR(val(&o, 1184, -1, "2024-01-31 10:20:30"), "null");
