@@ -52,3 +52,5 @@ SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_snapshot_modes.py tests/it/test_mysql_modes.py \
+  -k "encoding_threads or parallel"

@@ -797,7 +797,7 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
     chunk's offset, between and inside chunks) while a writer inserts, updates and deletes, 1-3 times per
     connector, then let it finish: in every one of SNAPSHOT_RUNS fresh connectors, replaying its file
     (upserts and deletes only) gives exactly the table. Runs alternate between binlog_row_metadata NO_LOG
-    (MariaDB's default) and FULL. Without the start position stored before the first row, a kill before
+    (MariaDB's default) and FULL, and in pairs between one reading connection and snapshot.max.threads=3. Without the start position stored before the first row, a kill before
     the first chunk's offset made the restart take a new position, and rows the first attempt had sent
     stayed in the replay after they were deleted."""
     from conftest import MySluice, assert_replay_equals, finish_with_marker, kill_during_snapshots
@@ -812,7 +812,8 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
             mysql(my, f"SET GLOBAL binlog_row_metadata = '{metadata}'")
             d = tmp_path / f"c{run}"
             d.mkdir()
-            s = MySluice(d, my, table_include_list=f"sluice.{t}", snapshot_mode="initial",
+            threads = "3" if (run // 2) % 2 else "1"  # key ranges read by three more connections, or by one
+            s = MySluice(d, my, table_include_list=f"sluice.{t}", snapshot_mode="initial", snapshot_max_threads=threads,
                          snapshot_fetch_size=str(rnd.choice([50, 500, 5000])), max_batch_size="64", provide_transaction_metadata="true",
                          offset_flush_interval_ms=rnd.choice(["0", "100", "1000"]),
                          key_converter_schemas_enable="false", value_converter_schemas_enable="false")
@@ -833,7 +834,8 @@ def test_kill9_in_snapshots_then_replay_equals_table(my, tmp_path):
             lines = s.out.read_bytes().split(b"\n")[:-1]
             state, stats, _ = replay(lines, f"my.sluice.{t}")
             table = {i: (v, note) for i, v, note in mysql(my, f"SELECT id, v, note FROM {t}")}
-            note = (f"run {run}: seed={seed} binlog_row_metadata={metadata} kills={kills} in_snapshot={in_snapshot} "
+            note = (f"run {run}: seed={seed} binlog_row_metadata={metadata} threads={threads} kills={kills} "
+                    f"in_snapshot={in_snapshot} "
                     f"writer_ops={writer.ops} snapshots_started={stats['snapshots']} deletes={stats['d']}")
             summary.append(note)
             assert_replay_equals(state, table, note, "\n" + log_text(s)[-3000:])

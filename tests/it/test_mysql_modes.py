@@ -569,3 +569,58 @@ def test_purged_binlog_under_an_unfinished_snapshot(my, mysluice, mode):
     log = log_text(s, s.mark)
     assert f"the unfinished snapshot's binlog file {off['file']} is no longer on the server (purged): starting a new snapshot" in log, log
     assert "resuming" not in log
+
+
+def test_parallel_snapshot_gives_the_events_of_one_connection(my, tmp_path):
+    """snapshot.max.threads=3: three more connections start their read views under the snapshot's global read
+    lock; a table keyed by one integer column is read in key ranges by them, the others by the snapshot's own
+    connection. The events, in their order with their markers, and the committed progress are those of one
+    connection (the times and the connector's run aside). Tables: an int key with gaps and negatives (parallel),
+    a BIGINT UNSIGNED key beyond int64 (serial), a composite key, no key, an empty one."""
+    import re
+    from conftest import MySluice
+    big = make_table(my, "it_mym_par_big", "id INT PRIMARY KEY, v INT, note VARCHAR(100), at DATETIME(3), b BLOB")
+    mysql(my, f"""INSERT INTO {big} SELECT CAST(seq AS SIGNED) * 3 - 9000, seq, IF(seq % 7 = 0, NULL, CONCAT('n"\\t', seq)),
+                  '2024-01-01 00:00:00.000' + INTERVAL seq SECOND, UNHEX(MD5(seq)) FROM seq_1_to_30000""")
+    huge = make_table(my, "it_mym_par_huge", "id BIGINT UNSIGNED PRIMARY KEY, v INT")
+    mysql(my, f"INSERT INTO {huge} SELECT 18446744073709551615 - seq, seq FROM seq_1_to_3000")
+    comp = make_table(my, "it_mym_par_comp", "a INT, b VARCHAR(10), v INT, PRIMARY KEY (a, b)")
+    mysql(my, f"INSERT INTO {comp} SELECT seq % 50, CONCAT('k', seq), seq FROM seq_1_to_3000")
+    nokey = make_table(my, "it_mym_par_nokey", "a INT, b VARCHAR(10)")
+    mysql(my, f"INSERT INTO {nokey} SELECT seq % 10, CONCAT('b', seq) FROM seq_1_to_2000")
+    empty = make_table(my, "it_mym_par_empty", "id INT PRIMARY KEY")
+    mysql(my, f"ANALYZE TABLE {big}, {huge}, {comp}, {nokey}")
+    include = ",".join(f"sluice.{t}" for t in (big, huge, comp, nokey, empty))
+    got = {}
+    for threads in ("1", "3"):
+        d = tmp_path / f"t{threads}"
+        d.mkdir()
+        s = MySluice(d, my, table_include_list=include, snapshot_mode="initial_only", snapshot_max_threads=threads,
+                     snapshot_fetch_size="1000", log_level="debug", max_batch_size="700")
+        assert s.run_to_end(timeout=180) == 0, log_text(s)[-3000:]
+        text = re.sub(r'"(ts_ms|ts_us|ts_ns)":\d+', r'"\1":0', s.out.read_text())
+        text = re.sub(r'"__debezium.context.runId":"[^"]*"', "", text)
+        got[threads] = (text.splitlines(), log_text(s), run_cli("offsets", "list", str(s.cfg_path)).stdout)
+    one, par = got["1"][0], got["3"][0]
+    # the rows, then the schema change events: SET, DROP TABLE x5, DROP/CREATE DATABASE, USE, CREATE TABLE x5
+    assert len(one) == 30000 + 3000 + 3000 + 2000 + 14, len(one)
+    assert one == par
+    m = re.search(rf"snapshot table=\S+\.{big} keys=\[-8997, 81000\] chunks=(\d+) readers=3", got["3"][1])
+    assert m and 12 <= int(m.group(1)) <= 40, got["3"][1][-3000:]  # about the row estimate / 1,000
+    assert "keys=[" not in got["1"][1] and len(re.findall(r"chunks=\d+ readers=3", got["3"][1])) == 1
+    stored = [{k: v for k, v in json.loads(got[th][2].split("\t")[2]).items() if k != "ts_sec"} for th in ("1", "3")]
+    assert stored[0] == stored[1] and "snapshot" not in stored[0], stored  # the same position, the snapshot done
+
+
+def test_parallel_snapshot_without_the_global_lock_reads_with_one_connection(my, mysluice):
+    """snapshot.locking.mode=none with snapshot.max.threads=3: the readers could not share one read view, so the
+    log says so and one connection reads every row."""
+    t = make_table(my, "it_mym_par_nolock", "id INT PRIMARY KEY, v INT")
+    mysql(my, f"INSERT INTO {t} SELECT seq, seq FROM seq_1_to_5000")
+    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="initial_only", snapshot_max_threads="3",
+                 snapshot_locking_mode="none", snapshot_fetch_size="500", log_level="debug")
+    assert s.run_to_end(timeout=60) == 0, log_text(s)[-3000:]
+    assert [payload(e)["after"]["id"] for e in s.events()] == list(range(1, 5001))
+    log = log_text(s)
+    assert "snapshot.max.threads=3: its readers can share one read view only under the global read lock" in log, log
+    assert "readers=" not in log

@@ -29,6 +29,7 @@ typedef struct my_conf {
     char *db_include, *db_exclude, *table_include, *table_exclude, *column_include, *column_exclude;
     int snapshot_mode, locking_mode;
     int64_t snapshot_chunk;
+    int64_t snapshot_threads; /* snapshot.max.threads */
     int decimal_mode, time_mode, binary_mode, bigint_mode;
     int64_t heartbeat_ms;
     bool include_query;

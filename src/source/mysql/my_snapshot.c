@@ -32,7 +32,9 @@
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,34 +81,78 @@ sl_cell my_snap_cell(sl_arena *a, const sl_my_col *mc, const char *v, unsigned l
     return (sl_cell){sl_arena_memdup(a, v, n), (uint32_t)n, 0};
 }
 
+typedef struct myreaders myreaders;
+
 typedef struct snap_state {
     int count;          /* records so far (0: the next is "first") */
     bool resumed;
     const char *table;  /* resume: table to start with, NULL from the first */
     json_t *after;      /* resume: last key values read of that table */
+    myreaders *par;     /* snapshot.max.threads > 1: the readers in the snapshot's read view, else NULL */
 } snap_state;
 
 static int emit_pending(my_source *s) {
     return s->batch->n || s->batch->offset ? my_emit_batch(s) : 0;
 }
 
-static void progress_offset(my_source *s, const char *fq, const sl_table *t, MYSQL_ROW last, unsigned long *lens,
-                            const int *keys, int nkeys) {
+/* One table being read: what its rows need. */
+typedef struct trows {
+    my_source *s;
+    snap_state *st;
+    my_snap_table *sn;
+    char fq[520];
+    bool table_resumed; /* its first row went out before the restart */
+    bool have_last;     /* lastkey holds the key of the last row read (or the one resumed after) */
+    int64_t done;
+    char lastkey[8][256];
+    unsigned long lastlen[8];
+} trows;
+
+/* After a chunk: the batch carries an offset with the key of the last row read, where a restart resumes. */
+static void progress_offset(trows *tr) {
+    my_source *s = tr->s;
     sl_buf p;
     sl_buf_init(&p);
     sl_buf_puts(&p, "{\"table\":");
-    sl_buf_put_json_str(&p, fq, strlen(fq));
+    sl_buf_put_json_str(&p, tr->fq, strlen(tr->fq));
     sl_buf_puts(&p, ",\"after\":[");
-    for (int k = 0; k < nkeys; k++) {
+    for (int k = 0; k < tr->sn->nkeys; k++) {
         if (k) sl_buf_putc(&p, ',');
-        sl_buf_put_json_str(&p, last[keys[k]], lens[keys[k]]);
+        sl_buf_put_json_str(&p, tr->lastkey[k], tr->lastlen[k]);
     }
     sl_buf_puts(&p, "]}");
     char off[4096];
     my_offset_json(s, off, sizeof off, &s->start, sl_buf_cstr(&p));
     sl_batch_set_offset(s->batch, off, 0);
     sl_buf_free(&p);
-    (void)t;
+}
+
+/* Adds one row (every column's text-protocol value) as a record: 1 added, 0 added and stopping, -1 failed. */
+static int add_row(trows *tr, char **row, const unsigned long *lens) {
+    my_source *s = tr->s;
+    my_snap_table *sn = tr->sn;
+    if ((s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || s->batch->offset) && emit_pending(s) < 0) return -1;
+    sl_record *r = sl_batch_add(s->batch, sn->out);
+    r->op = SL_OP_READ;
+    /* Debezium 3's markers: the snapshot's first row, each other table's first row */
+    r->snapshot = tr->st->count == 0 && !tr->st->resumed ? SL_SNAP_FIRST
+                  : tr->done == 0 && !tr->table_resumed ? SL_SNAP_FIRST_IN_DC : SL_SNAP_TRUE;
+    r->ts_us = sl_wall_us();
+    r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
+    r->pos.file_pos = s->start.pos;
+    my_context_headers(s, r);
+    r->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(sn->nkeep ? sn->nkeep : 1));
+    for (int k = 0; k < sn->nkeep; k++)
+        r->after[k] = my_snap_cell(&s->batch->arena, &sn->mcols[sn->keep[k]], row[sn->keep[k]], lens[sn->keep[k]]);
+    for (int k = 0; k < sn->nkeys && k < 8; k++) {
+        int m = sn->keys[k];
+        tr->lastlen[k] = lens[m] < sizeof tr->lastkey[k] - 1 ? lens[m] : sizeof tr->lastkey[k] - 1;
+        memcpy(tr->lastkey[k], row[m] ? row[m] : "", tr->lastlen[k]);
+        tr->lastkey[k][tr->lastlen[k]] = 0;
+    }
+    tr->st->count++, tr->done++;
+    if ((tr->done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, tr->fq, tr->done, -1, false);
+    return sl_ctx_stopping(s->ctx) ? 0 : 1;
 }
 
 int my_snap_table_open(my_source *s, const char *db, const char *tb, my_snap_table *st, char *errstr, size_t errsz) {
@@ -157,137 +203,467 @@ void my_snap_table_close(my_snap_table *st) {
     memset(st, 0, sizeof *st);
 }
 
-static int snapshot_table(my_source *s, const char *db, const char *tb, snap_state *st, char *errstr, size_t errsz) {
-    my_snap_table sn;
-    int rc = -1;
-    if (my_snap_table_open(s, db, tb, &sn, errstr, errsz) < 0) goto out0;
-    sl_my_col *mcols = sn.mcols;
-    int nm = sn.nm, *keep = sn.keep, nkeep = sn.nkeep, *keys = sn.keys, nkeys = sn.nkeys;
-    sl_table *out = sn.out;
-    char fq[520];
-    snprintf(fq, sizeof fq, "%s.%s", db, tb);
+/* "SELECT <every column> FROM db.tb" */
+static void select_all(sl_buf *q, const my_snap_table *sn, const char *db, const char *tb) {
+    sl_buf_puts(q, "SELECT ");
+    for (int i = 0; i < sn->nm; i++) {
+        if (i) sl_buf_puts(q, ", ");
+        my_quote_ident(q, sn->mcols[i].name);
+    }
+    sl_buf_puts(q, " FROM ");
+    my_quote_ident(q, db);
+    sl_buf_putc(q, '.');
+    my_quote_ident(q, tb);
+}
+
+/* The table in primary-key chunks of snapshot.fetch.size rows on the snapshot's connection: 0 done (or
+ * stopping), -1 failed. */
+static int read_serial(trows *tr, const char *db, const char *tb, char *errstr, size_t errsz) {
+    my_source *s = tr->s;
+    my_snap_table *sn = tr->sn;
+    int nkeys = sn->nkeys, *keys = sn->keys;
     sl_buf q;
     sl_buf_init(&q);
-    json_t *after = st->after && st->table && !strcmp(st->table, fq) ? st->after : NULL;
-    char lastkey[8][256];
-    unsigned long lastlen[8];
-    bool have_last = false;
-    if (after && nkeys <= 8 && (int)json_array_size(after) == nkeys) {
-        for (int k = 0; k < nkeys; k++) {
-            const char *v = json_string_value(json_array_get(after, (size_t)k));
-            snprintf(lastkey[k], sizeof lastkey[k], "%s", v ? v : "");
-            lastlen[k] = (unsigned long)strlen(lastkey[k]);
-        }
-        have_last = true;
-    }
-    SL_INFO("mysql", "snapshot table=%s%s", fq, have_last ? " (resuming after the last chunk read)" : "");
-    bool table_resumed = have_last; /* its first row went out before the restart */
-    int64_t done = 0;
+    int rc = -1;
     for (;;) {
         sl_buf_reset(&q);
-        sl_buf_puts(&q, "SELECT ");
-        for (int i = 0; i < nm; i++) {
-            if (i) sl_buf_puts(&q, ", ");
-            my_quote_ident(&q, mcols[i].name);
-        }
-        sl_buf_puts(&q, " FROM ");
-        my_quote_ident(&q, db);
-        sl_buf_putc(&q, '.');
-        my_quote_ident(&q, tb);
+        select_all(&q, sn, db, tb);
         bool chunked = nkeys > 0 && nkeys <= 8;
-        if (chunked && have_last) {
+        if (chunked && tr->have_last) {
             sl_buf_puts(&q, " WHERE (");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, mcols[keys[k]].name);
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, sn->mcols[keys[k]].name);
             sl_buf_puts(&q, ") > (");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_literal(s, &q, lastkey[k], lastlen[k]);
+            for (int k = 0; k < nkeys; k++)
+                sl_buf_puts(&q, k ? ", " : ""), my_quote_literal(s, &q, tr->lastkey[k], tr->lastlen[k]);
             sl_buf_putc(&q, ')');
         }
         if (chunked) {
             sl_buf_puts(&q, " ORDER BY ");
-            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, mcols[keys[k]].name);
+            for (int k = 0; k < nkeys; k++) sl_buf_puts(&q, k ? ", " : ""), my_quote_ident(&q, sn->mcols[keys[k]].name);
             sl_buf_printf(&q, " LIMIT %lld", (long long)s->cf->snapshot_chunk);
         }
         if (mysql_query(s->sql, sl_buf_cstr(&q)) != 0) {
-            snprintf(errstr, errsz, "snapshot of %s: %s", fq, mysql_error(s->sql));
+            snprintf(errstr, errsz, "snapshot of %s: %s", tr->fq, mysql_error(s->sql));
             goto out;
         }
         MYSQL_RES *res = mysql_use_result(s->sql);
         MYSQL_ROW row;
         int64_t got = 0;
         while ((row = mysql_fetch_row(res)) != NULL) {
-            unsigned long *lens = mysql_fetch_lengths(res);
-            if ((s->batch->n >= sl_ctx_core(s->ctx)->max_batch_size || s->batch->offset) && emit_pending(s) < 0) {
+            int a = add_row(tr, row, mysql_fetch_lengths(res));
+            got++;
+            if (a <= 0) {
                 mysql_free_result(res);
-                goto out;
-            }
-            sl_record *r = sl_batch_add(s->batch, out);
-            r->op = SL_OP_READ;
-            /* Debezium 3's markers: the snapshot's first row, each other table's first row */
-            r->snapshot = st->count == 0 && !st->resumed ? SL_SNAP_FIRST
-                          : done == 0 && !table_resumed ? SL_SNAP_FIRST_IN_DC : SL_SNAP_TRUE;
-            r->ts_us = sl_wall_us();
-            r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
-            r->pos.file_pos = s->start.pos;
-            my_context_headers(s, r);
-            r->after = sl_arena_alloc(&s->batch->arena, sizeof(sl_cell) * (size_t)(nkeep ? nkeep : 1));
-            for (int k = 0; k < nkeep; k++)
-                r->after[k] = my_snap_cell(&s->batch->arena, &mcols[keep[k]], row[keep[k]], lens[keep[k]]);
-            for (int k = 0; k < nkeys && k < 8; k++) {
-                lastlen[k] = lens[keys[k]] < sizeof lastkey[k] - 1 ? lens[keys[k]] : sizeof lastkey[k] - 1;
-                memcpy(lastkey[k], row[keys[k]] ? row[keys[k]] : "", lastlen[k]);
-                lastkey[k][lastlen[k]] = 0;
-            }
-            st->count++, got++, done++;
-            if ((done & 1023) == 0) sl_ctx_snapshot_progress(s->ctx, fq, done, -1, false);
-            if (sl_ctx_stopping(s->ctx)) {
-                mysql_free_result(res);
-                rc = 0;
+                rc = a < 0 ? -1 : 0;
                 goto out;
             }
         }
         if (mysql_errno(s->sql)) {
-            snprintf(errstr, errsz, "snapshot of %s: %s", fq, mysql_error(s->sql));
+            snprintf(errstr, errsz, "snapshot of %s: %s", tr->fq, mysql_error(s->sql));
             mysql_free_result(res);
             goto out;
         }
         mysql_free_result(res);
-        have_last = got > 0 || have_last;
-        if (got > 0 && chunked) {
-            char *vals[8];
-            unsigned long lv[8];
-            for (int k = 0; k < nkeys; k++) vals[k] = lastkey[k], lv[k] = lastlen[k];
-            progress_offset(s, fq, out, vals, lv, keys, nkeys);
-        }
+        tr->have_last = got > 0 || tr->have_last;
+        if (got > 0 && chunked) progress_offset(tr);
         if (!chunked || got < s->cf->snapshot_chunk) break;
     }
-    /* the table's last row (still in the batch: a batch is handed on before the next add) is marked
-       last_in_data_collection, unless it is also the snapshot's first; the snapshot's last becomes "last" */
-    if (done > 0 && s->batch->n > 0) {
-        sl_record *last = &s->batch->recs[s->batch->n - 1];
-        if (last->op == SL_OP_READ && last->table == out && last->snapshot != SL_SNAP_FIRST)
-            last->snapshot = SL_SNAP_LAST_IN_DC;
-    }
-    sl_ctx_snapshot_progress(s->ctx, fq, done, done, true);
-    SL_INFO("mysql", "snapshot done table=%s rows=%" PRId64, fq, done);
     rc = 0;
 out:
     sl_buf_free(&q);
-out0:
+    return rc;
+}
+
+/* ---- parallel reading (snapshot.max.threads > 1) ----
+ *
+ * Readers on connections of their own, each in a read view started under the global read lock that the
+ * snapshot's own read view was started under, so all of them see the same rows at the same binlog position.
+ * A table whose primary key is one integer column is cut into ranges of its key; the readers read the
+ * ranges ahead (each keeps at most BLOCKS_PER_CHUNK blocks of its range's rows) and the source thread takes
+ * the ranges in key order, so the records, the markers and the resumable progress (the last key of each
+ * range) are exactly those of one reader. Other tables are read by the snapshot's connection as before.
+ */
+
+#define PBLOCK_BYTES (256 * 1024)
+#define BLOCKS_PER_CHUNK 4
+
+/* Rows of a range as a reader read them: per row, per column a 4-byte length (~0: NULL) and the bytes. */
+typedef struct myblock {
+    struct myblock *next;
+    size_t len, cap;
+    char *data;
+} myblock;
+
+typedef struct mychunk {
+    myblock *head, *tail;
+    int queued;
+    bool done;
+} mychunk;
+
+typedef struct myreader {
+    pthread_t th;
+    MYSQL *c;
+    myreaders *p;
+    bool started;
+} myreader;
+
+struct myreaders {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_main, cv_read;
+    myreader *r;
+    int n;
+    /* the table being read */
+    char *select, *key; /* "SELECT cols FROM db.tb", the key column quoted */
+    int ncols;
+    int64_t lo, hi;     /* its keys to read: [lo, hi] */
+    int nchunks, next_chunk;
+    mychunk *chunks;
+    bool stop;
+    char err[640];
+};
+
+/* Range k's bounds: [from, to) of the keys, the last one up to hi inclusive. */
+static void chunk_bounds(const myreaders *p, int k, int64_t *from, int64_t *to) {
+    __int128 span = (__int128)p->hi - p->lo + 1;
+    *from = (int64_t)(p->lo + span * k / p->nchunks);
+    *to = (int64_t)(p->lo + span * (k + 1) / p->nchunks);
+}
+
+static void reader_fail(myreaders *p, const char *msg) {
+    pthread_mutex_lock(&p->mu);
+    if (!p->err[0]) snprintf(p->err, sizeof p->err, "%s", msg);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv_main);
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Hands range k a block (NULL: none) and, with done, its end; waits while the range has its blocks queued. */
+static void push_block(myreaders *p, int k, myblock *b, bool done) {
+    pthread_mutex_lock(&p->mu);
+    mychunk *c = &p->chunks[k];
+    while (b && c->queued >= BLOCKS_PER_CHUNK && !p->stop) pthread_cond_wait(&p->cv_read, &p->mu);
+    if (p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        if (b) sl_free(b->data), sl_free(b);
+        return;
+    }
+    if (b) {
+        if (c->tail) c->tail->next = b;
+        else c->head = b;
+        c->tail = b;
+        c->queued++;
+    }
+    c->done = done;
+    pthread_cond_broadcast(&p->cv_main);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void read_range(myreader *r, int k, sl_buf *q) {
+    myreaders *p = r->p;
+    int64_t from, to;
+    chunk_bounds(p, k, &from, &to);
+    sl_buf_reset(q);
+    sl_buf_printf(q, "%s WHERE %s >= %" PRId64 " AND %s %s %" PRId64 " ORDER BY %s", p->select, p->key, from, p->key,
+                  k == p->nchunks - 1 ? "<=" : "<", k == p->nchunks - 1 ? p->hi : to, p->key);
+    if (mysql_query(r->c, sl_buf_cstr(q)) != 0) {
+        char m[600];
+        snprintf(m, sizeof m, "a snapshot reader: %s", mysql_error(r->c));
+        return reader_fail(p, m);
+    }
+    MYSQL_RES *res = mysql_use_result(r->c);
+    MYSQL_ROW row;
+    myblock *b = NULL;
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *lens = mysql_fetch_lengths(res);
+        size_t need = 0;
+        for (int i = 0; i < p->ncols; i++) need += 4 + (row[i] ? lens[i] : 0);
+        if (b && b->len + need > b->cap) push_block(p, k, b, false), b = NULL;
+        if (!b) {
+            b = sl_calloc(1, sizeof *b);
+            b->cap = need > PBLOCK_BYTES ? need : PBLOCK_BYTES;
+            b->data = sl_malloc(b->cap);
+        }
+        for (int i = 0; i < p->ncols; i++) {
+            uint32_t n = row[i] ? (uint32_t)lens[i] : UINT32_MAX;
+            memcpy(b->data + b->len, &n, 4);
+            b->len += 4;
+            if (row[i]) memcpy(b->data + b->len, row[i], lens[i]), b->len += lens[i];
+        }
+        if (__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) break; /* a late look costs a few rows */
+    }
+    if (mysql_errno(r->c)) {
+        char m[600];
+        snprintf(m, sizeof m, "a snapshot reader: %s", mysql_error(r->c));
+        mysql_free_result(res);
+        if (b) sl_free(b->data), sl_free(b);
+        return reader_fail(p, m);
+    }
+    mysql_free_result(res);
+    push_block(p, k, b, true);
+}
+
+static void *reader_main(void *arg) {
+    myreader *r = arg;
+    myreaders *p = r->p;
+    sl_buf q;
+    sl_buf_init(&q);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next_chunk >= p->nchunks) pthread_cond_wait(&p->cv_read, &p->mu);
+        if (p->stop) break;
+        int k = p->next_chunk++;
+        pthread_mutex_unlock(&p->mu);
+        read_range(r, k, &q);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    sl_buf_free(&q);
+    return NULL;
+}
+
+/* Drops what the ranges of the current table still hold. Under mu. */
+static void drop_chunks(myreaders *p) {
+    for (int k = 0; k < p->nchunks; k++)
+        for (myblock *b = p->chunks[k].head, *nb; b; b = nb) nb = b->next, sl_free(b->data), sl_free(b);
+    sl_free(p->chunks);
+    p->chunks = NULL;
+    p->nchunks = p->next_chunk = 0;
+}
+
+static void readers_end(myreaders *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n; i++) {
+        if (p->r[i].started) pthread_join(p->r[i].th, NULL);
+        if (p->r[i].c) mysql_close(p->r[i].c);
+    }
+    drop_chunks(p);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_main);
+    pthread_cond_destroy(&p->cv_read);
+    sl_free(p->select), sl_free(p->key);
+    sl_free(p->r);
+    sl_free(p);
+}
+
+/* n reader connections, each with a read view started now (the caller holds the global read lock); NULL with
+ * errstr set when one cannot be opened. Their threads start with the first table (readers_table). */
+static myreaders *readers_open(my_source *s, int n, char *errstr, size_t errsz) {
+    myreaders *p = sl_calloc(1, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_main, NULL);
+    pthread_cond_init(&p->cv_read, NULL);
+    p->r = sl_calloc((size_t)n, sizeof *p->r);
+    p->n = n;
+    for (int i = 0; i < n; i++) {
+        myreader *r = &p->r[i];
+        r->p = p;
+        /* a reader ahead of the records waits with its result open: give the server's writes time */
+        if (!(r->c = my_connect(s->cf, errstr, errsz)) ||
+            my_query(r->c, "a snapshot reader", "SET SESSION net_write_timeout = 3600", errstr, errsz) < 0 ||
+            my_query(r->c, "a snapshot reader", "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errstr,
+                     errsz) < 0 ||
+            my_query(r->c, "a snapshot reader", "START TRANSACTION WITH CONSISTENT SNAPSHOT", errstr, errsz) < 0) {
+            readers_end(p);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&p->r[i].th, NULL, reader_main, &p->r[i]) != 0) {
+            snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
+            readers_end(p);
+            return NULL;
+        }
+        p->r[i].started = true;
+    }
+    return p;
+}
+
+static bool integer_type(uint8_t t) {
+    return t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT || t == MYSQL_TYPE_INT24 || t == MYSQL_TYPE_LONG ||
+           t == MYSQL_TYPE_LONGLONG;
+}
+
+/*
+ * The table in key ranges read by the readers, when its key is one integer column and it holds more than two
+ * chunks of snapshot.fetch.size rows: 1 read (or stopping), 0 not for the readers (read it serially), -1 failed.
+ */
+static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr, size_t errsz) {
+    my_source *s = tr->s;
+    my_snap_table *sn = tr->sn;
+    myreaders *p = tr->st->par;
+    if (sn->nkeys != 1 || !integer_type(sn->mcols[sn->keys[0]].type)) return 0;
+    sl_buf q;
+    sl_buf_init(&q);
+    sl_buf key;
+    sl_buf_init(&key);
+    my_quote_ident(&key, sn->mcols[sn->keys[0]].name);
+    /* the keys left (after the one a restart resumes after) and the server's estimate of the rows */
+    sl_buf_printf(&q, "SELECT MIN(%s), MAX(%s), (SELECT TABLE_ROWS FROM information_schema.TABLES WHERE "
+                      "TABLE_SCHEMA = ", sl_buf_cstr(&key), sl_buf_cstr(&key));
+    my_quote_literal(s, &q, db, strlen(db));
+    sl_buf_puts(&q, " AND TABLE_NAME = ");
+    my_quote_literal(s, &q, tb, strlen(tb));
+    sl_buf_puts(&q, ") FROM ");
+    my_quote_ident(&q, db);
+    sl_buf_putc(&q, '.');
+    my_quote_ident(&q, tb);
+    if (tr->have_last) {
+        sl_buf_printf(&q, " WHERE %s > ", sl_buf_cstr(&key));
+        my_quote_literal(s, &q, tr->lastkey[0], tr->lastlen[0]);
+    }
+    char *v[3] = {0};
+    int rc = my_query_row(s->sql, "finding the key range of a table", sl_buf_cstr(&q), v, 3, errstr, errsz);
+    if (rc < 0) goto out;
+    char *e1, *e2;
+    errno = 0;
+    long long lo = strtoll(v[0], &e1, 10), hi = strtoll(v[1], &e2, 10), est = atoll(v[2]);
+    if (!*v[0] || *e1 || *e2 || errno == ERANGE || hi < lo || est < 2 * s->cf->snapshot_chunk) {
+        rc = 0; /* empty, keys beyond int64, or small: serially */
+        goto out;
+    }
+    int nchunks = (int)(est / s->cf->snapshot_chunk);
+    if (nchunks < 4 * p->n) nchunks = 4 * p->n;
+    if (nchunks > 4096) nchunks = 4096;
+    if ((__int128)hi - lo + 1 < nchunks) nchunks = (int)(hi - lo + 1);
+    pthread_mutex_lock(&p->mu);
+    sl_free(p->select), sl_free(p->key);
+    sl_buf_reset(&q);
+    select_all(&q, sn, db, tb);
+    p->select = sl_strdup(sl_buf_cstr(&q));
+    p->key = sl_strdup(sl_buf_cstr(&key));
+    p->ncols = sn->nm;
+    p->lo = lo, p->hi = hi;
+    p->chunks = sl_calloc((size_t)nchunks, sizeof *p->chunks);
+    p->nchunks = nchunks, p->next_chunk = 0;
+    pthread_cond_broadcast(&p->cv_read);
+    pthread_mutex_unlock(&p->mu);
+    SL_DEBUG("mysql", "snapshot table=%s keys=[%lld, %lld] chunks=%d readers=%d", tr->fq, lo, hi, nchunks, p->n);
+    sl_ctx_snapshot_chunks(s->ctx, tr->fq, nchunks, 0);
+    char **row = sl_malloc(sizeof *row * (size_t)sn->nm);
+    unsigned long *lens = sl_malloc(sizeof *lens * (size_t)sn->nm);
+    rc = 1;
+    for (int k = 0; k < nchunks && rc == 1; k++) {
+        int64_t got = 0;
+        for (;;) {
+            pthread_mutex_lock(&p->mu);
+            mychunk *c = &p->chunks[k];
+            while (!c->head && !c->done && !p->stop) pthread_cond_wait(&p->cv_main, &p->mu);
+            myblock *b = c->head;
+            if (b) {
+                c->head = b->next;
+                if (!c->head) c->tail = NULL;
+                c->queued--;
+                pthread_cond_broadcast(&p->cv_read);
+            }
+            bool end = !b && (c->done || p->stop);
+            if (p->stop && p->err[0]) snprintf(errstr, errsz, "snapshot of %.300s: %.500s", tr->fq, p->err), rc = -1;
+            pthread_mutex_unlock(&p->mu);
+            if (rc < 0 || end) {
+                if (b) sl_free(b->data), sl_free(b);
+                break;
+            }
+            /* the rows of the block, in the batch's arena as the serial read has them */
+            for (size_t at = 0; at < b->len && rc == 1;) {
+                for (int i = 0; i < sn->nm; i++) {
+                    uint32_t n;
+                    memcpy(&n, b->data + at, 4);
+                    at += 4;
+                    row[i] = n == UINT32_MAX ? NULL : b->data + at;
+                    lens[i] = n == UINT32_MAX ? 0 : n;
+                    if (n != UINT32_MAX) at += n;
+                }
+                int a = add_row(tr, row, lens);
+                got++;
+                if (a < 0) rc = -1;
+                if (a == 0) rc = 2; /* stopping */
+            }
+            sl_free(b->data), sl_free(b);
+        }
+        if (rc == 1 && got > 0) tr->have_last = true, progress_offset(tr);
+        if (rc == 1) sl_ctx_snapshot_chunks(s->ctx, tr->fq, nchunks, k + 1);
+    }
+    sl_free(row), sl_free(lens);
+    pthread_mutex_lock(&p->mu);
+    if (rc == 1) {
+        drop_chunks(p); /* all read: the readers wait for the next table */
+    } else {
+        rc = rc == 2 ? 1 : -1;
+        p->stop = true; /* stopping or failed: the readers end with the snapshot */
+        pthread_cond_broadcast(&p->cv_read);
+    }
+    pthread_mutex_unlock(&p->mu);
+out:
+    for (int i = 0; i < 3; i++) sl_free(v[i]);
+    sl_buf_free(&q), sl_buf_free(&key);
+    return rc;
+}
+
+static int snapshot_table(my_source *s, const char *db, const char *tb, snap_state *st, char *errstr, size_t errsz) {
+    my_snap_table sn;
+    int rc = -1;
+    trows tr = {.s = s, .st = st, .sn = &sn};
+    if (my_snap_table_open(s, db, tb, &sn, errstr, errsz) < 0) goto out; /* it leaves sn closable */
+    snprintf(tr.fq, sizeof tr.fq, "%s.%s", db, tb);
+    json_t *after = st->after && st->table && !strcmp(st->table, tr.fq) ? st->after : NULL;
+    if (after && sn.nkeys <= 8 && (int)json_array_size(after) == sn.nkeys) {
+        for (int k = 0; k < sn.nkeys; k++) {
+            const char *v = json_string_value(json_array_get(after, (size_t)k));
+            snprintf(tr.lastkey[k], sizeof tr.lastkey[k], "%s", v ? v : "");
+            tr.lastlen[k] = (unsigned long)strlen(tr.lastkey[k]);
+        }
+        tr.have_last = true;
+    }
+    SL_INFO("mysql", "snapshot table=%s%s", tr.fq, tr.have_last ? " (resuming after the last chunk read)" : "");
+    tr.table_resumed = tr.have_last;
+    int pr = st->par ? read_parallel(&tr, db, tb, errstr, errsz) : 0;
+    if (pr < 0) goto out;
+    if (pr == 0 && read_serial(&tr, db, tb, errstr, errsz) < 0) goto out;
+    if (sl_ctx_stopping(s->ctx)) {
+        rc = 0;
+        goto out;
+    }
+    /* the table's last row (still in the batch: a batch is handed on before the next add) is marked
+       last_in_data_collection, unless it is also the snapshot's first; the snapshot's last becomes "last" */
+    if (tr.done > 0 && s->batch->n > 0) {
+        sl_record *last = &s->batch->recs[s->batch->n - 1];
+        if (last->op == SL_OP_READ && last->table == sn.out && last->snapshot != SL_SNAP_FIRST)
+            last->snapshot = SL_SNAP_LAST_IN_DC;
+    }
+    sl_ctx_snapshot_progress(s->ctx, tr.fq, tr.done, tr.done, true);
+    SL_INFO("mysql", "snapshot done table=%s rows=%" PRId64, tr.fq, tr.done);
+    rc = 0;
+out:
     my_snap_table_close(&sn);
     return rc;
 }
 
-static int begin_snapshot(my_source *s, char *errstr, size_t errsz) {
+/*
+ * The snapshot's read view and its binlog position. With snapshot.max.threads above 1 the readers' read views
+ * start under the same global read lock, so that all of them see the rows at that position; without the lock
+ * (snapshot.locking.mode=none, or no RELOAD privilege) one connection reads.
+ */
+static int begin_snapshot(my_source *s, snap_state *st, char *errstr, size_t errsz) {
     bool locked = false;
+    int threads = (int)s->cf->snapshot_threads;
     if (s->cf->locking_mode == MY_LOCK_MINIMAL) {
         if (mysql_query(s->sql, "FLUSH TABLES WITH READ LOCK") == 0) locked = true;
         else SL_WARN("mysql", "snapshot.locking.mode=minimal: FLUSH TABLES WITH READ LOCK failed (%s); going on with "
                      "the consistent snapshot alone", mysql_error(s->sql));
     }
+    if (threads > 1 && !locked)
+        SL_WARN("mysql", "snapshot.max.threads=%d: its readers can share one read view only under the global read "
+                "lock (snapshot.locking.mode=minimal and the RELOAD privilege); the snapshot is read by one connection",
+                threads);
     int rc = my_query(s->sql, "starting the snapshot transaction",
                       "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errstr, errsz);
     if (rc == 0) rc = my_query(s->sql, "starting the snapshot transaction", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
                                errstr, errsz);
+    if (rc == 0 && threads > 1 && locked && !(st->par = readers_open(s, threads, errstr, errsz))) rc = -1;
     if (rc == 0 && !s->resume_snapshot) {
         if (s->mariadb) {
             char *v[2] = {0};
@@ -487,7 +863,7 @@ int my_snapshot_run(my_source *s) {
         st.after = prog ? json_object_get(prog, "after") : NULL;
         st.resumed = st.table != NULL; /* else only its start was stored: a fresh snapshot from that start */
     }
-    if (begin_snapshot(s, err, sizeof err) < 0) goto fail;
+    if (begin_snapshot(s, &st, err, sizeof err) < 0) goto fail;
     SL_INFO("mysql", "snapshot start file=%s pos=%" PRIu64 " gtids=%s", s->start.file, s->start.pos, s->start.gtids);
     if (!s->resume_snapshot) {
         /* The start position is stored before the first record goes out: a crash before the first chunk's
@@ -498,6 +874,7 @@ int my_snapshot_run(my_source *s) {
         sl_batch_set_offset(s->batch, off, 0);
         if (my_emit_durable(s) < 0) {
             json_decref(prog);
+            readers_end(st.par);
             mysql_query(s->sql, "ROLLBACK");
             return 0; /* stopping */
         }
@@ -510,6 +887,8 @@ int my_snapshot_run(my_source *s) {
         rc = snapshot_table(s, names[2 * i], names[2 * i + 1], &st, err, sizeof err);
     for (int i = 0; i < 2 * nt; i++) sl_free(names[i]);
     sl_free(names);
+    readers_end(st.par);
+    st.par = NULL;
     if (rc < 0) goto fail;
     json_decref(prog);
     prog = NULL;
@@ -529,6 +908,7 @@ int my_snapshot_run(my_source *s) {
     return my_emit_batch(s);
 fail:
     json_decref(prog);
+    readers_end(st.par);
     unsigned no = mysql_errno(s->sql); /* 2006, 2013: server gone, lost connection */
     return sl_ctx_raisef(s->ctx, no == 2006 || no == 2013 ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 }

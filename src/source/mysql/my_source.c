@@ -61,6 +61,12 @@ static const sl_prop my_props[] = {
      "none: no lock (consistent snapshot only)."},
     {"snapshot.fetch.size", SL_PT_INT, "10000", NULL, 1, 100000000, 0, F(snapshot_chunk),
      "Rows per primary-key chunk of the snapshot; progress is committed per chunk so a crash resumes there."},
+    {"snapshot.max.threads", SL_PT_INT, "1", NULL, 1, 64, 0, F(snapshot_threads),
+     "Connections that read the snapshot's rows. Above 1, each starts its read view under the global read lock "
+     "the snapshot takes (snapshot.locking.mode=minimal, RELOAD privilege; without it one connection reads), and "
+     "a table whose primary key is one integer column and that holds more than two snapshot.fetch.size chunks is "
+     "read in key ranges in parallel; the events, their order and the resumable progress are those of one "
+     "connection."},
     {"decimal.handling.mode", SL_PT_ENUM, "precise", "precise|double|string", 0, 0, 0, F(decimal_mode),
      "DECIMAL as Connect Decimal bytes (precise), JSON numbers (double) or strings (string)."},
     {"time.precision.mode", SL_PT_ENUM, "adaptive_time_microseconds", "adaptive|adaptive_time_microseconds|connect",
