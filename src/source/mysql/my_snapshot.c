@@ -279,8 +279,8 @@ out:
  * Readers on connections of their own, each in a read view started under the global read lock that the
  * snapshot's own read view was started under, so all of them see the same rows at the same binlog position.
  * A table whose primary key is one integer column is cut into ranges of its key; the readers read the
- * ranges ahead (each keeps at most BLOCKS_PER_CHUNK blocks of its range's rows) and the source thread takes
- * the ranges in key order, so the records, the markers and the resumable progress (the last key of each
+ * ranges ahead (each keeps at most BLOCKS_PER_CHUNK blocks of its range's rows, and none starts a range more
+ * than n past the one being taken) and the source thread takes the ranges in key order, so the records, the markers and the resumable progress (the last key of each
  * range) are exactly those of one reader. Other tables are read by the snapshot's connection as before.
  */
 
@@ -317,6 +317,7 @@ struct myreaders {
     int ncols;
     int64_t lo, hi;     /* its keys to read: [lo, hi] */
     int nchunks, next_chunk;
+    int taking;         /* the range the source takes: readers start no range more than n past it */
     mychunk *chunks;
     bool stop;
     char err[640];
@@ -410,7 +411,8 @@ static void *reader_main(void *arg) {
     sl_buf_init(&q);
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->next_chunk >= p->nchunks) pthread_cond_wait(&p->cv_read, &p->mu);
+        while (!p->stop && (p->next_chunk >= p->nchunks || p->next_chunk > p->taking + p->n))
+            pthread_cond_wait(&p->cv_read, &p->mu);
         if (p->stop) break;
         int k = p->next_chunk++;
         pthread_mutex_unlock(&p->mu);
@@ -539,7 +541,7 @@ static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr
     p->ncols = sn->nm;
     p->lo = lo, p->hi = hi;
     p->chunks = sl_calloc((size_t)nchunks, sizeof *p->chunks);
-    p->nchunks = nchunks, p->next_chunk = 0;
+    p->nchunks = nchunks, p->next_chunk = p->taking = 0;
     pthread_cond_broadcast(&p->cv_read);
     pthread_mutex_unlock(&p->mu);
     SL_DEBUG("mysql", "snapshot table=%s keys=[%lld, %lld] chunks=%d readers=%d", tr->fq, lo, hi, nchunks, p->n);
@@ -549,6 +551,10 @@ static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr
     rc = 1;
     for (int k = 0; k < nchunks && rc == 1; k++) {
         int64_t got = 0;
+        pthread_mutex_lock(&p->mu);
+        p->taking = k; /* a reader may start the range n past this one */
+        pthread_cond_broadcast(&p->cv_read);
+        pthread_mutex_unlock(&p->mu);
         for (;;) {
             pthread_mutex_lock(&p->mu);
             mychunk *c = &p->chunks[k];
