@@ -221,3 +221,46 @@ def test_blocking_snapshot_while_writes_go_on(my, mysluice):
     assert blocking_run_is_whole(ev, "." + t, 3000) == list(range(1, 3001))
     assert_replay_equals(replay(ev, t), table_rows(my, t), "replay after a blocking snapshot")
     assert s.stop() == 0
+
+
+def test_table_added_to_the_include_list_is_snapshotted_incrementally(my, mysluice):
+    """snapshot.new.tables=incremental: the offset records the database and table filters; a restart whose
+    filters capture one more table reads just that table incrementally (watermarks in the signal table) while
+    streaming goes on; a restart with the same filters reads nothing. Without signal.data.collection the key is
+    refused before any database is touched."""
+    a = my_make_table(my, "it_myinc_na", "id INT PRIMARY KEY, v INT")
+    b = my_make_table(my, "it_myinc_nb", "id INT PRIMARY KEY, v INT")
+    sig = my_make_table(my, "it_myinc_nsig", SIGNAL_COLS)
+    mysql(my, f"INSERT INTO {a} SELECT seq, seq FROM seq_1_to_300")
+    mysql(my, f"INSERT INTO {b} SELECT seq, seq FROM seq_1_to_1200")
+    s = mysluice(table_include_list=f"sluice.{a}", snapshot_mode="initial", snapshot_new_tables="incremental",
+                 signal_data_collection=f"sluice.{sig}", incremental_snapshot_chunk_size="250")
+    s.mark = 0
+    start_run(s)
+    wait_streaming(s)
+    mysql(my, f"INSERT INTO {a} VALUES (1001, 1)")
+    wait_until(lambda: 1001 in replay(all_events(s), a), what="a's streamed insert")
+    assert s.stop() == 0
+    start_run(s)  # same filters: nothing to read
+    wait_streaming(s)
+    mysql(my, f"INSERT INTO {a} VALUES (1002, 1)")
+    wait_until(lambda: 1002 in replay(all_events(s), a), what="a's second insert")
+    assert "incremental snapshot" not in log_text(s, s.mark)
+    assert s.stop() == 0
+    s.config["table.include.list"] = f"sluice.{a},sluice.{b}"
+    start_run(s)
+    wait_log(s, "incremental snapshot finished", timeout=60)
+    assert f".{b} is captured now and was not" in log_text(s, s.mark)
+    wait_until(lambda: len(incremental(all_events(s))) >= 1200, timeout=30, what="the last chunk in the file")
+    ev = incremental(all_events(s))
+    assert {e["topic"] for e in ev} == {f"my.sluice.{b}"}
+    assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 1201))
+    mysql(my, f"UPDATE {b} SET v = -1 WHERE id = 5")  # b streams too now
+    wait_until(lambda: replay(all_events(s), b).get(5, {}).get("v") == -1, what="b's streamed update")
+    assert s.stop() == 0
+    # the key without the table its watermarks go to
+    bad = mysluice(table_include_list=f"sluice.{a}", snapshot_new_tables="incremental")
+    bad.out = bad.dir / "bad.jsonl"
+    bad.config["offset.storage.file.filename"] = str(bad.dir / "bad-offsets.db")
+    assert bad.run_to_end(timeout=30) != 0
+    assert "snapshot.new.tables=incremental: needs signal.data.collection" in log_text(bad), log_text(bad)[-2000:]

@@ -30,6 +30,7 @@ typedef struct my_conf {
     int snapshot_mode, locking_mode;
     int64_t snapshot_chunk;
     int64_t snapshot_threads; /* snapshot.max.threads */
+    int snapshot_new_tables;  /* snapshot.new.tables: 0 off, 1 incremental */
     int decimal_mode, time_mode, binary_mode, bigint_mode;
     int64_t heartbeat_ms;
     bool include_query;

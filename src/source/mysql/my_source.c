@@ -61,6 +61,11 @@ static const sl_prop my_props[] = {
      "none: no lock (consistent snapshot only)."},
     {"snapshot.fetch.size", SL_PT_INT, "10000", NULL, 1, 100000000, 0, F(snapshot_chunk),
      "Rows per primary-key chunk of the snapshot; progress is committed per chunk so a crash resumes there."},
+    {"snapshot.new.tables", SL_PT_ENUM, "off", "off|incremental", 0, 0, 0, F(snapshot_new_tables),
+     "incremental: the source offset records the table filters (database/table include and exclude lists); at a "
+     "start whose filters capture tables the stored ones did not, those tables get an incremental snapshot "
+     "while streaming goes on (as an execute-snapshot signal would ask; its watermarks need "
+     "signal.data.collection). off: a table added to the lists is only streamed from then on."},
     {"snapshot.max.threads", SL_PT_INT, "1", NULL, 1, 64, 0, F(snapshot_threads),
      "Connections that read the snapshot's rows. Above 1, each starts its read view under the global read lock "
      "the snapshot takes (snapshot.locking.mode=minimal, RELOAD privilege; without it one connection reads), and "
@@ -120,6 +125,10 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
         sl_filter_free(&f);
     }
     sl_conf_check_list("skipped.operations", cf->skipped_ops, "c|u|d|t|none", errs);
+    const char *sc = sl_config_get(cfg, "signal.data.collection");
+    if (cf->snapshot_new_tables && (!sc || !*sc))
+        sl_errs_add(errs, "snapshot.new.tables=incremental: needs signal.data.collection (<database>.<table>), the "
+                          "table its incremental snapshots write their watermarks to");
 }
 
 /* ---- connections and queries ---- */
