@@ -8,6 +8,9 @@ BENCH_SNAPSHOT_ROWS rows (default 2,000,000) of the orders-like table bench-mong
   3. the same into Kafka (Debezium JSON with schemas, a fresh topic each), when Kafka is up.
 The file is several times larger than COPY's text (each event carries its envelope, source block and
 headers): the time dd takes to write as many bytes into the page cache is printed beside it.
+Then, when MariaDB is up, BENCH_SNAPSHOT_MY_ROWS rows (default 1,000,000) of the same shape in MariaDB:
+the limit is `mariadb --quick` reading `SELECT *` into /dev/null (the server and the protocol), beside sluice's
+snapshot (initial_only) into the file with snapshot.max.threads 1 and 3.
 Each sluice run is timed from process start to its exit, its peak RSS from /usr/bin/time. Prints rows/s
 and the ratio to COPY of each. On this 2-core machine PostgreSQL's COPY backends, sluice and the broker
 share two cores: more readers only help while a core is idle.
@@ -66,6 +69,73 @@ def run_snapshot(d, name, sink):
     return secs, int(r.stderr.strip().splitlines()[-1]) * 1024
 
 
+MY_N = int(os.environ.get("BENCH_SNAPSHOT_MY_ROWS", 1_000_000))
+
+
+def mariadb_bench(d):
+    """MariaDB: (rows, [(label, seconds, ratio, rss)]) or None when it is not up."""
+    sys.path.insert(0, str(b.ROOT / "tests" / "it"))
+    import pymysql
+    from conftest import my_params
+    p = my_params()
+    try:
+        conn = pymysql.connect(**p)
+    except pymysql.err.OperationalError:
+        print("MariaDB is not up (scripts/services.sh start mariadb): no MariaDB runs")
+        return None
+    with conn.cursor() as c:
+        c.execute("DROP TABLE IF EXISTS bench_mysnap")
+        c.execute("CREATE TABLE bench_mysnap (id BIGINT PRIMARY KEY, customer_id BIGINT, status VARCHAR(20), "
+                  "total DECIMAL(12,2), created_at DATETIME(6), note VARCHAR(100))")
+        c.execute(f"INSERT INTO bench_mysnap SELECT seq, FLOOR(RAND() * 100000), 'new', ROUND(RAND() * 1000, 2), "
+                  f"NOW(6), CONCAT('order note ', seq) FROM seq_1_to_{MY_N}")
+        conn.commit()
+        c.execute("ANALYZE TABLE bench_mysnap")
+        c.fetchall()
+    rows = []
+    try:
+        best = None
+        for _ in range(2):
+            t0 = time.time()
+            subprocess.run(["mariadb", "--quick", "-h", p["host"], "-P", str(p["port"]), "-u", p["user"],
+                            f"-p{p['password']}", p["database"], "-e", "SELECT * FROM bench_mysnap"], check=True,
+                           stdout=subprocess.DEVNULL)
+            secs = time.time() - t0
+            best = secs if best is None else min(best, secs)
+        rows.append(("mariadb --quick SELECT * > /dev/null", best, None, None))
+        for n in (1, 3):
+            name = f"bmysnap-{n}-{uuid.uuid4().hex[:6]}"
+            out = d / f"{name}.jsonl"
+            cfg = {"name": name, "config": {
+                "connector.class": "io.debezium.connector.mariadb.MariaDbConnector", "database.hostname": p["host"],
+                "database.port": str(p["port"]), "database.user": p["user"], "database.password": p["password"],
+                "database.server.id": str(7000 + n), "topic.prefix": name,
+                "table.include.list": f"{p['database']}.bench_mysnap", "snapshot.mode": "initial_only",
+                "snapshot.max.threads": str(n), "include.schema.changes": "false",
+                "offset.storage.file.filename": str(d / f"{name}.db"), "sink.type": "file",
+                "sink.file.path": str(out), "log.level": "warn", **BARE}}
+            path = d / f"{name}.json"
+            path.write_text(json.dumps(cfg))
+            t0 = time.time()
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", b.SLUICE, "run", str(path)], capture_output=True,
+                               text=True, timeout=3600)
+            secs = time.time() - t0
+            if r.returncode:
+                sys.exit(f"sluice ({name}) failed: {r.stderr[-2000:]}")
+            lines = sum(1 for _ in open(out, "rb"))
+            if lines != MY_N:
+                sys.exit(f"the file holds {lines} events, not {MY_N}")
+            out.unlink()
+            rows.append((f"sluice -> file, MariaDB, {n} reader{'s' if n > 1 else ''}", secs, best / secs,
+                         int(r.stderr.strip().splitlines()[-1]) * 1024))
+            print(f"  MariaDB, {n} readers: {secs:.2f} s", flush=True)
+    finally:
+        with conn.cursor() as c:
+            c.execute("DROP TABLE bench_mysnap")
+        conn.close()
+    return MY_N, rows
+
+
 def kafka_up():
     if not BOOTSTRAP:
         return False
@@ -89,6 +159,7 @@ def main():
     print(f"filled bench_snap with {N} rows in {time.time() - t0:.1f} s (untimed)", flush=True)
     rows = []
     prefixes = []
+    my = None
     try:
         limit = copy_limit()
         rows.append(("COPY ... TO STDOUT > /dev/null (psql)", limit, None, None))
@@ -122,6 +193,7 @@ def main():
                     print(f"  Kafka, {n} readers: {secs:.2f} s", flush=True)
             else:
                 print("Kafka is not up (scripts/services.sh start kafka): no Kafka runs")
+            my = mariadb_bench(d)
     finally:
         if prefixes:
             from confluent_kafka.admin import AdminClient
@@ -135,6 +207,11 @@ def main():
     for label, secs, ratio, rss in rows:
         print(f"{label:44}{N:>9}{secs:>9.2f}{N / secs:>10.0f}" +
               (f"{ratio:>8.2f}{rss / 1048576:>8.1f} MiB" if ratio is not None else ""))
+    if my:
+        print(f"{'':44}{'rows':>9}{'seconds':>9}{'rows/s':>10}{'/ limit':>8}{'peak RSS':>12}")
+        for label, secs, ratio, rss in my[1]:
+            print(f"{label:44}{my[0]:>9}{secs:>9.2f}{my[0] / secs:>10.0f}" +
+                  (f"{ratio:>8.2f}{rss / 1048576:>8.1f} MiB" if ratio is not None else ""))
 
 
 if __name__ == "__main__":
