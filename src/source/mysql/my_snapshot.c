@@ -31,10 +31,10 @@
 #include "source/mysql/my_int.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/ranges.h"
 #include "util/timeutil.h"
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,209 +278,93 @@ out:
  *
  * Readers on connections of their own, each in a read view started under the global read lock that the
  * snapshot's own read view was started under, so all of them see the same rows at the same binlog position.
- * A table whose primary key is one integer column is cut into ranges of its key; the readers read the
- * ranges ahead (each keeps at most BLOCKS_PER_CHUNK blocks of its range's rows, and none starts a range more
- * than n past the one being taken) and the source thread takes the ranges in key order, so the records, the markers and the resumable progress (the last key of each
- * range) are exactly those of one reader. Other tables are read by the snapshot's connection as before.
+ * A table whose primary key is one integer column is cut into ranges of its key; the readers
+ * (util/ranges) read the ranges ahead and the source thread takes them in key order, so the records, the
+ * markers and the resumable progress (the last key of each range) are exactly those of one reader. Other tables are read by the snapshot's connection as before.
  */
 
-#define PBLOCK_BYTES (256 * 1024)
-#define BLOCKS_PER_CHUNK 4
-
-/* Rows of a range as a reader read them: per row, per column a 4-byte length (~0: NULL) and the bytes. */
-typedef struct myblock {
-    struct myblock *next;
-    size_t len, cap;
-    char *data;
-} myblock;
-
-typedef struct mychunk {
-    myblock *head, *tail;
-    int queued;
-    bool done;
-} mychunk;
-
-typedef struct myreader {
-    pthread_t th;
-    MYSQL *c;
-    myreaders *p;
-    bool started;
-} myreader;
-
 struct myreaders {
-    pthread_mutex_t mu;
-    pthread_cond_t cv_main, cv_read;
-    myreader *r;
+    sl_ranges *rg;
+    MYSQL **c; /* the readers' connections */
     int n;
-    /* the table being read */
-    char *select, *key; /* "SELECT cols FROM db.tb", the key column quoted */
-    int ncols;
-    int64_t lo, hi;     /* its keys to read: [lo, hi] */
-    int nchunks, next_chunk;
-    int taking;         /* the range the source takes: readers start no range more than n past it */
-    mychunk *chunks;
-    bool stop;
-    char err[640];
 };
 
-/* Range k's bounds: [from, to) of the keys, the last one up to hi inclusive. */
-static void chunk_bounds(const myreaders *p, int k, int64_t *from, int64_t *to) {
-    __int128 span = (__int128)p->hi - p->lo + 1;
-    *from = (int64_t)(p->lo + span * k / p->nchunks);
-    *to = (int64_t)(p->lo + span * (k + 1) / p->nchunks);
-}
+/* The table being read in ranges of its integer key. */
+typedef struct myjob {
+    const char *select, *key; /* "SELECT cols FROM db.tb", the key column quoted */
+    int ncols;
+    int64_t lo, hi; /* its keys to read: [lo, hi] */
+    int nchunks;
+} myjob;
 
-static void reader_fail(myreaders *p, const char *msg) {
-    pthread_mutex_lock(&p->mu);
-    if (!p->err[0]) snprintf(p->err, sizeof p->err, "%s", msg);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv_main);
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Hands range k a block (NULL: none) and, with done, its end; waits while the range has its blocks queued. */
-static void push_block(myreaders *p, int k, myblock *b, bool done) {
-    pthread_mutex_lock(&p->mu);
-    mychunk *c = &p->chunks[k];
-    while (b && c->queued >= BLOCKS_PER_CHUNK && !p->stop) pthread_cond_wait(&p->cv_read, &p->mu);
-    if (p->stop) {
-        pthread_mutex_unlock(&p->mu);
-        if (b) sl_free(b->data), sl_free(b);
-        return;
-    }
-    if (b) {
-        if (c->tail) c->tail->next = b;
-        else c->head = b;
-        c->tail = b;
-        c->queued++;
-    }
-    c->done = done;
-    pthread_cond_broadcast(&p->cv_main);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void read_range(myreader *r, int k, sl_buf *q) {
-    myreaders *p = r->p;
-    int64_t from, to;
-    chunk_bounds(p, k, &from, &to);
-    sl_buf_reset(q);
-    sl_buf_printf(q, "%s WHERE %s >= %" PRId64 " AND %s %s %" PRId64 " ORDER BY %s", p->select, p->key, from, p->key,
-                  k == p->nchunks - 1 ? "<=" : "<", k == p->nchunks - 1 ? p->hi : to, p->key);
-    if (mysql_query(r->c, sl_buf_cstr(q)) != 0) {
-        char m[600];
-        snprintf(m, sizeof m, "a snapshot reader: %s", mysql_error(r->c));
-        return reader_fail(p, m);
-    }
-    MYSQL_RES *res = mysql_use_result(r->c);
+/* Reads range k of the table's keys, [from, to) (the last one up to hi inclusive), per row and column a 4-byte
+ * length (~0: NULL) and the bytes. */
+static int read_range(void *reader, void *jp, int k, void *arg, sl_range_out *o) {
+    MYSQL *c = reader;
+    const myjob *j = jp;
+    __int128 span = (__int128)j->hi - j->lo + 1;
+    int64_t from = (int64_t)(j->lo + span * k / j->nchunks), to = (int64_t)(j->lo + span * (k + 1) / j->nchunks);
+    char q[64];
+    if (k == j->nchunks - 1) snprintf(q, sizeof q, "<= %" PRId64, j->hi);
+    else snprintf(q, sizeof q, "< %" PRId64, to);
+    char *sql = sl_malloc(strlen(j->select) + 3 * strlen(j->key) + 128);
+    sprintf(sql, "%s WHERE %s >= %" PRId64 " AND %s %s ORDER BY %s", j->select, j->key, from, j->key, q, j->key);
+    int qr = mysql_query(c, sql);
+    sl_free(sql);
+    if (qr != 0) return sl_range_fail(o, "a snapshot reader: %s", mysql_error(c));
+    MYSQL_RES *res = mysql_use_result(c);
     MYSQL_ROW row;
-    myblock *b = NULL;
-    while ((row = mysql_fetch_row(res)) != NULL) {
+    int rc = 0;
+    while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
         unsigned long *lens = mysql_fetch_lengths(res);
         size_t need = 0;
-        for (int i = 0; i < p->ncols; i++) need += 4 + (row[i] ? lens[i] : 0);
-        if (b && b->len + need > b->cap) push_block(p, k, b, false), b = NULL;
-        if (!b) {
-            b = sl_calloc(1, sizeof *b);
-            b->cap = need > PBLOCK_BYTES ? need : PBLOCK_BYTES;
-            b->data = sl_malloc(b->cap);
+        for (int i = 0; i < j->ncols; i++) need += 4 + (row[i] ? lens[i] : 0);
+        char *at = sl_range_room(o, need);
+        if (!at) {
+            rc = -1; /* stopping */
+            break;
         }
-        for (int i = 0; i < p->ncols; i++) {
+        for (int i = 0; i < j->ncols; i++) {
             uint32_t n = row[i] ? (uint32_t)lens[i] : UINT32_MAX;
-            memcpy(b->data + b->len, &n, 4);
-            b->len += 4;
-            if (row[i]) memcpy(b->data + b->len, row[i], lens[i]), b->len += lens[i];
+            memcpy(at, &n, 4), at += 4;
+            if (row[i]) memcpy(at, row[i], lens[i]), at += lens[i];
         }
-        if (__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) break; /* a late look costs a few rows */
     }
-    if (mysql_errno(r->c)) {
-        char m[600];
-        snprintf(m, sizeof m, "a snapshot reader: %s", mysql_error(r->c));
-        mysql_free_result(res);
-        if (b) sl_free(b->data), sl_free(b);
-        return reader_fail(p, m);
-    }
+    if (rc == 0 && mysql_errno(c)) rc = sl_range_fail(o, "a snapshot reader: %s", mysql_error(c));
     mysql_free_result(res);
-    push_block(p, k, b, true);
-}
-
-static void *reader_main(void *arg) {
-    myreader *r = arg;
-    myreaders *p = r->p;
-    sl_buf q;
-    sl_buf_init(&q);
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && (p->next_chunk >= p->nchunks || p->next_chunk > p->taking + p->n))
-            pthread_cond_wait(&p->cv_read, &p->mu);
-        if (p->stop) break;
-        int k = p->next_chunk++;
-        pthread_mutex_unlock(&p->mu);
-        read_range(r, k, &q);
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    sl_buf_free(&q);
-    return NULL;
-}
-
-/* Drops what the ranges of the current table still hold. Under mu. */
-static void drop_chunks(myreaders *p) {
-    for (int k = 0; k < p->nchunks; k++)
-        for (myblock *b = p->chunks[k].head, *nb; b; b = nb) nb = b->next, sl_free(b->data), sl_free(b);
-    sl_free(p->chunks);
-    p->chunks = NULL;
-    p->nchunks = p->next_chunk = 0;
+    return rc;
 }
 
 static void readers_end(myreaders *p) {
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n; i++) {
-        if (p->r[i].started) pthread_join(p->r[i].th, NULL);
-        if (p->r[i].c) mysql_close(p->r[i].c);
-    }
-    drop_chunks(p);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_main);
-    pthread_cond_destroy(&p->cv_read);
-    sl_free(p->select), sl_free(p->key);
-    sl_free(p->r);
+    sl_ranges_end(p->rg);
+    for (int i = 0; i < p->n; i++)
+        if (p->c[i]) mysql_close(p->c[i]);
+    sl_free(p->c);
     sl_free(p);
 }
 
 /* n reader connections, each with a read view started now (the caller holds the global read lock); NULL with
- * errstr set when one cannot be opened. Their threads start with the first table (readers_table). */
+ * errstr set when one cannot be opened. */
 static myreaders *readers_open(my_source *s, int n, char *errstr, size_t errsz) {
     myreaders *p = sl_calloc(1, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_main, NULL);
-    pthread_cond_init(&p->cv_read, NULL);
-    p->r = sl_calloc((size_t)n, sizeof *p->r);
+    p->c = sl_calloc((size_t)n, sizeof *p->c);
     p->n = n;
     for (int i = 0; i < n; i++) {
-        myreader *r = &p->r[i];
-        r->p = p;
         /* a reader ahead of the records waits with its result open: give the server's writes time */
-        if (!(r->c = my_connect(s->cf, errstr, errsz)) ||
-            my_query(r->c, "a snapshot reader", "SET SESSION net_write_timeout = 3600", errstr, errsz) < 0 ||
-            my_query(r->c, "a snapshot reader", "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errstr,
+        if (!(p->c[i] = my_connect(s->cf, errstr, errsz)) ||
+            my_query(p->c[i], "a snapshot reader", "SET SESSION net_write_timeout = 3600", errstr, errsz) < 0 ||
+            my_query(p->c[i], "a snapshot reader", "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errstr,
                      errsz) < 0 ||
-            my_query(r->c, "a snapshot reader", "START TRANSACTION WITH CONSISTENT SNAPSHOT", errstr, errsz) < 0) {
+            my_query(p->c[i], "a snapshot reader", "START TRANSACTION WITH CONSISTENT SNAPSHOT", errstr, errsz) < 0) {
             readers_end(p);
             return NULL;
         }
     }
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&p->r[i].th, NULL, reader_main, &p->r[i]) != 0) {
-            snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
-            readers_end(p);
-            return NULL;
-        }
-        p->r[i].started = true;
+    if (!(p->rg = sl_ranges_start(n, (void *const *)p->c, read_range, "sl-snap-read"))) {
+        snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
+        readers_end(p);
+        return NULL;
     }
     return p;
 }
@@ -532,18 +416,11 @@ static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr
     if (nchunks < 4 * p->n) nchunks = 4 * p->n;
     if (nchunks > 4096) nchunks = 4096;
     if ((__int128)hi - lo + 1 < nchunks) nchunks = (int)(hi - lo + 1);
-    pthread_mutex_lock(&p->mu);
-    sl_free(p->select), sl_free(p->key);
     sl_buf_reset(&q);
     select_all(&q, sn, db, tb);
-    p->select = sl_strdup(sl_buf_cstr(&q));
-    p->key = sl_strdup(sl_buf_cstr(&key));
-    p->ncols = sn->nm;
-    p->lo = lo, p->hi = hi;
-    p->chunks = sl_calloc((size_t)nchunks, sizeof *p->chunks);
-    p->nchunks = nchunks, p->next_chunk = p->taking = 0;
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
+    myjob job = {.select = sl_buf_cstr(&q), .key = sl_buf_cstr(&key), .ncols = sn->nm, .lo = lo, .hi = hi,
+                 .nchunks = nchunks};
+    sl_ranges_job(p->rg, &job, nchunks, false, NULL);
     SL_DEBUG("mysql", "snapshot table=%s keys=[%lld, %lld] chunks=%d readers=%d", tr->fq, lo, hi, nchunks, p->n);
     sl_ctx_snapshot_chunks(s->ctx, tr->fq, nchunks, 0);
     char **row = sl_malloc(sizeof *row * (size_t)sn->nm);
@@ -551,35 +428,17 @@ static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr
     rc = 1;
     for (int k = 0; k < nchunks && rc == 1; k++) {
         int64_t got = 0;
-        pthread_mutex_lock(&p->mu);
-        p->taking = k; /* a reader may start the range n past this one */
-        pthread_cond_broadcast(&p->cv_read);
-        pthread_mutex_unlock(&p->mu);
-        for (;;) {
-            pthread_mutex_lock(&p->mu);
-            mychunk *c = &p->chunks[k];
-            while (!c->head && !c->done && !p->stop) pthread_cond_wait(&p->cv_main, &p->mu);
-            myblock *b = c->head;
-            if (b) {
-                c->head = b->next;
-                if (!c->head) c->tail = NULL;
-                c->queued--;
-                pthread_cond_broadcast(&p->cv_read);
-            }
-            bool end = !b && (c->done || p->stop);
-            if (p->stop && p->err[0]) snprintf(errstr, errsz, "snapshot of %.300s: %.500s", tr->fq, p->err), rc = -1;
-            pthread_mutex_unlock(&p->mu);
-            if (rc < 0 || end) {
-                if (b) sl_free(b->data), sl_free(b);
-                break;
-            }
+        const char *data;
+        size_t len;
+        int t = 0;
+        while (rc == 1 && (t = sl_ranges_take(p->rg, k, &data, &len)) == 1) {
             /* the rows of the block, in the batch's arena as the serial read has them */
-            for (size_t at = 0; at < b->len && rc == 1;) {
+            for (size_t at = 0; at < len && rc == 1;) {
                 for (int i = 0; i < sn->nm; i++) {
                     uint32_t n;
-                    memcpy(&n, b->data + at, 4);
+                    memcpy(&n, data + at, 4);
                     at += 4;
-                    row[i] = n == UINT32_MAX ? NULL : b->data + at;
+                    row[i] = n == UINT32_MAX ? NULL : (char *)data + at;
                     lens[i] = n == UINT32_MAX ? 0 : n;
                     if (n != UINT32_MAX) at += n;
                 }
@@ -588,21 +447,20 @@ static int read_parallel(trows *tr, const char *db, const char *tb, char *errstr
                 if (a < 0) rc = -1;
                 if (a == 0) rc = 2; /* stopping */
             }
-            sl_free(b->data), sl_free(b);
+        }
+        if (rc == 1 && t < 0) {
+            const char *e = sl_ranges_error(p->rg);
+            snprintf(errstr, errsz, "snapshot of %.300s: %.500s", tr->fq, e[0] ? e : "the readers stopped");
+            rc = -1;
         }
         if (rc == 1 && got > 0) tr->have_last = true, progress_offset(tr);
         if (rc == 1) sl_ctx_snapshot_chunks(s->ctx, tr->fq, nchunks, k + 1);
     }
     sl_free(row), sl_free(lens);
-    pthread_mutex_lock(&p->mu);
-    if (rc == 1) {
-        drop_chunks(p); /* all read: the readers wait for the next table */
-    } else {
+    if (rc != 1) {
         rc = rc == 2 ? 1 : -1;
-        p->stop = true; /* stopping or failed: the readers end with the snapshot */
-        pthread_cond_broadcast(&p->cv_read);
+        sl_ranges_stop(p->rg); /* stopping or failed: the readers end with the snapshot */
     }
-    pthread_mutex_unlock(&p->mu);
 out:
     for (int i = 0; i < 3; i++) sl_free(v[i]);
     sl_buf_free(&q), sl_buf_free(&key);

@@ -26,10 +26,9 @@
 #include "source/pg/pg_int.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/ranges.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,182 +105,96 @@ static void progress(const char *name, int64_t done, double est, int64_t t0, boo
 
 /* ---- parallel reading (snapshot.max.threads > 1) ---- */
 
-#define BLOCK_BYTES (256 * 1024) /* rows a reader hands on at once */
-#define BLOCKS_QUEUED 4           /* per reader: what the readers may be ahead of the records */
-
-/* Rows of one chunk as a reader read them: each a 4-byte length and its COPY text. */
-typedef struct rowblock {
-    struct rowblock *next;
-    bool chunk_end; /* the chunk's last block */
-    size_t len, cap;
-    char *data;
-} rowblock;
-
-typedef struct reader {
-    pthread_t th;
-    PGconn *c;
-    struct readers *p;
-    bool started;
-} reader;
-
-/* The readers and what they share (under mu): the chunks of the table being read and the blocks read. */
+/* The readers: their connections, each in the snapshot, and the ranges they read (util/ranges). */
 typedef struct readers {
-    pthread_mutex_t mu;
-    pthread_cond_t cv_main, cv_read;
-    reader *r;
+    sl_ranges *rg;
+    PGconn **c;
     int n;
-    char *select;     /* "SELECT cols FROM nsp.rel" of the table being read */
-    int64_t pages;    /* its pages when split (0: one chunk, no ctid condition) */
-    int nchunks, next_chunk;
-    rowblock *head, *tail;
-    int queued;
-    atomic_bool stop; /* the snapshot ends (done, stopping or failed); set under mu */
-    char err[640];    /* a reader's failure (then stop) */
 } readers;
 
-static void push_block(readers *p, rowblock *b) {
-    pthread_mutex_lock(&p->mu);
-    while (p->queued >= BLOCKS_QUEUED * p->n && !p->stop) pthread_cond_wait(&p->cv_read, &p->mu);
-    if (p->stop) {
-        pthread_mutex_unlock(&p->mu);
-        sl_free(b->data), sl_free(b);
-        return;
-    }
-    if (p->tail) p->tail->next = b;
-    else p->head = b;
-    p->tail = b;
-    p->queued++;
-    pthread_cond_signal(&p->cv_main);
-    pthread_mutex_unlock(&p->mu);
-}
+/* The table being read: its pages split into chunks. */
+typedef struct pgjob {
+    const char *select; /* "SELECT cols FROM nsp.rel" */
+    int64_t pages;      /* its pages when split (0: one chunk, no ctid condition) */
+    int nchunks;
+} pgjob;
 
-static void reader_fail(readers *p, const char *msg) {
-    pthread_mutex_lock(&p->mu);
-    if (!p->err[0]) snprintf(p->err, sizeof p->err, "%s", msg);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv_main);
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Reads chunk k of the current table (sql: its COPY) into blocks. */
-static void read_chunk(reader *r, const char *sql) {
-    readers *p = r->p;
-    PGresult *res = PQexec(r->c, sql);
-    if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        char m[600];
-        snprintf(m, sizeof m, "snapshot: %s", PQresultErrorMessage(res));
-        m[strcspn(m, "\n")] = 0;
-        PQclear(res);
-        return reader_fail(p, m);
-    }
-    PQclear(res);
-    rowblock *b = sl_calloc(1, sizeof *b);
-    char *line;
-    int n;
-    while ((n = PQgetCopyData(r->c, &line, 0)) > 0) {
-        if (b->len + 4 + (size_t)n > b->cap) {
-            if (b->len) { /* full: on to the records */
-                push_block(p, b);
-                b = sl_calloc(1, sizeof *b);
-            }
-            b->cap = 4 + (size_t)n > BLOCK_BYTES ? 4 + (size_t)n : BLOCK_BYTES;
-            b->data = sl_realloc(b->data, b->cap);
-        }
-        uint32_t len = (uint32_t)n;
-        memcpy(b->data + b->len, &len, 4);
-        memcpy(b->data + b->len + 4, line, (size_t)n);
-        b->len += 4 + (size_t)n;
-        PQfreemem(line);
-        if (atomic_load_explicit(&p->stop, memory_order_relaxed)) break; /* unlocked: a late look costs a few rows */
-    }
-    if (n == -2 || (n == -1 && (res = PQgetResult(r->c)) && PQresultStatus(res) != PGRES_COMMAND_OK)) {
-        char m[600];
-        snprintf(m, sizeof m, "snapshot: %s", n == -2 ? PQerrorMessage(r->c) : PQresultErrorMessage(res));
-        m[strcspn(m, "\n")] = 0;
-        if (n == -1) PQclear(res);
-        sl_free(b->data), sl_free(b);
-        return reader_fail(p, m);
-    }
-    if (n == -1) PQclear(res);
-    b->chunk_end = true;
-    push_block(p, b);
-}
-
-static void *reader_main(void *arg) {
-    reader *r = arg;
-    readers *p = r->p;
+/* Reads chunk k of the table, pages [pages*k/n, pages*(k+1)/n), into rows of a 4-byte length and the COPY text. */
+static int read_chunk(void *reader, void *jp, int k, void *arg, sl_range_out *o) {
+    PGconn *c = reader;
+    const pgjob *j = jp;
     sl_buf q;
     sl_buf_init(&q);
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->next_chunk >= p->nchunks) pthread_cond_wait(&p->cv_read, &p->mu);
-        if (p->stop) break;
-        int k = p->next_chunk++;
-        sl_buf_reset(&q);
-        sl_buf_printf(&q, "COPY (%s", p->select);
-        if (p->pages && k > 0) sl_buf_printf(&q, " WHERE ctid >= '(%" PRId64 ",0)'::tid", p->pages * k / p->nchunks);
-        if (p->pages && k < p->nchunks - 1)
-            sl_buf_printf(&q, " %s ctid < '(%" PRId64 ",0)'::tid", k > 0 ? "AND" : "WHERE",
-                          p->pages * (k + 1) / p->nchunks);
-        sl_buf_puts(&q, ") TO STDOUT");
-        pthread_mutex_unlock(&p->mu);
-        read_chunk(r, sl_buf_cstr(&q));
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
+    sl_buf_printf(&q, "COPY (%s", j->select);
+    if (j->pages && k > 0) sl_buf_printf(&q, " WHERE ctid >= '(%" PRId64 ",0)'::tid", j->pages * k / j->nchunks);
+    if (j->pages && k < j->nchunks - 1)
+        sl_buf_printf(&q, " %s ctid < '(%" PRId64 ",0)'::tid", k > 0 ? "AND" : "WHERE", j->pages * (k + 1) / j->nchunks);
+    sl_buf_puts(&q, ") TO STDOUT");
+    PGresult *res = PQexec(c, sl_buf_cstr(&q));
     sl_buf_free(&q);
-    return NULL;
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        char m[600];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        m[strcspn(m, "\n")] = 0;
+        return sl_range_fail(o, "snapshot: %s", m);
+    }
+    PQclear(res);
+    char *line;
+    int n;
+    while ((n = PQgetCopyData(c, &line, 0)) > 0) {
+        char *at = sl_range_room(o, 4 + (size_t)n);
+        if (at) {
+            uint32_t len = (uint32_t)n;
+            memcpy(at, &len, 4);
+            memcpy(at + 4, line, (size_t)n);
+        }
+        PQfreemem(line);
+        if (!at) return -1; /* stopping: the connection goes with the readers */
+    }
+    if (n == -2) return sl_range_fail(o, "snapshot: %s", PQerrorMessage(c));
+    res = PQgetResult(c);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char m[600];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        m[strcspn(m, "\n")] = 0;
+        return sl_range_fail(o, "snapshot: %s", m);
+    }
+    PQclear(res);
+    return 0;
 }
 
 /* Ends the readers: they stop, are joined, their connections closed and what they read freed. */
 static void readers_end(readers *p) {
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n; i++) {
-        if (p->r[i].started) pthread_join(p->r[i].th, NULL);
-        if (p->r[i].c) PQfinish(p->r[i].c);
-    }
-    for (rowblock *b = p->head, *nb; b; b = nb) nb = b->next, sl_free(b->data), sl_free(b);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_main);
-    pthread_cond_destroy(&p->cv_read);
-    sl_free(p->select);
-    sl_free(p->r);
+    sl_ranges_end(p->rg);
+    for (int i = 0; i < p->n; i++)
+        if (p->c[i]) PQfinish(p->c[i]);
+    sl_free(p->c);
     sl_free(p);
 }
 
 /* n readers, each on a connection of its own in the snapshot named snap (NULL: none, errstr set). */
 static readers *readers_start(pg_source *s, int n, const char *snap, char *errstr, size_t errsz) {
     readers *p = sl_calloc(1, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_main, NULL);
-    pthread_cond_init(&p->cv_read, NULL);
-    p->r = sl_calloc((size_t)n, sizeof *p->r);
+    p->c = sl_calloc((size_t)n, sizeof *p->c);
     p->n = n;
     char q[256];
     snprintf(q, sizeof q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'", snap);
     for (int i = 0; i < n; i++) {
-        reader *r = &p->r[i];
-        r->p = p;
         PGresult *res = NULL;
-        if (!(r->c = pg_connect(s->cf, false, 10, errstr, errsz)) ||
-            !(res = pg_query(r->c, "a snapshot reader importing the snapshot", q, 0, NULL, errstr, errsz))) {
+        if (!(p->c[i] = pg_connect(s->cf, false, 10, errstr, errsz)) ||
+            !(res = pg_query(p->c[i], "a snapshot reader importing the snapshot", q, 0, NULL, errstr, errsz))) {
             readers_end(p);
             return NULL;
         }
         PQclear(res);
     }
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&p->r[i].th, NULL, reader_main, &p->r[i]) != 0) {
-            snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
-            readers_end(p);
-            return NULL;
-        }
-        p->r[i].started = true;
+    if (!(p->rg = sl_ranges_start(n, (void *const *)p->c, read_chunk, "sl-snap-read"))) {
+        snprintf(errstr, errsz, "snapshot: cannot start a reader thread");
+        readers_end(p);
+        return NULL;
     }
     return p;
 }
@@ -364,7 +277,7 @@ static int read_serial(pg_source *s, tread *tr, const char *select, char *errstr
     return 0;
 }
 
-/* The table's rows from the readers: its pages split into chunks, read in parallel, rows in no order. */
+/* The table's rows from the readers: its pages split into chunks, read in parallel, taken in page order. */
 static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, const char *select, char *errstr,
                          size_t errsz) {
     char q[160];
@@ -376,42 +289,34 @@ static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, cons
     int chunks = PQserverVersion(s->sql) < 140000 || pages < 2 * p->n ? 1 /* no TID range scans before 14 */
                  : pages < 4 * p->n                                  ? p->n
                                                                      : 4 * p->n;
-    pthread_mutex_lock(&p->mu);
-    sl_free(p->select);
-    p->select = sl_strdup(select);
-    p->pages = chunks > 1 ? pages : 0;
-    p->nchunks = chunks, p->next_chunk = 0;
-    pthread_cond_broadcast(&p->cv_read);
-    pthread_mutex_unlock(&p->mu);
+    pgjob job = {.select = select, .pages = chunks > 1 ? pages : 0, .nchunks = chunks};
+    sl_ranges_job(p->rg, &job, chunks, false, NULL);
     SL_DEBUG("pg", "snapshot table=%s pages=%" PRId64 " chunks=%d readers=%d", tr->fq, pages, chunks, p->n);
     sl_ctx_snapshot_progress(s->ctx, tr->fq, 0, tr->est >= 0 ? (int64_t)tr->est : -1, false);
     sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, 0);
     int rc = 0;
-    for (int ended = 0; ended < chunks && rc == 0;) {
-        pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stop) pthread_cond_wait(&p->cv_main, &p->mu);
-        rowblock *b = p->head;
-        if (b) {
-            p->head = b->next;
-            if (!p->head) p->tail = NULL;
-            p->queued--;
-            pthread_cond_broadcast(&p->cv_read);
-        } else {
-            snprintf(errstr, errsz, "%s", p->err[0] ? p->err : "snapshot: the readers stopped");
+    for (int k = 0; k < chunks && rc == 0; k++) {
+        const char *data;
+        size_t len;
+        int t = 0;
+        while (rc == 0 && (t = sl_ranges_take(p->rg, k, &data, &len)) == 1) {
+            for (size_t at = 0; at < len && rc == 0;) {
+                uint32_t n;
+                memcpy(&n, data + at, 4);
+                if (!make_room(s, tr)) rc = -1; /* stopping */
+                else rc = add_row(s, tr, sl_arena_memdup(&s->batch->arena, data + at + 4, n), n, errstr, errsz);
+                at += 4 + n;
+            }
+            if (rc == 0 && sl_ctx_stopping(s->ctx)) rc = -1;
         }
-        pthread_mutex_unlock(&p->mu);
-        if (!b) return -1;
-        for (size_t at = 0; at < b->len && rc == 0;) {
-            uint32_t n;
-            memcpy(&n, b->data + at, 4);
-            if (!make_room(s, tr)) rc = -1; /* stopping */
-            else rc = add_row(s, tr, sl_arena_memdup(&s->batch->arena, b->data + at + 4, n), n, errstr, errsz);
-            at += 4 + n;
+        if (rc == 0 && t < 0) {
+            const char *e = sl_ranges_error(p->rg);
+            snprintf(errstr, errsz, "%s", e[0] ? e : "snapshot: the readers stopped");
+            rc = -1;
         }
-        if (b->chunk_end) sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, ++ended);
-        sl_free(b->data), sl_free(b);
-        if (sl_ctx_stopping(s->ctx)) rc = -1;
+        if (rc == 0) sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, k + 1);
     }
+    if (rc != 0) sl_ranges_stop(p->rg); /* the readers leave the job before it goes */
     return rc;
 }
 
