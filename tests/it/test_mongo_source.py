@@ -273,7 +273,10 @@ def copied(records):
     return [e for e in records if "copyingData" in e["value"]["_id"]]
 
 
-def test_copy_existing_resumes_after_kill9(mongo, msluice):
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_copy_existing_resumes_after_kill9(mongo, msluice, threads):
+    """kill -9 during the copy, with one cursor or three range readers: the stored progress is the end of the
+    last chunk handed on; the next run reads from after it, and every document arrives."""
     coll = mongo.collection("copy")
     n = 6000
     coll.insert_many([{"_id": i, "v": "x" * 50} for i in range(n)])
@@ -281,7 +284,7 @@ def test_copy_existing_resumes_after_kill9(mongo, msluice):
     # after a copy starts at the local clock minus 1 s: keep the inserts out of that window.
     time.sleep(2.2)
     s = msluice("copy", startup_mode="copy_existing", poll_max_batch_size="50", max_batch_size="50",
-                max_queue_size="200")
+                max_queue_size="200", startup_mode_copy_existing_max_threads=threads)
     s.config["offset.flush.interval.ms"] = "50"
     s.write_config()
     s.run()
@@ -313,6 +316,51 @@ def test_copy_existing_resumes_after_kill9(mongo, msluice):
                "the change after the copy")
     assert s.stop() == 0
     assert "copy" not in s.offset()
+
+
+def copy_to_end(s):
+    s.run()
+    wait_until(lambda: "copy_existing finished" in log_text(s, s.mark), 60, 0.05, "the end of the copy")
+    assert s.stop() == 0
+    return copied(s.records())
+
+
+def test_copy_existing_in_ranges_gives_the_events_of_one_cursor(mongo, msluice):
+    """copy.existing.max.threads=3 reads ranges of poll.max.batch.size documents ahead, each reader with a client
+    of its own; the events, their order and the stored progress equal the one-cursor copy's. The _ids mix types
+    (numbers of four kinds, strings, ObjectIds, dates, booleans, documents, null): a range ends in one type and the
+    next one starts in another, which a bare $gt would skip (comparisons match within a type only)."""
+    from bson import Decimal128, Int64, ObjectId
+    coll = mongo.collection("mixed")
+    ids = [i for i in range(700)] + [Int64(10_000 + i) for i in range(50)] + [i + 0.5 for i in range(40)] + \
+          [Decimal128(f"{900 + i}.25") for i in range(10)] + [f"s{i:04d}" for i in range(230)] + \
+          [ObjectId() for _ in range(120)] + [datetime(2020, 1, 1 + i % 28, i % 24) for i in range(60)] + \
+          [True, False, None, {"a": 1}, {"a": 2, "b": [1]}]
+    coll.insert_many([{"_id": v, "k": f"doc{i}", "pad": "p" * (i % 300)} for i, v in enumerate(ids)])
+    order = [d["k"] for d in coll.find({}, {"k": 1}).sort("_id", 1)]
+    time.sleep(2.2)  # the stream after the copy starts at the clock minus 1 s on this server
+    got = {}
+    for threads in ("1", "3"):
+        s = msluice("mixed", startup_mode="copy_existing", poll_max_batch_size="64",
+                    startup_mode_copy_existing_max_threads=threads)
+        ev = copy_to_end(s)
+        got[threads] = ([e["value"]["fullDocument"]["k"] for e in ev], [e["key"] for e in ev])
+        if threads == "3":
+            assert "(in ranges, by several readers)" in log_text(s), log_text(s)[-2000:]
+    assert got["1"][0] == order, (len(got["1"][0]), len(order))
+    assert got["3"] == got["1"]
+
+
+def test_copy_existing_in_ranges_with_a_pipeline(mongo, msluice):
+    """The copy pipeline runs on each range after its bounds: documents it drops do not move the ranges."""
+    coll = mongo.collection("rpipe")
+    coll.insert_many([{"_id": i, "even": i % 2 == 0} for i in range(1000)])
+    time.sleep(2.2)
+    s = msluice("rpipe", startup_mode="copy_existing", poll_max_batch_size="30",
+                startup_mode_copy_existing_max_threads="2",
+                startup_mode_copy_existing_pipeline=json.dumps([{"$match": {"even": True}}]))
+    ev = copy_to_end(s)
+    assert [e["value"]["fullDocument"]["_id"] for e in ev] == list(range(0, 1000, 2))
 
 
 def test_restart_resumes_from_token(mongo, msluice):

@@ -24,7 +24,8 @@
  *          oplog follows change.stream.history.lost.policy.
  *
  * Thread: open() on the starting thread, run() and close() on the source
- * thread; the mongoc client is used by one thread at a time.
+ * thread; the mongoc client is used by one thread at a time. The readers of
+ * a parallel copy (copy.existing.max.threads > 1) have clients of their own.
  */
 #include "ctx/ctx.h"
 #include "core/log.h"
@@ -35,6 +36,7 @@
 #include "util/buf.h"
 #include "util/jcheck.h"
 #include "util/mem.h"
+#include "util/ranges.h"
 #include "util/timeutil.h"
 #include <inttypes.h>
 #include <mongoc/mongoc.h>
@@ -104,7 +106,10 @@ static const sl_prop ms_props[] = {
      "copy_existing: aggregation stages (JSON array) applied to the copied documents; they must keep _id.",
      "copy.existing.pipeline"},
     {"startup.mode.copy.existing.max.threads", SL_PT_INT, "1", NULL, 1, 1024, 0, F(copy_threads),
-     "Accepted for compatibility; sluice copies one collection at a time, in _id order, resumably.",
+     "Readers of copy_existing, each with a client of its own. Above 1, a collection is cut into ranges of "
+     "poll.max.batch.size documents in _id order that the readers read ahead in parallel; the ranges are "
+     "published in _id order, so the events, their order and the resumable progress are those of one reader. "
+     "Collections are copied one after the other.",
      "copy.existing.max.threads"},
     {"startup.mode.copy.existing.queue.size", SL_PT_INT, "16000", NULL, 1, INT32_MAX, 0, F(copy_queue),
      "Accepted for compatibility (the connector's max.queue.size bounds what is buffered).",
@@ -268,10 +273,6 @@ static void ms_check(void *settings, sl_config *cfg, sl_errs *errs) {
     ms_conf *cf = settings;
     char why[256];
     if (cf->copy_legacy) cf->startup_mode = SM_COPY;
-    if (cf->copy_threads > 1)
-        SL_WARN("config", "startup.mode.copy.existing.max.threads=%lld has no effect: sluice copies one collection "
-                "at a time, in _id order, so that a crash resumes the copy where it stopped",
-                (long long)cf->copy_threads);
     if (blank(cf->database) && !blank(cf->collection))
         sl_errs_add(errs, "collection: '%s' is set but database is empty (set database too, or leave both empty "
                     "to watch the whole cluster)", cf->collection);
@@ -351,6 +352,9 @@ typedef struct mongo_source {
     bool copy_due;           /* copy_existing still to do (fresh, resumed, or history lost) */
     char *copy_ns;           /* copy progress from the offset: namespace and last _id ({"_id": v}) */
     bson_t *copy_last;
+    struct copy_reader *copy_readers; /* copy.existing.max.threads > 1: the readers of the copy's ranges */
+    int copy_nreaders;
+    sl_ranges *copy_rg;
     /* batching */
     sl_batch *batch;
     int64_t batch_started;
@@ -821,33 +825,115 @@ err:
     return -1;
 }
 
-/* The cursor of one chunk: documents with _id > last, in _id order, at most batch_size (before the copy
- * pipeline, which runs after the chunk's $limit). */
-static mongoc_cursor_t *chunk_cursor(mongo_source *s, mongoc_collection_t *c, const bson_t *last) {
-    bson_t pipe = BSON_INITIALIZER, st, m, gt, opts = BSON_INITIALIZER;
+/*
+ * The copy's ranges follow MongoDB's order of all values (the order of a sort on _id), but a comparison operator
+ * matches only values of its operand's type bracket ({_id: {$gt: 5}} matches no string). So "after v" is
+ * $gt v or any type of a later bracket, and "up to u" is $lte u or any type of an earlier one. The brackets in
+ * order; deprecated types (undefined, DBPointer, code, symbol) are left out of the $type lists.
+ */
+static int id_bracket(bson_type_t t) {
+    switch (t) {
+    case BSON_TYPE_MINKEY: return 0;
+    case BSON_TYPE_UNDEFINED: case BSON_TYPE_NULL: return 1;
+    case BSON_TYPE_DOUBLE: case BSON_TYPE_INT32: case BSON_TYPE_INT64: case BSON_TYPE_DECIMAL128: return 2;
+    case BSON_TYPE_UTF8: case BSON_TYPE_SYMBOL: return 3;
+    case BSON_TYPE_DOCUMENT: return 4;
+    case BSON_TYPE_ARRAY: return 5;
+    case BSON_TYPE_BINARY: return 6;
+    case BSON_TYPE_OID: return 7;
+    case BSON_TYPE_BOOL: return 8;
+    case BSON_TYPE_DATE_TIME: return 9;
+    case BSON_TYPE_TIMESTAMP: return 10;
+    case BSON_TYPE_REGEX: return 11;
+    case BSON_TYPE_DBPOINTER: return 12;
+    case BSON_TYPE_CODE: return 13;
+    case BSON_TYPE_CODEWSCOPE: return 14;
+    default: return 15; /* MAXKEY */
+    }
+}
+
+/* $type numbers of each bracket (0-terminated; MinKey is -1) */
+static const int bracket_types[16][5] = {{-1}, {10}, {1, 16, 18, 19}, {2}, {3}, {4}, {5}, {7},
+                                         {8},  {9},  {17},              {11}, {0}, {0}, {0}, {127}};
+
+/* Appends as key k of dst {"$or": [{_id: {op: v}}, {_id: {$type: [the types of the brackets after v's (later) or
+ * before it]}}]}, or {_id: {op: v}} when no bracket is on that side. */
+static void id_cond(bson_t *dst, const char *k, bson_iter_t *v, const char *op, bool later) {
+    int b = id_bracket(bson_iter_type(v)), types[32], n = 0;
+    for (int x = later ? b + 1 : 0; x < (later ? 16 : b); x++)
+        for (int i = 0; i < 5 && bracket_types[x][i]; i++) types[n++] = bracket_types[x][i];
+    bson_t c, or, o, id, arr;
+    BSON_APPEND_DOCUMENT_BEGIN(dst, k, &c);
+    if (n) {
+        BSON_APPEND_ARRAY_BEGIN(&c, "$or", &or);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &o);
+    }
+    bson_t *cmp = n ? &o : &c;
+    BSON_APPEND_DOCUMENT_BEGIN(cmp, "_id", &id);
+    bson_append_iter(&id, op, -1, v);
+    bson_append_document_end(cmp, &id);
+    if (n) {
+        bson_append_document_end(&or, &o);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &o);
+        BSON_APPEND_DOCUMENT_BEGIN(&o, "_id", &id);
+        BSON_APPEND_ARRAY_BEGIN(&id, "$type", &arr);
+        for (int i = 0; i < n; i++) {
+            char ik[16];
+            snprintf(ik, sizeof ik, "%d", i);
+            BSON_APPEND_INT32(&arr, ik, types[i]);
+        }
+        bson_append_array_end(&id, &arr);
+        bson_append_document_end(&o, &id);
+        bson_append_document_end(&or, &o);
+        bson_append_array_end(&c, &or);
+    }
+    bson_append_document_end(dst, &c);
+}
+
+/* The filter of the _id range (after last's _id, up to upper's; either may be NULL) into filter (empty). */
+static void id_range_filter(bson_t *filter, const bson_t *last, const bson_t *upper) {
+    bson_iter_t lo, hi;
+    bool has_lo = last && bson_iter_init_find(&lo, last, "_id");
+    bool has_hi = upper && bson_iter_init_find(&hi, upper, "_id");
+    if (!has_lo && !has_hi) return;
+    bson_t and;
+    BSON_APPEND_ARRAY_BEGIN(filter, "$and", &and);
+    int n = 0;
+    if (has_lo) id_cond(&and, n++ ? "1" : "0", &lo, "$gt", true);
+    if (has_hi) id_cond(&and, n++ ? "1" : "0", &hi, "$lte", false);
+    bson_append_array_end(filter, &and);
+}
+
+/* The cursor of one chunk: documents with _id > last (NULL: from the first), in _id order, up to upper inclusive
+ * when given, else at most batch_size when limit (before the copy pipeline, which runs after the chunk's
+ * $limit). */
+static mongoc_cursor_t *chunk_cursor(mongo_source *s, mongoc_collection_t *c, const bson_t *last,
+                                     const bson_t *upper, bool limit) {
+    bson_t pipe = BSON_INITIALIZER, st, m, opts = BSON_INITIALIZER;
     char k[16];
     int n = 0;
     bson_iter_t it;
-    if (last && bson_iter_init_find(&it, last, "_id")) {
+    bson_t filter = BSON_INITIALIZER;
+    id_range_filter(&filter, last, upper);
+    if (!bson_empty(&filter)) {
         snprintf(k, sizeof k, "%d", n++);
         BSON_APPEND_DOCUMENT_BEGIN(&pipe, k, &st);
-        BSON_APPEND_DOCUMENT_BEGIN(&st, "$match", &m);
-        BSON_APPEND_DOCUMENT_BEGIN(&m, "_id", &gt);
-        bson_append_iter(&gt, "$gt", 3, &it);
-        bson_append_document_end(&m, &gt);
-        bson_append_document_end(&st, &m);
+        BSON_APPEND_DOCUMENT(&st, "$match", &filter);
         bson_append_document_end(&pipe, &st);
     }
+    bson_destroy(&filter);
     snprintf(k, sizeof k, "%d", n++);
     BSON_APPEND_DOCUMENT_BEGIN(&pipe, k, &st);
     BSON_APPEND_DOCUMENT_BEGIN(&st, "$sort", &m);
     BSON_APPEND_INT32(&m, "_id", 1);
     bson_append_document_end(&st, &m);
     bson_append_document_end(&pipe, &st);
-    snprintf(k, sizeof k, "%d", n++);
-    BSON_APPEND_DOCUMENT_BEGIN(&pipe, k, &st);
-    BSON_APPEND_INT64(&st, "$limit", s->cf->batch_size);
-    bson_append_document_end(&pipe, &st);
+    if (limit && !upper) {
+        snprintf(k, sizeof k, "%d", n++);
+        BSON_APPEND_DOCUMENT_BEGIN(&pipe, k, &st);
+        BSON_APPEND_INT64(&st, "$limit", s->cf->batch_size);
+        bson_append_document_end(&pipe, &st);
+    }
     bson_iter_init(&it, s->copy_pipeline);
     while (bson_iter_next(&it)) {
         snprintf(k, sizeof k, "%d", n++);
@@ -864,14 +950,9 @@ static mongoc_cursor_t *chunk_cursor(mongo_source *s, mongoc_collection_t *c, co
 /* The _id of the chunk's last scanned document (the batch_size-th after last), NULL at the end. The copy
  * pipeline may drop documents, so the chunk's output alone cannot tell. */
 static bson_t *chunk_end(mongo_source *s, mongoc_collection_t *c, const bson_t *last, bson_error_t *be, bool *err) {
-    bson_t filter = BSON_INITIALIZER, gt, opts = BSON_INITIALIZER, sort, proj;
-    bson_iter_t it;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, proj;
     *err = false;
-    if (last && bson_iter_init_find(&it, last, "_id")) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &gt);
-        bson_append_iter(&gt, "$gt", 3, &it);
-        bson_append_document_end(&filter, &gt);
-    }
+    id_range_filter(&filter, last, NULL);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
@@ -899,12 +980,167 @@ static bson_t *id_doc(const bson_t *doc) {
     return out;
 }
 
+/* ---- copy_existing in parallel (startup.mode.copy.existing.max.threads > 1) ----
+ *
+ * A collection is cut into ranges of batch_size documents in _id order. The reader of range k first finds where
+ * it ends (the batch_size-th _id after its start, as chunk_end finds it) and adds range k+1 from there, then reads
+ * its own documents ($gt its start, $lte its end, sorted, then the copy pipeline) into blocks of raw BSON. The
+ * source thread encodes the ranges in order (util/ranges), so the events, their order and the progress in the
+ * offset (the end of each range) are those of the one-cursor copy. Each reader has a client of its own.
+ */
+
+typedef struct copy_reader {
+    mongoc_client_t *client;
+    bson_error_t be; /* its failure, when failed */
+    bool failed;
+} copy_reader;
+
+typedef struct copy_job {
+    mongo_source *s;
+    const char *db, *coll;
+    const bson_t *first; /* {"_id": v}: the copy resumes after v; NULL: from the first document */
+} copy_job;
+
+static void bson_free_arg(void *b) { bson_destroy(b); }
+
+static int copy_range(void *reader, void *jp, int k, void *arg, sl_range_out *o) {
+    copy_reader *r = reader;
+    const copy_job *j = jp;
+    const bson_t *lo = k == 0 ? j->first : arg;
+    mongoc_collection_t *c = mongoc_client_get_collection(r->client, j->db, j->coll);
+    bool qerr;
+    bson_t *hi = chunk_end(j->s, c, lo, &r->be, &qerr);
+    int rc = 0;
+    if (qerr) {
+        r->failed = true;
+        rc = sl_range_fail(o, "%s", r->be.message);
+    } else {
+        if (hi) sl_range_add(o, hi); /* the job's from here on, until its end */
+        else sl_range_last(o);
+        mongoc_cursor_t *cur = chunk_cursor(j->s, c, lo, hi, false);
+        const bson_t *d;
+        while (mongoc_cursor_next(cur, &d)) {
+            char *at = sl_range_room(o, d->len);
+            if (!at) {
+                rc = -1; /* stopping */
+                break;
+            }
+            memcpy(at, bson_get_data(d), d->len);
+        }
+        if (rc == 0 && mongoc_cursor_error(cur, &r->be)) {
+            r->failed = true;
+            rc = sl_range_fail(o, "%s", r->be.message);
+        }
+        mongoc_cursor_destroy(cur);
+    }
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+static void copy_readers_end(mongo_source *s) {
+    sl_ranges_end(s->copy_rg);
+    s->copy_rg = NULL;
+    for (int i = 0; i < s->copy_nreaders; i++)
+        if (s->copy_readers[i].client) mongoc_client_destroy(s->copy_readers[i].client);
+    sl_free(s->copy_readers);
+    s->copy_readers = NULL;
+    s->copy_nreaders = 0;
+}
+
+static int copy_readers_start(mongo_source *s) {
+    int n = (int)s->cf->copy_threads;
+    char err[512];
+    s->copy_readers = sl_calloc((size_t)n, sizeof *s->copy_readers);
+    s->copy_nreaders = n;
+    void **rs = sl_calloc((size_t)n, sizeof *rs);
+    for (int i = 0; i < n; i++) {
+        if (!(s->copy_readers[i].client = sl_mongo_client_new(s->cf->uri, "sluice-copy", false, NULL, err, sizeof err))) {
+            sl_free(rs);
+            copy_readers_end(s);
+            fail(s, SL_E_CONFIG, "mongodb source: copy_existing: %s", err);
+            return -1;
+        }
+        rs[i] = &s->copy_readers[i];
+    }
+    s->copy_rg = sl_ranges_start(n, rs, copy_range, "sl-copy-read");
+    sl_free(rs);
+    if (!s->copy_rg) {
+        copy_readers_end(s);
+        fail(s, SL_E_INTERNAL, "mongodb source: copy_existing: cannot start a reader thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* copy_one through the readers. */
+static int copy_one_parallel(mongo_source *s, const char *ns, const char *db, const char *coll, bson_t *last) {
+    copy_job j = {.s = s, .db = db, .coll = coll, .first = last};
+    sl_ranges *rg = s->copy_rg;
+    sl_ranges_job(rg, &j, 1, true, bson_free_arg);
+    const bson_t *upto = last; /* the progress: the end of the last range taken */
+    int64_t done = 0;
+    int rc = 0;
+    char err[512];
+    for (int k = 0; rc == 0; k++) {
+        const char *data;
+        size_t len;
+        int t;
+        while (rc == 0 && (t = sl_ranges_take(rg, k, &data, &len)) == 1) {
+            for (size_t at = 0; at + 4 <= len && rc == 0;) {
+                uint32_t dl;
+                memcpy(&dl, data + at, 4);
+                dl = BSON_UINT32_FROM_LE(dl);
+                s->eo.now_ms = sl_wall_us() / 1000;
+                if (encode(s, (const uint8_t *)data + at, dl, true, db, coll, err, sizeof err) < 0) {
+                    fail(s, SL_E_PROTOCOL, "mongodb source: copy_existing %s: %s", ns, err);
+                    rc = -1;
+                    break;
+                }
+                if (!s->ev.skip) add_event(s, &s->ev, true);
+                at += dl;
+                done++;
+            }
+        }
+        if (rc != 0) break;
+        if (t < 0) { /* a reader failed (or the readers stopped) */
+            sl_ranges_stop(rg);
+            rc = -1;
+            for (int i = 0; i < s->copy_nreaders; i++) {
+                copy_reader *r = &s->copy_readers[i];
+                if (!r->failed) continue;
+                if (retriable(&r->be)) {
+                    sl_ctx_retry(s->ctx, "copy_existing %s: %s", ns, r->be.message);
+                    rc = SL_RETRY;
+                } else {
+                    fail(s, code_of(&r->be), "mongodb source: copy_existing %s: %s", ns, r->be.message);
+                }
+                break;
+            }
+            if (rc == -1 && !s->failed) fail(s, SL_E_INTERNAL, "mongodb source: copy_existing %s: %s", ns,
+                                             sl_ranges_error(rg)[0] ? sl_ranges_error(rg) : "the readers stopped");
+            break;
+        }
+        /* range k is done; range k+1 (added before k was read) starts after its end, or k was the last */
+        const bson_t *next = sl_ranges_arg(rg, k + 1);
+        if (next) upto = next;
+        offset_json(s, &s->start, ns, upto, false, &s->off);
+        set_offset(s, sl_buf_cstr(&s->off));
+        sl_ctx_snapshot_progress(s->ctx, ns, done, -1, !next);
+        if (emit(s) < 0 || !next) break;
+    }
+    if (rc != 0 || sl_ctx_stopping(s->ctx)) sl_ranges_stop(rg); /* the readers leave the job before it goes */
+    if (last) bson_destroy(last);
+    if (rc == 0) SL_INFO("mongo", "copy_existing: %s copied (%" PRId64 " documents this run)", ns, done);
+    return rc;
+}
+
 /* Copies one namespace from after `last` (owned, may be NULL). Returns 0, -1, SL_RETRY. */
 static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
     const char *dot = strchr(ns, '.');
     char db[256];
     snprintf(db, sizeof db, "%.*s", (int)(dot - ns), ns);
     const char *coll = dot + 1;
+    if (s->copy_rg) return copy_one_parallel(s, ns, db, coll, last);
     mongoc_collection_t *c = mongoc_client_get_collection(s->client, db, coll);
     bool has_pipe = !bson_empty(s->copy_pipeline);
     int64_t done = 0;
@@ -913,7 +1149,7 @@ static int copy_one(mongo_source *s, const char *ns, bson_t *last) {
     bson_error_t be;
     for (;;) {
         if (sl_ctx_stopping(s->ctx)) break;
-        mongoc_cursor_t *cur = chunk_cursor(s, c, last);
+        mongoc_cursor_t *cur = chunk_cursor(s, c, last, NULL, true);
         const bson_t *d;
         int got = 0;
         bson_t *next_last = NULL;
@@ -981,8 +1217,9 @@ static int copy_phase(mongo_source *s) {
     char **list;
     int n;
     if ((rc = copy_namespaces(s, &list, &n)) != 0) return rc;
-    SL_INFO("mongo", "copy_existing: %d namespace(s) to copy%s%s", n, s->copy_ns ? ", resuming at " : "",
-            s->copy_ns ? s->copy_ns : "");
+    SL_INFO("mongo", "copy_existing: %d namespace(s) to copy%s%s%s", n, s->copy_ns ? ", resuming at " : "",
+            s->copy_ns ? s->copy_ns : "", s->cf->copy_threads > 1 ? " (in ranges, by several readers)" : "");
+    if (n > 0 && s->cf->copy_threads > 1) rc = copy_readers_start(s);
     for (int i = 0; i < n && rc == 0; i++) {
         int c = s->copy_ns ? strcmp(list[i], s->copy_ns) : 1;
         if (c < 0) continue; /* copied before the restart */
@@ -990,6 +1227,7 @@ static int copy_phase(mongo_source *s) {
         rc = copy_one(s, list[i], last);
         if (sl_ctx_stopping(s->ctx) && rc == 0) rc = COPY_STOPPED;
     }
+    copy_readers_end(s);
     for (int i = 0; i < n; i++) sl_free(list[i]);
     sl_free(list);
     if (rc == COPY_STOPPED) return 0; /* stopped during the copy: the offset says where to go on */

@@ -79,8 +79,8 @@ static const sl_prop pg_props[] = {
      "Most rows per batch handed on while snapshotting (the smaller of this and max.batch.size)."},
     {"snapshot.max.threads", SL_PT_INT, "1", NULL, 1, 64, 0, F(snapshot_threads),
      "Connections that read the initial snapshot, all in the slot's snapshot: above 1, each table is split into "
-     "ranges of its pages (ctid, PostgreSQL 14 or later) read in parallel, one table after the other; the rows "
-     "of a table then come in no particular order."},
+     "ranges of its pages (ctid, PostgreSQL 14 or later) read in parallel, one table after the other, and "
+     "taken in page order, so the rows come in the order one connection's COPY gives them."},
     {"snapshot.new.tables", SL_PT_ENUM, "off", "off|incremental", 0, 0, 0, F(snapshot_new_tables),
      "incremental: the source offset records the table filters (table/schema include and exclude lists); at a "
      "start whose filters capture tables the stored ones did not, those tables get an incremental snapshot "
