@@ -11,6 +11,11 @@ headers): the time dd takes to write as many bytes into the page cache is printe
 Then, when MariaDB is up, BENCH_SNAPSHOT_MY_ROWS rows (default 1,000,000) of the same shape in MariaDB:
 the limit is `mariadb --quick` reading `SELECT *` into /dev/null (the server and the protocol), beside sluice's
 snapshot (initial_only) into the file with snapshot.max.threads 1 and 3.
+Then, when the MongoDB test server is up, BENCH_SNAPSHOT_MONGO_DOCS documents (default 100,000): the limit is
+bench_mongo_scan (bench/mongo_scan.c: one libmongoc cursor reading the collection in _id order, nothing else),
+beside sluice's copy_existing into the file with copy.existing.max.threads 1 and 3, timed from process start to
+the log's "copy_existing finished" (peak RSS: VmHWM). That server is mongo-java-server, an in-memory Java
+imitation whose range queries scan and sort in the JVM: compare the lines of one run, not with a real MongoDB.
 Each sluice run is timed from process start to its exit, its peak RSS from /usr/bin/time. Prints rows/s
 and the ratio to COPY of each. On this 2-core machine PostgreSQL's COPY backends, sluice and the broker
 share two cores: more readers only help while a core is idle.
@@ -136,6 +141,75 @@ def mariadb_bench(d):
     return MY_N, rows
 
 
+MONGO_N = int(os.environ.get("BENCH_SNAPSHOT_MONGO_DOCS", 100_000))
+
+
+def mongo_bench(d):
+    """MongoDB copy_existing: (documents, [(label, seconds, ratio, rss)]) or None when the test server is not up."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+    uri = os.environ.get("SLUICE_MONGO_URI")
+    scan = b.ROOT / "build" / "bench_mongo_scan"
+    try:
+        client = MongoClient(uri, serverSelectionTimeoutMS=2000)
+        client.admin.command("ping")
+    except (PyMongoError, TypeError):
+        print("the MongoDB test server is not up (scripts/services.sh start mongo): no MongoDB runs")
+        return None
+    db_name = "bench_copy_" + uuid.uuid4().hex[:8]
+    coll = client[db_name]["orders"]
+    rows = []
+    try:
+        for i in range(0, MONGO_N, 5000):
+            coll.insert_many([{"_id": j, "customer_id": j * 7919 % 100000, "status": "new", "total": j % 100000 / 100,
+                               "note": f"order note {j}", "tags": ["a", "b"]} for j in range(i, min(MONGO_N, i + 5000))])
+        best = None
+        for _ in range(2):
+            r = subprocess.run([str(scan), uri, db_name, "orders"], capture_output=True, text=True, check=True,
+                               timeout=3600)
+            got = json.loads(r.stdout)
+            if got["documents"] != MONGO_N:
+                sys.exit(f"bench_mongo_scan read {got['documents']} documents, not {MONGO_N}")
+            best = got["seconds"] if best is None else min(best, got["seconds"])
+        rows.append(("one libmongoc cursor, all in _id order", best, None, None))
+        time.sleep(1.1)  # the copy's resume point on this server is the clock minus 1 s: after the inserts
+        for n in (1, 3):
+            name = f"bcopy-{n}-{uuid.uuid4().hex[:6]}"
+            out, log = d / f"{name}.jsonl", d / f"{name}.log"
+            cfg = {"name": name, "config": {
+                "connector.class": "com.mongodb.kafka.connect.MongoSourceConnector", "connection.uri": uri,
+                "database": db_name, "collection": "orders", "startup.mode": "copy_existing",
+                "startup.mode.copy.existing.max.threads": str(n), "offset.storage.file.filename": str(d / f"{name}.db"),
+                "sink.type": "file", "sink.file.path": str(out), "log.level": "info"}}
+            path = d / f"{name}.json"
+            path.write_text(json.dumps(cfg))
+            t0 = time.time()
+            with open(log, "w") as lf:
+                proc = subprocess.Popen([b.SLUICE, "run", str(path)], stdout=lf, stderr=subprocess.STDOUT)
+            try:
+                while "copy_existing finished" not in log.read_text():
+                    if proc.poll() is not None:
+                        sys.exit(f"sluice ({name}) failed: {log.read_text()[-2000:]}")
+                    if time.time() - t0 > 3600:
+                        sys.exit(f"sluice ({name}): no end of the copy in an hour")
+                    time.sleep(0.02)
+                secs = time.time() - t0
+                rss = int(next(ln.split()[1] for ln in open(f"/proc/{proc.pid}/status") if ln.startswith("VmHWM:")))
+            finally:
+                proc.terminate()
+                proc.wait(60)
+            lines = sum(1 for _ in open(out, "rb"))
+            if lines != MONGO_N:
+                sys.exit(f"the file holds {lines} events, not {MONGO_N}")
+            out.unlink()
+            rows.append((f"sluice copy_existing -> file, {n} reader{'s' if n > 1 else ''}", secs, best / secs,
+                         rss * 1024))
+            print(f"  MongoDB, {n} readers: {secs:.2f} s", flush=True)
+    finally:
+        client.drop_database(db_name)
+    return MONGO_N, rows
+
+
 def kafka_up():
     if not BOOTSTRAP:
         return False
@@ -159,7 +233,7 @@ def main():
     print(f"filled bench_snap with {N} rows in {time.time() - t0:.1f} s (untimed)", flush=True)
     rows = []
     prefixes = []
-    my = None
+    my = mg = None
     try:
         limit = copy_limit()
         rows.append(("COPY ... TO STDOUT > /dev/null (psql)", limit, None, None))
@@ -194,6 +268,7 @@ def main():
             else:
                 print("Kafka is not up (scripts/services.sh start kafka): no Kafka runs")
             my = mariadb_bench(d)
+            mg = mongo_bench(d)
     finally:
         if prefixes:
             from confluent_kafka.admin import AdminClient
@@ -207,10 +282,12 @@ def main():
     for label, secs, ratio, rss in rows:
         print(f"{label:44}{N:>9}{secs:>9.2f}{N / secs:>10.0f}" +
               (f"{ratio:>8.2f}{rss / 1048576:>8.1f} MiB" if ratio is not None else ""))
-    if my:
+    for part in (my, mg):
+        if not part:
+            continue
         print(f"{'':44}{'rows':>9}{'seconds':>9}{'rows/s':>10}{'/ limit':>8}{'peak RSS':>12}")
-        for label, secs, ratio, rss in my[1]:
-            print(f"{label:44}{my[0]:>9}{secs:>9.2f}{my[0] / secs:>10.0f}" +
+        for label, secs, ratio, rss in part[1]:
+            print(f"{label:44}{part[0]:>9}{secs:>9.2f}{part[0] / secs:>10.0f}" +
                   (f"{ratio:>8.2f}{rss / 1048576:>8.1f} MiB" if ratio is not None else ""))
 
 
