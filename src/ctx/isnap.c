@@ -207,6 +207,41 @@ static void add_coll(sl_isnap *z, const char *fq, const char *cond, const char *
     z->colls[z->ncolls++] = c;
 }
 
+int sl_isnap_new_tables(sl_isnap *z, const sl_isnap_ops *ops, void *src, const json_t *offset,
+                        const char *const *filters, bool snapshotting, char *errstr, size_t errsz) {
+    json_t *now = json_object();
+    for (int i = 0; filters[i]; i += 2) json_object_set_new(now, filters[i], json_string(filters[i + 1] ? filters[i + 1] : ""));
+    char *text = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(now);
+    sl_free(z->captured);
+    z->captured = sl_strdup(text);
+    free(text);
+    const char *stored = json_string_value(json_object_get(offset, "captured_tables"));
+    if (!stored || strcmp(stored, z->captured) == 0 || snapshotting) return 0;
+    char **names = NULL;
+    int n = 0, added = 0;
+    int rc = ops->tables(src, &names, &n, errstr, errsz);
+    bool *was = sl_calloc((size_t)(n ? n : 1), sizeof *was);
+    if (rc == 0 && n) {
+        json_t *old = json_loads(stored, 0, NULL);
+        rc = ops->was_captured(src, old, names, n, was, errstr, errsz);
+        json_decref(old);
+    }
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && !was[i]) {
+            sl_isnap_queue(z, "snapshot.new.tables", names[i], NULL, NULL);
+            SL_INFO(z->fac, "snapshot.new.tables=incremental: %s is captured now and was not: incremental snapshot "
+                            "queued", names[i]);
+            added++;
+        }
+        sl_free(names[i]);
+    }
+    sl_free(names);
+    sl_free(was);
+    if (rc == 0 && !added) SL_INFO(z->fac, "snapshot.new.tables=incremental: the table filters changed, no table was added");
+    return rc;
+}
+
 void sl_isnap_queue(sl_isnap *z, const char *id, const char *fq, const char *cond, const char *skey) {
     if (!z->id) z->id = sl_strdup(id);
     add_coll(z, fq, cond, skey, false);

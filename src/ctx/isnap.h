@@ -80,6 +80,10 @@ typedef struct sl_isnap_ops {
     /* A blocking snapshot's chunk: emits its rows at the stream's current position (sl_isnap_emit) and hands
      * the batch on, waiting for room in the queue as the stream does. 0, or what sl_ctx_raise returned. */
     int (*emit_chunk)(void *src, sl_isnap *z);
+    /* snapshot.new.tables: for each of names (the tables captured now), whether the table filters stored in the
+     * offset (the JSON object sl_isnap_new_tables recorded) captured it too. */
+    int (*was_captured)(void *src, const struct json_t *stored, char *const *names, int n, bool *was, char *errstr,
+                        size_t errsz);
 } sl_isnap_ops;
 
 sl_isnap *sl_isnap_new(sl_ctx *ctx, const char *fac);
@@ -125,5 +129,11 @@ int sl_isnap_resume(sl_isnap *z, const struct json_t *offset, char *errstr, size
 int sl_isnap_take_resume(sl_isnap *z);
 /* Queues a table (snapshot.new.tables) under correlation id `id` when none is running. */
 void sl_isnap_queue(sl_isnap *z, const char *id, const char *fq, const char *cond, const char *skey);
+/* snapshot.new.tables=incremental: filters (key, value pairs, NULL-ended; a NULL value is "") are the source's
+ * table filters now, kept for the offset (captured_tables). When the offset's differ and no initial snapshot
+ * runs, each table captured now (ops->tables) that the stored filters did not capture (ops->was_captured) is
+ * queued. 0, or -1 with errstr. */
+int sl_isnap_new_tables(sl_isnap *z, const sl_isnap_ops *ops, void *src, const struct json_t *offset,
+                        const char *const *filters, bool snapshotting, char *errstr, size_t errsz);
 
 #endif

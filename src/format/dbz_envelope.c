@@ -388,9 +388,23 @@ static size_t source_key(const sl_dbz_opts *o, const sl_record *r, char *buf) {
     return k.full ? 0 : k.n;
 }
 
+/* The fields that tell consecutive records apart most often (the position, the time, the marker, the table): a
+ * block is kept only within a run of records whose fields agree, so a stream where each record has a position
+ * of its own (every change of a WAL, every row of a binlog event) builds no key and copies no block. */
+static _Thread_local struct {
+    uint64_t v[6];
+    bool have;
+} last_quick;
+
 void dbz_put_source(const sl_dbz_opts *o, const sl_record *r, sl_buf *out) {
     char key[SRC_KEY_MAX];
-    size_t kn = source_key(o, r, key);
+    const sl_pos *p = &r->pos;
+    uint64_t quick[6] = {(uint64_t)r->ts_us, (uint64_t)r->snapshot, p->lsn, p->event_pos, p->row,
+                         (uint64_t)(uintptr_t)r->table};
+    bool run = last_quick.have && memcmp(quick, last_quick.v, sizeof quick) == 0;
+    memcpy(last_quick.v, quick, sizeof quick);
+    last_quick.have = true;
+    size_t kn = run ? source_key(o, r, key) : 0;
     if (kn && kn == last_source.kn && memcmp(key, last_source.key, kn) == 0) {
         sl_buf_put(out, last_source.text, last_source.tn);
         return;

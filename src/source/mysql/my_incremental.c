@@ -268,7 +268,31 @@ static int emit_chunk(void *src, sl_isnap *z) {
     return my_emit_batch(s) < 0 ? -1 : 0;
 }
 
-static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk};
+/* snapshot.new.tables: which of names ("db.table") the stored filters captured. */
+static int was_captured(void *src, const json_t *old, char *const *names, int n, bool *was, char *errstr,
+                        size_t errsz) {
+    sl_filter dbs, tables;
+    if (sl_filter_init(&dbs, json_string_value(json_object_get(old, "database.include.list")),
+                       json_string_value(json_object_get(old, "database.exclude.list")), "database.include.list",
+                       "database.exclude.list", errstr, errsz) < 0)
+        return -1;
+    if (sl_filter_init(&tables, json_string_value(json_object_get(old, "table.include.list")),
+                       json_string_value(json_object_get(old, "table.exclude.list")), "table.include.list",
+                       "table.exclude.list", errstr, errsz) < 0) {
+        sl_filter_free(&dbs);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char db[260];
+        const char *dot = strchr(names[i], '.'); /* MySQL names cannot contain '.' */
+        snprintf(db, sizeof db, "%.*s", dot ? (int)(dot - names[i]) : 0, names[i]);
+        was[i] = sl_filter_match(&dbs, db) && sl_filter_match(&tables, names[i]);
+    }
+    sl_filter_free(&dbs), sl_filter_free(&tables);
+    return 0;
+}
+
+static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk, was_captured};
 
 int my_isnap_step(my_source *s) {
     sl_signal *first;
@@ -339,58 +363,15 @@ const char *my_isnap_offset_fields(my_source *s) {
     return s->isnap ? sl_isnap_offset_fields(s->isnap->z) : "";
 }
 
-/* snapshot.new.tables=incremental: the tables the filters capture now and the stored ones did not are queued. */
-static int new_tables(my_source *s, const json_t *offset, char *errstr, size_t errsz) {
-    const my_conf *cf = s->cf;
-    json_t *now = json_pack("{s:s,s:s,s:s,s:s}", "database.include.list", cf->db_include ? cf->db_include : "",
-                            "database.exclude.list", cf->db_exclude ? cf->db_exclude : "", "table.include.list",
-                            cf->table_include ? cf->table_include : "", "table.exclude.list",
-                            cf->table_exclude ? cf->table_exclude : "");
-    sl_isnap *z = isnap(s)->z;
-    sl_free(z->captured);
-    char *t = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
-    z->captured = sl_strdup(t);
-    free(t);
-    json_decref(now);
-    const char *stored = json_string_value(json_object_get(offset, "captured_tables"));
-    if (!stored || strcmp(stored, z->captured) == 0 || s->do_snapshot) return 0;
-    json_t *old = json_loads(stored, 0, NULL);
-    sl_filter dbs, tables;
-    int rc = sl_filter_init(&dbs, json_string_value(json_object_get(old, "database.include.list")),
-                            json_string_value(json_object_get(old, "database.exclude.list")),
-                            "database.include.list", "database.exclude.list", errstr, errsz);
-    if (rc == 0 && (rc = sl_filter_init(&tables, json_string_value(json_object_get(old, "table.include.list")),
-                                        json_string_value(json_object_get(old, "table.exclude.list")),
-                                        "table.include.list", "table.exclude.list", errstr, errsz)) < 0)
-        sl_filter_free(&dbs);
-    json_decref(old);
-    if (rc < 0) return -1;
-    char **names = NULL;
-    int n = 0, added = 0;
-    rc = list_tables(s, &names, &n, errstr, errsz);
-    for (int i = 0; i < n; i++) {
-        char db[260];
-        const char *dot = strchr(names[i], '.'); /* MySQL names cannot contain '.' */
-        snprintf(db, sizeof db, "%.*s", dot ? (int)(dot - names[i]) : 0, names[i]);
-        if (!sl_filter_match(&dbs, db) || !sl_filter_match(&tables, names[i])) {
-            sl_isnap_queue(z, "snapshot.new.tables", names[i], NULL, NULL);
-            SL_INFO("mysql", "snapshot.new.tables=incremental: %s is captured now and was not: incremental snapshot "
-                             "queued", names[i]);
-            added++;
-        }
-        sl_free(names[i]);
-    }
-    sl_free(names);
-    sl_filter_free(&dbs), sl_filter_free(&tables);
-    if (rc == 0 && !added) SL_INFO("mysql", "snapshot.new.tables=incremental: the table filters changed, no table was added");
-    return rc;
-}
-
 int my_isnap_resume(my_source *s, const char *offset, char *errstr, size_t errsz) {
     json_t *o = offset ? json_loads(offset, 0, NULL) : NULL;
     int rc = 0;
     if (json_object_get(o, "incremental_snapshot_collections")) rc = sl_isnap_resume(isnap(s)->z, o, errstr, errsz);
-    if (rc == 0 && s->cf->snapshot_new_tables) rc = new_tables(s, o, errstr, errsz);
+    const my_conf *cf = s->cf;
+    const char *filters[] = {"database.include.list", cf->db_include, "database.exclude.list", cf->db_exclude,
+                             "table.include.list", cf->table_include, "table.exclude.list", cf->table_exclude, NULL};
+    if (rc == 0 && cf->snapshot_new_tables)
+        rc = sl_isnap_new_tables(isnap(s)->z, &my_isnap_ops, s, o, filters, s->do_snapshot, errstr, errsz);
     json_decref(o);
     return rc;
 }

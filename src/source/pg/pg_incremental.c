@@ -312,7 +312,21 @@ static int emit_chunk(void *src, sl_isnap *z) {
     return pg_stream_emit(s);
 }
 
-static const sl_isnap_ops pg_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk};
+/* snapshot.new.tables: which of names the stored filters captured. */
+static int was_captured(void *src, const json_t *old, char *const *names, int n, bool *was, char *errstr,
+                        size_t errsz) {
+    sl_filter f;
+    if (pg_table_filter(&f, json_string_value(json_object_get(old, "table.include.list")),
+                        json_string_value(json_object_get(old, "table.exclude.list")),
+                        json_string_value(json_object_get(old, "schema.include.list")),
+                        json_string_value(json_object_get(old, "schema.exclude.list")), errstr, errsz) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) was[i] = sl_filter_match(&f, names[i]);
+    sl_filter_free(&f);
+    return 0;
+}
+
+static const sl_isnap_ops pg_isnap_ops = {list_tables, start_table, read_chunk, emit_chunk, was_captured};
 
 int pg_isnap_step(pg_source *s) {
     /* Between transactions only: a chunk's check against the transactions the stream handed on (read_chunk)
@@ -366,56 +380,16 @@ const char *pg_isnap_offset_fields(pg_source *s) {
     return s->isnap ? sl_isnap_offset_fields(s->isnap->z) : "";
 }
 
-/* snapshot.new.tables=incremental: the tables the filters capture now and the stored ones did not are queued. */
-static int new_tables(pg_source *s, const json_t *offset, char *errstr, size_t errsz) {
-    const pg_conf *cf = s->cf;
-    json_t *now = json_pack("{s:s,s:s,s:s,s:s}", "table.include.list", cf->table_include ? cf->table_include : "",
-                            "table.exclude.list", cf->table_exclude ? cf->table_exclude : "", "schema.include.list",
-                            cf->schema_include ? cf->schema_include : "", "schema.exclude.list",
-                            cf->schema_exclude ? cf->schema_exclude : "");
-    sl_isnap *z = isnap(s)->z;
-    sl_free(z->captured);
-    char *t = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
-    z->captured = sl_strdup(t);
-    free(t);
-    json_decref(now);
-    const char *stored = json_string_value(json_object_get(offset, "captured_tables"));
-    if (!stored || strcmp(stored, z->captured) == 0 || s->do_snapshot) return 0;
-    json_t *old = json_loads(stored, 0, NULL);
-    sl_filter f;
-    int rc = pg_table_filter(&f, json_string_value(json_object_get(old, "table.include.list")),
-                             json_string_value(json_object_get(old, "table.exclude.list")),
-                             json_string_value(json_object_get(old, "schema.include.list")),
-                             json_string_value(json_object_get(old, "schema.exclude.list")), errstr, errsz);
-    json_decref(old);
-    if (rc < 0) return -1;
-    char **names = NULL;
-    int n = 0;
-    if (list_tables(s, &names, &n, errstr, errsz) < 0) {
-        sl_filter_free(&f);
-        return -1;
-    }
-    int added = 0;
-    for (int i = 0; i < n; i++) {
-        if (!sl_filter_match(&f, names[i])) {
-            sl_isnap_queue(z, "snapshot.new.tables", names[i], NULL, NULL);
-            SL_INFO("pg", "snapshot.new.tables=incremental: %s is captured now and was not: incremental snapshot "
-                          "queued", names[i]);
-            added++;
-        }
-        sl_free(names[i]);
-    }
-    sl_free(names);
-    sl_filter_free(&f);
-    if (!added) SL_INFO("pg", "snapshot.new.tables=incremental: the table filters changed, no table was added");
-    return 0;
-}
-
 int pg_isnap_resume(pg_source *s, const char *offset, char *errstr, size_t errsz) {
     json_t *o = offset ? json_loads(offset, 0, NULL) : NULL;
     int rc = 0;
     if (json_object_get(o, "incremental_snapshot_collections")) rc = sl_isnap_resume(isnap(s)->z, o, errstr, errsz);
-    if (rc == 0 && s->cf->snapshot_new_tables) rc = new_tables(s, o, errstr, errsz);
+    const pg_conf *cf = s->cf;
+    const char *filters[] = {"table.include.list", cf->table_include, "table.exclude.list", cf->table_exclude,
+                             "schema.include.list", cf->schema_include, "schema.exclude.list", cf->schema_exclude,
+                             NULL};
+    if (rc == 0 && cf->snapshot_new_tables)
+        rc = sl_isnap_new_tables(isnap(s)->z, &pg_isnap_ops, s, o, filters, s->do_snapshot, errstr, errsz);
     json_decref(o);
     return rc;
 }
