@@ -20,7 +20,9 @@
  * the new snapshot reads the tables in a transaction of its own, and streaming starts at the stored
  * position, so every change since the first attempt began (deletes of rows it sent included) follows
  * the new snapshot's rows. snapshot.mode=always does the same when a stored position exists, and
- * initial_only then streams up to the position of its snapshot before it stops.
+ * initial_only then streams up to the position of its snapshot before it stops. The unfinished
+ * snapshot's offset also counts the tables read whole (snapshot_tables_done, with a hash of the table
+ * list): a restart on the kept slot with the same tables skips those.
  */
 #include "core/log.h"
 #include "source/pg/pg_int.h"
@@ -395,6 +397,23 @@ static int start_readers(pg_source *s, readers **out, char *errstr, size_t errsz
     return *out ? 0 : -1;
 }
 
+/* FNV-1a over the tables' oids in snapshot order: a restart resumes only when it reads the same tables. */
+static uint64_t tables_hash(const uint32_t *oids, int n) {
+    uint64_t h = 14695981039346656037ULL;
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < 4; b++) h = (h ^ ((oids[i] >> (8 * b)) & 0xff)) * 1099511628211ULL;
+    return h;
+}
+
+/* The unfinished snapshot's offset: its start, and the first `done` tables (of the list hashing to h) read. */
+static void progress_offset(char *out, size_t outsz, const pg_source *s, int64_t ts_us, int done, uint64_t h) {
+    pg_offset_json(out, outsz, s->start_lsn, s->start_lsn, 0, ts_us, true);
+    size_t n = strlen(out);
+    if (n && out[n - 1] == '}')
+        snprintf(out + n - 1, outsz - (n - 1), ",\"snapshot_tables_done\":%d,\"snapshot_tables_hash\":\"%016" PRIx64
+                 "\"}", done, h);
+}
+
 int pg_snapshot_run(pg_source *s) {
     char err[1024];
     uint32_t *oids = NULL;
@@ -426,20 +445,33 @@ int pg_snapshot_run(pg_source *s) {
     if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
     if (s->cf->snapshot_threads > 1 && n > 0 && start_readers(s, &p, err, sizeof err) < 0) goto fail;
     int64_t ts_us = sl_wall_us();
+    uint64_t hash = tables_hash(oids, n);
+    /* Tables an earlier attempt read whole are not read again when streaming starts where that attempt began
+     * (a kept slot) and the tables are the same: their rows then, and every change since, reach the sink. */
+    int skip = 0;
+    if (!s->snapshot_name && s->resume_tables_done > 0 && s->resume_tables_hash == hash && s->resume_tables_done <= n)
+        skip = (int)s->resume_tables_done;
+    else if (s->resume_tables_done > 0)
+        SL_INFO("pg", "snapshot: the tables differ from those of the unfinished snapshot (or its slot is gone): "
+                "reading all %d again", n);
     SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X%s", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn,
             s->snapshot_name ? "" : " (slot kept: streaming starts at the stored position)");
+    if (skip) SL_INFO("pg", "snapshot: resuming after the first %d of %d tables, read whole before the restart", skip, n);
     /* Before the first row goes out, the position this snapshot starts from is stored, marked unfinished:
      * after a crash, the next run keeps the slot and streams from there, so whatever this run sent is
      * superseded (pg_open) instead of a new slot skipping the changes in between. */
-    char off[256];
-    pg_offset_json(off, sizeof off, s->start_lsn, s->start_lsn, 0, ts_us, true);
+    char off[320];
+    progress_offset(off, sizeof off, s, ts_us, skip, hash);
     sl_batch_set_offset(s->batch, off, s->start_lsn);
     if (pg_emit_durable(s) < 0) goto stopped;
-    for (int i = 0; i < n; i++) {
-        if (snapshot_table(s, p, oids[i], i == 0, ts_us, &count, err, sizeof err) < 0) {
+    for (int i = skip; i < n; i++) {
+        if (snapshot_table(s, p, oids[i], i == skip, ts_us, &count, err, sizeof err) < 0) {
             if (sl_ctx_stopping(s->ctx)) goto stopped;
             goto fail;
         }
+        /* the table's rows are all in this batch or before it: once it is durable, a restart skips the table */
+        progress_offset(off, sizeof off, s, ts_us, i + 1, hash);
+        sl_batch_set_offset(s->batch, off, s->start_lsn);
     }
     readers_end(p);
     r = PQexec(s->sql, "COMMIT");

@@ -156,14 +156,14 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
 /* check_offset: Debezium's PostgreSQL offset (what pg_offset_json writes, plus the keys Debezium adds); other
  * keys pass unchecked. Whether the position exists on the server is for plan_start to see. */
 static int check_offset_fields(const json_t *offset, char *errstr, size_t errsz) {
-    static const char *const numbers[] = {"lsn_commit", "lsn_proc", "txId", "ts_usec", "xmin"};
+    static const char *const numbers[] = {"lsn_commit", "lsn_proc", "txId", "ts_usec", "xmin", "snapshot_tables_done"};
     static const char *const flags[] = {"snapshot", "last_snapshot_record"};
     if (sl_jcheck_uint(offset, "offset", "lsn", true, errstr, errsz) < 0) return -1;
     for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++)
         if (sl_jcheck_uint(offset, "offset", numbers[i], false, errstr, errsz) < 0) return -1;
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         if (sl_jcheck_bool(offset, "offset", flags[i], false, errstr, errsz) < 0) return -1;
-    return 0;
+    return sl_jcheck_string(offset, "offset", "snapshot_tables_hash", false, NULL, errstr, errsz);
 }
 
 static int pg_check_offset(const json_t *partition, const json_t *offset, char *errstr, size_t errsz) {
@@ -313,6 +313,11 @@ static int stored_lsn(pg_source *s, uint64_t *lsn, bool *snapshot_running, char 
     if (rc == 0) {
         *lsn = (uint64_t)json_integer_value(json_object_get(j, "lsn"));
         *snapshot_running = json_is_true(json_object_get(j, "snapshot"));
+        const char *h = json_string_value(json_object_get(j, "snapshot_tables_hash"));
+        if (*snapshot_running && h) {
+            s->resume_tables_done = json_integer_value(json_object_get(j, "snapshot_tables_done"));
+            s->resume_tables_hash = strtoull(h, NULL, 16);
+        }
     } else {
         snprintf(errstr, errsz, "stored offset: %s; reset offsets with 'sluice offsets reset' (or DELETE "
                  "/connectors/<name>/offsets) or PATCH a valid offset", why);
