@@ -94,11 +94,9 @@ typedef struct sl_source_ops {
      * are MongoDB extended JSON text. */
     bool consumes_kafka;
     bool ejson_values;
-    /* takes_signals: reads signals (sl_ctx_signal_next; signal.* keys) and runs ad hoc snapshots on them.
-     * watermarks_in_signal_table: its incremental snapshots write their watermarks as rows of the signal table
-     * (signal.data.collection is needed whenever signals are on). */
+    /* takes_signals: reads signals (sl_ctx_signal_next; signal.* keys) and runs ad hoc snapshots on them
+     * (what else its signals need, such as a signal table for watermarks, its check() says). */
     bool takes_signals;
-    bool watermarks_in_signal_table;
 } sl_source_ops;
 
 struct sl_sink_ops {

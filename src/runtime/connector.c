@@ -211,13 +211,6 @@ static void check_signals(const sl_core_conf *core, const sl_source_ops *src, sl
                               "snapshots are implemented for PostgreSQL and MySQL/MariaDB sources)", src->name);
         return;
     }
-    if (src->watermarks_in_signal_table && channels && !table)
-        sl_errs_add(errs, "signal.data.collection: the %s source's incremental snapshots write their watermarks "
-                          "as rows of the signal table: name it (<database>.<table>, with the columns id, type and "
-                          "data, which the connector's user may insert into), also for signals sent by file or Kafka",
-                    src->name);
-    if (src->watermarks_in_signal_table && table && !strchr(core->sig_collection, '.'))
-        sl_errs_add(errs, "signal.data.collection: '%s' must be <database>.<table>", core->sig_collection);
 }
 
 static void check_errors(const sl_core_conf *core, sl_config *cfg, sl_errs *errs) {

@@ -68,15 +68,34 @@ def test_signal_table_snapshots_a_table_in_chunks(my, mysluice, row_metadata):
     assert s.stop() == 0
 
 
-def test_concurrent_writes_lose_no_update(my, mysluice):
+RO_USER, RO_PASSWORD = "sluice_ro", "sluice-ro-pw"
+
+
+def read_only_user(my):
+    """A user that may read and replicate but write nothing (no INSERT anywhere)."""
+    mysql(my, f"CREATE USER IF NOT EXISTS '{RO_USER}'@'%' IDENTIFIED BY '{RO_PASSWORD}'")
+    mysql(my, f"GRANT SELECT, RELOAD, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{RO_USER}'@'%'")
+    return {"database_user": RO_USER, "database_password": RO_PASSWORD}
+
+
+@pytest.mark.parametrize("watermarks", ["signal_table", "read_only"])
+def test_concurrent_writes_lose_no_update(my, mysluice, watermarks):
     """Updates, deletes and inserts hit the table while its chunks are read (signal by signal.file): a change
-    between a chunk's watermark rows drops that row from the chunk, so replaying the events ends exactly at
-    the table. The additional condition slows each chunk's read so that windows are wide."""
+    between a chunk's watermarks drops that row from the chunk, so replaying the events ends exactly at the
+    table. The additional condition slows each chunk's read so that windows are wide. The watermarks are rows
+    written into the signal table, or with read.only=true the server's gtid_binlog_pos before and after each
+    chunk's SELECT, read by a user that may write nothing and with no signal table at all."""
     t = my_make_table(my, "it_myinc_w", "id INT PRIMARY KEY, v INT")
-    sig = my_make_table(my, "it_myinc_wsig", SIGNAL_COLS)
     mysql(my, f"INSERT INTO `{t}` SELECT seq, 0 FROM seq_1_to_3000")
-    s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="no_data", signal_data_collection=f"sluice.{sig}",
-                 signal_enabled_channels="source,file", incremental_snapshot_chunk_size="150", log_level="debug")
+    if watermarks == "read_only":
+        s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="no_data", read_only="true",
+                     signal_enabled_channels="file", incremental_snapshot_chunk_size="150", log_level="debug",
+                     **read_only_user(my))
+    else:
+        sig = my_make_table(my, "it_myinc_wsig", SIGNAL_COLS)
+        s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="no_data",
+                     signal_data_collection=f"sluice.{sig}", signal_enabled_channels="source,file",
+                     incremental_snapshot_chunk_size="150", log_level="debug")
     sigfile = s.dir / "signals.jsonl"
     s.config["signal.file"] = str(sigfile)
     s.config["signal.poll.interval.ms"] = "100"
@@ -125,14 +144,21 @@ def test_concurrent_writes_lose_no_update(my, mysluice):
     assert s.stop() == 0
 
 
-def test_kill9_during_incremental_snapshot_then_replay_equals_table(my, mysluice):
+@pytest.mark.parametrize("watermarks", ["signal_table", "read_only"])
+def test_kill9_during_incremental_snapshot_then_replay_equals_table(my, mysluice, watermarks):
     """kill -9 at random points of an incremental snapshot under writes: each restart goes on from the stored
-    offset's incremental_snapshot_* fields and the replay of everything written equals the table."""
+    offset's incremental_snapshot_* fields and the replay of everything written equals the table. With
+    read.only the connector's user may write nothing: the signal row (written by the test) is read from the
+    binlog and the watermarks are GTID positions; a kill while a chunk waits for its high watermark reads that
+    chunk again."""
     t = my_make_table(my, "it_myinc_k", "id INT PRIMARY KEY, v INT")
     sig = my_make_table(my, "it_myinc_ksig", SIGNAL_COLS)
     mysql(my, f"INSERT INTO `{t}` SELECT seq, 0 FROM seq_1_to_6000")
+    ro = read_only_user(my) if watermarks == "read_only" else {}
+    if ro:
+        ro["read_only"] = "true"
     s = mysluice(table_include_list=f"sluice.{t}", snapshot_mode="no_data", signal_data_collection=f"sluice.{sig}",
-                 incremental_snapshot_chunk_size="200")
+                 incremental_snapshot_chunk_size="200", **ro)
     s.mark = 0
     start_run(s)
     wait_streaming(s)
@@ -172,12 +198,13 @@ def test_kill9_during_incremental_snapshot_then_replay_equals_table(my, mysluice
 
 def test_signals_without_a_signal_table_are_refused(my, mysluice, tmp_path):
     """Incremental snapshots on MariaDB write their watermarks into the signal table: signals by file without
-    signal.data.collection are a config error naming the key, before any database is touched."""
+    signal.data.collection (and without read.only) are a config error naming both keys, before any database is
+    touched."""
     s = mysluice(table_include_list="sluice.it_myinc_none", signal_enabled_channels="file",
                  signal_file=str(tmp_path / "sig.jsonl"))
     rc = s.run_to_end(timeout=30)
     assert rc != 0
-    assert "signal.data.collection" in log_text(s) and "watermarks" in log_text(s)
+    assert "signal.data.collection" in log_text(s) and "watermarks" in log_text(s) and "read.only" in log_text(s)
 
 
 def test_blocking_snapshot_while_writes_go_on(my, mysluice):

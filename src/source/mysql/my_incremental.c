@@ -40,6 +40,11 @@ typedef struct my_isnap {
     bool have_sn;
     int *key_m;         /* the mcols of the snapshot key (z->keys are out's columns) */
     bool window_open;   /* between the chunk's opening and closing rows in the binlog */
+    /* read.only: the chunk's watermarks are the server's GTID positions before and after its SELECT */
+    bool ro_wait;       /* a chunk read, waiting for the stream to pass its high watermark */
+    char ro_low[sizeof ((my_pos *)0)->gtids], ro_high[sizeof ((my_pos *)0)->gtids];
+    char ro_seen[sizeof ((my_pos *)0)->gtids]; /* per domain the newest transaction the stream went past */
+    char ro_txn[64];    /* the GTID of the transaction the stream is in */
 } my_isnap;
 
 static my_isnap *isnap(my_source *s) {
@@ -190,6 +195,105 @@ static int watermark(my_source *s, const char *what, char *errstr, size_t errsz)
     return 0;
 }
 
+/* ---- read.only: GTID watermarks (MariaDB domain-server-seq lists) ---- */
+
+/* Whether the GTID list covers domain dom up to seq (the list holds that domain at seq or later). */
+static bool gtid_covers(const char *list, unsigned long dom, unsigned long long seq) {
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        char *e;
+        unsigned long d = strtoul(p, &e, 10);
+        const char *q = *e == '-' ? strchr(e + 1, '-') : NULL;
+        if (q && d == dom && strtoull(q + 1, NULL, 10) >= seq) return true;
+        p = strchr(p, ',');
+    }
+    return false;
+}
+
+/* Whether list a covers every item of list b. */
+static bool gtids_cover(const char *a, const char *b) {
+    for (const char *p = b; p && *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        char *e;
+        unsigned long d = strtoul(p, &e, 10);
+        const char *q = *e == '-' ? strchr(e + 1, '-') : NULL;
+        if (q && !gtid_covers(a, d, strtoull(q + 1, NULL, 10))) return false;
+        p = strchr(p, ',');
+    }
+    return true;
+}
+
+/* Sets list's item of g's domain to g (added when the list has none). */
+static void gtids_set(char *list, size_t sz, const char *g) {
+    unsigned long dom = strtoul(g, NULL, 10);
+    char out[sizeof ((my_pos *)0)->gtids] = "";
+    size_t n = 0;
+    bool put = false;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool mine = strtoul(p, NULL, 10) == dom;
+        n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "%s%.*s", n ? "," : "",
+                              mine ? (int)strlen(g) : (int)len, mine ? g : p);
+        put |= mine;
+        p = end ? end + 1 : p + len;
+    }
+    if (!put) n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "%s%s", n ? "," : "", g);
+    if (n < sizeof out) snprintf(list, sz, "%s", out);
+}
+
+static int gtid_pos(my_source *s, char *out, size_t outsz, char *errstr, size_t errsz) {
+    char *g[1] = {0};
+    if (my_query_row(s->sql, "reading gtid_binlog_pos (a read.only watermark)", "SELECT @@gtid_binlog_pos", g, 1,
+                     errstr, errsz) < 0)
+        return -1;
+    snprintf(out, outsz, "%s", g[0] ? g[0] : "");
+    sl_free(g[0]);
+    return 0;
+}
+
+static void fill(void *arg, sl_record *rec);
+typedef struct fill_arg {
+    my_source *s;
+    uint32_t server_id;
+} fill_arg;
+
+/* The stream went past the chunk's high watermark: its rows left go out here, between two transactions. */
+static void ro_close(my_source *s) {
+    my_isnap *mz = s->isnap;
+    mz->ro_wait = mz->window_open = false;
+    fill_arg f = {s, 0};
+    s->txn_pos = s->ev_pos = s->cur.pos;
+    sl_isnap_emit(mz->z, s->batch, fill, &f);
+    if (!mz->z->t) table_done(mz);
+}
+
+void my_isnap_on_gtid(my_source *s, const char *gtid) {
+    my_isnap *mz = s->isnap;
+    if (!mz || !s->cf->read_only) return;
+    snprintf(mz->ro_txn, sizeof mz->ro_txn, "%s", gtid);
+    if (!mz->ro_wait) return;
+    unsigned long dom = strtoul(gtid, NULL, 10);
+    const char *q = strchr(gtid, '-');
+    q = q ? strchr(q + 1, '-') : NULL;
+    unsigned long long seq = q ? strtoull(q + 1, NULL, 10) : 0;
+    if (gtid_covers(mz->ro_low, dom, seq)) return;              /* committed before the chunk was read */
+    if (gtid_covers(mz->ro_high, dom, seq)) mz->window_open = true; /* while it was read */
+    else ro_close(s);                                            /* after it: the chunk goes first */
+}
+
+void my_isnap_on_commit(my_source *s) {
+    my_isnap *mz = s->isnap;
+    if (!mz || !s->cf->read_only || !mz->ro_txn[0]) return;
+    if (!mz->ro_seen[0]) snprintf(mz->ro_seen, sizeof mz->ro_seen, "%s", s->cur.gtids);
+    gtids_set(mz->ro_seen, sizeof mz->ro_seen, mz->ro_txn);
+    mz->ro_txn[0] = 0;
+}
+
 /* Appends "(k1, k2) op ('v1', 'v2')". */
 static void key_cmp(my_source *s, my_isnap *mz, sl_buf *q, const char *op, char **vals) {
     sl_buf_putc(q, '(');
@@ -208,8 +312,10 @@ static int read_chunk(void *src, sl_isnap *z, bool blocking, char *errstr, size_
     my_source *s = src;
     my_isnap *mz = s->isnap;
     sl_isnap_coll *c = &z->colls[0];
+    bool ro = s->cf->read_only && !blocking;
     if (!blocking) z->chunk_no++;
-    if (!blocking && watermark(s, "open", errstr, errsz) < 0) return -1;
+    if (ro && gtid_pos(s, mz->ro_low, sizeof mz->ro_low, errstr, errsz) < 0) return -1;
+    if (!blocking && !ro && watermark(s, "open", errstr, errsz) < 0) return -1;
     sl_buf *q = &mz->z->scratch;
     sl_buf_reset(q);
     sl_buf_puts(q, "SELECT ");
@@ -249,14 +355,14 @@ static int read_chunk(void *src, sl_isnap *z, bool blocking, char *errstr, size_
     if (failed) return -1;
     sl_isnap_chunk_ready(z);
     mz->window_open = false;
+    if (ro) { /* emitted once the stream is past the high watermark (my_isnap_step, my_isnap_on_gtid) */
+        if (gtid_pos(s, mz->ro_high, sizeof mz->ro_high, errstr, errsz) < 0) return -1;
+        if (!mz->ro_seen[0]) snprintf(mz->ro_seen, sizeof mz->ro_seen, "%s", s->cur.gtids);
+        mz->ro_wait = true;
+        return 0;
+    }
     return blocking ? 0 : watermark(s, "close", errstr, errsz);
 }
-
-static void fill(void *arg, sl_record *rec);
-typedef struct fill_arg {
-    my_source *s;
-    uint32_t server_id;
-} fill_arg;
 
 /* A blocking snapshot's chunk, at the stream's position (between two transactions). */
 static int emit_chunk(void *src, sl_isnap *z) {
@@ -296,6 +402,8 @@ static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk, 
 
 int my_isnap_step(my_source *s) {
     sl_signal *first;
+    if (!s->in_txn && s->isnap && s->isnap->ro_wait && gtids_cover(s->isnap->ro_seen, s->isnap->ro_high))
+        ro_close(s); /* the stream is past everything the chunk's high watermark holds */
     if (s->in_txn || !sl_isnap_wake(s->isnap ? s->isnap->z : NULL, s->ctx, &s->isnap_poll_ms, (size_t)s->batch->n,
                                     &first))
         return 0;

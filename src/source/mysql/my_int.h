@@ -31,6 +31,7 @@ typedef struct my_conf {
     int64_t snapshot_chunk;
     int64_t snapshot_threads; /* snapshot.max.threads */
     int snapshot_new_tables;  /* snapshot.new.tables: 0 off, 1 incremental */
+    bool read_only;           /* read.only: incremental snapshots take GTID positions as watermarks */
     int decimal_mode, time_mode, binary_mode, bigint_mode;
     int64_t heartbeat_ms;
     bool include_query;
@@ -164,6 +165,9 @@ int my_emit_batch(my_source *s);
 /* my_incremental.c: signals and incremental snapshots */
 /* Between transactions: acts on signals, reads a chunk when one is due. 0, or what sl_ctx_raise returned. */
 int my_isnap_step(my_source *s);
+/* read.only watermarks: a transaction's GTID event (before the transaction) and its commit. */
+void my_isnap_on_gtid(my_source *s, const char *gtid);
+void my_isnap_on_commit(my_source *s);
 /* An insert into the signal table (t's first three columns: id, type, data): a signal or a watermark. */
 void my_isnap_signal_row(my_source *s, const sl_table *t, const sl_cell *after, uint32_t server_id);
 /* A streamed change of a captured table (cells of t, NULL for a side the change has not). */

@@ -65,7 +65,12 @@ static const sl_prop my_props[] = {
      "incremental: the source offset records the table filters (database/table include and exclude lists); at a "
      "start whose filters capture tables the stored ones did not, those tables get an incremental snapshot "
      "while streaming goes on (as an execute-snapshot signal would ask; its watermarks need "
-     "signal.data.collection). off: a table added to the lists is only streamed from then on."},
+     "signal.data.collection, or read.only). off: a table added to the lists is only streamed from then on."},
+    {"read.only", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(read_only),
+     "Incremental snapshots without writes to the server: each chunk's watermarks are the server's GTID positions "
+     "(gtid_binlog_pos) before and after its SELECT instead of rows inserted into the signal table, so a read "
+     "replica or a user without INSERT works; signals then come by Kafka, file or REST (or from the signal "
+     "table's rows, replicated there). MariaDB only (sluice does not track MySQL's GTID sets)."},
     {"snapshot.max.threads", SL_PT_INT, "1", NULL, 1, 64, 0, F(snapshot_threads),
      "Connections that read the snapshot's rows. Above 1, each starts its read view under the global read lock "
      "the snapshot takes (snapshot.locking.mode=minimal, RELOAD privilege; without it one connection reads), and "
@@ -125,10 +130,20 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
         sl_filter_free(&f);
     }
     sl_conf_check_list("skipped.operations", cf->skipped_ops, "c|u|d|t|none", errs);
-    const char *sc = sl_config_get(cfg, "signal.data.collection");
-    if (cf->snapshot_new_tables && (!sc || !*sc))
+    /* Incremental snapshots write their watermarks as rows of the signal table, unless read.only */
+    const char *sc = sl_config_get(cfg, "signal.data.collection"), *ch = sl_config_get(cfg, "signal.enabled.channels");
+    bool table = sc && *sc;
+    if (cf->snapshot_new_tables && !table && !cf->read_only)
         sl_errs_add(errs, "snapshot.new.tables=incremental: needs signal.data.collection (<database>.<table>), the "
-                          "table its incremental snapshots write their watermarks to");
+                          "table its incremental snapshots write their watermarks to (or read.only=true: GTID "
+                          "watermarks, MariaDB)");
+    if (!table && !cf->read_only && ch && (sl_list_has(ch, "file") || sl_list_has(ch, "kafka")))
+        sl_errs_add(errs, "signal.data.collection: the incremental snapshots of a MySQL/MariaDB source write their "
+                          "watermarks as rows of the signal table: name it (<database>.<table>, with the columns id, "
+                          "type and data, which the connector's user may insert into), also for signals sent by file "
+                          "or Kafka; or set read.only=true (GTID watermarks, MariaDB)");
+    if (table && !strchr(sc, '.'))
+        sl_errs_add(errs, "signal.data.collection: '%s' must be <database>.<table>", sc);
 }
 
 /* ---- connections and queries ---- */
@@ -399,6 +414,13 @@ static int check_server(my_source *s, char *errstr, size_t errsz) {
         s->mariadb = strstr(v[3], "MariaDB") != NULL;
         s->gtid_mode = s->mariadb;
         rc = 0;
+        if (s->cf->read_only && !s->mariadb) {
+            snprintf(errstr, errsz, "read.only: incremental snapshots without signal table writes take MariaDB's GTID "
+                     "positions (gtid_binlog_pos) as watermarks; %s:%lld is MySQL (%s), whose GTID sets sluice does "
+                     "not track: set read.only=false and give signal.data.collection", s->cf->host,
+                     (long long)s->cf->port, v[3]);
+            rc = sl_ctx_error_code(s->ctx, SL_E_CONFIG);
+        }
     }
     free_vals(v, 5);
     if (rc < 0) return rc;
@@ -809,6 +831,7 @@ static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
     if (end) set_txn_fields(s, end), end->pos.server_id = ev->server_id;
     s->cur.pos = ev->next_event_pos ? ev->next_event_pos : s->cur.pos;
     gtid_commit(s);
+    my_isnap_on_commit(s);
     s->in_txn = false;
     s->txn_gtid[0] = 0;
     s->query = NULL;
@@ -1082,9 +1105,10 @@ static int stream(my_source *s) {
             break;
         }
         case GTID_EVENT:
-            begin_txn(s, ev);
             snprintf(s->txn_gtid, sizeof s->txn_gtid, "%u-%u-%" PRIu64, ev->event.gtid.domain_id, ev->server_id,
                      (uint64_t)ev->event.gtid.sequence_nr);
+            my_isnap_on_gtid(s, s->txn_gtid); /* read.only: a chunk whose high watermark it is past goes first */
+            begin_txn(s, ev);
             if (!gtid_wanted(s)) s->txn_gtid[0] = 0, s->in_txn = true;
             break;
         case QUERY_EVENT: {
@@ -1202,8 +1226,7 @@ const sl_source_ops sl_mysql_source_ops = {
     my_props, sizeof(my_conf), my_check, mysql_open, my_run, my_close, my_check_offset, .describe = mysql_describe,
     .verify_open = my_verify_open,
     .position_passed = my_position_passed,
-    .takes_signals = true,
-    .watermarks_in_signal_table = true};
+    .takes_signals = true};
 
 const sl_source_ops sl_mariadb_source_ops = {
     "mariadb", "io.debezium.connector.mariadb.MariaDbConnector",
@@ -1212,5 +1235,4 @@ const sl_source_ops sl_mariadb_source_ops = {
     my_props, sizeof(my_conf), my_check, mariadb_open, my_run, my_close, my_check_offset, .describe = mariadb_describe,
     .verify_open = my_verify_open,
     .position_passed = my_position_passed,
-    .takes_signals = true,
-    .watermarks_in_signal_table = true};
+    .takes_signals = true};
