@@ -53,4 +53,5 @@ SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_snapshot_modes.py tests/it/test_mysql_modes.py \
-  tests/it/test_mongo_source.py -k "encoding_threads or parallel or in_ranges"
+  tests/it/test_mongo_source.py tests/it/test_crash.py \
+  -k "encoding_threads or parallel or in_ranges or in_a_table_read_in_ranges or after_a_whole_table"

@@ -422,21 +422,10 @@ def stored_offset(s):
     return json.loads(rows[0][0]) if rows else None
 
 
-@pytest.mark.parametrize("threads", ["1", "3"])
-def test_kill9_after_a_whole_table_resumes_the_snapshot_after_it(pg, tables, sluice, threads):
-    """An unfinished snapshot's offset says how many of its tables were read whole (of its list, by a hash of
-    their oids). The file sink writes into a FIFO that the test drains until the first table's end is stored,
-    then no more, so the snapshot stalls in the second table; after kill -9 the restart keeps the slot, skips
-    the first table and reads the second again, and the first table's changes since the first attempt began
-    arrive as stream events: replaying both runs gives both tables."""
-    from conftest import all_events
-    a = tables("it_crash_ta", "id int PRIMARY KEY, v int")
-    b = tables("it_crash_tb", "id int PRIMARY KEY, v int, pad text")
-    sql(pg, f"INSERT INTO {a} SELECT g, g FROM generate_series(1, 3000) g")
-    sql(pg, f"INSERT INTO {b} SELECT g, g, repeat('x', 200) FROM generate_series(1, 20000) g")
-    # small batches: a run of the sink (64 batches at least) ends inside table b, so the offset after a is stored
-    s = sluice(table_include_list=f"public.{a},public.{b}", max_batch_size="50", max_queue_size="1000",
-               offset_flush_interval_ms="0", sink_file_fsync="false", snapshot_max_threads=threads)
+def kill9_once_stored(s, stored_when):
+    """Runs s with its file sink writing into a FIFO that is drained at some 12 MB/s until the stored offset
+    satisfies stored_when, then no more, so the run stalls; kill -9 then. The drained lines (a line cut by the
+    kill is dropped) stay s.outs[0]; the next run writes to events-1.jsonl. Returns the offset stored last."""
     fifo, drained = s.dir / "ta.fifo", s.dir / "events-0.jsonl"
     os.mkfifo(fifo)
     s.config["sink.file.path"] = str(fifo)
@@ -453,30 +442,64 @@ def test_kill9_after_a_whole_table_resumes_the_snapshot_after_it(pg, tables, slu
                     chunk = b""
                 if chunk:
                     out.write(chunk)
-                time.sleep(0.005)  # some 12 MB/s: table b takes seconds to go through
+                time.sleep(0.005)  # some 12 MB/s: a table of a few MB takes seconds to go through
 
     th = threading.Thread(target=drain)
     th.start()
     try:
         start_run(s)
-        wait_until(lambda: (stored_offset(s) or {}).get("snapshot_tables_done") == 1, 60, 0.001,
-                   "the first table's end stored")
+        wait_until(lambda: stored_when(stored_offset(s) or {}), 60, 0.001, "the offset awaited stored")
         draining.clear()
         th.join(10)
         time.sleep(0.5)
         stored = stored_offset(s)
-        assert stored["snapshot"] is True and stored["snapshot_tables_done"] == 1, stored
     finally:
         draining.clear()
         s.kill9()
         os.close(reader)
-    # the rows drained: table a whole, maybe some of b; a line cut by the kill is not counted
     s.outs = [drained]
     with open(drained, "rb+") as f:
         data = f.read()
         f.truncate(data.rfind(b"\n") + 1)
     s.out = s.dir / "events-1.jsonl"
     s.config["sink.file.path"] = str(s.out)
+    return stored
+
+
+def replay_tables(s, names):
+    """{table: {id: v}} from replaying every event s wrote."""
+    from conftest import all_events
+    state = {t: {} for t in names}
+    for e in all_events(s):
+        v = payload(e) if e["value"] else None
+        if v is None:
+            continue
+        t = e["topic"].rsplit(".", 1)[1]
+        if v["op"] == "d":
+            state[t].pop(v["before"]["id"], None)
+        else:
+            state[t][v["after"]["id"]] = v["after"]["v"]
+    return state
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_kill9_after_a_whole_table_resumes_the_snapshot_after_it(pg, tables, sluice, threads):
+    """An unfinished snapshot's offset says how many of its tables were read whole (of its list, by a hash of
+    their oids). The file sink's FIFO is drained until the first table's end is stored, then no more, so the
+    snapshot stalls in the second table; after kill -9 the restart keeps the slot, skips the first table and
+    reads the second again (with one connection whole; with three, from the first page not yet stored), and
+    the first table's changes since the first attempt began arrive as stream events: replaying both runs
+    gives both tables."""
+    from conftest import all_events
+    a = tables("it_crash_ta", "id int PRIMARY KEY, v int")
+    b = tables("it_crash_tb", "id int PRIMARY KEY, v int, pad text")
+    sql(pg, f"INSERT INTO {a} SELECT g, g FROM generate_series(1, 3000) g")
+    sql(pg, f"INSERT INTO {b} SELECT g, g, repeat('x', 200) FROM generate_series(1, 20000) g")
+    # small batches: a run of the sink (64 batches at least) ends inside table b, so the offset after a is stored
+    s = sluice(table_include_list=f"public.{a},public.{b}", max_batch_size="50", max_queue_size="1000",
+               offset_flush_interval_ms="0", sink_file_fsync="false", snapshot_max_threads=threads)
+    stored = kill9_once_stored(s, lambda o: o.get("snapshot_tables_done") == 1)
+    assert stored["snapshot"] is True and stored["snapshot_tables_done"] == 1, stored
     sql(pg, f"UPDATE {a} SET v = -5 WHERE id = 5")
     sql(pg, f"DELETE FROM {a} WHERE id = 6")
     sql(pg, f"INSERT INTO {a} VALUES (9000, 9000)")
@@ -490,18 +513,50 @@ def test_kill9_after_a_whole_table_resumes_the_snapshot_after_it(pg, tables, slu
     second = [json.loads(l) for l in s.out.read_text().splitlines()]
     reread = {e["topic"].rsplit(".", 1)[1] for e in second if e["value"] and payload(e)["op"] == "r"}
     assert reread == {b}, reread
-    state = {a: {}, b: {}}
-    for e in all_events(s):
-        v = payload(e) if e["value"] else None
-        if v is None:
-            continue
-        t = e["topic"].rsplit(".", 1)[1]
-        if v["op"] == "d":
-            state[t].pop(v["before"]["id"], None)
-        else:
-            state[t][v["after"]["id"]] = v["after"]["v"]
+    state = replay_tables(s, (a, b))
     for t in (a, b):
         assert state[t] == dict(sql(pg, f"SELECT id, v FROM {t}")), t
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("rewrite", [False, True])
+def test_kill9_in_a_table_read_in_ranges_resumes_at_its_page(pg, tables, sluice, rewrite):
+    """With snapshot.max.threads=3 a table is read in ranges of its pages, and each range's end stores the page
+    the next starts at (with the table's file node). kill -9 once some ranges are stored: the restart reads only
+    the pages from there (the rows before went out, and changes since come from the stream), unless the table
+    was rewritten in between (VACUUM FULL after deleting three quarters of its rows moves rows from far past the
+    stored page, which the first attempt never sent, into the pages before it: then it is read whole, or those
+    rows would be lost). Replaying both runs gives the table."""
+    t = tables("it_crash_tp", "id int PRIMARY KEY, v int, pad text")
+    sql(pg, f"INSERT INTO {t} SELECT g, g, repeat('x', 200) FROM generate_series(1, 40000) g")
+    s = sluice(table_include_list=f"public.{t}", max_batch_size="50", max_queue_size="1000",
+               offset_flush_interval_ms="0", sink_file_fsync="false", snapshot_max_threads="3")
+    stored = kill9_once_stored(s, lambda o: o.get("snapshot_table_pages_done", 0) > 0)
+    page = stored["snapshot_table_pages_done"]
+    assert stored["snapshot"] is True and stored["snapshot_tables_done"] == 0 and page > 0, stored
+    sent_before = {i for i, p in sql(pg, f"SELECT id, (ctid::text::point)[0]::int FROM {t}") if p < page}
+    assert sent_before, "no row before the stored page"
+    sql(pg, f"UPDATE {t} SET v = -5 WHERE id = 5")
+    sql(pg, f"UPDATE {t} SET v = -7, pad = repeat('y', 300) WHERE id = 7")
+    sql(pg, f"DELETE FROM {t} WHERE id = 9")
+    sql(pg, f"INSERT INTO {t} VALUES (90000, 90000, 'z')")
+    if rewrite:
+        sql(pg, f"DELETE FROM {t} WHERE id BETWEEN 100 AND 30000")
+        sql(pg, f"VACUUM FULL {t}")
+    start_run(s)
+    wait_until(lambda: "snapshot" not in (stored_offset(s) or {"snapshot": 1}), 120, 0.05, "the snapshot's end")
+    wait_until(lambda: 90000 in replay_tables(s, [t])[t], 30, 0.05, "the insert streamed")
+    text = log_text(s, s.mark)
+    reread = {payload(e)["after"]["id"] for e in map(json.loads, s.out.read_text().splitlines())
+              if e["value"] and payload(e)["op"] == "r"}
+    if rewrite:
+        assert "is read whole again: its file was rewritten" in text, text[-3000:]
+        assert len(reread) == 40000 - 1 - 29901 + 1, len(reread)
+    else:
+        assert f"resumes at page {page} of" in text, text[-3000:]
+        assert not reread & (sent_before - {5, 7}), sorted(reread & sent_before)[:10]
+        assert reread, "nothing read after the stored page"
+    assert replay_tables(s, [t])[t] == dict(sql(pg, f"SELECT id, v FROM {t}"))
     assert s.stop() == 0
 
 

@@ -339,7 +339,7 @@ def test_parallel_snapshot_gives_the_events_of_one_reader(pg, tables, cfg):
     for e in par:  # each table's rows come together, one table after the other
         by_topic.setdefault(e["topic"], []).append(payload(e)["after"])
     assert [len(v) for v in by_topic.values()] == [60000, 2, 30000]
-    assert re.search(r"snapshot table=public\.it_par_big\S* pages=\d+ chunks=12 readers=3", got["3"][1]), \
+    assert re.search(r"snapshot table=public\.it_par_big\S* pages=\d+ from=0 chunks=12 readers=3", got["3"][1]), \
         got["3"][1][-2000:]
     # the chunks are taken in page order: the events come in one COPY's order
     assert [(e["topic"], payload(e)["after"]) for e in par] == [(e["topic"], payload(e)["after"]) for e in one]

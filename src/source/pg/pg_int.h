@@ -74,9 +74,12 @@ typedef struct pg_source {
     uint64_t stream_until;    /* non-zero: stop streaming at this WAL position (initial_only catching up) */
     uint64_t snapshot_txid;   /* the snapshot transaction's id (its records' source.txId), 0 if none */
     /* An unfinished snapshot's progress from the stored offset: its first tables_done tables (of the list whose
-     * oids hash to tables_hash) were read whole before the restart. */
+     * oids hash to tables_hash) were read whole before the restart; of the next, the pages before
+     * resume_table_pages while its file node was resume_table_filenode (parallel reads only). */
     int64_t resume_tables_done;
     uint64_t resume_tables_hash;
+    int64_t resume_table_pages;
+    int64_t resume_table_filenode;
     size_t snapshot_max_row;  /* the largest COPY row the snapshot read (libpq's buffer on sql is as large) */
     /* Stream state. */
     pg_rel *rels;

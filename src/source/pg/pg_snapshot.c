@@ -22,7 +22,9 @@
  * the new snapshot's rows. snapshot.mode=always does the same when a stored position exists, and
  * initial_only then streams up to the position of its snapshot before it stops. The unfinished
  * snapshot's offset also counts the tables read whole (snapshot_tables_done, with a hash of the table
- * list): a restart on the kept slot with the same tables skips those.
+ * list): a restart on the kept slot with the same tables skips those. Read in page ranges (readers), the
+ * next table's progress rides along too (snapshot_table_pages_done, while its file node is
+ * snapshot_table_filenode): the restart reads it from that page unless it was rewritten.
  */
 #include "core/log.h"
 #include "source/pg/pg_int.h"
@@ -114,23 +116,32 @@ typedef struct readers {
     int n;
 } readers;
 
-/* The table being read: its pages split into chunks. */
+/* The table being read: its pages from base on split into chunks. */
 typedef struct pgjob {
     const char *select; /* "SELECT cols FROM nsp.rel" */
-    int64_t pages;      /* its pages when split (0: one chunk, no ctid condition) */
+    bool ranged;        /* ctid conditions (else one chunk: the whole table) */
+    int64_t base;       /* the first page read (a resumed table's pages before it were sent before the restart) */
+    int64_t pages;      /* the pages from base on when the table was split */
     int nchunks;
 } pgjob;
 
-/* Reads chunk k of the table, pages [pages*k/n, pages*(k+1)/n), into rows of a 4-byte length and the COPY text. */
+/* The first page of chunk k (k == nchunks: the end of the last, which reads on to the table's end). */
+static int64_t chunk_page(const pgjob *j, int k) {
+    return j->base + j->pages * k / j->nchunks;
+}
+
+/* Reads chunk k of the table, pages [chunk_page(k), chunk_page(k + 1)), into rows of a 4-byte length and the COPY
+ * text. */
 static int read_chunk(void *reader, void *jp, int k, void *arg, sl_range_out *o) {
     PGconn *c = reader;
     const pgjob *j = jp;
     sl_buf q;
     sl_buf_init(&q);
     sl_buf_printf(&q, "COPY (%s", j->select);
-    if (j->pages && k > 0) sl_buf_printf(&q, " WHERE ctid >= '(%" PRId64 ",0)'::tid", j->pages * k / j->nchunks);
-    if (j->pages && k < j->nchunks - 1)
-        sl_buf_printf(&q, " %s ctid < '(%" PRId64 ",0)'::tid", k > 0 ? "AND" : "WHERE", j->pages * (k + 1) / j->nchunks);
+    bool from = j->ranged && chunk_page(j, k) > 0;
+    if (from) sl_buf_printf(&q, " WHERE ctid >= '(%" PRId64 ",0)'::tid", chunk_page(j, k));
+    if (j->ranged && k < j->nchunks - 1)
+        sl_buf_printf(&q, " %s ctid < '(%" PRId64 ",0)'::tid", from ? "AND" : "WHERE", chunk_page(j, k + 1));
     sl_buf_puts(&q, ") TO STDOUT");
     PGresult *res = PQexec(c, sl_buf_cstr(&q));
     sl_buf_free(&q);
@@ -203,14 +214,21 @@ static readers *readers_start(pg_source *s, int n, const char *snap, char *errst
 
 /* ---- one table ---- */
 
-/* A table being read: what its rows need. */
+/* A table being read: what its rows need, and where the snapshot stands (for the offsets stored on the way). */
 typedef struct tread {
     sl_table *t;
     char fq[512];
     double est;
     int64_t done, batch_max, t0, last_print, ts_us;
     bool first_table, tty;
+    int idx;                  /* its place in the snapshot's list of tables */
+    uint64_t hash;            /* the list's (tables_hash) */
+    int64_t from_page;        /* > 0: an earlier attempt sent the pages before this one... */
+    int64_t from_filenode;    /* ...while the table's file node was this */
 } tread;
+
+static void progress_offset(char *out, size_t outsz, const pg_source *s, int64_t ts_us, int done, uint64_t h,
+                            int64_t pages, int64_t filenode);
 
 /* Adds one COPY row (copy: n bytes in the current batch's arena) as a record of tr's table. */
 static int add_row(pg_source *s, tread *tr, char *copy, size_t n, char *errstr, size_t errsz) {
@@ -282,18 +300,33 @@ static int read_serial(pg_source *s, tread *tr, const char *select, char *errstr
 /* The table's rows from the readers: its pages split into chunks, read in parallel, taken in page order. */
 static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, const char *select, char *errstr,
                          size_t errsz) {
-    char q[160];
-    snprintf(q, sizeof q, "SELECT pg_relation_size(%u) / current_setting('block_size')::bigint", oid);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT pg_relation_size(%u) / current_setting('block_size')::bigint, "
+             "pg_relation_filenode(%u)", oid, oid);
     PGresult *r = pg_query(s->sql, "reading the table's size", q, 0, NULL, errstr, errsz);
     if (!r) return -1;
     int64_t pages = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    int64_t filenode = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
     PQclear(r);
-    int chunks = PQserverVersion(s->sql) < 140000 || pages < 2 * p->n ? 1 /* no TID range scans before 14 */
-                 : pages < 4 * p->n                                  ? p->n
-                                                                     : 4 * p->n;
-    pgjob job = {.select = select, .pages = chunks > 1 ? pages : 0, .nchunks = chunks};
+    bool tid_ranges = PQserverVersion(s->sql) >= 140000; /* no TID range scans before 14 */
+    /* A table an earlier attempt read in part: its rows in the pages before from_page went out then, and every
+     * change since comes from the stream. The same file node means no rewrite moved rows between pages since
+     * (VACUUM FULL, CLUSTER and TRUNCATE give the table a new one); else it is read whole. */
+    int64_t base = 0;
+    if (tr->from_page > 0 && tid_ranges && filenode == tr->from_filenode) {
+        base = tr->from_page;
+        SL_INFO("pg", "snapshot: table=%s resumes at page %" PRId64 " of %" PRId64 ": the pages before went out "
+                "before the restart", tr->fq, base, pages);
+    } else if (tr->from_page > 0)
+        SL_INFO("pg", "snapshot: table=%s is read whole again: %s", tr->fq,
+                tid_ranges ? "its file was rewritten since the restart's attempt read part of it"
+                           : "a server before 14 has no TID range scans");
+    int64_t left = pages > base ? pages - base : 0;
+    int chunks = !tid_ranges || left < 2 * p->n ? 1 : left < 4 * p->n ? p->n : 4 * p->n;
+    pgjob job = {.select = select, .ranged = chunks > 1 || base > 0, .base = base, .pages = left, .nchunks = chunks};
     sl_ranges_job(p->rg, &job, chunks, false, NULL);
-    SL_DEBUG("pg", "snapshot table=%s pages=%" PRId64 " chunks=%d readers=%d", tr->fq, pages, chunks, p->n);
+    SL_DEBUG("pg", "snapshot table=%s pages=%" PRId64 " from=%" PRId64 " chunks=%d readers=%d", tr->fq, pages, base,
+             chunks, p->n);
     sl_ctx_snapshot_progress(s->ctx, tr->fq, 0, tr->est >= 0 ? (int64_t)tr->est : -1, false);
     sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, 0);
     int rc = 0;
@@ -317,14 +350,20 @@ static int read_parallel(pg_source *s, readers *p, uint32_t oid, tread *tr, cons
             rc = -1;
         }
         if (rc == 0) sl_ctx_snapshot_chunks(s->ctx, tr->fq, chunks, k + 1);
+        if (rc == 0 && job.ranged && k < chunks - 1) {
+            /* the chunk's rows are all in this batch or before it: once it is durable, a restart reads on after */
+            char off[512];
+            progress_offset(off, sizeof off, s, tr->ts_us, tr->idx, tr->hash, chunk_page(&job, k + 1), filenode);
+            sl_batch_set_offset(s->batch, off, s->start_lsn);
+        }
     }
     if (rc != 0) sl_ranges_stop(p->rg); /* the readers leave the job before it goes */
     return rc;
 }
 
 /* Reads one table into batches (through the readers when there are). */
-static int snapshot_table(pg_source *s, readers *p, uint32_t oid, bool first_table, int64_t ts_us, int *count,
-                          char *errstr, size_t errsz) {
+static int snapshot_table(pg_source *s, readers *p, uint32_t oid, tread pos, int *count, char *errstr,
+                          size_t errsz) {
     int *map = NULL;
     sl_table *t = pg_describe(s, oid, NULL, 0, &map, errstr, errsz);
     if (!t) return -1;
@@ -344,14 +383,19 @@ static int snapshot_table(pg_source *s, readers *p, uint32_t oid, bool first_tab
     char estq[64];
     snprintf(estq, sizeof estq, "SELECT reltuples FROM pg_class WHERE oid = %u", oid);
     PGresult *er = PQexec(s->sql, estq);
-    tread tr = {.t = t, .est = PQresultStatus(er) == PGRES_TUPLES_OK && PQntuples(er) ? atof(PQgetvalue(er, 0, 0)) : 0,
-                .batch_max = sl_ctx_core(s->ctx)->max_batch_size, .ts_us = ts_us, .first_table = first_table,
-                .tty = isatty(STDERR_FILENO)};
+    tread tr = pos;
+    tr.t = t;
+    tr.est = PQresultStatus(er) == PGRES_TUPLES_OK && PQntuples(er) ? atof(PQgetvalue(er, 0, 0)) : 0;
+    tr.batch_max = sl_ctx_core(s->ctx)->max_batch_size;
+    tr.tty = isatty(STDERR_FILENO);
     PQclear(er);
     if (s->cf->snapshot_fetch_size < tr.batch_max) tr.batch_max = s->cf->snapshot_fetch_size;
     tr.t0 = tr.last_print = sl_mono_ms();
     snprintf(tr.fq, sizeof tr.fq, "%s.%s", t->schema, t->name);
     SL_INFO("pg", "snapshot table=%s estimated_rows=%.0f", tr.fq, tr.est);
+    if (!p && tr.from_page > 0)
+        SL_INFO("pg", "snapshot: table=%s is read whole again: one connection reads it (snapshot.max.threads=1) and "
+                "cannot start at a page", tr.fq);
     int rc = p ? read_parallel(s, p, oid, &tr, sl_buf_cstr(&q), errstr, errsz)
                : read_serial(s, &tr, sl_buf_cstr(&q), errstr, errsz);
     sl_buf_free(&q);
@@ -371,30 +415,22 @@ static int snapshot_table(pg_source *s, readers *p, uint32_t oid, bool first_tab
     return rc;
 }
 
-/* snapshot.max.threads readers in this transaction's snapshot: the slot's exported one, else one exported here
- * (a kept slot). 0 with *out set, or NULL when the server cannot export a snapshot (a standby of an old
- * version...: then this connection reads alone); -1 with errstr. */
-static int start_readers(pg_source *s, readers **out, char *errstr, size_t errsz) {
-    int n = (int)s->cf->snapshot_threads;
-    *out = NULL;
-    if (s->snapshot_name) return (*out = readers_start(s, n, s->snapshot_name, errstr, errsz)) ? 0 : -1;
+/* Exports the kept slot's new snapshot for the readers, as the transaction's first statement (it fixes the
+ * snapshot; pg_export_snapshot cannot run in a subtransaction, so a failure ends the transaction, which then
+ * begins again for this connection alone). The name, or NULL (warned: one connection reads). */
+static char *export_snapshot(pg_source *s) {
     char e[512];
-    PGresult *r = pg_query(s->sql, "setting a savepoint", "SAVEPOINT sluice_export", 0, NULL, errstr, errsz);
-    if (!r) return -1;
-    PQclear(r);
-    if (!(r = pg_query(s->sql, "exporting the snapshot", "SELECT pg_export_snapshot()", 0, NULL, e, sizeof e))) {
-        SL_WARN("pg", "snapshot.max.threads=%d: %s; the snapshot is read by one connection", n, e);
-        if (!(r = pg_query(s->sql, "rolling back to the savepoint", "ROLLBACK TO SAVEPOINT sluice_export", 0, NULL,
-                           errstr, errsz)))
-            return -1;
+    PGresult *r = pg_query(s->sql, "exporting the snapshot", "SELECT pg_export_snapshot()", 0, NULL, e, sizeof e);
+    if (r) {
+        char *name = sl_strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
-        return 0;
+        return name;
     }
-    char *name = sl_strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    *out = readers_start(s, n, name, errstr, errsz);
-    sl_free(name);
-    return *out ? 0 : -1;
+    SL_WARN("pg", "snapshot.max.threads=%lld: %s; the snapshot is read by one connection",
+            (long long)s->cf->snapshot_threads, e);
+    PQclear(PQexec(s->sql, "ROLLBACK"));
+    PQclear(PQexec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    return NULL;
 }
 
 /* FNV-1a over the tables' oids in snapshot order: a restart resumes only when it reads the same tables. */
@@ -405,13 +441,18 @@ static uint64_t tables_hash(const uint32_t *oids, int n) {
     return h;
 }
 
-/* The unfinished snapshot's offset: its start, and the first `done` tables (of the list hashing to h) read. */
-static void progress_offset(char *out, size_t outsz, const pg_source *s, int64_t ts_us, int done, uint64_t h) {
+/* The unfinished snapshot's offset: its start, the first `done` tables (of the list hashing to h) read, and of the
+ * next one the pages before `pages` (when > 0) while its file node was filenode. */
+static void progress_offset(char *out, size_t outsz, const pg_source *s, int64_t ts_us, int done, uint64_t h,
+                            int64_t pages, int64_t filenode) {
     pg_offset_json(out, outsz, s->start_lsn, s->start_lsn, 0, ts_us, true);
     size_t n = strlen(out);
-    if (n && out[n - 1] == '}')
-        snprintf(out + n - 1, outsz - (n - 1), ",\"snapshot_tables_done\":%d,\"snapshot_tables_hash\":\"%016" PRIx64
-                 "\"}", done, h);
+    if (!n || out[n - 1] != '}') return;
+    n += (size_t)snprintf(out + n - 1, outsz - (n - 1), ",\"snapshot_tables_done\":%d,\"snapshot_tables_hash\":\"%016"
+                          PRIx64 "\"}", done, h) - 1;
+    if (pages > 0 && n < outsz)
+        snprintf(out + n - 1, outsz - (n - 1), ",\"snapshot_table_pages_done\":%" PRId64
+                 ",\"snapshot_table_filenode\":%" PRId64 "}", pages, filenode);
 }
 
 int pg_snapshot_run(pg_source *s) {
@@ -420,6 +461,7 @@ int pg_snapshot_run(pg_source *s) {
     int n = 0, count = 0;
     char q[256];
     readers *p = NULL;
+    char *exported = NULL; /* a kept slot's snapshot, exported here for the readers */
     sl_ctx_set_source_state(s->ctx, SL_SRC_SNAPSHOTTING);
     PGresult *r = pg_query(s->sql, "starting snapshot transaction", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            0, NULL, err, sizeof err);
@@ -428,8 +470,11 @@ int pg_snapshot_run(pg_source *s) {
         PQclear(r), r = pg_query(s->sql, "importing the slot's snapshot", q, 0, NULL, err, sizeof err);
     } else if (r) {
         /* A kept slot (pg_open): the stream starts at the stored position, before this snapshot. Its first
-         * statement fixes the snapshot; the WAL insert position read by it is past every commit it sees. */
-        PQclear(r), r = pg_query(s->sql, "reading the snapshot's WAL position", "SELECT pg_current_wal_insert_lsn()",
+         * statement fixes the snapshot; the WAL insert position read then or later is past every commit it
+         * sees. */
+        PQclear(r), r = NULL;
+        if (s->cf->snapshot_threads > 1) exported = export_snapshot(s);
+        r = pg_query(s->sql, "reading the snapshot's WAL position", "SELECT pg_current_wal_insert_lsn()",
                                  0, NULL, err, sizeof err);
         if (r && !s->stream && s->cf->snapshot_mode == SNAP_INITIAL_ONLY) s->stream_until = pg_parse_lsn(PQgetvalue(r, 0, 0));
     }
@@ -443,15 +488,21 @@ int pg_snapshot_run(pg_source *s) {
     s->snapshot_txid = PQntuples(r) ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     if (pg_list_tables(s, &oids, &n, err, sizeof err) < 0) goto fail;
-    if (s->cf->snapshot_threads > 1 && n > 0 && start_readers(s, &p, err, sizeof err) < 0) goto fail;
+    const char *shared = s->snapshot_name ? s->snapshot_name : exported;
+    if (s->cf->snapshot_threads > 1 && n > 0 && shared &&
+        !(p = readers_start(s, (int)s->cf->snapshot_threads, shared, err, sizeof err)))
+        goto fail;
     int64_t ts_us = sl_wall_us();
     uint64_t hash = tables_hash(oids, n);
     /* Tables an earlier attempt read whole are not read again when streaming starts where that attempt began
      * (a kept slot) and the tables are the same: their rows then, and every change since, reach the sink. */
     int skip = 0;
-    if (!s->snapshot_name && s->resume_tables_done > 0 && s->resume_tables_hash == hash && s->resume_tables_done <= n)
+    int64_t from_page = 0;
+    bool resuming = s->resume_tables_done > 0 || s->resume_table_pages > 0;
+    if (resuming && !s->snapshot_name && s->resume_tables_hash == hash && s->resume_tables_done <= n) {
         skip = (int)s->resume_tables_done;
-    else if (s->resume_tables_done > 0)
+        from_page = skip < n ? s->resume_table_pages : 0;
+    } else if (resuming)
         SL_INFO("pg", "snapshot: the tables differ from those of the unfinished snapshot (or its slot is gone): "
                 "reading all %d again", n);
     SL_INFO("pg", "snapshot start tables=%d lsn=%X/%X%s", n, (unsigned)(s->start_lsn >> 32), (unsigned)s->start_lsn,
@@ -460,20 +511,23 @@ int pg_snapshot_run(pg_source *s) {
     /* Before the first row goes out, the position this snapshot starts from is stored, marked unfinished:
      * after a crash, the next run keeps the slot and streams from there, so whatever this run sent is
      * superseded (pg_open) instead of a new slot skipping the changes in between. */
-    char off[320];
-    progress_offset(off, sizeof off, s, ts_us, skip, hash);
+    char off[512];
+    progress_offset(off, sizeof off, s, ts_us, skip, hash, from_page, s->resume_table_filenode);
     sl_batch_set_offset(s->batch, off, s->start_lsn);
     if (pg_emit_durable(s) < 0) goto stopped;
     for (int i = skip; i < n; i++) {
-        if (snapshot_table(s, p, oids[i], i == skip, ts_us, &count, err, sizeof err) < 0) {
+        tread pos = {.ts_us = ts_us, .first_table = i == skip, .idx = i, .hash = hash,
+                     .from_page = i == skip ? from_page : 0, .from_filenode = s->resume_table_filenode};
+        if (snapshot_table(s, p, oids[i], pos, &count, err, sizeof err) < 0) {
             if (sl_ctx_stopping(s->ctx)) goto stopped;
             goto fail;
         }
         /* the table's rows are all in this batch or before it: once it is durable, a restart skips the table */
-        progress_offset(off, sizeof off, s, ts_us, i + 1, hash);
+        progress_offset(off, sizeof off, s, ts_us, i + 1, hash, 0, 0);
         sl_batch_set_offset(s->batch, off, s->start_lsn);
     }
     readers_end(p);
+    sl_free(exported);
     r = PQexec(s->sql, "COMMIT");
     PQclear(r);
     sl_free(oids);
@@ -488,11 +542,13 @@ int pg_snapshot_run(pg_source *s) {
     return s->stream || s->stream_until ? pg_emit_batch(s) : pg_emit_durable(s);
 fail:
     readers_end(p);
+    sl_free(exported);
     sl_free(oids);
     /* Lost the server: the runtime reconnects, the snapshot restarts. */
     return sl_ctx_raisef(s->ctx, PQstatus(s->sql) == CONNECTION_BAD ? SL_E_CONNECT : SL_E_PROTOCOL, "%s", err);
 stopped:
     readers_end(p);
+    sl_free(exported);
     sl_free(oids);
     PQclear(PQexec(s->sql, "ROLLBACK"));
     return 0;

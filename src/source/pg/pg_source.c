@@ -156,7 +156,8 @@ static void pg_check(void *settings, sl_config *cfg, sl_errs *errs) {
 /* check_offset: Debezium's PostgreSQL offset (what pg_offset_json writes, plus the keys Debezium adds); other
  * keys pass unchecked. Whether the position exists on the server is for plan_start to see. */
 static int check_offset_fields(const json_t *offset, char *errstr, size_t errsz) {
-    static const char *const numbers[] = {"lsn_commit", "lsn_proc", "txId", "ts_usec", "xmin", "snapshot_tables_done"};
+    static const char *const numbers[] = {"lsn_commit", "lsn_proc", "txId", "ts_usec", "xmin", "snapshot_tables_done",
+                                          "snapshot_table_pages_done", "snapshot_table_filenode"};
     static const char *const flags[] = {"snapshot", "last_snapshot_record"};
     if (sl_jcheck_uint(offset, "offset", "lsn", true, errstr, errsz) < 0) return -1;
     for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++)
@@ -317,6 +318,8 @@ static int stored_lsn(pg_source *s, uint64_t *lsn, bool *snapshot_running, char 
         if (*snapshot_running && h) {
             s->resume_tables_done = json_integer_value(json_object_get(j, "snapshot_tables_done"));
             s->resume_tables_hash = strtoull(h, NULL, 16);
+            s->resume_table_pages = json_integer_value(json_object_get(j, "snapshot_table_pages_done"));
+            s->resume_table_filenode = json_integer_value(json_object_get(j, "snapshot_table_filenode"));
         }
     } else {
         snprintf(errstr, errsz, "stored offset: %s; reset offsets with 'sluice offsets reset' (or DELETE "
