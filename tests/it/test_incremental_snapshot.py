@@ -336,6 +336,36 @@ def test_rest_signal_endpoint(pg, tables, tmp_path):
         s.cleanup()
 
 
+def added_table_is_snapshotted(s, run_sql, streaming, a, b, include_both, topic_b):
+    """What both sources' snapshot.new.tables tests share. s captures table a (300 rows) with
+    snapshot.new.tables=incremental and chunks of 250; b holds 1200 rows. A restart with the same filters reads
+    nothing; a restart whose include list (include_both) adds b reads just b (topic_b), all its rows in key order,
+    as an incremental snapshot while streaming goes on, and b streams from then on."""
+    s.mark = 0
+    start_run(s)
+    streaming(s)
+    run_sql(f"INSERT INTO {a} VALUES (1001, 1)")
+    wait_until(lambda: 1001 in replay(all_events(s), a), what="a's streamed insert")
+    assert s.stop() == 0
+    start_run(s)  # same filters: nothing to read
+    streaming(s)
+    run_sql(f"INSERT INTO {a} VALUES (1002, 1)")
+    wait_until(lambda: 1002 in replay(all_events(s), a), what="a's second insert")
+    assert "incremental snapshot" not in log_text(s, s.mark)
+    assert s.stop() == 0
+    s.config["table.include.list"] = include_both
+    start_run(s)
+    wait_log(s, "incremental snapshot finished", timeout=60)
+    assert f".{b} is captured now and was not" in log_text(s, s.mark)
+    wait_until(lambda: len(incremental(all_events(s))) >= 1200, timeout=30, what="the last chunk in the file")
+    ev = incremental(all_events(s))
+    assert {e["topic"] for e in ev} == {topic_b}
+    assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 1201))
+    run_sql(f"UPDATE {b} SET v = -1 WHERE id = 5")  # b streams too now
+    wait_until(lambda: replay(all_events(s), b).get(5, {}).get("v") == -1, what="b's streamed update")
+    assert s.stop() == 0
+
+
 def test_table_added_to_the_include_list_is_snapshotted_incrementally(pg, tables, sluice):
     """snapshot.new.tables=incremental: the offset records the table filters; a restart whose filters capture
     one more table reads just that table incrementally while streaming goes on. A restart with the same
@@ -346,29 +376,8 @@ def test_table_added_to_the_include_list_is_snapshotted_incrementally(pg, tables
     sql(pg, f"INSERT INTO {b} SELECT g, g FROM generate_series(1, 1200) g")
     s = sluice(table_include_list=f"public.{a}", snapshot_mode="initial", snapshot_new_tables="incremental",
                incremental_snapshot_chunk_size="250")
-    s.mark = 0
-    start_run(s)
-    wait_streaming(s)
-    sql(pg, f"INSERT INTO {a} VALUES (1001, 1)")
-    wait_until(lambda: 1001 in replay(all_events(s), a), what="a's streamed insert")
-    assert s.stop() == 0
-    start_run(s)  # same filters: nothing to read
-    wait_streaming(s)
-    sql(pg, f"INSERT INTO {a} VALUES (1002, 1)")
-    wait_until(lambda: 1002 in replay(all_events(s), a), what="a's second insert")
-    assert "incremental snapshot" not in log_text(s, s.mark)
-    assert s.stop() == 0
-    s.config["table.include.list"] = f"public.{a},public.{b}"
-    start_run(s)
-    wait_log(s, "incremental snapshot finished", timeout=60)
-    assert f"public.{b} is captured now and was not" in log_text(s, s.mark)
-    wait_until(lambda: len(incremental(all_events(s))) >= 1200, timeout=30, what="the last chunk in the file")
-    ev = incremental(all_events(s))
-    assert {e["topic"] for e in ev} == {f"it.public.{b}"}
-    assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 1201))
-    sql(pg, f"UPDATE {b} SET v = -1 WHERE id = 5")  # b streams too now
-    wait_until(lambda: replay(all_events(s), b).get(5, {}).get("v") == -1, what="b's streamed update")
-    assert s.stop() == 0
+    added_table_is_snapshotted(s, lambda q: sql(pg, q), wait_streaming, a, b, f"public.{a},public.{b}",
+                               f"it.public.{b}")
 
 
 def blocking_run_is_whole(ev, topic_suffix, n_rows):

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import (assert_replay_equals, log_text, my_make_table, my_params, mysql, payload, start_run,
                       wait_log, wait_until)
-from test_incremental_snapshot import all_events, blocking_run_is_whole, incremental, kill9_rounds, replay
+from test_incremental_snapshot import (added_table_is_snapshotted, all_events, blocking_run_is_whole, incremental,
+                                       kill9_rounds, replay)
 
 SIGNAL_COLS = "id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL"
 
@@ -250,41 +251,25 @@ def test_blocking_snapshot_while_writes_go_on(my, mysluice):
     assert s.stop() == 0
 
 
-def test_table_added_to_the_include_list_is_snapshotted_incrementally(my, mysluice):
+@pytest.mark.parametrize("watermarks", ["signal_table", "read_only"])
+def test_table_added_to_the_include_list_is_snapshotted_incrementally(my, mysluice, watermarks):
     """snapshot.new.tables=incremental: the offset records the database and table filters; a restart whose
-    filters capture one more table reads just that table incrementally (watermarks in the signal table) while
-    streaming goes on; a restart with the same filters reads nothing. Without signal.data.collection the key is
-    refused before any database is touched."""
+    filters capture one more table reads just that table incrementally (watermarks in the signal table, or with
+    read.only GTID positions and no signal table) while streaming goes on; a restart with the same filters reads
+    nothing. Without signal.data.collection (nor read.only) the key is refused before any database is
+    touched."""
     a = my_make_table(my, "it_myinc_na", "id INT PRIMARY KEY, v INT")
     b = my_make_table(my, "it_myinc_nb", "id INT PRIMARY KEY, v INT")
-    sig = my_make_table(my, "it_myinc_nsig", SIGNAL_COLS)
     mysql(my, f"INSERT INTO {a} SELECT seq, seq FROM seq_1_to_300")
     mysql(my, f"INSERT INTO {b} SELECT seq, seq FROM seq_1_to_1200")
+    if watermarks == "read_only":
+        where = {"read_only": "true", **read_only_user(my)}
+    else:
+        where = {"signal_data_collection": f"sluice.{my_make_table(my, 'it_myinc_nsig', SIGNAL_COLS)}"}
     s = mysluice(table_include_list=f"sluice.{a}", snapshot_mode="initial", snapshot_new_tables="incremental",
-                 signal_data_collection=f"sluice.{sig}", incremental_snapshot_chunk_size="250")
-    s.mark = 0
-    start_run(s)
-    wait_streaming(s)
-    mysql(my, f"INSERT INTO {a} VALUES (1001, 1)")
-    wait_until(lambda: 1001 in replay(all_events(s), a), what="a's streamed insert")
-    assert s.stop() == 0
-    start_run(s)  # same filters: nothing to read
-    wait_streaming(s)
-    mysql(my, f"INSERT INTO {a} VALUES (1002, 1)")
-    wait_until(lambda: 1002 in replay(all_events(s), a), what="a's second insert")
-    assert "incremental snapshot" not in log_text(s, s.mark)
-    assert s.stop() == 0
-    s.config["table.include.list"] = f"sluice.{a},sluice.{b}"
-    start_run(s)
-    wait_log(s, "incremental snapshot finished", timeout=60)
-    assert f".{b} is captured now and was not" in log_text(s, s.mark)
-    wait_until(lambda: len(incremental(all_events(s))) >= 1200, timeout=30, what="the last chunk in the file")
-    ev = incremental(all_events(s))
-    assert {e["topic"] for e in ev} == {f"my.sluice.{b}"}
-    assert [payload(e)["after"]["id"] for e in ev] == list(range(1, 1201))
-    mysql(my, f"UPDATE {b} SET v = -1 WHERE id = 5")  # b streams too now
-    wait_until(lambda: replay(all_events(s), b).get(5, {}).get("v") == -1, what="b's streamed update")
-    assert s.stop() == 0
+                 incremental_snapshot_chunk_size="250", **where)
+    added_table_is_snapshotted(s, lambda q: mysql(my, q), wait_streaming, a, b, f"sluice.{a},sluice.{b}",
+                               f"my.sluice.{b}")
     # the key without the table its watermarks go to
     bad = mysluice(table_include_list=f"sluice.{a}", snapshot_new_tables="incremental")
     bad.out = bad.dir / "bad.jsonl"
