@@ -55,6 +55,9 @@ def test_mysql_golden(my, mysluice, script, row_metadata):
     s.wait_events(len(want))
     assert s.stop() == 0
     events = s.events()
+    # Debezium stamps each snapshot row with its clock's currentTime(), which is millisecond-precise
+    snap = [payload(e)["source"]["ts_us"] for e in events if payload(e) is not None and payload(e).get("op") == "r"]
+    assert snap and all(t % 1000 == 0 for t in snap), snap[:5]
     got = [normalize(e) for e in events]
     assert len(got) == len(want)
     for topic in sorted({e["topic"] for e in want}):

@@ -127,6 +127,12 @@ static void progress_offset(trows *tr) {
     sl_buf_free(&p);
 }
 
+/* A snapshot record's time: now, in whole milliseconds, as Debezium stamps each snapshot row (its clock's
+ * currentTime is millisecond-precise). Rows of one millisecond then share their source block. */
+static int64_t snapshot_now_us(void) {
+    return sl_wall_us() / 1000 * 1000;
+}
+
 /* Adds one row (every column's text-protocol value) as a record: 1 added, 0 added and stopping, -1 failed. */
 static int add_row(trows *tr, char **row, const unsigned long *lens) {
     my_source *s = tr->s;
@@ -137,7 +143,7 @@ static int add_row(trows *tr, char **row, const unsigned long *lens) {
     /* Debezium 3's markers: the snapshot's first row, each other table's first row */
     r->snapshot = tr->st->count == 0 && !tr->st->resumed ? SL_SNAP_FIRST
                   : tr->done == 0 && !tr->table_resumed ? SL_SNAP_FIRST_IN_DC : SL_SNAP_TRUE;
-    r->ts_us = sl_wall_us();
+    r->ts_us = snapshot_now_us();
     r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
     r->pos.file_pos = s->start.pos;
     my_context_headers(s, r);
@@ -629,7 +635,7 @@ static char *show_create(my_source *s, const char *what, const char *db, const c
 static void snapshot_schema_record(my_source *s, const char *db, const char *tb, const char *ddl, const sl_buf *ch) {
     sl_record *r = my_schema_record(s, 0, db, tb, ddl, strlen(ddl), ch->data, ch->len);
     r->snapshot = SL_SNAP_TRUE;
-    r->ts_us = sl_wall_us();
+    r->ts_us = snapshot_now_us();
     r->pos.file = sl_arena_strndup(&s->batch->arena, s->start.file, strlen(s->start.file));
     r->pos.file_pos = s->start.pos;
     r->pos.gtid = NULL;
