@@ -216,6 +216,13 @@ size_t sl_ctx_queued_records(const sl_ctx *x) {
     return recs;
 }
 
+size_t sl_ctx_unconfirmed_records(const sl_ctx *x) {
+    int64_t u = atomic_load(&x->unacked);
+    return sl_ctx_queued_records(x) + (u > 0 ? (size_t)u : 0);
+}
+
+void sl_ctx_add_unacked(sl_ctx *x, int64_t n) { atomic_fetch_add(&x->unacked, n); }
+
 int sl_ctx_emit_durable(sl_ctx *x, sl_batch *b) {
     sl_ctx *c = x;
     uint64_t id = b->sync_id = ++c->sync_req;

@@ -106,6 +106,11 @@ const char *sl_ctx_stored_offset(sl_ctx *x);
 bool sl_ctx_batch_full(const sl_ctx *x, const sl_batch *b);
 /* Records queued between source and sink (not yet taken by the sink thread). */
 size_t sl_ctx_queued_records(const sl_ctx *x);
+/* Records not yet confirmed by the sink: those queued, and those a pipelined sink took whose acks have not
+ * come (a Kafka producer's queue and requests in flight). */
+size_t sl_ctx_unconfirmed_records(const sl_ctx *x);
+/* The runtime's sink thread: n records were taken by a pipelined sink and await their acks (n < 0: -n came). */
+void sl_ctx_add_unacked(sl_ctx *x, int64_t n);
 /* Source thread: hands a batch to the sink (blocks while the queue is full).
  * Returns 0, or -1 when the connector is stopping (the batch is destroyed). */
 int sl_ctx_emit(sl_ctx *x, sl_batch *b);

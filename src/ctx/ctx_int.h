@@ -29,6 +29,7 @@ struct sl_ctx {
     _Atomic int stop;
     _Atomic int failed;
     _Atomic uint64_t committed_seq;
+    _Atomic int64_t unacked; /* records a pipelined sink took whose acks have not come (the sink thread's) */
     uint64_t sync_req;       /* last sync_id handed on (source thread) */
     _Atomic uint64_t sync_done; /* newest sync_id whose offset is stored */
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;

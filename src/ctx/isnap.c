@@ -389,12 +389,13 @@ void sl_isnap_signal_row(sl_isnap *z, const char *id, const char *type, const ch
     sl_isnap_push(z, sig);
 }
 
-/* A chunk is read only once the sink has taken the one before (fewer records queued than a chunk holds): the
- * stream's changes never wait behind more than one chunk of snapshot rows, whatever the sink's pace. */
+/* A chunk is read only once the sink has confirmed the one before (fewer records queued or awaiting a pipelined
+ * sink's acks than a chunk holds): the stream's changes never wait behind more than one chunk of snapshot rows,
+ * whatever the sink's pace, in the queue or in a Kafka producer's. */
 bool sl_isnap_due(const sl_isnap *z, size_t batched) {
     return z->ncolls && !z->in_flight &&
            ((z->colls[0].blocking && !z->t) ||
-            (!z->paused && sl_ctx_queued_records(z->ctx) + batched < (size_t)sl_ctx_core(z->ctx)->isnap_chunk));
+            (!z->paused && sl_ctx_unconfirmed_records(z->ctx) + batched < (size_t)sl_ctx_core(z->ctx)->isnap_chunk));
 }
 
 /* A blocking snapshot of colls[0] (started): every chunk read and emitted while the stream waits. */

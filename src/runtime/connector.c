@@ -479,6 +479,7 @@ struct pending_run {
     char *offset;     /* the newest offset among its batches, or NULL */
     uint64_t seq;
     size_t ts_n;      /* run_ts entries up to the end of this run */
+    int64_t recs;     /* records it wrote (sl_ctx_add_unacked) */
 };
 
 /* Sink-thread state of the commit path. */
@@ -553,12 +554,13 @@ static int store_offset(sl_connector *c, commit_state *cs) {
 
 /* ---- pipelined sinks (mark/acked): runs written on while earlier ones await their acks ---- */
 
-static void pend_push(sl_connector *c, uint64_t ticket, char *offset, uint64_t seq) {
+static void pend_push(sl_connector *c, uint64_t ticket, char *offset, uint64_t seq, int64_t recs) {
     if (c->npend == c->pend_cap) {
         c->pend_cap = c->pend_cap ? c->pend_cap * 2 : 16;
         c->pend = sl_realloc(c->pend, c->pend_cap * sizeof *c->pend);
     }
-    c->pend[c->npend++] = (struct pending_run){ticket, offset, seq, c->run_ts_n};
+    c->pend[c->npend++] = (struct pending_run){ticket, offset, seq, c->run_ts_n, recs};
+    sl_ctx_add_unacked(&c->ctx, recs);
 }
 
 /* The runs whose ticket is at most upto are durable: the newest offset among them becomes the one to store. */
@@ -566,12 +568,14 @@ static void pend_settle(sl_connector *c, commit_state *cs, uint64_t upto) {
     size_t k = 0;
     while (k < c->npend && c->pend[k].ticket <= upto) k++;
     if (!k) return;
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
+        sl_ctx_add_unacked(&c->ctx, -c->pend[i].recs);
         if (c->pend[i].offset) {
             sl_free(cs->offset);
             cs->offset = c->pend[i].offset;
             cs->seq = c->pend[i].seq;
         }
+    }
     size_t ts_n = c->pend[k - 1].ts_n;
     c->npend -= k;
     memmove(c->pend, c->pend + k, c->npend * sizeof *c->pend);
@@ -818,7 +822,7 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
         !(sl_xchain_has_durable(c->xchain) && sl_mono_ms() - c->last_flush_ms >= c->ctx.core.offset_flush_ms))
         ticket = c->sink_ops->mark(c->sink);
     if (ticket) {
-        pend_push(c, ticket, offset, seq);
+        pend_push(c, ticket, offset, seq, recs);
         return settle(c, cs, 0);
     }
     if ((wrote || c->npend) && flush_all(c, cs, err, sizeof err) < 0) goto fail;
@@ -863,7 +867,10 @@ static void *sink_main(void *arg) {
      * awaiting acks are dropped: a restart reads their records again. */
     if (cs.offset) store_offset(c, &cs);
     sl_free(cs.offset);
-    for (size_t i = 0; i < c->npend; i++) sl_free(c->pend[i].offset);
+    for (size_t i = 0; i < c->npend; i++) {
+        sl_free(c->pend[i].offset);
+        sl_ctx_add_unacked(&c->ctx, -c->pend[i].recs);
+    }
     c->npend = 0;
     /* A sink that stopped early must not leave the source blocked on a full queue. */
     sl_queue_close(c->ctx.q);

@@ -26,6 +26,7 @@ typedef struct tsrc_conf {
 static int opens, closes;
 static char resume_seen[256];
 static _Atomic int retried, emitted;
+static sl_ctx *src_ctx; /* the newest test source's context */
 
 typedef struct tsrc {
     tsrc_conf *cf;
@@ -43,7 +44,7 @@ static const sl_prop tsrc_props[] = {
 static int tsrc_open(void **out, void *settings, sl_ctx *ctx, char *err, size_t errsz) {
     tsrc *s = sl_calloc(1, sizeof *s);
     s->cf = settings;
-    s->ctx = ctx;
+    s->ctx = src_ctx = ctx;
     sl_ctx_set_partition(ctx, "{\"server\":\"t\"}");
     const char *resume = sl_ctx_stored_offset(ctx);
     snprintf(resume_seen, sizeof resume_seen, "%s", resume ? resume : "");
@@ -291,6 +292,7 @@ static void test_pipelined(void) {
     CHECK((off = stored()) == NULL); /* written, none acked: nothing stored */
     sl_free(off);
     CHECK(atomic_load(&flushes) == 0);
+    CHECK(sl_ctx_unconfirmed_records(src_ctx) == 40); /* taken by the sink, none acked (what paces chunks) */
     uint64_t half = atomic_load(&p_marked) / 2;
     atomic_store(&p_release, half);
     off = NULL;
@@ -310,6 +312,7 @@ static void test_pipelined(void) {
     }
     CHECK_STR(off, "{\"n\":39}"); /* stored by the acks, before any stop */
     sl_free(off);
+    CHECK(sl_ctx_unconfirmed_records(src_ctx) == 0);
     CHECK(atomic_load(&flushes) == 0);
     sl_connector_stop(c);
     CHECK(sl_connector_wait(c, err, sizeof err) == 0);
