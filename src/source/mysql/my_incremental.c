@@ -43,8 +43,6 @@ typedef struct my_isnap {
     /* read.only: the chunk's watermarks are the server's GTID positions before and after its SELECT */
     bool ro_wait;       /* a chunk read, waiting for the stream to pass its high watermark */
     char ro_low[sizeof ((my_pos *)0)->gtids], ro_high[sizeof ((my_pos *)0)->gtids];
-    char ro_seen[sizeof ((my_pos *)0)->gtids]; /* per domain the newest transaction the stream went past */
-    char ro_txn[64];    /* the GTID of the transaction the stream is in */
 } my_isnap;
 
 static my_isnap *isnap(my_source *s) {
@@ -197,53 +195,30 @@ static int watermark(my_source *s, const char *what, char *errstr, size_t errsz)
 
 /* ---- read.only: GTID watermarks (MariaDB domain-server-seq lists) ---- */
 
-/* Whether the GTID list covers domain dom up to seq (the list holds that domain at seq or later). */
+/* The sequence number of a domain-server-seq GTID. */
+static unsigned long long gtid_seq(const char *g) {
+    const char *q = strrchr(g, '-');
+    return q ? strtoull(q + 1, NULL, 10) : 0;
+}
+
+/* Whether the GTID list holds domain dom at seq or later. */
 static bool gtid_covers(const char *list, unsigned long dom, unsigned long long seq) {
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (!*p) break;
-        char *e;
-        unsigned long d = strtoul(p, &e, 10);
-        const char *q = *e == '-' ? strchr(e + 1, '-') : NULL;
-        if (q && d == dom && strtoull(q + 1, NULL, 10) >= seq) return true;
-        p = strchr(p, ',');
-    }
-    return false;
+    char have[64];
+    const char *g = my_gtid_of_domain(list, dom, have, sizeof have);
+    return g && gtid_seq(g) >= seq;
 }
 
 /* Whether list a covers every item of list b. */
 static bool gtids_cover(const char *a, const char *b) {
-    for (const char *p = b; p && *p;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (!*p) break;
-        char *e;
-        unsigned long d = strtoul(p, &e, 10);
-        const char *q = *e == '-' ? strchr(e + 1, '-') : NULL;
-        if (q && !gtid_covers(a, d, strtoull(q + 1, NULL, 10))) return false;
-        p = strchr(p, ',');
+    for (const char *g = b; *g;) {
+        while (*g == ' ' || *g == ',') g++;
+        size_t n = strcspn(g, ",");
+        char item[64];
+        snprintf(item, sizeof item, "%.*s", (int)n, g);
+        if (n && !gtid_covers(a, strtoul(item, NULL, 10), gtid_seq(item))) return false;
+        g += n;
     }
     return true;
-}
-
-/* Sets list's item of g's domain to g (added when the list has none). */
-static void gtids_set(char *list, size_t sz, const char *g) {
-    unsigned long dom = strtoul(g, NULL, 10);
-    char out[sizeof ((my_pos *)0)->gtids] = "";
-    size_t n = 0;
-    bool put = false;
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (!*p) break;
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        bool mine = strtoul(p, NULL, 10) == dom;
-        n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "%s%.*s", n ? "," : "",
-                              mine ? (int)strlen(g) : (int)len, mine ? g : p);
-        put |= mine;
-        p = end ? end + 1 : p + len;
-    }
-    if (!put) n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "%s%s", n ? "," : "", g);
-    if (n < sizeof out) snprintf(list, sz, "%s", out);
 }
 
 static int gtid_pos(my_source *s, char *out, size_t outsz, char *errstr, size_t errsz) {
@@ -274,24 +249,12 @@ static void ro_close(my_source *s) {
 
 void my_isnap_on_gtid(my_source *s, const char *gtid) {
     my_isnap *mz = s->isnap;
-    if (!mz || !s->cf->read_only) return;
-    snprintf(mz->ro_txn, sizeof mz->ro_txn, "%s", gtid);
-    if (!mz->ro_wait) return;
+    if (!mz || !s->cf->read_only || !mz->ro_wait) return;
     unsigned long dom = strtoul(gtid, NULL, 10);
-    const char *q = strchr(gtid, '-');
-    q = q ? strchr(q + 1, '-') : NULL;
-    unsigned long long seq = q ? strtoull(q + 1, NULL, 10) : 0;
+    unsigned long long seq = gtid_seq(gtid);
     if (gtid_covers(mz->ro_low, dom, seq)) return;              /* committed before the chunk was read */
     if (gtid_covers(mz->ro_high, dom, seq)) mz->window_open = true; /* while it was read */
     else ro_close(s);                                            /* after it: the chunk goes first */
-}
-
-void my_isnap_on_commit(my_source *s) {
-    my_isnap *mz = s->isnap;
-    if (!mz || !s->cf->read_only || !mz->ro_txn[0]) return;
-    if (!mz->ro_seen[0]) snprintf(mz->ro_seen, sizeof mz->ro_seen, "%s", s->cur.gtids);
-    gtids_set(mz->ro_seen, sizeof mz->ro_seen, mz->ro_txn);
-    mz->ro_txn[0] = 0;
 }
 
 /* Appends "(k1, k2) op ('v1', 'v2')". */
@@ -357,7 +320,6 @@ static int read_chunk(void *src, sl_isnap *z, bool blocking, char *errstr, size_
     mz->window_open = false;
     if (ro) { /* emitted once the stream is past the high watermark (my_isnap_step, my_isnap_on_gtid) */
         if (gtid_pos(s, mz->ro_high, sizeof mz->ro_high, errstr, errsz) < 0) return -1;
-        if (!mz->ro_seen[0]) snprintf(mz->ro_seen, sizeof mz->ro_seen, "%s", s->cur.gtids);
         mz->ro_wait = true;
         return 0;
     }
@@ -402,8 +364,8 @@ static const sl_isnap_ops my_isnap_ops = {list_tables, start_table, read_chunk, 
 
 int my_isnap_step(my_source *s) {
     sl_signal *first;
-    if (!s->in_txn && s->isnap && s->isnap->ro_wait && gtids_cover(s->isnap->ro_seen, s->isnap->ro_high))
-        ro_close(s); /* the stream is past everything the chunk's high watermark holds */
+    if (!s->in_txn && s->isnap && s->isnap->ro_wait && gtids_cover(s->cur.gtids, s->isnap->ro_high))
+        ro_close(s); /* the stream has committed everything the chunk's high watermark holds */
     if (s->in_txn || !sl_isnap_wake(s->isnap ? s->isnap->z : NULL, s->ctx, &s->isnap_poll_ms, (size_t)s->batch->n,
                                     &first))
         return 0;

@@ -161,13 +161,14 @@ int my_query(MYSQL *m, const char *what, const char *sql, char *errstr, size_t e
 /* Runs a query returning one row; copies up to ncols values (NULL -> ""). */
 int my_query_row(MYSQL *m, const char *what, const char *sql, char **vals, int ncols, char *errstr, size_t errsz);
 int my_emit_batch(my_source *s);
+/* The newest GTID of domain dom in a MariaDB domain-server-seq list (copied to out), or NULL. */
+const char *my_gtid_of_domain(const char *list, unsigned long dom, char *out, size_t outsz);
 
 /* my_incremental.c: signals and incremental snapshots */
 /* Between transactions: acts on signals, reads a chunk when one is due. 0, or what sl_ctx_raise returned. */
 int my_isnap_step(my_source *s);
-/* read.only watermarks: a transaction's GTID event (before the transaction) and its commit. */
+/* read.only watermarks: a transaction's GTID event (before the transaction). */
 void my_isnap_on_gtid(my_source *s, const char *gtid);
-void my_isnap_on_commit(my_source *s);
 /* An insert into the signal table (t's first three columns: id, type, data): a signal or a watermark. */
 void my_isnap_signal_row(my_source *s, const sl_table *t, const sl_cell *after, uint32_t server_id);
 /* A streamed change of a captured table (cells of t, NULL for a side the change has not). */

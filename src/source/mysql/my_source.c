@@ -500,8 +500,7 @@ static int current_position(my_source *s, my_pos *p, char *errstr, size_t errsz)
     return 0;
 }
 
-/* The newest GTID of domain dom in a domain-server-seq list, or NULL. */
-static const char *gtid_of_domain(const char *list, unsigned long dom, char *out, size_t outsz) {
+const char *my_gtid_of_domain(const char *list, unsigned long dom, char *out, size_t outsz) {
     for (const char *g = list; g && *g;) {
         while (*g == ' ' || *g == ',') g++;
         size_t n = strcspn(g, ",");
@@ -527,7 +526,7 @@ static bool position_gone(my_source *s, char *why, size_t whysz) {
         snprintf(copy, sizeof copy, "%s", s->gtid_mode ? s->start.gtids : "");
         for (char *g = strtok_r(copy, ", ", &save); g; g = strtok_r(NULL, ", ", &save)) {
             const char *seq = strrchr(g, '-');
-            const char *newest = gtid_of_domain(end.gtids, strtoul(g, NULL, 10), have, sizeof have);
+            const char *newest = my_gtid_of_domain(end.gtids, strtoul(g, NULL, 10), have, sizeof have);
             const char *newest_seq = newest ? strrchr(newest, '-') : NULL;
             /* the server's newest GTID of that domain is older, or it has none at all */
             bool older = newest_seq && strtoull(newest_seq + 1, NULL, 10) < strtoull(seq ? seq + 1 : g, NULL, 10);
@@ -831,7 +830,6 @@ static int commit_txn(my_source *s, MARIADB_RPL_EVENT *ev, int64_t *last_emit) {
     if (end) set_txn_fields(s, end), end->pos.server_id = ev->server_id;
     s->cur.pos = ev->next_event_pos ? ev->next_event_pos : s->cur.pos;
     gtid_commit(s);
-    my_isnap_on_commit(s);
     s->in_txn = false;
     s->txn_gtid[0] = 0;
     s->query = NULL;
