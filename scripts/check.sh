@@ -51,7 +51,10 @@ SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.
   -k "reduction or toast or confluent or kill9_under_load or golden_types_into or widening"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
-SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py
+# (the read.only kill -9 run and the signal-table run of the concurrent-writes test are left to the normal pass: their
+# code paths are the other variants')
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py \
+  -k "not (kill9 and read_only) and not (concurrent_writes and signal_table)"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_snapshot_modes.py tests/it/test_mysql_modes.py \
   tests/it/test_mongo_source.py tests/it/test_crash.py \
   -k "encoding_threads or parallel or in_ranges or in_a_table_read_in_ranges or after_a_whole_table"
