@@ -32,7 +32,7 @@ PACKAGES=(
     # client libraries linked by sluice
     libpq-dev librdkafka-dev libmongoc-dev libbson-dev libmariadb-dev
     libjansson-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcurl4-openssl-dev
-    libpcre2-dev
+    libpcre2-dev libhiredis-dev
     # servers and clients used by the integration tests
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client
     redis-server kcat
@@ -48,9 +48,9 @@ PACKAGES=(
 # reports wire version 8 (MongoDB 4.2), and pymongo refuses such a server
 # from some 4.18-4.20 release on (4.20 requires wire version 9), so the
 # check insists on a pymongo that still accepts it and pip pins one.
-PY_MODULES_IMPORT='import pytest, psycopg2, pymysql, confluent_kafka, pymongo, pymongo.common as c
+PY_MODULES_IMPORT='import pytest, psycopg2, pymysql, confluent_kafka, pymongo, redis, pymongo.common as c
 assert c.MIN_SUPPORTED_WIRE_VERSION <= 8, "pymongo " + pymongo.version + " needs wire version " + str(c.MIN_SUPPORTED_WIRE_VERSION)'
-PY_PACKAGES=(pytest psycopg2-binary pymysql confluent-kafka 'pymongo>=4.14,<4.18')
+PY_PACKAGES=(pytest psycopg2-binary pymysql confluent-kafka 'pymongo>=4.14,<4.18' redis)
 SVC_USER=sluicesvc
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 KAFKA_POM=$REPO/scripts/kafka/pom.xml

@@ -49,5 +49,6 @@ gen docs/connectors/mysql.md connector mysql mysql
 gen docs/connectors/kafka.md connector kafka kafka
 gen docs/connectors/mongodb.md connector mongodb mongodb
 gen docs/connectors/sql.md connector sql jdbc
+gen docs/connectors/redis.md connector redis redis
 [ $stale = 0 ] || exit 1
 [ $write = 1 ] && echo "generated docs written" || echo "generated docs are current"

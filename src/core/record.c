@@ -3,6 +3,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -142,4 +143,33 @@ void sl_column_set_default(sl_column *c, const char *v, size_t n) {
     sl_free(c->default_value);
     c->default_value = v ? sl_strndup(v, n) : NULL;
     c->default_len = v ? (uint32_t)n : 0;
+}
+
+size_t sl_record_order(const sl_record *r, char *out, size_t outsz) {
+    int n = 0;
+    const sl_pos *p = &r->pos;
+    bool snap = r->snapshot != SL_SNAP_NONE;
+    if (r->raw && r->raw->partition >= 0 && r->raw->offset >= 0) {
+        n = snprintf(out, outsz, "K%s/%08X|%016llX", r->raw->topic ? r->raw->topic : "", (unsigned)r->raw->partition,
+                     (unsigned long long)r->raw->offset);
+    } else if (p->resume_token && *p->resume_token) {
+        n = snprintf(out, outsz, "T%s", p->resume_token);
+    } else if (p->file && *p->file) {
+        const char *dot = strrchr(p->file, '.');
+        unsigned long long seq = dot ? strtoull(dot + 1, NULL, 10) : 0;
+        /* a snapshot row carries the snapshot's binlog position and no event: it sorts before the
+         * transactions that start there */
+        n = snprintf(out, outsz, "M%08llX%016llX%016llX%08X", seq, (unsigned long long)p->file_pos,
+                     snap ? 0ull : (unsigned long long)(p->event_pos ? p->event_pos : p->file_pos) + 1,
+                     snap ? 0u : p->row);
+    } else if (p->lsn || p->commit_lsn) {
+        /* a snapshot row is read at its LSN (the slot's consistent point or a watermark's): a transaction
+         * committing at or after it comes later, whatever its changes' own LSNs */
+        uint64_t major = snap ? p->lsn : p->final_lsn ? p->final_lsn : p->commit_lsn ? p->commit_lsn : p->lsn;
+        n = snprintf(out, outsz, "P%016llX%c%016llX", (unsigned long long)major, snap ? '0' : '1',
+                     (unsigned long long)(snap ? 0 : p->lsn));
+    } else if (outsz) {
+        out[0] = 0;
+    }
+    return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
 }

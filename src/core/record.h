@@ -142,6 +142,8 @@ typedef struct sl_pos {
     /* PostgreSQL: the replication origin of the transaction (pgoutput Origin message), NULL if none */
     const char *origin;
     uint64_t origin_lsn;
+    uint64_t final_lsn;    /* PostgreSQL: where the transaction's commit record starts (BEGIN's final_lsn) */
+    const char *resume_token; /* MongoDB: the change's resume token (_id._data, hex), or NULL */
 } sl_pos;
 
 typedef struct sl_header {
@@ -246,6 +248,16 @@ bool sl_cells_key_changed(const sl_table *t, const sl_cell *a, const sl_cell *b)
  * column and the byte offset of the first bad byte. Pre-encoded records (raw) are the Kafka source's.
  */
 int sl_record_check(const sl_record *r, char *errstr, size_t errstr_size);
+/*
+ * The record's place in its source's order of changes, as text: of two changes of one connector, the later one
+ * has the greater text (bytewise; hex digits in upper case, so any locale's collation agrees). A snapshot row
+ * sorts before every streamed change made after its snapshot. PostgreSQL: the transaction's commit position,
+ * then the change's LSN; MySQL / MariaDB: binlog file number, transaction start, event, row; MongoDB: the resume
+ * token; a Kafka record: its topic partition, then its offset (records of different partitions compare by
+ * partition name only: they are not ordered). Returns the length (0: the record has no position, e.g. a copied
+ * MongoDB document).
+ */
+size_t sl_record_order(const sl_record *r, char *out, size_t outsz);
 /* Removes record i, keeping offset_n on the records its offset covers. */
 void sl_batch_remove(sl_batch *b, int i);
 

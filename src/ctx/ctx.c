@@ -274,6 +274,16 @@ void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks
     pthread_mutex_unlock(&x->m_lock);
 }
 
+void sl_ctx_records_stale(sl_ctx *x, uint64_t n) { atomic_fetch_add(&x->n_stale, n); }
+
+void sl_ctx_sink_waiting(sl_ctx *x, bool on) {
+    if (on == (atomic_load(&x->sink_waiting) != 0)) return;
+    int64_t now = sl_mono_ms();
+    if (on) x->sink_wait_since_ms = now;
+    else atomic_fetch_add(&x->sink_waited_ms, (uint64_t)(now - x->sink_wait_since_ms));
+    atomic_store(&x->sink_waiting, on ? 1 : 0);
+}
+
 void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq) {
     atomic_fetch_add(&x->n_failed, 1);
     if (sent_to_dlq) atomic_fetch_add(&x->n_dlq, 1);

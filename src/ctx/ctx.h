@@ -189,6 +189,10 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
 void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done);
 /* Source: the table is read in chunks ranges, chunks_done of them complete. */
 void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks_done);
+/* Sink: n records skipped because their target already holds a newer version of them (a replay). */
+void sl_ctx_records_stale(sl_ctx *x, uint64_t n);
+/* Sink: it starts (on) or stops waiting for room in its target (a memory threshold), for the metrics. */
+void sl_ctx_sink_waiting(sl_ctx *x, bool on);
 /* A record that could not be delivered and was skipped (errors.tolerance=all), sent to the DLQ or not. */
 void sl_ctx_record_failed(sl_ctx *x, bool sent_to_dlq);
 /* Source: how far the committed position is behind the source, where measurable (-1: unknown). */

@@ -34,7 +34,10 @@ struct sl_ctx {
     _Atomic uint64_t sync_done; /* newest sync_id whose offset is stored */
     _Atomic uint64_t n_read, n_written, n_batches, n_commits;
     _Atomic int paused;
-    _Atomic uint64_t bytes_read, bytes_written, n_failed, n_dlq;
+    _Atomic uint64_t bytes_read, bytes_written, n_failed, n_dlq, n_stale;
+    _Atomic int sink_waiting;      /* 1 while the sink waits for room in its target */
+    _Atomic uint64_t sink_waited_ms; /* time it waited, finished waits */
+    int64_t sink_wait_since_ms;    /* sink thread: when the current wait began */
     _Atomic int64_t lag_records, lag_bytes;
     pthread_mutex_t m_lock;  /* snapshot progress, and the runtime's latency metrics */
     sl_snapshot_table snap[16];

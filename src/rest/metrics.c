@@ -170,7 +170,8 @@ static void render_process(sl_buf *o) {
 
 /* ---- connectors: the plain counters and gauges ---- */
 
-typedef enum { F_U64, F_SIZE, F_I64_KNOWN } field_kind; /* F_I64_KNOWN: no sample when < 0 */
+typedef enum { F_U64, F_SIZE, F_I64_KNOWN, F_MS } field_kind; /* F_I64_KNOWN: no sample when < 0; F_MS: a u64 of
+                                                                 * milliseconds, shown in seconds */
 
 static const struct plain {
     const char *name, *type, *help;
@@ -186,6 +187,15 @@ static const struct plain {
      F_U64, M(records_failed)},
     {"sluice_connector_records_dlq_total", "counter", "Change records sent to the dead letter queue.", F_U64,
      M(records_dlq)},
+    {"sluice_connector_records_stale_total", "counter",
+     "Change records the sink skipped because their target already held a newer version (a replay).", F_U64,
+     M(records_stale)},
+    {"sluice_connector_sink_waiting", "gauge",
+     "1 while the sink waits for room in its target (redis.memory.threshold.percentage), else 0.", F_SIZE,
+     M(sink_waiting)},
+    {"sluice_connector_sink_waited_seconds_total", "counter",
+     "Seconds the sink waited for room in its target (finished waits).", F_MS,
+     M(sink_waited_ms)},
     {"sluice_connector_bytes_read_total", "counter", "Bytes of change data handed from the source to the sink.", F_U64,
      M(bytes_read)},
     {"sluice_connector_bytes_written_total", "counter",
@@ -223,6 +233,12 @@ static void render_plain(sl_buf *o, const struct plain *p, const sl_metrics_conn
         const char *base = (const char *)cs[i].m;
         if (!base) continue;
         uint64_t v;
+        if (p->kind == F_MS) {
+            memcpy(&v, base + p->off, sizeof v);
+            open_sample(o, p->name, "", cs[i].name);
+            close_f(o, (double)v / 1000.0);
+            continue;
+        }
         if (p->kind == F_U64) memcpy(&v, base + p->off, sizeof v);
         else if (p->kind == F_SIZE) {
             size_t z;

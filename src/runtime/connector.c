@@ -974,6 +974,9 @@ void sl_connector_get_metrics(sl_connector *c, sl_connector_metrics *m) {
     m->reconnects = atomic_load(&c->reconnects);
     m->records_failed = atomic_load(&c->ctx.n_failed);
     m->records_dlq = atomic_load(&c->ctx.n_dlq);
+    m->records_stale = atomic_load(&c->ctx.n_stale);
+    m->sink_waiting = (size_t)atomic_load(&c->ctx.sink_waiting);
+    m->sink_waited_ms = atomic_load(&c->ctx.sink_waited_ms);
     m->records_filtered = atomic_load(&c->n_filtered);
     m->batch_size_sum = atomic_load(&c->batch_size_sum);
     m->batch_size_count = m->batches_written;

@@ -102,6 +102,9 @@ typedef struct sl_connector_metrics {
     uint64_t bytes_written;           /* sl_ctx_bytes_written: what the sink wrote, encoded */
     uint64_t records_filtered;        /* dropped by transforms */
     uint64_t records_failed, records_dlq;
+    uint64_t records_stale;  /* skipped by the sink: its target held a newer version */
+    size_t sink_waiting;     /* 1 while the sink waits for room in its target */
+    uint64_t sink_waited_ms; /* finished waits */
     uint64_t reconnects;
     uint64_t batch_size_sum, batch_size_count; /* records per written batch */
     size_t queue_records, queue_bytes, queue_max_records, queue_max_bytes;

@@ -4,13 +4,14 @@
 
 extern const sl_source_ops sl_pg_source_ops, sl_mysql_source_ops, sl_mariadb_source_ops, sl_kafka_source_ops,
     sl_mongo_source_ops;
-extern const sl_sink_ops sl_file_sink_ops, sl_stdout_sink_ops, sl_kafka_sink_ops, sl_mongo_sink_ops, sl_sql_sink_ops;
+extern const sl_sink_ops sl_file_sink_ops, sl_stdout_sink_ops, sl_kafka_sink_ops, sl_mongo_sink_ops, sl_sql_sink_ops,
+    sl_redis_sink_ops;
 
 #define MAX_PLUGINS 16
 const sl_source_ops *sl_sources[MAX_PLUGINS + 1] = {&sl_pg_source_ops, &sl_mysql_source_ops, &sl_mariadb_source_ops,
                                                     &sl_kafka_source_ops, &sl_mongo_source_ops, NULL};
 const sl_sink_ops *sl_sinks[MAX_PLUGINS + 1] = {&sl_kafka_sink_ops, &sl_file_sink_ops, &sl_stdout_sink_ops,
-                                                &sl_mongo_sink_ops, &sl_sql_sink_ops, NULL};
+                                                &sl_mongo_sink_ops, &sl_sql_sink_ops, &sl_redis_sink_ops, NULL};
 
 int sl_plugin_add_source(const sl_source_ops *ops) {
     int n = 0;

@@ -226,6 +226,58 @@ static void test_record_check(void) {
     sl_table_unref(t);
 }
 
+/* sl_record_order: later changes have greater text, per source. */
+static void test_record_order(void) {
+    sl_record a, b;
+    char x[256], y[256];
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    /* PostgreSQL: the commit position decides, not the change's own LSN (transactions interleave) */
+    a.pos.final_lsn = 0x2000, a.pos.lsn = 0x1900; /* committed second, changed first */
+    b.pos.final_lsn = 0x1F00, b.pos.lsn = 0x1950;
+    CHECK(sl_record_order(&a, x, sizeof x) > 0 && sl_record_order(&b, y, sizeof y) > 0);
+    CHECK(strcmp(x, y) > 0);
+    b.pos.final_lsn = 0x2000, b.pos.lsn = 0x1901; /* the same transaction, a later change */
+    sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(y, x) > 0);
+    /* a snapshot row at the slot's point sorts before a transaction committing there */
+    sl_record s;
+    memset(&s, 0, sizeof s);
+    s.snapshot = SL_SNAP_TRUE, s.pos.lsn = s.pos.commit_lsn = 0x2000;
+    char z[256];
+    sl_record_order(&s, z, sizeof z);
+    CHECK(strcmp(z, x) < 0);
+    s.pos.lsn = s.pos.commit_lsn = 0x2001; /* an incremental chunk read after it: later */
+    sl_record_order(&s, z, sizeof z);
+    CHECK(strcmp(z, x) > 0);
+    /* MySQL: file number (not the name's text), transaction, event, row */
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    a.pos.file = "bin.000009", a.pos.file_pos = 900, a.pos.event_pos = 950, a.pos.row = 3;
+    b.pos.file = "bin.000010", b.pos.file_pos = 4, b.pos.event_pos = 10;
+    sl_record_order(&a, x, sizeof x), sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(x, y) < 0);
+    b.pos.file = "bin.000009", b.pos.file_pos = 900, b.pos.event_pos = 950, b.pos.row = 4;
+    sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(x, y) < 0);
+    b.snapshot = SL_SNAP_TRUE, b.pos.event_pos = 0, b.pos.row = 0; /* the snapshot at that position: before */
+    sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(y, x) < 0);
+    /* MongoDB: the resume token; a copied document has no position */
+    memset(&a, 0, sizeof a);
+    a.pos.resume_token = "8200000001000000010A";
+    CHECK(sl_record_order(&a, x, sizeof x) == 21 && x[0] == 'T');
+    a.pos.resume_token = NULL;
+    CHECK(sl_record_order(&a, x, sizeof x) == 0 && x[0] == 0);
+    /* Kafka: partition, then offset (hex, fixed width: 10 after 9) */
+    sl_raw ra = {0}, rb = {0};
+    ra.topic = rb.topic = "t", ra.partition = rb.partition = 0, ra.offset = 9, rb.offset = 10;
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    a.raw = &ra, b.raw = &rb;
+    sl_record_order(&a, x, sizeof x), sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(x, y) < 0);
+    /* too small a buffer: no position rather than a cut one */
+    CHECK(sl_record_order(&b, x, 8) == 0);
+}
+
 static void test_queue(void) {
     sl_queue *q = sl_queue_new(0, 3);
     sl_batch *b1 = sl_batch_new(), *b2 = sl_batch_new();
@@ -359,6 +411,7 @@ int main(void) {
     test_utf8();
     test_decimal_text();
     test_record_check();
+    test_record_order();
     test_conf();
     test_queue();
     test_offsets();

@@ -426,12 +426,14 @@ void sl_mevent_init(sl_mevent *ev) {
     sl_buf_init(&ev->topic);
     sl_buf_init(&ev->key);
     sl_buf_init(&ev->value);
+    sl_buf_init(&ev->token);
 }
 
 void sl_mevent_free(sl_mevent *ev) {
     sl_buf_free(&ev->topic);
     sl_buf_free(&ev->key);
     sl_buf_free(&ev->value);
+    sl_buf_free(&ev->token);
 }
 
 static const char *utf8_field(const bson_t *doc, const char *dotted) {
@@ -738,7 +740,7 @@ int sl_mevent_encode(const sl_mevent_opts *o, const uint8_t *data, size_t len, b
     bson_t doc;
     bson_error_t be;
     uint32_t ct_t, ct_i;
-    sl_buf_reset(&ev->topic), sl_buf_reset(&ev->key), sl_buf_reset(&ev->value);
+    sl_buf_reset(&ev->topic), sl_buf_reset(&ev->key), sl_buf_reset(&ev->value), sl_buf_reset(&ev->token);
     ev->tombstone = ev->skip = ev->invalidate = false;
     ev->ts_us = 0;
     ev->op = SL_OP_CREATE;
@@ -777,6 +779,8 @@ int sl_mevent_encode(const sl_mevent_opts *o, const uint8_t *data, size_t len, b
             snprintf(err, errsz, "change event (%s) without a resume token _id", t);
             return -1;
         }
+        const char *data = utf8_field(&doc, "_id._data");
+        if (data) sl_buf_puts(&ev->token, data);
     } else {
         ct_t = ct_i = 0;
         ev->op = o->debezium ? SL_OP_READ : SL_OP_CREATE;

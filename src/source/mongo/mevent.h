@@ -64,6 +64,7 @@ typedef struct sl_mevent_opts {
 /* What one event becomes. Buffers are reset by sl_mevent_encode. */
 typedef struct sl_mevent {
     sl_buf topic, key, value;
+    sl_buf token;             /* the event's resume token (_id._data), empty for copied documents */
     bool tombstone;           /* value is null */
     bool skip;                /* nothing to publish (e.g. full.document.only without a fullDocument) */
     bool invalidate;          /* operationType invalidate: the stream has ended */

@@ -519,6 +519,7 @@ static void add_event(mongo_source *s, const sl_mevent *ev, bool copy) {
     r->op = ev->tombstone && ev->op != SL_OP_HEARTBEAT ? SL_OP_DELETE : ev->op;
     r->snapshot = copy ? SL_SNAP_TRUE : SL_SNAP_NONE;
     r->raw = raw;
+    if (ev->token.len) r->pos.resume_token = sl_arena_strndup(a, ev->token.data, ev->token.len);
     r->ts_us = ev->ts_us ? ev->ts_us : sl_wall_us();
     if (!s->batch_started) s->batch_started = sl_mono_ms();
 }
@@ -1313,7 +1314,7 @@ static int idle(mongo_source *s) {
             sl_buf_reset(&s->hb_token);
             sl_buf_put(&s->hb_token, s->scratch.data, s->scratch.len);
             sl_mevent *ev = &s->ev;
-            sl_buf_reset(&ev->topic), sl_buf_reset(&ev->key), sl_buf_reset(&ev->value);
+            sl_buf_reset(&ev->topic), sl_buf_reset(&ev->key), sl_buf_reset(&ev->value), sl_buf_reset(&ev->token);
             sl_buf_puts(&ev->topic, s->cf->hb_topic);
             sl_buf_put_json_str(&ev->key, s->hb_token.data, s->hb_token.len);
             ev->tombstone = true;

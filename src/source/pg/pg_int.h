@@ -91,6 +91,7 @@ typedef struct pg_source {
     int64_t txn_ts_us;
     uint64_t txn_order;
     uint64_t begin_lsn;       /* WAL position of the transaction's BEGIN message */
+    uint64_t final_lsn; /* the transaction's commit record position (BEGIN final_lsn) */
     char *origin;             /* replication origin of the transaction (Origin message), or NULL */
     uint64_t origin_lsn;
     const char *origin_in_batch; /* origin copied into the arena of origin_batch (the current batch, or NULL) */

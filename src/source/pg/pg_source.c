@@ -699,6 +699,7 @@ static bool skipped(pg_source *s, char op) {
 
 static void set_txn_fields(pg_source *s, sl_record *r, uint64_t lsn) {
     r->pos.lsn = lsn;
+    r->pos.final_lsn = s->final_lsn;
     r->pos.last_commit_lsn = s->seq_commit_lsn;
     r->ts_us = s->txn_ts_us;
     r->txid = s->txid;
@@ -857,6 +858,7 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
         s->txn_ts_us = m.u.begin.commit_ts + SL_PG_EPOCH_OFFSET_US;
         s->txn_order = 0;
         s->begin_lsn = wal_start;
+        s->final_lsn = m.u.begin.final_lsn;
         sl_free(s->origin), s->origin = NULL; /* PostgresOffsetContext.clearOrigin() */
         if (s->cf->provide_tx) set_txn_fields(s, sl_txmon_begin(&s->txmon, s->batch), wal_start);
         break;
