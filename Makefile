@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot bench-redis clean services-stop interop
 
 all: build
 
@@ -60,6 +60,9 @@ bench-verify: deps build
 
 bench-snapshot: deps build
 	@bench/bench_snapshot.sh
+
+bench-redis: deps build
+	@bench/bench_redis.sh
 
 services-stop:
 	@scripts/services.sh stop all

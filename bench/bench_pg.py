@@ -135,9 +135,9 @@ def orders_table(conn, name, n):
                 round((random() * 1000)::numeric, 2), now(), 'order note ' || g FROM generate_series(1, %s) g""", n)
 
 
-def run_config_until(d, name, config, done):
+def run_config_until(d, name, config, done, stats=None):
     """Runs sluice on `config` (written to d/<name>.json) until done() holds; returns (seconds from
-    process start, peak RSS bytes: VmHWM)."""
+    process start, peak RSS bytes: VmHWM). stats (a dict): gets the process's CPU seconds ("cpu")."""
     (d / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
     log = d / f"{name}.log"
     t0 = time.time()
@@ -148,7 +148,9 @@ def run_config_until(d, name, config, done):
                 sys.exit(f"sluice ({name}) exited: {log.read_text()[-2000:]}")
             time.sleep(0.2)
         secs = time.time() - t0
-        rss = proc_stats(proc.pid)[0]
+        rss, cpu = proc_stats(proc.pid)
+        if stats is not None:
+            stats["cpu"] = cpu
     finally:
         if proc.poll() is None:
             proc.terminate()

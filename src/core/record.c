@@ -159,15 +159,15 @@ size_t sl_record_order(const sl_record *r, char *out, size_t outsz) {
         unsigned long long seq = dot ? strtoull(dot + 1, NULL, 10) : 0;
         /* a snapshot row carries the snapshot's binlog position and no event: it sorts before the
          * transactions that start there */
-        n = snprintf(out, outsz, "M%08llX%016llX%016llX%08X", seq, (unsigned long long)p->file_pos,
+        n = snprintf(out, outsz, "M%08llX%016llX%016llX%08X%08llX", seq, (unsigned long long)p->file_pos,
                      snap ? 0ull : (unsigned long long)(p->event_pos ? p->event_pos : p->file_pos) + 1,
-                     snap ? 0u : p->row);
+                     snap ? 0u : p->row, snap ? 0ull : (unsigned long long)r->tx_order);
     } else if (p->lsn || p->commit_lsn) {
         /* a snapshot row is read at its LSN (the slot's consistent point or a watermark's): a transaction
          * committing at or after it comes later, whatever its changes' own LSNs */
         uint64_t major = snap ? p->lsn : p->final_lsn ? p->final_lsn : p->commit_lsn ? p->commit_lsn : p->lsn;
-        n = snprintf(out, outsz, "P%016llX%c%016llX", (unsigned long long)major, snap ? '0' : '1',
-                     (unsigned long long)(snap ? 0 : p->lsn));
+        n = snprintf(out, outsz, "P%016llX%c%016llX%08llX", (unsigned long long)major, snap ? '0' : '1',
+                     (unsigned long long)(snap ? 0 : p->lsn), snap ? 0ull : (unsigned long long)r->tx_order);
     } else if (outsz) {
         out[0] = 0;
     }

@@ -252,7 +252,8 @@ int sl_record_check(const sl_record *r, char *errstr, size_t errstr_size);
  * The record's place in its source's order of changes, as text: of two changes of one connector, the later one
  * has the greater text (bytewise; hex digits in upper case, so any locale's collation agrees). A snapshot row
  * sorts before every streamed change made after its snapshot. PostgreSQL: the transaction's commit position,
- * then the change's LSN; MySQL / MariaDB: binlog file number, transaction start, event, row; MongoDB: the resume
+ * then the change's LSN and its place in the transaction (a key change's delete and create share an LSN);
+ * MySQL / MariaDB: binlog file number, transaction start, event, row, place in the transaction; MongoDB: the resume
  * token; a Kafka record: its topic partition, then its offset (records of different partitions compare by
  * partition name only: they are not ordered). Returns the length (0: the record has no position, e.g. a copied
  * MongoDB document).

@@ -68,7 +68,7 @@ typedef struct redis_conf {
     int64_t stream_maxlen;
     char *null_key, *null_value;
     int64_t mem_threshold;
-    int64_t guard_ms, tomb_ttl_s;
+    int64_t guard_ms, pos_ttl_s;
     bool truncate_enabled, skip_heartbeats;
     int64_t batch_size, retry_initial_ms, retry_max_ms, retry_timeout_ms;
     char *command, *kc_key, *kc_separator; /* the Redis Kafka Connect sink's keys */
@@ -98,7 +98,7 @@ static const sl_prop redis_props[] = {
     {"redis.strategy", SL_PT_ENUM, "update", "update|invalidate|ttl|stream", 0, 0, 0, F(strategy),
      "What a change does to its key. update: SET the row as JSON (or HSET, redis.value.format=hash), with "
      "redis.ttl.seconds when > 0; invalidate: DEL the key and set its guard key for redis.invalidate.guard.ms "
-     "(docs/REDIS.md gives the fill rule); ttl: as update, but an update keeps the key's remaining TTL (an insert "
+     "(docs/connectors/redis.md gives the fill rule); ttl: as update, but an update keeps the key's remaining TTL (an insert "
      "sets redis.ttl.seconds, an update of a key that expired sets it again); stream: XADD the event to the stream "
      "redis.stream.key.format. A delete removes the key (stream: appends the delete event). Per table or "
      "collection: redis.strategy.<schema.table> / redis.strategy.<db.collection>."},
@@ -134,10 +134,11 @@ static const sl_prop redis_props[] = {
      "memory.threshold.percentage"},
     {"redis.invalidate.guard.ms", SL_PT_INT, "2000", NULL, 0, 86400000, 0, F(guard_ms),
      "strategy invalidate: lifetime of the guard key __sluice:guard:<key> set with each delete; a cache fill "
-     "that honours it (docs/REDIS.md) cannot put back a value read before the change. 0: no guard."},
-    {"redis.tombstone.ttl.seconds", SL_PT_INT, "86400", NULL, 0, 315360000, 0, F(tomb_ttl_s),
-     "How long the position of a deleted key is kept (so that a replayed older change cannot bring the key "
-     "back); 0: for ever."},
+     "that honours it (docs/connectors/redis.md) cannot put back a value read before the change. 0: no guard."},
+    {"redis.position.ttl.seconds", SL_PT_INT, "86400", NULL, 0, 315360000, 0, F(pos_ttl_s),
+     "How long the position a snapshot row leaves beside its key (__sluice:<connector>:pos:<key>) is kept: it "
+     "tells a replayed row of the same snapshot from a newer one until the stream's mark has passed it. 0: for "
+     "ever."},
     {"redis.truncate.enabled", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(truncate_enabled),
      "A truncate deletes the table's keys (SCAN MATCH of redis.key.format with ${key} as *, UNLINK in batches "
      "of 1000). Off: truncates are logged and skipped."},
@@ -360,6 +361,10 @@ typedef struct prec {
     uint32_t key_len;
     uint32_t a0, a1;
     bool truncate;       /* a truncate: key is the SCAN pattern, no arguments */
+    bool perkey;         /* a snapshot row: compared with its key's own position (else with the stream's mark) */
+    char op;             /* the script's op letter */
+    int64_t ttl_ms;
+    const char *scope, *pos; /* the stream its position orders ("" or a Kafka topic partition); "" no position */
     /* for errors and the dead letter queue */
     const char *what, *topic;
     int32_t partition;
@@ -379,6 +384,7 @@ typedef struct redis_sink {
     redisContext *rc;
     char sha[41];
     char pos_prefix[300];   /* __sluice:<connector>:pos: */
+    char mark_key[300];     /* __sluice:<connector>:hwm */
     char fail_key[300];     /* __sluice:<connector>:failed */
     sl_arena arena;         /* what the pending records hold */
     size_t arena_bytes;
@@ -403,60 +409,81 @@ typedef struct redis_sink {
 #define TASK_CLASS "io.sluice.redis.RedisSinkTask"
 
 /*
- * The script. ARGV: 1 position key prefix, 2 records n, 3 tombstone position TTL (ms), 4 guard TTL (ms), 5 guard
- * key prefix, 6 offset field ('' none: KEYS[n+1] is the offsets hash), 7 offset value, 8 failure flag key (''
- * unless errors.tolerance=none: a failed record keeps the offset from being written by this or a later script of
- * the same MULTI). Then per record: op, position ('' none), TTL (ms), and the op's own arguments:
+ * The script. Two kinds of chunks (ARGV[9]): 'l' holds changes of the stream, applied in the source's order, so
+ * one mark per scope (the connector's hash __sluice:<connector>:hwm, field "" or a Kafka topic partition: the
+ * position of the newest change applied) tells a replay: a change at or below it was applied already; a chunk
+ * whose first position is above the mark is applied without looking at the others. 'k' holds snapshot rows,
+ * which share their snapshot's position and come in no order of their own: each is compared with the mark and
+ * with the position stored beside its key (__sluice:<connector>:pos:<key>), which it then sets. Only stream
+ * changes raise the mark.
+ * KEYS: the n records' keys, then the marks' hash, then (when ARGV[6] is not '') the offsets hash.
+ * ARGV: 1 position key prefix, 2 n, 3 TTL of a snapshot row's position (ms; 0: none), 4 guard TTL (ms), 5 guard
+ * key prefix, 6 offset field, 7 offset value, 8 failure flag key ('' unless errors.tolerance=none: the first
+ * record Redis refuses stops this script and every later one of the run, and no offset is written), 9 'l' or
+ * 'k', 10 scope, 11 TTL of the keys (ms), 12 the records' ops (one letter each), 13 their positions joined by
+ * newlines ('': none, always applied), 14 / 15 the first / last of them that is not ''. Then each record's
+ * arguments, by op:
  *   S value (SET)              K value (SET keeping the remaining TTL)
  *   H n f1 v1 .. (hash)        J n f1 v1 .. (hash keeping the remaining TTL)
  *   D (delete)                 I (delete + guard)
  *   X maxlen entries, then per entry: n f1 v1 ..  (XADD)
- * KEYS[i]: record i's key. Returns {applied, stale, i1, err1, i2, err2, ...} (records Redis refused).
+ * Returns {applied, stale, i1, err1, i2, err2, ...} (records Redis refused).
  */
 static const char SCRIPT[] =
-    "local pre,n,tomb,guard,gpre=ARGV[1],tonumber(ARGV[2]),tonumber(ARGV[3]),tonumber(ARGV[4]),ARGV[5]\n"
-    "local offf,offv,failk=ARGV[6],ARGV[7],ARGV[8]\n"
-    "local pk={}\n"
-    "for i=1,n do pk[i]=pre..KEYS[i] end\n"
-    "local cur={}\n"
-    "if n>0 then cur=redis.call('MGET',unpack(pk)) end\n"
+    "local pre,n,ptl,guard,gpre=ARGV[1],tonumber(ARGV[2]),tonumber(ARGV[3]),tonumber(ARGV[4]),ARGV[5]\n"
+    "local offf,offv,failk,perkey,sc,ttl,ops=ARGV[6],ARGV[7],ARGV[8],ARGV[9]=='k',ARGV[10],tonumber(ARGV[11]),ARGV[12]\n"
+    "local hk=KEYS[n+1]\n"
+    "local stop=failk~='' and redis.call('EXISTS',failk)==1\n"
+    "local h=redis.call('HGET',hk,sc)\n"
+    "local P\n"
+    "local function positions()\n"
+    "  if not P then P={} for q in string.gmatch(ARGV[13]..'\\n','([^\\n]*)\\n') do P[#P+1]=q end end\n"
+    "  return P\n"
+    "end\n"
+    "local check=perkey or (h and ARGV[14]~='' and ARGV[14]<=h)\n"
+    "if check then positions() end\n"
+    "local pk,cur={},{}\n"
+    "if perkey and n>0 then for i=1,n do pk[i]=pre..KEYS[i] end cur=redis.call('MGET',unpack(pk)) end\n"
     "local seen,acc,fails={},{},{}\n"
-    "local applied,stale=0,0\n"
+    "local applied,stale,top=0,0,nil\n"
     "local function flush() if #acc>0 then redis.call('MSET',unpack(acc)) acc={} end end\n"
     "local function bad(r) return type(r)=='table' and r.err end\n"
-    "local a=9\n"
+    "local a=16\n"
     "for i=1,n do\n"
-    "  local key,p=KEYS[i],pk[i]\n"
-    "  local op,pos,ttl=ARGV[a],ARGV[a+1],tonumber(ARGV[a+2])\n"
-    "  a=a+3\n"
-    "  local va=a\n"
+    "  if stop then break end\n"
+    "  local key,op,va=KEYS[i],string.sub(ops,i,i),a\n"
     "  if op=='S' or op=='K' then a=a+1\n"
     "  elseif op=='H' or op=='J' then a=a+1+2*tonumber(ARGV[a])\n"
     "  elseif op=='X' then local ne=tonumber(ARGV[a+1]) a=a+2 for e=1,ne do a=a+1+2*tonumber(ARGV[a]) end end\n"
-    "  local old=seen[p]\n"
-    "  if old==nil then old=cur[i] end\n"
-    "  if pos~='' and old and pos<=old then stale=stale+1 else\n"
-    "    local r,keep=nil,0\n"
+    "  local pos,go='',true\n"
+    "  if check then\n"
+    "    pos=P[i]\n"
+    "    if pos~='' then\n"
+    "      if h and pos<=h then go=false\n"
+    "      elseif perkey then local old=seen[pk[i]] if old==nil then old=cur[i] end if old and pos<=old then go=false end end\n"
+    "    end\n"
+    "  end\n"
+    "  if not go then stale=stale+1 else\n"
+    "    local r\n"
     "    if op=='S' and ttl==0 then acc[#acc+1]=key acc[#acc+1]=ARGV[va] else\n"
     "      flush()\n"
-    "      if op=='S' then r=redis.pcall('SET',key,ARGV[va],'PX',ttl) keep=ttl\n"
+    "      if op=='S' then r=redis.pcall('SET',key,ARGV[va],'PX',ttl)\n"
     "      elseif op=='K' then\n"
     "        local t=redis.call('PTTL',key)\n"
-    "        if t>0 then r=redis.pcall('SET',key,ARGV[va],'KEEPTTL') keep=t\n"
+    "        if t>0 then r=redis.pcall('SET',key,ARGV[va],'KEEPTTL')\n"
     "        elseif t==-1 or ttl==0 then r=redis.pcall('SET',key,ARGV[va])\n"
-    "        else r=redis.pcall('SET',key,ARGV[va],'PX',ttl) keep=ttl end\n"
+    "        else r=redis.pcall('SET',key,ARGV[va],'PX',ttl) end\n"
     "      elseif op=='H' or op=='J' then\n"
-    "        local t=-2\n"
+    "        local t,keep=-2,ttl\n"
     "        if op=='J' then t=redis.call('PTTL',key) end\n"
     "        redis.call('UNLINK',key)\n"
     "        local nf=tonumber(ARGV[va])\n"
     "        if nf>0 then r=redis.pcall('HSET',key,unpack(ARGV,va+1,va+2*nf)) end\n"
-    "        if t>0 then keep=t elseif t==-1 then keep=0 else keep=ttl end\n"
+    "        if t>0 then keep=t elseif t==-1 then keep=0 end\n"
     "        if keep>0 and nf>0 and not bad(r) then redis.call('PEXPIRE',key,keep) end\n"
     "      elseif op=='D' or op=='I' then\n"
     "        redis.call('UNLINK',key)\n"
     "        if op=='I' and guard>0 then redis.call('SET',gpre..key,'1','PX',guard) end\n"
-    "        keep=tomb\n"
     "      elseif op=='X' then\n"
     "        local ml,ne=tonumber(ARGV[va]),tonumber(ARGV[va+1])\n"
     "        local b=va+2\n"
@@ -469,22 +496,29 @@ static const char SCRIPT[] =
     "        end\n"
     "      end\n"
     "    end\n"
-    "    if bad(r) then fails[#fails+1]=i fails[#fails+1]=r.err\n"
+    "    if bad(r) then\n"
+    "      fails[#fails+1]=i fails[#fails+1]=r.err\n"
+    "      if failk~='' then stop=true redis.call('SET',failk,'1') end\n"
     "    else\n"
     "      applied=applied+1\n"
-    "      if pos~='' then\n"
-    "        seen[p]=pos\n"
-    "        if keep>0 then flush() redis.call('SET',p,pos,'PX',keep) else acc[#acc+1]=p acc[#acc+1]=pos end\n"
+    "      if not perkey then top=i\n"
+    "      elseif pos~='' then\n"
+    "        seen[pk[i]]=pos\n"
+    "        if ptl>0 then flush() redis.call('SET',pk[i],pos,'PX',ptl) else acc[#acc+1]=pk[i] acc[#acc+1]=pos end\n"
     "      end\n"
     "    end\n"
     "  end\n"
     "end\n"
     "flush()\n"
-    "if failk~='' and #fails>0 then redis.call('SET',failk,'1') end\n"
-    "if offf~='' then\n"
-    "  if failk~='' and redis.call('EXISTS',failk)==1 then redis.call('DEL',failk)\n"
-    "  else redis.call('HSET',KEYS[n+1],offf,offv) end\n"
+    "if top then\n"
+    "  local p=''\n"
+    "  if top==n and not check then p=ARGV[15] else\n"
+    "    positions()\n"
+    "    for j=top,1,-1 do if P[j]~='' then p=P[j] break end end\n"
+    "  end\n"
+    "  if p~='' and (not h or p>h) then redis.call('HSET',hk,sc,p) end\n"
     "end\n"
+    "if offf~='' and not stop then redis.call('HSET',KEYS[n+2],offf,offv) end\n"
     "return {applied,stale,unpack(fails)}\n";
 
 static void disconnect(redis_sink *s) {
@@ -955,16 +989,21 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
     p->key_len = (uint32_t)s->key.len;
     char pos[8192]; /* a MongoDB resume token holds the document key */
     size_t pl = sl_record_order(r, pos, sizeof pos);
+    char scope[600] = "";
+    if (r->raw && r->raw->partition >= 0)
+        snprintf(scope, sizeof scope, "%s/%d", r->raw->topic ? r->raw->topic : "", (int)r->raw->partition);
+    p->perkey = r->snapshot != SL_SNAP_NONE;
+    if (p->perkey && strategy == ST_STREAM) pl = 0; /* one stream, many rows at one position: appended as they come */
+    p->scope = arena_copy(s, scope, strlen(scope) + 1);
+    p->pos = arena_copy(s, pos, pl + 1);
+    ((char *)p->pos)[pl] = 0;
     bool del = ri.op == 'd' || ri.row == NULL;
-    int64_t ttl_ms = ttl_s * 1000;
     switch (strategy) {
     case ST_STREAM: {
         const char *k, *v;
         size_t kl, vl;
         kafka_texts(s, r, &k, &kl, &v, &vl);
-        push_str(s, "X");
-        push_arg(s, pos, pl);
-        push_int(s, 0);
+        p->op = 'X';
         push_int(s, c->stream_maxlen);
         bool tomb = !r->raw && r->op == SL_OP_DELETE && sl_ctx_core(s->ctx)->tombstones;
         push_int(s, tomb ? 2 : 1);
@@ -973,31 +1012,24 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
         break;
     }
     case ST_INVALIDATE:
-        push_str(s, "I");
-        push_arg(s, pos, pl);
-        push_int(s, 0);
+        p->op = 'I';
         break;
     default:
         if (del) {
-            push_str(s, "D");
-            push_arg(s, pos, pl);
-            push_int(s, 0);
+            p->op = 'D';
             break;
         }
         /* ttl: an update keeps what is left of the key's TTL */
         bool keep = strategy == ST_TTL && ri.op == 'u';
+        p->ttl_ms = ttl_s * 1000;
         if (c->value_format == VF_HASH) {
-            push_str(s, keep ? "J" : "H");
-            push_arg(s, pos, pl);
-            push_int(s, ttl_ms);
+            p->op = keep ? 'J' : 'H';
             if (push_fields(s, ri.row, err, errsz) < 0) {
                 s->nargs = p->a0;
                 return -1;
             }
         } else {
-            push_str(s, keep ? "K" : "S");
-            push_arg(s, pos, pl);
-            push_int(s, ttl_ms);
+            p->op = keep ? 'K' : 'S';
             sl_buf_reset(&s->val);
             size_t n;
             const char *str;
@@ -1146,42 +1178,63 @@ static int truncate_keys(redis_sink *s, const prec *p, char *err, size_t errsz) 
     return 0;
 }
 
-/* Appends one EVALSHA of records [from, to) (with the offset when off_field is not NULL). */
-static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_field, const char *off_value,
-                         sl_buf *tmpv) {
+/* Appends one EVALSHA of records [from, to) (one kind, scope and TTL; with the offset when off_field is set). */
+static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_field, const char *off_value) {
     size_t n = to - from;
-    size_t argc = 3 + n + (off_field ? 1 : 0) + 8;
+    size_t argc = 3 + n + 2 + 15;
     for (size_t i = from; i < to; i++) argc += s->recs[i].a1 - s->recs[i].a0;
     const char **av = sl_malloc(argc * sizeof *av);
     size_t *al = sl_malloc(argc * sizeof *al);
     size_t k = 0;
-    char nk[24], nn[24], tomb[24], guard[24];
-    snprintf(nk, sizeof nk, "%zu", n + (off_field ? 1 : 0));
+    char nk[24], nn[24], ptl[24], guard[24], ttl[24];
+    snprintf(nk, sizeof nk, "%zu", n + 1 + (off_field ? 1 : 0));
     snprintf(nn, sizeof nn, "%zu", n);
-    snprintf(tomb, sizeof tomb, "%lld", (long long)s->conf->tomb_ttl_s * 1000);
+    snprintf(ptl, sizeof ptl, "%lld", (long long)s->conf->pos_ttl_s * 1000);
     snprintf(guard, sizeof guard, "%lld", (long long)s->conf->guard_ms);
+    snprintf(ttl, sizeof ttl, "%lld", n ? (long long)s->recs[from].ttl_ms : 0);
+    sl_buf *ops = &s->kjson, *pos = &s->vjson;
+    sl_buf_reset(ops), sl_buf_reset(pos);
+    const char *first = NULL, *last = NULL;
+    for (size_t i = from; i < to; i++) {
+        const prec *p = &s->recs[i];
+        sl_buf_putc(ops, p->op);
+        if (i > from) sl_buf_putc(pos, '\n');
+        sl_buf_puts(pos, p->pos);
+        if (*p->pos) {
+            if (!first) first = p->pos;
+            last = p->pos;
+        }
+    }
 #define A(p_, n_) (av[k] = (p_), al[k++] = (n_))
     A("EVALSHA", 7);
     A(s->sha, strlen(s->sha));
     A(nk, strlen(nk));
     for (size_t i = from; i < to; i++) A(s->recs[i].key, s->recs[i].key_len);
+    A(s->mark_key, strlen(s->mark_key));
     if (off_field) A(OFFSETS_KEY, strlen(OFFSETS_KEY));
     A(s->pos_prefix, strlen(s->pos_prefix));
     A(nn, strlen(nn));
-    A(tomb, strlen(tomb));
+    A(ptl, strlen(ptl));
     A(guard, strlen(guard));
     A(GUARD_PREFIX, strlen(GUARD_PREFIX));
     A(off_field ? off_field : "", off_field ? strlen(off_field) : 0);
     A(off_value ? off_value : "", off_value ? strlen(off_value) : 0);
     const char *fk = s->tolerate ? "" : s->fail_key;
     A(fk, strlen(fk));
+    A(n && s->recs[from].perkey ? "k" : "l", 1);
+    const char *sc = n ? s->recs[from].scope : "";
+    A(sc, strlen(sc));
+    A(ttl, strlen(ttl));
+    A(ops->len ? ops->data : "", ops->len);
+    A(pos->len ? pos->data : "", pos->len);
+    A(first ? first : "", first ? strlen(first) : 0);
+    A(last ? last : "", last ? strlen(last) : 0);
     for (size_t i = from; i < to; i++)
         for (uint32_t j = s->recs[i].a0; j < s->recs[i].a1; j++) A(s->args[j].p, s->args[j].n);
 #undef A
     redisAppendCommandArgv(s->rc, (int)k, av, al);
     sl_free(av);
     sl_free(al);
-    (void)tmpv;
 }
 
 /* A script's reply: counts, and the records Redis refused. 0, 1 (retry), -1 (a record failed under
@@ -1220,7 +1273,8 @@ static int send_range(redis_sink *s, size_t from, size_t to, const char *off_fie
     size_t i = from;
     for (;;) {
         size_t j = i, bytes = 0;
-        while (j < to && j - i < chunk && bytes < max_bytes) {
+        while (j < to && j - i < chunk && bytes < max_bytes && s->recs[j].perkey == s->recs[i].perkey &&
+               s->recs[j].ttl_ms == s->recs[i].ttl_ms && !strcmp(s->recs[j].scope, s->recs[i].scope)) {
             for (uint32_t a = s->recs[j].a0; a < s->recs[j].a1; a++) bytes += s->args[a].n;
             j++;
         }
@@ -1237,7 +1291,7 @@ static int send_range(redis_sink *s, size_t from, size_t to, const char *off_fie
     if (multi) redisAppendCommand(s->rc, "MULTI");
     for (size_t c = 0; c < nchunks; c++) {
         bool last = c + 1 == nchunks;
-        append_chunk(s, starts[c], starts[c + 1], last ? off_field : NULL, last ? off_value : NULL, NULL);
+        append_chunk(s, starts[c], starts[c + 1], last ? off_field : NULL, last ? off_value : NULL);
     }
     if (multi) redisAppendCommand(s->rc, "EXEC");
     size_t replies = nchunks + (multi ? 2 : 0);
@@ -1415,6 +1469,7 @@ static int redis_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     s->tolerate = sl_ctx_core(ctx)->err_tolerance == SL_TOL_ALL;
     snprintf(s->pos_prefix, sizeof s->pos_prefix, POS_PREFIX, sl_ctx_name(ctx));
     snprintf(s->fail_key, sizeof s->fail_key, "__sluice:%s:failed", sl_ctx_name(ctx));
+    snprintf(s->mark_key, sizeof s->mark_key, "__sluice:%s:hwm", sl_ctx_name(ctx));
     const sl_config *cfg = sl_ctx_config(ctx);
     char err[512];
     for (int i = 0; cfg && i < cfg->n; i++) ns_key(cfg->kv[i].key, cfg->kv[i].value, &s->rules, err, sizeof err);
@@ -1422,6 +1477,12 @@ static int redis_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
         snprintf(errstr, errsz, "redis sink: %s", err);
         sl_ctx_error_code(ctx, SL_E_SINK_UNAVAILABLE);
         return -1;
+    }
+    if (!s->tolerate) { /* a refused record's flag from a run that stopped on it: this run starts afresh */
+        const char *av[2] = {"DEL", s->fail_key};
+        size_t al[2] = {3, strlen(s->fail_key)};
+        redisReply *r;
+        if (command(s->rc, 2, av, al, &r, err, sizeof err) == 0) freeReplyObject(r);
     }
     SL_INFO("redis", "connected to %s:%d database %d (strategy %s, value format %s)", s->conf->host, s->conf->port,
             s->conf->db, s->conf->strategy == ST_UPDATE ? "update" : s->conf->strategy == ST_INVALIDATE ? "invalidate"

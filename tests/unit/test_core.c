@@ -239,6 +239,9 @@ static void test_record_order(void) {
     b.pos.final_lsn = 0x2000, b.pos.lsn = 0x1901; /* the same transaction, a later change */
     sl_record_order(&b, y, sizeof y);
     CHECK(strcmp(y, x) > 0);
+    a.tx_order = 1, b.pos.lsn = 0x1900, b.tx_order = 2; /* a key change: delete and create at one LSN */
+    sl_record_order(&a, x, sizeof x), sl_record_order(&b, y, sizeof y);
+    CHECK(strcmp(y, x) > 0);
     /* a snapshot row at the slot's point sorts before a transaction committing there */
     sl_record s;
     memset(&s, 0, sizeof s);
