@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,20 @@ typedef struct arg {
     size_t n;
 } arg;
 
+/* What write() rendered between two marks (or flushes): sent as a whole, kept until Redis answered for all of it
+ * (a lost connection sends it again). */
+typedef struct run {
+    sl_arena arena;
+    size_t arena_bytes;
+    prec *recs;
+    size_t nrecs, caprecs;
+    arg *args;
+    size_t nargs, capargs;
+    uint64_t ticket;      /* pipelined: its mark's ticket */
+    size_t *starts;       /* pipelined: its chunks' first records, nchunks + 1 */
+    size_t nchunks, replies; /* pipelined: chunks sent / answered */
+} run;
+
 typedef struct redis_sink {
     sl_ctx *ctx;
     redis_conf *conf;
@@ -386,12 +401,10 @@ typedef struct redis_sink {
     char pos_prefix[300];   /* __sluice:<connector>:pos: */
     char mark_key[300];     /* __sluice:<connector>:hwm */
     char fail_key[300];     /* __sluice:<connector>:failed */
-    sl_arena arena;         /* what the pending records hold */
-    size_t arena_bytes;
-    prec *recs;
-    size_t nrecs, caprecs;
-    arg *args;
-    size_t nargs, capargs;
+    run *cur;               /* what write() renders into */
+    run **fly;              /* pipelined: runs sent whose replies have not all come, oldest first */
+    size_t nfly, capfly;
+    uint64_t next_ticket, acked_ticket;
     sl_vheap vh;
     sl_buf scratch, key, val, tmp, kjson, vjson;
     bool tolerate;
@@ -618,17 +631,17 @@ static bool pause_ms(redis_sink *s, int64_t ms) {
 /* ---- rendering records ---- */
 
 static void *arena_copy(redis_sink *s, const void *p, size_t n) {
-    s->arena_bytes += n + 16;
-    return sl_arena_memdup(&s->arena, n ? p : "", n);
+    s->cur->arena_bytes += n + 16;
+    return sl_arena_memdup(&s->cur->arena, n ? p : "", n);
 }
 
 static void push_arg(redis_sink *s, const void *p, size_t n) {
-    if (s->nargs == s->capargs) {
-        s->capargs = s->capargs ? 2 * s->capargs : 4096;
-        s->args = sl_realloc(s->args, s->capargs * sizeof *s->args);
+    if (s->cur->nargs == s->cur->capargs) {
+        s->cur->capargs = s->cur->capargs ? 2 * s->cur->capargs : 4096;
+        s->cur->args = sl_realloc(s->cur->args, s->cur->capargs * sizeof *s->cur->args);
     }
-    s->args[s->nargs].p = arena_copy(s, p, n);
-    s->args[s->nargs++].n = n;
+    s->cur->args[s->cur->nargs].p = arena_copy(s, p, n);
+    s->cur->args[s->cur->nargs++].n = n;
 }
 
 static void push_str(redis_sink *s, const char *str) { push_arg(s, str, strlen(str)); }
@@ -861,13 +874,13 @@ static void kafka_texts(redis_sink *s, const sl_record *r, const char **k, size_
 }
 
 static prec *new_rec(redis_sink *s) {
-    if (s->nrecs == s->caprecs) {
-        s->caprecs = s->caprecs ? 2 * s->caprecs : 1024;
-        s->recs = sl_realloc(s->recs, s->caprecs * sizeof *s->recs);
+    if (s->cur->nrecs == s->cur->caprecs) {
+        s->cur->caprecs = s->cur->caprecs ? 2 * s->cur->caprecs : 1024;
+        s->cur->recs = sl_realloc(s->cur->recs, s->cur->caprecs * sizeof *s->cur->recs);
     }
-    prec *p = &s->recs[s->nrecs++];
+    prec *p = &s->cur->recs[s->cur->nrecs++];
     memset(p, 0, sizeof *p);
-    p->a0 = p->a1 = (uint32_t)s->nargs;
+    p->a0 = p->a1 = (uint32_t)s->cur->nargs;
     return p;
 }
 
@@ -886,7 +899,7 @@ static int push_fields(redis_sink *s, sl_val *row, char *err, size_t errsz) {
         return -1;
     }
     sl_v_force(h, row); /* a row of the record view: its members built */
-    size_t at = s->nargs;
+    size_t at = s->cur->nargs;
     push_int(s, 0);
     int64_t nf = 0;
     for (uint32_t i = 0; i < row->n; i++) {
@@ -907,8 +920,8 @@ static int push_fields(redis_sink *s, sl_val *row, char *err, size_t errsz) {
     }
     char b[24];
     int n = snprintf(b, sizeof b, "%" PRId64, nf);
-    s->args[at].p = arena_copy(s, b, (size_t)n);
-    s->args[at].n = (size_t)n;
+    s->cur->args[at].p = arena_copy(s, b, (size_t)n);
+    s->cur->args[at].n = (size_t)n;
     return 0;
 }
 
@@ -956,7 +969,7 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
     }
     if (rc < 0) return -1;
     if (!ri.op) { /* nothing for a key to do */
-        s->nrecs--;
+        s->cur->nrecs--;
         return 0;
     }
     int strategy;
@@ -966,7 +979,7 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
     if (ri.op == 't') {
         if (!c->truncate_enabled || strategy == ST_STREAM) {
             SL_INFO("redis", "truncate of %s: keys kept (redis.truncate.enabled=false)", ri.ns);
-            s->nrecs--;
+            s->cur->nrecs--;
             return 0;
         }
         expand(s, c->key_format, &ri, NULL, true, &s->key);
@@ -1025,7 +1038,7 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
         if (c->value_format == VF_HASH) {
             p->op = keep ? 'J' : 'H';
             if (push_fields(s, ri.row, err, errsz) < 0) {
-                s->nargs = p->a0;
+                s->cur->nargs = p->a0;
                 return -1;
             }
         } else {
@@ -1039,7 +1052,7 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
             push_arg(s, s->val.data, s->val.len);
         }
     }
-    p->a1 = (uint32_t)s->nargs;
+    p->a1 = (uint32_t)s->cur->nargs;
     return 0;
 }
 
@@ -1090,8 +1103,8 @@ static int redis_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {
         char err[1024];
         if (add_record(s, r, &p, err, sizeof err) < 0) {
             if (reject(s, p, err, errstr, errsz) < 0) return -1;
-            s->nargs = p->a0;
-            s->nrecs--;
+            s->cur->nargs = p->a0;
+            s->cur->nrecs--;
         }
     }
     return 0;
@@ -1179,10 +1192,11 @@ static int truncate_keys(redis_sink *s, const prec *p, char *err, size_t errsz) 
 }
 
 /* Appends one EVALSHA of records [from, to) (one kind, scope and TTL; with the offset when off_field is set). */
-static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_field, const char *off_value) {
+static void append_chunk(redis_sink *s, const run *u, size_t from, size_t to, const char *off_field,
+                         const char *off_value) {
     size_t n = to - from;
     size_t argc = 3 + n + 2 + 15;
-    for (size_t i = from; i < to; i++) argc += s->recs[i].a1 - s->recs[i].a0;
+    for (size_t i = from; i < to; i++) argc += u->recs[i].a1 - u->recs[i].a0;
     const char **av = sl_malloc(argc * sizeof *av);
     size_t *al = sl_malloc(argc * sizeof *al);
     size_t k = 0;
@@ -1191,12 +1205,12 @@ static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_
     snprintf(nn, sizeof nn, "%zu", n);
     snprintf(ptl, sizeof ptl, "%lld", (long long)s->conf->pos_ttl_s * 1000);
     snprintf(guard, sizeof guard, "%lld", (long long)s->conf->guard_ms);
-    snprintf(ttl, sizeof ttl, "%lld", n ? (long long)s->recs[from].ttl_ms : 0);
+    snprintf(ttl, sizeof ttl, "%lld", n ? (long long)u->recs[from].ttl_ms : 0);
     sl_buf *ops = &s->kjson, *pos = &s->vjson;
     sl_buf_reset(ops), sl_buf_reset(pos);
     const char *first = NULL, *last = NULL;
     for (size_t i = from; i < to; i++) {
-        const prec *p = &s->recs[i];
+        const prec *p = &u->recs[i];
         sl_buf_putc(ops, p->op);
         if (i > from) sl_buf_putc(pos, '\n');
         sl_buf_puts(pos, p->pos);
@@ -1209,7 +1223,7 @@ static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_
     A("EVALSHA", 7);
     A(s->sha, strlen(s->sha));
     A(nk, strlen(nk));
-    for (size_t i = from; i < to; i++) A(s->recs[i].key, s->recs[i].key_len);
+    for (size_t i = from; i < to; i++) A(u->recs[i].key, u->recs[i].key_len);
     A(s->mark_key, strlen(s->mark_key));
     if (off_field) A(OFFSETS_KEY, strlen(OFFSETS_KEY));
     A(s->pos_prefix, strlen(s->pos_prefix));
@@ -1221,8 +1235,8 @@ static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_
     A(off_value ? off_value : "", off_value ? strlen(off_value) : 0);
     const char *fk = s->tolerate ? "" : s->fail_key;
     A(fk, strlen(fk));
-    A(n && s->recs[from].perkey ? "k" : "l", 1);
-    const char *sc = n ? s->recs[from].scope : "";
+    A(n && u->recs[from].perkey ? "k" : "l", 1);
+    const char *sc = n ? u->recs[from].scope : "";
     A(sc, strlen(sc));
     A(ttl, strlen(ttl));
     A(ops->len ? ops->data : "", ops->len);
@@ -1230,7 +1244,7 @@ static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_
     A(first ? first : "", first ? strlen(first) : 0);
     A(last ? last : "", last ? strlen(last) : 0);
     for (size_t i = from; i < to; i++)
-        for (uint32_t j = s->recs[i].a0; j < s->recs[i].a1; j++) A(s->args[j].p, s->args[j].n);
+        for (uint32_t j = u->recs[i].a0; j < u->recs[i].a1; j++) A(u->args[j].p, u->args[j].n);
 #undef A
     redisAppendCommandArgv(s->rc, (int)k, av, al);
     sl_free(av);
@@ -1239,7 +1253,7 @@ static void append_chunk(redis_sink *s, size_t from, size_t to, const char *off_
 
 /* A script's reply: counts, and the records Redis refused. 0, 1 (retry), -1 (a record failed under
  * errors.tolerance=none, or a fatal error). */
-static int script_reply(redis_sink *s, redisReply *r, size_t from, char *err, size_t errsz) {
+static int script_reply(redis_sink *s, const run *u, redisReply *r, size_t from, char *err, size_t errsz) {
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errsz, "EVALSHA: %.*s", (int)r->len, r->str);
         return transient_error(r->str) ? 1 : -1;
@@ -1257,55 +1271,64 @@ static int script_reply(redis_sink *s, redisReply *r, size_t from, char *err, si
         redisReply *m = r->element[i + 1];
         char reason[600];
         snprintf(reason, sizeof reason, "Redis refused it: %.*s", (int)m->len, m->str ? m->str : "");
-        if (at < s->nrecs && reject(s, &s->recs[at], reason, err, errsz) < 0) return -1;
+        if (at < u->nrecs && reject(s, &u->recs[at], reason, err, errsz) < 0) return -1;
     }
     return 0;
 }
 
-/* Sends records [from, to) in chunks; with off_field, in one MULTI/EXEC whose last script writes the offset. */
-static int send_range(redis_sink *s, size_t from, size_t to, const char *off_field, const char *off_value, char *err,
-                      size_t errsz) {
+/* Splits records [from, to) of u into chunks (batch_size records or 4 MiB of arguments, one kind, scope and TTL
+ * each): their first records into *starts (sl_malloc'ed, nchunks + 1 entries, the last = to). */
+static size_t chunks_of(redis_sink *s, const run *u, size_t from, size_t to, size_t **starts) {
     const size_t chunk = (size_t)s->conf->batch_size, max_bytes = 4u << 20;
-    size_t starts[4096], nchunks = 0;
-    bool multi = off_field != NULL;
-    int rc = 0;
-    /* chunk boundaries: batch_size records or 4 MiB of arguments */
-    size_t i = from;
-    for (;;) {
+    size_t n = 0, cap = 8;
+    size_t *st = sl_malloc(cap * sizeof *st);
+    for (size_t i = from; i < to;) {
         size_t j = i, bytes = 0;
-        while (j < to && j - i < chunk && bytes < max_bytes && s->recs[j].perkey == s->recs[i].perkey &&
-               s->recs[j].ttl_ms == s->recs[i].ttl_ms && !strcmp(s->recs[j].scope, s->recs[i].scope)) {
-            for (uint32_t a = s->recs[j].a0; a < s->recs[j].a1; a++) bytes += s->args[a].n;
+        while (j < to && j - i < chunk && bytes < max_bytes && u->recs[j].perkey == u->recs[i].perkey &&
+               u->recs[j].ttl_ms == u->recs[i].ttl_ms && !strcmp(u->recs[j].scope, u->recs[i].scope)) {
+            for (uint32_t a = u->recs[j].a0; a < u->recs[j].a1; a++) bytes += u->args[a].n;
             j++;
         }
-        if (nchunks == sizeof starts / sizeof *starts - 1) break;
-        starts[nchunks++] = i;
+        if (n + 2 > cap) st = sl_realloc(st, (cap *= 2) * sizeof *st);
+        st[n++] = i;
         i = j;
-        if (i >= to) break;
     }
-    if (i < to) { /* too many chunks for one go: the first part alone, then the rest */
-        if ((rc = send_range(s, from, i, NULL, NULL, err, errsz)) != 0) return rc;
-        return send_range(s, i, to, off_field, off_value, err, errsz);
+    st[n] = to;
+    *starts = st;
+    return n;
+}
+
+/* Reads one reply (a connection error: 1 with err). */
+static int read_reply(redis_sink *s, redisReply **out, char *err, size_t errsz) {
+    void *r = NULL;
+    if (redisGetReply(s->rc, &r) != REDIS_OK || !r) {
+        snprintf(err, errsz, "%s", s->rc->errstr[0] ? s->rc->errstr : "connection lost");
+        return 1;
     }
-    starts[nchunks] = to;
+    *out = r;
+    return 0;
+}
+
+/* Sends records [from, to) of u and waits for the replies; with off_field, in one MULTI/EXEC whose last script
+ * writes the offset. 0, 1 (retry), -1. */
+static int send_range(redis_sink *s, run *u, size_t from, size_t to, const char *off_field, const char *off_value,
+                      char *err, size_t errsz) {
+    size_t *starts;
+    size_t nchunks = chunks_of(s, u, from, to, &starts);
+    bool multi = off_field != NULL;
+    int rc = 0;
     if (multi) redisAppendCommand(s->rc, "MULTI");
     for (size_t c = 0; c < nchunks; c++) {
         bool last = c + 1 == nchunks;
-        append_chunk(s, starts[c], starts[c + 1], last ? off_field : NULL, last ? off_value : NULL);
+        append_chunk(s, u, starts[c], starts[c + 1], last ? off_field : NULL, last ? off_value : NULL);
     }
+    if (multi && !nchunks) append_chunk(s, u, to, to, off_field, off_value); /* the offset alone */
     if (multi) redisAppendCommand(s->rc, "EXEC");
-    size_t replies = nchunks + (multi ? 2 : 0);
-    redisReply **rs = sl_calloc(replies, sizeof *rs);
+    size_t scripts = nchunks ? nchunks : multi ? 1 : 0, replies = scripts + (multi ? 2 : 0);
+    redisReply **rs = sl_calloc(replies + 1, sizeof *rs);
     size_t got = 0;
-    for (; got < replies; got++) {
-        void *r = NULL;
-        if (redisGetReply(s->rc, &r) != REDIS_OK || !r) {
-            snprintf(err, errsz, "%s", s->rc->errstr[0] ? s->rc->errstr : "connection lost");
-            rc = 1;
-            break;
-        }
-        rs[got] = r;
-    }
+    for (; got < replies && !rc; got++) rc = read_reply(s, &rs[got], err, errsz);
+    if (rc) got--;
     if (!rc && multi) {
         redisReply *ex = rs[replies - 1];
         for (size_t c = 1; c + 1 < replies && !rc; c++)
@@ -1318,60 +1341,83 @@ static int send_range(redis_sink *s, size_t from, size_t to, const char *off_fie
                      ex->type == REDIS_REPLY_ERROR ? ex->str : "discarded");
             rc = ex->type == REDIS_REPLY_ERROR && !transient_error(ex->str) ? -1 : 1;
         }
-        for (size_t c = 0; !rc && c < nchunks && c < ex->elements; c++)
-            rc = script_reply(s, ex->element[c], starts[c], err, errsz);
+        for (size_t c = 0; !rc && c < scripts && c < ex->elements; c++)
+            rc = script_reply(s, u, ex->element[c], starts[c], err, errsz);
     } else if (!rc) {
-        for (size_t c = 0; !rc && c < nchunks; c++) rc = script_reply(s, rs[c], starts[c], err, errsz);
+        for (size_t c = 0; !rc && c < nchunks; c++) rc = script_reply(s, u, rs[c], starts[c], err, errsz);
     }
     for (size_t c = 0; c < got; c++) freeReplyObject(rs[c]);
     sl_free(rs);
+    sl_free(starts);
     return rc;
 }
 
-/* Everything pending (and the offset, when given), in order; truncates between the chunks around them. */
-static int send_all(redis_sink *s, const char *off_field, const char *off_value, char *err, size_t errsz) {
+/* u's records from `from` on (and the offset, when given), in order; truncates between the chunks around them. */
+static int send_run(redis_sink *s, run *u, size_t from, const char *off_field, const char *off_value, char *err,
+                    size_t errsz) {
     int rc = wait_for_memory(s, err, errsz);
     if (rc) return rc;
-    size_t from = 0;
-    for (size_t i = 0; i < s->nrecs; i++) {
-        if (!s->recs[i].truncate) continue;
-        if (i > from && (rc = send_range(s, from, i, NULL, NULL, err, errsz)) != 0) return rc;
-        if ((rc = truncate_keys(s, &s->recs[i], err, errsz)) != 0) return rc;
+    for (size_t i = from; i < u->nrecs; i++) {
+        if (!u->recs[i].truncate) continue;
+        if (i > from && (rc = send_range(s, u, from, i, NULL, NULL, err, errsz)) != 0) return rc;
+        if ((rc = truncate_keys(s, &u->recs[i], err, errsz)) != 0) return rc;
         from = i + 1;
     }
-    if (from < s->nrecs || off_field) return send_range(s, from, s->nrecs, off_field, off_value, err, errsz);
+    if (from < u->nrecs || off_field) return send_range(s, u, from, u->nrecs, off_field, off_value, err, errsz);
     return 0;
 }
 
-static void clear_pending(redis_sink *s) {
-    s->nrecs = s->nargs = 0;
-    sl_arena_reset(&s->arena);
-    s->arena_bytes = 0;
+static run *run_new(void) {
+    run *u = sl_calloc(1, sizeof *u);
+    sl_arena_init(&u->arena);
+    return u;
 }
 
-/* Sends with retries: a lost connection or a transient error reconnects, waits and sends everything again. */
-static int deliver(redis_sink *s, const char *off_field, const char *off_value, char *errstr, size_t errsz) {
+static void run_clear(run *u) {
+    u->nrecs = u->nargs = 0;
+    sl_arena_reset(&u->arena);
+    u->arena_bytes = 0;
+    sl_free(u->starts);
+    u->starts = NULL;
+    u->nchunks = u->replies = 0;
+}
+
+static void run_free(run *u) {
+    if (!u) return;
+    sl_arena_free(&u->arena);
+    sl_free(u->recs);
+    sl_free(u->args);
+    sl_free(u->starts);
+    sl_free(u);
+}
+
+/* Connects when not connected: 0, 1 (retry), -1 (fatal: errstr set). */
+static int ensure_connected(redis_sink *s, bool again, char *err, size_t errsz, char *errstr, size_t errstrsz) {
+    if (s->rc && !s->rc->err) return 0;
+    disconnect(s);
+    int rc = dial(s->conf, &s->rc, s->sha, err, errsz);
+    if (rc < 0) {
+        snprintf(errstr, errstrsz, "redis sink: %s", err);
+        sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
+        return -1;
+    }
+    if (rc == 0 && again) SL_INFO("redis", "reconnected to %s:%d", s->conf->host, s->conf->port);
+    return rc;
+}
+
+/* Sends u's records from `from` on with retries: a lost connection or a transient error reconnects, waits and sends
+ * them again (the positions make that harmless). 0, or -1 with errstr. */
+static int deliver(redis_sink *s, run *u, size_t from, const char *off_field, const char *off_value, char *errstr,
+                   size_t errsz) {
     const redis_conf *c = s->conf;
     int64_t start = sl_mono_ms(), delay = c->retry_initial_ms;
     int tries = 0;
     char err[1024] = "";
     for (;;) {
-        int rc = 1;
-        if (!s->rc || s->rc->err) {
-            disconnect(s);
-            rc = dial(c, &s->rc, s->sha, err, sizeof err);
-            if (rc < 0) {
-                snprintf(errstr, errsz, "redis sink: %s", err);
-                sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
-                return -1;
-            }
-            if (rc == 0 && tries) SL_INFO("redis", "reconnected to %s:%d", c->host, c->port);
-        }
-        if (s->rc && !s->rc->err) rc = send_all(s, off_field, off_value, err, sizeof err);
-        if (rc == 0) {
-            clear_pending(s);
-            return 0;
-        }
+        int rc = ensure_connected(s, tries > 0, err, sizeof err, errstr, errsz);
+        if (rc < 0) return -1;
+        if (rc == 0) rc = send_run(s, u, from, off_field, off_value, err, sizeof err);
+        if (rc == 0) return 0;
         if (rc < 0) {
             if (!strncmp(err, "redis sink: ", 12)) { /* a record's failure: reject() said it and named its kind */
                 snprintf(errstr, errsz, "%s", err);
@@ -1381,9 +1427,8 @@ static int deliver(redis_sink *s, const char *off_field, const char *off_value, 
             sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
             return -1;
         }
-        if (s->rc && !s->rc->err && strncmp(err, "EVALSHA: NOSCRIPT", 17) && strncmp(err, "NOSCRIPT", 8)) {
-            /* a busy server: the connection stays */
-        } else disconnect(s);
+        if (!s->rc || s->rc->err || !strncmp(err, "EVALSHA: NOSCRIPT", 17) || !strncmp(err, "NOSCRIPT", 8))
+            disconnect(s); /* else a busy server: the connection stays */
         tries++;
         if (c->retry_timeout_ms >= 0 && sl_mono_ms() - start + delay > c->retry_timeout_ms) {
             snprintf(errstr, errsz, "redis sink: %s (gave up after %d retries in %lld ms: redis.retry.timeout.ms)",
@@ -1401,11 +1446,123 @@ static int deliver(redis_sink *s, const char *off_field, const char *off_value, 
     }
 }
 
+/* ---- pipelined delivery (mark / acked) ---- */
+
+#define MAX_FLYING 8
+
+static void fly_pop(redis_sink *s) {
+    run *u = s->fly[0];
+    s->acked_ticket = u->ticket;
+    memmove(s->fly, s->fly + 1, (s->nfly - 1) * sizeof *s->fly);
+    s->nfly--;
+    run_free(u);
+}
+
+/* A reply of the oldest run in flight. 0, 1 (retry), -1. */
+static int take_reply(redis_sink *s, redisReply *r, char *err, size_t errsz) {
+    run *u = s->fly[0];
+    int rc = script_reply(s, u, r, u->starts[u->replies], err, errsz);
+    freeReplyObject(r);
+    if (rc) return rc;
+    if (++u->replies == u->nchunks) fly_pop(s);
+    return 0;
+}
+
+/* After a failure: every run in flight sent again from its first unanswered chunk, synchronously, with retries. */
+static int resend_flying(redis_sink *s, const char *why, char *errstr, size_t errsz) {
+    SL_WARN("redis", "%s: sending the %zu runs awaiting replies again", why, s->nfly);
+    disconnect(s);
+    while (s->nfly) {
+        run *u = s->fly[0];
+        if (deliver(s, u, u->nchunks ? u->starts[u->replies] : u->nrecs, NULL, NULL, errstr, errsz) < 0) return -1;
+        fly_pop(s);
+    }
+    return 0;
+}
+
+static int redis_acked(void *sink, int wait_ms, uint64_t *ticket, char *errstr, size_t errsz);
+
+/* Waits for every run in flight (then all is acked). */
+static int drain(redis_sink *s, char *errstr, size_t errsz) {
+    while (s->nfly) {
+        uint64_t t;
+        if (redis_acked(s, 1000, &t, errstr, errsz) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Closes what write() rendered since the last mark under a ticket and sends it without waiting for the replies;
+ * 0 when it cannot (too many runs in flight, a truncate, no connection): the runtime then flushes. */
+static uint64_t redis_mark(void *sink) {
+    redis_sink *s = sink;
+    run *u = s->cur;
+    if (s->nfly >= MAX_FLYING) return 0;
+    for (size_t i = 0; i < u->nrecs; i++)
+        if (u->recs[i].truncate) return 0;
+    char err[1024], e2[1024];
+    if (u->nrecs) {
+        /* a connection lost under runs in flight is acked()'s to mend (it sends them again); the memory check
+         * (once a second) runs a command of its own: the replies in flight are taken first */
+        if (s->nfly && (!s->rc || s->rc->err)) return 0;
+        if (ensure_connected(s, true, err, sizeof err, e2, sizeof e2) != 0) return 0;
+        if (s->conf->mem_threshold && (s->waiting || sl_mono_ms() - s->mem_checked_ms >= 1000) &&
+            (drain(s, e2, sizeof e2) < 0 || wait_for_memory(s, err, sizeof err)))
+            return 0;
+    }
+    u->nchunks = chunks_of(s, u, 0, u->nrecs, &u->starts);
+    for (size_t c = 0; c < u->nchunks; c++) append_chunk(s, u, u->starts[c], u->starts[c + 1], NULL, NULL);
+    int done = 0;
+    while (u->nchunks && !done && s->rc && !s->rc->err)
+        if (redisBufferWrite(s->rc, &done) != REDIS_OK) break; /* acked() sees the error and sends again */
+    u->ticket = ++s->next_ticket;
+    if (s->nfly == s->capfly) s->fly = sl_realloc(s->fly, (s->capfly = s->capfly ? 2 * s->capfly : 8) * sizeof *s->fly);
+    s->fly[s->nfly++] = u;
+    s->cur = run_new();
+    while (s->nfly && s->fly[0]->replies == s->fly[0]->nchunks) fly_pop(s); /* nothing to wait for */
+    return u->ticket;
+}
+
+static int redis_acked(void *sink, int wait_ms, uint64_t *ticket, char *errstr, size_t errsz) {
+    redis_sink *s = sink;
+    char err[1024];
+    int64_t deadline = sl_mono_ms() + wait_ms;
+    while (s->nfly) {
+        if (!s->rc || s->rc->err) {
+            if (resend_flying(s, s->rc ? s->rc->errstr : "not connected", errstr, errsz) < 0) return -1;
+            break;
+        }
+        void *r = NULL;
+        if (redisGetReplyFromReader(s->rc, &r) != REDIS_OK) {
+            if (resend_flying(s, s->rc->errstr, errstr, errsz) < 0) return -1;
+            break;
+        }
+        if (r) {
+            int rc = take_reply(s, r, err, sizeof err);
+            if (rc > 0 && resend_flying(s, err, errstr, errsz) < 0) return -1;
+            if (rc < 0) {
+                if (!strncmp(err, "redis sink: ", 12)) snprintf(errstr, errsz, "%s", err);
+                else snprintf(errstr, errsz, "redis sink: %s", err), sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
+                return -1;
+            }
+            continue;
+        }
+        int left = (int)(deadline - sl_mono_ms());
+        struct pollfd pfd = {s->rc->fd, POLLIN, 0};
+        if (left < 0 || poll(&pfd, 1, left) <= 0) break; /* nothing more for now */
+        if (redisBufferRead(s->rc) != REDIS_OK && resend_flying(s, s->rc->errstr, errstr, errsz) < 0) return -1;
+    }
+    *ticket = s->acked_ticket;
+    return 0;
+}
+
 static int redis_flush(void *sink, char *errstr, size_t errsz) {
     redis_sink *s = sink;
     errstr[0] = 0;
-    if (!s->nrecs) return 0;
-    return deliver(s, NULL, NULL, errstr, errsz);
+    if (drain(s, errstr, errsz) < 0) return -1;
+    if (!s->cur->nrecs) return 0;
+    if (deliver(s, s->cur, 0, NULL, NULL, errstr, errsz) < 0) return -1;
+    run_clear(s->cur);
+    return 0;
 }
 
 /* The offsets hash's field of the connector's partition: Kafka Connect's offset key, ["<name>",<partition>]. */
@@ -1420,10 +1577,13 @@ static void offset_field(const char *connector, const char *partition, sl_buf *o
 static int redis_commit(void *sink, const char *partition, const char *offset, char *errstr, size_t errsz) {
     redis_sink *s = sink;
     errstr[0] = 0;
-    if (!offset) return s->nrecs ? deliver(s, NULL, NULL, errstr, errsz) : 0;
+    if (!offset) return redis_flush(sink, errstr, errsz);
+    if (drain(s, errstr, errsz) < 0) return -1;
     sl_buf_reset(&s->scratch);
     offset_field(sl_ctx_name(s->ctx), partition, &s->scratch);
-    return deliver(s, sl_buf_cstr(&s->scratch), offset, errstr, errsz);
+    if (deliver(s, s->cur, 0, sl_buf_cstr(&s->scratch), offset, errstr, errsz) < 0) return -1;
+    run_clear(s->cur);
+    return 0;
 }
 
 static int redis_stored_offset(void *sink, const char *connector, const char *partition, char **offset, char *errstr,
@@ -1452,9 +1612,15 @@ static int redis_stored_offset(void *sink, const char *connector, const char *pa
     return r ? -1 : 0;
 }
 
+static size_t run_bytes(const run *u) {
+    return u->arena_bytes + u->nargs * sizeof(arg) + u->nrecs * sizeof(prec);
+}
+
 static size_t redis_held(void *sink) {
     redis_sink *s = sink;
-    return s->arena_bytes + s->nargs * sizeof(arg) + s->nrecs * sizeof(prec);
+    size_t n = run_bytes(s->cur);
+    for (size_t i = 0; i < s->nfly; i++) n += run_bytes(s->fly[i]);
+    return n;
 }
 
 static int redis_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t errsz) {
@@ -1462,7 +1628,7 @@ static int redis_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     *out = s;
     s->ctx = ctx;
     s->conf = settings;
-    sl_arena_init(&s->arena);
+    s->cur = run_new();
     sl_vheap_init(&s->vh);
     sl_buf_init(&s->scratch), sl_buf_init(&s->key), sl_buf_init(&s->val), sl_buf_init(&s->tmp);
     sl_buf_init(&s->kjson), sl_buf_init(&s->vjson);
@@ -1500,12 +1666,12 @@ static void redis_close(void *sink) {
                 (unsigned long long)s->applied, (unsigned long long)s->stale);
     disconnect(s);
     sl_kafka_dlq_close(s->dlq);
-    sl_arena_free(&s->arena);
+    run_free(s->cur);
+    for (size_t i = 0; i < s->nfly; i++) run_free(s->fly[i]);
+    sl_free(s->fly);
     sl_vheap_free(&s->vh);
     sl_buf_free(&s->scratch), sl_buf_free(&s->key), sl_buf_free(&s->val), sl_buf_free(&s->tmp);
     sl_buf_free(&s->kjson), sl_buf_free(&s->vjson);
-    sl_free(s->recs);
-    sl_free(s->args);
     for (int i = 0; i < s->rules.n; i++) sl_free(s->rules.v[i].ns);
     sl_free(s->rules.v);
     sl_free(s);
@@ -1526,4 +1692,6 @@ const sl_sink_ops sl_redis_sink_ops = {
     .commit = redis_commit,
     .stored_offset = redis_stored_offset,
     .held_bytes = redis_held,
+    .mark = redis_mark,
+    .acked = redis_acked,
 };

@@ -16,7 +16,7 @@ import uuid
 import pytest
 import redis as redislib
 
-from conftest import (ROOT, MySluice, kafka_produce, my_make_table, mysql, run_cli, sql, wait_log, wait_streaming,
+from conftest import (ROOT, MySluice, kafka_consume_all, kafka_produce, my_make_table, mysql, run_cli, sql, wait_log, wait_streaming,
                       wait_until)
 
 
@@ -408,6 +408,8 @@ def redis_service(action):
 
 
 def test_redis_restarted_mid_stream(tables, sluice, pg, rds):
+    """Redis shut down (saving its data) and started again while rows stream in: the runs in flight and those
+    written meanwhile are sent again once it is back, and Redis ends equal to the table."""
     r, made = rds
     t = tables(table_name("rst"), "id int PRIMARY KEY, v int")
     made.append(f"{t}:*")
@@ -415,27 +417,81 @@ def test_redis_restarted_mid_stream(tables, sluice, pg, rds):
                  **{"redis.retry.initial.delay.ms": "100", "redis.retry.max.delay.ms": "500"})
     s.start()
     wait_streaming(s)
-    sql(pg, f"INSERT INTO {t} SELECT g, 1 FROM generate_series(1, 50) g")
-    wait_until(lambda: r.exists(f"{t}:50"), what="the first rows")
-    try:  # a clean shutdown that keeps the data (services.sh stop is SHUTDOWN NOSAVE)
-        r.shutdown(save=True)
-    except redislib.exceptions.ConnectionError:
-        pass
-    wait_until(lambda: "not running" in redis_service("status") or "down" in redis_service("status"),
-               what="redis down")
+    stop = threading.Event()
+
+    def writer():
+        import psycopg2
+        from conftest import pg_params
+        c = psycopg2.connect(**pg_params())
+        c.autocommit = True
+        i = 0
+        while not stop.is_set():
+            i += 1
+            c.cursor().execute(f"INSERT INTO {t} SELECT g, 1 FROM generate_series(%s, %s) g", (i * 20 - 19, i * 20))
+            c.cursor().execute(f"UPDATE {t} SET v = v + 1 WHERE id = %s", (i * 7,))
+            time.sleep(0.01)
+        c.close()
+    w = threading.Thread(target=writer)
+    w.start()
     try:
-        sql(pg, f"INSERT INTO {t} SELECT g, 2 FROM generate_series(51, 100) g")
-        sql(pg, f"UPDATE {t} SET v = 3 WHERE id <= 10")
+        wait_until(lambda: len(keys_of(r, f"{t}:")) > 200, what="rows streaming in")
+        try:  # a clean shutdown that keeps the data (services.sh stop is SHUTDOWN NOSAVE)
+            r.shutdown(save=True)
+        except redislib.exceptions.ConnectionError:
+            pass
+        wait_until(lambda: "down" in redis_service("status"), what="redis down")
         wait_log(s, "retry", timeout=30)
+        time.sleep(1)
     finally:
         redis_service("start")
+        time.sleep(1)
+        stop.set()
+        w.join()
     r2 = redislib.Redis(host="127.0.0.1", port=rport(), decode_responses=True)
-    wait_until(lambda: r2.exists(f"{t}:100") and json.loads(r2.get(f"{t}:1"))["v"] == 3, timeout=60,
-               what="the rows written after the restart")
-    assert len(keys_of(r2, f"{t}:")) == 100
+    rows = dict(sql(pg, f"SELECT id, v FROM {t}"))
+
+    def converged():
+        ks = keys_of(r2, f"{t}:")
+        return len(ks) == len(rows) and all(json.loads(v)["v"] == rows[int(k.split(":")[1])]
+                                            for k, v in zip(ks, r2.mget(ks)))
+    wait_until(converged, timeout=60, what="Redis equal to the table after the restart")
     assert s.proc.poll() is None
     s.stop()
     r2.close()
+
+
+def test_refused_record_goes_to_the_dead_letter_queue(tables, sluice, pg, rds, kafka):
+    """A key that holds another type (WRONGTYPE for XADD) is refused by Redis: with errors.tolerance=all the
+    record goes to the dead letter queue with the reason, and the records after it are written."""
+    r, made = rds
+    t = tables(table_name("dlq"), "id int PRIMARY KEY, name text")
+    stream = f"it.public.{t}"
+    made.append(stream)
+    dlq = kafka.topic("dlq")
+    s = sluice(**{"table.include.list": f"public.{t}"})
+    as_redis(s, rds, **{"redis.strategy": "stream", "errors.tolerance": "all",
+                        "errors.deadletterqueue.topic.name": dlq, "errors.deadletterqueue.context.headers.enable":
+                        "true", "bootstrap.servers": os.environ["SLUICE_KAFKA_BOOTSTRAP"]})
+    r.set(stream, "not a stream")
+    s.start()
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} VALUES (1, 'a')")
+    def in_dlq():
+        try:
+            return kafka_consume_all(dlq, timeout=5)
+        except Exception:  # the topic is made with the first record
+            return []
+    wait_until(in_dlq, timeout=30, what="the refused record in the DLQ")
+    msgs = in_dlq()
+    assert len(msgs) == 1
+    headers = dict(msgs[0]["headers"])
+    assert b"WRONGTYPE" in headers["__connect.errors.exception.message"]
+    assert json.loads(msgs[0]["value"])["payload"]["after"] == {"id": 1, "name": "a"}
+    r.delete(stream)
+    sql(pg, f"INSERT INTO {t} VALUES (2, 'b')")
+    wait_until(lambda: r.exists(stream) and r.xlen(stream) == 1, what="the next record written")
+    assert s.proc.poll() is None
+    s.stop()
 
 
 def test_memory_threshold_waits_and_resumes(tables, sluice, pg, rds):
