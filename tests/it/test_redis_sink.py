@@ -538,3 +538,73 @@ def test_bad_config_is_refused(cfg, extra, expect):
         return
     assert p.returncode != 0
     assert expect in p.stdout + p.stderr
+
+
+def check_strategy(r, strategy, key, gone, stream, guard_prefix="__sluice:guard:"):
+    """What each strategy leaves after: insert A and B, update A, delete B (A = key, B = gone)."""
+    if strategy == "update":
+        wait_until(lambda: r.exists(key) and not r.exists(gone) and "two" in (r.get(key) or ""),
+                   what="A updated, B deleted")
+        assert r.ttl(key) == -1
+    elif strategy == "ttl":
+        wait_until(lambda: r.exists(key) and not r.exists(gone) and "two" in (r.get(key) or ""),
+                   what="A updated, B deleted")
+        assert 0 < r.ttl(key) <= 600
+    elif strategy == "invalidate":
+        wait_until(lambda: r.exists(guard_prefix + gone), what="B's guard")
+        assert not r.exists(key) and not r.exists(gone)
+        assert r.exists(guard_prefix + key)
+    else:
+        wait_until(lambda: r.exists(stream) and r.xlen(stream) >= 4, what="the four events in the stream")
+
+
+@pytest.mark.parametrize("strategy", ["update", "ttl", "invalidate", "stream"])
+def test_each_strategy_from_mariadb(my, mysluice, rds, strategy):
+    r, made = rds
+    t = my_make_table(my, table_name("mys"), "id INT PRIMARY KEY, name VARCHAR(20)")
+    db = os.environ.get("SLUICE_MARIADB_DB", "sluice")
+    stream = f"my.{db}.{t}"
+    made += [f"{t}:*", f"__sluice:guard:{t}:*", stream]
+    s = mysluice(**{"table.include.list": f"{db}.{t}"})
+    as_redis(s, rds, **{"redis.strategy": strategy, "redis.ttl.seconds": "600" if strategy == "ttl" else "0"})
+    s.start()
+    wait_log(s, "streaming binlog", timeout=30)
+    mysql(my, f"INSERT INTO `{t}` VALUES (1, 'one'), (2, 'b')")
+    mysql(my, f"UPDATE `{t}` SET name = 'two' WHERE id = 1")
+    mysql(my, f"DELETE FROM `{t}` WHERE id = 2")
+    check_strategy(r, strategy, f"{t}:1", f"{t}:2", stream)
+    s.stop()
+
+
+@pytest.mark.parametrize("strategy", ["ttl", "invalidate", "stream"])
+def test_each_strategy_from_mongodb(tmp_path, mongo, rds, strategy):
+    r, made = rds
+    coll = mongo.collection("items")
+    name = "rd-ms-" + uuid.uuid4().hex[:6]
+    stream = f"{mongo.db_name}.items"
+    made += ["items:*", "__sluice:guard:items:*", stream, f"__sluice:{name}:*"]
+    cfg = {"name": name, "config": {
+        "connector.class": "com.mongodb.kafka.connect.MongoSourceConnector",
+        "connection.uri": os.environ["SLUICE_MONGO_RS_URI"], "database": mongo.db_name, "collection": "items",
+        "change.stream.full.document": "updateLookup", "output.json.formatter":
+        "com.mongodb.kafka.connect.source.json.formatter.SimplifiedJson",
+        "sink.type": "redis", "redis.address": f"127.0.0.1:{rport()}", "redis.key.format": "${collection}:${key}",
+        "redis.strategy": strategy, "redis.ttl.seconds": "600" if strategy == "ttl" else "0",
+        "offset.storage.file.filename": str(tmp_path / "offsets.db")}}
+    path = tmp_path / "mongo.json"
+    path.write_text(json.dumps(cfg))
+    log = open(tmp_path / "sluice.log", "ab")
+    p = subprocess.Popen([os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice")), "run", str(path)],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "streaming" in (tmp_path / "sluice.log").read_text() or
+                   "change stream" in (tmp_path / "sluice.log").read_text(), what="the change stream")
+        time.sleep(1)
+        coll.insert_many([{"_id": 1, "name": "one"}, {"_id": 2, "name": "b"}])
+        coll.update_one({"_id": 1}, {"$set": {"name": "two"}})
+        coll.delete_one({"_id": 2})
+        check_strategy(r, strategy, "items:1", "items:2", stream)
+    finally:
+        p.terminate()
+        p.wait(30)
+        log.close()
