@@ -317,6 +317,40 @@ sl_kafka_dlq *sl_ctx_open_dlq(sl_ctx *x, char *errstr, size_t errsz) {
     return d;
 }
 
+int sl_ctx_reject(sl_ctx *x, const char *sink, const char *task_class, sl_kafka_dlq **dlq, const sl_rejected *r,
+                  char *errstr, size_t errsz) {
+    const sl_core_conf *core = &x->core;
+    if (core->err_tolerance != SL_TOL_ALL) {
+        snprintf(errstr, errsz, "%s sink: %s: %s (errors.tolerance=none stops the connector; errors.tolerance=all "
+                                "skips such records and sends them to errors.deadletterqueue.topic.name)",
+                 sink, r->what, r->reason);
+        sl_ctx_error_code(x, SL_E_SINK_REJECTED);
+        return -1;
+    }
+    if (core->err_log_messages)
+        SL_ERR(sink, "skipping %s: %s key=%.*s value=%.*s", r->what, r->reason,
+               r->key ? (int)(r->key_len > 1024 ? 1024 : r->key_len) : 4, r->key ? r->key : "null",
+               r->value ? (int)(r->value_len > 1024 ? 1024 : r->value_len) : 4, r->value ? r->value : "null");
+    else SL_ERR(sink, "skipping %s: %s", r->what, r->reason);
+    if (core->dlq_topic && *core->dlq_topic) {
+        char err[1024];
+        if (!*dlq && !(*dlq = sl_ctx_open_dlq(x, err, sizeof err))) {
+            snprintf(errstr, errsz, "%s sink: the dead letter queue cannot be opened: %s", sink, err);
+            sl_ctx_error_code(x, SL_E_SINK_UNAVAILABLE);
+            return -1;
+        }
+        sl_kafka_dlq_rec dr = {r->topic, r->partition, r->offset, r->ts_ms, r->key, r->key_len, r->value,
+                               r->value_len, NULL, r->exception};
+        if (sl_kafka_dlq_send(*dlq, &dr, "TASK_PUT", task_class, r->reason, err, sizeof err) < 0) {
+            snprintf(errstr, errsz, "%s sink: %s could not be sent to the dead letter queue: %s", sink, r->what, err);
+            sl_ctx_error_code(x, SL_E_SINK_UNAVAILABLE);
+            return -1;
+        }
+    }
+    sl_ctx_record_failed(x, *dlq != NULL);
+    return 0;
+}
+
 void sl_ctx_enter_source_thread(const sl_ctx *x) { source_thread_of = x; }
 
 bool sl_ctx_stopping_fn(const void *ctx) { return sl_ctx_stopping(ctx); }

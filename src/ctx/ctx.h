@@ -189,6 +189,25 @@ sl_ctx_stats sl_ctx_get_stats(const sl_ctx *x);
 void sl_ctx_snapshot_progress(sl_ctx *x, const char *table, int64_t rows_done, int64_t rows_total, bool done);
 /* Source: the table is read in chunks ranges, chunks_done of them complete. */
 void sl_ctx_snapshot_chunks(sl_ctx *x, const char *table, int chunks, int chunks_done);
+/* A record a sink cannot write (sl_ctx_reject). */
+typedef struct sl_rejected {
+    const char *what;         /* names the record in messages ("record of public.t (op u)", "record t/0@42") */
+    const char *topic;        /* where it came from or would have gone (the dead letter queue's context) */
+    int32_t partition;        /* -1: none */
+    int64_t offset, ts_ms;    /* -1: none */
+    const char *key, *value;  /* its key and value as Kafka carries them; NULL: null */
+    size_t key_len, value_len;
+    const char *exception;    /* the Java exception class the queue's headers name; NULL: Connect's DataException */
+    const char *reason;       /* why (the exception's message) */
+} sl_rejected;
+/*
+ * Sink thread: record r cannot be written. errors.tolerance=none: errstr says so ("<sink> sink: <what>: <reason>
+ * (...)"), its code is SL_E_SINK_REJECTED, -1. all: logged (key and value too with
+ * errors.log.include.messages), counted, and sent to the dead letter queue when one is configured (*dlq opened
+ * at first use; the sink closes it): 0, or -1 when the queue cannot take it.
+ */
+int sl_ctx_reject(sl_ctx *x, const char *sink, const char *task_class, struct sl_kafka_dlq **dlq,
+                  const sl_rejected *r, char *errstr, size_t errstr_size);
 /* Sink: n records skipped because their target already holds a newer version of them (a replay). */
 void sl_ctx_records_stale(sl_ctx *x, uint64_t n);
 /* Sink: it starts (on) or stops waiting for room in its target (a memory threshold), for the metrics. */

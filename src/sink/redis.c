@@ -1056,39 +1056,12 @@ static int add_record(redis_sink *s, const sl_record *r, prec **pp, char *err, s
     return 0;
 }
 
-/* Record p cannot be written (reason: why). errors.tolerance=none: errstr, -1. all: logged, counted, to the dead
- * letter queue when one is configured; 0. */
+/* Record p cannot be written (reason: why): sl_ctx_reject (errors.tolerance=none: -1 with errstr; all: logged,
+ * counted, to the dead letter queue; 0). */
 static int reject(redis_sink *s, const prec *p, const char *reason, char *errstr, size_t errsz) {
-    if (!s->tolerate) {
-        snprintf(errstr, errsz, "redis sink: %s: %s (errors.tolerance=none stops the connector; errors.tolerance=all "
-                                "skips such records and sends them to errors.deadletterqueue.topic.name)",
-                 p->what, reason);
-        sl_ctx_error_code(s->ctx, SL_E_SINK_REJECTED);
-        return -1;
-    }
-    const sl_core_conf *core = sl_ctx_core(s->ctx);
-    if (core->err_log_messages)
-        SL_ERR("redis", "skipping %s: %s key=%.*s value=%.*s", p->what, reason, p->dkey ? (int)p->dkey_len : 4,
-               p->dkey ? p->dkey : "null", p->dval ? (int)(p->dval_len > 1024 ? 1024 : p->dval_len) : 4,
-               p->dval ? p->dval : "null");
-    else SL_ERR("redis", "skipping %s: %s", p->what, reason);
-    if (core->dlq_topic && *core->dlq_topic) {
-        char err[1024];
-        if (!s->dlq && !(s->dlq = sl_ctx_open_dlq(s->ctx, err, sizeof err))) {
-            snprintf(errstr, errsz, "redis sink: the dead letter queue cannot be opened: %s", err);
-            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
-            return -1;
-        }
-        sl_kafka_dlq_rec dr = {p->topic, p->partition, p->offset, p->ts_ms, p->dkey, p->dkey_len, p->dval,
-                               p->dval_len, NULL, EXC_DATA};
-        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, reason, err, sizeof err) < 0) {
-            snprintf(errstr, errsz, "redis sink: %s could not be sent to the dead letter queue: %s", p->what, err);
-            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
-            return -1;
-        }
-    }
-    sl_ctx_record_failed(s->ctx, s->dlq != NULL);
-    return 0;
+    sl_rejected r = {p->what, p->topic, p->partition, p->offset, p->ts_ms, p->dkey, p->dval, p->dkey_len,
+                     p->dval_len, EXC_DATA, reason};
+    return sl_ctx_reject(s->ctx, "redis", TASK_CLASS, &s->dlq, &r, errstr, errsz);
 }
 
 static int redis_write(void *sink, sl_batch *b, char *errstr, size_t errsz) {

@@ -842,48 +842,18 @@ static uint32_t begin_rec(sql_sink *s, const sl_record *r, const char *topic, co
     return (uint32_t)s->nrecs++;
 }
 
-static int open_dlq(sql_sink *s, char *errstr, size_t errsz) {
-    return (s->dlq = sl_ctx_open_dlq(s->ctx, errstr, errsz)) ? 0 : -1;
-}
-
 /*
- * Record rec cannot be written (reason: why). errors.tolerance=none: errstr names it, -1 (the connector stops
- * before its offset). all: logged, counted and sent to the dead letter queue when one is configured; 0.
+ * Record rec cannot be written (reason: why): sl_ctx_reject (errors.tolerance=none: -1 with errstr; all: logged,
+ * counted, to the dead letter queue; 0).
  */
 static int reject(sql_sink *s, uint32_t rec, const char *exc, const char *reason, char *errstr, size_t errsz) {
     srec *m = &s->recs[rec];
     if (m->failed) return 0;
-    if (!s->tolerate) {
-        snprintf(errstr, errsz, "sql sink: %s: %s (errors.tolerance=none stops the connector; errors.tolerance=all "
-                                "skips such records and sends them to errors.deadletterqueue.topic.name)",
-                 m->what, reason);
-        sl_ctx_error_code(s->ctx, SL_E_SINK_REJECTED);
-        return -1;
-    }
+    sl_rejected r = {m->what, m->topic, m->partition, m->offset, m->ts_ms, m->key, m->value, m->key_len,
+                     m->value_len, exc, reason};
+    if (sl_ctx_reject(s->ctx, "sql", TASK_CLASS, &s->dlq, &r, errstr, errsz) < 0) return -1;
     m->failed = true;
-    const sl_core_conf *core = sl_ctx_core(s->ctx);
-    if (core->err_log_messages)
-        SL_ERR("sql", "skipping %s: %s key=%.*s value=%.*s", m->what, reason,
-               m->key ? (int)(m->key_len > 1024 ? 1024 : m->key_len) : 4, m->key ? m->key : "null",
-               m->value ? (int)(m->value_len > 1024 ? 1024 : m->value_len) : 4, m->value ? m->value : "null");
-    else SL_ERR("sql", "skipping %s: %s", m->what, reason);
-    if (core->dlq_topic && *core->dlq_topic) {
-        char err[1024];
-        if (!s->dlq && open_dlq(s, err, sizeof err) < 0) {
-            snprintf(errstr, errsz, "sql sink: the dead letter queue cannot be opened: %s", err);
-            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
-            return -1;
-        }
-        sl_kafka_dlq_rec dr = {m->topic, m->partition, m->offset, m->ts_ms, m->key, m->key_len, m->value,
-                               m->value_len, NULL, exc};
-        if (sl_kafka_dlq_send(s->dlq, &dr, "TASK_PUT", TASK_CLASS, reason, err, sizeof err) < 0) {
-            snprintf(errstr, errsz, "sql sink: %s could not be sent to the dead letter queue: %s", m->what, err);
-            sl_ctx_error_code(s->ctx, SL_E_SINK_UNAVAILABLE);
-            return -1;
-        }
-    }
     s->dead++;
-    sl_ctx_record_failed(s->ctx, s->dlq != NULL);
     return 0;
 }
 
