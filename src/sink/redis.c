@@ -1423,12 +1423,15 @@ static int deliver(redis_sink *s, run *u, size_t from, const char *off_field, co
 
 #define MAX_FLYING 8
 
+/* The oldest run in flight is answered for: acked, with the runs behind it that wait for nothing (no chunks). */
 static void fly_pop(redis_sink *s) {
-    run *u = s->fly[0];
-    s->acked_ticket = u->ticket;
-    memmove(s->fly, s->fly + 1, (s->nfly - 1) * sizeof *s->fly);
-    s->nfly--;
-    run_free(u);
+    do {
+        run *u = s->fly[0];
+        s->acked_ticket = u->ticket;
+        memmove(s->fly, s->fly + 1, (s->nfly - 1) * sizeof *s->fly);
+        s->nfly--;
+        run_free(u);
+    } while (s->nfly && s->fly[0]->replies == s->fly[0]->nchunks);
 }
 
 /* A reply of the oldest run in flight. 0, 1 (retry), -1. */
@@ -1487,12 +1490,12 @@ static uint64_t redis_mark(void *sink) {
     int done = 0;
     while (u->nchunks && !done && s->rc && !s->rc->err)
         if (redisBufferWrite(s->rc, &done) != REDIS_OK) break; /* acked() sees the error and sends again */
-    u->ticket = ++s->next_ticket;
+    uint64_t ticket = u->ticket = ++s->next_ticket;
     if (s->nfly == s->capfly) s->fly = sl_realloc(s->fly, (s->capfly = s->capfly ? 2 * s->capfly : 8) * sizeof *s->fly);
     s->fly[s->nfly++] = u;
     s->cur = run_new();
-    while (s->nfly && s->fly[0]->replies == s->fly[0]->nchunks) fly_pop(s); /* nothing to wait for */
-    return u->ticket;
+    if (s->fly[0]->replies == s->fly[0]->nchunks) fly_pop(s); /* nothing to wait for (u may be freed) */
+    return ticket;
 }
 
 static int redis_acked(void *sink, int wait_ms, uint64_t *ticket, char *errstr, size_t errsz) {

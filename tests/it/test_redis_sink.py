@@ -608,3 +608,64 @@ def test_each_strategy_from_mongodb(tmp_path, mongo, rds, strategy):
         p.terminate()
         p.wait(30)
         log.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_truncate_deletes_the_tables_keys_only_when_enabled(tables, sluice, pg, rds, enabled):
+    r, made = rds
+    t = tables(table_name("tr"), "id int PRIMARY KEY, v int")
+    other = tables(table_name("tro"), "id int PRIMARY KEY, v int")
+    made += [f"{t}:*", f"{other}:*"]
+    s = as_redis(sluice(**{"table.include.list": f"public.{t},public.{other}", "skipped.operations": "none"}), rds,
+                 **{"redis.truncate.enabled": str(enabled).lower()})
+    s.start()
+    wait_streaming(s)
+    sql(pg, f"INSERT INTO {t} SELECT g, g FROM generate_series(1, 2500) g")
+    sql(pg, f"INSERT INTO {other} VALUES (1, 1)")
+    wait_until(lambda: len(keys_of(r, f"{t}:")) == 2500 and r.exists(f"{other}:1"), what="the rows")
+    sql(pg, f"TRUNCATE {t}")
+    sql(pg, f"INSERT INTO {other} VALUES (2, 2)")  # after the truncate in the stream
+    wait_until(lambda: r.exists(f"{other}:2"), what="the change after the truncate")
+    if enabled:
+        assert keys_of(r, f"{t}:") == []
+        wait_log(s, "truncate: 2500 keys matching", timeout=10)
+    else:
+        assert len(keys_of(r, f"{t}:")) == 2500
+        wait_log(s, "keys kept (redis.truncate.enabled=false)", timeout=10)
+    assert r.exists(f"{other}:1")
+    s.stop()
+
+
+def test_from_debezium_mongodb_envelope(tmp_path, mongo, rds):
+    """Debezium's MongoDB connector class: the envelope's after is the document as JSON text, the key {"id": ...}
+    the _id as JSON text; both are read back for the Redis key and value."""
+    r, made = rds
+    coll = mongo.collection("dbzitems")
+    coll.insert_one({"_id": 1, "a": "old"})
+    name = "rd-dbz-" + uuid.uuid4().hex[:6]
+    made += ["dbzitems:*", f"__sluice:{name}:*"]
+    cfg = {"name": name, "config": {
+        "connector.class": "io.debezium.connector.mongodb.MongoDbConnector",
+        "connection.uri": os.environ["SLUICE_MONGO_RS_URI"], "database": mongo.db_name, "collection": "dbzitems",
+        "topic.prefix": "srv", "startup.mode": "copy_existing", "change.stream.full.document": "updateLookup",
+        "sink.type": "redis", "redis.address": f"127.0.0.1:{rport()}", "redis.key.format": "${collection}:${key}",
+        "offset.storage.file.filename": str(tmp_path / "offsets.db")}}
+    path = tmp_path / "dbz.json"
+    path.write_text(json.dumps(cfg))
+    log = open(tmp_path / "sluice.log", "ab")
+    p = subprocess.Popen([os.environ.get("SLUICE_BIN", str(ROOT / "build" / "sluice")), "run", str(path)],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: r.exists("dbzitems:1"), what="the copied document")
+        time.sleep(2.2)  # past the window the stream after the copy replays on the test server
+        coll.insert_one({"_id": 2, "a": "x"})
+        coll.update_one({"_id": 2}, {"$set": {"a": "y"}})
+        coll.delete_one({"_id": 1})
+        wait_until(lambda: not r.exists("dbzitems:1") and "y" in (r.get("dbzitems:2") or ""),
+                   what="the Debezium events in Redis")
+        doc = json.loads(r.get("dbzitems:2"))
+        assert doc["a"] == "y" and doc["_id"] in (2, {"$numberInt": "2"})
+    finally:
+        p.terminate()
+        p.wait(30)
+        log.close()

@@ -170,6 +170,9 @@ static sl_connector_metrics metrics_a(void) {
     m.records_filtered = 3;
     m.records_failed = 4;
     m.records_dlq = 5;
+    m.records_stale = 6;
+    m.sink_waiting = 1;
+    m.sink_waited_ms = 2500;
     m.bytes_read = 987654;
     m.bytes_written = 4321;
     snprintf(m.offset, sizeof m.offset, "{\"lsn\":123,\"txId\":7}");
@@ -239,6 +242,9 @@ static void test_render(void) {
     CHECK(val("sluice_connector_records_filtered_total", "a", NULL, NULL) == 3);
     CHECK(val("sluice_connector_records_failed_total", "a", NULL, NULL) == 4);
     CHECK(val("sluice_connector_records_dlq_total", "a", NULL, NULL) == 5);
+    CHECK(val("sluice_connector_records_stale_total", "a", NULL, NULL) == 6);
+    CHECK(val("sluice_connector_sink_waiting", "a", NULL, NULL) == 1);
+    CHECK(val("sluice_connector_sink_waited_seconds_total", "a", NULL, NULL) == 2.5);
     CHECK(val("sluice_connector_bytes_read_total", "a", NULL, NULL) == 987654);
     CHECK(val("sluice_connector_bytes_written_total", "a", NULL, NULL) == 4321);
     CHECK(val("sluice_connector_source_offset_info", "a", "offset", "{\"lsn\":123,\"txId\":7}") == 1);
