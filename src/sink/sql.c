@@ -107,6 +107,12 @@ static const sl_prop sql_props[] = {
     {"offset.storage.table", SL_PT_STRING, "sluice_offsets", NULL, 0, 0, 0, F(offsets_table),
      "With offset.storage=target: the target's table (schema.table or table) that holds each connector's source "
      "offset, written in the same transaction as the rows; created when missing."},
+    {"replication.origin.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(origin),
+     "PostgreSQL target: the sink's session marks every transaction it writes with this replication origin "
+     "(created when missing; pg_replication_origin_session_setup), so that a PostgreSQL source reading the target "
+     "with the name in its skipped.origins leaves those changes out: two connectors syncing two databases both "
+     "ways do not send each other's writes back. Needs a superuser or EXECUTE on the pg_replication_origin_* "
+     "functions. Empty: no origin."},
     {NULL}};
 #undef F
 
@@ -204,6 +210,9 @@ static void sql_check(void *settings, sl_config *cfg, sl_errs *errs) {
         if (!sql_url_param(c, "user", u, sizeof u))
             sl_errs_add(errs, "connection.username: required (or a user parameter in connection.url)");
     }
+    if (c->origin && *c->origin && c->url && c->dialect != SL_SQL_PG)
+        sl_errs_add(errs, "replication.origin.name: only a PostgreSQL target has replication origins (a MariaDB/MySQL "
+                          "target: leave it empty)");
     if (c->ins != INS_INSERT && (c->pk == PK_NONE))
         sl_errs_add(errs, "primary.key.mode: insert.mode=%s needs a primary key: set primary.key.mode to kafka, "
                           "record_key or record_value", ins_names[c->ins]);

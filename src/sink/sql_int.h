@@ -31,6 +31,7 @@ typedef struct sql_conf {
     char *time_zone;
     int64_t max_retries, retry_ms;
     char *offsets_table; /* offset.storage.table */
+    char *origin;        /* replication.origin.name: PostgreSQL target, "" none */
     /* Filled by check() (not table rows): */
     bool evolve, quote;
     /* Parsed from connection.url */

@@ -84,6 +84,25 @@ static int pg_connect_(sql_sink *s, char *err, size_t errsz) {
         return rc == SQL_RETRY ? SQL_RETRY : SQL_REFUSED;
     }
     PQclear(r);
+    if (c->origin && *c->origin) {
+        /* the session's transactions carry the origin (pgoutput's Origin message names it to decoders) */
+        const char *pv[1] = {c->origin};
+        r = PQexecParams(pc,
+                         "SELECT pg_replication_origin_create($1) WHERE NOT EXISTS "
+                         "(SELECT 1 FROM pg_replication_origin WHERE roname = $1)",
+                         1, NULL, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            PQclear(r);
+            r = PQexecParams(pc, "SELECT pg_replication_origin_session_setup($1)", 1, NULL, pv, NULL, NULL, 0);
+        }
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            int rc = failure(s, r, "replication.origin.name (the origin of the sink's session)", err, errsz);
+            PQfinish(pc);
+            s->conn = NULL;
+            return rc == SQL_RETRY ? SQL_RETRY : SQL_REFUSED;
+        }
+        PQclear(r);
+    }
     return SQL_OK;
 }
 

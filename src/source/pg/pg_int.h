@@ -40,6 +40,7 @@ typedef struct pg_conf {
     char *heartbeat_query;
     int decimal_mode, time_mode, binary_mode;
     char *skipped_ops;
+    char *skipped_origins; /* skipped.origins */
     char *message_key_columns;
     bool provide_tx;
     int64_t status_interval_ms;
@@ -92,6 +93,7 @@ typedef struct pg_source {
     uint64_t txn_order;
     uint64_t begin_lsn;       /* WAL position of the transaction's BEGIN message */
     uint64_t final_lsn; /* the transaction's commit record position (BEGIN final_lsn) */
+    bool origin_skipped; /* the transaction's origin is in skipped.origins: its changes are left out */
     char *origin;             /* replication origin of the transaction (Origin message), or NULL */
     uint64_t origin_lsn;
     const char *origin_in_batch; /* origin copied into the arena of origin_batch (the current batch, or NULL) */

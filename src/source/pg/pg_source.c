@@ -99,6 +99,10 @@ static const sl_prop pg_props[] = {
      "bytea as Connect bytes (base64 in JSON) or as a base64 / base64-url-safe / hex string."},
     {"skipped.operations", SL_PT_LIST, "t", NULL, 0, 0, 0, F(skipped_ops),
      "Comma-separated operations not to emit: c, u, d, t, or none."},
+    {"skipped.origins", SL_PT_LIST, "", NULL, 0, 0, 0, F(skipped_origins),
+     "Replication origins whose transactions are left out (pgoutput names a transaction's origin): a sink that "
+     "writes into this database under an origin (the SQL sink's replication.origin.name) is not read back, so "
+     "a two-way sync sends no write back where it came from. Empty: every transaction is read."},
     {"message.key.columns", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(message_key_columns),
      "Key columns per table instead of the primary key: <table regex>:<col>,<col>;<table regex>:<col>"},
     {"provide.transaction.metadata", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(provide_tx),
@@ -860,6 +864,7 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
         s->begin_lsn = wal_start;
         s->final_lsn = m.u.begin.final_lsn;
         sl_free(s->origin), s->origin = NULL; /* PostgresOffsetContext.clearOrigin() */
+        s->origin_skipped = false;
         if (s->cf->provide_tx) set_txn_fields(s, sl_txmon_begin(&s->txmon, s->batch), wal_start);
         break;
     case 'O':
@@ -867,6 +872,8 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
         s->origin = sl_strdup(m.u.origin.name ? m.u.origin.name : "");
         s->origin_lsn = m.u.origin.lsn;
         s->origin_batch = NULL;
+        s->origin_skipped = s->cf->skipped_origins && *s->cf->skipped_origins &&
+                            sl_list_has(s->cf->skipped_origins, s->origin);
         break;
     case 'C': on_commit(s, &m); break;
     case 'R':
@@ -877,11 +884,16 @@ static int on_xlogdata(pg_source *s, char *buf, size_t n) {
     case 'I':
     case 'U':
     case 'D':
+        if (s->origin_skipped) break; /* skipped.origins */
         if (on_change(s, &m, wal_start, errstr, sizeof errstr) < 0)
             return sl_ctx_raisef(s->ctx, SL_E_PROTOCOL, "%s", errstr);
         break;
-    case 'T': on_truncate(s, &m, wal_start); break;
-    case 'M': on_message(s, &m, wal_start); break;
+    case 'T':
+        if (!s->origin_skipped) on_truncate(s, &m, wal_start);
+        break;
+    case 'M':
+        if (!s->origin_skipped || !(m.u.message.flags & 1)) on_message(s, &m, wal_start);
+        break;
     default: break; /* Type: nothing to emit (types are resolved from the catalog) */
     }
     if (wal_start > s->received_lsn) s->received_lsn = wal_start;
