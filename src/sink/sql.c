@@ -113,6 +113,10 @@ static const sl_prop sql_props[] = {
      "with the name in its skipped.origins leaves those changes out: two connectors syncing two databases both "
      "ways do not send each other's writes back. Needs a superuser or EXECUTE on the pg_replication_origin_* "
      "functions. Empty: no origin."},
+    {"replication.server.id", SL_PT_INT, "0", NULL, 0, 4294967295LL, 0, F(server_id),
+     "MariaDB target: the sink's session writes its changes under this server id (SET SESSION server_id; needs "
+     "SUPER), so that a MariaDB source reading the target with the id in its skipped.server.ids leaves them out "
+     "(no echo in a two-way sync). 0: the server's own id."},
     {NULL}};
 #undef F
 
@@ -210,6 +214,9 @@ static void sql_check(void *settings, sl_config *cfg, sl_errs *errs) {
         if (!sql_url_param(c, "user", u, sizeof u))
             sl_errs_add(errs, "connection.username: required (or a user parameter in connection.url)");
     }
+    if (c->server_id && c->url && c->dialect != SL_SQL_MY)
+        sl_errs_add(errs, "replication.server.id: only a MariaDB target takes a session server id (a PostgreSQL "
+                          "target: replication.origin.name)");
     if (c->origin && *c->origin && c->url && c->dialect != SL_SQL_PG)
         sl_errs_add(errs, "replication.origin.name: only a PostgreSQL target has replication origins (a MariaDB/MySQL "
                           "target: leave it empty)");

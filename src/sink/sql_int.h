@@ -32,6 +32,7 @@ typedef struct sql_conf {
     int64_t max_retries, retry_ms;
     char *offsets_table; /* offset.storage.table */
     char *origin;        /* replication.origin.name: PostgreSQL target, "" none */
+    int64_t server_id;   /* replication.server.id: MariaDB target, 0 none */
     /* Filled by check() (not table rows): */
     bool evolve, quote;
     /* Parsed from connection.url */

@@ -651,6 +651,7 @@ def test_kill9_under_load_loses_nothing(sluice, pg, tables, pgt):
     ({"field.include.list": "a", "field.exclude.list": "b"}, "field.exclude.list: cannot be combined"),
     ({"connection.url": "jdbc:mariadb://127.0.0.1:3306/db", "replication.origin.name": "o"},
      "replication.origin.name: only a PostgreSQL target has replication origins"),
+    ({"replication.server.id": "7"}, "replication.server.id: only a MariaDB target takes a session server id"),
 ])
 def test_bad_configs_name_the_key(cfg, extra, expect):
     s = cfg(table_include_list="public.nothing_here")
@@ -708,6 +709,50 @@ def test_two_way_sync_sends_nothing_back(cfg, pg, tables):
         sql(pg, f"SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE %s",
             f"it_%_{tag}")
         sql(pg, f"DROP FUNCTION IF EXISTS tw_count_{tag}() CASCADE")
+
+
+def test_two_way_sync_sends_nothing_back_mariadb(tmp_path, my, myt):
+    """The same on MariaDB: each sink writes under a session server id (replication.server.id) that the other
+    connector's source skips (skipped.server.ids)."""
+    db = myt.name
+    mysql(my, f"CREATE TABLE {db}.a (id int PRIMARY KEY, v varchar(20))")
+    mysql(my, f"CREATE TABLE {db}.b (id int PRIMARY KEY, v varchar(20))")
+    mysql(my, f"CREATE TABLE {db}.writes (tbl varchar(8))")
+    for t in ("a", "b"):
+        for ev in ("INSERT", "UPDATE", "DELETE"):
+            mysql(my, f"CREATE TRIGGER {db}.w_{t}_{ev.lower()} AFTER {ev} ON {db}.{t} FOR EACH ROW "
+                      f"INSERT INTO {db}.writes VALUES ('{t}')")
+    runs = []
+    for name, src, dst, mine, theirs in (("f", "a", "b", 9101, 9102), ("r", "b", "a", 9102, 9101)):
+        d = tmp_path / name
+        d.mkdir()
+        s = MySluice(d, my, **{"table.include.list": f"{db}.{src}", "skipped.server.ids": str(theirs),
+                               "snapshot.mode": "no_data"})
+        runs.append(as_sql_sink(s, "my", **{"collection.name.format": f"{db}.{dst}",
+                                            "replication.server.id": str(mine)}))
+    try:
+        for s in runs:
+            s.start()
+            wait_log(s, "streaming binlog", timeout=30)
+        mysql(my, f"INSERT INTO {db}.a VALUES (1, 'a1'), (2, 'a2')")
+        mysql(my, f"UPDATE {db}.a SET v = 'a1 again' WHERE id = 1")
+        wait_until(lambda: mysql(my, f"SELECT count(*) FROM {db}.b") == ((2,),), what="a's rows in b")
+        mysql(my, f"INSERT INTO {db}.b VALUES (3, 'b3')")
+        mysql(my, f"DELETE FROM {db}.b WHERE id = 2")
+        expected = ((1, "a1 again"), (3, "b3"))
+        both = lambda: (mysql(my, f"SELECT id, v FROM {db}.a ORDER BY id") == expected and
+                        mysql(my, f"SELECT id, v FROM {db}.b ORDER BY id") == expected)
+        wait_until(both, what="both tables equal")
+        counts = lambda: mysql(my, f"SELECT tbl, count(*) FROM {db}.writes GROUP BY tbl ORDER BY tbl")
+        first = counts()
+        time.sleep(3)
+        assert counts() == first and both()
+        n = dict(first)
+        assert 3 < n["a"] <= 5 and 2 < n["b"] <= 5, n
+        assert all(s.proc.poll() is None for s in runs)
+    finally:
+        for s in runs:
+            s.stop()
 
 
 # ---- exactly-once: offset.storage=target ----

@@ -40,6 +40,7 @@ typedef struct my_conf {
     bool provide_tx;
     char *gtid_includes, *gtid_excludes;
     char *skipped_ops;
+    char *skipped_server_ids; /* skipped.server.ids */
     int64_t connect_timeout_ms;
 } my_conf;
 

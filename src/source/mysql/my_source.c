@@ -107,6 +107,10 @@ static const sl_prop my_props[] = {
      "Regexes of GTID source parts (MariaDB: domain-server) whose transactions are captured."},
     {"gtid.source.excludes", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(gtid_excludes),
      "Regexes of GTID source parts whose transactions are skipped."},
+    {"skipped.server.ids", SL_PT_LIST, "", NULL, 0, 0, 0, F(skipped_server_ids),
+     "Server ids whose row changes are left out (each binlog event names the server it was written on): a sink "
+     "that writes into this server under a session server id of its own (the SQL sink's replication.server.id) "
+     "is not read back, so a two-way sync sends no write back where it came from. Empty: every change is read."},
     {"skipped.operations", SL_PT_LIST, "t", NULL, 0, 0, 0, F(skipped_ops),
      "Comma-separated operations not to emit: c, u, d, t, or none."},
     {"connect.timeout.ms", SL_PT_INT, "30000", NULL, 1000, 3600000, 0, F(connect_timeout_ms),
@@ -130,6 +134,19 @@ static void my_check(void *settings, sl_config *cfg, sl_errs *errs) {
         sl_filter_free(&f);
     }
     sl_conf_check_list("skipped.operations", cf->skipped_ops, "c|u|d|t|none", errs);
+    for (const char *p = cf->skipped_server_ids ? cf->skipped_server_ids : ""; *p;) {
+        size_t n = strcspn(p, ",");
+        char item[32];
+        snprintf(item, sizeof item, "%.*s", (int)(n < 31 ? n : 31), p);
+        char *end, *it = item;
+        while (*it == ' ') it++;
+        unsigned long long v = strtoull(it, &end, 10);
+        while (*end == ' ') end++;
+        if (!*it || *end || v == 0 || v > 4294967295ULL)
+            sl_errs_add(errs, "skipped.server.ids: '%s' is not a server id (1 to 4294967295)", item);
+        p += n;
+        if (*p) p++;
+    }
     /* Incremental snapshots write their watermarks as rows of the signal table, unless read.only */
     const char *sc = sl_config_get(cfg, "signal.data.collection"), *ch = sl_config_get(cfg, "signal.enabled.channels");
     bool table = sc && *sc;
@@ -745,6 +762,11 @@ static int on_rows(my_source *s, MARIADB_RPL_EVENT *ev) {
     sl_op op = (t == WRITE_ROWS_EVENT_V1 || t == WRITE_ROWS_EVENT) ? SL_OP_CREATE
                : (t == UPDATE_ROWS_EVENT_V1 || t == UPDATE_ROWS_EVENT) ? SL_OP_UPDATE : SL_OP_DELETE;
     if (skipped(s, (char)op) && !r->signal) return 0;
+    if (s->cf->skipped_server_ids && *s->cf->skipped_server_ids) { /* skipped.server.ids */
+        char id[16];
+        snprintf(id, sizeof id, "%u", (unsigned)ev->server_id);
+        if (sl_list_has(s->cf->skipped_server_ids, id)) return 0;
+    }
     const uint8_t *p = rw->row_data;
     size_t left = rw->row_data_size;
     sl_cell *before = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols), *after = sl_malloc(sizeof(sl_cell) * (size_t)r->ncols);
