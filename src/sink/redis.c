@@ -757,7 +757,8 @@ static int read_raw(redis_sink *s, const sl_record *r, rinfo *ri, char *err, siz
     sl_vheap *h = &s->vh;
     char e2[256];
     ri->topic = raw->topic ? raw->topic : "";
-    ri->table = ri->topic;
+    const char *dot = strrchr(ri->topic, '.');
+    ri->table = dot ? dot + 1 : ri->topic; /* <prefix>.<db>.<table>: until the value names its table */
     snprintf(ri->ns, sizeof ri->ns, "%s", ri->topic);
     if (raw->binary_key || raw->binary_value) {
         snprintf(err, errsz, "BSON keys or values (output.format=bson) cannot be written to Redis: use json");
