@@ -127,7 +127,8 @@ static const sl_prop redis_props[] = {
     {"redis.null.value", SL_PT_STRING, "default", NULL, 0, 0, 0, F(null_value),
      "strategy stream: the value written for a tombstone (tombstones.on.delete)."},
     {"redis.skip.heartbeat.messages", SL_PT_BOOL, "true", NULL, 0, 0, 0, F(skip_heartbeats),
-     "strategy stream: heartbeat records are not written."},
+     "Heartbeat records are not written (Debezium Server's default); false, which would append them to a stream, "
+     "is not supported yet and refused."},
     {"redis.memory.threshold.percentage", SL_PT_INT, "85", NULL, 0, 100, 0, F(mem_threshold),
      "When Redis uses this share of its maxmemory or more, the sink waits (log line, metric "
      "sluice_connector_sink_waiting) until it falls below, instead of failing or evicting. 0: never wait. Without "
@@ -340,6 +341,9 @@ static void redis_check(void *settings, sl_config *cfg, sl_errs *errs) {
             c->stream_key_format = sl_strdup(space);
         }
     }
+    if (!c->skip_heartbeats)
+        sl_errs_add(errs, "redis.skip.heartbeat.messages: false is not supported (heartbeat records are never written "
+                          "to Redis; allowed: true)");
     if (!c->key_format || !*c->key_format) sl_errs_add(errs, "redis.key.format: must not be empty");
     check_format("redis.key.format", c->key_format, true, errs);
     if (!c->stream_key_format || !*c->stream_key_format) sl_errs_add(errs, "redis.stream.key.format: must not be empty");

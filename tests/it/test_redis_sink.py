@@ -525,6 +525,7 @@ def test_memory_threshold_waits_and_resumes(tables, sluice, pg, rds):
     ({"redis.address": "localhost"}, None),
     ({"redis.strategy.public.t": "forever"}, "redis.strategy.public.t: 'forever' is not allowed"),
     ({"redis.ttl.seconds.public.t": "-3"}, "redis.ttl.seconds.public.t: '-3' is not a number of seconds"),
+    ({"redis.skip.heartbeat.messages": "false"}, "redis.skip.heartbeat.messages: false is not supported"),
 ])
 def test_bad_config_is_refused(cfg, extra, expect):
     s = cfg()
