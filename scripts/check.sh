@@ -35,8 +35,15 @@ for f in build-fuzz/fuzz_*; do
   name=$(basename "$f"); name=${name#fuzz_}
   work=$(mktemp -d)
   [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-  "$f" -max_total_time="${SLUICE_FUZZ_SECONDS:-20}" -print_final_stats=1 "$work" 2>&1 | tail -n 3
-  rm -rf "$work"
+  # the whole report when it fails (a crash's stack and the input's file name), else its last lines
+  if ! "$f" -max_total_time="${SLUICE_FUZZ_SECONDS:-20}" -print_final_stats=1 "$work" >"$work.log" 2>&1; then
+    grep -v -E '^#[0-9]+' "$work.log" | tail -n 80
+    echo "fuzz_$name failed (the input is the crash-*/leak-*/oom-* file it names above)"
+    rm -rf "$work" "$work.log"
+    exit 1
+  fi
+  tail -n 3 "$work.log"
+  rm -rf "$work" "$work.log"
 done
 
 step "services"
