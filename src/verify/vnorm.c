@@ -284,7 +284,11 @@ static bool read_timetz(const char *s, size_t n, int64_t *us) {
     int64_t off = 0;
     if (t < n && s[t] != 'Z') {
         int64_t h = 0, m = 0, sec = 0;
-        int k = sscanf(s + t + 1, "%2" SCNd64 ":%2" SCNd64 ":%2" SCNd64, &h, &m, &sec);
+        char z[16]; /* the offset, NUL-terminated: s is not (sscanf would run past its end) */
+        size_t zn = n - t - 1 < sizeof z - 1 ? n - t - 1 : sizeof z - 1;
+        memcpy(z, s + t + 1, zn);
+        z[zn] = 0;
+        int k = sscanf(z, "%2" SCNd64 ":%2" SCNd64 ":%2" SCNd64, &h, &m, &sec);
         if (k < 1) return false;
         off = (s[t] == '-' ? -1 : 1) * ((h * 60 + m) * 60 + sec) * 1000000;
     }
@@ -385,15 +389,17 @@ static json_t *hstore_json(const char *s, size_t n) {
     return ok ? o : NULL;
 }
 
+/* A hex digit's value (the caller checked isxdigit). Values are not NUL-terminated: no sscanf on them (its strlen
+ * would run past their end). */
+static int hex_digit(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+
 /* A bit string as its binary digits without leading zeros ("0" for none): text of 0 and 1, or raw bytes. */
 static void bits_of(const char *s, size_t n, sl_buf *out) {
     if (n >= 2 && s[0] == '\\' && s[1] == 'x') { /* Debezium's Bits bytes (a MongoDB target): little-endian */
         sl_buf raw;
         sl_buf_init(&raw);
         for (size_t i = n; i >= 4 && isxdigit((unsigned char)s[i - 1]) && isxdigit((unsigned char)s[i - 2]); i -= 2) {
-            unsigned v;
-            sscanf(s + i - 2, "%2x", &v);
-            sl_buf_putc(&raw, (char)v);
+            sl_buf_putc(&raw, (char)(hex_digit(s[i - 2]) << 4 | hex_digit(s[i - 1])));
         }
         bits_of(raw.data ? raw.data : "", raw.len, out);
         sl_buf_free(&raw);
@@ -486,11 +492,8 @@ static void raw_bytes(const char *s, size_t n, sl_buf *out) {
     bool hex = n % 2 == 0;
     for (size_t i = 0; i < n && hex; i++) hex = isxdigit((unsigned char)s[i]);
     if (!hex) return sl_buf_put(out, s - (prefixed ? 2 : 0), n + (prefixed ? 2 : 0));
-    for (size_t i = 0; i < n; i += 2) {
-        unsigned v;
-        sscanf(s + i, "%2x", &v);
-        sl_buf_putc(out, (char)v);
-    }
+    for (size_t i = 0; i < n; i += 2)
+        sl_buf_putc(out, (char)(hex_digit(s[i]) << 4 | hex_digit(s[i + 1])));
 }
 
 /* Bytes of a geometry: raw or hex WKB, or Debezium's Geometry struct {wkb, srid} as a document. */
@@ -540,11 +543,7 @@ static bool read_point(const char *s, size_t n, double *x, double *y) {
     bool hex = n % 2 == 0 && n / 2 <= sizeof raw;
     for (size_t i = 0; i < n && hex; i++) hex = isxdigit((unsigned char)s[i]);
     if (hex)
-        for (size_t i = 0; i < n; i += 2) {
-            unsigned v;
-            sscanf(s + i, "%2x", &v);
-            raw[rn++] = (unsigned char)v;
-        }
+        for (size_t i = 0; i < n; i += 2) raw[rn++] = (unsigned char)(hex_digit(s[i]) << 4 | hex_digit(s[i + 1]));
     else if (n <= sizeof raw) memcpy(raw, s, n), rn = n;
     const unsigned char *w = raw;
     if (rn == 25) w += 4, rn = 21; /* SRID first */

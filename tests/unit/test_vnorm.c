@@ -2,6 +2,8 @@
  * order of key values. */
 #include "test.h"
 #include "verify/vnorm.h"
+#include <sys/mman.h>
+#include <unistd.h>
 
 static sl_vcol col(sl_ckind k, int scale) {
     sl_vcol c = {"c", k, scale, false, false};
@@ -19,7 +21,32 @@ static int cmp(sl_ckind k, const char *a, const char *b) {
     return r < 0 ? -1 : r > 0;
 }
 
+/* Values are read by their length, never past it: each text ends right before a page nothing may read (a reader
+ * that looks for a NUL after it, as sscanf's strlen does, faults). */
+static void test_reads_stop_at_the_length(void) {
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED) return;
+    CHECK(mprotect(m + pg, (size_t)pg, PROT_NONE) == 0);
+    static const struct {
+        sl_ckind k;
+        const char *v;
+    } cases[] = {{SL_CK_BYTES, "0aff"},          {SL_CK_BYTES, "\\x0aff"}, {SL_CK_GEOMETRY, "0101000000"},
+                 {SL_CK_POINT, "0101000000000000000000F03F0000000000000040"}, {SL_CK_BITS, "\\x0f01"},
+                 {SL_CK_TIMETZ, "10:00:00+02"},  {SL_CK_TIMETZ, "10:00:00+02:30"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = strlen(cases[i].v);
+        char *at = m + pg - n; /* the last byte of the value is the page's last */
+        memcpy(at, cases[i].v, n);
+        sl_vcol c = col(cases[i].k, -1);
+        CHECK(sl_vnorm_equal(&c, at, n, &c, at, n));
+    }
+    munmap(m, (size_t)pg * 2);
+}
+
 int main(void) {
+    test_reads_stop_at_the_length();
     /* nulls */
     CHECK(eq(SL_CK_TEXT, -1, NULL, -1, NULL));
     CHECK(!eq(SL_CK_TEXT, -1, NULL, -1, ""));
