@@ -873,6 +873,20 @@ static int reject(sql_sink *s, uint32_t rec, const char *exc, const char *reason
     return 0;
 }
 
+/* A table's name as written (table, schema.table, catalog.schema.table: the catalog is not used). */
+static void name_of(const char *name, tname *out) {
+    const char *dot = strrchr(name, '.');
+    memset(out, 0, sizeof *out);
+    if (dot) {
+        const char *sch = name;
+        for (const char *q = name; q < dot; q++)
+            if (*q == '.') sch = q + 1;
+        snprintf(out->schema, sizeof out->schema, "%.*s", (int)(dot - sch), sch);
+        name = dot + 1;
+    }
+    snprintf(out->table, sizeof out->table, "%s", name);
+}
+
 /* Expands collection.name.format for a record of topic whose source block is `source` (may be NULL). */
 static int table_of(sql_sink *s, const char *topic, sl_vheap *h, sl_val *source, tname *out, char *err,
                     size_t errsz) {
@@ -900,17 +914,7 @@ static int table_of(sql_sink *s, const char *topic, sl_vheap *h, sl_val *source,
             sl_buf_putc(b, *p++);
         }
     }
-    const char *name = sl_buf_cstr(b);
-    const char *dot = strrchr(name, '.');
-    memset(out, 0, sizeof *out);
-    if (dot) {
-        const char *sch = name;
-        for (const char *q = name; q < dot; q++)
-            if (*q == '.') sch = q + 1; /* catalog.schema.table: the catalog is not used */
-        snprintf(out->schema, sizeof out->schema, "%.*s", (int)(dot - sch), sch);
-        name = dot + 1;
-    }
-    snprintf(out->table, sizeof out->table, "%s", name);
+    name_of(sl_buf_cstr(b), out);
     if (!out->table[0]) {
         snprintf(err, errsz, "collection.name.format: '%s' gives an empty table name", s->conf->table_format);
         return -1;
@@ -1034,6 +1038,27 @@ static void infer_schema(sl_vheap *h, sl_val *v, const char *field, size_t flen,
     sl_buf_putc(out, '}');
 }
 
+/* A value that is a document taken apart into rows (the unembed transform's {"__sluice_rows": [...]}). */
+static bool is_rows_value(const char *v, size_t n) {
+    static const char tag[] = "{\"__sluice_rows\":";
+    return v && n > sizeof tag - 1 && !memcmp(v, tag, sizeof tag - 1);
+}
+
+/* Keeps such a record until the transaction is written (expand_groups). */
+static void add_group(sql_sink *s, uint32_t rec, const sl_raw *raw) {
+    if (s->ngroups == s->capgroups) {
+        s->capgroups = s->capgroups ? 2 * s->capgroups : 64;
+        s->groups = sl_realloc(s->groups, s->capgroups * sizeof *s->groups);
+    }
+    struct sgroup *g = &s->groups[s->ngroups++];
+    g->key = raw->key ? sl_arena_strndup(&s->arena, raw->key, raw->key_len) : "";
+    g->klen = raw->key ? raw->key_len : 0;
+    g->ops = sl_arena_strndup(&s->arena, raw->value, raw->value_len);
+    g->olen = raw->value_len;
+    g->rec = rec;
+    g->dead = false;
+}
+
 /* Adds record r's row (or truncate). 0, or -1 with err saying why it cannot be written (*rec: the record, for
  * reject()). */
 static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err, size_t errsz) {
@@ -1048,6 +1073,10 @@ static int add_record(sql_sink *s, const sl_record *r, uint32_t *rec, char *err,
         rs.offset = raw->offset;
         what_of(r, NULL, what, sizeof what);
         *rec = begin_rec(s, r, raw->topic, what);
+        if (is_rows_value(raw->value, raw->value_len)) {
+            add_group(s, *rec, raw);
+            return 0;
+        }
         sl_jval ks = {0}, kp = {0}, vs = {0}, vp = {0};
         bool kenv = raw->key && split_envelope(raw->key, raw->key_len, &ks, &kp);
         bool venv = raw->value && (raw->value_schema_len && raw->value_payload_len
@@ -1369,10 +1398,308 @@ static bool key_unique(sql_sink *s, const seg *g) {
     return any;
 }
 
+/* ---- documents taken apart into rows (__sluice_rows): the last state of each document, as rows ---- */
+
+#define PK_MAX 32
+
+/* The primary key columns of table n from the target's catalog; -1 with err when it has none or does not
+ * exist (the rows of a document go into tables that exist: their keys come from there). */
+static int pk_of(sql_sink *s, const tname *n, const tcol **pk, int *npk, char *err, size_t errsz) {
+    struct known *k = known_of(s, n);
+    if ((!k || !k->ncols) && load_known(s, n, &k, err, errsz) < 0) return -1;
+    *npk = 0;
+    for (int i = 0; i < k->ncols && *npk < PK_MAX; i++)
+        if (k->cols[i].pk) pk[(*npk)++] = &k->cols[i];
+    if (*npk) return 0;
+    sl_buf_reset(&s->scratch);
+    sql_put_table(&s->scratch, s, n);
+    snprintf(err, errsz, "table %s %s (the rows of a document are upserted by the table's primary key)",
+             sl_buf_cstr(&s->scratch), k->ncols ? "has no primary key" : "does not exist in the target");
+    return -1;
+}
+
+/* The member of row whose name is the catalog's column name (PostgreSQL folds unquoted names). */
+static sl_val *row_col(sl_vheap *h, sl_val *row, const char *name) {
+    sl_val *v = sl_v_get(h, row, name);
+    if (v || sl_v_kind(h, row) != SL_V_OBJ) return v;
+    for (uint32_t i = 0; i < row->n; i++)
+        if (!strcasecmp(row->m[i].name, name)) return row->m[i].v;
+    return NULL;
+}
+
+/* The shape of a document's row: its columns from the JSON values, the table's primary key columns first. */
+static shape *row_shape(sql_sink *s, sl_vheap *h, sl_val *row, const tcol *const *pk, int npk) {
+    sql_state *t = st(s);
+    sl_buf_reset(&t->key);
+    sl_buf_putc(&t->key, '\1');
+    for (int i = 0; i < npk; i++) sl_buf_printf(&t->key, "%s,", pk[i]->name);
+    sl_buf_reset(&t->value);
+    infer_schema(h, row, NULL, 0, true, &t->value);
+    for (size_t i = t->nshapes; i-- > 0;) {
+        shape *sh = &t->shapes[i];
+        if (!sh->table && sh->klen == t->key.len && sh->vlen == t->value.len && !memcmp(sh->ktext, t->key.data, sh->klen) &&
+            !memcmp(sh->vtext, t->value.data, sh->vlen))
+            return sh;
+    }
+    shape *sh = new_shape(s);
+    sh->ktext = sl_strndup(t->key.data, t->key.len);
+    sh->klen = t->key.len;
+    sh->vtext = sl_strndup(t->value.data, t->value.len);
+    sh->vlen = t->value.len;
+    sl_vheap_reset(&t->sh);
+    sl_sqlcol *vf = NULL;
+    int nv = 0;
+    sl_val *sch = sl_v_parse(&t->sh, sh->vtext, sh->vlen, sh->err, sizeof sh->err);
+    if (!sch || compile_fields(&t->sh, sch, &vf, &nv, sh->err, sizeof sh->err) < 0) return sh;
+    bool *used = sl_calloc((size_t)nv + 1, sizeof *used);
+    for (int k = 0; k < npk; k++) {
+        int at = -1;
+        for (int i = 0; i < nv && at < 0; i++)
+            if (!strcmp(vf[i].name, pk[k]->name)) at = i;
+        for (int i = 0; i < nv && at < 0; i++)
+            if (!strcasecmp(vf[i].name, pk[k]->name)) at = i;
+        if (at < 0) {
+            snprintf(sh->err, sizeof sh->err, "the row has no value for primary key column '%s'", pk[k]->name);
+            goto out;
+        }
+        used[at] = true;
+        add_col(sh, &vf[at], SRC_VAL, true);
+    }
+    for (int i = 0; i < nv; i++)
+        if (!used[i]) add_col(sh, &vf[i], SRC_VAL, false);
+    sh->src_at = sl_malloc((size_t)(sh->ncols ? sh->ncols : 1) * sizeof *sh->src_at);
+    sh->ok = true;
+out:
+    for (int i = 0; i < nv; i++) sl_sqlcol_free(&vf[i]);
+    sl_free(vf);
+    sl_free(used);
+    return sh;
+}
+
+/* Appends v as a SQL literal (a key value of a DELETE's condition). */
+static void put_literal(sql_sink *s, sl_buf *b, sl_vheap *h, sl_val *v) {
+    switch (sl_v_kind(h, v)) {
+    case SL_V_INT: sl_buf_put_i64(b, v->i); break;
+    case SL_V_REAL: sl_buf_printf(b, "%.17g", v->d); break;
+    case SL_V_BOOL: sl_buf_puts(b, v->b ? "TRUE" : "FALSE"); break;
+    case SL_V_NULL: sl_buf_puts(b, "NULL"); break;
+    case SL_V_STR: {
+        size_t n;
+        const char *str = sl_v_strval(h, v, &n);
+        sl_sql_put_literal(b, s->conf->dialect, str, n);
+        break;
+    }
+    default: {
+        sl_buf j;
+        sl_buf_init(&j);
+        sl_v_put_json(&j, v);
+        sl_sql_put_literal(b, s->conf->dialect, j.data, j.len);
+        sl_buf_free(&j);
+    }
+    }
+}
+
+/* The root row's primary key from the document's _id: one column takes _id, several _id's members by name. */
+static int set_id(sql_sink *s, sl_vheap *h, sl_val *row, sl_val *id, const tcol *const *pk, int npk, char *err,
+                  size_t errsz) {
+    (void)s;
+    for (int k = 0; k < npk; k++) {
+        sl_val *v = npk == 1 ? id : row_col(h, id, pk[k]->name);
+        if (!v || sl_v_kind(h, id) == SL_V_NULL) {
+            snprintf(err, errsz, "_id has no value for primary key column '%s'", pk[k]->name);
+            return -1;
+        }
+        sl_v_del(h, row, pk[k]->name);
+        sl_v_set(h, row, pk[k]->name, v);
+    }
+    return 0;
+}
+
+/* "DELETE FROM t WHERE <cond>": the root row of _id (parent NULL), or the rows of t whose parent columns hold
+ * `parent` and whose key is none of the upserted rows of t in ops. */
+static int put_delete(sql_sink *s, sl_vheap *h, const tname *n, sl_val *id, sl_val *parent, sl_val *ops,
+                      const tcol *const *pk, int npk, char *err, size_t errsz) {
+    sl_buf *b = &s->after;
+    size_t start = b->len;
+    sl_buf_puts(b, "DELETE FROM ");
+    sql_put_table(b, s, n);
+    sl_buf_puts(b, " WHERE ");
+    if (!parent) {
+        for (int k = 0; k < npk; k++) {
+            sl_val *v = npk == 1 ? id : row_col(h, id, pk[k]->name);
+            if (!v) {
+                b->len = start;
+                snprintf(err, errsz, "_id has no value for primary key column '%s'", pk[k]->name);
+                return -1;
+            }
+            if (k) sl_buf_puts(b, " AND ");
+            sql_put_ident(b, s, pk[k]->name);
+            sl_buf_puts(b, " = ");
+            put_literal(s, b, h, v);
+        }
+    } else {
+        for (uint32_t i = 0; i < parent->n; i++) {
+            if (i) sl_buf_puts(b, " AND ");
+            sql_put_ident(b, s, parent->m[i].name);
+            sl_buf_puts(b, " = ");
+            put_literal(s, b, h, parent->m[i].v);
+        }
+        int kept = 0;
+        for (uint32_t i = 0; i < ops->n; i++) {
+            sl_val *o = ops->e[i];
+            const char *op = sl_v_strval(h, sl_v_get(h, o, "op"), NULL), *tb = sl_v_strval(h, sl_v_get(h, o, "table"), NULL);
+            tname on;
+            if (!op || !tb || strcmp(op, "u") || sl_v_get(h, o, "id")) continue;
+            name_of(tb, &on);
+            if (strcmp(on.table, n->table) || strcmp(on.schema, n->schema)) continue;
+            sl_val *row = sl_v_get(h, o, "row");
+            sl_buf_puts(b, kept++ ? ", (" : " AND (");
+            if (kept == 1) {
+                for (int k = 0; k < npk; k++) {
+                    if (k) sl_buf_puts(b, ", ");
+                    sql_put_ident(b, s, pk[k]->name);
+                }
+                sl_buf_puts(b, ") NOT IN ((");
+            }
+            for (int k = 0; k < npk; k++) {
+                if (k) sl_buf_puts(b, ", ");
+                put_literal(s, b, h, row_col(h, row, pk[k]->name));
+            }
+            sl_buf_putc(b, ')');
+        }
+        if (kept) sl_buf_putc(b, ')');
+    }
+    sl_buf_putc(b, '\0');
+    return 0;
+}
+
+/* One pass over a document's ops: 0 upserts of root rows (ops with an id), 1 the other upserts, 2 the deletes.
+ * 0, or -1 with err (the document's record is rejected). */
+static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, char *err, size_t errsz) {
+    sl_vheap *h = &st(s)->vh;
+    for (uint32_t i = 0; i < ops->n; i++) {
+        sl_val *o = ops->e[i];
+        const char *op = sl_v_strval(h, sl_v_get(h, o, "op"), NULL), *tb = sl_v_strval(h, sl_v_get(h, o, "table"), NULL);
+        sl_val *id = sl_v_get(h, o, "id"), *row = sl_v_get(h, o, "row");
+        if (!op || !tb) {
+            snprintf(err, errsz, "__sluice_rows: an entry without op or table");
+            return -1;
+        }
+        bool up = !strcmp(op, "u");
+        if (pass == 0 ? !up || !id : pass == 1 ? !up || id : up) continue;
+        tname n;
+        name_of(tb, &n);
+        const tcol *pk[PK_MAX];
+        int npk;
+        if (pk_of(s, &n, pk, &npk, err, errsz) < 0) return -1;
+        if (up) {
+            if (sl_v_kind(h, row) != SL_V_OBJ) {
+                snprintf(err, errsz, "__sluice_rows: an upsert of %s without its row", tb);
+                return -1;
+            }
+            if (id && set_id(s, h, row, id, pk, npk, err, errsz) < 0) return -1;
+            /* the columns the document does not hold are null now (but those the mapping leaves out of it) */
+            const struct known *k = known_of(s, &n);
+            sl_val *keep = sl_v_get(h, o, "keep");
+            for (int c = 0; k && c < k->ncols; c++) {
+                bool kept = row_col(h, row, k->cols[c].name) != NULL;
+                for (uint32_t j = 0; !kept && keep && sl_v_kind(h, keep) == SL_V_ARR && j < keep->n; j++) {
+                    const char *kn = sl_v_strval(h, sl_v_at(h, keep, j), NULL);
+                    kept = kn && !strcasecmp(kn, k->cols[c].name);
+                }
+                if (!kept) sl_v_set(h, row, k->cols[c].name, sl_v_null(h));
+            }
+            shape *sh = row_shape(s, h, row, pk, npk);
+            if (!sh->ok) {
+                snprintf(err, errsz, "%s: %s", tb, sh->err);
+                return -1;
+            }
+            rowsrc rs = {h, NULL, row, NULL, -1, -1};
+            if (add_row(s, &n, sh, 'u', false, &rs, g->rec, err, errsz) < 0) return -1;
+            for (size_t k = s->nsegs; k-- > 0;)
+                if (!strcmp(s->segs[k]->name.table, n.table) && !strcmp(s->segs[k]->name.schema, n.schema)) {
+                    s->segs[k]->upsert = true;
+                    break;
+                }
+        } else if (!strcmp(op, "prune") || !strcmp(op, "d")) {
+            sl_val *parent = !strcmp(op, "prune") ? sl_v_get(h, o, "parent") : NULL;
+            if (parent ? sl_v_kind(h, parent) != SL_V_OBJ || !parent->n : !id) {
+                snprintf(err, errsz, "__sluice_rows: a %s of %s without %s", op, tb, parent ? "its parent" : "its id");
+                return -1;
+            }
+            if (put_delete(s, h, &n, id, parent, ops, pk, npk, err, errsz) < 0) return -1;
+        } else {
+            snprintf(err, errsz, "__sluice_rows: unknown op '%s'", op);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Turns the documents of this transaction into rows: only each document's last record counts (it holds the
+ * whole document), in three passes so that a parent row is written before its children and deleted after
+ * them. A document whose rows cannot be made is rejected (reject: the dead letter queue, or the connector
+ * stops). */
+static int expand_groups(sql_sink *s, char *err, size_t errsz) {
+    sql_state *t = st(s);
+    if (s->expanded) return SQL_OK;
+    size_t nslots = 16;
+    while (nslots < 2 * s->ngroups) nslots *= 2;
+    uint32_t *slots = sl_calloc(nslots, sizeof *slots);
+    for (size_t i = s->ngroups; i-- > 0;) { /* the last record of each _id wins */
+        struct sgroup *g = &s->groups[i];
+        size_t at = hash_bytes(g->key, g->klen) & (nslots - 1);
+        for (; slots[at]; at = (at + 1) & (nslots - 1)) {
+            const struct sgroup *o = &s->groups[slots[at] - 1];
+            if (o->klen == g->klen && !memcmp(o->key, g->key, g->klen)) {
+                g->dead = true;
+                break;
+            }
+        }
+        if (!g->dead) slots[at] = (uint32_t)i + 1;
+    }
+    sl_free(slots);
+    sl_buf_reset(&s->after);
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < s->ngroups; i++) {
+            struct sgroup *g = &s->groups[i];
+            if (g->dead) continue;
+            sl_vheap_reset(&t->vh);
+            char e2[1024];
+            sl_val *v = sl_v_parse(&t->vh, g->ops, g->olen, e2, sizeof e2);
+            sl_val *ops = v ? sl_v_get(&t->vh, v, "__sluice_rows") : NULL;
+            int rc = ops && sl_v_kind(&t->vh, ops) == SL_V_ARR ? (sl_v_force(&t->vh, ops), expand_pass(s, g, ops, pass, e2, sizeof e2))
+                                                              : (snprintf(e2, sizeof e2, "__sluice_rows is not an array"), -1);
+            if (rc == 0) continue;
+            if (!s->conn) { /* lost on the way (the catalog): try the whole transaction again */
+                snprintf(err, errsz, "%s", e2);
+                return SQL_RETRY;
+            }
+            g->dead = true;
+            if (reject(s, g->rec, EXC_DATA, e2, err, errsz) < 0) return SQL_REFUSED;
+        }
+    s->expanded = true;
+    return SQL_OK;
+}
+
+/* Runs the deletes of the documents' rows (after the segments: children before their parents). */
+static int run_after(sql_sink *s, char *err, size_t errsz) {
+    for (size_t at = 0; at < s->after.len;) {
+        const char *q = s->after.data + at;
+        int rc = s->d->exec(s, q, err, errsz);
+        if (rc != SQL_OK) return rc;
+        at += strlen(q) + 1;
+    }
+    return SQL_OK;
+}
+
 static void clear_rows(sql_sink *s) {
     for (size_t i = 0; i < s->nsegs; i++) seg_free(s->segs[i]);
     s->nsegs = 0;
     s->nrecs = 0;
+    s->ngroups = 0;
+    s->expanded = false;
+    sl_buf_reset(&s->after);
     sl_arena_reset(&s->arena);
 }
 
@@ -1442,7 +1769,7 @@ static int write_offset(sql_sink *s, char *err, size_t errsz) {
 static int apply_fresh(sql_sink *s, seg *g, char *err, size_t errsz) {
     size_t n = 0;
     for (size_t i = 0; i < g->nrows; i++) n += !srow_skip(&g->rows[i]) && g->rows[i].fresh;
-    if (!n || !g->unique_key || s->conf->ins == INS_UPDATE) return SQL_OK;
+    if (!n || !g->unique_key || seg_ins(s, g) == INS_UPDATE) return SQL_OK;
     int rc = s->d->exec(s, "SAVEPOINT sluice_fresh", err, errsz);
     if (rc != SQL_OK) return rc;
     char why[1024];
@@ -1499,6 +1826,7 @@ static int isolate(sql_sink *s, seg *g, size_t lo, size_t hi, char *err, size_t 
 static int write_all(sql_sink *s, char *err, size_t errsz) {
     int rc;
     if (!s->conn && (rc = s->d->connect(s, err, errsz)) != SQL_OK) return rc;
+    if (s->ngroups && (rc = expand_groups(s, err, errsz)) != SQL_OK) return rc;
     for (size_t i = 0; i < s->nsegs; i++) {
         seg *g = s->segs[i];
         if (ensure_table(s, g, err, errsz) < 0) return s->conn ? SQL_REFUSED : SQL_RETRY;
@@ -1521,6 +1849,11 @@ static int write_all(sql_sink *s, char *err, size_t errsz) {
             if (s->conn) s->d->exec(s, "ROLLBACK", e2, sizeof e2);
             return rc;
         }
+    }
+    if (s->after.len && (rc = run_after(s, err, errsz)) != SQL_OK) {
+        char e2[256];
+        if (s->conn) s->d->exec(s, "ROLLBACK", e2, sizeof e2);
+        return rc;
     }
     if (s->commit_offset && (rc = write_offset(s, err, errsz)) != SQL_OK) {
         char e2[256];
@@ -1575,7 +1908,7 @@ static int flush_all(sql_sink *s, char *errstr, size_t errsz) {
 
 static int sql_flush(void *sink, char *errstr, size_t errsz) {
     sql_sink *s = sink;
-    return s->nsegs ? flush_all(s, errstr, errsz) : 0;
+    return s->nsegs || s->ngroups ? flush_all(s, errstr, errsz) : 0;
 }
 
 /* Exactly-once (offset.storage=target): the rows written so far and the offset, in one transaction. */
@@ -1616,7 +1949,7 @@ static int sql_stored_offset(void *sink, const char *connector, const char *part
 /* What the rows rendered since the last flush hold (the runtime ends its run at a bound of it). */
 static size_t sql_held(void *sink) {
     const sql_sink *s = sink;
-    size_t n = s->arena.reserved + s->caprecs * sizeof(srec);
+    size_t n = s->arena.reserved + s->caprecs * sizeof(srec) + s->capgroups * sizeof *s->groups + s->after.cap;
     for (size_t i = 0; i < s->nsegs; i++) n += s->segs[i]->cap * sizeof(srow) + s->segs[i]->nslots * sizeof(uint32_t);
     return n;
 }
@@ -1640,6 +1973,7 @@ static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_
     sl_arena_init(&s->arena);
     sl_buf_init(&s->sql);
     sl_buf_init(&s->scratch);
+    sl_buf_init(&s->after);
     s->tolerate = ctx && sl_ctx_core(ctx)->err_tolerance == SL_TOL_ALL;
     const sl_source_ops *src = ctx ? sl_ctx_source_ops(ctx) : NULL;
     if (c->pk == PK_KAFKA && src && !src->consumes_kafka) {
@@ -1693,6 +2027,8 @@ static void sql_close(void *sink) {
     sl_arena_free(&s->arena);
     sl_buf_free(&s->sql);
     sl_buf_free(&s->scratch);
+    sl_buf_free(&s->after);
+    sl_free(s->groups);
     sl_free(s);
 }
 

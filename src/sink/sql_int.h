@@ -81,6 +81,7 @@ typedef struct seg {
     sl_sqlcol *cols;    /* owned copies */
     int ncols, nkeys;
     bool truncate;      /* a TRUNCATE, no rows */
+    bool upsert;        /* rows of documents taken apart (__sluice_rows): upserted whatever insert.mode says */
     bool unique_key;    /* the target's primary key lies within the key columns: a second row of a key is refused
                          * (set before each apply; a dialect may then copy fresh rows straight into the table) */
     srow *rows;
@@ -138,7 +139,22 @@ struct sql_sink {
     char *commit_part, *commit_offset; /* the offset the transaction being written stores (NULL: none) */
     uint64_t dead;
     sl_buf sql, scratch;
+    /* Documents taken apart into rows (values {"__sluice_rows": [...]}, the unembed transform's): the last one per
+     * document (_id) in this transaction, turned into rows when the transaction is written */
+    struct sgroup {
+        const char *key, *ops; /* the record's key and value (JSON, in the arena) */
+        size_t klen, olen;
+        uint32_t rec;
+        bool dead;             /* a later record of the same document replaced it, or it was rejected */
+    } *groups;
+    size_t ngroups, capgroups;
+    bool expanded;             /* the groups are in the segments and in `after` */
+    sl_buf after;              /* their deletes (children a document no longer holds, deleted roots): statements
+                                * run after the segments, each ending with a NUL */
 };
+
+/* The insert mode of segment g's rows. */
+static inline int seg_ins(const sql_sink *s, const seg *g) { return g->upsert ? INS_UPSERT : s->conf->ins; }
 
 /* The value of URL parameter k (percent-decoded) in out, or NULL. */
 const char *sql_url_param(const sql_conf *c, const char *k, char *out, size_t outsz);

@@ -231,7 +231,7 @@ static int inserts(sql_sink *s, seg *g, const uint8_t *mask, bool fresh, char *e
             put_tuple(b, g, w, 0, g->ncols, mask);
         }
         if (!n) break;
-        if (c->ins == INS_UPSERT && g->nkeys && !fresh) {
+        if (seg_ins(s, g) == INS_UPSERT && g->nkeys && !fresh) {
             sl_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
             bool any = false;
             for (int k = g->nkeys; k < g->ncols; k++) {
@@ -298,7 +298,7 @@ static int my_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     bool dels = false;
     for (size_t i = 0; i < g->nrows && !dels; i++) dels = !srow_skip(&g->rows[i]) && g->rows[i].op == 'd';
     if (dels && (rc = deletes(s, g, err, errsz)) != SQL_OK) return rc;
-    if (s->conf->ins == INS_UPDATE) return updates(s, g, err, errsz);
+    if (seg_ins(s, g) == INS_UPDATE) return updates(s, g, err, errsz);
     /* each distinct unchanged mask once, in the order of first appearance (NULL: all columns) */
     size_t mb = (size_t)(g->ncols + 7) / 8;
     const uint8_t **done = NULL;

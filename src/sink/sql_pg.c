@@ -235,7 +235,6 @@ static int copy_rows(sql_sink *s, seg *g, const char *stage, bool direct, char *
 static int pg_fresh(sql_sink *s, seg *g, char *err, size_t errsz) { return copy_rows(s, g, NULL, true, err, errsz); }
 
 static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
-    const sql_conf *c = s->conf;
     char stage[64];
     stage_name(g, stage, sizeof stage);
     /* groups of rows with the same unchanged columns (0: none) */
@@ -252,7 +251,7 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
         }
         ups = true;
         w->grp = 0;
-        if (!w->unchanged || c->ins == INS_INSERT) continue;
+        if (!w->unchanged || seg_ins(s, g) == INS_INSERT) continue;
         uint32_t k = 0;
         while (k < nmasks && memcmp(masks[k], w->unchanged, mb)) k++;
         if (k == nmasks) {
@@ -291,7 +290,7 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
     for (uint32_t grp = 0; rc == SQL_OK && ups && grp <= nmasks; grp++) {
         const uint8_t *skip = grp ? masks[grp - 1] : NULL;
         sl_buf_reset(b);
-        if (c->ins == INS_UPDATE) {
+        if (seg_ins(s, g) == INS_UPDATE) {
             sl_buf_puts(b, "UPDATE ");
             sql_put_table(b, s, &g->name);
             sl_buf_puts(b, " AS t SET ");
@@ -320,7 +319,7 @@ static int pg_apply(sql_sink *s, seg *g, char *err, size_t errsz) {
             sl_buf_puts(b, ") SELECT ");
             put_cols(b, s, g, skip, NULL);
             sl_buf_printf(b, " FROM %s WHERE __sluice_op = 'u' AND __sluice_grp = %u", stage, grp);
-            if (c->ins == INS_UPSERT && g->nkeys) {
+            if (seg_ins(s, g) == INS_UPSERT && g->nkeys) {
                 sl_buf_puts(b, " ON CONFLICT (");
                 for (int i = 0; i < g->nkeys; i++) {
                     if (i) sl_buf_puts(b, ", ");

@@ -28,6 +28,8 @@
  * child tables are dropped (the delete already removed what they stand for).
  */
 #include "xform/xform.h"
+#include "core/log.h"
+#include "util/civil.h"
 #include "util/codec.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -638,4 +640,297 @@ static const sl_xform_ops embed_ops = {
     .schema_readonly = true,
 };
 
-const sl_xform_ops *const sl_xforms_embed[] = {&embed_ops, NULL};
+/* ---- unembed: the documents back into the root and child tables' rows ---- */
+
+/*
+ * The inverse of embed, for the way back (a MongoDB source into the SQL sink, e.g. the reverse connector of a
+ * migration): each document change becomes the rows that the mapping says it holds, as the value
+ * {"__sluice_rows": [...]} which the SQL sink applies (keyed by the document's _id, only the last change of a
+ * document in a flush counts):
+ *
+ *   {"op": "u", "table": root, "id": _id, "row": {fields},  upsert of the root row (the sink puts _id into the
+ *    "keep": [columns]}                                     table's primary key columns and nulls into the
+ *                                                           columns the document lacks, but for `keep`: the
+ *                                                           columns the mapping excludes)
+ *   {"op": "u", "table": child, "row": {columns}, "keep"}  upsert of each embedded child (the parent key
+ *                                                           columns filled from _id)
+ *   {"op": "prune", "table": child, "parent": {pk: v}}     delete the child rows of this parent that the list
+ *                                                           does not upsert (elements taken out of the array)
+ *   {"op": "d", "table": root, "id": _id}                  delete of the root row (after its children's prune)
+ *
+ * Renames are undone; excluded root columns are left as the table has them; merged children cannot be told
+ * apart from the parent's own fields and are refused at init.
+ */
+
+static void *unembed_init(void *settings, sl_config *cfg, const char *prefix, sl_errs *errs) {
+    embed *e = embed_init(settings, cfg, prefix, errs);
+    if (!e) return NULL;
+    int before = errs->n;
+    for (int i = 0; i < e->nkids; i++) {
+        const child *k = &e->kids[i];
+        if (k->c.rel == REL_MERGE)
+            sl_errs_add(errs, "%schild.%s.relationship: merge cannot be turned back into rows (the document does not "
+                        "say which of its fields were the child's); unembed takes array and object",
+                        prefix, k->name);
+        if (strchr(k->c.path, '.'))
+            sl_errs_add(errs, "%schild.%s.path: '%s' is a dotted path; unembed takes a top-level field", prefix,
+                        k->name, k->c.path);
+    }
+    if (errs->n > before) {
+        embed_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Milliseconds since the epoch as ISO-8601 UTC text (what a SQL timestamp column reads). */
+static sl_val *iso_ms(sl_vheap *h, int64_t ms) {
+    sl_buf b;
+    sl_buf_init(&b);
+    int64_t days = sl_floor_div(ms, 86400000);
+    sl_put_iso_date(&b, days);
+    sl_buf_putc(&b, 'T');
+    sl_put_iso_time(&b, (ms - days * 86400000) * 1000000, 3);
+    sl_buf_putc(&b, 'Z');
+    sl_val *v = sl_v_strn(h, b.data, b.len);
+    sl_buf_free(&b);
+    return v;
+}
+
+/* v with MongoDB's extended JSON wrappers ({"$numberLong": ..}, {"$date": ..}, {"$oid": ..}, ...) turned into
+ * plain values: numbers, and text for decimals, ids and dates (a SQL column of the type reads the text). */
+static sl_val *plain(sl_vheap *h, sl_val *v, int depth) {
+    sl_vkind k = sl_v_kind(h, v);
+    if (depth > 100 || (k != SL_V_OBJ && k != SL_V_ARR)) return v;
+    sl_v_force(h, v);
+    if (k == SL_V_OBJ && v->n == 1 && v->m[0].name[0] == '$') {
+        const char *w = v->m[0].name;
+        sl_val *x = v->m[0].v;
+        size_t n;
+        const char *s = sl_v_strval(h, x, &n);
+        if ((!strcmp(w, "$numberLong") || !strcmp(w, "$numberInt")) && s) {
+            char t[32];
+            snprintf(t, sizeof t, "%.*s", (int)(n < 31 ? n : 31), s);
+            return sl_v_int(h, strtoll(t, NULL, 10));
+        }
+        if (!strcmp(w, "$numberDouble") && s) {
+            char t[64];
+            snprintf(t, sizeof t, "%.*s", (int)(n < 63 ? n : 63), s);
+            return sl_v_real(h, strtod(t, NULL));
+        }
+        if ((!strcmp(w, "$numberDecimal") || !strcmp(w, "$oid") || !strcmp(w, "$symbol")) && s) return x;
+        if (!strcmp(w, "$date")) {
+            if (s) return x;
+            if (sl_v_kind(h, x) == SL_V_INT) return iso_ms(h, x->i);
+            sl_val *l = plain(h, x, depth + 1);
+            if (sl_v_kind(h, l) == SL_V_INT) return iso_ms(h, l->i);
+        }
+        return v;
+    }
+    if (k == SL_V_ARR) {
+        sl_val *out = sl_v_arr(h, v->n);
+        for (uint32_t i = 0; i < v->n; i++) sl_v_push(h, out, plain(h, v->e[i], depth + 1));
+        return out;
+    }
+    sl_val *out = sl_v_obj(h, v->n);
+    for (uint32_t i = 0; i < v->n; i++) sl_v_set_ref(h, out, v->m[i].name, v->m[i].len, plain(h, v->m[i].v, depth + 1));
+    return out;
+}
+
+/* The collection a MongoDB source's record is of: the event's ns.coll, Debezium's source.collection, else the
+ * topic's last part. */
+static bool of_collection(sl_xrec *r, const char *want) {
+    sl_vheap *h = r->heap;
+    const char *c = NULL;
+    if (r->vvalue && sl_v_kind(h, r->vvalue) == SL_V_OBJ) {
+        c = sl_v_strval(h, sl_v_get(h, sl_v_get(h, r->vvalue, "ns"), "coll"), NULL);
+        if (!c) c = sl_v_strval(h, sl_v_get(h, sl_v_get(h, r->vvalue, "source"), "collection"), NULL);
+    }
+    if (!c) {
+        const char *dot = strrchr(r->topic ? r->topic : "", '.');
+        c = dot ? dot + 1 : r->topic ? r->topic : "";
+    }
+    return strcmp(c, want) == 0;
+}
+
+/* A document in JSON text (Debezium's `after`) or as it is. */
+static sl_val *doc_value(sl_vheap *h, sl_val *v) {
+    size_t n;
+    const char *s = sl_v_strval(h, v, &n);
+    return s ? sl_v_parse(h, s, n, NULL, 0) : v;
+}
+
+/*
+ * What a MongoDB source's record says of its document: 1 with *id and *doc (NULL: deleted), 0 when it is no
+ * document change (not a data event, or an update whose document is gone by the time it was looked up: its
+ * delete follows), -1 with err. Takes mongo-kafka's change events, its full documents
+ * (publish.full.document.only, a delete as a tombstone) and Debezium's MongoDB envelope.
+ */
+static int doc_of(sl_xrec *r, sl_val **id, sl_val **doc, char *err, size_t errsz) {
+    sl_vheap *h = r->heap;
+    sl_val *v = r->vvalue, *key = r->vkey;
+    *id = *doc = NULL;
+    sl_val *kid = sl_v_get(h, key, "_id");
+    if (!kid && sl_v_get(h, key, "id")) kid = doc_value(h, sl_v_get(h, key, "id")); /* Debezium: the id as JSON */
+    if (!v) { /* a tombstone */
+        *id = kid;
+        return *id ? 1 : 0;
+    }
+    const char *ot = sl_v_strval(h, sl_v_get(h, v, "operationType"), NULL);
+    const char *op = sl_v_strval(h, sl_v_get(h, v, "op"), NULL);
+    if (ot) {
+        if (!strcmp(ot, "delete")) {
+            *id = sl_v_get(h, sl_v_get(h, v, "documentKey"), "_id");
+            return *id ? 1 : 0;
+        }
+        if (strcmp(ot, "insert") && strcmp(ot, "replace") && strcmp(ot, "update")) return 0;
+        *doc = sl_v_get(h, v, "fullDocument");
+    } else if (op && sl_v_get(h, v, "source")) {
+        if (!strcmp(op, "d")) {
+            *id = kid;
+            return *id ? 1 : 0;
+        }
+        if (strcmp(op, "c") && strcmp(op, "r") && strcmp(op, "u")) return 0;
+        *doc = doc_value(h, sl_v_get(h, v, "after"));
+    } else {
+        *doc = v; /* publish.full.document.only */
+    }
+    if (sl_v_is_null(h, *doc)) {
+        *doc = NULL;
+        return 0;
+    }
+    if (sl_v_kind(h, *doc) != SL_V_OBJ || !(*id = sl_v_get(h, *doc, "_id"))) {
+        snprintf(err, errsz, "a document without _id");
+        return -1;
+    }
+    return 1;
+}
+
+static sl_val *row_op(sl_vheap *h, const char *op, const char *table) {
+    sl_val *o = sl_v_obj(h, 4);
+    sl_v_set_ref(h, o, "op", 2, sl_v_str(h, op));
+    sl_v_set_ref(h, o, "table", 5, sl_v_str(h, table));
+    return o;
+}
+
+/* An upsert of row into table: columns the document does not hold become null, except `keep` (the columns the
+ * mapping leaves out of the documents, which the table keeps as they are). */
+static sl_val *upsert_op(sl_vheap *h, const char *table, sl_val *row, const names *keep, const names *but) {
+    sl_val *o = row_op(h, "u", table), *k = sl_v_arr(h, (uint32_t)keep->n);
+    for (int i = 0; i < keep->n; i++)
+        if (!but || !names_has(but, keep->v[i])) sl_v_push(h, k, sl_v_str(h, keep->v[i]));
+    sl_v_set_ref(h, o, "row", 3, row);
+    sl_v_set_ref(h, o, "keep", 4, k);
+    return o;
+}
+
+/* The parent key columns of child k with the values _id holds (one column: _id; several: _id's members, by
+ * root.key's names or in order), or NULL. */
+static sl_val *parent_cols(sl_vheap *h, const embed *e, const child *k, sl_val *id) {
+    sl_val *p = sl_v_obj(h, (uint32_t)k->parent_key.n);
+    if (k->parent_key.n == 1) {
+        sl_v_set(h, p, k->parent_key.v[0], sl_v_copy(h, id));
+        return p;
+    }
+    if (sl_v_kind(h, id) != SL_V_OBJ) return NULL;
+    sl_v_force(h, id);
+    for (int i = 0; i < k->parent_key.n; i++) {
+        sl_val *x = e->root_key.n ? sl_v_get(h, id, e->root_key.v[i]) : (uint32_t)i < id->n ? id->m[i].v : NULL;
+        if (!x) return NULL;
+        sl_v_set(h, p, k->parent_key.v[i], sl_v_copy(h, x));
+    }
+    return p;
+}
+
+/* A child element as its table's row: renames undone, the parent key columns set. */
+static sl_val *child_row(sl_vheap *h, const child *k, sl_val *elem, sl_val *parent) {
+    sl_val *row = sl_v_obj(h, elem->n + parent->n);
+    sl_v_force(h, elem);
+    for (uint32_t i = 0; i < elem->n; i++)
+        sl_v_set(h, row, renamed(&k->ren_to, &k->ren_from, elem->m[i].name), elem->m[i].v);
+    for (uint32_t i = 0; i < parent->n; i++) sl_v_set_ref(h, row, parent->m[i].name, parent->m[i].len, parent->m[i].v);
+    return row;
+}
+
+static int unembed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
+    embed *e = state;
+    sl_vheap *h = r->heap;
+    if (!of_collection(r, collection(e))) return SL_X_KEEP;
+    sl_val *id, *doc;
+    int rc = doc_of(r, &id, &doc, err, errsz);
+    if (rc < 0) return SL_X_ERROR;
+    if (rc == 0) {
+        SL_DEBUG("xform", "unembed: a record of %s that changes no document: left out", r->topic);
+        return SL_X_DROP;
+    }
+    id = plain(h, id, 0);
+    sl_val *ops = sl_v_arr(h, 4);
+    if (doc) {
+        doc = plain(h, doc, 0);
+        sl_val *fields = sl_v_obj(h, doc->n), *root = upsert_op(h, e->conf->root_table, fields, &e->exclude, NULL);
+        sl_v_set_ref(h, root, "id", 2, id);
+        for (uint32_t i = 0; i < doc->n; i++) {
+            const char *f = doc->m[i].name;
+            bool embedded = !strcmp(f, "_id");
+            for (int c = 0; !embedded && c < e->nkids; c++) embedded = !strcmp(e->kids[c].c.path, f);
+            if (!embedded) sl_v_set(h, fields, renamed(&e->ren_to, &e->ren_from, f), doc->m[i].v);
+        }
+        sl_v_push(h, ops, root);
+    }
+    for (int c = 0; c < e->nkids; c++) {
+        const child *k = &e->kids[c];
+        sl_val *parent = parent_cols(h, e, k, id);
+        if (!parent) {
+            snprintf(err, errsz, "the document's _id has no value for each of child.%s.parent.key", k->name);
+            return SL_X_ERROR;
+        }
+        sl_val *at = doc ? sl_v_get(h, doc, k->c.path) : NULL;
+        sl_vkind kind = sl_v_kind(h, at);
+        if (at && kind != SL_V_NULL && kind != (k->c.rel == REL_ARRAY ? SL_V_ARR : SL_V_OBJ)) {
+            snprintf(err, errsz, "field '%s' of the document is not %s (child.%s.relationship)", k->c.path,
+                     k->c.rel == REL_ARRAY ? "an array" : "a sub-document", k->name);
+            return SL_X_ERROR;
+        }
+        if (kind == SL_V_ARR) {
+            sl_v_force(h, at);
+            for (uint32_t i = 0; i < at->n; i++) {
+                if (sl_v_kind(h, at->e[i]) != SL_V_OBJ) {
+                    snprintf(err, errsz, "element %u of '%s' is not a sub-document", i, k->c.path);
+                    return SL_X_ERROR;
+                }
+                sl_v_push(h, ops, upsert_op(h, k->c.table, child_row(h, k, at->e[i], parent), &k->exclude,
+                                            &k->parent_key));
+            }
+        } else if (kind == SL_V_OBJ) {
+            sl_v_push(h, ops, upsert_op(h, k->c.table, child_row(h, k, at, parent), &k->exclude, &k->parent_key));
+        }
+        sl_val *p = row_op(h, "prune", k->c.table);
+        sl_v_set_ref(h, p, "parent", 6, parent);
+        sl_v_push(h, ops, p);
+    }
+    if (!doc) {
+        sl_val *d = row_op(h, "d", e->conf->root_table);
+        sl_v_set_ref(h, d, "id", 2, id);
+        sl_v_push(h, ops, d);
+    }
+    r->vkey_schema = NULL;
+    r->vkey = obj1(h, "_id", id);
+    r->vvalue_schema = NULL;
+    r->vvalue = obj1(h, "__sluice_rows", ops);
+    return SL_X_KEEP;
+}
+
+static const sl_xform_ops unembed_ops = {
+    .name = "unembed",
+    .doc = "The inverse of embed (same options): each document change of a MongoDB source becomes the upserts of "
+           "its root row and embedded child rows and the deletes of the children it no longer holds, applied by "
+           "the SQL sink. Relationships array and object (merge cannot be inverted).",
+    .props = embed_props,
+    .settings_size = sizeof(embed_conf),
+    .init = unembed_init,
+    .apply_v = unembed_apply,
+    .free = embed_free,
+    .schema_readonly = true,
+};
+
+const sl_xform_ops *const sl_xforms_embed[] = {&embed_ops, &unembed_ops, NULL};
