@@ -121,7 +121,7 @@ bool sl_mkey_append(bson_t *d, const char *key, const char *t, size_t n) {
 
 void sl_mdoc_put(const bson_t *doc, sl_buf *out) {
     bson_t rest = BSON_INITIALIZER;
-    bson_copy_to_excluding_noinit(doc, &rest, "_id", NULL);
+    bson_copy_to_excluding_noinit(doc, &rest, "_id", SL_MONGO_ORIGIN_FIELD, NULL);
     size_t n;
     char *j = bson_as_relaxed_extended_json(&rest, &n);
     bson_destroy(&rest);

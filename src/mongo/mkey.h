@@ -19,13 +19,21 @@
 #include <mongoc/mongoc.h>
 #include <stdbool.h>
 
+/*
+ * The field the MongoDB sink marks each write with when it has an origin (replication.origin.name):
+ * "<origin>/<ms>-<n>" (milliseconds of the write, a counter), "/d" appended on the update that precedes a
+ * delete. A MongoDB source with the origin in its skipped.origins leaves those writes out (no echo in a two-way
+ * sync). Fields named "__sluice..." are sluice's: never data (verify and unembed leave them out).
+ */
+#define SL_MONGO_ORIGIN_FIELD "__sluice_origin"
+
 /* Appends the value at it alone as extended JSON (canonical or relaxed). */
 void sl_mvalue_json(const bson_iter_t *it, bool canonical, sl_buf *out);
 /* Appends the typed text of the value at it. */
 void sl_mkey_put(const bson_iter_t *it, sl_buf *out);
 /* Appends the value of typed text t (n bytes) to d as field key; false when t is not such a text. */
 bool sl_mkey_append(bson_t *d, const char *key, const char *t, size_t n);
-/* Appends doc less its _id as relaxed extended JSON ({} when nothing else). */
+/* Appends doc less its _id (and the origin mark) as relaxed extended JSON ({} when nothing else). */
 void sl_mdoc_put(const bson_t *doc, sl_buf *out);
 
 /* A find of db.coll matching filter with opts (a sort, a projection: verify's reads), 1000 documents a batch; NULL

@@ -95,6 +95,7 @@ typedef struct mongo_conf {
     char *mongo_tolerance, *mongo_log_enable;
     char *ts_field, *ts_meta, *ts_granularity;
     int64_t ts_expire;
+    char *origin; /* replication.origin.name, "" none */
     /* Filled by check() (not table rows): */
     handler_kind handler;
     /* Filled at open from the connector's errors.* (sl_core_conf): */
@@ -136,6 +137,11 @@ static const sl_prop mongo_props[] = {
      "Time series: documents are removed this many seconds after their time (0: never)."},
     {"timeseries.granularity", SL_PT_STRING, "", NULL, 0, 0, 0, F(ts_granularity),
      "Time series: seconds, minutes or hours (empty: the server's default)."},
+    {"replication.origin.name", SL_PT_STRING, "", NULL, 0, 0, 0, F(origin),
+     "Marks every write with this origin in the field __sluice_origin (\"<origin>/<ms>-<n>\", new on each write; "
+     "a delete is preceded by an update that sets the mark with \"/d\"), so that a MongoDB source reading the "
+     "target with the name in its skipped.origins leaves those writes out: two connectors syncing both ways do "
+     "not send each other's writes back. Empty: no mark."},
     {NULL}};
 #undef F
 
@@ -216,6 +222,7 @@ typedef struct mongo_sink {
     sl_buf key, value, scratch;
     sl_vheap vh; /* one record's view (add_change), reset per record */
     uint64_t dead;
+    uint64_t marks; /* replication.origin.name: marks written (the counter of each mark) */
 } mongo_sink;
 
 /* ---- configuration ---- */
@@ -1046,25 +1053,104 @@ static size_t bulk_end(mongo_sink *s, const mqueue *q, size_t i) {
     return j;
 }
 
-static bool append_op(const mongo_sink *s, mongoc_bulk_operation_t *b, const mop *o, bson_error_t *be) {
+/* The next origin mark: "<origin>/<ms>-<n>", plus "/d" on the update before a delete. */
+static void next_mark(mongo_sink *s, bool del, char *out, size_t outsz) {
+    uint64_t n = __atomic_add_fetch(&s->marks, 1, __ATOMIC_RELAXED);
+    snprintf(out, outsz, "%s/%lld-%llu%s", s->conf->origin, (long long)(sl_wall_us() / 1000), (unsigned long long)n,
+             del ? "/d" : "");
+}
+
+/* `update` (operators, or a pipeline: an array document) that also sets the origin mark. */
+static void marked_update(const bson_t *update, const char *mark, bson_t *out) {
+    bson_iter_t it;
+    bool pipeline = bson_iter_init(&it, update) && bson_iter_next(&it) && bson_iter_key(&it)[0] != '$';
+    bson_init(out);
+    bool set_done = false;
+    uint32_t n = 0;
+    if (bson_iter_init(&it, update))
+        while (bson_iter_next(&it)) {
+            n++;
+            if (!pipeline && !strcmp(bson_iter_key(&it), "$set") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+                bson_t set, old;
+                uint32_t len;
+                const uint8_t *data;
+                bson_iter_document(&it, &len, &data);
+                bson_init_static(&old, data, len);
+                bson_append_document_begin(out, "$set", -1, &set);
+                bson_copy_to_excluding_noinit(&old, &set, SL_MONGO_ORIGIN_FIELD, NULL);
+                BSON_APPEND_UTF8(&set, SL_MONGO_ORIGIN_FIELD, mark);
+                bson_append_document_end(out, &set);
+                set_done = true;
+                continue;
+            }
+            bson_append_iter(out, bson_iter_key(&it), -1, &it);
+        }
+    if (set_done) return;
+    bson_t stage, set;
+    if (pipeline) { /* one more stage */
+        char key[16];
+        snprintf(key, sizeof key, "%u", n);
+        bson_append_document_begin(out, key, -1, &stage);
+        bson_append_document_begin(&stage, "$set", -1, &set);
+        BSON_APPEND_UTF8(&set, SL_MONGO_ORIGIN_FIELD, mark);
+        bson_append_document_end(&stage, &set);
+        bson_append_document_end(out, &stage);
+    } else {
+        bson_append_document_begin(out, "$set", -1, &set);
+        BSON_APPEND_UTF8(&set, SL_MONGO_ORIGIN_FIELD, mark);
+        bson_append_document_end(out, &set);
+    }
+}
+
+/* Adds o to the bulk: one operation, or (a delete with an origin) the update that marks the documents and the
+ * delete. Returns how many were added (0: refused by the driver, *be says why). */
+static int append_op(mongo_sink *s, mongoc_bulk_operation_t *b, const mop *o, bson_error_t *be) {
     const bson_t *opts = o->upsert ? s->upsert_opts : NULL;
     bool ok = false;
+    int added = 1;
     if (o->doc && o->doc->len > MAX_DOC_BYTES) {
         bson_set_error(be, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID,
                        "the document is %u bytes, more than the server's maximum of %d", o->doc->len, MAX_DOC_BYTES);
         goto out;
     }
+    const bson_t *doc = o->doc;
+    bson_t marked = BSON_INITIALIZER;
+    if (s->conf->origin && *s->conf->origin) {
+        char mark[512];
+        next_mark(s, o->kind == W_DELETE || o->kind == W_DELETE_MANY, mark, sizeof mark);
+        bson_destroy(&marked);
+        if (o->kind == W_INSERT || o->kind == W_REPLACE) {
+            bson_init(&marked);
+            bson_copy_to_excluding_noinit(o->doc, &marked, SL_MONGO_ORIGIN_FIELD, NULL);
+            BSON_APPEND_UTF8(&marked, SL_MONGO_ORIGIN_FIELD, mark);
+        } else if (o->kind == W_UPDATE || o->kind == W_UPDATE_MANY) {
+            marked_update(o->doc, mark, &marked);
+        } else { /* the mark first: the source knows the delete that follows as this sink's */
+            bson_t empty = BSON_INITIALIZER;
+            marked_update(&empty, mark, &marked);
+            ok = o->kind == W_DELETE ? mongoc_bulk_operation_update_one_with_opts(b, o->filter, &marked, NULL, be)
+                                     : mongoc_bulk_operation_update_many_with_opts(b, o->filter, &marked, NULL, be);
+            bson_destroy(&empty);
+            if (!ok) {
+                bson_destroy(&marked);
+                goto out;
+            }
+            added = 2;
+        }
+        if (o->kind != W_DELETE && o->kind != W_DELETE_MANY) doc = &marked;
+    }
     switch (o->kind) {
-    case W_INSERT: ok = mongoc_bulk_operation_insert_with_opts(b, o->doc, NULL, be); break;
-    case W_REPLACE: ok = mongoc_bulk_operation_replace_one_with_opts(b, o->filter, o->doc, opts, be); break;
-    case W_UPDATE: ok = mongoc_bulk_operation_update_one_with_opts(b, o->filter, o->doc, opts, be); break;
-    case W_UPDATE_MANY: ok = mongoc_bulk_operation_update_many_with_opts(b, o->filter, o->doc, opts, be); break;
+    case W_INSERT: ok = mongoc_bulk_operation_insert_with_opts(b, doc, NULL, be); break;
+    case W_REPLACE: ok = mongoc_bulk_operation_replace_one_with_opts(b, o->filter, doc, opts, be); break;
+    case W_UPDATE: ok = mongoc_bulk_operation_update_one_with_opts(b, o->filter, doc, opts, be); break;
+    case W_UPDATE_MANY: ok = mongoc_bulk_operation_update_many_with_opts(b, o->filter, doc, opts, be); break;
     case W_DELETE: ok = mongoc_bulk_operation_remove_one_with_opts(b, o->filter, NULL, be); break;
     case W_DELETE_MANY: ok = mongoc_bulk_operation_remove_many_with_opts(b, o->filter, NULL, be); break;
     }
+    bson_destroy(&marked);
     if (ok && s->ctx) sl_ctx_bytes_written(s->ctx, (o->doc ? o->doc->len : 0) + (o->filter ? o->filter->len : 0));
 out:
-    return ok;
+    return ok ? added : 0;
 }
 
 /* Server error codes worth retrying: network, the NotWritablePrimary family, shutdown, write concern. */
@@ -1162,7 +1248,7 @@ static int write_errors(mongo_sink *s, mqueue *q, mongoc_bulk_operation_t *b, co
 /* Executes ops [i, j) (one namespace) until each is acknowledged or dead-lettered. */
 static int run_bulk(mongo_sink *s, mqueue *q, size_t i, size_t j, char *errstr, size_t errsz) {
     const char *db = q->ops[i].db, *coll = q->ops[i].coll;
-    size_t *map = sl_malloc((j - i) * sizeof *map);
+    size_t *map = sl_malloc(2 * (j - i) * sizeof *map); /* a delete with an origin is two operations */
     int tries = 0, rc = 0;
     mongoc_collection_t *c = mongoc_client_get_collection(s->client, db, coll);
     bson_t opts = BSON_INITIALIZER;
@@ -1175,8 +1261,9 @@ static int run_bulk(mongo_sink *s, mqueue *q, size_t i, size_t j, char *errstr, 
         for (size_t k = i; k < j && rc == 0; k++) {
             mop *o = &q->ops[k];
             if (o->done) continue;
-            if (append_op(s, b, o, &be)) {
-                map[n++] = k;
+            int added = append_op(s, b, o, &be);
+            if (added) {
+                while (added--) map[n++] = k;
                 continue;
             }
             o->done = true; /* refused by the driver: a `$` field name, too large, ... */

@@ -871,7 +871,7 @@ static int unembed_apply(void *state, sl_xrec *r, char *err, size_t errsz) {
         sl_v_set_ref(h, root, "id", 2, id);
         for (uint32_t i = 0; i < doc->n; i++) {
             const char *f = doc->m[i].name;
-            bool embedded = !strcmp(f, "_id");
+            bool embedded = !strcmp(f, "_id") || !strncmp(f, "__sluice", 8); /* sluice's marks are no data */
             for (int c = 0; !embedded && c < e->nkids; c++) embedded = !strcmp(e->kids[c].c.path, f);
             if (!embedded) sl_v_set(h, fields, renamed(&e->ren_to, &e->ren_from, f), doc->m[i].v);
         }

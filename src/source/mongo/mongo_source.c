@@ -30,6 +30,7 @@
 #include "ctx/ctx.h"
 #include "core/log.h"
 #include "mongo/mclient.h"
+#include "source/mongo/mecho.h"
 #include "source/mongo/mevent.h"
 #include "source/mongo/mschema.h"
 #include "source/mongo/ms_int.h"
@@ -165,6 +166,10 @@ static const sl_prop ms_props[] = {
      "When the stored resume token is no longer in the oplog (ChangeStreamHistoryLost): fail (stop with an "
      "error), copy_existing (copy every document again, then stream), latest (continue with new changes; "
      "what happened in between is lost, logged at WARN)."},
+    {"skipped.origins", SL_PT_LIST, "", NULL, 0, 0, 0, F(skipped_origins),
+     "Origins whose writes are left out: a MongoDB sink that writes into this database with "
+     "replication.origin.name (its __sluice_origin mark) is not read back, so a two-way sync sends no write back "
+     "where it came from. Empty: every change is read."},
     {NULL}};
 #undef F
 
@@ -336,6 +341,7 @@ typedef struct rpoint {
 
 typedef struct mongo_source {
     ms_conf *cf;
+    sl_mecho echo;           /* skipped.origins */
     sl_ctx *ctx;
     mongoc_client_t *client;
     mongoc_change_stream_t *cs;
@@ -1340,6 +1346,10 @@ static int idle(mongo_source *s) {
 
 static int on_event(mongo_source *s, const bson_t *doc) {
     char err[512];
+    if (s->echo.origins && *s->echo.origins && sl_mecho_skip(&s->echo, doc)) {
+        SL_DEBUG("mongo", "a write of a skipped origin left out (%" PRIu64 " so far)", s->echo.skipped);
+        return 0;
+    }
     s->eo.now_ms = sl_wall_us() / 1000;
     if (encode(s, bson_get_data(doc), doc->len, false, NULL, NULL, err, sizeof err) < 0) {
         fail(s, SL_E_PROTOCOL, "mongodb source: %s", err);
@@ -1434,6 +1444,7 @@ static int ms_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_t
     mongo_source *s = sl_calloc(1, sizeof *s);
     *out = s; /* close() frees a half-opened source */
     s->cf = cf;
+    s->echo.origins = cf->skipped_origins;
     s->ctx = ctx;
     s->batch = sl_batch_new();
     s->seq = (uint64_t)sl_wall_us(); /* offset_seq stays monotonic across reopens in one process */
@@ -1500,6 +1511,7 @@ static void ms_close(void *src) {
     sl_mschema_free(s->key_schema);
     sl_mschema_free(s->value_schema);
     sl_buf_free(&s->last_token), sl_buf_free(&s->hb_token), sl_buf_free(&s->scratch), sl_buf_free(&s->off);
+    sl_mecho_free(&s->echo);
     sl_free(s->copy_ns);
     sl_free(s->hosts);
     sl_free(s->rs_name);

@@ -33,6 +33,7 @@ typedef struct ms_conf {
     char *topic_prefix, *topic_suffix, *topic_sep, *ns_map;
     char *partition_name;
     int lost_policy;
+    char *skipped_origins;
 } ms_conf;
 
 /* topic.namespace.map's JSON object as BSON (values checked: strings); NULL with why. */
