@@ -5,6 +5,7 @@
 #include "cli/status.h"
 #include "runtime/connector.h"
 #include "core/log.h"
+#include "migrate/migrate.h"
 #include "rest/serve.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -37,6 +38,9 @@ static void usage(FILE *out) {
             "                                  pairs of FILE on both (exit 0 equal, 1 differences, 2 error;\n"
             "                                  docs/verify.md)\n"
             "  sluice offsets reset CONFIG     forget them (the next run starts per snapshot.mode)\n"
+            "  sluice migrate run|status|validate|approve|rollback|finish PLAN\n"
+            "                                  run a SQL -> MongoDB migration plan phase by phase, see where it\n"
+            "                                  stands, approve its gate, roll it back, retire it (docs/migration.md)\n"
             "  sluice version                  print the version\n"
             "  sluice config-docs [PLUGIN]     print the configuration reference (Markdown; PLUGIN transforms: the SMTs)\n\n"
             "CONFIG is a Kafka Connect-style JSON file {\"name\": ..., \"config\": {...}} or a .properties file.\n",
@@ -399,6 +403,14 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "validate")) return cmd_validate(argc - 2, argv + 2);
     if (!strcmp(cmd, "offsets")) return cmd_offsets(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "migrate")) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return sl_migrate_main(argc - 2, argv + 2, &stop_requested);
+    }
     fprintf(stderr, "sluice: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

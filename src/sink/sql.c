@@ -1930,6 +1930,7 @@ static int sql_stored_offset(void *sink, const char *connector, const char *part
                              size_t errsz) {
     sql_sink *s = sink, t = {0};
     t.ctx = s->ctx;
+    t.reader = true;
     t.conf = s->conf;
     t.d = s->d;
     sl_buf_init(&t.sql);
@@ -1961,6 +1962,7 @@ static int sql_open(void **out, void *settings, sl_ctx *ctx, char *errstr, size_
     sql_sink *s = sl_calloc(1, sizeof *s);
     *out = s;
     s->ctx = ctx;
+    s->reader = !ctx; /* sluice verify's side */
     s->conf = c;
     s->d = c->dialect == SL_SQL_PG ? &sql_pg_dialect : &sql_my_dialect;
     sql_state *t = sl_calloc(1, sizeof *t);

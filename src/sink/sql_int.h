@@ -136,6 +136,7 @@ struct sql_sink {
     struct sl_kafka_dlq *dlq; /* errors.deadletterqueue.topic.name, opened at the first rejected record */
     bool tolerate;            /* errors.tolerance=all */
     bool offsets;             /* offset.storage=target: commit() writes the offset with the rows */
+    bool reader;              /* a connection that only reads (verify, a stored offset): no origin, no server id */
     char *commit_part, *commit_offset; /* the offset the transaction being written stores (NULL: none) */
     uint64_t dead;
     sl_buf sql, scratch;

@@ -85,7 +85,8 @@ static int my_connect_(sql_sink *s, char *err, size_t errsz) {
     char q[256];
     mysql_real_escape_string(m, q, tz, (unsigned long)strnlen(tz, 100));
     sl_buf_printf(b, "'%s'", q);
-    if (c->server_id) sl_buf_printf(b, ", server_id = %lld", (long long)c->server_id); /* replication.server.id */
+    if (c->server_id && !s->reader)
+        sl_buf_printf(b, ", server_id = %lld", (long long)c->server_id); /* replication.server.id */
     int rc = my_exec(s, sl_buf_cstr(b), err, errsz);
     if (rc != SQL_OK) {
         snprintf(err + strlen(err), errsz - strlen(err), c->server_id ? " (use.time.zone, replication.server.id)"

@@ -84,7 +84,7 @@ static int pg_connect_(sql_sink *s, char *err, size_t errsz) {
         return rc == SQL_RETRY ? SQL_RETRY : SQL_REFUSED;
     }
     PQclear(r);
-    if (c->origin && *c->origin) {
+    if (c->origin && *c->origin && !s->reader) {
         /* the session's transactions carry the origin (pgoutput's Origin message names it to decoders) */
         const char *pv[1] = {c->origin};
         r = PQexecParams(pc,

@@ -1,0 +1,42 @@
+/*
+ * sluice migrate: a module's SQL -> MongoDB migration as a declarative plan
+ * (docs/migration.md) that sluice runs phase by phase, checkpoints, resumes
+ * after a crash and can roll back.
+ *
+ * The plan (JSON) names the forward connector (e.g. PostgreSQL orders +
+ * order_items -> MongoDB with embed), the reverse one (MongoDB -> the same
+ * tables with unembed, the inverse mapping) and the phases in their fixed
+ * order, each with its gates:
+ *
+ *   sync     forward runs (snapshot, then changes); gate: snapshot done, lag
+ *            below a bound for a duration
+ *   verify   sluice verify through the forward mapping, with rechecks; gate:
+ *            differences at most a bound
+ *   shadow   the application reads MongoDB; verify runs again and again;
+ *            gate: differences at most a bound over a window, and an
+ *            operator's approval when asked (`sluice migrate approve`)
+ *   cutover  writes move to MongoDB: forward runs to the source's position,
+ *            stops, MongoDB's operation time is recorded and reverse starts
+ *            there; gate: reverse lag below a bound for a duration
+ *   done     both directions stay as they are until `sluice migrate finish`
+ *            stops them and records a last verify
+ *
+ * The state (phase, each step of a cutover or rollback that has happened,
+ * approvals, the last gate values) is a JSON file written atomically at each
+ * step, so that `sluice migrate run` killed in any phase resumes there. The
+ * commands approve / rollback / finish leave a request file beside the state
+ * that the runner takes up (at once, or when it next runs). The two
+ * connectors get replication origins (and skipped origins) of their own
+ * unless the plan sets them, so that neither sends the other's writes back.
+ *
+ * Thread: the runner is one thread; the connectors run their own.
+ */
+#ifndef SL_MIGRATE_MIGRATE_H
+#define SL_MIGRATE_MIGRATE_H
+#include <signal.h>
+
+/* `sluice migrate COMMAND PLAN`: argv[0] is the command (run, status, validate, approve, rollback, finish).
+ * stop: set (by a signal) to end `run` (connectors stopped cleanly, state kept). Exit codes as the CLI's. */
+int sl_migrate_main(int argc, char **argv, volatile sig_atomic_t *stop);
+
+#endif

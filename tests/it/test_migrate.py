@@ -1,0 +1,322 @@
+"""sluice migrate: a plan (PostgreSQL orders + order_items -> MongoDB `orders` with embedded items, and
+back with unembed) run phase by phase: sync, verify, shadow (with approval), cutover, done, finish;
+kill -9 of the runner in every phase, random writes on the side that takes the application's writes,
+rollback from shadow and after cutover, bad plans refused. Tables and documents are compared by the
+test itself (the rows each document holds) besides the plan's own verify gates.
+
+The MongoDB server is mongo-java-server (scripts/mongo/README.md)."""
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import SLUICE, run_cli, sql, wait_until
+from test_unembed import actual, expected, make_tables, mapping
+from test_sql_sink import sink_config
+
+
+@pytest.fixture
+def schema(pg):
+    s = make_tables(pg)
+    yield s
+    sql(pg, f"DROP SCHEMA {s} CASCADE")
+    sql(pg, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE %s",
+        "sluice_mig%")
+
+
+class Plan:
+    def __init__(self, tmp_path, sluice, mongo, schema, phases=None, **over):
+        self.dir, self.schema, self.mongo = tmp_path, schema, mongo
+        tag = uuid.uuid4().hex[:6]
+        self.name = f"mig_{tag}"
+        fwd = sluice(sink_type="mongodb", connection_uri=mongo.uri, database=mongo.db_name,
+                     decimal_handling_mode="string", table_include_list=f"{schema}.orders,{schema}.order_items",
+                     offset_storage_file_filename=str(tmp_path / "fwd-offsets.db"))
+        fwd.config.pop("sink.file.path", None)
+        fwd.config.update(mapping(schema, "embed"))
+        for k in [k for k in fwd.config if ".child.note." in k]:
+            del fwd.config[k]
+        fwd.config["transforms.embed.children"] = "items"
+        rev = {"connector.class": "com.mongodb.kafka.connect.MongoSourceConnector", "connection.uri": mongo.uri,
+               "database": mongo.db_name, "collection": "orders", "change.stream.full.document": "updateLookup",
+               "offset.storage.file.filename": str(tmp_path / "rev-offsets.db"), "offset.flush.interval.ms": "100"}
+        rev.update({k.replace("transforms.embed.", "transforms.unembed.").replace('"embed"', "x"): v
+                    for k, v in fwd.config.items() if k.startswith("transforms")})
+        rev["transforms"] = "unembed"
+        rev["transforms.unembed.type"] = "unembed"
+        rev.update(sink_config("pg", schema_evolution="none"))
+        rev.pop("sink.file.path", None)
+        self.fwd_cfg = fwd
+        self.doc = {
+            "name": self.name,
+            "forward": {"name": f"{self.name}-fwd", "config": fwd.config},
+            "reverse": {"name": f"{self.name}-rev", "config": rev},
+            "phases": phases or [
+                {"phase": "sync", "gates": {"lag.ms.max": 5000, "for.seconds": 1}},
+                {"phase": "verify", "gates": {"differences.max": 0, "recheck.seconds": 20}},
+                {"phase": "shadow", "gates": {"differences.max": 0, "window.seconds": 2, "check.every.seconds": 1,
+                                              "approval": True}},
+                {"phase": "cutover", "gates": {"reverse.lag.ms.max": 5000, "for.seconds": 1}},
+                {"phase": "done"},
+            ],
+        }
+        self.doc.update(over)
+        self.path = tmp_path / "plan.json"
+        self.path.write_text(json.dumps(self.doc))
+        self.log = tmp_path / "migrate.log"
+        self.proc = None
+
+    def cli(self, *args):
+        return run_cli("migrate", *args, str(self.path))
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([SLUICE, "migrate", "run", str(self.path)], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.logf.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        self.logf.close()
+        return self.proc.returncode
+
+    def state(self):
+        try:
+            return json.loads(self.path.with_name("plan.json.state").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def wait_phase(self, phase, timeout=90, **want):
+        def at():
+            st = self.state()
+            if st.get("phase") == phase and all(st.get(k) == v for k, v in want.items()):
+                return True
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"sluice migrate exited ({self.proc.returncode}):\n{self.log.read_text()[-4000:]}")
+            return False
+        try:
+            wait_until(at, timeout, 0.1, f"phase {phase} {want}")
+        except AssertionError:
+            raise AssertionError(f"not in phase {phase} {want}: {self.state()}\n{self.log.read_text()[-4000:]}")
+
+
+class PgWriter(threading.Thread):
+    """Random application writes on PostgreSQL (orders and their items)."""
+
+    def __init__(self, pg_params, schema, seed):
+        super().__init__(daemon=True)
+        import psycopg2
+        self.conn = psycopg2.connect(**pg_params)
+        self.conn.autocommit = True
+        self.s, self.rnd, self.stop, self.n = schema, random.Random(seed), False, 0
+
+    def run(self):
+        s, rnd = self.s, self.rnd
+        while not self.stop:
+            oid = rnd.randint(1, 12)
+            r = rnd.random()
+            with self.conn.cursor() as c:
+                if r < 0.4:
+                    c.execute(f"INSERT INTO {s}.orders VALUES (%s, %s, %s, NULL) ON CONFLICT (id) DO UPDATE "
+                              "SET customer = EXCLUDED.customer, total = EXCLUDED.total",
+                              (oid, f"c{rnd.randint(0, 99)}", rnd.randint(0, 9999) / 100))
+                elif r < 0.75:
+                    c.execute(f"INSERT INTO {s}.order_items SELECT %s, id, 's', %s FROM {s}.orders WHERE id = %s "
+                              "ON CONFLICT (id) DO UPDATE SET qty = EXCLUDED.qty, order_id = EXCLUDED.order_id",
+                              (1000 + rnd.randint(0, 60), rnd.randint(1, 9), oid))
+                elif r < 0.9:
+                    c.execute(f"DELETE FROM {s}.order_items WHERE id = %s", (1000 + rnd.randint(0, 60),))
+                else:
+                    c.execute(f"DELETE FROM {s}.order_items WHERE order_id = %s", (oid,))
+                    c.execute(f"DELETE FROM {s}.orders WHERE id = %s", (oid,))
+            self.n += 1
+            time.sleep(0.005)
+        self.conn.close()
+
+
+class MongoWriter(threading.Thread):
+    """Random application writes on MongoDB after cutover."""
+
+    def __init__(self, coll, seed):
+        super().__init__(daemon=True)
+        self.coll, self.rnd, self.stop, self.n = coll, random.Random(seed), False, 0
+
+    def run(self):
+        rnd, coll = self.rnd, self.coll
+        while not self.stop:
+            oid = rnd.randint(1, 12)
+            r = rnd.random()
+            if r < 0.4:
+                coll.update_one({"_id": oid}, {"$set": {"customerName": f"m{rnd.randint(0, 99)}",
+                                                         "total": f"{rnd.randint(0, 99)}.{rnd.randint(10, 99)}"}},
+                                upsert=True)
+            elif r < 0.8:
+                iid = 2000 + rnd.randint(0, 60)
+                coll.update_many({"items.id": iid}, {"$pull": {"items": {"id": iid}}})
+                coll.update_one({"_id": oid}, {"$push": {"items": {"id": iid, "sku": "m",
+                                                                    "quantity": rnd.randint(1, 9)}}}, upsert=True)
+            elif r < 0.95:
+                coll.update_one({"_id": oid}, {"$pull": {"items": {"id": 2000 + rnd.randint(0, 60)}}})
+            else:
+                coll.delete_one({"_id": oid})
+            self.n += 1
+            time.sleep(0.005)
+
+
+def seed_rows(pg, s):
+    sql(pg, f"INSERT INTO {s}.orders VALUES (1,'ann',10.50,NULL),(2,'bob',NULL,NULL)")
+    sql(pg, f"INSERT INTO {s}.order_items VALUES (11,1,'a',1),(12,1,'b',2),(21,2,'c',3)")
+
+
+def same(pg, s, coll):
+    a, e = actual(pg, s), expected(coll)
+    return (a[0], a[1]) == (e[0], e[1])
+
+
+def wait_same(pg, s, coll, plan, timeout=60):
+    try:
+        wait_until(lambda: same(pg, s, coll), timeout, 0.2, "tables == documents")
+    except AssertionError:
+        raise AssertionError(f"tables {actual(pg, s)[:2]}\n!= documents {expected(coll)[:2]}\n"
+                             f"{plan.log.read_text()[-3000:]}")
+
+
+def test_plan_runs_to_done_with_kill9_in_every_phase(pg, schema, sluice, mongo, tmp_path):
+    from conftest import pg_params
+    s = schema
+    coll = mongo.collection("orders")
+    seed_rows(pg, s)
+    p = Plan(tmp_path, sluice, mongo, s)
+    assert p.cli("validate").returncode == 0
+    w = PgWriter(pg_params(), s, 1)
+    w.start()
+    p.start()
+    p.wait_phase("sync")
+    time.sleep(0.5)
+    p.kill9()                                                   # 1. killed in sync
+    p.start()
+    p.wait_phase("verify")
+    p.kill9()                                                   # 2. in verify (the writer goes on)
+    w.stop = True                                               # verify needs a quiet moment to see 0 differences
+    w.join(10)
+    p.start()
+    p.wait_phase("shadow")
+    w = PgWriter(pg_params(), s, 2)
+    w.start()
+    time.sleep(1.0)
+    p.kill9()                                                   # 3. in shadow
+    w.stop = True
+    w.join(10)
+    p.start()
+    p.wait_phase("shadow")
+    st = p.cli("status")
+    assert st.returncode == 0 and "approval needed" in st.stdout, st.stdout
+    assert p.cli("approve").returncode == 0
+    p.wait_phase("cutover", reverse_started=True)               # the writes move to MongoDB here
+    p.kill9()                                                   # 4. in cutover
+    mw = MongoWriter(coll, 3)
+    mw.start()
+    p.start()
+    p.wait_phase("done")
+    time.sleep(0.5)
+    p.kill9()                                                   # 5. in done
+    p.start()
+    p.wait_phase("done")
+    mw.stop = True
+    mw.join(10)
+    assert mw.n > 0 and w.n > 0
+    wait_same(pg, s, coll, p)                                   # reverse keeps the tables current
+    assert p.cli("finish").returncode == 0
+    p.wait_phase("done", finished=True)
+    assert p.proc.wait(60) == 0
+    p.logf.close()
+    st = p.state()
+    assert st["last_differences"] == 0, st
+    events = [h["event"] for h in st["history"]]
+    for want in ("phase verify", "phase shadow", "approved in phase shadow", "phase cutover", "phase done",
+                 "finished: reverse stopped; the last verify found 0 differences"):
+        assert any(e.startswith(want) for e in events), (want, events)
+    assert sum(e.startswith("resumed in phase") for e in events) == 5
+    # the state is kept: a finished plan says so
+    assert "phase done (finished)" in p.cli("status").stdout
+
+
+def test_rollback_from_shadow_and_after_cutover(pg, schema, sluice, mongo, tmp_path):
+    from conftest import pg_params
+    s = schema
+    coll = mongo.collection("orders")
+    seed_rows(pg, s)
+    p = Plan(tmp_path, sluice, mongo, s)
+    p.start()
+    p.wait_phase("shadow")
+    assert p.cli("approve").returncode == 0
+    p.wait_phase("cutover", reverse_started=True)
+    mw = MongoWriter(coll, 4)
+    mw.start()
+    time.sleep(1.5)
+    mw.stop = True                                              # the application stops writing MongoDB ...
+    mw.join(10)
+    assert p.cli("rollback").returncode == 0                    # ... and goes back to PostgreSQL
+    p.wait_phase("shadow", rolling_back=False)
+    wait_same(pg, s, coll, p)
+    st = p.state()
+    assert any(h["event"] == "rollback: verify found 0 differences" for h in st["history"]), st["history"]
+    w = PgWriter(pg_params(), s, 5)                             # forward runs again from where it stopped
+    w.start()
+    time.sleep(1.5)
+    w.stop = True
+    w.join(10)
+    wait_same(pg, s, coll, p)
+    # before cutover a rollback stops forward and drops nothing
+    assert p.cli("rollback").returncode == 0
+    p.wait_phase("rolled-back")
+    assert p.proc.wait(60) == 0
+    p.logf.close()
+    n = coll.count_documents({})
+    assert n > 0
+    sql(pg, f"INSERT INTO {s}.orders VALUES (99,'late',1,NULL)")
+    time.sleep(1.5)
+    assert coll.find_one({"_id": 99}) is None                   # forward is stopped
+    r = p.cli("run")
+    assert r.returncode == 1 and "rolled back before cutover" in r.stderr
+
+
+def test_bad_plans_are_refused(pg, schema, sluice, mongo, tmp_path):
+    p = Plan(tmp_path, sluice, mongo, schema)
+    cases = [
+        (lambda d: d["phases"].insert(1, {"phase": "dual-write"}),
+         "phases[1].phase: 'dual-write' is not a phase (allowed: sync, verify, shadow, cutover, done)"),
+        (lambda d: d["phases"][0]["gates"].pop("lag.ms.max"),
+         "phases[0].gates.lag.ms.max: phase sync needs this bound (a gate with no bound cannot pass)"),
+        (lambda d: d["phases"][1]["gates"].update({"lag.ms.max": 5}),
+         "phases[1].gates.lag.ms.max: not a gate of phase verify (allowed: differences.max, recheck.seconds)"),
+        (lambda d: d["reverse"]["config"].update({"transforms.unembed.root.fields.rename": "customer:name"}),
+         "reverse: transforms.unembed.root.fields.rename is 'customer:name' but the forward embed's "
+         "transforms.embed.root.fields.rename is 'customer:customerName': the reverse mapping does not invert"),
+        (lambda d: d["reverse"]["config"].update({"transforms": ""}),
+         "reverse: the forward connector embeds (transforms.embed.type=embed) but the reverse one has no unembed"),
+        (lambda d: d["phases"].pop(), "phases: phase done is missing"),
+        (lambda d: d["phases"].reverse(), "comes after a later phase"),
+        (lambda d: d.update({"extra": 1}), "extra: unknown key (allowed: name, state.file, forward, reverse, phases)"),
+    ]
+    for change, want in cases:
+        d = json.loads(json.dumps(p.doc))
+        change(d)
+        p.path.write_text(json.dumps(d))
+        r = p.cli("validate")
+        assert r.returncode == 2 and want in r.stderr, (want, r.stderr)
+        r = p.cli("run")
+        assert r.returncode == 2 and want in r.stderr
+    assert not p.path.with_name("plan.json.state").exists()
