@@ -52,12 +52,14 @@ scripts/services.sh start pg mariadb redis kafka mongo
 
 step "integration tests"
 SLUICE_BIN="$PWD/build/sluice" python3 -m pytest -q tests/it
-step "integration tests with the ASan/UBSan binary (streaming, golden, the SQL and Redis sinks, verify, verify in the daemon, incremental snapshots, parallel snapshots and copies)"
+step "integration tests with the ASan/UBSan binary (streaming, golden, the SQL and Redis sinks, verify, unembed, two-way sync, migrate, verify in the daemon, incremental snapshots, parallel snapshots and copies)"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_pg_stream.py tests/it/test_golden.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_redis_sink.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.py \
   -k "reduction or toast or confluent or kill9_under_load or golden_types_into or widening"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_unembed.py tests/it/test_two_way_mongo.py \
+  tests/it/test_migrate.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
 # (the read.only kill -9 run and the signal-table run of the concurrent-writes test are left to the normal pass: their
 # code paths are the other variants')
