@@ -111,57 +111,74 @@ static sl_config *load_connector(const plan *p, json_t *v, const char *what, sl_
     return c;
 }
 
-/* The name of the transform of type `type` in c's chain, or NULL. */
-static const char *xform_of(const sl_config *c, const char *type, char *out, size_t outsz) {
+/* The names of the transforms of type `type` in c's chain (at most max); how many. */
+static int xforms_of(const sl_config *c, const char *type, char names[][128], int max) {
     const char *list = sl_config_get(c, "transforms");
-    for (const char *q = list ? list : ""; *q;) {
+    int n = 0;
+    for (const char *q = list ? list : ""; *q && n < max;) {
         while (*q == ',' || *q == ' ') q++;
-        size_t n = strcspn(q, ", ");
-        if (!n) break;
+        size_t len = strcspn(q, ", ");
+        if (!len) break;
         char key[300];
-        snprintf(out, outsz, "%.*s", (int)n, q);
-        snprintf(key, sizeof key, "transforms.%s.type", out);
+        snprintf(names[n], 128, "%.*s", (int)len, q);
+        snprintf(key, sizeof key, "transforms.%s.type", names[n]);
         const char *t = sl_config_get(c, key);
-        if (t && !strcmp(t, type)) return out;
-        q += n;
+        if (t && !strcmp(t, type)) n++;
+        q += len;
     }
-    return NULL;
+    return n;
 }
 
-/* The reverse connector's unembed must be the forward embed's mapping: the same options, key for key. */
+/* The options of transform `name` in c, or NULL. */
+static const char *xopt(const sl_config *c, const char *name, const char *opt) {
+    char key[400];
+    snprintf(key, sizeof key, "transforms.%.127s.%.200s", name, opt);
+    return sl_config_get(c, key);
+}
+
+/* Each forward embed (one per module) must have a reverse unembed of the same root table with the same options,
+ * key for key, and each unembed must invert an embed. */
 static void check_inverse(const plan *p, sl_errs *errs) {
-    char fe[128], ru[128];
-    bool emb = xform_of(p->fcfg, "embed", fe, sizeof fe), un = xform_of(p->rcfg, "unembed", ru, sizeof ru);
-    if (!emb && !un) return;
-    if (!un) {
-        sl_errs_add(errs, "reverse: the forward connector embeds (transforms.%s.type=embed) but the reverse one has no "
-                    "unembed transform with the same options: the reverse mapping cannot invert the forward one", fe);
-        return;
-    }
-    if (!emb) {
-        sl_errs_add(errs, "reverse: transforms.%s.type=unembed, but the forward connector has no embed transform to "
-                    "invert", ru);
-        return;
-    }
-    char fp[160], rp[160];
-    snprintf(fp, sizeof fp, "transforms.%s.", fe);
-    snprintf(rp, sizeof rp, "transforms.%s.", ru);
-    for (int pass = 0; pass < 2; pass++) {
-        const sl_config *a = pass ? p->rcfg : p->fcfg, *b = pass ? p->fcfg : p->rcfg;
-        const char *ap = pass ? rp : fp, *bp = pass ? fp : rp;
-        for (int i = 0; i < a->n; i++) {
-            const char *k = a->kv[i].key;
-            if (strncmp(k, ap, strlen(ap)) || !strcmp(k + strlen(ap), "type")) continue;
-            char other[400];
-            snprintf(other, sizeof other, "%s%s", bp, k + strlen(ap));
-            const char *bv = sl_config_get(b, other);
-            if (bv && !strcmp(bv, a->kv[i].value)) continue;
-            if (pass && bv) continue; /* reported in the first pass */
-            sl_errs_add(errs, "reverse: %s%s is '%s' but the forward embed's %s%s is '%s': the reverse mapping does "
-                        "not invert the forward one", rp, k + strlen(ap), pass ? a->kv[i].value : bv ? bv : "(unset)",
-                        fp, k + strlen(ap), pass ? "(unset)" : a->kv[i].value);
+    char fe[16][128], ru[16][128];
+    int nf = xforms_of(p->fcfg, "embed", fe, 16), nr = xforms_of(p->rcfg, "unembed", ru, 16);
+    bool used[16] = {0};
+    for (int i = 0; i < nf; i++) {
+        const char *root = xopt(p->fcfg, fe[i], "root.table");
+        int j = 0;
+        while (j < nr && (!root || !xopt(p->rcfg, ru[j], "root.table") || strcmp(root, xopt(p->rcfg, ru[j], "root.table"))))
+            j++;
+        if (j == nr) {
+            sl_errs_add(errs, "reverse: the forward connector embeds %s (transforms.%s.type=embed) but the reverse one "
+                        "has no unembed transform with that root.table and the same options: the reverse mapping "
+                        "cannot invert the forward one", root ? root : "(no root.table)", fe[i]);
+            continue;
+        }
+        used[j] = true;
+        char fp[160], rp[160];
+        snprintf(fp, sizeof fp, "transforms.%.127s.", fe[i]);
+        snprintf(rp, sizeof rp, "transforms.%.127s.", ru[j]);
+        for (int pass = 0; pass < 2; pass++) {
+            const sl_config *a = pass ? p->rcfg : p->fcfg, *b = pass ? p->fcfg : p->rcfg;
+            const char *ap = pass ? rp : fp, *bp = pass ? fp : rp;
+            for (int k = 0; k < a->n; k++) {
+                const char *key = a->kv[k].key;
+                if (strncmp(key, ap, strlen(ap)) || !strcmp(key + strlen(ap), "type")) continue;
+                char other[400];
+                snprintf(other, sizeof other, "%s%s", bp, key + strlen(ap));
+                const char *bv = sl_config_get(b, other);
+                if (bv && !strcmp(bv, a->kv[k].value)) continue;
+                if (pass && bv) continue; /* reported in the first pass */
+                sl_errs_add(errs, "reverse: %s%s is '%s' but the forward embed's %s%s is '%s': the reverse mapping does "
+                            "not invert the forward one", rp, key + strlen(ap),
+                            pass ? a->kv[k].value : bv ? bv : "(unset)", fp, key + strlen(ap),
+                            pass ? "(unset)" : a->kv[k].value);
+            }
         }
     }
+    for (int j = 0; j < nr; j++)
+        if (!used[j])
+            sl_errs_add(errs, "reverse: transforms.%s.type=unembed, but the forward connector has no embed transform of "
+                        "root.table %s to invert", ru[j], xopt(p->rcfg, ru[j], "root.table") ?: "(none)");
 }
 
 /* Origins for both directions unless the plan's connectors set them (PostgreSQL and MongoDB sources and sinks). */

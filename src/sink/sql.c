@@ -1051,8 +1051,15 @@ static void add_group(sql_sink *s, uint32_t rec, const sl_raw *raw) {
         s->groups = sl_realloc(s->groups, s->capgroups * sizeof *s->groups);
     }
     struct sgroup *g = &s->groups[s->ngroups++];
-    g->key = raw->key ? sl_arena_strndup(&s->arena, raw->key, raw->key_len) : "";
-    g->klen = raw->key ? raw->key_len : 0;
+    /* a document is its topic (collection) and its key (_id): two collections may hold the same _id */
+    size_t tl = raw->topic ? strlen(raw->topic) : 0, kl = raw->key ? raw->key_len : 0;
+    char *k = sl_arena_alloc(&s->arena, tl + kl + 2);
+    if (tl) memcpy(k, raw->topic, tl);
+    k[tl] = '\0';
+    if (kl) memcpy(k + tl + 1, raw->key, kl);
+    k[tl + 1 + kl] = 0;
+    g->key = k;
+    g->klen = tl + 1 + kl;
     g->ops = sl_arena_strndup(&s->arena, raw->value, raw->value_len);
     g->olen = raw->value_len;
     g->rec = rec;

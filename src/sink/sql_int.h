@@ -143,7 +143,7 @@ struct sql_sink {
     /* Documents taken apart into rows (values {"__sluice_rows": [...]}, the unembed transform's): the last one per
      * document (_id) in this transaction, turned into rows when the transaction is written */
     struct sgroup {
-        const char *key, *ops; /* the record's key and value (JSON, in the arena) */
+        const char *key, *ops; /* the record's topic, NUL, key; its value (JSON, in the arena) */
         size_t klen, olen;
         uint32_t rec;
         bool dead;             /* a later record of the same document replaced it, or it was rejected */

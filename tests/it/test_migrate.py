@@ -1,5 +1,5 @@
-"""sluice migrate: a plan (PostgreSQL orders + order_items -> MongoDB `orders` with embedded items, and
-back with unembed) run phase by phase: sync, verify, shadow (with approval), cutover, done, finish;
+"""sluice migrate: a two-module plan (PostgreSQL customers -> MongoDB `customers`; orders + order_items ->
+MongoDB `orders` with embedded items; and back with unembed) run phase by phase: sync, verify, shadow (with approval), cutover, done, finish;
 kill -9 of the runner in every phase, random writes on the side that takes the application's writes,
 rollback from shadow and after cutover, bad plans refused. Tables and documents are compared by the
 test itself (the rows each document holds) besides the plan's own verify gates.
@@ -21,10 +21,24 @@ from test_unembed import actual, expected, make_tables, mapping
 from test_sql_sink import sink_config
 
 
+_running = []
+
+
+def stop_plans():
+    """A failed test leaves no `sluice migrate run` behind (its sessions would hold the origins)."""
+    while _running:
+        p = _running.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(30)
+
+
 @pytest.fixture
 def schema(pg):
     s = make_tables(pg)
+    sql(pg, f"CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, email text)")
     yield s
+    stop_plans()
     sql(pg, f"DROP SCHEMA {s} CASCADE")
     sql(pg, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE %s",
         "sluice_mig%")
@@ -36,20 +50,22 @@ class Plan:
         tag = uuid.uuid4().hex[:6]
         self.name = f"mig_{tag}"
         fwd = sluice(sink_type="mongodb", connection_uri=mongo.uri, database=mongo.db_name,
-                     decimal_handling_mode="string", table_include_list=f"{schema}.orders,{schema}.order_items",
+                     decimal_handling_mode="string",
+                     table_include_list=f"{schema}.orders,{schema}.order_items,{schema}.customers",
                      offset_storage_file_filename=str(tmp_path / "fwd-offsets.db"))
         fwd.config.pop("sink.file.path", None)
         fwd.config.update(mapping(schema, "embed"))
         for k in [k for k in fwd.config if ".child.note." in k]:
             del fwd.config[k]
         fwd.config["transforms.embed.children"] = "items"
+        fwd.config.update({"transforms": "embed,cust", "transforms.cust.type": "embed",   # module 2: a plain table
+                           "transforms.cust.root.table": f"{schema}.customers", "transforms.cust.collection": "customers"})
         rev = {"connector.class": "com.mongodb.kafka.connect.MongoSourceConnector", "connection.uri": mongo.uri,
-               "database": mongo.db_name, "collection": "orders", "change.stream.full.document": "updateLookup",
+               "database": mongo.db_name, "change.stream.full.document": "updateLookup",
                "offset.storage.file.filename": str(tmp_path / "rev-offsets.db"), "offset.flush.interval.ms": "100"}
-        rev.update({k.replace("transforms.embed.", "transforms.unembed.").replace('"embed"', "x"): v
-                    for k, v in fwd.config.items() if k.startswith("transforms")})
-        rev["transforms"] = "unembed"
-        rev["transforms.unembed.type"] = "unembed"
+        rev.update({k.replace("transforms.embed.", "transforms.unembed.").replace("transforms.cust.", "transforms.ucust."): v
+                    for k, v in fwd.config.items() if k.startswith("transforms.")})
+        rev.update({"transforms": "unembed,ucust", "transforms.unembed.type": "unembed", "transforms.ucust.type": "unembed"})
         rev.update(sink_config("pg", schema_evolution="none"))
         rev.pop("sink.file.path", None)
         self.fwd_cfg = fwd
@@ -79,6 +95,7 @@ class Plan:
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([SLUICE, "migrate", "run", str(self.path)], stdout=self.logf,
                                      stderr=subprocess.STDOUT)
+        _running.append(self.proc)
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -128,7 +145,11 @@ class PgWriter(threading.Thread):
             oid = rnd.randint(1, 12)
             r = rnd.random()
             with self.conn.cursor() as c:
-                if r < 0.4:
+                if r < 0.15:
+                    c.execute(f"INSERT INTO {s}.customers VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                              "SET name = EXCLUDED.name, email = EXCLUDED.email",
+                              (oid, f"n{rnd.randint(0, 99)}", f"e{rnd.randint(0, 99)}@x"))
+                elif r < 0.4:
                     c.execute(f"INSERT INTO {s}.orders VALUES (%s, %s, %s, NULL) ON CONFLICT (id) DO UPDATE "
                               "SET customer = EXCLUDED.customer, total = EXCLUDED.total",
                               (oid, f"c{rnd.randint(0, 99)}", rnd.randint(0, 9999) / 100))
@@ -158,7 +179,10 @@ class MongoWriter(threading.Thread):
         while not self.stop:
             oid = rnd.randint(1, 12)
             r = rnd.random()
-            if r < 0.4:
+            if r < 0.1:
+                self.coll.database["customers"].update_one({"_id": oid}, {"$set": {"name": f"m{rnd.randint(0, 9)}"}},
+                                                          upsert=True)
+            elif r < 0.4:
                 coll.update_one({"_id": oid}, {"$set": {"customerName": f"m{rnd.randint(0, 99)}",
                                                          "total": f"{rnd.randint(0, 99)}.{rnd.randint(10, 99)}"}},
                                 upsert=True)
@@ -176,20 +200,32 @@ class MongoWriter(threading.Thread):
 
 
 def seed_rows(pg, s):
+    sql(pg, f"INSERT INTO {s}.customers VALUES (1,'ann','a@x'),(2,'bob',NULL)")
     sql(pg, f"INSERT INTO {s}.orders VALUES (1,'ann',10.50,NULL),(2,'bob',NULL,NULL)")
     sql(pg, f"INSERT INTO {s}.order_items VALUES (11,1,'a',1),(12,1,'b',2),(21,2,'c',3)")
 
 
+def customers(pg, s, coll):
+    rows = set(sql(pg, f"SELECT id, name, email FROM {s}.customers"))
+    docs = {(d["_id"], d.get("name"), d.get("email")) for d in coll.database["customers"].find()}
+    return rows, docs
+
+
 def same(pg, s, coll):
     a, e = actual(pg, s), expected(coll)
-    return (a[0], a[1]) == (e[0], e[1])
+    rows, docs = customers(pg, s, coll)
+    return (a[0], a[1]) == (e[0], e[1]) and rows == docs
 
 
 def wait_same(pg, s, coll, plan, timeout=60):
     try:
         wait_until(lambda: same(pg, s, coll), timeout, 0.2, "tables == documents")
     except AssertionError:
-        raise AssertionError(f"tables {actual(pg, s)[:2]}\n!= documents {expected(coll)[:2]}\n"
+        a, e = actual(pg, s), expected(coll)
+        rows, docs = customers(pg, s, coll)
+        diff = [(what, sorted(x - y), sorted(y - x)) for what, x, y in
+                (("orders", a[0], e[0]), ("items", a[1], e[1]), ("customers", rows, docs)) if x != y]
+        raise AssertionError(f"tables != documents (only in tables, only in documents): {diff}\n"
                              f"{plan.log.read_text()[-3000:]}")
 
 
@@ -305,13 +341,15 @@ def test_bad_plans_are_refused(pg, schema, sluice, mongo, tmp_path):
         (lambda d: d["reverse"]["config"].update({"transforms.unembed.root.fields.rename": "customer:name"}),
          "reverse: transforms.unembed.root.fields.rename is 'customer:name' but the forward embed's "
          "transforms.embed.root.fields.rename is 'customer:customerName': the reverse mapping does not invert"),
-        (lambda d: d["reverse"]["config"].update({"transforms": ""}),
-         "reverse: the forward connector embeds (transforms.embed.type=embed) but the reverse one has no unembed"),
+        (lambda d: d["reverse"]["config"].update({"transforms": "unembed"}),
+         "reverse: the forward connector embeds {s}.customers (transforms.cust.type=embed) but the reverse one has no "
+         "unembed transform with that root.table"),
         (lambda d: d["phases"].pop(), "phases: phase done is missing"),
         (lambda d: d["phases"].reverse(), "comes after a later phase"),
         (lambda d: d.update({"extra": 1}), "extra: unknown key (allowed: name, state.file, forward, reverse, phases)"),
     ]
     for change, want in cases:
+        want = want.replace("{s}", schema)
         d = json.loads(json.dumps(p.doc))
         change(d)
         p.path.write_text(json.dumps(d))

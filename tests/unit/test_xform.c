@@ -203,7 +203,7 @@ static void test_view(void) {
 /* ---- config ---- */
 
 static void test_config(void) {
-    char err[512];
+    char err[2048];
     sl_xchain *x = xt_chain("{\"transforms\":\"\"}", err, sizeof err);
     CHECK(x == NULL && err[0] == 0); /* none: no chain, no error */
     x = xt_chain("{\"transforms\":\"a\",\"transforms.a.type\":\"NoSuchThing\"}", err, sizeof err);
