@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 enum { PH_SYNC, PH_VERIFY, PH_SHADOW, PH_CUTOVER, PH_DONE, PH_N };
@@ -747,8 +750,43 @@ static int step(runner *r) {
     return state_save(p, s, r->err, sizeof r->err);
 }
 
+static int run_locked(runner *r);
+
+/* One run per plan: an exclusive lock on "<state>.lock", held while it runs (gone with the process, even after
+ * kill -9). The descriptor, or -1 with err. */
+static int lock_plan(const plan *p, char *err, size_t errsz) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s.lock", p->state_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open %.1000s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errsz, "plan %s is already running (another sluice migrate run, or a sluice serve with it in "
+                             "migration.plans, holds %.1000s)", p->name, path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int cmd_run(plan *p, volatile sig_atomic_t *stop) {
     runner r = {.p = p, .stop = stop};
+    int lock = lock_plan(p, r.err, sizeof r.err);
+    if (lock < 0) {
+        SL_ERR("migrate", "%s", r.err);
+        return 1;
+    }
+    int rc = run_locked(&r);
+    close(lock);
+    return rc;
+}
+
+static int run_locked(runner *rr) {
+    runner r = *rr;
+    plan *p = r.p;
+    volatile sig_atomic_t *stop = r.stop;
     int lr = state_load(p, &r.s, r.err, sizeof r.err);
     if (lr < 0) {
         fprintf(stderr, "sluice migrate: %s\n", r.err);
@@ -826,35 +864,108 @@ static int cmd_status(plan *p, bool as_json) {
     return 0;
 }
 
-static int cmd_request(plan *p, const char *cmd) {
-    char err[1024];
+/* Leaves the request for the run; 0, or -1 with why. */
+static int request(const plan *p, const char *cmd, char *err, size_t errsz) {
     mstate s;
-    int lr = state_load(p, &s, err, sizeof err);
+    int lr = state_load(p, &s, err, errsz);
     json_decref(s.history);
-    if (lr < 0) {
-        fprintf(stderr, "sluice migrate: %s\n", err);
-        return 1;
+    if (lr < 0) return -1;
+    if (strcmp(cmd, "approve") && strcmp(cmd, "rollback") && strcmp(cmd, "finish")) {
+        snprintf(err, errsz, "'%s' is not a request (allowed: approve, rollback, finish)", cmd);
+        return -1;
     }
     if (lr == 0 || s.rolled_back || s.finished) {
-        fprintf(stderr, "sluice migrate %s: plan %s is %s\n", cmd, p->name,
-                lr == 0 ? "not started" : s.rolled_back ? "rolled back" : "finished");
-        return 1;
+        snprintf(err, errsz, "plan %s is %s", p->name, lr == 0 ? "not started" : s.rolled_back ? "rolled back" : "finished");
+        return -1;
     }
     if (!strcmp(cmd, "finish") && s.phase != PH_DONE) {
-        fprintf(stderr, "sluice migrate finish: plan %s is in phase %s (finish retires it in phase done)\n", p->name,
-                phase_names[s.phase]);
-        return 1;
+        snprintf(err, errsz, "plan %s is in phase %s (finish retires it in phase done)", p->name, phase_names[s.phase]);
+        return -1;
     }
     char path[4200];
     snprintf(path, sizeof path, "%s.%s", p->state_path, cmd);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "sluice migrate: cannot write %s: %s\n", path, strerror(errno));
-        return 1;
+        snprintf(err, errsz, "cannot write %.1000s: %s", path, strerror(errno));
+        return -1;
     }
     close(fd);
-    printf("plan %s: %s requested in phase %s\n", p->name, cmd, phase_names[s.phase]);
+    SL_INFO("migrate", "plan %s: %s requested in phase %s", p->name, cmd, phase_names[s.phase]);
     return 0;
+}
+
+static int cmd_request(plan *p, const char *cmd) {
+    char err[1200];
+    if (request(p, cmd, err, sizeof err) < 0) {
+        fprintf(stderr, "sluice migrate %s: %s\n", cmd, err);
+        return 1;
+    }
+    printf("plan %s: %s requested\n", p->name, cmd);
+    return 0;
+}
+
+/* ---- the daemon's plans ---- */
+
+struct sl_migration {
+    plan p;
+    pthread_t thread;
+    bool started;
+    _Atomic bool running;
+    volatile sig_atomic_t stop;
+};
+
+sl_migration *sl_migration_open(const char *path, sl_errs *errs) {
+    sl_migration *m = sl_calloc(1, sizeof *m);
+    sl_errs pe = {0};
+    if (plan_load(path, &m->p, &pe) < 0) {
+        for (int i = 0; i < pe.n; i++) sl_errs_add(errs, "%s: %s", path, pe.msg[i]);
+        sl_errs_free(&pe);
+        plan_free(&m->p);
+        sl_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void *migration_main(void *arg) {
+    sl_migration *m = arg;
+    int rc = cmd_run(&m->p, &m->stop);
+    SL_INFO("migrate", "plan %s: the run ended (%s)", m->p.name, rc ? "failed: see its state" : "done or stopped");
+    atomic_store(&m->running, false);
+    return NULL;
+}
+
+int sl_migration_start(sl_migration *m, char *errstr, size_t errsz) {
+    atomic_store(&m->running, true);
+    if (pthread_create(&m->thread, NULL, migration_main, m) != 0) {
+        atomic_store(&m->running, false);
+        snprintf(errstr, errsz, "plan %s: cannot start its thread", m->p.name);
+        return -1;
+    }
+    m->started = true;
+    return 0;
+}
+
+void sl_migration_free(sl_migration *m) {
+    if (!m) return;
+    m->stop = 1;
+    if (m->started) pthread_join(m->thread, NULL);
+    plan_free(&m->p);
+    sl_free(m);
+}
+
+const char *sl_migration_name(const sl_migration *m) { return m->p.name; }
+
+json_t *sl_migration_state(sl_migration *m) {
+    json_t *j = access(m->p.state_path, F_OK) == 0 ? json_load_file(m->p.state_path, 0, NULL) : NULL;
+    if (!j) j = json_pack("{s:s,s:s}", "plan", m->p.name, "phase", "not started");
+    json_object_set_new(j, "running", json_boolean(atomic_load(&m->running)));
+    json_object_set_new(j, "plan_file", json_string(m->p.path));
+    return j;
+}
+
+int sl_migration_request(sl_migration *m, const char *cmd, char *errstr, size_t errsz) {
+    return request(&m->p, cmd, errstr, errsz);
 }
 
 int sl_migrate_main(int argc, char **argv, volatile sig_atomic_t *stop) {

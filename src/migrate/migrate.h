@@ -35,6 +35,27 @@
 #define SL_MIGRATE_MIGRATE_H
 #include <signal.h>
 
+#include "core/conf.h"
+#include <jansson.h>
+
+/* ---- a plan run by the daemon (sluice serve's migration.plans) ---- */
+
+typedef struct sl_migration sl_migration;
+
+/* Reads and checks the plan at path (touches no database); NULL with every problem in errs. */
+sl_migration *sl_migration_open(const char *path, sl_errs *errs);
+/* Runs the plan on a thread of its own (as `sluice migrate run`); 0, or -1 with errstr. */
+int sl_migration_start(sl_migration *m, char *errstr, size_t errsz);
+/* Stops the run (its connectors drain and commit, the state is kept) and frees m. */
+void sl_migration_free(sl_migration *m);
+const char *sl_migration_name(const sl_migration *m);
+/* The state as the state file has it ({"plan", "phase": "not started"} before the first run), plus "running"
+ * and "plan_file". A new reference. */
+json_t *sl_migration_state(sl_migration *m);
+/* Asks the run for approve, rollback or finish (as the commands do). 0, or -1 with why (not in a phase that takes
+ * it, ...). */
+int sl_migration_request(sl_migration *m, const char *cmd, char *errstr, size_t errsz);
+
 /* `sluice migrate COMMAND PLAN`: argv[0] is the command (run, status, validate, approve, rollback, finish).
  * stop: set (by a signal) to end `run` (connectors stopped cleanly, state kept). Exit codes as the CLI's. */
 int sl_migrate_main(int argc, char **argv, volatile sig_atomic_t *stop);

@@ -5,6 +5,7 @@
  * connector: task 0, which shares the connector's state.
  */
 #include "rest/api.h"
+#include "migrate/migrate.h"
 #include "runtime/connector.h"
 #include "core/log.h"
 #include "core/plugin.h"
@@ -262,6 +263,12 @@ static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     out->content_type = SL_METRICS_CONTENT_TYPE;
     sl_buf_reset(&out->body);
     sl_metrics_render(&out->body, mc, n);
+    int nm = sl_worker_migration_count(w);
+    json_t **st = sl_calloc((size_t)nm + 1, sizeof *st);
+    for (int k = 0; k < nm; k++) st[k] = sl_migration_state(sl_worker_migration(w, k));
+    sl_metrics_render_migrations(&out->body, st, nm);
+    for (int k = 0; k < nm; k++) json_decref(st[k]);
+    sl_free(st);
     for (int k = 0; k < n; k++) sl_wconn_info_free(&v[k]);
     sl_free(v);
     sl_free(mc);
@@ -508,6 +515,28 @@ static void h_root(sl_rest_resp *out) {
                                  "sluice"));
 }
 
+/* sluice migrate plans the daemon runs (migration.plans). */
+static void h_migrations(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
+    if (req->route == SL_ROUTE_MIGRATIONS) {
+        json_t *a = json_array();
+        for (int k = 0; k < sl_worker_migration_count(w); k++)
+            json_array_append_new(a, sl_migration_state(sl_worker_migration(w, k)));
+        return set_json(out, 200, a);
+    }
+    sl_migration *m = sl_worker_migration_find(w, req->name);
+    if (!m) {
+        char msg[SL_REST_NAME_MAX + 64];
+        snprintf(msg, sizeof msg, "Migration plan %s not found", req->name);
+        return sl_rest_api_error(out, 404, msg);
+    }
+    if (req->route == SL_ROUTE_MIGRATION_GET) return set_json(out, 200, sl_migration_state(m));
+    const char *cmd = req->route == SL_ROUTE_MIGRATION_APPROVE ? "approve"
+                    : req->route == SL_ROUTE_MIGRATION_ROLLBACK ? "rollback" : "finish";
+    char err[1200];
+    if (sl_migration_request(m, cmd, err, sizeof err) < 0) return sl_rest_api_error(out, 409, err);
+    set_json(out, 202, json_pack("{s:s,s:s}", "message", "The request was handed to the plan's run", "request", cmd));
+}
+
 static void h_health(sl_worker *w, sl_rest_resp *out) {
     if (sl_worker_shutting_down(w))
         set_json(out, 503, json_pack("{s:s, s:s}", "status", "unhealthy", "message", "The worker is shutting down"));
@@ -576,6 +605,11 @@ void sl_rest_api_handle(sl_worker *w, const sl_rest_req *req, const char *body, 
     case SL_ROUTE_PLUGINS: h_plugins(out); break;
     case SL_ROUTE_PLUGIN_CONFIG: h_plugin_config(req, out); break;
     case SL_ROUTE_PLUGIN_VALIDATE: h_validate(w, req, in, out); break;
+    case SL_ROUTE_MIGRATIONS:
+    case SL_ROUTE_MIGRATION_GET:
+    case SL_ROUTE_MIGRATION_APPROVE:
+    case SL_ROUTE_MIGRATION_ROLLBACK:
+    case SL_ROUTE_MIGRATION_FINISH: h_migrations(w, req, out); break;
     case SL_ROUTE_COUNT: sl_rest_api_error(out, 404, "HTTP 404 Not Found"); break;
     }
     json_decref(in);

@@ -9,6 +9,7 @@
  * call: a scrape every few seconds costs a few small reads.
  */
 #include "rest/metrics.h"
+#include <jansson.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
@@ -472,4 +473,44 @@ void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n) {
     render_snapshot(out, conns, n);
     render_retained(out, conns, n);
     render_verify(out, conns, n);
+}
+
+/* ---- sluice migrate plans ---- */
+
+void sl_metrics_render_migrations(sl_buf *o, json_t *const *states, int n) {
+    static const char *const phases[] = {"not started", "sync", "verify", "shadow", "cutover", "done", "rolled-back"};
+    family(o, "sluice_migration_phase", "gauge",
+           "The phase each migration plan is in: 1 for the current one, 0 for the others.");
+    for (int i = 0; i < n; i++) {
+        const char *name = json_string_value(json_object_get(states[i], "plan")),
+                   *ph = json_string_value(json_object_get(states[i], "phase"));
+        for (size_t k = 0; k < sizeof phases / sizeof *phases; k++) {
+            sl_buf_puts(o, "sluice_migration_phase{migration=");
+            sl_metrics_put_label_value(o, name ? name : "");
+            sl_buf_puts(o, ",phase=");
+            sl_metrics_put_label_value(o, phases[k]);
+            sl_buf_printf(o, "} %d\n", ph && !strcmp(ph, phases[k]));
+        }
+    }
+    static const struct {
+        const char *metric, *key, *help;
+    } g[] = {
+        {"sluice_migration_finished", "finished", "1 once the plan was finished (sluice migrate finish)."},
+        {"sluice_migration_running", "running", "1 while the daemon runs the plan."},
+        {"sluice_migration_last_differences", "last_differences",
+         "Differences of the plan's newest verify run (-1: none yet)."},
+        {"sluice_migration_phase_since_seconds", "phase_since_ms", "When the plan entered its phase (Unix time)."},
+    };
+    for (size_t f = 0; f < sizeof g / sizeof *g; f++) {
+        family(o, g[f].metric, "gauge", g[f].help);
+        for (int i = 0; i < n; i++) {
+            json_t *v = json_object_get(states[i], g[f].key);
+            if (!v) continue;
+            double x = json_is_boolean(v) ? json_is_true(v) : json_number_value(v);
+            if (!strcmp(g[f].key, "phase_since_ms")) x /= 1000;
+            sl_buf_printf(o, "%s{migration=", g[f].metric);
+            sl_metrics_put_label_value(o, json_string_value(json_object_get(states[i], "plan")) ?: "");
+            sl_buf_printf(o, "} %.17g\n", x);
+        }
+    }
 }

@@ -51,6 +51,10 @@ typedef struct sl_metrics_conn {
  */
 void sl_metrics_render(sl_buf *out, const sl_metrics_conn *conns, int n);
 
+/* Appends the families of the sluice migrate plans a daemon runs: states[i] is the i-th plan's state (its state
+ * file's JSON, sl_migration_state). */
+void sl_metrics_render_migrations(sl_buf *out, struct json_t *const *states, int n);
+
 /* Appends v as an exposition label value: \ " and newline escaped. */
 void sl_metrics_put_label_value(sl_buf *out, const char *v);
 

@@ -56,7 +56,12 @@ typedef enum { SL_BODY_NONE, SL_BODY_CREATE, SL_BODY_CONFIG, SL_BODY_PATCH, SL_B
     X(SIGNAL, "POST", "/connectors/{name}/signals", SIGNAL)                                                   \
     X(PLUGINS, "GET", "/connector-plugins", NONE)                                                             \
     X(PLUGIN_CONFIG, "GET", "/connector-plugins/{name}/config", NONE)                                         \
-    X(PLUGIN_VALIDATE, "PUT", "/connector-plugins/{name}/config/validate", CONFIG)
+    X(PLUGIN_VALIDATE, "PUT", "/connector-plugins/{name}/config/validate", CONFIG)                           \
+    X(MIGRATIONS, "GET", "/migrations", NONE)                                                                 \
+    X(MIGRATION_GET, "GET", "/migrations/{name}", NONE)                                                       \
+    X(MIGRATION_APPROVE, "POST", "/migrations/{name}/approve", NONE)                                          \
+    X(MIGRATION_ROLLBACK, "POST", "/migrations/{name}/rollback", NONE)                                        \
+    X(MIGRATION_FINISH, "POST", "/migrations/{name}/finish", NONE)
 
 typedef enum {
 #define SL_ROUTE_ENUM(id, method, pattern, body) SL_ROUTE_##id,

@@ -10,6 +10,7 @@
  * a time; the supervisor joins it once it is done.
  */
 #include "worker/worker.h"
+#include "migrate/migrate.h"
 #include "core/log.h"
 #include "state/offsets.h"
 #include "util/buf.h"
@@ -101,6 +102,11 @@ const sl_prop sl_worker_props[] = {
     {"log.level", SL_PT_STRING, "info", NULL, 0, 0, 0, F(log_level),
      "error, warn, info, debug or trace. The level is process-wide: a connector whose config sets log.level "
      "changes it when it starts."},
+    {"migration.plans", SL_PT_LIST, "", NULL, 0, 0, 0, F(migration_plans),
+     "sluice migrate plans the daemon runs, each on a thread of its own as `sluice migrate run` would (state in "
+     "the plan's state file, resumed at start): comma-separated paths. GET /migrations and /migrations/<name> "
+     "show them, POST /migrations/<name>/approve|rollback|finish asks them (docs/migration.md). A plan that is "
+     "not valid stops the daemon from starting."},
     {NULL}};
 #undef F
 
@@ -199,6 +205,8 @@ struct sl_worker {
     int log_level;
     char id[256];
     sl_file_uses files;       /* the worker's own: its config store, offset store, TLS files */
+    sl_migration **migs;      /* migration.plans */
+    int nmigs;
 };
 
 /* ---- entries (worker lock held) ---- */
@@ -661,6 +669,29 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
     if (!(w->store = sl_wstore_open(&sc, errstr, errsz))) goto err;
     if (sl_wstore_load(w->store, load_one, w, errstr, errsz) < 0) goto err;
     SL_INFO("worker", "config store: %s connectors=%d", sl_wstore_where(w->store), w->n);
+    for (const char *q = wc->migration_plans ? wc->migration_plans : ""; *q;) {
+        while (*q == ',' || *q == ' ') q++;
+        size_t len = strcspn(q, ",");
+        if (!len) break;
+        char path[4096];
+        snprintf(path, sizeof path, "%.*s", (int)len, q);
+        q += len;
+        sl_errs errs = {0};
+        sl_migration *m = sl_migration_open(path, &errs);
+        if (!m) {
+            snprintf(errstr, errsz, "migration.plans: %s%s", errs.n ? errs.msg[0] : path,
+                     errs.n > 1 ? " (and more: sluice migrate validate shows every problem)" : "");
+            sl_errs_free(&errs);
+            goto err;
+        }
+        w->migs = sl_realloc(w->migs, (size_t)(w->nmigs + 1) * sizeof *w->migs);
+        w->migs[w->nmigs++] = m;
+        for (int i = 0; i + 1 < w->nmigs; i++)
+            if (!strcmp(sl_migration_name(w->migs[i]), sl_migration_name(m))) {
+                snprintf(errstr, errsz, "migration.plans: two plans are named %s", sl_migration_name(m));
+                goto err;
+            }
+    }
     return w;
 err:
     sl_worker_destroy(w);
@@ -673,6 +704,18 @@ const char *sl_worker_id(const sl_worker *w) { return w->id; }
 void sl_worker_start(sl_worker *w) {
     if (pthread_create(&w->sup, NULL, supervisor_main, w) != 0) abort();
     w->sup_started = true;
+    for (int i = 0; i < w->nmigs; i++) {
+        char err[256];
+        if (sl_migration_start(w->migs[i], err, sizeof err) < 0) SL_ERR("worker", "%s", err);
+    }
+}
+
+int sl_worker_migration_count(const sl_worker *w) { return w->nmigs; }
+sl_migration *sl_worker_migration(const sl_worker *w, int i) { return i >= 0 && i < w->nmigs ? w->migs[i] : NULL; }
+sl_migration *sl_worker_migration_find(const sl_worker *w, const char *name) {
+    for (int i = 0; i < w->nmigs; i++)
+        if (!strcmp(sl_migration_name(w->migs[i]), name)) return w->migs[i];
+    return NULL;
 }
 
 void sl_worker_begin_shutdown(sl_worker *w) { atomic_store(&w->shutting_down, 1); }
@@ -688,6 +731,9 @@ void sl_worker_destroy(sl_worker *w) {
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->sup, NULL);
     }
+    for (int i = 0; i < w->nmigs; i++) sl_migration_free(w->migs[i]); /* their connectors drain and commit */
+    sl_free(w->migs);
+    w->migs = NULL, w->nmigs = 0;
     /* No supervisor and no requests any more: finish the jobs and cancel the verify runs, then stop every
      * instance at once. */
     pthread_mutex_lock(&w->lock);

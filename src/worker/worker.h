@@ -45,6 +45,7 @@ typedef struct sl_worker_conf {
     char *advertised_host;
     int64_t rest_max_conns, rest_max_per_addr;     /* connections in all, from one client address */
     int64_t rest_header_ms, rest_body_ms;          /* deadlines of a request's headers and body */
+    char *migration_plans;   /* sluice migrate plans the daemon runs (comma-separated paths) */
 } sl_worker_conf;
 
 extern const sl_prop sl_worker_props[];
@@ -171,5 +172,11 @@ json_t *sl_worker_offsets_get(sl_worker *w, const char *name, sl_werr *e);
 /* Only when STOPPED. offsets: [{"partition": {...}, "offset": {...} | null}] (null removes). */
 int sl_worker_offsets_alter(sl_worker *w, const char *name, const json_t *offsets, sl_werr *e);
 int sl_worker_offsets_reset(sl_worker *w, const char *name, sl_werr *e);
+
+/* The sluice migrate plans the worker runs (migration.plans, docs/migration.md): how many, the i-th, by name. */
+struct sl_migration;
+int sl_worker_migration_count(const sl_worker *w);
+struct sl_migration *sl_worker_migration(const sl_worker *w, int i);
+struct sl_migration *sl_worker_migration_find(const sl_worker *w, const char *name);
 
 #endif

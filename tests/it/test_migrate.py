@@ -358,3 +358,55 @@ def test_bad_plans_are_refused(pg, schema, sluice, mongo, tmp_path):
         r = p.cli("run")
         assert r.returncode == 2 and want in r.stderr
     assert not p.path.with_name("plan.json.state").exists()
+
+
+def test_plans_in_the_daemon(pg, schema, sluice, mongo, tmp_path):
+    """sluice serve with migration.plans: GET /migrations(/<name>), POST approve / finish, the metrics; a bad plan
+    keeps the daemon from starting."""
+    from test_rest import Serve
+    s = schema
+    coll = mongo.collection("orders")
+    seed_rows(pg, s)
+    p = Plan(tmp_path, sluice, mongo, s)
+    srv = Serve(tmp_path, **{"migration.plans": str(p.path)}).start()
+    _running.append(srv.proc)
+    name = p.name
+    try:
+        def phase(want, **more):
+            def at():
+                st = srv.ok("GET", f"/migrations/{name}")
+                return st["phase"] == want and all(st.get(k) == v for k, v in more.items())
+            wait_until(at, 90, 0.2, f"phase {want}")
+        phase("shadow")
+        lst = srv.ok("GET", "/migrations")
+        assert [m["plan"] for m in lst] == [name] and lst[0]["running"] is True
+        st, body, _ = srv.req("POST", f"/migrations/{name}/finish")
+        assert st == 409 and "finish retires it in phase done" in body["message"]
+        assert srv.req("GET", "/migrations/nope")[0] == 404
+        r = p.cli("run")                                        # one run per plan
+        assert r.returncode == 1 and f"plan {name} is already running" in r.stdout + r.stderr
+        assert srv.ok("POST", f"/migrations/{name}/approve", want=202)["request"] == "approve"
+        phase("done")
+        coll.update_one({"_id": 1}, {"$set": {"customerName": "via-daemon"}})
+        wait_until(lambda: sql(pg, f"SELECT customer FROM {s}.orders WHERE id = 1") == [("via-daemon",)], 30, 0.2,
+                   "reverse in the daemon")
+        metrics = srv.ok("GET", "/metrics")
+        assert f'sluice_migration_phase{{migration="{name}",phase="done"}} 1' in metrics
+        assert f'sluice_migration_phase{{migration="{name}",phase="shadow"}} 0' in metrics
+        assert f'sluice_migration_running{{migration="{name}"}} 1' in metrics
+        srv.ok("POST", f"/migrations/{name}/finish", want=202)
+        phase("done", finished=True, running=False)
+        assert "last_differences" in srv.ok("GET", f"/migrations/{name}")
+    finally:
+        assert srv.stop() == 0
+    # the status command reads the same state
+    assert "phase done (finished)" in p.cli("status").stdout
+    # a plan that is not valid: the daemon does not start, and says which key and why
+    bad = json.loads(p.path.read_text())
+    bad["phases"][0]["gates"] = {}
+    p.path.write_text(json.dumps(bad))
+    srv2 = Serve(tmp_path, **{"migration.plans": str(p.path)})
+    srv2.start(wait=False)
+    assert srv2.proc.wait(30) != 0
+    srv2.logf.close()
+    assert f"migration.plans: {p.path}: phases[0].gates.lag.ms.max: phase sync needs this bound" in srv2.log_text()
