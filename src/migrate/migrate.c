@@ -797,7 +797,7 @@ static int run_locked(runner *rr) {
         fprintf(stderr, "sluice migrate: plan %s was rolled back before cutover (state %s): remove the state file to "
                         "start it again\n", p->name, p->state_path);
         json_decref(r.s.history);
-        return 1;
+        return 3; /* nothing to run */
     }
     if (lr == 0) set_phase(&r, PH_SYNC);
     else history(&r.s, "resumed in phase %s", phase_names[r.s.phase]);
@@ -878,6 +878,11 @@ static int request(const plan *p, const char *cmd, char *err, size_t errsz) {
         snprintf(err, errsz, "plan %s is %s", p->name, lr == 0 ? "not started" : s.rolled_back ? "rolled back" : "finished");
         return -1;
     }
+    if (!strcmp(cmd, "approve") && (s.phase != PH_SHADOW || !p->g[gate_ix(PH_SHADOW, "approval")])) {
+        snprintf(err, errsz, "plan %s is in phase %s (approve is the shadow phase's gate%s)", p->name,
+                 phase_names[s.phase], p->g[gate_ix(PH_SHADOW, "approval")] ? "" : ", which this plan does not ask for");
+        return -1;
+    }
     if (!strcmp(cmd, "finish") && s.phase != PH_DONE) {
         snprintf(err, errsz, "plan %s is in phase %s (finish retires it in phase done)", p->name, phase_names[s.phase]);
         return -1;
@@ -927,10 +932,21 @@ sl_migration *sl_migration_open(const char *path, sl_errs *errs) {
     return m;
 }
 
+/* The daemon's run of a plan: a run that failed (a database away, a connector that stopped) starts again after a
+ * pause that doubles from 1 s to 60 s, and resumes where the state says, until the daemon stops. */
 static void *migration_main(void *arg) {
     sl_migration *m = arg;
-    int rc = cmd_run(&m->p, &m->stop);
-    SL_INFO("migrate", "plan %s: the run ended (%s)", m->p.name, rc ? "failed: see its state" : "done or stopped");
+    int64_t pause_ms = 1000;
+    for (;;) {
+        int rc = cmd_run(&m->p, &m->stop);
+        if (!rc || rc == 3 || m->stop) break; /* 3: rolled back, nothing to run */
+        SL_WARN("migrate", "plan %s: the run failed (its state says why); again in %lld ms", m->p.name,
+                (long long)pause_ms);
+        for (int64_t t = 0; t < pause_ms && !m->stop; t += 100) sl_sleep_ms(100, NULL);
+        if (m->stop) break;
+        pause_ms = pause_ms * 2 > 60000 ? 60000 : pause_ms * 2;
+    }
+    SL_INFO("migrate", "plan %s: the run ended", m->p.name);
     atomic_store(&m->running, false);
     return NULL;
 }
@@ -995,7 +1011,7 @@ int sl_migrate_main(int argc, char **argv, volatile sig_atomic_t *stop) {
     }
     int rc = 0;
     if (!strcmp(argv[0], "validate")) printf("%s: ok (plan %s, state %s)\n", path, p.name, p.state_path);
-    else if (!strcmp(argv[0], "run")) rc = cmd_run(&p, stop);
+    else if (!strcmp(argv[0], "run")) rc = cmd_run(&p, stop) ? 1 : 0;
     else if (!strcmp(argv[0], "status")) rc = cmd_status(&p, as_json);
     else rc = cmd_request(&p, argv[0]);
     plan_free(&p);

@@ -240,6 +240,8 @@ def test_plan_runs_to_done_with_kill9_in_every_phase(pg, schema, sluice, mongo, 
     w.start()
     p.start()
     p.wait_phase("sync")
+    r = p.cli("approve")                                        # approval is the shadow phase's
+    assert r.returncode == 1 and "approve is the shadow phase's gate" in r.stderr, r.stderr
     time.sleep(0.5)
     p.kill9()                                                   # 1. killed in sync
     p.start()
