@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot bench-redis clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot bench-redis bench-unembed clean services-stop interop
 
 all: build
 
@@ -63,6 +63,9 @@ bench-snapshot: deps build
 
 bench-redis: deps build
 	@bench/bench_redis.sh
+
+bench-unembed: deps build
+	@bench/bench_unembed.sh
 
 services-stop:
 	@scripts/services.sh stop all

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { PH_SYNC, PH_VERIFY, PH_SHADOW, PH_CUTOVER, PH_DONE, PH_N };
@@ -76,6 +77,7 @@ typedef struct mstate {
     int64_t last_verify_ms;
     int64_t ok_since_ms;     /* the current gate has held since (0: it does not) */
     int64_t window_start_ms; /* shadow: the window's first clean run */
+    int64_t fwd_lag_ms, rev_lag_ms; /* the connectors' lag at the last step (-1: unknown yet, -2: not running) */
     char note[512];          /* what the operator has to do next */
     char gate_text[1024];    /* each gate's value against its bound */
     json_t *history;         /* [{"ms", "event"}] */
@@ -337,6 +339,8 @@ static void state_init(mstate *s) {
     s->history = json_array();
 }
 
+#define HISTORY_MAX 500 /* events the state file keeps */
+
 static void history(mstate *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void history(mstate *s, const char *fmt, ...) {
     char text[1024];
@@ -346,6 +350,7 @@ static void history(mstate *s, const char *fmt, ...) {
     va_end(ap);
     SL_INFO("migrate", "%s", text);
     json_array_append_new(s->history, json_pack("{s:I,s:s}", "ms", (json_int_t)(sl_wall_us() / 1000), "event", text));
+    while (json_array_size(s->history) > HISTORY_MAX) json_array_remove(s->history, 0); /* the newest are kept */
 }
 
 static const char *phase_name(const mstate *s) { return s->rolled_back ? "rolled-back" : phase_names[s->phase]; }
@@ -358,6 +363,8 @@ static int state_save(const plan *p, const mstate *s, char *err, size_t errsz) {
                           s->rev_started, "rolling_back", s->rolling_back, "finished", s->finished, "rolled_back",
                           s->rolled_back, "last_differences", (json_int_t)s->last_diff, "last_verify_ms",
                           (json_int_t)s->last_verify_ms, "next", s->note, "gates", s->gate_text, "history", s->history);
+    json_object_set_new(j, "lag_ms", json_pack("{s:I,s:I}", "forward", (json_int_t)s->fwd_lag_ms, "reverse",
+                                               (json_int_t)s->rev_lag_ms));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", p->state_path);
     char *text = json_dumps(j, JSON_INDENT(1));
@@ -747,6 +754,10 @@ static int step(runner *r) {
         }
         break;
     }
+    sl_connector_metrics m;
+    s->fwd_lag_ms = s->rev_lag_ms = -2; /* not running */
+    if (r->fwd_on) sl_connector_get_metrics(p->fwd, &m), s->fwd_lag_ms = m.lag_ms;
+    if (r->rev_on) sl_connector_get_metrics(p->rev, &m), s->rev_lag_ms = m.lag_ms;
     return state_save(p, s, r->err, sizeof r->err);
 }
 
@@ -851,7 +862,25 @@ static int cmd_status(plan *p, bool as_json) {
     printf("plan %s: phase %s%s\n", p->name, phase_name(&s), s.finished ? " (finished)" : "");
     printf("  gates: %s\n", json_string_value(json_object_get(j, "gates")) ?: "");
     if (s.last_diff >= 0) printf("  last verify: %lld differences\n", s.last_diff);
-    if (*s.cutover_at) printf("  cutover at MongoDB operation time %s\n", s.cutover_at);
+    json_t *lag = json_object_get(j, "lag_ms");
+    long long fl = json_integer_value(json_object_get(lag, "forward")), rl = json_integer_value(json_object_get(lag, "reverse"));
+    if (lag && (fl > -2 || rl > -2)) {
+        char f[32] = "not running", r[32] = "not running";
+        if (fl == -1) snprintf(f, sizeof f, "unknown yet");
+        else if (fl >= 0) snprintf(f, sizeof f, "%lld ms", fl);
+        if (rl == -1) snprintf(r, sizeof r, "unknown yet");
+        else if (rl >= 0) snprintf(r, sizeof r, "%lld ms", rl);
+        printf("  lag: forward %s, reverse %s\n", f, r);
+    }
+    if (*s.cutover_at) {
+        unsigned t = 0, i = 0;
+        sscanf(s.cutover_at, "%u,%u", &t, &i);
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char iso[32];
+        strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+        printf("  cutover at MongoDB operation time %s (%s)\n", s.cutover_at, iso);
+    }
     printf("  next: %s\n", json_string_value(json_object_get(j, "next")) ?: "");
     static const char *const reqs[] = {"approve", "rollback", "finish"};
     for (int i = 0; i < 3; i++) {

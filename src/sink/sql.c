@@ -1580,8 +1580,9 @@ static int put_delete(sql_sink *s, sl_vheap *h, const tname *n, sl_val *id, sl_v
     return 0;
 }
 
-/* One pass over a document's ops: 0 upserts of root rows (ops with an id), 1 the other upserts, 2 the deletes.
- * 0, or -1 with err (the document's record is rejected). */
+/* One pass over a document's ops: -1 checks them all (nothing is added: a document that cannot be written is
+ * refused whole, before any of its rows), 0 upserts of root rows (ops with an id), 1 the other upserts, 2 the
+ * deletes. 0, or -1 with err (the document's record is rejected). */
 static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, char *err, size_t errsz) {
     sl_vheap *h = &st(s)->vh;
     for (uint32_t i = 0; i < ops->n; i++) {
@@ -1592,8 +1593,8 @@ static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, cha
             snprintf(err, errsz, "__sluice_rows: an entry without op or table");
             return -1;
         }
-        bool up = !strcmp(op, "u");
-        if (pass == 0 ? !up || !id : pass == 1 ? !up || id : up) continue;
+        bool up = !strcmp(op, "u"), check = pass < 0;
+        if (!check && (pass == 0 ? !up || !id : pass == 1 ? !up || id : up)) continue;
         tname n;
         name_of(tb, &n);
         const tcol *pk[PK_MAX];
@@ -1607,6 +1608,14 @@ static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, cha
             if (id && set_id(s, h, row, id, pk, npk, err, errsz) < 0) return -1;
             /* the columns the document does not hold are null now (but those the mapping leaves out of it) */
             const struct known *k = known_of(s, &n);
+            sl_v_force(h, row);
+            if (k && !s->conf->evolve) /* a field without a column: this document is refused, not the transaction */
+                for (uint32_t c = 0; c < row->n; c++)
+                    if (!known_col(s, k, row->m[c].name)) {
+                        snprintf(err, errsz, "table %s has no column '%s' (schema.evolution=none: add it, or set "
+                                             "schema.evolution=basic)", tb, row->m[c].name);
+                        return -1;
+                    }
             sl_val *keep = sl_v_get(h, o, "keep");
             for (int c = 0; k && c < k->ncols; c++) {
                 bool kept = row_col(h, row, k->cols[c].name) != NULL;
@@ -1621,6 +1630,7 @@ static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, cha
                 snprintf(err, errsz, "%s: %s", tb, sh->err);
                 return -1;
             }
+            if (check) continue;
             rowsrc rs = {h, NULL, row, NULL, -1, -1};
             if (add_row(s, &n, sh, 'u', false, &rs, g->rec, err, errsz) < 0) return -1;
             for (size_t k = s->nsegs; k-- > 0;)
@@ -1634,7 +1644,9 @@ static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, cha
                 snprintf(err, errsz, "__sluice_rows: a %s of %s without %s", op, tb, parent ? "its parent" : "its id");
                 return -1;
             }
+            size_t at = s->after.len;
             if (put_delete(s, h, &n, id, parent, ops, pk, npk, err, errsz) < 0) return -1;
+            if (check) s->after.len = at;
         } else {
             snprintf(err, errsz, "__sluice_rows: unknown op '%s'", op);
             return -1;
@@ -1667,27 +1679,40 @@ static int expand_groups(sql_sink *s, char *err, size_t errsz) {
     }
     sl_free(slots);
     sl_buf_reset(&s->after);
-    for (int pass = 0; pass < 3; pass++)
+    /* each list read once (the heap holds them all until the next record resets it) */
+    sl_vheap_reset(&t->vh);
+    sl_val **lists = sl_calloc(s->ngroups + 1, sizeof *lists);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        if (s->groups[i].dead) continue;
+        sl_val *v = sl_v_parse(&t->vh, s->groups[i].ops, s->groups[i].olen, NULL, 0);
+        lists[i] = v ? sl_v_get(&t->vh, v, "__sluice_rows") : NULL;
+        if (lists[i] && sl_v_kind(&t->vh, lists[i]) == SL_V_ARR) sl_v_force(&t->vh, lists[i]);
+        else lists[i] = NULL;
+    }
+    for (int pass = -1; pass < 3; pass++)
         for (size_t i = 0; i < s->ngroups; i++) {
             struct sgroup *g = &s->groups[i];
             if (g->dead) continue;
-            sl_vheap_reset(&t->vh);
             char e2[1024];
-            sl_val *v = sl_v_parse(&t->vh, g->ops, g->olen, e2, sizeof e2);
-            sl_val *ops = v ? sl_v_get(&t->vh, v, "__sluice_rows") : NULL;
-            int rc = ops && sl_v_kind(&t->vh, ops) == SL_V_ARR ? (sl_v_force(&t->vh, ops), expand_pass(s, g, ops, pass, e2, sizeof e2))
-                                                              : (snprintf(e2, sizeof e2, "__sluice_rows is not an array"), -1);
+            int rc = lists[i] ? expand_pass(s, g, lists[i], pass, e2, sizeof e2)
+                              : (snprintf(e2, sizeof e2, "__sluice_rows is not an array of row operations"), -1);
             if (rc == 0) continue;
             if (!s->conn) { /* lost on the way (the catalog): try the whole transaction again */
                 snprintf(err, errsz, "%s", e2);
+                sl_free(lists);
                 return SQL_RETRY;
             }
             g->dead = true;
-            if (reject(s, g->rec, EXC_DATA, e2, err, errsz) < 0) return SQL_REFUSED;
+            if (reject(s, g->rec, EXC_DATA, e2, err, errsz) < 0) {
+                sl_free(lists);
+                return SQL_REFUSED;
+            }
         }
+    sl_free(lists);
     s->expanded = true;
     return SQL_OK;
 }
+
 
 /* Runs the deletes of the documents' rows (after the segments: children before their parents). */
 static int run_after(sql_sink *s, char *err, size_t errsz) {

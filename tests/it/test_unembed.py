@@ -55,7 +55,7 @@ def reverse(tmp_path, mongo, schema, target="pg", **extra):
     c.update(mapping(schema))
     c.update(sink_config(target, schema_evolution="none"))
     c.pop("sink.file.path", None)
-    c.update(extra)
+    c.update({k.replace("_", "."): v for k, v in extra.items()})  # publish_full_document_only=... as keys
     s = MSluice(tmp_path, mongo, "orders", **c)
     s.config.pop("sink.file.path", None)
     s.write_config()
@@ -144,9 +144,7 @@ def test_unembed_into_mariadb(myt, mongo, tmp_path):
     coll.insert_one({"_id": 1, "customerName": "ann", "total": "10.50",
                      "items": [{"id": 11, "sku": "a", "quantity": 1}, {"id": 12, "sku": "b", "quantity": 2}]})
     s = reverse(tmp_path, mongo, d, target="my", **{
-        "connector.class": "io.debezium.connector.mongodb.MongoDbConnector", "topic.prefix": "srv",
-        "mongodb.connection.string": mongo.uri, "collection.include.list": f"{mongo.db_name}.orders",
-        "snapshot.mode": "initial"}).run()
+        "connector.class": "io.debezium.connector.mongodb.MongoDbConnector", "topic.prefix": "srv"}).run()
 
     def rows():
         return (set(mysql(myt.conn, f"SELECT id, customer, total FROM {d}.orders")),
@@ -230,6 +228,24 @@ def test_unembed_kill9_keeps_tables_equal(pg, schema, mongo, tmp_path):
         s.run()
     write(40)
     wait_same(pg, schema, coll, s, timeout=60)
+    assert s.stop() == 0
+
+
+def test_unembed_document_without_columns_is_rejected_alone(pg, schema, mongo, tmp_path):
+    """A document with a field its table has no column for (schema.evolution=none) is a rejected record: with
+    errors.tolerance=all it is logged and left out, and the documents around it are written."""
+    coll = mongo.collection("orders")
+    s = reverse(tmp_path, mongo, schema, errors_tolerance="all").run()
+    s.wait_open()
+    coll.insert_one({"_id": 1, "customerName": "ann", "items": [{"id": 11, "sku": "a", "quantity": 1}]})
+    coll.insert_one({"_id": 2, "customerName": "bob", "color": "red"})
+    coll.insert_one({"_id": 3, "customerName": "cy", "items": [{"id": 31, "sku": "c", "quantity": 3, "size": 9}]})
+    coll.insert_one({"_id": 4, "customerName": "dee"})
+    wait_until(lambda: sql(pg, f"SELECT id FROM {schema}.orders ORDER BY id") == [(1,), (4,)], 30, 0.2, "good rows")
+    assert sql(pg, f"SELECT id FROM {schema}.order_items") == [(11,)]
+    log = log_text(s)
+    assert f"table {schema}.orders has no column 'color'" in log
+    assert f"table {schema}.order_items has no column 'size'" in log
     assert s.stop() == 0
 
 
