@@ -3,7 +3,8 @@
 MongoDB source, the unembed transform, the SQL sink) against the two limits of that path.
 
 BENCH_UNEMBED_DOCS documents (default 20,000), each an order with BENCH_UNEMBED_ITEMS embedded items (default 4),
-are inserted into the MongoDB test server (mongo-java-server, untimed). Then, one after the other:
+are inserted into the MongoDB test server (mongo-java-server, untimed); the items' table has an index on its
+foreign key (BENCH_UNEMBED_INDEX=0: none; the children's deletes then scan the table). Then, one after the other:
   1. the limit of the source: sluice copying the collection into a file (MongoDB source, copy_existing, file
      sink), timed from process start until the file has every document;
   2. the limit of the target: PostgreSQL's COPY ... FROM STDIN of the rows the documents hold (orders, then
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_pg as b  # noqa: E402
 
 DOCS = int(os.environ.get("BENCH_UNEMBED_DOCS", 20_000))
+INDEX = os.environ.get("BENCH_UNEMBED_INDEX", "1") == "1"  # an index on the items' foreign key, as schemas have
 ITEMS = int(os.environ.get("BENCH_UNEMBED_ITEMS", 4))
 
 
@@ -41,6 +43,8 @@ def tables(conn):
     b.q(conn, "CREATE TABLE bench_un_orders (id bigint PRIMARY KEY, customer text, total numeric(12,2))")
     b.q(conn, "CREATE TABLE bench_un_items (id bigint PRIMARY KEY, order_id bigint NOT NULL "
               "REFERENCES bench_un_orders(id), sku text, qty int)")
+    if INDEX:
+        b.q(conn, "CREATE INDEX ON bench_un_items (order_id)")
 
 
 def counts(conn):
@@ -59,7 +63,8 @@ def main():
     for at in range(0, DOCS, 5000):
         db.orders.insert_many(docs[at:at + 5000])
     rows = DOCS * (1 + ITEMS)
-    print(f"bench-unembed: {DOCS} documents with {ITEMS} items each = {rows} rows")
+    print(f"bench-unembed: {DOCS} documents with {ITEMS} items each = {rows} rows"
+          f"{'' if INDEX else ' (no index on order_items.order_id: BENCH_UNEMBED_INDEX=0)'}")
     mongo = {"connector.class": "com.mongodb.kafka.connect.MongoSourceConnector",
              "connection.uri": os.environ["SLUICE_MONGO_URI"], "database": "bench_unembed", "collection": "orders",
              "startup.mode": "copy_existing", "publish.full.document.only": "true"}

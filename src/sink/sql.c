@@ -1522,61 +1522,138 @@ static int set_id(sql_sink *s, sl_vheap *h, sl_val *row, sl_val *id, const tcol 
     return 0;
 }
 
-/* "DELETE FROM t WHERE <cond>": the root row of _id (parent NULL), or the rows of t whose parent columns hold
- * `parent` and whose key is none of the upserted rows of t in ops. */
-static int put_delete(sql_sink *s, sl_vheap *h, const tname *n, sl_val *id, sl_val *parent, sl_val *ops,
-                      const tcol *const *pk, int npk, char *err, size_t errsz) {
+/*
+ * The deletes of the documents' rows, batched per table: prunes (the rows of a child table whose parent is one of
+ * `parents` and whose key is none of `keys`, the child rows those parents' documents hold: keys are unique, so a
+ * child that moved to another parent of the batch already has that parent) and deletes of root rows by key.
+ * They run after the segments, prunes first (children before their parents), in statements of at most
+ * DEL_BATCH parents or keys each.
+ */
+#define DEL_BATCH 500
+
+struct sdel {
+    tname n;
+    bool root;           /* deletes of roots by key, else prunes of children by parent */
+    char cols[600];      /* the parent columns (prunes) or the key columns (roots), as SQL */
+    char keycols[600];   /* prunes: the child's key columns, as SQL */
+    sl_buf parents, keys; /* literal tuples: "(1), (2)" */
+    int nparents;
+};
+
+static void dels_reset(sql_sink *s) {
+    for (size_t i = 0; i < s->ndels; i++) sl_buf_free(&s->dels[i].parents), sl_buf_free(&s->dels[i].keys);
+    s->ndels = 0;
+}
+
+/* Appends one statement for d's batch to `after` and empties the batch. */
+static void del_emit(sql_sink *s, struct sdel *d) {
+    if (!d->nparents) return;
     sl_buf *b = &s->after;
-    size_t start = b->len;
     sl_buf_puts(b, "DELETE FROM ");
-    sql_put_table(b, s, n);
-    sl_buf_puts(b, " WHERE ");
+    sql_put_table(b, s, &d->n);
+    sl_buf_printf(b, " WHERE (%s) IN (", d->cols);
+    sl_buf_put(b, d->parents.data, d->parents.len);
+    sl_buf_putc(b, ')');
+    if (!d->root && d->keys.len) {
+        sl_buf_printf(b, " AND (%s) NOT IN (", d->keycols);
+        sl_buf_put(b, d->keys.data, d->keys.len);
+        sl_buf_putc(b, ')');
+    }
+    sl_buf_putc(b, '\0');
+    sl_buf_reset(&d->parents);
+    sl_buf_reset(&d->keys);
+    d->nparents = 0;
+}
+
+static struct sdel *del_of(sql_sink *s, const tname *n, bool root) {
+    for (size_t i = 0; i < s->ndels; i++)
+        if (s->dels[i].root == root && !strcmp(s->dels[i].n.table, n->table) && !strcmp(s->dels[i].n.schema, n->schema))
+            return &s->dels[i];
+    if (s->ndels == s->capdels) {
+        s->capdels = s->capdels ? 2 * s->capdels : 8;
+        s->dels = sl_realloc(s->dels, s->capdels * sizeof *s->dels);
+    }
+    struct sdel *d = &s->dels[s->ndels++];
+    memset(d, 0, sizeof *d);
+    d->n = *n;
+    d->root = root;
+    sl_buf_init(&d->parents);
+    sl_buf_init(&d->keys);
+    return d;
+}
+
+/* Column names as SQL, comma-separated. */
+static void put_names(sql_sink *s, char *out, size_t outsz, const char *const *names, int n) {
+    sl_buf b;
+    sl_buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        if (i) sl_buf_puts(&b, ", ");
+        sql_put_ident(&b, s, names[i]);
+    }
+    snprintf(out, outsz, "%s", b.len ? sl_buf_cstr(&b) : "");
+    sl_buf_free(&b);
+}
+
+/* Adds a delete of the root row of _id (parent NULL), or a prune of the rows of table n under `parent` that
+ * are none of the upserted rows of n in ops. 0, or -1 with err. */
+static int add_delete(sql_sink *s, sl_vheap *h, const tname *n, sl_val *id, sl_val *parent, sl_val *ops,
+                      const tcol *const *pk, int npk, bool check, char *err, size_t errsz) {
+    const char *pkn[PK_MAX];
+    for (int k = 0; k < npk; k++) pkn[k] = pk[k]->name;
+    sl_val *vals[PK_MAX];
     if (!parent) {
-        for (int k = 0; k < npk; k++) {
-            sl_val *v = npk == 1 ? id : row_col(h, id, pk[k]->name);
-            if (!v) {
-                b->len = start;
+        for (int k = 0; k < npk; k++)
+            if (!(vals[k] = npk == 1 ? id : row_col(h, id, pk[k]->name))) {
                 snprintf(err, errsz, "_id has no value for primary key column '%s'", pk[k]->name);
                 return -1;
             }
-            if (k) sl_buf_puts(b, " AND ");
-            sql_put_ident(b, s, pk[k]->name);
-            sl_buf_puts(b, " = ");
-            put_literal(s, b, h, v);
-        }
-    } else {
-        for (uint32_t i = 0; i < parent->n; i++) {
-            if (i) sl_buf_puts(b, " AND ");
-            sql_put_ident(b, s, parent->m[i].name);
-            sl_buf_puts(b, " = ");
-            put_literal(s, b, h, parent->m[i].v);
-        }
-        int kept = 0;
-        for (uint32_t i = 0; i < ops->n; i++) {
-            sl_val *o = ops->e[i];
-            const char *op = sl_v_strval(h, sl_v_get(h, o, "op"), NULL), *tb = sl_v_strval(h, sl_v_get(h, o, "table"), NULL);
-            tname on;
-            if (!op || !tb || strcmp(op, "u") || sl_v_get(h, o, "id")) continue;
-            name_of(tb, &on);
-            if (strcmp(on.table, n->table) || strcmp(on.schema, n->schema)) continue;
-            sl_val *row = sl_v_get(h, o, "row");
-            sl_buf_puts(b, kept++ ? ", (" : " AND (");
-            if (kept == 1) {
-                for (int k = 0; k < npk; k++) {
-                    if (k) sl_buf_puts(b, ", ");
-                    sql_put_ident(b, s, pk[k]->name);
-                }
-                sl_buf_puts(b, ") NOT IN ((");
-            }
-            for (int k = 0; k < npk; k++) {
-                if (k) sl_buf_puts(b, ", ");
-                put_literal(s, b, h, row_col(h, row, pk[k]->name));
-            }
-            sl_buf_putc(b, ')');
-        }
-        if (kept) sl_buf_putc(b, ')');
+    } else if (parent->n > PK_MAX) {
+        snprintf(err, errsz, "more than %d parent key columns", PK_MAX);
+        return -1;
     }
-    sl_buf_putc(b, '\0');
+    if (check) return 0;
+    struct sdel *d = del_of(s, n, !parent);
+    sl_buf *pb = &d->parents;
+    if (!parent) {
+        if (!d->cols[0]) put_names(s, d->cols, sizeof d->cols, pkn, npk);
+        sl_buf_puts(pb, d->nparents ? ", (" : "(");
+        for (int k = 0; k < npk; k++) {
+            if (k) sl_buf_puts(pb, ", ");
+            put_literal(s, pb, h, vals[k]);
+        }
+        sl_buf_putc(pb, ')');
+        d->nparents++;
+        return 0; /* roots go at the end, after every prune */
+    }
+    if (!d->cols[0]) {
+        const char *pn[PK_MAX];
+        for (uint32_t i = 0; i < parent->n; i++) pn[i] = parent->m[i].name;
+        put_names(s, d->cols, sizeof d->cols, pn, (int)parent->n);
+        put_names(s, d->keycols, sizeof d->keycols, pkn, npk);
+    }
+    sl_buf_puts(pb, d->nparents ? ", (" : "(");
+    for (uint32_t i = 0; i < parent->n; i++) {
+        if (i) sl_buf_puts(pb, ", ");
+        put_literal(s, pb, h, parent->m[i].v);
+    }
+    sl_buf_putc(pb, ')');
+    d->nparents++;
+    for (uint32_t i = 0; i < ops->n; i++) {
+        sl_val *o = ops->e[i];
+        const char *op = sl_v_strval(h, sl_v_get(h, o, "op"), NULL), *tb = sl_v_strval(h, sl_v_get(h, o, "table"), NULL);
+        tname on;
+        if (!op || !tb || strcmp(op, "u") || sl_v_get(h, o, "id")) continue;
+        name_of(tb, &on);
+        if (strcmp(on.table, n->table) || strcmp(on.schema, n->schema)) continue;
+        sl_val *row = sl_v_get(h, o, "row");
+        sl_buf_puts(&d->keys, d->keys.len ? ", (" : "(");
+        for (int k = 0; k < npk; k++) {
+            if (k) sl_buf_puts(&d->keys, ", ");
+            put_literal(s, &d->keys, h, row_col(h, row, pk[k]->name));
+        }
+        sl_buf_putc(&d->keys, ')');
+    }
+    if (d->nparents >= DEL_BATCH) del_emit(s, d);
     return 0;
 }
 
@@ -1644,9 +1721,7 @@ static int expand_pass(sql_sink *s, struct sgroup *g, sl_val *ops, int pass, cha
                 snprintf(err, errsz, "__sluice_rows: a %s of %s without %s", op, tb, parent ? "its parent" : "its id");
                 return -1;
             }
-            size_t at = s->after.len;
-            if (put_delete(s, h, &n, id, parent, ops, pk, npk, err, errsz) < 0) return -1;
-            if (check) s->after.len = at;
+            if (add_delete(s, h, &n, id, parent, ops, pk, npk, check, err, errsz) < 0) return -1;
         } else {
             snprintf(err, errsz, "__sluice_rows: unknown op '%s'", op);
             return -1;
@@ -1679,6 +1754,7 @@ static int expand_groups(sql_sink *s, char *err, size_t errsz) {
     }
     sl_free(slots);
     sl_buf_reset(&s->after);
+    dels_reset(s);
     /* each list read once (the heap holds them all until the next record resets it) */
     sl_vheap_reset(&t->vh);
     sl_val **lists = sl_calloc(s->ngroups + 1, sizeof *lists);
@@ -1709,6 +1785,10 @@ static int expand_groups(sql_sink *s, char *err, size_t errsz) {
             }
         }
     sl_free(lists);
+    for (int root = 0; root < 2; root++) /* children's prunes, then the roots */
+        for (size_t i = 0; i < s->ndels; i++)
+            if (s->dels[i].root == (root == 1)) del_emit(s, &s->dels[i]);
+    dels_reset(s);
     s->expanded = true;
     return SQL_OK;
 }
@@ -2063,6 +2143,8 @@ static void sql_close(void *sink) {
     sl_buf_free(&s->scratch);
     sl_buf_free(&s->after);
     sl_free(s->groups);
+    dels_reset(s);
+    sl_free(s->dels);
     sl_free(s);
 }
 

@@ -150,6 +150,8 @@ struct sql_sink {
     } *groups;
     size_t ngroups, capgroups;
     bool expanded;             /* the groups are in the segments and in `after` */
+    struct sdel *dels;         /* their deletes being batched per table (sql.c) */
+    size_t ndels, capdels;
     sl_buf after;              /* their deletes (children a document no longer holds, deleted roots): statements
                                 * run after the segments, each ending with a NUL */
 };
