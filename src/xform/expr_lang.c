@@ -454,7 +454,8 @@ static size_t bracket_end(const char *re, size_t i, size_t n) {
  * exponential), and a bounded compiled size. glibc copies the operand of '+' and of '{m,n}' (n copies),
  * so nested or stacked repetitions multiply (a{100}{100}, ((a+)+)+...): each group's size is estimated
  * with those factors and the whole may be at most RE_MAX_NODES. Stacked operators (a**) are refused:
- * POSIX leaves them undefined and glibc takes seconds on a few dozen.
+ * POSIX leaves them undefined and glibc takes seconds on a few dozen. An unmatched ')' is refused: it
+ * would close the group the caller wraps the regex in, and a repetition after it would go uncounted.
  */
 enum { RE_MAX_NODES = 10000, RE_MAX_GROUPS = 32 };
 static bool re_ok(parser *p, const char *re, size_t n) {
@@ -488,7 +489,11 @@ static bool re_ok(parser *p, const char *re, size_t n) {
             }
             sum[d] = last[d] = 0;
             continue;
-        } else if (c == ')' && d > 0) {
+        } else if (c == ')') {
+            if (d == 0) { /* it would close the wrapper's group: ^(x)){9}...$ */
+                fail(p, p->tpos, "regex has an unmatched ')'%s", NULL);
+                return false;
+            }
             atom = sum[d--] + 1;
         } else if (c == '|') {
             last[d] = 0;

@@ -277,6 +277,8 @@ static void test_errors(void) {
               "parse: regex too large once compiled (nested or stacked repetitions) at column 12");
     CHECK_STR(ev("op matches '" "((((((((((((((((((((((((((((((((((u))))))))))))))))))))))))))))))))" "'"),
               "parse: regex nests groups too deeply (more than 32) at column 12");
+    CHECK_STR(ev("op matches 'c|u){1,3555}x{1,3555}'"), "parse: regex has an unmatched ')' at column 12");
+    CHECK_STR(ev("op matches 'u)'"), "parse: regex has an unmatched ')' at column 12");
     CHECK_STR(ev("op matches '((u+)+)+'"), "boolean:true");
     CHECK_STR(ev("op matches '[)(+]*u{1,3}'"), "boolean:true");
     CHECK_STR(ev("op matches '[[:alpha:]]+'"), "boolean:true");
