@@ -2,14 +2,16 @@
  * One side of `sluice verify` (src/verify): a read-only view of a store's
  * tables, read in one consistent snapshot where the store has them. A source
  * gives one over its database (the tables it captures, as it would capture
- * them), a sink over its target (where each source table's rows went). Nothing
- * is ever written through it.
+ * them), a sink over its target (where each source table's rows went).
  *
  * Rows are read in key order: numbers by value, text by its bytes (the "C" /
  * binary collation), so that both sides of a pair come in the same order and
  * can be merged in one pass with bounded memory. Values come as text in the
  * store's own rendering (bytes as lowercase hex); verify's normalisation
  * (verify/vnorm.h) makes the two sides' texts comparable by the column's kind.
+ *
+ * Verify writes nothing through a side. The one optional write op serves the
+ * conflict resolution of a two-way sync (sluice migrate, src/migrate).
  */
 #ifndef SL_CORE_VSIDE_H
 #define SL_CORE_VSIDE_H
@@ -150,10 +152,20 @@ typedef struct sl_vside_ops {
                       char *sum, size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz);
     /* Optional (levels): starts reading the rows of t whose first key lies in [lo, hi], in key order. */
     int (*scan_range)(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, char *errstr, size_t errsz);
+    /* Optional (conflict resolution, src/migrate): writes the rows of t whose columns cols[0..n) (t's names; a
+     * MongoDB side: t's key columns, cols unused) equal vals. SL_VWRITE_TOUCH writes each again unchanged, so
+     * that the store logs a change of it which a sync reading the log carries again; SL_VWRITE_REMOVE deletes
+     * them. origin: the write is that sync's own (PostgreSQL: its replication origin; MariaDB: its server id,
+     * as text; MongoDB: its origin mark), so that a sync skipping the origin leaves it out; NULL: an ordinary write. The rows matched, or -1
+     * with errstr. A snapshot in progress ends; the side reads from a new one afterwards. */
+    long (*write)(sl_vside *v, const sl_vtable *t, int op, const char *const *cols, const char *const *vals,
+                  const size_t *lens, int n, const char *origin, char *errstr, size_t errsz);
     /* Where the side stands: the source's position in its log at the snapshot (text; "" when unknown). */
     const char *(*position)(sl_vside *v);
     void (*close)(sl_vside *v);
 } sl_vside_ops;
+
+enum { SL_VWRITE_TOUCH = 1, SL_VWRITE_REMOVE };
 
 /* A value a document does not have (the field is missing), as a side's next() gives it: not NULL (SQL null). */
 extern const char sl_vmissing[];

@@ -54,12 +54,28 @@ static int gate_ix(int phase, const char *name) {
     return -1;
 }
 
+enum { POL_SOURCE, POL_TARGET, POL_LATEST, POL_N };
+static const char *const policy_names[POL_N] = {"source-wins", "target-wins", "latest-timestamp"};
+
+/* A module of the forward mapping (an embed transform): its root table, collection and child tables. */
+#define MOD_CHILDREN 16
+typedef struct emod {
+    char root[256], coll[128];
+    int nchild;
+    char child[MOD_CHILDREN][256];
+    char pkey[MOD_CHILDREN][512]; /* the child's parent.key columns, comma-separated */
+} emod;
+
 typedef struct plan {
     char *path, *name, *state_path;
     sl_config *fcfg, *rcfg;
     sl_connector *fwd, *rev;
     bool has[PH_N];
     double g[NGATES];
+    bool two_way;     /* shadow: the application writes both sides; reverse runs beside forward */
+    int policy;       /* conflict.policy */
+    emod mods[16];
+    int nmods;
 } plan;
 
 /* The state, as the state file keeps it. */
@@ -78,6 +94,8 @@ typedef struct mstate {
     int64_t ok_since_ms;     /* the current gate has held since (0: it does not) */
     int64_t window_start_ms; /* shadow: the window's first clean run */
     int64_t fwd_lag_ms, rev_lag_ms; /* the connectors' lag at the last step (-1: unknown yet, -2: not running) */
+    long long conflicts[2];  /* two-way: conflicts resolved, won by the source database [0] / MongoDB [1] */
+    json_t *recent;          /* the newest conflicts, each with both versions */
     char note[512];          /* what the operator has to do next */
     char gate_text[1024];    /* each gate's value against its bound */
     json_t *history;         /* [{"ms", "event"}] */
@@ -195,6 +213,40 @@ static void default_origins(plan *p) {
     if (!sl_config_get(p->fcfg, "skipped.origins")) sl_config_set(p->fcfg, "skipped.origins", ro);
     if (!sl_config_get(p->rcfg, "replication.origin.name")) sl_config_set(p->rcfg, "replication.origin.name", ro);
     if (!sl_config_get(p->rcfg, "skipped.origins")) sl_config_set(p->rcfg, "skipped.origins", fo);
+    /* a two-way shadow's conflicts: deletes under reverse's origin + "_r" (reverse's sink session holds its own:
+     * PostgreSQL lets one session at a time use an origin), which forward skips too */
+    const char *rn = sl_config_get(p->rcfg, "replication.origin.name"), *fs = sl_config_get(p->fcfg, "skipped.origins");
+    if (p->two_way && rn && *rn) {
+        char v[1024];
+        snprintf(v, sizeof v, "%s%s%s_r", fs ? fs : "", fs && *fs ? "," : "", rn);
+        sl_config_set(p->fcfg, "skipped.origins", v);
+    }
+}
+
+/* The forward mapping's modules (its embed transforms), for the conflicts of a two-way shadow. */
+static void modules_of(plan *p) {
+    char fe[16][128];
+    int nf = xforms_of(p->fcfg, "embed", fe, 16);
+    for (int i = 0; i < nf; i++) {
+        emod *m = &p->mods[p->nmods++];
+        const char *root = xopt(p->fcfg, fe[i], "root.table") ?: "", *coll = xopt(p->fcfg, fe[i], "collection");
+        const char *dot = strrchr(root, '.');
+        snprintf(m->root, sizeof m->root, "%s", root);
+        snprintf(m->coll, sizeof m->coll, "%s", coll && *coll ? coll : dot ? dot + 1 : root);
+        const char *list = xopt(p->fcfg, fe[i], "children") ?: "";
+        for (const char *q = list; *q && m->nchild < MOD_CHILDREN;) {
+            while (*q == ',' || *q == ' ') q++;
+            size_t len = strcspn(q, ", ");
+            if (!len) break;
+            char opt[300];
+            snprintf(opt, sizeof opt, "child.%.*s.table", (int)len, q);
+            snprintf(m->child[m->nchild], sizeof m->child[0], "%s", xopt(p->fcfg, fe[i], opt) ?: "");
+            snprintf(opt, sizeof opt, "child.%.*s.parent.key", (int)len, q);
+            snprintf(m->pkey[m->nchild], sizeof m->pkey[0], "%s", xopt(p->fcfg, fe[i], opt) ?: "");
+            m->nchild++;
+            q += len;
+        }
+    }
 }
 
 static void plan_free(plan *p) {
@@ -238,8 +290,13 @@ static void parse_phases(plan *p, json_t *phases, sl_errs *errs) {
         json_t *gs = json_object_get(ph, "gates");
         if (gs && !json_is_object(gs)) sl_errs_add(errs, "phases[%zu].gates: must be an object", i);
         json_object_foreach(json_is_object(ph) ? ph : NULL, key, v) {
-            if (strcmp(key, "phase") && strcmp(key, "gates"))
-                sl_errs_add(errs, "phases[%zu].%s: unknown key (allowed: phase, gates)", i, key);
+            if (!strcmp(key, "two.way") && k == PH_SHADOW) {
+                if (!json_is_boolean(v)) sl_errs_add(errs, "phases[%zu].two.way: must be true or false", i);
+                p->two_way = json_is_true(v);
+            } else if (strcmp(key, "phase") && strcmp(key, "gates")) {
+                sl_errs_add(errs, "phases[%zu].%s: unknown key (allowed: phase, gates%s)", i, key,
+                            k == PH_SHADOW ? ", two.way" : "");
+            }
         }
         bool seen[NGATES] = {0};
         json_object_foreach(json_is_object(gs) ? gs : NULL, key, v) {
@@ -290,9 +347,18 @@ static int plan_load(const char *path, plan *p, sl_errs *errs) {
     json_t *v;
     json_object_foreach(root, key, v) {
         if (strcmp(key, "name") && strcmp(key, "state.file") && strcmp(key, "forward") && strcmp(key, "reverse") &&
-            strcmp(key, "phases"))
-            sl_errs_add(errs, "%s: unknown key (allowed: name, state.file, forward, reverse, phases)", key);
+            strcmp(key, "phases") && strcmp(key, "conflict.policy"))
+            sl_errs_add(errs, "%s: unknown key (allowed: name, state.file, forward, reverse, phases, conflict.policy)",
+                        key);
     }
+    const char *pol = json_string_value(json_object_get(root, "conflict.policy"));
+    p->policy = -1;
+    for (int k = 0; pol && k < POL_N; k++)
+        if (!strcmp(pol, policy_names[k])) p->policy = k;
+    if (!json_object_get(root, "conflict.policy")) p->policy = POL_SOURCE;
+    if (p->policy < 0)
+        sl_errs_add(errs, "conflict.policy: '%s' is not a policy (allowed: source-wins, target-wins, latest-timestamp)",
+                    pol ? pol : "(not a string)");
     const char *name = json_string_value(json_object_get(root, "name"));
     bool ok = name && *name && strlen(name) < 64;
     for (const char *q = name ? name : ""; ok && *q; q++) ok = isalnum((unsigned char)*q) || *q == '_' || *q == '-';
@@ -317,6 +383,17 @@ static int plan_load(const char *path, plan *p, sl_errs *errs) {
     if (p->fcfg && p->rcfg) {
         default_origins(p);
         check_inverse(p, errs);
+        modules_of(p);
+        const char *fd = sl_config_get(p->rcfg, "change.stream.full.document");
+        if (p->two_way && (!fd || (strcmp(fd, "required") && strcmp(fd, "whenAvailable"))))
+            sl_errs_add(errs, "reverse: change.stream.full.document is '%s'; a two-way shadow needs required (or "
+                        "whenAvailable): the post-image of each update (MongoDB 6.0+, changeStreamPreAndPostImages on "
+                        "the collections), so that reverse carries each change as it was made, not the document as it "
+                        "is when the event is read (which may already hold forward's write: a conflict lost)",
+                        fd ? fd : "default");
+        if (p->two_way && !p->nmods)
+            sl_errs_add(errs, "phases: shadow's two.way needs the forward connector to embed (transforms of type embed): "
+                        "the conflicts of a two-way shadow are resolved document by document");
         sl_errs ce = {0};
         if (!(p->fwd = sl_connector_new(p->fcfg, &ce)))
             for (int i = 0; i < ce.n; i++) sl_errs_add(errs, "forward: %s", ce.msg[i]);
@@ -337,6 +414,13 @@ static void state_init(mstate *s) {
     memset(s, 0, sizeof *s);
     s->last_diff = -1;
     s->history = json_array();
+    s->recent = json_array();
+}
+
+static void state_free(mstate *s) {
+    json_decref(s->history);
+    json_decref(s->recent);
+    s->history = s->recent = NULL;
 }
 
 #define HISTORY_MAX 500 /* events the state file keeps */
@@ -365,6 +449,11 @@ static int state_save(const plan *p, const mstate *s, char *err, size_t errsz) {
                           (json_int_t)s->last_verify_ms, "next", s->note, "gates", s->gate_text, "history", s->history);
     json_object_set_new(j, "lag_ms", json_pack("{s:I,s:I}", "forward", (json_int_t)s->fwd_lag_ms, "reverse",
                                                (json_int_t)s->rev_lag_ms));
+    if (p->two_way)
+        json_object_set_new(j, "conflicts",
+                            json_pack("{s:s,s:I,s:I,s:O}", "policy", policy_names[p->policy], "source_won",
+                                      (json_int_t)s->conflicts[0], "target_won", (json_int_t)s->conflicts[1], "recent",
+                                      s->recent));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", p->state_path);
     char *text = json_dumps(j, JSON_INDENT(1));
@@ -408,6 +497,13 @@ static int state_load(const plan *p, mstate *s, char *err, size_t errsz) {
         json_decref(s->history);
         s->history = json_incref(json_object_get(j, "history"));
     }
+    json_t *cf = json_object_get(j, "conflicts");
+    s->conflicts[0] = json_integer_value(json_object_get(cf, "source_won"));
+    s->conflicts[1] = json_integer_value(json_object_get(cf, "target_won"));
+    if (json_is_array(json_object_get(cf, "recent"))) {
+        json_decref(s->recent);
+        s->recent = json_incref(json_object_get(cf, "recent"));
+    }
     json_decref(j);
     return 1;
 }
@@ -421,6 +517,27 @@ static bool take_request(const plan *p, const char *cmd) {
 
 /* ---- the runner ---- */
 
+/* Each document's newest change on each side, as the connectors' taps see them (latest-timestamp): open
+ * addressing by a 64-bit hash of collection and _id; emptied when full (the times of older documents are lost,
+ * and a conflict then goes to the side whose time is known, else to the source database). */
+#define TS_CAP (1u << 20)
+typedef struct tsmap {
+    pthread_mutex_t mu;
+    uint64_t *keys; /* 0: empty */
+    int64_t (*ts)[2];
+    size_t n;
+} tsmap;
+
+/* A document that differs in the newest check of a two-way shadow. */
+typedef struct cdoc {
+    uint64_t h, sig; /* collection + _id; the differing rows of both sides */
+    int mod;
+    int nid;
+    char *id[8];     /* its _id as the root's key values (text) */
+    size_t idl[8];
+    json_t *rows;    /* both versions of its differing rows (the first 20), for the log and the state */
+} cdoc;
+
 typedef struct runner {
     plan *p;
     mstate s;
@@ -428,8 +545,100 @@ typedef struct runner {
     bool fwd_on, rev_on;
     bool fwd_used, rev_used; /* started once: a new object for the next start */
     char rev_at[64]; /* the operation time the reverse connector's config starts at ("": as the plan has it) */
+    tsmap ts;
+    cdoc *cur;       /* the documents of the check in progress */
+    size_t ncur, capcur;
+    struct { uint64_t h, sig; } *prev; /* the previous check's */
+    size_t nprev;
+    long unmapped;   /* differing rows of tables outside the modules */
+    char unmapped_table[128]; /* the first one's table */
+    char gate_pos[256], gate_mpos[256]; /* gate_both: the round's source position, MongoDB's then */
     char err[2048];
 } runner;
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV0 14695981039346656037ull
+
+/* A document's hash: its collection and its _id's values (the root's key values as text). */
+static uint64_t doc_hash(const char *coll, const char *const *v, const size_t *l, int n) {
+    uint64_t h = fnv(FNV0, coll, strlen(coll) + 1);
+    for (int i = 0; i < n; i++) h = fnv(fnv(h, v[i] ? v[i] : "", v[i] ? l[i] : 0), "\x1f", 1);
+    return h ? h : 1;
+}
+
+/* The values of an _id as JSON has it (a value, or a document of them; MongoDB's extended JSON scalars by their
+ * value), into v/l (texts in buf, offsets first). */
+static void id_values(json_t *v, sl_buf *buf, size_t *at, int *n) {
+    if (*n >= 8) return;
+    if (json_is_object(v)) {
+        const char *k = NULL;
+        json_t *x;
+        if (json_object_size(v) == 1 && (k = json_object_iter_key(json_object_iter(v))) && k[0] == '$') {
+            x = json_object_iter_value(json_object_iter(v));
+            if (json_is_string(x) || json_is_number(x)) return id_values(x, buf, at, n);
+        }
+        json_object_foreach(v, k, x) id_values(x, buf, at, n);
+        return;
+    }
+    at[(*n)++] = buf->len;
+    if (json_is_string(v)) sl_buf_puts(buf, json_string_value(v));
+    else if (json_is_integer(v)) sl_buf_printf(buf, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) sl_buf_printf(buf, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v)) sl_buf_puts(buf, json_is_true(v) ? "true" : "false");
+    sl_buf_putc(buf, 0);
+}
+
+static void ts_note(tsmap *m, int side, const char *topic, const char *key, size_t keylen, int64_t ts) {
+    json_t *k = json_loadb(key, keylen, 0, NULL), *id = json_object_get(k, "_id");
+    const char *dot = topic ? strrchr(topic, '.') : NULL, *coll = dot ? dot + 1 : topic ? topic : "";
+    sl_buf b;
+    sl_buf_init(&b);
+    size_t at[8];
+    int n = 0;
+    if (id) id_values(id, &b, at, &n);
+    const char *v[8];
+    size_t l[8];
+    for (int i = 0; i < n; i++) v[i] = b.data + at[i], l[i] = strlen(v[i]);
+    uint64_t h = id ? doc_hash(coll, v, l, n) : 0;
+    sl_buf_free(&b);
+    json_decref(k);
+    if (!h || ts <= 0) return;
+    pthread_mutex_lock(&m->mu);
+    if (!m->keys) m->keys = sl_calloc(TS_CAP, sizeof *m->keys), m->ts = sl_calloc(TS_CAP, sizeof *m->ts);
+    if (m->n >= TS_CAP / 2) {
+        SL_WARN("migrate", "the times of %zu changed documents are forgotten (latest-timestamp: their conflicts go "
+                "to the side whose time is known)", m->n);
+        memset(m->keys, 0, TS_CAP * sizeof *m->keys);
+        m->n = 0;
+    }
+    size_t i = h & (TS_CAP - 1);
+    while (m->keys[i] && m->keys[i] != h) i = (i + 1) & (TS_CAP - 1);
+    if (!m->keys[i]) m->keys[i] = h, m->ts[i][0] = m->ts[i][1] = 0, m->n++;
+    if (ts > m->ts[i][side]) m->ts[i][side] = ts;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void tap_fwd(void *arg, const char *topic, const char *key, size_t n, int64_t ts) {
+    ts_note(arg, 0, topic, key, n, ts);
+}
+static void tap_rev(void *arg, const char *topic, const char *key, size_t n, int64_t ts) {
+    ts_note(arg, 1, topic, key, n, ts);
+}
+
+static void ts_get(tsmap *m, uint64_t h, int64_t out[2]) {
+    out[0] = out[1] = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = h & (TS_CAP - 1); m->keys && m->keys[i]; i = (i + 1) & (TS_CAP - 1))
+        if (m->keys[i] == h) {
+            out[0] = m->ts[i][0], out[1] = m->ts[i][1];
+            break;
+        }
+    pthread_mutex_unlock(&m->mu);
+}
 
 /* A connector object runs once: a stopped one is made anew from its config before it starts again. */
 static int renew(runner *r, sl_connector **c, sl_config *cfg, bool *used) {
@@ -451,6 +660,7 @@ static int start_one(runner *r, sl_connector *c, bool *on, const char *what) {
     if (renew(r, fwd ? &r->p->fwd : &r->p->rev, fwd ? r->p->fcfg : r->p->rcfg, fwd ? &r->fwd_used : &r->rev_used) < 0)
         return -1;
     c = fwd ? r->p->fwd : r->p->rev;
+    if (r->p->two_way) sl_connector_set_tap(c, fwd ? tap_fwd : tap_rev, &r->ts);
     if (sl_connector_start(c, r->err, sizeof r->err) < 0) {
         char e[2100];
         snprintf(e, sizeof e, "%s", r->err);
@@ -519,12 +729,316 @@ static int wait_passed(runner *r, sl_connector *c, bool on, const char *pos, con
     return -1;
 }
 
-/* One verify run of the forward connector's pair (with rechecks for recheck_s seconds): the differences, or -1. */
-static long long verify_once(runner *r, double recheck_s) {
+/* ---- two-way shadow: conflicts ----
+ *
+ * Both sides take writes; each connector skips the other's (origins), so a document changed on both sides
+ * before either change crossed ends swapped: each change lands on the other side after that side's own, so
+ * MongoDB holds the source database's change and the source database MongoDB's (reverse must carry each
+ * change's own version, the post-image: change.stream.full.document=required or whenAvailable; updateLookup
+ * would carry whatever the document holds when it reads the event). Such a document differs in a verify run
+ * whose rechecks waited for both connectors to pass both databases' positions, and differs the same way (the
+ * same rows on both sides) in the next run: no change in flight explains it. That is a conflict; the policy
+ * picks the change that stays, and the side that does not hold it is made to:
+ *   the source database's change (held by MongoDB): the document is marked again ("sluice-resolve"), which
+ *     reverse carries into the rows (its unembed writes the whole document: root, children, children it no
+ *     longer holds removed); a document MongoDB does not have: its rows are deleted in the source database
+ *     under reverse's origin name + "_r" (forward skips it too: default_origins);
+ *   MongoDB's change (held by the source database): the document is deleted in MongoDB (marked forward's, so
+ *     reverse leaves the delete out) and its rows are written again unchanged in the source database, which
+ *     forward carries into a new document.
+ */
+
+static bool table_named(const sl_vtable *t, const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot) return !strcmp(t->table, name);
+    size_t n = (size_t)(dot - name);
+    if (strcmp(t->table, dot + 1)) return false;
+    return (strlen(t->schema) == n && !strncmp(t->schema, name, n)) || (strlen(t->db) == n && !strncmp(t->db, name, n));
+}
+
+/* The module table t belongs to (its root: *child -1), or -1. */
+static int module_of(const plan *p, const sl_vtable *t, int *child) {
+    for (int m = 0; m < p->nmods; m++) {
+        *child = -1;
+        if (table_named(t, p->mods[m].root)) return m;
+        for (int k = 0; k < p->mods[m].nchild; k++)
+            if (table_named(t, p->mods[m].child[k])) return *child = k, m;
+    }
+    return -1;
+}
+
+static json_t *row_json(const sl_vtable *t, const char *const *v, const size_t *l) {
+    if (!v) return json_null();
+    json_t *o = json_object();
+    for (int i = 0; i < t->ncols; i++)
+        json_object_set_new(o, t->cols[i].name,
+                            v[i] && v[i] != sl_vmissing ? json_stringn_nocheck(v[i], l[i]) : json_null());
+    return o;
+}
+
+/* verify's on_diff: the row's document(s) join the check's list. */
+static void on_diff(void *arg, const sl_vtable *st, const sl_vtable *t, const char *const *sv, const size_t *sl,
+                    const sl_vtable *tt, const char *const *tv, const size_t *tl) {
+    runner *r = arg;
+    int child = -1, m = module_of(r->p, st, &child);
+    int np = t->nkeys;
+    if (m >= 0 && child >= 0)
+        for (np = 0; np < t->nkeys && t->cols[np].parent;) np++;
+    if (m < 0 || np < 1 || np > 8) {
+        if (!r->unmapped++) snprintf(r->unmapped_table, sizeof r->unmapped_table, "%s", st->table);
+        return;
+    }
+    uint64_t sig = fnv(FNV0, st->table, strlen(st->table) + 1);
+    for (int side = 0; side < 2; side++) {
+        const char *const *v = side ? tv : sv;
+        const size_t *l = side ? tl : sl;
+        int n = side ? tt->ncols : t->ncols;
+        for (int i = 0; v && i < n; i++)
+            sig = fnv(fnv(sig, v[i] ? v[i] : "\001", v[i] ? l[i] : 1), "\037", 1);
+        sig = fnv(sig, "|", 1);
+    }
+    for (int side = 0; side < 2; side++) {
+        const char *const *v = side ? tv : sv;
+        const size_t *l = side ? tl : sl;
+        if (!v) continue;
+        uint64_t h = doc_hash(r->p->mods[m].coll, v, l, np);
+        if (side && sv && h == doc_hash(r->p->mods[m].coll, sv, sl, np)) continue; /* the same document */
+        size_t i = 0;
+        while (i < r->ncur && r->cur[i].h != h) i++;
+        if (i == r->ncur) {
+            if (r->ncur == 10000) return; /* enough for one check: the rest in the next */
+            if (r->ncur == r->capcur) {
+                r->capcur = r->capcur ? 2 * r->capcur : 16;
+                r->cur = sl_realloc(r->cur, r->capcur * sizeof *r->cur);
+            }
+            cdoc *d = &r->cur[r->ncur++];
+            memset(d, 0, sizeof *d);
+            d->h = h, d->mod = m, d->nid = np;
+            for (int k = 0; k < np; k++) {
+                d->id[k] = sl_malloc(l[k] + 1);
+                memcpy(d->id[k], v[k] ? v[k] : "", v[k] ? l[k] : 0);
+                d->id[k][v[k] ? l[k] : 0] = 0;
+                d->idl[k] = v[k] ? l[k] : 0;
+            }
+            d->rows = json_array();
+        }
+        cdoc *d = &r->cur[i];
+        d->sig += sig; /* the rows in any order */
+        if (json_array_size(d->rows) < 20)
+            json_array_append_new(d->rows, json_pack("{s:s,s:o,s:o}", "table", st->table, "source", row_json(t, sv, sl),
+                                                     "target", row_json(tt, tv, tl)));
+    }
+}
+
+/* verify's gate in a two-way shadow: forward has passed the source database's position pos and reverse the
+ * position MongoDB had when that round began. */
+static int gate_both(void *arg, const char *pos) {
+    runner *r = arg;
+    int g = sl_connector_position_passed(r->p->fwd, pos);
+    if (g <= 0) return g;
+    if (strcmp(pos, r->gate_pos)) {
+        char e[sizeof r->err];
+        memcpy(e, r->err, sizeof e);
+        int rc = source_position(r, r->p->rev, r->gate_mpos, sizeof r->gate_mpos);
+        memcpy(r->err, e, sizeof e);
+        if (rc < 0 || !*r->gate_mpos) return -1;
+        snprintf(r->gate_pos, sizeof r->gate_pos, "%s", pos);
+    }
+    return sl_connector_position_passed(r->p->rev, r->gate_mpos);
+}
+
+/* The tables of a module as both sides name them. */
+typedef struct mtabs {
+    int ready; /* 1 found, -1 cannot be */
+    sl_vtable root, rt, child[MOD_CHILDREN];
+    const char *pcols[MOD_CHILDREN][8];
+    char pbuf[MOD_CHILDREN][512];
+    int npcols[MOD_CHILDREN];
+} mtabs;
+
+static int mtabs_find(runner *r, const emod *m, mtabs *mt, sl_vside *src, sl_vside *dst, const sl_vmap *map) {
+    sl_vtable *tabs = NULL;
+    int n = 0, rc = src->ops->tables(src, &tabs, &n, r->err, sizeof r->err);
+    bool root = false;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (!root && table_named(&tabs[i], m->root)) {
+            root = true;
+            sl_vtable_copy(&mt->root, &tabs[i]);
+            sl_vtable c;
+            sl_vtable_copy(&c, &tabs[i]);
+            if (map->fn) rc = map->fn(map->arg, &c, r->err, sizeof r->err);
+            if (rc == 0) rc = dst->ops->target(dst, &c, &mt->rt, r->err, sizeof r->err);
+            sl_vtable_clear(&c);
+        }
+        for (int k = 0; k < m->nchild; k++)
+            if (!mt->child[k].ncols && table_named(&tabs[i], m->child[k])) sl_vtable_copy(&mt->child[k], &tabs[i]);
+    }
+    for (int i = 0; i < n; i++) sl_vtable_clear(&tabs[i]);
+    sl_free(tabs);
+    if (rc == 0 && (!root || !mt->rt.ncols)) {
+        snprintf(r->err, sizeof r->err, "conflicts of %s cannot be resolved: %s", m->root,
+                 !root ? "the forward connector does not capture the root table" : "MongoDB has no such collection");
+        rc = -1;
+    }
+    for (int k = 0; rc == 0 && k < m->nchild; k++) {
+        snprintf(mt->pbuf[k], sizeof mt->pbuf[k], "%s", m->pkey[k]);
+        for (char *q = strtok(mt->pbuf[k], ", "); q && mt->npcols[k] < 8; q = strtok(NULL, ", "))
+            mt->pcols[k][mt->npcols[k]++] = q;
+    }
+    mt->ready = rc == 0 ? 1 : -1;
+    return rc;
+}
+
+static void mtabs_clear(mtabs *mt) {
+    sl_vtable_clear(&mt->root);
+    sl_vtable_clear(&mt->rt);
+    for (int k = 0; k < MOD_CHILDREN; k++) sl_vtable_clear(&mt->child[k]);
+}
+
+/* Makes both sides hold the version MongoDB holds now (keep_mongo: the source database's change, which forward
+ * carried there) or the one the source database holds now (MongoDB's change, which reverse carried there) of
+ * document d (see above). 0, or -1 (r->err). */
+static int resolve_doc(runner *r, const cdoc *d, bool keep_mongo, mtabs *mt, sl_vside *src, sl_vside *dst) {
+    const emod *m = &r->p->mods[d->mod];
+    const char *const *id = (const char *const *)d->id;
+    const char *fo = sl_config_get(r->p->fcfg, "replication.origin.name");
+    const char *rn = sl_config_get(r->p->rcfg, "replication.origin.name");
+    char rbuf[300];
+    snprintf(rbuf, sizeof rbuf, "%s_r", rn ? rn : ""); /* default_origins: forward skips it */
+    const char *ro = rn && *rn ? rbuf : sl_config_get(r->p->rcfg, "replication.server.id");
+    if (!src->ops->write || !dst->ops->write) {
+        snprintf(r->err, sizeof r->err, "conflicts of %s cannot be resolved: a side takes no writes", m->root);
+        return -1;
+    }
+    const char *kcols[8];
+    for (int k = 0; k < mt->root.nkeys && k < 8; k++) kcols[k] = mt->root.cols[k].name;
+    if (!keep_mongo) {
+        if (dst->ops->write(dst, &mt->rt, SL_VWRITE_REMOVE, NULL, id, d->idl, d->nid, fo && *fo ? fo : NULL, r->err,
+                            sizeof r->err) < 0 ||
+            src->ops->write(src, &mt->root, SL_VWRITE_TOUCH, kcols, id, d->idl, d->nid, NULL, r->err, sizeof r->err) < 0)
+            return -1;
+        for (int k = 0; k < m->nchild; k++)
+            if (mt->child[k].ncols &&
+                src->ops->write(src, &mt->child[k], SL_VWRITE_TOUCH, mt->pcols[k], id, d->idl, mt->npcols[k], NULL,
+                                r->err, sizeof r->err) < 0)
+                return -1;
+        return 0;
+    }
+    long got = dst->ops->write(dst, &mt->rt, SL_VWRITE_TOUCH, NULL, id, d->idl, d->nid, NULL, r->err, sizeof r->err);
+    if (got != 0) return got < 0 ? -1 : 0;
+    for (int k = 0; k < m->nchild; k++) /* MongoDB has no such document: its rows go (children first) */
+        if (mt->child[k].ncols &&
+            src->ops->write(src, &mt->child[k], SL_VWRITE_REMOVE, mt->pcols[k], id, d->idl, mt->npcols[k],
+                            ro && *ro ? ro : NULL, r->err, sizeof r->err) < 0)
+            return -1;
+    return src->ops->write(src, &mt->root, SL_VWRITE_REMOVE, kcols, id, d->idl, d->nid, ro && *ro ? ro : NULL, r->err,
+                           sizeof r->err) < 0 ? -1 : 0;
+}
+
+static void cur_clear(runner *r) {
+    for (size_t i = 0; i < r->ncur; i++) {
+        for (int k = 0; k < r->cur[i].nid; k++) sl_free(r->cur[i].id[k]);
+        json_decref(r->cur[i].rows);
+    }
+    r->ncur = 0;
+}
+
+/* After a settled check: the documents that differ as they did in the previous one are conflicts, resolved by
+ * the policy. 0, or -1 (r->err). */
+static int resolve_conflicts(runner *r, bool settled) {
+    plan *p = r->p;
+    mstate *s = &r->s;
+    if (!settled) { /* no rows were given: the previous list stays for the next check */
+        cur_clear(r);
+        return 0;
+    }
+    mtabs *mts = sl_calloc((size_t)p->nmods + 1, sizeof *mts);
+    sl_vside *src = NULL, *dst = NULL;
+    sl_vmap map;
+    bool open = false;
+    int rc = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < r->ncur && rc == 0; i++) {
+        cdoc *d = &r->cur[i];
+        bool stable = false;
+        for (size_t k = 0; k < r->nprev && !stable; k++) stable = r->prev[k].h == d->h && r->prev[k].sig == d->sig;
+        if (!stable) {
+            r->cur[keep].h = d->h; /* for the next check (cur[keep] is done with) */
+            uint64_t sig = d->sig;
+            r->cur[keep++].sig = sig;
+            continue;
+        }
+        if (!open) {
+            open = true;
+            rc = sl_connector_verify_open(p->fwd, &src, &dst, &map, r->err, sizeof r->err);
+            if (rc < 0) break;
+        }
+        mtabs *mt = &mts[d->mod];
+        if (!mt->ready && mtabs_find(r, &p->mods[d->mod], mt, src, dst, &map) < 0) {
+            rc = -1;
+            break;
+        }
+        int64_t t[2];
+        ts_get(&r->ts, d->h, t);
+        bool source_wins = p->policy == POL_SOURCE || (p->policy == POL_LATEST && t[0] >= t[1]);
+        sl_buf idt;
+        sl_buf_init(&idt);
+        for (int k = 0; k < d->nid; k++) sl_buf_printf(&idt, "%s%s", k ? "," : "", d->id[k]);
+        char *rows = json_dumps(d->rows, JSON_COMPACT);
+        char times[128] = "";
+        if (p->policy == POL_LATEST)
+            snprintf(times, sizeof times, "; newest change: source database %lld ms, MongoDB %lld ms", (long long)t[0],
+                     (long long)t[1]);
+        SL_WARN("migrate", "plan %s: conflict on %s _id %s (changed on both sides, each change carried over the "
+                "other's): %s's change wins (conflict.policy %s%s); the rows that differed, as each side holds them: %s",
+                p->name, p->mods[d->mod].coll, sl_buf_cstr(&idt), source_wins ? "the source database" : "MongoDB",
+                policy_names[p->policy], times, rows ? rows : "[]");
+        free(rows);
+        rc = resolve_doc(r, d, source_wins, mt, src, dst); /* swapped: MongoDB holds the source's change */
+        if (rc == 0) {
+            s->conflicts[source_wins ? 0 : 1]++;
+            history(s, "conflict on %s _id %s: %s's change wins", p->mods[d->mod].coll, sl_buf_cstr(&idt),
+                    source_wins ? "the source database" : "MongoDB");
+            json_t *c = json_pack("{s:I,s:s,s:s,s:s,s:O}", "ms", (json_int_t)(sl_wall_us() / 1000), "collection",
+                                  p->mods[d->mod].coll, "_id", sl_buf_cstr(&idt), "winner",
+                                  source_wins ? "source" : "target", "rows", d->rows);
+            if (p->policy == POL_LATEST)
+                json_object_set_new(c, "times_ms", json_pack("{s:I,s:I}", "source", (json_int_t)t[0], "target",
+                                                             (json_int_t)t[1]));
+            json_array_append_new(s->recent, c);
+            while (json_array_size(s->recent) > 20) json_array_remove(s->recent, 0);
+        }
+        sl_buf_free(&idt);
+    }
+    /* the next check compares with this one's documents that were not resolved */
+    r->prev = sl_realloc(r->prev, (keep + 1) * sizeof *r->prev);
+    for (size_t i = 0; i < keep; i++) r->prev[i].h = r->cur[i].h, r->prev[i].sig = r->cur[i].sig;
+    r->nprev = rc == 0 ? keep : 0;
+    for (int m = 0; m < p->nmods; m++) mtabs_clear(&mts[m]);
+    sl_free(mts);
+    if (src) src->ops->close(src);
+    if (dst) dst->ops->close(dst);
+    cur_clear(r);
+    return rc;
+}
+
+/* One verify run of the forward connector's pair (with rechecks for recheck_s seconds): the differences, or -1.
+ * In a two-way shadow (conflicts): rechecks wait for both connectors, and the conflicts found are resolved. */
+static long long verify_once2(runner *r, double recheck_s, bool conflicts);
+static long long verify_once(runner *r, double recheck_s) { return verify_once2(r, recheck_s, false); }
+
+static long long verify_once2(runner *r, double recheck_s, bool conflicts) {
     sl_vside *src = NULL, *dst = NULL;
     sl_vmap map;
     sl_verify_opts o = {.max_listed = 20, .recheck_ms = 500, .until_ms = (int64_t)(recheck_s * 1000)};
     o.gate = sl_connector_position_passed, o.gate_arg = r->p->fwd;
+    if (conflicts) {
+        o.gate = gate_both, o.gate_arg = r;
+        o.on_diff = on_diff, o.diff_arg = r;
+        r->gate_pos[0] = 0;
+        r->unmapped = 0;
+        cur_clear(r);
+    }
     sl_verify_stats st = {0};
     int rc = sl_connector_verify_open(r->p->fwd, &src, &dst, &map, r->err, sizeof r->err);
     char rpath[4200];
@@ -538,9 +1052,19 @@ static long long verify_once(runner *r, double recheck_s) {
     if (out) fclose(out);
     if (src) src->ops->close(src);
     if (dst) dst->ops->close(dst);
-    if (rc < 0) return -1;
+    if (rc < 0) {
+        if (conflicts) cur_clear(r);
+        return -1;
+    }
     r->s.last_diff = st.differences;
     r->s.last_verify_ms = sl_wall_us() / 1000;
+    if (conflicts) {
+        bool settled = st.differences == 0 || r->ncur > 0 || r->unmapped > 0;
+        if (r->unmapped)
+            SL_WARN("migrate", "plan %s: %ld differing rows (of %s, ...) belong to no embedded module: their conflicts "
+                    "are not resolved", r->p->name, r->unmapped, r->unmapped_table);
+        if (resolve_conflicts(r, settled) < 0) return -1;
+    }
     return st.differences;
 }
 
@@ -600,6 +1124,34 @@ static int rev_configure(runner *r) {
     return 0;
 }
 
+/* Reverse starts at MongoDB's operation time now (recorded first; its offsets reset), or runs on from where it is
+ * (it resumes from its offsets after a crash). */
+static int rev_start_here(runner *r, const char *why) {
+    mstate *s = &r->s;
+    char pos[256] = "";
+    if (!*s->cutover_at) {
+        if (source_position(r, r->p->rev, pos, sizeof pos) < 0) return -1;
+        unsigned t = 0, i = 0;
+        if (sscanf(pos, "%u,%u", &t, &i) != 2) {
+            snprintf(r->err, sizeof r->err, "the reverse connector's source gave no operation time to start at "
+                                            "(a MongoDB replica set or sharded cluster is needed)");
+            return -1;
+        }
+        snprintf(s->cutover_at, sizeof s->cutover_at, "%u,%u", t, i);
+        int removed = 0;
+        if (sl_connector_offsets_reset(r->p->rev, &removed, r->err, sizeof r->err) < 0) return -1;
+        history(s, "%s: reverse starts at MongoDB's operation time %s", why, s->cutover_at);
+        if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
+    }
+    if (!s->rev_started || !r->rev_on) {
+        if (rev_configure(r) < 0) return -1;
+        if (!s->rev_started) s->rev_started = true;
+        if (start_one(r, r->p->rev, &r->rev_on, "reverse") < 0) return -1;
+        if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
+    }
+    return 0;
+}
+
 /* Cutover, step by step (each step is recorded before the next, so that a crash resumes at the step). */
 static int cutover(runner *r) {
     mstate *s = &r->s;
@@ -615,27 +1167,7 @@ static int cutover(runner *r) {
         history(s, "cutover: forward stopped at the source's position %s", pos);
         if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
     }
-    if (!*s->cutover_at) {
-        if (source_position(r, r->p->rev, pos, sizeof pos) < 0) return -1;
-        unsigned t = 0, i = 0;
-        if (sscanf(pos, "%u,%u", &t, &i) != 2) {
-            snprintf(r->err, sizeof r->err, "the reverse connector's source gave no operation time to start at "
-                                            "(a MongoDB replica set or sharded cluster is needed)");
-            return -1;
-        }
-        snprintf(s->cutover_at, sizeof s->cutover_at, "%u,%u", t, i);
-        int removed = 0;
-        if (sl_connector_offsets_reset(r->p->rev, &removed, r->err, sizeof r->err) < 0) return -1;
-        history(s, "cutover: reverse starts at MongoDB's operation time %s", s->cutover_at);
-        if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
-    }
-    if (!s->rev_started || !r->rev_on) {
-        if (rev_configure(r) < 0) return -1;
-        if (!s->rev_started) s->rev_started = true;
-        if (start_one(r, r->p->rev, &r->rev_on, "reverse") < 0) return -1;
-        if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
-    }
-    return 0;
+    return rev_start_here(r, "cutover");
 }
 
 /* After cutover: reverse runs to MongoDB's position, stops, verify, forward starts again where it stopped. */
@@ -645,17 +1177,19 @@ static int rollback_after_cutover(runner *r) {
     snprintf(s->note, sizeof s->note, "rolling back: stop the application's writes to MongoDB; writes go back to "
                                        "the source database once this phase shows shadow");
     if (state_save(r->p, s, r->err, sizeof r->err) < 0) return -1;
+    /* a two-way shadow to go back to: reverse keeps running (the application may write both sides there) */
+    bool keep_rev = r->p->two_way && r->p->has[PH_SHADOW];
     if (s->rev_started) {
         if (rev_configure(r) < 0 || start_one(r, r->p->rev, &r->rev_on, "reverse") < 0 || source_position(r, r->p->rev, pos, sizeof pos) < 0 ||
-            wait_passed(r, r->p->rev, r->rev_on, pos, "reverse") < 0 || stop_one(r, r->p->rev, &r->rev_on, "reverse") < 0)
+            wait_passed(r, r->p->rev, r->rev_on, pos, "reverse") < 0 || (!keep_rev && stop_one(r, r->p->rev, &r->rev_on, "reverse") < 0))
             return -1;
-        history(s, "rollback: reverse ran to MongoDB's position %s and stopped", pos);
+        history(s, "rollback: reverse ran to MongoDB's position %s%s", pos, keep_rev ? " (it keeps running)" : " and stopped");
     }
     long long d = verify_once(r, 30);
     if (d < 0) return -1;
     history(s, "rollback: verify found %lld differences", d);
-    s->rolling_back = s->fwd_stopped = s->rev_started = false;
-    s->cutover_at[0] = 0;
+    s->rolling_back = s->fwd_stopped = false;
+    if (!keep_rev) s->rev_started = false, s->cutover_at[0] = 0;
     if (start_one(r, r->p->fwd, &r->fwd_on, "forward") < 0) return -1;
     set_phase(r, r->p->has[PH_SHADOW] ? PH_SHADOW : r->p->has[PH_VERIFY] ? PH_VERIFY : PH_SYNC);
     return state_save(r->p, s, r->err, sizeof r->err);
@@ -670,6 +1204,14 @@ static int step(runner *r) {
         if (s->phase >= PH_CUTOVER && (s->fwd_stopped || s->rev_started || *s->cutover_at)) {
             s->rolling_back = true;
         } else {
+            if (s->rev_started) { /* a two-way shadow: what MongoDB took reaches the source database first */
+                char pos[256] = "";
+                if (rev_configure(r) < 0 || start_one(r, p->rev, &r->rev_on, "reverse") < 0 ||
+                    source_position(r, p->rev, pos, sizeof pos) < 0 || wait_passed(r, p->rev, r->rev_on, pos, "reverse") < 0 ||
+                    stop_one(r, p->rev, &r->rev_on, "reverse") < 0)
+                    return -1;
+                history(s, "rollback: reverse ran to MongoDB's position %s and stopped", pos);
+            }
             if (stop_one(r, p->fwd, &r->fwd_on, "forward") < 0) return -1;
             s->rolled_back = true;
             snprintf(s->note, sizeof s->note, "rolled back before cutover: the forward connector is stopped, nothing "
@@ -710,11 +1252,13 @@ static int step(runner *r) {
     }
     case PH_SHADOW: {
         if (start_one(r, p->fwd, &r->fwd_on, "forward") < 0) return -1;
+        if (p->two_way && rev_start_here(r, "shadow (two-way)") < 0) return -1;
         double every = gate(r, PH_SHADOW, "check.every.seconds"), window = gate(r, PH_SHADOW, "window.seconds");
         double max = gate(r, PH_SHADOW, "differences.max");
         bool need_ok = gate(r, PH_SHADOW, "approval") != 0;
         if (now - s->last_verify_ms >= (int64_t)(every * 1000) || s->last_verify_ms < s->phase_since_ms) {
-            long long d = verify_once(r, 10);
+            /* two-way: a conflict differs in every recheck, and is found by two checks in a row: short rechecks */
+            long long d = verify_once2(r, p->two_way ? 3 : 10, p->two_way);
             if (d < 0) return -1;
             if (d > max) s->window_start_ms = 0;
             else if (!s->window_start_ms) s->window_start_ms = now;
@@ -723,8 +1267,13 @@ static int step(runner *r) {
         snprintf(s->gate_text, sizeof s->gate_text,
                  "differences %lld <= %.0f in every run for %.1f s of %.1f s; approval %s", s->last_diff, max, held,
                  window, !need_ok ? "not needed" : s->approved ? "given" : "needed (sluice migrate approve)");
-        snprintf(s->note, sizeof s->note, "the application reads MongoDB (shadow reads) and still writes the source "
-                                           "database%s", need_ok && !s->approved ? "; then: sluice migrate approve" : "");
+        const char *tail = need_ok && !s->approved ? "; then: sluice migrate approve" : "";
+        if (p->two_way)
+            snprintf(s->note, sizeof s->note, "the application reads MongoDB (shadow reads) and may write both sides "
+                                               "(conflicts: %s)%s", policy_names[p->policy], tail);
+        else
+            snprintf(s->note, sizeof s->note, "the application reads MongoDB (shadow reads) and still writes the "
+                                               "source database%s", tail);
         if (s->window_start_ms && held >= window && (!need_ok || s->approved)) set_phase(r, PH_CUTOVER);
         break;
     }
@@ -794,20 +1343,31 @@ static int cmd_run(plan *p, volatile sig_atomic_t *stop) {
     return rc;
 }
 
+static void runner_free(runner *r) {
+    state_free(&r->s);
+    cur_clear(r);
+    sl_free(r->cur);
+    sl_free(r->prev);
+    sl_free(r->ts.keys);
+    sl_free(r->ts.ts);
+    pthread_mutex_destroy(&r->ts.mu);
+}
+
 static int run_locked(runner *rr) {
     runner r = *rr;
     plan *p = r.p;
     volatile sig_atomic_t *stop = r.stop;
+    pthread_mutex_init(&r.ts.mu, NULL);
     int lr = state_load(p, &r.s, r.err, sizeof r.err);
     if (lr < 0) {
         fprintf(stderr, "sluice migrate: %s\n", r.err);
-        json_decref(r.s.history);
+        runner_free(&r);
         return 1;
     }
     if (r.s.rolled_back) {
         fprintf(stderr, "sluice migrate: plan %s was rolled back before cutover (state %s): remove the state file to "
                         "start it again\n", p->name, p->state_path);
-        json_decref(r.s.history);
+        runner_free(&r);
         return 3; /* nothing to run */
     }
     if (lr == 0) set_phase(&r, PH_SYNC);
@@ -836,7 +1396,7 @@ static int run_locked(runner *rr) {
         SL_ERR("migrate", "%s", e);
         rc = 1;
     }
-    json_decref(r.s.history);
+    runner_free(&r);
     return rc;
 }
 
@@ -847,7 +1407,7 @@ static int cmd_status(plan *p, bool as_json) {
     if (lr <= 0) {
         if (lr < 0) fprintf(stderr, "sluice migrate: %s\n", err);
         else printf("plan %s: not started (sluice migrate run %s)\n", p->name, p->path);
-        json_decref(s.history);
+        state_free(&s);
         return lr < 0 ? 1 : 0;
     }
     if (as_json) {
@@ -855,7 +1415,7 @@ static int cmd_status(plan *p, bool as_json) {
         fputs(text ? text : "{}", stdout);
         putchar('\n');
         sl_free(text);
-        json_decref(s.history);
+        state_free(&s);
         return 0;
     }
     json_t *j = json_load_file(p->state_path, 0, NULL);
@@ -879,8 +1439,11 @@ static int cmd_status(plan *p, bool as_json) {
         struct tm tm;
         char iso[32];
         strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-        printf("  cutover at MongoDB operation time %s (%s)\n", s.cutover_at, iso);
+        printf("  reverse from MongoDB operation time %s (%s)\n", s.cutover_at, iso);
     }
+    if (p->two_way)
+        printf("  conflicts (%s): %lld resolved, the source database won %lld, MongoDB won %lld\n",
+               policy_names[p->policy], s.conflicts[0] + s.conflicts[1], s.conflicts[0], s.conflicts[1]);
     printf("  next: %s\n", json_string_value(json_object_get(j, "next")) ?: "");
     static const char *const reqs[] = {"approve", "rollback", "finish"};
     for (int i = 0; i < 3; i++) {
@@ -889,7 +1452,7 @@ static int cmd_status(plan *p, bool as_json) {
         if (access(path, F_OK) == 0) printf("  requested: %s (taken up by the running plan)\n", reqs[i]);
     }
     json_decref(j);
-    json_decref(s.history);
+    state_free(&s);
     return 0;
 }
 
@@ -897,7 +1460,7 @@ static int cmd_status(plan *p, bool as_json) {
 static int request(const plan *p, const char *cmd, char *err, size_t errsz) {
     mstate s;
     int lr = state_load(p, &s, err, errsz);
-    json_decref(s.history);
+    state_free(&s);
     if (lr < 0) return -1;
     if (strcmp(cmd, "approve") && strcmp(cmd, "rollback") && strcmp(cmd, "finish")) {
         snprintf(err, errsz, "'%s' is not a request (allowed: approve, rollback, finish)", cmd);

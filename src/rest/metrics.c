@@ -501,6 +501,18 @@ void sl_metrics_render_migrations(sl_buf *o, json_t *const *states, int n) {
          "Differences of the plan's newest verify run (-1: none yet)."},
         {"sluice_migration_phase_since_seconds", "phase_since_ms", "When the plan entered its phase (Unix time)."},
     };
+    family(o, "sluice_migration_conflicts_total", "counter",
+           "Conflicts of a two-way shadow resolved (a document changed on both sides), by the side whose version "
+           "stayed: source (the source database) or target (MongoDB).");
+    for (int i = 0; i < n; i++) {
+        json_t *c = json_object_get(states[i], "conflicts");
+        for (int w = 0; c && w < 2; w++) {
+            sl_buf_puts(o, "sluice_migration_conflicts_total{migration=");
+            sl_metrics_put_label_value(o, json_string_value(json_object_get(states[i], "plan")) ?: "");
+            sl_buf_printf(o, ",winner=\"%s\"} %lld\n", w ? "target" : "source",
+                          (long long)json_integer_value(json_object_get(c, w ? "target_won" : "source_won")));
+        }
+    }
     for (size_t f = 0; f < sizeof g / sizeof *g; f++) {
         family(o, g[f].metric, "gauge", g[f].help);
         for (int i = 0; i < n; i++) {

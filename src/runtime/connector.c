@@ -147,6 +147,8 @@ struct sl_connector {
     void *src_settings, *sink_settings;
     void *src, *sink;
     sl_xchain *xchain;       /* transforms, NULL: none */
+    sl_connector_tap tap;    /* sl_connector_set_tap, NULL: none */
+    void *tap_arg;
     _Atomic uint64_t reconnects, batch_size_sum, n_filtered;
     int64_t source_ts_ms, lag_ms; /* these and the latency below under ctx.m_lock */
     uint64_t lat_count, lat_buckets[SL_LATENCY_BUCKETS];
@@ -768,6 +770,10 @@ static int write_run(sl_connector *c, sl_batch *first, commit_state *cs, uint64_
             }
             atomic_fetch_add(&c->n_filtered, (uint64_t)dropped);
         }
+        for (int i = 0; c->tap && i < b->n; i++) {
+            const sl_raw *w = b->recs[i].raw;
+            if (w && w->key && !w->binary_key) c->tap(c->tap_arg, w->topic, w->key, w->key_len, w->ts_ms);
+        }
         /* Exactly-once: the records this batch's own offset covers join the open transaction (they commit
          * with that offset); the others (all of a batch without offset) are covered by no offset yet:
          * they join it too when the next queued batch brings one, else the pending offset commits first,
@@ -1079,6 +1085,11 @@ static void passed_row(const char *conn, const char *part, const char *off, int6
     passed_ctx *p = arg;
     int r = p->ops->position_passed(off, p->pos);
     if (p->rc == -2 || r < p->rc) p->rc = r;
+}
+
+void sl_connector_set_tap(sl_connector *c, sl_connector_tap fn, void *arg) {
+    c->tap = fn;
+    c->tap_arg = arg;
 }
 
 int sl_connector_position_passed(void *conn, const char *pos) {

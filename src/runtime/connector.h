@@ -68,6 +68,11 @@ struct sl_vmap;
 int sl_connector_position_passed(void *conn, const char *pos);
 int sl_connector_verify_open(sl_connector *c, struct sl_vside **src, struct sl_vside **dst, struct sl_vmap *map,
                              char *errstr, size_t errstr_size);
+/* Sees each record the sink is about to write that the transforms made (or that came pre-encoded): its topic,
+ * its key (JSON text) and its source time (ms since the epoch, -1 none). On the sink's thread; set before
+ * start. */
+typedef void (*sl_connector_tap)(void *arg, const char *topic, const char *key, size_t keylen, int64_t ts_ms);
+void sl_connector_set_tap(sl_connector *c, sl_connector_tap fn, void *arg);
 /* Checks an offset given for this connector's source (sl_source_ops.check_offset); 0 when the source has no
  * such check. */
 /* Queues a signal (its JSON text) for the source (sl_ctx_signal_push). 0, or -1 with errstr. */

@@ -1958,6 +1958,56 @@ static int mv_scan_keys(sl_vside *v, const sl_vtable *t, const char *const *keys
     return rc;
 }
 
+/* The conflict resolution's writes (core/vside.h write): the document of the key vals (t: a table of whole
+ * documents) marked again (touch: origin's mark, else "sluice-resolve", so that a MongoDB source syncing the
+ * collection elsewhere carries it again), or deleted (after an update that marks it origin's, "/d", as the
+ * sink marks its own deletes). */
+static long mv_write(sl_vside *v, const sl_vtable *t, int op, const char *const *cols, const char *const *vals,
+                     const size_t *lens, int n, const char *origin, char *errstr, size_t errsz) {
+    (void)cols;
+    mongo_vside *p = (mongo_vside *)v;
+    if (t->within[0] || n != t->nkeys) {
+        snprintf(errstr, errsz, "MongoDB: %s.%s: only whole documents, found by their key, are written", t->schema,
+                 t->table);
+        return -1;
+    }
+    bson_t filter = BSON_INITIALIZER, id;
+    if (t->layout == MV_ID_SCALAR) {
+        append_key_value(&filter, "_id", &t->cols[0], vals[0] ? vals[0] : "", lens[0]);
+    } else if (t->layout == MV_FIELDS) { /* the key's fields by their paths */
+        for (int i = 0; i < t->nkeys; i++)
+            append_key_value(&filter, t->cols[i].name, &t->cols[i], vals[i] ? vals[i] : "", lens[i]);
+    } else {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+        for (int i = 0; i < t->nkeys; i++)
+            append_key_value(&id, t->cols[i].name + 4, &t->cols[i], vals[i] ? vals[i] : "", lens[i]);
+        bson_append_document_end(&filter, &id);
+    }
+    char mark[300];
+    snprintf(mark, sizeof mark, "%s/%lld-0%s", origin ? origin : "sluice-resolve", (long long)(sl_wall_us() / 1000),
+             op == SL_VWRITE_REMOVE ? "/d" : "");
+    bson_t *upd = BCON_NEW("$set", "{", SL_MONGO_ORIGIN_FIELD, BCON_UTF8(mark), "}");
+    mongoc_collection_t *coll = mongoc_client_get_collection(p->client, t->schema, t->table);
+    bson_t reply;
+    bson_error_t be;
+    long matched = -1;
+    bool ok = op != SL_VWRITE_REMOVE || origin ? mongoc_collection_update_one(coll, &filter, upd, NULL, &reply, &be)
+                                                 : (bson_init(&reply), true);
+    bson_iter_t it;
+    if (ok) matched = bson_iter_init_find(&it, &reply, "matchedCount") ? bson_iter_as_int64(&it) : 0;
+    bson_destroy(&reply);
+    if (ok && op == SL_VWRITE_REMOVE) {
+        ok = mongoc_collection_delete_one(coll, &filter, NULL, &reply, &be);
+        if (ok) matched = bson_iter_init_find(&it, &reply, "deletedCount") ? bson_iter_as_int64(&it) : 0;
+        bson_destroy(&reply);
+    }
+    if (!ok) snprintf(errstr, errsz, "MongoDB: %s.%s: %s", t->schema, t->table, be.message), matched = -1;
+    mongoc_collection_destroy(coll);
+    bson_destroy(upd);
+    bson_destroy(&filter);
+    return matched;
+}
+
 /* MongoDB's side has no snapshot: each read sees the collection as it is then. */
 static int mv_refresh(sl_vside *v, char *errstr, size_t errsz) {
     (void)v, (void)errstr, (void)errsz;
@@ -2150,7 +2200,7 @@ static void mv_close(sl_vside *v) {
 
 static const sl_vside_ops mv_ops = {.target = mv_target, .scan = mv_scan, .scan_keys = mv_scan_keys,
                                     .refresh = mv_refresh, .next = mv_next, .query = mv_query,
-                                    .position = mv_position, .close = mv_close};
+                                    .write = mv_write, .position = mv_position, .close = mv_close};
 
 static int mongo_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     mongo_vside *p = sl_calloc(1, sizeof *p);

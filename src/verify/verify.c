@@ -54,6 +54,7 @@ typedef struct run {
     int64_t t0;     /* when the run started (ms) */
     int64_t shown;  /* when the progress line was written last (ms) */
     int table, ntables;
+    bool final;     /* the last read of the keys that differ: each row to o->on_diff */
 } run;
 
 /* The progress line: the table, the rows merged so far and their rate (a terminal only; done: cleared). */
@@ -246,6 +247,7 @@ static int prepare(sl_vside *dst, const sl_vmap *map, job *j, char *errstr, size
     for (int c = 0; c < mt.ncols; c++) {
         if (mt.src_col[c] < 0) break; /* the deleted marker, last */
         j->ss.cols[j->ss.ncols] = st->cols[mt.src_col[c]];
+        j->ss.cols[j->ss.ncols].parent = mt.cols[c].parent; /* the parent document's key (on_diff's callers) */
         j->ss.cols[j->ss.ncols++].required = mt.cols[c].required;
     }
     int rc = dst->ops->target(dst, &mt, &j->tt, errstr, errsz);
@@ -338,6 +340,7 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
             break;
         }
         int c = sgot <= 0 ? 1 : tgot <= 0 ? -1 : key_cmp(st->cols, sv, sl, scan->cols, tv, tl, st->nkeys);
+        long long before = ts->missing + ts->extra + ts->differing;
         if (c < 0) {
             ts->missing++;
             report(r, ts, MISSING, st, sv, sl, NULL, NULL, 0, NULL, 0);
@@ -380,6 +383,9 @@ static int merge(run *r, job *j, sl_vside *src, sl_vside *dst, bool full, keyset
                 sl_buf_free(&path);
             }
         }
+        if (r->final && ts->missing + ts->extra + ts->differing != before)
+            r->o->on_diff(r->o->diff_arg, j->st, st, c <= 0 ? sv : NULL, c <= 0 ? sl : NULL, scan, c >= 0 ? tv : NULL,
+                          c >= 0 ? tl : NULL);
         if (c <= 0) {
             ts->source_rows += full;
             key_keep(&sk, sv, sl, st->nkeys);
@@ -634,6 +640,31 @@ static void print_text(run *r, sl_vside *src, sl_vside *dst, job *jobs, int n, i
     else fprintf(o, "\nresult: equal\n");
 }
 
+/*
+ * New snapshots of both sides for a recheck: the source's first, and the target's once the sync has applied the
+ * source up to the source snapshot's position (*gate: what still differs then is no change in flight), else
+ * (no gate, or one that cannot tell: *gate turns false) after a pause. 1 when the gate passed, 0 when not (the
+ * deadline came first, or no gate), -1 with errstr.
+ */
+static int fresh_snapshots(const sl_verify_opts *o, sl_vside *src, sl_vside *dst, bool *gate, bool first,
+                           int64_t deadline, char *errstr, size_t errsz) {
+    if (src->ops->refresh(src, errstr, errsz) < 0) return -1;
+    int passed = 0;
+    for (const char *pos = src->ops->position(src); *gate;) {
+        int g = o->gate(o->gate_arg, pos);
+        if (g < 0) { /* the sync's position cannot be told: timed rechecks */
+            *gate = false;
+            if (first) sl_sleep_ms(o->recheck_ms, NULL);
+        }
+        if (g != 0 || sl_mono_ms() >= deadline || (o->cancel && *o->cancel)) {
+            passed = g > 0;
+            break;
+        }
+        sl_sleep_ms(100, NULL);
+    }
+    return dst->ops->refresh(dst, errstr, errsz) < 0 ? -1 : passed;
+}
+
 int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_verify_opts *o, FILE *out,
                   sl_verify_stats *stats, char *errstr, size_t errsz) {
     sl_vtable *tables = NULL;
@@ -667,36 +698,34 @@ int sl_verify_run(sl_vside *src, sl_vside *dst, const sl_vmap *map, const sl_ver
             break;
         }
         if (rounds > 0 || !gate) sl_sleep_ms(o->recheck_ms, NULL);
-        /* the source's new snapshot first: the target is read once the sync has applied the source up to it
-         * (gated: what still differs then is no change in flight), else after a pause */
-        if (src->ops->refresh(src, errstr, errsz) < 0) {
+        int passed = fresh_snapshots(o, src, dst, &gate, rounds == 0, deadline, errstr, errsz);
+        if (passed < 0) {
             rc = -1;
             break;
-        }
-        bool passed = false;
-        for (const char *pos = src->ops->position(src); gate;) {
-            int g = o->gate(o->gate_arg, pos);
-            if (g < 0) { /* the sync's position cannot be told: timed rechecks */
-                gate = false;
-                if (rounds == 0) sl_sleep_ms(o->recheck_ms, NULL);
-            }
-            if (g != 0 || sl_mono_ms() >= deadline || (o->cancel && *o->cancel)) {
-                passed = g > 0;
-                break;
-            }
-            sl_sleep_ms(100, NULL);
         }
         gated += passed;
-        if (dst->ops->refresh(dst, errstr, errsz) < 0) {
-            rc = -1;
-            break;
-        }
         rounds++;
         for (int i = 0; i < n && rc == 0; i++) {
             job *j = &jobs[i];
             if (j->keys.n && !j->keys.overflow && !j->ts.error[0] && recheck(&r, src, dst, j, errstr, errsz) < 0)
                 rc = -1;
         }
+    }
+    if (rc == 0 && o->on_diff) { /* the keys that still differ, once more, each to on_diff */
+        bool any = false;
+        for (int i = 0; i < n; i++) any |= jobs[i].keys.n > 0 && !jobs[i].ts.error[0];
+        /* read with the sync caught up (when it can tell: on_diff's keys are then no changes in flight) */
+        bool g = o->gate != NULL;
+        int passed = any ? fresh_snapshots(o, src, dst, &g, true, sl_mono_ms() + o->until_ms + o->recheck_ms,
+                                           errstr, errsz) : 0;
+        if (passed < 0) rc = -1;
+        any &= passed > 0 || o->gate == NULL;
+        r.final = true;
+        for (int i = 0; i < n && rc == 0 && any; i++) {
+            job *j = &jobs[i];
+            if (j->keys.n && !j->ts.error[0] && recheck(&r, src, dst, j, errstr, errsz) < 0) rc = -1;
+        }
+        r.final = false;
     }
     if (n) progress(&r, &jobs[0].ts, true);
     long long total = 0, first = 0, rows = 0;

@@ -28,6 +28,13 @@ typedef struct sl_verify_opts {
      * side's position() of the recheck's snapshot), 0 not yet, -1 cannot tell (NULL: timed rechecks). */
     int (*gate)(void *arg, const char *pos);
     void *gate_arg;
+    /* Optional: once the rechecks are over, the keys that still differ are read once more (with the sync caught
+     * up when there is a gate: the rows are not given when it does not catch up) and each row is given here: st the source table, t its columns as read (key columns first), sv its values (NULL: the
+     * source has no such key), tt the target's columns (tt->src_col[k]: the column of t that column k holds)
+     * and tv their values (NULL: the target has no such key). */
+    void (*on_diff)(void *arg, const sl_vtable *st, const sl_vtable *t, const char *const *sv, const size_t *sl,
+                    const sl_vtable *tt, const char *const *tv, const size_t *tl);
+    void *diff_arg;
 } sl_verify_opts;
 
 /* What a run found, for metrics. */

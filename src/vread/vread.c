@@ -705,6 +705,90 @@ int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz) {
     return vread_side_begin(s, errstr, errsz);
 }
 
+/* The conflict resolution's writes (core/vside.h write), each in a transaction of its own between two snapshots. A
+ * MariaDB touch cannot be had: it does not log an update that changes nothing. */
+long vread_side_write(sl_vside *v, const sl_vtable *t, int op, const char *const *cols, const char *const *vals,
+                      const size_t *lens, int n, const char *origin, char *errstr, size_t errsz) {
+    vread_side *s = (vread_side *)v;
+    if (op == SL_VWRITE_TOUCH && !s->pg) {
+        snprintf(errstr, errsz, "MariaDB/MySQL: %s.%s: a row cannot be written again unchanged (the binlog leaves "
+                                "out an update that changes nothing)", t->schema, t->table);
+        return -1;
+    }
+    if (n < 1) {
+        snprintf(errstr, errsz, "%s: no columns to find the rows by", t->table);
+        return -1;
+    }
+    vread_side_end(s);
+    sl_buf q, lit;
+    sl_buf_init(&q), sl_buf_init(&lit);
+    sl_buf_puts(&q, op == SL_VWRITE_TOUCH ? "UPDATE " : "DELETE FROM ");
+    if (t->schema[0]) put_ident(&q, t->schema, s->pg), sl_buf_putc(&q, '.');
+    put_ident(&q, t->table, s->pg);
+    if (op == SL_VWRITE_TOUCH) { /* the first column set to itself: a new row version, logged */
+        sl_buf_puts(&q, " SET ");
+        put_ident(&q, cols[0], s->pg);
+        sl_buf_puts(&q, " = ");
+        put_ident(&q, cols[0], s->pg);
+    }
+    for (int i = 0; i < n; i++) {
+        sl_buf_puts(&q, i ? " AND " : " WHERE ");
+        put_ident(&q, cols[i], s->pg);
+        if (!vals[i]) {
+            sl_buf_puts(&q, " IS NULL");
+            continue;
+        }
+        sl_buf_puts(&q, " = ");
+        put_literal(&q, s->conn, s->pg, vals[i], lens[i]);
+    }
+    long matched = -1;
+    if (s->pg) {
+        PGconn *c = s->conn;
+        PQclear(PQexec(c, "COMMIT")); /* the snapshot's */
+        sl_buf_reset(&lit);
+        int rc = 0;
+        if (origin) {
+            char *o = PQescapeLiteral(c, origin, strlen(origin));
+            sl_buf_printf(&lit, "SELECT pg_replication_origin_create(%s) WHERE NOT EXISTS (SELECT FROM "
+                                "pg_replication_origin WHERE roname = %s); SELECT pg_replication_origin_session_setup(%s)",
+                          o, o, o);
+            PQfreemem(o);
+            rc = pg_run(c, sl_buf_cstr(&lit), "setting the replication origin", NULL, errstr, errsz);
+        }
+        PGresult *r = NULL;
+        if (rc == 0) rc = pg_run(c, "BEGIN", "BEGIN", NULL, errstr, errsz);
+        if (rc == 0) rc = pg_run(c, sl_buf_cstr(&q), op == SL_VWRITE_TOUCH ? "UPDATE" : "DELETE", &r, errstr, errsz);
+        if (rc == 0) matched = atol(PQcmdTuples(r));
+        PQclear(r);
+        if (rc == 0 && pg_run(c, "COMMIT", "COMMIT", NULL, errstr, errsz) < 0) matched = -1;
+        if (rc < 0) PQclear(PQexec(c, "ROLLBACK"));
+        if (origin) PQclear(PQexec(c, "SELECT pg_replication_origin_session_reset()"));
+    } else {
+        MYSQL *c = s->conn;
+        mysql_query(c, "COMMIT");
+        char set[96] = "";
+        if (origin) snprintf(set, sizeof set, "SET SESSION server_id = %lld", strtoll(origin, NULL, 10));
+        const char *what = "setting the session's server_id";
+        if ((!*set || mysql_query(c, set) == 0) && (what = "START TRANSACTION", mysql_query(c, what) == 0) &&
+            (what = "DELETE", mysql_real_query(c, q.data, q.len) == 0)) {
+            matched = (long)mysql_affected_rows(c);
+            if ((what = "COMMIT", mysql_query(c, what)) != 0) matched = -1;
+        }
+        if (matched < 0) {
+            snprintf(errstr, errsz, "MariaDB/MySQL: %s: %s", what, mysql_error(c));
+            mysql_query(c, "ROLLBACK");
+        }
+        if (*set) mysql_query(c, "SET SESSION server_id = @@GLOBAL.server_id");
+    }
+    sl_buf_free(&q), sl_buf_free(&lit);
+    char e2[256];
+    if (vread_side_begin(s, e2, sizeof e2) < 0 && matched >= 0) {
+        snprintf(errstr, errsz, "%s", e2);
+        matched = -1;
+    }
+    return matched;
+}
+
 int vread_side_next(sl_vside *v, const char *const **vals, const size_t **lens, char *errstr, size_t errsz) {
     return vread_next(((vread_side *)v)->scan, vals, lens, errstr, errsz);
 }

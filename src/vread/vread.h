@@ -42,6 +42,9 @@ int vread_side_query(sl_vside *v, const char *q, char *errstr, size_t errsz);
 int vread_side_range_hash(sl_vside *v, const sl_vtable *t, bool norm, const char *lo, const char *hi, long long *count,
                           char *sum, size_t sumsz, char *min, char *max, size_t msz, char *errstr, size_t errsz);
 int vread_side_scan_range(sl_vside *v, const sl_vtable *t, const char *lo, const char *hi, char *errstr, size_t errsz);
+/* core/vside.h write (PostgreSQL: touch and remove; MariaDB: remove). */
+long vread_side_write(sl_vside *v, const sl_vtable *t, int op, const char *const *cols, const char *const *vals,
+                      const size_t *lens, int n, const char *origin, char *errstr, size_t errsz);
 /* Ends the snapshot and starts a new one (and a new position). */
 int vread_side_refresh(sl_vside *v, char *errstr, size_t errsz);
 /* Ends a scan still open. */

@@ -132,16 +132,29 @@ class Plan:
 class PgWriter(threading.Thread):
     """Random application writes on PostgreSQL (orders and their items)."""
 
-    def __init__(self, pg_params, schema, seed):
+    def __init__(self, pg_params, schema, seed, races=False):
         super().__init__(daemon=True)
         import psycopg2
         self.conn = psycopg2.connect(**pg_params)
         self.conn.autocommit = True
         self.s, self.rnd, self.stop, self.n = schema, random.Random(seed), False, 0
+        self.races = races  # MongoDB is written too: reverse may add an item to an order this deletes
 
     def run(self):
-        s, rnd = self.s, self.rnd
+        import psycopg2
         while not self.stop:
+            try:
+                self.one()
+            except psycopg2.errors.ForeignKeyViolation:
+                if not self.races:
+                    raise
+            self.n += 1
+            time.sleep(0.005)
+        self.conn.close()
+
+    def one(self):
+        s, rnd = self.s, self.rnd
+        if True:
             oid = rnd.randint(1, 12)
             r = rnd.random()
             with self.conn.cursor() as c:
@@ -162,9 +175,6 @@ class PgWriter(threading.Thread):
                 else:
                     c.execute(f"DELETE FROM {s}.order_items WHERE order_id = %s", (oid,))
                     c.execute(f"DELETE FROM {s}.orders WHERE id = %s", (oid,))
-            self.n += 1
-            time.sleep(0.005)
-        self.conn.close()
 
 
 class MongoWriter(threading.Thread):
@@ -348,7 +358,11 @@ def test_bad_plans_are_refused(pg, schema, sluice, mongo, tmp_path):
          "unembed transform with that root.table"),
         (lambda d: d["phases"].pop(), "phases: phase done is missing"),
         (lambda d: d["phases"].reverse(), "comes after a later phase"),
-        (lambda d: d.update({"extra": 1}), "extra: unknown key (allowed: name, state.file, forward, reverse, phases)"),
+        (lambda d: d.update({"extra": 1}),
+         "extra: unknown key (allowed: name, state.file, forward, reverse, phases, conflict.policy)"),
+        (lambda d: d.update({"conflict.policy": "first-wins"}),
+         "conflict.policy: 'first-wins' is not a policy (allowed: source-wins, target-wins, latest-timestamp)"),
+        (lambda d: d["phases"][0].update({"two.way": True}), "phases[0].two.way: unknown key (allowed: phase, gates)"),
     ]
     for change, want in cases:
         want = want.replace("{s}", schema)
@@ -412,3 +426,114 @@ def test_plans_in_the_daemon(pg, schema, sluice, mongo, tmp_path):
     assert srv2.proc.wait(30) != 0
     srv2.logf.close()
     assert f"migration.plans: {p.path}: phases[0].gates.lag.ms.max: phase sync needs this bound" in srv2.log_text()
+
+
+def two_way_phases():
+    return [
+        {"phase": "sync", "gates": {"lag.ms.max": 5000, "for.seconds": 1}},
+        {"phase": "shadow", "two.way": True,
+         "gates": {"differences.max": 0, "window.seconds": 3600, "check.every.seconds": 1}},
+        {"phase": "cutover", "gates": {"reverse.lag.ms.max": 5000}},
+        {"phase": "done"},
+    ]
+
+
+def xmin(pg, s, oid):
+    return sql(pg, f"SELECT xmin::text FROM {s}.orders WHERE id = %s", oid)[0][0]
+
+
+def no_echo(pg, s, coll):
+    """A write on each side crosses once: the other connector does not send it back (the MongoDB document keeps
+    forward's mark, the PostgreSQL rows their row version)."""
+    coll.update_one({"_id": 4}, {"$set": {"customerName": "from-mongo"}})
+    wait_until(lambda: sql(pg, f"SELECT customer FROM {s}.orders WHERE id = 4") == [("from-mongo",)], 30, 0.1,
+               "reverse applied the MongoDB write")
+    mark, x4 = coll.find_one({"_id": 4})["__sluice_origin"], xmin(pg, s, 4)
+    sql(pg, f"UPDATE {s}.orders SET customer = 'from-pg' WHERE id = 3")
+    wait_until(lambda: (coll.find_one({"_id": 3}) or {}).get("customerName") == "from-pg", 30, 0.1,
+               "forward applied the PostgreSQL write")
+    x3 = xmin(pg, s, 3)
+    time.sleep(2.5)
+    assert coll.find_one({"_id": 4})["__sluice_origin"] == mark, "the MongoDB write came back through forward"
+    assert xmin(pg, s, 3) == x3 and xmin(pg, s, 4) == x4, "a write came back through reverse"
+
+
+@pytest.mark.parametrize("policy", ["source-wins", "target-wins", "latest-timestamp"])
+def test_two_way_shadow_conflicts(pg, schema, sluice, mongo, tmp_path, policy):
+    """shadow with two.way: both sides take writes, neither connector sends the other's back, and a document
+    changed on both sides before either change crossed (made here while the plan is stopped, so that both are
+    certain to cross) ends as conflict.policy says on both sides, counted and logged with both versions."""
+    s = schema
+    coll = mongo.collection("orders")
+    seed_rows(pg, s)
+    sql(pg, f"INSERT INTO {s}.orders VALUES (3,'cy',3,NULL),(4,'dee',4,NULL)")
+    sql(pg, f"INSERT INTO {s}.order_items VALUES (31,3,'d',1),(22,2,'e',1)")
+    p = Plan(tmp_path, sluice, mongo, s, phases=two_way_phases(), **{"conflict.policy": policy})
+    r = p.cli("validate")                                     # reverse must carry post-images
+    assert r.returncode == 2 and "change.stream.full.document is 'updateLookup'; a two-way shadow needs required" \
+        in r.stderr, r.stderr
+    p.doc["reverse"]["config"]["change.stream.full.document"] = "required"
+    p.path.write_text(json.dumps(p.doc))
+    for c in ("orders", "customers"):
+        mongo.collection(c).database.command({"create": c}) if c not in mongo.collection(c).database.list_collection_names() else None
+        mongo.collection(c).database.command({"collMod": c, "changeStreamPreAndPostImages": {"enabled": True}})
+    p.start()
+    p.wait_phase("shadow", reverse_started=True)
+    if policy == "source-wins":                   # each side's own writes cross once and do not come back
+        no_echo(pg, s, coll)
+    # conflicts: both sides change the same documents while nothing syncs
+    assert p.stop() == 0
+    coll.update_one({"_id": 3}, {"$set": {"customerName": "m3"}})                 # MongoDB first ...
+    time.sleep(1.2)
+    for k in (1, 2, 3):                                                           # ... then PostgreSQL ...
+        sql(pg, f"UPDATE {s}.orders SET customer = %s WHERE id = %s", f"p{k}", k)
+    sql(pg, f"UPDATE {s}.order_items SET qty = 70 WHERE id = 11")
+    time.sleep(1.2)
+    coll.update_one({"_id": 1}, {"$set": {"customerName": "m1", "items.0.quantity": 80}})  # ... then MongoDB
+    coll.delete_one({"_id": 2})
+    p.start()
+    want = {"source-wins": {1: ("p1", 70), 2: "p2", 3: "p3"},
+            "target-wins": {1: ("m1", 80), 2: None, 3: "m3"},
+            "latest-timestamp": {1: ("m1", 80), 2: None, 3: "p3"}}[policy]
+    src_won = {"source-wins": 3, "target-wins": 0, "latest-timestamp": 1}[policy]
+
+    def resolved():
+        c = p.state().get("conflicts", {})
+        return c.get("source_won", 0) + c.get("target_won", 0) >= 3
+    wait_until(resolved, 60, 0.2, "three conflicts resolved")
+    wait_same(pg, s, coll, p)
+    c = p.state()["conflicts"]
+    assert (c["policy"], c["source_won"], c["target_won"]) == (policy, src_won, 3 - src_won), c
+    assert sorted(r["_id"] for r in c["recent"]) == ["1", "2", "3"], c["recent"]
+    one = next(r for r in c["recent"] if r["_id"] == "1")
+    assert {"table", "source", "target"} <= set(one["rows"][0])                 # both versions
+    got = {k: sql(pg, f"SELECT customer FROM {s}.orders WHERE id = %s", k) for k in (1, 2, 3)}
+    assert got[1] == [(want[1][0],)] and got[3] == [(want[3],)], got
+    assert sql(pg, f"SELECT qty FROM {s}.order_items WHERE id = 11") == [(want[1][1],)]
+    assert got[2] == ([] if want[2] is None else [(want[2],)]), got
+    assert (coll.find_one({"_id": 2}) is None) == (want[2] is None)
+    log = p.log.read_text()
+    assert "conflict on orders _id 1 (changed on both sides" in log and "the rows that differed" in log, log[-3000:]
+    assert f"(conflicts: {policy})" in p.state()["next"]
+    st = p.cli("status").stdout
+    assert f"conflicts ({policy}): 3 resolved" in st, st
+    if policy == "source-wins":                   # random writes on both sides for a while: both converge
+        time.sleep(2.5)                                                           # resolved once, not again
+        c2 = p.state()["conflicts"]
+        assert c2["source_won"] + c2["target_won"] == 3, c2
+        from conftest import pg_params
+        w, mw = PgWriter(pg_params(), s, 7, races=True), MongoWriter(coll, 8)
+        w.start(), mw.start()
+        time.sleep(3)
+        w.stop = mw.stop = True
+        w.join(10), mw.join(10)
+        assert w.n > 0 and mw.n > 0
+        wait_same(pg, s, coll, p, timeout=90)
+    # a rollback from a two-way shadow: what MongoDB took reaches PostgreSQL before both stop
+    coll.update_one({"_id": 4}, {"$set": {"customerName": "last"}}, upsert=True)  # (the random writes may have
+    assert p.cli("rollback").returncode == 0                                         # deleted it)
+    p.wait_phase("rolled-back")
+    assert p.proc.wait(60) == 0
+    p.logf.close()
+    assert sql(pg, f"SELECT customer FROM {s}.orders WHERE id = 4") == [("last",)]
+    assert any(h["event"].startswith("rollback: reverse ran to MongoDB's position") for h in p.state()["history"])

@@ -96,6 +96,7 @@ static void myv_close(sl_vside *v) {
 static const sl_vside_ops myv_ops = {.tables = myv_tables, .scan = vread_side_scan, .scan_keys = vread_side_scan_keys,
                                      .refresh = vread_side_refresh, .query = vread_side_query,
     .range_hash = vread_side_range_hash, .scan_range = vread_side_scan_range, .next = vread_side_next,
+    .write = vread_side_write,
                                      .position = vread_side_position, .close = myv_close};
 
 int my_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {

@@ -55,7 +55,7 @@ static void pgv_close(sl_vside *v) {
 static const sl_vside_ops pgv_ops = {.tables = pgv_tables, .scan = vread_side_scan, .scan_keys = vread_side_scan_keys,
                                      .refresh = vread_side_refresh, .query = vread_side_query,
     .range_hash = vread_side_range_hash, .scan_range = vread_side_scan_range, .next = vread_side_next,
-                                     .position = vread_side_position, .close = pgv_close};
+                                     .write = vread_side_write, .position = vread_side_position, .close = pgv_close};
 
 int pg_verify_open(void *settings, sl_vside **out, char *errstr, size_t errsz) {
     pg_vside *p = sl_calloc(1, sizeof *p);
