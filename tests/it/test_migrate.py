@@ -481,8 +481,11 @@ def test_two_way_shadow_conflicts(pg, schema, sluice, mongo, tmp_path, policy):
     p.wait_phase("shadow", reverse_started=True)
     if policy == "source-wins":                   # each side's own writes cross once and do not come back
         no_echo(pg, s, coll)
-    # conflicts: both sides change the same documents while nothing syncs
-    assert p.stop() == 0
+    # conflicts: both sides change the same documents while nothing syncs (latest-timestamp: after a kill -9)
+    if policy == "latest-timestamp":
+        p.kill9()
+    else:
+        assert p.stop() == 0
     coll.update_one({"_id": 3}, {"$set": {"customerName": "m3"}})                 # MongoDB first ...
     time.sleep(1.2)
     for k in (1, 2, 3):                                                           # ... then PostgreSQL ...
