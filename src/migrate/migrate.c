@@ -134,20 +134,26 @@ static sl_config *load_connector(const plan *p, json_t *v, const char *what, sl_
     return c;
 }
 
+/* The next item of a comma-separated list at *q (its length; 0 at the end), *q moved past it. */
+static size_t list_next(const char **q, const char **item) {
+    while (**q == ',' || **q == ' ') (*q)++;
+    size_t len = strcspn(*q, ", ");
+    *item = *q;
+    *q += len;
+    return len;
+}
+
 /* The names of the transforms of type `type` in c's chain (at most max); how many. */
 static int xforms_of(const sl_config *c, const char *type, char names[][128], int max) {
     const char *list = sl_config_get(c, "transforms");
     int n = 0;
-    for (const char *q = list ? list : ""; *q && n < max;) {
-        while (*q == ',' || *q == ' ') q++;
-        size_t len = strcspn(q, ", ");
-        if (!len) break;
+    size_t len;
+    for (const char *q = list ? list : "", *it; n < max && (len = list_next(&q, &it));) {
         char key[300];
-        snprintf(names[n], 128, "%.*s", (int)len, q);
+        snprintf(names[n], 128, "%.*s", (int)len, it);
         snprintf(key, sizeof key, "transforms.%s.type", names[n]);
         const char *t = sl_config_get(c, key);
         if (t && !strcmp(t, type)) n++;
-        q += len;
     }
     return n;
 }
@@ -233,18 +239,15 @@ static void modules_of(plan *p) {
         const char *dot = strrchr(root, '.');
         snprintf(m->root, sizeof m->root, "%s", root);
         snprintf(m->coll, sizeof m->coll, "%s", coll && *coll ? coll : dot ? dot + 1 : root);
-        const char *list = xopt(p->fcfg, fe[i], "children") ?: "";
-        for (const char *q = list; *q && m->nchild < MOD_CHILDREN;) {
-            while (*q == ',' || *q == ' ') q++;
-            size_t len = strcspn(q, ", ");
-            if (!len) break;
+        size_t len;
+        for (const char *q = xopt(p->fcfg, fe[i], "children") ?: "", *it;
+             m->nchild < MOD_CHILDREN && (len = list_next(&q, &it));) {
             char opt[300];
-            snprintf(opt, sizeof opt, "child.%.*s.table", (int)len, q);
+            snprintf(opt, sizeof opt, "child.%.*s.table", (int)len, it);
             snprintf(m->child[m->nchild], sizeof m->child[0], "%s", xopt(p->fcfg, fe[i], opt) ?: "");
-            snprintf(opt, sizeof opt, "child.%.*s.parent.key", (int)len, q);
+            snprintf(opt, sizeof opt, "child.%.*s.parent.key", (int)len, it);
             snprintf(m->pkey[m->nchild], sizeof m->pkey[0], "%s", xopt(p->fcfg, fe[i], opt) ?: "");
             m->nchild++;
-            q += len;
         }
     }
 }
@@ -882,7 +885,8 @@ static int mtabs_find(runner *r, const emod *m, mtabs *mt, sl_vside *src, sl_vsi
     }
     for (int k = 0; rc == 0 && k < m->nchild; k++) {
         snprintf(mt->pbuf[k], sizeof mt->pbuf[k], "%s", m->pkey[k]);
-        for (char *q = strtok(mt->pbuf[k], ", "); q && mt->npcols[k] < 8; q = strtok(NULL, ", "))
+        char *save = NULL;
+        for (char *q = strtok_r(mt->pbuf[k], ", ", &save); q && mt->npcols[k] < 8; q = strtok_r(NULL, ", ", &save))
             mt->pcols[k][mt->npcols[k]++] = q;
     }
     mt->ready = rc == 0 ? 1 : -1;
