@@ -521,9 +521,11 @@ static bool take_request(const plan *p, const char *cmd) {
 /* ---- the runner ---- */
 
 /* Each document's newest change on each side, as the connectors' taps see them (latest-timestamp): open
- * addressing by a 64-bit hash of collection and _id; emptied when full (the times of older documents are lost,
- * and a conflict then goes to the side whose time is known, else to the source database). */
-#define TS_CAP (1u << 20)
+ * addressing by a 64-bit hash of collection and _id (3 MiB). Half full, it keeps only the documents changed in the
+ * last TS_KEEP_MS (a conflict is resolved seconds after its changes crossed); a conflict whose times were
+ * forgotten goes to the side whose time is known, else to the source database. */
+#define TS_CAP (1u << 17)
+#define TS_KEEP_MS 300000
 typedef struct tsmap {
     pthread_mutex_t mu;
     uint64_t *keys; /* 0: empty */
@@ -612,11 +614,21 @@ static void ts_note(tsmap *m, int side, const char *topic, const char *key, size
     if (!h || ts <= 0) return;
     pthread_mutex_lock(&m->mu);
     if (!m->keys) m->keys = sl_calloc(TS_CAP, sizeof *m->keys), m->ts = sl_calloc(TS_CAP, sizeof *m->ts);
-    if (m->n >= TS_CAP / 2) {
-        SL_WARN("migrate", "the times of %zu changed documents are forgotten (latest-timestamp: their conflicts go "
-                "to the side whose time is known)", m->n);
-        memset(m->keys, 0, TS_CAP * sizeof *m->keys);
-        m->n = 0;
+    if (m->n >= TS_CAP / 2) { /* the recent ones again, into a new table */
+        uint64_t *keys = sl_calloc(TS_CAP, sizeof *keys);
+        int64_t(*tv)[2] = sl_calloc(TS_CAP, sizeof *tv);
+        size_t n = 0, old = m->n;
+        int64_t since = sl_wall_us() / 1000 - TS_KEEP_MS;
+        for (size_t i = 0; i < TS_CAP && n < TS_CAP / 4; i++) {
+            if (!m->keys[i] || (m->ts[i][0] < since && m->ts[i][1] < since)) continue;
+            size_t j = m->keys[i] & (TS_CAP - 1);
+            while (keys[j]) j = (j + 1) & (TS_CAP - 1);
+            keys[j] = m->keys[i], tv[j][0] = m->ts[i][0], tv[j][1] = m->ts[i][1], n++;
+        }
+        sl_free(m->keys), sl_free(m->ts);
+        m->keys = keys, m->ts = tv, m->n = n;
+        if (old - n > 0)
+            SL_INFO("migrate", "latest-timestamp: the change times of %zu documents are forgotten (%zu kept)", old - n, n);
     }
     size_t i = h & (TS_CAP - 1);
     while (m->keys[i] && m->keys[i] != h) i = (i + 1) & (TS_CAP - 1);
@@ -663,7 +675,7 @@ static int start_one(runner *r, sl_connector *c, bool *on, const char *what) {
     if (renew(r, fwd ? &r->p->fwd : &r->p->rev, fwd ? r->p->fcfg : r->p->rcfg, fwd ? &r->fwd_used : &r->rev_used) < 0)
         return -1;
     c = fwd ? r->p->fwd : r->p->rev;
-    if (r->p->two_way) sl_connector_set_tap(c, fwd ? tap_fwd : tap_rev, &r->ts);
+    if (r->p->two_way && r->p->policy == POL_LATEST) sl_connector_set_tap(c, fwd ? tap_fwd : tap_rev, &r->ts);
     if (sl_connector_start(c, r->err, sizeof r->err) < 0) {
         char e[2100];
         snprintf(e, sizeof e, "%s", r->err);
