@@ -52,7 +52,7 @@ scripts/services.sh start pg mariadb redis kafka mongo
 
 step "integration tests"
 SLUICE_BIN="$PWD/build/sluice" python3 -m pytest -q tests/it
-step "integration tests with the ASan/UBSan binary (streaming, golden, the SQL and Redis sinks, verify, unembed, two-way sync, migrate, verify in the daemon, incremental snapshots, parallel snapshots and copies)"
+step "integration tests with the ASan/UBSan binary (streaming, golden, the SQL and Redis sinks, verify, unembed, two-way sync, migrate, verify in the daemon, distributed workers, incremental snapshots, parallel snapshots and copies)"
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_pg_stream.py tests/it/test_golden.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_redis_sink.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.py \
@@ -60,7 +60,8 @@ SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_sql_sink.
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_verify.py
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_unembed.py tests/it/test_two_way_mongo.py \
   tests/it/test_migrate.py -k "not target-wins"  # (latest-timestamp takes both ways of resolving)
-SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py -k "verify_runs"
+SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_rest.py tests/it/test_distributed.py \
+  -k "verify_runs or two_workers"
 # (the read.only kill -9 run and the signal-table run of the concurrent-writes test are left to the normal pass: their
 # code paths are the other variants')
 SLUICE_BIN="$PWD/build-asan/sluice" python3 -m pytest -q tests/it/test_incremental_snapshot.py tests/it/test_mysql_incremental.py \

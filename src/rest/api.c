@@ -510,9 +510,17 @@ static void h_validate(sl_worker *w, const sl_rest_req *req, json_t *config, sl_
 
 /* ---- dispatch ---- */
 
-static void h_root(sl_rest_resp *out) {
-    set_json(out, 200, json_pack("{s:s, s:s, s:s}", "version", SLUICE_VERSION, "commit", "sluice", "kafka_cluster_id",
-                                 "sluice"));
+static void h_root(sl_worker *w, sl_rest_resp *out) {
+    json_t *j = json_pack("{s:s, s:s, s:s}", "version", SLUICE_VERSION, "commit", "sluice", "kafka_cluster_id",
+                          "sluice");
+    int slots[4096], nslots = 0, n = sl_worker_group_owned(w, slots, 4096, &nslots);
+    if (n >= 0) { /* distributed mode: this worker and the task slots the group gave it */
+        json_t *a = json_array();
+        for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(slots[i]));
+        json_object_set_new(j, "worker_id", json_string(sl_worker_id(w)));
+        json_object_set_new(j, "task_slots", json_pack("{s:i, s:o}", "total", nslots, "owned", a));
+    }
+    set_json(out, 200, j);
 }
 
 /* sluice migrate plans the daemon runs (migration.plans). */
@@ -575,7 +583,7 @@ void sl_rest_api_handle(sl_worker *w, const sl_rest_req *req, const char *body, 
     }
     sl_werr e;
     switch (req->route) {
-    case SL_ROUTE_ROOT: h_root(out); break;
+    case SL_ROUTE_ROOT: h_root(w, out); break;
     case SL_ROUTE_HEALTH: h_health(w, out); break;
     case SL_ROUTE_METRICS: h_metrics(w, out); break;
     case SL_ROUTE_LIST: h_list(w, req, out); break;

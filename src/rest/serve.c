@@ -92,7 +92,10 @@ int sl_cmd_serve(int argc, char **argv) {
         goto out;
     }
     sl_worker_set_id(w, sl_rest_server_worker_id(srv));
-    sl_worker_start(w);
+    if (sl_worker_start(w, err, sizeof err) < 0) {
+        SL_ERR("sluice", "serve: %s", err);
+        goto out;
+    }
     SL_INFO("sluice", "serve: worker %s ready", sl_worker_id(w)); /* the worker logged where its config store is */
     while (!stop_signal) sl_sleep_ms(1000, (volatile int *)&stop_signal);
     SL_INFO("sluice", "signal %d: stopping the REST API, then draining and committing every connector",

@@ -19,6 +19,8 @@ typedef struct wstore_ops {
     int (*del)(sl_wstore *s, const char *name, char *errstr, size_t errsz);
     int (*load)(sl_wstore *s, void (*cb)(const char *, const char *, const char *, void *), void *arg, char *errstr,
                 size_t errsz);
+    int (*follow)(sl_wstore *s, const char *self, void (*cb)(const char *, const char *, const char *, void *),
+                  void *arg, char *errstr, size_t errsz); /* NULL: nobody else writes the store */
 } wstore_ops;
 
 struct sl_wstore {
@@ -48,6 +50,12 @@ int sl_wstore_delete(sl_wstore *s, const char *name, char *errstr, size_t errsz)
 int sl_wstore_load(sl_wstore *s, void (*cb)(const char *, const char *, const char *, void *), void *arg,
                    char *errstr, size_t errsz) {
     return s->ops->load(s, cb, arg, errstr, errsz);
+}
+
+int sl_wstore_follow(sl_wstore *s, const char *self,
+                     void (*cb)(const char *, const char *, const char *, void *), void *arg, char *errstr,
+                     size_t errsz) {
+    return s->ops->follow ? s->ops->follow(s, self, cb, arg, errstr, errsz) : 0;
 }
 
 /* ==== SQLite ==== */
@@ -118,7 +126,7 @@ static int sq_load(sl_wstore *base, void (*cb)(const char *, const char *, const
     return rc == SQLITE_DONE ? 0 : sq_fail(s, "read", errstr, errsz);
 }
 
-static const wstore_ops sqlite_ops = {sq_close, sq_put, sq_set_target, sq_delete, sq_load};
+static const wstore_ops sqlite_ops = {sq_close, sq_put, sq_set_target, sq_delete, sq_load, NULL};
 
 static sl_wstore *sqlite_open(const char *path, char *errstr, size_t errsz) {
     sqlite_store *s = sl_calloc(1, sizeof *s);
@@ -151,6 +159,7 @@ err:
 #define KS_WRITE_TIMEOUT_MS 30000 /* message.timeout.ms: a write not acknowledged by then fails */
 
 static const char CONNECTOR_PREFIX[] = "connector-";
+#define SELF_HEADER "sluice.worker.id" /* the worker that wrote a record (Connect's readers ignore headers) */
 static const char TARGET_PREFIX[] = "target-state-";
 
 /* One connector as the topic says so far: either part may be missing (NULL). */
@@ -163,7 +172,11 @@ typedef struct kentry {
 typedef struct kafka_store {
     sl_wstore base;
     char *topic;
+    const sl_kafka_client *kc;
     rd_kafka_t *producer;
+    rd_kafka_t *follower;  /* sl_wstore_follow: reads the writes of the other workers of a group */
+    int64_t follow_from;   /* the topic's end before it was loaded: where the follower starts */
+    char *self;            /* the worker's id: a header of its writes, which the follower leaves out */
     rd_kafka_resp_err_t delivery_err; /* the first failed delivery of the current write */
     kentry *e;
     int n, cap;
@@ -264,6 +277,11 @@ static void kdr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 
 static void kclose(sl_wstore *base) {
     kafka_store *s = (kafka_store *)base;
+    if (s->follower) {
+        sl_kafka_forget(s->follower);
+        rd_kafka_destroy(s->follower);
+    }
+    sl_free(s->self);
     if (s->producer) {
         rd_kafka_flush(s->producer, 10000);
         sl_kafka_forget(s->producer);
@@ -289,10 +307,15 @@ static int kwrite(kafka_store *s, krec *r, int n, char *errstr, size_t errsz) {
     s->delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (int i = 0; i < n && !err; i++)
-        err = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(0),
-                                RD_KAFKA_V_KEY(r[i].key.data, r[i].key.len),
-                                RD_KAFKA_V_VALUE((void *)r[i].val, r[i].val ? r[i].vlen : 0),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        err = s->self ? rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(0),
+                                          RD_KAFKA_V_KEY(r[i].key.data, r[i].key.len),
+                                          RD_KAFKA_V_VALUE((void *)r[i].val, r[i].val ? r[i].vlen : 0),
+                                          RD_KAFKA_V_HEADER(SELF_HEADER, s->self, (ssize_t)strlen(s->self)),
+                                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                      : rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(0),
+                                          RD_KAFKA_V_KEY(r[i].key.data, r[i].key.len),
+                                          RD_KAFKA_V_VALUE((void *)r[i].val, r[i].val ? r[i].vlen : 0),
+                                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     /* Also after a failed produce: what was queued before it must be settled before the next write. */
     rd_kafka_resp_err_t ferr = rd_kafka_flush(s->producer, KS_WRITE_TIMEOUT_MS + 10000);
     if (!err) err = ferr;
@@ -387,7 +410,66 @@ static int kload(sl_wstore *base, void (*cb)(const char *, const char *, const c
     return 0;
 }
 
-static const wstore_ops kafka_ops = {kclose, kput, kset_target, kdelete, kload};
+/* The connector a config-topic key is about (NULL: another kind of record). */
+static const char *key_name(const char *k) {
+    if (!strncmp(k, CONNECTOR_PREFIX, sizeof CONNECTOR_PREFIX - 1)) return k + sizeof CONNECTOR_PREFIX - 1;
+    if (!strncmp(k, TARGET_PREFIX, sizeof TARGET_PREFIX - 1)) return k + sizeof TARGET_PREFIX - 1;
+    return NULL;
+}
+
+/* The records other workers wrote since the last call (or since the load): applied, then cb with the connector's
+ * config and target as they stand (config NULL: deleted). */
+static int kfollow(sl_wstore *base, const char *self, void (*cb)(const char *, const char *, const char *, void *),
+                   void *arg, char *errstr, size_t errsz) {
+    kafka_store *s = (kafka_store *)base;
+    if (!s->follower) {
+        if (!s->self) s->self = sl_strdup(self);
+        char err[512];
+        rd_kafka_conf_t *conf = sl_kafka_conf_new(s->kc, NULL, NULL, err, sizeof err);
+        if (conf && (sl_kafka_conf_set(conf, "group.id", "sluice-config-follower", err, sizeof err) < 0 ||
+                     sl_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) < 0 ||
+                     sl_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) < 0))
+            rd_kafka_conf_destroy(conf), conf = NULL;
+        if (conf) sl_kafka_conf_logging(conf, "config store");
+        if (!conf || !(s->follower = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
+            if (conf) rd_kafka_conf_destroy(conf);
+            snprintf(errstr, errsz, "config store: following topic %s: %s", s->topic, err);
+            return -1;
+        }
+        rd_kafka_poll_set_consumer(s->follower);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, s->topic, 0)->offset = s->follow_from;
+        rd_kafka_assign(s->follower, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(s->follower, 0))) {
+        if (m->err || !m->key) {
+            if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                SL_WARN("worker", "config store: following topic %s: %s", s->topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        rd_kafka_headers_t *hs = NULL;
+        const void *hv = NULL;
+        size_t hn = 0;
+        bool mine = rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    rd_kafka_header_get_last(hs, SELF_HEADER, &hv, &hn) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    hn == strlen(s->self) && !memcmp(hv, s->self, hn);
+        char *k = sl_strndup(m->key, m->key_len);
+        const char *name = key_name(k);
+        if (!mine && name && *name) {
+            kapply(s, m->key, m->key_len, m->payload, m->payload ? m->len : 0);
+            kentry *e = kfind(s, name, false);
+            cb(name, e ? e->config : NULL, e && e->target ? e->target : "RUNNING", arg);
+        }
+        sl_free(k);
+        rd_kafka_message_destroy(m);
+    }
+    return 0;
+}
+
+static const wstore_ops kafka_ops = {kclose, kput, kset_target, kdelete, kload, kfollow};
 
 static void kread_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms) {
     (void)ts_ms;
@@ -442,6 +524,13 @@ static sl_wstore *kafka_open(const sl_wstore_conf *wc, char *errstr, size_t errs
         snprintf(errstr, errsz, "config store (config.storage=kafka): %s", err);
         goto fail;
     }
+    s->kc = kc;
+    int64_t lo = 0, hi = 0; /* the end before the load: a follower starts there (records after it, read twice, apply
+                             * the same state again) */
+    if (rd_kafka_query_watermark_offsets(s->producer, s->topic, 0, &lo, &hi, KS_OPEN_TIMEOUT_MS) == 0)
+        s->follow_from = hi;
+    else
+        s->follow_from = RD_KAFKA_OFFSET_END;
     if (kread(s, kc, errstr, errsz) < 0) goto fail;
     return &s->base;
 fail:

@@ -50,6 +50,13 @@ int sl_wstore_put(sl_wstore *s, const char *name, const char *config, const char
 /* Changes the target state of a stored connector (no-op for an unknown one). */
 int sl_wstore_set_target(sl_wstore *s, const char *name, const char *target, char *errstr, size_t errstr_size);
 int sl_wstore_delete(sl_wstore *s, const char *name, char *errstr, size_t errstr_size);
+/* Distributed mode: applies what other writers (the other workers of the group) stored since the last call or
+ * the load, calling cb for each connector changed with its config and target as they stand now (config NULL: it
+ * was deleted). self: this worker's id, which marks its own writes (a record header) so that they are not applied
+ * twice. A store nobody else writes (sqlite): 0, no calls. Non-blocking. */
+int sl_wstore_follow(sl_wstore *s, const char *self,
+                     void (*cb)(const char *name, const char *config, const char *target, void *arg), void *arg,
+                     char *errstr, size_t errstr_size);
 /* Calls cb for every stored connector, in name order. */
 int sl_wstore_load(sl_wstore *s, void (*cb)(const char *name, const char *config, const char *target, void *arg),
                    void *arg, char *errstr, size_t errstr_size);

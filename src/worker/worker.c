@@ -16,6 +16,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "worker/group.h"
 #include "worker/store.h"
 #include <pthread.h>
 #include <stdarg.h>
@@ -107,6 +108,25 @@ const sl_prop sl_worker_props[] = {
      "the plan's state file, resumed at start): comma-separated paths. GET /migrations and /migrations/<name> "
      "show them, POST /migrations/<name>/approve|rollback|finish asks them (docs/migration.md). A plan that is "
      "not valid stops the daemon from starting."},
+    {"group.id", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(group_id),
+     "Distributed mode: the workers with the same group.id share the connectors (each runs on one of them; a "
+     "worker that is gone has its connectors run elsewhere after session.timeout.ms), through a Kafka consumer "
+     "group over task.slots.topic (docs/ARCHITECTURE.md). Needs config.storage=kafka (the workers share the config "
+     "topic: a change through any worker's REST API reaches them all). Unset: a standalone worker."},
+    {"task.slots.topic", SL_PT_STRING, "connect-task-slots", NULL, 0, 0, 0, F(slots_topic),
+     "Distributed mode: the topic whose partitions stand for task slots (nothing is written to it); a connector "
+     "runs on the worker the group gives its slot (a hash of its name)."},
+    {"task.slots", SL_PT_INT, "32", NULL, 1, 4096, 0, F(slots),
+     "Distributed mode: the partitions of task.slots.topic when the worker creates it (an existing topic keeps "
+     "its count). More slots than workers spread connectors more evenly."},
+    {"task.slots.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(slots_rf),
+     "Distributed mode: replication factor of task.slots.topic when the worker creates it (-1: the broker's "
+     "default)."},
+    {"session.timeout.ms", SL_PT_INT, "10000", NULL, 1000, 3600000, 0, F(session_ms),
+     "Distributed mode: a worker not heard from for this long loses its slots to the others; one that restarts "
+     "within it (static membership: its worker id) gets them back without a rebalance."},
+    {"heartbeat.interval.ms", SL_PT_INT, "3000", NULL, 100, 3600000, 0, F(heartbeat_ms),
+     "Distributed mode: how often a worker tells the group it is alive (below session.timeout.ms / 3)."},
     {NULL}};
 #undef F
 
@@ -207,7 +227,15 @@ struct sl_worker {
     sl_file_uses files;       /* the worker's own: its config store, offset store, TLS files */
     sl_migration **migs;      /* migration.plans */
     int nmigs;
+    sl_wgroup *group;         /* distributed mode: which connectors this worker runs (group.id); NULL standalone */
 };
+
+static bool distributed(const sl_worker *w) { return w->wc->group_id && *w->wc->group_id; }
+
+/* Distributed mode: whether this worker runs e now (its slot is this worker's). Worker lock held. */
+static bool mine(const sl_worker *w, const wconn *e) {
+    return !distributed(w) || (w->group && sl_wgroup_owns(w->group, e->name));
+}
 
 /* ---- entries (worker lock held) ---- */
 
@@ -577,7 +605,7 @@ static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
     if (e->job) return false;
     if (e->conn) {
         bool ended = !sl_connector_running(e->conn);
-        if (ended || e->deleted || e->target == SL_TARGET_STOPPED || e->conn_gen != e->gen) {
+        if (ended || e->deleted || e->target == SL_TARGET_STOPPED || e->conn_gen != e->gen || !mine(w, e)) {
             job *j = sl_calloc(1, sizeof *j);
             j->conn = e->conn, j->cfg = e->cfg, j->gen = e->conn_gen, j->ended = ended;
             e->conn = NULL, e->cfg = NULL;
@@ -594,7 +622,8 @@ static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
         entry_free(e);
         return true;
     }
-    if (e->target != SL_TARGET_RUNNING || e->finished || e->offsets_busy || atomic_load(&w->shutting_down))
+    if (e->target != SL_TARGET_RUNNING || e->finished || e->offsets_busy || atomic_load(&w->shutting_down) ||
+        !mine(w, e))
         return false;
     if (e->failed && (!w->wc->restart_auto || now < e->next_start_ms)) return false;
     if (predecessor_alive(w, e)) return false;
@@ -666,6 +695,11 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errsz) {
     sl_wstore_conf sc = {wc->config_storage == 1 ? SL_WSTORE_KAFKA : SL_WSTORE_SQLITE, wc->config_file, &wc->kafka,
                          wc->config_topic, (int)wc->config_rf};
     sl_worker_files(wc, &w->files);
+    if (distributed(w) && wc->config_storage != 1) {
+        snprintf(errstr, errsz, "group.id: a distributed worker needs config.storage=kafka (the workers of a group "
+                                "share the config topic), not config.storage=sqlite");
+        goto err;
+    }
     if (!(w->store = sl_wstore_open(&sc, errstr, errsz))) goto err;
     if (sl_wstore_load(w->store, load_one, w, errstr, errsz) < 0) goto err;
     SL_INFO("worker", "config store: %s connectors=%d", sl_wstore_where(w->store), w->n);
@@ -701,13 +735,116 @@ err:
 void sl_worker_set_id(sl_worker *w, const char *worker_id) { snprintf(w->id, sizeof w->id, "%s", worker_id); }
 const char *sl_worker_id(const sl_worker *w) { return w->id; }
 
-void sl_worker_start(sl_worker *w) {
+/* ---- distributed mode (the group's thread) ---- */
+
+/* A change another worker stored: the entry follows it (as a request of this worker's would have changed it). */
+static void follow_one(const char *name, const char *config, const char *target, void *arg) {
+    sl_worker *w = arg;
+    wconn *e = find(w, name);
+    if (!config) {
+        if (e) {
+            e->deleted = true;
+            atomic_store(&e->verify_cancel, 1);
+            SL_INFO("worker", "deleted connector=%s (through another worker)", name);
+        }
+        return;
+    }
+    json_t *cfg = json_loads(config, 0, NULL);
+    int t = parse_target(target);
+    if (!json_is_object(cfg) || t < 0) {
+        SL_ERR("worker", "config store: connector %s has an unreadable entry, skipped", name);
+        json_decref(cfg);
+        return;
+    }
+    if (!e) {
+        e = add(w, name, cfg, (sl_target)t);
+        sl_werr ignored; /* a config that does not validate fails at its start, with the reason */
+        validate(w, name, cfg, &e->files, &ignored);
+        SL_INFO("worker", "created connector=%s target=%s (through another worker)", name, target);
+    } else if (!json_equal(e->config, cfg)) {
+        json_decref(e->config);
+        e->config = cfg;
+        e->gen++;
+        sl_file_uses_free(&e->files);
+        sl_werr ignored;
+        validate(w, name, cfg, &e->files, &ignored);
+        clear_failure(e);
+        SL_INFO("worker", "reconfigured connector=%s (through another worker)", name);
+    } else {
+        json_decref(cfg);
+    }
+    if (e->target != (sl_target)t) {
+        e->target = (sl_target)t;
+        if (t == SL_TARGET_RUNNING) e->finished = false;
+        SL_INFO("worker", "connector=%s target=%s (through another worker)", name, target);
+    }
+}
+
+static void group_tick(void *arg) {
+    sl_worker *w = arg;
+    char err[1024];
+    pthread_mutex_lock(&w->lock);
+    int n = w->n;
+    if (sl_wstore_follow(w->store, w->id, follow_one, w, err, sizeof err) < 0) SL_ERR("worker", "%s", err);
+    if (w->n != n) pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void group_assigned(void *arg) {
+    sl_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Slots taken away: returns once their connectors have stopped (the supervisor stops them: mine() is false), so
+ * that the worker they go to never runs one beside this one. */
+static void group_revoke(void *arg, const bool *slots, int nslots) {
+    sl_worker *w = arg;
+    int64_t until = sl_mono_ms() + 120000;
+    pthread_mutex_lock(&w->lock);
+    pthread_cond_signal(&w->wake);
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < w->n; i++)
+            busy += (w->cs[i]->conn || w->cs[i]->job) && slots[sl_wgroup_slot_of(w->cs[i]->name, nslots)];
+        if (!busy || atomic_load(&w->shutting_down)) break;
+        if (sl_mono_ms() > until) {
+            SL_ERR("worker", "%d connectors of slots taken away have not stopped after 120 s", busy);
+            break;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += 100 * 1000000L;
+        if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&w->changed, &w->lock, &t);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots) {
+    *nslots = 0;
+    return w->group ? sl_wgroup_owned(w->group, out, max, nslots) : -1;
+}
+
+int sl_worker_start(sl_worker *w, char *errstr, size_t errsz) {
+    if (distributed(w)) {
+        sl_wgroup_conf gc = {&w->wc->kafka, w->wc->group_id, w->id, w->wc->slots_topic, (int)w->wc->slots,
+                             (int)w->wc->slots_rf, w->wc->session_ms, w->wc->heartbeat_ms,
+                             group_assigned, group_revoke, group_tick, w};
+        sl_wgroup *g = sl_wgroup_start(&gc, errstr, errsz);
+        if (!g) return -1;
+        pthread_mutex_lock(&w->lock);
+        w->group = g;
+        pthread_mutex_unlock(&w->lock);
+    }
     if (pthread_create(&w->sup, NULL, supervisor_main, w) != 0) abort();
     w->sup_started = true;
     for (int i = 0; i < w->nmigs; i++) {
         char err[256];
         if (sl_migration_start(w->migs[i], err, sizeof err) < 0) SL_ERR("worker", "%s", err);
     }
+    return 0;
 }
 
 int sl_worker_migration_count(const sl_worker *w) { return w->nmigs; }
@@ -731,6 +868,8 @@ void sl_worker_destroy(sl_worker *w) {
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->sup, NULL);
     }
+    sl_wgroup_stop(w->group); /* (its slots stay this worker's until the session ends: a restart takes them back) */
+    w->group = NULL;
     for (int i = 0; i < w->nmigs; i++) sl_migration_free(w->migs[i]); /* their connectors drain and commit */
     sl_free(w->migs);
     w->migs = NULL, w->nmigs = 0;

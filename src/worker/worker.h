@@ -46,6 +46,10 @@ typedef struct sl_worker_conf {
     int64_t rest_max_conns, rest_max_per_addr;     /* connections in all, from one client address */
     int64_t rest_header_ms, rest_body_ms;          /* deadlines of a request's headers and body */
     char *migration_plans;   /* sluice migrate plans the daemon runs (comma-separated paths) */
+    char *group_id;          /* distributed mode (worker/group.h); NULL or "": standalone */
+    char *slots_topic;
+    int64_t slots, slots_rf;
+    int64_t session_ms, heartbeat_ms;
 } sl_worker_conf;
 
 extern const sl_prop sl_worker_props[];
@@ -110,8 +114,12 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errstr_s
 /* "host:port", shown as worker_id. Set before sl_worker_start. */
 void sl_worker_set_id(sl_worker *w, const char *worker_id);
 const char *sl_worker_id(const sl_worker *w);
-/* Starts the supervisor thread, which starts the connectors per their target states. */
-void sl_worker_start(sl_worker *w);
+/* Starts the supervisor thread, which starts the connectors per their target states (distributed mode: first
+ * joins the group, and runs the connectors of the slots it is given). 0, or -1 with errstr (the group). */
+int sl_worker_start(sl_worker *w, char *errstr, size_t errstr_size);
+/* Distributed mode: the task slots this worker holds (into out, at most max) and the total in *nslots; -1 when
+ * the worker is standalone. */
+int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots);
 /* From now on health answers 503 and changes are refused. Async-signal-safe. */
 void sl_worker_begin_shutdown(sl_worker *w);
 bool sl_worker_shutting_down(const sl_worker *w);

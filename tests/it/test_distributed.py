@@ -1,0 +1,84 @@
+"""Distributed mode: `sluice serve` workers with one group.id share the connectors through a Kafka consumer group
+over the task slots topic (a connector runs on the worker that holds its slot), read every change to the shared
+config topic whichever worker's REST API took it, and a worker killed with -9 has its connectors run by another
+after session.timeout.ms, from their stored offsets (the PostgreSQL slot's position), losing no change."""
+import signal
+import uuid
+
+from conftest import sql, wait_until
+from test_rest import Serve, events, ids, table, wait_events
+from test_rest import pgc, serve  # noqa: F401 (fixtures)
+
+
+def slot_of(name, n):
+    """The worker's slot of a connector: FNV-1a (32 bits) of its name, modulo the slots."""
+    h = 2166136261
+    for b in name.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h % n
+
+
+def owned(s):
+    return set(s.ok("GET", "/")["task_slots"]["owned"])
+
+
+def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
+    conf = {"config.storage": "kafka", "config.storage.topic": kafka.topic("configs"),
+            "bootstrap.servers": kafka.bootstrap, "group.id": "g" + uuid.uuid4().hex[:8],
+            "task.slots.topic": kafka.topic("slots"), "task.slots": "8",
+            "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = Serve(tmp_path / "a", **conf).start()
+    b = Serve(tmp_path / "b", **conf).start()
+    try:
+        # the group gives each worker some of the 8 slots, none to both
+        wait_until(lambda: owned(a) and owned(b) and not owned(a) & owned(b) and len(owned(a) | owned(b)) == 8, 60,
+                   0.2, "the slots shared by both workers")
+        root = a.ok("GET", "/")
+        assert root["worker_id"] == f"127.0.0.1:{a.port}" and root["task_slots"]["total"] == 8
+        mine = {a: owned(a), b: owned(b)}
+        # two connectors in each worker's slots, all created through a's REST API
+        names = {a: [], b: []}
+        i = 0
+        while len(names[a]) < 2 or len(names[b]) < 2:
+            n = f"dist{i}"
+            i += 1
+            for w in (a, b):
+                if slot_of(n, 8) in mine[w] and len(names[w]) < 2:
+                    names[w].append(n)
+        cfgs = {}
+        for w in (a, b):
+            for n in names[w]:
+                t = table(pg, f"dist_{n}_{uuid.uuid4().hex[:4]}", [1])
+                cfgs[n] = (t, pgc.config(t))
+                a.ok("POST", "/connectors", {"name": n, "config": cfgs[n][1]}, want=201)
+        for w, other in ((a, b), (b, a)):
+            for n in names[w]:
+                st = w.wait_state(n, "RUNNING")
+                assert st["connector"]["worker_id"] == f"127.0.0.1:{w.port}"
+                assert other.status(n)["connector"]["state"] == "UNASSIGNED"  # the config reached it too
+                assert ids(wait_events(w, cfgs[n][1], 1)) == [1]
+        assert sorted(b.ok("GET", "/connectors")) == sorted(names[a] + names[b])
+        # a worker killed: the other runs its connectors once its session has ended, from the slot's position
+        for n in names[a]:
+            sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (2, 'v2')")
+        assert a.stop(signal.SIGKILL) == -signal.SIGKILL
+        for n in names[a]:
+            sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (3, 'v3')")
+        wait_until(lambda: len(owned(b)) == 8, 60, 0.2, "worker b to hold every slot")
+        for n in names[a] + names[b]:
+            b.wait_state(n, "RUNNING", timeout=30)
+        for n in names[a]:
+            got = ids(wait_events(b, cfgs[n][1], 3, timeout=30))
+            assert set(got) == {1, 2, 3}, (n, got)       # nothing lost (at least once: repeats may come)
+        for n in names[b]:                               # b's own went on
+            sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (4, 'v4')")
+            assert 4 in ids(wait_events(b, cfgs[n][1], 2))
+        # a change through b reaches a worker that starts again (it reads the config topic)
+        b.ok("PUT", f"/connectors/{names[a][0]}/pause", want=202)
+        a.start()
+        wait_until(lambda: len(owned(a)) > 0, 60, 0.2, "worker a to get slots again")
+        assert a.status(names[a][0])["connector"]["state"] in ("PAUSED", "UNASSIGNED")
+    finally:
+        a.stop(), b.stop()
+    assert not any("ERROR" in line and "group" in line for line in b.log_text().splitlines()), b.log_text()[-3000:]
