@@ -662,19 +662,29 @@ static void *supervisor_main(void *arg) {
 
 /* ---- lifecycle ---- */
 
-static void load_one(const char *name, const char *config, const char *target, void *arg) {
-    sl_worker *w = arg;
-    json_error_t jerr;
-    json_t *cfg = json_loads(config, 0, &jerr);
-    int t = parse_target(target);
-    if (!cfg || !json_is_object(cfg) || t < 0) {
-        SL_ERR("worker", "config store: connector %s has an unreadable entry, skipped", name);
-        json_decref(cfg);
-        return;
-    }
+/* A stored entry's config (an object) and target, or false (logged: the entry is skipped). */
+static bool entry_of(const char *name, const char *config, const char *target, json_t **cfg, int *t) {
+    *cfg = json_loads(config, 0, NULL);
+    *t = parse_target(target);
+    if (json_is_object(*cfg) && *t >= 0) return true;
+    SL_ERR("worker", "config store: connector %s has an unreadable entry, skipped", name);
+    json_decref(*cfg);
+    return false;
+}
+
+/* A stored connector joins the worker's (a config that no longer validates fails at its start, with the reason). */
+static wconn *add_stored(sl_worker *w, const char *name, json_t *cfg, int t) {
     wconn *e = add(w, name, cfg, (sl_target)t);
-    sl_werr ignored; /* a config that no longer validates fails at its start, with the reason */
+    sl_werr ignored;
     validate(w, name, cfg, &e->files, &ignored);
+    return e;
+}
+
+static void load_one(const char *name, const char *config, const char *target, void *arg) {
+    json_t *cfg;
+    int t;
+    if (!entry_of(name, config, target, &cfg, &t)) return;
+    add_stored(arg, name, cfg, t);
     SL_INFO("worker", "loaded connector=%s target=%s", name, target);
 }
 
@@ -749,17 +759,11 @@ static void follow_one(const char *name, const char *config, const char *target,
         }
         return;
     }
-    json_t *cfg = json_loads(config, 0, NULL);
-    int t = parse_target(target);
-    if (!json_is_object(cfg) || t < 0) {
-        SL_ERR("worker", "config store: connector %s has an unreadable entry, skipped", name);
-        json_decref(cfg);
-        return;
-    }
+    json_t *cfg;
+    int t;
+    if (!entry_of(name, config, target, &cfg, &t)) return;
     if (!e) {
-        e = add(w, name, cfg, (sl_target)t);
-        sl_werr ignored; /* a config that does not validate fails at its start, with the reason */
-        validate(w, name, cfg, &e->files, &ignored);
+        e = add_stored(w, name, cfg, t);
         SL_INFO("worker", "created connector=%s target=%s (through another worker)", name, target);
     } else if (!json_equal(e->config, cfg)) {
         json_decref(e->config);
