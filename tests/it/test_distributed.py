@@ -2,6 +2,7 @@
 over the task slots topic (a connector runs on the worker that holds its slot), read every change to the shared
 config topic whichever worker's REST API took it, and a worker killed with -9 has its connectors run by another
 after session.timeout.ms, from their stored offsets (the PostgreSQL slot's position), losing no change."""
+import os
 import signal
 import uuid
 
@@ -74,11 +75,21 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
         for n in names[b]:                               # b's own went on
             sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (4, 'v4')")
             assert 4 in ids(wait_events(b, cfgs[n][1], 2))
-        # a change through b reaches a worker that starts again (it reads the config topic)
-        b.ok("PUT", f"/connectors/{names[a][0]}/pause", want=202)
+        # changes through b reach a worker that starts again (it reads the config topic), whichever runs them
+        p, r = names[a][0], names[b][0]
+        b.ok("PUT", f"/connectors/{p}/pause", want=202)
         a.start()
-        wait_until(lambda: len(owned(a)) > 0, 60, 0.2, "worker a to get slots again")
-        assert a.status(names[a][0])["connector"]["state"] in ("PAUSED", "UNASSIGNED")
+        wait_until(lambda: len(owned(a)) > 0 and len(owned(a) | owned(b)) == 8 and not owned(a) & owned(b), 60, 0.2,
+                   "the slots shared again")
+
+        def owner(n):
+            return a if slot_of(n, 8) in owned(a) else b
+        owner(p).wait_state(p, "PAUSED")
+        new = dict(cfgs[r][1], **{"sink.file.path": cfgs[r][1]["sink.file.path"] + ".new"})
+        b.ok("PUT", f"/connectors/{r}/config", new)                  # reconfigured through b
+        wait_until(lambda: os.path.exists(new["sink.file.path"]), 30, 0.1, "the owner to run the new config")
+        sql(pg, f"INSERT INTO {cfgs[r][0]} VALUES (5, 'v5')")
+        assert 5 in ids(wait_events(owner(r), new, 1))
     finally:
         a.stop(), b.stop()
     assert not any("ERROR" in line and "group" in line for line in b.log_text().splitlines()), b.log_text()[-3000:]
