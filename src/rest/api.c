@@ -65,21 +65,23 @@ static json_t *info_json(const sl_wconn_info *i) {
                      "type", i->type);
 }
 
-/* {"id"?, "state", "worker_id", "trace"?}: a connector's (id < 0) or a task's state. */
-static json_t *state_json(sl_worker *w, int id, const char *state, const char *trace) {
+/* {"id"?, "state", "worker_id", "trace"?}: a connector's (id < 0) or a task's state; in distributed mode the state
+ * and id of the worker that runs it (the status topic), unless state overrides the state. */
+static json_t *state_json(sl_worker *w, const sl_wconn_info *i, int id, const char *state) {
+    if (!state) state = i->owner[0] ? i->owner_state : i->state;
     json_t *s = id >= 0 ? json_pack("{s:i}", "id", id) : json_object();
     json_object_set_new(s, "state", json_string(state));
-    json_object_set_new(s, "worker_id", json_string(sl_worker_id(w)));
-    if (trace && strcmp(state, "FAILED") == 0) json_object_set_new(s, "trace", json_string(trace));
+    json_object_set_new(s, "worker_id", json_string(i->owner[0] ? i->owner : sl_worker_id(w)));
+    if (i->trace && strcmp(state, "FAILED") == 0) json_object_set_new(s, "trace", json_string(i->trace));
     return s;
 }
 
 /* ConnectorStateInfo; the overrides (NULL: none) show RESTARTING in a restart's answer. */
 static json_t *status_json(sl_worker *w, const sl_wconn_info *i, const char *conn_state, const char *task_state) {
     json_t *tasks = json_array();
-    if (i->has_task) json_array_append_new(tasks, state_json(w, 0, task_state ? task_state : i->state, i->trace));
-    return json_pack("{s:s, s:o, s:o, s:s}", "name", i->name, "connector",
-                     state_json(w, -1, conn_state ? conn_state : i->state, i->trace), "tasks", tasks, "type", i->type);
+    if (i->has_task) json_array_append_new(tasks, state_json(w, i, 0, task_state));
+    return json_pack("{s:s, s:o, s:o, s:s}", "name", i->name, "connector", state_json(w, i, -1, conn_state), "tasks",
+                     tasks, "type", i->type);
 }
 
 /* Reads the connector named by the request; answers 404 itself. */
@@ -203,7 +205,7 @@ static void h_task(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
                  i.name, req->task);
         sl_rest_api_error(out, 404, msg);
     } else if (req->route == SL_ROUTE_TASK_STATUS) {
-        set_json(out, 200, state_json(w, 0, i.state, i.trace));
+        set_json(out, 200, state_json(w, &i, 0, NULL));
     } else {
         bool restarting;
         sl_werr e;

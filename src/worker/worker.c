@@ -17,6 +17,7 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "worker/group.h"
+#include "worker/status.h"
 #include "worker/store.h"
 #include <pthread.h>
 #include <stdarg.h>
@@ -127,6 +128,15 @@ const sl_prop sl_worker_props[] = {
      "within it (static membership: its worker id) gets them back without a rebalance."},
     {"heartbeat.interval.ms", SL_PT_INT, "3000", NULL, 100, 3600000, 0, F(heartbeat_ms),
      "Distributed mode: how often a worker tells the group it is alive (below session.timeout.ms / 3)."},
+    {"status.storage.topic", SL_PT_STRING, "connect-status", NULL, 0, 0, 0, F(status_topic),
+     "Distributed mode: compacted topic of the connectors' states as the workers that run them publish them "
+     "(Kafka Connect's records: status-connector-<name>, status-task-<name>-0 {\"state\", \"trace\", "
+     "\"worker_id\", \"generation\"}), so that every worker answers a status with the owner's state and id."},
+    {"status.storage.partitions", SL_PT_INT, "5", NULL, 1, 1000, 0, F(status_partitions),
+     "Distributed mode: partitions of status.storage.topic when the worker creates it."},
+    {"status.storage.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(status_rf),
+     "Distributed mode: replication factor of status.storage.topic when the worker creates it (-1: the broker's "
+     "default)."},
     {NULL}};
 #undef F
 
@@ -208,6 +218,7 @@ typedef struct wconn {
     sl_verify_info verify;
     char *verify_report;      /* DONE: the JSON report */
     char *verify_error;       /* FAILED */
+    char status_put[16];      /* distributed mode: the state last published ("-": the tombstone) */
 } wconn;
 
 struct sl_worker {
@@ -228,6 +239,7 @@ struct sl_worker {
     sl_migration **migs;      /* migration.plans */
     int nmigs;
     sl_wgroup *group;         /* distributed mode: which connectors this worker runs (group.id); NULL standalone */
+    sl_wstatus *status;       /* distributed mode: the states every worker publishes */
 };
 
 static bool distributed(const sl_worker *w) { return w->wc->group_id && *w->wc->group_id; }
@@ -349,6 +361,15 @@ static void info_fill(const wconn *e, bool metrics, sl_wconn_info *out) {
     }
     out->has_verify = e->has_verify;
     out->verify = e->verify;
+}
+
+/* Distributed mode: a connector another worker runs shows that worker's published state and id (owner,
+ * owner_state). Worker lock held. */
+static void info_owner(const sl_worker *w, const wconn *e, sl_wconn_info *out) {
+    if (!w->status || mine(w, e) || e->target == SL_TARGET_STOPPED) return;
+    if (sl_wstatus_get(w->status, e->name, out->owner_state, sizeof out->owner_state, out->owner, sizeof out->owner) &&
+        !strcmp(out->owner, w->id))
+        out->owner[0] = 0; /* what this worker published before it gave the connector up: its own view is newer */
 }
 
 void sl_wconn_info_free(sl_wconn_info *info) {
@@ -638,6 +659,17 @@ static bool reconcile(sl_worker *w, wconn *e, int64_t now) {
     return false;
 }
 
+/* Distributed mode: the state of a connector this worker runs, published when it changed (its tombstone once
+ * deleted). The worker a connector's slot went to publishes next; a worker gone leaves its last state until then. */
+static void publish_status(sl_worker *w, wconn *e) {
+    if (!w->status || !mine(w, e)) return;
+    const char *st = e->deleted ? "-" : state_of(e);
+    if (!strcmp(st, e->status_put)) return;
+    sl_wstatus_put(w->status, e->name, e->deleted ? NULL : st, e->failed ? e->trace : NULL,
+                   (int64_t)sl_wgroup_rebalances(w->group));
+    snprintf(e->status_put, sizeof e->status_put, "%s", st);
+}
+
 /* Every 100 ms, and at once when a request or a job wakes it. */
 static void *supervisor_main(void *arg) {
     sl_worker *w = arg;
@@ -645,7 +677,7 @@ static void *supervisor_main(void *arg) {
     while (!atomic_load(&w->stop_sup)) {
         int64_t now = sl_mono_ms();
         for (int i = 0; i < w->n; i++)
-            if (reconcile(w, w->cs[i], now)) {
+            if (publish_status(w, w->cs[i]), reconcile(w, w->cs[i], now)) {
                 memmove(&w->cs[i], &w->cs[i + 1], (size_t)(w->n - i - 1) * sizeof *w->cs);
                 w->n--, i--;
             }
@@ -790,6 +822,7 @@ static void group_tick(void *arg) {
     pthread_mutex_lock(&w->lock);
     int n = w->n;
     if (sl_wstore_follow(w->store, w->id, follow_one, w, err, sizeof err) < 0) SL_ERR("worker", "%s", err);
+    if (w->status) sl_wstatus_poll(w->status);
     if (w->n != n) pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
@@ -833,6 +866,12 @@ int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots) {
 
 int sl_worker_start(sl_worker *w, char *errstr, size_t errsz) {
     if (distributed(w)) {
+        sl_wstatus *st = sl_wstatus_open(&w->wc->kafka, w->wc->status_topic, (int)w->wc->status_partitions,
+                                         (int)w->wc->status_rf, w->id, errstr, errsz);
+        if (!st) return -1;
+        pthread_mutex_lock(&w->lock);
+        w->status = st;
+        pthread_mutex_unlock(&w->lock);
         sl_wgroup_conf gc = {&w->wc->kafka, w->wc->group_id, w->id, w->wc->slots_topic, (int)w->wc->slots,
                              (int)w->wc->slots_rf, w->wc->session_ms, w->wc->heartbeat_ms,
                              group_assigned, group_revoke, group_tick, w};
@@ -874,6 +913,8 @@ void sl_worker_destroy(sl_worker *w) {
     }
     sl_wgroup_stop(w->group); /* (its slots stay this worker's until the session ends: a restart takes them back) */
     w->group = NULL;
+    sl_wstatus_close(w->status);
+    w->status = NULL;
     for (int i = 0; i < w->nmigs; i++) sl_migration_free(w->migs[i]); /* their connectors drain and commit */
     sl_free(w->migs);
     w->migs = NULL, w->nmigs = 0;
@@ -926,7 +967,7 @@ int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out) {
     sl_wconn_info *v = sl_calloc((size_t)w->n + 1, sizeof *v);
     int n = 0;
     for (int i = 0; i < w->n; i++)
-        if (!w->cs[i]->deleted) info_fill(w->cs[i], metrics, &v[n++]);
+        if (!w->cs[i]->deleted) info_fill(w->cs[i], metrics, &v[n]), info_owner(w, w->cs[i], &v[n++]);
     pthread_mutex_unlock(&w->lock);
     qsort(v, (size_t)n, sizeof *v, cmp_info);
     *out = v;
@@ -936,7 +977,7 @@ int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out) {
 int sl_worker_get(sl_worker *w, const char *name, bool metrics, sl_wconn_info *out, sl_werr *e) {
     pthread_mutex_lock(&w->lock);
     wconn *x = find(w, name);
-    if (x) info_fill(x, metrics, out);
+    if (x) info_fill(x, metrics, out), info_owner(w, x, out);
     pthread_mutex_unlock(&w->lock);
     return x ? 0 : werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
 }

@@ -50,6 +50,8 @@ typedef struct sl_worker_conf {
     char *slots_topic;
     int64_t slots, slots_rf;
     int64_t session_ms, heartbeat_ms;
+    char *status_topic;
+    int64_t status_partitions, status_rf;
 } sl_worker_conf;
 
 extern const sl_prop sl_worker_props[];
@@ -103,6 +105,8 @@ typedef struct sl_wconn_info {
     sl_source_retained retained;
     bool has_verify;   /* a verify run was started (since the worker started): verify is set */
     sl_verify_info verify;
+    char owner[256];   /* distributed mode, run by another worker: its id ("": this worker's view) */
+    char owner_state[16]; /* ... and the state it published (state points here) */
 } sl_wconn_info;
 
 void sl_wconn_info_free(sl_wconn_info *info);

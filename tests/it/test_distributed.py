@@ -2,6 +2,7 @@
 over the task slots topic (a connector runs on the worker that holds its slot), read every change to the shared
 config topic whichever worker's REST API took it, and a worker killed with -9 has its connectors run by another
 after session.timeout.ms, from their stored offsets (the PostgreSQL slot's position), losing no change."""
+import json
 import os
 import signal
 import uuid
@@ -27,7 +28,8 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
     conf = {"config.storage": "kafka", "config.storage.topic": kafka.topic("configs"),
             "bootstrap.servers": kafka.bootstrap, "group.id": "g" + uuid.uuid4().hex[:8],
             "task.slots.topic": kafka.topic("slots"), "task.slots": "8",
-            "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+            "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+            "status.storage.topic": kafka.topic("status")}
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     a = Serve(tmp_path / "a", **conf).start()
     b = Serve(tmp_path / "b", **conf).start()
@@ -57,8 +59,17 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
             for n in names[w]:
                 st = w.wait_state(n, "RUNNING")
                 assert st["connector"]["worker_id"] == f"127.0.0.1:{w.port}"
-                assert other.status(n)["connector"]["state"] == "UNASSIGNED"  # the config reached it too
+                assert st["tasks"][0]["worker_id"] == f"127.0.0.1:{w.port}"
+                st = other.wait_state(n, "RUNNING")                      # the other answers with the owner's
+                assert st["connector"]["worker_id"] == f"127.0.0.1:{w.port}", st
                 assert ids(wait_events(w, cfgs[n][1], 1)) == [1]
+        # the status topic holds Connect's records
+        recs = {r["key"].decode(): json.loads(r["value"]) for r in kafka.consume_all(conf["status.storage.topic"])
+                if r["value"] is not None}
+        n = names[b][0]
+        assert recs[f"status-connector-{n}"]["state"] == "RUNNING", recs
+        assert recs[f"status-connector-{n}"]["worker_id"] == f"127.0.0.1:{b.port}"
+        assert set(recs[f"status-task-{n}-0"]) == {"state", "trace", "worker_id", "generation"}
         assert sorted(b.ok("GET", "/connectors")) == sorted(names[a] + names[b])
         # a worker killed: the other runs its connectors once its session has ended, from the slot's position
         for n in names[a]:
@@ -68,7 +79,8 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
             sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (3, 'v3')")
         wait_until(lambda: len(owned(b)) == 8, 60, 0.2, "worker b to hold every slot")
         for n in names[a] + names[b]:
-            b.wait_state(n, "RUNNING", timeout=30)
+            st = b.wait_state(n, "RUNNING", timeout=30)
+            assert st["connector"]["worker_id"] == f"127.0.0.1:{b.port}", st
         for n in names[a]:
             got = ids(wait_events(b, cfgs[n][1], 3, timeout=30))
             assert set(got) == {1, 2, 3}, (n, got)       # nothing lost (at least once: repeats may come)
