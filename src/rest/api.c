@@ -269,6 +269,16 @@ static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     json_t **st = sl_calloc((size_t)nm + 1, sizeof *st);
     for (int k = 0; k < nm; k++) st[k] = sl_migration_state(sl_worker_migration(w, k));
     sl_metrics_render_migrations(&out->body, st, nm);
+    int slots[4096], nslots = 0;
+    uint64_t rebalances = 0;
+    int owned = sl_worker_group_owned(w, slots, 4096, &nslots, &rebalances);
+    if (owned >= 0) { /* distributed mode: this worker's slots, and who runs each connector */
+        const char **who = sl_calloc((size_t)n + 1, sizeof *who), **names = sl_calloc((size_t)n + 1, sizeof *names);
+        for (int k = 0; k < n; k++)
+            names[k] = v[k].name, who[k] = v[k].owner[0] ? v[k].owner : v[k].has_metrics ? sl_worker_id(w) : "";
+        sl_metrics_render_group(&out->body, sl_worker_id(w), owned, nslots, rebalances, names, who, n);
+        sl_free(who), sl_free(names);
+    }
     for (int k = 0; k < nm; k++) json_decref(st[k]);
     sl_free(st);
     for (int k = 0; k < n; k++) sl_wconn_info_free(&v[k]);
@@ -515,7 +525,7 @@ static void h_validate(sl_worker *w, const sl_rest_req *req, json_t *config, sl_
 static void h_root(sl_worker *w, sl_rest_resp *out) {
     json_t *j = json_pack("{s:s, s:s, s:s}", "version", SLUICE_VERSION, "commit", "sluice", "kafka_cluster_id",
                           "sluice");
-    int slots[4096], nslots = 0, n = sl_worker_group_owned(w, slots, 4096, &nslots);
+    int slots[4096], nslots = 0, n = sl_worker_group_owned(w, slots, 4096, &nslots, NULL);
     if (n >= 0) { /* distributed mode: this worker and the task slots the group gave it */
         json_t *a = json_array();
         for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(slots[i]));

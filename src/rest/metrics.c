@@ -526,3 +526,31 @@ void sl_metrics_render_migrations(sl_buf *o, json_t *const *states, int n) {
         }
     }
 }
+
+/* ---- distributed mode ---- */
+
+void sl_metrics_render_group(sl_buf *o, const char *worker_id, int owned, int total, uint64_t rebalances,
+                             const char *const *names, const char *const *workers, int n) {
+    family(o, "sluice_worker_task_slots", "gauge",
+           "Distributed mode: the task slots this worker holds (state=\"owned\") and the group's (state=\"total\").");
+    for (int k = 0; k < 2; k++) {
+        sl_buf_puts(o, "sluice_worker_task_slots{worker_id=");
+        sl_metrics_put_label_value(o, worker_id);
+        sl_buf_printf(o, ",state=\"%s\"} %d\n", k ? "total" : "owned", k ? total : owned);
+    }
+    family(o, "sluice_worker_rebalances_total", "counter",
+           "Distributed mode: the group's rebalances this worker took part in (slots given or taken).");
+    sl_buf_puts(o, "sluice_worker_rebalances_total{worker_id=");
+    sl_metrics_put_label_value(o, worker_id);
+    sl_buf_printf(o, "} %llu\n", (unsigned long long)rebalances);
+    family(o, "sluice_connector_assigned", "gauge",
+           "Distributed mode: 1 for each connector and the worker that runs it (as this worker knows it).");
+    for (int i = 0; i < n; i++) {
+        if (!workers[i][0]) continue;
+        sl_buf_puts(o, "sluice_connector_assigned{connector=");
+        sl_metrics_put_label_value(o, names[i]);
+        sl_buf_puts(o, ",worker_id=");
+        sl_metrics_put_label_value(o, workers[i]);
+        sl_buf_puts(o, "} 1\n");
+    }
+}

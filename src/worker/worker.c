@@ -859,9 +859,11 @@ static void group_revoke(void *arg, const bool *slots, int nslots) {
     pthread_mutex_unlock(&w->lock);
 }
 
-int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots) {
+int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots, uint64_t *rebalances) {
     *nslots = 0;
-    return w->group ? sl_wgroup_owned(w->group, out, max, nslots) : -1;
+    if (rebalances) *rebalances = w->group ? sl_wgroup_rebalances(w->group) : 0;
+    if (!distributed(w)) return -1;
+    return w->group ? sl_wgroup_owned(w->group, out, max, nslots) : 0; /* (not joined yet: none) */
 }
 
 int sl_worker_start(sl_worker *w, char *errstr, size_t errsz) {

@@ -121,9 +121,9 @@ const char *sl_worker_id(const sl_worker *w);
 /* Starts the supervisor thread, which starts the connectors per their target states (distributed mode: first
  * joins the group, and runs the connectors of the slots it is given). 0, or -1 with errstr (the group). */
 int sl_worker_start(sl_worker *w, char *errstr, size_t errstr_size);
-/* Distributed mode: the task slots this worker holds (into out, at most max) and the total in *nslots; -1 when
- * the worker is standalone. */
-int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots);
+/* Distributed mode: the task slots this worker holds (into out, at most max), the total in *nslots and the
+ * rebalances it took part in (rebalances: NULL or set); -1 when the worker is standalone. */
+int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots, uint64_t *rebalances);
 /* From now on health answers 503 and changes are refused. Async-signal-safe. */
 void sl_worker_begin_shutdown(sl_worker *w);
 bool sl_worker_shutting_down(const sl_worker *w);

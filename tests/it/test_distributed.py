@@ -60,6 +60,7 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
                 st = w.wait_state(n, "RUNNING")
                 assert st["connector"]["worker_id"] == f"127.0.0.1:{w.port}"
                 assert st["tasks"][0]["worker_id"] == f"127.0.0.1:{w.port}"
+                wait_until(lambda: n in other.ok("GET", "/connectors"), 10, 0.05, f"{n} on the other worker")
                 st = other.wait_state(n, "RUNNING")                      # the other answers with the owner's
                 assert st["connector"]["worker_id"] == f"127.0.0.1:{w.port}", st
                 assert ids(wait_events(w, cfgs[n][1], 1)) == [1]
@@ -84,6 +85,9 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
         for n in names[a]:
             got = ids(wait_events(b, cfgs[n][1], 3, timeout=30))
             assert set(got) == {1, 2, 3}, (n, got)       # nothing lost (at least once: repeats may come)
+        m = b.req("GET", "/metrics")[1]
+        assert f'sluice_worker_task_slots{{worker_id="127.0.0.1:{b.port}",state="owned"}} 8' in m, m[-2000:]
+        assert f'sluice_connector_assigned{{connector="{names[a][0]}",worker_id="127.0.0.1:{b.port}"}} 1' in m
         for n in names[b]:                               # b's own went on
             sql(pg, f"INSERT INTO {cfgs[n][0]} VALUES (4, 'v4')")
             assert 4 in ids(wait_events(b, cfgs[n][1], 2))
