@@ -1,6 +1,7 @@
 /* Byte- and record-bounded FIFO of batches (see queue.h). */
 #include "core/queue.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include <pthread.h>
 #include <time.h>
 
@@ -60,18 +61,9 @@ int sl_queue_push(sl_queue *q, sl_batch *b) {
     return 0;
 }
 
-/* The CLOCK_MONOTONIC time timeout_ms from now (both condvars use that clock). */
-static struct timespec deadline(int timeout_ms) {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) dl.tv_sec++, dl.tv_nsec -= 1000000000;
-    return dl;
-}
 
 bool sl_queue_wait_room(sl_queue *q, int timeout_ms) {
-    struct timespec dl = deadline(timeout_ms);
+    struct timespec dl = sl_mono_deadline(timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (!q->closed && full(q))
         if (pthread_cond_timedwait(&q->not_full, &q->lock, &dl) != 0) break;
@@ -81,7 +73,7 @@ bool sl_queue_wait_room(sl_queue *q, int timeout_ms) {
 }
 
 sl_batch *sl_queue_pop(sl_queue *q, int timeout_ms) {
-    struct timespec dl = deadline(timeout_ms);
+    struct timespec dl = sl_mono_deadline(timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (!q->head && !q->closed)
         if (pthread_cond_timedwait(&q->not_empty, &q->lock, &dl) != 0) break;

@@ -17,6 +17,7 @@
 
 
 const char *sl_ctx_name(const sl_ctx *x) { return x->name; }
+bool sl_ctx_reopening(const sl_ctx *x) { return x->ran > 0; }
 const sl_core_conf *sl_ctx_core(const sl_ctx *x) { return &x->core; }
 const sl_config *sl_ctx_config(const sl_ctx *x) { return x->cfg; }
 const sl_source_ops *sl_ctx_source_ops(const sl_ctx *x) { return x->src_ops; }

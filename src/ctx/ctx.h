@@ -34,6 +34,7 @@ typedef struct sl_core_conf {
     int64_t offset_partitions, offset_rf;
     int eos;                 /* 0 disabled, 1 requested, 2 required */
     char *transactional_id;
+    bool fencing;            /* task.fencing: starting fences an older instance that may still run */
     sl_kafka_client kafka;   /* the connector's Kafka cluster (sink, source, offset store) */
     char *heartbeat_prefix, *tx_topic;
     int64_t offset_flush_ms;
@@ -89,6 +90,10 @@ sl_dbz_opts *sl_ctx_dbz(sl_ctx *x);
 /* True when the connector stops; on the source thread also while it is paused (run() should
  * then return 0 as on a stop: the runtime closes the source and reopens it on resume). */
 bool sl_ctx_stopping(const sl_ctx *x);
+/* Source: true once a run() of this connector instance has returned (this open or run follows a lost connection
+ * or a pause). task.fencing takes the source's server-side stream from an older instance only before: a
+ * reopening instance may be the older one, fenced since. */
+bool sl_ctx_reopening(const sl_ctx *x);
 /* True while the connector is paused (a source's close() must then keep what a stop would drop). */
 bool sl_ctx_paused(const sl_ctx *x);
 /* The source writes heartbeat records of its own (mongo-kafka's): the runtime adds no Debezium heartbeats

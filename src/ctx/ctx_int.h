@@ -26,6 +26,7 @@ struct sl_ctx {
     bool stored_loaded;
     char *resume_offset;     /* newest offset emitted: where a reconnect resumes (source thread) */
     int64_t retries;         /* reconnects since the source last handed on a change or a position (source thread) */
+    int64_t ran;             /* source run()s that returned (source thread) */
     _Atomic int stop;
     _Atomic int failed;
     _Atomic uint64_t committed_seq;

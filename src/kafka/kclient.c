@@ -577,7 +577,9 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
             goto out_free;
         } else if (m->key) {
             rd_kafka_timestamp_type_t tt;
-            fn(arg, m->key, m->key_len, m->payload, m->len, rd_kafka_message_timestamp(m, &tt));
+            rd_kafka_headers_t *h = NULL;
+            if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) h = NULL;
+            fn(arg, m->key, m->key_len, m->payload, m->len, rd_kafka_message_timestamp(m, &tt), h);
             records++;
         }
         rd_kafka_message_destroy(m);

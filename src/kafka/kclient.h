@@ -152,7 +152,7 @@ void sl_kafka_waker_free(sl_kafka_waker *w);
 
 /* One record of a topic read by sl_kafka_read_topic. */
 typedef void sl_kafka_record_fn(void *arg, const void *key, size_t key_len, const void *value, size_t value_len,
-                                int64_t ts_ms);
+                                int64_t ts_ms, rd_kafka_headers_t *headers /* NULL: none */);
 /*
  * Reads every partition of `topic` from its beginning to its end (the last
  * stable offset: read_committed), calling fn for each record that has a key:

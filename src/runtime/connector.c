@@ -61,6 +61,14 @@ const sl_prop sl_core_props[] = {
     {"transactional.id", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(transactional_id),
      "Transactional id of the exactly-once producer (default sluice-<name>); a second instance with the same id "
      "fences the first."},
+    {"task.fencing", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(fencing),
+     "true: an older instance of this connector may still run somewhere without knowing it lost the task (a "
+     "distributed worker frozen past its session; such workers set it), and starting fences it. The Kafka offset "
+     "store (offset.storage=kafka without exactly-once) then writes each offset in a transaction of "
+     "transactional.id sluice-offsets-<name>, with a generation header, so that the broker refuses the old "
+     "instance's writes (exactly-once producers fence by their transactional.id already); a PostgreSQL source "
+     "terminates the backend that still streams from its slot; a MySQL/MariaDB source holds the lock "
+     "sluice.<name> (GET_LOCK) on its binlog connection and kills the connection of an older holder."},
     {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0,
      SL_PF_FILE_OUT | SL_PF_FILE_SHARED, F(offset_file),
      "SQLite file of the offset store (WAL mode, fsync on commit)."},
@@ -462,6 +470,7 @@ static void *source_main(void *arg) {
     bool run = !atomic_load(&c->ctx.paused) || atomic_load(&c->ctx.stop) || pause_source(c) == 0;
     while (run) {
         int rc = c->ctx.src_ops->run(c->src);
+        c->ctx.ran++;
         if (rc == SL_RETRY) sl_ctx_set_source_state(&c->ctx, SL_SRC_RECONNECTING); /* whether or not it reopens */
         if (rc == 0 && atomic_load(&c->ctx.paused) && !atomic_load(&c->ctx.stop) && pause_source(c) == 0) continue;
         if (rc == SL_RETRY && !atomic_load(&c->ctx.stop) && reopen_source(c) == 0) continue;
@@ -899,10 +908,16 @@ static int sink_offset(void *arg, const char *connector, const char *partition, 
 
 static sl_offsets *open_store(sl_connector *c, char *errstr, size_t errsz) {
     if (c->ctx.offsets_in_sink) return sl_offsets_open_fn(sink_offset, c);
-    if (c->ctx.eos || c->ctx.core.offset_storage == 1)
-        return sl_offsets_open_kafka(&c->ctx.core.kafka, c->ctx.cfg, c->ctx.core.offset_topic, (int)c->ctx.core.offset_partitions,
-                                     (int)c->ctx.core.offset_rf, errstr, errsz);
-    return sl_offsets_open(c->ctx.core.offset_file, errstr, errsz);
+    return sl_connector_open_offsets(c, errstr, errsz);
+}
+
+sl_offsets *sl_connector_open_offsets(const sl_connector *c, char *errstr, size_t errsz) {
+    const sl_core_conf *core = &c->ctx.core;
+    if (!c->ctx.eos && core->offset_storage != 1) return sl_offsets_open(core->offset_file, errstr, errsz);
+    char fence[300] = ""; /* (exactly-once: the sink's producer writes the offsets, and its id fences) */
+    if (core->fencing && !c->ctx.eos) snprintf(fence, sizeof fence, "sluice-offsets-%s", c->ctx.name);
+    return sl_offsets_open_kafka(&core->kafka, c->ctx.cfg, core->offset_topic, (int)core->offset_partitions,
+                                 (int)core->offset_rf, fence, errstr, errsz);
 }
 
 /* A start that failed: errstr's message becomes the connector's failure, of kind code (sl_connector_error_code). */

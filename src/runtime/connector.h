@@ -50,6 +50,9 @@ const char *sl_connector_default_sink(void);
 void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u);
 /* True when records and offsets commit together (exactly.once.support with a transactional sink). */
 bool sl_connector_eos(const sl_connector *c);
+/* Opens the connector's offset store as a start does (SQLite, or the Kafka topic: fenced with task.fencing);
+ * offset.storage=target is the sink's, not opened here. NULL with errstr. */
+struct sl_offsets *sl_connector_open_offsets(const sl_connector *c, char *errstr, size_t errstr_size);
 /* Offsets of this connector: list / delete, with the configured store. */
 int sl_connector_offsets_list(sl_connector *c, FILE *out, char *errstr, size_t errstr_size);
 int sl_connector_offsets_reset(sl_connector *c, int *removed, char *errstr, size_t errstr_size);

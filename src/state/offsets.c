@@ -73,8 +73,8 @@ err:
 }
 
 sl_offsets *sl_offsets_open_kafka(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
-                                  int replication_factor, char *errstr, size_t errsz) {
-    sl_koffsets *k = sl_koffsets_open(kc, cfg, topic, partitions, replication_factor, errstr, errsz);
+                                  int replication_factor, const char *fence_id, char *errstr, size_t errsz) {
+    sl_koffsets *k = sl_koffsets_open(kc, cfg, topic, partitions, replication_factor, fence_id, errstr, errsz);
     if (!k) return NULL;
     sl_offsets *s = sl_calloc(1, sizeof *s);
     s->kafka = k;

@@ -16,9 +16,9 @@
 typedef struct sl_offsets sl_offsets;
 
 sl_offsets *sl_offsets_open(const char *path, char *errstr, size_t errstr_size);
-/* The same store kept in a Kafka topic as Kafka Connect does (offsets_kafka.h). */
+/* The same store kept in a Kafka topic as Kafka Connect does (offsets_kafka.h); fence_id NULL or "": no fencing. */
 sl_offsets *sl_offsets_open_kafka(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
-                                  int replication_factor, char *errstr, size_t errstr_size);
+                                  int replication_factor, const char *fence_id, char *errstr, size_t errstr_size);
 /* A store that the sink keeps in its target (offset.storage=target): reads call get(arg, ...); writes happen in
  * the sink's own transactions, so put, remove, delete and list are refused with a message saying so. */
 typedef int sl_offsets_get_fn(void *arg, const char *connector, const char *partition, char **offset, char *errstr,

@@ -9,6 +9,7 @@
 
 #define LOAD_TIMEOUT_MS 60000
 #define PUT_TIMEOUT_MS 60000
+#define GEN_HEADER "sluice.generation"
 
 typedef struct entry {
     char *connector;
@@ -16,6 +17,7 @@ typedef struct entry {
     char *partition_text;
     char *offset;
     int64_t ts_ms;
+    int64_t gen; /* generation of the write that set it (-1: a write without one) */
 } entry;
 
 struct sl_koffsets {
@@ -25,6 +27,9 @@ struct sl_koffsets {
     entry *e;
     int n, cap;
     sl_buf key;
+    bool fenced;     /* writes in transactions of a fencing transactional.id */
+    int64_t gen;     /* fenced: this store's generation (above every one in the topic at open) */
+    int64_t max_gen; /* the highest generation read */
 };
 
 void sl_koffsets_key(sl_buf *out, const char *connector, const char *partition) {
@@ -48,8 +53,10 @@ static void entry_free(entry *e) {
     sl_free(e->offset);
 }
 
-/* Applies one record of the topic (or one put) to the in-memory map. */
-static void apply(sl_koffsets *s, const char *key, size_t klen, const char *val, size_t vlen, int64_t ts_ms) {
+/* Applies one record of the topic (or one put) of generation gen (-1: none) to the in-memory map. A write of a
+ * generation below the one that set the entry comes from a fenced instance, late: it is ignored. */
+static void apply(sl_koffsets *s, const char *key, size_t klen, const char *val, size_t vlen, int64_t ts_ms,
+                  int64_t gen) {
     json_t *k = json_loadb(key, klen, 0, NULL);
     if (!json_is_array(k) || json_array_size(k) != 2 || !json_is_string(json_array_get(k, 0))) {
         json_decref(k);
@@ -58,6 +65,14 @@ static void apply(sl_koffsets *s, const char *key, size_t klen, const char *val,
     const char *conn = json_string_value(json_array_get(k, 0));
     json_t *part = json_array_get(k, 1);
     entry *e = find(s, conn, part);
+    if (gen > s->max_gen) s->max_gen = gen;
+    if (e && gen >= 0 && gen < e->gen) {
+        SL_WARN("offsets", "offset store %s: ignoring a write of generation %lld to %.*s after one of generation "
+                "%lld (the late write of an instance fenced since)", s->topic, (long long)gen, (int)klen, key,
+                (long long)e->gen);
+        json_decref(k);
+        return;
+    }
     if (!val) {
         if (e) {
             entry_free(e);
@@ -76,10 +91,12 @@ static void apply(sl_koffsets *s, const char *key, size_t klen, const char *val,
         e->partition = json_incref(part);
         e->partition_text = json_dumps(part, JSON_COMPACT | JSON_PRESERVE_ORDER);
         e->offset = NULL;
+        e->gen = -1;
     }
     sl_free(e->offset);
     e->offset = sl_strndup(val, vlen);
     e->ts_ms = ts_ms;
+    if (gen >= 0) e->gen = gen; /* (a write without a generation leaves the entry's) */
     json_decref(k);
 }
 
@@ -88,8 +105,24 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (m->err && !s->delivery_err) s->delivery_err = m->err;
 }
 
-static void load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms) {
-    apply(arg, key, klen, val, vlen, ts_ms);
+/* The generation a record's header names; -1 without one. */
+static int64_t gen_of(rd_kafka_headers_t *h) {
+    const void *v;
+    size_t n;
+    char num[24];
+    if (!h || rd_kafka_header_get_last(h, GEN_HEADER, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v || n == 0 ||
+        n >= sizeof num)
+        return -1;
+    memcpy(num, v, n);
+    num[n] = 0;
+    char *end;
+    long long g = strtoll(num, &end, 10);
+    return *end || g < 0 ? -1 : g;
+}
+
+static void load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms,
+                     rd_kafka_headers_t *h) {
+    apply(arg, key, klen, val, vlen, ts_ms, gen_of(h));
 }
 
 /* Reads the topic from the beginning to its end (the last stable offset). */
@@ -98,12 +131,33 @@ static int load(sl_koffsets *s, const sl_kafka_client *kc, const sl_config *cfg,
                                LOAD_TIMEOUT_MS, load_one, s, errstr, errsz) < 0 ? -1 : 0;
 }
 
+/* Kafka's answer to a transactional call: 0, or -1 with errstr (a fenced producer said so). */
+static int txn_ok(sl_koffsets *s, rd_kafka_error_t *e, const char *what, char *errstr, size_t errsz) {
+    if (!e) return 0;
+    bool fenced = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
+                  rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+                  rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+    snprintf(errstr, errsz, "offset store %s: %s: %s%s", s->topic, what, rd_kafka_error_string(e),
+             fenced ? " (fenced: another instance of this connector opened the store since, so this one no longer "
+                      "runs it; its offset is not written)"
+                    : "");
+    if (!fenced && rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *a = rd_kafka_abort_transaction(s->producer, PUT_TIMEOUT_MS);
+        if (a) rd_kafka_error_destroy(a);
+    }
+    rd_kafka_error_destroy(e);
+    return -1;
+}
+
 sl_koffsets *sl_koffsets_open(const sl_kafka_client *kc, const sl_config *cfg, const char *topic, int partitions,
-                              int rf, char *errstr, size_t errsz) {
+                              int rf, const char *fence_id, char *errstr, size_t errsz) {
     sl_koffsets *s = sl_calloc(1, sizeof *s);
     s->topic = sl_strdup(topic);
+    s->max_gen = -1;
+    s->fenced = fence_id && *fence_id;
     sl_buf_init(&s->key);
-    static const char *const extra[] = {"partitioner", "murmur2_random", NULL};
+    const char *const extra[] = {"partitioner", "murmur2_random", s->fenced ? "transactional.id" : NULL, fence_id,
+                                 NULL};
     bool topic_failed;
     char err[512];
     s->producer = sl_kafka_store_producer(kc, cfg, topic, partitions, rf, 30000, extra, dr_cb, s, "offsets",
@@ -112,8 +166,15 @@ sl_koffsets *sl_koffsets_open(const sl_kafka_client *kc, const sl_config *cfg, c
         snprintf(errstr, errsz, "offset store%s: %s", topic_failed ? " (offset.storage.topic)" : "", err);
         goto fail;
     }
+    /* fencing: first the broker aborts what an older instance left open and refuses its writes from now on, then
+     * the topic is read (so nothing that instance commits later can be missed: it cannot commit) */
+    if (s->fenced && txn_ok(s, rd_kafka_init_transactions(s->producer, LOAD_TIMEOUT_MS), "init_transactions",
+                            errstr, errsz) < 0)
+        goto fail;
     if (load(s, kc, cfg, errstr, errsz) < 0) goto fail;
-    SL_INFO("offsets", "kafka offset store loaded topic=%s entries=%d", topic, s->n);
+    s->gen = s->max_gen + 1;
+    SL_INFO("offsets", "kafka offset store loaded topic=%s entries=%d%s%s generation=%lld", topic, s->n,
+            s->fenced ? " transactional.id=" : "", s->fenced ? fence_id : "", (long long)s->gen);
     return s;
 fail:
     sl_koffsets_close(s);
@@ -153,17 +214,33 @@ int sl_koffsets_put(sl_koffsets *s, const char *connector, const char *partition
     sl_buf_reset(&s->key);
     sl_koffsets_key(&s->key, connector, partition);
     s->delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (s->fenced && txn_ok(s, rd_kafka_begin_transaction(s->producer), "begin_transaction", errstr, errsz) < 0)
+        return -1;
+    char gen[24];
+    snprintf(gen, sizeof gen, "%lld", (long long)s->gen);
+    rd_kafka_headers_t *h = s->fenced ? rd_kafka_headers_new(1) : NULL;
+    if (h) rd_kafka_header_add(h, GEN_HEADER, -1, gen, -1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_KEY(s->key.data, s->key.len),
         RD_KAFKA_V_VALUE((void *)offset, offset ? strlen(offset) : 0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (e && h) rd_kafka_headers_destroy(h); /* (on success the message owns them) */
+    if (s->fenced) {
+        if (e) {
+            rd_kafka_error_t *a = rd_kafka_abort_transaction(s->producer, PUT_TIMEOUT_MS);
+            if (a) rd_kafka_error_destroy(a);
+        } else if (txn_ok(s, rd_kafka_commit_transaction(s->producer, PUT_TIMEOUT_MS), "commit_transaction", errstr,
+                          errsz) < 0)
+            return -1;
+    }
     if (!e) e = rd_kafka_flush(s->producer, PUT_TIMEOUT_MS);
     if (!e) e = s->delivery_err;
     if (e) {
         snprintf(errstr, errsz, "offset store: writing to %s: %s", s->topic, rd_kafka_err2str(e));
         return -1;
     }
-    apply(s, s->key.data, s->key.len, offset, offset ? strlen(offset) : 0, sl_wall_us() / 1000);
+    apply(s, s->key.data, s->key.len, offset, offset ? strlen(offset) : 0, sl_wall_us() / 1000,
+          s->fenced ? s->gen : -1);
     return 0;
 }
 

@@ -16,6 +16,7 @@ typedef struct srec {
     char *name;
     char state[16];
     char worker[256];
+    int64_t gen;
 } srec;
 
 struct sl_wstatus {
@@ -23,6 +24,7 @@ struct sl_wstatus {
     rd_kafka_t *producer, *reader;
     srec *r;
     int n, cap;
+    int64_t max_gen; /* the highest generation read */
 };
 
 static srec *sfind(sl_wstatus *s, const char *name, size_t len, bool create) {
@@ -135,10 +137,16 @@ void sl_wstatus_poll(sl_wstatus *s) {
             json_t *v = m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
             const char *st = json_string_value(json_object_get(v, "state")),
                        *wid = json_string_value(json_object_get(v, "worker_id"));
+            json_int_t gen = json_integer_value(json_object_get(v, "generation"));
+            if (gen > s->max_gen) s->max_gen = gen;
             srec *e = sfind(s, name, len, st != NULL);
-            if (e && st) {
+            if (e && st && gen < e->gen) { /* a worker that has lost the connector and does not know it yet */
+                SL_DEBUG("worker", "status store: ignoring %.*s of generation %lld from %s (generation %lld is newer)",
+                         (int)m->key_len, (const char *)m->key, (long long)gen, wid ? wid : "?", (long long)e->gen);
+            } else if (e && st) {
                 snprintf(e->state, sizeof e->state, "%s", st);
                 snprintf(e->worker, sizeof e->worker, "%s", wid ? wid : "");
+                e->gen = gen;
             } else if (e) { /* deleted */
                 sl_free(e->name);
                 *e = s->r[--s->n];
@@ -148,6 +156,8 @@ void sl_wstatus_poll(sl_wstatus *s) {
         rd_kafka_message_destroy(m);
     }
 }
+
+int64_t sl_wstatus_next_generation(const sl_wstatus *s) { return s->max_gen + 1; }
 
 bool sl_wstatus_get(const sl_wstatus *s, const char *name, char *state, size_t ssz, char *worker, size_t wsz) {
     for (int i = 0; i < s->n; i++)

@@ -10,6 +10,12 @@
  * for one it gave up), and reads every record (the others' too) from the
  * beginning, then as they come. The caller serialises the calls (the worker's
  * lock).
+ *
+ * Generations: a worker given slots takes the generation one above the
+ * highest it has read and writes it in every record until its next
+ * assignment; a record of a lower generation than a connector's newest is
+ * ignored. So a worker that lost a connector without noticing (frozen past
+ * its session) cannot overwrite the state of the one that runs it now.
  */
 #ifndef SL_WORKER_STATUS_H
 #define SL_WORKER_STATUS_H
@@ -26,6 +32,8 @@ sl_wstatus *sl_wstatus_open(const struct sl_kafka_client *kc, const char *topic,
 void sl_wstatus_close(sl_wstatus *s);
 /* This worker's view of connector name (state NULL: deleted), written without waiting for the broker. */
 void sl_wstatus_put(sl_wstatus *s, const char *name, const char *state, const char *trace, int64_t generation);
+/* The generation for a worker just given slots: one above every one read so far. */
+int64_t sl_wstatus_next_generation(const sl_wstatus *s);
 /* Takes in what was written since the last call (non-blocking). */
 void sl_wstatus_poll(sl_wstatus *s);
 /* The newest record of name: its state and worker id (false: none). */

@@ -471,8 +471,9 @@ static int kfollow(sl_wstore *base, const char *self, void (*cb)(const char *, c
 
 static const wstore_ops kafka_ops = {kclose, kput, kset_target, kdelete, kload, kfollow};
 
-static void kread_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms) {
-    (void)ts_ms;
+static void kread_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts_ms,
+                      rd_kafka_headers_t *h) {
+    (void)ts_ms, (void)h;
     kapply(arg, key, klen, val, vlen);
 }
 

@@ -80,6 +80,14 @@ const sl_prop sl_worker_props[] = {
     {"offset.storage.file.filename", SL_PT_STRING, "./sluice-offsets.db", NULL, 0, 0,
      SL_PF_FILE_OUT | SL_PF_FILE_SHARED, F(offset_file),
      "Offset store of the connectors whose config does not set offset.storage.file.filename."},
+    {"offset.storage.topic", SL_PT_STRING, "connect-offsets", NULL, 0, 0, 0, F(offset_topic),
+     "offset.storage.topic of the connectors whose config sets none. A distributed worker's connectors keep their "
+     "offsets there (offset.storage=kafka unless the config says target; sqlite is refused: a connector may run "
+     "on any worker of the group)."},
+    {"offset.storage.partitions", SL_PT_INT, "25", NULL, 1, 10000, 0, F(offset_partitions),
+     "offset.storage.partitions of the connectors whose config sets none."},
+    {"offset.storage.replication.factor", SL_PT_INT, "-1", NULL, -1, 32767, 0, F(offset_rf),
+     "offset.storage.replication.factor of the connectors whose config sets none."},
     {"config.providers.file.param.allowed.paths", SL_PT_LIST, NULL, NULL, 0, 0, 0, F(file_allowed),
      "Directories (absolute, comma-separated) that ${file:...} references in connector configs may read, as Kafka "
      "Connect's FileConfigProvider allowed.paths: a file outside them, after '..' and symlinks are resolved, is "
@@ -240,6 +248,7 @@ struct sl_worker {
     int nmigs;
     sl_wgroup *group;         /* distributed mode: which connectors this worker runs (group.id); NULL standalone */
     sl_wstatus *status;       /* distributed mode: the states every worker publishes */
+    int64_t status_gen;       /* ... and the generation this worker publishes with (since its last assignment) */
 };
 
 static bool distributed(const sl_worker *w) { return w->wc->group_id && *w->wc->group_id; }
@@ -395,8 +404,29 @@ sl_config *sl_worker_build_config(const sl_worker *w, const char *name, const js
     sl_config *cfg = text ? sl_config_parse_json_refs(text, origin, &refs, errstr, errsz) : NULL;
     if (!text) snprintf(errstr, errsz, "%s: the config cannot be encoded (invalid UTF-8?)", origin);
     free(text);
-    if (cfg && w && w->wc->offset_file && !sl_config_get(cfg, "offset.storage.file.filename"))
-        sl_config_set(cfg, "offset.storage.file.filename", w->wc->offset_file);
+    if (!cfg || !w) return cfg;
+    const sl_worker_conf *wc = w->wc;
+    char num[3][24];
+    snprintf(num[0], sizeof num[0], "%lld", (long long)wc->offset_partitions);
+    snprintf(num[1], sizeof num[1], "%lld", (long long)wc->offset_rf);
+    const char *defaults[][2] = {{"offset.storage.file.filename", wc->offset_file},
+                                 {"offset.storage.topic", wc->offset_topic},
+                                 {"offset.storage.partitions", num[0]},
+                                 {"offset.storage.replication.factor", num[1]},
+                                 /* distributed: the connector may run on any worker, and an older instance may
+                                  * still run on one that lost it */
+                                 {"offset.storage", distributed(w) ? "kafka" : NULL},
+                                 {"task.fencing", distributed(w) ? "true" : NULL}};
+    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
+        if (defaults[i][1] && !sl_config_get(cfg, defaults[i][0])) sl_config_set(cfg, defaults[i][0], defaults[i][1]);
+    const char *st = sl_config_get(cfg, "offset.storage");
+    if (distributed(w) && st && !strcmp(st, "sqlite")) {
+        snprintf(errstr, errsz, "offset.storage: sqlite keeps offsets in a file of one machine, and a distributed "
+                                "worker's connector runs on any worker of group.id %s: use kafka (the default "
+                                "here: the worker's offset.storage.topic) or target", wc->group_id);
+        sl_config_destroy(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -665,8 +695,7 @@ static void publish_status(sl_worker *w, wconn *e) {
     if (!w->status || !mine(w, e)) return;
     const char *st = e->deleted ? "-" : state_of(e);
     if (!strcmp(st, e->status_put)) return;
-    sl_wstatus_put(w->status, e->name, e->deleted ? NULL : st, e->failed ? e->trace : NULL,
-                   (int64_t)sl_wgroup_rebalances(w->group));
+    sl_wstatus_put(w->status, e->name, e->deleted ? NULL : st, e->failed ? e->trace : NULL, w->status_gen);
     snprintf(e->status_put, sizeof e->status_put, "%s", st);
 }
 
@@ -682,10 +711,7 @@ static void *supervisor_main(void *arg) {
                 w->n--, i--;
             }
         pthread_cond_broadcast(&w->changed);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 100 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        struct timespec until = sl_mono_deadline(100);
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
     }
     pthread_mutex_unlock(&w->lock);
@@ -830,6 +856,11 @@ static void group_tick(void *arg) {
 static void group_assigned(void *arg) {
     sl_worker *w = arg;
     pthread_mutex_lock(&w->lock);
+    if (w->status) {
+        sl_wstatus_poll(w->status); /* (what the others wrote up to now: the new generation is above it) */
+        w->status_gen = sl_wstatus_next_generation(w->status);
+        for (int i = 0; i < w->n; i++) w->cs[i]->status_put[0] = 0; /* republished with it */
+    }
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
@@ -850,10 +881,7 @@ static void group_revoke(void *arg, const bool *slots, int nslots) {
             SL_ERR("worker", "%d connectors of slots taken away have not stopped after 120 s", busy);
             break;
         }
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_nsec += 100 * 1000000L;
-        if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+        struct timespec t = sl_mono_deadline(100);
         pthread_cond_timedwait(&w->changed, &w->lock, &t);
     }
     pthread_mutex_unlock(&w->lock);
@@ -1127,9 +1155,7 @@ static wconn *offsets_begin(sl_worker *w, const char *name, bool change, json_t 
     /* Stopped, or stopping: wait until the instance is gone, so that its last offsets are in the answer
      * (and nothing writes the store while it is changed). offsets_busy keeps the entry from being freed. */
     x->offsets_busy++;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += 60;
+    struct timespec until = sl_mono_deadline(60000);
     while (x->target == SL_TARGET_STOPPED && (x->conn || x->job) && !x->deleted)
         if (pthread_cond_timedwait(&w->changed, &w->lock, &until) != 0) break;
     if (change && (x->conn || x->job || x->deleted || x->target != SL_TARGET_STOPPED)) {
@@ -1328,10 +1354,7 @@ static sl_offsets *store_of(sl_worker *w, const char *name, const json_t *config
                                  "table), written with the rows: read or change them there");
         return NULL;
     }
-    sl_offsets *s = sl_connector_eos(*conn) || core->offset_storage == 1
-                        ? sl_offsets_open_kafka(&core->kafka, *cfg, core->offset_topic, (int)core->offset_partitions,
-                                                (int)core->offset_rf, err, sizeof err)
-                        : sl_offsets_open(core->offset_file, err, sizeof err);
+    sl_offsets *s = sl_connector_open_offsets(*conn, err, sizeof err);
     if (!s) werr(e, SL_WERR_INTERNAL, "%s", err);
     return s;
 }

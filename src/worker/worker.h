@@ -38,6 +38,8 @@ typedef struct sl_worker_conf {
     int64_t config_rf;       /* of a config topic the worker creates; -1: the broker's default */
     sl_kafka_client kafka;   /* config.storage=kafka: bootstrap.servers and the security keys */
     char *offset_file;
+    char *offset_topic;      /* offset.storage.* of connectors that set none */
+    int64_t offset_partitions, offset_rf;
     char *file_allowed, *dir_allowed, *env_allowlist; /* config.providers.*: what connector configs may read */
     bool restart_auto;
     int64_t backoff_initial_ms, backoff_max_ms;

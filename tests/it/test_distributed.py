@@ -1,13 +1,18 @@
 """Distributed mode: `sluice serve` workers with one group.id share the connectors through a Kafka consumer group
 over the task slots topic (a connector runs on the worker that holds its slot), read every change to the shared
 config topic whichever worker's REST API took it, and a worker killed with -9 has its connectors run by another
-after session.timeout.ms, from their stored offsets (the PostgreSQL slot's position), losing no change."""
+after session.timeout.ms, from their offsets in the worker's offset topic, losing no change. A worker frozen past
+its session (SIGSTOP) is fenced: the one that takes its connectors over terminates the PostgreSQL backend that
+still holds the slot, kills the MariaDB binlog connection that holds the connector's lock, and registers the
+transactional ids again, so the frozen one's late writes are refused once it runs again."""
 import json
 import os
 import signal
+import threading
+import time
 import uuid
 
-from conftest import sql, wait_until
+from conftest import MySluice, my_make_table, mysql, payload, sql, wait_until
 from test_rest import Serve, events, ids, table, wait_events
 from test_rest import pgc, serve  # noqa: F401 (fixtures)
 
@@ -109,3 +114,110 @@ def test_two_workers_share_connectors_and_take_over(pg, pgc, kafka, tmp_path):
     finally:
         a.stop(), b.stop()
     assert not any("ERROR" in line and "group" in line for line in b.log_text().splitlines()), b.log_text()[-3000:]
+
+
+def group_conf(kafka, **over):
+    conf = {"config.storage": "kafka", "config.storage.topic": kafka.topic("configs"),
+            "bootstrap.servers": kafka.bootstrap, "group.id": "g" + uuid.uuid4().hex[:8],
+            "task.slots.topic": kafka.topic("slots"), "task.slots": "8",
+            "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+            "status.storage.topic": kafka.topic("status"), "offset.storage.topic": kafka.topic("offsets"),
+            "offset.storage.partitions": "5"}
+    conf.update(over)
+    return conf
+
+
+def names_in(slots, prefix, n, total=8):
+    """n connector names whose slots are among slots."""
+    out, i = [], 0
+    while len(out) < n:
+        if slot_of(f"{prefix}{i}", total) in slots:
+            out.append(f"{prefix}{i}")
+        i += 1
+    return out
+
+
+class Inserts(threading.Thread):
+    """Inserts rows 2, 3, ... into a PostgreSQL and a MariaDB table, one of each every 5 ms, until stopped."""
+
+    def __init__(self, pg, pt, my, mt):
+        super().__init__(daemon=True)
+        self.pg, self.pt, self.my, self.mt = pg, pt, my, mt
+        self.stop, self.n = threading.Event(), 1
+
+    def run(self):
+        while not self.stop.is_set():
+            self.n += 1
+            sql(self.pg, f"INSERT INTO {self.pt} VALUES ({self.n}, 'v')")
+            mysql(self.my, f"INSERT INTO {self.mt} VALUES ({self.n}, 'v')")
+            time.sleep(0.005)
+
+
+def kafka_ids(kafka, topic, isolation):
+    out = []
+    for r in kafka.consume_all(topic, isolation=isolation):
+        if r["value"] is not None:
+            v = json.loads(r["value"])
+            out.append((v.get("payload", v))["after"]["id"])
+    return out
+
+
+def test_frozen_worker_is_fenced(pg, pgc, my, kafka, tmp_path):
+    conf = group_conf(kafka)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = Serve(tmp_path / "a", **conf).start()
+    b = Serve(tmp_path / "b", **conf).start()
+    try:
+        wait_until(lambda: owned(a) and owned(b) and len(owned(a) | owned(b)) == 8 and not owned(a) & owned(b), 60,
+                   0.2, "the slots shared by both workers")
+        pname, mname = names_in(owned(a), "fence", 2)
+        pt = table(pg, f"fence_pg_{uuid.uuid4().hex[:6]}", [1])
+        pcfg = pgc.config(pt, **{"sink.type": "kafka", "bootstrap.servers": kafka.bootstrap,
+                                 "topic.prefix": kafka.topic("eos"), "exactly.once.support": "required"})
+        mt = f"fence_my_{uuid.uuid4().hex[:6]}"
+        my_make_table(my, mt, "id INT PRIMARY KEY, v VARCHAR(20)", f"INSERT INTO {mt} VALUES (1, 'v')")
+        mcfg = MySluice(tmp_path, my, table_include_list=f"sluice.{mt}").config
+        del mcfg["offset.storage.file.filename"]
+        mcfg.update({"sink.file.path": str(tmp_path / "my.jsonl"), "include.schema.changes": "false",
+                     "topic.prefix": kafka.topic("my")})
+        a.ok("POST", "/connectors", {"name": pname, "config": pcfg}, want=201)
+        a.ok("POST", "/connectors", {"name": mname, "config": mcfg}, want=201)
+        for n in (pname, mname):
+            assert a.wait_state(n, "RUNNING")["tasks"][0]["worker_id"] == f"127.0.0.1:{a.port}"
+        etopic = f"{pcfg['topic.prefix']}.public.{pt}"
+        wait_until(lambda: kafka_ids(kafka, etopic, "read_committed") == [1], 30, 0.2, "the snapshot row in Kafka")
+        assert ids(wait_events(a, mcfg, 1)) == [1]
+        a.wait_log("streaming binlog from")
+        ins = Inserts(pg, pt, my, mt)
+        ins.start()
+        time.sleep(1)
+        a.proc.send_signal(signal.SIGSTOP)                        # frozen with transactions in flight
+        try:
+            wait_until(lambda: len(owned(b)) == 8, 60, 0.2, "worker b to hold every slot")
+            for n in (pname, mname):
+                assert b.wait_state(n, "RUNNING", timeout=60)["tasks"][0]["worker_id"] == f"127.0.0.1:{b.port}"
+            b.wait_log("terminated it (task.fencing", timeout=60)   # a's walsender
+            b.wait_log("killing it (task.fencing", timeout=60)      # a's binlog connection
+            seen = ins.n
+            wait_until(lambda: seen in ids(events(mcfg)), 30, 0.1, "b streaming the MariaDB rows")
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        # a notices it lost its slots and stops its instances; their late writes are refused
+        a.wait_log("fenced", timeout=60)
+        time.sleep(3)
+        ins.stop.set()
+        ins.join()
+        last = ins.n
+        got = kafka_ids(kafka, etopic, "read_committed")
+        wait_until(lambda: len(got := kafka_ids(kafka, etopic, "read_committed")) >= last, 60, 0.5,
+                   "every PostgreSQL row in Kafka")
+        got = kafka_ids(kafka, etopic, "read_committed")
+        assert sorted(got) == list(range(1, last + 1)), (len(got), last)      # once each: no loss, no repeat
+        wait_until(lambda: set(range(1, last + 1)) <= set(ids(events(mcfg))), 60, 0.2, "every MariaDB row")
+        # every worker shows the state of the one that runs the connectors now, not the frozen one's late view
+        for n in (pname, mname):
+            sa, sb = a.status(n), b.status(n)
+            assert sa["connector"]["worker_id"] == sb["connector"]["worker_id"], (sa, sb)
+            assert sb["connector"]["state"] == "RUNNING", sb
+    finally:
+        a.stop(), b.stop()

@@ -703,7 +703,7 @@ static void scenario_eos(void) {
         snprintf(json, sizeof json, "{\"name\":\"mk6\",\"config\":{\"bootstrap.servers\":\"%s\"}}", m.bootstrap);
         sl_config *cfg = sl_config_parse_json(json, "test", err, sizeof err);
         sl_kafka_client kc = {.bootstrap = m.bootstrap};
-        sl_offsets *st = cfg ? sl_offsets_open_kafka(&kc, cfg, "mk6-offsets", 5, -1, err, sizeof err) : NULL;
+        sl_offsets *st = cfg ? sl_offsets_open_kafka(&kc, cfg, "mk6-offsets", 5, -1, NULL, err, sizeof err) : NULL;
         if (!st) fprintf(stderr, "kafka offset store: %s\n", err);
         CHECK(st != NULL);
         char *off = NULL;

@@ -1029,12 +1029,54 @@ static int binlog_failed(my_source *s, const char *what) {
     return -1;
 }
 
+/* task.fencing: the binlog connection holds the lock sluice.<connector> while it streams, so that two instances
+ * of the connector never read the binlog at once (unlike a PostgreSQL slot, the server allows any number of
+ * readers). The first open of an instance kills the connection of an older holder (a worker frozen past its
+ * session); a reopen only waits for the lock: it may be the older instance. */
+static int fence_binlog(my_source *s, char *errstr, size_t errsz) {
+    const char *conn = sl_ctx_name(s->ctx);
+    char name[65], esc[2 * sizeof name + 1], q[400], *v[1] = {0};
+    if (strlen(conn) <= 57) snprintf(name, sizeof name, "sluice.%s", conn); /* (a lock name has at most 64) */
+    else {
+        uint32_t h = 2166136261u;
+        for (const char *p = conn; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+        snprintf(name, sizeof name, "sluice.%.40s~%08x", conn, h);
+    }
+    mysql_real_escape_string(s->binlog, esc, name, (unsigned long)strlen(name));
+    if (!sl_ctx_reopening(s->ctx)) {
+        snprintf(q, sizeof q, "SELECT IS_USED_LOCK('%s')", esc);
+        if (my_query_row(s->binlog, "fencing (task.fencing)", q, v, 1, errstr, errsz) < 0) return -1;
+        if (*v[0]) { /* (NULL, read as "": free) */
+            SL_WARN("mysql", "the lock %s is held by connection %s: killing it (task.fencing: an older instance of "
+                    "this connector)", name, v[0]);
+            snprintf(q, sizeof q, "KILL CONNECTION %lld", strtoll(v[0], NULL, 10));
+            if (my_query(s->binlog, "fencing an older instance (task.fencing)", q, errstr, errsz) < 0 &&
+                mysql_errno(s->binlog) != 1094 /* (gone already) */) {
+                sl_free(v[0]);
+                return -1;
+            }
+        }
+        sl_free(v[0]);
+    }
+    snprintf(q, sizeof q, "SELECT GET_LOCK('%s', %d)", esc, sl_ctx_reopening(s->ctx) ? 2 : 10);
+    if (my_query_row(s->binlog, "fencing (task.fencing)", q, v, 1, errstr, errsz) < 0) return -1;
+    bool got = !strcmp(v[0], "1");
+    sl_free(v[0]);
+    if (!got) {
+        snprintf(errstr, errsz, "the lock %s (task.fencing) is held by another connection: another instance of this "
+                 "connector reads the binlog", name);
+        return -1;
+    }
+    return 0;
+}
+
 static int start_binlog(my_source *s) {
     char err[2048];
     if (!(s->binlog = my_connect(s->cf, err, sizeof err))) {
         sl_ctx_retry(s->ctx, "%s", err);
         return SL_RETRY;
     }
+    if (sl_ctx_core(s->ctx)->fencing && fence_binlog(s, err, sizeof err) < 0) goto fail;
     /* Sent only while the binlog is idle: bounds how long a held partial batch waits (the loop
      * gathers transactions that arrive within 20 ms of each other). */
     int64_t hb_ms = 100;

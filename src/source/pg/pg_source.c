@@ -360,9 +360,24 @@ static int plan_start(pg_source *s, bool *slot_exists, uint64_t *slot_flush, cha
         /* A slot still held by the connection of a process that just died is released soon. */
         if (PQntuples(r) != 1 || PQgetvalue(r, 0, 3)[0] != 't' || attempt >= s->cf->slot_max_retries) break;
         PQclear(r);
-        SL_WARN("pg", "slot %s is in use, retrying in %lld ms (slot.max.retries)", s->cf->slot_name,
-                (long long)s->cf->slot_retry_delay_ms);
-        sl_sleep_ms(s->cf->slot_retry_delay_ms, NULL);
+        int64_t wait = s->cf->slot_retry_delay_ms;
+        if (sl_ctx_core(s->ctx)->fencing && !sl_ctx_reopening(s->ctx)) {
+            /* task.fencing: an older instance of this connector holds it (a reopening one waits: it may be the
+             * older one) */
+            r = pg_query(s->sql, "fencing the slot's holder (task.fencing)",
+                         "SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_replication_slots"
+                         " WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                         1, params, errstr, errsz);
+            if (!r) return sl_ctx_error_code(s->ctx, SL_E_AUTH); /* (pg_signal_backend or the slot's role needed) */
+            if (PQntuples(r) == 1) {
+                SL_WARN("pg", "slot %s is held by backend %s: terminated it (task.fencing: an older instance of this "
+                        "connector)", s->cf->slot_name, PQgetvalue(r, 0, 0));
+                if (wait > 200) wait = 200; /* (it lets go at once) */
+            }
+            PQclear(r);
+        }
+        SL_WARN("pg", "slot %s is in use, retrying in %lld ms (slot.max.retries)", s->cf->slot_name, (long long)wait);
+        sl_sleep_ms(wait, NULL);
         if (sl_ctx_stopping(s->ctx)) return sl_ctx_error_code(s->ctx, SL_E_CANCELLED);
     }
     *slot_exists = PQntuples(r) == 1;
