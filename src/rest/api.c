@@ -523,8 +523,9 @@ static void h_validate(sl_worker *w, const sl_rest_req *req, json_t *config, sl_
 /* ---- dispatch ---- */
 
 static void h_root(sl_worker *w, sl_rest_resp *out) {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "version", SLUICE_VERSION, "commit", "sluice", "kafka_cluster_id",
-                          "sluice");
+    const char *cid = sl_worker_cluster_id(w);
+    json_t *j = json_pack("{s:s, s:s, s:o}", "version", SLUICE_VERSION, "commit", "sluice", "kafka_cluster_id",
+                          *cid ? json_string(cid) : json_null()); /* (null: the worker keeps nothing in Kafka) */
     int slots[4096], nslots = 0, n = sl_worker_group_owned(w, slots, 4096, &nslots, NULL);
     if (n >= 0) { /* distributed mode: this worker and the task slots the group gave it */
         json_t *a = json_array();

@@ -327,7 +327,8 @@ static int start_one(sl_rest_server *s, const sl_worker_conf *wc, const sl_liste
         bool any = !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
         if (wc->advertised_host && *wc->advertised_host) host = wc->advertised_host;
         else if (any && gethostname(name, sizeof name) == 0) name[sizeof name - 1] = 0, host = name;
-        snprintf(s->worker_id, sizeof s->worker_id, "%s:%d", host, port);
+        snprintf(s->worker_id, sizeof s->worker_id, "%s:%d", host,
+                 wc->advertised_port > 0 ? (int)wc->advertised_port : port);
     }
     bool loopback = !strcmp(l->host, "127.0.0.1") || !strcmp(l->host, "::1") || !strcmp(l->host, "localhost");
     if (!s->token && !loopback)

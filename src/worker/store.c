@@ -26,6 +26,7 @@ typedef struct wstore_ops {
 struct sl_wstore {
     const wstore_ops *ops;
     char where[512];
+    char cluster_id[128]; /* the Kafka cluster's id ("": not kept in Kafka) */
 };
 
 void sl_wstore_close(sl_wstore *s) {
@@ -33,6 +34,7 @@ void sl_wstore_close(sl_wstore *s) {
 }
 
 const char *sl_wstore_where(const sl_wstore *s) { return s->where; }
+const char *sl_wstore_cluster_id(const sl_wstore *s) { return s->cluster_id; }
 
 int sl_wstore_put(sl_wstore *s, const char *name, const char *config, const char *target, char *errstr,
                   size_t errsz) {
@@ -526,6 +528,8 @@ static sl_wstore *kafka_open(const sl_wstore_conf *wc, char *errstr, size_t errs
         goto fail;
     }
     s->kc = kc;
+    char *cid = rd_kafka_clusterid(s->producer, KS_OPEN_TIMEOUT_MS);
+    if (cid) snprintf(s->base.cluster_id, sizeof s->base.cluster_id, "%s", cid), rd_kafka_mem_free(s->producer, cid);
     int64_t lo = 0, hi = 0; /* the end before the load: a follower starts there (records after it, read twice, apply
                              * the same state again) */
     if (rd_kafka_query_watermark_offsets(s->producer, s->topic, 0, &lo, &hi, KS_OPEN_TIMEOUT_MS) == 0)

@@ -44,6 +44,8 @@ sl_wstore *sl_wstore_open(const sl_wstore_conf *conf, char *errstr, size_t errst
 void sl_wstore_close(sl_wstore *s);
 /* Where the store is, for log lines ("sqlite file ./sluice-worker.db", "kafka topic connect-configs"). */
 const char *sl_wstore_where(const sl_wstore *s);
+/* The id of the Kafka cluster that keeps the configs ("" for a SQLite file). */
+const char *sl_wstore_cluster_id(const sl_wstore *s);
 /* Inserts or replaces a connector: config is a JSON object text, target "RUNNING"|"PAUSED"|"STOPPED". */
 int sl_wstore_put(sl_wstore *s, const char *name, const char *config, const char *target, char *errstr,
                   size_t errstr_size);

@@ -43,6 +43,8 @@ const sl_prop sl_worker_props[] = {
     {"rest.advertised.host.name", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(advertised_host),
      "Host shown as the worker_id in statuses (default: the first listener's host, or this machine's name when it "
      "listens on every address)."},
+    {"rest.advertised.port", SL_PT_INT, "0", NULL, 0, 65535, 0, F(advertised_port),
+     "Port shown in the worker_id (default 0: the first listener's port)."},
     {"rest.connections.max", SL_PT_INT, "256", NULL, 1, 4096, 0, F(rest_max_conns),
      "Most REST connections open at once (each has a thread while open). One over the limit is answered 503 "
      "with Retry-After at once (an https one is closed: the answer would need a TLS handshake)."},
@@ -134,6 +136,12 @@ const sl_prop sl_worker_props[] = {
     {"session.timeout.ms", SL_PT_INT, "10000", NULL, 1000, 3600000, 0, F(session_ms),
      "Distributed mode: a worker not heard from for this long loses its slots to the others; one that restarts "
      "within it (static membership: its worker id) gets them back without a rebalance."},
+    {"scheduled.rebalance.max.delay.ms", SL_PT_INT, "0", NULL, 0, 3600000, 0, F(rebalance_delay_ms),
+     "Distributed mode: how long the group keeps a departed worker's slots for it, on top of session.timeout.ms, "
+     "before the others take them (a worker that comes back meanwhile, by its id, gets them back without a "
+     "rebalance). The group's session timeout is the sum, so a worker that is gone is noticed after it too. Kafka "
+     "Connect's default is 300000; sluice's is 0, since a restarted worker (static membership) keeps its slots "
+     "through session.timeout.ms already."},
     {"heartbeat.interval.ms", SL_PT_INT, "3000", NULL, 100, 3600000, 0, F(heartbeat_ms),
      "Distributed mode: how often a worker tells the group it is alive (below session.timeout.ms / 3)."},
     {"status.storage.topic", SL_PT_STRING, "connect-status", NULL, 0, 0, 0, F(status_topic),
@@ -379,6 +387,14 @@ static void info_owner(const sl_worker *w, const wconn *e, sl_wconn_info *out) {
     if (sl_wstatus_get(w->status, e->name, out->owner_state, sizeof out->owner_state, out->owner, sizeof out->owner) &&
         !strcmp(out->owner, w->id))
         out->owner[0] = 0; /* what this worker published before it gave the connector up: its own view is newer */
+}
+
+/* Distributed mode: another worker runs (or stops) the connector: its published state is not STOPPED yet. */
+static bool runs_elsewhere(const sl_worker *w, const wconn *e) {
+    char st[16], owner[256];
+    if (!w->status || mine(w, e) || !sl_wstatus_get(w->status, e->name, st, sizeof st, owner, sizeof owner))
+        return false;
+    return strcmp(owner, w->id) != 0 && strcmp(st, "STOPPED") != 0 && strcmp(st, "UNASSIGNED") != 0;
 }
 
 void sl_wconn_info_free(sl_wconn_info *info) {
@@ -887,6 +903,8 @@ static void group_revoke(void *arg, const bool *slots, int nslots) {
     pthread_mutex_unlock(&w->lock);
 }
 
+const char *sl_worker_cluster_id(const sl_worker *w) { return sl_wstore_cluster_id(w->store); }
+
 int sl_worker_group_owned(sl_worker *w, int *out, int max, int *nslots, uint64_t *rebalances) {
     *nslots = 0;
     if (rebalances) *rebalances = w->group ? sl_wgroup_rebalances(w->group) : 0;
@@ -903,7 +921,7 @@ int sl_worker_start(sl_worker *w, char *errstr, size_t errsz) {
         w->status = st;
         pthread_mutex_unlock(&w->lock);
         sl_wgroup_conf gc = {&w->wc->kafka, w->wc->group_id, w->id, w->wc->slots_topic, (int)w->wc->slots,
-                             (int)w->wc->slots_rf, w->wc->session_ms, w->wc->heartbeat_ms,
+                             (int)w->wc->slots_rf, w->wc->session_ms + w->wc->rebalance_delay_ms, w->wc->heartbeat_ms,
                              group_assigned, group_revoke, group_tick, w};
         sl_wgroup *g = sl_wgroup_start(&gc, errstr, errsz);
         if (!g) return -1;
@@ -1156,9 +1174,9 @@ static wconn *offsets_begin(sl_worker *w, const char *name, bool change, json_t 
      * (and nothing writes the store while it is changed). offsets_busy keeps the entry from being freed. */
     x->offsets_busy++;
     struct timespec until = sl_mono_deadline(60000);
-    while (x->target == SL_TARGET_STOPPED && (x->conn || x->job) && !x->deleted)
+    while (x->target == SL_TARGET_STOPPED && (x->conn || x->job || runs_elsewhere(w, x)) && !x->deleted)
         if (pthread_cond_timedwait(&w->changed, &w->lock, &until) != 0) break;
-    if (change && (x->conn || x->job || x->deleted || x->target != SL_TARGET_STOPPED)) {
+    if (change && (x->conn || x->job || runs_elsewhere(w, x) || x->deleted || x->target != SL_TARGET_STOPPED)) {
         werr(e, SL_WERR_BUSY, "Connector %s is still stopping (or was changed meanwhile); try again", name);
         x->offsets_busy--;
         x = NULL;

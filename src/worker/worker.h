@@ -45,13 +45,14 @@ typedef struct sl_worker_conf {
     int64_t backoff_initial_ms, backoff_max_ms;
     char *log_level;
     char *advertised_host;
+    int64_t advertised_port; /* 0: the first listener's */
     int64_t rest_max_conns, rest_max_per_addr;     /* connections in all, from one client address */
     int64_t rest_header_ms, rest_body_ms;          /* deadlines of a request's headers and body */
     char *migration_plans;   /* sluice migrate plans the daemon runs (comma-separated paths) */
     char *group_id;          /* distributed mode (worker/group.h); NULL or "": standalone */
     char *slots_topic;
     int64_t slots, slots_rf;
-    int64_t session_ms, heartbeat_ms;
+    int64_t session_ms, heartbeat_ms, rebalance_delay_ms;
     char *status_topic;
     int64_t status_partitions, status_rf;
 } sl_worker_conf;
@@ -120,6 +121,8 @@ sl_worker *sl_worker_new(const sl_worker_conf *wc, char *errstr, size_t errstr_s
 /* "host:port", shown as worker_id. Set before sl_worker_start. */
 void sl_worker_set_id(sl_worker *w, const char *worker_id);
 const char *sl_worker_id(const sl_worker *w);
+/* The id of the Kafka cluster of the config store (config.storage=kafka), else "". */
+const char *sl_worker_cluster_id(const sl_worker *w);
 /* Starts the supervisor thread, which starts the connectors per their target states (distributed mode: first
  * joins the group, and runs the connectors of the slots it is given). 0, or -1 with errstr (the group). */
 int sl_worker_start(sl_worker *w, char *errstr, size_t errstr_size);

@@ -221,3 +221,157 @@ def test_frozen_worker_is_fenced(pg, pgc, my, kafka, tmp_path):
             assert sb["connector"]["state"] == "RUNNING", sb
     finally:
         a.stop(), b.stop()
+
+
+class Load(threading.Thread):
+    """Rows 1, 2, ... into PostgreSQL tables and records {"_id": n, "n": n} into Kafka topics, every 10 ms, until
+    stopped."""
+
+    def __init__(self, pg, tables, topics, bootstrap, start=0):
+        from confluent_kafka import Producer
+        super().__init__(daemon=True)
+        self.pg, self.tables, self.topics = pg, tables, topics
+        self.p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        self.stop, self.n = threading.Event(), start
+
+    def run(self):
+        while not self.stop.is_set():
+            n = self.n + 1
+            for t in self.tables:
+                sql(self.pg, f"INSERT INTO {t} VALUES ({n}, 'v')")
+            for t in self.topics:
+                self.p.produce(t, key=json.dumps({"_id": n}), value=json.dumps({"_id": n, "n": n}))
+            self.p.poll(0)
+            self.n = n
+            time.sleep(0.01)
+        assert self.p.flush(30) == 0
+
+
+def file_ns(cfg):
+    out = []
+    for e in events(cfg):
+        v = e.get("value")
+        v = json.loads(v) if isinstance(v, str) else v
+        if v is not None:
+            out.append(v["n"])
+    return out
+
+
+def rebalances(w):
+    m = w.req("GET", "/metrics")[1]
+    for line in m.splitlines():
+        if line.startswith("sluice_worker_rebalances_total"):
+            return int(float(line.rsplit(" ", 1)[1]))
+    raise AssertionError(m[-1500:])
+
+
+def test_three_workers_ten_connectors_kill9_and_rolling_restart(pg, pgc, kafka, mongo, tmp_path):
+    conf = group_conf(kafka, **{"task.slots": "16", "scheduled.rebalance.max.delay.ms": "2000"})
+    ws = []
+    for d in "abc":
+        (tmp_path / d).mkdir()
+        ws.append(Serve(tmp_path / d, **conf).start())
+    a, b, c = ws
+    try:
+        wait_until(lambda: all(owned(w) for w in ws) and len(set().union(*map(owned, ws))) == 16 and
+                   sum(len(owned(w)) for w in ws) == 16, 60, 0.2, "the slots shared by the three workers")
+        assert a.ok("GET", "/")["kafka_cluster_id"]                      # the Kafka cluster's id, as Connect shows it
+        kinds = {a: ["pg", "mongo", "file", "file"], b: ["mongo", "mongo", "file"], c: ["pg", "mongo", "file"]}
+        session = {"consumer.override.session.timeout.ms": "6000", "consumer.override.heartbeat.interval.ms": "1000"}
+        conns, tables, topics, i = {}, [], [], 0                          # name -> (kind, config, worker)
+        for w in ws:
+            for kind in kinds[w]:
+                name = names_in(owned(w), f"ten{i}-{kind}-", 1, 16)[0]
+                i += 1
+                if kind == "pg":
+                    t = table(pg, f"ten_{uuid.uuid4().hex[:8]}")
+                    tables.append(t)
+                    cfg = pgc.config(t, **{"sink.type": "kafka", "bootstrap.servers": kafka.bootstrap,
+                                           "topic.prefix": kafka.topic(name), "exactly.once.support": "required"})
+                    cfg.pop("sink.file.path")
+                    out = f"{cfg['topic.prefix']}.public.{t}"
+                else:
+                    src = kafka.create_topic(kafka.topic(name))
+                    topics.append(src)
+                    cfg = dict(session, **{"connector.class": "kafka" if kind == "file" else
+                                           "com.mongodb.kafka.connect.MongoSinkConnector", "topics": src,
+                                           "key.converter.schemas.enable": "false",
+                                           "value.converter.schemas.enable": "false", "poll.interval.ms": "100"})
+                    if kind == "file":
+                        cfg.update({"sink.type": "file", "sink.file.path": str(tmp_path / f"{name}.jsonl")})
+                    else:
+                        cfg.update({"connection.uri": mongo.uri, "database": mongo.db_name, "collection": name,
+                                    "document.id.strategy":
+                                    "com.mongodb.kafka.connect.sink.processor.id.strategy.ProvidedInValueStrategy"})
+                    out = name
+                conns[name] = (kind, cfg, w, out)
+                a.ok("POST", "/connectors", {"name": name, "config": cfg}, want=201)   # all through one worker
+        assert len(conns) == 10
+
+        def runs_on(name):
+            st = a.status(name)
+            return st["connector"]["state"] == "RUNNING" and st["tasks"][0]["worker_id"]
+
+        for name, (_, _, w, _) in conns.items():
+            wait_until(lambda: runs_on(name) == f"127.0.0.1:{w.port}", 60, 0.2, f"{name} running on its worker")
+        load = Load(pg, tables, topics, kafka.bootstrap)
+        load.start()
+        time.sleep(2)
+        t0 = time.time()
+        assert c.stop(signal.SIGKILL) == -signal.SIGKILL                  # under load
+        alive = {f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"}
+        for name in conns:
+            wait_until(lambda: runs_on(name) in alive, 60, 0.2, f"{name} running on a live worker")
+        moved = time.time() - t0
+        print(f"\nthree workers: c's connectors ran elsewhere {moved:.1f} s after kill -9 "
+              f"(session.timeout.ms 6000 + scheduled.rebalance.max.delay.ms 2000)")
+        assert moved < 8 + 20, moved
+        time.sleep(2)
+
+        def delivered(upto):
+            """Every connector's output up to row/record upto: the EOS topics once each, the sinks all of them."""
+            for name, (kind, cfg, _, out) in conns.items():
+                want = set(range(1, upto + 1))
+                if kind == "pg":
+                    got = kafka_ids(kafka, out, "read_committed")
+                    if len(got) < upto:
+                        return False
+                    assert sorted(got) == sorted(want), (name, len(got), upto)   # no loss, no repeat
+                elif kind == "mongo":
+                    if not want <= {d["_id"] for d in mongo.collection(out).find({}, {"_id": 1})}:
+                        return False
+                elif not want <= set(file_ns(cfg)):
+                    return False
+            return True
+
+        load.stop.set()
+        load.join()
+        wait_until(lambda: delivered(load.n), 90, 0.5, "every change delivered after the kill")
+        # c comes back (same id): the slots are shared by three again
+        c.start()
+        wait_until(lambda: all(owned(w) for w in ws) and sum(len(owned(w)) for w in ws) == 16 and
+                   len(set().union(*map(owned, ws))) == 16, 60, 0.2, "the slots shared again")
+        time.sleep(1)
+        before = {w: owned(w) for w in ws}
+        # rolling restart under load: each worker back within its session keeps its slots, and the others see no
+        # rebalance
+        load = Load(pg, tables, topics, kafka.bootstrap, load.n)
+        load.start()
+        for w in ws:
+            others = [o for o in ws if o is not w]
+            counts = [rebalances(o) for o in others]
+            assert w.stop() == 0
+            w.start()
+            wait_until(lambda: owned(w) == before[w], 30, 0.2, "the restarted worker holding its slots again")
+            time.sleep(1)
+            assert [rebalances(o) for o in others] == counts, "a restart within the session made a rebalance"
+        assert {w: owned(w) for w in ws} == before
+        load.stop.set()
+        load.join()
+        wait_until(lambda: delivered(load.n), 90, 0.5, "every change delivered after the rolling restart")
+        for name in conns:                                                # each where its slot is
+            w = next(w for w in ws if slot_of(name, 16) in before[w])
+            assert runs_on(name) == f"127.0.0.1:{w.port}", name
+    finally:
+        for w in ws:
+            w.stop()
