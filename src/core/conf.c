@@ -657,7 +657,7 @@ void sl_conf_free(const sl_prop *tbl, void *settings) {
 
 /* Keys Debezium / Kafka Connect configs carry that sluice does not need. */
 static const char *quiet[] = {
-    "tasks.max", "database.server.name", "schema.history.internal*", "database.history*",
+    "database.server.name", "schema.history.internal*", "database.history*",
     "key.converter", "value.converter", "header.converter", "internal.key.converter*",
     "internal.value.converter*", "key.converter.*", "value.converter.*", "include.schema.changes",
     "connector.client.config.override.policy", "config.action.reload", "predicates*",

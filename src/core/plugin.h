@@ -97,6 +97,9 @@ typedef struct sl_source_ops {
     /* takes_signals: reads signals (sl_ctx_signal_next; signal.* keys) and runs ad hoc snapshots on them
      * (what else its signals need, such as a signal table for watermarks, its check() says). */
     bool takes_signals;
+    /* splits: several instances of one connector may read at once and share the work (a consumer group's
+     * partitions): tasks.max of them run. A source without it reads one stream and runs as one task. */
+    bool splits;
 } sl_source_ops;
 
 struct sl_sink_ops {
@@ -146,6 +149,8 @@ struct sl_sink_ops {
      * everything marked before it counts as acked). Sink thread. */
     uint64_t (*mark)(void *sink);
     int (*acked)(void *sink, int wait_ms, uint64_t *ticket, char *errstr, size_t errstr_size);
+    /* one_writer: the target takes one writer (a file): a connector of several tasks cannot write to it. */
+    bool one_writer;
 };
 
 /* True when `want` is the native name (case-insensitively) or exactly one of the "a|b" aliases. */

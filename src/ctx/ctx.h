@@ -35,6 +35,7 @@ typedef struct sl_core_conf {
     int eos;                 /* 0 disabled, 1 requested, 2 required */
     char *transactional_id;
     bool fencing;            /* task.fencing: starting fences an older instance that may still run */
+    int64_t tasks_max, task_id; /* tasks.max; which of them this instance is (set by the worker) */
     sl_kafka_client kafka;   /* the connector's Kafka cluster (sink, source, offset store) */
     char *heartbeat_prefix, *tx_topic;
     int64_t offset_flush_ms;

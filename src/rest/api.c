@@ -55,7 +55,7 @@ static json_t *hidden(const json_t *config) {
 
 static json_t *task_ids(const sl_wconn_info *i) {
     json_t *a = json_array();
-    if (i->has_task) json_array_append_new(a, json_pack("{s:s, s:i}", "connector", i->name, "task", 0));
+    for (int t = 0; t < i->ntasks; t++) json_array_append_new(a, json_pack("{s:s, s:i}", "connector", i->name, "task", t));
     return a;
 }
 
@@ -76,10 +76,21 @@ static json_t *state_json(sl_worker *w, const sl_wconn_info *i, int id, const ch
     return s;
 }
 
+/* TaskState of task t (0: the connector's own instance; state overrides its state). */
+static json_t *task_json(sl_worker *w, const sl_wconn_info *i, int t, const char *state) {
+    if (t == 0) return state_json(w, i, 0, state);
+    const sl_wtask_info *ti = &i->more[t - 1];
+    if (!state) state = ti->state;
+    json_t *s = json_pack("{s:i, s:s, s:s}", "id", t, "state", state, "worker_id",
+                          ti->owner[0] ? ti->owner : sl_worker_id(w));
+    if (ti->trace && strcmp(state, "FAILED") == 0) json_object_set_new(s, "trace", json_string(ti->trace));
+    return s;
+}
+
 /* ConnectorStateInfo; the overrides (NULL: none) show RESTARTING in a restart's answer. */
 static json_t *status_json(sl_worker *w, const sl_wconn_info *i, const char *conn_state, const char *task_state) {
     json_t *tasks = json_array();
-    if (i->has_task) json_array_append_new(tasks, state_json(w, i, 0, task_state));
+    for (int t = 0; t < i->ntasks; t++) json_array_append_new(tasks, task_json(w, i, t, task_state));
     return json_pack("{s:s, s:o, s:o, s:s}", "name", i->name, "connector", state_json(w, i, -1, conn_state), "tasks",
                      tasks, "type", i->type);
 }
@@ -175,7 +186,7 @@ static void h_restart(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     }
     sl_wconn_info i;
     if (!get_conn(w, req, &i, out)) return;
-    /* The connector and its one task are one instance here: when it restarts, so does the task. */
+    /* The connector and its task 0 are one instance here: when it restarts, so do its tasks. */
     const char *r = restarting ? "RESTARTING" : NULL;
     set_json(out, 202, status_json(w, &i, r, r));
     sl_wconn_info_free(&i);
@@ -185,11 +196,12 @@ static void h_tasks(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     sl_wconn_info i;
     if (!get_conn(w, req, &i, out)) return;
     json_t *a = json_array();
-    if (i.has_task) {
+    for (int t = 0; t < i.ntasks; t++) {
         json_t *cfg = hidden(i.config);
         const char *cls = json_string_value(json_object_get(i.config, "connector.class"));
         json_object_set_new(cfg, "task.class", json_string(cls ? cls : ""));
-        json_array_append_new(a, json_pack("{s:{s:s, s:i}, s:o}", "id", "connector", i.name, "task", 0, "config", cfg));
+        if (i.ntasks > 1) json_object_set_new(cfg, "task.id", json_sprintf("%d", t));
+        json_array_append_new(a, json_pack("{s:{s:s, s:i}, s:o}", "id", "connector", i.name, "task", t, "config", cfg));
     }
     set_json(out, 200, a);
     sl_wconn_info_free(&i);
@@ -199,17 +211,16 @@ static void h_task(sl_worker *w, const sl_rest_req *req, sl_rest_resp *out) {
     sl_wconn_info i;
     if (!get_conn(w, req, &i, out)) return;
     char msg[600];
-    if (req->task != 0 || !i.has_task) {
+    if (req->task < 0 || req->task >= i.ntasks) {
         snprintf(msg, sizeof msg, req->route == SL_ROUTE_TASK_STATUS ? "No status found for task %s-%d"
                                                                       : "Unknown task: %s-%d",
                  i.name, req->task);
         sl_rest_api_error(out, 404, msg);
     } else if (req->route == SL_ROUTE_TASK_STATUS) {
-        set_json(out, 200, state_json(w, &i, 0, NULL));
+        set_json(out, 200, task_json(w, &i, req->task, NULL));
     } else {
-        bool restarting;
         sl_werr e;
-        if (sl_worker_restart(w, req->name, false, &restarting, &e) < 0) werr_answer(out, &e);
+        if (sl_worker_restart_task(w, req->name, req->task, &e) < 0) werr_answer(out, &e);
         else no_content(out, 204);
     }
     sl_wconn_info_free(&i);

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void check_tasks(sl_connector *c, sl_errs *errs);
+
 #define F(x) offsetof(sl_core_conf, x)
 const sl_prop sl_core_props[] = {
     {"connector.class", SL_PT_STRING, NULL, NULL, 0, 0, SL_PF_REQUIRED, F(connector_class),
@@ -61,11 +63,21 @@ const sl_prop sl_core_props[] = {
     {"transactional.id", SL_PT_STRING, NULL, NULL, 0, 0, 0, F(transactional_id),
      "Transactional id of the exactly-once producer (default sluice-<name>); a second instance with the same id "
      "fences the first."},
+    {"tasks.max", SL_PT_INT, "1", NULL, 1, 4096, 0, F(tasks_max),
+     "How many tasks (instances) run this connector, as in Kafka Connect. Only a source that can share its work "
+     "runs more than one: the Kafka source (a Kafka Connect sink connector's config), whose tasks are members of "
+     "one consumer group and share the topics' partitions; a worker of a group (distributed mode) places each "
+     "task on its own task slot. A change-data source reads one stream (a replication slot, a binlog, a change "
+     "stream) and runs one task whatever this says, as Debezium's do. Several tasks need a sink that takes "
+     "several writers (not a file) and offsets outside the target (offset.storage=target keeps one position)."},
+    {"task.id", SL_PT_INT, "0", NULL, 0, 4095, 0, F(task_id),
+     "Which of the connector's tasks this instance is (0 to tasks.max - 1): set by the worker that runs it; "
+     "its transactional ids end in -<task.id> when above 0."},
     {"task.fencing", SL_PT_BOOL, "false", NULL, 0, 0, 0, F(fencing),
      "true: an older instance of this connector may still run somewhere without knowing it lost the task (a "
      "distributed worker frozen past its session; such workers set it), and starting fences it. The Kafka offset "
      "store (offset.storage=kafka without exactly-once) then writes each offset in a transaction of "
-     "transactional.id sluice-offsets-<name>, with a generation header, so that the broker refuses the old "
+     "transactional.id sluice-offsets-<name> (-<task.id> above 0), with a generation header, so that the broker refuses the old "
      "instance's writes (exactly-once producers fence by their transactional.id already); a PostgreSQL source "
      "terminates the backend that still streams from its slot; a MySQL/MariaDB source holds the lock "
      "sluice.<name> (GET_LOCK) on its binlog connection and kills the connection of an older holder."},
@@ -319,6 +331,7 @@ sl_connector *sl_connector_new(sl_config *cfg, sl_errs *errs) {
                              (c->ctx.core.offset_storage == 2 || c->ctx.core.eos > 0);
     c->ctx.eos = transactional && (c->ctx.core.eos > 0 || c->ctx.offsets_in_sink);
     if (needs_kafka) sl_kafka_client_check(&c->ctx.core.kafka, cfg, NULL, "connector", errs);
+    check_tasks(c, errs);
     check_errors(&c->ctx.core, cfg, errs);
     check_signals(&c->ctx.core, c->ctx.src_ops, cfg, errs);
     if (errs->n > before) {
@@ -363,6 +376,32 @@ const char *sl_connector_default_sink(void) {
     return NULL;
 }
 const sl_core_conf *sl_connector_core(const sl_connector *c) { return &c->ctx.core; }
+
+int sl_connector_tasks(const sl_connector *c) {
+    return c->ctx.src_ops && c->ctx.src_ops->splits ? (int)c->ctx.core.tasks_max : 1;
+}
+
+/* tasks.max: what several tasks need; a source that reads one stream runs one (said once, at the first task). */
+static void check_tasks(sl_connector *c, sl_errs *errs) {
+    const sl_core_conf *core = &c->ctx.core;
+    if (core->tasks_max <= 1 || !c->ctx.src_ops) return;
+    if (!c->ctx.src_ops->splits) {
+        if (core->task_id == 0)
+            SL_INFO("connector", "connector=%s tasks.max=%lld: the %s source reads one stream, so it runs one task "
+                    "(as Debezium's connectors do)", c->ctx.name, (long long)core->tasks_max, c->ctx.src_ops->name);
+        return;
+    }
+    if (c->sink_ops && c->sink_ops->one_writer)
+        sl_errs_add(errs, "tasks.max: %lld tasks cannot share the %s sink (one writer); set tasks.max=1, or write to "
+                          "a sink that takes several writers", (long long)core->tasks_max, c->sink_ops->name);
+    if (c->ctx.offsets_in_sink)
+        sl_errs_add(errs, "tasks.max: %lld tasks cannot keep their positions in the target (offset.storage=target, "
+                          "or exactly-once into it keeps one per connector); set tasks.max=1",
+                    (long long)core->tasks_max);
+    if (core->task_id >= core->tasks_max)
+        sl_errs_add(errs, "task.id: %lld is not a task of tasks.max=%lld (0 to %lld)", (long long)core->task_id,
+                    (long long)core->tasks_max, (long long)core->tasks_max - 1);
+}
 
 /* ---- threads ---- */
 
@@ -915,7 +954,9 @@ sl_offsets *sl_connector_open_offsets(const sl_connector *c, char *errstr, size_
     const sl_core_conf *core = &c->ctx.core;
     if (!c->ctx.eos && core->offset_storage != 1) return sl_offsets_open(core->offset_file, errstr, errsz);
     char fence[300] = ""; /* (exactly-once: the sink's producer writes the offsets, and its id fences) */
-    if (core->fencing && !c->ctx.eos) snprintf(fence, sizeof fence, "sluice-offsets-%s", c->ctx.name);
+    if (core->fencing && !c->ctx.eos)
+        snprintf(fence, sizeof fence, core->task_id ? "sluice-offsets-%s-%lld" : "sluice-offsets-%s", c->ctx.name,
+                 (long long)core->task_id);
     return sl_offsets_open_kafka(&core->kafka, c->ctx.cfg, core->offset_topic, (int)core->offset_partitions,
                                  (int)core->offset_rf, fence, errstr, errsz);
 }

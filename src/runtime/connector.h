@@ -48,6 +48,8 @@ const char *sl_connector_default_sink(void);
 /* Adds the files the connector's keys name (SL_PF_FILE_*: its sink's file, its SQLite offset store unless the
  * offsets are in Kafka, TLS files), with owner and tag, to u. */
 void sl_connector_files(const sl_connector *c, const char *owner, int tag, sl_file_uses *u);
+/* How many tasks run the connector: tasks.max for a source that splits its work, else 1. */
+int sl_connector_tasks(const sl_connector *c);
 /* True when records and offsets commit together (exactly.once.support with a transactional sink). */
 bool sl_connector_eos(const sl_connector *c);
 /* Opens the connector's offset store as a start does (SQLite, or the Kafka topic: fenced with task.fencing);

@@ -260,8 +260,8 @@ static void file_close(void *sink) {
 
 const sl_sink_ops sl_file_sink_ops = {
     "file", "io.sluice.sink.FileSink", "Appends one JSON line per change event to a file, fsynced before commit.",
-    file_props, sizeof(file_conf), file_check, file_open, file_write, file_flush, file_close};
+    file_props, sizeof(file_conf), file_check, file_open, file_write, file_flush, file_close, .one_writer = true};
 
 const sl_sink_ops sl_stdout_sink_ops = {
     "stdout", "io.sluice.sink.StdoutSink", "Writes one JSON line per change event to standard output.",
-    stdout_props, 0, NULL, stdout_open, file_write, file_flush, file_close};
+    stdout_props, 0, NULL, stdout_open, file_write, file_flush, file_close, .one_writer = true};

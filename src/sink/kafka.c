@@ -286,7 +286,9 @@ static int kafka_open(void **out, void *settings, sl_ctx *ctx, char *errstr, siz
     if (!conf) return failed(s, SL_E_CONFIG);
     char txid[512];
     snprintf(txid, sizeof txid, "%s", core->transactional_id && *core->transactional_id ? core->transactional_id : "");
-    if (!*txid) snprintf(txid, sizeof txid, "sluice-%s", sl_ctx_name(ctx));
+    int64_t task = sl_ctx_core(ctx)->task_id; /* (each task of a connector fences only its own predecessors) */
+    if (!*txid) snprintf(txid, sizeof txid, task ? "sluice-%s-%lld" : "sluice-%s", sl_ctx_name(ctx), (long long)task);
+    else if (task) snprintf(txid + strlen(txid), sizeof txid - strlen(txid), "-%lld", (long long)task);
     /* Throughput defaults (before overrides, which win): lz4, 1 MB batches, a short linger. */
     if (set_default(conf, cfg, "enable.idempotence", "true", errstr, errsz) < 0 ||
         set_default(conf, cfg, "acks", "all", errstr, errsz) < 0 ||

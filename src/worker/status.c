@@ -10,10 +10,10 @@
 #include <string.h>
 
 #define OPEN_TIMEOUT_MS 30000
-static const char CONN_PREFIX[] = "status-connector-";
+static const char CONN_PREFIX[] = "status-connector-", TASK_PREFIX[] = "status-task-";
 
 typedef struct srec {
-    char *name;
+    char *name; /* the record's key */
     char state[16];
     char worker[256];
     int64_t gen;
@@ -107,7 +107,8 @@ static void produce(sl_wstatus *s, const char *key, const char *val) {
     rd_kafka_poll(s->producer, 0);
 }
 
-void sl_wstatus_put(sl_wstatus *s, const char *name, const char *state, const char *trace, int64_t generation) {
+void sl_wstatus_put(sl_wstatus *s, const char *name, int task, const char *state, const char *trace,
+                    int64_t generation) {
     char *val = NULL;
     if (state) {
         json_t *v = json_pack("{s:s, s:o, s:s, s:I}", "state", state, "trace", trace ? json_string(trace) : json_null(),
@@ -117,11 +118,13 @@ void sl_wstatus_put(sl_wstatus *s, const char *name, const char *state, const ch
     }
     sl_buf k;
     sl_buf_init(&k);
-    sl_buf_printf(&k, "status-task-%s-0", name);
+    sl_buf_printf(&k, "%s%s-%d", TASK_PREFIX, name, task);
     produce(s, sl_buf_cstr(&k), val);
-    sl_buf_reset(&k);
-    sl_buf_printf(&k, "%s%s", CONN_PREFIX, name);
-    produce(s, sl_buf_cstr(&k), val);
+    if (task == 0) { /* (the connector and its task 0 are one instance) */
+        sl_buf_reset(&k);
+        sl_buf_printf(&k, "%s%s", CONN_PREFIX, name);
+        produce(s, sl_buf_cstr(&k), val);
+    }
     sl_buf_free(&k);
     free(val);
 }
@@ -130,10 +133,11 @@ void sl_wstatus_poll(sl_wstatus *s) {
     rd_kafka_poll(s->producer, 0); /* delivery reports */
     rd_kafka_message_t *m;
     while ((m = rd_kafka_consumer_poll(s->reader, 0))) {
-        size_t pl = sizeof CONN_PREFIX - 1;
-        if (!m->err && m->key && m->key_len > pl && !memcmp(m->key, CONN_PREFIX, pl)) {
-            const char *name = (const char *)m->key + pl;
-            size_t len = m->key_len - pl;
+        size_t cl = sizeof CONN_PREFIX - 1, tl = sizeof TASK_PREFIX - 1;
+        if (!m->err && m->key && ((m->key_len > cl && !memcmp(m->key, CONN_PREFIX, cl)) ||
+                                  (m->key_len > tl && !memcmp(m->key, TASK_PREFIX, tl)))) {
+            const char *name = (const char *)m->key;
+            size_t len = m->key_len;
             json_t *v = m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
             const char *st = json_string_value(json_object_get(v, "state")),
                        *wid = json_string_value(json_object_get(v, "worker_id"));
@@ -159,9 +163,13 @@ void sl_wstatus_poll(sl_wstatus *s) {
 
 int64_t sl_wstatus_next_generation(const sl_wstatus *s) { return s->max_gen + 1; }
 
-bool sl_wstatus_get(const sl_wstatus *s, const char *name, char *state, size_t ssz, char *worker, size_t wsz) {
+bool sl_wstatus_get(const sl_wstatus *s, const char *name, int task, char *state, size_t ssz, char *worker,
+                    size_t wsz) {
+    char key[600];
+    if (task) snprintf(key, sizeof key, "%s%s-%d", TASK_PREFIX, name, task);
+    else snprintf(key, sizeof key, "%s%s", CONN_PREFIX, name);
     for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->r[i].name, name)) {
+        if (!strcmp(s->r[i].name, key)) {
             snprintf(state, ssz, "%s", s->r[i].state);
             snprintf(worker, wsz, "%s", s->r[i].worker);
             return true;

@@ -208,6 +208,10 @@ static int parse_target(const char *s) {
 
 typedef struct wconn {
     char *name;
+    int task;                 /* 0: the connector (and its task 0); above: one more of its tasks (tasks.max) */
+    int ntasks;               /* the connector's tasks (task 0 only; set by sync_tasks) */
+    uint64_t ntasks_gen;      /* ... for gen + 1 (0: not yet) */
+    uint64_t bump;            /* task above 0: its own restarts (its gen is the connector's plus these) */
     json_t *config;           /* as submitted */
     sl_target target;
     uint64_t gen;             /* bumped by config changes and restart requests */
@@ -262,17 +266,29 @@ struct sl_worker {
 static bool distributed(const sl_worker *w) { return w->wc->group_id && *w->wc->group_id; }
 
 /* Distributed mode: whether this worker runs e now (its slot is this worker's). Worker lock held. */
+/* What places an entry on a task slot: the connector's name for task 0 (as Connect names tasks: <name>-<id>
+ * for the others). */
+static void task_key(const wconn *e, char *out, size_t n) {
+    if (e->task) snprintf(out, n, "%s-%d", e->name, e->task);
+    else snprintf(out, n, "%s", e->name);
+}
+
 static bool mine(const sl_worker *w, const wconn *e) {
-    return !distributed(w) || (w->group && sl_wgroup_owns(w->group, e->name));
+    if (!distributed(w)) return true;
+    char key[600];
+    task_key(e, key, sizeof key);
+    return w->group && sl_wgroup_owns(w->group, key);
 }
 
 /* ---- entries (worker lock held) ---- */
 
-static wconn *find(sl_worker *w, const char *name) {
+static wconn *find_task(sl_worker *w, const char *name, int task) {
     for (int i = 0; i < w->n; i++)
-        if (!w->cs[i]->deleted && strcmp(w->cs[i]->name, name) == 0) return w->cs[i];
+        if (!w->cs[i]->deleted && w->cs[i]->task == task && strcmp(w->cs[i]->name, name) == 0) return w->cs[i];
     return NULL;
 }
+
+static wconn *find(sl_worker *w, const char *name) { return find_task(w, name, 0); }
 
 static wconn *add(sl_worker *w, const char *name, json_t *config, sl_target target) {
     if (w->n == w->cap) {
@@ -284,6 +300,7 @@ static wconn *add(sl_worker *w, const char *name, json_t *config, sl_target targ
     e->config = config;
     e->target = target;
     e->gen = 1;
+    e->ntasks = 1;
     w->cs[w->n++] = e;
     return e;
 }
@@ -302,7 +319,8 @@ static void entry_free(wconn *e) {
 static bool predecessor_alive(sl_worker *w, const wconn *e) {
     for (int i = 0; i < w->n; i++) {
         const wconn *o = w->cs[i];
-        if (o != e && o->deleted && (o->conn || o->job) && strcmp(o->name, e->name) == 0) return true;
+        if (o != e && o->deleted && (o->conn || o->job) && o->task == e->task && strcmp(o->name, e->name) == 0)
+            return true;
     }
     return false;
 }
@@ -380,19 +398,34 @@ static void info_fill(const wconn *e, bool metrics, sl_wconn_info *out) {
     out->verify = e->verify;
 }
 
-/* Distributed mode: a connector another worker runs shows that worker's published state and id (owner,
- * owner_state). Worker lock held. */
-static void info_owner(const sl_worker *w, const wconn *e, sl_wconn_info *out) {
+/* Distributed mode: a task another worker runs shows that worker's published state and id (owner, owner_state;
+ * task 0: the connector's record). Worker lock held. */
+static void task_owner(const sl_worker *w, const wconn *e, char *state, size_t ssz, char *owner, size_t osz) {
     if (!w->status || mine(w, e) || e->target == SL_TARGET_STOPPED) return;
-    if (sl_wstatus_get(w->status, e->name, out->owner_state, sizeof out->owner_state, out->owner, sizeof out->owner) &&
-        !strcmp(out->owner, w->id))
-        out->owner[0] = 0; /* what this worker published before it gave the connector up: its own view is newer */
+    if (sl_wstatus_get(w->status, e->name, e->task, state, ssz, owner, osz) && !strcmp(owner, w->id))
+        owner[0] = 0; /* what this worker published before it gave the task up: its own view is newer */
+}
+
+/* The connector's owner, and its tasks above 0 (each from its entry and, run elsewhere, its owner's record). */
+static void info_owner(sl_worker *w, const wconn *e, sl_wconn_info *out) {
+    task_owner(w, e, out->owner_state, sizeof out->owner_state, out->owner, sizeof out->owner);
+    out->ntasks = out->has_task ? e->ntasks : 0;
+    if (out->ntasks > 1) out->more = sl_calloc((size_t)out->ntasks - 1, sizeof *out->more);
+    for (int t = 1; t < out->ntasks; t++) {
+        sl_wtask_info *ti = &out->more[t - 1];
+        const wconn *c = find_task(w, e->name, t);
+        ti->state = c ? state_of(c) : "UNASSIGNED";
+        if (!c) continue;
+        if (c->failed && c->trace) ti->trace = sl_strdup(c->trace);
+        task_owner(w, c, ti->owner_state, sizeof ti->owner_state, ti->owner, sizeof ti->owner);
+        if (ti->owner[0]) ti->state = ti->owner_state;
+    }
 }
 
 /* Distributed mode: another worker runs (or stops) the connector: its published state is not STOPPED yet. */
 static bool runs_elsewhere(const sl_worker *w, const wconn *e) {
     char st[16], owner[256];
-    if (!w->status || mine(w, e) || !sl_wstatus_get(w->status, e->name, st, sizeof st, owner, sizeof owner))
+    if (!w->status || mine(w, e) || !sl_wstatus_get(w->status, e->name, 0, st, sizeof st, owner, sizeof owner))
         return false;
     return strcmp(owner, w->id) != 0 && strcmp(st, "STOPPED") != 0 && strcmp(st, "UNASSIGNED") != 0;
 }
@@ -402,6 +435,8 @@ void sl_wconn_info_free(sl_wconn_info *info) {
     sl_free(info->name);
     json_decref(info->config);
     sl_free(info->trace);
+    for (int t = 1; t < info->ntasks; t++) sl_free(info->more[t - 1].trace);
+    sl_free(info->more);
     memset(info, 0, sizeof *info);
 }
 
@@ -575,6 +610,11 @@ static void *start_main(void *arg) {
     char err[1024] = "";
     sl_errs errs = {0};
     sl_config *cfg = sl_worker_build_config(w, e->name, j->config, err, sizeof err);
+    if (cfg && e->task) { /* (e->task never changes) */
+        char id[16];
+        snprintf(id, sizeof id, "%d", e->task);
+        sl_config_set(cfg, "task.id", id);
+    }
     sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
     if (cfg && !c) sl_worker_invalid_msg(&errs, err, sizeof err);
     sl_errs_free(&errs);
@@ -711,8 +751,52 @@ static void publish_status(sl_worker *w, wconn *e) {
     if (!w->status || !mine(w, e)) return;
     const char *st = e->deleted ? "-" : state_of(e);
     if (!strcmp(st, e->status_put)) return;
-    sl_wstatus_put(w->status, e->name, e->deleted ? NULL : st, e->failed ? e->trace : NULL, w->status_gen);
+    sl_wstatus_put(w->status, e->name, e->task, e->deleted ? NULL : st, e->failed ? e->trace : NULL, w->status_gen);
     snprintf(e->status_put, sizeof e->status_put, "%s", st);
+}
+
+/* How many tasks the entry's config runs (sl_connector_tasks; 1 when it cannot be built: its start says why). */
+static int tasks_of(const sl_worker *w, const wconn *e) {
+    char err[1024];
+    sl_errs errs = {0};
+    sl_config *cfg = sl_worker_build_config(w, e->name, e->config, err, sizeof err);
+    sl_connector *c = cfg ? sl_connector_new(cfg, &errs) : NULL;
+    int n = c ? sl_connector_tasks(c) : 1;
+    sl_connector_destroy(c);
+    sl_config_destroy(cfg);
+    sl_errs_free(&errs);
+    return n;
+}
+
+/* The entries of tasks above 0 follow their connector's: one for each task tasks.max gives it, with its config,
+ * target and generation (plus the task's own restarts); gone with it. Worker lock held. */
+static void sync_tasks(sl_worker *w) {
+    for (int i = 0; i < w->n; i++) {
+        wconn *e = w->cs[i];
+        if (e->deleted || e->task) continue;
+        if (e->ntasks_gen != e->gen + 1) {
+            int n = tasks_of(w, e);
+            if (n != e->ntasks) SL_INFO("worker", "connector=%s runs %d task(s)", e->name, n);
+            e->ntasks = n, e->ntasks_gen = e->gen + 1;
+        }
+        for (int t = 1; t < e->ntasks; t++) {
+            wconn *c = find_task(w, e->name, t);
+            if (!c) {
+                c = add(w, e->name, json_incref(e->config), e->target), c->task = t; /* (may move w->cs) */
+                e = w->cs[i];
+            }
+            if (c->config != e->config) json_decref(c->config), c->config = json_incref(e->config);
+            if (c->target != e->target && e->target == SL_TARGET_RUNNING) c->finished = false;
+            c->target = e->target;
+            if (c->gen != e->gen + c->bump) c->gen = e->gen + c->bump, clear_failure(c); /* (a change, a restart) */
+        }
+    }
+    for (int i = 0; i < w->n; i++) {
+        wconn *c = w->cs[i];
+        if (c->deleted || !c->task) continue;
+        const wconn *e = find(w, c->name);
+        if (!e || c->task >= e->ntasks) c->deleted = true;
+    }
 }
 
 /* Every 100 ms, and at once when a request or a job wakes it. */
@@ -721,6 +805,7 @@ static void *supervisor_main(void *arg) {
     pthread_mutex_lock(&w->lock);
     while (!atomic_load(&w->stop_sup)) {
         int64_t now = sl_mono_ms();
+        sync_tasks(w);
         for (int i = 0; i < w->n; i++)
             if (publish_status(w, w->cs[i]), reconcile(w, w->cs[i], now)) {
                 memmove(&w->cs[i], &w->cs[i + 1], (size_t)(w->n - i - 1) * sizeof *w->cs);
@@ -890,8 +975,11 @@ static void group_revoke(void *arg, const bool *slots, int nslots) {
     pthread_cond_signal(&w->wake);
     for (;;) {
         int busy = 0;
-        for (int i = 0; i < w->n; i++)
-            busy += (w->cs[i]->conn || w->cs[i]->job) && slots[sl_wgroup_slot_of(w->cs[i]->name, nslots)];
+        for (int i = 0; i < w->n; i++) {
+            char key[600];
+            task_key(w->cs[i], key, sizeof key);
+            busy += (w->cs[i]->conn || w->cs[i]->job) && slots[sl_wgroup_slot_of(key, nslots)];
+        }
         if (!busy || atomic_load(&w->shutting_down)) break;
         if (sl_mono_ms() > until) {
             SL_ERR("worker", "%d connectors of slots taken away have not stopped after 120 s", busy);
@@ -1015,7 +1103,7 @@ int sl_worker_list(sl_worker *w, bool metrics, sl_wconn_info **out) {
     sl_wconn_info *v = sl_calloc((size_t)w->n + 1, sizeof *v);
     int n = 0;
     for (int i = 0; i < w->n; i++)
-        if (!w->cs[i]->deleted) info_fill(w->cs[i], metrics, &v[n]), info_owner(w, w->cs[i], &v[n++]);
+        if (!w->cs[i]->deleted && !w->cs[i]->task) info_fill(w->cs[i], metrics, &v[n]), info_owner(w, w->cs[i], &v[n++]);
     pthread_mutex_unlock(&w->lock);
     qsort(v, (size_t)n, sizeof *v, cmp_info);
     *out = v;
@@ -1142,9 +1230,33 @@ int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *re
     if (!x) rc = werr(e, SL_WERR_NOT_FOUND, "Connector %s not found", name);
     else if (x->target != SL_TARGET_STOPPED && (!only_failed || x->failed)) {
         *restarting = true;
-        x->gen++;
+        x->gen++; /* (its other tasks follow) */
         clear_failure(x);
         SL_INFO("worker", "restart requested connector=%s", name);
+        pthread_cond_signal(&w->wake);
+    } else if (x->target != SL_TARGET_STOPPED) { /* only the failed ones of its other tasks */
+        for (int t = 1; t < x->ntasks; t++) {
+            wconn *c = find_task(w, name, t);
+            if (c && c->failed) c->bump++, c->gen++, clear_failure(c), *restarting = true;
+        }
+        if (*restarting) pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int sl_worker_restart_task(sl_worker *w, const char *name, int task, sl_werr *e) {
+    REFUSE_WHEN_SHUTTING_DOWN(w, e);
+    bool restarting;
+    if (task == 0) return sl_worker_restart(w, name, false, &restarting, e); /* (the connector's own) */
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    wconn *x = find(w, name), *c = x ? find_task(w, name, task) : NULL;
+    if (!c) rc = werr(e, SL_WERR_NOT_FOUND, "Unknown task: %s-%d", name, task);
+    else if (c->target != SL_TARGET_STOPPED) {
+        c->bump++, c->gen++;
+        clear_failure(c);
+        SL_INFO("worker", "restart requested connector=%s task=%d", name, task);
         pthread_cond_signal(&w->wake);
     }
     pthread_mutex_unlock(&w->lock);

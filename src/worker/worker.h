@@ -91,6 +91,15 @@ const char *sl_werr_name(sl_werr_code code);
 typedef enum { SL_TARGET_RUNNING, SL_TARGET_PAUSED, SL_TARGET_STOPPED } sl_target;
 const char *sl_target_name(sl_target t);
 
+/* A task above 0 of a connector (tasks.max): its state, failure trace and, run by another worker, that worker's id
+ * and published state (state points there then). */
+typedef struct sl_wtask_info {
+    const char *state;
+    char *trace;
+    char owner[256];
+    char owner_state[16];
+} sl_wtask_info;
+
 /* One connector as the REST API shows it: a copy taken under the worker's lock. */
 typedef struct sl_wconn_info {
     char *name;
@@ -110,6 +119,8 @@ typedef struct sl_wconn_info {
     sl_verify_info verify;
     char owner[256];   /* distributed mode, run by another worker: its id ("": this worker's view) */
     char owner_state[16]; /* ... and the state it published (state points here) */
+    int ntasks;        /* its tasks (0 when STOPPED); task 0 is the fields above */
+    sl_wtask_info *more; /* tasks 1 .. ntasks - 1 */
 } sl_wconn_info;
 
 void sl_wconn_info_free(sl_wconn_info *info);
@@ -171,8 +182,10 @@ int sl_worker_put(sl_worker *w, const char *name, const json_t *config, sl_put_m
 int sl_worker_delete(sl_worker *w, const char *name, sl_werr *e);
 /* pause / resume / stop. */
 int sl_worker_set_target(sl_worker *w, const char *name, sl_target target, sl_werr *e);
-/* Restarts the connector (only_failed: only when FAILED); *restarting tells whether it does. */
+/* Restarts the connector and its tasks (only_failed: only those FAILED); *restarting tells whether any does. */
 int sl_worker_restart(sl_worker *w, const char *name, bool only_failed, bool *restarting, sl_werr *e);
+/* Restarts one task (0: the connector's own instance, with the others). 404 when it has no such task. */
+int sl_worker_restart_task(sl_worker *w, const char *name, int task, sl_werr *e);
 
 /* sluice verify of the connector's stores (docs/verify.md), on a thread of its own: starts a run with o (its
  * output and cancel fields are the worker's); 409 while one runs. The run reads the config as it is now, whatever

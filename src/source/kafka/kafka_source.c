@@ -768,4 +768,5 @@ const sl_source_ops sl_kafka_source_ops = {
     ks_check_offset,
     .describe = ks_describe,
     .consumes_kafka = true,
+    .splits = true,
 };
