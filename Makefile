@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot bench-redis bench-unembed clean services-stop interop
+.PHONY: all build asan fuzz deps demo check unit it fuzz-run docs docs-check bench-pg bench-mysql bench-kafka bench-latency bench-mongo bench-transforms bench-sql bench-verify bench-snapshot bench-redis bench-unembed bench-cluster clean services-stop interop
 
 all: build
 
@@ -66,6 +66,9 @@ bench-redis: deps build
 
 bench-unembed: deps build
 	@bench/bench_unembed.sh
+
+bench-cluster: deps build
+	@bench/bench_cluster.sh
 
 services-stop:
 	@scripts/services.sh stop all

@@ -61,6 +61,9 @@ static sl_connector *load(const char *path, sl_config **cfg_out) {
     sl_connector *c = sl_connector_new(cfg, &errs);
     for (int i = 0; i < errs.n; i++) fprintf(stderr, "%s: %s\n", path, errs.msg[i]);
     sl_errs_free(&errs);
+    if (c && sl_connector_tasks(c) > 1)
+        SL_INFO("cli", "connector=%s: sluice run runs one task of tasks.max=%d (its consumer group takes every "
+                "partition); `sluice serve` runs them all", sl_connector_name(c), sl_connector_tasks(c));
     return c;
 }
 

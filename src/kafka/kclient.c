@@ -552,15 +552,43 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
             RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(c, tp);
     rd_kafka_topic_partition_list_destroy(tp);
-    /* every partition's end, once (a partition reports it again only after new records) */
+    /* every partition's end, once (a partition reports it again only after new records). EOF alone is not
+     * enough: a partition written on and on (an exactly-once connector commits a transaction every few ms) may
+     * never come to one, since each fetch finds new records. So the end is also where the partition stood when
+     * the read began (its last stable offset: what read_committed reads up to): a record at or past it ends it. */
     char *at_end = sl_calloc((size_t)(np ? np : 1), 1);
+    int64_t *end = sl_calloc((size_t)(np ? np : 1), sizeof *end);
     int ends = 0;
+    for (int i = 0; i < np; i++) {
+        int32_t id = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        if (id < 0 || id >= np) continue;
+        if (rd_kafka_query_watermark_offsets(c, topic, id, &lo, &hi, 30000) != 0)
+            hi = INT64_MAX; /* (unknown: its EOF tells) */
+        end[id] = hi;
+        if (hi <= lo) at_end[id] = 1, ends++;
+    }
     int64_t deadline = sl_mono_ms() + timeout_ms;
     char hard[768];
     while (ends < np) {
         if (sl_mono_ms() > deadline) {
-            snprintf(errstr, errsz, "%s: topic %s (%s) not read to its end within %d ms", what, topic, topic_key,
-                     timeout_ms);
+            /* which partitions, where, and how far their end is: an open transaction holds read_committed back */
+            char parts[256] = "";
+            size_t pl = 0;
+            for (int i = 0; i < np && pl < sizeof parts - 64; i++) {
+                if (at_end[i]) continue;
+                int64_t lo = 0, hi = 0, pos = -1;
+                rd_kafka_get_watermark_offsets(c, topic, i, &lo, &hi);
+                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, topic, i);
+                if (!rd_kafka_position(c, l)) pos = l->elems[0].offset;
+                rd_kafka_topic_partition_list_destroy(l);
+                pl += (size_t)snprintf(parts + pl, sizeof parts - pl, "%s%d (at %lld of %lld)", pl ? ", " : "", i,
+                                       (long long)pos, (long long)hi);
+            }
+            snprintf(errstr, errsz, "%s: topic %s (%s) not read to its end within %d ms: partition %s (a transaction "
+                     "left open by a producer that is gone holds a read_committed reader back until "
+                     "transaction.timeout.ms)", what, topic, topic_key, timeout_ms, parts);
             goto out_free;
         }
         if (sl_kafka_poll_hard_error(c, hard, sizeof hard)) {
@@ -575,7 +603,13 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
             snprintf(errstr, errsz, "%s: reading topic %s: %s", what, topic, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             goto out_free;
-        } else if (m->key) {
+        } else {
+            if (m->partition >= 0 && m->partition < np && !at_end[m->partition] && m->offset >= end[m->partition] - 1)
+                at_end[m->partition] = 1, ends++; /* (the last record before the end: a commit marker may follow) */
+            if (!m->key) {
+                rd_kafka_message_destroy(m);
+                continue;
+            }
             rd_kafka_timestamp_type_t tt;
             rd_kafka_headers_t *h = NULL;
             if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) h = NULL;
@@ -587,6 +621,7 @@ int sl_kafka_read_topic(const sl_kafka_client *kc, const sl_config *cfg, const c
     rc = records;
 out_free:
     sl_free(at_end);
+    sl_free(end);
 out:
     if (md) rd_kafka_metadata_destroy(md);
     rd_kafka_consumer_close(c);

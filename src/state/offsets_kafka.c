@@ -211,6 +211,7 @@ int sl_koffsets_get(sl_koffsets *s, const char *connector, const char *partition
 
 int sl_koffsets_put(sl_koffsets *s, const char *connector, const char *partition, const char *offset, char *errstr,
                     size_t errsz) {
+    int64_t t0 = sl_mono_ms();
     sl_buf_reset(&s->key);
     sl_koffsets_key(&s->key, connector, partition);
     s->delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -235,6 +236,8 @@ int sl_koffsets_put(sl_koffsets *s, const char *connector, const char *partition
     }
     if (!e) e = rd_kafka_flush(s->producer, PUT_TIMEOUT_MS);
     if (!e) e = s->delivery_err;
+    if (sl_mono_ms() - t0 > 5000)
+        SL_WARN("offsets", "offset store %s: a write took %lld ms", s->topic, (long long)(sl_mono_ms() - t0));
     if (e) {
         snprintf(errstr, errsz, "offset store: writing to %s: %s", s->topic, rd_kafka_err2str(e));
         return -1;
