@@ -155,7 +155,9 @@ typedef void sl_kafka_record_fn(void *arg, const void *key, size_t key_len, cons
                                 int64_t ts_ms, rd_kafka_headers_t *headers /* NULL: none */);
 /*
  * Reads every partition of `topic` from its beginning to its end (the last
- * stable offset: read_committed), calling fn for each record that has a key:
+ * stable offset as the read begins: read_committed; a partition written on
+ * meanwhile ends at its first record past that, EOF or not), calling fn for
+ * each record that has a key:
  * how the Kafka stores (offsets, connector configs) load their compacted
  * topic. group is the client's group.id (assign() only, it never joins);
  * what and topic_key name the store and its config key in errors;

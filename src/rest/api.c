@@ -284,11 +284,21 @@ static void h_metrics(sl_worker *w, sl_rest_resp *out) {
     uint64_t rebalances = 0;
     int owned = sl_worker_group_owned(w, slots, 4096, &nslots, &rebalances);
     if (owned >= 0) { /* distributed mode: this worker's slots, and who runs each connector */
-        const char **who = sl_calloc((size_t)n + 1, sizeof *who), **names = sl_calloc((size_t)n + 1, sizeof *names);
-        for (int k = 0; k < n; k++)
-            names[k] = v[k].name, who[k] = v[k].owner[0] ? v[k].owner : v[k].has_metrics ? sl_worker_id(w) : "";
-        sl_metrics_render_group(&out->body, sl_worker_id(w), owned, nslots, rebalances, names, who, n);
-        sl_free(who), sl_free(names);
+        int nt = 0;
+        for (int k = 0; k < n; k++) nt += v[k].ntasks > 1 ? v[k].ntasks : 1;
+        const char **who = sl_calloc((size_t)nt + 1, sizeof *who), **names = sl_calloc((size_t)nt + 1, sizeof *names);
+        int *task = sl_calloc((size_t)nt + 1, sizeof *task), m = 0;
+        for (int k = 0; k < n; k++) {
+            names[m] = v[k].name, task[m] = 0;
+            who[m++] = v[k].owner[0] ? v[k].owner : v[k].has_metrics ? sl_worker_id(w) : "";
+            for (int t = 1; t < v[k].ntasks; t++) { /* (run here: it has a state of this worker's own) */
+                const sl_wtask_info *ti = &v[k].more[t - 1];
+                bool here = !strcmp(ti->state, "RUNNING") || !strcmp(ti->state, "PAUSED");
+                names[m] = v[k].name, task[m] = t, who[m++] = ti->owner[0] ? ti->owner : here ? sl_worker_id(w) : "";
+            }
+        }
+        sl_metrics_render_group(&out->body, sl_worker_id(w), owned, nslots, rebalances, names, task, who, m);
+        sl_free(who), sl_free(names), sl_free(task);
     }
     for (int k = 0; k < nm; k++) json_decref(st[k]);
     sl_free(st);

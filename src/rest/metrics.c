@@ -530,7 +530,7 @@ void sl_metrics_render_migrations(sl_buf *o, json_t *const *states, int n) {
 /* ---- distributed mode ---- */
 
 void sl_metrics_render_group(sl_buf *o, const char *worker_id, int owned, int total, uint64_t rebalances,
-                             const char *const *names, const char *const *workers, int n) {
+                             const char *const *names, const int *tasks, const char *const *workers, int n) {
     family(o, "sluice_worker_task_slots", "gauge",
            "Distributed mode: the task slots this worker holds (state=\"owned\") and the group's (state=\"total\").");
     for (int k = 0; k < 2; k++) {
@@ -544,12 +544,13 @@ void sl_metrics_render_group(sl_buf *o, const char *worker_id, int owned, int to
     sl_metrics_put_label_value(o, worker_id);
     sl_buf_printf(o, "} %llu\n", (unsigned long long)rebalances);
     family(o, "sluice_connector_assigned", "gauge",
-           "Distributed mode: 1 for each connector and the worker that runs it (as this worker knows it).");
+           "Distributed mode: 1 for each task of each connector and the worker that runs it (as this worker knows "
+           "it).");
     for (int i = 0; i < n; i++) {
         if (!workers[i][0]) continue;
         sl_buf_puts(o, "sluice_connector_assigned{connector=");
         sl_metrics_put_label_value(o, names[i]);
-        sl_buf_puts(o, ",worker_id=");
+        sl_buf_printf(o, ",task=\"%d\",worker_id=", tasks[i]);
         sl_metrics_put_label_value(o, workers[i]);
         sl_buf_puts(o, "} 1\n");
     }

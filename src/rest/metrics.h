@@ -57,9 +57,9 @@ void sl_metrics_render_migrations(sl_buf *out, struct json_t *const *states, int
 
 /* Appends v as an exposition label value: \ " and newline escaped. */
 void sl_metrics_put_label_value(sl_buf *out, const char *v);
-/* Distributed mode: the worker's task slots (owned of total), its rebalances, and which worker runs each connector
- * (workers[i]: its worker id, "" not known). */
+/* Distributed mode: the worker's task slots (owned of total), its rebalances, and which worker runs each task of
+ * each connector (names[i], tasks[i]; workers[i]: its worker id, "" not known). */
 void sl_metrics_render_group(sl_buf *out, const char *worker_id, int owned, int total, uint64_t rebalances,
-                             const char *const *names, const char *const *workers, int n);
+                             const char *const *names, const int *tasks, const char *const *workers, int n);
 
 #endif
