@@ -9,7 +9,9 @@ fresh collection, and timed from the request until the collection holds every do
 tasks' start and their consumer group's rebalances) and from the first document on (steady). The six tasks
 are six members of one consumer group, each on the worker that holds its task slot (a hash of
 <name>-<task>: three workers may get them unevenly), so the partitions are shared by the workers. A
-reference line runs the same connector with tasks.max=1 on one worker. Every worker runs on this machine (2 cores here) and writes to the same test server
+reference line runs the same connector with tasks.max=1 on one worker. The test server keeps every document
+and its whole oplog in its heap, slows down as they grow and runs out of memory after a few million: each run
+starts on a freshly restarted server. Every worker runs on this machine (2 cores here) and writes to the same test server
 (mongo-java-server, an in-memory imitation of MongoDB: absolute numbers say little), so the figures show
 what the work's spread costs or gains here, not what separate machines would give. Each size runs
 BENCH_ROUNDS times (default 3); the median is printed with its ratio to one worker, and each worker's peak
@@ -85,9 +87,17 @@ def fill(topic):
     assert p.flush(120) == 0
 
 
+def restart_mongo():
+    root = Path(__file__).resolve().parent.parent
+    for what in ("stop", "start"):
+        subprocess.run([str(root / "scripts" / "services.sh"), what, "mongo"], check=True, capture_output=True,
+                       timeout=300)
+
+
 def run(k, topic, db_name, d, tasks=6):
     """k workers; returns (seconds in all, seconds from the first document, [peak RSS MB of each], workers that
     ran tasks)."""
+    restart_mongo()
     tag = uuid.uuid4().hex[:8]
     conf = {"config.storage": "kafka", "config.storage.topic": f"bc-{tag}-configs", "bootstrap.servers": BOOTSTRAP,
             "group.id": f"bc-{tag}", "task.slots.topic": f"bc-{tag}-slots", "task.slots": str(SLOTS),
@@ -112,7 +122,8 @@ def run(k, topic, db_name, d, tasks=6):
             return all(owned) and sum(map(len, owned)) == SLOTS and len(set().union(*map(set, owned))) == SLOTS
         wait(shared, 60, f"{k} workers sharing the slots")
         time.sleep(1)  # (a last cooperative round settles)
-        coll = MongoClient(URI)[db_name][f"c{tag}"]
+        mc = MongoClient(URI)
+        coll = mc[db_name][f"c{tag}"]
         cfg = {"connector.class": "com.mongodb.kafka.connect.MongoSinkConnector", "tasks.max": str(tasks),
                "topics": topic, "connection.uri": URI, "database": db_name, "collection": f"c{tag}",
                "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false",
@@ -132,6 +143,8 @@ def run(k, topic, db_name, d, tasks=6):
         t1 = time.time()
         assert coll.count_documents({}) == N
         runners = {t["worker_id"] for t in http(ports[0], "GET", f"/connectors/bc-{tag}/status")["tasks"]}
+        coll.drop()
+        mc.close()
         return t1 - t0, t1 - first[0], [rss_mb(p.pid) for p in procs], len(runners)
     finally:
         for p in procs:
@@ -143,7 +156,6 @@ def run(k, topic, db_name, d, tasks=6):
 def main():
     topic = "bc-src-" + uuid.uuid4().hex[:8]
     db_name = "bench_" + uuid.uuid4().hex[:8]
-    client = MongoClient(URI)
     d = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     try:
         fill(topic)
@@ -167,7 +179,7 @@ def main():
                   f"{max(max(x) for _, _, x in res[label]):>19.1f}")
         print("(ratio: docs/s in all over 1 worker with tasks.max=6's)")
     finally:
-        client.drop_database(db_name)
+        MongoClient(URI).drop_database(db_name)
         AdminClient({"bootstrap.servers": BOOTSTRAP}).delete_topics([topic])
 
 

@@ -456,6 +456,9 @@ static size_t bracket_end(const char *re, size_t i, size_t n) {
  * with those factors and the whole may be at most RE_MAX_NODES. Stacked operators (a**) are refused:
  * POSIX leaves them undefined and glibc takes seconds on a few dozen. An unmatched ')' is refused: it
  * would close the group the caller wraps the regex in, and a repetition after it would go uncounted.
+ * Repeating what can match nothing ('(){9}', '(a*)+', '(^|x)*') is refused too: glibc's closures over
+ * the empty steps grow with the square of the copies (gigabytes for '(){1,3555}'), and such a
+ * repetition means nothing the operand alone does not.
  */
 enum { RE_MAX_NODES = 10000, RE_MAX_GROUPS = 32 };
 static bool re_ok(parser *p, const char *re, size_t n) {
@@ -464,14 +467,23 @@ static bool re_ok(parser *p, const char *re, size_t n) {
         return false;
     }
     double sum[RE_MAX_GROUPS + 1] = {0}, last[RE_MAX_GROUPS + 1] = {0}; /* per open group: size, last atom */
+    /* per open group: whether one of its closed alternatives, the current one so far, the current one before
+     * its last atom, and that atom can match nothing */
+    bool g_null[RE_MAX_GROUPS + 1] = {0}, a_null[RE_MAX_GROUPS + 1] = {true}, pre_null[RE_MAX_GROUPS + 1] = {true},
+         l_null[RE_MAX_GROUPS + 1] = {0};
     int d = 0;
     bool after_rep = false; /* the previous token was a repetition operator */
     for (size_t i = 0; i < n; i++) {
         char c = re[i];
         double atom = 1;
+        bool atom_null = false; /* (the atom ^ or $, or a group that can match nothing) */
         bool rep = c == '*' || c == '?' || c == '+' || c == '{';
         if (rep && after_rep) { /* a** a+? a{2}*: undefined in POSIX, slow in glibc */
             fail(p, p->tpos, "regex stacks repetition operators (like '**' or '+?')%s", NULL);
+            return false;
+        }
+        if (rep && c != '?' && l_null[d]) {
+            fail(p, p->tpos, "regex repeats what can match nothing (like '()*', '(a*)+' or '(^|x){2}')%s", NULL);
             return false;
         }
         after_rep = rep;
@@ -488,32 +500,43 @@ static bool re_ok(parser *p, const char *re, size_t n) {
                 return false;
             }
             sum[d] = last[d] = 0;
+            g_null[d] = l_null[d] = false, a_null[d] = pre_null[d] = true;
             continue;
         } else if (c == ')') {
             if (d == 0) { /* it would close the wrapper's group: ^(x)){9}...$ */
                 fail(p, p->tpos, "regex has an unmatched ')'%s", NULL);
                 return false;
             }
+            atom_null = g_null[d] || a_null[d];
             atom = sum[d--] + 1;
         } else if (c == '|') {
             last[d] = 0;
+            g_null[d] = g_null[d] || a_null[d], a_null[d] = pre_null[d] = true, l_null[d] = false;
             continue;
-        } else if (c == '*' || c == '?') {
-            continue;
-        } else if (c == '+' || c == '{') {
-            double k = 2;
+        } else if (c == '^' || c == '$') {
+            atom_null = true;
+        } else if (c == '*' || c == '?' || c == '+' || c == '{') {
+            double k = 2, lo = 1;
             if (c == '{') {
                 double m = 0, hi = 0;
+                bool comma = false;
                 for (i++; i < n && (isdigit((unsigned char)re[i]) || re[i] == ','); i++)
-                    if (re[i] == ',') hi = m, m = 0;
+                    if (re[i] == ',') hi = m, m = 0, comma = true;
                     else m = m * 10 + (re[i] - '0');
+                lo = comma ? hi : m;
                 k = (m > hi ? m : hi) + 1;
             }
+            if (c == '*' || c == '?' || lo == 0) /* the atom repeated can now match nothing */
+                l_null[d] = true, a_null[d] = pre_null[d];
+            if (c == '*' || c == '?') continue;
             sum[d] += last[d] * (k - 1);
             last[d] *= k;
             atom = 0;
         }
-        if (atom > 0) sum[d] += atom, last[d] = atom;
+        if (atom > 0) {
+            sum[d] += atom, last[d] = atom;
+            pre_null[d] = a_null[d], a_null[d] = a_null[d] && atom_null, l_null[d] = atom_null;
+        }
         if (sum[d] > RE_MAX_NODES) {
             fail(p, p->tpos, "regex too large once compiled (nested or stacked repetitions)%s", NULL);
             return false;

@@ -279,6 +279,15 @@ static void test_errors(void) {
               "parse: regex nests groups too deeply (more than 32) at column 12");
     CHECK_STR(ev("op matches 'c|u){1,3555}x{1,3555}'"), "parse: regex has an unmatched ')' at column 12");
     CHECK_STR(ev("op matches 'u)'"), "parse: regex has an unmatched ')' at column 12");
+    CHECK_STR(ev("op matches '(){1,3555}'"),
+              "parse: regex repeats what can match nothing (like '()*', '(a*)+' or '(^|x){2}') at column 12");
+    CHECK_STR(ev("op matches '(a*)+'"),
+              "parse: regex repeats what can match nothing (like '()*', '(a*)+' or '(^|x){2}') at column 12");
+    CHECK_STR(ev("op matches '(^|x){2}'"),
+              "parse: regex repeats what can match nothing (like '()*', '(a*)+' or '(^|x){2}') at column 12");
+    CHECK_STR(ev("op matches '(x{0,2}y?)*'"),
+              "parse: regex repeats what can match nothing (like '()*', '(a*)+' or '(^|x){2}') at column 12");
+    CHECK_STR(ev("op matches '(a*u)+|(x|u?)?'"), "boolean:true");
     CHECK_STR(ev("op matches '((u+)+)+'"), "boolean:true");
     CHECK_STR(ev("op matches '[)(+]*u{1,3}'"), "boolean:true");
     CHECK_STR(ev("op matches '[[:alpha:]]+'"), "boolean:true");
