@@ -365,7 +365,8 @@ def test_kill9_during_snapshot_snapshots_again_and_streams_from_its_start(pg, ta
     sql(pg, f"DELETE FROM {a} WHERE id = 7")
     sql(pg, f"UPDATE {a} SET v = -1 WHERE id = 4999")
     start_run(s)
-    ev = wait_until(lambda: len(all_events(s)) >= 5001 and all_events(s), 60, what="the second snapshot and stream")
+    # 4999 rows, the delete and its tombstone, the update (the wait must not end before the update's event)
+    ev = wait_until(lambda: len(all_events(s)) >= 5002 and all_events(s), 60, what="the second snapshot and stream")
     assert "slot kept" in log_text(s, s.mark)
     snap = [e for e in ev if payload(e) and payload(e)["op"] == "r"]
     assert len(snap) == 4999
